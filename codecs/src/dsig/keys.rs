@@ -1,0 +1,223 @@
+//! Signing keys and the trust a verifier starts from.
+//!
+//! A verifier never trusts a key because a document carries it: `KeyInfo` certificates are
+//! only candidates, accepted when they are (or chain to) a certificate or key the caller
+//! trusts.
+
+use openssl::asn1::Asn1Time;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, PKeyRef, Private, Public};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{X509NameRef, X509Ref, X509StoreContext, X509};
+
+use super::algorithm::public_of;
+use super::DsigError;
+
+/// A private key with the certificate that names its holder.
+#[derive(Debug, Clone)]
+pub struct SigningKey {
+    pub(crate) key: PKey<Private>,
+    pub(crate) public: PKey<Public>,
+    pub(crate) certificate: Option<X509>,
+    /// Intermediate certificates to send along in `X509Data`, leaf first excluded.
+    pub(crate) chain: Vec<X509>,
+}
+
+impl SigningKey {
+    /// Loads a PEM private key (PKCS#8 or traditional, unencrypted) and optionally a PEM
+    /// certificate file (the first certificate is the signer's; the rest are intermediates).
+    /// Refuses a certificate whose public key is not the key's.
+    pub fn from_pem(key_pem: &[u8], cert_pem: Option<&[u8]>) -> Result<Self, DsigError> {
+        let key = PKey::private_key_from_pem(key_pem)
+            .map_err(|e| DsigError::Key(format!("not a PEM private key: {e}")))?;
+        let public = public_of(&key)?;
+        let (certificate, chain) = match cert_pem {
+            None => (None, Vec::new()),
+            Some(pem) => {
+                let mut certs = X509::stack_from_pem(pem)
+                    .map_err(|e| DsigError::Key(format!("not a PEM certificate: {e}")))?;
+                if certs.is_empty() {
+                    return Err(DsigError::Key("no certificate in the PEM input".into()));
+                }
+                let leaf = certs.remove(0);
+                if !leaf.public_key()?.public_eq(&public) {
+                    return Err(DsigError::Key(
+                        "the certificate's public key does not match the private key".into(),
+                    ));
+                }
+                (Some(leaf), certs)
+            }
+        };
+        Ok(Self {
+            key,
+            public,
+            certificate,
+            chain,
+        })
+    }
+
+    pub fn certificate(&self) -> Option<&X509> {
+        self.certificate.as_ref()
+    }
+
+    pub fn public_key(&self) -> &PKeyRef<Public> {
+        &self.public
+    }
+}
+
+/// What a verifier trusts: certificates (signers or issuing CAs) and bare public keys.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStore {
+    pub(crate) certificates: Vec<X509>,
+    pub(crate) keys: Vec<PKey<Public>>,
+}
+
+impl TrustStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds every certificate in a PEM input, or, when it holds none, its public key.
+    pub fn add_pem(&mut self, pem: &[u8]) -> Result<(), DsigError> {
+        let certs = X509::stack_from_pem(pem).unwrap_or_default();
+        if !certs.is_empty() {
+            self.certificates.extend(certs);
+            return Ok(());
+        }
+        let key = PKey::public_key_from_pem(pem).map_err(|_| {
+            DsigError::Key("neither a PEM certificate nor a PEM public key".into())
+        })?;
+        self.keys.push(key);
+        Ok(())
+    }
+
+    pub fn add_certificate(&mut self, cert: X509) {
+        self.certificates.push(cert);
+    }
+
+    pub fn add_key(&mut self, key: PKey<Public>) {
+        self.keys.push(key);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.certificates.is_empty() && self.keys.is_empty()
+    }
+
+    /// Accepts `leaf` (with `intermediates` from the document) when it is a trusted certificate,
+    /// carries a trusted public key, or chains to a trusted certificate, and is valid at `at`
+    /// (seconds since the Unix epoch; `None` for now).
+    pub(crate) fn accept(
+        &self,
+        leaf: &X509Ref,
+        intermediates: &[X509],
+        at: Option<i64>,
+    ) -> Result<(), DsigError> {
+        let leaf_key = leaf.public_key()?;
+        if self.keys.iter().any(|k| k.public_eq(&leaf_key)) {
+            return check_validity(leaf, at);
+        }
+        if self.certificates.is_empty() {
+            return Err(DsigError::UntrustedSigner(format!(
+                "{}: no trusted certificate or key matches",
+                subject_of(leaf)
+            )));
+        }
+        let mut builder = X509StoreBuilder::new()?;
+        for c in &self.certificates {
+            builder.add_cert(c.clone())?;
+        }
+        // A trusted intermediate or a trusted signer certificate is an anchor of its own.
+        builder.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
+        if let Some(t) = at {
+            let mut param = openssl::x509::verify::X509VerifyParam::new()?;
+            param.set_time(t as _);
+            builder.set_param(&param)?;
+        }
+        let store = builder.build();
+        let mut chain = Stack::new()?;
+        for c in intermediates {
+            chain.push(c.clone())?;
+        }
+        let mut ctx = X509StoreContext::new()?;
+        let outcome = ctx.init(&store, leaf, &chain, |c| {
+            let ok = c.verify_cert()?;
+            Ok((ok, c.error()))
+        })?;
+        match outcome {
+            (true, _) => Ok(()),
+            (false, err) => Err(DsigError::UntrustedSigner(format!(
+                "{}: {}",
+                subject_of(leaf),
+                err.error_string()
+            ))),
+        }
+    }
+
+    /// The trusted keys to try when the document names no certificate.
+    pub(crate) fn candidate_keys(&self) -> Result<Vec<(PKey<Public>, String)>, DsigError> {
+        let mut out = Vec::new();
+        for c in &self.certificates {
+            out.push((c.public_key()?, subject_of(c)));
+        }
+        for k in &self.keys {
+            out.push((k.clone(), key_fingerprint(k)?));
+        }
+        Ok(out)
+    }
+}
+
+fn check_validity(cert: &X509Ref, at: Option<i64>) -> Result<(), DsigError> {
+    let now = match at {
+        Some(t) => Asn1Time::from_unix(t as _)?,
+        None => Asn1Time::days_from_now(0)?,
+    };
+    if cert.not_before() > now || cert.not_after() < now {
+        return Err(DsigError::UntrustedSigner(format!(
+            "{}: certificate not valid at the verification time (valid {} to {})",
+            subject_of(cert),
+            cert.not_before(),
+            cert.not_after()
+        )));
+    }
+    Ok(())
+}
+
+/// A distinguished name as `CN=…, O=…, C=…` in the certificate's order.
+pub fn format_name(name: &X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e
+                .object()
+                .nid()
+                .short_name()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| e.object().to_string());
+            let value = e.data().to_string().unwrap_or_else(|_| "?".into());
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The subject of a certificate, formatted with [`format_name`].
+pub fn subject_of(cert: &X509Ref) -> String {
+    format_name(cert.subject_name())
+}
+
+/// `key SHA256:<hex>` over the DER SubjectPublicKeyInfo, naming a bare trusted key.
+pub fn key_fingerprint(key: &PKeyRef<Public>) -> Result<String, DsigError> {
+    let der = key.public_key_to_der()?;
+    let digest = openssl::hash::hash(openssl::hash::MessageDigest::sha256(), &der)?;
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("public key SHA256:{hex}"))
+}
+
+/// The common name of a certificate, if it has one.
+pub fn common_name(cert: &X509Ref) -> Option<String> {
+    cert.subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .next()
+        .and_then(|e| e.data().to_string().ok())
+}

@@ -1,0 +1,42 @@
+//! XML Signature (W3C XMLDSig 1.1 core): enveloped signatures over the whole document or an
+//! element by identifier, exclusive or inclusive C14N, SHA-2 digests, RSA and ECDSA through
+//! OpenSSL, `X509Data` certificates.
+//!
+//! Verification returns the signed content, re-parsed from the exact bytes that were digested,
+//! and callers must read only that: this is the defence against signature wrapping. Strict
+//! rules (one signature, references only to the signature's own parent, no unsigned comments in
+//! signed content, unique identifiers) refuse the known wrapping shapes outright.
+
+mod algorithm;
+mod keys;
+mod sign;
+mod verify;
+
+pub use algorithm::{
+    Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
+};
+pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
+pub use sign::{sign_enveloped, SignOptions, SignTarget};
+pub use verify::{verify, SignedReference, Signer, VerifyError, VerifyPolicy, Verified};
+
+/// The XMLDSig namespace.
+pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// The enveloped-signature transform.
+pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+/// Failures of keys, algorithms and the crypto library, shared by signing and verifying.
+#[derive(Debug, thiserror::Error)]
+pub enum DsigError {
+    #[error("key: {0}")]
+    Key(String),
+    #[error("weak key: {0}")]
+    WeakKey(String),
+    #[error("algorithm {0} is not available (no OpenSSL provider implements it)")]
+    AlgorithmUnavailable(String),
+    #[error("malformed SignatureValue: {0}")]
+    MalformedSignatureValue(String),
+    #[error("signer not trusted: {0}")]
+    UntrustedSigner(String),
+    #[error("OpenSSL: {0}")]
+    OpenSsl(#[from] openssl::error::ErrorStack),
+}

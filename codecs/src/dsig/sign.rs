@@ -1,0 +1,162 @@
+//! Enveloped signing: the `ds:Signature` goes in as the last child of the signed element (the
+//! document element when the whole document is signed), with one `Reference` to that element,
+//! the enveloped-signature transform and a canonicalisation transform.
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+
+use super::algorithm::{Algorithms, DigestMethod, RsaPadding};
+use super::keys::SigningKey;
+use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
+use crate::c14n::{self, C14nOptions, Mode, NodeSet};
+use crate::xml::{Document, Element, IdError, NamespaceDecl, NodeId};
+
+const EXC_NAMESPACE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+
+/// What to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignTarget {
+    /// The whole document (`URI=""`).
+    Document,
+    /// The element with this identifier (`URI="#id"`).
+    Id(String),
+}
+
+/// How to sign.
+#[derive(Debug, Clone)]
+pub struct SignOptions {
+    /// Digest for the reference and the signature. SHA-1 is refused.
+    pub digest: DigestMethod,
+    /// Canonicalisation of `SignedInfo` and of the signed content. Exclusive by default.
+    pub c14n: C14nOptions,
+    /// PKCS#1 v1.5 (default, what every verifier knows) or PSS for RSA keys.
+    pub rsa_padding: RsaPadding,
+    /// Whether to put the signer's certificate (and chain) in `KeyInfo/X509Data`.
+    pub include_certificate: bool,
+    pub algorithms: Algorithms,
+}
+
+impl Default for SignOptions {
+    fn default() -> Self {
+        Self {
+            digest: DigestMethod::SHA256,
+            c14n: C14nOptions::exclusive(),
+            rsa_padding: RsaPadding::default(),
+            include_certificate: true,
+            algorithms: Algorithms::default(),
+        }
+    }
+}
+
+/// Why a document could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("{0} is not allowed for new signatures; use sha256, sha384 or sha512")]
+    WeakDigest(&'static str),
+    #[error("signature target: {0}")]
+    Target(#[from] IdError),
+    #[error("no signature algorithm for this key with digest {0}")]
+    NoScheme(&'static str),
+    #[error(transparent)]
+    Dsig(#[from] DsigError),
+}
+
+fn ds(local: &str) -> Element {
+    Element::new(Some("ds"), local, Some(DSIG_NAMESPACE))
+}
+
+fn with_algorithm(local: &str, algorithm: &str) -> Element {
+    let mut e = ds(local);
+    e.set_attribute("Algorithm", algorithm);
+    e
+}
+
+/// Signs `doc` in place and returns the new `ds:Signature` element.
+pub fn sign_enveloped(
+    doc: &mut Document,
+    target: &SignTarget,
+    key: &SigningKey,
+    options: &SignOptions,
+) -> Result<NodeId, SignError> {
+    if options.digest.weak {
+        return Err(SignError::WeakDigest(options.digest.name));
+    }
+    let (parent, uri) = match target {
+        SignTarget::Document => (doc.root(), String::new()),
+        SignTarget::Id(id) => (doc.find_by_id(id)?, format!("#{id}")),
+    };
+    let scheme = options
+        .algorithms
+        .for_key(key.public_key(), options.digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(options.digest.name))?;
+
+    let mut signature = ds("Signature");
+    signature.namespace_decls.push(NamespaceDecl {
+        prefix: Some("ds".into()),
+        uri: DSIG_NAMESPACE.into(),
+    });
+    let sig = doc.append_element(parent, signature);
+    let signed_info = doc.append_element(sig, ds("SignedInfo"));
+    let c14n_method = doc.append_element(
+        signed_info,
+        with_algorithm("CanonicalizationMethod", options.c14n.uri()),
+    );
+    add_prefix_list(doc, c14n_method, &options.c14n);
+    doc.append_element(signed_info, with_algorithm("SignatureMethod", scheme.uri()));
+    let mut reference = ds("Reference");
+    reference.set_attribute("URI", &uri);
+    let reference = doc.append_element(signed_info, reference);
+    let transforms = doc.append_element(reference, ds("Transforms"));
+    doc.append_element(transforms, with_algorithm("Transform", ENVELOPED_SIGNATURE));
+    // A same-document reference never carries comments, so the reference transform is always
+    // the comment-free variant of the chosen canonicalisation.
+    let content_c14n = C14nOptions {
+        with_comments: false,
+        ..options.c14n.clone()
+    };
+    let transform = doc.append_element(transforms, with_algorithm("Transform", content_c14n.uri()));
+    add_prefix_list(doc, transform, &content_c14n);
+    doc.append_element(
+        reference,
+        with_algorithm("DigestMethod", options.digest.uri),
+    );
+    let digest_value = doc.append_element(reference, ds("DigestValue"));
+    let signature_value = doc.append_element(sig, ds("SignatureValue"));
+    if options.include_certificate {
+        if let Some(cert) = key.certificate() {
+            let key_info = doc.append_element(sig, ds("KeyInfo"));
+            let x509_data = doc.append_element(key_info, ds("X509Data"));
+            for c in std::iter::once(cert).chain(key.chain.iter()) {
+                let e = doc.append_element(x509_data, ds("X509Certificate"));
+                doc.append_text(e, &BASE64.encode(c.to_der().map_err(DsigError::from)?));
+            }
+        }
+    }
+
+    let nodes = match target {
+        SignTarget::Document => NodeSet::document(),
+        SignTarget::Id(_) => NodeSet::subtree(parent),
+    }
+    .excluding(sig);
+    let content = c14n::canonicalize(doc, nodes, &content_c14n);
+    let digest = options.digest.digest(&content)?;
+    doc.append_text(digest_value, &BASE64.encode(digest));
+
+    let canonical_info = c14n::canonicalize(doc, NodeSet::subtree(signed_info), &options.c14n);
+    let value = scheme.sign(&key.key, &canonical_info)?;
+    doc.append_text(signature_value, &BASE64.encode(value));
+    Ok(sig)
+}
+
+fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
+    if options.mode != Mode::Exclusive || options.inclusive_prefixes.is_empty() {
+        return;
+    }
+    let mut list = Element::new(Some("ec"), "InclusiveNamespaces", Some(EXC_NAMESPACE));
+    list.namespace_decls.push(NamespaceDecl {
+        prefix: Some("ec".into()),
+        uri: EXC_NAMESPACE.into(),
+    });
+    list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
+    doc.append_element(parent, list);
+}

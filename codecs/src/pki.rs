@@ -1,0 +1,107 @@
+//! Key and certificate issuance for test PKIs and demos: EC P-256/P-384 or RSA keys, a CA
+//! certificate, and signer certificates issued by it. Production nodes use certificates from
+//! their state's accredited CA; this exists so tests and the demo use real X.509 chains.
+
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::BigNum;
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
+use openssl::x509::{X509NameBuilder, X509};
+
+use crate::dsig::DsigError;
+
+/// The kind of key to generate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    EcP256,
+    EcP384,
+    Rsa(u32),
+}
+
+/// Generates a private key.
+pub fn generate_key(kind: KeyKind) -> Result<PKey<Private>, DsigError> {
+    Ok(match kind {
+        KeyKind::EcP256 => {
+            let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+            PKey::from_ec_key(EcKey::generate(&group)?)?
+        }
+        KeyKind::EcP384 => {
+            let group = EcGroup::from_curve_name(Nid::SECP384R1)?;
+            PKey::from_ec_key(EcKey::generate(&group)?)?
+        }
+        KeyKind::Rsa(bits) => PKey::from_rsa(Rsa::generate(bits)?)?,
+    })
+}
+
+/// What to put in a certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateSpec<'a> {
+    /// Subject entries in order, e.g. `[("C", "KZ"), ("O", "Customs"), ("CN", "signer")]`.
+    pub subject: &'a [(&'a str, &'a str)],
+    /// Validity starts this many days from now (negative for the past).
+    pub not_before_days: i64,
+    /// Validity ends this many days from now (negative for an expired certificate).
+    pub not_after_days: i64,
+    pub is_ca: bool,
+}
+
+/// Issues a certificate for `key`, signed by `issuer` (certificate and key), or self-signed
+/// when `issuer` is `None`.
+pub fn issue_certificate(
+    spec: &CertificateSpec<'_>,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> Result<X509, DsigError> {
+    let mut name = X509NameBuilder::new()?;
+    for (k, v) in spec.subject {
+        name.append_entry_by_text(k, v)?;
+    }
+    let name = name.build();
+    let mut b = X509::builder()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(127, openssl::bn::MsbOption::MAYBE_ZERO, false)?;
+    let serial = Asn1Integer::from_bn(&serial)?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    match issuer {
+        Some((cert, _)) => b.set_issuer_name(cert.subject_name())?,
+        None => b.set_issuer_name(&name)?,
+    }
+    b.set_pubkey(key)?;
+    let day = 86_400i64;
+    let base = now_unix();
+    let not_before = Asn1Time::from_unix((base + spec.not_before_days * day) as _)?;
+    let not_after = Asn1Time::from_unix((base + spec.not_after_days * day) as _)?;
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    if spec.is_ca {
+        b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+    } else {
+        b.append_extension(BasicConstraints::new().critical().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .non_repudiation()
+                .build()?,
+        )?;
+    }
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+    b.append_extension(ski)?;
+    let signing_key = issuer.map(|(_, k)| k).unwrap_or(key);
+    b.sign(signing_key, MessageDigest::sha256())?;
+    Ok(b.build())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

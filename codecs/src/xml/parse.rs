@@ -1,0 +1,627 @@
+//! The secure XML parser: UTF-8 XML 1.0 with namespaces into a [`Document`].
+//!
+//! It refuses, with the line and column: any DOCTYPE (so no DTD, no entity declarations, no
+//! external entities: XXE and "billion laughs" cannot start), references to entities other than
+//! the five predefined ones, characters outside the XML `Char` production, undeclared prefixes,
+//! duplicate attributes, and anything past the configured [`Limits`].
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use super::tree::{
+    position_of, Attribute, Document, Element, NamespaceDecl, NodeId, NodeKind, Position,
+    QualifiedName, XML_NAMESPACE,
+};
+
+const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
+
+/// Bounds on what the parser accepts. The defaults suit signed trade documents; large
+/// attachments travel outside the XML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest accepted input, in bytes.
+    pub max_bytes: usize,
+    /// Deepest element nesting.
+    pub max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    pub max_attributes: usize,
+    /// Longest element or attribute name, in bytes.
+    pub max_name_len: usize,
+    /// Most nodes (elements, text, comments, PIs) in the document.
+    pub max_nodes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 16 * 1024 * 1024,
+            max_depth: 128,
+            max_attributes: 128,
+            max_name_len: 256,
+            max_nodes: 1_000_000,
+        }
+    }
+}
+
+/// What was wrong with the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseErrorKind {
+    #[error("DOCTYPE declarations are not accepted (no DTDs, no entity declarations, no external entities)")]
+    DoctypeForbidden,
+    #[error("reference to undeclared entity &{0}; (only &lt; &gt; &amp; &apos; &quot; and character references are allowed)")]
+    UndeclaredEntity(String),
+    #[error("invalid character reference &{0};")]
+    InvalidCharacterReference(String),
+    #[error("character U+{0:04X} is not allowed in XML")]
+    IllegalCharacter(u32),
+    #[error("input is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("elements nested deeper than the limit of {limit}")]
+    TooDeep { limit: usize },
+    #[error("element has more than the limit of {limit} attributes")]
+    TooManyAttributes { limit: usize },
+    #[error("name is {len} bytes long, over the limit of {limit} bytes")]
+    NameTooLong { len: usize, limit: usize },
+    #[error("document has more than the limit of {limit} nodes")]
+    TooManyNodes { limit: usize },
+    #[error("input is not valid UTF-8 (byte offset {0})")]
+    InvalidUtf8(usize),
+    #[error("encoding {0:?} is not supported; documents must be UTF-8")]
+    UnsupportedEncoding(String),
+    #[error("XML version {0:?} is not supported; only 1.0")]
+    UnsupportedVersion(String),
+    #[error("namespace prefix {0:?} is not declared")]
+    UndeclaredPrefix(String),
+    #[error("attribute {0} appears more than once")]
+    DuplicateAttribute(String),
+    #[error("invalid namespace declaration: {0}")]
+    InvalidNamespaceDeclaration(String),
+    #[error("invalid name {0:?}")]
+    InvalidName(String),
+    #[error("'<' is not allowed in an attribute value")]
+    LessThanInAttribute,
+    #[error("the document has no root element")]
+    NoRootElement,
+    #[error("content after the root element: {0}")]
+    ContentAfterRoot(String),
+    #[error("text outside the root element")]
+    TextOutsideRoot,
+    #[error("{0}")]
+    Syntax(String),
+}
+
+/// A parse failure with the place it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{position}: {kind}")]
+pub struct ParseError {
+    pub kind: ParseErrorKind,
+    pub position: Position,
+}
+
+/// Parses with the default [`Limits`].
+pub fn parse(input: &[u8]) -> Result<Document, ParseError> {
+    parse_with_limits(input, &Limits::default())
+}
+
+/// Parses `input` under `limits`.
+pub fn parse_with_limits(input: &[u8], limits: &Limits) -> Result<Document, ParseError> {
+    let at_start = Position { line: 1, column: 1 };
+    if input.len() > limits.max_bytes {
+        return Err(ParseError {
+            kind: ParseErrorKind::TooLarge {
+                size: input.len(),
+                limit: limits.max_bytes,
+            },
+            position: at_start,
+        });
+    }
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let text = std::str::from_utf8(input).map_err(|e| {
+        let offset = e.valid_up_to();
+        let prefix = String::from_utf8_lossy(&input[..offset]).into_owned();
+        let starts = line_starts(&prefix);
+        ParseError {
+            kind: ParseErrorKind::InvalidUtf8(offset),
+            position: position_of(&prefix, &starts, offset),
+        }
+    })?;
+    Parser::new(text, limits).run()
+}
+
+fn line_starts(text: &str) -> Vec<usize> {
+    let mut v = vec![0];
+    v.extend(
+        text.bytes()
+            .enumerate()
+            .filter(|(_, b)| *b == b'\n')
+            .map(|(i, _)| i + 1),
+    );
+    v
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+/// Replaces CR LF and lone CR with LF, as XML 1.0 §2.11 requires of a parser.
+fn normalize_line_ends(s: &str) -> Cow<'_, str> {
+    if !s.contains('\r') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' {
+            if chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn is_name_start(c: char) -> bool {
+    c == '_'
+        || c.is_alphabetic()
+        || matches!(c, '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}' | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}' | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}' | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+}
+
+fn is_name_char(c: char) -> bool {
+    is_name_start(c)
+        || c.is_ascii_digit()
+        || matches!(c, '-' | '.' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+        || c.is_alphanumeric()
+}
+
+/// Checks an NCName (a name without colon).
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if is_name_start(c) => chars.all(is_name_char),
+        _ => false,
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    limits: &'a Limits,
+    doc: Document,
+    /// Open elements.
+    stack: Vec<NodeId>,
+    /// Namespace bindings in scope: (prefix, uri), with the number pushed per open element.
+    bindings: Vec<(String, String)>,
+    bindings_per_level: Vec<usize>,
+    seen_root: bool,
+    /// Offset where the current event started.
+    event_start: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn new(text: &'a str, limits: &'a Limits) -> Self {
+        let doc = Document {
+            nodes: Vec::new(),
+            top: Vec::new(),
+            root: NodeId(0),
+            line_starts: line_starts(text),
+            source: None,
+        };
+        Self {
+            text,
+            limits,
+            doc,
+            stack: Vec::new(),
+            bindings: Vec::new(),
+            bindings_per_level: Vec::new(),
+            seen_root: false,
+            event_start: 0,
+        }
+    }
+
+    fn error_at(&self, offset: usize, kind: ParseErrorKind) -> ParseError {
+        ParseError {
+            kind,
+            position: position_of(self.text, &self.doc.line_starts, offset),
+        }
+    }
+
+    fn error(&self, kind: ParseErrorKind) -> ParseError {
+        self.error_at(self.event_start, kind)
+    }
+
+    fn check_chars(&self) -> Result<(), ParseError> {
+        for (i, c) in self.text.char_indices() {
+            if !is_xml_char(c) {
+                return Err(self.error_at(i, ParseErrorKind::IllegalCharacter(c as u32)));
+            }
+        }
+        Ok(())
+    }
+
+    fn run(mut self) -> Result<Document, ParseError> {
+        self.check_chars()?;
+        let mut reader = Reader::from_str(self.text);
+        {
+            let cfg = reader.config_mut();
+            cfg.check_end_names = true;
+            cfg.check_comments = true;
+            cfg.expand_empty_elements = false;
+            cfg.trim_text(false);
+        }
+        let mut first_event = true;
+        loop {
+            self.event_start = reader.buffer_position() as usize;
+            let event = match reader.read_event() {
+                Ok(e) => e,
+                Err(e) => {
+                    let offset = reader.error_position() as usize;
+                    return Err(self.error_at(offset, ParseErrorKind::Syntax(e.to_string())));
+                }
+            };
+            let is_first = std::mem::replace(&mut first_event, false);
+            match event {
+                Event::Decl(decl) => {
+                    if !is_first {
+                        return Err(self.error(ParseErrorKind::Syntax(
+                            "XML declaration is only allowed at the very start".into(),
+                        )));
+                    }
+                    let version = decl
+                        .version()
+                        .map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?;
+                    if version.as_ref() != "1.0" {
+                        return Err(
+                            self.error(ParseErrorKind::UnsupportedVersion(version.into_owned()))
+                        );
+                    }
+                    if let Some(enc) = decl.encoding() {
+                        let enc = enc.map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?;
+                        let enc = enc.into_owned();
+                        if !enc.eq_ignore_ascii_case("utf-8") {
+                            return Err(self.error(ParseErrorKind::UnsupportedEncoding(enc)));
+                        }
+                    }
+                }
+                Event::DocType(_) => return Err(self.error(ParseErrorKind::DoctypeForbidden)),
+                Event::Start(start) => self.open(&start, false)?,
+                Event::Empty(start) => self.open(&start, true)?,
+                Event::End(_) => self.close(),
+                Event::Text(t) => {
+                    let raw = t.into_inner();
+                    let s = normalize_line_ends(&raw);
+                    self.text_node(&s)?;
+                }
+                Event::CData(t) => {
+                    let raw = t.into_inner();
+                    let s = normalize_line_ends(&raw);
+                    if self.stack.is_empty() {
+                        return Err(self.error(ParseErrorKind::TextOutsideRoot));
+                    }
+                    self.text_node(&s)?;
+                }
+                Event::GeneralRef(r) => {
+                    let name = r.into_inner().into_owned();
+                    let c = self.resolve_reference(&name)?;
+                    if self.stack.is_empty() {
+                        return Err(self.error(ParseErrorKind::TextOutsideRoot));
+                    }
+                    self.text_node(&c.to_string())?;
+                }
+                Event::Comment(t) => {
+                    let raw = t.into_inner();
+                    let s = normalize_line_ends(&raw).into_owned();
+                    self.misc_node(NodeKind::Comment(s))?;
+                }
+                Event::PI(pi) => {
+                    let target = pi.target().to_owned();
+                    if target.eq_ignore_ascii_case("xml") {
+                        return Err(self.error(ParseErrorKind::Syntax(
+                            "processing instruction target 'xml' is reserved".into(),
+                        )));
+                    }
+                    if !is_ncname(&target) {
+                        return Err(self.error(ParseErrorKind::InvalidName(target)));
+                    }
+                    let data = normalize_line_ends(pi.content().trim_start()).into_owned();
+                    self.misc_node(NodeKind::ProcessingInstruction { target, data })?;
+                }
+                Event::Eof => break,
+            }
+        }
+        if !self.stack.is_empty() {
+            return Err(self.error_at(
+                self.text.len(),
+                ParseErrorKind::Syntax("unexpected end of input: elements left open".into()),
+            ));
+        }
+        if !self.seen_root {
+            return Err(self.error_at(self.text.len(), ParseErrorKind::NoRootElement));
+        }
+        self.doc.source = Some(std::sync::Arc::from(self.text));
+        Ok(self.doc)
+    }
+
+    fn resolve_reference(&self, name: &str) -> Result<char, ParseError> {
+        if let Some(num) = name.strip_prefix('#') {
+            let value = if let Some(hex) = num.strip_prefix('x') {
+                u32::from_str_radix(hex, 16).ok()
+            } else {
+                num.parse::<u32>().ok()
+            };
+            let valid = !num.is_empty()
+                && !num.starts_with('+')
+                && !num.starts_with("x+")
+                && !num.starts_with('-');
+            return match value.and_then(char::from_u32) {
+                Some(c) if valid && is_xml_char(c) => Ok(c),
+                Some(c) if valid => Err(self.error(ParseErrorKind::IllegalCharacter(c as u32))),
+                _ => Err(self.error(ParseErrorKind::InvalidCharacterReference(name.to_owned()))),
+            };
+        }
+        match name {
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "amp" => Ok('&'),
+            "apos" => Ok('\''),
+            "quot" => Ok('"'),
+            _ => Err(self.error(ParseErrorKind::UndeclaredEntity(name.to_owned()))),
+        }
+    }
+
+    /// Resolves references in an attribute value after line-end and whitespace normalisation
+    /// (XML 1.0 §3.3.3 for CDATA attributes).
+    fn attribute_value(&self, raw: &str) -> Result<String, ParseError> {
+        if raw.contains('<') {
+            return Err(self.error(ParseErrorKind::LessThanInAttribute));
+        }
+        let normalized = normalize_line_ends(raw);
+        let mut out = String::with_capacity(normalized.len());
+        let mut rest: &str = &normalized;
+        while let Some(amp) = rest.find('&') {
+            out.extend(rest[..amp].chars().map(|c| match c {
+                '\t' | '\n' => ' ',
+                c => c,
+            }));
+            let after = &rest[amp + 1..];
+            let Some(semi) = after.find(';') else {
+                return Err(self.error(ParseErrorKind::Syntax(
+                    "'&' in attribute value is not the start of a reference".into(),
+                )));
+            };
+            out.push(self.resolve_reference(&after[..semi])?);
+            rest = &after[semi + 1..];
+        }
+        out.extend(rest.chars().map(|c| match c {
+            '\t' | '\n' => ' ',
+            c => c,
+        }));
+        Ok(out)
+    }
+
+    fn lookup(&self, prefix: &str) -> Option<&str> {
+        if prefix == "xml" {
+            return Some(XML_NAMESPACE);
+        }
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(p, _)| p == prefix)
+            .map(|(_, u)| u.as_str())
+            .filter(|u| !(prefix.is_empty() && u.is_empty()))
+    }
+
+    fn split_name(&self, raw: &str) -> Result<QualifiedName, ParseError> {
+        if raw.len() > self.limits.max_name_len {
+            return Err(self.error(ParseErrorKind::NameTooLong {
+                len: raw.len(),
+                limit: self.limits.max_name_len,
+            }));
+        }
+        match raw.split_once(':') {
+            Some((p, l)) if is_ncname(p) && is_ncname(l) => Ok(QualifiedName::new(Some(p), l)),
+            None if is_ncname(raw) => Ok(QualifiedName::new(None, raw)),
+            _ => Err(self.error(ParseErrorKind::InvalidName(raw.to_owned()))),
+        }
+    }
+
+    fn count_node(&self) -> Result<(), ParseError> {
+        if self.doc.nodes.len() >= self.limits.max_nodes {
+            return Err(self.error(ParseErrorKind::TooManyNodes {
+                limit: self.limits.max_nodes,
+            }));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
+        if self.stack.is_empty() && self.seen_root {
+            return Err(self.error(ParseErrorKind::ContentAfterRoot(
+                "a second root element".into(),
+            )));
+        }
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.error(ParseErrorKind::TooDeep {
+                limit: self.limits.max_depth,
+            }));
+        }
+        self.count_node()?;
+        let raw_name = start.name().into_inner().to_owned();
+        let name = self.split_name(&raw_name)?;
+
+        let mut decls = Vec::new();
+        let mut raw_attrs = Vec::new();
+        let mut attributes = start.attributes();
+        attributes.with_checks(true);
+        for attr in attributes {
+            let attr = attr.map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?;
+            if decls.len() + raw_attrs.len() >= self.limits.max_attributes {
+                return Err(self.error(ParseErrorKind::TooManyAttributes {
+                    limit: self.limits.max_attributes,
+                }));
+            }
+            let key = attr.key.into_inner().to_owned();
+            let qname = self.split_name(&key)?;
+            let value = self.attribute_value(&attr.value)?;
+            match (qname.prefix.as_deref(), qname.local.as_str()) {
+                (None, "xmlns") => decls.push(NamespaceDecl {
+                    prefix: None,
+                    uri: value,
+                }),
+                (Some("xmlns"), p) => {
+                    if p == "xmlns" {
+                        return Err(self.error(ParseErrorKind::InvalidNamespaceDeclaration(
+                            "the prefix xmlns cannot be declared".into(),
+                        )));
+                    }
+                    if (p == "xml") != (value == XML_NAMESPACE) {
+                        return Err(self.error(ParseErrorKind::InvalidNamespaceDeclaration(
+                            format!("the prefix xml is bound only to {XML_NAMESPACE}"),
+                        )));
+                    }
+                    if value.is_empty() {
+                        return Err(self.error(ParseErrorKind::InvalidNamespaceDeclaration(
+                            format!("prefix {p:?} cannot be bound to an empty URI in XML 1.0"),
+                        )));
+                    }
+                    if value == XMLNS_NAMESPACE {
+                        return Err(self.error(ParseErrorKind::InvalidNamespaceDeclaration(
+                            format!("{XMLNS_NAMESPACE} cannot be bound to a prefix"),
+                        )));
+                    }
+                    decls.push(NamespaceDecl {
+                        prefix: Some(p.to_owned()),
+                        uri: value,
+                    });
+                }
+                _ => raw_attrs.push((qname, value)),
+            }
+        }
+        if decls.iter().any(|d| d.prefix.is_none() && d.uri == XML_NAMESPACE) {
+            return Err(self.error(ParseErrorKind::InvalidNamespaceDeclaration(format!(
+                "{XML_NAMESPACE} cannot be the default namespace"
+            ))));
+        }
+        for d in &decls {
+            self.bindings
+                .push((d.prefix.clone().unwrap_or_default(), d.uri.clone()));
+        }
+        self.bindings_per_level.push(decls.len());
+
+        let namespace = match &name.prefix {
+            Some(p) => Some(
+                self.lookup(p)
+                    .ok_or_else(|| self.error(ParseErrorKind::UndeclaredPrefix(p.clone())))?
+                    .to_owned(),
+            ),
+            None => self.lookup("").map(str::to_owned),
+        };
+        let mut attrs: Vec<Attribute> = Vec::with_capacity(raw_attrs.len());
+        for (qname, value) in raw_attrs {
+            let ns = match &qname.prefix {
+                Some(p) => Some(
+                    self.lookup(p)
+                        .ok_or_else(|| self.error(ParseErrorKind::UndeclaredPrefix(p.clone())))?
+                        .to_owned(),
+                ),
+                None => None,
+            };
+            if attrs
+                .iter()
+                .any(|a| a.namespace == ns && a.name.local == qname.local)
+            {
+                return Err(self.error(ParseErrorKind::DuplicateAttribute(qname.to_string())));
+            }
+            attrs.push(Attribute {
+                name: qname,
+                namespace: ns,
+                value,
+            });
+        }
+
+        let element = Element {
+            name,
+            namespace,
+            namespace_decls: decls,
+            attributes: attrs,
+            children: Vec::new(),
+        };
+        let parent = self.stack.last().copied();
+        let id = self
+            .doc
+            .push_node(parent, NodeKind::Element(element), Some(self.event_start));
+        match parent {
+            Some(p) => {
+                if let Some(e) = self.doc.element_mut(p) {
+                    e.children.push(id);
+                }
+            }
+            None => {
+                self.doc.top.push(id);
+                self.doc.root = id;
+                self.seen_root = true;
+            }
+        }
+        self.stack.push(id);
+        if empty {
+            self.close();
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.stack.pop();
+        let n = self.bindings_per_level.pop().unwrap_or(0);
+        self.bindings.truncate(self.bindings.len() - n);
+    }
+
+    fn text_node(&mut self, s: &str) -> Result<(), ParseError> {
+        let Some(&parent) = self.stack.last() else {
+            if s.chars().all(|c| matches!(c, ' ' | '\t' | '\n' | '\r')) {
+                return Ok(());
+            }
+            return Err(self.error(if self.seen_root {
+                ParseErrorKind::ContentAfterRoot("text".into())
+            } else {
+                ParseErrorKind::TextOutsideRoot
+            }));
+        };
+        if s.is_empty() {
+            return Ok(());
+        }
+        // Adjacent text, CDATA and references form one text node, as in the XPath data model.
+        let last = self.doc.element(parent).and_then(|e| e.children.last().copied());
+        if let Some(last) = last {
+            if let NodeKind::Text(t) = &mut self.doc.nodes[last.index()].kind {
+                t.push_str(s);
+                return Ok(());
+            }
+        }
+        self.count_node()?;
+        let id = self
+            .doc
+            .push_node(Some(parent), NodeKind::Text(s.to_owned()), Some(self.event_start));
+        if let Some(e) = self.doc.element_mut(parent) {
+            e.children.push(id);
+        }
+        Ok(())
+    }
+
+    fn misc_node(&mut self, kind: NodeKind) -> Result<(), ParseError> {
+        self.count_node()?;
+        let parent = self.stack.last().copied();
+        let id = self.doc.push_node(parent, kind, Some(self.event_start));
+        match parent {
+            Some(p) => {
+                if let Some(e) = self.doc.element_mut(p) {
+                    e.children.push(id);
+                }
+            }
+            None => self.doc.top.push(id),
+        }
+        Ok(())
+    }
+}

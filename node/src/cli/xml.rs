@@ -1,0 +1,200 @@
+//! `tereze xml c14n|sign|verify`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
+use tereze_codecs::dsig::{
+    self, DigestMethod, RsaPadding, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy,
+};
+use tereze_codecs::xml::{self, Document};
+
+use super::Failure;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum XmlCommand {
+    /// Write the canonical form of FILE to stdout (inclusive C14N 1.0 without comments by
+    /// default).
+    C14n {
+        /// Exclusive XML Canonicalization 1.0 instead of inclusive C14N 1.0.
+        #[arg(long)]
+        exclusive: bool,
+        /// Keep comments.
+        #[arg(long)]
+        with_comments: bool,
+        /// Exclusive mode: the InclusiveNamespaces PrefixList, space-separated
+        /// ("#default" names the default namespace).
+        #[arg(long, value_name = "PREFIXES", requires = "exclusive")]
+        prefixes: Option<String>,
+        /// Canonicalise only the element with this identifier (Id, ID, id or wsu:Id).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// The XML document ("-" for stdin).
+        file: PathBuf,
+    },
+    /// Sign FILE with an enveloped XML signature and write the signed document to stdout.
+    ///
+    /// The signature (exclusive C14N, SHA-2, ECDSA or RSA by the key's type, the certificate
+    /// in KeyInfo) goes in as the last child of the signed element: the document element, or
+    /// the element with identifier ID.
+    Sign {
+        /// PEM private key (PKCS#8 or traditional, unencrypted).
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+        /// PEM certificate of the key; further certificates in the file are sent as the chain.
+        #[arg(long, value_name = "CERT.pem")]
+        cert: PathBuf,
+        /// Sign only the element with this identifier (Id, ID, id or wsu:Id).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Digest for the reference and the signature: sha256, sha384 or sha512 (never sha1).
+        #[arg(long, value_name = "ALG", default_value = "sha256")]
+        digest: String,
+        /// With an RSA key, sign with RSA-PSS (RFC 9231 sha*-rsa-MGF1) instead of PKCS#1 v1.5.
+        #[arg(long)]
+        rsa_pss: bool,
+        /// The XML document ("-" for stdin).
+        file: PathBuf,
+    },
+    /// Verify the one enveloped signature in FILE.
+    ///
+    /// Exit 0 and the signer's subject on stdout when valid; exit 1 and the reason on stderr
+    /// when invalid; exit 2 on usage or parse errors.
+    Verify {
+        /// A trusted certificate (the signer's or an issuing CA's) or public key, PEM. Repeat
+        /// for several.
+        #[arg(long, value_name = "PEM", required = true)]
+        trusted: Vec<PathBuf>,
+        /// Accept SHA-1 digests and signatures (old documents only).
+        #[arg(long)]
+        allow_sha1: bool,
+        /// Also write the signed content (the exact canonical bytes the signature covers) to
+        /// this file: read that, not the original document.
+        #[arg(long, value_name = "FILE")]
+        signed_out: Option<PathBuf>,
+        /// The signed XML document ("-" for stdin).
+        file: PathBuf,
+    },
+}
+
+pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
+    match cmd {
+        XmlCommand::C14n {
+            exclusive,
+            with_comments,
+            prefixes,
+            id,
+            file,
+        } => {
+            let doc = load(&file)?;
+            let options = C14nOptions {
+                mode: if exclusive { Mode::Exclusive } else { Mode::Inclusive },
+                with_comments,
+                inclusive_prefixes: prefixes
+                    .map(|p| p.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            };
+            let nodes = match id {
+                Some(id) => NodeSet::subtree(
+                    doc.find_by_id(&id)
+                        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
+                ),
+                None => NodeSet::document(),
+            };
+            write_stdout(&c14n::canonicalize(&doc, nodes, &options))
+        }
+        XmlCommand::Sign {
+            key,
+            cert,
+            id,
+            digest,
+            rsa_pss,
+            file,
+        } => {
+            let digest = DigestMethod::from_name(&digest).ok_or_else(|| {
+                Failure::Input(format!(
+                    "--digest {digest}: unknown digest; use sha256, sha384 or sha512"
+                ))
+            })?;
+            let key_pem = read_input(&key)?;
+            let cert_pem = read_input(&cert)?;
+            let signing_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| {
+                Failure::Input(format!("{} / {}: {e}", key.display(), cert.display()))
+            })?;
+            let mut doc = load(&file)?;
+            let target = match id {
+                Some(id) => SignTarget::Id(id),
+                None => SignTarget::Document,
+            };
+            let options = SignOptions {
+                digest,
+                rsa_padding: if rsa_pss {
+                    RsaPadding::Pss
+                } else {
+                    RsaPadding::Pkcs1v15
+                },
+                ..SignOptions::default()
+            };
+            dsig::sign_enveloped(&mut doc, &target, &signing_key, &options)
+                .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", file.display())))?;
+            write_stdout(doc.to_xml().as_bytes())
+        }
+        XmlCommand::Verify {
+            trusted,
+            allow_sha1,
+            signed_out,
+            file,
+        } => {
+            let mut trust = TrustStore::new();
+            for t in &trusted {
+                trust
+                    .add_pem(&read_input(t)?)
+                    .map_err(|e| Failure::Input(format!("{}: {e}", t.display())))?;
+            }
+            let doc = load(&file)?;
+            let policy = VerifyPolicy {
+                allow_sha1,
+                ..VerifyPolicy::default()
+            };
+            let verified = dsig::verify(&doc, &trust, &policy)
+                .map_err(|e| Failure::Verdict(format!("{}: invalid signature: {e}", file.display())))?;
+            if let Some(out) = signed_out {
+                let bytes: Vec<u8> = verified
+                    .references
+                    .iter()
+                    .flat_map(|r| r.canonical.iter().copied())
+                    .collect();
+                std::fs::write(&out, bytes).map_err(|e| {
+                    Failure::Input(format!("{}: cannot write: {e}", out.display()))
+                })?;
+            }
+            write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
+        }
+    }
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
+    let bytes = if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Failure::Input(format!("stdin: cannot read: {e}")))?;
+        buf
+    } else {
+        std::fs::read(path)
+            .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?
+    };
+    Ok(bytes)
+}
+
+fn load(path: &Path) -> Result<Document, Failure> {
+    let bytes = read_input(path)?;
+    xml::parse(&bytes).map_err(|e| Failure::Input(format!("{}:{e}", path.display())))
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Input(format!("cannot write to stdout: {e}")))
+}

@@ -1,0 +1,8 @@
+//! The `tereze` binary: parses arguments and hands off to the CLI module.
+#![forbid(unsafe_code)]
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}
