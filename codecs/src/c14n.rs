@@ -364,3 +364,162 @@ impl Canonicalizer<'_> {
         self.rendered.extend(emitted);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse;
+
+    fn check(input: &str, nodes: impl Fn(&Document) -> NodeSet, options: C14nOptions, expected: &str) {
+        let doc = parse(input.as_bytes()).expect("test input parses");
+        let out = canonicalize(&doc, nodes(&doc), &options);
+        assert_eq!(String::from_utf8(out).expect("utf-8"), expected);
+    }
+
+    fn by_id(id: &'static str) -> impl Fn(&Document) -> NodeSet {
+        move |d| NodeSet::subtree(d.find_by_id(id).expect("id exists"))
+    }
+
+    fn whole(_: &Document) -> NodeSet {
+        NodeSet::document()
+    }
+
+    fn inclusive() -> C14nOptions {
+        C14nOptions::default()
+    }
+
+    #[test]
+    fn spec_3_1_pis_comments_and_outside_whitespace() {
+        let input = "<?xml version=\"1.0\"?>\n\n<?xml-stylesheet   href=\"doc.xsl\"\n   type=\"text/xsl\"   ?>\n\n<doc>Hello, world!<!-- Comment 1 --></doc>\n\n<?pi-without-data     ?>\n\n<!-- Comment 2 -->\n\n<!-- Comment 3 -->";
+        check(
+            input,
+            whole,
+            inclusive(),
+            "<?xml-stylesheet href=\"doc.xsl\"\n   type=\"text/xsl\"   ?>\n<doc>Hello, world!</doc>\n<?pi-without-data?>",
+        );
+        check(
+            input,
+            whole,
+            C14nOptions { with_comments: true, ..inclusive() },
+            "<?xml-stylesheet href=\"doc.xsl\"\n   type=\"text/xsl\"   ?>\n<doc>Hello, world!<!-- Comment 1 --></doc>\n<?pi-without-data?>\n<!-- Comment 2 -->\n<!-- Comment 3 -->",
+        );
+    }
+
+    #[test]
+    fn spec_3_3_start_and_end_tags() {
+        let input = r#"<doc>
+   <e1   />
+   <e2   ></e2>
+   <e3   name = "elem3"   id="elem3"   />
+   <e4   name="elem4"   id="elem4"   ></e4>
+   <e5 a:attr="out" b:attr="sorted" attr2="all" attr="I'm"
+      xmlns:b="http://www.ietf.org"
+      xmlns:a="http://www.w3.org"
+      xmlns="http://example.org"/>
+   <e6 xmlns="" xmlns:a="http://www.w3.org">
+      <e7 xmlns="http://www.ietf.org">
+         <e8 xmlns="" xmlns:a="http://www.w3.org">
+            <e9 xmlns="" xmlns:a="http://www.ietf.org"/>
+         </e8>
+      </e7>
+   </e6>
+</doc>"#;
+        let expected = r#"<doc>
+   <e1></e1>
+   <e2></e2>
+   <e3 id="elem3" name="elem3"></e3>
+   <e4 id="elem4" name="elem4"></e4>
+   <e5 xmlns="http://example.org" xmlns:a="http://www.w3.org" xmlns:b="http://www.ietf.org" attr="I'm" attr2="all" b:attr="sorted" a:attr="out"></e5>
+   <e6 xmlns:a="http://www.w3.org">
+      <e7 xmlns="http://www.ietf.org">
+         <e8 xmlns="">
+            <e9 xmlns:a="http://www.ietf.org"></e9>
+         </e8>
+      </e7>
+   </e6>
+</doc>"#;
+        check(input, whole, inclusive(), expected);
+    }
+
+    #[test]
+    fn spec_3_4_character_modifications() {
+        let input = "<doc>\n   <text>First line&#x0d;&#10;Second line</text>\n   <value>&#x32;</value>\n   <compute><![CDATA[value>\"0\" && value<\"10\" ?\"valid\":\"error\"]]></compute>\n   <compute expr='value>\"0\" &amp;&amp; value&lt;\"10\" ?\"valid\":\"error\"'>valid</compute>\n   <norm attr=' &apos;   &#x20;&#13;&#xa;&#9;   &apos; '/>\n</doc>";
+        let expected = "<doc>\n   <text>First line&#xD;\nSecond line</text>\n   <value>2</value>\n   <compute>value&gt;\"0\" &amp;&amp; value&lt;\"10\" ?\"valid\":\"error\"</compute>\n   <compute expr=\"value>&quot;0&quot; &amp;&amp; value&lt;&quot;10&quot; ?&quot;valid&quot;:&quot;error&quot;\">valid</compute>\n   <norm attr=\" '    &#xD;&#xA;&#x9;   ' \"></norm>\n</doc>";
+        check(input, whole, inclusive(), expected);
+    }
+
+    #[test]
+    fn inclusive_subtree_keeps_in_scope_namespaces_and_inherits_xml_attributes() {
+        let input = r#"<r xmlns="urn:d" xmlns:a="urn:a" xml:lang="kk" xml:space="preserve"><m xml:lang="ru"><s Id="x"/></m></r>"#;
+        check(
+            input,
+            by_id("x"),
+            inclusive(),
+            r#"<s xmlns="urn:d" xmlns:a="urn:a" Id="x" xml:lang="ru" xml:space="preserve"></s>"#,
+        );
+        check(input, by_id("x"), C14nOptions::exclusive(), r#"<s xmlns="urn:d" Id="x"></s>"#);
+    }
+
+    #[test]
+    fn exclusive_renders_only_visibly_utilised_namespaces() {
+        let input = r#"<r xmlns:a="urn:a" xmlns:b="urn:b" xmlns:u="urn:unused"><a:x b:at="1" Id="x"><y xmlns="urn:y"><a:z/></y></a:x></r>"#;
+        check(
+            input,
+            by_id("x"),
+            C14nOptions::exclusive(),
+            r#"<a:x xmlns:a="urn:a" xmlns:b="urn:b" Id="x" b:at="1"><y xmlns="urn:y"><a:z></a:z></y></a:x>"#,
+        );
+        let with_list = C14nOptions {
+            inclusive_prefixes: vec!["u".into(), "#default".into()],
+            ..C14nOptions::exclusive()
+        };
+        check(
+            input,
+            by_id("x"),
+            with_list,
+            r#"<a:x xmlns:a="urn:a" xmlns:b="urn:b" xmlns:u="urn:unused" Id="x" b:at="1"><y xmlns="urn:y"><a:z></a:z></y></a:x>"#,
+        );
+    }
+
+    #[test]
+    fn exclusive_undeclares_the_default_namespace_only_when_rendered_above() {
+        check(
+            r#"<r xmlns="urn:d"><c xmlns=""><g/></c></r>"#,
+            whole,
+            C14nOptions::exclusive(),
+            r#"<r xmlns="urn:d"><c xmlns=""><g></g></c></r>"#,
+        );
+        check(
+            r#"<p:r xmlns:p="urn:p" xmlns="urn:d"><c xmlns=""/></p:r>"#,
+            whole,
+            C14nOptions::exclusive(),
+            r#"<p:r xmlns:p="urn:p"><c></c></p:r>"#,
+        );
+    }
+
+    #[test]
+    fn excluded_subtree_is_left_out() {
+        let doc = parse(b"<r><keep/><sig><x/></sig><tail/></r>").expect("parses");
+        let sig = doc.child_elements(doc.root()).nth(1).expect("sig");
+        let out = canonicalize(&doc, NodeSet::document().excluding(sig), &inclusive());
+        assert_eq!(out, b"<r><keep></keep><tail></tail></r>");
+    }
+
+    #[test]
+    fn attributes_sort_by_namespace_uri_then_local_name() {
+        check(
+            r#"<r xmlns:z="urn:a" xmlns:a="urn:z" a:k="1" z:k="2" b="3" a="4"/>"#,
+            whole,
+            inclusive(),
+            r#"<r xmlns:a="urn:z" xmlns:z="urn:a" a="4" b="3" z:k="2" a:k="1"></r>"#,
+        );
+    }
+
+    #[test]
+    fn algorithm_uris_round_trip() {
+        for uri in [uri::C14N, uri::C14N_WITH_COMMENTS, uri::EXC_C14N, uri::EXC_C14N_WITH_COMMENTS] {
+            assert_eq!(C14nOptions::from_uri(uri).expect("known").uri(), uri);
+        }
+        assert!(C14nOptions::from_uri("http://www.w3.org/2006/12/xml-c14n11").is_none());
+    }
+}

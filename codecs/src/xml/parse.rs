@@ -625,3 +625,229 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(input: &str) -> ParseError {
+        match parse(input.as_bytes()) {
+            Ok(_) => panic!("expected a parse error for {input:?}"),
+            Err(e) => e,
+        }
+    }
+
+    fn err_with(input: &str, limits: Limits) -> ParseErrorKind {
+        match parse_with_limits(input.as_bytes(), &limits) {
+            Ok(_) => panic!("expected a parse error for {input:?}"),
+            Err(e) => e.kind,
+        }
+    }
+
+    #[test]
+    fn doctype_is_refused_with_its_position() {
+        let e = err("<?xml version=\"1.0\"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>\n<r>&x;</r>");
+        assert_eq!(e.kind, ParseErrorKind::DoctypeForbidden);
+        assert_eq!(e.position, Position { line: 2, column: 1 });
+    }
+
+    #[test]
+    fn undeclared_entity_is_refused_not_expanded() {
+        let e = err("<r>\n  a &lol; b</r>");
+        assert_eq!(e.kind, ParseErrorKind::UndeclaredEntity("lol".into()));
+        assert_eq!(e.position.line, 2);
+    }
+
+    #[test]
+    fn predefined_and_character_references_resolve() {
+        let doc = parse(b"<r a=\"&lt;&#x41;&#66;&quot;\">&amp;&apos;&#x10348;</r>").expect("parses");
+        let root = doc.element(doc.root()).expect("root");
+        assert_eq!(root.attribute("a"), Some("<AB\""));
+        assert_eq!(doc.text_content(doc.root()), "&'\u{10348}");
+    }
+
+    #[test]
+    fn character_reference_to_a_non_xml_char_is_refused() {
+        assert_eq!(err("<r>&#0;</r>").kind, ParseErrorKind::IllegalCharacter(0));
+        assert_eq!(err("<r>&#xFFFE;</r>").kind, ParseErrorKind::IllegalCharacter(0xFFFE));
+        assert!(matches!(
+            err("<r>&#xZZ;</r>").kind,
+            ParseErrorKind::InvalidCharacterReference(_)
+        ));
+    }
+
+    #[test]
+    fn control_characters_in_the_input_are_refused() {
+        let e = err("<r>a\u{1}</r>");
+        assert_eq!(e.kind, ParseErrorKind::IllegalCharacter(1));
+        assert_eq!(e.position, Position { line: 1, column: 5 });
+    }
+
+    #[test]
+    fn line_ends_are_normalised_in_text_and_attributes() {
+        let doc = parse(b"<r a=\"x\r\ny\tz&#13;\">1\r\n2\r3&#13;</r>").expect("parses");
+        let root = doc.element(doc.root()).expect("root");
+        assert_eq!(root.attribute("a"), Some("x y z\r"));
+        assert_eq!(doc.text_content(doc.root()), "1\n2\n3\r");
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let limits = Limits {
+            max_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(matches!(
+            err_with("<r>0123456789</r>", limits),
+            ParseErrorKind::TooLarge { size: 17, limit: 10 }
+        ));
+        let deep = format!("{}{}", "<a>".repeat(5), "</a>".repeat(5));
+        let limits = Limits {
+            max_depth: 4,
+            ..Limits::default()
+        };
+        assert_eq!(err_with(&deep, limits), ParseErrorKind::TooDeep { limit: 4 });
+        let limits = Limits {
+            max_attributes: 2,
+            ..Limits::default()
+        };
+        assert_eq!(
+            err_with("<r a=\"1\" b=\"2\" c=\"3\"/>", limits),
+            ParseErrorKind::TooManyAttributes { limit: 2 }
+        );
+        let limits = Limits {
+            max_name_len: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            err_with("<abcd/>", limits),
+            ParseErrorKind::NameTooLong { len: 4, limit: 3 }
+        );
+        let limits = Limits {
+            max_nodes: 3,
+            ..Limits::default()
+        };
+        assert_eq!(
+            err_with("<r><a/><b/><c/></r>", limits),
+            ParseErrorKind::TooManyNodes { limit: 3 }
+        );
+    }
+
+    #[test]
+    fn default_depth_limit_stops_deep_nesting() {
+        let deep = format!("{}{}", "<a>".repeat(10_000), "</a>".repeat(10_000));
+        assert_eq!(
+            parse(deep.as_bytes()).map(|_| ()).unwrap_err().kind,
+            ParseErrorKind::TooDeep { limit: 128 }
+        );
+    }
+
+    #[test]
+    fn namespaces_resolve_and_undeclared_prefixes_are_refused() {
+        let doc = parse(b"<a:r xmlns:a=\"urn:a\" xmlns=\"urn:d\"><c a:x=\"1\" y=\"2\"/></a:r>")
+            .expect("parses");
+        let root = doc.element(doc.root()).expect("root");
+        assert_eq!(root.namespace.as_deref(), Some("urn:a"));
+        let child = doc.child_elements(doc.root()).next().expect("child");
+        let c = doc.element(child).expect("element");
+        assert_eq!(c.namespace.as_deref(), Some("urn:d"));
+        assert_eq!(c.attribute_ns("urn:a", "x"), Some("1"));
+        assert_eq!(c.attribute("y"), Some("2"));
+        assert_eq!(
+            err("<r><b:c/></r>").kind,
+            ParseErrorKind::UndeclaredPrefix("b".into())
+        );
+    }
+
+    #[test]
+    fn default_namespace_can_be_undeclared() {
+        let doc = parse(b"<r xmlns=\"urn:d\"><c xmlns=\"\"/></r>").expect("parses");
+        let child = doc.child_elements(doc.root()).next().expect("child");
+        assert_eq!(doc.element(child).expect("element").namespace, None);
+    }
+
+    #[test]
+    fn duplicate_attributes_are_refused_also_through_prefixes() {
+        assert!(matches!(
+            err("<r a=\"1\" a=\"2\"/>").kind,
+            ParseErrorKind::Syntax(_) | ParseErrorKind::DuplicateAttribute(_)
+        ));
+        assert_eq!(
+            err("<r xmlns:p=\"urn:x\" xmlns:q=\"urn:x\" p:a=\"1\" q:a=\"2\"/>").kind,
+            ParseErrorKind::DuplicateAttribute("q:a".into())
+        );
+    }
+
+    #[test]
+    fn reserved_namespace_bindings_are_refused() {
+        for input in [
+            "<r xmlns:xml=\"urn:other\"/>",
+            "<r xmlns:xmlns=\"urn:x\"/>",
+            "<r xmlns:p=\"\"/>",
+            "<r xmlns:p=\"http://www.w3.org/2000/xmlns/\"/>",
+            "<r xmlns=\"http://www.w3.org/XML/1998/namespace\"/>",
+        ] {
+            assert!(
+                matches!(err(input).kind, ParseErrorKind::InvalidNamespaceDeclaration(_)),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_utf8_xml_1_0_is_accepted() {
+        assert_eq!(
+            err("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r/>").kind,
+            ParseErrorKind::UnsupportedEncoding("ISO-8859-1".into())
+        );
+        assert_eq!(
+            err("<?xml version=\"1.1\"?><r/>").kind,
+            ParseErrorKind::UnsupportedVersion("1.1".into())
+        );
+        let e = parse(b"<r>\xff</r>").map(|_| ()).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::InvalidUtf8(3));
+        assert!(parse("\u{FEFF}<r/>".as_bytes()).is_ok(), "a UTF-8 BOM is allowed");
+    }
+
+    #[test]
+    fn document_structure_is_checked() {
+        assert_eq!(err("").kind, ParseErrorKind::NoRootElement);
+        assert_eq!(err("<!-- c -->").kind, ParseErrorKind::NoRootElement);
+        assert!(matches!(err("<a/><b/>").kind, ParseErrorKind::ContentAfterRoot(_)));
+        assert!(matches!(err("<a/>text").kind, ParseErrorKind::ContentAfterRoot(_)));
+        assert_eq!(err("text<a/>").kind, ParseErrorKind::TextOutsideRoot);
+        assert!(matches!(err("<a><b></a>").kind, ParseErrorKind::Syntax(_)));
+        assert!(matches!(err("<a>").kind, ParseErrorKind::Syntax(_)));
+        assert!(matches!(err("<a b=\"<\"/>").kind, ParseErrorKind::LessThanInAttribute));
+        assert!(matches!(err("<1a/>").kind, ParseErrorKind::InvalidName(_)));
+        assert!(matches!(err("<a:b:c xmlns:a=\"urn:a\"/>").kind, ParseErrorKind::InvalidName(_)));
+    }
+
+    #[test]
+    fn errors_report_line_and_column() {
+        let e = err("<r>\n  <a>\n    <b:x/>\n  </a>\n</r>");
+        assert_eq!(e.position, Position { line: 3, column: 5 });
+        assert_eq!(e.to_string(), "3:5: namespace prefix \"b\" is not declared");
+    }
+
+    #[test]
+    fn text_cdata_and_references_merge_into_one_text_node() {
+        let doc = parse(b"<r>a<![CDATA[<b>]]>&amp;c</r>").expect("parses");
+        assert_eq!(doc.children(doc.root()).len(), 1);
+        assert_eq!(doc.text_content(doc.root()), "a<b>&c");
+    }
+
+    #[test]
+    fn comments_and_pis_are_kept() {
+        let doc = parse(b"<?p  data here?><!--c--><r><?q?><!-- x --></r><!--after-->").expect("parses");
+        assert_eq!(doc.top_level().len(), 4);
+        assert_eq!(
+            doc.kind(doc.top_level()[0]),
+            &NodeKind::ProcessingInstruction {
+                target: "p".into(),
+                data: "data here".into()
+            }
+        );
+        assert!(err("<r><!-- a -- b --></r>").to_string().contains("1:"));
+    }
+}

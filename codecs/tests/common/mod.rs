@@ -1,0 +1,121 @@
+//! Shared fixtures for the codecs integration tests: a real test PKI (a CA and signers it
+//! issued, written as PEM files) and the `xmlsec1` command, which the tests require.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use tereze_codecs::dsig::{SigningKey, TrustStore};
+use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+
+pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/export-declaration.xml");
+
+/// A CA with one signer, on disk.
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca: X509,
+    pub ca_key: PKey<Private>,
+    pub signer: X509,
+    pub signer_key: PKey<Private>,
+}
+
+impl Pki {
+    pub fn new(kind: KeyKind) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca_key = generate_key(KeyKind::EcP256).expect("CA key");
+        let ca = issue_certificate(
+            &CertificateSpec {
+                subject: &[("C", "KZ"), ("O", "Tereze test"), ("CN", "Test root CA")],
+                not_before_days: -1,
+                not_after_days: 30,
+                is_ca: true,
+            },
+            &ca_key,
+            None,
+        )
+        .expect("CA certificate");
+        let signer_key = generate_key(kind).expect("signer key");
+        let signer = issue_certificate(
+            &CertificateSpec {
+                subject: &[("C", "KZ"), ("O", "Tereze test"), ("CN", "Test signer")],
+                not_before_days: -1,
+                not_after_days: 30,
+                is_ca: false,
+            },
+            &signer_key,
+            Some((&ca, &ca_key)),
+        )
+        .expect("signer certificate");
+        let pki = Self {
+            dir,
+            ca,
+            ca_key,
+            signer,
+            signer_key,
+        };
+        std::fs::write(pki.path("ca.pem"), pki.ca.to_pem().expect("pem")).expect("write");
+        std::fs::write(pki.path("signer.pem"), pki.signer.to_pem().expect("pem")).expect("write");
+        std::fs::write(
+            pki.path("signer.key"),
+            pki.signer_key.private_key_to_pem_pkcs8().expect("pem"),
+        )
+        .expect("write");
+        pki
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn signing_key(&self) -> SigningKey {
+        SigningKey::from_pem(
+            &self.signer_key.private_key_to_pem_pkcs8().expect("pem"),
+            Some(&self.signer.to_pem().expect("pem")),
+        )
+        .expect("signing key")
+    }
+
+    pub fn trust(&self) -> TrustStore {
+        let mut t = TrustStore::new();
+        t.add_certificate(self.ca.clone());
+        t
+    }
+
+    pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+}
+
+/// `xmlsec1`, with the system CA bundle switched off (it is not used and costs 15 ms a run).
+/// The interop tests need it: a missing tool is a failure, never a skip.
+pub fn xmlsec1() -> Command {
+    let found = Command::new("xmlsec1").arg("--version").output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "xmlsec1 is required by the interop tests; run scripts/setup (apt-get install -y xmlsec1)"
+    );
+    let mut c = Command::new("xmlsec1");
+    c.env("SSL_CERT_FILE", "/dev/null").env("SSL_CERT_DIR", "/dev/null");
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("command runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).expect("read")
+}
