@@ -305,6 +305,29 @@ fn expired_signer_certificate_is_refused() {
         ..VerifyPolicy::default()
     };
     dsig::verify(&parsed, &trust, &then).expect("valid at signing time");
+    // The accepted chain is remembered, but only inside its validity window.
+    let e = dsig::verify(&parsed, &trust, &VerifyPolicy::default())
+        .map(|_| ())
+        .expect_err("still refused now, with the chain remembered");
+    assert!(e.to_string().contains("expired"), "{e}");
+}
+
+#[test]
+fn a_changed_trust_store_forgets_accepted_chains() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let (doc, _) = signed(&pki, PAYLOAD, None);
+    let parsed = xml::parse(doc.as_bytes()).expect("parses");
+    let mut trust = pki.trust();
+    dsig::verify(&parsed, &trust, &VerifyPolicy::default()).expect("accepted and remembered");
+    // Replacing the anchors with another CA must not let the remembered chain through.
+    let other = Pki::new(KeyKind::EcP256);
+    trust = TrustStore::new();
+    trust.add_certificate(other.ca.clone());
+    assert!(dsig::verify(&parsed, &trust, &VerifyPolicy::default()).is_err());
+    let mut grown = pki.trust();
+    dsig::verify(&parsed, &grown, &VerifyPolicy::default()).expect("accepted");
+    grown.add_certificate(other.ca.clone());
+    dsig::verify(&parsed, &grown, &VerifyPolicy::default()).expect("still accepted after adding an anchor");
 }
 
 fn replace_signature_value(doc: &str, f: impl Fn(&mut Vec<u8>)) -> String {

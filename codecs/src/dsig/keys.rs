@@ -4,7 +4,10 @@
 //! only candidates, accepted when they are (or chain to) a certificate or key the caller
 //! trusts.
 
-use openssl::asn1::Asn1Time;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use openssl::asn1::{Asn1Time, Asn1TimeRef};
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 use openssl::stack::Stack;
@@ -68,10 +71,43 @@ impl SigningKey {
 }
 
 /// What a verifier trusts: certificates (signers or issuing CAs) and bare public keys.
+///
+/// Chains it has accepted are remembered (keyed by the SHA-256 of the certificates' DER, with
+/// the window in which every certificate of the chain is valid), because a peer signs every
+/// message with the same certificate and parsing plus chain building costs more than the
+/// signature check itself. Changing the store forgets them.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     pub(crate) certificates: Vec<X509>,
     pub(crate) keys: Vec<PKey<Public>>,
+    accepted: Arc<Mutex<HashMap<[u8; 32], Arc<AcceptedSigner>>>>,
+}
+
+/// Most chains remembered at once; past that the memory starts afresh.
+const ACCEPTED_CAPACITY: usize = 1024;
+
+/// A signer certificate that chains to the trust store, and when that holds.
+#[derive(Debug)]
+pub(crate) struct AcceptedSigner {
+    pub(crate) certificate: X509,
+    pub(crate) key: PKey<Public>,
+    pub(crate) subject: String,
+    /// Unix seconds: the latest `notBefore` and the earliest `notAfter` along the chain.
+    valid_from: i64,
+    valid_until: i64,
+}
+
+fn unix_of(t: &Asn1TimeRef) -> Result<i64, DsigError> {
+    let epoch = Asn1Time::from_unix(0)?;
+    let d = epoch.diff(t)?;
+    Ok(i64::from(d.days) * 86_400 + i64::from(d.secs))
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl TrustStore {
@@ -84,39 +120,99 @@ impl TrustStore {
         let certs = X509::stack_from_pem(pem).unwrap_or_default();
         if !certs.is_empty() {
             self.certificates.extend(certs);
+            self.forget_accepted();
             return Ok(());
         }
         let key = PKey::public_key_from_pem(pem).map_err(|_| {
             DsigError::Key("neither a PEM certificate nor a PEM public key".into())
         })?;
-        self.keys.push(key);
+        self.add_key(key);
         Ok(())
     }
 
     pub fn add_certificate(&mut self, cert: X509) {
         self.certificates.push(cert);
+        self.forget_accepted();
     }
 
     pub fn add_key(&mut self, key: PKey<Public>) {
         self.keys.push(key);
+        self.forget_accepted();
+    }
+
+    fn forget_accepted(&mut self) {
+        self.accepted = Arc::default();
     }
 
     pub fn is_empty(&self) -> bool {
         self.certificates.is_empty() && self.keys.is_empty()
     }
 
-    /// Accepts `leaf` (with `intermediates` from the document) when it is a trusted certificate,
-    /// carries a trusted public key, or chains to a trusted certificate, and is valid at `at`
-    /// (seconds since the Unix epoch; `None` for now).
+    /// Accepts the signer certificate `chain[0]` (DER, with intermediates from the document
+    /// after it) when it is a trusted certificate, carries a trusted public key, or chains to a
+    /// trusted certificate, and is valid at `at` (Unix seconds; `None` for now).
+    pub(crate) fn accept_chain(
+        &self,
+        chain: &[Vec<u8>],
+        at: Option<i64>,
+    ) -> Result<Arc<AcceptedSigner>, DsigError> {
+        let when = at.unwrap_or_else(now_unix);
+        let mut hasher = openssl::sha::Sha256::new();
+        for der in chain {
+            hasher.update(&(der.len() as u64).to_be_bytes());
+            hasher.update(der);
+        }
+        let fingerprint = hasher.finish();
+        let cached = self
+            .accepted
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&fingerprint).cloned());
+        if let Some(a) = cached {
+            if a.valid_from <= when && when <= a.valid_until {
+                return Ok(a);
+            }
+        }
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Err(DsigError::Key("no certificate".into()));
+        };
+        let leaf = X509::from_der(leaf)
+            .map_err(|e| DsigError::UntrustedSigner(format!("unreadable certificate: {e}")))?;
+        let mut intermediates = Vec::with_capacity(rest.len());
+        for der in rest {
+            intermediates.push(X509::from_der(der).map_err(|e| {
+                DsigError::UntrustedSigner(format!("unreadable intermediate certificate: {e}"))
+            })?);
+        }
+        let window = self.accept(&leaf, &intermediates, when)?;
+        let accepted = Arc::new(AcceptedSigner {
+            key: leaf.public_key()?,
+            subject: subject_of(&leaf),
+            certificate: leaf,
+            valid_from: window.0,
+            valid_until: window.1,
+        });
+        if let Ok(mut m) = self.accepted.lock() {
+            if m.len() >= ACCEPTED_CAPACITY {
+                m.clear();
+            }
+            m.insert(fingerprint, accepted.clone());
+        }
+        Ok(accepted)
+    }
+
+    /// Checks `leaf` against the store at `when` and returns the window (Unix seconds) in which
+    /// the whole accepted chain is valid.
     pub(crate) fn accept(
         &self,
         leaf: &X509Ref,
         intermediates: &[X509],
-        at: Option<i64>,
-    ) -> Result<(), DsigError> {
+        when: i64,
+    ) -> Result<(i64, i64), DsigError> {
         let leaf_key = leaf.public_key()?;
         if self.keys.iter().any(|k| k.public_eq(&leaf_key)) {
-            return check_validity(leaf, at);
+            check_validity(leaf, when)?;
+            return Ok((unix_of(leaf.not_before())?, unix_of(leaf.not_after())?));
         }
         if self.certificates.is_empty() {
             return Err(DsigError::UntrustedSigner(format!(
@@ -130,11 +226,9 @@ impl TrustStore {
         }
         // A trusted intermediate or a trusted signer certificate is an anchor of its own.
         builder.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
-        if let Some(t) = at {
-            let mut param = openssl::x509::verify::X509VerifyParam::new()?;
-            param.set_time(t as _);
-            builder.set_param(&param)?;
-        }
+        let mut param = openssl::x509::verify::X509VerifyParam::new()?;
+        param.set_time(when as _);
+        builder.set_param(&param)?;
         let store = builder.build();
         let mut chain = Stack::new()?;
         for c in intermediates {
@@ -143,11 +237,18 @@ impl TrustStore {
         let mut ctx = X509StoreContext::new()?;
         let outcome = ctx.init(&store, leaf, &chain, |c| {
             let ok = c.verify_cert()?;
-            Ok((ok, c.error()))
+            let mut window = (i64::MIN, i64::MAX);
+            if let Some(verified) = c.chain() {
+                for cert in verified {
+                    window.0 = window.0.max(unix_of(cert.not_before()).unwrap_or(i64::MAX));
+                    window.1 = window.1.min(unix_of(cert.not_after()).unwrap_or(i64::MIN));
+                }
+            }
+            Ok((ok, c.error(), window))
         })?;
         match outcome {
-            (true, _) => Ok(()),
-            (false, err) => Err(DsigError::UntrustedSigner(format!(
+            (true, _, window) => Ok(window),
+            (false, err, _) => Err(DsigError::UntrustedSigner(format!(
                 "{}: {}",
                 subject_of(leaf),
                 err.error_string()
@@ -168,11 +269,8 @@ impl TrustStore {
     }
 }
 
-fn check_validity(cert: &X509Ref, at: Option<i64>) -> Result<(), DsigError> {
-    let now = match at {
-        Some(t) => Asn1Time::from_unix(t as _)?,
-        None => Asn1Time::days_from_now(0)?,
-    };
+fn check_validity(cert: &X509Ref, when: i64) -> Result<(), DsigError> {
+    let now = Asn1Time::from_unix(when as _)?;
     if cert.not_before() > now || cert.not_after() < now {
         return Err(DsigError::UntrustedSigner(format!(
             "{}: certificate not valid at the verification time (valid {} to {})",

@@ -13,7 +13,7 @@ use openssl::pkey::{PKey, Public};
 use openssl::x509::X509;
 
 use super::algorithm::{Algorithms, DigestMethod, SignatureScheme};
-use super::keys::{subject_of, TrustStore};
+use super::keys::TrustStore;
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
 use crate::c14n::{self, C14nOptions, Mode, NodeSet};
 use crate::xml::{self, Document, IdError, NodeId, NodeKind, ParseError};
@@ -468,7 +468,7 @@ fn check_signature_value(
     if trust.is_empty() {
         return Err(DsigError::UntrustedSigner("no trusted certificate or key was given".into()).into());
     }
-    let mut certs = Vec::new();
+    let mut chain = Vec::new();
     if let Some(ki) = key_info {
         for data in doc.child_elements(ki) {
             if !doc
@@ -482,10 +482,7 @@ fn check_signature_value(
                     .element(c)
                     .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Certificate"))
                 {
-                    let der = decode_base64(doc, c)?;
-                    let cert = X509::from_der(&der)
-                        .map_err(|e| malformed(doc, c, format!("X509Certificate: {e}")))?;
-                    certs.push(cert);
+                    chain.push(decode_base64(doc, c)?);
                 }
             }
         }
@@ -496,24 +493,23 @@ fn check_signature_value(
         }
         Ok(scheme.verify(key, signed, signature)?)
     };
-    if let Some((leaf, rest)) = certs.split_first() {
-        trust.accept(leaf, rest, policy.at)?;
-        let key = leaf.public_key().map_err(DsigError::from)?;
-        if !scheme.fits(&key) {
+    if !chain.is_empty() {
+        let accepted = trust.accept_chain(&chain, policy.at)?;
+        if !scheme.fits(&accepted.key) {
             return Err(VerifyError::InvalidSignature(format!(
                 "the signer's key does not fit {}",
                 scheme.uri()
             )));
         }
-        if !verify_with(&key)? {
+        if !verify_with(&accepted.key)? {
             return Err(VerifyError::InvalidSignature(format!(
                 "SignatureValue does not verify with the key of {}",
-                subject_of(leaf)
+                accepted.subject
             )));
         }
         return Ok(Signer {
-            subject: subject_of(leaf),
-            certificate: Some(leaf.clone()),
+            subject: accepted.subject.clone(),
+            certificate: Some(accepted.certificate.clone()),
         });
     }
     let mut last_error = None;
@@ -526,7 +522,7 @@ fn check_signature_value(
                     .find(|c| c.public_key().is_ok_and(|k| k.public_eq(&key)))
                     .cloned();
                 if let Some(c) = &certificate {
-                    trust.accept(c, &[], policy.at)?;
+                    trust.accept_chain(&[c.to_der().map_err(DsigError::from)?], policy.at)?;
                 }
                 return Ok(Signer {
                     subject: name,

@@ -121,24 +121,12 @@ pub fn parse_with_limits(input: &[u8], limits: &Limits) -> Result<Document, Pars
     let text = std::str::from_utf8(input).map_err(|e| {
         let offset = e.valid_up_to();
         let prefix = String::from_utf8_lossy(&input[..offset]).into_owned();
-        let starts = line_starts(&prefix);
         ParseError {
             kind: ParseErrorKind::InvalidUtf8(offset),
-            position: position_of(&prefix, &starts, offset),
+            position: position_of(&prefix, offset),
         }
     })?;
     Parser::new(text, limits).run()
-}
-
-fn line_starts(text: &str) -> Vec<usize> {
-    let mut v = vec![0];
-    v.extend(
-        text.bytes()
-            .enumerate()
-            .filter(|(_, b)| *b == b'\n')
-            .map(|(i, _)| i + 1),
-    );
-    v
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -207,7 +195,6 @@ impl<'a> Parser<'a> {
             nodes: Vec::new(),
             top: Vec::new(),
             root: NodeId(0),
-            line_starts: line_starts(text),
             source: None,
         };
         Self {
@@ -225,7 +212,7 @@ impl<'a> Parser<'a> {
     fn error_at(&self, offset: usize, kind: ParseErrorKind) -> ParseError {
         ParseError {
             kind,
-            position: position_of(self.text, &self.doc.line_starts, offset),
+            position: position_of(self.text, offset),
         }
     }
 
@@ -233,10 +220,23 @@ impl<'a> Parser<'a> {
         self.error_at(self.event_start, kind)
     }
 
+    /// In valid UTF-8 the only characters outside XML's `Char` are the C0 controls other than
+    /// tab, LF and CR, and U+FFFE/U+FFFF (EF BF BE/BF): a byte scan finds them.
     fn check_chars(&self) -> Result<(), ParseError> {
-        for (i, c) in self.text.char_indices() {
-            if !is_xml_char(c) {
-                return Err(self.error_at(i, ParseErrorKind::IllegalCharacter(c as u32)));
+        let bytes = self.text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            let bad = match b {
+                0x09 | 0x0A | 0x0D => None,
+                0x00..=0x1F => Some(u32::from(b)),
+                0xEF if bytes.get(i + 1) == Some(&0xBF) => match bytes.get(i + 2) {
+                    Some(0xBE) => Some(0xFFFE),
+                    Some(0xBF) => Some(0xFFFF),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(c) = bad {
+                return Err(self.error_at(i, ParseErrorKind::IllegalCharacter(c)));
             }
         }
         Ok(())

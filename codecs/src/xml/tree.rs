@@ -164,8 +164,6 @@ pub struct Document {
     /// Children of the document node: comments and PIs around exactly one element.
     pub(crate) top: Vec<NodeId>,
     pub(crate) root: NodeId,
-    /// Byte offsets where each source line starts, for line:column reporting.
-    pub(crate) line_starts: Vec<usize>,
     pub(crate) source: Option<std::sync::Arc<str>>,
 }
 
@@ -182,22 +180,19 @@ impl std::fmt::Display for Position {
     }
 }
 
-/// Computes a [`Position`] from a byte offset, given the start offsets of every line.
-pub(crate) fn position_of(source: &str, line_starts: &[usize], offset: usize) -> Position {
-    let offset = offset.min(source.len());
-    let line = match line_starts.binary_search(&offset) {
-        Ok(i) => i,
-        Err(i) => i.saturating_sub(1),
-    };
-    let start = line_starts.get(line).copied().unwrap_or(0);
-    let column = source
-        .get(start..offset)
-        .map(|s| s.chars().count())
-        .unwrap_or(0)
-        + 1;
+/// Computes a [`Position`] from a byte offset. Only errors and diagnostics ask, so a scan is
+/// cheaper overall than keeping a line index for every parse.
+pub(crate) fn position_of(source: &str, offset: usize) -> Position {
+    let mut offset = offset.min(source.len());
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.bytes().filter(|b| *b == b'\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     Position {
-        line: line + 1,
-        column,
+        line,
+        column: before[line_start..].chars().count() + 1,
     }
 }
 
@@ -221,7 +216,6 @@ impl Document {
             nodes: Vec::new(),
             top: Vec::new(),
             root: NodeId(0),
-            line_starts: vec![0],
             source: None,
         };
         doc.root = doc.push_node(None, NodeKind::Element(root), None);
@@ -366,7 +360,7 @@ impl Document {
     pub fn position(&self, id: NodeId) -> Option<Position> {
         let offset = self.nodes.get(id.index())?.offset?;
         let source = self.source.as_deref()?;
-        Some(position_of(source, &self.line_starts, offset))
+        Some(position_of(source, offset))
     }
 
     /// A readable location: the element path, with line:column when known.
