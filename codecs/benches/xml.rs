@@ -43,7 +43,10 @@ fn bench(c: &mut Criterion) {
     g.bench_function("c14n-exclusive", |b| {
         b.iter(|| c14n::canonicalize(&doc, NodeSet::document(), &C14nOptions::exclusive()))
     });
-    for (name, kind) in [("ecdsa-p256", KeyKind::EcP256), ("rsa-2048", KeyKind::Rsa(2048))] {
+    for (name, kind) in [
+        ("ecdsa-p256", KeyKind::EcP256),
+        ("rsa-2048", KeyKind::Rsa(2048)),
+    ] {
         let (key, trust) = signer(kind);
         let options = SignOptions::default();
         // "full": bytes in, bytes out, as the node and the python-xmlsec baseline measure it.

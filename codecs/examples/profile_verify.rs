@@ -8,7 +8,12 @@ fn main() {
     let sample = include_bytes!("../samples/export-declaration.xml");
     let key = generate_key(KeyKind::EcP256).expect("key");
     let cert = issue_certificate(
-        &CertificateSpec { subject: &[("CN", "p")], not_before_days: -1, not_after_days: 1, is_ca: false },
+        &CertificateSpec {
+            subject: &[("CN", "p")],
+            not_before_days: -1,
+            not_after_days: 1,
+            is_ca: false,
+        },
         &key,
         None,
     )
@@ -21,9 +26,18 @@ fn main() {
     let mut trust = TrustStore::new();
     trust.add_certificate(cert);
     let mut doc = xml::parse(sample).expect("parses");
-    dsig::sign_enveloped(&mut doc, &SignTarget::Document, &signing, &SignOptions::default()).expect("signs");
+    dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        &signing,
+        &SignOptions::default(),
+    )
+    .expect("signs");
     let wire = doc.to_xml().into_bytes();
-    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(200);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200);
     for _ in 0..n {
         let d = xml::parse(&wire).expect("parses");
         dsig::verify(&d, &trust, &VerifyPolicy::default()).expect("verifies");

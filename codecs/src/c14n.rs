@@ -370,7 +370,12 @@ mod tests {
     use super::*;
     use crate::xml::parse;
 
-    fn check(input: &str, nodes: impl Fn(&Document) -> NodeSet, options: C14nOptions, expected: &str) {
+    fn check(
+        input: &str,
+        nodes: impl Fn(&Document) -> NodeSet,
+        options: C14nOptions,
+        expected: &str,
+    ) {
         let doc = parse(input.as_bytes()).expect("test input parses");
         let out = canonicalize(&doc, nodes(&doc), &options);
         assert_eq!(String::from_utf8(out).expect("utf-8"), expected);
@@ -457,7 +462,12 @@ mod tests {
             inclusive(),
             r#"<s xmlns="urn:d" xmlns:a="urn:a" Id="x" xml:lang="ru" xml:space="preserve"></s>"#,
         );
-        check(input, by_id("x"), C14nOptions::exclusive(), r#"<s xmlns="urn:d" Id="x"></s>"#);
+        check(
+            input,
+            by_id("x"),
+            C14nOptions::exclusive(),
+            r#"<s xmlns="urn:d" Id="x"></s>"#,
+        );
     }
 
     #[test]
@@ -517,7 +527,12 @@ mod tests {
 
     #[test]
     fn algorithm_uris_round_trip() {
-        for uri in [uri::C14N, uri::C14N_WITH_COMMENTS, uri::EXC_C14N, uri::EXC_C14N_WITH_COMMENTS] {
+        for uri in [
+            uri::C14N,
+            uri::C14N_WITH_COMMENTS,
+            uri::EXC_C14N,
+            uri::EXC_C14N_WITH_COMMENTS,
+        ] {
             assert_eq!(C14nOptions::from_uri(uri).expect("known").uri(), uri);
         }
         assert!(C14nOptions::from_uri("http://www.w3.org/2006/12/xml-c14n11").is_none());

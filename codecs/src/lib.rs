@@ -6,6 +6,6 @@
 #![forbid(unsafe_code)]
 
 pub mod c14n;
-pub mod xml;
 pub mod dsig;
 pub mod pki;
+pub mod xml;

@@ -81,7 +81,13 @@ pub fn issue_certificate(
     b.set_not_after(&not_after)?;
     if spec.is_ca {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
     } else {
         b.append_extension(BasicConstraints::new().critical().build()?)?;
         b.append_extension(
@@ -92,7 +98,8 @@ pub fn issue_certificate(
                 .build()?,
         )?;
     }
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
     b.append_extension(ski)?;
     let signing_key = issuer.map(|(_, k)| k).unwrap_or(key);
     b.sign(signing_key, MessageDigest::sha256())?;

@@ -26,9 +26,15 @@ fn tamper(signed: &str) -> String {
     t
 }
 
-fn xmlsec1_verify(pki: &Pki, file: &std::path::Path, id_attr: Option<&str>) -> std::process::Output {
+fn xmlsec1_verify(
+    pki: &Pki,
+    file: &std::path::Path,
+    id_attr: Option<&str>,
+) -> std::process::Output {
     let mut c = xmlsec1();
-    c.arg("--verify").arg("--trusted-pem").arg(pki.path("ca.pem"));
+    c.arg("--verify")
+        .arg("--trusted-pem")
+        .arg(pki.path("ca.pem"));
     if let Some(node) = id_attr {
         c.arg("--id-attr:Id").arg(node);
     }
@@ -59,12 +65,27 @@ fn our_whole_document_signatures_verify_with_xmlsec1() {
         let signed = sign_sample(&pki, SignTarget::Document, &options);
         let file = pki.write("signed.xml", signed.as_bytes());
         let out = xmlsec1_verify(&pki, &file, None);
-        assert!(out.status.success(), "{kind:?} {}: {}", digest.name, text(&out));
-        assert_eq!(ours_verify(&pki, &signed).expect("ours verifies").signer.subject, SIGNER);
+        assert!(
+            out.status.success(),
+            "{kind:?} {}: {}",
+            digest.name,
+            text(&out)
+        );
+        assert_eq!(
+            ours_verify(&pki, &signed)
+                .expect("ours verifies")
+                .signer
+                .subject,
+            SIGNER
+        );
 
         let bad = pki.write("tampered.xml", tamper(&signed).as_bytes());
         let out = xmlsec1_verify(&pki, &bad, None);
-        assert!(!out.status.success(), "xmlsec1 accepted a tampered document: {}", text(&out));
+        assert!(
+            !out.status.success(),
+            "xmlsec1 accepted a tampered document: {}",
+            text(&out)
+        );
         assert!(matches!(
             ours_verify(&pki, &read(&bad)),
             Err(VerifyError::DigestMismatch { .. })
@@ -75,14 +96,20 @@ fn our_whole_document_signatures_verify_with_xmlsec1() {
 #[test]
 fn our_element_signatures_verify_with_xmlsec1() {
     let pki = Pki::new(KeyKind::EcP256);
-    let signed = sign_sample(&pki, SignTarget::Id("phyto-ref".into()), &SignOptions::default());
+    let signed = sign_sample(
+        &pki,
+        SignTarget::Id("phyto-ref".into()),
+        &SignOptions::default(),
+    );
     let file = pki.write("signed.xml", signed.as_bytes());
     let id_attr = format!("{CC}:PermitDocument");
     let out = xmlsec1_verify(&pki, &file, Some(&id_attr));
     assert!(out.status.success(), "{}", text(&out));
     let verified = ours_verify(&pki, &signed).expect("ours verifies");
     assert_eq!(verified.references[0].uri, "#phyto-ref");
-    assert!(verified.references[0].path.ends_with("/ccdo:PermitDocument[1]"));
+    assert!(verified.references[0]
+        .path
+        .ends_with("/ccdo:PermitDocument[1]"));
 
     let bad = signed.replace("KZ-PHY-2026-004417", "KZ-PHY-2026-999999");
     let bad = pki.write("tampered.xml", bad.as_bytes());
@@ -150,22 +177,46 @@ fn xmlsec1_signatures_verify_with_ours() {
     const SHA256: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
     let sample = read(std::path::Path::new(SAMPLE));
     let cases = [
-        (KeyKind::EcP256, "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", EXC),
-        (KeyKind::EcP256, "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", INC),
-        (KeyKind::EcP384, "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384", EXC),
-        (KeyKind::Rsa(2048), "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", EXC),
-        (KeyKind::Rsa(2048), "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", INC),
+        (
+            KeyKind::EcP256,
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            EXC,
+        ),
+        (
+            KeyKind::EcP256,
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            INC,
+        ),
+        (
+            KeyKind::EcP384,
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+            EXC,
+        ),
+        (
+            KeyKind::Rsa(2048),
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            EXC,
+        ),
+        (
+            KeyKind::Rsa(2048),
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+            INC,
+        ),
     ];
     for (kind, method, c14n) in cases {
         let pki = Pki::new(kind);
         // Whole document.
         let tmpl = sample.replace(
             "</edec:ExportDeclaration>",
-            &format!("{}</edec:ExportDeclaration>", template(c14n, method, SHA256, "")),
+            &format!(
+                "{}</edec:ExportDeclaration>",
+                template(c14n, method, SHA256, "")
+            ),
         );
         let signed = xmlsec1_sign(&pki, &tmpl, None);
-        let verified = ours_verify(&pki, &signed)
-            .unwrap_or_else(|e| panic!("{kind:?} {method} {c14n}: ours refused xmlsec1's signature: {e}"));
+        let verified = ours_verify(&pki, &signed).unwrap_or_else(|e| {
+            panic!("{kind:?} {method} {c14n}: ours refused xmlsec1's signature: {e}")
+        });
         assert_eq!(verified.signer.subject, SIGNER);
         assert_eq!(verified.signature_method, method);
         assert!(matches!(
@@ -176,7 +227,10 @@ fn xmlsec1_signatures_verify_with_ours() {
         // One element, by Id, signature enveloped in it.
         let tmpl = sample.replace(
             "</ccdo:PermitDocument>",
-            &format!("{}</ccdo:PermitDocument>", template(c14n, method, SHA256, "#phyto-ref")),
+            &format!(
+                "{}</ccdo:PermitDocument>",
+                template(c14n, method, SHA256, "#phyto-ref")
+            ),
         );
         // Only the first PermitDocument has the Id: keep the template in that one.
         let first_end = tmpl.find("</ccdo:PermitDocument>").expect("end tag");
@@ -188,11 +242,18 @@ fn xmlsec1_signatures_verify_with_ours() {
         let signed = xmlsec1_sign(&pki, &tmpl, Some(&format!("{CC}:PermitDocument")));
         let verified = ours_verify(&pki, &signed)
             .unwrap_or_else(|e| panic!("{kind:?} {method} {c14n} #id: ours refused: {e}"));
-        let signed_view = verified.references[0].document().expect("signed view parses");
+        let signed_view = verified.references[0]
+            .document()
+            .expect("signed view parses");
         assert!(xml::parse(signed.as_bytes()).is_ok());
-        assert!(signed_view.text_content(signed_view.root()).contains("KZ-PHY-2026-004417"));
+        assert!(signed_view
+            .text_content(signed_view.root())
+            .contains("KZ-PHY-2026-004417"));
         assert!(matches!(
-            ours_verify(&pki, &signed.replace("KZ-PHY-2026-004417", "KZ-PHY-2026-000001")),
+            ours_verify(
+                &pki,
+                &signed.replace("KZ-PHY-2026-004417", "KZ-PHY-2026-000001")
+            ),
             Err(VerifyError::DigestMismatch { .. })
         ));
     }

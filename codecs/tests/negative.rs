@@ -43,7 +43,13 @@ fn undeclared_entity_is_refused() {
         .map(|_| ())
         .expect_err("refused");
     assert_eq!(e.kind, ParseErrorKind::UndeclaredEntity("nbsp".into()));
-    assert_eq!(e.position, Position { line: 3, column: 12 });
+    assert_eq!(
+        e.position,
+        Position {
+            line: 3,
+            column: 12
+        }
+    );
 }
 
 #[test]
@@ -51,7 +57,12 @@ fn deep_nesting_is_refused() {
     let depth = 100_000;
     let doc = format!("{}{}", "<a>".repeat(depth), "</a>".repeat(depth));
     let e = xml::parse(doc.as_bytes()).map(|_| ()).expect_err("refused");
-    assert_eq!(e.kind, ParseErrorKind::TooDeep { limit: Limits::default().max_depth });
+    assert_eq!(
+        e.kind,
+        ParseErrorKind::TooDeep {
+            limit: Limits::default().max_depth
+        }
+    );
 }
 
 #[test]
@@ -60,7 +71,13 @@ fn oversize_input_is_refused_before_parsing() {
     let mut doc = b"<a>".to_vec();
     doc.resize(limit + 1, b'x');
     let e = xml::parse(&doc).map(|_| ()).expect_err("refused");
-    assert_eq!(e.kind, ParseErrorKind::TooLarge { size: limit + 1, limit });
+    assert_eq!(
+        e.kind,
+        ParseErrorKind::TooLarge {
+            size: limit + 1,
+            limit
+        }
+    );
 }
 
 /// Signs `input` (enveloped, by `id` or whole) and returns the serialised signed document and
@@ -68,8 +85,13 @@ fn oversize_input_is_refused_before_parsing() {
 fn signed(pki: &Pki, input: &str, id: Option<&str>) -> (String, String) {
     let mut doc = xml::parse(input.as_bytes()).expect("test input parses");
     let target = id.map_or(SignTarget::Document, |i| SignTarget::Id(i.into()));
-    dsig::sign_enveloped(&mut doc, &target, &pki.signing_key(), &SignOptions::default())
-        .expect("signs");
+    dsig::sign_enveloped(
+        &mut doc,
+        &target,
+        &pki.signing_key(),
+        &SignOptions::default(),
+    )
+    .expect("signs");
     let out = doc.to_xml();
     let start = out.find("<ds:Signature").expect("signature start");
     let end = out.find("</ds:Signature>").expect("signature end") + "</ds:Signature>".len();
@@ -94,7 +116,10 @@ fn the_untouched_signature_verifies() {
     let pki = Pki::new(KeyKind::EcP256);
     let (doc, _) = signed(&pki, PAYLOAD, Some("p"));
     let v = verify(&pki, &doc).expect("valid");
-    assert_eq!(v.references[0].canonical, br#"<Payload Id="p"><Amount>100</Amount></Payload>"#);
+    assert_eq!(
+        v.references[0].canonical,
+        br#"<Payload Id="p"><Amount>100</Amount></Payload>"#
+    );
 }
 
 #[test]
@@ -114,7 +139,11 @@ fn xsw_moved_signed_element_is_refused() {
     let v = verify_with(&pki, &attack, &relaxed).expect("digest and value still verify");
     assert_eq!(v.references[0].path, "/Root[1]/Wrapper[1]/Payload[1]");
     let view = v.references[0].document().expect("signed view");
-    assert_eq!(view.text_content(view.root()), "100", "the signed view is the original");
+    assert_eq!(
+        view.text_content(view.root()),
+        "100",
+        "the signed view is the original"
+    );
 }
 
 #[test]
@@ -137,9 +166,13 @@ fn xsw_signed_element_wrapped_in_object_is_refused() {
         "</ds:Signature>",
         r#"<ds:Object><Payload Id="p"><Amount>100</Amount></Payload></ds:Object></ds:Signature>"#,
     );
-    let attack = format!(r#"<Root><Payload Id="forged"><Amount>999</Amount>{wrapped}</Payload></Root>"#);
+    let attack =
+        format!(r#"<Root><Payload Id="forged"><Amount>999</Amount>{wrapped}</Payload></Root>"#);
     let e = verify(&pki, &attack).map(|_| ()).expect_err("refused");
-    assert!(matches!(e, VerifyError::ReferenceInsideSignature { .. }), "{e}");
+    assert!(
+        matches!(e, VerifyError::ReferenceInsideSignature { .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -147,10 +180,16 @@ fn xsw_signature_over_a_different_element_is_refused() {
     let pki = Pki::new(KeyKind::EcP256);
     let input = r#"<Root><Order Id="o"><Amount>100</Amount></Order><Note Id="n">ok</Note></Root>"#;
     let (_, sig) = signed(&pki, input, Some("n"));
-    let attack = format!(r#"<Root><Order Id="o"><Amount>999</Amount>{sig}</Order><Note Id="n">ok</Note></Root>"#);
+    let attack = format!(
+        r#"<Root><Order Id="o"><Amount>999</Amount>{sig}</Order><Note Id="n">ok</Note></Root>"#
+    );
     let e = verify(&pki, &attack).map(|_| ()).expect_err("refused");
     match e {
-        VerifyError::NotEnveloped { uri, target, parent } => {
+        VerifyError::NotEnveloped {
+            uri,
+            target,
+            parent,
+        } => {
             assert_eq!(uri, "#n");
             assert!(target.starts_with("/Root[1]/Note[1]"), "{target}");
             assert!(parent.starts_with("/Root[1]/Order[1]"), "{parent}");
@@ -162,7 +201,11 @@ fn xsw_signature_over_a_different_element_is_refused() {
 #[test]
 fn comment_injected_into_signed_text_is_refused() {
     let pki = Pki::new(KeyKind::EcP256);
-    let (doc, _) = signed(&pki, r#"<Root><User><Name>admin.evil</Name></User></Root>"#, None);
+    let (doc, _) = signed(
+        &pki,
+        r#"<Root><User><Name>admin.evil</Name></User></Root>"#,
+        None,
+    );
     let attack = doc.replace("admin.evil", "admin<!---->.evil");
     let e = verify(&pki, &attack).map(|_| ()).expect_err("refused");
     assert!(matches!(e, VerifyError::UnsignedComment { .. }), "{e}");
@@ -173,7 +216,10 @@ fn comment_injected_into_signed_text_is_refused() {
     };
     let v = verify_with(&pki, &attack, &relaxed).expect("digest unaffected by comments");
     let view = v.references[0].document().expect("signed view");
-    let name = view.child_elements(view.child_elements(view.root()).next().expect("User")).next().expect("Name");
+    let name = view
+        .child_elements(view.child_elements(view.root()).next().expect("User"))
+        .next()
+        .expect("Name");
     assert_eq!(view.children(name).len(), 1);
     assert_eq!(view.text_content(name), "admin.evil");
 }
@@ -194,7 +240,10 @@ fn signer_outside_the_trust_store_is_refused() {
     let e = dsig::verify(&parsed, &other.trust(), &VerifyPolicy::default())
         .map(|_| ())
         .expect_err("refused");
-    assert!(matches!(e, VerifyError::Dsig(DsigError::UntrustedSigner(_))), "{e}");
+    assert!(
+        matches!(e, VerifyError::Dsig(DsigError::UntrustedSigner(_))),
+        "{e}"
+    );
     assert!(e.to_string().contains("CN=Test signer"), "{e}");
 }
 
@@ -210,17 +259,25 @@ fn wrong_trusted_key_does_not_verify_a_bare_signature() {
     trust
         .add_pem(&wrong.public_key_to_pem().expect("pem"))
         .expect("public key");
-    let e = dsig::verify(&xml::parse(bare.as_bytes()).expect("parses"), &trust, &VerifyPolicy::default())
-        .map(|_| ())
-        .expect_err("refused");
+    let e = dsig::verify(
+        &xml::parse(bare.as_bytes()).expect("parses"),
+        &trust,
+        &VerifyPolicy::default(),
+    )
+    .map(|_| ())
+    .expect_err("refused");
     assert!(matches!(e, VerifyError::InvalidSignature(_)), "{e}");
     // The right bare key verifies it, and is named by its fingerprint.
     let mut right = TrustStore::new();
     right
         .add_pem(&pki.signer_key.public_key_to_pem().expect("pem"))
         .expect("public key");
-    let v = dsig::verify(&xml::parse(bare.as_bytes()).expect("parses"), &right, &VerifyPolicy::default())
-        .expect("verifies");
+    let v = dsig::verify(
+        &xml::parse(bare.as_bytes()).expect("parses"),
+        &right,
+        &VerifyPolicy::default(),
+    )
+    .expect("verifies");
     assert!(v.signer.subject.starts_with("public key SHA256:"));
 }
 
@@ -245,9 +302,20 @@ fn certificate_forged_with_the_signers_name_is_refused() {
     )
     .expect("signing key");
     let mut doc = xml::parse(PAYLOAD.as_bytes()).expect("parses");
-    dsig::sign_enveloped(&mut doc, &SignTarget::Document, &key, &SignOptions::default()).expect("signs");
-    let e = verify(&pki, &doc.to_xml()).map(|_| ()).expect_err("refused");
-    assert!(matches!(e, VerifyError::Dsig(DsigError::UntrustedSigner(_))), "{e}");
+    dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        &key,
+        &SignOptions::default(),
+    )
+    .expect("signs");
+    let e = verify(&pki, &doc.to_xml())
+        .map(|_| ())
+        .expect_err("refused");
+    assert!(
+        matches!(e, VerifyError::Dsig(DsigError::UntrustedSigner(_))),
+        "{e}"
+    );
 }
 
 #[test]
@@ -282,8 +350,13 @@ fn expired_signer_certificate_is_refused() {
     )
     .expect("signing key");
     let mut doc = xml::parse(PAYLOAD.as_bytes()).expect("parses");
-    dsig::sign_enveloped(&mut doc, &SignTarget::Document, &signing, &SignOptions::default())
-        .expect("signs");
+    dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        &signing,
+        &SignOptions::default(),
+    )
+    .expect("signs");
     let doc = doc.to_xml();
     let mut trust = TrustStore::new();
     trust.add_certificate(ca);
@@ -291,7 +364,10 @@ fn expired_signer_certificate_is_refused() {
     let e = dsig::verify(&parsed, &trust, &VerifyPolicy::default())
         .map(|_| ())
         .expect_err("refused");
-    assert!(matches!(e, VerifyError::Dsig(DsigError::UntrustedSigner(_))), "{e}");
+    assert!(
+        matches!(e, VerifyError::Dsig(DsigError::UntrustedSigner(_))),
+        "{e}"
+    );
     assert!(e.to_string().contains("expired"), "{e}");
     // Verified as of a time inside its validity, it is accepted.
     let then = VerifyPolicy {
@@ -327,7 +403,8 @@ fn a_changed_trust_store_forgets_accepted_chains() {
     let mut grown = pki.trust();
     dsig::verify(&parsed, &grown, &VerifyPolicy::default()).expect("accepted");
     grown.add_certificate(other.ca.clone());
-    dsig::verify(&parsed, &grown, &VerifyPolicy::default()).expect("still accepted after adding an anchor");
+    dsig::verify(&parsed, &grown, &VerifyPolicy::default())
+        .expect("still accepted after adding an anchor");
 }
 
 fn replace_signature_value(doc: &str, f: impl Fn(&mut Vec<u8>)) -> String {
@@ -351,7 +428,10 @@ fn truncated_signature_value_is_refused() {
         );
         let flipped = replace_signature_value(&doc, |b| b[5] ^= 0x01);
         let e = verify(&pki, &flipped).map(|_| ()).expect_err("refused");
-        assert!(matches!(e, VerifyError::InvalidSignature(_)), "{kind:?}: {e}");
+        assert!(
+            matches!(e, VerifyError::InvalidSignature(_)),
+            "{kind:?}: {e}"
+        );
     }
 }
 
@@ -361,7 +441,11 @@ fn changed_signed_info_breaks_the_signature_value() {
     let (doc, _) = signed(&pki, PAYLOAD, Some("p"));
     // Point the digest at other content by swapping in a new, correct digest value.
     let forged = r#"<Payload Id="p"><Amount>999</Amount></Payload>"#;
-    let digest = BASE64.encode(DigestMethod::SHA256.digest(forged.as_bytes()).expect("digest"));
+    let digest = BASE64.encode(
+        DigestMethod::SHA256
+            .digest(forged.as_bytes())
+            .expect("digest"),
+    );
     let start = doc.find("<ds:DigestValue>").expect("dv") + "<ds:DigestValue>".len();
     let end = doc.find("</ds:DigestValue>").expect("dv end");
     let attack = format!("{}{}{}", &doc[..start], digest, &doc[end..]).replace(">100<", ">999<");
@@ -386,14 +470,28 @@ fn unknown_transforms_and_reference_uris_are_refused() {
         "<ds:Transforms>",
         r#"<ds:Transforms><ds:Transform Algorithm="http://www.w3.org/TR/1999/REC-xslt-19991116"/>"#,
     );
-    assert!(matches!(verify(&pki, &xslt), Err(VerifyError::UnsupportedTransform(_))));
-    for uri in ["http://attacker.invalid/doc.xml", "#xpointer(/)", "#xpointer(id('p'))", "doc.xml#p"] {
+    assert!(matches!(
+        verify(&pki, &xslt),
+        Err(VerifyError::UnsupportedTransform(_))
+    ));
+    for uri in [
+        "http://attacker.invalid/doc.xml",
+        "#xpointer(/)",
+        "#xpointer(id('p'))",
+        "doc.xml#p",
+    ] {
         let attack = doc.replace(r##"URI="#p""##, &format!(r#"URI="{uri}""#));
         let e = verify(&pki, &attack).map(|_| ()).expect_err(uri);
-        assert!(matches!(e, VerifyError::UnsupportedReferenceUri(_)), "{uri}: {e}");
+        assert!(
+            matches!(e, VerifyError::UnsupportedReferenceUri(_)),
+            "{uri}: {e}"
+        );
     }
     let missing = doc.replace(r##"URI="#p""##, r##"URI="#nowhere""##);
-    assert!(matches!(verify(&pki, &missing), Err(VerifyError::ReferenceNotFound(_))));
+    assert!(matches!(
+        verify(&pki, &missing),
+        Err(VerifyError::ReferenceNotFound(_))
+    ));
 }
 
 #[test]
@@ -402,8 +500,14 @@ fn several_or_no_signatures_are_refused() {
     let (doc, sig) = signed(&pki, PAYLOAD, Some("p"));
     let twice = doc.replace("</Root>", &format!("{sig}</Root>"));
     let e = verify(&pki, &twice).map(|_| ()).expect_err("refused");
-    assert!(matches!(e, VerifyError::MultipleSignatures { count: 2, .. }), "{e}");
-    assert!(matches!(verify(&pki, PAYLOAD), Err(VerifyError::NoSignature)));
+    assert!(
+        matches!(e, VerifyError::MultipleSignatures { count: 2, .. }),
+        "{e}"
+    );
+    assert!(matches!(
+        verify(&pki, PAYLOAD),
+        Err(VerifyError::NoSignature)
+    ));
 }
 
 #[test]
@@ -422,10 +526,18 @@ fn weak_algorithms_and_keys_are_refused_for_signing() {
     let small = generate_key(KeyKind::Rsa(1024)).expect("key");
     let key = dsig::SigningKey::from_pem(&small.private_key_to_pem_pkcs8().expect("pem"), None)
         .expect("key loads");
-    let e = dsig::sign_enveloped(&mut doc, &SignTarget::Document, &key, &SignOptions::default())
-        .map(|_| ())
-        .expect_err("refused");
-    assert!(matches!(e, dsig::SignError::Dsig(DsigError::WeakKey(_))), "{e}");
+    let e = dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        &key,
+        &SignOptions::default(),
+    )
+    .map(|_| ())
+    .expect_err("refused");
+    assert!(
+        matches!(e, dsig::SignError::Dsig(DsigError::WeakKey(_))),
+        "{e}"
+    );
 }
 
 #[test]
@@ -445,7 +557,11 @@ fn sha1_signatures_need_allow_sha1() {
     let out = run(xmlsec1()
         .arg("--sign")
         .arg("--privkey-pem")
-        .arg(format!("{},{}", pki.path("signer.key").display(), pki.path("signer.pem").display()))
+        .arg(format!(
+            "{},{}",
+            pki.path("signer.key").display(),
+            pki.path("signer.pem").display()
+        ))
         .arg("--output")
         .arg(&output)
         .arg(&input));
@@ -468,12 +584,22 @@ fn structurally_broken_signatures_are_refused() {
     let no_info = doc
         .replace("<ds:SignedInfo>", "<ds:Info>")
         .replace("</ds:SignedInfo>", "</ds:Info>");
-    assert!(matches!(verify(&pki, &no_info), Err(VerifyError::Malformed { .. })));
-    let bad_b64 = replace_signature_value(&doc, |_| {}).replace("<ds:SignatureValue>", "<ds:SignatureValue>!!");
-    assert!(matches!(verify(&pki, &bad_b64), Err(VerifyError::Malformed { .. })));
+    assert!(matches!(
+        verify(&pki, &no_info),
+        Err(VerifyError::Malformed { .. })
+    ));
+    let bad_b64 = replace_signature_value(&doc, |_| {})
+        .replace("<ds:SignatureValue>", "<ds:SignatureValue>!!");
+    assert!(matches!(
+        verify(&pki, &bad_b64),
+        Err(VerifyError::Malformed { .. })
+    ));
     let c14n11 = doc.replace(
         r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>"#,
         r#"<ds:CanonicalizationMethod Algorithm="http://www.w3.org/2006/12/xml-c14n11"/>"#,
     );
-    assert!(matches!(verify(&pki, &c14n11), Err(VerifyError::UnsupportedCanonicalization(_))));
+    assert!(matches!(
+        verify(&pki, &c14n11),
+        Err(VerifyError::UnsupportedCanonicalization(_))
+    ));
 }

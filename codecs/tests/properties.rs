@@ -10,11 +10,46 @@ use tereze_codecs::xml::{self, Document, NodeKind};
 
 /// Fragments that steer random input towards the parser's interesting paths.
 const FRAGMENTS: &[&str] = &[
-    "<", ">", "/>", "</", "<a", "</a>", "<b:c", "</b:c>", " x=\"1\"", " xmlns=\"urn:d\"",
-    " xmlns:b=\"urn:b\"", " xmlns=\"\"", " xml:lang=\"kk\"", "&amp;", "&lt;", "&#x41;", "&#0;",
-    "&#xD800;", "&foo;", "&", "<!--", "-->", "--", "<![CDATA[", "]]>", "<?pi data?>", "<?xml",
-    "<!DOCTYPE x>", "\r\n", "\r", "\t", "\"", "'", "Қазақ", "\u{FEFF}", "\u{1}", "Id=\"i\"",
-    "=", " ", "x",
+    "<",
+    ">",
+    "/>",
+    "</",
+    "<a",
+    "</a>",
+    "<b:c",
+    "</b:c>",
+    " x=\"1\"",
+    " xmlns=\"urn:d\"",
+    " xmlns:b=\"urn:b\"",
+    " xmlns=\"\"",
+    " xml:lang=\"kk\"",
+    "&amp;",
+    "&lt;",
+    "&#x41;",
+    "&#0;",
+    "&#xD800;",
+    "&foo;",
+    "&",
+    "<!--",
+    "-->",
+    "--",
+    "<![CDATA[",
+    "]]>",
+    "<?pi data?>",
+    "<?xml",
+    "<!DOCTYPE x>",
+    "\r\n",
+    "\r",
+    "\t",
+    "\"",
+    "'",
+    "Қазақ",
+    "\u{FEFF}",
+    "\u{1}",
+    "Id=\"i\"",
+    "=",
+    " ",
+    "x",
 ];
 
 fn fragment_soup() -> impl Strategy<Value = Vec<u8>> {
@@ -61,24 +96,49 @@ fn canonicalize_everything(doc: &Document) -> Vec<Vec<u8>> {
 
 // A generator of valid documents: nested elements with prefixes bound at the root and
 // redeclared below, attributes with awkward values, text, CDATA, comments and PIs.
-const URIS: &[&str] = &["urn:x", "urn:y", "http://example.org/ns", "urn:EEC:M:SimpleDataObjects"];
+const URIS: &[&str] = &[
+    "urn:x",
+    "urn:y",
+    "http://example.org/ns",
+    "urn:EEC:M:SimpleDataObjects",
+];
 const TEXTS: &[&str] = &[
-    "a", " ", "\n", "\r\n", "&amp;", "&lt;&gt;", "\"'", "Қазақстан", "&#xD;", "&#9;", "]]&gt;",
-    "<![CDATA[<&>]]>", "<!-- c -->", "<?p d?>", "<?q?>",
+    "a",
+    " ",
+    "\n",
+    "\r\n",
+    "&amp;",
+    "&lt;&gt;",
+    "\"'",
+    "Қазақстан",
+    "&#xD;",
+    "&#9;",
+    "]]&gt;",
+    "<![CDATA[<&>]]>",
+    "<!-- c -->",
+    "<?p d?>",
+    "<?q?>",
 ];
 
 fn element(depth: u32) -> BoxedStrategy<String> {
-    let name = (prop::sample::select(&["", "a:", "b:"][..]), prop::sample::select(&["e", "f", "Декларация"][..]));
+    let name = (
+        prop::sample::select(&["", "a:", "b:"][..]),
+        prop::sample::select(&["e", "f", "Декларация"][..]),
+    );
     let attrs = prop::collection::btree_map(
         prop::sample::select(&["k", "m", "Id", "n"][..]),
-        (prop::sample::select(&["", "a:", "b:", "xml:"][..]), prop::sample::select(TEXTS)),
+        (
+            prop::sample::select(&["", "a:", "b:", "xml:"][..]),
+            prop::sample::select(TEXTS),
+        ),
         0..4,
     );
     let decl = prop::option::of((
         prop::sample::select(&["", "a", "b"][..]),
         prop::sample::select(URIS),
     ));
-    let leaf_children = prop::collection::vec(prop::sample::select(TEXTS).prop_map(str::to_owned), 0..3);
+    let leaf_children =
+        prop::collection::vec(prop::sample::select(TEXTS).prop_map(str::to_owned), 0..3);
     let children = if depth == 0 {
         leaf_children.boxed()
     } else {
@@ -103,9 +163,16 @@ fn element(depth: u32) -> BoxedStrategy<String> {
             }
             for (local, (prefix, value)) in attrs {
                 let value = if value.starts_with('<') { "v" } else { value };
-                let value = if local == "Id" { format!("i{salt}") } else { value.to_owned() };
+                let value = if local == "Id" {
+                    format!("i{salt}")
+                } else {
+                    value.to_owned()
+                };
                 let prefix = if local == "Id" { "" } else { prefix };
-                s.push_str(&format!(" {prefix}{local}=\"{}\"", value.replace('"', "&quot;")));
+                s.push_str(&format!(
+                    " {prefix}{local}=\"{}\"",
+                    value.replace('"', "&quot;")
+                ));
             }
             s.push('>');
             for c in children {
@@ -118,8 +185,14 @@ fn element(depth: u32) -> BoxedStrategy<String> {
 }
 
 fn document() -> impl Strategy<Value = String> {
-    (prop::sample::select(URIS), prop::sample::select(URIS), element(3))
-        .prop_map(|(a, b, body)| format!("<?pi top?><r xmlns:a=\"{a}\" xmlns:b=\"{b}\">{body}</r><!--end-->"))
+    (
+        prop::sample::select(URIS),
+        prop::sample::select(URIS),
+        element(3),
+    )
+        .prop_map(|(a, b, body)| {
+            format!("<?pi top?><r xmlns:a=\"{a}\" xmlns:b=\"{b}\">{body}</r><!--end-->")
+        })
 }
 
 fn parse_valid(s: &str) -> Option<Document> {
@@ -234,6 +307,12 @@ fn generator_mostly_produces_documents_the_properties_can_use() {
             elements_seen += elements(&doc).len();
         }
     }
-    assert!(usable * 10 >= total * 7, "only {usable} of {total} generated documents are usable");
-    assert!(elements_seen >= usable * 3, "generated documents are too shallow: {elements_seen} elements in {usable}");
+    assert!(
+        usable * 10 >= total * 7,
+        "only {usable} of {total} generated documents are usable"
+    );
+    assert!(
+        elements_seen >= usable * 3,
+        "generated documents are too shallow: {elements_seen} elements in {usable}"
+    );
 }

@@ -29,7 +29,16 @@ fn c14n_writes_the_canonical_form_in_each_mode() {
         stdout(&out),
         "<r a=\"1\" b=\"2\"><s xmlns:p=\"urn:p\" Id=\"x\" p:k=\"v\"></s></r>"
     );
-    let out = d.tereze(&["xml", "c14n", "--exclusive", "--prefixes", "u", "--id", "x", f]);
+    let out = d.tereze(&[
+        "xml",
+        "c14n",
+        "--exclusive",
+        "--prefixes",
+        "u",
+        "--id",
+        "x",
+        f,
+    ]);
     assert_eq!(
         stdout(&out),
         "<s xmlns:p=\"urn:p\" xmlns:u=\"urn:unused\" Id=\"x\" p:k=\"v\"></s>"
@@ -62,7 +71,11 @@ fn input_errors_exit_2_and_name_file_line_and_column() {
 
     let out = d.tereze(&["xml", "c14n", "missing.xml"]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("missing.xml: cannot read"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("missing.xml: cannot read"),
+        "{}",
+        stderr(&out)
+    );
 
     let f = d.write("bad.xml", "<r>\n  <a></b>\n</r>");
     let out = d.tereze(&["xml", "c14n", f.to_str().expect("path")]);
@@ -72,10 +85,19 @@ fn input_errors_exit_2_and_name_file_line_and_column() {
     let f = d.write("ok.xml", "<r/>");
     let out = d.tereze(&["xml", "c14n", "--id", "nope", f.to_str().expect("path")]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("no element has the identifier \"nope\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no element has the identifier \"nope\""),
+        "{}",
+        stderr(&out)
+    );
 
     let out = d.tereze(&["xml", "c14n", "--prefixes", "a", f.to_str().expect("path")]);
-    assert_eq!(code(&out), 2, "--prefixes needs --exclusive: {}", describe(&out));
+    assert_eq!(
+        code(&out),
+        2,
+        "--prefixes needs --exclusive: {}",
+        describe(&out)
+    );
     let out = d.tereze(&["xml", "frobnicate"]);
     assert_eq!(code(&out), 2);
 }
@@ -86,7 +108,15 @@ fn sign_then_verify_prints_the_signer() {
         let d = Dir::new();
         d.pki(kind);
         let s = sample().to_str().expect("path");
-        let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "signer.pem", s]);
+        let out = d.tereze(&[
+            "xml",
+            "sign",
+            "--key",
+            "signer.key",
+            "--cert",
+            "signer.pem",
+            s,
+        ]);
         assert_eq!(code(&out), 0, "{}", describe(&out));
         d.write("signed.xml", &out.stdout);
         let out = d.tereze(&["xml", "verify", "--trusted", "ca.pem", "signed.xml"]);
@@ -105,8 +135,17 @@ fn cli_signatures_verify_with_xmlsec1_and_xmlsec1_rejects_tampering() {
     d.pki(KeyKind::EcP256);
     let s = sample().to_str().expect("path");
     let out = d.tereze(&[
-        "xml", "sign", "--key", "signer.key", "--cert", "signer.pem", "--id", "phyto-ref",
-        "--digest", "sha384", s,
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "signer.pem",
+        "--id",
+        "phyto-ref",
+        "--digest",
+        "sha384",
+        s,
     ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     d.write("signed.xml", &out.stdout);
@@ -127,14 +166,18 @@ fn cli_signatures_verify_with_xmlsec1_and_xmlsec1_rejects_tampering() {
     };
     let out = xmlsec("signed.xml");
     assert!(out.status.success(), "{}", describe(&out));
-    let tampered = d.read("signed.xml").replace("KZ-PHY-2026-004417", "KZ-PHY-2026-004418");
+    let tampered = d
+        .read("signed.xml")
+        .replace("KZ-PHY-2026-004417", "KZ-PHY-2026-004418");
     d.write("tampered.xml", tampered);
     assert!(!xmlsec("tampered.xml").status.success());
     let out = d.tereze(&["xml", "verify", "--trusted", "ca.pem", "tampered.xml"]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
     assert!(stdout(&out).is_empty());
     assert!(
-        stderr(&out).contains("tampered.xml: invalid signature: digest of reference \"#phyto-ref\" does not match"),
+        stderr(&out).contains(
+            "tampered.xml: invalid signature: digest of reference \"#phyto-ref\" does not match"
+        ),
         "{}",
         stderr(&out)
     );
@@ -145,16 +188,32 @@ fn verify_says_why_a_signature_is_refused() {
     let d = Dir::new();
     d.pki(KeyKind::EcP256);
     let s = sample().to_str().expect("path");
-    let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "signer.pem", s]);
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "signer.pem",
+        s,
+    ]);
     d.write("signed.xml", &out.stdout);
 
     let out = d.tereze(&["xml", "verify", "--trusted", "other-ca.pem", "signed.xml"]);
     assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(stderr(&out).contains("signer not trusted: C=KZ, O=Tereze test, CN=Test signer"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("signer not trusted: C=KZ, O=Tereze test, CN=Test signer"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = d.tereze(&["xml", "verify", "--trusted", "ca.pem", s]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("no ds:Signature element"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no ds:Signature element"),
+        "{}",
+        stderr(&out)
+    );
 
     let out = d.tereze(&["xml", "verify", "signed.xml"]);
     assert_eq!(code(&out), 2, "--trusted is required: {}", describe(&out));
@@ -162,7 +221,11 @@ fn verify_says_why_a_signature_is_refused() {
     d.write("junk.pem", "not a pem");
     let out = d.tereze(&["xml", "verify", "--trusted", "junk.pem", "signed.xml"]);
     assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(stderr(&out).contains("junk.pem: key: neither a PEM certificate nor a PEM public key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("junk.pem: key: neither a PEM certificate nor a PEM public key"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -170,15 +233,43 @@ fn verify_writes_the_signed_content_on_request() {
     let d = Dir::new();
     d.pki(KeyKind::EcP256);
     let s = sample().to_str().expect("path");
-    let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "signer.pem", "--id", "phyto-ref", s]);
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "signer.pem",
+        "--id",
+        "phyto-ref",
+        s,
+    ]);
     d.write("signed.xml", &out.stdout);
-    let out = d.tereze(&["xml", "verify", "--trusted", "ca.pem", "--signed-out", "signed-view.xml", "signed.xml"]);
+    let out = d.tereze(&[
+        "xml",
+        "verify",
+        "--trusted",
+        "ca.pem",
+        "--signed-out",
+        "signed-view.xml",
+        "signed.xml",
+    ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let view = d.read("signed-view.xml");
-    assert!(view.starts_with("<ccdo:PermitDocument xmlns:ccdo=\"urn:EEC:M:ComplexDataObjects\""), "{view}");
-    assert!(!view.contains("Signature"), "the enveloped signature is not part of the signed content");
+    assert!(
+        view.starts_with("<ccdo:PermitDocument xmlns:ccdo=\"urn:EEC:M:ComplexDataObjects\""),
+        "{view}"
+    );
+    assert!(
+        !view.contains("Signature"),
+        "the enveloped signature is not part of the signed content"
+    );
     let c14n = d.tereze(&["xml", "c14n", "--exclusive", "--id", "phyto-ref", s]);
-    assert_eq!(view, stdout(&c14n), "the signed content is the exclusive C14N of the element");
+    assert_eq!(
+        view,
+        stdout(&c14n),
+        "the signed content is the exclusive C14N of the element"
+    );
 }
 
 #[test]
@@ -186,21 +277,87 @@ fn sign_refuses_bad_options_and_keys() {
     let d = Dir::new();
     d.pki(KeyKind::EcP256);
     let s = sample().to_str().expect("path");
-    let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "signer.pem", "--digest", "sha1", s]);
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "signer.pem",
+        "--digest",
+        "sha1",
+        s,
+    ]);
     assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(stderr(&out).contains("sha1 is not allowed for new signatures"), "{}", stderr(&out));
-    let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "signer.pem", "--digest", "md5", s]);
+    assert!(
+        stderr(&out).contains("sha1 is not allowed for new signatures"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "signer.pem",
+        "--digest",
+        "md5",
+        s,
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("--digest md5: unknown digest"), "{}", stderr(&out));
-    let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "other-ca.pem", s]);
+    assert!(
+        stderr(&out).contains("--digest md5: unknown digest"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "other-ca.pem",
+        s,
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("does not match the private key"), "{}", stderr(&out));
-    let out = d.tereze(&["xml", "sign", "--key", "signer.pem", "--cert", "signer.pem", s]);
+    assert!(
+        stderr(&out).contains("does not match the private key"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.pem",
+        "--cert",
+        "signer.pem",
+        s,
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("not a PEM private key"), "{}", stderr(&out));
-    let out = d.tereze(&["xml", "sign", "--key", "signer.key", "--cert", "signer.pem", "--id", "nope", s]);
+    assert!(
+        stderr(&out).contains("not a PEM private key"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "signer.key",
+        "--cert",
+        "signer.pem",
+        "--id",
+        "nope",
+        s,
+    ]);
     assert_eq!(code(&out), 2);
-    assert!(stderr(&out).contains("no element has the identifier \"nope\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no element has the identifier \"nope\""),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -119,8 +119,12 @@ pub trait SignatureScheme: Send + Sync + std::fmt::Debug {
     fn sign(&self, key: &PKeyRef<Private>, data: &[u8]) -> Result<Vec<u8>, DsigError>;
     /// Checks `signature` (XMLDSig form) over `data`. `Ok(false)` means a well-formed signature
     /// that does not verify; malformed signatures are errors.
-    fn verify(&self, key: &PKeyRef<Public>, data: &[u8], signature: &[u8])
-        -> Result<bool, DsigError>;
+    fn verify(
+        &self,
+        key: &PKeyRef<Public>,
+        data: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, DsigError>;
 }
 
 fn rsa_bits<T: HasPublic>(key: &PKeyRef<T>) -> Option<u32> {
@@ -295,27 +299,60 @@ impl Default for Algorithms {
     fn default() -> Self {
         let mut schemes: Vec<Arc<dyn SignatureScheme>> = Vec::new();
         let rsa = [
-            ("http://www.w3.org/2000/09/xmldsig#rsa-sha1", DigestMethod::SHA1),
-            ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha256", DigestMethod::SHA256),
-            ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha384", DigestMethod::SHA384),
-            ("http://www.w3.org/2001/04/xmldsig-more#rsa-sha512", DigestMethod::SHA512),
+            (
+                "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+                DigestMethod::SHA1,
+            ),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+                DigestMethod::SHA256,
+            ),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+                DigestMethod::SHA384,
+            ),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+                DigestMethod::SHA512,
+            ),
         ];
         for (uri, digest) in rsa {
             schemes.push(Arc::new(RsaPkcs1 { uri, digest }));
         }
         let ecdsa = [
-            ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1", DigestMethod::SHA1),
-            ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256", DigestMethod::SHA256),
-            ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384", DigestMethod::SHA384),
-            ("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512", DigestMethod::SHA512),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+                DigestMethod::SHA1,
+            ),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+                DigestMethod::SHA256,
+            ),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+                DigestMethod::SHA384,
+            ),
+            (
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+                DigestMethod::SHA512,
+            ),
         ];
         for (uri, digest) in ecdsa {
             schemes.push(Arc::new(Ecdsa { uri, digest }));
         }
         let pss = [
-            ("http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1", DigestMethod::SHA256),
-            ("http://www.w3.org/2007/05/xmldsig-more#sha384-rsa-MGF1", DigestMethod::SHA384),
-            ("http://www.w3.org/2007/05/xmldsig-more#sha512-rsa-MGF1", DigestMethod::SHA512),
+            (
+                "http://www.w3.org/2007/05/xmldsig-more#sha256-rsa-MGF1",
+                DigestMethod::SHA256,
+            ),
+            (
+                "http://www.w3.org/2007/05/xmldsig-more#sha384-rsa-MGF1",
+                DigestMethod::SHA384,
+            ),
+            (
+                "http://www.w3.org/2007/05/xmldsig-more#sha512-rsa-MGF1",
+                DigestMethod::SHA512,
+            ),
         ];
         for (uri, digest) in pss {
             schemes.push(Arc::new(RsaPss { uri, digest }));
@@ -354,9 +391,7 @@ impl Algorithms {
         self.schemes
             .iter()
             .filter(|s| s.digest() == digest && s.fits(key))
-            .find(|s| {
-                key.id() != Id::RSA || (rsa == RsaPadding::Pss) == s.uri().ends_with("-MGF1")
-            })
+            .find(|s| key.id() != Id::RSA || (rsa == RsaPadding::Pss) == s.uri().ends_with("-MGF1"))
             .cloned()
     }
 }

@@ -123,9 +123,8 @@ impl TrustStore {
             self.forget_accepted();
             return Ok(());
         }
-        let key = PKey::public_key_from_pem(pem).map_err(|_| {
-            DsigError::Key("neither a PEM certificate nor a PEM public key".into())
-        })?;
+        let key = PKey::public_key_from_pem(pem)
+            .map_err(|_| DsigError::Key("neither a PEM certificate nor a PEM public key".into()))?;
         self.add_key(key);
         Ok(())
     }

@@ -17,7 +17,7 @@ pub use algorithm::{
 };
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
 pub use sign::{sign_enveloped, SignError, SignOptions, SignTarget};
-pub use verify::{verify, SignedReference, Signer, VerifyError, VerifyPolicy, Verified};
+pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
 
 /// The XMLDSig namespace.
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";

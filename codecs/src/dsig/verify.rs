@@ -166,7 +166,12 @@ fn ds_children(doc: &Document, id: NodeId) -> Vec<NodeId> {
     doc.child_elements(id).collect()
 }
 
-fn expect_ds(doc: &Document, id: Option<NodeId>, local: &str, within: NodeId) -> Result<NodeId, VerifyError> {
+fn expect_ds(
+    doc: &Document,
+    id: Option<NodeId>,
+    local: &str,
+    within: NodeId,
+) -> Result<NodeId, VerifyError> {
     match id {
         Some(n) if doc.element(n).is_some_and(|e| e.is(DSIG_NAMESPACE, local)) => Ok(n),
         Some(n) => Err(malformed(doc, n, format!("expected ds:{local}"))),
@@ -258,15 +263,30 @@ pub fn verify(
     }
 
     // SignedInfo: canonicalise as its own CanonicalizationMethod says, then read only that.
-    let cm = expect_ds(doc, doc.child_elements(signed_info).next(), "CanonicalizationMethod", signed_info)?;
+    let cm = expect_ds(
+        doc,
+        doc.child_elements(signed_info).next(),
+        "CanonicalizationMethod",
+        signed_info,
+    )?;
     let cm_uri = algorithm_of(doc, cm)?;
     let cm_options = c14n_options(doc, cm, &cm_uri)
         .ok_or_else(|| VerifyError::UnsupportedCanonicalization(cm_uri.clone()))?;
     let info_bytes = c14n::canonicalize(doc, NodeSet::subtree(signed_info), &cm_options);
-    let info = xml::parse(&info_bytes)
-        .map_err(|e| malformed(doc, signed_info, format!("canonical SignedInfo does not parse: {e}")))?;
+    let info = xml::parse(&info_bytes).map_err(|e| {
+        malformed(
+            doc,
+            signed_info,
+            format!("canonical SignedInfo does not parse: {e}"),
+        )
+    })?;
     let info_parts = ds_children(&info, info.root());
-    let method = expect_ds(&info, info_parts.get(1).copied(), "SignatureMethod", info.root())?;
+    let method = expect_ds(
+        &info,
+        info_parts.get(1).copied(),
+        "SignatureMethod",
+        info.root(),
+    )?;
     let method_uri = algorithm_of(&info, method)?;
     let scheme = policy
         .algorithms
@@ -466,7 +486,9 @@ fn check_signature_value(
     signature: &[u8],
 ) -> Result<Signer, VerifyError> {
     if trust.is_empty() {
-        return Err(DsigError::UntrustedSigner("no trusted certificate or key was given".into()).into());
+        return Err(
+            DsigError::UntrustedSigner("no trusted certificate or key was given".into()).into(),
+        );
     }
     let mut chain = Vec::new();
     if let Some(ki) = key_info {

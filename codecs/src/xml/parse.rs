@@ -279,7 +279,8 @@ impl<'a> Parser<'a> {
                         );
                     }
                     if let Some(enc) = decl.encoding() {
-                        let enc = enc.map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?;
+                        let enc =
+                            enc.map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?;
                         let enc = enc.into_owned();
                         if !enc.eq_ignore_ascii_case("utf-8") {
                             return Err(self.error(ParseErrorKind::UnsupportedEncoding(enc)));
@@ -500,10 +501,15 @@ impl<'a> Parser<'a> {
                 _ => raw_attrs.push((qname, value)),
             }
         }
-        if decls.iter().any(|d| d.prefix.is_none() && d.uri == XML_NAMESPACE) {
-            return Err(self.error(ParseErrorKind::InvalidNamespaceDeclaration(format!(
-                "{XML_NAMESPACE} cannot be the default namespace"
-            ))));
+        if decls
+            .iter()
+            .any(|d| d.prefix.is_none() && d.uri == XML_NAMESPACE)
+        {
+            return Err(
+                self.error(ParseErrorKind::InvalidNamespaceDeclaration(format!(
+                    "{XML_NAMESPACE} cannot be the default namespace"
+                ))),
+            );
         }
         for d in &decls {
             self.bindings
@@ -593,7 +599,10 @@ impl<'a> Parser<'a> {
             return Ok(());
         }
         // Adjacent text, CDATA and references form one text node, as in the XPath data model.
-        let last = self.doc.element(parent).and_then(|e| e.children.last().copied());
+        let last = self
+            .doc
+            .element(parent)
+            .and_then(|e| e.children.last().copied());
         if let Some(last) = last {
             if let NodeKind::Text(t) = &mut self.doc.nodes[last.index()].kind {
                 t.push_str(s);
@@ -601,9 +610,11 @@ impl<'a> Parser<'a> {
             }
         }
         self.count_node()?;
-        let id = self
-            .doc
-            .push_node(Some(parent), NodeKind::Text(s.to_owned()), Some(self.event_start));
+        let id = self.doc.push_node(
+            Some(parent),
+            NodeKind::Text(s.to_owned()),
+            Some(self.event_start),
+        );
         if let Some(e) = self.doc.element_mut(parent) {
             e.children.push(id);
         }
@@ -660,7 +671,8 @@ mod tests {
 
     #[test]
     fn predefined_and_character_references_resolve() {
-        let doc = parse(b"<r a=\"&lt;&#x41;&#66;&quot;\">&amp;&apos;&#x10348;</r>").expect("parses");
+        let doc =
+            parse(b"<r a=\"&lt;&#x41;&#66;&quot;\">&amp;&apos;&#x10348;</r>").expect("parses");
         let root = doc.element(doc.root()).expect("root");
         assert_eq!(root.attribute("a"), Some("<AB\""));
         assert_eq!(doc.text_content(doc.root()), "&'\u{10348}");
@@ -669,7 +681,10 @@ mod tests {
     #[test]
     fn character_reference_to_a_non_xml_char_is_refused() {
         assert_eq!(err("<r>&#0;</r>").kind, ParseErrorKind::IllegalCharacter(0));
-        assert_eq!(err("<r>&#xFFFE;</r>").kind, ParseErrorKind::IllegalCharacter(0xFFFE));
+        assert_eq!(
+            err("<r>&#xFFFE;</r>").kind,
+            ParseErrorKind::IllegalCharacter(0xFFFE)
+        );
         assert!(matches!(
             err("<r>&#xZZ;</r>").kind,
             ParseErrorKind::InvalidCharacterReference(_)
@@ -699,14 +714,20 @@ mod tests {
         };
         assert!(matches!(
             err_with("<r>0123456789</r>", limits),
-            ParseErrorKind::TooLarge { size: 17, limit: 10 }
+            ParseErrorKind::TooLarge {
+                size: 17,
+                limit: 10
+            }
         ));
         let deep = format!("{}{}", "<a>".repeat(5), "</a>".repeat(5));
         let limits = Limits {
             max_depth: 4,
             ..Limits::default()
         };
-        assert_eq!(err_with(&deep, limits), ParseErrorKind::TooDeep { limit: 4 });
+        assert_eq!(
+            err_with(&deep, limits),
+            ParseErrorKind::TooDeep { limit: 4 }
+        );
         let limits = Limits {
             max_attributes: 2,
             ..Limits::default()
@@ -788,7 +809,10 @@ mod tests {
             "<r xmlns=\"http://www.w3.org/XML/1998/namespace\"/>",
         ] {
             assert!(
-                matches!(err(input).kind, ParseErrorKind::InvalidNamespaceDeclaration(_)),
+                matches!(
+                    err(input).kind,
+                    ParseErrorKind::InvalidNamespaceDeclaration(_)
+                ),
                 "{input}"
             );
         }
@@ -806,21 +830,36 @@ mod tests {
         );
         let e = parse(b"<r>\xff</r>").map(|_| ()).unwrap_err();
         assert_eq!(e.kind, ParseErrorKind::InvalidUtf8(3));
-        assert!(parse("\u{FEFF}<r/>".as_bytes()).is_ok(), "a UTF-8 BOM is allowed");
+        assert!(
+            parse("\u{FEFF}<r/>".as_bytes()).is_ok(),
+            "a UTF-8 BOM is allowed"
+        );
     }
 
     #[test]
     fn document_structure_is_checked() {
         assert_eq!(err("").kind, ParseErrorKind::NoRootElement);
         assert_eq!(err("<!-- c -->").kind, ParseErrorKind::NoRootElement);
-        assert!(matches!(err("<a/><b/>").kind, ParseErrorKind::ContentAfterRoot(_)));
-        assert!(matches!(err("<a/>text").kind, ParseErrorKind::ContentAfterRoot(_)));
+        assert!(matches!(
+            err("<a/><b/>").kind,
+            ParseErrorKind::ContentAfterRoot(_)
+        ));
+        assert!(matches!(
+            err("<a/>text").kind,
+            ParseErrorKind::ContentAfterRoot(_)
+        ));
         assert_eq!(err("text<a/>").kind, ParseErrorKind::TextOutsideRoot);
         assert!(matches!(err("<a><b></a>").kind, ParseErrorKind::Syntax(_)));
         assert!(matches!(err("<a>").kind, ParseErrorKind::Syntax(_)));
-        assert!(matches!(err("<a b=\"<\"/>").kind, ParseErrorKind::LessThanInAttribute));
+        assert!(matches!(
+            err("<a b=\"<\"/>").kind,
+            ParseErrorKind::LessThanInAttribute
+        ));
         assert!(matches!(err("<1a/>").kind, ParseErrorKind::InvalidName(_)));
-        assert!(matches!(err("<a:b:c xmlns:a=\"urn:a\"/>").kind, ParseErrorKind::InvalidName(_)));
+        assert!(matches!(
+            err("<a:b:c xmlns:a=\"urn:a\"/>").kind,
+            ParseErrorKind::InvalidName(_)
+        ));
     }
 
     #[test]
@@ -839,7 +878,8 @@ mod tests {
 
     #[test]
     fn comments_and_pis_are_kept() {
-        let doc = parse(b"<?p  data here?><!--c--><r><?q?><!-- x --></r><!--after-->").expect("parses");
+        let doc =
+            parse(b"<?p  data here?><!--c--><r><?q?><!-- x --></r><!--after-->").expect("parses");
         assert_eq!(doc.top_level().len(), 4);
         assert_eq!(
             doc.kind(doc.top_level()[0]),

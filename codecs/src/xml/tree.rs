@@ -272,7 +272,9 @@ impl Document {
 
     /// Children of an element (empty for other nodes).
     pub fn children(&self, id: NodeId) -> &[NodeId] {
-        self.element(id).map(|e| e.children.as_slice()).unwrap_or(&[])
+        self.element(id)
+            .map(|e| e.children.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Element children only.

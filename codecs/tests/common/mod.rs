@@ -10,7 +10,10 @@ use openssl::x509::X509;
 use tereze_codecs::dsig::{SigningKey, TrustStore};
 use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 
-pub const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/export-declaration.xml");
+pub const SAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/samples/export-declaration.xml"
+);
 
 /// A CA with one signer, on disk.
 pub struct Pki {
@@ -99,7 +102,8 @@ pub fn xmlsec1() -> Command {
         "xmlsec1 is required by the interop tests; run scripts/setup (apt-get install -y xmlsec1)"
     );
     let mut c = Command::new("xmlsec1");
-    c.env("SSL_CERT_FILE", "/dev/null").env("SSL_CERT_DIR", "/dev/null");
+    c.env("SSL_CERT_FILE", "/dev/null")
+        .env("SSL_CERT_DIR", "/dev/null");
     c
 }
 

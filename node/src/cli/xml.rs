@@ -89,7 +89,11 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
         } => {
             let doc = load(&file)?;
             let options = C14nOptions {
-                mode: if exclusive { Mode::Exclusive } else { Mode::Inclusive },
+                mode: if exclusive {
+                    Mode::Exclusive
+                } else {
+                    Mode::Inclusive
+                },
                 with_comments,
                 inclusive_prefixes: prefixes
                     .map(|p| p.split_whitespace().map(str::to_owned).collect())
@@ -157,17 +161,17 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                 allow_sha1,
                 ..VerifyPolicy::default()
             };
-            let verified = dsig::verify(&doc, &trust, &policy)
-                .map_err(|e| Failure::Verdict(format!("{}: invalid signature: {e}", file.display())))?;
+            let verified = dsig::verify(&doc, &trust, &policy).map_err(|e| {
+                Failure::Verdict(format!("{}: invalid signature: {e}", file.display()))
+            })?;
             if let Some(out) = signed_out {
                 let bytes: Vec<u8> = verified
                     .references
                     .iter()
                     .flat_map(|r| r.canonical.iter().copied())
                     .collect();
-                std::fs::write(&out, bytes).map_err(|e| {
-                    Failure::Input(format!("{}: cannot write: {e}", out.display()))
-                })?;
+                std::fs::write(&out, bytes)
+                    .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
             }
             write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
         }

@@ -33,7 +33,10 @@ impl Dir {
 
     /// Writes `ca.pem`, `signer.key`, `signer.pem` (issued by the CA) and `other-ca.pem`.
     pub fn pki(&self, kind: KeyKind) {
-        let issue = |cn: &str, ca: bool, key: &openssl_key::Key, issuer: Option<(&openssl_key::Cert, &openssl_key::Key)>| {
+        let issue = |cn: &str,
+                     ca: bool,
+                     key: &openssl_key::Key,
+                     issuer: Option<(&openssl_key::Cert, &openssl_key::Key)>| {
             issue_certificate(
                 &CertificateSpec {
                     subject: &[("C", "KZ"), ("O", "Tereze test"), ("CN", cn)],
@@ -87,13 +90,25 @@ pub fn code(o: &Output) -> i32 {
 }
 
 pub fn describe(o: &Output) -> String {
-    format!("exit {}\nstdout: {}\nstderr: {}", code(o), stdout(o), stderr(o))
+    format!(
+        "exit {}\nstdout: {}\nstderr: {}",
+        code(o),
+        stdout(o),
+        stderr(o)
+    )
 }
 
 pub fn sample() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../codecs/samples/export-declaration.xml"))
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../codecs/samples/export-declaration.xml"
+    ))
 }
 
 pub fn negative(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../codecs/tests/corpus/negative")).join(name)
+    Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../codecs/tests/corpus/negative"
+    ))
+    .join(name)
 }
