@@ -19,6 +19,7 @@ use crate::dsig::DsigError;
 pub enum KeyKind {
     EcP256,
     EcP384,
+    EcP521,
     Rsa(u32),
 }
 
@@ -31,6 +32,10 @@ pub fn generate_key(kind: KeyKind) -> Result<PKey<Private>, DsigError> {
         }
         KeyKind::EcP384 => {
             let group = EcGroup::from_curve_name(Nid::SECP384R1)?;
+            PKey::from_ec_key(EcKey::generate(&group)?)?
+        }
+        KeyKind::EcP521 => {
+            let group = EcGroup::from_curve_name(Nid::SECP521R1)?;
             PKey::from_ec_key(EcKey::generate(&group)?)?
         }
         KeyKind::Rsa(bits) => PKey::from_rsa(Rsa::generate(bits)?)?,

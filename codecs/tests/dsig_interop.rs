@@ -53,6 +53,7 @@ fn our_whole_document_signatures_verify_with_xmlsec1() {
         (KeyKind::EcP256, DigestMethod::SHA384),
         (KeyKind::EcP256, DigestMethod::SHA512),
         (KeyKind::EcP384, DigestMethod::SHA384),
+        (KeyKind::EcP521, DigestMethod::SHA512),
         (KeyKind::Rsa(2048), DigestMethod::SHA256),
         (KeyKind::Rsa(3072), DigestMethod::SHA512),
     ];
