@@ -282,6 +282,24 @@ fn wrong_trusted_key_does_not_verify_a_bare_signature() {
 }
 
 #[test]
+fn a_certificate_trusted_only_for_its_key_is_named_by_the_key() {
+    // The certificate's subject is the maker's free text; only the key is trusted.
+    let pki = Pki::new(KeyKind::EcP256);
+    let (doc, _) = signed(&pki, PAYLOAD, None);
+    let mut trust = TrustStore::new();
+    trust
+        .add_pem(&pki.signer_key.public_key_to_pem().expect("pem"))
+        .expect("public key");
+    let parsed = xml::parse(doc.as_bytes()).expect("parses");
+    let v = dsig::verify(&parsed, &trust, &VerifyPolicy::default()).expect("verifies");
+    assert!(
+        v.signer.subject.starts_with("public key SHA256:"),
+        "{}",
+        v.signer.subject
+    );
+}
+
+#[test]
 fn certificate_forged_with_the_signers_name_is_refused() {
     let pki = Pki::new(KeyKind::EcP256);
     let attacker_key = generate_key(KeyKind::EcP256).expect("key");

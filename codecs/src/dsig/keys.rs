@@ -183,10 +183,18 @@ impl TrustStore {
                 DsigError::UntrustedSigner(format!("unreadable intermediate certificate: {e}"))
             })?);
         }
-        let window = self.accept(&leaf, &intermediates, when)?;
+        let (window, trusted_by_key) = self.accept(&leaf, &intermediates, when)?;
+        let key = leaf.public_key()?;
+        // A certificate accepted only for carrying a trusted bare key vouches for nothing but
+        // the key: its subject is whatever its maker wrote, so name the key instead.
+        let subject = if trusted_by_key {
+            key_fingerprint(&key)?
+        } else {
+            subject_of(&leaf)
+        };
         let accepted = Arc::new(AcceptedSigner {
-            key: leaf.public_key()?,
-            subject: subject_of(&leaf),
+            key,
+            subject,
             certificate: leaf,
             valid_from: window.0,
             valid_until: window.1,
@@ -201,17 +209,18 @@ impl TrustStore {
     }
 
     /// Checks `leaf` against the store at `when` and returns the window (Unix seconds) in which
-    /// the whole accepted chain is valid.
-    pub(crate) fn accept(
+    /// the whole accepted chain is valid, and whether it was accepted for a trusted bare key.
+    fn accept(
         &self,
         leaf: &X509Ref,
         intermediates: &[X509],
         when: i64,
-    ) -> Result<(i64, i64), DsigError> {
+    ) -> Result<((i64, i64), bool), DsigError> {
         let leaf_key = leaf.public_key()?;
         if self.keys.iter().any(|k| k.public_eq(&leaf_key)) {
             check_validity(leaf, when)?;
-            return Ok((unix_of(leaf.not_before())?, unix_of(leaf.not_after())?));
+            let window = (unix_of(leaf.not_before())?, unix_of(leaf.not_after())?);
+            return Ok((window, true));
         }
         if self.certificates.is_empty() {
             return Err(DsigError::UntrustedSigner(format!(
@@ -246,7 +255,7 @@ impl TrustStore {
             Ok((ok, c.error(), window))
         })?;
         match outcome {
-            (true, _, window) => Ok(window),
+            (true, _, window) => Ok((window, false)),
             (false, err, _) => Err(DsigError::UntrustedSigner(format!(
                 "{}: {}",
                 subject_of(leaf),
