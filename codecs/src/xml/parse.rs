@@ -166,6 +166,18 @@ fn is_name_char(c: char) -> bool {
         || c.is_alphanumeric()
 }
 
+/// True when a URI reference starts with a scheme (RFC 3986 §3.1), i.e. is not relative.
+fn has_scheme(uri: &str) -> bool {
+    match uri.split_once(':') {
+        Some((scheme, _)) => {
+            let mut chars = scheme.chars();
+            chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+                && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        }
+        None => false,
+    }
+}
+
 /// Checks an NCName (a name without colon).
 fn is_ncname(s: &str) -> bool {
     let mut chars = s.chars();
@@ -293,6 +305,12 @@ impl<'a> Parser<'a> {
                 Event::End(_) => self.close(),
                 Event::Text(t) => {
                     let raw = t.into_inner();
+                    if let Some(i) = raw.find("]]>") {
+                        return Err(self.error_at(
+                            self.event_start + i,
+                            ParseErrorKind::Syntax("']]>' is not allowed in text".into()),
+                        ));
+                    }
                     let s = normalize_line_ends(&raw);
                     self.text_node(&s)?;
                 }
@@ -327,7 +345,9 @@ impl<'a> Parser<'a> {
                     if !is_ncname(&target) {
                         return Err(self.error(ParseErrorKind::InvalidName(target)));
                     }
-                    let data = normalize_line_ends(pi.content().trim_start()).into_owned();
+                    // Only XML's S separates target and data; U+00A0 and friends are data.
+                    let data = pi.content().trim_start_matches([' ', '\t', '\r', '\n']);
+                    let data = normalize_line_ends(data).into_owned();
                     self.misc_node(NodeKind::ProcessingInstruction { target, data })?;
                 }
                 Event::Eof => break,
@@ -500,6 +520,18 @@ impl<'a> Parser<'a> {
                 }
                 _ => raw_attrs.push((qname, value)),
             }
+        }
+        if let Some(d) = decls
+            .iter()
+            .find(|d| !d.uri.is_empty() && !has_scheme(&d.uri))
+        {
+            return Err(
+                self.error(ParseErrorKind::InvalidNamespaceDeclaration(format!(
+                    "relative namespace URI {:?} (deprecated by the W3C; Canonical XML cannot \
+                 canonicalise it)",
+                    d.uri
+                ))),
+            );
         }
         if decls
             .iter()
@@ -874,6 +906,59 @@ mod tests {
         let doc = parse(b"<r>a<![CDATA[<b>]]>&amp;c</r>").expect("parses");
         assert_eq!(doc.children(doc.root()).len(), 1);
         assert_eq!(doc.text_content(doc.root()), "a<b>&c");
+    }
+
+    #[test]
+    fn pi_data_keeps_leading_non_xml_whitespace() {
+        let doc = parse("<r><?p \u{A0}x?><?q \t\u{3000}y?></r>".as_bytes()).expect("parses");
+        let kids = doc.children(doc.root());
+        assert_eq!(
+            doc.kind(kids[0]),
+            &NodeKind::ProcessingInstruction {
+                target: "p".into(),
+                data: "\u{A0}x".into()
+            }
+        );
+        assert_eq!(
+            doc.kind(kids[1]),
+            &NodeKind::ProcessingInstruction {
+                target: "q".into(),
+                data: "\u{3000}y".into()
+            }
+        );
+    }
+
+    #[test]
+    fn cdata_end_marker_in_text_is_refused() {
+        let e = err("<r>\n a ]]> b</r>");
+        assert!(matches!(e.kind, ParseErrorKind::Syntax(_)), "{e}");
+        assert_eq!(e.position, Position { line: 2, column: 4 });
+        assert!(parse(b"<r>]]&gt; <![CDATA[ ]] ]]></r>").is_ok());
+    }
+
+    #[test]
+    fn relative_namespace_uris_are_refused() {
+        for input in [
+            "<r xmlns=\"relative/path\"/>",
+            "<p:r xmlns:p=\"../x\"/>",
+            "<r xmlns=\"1x:y\"/>",
+        ] {
+            assert!(
+                matches!(
+                    err(input).kind,
+                    ParseErrorKind::InvalidNamespaceDeclaration(_)
+                ),
+                "{input}"
+            );
+        }
+        for input in [
+            "<r xmlns=\"urn:x\"/>",
+            "<r xmlns=\"http://e.org/a\"/>",
+            "<r xmlns=\"\"/>",
+            "<r xmlns=\"a+b.c-d:x\"/>",
+        ] {
+            assert!(parse(input.as_bytes()).is_ok(), "{input}");
+        }
     }
 
     #[test]
