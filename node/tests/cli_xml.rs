@@ -361,6 +361,35 @@ fn sign_refuses_bad_options_and_keys() {
 }
 
 #[test]
+fn parser_limits_can_be_changed_on_the_command_line() {
+    let d = Dir::new();
+    let f = d.write(
+        "deep.xml",
+        format!("{}{}", "<a>".repeat(200), "</a>".repeat(200)),
+    );
+    let f = f.to_str().expect("path");
+    let out = d.tereze(&["xml", "c14n", f]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("nested deeper than the limit of 128"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&["xml", "c14n", "--max-depth", "256", f]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let s = sample().to_str().expect("path");
+    let out = d.tereze(&["xml", "c14n", "--max-bytes", "1000", s]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr(&out).contains("over the limit of 1000 bytes"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&["xml", "c14n", "--max-depth", "lots", s]);
+    assert_eq!(code(&out), 2, "a bad number is a usage error");
+}
+
+#[test]
 fn help_lists_the_xml_commands() {
     let d = Dir::new();
     let out = d.tereze(&["xml", "--help"]);

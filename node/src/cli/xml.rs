@@ -8,7 +8,7 @@ use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
 use tereze_codecs::dsig::{
     self, DigestMethod, RsaPadding, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy,
 };
-use tereze_codecs::xml::{self, Document};
+use tereze_codecs::xml::{self, Document, Limits};
 
 use super::Failure;
 
@@ -32,6 +32,8 @@ pub(crate) enum XmlCommand {
         id: Option<String>,
         /// The XML document ("-" for stdin).
         file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Sign FILE with an enveloped XML signature and write the signed document to stdout.
     ///
@@ -56,6 +58,8 @@ pub(crate) enum XmlCommand {
         rsa_pss: bool,
         /// The XML document ("-" for stdin).
         file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Verify the one enveloped signature in FILE.
     ///
@@ -75,7 +79,42 @@ pub(crate) enum XmlCommand {
         signed_out: Option<PathBuf>,
         /// The signed XML document ("-" for stdin).
         file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
+}
+
+/// Parser limits; the defaults suit signed trade documents.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Parser limits")]
+pub(crate) struct LimitArgs {
+    /// Largest accepted document, in bytes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_bytes)]
+    max_bytes: usize,
+    /// Deepest element nesting.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_attributes)]
+    max_attributes: usize,
+    /// Longest element or attribute name, in bytes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_name_len)]
+    max_name_len: usize,
+    /// Most nodes in the document.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_nodes)]
+    max_nodes: usize,
+}
+
+impl From<&LimitArgs> for Limits {
+    fn from(a: &LimitArgs) -> Self {
+        Limits {
+            max_bytes: a.max_bytes,
+            max_depth: a.max_depth,
+            max_attributes: a.max_attributes,
+            max_name_len: a.max_name_len,
+            max_nodes: a.max_nodes,
+        }
+    }
 }
 
 pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
@@ -86,8 +125,9 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             prefixes,
             id,
             file,
+            limits,
         } => {
-            let doc = load(&file)?;
+            let doc = load(&file, &limits)?;
             let options = C14nOptions {
                 mode: if exclusive {
                     Mode::Exclusive
@@ -115,6 +155,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             digest,
             rsa_pss,
             file,
+            limits,
         } => {
             let digest = DigestMethod::from_name(&digest).ok_or_else(|| {
                 Failure::Input(format!(
@@ -126,7 +167,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             let signing_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| {
                 Failure::Input(format!("{} / {}: {e}", key.display(), cert.display()))
             })?;
-            let mut doc = load(&file)?;
+            let mut doc = load(&file, &limits)?;
             let target = match id {
                 Some(id) => SignTarget::Id(id),
                 None => SignTarget::Document,
@@ -149,6 +190,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             allow_sha1,
             signed_out,
             file,
+            limits,
         } => {
             let mut trust = TrustStore::new();
             for t in &trusted {
@@ -156,7 +198,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                     .add_pem(&read_input(t)?)
                     .map_err(|e| Failure::Input(format!("{}: {e}", t.display())))?;
             }
-            let doc = load(&file)?;
+            let doc = load(&file, &limits)?;
             let policy = VerifyPolicy {
                 allow_sha1,
                 ..VerifyPolicy::default()
@@ -191,9 +233,10 @@ fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-fn load(path: &Path) -> Result<Document, Failure> {
+fn load(path: &Path, limits: &LimitArgs) -> Result<Document, Failure> {
     let bytes = read_input(path)?;
-    xml::parse(&bytes).map_err(|e| Failure::Input(format!("{}:{e}", path.display())))
+    xml::parse_with_limits(&bytes, &limits.into())
+        .map_err(|e| Failure::Input(format!("{}:{e}", path.display())))
 }
 
 fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
