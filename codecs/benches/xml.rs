@@ -4,32 +4,16 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use tereze_codecs::c14n::{self, C14nOptions, NodeSet};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
-use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+use tereze_codecs::pki::{self_signed_signer, KeyKind};
 use tereze_codecs::xml;
 
 const SAMPLE: &[u8] = include_bytes!("../samples/export-declaration.xml");
 
 fn signer(kind: KeyKind) -> (SigningKey, TrustStore) {
-    let key = generate_key(kind).expect("key");
-    let cert = issue_certificate(
-        &CertificateSpec {
-            subject: &[("CN", "bench signer")],
-            not_before_days: -1,
-            not_after_days: 1,
-            is_ca: false,
-        },
-        &key,
-        None,
-    )
-    .expect("certificate");
-    let signing = SigningKey::from_pem(
-        &key.private_key_to_pem_pkcs8().expect("pem"),
-        Some(&cert.to_pem().expect("pem")),
-    )
-    .expect("signing key");
+    let (key, cert) = self_signed_signer(kind, "bench signer", 1).expect("signer");
     let mut trust = TrustStore::new();
     trust.add_certificate(cert);
-    (signing, trust)
+    (key, trust)
 }
 
 fn bench(c: &mut Criterion) {

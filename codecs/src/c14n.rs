@@ -5,7 +5,7 @@
 //! The output is the exact octet stream that digests and signatures are computed over: the
 //! same bytes libxml2 and xmlsec1 produce for the same node-set (checked by differential tests).
 
-use crate::xml::serialize::escape_attribute;
+use crate::xml::serialize::{escape_attribute, escape_text};
 use crate::xml::{Attribute, Document, NodeId, NodeKind, XML_NAMESPACE};
 
 /// Algorithm identifiers used in XMLDSig `Algorithm` attributes.
@@ -181,22 +181,10 @@ fn lookup<'v>(stack: &'v [(String, String)], prefix: &str) -> Option<&'v str> {
         .map(|(_, u)| u.as_str())
 }
 
-fn escape_c14n_text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\r' => out.push_str("&#xD;"),
-            c => out.push(c),
-        }
-    }
-}
-
 impl Canonicalizer<'_> {
     fn leaf(&mut self, n: NodeId) {
         match self.doc.kind(n) {
-            NodeKind::Text(t) => escape_c14n_text(t, &mut self.out),
+            NodeKind::Text(t) => escape_text(t, &mut self.out),
             NodeKind::Comment(t) => {
                 if self.options.with_comments {
                     self.out.push_str("<!--");

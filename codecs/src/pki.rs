@@ -12,7 +12,7 @@ use openssl::rsa::Rsa;
 use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
 use openssl::x509::{X509NameBuilder, X509};
 
-use crate::dsig::DsigError;
+use crate::dsig::{DsigError, SigningKey};
 
 /// The kind of key to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,27 @@ pub fn issue_certificate(
     let signing_key = issuer.map(|(_, k)| k).unwrap_or(key);
     b.sign(signing_key, MessageDigest::sha256())?;
     Ok(b.build())
+}
+
+/// A key with a self-signed end-entity certificate valid from yesterday for `days` days: the
+/// quickest real signer for tests, benchmarks and examples.
+pub fn self_signed_signer(
+    kind: KeyKind,
+    common_name: &str,
+    days: i64,
+) -> Result<(SigningKey, X509), DsigError> {
+    let key = generate_key(kind)?;
+    let cert = issue_certificate(
+        &CertificateSpec {
+            subject: &[("CN", common_name)],
+            not_before_days: -1,
+            not_after_days: days,
+            is_ca: false,
+        },
+        &key,
+        None,
+    )?;
+    Ok((SigningKey::new(key, Some(cert.clone()))?, cert))
 }
 
 fn now_unix() -> i64 {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{read, run, text, xmlsec1, Pki, SAMPLE};
+use common::{read, run, text, xmlsec1, xmlsec1_sign, Pki, SAMPLE};
 use tereze_codecs::dsig::{
     self, DigestMethod, RsaPadding, SignOptions, SignTarget, VerifyError, VerifyPolicy,
 };
@@ -148,27 +148,6 @@ fn template(c14n: &str, method: &str, digest: &str, uri: &str) -> String {
         digest = digest,
         uri = uri
     )
-}
-
-fn xmlsec1_sign(pki: &Pki, tmpl: &str, id_attr: Option<&str>) -> String {
-    let input = pki.write("template.xml", tmpl.as_bytes());
-    let output = pki.path("xmlsec1-signed.xml");
-    let mut c = xmlsec1();
-    c.arg("--sign")
-        .arg("--privkey-pem")
-        .arg(format!(
-            "{},{}",
-            pki.path("signer.key").display(),
-            pki.path("signer.pem").display()
-        ))
-        .arg("--output")
-        .arg(&output);
-    if let Some(node) = id_attr {
-        c.arg("--id-attr:Id").arg(node);
-    }
-    let out = run(c.arg(&input));
-    assert!(out.status.success(), "xmlsec1 --sign: {}", text(&out));
-    read(&output)
 }
 
 #[test]

@@ -8,7 +8,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use common::{run, text, xmlsec1, Pki};
+use common::{xmlsec1_sign, Pki};
 use tereze_codecs::dsig::{
     self, DigestMethod, DsigError, SignOptions, SignTarget, TrustStore, VerifyError, VerifyPolicy,
 };
@@ -570,21 +570,7 @@ fn sha1_signatures_need_allow_sha1() {
         r#"<ds:DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/><ds:DigestValue/></ds:Reference>"#,
         r#"</ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature></Root>"#
     );
-    let input = pki.write("sha1-template.xml", tmpl.as_bytes());
-    let output = pki.path("sha1-signed.xml");
-    let out = run(xmlsec1()
-        .arg("--sign")
-        .arg("--privkey-pem")
-        .arg(format!(
-            "{},{}",
-            pki.path("signer.key").display(),
-            pki.path("signer.pem").display()
-        ))
-        .arg("--output")
-        .arg(&output)
-        .arg(&input));
-    assert!(out.status.success(), "{}", text(&out));
-    let signed = std::fs::read_to_string(&output).expect("read");
+    let signed = xmlsec1_sign(&pki, tmpl, None);
     let e = verify(&pki, &signed).map(|_| ()).expect_err("refused");
     assert!(matches!(e, VerifyError::Sha1NotAllowed(_)), "{e}");
     let allow = VerifyPolicy {

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
-use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+use tereze_codecs::pki::{self_signed_signer, KeyKind};
 use tereze_codecs::xml::{self, Document, NodeKind};
 
 /// Fragments that steer random input towards the parser's interesting paths.
@@ -249,26 +249,10 @@ proptest! {
 }
 
 fn fixture() -> (SigningKey, TrustStore) {
-    let key = generate_key(KeyKind::EcP256).expect("key");
-    let cert = issue_certificate(
-        &CertificateSpec {
-            subject: &[("CN", "property signer")],
-            not_before_days: -1,
-            not_after_days: 1,
-            is_ca: false,
-        },
-        &key,
-        None,
-    )
-    .expect("certificate");
-    let signing = SigningKey::from_pem(
-        &key.private_key_to_pem_pkcs8().expect("pem"),
-        Some(&cert.to_pem().expect("pem")),
-    )
-    .expect("signing key");
+    let (key, cert) = self_signed_signer(KeyKind::EcP256, "property signer", 1).expect("signer");
     let mut trust = TrustStore::new();
     trust.add_certificate(cert);
-    (signing, trust)
+    (key, trust)
 }
 
 proptest! {

@@ -35,29 +35,35 @@ impl SigningKey {
     pub fn from_pem(key_pem: &[u8], cert_pem: Option<&[u8]>) -> Result<Self, DsigError> {
         let key = PKey::private_key_from_pem(key_pem)
             .map_err(|e| DsigError::Key(format!("not a PEM private key: {e}")))?;
-        let public = public_of(&key)?;
-        let (certificate, chain) = match cert_pem {
-            None => (None, Vec::new()),
-            Some(pem) => {
-                let mut certs = X509::stack_from_pem(pem)
-                    .map_err(|e| DsigError::Key(format!("not a PEM certificate: {e}")))?;
-                if certs.is_empty() {
-                    return Err(DsigError::Key("no certificate in the PEM input".into()));
-                }
-                let leaf = certs.remove(0);
-                if !leaf.public_key()?.public_eq(&public) {
-                    return Err(DsigError::Key(
-                        "the certificate's public key does not match the private key".into(),
-                    ));
-                }
-                (Some(leaf), certs)
-            }
+        let Some(pem) = cert_pem else {
+            return Self::new(key, None);
         };
+        let mut certs = X509::stack_from_pem(pem)
+            .map_err(|e| DsigError::Key(format!("not a PEM certificate: {e}")))?;
+        if certs.is_empty() {
+            return Err(DsigError::Key("no certificate in the PEM input".into()));
+        }
+        let leaf = certs.remove(0);
+        let mut signing = Self::new(key, Some(leaf))?;
+        signing.chain = certs;
+        Ok(signing)
+    }
+
+    /// A key and, optionally, its certificate; refuses a certificate for another key.
+    pub fn new(key: PKey<Private>, certificate: Option<X509>) -> Result<Self, DsigError> {
+        let public = public_of(&key)?;
+        if let Some(c) = &certificate {
+            if !c.public_key()?.public_eq(&public) {
+                return Err(DsigError::Key(
+                    "the certificate's public key does not match the private key".into(),
+                ));
+            }
+        }
         Ok(Self {
             key,
             public,
             certificate,
-            chain,
+            chain: Vec::new(),
         })
     }
 

@@ -5,6 +5,7 @@
 use super::tree::{Document, NodeId, NodeKind};
 
 /// Escapes character data: `&`, `<`, `>` and CR (which a parser would otherwise turn into LF).
+/// This is also exactly Canonical XML's escaping of text nodes.
 pub(crate) fn escape_text(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {

@@ -107,6 +107,29 @@ pub fn xmlsec1() -> Command {
     c
 }
 
+/// Signs a template (a document holding an empty `ds:Signature`) with xmlsec1 and the signer's
+/// key and certificate, and returns the signed document.
+pub fn xmlsec1_sign(pki: &Pki, tmpl: &str, id_attr: Option<&str>) -> String {
+    let input = pki.write("template.xml", tmpl.as_bytes());
+    let output = pki.path("xmlsec1-signed.xml");
+    let mut c = xmlsec1();
+    c.arg("--sign")
+        .arg("--privkey-pem")
+        .arg(format!(
+            "{},{}",
+            pki.path("signer.key").display(),
+            pki.path("signer.pem").display()
+        ))
+        .arg("--output")
+        .arg(&output);
+    if let Some(node) = id_attr {
+        c.arg("--id-attr:Id").arg(node);
+    }
+    let out = run(c.arg(&input));
+    assert!(out.status.success(), "xmlsec1 --sign: {}", text(&out));
+    read(&output)
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("command runs")
 }
