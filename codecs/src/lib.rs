@@ -7,5 +7,6 @@
 
 pub mod c14n;
 pub mod dsig;
+pub mod envelope;
 pub mod pki;
 pub mod xml;

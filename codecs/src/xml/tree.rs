@@ -350,6 +350,34 @@ impl Document {
         self.append_child(parent, NodeKind::Text(text.to_owned()))
     }
 
+    /// Copies the subtree of `node` in `from` under `parent`, and returns the copy's root.
+    /// In-scope namespace declarations of the source element are written on the copy, so
+    /// its meaning does not depend on where it lands.
+    pub fn import(&mut self, parent: NodeId, from: &Document, node: NodeId) -> NodeId {
+        let mut stack = vec![(node, parent, true)];
+        let mut top = None;
+        while let Some((src, dst_parent, is_top)) = stack.pop() {
+            let mut kind = from.kind(src).clone();
+            if let NodeKind::Element(e) = &mut kind {
+                e.children.clear();
+                if is_top {
+                    for (prefix, uri) in from.in_scope_namespaces(src) {
+                        let prefix = (!prefix.is_empty()).then_some(prefix);
+                        if !e.namespace_decls.iter().any(|d| d.prefix == prefix) {
+                            e.namespace_decls.push(NamespaceDecl { prefix, uri });
+                        }
+                    }
+                }
+            }
+            let copy = self.append_child(dst_parent, kind);
+            top.get_or_insert(copy);
+            for c in from.children(src).iter().rev() {
+                stack.push((*c, copy, false));
+            }
+        }
+        top.unwrap_or(parent)
+    }
+
     /// Replaces all children of `id` with one text node.
     pub fn set_text(&mut self, id: NodeId, text: &str) {
         if let Some(e) = self.element_mut(id) {
