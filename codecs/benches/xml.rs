@@ -7,7 +7,7 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore,
 use tereze_codecs::pki::{self_signed_signer, KeyKind};
 use tereze_codecs::xml;
 
-const SAMPLE: &[u8] = include_bytes!("../samples/export-declaration.xml");
+const SAMPLE: &[u8] = include_bytes!("../samples/eaeu.export-declaration/valid-grain.xml");
 
 fn signer(kind: KeyKind) -> (SigningKey, TrustStore) {
     let (key, cert) = self_signed_signer(kind, "bench signer", 1).expect("signer");

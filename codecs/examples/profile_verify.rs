@@ -5,7 +5,7 @@ use tereze_codecs::pki::{self_signed_signer, KeyKind};
 use tereze_codecs::xml;
 
 fn main() {
-    let sample = include_bytes!("../samples/export-declaration.xml");
+    let sample = include_bytes!("../samples/eaeu.export-declaration/valid-grain.xml");
     let (signing, cert) = self_signed_signer(KeyKind::EcP256, "profile signer", 1).expect("signer");
     let mut trust = TrustStore::new();
     trust.add_certificate(cert);

@@ -9,4 +9,5 @@ pub mod c14n;
 pub mod dsig;
 pub mod envelope;
 pub mod pki;
+pub mod translate;
 pub mod xml;

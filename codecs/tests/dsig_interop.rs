@@ -187,9 +187,9 @@ fn xmlsec1_signatures_verify_with_ours() {
         let pki = Pki::new(kind);
         // Whole document.
         let tmpl = sample.replace(
-            "</edec:ExportDeclaration>",
+            "</edec:ExportDeclarationDetails>",
             &format!(
-                "{}</edec:ExportDeclaration>",
+                "{}</edec:ExportDeclarationDetails>",
                 template(c14n, method, SHA256, "")
             ),
         );

@@ -11,7 +11,7 @@ use tereze_codecs::pki::{self_signed_signer, KeyKind};
 use tereze_codecs::xml;
 use uuid::Uuid;
 
-const SAMPLE: &[u8] = include_bytes!("../samples/export-declaration.xml");
+const SAMPLE: &[u8] = include_bytes!("../samples/eaeu.export-declaration/valid-grain.xml");
 
 fn at(s: &str) -> DateTime<FixedOffset> {
     DateTime::parse_from_rfc3339(s).expect("test time")

@@ -36,17 +36,28 @@ pub(crate) fn escape_attribute(s: &str, out: &mut String) {
 impl Document {
     /// Serialises the document with an XML declaration.
     pub fn to_xml(&self) -> String {
+        self.serialise(false)
+    }
+
+    /// Like [`to_xml`](Self::to_xml), but elements that hold only elements put each child on
+    /// its own indented line. Text content is never touched, so this is for documents built
+    /// without whitespace between elements (translation output, for instance).
+    pub fn to_xml_pretty(&self) -> String {
+        self.serialise(true)
+    }
+
+    fn serialise(&self, pretty: bool) -> String {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let mut after_root = false;
         for &n in &self.top {
             if n == self.root {
-                write_node(self, n, &mut out);
+                write_node(self, n, &mut out, pretty);
                 after_root = true;
             } else {
                 if after_root {
                     out.push('\n');
                 }
-                write_node(self, n, &mut out);
+                write_node(self, n, &mut out, pretty);
                 if !after_root {
                     out.push('\n');
                 }
@@ -59,28 +70,41 @@ impl Document {
     /// Serialises one subtree (no declaration, no inherited namespace declarations).
     pub fn subtree_to_xml(&self, id: NodeId) -> String {
         let mut out = String::new();
-        write_node(self, id, &mut out);
+        write_node(self, id, &mut out, false);
         out
     }
 }
 
-fn write_node(doc: &Document, id: NodeId, out: &mut String) {
+fn write_node(doc: &Document, id: NodeId, out: &mut String, pretty: bool) {
     // Iterative, so a built tree of any depth cannot overflow the stack.
     enum Step {
-        Open(NodeId),
-        Close(NodeId),
+        Open(NodeId, usize),
+        Close(NodeId, usize),
+        Indent(usize),
     }
-    let mut stack = vec![Step::Open(id)];
+    let element_only = |n: NodeId| {
+        let kids = doc.children(n);
+        !kids.is_empty() && kids.iter().all(|c| doc.element(*c).is_some())
+    };
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"  ".repeat(depth));
+    };
+    let mut stack = vec![Step::Open(id, 0)];
     while let Some(step) = stack.pop() {
         match step {
-            Step::Close(n) => {
+            Step::Indent(depth) => newline(out, depth),
+            Step::Close(n, depth) => {
+                if pretty && element_only(n) {
+                    newline(out, depth);
+                }
                 if let Some(e) = doc.element(n) {
                     out.push_str("</");
                     out.push_str(&e.name.to_string());
                     out.push('>');
                 }
             }
-            Step::Open(n) => match doc.kind(n) {
+            Step::Open(n, depth) => match doc.kind(n) {
                 NodeKind::Text(t) => escape_text(t, out),
                 NodeKind::Comment(c) => {
                     out.push_str("<!--");
@@ -122,9 +146,13 @@ fn write_node(doc: &Document, id: NodeId, out: &mut String) {
                         out.push_str("/>");
                     } else {
                         out.push('>');
-                        stack.push(Step::Close(n));
+                        stack.push(Step::Close(n, depth));
+                        let indent = pretty && element_only(n);
                         for c in e.children.iter().rev() {
-                            stack.push(Step::Open(*c));
+                            stack.push(Step::Open(*c, depth + 1));
+                            if indent {
+                                stack.push(Step::Indent(depth + 1));
+                            }
                         }
                     }
                 }

@@ -12,7 +12,7 @@ use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKi
 
 pub const SAMPLE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/samples/export-declaration.xml"
+    "/samples/eaeu.export-declaration/valid-grain.xml"
 );
 
 /// A CA with one signer, on disk.

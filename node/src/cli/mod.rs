@@ -3,6 +3,7 @@
 //! Exit codes (DESIGN §7): 0 success, 1 a negative verdict (invalid signature, failed check),
 //! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
 
+mod translate;
 mod xml;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ enum Command {
     /// Canonicalise, sign and verify XML documents.
     #[command(subcommand)]
     Xml(xml::XmlCommand),
+    /// Translate between national formats and EAEU documents.
+    Translate(translate::TranslateArgs),
 }
 
 /// The outcome of a command, mapped to the process exit code.
@@ -33,10 +36,40 @@ pub(crate) enum Failure {
     Input(String),
 }
 
+/// Reads a file, or stdin for "-".
+pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+            .map_err(|e| Failure::Input(format!("stdin: cannot read: {e}")))?;
+        return Ok(buf);
+    }
+    std::fs::read(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))
+}
+
+/// Reads and parses an XML file; errors name the file, line and column.
+pub(crate) fn load(
+    path: &std::path::Path,
+    limits: &tereze_codecs::xml::Limits,
+) -> Result<tereze_codecs::xml::Document, Failure> {
+    let bytes = read_input(path)?;
+    tereze_codecs::xml::parse_with_limits(&bytes, limits)
+        .map_err(|e| Failure::Input(format!("{}:{e}", path.display())))
+}
+
+pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Input(format!("cannot write to stdout: {e}")))
+}
+
 pub(crate) fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Xml(cmd) => xml::run(cmd),
+        Command::Translate(args) => translate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

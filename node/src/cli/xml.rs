@@ -1,6 +1,5 @@
 //! `tereze xml c14n|sign|verify`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
@@ -8,7 +7,7 @@ use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
 use tereze_codecs::dsig::{
     self, DigestMethod, RsaPadding, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy,
 };
-use tereze_codecs::xml::{self, Document, Limits};
+use tereze_codecs::xml::{Document, Limits};
 
 use super::Failure;
 
@@ -146,7 +145,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                 ),
                 None => NodeSet::document(),
             };
-            write_stdout(&c14n::canonicalize(&doc, nodes, &options))
+            super::write_stdout(&c14n::canonicalize(&doc, nodes, &options))
         }
         XmlCommand::Sign {
             key,
@@ -162,8 +161,8 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                     "--digest {digest}: unknown digest; use sha256, sha384 or sha512"
                 ))
             })?;
-            let key_pem = read_input(&key)?;
-            let cert_pem = read_input(&cert)?;
+            let key_pem = super::read_input(&key)?;
+            let cert_pem = super::read_input(&cert)?;
             let signing_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| {
                 Failure::Input(format!("{} / {}: {e}", key.display(), cert.display()))
             })?;
@@ -183,7 +182,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             };
             dsig::sign_enveloped(&mut doc, &target, &signing_key, &options)
                 .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", file.display())))?;
-            write_stdout(doc.to_xml().as_bytes())
+            super::write_stdout(doc.to_xml().as_bytes())
         }
         XmlCommand::Verify {
             trusted,
@@ -195,7 +194,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             let mut trust = TrustStore::new();
             for t in &trusted {
                 trust
-                    .add_pem(&read_input(t)?)
+                    .add_pem(&super::read_input(t)?)
                     .map_err(|e| Failure::Input(format!("{}: {e}", t.display())))?;
             }
             let doc = load(&file, &limits)?;
@@ -215,33 +214,11 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                 std::fs::write(&out, bytes)
                     .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
             }
-            write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
+            super::write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
         }
     }
 }
 
-fn read_input(path: &Path) -> Result<Vec<u8>, Failure> {
-    let bytes = if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
-            .map_err(|e| Failure::Input(format!("stdin: cannot read: {e}")))?;
-        buf
-    } else {
-        std::fs::read(path)
-            .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))?
-    };
-    Ok(bytes)
-}
-
 fn load(path: &Path, limits: &LimitArgs) -> Result<Document, Failure> {
-    let bytes = read_input(path)?;
-    xml::parse_with_limits(&bytes, &limits.into())
-        .map_err(|e| Failure::Input(format!("{}:{e}", path.display())))
-}
-
-fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
-    let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Input(format!("cannot write to stdout: {e}")))
+    super::load(path, &limits.into())
 }

@@ -101,7 +101,7 @@ pub fn describe(o: &Output) -> String {
 pub fn sample() -> &'static Path {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../codecs/samples/export-declaration.xml"
+        "/../codecs/samples/eaeu.export-declaration/valid-grain.xml"
     ))
 }
 

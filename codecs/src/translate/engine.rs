@@ -1,0 +1,1208 @@
+//! The translation engine. National documents are read into a [`Record`] keyed by EAEU paths
+//! (every value already converted to its EAEU form), the record is validated against the
+//! document model, and only then written out: as the EAEU document, in the model's element
+//! order, or as another state's national form. A failure names the format, the field (with
+//! item numbers), the rule and the reason, and produces nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use rust_decimal::Decimal;
+use tereze_reference_data::Directories;
+
+use super::model::{Conversion, DocumentModel, Field, Mapping, ModelElement, ValueType};
+use super::TranslateError;
+use crate::xml::{Document, Element, NamespaceDecl, NodeId};
+
+/// The directory of countries, used to turn a national country field into the two letters of
+/// a trader identifier.
+pub const COUNTRY_DIRECTORY: &str = "P.CLS.019";
+
+/// Values keyed by EAEU path relative to the document element (or to a group element), and
+/// the items of each group keyed by the group's path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub values: BTreeMap<String, String>,
+    pub groups: BTreeMap<String, Vec<Record>>,
+}
+
+/// A path split into element steps and an optional final attribute.
+#[derive(Debug, Clone)]
+struct Path<'a> {
+    steps: Vec<&'a str>,
+    attribute: Option<&'a str>,
+}
+
+fn split_path(path: &str) -> Path<'_> {
+    let mut steps: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let attribute = match steps.last() {
+        Some(last) if last.starts_with('@') => {
+            let a = &last[1..];
+            steps.pop();
+            Some(a)
+        }
+        _ => None,
+    };
+    Path { steps, attribute }
+}
+
+/// Resolves `prefix:Local` (or `Local`) names of one side of a translation.
+#[derive(Debug, Clone)]
+struct Names<'a> {
+    prefixes: &'a BTreeMap<String, String>,
+    default: Option<&'a str>,
+}
+
+impl Names<'_> {
+    fn resolve<'n>(&self, qname: &'n str) -> (Option<String>, Option<&'n str>, &'n str) {
+        match qname.split_once(':') {
+            Some((p, l)) => (self.prefixes.get(p).cloned(), Some(p), l),
+            None => (self.default.map(str::to_owned), None, qname),
+        }
+    }
+
+    fn matches(&self, e: &Element, qname: &str) -> bool {
+        let (ns, _, local) = self.resolve(qname);
+        e.name.local == local && e.namespace == ns
+    }
+
+    fn element(&self, qname: &str) -> Element {
+        let (ns, prefix, local) = self.resolve(qname);
+        Element::new(prefix, local, ns.as_deref())
+    }
+}
+
+fn children_named(doc: &Document, parent: NodeId, names: &Names<'_>, q: &str) -> Vec<NodeId> {
+    doc.child_elements(parent)
+        .filter(|c| doc.element(*c).is_some_and(|e| names.matches(e, q)))
+        .collect()
+}
+
+/// Finds the single element at `steps` under `scope`, marking every element on the way as
+/// visited. More than one match is an error (a repeated element the mapping does not know).
+fn find(
+    doc: &Document,
+    scope: NodeId,
+    steps: &[&str],
+    names: &Names<'_>,
+    visited: &mut BTreeSet<NodeId>,
+) -> Result<Option<NodeId>, String> {
+    let mut cur = scope;
+    for step in steps {
+        let found = children_named(doc, cur, names, step);
+        match found.as_slice() {
+            [] => return Ok(None),
+            [one] => {
+                visited.insert(*one);
+                cur = *one;
+            }
+            many => {
+                return Err(format!(
+                    "{step} appears {} times; once is expected",
+                    many.len()
+                ))
+            }
+        }
+    }
+    Ok(Some(cur))
+}
+
+/// Reads the value at `path` under `scope`: text of an element (which must hold no elements)
+/// or an attribute.
+fn read_value(
+    doc: &Document,
+    scope: NodeId,
+    path: &str,
+    names: &Names<'_>,
+    visited: &mut BTreeSet<NodeId>,
+    seen_attributes: &mut BTreeSet<(NodeId, String)>,
+) -> Result<Option<String>, String> {
+    let p = split_path(path);
+    let Some(node) = find(doc, scope, &p.steps, names, visited)? else {
+        return Ok(None);
+    };
+    match p.attribute {
+        Some(a) => {
+            let value = doc
+                .element(node)
+                .and_then(|e| e.attribute(a))
+                .map(str::to_owned);
+            if value.is_some() {
+                seen_attributes.insert((node, a.to_owned()));
+            }
+            Ok(value)
+        }
+        None => {
+            if doc.child_elements(node).next().is_some() {
+                return Err("holds elements where a value is expected".into());
+            }
+            let t = doc.text_content(node);
+            Ok(Some(t.trim().to_owned()))
+        }
+    }
+}
+
+/// Creates (or reuses the last same-named child, since output is written in order) the
+/// elements of `steps` under `scope`.
+fn ensure(doc: &mut Document, scope: NodeId, steps: &[&str], names: &Names<'_>) -> NodeId {
+    let mut cur = scope;
+    for step in steps {
+        let last = doc
+            .child_elements(cur)
+            .last()
+            .filter(|c| doc.element(*c).is_some_and(|e| names.matches(e, step)));
+        cur = match last {
+            Some(c) => c,
+            None => doc.append_element(cur, names.element(step)),
+        };
+    }
+    cur
+}
+
+fn write_value(doc: &mut Document, scope: NodeId, path: &str, value: &str, names: &Names<'_>) {
+    let p = split_path(path);
+    let node = ensure(doc, scope, &p.steps, names);
+    match p.attribute {
+        Some(a) => {
+            if let Some(e) = doc.element_mut(node) {
+                e.set_attribute(a, value);
+            }
+        }
+        None => {
+            doc.append_text(node, value);
+        }
+    }
+}
+
+/// Every element and attribute in `scope` must have been read: nothing is dropped silently.
+fn check_all_read(
+    doc: &Document,
+    scope: NodeId,
+    visited: &BTreeSet<NodeId>,
+    seen_attributes: &BTreeSet<(NodeId, String)>,
+    allowed_attributes: &[&str],
+) -> Result<(), (String, String)> {
+    for n in doc.descendants_or_self(scope) {
+        let Some(e) = doc.element(n) else { continue };
+        if n != scope && !visited.contains(&n) {
+            return Err((relative_path(doc, scope, n), "element is not mapped".into()));
+        }
+        for a in &e.attributes {
+            let name = a.name.to_string();
+            if !seen_attributes.contains(&(n, name.clone()))
+                && !allowed_attributes.contains(&name.as_str())
+            {
+                return Err((
+                    format!("{}/@{name}", relative_path(doc, scope, n)),
+                    "attribute is not mapped".into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn relative_path(doc: &Document, scope: NodeId, node: NodeId) -> String {
+    let full = doc.path(node);
+    let base = doc.path(scope);
+    full.strip_prefix(&base)
+        .map(|r| r.trim_start_matches('/').to_owned())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(full)
+}
+
+fn join(group: Option<&str>, path: &str) -> String {
+    match group {
+        Some(g) => format!("{g}/{path}"),
+        None => path.to_owned(),
+    }
+}
+
+/// The model element for a full EAEU path.
+fn model_element<'m>(model: &'m DocumentModel, full: &str) -> Option<&'m ModelElement> {
+    model.elements.iter().find(|e| e.path == full)
+}
+
+/// The group of the model a full path belongs to: the longest group path that prefixes it.
+fn group_of<'m>(model: &'m DocumentModel, full: &str) -> Option<&'m str> {
+    model
+        .groups
+        .iter()
+        .map(|g| g.path.as_str())
+        .filter(|g| full.starts_with(&format!("{g}/")))
+        .max_by_key(|g| g.len())
+}
+
+// ---------------------------------------------------------------------------------------
+// Value conversions.
+
+fn parse_offset(tz: &str) -> Option<FixedOffset> {
+    DateTime::parse_from_rfc3339(&format!("2000-01-01T00:00:00{tz}"))
+        .ok()
+        .map(|d| *d.offset())
+}
+
+fn parse_national_decimal(raw: &str, field: &Field) -> Result<Decimal, String> {
+    let dec = field.decimal_separator.as_deref().unwrap_or(".");
+    let mut s = raw.trim().to_owned();
+    if let Some(g) = field.group_separator.as_deref() {
+        s = s.replace(g, "");
+        if g == " " {
+            s = s.replace(['\u{A0}', '\u{202F}'], "");
+        }
+    }
+    if dec != "." {
+        if s.contains('.') {
+            return Err(format!(
+                "{raw:?}: '.' is not the decimal separator here ({dec:?} is)"
+            ));
+        }
+        s = s.replace(dec, ".");
+    }
+    strict_decimal(&s).ok_or_else(|| format!("{raw:?} is not a number"))
+}
+
+/// Digits with at most one point and an optional leading minus; nothing else.
+fn strict_decimal(s: &str) -> Option<Decimal> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let mut parts = body.splitn(2, '.');
+    let int = parts.next()?;
+    let frac = parts.next();
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        return None;
+    }
+    Decimal::from_str(s).ok()
+}
+
+fn with_scale(d: Decimal, scale: u32) -> Result<Decimal, String> {
+    let mut r = d.round_dp(scale);
+    if r != d {
+        return Err(format!("{d} has more than {scale} digits after the point"));
+    }
+    r.rescale(scale);
+    Ok(r)
+}
+
+fn format_national_decimal(d: Decimal, field: &Field) -> String {
+    let s = d.to_string();
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", s.as_str()),
+    };
+    let (int, frac) = match body.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let int = match field.group_separator.as_deref() {
+        Some(g) => {
+            let digits: Vec<char> = int.chars().collect();
+            let mut out = String::new();
+            for (i, c) in digits.iter().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    out.push_str(g);
+                }
+                out.push(*c);
+            }
+            out
+        }
+        None => int.to_owned(),
+    };
+    let dec = field.decimal_separator.as_deref().unwrap_or(".");
+    match frac {
+        Some(f) => format!("{sign}{int}{dec}{f}"),
+        None => format!("{sign}{int}"),
+    }
+}
+
+fn factor(field: &Field) -> Result<Decimal, String> {
+    match &field.factor {
+        Some(f) => strict_decimal(f)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("factor {f:?} is not a non-zero number")),
+        None => Ok(Decimal::ONE),
+    }
+}
+
+fn rule_name(c: Conversion) -> &'static str {
+    match c {
+        Conversion::Copy => "copy",
+        Conversion::Date => "date",
+        Conversion::Datetime => "datetime",
+        Conversion::Decimal => "decimal",
+        Conversion::Code => "code",
+        Conversion::Trader => "trader",
+        Conversion::Constant => "constant",
+    }
+}
+
+/// Context a conversion needs besides the value.
+struct Side<'a> {
+    mapping: &'a Mapping,
+    model: &'a DocumentModel,
+    dirs: &'a Directories,
+}
+
+impl Side<'_> {
+    fn model_element(&self, field: &Field) -> Option<&ModelElement> {
+        model_element(self.model, &join(self.group_eaeu(field), &field.eaeu))
+    }
+
+    fn group_eaeu(&self, field: &Field) -> Option<&str> {
+        field.group.as_deref().and_then(|g| {
+            self.mapping
+                .groups
+                .iter()
+                .find(|mg| mg.name == g)
+                .map(|mg| mg.eaeu.as_str())
+        })
+    }
+
+    fn offset(&self) -> Result<FixedOffset, String> {
+        parse_offset(&self.mapping.timezone).ok_or_else(|| {
+            format!(
+                "timezone {:?} is not an offset like +05:00",
+                self.mapping.timezone
+            )
+        })
+    }
+
+    /// National value → EAEU value. `country` is the national country field's value, for
+    /// traders.
+    fn to_eaeu(&self, field: &Field, raw: &str, country: Option<&str>) -> Result<String, String> {
+        match field.convert {
+            Conversion::Copy => Ok(raw.trim().to_owned()),
+            Conversion::Constant => Ok(field.value.clone().unwrap_or_default()),
+            Conversion::Date => {
+                let f = field.format.as_deref().unwrap_or("%Y-%m-%d");
+                NaiveDate::parse_from_str(raw.trim(), f)
+                    .map(|d| d.format("%Y-%m-%d").to_string())
+                    .map_err(|e| format!("{raw:?} is not a date in the form {f:?}: {e}"))
+            }
+            Conversion::Datetime => {
+                let f = field.format.as_deref().unwrap_or("%Y-%m-%dT%H:%M:%S");
+                let naive = NaiveDateTime::parse_from_str(raw.trim(), f)
+                    .map_err(|e| format!("{raw:?} is not a time in the form {f:?}: {e}"))?;
+                let local = naive
+                    .and_local_timezone(self.offset()?)
+                    .single()
+                    .ok_or_else(|| format!("{raw:?} is not a single instant"))?;
+                Ok(local
+                    .with_timezone(&Utc)
+                    .to_rfc3339_opts(SecondsFormat::AutoSi, true))
+            }
+            Conversion::Decimal => {
+                let d = parse_national_decimal(raw, field)? * factor(field)?;
+                let scale = self.model_element(field).and_then(|m| m.scale).unwrap_or(0);
+                Ok(with_scale(d, scale)?.to_string())
+            }
+            Conversion::Code => {
+                let dir = field.directory.as_deref().unwrap_or_default();
+                self.dirs
+                    .union_code(dir, &self.mapping.country, raw.trim())
+                    .map(str::to_owned)
+                    .map_err(|e| e.to_string())
+            }
+            Conversion::Trader => {
+                let number = raw.trim();
+                if number.is_empty() || !number.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(format!("{raw:?} is not a taxpayer number"));
+                }
+                let cc = match (&field.country_field, country) {
+                    (Some(_), Some(c)) => self
+                        .dirs
+                        .union_code(COUNTRY_DIRECTORY, &self.mapping.country, c)
+                        .map_err(|e| e.to_string())?
+                        .to_owned(),
+                    (Some(cf), None) => return Err(format!("its country field {cf} is missing")),
+                    (None, _) => self.mapping.country.clone(),
+                };
+                Ok(format!("{cc}{}", number.to_ascii_uppercase()))
+            }
+        }
+    }
+
+    /// EAEU value → national value.
+    fn to_national(&self, field: &Field, value: &str) -> Result<String, String> {
+        match field.convert {
+            Conversion::Copy => Ok(value.to_owned()),
+            Conversion::Constant => Ok(String::new()),
+            Conversion::Date => {
+                let f = field.format.as_deref().unwrap_or("%Y-%m-%d");
+                NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                    .map(|d| d.format(f).to_string())
+                    .map_err(|e| format!("{value:?} is not a date: {e}"))
+            }
+            Conversion::Datetime => {
+                let f = field.format.as_deref().unwrap_or("%Y-%m-%dT%H:%M:%S");
+                let t = DateTime::parse_from_rfc3339(value)
+                    .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))?;
+                Ok(t.with_timezone(&self.offset()?).format(f).to_string())
+            }
+            Conversion::Decimal => {
+                let d =
+                    strict_decimal(value).ok_or_else(|| format!("{value:?} is not a number"))?;
+                let n = d / factor(field)?;
+                let scale = field.national_scale.unwrap_or(0);
+                Ok(format_national_decimal(
+                    with_scale(n.normalize(), scale)?,
+                    field,
+                ))
+            }
+            Conversion::Code => {
+                let dir = field.directory.as_deref().unwrap_or_default();
+                self.dirs
+                    .national_code(dir, &self.mapping.country, value)
+                    .map(str::to_owned)
+                    .map_err(|e| e.to_string())
+            }
+            Conversion::Trader => value
+                .get(2..)
+                .filter(|n| !n.is_empty() && value.is_char_boundary(2))
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{value:?} is not a trader identifier")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// National → record → EAEU.
+
+fn national_names(mapping: &Mapping) -> (BTreeMap<String, String>, Option<&str>) {
+    (BTreeMap::new(), mapping.namespace.as_deref())
+}
+
+fn field_error(format: &str, path: String, field: &Field, reason: String) -> TranslateError {
+    TranslateError::Field {
+        format: format.to_owned(),
+        path,
+        rule: rule_name(field.convert).to_owned(),
+        reason,
+    }
+}
+
+/// Reads a national document into a record in EAEU terms.
+pub(crate) fn read_national(
+    mapping: &Mapping,
+    model: &DocumentModel,
+    dirs: &Directories,
+    doc: &Document,
+    scope: NodeId,
+) -> Result<Record, TranslateError> {
+    let (prefixes, default) = national_names(mapping);
+    let names = Names {
+        prefixes: &prefixes,
+        default,
+    };
+    let root_ok = doc
+        .element(scope)
+        .is_some_and(|e| names.matches(e, &mapping.root));
+    if !root_ok {
+        let found = doc
+            .element(scope)
+            .map(|e| e.name.to_string())
+            .unwrap_or_default();
+        return Err(TranslateError::Field {
+            format: mapping.id.clone(),
+            path: mapping.root.clone(),
+            rule: "document".into(),
+            reason: format!(
+                "the document element is {found}{}, not {}{}",
+                doc.element(scope)
+                    .and_then(|e| e.namespace.as_deref())
+                    .map(|n| format!(" in {n}"))
+                    .unwrap_or_default(),
+                mapping.root,
+                mapping
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!(" in {n}"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+    let side = Side {
+        mapping,
+        model,
+        dirs,
+    };
+    let mut visited = BTreeSet::new();
+    let mut seen_attributes = BTreeSet::new();
+    let mut record = Record::default();
+    read_fields(
+        &side,
+        doc,
+        scope,
+        None,
+        "",
+        &names,
+        &mut visited,
+        &mut seen_attributes,
+        &mut record,
+    )?;
+    for g in &mapping.groups {
+        let p = split_path(&g.national);
+        let (parent_steps, last) = p.steps.split_at(p.steps.len().saturating_sub(1));
+        let Some(parent) =
+            find(doc, scope, parent_steps, &names, &mut visited).map_err(|reason| {
+                TranslateError::Field {
+                    format: mapping.id.clone(),
+                    path: g.national.clone(),
+                    rule: "group".into(),
+                    reason,
+                }
+            })?
+        else {
+            continue;
+        };
+        let Some(item_name) = last.first() else {
+            continue;
+        };
+        let items = children_named(doc, parent, &names, item_name);
+        let mut records = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            visited.insert(*item);
+            let mut r = Record::default();
+            let label = format!("{}[{}]/", g.national, i + 1);
+            read_fields(
+                &side,
+                doc,
+                *item,
+                Some(&g.name),
+                &label,
+                &names,
+                &mut visited,
+                &mut seen_attributes,
+                &mut r,
+            )?;
+            records.push(r);
+        }
+        record.groups.insert(g.eaeu.clone(), records);
+    }
+    check_all_read(doc, scope, &visited, &seen_attributes, &[]).map_err(|(path, reason)| {
+        TranslateError::Field {
+            format: mapping.id.clone(),
+            path,
+            rule: "mapping".into(),
+            reason: format!("{reason}: no field of this mapping reads it, so it would be lost"),
+        }
+    })?;
+    Ok(record)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_fields(
+    side: &Side<'_>,
+    doc: &Document,
+    scope: NodeId,
+    group: Option<&str>,
+    label: &str,
+    names: &Names<'_>,
+    visited: &mut BTreeSet<NodeId>,
+    seen_attributes: &mut BTreeSet<(NodeId, String)>,
+    record: &mut Record,
+) -> Result<(), TranslateError> {
+    let format = &side.mapping.id;
+    for field in side
+        .mapping
+        .fields
+        .iter()
+        .filter(|f| f.group.as_deref() == group)
+    {
+        let Some(national) = &field.national else {
+            if field.convert == Conversion::Constant {
+                record
+                    .values
+                    .insert(field.eaeu.clone(), field.value.clone().unwrap_or_default());
+            }
+            continue;
+        };
+        let path = format!("{label}{national}");
+        let raw = read_value(doc, scope, national, names, visited, seen_attributes)
+            .map_err(|reason| field_error(format, path.clone(), field, reason))?;
+        let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+            if field.required {
+                return Err(field_error(
+                    format,
+                    path,
+                    field,
+                    "required field is missing or empty".into(),
+                ));
+            }
+            continue;
+        };
+        let country = match &field.country_field {
+            Some(cf) => read_value(doc, scope, cf, names, visited, seen_attributes)
+                .map_err(|reason| field_error(format, format!("{label}{cf}"), field, reason))?,
+            None => None,
+        };
+        let value = side
+            .to_eaeu(field, &raw, country.as_deref())
+            .map_err(|reason| field_error(format, path, field, reason))?;
+        record.values.insert(field.eaeu.clone(), value);
+    }
+    Ok(())
+}
+
+fn model_error(model: &DocumentModel, path: String, reason: String) -> TranslateError {
+    TranslateError::Model {
+        document: model.id.clone(),
+        path,
+        reason,
+    }
+}
+
+/// Checks a record against the document model: required elements, value types, codes in
+/// their directories, group sizes, and no value the model does not define.
+pub(crate) fn validate(
+    model: &DocumentModel,
+    dirs: &Directories,
+    record: &Record,
+) -> Result<(), TranslateError> {
+    validate_scope(model, dirs, record, None, "")
+}
+
+fn validate_scope(
+    model: &DocumentModel,
+    dirs: &Directories,
+    record: &Record,
+    group: Option<&str>,
+    label: &str,
+) -> Result<(), TranslateError> {
+    for key in record.values.keys() {
+        let full = join(group, key);
+        if model_element(model, &full).is_none() || group_of(model, &full) != group {
+            return Err(model_error(
+                model,
+                format!("{label}{key}"),
+                "the document model has no such element".into(),
+            ));
+        }
+    }
+    for e in model
+        .elements
+        .iter()
+        .filter(|e| group_of(model, &e.path) == group)
+    {
+        let rel = match group {
+            Some(g) => e.path[g.len() + 1..].to_owned(),
+            None => e.path.clone(),
+        };
+        let shown = format!("{label}{rel}");
+        match record.values.get(&rel) {
+            None if e.required && e.value_type != ValueType::Fixed => {
+                return Err(model_error(
+                    model,
+                    shown,
+                    "required element is missing".into(),
+                ));
+            }
+            None => {}
+            Some(v) => {
+                check_value(e, v, dirs).map_err(|reason| model_error(model, shown, reason))?
+            }
+        }
+    }
+    for key in record.groups.keys() {
+        if !model
+            .groups
+            .iter()
+            .any(|g| &g.path == key && group_of(model, &g.path) == group)
+        {
+            return Err(model_error(
+                model,
+                key.clone(),
+                "the document model has no such group here".into(),
+            ));
+        }
+    }
+    for g in model
+        .groups
+        .iter()
+        .filter(|g| group_of(model, &g.path) == group)
+    {
+        let items = record.groups.get(&g.path).map(Vec::as_slice).unwrap_or(&[]);
+        let rel = match group {
+            Some(cur) => &g.path[cur.len() + 1..],
+            None => g.path.as_str(),
+        };
+        for (i, item) in items.iter().enumerate() {
+            validate_scope(
+                model,
+                dirs,
+                item,
+                Some(&g.path),
+                &format!("{label}{rel}[{}]/", i + 1),
+            )?;
+        }
+        if items.len() < g.min || items.len() > g.max {
+            return Err(model_error(
+                model,
+                format!("{label}{rel}"),
+                format!(
+                    "{} items; between {} and {} are allowed",
+                    items.len(),
+                    g.min,
+                    g.max
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_value(e: &ModelElement, v: &str, dirs: &Directories) -> Result<(), String> {
+    if v.trim() != v || v.is_empty() {
+        return Err(format!("{v:?}: empty or surrounded by whitespace"));
+    }
+    match e.value_type {
+        ValueType::Text => match e.max_length {
+            Some(max) if v.chars().count() > max => Err(format!(
+                "{} characters; at most {max} are allowed",
+                v.chars().count()
+            )),
+            _ => Ok(()),
+        },
+        ValueType::Digits => {
+            if !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("{v:?} is not all digits"));
+            }
+            match e.length {
+                Some(n) if v.len() != n => {
+                    Err(format!("{v:?} has {} digits; {n} are required", v.len()))
+                }
+                _ => Ok(()),
+            }
+        }
+        ValueType::Integer => v
+            .parse::<i64>()
+            .map(|_| ())
+            .map_err(|_| format!("{v:?} is not a whole number")),
+        ValueType::Decimal => {
+            let d = strict_decimal(v).ok_or_else(|| format!("{v:?} is not a decimal number"))?;
+            let scale = e.scale.unwrap_or(0);
+            if d.scale() != scale {
+                return Err(format!(
+                    "{v:?} must have exactly {scale} digits after the point"
+                ));
+            }
+            Ok(())
+        }
+        ValueType::Date => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+            .map(|_| ())
+            .map_err(|e| format!("{v:?} is not a date YYYY-MM-DD: {e}")),
+        ValueType::Datetime => DateTime::parse_from_rfc3339(v)
+            .map(|_| ())
+            .map_err(|e| format!("{v:?} is not an RFC 3339 time: {e}")),
+        ValueType::Uuid => uuid::Uuid::try_parse(v)
+            .ok()
+            .filter(|u| u.hyphenated().to_string() == v)
+            .map(|_| ())
+            .ok_or_else(|| format!("{v:?} is not a lower-case hyphenated UUID")),
+        ValueType::Code => dirs
+            .check(e.directory.as_deref().unwrap_or_default(), v)
+            .map(|_| ())
+            .map_err(|err| err.to_string()),
+        ValueType::Trader => {
+            let ok = v.len() >= 7
+                && v.is_char_boundary(2)
+                && v[..2].bytes().all(|b| b.is_ascii_uppercase())
+                && v[2..]
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{v:?} is not a trader identifier (country code + national number)"
+                ))
+            }
+        }
+        ValueType::Fixed => match &e.value {
+            Some(f) if f == v => Ok(()),
+            Some(f) => Err(format!("{v:?}: only {f:?} is allowed")),
+            None => Ok(()),
+        },
+        ValueType::Id => Ok(()),
+    }
+}
+
+fn eaeu_names(model: &DocumentModel) -> Names<'_> {
+    Names {
+        prefixes: &model.prefixes,
+        default: None,
+    }
+}
+
+/// Writes a validated record as the EAEU document, elements in the model's order.
+pub(crate) fn write_eaeu(model: &DocumentModel, record: &Record) -> Document {
+    let names = eaeu_names(model);
+    let mut root = names.element(&model.root);
+    for (p, uri) in &model.prefixes {
+        root.namespace_decls.push(NamespaceDecl {
+            prefix: Some(p.clone()),
+            uri: uri.clone(),
+        });
+    }
+    let mut doc = Document::with_root(root);
+    let r = doc.root();
+    write_scope(model, &names, &mut doc, r, record, None);
+    doc
+}
+
+fn write_scope(
+    model: &DocumentModel,
+    names: &Names<'_>,
+    doc: &mut Document,
+    scope: NodeId,
+    record: &Record,
+    group: Option<&str>,
+) {
+    let mut written_groups: BTreeSet<&str> = BTreeSet::new();
+    for e in &model.elements {
+        let owner = group_of(model, &e.path);
+        if owner == group {
+            let rel = match group {
+                Some(g) => &e.path[g.len() + 1..],
+                None => e.path.as_str(),
+            };
+            let value = match (record.values.get(rel), e.value_type) {
+                (Some(v), _) => Some(v.clone()),
+                (None, ValueType::Fixed) => {
+                    // A fixed attribute goes with its element; a fixed element always.
+                    let p = split_path(rel);
+                    let carrier_written =
+                        p.attribute.is_none() || record.values.contains_key(&p.steps.join("/"));
+                    carrier_written.then(|| e.value.clone().unwrap_or_default())
+                }
+                (None, _) => None,
+            };
+            if let Some(v) = value {
+                write_value(doc, scope, rel, &v, names);
+            }
+            continue;
+        }
+        // The first element of a group directly in this scope writes all of its items.
+        let Some(g) = owner else { continue };
+        let direct = match group {
+            Some(cur) => group_of(model, g) == Some(cur),
+            None => group_of(model, g).is_none(),
+        };
+        if !direct || !written_groups.insert(g) {
+            continue;
+        }
+        let Some(items) = record.groups.get(g) else {
+            continue;
+        };
+        let rel = match group {
+            Some(cur) => &g[cur.len() + 1..],
+            None => g,
+        };
+        let p = split_path(rel);
+        let (parents, last) = p.steps.split_at(p.steps.len().saturating_sub(1));
+        for item in items {
+            let parent = ensure(doc, scope, parents, names);
+            let Some(item_name) = last.first() else {
+                continue;
+            };
+            let node = doc.append_element(parent, names.element(item_name));
+            write_scope(model, names, doc, node, item, Some(g));
+        }
+    }
+}
+
+/// Reads an EAEU document into a record, strictly: elements the model does not define are
+/// refused, fixed values must match.
+pub(crate) fn read_eaeu(model: &DocumentModel, doc: &Document) -> Result<Record, TranslateError> {
+    let names = eaeu_names(model);
+    let root = doc.root();
+    if !doc
+        .element(root)
+        .is_some_and(|e| names.matches(e, &model.root))
+    {
+        return Err(model_error(
+            model,
+            model.root.clone(),
+            format!(
+                "the document element is {}, not {}",
+                doc.element(root)
+                    .map(|e| e.name.to_string())
+                    .unwrap_or_default(),
+                model.root
+            ),
+        ));
+    }
+    let mut visited = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let record = read_eaeu_scope(model, &names, doc, root, None, "", &mut visited, &mut seen)?;
+    check_all_read(doc, root, &visited, &seen, &[]).map_err(|(path, reason)| {
+        model_error(
+            model,
+            path,
+            format!("{reason}: the document model has no such element"),
+        )
+    })?;
+    Ok(record)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn read_eaeu_scope(
+    model: &DocumentModel,
+    names: &Names<'_>,
+    doc: &Document,
+    scope: NodeId,
+    group: Option<&str>,
+    label: &str,
+    visited: &mut BTreeSet<NodeId>,
+    seen: &mut BTreeSet<(NodeId, String)>,
+) -> Result<Record, TranslateError> {
+    let mut record = Record::default();
+    for e in model
+        .elements
+        .iter()
+        .filter(|e| group_of(model, &e.path) == group)
+    {
+        let rel = match group {
+            Some(g) => &e.path[g.len() + 1..],
+            None => e.path.as_str(),
+        };
+        let v = read_value(doc, scope, rel, names, visited, seen)
+            .map_err(|reason| model_error(model, format!("{label}{rel}"), reason))?;
+        if let Some(mut v) = v {
+            // Times are kept in UTC, whatever offset the sender wrote.
+            if e.value_type == ValueType::Datetime {
+                if let Ok(t) = DateTime::parse_from_rfc3339(&v) {
+                    v = t
+                        .with_timezone(&Utc)
+                        .to_rfc3339_opts(SecondsFormat::AutoSi, true);
+                }
+            }
+            record.values.insert(rel.to_owned(), v);
+        }
+    }
+    for g in model.groups.iter().filter(|g| match group {
+        Some(cur) => group_of(model, &g.path) == Some(cur),
+        None => group_of(model, &g.path).is_none(),
+    }) {
+        let rel = match group {
+            Some(cur) => &g.path[cur.len() + 1..],
+            None => g.path.as_str(),
+        };
+        let p = split_path(rel);
+        let (parents, last) = p.steps.split_at(p.steps.len().saturating_sub(1));
+        let Some(parent) = find(doc, scope, parents, names, visited)
+            .map_err(|reason| model_error(model, format!("{label}{rel}"), reason))?
+        else {
+            continue;
+        };
+        let Some(item_name) = last.first() else {
+            continue;
+        };
+        let mut items = Vec::new();
+        for (i, item) in children_named(doc, parent, names, item_name)
+            .into_iter()
+            .enumerate()
+        {
+            visited.insert(item);
+            items.push(read_eaeu_scope(
+                model,
+                names,
+                doc,
+                item,
+                Some(&g.path),
+                &format!("{label}{rel}[{}]/", i + 1),
+                visited,
+                seen,
+            )?);
+        }
+        record.groups.insert(g.path.clone(), items);
+    }
+    Ok(record)
+}
+
+// ---------------------------------------------------------------------------------------
+// Record → national.
+
+/// Writes a validated record as a national document.
+pub(crate) fn write_national(
+    mapping: &Mapping,
+    model: &DocumentModel,
+    dirs: &Directories,
+    record: &Record,
+) -> Result<Document, TranslateError> {
+    let (prefixes, default) = national_names(mapping);
+    let names = Names {
+        prefixes: &prefixes,
+        default,
+    };
+    let mut root = names.element(&mapping.root);
+    if let Some(ns) = &mapping.namespace {
+        root.namespace_decls.push(NamespaceDecl {
+            prefix: None,
+            uri: ns.clone(),
+        });
+    }
+    let mut doc = Document::with_root(root);
+    let r = doc.root();
+    let side = Side {
+        mapping,
+        model,
+        dirs,
+    };
+    let mut written_groups = BTreeSet::new();
+    for field in &mapping.fields {
+        match &field.group {
+            None => write_national_field(&side, &names, &mut doc, r, record, field, "")?,
+            Some(gname) => {
+                if !written_groups.insert(gname.clone()) {
+                    continue;
+                }
+                let Some(g) = mapping.groups.iter().find(|g| &g.name == gname) else {
+                    continue;
+                };
+                let Some(items) = record.groups.get(&g.eaeu) else {
+                    continue;
+                };
+                let p = split_path(&g.national);
+                let (parents, last) = p.steps.split_at(p.steps.len().saturating_sub(1));
+                for (i, item) in items.iter().enumerate() {
+                    let parent = ensure(&mut doc, r, parents, &names);
+                    let Some(item_name) = last.first() else {
+                        continue;
+                    };
+                    let node = doc.append_element(parent, names.element(item_name));
+                    let label = format!("{}[{}]/", g.eaeu, i + 1);
+                    for f in mapping
+                        .fields
+                        .iter()
+                        .filter(|f| f.group.as_deref() == Some(gname))
+                    {
+                        write_national_field(&side, &names, &mut doc, node, item, f, &label)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(doc)
+}
+
+fn write_national_field(
+    side: &Side<'_>,
+    names: &Names<'_>,
+    doc: &mut Document,
+    scope: NodeId,
+    record: &Record,
+    field: &Field,
+    label: &str,
+) -> Result<(), TranslateError> {
+    let format = &side.mapping.id;
+    let path = format!("{label}{}", field.eaeu);
+    let value = record.values.get(&field.eaeu);
+    if field.convert == Conversion::Constant {
+        let expected = field.value.as_deref().unwrap_or_default();
+        return match value {
+            Some(v) if v == expected => Ok(()),
+            found => Err(field_error(
+                format,
+                path,
+                field,
+                format!(
+                    "this national form can only carry {expected:?}, the document has {}",
+                    found
+                        .map(|v| format!("{v:?}"))
+                        .unwrap_or_else(|| "none".into())
+                ),
+            )),
+        };
+    }
+    let Some(national) = &field.national else {
+        return Ok(());
+    };
+    let Some(value) = value else {
+        if field.required {
+            return Err(field_error(
+                format,
+                path,
+                field,
+                "the national form requires it, the document does not have it".into(),
+            ));
+        }
+        return Ok(());
+    };
+    let out = side
+        .to_national(field, value)
+        .map_err(|reason| field_error(format, path, field, reason))?;
+    write_value(doc, scope, national, &out, names);
+    Ok(())
+}
+
+/// Checks a mapping against its document model when the catalog loads it.
+pub(crate) fn check_mapping(mapping: &Mapping, model: &DocumentModel) -> Result<(), String> {
+    if parse_offset(&mapping.timezone).is_none() {
+        return Err(format!(
+            "timezone {:?} is not an offset like +05:00",
+            mapping.timezone
+        ));
+    }
+    for g in &mapping.groups {
+        if !model.groups.iter().any(|mg| mg.path == g.eaeu) {
+            return Err(format!(
+                "group {}: {} is not a group of {}",
+                g.name, g.eaeu, model.id
+            ));
+        }
+    }
+    for (i, f) in mapping.fields.iter().enumerate() {
+        let at = format!("field {} ({})", i + 1, f.eaeu);
+        let group_eaeu = match &f.group {
+            Some(name) => Some(
+                mapping
+                    .groups
+                    .iter()
+                    .find(|g| &g.name == name)
+                    .map(|g| g.eaeu.as_str())
+                    .ok_or_else(|| format!("{at}: no group named {name}"))?,
+            ),
+            None => None,
+        };
+        let full = join(group_eaeu, &f.eaeu);
+        let element = model_element(model, &full)
+            .ok_or_else(|| format!("{at}: {full} is not an element of {}", model.id))?;
+        if group_of(model, &full) != group_eaeu {
+            return Err(format!(
+                "{at}: {full} belongs to another group of the model"
+            ));
+        }
+        let needs = |what: bool, name: &str| {
+            if what {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{at}: convert = {:?} needs {name}",
+                    rule_name(f.convert)
+                ))
+            }
+        };
+        match f.convert {
+            Conversion::Date | Conversion::Datetime => needs(f.format.is_some(), "format")?,
+            Conversion::Code => needs(f.directory.is_some(), "directory")?,
+            Conversion::Constant => needs(
+                f.value.is_some() && f.national.is_none(),
+                "value and no national path",
+            )?,
+            Conversion::Decimal => {
+                needs(
+                    element.value_type == ValueType::Decimal,
+                    "a decimal model element",
+                )?;
+                factor(f).map_err(|e| format!("{at}: {e}"))?;
+            }
+            Conversion::Copy | Conversion::Trader => {}
+        }
+        if f.convert != Conversion::Constant && f.national.is_none() {
+            return Err(format!("{at}: a national path is required"));
+        }
+    }
+    Ok(())
+}
