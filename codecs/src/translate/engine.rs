@@ -221,17 +221,26 @@ fn join(group: Option<&str>, path: &str) -> String {
 
 /// The model element for a full EAEU path.
 fn model_element<'m>(model: &'m DocumentModel, full: &str) -> Option<&'m ModelElement> {
-    model.elements.iter().find(|e| e.path == full)
+    match model.index.element.get(full) {
+        Some(i) => model.elements.get(*i),
+        None if model.index.element.is_empty() => model.elements.iter().find(|e| e.path == full),
+        None => None,
+    }
 }
 
 /// The group of the model a full path belongs to: the longest group path that prefixes it.
 fn group_of<'m>(model: &'m DocumentModel, full: &str) -> Option<&'m str> {
-    model
-        .groups
-        .iter()
-        .map(|g| g.path.as_str())
-        .filter(|g| full.starts_with(&format!("{g}/")))
-        .max_by_key(|g| g.len())
+    match model.index.group_of.get(full) {
+        Some(g) => g.as_deref(),
+        None => model
+            .groups
+            .iter()
+            .map(|g| g.path.as_str())
+            .filter(|g| {
+                full.len() > g.len() && full.starts_with(g) && full.as_bytes()[g.len()] == b'/'
+            })
+            .max_by_key(|g| g.len()),
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -124,8 +124,9 @@ impl Catalog {
             };
             let table: toml::Table = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
             if table.contains_key("type_code") {
-                let m: DocumentModel = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
+                let mut m: DocumentModel = toml::from_str(&text).map_err(|e| err(e.to_string()))?;
                 check_model(&m).map_err(err)?;
+                m.build_index();
                 self.models.insert(m.id.clone(), m);
             } else if table.contains_key("message") {
                 let s: Submission = toml::from_str(&text).map_err(|e| err(e.to_string()))?;

@@ -31,6 +31,46 @@ pub struct DocumentModel {
     pub groups: Vec<ModelGroup>,
     #[serde(rename = "element")]
     pub elements: Vec<ModelElement>,
+    /// Lookups computed once when the catalog loads the model.
+    #[serde(skip)]
+    pub(crate) index: ModelIndex,
+}
+
+/// For every element and group path: its position and the group it belongs to.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ModelIndex {
+    pub(crate) element: std::collections::HashMap<String, usize>,
+    pub(crate) group_of: std::collections::HashMap<String, Option<String>>,
+}
+
+impl DocumentModel {
+    /// The group a full path belongs to: the longest group path that prefixes it.
+    pub(crate) fn compute_group_of(&self, full: &str) -> Option<String> {
+        self.groups
+            .iter()
+            .map(|g| g.path.as_str())
+            .filter(|g| {
+                full.len() > g.len() && full.starts_with(g) && full.as_bytes()[g.len()] == b'/'
+            })
+            .max_by_key(|g| g.len())
+            .map(str::to_owned)
+    }
+
+    pub(crate) fn build_index(&mut self) {
+        let mut index = ModelIndex::default();
+        for (i, e) in self.elements.iter().enumerate() {
+            index.element.insert(e.path.clone(), i);
+            index
+                .group_of
+                .insert(e.path.clone(), self.compute_group_of(&e.path));
+        }
+        for g in &self.groups {
+            index
+                .group_of
+                .insert(g.path.clone(), self.compute_group_of(&g.path));
+        }
+        self.index = index;
+    }
 }
 
 /// A repeated element (goods items, permit documents).
