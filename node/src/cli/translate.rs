@@ -42,7 +42,7 @@ pub(crate) fn run(args: TranslateArgs) -> Result<(), Failure> {
     if let Some(dir) = &args.mappings {
         catalog
             .add_files(read_mapping_dir(dir)?)
-            .map_err(|e| Failure::Input(format!("{}/{e}", dir.display())))?;
+            .map_err(|e| Failure::Input(e.to_string()))?;
     }
     if args.list {
         let mut out = String::new();
