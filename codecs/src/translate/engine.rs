@@ -1215,3 +1215,101 @@ pub(crate) fn check_mapping(mapping: &Mapping, model: &DocumentModel) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decimal_field(dec: &str, group: Option<&str>, scale: u32) -> Field {
+        Field {
+            national: Some("x".into()),
+            eaeu: "y".into(),
+            group: None,
+            required: false,
+            convert: Conversion::Decimal,
+            format: None,
+            decimal_separator: Some(dec.into()),
+            group_separator: group.map(str::to_owned),
+            factor: None,
+            national_scale: Some(scale),
+            directory: None,
+            country_field: None,
+            value: None,
+        }
+    }
+
+    #[test]
+    fn strict_decimals_accept_only_plain_notation() {
+        for ok in ["0", "12", "-3.50", "125000.000"] {
+            assert!(strict_decimal(ok).is_some(), "{ok}");
+        }
+        for bad in [
+            "", "1e5", "+1", " 1", "1.", ".5", "1.2.3", "1,5", "--1", "NaN", "٣",
+        ] {
+            assert!(strict_decimal(bad).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn national_decimals_parse_with_their_separators() {
+        let kz = decimal_field(",", Some(" "), 3);
+        assert_eq!(
+            parse_national_decimal("125 000,500", &kz),
+            Ok(Decimal::new(125_000_500, 3))
+        );
+        assert_eq!(
+            parse_national_decimal("125\u{A0}000,5", &kz),
+            Ok(Decimal::new(1_250_005, 1))
+        );
+        assert!(
+            parse_national_decimal("125.5", &kz).is_err(),
+            "a point is not a KZ separator"
+        );
+        assert!(parse_national_decimal("12a", &kz).is_err());
+    }
+
+    #[test]
+    fn national_decimals_format_with_grouping() {
+        let kz = decimal_field(",", Some(" "), 2);
+        assert_eq!(
+            format_national_decimal(Decimal::new(4_825_000, 2), &kz),
+            "48 250,00"
+        );
+        assert_eq!(
+            format_national_decimal(Decimal::new(-123_456_789, 2), &kz),
+            "-1 234 567,89"
+        );
+        assert_eq!(format_national_decimal(Decimal::new(999, 0), &kz), "999");
+        let ru = decimal_field(".", None, 2);
+        assert_eq!(
+            format_national_decimal(Decimal::new(4_825_000, 2), &ru),
+            "48250.00"
+        );
+    }
+
+    #[test]
+    fn scale_is_exact_never_rounded() {
+        assert_eq!(
+            with_scale(Decimal::new(15, 1), 3).map(|d| d.to_string()),
+            Ok("1.500".into())
+        );
+        assert!(with_scale(Decimal::new(150_005, 4), 3).is_err());
+    }
+
+    #[test]
+    fn paths_split_into_steps_and_attribute() {
+        let p = split_path("a:B/c:D/@e");
+        assert_eq!(p.steps, ["a:B", "c:D"]);
+        assert_eq!(p.attribute, Some("e"));
+        assert!(split_path("@Id").steps.is_empty());
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(
+            parse_offset("+05:00").map(|o| o.local_minus_utc()),
+            Some(5 * 3600)
+        );
+        assert!(parse_offset("Asia/Almaty").is_none());
+    }
+}
