@@ -252,16 +252,21 @@ fn check_participant(path: &str, p: &Participant) -> Result<(), EnvelopeError> {
     Ok(())
 }
 
-/// `CC` + 5 to 20 letters or digits; check digits are the trader registry's business.
-fn check_trader(path: &str, s: &str) -> Result<(), EnvelopeError> {
-    let ok = s.len() >= 7
+/// The form of a unique trader identifier: a country code (two capital letters) and 5 to 20
+/// capital letters or digits of the national number. Check digits are the trader registry's
+/// business (issue 8).
+pub fn is_trader_identifier(s: &str) -> bool {
+    s.len() >= 7
         && s.len() <= 22
         && s.is_char_boundary(2)
         && is_upper(&s[..2], 2)
         && s[2..]
             .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-    if ok {
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+fn check_trader(path: &str, s: &str) -> Result<(), EnvelopeError> {
+    if is_trader_identifier(s) {
         Ok(())
     } else {
         Err(invalid(
