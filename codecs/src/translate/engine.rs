@@ -814,13 +814,7 @@ fn check_value(e: &ModelElement, v: &str, dirs: &Directories) -> Result<(), Stri
             .map(|_| ())
             .map_err(|err| err.to_string()),
         ValueType::Trader => {
-            let ok = v.len() >= 7
-                && v.is_char_boundary(2)
-                && v[..2].bytes().all(|b| b.is_ascii_uppercase())
-                && v[2..]
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-            if ok {
+            if crate::envelope::is_trader_identifier(v) {
                 Ok(())
             } else {
                 Err(format!(
