@@ -205,6 +205,68 @@ fn national_forms_round_trip_through_the_eaeu_document() {
 }
 
 #[test]
+fn a_submission_yields_one_message_per_document_and_authority() {
+    let (catalog, dirs) = fixture();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/kz.export-submission");
+    let out = catalog
+        .translate(
+            &dirs,
+            "kz.export-submission",
+            "eaeu",
+            &load(&dir.join("valid-grain.xml")),
+        )
+        .expect("translates");
+    let got: Vec<(String, String)> = out
+        .iter()
+        .map(|t| {
+            let r = t.recipient.as_ref().expect("a recipient per message");
+            (t.format.clone(), format!("{}/{}", r.country, r.authority))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("eaeu.export-declaration".to_string(), "RU/FCS".to_string()),
+            ("eaeu.phytosanitary-certificate".into(), "RU/RSHN".into()),
+            ("eaeu.certificate-of-origin".into(), "RU/FCS".into()),
+        ]
+    );
+    // Each message is exactly what its part alone translates to.
+    let alone = catalog
+        .translate(
+            &dirs,
+            "kz.export-declaration",
+            "eaeu",
+            &load(
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("samples/kz.export-declaration/valid-grain.xml"),
+            ),
+        )
+        .expect("translates");
+    assert_eq!(canonical(&out[0].document), canonical(&alone[0].document));
+    for (name, expected) in [
+        ("invalid-no-declaration", "invalid-no-declaration.expected"),
+        ("invalid-unknown-part", "invalid-unknown-part.expected"),
+        (
+            "invalid-bad-declaration",
+            "invalid-bad-declaration.expected",
+        ),
+    ] {
+        let e = catalog
+            .translate(
+                &dirs,
+                "kz.export-submission",
+                "eaeu",
+                &load(&dir.join(format!("{name}.xml"))),
+            )
+            .map(|_| ())
+            .expect_err(name);
+        let want = std::fs::read_to_string(dir.join(expected)).expect("expected file");
+        assert_eq!(e.to_string(), want.trim(), "{name}");
+    }
+}
+
+#[test]
 fn eaeu_documents_normalise_to_a_fixed_point() {
     let (catalog, dirs) = fixture();
     for s in samples()

@@ -206,3 +206,53 @@ fn a_mapping_file_added_at_run_time_is_a_new_format() {
     assert_eq!(code(&out), 2, "{}", describe(&out));
     assert!(stderr(&out).contains("broken.toml: field 1 (csdo:Nowhere): csdo:Nowhere is not an element of eaeu.export-declaration"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_submission_writes_one_file_per_message() {
+    let d = Dir::new();
+    let sub = sample("kz.export-submission", "valid-grain.xml");
+    let out = d.tereze(&[
+        "translate",
+        "--from",
+        "kz.export-submission",
+        "--to",
+        "eaeu",
+        s(&sub),
+    ]);
+    assert_eq!(
+        code(&out),
+        2,
+        "several documents need --out-dir: {}",
+        describe(&out)
+    );
+    assert!(
+        stderr(&out).contains("yields 3 documents; give --out-dir"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.tereze(&[
+        "translate",
+        "--from",
+        "kz.export-submission",
+        "--to",
+        "eaeu",
+        "--out-dir",
+        "out",
+        s(&sub),
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let listed: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();
+    assert_eq!(
+        listed,
+        [
+            "out/01-eaeu.export-declaration-RU-FCS.xml",
+            "out/02-eaeu.phytosanitary-certificate-RU-RSHN.xml",
+            "out/03-eaeu.certificate-of-origin-RU-FCS.xml"
+        ]
+    );
+    let phyto = d.read("out/02-eaeu.phytosanitary-certificate-RU-RSHN.xml");
+    assert!(
+        phyto.contains("<phyto:PhytosanitaryCertificateDetails"),
+        "{phyto}"
+    );
+}
