@@ -3,6 +3,7 @@
 //! Exit codes (DESIGN §7): 0 success, 1 a negative verdict (invalid signature, failed check),
 //! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
 
+mod store;
 mod translate;
 mod xml;
 
@@ -25,6 +26,9 @@ enum Command {
     Xml(xml::XmlCommand),
     /// Translate between national formats and EAEU documents.
     Translate(translate::TranslateArgs),
+    /// Storage diagnostics.
+    #[command(subcommand, hide = true)]
+    Store(store::StoreCommand),
 }
 
 /// The outcome of a command, mapped to the process exit code.
@@ -70,6 +74,7 @@ pub(crate) fn run() -> ExitCode {
     let result = match cli.command {
         Command::Xml(cmd) => xml::run(cmd),
         Command::Translate(args) => translate::run(args),
+        Command::Store(cmd) => store::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
