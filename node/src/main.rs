@@ -2,7 +2,12 @@
 #![forbid(unsafe_code)]
 
 mod cli;
+mod config;
+mod devpki;
+mod node;
+mod receipt;
 mod store;
+mod trust;
 
 fn main() -> std::process::ExitCode {
     cli::run()

@@ -3,6 +3,9 @@
 //! Exit codes (DESIGN §7): 0 success, 1 a negative verdict (invalid signature, failed check),
 //! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
 
+mod audit;
+mod node;
+mod pki;
 mod store;
 mod translate;
 mod xml;
@@ -26,6 +29,15 @@ enum Command {
     Xml(xml::XmlCommand),
     /// Translate between national formats and EAEU documents.
     Translate(translate::TranslateArgs),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(node::NodeCommand),
+    /// Development keys, certificates and trust space.
+    #[command(subcommand)]
+    Pki(pki::PkiCommand),
+    /// Check a node's tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Storage diagnostics.
     #[command(subcommand, hide = true)]
     Store(store::StoreCommand),
@@ -75,6 +87,9 @@ pub(crate) fn run() -> ExitCode {
         Command::Xml(cmd) => xml::run(cmd),
         Command::Translate(args) => translate::run(args),
         Command::Store(cmd) => store::run(cmd),
+        Command::Node(cmd) => node::run(cmd),
+        Command::Pki(cmd) => pki::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,18 +1,20 @@
-//! The node's durable store (DESIGN §2, §8): the outbox of messages waiting for their peer,
-//! the inbox of received messages waiting for the national system, each message's state
-//! history, and receipts. Every method that changes something returns only after the change is
-//! durable (redb commit with `Durability::Immediate`, one `fdatasync`), so a caller may
-//! acknowledge upstream as soon as it returns; batches share one commit (group commit).
+//! The node's durable store (DESIGN §2, §8): the outbox of messages waiting for their next hop,
+//! the inbox of received messages waiting for the national system, the deduplication memory,
+//! each message's state history, receipts and the audit chain. Every change is made inside a
+//! [`Txn`] and is durable when the commit returns (redb with `Durability::Immediate`: one
+//! `fdatasync`), so a caller acknowledges upstream only after that; [`committer::Committer`]
+//! puts the changes of many concurrent callers into one commit (group commit).
 //! The engine choice is docs/decisions/0004-embedded-store.md.
-// The relay and the Window service (issue 5, next) are this module's callers; until they land
-// the store is exercised by its own test suite only.
-#![allow(dead_code)]
 
+pub(crate) mod audit;
+pub(crate) mod committer;
 pub(crate) mod probe;
 pub(crate) mod redb_store;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+pub(crate) use redb_store::{RedbStore, Txn};
 
 /// Where a message is in its life (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +32,23 @@ pub(crate) enum State {
     Dead,
 }
 
+impl State {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Translated => "translated",
+            Self::Signed => "signed",
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Recognised => "recognised",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Dead => "dead",
+        }
+    }
+}
+
 /// One entry of a message's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Transition {
@@ -39,6 +58,32 @@ pub(crate) struct Transition {
     pub(crate) note: Option<String>,
 }
 
+/// A state change made by a committed transaction, for subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) message_id: Uuid,
+    pub(crate) transition: Transition,
+}
+
+/// What travels to the next hop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub(crate) enum Payload {
+    /// A signed envelope, with the route a hub reads instead of the body.
+    Envelope {
+        sender: String,
+        recipient: String,
+        #[serde(with = "b64")]
+        envelope: Vec<u8>,
+    },
+    /// A final recipient's receipt that a hub hands back to the original sender.
+    Receipt {
+        recipient: String,
+        #[serde(with = "b64")]
+        receipt: Vec<u8>,
+    },
+}
+
 /// A message to relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Outgoing {
@@ -46,8 +91,7 @@ pub(crate) struct Outgoing {
     pub(crate) conversation_id: Uuid,
     /// The peer node (recipient state, or the hub) it goes to.
     pub(crate) peer: String,
-    /// The signed envelope, as sent.
-    pub(crate) envelope: Vec<u8>,
+    pub(crate) payload: Payload,
     /// Unix milliseconds after which it is not sent any more.
     pub(crate) expires_at: Option<i64>,
 }
@@ -69,22 +113,26 @@ pub(crate) struct OutboxEntry {
 pub(crate) struct Incoming {
     pub(crate) message_id: Uuid,
     pub(crate) sender: String,
+    #[serde(with = "b64")]
     pub(crate) envelope: Vec<u8>,
     /// The signed receipt answered for it.
+    #[serde(with = "b64")]
     pub(crate) receipt: Vec<u8>,
+    /// `recognised`, `rejected` (kept in quarantine, not in the inbox) or `forwarded` (a hub's).
+    pub(crate) verdict: String,
 }
 
 /// What storing a received message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Accepted {
-    /// First delivery: stored in the inbox.
+    /// First delivery: stored.
     New,
     /// A redelivery: nothing stored again; this is the receipt given the first time.
     Duplicate { receipt: Vec<u8> },
 }
 
 /// Store failures.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum StoreError {
     #[error("storage engine: {0}")]
     Engine(String),
@@ -94,6 +142,43 @@ pub(crate) enum StoreError {
     AlreadyQueued(Uuid),
     #[error("message {0} is not in the outbox")]
     NotQueued(Uuid),
+    #[error("message {0} is not parked (expired or dead)")]
+    NotParked(Uuid),
     #[error("message {0} is not in the inbox")]
     NotInInbox(Uuid),
+    #[error("no receipt is awaited for message {0}")]
+    NotAwaited(Uuid),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+impl StoreError {
+    /// Whether the whole group commit must be abandoned (the engine failed, not one request).
+    pub(crate) fn is_fatal(&self) -> bool {
+        matches!(self, Self::Engine(_) | Self::Corrupt(_) | Self::Closed)
+    }
+}
+
+/// Byte strings as base64 in the JSON records.
+pub(crate) mod b64 {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(v))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let s = String::deserialize(d)?;
+        STANDARD.decode(s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

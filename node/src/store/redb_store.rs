@@ -1,14 +1,23 @@
 //! The store on redb. Tables: the outbox keyed by (peer, sequence) so each peer's queue is in
 //! enqueue order, an index from message id to its outbox key, parked messages (expired or dead,
 //! kept for an operator's requeue), every received message by id (the deduplication memory),
-//! the inbox queue in arrival order, state histories and receipts.
+//! the inbox queue in arrival order, quarantine, state histories, receipts, the messages sent
+//! through a hub whose end receipt is awaited, and the audit chain.
+//!
+//! All changes go through [`Txn`]: a request that is refused (an id already queued, a message
+//! not in the outbox) is refused before it writes anything, so one transaction can carry the
+//! requests of many callers and still give each its own answer.
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
+};
 use uuid::Uuid;
 
-use super::{Accepted, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition};
+use super::audit;
+use super::{Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition};
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const OUTBOX_INDEX: TableDefinition<u128, (&str, u64)> = TableDefinition::new("outbox_index");
@@ -16,20 +25,37 @@ const PARKED: TableDefinition<u128, &[u8]> = TableDefinition::new("parked");
 const RECEIVED: TableDefinition<u128, &[u8]> = TableDefinition::new("received");
 const INBOX: TableDefinition<u64, u128> = TableDefinition::new("inbox");
 const INBOX_INDEX: TableDefinition<u128, u64> = TableDefinition::new("inbox_index");
+const QUARANTINE: TableDefinition<u128, u64> = TableDefinition::new("quarantine");
 const HISTORY: TableDefinition<u128, &[u8]> = TableDefinition::new("history");
 const RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("receipts");
-const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const HUB_RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_receipts");
+const AWAITING: TableDefinition<u128, &str> = TableDefinition::new("awaiting");
+pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 
-fn engine(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
-fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// The embedded store.
@@ -37,29 +63,361 @@ pub(crate) struct RedbStore {
     db: Database,
 }
 
-fn next_counter(txn: &redb::WriteTransaction, name: &str) -> Result<u64, StoreError> {
-    let mut t = txn.open_table(COUNTERS).map_err(engine)?;
-    let n = t.get(name).map_err(engine)?.map(|v| v.value()).unwrap_or(0);
-    t.insert(name, n + 1).map_err(engine)?;
-    Ok(n)
+/// One write transaction: the changes it makes become durable together at commit.
+pub(crate) struct Txn<'a> {
+    txn: &'a WriteTransaction,
+    now: i64,
+    changes: Vec<Change>,
 }
 
-fn push_history(
-    txn: &redb::WriteTransaction,
-    id: Uuid,
-    state: State,
-    at: i64,
-    note: Option<String>,
-) -> Result<(), StoreError> {
-    let mut t = txn.open_table(HISTORY).map_err(engine)?;
-    let mut h: Vec<Transition> = match t.get(id.as_u128()).map_err(engine)? {
-        Some(v) => decode(v.value())?,
-        None => Vec::new(),
-    };
-    h.push(Transition { state, at, note });
-    t.insert(id.as_u128(), encode(&h)?.as_slice())
-        .map_err(engine)?;
-    Ok(())
+impl Txn<'_> {
+    /// The transaction's clock (Unix milliseconds).
+    pub(crate) fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub(crate) fn raw(&self) -> &WriteTransaction {
+        self.txn
+    }
+
+    fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        let mut t = self.txn.open_table(COUNTERS).map_err(engine)?;
+        let n = t.get(name).map_err(engine)?.map(|v| v.value()).unwrap_or(0);
+        t.insert(name, n + 1).map_err(engine)?;
+        Ok(n)
+    }
+
+    /// Appends a transition to a message's history and to the audit chain.
+    pub(crate) fn record(
+        &mut self,
+        id: Uuid,
+        state: State,
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        let transition = Transition {
+            state,
+            at: self.now,
+            note,
+        };
+        {
+            let mut t = self.txn.open_table(HISTORY).map_err(engine)?;
+            let mut h: Vec<Transition> = match t.get(id.as_u128()).map_err(engine)? {
+                Some(v) => decode(v.value())?,
+                None => Vec::new(),
+            };
+            h.push(transition.clone());
+            t.insert(id.as_u128(), encode(&h)?.as_slice())
+                .map_err(engine)?;
+        }
+        audit::append(self.txn, id, &transition)?;
+        self.changes.push(Change {
+            message_id: id,
+            transition,
+        });
+        Ok(())
+    }
+
+    /// Queues messages for their peers; all or none. `before` are transitions recorded first
+    /// (received, translated, signed) for every message.
+    pub(crate) fn enqueue(
+        &mut self,
+        batch: &[Outgoing],
+        before: &[(State, Option<String>)],
+    ) -> Result<(), StoreError> {
+        {
+            let index = self.txn.open_table(OUTBOX_INDEX).map_err(engine)?;
+            let mut seen = std::collections::HashSet::new();
+            for m in batch {
+                if !seen.insert(m.message_id)
+                    || index.get(m.message_id.as_u128()).map_err(engine)?.is_some()
+                {
+                    return Err(StoreError::AlreadyQueued(m.message_id));
+                }
+            }
+        }
+        for m in batch {
+            let id = m.message_id;
+            let sequence = self.next_counter("outbox")?;
+            let entry = OutboxEntry {
+                message: m.clone(),
+                sequence,
+                attempts: 0,
+                next_attempt_at: self.now,
+                last_error: None,
+            };
+            self.txn
+                .open_table(OUTBOX)
+                .map_err(engine)?
+                .insert((m.peer.as_str(), sequence), encode(&entry)?.as_slice())
+                .map_err(engine)?;
+            self.txn
+                .open_table(OUTBOX_INDEX)
+                .map_err(engine)?
+                .insert(id.as_u128(), (m.peer.as_str(), sequence))
+                .map_err(engine)?;
+            for (state, note) in before {
+                self.record(id, *state, note.clone())?;
+            }
+            self.record(id, State::Queued, Some(format!("for {}", m.peer)))?;
+        }
+        Ok(())
+    }
+
+    fn outbox_key(&self, id: Uuid) -> Result<(String, u64), StoreError> {
+        let index = self.txn.open_table(OUTBOX_INDEX).map_err(engine)?;
+        let key = index
+            .get(id.as_u128())
+            .map_err(engine)?
+            .map(|v| {
+                let (p, s) = v.value();
+                (p.to_owned(), s)
+            })
+            .ok_or(StoreError::NotQueued(id))?;
+        Ok(key)
+    }
+
+    /// Removes a message from the outbox and returns its row.
+    fn take_from_outbox(&self, id: Uuid) -> Result<OutboxEntry, StoreError> {
+        let (peer, seq) = self.outbox_key(id)?;
+        let bytes = self
+            .txn
+            .open_table(OUTBOX)
+            .map_err(engine)?
+            .remove((peer.as_str(), seq))
+            .map_err(engine)?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| StoreError::Corrupt(format!("outbox index names a missing row {id}")))?;
+        self.txn
+            .open_table(OUTBOX_INDEX)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        decode(&bytes)
+    }
+
+    /// Records a failed attempt and when to try again; returns the attempts so far.
+    pub(crate) fn failed_attempt(
+        &mut self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<u32, StoreError> {
+        let (peer, seq) = self.outbox_key(id)?;
+        let mut t = self.txn.open_table(OUTBOX).map_err(engine)?;
+        let mut entry: OutboxEntry = match t.get((peer.as_str(), seq)).map_err(engine)? {
+            Some(v) => decode(v.value())?,
+            None => return Err(StoreError::NotQueued(id)),
+        };
+        entry.attempts += 1;
+        entry.next_attempt_at = next_attempt_at;
+        entry.last_error = Some(error.to_owned());
+        t.insert((peer.as_str(), seq), encode(&entry)?.as_slice())
+            .map_err(engine)?;
+        Ok(entry.attempts)
+    }
+
+    /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`):
+    /// it leaves the outbox, or stops being awaited when it went through a hub.
+    pub(crate) fn delivered(
+        &mut self,
+        id: Uuid,
+        receipt: &[u8],
+        verdict: State,
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        let in_outbox = self.outbox_key(id).is_ok();
+        let awaited = self
+            .txn
+            .open_table(AWAITING)
+            .map_err(engine)?
+            .get(id.as_u128())
+            .map_err(engine)?
+            .is_some();
+        if !in_outbox && !awaited {
+            return Err(StoreError::NotAwaited(id));
+        }
+        if in_outbox {
+            self.take_from_outbox(id)?;
+        } else {
+            self.txn
+                .open_table(AWAITING)
+                .map_err(engine)?
+                .remove(id.as_u128())
+                .map_err(engine)?;
+        }
+        self.txn
+            .open_table(RECEIPTS)
+            .map_err(engine)?
+            .insert(id.as_u128(), receipt)
+            .map_err(engine)?;
+        self.record(id, State::Delivered, note)?;
+        if matches!(verdict, State::Recognised | State::Rejected) {
+            self.record(id, verdict, None)?;
+        }
+        Ok(())
+    }
+
+    /// A hub took the message for forwarding: it leaves the outbox and its end receipt is
+    /// awaited.
+    pub(crate) fn forwarded(
+        &mut self,
+        id: Uuid,
+        recipient: &str,
+        hub_receipt: &[u8],
+        note: String,
+    ) -> Result<(), StoreError> {
+        let entry = self.take_from_outbox(id)?;
+        let digest = match &entry.message.payload {
+            super::Payload::Envelope { envelope, .. } => crate::receipt::digest(envelope),
+            super::Payload::Receipt { .. } => Vec::new(),
+        };
+        let value = format!("{recipient} {}", hex(&digest));
+        self.txn
+            .open_table(AWAITING)
+            .map_err(engine)?
+            .insert(id.as_u128(), value.as_str())
+            .map_err(engine)?;
+        self.txn
+            .open_table(HUB_RECEIPTS)
+            .map_err(engine)?
+            .insert(id.as_u128(), hub_receipt)
+            .map_err(engine)?;
+        self.record(id, State::Sent, Some(note))
+    }
+
+
+    /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
+    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
+        let entry = self.take_from_outbox(id)?;
+        self.txn
+            .open_table(PARKED)
+            .map_err(engine)?
+            .insert(id.as_u128(), encode(&entry)?.as_slice())
+            .map_err(engine)?;
+        self.record(id, state, Some(note.to_owned()))
+    }
+
+    /// An operator's requeue of a parked message: back at the end of its peer's queue, with
+    /// fresh attempts (and no expiry: the operator decided to send it).
+    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
+        let mut entry: OutboxEntry = {
+            let mut parked = self.txn.open_table(PARKED).map_err(engine)?;
+            let v = parked.remove(id.as_u128()).map_err(engine)?;
+            decode(
+                &v.map(|v| v.value().to_vec())
+                    .ok_or(StoreError::NotParked(id))?,
+            )?
+        };
+        entry.sequence = self.next_counter("outbox")?;
+        entry.attempts = 0;
+        entry.next_attempt_at = self.now;
+        entry.last_error = None;
+        entry.message.expires_at = None;
+        let peer = entry.message.peer.clone();
+        self.txn
+            .open_table(OUTBOX)
+            .map_err(engine)?
+            .insert((peer.as_str(), entry.sequence), encode(&entry)?.as_slice())
+            .map_err(engine)?;
+        self.txn
+            .open_table(OUTBOX_INDEX)
+            .map_err(engine)?
+            .insert(id.as_u128(), (peer.as_str(), entry.sequence))
+            .map_err(engine)?;
+        self.record(
+            id,
+            State::Queued,
+            Some("requeued by the operator".into()),
+        )?;
+        Ok(peer)
+    }
+
+    /// The receipt given the first time, when `id` was received before.
+    pub(crate) fn earlier_receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let received = self.txn.open_table(RECEIVED).map_err(engine)?;
+        let found = received.get(id.as_u128()).map_err(engine)?;
+        match found {
+            Some(v) => Ok(Some(decode::<Incoming>(v.value())?.receipt)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores a received message once: a redelivery stores nothing and returns the first
+    /// receipt. Recognised messages go to the inbox, rejected ones to quarantine; a hub's
+    /// (`forward`) go to its outbox instead.
+    pub(crate) fn accept(
+        &mut self,
+        m: &Incoming,
+        forward: Option<&Outgoing>,
+    ) -> Result<Accepted, StoreError> {
+        if let Some(receipt) = self.earlier_receipt(m.message_id)? {
+            return Ok(Accepted::Duplicate { receipt });
+        }
+        if let Some(out) = forward {
+            self.enqueue(
+                std::slice::from_ref(out),
+                &[(State::Received, Some(format!("from {}", m.sender)))],
+            )?;
+        }
+        let seq = self.next_counter("inbox")?;
+        self.txn
+            .open_table(RECEIVED)
+            .map_err(engine)?
+            .insert(m.message_id.as_u128(), encode(m)?.as_slice())
+            .map_err(engine)?;
+        if forward.is_some() {
+            return Ok(Accepted::New);
+        }
+        if m.verdict == "recognised" {
+            self.txn
+                .open_table(INBOX)
+                .map_err(engine)?
+                .insert(seq, m.message_id.as_u128())
+                .map_err(engine)?;
+            self.txn
+                .open_table(INBOX_INDEX)
+                .map_err(engine)?
+                .insert(m.message_id.as_u128(), seq)
+                .map_err(engine)?;
+        } else {
+            self.txn
+                .open_table(QUARANTINE)
+                .map_err(engine)?
+                .insert(m.message_id.as_u128(), seq)
+                .map_err(engine)?;
+        }
+        self.record(
+            m.message_id,
+            State::Received,
+            Some(format!("from {}", m.sender)),
+        )?;
+        let verdict = if m.verdict == "recognised" {
+            State::Recognised
+        } else {
+            State::Rejected
+        };
+        self.record(m.message_id, verdict, None)?;
+        Ok(Accepted::New)
+    }
+
+    /// The national system has taken the message: it leaves the inbox (and is still
+    /// remembered for deduplication).
+    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
+        let seq = self
+            .txn
+            .open_table(INBOX_INDEX)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .map(|v| v.value())
+            .ok_or(StoreError::NotInInbox(id))?;
+        self.txn
+            .open_table(INBOX)
+            .map_err(engine)?
+            .remove(seq)
+            .map_err(engine)?;
+        Ok(())
+    }
 }
 
 impl RedbStore {
@@ -75,55 +433,47 @@ impl RedbStore {
             txn.open_table(RECEIVED).map_err(engine)?;
             txn.open_table(INBOX).map_err(engine)?;
             txn.open_table(INBOX_INDEX).map_err(engine)?;
+            txn.open_table(QUARANTINE).map_err(engine)?;
             txn.open_table(HISTORY).map_err(engine)?;
             txn.open_table(RECEIPTS).map_err(engine)?;
+            txn.open_table(HUB_RECEIPTS).map_err(engine)?;
+            txn.open_table(AWAITING).map_err(engine)?;
             txn.open_table(COUNTERS).map_err(engine)?;
+            audit::create_tables(&txn)?;
         }
         txn.commit().map_err(engine)?;
         Ok(Self { db })
     }
 
-    /// Queues messages for their peers in one durable commit; all or none.
-    pub(crate) fn enqueue(&self, batch: &[Outgoing], now: i64) -> Result<(), StoreError> {
+    /// Runs `f` in one write transaction and commits it durably if `f` succeeds; returns its
+    /// result and the state changes it made.
+    pub(crate) fn write<R>(
+        &self,
+        now: i64,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>), StoreError> {
         let txn = self.db.begin_write().map_err(engine)?;
-        for m in batch {
-            let id = m.message_id;
-            {
-                let index = txn.open_table(OUTBOX_INDEX).map_err(engine)?;
-                if index.get(id.as_u128()).map_err(engine)?.is_some() {
-                    // Dropping the transaction without commit discards the whole batch.
-                    return Err(StoreError::AlreadyQueued(id));
-                }
-            }
-            let sequence = next_counter(&txn, "outbox")?;
-            let entry = OutboxEntry {
-                message: m.clone(),
-                sequence,
-                attempts: 0,
-                next_attempt_at: now,
-                last_error: None,
-            };
-            txn.open_table(OUTBOX)
-                .map_err(engine)?
-                .insert((m.peer.as_str(), sequence), encode(&entry)?.as_slice())
-                .map_err(engine)?;
-            txn.open_table(OUTBOX_INDEX)
-                .map_err(engine)?
-                .insert(id.as_u128(), (m.peer.as_str(), sequence))
-                .map_err(engine)?;
-            push_history(&txn, id, State::Queued, now, None)?;
-        }
-        txn.commit().map_err(engine)
+        let mut t = Txn {
+            txn: &txn,
+            now,
+            changes: Vec::new(),
+        };
+        let r = f(&mut t)?;
+        let changes = t.changes;
+        txn.commit().map_err(engine)?;
+        Ok((r, changes))
     }
 
     /// Up to `limit` messages for `peer` that may be sent at `now`, in enqueue order. A message
     /// waiting for its retry holds back the later messages of its conversation (order is per
-    /// conversation), but not those of other conversations.
+    /// conversation), but not those of other conversations. `skip` are messages already in
+    /// flight; they hold back their conversations too.
     pub(crate) fn due(
         &self,
         peer: &str,
         now: i64,
         limit: usize,
+        skip: &std::collections::HashSet<Uuid>,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(OUTBOX).map_err(engine)?;
@@ -136,7 +486,7 @@ impl RedbStore {
             if held.contains(&conversation) {
                 continue;
             }
-            if entry.next_attempt_at > now {
+            if entry.next_attempt_at > now || skip.contains(&entry.message.message_id) {
                 held.insert(conversation);
                 continue;
             }
@@ -157,168 +507,27 @@ impl RedbStore {
             .count() as u64)
     }
 
-    fn outbox_key(txn: &redb::WriteTransaction, id: Uuid) -> Result<(String, u64), StoreError> {
-        let index = txn.open_table(OUTBOX_INDEX).map_err(engine)?;
-        let key = index
-            .get(id.as_u128())
-            .map_err(engine)?
-            .map(|v| {
-                let (p, s) = v.value();
-                (p.to_owned(), s)
-            })
-            .ok_or(StoreError::NotQueued(id))?;
-        Ok(key)
+    /// Messages in the whole outbox.
+    pub(crate) fn outbox_len(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        txn.open_table(OUTBOX).map_err(engine)?
+            .len()
+            .map_err(engine)
     }
 
-    /// Records a failed attempt and when to try again; returns the attempts so far.
-    pub(crate) fn failed_attempt(
-        &self,
-        id: Uuid,
-        error: &str,
-        next_attempt_at: i64,
-    ) -> Result<u32, StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
-        let (peer, seq) = Self::outbox_key(&txn, id)?;
-        let attempts;
-        {
-            let mut t = txn.open_table(OUTBOX).map_err(engine)?;
-            let mut entry: OutboxEntry = match t.get((peer.as_str(), seq)).map_err(engine)? {
-                Some(v) => decode(v.value())?,
-                None => return Err(StoreError::NotQueued(id)),
-            };
-            entry.attempts += 1;
-            entry.next_attempt_at = next_attempt_at;
-            entry.last_error = Some(error.to_owned());
-            attempts = entry.attempts;
-            t.insert((peer.as_str(), seq), encode(&entry)?.as_slice())
-                .map_err(engine)?;
-        }
-        txn.commit().map_err(engine)?;
-        Ok(attempts)
-    }
-
-    /// The peer acknowledged the message with `receipt`: it leaves the outbox.
-    pub(crate) fn delivered(&self, id: Uuid, receipt: &[u8], now: i64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
-        let (peer, seq) = Self::outbox_key(&txn, id)?;
-        txn.open_table(OUTBOX)
-            .map_err(engine)?
-            .remove((peer.as_str(), seq))
-            .map_err(engine)?;
-        txn.open_table(OUTBOX_INDEX)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?;
-        txn.open_table(RECEIPTS)
-            .map_err(engine)?
-            .insert(id.as_u128(), receipt)
-            .map_err(engine)?;
-        push_history(&txn, id, State::Delivered, now, None)?;
-        txn.commit().map_err(engine)
-    }
-
-    /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
-    pub(crate) fn park(
-        &self,
-        id: Uuid,
-        state: State,
-        note: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
-        let (peer, seq) = Self::outbox_key(&txn, id)?;
-        let bytes = {
-            let mut t = txn.open_table(OUTBOX).map_err(engine)?;
-            let v = t.remove((peer.as_str(), seq)).map_err(engine)?;
-            v.map(|v| v.value().to_vec())
-                .ok_or(StoreError::NotQueued(id))?
-        };
-        txn.open_table(OUTBOX_INDEX)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?;
-        txn.open_table(PARKED)
-            .map_err(engine)?
-            .insert(id.as_u128(), bytes.as_slice())
-            .map_err(engine)?;
-        push_history(&txn, id, state, now, Some(note.to_owned()))?;
-        txn.commit().map_err(engine)
-    }
-
-    /// An operator's requeue of a parked message: back at the end of its peer's queue, with
-    /// fresh attempts.
-    pub(crate) fn requeue(&self, id: Uuid, now: i64) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
-        let mut entry: OutboxEntry = {
-            let mut parked = txn.open_table(PARKED).map_err(engine)?;
-            let v = parked.remove(id.as_u128()).map_err(engine)?;
-            decode(
-                &v.map(|v| v.value().to_vec())
-                    .ok_or(StoreError::NotQueued(id))?,
-            )?
-        };
-        entry.sequence = next_counter(&txn, "outbox")?;
-        entry.attempts = 0;
-        entry.next_attempt_at = now;
-        entry.last_error = None;
-        let peer = entry.message.peer.clone();
-        txn.open_table(OUTBOX)
-            .map_err(engine)?
-            .insert((peer.as_str(), entry.sequence), encode(&entry)?.as_slice())
-            .map_err(engine)?;
-        txn.open_table(OUTBOX_INDEX)
-            .map_err(engine)?
-            .insert(id.as_u128(), (peer.as_str(), entry.sequence))
-            .map_err(engine)?;
-        push_history(
-            &txn,
-            id,
-            State::Queued,
-            now,
-            Some("requeued by the operator".into()),
-        )?;
-        txn.commit().map_err(engine)
-    }
-
-    /// Stores a received message once: a redelivery stores nothing and returns the first
-    /// receipt.
-    pub(crate) fn accept(&self, m: &Incoming, now: i64) -> Result<Accepted, StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
-        let earlier: Option<Incoming> = {
-            let received = txn.open_table(RECEIVED).map_err(engine)?;
-            let found = received.get(m.message_id.as_u128()).map_err(engine)?;
-            match found {
-                Some(v) => Some(decode(v.value())?),
-                None => None,
+    /// The peers with queued messages.
+    pub(crate) fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(OUTBOX).map_err(engine)?;
+        let mut peers: Vec<String> = Vec::new();
+        for row in t.iter().map_err(engine)? {
+            let (k, _) = row.map_err(engine)?;
+            let peer = k.value().0;
+            if peers.last().map(String::as_str) != Some(peer) {
+                peers.push(peer.to_owned());
             }
-        };
-        if let Some(first) = earlier {
-            return Ok(Accepted::Duplicate {
-                receipt: first.receipt,
-            });
         }
-        let seq = next_counter(&txn, "inbox")?;
-        txn.open_table(RECEIVED)
-            .map_err(engine)?
-            .insert(m.message_id.as_u128(), encode(m)?.as_slice())
-            .map_err(engine)?;
-        txn.open_table(INBOX)
-            .map_err(engine)?
-            .insert(seq, m.message_id.as_u128())
-            .map_err(engine)?;
-        txn.open_table(INBOX_INDEX)
-            .map_err(engine)?
-            .insert(m.message_id.as_u128(), seq)
-            .map_err(engine)?;
-        push_history(
-            &txn,
-            m.message_id,
-            State::Received,
-            now,
-            Some(format!("from {}", m.sender)),
-        )?;
-        txn.commit().map_err(engine)?;
-        Ok(Accepted::New)
+        Ok(peers)
     }
 
     /// Up to `limit` inbox messages, oldest first, not yet acknowledged by the national system.
@@ -340,22 +549,25 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// The national system has taken the message: it leaves the inbox (and is still
-    /// remembered for deduplication).
-    pub(crate) fn ack_inbox(&self, id: Uuid) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
-        let seq = txn
-            .open_table(INBOX_INDEX)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?
-            .map(|v| v.value())
-            .ok_or(StoreError::NotInInbox(id))?;
-        txn.open_table(INBOX)
-            .map_err(engine)?
-            .remove(seq)
-            .map_err(engine)?;
-        txn.commit().map_err(engine)
+    /// Messages in the inbox.
+    pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        txn.open_table(INBOX).map_err(engine)?
+            .len()
+            .map_err(engine)
+    }
+
+    /// Every message ever received (the deduplication memory), in id order.
+    #[cfg(test)]
+    pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(RECEIVED).map_err(engine)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(engine)? {
+            let (k, _) = row.map_err(engine)?;
+            out.push(Uuid::from_u128(k.value()));
+        }
+        Ok(out)
     }
 
     /// A message's state history, oldest first.
@@ -368,7 +580,7 @@ impl RedbStore {
         }
     }
 
-    /// The receipt the peer gave for a message we sent.
+    /// The receipt the final recipient gave for a message we sent.
     pub(crate) fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(RECEIPTS).map_err(engine)?;
@@ -376,11 +588,49 @@ impl RedbStore {
             .map_err(engine)?
             .map(|v| v.value().to_vec()))
     }
+
+    /// For a message sent through a hub and still waiting for its end receipt: the recipient
+    /// state and the envelope's digest.
+    pub(crate) fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(AWAITING).map_err(engine)?;
+        let Some(v) = t.get(id.as_u128()).map_err(engine)? else {
+            return Ok(None);
+        };
+        let value = v.value().to_owned();
+        let (recipient, digest) = value
+            .split_once(' ')
+            .ok_or_else(|| StoreError::Corrupt(format!("awaited record of {id}")))?;
+        let digest = unhex(digest).ok_or_else(|| StoreError::Corrupt(format!("awaited digest of {id}")))?;
+        Ok(Some((recipient.to_owned(), digest)))
+    }
+
+    /// Messages whose end receipt is awaited (sent through a hub).
+    pub(crate) fn awaiting_len(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        txn.open_table(AWAITING).map_err(engine)?
+            .len()
+            .map_err(engine)
+    }
+
+    /// Parked (expired or dead) messages.
+    pub(crate) fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(PARKED).map_err(engine)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(engine)? {
+            let (_, v) = row.map_err(engine)?;
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::Payload;
     use super::*;
+    use std::collections::HashSet;
 
     fn store(dir: &tempfile::TempDir) -> RedbStore {
         RedbStore::open(&dir.path().join("node.redb")).expect("opens")
@@ -391,7 +641,11 @@ mod tests {
             message_id: Uuid::from_u128(n),
             conversation_id: Uuid::from_u128(conversation),
             peer: peer.into(),
-            envelope: format!("envelope {n}").into_bytes(),
+            payload: Payload::Envelope {
+                sender: "KZ".into(),
+                recipient: peer.into(),
+                envelope: format!("envelope {n}").into_bytes(),
+            },
             expires_at: None,
         }
     }
@@ -403,21 +657,37 @@ mod tests {
             .collect()
     }
 
+    fn due(s: &RedbStore, peer: &str, now: i64, limit: usize) -> Vec<u128> {
+        ids(&s.due(peer, now, limit, &HashSet::new()).expect("due"))
+    }
+
+    fn enqueue(s: &RedbStore, now: i64, batch: &[Outgoing]) -> Result<(), StoreError> {
+        s.write(now, |t| t.enqueue(batch, &[])).map(|_| ())
+    }
+
+    fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
+        Incoming {
+            message_id: Uuid::from_u128(n),
+            sender: "KZ".into(),
+            envelope: b"envelope".to_vec(),
+            receipt: receipt.to_vec(),
+            verdict: verdict.into(),
+        }
+    }
+
     #[test]
     fn queued_messages_survive_reopening_in_order() {
         let dir = tempfile::tempdir().expect("dir");
         {
             let s = store(&dir);
-            s.enqueue(
-                &[msg(1, 10, "RU"), msg(2, 11, "RU"), msg(3, 10, "BY")],
-                1_000,
-            )
-            .expect("enqueued");
+            enqueue(&s, 1_000, &[msg(1, 10, "RU"), msg(2, 11, "RU"), msg(3, 10, "BY")])
+                .expect("enqueued");
         }
         let s = store(&dir);
-        assert_eq!(ids(&s.due("RU", 1_000, 10).expect("due")), [1, 2]);
-        assert_eq!(ids(&s.due("BY", 1_000, 10).expect("due")), [3]);
+        assert_eq!(due(&s, "RU", 1_000, 10), [1, 2]);
+        assert_eq!(due(&s, "BY", 1_000, 10), [3]);
         assert_eq!(s.queued("RU").expect("count"), 2);
+        assert_eq!(s.peers_with_queue().expect("peers"), ["BY", "RU"]);
         assert_eq!(
             s.history(Uuid::from_u128(1)).expect("history")[0].state,
             State::Queued
@@ -428,42 +698,41 @@ mod tests {
     fn a_batch_is_all_or_nothing() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        s.enqueue(&[msg(1, 10, "RU")], 0).expect("enqueued");
-        let e = s
-            .enqueue(&[msg(2, 10, "RU"), msg(1, 10, "RU")], 0)
-            .expect_err("duplicate id");
+        enqueue(&s, 0, &[msg(1, 10, "RU")]).expect("enqueued");
+        let e = enqueue(&s, 0, &[msg(2, 10, "RU"), msg(1, 10, "RU")]).expect_err("duplicate id");
         assert!(matches!(e, StoreError::AlreadyQueued(id) if id == Uuid::from_u128(1)));
-        assert_eq!(
-            ids(&s.due("RU", 0, 10).expect("due")),
-            [1],
-            "message 2 was not stored"
-        );
+        assert_eq!(due(&s, "RU", 0, 10), [1], "message 2 was not stored");
     }
 
     #[test]
     fn a_message_waiting_to_retry_holds_back_its_conversation_only() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        s.enqueue(
+        enqueue(
+            &s,
+            0,
             &[
                 msg(1, 10, "RU"),
                 msg(2, 11, "RU"),
                 msg(3, 10, "RU"),
                 msg(4, 11, "RU"),
             ],
-            0,
         )
         .expect("enqueued");
-        assert_eq!(
-            s.failed_attempt(Uuid::from_u128(1), "connection refused", 5_000)
-                .expect("recorded"),
-            1
-        );
+        let (attempts, _) = s
+            .write(0, |t| {
+                t.failed_attempt(Uuid::from_u128(1), "connection refused", 5_000)
+            })
+            .expect("recorded");
+        assert_eq!(attempts, 1);
         // Conversation 10 waits for message 1; conversation 11 goes on.
-        assert_eq!(ids(&s.due("RU", 1_000, 10).expect("due")), [2, 4]);
-        assert_eq!(ids(&s.due("RU", 5_000, 10).expect("due")), [1, 2, 3, 4]);
-        assert_eq!(ids(&s.due("RU", 5_000, 2).expect("due")), [1, 2], "limit");
-        let e = s.due("RU", 5_000, 1).expect("due").remove(0);
+        assert_eq!(due(&s, "RU", 1_000, 10), [2, 4]);
+        assert_eq!(due(&s, "RU", 5_000, 10), [1, 2, 3, 4]);
+        assert_eq!(due(&s, "RU", 5_000, 2), [1, 2], "limit");
+        // A message in flight holds back its conversation as well.
+        let in_flight = HashSet::from([Uuid::from_u128(2)]);
+        assert_eq!(ids(&s.due("RU", 5_000, 10, &in_flight).expect("due")), [1, 3]);
+        let e = s.due("RU", 5_000, 1, &HashSet::new()).expect("due").remove(0);
         assert_eq!(
             (e.attempts, e.last_error.as_deref()),
             (1, Some("connection refused"))
@@ -474,10 +743,12 @@ mod tests {
     fn delivery_stores_the_receipt_and_leaves_the_outbox() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        s.enqueue(&[msg(1, 10, "RU")], 100).expect("enqueued");
-        s.delivered(Uuid::from_u128(1), b"signed receipt", 200)
-            .expect("delivered");
-        assert!(s.due("RU", 1_000, 10).expect("due").is_empty());
+        enqueue(&s, 100, &[msg(1, 10, "RU")]).expect("enqueued");
+        s.write(200, |t| {
+            t.delivered(Uuid::from_u128(1), b"signed receipt", State::Recognised, None)
+        })
+        .expect("delivered");
+        assert!(due(&s, "RU", 1_000, 10).is_empty());
         assert_eq!(
             s.receipt(Uuid::from_u128(1)).expect("read"),
             Some(b"signed receipt".to_vec())
@@ -488,28 +759,55 @@ mod tests {
             .iter()
             .map(|t| (t.state, t.at))
             .collect();
-        assert_eq!(h, [(State::Queued, 100), (State::Delivered, 200)]);
+        assert_eq!(
+            h,
+            [
+                (State::Queued, 100),
+                (State::Delivered, 200),
+                (State::Recognised, 200)
+            ]
+        );
         assert!(matches!(
-            s.delivered(Uuid::from_u128(1), b"x", 300),
-            Err(StoreError::NotQueued(_))
+            s.write(300, |t| t.delivered(Uuid::from_u128(1), b"x", State::Recognised, None)),
+            Err(StoreError::NotAwaited(_))
         ));
+    }
+
+    #[test]
+    fn a_message_forwarded_by_a_hub_awaits_its_end_receipt() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let id = Uuid::from_u128(1);
+        enqueue(&s, 0, &[msg(1, 10, "EEC")]).expect("enqueued");
+        s.write(10, |t| t.forwarded(id, "KG", b"hub receipt", "by EEC".into()))
+            .expect("forwarded");
+        assert!(due(&s, "EEC", 10, 10).is_empty());
+        assert_eq!(s.awaiting_len().expect("len"), 1);
+        let (recipient, digest) = s.awaited(id).expect("read").expect("awaited");
+        assert_eq!(recipient, "KG");
+        assert_eq!(digest, crate::receipt::digest(b"envelope 1"));
+        s.write(30, |t| t.delivered(id, b"end receipt", State::Recognised, None))
+            .expect("delivered");
+        assert_eq!(s.awaiting_len().expect("len"), 0);
+        let states: Vec<State> = s.history(id).expect("h").iter().map(|t| t.state).collect();
+        assert_eq!(
+            states,
+            [State::Queued, State::Sent, State::Delivered, State::Recognised]
+        );
     }
 
     #[test]
     fn parked_messages_can_be_requeued() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        s.enqueue(&[msg(1, 10, "RU"), msg(2, 10, "RU")], 0)
-            .expect("enqueued");
-        s.park(Uuid::from_u128(1), State::Dead, "retries exhausted", 50)
+        enqueue(&s, 0, &[msg(1, 10, "RU"), msg(2, 10, "RU")]).expect("enqueued");
+        s.write(50, |t| t.park(Uuid::from_u128(1), State::Dead, "retries exhausted"))
             .expect("parked");
-        assert_eq!(ids(&s.due("RU", 100, 10).expect("due")), [2]);
-        s.requeue(Uuid::from_u128(1), 200).expect("requeued");
-        assert_eq!(
-            ids(&s.due("RU", 200, 10).expect("due")),
-            [2, 1],
-            "back at the end of the queue"
-        );
+        assert_eq!(due(&s, "RU", 100, 10), [2]);
+        assert_eq!(s.parked().expect("parked").len(), 1);
+        s.write(200, |t| t.requeue(Uuid::from_u128(1)))
+            .expect("requeued");
+        assert_eq!(due(&s, "RU", 200, 10), [2, 1], "back at the end of the queue");
         let states: Vec<State> = s
             .history(Uuid::from_u128(1))
             .expect("history")
@@ -518,8 +816,8 @@ mod tests {
             .collect();
         assert_eq!(states, [State::Queued, State::Dead, State::Queued]);
         assert!(matches!(
-            s.requeue(Uuid::from_u128(9), 0),
-            Err(StoreError::NotQueued(_))
+            s.write(0, |t| t.requeue(Uuid::from_u128(9))),
+            Err(StoreError::NotParked(_))
         ));
     }
 
@@ -527,38 +825,60 @@ mod tests {
     fn redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        let m = Incoming {
-            message_id: Uuid::from_u128(7),
-            sender: "KZ".into(),
-            envelope: b"envelope".to_vec(),
-            receipt: b"receipt 1".to_vec(),
-        };
-        assert_eq!(s.accept(&m, 10).expect("accepted"), Accepted::New);
-        let again = Incoming {
-            receipt: b"receipt 2".to_vec(),
-            ..m.clone()
-        };
+        let m = incoming(7, "recognised", b"receipt 1");
+        let (first, _) = s.write(10, |t| t.accept(&m, None)).expect("accepted");
+        assert_eq!(first, Accepted::New);
+        let again = incoming(7, "recognised", b"receipt 2");
+        let (second, _) = s.write(20, |t| t.accept(&again, None)).expect("accepted");
         assert_eq!(
-            s.accept(&again, 20).expect("accepted"),
+            second,
             Accepted::Duplicate {
                 receipt: b"receipt 1".to_vec()
             }
         );
         assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
-        s.ack_inbox(m.message_id).expect("acked");
+        s.write(25, |t| t.ack_inbox(m.message_id)).expect("acked");
         assert!(s.inbox(10).expect("inbox").is_empty());
         assert!(matches!(
-            s.ack_inbox(m.message_id),
+            s.write(26, |t| t.ack_inbox(m.message_id)),
             Err(StoreError::NotInInbox(_))
         ));
         // Still remembered after the national system took it: a late redelivery is a duplicate.
         drop(s);
         let s = store(&dir);
-        assert!(matches!(
-            s.accept(&m, 30).expect("accepted"),
-            Accepted::Duplicate { .. }
-        ));
+        let (late, _) = s.write(30, |t| t.accept(&m, None)).expect("accepted");
+        assert!(matches!(late, Accepted::Duplicate { .. }));
         assert!(s.inbox(10).expect("inbox").is_empty());
+    }
+
+    #[test]
+    fn rejected_messages_are_quarantined_not_put_in_the_inbox() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        s.write(0, |t| t.accept(&incoming(1, "rejected", b"r"), None))
+            .expect("accepted");
+        assert!(s.inbox(10).expect("inbox").is_empty());
+        assert_eq!(s.received_ids().expect("ids"), [Uuid::from_u128(1)]);
+        let states: Vec<State> = s
+            .history(Uuid::from_u128(1))
+            .expect("h")
+            .iter()
+            .map(|t| t.state)
+            .collect();
+        assert_eq!(states, [State::Received, State::Rejected]);
+    }
+
+    #[test]
+    fn a_hub_forwards_instead_of_keeping_in_its_inbox() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let m = incoming(1, "forwarded", b"hub receipt");
+        let out = msg(1, 10, "KG");
+        s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
+        assert!(s.inbox(10).expect("inbox").is_empty());
+        assert_eq!(due(&s, "KG", 0, 10), [1]);
+        let (again, _) = s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
+        assert!(matches!(again, Accepted::Duplicate { .. }), "forwarded once");
     }
 
     #[test]
@@ -566,13 +886,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
         for n in [5u128, 3, 9] {
-            let m = Incoming {
-                message_id: Uuid::from_u128(n),
-                sender: "BY".into(),
-                envelope: vec![],
-                receipt: vec![],
-            };
-            s.accept(&m, 0).expect("accepted");
+            s.write(0, |t| t.accept(&incoming(n, "recognised", b""), None))
+                .expect("accepted");
         }
         let order: Vec<u128> = s
             .inbox(10)

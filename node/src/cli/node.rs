@@ -1,0 +1,51 @@
+//! `tereze node run --config node.toml`.
+
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
+use super::Failure;
+use crate::config::NodeConfig;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum NodeCommand {
+    /// Run a node until SIGTERM or SIGINT (then drain in-flight work and stop). Prints
+    /// "ready <STATE>" on stdout once it listens. Logs go to stderr (TEREZE_LOG sets the
+    /// level, e.g. "info" or "tereze=debug"; TEREZE_LOG_FORMAT=json for JSON lines).
+    Run {
+        /// The node's configuration (docs/config.md).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TEREZE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("TEREZE_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
+    match cmd {
+        NodeCommand::Run { config } => {
+            let config = NodeConfig::load(&config).map_err(|e| Failure::Input(e.to_string()))?;
+            init_logging();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("tereze")
+                .build()
+                .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
+            runtime
+                .block_on(crate::node::run(config))
+                .map_err(|e| Failure::Input(e.to_string()))
+        }
+    }
+}

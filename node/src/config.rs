@@ -1,0 +1,307 @@
+//! `node.toml`: what one node is and where it finds everything (docs/config.md). Relative
+//! paths are relative to the file. Loading checks every value and names the field it rejects.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A node's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Role {
+    /// A member state's node: signs, relays, receives, recognises.
+    Member,
+    /// The Commission's hub: stores and forwards between members without reading bodies.
+    Hub,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Listen {
+    /// gRPC `Exchange` between nodes, mutual TLS.
+    pub(crate) exchange: SocketAddr,
+    /// gRPC `Window` for the national system (plaintext: bind it to loopback or a private
+    /// network).
+    pub(crate) window: Option<SocketAddr>,
+    /// HTTP/JSON intake, status and health.
+    pub(crate) http: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyPair {
+    /// PEM certificate (its chain may follow it in the same file).
+    pub(crate) certificate: PathBuf,
+    /// PEM private key (PKCS#8).
+    pub(crate) key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Signing {
+    pub(crate) certificate: PathBuf,
+    pub(crate) key: PathBuf,
+    /// The authority named as sender when a submission names none.
+    #[serde(default = "default_authority")]
+    pub(crate) authority: String,
+}
+
+fn default_authority() -> String {
+    "SW".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Routing {
+    /// The hub's code in the trust space.
+    pub(crate) hub: Option<String>,
+    /// Recipient states reached through the hub; `"*"` for every state without a direct route.
+    #[serde(default)]
+    pub(crate) via_hub: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Peer {
+    pub(crate) state: String,
+    /// `https://host:port`; overrides the trust space's endpoint.
+    pub(crate) endpoint: String,
+    /// The name in the peer's TLS certificate; overrides the trust space's.
+    pub(crate) server_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Limits {
+    /// Largest envelope accepted, in bytes.
+    pub(crate) max_message_bytes: usize,
+    /// Messages in the outbox above which submissions are refused (RESOURCE_EXHAUSTED / 429).
+    pub(crate) max_queue: u64,
+    /// Most messages in one Deliver call.
+    pub(crate) max_batch: usize,
+    /// Messages handed to the national system per inbox pull, at most.
+    pub(crate) max_inbox_pull: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 4 * 1024 * 1024,
+            max_queue: 100_000,
+            max_batch: 256,
+            max_inbox_pull: 1_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Relay {
+    /// A message not delivered within this time becomes `expired`.
+    pub(crate) ttl_seconds: u64,
+    /// After this many failed attempts a message becomes `dead`.
+    pub(crate) max_attempts: u32,
+    pub(crate) min_backoff_ms: u64,
+    pub(crate) max_backoff_ms: u64,
+    /// Deliver calls in flight per peer.
+    pub(crate) concurrency: usize,
+    /// Seconds a Deliver call may take.
+    pub(crate) timeout_seconds: u64,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 86_400,
+            max_attempts: 50,
+            min_backoff_ms: 200,
+            max_backoff_ms: 60_000,
+            concurrency: 4,
+            timeout_seconds: 30,
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NodeConfig {
+    /// ISO 3166-1 alpha-2 of this node's state, or the hub's code.
+    pub(crate) state: String,
+    pub(crate) role: Role,
+    pub(crate) data_dir: PathBuf,
+    /// The trust space file (states, anchors, node certificates, endpoints).
+    pub(crate) trust_space: PathBuf,
+    pub(crate) listen: Listen,
+    pub(crate) tls: KeyPair,
+    pub(crate) signing: Signing,
+    #[serde(default)]
+    pub(crate) routing: Routing,
+    #[serde(default, rename = "peer")]
+    pub(crate) peers: Vec<Peer>,
+    #[serde(default)]
+    pub(crate) limits: Limits,
+    #[serde(default)]
+    pub(crate) relay: Relay,
+    /// Seconds between signed audit checkpoints.
+    #[serde(default = "default_checkpoint")]
+    pub(crate) audit_checkpoint_seconds: u64,
+}
+
+fn default_checkpoint() -> u64 {
+    10
+}
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {reason}")]
+    Syntax { path: String, reason: String },
+    #[error("{path}: {field}: {reason}")]
+    Invalid {
+        path: String,
+        field: String,
+        reason: String,
+    },
+}
+
+fn is_state_code(s: &str) -> bool {
+    (2..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+impl NodeConfig {
+    /// Reads and checks `path`; relative paths in it become relative to its directory.
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut c: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            path: path.display().to_string(),
+            reason: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut c.data_dir,
+            &mut c.trust_space,
+            &mut c.tls.certificate,
+            &mut c.tls.key,
+            &mut c.signing.certificate,
+            &mut c.signing.key,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        let invalid = |field: &str, reason: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            field: field.into(),
+            reason,
+        };
+        if !is_state_code(&c.state) {
+            return Err(invalid(
+                "state",
+                format!(
+                    "{:?} is not a state code (ISO 3166-1 alpha-2, or the hub's code)",
+                    c.state
+                ),
+            ));
+        }
+        if c.limits.max_batch == 0 || c.limits.max_batch > 10_000 {
+            return Err(invalid(
+                "limits.max_batch",
+                "must be between 1 and 10000".into(),
+            ));
+        }
+        if c.limits.max_message_bytes < 1024 {
+            return Err(invalid(
+                "limits.max_message_bytes",
+                "must be at least 1024".into(),
+            ));
+        }
+        if c.relay.max_attempts == 0 {
+            return Err(invalid("relay.max_attempts", "must be at least 1".into()));
+        }
+        if c.relay.min_backoff_ms == 0 || c.relay.min_backoff_ms > c.relay.max_backoff_ms {
+            return Err(invalid(
+                "relay.min_backoff_ms",
+                "must be positive and not above relay.max_backoff_ms".into(),
+            ));
+        }
+        if c.relay.concurrency == 0 {
+            return Err(invalid("relay.concurrency", "must be at least 1".into()));
+        }
+        for (i, p) in c.peers.iter().enumerate() {
+            if !p.endpoint.starts_with("https://") {
+                return Err(invalid(
+                    &format!("peer[{i}].endpoint"),
+                    format!("{:?}: nodes talk over TLS only; use https://", p.endpoint),
+                ));
+            }
+        }
+        if !c.routing.via_hub.is_empty() && c.routing.hub.is_none() {
+            return Err(invalid(
+                "routing.via_hub",
+                "routes through a hub need routing.hub".into(),
+            ));
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<NodeConfig, ConfigError> {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).expect("written");
+        NodeConfig::load(&path)
+    }
+
+    const MINIMAL: &str = r#"
+state = "KZ"
+role = "member"
+data_dir = "data"
+trust_space = "trust-space.toml"
+[listen]
+exchange = "127.0.0.1:7101"
+[tls]
+certificate = "tls.pem"
+key = "tls.key"
+[signing]
+certificate = "signer.pem"
+key = "signer.key"
+"#;
+
+    #[test]
+    fn a_minimal_file_gets_defaults_and_paths_relative_to_it() {
+        let c = load(MINIMAL).expect("loads");
+        assert_eq!(c.role, Role::Member);
+        assert_eq!(c.limits.max_batch, 256);
+        assert_eq!(c.relay.max_attempts, 50);
+        assert!(c.data_dir.is_absolute() && c.data_dir.ends_with("data"));
+    }
+
+    #[test]
+    fn bad_values_are_named_by_their_field() {
+        let e = load(&MINIMAL.replace("\"KZ\"", "\"kz\"")).expect_err("bad state");
+        assert!(e.to_string().contains("state: \"kz\""), "{e}");
+        let e = load(&format!("{MINIMAL}\n[limits]\nmax_batch = 0\n")).expect_err("bad batch");
+        assert!(e.to_string().contains("limits.max_batch"), "{e}");
+        let e = load(&format!(
+            "{MINIMAL}\n[[peer]]\nstate = \"RU\"\nendpoint = \"http://x:1\"\n"
+        ))
+        .expect_err("plaintext peer");
+        assert!(e.to_string().contains("peer[0].endpoint"), "{e}");
+        let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");
+        assert!(e.to_string().contains("colour"), "{e}");
+    }
+}

@@ -1,0 +1,289 @@
+//! A development trust space for loopback demos and tests (`tereze pki init-dev`): per state
+//! a root CA, a node TLS certificate (server and client authentication, named
+//! `node.<cc>.tereze.test`, `localhost` and 127.0.0.1) and a document-signing certificate, all
+//! real X.509 from OpenSSL; the trust-space file listing them; and a `node.toml` per node.
+//! Never for production: production keys come from each state's accredited CA.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
+use openssl::x509::{X509NameBuilder, X509};
+
+/// What to create.
+#[derive(Debug, Clone)]
+pub(crate) struct DevPkiSpec {
+    pub(crate) out: PathBuf,
+    pub(crate) states: Vec<String>,
+    pub(crate) hub: Option<String>,
+    /// Recipients the members reach through the hub.
+    pub(crate) via_hub: Vec<String>,
+    /// The first node's exchange port; each node takes the next three ports of its block of 10.
+    pub(crate) base_port: u16,
+    pub(crate) days: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DevPkiError {
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("OpenSSL: {0}")]
+    Crypto(#[from] openssl::error::ErrorStack),
+    #[error("{0}")]
+    Spec(String),
+}
+
+/// Ports of one node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ports {
+    pub(crate) exchange: u16,
+    pub(crate) window: u16,
+    pub(crate) http: u16,
+}
+
+fn key() -> Result<PKey<Private>, DevPkiError> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+}
+
+enum Kind<'a> {
+    Root,
+    Tls { names: &'a [String] },
+    Signer,
+}
+
+fn issue(
+    subject: &[(&str, &str)],
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    kind: Kind<'_>,
+    days: u32,
+) -> Result<X509, DevPkiError> {
+    let mut name = X509NameBuilder::new()?;
+    for (k, v) in subject {
+        name.append_entry_by_text(k, v)?;
+    }
+    let name = name.build();
+    let mut b = X509::builder()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(120, MsbOption::MAYBE_ZERO, false)?;
+    let serial = Asn1Integer::from_bn(&serial)?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(issuer.map_or(name.as_ref(), |(c, _)| c.subject_name()))?;
+    b.set_pubkey(key)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let not_before = Asn1Time::from_unix(now - 3600)?;
+    let not_after = Asn1Time::from_unix(now + i64::from(days) * 86_400)?;
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    match kind {
+        Kind::Root => {
+            b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()?,
+            )?;
+        }
+        Kind::Tls { names } => {
+            b.append_extension(BasicConstraints::new().critical().build()?)?;
+            b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+            b.append_extension(
+                ExtendedKeyUsage::new()
+                    .server_auth()
+                    .client_auth()
+                    .build()?,
+            )?;
+            let mut san = SubjectAlternativeName::new();
+            for n in names {
+                san.dns(n);
+            }
+            san.ip("127.0.0.1");
+            let ext = san.build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+            b.append_extension(ext)?;
+        }
+        Kind::Signer => {
+            b.append_extension(BasicConstraints::new().critical().build()?)?;
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .non_repudiation()
+                    .build()?,
+            )?;
+        }
+    }
+    let ski =
+        SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+    b.append_extension(ski)?;
+    if issuer.is_some() {
+        let aki = AuthorityKeyIdentifier::new()
+            .keyid(true)
+            .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+        b.append_extension(aki)?;
+    }
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
+    Ok(b.build())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<(), DevPkiError> {
+    std::fs::write(path, bytes).map_err(|e| DevPkiError::Io(path.display().to_string(), e))
+}
+
+fn write_key(path: &Path, key: &PKey<Private>) -> Result<(), DevPkiError> {
+    write(path, &key.private_key_to_pem_pkcs8()?)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| DevPkiError::Io(path.display().to_string(), e))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn ports(base: u16, index: usize) -> Ports {
+    let start = base + (index as u16) * 10;
+    Ports {
+        exchange: start,
+        window: start + 1,
+        http: start + 2,
+    }
+}
+
+pub(crate) fn server_name(code: &str) -> String {
+    format!("node.{}.tereze.test", code.to_ascii_lowercase())
+}
+
+const STATE_NAMES: &[(&str, &str)] = &[
+    ("AM", "Armenia"),
+    ("BY", "Belarus"),
+    ("KZ", "Kazakhstan"),
+    ("KG", "Kyrgyzstan"),
+    ("RU", "Russia"),
+    ("EEC", "Eurasian Economic Commission"),
+];
+
+/// Creates the whole tree; returns the config path of each node in order.
+pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
+    let mut all: Vec<(String, bool)> = spec.states.iter().map(|s| (s.clone(), false)).collect();
+    if let Some(h) = &spec.hub {
+        all.push((h.clone(), true));
+    }
+    for (code, _) in &all {
+        if !(2..=3).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(DevPkiError::Spec(format!(
+                "{code:?} is not a state code (two or three capital letters)"
+            )));
+        }
+    }
+    std::fs::create_dir_all(&spec.out)
+        .map_err(|e| DevPkiError::Io(spec.out.display().to_string(), e))?;
+    let mut trust = String::new();
+    let _ = writeln!(
+        trust,
+        "# Development trust space written by `tereze pki init-dev`. Not for production.\nversion = 1\nissued_at = \"{}\"\n",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let mut configs = Vec::new();
+    for (i, (code, is_hub)) in all.iter().enumerate() {
+        let dir = spec.out.join(code.to_ascii_lowercase());
+        std::fs::create_dir_all(&dir).map_err(|e| DevPkiError::Io(dir.display().to_string(), e))?;
+        let name = STATE_NAMES
+            .iter()
+            .find(|(c, _)| c == code)
+            .map_or(code.as_str(), |(_, n)| n);
+        let country = if *is_hub { "RU" } else { code.as_str() };
+        let root_key = key()?;
+        let root_cn = format!("{code} root CA (Tereze dev)");
+        let root = issue(
+            &[("C", country), ("O", name), ("CN", &root_cn)],
+            &root_key,
+            None,
+            Kind::Root,
+            spec.days,
+        )?;
+        let tls_key = key()?;
+        let sn = server_name(code);
+        let tls = issue(
+            &[("C", country), ("O", name), ("CN", &sn)],
+            &tls_key,
+            Some((&root, &root_key)),
+            Kind::Tls {
+                names: &[sn.clone(), "localhost".into()],
+            },
+            spec.days,
+        )?;
+        let signer_key = key()?;
+        let signer_cn = format!("{code} document signer (Tereze dev)");
+        let signer = issue(
+            &[("C", country), ("O", name), ("CN", &signer_cn)],
+            &signer_key,
+            Some((&root, &root_key)),
+            Kind::Signer,
+            spec.days,
+        )?;
+        let root_pem = root.to_pem()?;
+        write(&dir.join("root.pem"), &root_pem)?;
+        write_key(&dir.join("root.key"), &root_key)?;
+        let mut chain = tls.to_pem()?;
+        chain.extend_from_slice(&root_pem);
+        write(&dir.join("node-tls.pem"), &chain)?;
+        write_key(&dir.join("node-tls.key"), &tls_key)?;
+        let mut chain = signer.to_pem()?;
+        chain.extend_from_slice(&root_pem);
+        write(&dir.join("signer.pem"), &chain)?;
+        write_key(&dir.join("signer.key"), &signer_key)?;
+
+        let p = ports(spec.base_port, i);
+        let _ = writeln!(
+            trust,
+            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nanchors = [\"\"\"\n{}\"\"\"]\n\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
+            if *is_hub { "hub" } else { "member" },
+            String::from_utf8_lossy(&root_pem),
+            p.exchange,
+            String::from_utf8_lossy(&tls.to_pem()?),
+        );
+        let mut routing = String::new();
+        if let (Some(h), false) = (&spec.hub, is_hub) {
+            let via: Vec<String> = spec
+                .via_hub
+                .iter()
+                .filter(|s| *s != code)
+                .map(|s| format!("\"{s}\""))
+                .collect();
+            let _ = write!(
+                routing,
+                "\n[routing]\nhub = \"{h}\"\nvia_hub = [{}]\n",
+                via.join(", ")
+            );
+        }
+        let config = format!(
+            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\ntrust_space = \"../trust-space.toml\"\n\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n{routing}",
+            if *is_hub { "hub" } else { "member" },
+            p.exchange,
+            p.window,
+            p.http,
+        );
+        let path = dir.join("node.toml");
+        write(&path, config.as_bytes())?;
+        configs.push((code.clone(), path));
+    }
+    write(&spec.out.join("trust-space.toml"), trust.as_bytes())?;
+    Ok(configs)
+}

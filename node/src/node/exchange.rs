@@ -1,0 +1,462 @@
+//! The `Exchange` service between nodes. Who calls is decided by the TLS client certificate
+//! (it must be a node listed in the trust space); each item must come from the caller's own
+//! state, or from the hub. A member verifies each envelope against the sender state's
+//! anchors, stores it once and answers with a signed receipt (redelivery returns the first
+//! one). A hub stores and forwards on the route alone, without reading the body, and answers
+//! with its own signed acceptance; the final receipt travels back through `ReturnReceipts`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::Utc;
+use tereze_codecs::dsig::{self, VerifyPolicy};
+use tereze_codecs::envelope::Envelope;
+use tereze_codecs::xml;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::proto::exchange_server::{Exchange, ExchangeServer};
+use super::proto::{
+    deliver_outcome, DeliverOutcome, DeliverRequest, DeliverResponse, Forwarded, Refusal,
+    ReturnReceiptsRequest, ReturnReceiptsResponse,
+};
+use super::Node;
+use crate::config::Role;
+use crate::receipt::{self, EntryFacts};
+use crate::store::{Accepted, Incoming, Outgoing, Payload, State};
+use crate::trust::StateEntry;
+
+pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
+    // A batch of max_batch envelopes of max_message_bytes each, plus framing.
+    let limit = node
+        .config
+        .limits
+        .max_message_bytes
+        .saturating_mul(node.config.limits.max_batch)
+        .saturating_add(1 << 20)
+        .min(1 << 30);
+    ExchangeServer::new(ExchangeService { node })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit)
+}
+
+pub(crate) struct ExchangeService {
+    node: Arc<Node>,
+}
+
+/// Parses `urn:uuid:…` (or a bare UUID).
+pub(crate) fn parse_id(s: &str) -> Option<Uuid> {
+    Uuid::parse_str(s.strip_prefix("urn:uuid:").unwrap_or(s)).ok()
+}
+
+fn refusal(id: &str, code: &str, reason: String, transient: bool) -> DeliverOutcome {
+    DeliverOutcome {
+        message_id: id.to_owned(),
+        outcome: Some(deliver_outcome::Outcome::Refused(Refusal {
+            code: code.into(),
+            reason,
+            transient,
+        })),
+    }
+}
+
+impl ExchangeService {
+    /// The trust-space state of the calling node.
+    fn caller<T>(&self, request: &Request<T>) -> Result<StateEntry, Status> {
+        let certs = request
+            .peer_certs()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        self.node
+            .trust
+            .identify(leaf.as_ref())
+            .cloned()
+            .ok_or_else(|| {
+                Status::permission_denied(
+                    "the client certificate chains to a trust anchor but is not a node listed in the trust space",
+                )
+            })
+    }
+}
+
+/// One item that passed the transport checks, with what the receiver says of it.
+struct Checked {
+    index: usize,
+    message_id: Uuid,
+    conversation_id: Uuid,
+    sender: String,
+    recipient: String,
+    envelope: Vec<u8>,
+    digest: Vec<u8>,
+    expires_at: Option<i64>,
+    verdict: String,
+    reasons: Vec<String>,
+}
+
+#[tonic::async_trait]
+impl Exchange for ExchangeService {
+    async fn deliver(
+        &self,
+        request: Request<DeliverRequest>,
+    ) -> Result<Response<DeliverResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let node = self.node.clone();
+        if node.shutdown.is_cancelled() {
+            return Err(Status::unavailable("the node is shutting down"));
+        }
+        let items = request.into_inner().items;
+        if items.len() > node.config.limits.max_batch {
+            return Err(Status::invalid_argument(format!(
+                "{} items in one call, over the limit of {}",
+                items.len(),
+                node.config.limits.max_batch
+            )));
+        }
+        if node.is_hub() && node.outbox_len.load(Ordering::Relaxed) >= node.config.limits.max_queue {
+            return Err(Status::resource_exhausted("the hub's queues are full; retry later"));
+        }
+        let n = node.clone();
+        let caller_code = caller.code.clone();
+        let caller_role = caller.role;
+        // Verification and signing are CPU work.
+        let (mut outcomes, checked, receipts) = tokio::task::spawn_blocking(move || {
+            check_and_sign(&n, &caller_code, caller_role, items)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("worker: {e}")))??;
+        let refused = outcomes.len() - checked.len();
+        node.metrics
+            .refused
+            .fetch_add(refused as u64, Ordering::Relaxed);
+        if checked.is_empty() {
+            return Ok(Response::new(DeliverResponse { outcomes }));
+        }
+        let hub = node.is_hub();
+        let state = node.config.state.clone();
+        let stored = {
+            let checked: Vec<(Incoming, Option<Outgoing>)> = checked
+                .iter()
+                .zip(&receipts)
+                .map(|(c, r)| {
+                    let forward = hub.then(|| Outgoing {
+                        message_id: c.message_id,
+                        conversation_id: c.conversation_id,
+                        peer: c.recipient.clone(),
+                        payload: Payload::Envelope {
+                            sender: c.sender.clone(),
+                            recipient: c.recipient.clone(),
+                            envelope: c.envelope.clone(),
+                        },
+                        expires_at: c.expires_at,
+                    });
+                    (
+                        Incoming {
+                            message_id: c.message_id,
+                            sender: c.sender.clone(),
+                            envelope: if hub { Vec::new() } else { c.envelope.clone() },
+                            receipt: r.clone(),
+                            verdict: c.verdict.clone(),
+                        },
+                        forward,
+                    )
+                })
+                .collect();
+            node.committer
+                .run(move |t| {
+                    let mut results = Vec::with_capacity(checked.len());
+                    for (m, f) in &checked {
+                        results.push(t.accept(m, f.as_ref())?);
+                    }
+                    Ok(results)
+                })
+                .await
+                .map_err(|e| Status::unavailable(format!("store: {e}")))?
+        };
+        let mut new_forwards = 0u64;
+        for ((c, r), accepted) in checked.iter().zip(receipts).zip(stored) {
+            let receipt = match accepted {
+                Accepted::New => {
+                    node.metrics.received.fetch_add(1, Ordering::Relaxed);
+                    if hub {
+                        new_forwards += 1;
+                        node.waker(&c.recipient).notify_one();
+                    }
+                    tracing::info!(
+                        message_id = %c.message_id,
+                        conversation_id = %c.conversation_id,
+                        from = %c.sender,
+                        to = %c.recipient,
+                        verdict = %c.verdict,
+                        at = %state,
+                        "received"
+                    );
+                    r
+                }
+                Accepted::Duplicate { receipt } => {
+                    node.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                    receipt
+                }
+            };
+            let outcome = if hub {
+                deliver_outcome::Outcome::Forwarded(Forwarded {
+                    hub_receipt: receipt,
+                })
+            } else {
+                deliver_outcome::Outcome::Receipt(receipt)
+            };
+            outcomes[c.index] = DeliverOutcome {
+                message_id: format!("urn:uuid:{}", c.message_id),
+                outcome: Some(outcome),
+            };
+        }
+        node.outbox_add(new_forwards);
+        Ok(Response::new(DeliverResponse { outcomes }))
+    }
+
+    async fn return_receipts(
+        &self,
+        request: Request<ReturnReceiptsRequest>,
+    ) -> Result<Response<ReturnReceiptsResponse>, Status> {
+        let caller = self.caller(&request)?;
+        if caller.role != Role::Hub {
+            return Err(Status::permission_denied(format!(
+                "only a hub returns receipts; {} is a member",
+                caller.code
+            )));
+        }
+        let node = self.node.clone();
+        let mut accepted = Vec::new();
+        let mut deliveries = Vec::new();
+        for r in request.into_inner().receipts {
+            let Some(id) = parse_id(&r.message_id) else {
+                continue;
+            };
+            let awaited = node
+                .store()
+                .awaited(id)
+                .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+            let Some((recipient, digest)) = awaited else {
+                // Already delivered (a repeated return) counts as taken; unknown ids do not.
+                if node.store().receipt(id).ok().flatten().is_some() {
+                    accepted.push(r.message_id);
+                }
+                continue;
+            };
+            let Some(anchors) = node.trust.state(&recipient) else {
+                continue;
+            };
+            match node
+                .receipts
+                .verify(&r.receipt, &anchors.documents, &recipient, id, &digest)
+            {
+                Ok(facts) => {
+                    deliveries.push((id, r.receipt, facts.entry.verdict, recipient));
+                    accepted.push(r.message_id);
+                }
+                Err(e) => {
+                    tracing::warn!(message_id = %id, error = %e, "returned receipt refused");
+                }
+            }
+        }
+        let n = deliveries.len() as u64;
+        node.committer
+            .run(move |t| {
+                for (id, receipt, verdict, recipient) in &deliveries {
+                    let state = if verdict == "recognised" {
+                        State::Recognised
+                    } else {
+                        State::Rejected
+                    };
+                    match t.delivered(*id, receipt, state, Some(format!("receipt from {recipient} via the hub"))) {
+                        Ok(()) | Err(crate::store::StoreError::NotAwaited(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+        node.metrics.delivered.fetch_add(n, Ordering::Relaxed);
+        Ok(Response::new(ReturnReceiptsResponse { accepted }))
+    }
+}
+
+type CheckResult = (Vec<DeliverOutcome>, Vec<Checked>, Vec<Vec<u8>>);
+
+fn check_and_sign(
+    node: &Node,
+    caller: &str,
+    caller_role: Role,
+    items: Vec<super::proto::DeliverItem>,
+) -> Result<CheckResult, Status> {
+    let mut outcomes = Vec::with_capacity(items.len());
+    let mut checked = Vec::new();
+    let now = crate::store::now_ms();
+    for (index, item) in items.into_iter().enumerate() {
+        let Some(route) = item.route else {
+            outcomes.push(refusal("", "bad-route", "item has no route".into(), false));
+            continue;
+        };
+        let mid = route.message_id.clone();
+        let refuse = |code: &str, reason: String| refusal(&mid, code, reason, false);
+        let (Some(message_id), Some(conversation_id)) =
+            (parse_id(&route.message_id), parse_id(&route.conversation_id))
+        else {
+            outcomes.push(refuse(
+                "bad-route",
+                "route.message_id and route.conversation_id must be urn:uuid: values".into(),
+            ));
+            continue;
+        };
+        if item.envelope.len() > node.config.limits.max_message_bytes {
+            outcomes.push(refuse(
+                "oversize",
+                format!(
+                    "envelope is {} bytes, over this node's limit of {}",
+                    item.envelope.len(),
+                    node.config.limits.max_message_bytes
+                ),
+            ));
+            continue;
+        }
+        let digest = receipt::digest(&item.envelope);
+        if route.digest != digest {
+            outcomes.push(refuse(
+                "bad-route",
+                "route.digest is not the SHA-256 of the envelope".into(),
+            ));
+            continue;
+        }
+        if route.sender != caller && caller_role != Role::Hub {
+            outcomes.push(refuse(
+                "not-authorised",
+                format!(
+                    "the client certificate is {caller}'s node; it may not deliver for {}",
+                    route.sender
+                ),
+            ));
+            continue;
+        }
+        if node.trust.state(&route.sender).is_none() {
+            outcomes.push(refuse(
+                "unknown-sender",
+                format!("{} is not a state in the trust space", route.sender),
+            ));
+            continue;
+        }
+        let for_me = route.recipient == node.config.state;
+        if !for_me && (!node.is_hub() || node.trust.state(&route.recipient).is_none()) {
+            outcomes.push(refuse(
+                "unknown-recipient",
+                format!(
+                    "{} is not this node ({}){}",
+                    route.recipient,
+                    node.config.state,
+                    if node.is_hub() {
+                        " nor a state in the trust space"
+                    } else {
+                        ", and this node does not forward"
+                    }
+                ),
+            ));
+            continue;
+        }
+        let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
+        let (verdict, reasons) = if for_me {
+            match read_envelope(node, &item.envelope, &route.sender, message_id) {
+                Ok(reasons) if reasons.is_empty() => ("recognised".to_owned(), reasons),
+                Ok(reasons) => ("rejected".to_owned(), reasons),
+                Err(reason) => {
+                    outcomes.push(refuse("malformed-envelope", reason));
+                    continue;
+                }
+            }
+        } else {
+            if expires_at.is_some_and(|e| e < now) {
+                outcomes.push(refuse("expired", "the message expired before it reached the hub".into()));
+                continue;
+            }
+            ("forwarded".to_owned(), Vec::new())
+        };
+        outcomes.push(DeliverOutcome::default());
+        checked.push(Checked {
+            index,
+            message_id,
+            conversation_id,
+            sender: route.sender,
+            recipient: route.recipient,
+            envelope: item.envelope,
+            digest,
+            expires_at,
+            verdict,
+            reasons,
+        });
+    }
+    let facts: Vec<EntryFacts> = checked
+        .iter()
+        .map(|c| EntryFacts {
+            message_id: c.message_id,
+            digest: c.digest.clone(),
+            verdict: c.verdict.clone(),
+            reasons: c.reasons.clone(),
+        })
+        .collect();
+    let receipts = receipt::issue(&node.signing, &node.config.state, Utc::now(), &facts)
+        .map_err(|e| Status::internal(e.to_string()))?;
+    Ok((outcomes, checked, receipts))
+}
+
+/// The receiver's checks on an envelope addressed to it: `Err` when it is not an envelope at
+/// all (refused, nothing stored); otherwise the rejection reasons (none: recognised).
+/// Issue 6 extends this into the full recognition sequence of DESIGN §4.
+fn read_envelope(
+    node: &Node,
+    bytes: &[u8],
+    sender: &str,
+    message_id: Uuid,
+) -> Result<Vec<String>, String> {
+    let limits = xml::Limits {
+        max_bytes: node.config.limits.max_message_bytes,
+        ..xml::Limits::default()
+    };
+    let doc = xml::parse_with_limits(bytes, &limits).map_err(|e| format!("envelope:{e}"))?;
+    // The header must read even before the signature is checked, to be an envelope at all.
+    let unverified = Envelope::from_document(&doc).map_err(|e| format!("envelope: {e}"))?;
+    let Some(state) = node.trust.state(sender) else {
+        return Ok(vec!["unknown-sender".into()]);
+    };
+    let verified = match dsig::verify(&doc, &state.documents, &VerifyPolicy::default()) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(message_id = %message_id, error = %e, "envelope signature refused");
+            return Ok(vec!["signature-invalid".into()]);
+        }
+    };
+    // From here on, only the signed bytes are read.
+    let signed = verified
+        .references
+        .first()
+        .and_then(|r| r.document().ok())
+        .and_then(|d| Envelope::from_document(&d).ok());
+    let Some(env) = signed else {
+        return Ok(vec!["signature-invalid".into()]);
+    };
+    let _ = unverified;
+    let mut reasons = Vec::new();
+    let h = &env.header;
+    if h.message_id != message_id {
+        reasons.push("route-mismatch".into());
+    }
+    if h.sender.country != sender {
+        reasons.push("sender-mismatch".into());
+    }
+    if h.recipient.country != node.config.state {
+        reasons.push("recipient-mismatch".into());
+    }
+    if h.expires_at.is_some_and(|e| e < Utc::now()) {
+        reasons.push("expired".into());
+    }
+    Ok(reasons)
+}

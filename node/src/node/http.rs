@@ -1,0 +1,265 @@
+//! HTTP/JSON for national systems without gRPC (the same operations as `Window`), health,
+//! readiness and Prometheus metrics. Errors are JSON `{"error": "..."}` with 400 for bad
+//! input, 404 for unknown messages, 429 when the queues are full, 503 when the node cannot
+//! take work.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::exchange::parse_id;
+use super::submit::{self, SubmitError, Submission};
+use super::Node;
+
+type Shared = State<Arc<Node>>;
+
+pub(crate) fn router(node: Arc<Node>) -> Router {
+    let limit = node.config.limits.max_message_bytes.saturating_mul(2);
+    Router::new()
+        .route("/v1/messages", post(post_message))
+        .route("/v1/messages/{id}", get(get_message))
+        .route("/v1/messages/{id}/requeue", post(post_requeue))
+        .route("/v1/parked", get(get_parked))
+        .route("/v1/inbox", get(get_inbox))
+        .route("/v1/inbox/ack", post(post_ack))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(node)
+}
+
+fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (code, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    format: String,
+    /// The document's XML text.
+    document: String,
+    #[serde(default)]
+    recipient_country: String,
+    #[serde(default)]
+    recipient_authority: String,
+    #[serde(default)]
+    sender_authority: String,
+    conversation_id: Option<String>,
+    ttl_seconds: Option<u64>,
+    #[serde(default)]
+    traders: Vec<String>,
+}
+
+async fn post_message(
+    State(node): Shared,
+    body: Result<Json<SubmitBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let conversation_id = match &b.conversation_id {
+        None => None,
+        Some(s) => match parse_id(s) {
+            Some(id) => Some(id),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("conversation_id: {s:?} is not a urn:uuid"),
+                )
+            }
+        },
+    };
+    let r = submit::submit(
+        &node,
+        Submission {
+            format: b.format,
+            document: b.document.into_bytes(),
+            recipient_country: b.recipient_country,
+            recipient_authority: b.recipient_authority,
+            sender_authority: b.sender_authority,
+            conversation_id,
+            ttl_seconds: b.ttl_seconds,
+            traders: b.traders,
+        },
+    )
+    .await;
+    match r {
+        Ok(queued) => (
+            StatusCode::ACCEPTED,
+            Json(json!({
+                "messages": queued.iter().map(|q| json!({
+                    "message_id": format!("urn:uuid:{}", q.message_id),
+                    "conversation_id": format!("urn:uuid:{}", q.conversation_id),
+                    "recipient_country": q.recipient.country,
+                    "recipient_authority": q.recipient.authority,
+                })).collect::<Vec<Value>>()
+            })),
+        )
+            .into_response(),
+        Err(e @ SubmitError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e @ SubmitError::Busy(_)) => error(StatusCode::TOO_MANY_REQUESTS, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
+    let Some(uuid) = parse_id(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("{id:?} is not a urn:uuid"));
+    };
+    let history = match node.store().history(uuid) {
+        Ok(h) => h,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    if history.is_empty() {
+        return error(StatusCode::NOT_FOUND, format!("no message {id}"));
+    }
+    let receipt = node.store().receipt(uuid).ok().flatten();
+    Json(json!({
+        "message_id": format!("urn:uuid:{uuid}"),
+        "history": history.iter().map(|t| json!({
+            "state": t.state.as_str(), "at_ms": t.at, "note": t.note,
+        })).collect::<Vec<Value>>(),
+        "receipt": receipt.map(|r| String::from_utf8_lossy(&r).into_owned()),
+    }))
+    .into_response()
+}
+
+/// An operator's requeue of an expired or dead message.
+async fn post_requeue(State(node): Shared, Path(id): Path<String>) -> Response {
+    let Some(uuid) = parse_id(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("{id:?} is not a urn:uuid"));
+    };
+    match node.committer.run(move |t| t.requeue(uuid)).await {
+        Ok(peer) => {
+            node.outbox_add(1);
+            node.waker(&peer).notify_one();
+            Json(json!({ "message_id": format!("urn:uuid:{uuid}"), "queued_for": peer })).into_response()
+        }
+        Err(e @ crate::store::StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Expired and dead messages, for an operator to requeue.
+async fn get_parked(State(node): Shared) -> Response {
+    match node.store().parked() {
+        Ok(entries) => Json(json!({
+            "messages": entries.iter().map(|e| json!({
+                "message_id": format!("urn:uuid:{}", e.message.message_id),
+                "conversation_id": format!("urn:uuid:{}", e.message.conversation_id),
+                "peer": e.message.peer,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+            })).collect::<Vec<Value>>()
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct InboxQuery {
+    limit: Option<usize>,
+}
+
+async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response {
+    let max = node.config.limits.max_inbox_pull;
+    let limit = q.limit.unwrap_or(max).clamp(1, max);
+    match node.store().inbox(limit) {
+        Ok(messages) => Json(json!({
+            "messages": messages.iter().map(|m| json!({
+                "message_id": format!("urn:uuid:{}", m.message_id),
+                "sender": m.sender,
+                "verdict": m.verdict,
+                "envelope": String::from_utf8_lossy(&m.envelope),
+                "receipt": String::from_utf8_lossy(&m.receipt),
+            })).collect::<Vec<Value>>()
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckBody {
+    message_ids: Vec<String>,
+}
+
+async fn post_ack(
+    State(node): Shared,
+    body: Result<Json<AckBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let mut ids = Vec::new();
+    for s in &b.message_ids {
+        match parse_id(s) {
+            Some(id) => ids.push(id),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("message_ids: {s:?} is not a urn:uuid"),
+                )
+            }
+        }
+    }
+    match super::window::ack(&node, ids).await {
+        Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn ready(State(node): Shared) -> Response {
+    if node.shutdown.is_cancelled() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
+    }
+    match node.store().outbox_len() {
+        Ok(_) => "ready\n".into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn metrics(State(node): Shared) -> Response {
+    let m = &node.metrics;
+    let inbox = node.store().inbox_len().unwrap_or(0);
+    let awaiting = node.store().awaiting_len().unwrap_or(0);
+    let mut out = String::new();
+    let mut put = |name: &str, kind: &str, help: &str, v: u64| {
+        out.push_str(&format!(
+            "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
+        ));
+    };
+    put("outbox_messages", "gauge", "Messages waiting for their next hop.", node.outbox_len.load(Ordering::Relaxed));
+    put("inbox_messages", "gauge", "Received messages not yet taken by the national system.", inbox);
+    put("awaiting_receipts", "gauge", "Messages sent through a hub awaiting their end receipt.", awaiting);
+    put("refused_total", "counter", "Delivered items refused (malformed, unauthorised, unknown recipient...).", m.refused.load(Ordering::Relaxed));
+    put("submitted_total", "counter", "Messages accepted from the national system.", m.submitted.load(Ordering::Relaxed));
+    put("delivered_total", "counter", "Messages delivered with a verified receipt.", m.delivered.load(Ordering::Relaxed));
+    put("received_total", "counter", "Messages received from peers (first deliveries).", m.received.load(Ordering::Relaxed));
+    put("duplicates_total", "counter", "Redeliveries answered with the first receipt.", m.duplicates.load(Ordering::Relaxed));
+    put("failed_attempts_total", "counter", "Delivery attempts that failed and will be retried.", m.failed_attempts.load(Ordering::Relaxed));
+    put("dead_total", "counter", "Messages that became dead.", m.dead.load(Ordering::Relaxed));
+    put("expired_total", "counter", "Messages that expired.", m.expired.load(Ordering::Relaxed));
+    out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");
+    for peer in node.store().peers_with_queue().unwrap_or_default() {
+        let n = node.store().queued(&peer).unwrap_or(0);
+        out.push_str(&format!("tereze_peer_queue_messages{{peer=\"{peer}\"}} {n}\n"));
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        out,
+    )
+        .into_response()
+}

@@ -1,0 +1,345 @@
+//! The running node (DESIGN §1, §2, §7): the `Exchange` service for peer nodes over mutual
+//! TLS, the `Window` service and HTTP/JSON for the national system, the relay workers, the
+//! audit checkpoints, and their orderly start and shutdown. Long-lived tasks share one
+//! cancellation token; on SIGTERM/SIGINT the servers stop taking work, relay workers finish
+//! the batch in flight, a last audit checkpoint is signed, and the store closes. Whatever was
+//! acknowledged is on disk, so a restart (or a crash) resumes from the store.
+
+pub(crate) mod exchange;
+pub(crate) mod http;
+pub(crate) mod relay;
+pub(crate) mod submit;
+pub(crate) mod tls;
+pub(crate) mod window;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use tereze_codecs::dsig::SigningKey;
+use tereze_codecs::translate::Catalog;
+use tereze_reference_data::Directories;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{NodeConfig, Role};
+use crate::receipt::ReceiptVerifier;
+use crate::store::committer::Committer;
+use crate::store::{audit, now_ms, RedbStore};
+use crate::trust::TrustSpace;
+
+pub(crate) mod proto {
+    #![allow(clippy::all, clippy::pedantic)]
+    tonic::include_proto!("tereze.v1");
+}
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StartError {
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("{path}: {reason}")]
+    Key { path: String, reason: String },
+    #[error("store {path}: {source}")]
+    Store {
+        path: String,
+        source: crate::store::StoreError,
+    },
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) submitted: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) failed_attempts: AtomicU64,
+    pub(crate) dead: AtomicU64,
+    pub(crate) expired: AtomicU64,
+}
+
+/// Everything the services and workers share.
+pub(crate) struct Node {
+    pub(crate) config: NodeConfig,
+    pub(crate) trust: TrustSpace,
+    pub(crate) signing: SigningKey,
+    pub(crate) audit_key: PKey<Private>,
+    pub(crate) audit_cert: X509,
+    pub(crate) committer: Committer,
+    pub(crate) catalog: Catalog,
+    pub(crate) directories: Directories,
+    pub(crate) receipts: ReceiptVerifier,
+    /// Wakes the relay worker of a peer.
+    pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+    /// Messages in the outbox (approximate between commits), for backpressure.
+    pub(crate) outbox_len: AtomicU64,
+    pub(crate) metrics: Metrics,
+    pub(crate) shutdown: CancellationToken,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, StartError> {
+    std::fs::read(path).map_err(|e| StartError::Key {
+        path: path.display().to_string(),
+        reason: format!("cannot read: {e}"),
+    })
+}
+
+impl Node {
+    pub(crate) fn store(&self) -> &RedbStore {
+        self.committer.store()
+    }
+
+    pub(crate) fn is_hub(&self) -> bool {
+        self.config.role == Role::Hub
+    }
+
+    /// The notifier of `peer`'s relay worker (created on first use).
+    pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
+        let mut m = self.wake.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(peer.to_owned()).or_default().clone()
+    }
+
+    /// The next hop for a message to `recipient`: its node, or the hub; `None` when the trust
+    /// space knows no such state.
+    pub(crate) fn next_hop(&self, recipient: &str) -> Option<String> {
+        let known = self.trust.state(recipient)?;
+        if known.role == Role::Hub || self.is_hub() {
+            return Some(recipient.to_owned());
+        }
+        let r = &self.config.routing;
+        let via = r.via_hub.iter().any(|s| s == recipient || s == "*");
+        match (&r.hub, via) {
+            (Some(hub), true) => Some(hub.clone()),
+            _ => Some(recipient.to_owned()),
+        }
+    }
+
+    /// Loads keys, trust space and store; starts the commit thread.
+    pub(crate) fn open(config: NodeConfig) -> Result<Arc<Self>, StartError> {
+        let trust = TrustSpace::load(&config.trust_space)?;
+        if trust.state(&config.state).is_none() {
+            return Err(StartError::Config(format!(
+                "{}: this node's state {} is not in the trust space",
+                config.trust_space.display(),
+                config.state
+            )));
+        }
+        if let Some(h) = &config.routing.hub {
+            if trust.state(h).map(|s| s.role) != Some(Role::Hub) {
+                return Err(StartError::Config(format!(
+                    "routing.hub: {h} is not a hub in the trust space"
+                )));
+            }
+        }
+        let key_pem = read(&config.signing.key)?;
+        let cert_pem = read(&config.signing.certificate)?;
+        let signing = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| StartError::Key {
+            path: config.signing.key.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let audit_key = PKey::private_key_from_pem(&key_pem).map_err(|e| StartError::Key {
+            path: config.signing.key.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let audit_cert = X509::from_pem(&cert_pem).map_err(|e| StartError::Key {
+            path: config.signing.certificate.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Key {
+            path: config.data_dir.display().to_string(),
+            reason: format!("cannot create: {e}"),
+        })?;
+        let store_path = config.data_dir.join("node.redb");
+        let store = RedbStore::open(&store_path).map_err(|source| StartError::Store {
+            path: store_path.display().to_string(),
+            source,
+        })?;
+        let outbox_len = store.outbox_len().map_err(|source| StartError::Store {
+            path: store_path.display().to_string(),
+            source,
+        })?;
+        let committer =
+            Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
+                path: store_path.display().to_string(),
+                source,
+            })?;
+        let catalog = Catalog::builtin()
+            .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
+        Ok(Arc::new(Self {
+            config,
+            trust,
+            signing,
+            audit_key,
+            audit_cert,
+            committer,
+            catalog,
+            directories: Directories::builtin(),
+            receipts: ReceiptVerifier::default(),
+            wake: Default::default(),
+            outbox_len: AtomicU64::new(outbox_len),
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+        }))
+    }
+
+    /// Signs an audit checkpoint over the chain's head.
+    pub(crate) async fn checkpoint(self: &Arc<Self>) {
+        let node = self.clone();
+        let r = self
+            .committer
+            .run(move |t| {
+                let now = t.now();
+                audit::checkpoint(t.raw(), &node.audit_key, &node.audit_cert, now)
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "audit checkpoint failed");
+        }
+    }
+
+    pub(crate) fn outbox_add(&self, n: u64) {
+        self.outbox_len.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub(crate) fn outbox_sub(&self, n: u64) {
+        let _ = self
+            .outbox_len
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
+}
+
+/// Runs the node until SIGTERM or SIGINT, then shuts down in order.
+pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
+    let node = Node::open(config)?;
+    let cfg = &node.config;
+    let tls_config = tls::server_config(&cfg.tls, &node.trust)?;
+    let exchange_listener = tokio::net::TcpListener::bind(cfg.listen.exchange)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: cfg.listen.exchange,
+            source,
+        })?;
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let node = node.clone();
+        let incoming = tls::incoming(exchange_listener, tls_config, node.shutdown.clone());
+        tasks.spawn(async move {
+            let service = exchange::service(node.clone());
+            let shutdown = node.shutdown.clone();
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "exchange server stopped");
+            }
+        });
+    }
+    if let Some(addr) = cfg.listen.window {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let node = node.clone();
+        tasks.spawn(async move {
+            let service = window::service(node.clone());
+            let shutdown = node.shutdown.clone();
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            if let Err(e) = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "window server stopped");
+            }
+        });
+    }
+    if let Some(addr) = cfg.listen.http {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let node = node.clone();
+        tasks.spawn(async move {
+            let shutdown = node.shutdown.clone();
+            if let Err(e) = axum::serve(listener, http::router(node))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+            {
+                tracing::error!(error = %e, "http server stopped");
+            }
+        });
+    }
+    let relay = relay::start(node.clone());
+    {
+        let node = node.clone();
+        tasks.spawn(async move {
+            let every = Duration::from_secs(node.config.audit_checkpoint_seconds.max(1));
+            loop {
+                tokio::select! {
+                    _ = node.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(every) => node.checkpoint().await,
+                }
+            }
+        });
+    }
+    tracing::info!(
+        state = %node.config.state,
+        role = ?node.config.role,
+        exchange = %node.config.listen.exchange,
+        window = ?node.config.listen.window,
+        http = ?node.config.listen.http,
+        trust_space_version = node.trust.version,
+        trust_space_issued_at = %node.trust.issued_at,
+        "node started"
+    );
+    // The line scripts and tests wait for.
+    println!("ready {}", node.config.state);
+
+    wait_for_signal(&node.shutdown).await;
+    tracing::info!("shutting down: no new work, finishing what is in flight");
+    node.shutdown.cancel();
+    relay.stop().await;
+    while tasks.join_next().await.is_some() {}
+    node.checkpoint().await;
+    tracing::info!(at = now_ms(), "stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: &CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut term) = signal(SignalKind::terminate()) else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = shutdown.cancelled() => {}
+        }
+    }
+}

@@ -1,0 +1,558 @@
+//! The relay: per peer, `relay.concurrency` workers take due messages from the outbox in
+//! batches and deliver them with one `Deliver` call each. A peer's receipt is verified before
+//! the message leaves the outbox; a hub's acceptance moves it to "awaiting the end receipt".
+//! Failures are classified, not string-matched: transport errors and transient refusals are
+//! retried with exponential backoff and jitter (backon), up to `relay.max_attempts` (then
+//! `dead`); permanent refusals are `dead` at once; a message past its expiry is `expired`.
+//! Order is per conversation: a message in flight or waiting to retry holds back the later
+//! messages of its conversation.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::task::JoinSet;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use uuid::Uuid;
+
+use super::proto::exchange_client::ExchangeClient;
+use super::proto::{deliver_outcome, DeliverItem, DeliverRequest, ReturnReceiptsRequest, ReturnedReceipt, Route};
+use super::Node;
+use crate::receipt;
+use crate::store::{now_ms, OutboxEntry, Payload, State, StoreError};
+
+/// The running workers.
+pub(crate) struct Relay {
+    tasks: JoinSet<()>,
+}
+
+impl Relay {
+    /// Waits for the workers to finish their batch in flight (after the node's shutdown token
+    /// is cancelled).
+    pub(crate) async fn stop(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Starts workers for every other node in the trust space.
+pub(crate) fn start(node: Arc<Node>) -> Relay {
+    let mut tasks = JoinSet::new();
+    let peers: Vec<String> = node
+        .trust
+        .states
+        .keys()
+        .filter(|c| **c != node.config.state)
+        .cloned()
+        .collect();
+    for peer in peers {
+        let client = match client(&node, &peer) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(peer = %peer, error = %e, "no route to this peer");
+                continue;
+            }
+        };
+        let in_flight = Arc::new(Mutex::new(HashSet::new()));
+        for worker in 0..node.config.relay.concurrency {
+            let w = Worker {
+                node: node.clone(),
+                peer: peer.clone(),
+                client: client.clone(),
+                in_flight: in_flight.clone(),
+            };
+            let span = tracing::info_span!("relay", peer = %peer, worker);
+            tasks.spawn(tracing::Instrument::instrument(w.run(), span));
+        }
+    }
+    Relay { tasks }
+}
+
+fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+    let state = node
+        .trust
+        .state(peer)
+        .ok_or_else(|| format!("{peer} is not in the trust space"))?;
+    let configured = node.config.peers.iter().find(|p| p.state == peer);
+    let listed = state.nodes.first();
+    let endpoint = configured
+        .map(|p| p.endpoint.clone())
+        .or_else(|| listed.map(|n| n.endpoint.clone()))
+        .ok_or_else(|| format!("no endpoint for {peer}"))?;
+    let server_name = configured
+        .and_then(|p| p.server_name.clone())
+        .or_else(|| listed.map(|n| n.server_name.clone()))
+        .ok_or_else(|| format!("no server name for {peer}"))?;
+    let (cert, key) = super::tls::read_pair(&node.config.tls).map_err(|e| e.to_string())?;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(state.anchors_pem.as_bytes()))
+        .identity(Identity::from_pem(cert, key))
+        .domain_name(server_name);
+    let channel = Endpoint::from_shared(endpoint.clone())
+        .map_err(|e| format!("endpoint {endpoint}: {e}"))?
+        .tls_config(tls)
+        .map_err(|e| format!("TLS for {endpoint}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(node.config.relay.timeout_seconds))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .connect_lazy();
+    let limit = node
+        .config
+        .limits
+        .max_message_bytes
+        .saturating_mul(node.config.limits.max_batch)
+        .saturating_add(1 << 20)
+        .min(1 << 30);
+    Ok(ExchangeClient::new(channel)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit))
+}
+
+struct Worker {
+    node: Arc<Node>,
+    peer: String,
+    client: ExchangeClient<Channel>,
+    in_flight: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+/// What to do with one message after an attempt.
+enum Outcome {
+    Delivered {
+        receipt: Vec<u8>,
+        verdict: State,
+        note: String,
+    },
+    Forwarded {
+        recipient: String,
+        hub_receipt: Vec<u8>,
+    },
+    /// A hub's leg done: record the end receipt and send it back to the original sender.
+    DeliveredForSender {
+        receipt: Vec<u8>,
+        verdict: State,
+        sender: String,
+        recipient: String,
+    },
+    ReceiptReturned,
+    Retry(String),
+    Dead(String),
+    Expired,
+}
+
+impl Worker {
+    async fn run(self) {
+        let wake = self.node.waker(&self.peer);
+        loop {
+            if self.node.shutdown.is_cancelled() {
+                break;
+            }
+            let batch = match self.take() {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    Vec::new()
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = self.node.shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let ids: Vec<Uuid> = batch.iter().map(|e| e.message.message_id).collect();
+            let more = batch.len() == self.node.config.limits.max_batch;
+            self.attempt(batch).await;
+            {
+                let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                for id in ids {
+                    f.remove(&id);
+                }
+            }
+            if more {
+                // Let a sibling worker take the next batch too.
+                wake.notify_one();
+            }
+        }
+    }
+
+    fn take(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let due = self.node.store().due(
+            &self.peer,
+            now_ms(),
+            self.node.config.limits.max_batch,
+            &f,
+        )?;
+        for e in &due {
+            f.insert(e.message.message_id);
+        }
+        Ok(due)
+    }
+
+    async fn attempt(&self, batch: Vec<OutboxEntry>) {
+        let now = now_ms();
+        let mut results: Vec<(OutboxEntry, Outcome)> = Vec::with_capacity(batch.len());
+        let mut envelopes = Vec::new();
+        let mut receipts = Vec::new();
+        for e in batch {
+            if matches!(e.message.payload, Payload::Envelope { .. })
+                && e.message.expires_at.is_some_and(|x| x < now)
+            {
+                results.push((e, Outcome::Expired));
+            } else if matches!(e.message.payload, Payload::Envelope { .. }) {
+                envelopes.push(e);
+            } else {
+                receipts.push(e);
+            }
+        }
+        if !envelopes.is_empty() {
+            results.extend(self.deliver(envelopes).await);
+        }
+        if !receipts.is_empty() {
+            results.extend(self.return_receipts(receipts).await);
+        }
+        self.record(results).await;
+    }
+
+    async fn deliver(&self, batch: Vec<OutboxEntry>) -> Vec<(OutboxEntry, Outcome)> {
+        let items: Vec<DeliverItem> = batch
+            .iter()
+            .filter_map(|e| match &e.message.payload {
+                Payload::Envelope {
+                    sender,
+                    recipient,
+                    envelope,
+                } => Some(DeliverItem {
+                    route: Some(Route {
+                        message_id: format!("urn:uuid:{}", e.message.message_id),
+                        conversation_id: format!("urn:uuid:{}", e.message.conversation_id),
+                        sender: sender.clone(),
+                        recipient: recipient.clone(),
+                        digest: receipt::digest(envelope),
+                        expires_at_ms: e.message.expires_at.unwrap_or(0),
+                    }),
+                    envelope: envelope.clone(),
+                }),
+                Payload::Receipt { .. } => None,
+            })
+            .collect();
+        let mut client = self.client.clone();
+        let response = client.deliver(DeliverRequest { items }).await;
+        let outcomes = match response {
+            Ok(r) => r.into_inner().outcomes,
+            Err(status) => {
+                let reason = format!("{}: {}", self.peer, describe(&status));
+                return batch
+                    .into_iter()
+                    .map(|e| (e, Outcome::Retry(reason.clone())))
+                    .collect();
+            }
+        };
+        if outcomes.len() != batch.len() {
+            let reason = format!(
+                "{} answered {} outcomes for {} messages",
+                self.peer,
+                outcomes.len(),
+                batch.len()
+            );
+            return batch
+                .into_iter()
+                .map(|e| (e, Outcome::Retry(reason.clone())))
+                .collect();
+        }
+        let node = self.node.clone();
+        let peer = self.peer.clone();
+        // Receipt verification is CPU work.
+        tokio::task::spawn_blocking(move || {
+            batch
+                .into_iter()
+                .zip(outcomes)
+                .map(|(e, o)| {
+                    let outcome = judge(&node, &peer, &e, o.outcome);
+                    (e, outcome)
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    async fn return_receipts(&self, batch: Vec<OutboxEntry>) -> Vec<(OutboxEntry, Outcome)> {
+        let receipts: Vec<ReturnedReceipt> = batch
+            .iter()
+            .filter_map(|e| match &e.message.payload {
+                Payload::Receipt { recipient, receipt } => Some(ReturnedReceipt {
+                    message_id: format!("urn:uuid:{}", e.message.message_id),
+                    recipient: recipient.clone(),
+                    receipt: receipt.clone(),
+                }),
+                Payload::Envelope { .. } => None,
+            })
+            .collect();
+        let mut client = self.client.clone();
+        match client
+            .return_receipts(ReturnReceiptsRequest { receipts })
+            .await
+        {
+            Ok(r) => {
+                let accepted: HashSet<String> = r.into_inner().accepted.into_iter().collect();
+                batch
+                    .into_iter()
+                    .map(|e| {
+                        let id = format!("urn:uuid:{}", e.message.message_id);
+                        let o = if accepted.contains(&id) {
+                            Outcome::ReceiptReturned
+                        } else {
+                            Outcome::Retry(format!("{} did not take the receipt", self.peer))
+                        };
+                        (e, o)
+                    })
+                    .collect()
+            }
+            Err(status) => {
+                let reason = format!("{}: {}", self.peer, describe(&status));
+                batch
+                    .into_iter()
+                    .map(|e| (e, Outcome::Retry(reason.clone())))
+                    .collect()
+            }
+        }
+    }
+
+    /// Stores every outcome of the attempt in one commit.
+    async fn record(&self, results: Vec<(OutboxEntry, Outcome)>) {
+        let cfg = &self.node.config.relay;
+        let max_attempts = cfg.max_attempts;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(cfg.min_backoff_ms))
+            .with_max_delay(Duration::from_millis(cfg.max_backoff_ms))
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times();
+        let peer = self.peer.clone();
+        let node = self.node.clone();
+        let results = Arc::new(results);
+        let for_commit = results.clone();
+        let committed = self
+            .node
+            .committer
+            .run(move |t| {
+                let mut left_outbox = 0u64;
+                let mut forwarded_receipts = Vec::new();
+                for (e, outcome) in for_commit.iter() {
+                    let id = e.message.message_id;
+                    let step = match outcome {
+                        Outcome::Delivered {
+                            receipt,
+                            verdict,
+                            note,
+                        } => t.delivered(id, receipt, *verdict, Some(note.clone())),
+                        Outcome::Forwarded {
+                            recipient,
+                            hub_receipt,
+                        } => t.forwarded(id, recipient, hub_receipt, format!("accepted by hub {peer} for {recipient}")),
+                        Outcome::DeliveredForSender {
+                            receipt,
+                            verdict,
+                            sender,
+                            recipient,
+                        } => t
+                            .delivered(id, receipt, *verdict, Some(format!("by {recipient}")))
+                            .and_then(|()| {
+                                forwarded_receipts.push(sender.clone());
+                                t.enqueue(
+                                    &[crate::store::Outgoing {
+                                        message_id: id,
+                                        conversation_id: e.message.conversation_id,
+                                        peer: sender.clone(),
+                                        payload: Payload::Receipt {
+                                            recipient: recipient.clone(),
+                                            receipt: receipt.clone(),
+                                        },
+                                        expires_at: None,
+                                    }],
+                                    &[],
+                                )
+                            }),
+                        Outcome::ReceiptReturned => {
+                            let receipt = match &e.message.payload {
+                                Payload::Receipt { receipt, .. } => receipt.as_slice(),
+                                Payload::Envelope { .. } => &[],
+                            };
+                            t.delivered(
+                                id,
+                                receipt,
+                                State::Delivered,
+                                Some(format!("receipt returned to {peer}")),
+                            )
+                        }
+                        Outcome::Expired => t.park(id, State::Expired, "not delivered before its expiry"),
+                        Outcome::Dead(reason) => t.park(id, State::Dead, reason),
+                        Outcome::Retry(reason) => {
+                            let attempts = e.attempts + 1;
+                            if attempts >= max_attempts {
+                                t.park(
+                                    id,
+                                    State::Dead,
+                                    &format!("{attempts} attempts failed; last: {reason}"),
+                                )
+                            } else {
+                                let delay = backoff
+                                    .build()
+                                    .nth(attempts.saturating_sub(1) as usize)
+                                    .unwrap_or(Duration::from_millis(1000));
+                                t.failed_attempt(id, reason, t.now() + delay.as_millis() as i64)
+                                    .map(|_| ())
+                            }
+                        }
+                    };
+                    match step {
+                        Ok(()) => {
+                            if !matches!(outcome, Outcome::Retry(_)) || e.attempts + 1 >= max_attempts {
+                                left_outbox += 1;
+                            }
+                        }
+                        // Someone else settled it first (an operator, a returned receipt).
+                        Err(StoreError::NotQueued(_) | StoreError::NotAwaited(_)) => {}
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok((left_outbox, forwarded_receipts))
+            })
+            .await;
+        match committed {
+            Ok((left, forwarded_receipts)) => {
+                node.outbox_sub(left);
+                node.outbox_add(forwarded_receipts.len() as u64);
+                for s in forwarded_receipts {
+                    node.waker(&s).notify_one();
+                }
+                for (e, o) in results.iter() {
+                    let id = e.message.message_id;
+                    match o {
+                        Outcome::Delivered { .. } | Outcome::DeliveredForSender { .. } => {
+                            node.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "delivered");
+                        }
+                        Outcome::Forwarded { .. } => {
+                            tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "forwarded by the hub");
+                        }
+                        Outcome::Retry(r) => {
+                            node.metrics.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, attempt = e.attempts + 1, reason = %r, "attempt failed");
+                        }
+                        Outcome::Dead(r) => {
+                            node.metrics.dead.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, reason = %r, "dead");
+                        }
+                        Outcome::Expired => {
+                            node.metrics.expired.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, "expired");
+                        }
+                        Outcome::ReceiptReturned => {}
+                    }
+                }
+            }
+            Err(e) => {
+                // Nothing was recorded: the messages are still due and will be sent again
+                // (the receiver deduplicates).
+                tracing::error!(error = %e, "cannot record delivery outcomes");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+fn describe(status: &tonic::Status) -> String {
+    let msg = status.message();
+    if msg.is_empty() {
+        format!("{:?}", status.code())
+    } else {
+        format!("{:?}: {msg}", status.code())
+    }
+}
+
+/// Decides what an item's outcome means, verifying any receipt.
+fn judge(
+    node: &Node,
+    peer: &str,
+    e: &OutboxEntry,
+    outcome: Option<deliver_outcome::Outcome>,
+) -> Outcome {
+    let Payload::Envelope {
+        sender,
+        recipient,
+        envelope,
+    } = &e.message.payload
+    else {
+        return Outcome::Dead("not an envelope".into());
+    };
+    let digest = receipt::digest(envelope);
+    let id = e.message.message_id;
+    match outcome {
+        Some(deliver_outcome::Outcome::Receipt(r)) => {
+            let Some(anchors) = node.trust.state(recipient) else {
+                return Outcome::Dead(format!("{recipient} left the trust space"));
+            };
+            match node
+                .receipts
+                .verify(&r, &anchors.documents, recipient, id, &digest)
+            {
+                Ok(facts) => {
+                    let verdict = if facts.entry.verdict == "recognised" {
+                        State::Recognised
+                    } else {
+                        State::Rejected
+                    };
+                    let mut note = format!("receipt by {}", facts.signer);
+                    if !facts.entry.reasons.is_empty() {
+                        note.push_str(&format!("; reasons: {}", facts.entry.reasons.join(", ")));
+                    }
+                    if node.is_hub() {
+                        Outcome::DeliveredForSender {
+                            receipt: r,
+                            verdict,
+                            sender: sender.clone(),
+                            recipient: recipient.clone(),
+                        }
+                    } else {
+                        Outcome::Delivered {
+                            receipt: r,
+                            verdict,
+                            note,
+                        }
+                    }
+                }
+                Err(err) => Outcome::Retry(format!("{peer}'s receipt refused: {err}")),
+            }
+        }
+        Some(deliver_outcome::Outcome::Forwarded(f)) => {
+            let Some(hub) = node.trust.state(peer) else {
+                return Outcome::Dead(format!("{peer} left the trust space"));
+            };
+            match node
+                .receipts
+                .verify(&f.hub_receipt, &hub.documents, peer, id, &digest)
+            {
+                Ok(_) => Outcome::Forwarded {
+                    recipient: recipient.clone(),
+                    hub_receipt: f.hub_receipt,
+                },
+                Err(err) => Outcome::Retry(format!("hub {peer}'s acceptance refused: {err}")),
+            }
+        }
+        Some(deliver_outcome::Outcome::Refused(r)) => {
+            let reason = format!("refused by {peer}: {}: {}", r.code, r.reason);
+            if r.transient {
+                Outcome::Retry(reason)
+            } else {
+                Outcome::Dead(reason)
+            }
+        }
+        None => Outcome::Retry(format!("{peer} gave no outcome")),
+    }
+}

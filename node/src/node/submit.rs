@@ -1,0 +1,269 @@
+//! Intake from the national system: a national document (translated here), a submission set
+//! ("submit once": one message per recipient it names) or a ready EAEU document is checked,
+//! wrapped in an envelope, signed and queued durably. The answer comes only after the commit.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use tereze_codecs::dsig::{self, SignOptions, SignTarget};
+use tereze_codecs::envelope::{
+    Body, DocumentRef, Envelope, Header, MessageKind, Participant, VERSION,
+};
+use tereze_codecs::translate::{FormatKind, Translated};
+use tereze_codecs::xml;
+use uuid::Uuid;
+
+use super::Node;
+use crate::store::{Outgoing, Payload, State, StoreError};
+
+/// One submission, whichever door it came through.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Submission {
+    pub(crate) format: String,
+    pub(crate) document: Vec<u8>,
+    pub(crate) recipient_country: String,
+    pub(crate) recipient_authority: String,
+    pub(crate) sender_authority: String,
+    pub(crate) conversation_id: Option<Uuid>,
+    pub(crate) ttl_seconds: Option<u64>,
+    pub(crate) traders: Vec<String>,
+}
+
+/// What was queued.
+#[derive(Debug, Clone)]
+pub(crate) struct Queued {
+    pub(crate) message_id: Uuid,
+    pub(crate) conversation_id: Uuid,
+    pub(crate) recipient: Participant,
+}
+
+/// Why a submission was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SubmitError {
+    /// The input is wrong; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// The node's queues are full; try again later.
+    #[error("the outbox holds {0} messages, the limit; try again later")]
+    Busy(u64),
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn invalid(s: impl Into<String>) -> SubmitError {
+    SubmitError::Invalid(s.into())
+}
+
+/// Turns a submission into signed envelopes and queues them.
+pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued>, SubmitError> {
+    if node.shutdown.is_cancelled() {
+        return Err(SubmitError::ShuttingDown);
+    }
+    if node.is_hub() {
+        return Err(invalid("this node is a hub: it forwards, it does not take submissions"));
+    }
+    let queued = node.outbox_len.load(Ordering::Relaxed);
+    if queued >= node.config.limits.max_queue {
+        return Err(SubmitError::Busy(queued));
+    }
+    if s.document.len() > node.config.limits.max_message_bytes {
+        return Err(invalid(format!(
+            "document: {} bytes, over the limit of {}",
+            s.document.len(),
+            node.config.limits.max_message_bytes
+        )));
+    }
+    let n = node.clone();
+    // Parsing, translation and signing are CPU work: keep them off the async workers.
+    let prepared = tokio::task::spawn_blocking(move || prepare(&n, s))
+        .await
+        .map_err(|e| invalid(format!("internal: {e}")))??;
+    let count = prepared.len() as u64;
+    let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
+    let before = vec![
+        (State::Received, Some("from the national system".to_owned())),
+        (State::Translated, None),
+        (State::Signed, None),
+    ];
+    node.committer
+        .run(move |t| t.enqueue(&outgoing, &before))
+        .await?;
+    node.outbox_add(count);
+    node.metrics.submitted.fetch_add(count, Ordering::Relaxed);
+    let mut out = Vec::new();
+    for (o, recipient) in prepared {
+        node.waker(&o.peer).notify_one();
+        tracing::info!(
+            message_id = %o.message_id,
+            conversation_id = %o.conversation_id,
+            peer = %o.peer,
+            "queued"
+        );
+        out.push(Queued {
+            message_id: o.message_id,
+            conversation_id: o.conversation_id,
+            recipient,
+        });
+    }
+    Ok(out)
+}
+
+fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant)>, SubmitError> {
+    let limits = xml::Limits {
+        max_bytes: node.config.limits.max_message_bytes,
+        ..xml::Limits::default()
+    };
+    let doc = xml::parse_with_limits(&s.document, &limits)
+        .map_err(|e| invalid(format!("document:{e}")))?;
+    let format = node
+        .catalog
+        .formats()
+        .into_iter()
+        .find(|f| f.id == s.format)
+        .ok_or_else(|| {
+            invalid(format!(
+                "format: unknown format {:?}; `tereze translate --list` shows them",
+                s.format
+            ))
+        })?;
+    let results: Vec<Translated> = match format.kind {
+        FormatKind::Eaeu => {
+            node.catalog
+                .check_eaeu(&node.directories, &s.format, &doc)
+                .map_err(|e| invalid(format!("document: {e}")))?;
+            vec![Translated {
+                format: s.format.clone(),
+                document: doc,
+                model: node.catalog.model(&s.format).cloned(),
+                recipient: None,
+            }]
+        }
+        FormatKind::National | FormatKind::Submission => {
+            if let Some(c) = &format.country {
+                if *c != node.config.state {
+                    return Err(invalid(format!(
+                        "format: {} is {c}'s national format; this node is {}'s",
+                        s.format, node.config.state
+                    )));
+                }
+            }
+            node.catalog
+                .translate(&node.directories, &s.format, "eaeu", &doc)
+                .map_err(|e| invalid(format!("document: cannot translate: {e}")))?
+        }
+    };
+    let conversation_id = s.conversation_id.unwrap_or_else(Uuid::new_v4);
+    let now = Utc::now().fixed_offset();
+    let ttl = s
+        .ttl_seconds
+        .unwrap_or(node.config.relay.ttl_seconds)
+        .min(365 * 86_400);
+    let expires = now + ChronoDuration::seconds(ttl as i64);
+    let authority = if s.sender_authority.is_empty() {
+        node.config.signing.authority.clone()
+    } else {
+        s.sender_authority.clone()
+    };
+    let sender = Participant {
+        country: node.config.state.clone(),
+        authority,
+    };
+    let mut out = Vec::new();
+    for r in results {
+        let recipient = match r.recipient.clone() {
+            Some(p) => p,
+            None => {
+                if s.recipient_country.is_empty() {
+                    return Err(invalid(
+                        "recipient_country: required (the format names no recipient)",
+                    ));
+                }
+                Participant {
+                    country: s.recipient_country.clone(),
+                    authority: if s.recipient_authority.is_empty() {
+                        "SW".into()
+                    } else {
+                        s.recipient_authority.clone()
+                    },
+                }
+            }
+        };
+        if recipient.country == node.config.state {
+            return Err(invalid(format!(
+                "recipient_country: {} is this node's own state",
+                recipient.country
+            )));
+        }
+        let peer = node.next_hop(&recipient.country).ok_or_else(|| {
+            invalid(format!(
+                "recipient_country: {} is not a state in the trust space",
+                recipient.country
+            ))
+        })?;
+        let model = r
+            .model
+            .as_ref()
+            .ok_or_else(|| invalid(format!("format: {} has no EAEU document model", r.format)))?;
+        let message_id = Uuid::new_v4();
+        let envelope = Envelope {
+            version: VERSION,
+            header: Header {
+                message_id,
+                conversation_id,
+                procedure_id: conversation_id,
+                in_reply_to: None,
+                process: model.process.clone(),
+                message: model.message.clone(),
+                transaction: model.transaction.clone(),
+                kind: MessageKind::Request,
+                sender: sender.clone(),
+                recipient: recipient.clone(),
+                created_at: now,
+                expires_at: Some(expires),
+                document: DocumentRef {
+                    type_code: model.type_code.clone(),
+                    version: model.version.clone(),
+                    issuing_authority: sender.clone(),
+                },
+                traders: s.traders.clone(),
+            },
+            body: Body::from_document(&r.document),
+        };
+        let mut env_doc = envelope
+            .to_document()
+            .map_err(|e| invalid(format!("envelope: {e}")))?;
+        dsig::sign_enveloped(
+            &mut env_doc,
+            &SignTarget::Document,
+            &node.signing,
+            &SignOptions::default(),
+        )
+        .map_err(|e| invalid(format!("signing: {e}")))?;
+        let bytes = env_doc.to_xml().into_bytes();
+        if bytes.len() > node.config.limits.max_message_bytes {
+            return Err(invalid(format!(
+                "document: the signed envelope is {} bytes, over the limit of {}",
+                bytes.len(),
+                node.config.limits.max_message_bytes
+            )));
+        }
+        out.push((
+            Outgoing {
+                message_id,
+                conversation_id,
+                peer,
+                payload: Payload::Envelope {
+                    sender: node.config.state.clone(),
+                    recipient: recipient.country.clone(),
+                    envelope: bytes,
+                },
+                expires_at: Some(expires.timestamp_millis()),
+            },
+            recipient,
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,136 @@
+//! TLS between nodes: the server requires a client certificate chaining to a trust-space
+//! anchor (with the trust space's CRLs), the client pins each peer to its state's anchors.
+//! rustls with the ring provider; tonic's own server TLS takes no CRLs, so we accept with
+//! tokio-rustls and hand the streams to tonic (DESIGN §9).
+
+use std::sync::Arc;
+
+use rustls::server::WebPkiClientVerifier;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::KeyPair;
+use crate::trust::TrustSpace;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsError {
+    #[error("{path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("TLS configuration: {0}")]
+    Config(String),
+}
+
+pub(crate) fn read_pair(pair: &KeyPair) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| TlsError::File {
+            path: p.display().to_string(),
+            reason: format!("cannot read: {e}"),
+        })
+    };
+    Ok((read(&pair.certificate)?, read(&pair.key)?))
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The server side: mutual TLS, client certificates checked against every anchor and CRL of
+/// the trust space. Which state a client is, is decided per request from its certificate.
+pub(crate) fn server_config(
+    pair: &KeyPair,
+    trust: &TrustSpace,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let (cert_pem, key_pem) = read_pair(pair)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::File {
+            path: pair.certificate.display().to_string(),
+            reason: format!("not a PEM certificate chain: {e}"),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::File {
+            path: pair.certificate.display().to_string(),
+            reason: "no certificate".into(),
+        });
+    }
+    let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
+        path: pair.key.display().to_string(),
+        reason: format!("not a PEM private key: {e}"),
+    })?;
+    let mut roots = RootCertStore::empty();
+    for der in trust.all_anchors_der() {
+        roots
+            .add(CertificateDer::from(der))
+            .map_err(|e| TlsError::Config(format!("trust anchor refused: {e}")))?;
+    }
+    let crls: Vec<CertificateRevocationListDer<'static>> = trust
+        .all_crls_der()
+        .into_iter()
+        .map(CertificateRevocationListDer::from)
+        .collect();
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .with_crls(crls)
+        .build()
+        .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("node certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// Accepts TCP connections, completes TLS handshakes off the accept loop (a slow or failed
+/// handshake never blocks others) and yields the established streams.
+pub(crate) fn incoming(
+    listener: TcpListener,
+    config: rustls::ServerConfig,
+    shutdown: CancellationToken,
+) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                a = listener.accept() => a,
+            };
+            let (tcp, addr) = match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let handshake = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    acceptor.accept(tcp),
+                )
+                .await;
+                match handshake {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(Ok(stream)).await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(peer = %addr, error = %e, "TLS handshake refused");
+                    }
+                    Err(_) => tracing::warn!(peer = %addr, "TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    ReceiverStream::new(rx)
+}

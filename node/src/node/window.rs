@@ -1,0 +1,203 @@
+//! The `Window` gRPC service for the national system: submit, status, a stream of status
+//! changes, and the inbox (pull, then acknowledge what was taken).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::exchange::parse_id;
+use super::proto::window_server::{Window, WindowServer};
+use super::proto::{
+    InboxAckRequest, InboxAckResponse, InboxMessage, InboxPullRequest, InboxPullResponse,
+    StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse, SubmittedMessage,
+    SubscribeRequest, Transition,
+};
+use super::submit::{self, SubmitError, Submission};
+use super::Node;
+use crate::store::StoreError;
+
+pub(crate) fn service(node: Arc<Node>) -> WindowServer<WindowService> {
+    let limit = node.config.limits.max_message_bytes.saturating_add(1 << 16);
+    WindowServer::new(WindowService { node })
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(usize::MAX)
+}
+
+pub(crate) struct WindowService {
+    node: Arc<Node>,
+}
+
+pub(crate) fn submit_status(e: SubmitError) -> Status {
+    match e {
+        SubmitError::Invalid(m) => Status::invalid_argument(m),
+        SubmitError::Busy(_) => Status::resource_exhausted(e.to_string()),
+        SubmitError::ShuttingDown => Status::unavailable(e.to_string()),
+        SubmitError::Store(s) => Status::unavailable(format!("store: {s}")),
+    }
+}
+
+fn store_status(e: StoreError) -> Status {
+    Status::unavailable(format!("store: {e}"))
+}
+
+fn id_arg(s: &str, field: &str) -> Result<Uuid, Status> {
+    parse_id(s).ok_or_else(|| Status::invalid_argument(format!("{field}: {s:?} is not a urn:uuid")))
+}
+
+pub(crate) fn transition(t: &crate::store::Transition) -> Transition {
+    Transition {
+        state: t.state.as_str().into(),
+        at_ms: t.at,
+        note: t.note.clone().unwrap_or_default(),
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<StatusEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Window for WindowService {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let r = request.into_inner();
+        let conversation_id = if r.conversation_id.is_empty() {
+            None
+        } else {
+            Some(id_arg(&r.conversation_id, "conversation_id")?)
+        };
+        let queued = submit::submit(
+            &self.node,
+            Submission {
+                format: r.format,
+                document: r.document,
+                recipient_country: r.recipient_country,
+                recipient_authority: r.recipient_authority,
+                sender_authority: r.sender_authority,
+                conversation_id,
+                ttl_seconds: (r.ttl_seconds > 0).then_some(r.ttl_seconds),
+                traders: r.traders,
+            },
+        )
+        .await
+        .map_err(submit_status)?;
+        Ok(Response::new(SubmitResponse {
+            messages: queued
+                .into_iter()
+                .map(|q| SubmittedMessage {
+                    message_id: format!("urn:uuid:{}", q.message_id),
+                    conversation_id: format!("urn:uuid:{}", q.conversation_id),
+                    recipient_country: q.recipient.country,
+                    recipient_authority: q.recipient.authority,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn status(
+        &self,
+        request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
+        let r = request.into_inner();
+        let id = id_arg(&r.message_id, "message_id")?;
+        let history = self.node.store().history(id).map_err(store_status)?;
+        if history.is_empty() {
+            return Err(Status::not_found(format!("no message {}", r.message_id)));
+        }
+        let receipt = self
+            .node
+            .store()
+            .receipt(id)
+            .map_err(store_status)?
+            .unwrap_or_default();
+        Ok(Response::new(StatusResponse {
+            message_id: format!("urn:uuid:{id}"),
+            history: history.iter().map(transition).collect(),
+            receipt,
+        }))
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let wanted: Vec<Uuid> = request
+            .into_inner()
+            .message_ids
+            .iter()
+            .map(|s| id_arg(s, "message_ids"))
+            .collect::<Result<_, _>>()?;
+        let rx = self.node.committer.subscribe();
+        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |c| match c {
+            Ok(c) if wanted.is_empty() || wanted.contains(&c.message_id) => Some(Ok(StatusEvent {
+                message_id: format!("urn:uuid:{}", c.message_id),
+                transition: Some(transition(&c.transition)),
+            })),
+            Ok(_) => None,
+            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Some(Err(
+                Status::data_loss(format!("{n} events were missed; use Status to catch up")),
+            )),
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn inbox_pull(
+        &self,
+        request: Request<InboxPullRequest>,
+    ) -> Result<Response<InboxPullResponse>, Status> {
+        let max = self.node.config.limits.max_inbox_pull;
+        let limit = match request.into_inner().limit as usize {
+            0 => max,
+            n => n.min(max),
+        };
+        let messages = self.node.store().inbox(limit).map_err(store_status)?;
+        Ok(Response::new(InboxPullResponse {
+            messages: messages
+                .into_iter()
+                .map(|m| InboxMessage {
+                    message_id: format!("urn:uuid:{}", m.message_id),
+                    sender: m.sender,
+                    envelope: m.envelope,
+                    receipt: m.receipt,
+                    verdict: m.verdict,
+                })
+                .collect(),
+        }))
+    }
+
+    async fn inbox_ack(
+        &self,
+        request: Request<InboxAckRequest>,
+    ) -> Result<Response<InboxAckResponse>, Status> {
+        let ids: Vec<Uuid> = request
+            .into_inner()
+            .message_ids
+            .iter()
+            .map(|s| id_arg(s, "message_ids"))
+            .collect::<Result<_, _>>()?;
+        let acknowledged = ack(&self.node, ids).await.map_err(store_status)?;
+        Ok(Response::new(InboxAckResponse { acknowledged }))
+    }
+}
+
+/// Takes messages out of the inbox; ids no longer there (acknowledged before) are skipped.
+pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>) -> Result<u32, StoreError> {
+    node.committer
+        .run(move |t| {
+            let mut n = 0;
+            for id in &ids {
+                match t.ack_inbox(*id) {
+                    Ok(()) => n += 1,
+                    Err(StoreError::NotInInbox(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(n)
+        })
+        .await
+}

@@ -1,0 +1,365 @@
+//! The tamper-evident audit log: every state change of every message, appended in the same
+//! transaction as the change to a hash chain (each entry's hash covers the previous hash and
+//! the entry), with checkpoints signed by the node's key. [`verify`] walks the chain and
+//! finds any edited, inserted or deleted entry, any history that disagrees with the chain, and
+//! any truncation before the last signed checkpoint.
+
+use std::collections::HashMap;
+
+use openssl::hash::{hash, MessageDigest};
+use openssl::pkey::{PKey, Private};
+use openssl::sign::{Signer, Verifier};
+use openssl::x509::X509;
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::redb_store::{decode, encode, engine};
+use super::{State, StoreError, Transition};
+
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
+const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_checkpoints");
+const HISTORY: TableDefinition<u128, &[u8]> = TableDefinition::new("history");
+
+/// The hash before the first entry.
+const GENESIS: [u8; 32] = [0; 32];
+
+/// What an entry's hash covers, besides the previous hash.
+#[derive(Debug, Serialize)]
+struct Covered<'a> {
+    seq: u64,
+    message_id: Uuid,
+    state: State,
+    at: i64,
+    note: &'a Option<String>,
+}
+
+/// One stored entry.
+#[derive(Debug, Serialize, Deserialize)]
+struct Entry {
+    seq: u64,
+    message_id: Uuid,
+    state: State,
+    at: i64,
+    note: Option<String>,
+    prev: String,
+    hash: String,
+}
+
+/// A signed statement that the chain had `seq + 1` entries ending in `hash`.
+#[derive(Debug, Serialize, Deserialize)]
+struct Checkpoint {
+    seq: u64,
+    hash: String,
+    at: i64,
+    signature: String,
+    certificate: String,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn entry_hash(prev: &[u8], covered: &Covered<'_>) -> Result<Vec<u8>, StoreError> {
+    let mut data = prev.to_vec();
+    data.extend(encode(covered)?);
+    Ok(hash(MessageDigest::sha256(), &data)
+        .map_err(|e| StoreError::Engine(e.to_string()))?
+        .to_vec())
+}
+
+fn checkpoint_statement(seq: u64, hash: &str, at: i64) -> Vec<u8> {
+    format!("tereze-audit-checkpoint\n{seq}\n{hash}\n{at}\n").into_bytes()
+}
+
+pub(super) fn create_tables(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(AUDIT).map_err(engine)?;
+    txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    txn.open_table(CHECKPOINTS).map_err(engine)?;
+    Ok(())
+}
+
+/// The chain's head: the number of entries and the last hash.
+fn head(txn: &WriteTransaction) -> Result<(u64, Vec<u8>), StoreError> {
+    let t = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    let last = t
+        .get("hash")
+        .map_err(engine)?
+        .map(|v| v.value().to_vec())
+        .unwrap_or_else(|| GENESIS.to_vec());
+    let count = t
+        .get("count")
+        .map_err(engine)?
+        .map(|v| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&v.value()[..8.min(v.value().len())]);
+            u64::from_be_bytes(b)
+        })
+        .unwrap_or(0);
+    Ok((count, last))
+}
+
+/// Appends one transition to the chain.
+pub(super) fn append(
+    txn: &WriteTransaction,
+    message_id: Uuid,
+    t: &Transition,
+) -> Result<(), StoreError> {
+    let (seq, prev) = head(txn)?;
+    let covered = Covered {
+        seq,
+        message_id,
+        state: t.state,
+        at: t.at,
+        note: &t.note,
+    };
+    let h = entry_hash(&prev, &covered)?;
+    let entry = Entry {
+        seq,
+        message_id,
+        state: t.state,
+        at: t.at,
+        note: t.note.clone(),
+        prev: hex(&prev),
+        hash: hex(&h),
+    };
+    txn.open_table(AUDIT)
+        .map_err(engine)?
+        .insert(seq, encode(&entry)?.as_slice())
+        .map_err(engine)?;
+    let mut head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    head.insert("hash", h.as_slice()).map_err(engine)?;
+    head.insert("count", (seq + 1).to_be_bytes().as_slice())
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Signs the current head, unless the last checkpoint already covers it. Returns the number
+/// of entries covered.
+pub(crate) fn checkpoint(
+    txn: &WriteTransaction,
+    key: &PKey<Private>,
+    certificate: &X509,
+    now: i64,
+) -> Result<Option<u64>, StoreError> {
+    let (count, last) = head(txn)?;
+    if count == 0 {
+        return Ok(None);
+    }
+    let seq = count - 1;
+    let mut checkpoints = txn.open_table(CHECKPOINTS).map_err(engine)?;
+    if checkpoints.get(seq).map_err(engine)?.is_some() {
+        return Ok(None);
+    }
+    let hash_hex = hex(&last);
+    let crypto = |e: openssl::error::ErrorStack| StoreError::Engine(e.to_string());
+    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
+    signer
+        .update(&checkpoint_statement(seq, &hash_hex, now))
+        .map_err(crypto)?;
+    let signature = signer.sign_to_vec().map_err(crypto)?;
+    let cp = Checkpoint {
+        seq,
+        hash: hash_hex,
+        at: now,
+        signature: hex(&signature),
+        certificate: String::from_utf8_lossy(&certificate.to_pem().map_err(crypto)?).into_owned(),
+    };
+    checkpoints
+        .insert(seq, encode(&cp)?.as_slice())
+        .map_err(engine)?;
+    Ok(Some(count))
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AuditReport {
+    pub(crate) entries: u64,
+    pub(crate) checkpoints: u64,
+    /// Entries after the last checkpoint (a truncation there cannot be proven).
+    pub(crate) unsigned_tail: u64,
+    pub(crate) signers: Vec<String>,
+    pub(crate) problems: Vec<String>,
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// Walks the chain, its checkpoints and the message histories of a store file (opened
+/// read-only by the caller after the node stopped).
+pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
+    let txn = db.begin_read().map_err(engine)?;
+    let mut problems = Vec::new();
+    let audit = txn.open_table(AUDIT).map_err(engine)?;
+    let mut prev = GENESIS.to_vec();
+    let mut expected_seq = 0u64;
+    let mut hashes: Vec<String> = Vec::new();
+    let mut rebuilt: HashMap<Uuid, Vec<Transition>> = HashMap::new();
+    for row in audit.iter().map_err(engine)? {
+        let (k, v) = row.map_err(engine)?;
+        let seq = k.value();
+        let entry: Entry = match decode(v.value()) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(format!("entry {seq}: unreadable ({e})"));
+                prev = Vec::new();
+                expected_seq = seq + 1;
+                hashes.push(String::new());
+                continue;
+            }
+        };
+        if seq != expected_seq {
+            problems.push(format!(
+                "entries {expected_seq}..{} are missing (deleted)",
+                seq.saturating_sub(1)
+            ));
+            while (hashes.len() as u64) < seq {
+                hashes.push(String::new());
+            }
+        }
+        if entry.seq != seq {
+            problems.push(format!("entry {seq}: says it is entry {}", entry.seq));
+        }
+        if unhex(&entry.prev).as_deref() != Some(prev.as_slice()) {
+            problems.push(format!(
+                "entry {seq}: does not follow the entry before it (chain broken)"
+            ));
+        }
+        let covered = Covered {
+            seq: entry.seq,
+            message_id: entry.message_id,
+            state: entry.state,
+            at: entry.at,
+            note: &entry.note,
+        };
+        let recomputed = entry_hash(&unhex(&entry.prev).unwrap_or_default(), &covered)?;
+        if hex(&recomputed) != entry.hash {
+            problems.push(format!(
+                "entry {seq}: content does not match its hash (edited): message {} {}",
+                entry.message_id,
+                entry.state.as_str()
+            ));
+        }
+        rebuilt.entry(entry.message_id).or_default().push(Transition {
+            state: entry.state,
+            at: entry.at,
+            note: entry.note.clone(),
+        });
+        prev = unhex(&entry.hash).unwrap_or_default();
+        hashes.push(entry.hash);
+        expected_seq = seq + 1;
+    }
+    let entries = expected_seq;
+
+    let head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    if let Some(h) = head.get("hash").map_err(engine)? {
+        if h.value() != prev.as_slice() {
+            problems.push("the chain's recorded head is not its last entry (entries removed from the end)".into());
+        }
+    }
+    if let Some(c) = head.get("count").map_err(engine)? {
+        let mut b = [0u8; 8];
+        let v = c.value();
+        b.copy_from_slice(&v[..8.min(v.len())]);
+        let count = u64::from_be_bytes(b);
+        if count != entries {
+            problems.push(format!(
+                "the chain records {count} entries but holds {entries} (entries removed)"
+            ));
+        }
+    }
+
+    let checkpoints = txn.open_table(CHECKPOINTS).map_err(engine)?;
+    let mut n_checkpoints = 0;
+    let mut last_signed: Option<u64> = None;
+    let mut signers = Vec::new();
+    for row in checkpoints.iter().map_err(engine)? {
+        let (k, v) = row.map_err(engine)?;
+        let seq = k.value();
+        n_checkpoints += 1;
+        let cp: Checkpoint = match decode(v.value()) {
+            Ok(c) => c,
+            Err(e) => {
+                problems.push(format!("checkpoint at entry {seq}: unreadable ({e})"));
+                continue;
+            }
+        };
+        match check_signature(&cp) {
+            Ok(subject) => {
+                if !signers.contains(&subject) {
+                    signers.push(subject);
+                }
+            }
+            Err(reason) => problems.push(format!("checkpoint at entry {seq}: {reason}")),
+        }
+        match hashes.get(seq as usize) {
+            None => problems.push(format!(
+                "checkpoint at entry {seq}: the chain ends before it (entries deleted)"
+            )),
+            Some(h) if *h != cp.hash => problems.push(format!(
+                "checkpoint at entry {seq}: the chain's hash there differs from the signed one (history rewritten)"
+            )),
+            Some(_) => {}
+        }
+        last_signed = Some(last_signed.map_or(seq, |l: u64| l.max(seq)));
+    }
+
+    let history = txn.open_table(HISTORY).map_err(engine)?;
+    for row in history.iter().map_err(engine)? {
+        let (k, v) = row.map_err(engine)?;
+        let id = Uuid::from_u128(k.value());
+        let stored: Vec<Transition> = decode(v.value())?;
+        match rebuilt.remove(&id) {
+            Some(chain) if chain == stored => {}
+            Some(_) => problems.push(format!(
+                "message {id}: its stored history differs from the audit chain"
+            )),
+            None => problems.push(format!(
+                "message {id}: has a history but no audit entries"
+            )),
+        }
+    }
+    for id in rebuilt.keys() {
+        problems.push(format!(
+            "message {id}: in the audit chain but its history was deleted"
+        ));
+    }
+    problems.sort();
+    problems.dedup();
+    Ok(AuditReport {
+        entries,
+        checkpoints: n_checkpoints,
+        unsigned_tail: match last_signed {
+            Some(s) => entries.saturating_sub(s + 1),
+            None => entries,
+        },
+        signers,
+        problems,
+    })
+}
+
+fn check_signature(cp: &Checkpoint) -> Result<String, String> {
+    let cert = X509::from_pem(cp.certificate.as_bytes())
+        .map_err(|e| format!("unreadable certificate ({e})"))?;
+    let key = cert
+        .public_key()
+        .map_err(|e| format!("certificate without a usable key ({e})"))?;
+    let signature = unhex(&cp.signature).ok_or("signature is not hex")?;
+    let mut verifier =
+        Verifier::new(MessageDigest::sha256(), &key).map_err(|e| format!("verifier: {e}"))?;
+    verifier
+        .update(&checkpoint_statement(cp.seq, &cp.hash, cp.at))
+        .map_err(|e| format!("verifier: {e}"))?;
+    match verifier.verify(&signature) {
+        Ok(true) => Ok(tereze_codecs::dsig::subject_of(&cert)),
+        _ => Err("signature does not verify (checkpoint forged or edited)".into()),
+    }
+}

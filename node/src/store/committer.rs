@@ -1,0 +1,173 @@
+//! Group commit: one thread owns the store's writes and puts the requests of every concurrent
+//! caller that arrive while a commit is running into the next commit, so throughput follows
+//! the number of callers instead of the disk's fsync rate. Each caller gets its own answer
+//! only after the commit that holds its change is durable. Committed state changes are
+//! published to subscribers.
+
+use std::sync::Arc;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::{now_ms, Change, RedbStore, StoreError, Txn};
+
+/// Told the commit's outcome after the transaction ends.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// One caller's request: runs inside the group's transaction.
+type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (Result<(), StoreError>, Finish) + Send>;
+
+/// Most requests in one commit.
+const MAX_GROUP: usize = 1024;
+
+/// The handle callers use; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Committer {
+    jobs: mpsc::Sender<Job>,
+    changes: broadcast::Sender<Change>,
+    store: Arc<RedbStore>,
+}
+
+impl Committer {
+    /// Starts the commit thread for `store`.
+    pub(crate) fn start(store: Arc<RedbStore>) -> Result<Self, StoreError> {
+        let (jobs, mut rx) = mpsc::channel::<Job>(8192);
+        let (changes, _) = broadcast::channel(16_384);
+        let publish = changes.clone();
+        let thread_store = store.clone();
+        std::thread::Builder::new()
+            .name("tereze-commit".into())
+            .spawn(move || {
+                let mut group = Vec::with_capacity(MAX_GROUP);
+                while let Some(first) = rx.blocking_recv() {
+                    group.push(first);
+                    while group.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(job) => group.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    commit_group(&thread_store, &publish, std::mem::take(&mut group));
+                }
+            })
+            .map_err(|e| StoreError::Engine(format!("cannot start the commit thread: {e}")))?;
+        Ok(Self {
+            jobs,
+            changes,
+            store,
+        })
+    }
+
+    /// Reads go straight to the store (redb readers do not wait for writers).
+    pub(crate) fn store(&self) -> &RedbStore {
+        &self.store
+    }
+
+    /// State changes from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Runs `f` in the next group commit and returns its result once the commit is durable.
+    /// A request `f` refuses must have written nothing.
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        let job: Job = Box::new(move |t: &mut Txn<'_>| {
+            let r = f(t);
+            let status = r.as_ref().map(|_| ()).map_err(StoreError::clone);
+            let finish: Finish = Box::new(move |commit: Result<(), StoreError>| {
+                let _ = tx.send(commit.and(r));
+            });
+            (status, finish)
+        });
+        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        rx.await.unwrap_or_else(|_| {
+            Err(StoreError::Engine(
+                "the group commit failed before this request ran".into(),
+            ))
+        })
+    }
+}
+
+fn commit_group(store: &RedbStore, publish: &broadcast::Sender<Change>, group: Vec<Job>) {
+    let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
+    let outcome = store.write(now_ms(), |t| {
+        for job in group {
+            let (status, finish) = job(t);
+            finishes.push(finish);
+            if let Err(e) = status {
+                if e.is_fatal() {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    });
+    match outcome {
+        Ok(((), changes)) => {
+            for f in finishes {
+                f(Ok(()));
+            }
+            for c in changes {
+                // No subscriber is not an error.
+                let _ = publish.send(c);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "group commit failed");
+            for f in finishes {
+                f(Err(e.clone()));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Outgoing, Payload, State};
+    use super::*;
+    use uuid::Uuid;
+
+    fn msg(n: u128) -> Outgoing {
+        Outgoing {
+            message_id: Uuid::from_u128(n),
+            conversation_id: Uuid::from_u128(n),
+            peer: "RU".into(),
+            payload: Payload::Envelope {
+                sender: "KZ".into(),
+                recipient: "RU".into(),
+                envelope: vec![1, 2, 3],
+            },
+            expires_at: None,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_requests_share_commits_and_each_gets_its_own_answer() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(RedbStore::open(&dir.path().join("s.redb")).expect("opens"));
+        let c = Committer::start(store.clone()).expect("starts");
+        let mut events = c.subscribe();
+        let mut tasks = Vec::new();
+        for n in 0..200u128 {
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                c.run(move |t| t.enqueue(&[msg(n % 150)], &[])).await
+            }));
+        }
+        let mut ok = 0;
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.expect("joined") {
+                Ok(()) => ok += 1,
+                Err(StoreError::AlreadyQueued(_)) => refused += 1,
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert_eq!((ok, refused), (150, 50));
+        assert_eq!(store.queued("RU").expect("count"), 150);
+        let first = events.recv().await.expect("an event");
+        assert_eq!(first.transition.state, State::Queued);
+    }
+}
