@@ -1,6 +1,9 @@
 //! Compiles the gRPC contracts in proto/ with protox (pure Rust; protoc is not needed).
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/tereze/v1/exchange.proto", "proto/tereze/v1/window.proto"];
+    let files = [
+        "proto/tereze/v1/exchange.proto",
+        "proto/tereze/v1/window.proto",
+    ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");
     }

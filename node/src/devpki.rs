@@ -129,8 +129,8 @@ fn issue(
             )?;
         }
     }
-    let ski =
-        SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+    let ski = SubjectKeyIdentifier::new()
+        .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
     b.append_extension(ski)?;
     if issuer.is_some() {
         let aki = AuthorityKeyIdentifier::new()

@@ -55,7 +55,9 @@ pub(crate) enum ReceiptError {
     Signature(#[from] dsig::VerifyError),
     #[error("receipt {0}")]
     Malformed(String),
-    #[error("receipt's entry is not in the signed batch (Merkle path does not lead to the signed root)")]
+    #[error(
+        "receipt's entry is not in the signed batch (Merkle path does not lead to the signed root)"
+    )]
     NotInBatch,
     #[error("receipt is for {found}, expected {expected}")]
     Mismatch { expected: String, found: String },
@@ -83,7 +85,9 @@ fn node_hash(left: &[u8], right: &[u8]) -> Vec<u8> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// The entry in its exclusive canonical form (written directly: we control every byte, and
@@ -172,8 +176,13 @@ pub(crate) fn issue(
     r.set_attribute("Algorithm", SHA256_URI);
     let r = doc.append_element(b, r);
     doc.append_text(r, &B64.encode(&root));
-    dsig::sign_enveloped(&mut doc, &SignTarget::Id("batch".into()), key, &SignOptions::default())
-        .map_err(|e| ReceiptError::Sign(e.to_string()))?;
+    dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Id("batch".into()),
+        key,
+        &SignOptions::default(),
+    )
+    .map_err(|e| ReceiptError::Sign(e.to_string()))?;
     let signed_batch = doc.subtree_to_xml(doc.root());
 
     let mut out = Vec::with_capacity(entries.len());
@@ -197,8 +206,9 @@ pub(crate) fn issue(
 }
 
 fn child(doc: &Document, parent: NodeId, local: &str) -> Result<NodeId, ReceiptError> {
-    doc.child(parent, RECEIPT_NAMESPACE, local)
-        .ok_or_else(|| ReceiptError::Malformed(format!("has no rc:{local} in {}", doc.describe(parent))))
+    doc.child(parent, RECEIPT_NAMESPACE, local).ok_or_else(|| {
+        ReceiptError::Malformed(format!("has no rc:{local} in {}", doc.describe(parent)))
+    })
 }
 
 fn text(doc: &Document, parent: NodeId, local: &str) -> Result<String, ReceiptError> {
@@ -290,7 +300,8 @@ impl ReceiptVerifier {
             }
         };
         // Read the entry only from its canonical bytes: exactly what the leaf hash covers.
-        let entry_bytes = c14n::canonicalize(&doc, NodeSet::subtree(*entry), &C14nOptions::exclusive());
+        let entry_bytes =
+            c14n::canonicalize(&doc, NodeSet::subtree(*entry), &C14nOptions::exclusive());
         let mut h = leaf_hash(&entry_bytes);
         for step in doc.child_elements(*path) {
             let e = doc.element(step).ok_or(ReceiptError::NotInBatch)?;
@@ -315,7 +326,9 @@ impl ReceiptVerifier {
         let found_id = id_text
             .strip_prefix("urn:uuid:")
             .and_then(|u| Uuid::parse_str(u).ok())
-            .ok_or_else(|| ReceiptError::Malformed(format!("MessageId {id_text:?} is not urn:uuid")))?;
+            .ok_or_else(|| {
+                ReceiptError::Malformed(format!("MessageId {id_text:?} is not urn:uuid"))
+            })?;
         let found_digest = b64(&text(&entry_doc, e, "Digest")?, "Digest")?;
         let verdict = text(&entry_doc, e, "Verdict")?;
         let reasons = entry_doc
@@ -359,7 +372,11 @@ impl ReceiptVerifier {
     }
 }
 
-fn verify_batch(doc: &Document, batch: NodeId, trust: &TrustStore) -> Result<SignedBatch, ReceiptError> {
+fn verify_batch(
+    doc: &Document,
+    batch: NodeId,
+    trust: &TrustStore,
+) -> Result<SignedBatch, ReceiptError> {
     // Verify the batch as a document of its own: its signature must be its only one.
     let bytes = c14n::canonicalize(doc, NodeSet::subtree(batch), &C14nOptions::exclusive());
     let batch_doc = xml::parse(&bytes)?;
@@ -374,7 +391,9 @@ fn verify_batch(doc: &Document, batch: NodeId, trust: &TrustStore) -> Result<Sig
         .element(b)
         .is_some_and(|e| e.is(RECEIPT_NAMESPACE, "Batch"))
     {
-        return Err(ReceiptError::Malformed("the signature does not sign rc:Batch".into()));
+        return Err(ReceiptError::Malformed(
+            "the signature does not sign rc:Batch".into(),
+        ));
     }
     let received_at = text(&signed, b, "ReceivedAt")?;
     let received_at = DateTime::parse_from_rfc3339(&received_at)
@@ -450,15 +469,33 @@ mod tests {
         let v = ReceiptVerifier::default();
         let t = trust(&cert);
         let e = v
-            .verify(&receipts[0], &t, "RU", Uuid::from_u128(1), &entries[0].digest)
+            .verify(
+                &receipts[0],
+                &t,
+                "RU",
+                Uuid::from_u128(1),
+                &entries[0].digest,
+            )
             .expect_err("other id");
         assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
         let e = v
-            .verify(&receipts[0], &t, "RU", entries[0].message_id, &entries[1].digest)
+            .verify(
+                &receipts[0],
+                &t,
+                "RU",
+                entries[0].message_id,
+                &entries[1].digest,
+            )
             .expect_err("other digest");
         assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
         let e = v
-            .verify(&receipts[0], &t, "BY", entries[0].message_id, &entries[0].digest)
+            .verify(
+                &receipts[0],
+                &t,
+                "BY",
+                entries[0].message_id,
+                &entries[0].digest,
+            )
             .expect_err("other receiver");
         assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
     }
@@ -481,7 +518,10 @@ mod tests {
         };
         let rejected = r.replace("<rc:Verdict>recognised", "<rc:Verdict>rejected");
         assert!(matches!(check(rejected), Err(ReceiptError::NotInBatch)));
-        let first_step = r.find("<rc:Left>").or_else(|| r.find("<rc:Right>")).expect("a step");
+        let first_step = r
+            .find("<rc:Left>")
+            .or_else(|| r.find("<rc:Right>"))
+            .expect("a step");
         let mut broken = r.clone();
         broken.replace_range(first_step + 10..first_step + 11, "A");
         assert!(check(broken).is_err());

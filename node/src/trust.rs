@@ -97,8 +97,7 @@ impl TrustSpace {
             path: path.display().to_string(),
             reason,
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
         let file: File =
             toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().replace('\n', " ")))?;
         let mut states = BTreeMap::new();
@@ -106,15 +105,22 @@ impl TrustSpace {
             let at = |f: &str| format!("state[{i}] ({}).{f}", s.code);
             let mut anchors = Vec::new();
             for (j, pem) in s.anchors.iter().enumerate() {
-                let certs = X509::stack_from_pem(pem.as_bytes())
-                    .map_err(|e| err(format!("{}[{j}]: not a PEM certificate: {e}", at("anchors"))))?;
+                let certs = X509::stack_from_pem(pem.as_bytes()).map_err(|e| {
+                    err(format!(
+                        "{}[{j}]: not a PEM certificate: {e}",
+                        at("anchors")
+                    ))
+                })?;
                 if certs.is_empty() {
                     return Err(err(format!("{}[{j}]: no certificate", at("anchors"))));
                 }
                 anchors.extend(certs);
             }
             if anchors.is_empty() {
-                return Err(err(format!("{}: a state needs a trust anchor", at("anchors"))));
+                return Err(err(format!(
+                    "{}: a state needs a trust anchor",
+                    at("anchors")
+                )));
             }
             let mut crls = Vec::new();
             for (j, pem) in s.crls.iter().enumerate() {
@@ -125,9 +131,8 @@ impl TrustSpace {
             }
             let mut nodes = Vec::new();
             for (j, n) in s.nodes.iter().enumerate() {
-                let cert = X509::from_pem(n.tls_certificate.as_bytes()).map_err(|e| {
-                    err(format!("{}[{j}].tls_certificate: {e}", at("node")))
-                })?;
+                let cert = X509::from_pem(n.tls_certificate.as_bytes())
+                    .map_err(|e| err(format!("{}[{j}].tls_certificate: {e}", at("node"))))?;
                 let der = cert
                     .to_der()
                     .map_err(|e| err(format!("{}[{j}].tls_certificate: {e}", at("node"))))?;

@@ -29,8 +29,12 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
                     path.display()
                 )));
             }
-            let db = redb::Database::open(&path)
-                .map_err(|e| Failure::Input(format!("{}: cannot open: {e} (is the node still running?)", path.display())))?;
+            let db = redb::Database::open(&path).map_err(|e| {
+                Failure::Input(format!(
+                    "{}: cannot open: {e} (is the node still running?)",
+                    path.display()
+                ))
+            })?;
             let report = audit::verify(&db)
                 .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
             let mut out = format!(

@@ -4,6 +4,7 @@
 //! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
 
 mod audit;
+mod demo;
 mod node;
 mod pki;
 mod store;
@@ -29,6 +30,8 @@ enum Command {
     Xml(xml::XmlCommand),
     /// Translate between national formats and EAEU documents.
     Translate(translate::TranslateArgs),
+    /// Start the five member states and the hub on loopback and send documents between them.
+    Demo(demo::DemoArgs),
     /// Run a node.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -81,13 +84,15 @@ pub(crate) fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| Failure::Input(format!("cannot write to stdout: {e}")))
 }
 
-pub(crate) fn run() -> ExitCode {
+/// Parses the command line, runs the command and maps its outcome to the exit code.
+pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Xml(cmd) => xml::run(cmd),
         Command::Translate(args) => translate::run(args),
         Command::Store(cmd) => store::run(cmd),
         Command::Node(cmd) => node::run(cmd),
+        Command::Demo(args) => demo::run(args),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
     };

@@ -114,8 +114,11 @@ impl Exchange for ExchangeService {
                 node.config.limits.max_batch
             )));
         }
-        if node.is_hub() && node.outbox_len.load(Ordering::Relaxed) >= node.config.limits.max_queue {
-            return Err(Status::resource_exhausted("the hub's queues are full; retry later"));
+        if node.is_hub() && node.outbox_len.load(Ordering::Relaxed) >= node.config.limits.max_queue
+        {
+            return Err(Status::resource_exhausted(
+                "the hub's queues are full; retry later",
+            ));
         }
         let n = node.clone();
         let caller_code = caller.code.clone();
@@ -269,7 +272,12 @@ impl Exchange for ExchangeService {
                     } else {
                         State::Rejected
                     };
-                    match t.delivered(*id, receipt, state, Some(format!("receipt from {recipient} via the hub"))) {
+                    match t.delivered(
+                        *id,
+                        receipt,
+                        state,
+                        Some(format!("receipt from {recipient} via the hub")),
+                    ) {
                         Ok(()) | Err(crate::store::StoreError::NotAwaited(_)) => {}
                         Err(e) => return Err(e),
                     }
@@ -301,9 +309,10 @@ fn check_and_sign(
         };
         let mid = route.message_id.clone();
         let refuse = |code: &str, reason: String| refusal(&mid, code, reason, false);
-        let (Some(message_id), Some(conversation_id)) =
-            (parse_id(&route.message_id), parse_id(&route.conversation_id))
-        else {
+        let (Some(message_id), Some(conversation_id)) = (
+            parse_id(&route.message_id),
+            parse_id(&route.conversation_id),
+        ) else {
             outcomes.push(refuse(
                 "bad-route",
                 "route.message_id and route.conversation_id must be urn:uuid: values".into(),
@@ -375,7 +384,10 @@ fn check_and_sign(
             }
         } else {
             if expires_at.is_some_and(|e| e < now) {
-                outcomes.push(refuse("expired", "the message expired before it reached the hub".into()));
+                outcomes.push(refuse(
+                    "expired",
+                    "the message expired before it reached the hub".into(),
+                ));
                 continue;
             }
             ("forwarded".to_owned(), Vec::new())

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::exchange::parse_id;
-use super::submit::{self, SubmitError, Submission};
+use super::submit::{self, Submission, SubmitError};
 use super::Node;
 
 type Shared = State<Arc<Node>>;
@@ -142,7 +142,8 @@ async fn post_requeue(State(node): Shared, Path(id): Path<String>) -> Response {
         Ok(peer) => {
             node.outbox_add(1);
             node.waker(&peer).notify_one();
-            Json(json!({ "message_id": format!("urn:uuid:{uuid}"), "queued_for": peer })).into_response()
+            Json(json!({ "message_id": format!("urn:uuid:{uuid}"), "queued_for": peer }))
+                .into_response()
         }
         Err(e @ crate::store::StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
@@ -241,24 +242,84 @@ async fn metrics(State(node): Shared) -> Response {
             "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
         ));
     };
-    put("outbox_messages", "gauge", "Messages waiting for their next hop.", node.outbox_len.load(Ordering::Relaxed));
-    put("inbox_messages", "gauge", "Received messages not yet taken by the national system.", inbox);
-    put("awaiting_receipts", "gauge", "Messages sent through a hub awaiting their end receipt.", awaiting);
-    put("refused_total", "counter", "Delivered items refused (malformed, unauthorised, unknown recipient...).", m.refused.load(Ordering::Relaxed));
-    put("submitted_total", "counter", "Messages accepted from the national system.", m.submitted.load(Ordering::Relaxed));
-    put("delivered_total", "counter", "Messages delivered with a verified receipt.", m.delivered.load(Ordering::Relaxed));
-    put("received_total", "counter", "Messages received from peers (first deliveries).", m.received.load(Ordering::Relaxed));
-    put("duplicates_total", "counter", "Redeliveries answered with the first receipt.", m.duplicates.load(Ordering::Relaxed));
-    put("failed_attempts_total", "counter", "Delivery attempts that failed and will be retried.", m.failed_attempts.load(Ordering::Relaxed));
-    put("dead_total", "counter", "Messages that became dead.", m.dead.load(Ordering::Relaxed));
-    put("expired_total", "counter", "Messages that expired.", m.expired.load(Ordering::Relaxed));
+    put(
+        "outbox_messages",
+        "gauge",
+        "Messages waiting for their next hop.",
+        node.outbox_len.load(Ordering::Relaxed),
+    );
+    put(
+        "inbox_messages",
+        "gauge",
+        "Received messages not yet taken by the national system.",
+        inbox,
+    );
+    put(
+        "awaiting_receipts",
+        "gauge",
+        "Messages sent through a hub awaiting their end receipt.",
+        awaiting,
+    );
+    put(
+        "refused_total",
+        "counter",
+        "Delivered items refused (malformed, unauthorised, unknown recipient...).",
+        m.refused.load(Ordering::Relaxed),
+    );
+    put(
+        "submitted_total",
+        "counter",
+        "Messages accepted from the national system.",
+        m.submitted.load(Ordering::Relaxed),
+    );
+    put(
+        "delivered_total",
+        "counter",
+        "Messages delivered with a verified receipt.",
+        m.delivered.load(Ordering::Relaxed),
+    );
+    put(
+        "received_total",
+        "counter",
+        "Messages received from peers (first deliveries).",
+        m.received.load(Ordering::Relaxed),
+    );
+    put(
+        "duplicates_total",
+        "counter",
+        "Redeliveries answered with the first receipt.",
+        m.duplicates.load(Ordering::Relaxed),
+    );
+    put(
+        "failed_attempts_total",
+        "counter",
+        "Delivery attempts that failed and will be retried.",
+        m.failed_attempts.load(Ordering::Relaxed),
+    );
+    put(
+        "dead_total",
+        "counter",
+        "Messages that became dead.",
+        m.dead.load(Ordering::Relaxed),
+    );
+    put(
+        "expired_total",
+        "counter",
+        "Messages that expired.",
+        m.expired.load(Ordering::Relaxed),
+    );
     out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");
     for peer in node.store().peers_with_queue().unwrap_or_default() {
         let n = node.store().queued(&peer).unwrap_or(0);
-        out.push_str(&format!("tereze_peer_queue_messages{{peer=\"{peer}\"}} {n}\n"));
+        out.push_str(&format!(
+            "tereze_peer_queue_messages{{peer=\"{peer}\"}} {n}\n"
+        ));
     }
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
         out,
     )
         .into_response()

@@ -148,10 +148,11 @@ impl Node {
         }
         let key_pem = read(&config.signing.key)?;
         let cert_pem = read(&config.signing.certificate)?;
-        let signing = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| StartError::Key {
-            path: config.signing.key.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let signing =
+            SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| StartError::Key {
+                path: config.signing.key.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let audit_key = PKey::private_key_from_pem(&key_pem).map_err(|e| StartError::Key {
             path: config.signing.key.display().to_string(),
             reason: e.to_string(),
@@ -173,11 +174,10 @@ impl Node {
             path: store_path.display().to_string(),
             source,
         })?;
-        let committer =
-            Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
-                path: store_path.display().to_string(),
-                source,
-            })?;
+        let committer = Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
+            path: store_path.display().to_string(),
+            source,
+        })?;
         let catalog = Catalog::builtin()
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
         Ok(Arc::new(Self {

@@ -18,7 +18,9 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity
 use uuid::Uuid;
 
 use super::proto::exchange_client::ExchangeClient;
-use super::proto::{deliver_outcome, DeliverItem, DeliverRequest, ReturnReceiptsRequest, ReturnedReceipt, Route};
+use super::proto::{
+    deliver_outcome, DeliverItem, DeliverRequest, ReturnReceiptsRequest, ReturnedReceipt, Route,
+};
 use super::Node;
 use crate::receipt;
 use crate::store::{now_ms, OutboxEntry, Payload, State, StoreError};
@@ -181,12 +183,10 @@ impl Worker {
 
     fn take(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let due = self.node.store().due(
-            &self.peer,
-            now_ms(),
-            self.node.config.limits.max_batch,
-            &f,
-        )?;
+        let due =
+            self.node
+                .store()
+                .due(&self.peer, now_ms(), self.node.config.limits.max_batch, &f)?;
         for e in &due {
             f.insert(e.message.message_id);
         }
@@ -354,7 +354,12 @@ impl Worker {
                         Outcome::Forwarded {
                             recipient,
                             hub_receipt,
-                        } => t.forwarded(id, recipient, hub_receipt, format!("accepted by hub {peer} for {recipient}")),
+                        } => t.forwarded(
+                            id,
+                            recipient,
+                            hub_receipt,
+                            format!("accepted by hub {peer} for {recipient}"),
+                        ),
                         Outcome::DeliveredForSender {
                             receipt,
                             verdict,
@@ -390,7 +395,9 @@ impl Worker {
                                 Some(format!("receipt returned to {peer}")),
                             )
                         }
-                        Outcome::Expired => t.park(id, State::Expired, "not delivered before its expiry"),
+                        Outcome::Expired => {
+                            t.park(id, State::Expired, "not delivered before its expiry")
+                        }
                         Outcome::Dead(reason) => t.park(id, State::Dead, reason),
                         Outcome::Retry(reason) => {
                             let attempts = e.attempts + 1;
@@ -412,7 +419,9 @@ impl Worker {
                     };
                     match step {
                         Ok(()) => {
-                            if !matches!(outcome, Outcome::Retry(_)) || e.attempts + 1 >= max_attempts {
+                            if !matches!(outcome, Outcome::Retry(_))
+                                || e.attempts + 1 >= max_attempts
+                            {
                                 left_outbox += 1;
                             }
                         }
@@ -440,6 +449,10 @@ impl Worker {
                         }
                         Outcome::Forwarded { .. } => {
                             tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "forwarded by the hub");
+                        }
+                        Outcome::Retry(r) if e.attempts + 1 >= max_attempts => {
+                            node.metrics.dead.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, attempts = e.attempts + 1, reason = %r, "dead: attempts exhausted");
                         }
                         Outcome::Retry(r) => {
                             node.metrics.failed_attempts.fetch_add(1, Ordering::Relaxed);

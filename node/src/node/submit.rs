@@ -63,7 +63,9 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         return Err(SubmitError::ShuttingDown);
     }
     if node.is_hub() {
-        return Err(invalid("this node is a hub: it forwards, it does not take submissions"));
+        return Err(invalid(
+            "this node is a hub: it forwards, it does not take submissions",
+        ));
     }
     let queued = node.outbox_len.load(Ordering::Relaxed);
     if queued >= node.config.limits.max_queue {
@@ -83,18 +85,19 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .map_err(|e| invalid(format!("internal: {e}")))??;
     let count = prepared.len() as u64;
     let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
-    let before = vec![
-        (State::Received, Some("from the national system".to_owned())),
-        (State::Translated, None),
-        (State::Signed, None),
-    ];
+    let translated = prepared.first().is_some_and(|p| p.2);
+    let mut before = vec![(State::Received, Some("from the national system".to_owned()))];
+    if translated {
+        before.push((State::Translated, None));
+    }
+    before.push((State::Signed, None));
     node.committer
         .run(move |t| t.enqueue(&outgoing, &before))
         .await?;
     node.outbox_add(count);
     node.metrics.submitted.fetch_add(count, Ordering::Relaxed);
     let mut out = Vec::new();
-    for (o, recipient) in prepared {
+    for (o, recipient, _) in prepared {
         node.waker(&o.peer).notify_one();
         tracing::info!(
             message_id = %o.message_id,
@@ -111,7 +114,8 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
     Ok(out)
 }
 
-fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant)>, SubmitError> {
+/// The signed messages, each with its recipient and whether it was translated here.
+fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, bool)>, SubmitError> {
     let limits = xml::Limits {
         max_bytes: node.config.limits.max_message_bytes,
         ..xml::Limits::default()
@@ -129,6 +133,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant)>, S
                 s.format
             ))
         })?;
+    let translated = format.kind != FormatKind::Eaeu;
     let results: Vec<Translated> = match format.kind {
         FormatKind::Eaeu => {
             node.catalog
@@ -263,6 +268,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant)>, S
                 expires_at: Some(expires.timestamp_millis()),
             },
             recipient,
+            translated,
         ));
     }
     Ok(out)

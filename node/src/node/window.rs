@@ -15,7 +15,7 @@ use super::proto::{
     StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse, SubmittedMessage,
     SubscribeRequest, Transition,
 };
-use super::submit::{self, SubmitError, Submission};
+use super::submit::{self, Submission, SubmitError};
 use super::Node;
 use crate::store::StoreError;
 
@@ -133,16 +133,21 @@ impl Window for WindowService {
             .map(|s| id_arg(s, "message_ids"))
             .collect::<Result<_, _>>()?;
         let rx = self.node.committer.subscribe();
-        let stream = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |c| match c {
-            Ok(c) if wanted.is_empty() || wanted.contains(&c.message_id) => Some(Ok(StatusEvent {
-                message_id: format!("urn:uuid:{}", c.message_id),
-                transition: Some(transition(&c.transition)),
-            })),
-            Ok(_) => None,
-            Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => Some(Err(
-                Status::data_loss(format!("{n} events were missed; use Status to catch up")),
-            )),
-        });
+        let stream =
+            tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |c| match c {
+                Ok(c) if wanted.is_empty() || wanted.contains(&c.message_id) => {
+                    Some(Ok(StatusEvent {
+                        message_id: format!("urn:uuid:{}", c.message_id),
+                        transition: Some(transition(&c.transition)),
+                    }))
+                }
+                Ok(_) => None,
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    Some(Err(Status::data_loss(format!(
+                        "{n} events were missed; use Status to catch up"
+                    ))))
+                }
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 

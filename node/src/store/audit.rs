@@ -248,11 +248,14 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
                 entry.state.as_str()
             ));
         }
-        rebuilt.entry(entry.message_id).or_default().push(Transition {
-            state: entry.state,
-            at: entry.at,
-            note: entry.note.clone(),
-        });
+        rebuilt
+            .entry(entry.message_id)
+            .or_default()
+            .push(Transition {
+                state: entry.state,
+                at: entry.at,
+                note: entry.note.clone(),
+            });
         prev = unhex(&entry.hash).unwrap_or_default();
         hashes.push(entry.hash);
         expected_seq = seq + 1;
@@ -262,7 +265,10 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
     let head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
     if let Some(h) = head.get("hash").map_err(engine)? {
         if h.value() != prev.as_slice() {
-            problems.push("the chain's recorded head is not its last entry (entries removed from the end)".into());
+            problems.push(
+                "the chain's recorded head is not its last entry (entries removed from the end)"
+                    .into(),
+            );
         }
     }
     if let Some(c) = head.get("count").map_err(engine)? {
@@ -322,9 +328,7 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
             Some(_) => problems.push(format!(
                 "message {id}: its stored history differs from the audit chain"
             )),
-            None => problems.push(format!(
-                "message {id}: has a history but no audit entries"
-            )),
+            None => problems.push(format!("message {id}: has a history but no audit entries")),
         }
     }
     for id in rebuilt.keys() {

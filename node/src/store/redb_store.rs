@@ -285,7 +285,6 @@ impl Txn<'_> {
         self.record(id, State::Sent, Some(note))
     }
 
-
     /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
     pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
         let entry = self.take_from_outbox(id)?;
@@ -324,11 +323,7 @@ impl Txn<'_> {
             .map_err(engine)?
             .insert(id.as_u128(), (peer.as_str(), entry.sequence))
             .map_err(engine)?;
-        self.record(
-            id,
-            State::Queued,
-            Some("requeued by the operator".into()),
-        )?;
+        self.record(id, State::Queued, Some("requeued by the operator".into()))?;
         Ok(peer)
     }
 
@@ -510,7 +505,8 @@ impl RedbStore {
     /// Messages in the whole outbox.
     pub(crate) fn outbox_len(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
-        txn.open_table(OUTBOX).map_err(engine)?
+        txn.open_table(OUTBOX)
+            .map_err(engine)?
             .len()
             .map_err(engine)
     }
@@ -552,9 +548,7 @@ impl RedbStore {
     /// Messages in the inbox.
     pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
-        txn.open_table(INBOX).map_err(engine)?
-            .len()
-            .map_err(engine)
+        txn.open_table(INBOX).map_err(engine)?.len().map_err(engine)
     }
 
     /// Every message ever received (the deduplication memory), in id order.
@@ -601,14 +595,16 @@ impl RedbStore {
         let (recipient, digest) = value
             .split_once(' ')
             .ok_or_else(|| StoreError::Corrupt(format!("awaited record of {id}")))?;
-        let digest = unhex(digest).ok_or_else(|| StoreError::Corrupt(format!("awaited digest of {id}")))?;
+        let digest =
+            unhex(digest).ok_or_else(|| StoreError::Corrupt(format!("awaited digest of {id}")))?;
         Ok(Some((recipient.to_owned(), digest)))
     }
 
     /// Messages whose end receipt is awaited (sent through a hub).
     pub(crate) fn awaiting_len(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
-        txn.open_table(AWAITING).map_err(engine)?
+        txn.open_table(AWAITING)
+            .map_err(engine)?
             .len()
             .map_err(engine)
     }
@@ -680,8 +676,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         {
             let s = store(&dir);
-            enqueue(&s, 1_000, &[msg(1, 10, "RU"), msg(2, 11, "RU"), msg(3, 10, "BY")])
-                .expect("enqueued");
+            enqueue(
+                &s,
+                1_000,
+                &[msg(1, 10, "RU"), msg(2, 11, "RU"), msg(3, 10, "BY")],
+            )
+            .expect("enqueued");
         }
         let s = store(&dir);
         assert_eq!(due(&s, "RU", 1_000, 10), [1, 2]);
@@ -731,8 +731,14 @@ mod tests {
         assert_eq!(due(&s, "RU", 5_000, 2), [1, 2], "limit");
         // A message in flight holds back its conversation as well.
         let in_flight = HashSet::from([Uuid::from_u128(2)]);
-        assert_eq!(ids(&s.due("RU", 5_000, 10, &in_flight).expect("due")), [1, 3]);
-        let e = s.due("RU", 5_000, 1, &HashSet::new()).expect("due").remove(0);
+        assert_eq!(
+            ids(&s.due("RU", 5_000, 10, &in_flight).expect("due")),
+            [1, 3]
+        );
+        let e = s
+            .due("RU", 5_000, 1, &HashSet::new())
+            .expect("due")
+            .remove(0);
         assert_eq!(
             (e.attempts, e.last_error.as_deref()),
             (1, Some("connection refused"))
@@ -745,7 +751,12 @@ mod tests {
         let s = store(&dir);
         enqueue(&s, 100, &[msg(1, 10, "RU")]).expect("enqueued");
         s.write(200, |t| {
-            t.delivered(Uuid::from_u128(1), b"signed receipt", State::Recognised, None)
+            t.delivered(
+                Uuid::from_u128(1),
+                b"signed receipt",
+                State::Recognised,
+                None,
+            )
         })
         .expect("delivered");
         assert!(due(&s, "RU", 1_000, 10).is_empty());
@@ -768,7 +779,12 @@ mod tests {
             ]
         );
         assert!(matches!(
-            s.write(300, |t| t.delivered(Uuid::from_u128(1), b"x", State::Recognised, None)),
+            s.write(300, |t| t.delivered(
+                Uuid::from_u128(1),
+                b"x",
+                State::Recognised,
+                None
+            )),
             Err(StoreError::NotAwaited(_))
         ));
     }
@@ -779,20 +795,29 @@ mod tests {
         let s = store(&dir);
         let id = Uuid::from_u128(1);
         enqueue(&s, 0, &[msg(1, 10, "EEC")]).expect("enqueued");
-        s.write(10, |t| t.forwarded(id, "KG", b"hub receipt", "by EEC".into()))
-            .expect("forwarded");
+        s.write(10, |t| {
+            t.forwarded(id, "KG", b"hub receipt", "by EEC".into())
+        })
+        .expect("forwarded");
         assert!(due(&s, "EEC", 10, 10).is_empty());
         assert_eq!(s.awaiting_len().expect("len"), 1);
         let (recipient, digest) = s.awaited(id).expect("read").expect("awaited");
         assert_eq!(recipient, "KG");
         assert_eq!(digest, crate::receipt::digest(b"envelope 1"));
-        s.write(30, |t| t.delivered(id, b"end receipt", State::Recognised, None))
-            .expect("delivered");
+        s.write(30, |t| {
+            t.delivered(id, b"end receipt", State::Recognised, None)
+        })
+        .expect("delivered");
         assert_eq!(s.awaiting_len().expect("len"), 0);
         let states: Vec<State> = s.history(id).expect("h").iter().map(|t| t.state).collect();
         assert_eq!(
             states,
-            [State::Queued, State::Sent, State::Delivered, State::Recognised]
+            [
+                State::Queued,
+                State::Sent,
+                State::Delivered,
+                State::Recognised
+            ]
         );
     }
 
@@ -801,13 +826,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
         enqueue(&s, 0, &[msg(1, 10, "RU"), msg(2, 10, "RU")]).expect("enqueued");
-        s.write(50, |t| t.park(Uuid::from_u128(1), State::Dead, "retries exhausted"))
-            .expect("parked");
+        s.write(50, |t| {
+            t.park(Uuid::from_u128(1), State::Dead, "retries exhausted")
+        })
+        .expect("parked");
         assert_eq!(due(&s, "RU", 100, 10), [2]);
         assert_eq!(s.parked().expect("parked").len(), 1);
         s.write(200, |t| t.requeue(Uuid::from_u128(1)))
             .expect("requeued");
-        assert_eq!(due(&s, "RU", 200, 10), [2, 1], "back at the end of the queue");
+        assert_eq!(
+            due(&s, "RU", 200, 10),
+            [2, 1],
+            "back at the end of the queue"
+        );
         let states: Vec<State> = s
             .history(Uuid::from_u128(1))
             .expect("history")
@@ -878,7 +909,10 @@ mod tests {
         assert!(s.inbox(10).expect("inbox").is_empty());
         assert_eq!(due(&s, "KG", 0, 10), [1]);
         let (again, _) = s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
-        assert!(matches!(again, Accepted::Duplicate { .. }), "forwarded once");
+        assert!(
+            matches!(again, Accepted::Duplicate { .. }),
+            "forwarded once"
+        );
     }
 
     #[test]

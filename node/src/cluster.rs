@@ -1,0 +1,189 @@
+//! A local cluster of real node processes on loopback, for `tereze demo` and `tereze bench`:
+//! a development PKI, one `tereze node run` child process per node, readiness by the
+//! "ready" line, and a Window client per node. The children are stopped (SIGTERM, then
+//! SIGKILL after a grace period) when the cluster is dropped.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tonic::transport::Channel;
+
+use crate::devpki::{self, DevPkiSpec};
+use crate::node::proto::window_client::WindowClient;
+
+pub(crate) struct Cluster {
+    pub(crate) dir: PathBuf,
+    /// Removed on drop when the cluster made it.
+    _temp: Option<tempfile::TempDir>,
+    children: BTreeMap<String, Child>,
+    pub(crate) window_ports: BTreeMap<String, u16>,
+    pub(crate) http_ports: BTreeMap<String, u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ClusterError {
+    #[error("{0}")]
+    Setup(String),
+    #[error("node {state} did not start: {reason}")]
+    Start { state: String, reason: String },
+}
+
+impl Cluster {
+    /// Writes a dev PKI to `dir` (a temporary directory when `None`) and starts the nodes.
+    pub(crate) fn start(
+        dir: Option<&Path>,
+        states: &[&str],
+        hub: Option<&str>,
+        via_hub: &[&str],
+        base_port: u16,
+        extra_config: &str,
+    ) -> Result<Self, ClusterError> {
+        let (temp, dir) = match dir {
+            Some(d) => (None, d.to_path_buf()),
+            None => {
+                let t = tempfile::Builder::new()
+                    .prefix("tereze-cluster-")
+                    .tempdir()
+                    .map_err(|e| ClusterError::Setup(format!("temporary directory: {e}")))?;
+                let p = t.path().to_path_buf();
+                (Some(t), p)
+            }
+        };
+        let spec = DevPkiSpec {
+            out: dir.clone(),
+            states: states.iter().map(|s| s.to_string()).collect(),
+            hub: hub.map(str::to_owned),
+            via_hub: via_hub.iter().map(|s| s.to_string()).collect(),
+            base_port,
+            days: 30,
+        };
+        let configs =
+            devpki::init(&spec).map_err(|e| ClusterError::Setup(format!("dev PKI: {e}")))?;
+        let exe = std::env::current_exe()
+            .map_err(|e| ClusterError::Setup(format!("cannot find the tereze binary: {e}")))?;
+        let mut cluster = Self {
+            dir: dir.clone(),
+            _temp: temp,
+            children: BTreeMap::new(),
+            window_ports: BTreeMap::new(),
+            http_ports: BTreeMap::new(),
+        };
+        for (i, (code, config)) in configs.iter().enumerate() {
+            if !extra_config.is_empty() {
+                let mut text = std::fs::read_to_string(config)
+                    .map_err(|e| ClusterError::Setup(format!("{}: {e}", config.display())))?;
+                text.push_str(extra_config);
+                std::fs::write(config, text)
+                    .map_err(|e| ClusterError::Setup(format!("{}: {e}", config.display())))?;
+            }
+            let log_path = config.with_file_name("node.log");
+            let log = std::fs::File::create(&log_path)
+                .map_err(|e| ClusterError::Setup(format!("{}: {e}", log_path.display())))?;
+            let child = Command::new(&exe)
+                .args(["node", "run", "--config"])
+                .arg(config)
+                .env(
+                    "TEREZE_LOG",
+                    std::env::var("TEREZE_LOG").unwrap_or_else(|_| "warn".into()),
+                )
+                .stdout(Stdio::piped())
+                .stderr(Stdio::from(log))
+                .spawn()
+                .map_err(|e| ClusterError::Start {
+                    state: code.clone(),
+                    reason: e.to_string(),
+                })?;
+            let ports = devpki::ports(base_port, i);
+            cluster.window_ports.insert(code.clone(), ports.window);
+            cluster.http_ports.insert(code.clone(), ports.http);
+            cluster.children.insert(code.clone(), child);
+        }
+        for (code, config) in &configs {
+            cluster.wait_ready(code, &config.with_file_name("node.log"))?;
+        }
+        Ok(cluster)
+    }
+
+    fn wait_ready(&mut self, code: &str, log: &Path) -> Result<(), ClusterError> {
+        let child = self
+            .children
+            .get_mut(code)
+            .ok_or_else(|| ClusterError::Setup(format!("no child for {code}")))?;
+        let stdout = child.stdout.take().ok_or_else(|| ClusterError::Start {
+            state: code.into(),
+            reason: "no stdout".into(),
+        })?;
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        let _ = reader.read_line(&mut line);
+        if line.trim() == format!("ready {code}") {
+            // Keep draining stdout so the child never blocks on a full pipe.
+            std::thread::spawn(move || {
+                let mut sink = String::new();
+                while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                    sink.clear();
+                }
+            });
+            return Ok(());
+        }
+        let logged = std::fs::read_to_string(log).unwrap_or_default();
+        Err(ClusterError::Start {
+            state: code.into(),
+            reason: format!(
+                "{}; log {}:\n{}",
+                if line.is_empty() {
+                    "exited"
+                } else {
+                    line.trim()
+                },
+                log.display(),
+                logged.lines().rev().take(5).collect::<Vec<_>>().join("\n")
+            ),
+        })
+    }
+
+    /// A Window client for `state`'s node.
+    pub(crate) async fn window(&self, state: &str) -> Result<WindowClient<Channel>, ClusterError> {
+        let port = self
+            .window_ports
+            .get(state)
+            .ok_or_else(|| ClusterError::Setup(format!("no node {state}")))?;
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .map_err(|e| ClusterError::Setup(e.to_string()))?
+            .tcp_nodelay(true)
+            .connect()
+            .await
+            .map_err(|e| ClusterError::Setup(format!("window of {state}: {e}")))?;
+        Ok(WindowClient::new(channel).max_decoding_message_size(64 << 20))
+    }
+
+    /// Stops every node: SIGTERM, then SIGKILL after `grace`.
+    pub(crate) fn stop(&mut self, grace: Duration) {
+        for child in self.children.values() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        let deadline = Instant::now() + grace;
+        for child in self.children.values_mut() {
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.children.clear();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(5));
+    }
+}

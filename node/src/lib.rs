@@ -1,0 +1,20 @@
+//! The Tereze node: the daemon (`node`), its store, relay, services and receipts, and the
+//! `tereze` command line (`cli`). The binary in `main.rs` only calls [`cli::run`]; the library
+//! form exists so integration tests can speak the gRPC protocol ([`proto`]) to real node
+//! processes.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+mod cluster;
+mod config;
+mod devpki;
+mod node;
+mod receipt;
+mod store;
+mod trust;
+
+/// The gRPC contracts (`proto/tereze/v1/*.proto`): `Exchange` between nodes, `Window` for the
+/// national system.
+pub mod proto {
+    pub use crate::node::proto::*;
+}

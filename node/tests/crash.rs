@@ -1,0 +1,135 @@
+//! Crash safety with real processes: a sender (KZ) and a receiver (RU) exchange thousands of
+//! messages while each side is killed with SIGKILL at random moments and restarted. Afterwards
+//! every message the sender acknowledged to its national system is in the receiver's inbox
+//! exactly once, and recognised at the sender.
+
+mod net;
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use net::{wait_until, Net};
+
+/// A random number from the standard library's randomly keyed hasher.
+fn random(below: u64) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(below);
+    h.finish() % below.max(1)
+}
+
+#[test]
+fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
+    let messages: usize = std::env::var("TEREZE_CRASH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let extra = "\n[relay]\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n[limits]\nmax_inbox_pull = 1000000\n";
+    let mut net = Net::init("KZ,RU", "", "", 19500, extra);
+    net.start("KZ");
+    net.start("RU");
+    let http_kz = net.http_port("KZ");
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let submitters: Vec<_> = (0..4)
+        .map(|_| {
+            let acknowledged = acknowledged.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let body = serde_json::json!({
+                    "format": "eaeu.export-declaration",
+                    "document": net::SAMPLE,
+                    "recipient_country": "RU",
+                });
+                loop {
+                    if acknowledged.lock().expect("lock").len() >= messages {
+                        break;
+                    }
+                    let (status, v) = net::http(http_kz, "POST", "/v1/messages", Some(&body));
+                    match status {
+                        202 => {
+                            let id = v["messages"][0]["message_id"]
+                                .as_str()
+                                .expect("id")
+                                .to_owned();
+                            acknowledged.lock().expect("lock").push(id);
+                        }
+                        // KZ is down or restarting: not acknowledged, so not counted.
+                        _ => std::thread::sleep(Duration::from_millis(20)),
+                    }
+                }
+                done.store(true, Ordering::SeqCst);
+            })
+        })
+        .collect();
+
+    // Kill each side, and both, at random moments while messages flow.
+    let mut kills = 0;
+    while !done.load(Ordering::SeqCst) || kills < 6 {
+        std::thread::sleep(Duration::from_millis(150 + random(600)));
+        let victims: &[&str] = match random(3) {
+            0 => &["KZ"],
+            1 => &["RU"],
+            _ => &["KZ", "RU"],
+        };
+        for v in victims {
+            net.kill9(v);
+        }
+        std::thread::sleep(Duration::from_millis(50 + random(250)));
+        for v in victims {
+            net.start(v);
+        }
+        kills += 1;
+        if kills >= 30 {
+            break;
+        }
+    }
+    for s in submitters {
+        s.join().expect("submitter");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(acknowledged.len() >= messages);
+
+    assert!(
+        wait_until(Duration::from_secs(240), || net
+            .metric("KZ", "outbox_messages")
+            == 0),
+        "the outbox did not drain ({} left)",
+        net.metric("KZ", "outbox_messages")
+    );
+    let inbox: Vec<String> = net
+        .inbox("RU")
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let unique: HashSet<&String> = inbox.iter().collect();
+    assert_eq!(unique.len(), inbox.len(), "a message is in the inbox twice");
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| !unique.contains(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged messages are missing after {kills} kills, e.g. {:?}",
+        missing.len(),
+        acknowledged.len(),
+        missing.first()
+    );
+    // The sender knows each one as delivered and recognised (a sample: each costs a request).
+    for id in acknowledged.iter().step_by(50) {
+        assert_eq!(
+            net.states("KZ", id).last().map(String::as_str),
+            Some("recognised"),
+            "{id}: {:?}",
+            net.states("KZ", id)
+        );
+    }
+    eprintln!(
+        "{} acknowledged, {} in RU's inbox (unacknowledged submissions that were stored before a kill also arrive), {kills} kill rounds",
+        acknowledged.len(),
+        inbox.len()
+    );
+}

@@ -1,0 +1,290 @@
+//! Who may deliver to a node, and what it refuses: mutual TLS with certificates chaining to
+//! the trust space, the node listed for the state it claims to deliver for, and items that
+//! are malformed, oversize or for someone else refused with a reason and nothing stored.
+
+mod net;
+
+use net::Net;
+use openssl::asn1::{Asn1Integer, Asn1Time};
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+};
+use openssl::x509::{X509NameBuilder, X509};
+use tereze_node::proto::exchange_client::ExchangeClient;
+use tereze_node::proto::{deliver_outcome, DeliverItem, DeliverRequest, Route};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+fn key() -> PKey<Private> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
+    PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey")
+}
+
+/// A node-style TLS certificate; `issuer` None makes it its own CA.
+fn cert(
+    cn: &str,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    from_days: i64,
+    to_days: i64,
+    ca: bool,
+) -> X509 {
+    let mut name = X509NameBuilder::new().expect("name");
+    name.append_entry_by_text("CN", cn).expect("cn");
+    let name = name.build();
+    let mut b = X509::builder().expect("builder");
+    b.set_version(2).expect("v3");
+    let mut serial = BigNum::new().expect("bn");
+    serial
+        .rand(100, MsbOption::MAYBE_ZERO, false)
+        .expect("rand");
+    let serial = Asn1Integer::from_bn(&serial).expect("serial");
+    b.set_serial_number(&serial).expect("serial");
+    b.set_subject_name(&name).expect("subject");
+    b.set_issuer_name(issuer.map_or(name.as_ref(), |(c, _)| c.subject_name()))
+        .expect("issuer");
+    b.set_pubkey(key).expect("key");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let nb = Asn1Time::from_unix(now + from_days * 86_400).expect("time");
+    let na = Asn1Time::from_unix(now + to_days * 86_400).expect("time");
+    b.set_not_before(&nb).expect("nb");
+    b.set_not_after(&na).expect("na");
+    if ca {
+        b.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
+            .expect("bc");
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()
+                .expect("ku"),
+        )
+        .expect("ku");
+    } else {
+        b.append_extension(BasicConstraints::new().critical().build().expect("bc"))
+            .expect("bc");
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .build()
+                .expect("ku"),
+        )
+        .expect("ku");
+        b.append_extension(
+            ExtendedKeyUsage::new()
+                .client_auth()
+                .server_auth()
+                .build()
+                .expect("eku"),
+        )
+        .expect("eku");
+        let san = SubjectAlternativeName::new()
+            .dns(cn)
+            .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))
+            .expect("san");
+        b.append_extension(san).expect("san");
+    }
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
+        .expect("signs");
+    b.build()
+}
+
+fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
+    std::fs::read(net.node_dir(state).join(file)).expect("read")
+}
+
+async fn client(
+    net: &Net,
+    to: &str,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<ExchangeClient<Channel>, String> {
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
+        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()));
+    if let Some((c, k)) = identity {
+        tls = tls.identity(Identity::from_pem(c, k));
+    }
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
+        .expect("endpoint")
+        .tls_config(tls)
+        .expect("tls")
+        .connect()
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(ExchangeClient::new(channel))
+}
+
+fn item(envelope: &[u8], sender: &str, recipient: &str) -> DeliverItem {
+    let digest = openssl::hash::hash(MessageDigest::sha256(), envelope)
+        .expect("hash")
+        .to_vec();
+    DeliverItem {
+        route: Some(Route {
+            message_id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            conversation_id: format!("urn:uuid:{}", uuid::Uuid::new_v4()),
+            sender: sender.into(),
+            recipient: recipient.into(),
+            digest,
+            expires_at_ms: 0,
+        }),
+        envelope: envelope.to_vec(),
+    }
+}
+
+/// Delivers one item; the transport error or the refusal code.
+async fn deliver(
+    net: &Net,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    item: DeliverItem,
+) -> Result<String, String> {
+    let mut c = client(net, "RU", identity).await?;
+    let r = c
+        .deliver(DeliverRequest { items: vec![item] })
+        .await
+        .map_err(|s| format!("{:?}: {}", s.code(), s.message()))?;
+    match r.into_inner().outcomes.remove(0).outcome {
+        Some(deliver_outcome::Outcome::Refused(r)) => {
+            Ok(format!("refused {}: {}", r.code, r.reason))
+        }
+        Some(deliver_outcome::Outcome::Receipt(_)) => Ok("receipt".into()),
+        other => Ok(format!("{other:?}")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_listed_nodes_deliver_and_bad_items_are_refused_without_storing() {
+    let extra = "\n[limits]\nmax_message_bytes = 20000\n";
+    let mut net = Net::init("KZ,RU,BY", "", "", 19600, extra);
+    net.start("RU");
+    let envelope = b"<not-an-envelope/>".to_vec();
+    let kz = (
+        read(&net, "KZ", "node-tls.pem"),
+        read(&net, "KZ", "node-tls.key"),
+    );
+
+    // No client certificate: the TLS handshake is refused.
+    let e = deliver(&net, None, item(&envelope, "KZ", "RU"))
+        .await
+        .expect_err("no client cert");
+    assert!(!e.starts_with("refused"), "{e}");
+
+    // A certificate from a CA outside the trust space.
+    let rogue_ca_key = key();
+    let rogue_ca = cert("Rogue CA", &rogue_ca_key, None, -1, 30, true);
+    let rogue_key = key();
+    let rogue = cert(
+        "node.kz.tereze.test",
+        &rogue_key,
+        Some((&rogue_ca, &rogue_ca_key)),
+        -1,
+        30,
+        false,
+    );
+    let e = deliver(
+        &net,
+        Some((
+            rogue.to_pem().expect("pem"),
+            rogue_key.private_key_to_pem_pkcs8().expect("pem"),
+        )),
+        item(&envelope, "KZ", "RU"),
+    )
+    .await
+    .expect_err("wrong CA");
+    assert!(!e.starts_with("refused"), "{e}");
+
+    // An expired certificate, issued by KZ's own root.
+    let kz_root = X509::from_pem(&read(&net, "KZ", "root.pem")).expect("root");
+    let kz_root_key = PKey::private_key_from_pem(&read(&net, "KZ", "root.key")).expect("key");
+    let old_key = key();
+    let expired = cert(
+        "node.kz.tereze.test",
+        &old_key,
+        Some((&kz_root, &kz_root_key)),
+        -30,
+        -1,
+        false,
+    );
+    let e = deliver(
+        &net,
+        Some((
+            expired.to_pem().expect("pem"),
+            old_key.private_key_to_pem_pkcs8().expect("pem"),
+        )),
+        item(&envelope, "KZ", "RU"),
+    )
+    .await
+    .expect_err("expired");
+    assert!(!e.starts_with("refused"), "{e}");
+
+    // Valid and issued by KZ's root, but not a node listed in the trust space.
+    let stray_key = key();
+    let stray = cert(
+        "node.kz.tereze.test",
+        &stray_key,
+        Some((&kz_root, &kz_root_key)),
+        -1,
+        30,
+        false,
+    );
+    let e = deliver(
+        &net,
+        Some((
+            stray.to_pem().expect("pem"),
+            stray_key.private_key_to_pem_pkcs8().expect("pem"),
+        )),
+        item(&envelope, "KZ", "RU"),
+    )
+    .await
+    .expect_err("unlisted");
+    assert!(e.starts_with("PermissionDenied"), "{e}");
+
+    // Belarus's real node certificate claiming to deliver for Kazakhstan.
+    let by = (
+        read(&net, "BY", "node-tls.pem"),
+        read(&net, "BY", "node-tls.key"),
+    );
+    let r = deliver(&net, Some(by), item(&envelope, "KZ", "RU"))
+        .await
+        .expect("delivered");
+    assert!(r.starts_with("refused not-authorised"), "{r}");
+
+    // KZ's real certificate, but items that cannot be taken.
+    let r = deliver(&net, Some(kz.clone()), item(&envelope, "KZ", "RU"))
+        .await
+        .expect("delivered");
+    assert!(r.starts_with("refused malformed-envelope"), "{r}");
+    let big = vec![b'x'; 30_000];
+    let r = deliver(&net, Some(kz.clone()), item(&big, "KZ", "RU"))
+        .await
+        .expect("delivered");
+    assert!(
+        r.starts_with("refused oversize") && r.contains("20000"),
+        "{r}"
+    );
+    let r = deliver(&net, Some(kz.clone()), item(&envelope, "KZ", "BY"))
+        .await
+        .expect("delivered");
+    assert!(r.starts_with("refused unknown-recipient"), "{r}");
+    let mut wrong_digest = item(&envelope, "KZ", "RU");
+    if let Some(route) = wrong_digest.route.as_mut() {
+        route.digest = vec![0; 32];
+    }
+    let r = deliver(&net, Some(kz.clone()), wrong_digest)
+        .await
+        .expect("delivered");
+    assert!(r.starts_with("refused bad-route"), "{r}");
+
+    // Nothing of all that was stored.
+    assert_eq!(net.metric("RU", "received_total"), 0);
+    assert!(net.inbox("RU").is_empty());
+    net.stop("RU");
+}

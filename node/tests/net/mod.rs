@@ -1,0 +1,304 @@
+//! Real node processes on loopback for the multi-process tests: a development PKI written by
+//! `tereze pki init-dev`, nodes started with `tereze node run`, killed with SIGKILL or stopped
+//! with SIGTERM, and a small HTTP/1.1 client for their JSON interface.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tereze");
+
+pub struct Net {
+    pub dir: tempfile::TempDir,
+    pub base: u16,
+    index: HashMap<String, usize>,
+    children: HashMap<String, Child>,
+}
+
+impl Net {
+    /// Writes a dev PKI for `states` (comma-separated) and the hub, with `extra` appended to
+    /// every node.toml.
+    pub fn init(states: &str, hub: &str, via_hub: &str, base: u16, extra: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(BIN)
+            .args(["pki", "init-dev", "--out"])
+            .arg(dir.path())
+            .args(["--states", states, "--hub", hub, "--via-hub", via_hub])
+            .args(["--base-port", &base.to_string()])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut index = HashMap::new();
+        let mut all: Vec<&str> = states.split(',').collect();
+        if !hub.is_empty() {
+            all.push(hub);
+        }
+        for (i, s) in all.iter().enumerate() {
+            index.insert(s.to_string(), i);
+            if !extra.is_empty() {
+                let p = dir.path().join(s.to_lowercase()).join("node.toml");
+                let mut text = std::fs::read_to_string(&p).expect("config");
+                text.push_str(extra);
+                std::fs::write(&p, text).expect("config");
+            }
+        }
+        Self {
+            dir,
+            base,
+            index,
+            children: HashMap::new(),
+        }
+    }
+
+    pub fn node_dir(&self, state: &str) -> PathBuf {
+        self.dir.path().join(state.to_lowercase())
+    }
+
+    pub fn data_dir(&self, state: &str) -> PathBuf {
+        self.node_dir(state).join("data")
+    }
+
+    fn port(&self, state: &str, offset: u16) -> u16 {
+        self.base + (self.index[state] as u16) * 10 + offset
+    }
+
+    pub fn exchange_port(&self, state: &str) -> u16 {
+        self.port(state, 0)
+    }
+
+    pub fn window_port(&self, state: &str) -> u16 {
+        self.port(state, 1)
+    }
+
+    pub fn http_port(&self, state: &str) -> u16 {
+        self.port(state, 2)
+    }
+
+    /// Starts a node and waits for its "ready" line.
+    pub fn start(&mut self, state: &str) {
+        let dir = self.node_dir(state);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("node.log"))
+            .expect("log");
+        let mut child = Command::new(BIN)
+            .args(["node", "run", "--config"])
+            .arg(dir.join("node.toml"))
+            .env("TEREZE_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawns");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut reader = BufReader::new(stdout);
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("reads");
+        assert_eq!(
+            line.trim(),
+            format!("ready {state}"),
+            "node {state} did not start: {}",
+            self.log(state)
+        );
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).is_ok_and(|n| n > 0) {
+                sink.clear();
+            }
+        });
+        self.children.insert(state.into(), child);
+    }
+
+    pub fn log(&self, state: &str) -> String {
+        std::fs::read_to_string(self.node_dir(state).join("node.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no chance to flush or drain anything.
+    pub fn kill9(&mut self, state: &str) {
+        if let Some(mut c) = self.children.remove(state) {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reaped");
+        }
+    }
+
+    /// SIGTERM, then wait for the orderly exit.
+    pub fn stop(&mut self, state: &str) {
+        if let Some(mut c) = self.children.remove(state) {
+            Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status()
+                .expect("kill -TERM");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(Some(status)) = c.try_wait() {
+                    assert!(
+                        status.success(),
+                        "{state} exited with {status}: {}",
+                        self.log(state)
+                    );
+                    return;
+                }
+                assert!(Instant::now() < deadline, "{state} did not stop on SIGTERM");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    pub fn http(
+        &self,
+        state: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        http(self.http_port(state), method, path, body)
+    }
+
+    /// Submits the EAEU sample export declaration from `from` to `to`.
+    pub fn submit(
+        &self,
+        from: &str,
+        to: &str,
+        conversation: Option<&str>,
+    ) -> Result<String, (u16, Value)> {
+        let mut body = serde_json::json!({
+            "format": "eaeu.export-declaration",
+            "document": SAMPLE,
+            "recipient_country": to,
+            "recipient_authority": "FCS",
+        });
+        if let Some(c) = conversation {
+            body["conversation_id"] = Value::String(c.into());
+        }
+        let (status, v) = self.http(from, "POST", "/v1/messages", Some(&body));
+        if status == 202 {
+            Ok(v["messages"][0]["message_id"]
+                .as_str()
+                .expect("id")
+                .to_owned())
+        } else {
+            Err((status, v))
+        }
+    }
+
+    /// The states a message went through at `state`'s node.
+    pub fn states(&self, state: &str, id: &str) -> Vec<String> {
+        let (status, v) = self.http(state, "GET", &format!("/v1/messages/{id}"), None);
+        if status != 200 {
+            return Vec::new();
+        }
+        v["history"]
+            .as_array()
+            .map(|h| {
+                h.iter()
+                    .filter_map(|t| t["state"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every message in `state`'s inbox (ids in arrival order).
+    pub fn inbox(&self, state: &str) -> Vec<Value> {
+        let (status, v) = self.http(state, "GET", "/v1/inbox?limit=100000", None);
+        assert_eq!(status, 200, "{v}");
+        v["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn metric(&self, state: &str, name: &str) -> u64 {
+        let (_, v) = self.http(state, "GET", "/metrics", None);
+        let text = v.as_str().unwrap_or_default().to_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("tereze_{name} ")))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for (_, mut c) in self.children.drain() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub const SAMPLE: &str =
+    include_str!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+
+/// A minimal HTTP/1.1 client: one request per connection. Non-JSON bodies come back as a
+/// JSON string.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = match TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(_) => return (0, Value::Null),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, Value::Null);
+    }
+    let mut raw = Vec::new();
+    if s.read_to_end(&mut raw).is_err() {
+        return (0, Value::Null);
+    }
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, Value::Null);
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    let v = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    (status, v)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Polls `f` until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}

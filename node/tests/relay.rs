@@ -1,0 +1,307 @@
+//! Store-and-forward between real node processes on loopback (issue 5's "must show"):
+//! direct and hub exchange with verified receipts and exactly-once inboxes, a peer down and
+//! back up, clear refusals of bad submissions, and the audit chain of a stopped node.
+
+mod net;
+
+use std::process::Command;
+use std::time::Duration;
+
+use net::{wait_until, Net, BIN};
+use serde_json::json;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+#[test]
+fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 19100, "");
+    for s in ["KZ", "RU", "KG", "EEC"] {
+        net.start(s);
+    }
+    let direct = net.submit("KZ", "RU", None).expect("accepted");
+    let via_hub = net.submit("KZ", "KG", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("KZ", &direct)
+            .contains(&"recognised".into())
+            && net.states("KZ", &via_hub).contains(&"recognised".into())),
+        "not delivered: {:?} {:?}\n{}",
+        net.states("KZ", &direct),
+        net.states("KZ", &via_hub),
+        net.log("KZ")
+    );
+    assert_eq!(
+        net.states("KZ", &direct),
+        ["received", "signed", "queued", "delivered", "recognised"]
+    );
+    assert_eq!(
+        net.states("KZ", &via_hub),
+        [
+            "received",
+            "signed",
+            "queued",
+            "sent",
+            "delivered",
+            "recognised"
+        ],
+        "through the hub: sent (hub's acceptance), then the end receipt"
+    );
+    // The hub never held the message for itself, and read no body.
+    assert!(net.inbox("EEC").is_empty());
+
+    // Each recipient's inbox holds its message once, with the envelope as signed by KZ.
+    for (state, id) in [("RU", &direct), ("KG", &via_hub)] {
+        let inbox = net.inbox(state);
+        assert_eq!(inbox.len(), 1, "{state}: {inbox:?}");
+        assert_eq!(inbox[0]["message_id"], json!(id));
+        assert_eq!(inbox[0]["sender"], json!("KZ"));
+        assert_eq!(inbox[0]["verdict"], json!("recognised"));
+        let envelope = net.dir.path().join(format!("{state}-envelope.xml"));
+        std::fs::write(&envelope, inbox[0]["envelope"].as_str().expect("envelope"))
+            .expect("written");
+        // KZ's signature on the envelope, checked by an independent implementation.
+        let out = Command::new("xmlsec1")
+            .env("SSL_CERT_FILE", "/dev/null")
+            .args(["--verify", "--trusted-pem"])
+            .arg(net.node_dir("KZ").join("root.pem"))
+            .arg(&envelope)
+            .output()
+            .expect("xmlsec1 runs (scripts/setup installs it)");
+        assert!(
+            out.status.success(),
+            "xmlsec1: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (status, acked) = net.http(
+            state,
+            "POST",
+            "/v1/inbox/ack",
+            Some(&json!({"message_ids": [id]})),
+        );
+        assert_eq!((status, acked["acknowledged"].as_u64()), (200, Some(1)));
+        assert!(
+            net.inbox(state).is_empty(),
+            "acknowledged messages leave the inbox"
+        );
+    }
+
+    // The receipts KZ keeps verify offline with xmlsec1 against the recipient's anchor.
+    for (state, id) in [("RU", &direct), ("KG", &via_hub)] {
+        let (_, v) = net.http("KZ", "GET", &format!("/v1/messages/{id}"), None);
+        let receipt = v["receipt"].as_str().expect("a receipt");
+        assert!(receipt.contains(&format!("<rc:Receiver>{state}</rc:Receiver>")));
+        let path = net.dir.path().join(format!("receipt-{state}.xml"));
+        std::fs::write(&path, receipt).expect("written");
+        let out = Command::new("xmlsec1")
+            .env("SSL_CERT_FILE", "/dev/null")
+            .args([
+                "--verify",
+                "--id-attr:Id",
+                "urn:tereze:receipt:Batch",
+                "--trusted-pem",
+            ])
+            .arg(net.node_dir(state).join("root.pem"))
+            .arg(&path)
+            .output()
+            .expect("xmlsec1 runs");
+        assert!(
+            out.status.success(),
+            "xmlsec1: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The other state's anchor does not verify it.
+        let other = if state == "RU" { "KG" } else { "RU" };
+        let out = Command::new("xmlsec1")
+            .env("SSL_CERT_FILE", "/dev/null")
+            .args([
+                "--verify",
+                "--id-attr:Id",
+                "urn:tereze:receipt:Batch",
+                "--trusted-pem",
+            ])
+            .arg(net.node_dir(other).join("root.pem"))
+            .arg(&path)
+            .output()
+            .expect("xmlsec1 runs");
+        assert!(
+            !out.status.success(),
+            "a receipt of {state} must not verify against {other}'s anchor"
+        );
+    }
+
+    // Graceful stop, then the audit chain of every node checks out.
+    for s in ["KZ", "RU", "KG", "EEC"] {
+        net.stop(s);
+        let out = Command::new(BIN)
+            .args(["audit", "verify"])
+            .arg(net.data_dir(s))
+            .output()
+            .expect("runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{s}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("intact") && stdout.contains("after the last checkpoint 0"),
+            "{s}: {stdout}"
+        );
+    }
+}
+
+#[test]
+fn a_peer_down_for_a_while_gets_its_queue_in_conversation_order() {
+    let extra = "\n[relay]\nmin_backoff_ms = 100\nmax_backoff_ms = 400\n";
+    let mut net = Net::init("KZ,RU", "", "", 19200, extra);
+    net.start("KZ");
+    let conversations: Vec<String> = (0..4)
+        .map(|_| format!("urn:uuid:{}", uuid::Uuid::new_v4()))
+        .collect();
+    let mut sent: Vec<(String, String)> = Vec::new();
+    for i in 0..40 {
+        let c = &conversations[i % conversations.len()];
+        let id = net
+            .submit("KZ", "RU", Some(c))
+            .expect("accepted while RU is down");
+        sent.push((c.clone(), id));
+    }
+    // RU is down: attempts fail and are retried with backoff.
+    assert!(
+        wait_until(SETTLE, || net.metric("KZ", "failed_attempts_total") >= 3),
+        "no failed attempts recorded: {}",
+        net.log("KZ")
+    );
+    assert_eq!(net.metric("KZ", "outbox_messages"), 40);
+    net.start("RU");
+    assert!(
+        wait_until(SETTLE, || net.metric("KZ", "outbox_messages") == 0),
+        "the queue did not drain: {}",
+        net.log("KZ")
+    );
+    let inbox = net.inbox("RU");
+    assert_eq!(inbox.len(), 40);
+    // Per conversation, the inbox order is the submission order.
+    for c in &conversations {
+        let sent_order: Vec<&str> = sent
+            .iter()
+            .filter(|(cc, _)| cc == c)
+            .map(|(_, id)| id.as_str())
+            .collect();
+        let received: Vec<&str> = inbox
+            .iter()
+            .filter(|m| {
+                let id = m["message_id"].as_str().unwrap_or_default();
+                sent_order.contains(&id)
+            })
+            .map(|m| m["message_id"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(received, sent_order, "conversation {c}");
+    }
+    for (_, id) in &sent {
+        assert_eq!(
+            net.states("KZ", id).last().map(String::as_str),
+            Some("recognised")
+        );
+    }
+}
+
+#[test]
+fn bad_submissions_are_refused_clearly_and_nothing_is_stored() {
+    let extra = "\n[limits]\nmax_message_bytes = 20000\n";
+    let mut net = Net::init("KZ,RU", "", "", 19300, extra);
+    net.start("KZ");
+    let cases = [
+        (
+            json!({"format": "eaeu.export-declaration", "document": "x".repeat(30_000), "recipient_country": "RU"}),
+            "over the limit of 20000",
+        ),
+        (
+            json!({"format": "eaeu.export-declaration", "document": "<a><b></a>", "recipient_country": "RU"}),
+            "document:1:",
+        ),
+        (
+            json!({"format": "eaeu.export-declaration", "document": net::SAMPLE, "recipient_country": "XX"}),
+            "recipient_country: XX is not a state in the trust space",
+        ),
+        (
+            json!({"format": "eaeu.export-declaration", "document": net::SAMPLE}),
+            "recipient_country: required",
+        ),
+        (
+            json!({"format": "no.such-format", "document": net::SAMPLE, "recipient_country": "RU"}),
+            "format: unknown format",
+        ),
+        (
+            json!({"format": "eaeu.export-declaration", "document": "<?xml version=\"1.0\"?><!DOCTYPE d [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><d>&x;</d>", "recipient_country": "RU"}),
+            "DOCTYPE",
+        ),
+        (json!({"format": 1}), "format"),
+    ];
+    for (body, expected) in cases {
+        let (status, v) = net.http("KZ", "POST", "/v1/messages", Some(&body));
+        assert_eq!(status, 400, "{body}: {v}");
+        let msg = v["error"].as_str().unwrap_or_default();
+        assert!(msg.contains(expected), "expected {expected:?} in {msg:?}");
+    }
+    assert_eq!(net.metric("KZ", "outbox_messages"), 0);
+    assert_eq!(net.metric("KZ", "submitted_total"), 0);
+    // Unknown message ids are 404 / 400, not errors of the node.
+    let (s, _) = net.http(
+        "KZ",
+        "GET",
+        &format!("/v1/messages/urn:uuid:{}", uuid::Uuid::new_v4()),
+        None,
+    );
+    assert_eq!(s, 404);
+    let (s, _) = net.http("KZ", "GET", "/v1/messages/not-an-id", None);
+    assert_eq!(s, 400);
+}
+
+#[test]
+fn a_full_outbox_answers_429_and_a_parked_message_can_be_requeued() {
+    let extra = "\n[limits]\nmax_queue = 3\n[relay]\nmax_attempts = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 100\n";
+    let mut net = Net::init("KZ,RU", "", "", 19400, extra);
+    net.start("KZ");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(net.submit("KZ", "RU", None).expect("accepted"));
+    }
+    let (status, v) = net
+        .submit("KZ", "RU", None)
+        .expect_err("the fourth is over max_queue");
+    assert_eq!(status, 429, "{v}");
+    // RU never came up: after two attempts each message is dead.
+    assert!(
+        wait_until(SETTLE, || net.metric("KZ", "dead_total") == 3),
+        "{}",
+        net.log("KZ")
+    );
+    assert_eq!(
+        net.states("KZ", &ids[0]).last().map(String::as_str),
+        Some("dead")
+    );
+    let (_, parked) = net.http("KZ", "GET", "/v1/parked", None);
+    assert_eq!(parked["messages"].as_array().map(Vec::len), Some(3));
+    // Room again; the operator requeues one once RU is up.
+    net.start("RU");
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        &format!("/v1/messages/{}/requeue", ids[0]),
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(wait_until(SETTLE, || net
+        .states("KZ", &ids[0])
+        .last()
+        .map(String::as_str)
+        == Some("recognised")));
+    let (status, _) = net.http(
+        "KZ",
+        "POST",
+        &format!("/v1/messages/{}/requeue", ids[0]),
+        None,
+    );
+    assert_eq!(status, 404, "no longer parked");
+}
