@@ -160,6 +160,11 @@ impl Cluster {
         Ok(WindowClient::new(channel).max_decoding_message_size(64 << 20))
     }
 
+    /// The node processes' ids.
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.children.values().map(Child::id).collect()
+    }
+
     /// Stops every node: SIGTERM, then SIGKILL after `grace`.
     pub(crate) fn stop(&mut self, grace: Duration) {
         for child in self.children.values() {

@@ -4,6 +4,7 @@
 //! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
 
 mod audit;
+mod bench;
 mod demo;
 mod node;
 mod pki;
@@ -32,6 +33,8 @@ enum Command {
     Translate(translate::TranslateArgs),
     /// Start the five member states and the hub on loopback and send documents between them.
     Demo(demo::DemoArgs),
+    /// Measure end-to-end throughput and latency between two real nodes.
+    Bench(bench::BenchArgs),
     /// Run a node.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -93,6 +96,7 @@ pub fn run() -> ExitCode {
         Command::Store(cmd) => store::run(cmd),
         Command::Node(cmd) => node::run(cmd),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
     };

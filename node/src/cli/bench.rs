@@ -1,0 +1,244 @@
+//! `tereze bench`: a load generator against real nodes. Starts a sending node (KZ) and a
+//! receiving node (RU) as processes on loopback with the embedded store (fsync before every
+//! acknowledgement), submits 4.5 KB EAEU export declarations through KZ's Window service, and
+//! measures each message from the submit call to the moment KZ has verified RU's signed
+//! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio_stream::StreamExt;
+
+use super::Failure;
+use crate::cluster::Cluster;
+use crate::node::proto::{SubmitRequest, SubscribeRequest};
+
+/// Measure end-to-end throughput and latency between two real nodes.
+///
+/// Closed loop by default (--concurrency submissions in flight); with --rate, an open loop at
+/// that many messages per second. Prints throughput, latency percentiles (submit
+/// acknowledgement and end to end) and the nodes' CPU time per message.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Messages to send.
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    /// Submissions in flight (closed loop).
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Messages per second (open loop); 0 for a closed loop.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// First port of the nodes' port range.
+    #[arg(long, default_value_t = 17700)]
+    base_port: u16,
+    /// Seconds to wait for the last receipts.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+}
+
+const DOCUMENT: &[u8] =
+    include_bytes!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+
+pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
+    if args.messages == 0 || args.concurrency == 0 {
+        return Err(Failure::Input(
+            "--messages and --concurrency must be at least 1".into(),
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(bench(args))
+}
+
+fn fail(e: impl std::fmt::Display) -> Failure {
+    Failure::Input(e.to_string())
+}
+
+/// Milliseconds at the given percentile of sorted durations.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+/// User + system CPU seconds of a process, from /proc.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+async fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let cluster = tokio::task::block_in_place(|| {
+        Cluster::start(None, &["KZ", "RU"], None, &[], args.base_port, "\n[limits]\nmax_queue = 1000000\n")
+    })
+    .map_err(fail)?;
+    let pids = cluster.pids();
+    let window = cluster.window("KZ").await.map_err(fail)?;
+
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let done: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    {
+        let mut w = window.clone();
+        let stream = w
+            .subscribe(SubscribeRequest { message_ids: vec![] })
+            .await
+            .map_err(|e| fail(e.message()))?;
+        let submitted = submitted.clone();
+        let done = done.clone();
+        let n = args.messages;
+        tokio::spawn(async move {
+            let mut stream = stream.into_inner();
+            let mut early: HashMap<String, Instant> = HashMap::new();
+            let mut count = 0;
+            while let Some(ev) = stream.next().await {
+                let Ok(ev) = ev else { continue };
+                let Some(t) = ev.transition else { continue };
+                if t.state != "recognised" && t.state != "rejected" {
+                    continue;
+                }
+                let now = Instant::now();
+                let start = submitted.lock().ok().and_then(|m| m.get(&ev.message_id).copied());
+                match start {
+                    Some(s) => {
+                        if let Ok(mut d) = done.lock() {
+                            d.push(now - s);
+                        }
+                        count += 1;
+                    }
+                    // The receipt came back before the submit call returned here.
+                    None => {
+                        early.insert(ev.message_id, now);
+                        count += 1;
+                    }
+                }
+                if count >= n {
+                    break;
+                }
+            }
+            // Settle the early ones against their submit time.
+            if let (Ok(s), Ok(mut d)) = (submitted.lock(), done.lock()) {
+                for (id, at) in early {
+                    if let Some(start) = s.get(&id) {
+                        d.push(at.saturating_duration_since(*start));
+                    }
+                }
+            }
+            let _ = finished_tx.send(());
+        });
+    }
+
+    let cpu_before: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
+    let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(if args.rate > 0 { 100_000 } else { args.concurrency }));
+    let mut tasks = tokio::task::JoinSet::new();
+    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
+    for i in 0..args.messages {
+        if let Some(iv) = interval {
+            let due = started + iv * i as u32;
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let permit = sem.clone().acquire_owned().await.map_err(fail)?;
+        let mut w = window.clone();
+        let submitted = submitted.clone();
+        let acks = acks.clone();
+        tasks.spawn(async move {
+            let t0 = Instant::now();
+            let r = w
+                .submit(SubmitRequest {
+                    format: "eaeu.export-declaration".into(),
+                    document: DOCUMENT.to_vec(),
+                    recipient_country: "RU".into(),
+                    recipient_authority: "FCS".into(),
+                    ..Default::default()
+                })
+                .await;
+            drop(permit);
+            let r = r.map_err(|e| e.message().to_owned())?;
+            if let Ok(mut a) = acks.lock() {
+                a.push(t0.elapsed());
+            }
+            if let (Ok(mut s), Some(m)) = (submitted.lock(), r.into_inner().messages.first()) {
+                s.insert(m.message_id.clone(), t0);
+            }
+            Ok::<(), String>(())
+        });
+        while let Some(r) = tasks.try_join_next() {
+            r.map_err(fail)?.map_err(fail)?;
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(fail)?.map_err(fail)?;
+    }
+    let submit_time = started.elapsed();
+    let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
+    let total = started.elapsed();
+    let cpu_after: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
+    let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
+
+    let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
+    let mut e2e = done.lock().map(|d| d.clone()).unwrap_or_default();
+    acks.sort();
+    e2e.sort();
+    let n = e2e.len();
+    println!(
+        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, {}",
+        args.messages,
+        DOCUMENT.len(),
+        if args.rate > 0 {
+            format!("open loop at {} msg/s", args.rate)
+        } else {
+            format!("closed loop, {} in flight", args.concurrency)
+        }
+    );
+    println!(
+        "delivered {n}/{} with verified receipts in {:.2} s: {:.0} msg/s end to end (submissions took {:.2} s: {:.0} msg/s)",
+        args.messages,
+        total.as_secs_f64(),
+        n as f64 / total.as_secs_f64(),
+        submit_time.as_secs_f64(),
+        args.messages as f64 / submit_time.as_secs_f64()
+    );
+    println!(
+        "submit acknowledged (durable)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+        pct(&acks, 50.0),
+        pct(&acks, 90.0),
+        pct(&acks, 99.0),
+        pct(&acks, 99.9),
+        pct(&acks, 100.0)
+    );
+    println!(
+        "end to end (receipt verified)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+        pct(&e2e, 50.0),
+        pct(&e2e, 90.0),
+        pct(&e2e, 99.0),
+        pct(&e2e, 99.9),
+        pct(&e2e, 100.0)
+    );
+    println!(
+        "node CPU: {:.2} s for both nodes, {:.0} µs per message (this load generator not included)",
+        cpu,
+        cpu * 1e6 / args.messages as f64
+    );
+    drop(cluster);
+    if n == args.messages {
+        Ok(())
+    } else {
+        Err(Failure::Verdict(format!(
+            "only {n} of {} messages were delivered",
+            args.messages
+        )))
+    }
+}
