@@ -14,13 +14,12 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::redb_store::{decode, encode, engine};
+use super::redb_store::{decode, encode, engine, HISTORY};
 use super::{State, StoreError, Transition};
 
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_checkpoints");
-const HISTORY: TableDefinition<u128, &[u8]> = TableDefinition::new("history");
 
 /// The hash before the first entry.
 const GENESIS: [u8; 32] = [0; 32];
@@ -100,12 +99,12 @@ fn head(txn: &WriteTransaction) -> Result<(u64, Vec<u8>), StoreError> {
     Ok((count, last))
 }
 
-/// Appends one transition to the chain.
+/// Appends one transition to the chain; returns its sequence number.
 pub(super) fn append(
     txn: &WriteTransaction,
     message_id: Uuid,
     t: &Transition,
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let (seq, prev) = head(txn)?;
     let covered = Covered {
         seq,
@@ -132,7 +131,7 @@ pub(super) fn append(
     head.insert("hash", h.as_slice()).map_err(engine)?;
     head.insert("count", (seq + 1).to_be_bytes().as_slice())
         .map_err(engine)?;
-    Ok(())
+    Ok(seq)
 }
 
 /// Signs the current head, unless the last checkpoint already covers it. Returns the number
@@ -319,16 +318,24 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
     }
 
     let history = txn.open_table(HISTORY).map_err(engine)?;
+    let mut stored: HashMap<Uuid, Vec<Transition>> = HashMap::new();
     for row in history.iter().map_err(engine)? {
         let (k, v) = row.map_err(engine)?;
-        let id = Uuid::from_u128(k.value());
-        let stored: Vec<Transition> = decode(v.value())?;
+        let (id, _) = k.value();
+        stored
+            .entry(Uuid::from_u128(id))
+            .or_default()
+            .push(decode(v.value())?);
+    }
+    for (id, transitions) in stored {
         match rebuilt.remove(&id) {
-            Some(chain) if chain == stored => {}
+            Some(chain) if chain == transitions => {}
             Some(_) => problems.push(format!(
                 "message {id}: its stored history differs from the audit chain"
             )),
-            None => problems.push(format!("message {id}: has a history but no audit entries")),
+            None => problems.push(format!(
+                "message {id}: has a history but no audit entries"
+            )),
         }
     }
     for id in rebuilt.keys() {

@@ -73,15 +73,32 @@ pub(crate) enum Payload {
     Envelope {
         sender: String,
         recipient: String,
-        #[serde(with = "b64")]
+        /// Kept in its own table as raw bytes, not in the JSON row.
+        #[serde(skip)]
         envelope: Vec<u8>,
     },
     /// A final recipient's receipt that a hub hands back to the original sender.
     Receipt {
         recipient: String,
-        #[serde(with = "b64")]
+        #[serde(skip)]
         receipt: Vec<u8>,
     },
+}
+
+impl Payload {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Envelope { envelope, .. } => envelope,
+            Self::Receipt { receipt, .. } => receipt,
+        }
+    }
+
+    fn set_bytes(&mut self, bytes: Vec<u8>) {
+        match self {
+            Self::Envelope { envelope, .. } => *envelope = bytes,
+            Self::Receipt { receipt, .. } => *receipt = bytes,
+        }
+    }
 }
 
 /// A message to relay.
@@ -113,10 +130,11 @@ pub(crate) struct OutboxEntry {
 pub(crate) struct Incoming {
     pub(crate) message_id: Uuid,
     pub(crate) sender: String,
-    #[serde(with = "b64")]
+    /// Kept in its own table as raw bytes, not in the JSON row.
+    #[serde(skip)]
     pub(crate) envelope: Vec<u8>,
-    /// The signed receipt answered for it.
-    #[serde(with = "b64")]
+    /// The signed receipt answered for it (also raw, in its own table).
+    #[serde(skip)]
     pub(crate) receipt: Vec<u8>,
     /// `recognised`, `rejected` (kept in quarantine, not in the inbox) or `forwarded` (a hub's).
     pub(crate) verdict: String,
@@ -156,22 +174,6 @@ impl StoreError {
     /// Whether the whole group commit must be abandoned (the engine failed, not one request).
     pub(crate) fn is_fatal(&self) -> bool {
         matches!(self, Self::Engine(_) | Self::Corrupt(_) | Self::Closed)
-    }
-}
-
-/// Byte strings as base64 in the JSON records.
-pub(crate) mod b64 {
-    use base64::engine::general_purpose::STANDARD;
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(crate) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(v))
-    }
-
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        STANDARD.decode(s).map_err(serde::de::Error::custom)
     }
 }
 

@@ -26,7 +26,13 @@ const RECEIVED: TableDefinition<u128, &[u8]> = TableDefinition::new("received");
 const INBOX: TableDefinition<u64, u128> = TableDefinition::new("inbox");
 const INBOX_INDEX: TableDefinition<u128, u64> = TableDefinition::new("inbox_index");
 const QUARANTINE: TableDefinition<u128, u64> = TableDefinition::new("quarantine");
-const HISTORY: TableDefinition<u128, &[u8]> = TableDefinition::new("history");
+/// (message, audit sequence) → one transition: appending never rewrites earlier ones.
+pub(super) const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
+/// Outgoing envelopes and receipts, raw, while their message is queued or parked.
+const PAYLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("payloads");
+/// Received envelopes and the receipts given for them, raw.
+const RECEIVED_ENVELOPES: TableDefinition<u128, &[u8]> = TableDefinition::new("received_envelopes");
+const RECEIVED_RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("received_receipts");
 const RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("receipts");
 const HUB_RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_receipts");
 const AWAITING: TableDefinition<u128, &str> = TableDefinition::new("awaiting");
@@ -99,17 +105,12 @@ impl Txn<'_> {
             at: self.now,
             note,
         };
-        {
-            let mut t = self.txn.open_table(HISTORY).map_err(engine)?;
-            let mut h: Vec<Transition> = match t.get(id.as_u128()).map_err(engine)? {
-                Some(v) => decode(v.value())?,
-                None => Vec::new(),
-            };
-            h.push(transition.clone());
-            t.insert(id.as_u128(), encode(&h)?.as_slice())
-                .map_err(engine)?;
-        }
-        audit::append(self.txn, id, &transition)?;
+        let seq = audit::append(self.txn, id, &transition)?;
+        self.txn
+            .open_table(HISTORY)
+            .map_err(engine)?
+            .insert((id.as_u128(), seq), encode(&transition)?.as_slice())
+            .map_err(engine)?;
         self.changes.push(Change {
             message_id: id,
             transition,
@@ -149,6 +150,11 @@ impl Txn<'_> {
                 .open_table(OUTBOX)
                 .map_err(engine)?
                 .insert((m.peer.as_str(), sequence), encode(&entry)?.as_slice())
+                .map_err(engine)?;
+            self.txn
+                .open_table(PAYLOADS)
+                .map_err(engine)?
+                .insert(id.as_u128(), m.payload.bytes())
                 .map_err(engine)?;
             self.txn
                 .open_table(OUTBOX_INDEX)
@@ -192,7 +198,26 @@ impl Txn<'_> {
             .map_err(engine)?
             .remove(id.as_u128())
             .map_err(engine)?;
-        decode(&bytes)
+        let mut entry: OutboxEntry = decode(&bytes)?;
+        if let Some(p) = self
+            .txn
+            .open_table(PAYLOADS)
+            .map_err(engine)?
+            .get(id.as_u128())
+            .map_err(engine)?
+        {
+            entry.message.payload.set_bytes(p.value().to_vec());
+        }
+        Ok(entry)
+    }
+
+    fn drop_payload(&self, id: Uuid) -> Result<(), StoreError> {
+        self.txn
+            .open_table(PAYLOADS)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        Ok(())
     }
 
     /// Records a failed attempt and when to try again; returns the attempts so far.
@@ -238,6 +263,7 @@ impl Txn<'_> {
         }
         if in_outbox {
             self.take_from_outbox(id)?;
+            self.drop_payload(id)?;
         } else {
             self.txn
                 .open_table(AWAITING)
@@ -267,6 +293,7 @@ impl Txn<'_> {
         note: String,
     ) -> Result<(), StoreError> {
         let entry = self.take_from_outbox(id)?;
+        self.drop_payload(id)?;
         let digest = match &entry.message.payload {
             super::Payload::Envelope { envelope, .. } => crate::receipt::digest(envelope),
             super::Payload::Receipt { .. } => Vec::new(),
@@ -329,12 +356,19 @@ impl Txn<'_> {
 
     /// The receipt given the first time, when `id` was received before.
     pub(crate) fn earlier_receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        let received = self.txn.open_table(RECEIVED).map_err(engine)?;
-        let found = received.get(id.as_u128()).map_err(engine)?;
-        match found {
-            Some(v) => Ok(Some(decode::<Incoming>(v.value())?.receipt)),
-            None => Ok(None),
+        if self
+            .txn
+            .open_table(RECEIVED)
+            .map_err(engine)?
+            .get(id.as_u128())
+            .map_err(engine)?
+            .is_none()
+        {
+            return Ok(None);
         }
+        let receipts = self.txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
+        let found = receipts.get(id.as_u128()).map_err(engine)?;
+        Ok(Some(found.map(|v| v.value().to_vec()).unwrap_or_default()))
     }
 
     /// Stores a received message once: a redelivery stores nothing and returns the first
@@ -360,9 +394,19 @@ impl Txn<'_> {
             .map_err(engine)?
             .insert(m.message_id.as_u128(), encode(m)?.as_slice())
             .map_err(engine)?;
+        self.txn
+            .open_table(RECEIVED_RECEIPTS)
+            .map_err(engine)?
+            .insert(m.message_id.as_u128(), m.receipt.as_slice())
+            .map_err(engine)?;
         if forward.is_some() {
             return Ok(Accepted::New);
         }
+        self.txn
+            .open_table(RECEIVED_ENVELOPES)
+            .map_err(engine)?
+            .insert(m.message_id.as_u128(), m.envelope.as_slice())
+            .map_err(engine)?;
         if m.verdict == "recognised" {
             self.txn
                 .open_table(INBOX)
@@ -434,6 +478,9 @@ impl RedbStore {
             txn.open_table(HUB_RECEIPTS).map_err(engine)?;
             txn.open_table(AWAITING).map_err(engine)?;
             txn.open_table(COUNTERS).map_err(engine)?;
+            txn.open_table(PAYLOADS).map_err(engine)?;
+            txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+            txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit::create_tables(&txn)?;
         }
         txn.commit().map_err(engine)?;
@@ -490,6 +537,15 @@ impl RedbStore {
                 break;
             }
         }
+        let payloads = txn.open_table(PAYLOADS).map_err(engine)?;
+        for e in &mut out {
+            let id = e.message.message_id;
+            let bytes = payloads
+                .get(id.as_u128())
+                .map_err(engine)?
+                .ok_or_else(|| StoreError::Corrupt(format!("queued message {id} has no payload")))?;
+            e.message.payload.set_bytes(bytes.value().to_vec());
+        }
         Ok(out)
     }
 
@@ -531,6 +587,8 @@ impl RedbStore {
         let txn = self.db.begin_read().map_err(engine)?;
         let inbox = txn.open_table(INBOX).map_err(engine)?;
         let received = txn.open_table(RECEIVED).map_err(engine)?;
+        let envelopes = txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+        let receipts = txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
         let mut out = Vec::new();
         for row in inbox.iter().map_err(engine)?.take(limit) {
             let (_, id) = row.map_err(engine)?;
@@ -540,7 +598,14 @@ impl RedbStore {
                     Uuid::from_u128(id.value())
                 ))
             })?;
-            out.push(decode(v.value())?);
+            let mut m: Incoming = decode(v.value())?;
+            if let Some(e) = envelopes.get(id.value()).map_err(engine)? {
+                m.envelope = e.value().to_vec();
+            }
+            if let Some(r) = receipts.get(id.value()).map_err(engine)? {
+                m.receipt = r.value().to_vec();
+            }
+            out.push(m);
         }
         Ok(out)
     }
@@ -568,10 +633,15 @@ impl RedbStore {
     pub(crate) fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(HISTORY).map_err(engine)?;
-        match t.get(id.as_u128()).map_err(engine)? {
-            Some(v) => decode(v.value()),
-            None => Ok(Vec::new()),
+        let mut out = Vec::new();
+        for row in t
+            .range((id.as_u128(), 0)..=(id.as_u128(), u64::MAX))
+            .map_err(engine)?
+        {
+            let (_, v) = row.map_err(engine)?;
+            out.push(decode(v.value())?);
         }
+        Ok(out)
     }
 
     /// The receipt the final recipient gave for a message we sent.
@@ -616,7 +686,7 @@ impl RedbStore {
         let mut out = Vec::new();
         for row in t.iter().map_err(engine)? {
             let (_, v) = row.map_err(engine)?;
-            out.push(decode(v.value())?);
+            out.push(decode::<OutboxEntry>(v.value())?);
         }
         Ok(out)
     }
