@@ -80,7 +80,14 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let cluster = tokio::task::block_in_place(|| {
-        Cluster::start(None, &["KZ", "RU"], None, &[], args.base_port, "\n[limits]\nmax_queue = 1000000\n")
+        Cluster::start(
+            None,
+            &["KZ", "RU"],
+            None,
+            &[],
+            args.base_port,
+            "\n[limits]\nmax_queue = 1000000\n",
+        )
     })
     .map_err(fail)?;
     let pids = cluster.pids();
@@ -92,7 +99,9 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     {
         let mut w = window.clone();
         let stream = w
-            .subscribe(SubscribeRequest { message_ids: vec![] })
+            .subscribe(SubscribeRequest {
+                message_ids: vec![],
+            })
             .await
             .map_err(|e| fail(e.message()))?;
         let submitted = submitted.clone();
@@ -109,7 +118,10 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                     continue;
                 }
                 let now = Instant::now();
-                let start = submitted.lock().ok().and_then(|m| m.get(&ev.message_id).copied());
+                let start = submitted
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&ev.message_id).copied());
                 match start {
                     Some(s) => {
                         if let Ok(mut d) = done.lock() {
@@ -127,13 +139,22 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                     break;
                 }
             }
-            // Settle the early ones against their submit time.
-            if let (Ok(s), Ok(mut d)) = (submitted.lock(), done.lock()) {
-                for (id, at) in early {
-                    if let Some(start) = s.get(&id) {
-                        d.push(at.saturating_duration_since(*start));
-                    }
+            // Settle the early ones against their submit time (their submit calls may still be
+            // returning).
+            for _ in 0..250 {
+                if early.is_empty() {
+                    break;
                 }
+                if let (Ok(s), Ok(mut d)) = (submitted.lock(), done.lock()) {
+                    early.retain(|id, at| match s.get(id) {
+                        Some(start) => {
+                            d.push(at.saturating_duration_since(*start));
+                            false
+                        }
+                        None => true,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let _ = finished_tx.send(());
         });
@@ -142,7 +163,11 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let cpu_before: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let started = Instant::now();
-    let sem = Arc::new(tokio::sync::Semaphore::new(if args.rate > 0 { 100_000 } else { args.concurrency }));
+    let sem = Arc::new(tokio::sync::Semaphore::new(if args.rate > 0 {
+        100_000
+    } else {
+        args.concurrency
+    }));
     let mut tasks = tokio::task::JoinSet::new();
     let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
     for i in 0..args.messages {

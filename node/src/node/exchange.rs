@@ -434,14 +434,15 @@ fn read_envelope(
         ..xml::Limits::default()
     };
     let doc = xml::parse_with_limits(bytes, &limits).map_err(|e| format!("envelope:{e}"))?;
-    // The header must read even before the signature is checked, to be an envelope at all.
-    let unverified = Envelope::from_document(&doc).map_err(|e| format!("envelope: {e}"))?;
     let Some(state) = node.trust.state(sender) else {
         return Ok(vec!["unknown-sender".into()]);
     };
     let verified = match dsig::verify(&doc, &state.documents, &VerifyPolicy::default()) {
         Ok(v) => v,
         Err(e) => {
+            // Not an envelope at all is refused (nothing stored); an envelope with a bad
+            // signature is rejected (quarantined, with a signed receipt saying so).
+            Envelope::from_document(&doc).map_err(|e| format!("envelope: {e}"))?;
             tracing::info!(message_id = %message_id, error = %e, "envelope signature refused");
             return Ok(vec!["signature-invalid".into()]);
         }
@@ -453,9 +454,8 @@ fn read_envelope(
         .and_then(|r| r.document().ok())
         .and_then(|d| Envelope::from_document(&d).ok());
     let Some(env) = signed else {
-        return Ok(vec!["signature-invalid".into()]);
+        return Err("envelope: the signed content is not an envelope".into());
     };
-    let _ = unverified;
     let mut reasons = Vec::new();
     let h = &env.header;
     if h.message_id != message_id {

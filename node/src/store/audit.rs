@@ -333,9 +333,7 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
             Some(_) => problems.push(format!(
                 "message {id}: its stored history differs from the audit chain"
             )),
-            None => problems.push(format!(
-                "message {id}: has a history but no audit entries"
-            )),
+            None => problems.push(format!("message {id}: has a history but no audit entries")),
         }
     }
     for id in rebuilt.keys() {

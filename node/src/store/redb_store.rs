@@ -540,10 +540,9 @@ impl RedbStore {
         let payloads = txn.open_table(PAYLOADS).map_err(engine)?;
         for e in &mut out {
             let id = e.message.message_id;
-            let bytes = payloads
-                .get(id.as_u128())
-                .map_err(engine)?
-                .ok_or_else(|| StoreError::Corrupt(format!("queued message {id} has no payload")))?;
+            let bytes = payloads.get(id.as_u128()).map_err(engine)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("queued message {id} has no payload"))
+            })?;
             e.message.payload.set_bytes(bytes.value().to_vec());
         }
         Ok(out)
