@@ -106,9 +106,12 @@ fn entry_c14n(e: &EntryFacts) -> String {
     s
 }
 
-/// Sibling hashes from leaf `index` up to the root; `true` when the sibling is on the left.
-fn merkle(leaves: &[Vec<u8>]) -> (Vec<u8>, Vec<Vec<(bool, Vec<u8>)>>) {
-    let mut paths: Vec<Vec<(bool, Vec<u8>)>> = vec![Vec::new(); leaves.len()];
+/// A leaf's path to the root: each sibling hash, `true` when the sibling is on the left.
+type MerklePath = Vec<(bool, Vec<u8>)>;
+
+/// The root, and every leaf's path to it.
+fn merkle(leaves: &[Vec<u8>]) -> (Vec<u8>, Vec<MerklePath>) {
+    let mut paths: Vec<MerklePath> = vec![Vec::new(); leaves.len()];
     // Which node of the current level each leaf's path is at.
     let mut position: Vec<usize> = (0..leaves.len()).collect();
     let mut level = leaves.to_vec();

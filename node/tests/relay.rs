@@ -151,7 +151,7 @@ fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
 }
 
 #[test]
-fn a_peer_down_for_a_while_gets_its_queue_in_conversation_order() {
+fn a_peer_down_for_a_while_gets_its_queue_in_conversation_order_across_a_sender_restart() {
     let extra = "\n[relay]\nmin_backoff_ms = 100\nmax_backoff_ms = 400\n";
     let mut net = Net::init("KZ,RU", "", "", 19200, extra);
     net.start("KZ");
@@ -173,6 +173,14 @@ fn a_peer_down_for_a_while_gets_its_queue_in_conversation_order() {
         net.log("KZ")
     );
     assert_eq!(net.metric("KZ", "outbox_messages"), 40);
+    // An orderly restart of the sender in the meantime loses nothing and keeps the order.
+    net.stop("KZ");
+    net.start("KZ");
+    assert_eq!(
+        net.metric("KZ", "outbox_messages"),
+        40,
+        "the outbox survives a restart"
+    );
     net.start("RU");
     assert!(
         wait_until(SETTLE, || net.metric("KZ", "outbox_messages") == 0),

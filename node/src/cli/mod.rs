@@ -8,7 +8,6 @@ mod bench;
 mod demo;
 mod node;
 mod pki;
-mod store;
 mod translate;
 mod xml;
 
@@ -44,9 +43,6 @@ enum Command {
     /// Check a node's tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
-    /// Storage diagnostics.
-    #[command(subcommand, hide = true)]
-    Store(store::StoreCommand),
 }
 
 /// The outcome of a command, mapped to the process exit code.
@@ -93,7 +89,6 @@ pub fn run() -> ExitCode {
     let result = match cli.command {
         Command::Xml(cmd) => xml::run(cmd),
         Command::Translate(args) => translate::run(args),
-        Command::Store(cmd) => store::run(cmd),
         Command::Node(cmd) => node::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

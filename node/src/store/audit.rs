@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::redb_store::{decode, encode, engine, HISTORY};
-use super::{State, StoreError, Transition};
+use super::{hex, unhex, State, StoreError, Transition};
 
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
@@ -54,10 +54,6 @@ struct Checkpoint {
     at: i64,
     signature: String,
     certificate: String,
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn entry_hash(prev: &[u8], covered: &Covered<'_>) -> Result<Vec<u8>, StoreError> {
@@ -180,16 +176,6 @@ pub(crate) struct AuditReport {
     pub(crate) unsigned_tail: u64,
     pub(crate) signers: Vec<String>,
     pub(crate) problems: Vec<String>,
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Walks the chain, its checkpoints and the message histories of a store file (opened
@@ -370,5 +356,176 @@ fn check_signature(cp: &Checkpoint) -> Result<String, String> {
     match verifier.verify(&signature) {
         Ok(true) => Ok(tereze_codecs::dsig::subject_of(&cert)),
         _ => Err("signature does not verify (checkpoint forged or edited)".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Outgoing, Payload, RedbStore};
+    use super::*;
+    use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+
+    fn signer() -> (PKey<Private>, X509) {
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("CN", "KZ node")],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca: false,
+            },
+            &key,
+            None,
+        )
+        .expect("cert");
+        (key, cert)
+    }
+
+    fn msg(n: u128) -> Outgoing {
+        Outgoing {
+            message_id: Uuid::from_u128(n),
+            conversation_id: Uuid::from_u128(n),
+            peer: "RU".into(),
+            payload: Payload::Envelope {
+                sender: "KZ".into(),
+                recipient: "RU".into(),
+                envelope: vec![1],
+            },
+            expires_at: None,
+        }
+    }
+
+    /// A store with 3 messages (2 transitions each: received, queued), checkpointed after the
+    /// first 4 entries.
+    fn store(dir: &tempfile::TempDir) -> RedbStore {
+        let s = RedbStore::open(&dir.path().join("node.redb")).expect("opens");
+        let (key, cert) = signer();
+        let before = [(State::Received, None)];
+        s.write(1, |t| t.enqueue(&[msg(1), msg(2)], &before))
+            .expect("written");
+        s.write(2, |t| checkpoint(t.raw(), &key, &cert, 2))
+            .expect("checkpoint");
+        s.write(3, |t| t.enqueue(&[msg(3)], &before))
+            .expect("written");
+        s
+    }
+
+    fn problems(s: &RedbStore) -> Vec<String> {
+        verify(s.db_for_tests()).expect("verifies").problems
+    }
+
+    fn raw_write(s: &RedbStore, f: impl FnOnce(&WriteTransaction)) {
+        let txn = s.db_for_tests().begin_write().expect("txn");
+        f(&txn);
+        txn.commit().expect("commit");
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies_and_reports_its_unsigned_tail() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let r = verify(s.db_for_tests()).expect("verifies");
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!((r.entries, r.checkpoints, r.unsigned_tail), (6, 1, 2));
+        assert_eq!(r.signers, ["CN=KZ node"]);
+    }
+
+    #[test]
+    fn an_edited_entry_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(AUDIT).expect("table");
+            let v = t.get(1).expect("get").expect("entry").value().to_vec();
+            let edited = String::from_utf8(v)
+                .expect("utf-8")
+                .replace("queued", "dead");
+            t.insert(1, edited.as_bytes()).expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("entry 1: content does not match its hash")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_deleted_entry_and_a_rewritten_chain_are_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            txn.open_table(AUDIT)
+                .expect("table")
+                .remove(2)
+                .expect("remove");
+        });
+        let p = problems(&s);
+        assert!(p.iter().any(|x| x.contains("missing (deleted)")), "{p:?}");
+    }
+
+    #[test]
+    fn truncation_before_a_checkpoint_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(AUDIT).expect("table");
+            for seq in 2..6 {
+                t.remove(seq).expect("remove");
+            }
+            // Even with the head rewritten to match, the signed checkpoint at entry 3 remains.
+            let last: Entry =
+                decode(t.get(1).expect("get").expect("entry").value()).expect("entry");
+            let mut head = txn.open_table(AUDIT_HEAD).expect("head");
+            head.insert("hash", unhex(&last.hash).expect("hex").as_slice())
+                .expect("insert");
+            head.insert("count", 2u64.to_be_bytes().as_slice())
+                .expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains("the chain ends before it")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_history_edited_outside_the_chain_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(HISTORY).expect("table");
+            let edited = Transition {
+                state: State::Delivered,
+                at: 1,
+                note: None,
+            };
+            t.insert((3u128, 4u64), encode(&edited).expect("json").as_slice())
+                .expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains("differs from the audit chain")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_forged_checkpoint_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(CHECKPOINTS).expect("table");
+            let mut cp: Checkpoint =
+                decode(t.get(3).expect("get").expect("cp").value()).expect("cp");
+            cp.at += 1;
+            t.insert(3, encode(&cp).expect("json").as_slice())
+                .expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains("signature does not verify")),
+            "{p:?}"
+        );
     }
 }

@@ -8,7 +8,6 @@
 
 pub(crate) mod audit;
 pub(crate) mod committer;
-pub(crate) mod probe;
 pub(crate) mod redb_store;
 
 use serde::{Deserialize, Serialize};
@@ -175,6 +174,22 @@ impl StoreError {
     pub(crate) fn is_fatal(&self) -> bool {
         matches!(self, Self::Engine(_) | Self::Corrupt(_) | Self::Closed)
     }
+}
+
+/// Lower-case hexadecimal.
+pub(crate) fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The bytes of a hexadecimal string, if it is one.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Unix milliseconds now.

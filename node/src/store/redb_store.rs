@@ -17,6 +17,7 @@ use redb::{
 use uuid::Uuid;
 
 use super::audit;
+use super::{hex, unhex};
 use super::{Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition};
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
@@ -48,20 +49,6 @@ pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> 
 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The embedded store.
@@ -485,6 +472,11 @@ impl RedbStore {
         }
         txn.commit().map_err(engine)?;
         Ok(Self { db })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn db_for_tests(&self) -> &Database {
+        &self.db
     }
 
     /// Runs `f` in one write transaction and commits it durably if `f` succeeds; returns its
