@@ -204,6 +204,7 @@ impl Node {
             .committer
             .run(move |t| {
                 let now = t.now();
+                t.flush_audit_head()?;
                 audit::checkpoint(t.raw(), &node.audit_key, &node.audit_cert, now)
             })
             .await;

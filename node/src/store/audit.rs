@@ -95,13 +95,46 @@ fn head(txn: &WriteTransaction) -> Result<(u64, Vec<u8>), StoreError> {
     Ok((count, last))
 }
 
-/// Appends one transition to the chain; returns its sequence number.
+/// The chain's head as a transaction sees it: read once, written back once at the end.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    count: u64,
+    last: Vec<u8>,
+    dirty: bool,
+}
+
+impl Head {
+    pub(super) fn load(txn: &WriteTransaction) -> Result<Self, StoreError> {
+        let (count, last) = head(txn)?;
+        Ok(Self {
+            count,
+            last,
+            dirty: false,
+        })
+    }
+
+    /// Writes the head back if entries were appended.
+    pub(super) fn store(&self, txn: &WriteTransaction) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let mut head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+        head.insert("hash", self.last.as_slice()).map_err(engine)?;
+        head.insert("count", self.count.to_be_bytes().as_slice())
+            .map_err(engine)?;
+        Ok(())
+    }
+}
+
+/// Appends one transition to the chain; returns its sequence number. The caller stores the
+/// head before committing.
 pub(super) fn append(
     txn: &WriteTransaction,
+    head: &mut Head,
     message_id: Uuid,
     t: &Transition,
 ) -> Result<u64, StoreError> {
-    let (seq, prev) = head(txn)?;
+    let seq = head.count;
     let covered = Covered {
         seq,
         message_id,
@@ -109,24 +142,23 @@ pub(super) fn append(
         at: t.at,
         note: &t.note,
     };
-    let h = entry_hash(&prev, &covered)?;
+    let h = entry_hash(&head.last, &covered)?;
     let entry = Entry {
         seq,
         message_id,
         state: t.state,
         at: t.at,
         note: t.note.clone(),
-        prev: hex(&prev),
+        prev: hex(&head.last),
         hash: hex(&h),
     };
     txn.open_table(AUDIT)
         .map_err(engine)?
         .insert(seq, encode(&entry)?.as_slice())
         .map_err(engine)?;
-    let mut head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
-    head.insert("hash", h.as_slice()).map_err(engine)?;
-    head.insert("count", (seq + 1).to_be_bytes().as_slice())
-        .map_err(engine)?;
+    head.count = seq + 1;
+    head.last = h;
+    head.dirty = true;
     Ok(seq)
 }
 

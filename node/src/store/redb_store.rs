@@ -61,6 +61,8 @@ pub(crate) struct Txn<'a> {
     txn: &'a WriteTransaction,
     now: i64,
     changes: Vec<Change>,
+    /// The audit chain's head, loaded on first use and written back before commit.
+    audit_head: Option<audit::Head>,
 }
 
 impl Txn<'_> {
@@ -71,6 +73,14 @@ impl Txn<'_> {
 
     pub(crate) fn raw(&self) -> &WriteTransaction {
         self.txn
+    }
+
+    /// Writes any pending audit head, so code working on the raw transaction sees it.
+    pub(crate) fn flush_audit_head(&mut self) -> Result<(), StoreError> {
+        if let Some(head) = self.audit_head.take() {
+            head.store(self.txn)?;
+        }
+        Ok(())
     }
 
     fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
@@ -92,7 +102,14 @@ impl Txn<'_> {
             at: self.now,
             note,
         };
-        let seq = audit::append(self.txn, id, &transition)?;
+        if self.audit_head.is_none() {
+            self.audit_head = Some(audit::Head::load(self.txn)?);
+        }
+        let head = self
+            .audit_head
+            .as_mut()
+            .ok_or_else(|| StoreError::Engine("audit head".into()))?;
+        let seq = audit::append(self.txn, head, id, &transition)?;
         self.txn
             .open_table(HISTORY)
             .map_err(engine)?
@@ -491,8 +508,12 @@ impl RedbStore {
             txn: &txn,
             now,
             changes: Vec::new(),
+            audit_head: None,
         };
         let r = f(&mut t)?;
+        if let Some(head) = &t.audit_head {
+            head.store(&txn)?;
+        }
         let changes = t.changes;
         txn.commit().map_err(engine)?;
         Ok((r, changes))
