@@ -62,7 +62,7 @@ enum Kind<'a> {
 }
 
 fn issue(
-    subject: &[(&str, &str)],
+    subject: &[(&str, String)],
     key: &PKey<Private>,
     issuer: Option<(&X509, &PKey<Private>)>,
     kind: Kind<'_>,
@@ -208,20 +208,23 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
             .iter()
             .find(|(c, _)| c == code)
             .map_or(code.as_str(), |(_, n)| n);
-        let country = if *is_hub { "RU" } else { code.as_str() };
+        // The Commission is not a country: its names carry no C= attribute.
+        let subject = |cn: &str| -> Vec<(&str, String)> {
+            let mut v = Vec::new();
+            if !*is_hub {
+                v.push(("C", code.clone()));
+            }
+            v.push(("O", name.to_owned()));
+            v.push(("CN", cn.to_owned()));
+            v
+        };
         let root_key = key()?;
         let root_cn = format!("{code} root CA (Tereze dev)");
-        let root = issue(
-            &[("C", country), ("O", name), ("CN", &root_cn)],
-            &root_key,
-            None,
-            Kind::Root,
-            spec.days,
-        )?;
+        let root = issue(&subject(&root_cn), &root_key, None, Kind::Root, spec.days)?;
         let tls_key = key()?;
         let sn = server_name(code);
         let tls = issue(
-            &[("C", country), ("O", name), ("CN", &sn)],
+            &subject(&sn),
             &tls_key,
             Some((&root, &root_key)),
             Kind::Tls {
@@ -232,7 +235,7 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
         let signer_key = key()?;
         let signer_cn = format!("{code} document signer (Tereze dev)");
         let signer = issue(
-            &[("C", country), ("O", name), ("CN", &signer_cn)],
+            &subject(&signer_cn),
             &signer_key,
             Some((&root, &root_key)),
             Kind::Signer,
