@@ -30,7 +30,8 @@ pub struct SigningKey {
 
 impl SigningKey {
     /// Loads a PEM private key (PKCS#8 or traditional, unencrypted) and optionally a PEM
-    /// certificate file (the first certificate is the signer's; the rest are intermediates).
+    /// certificate file (the first certificate is the signer's; the rest are intermediates, and
+    /// a self-signed root among them is left out of signatures).
     /// Refuses a certificate whose public key is not the key's.
     pub fn from_pem(key_pem: &[u8], cert_pem: Option<&[u8]>) -> Result<Self, DsigError> {
         let key = PKey::private_key_from_pem(key_pem)
@@ -45,6 +46,9 @@ impl SigningKey {
         }
         let leaf = certs.remove(0);
         let mut signing = Self::new(key, Some(leaf))?;
+        // A self-signed certificate in the chain is a trust anchor: a verifier must already
+        // hold it, so sending it only makes every signature bigger (as TLS omits the root).
+        certs.retain(|c| c.issued(c) != openssl::x509::X509VerifyResult::OK);
         signing.chain = certs;
         Ok(signing)
     }
@@ -332,4 +336,58 @@ pub fn common_name(cert: &X509Ref) -> Option<String> {
         .entries_by_nid(Nid::COMMONNAME)
         .next()
         .and_then(|e| e.data().to_string().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+
+    #[test]
+    fn a_self_signed_root_after_the_leaf_is_not_carried_but_intermediates_are() {
+        let root_key = generate_key(KeyKind::EcP256).expect("key");
+        let root = issue_certificate(
+            &CertificateSpec {
+                subject: &[("CN", "root")],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca: true,
+            },
+            &root_key,
+            None,
+        )
+        .expect("root");
+        let mid_key = generate_key(KeyKind::EcP256).expect("key");
+        let mid = issue_certificate(
+            &CertificateSpec {
+                subject: &[("CN", "intermediate")],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca: true,
+            },
+            &mid_key,
+            Some((&root, &root_key)),
+        )
+        .expect("intermediate");
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let leaf = issue_certificate(
+            &CertificateSpec {
+                subject: &[("CN", "signer")],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca: false,
+            },
+            &key,
+            Some((&mid, &mid_key)),
+        )
+        .expect("leaf");
+        let mut pem = leaf.to_pem().expect("pem");
+        pem.extend(mid.to_pem().expect("pem"));
+        pem.extend(root.to_pem().expect("pem"));
+        let signing =
+            SigningKey::from_pem(&key.private_key_to_pem_pkcs8().expect("pem"), Some(&pem))
+                .expect("loads");
+        let chain: Vec<String> = signing.chain.iter().map(|c| subject_of(c)).collect();
+        assert_eq!(chain, ["CN=intermediate"]);
+    }
 }
