@@ -623,60 +623,77 @@ impl Envelope {
 
     /// Builds the envelope as a tree (to sign it, for instance).
     pub fn to_document(&self) -> Result<Document, EnvelopeError> {
-        self.header.validate()?;
+        let content = self.body.document()?;
+        Self::build_document(self.version, &self.header, &content)
+    }
+
+    /// The envelope tree for `header` around the document element of `content`, without
+    /// canonicalising and re-reading the body first (what a sender does with a document it has
+    /// just built or checked). Signed and canonicalised, it is the same envelope as
+    /// `Envelope { body: Body::from_document(content), .. }.to_document()`.
+    pub fn build_document(
+        version: Version,
+        header: &Header,
+        content: &Document,
+    ) -> Result<Document, EnvelopeError> {
+        header.validate()?;
         let mut root = Element::new(Some("env"), "Envelope", Some(ENVELOPE_NAMESPACE));
         root.namespace_decls.push(NamespaceDecl {
             prefix: Some("env".into()),
             uri: ENVELOPE_NAMESPACE.into(),
         });
-        root.set_attribute("version", &self.version.to_string());
+        root.set_attribute("version", &version.to_string());
         let mut doc = Document::with_root(root);
         let r = doc.root();
-        let header = doc.append_element(r, env("Header"));
-        let h = &self.header;
-        text_element(&mut doc, header, wsa("MessageID"), &urn(&h.message_id));
+        let header_node = doc.append_element(r, env("Header"));
+        let h = header;
+        text_element(&mut doc, header_node, wsa("MessageID"), &urn(&h.message_id));
         if let Some(id) = &h.in_reply_to {
-            text_element(&mut doc, header, wsa("RelatesTo"), &urn(id));
+            text_element(&mut doc, header_node, wsa("RelatesTo"), &urn(id));
         }
         text_element(
             &mut doc,
-            header,
+            header_node,
             env("ConversationID"),
             &urn(&h.conversation_id),
         );
-        text_element(&mut doc, header, env("ProcedureID"), &urn(&h.procedure_id));
-        text_element(&mut doc, header, env("Process"), &h.process);
-        text_element(&mut doc, header, env("Message"), &h.message);
-        text_element(&mut doc, header, env("Transaction"), &h.transaction);
-        text_element(&mut doc, header, env("Kind"), h.kind.as_str());
-        doc.append_element(header, participant("Sender", &h.sender));
-        doc.append_element(header, participant("Recipient", &h.recipient));
         text_element(
             &mut doc,
-            header,
+            header_node,
+            env("ProcedureID"),
+            &urn(&h.procedure_id),
+        );
+        text_element(&mut doc, header_node, env("Process"), &h.process);
+        text_element(&mut doc, header_node, env("Message"), &h.message);
+        text_element(&mut doc, header_node, env("Transaction"), &h.transaction);
+        text_element(&mut doc, header_node, env("Kind"), h.kind.as_str());
+        doc.append_element(header_node, participant("Sender", &h.sender));
+        doc.append_element(header_node, participant("Recipient", &h.recipient));
+        text_element(
+            &mut doc,
+            header_node,
             env("CreatedAt"),
             &timestamp(&h.created_at),
         );
         if let Some(t) = &h.expires_at {
-            text_element(&mut doc, header, env("ExpiresAt"), &timestamp(t));
+            text_element(&mut doc, header_node, env("ExpiresAt"), &timestamp(t));
         }
         let mut d = env("Document");
         d.set_attribute("type", &h.document.type_code);
         d.set_attribute("version", &h.document.version);
-        let d = doc.append_element(header, d);
+        let d = doc.append_element(header_node, d);
         doc.append_element(
             d,
             participant("IssuingAuthority", &h.document.issuing_authority),
         );
         if !h.traders.is_empty() {
-            let t = doc.append_element(header, env("Traders"));
+            let t = doc.append_element(header_node, env("Traders"));
             for trader in &h.traders {
                 text_element(&mut doc, t, env("Trader"), trader);
             }
         }
         let body = doc.append_element(r, env("Body"));
-        let content = self.body.document()?;
-        doc.import(body, &content, content.root());
+        doc.import(body, content, content.root());
         Ok(doc)
     }
 

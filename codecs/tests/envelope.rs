@@ -52,6 +52,27 @@ fn envelope() -> Envelope {
 }
 
 #[test]
+fn building_around_a_parsed_document_gives_the_same_envelope() {
+    let env = envelope();
+    let content = xml::parse(SAMPLE).expect("sample parses");
+    let built = Envelope::build_document(VERSION, &env.header, &content).expect("builds");
+    let canonical = |d: &xml::Document| {
+        tereze_codecs::c14n::canonicalize_document(
+            d,
+            &tereze_codecs::c14n::C14nOptions::exclusive(),
+        )
+    };
+    assert_eq!(
+        canonical(&built),
+        canonical(&env.to_document().expect("valid")),
+        "same exclusive canonical form, hence the same signature input"
+    );
+    let read = Envelope::from_document(&xml::parse(built.to_xml().as_bytes()).expect("parses"))
+        .expect("reads");
+    assert_eq!(read, env);
+}
+
+#[test]
 fn canonical_envelope_round_trips_byte_exactly() {
     let env = envelope();
     let wire = env.to_canonical_xml().expect("valid");

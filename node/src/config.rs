@@ -108,6 +108,9 @@ pub(crate) struct Relay {
     pub(crate) concurrency: usize,
     /// Seconds a Deliver call may take.
     pub(crate) timeout_seconds: u64,
+    /// Milliseconds a worker waits for messages to gather while another batch to the same peer
+    /// is in flight (0: never wait).
+    pub(crate) linger_ms: u64,
 }
 
 impl Default for Relay {
@@ -119,6 +122,7 @@ impl Default for Relay {
             max_backoff_ms: 60_000,
             concurrency: 4,
             timeout_seconds: 30,
+            linger_ms: 3,
         }
     }
 }
@@ -232,6 +236,12 @@ impl NodeConfig {
             return Err(invalid(
                 "relay.min_backoff_ms",
                 "must be positive and not above relay.max_backoff_ms".into(),
+            ));
+        }
+        if c.relay.linger_ms > 1_000 {
+            return Err(invalid(
+                "relay.linger_ms",
+                "must not exceed 1000 (it delays every batch under load)".into(),
             ));
         }
         if c.relay.concurrency == 0 {

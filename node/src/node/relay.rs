@@ -146,9 +146,20 @@ enum Outcome {
 impl Worker {
     async fn run(self) {
         let wake = self.node.waker(&self.peer);
+        let linger = Duration::from_millis(self.node.config.relay.linger_ms);
         loop {
             if self.node.shutdown.is_cancelled() {
                 break;
+            }
+            let busy = !self
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty();
+            if busy && linger > Duration::ZERO {
+                // Another batch to this peer is on the wire: let messages gather for a moment,
+                // so each call (and its receipt signature and commits) carries more of them.
+                tokio::time::sleep(linger).await;
             }
             let batch = match self.take() {
                 Ok(b) => b,

@@ -7,9 +7,7 @@ use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget};
-use tereze_codecs::envelope::{
-    Body, DocumentRef, Envelope, Header, MessageKind, Participant, VERSION,
-};
+use tereze_codecs::envelope::{DocumentRef, Envelope, Header, MessageKind, Participant, VERSION};
 use tereze_codecs::translate::{FormatKind, Translated};
 use tereze_codecs::xml;
 use uuid::Uuid;
@@ -213,32 +211,27 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
             .as_ref()
             .ok_or_else(|| invalid(format!("format: {} has no EAEU document model", r.format)))?;
         let message_id = Uuid::new_v4();
-        let envelope = Envelope {
-            version: VERSION,
-            header: Header {
-                message_id,
-                conversation_id,
-                procedure_id: conversation_id,
-                in_reply_to: None,
-                process: model.process.clone(),
-                message: model.message.clone(),
-                transaction: model.transaction.clone(),
-                kind: MessageKind::Request,
-                sender: sender.clone(),
-                recipient: recipient.clone(),
-                created_at: now,
-                expires_at: Some(expires),
-                document: DocumentRef {
-                    type_code: model.type_code.clone(),
-                    version: model.version.clone(),
-                    issuing_authority: sender.clone(),
-                },
-                traders: s.traders.clone(),
+        let header = Header {
+            message_id,
+            conversation_id,
+            procedure_id: conversation_id,
+            in_reply_to: None,
+            process: model.process.clone(),
+            message: model.message.clone(),
+            transaction: model.transaction.clone(),
+            kind: MessageKind::Request,
+            sender: sender.clone(),
+            recipient: recipient.clone(),
+            created_at: now,
+            expires_at: Some(expires),
+            document: DocumentRef {
+                type_code: model.type_code.clone(),
+                version: model.version.clone(),
+                issuing_authority: sender.clone(),
             },
-            body: Body::from_document(&r.document),
+            traders: s.traders.clone(),
         };
-        let mut env_doc = envelope
-            .to_document()
+        let mut env_doc = Envelope::build_document(VERSION, &header, &r.document)
             .map_err(|e| invalid(format!("envelope: {e}")))?;
         dsig::sign_enveloped(
             &mut env_doc,
