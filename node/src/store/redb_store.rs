@@ -63,6 +63,8 @@ pub(crate) struct Txn<'a> {
     changes: Vec<Change>,
     /// The audit chain's head, loaded on first use and written back before commit.
     audit_head: Option<audit::Head>,
+    /// Counters read in this transaction, with their next values; written back before commit.
+    counters: Vec<(&'static str, u64)>,
 }
 
 impl Txn<'_> {
@@ -83,11 +85,31 @@ impl Txn<'_> {
         Ok(())
     }
 
-    fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
-        let mut t = self.txn.open_table(COUNTERS).map_err(engine)?;
-        let n = t.get(name).map_err(engine)?.map(|v| v.value()).unwrap_or(0);
-        t.insert(name, n + 1).map_err(engine)?;
+    fn next_counter(&mut self, name: &'static str) -> Result<u64, StoreError> {
+        let n = match self.counters.iter().position(|(k, _)| *k == name) {
+            Some(i) => self.counters[i].1,
+            None => {
+                let t = self.txn.open_table(COUNTERS).map_err(engine)?;
+                let n = t.get(name).map_err(engine)?.map(|v| v.value()).unwrap_or(0);
+                self.counters.push((name, n));
+                n
+            }
+        };
+        if let Some(c) = self.counters.iter_mut().find(|(k, _)| *k == name) {
+            c.1 = n + 1;
+        }
         Ok(n)
+    }
+
+    /// Writes the cached counters and audit head back; called before commit.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.counters.is_empty() {
+            let mut t = self.txn.open_table(COUNTERS).map_err(engine)?;
+            for (k, v) in self.counters.drain(..) {
+                t.insert(k, v).map_err(engine)?;
+            }
+        }
+        self.flush_audit_head()
     }
 
     /// Appends a transition to a message's history and to the audit chain.
@@ -509,11 +531,10 @@ impl RedbStore {
             now,
             changes: Vec::new(),
             audit_head: None,
+            counters: Vec::new(),
         };
         let r = f(&mut t)?;
-        if let Some(head) = &t.audit_head {
-            head.store(&txn)?;
-        }
+        t.flush()?;
         let changes = t.changes;
         txn.commit().map_err(engine)?;
         Ok((r, changes))
