@@ -24,6 +24,7 @@ use tereze_codecs::dsig::SigningKey;
 use tereze_codecs::translate::Catalog;
 use tereze_reference_data::Directories;
 use tokio::sync::Notify;
+use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{NodeConfig, Role};
@@ -261,7 +262,12 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         tasks.spawn(async move {
             let service = window::service(node.clone());
             let shutdown = node.shutdown.clone();
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            // Small request/response messages: no Nagle delay.
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+                s.inspect(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                })
+            });
             if let Err(e) = tonic::transport::Server::builder()
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
@@ -278,6 +284,9 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let node = node.clone();
         tasks.spawn(async move {
             let shutdown = node.shutdown.clone();
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(e) = axum::serve(listener, http::router(node))
                 .with_graceful_shutdown(shutdown.cancelled_owned())
                 .await

@@ -13,7 +13,13 @@ use super::{now_ms, Change, RedbStore, StoreError, Txn};
 /// Told the commit's outcome after the transaction ends.
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// One caller's request: runs inside the group's transaction.
-type Job = Box<dyn FnOnce(&mut Txn<'_>) -> (Result<(), StoreError>, Finish) + Send>;
+type Run = Box<dyn FnOnce(&mut Txn<'_>) -> (Result<(), StoreError>, Finish) + Send>;
+
+/// A request and whether its caller needs it on disk before the answer.
+struct Job {
+    run: Run,
+    durable: bool,
+}
 
 /// Most requests in one commit.
 const MAX_GROUP: usize = 1024;
@@ -72,8 +78,28 @@ impl Committer {
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.submit(true, f).await
+    }
+
+    /// Like [`run`](Self::run), but the answer may come before the change is on disk (it
+    /// becomes durable with the next durable commit, or is lost whole in a crash). For changes
+    /// that are safe to redo and on whose strength nothing is acknowledged: a delivery outcome
+    /// at the sender (lost, the message is sent again and the receiver answers with its first
+    /// receipt), a failed attempt.
+    pub(crate) async fn run_lazily<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.submit(false, f).await
+    }
+
+    async fn submit<R: Send + 'static>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
-        let job: Job = Box::new(move |t: &mut Txn<'_>| {
+        let run: Run = Box::new(move |t: &mut Txn<'_>| {
             let r = f(t);
             let status = r.as_ref().map(|_| ()).map_err(StoreError::clone);
             let finish: Finish = Box::new(move |commit: Result<(), StoreError>| {
@@ -81,7 +107,10 @@ impl Committer {
             });
             (status, finish)
         });
-        self.jobs.send(job).await.map_err(|_| StoreError::Closed)?;
+        self.jobs
+            .send(Job { run, durable })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.unwrap_or_else(|_| {
             Err(StoreError::Engine(
                 "the group commit failed before this request ran".into(),
@@ -92,9 +121,10 @@ impl Committer {
 
 fn commit_group(store: &RedbStore, publish: &broadcast::Sender<Change>, group: Vec<Job>) {
     let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
-    let outcome = store.write(now_ms(), |t| {
+    let durable = group.iter().any(|j| j.durable);
+    let outcome = store.write_with(durable, now_ms(), |t| {
         for job in group {
-            let (status, finish) = job(t);
+            let (status, finish) = (job.run)(t);
             finishes.push(finish);
             if let Err(e) = status {
                 if e.is_fatal() {

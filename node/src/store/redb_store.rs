@@ -525,7 +525,23 @@ impl RedbStore {
         now: i64,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<(R, Vec<Change>), StoreError> {
-        let txn = self.db.begin_write().map_err(engine)?;
+        self.write_with(true, now, f)
+    }
+
+    /// [`write`](Self::write), durable on return or not: a non-durable commit is atomic and
+    /// becomes durable with the next durable one (redb `Durability::None`); a crash before that
+    /// loses it whole. Only for changes that are safe to redo: nothing was acknowledged on
+    /// their strength.
+    pub(crate) fn write_with<R>(
+        &self,
+        durable: bool,
+        now: i64,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>), StoreError> {
+        let mut txn = self.db.begin_write().map_err(engine)?;
+        if !durable {
+            txn.set_durability(redb::Durability::None).map_err(engine)?;
+        }
         let mut t = Txn {
             txn: &txn,
             now,
