@@ -313,3 +313,19 @@ fn a_full_outbox_answers_429_and_a_parked_message_can_be_requeued() {
     );
     assert_eq!(status, 404, "no longer parked");
 }
+
+#[test]
+fn the_multi_state_demo_delivers_everything_through_the_window_service() {
+    // Five members and the hub as processes; submissions, status and the event stream go
+    // through the Window gRPC service; some routes pass through the hub.
+    let dir = tempfile::tempdir().expect("dir");
+    let out = Command::new(BIN)
+        .args(["demo", "--messages", "12", "--exit", "--base-port", "19800", "--timeout", "120", "--dir"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("delivered 12/12"), "{stdout}");
+    assert!(stdout.contains("accepted by hub EEC"), "the timelines show the hub: {stdout}");
+}

@@ -520,6 +520,7 @@ impl RedbStore {
 
     /// Runs `f` in one write transaction and commits it durably if `f` succeeds; returns its
     /// result and the state changes it made.
+    #[cfg(test)]
     pub(crate) fn write<R>(
         &self,
         now: i64,
