@@ -9,7 +9,10 @@ use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
-use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
+use openssl::x509::extension::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+    SubjectKeyIdentifier,
+};
 use openssl::x509::{X509NameBuilder, X509};
 
 use crate::dsig::{DsigError, SigningKey};
@@ -55,11 +58,31 @@ pub struct CertificateSpec<'a> {
 }
 
 /// Issues a certificate for `key`, signed by `issuer` (certificate and key), or self-signed
-/// when `issuer` is `None`.
+/// when `issuer` is `None`: a CA (`spec.is_ca`) or a document signer.
 pub fn issue_certificate(
     spec: &CertificateSpec<'_>,
     key: &PKey<Private>,
     issuer: Option<(&X509, &PKey<Private>)>,
+) -> Result<X509, DsigError> {
+    issue(spec, key, issuer, None)
+}
+
+/// Issues a TLS certificate for a node: server and client authentication, the given DNS
+/// names and 127.0.0.1 in subjectAltName (what rustls and mutual TLS between nodes need).
+pub fn issue_tls_certificate(
+    spec: &CertificateSpec<'_>,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    dns_names: &[&str],
+) -> Result<X509, DsigError> {
+    issue(spec, key, issuer, Some(dns_names))
+}
+
+fn issue(
+    spec: &CertificateSpec<'_>,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    tls_names: Option<&[&str]>,
 ) -> Result<X509, DsigError> {
     let mut name = X509NameBuilder::new()?;
     for (k, v) in spec.subject {
@@ -93,6 +116,22 @@ pub fn issue_certificate(
                 .crl_sign()
                 .build()?,
         )?;
+    } else if let Some(names) = tls_names {
+        b.append_extension(BasicConstraints::new().critical().build()?)?;
+        b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+        b.append_extension(
+            ExtendedKeyUsage::new()
+                .server_auth()
+                .client_auth()
+                .build()?,
+        )?;
+        let mut san = SubjectAlternativeName::new();
+        for n in names {
+            san.dns(n);
+        }
+        san.ip("127.0.0.1");
+        let san = san.build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+        b.append_extension(san)?;
     } else {
         b.append_extension(BasicConstraints::new().critical().build()?)?;
         b.append_extension(
@@ -103,9 +142,14 @@ pub fn issue_certificate(
                 .build()?,
         )?;
     }
-    let ski = SubjectKeyIdentifier::new()
-        .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
+    let context = b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None);
+    let ski = SubjectKeyIdentifier::new().build(&context)?;
     b.append_extension(ski)?;
+    if issuer.is_some() {
+        let context = b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None);
+        let aki = AuthorityKeyIdentifier::new().keyid(true).build(&context)?;
+        b.append_extension(aki)?;
+    }
     let signing_key = issuer.map(|(_, k)| k).unwrap_or(key);
     b.sign(signing_key, MessageDigest::sha256())?;
     Ok(b.build())

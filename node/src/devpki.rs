@@ -7,17 +7,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use openssl::asn1::{Asn1Integer, Asn1Time};
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
+use openssl::x509::X509;
+use tereze_codecs::pki::{
+    generate_key, issue_certificate, issue_tls_certificate, CertificateSpec, KeyKind,
 };
-use openssl::x509::{X509NameBuilder, X509};
 
 /// What to create.
 #[derive(Debug, Clone)]
@@ -38,6 +32,8 @@ pub(crate) enum DevPkiError {
     Io(String, std::io::Error),
     #[error("OpenSSL: {0}")]
     Crypto(#[from] openssl::error::ErrorStack),
+    #[error("certificate: {0}")]
+    Certificate(#[from] tereze_codecs::dsig::DsigError),
     #[error("{0}")]
     Spec(String),
 }
@@ -51,8 +47,7 @@ pub(crate) struct Ports {
 }
 
 fn key() -> Result<PKey<Private>, DevPkiError> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
-    Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+    generate_key(KeyKind::EcP256).map_err(DevPkiError::from)
 }
 
 enum Kind<'a> {
@@ -68,78 +63,20 @@ fn issue(
     kind: Kind<'_>,
     days: u32,
 ) -> Result<X509, DevPkiError> {
-    let mut name = X509NameBuilder::new()?;
-    for (k, v) in subject {
-        name.append_entry_by_text(k, v)?;
-    }
-    let name = name.build();
-    let mut b = X509::builder()?;
-    b.set_version(2)?;
-    let mut serial = BigNum::new()?;
-    serial.rand(120, MsbOption::MAYBE_ZERO, false)?;
-    let serial = Asn1Integer::from_bn(&serial)?;
-    b.set_serial_number(&serial)?;
-    b.set_subject_name(&name)?;
-    b.set_issuer_name(issuer.map_or(name.as_ref(), |(c, _)| c.subject_name()))?;
-    b.set_pubkey(key)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let not_before = Asn1Time::from_unix(now - 3600)?;
-    let not_after = Asn1Time::from_unix(now + i64::from(days) * 86_400)?;
-    b.set_not_before(&not_before)?;
-    b.set_not_after(&not_after)?;
-    match kind {
-        Kind::Root => {
-            b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-            b.append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .key_cert_sign()
-                    .crl_sign()
-                    .build()?,
-            )?;
-        }
+    let subject: Vec<(&str, &str)> = subject.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let spec = CertificateSpec {
+        subject: &subject,
+        not_before_days: -1,
+        not_after_days: i64::from(days),
+        is_ca: matches!(kind, Kind::Root),
+    };
+    Ok(match kind {
         Kind::Tls { names } => {
-            b.append_extension(BasicConstraints::new().critical().build()?)?;
-            b.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
-            b.append_extension(
-                ExtendedKeyUsage::new()
-                    .server_auth()
-                    .client_auth()
-                    .build()?,
-            )?;
-            let mut san = SubjectAlternativeName::new();
-            for n in names {
-                san.dns(n);
-            }
-            san.ip("127.0.0.1");
-            let ext = san.build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
-            b.append_extension(ext)?;
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            issue_tls_certificate(&spec, key, issuer, &names)?
         }
-        Kind::Signer => {
-            b.append_extension(BasicConstraints::new().critical().build()?)?;
-            b.append_extension(
-                KeyUsage::new()
-                    .critical()
-                    .digital_signature()
-                    .non_repudiation()
-                    .build()?,
-            )?;
-        }
-    }
-    let ski = SubjectKeyIdentifier::new()
-        .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
-    b.append_extension(ski)?;
-    if issuer.is_some() {
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))?;
-        b.append_extension(aki)?;
-    }
-    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
-    Ok(b.build())
+        Kind::Root | Kind::Signer => issue_certificate(&spec, key, issuer)?,
+    })
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result<(), DevPkiError> {

@@ -5,97 +5,39 @@
 mod net;
 
 use net::Net;
-use openssl::asn1::{Asn1Integer, Asn1Time};
-use openssl::bn::{BigNum, MsbOption};
-use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::x509::extension::{
-    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
+use openssl::x509::X509;
+use tereze_codecs::pki::{
+    generate_key, issue_certificate, issue_tls_certificate, CertificateSpec, KeyKind,
 };
-use openssl::x509::{X509NameBuilder, X509};
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tereze_node::proto::{deliver_outcome, DeliverItem, DeliverRequest, Route};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 fn key() -> PKey<Private> {
-    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).expect("group");
-    PKey::from_ec_key(EcKey::generate(&group).expect("key")).expect("pkey")
+    generate_key(KeyKind::EcP256).expect("key")
 }
 
-/// A node-style TLS certificate; `issuer` None makes it its own CA.
-fn cert(
-    cn: &str,
-    key: &PKey<Private>,
+/// A node-style TLS certificate valid from `from_days` to `to_days` from now, as a client
+/// identity (PEM certificate and key); `issuer` None makes a self-signed one.
+fn identity(
     issuer: Option<(&X509, &PKey<Private>)>,
     from_days: i64,
     to_days: i64,
-    ca: bool,
-) -> X509 {
-    let mut name = X509NameBuilder::new().expect("name");
-    name.append_entry_by_text("CN", cn).expect("cn");
-    let name = name.build();
-    let mut b = X509::builder().expect("builder");
-    b.set_version(2).expect("v3");
-    let mut serial = BigNum::new().expect("bn");
-    serial
-        .rand(100, MsbOption::MAYBE_ZERO, false)
-        .expect("rand");
-    let serial = Asn1Integer::from_bn(&serial).expect("serial");
-    b.set_serial_number(&serial).expect("serial");
-    b.set_subject_name(&name).expect("subject");
-    b.set_issuer_name(issuer.map_or(name.as_ref(), |(c, _)| c.subject_name()))
-        .expect("issuer");
-    b.set_pubkey(key).expect("key");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let nb = Asn1Time::from_unix(now + from_days * 86_400).expect("time");
-    let na = Asn1Time::from_unix(now + to_days * 86_400).expect("time");
-    b.set_not_before(&nb).expect("nb");
-    b.set_not_after(&na).expect("na");
-    if ca {
-        b.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
-            .expect("bc");
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .expect("ku"),
-        )
-        .expect("ku");
-    } else {
-        b.append_extension(BasicConstraints::new().critical().build().expect("bc"))
-            .expect("bc");
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .digital_signature()
-                .build()
-                .expect("ku"),
-        )
-        .expect("ku");
-        b.append_extension(
-            ExtendedKeyUsage::new()
-                .client_auth()
-                .server_auth()
-                .build()
-                .expect("eku"),
-        )
-        .expect("eku");
-        let san = SubjectAlternativeName::new()
-            .dns(cn)
-            .build(&b.x509v3_context(issuer.map(|(c, _)| c.as_ref()), None))
-            .expect("san");
-        b.append_extension(san).expect("san");
-    }
-    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
-        .expect("signs");
-    b.build()
+) -> Option<(Vec<u8>, Vec<u8>)> {
+    let key = key();
+    let spec = CertificateSpec {
+        subject: &[("CN", "node.kz.tereze.test")],
+        not_before_days: from_days,
+        not_after_days: to_days,
+        is_ca: false,
+    };
+    let cert = issue_tls_certificate(&spec, &key, issuer, &["node.kz.tereze.test"]).expect("cert");
+    Some((
+        cert.to_pem().expect("pem"),
+        key.private_key_to_pem_pkcs8().expect("pem"),
+    ))
 }
 
 fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
@@ -179,72 +121,37 @@ async fn only_listed_nodes_deliver_and_bad_items_are_refused_without_storing() {
 
     // A certificate from a CA outside the trust space.
     let rogue_ca_key = key();
-    let rogue_ca = cert("Rogue CA", &rogue_ca_key, None, -1, 30, true);
-    let rogue_key = key();
-    let rogue = cert(
-        "node.kz.tereze.test",
-        &rogue_key,
-        Some((&rogue_ca, &rogue_ca_key)),
-        -1,
-        30,
-        false,
-    );
-    let e = deliver(
-        &net,
-        Some((
-            rogue.to_pem().expect("pem"),
-            rogue_key.private_key_to_pem_pkcs8().expect("pem"),
-        )),
-        item(&envelope, "KZ", "RU"),
+    let rogue_ca = issue_certificate(
+        &CertificateSpec {
+            subject: &[("CN", "Rogue CA")],
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: true,
+        },
+        &rogue_ca_key,
+        None,
     )
-    .await
-    .expect_err("wrong CA");
+    .expect("CA");
+    let rogue = identity(Some((&rogue_ca, &rogue_ca_key)), -1, 30);
+    let e = deliver(&net, rogue, item(&envelope, "KZ", "RU"))
+        .await
+        .expect_err("wrong CA");
     assert!(!e.starts_with("refused"), "{e}");
 
     // An expired certificate, issued by KZ's own root.
     let kz_root = X509::from_pem(&read(&net, "KZ", "root.pem")).expect("root");
     let kz_root_key = PKey::private_key_from_pem(&read(&net, "KZ", "root.key")).expect("key");
-    let old_key = key();
-    let expired = cert(
-        "node.kz.tereze.test",
-        &old_key,
-        Some((&kz_root, &kz_root_key)),
-        -30,
-        -1,
-        false,
-    );
-    let e = deliver(
-        &net,
-        Some((
-            expired.to_pem().expect("pem"),
-            old_key.private_key_to_pem_pkcs8().expect("pem"),
-        )),
-        item(&envelope, "KZ", "RU"),
-    )
-    .await
-    .expect_err("expired");
+    let expired = identity(Some((&kz_root, &kz_root_key)), -30, -1);
+    let e = deliver(&net, expired, item(&envelope, "KZ", "RU"))
+        .await
+        .expect_err("expired");
     assert!(!e.starts_with("refused"), "{e}");
 
     // Valid and issued by KZ's root, but not a node listed in the trust space.
-    let stray_key = key();
-    let stray = cert(
-        "node.kz.tereze.test",
-        &stray_key,
-        Some((&kz_root, &kz_root_key)),
-        -1,
-        30,
-        false,
-    );
-    let e = deliver(
-        &net,
-        Some((
-            stray.to_pem().expect("pem"),
-            stray_key.private_key_to_pem_pkcs8().expect("pem"),
-        )),
-        item(&envelope, "KZ", "RU"),
-    )
-    .await
-    .expect_err("unlisted");
+    let stray = identity(Some((&kz_root, &kz_root_key)), -1, 30);
+    let e = deliver(&net, stray, item(&envelope, "KZ", "RU"))
+        .await
+        .expect_err("unlisted");
     assert!(e.starts_with("PermissionDenied"), "{e}");
 
     // Belarus's real node certificate claiming to deliver for Kazakhstan.

@@ -320,12 +320,29 @@ fn the_multi_state_demo_delivers_everything_through_the_window_service() {
     // through the Window gRPC service; some routes pass through the hub.
     let dir = tempfile::tempdir().expect("dir");
     let out = Command::new(BIN)
-        .args(["demo", "--messages", "12", "--exit", "--base-port", "19800", "--timeout", "120", "--dir"])
+        .args([
+            "demo",
+            "--messages",
+            "12",
+            "--exit",
+            "--base-port",
+            "19800",
+            "--timeout",
+            "120",
+            "--dir",
+        ])
         .arg(dir.path())
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("delivered 12/12"), "{stdout}");
-    assert!(stdout.contains("accepted by hub EEC"), "the timelines show the hub: {stdout}");
+    assert!(
+        stdout.contains("accepted by hub EEC"),
+        "the timelines show the hub: {stdout}"
+    );
 }
