@@ -12,6 +12,30 @@ use serde_json::json;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
+/// xmlsec1's verdict on `file` against the anchor `root` (extra arguments before it), and
+/// its stderr.
+fn xmlsec1_verifies(
+    extra: &[&str],
+    root: &std::path::Path,
+    file: &std::path::Path,
+) -> (bool, String) {
+    let out = Command::new("xmlsec1")
+        .env("SSL_CERT_FILE", "/dev/null")
+        .arg("--verify")
+        .args(extra)
+        .arg("--trusted-pem")
+        .arg(root)
+        .arg(file)
+        .output()
+        .expect("xmlsec1 runs (scripts/setup installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const RECEIPT_ID: [&str; 2] = ["--id-attr:Id", "urn:tereze:receipt:Batch"];
+
 #[test]
 fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
     let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 19100, "");
@@ -60,18 +84,8 @@ fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
         std::fs::write(&envelope, inbox[0]["envelope"].as_str().expect("envelope"))
             .expect("written");
         // KZ's signature on the envelope, checked by an independent implementation.
-        let out = Command::new("xmlsec1")
-            .env("SSL_CERT_FILE", "/dev/null")
-            .args(["--verify", "--trusted-pem"])
-            .arg(net.node_dir("KZ").join("root.pem"))
-            .arg(&envelope)
-            .output()
-            .expect("xmlsec1 runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "xmlsec1: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, err) = xmlsec1_verifies(&[], &net.node_dir("KZ").join("root.pem"), &envelope);
+        assert!(ok, "xmlsec1: {err}");
         let (status, acked) = net.http(
             state,
             "POST",
@@ -92,39 +106,13 @@ fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
         assert!(receipt.contains(&format!("<rc:Receiver>{state}</rc:Receiver>")));
         let path = net.dir.path().join(format!("receipt-{state}.xml"));
         std::fs::write(&path, receipt).expect("written");
-        let out = Command::new("xmlsec1")
-            .env("SSL_CERT_FILE", "/dev/null")
-            .args([
-                "--verify",
-                "--id-attr:Id",
-                "urn:tereze:receipt:Batch",
-                "--trusted-pem",
-            ])
-            .arg(net.node_dir(state).join("root.pem"))
-            .arg(&path)
-            .output()
-            .expect("xmlsec1 runs");
-        assert!(
-            out.status.success(),
-            "xmlsec1: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, err) = xmlsec1_verifies(&RECEIPT_ID, &net.node_dir(state).join("root.pem"), &path);
+        assert!(ok, "xmlsec1: {err}");
         // The other state's anchor does not verify it.
         let other = if state == "RU" { "KG" } else { "RU" };
-        let out = Command::new("xmlsec1")
-            .env("SSL_CERT_FILE", "/dev/null")
-            .args([
-                "--verify",
-                "--id-attr:Id",
-                "urn:tereze:receipt:Batch",
-                "--trusted-pem",
-            ])
-            .arg(net.node_dir(other).join("root.pem"))
-            .arg(&path)
-            .output()
-            .expect("xmlsec1 runs");
+        let (ok, _) = xmlsec1_verifies(&RECEIPT_ID, &net.node_dir(other).join("root.pem"), &path);
         assert!(
-            !out.status.success(),
+            !ok,
             "a receipt of {state} must not verify against {other}'s anchor"
         );
     }

@@ -12,7 +12,7 @@ use tokio_stream::StreamExt;
 
 use super::Failure;
 use crate::cluster::Cluster;
-use crate::node::proto::{StatusRequest, SubmitRequest, SubscribeRequest};
+use crate::node::proto::{StatusRequest, SubmitRequest, SubmitResponse, SubscribeRequest};
 
 /// Run the multi-state demo.
 ///
@@ -299,16 +299,20 @@ async fn submit(
         .submit(request)
         .await
         .map_err(|e| fail(format!("{label}: submit refused: {}", e.message())))?;
-    Ok(r.into_inner()
-        .messages
+    Ok(sent(r.into_inner(), from, &label))
+}
+
+/// What a submission queued, for the timelines.
+fn sent(r: SubmitResponse, from: &'static str, label: &str) -> Vec<Sent> {
+    r.messages
         .into_iter()
         .map(|m| Sent {
             id: m.message_id,
             from,
             to: format!("{} {}", m.recipient_country, m.recipient_authority),
-            label: label.clone(),
+            label: label.to_owned(),
         })
-        .collect())
+        .collect()
 }
 
 fn request(s: &Scenario) -> SubmitRequest {
@@ -366,19 +370,8 @@ async fn send_many(cluster: &Cluster, n: usize) -> Result<Vec<Sent>, Failure> {
         tasks.spawn(async move {
             let r = w.submit(req).await;
             drop(permit);
-            r.map(|r| {
-                r.into_inner()
-                    .messages
-                    .into_iter()
-                    .map(|m| Sent {
-                        id: m.message_id,
-                        from,
-                        to: format!("{} {}", m.recipient_country, m.recipient_authority),
-                        label: label.clone(),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .map_err(|e| format!("{label}: submit refused: {}", e.message()))
+            r.map(|r| sent(r.into_inner(), from, &label))
+                .map_err(|e| format!("{label}: submit refused: {}", e.message()))
         });
     }
     let mut sent = Vec::new();

@@ -27,17 +27,20 @@ use crate::store::{Accepted, Incoming, Outgoing, Payload, State};
 use crate::trust::StateEntry;
 
 pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
-    // A batch of max_batch envelopes of max_message_bytes each, plus framing.
-    let limit = node
-        .config
-        .limits
-        .max_message_bytes
-        .saturating_mul(node.config.limits.max_batch)
-        .saturating_add(1 << 20)
-        .min(1 << 30);
+    let limit = call_size_limit(&node.config.limits);
     ExchangeServer::new(ExchangeService { node })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit)
+}
+
+/// The largest Deliver call or answer: a batch of `max_batch` envelopes of
+/// `max_message_bytes` each, plus framing (at most 1 GiB).
+pub(crate) fn call_size_limit(limits: &crate::config::Limits) -> usize {
+    limits
+        .max_message_bytes
+        .saturating_mul(limits.max_batch)
+        .saturating_add(1 << 20)
+        .min(1 << 30)
 }
 
 pub(crate) struct ExchangeService {

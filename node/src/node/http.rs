@@ -236,78 +236,80 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
+    let gauges_and_counters: [(&str, &str, &str, u64); 11] = [
+        (
+            "outbox_messages",
+            "gauge",
+            "Messages waiting for their next hop.",
+            node.outbox_len.load(Ordering::Relaxed),
+        ),
+        (
+            "inbox_messages",
+            "gauge",
+            "Received messages not yet taken by the national system.",
+            inbox,
+        ),
+        (
+            "awaiting_receipts",
+            "gauge",
+            "Messages sent through a hub awaiting their end receipt.",
+            awaiting,
+        ),
+        (
+            "refused_total",
+            "counter",
+            "Delivered items refused (malformed, unauthorised, unknown recipient...).",
+            m.refused.load(Ordering::Relaxed),
+        ),
+        (
+            "submitted_total",
+            "counter",
+            "Messages accepted from the national system.",
+            m.submitted.load(Ordering::Relaxed),
+        ),
+        (
+            "delivered_total",
+            "counter",
+            "Messages delivered with a verified receipt.",
+            m.delivered.load(Ordering::Relaxed),
+        ),
+        (
+            "received_total",
+            "counter",
+            "Messages received from peers (first deliveries).",
+            m.received.load(Ordering::Relaxed),
+        ),
+        (
+            "duplicates_total",
+            "counter",
+            "Redeliveries answered with the first receipt.",
+            m.duplicates.load(Ordering::Relaxed),
+        ),
+        (
+            "failed_attempts_total",
+            "counter",
+            "Delivery attempts that failed and will be retried.",
+            m.failed_attempts.load(Ordering::Relaxed),
+        ),
+        (
+            "dead_total",
+            "counter",
+            "Messages that became dead.",
+            m.dead.load(Ordering::Relaxed),
+        ),
+        (
+            "expired_total",
+            "counter",
+            "Messages that expired.",
+            m.expired.load(Ordering::Relaxed),
+        ),
+    ];
     let mut out = String::new();
-    let mut put = |name: &str, kind: &str, help: &str, v: u64| {
+    for (name, kind, help, v) in gauges_and_counters {
         out.push_str(&format!(
             "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
         ));
-    };
-    put(
-        "outbox_messages",
-        "gauge",
-        "Messages waiting for their next hop.",
-        node.outbox_len.load(Ordering::Relaxed),
-    );
-    put(
-        "inbox_messages",
-        "gauge",
-        "Received messages not yet taken by the national system.",
-        inbox,
-    );
-    put(
-        "awaiting_receipts",
-        "gauge",
-        "Messages sent through a hub awaiting their end receipt.",
-        awaiting,
-    );
-    put(
-        "refused_total",
-        "counter",
-        "Delivered items refused (malformed, unauthorised, unknown recipient...).",
-        m.refused.load(Ordering::Relaxed),
-    );
-    put(
-        "submitted_total",
-        "counter",
-        "Messages accepted from the national system.",
-        m.submitted.load(Ordering::Relaxed),
-    );
-    put(
-        "delivered_total",
-        "counter",
-        "Messages delivered with a verified receipt.",
-        m.delivered.load(Ordering::Relaxed),
-    );
-    put(
-        "received_total",
-        "counter",
-        "Messages received from peers (first deliveries).",
-        m.received.load(Ordering::Relaxed),
-    );
-    put(
-        "duplicates_total",
-        "counter",
-        "Redeliveries answered with the first receipt.",
-        m.duplicates.load(Ordering::Relaxed),
-    );
-    put(
-        "failed_attempts_total",
-        "counter",
-        "Delivery attempts that failed and will be retried.",
-        m.failed_attempts.load(Ordering::Relaxed),
-    );
-    put(
-        "dead_total",
-        "counter",
-        "Messages that became dead.",
-        m.dead.load(Ordering::Relaxed),
-    );
-    put(
-        "expired_total",
-        "counter",
-        "Messages that expired.",
-        m.expired.load(Ordering::Relaxed),
-    );
+    }
     out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");
     for peer in node.store().peers_with_queue().unwrap_or_default() {
         let n = node.store().queued(&peer).unwrap_or(0);

@@ -100,13 +100,7 @@ fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .connect_lazy();
-    let limit = node
-        .config
-        .limits
-        .max_message_bytes
-        .saturating_mul(node.config.limits.max_batch)
-        .saturating_add(1 << 20)
-        .min(1 << 30);
+    let limit = super::exchange::call_size_limit(&node.config.limits);
     Ok(ExchangeClient::new(channel)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit))

@@ -393,7 +393,7 @@ fn check_signature(cp: &Checkpoint) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Outgoing, Payload, RedbStore};
+    use super::super::{test_message, Outgoing, RedbStore};
     use super::*;
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 
@@ -414,17 +414,7 @@ mod tests {
     }
 
     fn msg(n: u128) -> Outgoing {
-        Outgoing {
-            message_id: Uuid::from_u128(n),
-            conversation_id: Uuid::from_u128(n),
-            peer: "RU".into(),
-            payload: Payload::Envelope {
-                sender: "KZ".into(),
-                recipient: "RU".into(),
-                envelope: vec![1],
-            },
-            expires_at: None,
-        }
+        test_message(n, "RU")
     }
 
     /// A store with 3 messages (2 transitions each: received, queued), checkpointed after the

@@ -155,22 +155,11 @@ fn commit_group(store: &RedbStore, publish: &broadcast::Sender<Change>, group: V
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Outgoing, Payload, State};
+    use super::super::{test_message, Outgoing, State};
     use super::*;
-    use uuid::Uuid;
 
     fn msg(n: u128) -> Outgoing {
-        Outgoing {
-            message_id: Uuid::from_u128(n),
-            conversation_id: Uuid::from_u128(n),
-            peer: "RU".into(),
-            payload: Payload::Envelope {
-                sender: "KZ".into(),
-                recipient: "RU".into(),
-                envelope: vec![1, 2, 3],
-            },
-            expires_at: None,
-        }
+        test_message(n, "RU")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

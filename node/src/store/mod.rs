@@ -176,6 +176,22 @@ impl StoreError {
     }
 }
 
+/// A message for KZ → `peer` with conversation = id = `n`, for tests.
+#[cfg(test)]
+pub(crate) fn test_message(n: u128, peer: &str) -> Outgoing {
+    Outgoing {
+        message_id: Uuid::from_u128(n),
+        conversation_id: Uuid::from_u128(n),
+        peer: peer.into(),
+        payload: Payload::Envelope {
+            sender: "KZ".into(),
+            recipient: peer.into(),
+            envelope: vec![1, 2, 3],
+        },
+        expires_at: None,
+    }
+}
+
 /// Lower-case hexadecimal.
 pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
