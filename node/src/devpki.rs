@@ -107,6 +107,9 @@ pub(crate) fn server_name(code: &str) -> String {
     format!("node.{}.tereze.test", code.to_ascii_lowercase())
 }
 
+/// The common processes of the built-in EAEU document models.
+const MEMBER_PROCESSES: &str = "\"P.CC.01\", \"P.SF.01\", \"P.SF.02\", \"P.TS.01\"";
+
 const STATE_NAMES: &[(&str, &str)] = &[
     ("AM", "Armenia"),
     ("BY", "Belarus"),
@@ -134,7 +137,7 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
     let mut trust = String::new();
     let _ = writeln!(
         trust,
-        "# Development trust space written by `tereze pki init-dev`. Not for production.\nversion = 1\nissued_at = \"{}\"\n",
+        "# Development trust space written by `tereze pki init-dev`. Not for production.\nversion = 1\nissued_at = \"{}\"\nmax_clock_skew_seconds = 300\n",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     let mut configs = Vec::new();
@@ -193,8 +196,9 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
         let p = ports(spec.base_port, i);
         let _ = writeln!(
             trust,
-            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nanchors = [\"\"\"\n{}\"\"\"]\n\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
+            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nprocesses = [{}]\nanchors = [\"\"\"\n{}\"\"\"]\n\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
             if *is_hub { "hub" } else { "member" },
+            if *is_hub { "" } else { MEMBER_PROCESSES },
             String::from_utf8_lossy(&root_pem),
             p.exchange,
             String::from_utf8_lossy(&tls.to_pem()?),
@@ -224,6 +228,11 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
         write(&path, config.as_bytes())?;
         configs.push((code.clone(), path));
     }
+    let _ = writeln!(
+        trust,
+        "# Recognition matrix: every member recognises every document type from every member\n# (a production space lists type, issuer and recognising state row by row).\n[[recognition]]\ndocument = \"*\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"{}\"\nvalid_to = \"\"",
+        (chrono::Utc::now() - chrono::Duration::days(365)).format("%Y-%m-%d")
+    );
     write(&spec.out.join("trust-space.toml"), trust.as_bytes())?;
     Ok(configs)
 }

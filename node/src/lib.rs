@@ -10,6 +10,7 @@ mod config;
 mod devpki;
 mod node;
 mod receipt;
+mod recognition;
 mod store;
 mod trust;
 

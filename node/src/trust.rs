@@ -36,6 +36,29 @@ struct FileState {
     crls: Vec<String>,
     #[serde(default, rename = "node")]
     nodes: Vec<FileNode>,
+    /// Common processes (`P.CC.01`) this state's nodes may use; `"*"` for all.
+    #[serde(default)]
+    processes: Vec<String>,
+    /// A non-member partner state ("export of one = import of another").
+    #[serde(default)]
+    partner: bool,
+}
+
+/// One row of the recognition matrix, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRecognition {
+    /// Document type code (`R.CC.01.001`) or `"*"`.
+    document: String,
+    /// Issuing state (`KZ`), state and authority (`KZ:KGD`), or `"*"`.
+    issuer: String,
+    /// Recognising states, or `["*"]`.
+    recognised_by: Vec<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    valid_from: String,
+    /// `YYYY-MM-DD`, inclusive; empty for an open interval.
+    #[serde(default)]
+    valid_to: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,8 +66,51 @@ struct FileState {
 struct File {
     version: u64,
     issued_at: String,
+    /// How far in the future a signing time may lie (clock skew between states).
+    #[serde(default = "default_skew")]
+    max_clock_skew_seconds: i64,
     #[serde(rename = "state")]
     states: Vec<FileState>,
+    #[serde(default, rename = "recognition")]
+    recognition: Vec<FileRecognition>,
+}
+
+fn default_skew() -> i64 {
+    300
+}
+
+/// One row of the recognition matrix: documents of this type from this issuer are
+/// recognised by these states between these dates (DESIGN §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecognitionRule {
+    pub(crate) document: String,
+    pub(crate) issuer_state: String,
+    /// `None`: every authority of the issuing state.
+    pub(crate) issuer_authority: Option<String>,
+    pub(crate) recognised_by: Vec<String>,
+    pub(crate) valid_from: chrono::NaiveDate,
+    pub(crate) valid_to: Option<chrono::NaiveDate>,
+}
+
+impl RecognitionRule {
+    /// Whether this rule recognises `document` issued by `state`/`authority` for `recogniser`
+    /// on `date`.
+    pub(crate) fn covers(
+        &self,
+        document: &str,
+        state: &str,
+        authority: &str,
+        recogniser: &str,
+        date: chrono::NaiveDate,
+    ) -> bool {
+        let any = |v: &str, x: &str| v == "*" || v == x;
+        any(&self.document, document)
+            && any(&self.issuer_state, state)
+            && self.issuer_authority.as_deref().is_none_or(|a| a == authority)
+            && self.recognised_by.iter().any(|r| any(r, recogniser))
+            && self.valid_from <= date
+            && self.valid_to.is_none_or(|to| date <= to)
+    }
 }
 
 /// One node of a state.
@@ -56,7 +122,7 @@ pub(crate) struct NodeEntry {
 }
 
 /// One state (or the hub).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct StateEntry {
     pub(crate) code: String,
     pub(crate) role: Role,
@@ -67,6 +133,30 @@ pub(crate) struct StateEntry {
     pub(crate) nodes: Vec<NodeEntry>,
     /// The anchors as a document-signature trust store (it caches accepted chains).
     pub(crate) documents: TrustStore,
+    /// Common processes its nodes may use (`"*"`: all).
+    pub(crate) processes: Vec<String>,
+    pub(crate) partner: bool,
+    /// The CRLs, parsed (`crls` holds their DER for TLS).
+    pub(crate) revocations: Vec<std::sync::Arc<X509Crl>>,
+}
+
+impl StateEntry {
+    pub(crate) fn may_use(&self, process: &str) -> bool {
+        self.processes.iter().any(|p| p == "*" || p == process)
+    }
+}
+
+impl std::fmt::Debug for StateEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateEntry")
+            .field("code", &self.code)
+            .field("role", &self.role)
+            .field("partner", &self.partner)
+            .field("anchors", &self.anchors.len())
+            .field("crls", &self.crls.len())
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
 }
 
 /// The loaded trust space.
@@ -74,7 +164,9 @@ pub(crate) struct StateEntry {
 pub(crate) struct TrustSpace {
     pub(crate) version: u64,
     pub(crate) issued_at: String,
+    pub(crate) max_clock_skew_seconds: i64,
     pub(crate) states: BTreeMap<String, StateEntry>,
+    pub(crate) recognition: Vec<RecognitionRule>,
 }
 
 /// Why a trust space was refused.
@@ -123,11 +215,15 @@ impl TrustSpace {
                 )));
             }
             let mut crls = Vec::new();
+            let mut revocations = Vec::new();
             for (j, pem) in s.crls.iter().enumerate() {
                 let crl = X509Crl::from_pem(pem.as_bytes())
-                    .and_then(|c| c.to_der())
                     .map_err(|e| err(format!("{}[{j}]: not a PEM CRL: {e}", at("crls"))))?;
-                crls.push(crl);
+                crls.push(
+                    crl.to_der()
+                        .map_err(|e| err(format!("{}[{j}]: {e}", at("crls"))))?,
+                );
+                revocations.push(std::sync::Arc::new(crl));
             }
             let mut nodes = Vec::new();
             for (j, n) in s.nodes.iter().enumerate() {
@@ -160,13 +256,48 @@ impl TrustSpace {
                     crls,
                     nodes,
                     documents,
+                    processes: s.processes,
+                    partner: s.partner,
+                    revocations,
                 },
             );
+        }
+        let mut recognition = Vec::new();
+        for (i, r) in file.recognition.into_iter().enumerate() {
+            let at = |f: &str| format!("recognition[{i}].{f}");
+            let date = |field: &str, v: &str| {
+                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map_err(|_| err(format!("{}: {v:?} is not a date (YYYY-MM-DD)", at(field))))
+            };
+            let (issuer_state, issuer_authority) = match r.issuer.split_once(':') {
+                Some((s, a)) => (s.to_owned(), Some(a.to_owned())),
+                None => (r.issuer.clone(), None),
+            };
+            if issuer_state != "*" && !states.contains_key(&issuer_state) {
+                return Err(err(format!(
+                    "{}: {issuer_state} is not a state in this trust space",
+                    at("issuer")
+                )));
+            }
+            recognition.push(RecognitionRule {
+                document: r.document,
+                issuer_state,
+                issuer_authority,
+                recognised_by: r.recognised_by,
+                valid_from: date("valid_from", &r.valid_from)?,
+                valid_to: if r.valid_to.is_empty() {
+                    None
+                } else {
+                    Some(date("valid_to", &r.valid_to)?)
+                },
+            });
         }
         Ok(Self {
             version: file.version,
             issued_at: file.issued_at,
+            max_clock_skew_seconds: file.max_clock_skew_seconds,
             states,
+            recognition,
         })
     }
 

@@ -8,6 +8,7 @@ mod bench;
 mod demo;
 mod node;
 mod pki;
+mod recognise;
 mod translate;
 mod xml;
 
@@ -34,6 +35,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure end-to-end throughput and latency between two real nodes.
     Bench(bench::BenchArgs),
+    /// Run the mutual-recognition checks on a signed envelope, offline.
+    Recognise(recognise::RecogniseArgs),
     /// Run a node.
     #[command(subcommand)]
     Node(node::NodeCommand),
@@ -92,6 +95,7 @@ pub fn run() -> ExitCode {
         Command::Node(cmd) => node::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Recognise(args) => recognise::run(args),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
     };

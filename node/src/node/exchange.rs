@@ -9,8 +9,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::Utc;
-use tereze_codecs::dsig::{self, VerifyPolicy};
-use tereze_codecs::envelope::Envelope;
 use tereze_codecs::xml;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -23,6 +21,7 @@ use super::proto::{
 use super::Node;
 use crate::config::Role;
 use crate::receipt::{self, EntryFacts};
+use crate::recognition::{Inbound, Recogniser};
 use crate::store::{Accepted, Incoming, Outgoing, Payload, State};
 use crate::trust::StateEntry;
 
@@ -164,6 +163,7 @@ impl Exchange for ExchangeService {
                             envelope: if hub { Vec::new() } else { c.envelope.clone() },
                             receipt: r.clone(),
                             verdict: c.verdict.clone(),
+                            reasons: c.reasons.clone(),
                         },
                         forward,
                     )
@@ -377,11 +377,33 @@ fn check_and_sign(
         }
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
         let (verdict, reasons) = if for_me {
-            match read_envelope(node, &item.envelope, &route.sender, message_id) {
-                Ok(reasons) if reasons.is_empty() => ("recognised".to_owned(), reasons),
-                Ok(reasons) => ("rejected".to_owned(), reasons),
-                Err(reason) => {
-                    outcomes.push(refuse("malformed-envelope", reason));
+            let recogniser = Recogniser {
+                trust: &node.trust,
+                state: &node.config.state,
+                catalog: &node.catalog,
+                directories: &node.directories,
+                limits: xml::Limits {
+                    max_bytes: node.config.limits.max_message_bytes,
+                    ..xml::Limits::default()
+                },
+            };
+            let inbound = Inbound {
+                envelope: &item.envelope,
+                sender: &route.sender,
+                transport: Some(caller),
+                message_id: Some(message_id),
+                received_at: Utc::now(),
+            };
+            match recogniser.recognise(&inbound) {
+                Ok(v) if v.recognised() => ("recognised".to_owned(), Vec::new()),
+                Ok(v) => {
+                    for r in &v.reasons {
+                        tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
+                    }
+                    ("rejected".to_owned(), v.reasons.iter().map(|r| r.code.to_owned()).collect())
+                }
+                Err(e) => {
+                    outcomes.push(refuse("malformed-envelope", e.to_string()));
                     continue;
                 }
             }
@@ -423,55 +445,3 @@ fn check_and_sign(
     Ok((outcomes, checked, receipts))
 }
 
-/// The receiver's checks on an envelope addressed to it: `Err` when it is not an envelope at
-/// all (refused, nothing stored); otherwise the rejection reasons (none: recognised).
-/// Issue 6 extends this into the full recognition sequence of DESIGN §4.
-fn read_envelope(
-    node: &Node,
-    bytes: &[u8],
-    sender: &str,
-    message_id: Uuid,
-) -> Result<Vec<String>, String> {
-    let limits = xml::Limits {
-        max_bytes: node.config.limits.max_message_bytes,
-        ..xml::Limits::default()
-    };
-    let doc = xml::parse_with_limits(bytes, &limits).map_err(|e| format!("envelope:{e}"))?;
-    let Some(state) = node.trust.state(sender) else {
-        return Ok(vec!["unknown-sender".into()]);
-    };
-    let verified = match dsig::verify(&doc, &state.documents, &VerifyPolicy::default()) {
-        Ok(v) => v,
-        Err(e) => {
-            // Not an envelope at all is refused (nothing stored); an envelope with a bad
-            // signature is rejected (quarantined, with a signed receipt saying so).
-            Envelope::from_document(&doc).map_err(|e| format!("envelope: {e}"))?;
-            tracing::info!(message_id = %message_id, error = %e, "envelope signature refused");
-            return Ok(vec!["signature-invalid".into()]);
-        }
-    };
-    // From here on, only the signed bytes are read.
-    let signed = verified
-        .references
-        .first()
-        .and_then(|r| r.document().ok())
-        .and_then(|d| Envelope::from_document(&d).ok());
-    let Some(env) = signed else {
-        return Err("envelope: the signed content is not an envelope".into());
-    };
-    let mut reasons = Vec::new();
-    let h = &env.header;
-    if h.message_id != message_id {
-        reasons.push("route-mismatch".into());
-    }
-    if h.sender.country != sender {
-        reasons.push("sender-mismatch".into());
-    }
-    if h.recipient.country != node.config.state {
-        reasons.push("recipient-mismatch".into());
-    }
-    if h.expires_at.is_some_and(|e| e < Utc::now()) {
-        reasons.push("expired".into());
-    }
-    Ok(reasons)
-}

@@ -137,6 +137,9 @@ pub(crate) struct Incoming {
     pub(crate) receipt: Vec<u8>,
     /// `recognised`, `rejected` (kept in quarantine, not in the inbox) or `forwarded` (a hub's).
     pub(crate) verdict: String,
+    /// Reason codes of a rejection (docs/recognition.md).
+    #[serde(default)]
+    pub(crate) reasons: Vec<String>,
 }
 
 /// What storing a received message did.

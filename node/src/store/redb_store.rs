@@ -456,12 +456,15 @@ impl Txn<'_> {
             State::Received,
             Some(format!("from {}", m.sender)),
         )?;
-        let verdict = if m.verdict == "recognised" {
-            State::Recognised
+        if m.verdict == "recognised" {
+            self.record(m.message_id, State::Recognised, None)?;
         } else {
-            State::Rejected
-        };
-        self.record(m.message_id, verdict, None)?;
+            self.record(
+                m.message_id,
+                State::Rejected,
+                Some(format!("reasons: {}", m.reasons.join(", "))),
+            )?;
+        }
         Ok(Accepted::New)
     }
 
@@ -788,6 +791,7 @@ mod tests {
             envelope: b"envelope".to_vec(),
             receipt: receipt.to_vec(),
             verdict: verdict.into(),
+            reasons: Vec::new(),
         }
     }
 

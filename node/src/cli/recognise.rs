@@ -1,0 +1,113 @@
+//! `tereze recognise`: the receiving node's recognition checks, offline.
+
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use tereze_codecs::translate::Catalog;
+use tereze_codecs::xml;
+use tereze_reference_data::Directories;
+
+use super::Failure;
+use crate::recognition::{Inbound, Recogniser};
+use crate::trust::TrustSpace;
+
+/// Run the mutual-recognition checks on a signed envelope, as the recognising state's node
+/// would (docs/recognition.md): exit 0 and "recognised", or exit 1 and the reason code that
+/// rejected it with an explanation. For conformance testers and disputes.
+#[derive(Debug, Args)]
+pub(crate) struct RecogniseArgs {
+    /// The trust space to judge by.
+    #[arg(long, value_name = "FILE")]
+    trust: PathBuf,
+    /// The recognising state.
+    #[arg(long, value_name = "STATE")]
+    state: String,
+    /// The moment of arrival to judge at (RFC 3339); default now.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// The state whose node delivered it (checks transport identity); default: not checked.
+    #[arg(long, value_name = "STATE")]
+    transport: Option<String>,
+    /// The signed envelope ("-" for stdin).
+    file: PathBuf,
+}
+
+pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
+    let trust = TrustSpace::load(&args.trust).map_err(|e| Failure::Input(e.to_string()))?;
+    if trust.state(&args.state).is_none() {
+        return Err(Failure::Input(format!(
+            "--state: {} is not a state in {}",
+            args.state,
+            args.trust.display()
+        )));
+    }
+    let received_at = match &args.at {
+        None => Utc::now(),
+        Some(s) => DateTime::parse_from_rfc3339(s)
+            .map_err(|_| Failure::Input(format!("--at: {s:?} is not an RFC 3339 time")))?
+            .with_timezone(&Utc),
+    };
+    let bytes = super::read_input(&args.file)?;
+    // The sender is whoever the envelope names; the signature decides whether that holds.
+    let claimed = xml::parse(&bytes)
+        .ok()
+        .and_then(|d| tereze_codecs::envelope::Envelope::from_document(&d).ok())
+        .map(|e| e.header.sender.country)
+        .ok_or_else(|| {
+            Failure::Input(format!(
+                "{}: not a well-formed envelope (tereze xml verify / the node's refusal say why)",
+                args.file.display()
+            ))
+        })?;
+    let catalog =
+        Catalog::builtin().map_err(|e| Failure::Input(format!("built-in mappings: {e}")))?;
+    let directories = Directories::builtin();
+    let recogniser = Recogniser {
+        trust: &trust,
+        state: &args.state,
+        catalog: &catalog,
+        directories: &directories,
+        limits: xml::Limits::default(),
+    };
+    let verdict = recogniser
+        .recognise(&Inbound {
+            envelope: &bytes,
+            sender: &claimed,
+            transport: args.transport.as_deref(),
+            message_id: None,
+            received_at,
+        })
+        .map_err(|e| Failure::Input(format!("{}: {e}", args.file.display())))?;
+    let about = verdict
+        .envelope
+        .as_ref()
+        .map(|e| {
+            format!(
+                " {} {} from {}:{} to {}:{}",
+                e.header.document.type_code,
+                e.header.message_id,
+                e.header.sender.country,
+                e.header.sender.authority,
+                e.header.recipient.country,
+                e.header.recipient.authority
+            )
+        })
+        .unwrap_or_default();
+    if verdict.recognised() {
+        super::write_stdout(format!("recognised{about}\n").as_bytes())
+    } else {
+        let reasons: Vec<String> = verdict
+            .reasons
+            .iter()
+            .map(|r| format!("{}: {}", r.code, r.message))
+            .collect();
+        Err(Failure::Verdict(format!(
+            "{}: rejected by {} (trust space v{}){about}: {}",
+            args.file.display(),
+            args.state,
+            trust.version,
+            reasons.join("; ")
+        )))
+    }
+}
