@@ -98,13 +98,16 @@ impl Recogniser<'_> {
             .map_err(|e| NotAnEnvelope(format!("envelope:{e}")))?;
         // Read before the signature is checked only to learn the claimed signing time; every
         // decision below reads the signed envelope.
-        let claimed = Envelope::from_document(&doc)
-            .map_err(|e| NotAnEnvelope(format!("envelope: {e}")))?;
+        let claimed =
+            Envelope::from_document(&doc).map_err(|e| NotAnEnvelope(format!("envelope: {e}")))?;
         let signing_time = claimed.header.created_at.with_timezone(&Utc);
         let Some(sender) = self.trust.state(inbound.sender) else {
             return Ok(Verdict::rejected(
                 "unknown-sender",
-                format!("{} is not a state in trust space v{}", inbound.sender, self.trust.version),
+                format!(
+                    "{} is not a state in trust space v{}",
+                    inbound.sender, self.trust.version
+                ),
                 None,
             ));
         };
@@ -117,7 +120,14 @@ impl Recogniser<'_> {
         };
         let verified = match dsig::verify(&doc, &sender.documents, &policy) {
             Ok(v) => v,
-            Err(e) => return Ok(classify_signature_failure(&doc, e, signing_time, sender.code.as_str())),
+            Err(e) => {
+                return Ok(classify_signature_failure(
+                    &doc,
+                    e,
+                    signing_time,
+                    sender.code.as_str(),
+                ))
+            }
         };
         let signed = verified
             .references
@@ -152,7 +162,10 @@ impl Recogniser<'_> {
         if inbound.message_id.is_some_and(|id| id != h.message_id) {
             return Ok(Verdict::rejected(
                 "route-mismatch",
-                format!("the route names another message than the signed {}", h.message_id),
+                format!(
+                    "the route names another message than the signed {}",
+                    h.message_id
+                ),
                 env,
             ));
         }
@@ -169,7 +182,10 @@ impl Recogniser<'_> {
         if h.recipient.country != self.state {
             return Ok(Verdict::rejected(
                 "recipient-mismatch",
-                format!("signed recipient {} is not {}", h.recipient.country, self.state),
+                format!(
+                    "signed recipient {} is not {}",
+                    h.recipient.country, self.state
+                ),
                 env,
             ));
         }
@@ -193,7 +209,10 @@ impl Recogniser<'_> {
         if !sender.may_use(&h.process) {
             return Ok(Verdict::rejected(
                 "process-not-permitted",
-                format!("{} may not use process {} in trust space v{}", sender.code, h.process, self.trust.version),
+                format!(
+                    "{} may not use process {} in trust space v{}",
+                    sender.code, h.process, self.trust.version
+                ),
                 env,
             ));
         }
@@ -202,13 +221,23 @@ impl Recogniser<'_> {
         let date = signing_time.date_naive();
         let issuer = &h.document.issuing_authority;
         if !self.trust.recognition.iter().any(|r| {
-            r.covers(&h.document.type_code, &issuer.country, &issuer.authority, self.state, date)
+            r.covers(
+                &h.document.type_code,
+                &issuer.country,
+                &issuer.authority,
+                self.state,
+                date,
+            )
         }) {
             return Ok(Verdict::rejected(
                 "document-not-recognised",
                 format!(
                     "{} issued by {}:{} is not recognised by {} on {date} (trust space v{})",
-                    h.document.type_code, issuer.country, issuer.authority, self.state, self.trust.version
+                    h.document.type_code,
+                    issuer.country,
+                    issuer.authority,
+                    self.state,
+                    self.trust.version
                 ),
                 env,
             ));
@@ -320,7 +349,11 @@ fn signer_certificate(doc: &Document) -> Option<X509> {
             .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Certificate"))
     })?;
     let der = B64
-        .decode(doc.text_content(node).split_whitespace().collect::<String>())
+        .decode(
+            doc.text_content(node)
+                .split_whitespace()
+                .collect::<String>(),
+        )
         .ok()?;
     X509::from_der(&der).ok()
 }
@@ -343,4 +376,406 @@ fn revoked_at(cert: &X509, crls: &[std::sync::Arc<X509Crl>]) -> Option<DateTime<
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    //! One envelope per check, failing exactly that check and passing every check before it.
+
+    use super::*;
+    use crate::devpki::{self, DevPkiSpec};
+    use chrono::{Duration, FixedOffset};
+    use openssl::pkey::{PKey, Private};
+    use tereze_codecs::dsig::{SignOptions, SignTarget, SigningKey};
+    use tereze_codecs::envelope::{DocumentRef, Header, MessageKind, Participant, VERSION};
+    use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+
+    const SAMPLE: &[u8] =
+        include_bytes!("../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        trust: TrustSpace,
+        catalog: Catalog,
+        directories: Directories,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().expect("dir");
+        devpki::init(&DevPkiSpec {
+            out: dir.path().to_path_buf(),
+            states: vec!["KZ".into(), "RU".into(), "BY".into()],
+            hub: Some("EEC".into()),
+            via_hub: vec![],
+            base_port: 20000,
+            days: 30,
+        })
+        .expect("dev PKI");
+        let trust = TrustSpace::load(&dir.path().join("trust-space.toml")).expect("trust space");
+        Fixture {
+            dir,
+            trust,
+            catalog: Catalog::builtin().expect("catalog"),
+            directories: Directories::builtin(),
+        }
+    }
+
+    impl Fixture {
+        fn read(&self, path: &str) -> Vec<u8> {
+            std::fs::read(self.dir.path().join(path)).expect("read")
+        }
+
+        fn kz_signer(&self) -> SigningKey {
+            SigningKey::from_pem(
+                &self.read("kz/signer.key"),
+                Some(&self.read("kz/signer.pem")),
+            )
+            .expect("signer")
+        }
+
+        fn kz_root(&self) -> (X509, PKey<Private>) {
+            (
+                X509::from_pem(&self.read("kz/root.pem")).expect("root"),
+                PKey::private_key_from_pem(&self.read("kz/root.key")).expect("key"),
+            )
+        }
+
+        fn judge(&self, envelope: &[u8], inbound: impl FnOnce(&mut Inbound<'_>)) -> Verdict {
+            let r = Recogniser {
+                trust: &self.trust,
+                state: "RU",
+                catalog: &self.catalog,
+                directories: &self.directories,
+                limits: xml::Limits::default(),
+            };
+            let mut i = Inbound {
+                envelope,
+                sender: "KZ",
+                transport: Some("KZ"),
+                message_id: None,
+                received_at: Utc::now(),
+            };
+            inbound(&mut i);
+            r.recognise(&i).expect("an envelope")
+        }
+    }
+
+    fn party(c: &str, a: &str) -> Participant {
+        Participant {
+            country: c.into(),
+            authority: a.into(),
+        }
+    }
+
+    fn header() -> Header {
+        let now = Utc::now().with_timezone(&FixedOffset::east_opt(0).expect("utc"));
+        let id = Uuid::new_v4();
+        Header {
+            message_id: id,
+            conversation_id: id,
+            procedure_id: id,
+            in_reply_to: None,
+            process: "P.CC.01".into(),
+            message: "P.CC.01.MSG.001".into(),
+            transaction: "P.CC.01.TRN.001".into(),
+            kind: MessageKind::Request,
+            sender: party("KZ", "KGD"),
+            recipient: party("RU", "FCS"),
+            created_at: now,
+            expires_at: Some(now + Duration::days(1)),
+            document: DocumentRef {
+                type_code: "R.CC.01.001".into(),
+                version: "1.0.0".into(),
+                issuing_authority: party("KZ", "KGD"),
+            },
+            traders: vec!["KZ123456789012".into()],
+        }
+    }
+
+    fn signed(h: &Header, body: &[u8], key: &SigningKey) -> Vec<u8> {
+        let content = xml::parse(body).expect("body");
+        let mut doc = Envelope::build_document(VERSION, h, &content).expect("envelope");
+        dsig::sign_enveloped(
+            &mut doc,
+            &SignTarget::Document,
+            key,
+            &SignOptions::default(),
+        )
+        .expect("signs");
+        doc.to_xml().into_bytes()
+    }
+
+    fn code(v: &Verdict) -> &'static str {
+        v.reasons.first().map_or("recognised", |r| r.code)
+    }
+
+    fn signer_issued_by_kz(f: &Fixture, from_days: i64, to_days: i64) -> SigningKey {
+        let (root, root_key) = f.kz_root();
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("C", "KZ"), ("CN", "KZ signer")],
+                not_before_days: from_days,
+                not_after_days: to_days,
+                is_ca: false,
+            },
+            &key,
+            Some((&root, &root_key)),
+        )
+        .expect("cert");
+        SigningKey::new(key, Some(cert)).expect("signer")
+    }
+
+    #[test]
+    fn a_good_envelope_is_recognised() {
+        let f = fixture();
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(
+            v.envelope.expect("signed envelope").header.sender.country,
+            "KZ"
+        );
+        // Through the hub as well.
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |i| {
+            i.transport = Some("EEC")
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn each_check_rejects_with_its_own_reason() {
+        let f = fixture();
+        let good = f.kz_signer();
+        let env = |h: Header| signed(&h, SAMPLE, &good);
+
+        // 1. transport identity
+        let v = f.judge(&env(header()), |i| i.transport = Some("BY"));
+        assert_eq!(code(&v), "transport-identity");
+        // unknown sender state
+        let v = f.judge(&env(header()), |i| {
+            i.sender = "AM";
+            i.transport = None;
+        });
+        assert_eq!(code(&v), "unknown-sender");
+        // 2. signature
+        let tampered =
+            String::from_utf8(env(header()))
+                .expect("utf-8")
+                .replacen("Ячмень", "Пшеница", 1);
+        assert_ne!(tampered.as_bytes(), env(header()).as_slice());
+        assert_eq!(
+            code(&f.judge(tampered.as_bytes(), |_| {})),
+            "signature-invalid"
+        );
+        // 3. chain to the sender state's anchor: RU's signer is not KZ's
+        let ru = SigningKey::from_pem(&f.read("ru/signer.key"), Some(&f.read("ru/signer.pem")))
+            .expect("signer");
+        assert_eq!(
+            code(&f.judge(&signed(&header(), SAMPLE, &ru), |_| {})),
+            "chain-untrusted"
+        );
+        // 4. certificate valid at signing time
+        let expired = signer_issued_by_kz(&f, -10, -1);
+        assert_eq!(
+            code(&f.judge(&signed(&header(), SAMPLE, &expired), |_| {})),
+            "certificate-not-valid"
+        );
+        let not_yet = signer_issued_by_kz(&f, 1, 10);
+        assert_eq!(
+            code(&f.judge(&signed(&header(), SAMPLE, &not_yet), |_| {})),
+            "certificate-not-valid"
+        );
+        // the route and the signed header agree
+        let v = f.judge(&env(header()), |i| i.message_id = Some(Uuid::new_v4()));
+        assert_eq!(code(&v), "route-mismatch");
+        let mut h = header();
+        h.sender = party("BY", "SW");
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "sender-mismatch");
+        let mut h = header();
+        h.recipient = party("BY", "SW");
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "recipient-mismatch");
+        // 5. clock skew
+        let mut h = header();
+        h.created_at += Duration::hours(1);
+        h.expires_at = Some(h.created_at + Duration::days(1));
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "signing-time-in-future");
+        // 6. process permitted
+        let mut h = header();
+        h.process = "P.ZZ.01".into();
+        h.message = "P.ZZ.01.MSG.001".into();
+        h.transaction = "P.ZZ.01.TRN.001".into();
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "process-not-permitted");
+        // 8. not expired (judged two days later)
+        let v = f.judge(&env(header()), |i| {
+            i.received_at = Utc::now() + Duration::days(2)
+        });
+        assert_eq!(code(&v), "document-expired");
+        // 9. the document meets its model, codes included
+        let mut h = header();
+        h.document.type_code = "R.ZZ.01.001".into();
+        let v = f.judge(&env(h), |_| {});
+        // The matrix here recognises every type ("*"), so the unknown type is caught by the
+        // model check.
+        assert_eq!(code(&v), "document-type-unknown");
+        let bad_body = String::from_utf8(SAMPLE.to_vec())
+            .expect("utf-8")
+            .replacen(">KZ<", ">ZZ<", 1);
+        assert_ne!(bad_body.as_bytes(), SAMPLE);
+        let v = f.judge(&signed(&header(), bad_body.as_bytes(), &good), |_| {});
+        assert_eq!(code(&v), "document-invalid", "{:?}", v.reasons);
+        // 10. trader identifiers
+        let mut h = header();
+        h.traders = vec!["ZZ123456789".into()];
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-invalid");
+    }
+
+    #[test]
+    fn the_recognition_matrix_decides_by_type_issuer_state_and_date() {
+        let mut f = fixture();
+        let text = std::fs::read_to_string(f.dir.path().join("trust-space.toml")).expect("read");
+        let (head, _) = text.split_once("[[recognition]]").expect("a matrix");
+        let matrix = "[[recognition]]\ndocument = \"R.CC.01.001\"\nissuer = \"KZ:KGD\"\nrecognised_by = [\"BY\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n\n[[recognition]]\ndocument = \"R.CC.01.001\"\nissuer = \"KZ\"\nrecognised_by = [\"RU\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"2021-12-31\"\n";
+        let path = f.dir.path().join("limited.toml");
+        std::fs::write(&path, format!("{head}{matrix}")).expect("write");
+        f.trust = TrustSpace::load(&path).expect("loads");
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(
+            code(&v),
+            "document-not-recognised",
+            "RU's row ended in 2021"
+        );
+        assert!(v.reasons[0]
+            .message
+            .contains("R.CC.01.001 issued by KZ:KGD"));
+        let rule = &f.trust.recognition[0];
+        let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+        assert!(rule.covers("R.CC.01.001", "KZ", "KGD", "BY", day));
+        assert!(
+            !rule.covers("R.CC.01.001", "KZ", "FCS", "BY", day),
+            "another authority"
+        );
+        assert!(
+            !rule.covers("R.SF.01.001", "KZ", "KGD", "BY", day),
+            "another type"
+        );
+        assert!(
+            !rule.covers(
+                "R.CC.01.001",
+                "KZ",
+                "KGD",
+                "BY",
+                chrono::NaiveDate::from_ymd_opt(2019, 1, 1).expect("date")
+            ),
+            "before it starts"
+        );
+    }
+
+    /// Revokes `cert` with KZ's root through the openssl CLI (the openssl crate builds no
+    /// CRLs); the revocation time is now. Returns the CRL in PEM.
+    fn revoke(f: &Fixture, cert: &X509) -> String {
+        let d = f.dir.path().join("ca");
+        std::fs::create_dir_all(&d).expect("dir");
+        std::fs::write(d.join("index.txt"), "").expect("index");
+        std::fs::write(d.join("crlnumber"), "01\n").expect("crlnumber");
+        std::fs::write(
+            d.join("ca.cnf"),
+            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n",
+        )
+        .expect("config");
+        std::fs::write(d.join("victim.pem"), cert.to_pem().expect("pem")).expect("pem");
+        let root = f.dir.path().join("kz");
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .current_dir(&d)
+                .args(args)
+                .output()
+                .expect("openssl runs (scripts/setup installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let key = root.join("root.key");
+        let pem = root.join("root.pem");
+        let (key, pem) = (key.to_str().expect("utf-8"), pem.to_str().expect("utf-8"));
+        run(&[
+            "ca",
+            "-config",
+            "ca.cnf",
+            "-keyfile",
+            key,
+            "-cert",
+            pem,
+            "-revoke",
+            "victim.pem",
+        ]);
+        run(&[
+            "ca", "-config", "ca.cnf", "-keyfile", key, "-cert", pem, "-gencrl", "-out", "crl.pem",
+        ]);
+        std::fs::read_to_string(d.join("crl.pem")).expect("crl")
+    }
+
+    #[test]
+    fn a_certificate_revoked_before_signing_is_rejected_after_signing_is_not() {
+        let mut f = fixture();
+        let signer = signer_issued_by_kz(&f, -10, 10);
+        let cert = signer.certificate().expect("cert").clone();
+        let crl = revoke(&f, &cert);
+        let text = std::fs::read_to_string(f.dir.path().join("trust-space.toml")).expect("read");
+        let text = text.replacen(
+            "code = \"KZ\"\n",
+            &format!("code = \"KZ\"\ncrls = [\"\"\"\n{crl}\"\"\"]\n"),
+            1,
+        );
+        let path = f.dir.path().join("with-crl.toml");
+        std::fs::write(&path, text).expect("write");
+        f.trust = TrustSpace::load(&path).expect("loads");
+
+        // Signed two minutes after the revocation (within the allowed clock skew).
+        let mut h = header();
+        h.created_at += Duration::minutes(2);
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        // Signed an hour before the revocation: the signature stays good.
+        let mut h = header();
+        h.created_at -= Duration::hours(1);
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // Other KZ signers are unaffected.
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_signer_under_an_intermediate_ca_is_recognised_when_it_sends_the_intermediate() {
+        let f = fixture();
+        let (root, root_key) = f.kz_root();
+        let spec = |ca: bool| CertificateSpec {
+            subject: if ca {
+                &[("C", "KZ"), ("CN", "KZ intermediate CA")]
+            } else {
+                &[("C", "KZ"), ("CN", "KZ signer under intermediate")]
+            },
+            not_before_days: -1,
+            not_after_days: 10,
+            is_ca: ca,
+        };
+        let mid_key = generate_key(KeyKind::EcP256).expect("key");
+        let mid = issue_certificate(&spec(true), &mid_key, Some((&root, &root_key)))
+            .expect("intermediate");
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let leaf = issue_certificate(&spec(false), &key, Some((&mid, &mid_key))).expect("leaf");
+        let mut chain = leaf.to_pem().expect("pem");
+        chain.extend(mid.to_pem().expect("pem"));
+        let with_intermediate =
+            SigningKey::from_pem(&key.private_key_to_pem_pkcs8().expect("pem"), Some(&chain))
+                .expect("signer");
+        let v = f.judge(&signed(&header(), SAMPLE, &with_intermediate), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // Without the intermediate the chain cannot be built.
+        let alone = SigningKey::new(key, Some(leaf)).expect("signer");
+        let v = f.judge(&signed(&header(), SAMPLE, &alone), |_| {});
+        assert_eq!(code(&v), "chain-untrusted");
+    }
 }

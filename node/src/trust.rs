@@ -106,7 +106,10 @@ impl RecognitionRule {
         let any = |v: &str, x: &str| v == "*" || v == x;
         any(&self.document, document)
             && any(&self.issuer_state, state)
-            && self.issuer_authority.as_deref().is_none_or(|a| a == authority)
+            && self
+                .issuer_authority
+                .as_deref()
+                .is_none_or(|a| a == authority)
             && self.recognised_by.iter().any(|r| any(r, recogniser))
             && self.valid_from <= date
             && self.valid_to.is_none_or(|to| date <= to)

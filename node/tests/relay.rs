@@ -86,6 +86,40 @@ fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
         // KZ's signature on the envelope, checked by an independent implementation.
         let (ok, err) = xmlsec1_verifies(&[], &net.node_dir("KZ").join("root.pem"), &envelope);
         assert!(ok, "xmlsec1: {err}");
+        // The same recognition, offline: recognised here, rejected elsewhere or when changed.
+        let trust = net.dir.path().join("trust-space.toml");
+        let recognise = |state: &str, file: &std::path::Path| {
+            let out = Command::new(BIN)
+                .args(["recognise", "--trust"])
+                .arg(&trust)
+                .args(["--state", state])
+                .arg(file)
+                .output()
+                .expect("runs");
+            (
+                out.status.code(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            )
+        };
+        let (code, said) = recognise(state, &envelope);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(said.starts_with("recognised R.CC.01.001"), "{said}");
+        let (code, said) = recognise("KZ", &envelope);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(said.contains("recipient-mismatch"), "{said}");
+        let tampered = net.dir.path().join(format!("{state}-tampered.xml"));
+        let text = std::fs::read_to_string(&envelope).expect("read");
+        assert!(text.contains("Ячмень"), "the sample's goods description");
+        std::fs::write(&tampered, text.replacen("Ячмень", "Пшеница", 1)).expect("written");
+        let (code, said) = recognise(state, &tampered);
+        assert_eq!(code, Some(1), "{said}");
+        assert!(said.contains("signature-invalid"), "{said}");
+        let (code, said) = recognise(state, &trust);
+        assert_eq!(code, Some(2), "{said}");
         let (status, acked) = net.http(
             state,
             "POST",

@@ -400,7 +400,10 @@ fn check_and_sign(
                     for r in &v.reasons {
                         tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
                     }
-                    ("rejected".to_owned(), v.reasons.iter().map(|r| r.code.to_owned()).collect())
+                    (
+                        "rejected".to_owned(),
+                        v.reasons.iter().map(|r| r.code.to_owned()).collect(),
+                    )
                 }
                 Err(e) => {
                     outcomes.push(refuse("malformed-envelope", e.to_string()));
@@ -444,4 +447,3 @@ fn check_and_sign(
         .map_err(|e| Status::internal(e.to_string()))?;
     Ok((outcomes, checked, receipts))
 }
-
