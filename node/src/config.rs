@@ -135,8 +135,12 @@ pub(crate) struct NodeConfig {
     pub(crate) state: String,
     pub(crate) role: Role,
     pub(crate) data_dir: PathBuf,
-    /// The trust space file (states, anchors, node certificates, endpoints).
+    /// The trust space file (states, anchors, node certificates, endpoints): the
+    /// Commission-signed XML document, or (development, without `trust_anchor`) TOML.
     pub(crate) trust_space: PathBuf,
+    /// The Commission's anchor (PEM) that must have signed the trust space. Without it only an
+    /// unsigned TOML trust space is read (development).
+    pub(crate) trust_anchor: Option<PathBuf>,
     pub(crate) listen: Listen,
     pub(crate) tls: KeyPair,
     pub(crate) signing: Signing,
@@ -191,6 +195,11 @@ impl NodeConfig {
             reason: e.to_string().trim_end().replace('\n', " "),
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        if let Some(p) = c.trust_anchor.as_mut() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
         for p in [
             &mut c.data_dir,
             &mut c.trust_space,

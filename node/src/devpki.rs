@@ -94,6 +94,27 @@ fn write_key(path: &Path, key: &PKey<Private>) -> Result<(), DevPkiError> {
     Ok(())
 }
 
+/// Writes `trust-space.xml`: the TOML source as the XML document, signed by the hub's
+/// (the Commission's) document-signing key.
+fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
+    let source = out.join("trust-space.toml");
+    let bytes =
+        std::fs::read(&source).map_err(|e| DevPkiError::Io(source.display().to_string(), e))?;
+    let (file, _) = crate::trust::TrustSpace::read(&bytes, None).map_err(DevPkiError::Spec)?;
+    let mut doc = crate::trust_document::to_document(&file);
+    let dir = out.join(hub.to_ascii_lowercase());
+    let read = |f: &str| {
+        let p = dir.join(f);
+        std::fs::read(&p).map_err(|e| DevPkiError::Io(p.display().to_string(), e))
+    };
+    let key = tereze_codecs::dsig::SigningKey::from_pem(
+        &read("signer.key")?,
+        Some(&read("signer.pem")?),
+    )?;
+    crate::trust_document::sign(&mut doc, &key).map_err(DevPkiError::Spec)?;
+    write(&out.join("trust-space.xml"), doc.to_xml().as_bytes())
+}
+
 pub(crate) fn ports(base: u16, index: usize) -> Ports {
     let start = base + (index as u16) * 10;
     Ports {
@@ -217,8 +238,16 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
                 via.join(", ")
             );
         }
+        let trust_lines = match &spec.hub {
+            // The Commission (the hub) signs the trust space; every node checks its signature.
+            Some(h) => format!(
+                "trust_space = \"../trust-space.xml\"\ntrust_anchor = \"../{}/root.pem\"\n",
+                h.to_ascii_lowercase()
+            ),
+            None => "trust_space = \"../trust-space.toml\"\n".to_owned(),
+        };
         let config = format!(
-            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\ntrust_space = \"../trust-space.toml\"\n\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n{routing}",
+            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\n{trust_lines}\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n{routing}",
             if *is_hub { "hub" } else { "member" },
             p.exchange,
             p.window,
@@ -234,5 +263,8 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
         (chrono::Utc::now() - chrono::Duration::days(365)).format("%Y-%m-%d")
     );
     write(&spec.out.join("trust-space.toml"), trust.as_bytes())?;
+    if let Some(h) = &spec.hub {
+        sign_trust_space(&spec.out, h)?;
+    }
     Ok(configs)
 }

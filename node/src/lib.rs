@@ -13,6 +13,7 @@ mod receipt;
 mod recognition;
 mod store;
 mod trust;
+mod trust_document;
 
 /// The gRPC contracts (`proto/tereze/v1/*.proto`): `Exchange` between nodes, `Window` for the
 /// national system.

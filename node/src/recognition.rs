@@ -411,7 +411,8 @@ mod tests {
             days: 30,
         })
         .expect("dev PKI");
-        let trust = TrustSpace::load(&dir.path().join("trust-space.toml")).expect("trust space");
+        let trust =
+            TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust space");
         Fixture {
             dir,
             trust,
@@ -637,7 +638,7 @@ mod tests {
         let matrix = "[[recognition]]\ndocument = \"R.CC.01.001\"\nissuer = \"KZ:KGD\"\nrecognised_by = [\"BY\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n\n[[recognition]]\ndocument = \"R.CC.01.001\"\nissuer = \"KZ\"\nrecognised_by = [\"RU\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"2021-12-31\"\n";
         let path = f.dir.path().join("limited.toml");
         std::fs::write(&path, format!("{head}{matrix}")).expect("write");
-        f.trust = TrustSpace::load(&path).expect("loads");
+        f.trust = TrustSpace::load(&path, None).expect("loads");
         let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
         assert_eq!(
             code(&v),
@@ -730,7 +731,7 @@ mod tests {
         );
         let path = f.dir.path().join("with-crl.toml");
         std::fs::write(&path, text).expect("write");
-        f.trust = TrustSpace::load(&path).expect("loads");
+        f.trust = TrustSpace::load(&path, None).expect("loads");
 
         // Signed two minutes after the revocation (within the allowed clock skew).
         let mut h = header();

@@ -16,63 +16,63 @@ use tereze_codecs::dsig::TrustStore;
 
 use crate::config::Role;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileNode {
-    endpoint: String,
-    server_name: String,
-    tls_certificate: String,
+pub(crate) struct FileNode {
+    pub(crate) endpoint: String,
+    pub(crate) server_name: String,
+    pub(crate) tls_certificate: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileState {
-    code: String,
-    #[allow(dead_code)] // for people reading the file
-    name: String,
-    role: Role,
-    anchors: Vec<String>,
+pub(crate) struct FileState {
+    pub(crate) code: String,
+    pub(crate) name: String,
+    pub(crate) role: Role,
+    pub(crate) anchors: Vec<String>,
     #[serde(default)]
-    crls: Vec<String>,
+    pub(crate) crls: Vec<String>,
     #[serde(default, rename = "node")]
-    nodes: Vec<FileNode>,
+    pub(crate) nodes: Vec<FileNode>,
     /// Common processes (`P.CC.01`) this state's nodes may use; `"*"` for all.
     #[serde(default)]
-    processes: Vec<String>,
+    pub(crate) processes: Vec<String>,
     /// A non-member partner state ("export of one = import of another").
     #[serde(default)]
-    partner: bool,
+    pub(crate) partner: bool,
 }
 
 /// One row of the recognition matrix, as written.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FileRecognition {
+pub(crate) struct FileRecognition {
     /// Document type code (`R.CC.01.001`) or `"*"`.
-    document: String,
+    pub(crate) document: String,
     /// Issuing state (`KZ`), state and authority (`KZ:KGD`), or `"*"`.
-    issuer: String,
+    pub(crate) issuer: String,
     /// Recognising states, or `["*"]`.
-    recognised_by: Vec<String>,
+    pub(crate) recognised_by: Vec<String>,
     /// `YYYY-MM-DD`, inclusive.
-    valid_from: String,
+    pub(crate) valid_from: String,
     /// `YYYY-MM-DD`, inclusive; empty for an open interval.
     #[serde(default)]
-    valid_to: String,
+    pub(crate) valid_to: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// The trust space as written: the TOML source, or what the signed XML document says.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct File {
-    version: u64,
-    issued_at: String,
+pub(crate) struct File {
+    pub(crate) version: u64,
+    pub(crate) issued_at: String,
     /// How far in the future a signing time may lie (clock skew between states).
     #[serde(default = "default_skew")]
-    max_clock_skew_seconds: i64,
+    pub(crate) max_clock_skew_seconds: i64,
     #[serde(rename = "state")]
-    states: Vec<FileState>,
+    pub(crate) states: Vec<FileState>,
     #[serde(default, rename = "recognition")]
-    recognition: Vec<FileRecognition>,
+    pub(crate) recognition: Vec<FileRecognition>,
 }
 
 fn default_skew() -> i64 {
@@ -170,6 +170,10 @@ pub(crate) struct TrustSpace {
     pub(crate) max_clock_skew_seconds: i64,
     pub(crate) states: BTreeMap<String, StateEntry>,
     pub(crate) recognition: Vec<RecognitionRule>,
+    /// Who signed it (the Commission's signer), for a signed document.
+    pub(crate) signer: Option<String>,
+    /// The bytes it was read from (what a hub hands to nodes).
+    pub(crate) source: Vec<u8>,
 }
 
 /// Why a trust space was refused.
@@ -186,15 +190,68 @@ pub(crate) fn fingerprint(der: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// Reads a PEM anchor file into a trust store.
+pub(crate) fn read_anchor(path: &Path) -> Result<TrustStore, TrustError> {
+    let err = |reason: String| TrustError {
+        path: path.display().to_string(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    let mut store = TrustStore::new();
+    store
+        .add_pem(&pem)
+        .map_err(|e| err(format!("not a PEM certificate: {e}")))?;
+    Ok(store)
+}
+
 impl TrustSpace {
-    pub(crate) fn load(path: &Path) -> Result<Self, TrustError> {
+    /// Loads a trust space: the Commission-signed XML document (verified against `anchor`,
+    /// which it then requires), or, for development only, the unsigned TOML source.
+    pub(crate) fn load(path: &Path, anchor: Option<&TrustStore>) -> Result<Self, TrustError> {
         let err = |reason: String| TrustError {
             path: path.display().to_string(),
             reason,
         };
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let (file, signer) = Self::read(&bytes, anchor).map_err(err)?;
+        let mut space = Self::from_file(file, path)?;
+        space.signer = signer;
+        space.source = bytes;
+        Ok(space)
+    }
+
+    /// Reads trust-space bytes: a signed XML document (checked against `anchor`) or TOML
+    /// (accepted only when no anchor is configured).
+    pub(crate) fn read(
+        bytes: &[u8],
+        anchor: Option<&TrustStore>,
+    ) -> Result<(File, Option<String>), String> {
+        let looks_xml = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b == b'<');
+        if looks_xml {
+            let Some(anchor) = anchor else {
+                return Err("a signed trust space needs the Commission's anchor (trust_anchor in node.toml, --anchor on the command line)".into());
+            };
+            let (file, signer) = crate::trust_document::verify(bytes, anchor)?;
+            return Ok((file, Some(signer)));
+        }
+        if anchor.is_some() {
+            return Err("an unsigned (TOML) trust space is refused when a Commission anchor is configured; sign it with `tereze trust build` and `tereze trust sign`".into());
+        }
+        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
         let file: File =
-            toml::from_str(&text).map_err(|e| err(e.to_string().trim_end().replace('\n', " ")))?;
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        Ok((file, None))
+    }
+
+    /// Checks and indexes what a trust space says; errors name the field.
+    pub(crate) fn from_file(file: File, path: &Path) -> Result<Self, TrustError> {
+        let err = |reason: String| TrustError {
+            path: path.display().to_string(),
+            reason,
+        };
         let mut states = BTreeMap::new();
         for (i, s) in file.states.into_iter().enumerate() {
             let at = |f: &str| format!("state[{i}] ({}).{f}", s.code);
@@ -301,6 +358,8 @@ impl TrustSpace {
             max_clock_skew_seconds: file.max_clock_skew_seconds,
             states,
             recognition,
+            signer: None,
+            source: Vec::new(),
         })
     }
 

@@ -10,6 +10,7 @@ mod node;
 mod pki;
 mod recognise;
 mod translate;
+mod trust;
 mod xml;
 
 use std::process::ExitCode;
@@ -35,6 +36,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Measure end-to-end throughput and latency between two real nodes.
     Bench(bench::BenchArgs),
+    /// Build, sign, verify, show and compare trust-space documents.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
     /// Run the mutual-recognition checks on a signed envelope, offline.
     Recognise(recognise::RecogniseArgs),
     /// Run a node.
@@ -96,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Recognise(args) => recognise::run(args),
+        Command::Trust(cmd) => trust::run(cmd),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
     };

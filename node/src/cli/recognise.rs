@@ -17,9 +17,12 @@ use crate::trust::TrustSpace;
 /// rejected it with an explanation. For conformance testers and disputes.
 #[derive(Debug, Args)]
 pub(crate) struct RecogniseArgs {
-    /// The trust space to judge by.
+    /// The trust space to judge by: the signed XML document (needs --anchor) or TOML.
     #[arg(long, value_name = "FILE")]
     trust: PathBuf,
+    /// The Commission's anchor (PEM) that signed the trust space.
+    #[arg(long, value_name = "FILE")]
+    anchor: Option<PathBuf>,
     /// The recognising state.
     #[arg(long, value_name = "STATE")]
     state: String,
@@ -34,7 +37,14 @@ pub(crate) struct RecogniseArgs {
 }
 
 pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
-    let trust = TrustSpace::load(&args.trust).map_err(|e| Failure::Input(e.to_string()))?;
+    let anchor = args
+        .anchor
+        .as_deref()
+        .map(crate::trust::read_anchor)
+        .transpose()
+        .map_err(|e| Failure::Input(e.to_string()))?;
+    let trust = TrustSpace::load(&args.trust, anchor.as_ref())
+        .map_err(|e| Failure::Input(e.to_string()))?;
     if trust.state(&args.state).is_none() {
         return Err(Failure::Input(format!(
             "--state: {} is not a state in {}",

@@ -132,7 +132,12 @@ impl Node {
 
     /// Loads keys, trust space and store; starts the commit thread.
     pub(crate) fn open(config: NodeConfig) -> Result<Arc<Self>, StartError> {
-        let trust = TrustSpace::load(&config.trust_space)?;
+        let anchor = config
+            .trust_anchor
+            .as_deref()
+            .map(crate::trust::read_anchor)
+            .transpose()?;
+        let trust = TrustSpace::load(&config.trust_space, anchor.as_ref())?;
         if trust.state(&config.state).is_none() {
             return Err(StartError::Config(format!(
                 "{}: this node's state {} is not in the trust space",
