@@ -1,0 +1,181 @@
+//! `tereze trust`: the Commission-signed trust space is built, signed, verified, shown and
+//! compared; tampering and the wrong anchor are caught; nodes refuse an unsigned space when
+//! they are told whose signature to expect.
+
+mod net;
+
+use std::path::Path;
+use std::process::Command;
+
+use net::BIN;
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().expect("utf-8")
+}
+
+#[test]
+fn build_sign_verify_show_and_diff() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let (code, _, err) = run(&[
+        "pki",
+        "init-dev",
+        "--out",
+        p(d),
+        "--states",
+        "KZ,RU",
+        "--base-port",
+        "19900",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let anchor = d.join("eec/root.pem");
+
+    // init-dev's own signed space verifies against the Commission's anchor only.
+    let (code, out, err) = run(&[
+        "trust",
+        "verify",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("trust-space.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("valid: trust space v1") && out.contains("EEC document signer"),
+        "{out}"
+    );
+    let (code, _, err) = run(&[
+        "trust",
+        "verify",
+        "--anchor",
+        p(&d.join("kz/root.pem")),
+        p(&d.join("trust-space.xml")),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the Commission's signature does not hold"),
+        "{err}"
+    );
+
+    // Version 2: RU may use one more process.
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let v2 = source.replacen("\"P.TS.01\"]", "\"P.TS.01\", \"P.SS.01\"]", 2);
+    assert_ne!(v2, source);
+    std::fs::write(d.join("v2.toml"), v2).expect("write");
+    let (code, unsigned, err) = run(&["trust", "build", "--version", "2", p(&d.join("v2.toml"))]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.join("v2-unsigned.xml"), unsigned).expect("write");
+    let (code, signed, err) = run(&[
+        "trust",
+        "sign",
+        "--key",
+        p(&d.join("eec/signer.key")),
+        "--cert",
+        p(&d.join("eec/signer.pem")),
+        p(&d.join("v2-unsigned.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.join("v2.xml"), &signed).expect("write");
+    let (code, out, err) = run(&[
+        "trust",
+        "verify",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("v2.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("valid: trust space v2"), "{out}");
+
+    let (code, out, _) = run(&[
+        "trust",
+        "show",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("v2.xml")),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("state KZ (Kazakhstan) member") && out.contains("P.SS.01"),
+        "{out}"
+    );
+    assert!(
+        out.contains("recognition: * from * recognised by *"),
+        "{out}"
+    );
+
+    let (code, out, _) = run(&[
+        "trust",
+        "diff",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("trust-space.xml")),
+        p(&d.join("v2.xml")),
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("~ version 1 -> 2"), "{out}");
+    assert!(
+        out.contains("~ state KZ: processes") && out.contains("~ state RU: processes"),
+        "{out}"
+    );
+    assert!(!out.contains("anchors"), "{out}");
+
+    // Tampering with the signed document (another endpoint for RU) is caught.
+    let tampered = signed.replacen("https://127.0.0.1:19910", "https://203.0.113.9:19910", 1);
+    assert_ne!(tampered, signed);
+    std::fs::write(d.join("tampered.xml"), tampered).expect("write");
+    let (code, _, err) = run(&[
+        "trust",
+        "verify",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("tampered.xml")),
+    ]);
+    assert_eq!(code, 1, "{err}");
+
+    // A signed space without the anchor to check it, and a broken source, are input errors.
+    let (code, _, err) = run(&["trust", "show", p(&d.join("v2.xml"))]);
+    assert_eq!(code, 2);
+    assert!(err.contains("needs the Commission's anchor"), "{err}");
+    std::fs::write(
+        d.join("bad.toml"),
+        source.replacen("valid_from = \"", "valid_from = \"x", 1),
+    )
+    .expect("write");
+    let (code, _, err) = run(&["trust", "build", p(&d.join("bad.toml"))]);
+    assert_eq!(code, 2);
+    assert!(err.contains("recognition[0].valid_from"), "{err}");
+}
+
+#[test]
+fn a_node_told_the_commission_anchor_refuses_an_unsigned_trust_space() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let (code, _, err) = run(&[
+        "pki",
+        "init-dev",
+        "--out",
+        p(d),
+        "--states",
+        "KZ,RU",
+        "--base-port",
+        "19950",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let config = d.join("kz/node.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("trust-space.xml", "trust-space.toml")).expect("write");
+    let (code, _, err) = run(&["node", "run", "--config", p(&config)]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("unsigned (TOML) trust space is refused"),
+        "{err}"
+    );
+}
