@@ -155,6 +155,14 @@ pub(crate) struct NodeConfig {
     /// Seconds between signed audit checkpoints.
     #[serde(default = "default_checkpoint")]
     pub(crate) audit_checkpoint_seconds: u64,
+    /// Seconds between checks for a newer trust space (a member asks its hub; a hub re-reads
+    /// its file).
+    #[serde(default = "default_trust_refresh")]
+    pub(crate) trust_refresh_seconds: u64,
+}
+
+fn default_trust_refresh() -> u64 {
+    60
 }
 
 fn default_checkpoint() -> u64 {

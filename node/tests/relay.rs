@@ -368,3 +368,138 @@ fn the_multi_state_demo_delivers_everything_through_the_window_service() {
         "the timelines show the hub: {stdout}"
     );
 }
+
+#[test]
+fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused() {
+    let extra = "\ntrust_refresh_seconds = 1\n";
+    // trust_refresh_seconds is a top-level key: put it before the first table.
+    let mut net = Net::init("KZ,RU", "EEC", "", 20100, "");
+    for s in ["kz", "ru", "eec"] {
+        let p = net.dir.path().join(s).join("node.toml");
+        let text = std::fs::read_to_string(&p).expect("config");
+        std::fs::write(
+            &p,
+            text.replacen("\n[listen]", &format!("{extra}\n[listen]"), 1),
+        )
+        .expect("write");
+    }
+    for s in ["KZ", "RU", "EEC"] {
+        net.start(s);
+    }
+    assert_eq!(net.metric("RU", "trust_space_version"), 1);
+
+    // Traffic from KZ to RU throughout.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let port = net.http_port("KZ");
+    let sender = {
+        let (stop, sent) = (stop.clone(), sent.clone());
+        std::thread::spawn(move || {
+            let body = json!({"format": "eaeu.export-declaration", "document": net::SAMPLE, "recipient_country": "RU"});
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let (status, v) = net::http(port, "POST", "/v1/messages", Some(&body));
+                if status == 202 {
+                    let id = v["messages"][0]["message_id"]
+                        .as_str()
+                        .expect("id")
+                        .to_owned();
+                    sent.lock().expect("lock").push(id);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(700));
+
+    // Version 2 stops RU recognising KZ's export declarations; the Commission publishes it at
+    // the hub.
+    let d = net.dir.path();
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let (head, _) = source.split_once("[[recognition]]").expect("matrix");
+    std::fs::write(
+        d.join("v2.toml"),
+        format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
+    )
+    .expect("write");
+    let tool = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).output().expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let v1 = std::fs::read(d.join("trust-space.xml")).expect("v1");
+    let unsigned = tool(&[
+        "trust",
+        "build",
+        "--version",
+        "2",
+        d.join("v2.toml").to_str().expect("utf-8"),
+    ]);
+    std::fs::write(d.join("v2-unsigned.xml"), unsigned).expect("write");
+    let eec = d.join("eec");
+    let signed = tool(&[
+        "trust",
+        "sign",
+        "--key",
+        eec.join("signer.key").to_str().expect("utf-8"),
+        "--cert",
+        eec.join("signer.pem").to_str().expect("utf-8"),
+        d.join("v2-unsigned.xml").to_str().expect("utf-8"),
+    ]);
+    std::fs::write(d.join("trust-space.xml"), &signed).expect("publish");
+    assert!(
+        wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 2
+            && net.metric("KZ", "trust_space_version") == 2),
+        "the update did not reach the members: {}",
+        net.log("RU")
+    );
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    sender.join().expect("sender");
+    assert!(wait_until(SETTLE, || net.metric("KZ", "outbox_messages") == 0));
+
+    // Every message was judged under one version or the other, whole: recognised under v1, or
+    // rejected as not recognised under v2 — never anything in between.
+    let sent = sent.lock().expect("lock").clone();
+    let (mut recognised, mut rejected) = (0, 0);
+    for id in &sent {
+        let states = net.states("RU", id);
+        match states.last().map(String::as_str) {
+            Some("recognised") => recognised += 1,
+            Some("rejected") => {
+                let (_, v) = net.http("RU", "GET", &format!("/v1/messages/{id}"), None);
+                let note = v["history"]
+                    .as_array()
+                    .and_then(|h| h.last())
+                    .map(|t| t["note"].to_string())
+                    .unwrap_or_default();
+                assert!(note.contains("document-not-recognised"), "{id}: {note}");
+                rejected += 1;
+            }
+            other => panic!("{id}: {other:?} {states:?}"),
+        }
+    }
+    assert!(
+        recognised > 0 && rejected > 0,
+        "{recognised} recognised, {rejected} rejected"
+    );
+    // The last messages were judged under v2.
+    let last = sent.last().expect("some sent");
+    assert_eq!(
+        net.states("RU", last).last().map(String::as_str),
+        Some("rejected")
+    );
+
+    // Putting version 1 back is a downgrade: refused, version 2 stays in force, also after a
+    // restart of RU (it keeps the applied version in its store).
+    std::fs::write(d.join("trust-space.xml"), v1).expect("downgrade");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(net.metric("EEC", "trust_space_version"), 2);
+    assert_eq!(net.metric("RU", "trust_space_version"), 2);
+    net.stop("RU");
+    net.start("RU");
+    assert_eq!(net.metric("RU", "trust_space_version"), 2);
+}

@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use super::proto::exchange_server::{Exchange, ExchangeServer};
 use super::proto::{
-    deliver_outcome, DeliverOutcome, DeliverRequest, DeliverResponse, Forwarded, Refusal,
-    ReturnReceiptsRequest, ReturnReceiptsResponse,
+    deliver_outcome, DeliverOutcome, DeliverRequest, DeliverResponse, FetchTrustSpaceRequest,
+    FetchTrustSpaceResponse, Forwarded, Refusal, ReturnReceiptsRequest, ReturnReceiptsResponse,
 };
 use super::Node;
 use crate::config::Role;
@@ -72,7 +72,7 @@ impl ExchangeService {
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         self.node
-            .trust
+            .trust()
             .identify(leaf.as_ref())
             .cloned()
             .ok_or_else(|| {
@@ -221,6 +221,25 @@ impl Exchange for ExchangeService {
         Ok(Response::new(DeliverResponse { outcomes }))
     }
 
+    async fn fetch_trust_space(
+        &self,
+        request: Request<FetchTrustSpaceRequest>,
+    ) -> Result<Response<FetchTrustSpaceResponse>, Status> {
+        self.caller(&request)?;
+        let have = request.into_inner().have_version;
+        let trust = self.node.trust();
+        let signed = self.node.trust_anchor.is_some() && trust.signer.is_some();
+        let document = if signed && trust.version > have {
+            trust.source.clone()
+        } else {
+            Vec::new()
+        };
+        Ok(Response::new(FetchTrustSpaceResponse {
+            document,
+            version: trust.version,
+        }))
+    }
+
     async fn return_receipts(
         &self,
         request: Request<ReturnReceiptsRequest>,
@@ -250,7 +269,8 @@ impl Exchange for ExchangeService {
                 }
                 continue;
             };
-            let Some(anchors) = node.trust.state(&recipient) else {
+            let trust = node.trust();
+            let Some(anchors) = trust.state(&recipient) else {
                 continue;
             };
             match node
@@ -305,6 +325,8 @@ fn check_and_sign(
     let mut outcomes = Vec::with_capacity(items.len());
     let mut checked = Vec::new();
     let now = crate::store::now_ms();
+    // One trust space for the whole batch: an update arriving meanwhile applies to the next.
+    let trust = node.trust();
     for (index, item) in items.into_iter().enumerate() {
         let Some(route) = item.route else {
             outcomes.push(refusal("", "bad-route", "item has no route".into(), false));
@@ -351,7 +373,7 @@ fn check_and_sign(
             ));
             continue;
         }
-        if node.trust.state(&route.sender).is_none() {
+        if trust.state(&route.sender).is_none() {
             outcomes.push(refuse(
                 "unknown-sender",
                 format!("{} is not a state in the trust space", route.sender),
@@ -359,7 +381,7 @@ fn check_and_sign(
             continue;
         }
         let for_me = route.recipient == node.config.state;
-        if !for_me && (!node.is_hub() || node.trust.state(&route.recipient).is_none()) {
+        if !for_me && (!node.is_hub() || trust.state(&route.recipient).is_none()) {
             outcomes.push(refuse(
                 "unknown-recipient",
                 format!(
@@ -378,7 +400,7 @@ fn check_and_sign(
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
         let (verdict, reasons) = if for_me {
             let recogniser = Recogniser {
-                trust: &node.trust,
+                trust: &trust,
                 state: &node.config.state,
                 catalog: &node.catalog,
                 directories: &node.directories,

@@ -236,7 +236,13 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 11] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 12] = [
+        (
+            "trust_space_version",
+            "gauge",
+            "Version of the trust space in force.",
+            node.trust().version,
+        ),
         (
             "outbox_messages",
             "gauge",

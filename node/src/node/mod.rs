@@ -14,6 +14,7 @@ pub(crate) mod window;
 
 use std::collections::HashMap;
 use std::path::Path;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,7 +78,12 @@ pub(crate) struct Metrics {
 /// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
-    pub(crate) trust: TrustSpace,
+    /// The trust space in force; replaced whole by a newer signed version, never edited.
+    trust_space: std::sync::RwLock<Arc<TrustSpace>>,
+    /// The Commission's anchor that must sign trust spaces (none: unsigned TOML, development).
+    pub(crate) trust_anchor: Option<tereze_codecs::dsig::TrustStore>,
+    /// The TLS server configuration for the trust space in force.
+    tls_server: std::sync::RwLock<Arc<rustls::ServerConfig>>,
     pub(crate) signing: SigningKey,
     pub(crate) audit_key: PKey<Private>,
     pub(crate) audit_cert: X509,
@@ -101,6 +107,61 @@ fn read(path: &Path) -> Result<Vec<u8>, StartError> {
 }
 
 impl Node {
+    /// The trust space in force: one snapshot, to use for a whole request.
+    pub(crate) fn trust(&self) -> Arc<TrustSpace> {
+        self.trust_space
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn tls_server(&self) -> Arc<rustls::ServerConfig> {
+        self.tls_server
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies a signed trust space if it is newer than the one in force: verified against
+    /// the Commission's anchor, recorded durably, then swapped in whole (with the TLS roots and
+    /// CRLs it implies). Returns the version now in force, or why the document was refused.
+    pub(crate) async fn apply_trust_space(self: &Arc<Self>, bytes: Vec<u8>) -> Result<u64, String> {
+        let Some(anchor) = &self.trust_anchor else {
+            return Err("no trust_anchor configured: trust-space updates are not accepted".into());
+        };
+        let (file, signer) = TrustSpace::read(&bytes, Some(anchor))?;
+        let current = self.trust();
+        if file.version <= current.version {
+            return Err(format!(
+                "version {} is not newer than the version {} in force (downgrades and replays are refused)",
+                file.version, current.version
+            ));
+        }
+        let mut next =
+            TrustSpace::from_file(file, Path::new("(update)")).map_err(|e| e.to_string())?;
+        next.signer = signer;
+        next.source = bytes.clone();
+        if next.state(&self.config.state).is_none() {
+            return Err(format!(
+                "it does not list this node's state {}",
+                self.config.state
+            ));
+        }
+        let tls = tls::server_config(&self.config.tls, &next).map_err(|e| e.to_string())?;
+        let version = next.version;
+        self.committer
+            .run(move |t| t.record_trust_space(version, &bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+        // Both swaps under the trust-space write lock: no reader sees one without the other.
+        let mut guard = self.trust_space.write().unwrap_or_else(|p| p.into_inner());
+        *self.tls_server.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
+        *guard = Arc::new(next);
+        drop(guard);
+        tracing::info!(version, "trust space updated");
+        Ok(version)
+    }
+
     pub(crate) fn store(&self) -> &RedbStore {
         self.committer.store()
     }
@@ -118,8 +179,8 @@ impl Node {
     /// The next hop for a message to `recipient`: its node, or the hub; `None` when the trust
     /// space knows no such state.
     pub(crate) fn next_hop(&self, recipient: &str) -> Option<String> {
-        let known = self.trust.state(recipient)?;
-        if known.role == Role::Hub || self.is_hub() {
+        let known = self.trust().state(recipient).map(|s| s.role)?;
+        if known == Role::Hub || self.is_hub() {
             return Some(recipient.to_owned());
         }
         let r = &self.config.routing;
@@ -137,7 +198,7 @@ impl Node {
             .as_deref()
             .map(crate::trust::read_anchor)
             .transpose()?;
-        let trust = TrustSpace::load(&config.trust_space, anchor.as_ref())?;
+        let mut trust = TrustSpace::load(&config.trust_space, anchor.as_ref())?;
         if trust.state(&config.state).is_none() {
             return Err(StartError::Config(format!(
                 "{}: this node's state {} is not in the trust space",
@@ -184,11 +245,35 @@ impl Node {
             path: store_path.display().to_string(),
             source,
         })?;
+        // A newer signed version received earlier (from the hub) wins over the file.
+        if let Some(anchor) = &anchor {
+            if let Some((version, bytes)) =
+                committer
+                    .store()
+                    .latest_trust_space()
+                    .map_err(|source| StartError::Store {
+                        path: store_path.display().to_string(),
+                        source,
+                    })?
+            {
+                if version > trust.version {
+                    if let Ok((file, signer)) = TrustSpace::read(&bytes, Some(anchor)) {
+                        let mut stored = TrustSpace::from_file(file, Path::new("(store)"))?;
+                        stored.signer = signer;
+                        stored.source = bytes;
+                        trust = stored;
+                    }
+                }
+            }
+        }
+        let tls_server = tls::server_config(&config.tls, &trust)?;
         let catalog = Catalog::builtin()
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
         Ok(Arc::new(Self {
             config,
-            trust,
+            trust_space: std::sync::RwLock::new(Arc::new(trust)),
+            trust_anchor: anchor,
+            tls_server: std::sync::RwLock::new(Arc::new(tls_server)),
             signing,
             audit_key,
             audit_cert,
@@ -236,7 +321,6 @@ impl Node {
 pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     let node = Node::open(config)?;
     let cfg = &node.config;
-    let tls_config = tls::server_config(&cfg.tls, &node.trust)?;
     let exchange_listener = tokio::net::TcpListener::bind(cfg.listen.exchange)
         .await
         .map_err(|source| StartError::Listen {
@@ -246,7 +330,12 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     let mut tasks = tokio::task::JoinSet::new();
     {
         let node = node.clone();
-        let incoming = tls::incoming(exchange_listener, tls_config, node.shutdown.clone());
+        let for_tls = node.clone();
+        let incoming = tls::incoming(
+            exchange_listener,
+            Arc::new(move || for_tls.tls_server()),
+            node.shutdown.clone(),
+        );
         tasks.spawn(async move {
             let service = exchange::service(node.clone());
             let shutdown = node.shutdown.clone();
@@ -301,6 +390,10 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         });
     }
     let relay = relay::start(node.clone());
+    if node.trust_anchor.is_some() {
+        let node = node.clone();
+        tasks.spawn(async move { trust_refresh(node).await });
+    }
     {
         let node = node.clone();
         tasks.spawn(async move {
@@ -319,8 +412,8 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         exchange = %node.config.listen.exchange,
         window = ?node.config.listen.window,
         http = ?node.config.listen.http,
-        trust_space_version = node.trust.version,
-        trust_space_issued_at = %node.trust.issued_at,
+        trust_space_version = node.trust().version,
+        trust_space_issued_at = %node.trust().issued_at,
         "node started"
     );
     // The line scripts and tests wait for.
@@ -334,6 +427,48 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     node.checkpoint().await;
     tracing::info!(at = now_ms(), "stopped");
     Ok(())
+}
+
+/// Keeps the trust space current: a hub re-reads its file (the Commission publishes there), a
+/// member asks its hub for anything newer.
+async fn trust_refresh(node: Arc<Node>) {
+    let every = Duration::from_secs(node.config.trust_refresh_seconds.max(1));
+    let hub_client = match (&node.config.routing.hub, node.is_hub()) {
+        (Some(hub), false) => relay::client(&node, hub).ok(),
+        _ => None,
+    };
+    loop {
+        tokio::select! {
+            _ = node.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let have = node.trust().version;
+        let offered = if node.is_hub() {
+            std::fs::read(&node.config.trust_space).ok()
+        } else if let Some(client) = &hub_client {
+            let mut c = client.clone();
+            match c
+                .fetch_trust_space(proto::FetchTrustSpaceRequest { have_version: have })
+                .await
+            {
+                Ok(r) => Some(r.into_inner().document).filter(|d| !d.is_empty()),
+                Err(e) => {
+                    tracing::debug!(error = %e, "trust space: hub not reachable");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let Some(bytes) = offered else { continue };
+        if bytes == node.trust().source {
+            continue;
+        }
+        match node.apply_trust_space(bytes).await {
+            Ok(v) => tracing::info!(version = v, "trust space now in force"),
+            Err(e) => tracing::warn!(error = %e, "trust-space update refused"),
+        }
+    }
 }
 
 async fn wait_for_signal(shutdown: &CancellationToken) {

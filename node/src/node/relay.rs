@@ -42,7 +42,7 @@ impl Relay {
 pub(crate) fn start(node: Arc<Node>) -> Relay {
     let mut tasks = JoinSet::new();
     let peers: Vec<String> = node
-        .trust
+        .trust()
         .states
         .keys()
         .filter(|c| **c != node.config.state)
@@ -71,9 +71,9 @@ pub(crate) fn start(node: Arc<Node>) -> Relay {
     Relay { tasks }
 }
 
-fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
-    let state = node
-        .trust
+pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+    let trust = node.trust();
+    let state = trust
         .state(peer)
         .ok_or_else(|| format!("{peer} is not in the trust space"))?;
     let configured = node.config.peers.iter().find(|p| p.state == peer);
@@ -515,7 +515,8 @@ fn judge(
     let id = e.message.message_id;
     match outcome {
         Some(deliver_outcome::Outcome::Receipt(r)) => {
-            let Some(anchors) = node.trust.state(recipient) else {
+            let trust = node.trust();
+            let Some(anchors) = trust.state(recipient) else {
                 return Outcome::Dead(format!("{recipient} left the trust space"));
             };
             match node
@@ -551,7 +552,8 @@ fn judge(
             }
         }
         Some(deliver_outcome::Outcome::Forwarded(f)) => {
-            let Some(hub) = node.trust.state(peer) else {
+            let trust = node.trust();
+            let Some(hub) = trust.state(peer) else {
                 return Outcome::Dead(format!("{peer} left the trust space"));
             };
             match node

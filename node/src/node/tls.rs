@@ -90,12 +90,14 @@ pub(crate) fn server_config(
 
 /// Accepts TCP connections, completes TLS handshakes off the accept loop (a slow or failed
 /// handshake never blocks others) and yields the established streams.
+/// The server configuration in force (it changes with the trust space).
+pub(crate) type ConfigSource = Arc<dyn Fn() -> Arc<rustls::ServerConfig> + Send + Sync>;
+
 pub(crate) fn incoming(
     listener: TcpListener,
-    config: rustls::ServerConfig,
+    config: ConfigSource,
     shutdown: CancellationToken,
 ) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    let acceptor = TlsAcceptor::from(Arc::new(config));
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         loop {
@@ -112,7 +114,7 @@ pub(crate) fn incoming(
                 }
             };
             let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
+            let acceptor = TlsAcceptor::from(config());
             let tx = tx.clone();
             tokio::spawn(async move {
                 let handshake =

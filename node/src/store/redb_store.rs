@@ -38,6 +38,8 @@ const RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("receipts");
 const HUB_RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_receipts");
 const AWAITING: TableDefinition<u128, &str> = TableDefinition::new("awaiting");
 pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+/// Every signed trust space this node has applied, by version (the history DESIGN §5 keeps).
+const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_history");
 
 pub(super) fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
@@ -468,6 +470,20 @@ impl Txn<'_> {
         Ok(Accepted::New)
     }
 
+    /// Keeps a signed trust space that is about to be applied.
+    pub(crate) fn record_trust_space(
+        &mut self,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.txn
+            .open_table(TRUST_HISTORY)
+            .map_err(engine)?
+            .insert(version, bytes)
+            .map_err(engine)?;
+        Ok(())
+    }
+
     /// The national system has taken the message: it leaves the inbox (and is still
     /// remembered for deduplication).
     pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
@@ -508,6 +524,7 @@ impl RedbStore {
             txn.open_table(AWAITING).map_err(engine)?;
             txn.open_table(COUNTERS).map_err(engine)?;
             txn.open_table(PAYLOADS).map_err(engine)?;
+            txn.open_table(TRUST_HISTORY).map_err(engine)?;
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit::create_tables(&txn)?;
@@ -721,6 +738,14 @@ impl RedbStore {
         let digest =
             unhex(digest).ok_or_else(|| StoreError::Corrupt(format!("awaited digest of {id}")))?;
         Ok(Some((recipient.to_owned(), digest)))
+    }
+
+    /// The newest signed trust space applied, if any.
+    pub(crate) fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(TRUST_HISTORY).map_err(engine)?;
+        let last = t.last().map_err(engine)?;
+        Ok(last.map(|(k, v)| (k.value(), v.value().to_vec())))
     }
 
     /// Messages whose end receipt is awaited (sent through a hub).
