@@ -413,7 +413,7 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
 
     // Version 2 stops RU recognising KZ's export declarations; the Commission publishes it at
     // the hub.
-    let d = net.dir.path();
+    let d = net.dir.path().to_path_buf();
     let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
     let (head, _) = source.split_once("[[recognition]]").expect("matrix");
     std::fs::write(
@@ -502,4 +502,46 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
     net.stop("RU");
     net.start("RU");
     assert_eq!(net.metric("RU", "trust_space_version"), 2);
+
+    // Version 3 recognises KZ's declarations again; the operator has the quarantine looked at
+    // again, and the rejected messages move to the inbox.
+    let (_, q) = net.http("RU", "GET", "/v1/quarantine", None);
+    assert_eq!(q["messages"].as_array().map(Vec::len), Some(rejected));
+    let unsigned = tool(&[
+        "trust",
+        "build",
+        "--version",
+        "3",
+        d.join("trust-space.toml").to_str().expect("utf-8"),
+    ]);
+    std::fs::write(d.join("v3-unsigned.xml"), unsigned).expect("write");
+    let signed = tool(&[
+        "trust",
+        "sign",
+        "--key",
+        eec.join("signer.key").to_str().expect("utf-8"),
+        "--cert",
+        eec.join("signer.pem").to_str().expect("utf-8"),
+        d.join("v3-unsigned.xml").to_str().expect("utf-8"),
+    ]);
+    std::fs::write(d.join("trust-space.xml"), &signed).expect("publish");
+    assert!(wait_until(SETTLE, || net
+        .metric("RU", "trust_space_version")
+        == 3));
+    let before = net.inbox("RU").len();
+    let (status, v) = net.http("RU", "POST", "/v1/quarantine/recognise", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["released"].as_array().map(Vec::len),
+        Some(rejected),
+        "{v}"
+    );
+    assert_eq!(v["still_rejected"], json!(0));
+    assert_eq!(net.inbox("RU").len(), before + rejected);
+    assert_eq!(
+        net.states("RU", last).last().map(String::as_str),
+        Some("recognised")
+    );
+    let (_, q) = net.http("RU", "GET", "/v1/quarantine", None);
+    assert_eq!(q["messages"].as_array().map(Vec::len), Some(0));
 }

@@ -314,6 +314,48 @@ impl Exchange for ExchangeService {
     }
 }
 
+/// Recognition again, under the trust space in force, of every quarantined message: the ids
+/// now recognised, and how many are still rejected.
+pub(crate) fn recognise_quarantine(
+    node: &Node,
+) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
+    let trust = node.trust();
+    let recogniser = Recogniser {
+        trust: &trust,
+        state: &node.config.state,
+        catalog: &node.catalog,
+        directories: &node.directories,
+        limits: xml::Limits {
+            max_bytes: node.config.limits.max_message_bytes,
+            ..xml::Limits::default()
+        },
+    };
+    let mut released = Vec::new();
+    let mut still = 0;
+    for m in node.store().quarantined()? {
+        // Judged as at its arrival (expiry, clock skew), under today's trust space.
+        let arrived = node
+            .store()
+            .history(m.message_id)?
+            .iter()
+            .find(|t| t.state == crate::store::State::Received)
+            .and_then(|t| chrono::DateTime::from_timestamp_millis(t.at))
+            .unwrap_or_else(Utc::now);
+        let verdict = recogniser.recognise(&Inbound {
+            envelope: &m.envelope,
+            sender: &m.sender,
+            transport: None,
+            message_id: Some(m.message_id),
+            received_at: arrived,
+        });
+        match verdict {
+            Ok(v) if v.recognised() => released.push(m.message_id),
+            _ => still += 1,
+        }
+    }
+    Ok((released, still))
+}
+
 type CheckResult = (Vec<DeliverOutcome>, Vec<Checked>, Vec<Vec<u8>>);
 
 fn check_and_sign(

@@ -27,6 +27,8 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/v1/messages/{id}", get(get_message))
         .route("/v1/messages/{id}/requeue", post(post_requeue))
         .route("/v1/parked", get(get_parked))
+        .route("/v1/quarantine", get(get_quarantine))
+        .route("/v1/quarantine/recognise", post(post_recognise_again))
         .route("/v1/inbox", get(get_inbox))
         .route("/v1/inbox/ack", post(post_ack))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -146,6 +148,58 @@ async fn post_requeue(State(node): Shared, Path(id): Path<String>) -> Response {
                 .into_response()
         }
         Err(e @ crate::store::StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Rejected messages kept in quarantine, with their reasons.
+async fn get_quarantine(State(node): Shared) -> Response {
+    match node.store().quarantined() {
+        Ok(messages) => Json(json!({
+            "messages": messages.iter().map(|m| json!({
+                "message_id": format!("urn:uuid:{}", m.message_id),
+                "sender": m.sender,
+                "reasons": m.reasons,
+            })).collect::<Vec<Value>>()
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Runs recognition again on every quarantined message under the trust space in force (after
+/// an update); those now recognised move to the inbox. The receipts given at the time stand.
+async fn post_recognise_again(State(node): Shared) -> Response {
+    let n = node.clone();
+    let judged =
+        tokio::task::spawn_blocking(move || super::exchange::recognise_quarantine(&n)).await;
+    let (released, still) = match judged {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let version = node.trust().version;
+    let ids = released.clone();
+    let note = format!("recognised on a second look under trust space v{version}");
+    let committed = node
+        .committer
+        .run(move |t| {
+            for id in &ids {
+                match t.release_from_quarantine(*id, note.clone()) {
+                    Ok(()) | Err(crate::store::StoreError::NotQuarantined(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await;
+    match committed {
+        Ok(()) => Json(json!({
+            "trust_space_version": version,
+            "released": released.iter().map(|id| format!("urn:uuid:{id}")).collect::<Vec<_>>(),
+            "still_rejected": still,
+        }))
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

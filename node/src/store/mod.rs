@@ -166,6 +166,8 @@ pub(crate) enum StoreError {
     NotParked(Uuid),
     #[error("message {0} is not in the inbox")]
     NotInInbox(Uuid),
+    #[error("message {0} is not in quarantine")]
+    NotQuarantined(Uuid),
     #[error("no receipt is awaited for message {0}")]
     NotAwaited(Uuid),
     #[error("the store is shutting down")]

@@ -470,6 +470,37 @@ impl Txn<'_> {
         Ok(Accepted::New)
     }
 
+    /// A quarantined message found acceptable on a second look (after a trust-space update):
+    /// it moves to the inbox. Refused when it is not in quarantine.
+    pub(crate) fn release_from_quarantine(
+        &mut self,
+        id: Uuid,
+        note: String,
+    ) -> Result<(), StoreError> {
+        let removed = self
+            .txn
+            .open_table(QUARANTINE)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .is_some();
+        if !removed {
+            return Err(StoreError::NotQuarantined(id));
+        }
+        let seq = self.next_counter("inbox")?;
+        self.txn
+            .open_table(INBOX)
+            .map_err(engine)?
+            .insert(seq, id.as_u128())
+            .map_err(engine)?;
+        self.txn
+            .open_table(INBOX_INDEX)
+            .map_err(engine)?
+            .insert(id.as_u128(), seq)
+            .map_err(engine)?;
+        self.record(id, State::Recognised, Some(note))
+    }
+
     /// Keeps a signed trust space that is about to be applied.
     pub(crate) fn record_trust_space(
         &mut self,
@@ -674,6 +705,30 @@ impl RedbStore {
             }
             if let Some(r) = receipts.get(id.value()).map_err(engine)? {
                 m.receipt = r.value().to_vec();
+            }
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Every quarantined (rejected) message, with its envelope.
+    pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let quarantine = txn.open_table(QUARANTINE).map_err(engine)?;
+        let received = txn.open_table(RECEIVED).map_err(engine)?;
+        let envelopes = txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+        let mut out = Vec::new();
+        for row in quarantine.iter().map_err(engine)? {
+            let (id, _) = row.map_err(engine)?;
+            let v = received.get(id.value()).map_err(engine)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "quarantine names unknown message {}",
+                    Uuid::from_u128(id.value())
+                ))
+            })?;
+            let mut m: Incoming = decode(v.value())?;
+            if let Some(e) = envelopes.get(id.value()).map_err(engine)? {
+                m.envelope = e.value().to_vec();
             }
             out.push(m);
         }
