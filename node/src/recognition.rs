@@ -779,4 +779,64 @@ mod tests {
         let v = f.judge(&signed(&header(), SAMPLE, &alone), |_| {});
         assert_eq!(code(&v), "chain-untrusted");
     }
+
+    #[test]
+    fn a_partner_state_is_recognised_only_where_the_matrix_says() {
+        let dir = tempfile::tempdir().expect("dir");
+        devpki::init(&DevPkiSpec {
+            out: dir.path().to_path_buf(),
+            states: vec!["KZ".into(), "RU".into(), "CN".into()],
+            hub: None,
+            via_hub: vec![],
+            base_port: 20300,
+            days: 30,
+        })
+        .expect("dev PKI");
+        let text = std::fs::read_to_string(dir.path().join("trust-space.toml")).expect("read");
+        let (head, _) = text.split_once("[[recognition]]").expect("matrix");
+        let head = head.replacen(
+            "code = \"CN\"\nname = \"CN\"\n",
+            "code = \"CN\"\nname = \"China\"\npartner = true\n",
+            1,
+        );
+        assert!(head.contains("partner = true"));
+        let matrix = "[[recognition]]\ndocument = \"*\"\nissuer = \"KZ\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\n\n[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"CN\"\nrecognised_by = [\"RU\"]\nvalid_from = \"2020-01-01\"\n";
+        let path = dir.path().join("partner.toml");
+        std::fs::write(&path, format!("{head}{matrix}")).expect("write");
+        let f = Fixture {
+            trust: TrustSpace::load(&path, None).expect("loads"),
+            dir,
+            catalog: Catalog::builtin().expect("catalog"),
+            directories: Directories::builtin(),
+        };
+        assert!(f.trust.state("CN").expect("CN").partner);
+        let cn = SigningKey::from_pem(&f.read("cn/signer.key"), Some(&f.read("cn/signer.pem")))
+            .expect("signer");
+        let from_cn = |mut h: Header| {
+            h.sender = party("CN", "GACC");
+            h.document.issuing_authority = party("CN", "GACC");
+            h.traders = vec![];
+            h
+        };
+        let as_cn = |i: &mut Inbound<'_>| {
+            i.sender = "CN";
+            i.transport = Some("CN");
+        };
+        // An export declaration from the partner: no row covers it.
+        let v = f.judge(&signed(&from_cn(header()), SAMPLE, &cn), as_cn);
+        assert_eq!(code(&v), "document-not-recognised", "{:?}", v.reasons);
+        // Its phytosanitary certificate: recognised by Russia, as the row says.
+        let mut h = from_cn(header());
+        h.process = "P.SF.01".into();
+        h.message = "P.SF.01.MSG.001".into();
+        h.transaction = "P.SF.01.TRN.001".into();
+        h.document.type_code = "R.SF.01.001".into();
+        let phyto: &[u8] =
+            include_bytes!("../../codecs/samples/eaeu.phytosanitary-certificate/valid-wheat.xml");
+        let v = f.judge(&signed(&h, phyto, &cn), as_cn);
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // Kazakhstan's documents are still recognised under the first row.
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+    }
 }
