@@ -5,17 +5,9 @@
 mod net;
 
 use std::path::Path;
-use std::process::Command;
-
-use net::BIN;
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(BIN).args(args).output().expect("runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    net::tereze(args)
 }
 
 fn p(path: &Path) -> &str {

@@ -421,35 +421,41 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
         format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
     )
     .expect("write");
-    let tool = |args: &[&str]| {
-        let out = Command::new(BIN).args(args).output().expect("runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
     let v1 = std::fs::read(d.join("trust-space.xml")).expect("v1");
-    let unsigned = tool(&[
-        "trust",
-        "build",
-        "--version",
-        "2",
-        d.join("v2.toml").to_str().expect("utf-8"),
-    ]);
-    std::fs::write(d.join("v2-unsigned.xml"), unsigned).expect("write");
-    let eec = d.join("eec");
-    let signed = tool(&[
-        "trust",
-        "sign",
-        "--key",
-        eec.join("signer.key").to_str().expect("utf-8"),
-        "--cert",
-        eec.join("signer.pem").to_str().expect("utf-8"),
-        d.join("v2-unsigned.xml").to_str().expect("utf-8"),
-    ]);
-    std::fs::write(d.join("trust-space.xml"), &signed).expect("publish");
+    // Builds `source` as `version`, signs it with the Commission's (the hub's) key and puts it
+    // where the hub publishes.
+    let publish = |version: &str, source: &std::path::Path| {
+        let tool = |args: &[&str]| {
+            let out = Command::new(BIN).args(args).output().expect("runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let at = d.join(format!("v{version}-unsigned.xml"));
+        let unsigned = tool(&[
+            "trust",
+            "build",
+            "--version",
+            version,
+            source.to_str().expect("utf-8"),
+        ]);
+        std::fs::write(&at, unsigned).expect("write");
+        let eec = d.join("eec");
+        let signed = tool(&[
+            "trust",
+            "sign",
+            "--key",
+            eec.join("signer.key").to_str().expect("utf-8"),
+            "--cert",
+            eec.join("signer.pem").to_str().expect("utf-8"),
+            at.to_str().expect("utf-8"),
+        ]);
+        std::fs::write(d.join("trust-space.xml"), signed).expect("publish");
+    };
+    publish("2", &d.join("v2.toml"));
     assert!(
         wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 2
             && net.metric("KZ", "trust_space_version") == 2),
@@ -507,24 +513,7 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
     // again, and the rejected messages move to the inbox.
     let (_, q) = net.http("RU", "GET", "/v1/quarantine", None);
     assert_eq!(q["messages"].as_array().map(Vec::len), Some(rejected));
-    let unsigned = tool(&[
-        "trust",
-        "build",
-        "--version",
-        "3",
-        d.join("trust-space.toml").to_str().expect("utf-8"),
-    ]);
-    std::fs::write(d.join("v3-unsigned.xml"), unsigned).expect("write");
-    let signed = tool(&[
-        "trust",
-        "sign",
-        "--key",
-        eec.join("signer.key").to_str().expect("utf-8"),
-        "--cert",
-        eec.join("signer.pem").to_str().expect("utf-8"),
-        d.join("v3-unsigned.xml").to_str().expect("utf-8"),
-    ]);
-    std::fs::write(d.join("trust-space.xml"), &signed).expect("publish");
+    publish("3", &d.join("trust-space.toml"));
     assert!(wait_until(SETTLE, || net
         .metric("RU", "trust_space_version")
         == 3));

@@ -314,14 +314,10 @@ impl Exchange for ExchangeService {
     }
 }
 
-/// Recognition again, under the trust space in force, of every quarantined message: the ids
-/// now recognised, and how many are still rejected.
-pub(crate) fn recognise_quarantine(
-    node: &Node,
-) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
-    let trust = node.trust();
-    let recogniser = Recogniser {
-        trust: &trust,
+/// This node's recogniser under `trust`.
+fn recogniser<'a>(node: &'a Node, trust: &'a crate::trust::TrustSpace) -> Recogniser<'a> {
+    Recogniser {
+        trust,
         state: &node.config.state,
         catalog: &node.catalog,
         directories: &node.directories,
@@ -329,7 +325,16 @@ pub(crate) fn recognise_quarantine(
             max_bytes: node.config.limits.max_message_bytes,
             ..xml::Limits::default()
         },
-    };
+    }
+}
+
+/// Recognition again, under the trust space in force, of every quarantined message: the ids
+/// now recognised, and how many are still rejected.
+pub(crate) fn recognise_quarantine(
+    node: &Node,
+) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
+    let trust = node.trust();
+    let recogniser = recogniser(node, &trust);
     let mut released = Vec::new();
     let mut still = 0;
     for m in node.store().quarantined()? {
@@ -441,16 +446,7 @@ fn check_and_sign(
         }
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
         let (verdict, reasons) = if for_me {
-            let recogniser = Recogniser {
-                trust: &trust,
-                state: &node.config.state,
-                catalog: &node.catalog,
-                directories: &node.directories,
-                limits: xml::Limits {
-                    max_bytes: node.config.limits.max_message_bytes,
-                    ..xml::Limits::default()
-                },
-            };
+            let recogniser = recogniser(node, &trust);
             let inbound = Inbound {
                 envelope: &item.envelope,
                 sender: &route.sender,

@@ -14,6 +14,16 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tereze");
 
+/// Runs `tereze` with `args`: exit code, stdout, stderr.
+pub fn tereze(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).output().expect("runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 pub struct Net {
     pub dir: tempfile::TempDir,
     pub base: u16,
