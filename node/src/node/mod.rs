@@ -437,6 +437,7 @@ async fn trust_refresh(node: Arc<Node>) {
         (Some(hub), false) => relay::client(&node, hub).ok(),
         _ => None,
     };
+    let mut refused: Vec<u8> = Vec::new();
     loop {
         tokio::select! {
             _ = node.shutdown.cancelled() => break,
@@ -461,12 +462,16 @@ async fn trust_refresh(node: Arc<Node>) {
             None
         };
         let Some(bytes) = offered else { continue };
-        if bytes == node.trust().source {
+        if bytes == node.trust().source || bytes == refused {
             continue;
         }
-        match node.apply_trust_space(bytes).await {
+        match node.apply_trust_space(bytes.clone()).await {
             Ok(v) => tracing::info!(version = v, "trust space now in force"),
-            Err(e) => tracing::warn!(error = %e, "trust-space update refused"),
+            Err(e) => {
+                // Said once per document, not once per refresh.
+                tracing::warn!(error = %e, "trust-space update refused");
+                refused = bytes;
+            }
         }
     }
 }
