@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use openssl::x509::{X509Crl, X509};
 use tereze_codecs::dsig::{self, DsigError, VerifyError, VerifyPolicy, DSIG_NAMESPACE};
 use tereze_codecs::envelope::{is_trader_identifier, Envelope};
-use tereze_codecs::translate::{Catalog, FormatKind};
+use tereze_codecs::translate::Catalog;
 use tereze_codecs::xml::{self, Document};
 use tereze_reference_data::Directories;
 use uuid::Uuid;
@@ -257,15 +257,8 @@ impl Recogniser<'_> {
         // 10. The document meets its EAEU model, reference codes included.
         let Some(model) = self
             .catalog
-            .formats()
-            .into_iter()
-            .filter(|f| f.kind == FormatKind::Eaeu)
-            .find(|f| {
-                self.catalog
-                    .model(&f.id)
-                    .is_some_and(|m| m.type_code == h.document.type_code)
-            })
-            .map(|f| f.id)
+            .model_for_type(&h.document.type_code)
+            .map(|m| m.id.clone())
         else {
             return Ok(Verdict::rejected(
                 "document-type-unknown",

@@ -14,10 +14,8 @@ fn p(path: &Path) -> &str {
     path.to_str().expect("utf-8")
 }
 
-#[test]
-fn build_sign_verify_show_and_diff() {
-    let dir = tempfile::tempdir().expect("dir");
-    let d = dir.path();
+/// A dev PKI for KZ and RU with the hub EEC in `d`.
+fn init_dev(d: &Path, base_port: &str) {
     let (code, _, err) = run(&[
         "pki",
         "init-dev",
@@ -26,9 +24,16 @@ fn build_sign_verify_show_and_diff() {
         "--states",
         "KZ,RU",
         "--base-port",
-        "19900",
+        base_port,
     ]);
     assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn build_sign_verify_show_and_diff() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    init_dev(d, "19900");
     let anchor = d.join("eec/root.pem");
 
     // init-dev's own signed space verifies against the Commission's anchor only.
@@ -150,17 +155,7 @@ fn build_sign_verify_show_and_diff() {
 fn a_node_told_the_commission_anchor_refuses_an_unsigned_trust_space() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let (code, _, err) = run(&[
-        "pki",
-        "init-dev",
-        "--out",
-        p(d),
-        "--states",
-        "KZ,RU",
-        "--base-port",
-        "19950",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    init_dev(d, "19950");
     let config = d.join("kz/node.toml");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, text.replace("trust-space.xml", "trust-space.toml")).expect("write");

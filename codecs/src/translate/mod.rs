@@ -89,6 +89,36 @@ pub struct Translated {
     pub recipient: Option<Participant>,
 }
 
+fn model_info(m: &DocumentModel) -> FormatInfo {
+    FormatInfo {
+        id: m.id.clone(),
+        kind: FormatKind::Eaeu,
+        country: None,
+        document: None,
+        title: m.title.clone(),
+    }
+}
+
+fn mapping_info(m: &Mapping) -> FormatInfo {
+    FormatInfo {
+        id: m.id.clone(),
+        kind: FormatKind::National,
+        country: Some(m.country.clone()),
+        document: Some(m.document.clone()),
+        title: m.title.clone(),
+    }
+}
+
+fn submission_info(s: &Submission) -> FormatInfo {
+    FormatInfo {
+        id: s.id.clone(),
+        kind: FormatKind::Submission,
+        country: Some(s.country.clone()),
+        document: None,
+        title: s.title.clone(),
+    }
+}
+
 /// Document models, mappings and submission sets, by id.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
@@ -170,30 +200,26 @@ impl Catalog {
         let mut v: Vec<FormatInfo> = self
             .models
             .values()
-            .map(|m| FormatInfo {
-                id: m.id.clone(),
-                kind: FormatKind::Eaeu,
-                country: None,
-                document: None,
-                title: m.title.clone(),
-            })
-            .chain(self.mappings.values().map(|m| FormatInfo {
-                id: m.id.clone(),
-                kind: FormatKind::National,
-                country: Some(m.country.clone()),
-                document: Some(m.document.clone()),
-                title: m.title.clone(),
-            }))
-            .chain(self.submissions.values().map(|s| FormatInfo {
-                id: s.id.clone(),
-                kind: FormatKind::Submission,
-                country: Some(s.country.clone()),
-                document: None,
-                title: s.title.clone(),
-            }))
+            .map(model_info)
+            .chain(self.mappings.values().map(mapping_info))
+            .chain(self.submissions.values().map(submission_info))
             .collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
+    }
+
+    /// One format by id, without listing them all.
+    pub fn format(&self, id: &str) -> Option<FormatInfo> {
+        self.models
+            .get(id)
+            .map(model_info)
+            .or_else(|| self.mappings.get(id).map(mapping_info))
+            .or_else(|| self.submissions.get(id).map(submission_info))
+    }
+
+    /// The EAEU document model with this type code (`R.CC.01.001`).
+    pub fn model_for_type(&self, type_code: &str) -> Option<&DocumentModel> {
+        self.models.values().find(|m| m.type_code == type_code)
     }
 
     pub fn model(&self, id: &str) -> Option<&DocumentModel> {

@@ -120,17 +120,12 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
     };
     let doc = xml::parse_with_limits(&s.document, &limits)
         .map_err(|e| invalid(format!("document:{e}")))?;
-    let format = node
-        .catalog
-        .formats()
-        .into_iter()
-        .find(|f| f.id == s.format)
-        .ok_or_else(|| {
-            invalid(format!(
-                "format: unknown format {:?}; `tereze translate --list` shows them",
-                s.format
-            ))
-        })?;
+    let format = node.catalog.format(&s.format).ok_or_else(|| {
+        invalid(format!(
+            "format: unknown format {:?}; `tereze translate --list` shows them",
+            s.format
+        ))
+    })?;
     let translated = format.kind != FormatKind::Eaeu;
     let results: Vec<Translated> = match format.kind {
         FormatKind::Eaeu => {
