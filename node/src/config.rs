@@ -159,6 +159,18 @@ pub(crate) struct NodeConfig {
     /// its file).
     #[serde(default = "default_trust_refresh")]
     pub(crate) trust_refresh_seconds: u64,
+    /// Seconds between fetches of the trust space's CRL locations (`crl_urls`).
+    #[serde(default = "default_crl_refresh")]
+    pub(crate) crl_refresh_seconds: u64,
+    /// CRL files (PEM or DER) of this state's CAs that this node serves to peers at
+    /// `GET /v1/crl` on its HTTP listener; read at each request, so the CA's newest CRL is
+    /// served without a restart.
+    #[serde(default)]
+    pub(crate) publish_crls: Vec<PathBuf>,
+}
+
+fn default_crl_refresh() -> u64 {
+    600
 }
 
 fn default_trust_refresh() -> u64 {
@@ -204,6 +216,11 @@ impl NodeConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(p) = c.trust_anchor.as_mut() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        for p in c.publish_crls.iter_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

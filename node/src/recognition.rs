@@ -7,7 +7,7 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use openssl::x509::{X509Crl, X509};
+use openssl::x509::X509;
 use tereze_codecs::dsig::{self, DsigError, VerifyError, VerifyPolicy, DSIG_NAMESPACE};
 use tereze_codecs::envelope::{is_trader_identifier, Envelope};
 use tereze_codecs::translate::Catalog;
@@ -142,12 +142,12 @@ impl Recogniser<'_> {
 
         // 5. Not revoked at signing time.
         if let Some(cert) = verified.signer.certificate.as_ref() {
-            if let Some(when) = revoked_at(cert, &sender.revocations) {
+            if let Some(when) = sender.revoked_at(cert) {
                 if when <= signing_time {
                     return Ok(Verdict::rejected(
                         "certificate-revoked",
                         format!(
-                            "the signer {} was revoked at {} , before the signing time {}",
+                            "the signer {} was revoked at {}, before the signing time {}",
                             verified.signer.subject,
                             when.to_rfc3339(),
                             signing_time.to_rfc3339()
@@ -349,26 +349,6 @@ fn signer_certificate(doc: &Document) -> Option<X509> {
         )
         .ok()?;
     X509::from_der(&der).ok()
-}
-
-/// When `cert` was revoked according to one of `crls` from its issuer.
-fn revoked_at(cert: &X509, crls: &[std::sync::Arc<X509Crl>]) -> Option<DateTime<Utc>> {
-    for crl in crls {
-        let same_issuer = crl
-            .issuer_name()
-            .try_cmp(cert.issuer_name())
-            .is_ok_and(|o| o == std::cmp::Ordering::Equal);
-        if !same_issuer {
-            continue;
-        }
-        if let openssl::x509::CrlStatus::Revoked(entry) = crl.get_by_cert(cert) {
-            let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
-            let d = epoch.diff(entry.revocation_date()).ok()?;
-            let secs = i64::from(d.days) * 86_400 + i64::from(d.secs);
-            return DateTime::from_timestamp(secs, 0);
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -33,6 +33,10 @@ pub(crate) struct FileState {
     pub(crate) anchors: Vec<String>,
     #[serde(default)]
     pub(crate) crls: Vec<String>,
+    /// CRL locations (`http://…`, usually a peer node's `/v1/crl`): fetched and verified
+    /// against this state's anchors by every node (docs/recognition.md).
+    #[serde(default)]
+    pub(crate) crl_urls: Vec<String>,
     #[serde(default, rename = "node")]
     pub(crate) nodes: Vec<FileNode>,
     /// Common processes (`P.CC.01`) this state's nodes may use; `"*"` for all.
@@ -139,13 +143,36 @@ pub(crate) struct StateEntry {
     /// Common processes its nodes may use (`"*"`: all).
     pub(crate) processes: Vec<String>,
     pub(crate) partner: bool,
-    /// The CRLs, parsed (`crls` holds their DER for TLS).
+    /// The CRLs, parsed (`crls` holds their DER for TLS): inline ones and, in the trust
+    /// space in force at a node, those fetched from `crl_urls`.
     pub(crate) revocations: Vec<std::sync::Arc<X509Crl>>,
+    /// Where this state publishes its CRLs.
+    pub(crate) crl_urls: Vec<String>,
 }
 
 impl StateEntry {
     pub(crate) fn may_use(&self, process: &str) -> bool {
         self.processes.iter().any(|p| p == "*" || p == process)
+    }
+
+    /// When `cert` was revoked according to one of this state's CRLs from its issuer.
+    pub(crate) fn revoked_at(&self, cert: &X509) -> Option<chrono::DateTime<chrono::Utc>> {
+        for crl in &self.revocations {
+            let same_issuer = crl
+                .issuer_name()
+                .try_cmp(cert.issuer_name())
+                .is_ok_and(|o| o == std::cmp::Ordering::Equal);
+            if !same_issuer {
+                continue;
+            }
+            if let openssl::x509::CrlStatus::Revoked(entry) = crl.get_by_cert(cert) {
+                let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
+                let d = epoch.diff(entry.revocation_date()).ok()?;
+                let secs = i64::from(d.days) * 86_400 + i64::from(d.secs);
+                return chrono::DateTime::from_timestamp(secs, 0);
+            }
+        }
+        None
     }
 }
 
@@ -285,6 +312,11 @@ impl TrustSpace {
                 );
                 revocations.push(std::sync::Arc::new(crl));
             }
+            for (j, url) in s.crl_urls.iter().enumerate() {
+                if let Err(e) = crate::node::crl::parse_url(url) {
+                    return Err(err(format!("{}[{j}]: {e}", at("crl_urls"))));
+                }
+            }
             let mut nodes = Vec::new();
             for (j, n) in s.nodes.iter().enumerate() {
                 let cert = X509::from_pem(n.tls_certificate.as_bytes())
@@ -319,6 +351,7 @@ impl TrustSpace {
                     processes: s.processes,
                     partner: s.partner,
                     revocations,
+                    crl_urls: s.crl_urls,
                 },
             );
         }
@@ -382,6 +415,26 @@ impl TrustSpace {
             .flat_map(|s| s.anchors.iter())
             .filter_map(|c| c.to_der().ok())
             .collect()
+    }
+
+    /// This trust space with `extra` CRLs (by state: fetched from CRL locations) in force next
+    /// to the inline ones.
+    pub(crate) fn with_crls(
+        &self,
+        extra: &BTreeMap<String, Vec<std::sync::Arc<X509Crl>>>,
+    ) -> Result<TrustSpace, String> {
+        let mut t = self.clone();
+        for (code, crls) in extra {
+            let Some(s) = t.states.get_mut(code) else {
+                continue;
+            };
+            for c in crls {
+                s.crls
+                    .push(c.to_der().map_err(|e| format!("{code}: CRL: {e}"))?);
+                s.revocations.push(c.clone());
+            }
+        }
+        Ok(t)
     }
 
     /// Every CRL, DER.

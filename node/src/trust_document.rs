@@ -7,6 +7,7 @@
 //! <ts:TrustSpace xmlns:ts="urn:tereze:trust-space" Version="2" IssuedAt="…" MaxClockSkewSeconds="300">
 //!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false">
 //!     <ts:Process>P.CC.01</ts:Process> <ts:Anchor>PEM</ts:Anchor> <ts:Crl>PEM</ts:Crl>
+//!     <ts:CrlLocation>http://…/v1/crl</ts:CrlLocation>
 //!     <ts:Node Endpoint="https://…" ServerName="…"><ts:TlsCertificate>PEM</ts:TlsCertificate></ts:Node>
 //!   </ts:State>
 //!   <ts:Recognition Document="R.CC.01.001" Issuer="KZ" ValidFrom="2026-01-01" ValidTo="">
@@ -63,6 +64,9 @@ pub(crate) fn to_document(file: &File) -> Document {
         }
         for c in &s.crls {
             text_child(&mut doc, st, "Crl", c.trim());
+        }
+        for u in &s.crl_urls {
+            text_child(&mut doc, st, "CrlLocation", u);
         }
         for n in &s.nodes {
             let mut e = ts("Node");
@@ -211,6 +215,7 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         role,
         anchors: Vec::new(),
         crls: Vec::new(),
+        crl_urls: Vec::new(),
         nodes: Vec::new(),
         processes: Vec::new(),
         partner,
@@ -226,6 +231,8 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
             s.anchors.push(text());
         } else if e.is(TRUST_NAMESPACE, "Crl") {
             s.crls.push(text());
+        } else if e.is(TRUST_NAMESPACE, "CrlLocation") {
+            s.crl_urls.push(doc.text_content(c).trim().to_owned());
         } else if e.is(TRUST_NAMESPACE, "Node") {
             let cert = doc
                 .child(c, TRUST_NAMESPACE, "TlsCertificate")

@@ -371,17 +371,9 @@ fn the_multi_state_demo_delivers_everything_through_the_window_service() {
 
 #[test]
 fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused() {
-    let extra = "\ntrust_refresh_seconds = 1\n";
-    // trust_refresh_seconds is a top-level key: put it before the first table.
     let mut net = Net::init("KZ,RU", "EEC", "", 20100, "");
-    for s in ["kz", "ru", "eec"] {
-        let p = net.dir.path().join(s).join("node.toml");
-        let text = std::fs::read_to_string(&p).expect("config");
-        std::fs::write(
-            &p,
-            text.replacen("\n[listen]", &format!("{extra}\n[listen]"), 1),
-        )
-        .expect("write");
+    for s in ["KZ", "RU", "EEC"] {
+        net.configure(s, "trust_refresh_seconds = 1");
     }
     for s in ["KZ", "RU", "EEC"] {
         net.start(s);
@@ -422,40 +414,7 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
     )
     .expect("write");
     let v1 = std::fs::read(d.join("trust-space.xml")).expect("v1");
-    // Builds `source` as `version`, signs it with the Commission's (the hub's) key and puts it
-    // where the hub publishes.
-    let publish = |version: &str, source: &std::path::Path| {
-        let tool = |args: &[&str]| {
-            let out = Command::new(BIN).args(args).output().expect("runs");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out.stdout
-        };
-        let at = d.join(format!("v{version}-unsigned.xml"));
-        let unsigned = tool(&[
-            "trust",
-            "build",
-            "--version",
-            version,
-            source.to_str().expect("utf-8"),
-        ]);
-        std::fs::write(&at, unsigned).expect("write");
-        let eec = d.join("eec");
-        let signed = tool(&[
-            "trust",
-            "sign",
-            "--key",
-            eec.join("signer.key").to_str().expect("utf-8"),
-            "--cert",
-            eec.join("signer.pem").to_str().expect("utf-8"),
-            at.to_str().expect("utf-8"),
-        ]);
-        std::fs::write(d.join("trust-space.xml"), signed).expect("publish");
-    };
-    publish("2", &d.join("v2.toml"));
+    net.publish_trust("2", &d.join("v2.toml"));
     assert!(
         wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 2
             && net.metric("KZ", "trust_space_version") == 2),
@@ -513,7 +472,7 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
     // again, and the rejected messages move to the inbox.
     let (_, q) = net.http("RU", "GET", "/v1/quarantine", None);
     assert_eq!(q["messages"].as_array().map(Vec::len), Some(rejected));
-    publish("3", &d.join("trust-space.toml"));
+    net.publish_trust("3", &d.join("trust-space.toml"));
     assert!(wait_until(SETTLE, || net
         .metric("RU", "trust_space_version")
         == 3));
@@ -533,4 +492,52 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
     );
     let (_, q) = net.http("RU", "GET", "/v1/quarantine", None);
     assert_eq!(q["messages"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn a_state_added_by_a_trust_space_update_is_relayed_to_without_a_restart() {
+    let mut net = Net::init("KZ,RU,BY", "EEC", "", 20350, "");
+    for s in ["KZ", "RU", "BY", "EEC"] {
+        net.configure(s, "trust_refresh_seconds = 1");
+    }
+    let d = net.dir.path().to_path_buf();
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    // Version 2 does not list Belarus yet.
+    let start = source.find("[[state]]\ncode = \"BY\"").expect("BY's entry");
+    let end = start
+        + 1
+        + source[start + 1..]
+            .find("[[state]]")
+            .expect("an entry after BY's");
+    let without_by = format!("{}{}", &source[..start], &source[end..]);
+    assert!(!without_by.contains("code = \"BY\""));
+    std::fs::write(d.join("v2.toml"), without_by).expect("write");
+    net.publish_trust("2", &d.join("v2.toml"));
+    net.start("EEC");
+    net.start("KZ");
+    assert_eq!(net.metric("KZ", "trust_space_version"), 2);
+    let (status, v) = net.submit("KZ", "BY", None).expect_err("BY is unknown");
+    assert_eq!(status, 400, "{v}");
+
+    // Version 3 adds Belarus: KZ starts relaying to it without a restart.
+    net.publish_trust("3", &d.join("trust-space.toml"));
+    assert!(
+        wait_until(SETTLE, || net.metric("KZ", "trust_space_version") == 3),
+        "{}",
+        net.log("KZ")
+    );
+    net.start("BY");
+    let id = net.submit("KZ", "BY", None).expect("BY is known now");
+    assert!(
+        wait_until(SETTLE, || net.states("BY", &id).last().map(String::as_str)
+            == Some("recognised")),
+        "{:?} {}",
+        net.states("KZ", &id),
+        net.log("KZ")
+    );
+    assert!(wait_until(SETTLE, || net
+        .states("KZ", &id)
+        .iter()
+        .any(|s| s == "delivered")));
+    assert!(net.log("KZ").contains("relay workers started"));
 }

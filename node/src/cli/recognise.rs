@@ -32,6 +32,10 @@ pub(crate) struct RecogniseArgs {
     /// The state whose node delivered it (checks transport identity); default: not checked.
     #[arg(long, value_name = "STATE")]
     transport: Option<String>,
+    /// A CRL of STATE (PEM or DER), as fetched from its CRL location: checked against that
+    /// state's anchors like a node checks it, then used next to the inline CRLs. Repeatable.
+    #[arg(long, value_name = "STATE=FILE")]
+    crl: Vec<String>,
     /// The signed envelope ("-" for stdin).
     file: PathBuf,
 }
@@ -43,8 +47,31 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         .map(crate::trust::read_anchor)
         .transpose()
         .map_err(|e| Failure::Input(e.to_string()))?;
-    let trust = TrustSpace::load(&args.trust, anchor.as_ref())
+    let mut trust = TrustSpace::load(&args.trust, anchor.as_ref())
         .map_err(|e| Failure::Input(e.to_string()))?;
+    let mut extra: std::collections::BTreeMap<String, Vec<std::sync::Arc<openssl::x509::X509Crl>>> =
+        Default::default();
+    for c in &args.crl {
+        let bad = |why: String| Failure::Input(format!("--crl {c}: {why}"));
+        let (code, path) = c
+            .split_once('=')
+            .ok_or_else(|| bad("expected STATE=FILE".into()))?;
+        let state = trust
+            .state(code)
+            .ok_or_else(|| bad(format!("{code} is not a state in the trust space")))?;
+        let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let crls = crate::node::crl::parse_crls(&bytes).map_err(bad)?;
+        for crl in crls {
+            crate::node::crl::accept(&crl, state, trust.max_clock_skew_seconds).map_err(bad)?;
+            extra
+                .entry(code.to_owned())
+                .or_default()
+                .push(std::sync::Arc::new(crl));
+        }
+    }
+    if !extra.is_empty() {
+        trust = trust.with_crls(&extra).map_err(Failure::Input)?;
+    }
     if trust.state(&args.state).is_none() {
         return Err(Failure::Input(format!(
             "--state: {} is not a state in {}",

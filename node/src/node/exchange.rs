@@ -71,7 +71,8 @@ impl ExchangeService {
         let leaf = certs
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        self.node
+        let state = self
+            .node
             .trust()
             .identify(leaf.as_ref())
             .cloned()
@@ -79,7 +80,23 @@ impl ExchangeService {
                 Status::permission_denied(
                     "the client certificate chains to a trust anchor but is not a node listed in the trust space",
                 )
-            })
+            })?;
+        // The handshake checked the CRLs in force then; a connection outlives it, so a CRL
+        // that arrived since is checked on every call.
+        if !state.revocations.is_empty() {
+            let cert = openssl::x509::X509::from_der(leaf.as_ref())
+                .map_err(|_| Status::unauthenticated("the client certificate cannot be read"))?;
+            if let Some(at) = state.revoked_at(&cert) {
+                if at <= chrono::Utc::now() {
+                    return Err(Status::permission_denied(format!(
+                        "the client certificate of {}'s node was revoked at {}",
+                        state.code,
+                        at.to_rfc3339()
+                    )));
+                }
+            }
+        }
+        Ok(state)
     }
 }
 

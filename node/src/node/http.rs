@@ -31,6 +31,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/v1/quarantine/recognise", post(post_recognise_again))
         .route("/v1/inbox", get(get_inbox))
         .route("/v1/inbox/ack", post(post_ack))
+        .route("/v1/crl", get(get_crl))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
@@ -286,11 +287,58 @@ async fn ready(State(node): Shared) -> Response {
     }
 }
 
+/// This state's CRLs (`publish_crls`), for peers that fetch them from the CRL location the
+/// trust space lists; read from disk on each request.
+async fn get_crl(State(node): Shared) -> Response {
+    if node.config.publish_crls.is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this node publishes no CRL (publish_crls)",
+        );
+    }
+    let mut out = Vec::new();
+    for path in &node.config.publish_crls {
+        let bytes = match tokio::fs::read(path).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "cannot read a published CRL");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a published CRL cannot be read",
+                );
+            }
+        };
+        // Served as PEM whatever the file holds, so several concatenate.
+        match super::crl::parse_crls(&bytes) {
+            Ok(crls) => {
+                for c in crls {
+                    match c.to_pem() {
+                        Ok(pem) => out.extend_from_slice(&pem),
+                        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(path = %path.display(), error = %e, "a published CRL is not a CRL");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "a published CRL is not a CRL",
+                );
+            }
+        }
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/x-pem-file")],
+        out,
+    )
+        .into_response()
+}
+
 async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 12] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 15] = [
         (
             "trust_space_version",
             "gauge",
@@ -362,6 +410,24 @@ async fn metrics(State(node): Shared) -> Response {
             "counter",
             "Messages that expired.",
             m.expired.load(Ordering::Relaxed),
+        ),
+        (
+            "crl_updates_total",
+            "counter",
+            "CRLs fetched from CRL locations and put in force.",
+            m.crl_updates.load(Ordering::Relaxed),
+        ),
+        (
+            "crl_refused_total",
+            "counter",
+            "Fetched CRLs refused (not signed by the state's anchor, from the future, older than the one held).",
+            m.crl_refused.load(Ordering::Relaxed),
+        ),
+        (
+            "crl_fetch_failures_total",
+            "counter",
+            "Fetches of CRL locations that failed (the CRL held stays in force).",
+            m.crl_fetch_failures.load(Ordering::Relaxed),
         ),
     ];
     let mut out = String::new();

@@ -5,6 +5,7 @@
 //! the batch in flight, a last audit checkpoint is signed, and the store closes. Whatever was
 //! acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
+pub(crate) mod crl;
 pub(crate) mod exchange;
 pub(crate) mod http;
 pub(crate) mod relay;
@@ -73,13 +74,23 @@ pub(crate) struct Metrics {
     pub(crate) failed_attempts: AtomicU64,
     pub(crate) dead: AtomicU64,
     pub(crate) expired: AtomicU64,
+    /// CRL locations that could not be fetched (each attempt).
+    pub(crate) crl_fetch_failures: AtomicU64,
+    /// Fetched CRLs refused (not signed by an anchor, from the future, older than held).
+    pub(crate) crl_refused: AtomicU64,
+    /// Fetched CRLs put in force.
+    pub(crate) crl_updates: AtomicU64,
 }
 
 /// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
-    /// The trust space in force; replaced whole by a newer signed version, never edited.
+    /// The trust space in force: the signed version with the CRLs fetched from its CRL
+    /// locations; replaced whole, never edited.
     trust_space: std::sync::RwLock<Arc<TrustSpace>>,
+    /// The signed version in force, and the CRLs fetched for it: what `trust_space` is made
+    /// of. One lock, so a trust-space update and a CRL update never undo each other.
+    parts: std::sync::Mutex<(Arc<TrustSpace>, crl::Fetched)>,
     /// The Commission's anchor that must sign trust spaces (none: unsigned TOML, development).
     pub(crate) trust_anchor: Option<tereze_codecs::dsig::TrustStore>,
     /// The TLS server configuration for the trust space in force.
@@ -97,6 +108,8 @@ pub(crate) struct Node {
     pub(crate) outbox_len: AtomicU64,
     pub(crate) metrics: Metrics,
     pub(crate) shutdown: CancellationToken,
+    /// The version in force, announced to whoever follows trust-space changes (the relay).
+    trust_version: tokio::sync::watch::Sender<u64>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, StartError> {
@@ -147,19 +160,75 @@ impl Node {
                 self.config.state
             ));
         }
-        let tls = tls::server_config(&self.config.tls, &next).map_err(|e| e.to_string())?;
+        // Refuse before recording what cannot be put in force.
+        let fetched = self.parts().1.clone();
+        next.with_crls(&fetched.by_state(&next))
+            .and_then(|t| tls::server_config(&self.config.tls, &t).map_err(|e| e.to_string()))?;
         let version = next.version;
         self.committer
             .run(move |t| t.record_trust_space(version, &bytes))
             .await
             .map_err(|e| e.to_string())?;
+        {
+            let mut parts = self.parts();
+            parts.0 = Arc::new(next);
+            self.put_in_force(&parts)?;
+        }
+        self.trust_version.send_replace(version);
+        tracing::info!(version, "trust space updated");
+        Ok(version)
+    }
+
+    fn parts(&self) -> std::sync::MutexGuard<'_, (Arc<TrustSpace>, crl::Fetched)> {
+        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes the signed trust space and the fetched CRLs in `parts` the trust space in force,
+    /// with the TLS roots and CRLs they imply. Call with `parts` locked.
+    fn put_in_force(&self, parts: &(Arc<TrustSpace>, crl::Fetched)) -> Result<(), String> {
+        let (signed, fetched) = parts;
+        let next = signed.with_crls(&fetched.by_state(signed))?;
+        let tls = tls::server_config(&self.config.tls, &next).map_err(|e| e.to_string())?;
         // Both swaps under the trust-space write lock: no reader sees one without the other.
         let mut guard = self.trust_space.write().unwrap_or_else(|p| p.into_inner());
         *self.tls_server.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
         *guard = Arc::new(next);
-        drop(guard);
-        tracing::info!(version, "trust space updated");
-        Ok(version)
+        Ok(())
+    }
+
+    /// Puts a verified CRL set fetched from `url` in force, if it is newer than the one held;
+    /// recorded durably first.
+    pub(crate) async fn install_crls(
+        &self,
+        url: &str,
+        bytes: &[u8],
+        crls: Vec<openssl::x509::X509Crl>,
+    ) -> Result<(), String> {
+        if !crl::compare(&crls, self.parts().1.by_url.get(url)).inspect_err(|_| {
+            self.metrics.crl_refused.fetch_add(1, Ordering::Relaxed);
+        })? {
+            return Ok(());
+        }
+        let (u, b) = (url.to_owned(), bytes.to_vec());
+        self.committer
+            .run(move |t| t.record_crls(&u, &b))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut parts = self.parts();
+        parts
+            .1
+            .by_url
+            .insert(url.to_owned(), crls.into_iter().map(Arc::new).collect());
+        self.put_in_force(&parts)?;
+        drop(parts);
+        self.metrics.crl_updates.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(url = %url, "CRL from a CRL location now in force");
+        Ok(())
+    }
+
+    /// Follows trust-space changes: `changed()` resolves after each new version is in force.
+    pub(crate) fn trust_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.trust_version.subscribe()
     }
 
     pub(crate) fn store(&self) -> &RedbStore {
@@ -269,9 +338,12 @@ impl Node {
         let tls_server = tls::server_config(&config.tls, &trust)?;
         let catalog = Catalog::builtin()
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
-        Ok(Arc::new(Self {
+        let trust_version = tokio::sync::watch::Sender::new(trust.version);
+        let trust = Arc::new(trust);
+        let node = Arc::new(Self {
             config,
-            trust_space: std::sync::RwLock::new(Arc::new(trust)),
+            trust_space: std::sync::RwLock::new(trust.clone()),
+            parts: std::sync::Mutex::new((trust, crl::Fetched::default())),
             trust_anchor: anchor,
             tls_server: std::sync::RwLock::new(Arc::new(tls_server)),
             signing,
@@ -285,7 +357,17 @@ impl Node {
             outbox_len: AtomicU64::new(outbox_len),
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
-        }))
+            trust_version,
+        });
+        // The CRLs fetched before the restart stay in force, whether or not their location
+        // answers now.
+        let fetched = crl::load(&node);
+        if !fetched.by_url.is_empty() {
+            let mut parts = node.parts();
+            parts.1 = fetched;
+            node.put_in_force(&parts).map_err(StartError::Config)?;
+        }
+        Ok(node)
     }
 
     /// Signs an audit checkpoint over the chain's head.
@@ -390,6 +472,10 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         });
     }
     let relay = relay::start(node.clone());
+    {
+        let node = node.clone();
+        tasks.spawn(async move { crl::refresh(node).await });
+    }
     if node.trust_anchor.is_some() {
         let node = node.clone();
         tasks.spawn(async move { trust_refresh(node).await });
@@ -433,10 +519,12 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
 /// member asks its hub for anything newer.
 async fn trust_refresh(node: Arc<Node>) {
     let every = Duration::from_secs(node.config.trust_refresh_seconds.max(1));
-    let hub_client = match (&node.config.routing.hub, node.is_hub()) {
-        (Some(hub), false) => relay::client(&node, hub).ok(),
+    let hub_client_for = |node: &Node| match (&node.config.routing.hub, node.is_hub()) {
+        (Some(hub), false) => relay::client(node, hub).ok(),
         _ => None,
     };
+    let mut hub_client = hub_client_for(&node);
+    let mut client_version = node.trust().version;
     let mut refused: Vec<u8> = Vec::new();
     loop {
         tokio::select! {
@@ -444,6 +532,11 @@ async fn trust_refresh(node: Arc<Node>) {
             _ = tokio::time::sleep(every) => {}
         }
         let have = node.trust().version;
+        if have != client_version {
+            // The hub's endpoint or anchors may have changed with the trust space.
+            hub_client = hub_client_for(&node);
+            client_version = have;
+        }
         let offered = if node.is_hub() {
             std::fs::read(&node.config.trust_space).ok()
         } else if let Some(client) = &hub_client {

@@ -7,13 +7,14 @@
 //! Order is per conversation: a message in flight or waiting to retry holds back the later
 //! messages of its conversation.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use uuid::Uuid;
 
@@ -25,54 +26,28 @@ use super::Node;
 use crate::receipt;
 use crate::store::{now_ms, OutboxEntry, Payload, State, StoreError};
 
-/// The running workers.
+/// The running workers and the task that keeps them in line with the trust space.
 pub(crate) struct Relay {
-    tasks: JoinSet<()>,
+    supervisor: tokio::task::JoinHandle<()>,
 }
 
 impl Relay {
     /// Waits for the workers to finish their batch in flight (after the node's shutdown token
     /// is cancelled).
-    pub(crate) async fn stop(mut self) {
-        while self.tasks.join_next().await.is_some() {}
+    pub(crate) async fn stop(self) {
+        let _ = self.supervisor.await;
     }
 }
 
-/// Starts workers for every other node in the trust space.
-pub(crate) fn start(node: Arc<Node>) -> Relay {
-    let mut tasks = JoinSet::new();
-    let peers: Vec<String> = node
-        .trust()
-        .states
-        .keys()
-        .filter(|c| **c != node.config.state)
-        .cloned()
-        .collect();
-    for peer in peers {
-        let client = match client(&node, &peer) {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(peer = %peer, error = %e, "no route to this peer");
-                continue;
-            }
-        };
-        let in_flight = Arc::new(Mutex::new(HashSet::new()));
-        for worker in 0..node.config.relay.concurrency {
-            let w = Worker {
-                node: node.clone(),
-                peer: peer.clone(),
-                client: client.clone(),
-                in_flight: in_flight.clone(),
-            };
-            let span = tracing::info_span!("relay", peer = %peer, worker);
-            tasks.spawn(tracing::Instrument::instrument(w.run(), span));
-        }
-    }
-    Relay { tasks }
+/// Where and how a peer's node is reached; a change of any part means new workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    endpoint: String,
+    server_name: String,
+    anchors_pem: String,
 }
 
-pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
-    let trust = node.trust();
+fn target(node: &Node, trust: &crate::trust::TrustSpace, peer: &str) -> Result<Target, String> {
     let state = trust
         .state(peer)
         .ok_or_else(|| format!("{peer} is not in the trust space"))?;
@@ -86,11 +61,111 @@ pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>,
         .and_then(|p| p.server_name.clone())
         .or_else(|| listed.map(|n| n.server_name.clone()))
         .ok_or_else(|| format!("no server name for {peer}"))?;
+    Ok(Target {
+        endpoint,
+        server_name,
+        anchors_pem: state.anchors_pem.clone(),
+    })
+}
+
+/// One peer's running workers.
+struct Running {
+    target: Target,
+    stop: CancellationToken,
+}
+
+/// Starts workers for every other node in the trust space, and keeps them in line with it: a
+/// trust-space update that adds a state starts its workers, one that moves a node or changes
+/// its anchors restarts them with a new connection, one that removes a state stops them. A
+/// worker being replaced finishes its batch in flight; old and new workers of a peer share
+/// one in-flight set, so no message is taken twice.
+pub(crate) fn start(node: Arc<Node>) -> Relay {
+    let supervisor = tokio::spawn(async move {
+        let mut tasks = JoinSet::new();
+        let mut running: HashMap<String, Running> = HashMap::new();
+        let mut in_flight: HashMap<String, Arc<Mutex<HashSet<Uuid>>>> = HashMap::new();
+        let mut changes = node.trust_changes();
+        loop {
+            reconcile(&node, &mut tasks, &mut running, &mut in_flight);
+            tokio::select! {
+                _ = node.shutdown.cancelled() => break,
+                r = changes.changed() => if r.is_err() { break },
+                // Reap finished workers so the set does not grow with every update.
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    Relay { supervisor }
+}
+
+fn reconcile(
+    node: &Arc<Node>,
+    tasks: &mut JoinSet<()>,
+    running: &mut HashMap<String, Running>,
+    in_flight: &mut HashMap<String, Arc<Mutex<HashSet<Uuid>>>>,
+) {
+    let trust = node.trust();
+    let mut wanted: HashMap<String, Target> = HashMap::new();
+    for peer in trust.states.keys().filter(|c| **c != node.config.state) {
+        match target(node, &trust, peer) {
+            Ok(t) => {
+                wanted.insert(peer.clone(), t);
+            }
+            Err(e) => tracing::warn!(peer = %peer, error = %e, "no route to this peer"),
+        }
+    }
+    running.retain(|peer, r| {
+        let keep = wanted.get(peer) == Some(&r.target);
+        if !keep {
+            tracing::info!(peer = %peer, version = trust.version, "trust space changed this peer: stopping its workers");
+            r.stop.cancel();
+        }
+        keep
+    });
+    for (peer, t) in wanted {
+        if running.contains_key(&peer) {
+            continue;
+        }
+        let client = match client_for(node, &t) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(peer = %peer, error = %e, "no route to this peer");
+                continue;
+            }
+        };
+        let stop = node.shutdown.child_token();
+        let shared = in_flight.entry(peer.clone()).or_default().clone();
+        for worker in 0..node.config.relay.concurrency {
+            let w = Worker {
+                node: node.clone(),
+                peer: peer.clone(),
+                client: client.clone(),
+                in_flight: shared.clone(),
+                stop: stop.clone(),
+            };
+            let span = tracing::info_span!("relay", peer = %peer, worker);
+            tasks.spawn(tracing::Instrument::instrument(w.run(), span));
+        }
+        tracing::info!(peer = %peer, endpoint = %t.endpoint, "relay workers started");
+        // Whatever waited for this peer is due now.
+        node.waker(&peer).notify_waiters();
+        running.insert(peer, Running { target: t, stop });
+    }
+}
+
+/// A client for `peer`'s node (or the hub) as the trust space in force lists it.
+pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+    client_for(node, &target(node, &node.trust(), peer)?)
+}
+
+fn client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String> {
     let (cert, key) = super::tls::read_pair(&node.config.tls).map_err(|e| e.to_string())?;
     let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(state.anchors_pem.as_bytes()))
+        .ca_certificate(Certificate::from_pem(t.anchors_pem.as_bytes()))
         .identity(Identity::from_pem(cert, key))
-        .domain_name(server_name);
+        .domain_name(t.server_name.clone());
+    let endpoint = &t.endpoint;
     let channel = Endpoint::from_shared(endpoint.clone())
         .map_err(|e| format!("endpoint {endpoint}: {e}"))?
         .tls_config(tls)
@@ -111,6 +186,8 @@ struct Worker {
     peer: String,
     client: ExchangeClient<Channel>,
     in_flight: Arc<Mutex<HashSet<Uuid>>>,
+    /// Cancelled at shutdown, or when a trust-space update replaces this peer's workers.
+    stop: CancellationToken,
 }
 
 /// What to do with one message after an attempt.
@@ -142,7 +219,7 @@ impl Worker {
         let wake = self.node.waker(&self.peer);
         let linger = Duration::from_millis(self.node.config.relay.linger_ms);
         loop {
-            if self.node.shutdown.is_cancelled() {
+            if self.stop.is_cancelled() {
                 break;
             }
             let busy = !self
@@ -166,7 +243,7 @@ impl Worker {
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = self.node.shutdown.cancelled() => break,
+                    _ = self.stop.cancelled() => break,
                 }
                 continue;
             }

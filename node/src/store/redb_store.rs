@@ -40,6 +40,8 @@ const AWAITING: TableDefinition<u128, &str> = TableDefinition::new("awaiting");
 pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// Every signed trust space this node has applied, by version (the history DESIGN §5 keeps).
 const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_history");
+/// CRLs accepted from CRL locations: URL → the CRL set as fetched.
+const FETCHED_CRLS: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched_crls");
 
 pub(super) fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
@@ -502,6 +504,16 @@ impl Txn<'_> {
     }
 
     /// Keeps a signed trust space that is about to be applied.
+    /// Keeps the CRL set accepted from `url` (replacing the one held).
+    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.txn
+            .open_table(FETCHED_CRLS)
+            .map_err(engine)?
+            .insert(url, bytes)
+            .map_err(engine)?;
+        Ok(())
+    }
+
     pub(crate) fn record_trust_space(
         &mut self,
         version: u64,
@@ -556,6 +568,7 @@ impl RedbStore {
             txn.open_table(COUNTERS).map_err(engine)?;
             txn.open_table(PAYLOADS).map_err(engine)?;
             txn.open_table(TRUST_HISTORY).map_err(engine)?;
+            txn.open_table(FETCHED_CRLS).map_err(engine)?;
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit::create_tables(&txn)?;
@@ -796,6 +809,18 @@ impl RedbStore {
     }
 
     /// The newest signed trust space applied, if any.
+    /// The CRL sets accepted from CRL locations, by URL.
+    pub(crate) fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(FETCHED_CRLS).map_err(engine)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(engine)? {
+            let (k, v) = row.map_err(engine)?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     pub(crate) fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(TRUST_HISTORY).map_err(engine)?;

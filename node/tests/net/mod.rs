@@ -70,6 +70,18 @@ impl Net {
         }
     }
 
+    /// Adds a top-level `line` (`key = value`) to `state`'s node.toml, before its first table.
+    pub fn configure(&self, state: &str, line: &str) {
+        let p = self.node_dir(state).join("node.toml");
+        let text = std::fs::read_to_string(&p).expect("config");
+        assert!(text.contains("\n[listen]"), "{text}");
+        std::fs::write(
+            &p,
+            text.replacen("\n[listen]", &format!("\n{line}\n[listen]"), 1),
+        )
+        .expect("write");
+    }
+
     pub fn node_dir(&self, state: &str) -> PathBuf {
         self.dir.path().join(state.to_lowercase())
     }
@@ -222,6 +234,41 @@ impl Net {
         let (status, v) = self.http(state, "GET", "/v1/inbox?limit=100000", None);
         assert_eq!(status, 200, "{v}");
         v["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Builds the trust-space `source` (TOML) as `version`, signs it with the Commission's
+    /// (the hub's) key and puts it where the hub publishes (`trust-space.xml`).
+    pub fn publish_trust(&self, version: &str, source: &std::path::Path) {
+        let d = self.dir.path();
+        let tool = |args: &[&str]| {
+            let out = Command::new(BIN).args(args).output().expect("runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out.stdout
+        };
+        let at = d.join(format!("v{version}-unsigned.xml"));
+        let unsigned = tool(&[
+            "trust",
+            "build",
+            "--version",
+            version,
+            source.to_str().expect("utf-8"),
+        ]);
+        std::fs::write(&at, unsigned).expect("write");
+        let eec = d.join("eec");
+        let signed = tool(&[
+            "trust",
+            "sign",
+            "--key",
+            eec.join("signer.key").to_str().expect("utf-8"),
+            "--cert",
+            eec.join("signer.pem").to_str().expect("utf-8"),
+            at.to_str().expect("utf-8"),
+        ]);
+        std::fs::write(d.join("trust-space.xml"), signed).expect("publish");
     }
 
     pub fn metric(&self, state: &str, name: &str) -> u64 {
