@@ -23,7 +23,8 @@ fn party(country: &str, authority: &str) -> Participant {
 
 fn bench(c: &mut Criterion) {
     let catalog = Catalog::builtin().expect("mappings");
-    let dirs = Directories::builtin();
+    let all_dirs = Directories::builtin();
+    let dirs = all_dirs.today();
     let created = DateTime::parse_from_rfc3339("2026-11-24T09:30:00+05:00").expect("time");
     let mut g = c.benchmark_group("translate-kz-export-declaration");
     g.throughput(Throughput::Bytes(KZ.len() as u64));

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use tereze_codecs::c14n::{self, C14nOptions, NodeSet};
 use tereze_codecs::translate::{Catalog, FormatKind};
 use tereze_codecs::xml::{self, Document};
-use tereze_reference_data::Directories;
+use tereze_reference_data::{Directories, On};
 
 struct Sample {
     format: String,
@@ -66,7 +66,7 @@ fn fixture() -> (Catalog, Directories) {
 /// National → EAEU, or the EAEU document itself re-emitted through its model.
 fn to_eaeu(
     catalog: &Catalog,
-    dirs: &Directories,
+    dirs: &On<'_>,
     format: &str,
     doc: &Document,
 ) -> Result<Document, String> {
@@ -95,7 +95,8 @@ fn to_eaeu(
 
 #[test]
 fn every_format_has_a_valid_sample_and_every_sample_behaves() {
-    let (catalog, dirs) = fixture();
+    let (catalog, all_dirs) = fixture();
+    let dirs = all_dirs.today();
     let all = samples();
     for f in catalog.formats() {
         if f.kind != FormatKind::Submission {
@@ -156,7 +157,8 @@ fn every_format_has_a_valid_sample_and_every_sample_behaves() {
 
 #[test]
 fn national_forms_round_trip_through_the_eaeu_document() {
-    let (catalog, dirs) = fixture();
+    let (catalog, all_dirs) = fixture();
+    let dirs = all_dirs.today();
     // EAEU document id → its national formats.
     let mut forms: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in catalog.formats() {
@@ -206,7 +208,8 @@ fn national_forms_round_trip_through_the_eaeu_document() {
 
 #[test]
 fn a_submission_yields_one_message_per_document_and_authority() {
-    let (catalog, dirs) = fixture();
+    let (catalog, all_dirs) = fixture();
+    let dirs = all_dirs.today();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/kz.export-submission");
     let out = catalog
         .translate(
@@ -268,7 +271,8 @@ fn a_submission_yields_one_message_per_document_and_authority() {
 
 #[test]
 fn eaeu_documents_normalise_to_a_fixed_point() {
-    let (catalog, dirs) = fixture();
+    let (catalog, all_dirs) = fixture();
+    let dirs = all_dirs.today();
     for s in samples()
         .iter()
         .filter(|s| s.valid && catalog.model(&s.format).is_some())
@@ -291,7 +295,8 @@ fn eaeu_documents_normalise_to_a_fixed_point() {
 
 #[test]
 fn kz_to_ru_keeps_every_data_element() {
-    let (catalog, dirs) = fixture();
+    let (catalog, all_dirs) = fixture();
+    let dirs = all_dirs.today();
     let kz = load(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("samples/kz.export-declaration/valid-grain.xml"),

@@ -270,7 +270,10 @@ impl Recogniser<'_> {
             .body
             .document()
             .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?;
-        if let Err(e) = self.catalog.check_eaeu(self.directories, &model, &body) {
+        if let Err(e) = self
+            .catalog
+            .check_eaeu(&self.directories.on(date), &model, &body)
+        {
             return Ok(Verdict::rejected("document-invalid", e.to_string(), env));
         }
 

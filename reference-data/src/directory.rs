@@ -1,40 +1,60 @@
-//! Directories: a classifier's union (EAEU) codes with their names, and each state's national
-//! codes that correspond to them. Lookups go both ways through indexes built at load, compare
-//! codes exactly, and a loaded directory never maps one national code to two union codes.
+//! Directories: a classifier's union (EAEU) codes, each with names, typed attributes, each
+//! state's corresponding national codes, and a validity interval; a code's history is its
+//! entries over time, whose intervals never overlap. Queries are "as of date D". Lookups go
+//! through indexes built at load (code → entries, state → national code → entries), compare
+//! codes exactly, and a loaded directory never maps one national code to two union codes on
+//! one day.
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+use crate::change::ChangeSet;
+use crate::model::{parse_date, Date, Entry, Kind, RawEntry};
 
 /// One classifier.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Directory {
     /// E.g. `P.CLS.019`.
     pub id: String,
     pub name: String,
+    /// The authority that owns it and signs its change sets: `EEC`, a state (`KZ`) or a
+    /// state's authority (`KZ:KGD`).
+    pub owner: String,
     /// What the directory's content is based on.
-    #[serde(default)]
     pub source: String,
-    #[serde(rename = "entry")]
+    /// Declared attributes and their types.
+    pub attributes: BTreeMap<String, Kind>,
+    /// Every entry, current and past, sorted by code and then start.
     pub entries: Vec<Entry>,
+    /// The number of the last change set applied (0: as shipped or imported).
+    pub version: u64,
 }
 
-/// One union code.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// A directory file as written.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Entry {
-    pub code: String,
-    /// Language (`ru`, `kk`, `en`, …) → name.
+struct RawDirectory {
+    id: String,
+    name: String,
+    #[serde(default = "default_owner")]
+    owner: String,
     #[serde(default)]
-    pub names: BTreeMap<String, String>,
-    /// State (ISO 3166-1 alpha-2) → national codes corresponding to this union code; the first
-    /// is the one written when translating into that state's form.
+    source: String,
+    /// Default start of every entry's validity.
     #[serde(default)]
-    pub national: BTreeMap<String, Vec<String>>,
+    valid_from: String,
+    #[serde(default)]
+    attributes: BTreeMap<String, Kind>,
+    #[serde(rename = "entry", default)]
+    entries: Vec<RawEntry>,
 }
 
-/// A directory file that cannot be used. Nothing of such a file is added.
+fn default_owner() -> String {
+    "EEC".into()
+}
+
+/// A directory that cannot be used. Nothing of it is added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
     /// TOML syntax or shape; the message carries the toml crate's line and column.
@@ -45,8 +65,19 @@ pub enum DirectoryError {
     /// `index` counts entries from 1, in file order.
     #[error("{directory}: entry {index} has an empty code")]
     EmptyCode { directory: String, index: usize },
-    #[error("{directory}: code {code:?} appears twice")]
-    DuplicateCode { directory: String, code: String },
+    #[error("{directory}: entry {index}: {reason}")]
+    InvalidEntry {
+        directory: String,
+        index: usize,
+        reason: String,
+    },
+    #[error("{directory}: code {code:?} is valid twice on some days: {first} overlaps {second}")]
+    Overlap {
+        directory: String,
+        code: String,
+        first: String,
+        second: String,
+    },
     #[error("{directory}: code {code:?} has an empty national code of {country}")]
     EmptyNational {
         directory: String,
@@ -77,6 +108,13 @@ pub enum LookupError {
     UnknownDirectory(String),
     #[error("code {code:?} is not in directory {directory}")]
     UnknownCode { directory: String, code: String },
+    #[error("code {code:?} of directory {directory} is not valid on {date} (valid {intervals})")]
+    NotValidOn {
+        directory: String,
+        code: String,
+        date: Date,
+        intervals: String,
+    },
     #[error("national code {code:?} of {country} has no correspondence in directory {directory}")]
     NoCorrespondence {
         directory: String,
@@ -91,72 +129,129 @@ pub enum LookupError {
     },
 }
 
-/// A directory with its indexes: union code → entry, and state → national code → entry.
+/// A directory with its indexes, the state it started from and the change sets since.
 #[derive(Debug, Clone)]
 struct Indexed {
     directory: Directory,
-    by_code: HashMap<String, usize>,
-    by_national: HashMap<String, HashMap<String, usize>>,
+    /// Code → indexes into `entries`, by start.
+    by_code: HashMap<String, Vec<u32>>,
+    /// State → national code → indexes into `entries`.
+    by_national: HashMap<String, HashMap<String, Vec<u32>>>,
+    /// As loaded (version 0), for answers "as of version N".
+    base: Vec<Entry>,
+    /// Change sets applied, in order (`applied[i].number == i + 1`).
+    applied: Vec<ChangeSet>,
+}
+
+fn overlaps(a: &Entry, b: &Entry) -> bool {
+    let starts_before_end = |x: &Entry, y: &Entry| match (x.valid_from, y.valid_to) {
+        (Some(f), Some(t)) => f <= t,
+        _ => true,
+    };
+    starts_before_end(a, b) && starts_before_end(b, a)
 }
 
 impl Indexed {
-    fn new(directory: Directory) -> Result<Self, DirectoryError> {
-        let id = &directory.id;
+    /// Sorts, validates and indexes `directory`.
+    fn new(mut directory: Directory) -> Result<Self, DirectoryError> {
+        let id = directory.id.clone();
         if id.trim().is_empty() {
             return Err(DirectoryError::EmptyId);
         }
-        let mut by_code = HashMap::with_capacity(directory.entries.len());
-        let mut by_national: HashMap<String, HashMap<String, usize>> = HashMap::new();
-        for (i, e) in directory.entries.iter().enumerate() {
-            if e.code.trim().is_empty() {
-                return Err(DirectoryError::EmptyCode {
-                    directory: id.clone(),
-                    index: i + 1,
-                });
+        directory
+            .entries
+            .sort_by(|a, b| (&a.code, a.valid_from).cmp(&(&b.code, b.valid_from)));
+        let mut by_code: HashMap<String, Vec<u32>> =
+            HashMap::with_capacity(directory.entries.len());
+        let mut by_national: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
+        let entries = &directory.entries;
+        for (i, e) in entries.iter().enumerate() {
+            let slot = by_code.entry(e.code.clone()).or_default();
+            if let Some(&prev) = slot.last() {
+                let p = &entries[prev as usize];
+                if overlaps(p, e) {
+                    return Err(DirectoryError::Overlap {
+                        directory: id,
+                        code: e.code.clone(),
+                        first: p.interval(),
+                        second: e.interval(),
+                    });
+                }
             }
-            if by_code.insert(e.code.clone(), i).is_some() {
-                return Err(DirectoryError::DuplicateCode {
-                    directory: id.clone(),
-                    code: e.code.clone(),
-                });
-            }
+            slot.push(i as u32);
             for (country, codes) in &e.national {
                 let column = by_national.entry(country.clone()).or_default();
-                for n in codes {
+                for (k, n) in codes.iter().enumerate() {
                     if n.trim().is_empty() {
                         return Err(DirectoryError::EmptyNational {
-                            directory: id.clone(),
+                            directory: id,
                             country: country.clone(),
                             code: e.code.clone(),
                         });
                     }
-                    match column.insert(n.clone(), i) {
-                        None => {}
-                        Some(prev) if prev == i => {
-                            return Err(DirectoryError::DuplicateNational {
-                                directory: id.clone(),
-                                country: country.clone(),
-                                national: n.clone(),
-                                code: e.code.clone(),
-                            })
-                        }
-                        Some(prev) => {
-                            return Err(DirectoryError::AmbiguousNational {
-                                directory: id.clone(),
-                                country: country.clone(),
-                                national: n.clone(),
-                                first: directory.entries[prev].code.clone(),
-                                second: e.code.clone(),
-                            })
-                        }
+                    if codes[..k].contains(n) {
+                        return Err(DirectoryError::DuplicateNational {
+                            directory: id,
+                            country: country.clone(),
+                            national: n.clone(),
+                            code: e.code.clone(),
+                        });
                     }
+                    let users = column.entry(n.clone()).or_default();
+                    if let Some(other) = users
+                        .iter()
+                        .map(|&j| &entries[j as usize])
+                        .find(|o| o.code != e.code && overlaps(o, e))
+                    {
+                        return Err(DirectoryError::AmbiguousNational {
+                            directory: id,
+                            country: country.clone(),
+                            national: n.clone(),
+                            first: other.code.clone(),
+                            second: e.code.clone(),
+                        });
+                    }
+                    users.push(i as u32);
                 }
             }
         }
+        let base = directory.entries.clone();
         Ok(Self {
             directory,
             by_code,
             by_national,
+            base,
+            applied: Vec::new(),
+        })
+    }
+
+    /// The entry of `code` in force on `date`.
+    #[inline]
+    fn at(&self, code: &str, date: Date) -> Option<&Entry> {
+        let slots = self.by_code.get(code)?;
+        slots
+            .iter()
+            .rev()
+            .map(|&i| &self.directory.entries[i as usize])
+            .find(|e| e.valid_on(date))
+    }
+
+    fn lookup(&self, code: &str, date: Date) -> Result<&Entry, LookupError> {
+        let Some(slots) = self.by_code.get(code) else {
+            return Err(LookupError::UnknownCode {
+                directory: self.directory.id.clone(),
+                code: code.to_owned(),
+            });
+        };
+        self.at(code, date).ok_or_else(|| LookupError::NotValidOn {
+            directory: self.directory.id.clone(),
+            code: code.to_owned(),
+            date,
+            intervals: slots
+                .iter()
+                .map(|&i| self.directory.entries[i as usize].interval())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }
@@ -168,6 +263,53 @@ pub struct Directories {
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtin_directories.rs"));
+
+/// A change between two states of a directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "change", rename_all = "lowercase")]
+pub enum Difference {
+    Added { entry: Entry },
+    Removed { entry: Entry },
+    Changed { before: Entry, after: Entry },
+}
+
+impl Difference {
+    pub fn code(&self) -> &str {
+        match self {
+            Difference::Added { entry } | Difference::Removed { entry } => &entry.code,
+            Difference::Changed { after, .. } => &after.code,
+        }
+    }
+}
+
+/// What differs between two lists of entries of one directory (each code at most once per
+/// list, as `list` answers).
+pub fn diff(before: &[&Entry], after: &[&Entry]) -> Vec<Difference> {
+    let a: BTreeMap<&str, &Entry> = before.iter().map(|e| (e.code.as_str(), *e)).collect();
+    let b: BTreeMap<&str, &Entry> = after.iter().map(|e| (e.code.as_str(), *e)).collect();
+    let mut out = Vec::new();
+    for (code, x) in &a {
+        match b.get(code) {
+            None => out.push(Difference::Removed {
+                entry: (*x).clone(),
+            }),
+            Some(y) if *x != *y => out.push(Difference::Changed {
+                before: (*x).clone(),
+                after: (*y).clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (code, y) in &b {
+        if !a.contains_key(code) {
+            out.push(Difference::Added {
+                entry: (*y).clone(),
+            });
+        }
+    }
+    out.sort_by(|x, y| x.code().cmp(y.code()));
+    out
+}
 
 impl Directories {
     /// The directories shipped in `reference-data/data/directories/*.toml`, embedded at build
@@ -185,23 +327,68 @@ impl Directories {
         d
     }
 
-    /// Parses one directory file and adds it, replacing one with the same id. On error nothing
-    /// changes.
+    /// Parses one directory file and adds it (version 0), replacing one with the same id. On
+    /// error nothing changes.
     pub fn add_toml(&mut self, text: &str) -> Result<(), DirectoryError> {
-        let dir: Directory =
+        let raw: RawDirectory =
             toml::from_str(text).map_err(|e| DirectoryError::Toml(e.to_string()))?;
-        let indexed = Indexed::new(dir)?;
-        self.by_id.insert(indexed.directory.id.clone(), indexed);
-        Ok(())
+        let directory = Self::read(raw)?;
+        self.add(directory)
     }
 
-    pub fn get(&self, id: &str) -> Option<&Directory> {
-        self.by_id.get(id).map(|i| &i.directory)
+    fn read(raw: RawDirectory) -> Result<Directory, DirectoryError> {
+        let id = raw.id.clone();
+        let default_from = if raw.valid_from.is_empty() {
+            None
+        } else {
+            Some(
+                parse_date(&raw.valid_from)
+                    .map_err(|e| DirectoryError::Toml(format!("{id}: valid_from: {e}")))?,
+            )
+        };
+        let mut entries = Vec::with_capacity(raw.entries.len());
+        for (i, r) in raw.entries.iter().enumerate() {
+            if r.code.trim().is_empty() {
+                return Err(DirectoryError::EmptyCode {
+                    directory: id,
+                    index: i + 1,
+                });
+            }
+            entries.push(
+                Entry::from_raw(r, &raw.attributes, default_from).map_err(|reason| {
+                    DirectoryError::InvalidEntry {
+                        directory: id.clone(),
+                        index: i + 1,
+                        reason,
+                    }
+                })?,
+            );
+        }
+        Ok(Directory {
+            id: raw.id,
+            name: raw.name,
+            owner: raw.owner,
+            source: raw.source,
+            attributes: raw.attributes,
+            entries,
+            version: 0,
+        })
+    }
+
+    /// Adds a directory (replacing one with the same id) after checking it.
+    pub fn add(&mut self, directory: Directory) -> Result<(), DirectoryError> {
+        let indexed = Indexed::new(directory)?;
+        self.by_id.insert(indexed.directory.id.clone(), indexed);
+        Ok(())
     }
 
     /// The ids of the loaded directories, in sorted order.
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.by_id.keys().map(String::as_str)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Directory> {
+        self.by_id.get(id).map(|i| &i.directory)
     }
 
     fn indexed(&self, id: &str) -> Result<&Indexed, LookupError> {
@@ -210,18 +397,156 @@ impl Directories {
             .ok_or_else(|| LookupError::UnknownDirectory(id.to_owned()))
     }
 
-    /// The union code a state's national code corresponds to.
+    /// The entry of `code` in force on `as_of`.
+    #[inline]
+    pub fn entry(&self, directory: &str, code: &str, as_of: Date) -> Result<&Entry, LookupError> {
+        self.indexed(directory)?.lookup(code, as_of)
+    }
+
+    /// Whether `code` is in force on `as_of` (the fast path of `entry`).
+    #[inline]
+    pub fn valid(&self, directory: &str, code: &str, as_of: Date) -> bool {
+        self.by_id
+            .get(directory)
+            .is_some_and(|d| d.at(code, as_of).is_some())
+    }
+
+    /// Every entry in force on `as_of`, by code.
+    pub fn list(&self, directory: &str, as_of: Date) -> Result<Vec<&Entry>, LookupError> {
+        let d = self.indexed(directory)?;
+        Ok(d.directory
+            .entries
+            .iter()
+            .filter(|e| e.valid_on(as_of))
+            .collect())
+    }
+
+    /// Entries in force on `as_of` whose code, or name in any language, starts with `prefix`
+    /// (names compared without regard to case).
+    pub fn search(
+        &self,
+        directory: &str,
+        prefix: &str,
+        as_of: Date,
+    ) -> Result<Vec<&Entry>, LookupError> {
+        let p = prefix.to_lowercase();
+        Ok(self
+            .list(directory, as_of)?
+            .into_iter()
+            .filter(|e| {
+                e.code.starts_with(prefix)
+                    || e.names.values().any(|n| n.to_lowercase().starts_with(&p))
+            })
+            .collect())
+    }
+
+    /// Every entry a code has had, oldest first.
+    pub fn history(&self, directory: &str, code: &str) -> Result<Vec<&Entry>, LookupError> {
+        let d = self.indexed(directory)?;
+        let slots = d
+            .by_code
+            .get(code)
+            .ok_or_else(|| LookupError::UnknownCode {
+                directory: directory.to_owned(),
+                code: code.to_owned(),
+            })?;
+        Ok(slots
+            .iter()
+            .map(|&i| &d.directory.entries[i as usize])
+            .collect())
+    }
+
+    /// The change sets applied to a directory, in order.
+    pub fn change_sets(&self, directory: &str) -> Result<&[ChangeSet], LookupError> {
+        Ok(&self.indexed(directory)?.applied)
+    }
+
+    /// The directory as it was at `version` (0: as loaded).
+    pub fn at_version(&self, directory: &str, version: u64) -> Result<Directories, String> {
+        let d = self.indexed(directory).map_err(|e| e.to_string())?;
+        if version > d.directory.version {
+            return Err(format!(
+                "{directory} is at version {}, not {version}",
+                d.directory.version
+            ));
+        }
+        let mut base = d.directory.clone();
+        base.entries = d.base.clone();
+        base.version = 0;
+        let mut out = Directories::default();
+        out.add(base).map_err(|e| e.to_string())?;
+        for set in d.applied.iter().take(version as usize) {
+            out.apply(set).map_err(|e| e.to_string())?;
+        }
+        Ok(out)
+    }
+
+    /// A view for lookups as of one date (what the translation engine uses).
+    pub fn on(&self, date: Date) -> On<'_> {
+        On { dirs: self, date }
+    }
+
+    /// A view as of today (UTC).
+    pub fn today(&self) -> On<'_> {
+        self.on(chrono::Utc::now().date_naive())
+    }
+
+    pub(crate) fn replace(
+        &mut self,
+        directory: Directory,
+        applied: Vec<ChangeSet>,
+        base: Option<Vec<Entry>>,
+    ) -> Result<(), DirectoryError> {
+        let mut indexed = Indexed::new(directory)?;
+        if let Some(b) = base {
+            indexed.base = b;
+        }
+        indexed.applied = applied;
+        self.by_id.insert(indexed.directory.id.clone(), indexed);
+        Ok(())
+    }
+
+    pub(crate) fn parts(&self, id: &str) -> Option<(&Directory, &[ChangeSet], &[Entry])> {
+        self.by_id
+            .get(id)
+            .map(|i| (&i.directory, i.applied.as_slice(), i.base.as_slice()))
+    }
+}
+
+/// Lookups as of one date.
+#[derive(Debug, Clone, Copy)]
+pub struct On<'a> {
+    dirs: &'a Directories,
+    date: Date,
+}
+
+impl<'a> On<'a> {
+    pub fn date(&self) -> Date {
+        self.date
+    }
+
+    pub fn directories(&self) -> &'a Directories {
+        self.dirs
+    }
+
+    /// The union code a state's national code corresponds to on this date.
     pub fn union_code(
         &self,
         directory: &str,
         country: &str,
         national: &str,
-    ) -> Result<&str, LookupError> {
-        let idx = self.indexed(directory)?;
+    ) -> Result<&'a str, LookupError> {
+        let idx = self.dirs.indexed(directory)?;
         idx.by_national
             .get(country)
             .and_then(|column| column.get(national))
-            .map(|i| idx.directory.entries[*i].code.as_str())
+            .and_then(|slots| {
+                slots
+                    .iter()
+                    .map(|&i| &idx.directory.entries[i as usize])
+                    .find(|e| e.valid_on(self.date))
+            })
+            .map(|e| e.code.as_str())
             .ok_or_else(|| LookupError::NoCorrespondence {
                 directory: directory.to_owned(),
                 country: country.to_owned(),
@@ -230,14 +555,15 @@ impl Directories {
     }
 
     /// The preferred (first listed) national code of a state for a union code. A union code that
-    /// is not in the directory gives [`LookupError::UnknownCode`]; one that the state has no
-    /// national code for gives [`LookupError::NoCorrespondence`] carrying the union code.
+    /// is not in the directory gives [`LookupError::UnknownCode`] (not in force that day:
+    /// [`LookupError::NotValidOn`]); one that the state has no national code for gives
+    /// [`LookupError::NoNationalCode`].
     pub fn national_code(
         &self,
         directory: &str,
         country: &str,
         union: &str,
-    ) -> Result<&str, LookupError> {
+    ) -> Result<&'a str, LookupError> {
         let entry = self.check(directory, union)?;
         entry
             .national
@@ -251,16 +577,9 @@ impl Directories {
             })
     }
 
-    /// The entry of a union code, if `code` is one of the directory's.
-    pub fn check(&self, directory: &str, code: &str) -> Result<&Entry, LookupError> {
-        let idx = self.indexed(directory)?;
-        idx.by_code
-            .get(code)
-            .map(|i| &idx.directory.entries[*i])
-            .ok_or_else(|| LookupError::UnknownCode {
-                directory: directory.to_owned(),
-                code: code.to_owned(),
-            })
+    /// The entry of a union code, if `code` is one of the directory's and in force this day.
+    pub fn check(&self, directory: &str, code: &str) -> Result<&'a Entry, LookupError> {
+        self.dirs.entry(directory, code, self.date)
     }
 }
 
@@ -336,7 +655,7 @@ mod tests {
                 }
                 for country in ["KZ", "RU"] {
                     assert!(
-                        d.national_code(id, country, &e.code).is_ok(),
+                        d.today().national_code(id, country, &e.code).is_ok(),
                         "{id} {}: no {country} code",
                         e.code
                     );
@@ -367,15 +686,17 @@ mod tests {
             ("AZ", "031"),
             ("US", "840"),
         ] {
-            assert_eq!(d.union_code(COUNTRIES, "KZ", kz), Ok(union));
-            assert_eq!(d.national_code(COUNTRIES, "KZ", union), Ok(kz));
-            assert_eq!(d.union_code(COUNTRIES, "RU", union), Ok(union));
-            assert_eq!(d.national_code(COUNTRIES, "RU", union), Ok(union));
+            assert_eq!(d.today().union_code(COUNTRIES, "KZ", kz), Ok(union));
+            assert_eq!(d.today().national_code(COUNTRIES, "KZ", union), Ok(kz));
+            assert_eq!(d.today().union_code(COUNTRIES, "RU", union), Ok(union));
+            assert_eq!(d.today().national_code(COUNTRIES, "RU", union), Ok(union));
         }
-        let kz = d.check(COUNTRIES, "KZ").expect("KZ");
+        let kz = d.today().check(COUNTRIES, "KZ").expect("KZ");
         assert_eq!(kz.names["kk"], "Қазақстан");
         assert_eq!(
-            d.check(COUNTRIES, "AM").map(|e| e.names["en"].as_str()),
+            d.today()
+                .check(COUNTRIES, "AM")
+                .map(|e| e.names["en"].as_str()),
             Ok("Armenia")
         );
     }
@@ -393,10 +714,10 @@ mod tests {
             ("EUR", "978"),
             ("CNY", "156"),
         ] {
-            assert_eq!(d.union_code(CURRENCIES, "KZ", kz), Ok(union));
-            assert_eq!(d.national_code(CURRENCIES, "KZ", union), Ok(kz));
-            assert_eq!(d.union_code(CURRENCIES, "RU", union), Ok(union));
-            assert_eq!(d.national_code(CURRENCIES, "RU", union), Ok(union));
+            assert_eq!(d.today().union_code(CURRENCIES, "KZ", kz), Ok(union));
+            assert_eq!(d.today().national_code(CURRENCIES, "KZ", union), Ok(kz));
+            assert_eq!(d.today().union_code(CURRENCIES, "RU", union), Ok(union));
+            assert_eq!(d.today().national_code(CURRENCIES, "RU", union), Ok(union));
         }
     }
 
@@ -414,37 +735,49 @@ mod tests {
             ("055", "м2", "MTK"),
             ("715", "пар", "PR"),
         ] {
-            assert_eq!(d.union_code(UNITS, "KZ", kz), Ok(union));
-            assert_eq!(d.national_code(UNITS, "KZ", union), Ok(kz));
-            assert_eq!(d.union_code(UNITS, "RU", ru), Ok(union));
-            assert_eq!(d.national_code(UNITS, "RU", union), Ok(ru));
+            assert_eq!(d.today().union_code(UNITS, "KZ", kz), Ok(union));
+            assert_eq!(d.today().national_code(UNITS, "KZ", union), Ok(kz));
+            assert_eq!(d.today().union_code(UNITS, "RU", ru), Ok(union));
+            assert_eq!(d.today().national_code(UNITS, "RU", union), Ok(ru));
         }
     }
 
     #[test]
     fn procedures_transport_and_documents_both_ways() {
         let d = Directories::builtin();
-        assert_eq!(d.union_code(PROCEDURES, "KZ", "ЭК10"), Ok("10"));
-        assert_eq!(d.union_code(PROCEDURES, "KZ", "ИМ40"), Ok("40"));
-        assert_eq!(d.national_code(PROCEDURES, "KZ", "10"), Ok("ЭК10"));
-        assert_eq!(d.national_code(PROCEDURES, "KZ", "53"), Ok("ИМ53"));
-        assert_eq!(d.union_code(PROCEDURES, "RU", "80"), Ok("80"));
-        assert_eq!(d.national_code(PROCEDURES, "RU", "31"), Ok("31"));
+        assert_eq!(d.today().union_code(PROCEDURES, "KZ", "ЭК10"), Ok("10"));
+        assert_eq!(d.today().union_code(PROCEDURES, "KZ", "ИМ40"), Ok("40"));
+        assert_eq!(d.today().national_code(PROCEDURES, "KZ", "10"), Ok("ЭК10"));
+        assert_eq!(d.today().national_code(PROCEDURES, "KZ", "53"), Ok("ИМ53"));
+        assert_eq!(d.today().union_code(PROCEDURES, "RU", "80"), Ok("80"));
+        assert_eq!(d.today().national_code(PROCEDURES, "RU", "31"), Ok("31"));
 
-        assert_eq!(d.union_code(TRANSPORT, "KZ", "ЖД"), Ok("20"));
-        assert_eq!(d.union_code(TRANSPORT, "KZ", "АВТО"), Ok("30"));
-        assert_eq!(d.national_code(TRANSPORT, "KZ", "71"), Ok("ТРУБ"));
-        assert_eq!(d.national_code(TRANSPORT, "KZ", "90"), Ok("ХОД"));
-        assert_eq!(d.union_code(TRANSPORT, "RU", "10"), Ok("10"));
-        assert_eq!(d.national_code(TRANSPORT, "RU", "40"), Ok("40"));
+        assert_eq!(d.today().union_code(TRANSPORT, "KZ", "ЖД"), Ok("20"));
+        assert_eq!(d.today().union_code(TRANSPORT, "KZ", "АВТО"), Ok("30"));
+        assert_eq!(d.today().national_code(TRANSPORT, "KZ", "71"), Ok("ТРУБ"));
+        assert_eq!(d.today().national_code(TRANSPORT, "KZ", "90"), Ok("ХОД"));
+        assert_eq!(d.today().union_code(TRANSPORT, "RU", "10"), Ok("10"));
+        assert_eq!(d.today().national_code(TRANSPORT, "RU", "40"), Ok("40"));
 
-        assert_eq!(d.union_code(DOCUMENTS, "KZ", "PHYTO-KZ"), Ok("01011"));
-        assert_eq!(d.union_code(DOCUMENTS, "RU", "ORIGIN-RU"), Ok("02013"));
-        assert_eq!(d.national_code(DOCUMENTS, "RU", "01011"), Ok("PHYTO-RU"));
-        assert_eq!(d.national_code(DOCUMENTS, "KZ", "02013"), Ok("ORIGIN-KZ"));
+        assert_eq!(
+            d.today().union_code(DOCUMENTS, "KZ", "PHYTO-KZ"),
+            Ok("01011")
+        );
+        assert_eq!(
+            d.today().union_code(DOCUMENTS, "RU", "ORIGIN-RU"),
+            Ok("02013")
+        );
+        assert_eq!(
+            d.today().national_code(DOCUMENTS, "RU", "01011"),
+            Ok("PHYTO-RU")
+        );
+        assert_eq!(
+            d.today().national_code(DOCUMENTS, "KZ", "02013"),
+            Ok("ORIGIN-KZ")
+        );
         // A national code of one state is not one of another's.
         assert_eq!(
-            d.union_code(DOCUMENTS, "RU", "PHYTO-KZ"),
+            d.today().union_code(DOCUMENTS, "RU", "PHYTO-KZ"),
             Err(nc(DOCUMENTS, "RU", "PHYTO-KZ"))
         );
     }
@@ -453,43 +786,55 @@ mod tests {
     fn failed_lookups_say_what_is_missing() {
         let d = Directories::builtin();
         let unknown = Err(LookupError::UnknownDirectory("P.CLS.999".into()));
-        assert_eq!(d.union_code("P.CLS.999", "KZ", "1").map(|_| ()), unknown);
-        assert_eq!(d.national_code("P.CLS.999", "KZ", "1").map(|_| ()), unknown);
-        assert_eq!(d.check("P.CLS.999", "1").map(|_| ()), unknown);
+        assert_eq!(
+            d.today().union_code("P.CLS.999", "KZ", "1").map(|_| ()),
+            unknown
+        );
+        assert_eq!(
+            d.today().national_code("P.CLS.999", "KZ", "1").map(|_| ()),
+            unknown
+        );
+        assert_eq!(d.today().check("P.CLS.999", "1").map(|_| ()), unknown);
         assert!(d.get("P.CLS.999").is_none());
 
         let xx = Err(LookupError::UnknownCode {
             directory: COUNTRIES.into(),
             code: "XX".into(),
         });
-        assert_eq!(d.check(COUNTRIES, "XX").map(|_| ()), xx);
-        assert_eq!(d.national_code(COUNTRIES, "KZ", "XX").map(|_| ()), xx);
+        assert_eq!(d.today().check(COUNTRIES, "XX").map(|_| ()), xx);
+        assert_eq!(
+            d.today().national_code(COUNTRIES, "KZ", "XX").map(|_| ()),
+            xx
+        );
 
         assert_eq!(
-            d.union_code(COUNTRIES, "KZ", "999"),
+            d.today().union_code(COUNTRIES, "KZ", "999"),
             Err(nc(COUNTRIES, "KZ", "999"))
         );
         // No BY column yet: both directions say so.
         assert_eq!(
-            d.national_code(COUNTRIES, "BY", "KZ"),
+            d.today().national_code(COUNTRIES, "BY", "KZ"),
             Err(LookupError::NoNationalCode {
                 directory: COUNTRIES.into(),
                 country: "BY".into(),
                 code: "KZ".into()
             })
         );
-        assert_eq!(d.union_code(UNITS, "BY", "кг"), Err(nc(UNITS, "BY", "кг")));
+        assert_eq!(
+            d.today().union_code(UNITS, "BY", "кг"),
+            Err(nc(UNITS, "BY", "кг"))
+        );
         // Exact comparison: no trimming, no case folding.
         assert_eq!(
-            d.union_code(COUNTRIES, "KZ", " 398"),
+            d.today().union_code(COUNTRIES, "KZ", " 398"),
             Err(nc(COUNTRIES, "KZ", " 398"))
         );
         assert_eq!(
-            d.union_code(UNITS, "RU", "kgm"),
+            d.today().union_code(UNITS, "RU", "kgm"),
             Err(nc(UNITS, "RU", "kgm"))
         );
-        assert!(d.check(COUNTRIES, "kz").is_err());
-        assert!(d.union_code(COUNTRIES, "kz", "398").is_err());
+        assert!(d.today().check(COUNTRIES, "kz").is_err());
+        assert!(d.today().union_code(COUNTRIES, "kz", "398").is_err());
         assert_eq!(
             nc(COUNTRIES, "KZ", "999").to_string(),
             "national code \"999\" of KZ has no correspondence in directory P.CLS.019"
@@ -505,12 +850,13 @@ mod tests {
             for e in &dir.entries {
                 for (country, codes) in &e.national {
                     let n = d
+                        .today()
                         .national_code(id, country, &e.code)
                         .expect("has a national code");
                     assert_eq!(n, codes[0], "{id} {country}: the first is preferred");
                     for n in codes {
                         assert_eq!(
-                            d.union_code(id, country, n),
+                            d.today().union_code(id, country, n),
                             Ok(e.code.as_str()),
                             "{id} {country} {n}"
                         );
@@ -529,9 +875,9 @@ mod tests {
             "id = \"X\"\nname = \"x\"\n[[entry]]\ncode = \"A\"\nnational = { KZ = [\"1\", \"01\"] }\n",
         )
         .expect("loads");
-        assert_eq!(d.union_code("X", "KZ", "01"), Ok("A"));
-        assert_eq!(d.union_code("X", "KZ", "1"), Ok("A"));
-        assert_eq!(d.national_code("X", "KZ", "A"), Ok("1"));
+        assert_eq!(d.today().union_code("X", "KZ", "01"), Ok("A"));
+        assert_eq!(d.today().union_code("X", "KZ", "1"), Ok("A"));
+        assert_eq!(d.today().national_code("X", "KZ", "A"), Ok("1"));
     }
 
     #[test]
@@ -542,8 +888,8 @@ mod tests {
         )
         .expect("loads");
         assert_eq!(d.get(COUNTRIES).map(|x| x.name.as_str()), Some("short"));
-        assert_eq!(d.union_code(COUNTRIES, "KZ", "398"), Ok("ZZ"));
-        assert!(d.check(COUNTRIES, "KZ").is_err());
+        assert_eq!(d.today().union_code(COUNTRIES, "KZ", "398"), Ok("ZZ"));
+        assert!(d.today().check(COUNTRIES, "KZ").is_err());
         assert_eq!(d.ids().count(), FILES.len());
     }
 
@@ -580,9 +926,11 @@ mod tests {
         let dup = "id = \"X\"\nname = \"x\"\n[[entry]]\ncode = \"A\"\n[[entry]]\ncode = \"A\"\n";
         assert_eq!(
             d.add_toml(dup),
-            Err(DirectoryError::DuplicateCode {
+            Err(DirectoryError::Overlap {
                 directory: "X".into(),
-                code: "A".into()
+                code: "A".into(),
+                first: "..".into(),
+                second: "..".into(),
             })
         );
         let amb = "id = \"X\"\nname = \"x\"\n[[entry]]\ncode = \"A\"\nnational = { KZ = [\"1\"] }\n[[entry]]\ncode = \"B\"\nnational = { KZ = [\"1\"] }\n";

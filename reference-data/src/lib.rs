@@ -1,13 +1,20 @@
-//! Normative-reference directories (classifiers) and, later, unique trader identifiers: the
-//! tables the translation engine uses to turn national codes into EAEU union codes and back.
+//! Normative-reference directories (DESIGN §6): versioned classifiers with entries valid over
+//! date intervals, "as of date D" queries, numbered change sets applied atomically and
+//! idempotently, imports from CSV, JSON and XML, and the integrated tariff. Trader identifiers
+//! arrive with issue 8.
 //!
 //! Invariant: this crate never reads the network or the file system itself. The shipped
-//! directories are embedded at build time (`Directories::builtin()`); anything else, such as
-//! a change set received by the node, is fed to it as text (`Directories::add_toml`).
-//! Versioned directories, change sets and "as of date" queries arrive with issue 7; trader
-//! identifiers with issue 8.
+//! directories are embedded at build time (`Directories::builtin()`); anything else (a change
+//! set received by the node, a file to import) is fed to it as text or bytes. Signatures over
+//! change sets are checked by the node, which holds the trust space.
 #![forbid(unsafe_code)]
 
+mod change;
 mod directory;
+pub mod import;
+mod model;
+pub mod tariff;
 
-pub use directory::{Directories, Directory, DirectoryError, Entry, LookupError};
+pub use change::{Applied, ChangeError, ChangeSet, Definition, Operation};
+pub use directory::{diff, Difference, Directories, Directory, DirectoryError, LookupError, On};
+pub use model::{Date, Entry, Kind, RawEntry, RawValue, Value};

@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use tereze_reference_data::Directories;
+use tereze_reference_data::On;
 
 use super::model::{Conversion, DocumentModel, Field, Mapping, ModelElement, ValueType};
 use super::TranslateError;
@@ -350,7 +350,7 @@ fn rule_name(c: Conversion) -> &'static str {
 struct Side<'a> {
     mapping: &'a Mapping,
     model: &'a DocumentModel,
-    dirs: &'a Directories,
+    dirs: &'a On<'a>,
 }
 
 impl Side<'_> {
@@ -495,7 +495,7 @@ fn field_error(format: &str, path: String, field: &Field, reason: String) -> Tra
 pub(crate) fn read_national(
     mapping: &Mapping,
     model: &DocumentModel,
-    dirs: &Directories,
+    dirs: &On<'_>,
     doc: &Document,
     scope: NodeId,
 ) -> Result<Record, TranslateError> {
@@ -666,7 +666,7 @@ fn model_error(model: &DocumentModel, path: String, reason: String) -> Translate
 /// their directories, group sizes, and no value the model does not define.
 pub(crate) fn validate(
     model: &DocumentModel,
-    dirs: &Directories,
+    dirs: &On<'_>,
     record: &Record,
 ) -> Result<(), TranslateError> {
     validate_scope(model, dirs, record, None, "")
@@ -674,7 +674,7 @@ pub(crate) fn validate(
 
 fn validate_scope(
     model: &DocumentModel,
-    dirs: &Directories,
+    dirs: &On<'_>,
     record: &Record,
     group: Option<&str>,
     label: &str,
@@ -761,7 +761,7 @@ fn validate_scope(
     Ok(())
 }
 
-fn check_value(e: &ModelElement, v: &str, dirs: &Directories) -> Result<(), String> {
+fn check_value(e: &ModelElement, v: &str, dirs: &On<'_>) -> Result<(), String> {
     if v.trim() != v || v.is_empty() {
         return Err(format!("{v:?}: empty or surrounded by whitespace"));
     }
@@ -1031,7 +1031,7 @@ fn read_eaeu_scope(
 pub(crate) fn write_national(
     mapping: &Mapping,
     model: &DocumentModel,
-    dirs: &Directories,
+    dirs: &On<'_>,
     record: &Record,
 ) -> Result<Document, TranslateError> {
     let (prefixes, default) = national_names(mapping);

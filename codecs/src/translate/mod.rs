@@ -12,7 +12,7 @@ mod model;
 
 use std::collections::BTreeMap;
 
-use tereze_reference_data::Directories;
+use tereze_reference_data::On;
 
 pub use engine::{Record, COUNTRY_DIRECTORY};
 pub use model::{
@@ -236,7 +236,7 @@ impl Catalog {
     /// values, times in UTC).
     pub fn translate(
         &self,
-        dirs: &Directories,
+        dirs: &On<'_>,
         from: &str,
         to: &str,
         input: &Document,
@@ -291,7 +291,7 @@ impl Catalog {
 
     fn submission(
         &self,
-        dirs: &Directories,
+        dirs: &On<'_>,
         s: &Submission,
         input: &Document,
     ) -> Result<Vec<Translated>, TranslateError> {
@@ -370,7 +370,7 @@ impl Catalog {
     /// Reads an EAEU document of model `id` and checks it against the model.
     pub fn check_eaeu(
         &self,
-        dirs: &Directories,
+        dirs: &On<'_>,
         id: &str,
         doc: &Document,
     ) -> Result<Record, TranslateError> {
@@ -397,7 +397,7 @@ fn eaeu_result(
 fn national_result(
     mapping: &Mapping,
     model: &DocumentModel,
-    dirs: &Directories,
+    dirs: &On<'_>,
     record: &engine::Record,
 ) -> Result<Translated, TranslateError> {
     Ok(Translated {

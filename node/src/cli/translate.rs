@@ -68,7 +68,7 @@ pub(crate) fn run(args: TranslateArgs) -> Result<(), Failure> {
     };
     let doc = super::load(file, &xml::Limits::default())?;
     let results = catalog
-        .translate(&Directories::builtin(), from, to, &doc)
+        .translate(&Directories::builtin().today(), from, to, &doc)
         .map_err(|e| Failure::Input(format!("{}: cannot translate: {e}", file.display())))?;
     match (&args.out_dir, results.as_slice()) {
         (None, [one]) => super::write_stdout(one.document.to_xml_pretty().as_bytes()),

@@ -331,13 +331,17 @@ impl Exchange for ExchangeService {
     }
 }
 
-/// This node's recogniser under `trust`.
-fn recogniser<'a>(node: &'a Node, trust: &'a crate::trust::TrustSpace) -> Recogniser<'a> {
+/// This node's recogniser under `trust` and `directories`.
+fn recogniser<'a>(
+    node: &'a Node,
+    trust: &'a crate::trust::TrustSpace,
+    directories: &'a tereze_reference_data::Directories,
+) -> Recogniser<'a> {
     Recogniser {
         trust,
         state: &node.config.state,
         catalog: &node.catalog,
-        directories: &node.directories,
+        directories,
         limits: xml::Limits {
             max_bytes: node.config.limits.max_message_bytes,
             ..xml::Limits::default()
@@ -351,7 +355,8 @@ pub(crate) fn recognise_quarantine(
     node: &Node,
 ) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
     let trust = node.trust();
-    let recogniser = recogniser(node, &trust);
+    let directories = node.directories();
+    let recogniser = recogniser(node, &trust, &directories);
     let mut released = Vec::new();
     let mut still = 0;
     for m in node.store().quarantined()? {
@@ -463,7 +468,8 @@ fn check_and_sign(
         }
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
         let (verdict, reasons) = if for_me {
-            let recogniser = recogniser(node, &trust);
+            let directories = node.directories();
+            let recogniser = recogniser(node, &trust, &directories);
             let inbound = Inbound {
                 envelope: &item.envelope,
                 sender: &route.sender,

@@ -100,7 +100,8 @@ pub(crate) struct Node {
     pub(crate) audit_cert: X509,
     pub(crate) committer: Committer,
     pub(crate) catalog: Catalog,
-    pub(crate) directories: Directories,
+    /// The reference directories in force; replaced whole when a change set is applied.
+    directories: std::sync::RwLock<Arc<Directories>>,
     pub(crate) receipts: ReceiptVerifier,
     /// Wakes the relay worker of a peer.
     pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
@@ -123,6 +124,14 @@ impl Node {
     /// The trust space in force: one snapshot, to use for a whole request.
     pub(crate) fn trust(&self) -> Arc<TrustSpace> {
         self.trust_space
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The reference directories in force: one snapshot, to use for a whole request.
+    pub(crate) fn directories(&self) -> Arc<Directories> {
+        self.directories
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
@@ -351,7 +360,7 @@ impl Node {
             audit_cert,
             committer,
             catalog,
-            directories: Directories::builtin(),
+            directories: std::sync::RwLock::new(Arc::new(Directories::builtin())),
             receipts: ReceiptVerifier::default(),
             wake: Default::default(),
             outbox_len: AtomicU64::new(outbox_len),

@@ -130,7 +130,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
     let results: Vec<Translated> = match format.kind {
         FormatKind::Eaeu => {
             node.catalog
-                .check_eaeu(&node.directories, &s.format, &doc)
+                .check_eaeu(&node.directories().today(), &s.format, &doc)
                 .map_err(|e| invalid(format!("document: {e}")))?;
             vec![Translated {
                 format: s.format.clone(),
@@ -149,7 +149,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
                 }
             }
             node.catalog
-                .translate(&node.directories, &s.format, "eaeu", &doc)
+                .translate(&node.directories().today(), &s.format, "eaeu", &doc)
                 .map_err(|e| invalid(format!("document: cannot translate: {e}")))?
         }
     };
