@@ -127,6 +127,44 @@ impl Default for Relay {
     }
 }
 
+/// A national system or operator told of reference-directory changes (docs/reference-data.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Webhook {
+    /// `http://` URL that receives a JSON POST per applied change set.
+    pub(crate) url: String,
+    /// Directory ids to notify of; empty: every directory.
+    #[serde(default)]
+    pub(crate) directories: Vec<String>,
+}
+
+/// Reference directories (DESIGN §6, docs/reference-data.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Reference {
+    /// Seconds between pulls of newer change sets from the sources (and re-reads of
+    /// `publish_dir`).
+    pub(crate) refresh_seconds: u64,
+    /// A directory of signed change sets (`*.xml`, as `tereze ref publish` writes them) that
+    /// this node applies and then serves to its peers: how an owning authority publishes.
+    pub(crate) publish_dir: Option<PathBuf>,
+    /// The states whose nodes this node pulls change sets from. Default: a member pulls from
+    /// its hub; a hub from every member state with a node in the trust space.
+    pub(crate) sync_from: Option<Vec<String>>,
+    pub(crate) webhooks: Vec<Webhook>,
+}
+
+impl Default for Reference {
+    fn default() -> Self {
+        Self {
+            refresh_seconds: 60,
+            publish_dir: None,
+            sync_from: None,
+            webhooks: Vec::new(),
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +205,8 @@ pub(crate) struct NodeConfig {
     /// served without a restart.
     #[serde(default)]
     pub(crate) publish_crls: Vec<PathBuf>,
+    #[serde(default)]
+    pub(crate) reference: Reference,
 }
 
 fn default_crl_refresh() -> u64 {
@@ -216,6 +256,11 @@ impl NodeConfig {
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(p) = c.trust_anchor.as_mut() {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = c.reference.publish_dir.as_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -286,6 +331,23 @@ impl NodeConfig {
                 return Err(invalid(
                     &format!("peer[{i}].endpoint"),
                     format!("{:?}: nodes talk over TLS only; use https://", p.endpoint),
+                ));
+            }
+        }
+        if c.reference.refresh_seconds == 0 {
+            return Err(invalid(
+                "reference.refresh_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        for (i, w) in c.reference.webhooks.iter().enumerate() {
+            if !w.url.starts_with("http://") {
+                return Err(invalid(
+                    &format!("reference.webhooks[{i}].url"),
+                    format!(
+                        "{:?}: only http:// URLs (a national system on the node's own network)",
+                        w.url
+                    ),
                 ));
             }
         }

@@ -11,6 +11,7 @@ mod devpki;
 mod node;
 mod receipt;
 mod recognition;
+mod reference_document;
 mod store;
 mod trust;
 mod trust_document;

@@ -154,6 +154,14 @@ impl Directories {
                     Vec::new(),
                     Some(Vec::new()),
                 ),
+                // Sets 1.. of a directory this holder has never seen are missing.
+                (_, n) if n > 1 => {
+                    return Err(ChangeError::Gap {
+                        directory: dir_id,
+                        have: 0,
+                        got: n,
+                    })
+                }
                 _ => {
                     return Err(ChangeError::UnknownDirectory {
                         directory: set.directory.clone(),

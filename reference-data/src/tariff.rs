@@ -48,6 +48,13 @@ pub struct Measure {
     pub name: String,
 }
 
+impl Measure {
+    /// Whether the measure applies to goods moving this way.
+    pub fn applies_to(&self, flow: Flow) -> bool {
+        flow.covers(&self.flow)
+    }
+}
+
 /// The answer to "what does this good need, and who issues it".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Tariff {
@@ -153,7 +160,7 @@ pub fn missing_documents(
             continue;
         };
         for m in t.measures {
-            if flow.covers(&m.flow) && !documents.contains(&m.document.as_str()) {
+            if m.applies_to(flow) && !documents.contains(&m.document.as_str()) {
                 out.push(Missing {
                     code: (*code).to_owned(),
                     measure: m.id,

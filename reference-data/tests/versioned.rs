@@ -313,6 +313,17 @@ fn a_first_change_set_can_create_a_directory() {
         dirs.apply(&s),
         Err(ChangeError::UnknownDirectory { .. })
     ));
+    // A later set of a directory never seen: the sets before it are missing.
+    s.number = 4;
+    assert_eq!(
+        dirs.apply(&s),
+        Err(ChangeError::Gap {
+            directory: "T.RATES".into(),
+            have: 0,
+            got: 4
+        })
+    );
+    s.number = 1;
     s.define = Some(Definition {
         name: "Test rates".into(),
         owner: "KZ:KGD".into(),

@@ -9,6 +9,7 @@ mod demo;
 mod node;
 mod pki;
 mod recognise;
+mod reference;
 mod translate;
 mod trust;
 mod xml;
@@ -47,6 +48,10 @@ enum Command {
     /// Development keys, certificates and trust space.
     #[command(subcommand)]
     Pki(pki::PkiCommand),
+    /// Normative-reference directories: query as of a date, the integrated tariff, import,
+    /// publish and sync change sets.
+    #[command(subcommand, name = "ref")]
+    Ref(reference::RefCommand),
     /// Check a node's tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -103,6 +108,7 @@ pub fn run() -> ExitCode {
         Command::Trust(cmd) => trust::run(cmd),
         Command::Pki(cmd) => pki::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Ref(cmd) => reference::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

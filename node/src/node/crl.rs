@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use openssl::asn1::Asn1Time;
 use openssl::x509::X509Crl;
@@ -34,7 +34,7 @@ pub(crate) struct Location {
 pub(crate) fn parse_url(url: &str) -> Result<Location, String> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?}: a CRL location is an http:// URL"))?;
+        .ok_or_else(|| format!("{url:?}: not an http:// URL"))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -124,6 +124,17 @@ pub(crate) fn accept(crl: &X509Crl, state: &StateEntry, skew: i64) -> Result<(),
 
 /// Fetches `url` with a plain HTTP/1.1 GET, at most `MAX_CRL_BYTES`.
 pub(crate) async fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    exchange(url, None, timeout, MAX_CRL_BYTES).await
+}
+
+/// One plain HTTP/1.1 request to an `http://` URL: a GET, or a POST of `body` (content type,
+/// bytes); the answer's body, at most `max` bytes, if the status is a success.
+pub(crate) async fn exchange(
+    url: &str,
+    body: Option<(&str, Vec<u8>)>,
+    timeout: Duration,
+    max: usize,
+) -> Result<Vec<u8>, String> {
     let at = parse_url(url)?;
     let work = async {
         let tcp = tokio::net::TcpStream::connect((at.host.as_str(), at.port))
@@ -139,24 +150,37 @@ pub(crate) async fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, Strin
         } else {
             format!("{}:{}", at.host, at.port)
         };
-        let request = hyper::Request::get(&at.path)
+        let builder = hyper::Request::builder()
+            .uri(&at.path)
             .header(hyper::header::HOST, host)
-            .header(hyper::header::USER_AGENT, "tereze")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| format!("request: {e}"))?;
+            .header(hyper::header::USER_AGENT, "tereze");
+        let request = match body {
+            None => builder
+                .method(hyper::Method::GET)
+                .body(Full::new(Bytes::new())),
+            Some((content_type, bytes)) => builder
+                .method(hyper::Method::POST)
+                .header(hyper::header::CONTENT_TYPE, content_type)
+                .body(Full::new(Bytes::from(bytes))),
+        }
+        .map_err(|e| format!("request: {e}"))?;
         let response = sender
             .send_request(request)
             .await
             .map_err(|e| format!("HTTP: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("HTTP status {}", response.status()));
-        }
-        let body = Limited::new(response.into_body(), MAX_CRL_BYTES)
+        let status = response.status();
+        let body = Limited::new(response.into_body(), max)
             .collect()
             .await
             .map_err(|e| format!("body: {e}"))?
             .to_bytes();
         conn.abort();
+        if !status.is_success() {
+            return Err(format!(
+                "HTTP status {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(500)]).trim()
+            ));
+        }
         Ok(body.to_vec())
     };
     tokio::time::timeout(timeout, work)

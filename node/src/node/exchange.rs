@@ -15,8 +15,9 @@ use uuid::Uuid;
 
 use super::proto::exchange_server::{Exchange, ExchangeServer};
 use super::proto::{
-    deliver_outcome, DeliverOutcome, DeliverRequest, DeliverResponse, FetchTrustSpaceRequest,
-    FetchTrustSpaceResponse, Forwarded, Refusal, ReturnReceiptsRequest, ReturnReceiptsResponse,
+    deliver_outcome, ChangeSetDocument, DeliverOutcome, DeliverRequest, DeliverResponse,
+    FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, Forwarded, Refusal,
+    ReturnReceiptsRequest, ReturnReceiptsResponse,
 };
 use super::Node;
 use crate::config::Role;
@@ -255,6 +256,36 @@ impl Exchange for ExchangeService {
             document,
             version: trust.version,
         }))
+    }
+
+    type FetchChangeSetsStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<ChangeSetDocument, Status>> + Send>,
+    >;
+
+    async fn fetch_change_sets(
+        &self,
+        request: Request<FetchChangeSetsRequest>,
+    ) -> Result<Response<Self::FetchChangeSetsStream>, Status> {
+        self.caller(&request)?;
+        let r = request.into_inner();
+        let limit = match r.limit as usize {
+            0 => super::reference::MAX_SETS_PER_FETCH,
+            n => n.min(super::reference::MAX_SETS_PER_FETCH),
+        };
+        let have: std::collections::HashMap<String, u64> = r.have.into_iter().collect();
+        let sets = self
+            .node
+            .store()
+            .change_sets_after(&have, limit)
+            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+        let items = sets.into_iter().map(|(directory, number, document)| {
+            Ok(ChangeSetDocument {
+                directory,
+                number,
+                document,
+            })
+        });
+        Ok(Response::new(Box::pin(tokio_stream::iter(items))))
     }
 
     async fn return_receipts(

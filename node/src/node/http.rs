@@ -36,6 +36,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .merge(super::http_reference::routes())
         .with_state(node)
 }
 
@@ -338,7 +339,7 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 15] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 21] = [
         (
             "trust_space_version",
             "gauge",
@@ -429,11 +430,55 @@ async fn metrics(State(node): Shared) -> Response {
             "Fetches of CRL locations that failed (the CRL held stays in force).",
             m.crl_fetch_failures.load(Ordering::Relaxed),
         ),
+        (
+            "reference_change_sets_total",
+            "counter",
+            "Reference-directory change sets put in force.",
+            m.change_sets.load(Ordering::Relaxed),
+        ),
+        (
+            "reference_change_sets_refused_total",
+            "counter",
+            "Change sets refused (signature, authority, conflict, invalid content).",
+            m.change_sets_refused.load(Ordering::Relaxed),
+        ),
+        (
+            "reference_gaps_total",
+            "counter",
+            "Change sets that skipped numbers, so the missing ones were pulled.",
+            m.change_set_gaps.load(Ordering::Relaxed),
+        ),
+        (
+            "reference_pull_failures_total",
+            "counter",
+            "Pulls of change sets from a source that failed.",
+            m.change_set_pull_failures.load(Ordering::Relaxed),
+        ),
+        (
+            "reference_webhooks_sent_total",
+            "counter",
+            "Change notifications delivered to webhooks.",
+            m.webhooks_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "reference_webhooks_failed_total",
+            "counter",
+            "Change notifications that no retry delivered.",
+            m.webhooks_failed.load(Ordering::Relaxed),
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, v) in gauges_and_counters {
         out.push_str(&format!(
             "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
+        ));
+    }
+    out.push_str("# HELP tereze_reference_directory_version Version (last change set) of each reference directory in force.\n# TYPE tereze_reference_directory_version gauge\n");
+    let dirs = node.directories();
+    for id in dirs.ids() {
+        let v = dirs.get(id).map_or(0, |d| d.version);
+        out.push_str(&format!(
+            "tereze_reference_directory_version{{directory=\"{id}\"}} {v}\n"
         ));
     }
     out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");

@@ -8,6 +8,8 @@
 pub(crate) mod crl;
 pub(crate) mod exchange;
 pub(crate) mod http;
+pub(crate) mod http_reference;
+pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod submit;
 pub(crate) mod tls;
@@ -80,6 +82,13 @@ pub(crate) struct Metrics {
     pub(crate) crl_refused: AtomicU64,
     /// Fetched CRLs put in force.
     pub(crate) crl_updates: AtomicU64,
+    /// Reference change sets put in force.
+    pub(crate) change_sets: AtomicU64,
+    pub(crate) change_sets_refused: AtomicU64,
+    pub(crate) change_set_gaps: AtomicU64,
+    pub(crate) change_set_pull_failures: AtomicU64,
+    pub(crate) webhooks_sent: AtomicU64,
+    pub(crate) webhooks_failed: AtomicU64,
 }
 
 /// Everything the services and workers share.
@@ -102,6 +111,8 @@ pub(crate) struct Node {
     pub(crate) catalog: Catalog,
     /// The reference directories in force; replaced whole when a change set is applied.
     directories: std::sync::RwLock<Arc<Directories>>,
+    /// Applying change sets and telling subscribers.
+    pub(crate) reference: reference::Reference,
     pub(crate) receipts: ReceiptVerifier,
     /// Wakes the relay worker of a peer.
     pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
@@ -135,6 +146,11 @@ impl Node {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Makes `next` the directories in force (whole).
+    pub(crate) fn put_directories_in_force(&self, next: Directories) {
+        *self.directories.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
     }
 
     pub(crate) fn tls_server(&self) -> Arc<rustls::ServerConfig> {
@@ -344,6 +360,11 @@ impl Node {
                 }
             }
         }
+        let directories =
+            reference::load(committer.store()).map_err(|source| StartError::Store {
+                path: store_path.display().to_string(),
+                source,
+            })?;
         let tls_server = tls::server_config(&config.tls, &trust)?;
         let catalog = Catalog::builtin()
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
@@ -360,7 +381,8 @@ impl Node {
             audit_cert,
             committer,
             catalog,
-            directories: std::sync::RwLock::new(Arc::new(Directories::builtin())),
+            directories: std::sync::RwLock::new(Arc::new(directories)),
+            reference: reference::Reference::new(),
             receipts: ReceiptVerifier::default(),
             wake: Default::default(),
             outbox_len: AtomicU64::new(outbox_len),
@@ -488,6 +510,14 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     if node.trust_anchor.is_some() {
         let node = node.clone();
         tasks.spawn(async move { trust_refresh(node).await });
+    }
+    {
+        let node = node.clone();
+        tasks.spawn(async move { reference::refresh(node).await });
+    }
+    {
+        let node = node.clone();
+        tasks.spawn(async move { reference::notify_webhooks(node).await });
     }
     {
         let node = node.clone();

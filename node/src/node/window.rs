@@ -12,8 +12,8 @@ use super::exchange::parse_id;
 use super::proto::window_server::{Window, WindowServer};
 use super::proto::{
     InboxAckRequest, InboxAckResponse, InboxMessage, InboxPullRequest, InboxPullResponse,
-    StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse, SubmittedMessage,
-    SubscribeRequest, Transition,
+    ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
+    SubmittedMessage, SubscribeReferenceRequest, SubscribeRequest, Transition,
 };
 use super::submit::{self, Submission, SubmitError};
 use super::Node;
@@ -145,6 +145,36 @@ impl Window for WindowService {
                 Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
                     Some(Err(Status::data_loss(format!(
                         "{n} events were missed; use Status to catch up"
+                    ))))
+                }
+            });
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    type SubscribeReferenceStream =
+        Pin<Box<dyn Stream<Item = Result<ReferenceChange, Status>> + Send>>;
+
+    async fn subscribe_reference(
+        &self,
+        request: Request<SubscribeReferenceRequest>,
+    ) -> Result<Response<Self::SubscribeReferenceStream>, Status> {
+        let wanted = request.into_inner().directories;
+        let rx = self.node.reference.subscribe();
+        let stream =
+            tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |c| match c {
+                Ok(c) if wanted.is_empty() || wanted.contains(&c.directory) => {
+                    Some(Ok(ReferenceChange {
+                        directory: c.directory,
+                        version: c.version,
+                        authority: c.authority,
+                        issued_at: c.issued_at,
+                        codes: c.codes,
+                    }))
+                }
+                Ok(_) => None,
+                Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+                    Some(Err(Status::data_loss(format!(
+                        "{n} changes were missed; read the directories' versions to catch up"
                     ))))
                 }
             });

@@ -42,6 +42,8 @@ pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("co
 const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_history");
 /// CRLs accepted from CRL locations: URL → the CRL set as fetched.
 const FETCHED_CRLS: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched_crls");
+/// Signed change sets of the reference directories, by (directory, number), as received.
+const CHANGE_SETS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("change_sets");
 
 pub(super) fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
@@ -527,6 +529,21 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Keeps a verified change set that is about to be put in force.
+    pub(crate) fn record_change_set(
+        &mut self,
+        directory: &str,
+        number: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.txn
+            .open_table(CHANGE_SETS)
+            .map_err(engine)?
+            .insert((directory, number), bytes)
+            .map_err(engine)?;
+        Ok(())
+    }
+
     /// The national system has taken the message: it leaves the inbox (and is still
     /// remembered for deduplication).
     pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
@@ -569,6 +586,7 @@ impl RedbStore {
             txn.open_table(PAYLOADS).map_err(engine)?;
             txn.open_table(TRUST_HISTORY).map_err(engine)?;
             txn.open_table(FETCHED_CRLS).map_err(engine)?;
+            txn.open_table(CHANGE_SETS).map_err(engine)?;
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit::create_tables(&txn)?;
@@ -826,6 +844,29 @@ impl RedbStore {
         let t = txn.open_table(TRUST_HISTORY).map_err(engine)?;
         let last = t.last().map_err(engine)?;
         Ok(last.map(|(k, v)| (k.value(), v.value().to_vec())))
+    }
+
+    /// Stored change sets after the given versions (a directory not in `have`: all of its
+    /// sets), in (directory, number) order, at most `limit` of them.
+    pub(crate) fn change_sets_after(
+        &self,
+        have: &std::collections::HashMap<String, u64>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(CHANGE_SETS).map_err(engine)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(engine)? {
+            let (k, v) = row.map_err(engine)?;
+            let (directory, number) = k.value();
+            if number > have.get(directory).copied().unwrap_or(0) {
+                out.push((directory.to_owned(), number, v.value().to_vec()));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Messages whose end receipt is awaited (sent through a hub).

@@ -297,17 +297,30 @@ pub const SAMPLE: &str =
 /// JSON string.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    http_bytes(port, method, path, "application/json", payload.as_bytes())
+}
+
+/// [`http`] with a body of any type.
+pub fn http_bytes(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    payload: &[u8],
+) -> (u16, Value) {
     let mut s = match TcpStream::connect(("127.0.0.1", port)) {
         Ok(s) => s,
         Err(_) => return (0, Value::Null),
     };
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         payload.len()
-    );
-    if s.write_all(req.as_bytes()).is_err() {
+    )
+    .into_bytes();
+    req.extend_from_slice(payload);
+    if s.write_all(&req).is_err() {
         return (0, Value::Null);
     }
     let mut raw = Vec::new();

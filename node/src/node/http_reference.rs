@@ -1,0 +1,232 @@
+//! HTTP/JSON for the reference directories (docs/reference-data.md): queries as of a date,
+//! the integrated tariff, the change sets this node holds (what `tereze ref sync` copies), and
+//! the door through which an owning authority's signed change set comes in.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use tereze_reference_data::{tariff, Applied, ChangeError, Date, LookupError};
+
+use super::reference::{ApplyError, MAX_CHANGE_SET_BYTES, MAX_SETS_PER_FETCH};
+use super::Node;
+
+type Shared = State<Arc<Node>>;
+
+pub(crate) fn routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/v1/reference", get(get_directories))
+        .route(
+            "/v1/reference/change-sets",
+            get(get_change_sets).post(post_change_set),
+        )
+        .route("/v1/reference/tariff/{code}", get(get_tariff))
+        .route("/v1/reference/{directory}", get(get_entries))
+        .route("/v1/reference/{directory}/{code}", get(get_entry))
+        .layer(DefaultBodyLimit::max(MAX_CHANGE_SET_BYTES))
+}
+
+fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (code, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+/// Unknown directory, unknown code, or not in force that day: all "no such thing" (404).
+fn lookup_error(e: LookupError) -> Response {
+    error(StatusCode::NOT_FOUND, e)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsOf {
+    /// `YYYY-MM-DD`; default today (UTC).
+    as_of: Option<String>,
+    /// Entries whose code or a name starts with this.
+    prefix: Option<String>,
+    /// `export` or `import` (tariff only).
+    flow: Option<String>,
+}
+
+fn as_of(q: &AsOf) -> Result<Date, Response> {
+    match &q.as_of {
+        None => Ok(chrono::Utc::now().date_naive()),
+        Some(s) => Date::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                format!("as_of: {s:?} is not a date (YYYY-MM-DD)"),
+            )
+        }),
+    }
+}
+
+async fn get_directories(State(node): Shared) -> Response {
+    let dirs = node.directories();
+    let list: Vec<_> = dirs
+        .ids()
+        .filter_map(|id| dirs.get(id))
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "name": d.name,
+                "owner": d.owner,
+                "version": d.version,
+                "entries": d.entries.len(),
+                "source": d.source,
+            })
+        })
+        .collect();
+    Json(json!({ "directories": list })).into_response()
+}
+
+async fn get_entries(
+    State(node): Shared,
+    Path(directory): Path<String>,
+    Query(q): Query<AsOf>,
+) -> Response {
+    let date = match as_of(&q) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let dirs = node.directories();
+    let found = match &q.prefix {
+        Some(p) => dirs.search(&directory, p, date),
+        None => dirs.list(&directory, date),
+    };
+    match found {
+        Ok(entries) => Json(json!({
+            "directory": directory,
+            "version": dirs.get(&directory).map_or(0, |d| d.version),
+            "as_of": date.to_string(),
+            "entries": entries,
+        }))
+        .into_response(),
+        Err(e) => lookup_error(e),
+    }
+}
+
+async fn get_entry(
+    State(node): Shared,
+    Path((directory, code)): Path<(String, String)>,
+    Query(q): Query<AsOf>,
+) -> Response {
+    let date = match as_of(&q) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let dirs = node.directories();
+    let history = match dirs.history(&directory, &code) {
+        Ok(h) => h,
+        Err(e) => return lookup_error(e),
+    };
+    match dirs.entry(&directory, &code, date) {
+        Ok(e) => Json(json!({
+            "directory": directory,
+            "as_of": date.to_string(),
+            "entry": e,
+            "history": history,
+        }))
+        .into_response(),
+        Err(e) => lookup_error(e),
+    }
+}
+
+async fn get_tariff(
+    State(node): Shared,
+    Path(code): Path<String>,
+    Query(q): Query<AsOf>,
+) -> Response {
+    let date = match as_of(&q) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Some(f) = &q.flow {
+        if f != "export" && f != "import" {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("flow: {f:?} is not export or import"),
+            );
+        }
+    }
+    let dirs = node.directories();
+    match tariff::tariff(&dirs, &code, date) {
+        Ok(mut t) => {
+            if let Some(f) = &q.flow {
+                t.measures.retain(|m| m.flow == "both" || &m.flow == f);
+            }
+            Json(t).into_response()
+        }
+        Err(e) => lookup_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Since {
+    /// Only this directory (default: all).
+    directory: Option<String>,
+    /// Sets after this number (default 0).
+    since: Option<u64>,
+}
+
+async fn get_change_sets(State(node): Shared, Query(q): Query<Since>) -> Response {
+    let mut have = std::collections::HashMap::new();
+    if let Some(d) = &q.directory {
+        have.insert(d.clone(), q.since.unwrap_or(0));
+        // Every other directory: nothing (numbers never reach u64::MAX).
+        for id in node.directories().ids().filter(|id| id != d) {
+            have.insert(id.to_owned(), u64::MAX);
+        }
+    } else if q.since.is_some() {
+        return error(StatusCode::BAD_REQUEST, "since needs directory");
+    }
+    let sets = match node.store().change_sets_after(&have, MAX_SETS_PER_FETCH) {
+        Ok(s) => s,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let list: Vec<_> = sets
+        .into_iter()
+        .filter(|(d, _, _)| q.directory.as_ref().is_none_or(|w| w == d))
+        .map(|(directory, number, doc)| {
+            json!({
+                "directory": directory,
+                "number": number,
+                "document": String::from_utf8_lossy(&doc),
+            })
+        })
+        .collect();
+    Json(json!({ "change_sets": list, "limit": MAX_SETS_PER_FETCH })).into_response()
+}
+
+async fn post_change_set(State(node): Shared, body: Bytes) -> Response {
+    match node.apply_change_set_or_catch_up(body.to_vec()).await {
+        Ok(Applied::Now(version)) => {
+            Json(json!({ "result": "applied", "version": version })).into_response()
+        }
+        Ok(Applied::AlreadyApplied) => {
+            let version = crate::reference_document::peek(&body)
+                .ok()
+                .and_then(|h| node.directories().get(&h.directory).map(|d| d.version))
+                .unwrap_or(0);
+            Json(json!({ "result": "already applied: nothing changed", "version": version }))
+                .into_response()
+        }
+        Err(e @ ApplyError::Store(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e @ ApplyError::Change(ChangeError::Gap { .. } | ChangeError::Conflict { .. })) => {
+            node.metrics
+                .change_sets_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            error(StatusCode::CONFLICT, e)
+        }
+        Err(e) => {
+            node.metrics
+                .change_sets_refused
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            error(StatusCode::BAD_REQUEST, e)
+        }
+    }
+}
