@@ -129,16 +129,31 @@ pub enum LookupError {
     },
 }
 
+/// Hash maps keyed by codes: foldhash, seeded per process (codes come from outside, so the
+/// seed keeps collisions unpredictable), several times faster than SipHash on short keys.
+type CodeMap<V> = HashMap<Box<str>, V, foldhash::fast::RandomState>;
+
+/// A day as a number (days from the common era); open ends are the extremes.
+#[inline]
+fn day(d: Date) -> i32 {
+    chrono::Datelike::num_days_from_ce(&d)
+}
+
 /// A directory with its indexes, the state it started from and the change sets since.
 #[derive(Debug, Clone)]
 struct Indexed {
     directory: Directory,
-    /// Code → indexes into `entries`, by start.
-    by_code: HashMap<String, Vec<u32>>,
+    /// Code → the range (start, length) of `entries` holding its history: entries are sorted
+    /// by code, then start, so a code's entries are contiguous.
+    by_code: CodeMap<(u32, u32)>,
+    /// Each entry's validity as (first day, last day), parallel to `entries`: an as-of lookup
+    /// reads these few bytes, not the entries.
+    spans: Vec<(i32, i32)>,
     /// State → national code → indexes into `entries`.
-    by_national: HashMap<String, HashMap<String, Vec<u32>>>,
-    /// As loaded (version 0), for answers "as of version N".
-    base: Vec<Entry>,
+    by_national: HashMap<String, CodeMap<Vec<u32>>>,
+    /// As loaded (version 0), for answers "as of version N"; `None` while no change set was
+    /// applied (then it is `entries`).
+    base: Option<Vec<Entry>>,
     /// Change sets applied, in order (`applied[i].number == i + 1`).
     applied: Vec<ChangeSet>,
 }
@@ -161,14 +176,14 @@ impl Indexed {
         directory
             .entries
             .sort_by(|a, b| (&a.code, a.valid_from).cmp(&(&b.code, b.valid_from)));
-        let mut by_code: HashMap<String, Vec<u32>> =
-            HashMap::with_capacity(directory.entries.len());
-        let mut by_national: HashMap<String, HashMap<String, Vec<u32>>> = HashMap::new();
         let entries = &directory.entries;
+        let mut by_code: CodeMap<(u32, u32)> =
+            CodeMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut by_national: HashMap<String, CodeMap<Vec<u32>>> = HashMap::new();
+        let mut start = 0usize;
         for (i, e) in entries.iter().enumerate() {
-            let slot = by_code.entry(e.code.clone()).or_default();
-            if let Some(&prev) = slot.last() {
-                let p = &entries[prev as usize];
+            if i > start && entries[i - 1].code == e.code {
+                let p = &entries[i - 1];
                 if overlaps(p, e) {
                     return Err(DirectoryError::Overlap {
                         directory: id,
@@ -177,8 +192,13 @@ impl Indexed {
                         second: e.interval(),
                     });
                 }
+            } else {
+                start = i;
             }
-            slot.push(i as u32);
+            by_code.insert(
+                e.code.as_str().into(),
+                (start as u32, (i + 1 - start) as u32),
+            );
             for (country, codes) in &e.national {
                 let column = by_national.entry(country.clone()).or_default();
                 for (k, n) in codes.iter().enumerate() {
@@ -197,7 +217,7 @@ impl Indexed {
                             code: e.code.clone(),
                         });
                     }
-                    let users = column.entry(n.clone()).or_default();
+                    let users = column.entry(n.as_str().into()).or_default();
                     if let Some(other) = users
                         .iter()
                         .map(|&j| &entries[j as usize])
@@ -215,44 +235,75 @@ impl Indexed {
                 }
             }
         }
-        let base = directory.entries.clone();
+        let spans = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.valid_from.map_or(i32::MIN, day),
+                    e.valid_to.map_or(i32::MAX, day),
+                )
+            })
+            .collect();
         Ok(Self {
             directory,
             by_code,
+            spans,
             by_national,
-            base,
+            base: None,
             applied: Vec::new(),
         })
+    }
+
+    /// The entries of `code`, oldest first (empty: unknown code).
+    #[inline]
+    fn range(&self, code: &str) -> Option<std::ops::Range<usize>> {
+        let &(start, len) = self.by_code.get(code)?;
+        Some(start as usize..(start + len) as usize)
+    }
+
+    /// The index of the entry in force on `date` among `range`.
+    #[inline]
+    fn in_force(&self, range: std::ops::Range<usize>, date: Date) -> Option<usize> {
+        let d = day(date);
+        let start = range.start;
+        self.spans[range]
+            .iter()
+            .rposition(|&(from, to)| from <= d && d <= to)
+            .map(|k| start + k)
     }
 
     /// The entry of `code` in force on `date`.
     #[inline]
     fn at(&self, code: &str, date: Date) -> Option<&Entry> {
-        let slots = self.by_code.get(code)?;
-        slots
-            .iter()
-            .rev()
-            .map(|&i| &self.directory.entries[i as usize])
-            .find(|e| e.valid_on(date))
+        let i = self.in_force(self.range(code)?, date)?;
+        Some(&self.directory.entries[i])
     }
 
     fn lookup(&self, code: &str, date: Date) -> Result<&Entry, LookupError> {
-        let Some(slots) = self.by_code.get(code) else {
+        let Some(r) = self.range(code) else {
             return Err(LookupError::UnknownCode {
                 directory: self.directory.id.clone(),
                 code: code.to_owned(),
             });
         };
-        self.at(code, date).ok_or_else(|| LookupError::NotValidOn {
-            directory: self.directory.id.clone(),
-            code: code.to_owned(),
-            date,
-            intervals: slots
-                .iter()
-                .map(|&i| self.directory.entries[i as usize].interval())
-                .collect::<Vec<_>>()
-                .join(", "),
-        })
+        match self.in_force(r.clone(), date) {
+            Some(i) => Ok(&self.directory.entries[i]),
+            None => Err(LookupError::NotValidOn {
+                directory: self.directory.id.clone(),
+                code: code.to_owned(),
+                date,
+                intervals: self.directory.entries[r]
+                    .iter()
+                    .map(Entry::interval)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// The entries as loaded (version 0).
+    fn base(&self) -> &[Entry] {
+        self.base.as_deref().unwrap_or(&self.directory.entries)
     }
 }
 
@@ -443,17 +494,11 @@ impl Directories {
     /// Every entry a code has had, oldest first.
     pub fn history(&self, directory: &str, code: &str) -> Result<Vec<&Entry>, LookupError> {
         let d = self.indexed(directory)?;
-        let slots = d
-            .by_code
-            .get(code)
-            .ok_or_else(|| LookupError::UnknownCode {
-                directory: directory.to_owned(),
-                code: code.to_owned(),
-            })?;
-        Ok(slots
-            .iter()
-            .map(|&i| &d.directory.entries[i as usize])
-            .collect())
+        let r = d.range(code).ok_or_else(|| LookupError::UnknownCode {
+            directory: directory.to_owned(),
+            code: code.to_owned(),
+        })?;
+        Ok(d.directory.entries[r].iter().collect())
     }
 
     /// The change sets applied to a directory, in order.
@@ -471,7 +516,7 @@ impl Directories {
             ));
         }
         let mut base = d.directory.clone();
-        base.entries = d.base.clone();
+        base.entries = d.base().to_vec();
         base.version = 0;
         let mut out = Directories::default();
         out.add(base).map_err(|e| e.to_string())?;
@@ -498,9 +543,7 @@ impl Directories {
         base: Option<Vec<Entry>>,
     ) -> Result<(), DirectoryError> {
         let mut indexed = Indexed::new(directory)?;
-        if let Some(b) = base {
-            indexed.base = b;
-        }
+        indexed.base = base;
         indexed.applied = applied;
         self.by_id.insert(indexed.directory.id.clone(), indexed);
         Ok(())
@@ -509,7 +552,7 @@ impl Directories {
     pub(crate) fn parts(&self, id: &str) -> Option<(&Directory, &[ChangeSet], &[Entry])> {
         self.by_id
             .get(id)
-            .map(|i| (&i.directory, i.applied.as_slice(), i.base.as_slice()))
+            .map(|i| (&i.directory, i.applied.as_slice(), i.base()))
     }
 }
 
@@ -541,10 +584,14 @@ impl<'a> On<'a> {
             .get(country)
             .and_then(|column| column.get(national))
             .and_then(|slots| {
+                let d = day(self.date);
                 slots
                     .iter()
+                    .find(|&&i| {
+                        let (from, to) = idx.spans[i as usize];
+                        from <= d && d <= to
+                    })
                     .map(|&i| &idx.directory.entries[i as usize])
-                    .find(|e| e.valid_on(self.date))
             })
             .map(|e| e.code.as_str())
             .ok_or_else(|| LookupError::NoCorrespondence {
@@ -593,34 +640,42 @@ mod tests {
     const PROCEDURES: &str = "P.CLS.016";
     const TRANSPORT: &str = "P.CLS.024";
     const DOCUMENTS: &str = "P.CLS.009";
+    const HS: &str = "P.CLS.HS";
+    const MEASURES: &str = "P.CLS.NTM";
 
     /// Each shipped file by name, with its id and the fewest entries it must have.
     const FILES: &[(&str, &str, usize)] = &[
         (
             include_str!("../data/directories/countries.toml"),
             COUNTRIES,
-            18,
+            249,
         ),
         (
             include_str!("../data/directories/currencies.toml"),
             CURRENCIES,
-            12,
+            170,
         ),
-        (include_str!("../data/directories/units.toml"), UNITS, 9),
+        (include_str!("../data/directories/units.toml"), UNITS, 36),
         (
             include_str!("../data/directories/customs-procedures.toml"),
             PROCEDURES,
-            5,
+            17,
         ),
         (
             include_str!("../data/directories/transport-modes.toml"),
             TRANSPORT,
-            9,
+            11,
         ),
         (
             include_str!("../data/directories/document-kinds.toml"),
             DOCUMENTS,
-            7,
+            12,
+        ),
+        (include_str!("../data/directories/hs.toml"), HS, 300),
+        (
+            include_str!("../data/directories/measures.toml"),
+            MEASURES,
+            20,
         ),
     ];
 
