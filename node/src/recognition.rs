@@ -270,14 +270,23 @@ impl Recogniser<'_> {
             .body
             .document()
             .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?;
-        if let Err(e) = self
-            .catalog
-            .check_eaeu(&self.directories.on(date), &model, &body)
-        {
-            return Ok(Verdict::rejected("document-invalid", e.to_string(), env));
+        let on = self.directories.on(date);
+        let record = match self.catalog.check_eaeu(&on, &model, &body) {
+            Ok(r) => r,
+            Err(e) => return Ok(Verdict::rejected("document-invalid", e.to_string(), env)),
+        };
+
+        // 11. The goods' permits, by the integrated tariff on the document's date.
+        let missing = self.catalog.missing_documents(&on, &model, &record);
+        if !missing.is_empty() {
+            return Ok(Verdict::rejected(
+                "permits-missing",
+                tereze_codecs::translate::describe_missing(&missing, &on),
+                env,
+            ));
         }
 
-        // 11. Trader identifiers.
+        // 12. Trader identifiers.
         for t in &h.traders {
             let known = t.get(..2).is_some_and(|c| self.trust.state(c).is_some());
             if !is_trader_identifier(t) || !known {
@@ -600,7 +609,17 @@ mod tests {
         assert_ne!(bad_body.as_bytes(), SAMPLE);
         let v = f.judge(&signed(&header(), bad_body.as_bytes(), &good), |_| {});
         assert_eq!(code(&v), "document-invalid", "{:?}", v.reasons);
-        // 10. trader identifiers
+        // 10. the permits the goods need by the integrated tariff: the wheat's phytosanitary
+        // certificate listed as another kind of document
+        let no_phyto = String::from_utf8(SAMPLE.to_vec())
+            .expect("utf-8")
+            .replacen(">01011<", ">02014<", 1);
+        assert_ne!(no_phyto.as_bytes(), SAMPLE);
+        let v = f.judge(&signed(&header(), no_phyto.as_bytes(), &good), |_| {});
+        assert_eq!(code(&v), "permits-missing", "{:?}", v.reasons);
+        let says = &v.reasons[0].message;
+        assert!(says.contains("1001990000 needs 01011"), "{says}");
+        // 11. trader identifiers
         let mut h = header();
         h.traders = vec!["ZZ123456789".into()];
         assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-invalid");

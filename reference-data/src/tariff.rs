@@ -11,6 +11,8 @@ use crate::model::{Date, Entry, Value};
 
 /// The commodity nomenclature.
 pub const HS: &str = "P.CLS.HS";
+/// The classifier of document kinds (what proves a measure).
+pub const DOCUMENT_KINDS: &str = "P.CLS.009";
 /// Non-tariff measures by commodity code.
 pub const MEASURES: &str = "P.CLS.NTM";
 

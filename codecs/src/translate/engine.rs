@@ -27,6 +27,35 @@ pub struct Record {
     pub groups: BTreeMap<String, Vec<Record>>,
 }
 
+impl Record {
+    /// Every value at the EAEU path `path`, through the groups it lies in, in document order.
+    pub fn values_at(&self, path: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        self.collect(path, None, &mut out);
+        out
+    }
+
+    fn collect<'a>(&'a self, path: &str, scope: Option<&str>, out: &mut Vec<&'a str>) {
+        let rel = match scope {
+            Some(g) => path.strip_prefix(g).and_then(|r| r.strip_prefix('/')),
+            None => Some(path),
+        };
+        if let Some(v) = rel.and_then(|r| self.values.get(r)) {
+            out.push(v);
+        }
+        for (g, items) in &self.groups {
+            if path
+                .strip_prefix(g.as_str())
+                .is_some_and(|r| r.starts_with('/'))
+            {
+                for item in items {
+                    item.collect(path, Some(g), out);
+                }
+            }
+        }
+    }
+}
+
 /// A path split into element steps and an optional final attribute.
 #[derive(Debug, Clone)]
 struct Path<'a> {

@@ -12,12 +12,13 @@ mod model;
 
 use std::collections::BTreeMap;
 
+use tereze_reference_data::tariff::{self, Flow, Missing};
 use tereze_reference_data::On;
 
 pub use engine::{Record, COUNTRY_DIRECTORY};
 pub use model::{
-    Conversion, DocumentModel, Field, Mapping, MappingGroup, ModelElement, ModelGroup, Submission,
-    SubmissionMessage, ValueType,
+    Completeness, Conversion, DocumentModel, Field, Mapping, MappingGroup, ModelElement,
+    ModelGroup, Submission, SubmissionMessage, ValueType,
 };
 
 use crate::envelope::Participant;
@@ -379,6 +380,41 @@ impl Catalog {
         engine::validate(model, dirs, &record)?;
         Ok(record)
     }
+}
+
+impl Catalog {
+    /// The permits the goods of an EAEU document of model `id` need on `dirs`' date (the
+    /// integrated tariff) that the document does not list; empty when the model states no
+    /// completeness rule. Commodity codes the nomenclature does not know are left to the code
+    /// checks.
+    pub fn missing_documents(&self, dirs: &On<'_>, id: &str, record: &Record) -> Vec<Missing> {
+        let Some(rule) = self.models.get(id).and_then(|m| m.completeness.as_ref()) else {
+            return Vec::new();
+        };
+        let flow = if rule.flow == "import" {
+            Flow::Import
+        } else {
+            Flow::Export
+        };
+        let codes = record.values_at(&rule.commodity);
+        let documents = record.values_at(&rule.documents);
+        tariff::missing_documents(dirs.directories(), &codes, &documents, flow, dirs.date())
+    }
+}
+
+/// What [`Catalog::missing_documents`] found missing, as one line.
+pub fn describe_missing(missing: &[Missing], dirs: &On<'_>) -> String {
+    missing
+        .iter()
+        .map(|m| {
+            let kind = dirs
+                .check(tariff::DOCUMENT_KINDS, &m.document)
+                .map(|e| format!("{} ({})", m.document, e.name("en")))
+                .unwrap_or_else(|_| m.document.clone());
+            format!("{} needs {kind} under measure {}", m.code, m.measure)
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn eaeu_result(

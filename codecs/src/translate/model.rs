@@ -31,6 +31,9 @@ pub struct DocumentModel {
     pub groups: Vec<ModelGroup>,
     #[serde(rename = "element")]
     pub elements: Vec<ModelElement>,
+    /// Which permits the goods need, by the integrated tariff (reference-data `tariff`).
+    #[serde(default)]
+    pub completeness: Option<Completeness>,
     /// Lookups computed once when the catalog loads the model.
     #[serde(skip)]
     pub(crate) index: ModelIndex,
@@ -71,6 +74,20 @@ impl DocumentModel {
         }
         self.index = index;
     }
+}
+
+/// How a document shows that its goods have the permits the integrated tariff asks for:
+/// where the commodity codes are, where the kinds of the permits it lists are, and which way
+/// the goods move.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Completeness {
+    /// `export` or `import`.
+    pub flow: String,
+    /// Path of the commodity codes (ТН ВЭД ЕАЭС), usually inside the goods-item group.
+    pub commodity: String,
+    /// Path of the permit documents' kinds (classifier of document kinds).
+    pub documents: String,
 }
 
 /// A repeated element (goods items, permit documents).

@@ -36,6 +36,11 @@ pub(crate) struct RecogniseArgs {
     /// state's anchors like a node checks it, then used next to the inline CRLs. Repeatable.
     #[arg(long, value_name = "STATE=FILE")]
     crl: Vec<String>,
+    /// Signed change sets of the reference directories (`*.xml`, e.g. from `tereze ref sync`)
+    /// to judge codes and permits with, over the shipped directories; each is verified under
+    /// --trust first.
+    #[arg(long, value_name = "DIR")]
+    sets: Option<PathBuf>,
     /// The signed envelope ("-" for stdin).
     file: PathBuf,
 }
@@ -99,7 +104,10 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         })?;
     let catalog =
         Catalog::builtin().map_err(|e| Failure::Input(format!("built-in mappings: {e}")))?;
-    let directories = Directories::builtin();
+    let directories = match &args.sets {
+        Some(dir) => super::reference::with_sets(dir, &trust, anchor.as_ref())?,
+        None => Directories::builtin(),
+    };
     let recogniser = Recogniser {
         trust: &trust,
         state: &args.state,

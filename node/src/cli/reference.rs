@@ -14,7 +14,7 @@ use serde_json::json;
 use tereze_codecs::dsig::SigningKey;
 use tereze_reference_data::import::{self, Format as InputFormat, Mapping};
 use tereze_reference_data::tariff::{self, Flow};
-use tereze_reference_data::{diff, ChangeSet, Directories, Entry};
+use tereze_reference_data::{diff, ChangeSet, Directories, Entry, LookupError};
 
 use super::Failure;
 use crate::reference_document;
@@ -204,11 +204,21 @@ fn date(s: &Option<String>) -> Result<NaiveDate, Failure> {
 
 /// The shipped directories with the verified sets of `--sets` applied in order.
 fn directories(source: &Source) -> Result<Directories, Failure> {
-    let mut dirs = Directories::builtin();
     let Some(dir) = &source.sets else {
-        return Ok(dirs);
+        return Ok(Directories::builtin());
     };
     let (trust, anchor) = trust_space(source.trust.as_deref(), source.anchor.as_deref())?;
+    with_sets(dir, &trust, anchor.as_ref())
+}
+
+/// The shipped directories with the signed change sets in `dir` (`*.xml`), each verified
+/// under `trust` (and the Commission's `anchor`), applied in (directory, number) order.
+pub(crate) fn with_sets(
+    dir: &Path,
+    trust: &TrustSpace,
+    anchor: Option<&tereze_codecs::dsig::TrustStore>,
+) -> Result<Directories, Failure> {
+    let mut dirs = Directories::builtin();
     let mut sets = Vec::new();
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?;
@@ -217,7 +227,7 @@ fn directories(source: &Source) -> Result<Directories, Failure> {
             continue;
         }
         let bytes = super::read_input(&path)?;
-        let (set, _) = reference_document::verify(&bytes, &trust, anchor.as_ref())
+        let (set, _) = reference_document::verify(&bytes, trust, anchor)
             .map_err(|e| Failure::Verdict(format!("{}: {e}", path.display())))?;
         sets.push((path, set));
     }
@@ -358,7 +368,10 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
         } => {
             let dirs = directories(&source)?;
             let as_of = date(&output.as_of)?;
-            let history = dirs.history(&directory, &code).map_err(input)?;
+            let history = dirs.history(&directory, &code).map_err(|e| match e {
+                LookupError::UnknownDirectory(_) => input(e),
+                _ => Failure::Verdict(e.to_string()),
+            })?;
             let current = dirs.entry(&directory, &code, as_of);
             if output.format == OutputFormat::Json {
                 print_json(&json!({
@@ -512,7 +525,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
                 ]];
                 for m in &t.measures {
                     let doc = dirs
-                        .entry("P.CLS.009", &m.document, as_of)
+                        .entry(tariff::DOCUMENT_KINDS, &m.document, as_of)
                         .map(|e| format!("{} {}", m.document, e.name(&output.lang)))
                         .unwrap_or_else(|_| m.document.clone());
                     rows.push(vec![

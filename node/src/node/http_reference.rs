@@ -52,15 +52,11 @@ struct AsOf {
     flow: Option<String>,
 }
 
-fn as_of(q: &AsOf) -> Result<Date, Response> {
+fn as_of(q: &AsOf) -> Result<Date, String> {
     match &q.as_of {
         None => Ok(chrono::Utc::now().date_naive()),
-        Some(s) => Date::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("as_of: {s:?} is not a date (YYYY-MM-DD)"),
-            )
-        }),
+        Some(s) => Date::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| format!("as_of: {s:?} is not a date (YYYY-MM-DD)")),
     }
 }
 
@@ -90,7 +86,7 @@ async fn get_entries(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let dirs = node.directories();
     let found = match &q.prefix {
@@ -116,7 +112,7 @@ async fn get_entry(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let dirs = node.directories();
     let history = match dirs.history(&directory, &code) {
@@ -142,7 +138,7 @@ async fn get_tariff(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(r) => return r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     if let Some(f) = &q.flow {
         if f != "export" && f != "import" {

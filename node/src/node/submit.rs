@@ -127,11 +127,27 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
         ))
     })?;
     let translated = format.kind != FormatKind::Eaeu;
+    let directories = node.directories();
+    let today = directories.today();
+    // The permits the integrated tariff asks for must be listed (the receiver checks the same).
+    let complete = |id: &str, record: &tereze_codecs::translate::Record| {
+        let missing = node.catalog.missing_documents(&today, id, record);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid(format!(
+                "document: permits missing: {}",
+                tereze_codecs::translate::describe_missing(&missing, &today)
+            )))
+        }
+    };
     let results: Vec<Translated> = match format.kind {
         FormatKind::Eaeu => {
-            node.catalog
-                .check_eaeu(&node.directories().today(), &s.format, &doc)
+            let record = node
+                .catalog
+                .check_eaeu(&today, &s.format, &doc)
                 .map_err(|e| invalid(format!("document: {e}")))?;
+            complete(&s.format, &record)?;
             vec![Translated {
                 format: s.format.clone(),
                 document: doc,
@@ -148,9 +164,20 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
                     )));
                 }
             }
-            node.catalog
-                .translate(&node.directories().today(), &s.format, "eaeu", &doc)
-                .map_err(|e| invalid(format!("document: cannot translate: {e}")))?
+            let results = node
+                .catalog
+                .translate(&today, &s.format, "eaeu", &doc)
+                .map_err(|e| invalid(format!("document: cannot translate: {e}")))?;
+            for r in &results {
+                if r.model.as_ref().is_some_and(|m| m.completeness.is_some()) {
+                    let record = node
+                        .catalog
+                        .check_eaeu(&today, &r.format, &r.document)
+                        .map_err(|e| invalid(format!("document: {e}")))?;
+                    complete(&r.format, &record)?;
+                }
+            }
+            results
         }
     };
     let conversation_id = s.conversation_id.unwrap_or_else(Uuid::new_v4);
