@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use net::{http_bytes, tereze, wait_until, Net};
 use serde_json::Value;
+use tereze_node::proto::window_client::WindowClient;
+use tereze_node::proto::{ReferenceChange, SubscribeReferenceRequest};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -125,6 +127,40 @@ fn webhook() -> (u16, mpsc::Receiver<Value>) {
     (port, rx)
 }
 
+/// Follows `directory` on a node's Window gRPC service (`SubscribeReference`) from a thread;
+/// returns once the stream is open.
+fn subscribe(port: u16, directory: &str) -> mpsc::Receiver<ReferenceChange> {
+    let (tx, rx) = mpsc::channel();
+    let (open_tx, open_rx) = mpsc::channel();
+    let directory = directory.to_owned();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let mut client = WindowClient::connect(format!("http://127.0.0.1:{port}"))
+                .await
+                .expect("connects");
+            let mut stream = client
+                .subscribe_reference(SubscribeReferenceRequest {
+                    directories: vec![directory],
+                })
+                .await
+                .expect("subscribes")
+                .into_inner();
+            open_tx.send(()).expect("open");
+            while let Ok(Some(change)) = stream.message().await {
+                if tx.send(change).is_err() {
+                    break;
+                }
+            }
+        });
+    });
+    open_rx.recv_timeout(WAIT).expect("the stream opens");
+    rx
+}
+
 #[test]
 fn change_sets_replicate_through_the_hub_catch_up_fill_gaps_and_survive_kill_9() {
     let (hook_port, hooks) = webhook();
@@ -153,6 +189,7 @@ fn change_sets_replicate_through_the_hub_catch_up_fill_gaps_and_survive_kill_9()
         std::fs::create_dir_all(publish_dir(&net, s)).expect("dir");
         net.start(s);
     }
+    let stream = subscribe(net.window_port("KZ"), "T.PORTS");
 
     // The Commission publishes a new directory at the hub; KZ and RU pull it.
     let one = sign(
@@ -179,6 +216,16 @@ fn change_sets_replicate_through_the_hub_catch_up_fill_gaps_and_survive_kill_9()
     );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["entry"]["names"]["en"], "Aktau");
+    let event = stream.recv_timeout(WAIT).expect("KZ's Window stream tells");
+    assert_eq!(
+        (
+            event.directory.as_str(),
+            event.version,
+            event.authority.as_str()
+        ),
+        ("T.PORTS", 1, "EEC")
+    );
+    assert_eq!(event.codes, ["AKT", "NVS"]);
     let told = hooks.recv_timeout(WAIT).expect("RU's webhook is told");
     assert_eq!(told["directory"], "T.PORTS");
     assert_eq!(told["version"], 1);

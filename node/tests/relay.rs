@@ -241,10 +241,27 @@ fn bad_submissions_are_refused_clearly_and_nothing_is_stored() {
     let extra = "\n[limits]\nmax_message_bytes = 20000\n";
     let mut net = Net::init("KZ,RU", "", "", 19300, extra);
     net.start("KZ");
+    // The wheat's phytosanitary certificate listed as another kind of document: the integrated
+    // tariff says the goods need it (docs/reference-data.md).
+    let no_phyto = net::SAMPLE.replacen(">01011<", ">02014<", 1);
+    let kz_no_phyto = include_str!("../../codecs/samples/kz.export-declaration/valid-grain.xml");
+    assert!(
+        kz_no_phyto.contains("PHYTO-KZ"),
+        "the KZ sample lists its phyto certificate"
+    );
+    let kz_no_phyto = kz_no_phyto.replacen("PHYTO-KZ", "ORIGIN-A-KZ", 1);
     let cases = [
         (
             json!({"format": "eaeu.export-declaration", "document": "x".repeat(30_000), "recipient_country": "RU"}),
             "over the limit of 20000",
+        ),
+        (
+            json!({"format": "eaeu.export-declaration", "document": no_phyto, "recipient_country": "RU"}),
+            "permits missing: 1001990000 needs 01011 (Phytosanitary certificate)",
+        ),
+        (
+            json!({"format": "kz.export-declaration", "document": kz_no_phyto, "recipient_country": "RU", "recipient_authority": "FCS"}),
+            "permits missing: 1001990000 needs 01011",
         ),
         (
             json!({"format": "eaeu.export-declaration", "document": "<a><b></a>", "recipient_country": "RU"}),

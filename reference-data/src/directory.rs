@@ -710,7 +710,12 @@ mod tests {
                 }
                 for country in ["KZ", "RU"] {
                     assert!(
-                        d.today().national_code(id, country, &e.code).is_ok(),
+                        // On a day the entry is in force (a code that has ended ships too).
+                        d.on(e
+                            .valid_from
+                            .unwrap_or_else(|| chrono::Utc::now().date_naive()))
+                            .national_code(id, country, &e.code)
+                            .is_ok(),
                         "{id} {}: no {country} code",
                         e.code
                     );
@@ -903,15 +908,18 @@ mod tests {
         for id in d.ids() {
             let dir = d.get(id).expect("listed");
             for e in &dir.entries {
+                // On a day the entry is in force.
+                let on = d.on(e
+                    .valid_from
+                    .unwrap_or_else(|| chrono::Utc::now().date_naive()));
                 for (country, codes) in &e.national {
-                    let n = d
-                        .today()
+                    let n = on
                         .national_code(id, country, &e.code)
                         .expect("has a national code");
                     assert_eq!(n, codes[0], "{id} {country}: the first is preferred");
                     for n in codes {
                         assert_eq!(
-                            d.today().union_code(id, country, n),
+                            on.union_code(id, country, n),
                             Ok(e.code.as_str()),
                             "{id} {country} {n}"
                         );
