@@ -165,6 +165,25 @@ impl Default for Reference {
     }
 }
 
+/// Trader identifiers (docs/traders.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Traders {
+    /// How long an answer about another state's trader is used before it is asked again.
+    pub(crate) cache_ttl_seconds: u64,
+    /// How long to wait for the owner state's node.
+    pub(crate) resolve_timeout_seconds: u64,
+}
+
+impl Default for Traders {
+    fn default() -> Self {
+        Self {
+            cache_ttl_seconds: 86_400,
+            resolve_timeout_seconds: 5,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -207,6 +226,8 @@ pub(crate) struct NodeConfig {
     pub(crate) publish_crls: Vec<PathBuf>,
     #[serde(default)]
     pub(crate) reference: Reference,
+    #[serde(default)]
+    pub(crate) traders: Traders,
 }
 
 fn default_crl_refresh() -> u64 {
@@ -338,6 +359,12 @@ impl NodeConfig {
             return Err(invalid(
                 "reference.refresh_seconds",
                 "must be at least 1".into(),
+            ));
+        }
+        if c.traders.resolve_timeout_seconds == 0 || c.traders.resolve_timeout_seconds > 60 {
+            return Err(invalid(
+                "traders.resolve_timeout_seconds",
+                "must be between 1 and 60".into(),
             ));
         }
         for (i, w) in c.reference.webhooks.iter().enumerate() {

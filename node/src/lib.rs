@@ -13,6 +13,7 @@ mod receipt;
 mod recognition;
 mod reference_document;
 mod store;
+mod traders;
 mod trust;
 mod trust_document;
 

@@ -9,7 +9,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use openssl::x509::X509;
 use tereze_codecs::dsig::{self, DsigError, VerifyError, VerifyPolicy, DSIG_NAMESPACE};
-use tereze_codecs::envelope::{is_trader_identifier, Envelope};
+use tereze_codecs::envelope::Envelope;
 use tereze_codecs::translate::Catalog;
 use tereze_codecs::xml::{self, Document};
 use tereze_reference_data::Directories;
@@ -70,6 +70,58 @@ pub(crate) struct Recogniser<'a> {
     pub(crate) catalog: &'a Catalog,
     pub(crate) directories: &'a Directories,
     pub(crate) limits: xml::Limits,
+    /// What the owner states say of the traders (registers, signed answers).
+    pub(crate) traders: &'a dyn TraderCheck,
+}
+
+/// What the owner state says of a trader on a date.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Standing {
+    Active,
+    /// Suspended or liquidated that day, or not yet registered.
+    Inactive(String),
+    /// Not in the owner state's register.
+    Unknown,
+    /// The owner state's node could not be asked and no earlier answer is kept.
+    Unresolved(String),
+    /// No source to ask (offline without evidence): the check is not made.
+    NotChecked,
+}
+
+/// Where recognition learns a trader's standing: the node's register and signed answers, or
+/// evidence given to `tereze recognise`.
+pub(crate) trait TraderCheck {
+    fn standing(&self, id: &str, date: chrono::NaiveDate) -> Standing;
+}
+
+/// No source: every trader is [`Standing::NotChecked`].
+pub(crate) struct NoTraderCheck;
+
+impl TraderCheck for NoTraderCheck {
+    fn standing(&self, _: &str, _: chrono::NaiveDate) -> Standing {
+        Standing::NotChecked
+    }
+}
+
+/// The standing an owner's answer gives on `date`.
+pub(crate) fn standing_of(
+    trader: Option<&crate::traders::Trader>,
+    date: chrono::NaiveDate,
+) -> Standing {
+    match trader {
+        None => Standing::Unknown,
+        Some(t) => match t.status_on(date) {
+            Some(crate::traders::Status::Active) => Standing::Active,
+            Some(other) => Standing::Inactive(format!("{} on {date}", other.as_str())),
+            None => Standing::Inactive(format!(
+                "not yet registered on {date} (first status from {})",
+                t.statuses
+                    .first()
+                    .map(|p| p.from.to_string())
+                    .unwrap_or_default()
+            )),
+        },
+    }
 }
 
 /// An input that is not an envelope at all: refused, not judged.
@@ -286,15 +338,53 @@ impl Recogniser<'_> {
             ));
         }
 
-        // 12. Trader identifiers.
+        // 12. Trader identifiers: well-formed with valid check digits, of a state in the trust
+        // space, and registered and active on the document's date by their state's word.
         for t in &h.traders {
-            let known = t.get(..2).is_some_and(|c| self.trust.state(c).is_some());
-            if !is_trader_identifier(t) || !known {
+            let parsed = match tereze_reference_data::trader::parse(t) {
+                Ok(p) => p,
+                Err(e) => {
+                    return Ok(Verdict::rejected(
+                        "trader-invalid",
+                        format!("{t}: {e}"),
+                        env,
+                    ));
+                }
+            };
+            let country = parsed.country.as_str();
+            if self.trust.state(country).is_none() {
                 return Ok(Verdict::rejected(
                     "trader-invalid",
-                    format!("{t:?} is not a trader identifier of a state in the trust space"),
+                    format!(
+                        "{t}: {country} is not a state of trust space v{}",
+                        self.trust.version
+                    ),
                     env,
                 ));
+            }
+            match self.traders.standing(t, date) {
+                Standing::Active | Standing::NotChecked => {}
+                Standing::Unknown => {
+                    return Ok(Verdict::rejected(
+                        "trader-unknown",
+                        format!("{t} is not in {country}'s register of traders"),
+                        env,
+                    ))
+                }
+                Standing::Inactive(why) => {
+                    return Ok(Verdict::rejected(
+                        "trader-inactive",
+                        format!("{t} is not active in {country}'s register: {why}"),
+                        env,
+                    ))
+                }
+                Standing::Unresolved(why) => {
+                    return Ok(Verdict::rejected(
+                        "trader-unresolved",
+                        format!("{t}: {country}'s register could not be asked: {why}"),
+                        env,
+                    ))
+                }
             }
         }
         Ok(Verdict {
@@ -383,6 +473,27 @@ mod tests {
         trust: TrustSpace,
         catalog: Catalog,
         directories: Directories,
+        traders: Registers,
+    }
+
+    /// Owner states' registers as recognition sees them: an id not listed is unknown.
+    #[derive(Default)]
+    struct Registers(std::collections::HashMap<String, Standing>);
+
+    impl TraderCheck for Registers {
+        fn standing(&self, id: &str, _: chrono::NaiveDate) -> Standing {
+            self.0.get(id).cloned().unwrap_or(Standing::Unknown)
+        }
+    }
+
+    /// A valid KZ business identification number (check digit computed).
+    fn kz_trader(body: &str) -> String {
+        let n = tereze_reference_data::trader::complete(
+            tereze_reference_data::trader::Country::KZ,
+            body,
+        )
+        .expect("check digit");
+        format!("KZ{n}")
     }
 
     fn fixture() -> Fixture {
@@ -403,6 +514,11 @@ mod tests {
             trust,
             catalog: Catalog::builtin().expect("catalog"),
             directories: Directories::builtin(),
+            traders: Registers(
+                [(kz_trader("99034000045"), Standing::Active)]
+                    .into_iter()
+                    .collect(),
+            ),
         }
     }
 
@@ -433,6 +549,7 @@ mod tests {
                 catalog: &self.catalog,
                 directories: &self.directories,
                 limits: xml::Limits::default(),
+                traders: &self.traders,
             };
             let mut i = Inbound {
                 envelope,
@@ -474,7 +591,7 @@ mod tests {
                 version: "1.0.0".into(),
                 issuing_authority: party("KZ", "KGD"),
             },
-            traders: vec!["KZ123456789012".into()],
+            traders: vec![kz_trader("99034000045")],
         }
     }
 
@@ -619,10 +736,48 @@ mod tests {
         assert_eq!(code(&v), "permits-missing", "{:?}", v.reasons);
         let says = &v.reasons[0].message;
         assert!(says.contains("1001990000 needs 01011"), "{says}");
-        // 11. trader identifiers
+        // 11. trader identifiers: form and check digits, state, standing in its register
         let mut h = header();
         h.traders = vec!["ZZ123456789".into()];
         assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-invalid");
+        let good_id = kz_trader("99034000045");
+        let last = good_id.as_bytes()[13] - b'0';
+        let mut h = header();
+        h.traders = vec![format!("{}{}", &good_id[..13], (last + 1) % 10)];
+        let v = f.judge(&env(h), |_| {});
+        assert_eq!(code(&v), "trader-invalid");
+        assert!(
+            v.reasons[0].message.contains("check digit"),
+            "{:?}",
+            v.reasons
+        );
+        let mut h = header();
+        h.traders = vec!["AM12345678".into()];
+        assert_eq!(
+            code(&f.judge(&env(h), |_| {})),
+            "trader-invalid",
+            "AM is not a state of this trust space"
+        );
+        let mut h = header();
+        h.traders = vec![kz_trader("98114000155")];
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-unknown");
+        let mut f = f;
+        f.traders.0.insert(
+            kz_trader("98114000155"),
+            Standing::Inactive("liquidated on 2025-06-01".into()),
+        );
+        f.traders.0.insert(
+            kz_trader("01024000123"),
+            Standing::Unresolved("KZ's node did not answer".into()),
+        );
+        let good = f.kz_signer();
+        let env = |h: Header| signed(&h, SAMPLE, &good);
+        let mut h = header();
+        h.traders = vec![kz_trader("98114000155")];
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-inactive");
+        let mut h = header();
+        h.traders = vec![kz_trader("01024000123")];
+        assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-unresolved");
     }
 
     #[test]
@@ -803,6 +958,7 @@ mod tests {
             dir,
             catalog: Catalog::builtin().expect("catalog"),
             directories: Directories::builtin(),
+            traders: fixture().traders,
         };
         assert!(f.trust.state("CN").expect("CN").partner);
         let cn = SigningKey::from_pem(&f.read("cn/signer.key"), Some(&f.read("cn/signer.pem")))

@@ -1,7 +1,7 @@
 //! Normative-reference directories (DESIGN §6): versioned classifiers with entries valid over
 //! date intervals, "as of date D" queries, numbered change sets applied atomically and
-//! idempotently, imports from CSV, JSON and XML, and the integrated tariff. Trader identifiers
-//! arrive with issue 8.
+//! idempotently, imports from CSV, JSON and XML, the integrated tariff, and trader
+//! identifiers (`trader`: format, check digits and what each state's number encodes).
 //!
 //! Invariant: this crate never reads the network or the file system itself. The shipped
 //! directories are embedded at build time (`Directories::builtin()`); anything else (a change
@@ -14,6 +14,7 @@ mod directory;
 pub mod import;
 mod model;
 pub mod tariff;
+pub mod trader;
 
 pub use change::{Applied, ChangeError, ChangeSet, Definition, Operation};
 pub use directory::{diff, Difference, Directories, Directory, DirectoryError, LookupError, On};

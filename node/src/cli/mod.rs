@@ -10,6 +10,7 @@ mod node;
 mod pki;
 mod recognise;
 mod reference;
+mod trader;
 mod translate;
 mod trust;
 mod xml;
@@ -52,6 +53,9 @@ enum Command {
     /// publish and sync change sets.
     #[command(subcommand, name = "ref")]
     Ref(reference::RefCommand),
+    /// Trader identifiers: validate, import the register into a node, resolve through a node.
+    #[command(subcommand)]
+    Trader(trader::TraderCommand),
     /// Check a node's tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -109,6 +113,7 @@ pub fn run() -> ExitCode {
         Command::Pki(cmd) => pki::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Ref(cmd) => reference::run(cmd),
+        Command::Trader(cmd) => trader::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

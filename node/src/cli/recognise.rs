@@ -9,7 +9,7 @@ use tereze_codecs::xml;
 use tereze_reference_data::Directories;
 
 use super::Failure;
-use crate::recognition::{Inbound, Recogniser};
+use crate::recognition::{standing_of, Inbound, NoTraderCheck, Recogniser, Standing, TraderCheck};
 use crate::trust::TrustSpace;
 
 /// Run the mutual-recognition checks on a signed envelope, as the recognising state's node
@@ -41,6 +41,11 @@ pub(crate) struct RecogniseArgs {
     /// --trust first.
     #[arg(long, value_name = "DIR")]
     sets: Option<PathBuf>,
+    /// Signed answers of the traders' states (`*.xml`, as `tereze trader resolve --out` keeps
+    /// them): with them, each trader of the envelope must be registered and active on the
+    /// document's date by its state's word; without, that part of the check is not made.
+    #[arg(long, value_name = "DIR")]
+    trader_answers: Option<PathBuf>,
     /// The signed envelope ("-" for stdin).
     file: PathBuf,
 }
@@ -108,12 +113,21 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         Some(dir) => super::reference::with_sets(dir, &trust, anchor.as_ref())?,
         None => Directories::builtin(),
     };
+    let evidence = match &args.trader_answers {
+        Some(dir) => Some(Evidence::read(dir, &trust)?),
+        None => None,
+    };
+    let traders: &dyn TraderCheck = match &evidence {
+        Some(e) => e,
+        None => &NoTraderCheck,
+    };
     let recogniser = Recogniser {
         trust: &trust,
         state: &args.state,
         catalog: &catalog,
         directories: &directories,
         limits: xml::Limits::default(),
+        traders,
     };
     let verdict = recogniser
         .recognise(&Inbound {
@@ -154,5 +168,35 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
             trust.version,
             reasons.join("; ")
         )))
+    }
+}
+
+/// Signed trader answers given as evidence, each verified under the trust space.
+struct Evidence(std::collections::HashMap<String, crate::traders::Answer>);
+
+impl Evidence {
+    fn read(dir: &std::path::Path, trust: &TrustSpace) -> Result<Self, Failure> {
+        let mut answers = std::collections::HashMap::new();
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?;
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_none_or(|e| e != "xml") {
+                continue;
+            }
+            let bytes = super::read_input(&path)?;
+            let a = crate::traders::verify_answer(&bytes, trust, None)
+                .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+            answers.insert(a.id.clone(), a);
+        }
+        Ok(Self(answers))
+    }
+}
+
+impl TraderCheck for Evidence {
+    fn standing(&self, id: &str, date: chrono::NaiveDate) -> Standing {
+        match self.0.get(id) {
+            Some(a) => standing_of(a.trader.as_ref(), date),
+            None => Standing::Unresolved("no signed answer about it among the evidence".into()),
+        }
     }
 }

@@ -17,7 +17,7 @@ use super::proto::exchange_server::{Exchange, ExchangeServer};
 use super::proto::{
     deliver_outcome, ChangeSetDocument, DeliverOutcome, DeliverRequest, DeliverResponse,
     FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, Forwarded, Refusal,
-    ReturnReceiptsRequest, ReturnReceiptsResponse,
+    ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest, ReturnReceiptsResponse,
 };
 use super::Node;
 use crate::config::Role;
@@ -288,6 +288,36 @@ impl Exchange for ExchangeService {
         Ok(Response::new(Box::pin(tokio_stream::iter(items))))
     }
 
+    async fn resolve_trader(
+        &self,
+        request: Request<ResolveTraderRequest>,
+    ) -> Result<Response<ResolveTraderResponse>, Status> {
+        self.caller(&request)?;
+        let r = request.into_inner();
+        let parsed = tereze_reference_data::trader::parse(&r.id)
+            .map_err(|e| Status::invalid_argument(format!("id: {}: {e}", r.id)))?;
+        if parsed.country.as_str() != self.node.config.state {
+            return Err(Status::failed_precondition(format!(
+                "{} is not a trader of {}: ask {}'s node",
+                r.id,
+                self.node.config.state,
+                parsed.country.as_str()
+            )));
+        }
+        let as_of = if r.as_of.is_empty() {
+            Utc::now().date_naive()
+        } else {
+            chrono::NaiveDate::parse_from_str(&r.as_of, "%Y-%m-%d").map_err(|_| {
+                Status::invalid_argument(format!("as_of: {:?} is not a date", r.as_of))
+            })?
+        };
+        let answer = self
+            .node
+            .answer_for(&r.id, as_of)
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(ResolveTraderResponse { answer }))
+    }
+
     async fn return_receipts(
         &self,
         request: Request<ReturnReceiptsRequest>,
@@ -367,6 +397,7 @@ fn recogniser<'a>(
     node: &'a Node,
     trust: &'a crate::trust::TrustSpace,
     directories: &'a tereze_reference_data::Directories,
+    traders: &'a super::traders::NodeTraders<'a>,
 ) -> Recogniser<'a> {
     Recogniser {
         trust,
@@ -377,6 +408,7 @@ fn recogniser<'a>(
             max_bytes: node.config.limits.max_message_bytes,
             ..xml::Limits::default()
         },
+        traders,
     }
 }
 
@@ -387,7 +419,8 @@ pub(crate) fn recognise_quarantine(
 ) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
     let trust = node.trust();
     let directories = node.directories();
-    let recogniser = recogniser(node, &trust, &directories);
+    let traders = super::traders::NodeTraders { node };
+    let recogniser = recogniser(node, &trust, &directories, &traders);
     let mut released = Vec::new();
     let mut still = 0;
     for m in node.store().quarantined()? {
@@ -500,7 +533,8 @@ fn check_and_sign(
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
         let (verdict, reasons) = if for_me {
             let directories = node.directories();
-            let recogniser = recogniser(node, &trust, &directories);
+            let traders = super::traders::NodeTraders { node };
+            let recogniser = recogniser(node, &trust, &directories, &traders);
             let inbound = Inbound {
                 envelope: &item.envelope,
                 sender: &route.sender,

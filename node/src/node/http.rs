@@ -37,6 +37,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .merge(super::http_reference::routes())
+        .merge(super::traders::routes())
         .with_state(node)
 }
 

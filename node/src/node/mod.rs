@@ -13,6 +13,7 @@ pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod submit;
 pub(crate) mod tls;
+pub(crate) mod traders;
 pub(crate) mod window;
 
 use std::collections::HashMap;

@@ -118,6 +118,10 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
         max_bytes: node.config.limits.max_message_bytes,
         ..xml::Limits::default()
     };
+    for (i, t) in s.traders.iter().enumerate() {
+        tereze_reference_data::trader::parse(t)
+            .map_err(|e| invalid(format!("traders[{i}]: {t}: {e}")))?;
+    }
     let doc = xml::parse_with_limits(&s.document, &limits)
         .map_err(|e| invalid(format!("document:{e}")))?;
     let format = node.catalog.format(&s.format).ok_or_else(|| {

@@ -42,6 +42,11 @@ pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("co
 const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_history");
 /// CRLs accepted from CRL locations: URL → the CRL set as fetched.
 const FETCHED_CRLS: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched_crls");
+/// This state's traders (issue 8): identifier → the record as JSON.
+const TRADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("traders");
+/// Signed answers about other states' traders: identifier → 8 bytes of the time it was
+/// fetched (ms, big-endian) followed by the signed document.
+const TRADER_ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("trader_answers");
 /// Signed change sets of the reference directories, by (directory, number), as received.
 const CHANGE_SETS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("change_sets");
 
@@ -529,6 +534,39 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Adds or replaces traders of this state's register (all or none).
+    pub(crate) fn put_traders(
+        &mut self,
+        traders: &[crate::traders::Trader],
+    ) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(TRADERS).map_err(engine)?;
+        for trader in traders {
+            let json = serde_json::to_vec(trader)
+                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", trader.id)))?;
+            t.insert(trader.id.as_str(), json.as_slice())
+                .map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps a verified answer of another state's node about one of its traders.
+    pub(crate) fn record_trader_answer(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let mut row = Vec::with_capacity(8 + bytes.len());
+        row.extend_from_slice(&at_ms.to_be_bytes());
+        row.extend_from_slice(bytes);
+        self.txn
+            .open_table(TRADER_ANSWERS)
+            .map_err(engine)?
+            .insert(id, row.as_slice())
+            .map_err(engine)?;
+        Ok(())
+    }
+
     /// Keeps a verified change set that is about to be put in force.
     pub(crate) fn record_change_set(
         &mut self,
@@ -587,6 +625,8 @@ impl RedbStore {
             txn.open_table(TRUST_HISTORY).map_err(engine)?;
             txn.open_table(FETCHED_CRLS).map_err(engine)?;
             txn.open_table(CHANGE_SETS).map_err(engine)?;
+            txn.open_table(TRADERS).map_err(engine)?;
+            txn.open_table(TRADER_ANSWERS).map_err(engine)?;
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit::create_tables(&txn)?;
@@ -844,6 +884,44 @@ impl RedbStore {
         let t = txn.open_table(TRUST_HISTORY).map_err(engine)?;
         let last = t.last().map_err(engine)?;
         Ok(last.map(|(k, v)| (k.value(), v.value().to_vec())))
+    }
+
+    /// A trader of this state's register.
+    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(TRADERS).map_err(engine)?;
+        let Some(v) = t.get(id).map_err(engine)? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
+    }
+
+    /// How many traders the register holds.
+    pub(crate) fn trader_count(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        txn.open_table(TRADERS)
+            .map_err(engine)?
+            .len()
+            .map_err(engine)
+    }
+
+    /// The answer kept about another state's trader: when it was fetched (ms) and the signed
+    /// document.
+    pub(crate) fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(TRADER_ANSWERS).map_err(engine)?;
+        let Some(v) = t.get(id).map_err(engine)? else {
+            return Ok(None);
+        };
+        let row = v.value();
+        if row.len() < 8 {
+            return Err(StoreError::Corrupt(format!("trader answer {id}")));
+        }
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&row[..8]);
+        Ok(Some((i64::from_be_bytes(at), row[8..].to_vec())))
     }
 
     /// Stored change sets after the given versions (a directory not in `have`: all of its

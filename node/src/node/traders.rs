@@ -1,0 +1,273 @@
+//! Traders in the running node (docs/traders.md): the register of this state's traders, the
+//! owner's signed answers (`ResolveTrader` over Exchange), and resolution of other states'
+//! traders through their nodes with a cache that keeps each verified answer as evidence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use tereze_reference_data::trader;
+
+use super::proto::ResolveTraderRequest;
+use super::Node;
+use crate::recognition::{standing_of, Standing, TraderCheck};
+use crate::traders::{self, Answer, AnswerError, Trader};
+
+/// Why a trader could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ResolveError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{state} is not a state of the trust space")]
+    UnknownState { state: String },
+    #[error("{state}'s node did not answer: {reason}")]
+    Unreachable { state: String, reason: String },
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot sign: {0}")]
+    Sign(String),
+}
+
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Source {
+    /// This node's own register, signed now.
+    Register,
+    /// An answer kept from earlier, within its TTL.
+    Cache,
+    /// Asked of the owner state's node just now.
+    Owner,
+}
+
+impl Node {
+    /// This node's signed answer about `id` (of its own state) as of `as_of`.
+    pub(crate) fn answer_for(&self, id: &str, as_of: NaiveDate) -> Result<Vec<u8>, ResolveError> {
+        let t = self.store().trader(id)?;
+        traders::sign_answer(id, &self.config.state, as_of, t.as_ref(), &self.signing)
+            .map_err(ResolveError::Sign)
+    }
+
+    /// The answer of a still-fresh kept one, if any (verified again under the trust space in
+    /// force).
+    pub(crate) fn cached_answer(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Answer, Vec<u8>)>, ResolveError> {
+        let Some((at, bytes)) = self.store().trader_answer(id)? else {
+            return Ok(None);
+        };
+        let ttl_ms = (self.config.traders.cache_ttl_seconds as i64).saturating_mul(1000);
+        if crate::store::now_ms().saturating_sub(at) > ttl_ms {
+            return Ok(None);
+        }
+        match traders::verify_answer(&bytes, &self.trust(), Some(id)) {
+            Ok(a) => Ok(Some((a, bytes))),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// What the owner state says of `id`: this node's register, a fresh kept answer, or the
+    /// owner's node asked now (verified, then kept).
+    pub(crate) async fn resolve_trader(
+        &self,
+        id: &str,
+        as_of: NaiveDate,
+    ) -> Result<(Answer, Vec<u8>, Source), ResolveError> {
+        let parsed = trader::parse(id).map_err(|e| ResolveError::Invalid(format!("{id}: {e}")))?;
+        let state = parsed.country.as_str().to_owned();
+        if state == self.config.state {
+            let bytes = self.answer_for(id, as_of)?;
+            let answer = traders::verify_answer(&bytes, &self.trust(), Some(id))?;
+            return Ok((answer, bytes, Source::Register));
+        }
+        if let Some((a, b)) = self.cached_answer(id)? {
+            return Ok((a, b, Source::Cache));
+        }
+        if self.trust().state(&state).is_none() {
+            return Err(ResolveError::UnknownState { state });
+        }
+        let unreachable = |reason: String| ResolveError::Unreachable {
+            state: state.clone(),
+            reason,
+        };
+        let mut client = super::relay::client(self, &state).map_err(unreachable)?;
+        let timeout = Duration::from_secs(self.config.traders.resolve_timeout_seconds);
+        let call = client.resolve_trader(ResolveTraderRequest {
+            id: id.to_owned(),
+            as_of: as_of.to_string(),
+        });
+        let bytes = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {} s", timeout.as_secs())))?
+            .map_err(|e| unreachable(e.message().to_owned()))?
+            .into_inner()
+            .answer;
+        let answer = traders::verify_answer(&bytes, &self.trust(), Some(id))?;
+        let (key, at, kept) = (id.to_owned(), crate::store::now_ms(), bytes.clone());
+        self.committer
+            .run(move |t| t.record_trader_answer(&key, at, &kept))
+            .await?;
+        Ok((answer, bytes, Source::Owner))
+    }
+}
+
+/// Recognition's view of traders in a running node: this state's register; for another
+/// state's trader a kept answer, else the owner's node asked now (the recogniser runs on a
+/// blocking thread), else an older kept answer.
+pub(crate) struct NodeTraders<'a> {
+    pub(crate) node: &'a Node,
+}
+
+impl NodeTraders<'_> {
+    fn kept(&self, id: &str, date: NaiveDate) -> Option<Standing> {
+        let (_, bytes) = self.node.store().trader_answer(id).ok()??;
+        let a = traders::verify_answer(&bytes, &self.node.trust(), Some(id)).ok()?;
+        Some(standing_of(a.trader.as_ref(), date))
+    }
+}
+
+impl TraderCheck for NodeTraders<'_> {
+    fn standing(&self, id: &str, date: NaiveDate) -> Standing {
+        let node = self.node;
+        if id.starts_with(&node.config.state) {
+            return match node.store().trader(id) {
+                Ok(t) => standing_of(t.as_ref(), date),
+                Err(e) => Standing::Unresolved(format!("this node's register: {e}")),
+            };
+        }
+        if let Ok(Some((a, _))) = node.cached_answer(id) {
+            return standing_of(a.trader.as_ref(), date);
+        }
+        let asked = match tokio::runtime::Handle::try_current() {
+            Ok(h) => tokio::task::block_in_place(|| h.block_on(node.resolve_trader(id, date))),
+            Err(_) => return Standing::Unresolved("no runtime to ask with".into()),
+        };
+        match asked {
+            Ok((a, _, _)) => standing_of(a.trader.as_ref(), date),
+            Err(e) => self
+                .kept(id, date)
+                .unwrap_or_else(|| Standing::Unresolved(e.to_string())),
+        }
+    }
+}
+
+pub(crate) fn routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/v1/traders", post(post_traders))
+        .route("/v1/traders/{id}", get(get_trader))
+        .route("/v1/traders/{id}/resolve", get(get_resolve))
+}
+
+fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (code, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+/// Imports register records (a JSON array of [`Trader`]); all or none.
+async fn post_traders(
+    State(node): State<Arc<Node>>,
+    body: Result<Json<Vec<Trader>>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(list) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    for (i, t) in list.iter().enumerate() {
+        if let Err(e) = t.check() {
+            return error(StatusCode::BAD_REQUEST, format!("record {}: {e}", i + 1));
+        }
+        if !t.id.starts_with(&node.config.state) {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "record {}: {} is not a trader of {}: a node keeps its own state's register",
+                    i + 1,
+                    t.id,
+                    node.config.state
+                ),
+            );
+        }
+    }
+    let n = list.len();
+    match node.committer.run(move |t| t.put_traders(&list)).await {
+        Ok(()) => Json(json!({
+            "imported": n,
+            "register": node.store().trader_count().unwrap_or(0),
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn get_trader(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Response {
+    if let Err(e) = trader::parse(&id) {
+        return error(StatusCode::BAD_REQUEST, format!("{id}: {e}"));
+    }
+    match node.store().trader(&id) {
+        Ok(Some(t)) => Json(t).into_response(),
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            format!("{id} is not in {}'s register", node.config.state),
+        ),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AsOf {
+    as_of: Option<String>,
+}
+
+async fn get_resolve(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(q): Query<AsOf>,
+) -> Response {
+    let as_of = match &q.as_of {
+        None => Utc::now().date_naive(),
+        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("as_of: {s:?} is not a date (YYYY-MM-DD)"),
+                )
+            }
+        },
+    };
+    match node.resolve_trader(&id, as_of).await {
+        Ok((answer, bytes, source)) => {
+            let status = answer
+                .trader
+                .as_ref()
+                .and_then(|t| t.status_on(as_of))
+                .map(|s| s.as_str());
+            Json(json!({
+                "id": id,
+                "as_of": as_of.to_string(),
+                "registered": answer.trader.is_some(),
+                "status": status,
+                "answer": answer,
+                "source": source,
+                "document": String::from_utf8_lossy(&bytes),
+            }))
+            .into_response()
+        }
+        Err(e @ ResolveError::Invalid(_)) | Err(e @ ResolveError::UnknownState { .. }) => {
+            error(StatusCode::BAD_REQUEST, e)
+        }
+        Err(e @ ResolveError::Unreachable { .. }) => error(StatusCode::BAD_GATEWAY, e),
+        Err(e @ ResolveError::Answer(_)) => error(StatusCode::BAD_GATEWAY, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}

@@ -1,0 +1,424 @@
+//! Foreign-trade participants (issue 8, DESIGN §6, docs/traders.md): the registry a node keeps
+//! of its own state's traders, and the signed answers by which a state's node vouches for
+//! them to others.
+//!
+//! A **record** is an identifier (country + national number, check digits valid), a name, an
+//! address and the status history (active, suspended, liquidated, each from a date). A node's
+//! registry holds only its own state's traders. An **answer** is what the owner node says of
+//! one identifier — registered or not, and if so the record — as an XML document signed with
+//! the owner node's document key:
+//!
+//! ```xml
+//! <tr:TraderAnswer xmlns:tr="urn:tereze:traders" Id="KZ…" State="KZ" AsOf="2026-11-25"
+//!                  AnsweredAt="2026-11-25T10:00:00Z" Registered="true">
+//!   <tr:Name>…</tr:Name> <tr:Address>…</tr:Address>
+//!   <tr:Status From="2019-03-01">active</tr:Status> …
+//!   <ds:Signature>…</ds:Signature>
+//! </tr:TraderAnswer>
+//! ```
+//!
+//! The asker verifies it against the identifier's state's document anchors in the trust space
+//! (an answer about a KZ trader signed by anyone but KZ is forged), keeps it with a TTL and can
+//! show it later as evidence.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, VerifyPolicy};
+use tereze_codecs::xml::{self, Document, Element, NamespaceDecl};
+use tereze_reference_data::trader;
+
+use crate::trust::TrustSpace;
+
+pub(crate) const NAMESPACE: &str = "urn:tereze:traders";
+
+/// A status and the day it took effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Active,
+    Suspended,
+    Liquidated,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Suspended => "suspended",
+            Status::Liquidated => "liquidated",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        match s {
+            "active" => Ok(Status::Active),
+            "suspended" => Ok(Status::Suspended),
+            "liquidated" => Ok(Status::Liquidated),
+            _ => Err(format!(
+                "status {s:?} is not active, suspended or liquidated"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusPeriod {
+    pub(crate) status: Status,
+    /// The first day of this status.
+    pub(crate) from: NaiveDate,
+}
+
+/// One trader as the owner state's register has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Trader {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    #[serde(default)]
+    pub(crate) address: String,
+    /// Oldest first, days strictly increasing.
+    pub(crate) statuses: Vec<StatusPeriod>,
+}
+
+impl Trader {
+    /// The status on `date`; `None` before the first (not yet registered).
+    pub(crate) fn status_on(&self, date: NaiveDate) -> Option<Status> {
+        self.statuses
+            .iter()
+            .rev()
+            .find(|p| p.from <= date)
+            .map(|p| p.status)
+    }
+
+    /// Checks a record: a valid identifier, a name, statuses in increasing order.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        trader::parse(&self.id).map_err(|e| format!("{}: {e}", self.id))?;
+        if self.name.trim().is_empty() {
+            return Err(format!("{}: no name", self.id));
+        }
+        if self.statuses.is_empty() {
+            return Err(format!("{}: no status", self.id));
+        }
+        if self.statuses.windows(2).any(|w| w[0].from >= w[1].from) {
+            return Err(format!(
+                "{}: statuses must be in increasing order of their dates",
+                self.id
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A register row as imported: one status per row; rows of one id add to its history.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Row {
+    id: String,
+    name: String,
+    #[serde(default)]
+    address: String,
+    status: String,
+    /// `YYYY-MM-DD`.
+    status_from: String,
+}
+
+/// Reads a register export (CSV with a header `id,name,address,status,status_from`, or a JSON
+/// array of such objects) into records, one per id, statuses sorted. Errors name the row.
+pub(crate) fn read_register(bytes: &[u8], json: bool) -> Result<Vec<Trader>, String> {
+    let rows: Vec<(usize, Row)> = if json {
+        let rows: Vec<Row> = serde_json::from_slice(bytes).map_err(|e| format!("JSON: {e}"))?;
+        rows.into_iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, r))
+            .collect()
+    } else {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(bytes);
+        let mut rows = Vec::new();
+        for (i, r) in reader.deserialize::<Row>().enumerate() {
+            rows.push((i + 1, r.map_err(|e| format!("row {}: {e}", i + 1))?));
+        }
+        rows
+    };
+    let mut by_id: BTreeMap<String, Trader> = BTreeMap::new();
+    for (n, row) in rows {
+        let at = |e: String| format!("row {n}: {e}");
+        trader::parse(&row.id).map_err(|e| at(format!("{}: {e}", row.id)))?;
+        let status = Status::parse(&row.status).map_err(at)?;
+        let from = NaiveDate::parse_from_str(&row.status_from, "%Y-%m-%d").map_err(|_| {
+            at(format!(
+                "status_from {:?} is not a date (YYYY-MM-DD)",
+                row.status_from
+            ))
+        })?;
+        let t = by_id.entry(row.id.clone()).or_insert_with(|| Trader {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            address: row.address.clone(),
+            statuses: Vec::new(),
+        });
+        if t.statuses.iter().any(|p| p.from == from) {
+            return Err(at(format!("{} has two statuses from {from}", row.id)));
+        }
+        // The latest row's name and address win.
+        t.name = row.name;
+        t.address = row.address;
+        t.statuses.push(StatusPeriod { status, from });
+    }
+    let mut out: Vec<Trader> = by_id.into_values().collect();
+    for t in &mut out {
+        t.statuses.sort_by_key(|p| p.from);
+        t.check()?;
+    }
+    Ok(out)
+}
+
+/// What an owner node said of one identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Answer {
+    pub(crate) id: String,
+    pub(crate) state: String,
+    pub(crate) as_of: NaiveDate,
+    pub(crate) answered_at: String,
+    /// `None`: not in the owner's register.
+    pub(crate) trader: Option<Trader>,
+    /// The signer's certificate subject (filled in by [`verify_answer`]).
+    pub(crate) signer: String,
+}
+
+/// Why an answer was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum AnswerError {
+    #[error("trader answer: {0}")]
+    Malformed(String),
+    #[error("trader answer for {id}: {state} is not a state of the trust space")]
+    UnknownState { id: String, state: String },
+    #[error("trader answer for {id}: not signed by {state}'s node: {reason}")]
+    Signature {
+        id: String,
+        state: String,
+        reason: String,
+    },
+}
+
+fn tr(local: &str) -> Element {
+    Element::new(Some("tr"), local, Some(NAMESPACE))
+}
+
+/// The owner's signed answer about `id` (this node's state) as of `as_of`.
+pub(crate) fn sign_answer(
+    id: &str,
+    state: &str,
+    as_of: NaiveDate,
+    trader: Option<&Trader>,
+    key: &SigningKey,
+) -> Result<Vec<u8>, String> {
+    let mut root = tr("TraderAnswer");
+    root.namespace_decls.push(NamespaceDecl {
+        prefix: Some("tr".into()),
+        uri: NAMESPACE.into(),
+    });
+    root.set_attribute("Id", id);
+    root.set_attribute("State", state);
+    root.set_attribute("AsOf", &as_of.to_string());
+    root.set_attribute(
+        "AnsweredAt",
+        &Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    root.set_attribute(
+        "Registered",
+        if trader.is_some() { "true" } else { "false" },
+    );
+    let mut doc = Document::with_root(root);
+    let r = doc.root();
+    if let Some(t) = trader {
+        let n = doc.append_element(r, tr("Name"));
+        doc.append_text(n, &t.name);
+        let a = doc.append_element(r, tr("Address"));
+        doc.append_text(a, &t.address);
+        for p in &t.statuses {
+            let mut e = tr("Status");
+            e.set_attribute("From", &p.from.to_string());
+            let s = doc.append_element(r, e);
+            doc.append_text(s, p.status.as_str());
+        }
+    }
+    dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        key,
+        &SignOptions::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(doc.to_xml().into_bytes())
+}
+
+/// Verifies an answer against the identifier's state's document anchors and reads it from the
+/// signed bytes only. `expected_id`: the identifier asked about (an answer about another one
+/// is refused).
+pub(crate) fn verify_answer(
+    bytes: &[u8],
+    trust: &TrustSpace,
+    expected_id: Option<&str>,
+) -> Result<Answer, AnswerError> {
+    let malformed = |e: String| AnswerError::Malformed(e);
+    let doc = xml::parse(bytes).map_err(|e| malformed(e.to_string()))?;
+    let claimed = read_answer(&doc)?;
+    if let Some(want) = expected_id {
+        if claimed.id != want {
+            return Err(malformed(format!("it is about {}, not {want}", claimed.id)));
+        }
+    }
+    // The state that may vouch is the identifier's own.
+    let country = trader::parse(&claimed.id)
+        .map_err(|e| malformed(format!("{}: {e}", claimed.id)))?
+        .country
+        .as_str()
+        .to_owned();
+    if claimed.state != country {
+        return Err(AnswerError::Signature {
+            id: claimed.id,
+            state: country,
+            reason: format!("the answer claims to come from {}", claimed.state),
+        });
+    }
+    let state = trust
+        .state(&country)
+        .ok_or_else(|| AnswerError::UnknownState {
+            id: claimed.id.clone(),
+            state: country.clone(),
+        })?;
+    let verified = dsig::verify(&doc, &state.documents, &VerifyPolicy::default()).map_err(|e| {
+        AnswerError::Signature {
+            id: claimed.id.clone(),
+            state: country.clone(),
+            reason: e.to_string(),
+        }
+    })?;
+    if let Some(cert) = verified.signer.certificate.as_ref() {
+        if let Some(when) = state.revoked_at(cert) {
+            return Err(AnswerError::Signature {
+                id: claimed.id,
+                state: country,
+                reason: format!("the signer was revoked at {}", when.to_rfc3339()),
+            });
+        }
+    }
+    let signed = verified
+        .references
+        .first()
+        .ok_or_else(|| malformed("the signature signs nothing".into()))?
+        .document()
+        .map_err(|e| malformed(format!("signed content: {e}")))?;
+    let mut answer = read_answer(&signed)?;
+    if answer.id != claimed.id || answer.state != claimed.state {
+        return Err(malformed(
+            "the signed answer differs from the document".into(),
+        ));
+    }
+    answer.signer = verified.signer.subject;
+    Ok(answer)
+}
+
+fn read_answer(doc: &Document) -> Result<Answer, AnswerError> {
+    let malformed = |e: String| AnswerError::Malformed(e);
+    let r = doc.root();
+    let root = doc
+        .element(r)
+        .filter(|e| e.is(NAMESPACE, "TraderAnswer"))
+        .ok_or_else(|| malformed("not a tr:TraderAnswer".into()))?;
+    let attr = |n: &str| {
+        root.attribute(n)
+            .map(str::to_owned)
+            .ok_or_else(|| malformed(format!("tr:TraderAnswer: no attribute {n}")))
+    };
+    let id = attr("Id")?;
+    let state = attr("State")?;
+    let as_of = NaiveDate::parse_from_str(&attr("AsOf")?, "%Y-%m-%d")
+        .map_err(|_| malformed("tr:TraderAnswer/@AsOf is not a date".into()))?;
+    let answered_at = attr("AnsweredAt")?;
+    DateTime::parse_from_rfc3339(&answered_at)
+        .map_err(|_| malformed("tr:TraderAnswer/@AnsweredAt is not RFC 3339".into()))?;
+    let registered = match attr("Registered")?.as_str() {
+        "true" => true,
+        "false" => false,
+        other => {
+            return Err(malformed(format!(
+                "@Registered {other:?} is not true or false"
+            )))
+        }
+    };
+    let text = |local: &str| {
+        doc.child(r, NAMESPACE, local)
+            .map(|n| doc.text_content(n))
+            .unwrap_or_default()
+    };
+    let trader = if registered {
+        let mut statuses = Vec::new();
+        for c in doc.child_elements(r) {
+            let Some(e) = doc.element(c).filter(|e| e.is(NAMESPACE, "Status")) else {
+                continue;
+            };
+            let from = e
+                .attribute("From")
+                .and_then(|f| NaiveDate::parse_from_str(f, "%Y-%m-%d").ok())
+                .ok_or_else(|| malformed("tr:Status/@From is not a date".into()))?;
+            let status = Status::parse(&doc.text_content(c)).map_err(malformed)?;
+            statuses.push(StatusPeriod { status, from });
+        }
+        let t = Trader {
+            id: id.clone(),
+            name: text("Name"),
+            address: text("Address"),
+            statuses,
+        };
+        t.check().map_err(malformed)?;
+        Some(t)
+    } else {
+        None
+    };
+    Ok(Answer {
+        id,
+        state,
+        as_of,
+        answered_at,
+        trader,
+        signer: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn status_is_read_as_of_a_date() {
+        let t = Trader {
+            id: "X".into(),
+            name: "x".into(),
+            address: String::new(),
+            statuses: vec![
+                StatusPeriod {
+                    status: Status::Active,
+                    from: d("2020-01-01"),
+                },
+                StatusPeriod {
+                    status: Status::Suspended,
+                    from: d("2025-06-01"),
+                },
+            ],
+        };
+        assert_eq!(t.status_on(d("2019-12-31")), None);
+        assert_eq!(t.status_on(d("2020-01-01")), Some(Status::Active));
+        assert_eq!(t.status_on(d("2025-05-31")), Some(Status::Active));
+        assert_eq!(t.status_on(d("2025-06-01")), Some(Status::Suspended));
+    }
+}
