@@ -63,7 +63,7 @@ fn bench(c: &mut Criterion) {
                         version: model.version.clone(),
                         issuing_authority: party("KZ", "KGD"),
                     },
-                    traders: vec!["KZ123456789012".into(), "RU7701234567".into()],
+                    traders: vec!["KZ120440789014".into(), "RU7701234560".into()],
                 },
                 body: Body::from_document(&out[0].document),
             };

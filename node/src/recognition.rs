@@ -343,6 +343,14 @@ impl Recogniser<'_> {
         for t in &h.traders {
             let parsed = match tereze_reference_data::trader::parse(t) {
                 Ok(p) => p,
+                // A partner state's trader: its numbering rule and register are not ours to
+                // check; its form and its state's place in the trust space are.
+                Err(tereze_reference_data::trader::TraderError::UnknownCountry { .. })
+                    if tereze_codecs::envelope::is_trader_identifier(t)
+                        && t.get(..2).is_some_and(|c| self.trust.state(c).is_some()) =>
+                {
+                    continue;
+                }
                 Err(e) => {
                     return Ok(Verdict::rejected(
                         "trader-invalid",

@@ -57,7 +57,7 @@ fn national_to_eaeu_and_on_to_another_state() {
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let eaeu = stdout(&out);
     assert!(
-        eaeu.contains("<csdo:TaxpayerId>RU7701234567</csdo:TaxpayerId>"),
+        eaeu.contains("<csdo:TaxpayerId>RU7701234560</csdo:TaxpayerId>"),
         "{eaeu}"
     );
     assert!(

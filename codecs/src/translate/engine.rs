@@ -842,15 +842,17 @@ fn check_value(e: &ModelElement, v: &str, dirs: &On<'_>) -> Result<(), String> {
             .check(e.directory.as_deref().unwrap_or_default(), v)
             .map(|_| ())
             .map_err(|err| err.to_string()),
-        ValueType::Trader => {
-            if crate::envelope::is_trader_identifier(v) {
+        // An EAEU state's identifier is checked in full (check digits); a third country's
+        // number (a consignee in China) only by its form: no rule for it is known here.
+        ValueType::Trader => match tereze_reference_data::trader::parse(v) {
+            Ok(_) => Ok(()),
+            Err(tereze_reference_data::trader::TraderError::UnknownCountry { .. })
+                if crate::envelope::is_trader_identifier(v) =>
+            {
                 Ok(())
-            } else {
-                Err(format!(
-                    "{v:?} is not a trader identifier (country code + national number)"
-                ))
             }
-        }
+            Err(e) => Err(format!("{v:?} is not a valid trader identifier: {e}")),
+        },
         ValueType::Fixed => match &e.value {
             Some(f) if f == v => Ok(()),
             Some(f) => Err(format!("{v:?}: only {f:?} is allowed")),

@@ -79,6 +79,8 @@ fn describe(v: &Value) -> String {
     match v {
         Value::Object(m) => m
             .iter()
+            // The notes explain the scheme; `--format json` has them.
+            .filter(|(k, _)| k.as_str() != "notes")
             .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
             .map(|(k, v)| match v {
                 Value::String(s) => format!("{k}={s}"),
