@@ -394,6 +394,110 @@ fn read_answer(doc: &Document) -> Result<Answer, AnswerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::devpki::{self, DevPkiSpec};
+
+    /// A dev PKI for KZ and RU: the trust space and each state's document signer.
+    fn pki() -> (tempfile::TempDir, TrustSpace, SigningKey, SigningKey) {
+        let dir = tempfile::tempdir().expect("dir");
+        devpki::init(&DevPkiSpec {
+            out: dir.path().to_path_buf(),
+            states: vec!["KZ".into(), "RU".into()],
+            hub: None,
+            via_hub: vec![],
+            base_port: 20900,
+            days: 30,
+        })
+        .expect("dev PKI");
+        let trust = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
+        let signer = |s: &str| {
+            let read = |f: &str| std::fs::read(dir.path().join(s).join(f)).expect("read");
+            SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key")
+        };
+        let (kz, ru) = (signer("kz"), signer("ru"));
+        (dir, trust, kz, ru)
+    }
+
+    fn trader(id: &str) -> Trader {
+        Trader {
+            id: id.into(),
+            name: "Astyq Grain LLP".into(),
+            address: "Astana".into(),
+            statuses: vec![StatusPeriod {
+                status: Status::Active,
+                from: d("2015-03-01"),
+            }],
+        }
+    }
+
+    #[test]
+    fn only_the_traders_own_state_can_vouch_for_it() {
+        let (_dir, trust, kz, ru) = pki();
+        let id = "KZ990340000450";
+        let t = trader(id);
+        let today = d("2026-11-25");
+        let good = sign_answer(id, "KZ", today, Some(&t), &kz).expect("signs");
+        let a = verify_answer(&good, &trust, Some(id)).expect("KZ vouches for KZ");
+        assert_eq!(a.trader, Some(t.clone()));
+        assert!(a.signer.contains("KZ"), "{}", a.signer);
+        // Asked about another identifier.
+        assert!(matches!(
+            verify_answer(&good, &trust, Some("KZ120440789014")),
+            Err(AnswerError::Malformed(_))
+        ));
+        // Changed after signing.
+        let text = String::from_utf8(good.clone()).expect("utf-8");
+        let tampered = text.replace(">active<", ">liquidated<");
+        assert_ne!(tampered, text);
+        assert!(matches!(
+            verify_answer(tampered.as_bytes(), &trust, Some(id)),
+            Err(AnswerError::Signature { .. })
+        ));
+        // RU's node signing an answer about a KZ trader, whether it says it is KZ or RU.
+        for claimed in ["KZ", "RU"] {
+            let forged = sign_answer(id, claimed, today, Some(&t), &ru).expect("signs");
+            let e = verify_answer(&forged, &trust, Some(id)).expect_err("forged");
+            assert!(
+                e.to_string().contains("not signed by KZ's node"),
+                "{claimed}: {e}"
+            );
+        }
+        // "Not registered" is an answer too, signed the same way.
+        let none = sign_answer("KZ120440789014", "KZ", today, None, &kz).expect("signs");
+        let a = verify_answer(&none, &trust, None).expect("valid");
+        assert_eq!(a.trader, None);
+    }
+
+    #[test]
+    fn register_files_are_read_with_their_history_and_refused_with_the_row() {
+        let csv = "id,name,address,status,status_from\n\
+                   KZ990340000450,A,Astana,active,2015-03-01\n\
+                   KZ990340000450,A,Astana,suspended,2025-01-01\n";
+        let list = read_register(csv.as_bytes(), false).expect("reads");
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].statuses.len(), 2);
+        assert_eq!(list[0].status_on(d("2025-01-01")), Some(Status::Suspended));
+        let json =
+            r#"[{"id":"KZ990340000450","name":"A","status":"active","status_from":"2015-03-01"}]"#;
+        assert_eq!(
+            read_register(json.as_bytes(), true).expect("reads").len(),
+            1
+        );
+        for (bad, says) in [
+            (
+                "KZ990340000451,A,x,active,2015-03-01",
+                "row 1: KZ990340000451",
+            ),
+            (
+                "KZ990340000450,A,x,dormant,2015-03-01",
+                "row 1: status \"dormant\"",
+            ),
+            ("KZ990340000450,A,x,active,01.03.2015", "row 1: status_from"),
+        ] {
+            let text = format!("id,name,address,status,status_from\n{bad}\n");
+            let e = read_register(text.as_bytes(), false).expect_err("refused");
+            assert!(e.contains(says), "{e}");
+        }
+    }
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
