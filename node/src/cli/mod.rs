@@ -5,6 +5,7 @@
 
 mod audit;
 mod bench;
+mod conformance;
 mod demo;
 mod node;
 mod pki;
@@ -56,6 +57,9 @@ enum Command {
     /// Trader identifiers: validate, import the register into a node, resolve through a node.
     #[command(subcommand)]
     Trader(trader::TraderCommand),
+    /// The conformance suite: run it against any node, or list its cases.
+    #[command(subcommand)]
+    Conformance(conformance::ConformanceCommand),
     /// Check a node's tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -114,6 +118,7 @@ pub fn run() -> ExitCode {
         Command::Audit(cmd) => audit::run(cmd),
         Command::Ref(cmd) => reference::run(cmd),
         Command::Trader(cmd) => trader::run(cmd),
+        Command::Conformance(cmd) => conformance::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,886 @@
+//! The cases, by suite. Each builds what a peer would send, sends it over the protocol and
+//! judges the answer; the evidence says what the target answered.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{FixedOffset, Utc};
+use openssl::pkey::{PKey, Private};
+use openssl::x509::X509;
+use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
+use tereze_codecs::envelope::{
+    DocumentRef, Envelope, Header, MessageKind, Participant, Version, VERSION,
+};
+use tereze_codecs::pki::{
+    generate_key, issue_certificate, issue_tls_certificate, CertificateSpec, KeyKind,
+};
+use tereze_codecs::xml;
+use tereze_reference_data::trader::{complete, Country};
+use tokio_stream::StreamExt;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use uuid::Uuid;
+
+use crate::proto::exchange_client::ExchangeClient;
+use crate::proto::{
+    deliver_outcome, DeliverItem, DeliverOutcome, DeliverRequest, FetchChangeSetsRequest,
+    FetchTrustSpaceRequest, ResolveTraderRequest, Route,
+};
+use crate::{CaseInfo, Config, Outcome};
+
+/// The EAEU export declaration every message carries (a grain consignment with its
+/// phytosanitary certificate listed).
+const BODY: &str = include_str!("../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+
+type Run = for<'a> fn(&'a Ctx) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// A case: what it is, and how to run it.
+pub struct Case {
+    pub info: CaseInfo,
+    pub run: Run,
+}
+
+/// What the target answered to one delivered item.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Receipt {
+        verdict: String,
+        reasons: Vec<String>,
+        bytes: Vec<u8>,
+    },
+    Forwarded,
+    Refused {
+        code: String,
+        reason: String,
+    },
+}
+
+impl Answer {
+    fn describe(&self) -> String {
+        match self {
+            Answer::Receipt {
+                verdict, reasons, ..
+            } if reasons.is_empty() => format!("a receipt with verdict {verdict}"),
+            Answer::Receipt {
+                verdict, reasons, ..
+            } => format!("a receipt with verdict {verdict} ({})", reasons.join(", ")),
+            Answer::Forwarded => "an acceptance for forwarding".into(),
+            Answer::Refused { code, reason } => format!("a refusal {code}: {reason}"),
+        }
+    }
+}
+
+/// The run's shared state: the configuration and the keys read from it.
+pub struct Ctx {
+    pub config: Config,
+    signer: Result<SigningKey, String>,
+}
+
+fn urn(id: Uuid) -> String {
+    format!("urn:uuid:{id}")
+}
+
+impl Ctx {
+    pub fn new(config: Config) -> Self {
+        let t = &config.tester;
+        let signer = SigningKey::from_pem(&t.signer_key_pem, Some(&t.signer_cert_pem))
+            .map_err(|e| format!("the tester's document signer: {e}"));
+        Self { config, signer }
+    }
+
+    fn signer(&self) -> Result<&SigningKey, Outcome> {
+        self.signer.as_ref().map_err(|e| Outcome::fail(e.clone()))
+    }
+
+    /// A client over TLS with `identity` (none: no client certificate).
+    fn client_with(
+        &self,
+        identity: Option<(&[u8], &[u8])>,
+    ) -> Result<ExchangeClient<Channel>, String> {
+        Ok(ExchangeClient::new(self.channel_with(identity)?)
+            .max_decoding_message_size(64 << 20)
+            .max_encoding_message_size(64 << 20))
+    }
+
+    /// A channel over TLS with `identity`.
+    fn channel_with(&self, identity: Option<(&[u8], &[u8])>) -> Result<Channel, String> {
+        let t = &self.config.target;
+        let mut tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&t.ca_pem))
+            .domain_name(t.server_name.clone());
+        if let Some((cert, key)) = identity {
+            tls = tls.identity(Identity::from_pem(cert, key));
+        }
+        let channel = Endpoint::from_shared(format!("https://{}", t.address))
+            .map_err(|e| format!("target {}: {e}", t.address))?
+            .tls_config(tls)
+            .map_err(|e| format!("TLS: {e}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .connect_lazy();
+        Ok(channel)
+    }
+
+    /// A client with the tester's listed certificate.
+    fn peer(&self) -> Result<ExchangeClient<Channel>, Outcome> {
+        let t = &self.config.tester;
+        self.client_with(Some((&t.tls_cert_pem, &t.tls_key_pem)))
+            .map_err(Outcome::fail)
+    }
+
+    /// A valid header from the tester state to the target state.
+    fn header(&self) -> Header {
+        let now = Utc::now().with_timezone(&FixedOffset::east_opt(0).unwrap_or_else(utc));
+        let id = Uuid::new_v4();
+        let me = &self.config.tester.state;
+        Header {
+            message_id: id,
+            conversation_id: Uuid::new_v4(),
+            procedure_id: Uuid::new_v4(),
+            in_reply_to: None,
+            process: "P.CC.01".into(),
+            message: "P.CC.01.MSG.001".into(),
+            transaction: "P.CC.01.TRN.001".into(),
+            kind: MessageKind::Request,
+            sender: Participant {
+                country: me.clone(),
+                authority: "SW".into(),
+            },
+            recipient: Participant {
+                country: self.config.target.state.clone(),
+                authority: "FCS".into(),
+            },
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::days(1)),
+            document: DocumentRef {
+                type_code: "R.CC.01.001".into(),
+                version: "1.0.0".into(),
+                issuing_authority: Participant {
+                    country: me.clone(),
+                    authority: "SW".into(),
+                },
+            },
+            traders: Vec::new(),
+        }
+    }
+
+    /// The signed envelope for `header` around `body`, with `key`.
+    fn sign_with(
+        &self,
+        version: Version,
+        header: &Header,
+        body: &str,
+        key: &SigningKey,
+    ) -> Result<Vec<u8>, Outcome> {
+        let content =
+            xml::parse(body.as_bytes()).map_err(|e| Outcome::fail(format!("body: {e}")))?;
+        let mut doc = Envelope::build_document(version, header, &content)
+            .map_err(|e| Outcome::fail(format!("envelope: {e}")))?;
+        dsig::sign_enveloped(
+            &mut doc,
+            &SignTarget::Document,
+            key,
+            &SignOptions::default(),
+        )
+        .map_err(|e| Outcome::fail(format!("signing: {e}")))?;
+        Ok(doc.to_xml().into_bytes())
+    }
+
+    fn sign(&self, header: &Header, body: &str) -> Result<Vec<u8>, Outcome> {
+        self.sign_with(VERSION, header, body, self.signer()?)
+    }
+
+    /// The item for `envelope` with a route that matches `header`.
+    fn item(&self, header: &Header, envelope: Vec<u8>) -> DeliverItem {
+        DeliverItem {
+            route: Some(Route {
+                message_id: urn(header.message_id),
+                conversation_id: urn(header.conversation_id),
+                sender: header.sender.country.clone(),
+                recipient: self.config.target.state.clone(),
+                digest: openssl::sha::sha256(&envelope).to_vec(),
+                expires_at_ms: header.expires_at.map_or(0, |e| e.timestamp_millis()),
+            }),
+            envelope,
+        }
+    }
+
+    async fn deliver_items(&self, items: Vec<DeliverItem>) -> Result<Vec<DeliverOutcome>, Outcome> {
+        let mut c = self.peer()?;
+        c.deliver(DeliverRequest { items })
+            .await
+            .map(|r| r.into_inner().outcomes)
+            .map_err(|s| Outcome::fail(format!("Deliver failed: {:?}: {}", s.code(), s.message())))
+    }
+
+    async fn deliver(&self, item: DeliverItem) -> Result<Answer, Outcome> {
+        let outcomes = self.deliver_items(vec![item]).await?;
+        let Some(o) = outcomes.into_iter().next() else {
+            return Err(Outcome::fail("Deliver answered no outcome for the item"));
+        };
+        answer(o)
+    }
+
+    /// Signs `header` around `body` and delivers it.
+    async fn send(&self, header: &Header, body: &str) -> Result<Answer, Outcome> {
+        let env = self.sign(header, body)?;
+        self.deliver(self.item(header, env)).await
+    }
+
+    /// A signer under the tester state's CA valid from/to these days (needs the issuer).
+    fn issued_signer(&self, from_days: i64, to_days: i64) -> Result<SigningKey, Outcome> {
+        let Some((ca_pem, ca_key_pem)) = &self.config.tester.issuer else {
+            return Err(Outcome::NotRun {
+                reason: "needs the tester state's CA (--issuer-cert, --issuer-key)".into(),
+            });
+        };
+        let ca = X509::from_pem(ca_pem).map_err(|e| Outcome::fail(format!("issuer: {e}")))?;
+        let ca_key: PKey<Private> = PKey::private_key_from_pem(ca_key_pem)
+            .map_err(|e| Outcome::fail(format!("issuer key: {e}")))?;
+        let key = generate_key(KeyKind::EcP256).map_err(|e| Outcome::fail(e.to_string()))?;
+        let me = self.config.tester.state.clone();
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("C", &me), ("CN", "conformance signer")],
+                not_before_days: from_days,
+                not_after_days: to_days,
+                is_ca: false,
+            },
+            &key,
+            Some((&ca, &ca_key)),
+        )
+        .map_err(|e| Outcome::fail(e.to_string()))?;
+        SigningKey::new(key, Some(cert)).map_err(|e| Outcome::fail(e.to_string()))
+    }
+}
+
+fn utc() -> FixedOffset {
+    // East 0 is always in range; this is never called.
+    FixedOffset::west_opt(0).unwrap_or_else(|| unreachable!("UTC exists"))
+}
+
+/// Reads a Deliver outcome.
+fn answer(o: DeliverOutcome) -> Result<Answer, Outcome> {
+    match o.outcome {
+        Some(deliver_outcome::Outcome::Receipt(bytes)) => {
+            let doc = xml::parse(&bytes)
+                .map_err(|e| Outcome::fail(format!("the receipt is not XML: {e}")))?;
+            let ns = "urn:tereze:receipt";
+            let mut verdict = None;
+            let mut reasons = Vec::new();
+            for id in doc.descendants_or_self(doc.root()) {
+                let Some(e) = doc.element(id) else { continue };
+                if e.is(ns, "Verdict") && verdict.is_none() {
+                    verdict = Some(doc.text_content(id));
+                } else if e.is(ns, "Reason") {
+                    reasons.push(doc.text_content(id));
+                }
+            }
+            let verdict =
+                verdict.ok_or_else(|| Outcome::fail("the receipt carries no rc:Verdict"))?;
+            Ok(Answer::Receipt {
+                verdict,
+                reasons,
+                bytes,
+            })
+        }
+        Some(deliver_outcome::Outcome::Forwarded(_)) => Ok(Answer::Forwarded),
+        Some(deliver_outcome::Outcome::Refused(r)) => Ok(Answer::Refused {
+            code: r.code,
+            reason: r.reason,
+        }),
+        None => Err(Outcome::fail("an outcome with nothing in it")),
+    }
+}
+
+/// Pass when the target recognised it.
+fn expect_recognised(a: Result<Answer, Outcome>) -> Outcome {
+    match a {
+        Err(o) => o,
+        Ok(Answer::Receipt {
+            verdict, reasons, ..
+        }) if verdict == "recognised" && reasons.is_empty() => {
+            Outcome::pass("a signed receipt with verdict recognised")
+        }
+        Ok(other) => Outcome::fail(format!("expected recognised, got {}", other.describe())),
+    }
+}
+
+/// Pass when the target rejected it with `code` in the receipt.
+fn expect_rejected(a: Result<Answer, Outcome>, codes: &[&str]) -> Outcome {
+    match a {
+        Err(o) => o,
+        Ok(Answer::Receipt {
+            verdict, reasons, ..
+        }) if verdict == "rejected" && reasons.iter().any(|r| codes.contains(&r.as_str())) => {
+            Outcome::pass(format!("rejected with {}", reasons.join(", ")))
+        }
+        Ok(other) => Outcome::fail(format!(
+            "expected a rejection with {}, got {}",
+            codes.join(" or "),
+            other.describe()
+        )),
+    }
+}
+
+/// Pass when the target refused the item (not stored, not judged) with one of `codes`.
+fn expect_refused(a: Result<Answer, Outcome>, codes: &[&str]) -> Outcome {
+    match a {
+        Err(o) => o,
+        Ok(Answer::Refused { code, reason })
+            if codes.is_empty() || codes.contains(&code.as_str()) =>
+        {
+            Outcome::pass(format!("refused {code}: {reason}"))
+        }
+        Ok(other) => Outcome::fail(format!(
+            "expected a refusal{}, got {}",
+            if codes.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", codes.join(" or "))
+            },
+            other.describe()
+        )),
+    }
+}
+
+/// Pass when the target did not recognise it: refused, or rejected with one of `codes`.
+fn expect_not_recognised(a: Result<Answer, Outcome>, codes: &[&str]) -> Outcome {
+    match a {
+        Err(o) => o,
+        Ok(Answer::Refused { code, reason }) => Outcome::pass(format!("refused {code}: {reason}")),
+        Ok(Answer::Receipt {
+            verdict, reasons, ..
+        }) if verdict == "rejected" && reasons.iter().any(|r| codes.contains(&r.as_str())) => {
+            Outcome::pass(format!("rejected with {}", reasons.join(", ")))
+        }
+        Ok(other) => Outcome::fail(format!(
+            "expected a refusal or a rejection with {}, got {}",
+            codes.join(" or "),
+            other.describe()
+        )),
+    }
+}
+
+/// Pass when the gRPC call failed with `code` (or any failure when `None`).
+fn expect_status<T>(r: Result<T, tonic::Status>, code: Option<tonic::Code>) -> Outcome {
+    match r {
+        Ok(_) => Outcome::fail(format!(
+            "expected the call to fail{}, it succeeded",
+            code.map(|c| format!(" with {c:?}")).unwrap_or_default()
+        )),
+        Err(s) if code.is_none_or(|c| s.code() == c) => {
+            Outcome::pass(format!("{:?}: {}", s.code(), s.message()))
+        }
+        Err(s) => Outcome::fail(format!(
+            "expected {:?}, got {:?}: {}",
+            code.unwrap_or(tonic::Code::Unknown),
+            s.code(),
+            s.message()
+        )),
+    }
+}
+
+macro_rules! case {
+    ($id:literal, $suite:literal, $title:literal, $req:literal, |$ctx:ident| $body:block) => {
+        Case {
+            info: CaseInfo {
+                id: $id,
+                suite: $suite,
+                title: $title,
+                requirement: $req,
+            },
+            run: |$ctx| Box::pin(async move $body),
+        }
+    };
+}
+
+/// Replaces the first `from` in the signed envelope's text (a change after signing).
+fn edit(envelope: &[u8], from: &str, to: &str) -> Result<Vec<u8>, Outcome> {
+    let text = String::from_utf8(envelope.to_vec()).map_err(|_| Outcome::fail("not UTF-8"))?;
+    if !text.contains(from) {
+        return Err(Outcome::fail(format!(
+            "the signed envelope has no {from:?} to change"
+        )));
+    }
+    Ok(text.replacen(from, to, 1).into_bytes())
+}
+
+/// A valid identifier of `country`'s that its register is unlikely to hold.
+fn fresh_trader(country: &str) -> Option<String> {
+    let c: Country = country.parse().ok()?;
+    let serial = Uuid::new_v4().as_u128() % 100_000;
+    let body = match c {
+        Country::KZ => format!("250140{serial:05}"),
+        Country::RU => format!("77{:07}", serial),
+        Country::BY => format!("19{:06}", serial % 1_000_000),
+        Country::AM => format!("9{:07}", serial),
+        Country::KG => format!("0{:013}", serial),
+    };
+    complete(c, &body).map(|n| format!("{country}{n}"))
+}
+
+/// Every case, in run order.
+pub fn all() -> Vec<Case> {
+    vec![
+        // ---------------------------------------------------------------- transport
+        case!("transport.mutual-tls", "transport",
+            "A node listed in the trust space is served over mutual TLS",
+            "docs/protocol.md#exchange-between-nodes", |ctx| {
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            match c.fetch_trust_space(FetchTrustSpaceRequest { have_version: u64::MAX }).await {
+                Ok(r) => Outcome::pass(format!("FetchTrustSpace answered (target's version {})", r.into_inner().version)),
+                Err(s) => Outcome::fail(format!("a listed client was refused: {:?}: {}", s.code(), s.message())),
+            }
+        }),
+        case!("transport.no-client-certificate", "transport",
+            "A client without a certificate is refused",
+            "docs/protocol.md#exchange-between-nodes", |ctx| {
+            let mut c = match ctx.client_with(None) { Ok(c) => c, Err(e) => return Outcome::fail(e) };
+            expect_status(c.fetch_trust_space(FetchTrustSpaceRequest { have_version: 0 }).await, None)
+        }),
+        case!("transport.unknown-ca", "transport",
+            "A client certificate from a CA outside the trust space is refused",
+            "docs/protocol.md#exchange-between-nodes", |ctx| {
+            let made = (|| -> Result<(Vec<u8>, Vec<u8>), String> {
+                let ca_key = generate_key(KeyKind::EcP256).map_err(|e| e.to_string())?;
+                let ca_spec = CertificateSpec { subject: &[("CN", "Rogue CA")], not_before_days: -1, not_after_days: 30, is_ca: true };
+                let node_spec = CertificateSpec { subject: &[("CN", "rogue node")], not_before_days: -1, not_after_days: 30, is_ca: false };
+                let ca = issue_certificate(&ca_spec, &ca_key, None).map_err(|e| e.to_string())?;
+                let key = generate_key(KeyKind::EcP256).map_err(|e| e.to_string())?;
+                let cert = issue_tls_certificate(&node_spec, &key, Some((&ca, &ca_key)), &["rogue.test"]).map_err(|e| e.to_string())?;
+                Ok((cert.to_pem().map_err(|e| e.to_string())?, key.private_key_to_pem_pkcs8().map_err(|e| e.to_string())?))
+            })();
+            let (cert, key) = match made { Ok(p) => p, Err(e) => return Outcome::fail(e) };
+            let mut c = match ctx.client_with(Some((&cert, &key))) { Ok(c) => c, Err(e) => return Outcome::fail(e) };
+            expect_status(c.fetch_trust_space(FetchTrustSpaceRequest { have_version: 0 }).await, None)
+        }),
+        case!("transport.plaintext-refused", "transport",
+            "Plaintext HTTP/2 to the Exchange port is refused",
+            "docs/protocol.md#exchange-between-nodes", |ctx| {
+            let ep = match Endpoint::from_shared(format!("http://{}", ctx.config.target.address)) { Ok(e) => e, Err(e) => return Outcome::fail(e.to_string()) };
+            let mut c = ExchangeClient::new(ep.connect_timeout(Duration::from_secs(5)).timeout(Duration::from_secs(10)).connect_lazy());
+            expect_status(c.fetch_trust_space(FetchTrustSpaceRequest { have_version: 0 }).await, None)
+        }),
+        case!("transport.unknown-protocol-version", "transport",
+            "A call to another protocol version (tereze.v2) is answered UNIMPLEMENTED",
+            "docs/protocol.md#exchange-between-nodes", |ctx| {
+            let t = &ctx.config.tester;
+            let channel = match ctx.channel_with(Some((&t.tls_cert_pem, &t.tls_key_pem))) { Ok(c) => c, Err(e) => return Outcome::fail(e) };
+            let mut grpc = tonic::client::Grpc::new(channel);
+            if let Err(e) = grpc.ready().await { return Outcome::fail(format!("not ready: {e}")) }
+            let path = tonic::codegen::http::uri::PathAndQuery::from_static("/tereze.v2.Exchange/Deliver");
+            let r: Result<tonic::Response<crate::proto::DeliverResponse>, _> = grpc
+                .unary(tonic::Request::new(DeliverRequest { items: vec![] }), path, tonic_prost::ProstCodec::default())
+                .await;
+            expect_status(r, Some(tonic::Code::Unimplemented))
+        }),
+        case!("transport.identity-bound-to-state", "transport",
+            "An item whose route names another sender state than the caller's is refused",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let mut h = ctx.header();
+            let other = if ctx.config.target.state == "KG" || ctx.config.tester.state == "KG" { "AM" } else { "KG" };
+            h.sender.country = other.into();
+            h.document.issuing_authority.country = other.into();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            expect_refused(ctx.deliver(ctx.item(&h, env)).await, &["not-authorised", "unknown-sender"])
+        }),
+        // ---------------------------------------------------------------- envelope
+        case!("envelope.valid", "envelope",
+            "A valid signed envelope gets a signed receipt: recognised",
+            "docs/recognition.md", |ctx| {
+            expect_recognised(ctx.send(&ctx.header(), BODY).await)
+        }),
+        case!("envelope.newer-minor-version", "envelope",
+            "An envelope of a newer minor version (1.1) is read",
+            "docs/protocol.md", |ctx| {
+            let h = ctx.header();
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            let env = match ctx.sign_with(Version { major: 1, minor: 1 }, &h, BODY, signer) { Ok(e) => e, Err(o) => return o };
+            expect_recognised(ctx.deliver(ctx.item(&h, env)).await)
+        }),
+        case!("envelope.unknown-major-version", "envelope",
+            "An envelope of an unknown major version (2.0) is refused",
+            "docs/protocol.md", |ctx| {
+            let h = ctx.header();
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            let env = match ctx.sign_with(Version { major: 2, minor: 0 }, &h, BODY, signer) { Ok(e) => e, Err(o) => return o };
+            expect_refused(ctx.deliver(ctx.item(&h, env)).await, &["malformed-envelope"])
+        }),
+        case!("envelope.missing-message-id", "envelope",
+            "An envelope without its MessageID is refused",
+            "docs/protocol.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let text = String::from_utf8_lossy(&env).into_owned();
+            let (Some(a), Some(b)) = (text.find("<wsa:MessageID"), text.find("</wsa:MessageID>")) else {
+                return Outcome::fail("the signed envelope has no wsa:MessageID to remove");
+            };
+            let env = format!("{}{}", &text[..a], &text[b + "</wsa:MessageID>".len()..]).into_bytes();
+            expect_refused(ctx.deliver(ctx.item(&h, env)).await, &["malformed-envelope"])
+        }),
+        case!("envelope.not-well-formed", "envelope",
+            "Bytes that are not well-formed XML are refused",
+            "docs/xml-security.md", |ctx| {
+            let h = ctx.header();
+            expect_refused(ctx.deliver(ctx.item(&h, b"<env:Envelope><unclosed>".to_vec())).await, &["malformed-envelope"])
+        }),
+        case!("envelope.doctype", "envelope",
+            "An envelope with a DOCTYPE (entities, XXE) is refused",
+            "docs/xml-security.md", |ctx| {
+            let h = ctx.header();
+            let bytes = b"<?xml version=\"1.0\"?><!DOCTYPE e [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><e>&x;</e>".to_vec();
+            expect_refused(ctx.deliver(ctx.item(&h, bytes)).await, &["malformed-envelope"])
+        }),
+        case!("envelope.oversize", "envelope",
+            "An envelope over the size limit (8 MiB sent; the default limit is 4 MiB) is refused",
+            "docs/config.md#limits", |ctx| {
+            let h = ctx.header();
+            let mut big = b"<e>".to_vec();
+            big.resize(8 << 20, b'a');
+            big.extend_from_slice(b"</e>");
+            expect_refused(ctx.deliver(ctx.item(&h, big)).await, &["oversize"])
+        }),
+        case!("envelope.bad-digest", "envelope",
+            "An item whose route digest is not the SHA-256 of its envelope is refused",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let mut item = ctx.item(&h, env);
+            if let Some(r) = item.route.as_mut() { r.digest = vec![0; 32]; }
+            expect_refused(ctx.deliver(item).await, &[])
+        }),
+        case!("envelope.batch-too-large", "envelope",
+            "A Deliver call over any batch limit (10,001 items) is refused whole",
+            "docs/config.md#limits", |ctx| {
+            let h = ctx.header();
+            let items: Vec<DeliverItem> = (0..10_001).map(|_| ctx.item(&h, b"<e/>".to_vec())).collect();
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            expect_status(c.deliver(DeliverRequest { items }).await, Some(tonic::Code::InvalidArgument))
+        }),
+        case!("envelope.route-mismatch", "envelope",
+            "An item whose route names another message than the signed header is not recognised",
+            "docs/recognition.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let mut item = ctx.item(&h, env);
+            if let Some(r) = item.route.as_mut() { r.message_id = urn(Uuid::new_v4()); }
+            expect_not_recognised(ctx.deliver(item).await, &["route-mismatch"])
+        }),
+        // ---------------------------------------------------------------- signature
+        case!("signature.receipt-signed", "signature",
+            "The receipt is signed by the target state and verifies against its anchor",
+            "docs/receipts.md", |ctx| {
+            let a = match ctx.send(&ctx.header(), BODY).await { Ok(a) => a, Err(o) => return o };
+            let Answer::Receipt { bytes, .. } = a else { return Outcome::fail(format!("expected a receipt, got {}", a.describe())) };
+            let mut anchors = TrustStore::new();
+            if let Err(e) = anchors.add_pem(&ctx.config.target.ca_pem) { return Outcome::fail(format!("--ca: {e}")) }
+            let doc = match xml::parse(&bytes) { Ok(d) => d, Err(e) => return Outcome::fail(e.to_string()) };
+            match dsig::verify(&doc, &anchors, &VerifyPolicy::default()) {
+                Ok(v) => Outcome::pass(format!("receipt signed by {}", v.signer.subject)),
+                Err(e) => Outcome::fail(format!("the receipt's signature does not verify: {e}")),
+            }
+        }),
+        case!("signature.tampered-body", "signature",
+            "An envelope changed after signing is not recognised",
+            "docs/recognition.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let env = match edit(&env, "Ячмень", "Пшеница") { Ok(e) => e, Err(o) => return o };
+            expect_not_recognised(ctx.deliver(ctx.item(&h, env)).await, &["signature-invalid"])
+        }),
+        case!("signature.missing", "signature",
+            "An unsigned envelope is not recognised",
+            "docs/recognition.md", |ctx| {
+            let h = ctx.header();
+            let content = match xml::parse(BODY.as_bytes()) { Ok(c) => c, Err(e) => return Outcome::fail(e.to_string()) };
+            let doc = match Envelope::build_document(VERSION, &h, &content) { Ok(d) => d, Err(e) => return Outcome::fail(e.to_string()) };
+            expect_not_recognised(ctx.deliver(ctx.item(&h, doc.to_xml().into_bytes())).await, &["signature-invalid"])
+        }),
+        case!("signature.xsw-duplicate-id", "signature",
+            "Signature wrapping: a second element with the signed Id is not recognised",
+            "docs/xml-security.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let env = match edit(&env, "<ccdo:PermitDocument Id=\"phyto-ref\">", "<ccdo:PermitDocument Id=\"phyto-ref\"><x Id=\"phyto-ref\"/>") { Ok(e) => e, Err(o) => return o };
+            expect_not_recognised(ctx.deliver(ctx.item(&h, env)).await, &["signature-invalid"])
+        }),
+        case!("signature.xsw-wrapped-in-object", "signature",
+            "Signature wrapping: the signed content moved into ds:Object and replaced is not recognised",
+            "docs/xml-security.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let text = String::from_utf8_lossy(&env).into_owned();
+            let Some(sig_end) = text.rfind("</ds:Signature>") else { return Outcome::fail("no ds:Signature") };
+            let wrapped = format!("{}<ds:Object>{}</ds:Object>{}", &text[..sig_end], "<env:Body/>", &text[sig_end..]);
+            let wrapped = wrapped.replacen("Ячмень", "Пшеница", 1);
+            expect_not_recognised(ctx.deliver(ctx.item(&h, wrapped.into_bytes())).await, &["signature-invalid"])
+        }),
+        case!("signature.unknown-transform", "signature",
+            "A reference with an unknown transform is not recognised",
+            "docs/xml-security.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let env = match edit(&env, "Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"", "Algorithm=\"urn:example:unknown-transform\"") { Ok(e) => e, Err(o) => return o };
+            expect_not_recognised(ctx.deliver(ctx.item(&h, env)).await, &["signature-invalid"])
+        }),
+        case!("signature.weak-digest", "signature",
+            "A SHA-1 digest method is not recognised",
+            "docs/algorithms.md", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let env = match edit(&env, "http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2000/09/xmldsig#sha1") { Ok(e) => e, Err(o) => return o };
+            expect_not_recognised(ctx.deliver(ctx.item(&h, env)).await, &["signature-invalid"])
+        }),
+        case!("signature.untrusted-signer", "signature",
+            "A signer that does not chain to the sender state's anchor is rejected: chain-untrusted",
+            "docs/recognition.md", |ctx| {
+            let made = (|| -> Result<SigningKey, String> {
+                let key = generate_key(KeyKind::EcP256).map_err(|e| e.to_string())?;
+                let cert = issue_certificate(&CertificateSpec { subject: &[("CN", "self-made signer")], not_before_days: -1, not_after_days: 30, is_ca: false }, &key, None).map_err(|e| e.to_string())?;
+                SigningKey::new(key, Some(cert)).map_err(|e| e.to_string())
+            })();
+            let key = match made { Ok(k) => k, Err(e) => return Outcome::fail(e) };
+            let h = ctx.header();
+            let env = match ctx.sign_with(VERSION, &h, BODY, &key) { Ok(e) => e, Err(o) => return o };
+            expect_rejected(ctx.deliver(ctx.item(&h, env)).await, &["chain-untrusted"])
+        }),
+        case!("signature.expired-signer", "signature",
+            "A signer whose certificate expired before the signing time is rejected: certificate-not-valid",
+            "docs/recognition.md", |ctx| {
+            let key = match ctx.issued_signer(-10, -1) { Ok(k) => k, Err(o) => return o };
+            let h = ctx.header();
+            let env = match ctx.sign_with(VERSION, &h, BODY, &key) { Ok(e) => e, Err(o) => return o };
+            expect_rejected(ctx.deliver(ctx.item(&h, env)).await, &["certificate-not-valid"])
+        }),
+        case!("signature.not-yet-valid-signer", "signature",
+            "A signer whose certificate is not yet valid at the signing time is rejected: certificate-not-valid",
+            "docs/recognition.md", |ctx| {
+            let key = match ctx.issued_signer(2, 10) { Ok(k) => k, Err(o) => return o };
+            let h = ctx.header();
+            let env = match ctx.sign_with(VERSION, &h, BODY, &key) { Ok(e) => e, Err(o) => return o };
+            expect_rejected(ctx.deliver(ctx.item(&h, env)).await, &["certificate-not-valid"])
+        }),
+        // ---------------------------------------------------------------- recognition
+        case!("recognition.sender-mismatch", "recognition",
+            "A signed sender other than the route's is not recognised: sender-mismatch",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            let env_sender = ctx.config.target.state.clone();
+            h.sender.country = env_sender;
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let mut item = ctx.item(&h, env);
+            if let Some(r) = item.route.as_mut() { r.sender = ctx.config.tester.state.clone(); }
+            expect_not_recognised(ctx.deliver(item).await, &["sender-mismatch"])
+        }),
+        case!("recognition.recipient-mismatch", "recognition",
+            "A signed recipient other than the target's state is rejected: recipient-mismatch",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            h.recipient.country = ctx.config.tester.state.clone();
+            expect_not_recognised(ctx.send(&h, BODY).await, &["recipient-mismatch"])
+        }),
+        case!("recognition.signing-time-in-future", "recognition",
+            "A signing time an hour ahead is rejected: signing-time-in-future",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            h.created_at += chrono::Duration::hours(1);
+            h.expires_at = Some(h.created_at + chrono::Duration::days(1));
+            expect_rejected(ctx.send(&h, BODY).await, &["signing-time-in-future"])
+        }),
+        case!("recognition.document-expired", "recognition",
+            "A document whose expiry passed is rejected: document-expired",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            h.created_at -= chrono::Duration::hours(2);
+            h.expires_at = Some(h.created_at + chrono::Duration::hours(1));
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let mut item = ctx.item(&h, env);
+            if let Some(r) = item.route.as_mut() { r.expires_at_ms = 0; }
+            expect_not_recognised(ctx.deliver(item).await, &["document-expired"])
+        }),
+        case!("recognition.process-not-permitted", "recognition",
+            "A common process the sender state may not use is rejected: process-not-permitted",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            h.process = "P.ZZ.01".into();
+            h.message = "P.ZZ.01.MSG.001".into();
+            h.transaction = "P.ZZ.01.TRN.001".into();
+            expect_rejected(ctx.send(&h, BODY).await, &["process-not-permitted"])
+        }),
+        case!("recognition.document-type-unknown", "recognition",
+            "A document type with no model or no recognition agreement is rejected",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            h.document.type_code = "R.ZZ.01.001".into();
+            expect_rejected(ctx.send(&h, BODY).await, &["document-type-unknown", "document-not-recognised"])
+        }),
+        case!("recognition.document-invalid", "recognition",
+            "A document with a code outside its classifier is rejected: document-invalid",
+            "docs/recognition.md", |ctx| {
+            let body = BODY.replacen(">KZ<", ">ZZ<", 1);
+            expect_rejected(ctx.send(&ctx.header(), &body).await, &["document-invalid"])
+        }),
+        case!("recognition.permits-missing", "recognition",
+            "Goods without the permit the integrated tariff requires are rejected: permits-missing",
+            "docs/reference-data.md#the-integrated-tariff", |ctx| {
+            let body = BODY.replacen(">01011<", ">02014<", 1);
+            expect_rejected(ctx.send(&ctx.header(), &body).await, &["permits-missing"])
+        }),
+        case!("recognition.trader-invalid", "recognition",
+            "A trader identifier with a wrong check digit is rejected: trader-invalid",
+            "docs/traders.md", |ctx| {
+            let Some(good) = fresh_trader("RU") else { return Outcome::fail("cannot make an identifier") };
+            let last = good.as_bytes()[good.len() - 1] - b'0';
+            let mut h = ctx.header();
+            h.traders = vec![format!("{}{}", &good[..good.len() - 1], (last + 1) % 10)];
+            expect_rejected(ctx.send(&h, BODY).await, &["trader-invalid"])
+        }),
+        case!("recognition.trader-unknown", "recognition",
+            "A valid identifier the target state's register does not hold is rejected: trader-unknown",
+            "docs/traders.md", |ctx| {
+            let Some(id) = fresh_trader(&ctx.config.target.state) else {
+                return Outcome::NotRun { reason: format!("no identifier rule for {}", ctx.config.target.state) };
+            };
+            let mut h = ctx.header();
+            h.traders = vec![id];
+            expect_rejected(ctx.send(&h, BODY).await, &["trader-unknown"])
+        }),
+        // ---------------------------------------------------------------- reliability
+        case!("reliability.duplicate-returns-first-receipt", "reliability",
+            "Delivering the same message again returns the first receipt, byte for byte",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let first = match ctx.deliver(ctx.item(&h, env.clone())).await { Ok(a) => a, Err(o) => return o };
+            let second = match ctx.deliver(ctx.item(&h, env)).await { Ok(a) => a, Err(o) => return o };
+            match (first, second) {
+                (Answer::Receipt { bytes: a, .. }, Answer::Receipt { bytes: b, .. }) if a == b => Outcome::pass(format!("the same {}-byte receipt twice", a.len())),
+                (Answer::Receipt { .. }, Answer::Receipt { .. }) => Outcome::fail("a different receipt the second time"),
+                (a, b) => Outcome::fail(format!("expected two receipts, got {} and {}", a.describe(), b.describe())),
+            }
+        }),
+        case!("reliability.retry-after-timeout", "reliability",
+            "A delivery abandoned by the sender and retried yields one message and one receipt",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            // The first attempt is abandoned almost at once (as a sender's timeout would).
+            let _ = tokio::time::timeout(Duration::from_millis(2), ctx.deliver(ctx.item(&h, env.clone()))).await;
+            let a = match ctx.deliver(ctx.item(&h, env.clone())).await { Ok(a) => a, Err(o) => return o };
+            let b = match ctx.deliver(ctx.item(&h, env)).await { Ok(a) => a, Err(o) => return o };
+            match (a, b) {
+                (Answer::Receipt { bytes: x, verdict, .. }, Answer::Receipt { bytes: y, .. }) if x == y => Outcome::pass(format!("one receipt ({verdict}) after the retry")),
+                (a, b) => Outcome::fail(format!("expected the same receipt twice, got {} and {}", a.describe(), b.describe())),
+            }
+        }),
+        case!("reliability.concurrent-duplicates", "reliability",
+            "The same message delivered on two connections at once gets one receipt",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let h = ctx.header();
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let (a, b) = tokio::join!(ctx.deliver(ctx.item(&h, env.clone())), ctx.deliver(ctx.item(&h, env)));
+            match (a, b) {
+                (Ok(Answer::Receipt { bytes: x, .. }), Ok(Answer::Receipt { bytes: y, .. })) if x == y => Outcome::pass("one receipt for both"),
+                (Ok(a), Ok(b)) => Outcome::fail(format!("got {} and {}", a.describe(), b.describe())),
+                (Err(o), _) | (_, Err(o)) => o,
+            }
+        }),
+        case!("reliability.batch-outcome-per-item", "reliability",
+            "In one batch each item gets its own outcome: good ones a receipt, a bad one a refusal",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let (h1, h2) = (ctx.header(), ctx.header());
+            let (e1, e2) = match (ctx.sign(&h1, BODY), ctx.sign(&h2, BODY)) { (Ok(a), Ok(b)) => (a, b), (Err(o), _) | (_, Err(o)) => return o };
+            let bad = ctx.item(&ctx.header(), b"<not-an-envelope/>".to_vec());
+            let outcomes = match ctx.deliver_items(vec![ctx.item(&h1, e1), bad, ctx.item(&h2, e2)]).await { Ok(o) => o, Err(o) => return o };
+            let answers: Vec<Answer> = match outcomes.into_iter().map(answer).collect() { Ok(a) => a, Err(o) => return o };
+            match answers.as_slice() {
+                [Answer::Receipt { .. }, Answer::Refused { .. }, Answer::Receipt { .. }] => Outcome::pass("receipt, refusal, receipt"),
+                other => Outcome::fail(format!("got {}", other.iter().map(Answer::describe).collect::<Vec<_>>().join("; "))),
+            }
+        }),
+        // ---------------------------------------------------------------- reference
+        case!("reference.change-sets-in-order", "reference",
+            "FetchChangeSets streams signed change sets in (directory, number) order, consecutive per directory",
+            "docs/reference-data.md#change-sets", |ctx| {
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            let mut stream = match c.fetch_change_sets(FetchChangeSetsRequest { have: Default::default(), limit: 0 }).await {
+                Ok(s) => s.into_inner(), Err(s) => return Outcome::fail(format!("{:?}: {}", s.code(), s.message())),
+            };
+            let mut last: Option<(String, u64)> = None;
+            let mut n = 0;
+            while let Some(item) = stream.next().await {
+                let item = match item { Ok(i) => i, Err(s) => return Outcome::fail(s.message().to_owned()) };
+                let doc = match xml::parse(&item.document) { Ok(d) => d, Err(e) => return Outcome::fail(format!("{} #{}: {e}", item.directory, item.number)) };
+                let root = doc.element(doc.root());
+                let attrs = root.map(|e| (e.attribute("Directory").map(str::to_owned), e.attribute("Number").map(str::to_owned)));
+                if attrs != Some((Some(item.directory.clone()), Some(item.number.to_string()))) {
+                    return Outcome::fail(format!("{} #{}: the document says otherwise", item.directory, item.number));
+                }
+                if let Some((d, k)) = &last {
+                    let ok = (d == &item.directory && item.number == k + 1) || (d < &item.directory && item.number == 1);
+                    if !ok { return Outcome::fail(format!("{d} #{k} followed by {} #{}", item.directory, item.number)); }
+                } else if item.number != 1 {
+                    return Outcome::fail(format!("the first set is {} #{}", item.directory, item.number));
+                }
+                last = Some((item.directory, item.number));
+                n += 1;
+            }
+            Outcome::pass(format!("{n} change sets in order"))
+        }),
+        case!("reference.nothing-newer", "reference",
+            "FetchChangeSets after the newest version of every directory streams nothing",
+            "docs/reference-data.md#change-sets", |ctx| {
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            let mut have = std::collections::HashMap::new();
+            let mut stream = match c.fetch_change_sets(FetchChangeSetsRequest { have: have.clone(), limit: 0 }).await {
+                Ok(s) => s.into_inner(), Err(s) => return Outcome::fail(s.message().to_owned()),
+            };
+            while let Some(Ok(item)) = stream.next().await { have.insert(item.directory, item.number); }
+            let mut stream = match c.fetch_change_sets(FetchChangeSetsRequest { have: have.clone(), limit: 0 }).await {
+                Ok(s) => s.into_inner(), Err(s) => return Outcome::fail(s.message().to_owned()),
+            };
+            match stream.next().await {
+                None => Outcome::pass(format!("nothing after {} directories' versions", have.len())),
+                Some(Ok(i)) => Outcome::fail(format!("{} #{} came again", i.directory, i.number)),
+                Some(Err(s)) => Outcome::fail(s.message().to_owned()),
+            }
+        }),
+        // ---------------------------------------------------------------- traders
+        case!("traders.signed-answer", "traders",
+            "ResolveTrader answers about the target state's trader with a document signed by that state",
+            "docs/traders.md", |ctx| {
+            let target = ctx.config.target.state.clone();
+            let Some(id) = fresh_trader(&target) else { return Outcome::NotRun { reason: format!("no identifier rule for {target}") } };
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            let bytes = match c.resolve_trader(ResolveTraderRequest { id: id.clone(), as_of: String::new() }).await {
+                Ok(r) => r.into_inner().answer, Err(s) => return Outcome::fail(format!("{:?}: {}", s.code(), s.message())),
+            };
+            let doc = match xml::parse(&bytes) { Ok(d) => d, Err(e) => return Outcome::fail(e.to_string()) };
+            let root = doc.element(doc.root());
+            if !root.is_some_and(|e| e.is("urn:tereze:traders", "TraderAnswer") && e.attribute("Id") == Some(id.as_str()) && e.attribute("State") == Some(target.as_str())) {
+                return Outcome::fail("the answer is not a tr:TraderAnswer about the id asked, from the target state");
+            }
+            let mut anchors = TrustStore::new();
+            if let Err(e) = anchors.add_pem(&ctx.config.target.ca_pem) { return Outcome::fail(format!("--ca: {e}")) }
+            match dsig::verify(&doc, &anchors, &VerifyPolicy::default()) {
+                Ok(v) => Outcome::pass(format!("answer about {id} signed by {}", v.signer.subject)),
+                Err(e) => Outcome::fail(format!("the answer's signature does not verify: {e}")),
+            }
+        }),
+        case!("traders.other-state-refused", "traders",
+            "ResolveTrader for another state's trader is refused: FAILED_PRECONDITION",
+            "docs/protocol.md", |ctx| {
+            let Some(id) = fresh_trader(&ctx.config.tester.state) else { return Outcome::NotRun { reason: "no identifier rule for the tester state".into() } };
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            expect_status(c.resolve_trader(ResolveTraderRequest { id, as_of: String::new() }).await, Some(tonic::Code::FailedPrecondition))
+        }),
+        case!("traders.malformed-id", "traders",
+            "ResolveTrader for a malformed identifier is refused: INVALID_ARGUMENT",
+            "docs/traders.md", |ctx| {
+            let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
+            let id = format!("{}12AB", ctx.config.target.state);
+            expect_status(c.resolve_trader(ResolveTraderRequest { id, as_of: String::new() }).await, Some(tonic::Code::InvalidArgument))
+        }),
+    ]
+}

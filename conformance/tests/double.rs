@@ -1,0 +1,228 @@
+//! Proves the cases can fail: the suite against a deliberately broken node, a test double that
+//! speaks the protocol over mutual TLS but recognises every well-formed envelope it is sent
+//! (it skips the signature, envelope and recognition checks) and knows no change sets or
+//! traders. The cases for the checks it skips must fail; the transport cases, which it does
+//! honour, must pass.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tereze_codecs::pki::{
+    generate_key, issue_certificate, issue_tls_certificate, CertificateSpec, KeyKind,
+};
+use tereze_conformance::proto::exchange_server::{Exchange, ExchangeServer};
+use tereze_conformance::proto::{
+    deliver_outcome, ChangeSetDocument, DeliverOutcome, DeliverRequest, DeliverResponse,
+    FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, Refusal,
+    ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest, ReturnReceiptsResponse,
+};
+use tereze_conformance::{Config, Outcome, Target, Tester};
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+use tonic::{Request, Response, Status};
+
+/// Recognises whatever parses as XML.
+struct Gullible;
+
+const RECEIPT: &[u8] = b"<rc:Receipt xmlns:rc=\"urn:tereze:receipt\" version=\"1.0\"><rc:Entry><rc:Verdict>recognised</rc:Verdict></rc:Entry></rc:Receipt>";
+
+#[tonic::async_trait]
+impl Exchange for Gullible {
+    async fn deliver(
+        &self,
+        request: Request<DeliverRequest>,
+    ) -> Result<Response<DeliverResponse>, Status> {
+        let outcomes = request
+            .into_inner()
+            .items
+            .into_iter()
+            .map(|item| {
+                let id = item.route.map(|r| r.message_id).unwrap_or_default();
+                let outcome = if tereze_codecs::xml::parse(&item.envelope).is_ok() {
+                    deliver_outcome::Outcome::Receipt(RECEIPT.to_vec())
+                } else {
+                    deliver_outcome::Outcome::Refused(Refusal {
+                        code: "malformed-envelope".into(),
+                        reason: "not XML".into(),
+                        transient: false,
+                    })
+                };
+                DeliverOutcome {
+                    message_id: id,
+                    outcome: Some(outcome),
+                }
+            })
+            .collect();
+        Ok(Response::new(DeliverResponse { outcomes }))
+    }
+
+    async fn return_receipts(
+        &self,
+        _: Request<ReturnReceiptsRequest>,
+    ) -> Result<Response<ReturnReceiptsResponse>, Status> {
+        Err(Status::unimplemented("not a hub"))
+    }
+
+    async fn fetch_trust_space(
+        &self,
+        _: Request<FetchTrustSpaceRequest>,
+    ) -> Result<Response<FetchTrustSpaceResponse>, Status> {
+        Ok(Response::new(FetchTrustSpaceResponse {
+            document: Vec::new(),
+            version: 1,
+        }))
+    }
+
+    type FetchChangeSetsStream =
+        Pin<Box<dyn tokio_stream::Stream<Item = Result<ChangeSetDocument, Status>> + Send>>;
+
+    async fn fetch_change_sets(
+        &self,
+        _: Request<FetchChangeSetsRequest>,
+    ) -> Result<Response<Self::FetchChangeSetsStream>, Status> {
+        // Out of order on purpose: set 2 before set 1.
+        let item = |n: u64| {
+            ChangeSetDocument {
+            directory: "X".into(),
+            number: n,
+            document: format!("<rd:ChangeSet xmlns:rd=\"urn:tereze:reference-data\" Directory=\"X\" Number=\"{n}\"/>").into_bytes(),
+        }
+        };
+        Ok(Response::new(Box::pin(tokio_stream::iter(vec![
+            Ok(item(2)),
+            Ok(item(1)),
+        ]))))
+    }
+
+    async fn resolve_trader(
+        &self,
+        _: Request<ResolveTraderRequest>,
+    ) -> Result<Response<ResolveTraderResponse>, Status> {
+        Ok(Response::new(ResolveTraderResponse {
+            answer: b"<unsigned/>".to_vec(),
+        }))
+    }
+}
+
+fn pem(c: &openssl::x509::X509) -> Vec<u8> {
+    c.to_pem().expect("pem")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
+    // One CA for the double's TLS and the tester (as a trust space would list them).
+    let ca_key = generate_key(KeyKind::EcP256).expect("key");
+    let ca = issue_certificate(
+        &CertificateSpec {
+            subject: &[("C", "RU"), ("CN", "double CA")],
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: true,
+        },
+        &ca_key,
+        None,
+    )
+    .expect("ca");
+    let leaf = |cn: &'static str, tls: bool| {
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let s = CertificateSpec {
+            subject: &[("C", "KZ"), ("CN", cn)],
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: false,
+        };
+        let cert = if tls {
+            issue_tls_certificate(&s, &key, Some((&ca, &ca_key)), &["double.test"])
+        } else {
+            issue_certificate(&s, &key, Some((&ca, &ca_key)))
+        }
+        .expect("cert");
+        (pem(&cert), key.private_key_to_pem_pkcs8().expect("pem"))
+    };
+    let (server_cert, server_key) = leaf("double node", true);
+    let (client_cert, client_key) = leaf("tester node", true);
+    let (signer_cert, signer_key) = leaf("tester signer", false);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("addr");
+    let tls = ServerTlsConfig::new()
+        .identity(Identity::from_pem(&server_cert, &server_key))
+        .client_ca_root(Certificate::from_pem(pem(&ca)));
+    let server = Server::builder()
+        .tls_config(tls)
+        .expect("tls")
+        .add_service(ExchangeServer::new(Gullible).max_decoding_message_size(64 << 20))
+        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
+    let task = tokio::spawn(server);
+
+    let config = Config {
+        target: Target {
+            address: address.to_string(),
+            server_name: "double.test".into(),
+            ca_pem: pem(&ca),
+            state: "RU".into(),
+        },
+        tester: Tester {
+            state: "KZ".into(),
+            tls_cert_pem: client_cert,
+            tls_key_pem: client_key,
+            signer_cert_pem: signer_cert,
+            signer_key_pem: signer_key,
+            issuer: Some((pem(&ca), ca_key.private_key_to_pem_pkcs8().expect("pem"))),
+        },
+        case_timeout: Duration::from_secs(30),
+    };
+    let report = tereze_conformance::run(&config, &[], |_, _, _| {}).await;
+    task.abort();
+    let by_id: BTreeMap<&str, &Outcome> = report
+        .results
+        .iter()
+        .map(|r| (r.info.id, &r.outcome))
+        .collect();
+    let failed = |id: &str| matches!(by_id.get(id), Some(Outcome::Fail { .. }));
+    let passed = |id: &str| matches!(by_id.get(id), Some(Outcome::Pass { .. }));
+    // The checks the double skips: each matching case fails, saying what it expected.
+    for id in [
+        "envelope.unknown-major-version",
+        "envelope.missing-message-id",
+        "envelope.bad-digest",
+        "envelope.batch-too-large",
+        "signature.receipt-signed",
+        "signature.tampered-body",
+        "signature.missing",
+        "signature.xsw-duplicate-id",
+        "signature.unknown-transform",
+        "signature.untrusted-signer",
+        "signature.expired-signer",
+        "recognition.signing-time-in-future",
+        "recognition.process-not-permitted",
+        "recognition.document-invalid",
+        "recognition.permits-missing",
+        "recognition.trader-invalid",
+        "recognition.trader-unknown",
+        "reference.change-sets-in-order",
+        "traders.signed-answer",
+        "traders.other-state-refused",
+    ] {
+        assert!(failed(id), "{id}: {:?}", by_id.get(id));
+        if let Some(Outcome::Fail { message }) = by_id.get(id) {
+            assert!(!message.trim().is_empty(), "{id}: a failure says why");
+        }
+    }
+    // What it does honour passes: the suite does not fail everything.
+    for id in [
+        "transport.mutual-tls",
+        "transport.no-client-certificate",
+        "transport.unknown-ca",
+        "transport.plaintext-refused",
+        "transport.unknown-protocol-version",
+        "envelope.valid",
+        "envelope.not-well-formed",
+        "envelope.doctype",
+    ] {
+        assert!(passed(id), "{id}: {:?}", by_id.get(id));
+    }
+    assert!(report.failed() >= 20, "{} failed", report.failed());
+}
