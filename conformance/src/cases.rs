@@ -74,6 +74,8 @@ impl Answer {
 pub struct Ctx {
     pub config: Config,
     signer: Result<SigningKey, String>,
+    /// The tester's own node (for the target to resolve the tester state's traders).
+    pub(crate) peer_node: Result<crate::peer::PeerNode, String>,
 }
 
 fn urn(id: Uuid) -> String {
@@ -85,7 +87,71 @@ impl Ctx {
         let t = &config.tester;
         let signer = SigningKey::from_pem(&t.signer_key_pem, Some(&t.signer_cert_pem))
             .map_err(|e| format!("the tester's document signer: {e}"));
-        Self { config, signer }
+        Self {
+            config,
+            signer,
+            peer_node: Err(
+                "needs --listen: the tester node's address in the target's trust space".into(),
+            ),
+        }
+    }
+
+    /// The tester's node, to put answers up on.
+    fn answers(&self) -> Result<&crate::peer::Answers, Outcome> {
+        self.peer_node
+            .as_ref()
+            .map(|p| &p.answers)
+            .map_err(|e| Outcome::NotRun { reason: e.clone() })
+    }
+
+    /// A `tr:TraderAnswer` about `id` from the tester state (docs/traders.md), signed with
+    /// `key`: registered with these (status, from) periods, or not registered.
+    fn trader_answer(
+        &self,
+        id: &str,
+        statuses: Option<&[(&str, &str)]>,
+        key: &SigningKey,
+    ) -> Result<Vec<u8>, Outcome> {
+        let mut text = format!(
+            "<tr:TraderAnswer xmlns:tr=\"urn:tereze:traders\" Id=\"{id}\" State=\"{}\" AsOf=\"{}\" AnsweredAt=\"{}\" Registered=\"{}\">",
+            self.config.tester.state,
+            Utc::now().date_naive(),
+            Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            statuses.is_some()
+        );
+        if let Some(list) = statuses {
+            text.push_str(
+                "<tr:Name>Conformance Trader LLP</tr:Name><tr:Address>Test street 1</tr:Address>",
+            );
+            for (status, from) in list {
+                text.push_str(&format!("<tr:Status From=\"{from}\">{status}</tr:Status>"));
+            }
+        }
+        text.push_str("</tr:TraderAnswer>");
+        let mut doc = xml::parse(text.as_bytes()).map_err(|e| Outcome::fail(e.to_string()))?;
+        dsig::sign_enveloped(
+            &mut doc,
+            &SignTarget::Document,
+            key,
+            &SignOptions::default(),
+        )
+        .map_err(|e| Outcome::fail(format!("signing the answer: {e}")))?;
+        Ok(doc.to_xml().into_bytes())
+    }
+
+    /// Puts `answer` up for a fresh tester-state trader and sends a document naming it.
+    async fn with_trader_answer(
+        &self,
+        make: impl FnOnce(&str) -> Result<Vec<u8>, Outcome>,
+    ) -> Result<Answer, Outcome> {
+        let answers = self.answers()?;
+        let id = fresh_trader(&self.config.tester.state).ok_or_else(|| Outcome::NotRun {
+            reason: format!("no identifier rule for {}", self.config.tester.state),
+        })?;
+        answers.put(&id, make(&id)?);
+        let mut h = self.header();
+        h.traders = vec![id];
+        self.send(&h, BODY).await
     }
 
     fn signer(&self) -> Result<&SigningKey, Outcome> {
@@ -874,6 +940,42 @@ pub fn all() -> Vec<Case> {
             let Some(id) = fresh_trader(&ctx.config.tester.state) else { return Outcome::NotRun { reason: "no identifier rule for the tester state".into() } };
             let mut c = match ctx.peer() { Ok(c) => c, Err(o) => return o };
             expect_status(c.resolve_trader(ResolveTraderRequest { id, as_of: String::new() }).await, Some(tonic::Code::FailedPrecondition))
+        }),
+        case!("traders.owner-answer-active", "traders",
+            "A trader the owner state's node vouches for as active is recognised",
+            "docs/traders.md#the-register-resolution-and-recognition-the-node", |ctx| {
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            expect_recognised(ctx.with_trader_answer(|id| ctx.trader_answer(id, Some(&[("active", "2015-01-01")]), signer)).await)
+        }),
+        case!("traders.owner-answer-inactive", "traders",
+            "A trader liquidated before the document's date by its state's word is rejected: trader-inactive",
+            "docs/traders.md#the-register-resolution-and-recognition-the-node", |ctx| {
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            expect_rejected(ctx.with_trader_answer(|id| ctx.trader_answer(id, Some(&[("active", "2010-01-01"), ("liquidated", "2020-01-01")]), signer)).await, &["trader-inactive"])
+        }),
+        case!("traders.owner-answer-unknown", "traders",
+            "A trader its state says it has not registered is rejected: trader-unknown",
+            "docs/traders.md#the-register-resolution-and-recognition-the-node", |ctx| {
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            expect_rejected(ctx.with_trader_answer(|id| ctx.trader_answer(id, None, signer)).await, &["trader-unknown"])
+        }),
+        case!("traders.forged-answer-refused", "traders",
+            "An answer vouching for the trader but not signed by its state is refused: trader-unresolved",
+            "docs/traders.md#the-register-resolution-and-recognition-the-node", |ctx| {
+            let made = (|| -> Result<SigningKey, String> {
+                let key = generate_key(KeyKind::EcP256).map_err(|e| e.to_string())?;
+                let cert = issue_certificate(&CertificateSpec { subject: &[("CN", "forger")], not_before_days: -1, not_after_days: 30, is_ca: false }, &key, None).map_err(|e| e.to_string())?;
+                SigningKey::new(key, Some(cert)).map_err(|e| e.to_string())
+            })();
+            let forger = match made { Ok(k) => k, Err(e) => return Outcome::fail(e) };
+            expect_rejected(ctx.with_trader_answer(|id| ctx.trader_answer(id, Some(&[("active", "2015-01-01")]), &forger)).await, &["trader-unresolved"])
+        }),
+        case!("traders.answer-about-another-id-refused", "traders",
+            "A genuine answer about another trader than the one asked is refused: trader-unresolved",
+            "docs/traders.md#the-register-resolution-and-recognition-the-node", |ctx| {
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            let Some(other) = fresh_trader(&ctx.config.tester.state) else { return Outcome::NotRun { reason: "no identifier rule for the tester state".into() } };
+            expect_rejected(ctx.with_trader_answer(|_| ctx.trader_answer(&other, Some(&[("active", "2015-01-01")]), signer)).await, &["trader-unresolved"])
         }),
         case!("traders.malformed-id", "traders",
             "ResolveTrader for a malformed identifier is refused: INVALID_ARGUMENT",

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cases;
+mod peer;
 pub mod report;
 
 use std::time::{Duration, Instant};
@@ -48,6 +49,10 @@ pub struct Tester {
     /// The tester state's CA (certificate, key): lets cases issue signers that are expired or
     /// not yet valid. Cases that need it are reported "not run" without it.
     pub issuer: Option<(Vec<u8>, Vec<u8>)>,
+    /// Where the tester's node is listed in the target's trust space (`host:port`): the suite
+    /// serves `Exchange` there (with the tester's TLS certificate) so the target can ask it
+    /// about the tester state's traders. Cases that need it are "not run" without it.
+    pub listen: Option<String>,
 }
 
 /// Everything a run needs.
@@ -157,7 +162,15 @@ pub async fn run(
         .into_iter()
         .filter(|c| only.is_empty() || only.iter().any(|o| o == c.info.suite || o == c.info.id))
         .collect();
-    let ctx = cases::Ctx::new(config.clone());
+    let mut ctx = cases::Ctx::new(config.clone());
+    if let Some(addr) = &config.tester.listen {
+        match peer::start(addr, &config.tester, &config.target).await {
+            Ok(p) => ctx.peer_node = Ok(p),
+            Err(e) => {
+                ctx.peer_node = Err(format!("cannot serve as the tester's node on {addr}: {e}"))
+            }
+        }
+    }
     let total = selected.len();
     let mut results = Vec::with_capacity(total);
     for (i, case) in selected.into_iter().enumerate() {

@@ -171,6 +171,7 @@ async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
             signer_cert_pem: signer_cert,
             signer_key_pem: signer_key,
             issuer: Some((pem(&ca), ca_key.private_key_to_pem_pkcs8().expect("pem"))),
+            listen: None,
         },
         case_timeout: Duration::from_secs(30),
     };

@@ -59,6 +59,11 @@ pub(crate) struct RunArgs {
     /// The key of --issuer-cert (PEM).
     #[arg(long, value_name = "FILE")]
     issuer_key: Option<PathBuf>,
+    /// Serve as the tester's node here (HOST:PORT, its endpoint in the target's trust space),
+    /// so the target can ask it about the tester state's traders (those cases are "not run"
+    /// without it).
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
     /// Only these suites or case ids (repeatable).
     #[arg(long, value_name = "NAME")]
     suite: Vec<String>,
@@ -117,6 +122,7 @@ pub(crate) fn run(cmd: ConformanceCommand) -> Result<(), Failure> {
                 signer_key,
                 issuer_cert,
                 issuer_key,
+                listen,
                 suite,
                 case_timeout,
                 junit,
@@ -156,6 +162,7 @@ pub(crate) fn run(cmd: ConformanceCommand) -> Result<(), Failure> {
                     signer_cert_pem: read(&signer_cert)?,
                     signer_key_pem: read(&signer_key)?,
                     issuer,
+                    listen,
                 },
                 case_timeout: Duration::from_secs(case_timeout.max(1)),
             };
