@@ -293,6 +293,108 @@ impl Ctx {
         self.deliver(self.item(header, env)).await
     }
 
+    /// An envelope signed with SHA-1 digests and signature, otherwise valid: made by hand
+    /// (codecs never signs with SHA-1) and checked to verify when SHA-1 is allowed.
+    fn sha1_signed(&self, header: &Header) -> Result<Vec<u8>, Outcome> {
+        use openssl::base64::encode_block;
+        use tereze_codecs::c14n::{self, NodeSet};
+        let fail = |e: String| Outcome::fail(format!("crafting the SHA-1 signature: {e}"));
+        let content = xml::parse(BODY.as_bytes()).map_err(|e| fail(e.to_string()))?;
+        let mut doc =
+            Envelope::build_document(VERSION, header, &content).map_err(|e| fail(e.to_string()))?;
+        dsig::sign_enveloped(
+            &mut doc,
+            &SignTarget::Document,
+            self.signer()?,
+            &SignOptions::default(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let find = |doc: &xml::Document, local: &str| {
+            doc.descendants_or_self(doc.root())
+                .into_iter()
+                .find(|&id| {
+                    doc.element(id)
+                        .is_some_and(|e| e.is(dsig::DSIG_NAMESPACE, local))
+                })
+                .ok_or_else(|| fail(format!("no ds:{local}")))
+        };
+        let opts = SignOptions::default().c14n;
+        let signature = find(&doc, "Signature")?;
+        let signed = c14n::canonicalize(
+            &doc,
+            NodeSet {
+                apex: None,
+                exclude: Some(signature),
+            },
+            &opts,
+        );
+        let digest = encode_block(&openssl::sha::sha1(&signed));
+        let dm = find(&doc, "DigestMethod")?;
+        if let Some(e) = doc.element_mut(dm) {
+            e.set_attribute("Algorithm", "http://www.w3.org/2000/09/xmldsig#sha1");
+        }
+        let dv = find(&doc, "DigestValue")?;
+        doc.set_text(dv, &digest);
+        let key = PKey::private_key_from_pem(&self.config.tester.signer_key_pem)
+            .map_err(|e| fail(e.to_string()))?;
+        let ec = key.ec_key().ok();
+        let sm = find(&doc, "SignatureMethod")?;
+        let method = if ec.is_some() {
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1"
+        } else {
+            "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+        };
+        if let Some(e) = doc.element_mut(sm) {
+            e.set_attribute("Algorithm", method);
+        }
+        let si = find(&doc, "SignedInfo")?;
+        let si_bytes = c14n::canonicalize(&doc, NodeSet::subtree(si), &opts);
+        let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha1(), &key)
+            .map_err(|e| fail(e.to_string()))?;
+        let der = signer
+            .sign_oneshot_to_vec(&si_bytes)
+            .map_err(|e| fail(e.to_string()))?;
+        let value = match ec {
+            Some(ec) => {
+                let width = (ec.group().degree() as i32 + 7) / 8;
+                let sig =
+                    openssl::ecdsa::EcdsaSig::from_der(&der).map_err(|e| fail(e.to_string()))?;
+                let mut raw = sig
+                    .r()
+                    .to_vec_padded(width)
+                    .map_err(|e| fail(e.to_string()))?;
+                raw.extend(
+                    sig.s()
+                        .to_vec_padded(width)
+                        .map_err(|e| fail(e.to_string()))?,
+                );
+                raw
+            }
+            None => der,
+        };
+        let sv = find(&doc, "SignatureValue")?;
+        doc.set_text(sv, &encode_block(&value));
+        let bytes = doc.to_xml().into_bytes();
+        // It must be a good signature but for its algorithm.
+        let mut trusted = TrustStore::new();
+        let anchor = self
+            .config
+            .tester
+            .issuer
+            .as_ref()
+            .map(|(c, _)| c.as_slice())
+            .unwrap_or(&self.config.tester.signer_cert_pem);
+        trusted.add_pem(anchor).map_err(|e| fail(e.to_string()))?;
+        let check = xml::parse(&bytes).map_err(|e| fail(e.to_string()))?;
+        let policy = VerifyPolicy {
+            allow_sha1: true,
+            ..VerifyPolicy::default()
+        };
+        dsig::verify(&check, &trusted, &policy)
+            .map_err(|e| fail(format!("it does not verify even with SHA-1 allowed: {e}")))?;
+        Ok(bytes)
+    }
+
     /// A signer under the tester state's CA valid from/to these days (needs the issuer).
     fn issued_signer(&self, from_days: i64, to_days: i64) -> Result<SigningKey, Outcome> {
         let Some((ca_pem, ca_key_pem)) = &self.config.tester.issuer else {
@@ -690,13 +792,24 @@ pub fn all() -> Vec<Case> {
             let env = match edit(&env, "Algorithm=\"http://www.w3.org/2000/09/xmldsig#enveloped-signature\"", "Algorithm=\"urn:example:unknown-transform\"") { Ok(e) => e, Err(o) => return o };
             expect_not_recognised(ctx.deliver(ctx.item(&h, env)).await, &["signature-invalid"])
         }),
-        case!("signature.weak-digest", "signature",
-            "A SHA-1 digest method is not recognised",
+        case!("signature.sha1", "signature",
+            "A signature valid but made with SHA-1 (digest and signature) is not recognised",
             "docs/algorithms.md", |ctx| {
             let h = ctx.header();
-            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
-            let env = match edit(&env, "http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2000/09/xmldsig#sha1") { Ok(e) => e, Err(o) => return o };
+            let env = match ctx.sha1_signed(&h) { Ok(e) => e, Err(o) => return o };
             expect_not_recognised(ctx.deliver(ctx.item(&h, env)).await, &["signature-invalid"])
+        }),
+        case!("signature.partial", "signature",
+            "Signature wrapping: a valid signature over one element, not the envelope, is not recognised",
+            "docs/xml-security.md", |ctx| {
+            let h = ctx.header();
+            let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
+            let content = match xml::parse(BODY.as_bytes()) { Ok(c) => c, Err(e) => return Outcome::fail(e.to_string()) };
+            let mut doc = match Envelope::build_document(VERSION, &h, &content) { Ok(d) => d, Err(e) => return Outcome::fail(e.to_string()) };
+            if let Err(e) = dsig::sign_enveloped(&mut doc, &SignTarget::Id("phyto-ref".into()), signer, &SignOptions::default()) {
+                return Outcome::fail(format!("signing the permit element: {e}"));
+            }
+            expect_not_recognised(ctx.deliver(ctx.item(&h, doc.to_xml().into_bytes())).await, &["signature-invalid"])
         }),
         case!("signature.untrusted-signer", "signature",
             "A signer that does not chain to the sender state's anchor is rejected: chain-untrusted",
@@ -893,6 +1006,13 @@ pub fn all() -> Vec<Case> {
                 n += 1;
             }
             Outcome::pass(format!("{n} change sets in order"))
+        }),
+        case!("reference.code-ended-before-the-document", "reference",
+            "A code that ended before the document's date (the kuna, HRK, after 2022-12-31) is rejected: document-invalid",
+            "docs/reference-data.md#directories", |ctx| {
+            let body = BODY.replacen("currencyCode=\"USD\"", "currencyCode=\"HRK\"", 1);
+            if body == BODY { return Outcome::fail("the sample has no USD amount to change") }
+            expect_rejected(ctx.send(&ctx.header(), &body).await, &["document-invalid"])
         }),
         case!("reference.nothing-newer", "reference",
             "FetchChangeSets after the newest version of every directory streams nothing",

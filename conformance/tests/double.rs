@@ -192,6 +192,8 @@ async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
         "envelope.batch-too-large",
         "signature.receipt-signed",
         "signature.tampered-body",
+        "signature.sha1",
+        "signature.partial",
         "signature.missing",
         "signature.xsw-duplicate-id",
         "signature.unknown-transform",
@@ -204,6 +206,7 @@ async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
         "recognition.trader-invalid",
         "recognition.trader-unknown",
         "reference.change-sets-in-order",
+        "reference.code-ended-before-the-document",
         "traders.signed-answer",
         "traders.other-state-refused",
     ] {

@@ -69,6 +69,15 @@ fn queries_answer_as_of_a_date() {
     ]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not valid on 2021-12-31"), "{err}");
+    // A withdrawn currency: in force up to its last day only.
+    let (code, _, err) = run(&["ref", "get", "P.CLS.022", "HRK", "--as-of", "2022-12-31"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&["ref", "get", "P.CLS.022", "HRK", "--as-of", "2023-01-01"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("2023-01-01") && err.contains("..2022-12-31"),
+        "{err}"
+    );
     let (code, _, err) = run(&["ref", "get", "P.CLS.019", "XX"]);
     assert_eq!(code, 1, "{err}");
     let (code, _, err) = run(&["ref", "get", "P.CLS.999", "XX"]);

@@ -99,9 +99,11 @@ RU_FIXES = {
     "VES": "Боливар соберано",
 }
 
-# Codes the package still lists that ISO 4217 has withdrawn.
+# Codes the package still lists that ISO 4217 has withdrawn: kept, ending on their last day
+# (a document of that day may still use them; one of the next day may not).
 WITHDRAWN = {
-    "HRK": "Croatia adopted the euro on 2023-01-01; ISO 4217 withdrew the kuna",
+    # Croatia adopted the euro on 2023-01-01; ISO 4217 withdrew the kuna.
+    "HRK": "2022-12-31",
 }
 
 
@@ -204,8 +206,6 @@ def currencies(version):
     out, fixed = [], []
     for c in sorted(data, key=lambda c: c["alpha_3"]):
         a3, num = c["alpha_3"], c["numeric"]
-        if a3 in WITHDRAWN:
-            continue
         num = num.zfill(3)
         assert len(num) == 3 and num.isdigit(), c
         assert num not in seen_numeric, c
@@ -222,13 +222,16 @@ def currencies(version):
                     sys.exit(f"{a3}: no Russian name in the package; add one to RU_FIXES")
             k = translate(kk, c["name"])
             e = c["name"]
-        out.append(entry(a3, r, k, e, num, a3))
+        text = entry(a3, r, k, e, num, a3)
+        if a3 in WITHDRAWN:
+            text += f"valid_to = {q(WITHDRAWN[a3])}\n"
+        out.append(text)
     missing = set(PINNED_CURRENCIES) - {c["alpha_3"] for c in data}
     assert not missing, missing
     header = (
         'id = "P.CLS.022"\n'
         'name = "Classifier of currencies"\n'
-        f"source = {q(f'Union codes: ISO 4217 alphabetic. KZ column: ISO 4217 numeric. RU column: alphabetic. Codes and English names: Debian package iso-codes {version} (iso_4217.json, less withdrawn HRK); Russian names: its ru translation, some supplied by hand; Kazakh names only on the 14 entries first written by hand (data/SOURCES.md; regenerate with data/tools/gen_iso.py). ' + PLACEHOLDER)}\n"
+        f"source = {q(f'Union codes: ISO 4217 alphabetic. KZ column: ISO 4217 numeric. RU column: alphabetic. Codes and English names: Debian package iso-codes {version} (iso_4217.json; withdrawn HRK ends on 2022-12-31); Russian names: its ru translation, some supplied by hand; Kazakh names only on the 14 entries first written by hand (data/SOURCES.md; regenerate with data/tools/gen_iso.py). ' + PLACEHOLDER)}\n"
     )
     return header + "".join("\n" + e for e in out), len(out), fixed
 
