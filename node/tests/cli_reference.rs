@@ -211,29 +211,36 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     let sets = d.join("sets");
     std::fs::create_dir(&sets).expect("dir");
     let signed = sets.join("P.CLS.025-1.xml");
-    let (code, _, err) = run(&[
-        "ref",
-        "publish",
-        "--key",
-        p(&d.join("eec/signer.key")),
-        "--cert",
-        p(&d.join("eec/signer.pem")),
-        "--out",
-        p(&signed),
-        p(&set),
-    ]);
+    // Signs the draft as the signer in `who` (a node directory of the dev PKI).
+    let publish = |who: &str, out: &Path| {
+        run(&[
+            "ref",
+            "publish",
+            "--key",
+            p(&d.join(who).join("signer.key")),
+            "--cert",
+            p(&d.join(who).join("signer.pem")),
+            "--out",
+            p(out),
+            p(&set),
+        ])
+    };
+    let (code, _, err) = publish("eec", &signed);
     assert_eq!(code, 0, "{err}");
     let trust = d.join("trust-space.xml");
     let anchor = d.join("eec/root.pem");
-    let (code, out, err) = run(&[
-        "ref",
-        "verify",
-        "--trust",
-        p(&trust),
-        "--anchor",
-        p(&anchor),
-        p(&signed),
-    ]);
+    let verify = |file: &Path| {
+        run(&[
+            "ref",
+            "verify",
+            "--trust",
+            p(&trust),
+            "--anchor",
+            p(&anchor),
+            p(file),
+        ])
+    };
+    let (code, out, err) = verify(&signed);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("valid: P.CLS.025 change set 1 by EEC"),
@@ -276,41 +283,15 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
 
     // Signed by a state for the Commission's directory: refused by verify and by queries.
     let forged = d.join("forged.xml");
-    let (code, _, err) = run(&[
-        "ref",
-        "publish",
-        "--key",
-        p(&d.join("kz/signer.key")),
-        "--cert",
-        p(&d.join("kz/signer.pem")),
-        "--out",
-        p(&forged),
-        p(&set),
-    ]);
+    let (code, _, err) = publish("kz", &forged);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&[
-        "ref",
-        "verify",
-        "--trust",
-        p(&trust),
-        "--anchor",
-        p(&anchor),
-        p(&forged),
-    ]);
+    let (code, _, err) = verify(&forged);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("signature of EEC does not hold"), "{err}");
     // Tampered after signing.
     let text = std::fs::read_to_string(&signed).expect("signed");
     std::fs::write(&forged, text.replace("Test unit", "Tost unit")).expect("tamper");
-    let (code, _, err) = run(&[
-        "ref",
-        "verify",
-        "--trust",
-        p(&trust),
-        "--anchor",
-        p(&anchor),
-        p(&forged),
-    ]);
+    let (code, _, err) = verify(&forged);
     assert_eq!(code, 1, "{err}");
     std::fs::copy(&forged, sets.join("P.CLS.025-2.xml")).expect("copy");
     let (code, _, err) = with_sets(&["list", "P.CLS.025"]);

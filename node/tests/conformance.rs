@@ -73,7 +73,7 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
     );
 
     // Only one suite, by name; an unknown one is a usage error.
-    let (code, out, _) = tereze(&[
+    let base: Vec<String> = [
         "conformance",
         "run",
         "--target",
@@ -94,9 +94,16 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
         &p("kz/signer.pem"),
         "--signer-key",
         &p("kz/signer.key"),
-        "--suite",
-        "traders",
-    ]);
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        tereze(&args)
+    };
+    let (code, out, _) = with(&["--suite", "traders"]);
     assert_eq!(
         code, 1,
         "without --listen the owner-answer cases are not run: {out}"
@@ -105,54 +112,10 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
         out.contains("conformance: 3 passed, 0 failed, 5 not run"),
         "{out}"
     );
-    let (code, _, err) = tereze(&[
-        "conformance",
-        "run",
-        "--target",
-        &target,
-        "--ca",
-        &p("ru/root.pem"),
-        "--target-state",
-        "RU",
-        "--cert",
-        &p("kz/node-tls.pem"),
-        "--key",
-        &p("kz/node-tls.key"),
-        "--state",
-        "KZ",
-        "--signer-cert",
-        &p("kz/signer.pem"),
-        "--signer-key",
-        &p("kz/signer.key"),
-        "--suite",
-        "nonsense",
-    ]);
+    let (code, _, err) = with(&["--suite", "nonsense"]);
     assert_eq!(code, 2, "{err}");
     // Without the tester state's CA the cases that need it are not run, and the run says no.
-    let (code, out, _) = tereze(&[
-        "conformance",
-        "run",
-        "--target",
-        &target,
-        "--server-name",
-        "node.ru.tereze.test",
-        "--ca",
-        &p("ru/root.pem"),
-        "--target-state",
-        "RU",
-        "--cert",
-        &p("kz/node-tls.pem"),
-        "--key",
-        &p("kz/node-tls.key"),
-        "--state",
-        "KZ",
-        "--signer-cert",
-        &p("kz/signer.pem"),
-        "--signer-key",
-        &p("kz/signer.key"),
-        "--suite",
-        "signature",
-    ]);
+    let (code, out, _) = with(&["--suite", "signature"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("2 not run"), "{out}");
 }

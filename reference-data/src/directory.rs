@@ -679,6 +679,13 @@ mod tests {
         ),
     ];
 
+    /// A day `e` is in force: its first, else its last, else today.
+    fn a_day_in_force(e: &Entry) -> Date {
+        e.valid_from
+            .or(e.valid_to)
+            .unwrap_or_else(|| chrono::Utc::now().date_naive())
+    }
+
     fn nc(directory: &str, country: &str, code: &str) -> LookupError {
         LookupError::NoCorrespondence {
             directory: directory.into(),
@@ -711,9 +718,7 @@ mod tests {
                 for country in ["KZ", "RU"] {
                     assert!(
                         // On a day the entry is in force (a code that has ended ships too).
-                        d.on(e
-                            .valid_from
-                            .unwrap_or_else(|| chrono::Utc::now().date_naive()))
+                        d.on(a_day_in_force(e))
                             .national_code(id, country, &e.code)
                             .is_ok(),
                         "{id} {}: no {country} code",
@@ -909,9 +914,7 @@ mod tests {
             let dir = d.get(id).expect("listed");
             for e in &dir.entries {
                 // On a day the entry is in force.
-                let on = d.on(e
-                    .valid_from
-                    .unwrap_or_else(|| chrono::Utc::now().date_naive()));
+                let on = d.on(a_day_in_force(e));
                 for (country, codes) in &e.national {
                     let n = on
                         .national_code(id, country, &e.code)

@@ -85,6 +85,22 @@ pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))
 }
 
+/// The `*.xml` files of a directory with their bytes, in no particular order.
+pub(crate) fn xml_files(
+    dir: &std::path::Path,
+) -> Result<Vec<(std::path::PathBuf, Vec<u8>)>, Failure> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?;
+    let mut out = Vec::new();
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|e| e == "xml") {
+            let bytes = read_input(&path)?;
+            out.push((path, bytes));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads and parses an XML file; errors name the file, line and column.
 pub(crate) fn load(
     path: &std::path::Path,

@@ -177,13 +177,7 @@ struct Evidence(std::collections::HashMap<String, crate::traders::Answer>);
 impl Evidence {
     fn read(dir: &std::path::Path, trust: &TrustSpace) -> Result<Self, Failure> {
         let mut answers = std::collections::HashMap::new();
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?;
-        for path in entries.flatten().map(|e| e.path()) {
-            if path.extension().is_none_or(|e| e != "xml") {
-                continue;
-            }
-            let bytes = super::read_input(&path)?;
+        for (path, bytes) in super::xml_files(dir)? {
             let a = crate::traders::verify_answer(&bytes, trust, None)
                 .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
             answers.insert(a.id.clone(), a);

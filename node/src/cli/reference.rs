@@ -220,13 +220,7 @@ pub(crate) fn with_sets(
 ) -> Result<Directories, Failure> {
     let mut dirs = Directories::builtin();
     let mut sets = Vec::new();
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", dir.display())))?;
-    for path in entries.flatten().map(|e| e.path()) {
-        if path.extension().is_none_or(|e| e != "xml") {
-            continue;
-        }
-        let bytes = super::read_input(&path)?;
+    for (path, bytes) in super::xml_files(dir)? {
         let (set, _) = reference_document::verify(&bytes, trust, anchor)
             .map_err(|e| Failure::Verdict(format!("{}: {e}", path.display())))?;
         sets.push((path, set));
