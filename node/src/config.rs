@@ -165,6 +165,18 @@ impl Default for Reference {
     }
 }
 
+/// The operators' admin API (docs/operations.md): HTTPS with the node's TLS certificate,
+/// every request carrying the operator token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Admin {
+    /// `host:port` of the HTTPS listener.
+    pub(crate) listen: SocketAddr,
+    /// A file holding the operator token (one line, at least 32 characters). It must not be
+    /// readable by group or others: the node refuses to start otherwise.
+    pub(crate) token_file: PathBuf,
+}
+
 /// Trader identifiers (docs/traders.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -228,6 +240,8 @@ pub(crate) struct NodeConfig {
     pub(crate) reference: Reference,
     #[serde(default)]
     pub(crate) traders: Traders,
+    /// Omit to run without the admin API.
+    pub(crate) admin: Option<Admin>,
 }
 
 fn default_crl_refresh() -> u64 {
@@ -279,6 +293,11 @@ impl NodeConfig {
         if let Some(p) = c.trust_anchor.as_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
+            }
+        }
+        if let Some(a) = c.admin.as_mut() {
+            if a.token_file.is_relative() {
+                a.token_file = base.join(&a.token_file);
             }
         }
         if let Some(p) = c.reference.publish_dir.as_mut() {

@@ -44,6 +44,8 @@ pub(crate) struct Ports {
     pub(crate) exchange: u16,
     pub(crate) window: u16,
     pub(crate) http: u16,
+    /// The operators' admin API (HTTPS).
+    pub(crate) admin: u16,
 }
 
 fn key() -> Result<PKey<Private>, DevPkiError> {
@@ -94,6 +96,21 @@ fn write_key(path: &Path, key: &PKey<Private>) -> Result<(), DevPkiError> {
     Ok(())
 }
 
+/// A fresh operator token (64 hex characters), readable by the owner only.
+fn write_token(path: &Path) -> Result<(), DevPkiError> {
+    let mut bytes = [0u8; 32];
+    openssl::rand::rand_bytes(&mut bytes)?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write(path, format!("{token}\n").as_bytes())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| DevPkiError::Io(path.display().to_string(), e))?;
+    }
+    Ok(())
+}
+
 /// Writes `trust-space.xml`: the TOML source as the XML document, signed by the hub's
 /// (the Commission's) document-signing key.
 fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
@@ -121,6 +138,7 @@ pub(crate) fn ports(base: u16, index: usize) -> Ports {
         exchange: start,
         window: start + 1,
         http: start + 2,
+        admin: start + 3,
     }
 }
 
@@ -247,14 +265,16 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
             None => "trust_space = \"../trust-space.toml\"\n".to_owned(),
         };
         let config = format!(
-            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\n{trust_lines}\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n{routing}",
+            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\n{trust_lines}\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken_file = \"admin.token\"\n{routing}",
             if *is_hub { "hub" } else { "member" },
             p.exchange,
             p.window,
             p.http,
+            p.admin,
         );
         let path = dir.join("node.toml");
         write(&path, config.as_bytes())?;
+        write_token(&dir.join("admin.token"))?;
         configs.push((code.clone(), path));
     }
     let _ = writeln!(

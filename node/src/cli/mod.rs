@@ -3,6 +3,7 @@
 //! Exit codes (DESIGN §7): 0 success, 1 a negative verdict (invalid signature, failed check),
 //! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
 
+mod admin;
 mod audit;
 mod bench;
 mod conformance;
@@ -57,6 +58,9 @@ enum Command {
     /// Trader identifiers: validate, import the register into a node, resolve through a node.
     #[command(subcommand)]
     Trader(trader::TraderCommand),
+    /// The operators' admin API from the command line (search, timelines, requeue, re-run
+    /// recognition, peers, versions, audit).
+    Admin(admin::AdminArgs),
     /// The conformance suite: run it against any node, or list its cases.
     #[command(subcommand)]
     Conformance(conformance::ConformanceCommand),
@@ -135,6 +139,7 @@ pub fn run() -> ExitCode {
         Command::Ref(cmd) => reference::run(cmd),
         Command::Trader(cmd) => trader::run(cmd),
         Command::Conformance(cmd) => conformance::run(cmd),
+        Command::Admin(args) => admin::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -340,7 +340,7 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 21] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 22] = [
         (
             "trust_space_version",
             "gauge",
@@ -460,6 +460,12 @@ async fn metrics(State(node): Shared) -> Response {
             "counter",
             "Change notifications delivered to webhooks.",
             m.webhooks_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "admin_refused_total",
+            "counter",
+            "Admin API requests refused for missing or wrong operator credentials.",
+            m.admin_refused.load(Ordering::Relaxed),
         ),
         (
             "reference_webhooks_failed_total",

@@ -5,6 +5,7 @@
 //! the batch in flight, a last audit checkpoint is signed, and the store closes. Whatever was
 //! acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
+pub(crate) mod admin;
 pub(crate) mod crl;
 pub(crate) mod exchange;
 pub(crate) mod http;
@@ -90,6 +91,8 @@ pub(crate) struct Metrics {
     pub(crate) change_set_pull_failures: AtomicU64,
     pub(crate) webhooks_sent: AtomicU64,
     pub(crate) webhooks_failed: AtomicU64,
+    /// Admin API requests refused for missing or wrong credentials.
+    pub(crate) admin_refused: AtomicU64,
 }
 
 /// Everything the services and workers share.
@@ -503,6 +506,17 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             }
         });
     }
+    if let Some(admin) = cfg.admin.clone() {
+        let token = admin::read_token(&admin.token_file).map_err(StartError::Config)?;
+        let listener = tokio::net::TcpListener::bind(admin.listen)
+            .await
+            .map_err(|source| StartError::Listen {
+                addr: admin.listen,
+                source,
+            })?;
+        let node = node.clone();
+        tasks.spawn(async move { admin::serve(node, listener, token).await });
+    }
     let relay = relay::start(node.clone());
     {
         let node = node.clone();
@@ -538,6 +552,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         exchange = %node.config.listen.exchange,
         window = ?node.config.listen.window,
         http = ?node.config.listen.http,
+        admin = ?node.config.admin.as_ref().map(|a| a.listen),
         trust_space_version = node.trust().version,
         trust_space_issued_at = %node.trust().issued_at,
         "node started"

@@ -40,12 +40,10 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The server side: mutual TLS, client certificates checked against every anchor and CRL of
-/// the trust space. Which state a client is, is decided per request from its certificate.
-pub(crate) fn server_config(
+/// The node's TLS certificate chain and key.
+fn identity(
     pair: &KeyPair,
-    trust: &TrustSpace,
-) -> Result<rustls::ServerConfig, TlsError> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
     let (cert_pem, key_pem) = read_pair(pair)?;
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
@@ -63,6 +61,30 @@ pub(crate) fn server_config(
         path: pair.key.display().to_string(),
         reason: format!("not a PEM private key: {e}"),
     })?;
+    Ok((chain, key))
+}
+
+/// The operator side (the admin API): the node's certificate, no client certificate asked
+/// (operators authenticate with a token), HTTP/1.1.
+pub(crate) fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig, TlsError> {
+    let (chain, key) = identity(pair)?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("node certificate and key: {e}")))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The server side: mutual TLS, client certificates checked against every anchor and CRL of
+/// the trust space. Which state a client is, is decided per request from its certificate.
+pub(crate) fn server_config(
+    pair: &KeyPair,
+    trust: &TrustSpace,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let (chain, key) = identity(pair)?;
     let mut roots = RootCertStore::empty();
     for der in trust.all_anchors_der() {
         roots

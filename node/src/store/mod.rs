@@ -15,6 +15,42 @@ use uuid::Uuid;
 
 pub(crate) use redb_store::{RedbStore, Txn};
 
+/// What an operator searches messages by (all optional).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    /// Lower-case hyphenated UUID or its prefix.
+    pub(crate) id_prefix: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) peer: Option<String>,
+    pub(crate) conversation: Option<Uuid>,
+    /// First transition at or after / at or before (Unix ms).
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
+    pub(crate) limit: usize,
+}
+
+/// Where a message goes or comes from, kept when it is first stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    /// `out` (queued here for a peer) or `in` (received from a peer).
+    pub(crate) direction: String,
+    /// The next hop of an outgoing message; the sender of an incoming one.
+    pub(crate) peer: String,
+    pub(crate) conversation: Option<Uuid>,
+}
+
+/// A message found by a search.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub(crate) message_id: Uuid,
+    pub(crate) state: &'static str,
+    pub(crate) first_at: i64,
+    pub(crate) last_at: i64,
+    pub(crate) direction: Option<String>,
+    pub(crate) peer: Option<String>,
+    pub(crate) conversation: Option<Uuid>,
+}
+
 /// Where a message is in its life (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -42,6 +42,8 @@ pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("co
 const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_history");
 /// CRLs accepted from CRL locations: URL → the CRL set as fetched.
 const FETCHED_CRLS: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched_crls");
+/// Where each message goes or comes from (operators' search): id → JSON `Meta`.
+const META: TableDefinition<u128, &[u8]> = TableDefinition::new("message_meta");
 /// This state's traders (issue 8): identifier → the record as JSON.
 const TRADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("traders");
 /// Signed answers about other states' traders: identifier → 8 bytes of the time it was
@@ -171,6 +173,18 @@ impl Txn<'_> {
                 {
                     return Err(StoreError::AlreadyQueued(m.message_id));
                 }
+            }
+        }
+        {
+            let mut meta = self.txn.open_table(META).map_err(engine)?;
+            for m in batch {
+                let row = encode(&super::Meta {
+                    direction: "out".into(),
+                    peer: m.peer.clone(),
+                    conversation: Some(m.conversation_id),
+                })?;
+                meta.insert(m.message_id.as_u128(), row.as_slice())
+                    .map_err(engine)?;
             }
         }
         for m in batch {
@@ -425,6 +439,18 @@ impl Txn<'_> {
                 &[(State::Received, Some(format!("from {}", m.sender)))],
             )?;
         }
+        if forward.is_none() {
+            let row = encode(&super::Meta {
+                direction: "in".into(),
+                peer: m.sender.clone(),
+                conversation: None,
+            })?;
+            self.txn
+                .open_table(META)
+                .map_err(engine)?
+                .insert(m.message_id.as_u128(), row.as_slice())
+                .map_err(engine)?;
+        }
         let seq = self.next_counter("inbox")?;
         self.txn
             .open_table(RECEIVED)
@@ -626,6 +652,7 @@ impl RedbStore {
             txn.open_table(FETCHED_CRLS).map_err(engine)?;
             txn.open_table(CHANGE_SETS).map_err(engine)?;
             txn.open_table(TRADERS).map_err(engine)?;
+            txn.open_table(META).map_err(engine)?;
             txn.open_table(TRADER_ANSWERS).map_err(engine)?;
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
@@ -884,6 +911,90 @@ impl RedbStore {
         let t = txn.open_table(TRUST_HISTORY).map_err(engine)?;
         let last = t.last().map_err(engine)?;
         Ok(last.map(|(k, v)| (k.value(), v.value().to_vec())))
+    }
+
+    /// The database, for reading a consistent snapshot (audit verification).
+    pub(crate) fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// Where a message goes or comes from.
+    pub(crate) fn meta(&self, id: Uuid) -> Result<Option<super::Meta>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(META).map_err(engine)?;
+        match t.get(id.as_u128()).map_err(engine)? {
+            Some(v) => decode(v.value()).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Messages matching `f`, the most recently changed first, at most `f.limit`.
+    pub(crate) fn search(&self, f: &super::Filter) -> Result<Vec<super::Found>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let history = txn.open_table(HISTORY).map_err(engine)?;
+        let meta = txn.open_table(META).map_err(engine)?;
+        let mut out: Vec<super::Found> = Vec::new();
+        let mut current: Option<(u128, i64, i64, State)> = None;
+        let consider = |entry: (u128, i64, i64, State),
+                        out: &mut Vec<super::Found>|
+         -> Result<(), StoreError> {
+            let (id, first, last, state) = entry;
+            let uuid = Uuid::from_u128(id);
+            if f.id_prefix
+                .as_ref()
+                .is_some_and(|p| !uuid.hyphenated().to_string().starts_with(p.as_str()))
+                || f.state.as_ref().is_some_and(|s| s != state.as_str())
+                || f.since.is_some_and(|t| first < t)
+                || f.until.is_some_and(|t| first > t)
+            {
+                return Ok(());
+            }
+            let m: Option<super::Meta> = match meta.get(id).map_err(engine)? {
+                Some(v) => Some(decode(v.value())?),
+                None => None,
+            };
+            if f.peer
+                .as_ref()
+                .is_some_and(|p| m.as_ref().is_none_or(|m| &m.peer != p))
+                || f.conversation
+                    .is_some_and(|c| m.as_ref().is_none_or(|m| m.conversation != Some(c)))
+            {
+                return Ok(());
+            }
+            out.push(super::Found {
+                message_id: uuid,
+                state: state.as_str(),
+                first_at: first,
+                last_at: last,
+                direction: m.as_ref().map(|m| m.direction.clone()),
+                peer: m.as_ref().map(|m| m.peer.clone()),
+                conversation: m.and_then(|m| m.conversation),
+            });
+            Ok(())
+        };
+        for row in history.iter().map_err(engine)? {
+            let (k, v) = row.map_err(engine)?;
+            let (id, _) = k.value();
+            let t: Transition = decode(v.value())?;
+            match &mut current {
+                Some((cur, _, last, state)) if *cur == id => {
+                    *last = t.at;
+                    *state = t.state;
+                }
+                _ => {
+                    if let Some(done) = current.take() {
+                        consider(done, &mut out)?;
+                    }
+                    current = Some((id, t.at, t.at, t.state));
+                }
+            }
+        }
+        if let Some(done) = current.take() {
+            consider(done, &mut out)?;
+        }
+        out.sort_by_key(|f| std::cmp::Reverse(f.last_at));
+        out.truncate(f.limit);
+        Ok(out)
     }
 
     /// A trader of this state's register.

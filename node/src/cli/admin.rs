@@ -1,0 +1,397 @@
+//! `tereze admin`: the admin API from the command line (docs/operations.md), with tables or
+//! `--format json`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use serde_json::Value;
+
+use super::Failure;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AdminArgs {
+    /// The node's admin API, e.g. https://127.0.0.1:7103
+    #[arg(long, value_name = "URL")]
+    node: String,
+    /// The CA (PEM) the node's TLS certificate chains to.
+    #[arg(long, value_name = "FILE")]
+    ca: PathBuf,
+    /// The file holding the operator token.
+    #[arg(long, value_name = "FILE")]
+    token_file: PathBuf,
+    #[arg(long, value_enum, default_value = "table", global = true)]
+    format: OutputFormat,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Search messages (newest first).
+    Messages {
+        /// A message id or its prefix.
+        #[arg(long)]
+        id: Option<String>,
+        /// The current state (queued, delivered, dead, recognised, rejected…).
+        #[arg(long)]
+        state: Option<String>,
+        /// Next hop of an outgoing message, sender of an incoming one.
+        #[arg(long)]
+        peer: Option<String>,
+        #[arg(long)]
+        conversation: Option<String>,
+        /// RFC 3339: first seen at or after.
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339: first seen at or before.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, default_value = "100")]
+        limit: usize,
+    },
+    /// One message's timeline, recognition verdict and receipt.
+    Message { id: String },
+    /// Requeue a dead or expired message.
+    Requeue { id: String },
+    /// Run recognition again on the quarantine under the trust space in force.
+    Recognise,
+    /// Peers' health: queue depth and a live probe.
+    Peers,
+    /// Node, trust-space and reference-directory versions.
+    Versions,
+    /// Verify the audit chain (exit 1 when it is not intact).
+    Audit,
+}
+
+fn input(e: impl std::fmt::Display) -> Failure {
+    Failure::Input(e.to_string())
+}
+
+/// One HTTPS request to the admin API; the JSON answer, or the API's error.
+async fn call(
+    base: &str,
+    ca: &[u8],
+    token: &str,
+    method: &str,
+    path_and_query: &str,
+) -> Result<Value, Failure> {
+    let rest = base
+        .trim_end_matches('/')
+        .strip_prefix("https://")
+        .ok_or_else(|| Failure::Input(format!("--node {base:?}: the admin API is https://")))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_owned(), p.parse::<u16>().ok()?)))
+        .ok_or_else(|| Failure::Input(format!("--node {base:?}: expected https://HOST:PORT")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca) {
+        roots
+            .add(c.map_err(|e| Failure::Input(format!("--ca: {e}")))?)
+            .map_err(|e| Failure::Input(format!("--ca: {e}")))?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(input)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name =
+        ServerName::try_from(host.clone()).map_err(|e| Failure::Input(format!("{host}: {e}")))?;
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| Failure::Input(format!("{base}: cannot connect: {e}")))?;
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| Failure::Input(format!("{base}: TLS: {e}")))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .map_err(|e| Failure::Input(format!("{base}: HTTP: {e}")))?;
+    let conn = tokio::spawn(conn);
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path_and_query)
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .map_err(input)?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Failure::Input(format!("{base}: HTTP: {e}")))?;
+    let status = response.status();
+    let body = Limited::new(response.into_body(), 64 << 20)
+        .collect()
+        .await
+        .map_err(|e| Failure::Input(format!("{base}: {e}")))?
+        .to_bytes();
+    conn.abort();
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let why = v["error"].as_str().unwrap_or("no reason given");
+        return Err(if status == hyper::StatusCode::NOT_FOUND {
+            Failure::Verdict(format!("{status}: {why}"))
+        } else {
+            Failure::Input(format!("{status}: {why}"))
+        });
+    }
+    Ok(v)
+}
+
+fn table(rows: &[Vec<String>]) -> String {
+    let mut widths = vec![0usize; rows.first().map_or(0, Vec::len)];
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(c);
+            if i + 1 < r.len() {
+                out.extend(std::iter::repeat_n(' ', widths[i] - c.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn when(ms: &Value) -> String {
+    ms.as_i64()
+        .and_then(chrono::DateTime::from_timestamp_millis)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
+    let ca = super::read_input(&args.ca)?;
+    let token = crate::node::admin::read_token(&args.token_file).map_err(Failure::Input)?;
+    let (method, path) = match &args.command {
+        AdminCommand::Messages {
+            id,
+            state,
+            peer,
+            conversation,
+            since,
+            until,
+            limit,
+        } => {
+            let mut q = vec![format!("limit={limit}")];
+            for (k, v) in [
+                ("id", id),
+                ("state", state),
+                ("peer", peer),
+                ("conversation", conversation),
+                ("since", since),
+                ("until", until),
+            ] {
+                if let Some(v) = v {
+                    q.push(format!("{k}={}", encode(v)));
+                }
+            }
+            ("GET", format!("/admin/messages?{}", q.join("&")))
+        }
+        AdminCommand::Message { id } => ("GET", format!("/admin/messages/{}", encode(id))),
+        AdminCommand::Requeue { id } => ("POST", format!("/admin/messages/{}/requeue", encode(id))),
+        AdminCommand::Recognise => ("POST", "/admin/recognition/rerun".to_owned()),
+        AdminCommand::Peers => ("GET", "/admin/peers".to_owned()),
+        AdminCommand::Versions => ("GET", "/admin/versions".to_owned()),
+        AdminCommand::Audit => ("POST", "/admin/audit/verify".to_owned()),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(input)?;
+    let v = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            call(&args.node, &ca, &token, method, &path),
+        )
+        .await
+        .map_err(|_| Failure::Input(format!("{}: no answer within 60 s", args.node)))?
+    })?;
+    let text = if args.format == OutputFormat::Json {
+        let mut t = serde_json::to_string_pretty(&v).map_err(input)?;
+        t.push('\n');
+        t
+    } else {
+        render(&args.command, &v)
+    };
+    super::write_stdout(text.as_bytes())?;
+    if matches!(args.command, AdminCommand::Audit) && v["intact"] != Value::Bool(true) {
+        return Err(Failure::Verdict("the audit chain is not intact".into()));
+    }
+    Ok(())
+}
+
+fn render(cmd: &AdminCommand, v: &Value) -> String {
+    let list = |k: &str| v[k].as_array().cloned().unwrap_or_default();
+    match cmd {
+        AdminCommand::Messages { .. } => {
+            let mut rows = vec![[
+                "MESSAGE",
+                "STATE",
+                "DIRECTION",
+                "PEER",
+                "FIRST SEEN",
+                "LAST CHANGE",
+            ]
+            .map(str::to_owned)
+            .to_vec()];
+            for m in list("messages") {
+                rows.push(vec![
+                    s(&m["message_id"]),
+                    s(&m["state"]),
+                    s(&m["direction"]),
+                    s(&m["peer"]),
+                    when(&m["first_at_ms"]),
+                    when(&m["last_at_ms"]),
+                ]);
+            }
+            table(&rows)
+        }
+        AdminCommand::Message { .. } => {
+            let mut out = format!(
+                "{} ({} {}, conversation {})\n",
+                s(&v["message_id"]),
+                s(&v["direction"]),
+                s(&v["peer"]),
+                s(&v["conversation_id"])
+            );
+            let mut rows = vec![vec!["AT".to_owned(), "STATE".to_owned(), "NOTE".to_owned()]];
+            for t in list("timeline") {
+                rows.push(vec![when(&t["at_ms"]), s(&t["state"]), s(&t["note"])]);
+            }
+            out.push_str(&table(&rows));
+            if !v["verdict"].is_null() {
+                out.push_str(&format!(
+                    "verdict: {} {}\n",
+                    s(&v["verdict"]["verdict"]),
+                    s(&v["verdict"]["note"])
+                ));
+            }
+            out.push_str(&format!(
+                "receipt: {}\n",
+                if v["receipt"].is_string() {
+                    "signed receipt held (--format json shows it)"
+                } else {
+                    "none yet"
+                }
+            ));
+            out
+        }
+        AdminCommand::Requeue { .. } => format!(
+            "{} requeued for {}\n",
+            s(&v["message_id"]),
+            s(&v["requeued_to"])
+        ),
+        AdminCommand::Recognise => format!(
+            "recognised now: {}; still rejected: {} (trust space v{})\n",
+            v["recognised_now"].as_array().map_or(0, Vec::len),
+            s(&v["still_rejected"]),
+            s(&v["trust_space_version"])
+        ),
+        AdminCommand::Peers => {
+            let mut rows = vec![[
+                "PEER",
+                "ROLE",
+                "QUEUED",
+                "REACHABLE",
+                "RTT MS",
+                "ENDPOINT",
+                "ERROR",
+            ]
+            .map(str::to_owned)
+            .to_vec()];
+            for p in list("peers") {
+                rows.push(vec![
+                    s(&p["state"]),
+                    s(&p["role"]),
+                    s(&p["queued"]),
+                    s(&p["reachable"]),
+                    s(&p["round_trip_ms"]),
+                    s(&p["endpoint"]),
+                    s(&p["error"]),
+                ]);
+            }
+            table(&rows)
+        }
+        AdminCommand::Versions => {
+            let mut out = format!(
+                "node {} {}\ntrust space v{} issued {} signed by {}\n",
+                s(&v["state"]),
+                s(&v["version"]),
+                s(&v["trust_space"]["version"]),
+                s(&v["trust_space"]["issued_at"]),
+                s(&v["trust_space"]["signed_by"])
+            );
+            let mut rows = vec![["DIRECTORY", "VERSION", "OWNER", "ENTRIES"]
+                .map(str::to_owned)
+                .to_vec()];
+            for d in list("directories") {
+                rows.push(vec![
+                    s(&d["id"]),
+                    s(&d["version"]),
+                    s(&d["owner"]),
+                    s(&d["entries"]),
+                ]);
+            }
+            out.push_str(&table(&rows));
+            out
+        }
+        AdminCommand::Audit => {
+            let mut out = format!(
+                "entries {}\ncheckpoints {}\nafter the last checkpoint {}\n",
+                s(&v["entries"]),
+                s(&v["checkpoints"]),
+                s(&v["after_last_checkpoint"])
+            );
+            for p in list("problems") {
+                out.push_str(&format!("problem: {}\n", s(&p)));
+            }
+            out.push_str(if v["intact"] == Value::Bool(true) {
+                "intact\n"
+            } else {
+                "NOT intact\n"
+            });
+            out
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The operators' admin API (issue 10, docs/operations.md): HTTPS with the node's TLS
+//! certificate; every request but the OpenAPI document must carry the operator token
+//! (`Authorization: Bearer …`), compared in constant time. The token file is refused at start
+//! if it is readable by group or others, and the token is never logged.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::exchange::parse_id;
+use super::proto::FetchTrustSpaceRequest;
+use super::Node;
+use crate::store::State as MessageState;
+
+/// The shortest token accepted.
+pub(crate) const MIN_TOKEN: usize = 32;
+
+/// Reads the operator token, refusing a file others may read or a short token.
+pub(crate) fn read_token(path: &std::path::Path) -> Result<String, String> {
+    let shown = path.display();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "{shown}: mode {mode:o} lets group or others read the operator token; chmod 600 it"
+            ));
+        }
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
+    let token = text.trim().to_owned();
+    if token.len() < MIN_TOKEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{shown}: the token must be one line of at least {MIN_TOKEN} non-space characters"
+        ));
+    }
+    Ok(token)
+}
+
+/// Constant-time comparison of equal-length byte strings (and false for unequal lengths).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+#[derive(Clone)]
+struct Shared {
+    node: Arc<Node>,
+    token: Arc<String>,
+}
+
+async fn authorised(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if same(t.as_bytes(), s.token.as_bytes()) => next.run(req).await,
+        Some(_) => {
+            s.node.metrics.admin_refused.fetch_add(1, Ordering::Relaxed);
+            error(StatusCode::UNAUTHORIZED, "the operator token is wrong")
+        }
+        None => {
+            s.node.metrics.admin_refused.fetch_add(1, Ordering::Relaxed);
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "operator credentials required: Authorization: Bearer <token>",
+            );
+            r.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+            r
+        }
+    }
+}
+
+fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
+    (code, Json(json!({ "error": msg.to_string() }))).into_response()
+}
+
+pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
+    let shared = Shared {
+        node,
+        token: Arc::new(token),
+    };
+    let protected = Router::new()
+        .route("/admin/messages", get(search))
+        .route("/admin/messages/{id}", get(timeline))
+        .route("/admin/messages/{id}/requeue", post(requeue))
+        .route("/admin/recognition/rerun", post(rerun))
+        .route("/admin/peers", get(peers))
+        .route("/admin/versions", get(versions))
+        .route("/admin/audit/verify", post(audit_verify))
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            authorised,
+        ));
+    Router::new()
+        .route("/admin/openapi.json", get(openapi))
+        .merge(protected)
+        .with_state(shared)
+}
+
+/// Serves the admin API on `listener` until shutdown: TLS handshakes off the accept loop,
+/// then HTTP/1.1 per connection.
+pub(crate) async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener, token: String) {
+    let config = match super::tls::admin_server_config(&node.config.tls) {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            tracing::error!(error = %e, "admin API not started");
+            return;
+        }
+    };
+    let shutdown = node.shutdown.clone();
+    let source: super::tls::ConfigSource = Arc::new(move || config.clone());
+    let mut incoming = super::tls::incoming(listener, source, shutdown.clone());
+    let app = router(node, token);
+    use tokio_stream::StreamExt;
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            s = incoming.next() => match s { Some(Ok(s)) => s, Some(Err(_)) => continue, None => break },
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "admin connection ended");
+            }
+        });
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Search {
+    /// A message id (urn:uuid or bare) or its prefix.
+    id: Option<String>,
+    /// The current state (queued, delivered, dead, recognised, rejected…).
+    state: Option<String>,
+    /// The peer: next hop of an outgoing message, sender of an incoming one.
+    peer: Option<String>,
+    conversation: Option<String>,
+    /// First transition at or after / before these RFC 3339 times.
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+fn time_ms(s: &Option<String>, field: &str) -> Result<Option<i64>, String> {
+    match s {
+        None => Ok(None),
+        Some(t) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| Some(d.timestamp_millis()))
+            .map_err(|_| format!("{field}: {t:?} is not RFC 3339")),
+    }
+}
+
+async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
+    let (since, until) = match (time_ms(&q.since, "since"), time_ms(&q.until, "until")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let conversation = match &q.conversation {
+        None => None,
+        Some(c) => match parse_id(c) {
+            Some(id) => Some(id),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("conversation: {c:?} is not a urn:uuid"),
+                )
+            }
+        },
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let id_prefix = q.id.as_deref().map(|i| {
+        i.strip_prefix("urn:uuid:")
+            .unwrap_or(i)
+            .to_ascii_lowercase()
+    });
+    let found = s.node.store().search(&crate::store::Filter {
+        id_prefix,
+        state: q.state.clone(),
+        peer: q.peer.clone(),
+        conversation,
+        since,
+        until,
+        limit,
+    });
+    match found {
+        Ok(list) => Json(json!({
+            "messages": list.iter().map(|m| json!({
+                "message_id": format!("urn:uuid:{}", m.message_id),
+                "state": m.state,
+                "first_at_ms": m.first_at,
+                "last_at_ms": m.last_at,
+                "direction": m.direction,
+                "peer": m.peer,
+                "conversation_id": m.conversation.map(|c| format!("urn:uuid:{c}")),
+            })).collect::<Vec<Value>>(),
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+fn message_id(id: &str) -> Result<Uuid, String> {
+    parse_id(id).ok_or_else(|| format!("{id:?} is not a urn:uuid"))
+}
+
+async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+    let uuid = match message_id(&id) {
+        Ok(u) => u,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let store = s.node.store();
+    let history = match store.history(uuid) {
+        Ok(h) if !h.is_empty() => h,
+        Ok(_) => return error(StatusCode::NOT_FOUND, format!("no message {id}")),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let meta = store.meta(uuid).ok().flatten();
+    let receipt = store
+        .receipt(uuid)
+        .ok()
+        .flatten()
+        .map(|r| String::from_utf8_lossy(&r).into_owned());
+    let verdict = history
+        .iter()
+        .rev()
+        .find(|t| matches!(t.state, MessageState::Recognised | MessageState::Rejected))
+        .map(|t| json!({"verdict": t.state.as_str(), "note": t.note}));
+    Json(json!({
+        "message_id": format!("urn:uuid:{uuid}"),
+        "direction": meta.as_ref().map(|m| m.direction.clone()),
+        "peer": meta.as_ref().map(|m| m.peer.clone()),
+        "conversation_id": meta.as_ref().and_then(|m| m.conversation).map(|c| format!("urn:uuid:{c}")),
+        "timeline": history.iter().map(|t| json!({"state": t.state.as_str(), "at_ms": t.at, "note": t.note})).collect::<Vec<Value>>(),
+        "verdict": verdict,
+        "receipt": receipt,
+    }))
+    .into_response()
+}
+
+async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+    let uuid = match message_id(&id) {
+        Ok(u) => u,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match s.node.committer.run(move |t| t.requeue(uuid)).await {
+        Ok(peer) => {
+            s.node.outbox_add(1);
+            s.node.waker(&peer).notify_one();
+            Json(json!({"message_id": format!("urn:uuid:{uuid}"), "requeued_to": peer}))
+                .into_response()
+        }
+        Err(e) => error(StatusCode::NOT_FOUND, e),
+    }
+}
+
+async fn rerun(State(s): State<Shared>) -> Response {
+    let node = s.node.clone();
+    let judged =
+        tokio::task::spawn_blocking(move || super::exchange::recognise_quarantine(&node)).await;
+    match judged {
+        Ok(Ok((released, still))) => Json(json!({
+            "recognised_now": released.iter().map(|u| format!("urn:uuid:{u}")).collect::<Vec<_>>(),
+            "still_rejected": still,
+            "trust_space_version": s.node.trust().version,
+        }))
+        .into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+async fn peers(State(s): State<Shared>) -> Response {
+    let node = &s.node;
+    let trust = node.trust();
+    let mut out = Vec::new();
+    for st in trust
+        .states
+        .values()
+        .filter(|st| st.code != node.config.state && !st.nodes.is_empty())
+    {
+        let queued = node.store().queued(&st.code).unwrap_or(0);
+        let started = std::time::Instant::now();
+        let probe = match super::relay::client(node, &st.code) {
+            Ok(mut c) => tokio::time::timeout(
+                Duration::from_secs(2),
+                c.fetch_trust_space(FetchTrustSpaceRequest {
+                    have_version: u64::MAX,
+                }),
+            )
+            .await
+            .map_err(|_| "no answer within 2 s".to_owned())
+            .and_then(|r| r.map(|_| ()).map_err(|e| e.message().to_owned())),
+            Err(e) => Err(e),
+        };
+        out.push(json!({
+            "state": st.code,
+            "role": format!("{:?}", st.role).to_lowercase(),
+            "endpoint": st.nodes.first().map(|n| n.endpoint.clone()),
+            "queued": queued,
+            "reachable": probe.is_ok(),
+            "error": probe.err(),
+            "round_trip_ms": started.elapsed().as_millis() as u64,
+        }));
+    }
+    Json(json!({ "peers": out })).into_response()
+}
+
+async fn versions(State(s): State<Shared>) -> Response {
+    let trust = s.node.trust();
+    let dirs = s.node.directories();
+    Json(json!({
+        "state": s.node.config.state,
+        "version": env!("CARGO_PKG_VERSION"),
+        "trust_space": {"version": trust.version, "issued_at": trust.issued_at, "signed_by": trust.signer},
+        "directories": dirs.ids().filter_map(|id| dirs.get(id)).map(|d| json!({"id": d.id, "version": d.version, "owner": d.owner, "entries": d.entries.len()})).collect::<Vec<Value>>(),
+    }))
+    .into_response()
+}
+
+async fn audit_verify(State(s): State<Shared>) -> Response {
+    let node = s.node.clone();
+    let report =
+        tokio::task::spawn_blocking(move || crate::store::audit::verify(node.store().database()))
+            .await;
+    match report {
+        Ok(Ok(r)) => Json(json!({
+            "intact": r.problems.is_empty(),
+            "entries": r.entries,
+            "checkpoints": r.checkpoints,
+            "after_last_checkpoint": r.unsigned_tail,
+            "signers": r.signers,
+            "problems": r.problems,
+        }))
+        .into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// The OpenAPI 3.0 description of this API.
+async fn openapi() -> Response {
+    let bearer = json!([{"operator": []}]);
+    let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "urn:uuid:… or a bare UUID"});
+    let ok = |what: &str| json!({"200": {"description": what, "content": {"application/json": {}}}, "401": {"description": "no or wrong operator token"}});
+    Json(json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Tereze node admin API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Operators' API of a Tereze node (docs/operations.md). HTTPS; every call but this document needs the operator token."},
+        "components": {"securitySchemes": {"operator": {"type": "http", "scheme": "bearer", "description": "The token in the node's admin.token_file"}}},
+        "security": bearer,
+        "paths": {
+            "/admin/messages": {"get": {"summary": "Search messages", "parameters": [
+                {"name": "id", "in": "query", "schema": {"type": "string"}, "description": "id or its prefix"},
+                {"name": "state", "in": "query", "schema": {"type": "string"}},
+                {"name": "peer", "in": "query", "schema": {"type": "string"}},
+                {"name": "conversation", "in": "query", "schema": {"type": "string"}},
+                {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "responses": ok("matching messages, newest first")}},
+            "/admin/messages/{id}": {"get": {"summary": "A message's timeline, receipt and recognition verdict", "parameters": [id_param], "responses": ok("the timeline")}},
+            "/admin/messages/{id}/requeue": {"post": {"summary": "Requeue a dead or expired message", "parameters": [id_param], "responses": ok("requeued")}},
+            "/admin/recognition/rerun": {"post": {"summary": "Run recognition again on the quarantine under the trust space in force", "responses": ok("what is recognised now")}},
+            "/admin/peers": {"get": {"summary": "Peers' health: queue depth and a live probe", "responses": ok("peers")}},
+            "/admin/versions": {"get": {"summary": "Node, trust-space and reference-directory versions", "responses": ok("versions")}},
+            "/admin/audit/verify": {"post": {"summary": "Verify the audit chain", "responses": ok("the audit report")}},
+        }
+    }))
+    .into_response()
+}
