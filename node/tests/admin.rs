@@ -208,3 +208,93 @@ fn the_admin_api_needs_the_operator_token_and_the_cli_mirrors_it() {
         assert!(!err.contains(token), "the token is never printed");
     }
 }
+
+/// The value of one series line (`name{labels} value`) in a Prometheus text page.
+fn series(text: &str, line_start: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn metrics_and_readiness_show_what_the_node_does() {
+    let mut net = Net::init("KZ,RU", "", "", 21100, "");
+    net.start("KZ");
+    net.start("RU");
+    let ok = net.submit("KZ", "RU", None).expect("submitted");
+    // A KZ trader KZ's register does not hold: RU rejects the document (trader-unknown).
+    let unknown = format!(
+        "KZ{}",
+        tereze_reference_data::trader::complete(
+            tereze_reference_data::trader::Country::KZ,
+            "25014000777"
+        )
+        .expect("check digit")
+    );
+    let body = serde_json::json!({
+        "format": "eaeu.export-declaration", "document": net::SAMPLE,
+        "recipient_country": "RU", "recipient_authority": "FCS", "traders": [unknown],
+    });
+    let (status, v) = net.http("KZ", "POST", "/v1/messages", Some(&body));
+    assert_eq!(status, 202, "{v}");
+    let rejected = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let judged = |id: &str, state: &str| {
+        wait_until(Duration::from_secs(30), || {
+            net.states("KZ", id).iter().any(|s| s == state)
+        })
+    };
+    assert!(judged(&ok, "recognised"));
+    assert!(judged(&rejected, "rejected"));
+
+    let (_, kz) = net.http("KZ", "GET", "/metrics", None);
+    let kz = kz.as_str().unwrap_or_default().to_owned();
+    let count =
+        series(&kz, "tereze_deliver_seconds_count{peer=\"RU\"} ").expect("deliver histogram");
+    assert!(count >= 1.0, "{kz}");
+    assert_eq!(
+        series(
+            &kz,
+            "tereze_deliver_seconds_bucket{peer=\"RU\",le=\"+Inf\"} "
+        ),
+        Some(count)
+    );
+    assert!(series(&kz, "tereze_deliver_seconds_sum{peer=\"RU\"} ").is_some_and(|s| s > 0.0));
+    assert!(
+        series(&kz, "tereze_certificate_expiry_days{certificate=\"tls\"} ")
+            .is_some_and(|d| d > 0.0),
+        "{kz}"
+    );
+    assert!(series(
+        &kz,
+        "tereze_certificate_expiry_days{certificate=\"anchor:RU:0\"} "
+    )
+    .is_some_and(|d| d > 0.0));
+    assert!(series(&kz, "tereze_store_bytes ").is_some_and(|b| b > 0.0));
+    assert_eq!(series(&kz, "tereze_submitted_total "), Some(2.0));
+    let (_, ru) = net.http("RU", "GET", "/metrics", None);
+    let ru = ru.as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        series(
+            &ru,
+            "tereze_recognition_rejections_total{reason=\"trader-unknown\"} "
+        ),
+        Some(1.0),
+        "{ru}"
+    );
+    assert_eq!(series(&ru, "tereze_received_total "), Some(2.0));
+
+    let (status, v) = net.http("KZ", "GET", "/readyz", None);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["checks"]["peers_reachable"], "1/1");
+    net.stop("RU");
+    let (status, v) = net.http("KZ", "GET", "/readyz", None);
+    assert_eq!(
+        status, 200,
+        "a peer down does not make the node unready: {v}"
+    );
+    assert_eq!(v["checks"]["peers_reachable"], "0/1");
+}

@@ -547,6 +547,7 @@ fn check_and_sign(
                 Ok(v) => {
                     for r in &v.reasons {
                         tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
+                        node.metrics.rejected(r.code);
                     }
                     (
                         "rejected".to_owned(),

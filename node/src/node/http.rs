@@ -279,14 +279,85 @@ async fn post_ack(
     }
 }
 
+/// Days left of every certificate the node uses: its TLS and signing certificates and each
+/// trust-space anchor, by name (`tls`, `signing`, `anchor:KZ:0`…).
+pub(crate) fn certificate_expiry(node: &Node) -> Vec<(String, i64)> {
+    let now = match openssl::asn1::Asn1Time::days_from_now(0) {
+        Ok(t) => t,
+        Err(_) => return Vec::new(),
+    };
+    let days = |c: &openssl::x509::X509| {
+        now.diff(c.not_after())
+            .map(|d| i64::from(d.days))
+            .unwrap_or(i64::MIN)
+    };
+    let mut out = Vec::new();
+    if let Ok(pem) = std::fs::read(&node.config.tls.certificate) {
+        if let Ok(c) = openssl::x509::X509::from_pem(&pem) {
+            out.push(("tls".to_owned(), days(&c)));
+        }
+    }
+    out.push(("signing".to_owned(), days(&node.audit_cert)));
+    for st in node.trust().states.values() {
+        for (i, a) in st.anchors.iter().enumerate() {
+            out.push((format!("anchor:{}:{i}", st.code), days(a)));
+        }
+    }
+    out
+}
+
+/// Readiness: the store takes a write, the signing certificate is valid, the trust space in
+/// force lists this node (and came signed when a Commission anchor is configured). Peers'
+/// reachability is reported but does not make the node unready: it stores and forwards.
 async fn ready(State(node): Shared) -> Response {
     if node.shutdown.is_cancelled() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    match node.store().outbox_len() {
-        Ok(_) => "ready\n".into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    let store = node.committer.run_lazily(|_| Ok(())).await;
+    let signing_days = certificate_expiry(&node)
+        .into_iter()
+        .find(|(n, _)| n == "signing")
+        .map_or(i64::MIN, |(_, d)| d);
+    let trust = node.trust();
+    let trust_ok = trust.state(&node.config.state).is_some()
+        && (node.trust_anchor.is_none() || trust.signer.is_some());
+    let mut peers_up = 0;
+    let mut peers = 0;
+    for st in trust
+        .states
+        .values()
+        .filter(|st| st.code != node.config.state && !st.nodes.is_empty())
+    {
+        peers += 1;
+        if let Ok(mut c) = super::relay::client(&node, &st.code) {
+            let probe = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                c.fetch_trust_space(super::proto::FetchTrustSpaceRequest {
+                    have_version: u64::MAX,
+                }),
+            )
+            .await;
+            if matches!(probe, Ok(Ok(_))) {
+                peers_up += 1;
+            }
+        }
     }
+    let ready = store.is_ok() && signing_days >= 0 && trust_ok;
+    let body = json!({
+        "ready": ready,
+        "checks": {
+            "store_writable": store.as_ref().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+            "signing_certificate_days_left": signing_days,
+            "trust_space": if trust_ok { format!("v{} in force", trust.version) } else { "does not list this node, or is not signed".to_owned() },
+            "peers_reachable": format!("{peers_up}/{peers}"),
+        }
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
 }
 
 /// This state's CRLs (`publish_crls`), for peers that fetch them from the CRL location the
@@ -488,6 +559,46 @@ async fn metrics(State(node): Shared) -> Response {
             "tereze_reference_directory_version{{directory=\"{id}\"}} {v}\n"
         ));
     }
+    out.push_str("# HELP tereze_recognition_rejections_total Documents rejected by recognition, by reason code (docs/recognition.md).\n# TYPE tereze_recognition_rejections_total counter\n");
+    for (reason, n) in m
+        .rejections
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        out.push_str(&format!(
+            "tereze_recognition_rejections_total{{reason=\"{reason}\"}} {n}\n"
+        ));
+    }
+    out.push_str("# HELP tereze_deliver_seconds Round trip of Deliver calls to each peer (a batch, its receipts included).\n# TYPE tereze_deliver_seconds histogram\n");
+    for (peer, h) in m
+        .deliver_seconds
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+    {
+        for (b, c) in super::LATENCY_BOUNDS.iter().zip(h.counts.iter()) {
+            out.push_str(&format!(
+                "tereze_deliver_seconds_bucket{{peer=\"{peer}\",le=\"{b}\"}} {c}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "tereze_deliver_seconds_bucket{{peer=\"{peer}\",le=\"+Inf\"}} {}\ntereze_deliver_seconds_sum{{peer=\"{peer}\"}} {}\ntereze_deliver_seconds_count{{peer=\"{peer}\"}} {}\n",
+            h.count, h.sum, h.count
+        ));
+    }
+    out.push_str("# HELP tereze_certificate_expiry_days Days until each certificate in use expires (negative: expired).\n# TYPE tereze_certificate_expiry_days gauge\n");
+    for (name, days) in certificate_expiry(&node) {
+        out.push_str(&format!(
+            "tereze_certificate_expiry_days{{certificate=\"{name}\"}} {days}\n"
+        ));
+    }
+    let store_bytes = std::fs::metadata(node.config.data_dir.join("node.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    out.push_str(&format!(
+        "# HELP tereze_store_bytes Size of the store file.\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n"
+    ));
     out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");
     for peer in node.store().peers_with_queue().unwrap_or_default() {
         let n = node.store().queued(&peer).unwrap_or(0);

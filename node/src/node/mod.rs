@@ -93,6 +93,55 @@ pub(crate) struct Metrics {
     pub(crate) webhooks_failed: AtomicU64,
     /// Admin API requests refused for missing or wrong credentials.
     pub(crate) admin_refused: AtomicU64,
+    /// Recognition rejections by reason code.
+    pub(crate) rejections: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Deliver call round trips by peer (seconds).
+    pub(crate) deliver_seconds: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
+}
+
+/// A Prometheus histogram: cumulative counts per upper bound, sum and count.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Histogram {
+    pub(crate) counts: [u64; LATENCY_BOUNDS.len()],
+    pub(crate) sum: f64,
+    pub(crate) count: u64,
+}
+
+/// Upper bounds (seconds) of the latency histograms.
+pub(crate) const LATENCY_BOUNDS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+impl Histogram {
+    pub(crate) fn observe(&mut self, seconds: f64) {
+        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
+            if seconds <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+}
+
+impl Metrics {
+    pub(crate) fn rejected(&self, reason: &str) {
+        *self
+            .rejections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(reason.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn deliver_took(&self, peer: &str, seconds: f64) {
+        self.deliver_seconds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(peer.to_owned())
+            .or_default()
+            .observe(seconds);
+    }
 }
 
 /// Everything the services and workers share.

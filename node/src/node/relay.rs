@@ -323,7 +323,11 @@ impl Worker {
             })
             .collect();
         let mut client = self.client.clone();
+        let started = std::time::Instant::now();
         let response = client.deliver(DeliverRequest { items }).await;
+        self.node
+            .metrics
+            .deliver_took(&self.peer, started.elapsed().as_secs_f64());
         let outcomes = match response {
             Ok(r) => r.into_inner().outcomes,
             Err(status) => {
