@@ -242,6 +242,10 @@ pub(crate) struct NodeConfig {
     pub(crate) traders: Traders,
     /// Omit to run without the admin API.
     pub(crate) admin: Option<Admin>,
+    /// The log filter (`tracing` EnvFilter syntax: `info`, `info,tereze_node=debug`); the
+    /// `TEREZE_LOG` environment variable wins; changeable at run time (admin API).
+    #[serde(default)]
+    pub(crate) log: Option<String>,
 }
 
 fn default_crl_refresh() -> u64 {

@@ -8,6 +8,7 @@ pub mod cli;
 mod cluster;
 mod config;
 mod devpki;
+mod logging;
 mod node;
 mod receipt;
 mod recognition;

@@ -189,6 +189,19 @@ fn the_admin_api_needs_the_operator_token_and_the_cli_mirrors_it() {
     assert_eq!(code, 1, "an unknown message is a negative answer: {err}");
     let (code, _, _) = admin(&["recognise"]);
     assert_eq!(code, 0);
+    // The log level changes while the node runs.
+    let (code, out, _) = admin(&["log-level"]);
+    assert_eq!((code, out.as_str()), (0, "log filter: info\n"));
+    let (code, _, err) = admin(&["log-level", "info,nonsense=[[["]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("400"), "{err}");
+    let (code, out, _) = admin(&["log-level", "debug"]);
+    assert_eq!((code, out.as_str()), (0, "log filter: debug\n"));
+    assert!(
+        wait_until(Duration::from_secs(10), || net.log("KZ").contains("DEBUG")),
+        "debug events appear"
+    );
+    assert!(net.log("KZ").contains("log filter changed by an operator"));
 
     // A token file others may read: the node does not start.
     net.stop("KZ");

@@ -73,6 +73,9 @@ pub(crate) enum AdminCommand {
     Versions,
     /// Verify the audit chain (exit 1 when it is not intact).
     Audit,
+    /// Show the log filter in force, or put FILTER in force (EnvFilter syntax, e.g. "debug"
+    /// or "info,tereze_node::node::relay=debug").
+    LogLevel { filter: Option<String> },
 }
 
 fn input(e: impl std::fmt::Display) -> Failure {
@@ -86,6 +89,7 @@ async fn call(
     token: &str,
     method: &str,
     path_and_query: &str,
+    body: Option<Vec<u8>>,
 ) -> Result<Value, Failure> {
     let rest = base
         .trim_end_matches('/')
@@ -127,7 +131,8 @@ async fn call(
         .uri(path_and_query)
         .header(hyper::header::HOST, format!("{host}:{port}"))
         .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
-        .body(Full::new(Bytes::new()))
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
         .map_err(input)?;
     let response = sender
         .send_request(request)
@@ -203,6 +208,7 @@ fn encode(v: &str) -> String {
 pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
     let ca = super::read_input(&args.ca)?;
     let token = crate::node::admin::read_token(&args.token_file).map_err(Failure::Input)?;
+    let mut body = None;
     let (method, path) = match &args.command {
         AdminCommand::Messages {
             id,
@@ -234,6 +240,11 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
         AdminCommand::Peers => ("GET", "/admin/peers".to_owned()),
         AdminCommand::Versions => ("GET", "/admin/versions".to_owned()),
         AdminCommand::Audit => ("POST", "/admin/audit/verify".to_owned()),
+        AdminCommand::LogLevel { filter: None } => ("GET", "/admin/log-level".to_owned()),
+        AdminCommand::LogLevel { filter: Some(f) } => {
+            body = Some(serde_json::json!({ "filter": f }).to_string().into_bytes());
+            ("PUT", "/admin/log-level".to_owned())
+        }
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -242,7 +253,7 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
     let v = rt.block_on(async {
         tokio::time::timeout(
             Duration::from_secs(60),
-            call(&args.node, &ca, &token, method, &path),
+            call(&args.node, &ca, &token, method, &path, body),
         )
         .await
         .map_err(|_| Failure::Input(format!("{}: no answer within 60 s", args.node)))?
@@ -376,6 +387,7 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
             out.push_str(&table(&rows));
             out
         }
+        AdminCommand::LogLevel { .. } => format!("log filter: {}\n", s(&v["filter"])),
         AdminCommand::Audit => {
             let mut out = format!(
                 "entries {}\ncheckpoints {}\nafter the last checkpoint {}\n",

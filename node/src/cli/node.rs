@@ -19,26 +19,15 @@ pub(crate) enum NodeCommand {
     },
 }
 
-pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TEREZE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let json = std::env::var("TEREZE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+pub(crate) fn init_logging(configured: Option<&str>) {
+    crate::logging::init(configured);
 }
 
 pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
     match cmd {
         NodeCommand::Run { config } => {
             let config = NodeConfig::load(&config).map_err(|e| Failure::Input(e.to_string()))?;
-            init_logging();
+            init_logging(config.log.as_deref());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("tereze")

@@ -108,6 +108,7 @@ pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
         .route("/admin/peers", get(peers))
         .route("/admin/versions", get(versions))
         .route("/admin/audit/verify", post(audit_verify))
+        .route("/admin/log-level", get(log_level).put(set_log_level))
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             authorised,
@@ -361,6 +362,33 @@ async fn audit_verify(State(s): State<Shared>) -> Response {
     }
 }
 
+async fn log_level() -> Response {
+    Json(json!({ "filter": crate::logging::filter() })).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogLevel {
+    /// `tracing` EnvFilter syntax: `debug`, `info,tereze_node::node::relay=debug`…
+    filter: String,
+}
+
+async fn set_log_level(
+    body: Result<Json<LogLevel>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    match crate::logging::set_filter(&b.filter) {
+        Ok(()) => {
+            tracing::info!(filter = %b.filter, "log filter changed by an operator");
+            Json(json!({ "filter": b.filter })).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
 /// The OpenAPI 3.0 description of this API.
 async fn openapi() -> Response {
     let bearer = json!([{"operator": []}]);
@@ -388,6 +416,11 @@ async fn openapi() -> Response {
             "/admin/peers": {"get": {"summary": "Peers' health: queue depth and a live probe", "responses": ok("peers")}},
             "/admin/versions": {"get": {"summary": "Node, trust-space and reference-directory versions", "responses": ok("versions")}},
             "/admin/audit/verify": {"post": {"summary": "Verify the audit chain", "responses": ok("the audit report")}},
+            "/admin/log-level": {
+                "get": {"summary": "The log filter in force", "responses": ok("the filter")},
+                "put": {"summary": "Change the log filter while running (EnvFilter syntax)",
+                        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["filter"], "properties": {"filter": {"type": "string"}}}}}},
+                        "responses": ok("the filter now in force")}},
         }
     }))
     .into_response()
