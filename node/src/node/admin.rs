@@ -109,12 +109,19 @@ pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
         .route("/admin/versions", get(versions))
         .route("/admin/audit/verify", post(audit_verify))
         .route("/admin/log-level", get(log_level).put(set_log_level))
+        .route("/admin/stats", get(stats))
+        .route("/admin/stats.csv", get(stats_csv))
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             authorised,
         ));
     Router::new()
         .route("/admin/openapi.json", get(openapi))
+        .route("/console/", get(console))
+        .route(
+            "/console",
+            get(|| async { axum::response::Redirect::permanent("/console/") }),
+        )
         .merge(protected)
         .with_state(shared)
 }
@@ -362,6 +369,188 @@ async fn audit_verify(State(s): State<Shared>) -> Response {
     }
 }
 
+/// The web console: one self-contained page that calls this API with the operator's token.
+async fn console() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:",
+            ),
+        ],
+        include_str!("console.html"),
+    )
+        .into_response()
+}
+
+/// The effectiveness indicators of the seeds: per peer, how many documents went out, how many
+/// were exchanged electronically to the end (a receipt came back), and the time from
+/// submission to the receiving state's verdict (median, p95); rejections by reason.
+#[derive(Debug, Clone, serde::Serialize)]
+struct PeerStats {
+    peer: String,
+    messages: u64,
+    recognised: u64,
+    rejected: u64,
+    in_flight: u64,
+    dead_or_expired: u64,
+    median_ms: Option<i64>,
+    p95_ms: Option<i64>,
+}
+
+fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<Value, String> {
+    let found = node
+        .store()
+        .search(&crate::store::Filter {
+            since,
+            until,
+            limit: usize::MAX,
+            ..Default::default()
+        })
+        .map_err(|e| e.to_string())?;
+    let mut peers: std::collections::BTreeMap<String, (PeerStats, Vec<i64>)> = Default::default();
+    let (mut outgoing, mut electronic, mut incoming) = (0u64, 0u64, 0u64);
+    for m in &found {
+        if m.direction.as_deref() != Some("out") {
+            incoming += 1;
+            continue;
+        }
+        outgoing += 1;
+        let peer = m.peer.clone().unwrap_or_default();
+        let (st, times) = peers.entry(peer.clone()).or_insert_with(|| {
+            (
+                PeerStats {
+                    peer,
+                    messages: 0,
+                    recognised: 0,
+                    rejected: 0,
+                    in_flight: 0,
+                    dead_or_expired: 0,
+                    median_ms: None,
+                    p95_ms: None,
+                },
+                Vec::new(),
+            )
+        });
+        st.messages += 1;
+        match m.state {
+            "recognised" => {
+                st.recognised += 1;
+                electronic += 1;
+                times.push(m.last_at - m.first_at);
+            }
+            "rejected" => {
+                st.rejected += 1;
+                electronic += 1;
+                times.push(m.last_at - m.first_at);
+            }
+            "dead" | "expired" => st.dead_or_expired += 1,
+            _ => st.in_flight += 1,
+        }
+    }
+    let per_peer: Vec<PeerStats> = peers
+        .into_values()
+        .map(|(mut st, mut times)| {
+            times.sort_unstable();
+            st.median_ms = percentile(&times, 0.5);
+            st.p95_ms = percentile(&times, 0.95);
+            st
+        })
+        .collect();
+    let mut rejections: std::collections::BTreeMap<String, u64> = node
+        .metrics
+        .rejections
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if rejections.is_empty() {
+        for q in node.store().quarantined().map_err(|e| e.to_string())? {
+            for r in q.reasons {
+                *rejections.entry(r).or_default() += 1;
+            }
+        }
+    }
+    Ok(json!({
+        "outgoing": outgoing,
+        "incoming": incoming,
+        "exchanged_electronically": electronic,
+        "electronic_share": if outgoing == 0 { Value::Null } else { json!(electronic as f64 / outgoing as f64) },
+        "per_peer": per_peer,
+        "rejections_by_reason": rejections,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Period {
+    since: Option<String>,
+    until: Option<String>,
+}
+
+async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
+    let (since, until) = match (time_ms(&q.since, "since"), time_ms(&q.until, "until")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match compute_stats(&s.node, since, until) {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// The same per peer as CSV ("reports at the press of a button").
+async fn stats_csv(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
+    let (since, until) = match (time_ms(&q.since, "since"), time_ms(&q.until, "until")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    let v = match compute_stats(&s.node, since, until) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let mut csv = String::from(
+        "peer,messages,recognised,rejected,in_flight,dead_or_expired,median_ms,p95_ms\n",
+    );
+    for p in v["per_peer"].as_array().into_iter().flatten() {
+        let f = |k: &str| match &p[k] {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{},{}\n",
+            f("peer"),
+            f("messages"),
+            f("recognised"),
+            f("rejected"),
+            f("in_flight"),
+            f("dead_or_expired"),
+            f("median_ms"),
+            f("p95_ms")
+        ));
+    }
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                "attachment; filename=\"tereze-stats.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response()
+}
+
 async fn log_level() -> Response {
     Json(json!({ "filter": crate::logging::filter() })).into_response()
 }
@@ -416,6 +605,10 @@ async fn openapi() -> Response {
             "/admin/peers": {"get": {"summary": "Peers' health: queue depth and a live probe", "responses": ok("peers")}},
             "/admin/versions": {"get": {"summary": "Node, trust-space and reference-directory versions", "responses": ok("versions")}},
             "/admin/audit/verify": {"post": {"summary": "Verify the audit chain", "responses": ok("the audit report")}},
+            "/admin/stats": {"get": {"summary": "Effectiveness indicators: per peer messages, share exchanged electronically, time from submission to verdict (median, p95); rejections by reason", "parameters": [
+                {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+                {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}], "responses": ok("the indicators")}},
+            "/admin/stats.csv": {"get": {"summary": "The per-peer indicators as CSV", "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "401": {"description": "no or wrong operator token"}}}},
             "/admin/log-level": {
                 "get": {"summary": "The log filter in force", "responses": ok("the filter")},
                 "put": {"summary": "Change the log filter while running (EnvFilter syntax)",
