@@ -110,6 +110,24 @@ fn the_admin_api_needs_the_operator_token_and_the_cli_mirrors_it() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["messages"][0]["message_id"], id.as_str(), "{v}");
     assert_eq!(v["messages"][0]["direction"], "out");
+    assert_eq!(v["messages"][0]["process"], "P.CC.01");
+    assert_eq!(v["messages"][0]["document_type"], "R.CC.01.001");
+    let (status, v) = https(
+        admin_port,
+        &ca,
+        "/admin/messages?process=P.ZZ.01",
+        Some(token),
+    );
+    assert_eq!(
+        (status, v["messages"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    let (status, v) = https(admin_port, &ca, "/admin/stats", Some(token));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["per_peer"][0]["peer"], "RU");
+    assert_eq!(v["per_peer"][0]["process"], "P.CC.01");
+    assert_eq!(v["per_peer"][0]["recognised"], 1);
+    assert_eq!(v["electronic_share"], 1.0);
     let (status, v) = https(admin_port, &ca, "/admin/messages?state=dead", Some(token));
     assert_eq!(
         (status, v["messages"].as_array().map(Vec::len)),
@@ -287,6 +305,11 @@ fn metrics_and_readiness_show_what_the_node_does() {
     .is_some_and(|d| d > 0.0));
     assert!(series(&kz, "tereze_store_bytes ").is_some_and(|b| b > 0.0));
     assert_eq!(series(&kz, "tereze_submitted_total "), Some(2.0));
+    assert_eq!(
+        series(&kz, "tereze_messages_total{direction=\"out\",peer=\"RU\",process=\"P.CC.01\",document_type=\"R.CC.01.001\"} "),
+        Some(2.0),
+        "{kz}"
+    );
     let (_, ru) = net.http("RU", "GET", "/metrics", None);
     let ru = ru.as_str().unwrap_or_default().to_owned();
     assert_eq!(

@@ -52,6 +52,9 @@ pub(crate) enum AdminCommand {
         peer: Option<String>,
         #[arg(long)]
         conversation: Option<String>,
+        /// The common process, e.g. P.CC.01.
+        #[arg(long)]
+        process: Option<String>,
         /// RFC 3339: first seen at or after.
         #[arg(long)]
         since: Option<String>,
@@ -215,6 +218,7 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
             state,
             peer,
             conversation,
+            process,
             since,
             until,
             limit,
@@ -225,6 +229,7 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
                 ("state", state),
                 ("peer", peer),
                 ("conversation", conversation),
+                ("process", process),
                 ("since", since),
                 ("until", until),
             ] {

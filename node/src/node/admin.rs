@@ -167,6 +167,8 @@ struct Search {
     /// The peer: next hop of an outgoing message, sender of an incoming one.
     peer: Option<String>,
     conversation: Option<String>,
+    /// The common process (`P.CC.01`).
+    process: Option<String>,
     /// First transition at or after / before these RFC 3339 times.
     since: Option<String>,
     until: Option<String>,
@@ -210,6 +212,7 @@ async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
         state: q.state.clone(),
         peer: q.peer.clone(),
         conversation,
+        process: q.process.clone(),
         since,
         until,
         limit,
@@ -224,6 +227,8 @@ async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
                 "direction": m.direction,
                 "peer": m.peer,
                 "conversation_id": m.conversation.map(|c| format!("urn:uuid:{c}")),
+                "process": m.process,
+                "document_type": m.document_type,
             })).collect::<Vec<Value>>(),
         }))
         .into_response(),
@@ -262,6 +267,8 @@ async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
         "direction": meta.as_ref().map(|m| m.direction.clone()),
         "peer": meta.as_ref().map(|m| m.peer.clone()),
         "conversation_id": meta.as_ref().and_then(|m| m.conversation).map(|c| format!("urn:uuid:{c}")),
+        "process": meta.as_ref().and_then(|m| m.process.clone()),
+        "document_type": meta.as_ref().and_then(|m| m.document_type.clone()),
         "timeline": history.iter().map(|t| json!({"state": t.state.as_str(), "at_ms": t.at, "note": t.note})).collect::<Vec<Value>>(),
         "verdict": verdict,
         "receipt": receipt,
@@ -390,6 +397,7 @@ async fn console() -> Response {
 #[derive(Debug, Clone, serde::Serialize)]
 struct PeerStats {
     peer: String,
+    process: String,
     messages: u64,
     recognised: u64,
     rejected: u64,
@@ -417,7 +425,8 @@ fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<
             ..Default::default()
         })
         .map_err(|e| e.to_string())?;
-    let mut peers: std::collections::BTreeMap<String, (PeerStats, Vec<i64>)> = Default::default();
+    let mut peers: std::collections::BTreeMap<(String, String), (PeerStats, Vec<i64>)> =
+        Default::default();
     let (mut outgoing, mut electronic, mut incoming) = (0u64, 0u64, 0u64);
     for m in &found {
         if m.direction.as_deref() != Some("out") {
@@ -426,21 +435,25 @@ fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<
         }
         outgoing += 1;
         let peer = m.peer.clone().unwrap_or_default();
-        let (st, times) = peers.entry(peer.clone()).or_insert_with(|| {
-            (
-                PeerStats {
-                    peer,
-                    messages: 0,
-                    recognised: 0,
-                    rejected: 0,
-                    in_flight: 0,
-                    dead_or_expired: 0,
-                    median_ms: None,
-                    p95_ms: None,
-                },
-                Vec::new(),
-            )
-        });
+        let process = m.process.clone().unwrap_or_default();
+        let (st, times) = peers
+            .entry((peer.clone(), process.clone()))
+            .or_insert_with(|| {
+                (
+                    PeerStats {
+                        peer,
+                        process,
+                        messages: 0,
+                        recognised: 0,
+                        rejected: 0,
+                        in_flight: 0,
+                        dead_or_expired: 0,
+                        median_ms: None,
+                        p95_ms: None,
+                    },
+                    Vec::new(),
+                )
+            });
         st.messages += 1;
         match m.state {
             "recognised" => {
@@ -518,7 +531,7 @@ async fn stats_csv(State(s): State<Shared>, Query(q): Query<Period>) -> Response
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
     };
     let mut csv = String::from(
-        "peer,messages,recognised,rejected,in_flight,dead_or_expired,median_ms,p95_ms\n",
+        "peer,process,messages,recognised,rejected,in_flight,dead_or_expired,median_ms,p95_ms\n",
     );
     for p in v["per_peer"].as_array().into_iter().flatten() {
         let f = |k: &str| match &p[k] {
@@ -527,8 +540,9 @@ async fn stats_csv(State(s): State<Shared>, Query(q): Query<Period>) -> Response
             other => other.to_string(),
         };
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{}\n",
             f("peer"),
+            f("process"),
             f("messages"),
             f("recognised"),
             f("rejected"),
@@ -595,6 +609,7 @@ async fn openapi() -> Response {
                 {"name": "state", "in": "query", "schema": {"type": "string"}},
                 {"name": "peer", "in": "query", "schema": {"type": "string"}},
                 {"name": "conversation", "in": "query", "schema": {"type": "string"}},
+                {"name": "process", "in": "query", "schema": {"type": "string"}, "description": "common process, e.g. P.CC.01"},
                 {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                 {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
@@ -605,7 +620,7 @@ async fn openapi() -> Response {
             "/admin/peers": {"get": {"summary": "Peers' health: queue depth and a live probe", "responses": ok("peers")}},
             "/admin/versions": {"get": {"summary": "Node, trust-space and reference-directory versions", "responses": ok("versions")}},
             "/admin/audit/verify": {"post": {"summary": "Verify the audit chain", "responses": ok("the audit report")}},
-            "/admin/stats": {"get": {"summary": "Effectiveness indicators: per peer messages, share exchanged electronically, time from submission to verdict (median, p95); rejections by reason", "parameters": [
+            "/admin/stats": {"get": {"summary": "Effectiveness indicators: per peer and common process messages, share exchanged electronically, time from submission to verdict (median, p95); rejections by reason", "parameters": [
                 {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
                 {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}}], "responses": ok("the indicators")}},
             "/admin/stats.csv": {"get": {"summary": "The per-peer indicators as CSV", "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "401": {"description": "no or wrong operator token"}}}},

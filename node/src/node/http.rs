@@ -570,6 +570,14 @@ async fn metrics(State(node): Shared) -> Response {
             "tereze_recognition_rejections_total{{reason=\"{reason}\"}} {n}\n"
         ));
     }
+    out.push_str("# HELP tereze_messages_total Messages submitted here, by peer, common process and document type.\n# TYPE tereze_messages_total counter\n");
+    for ([direction, peer, process, doc], n) in
+        m.messages.lock().unwrap_or_else(|p| p.into_inner()).iter()
+    {
+        out.push_str(&format!(
+            "tereze_messages_total{{direction=\"{direction}\",peer=\"{peer}\",process=\"{process}\",document_type=\"{doc}\"}} {n}\n"
+        ));
+    }
     out.push_str("# HELP tereze_deliver_seconds Round trip of Deliver calls to each peer (a batch, its receipts included).\n# TYPE tereze_deliver_seconds histogram\n");
     for (peer, h) in m
         .deliver_seconds

@@ -95,6 +95,8 @@ pub(crate) struct Metrics {
     pub(crate) admin_refused: AtomicU64,
     /// Recognition rejections by reason code.
     pub(crate) rejections: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// Messages by direction, peer, common process and document type.
+    pub(crate) messages: std::sync::Mutex<std::collections::BTreeMap<[String; 4], u64>>,
     /// Deliver call round trips by peer (seconds).
     pub(crate) deliver_seconds: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
 }
@@ -131,6 +133,26 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(reason.to_owned())
+            .or_default() += 1;
+    }
+
+    pub(crate) fn count_message(
+        &self,
+        direction: &str,
+        peer: &str,
+        process: &str,
+        document_type: &str,
+    ) {
+        *self
+            .messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry([
+                direction.into(),
+                peer.into(),
+                process.into(),
+                document_type.into(),
+            ])
             .or_default() += 1;
     }
 

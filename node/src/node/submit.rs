@@ -83,6 +83,10 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .map_err(|e| invalid(format!("internal: {e}")))??;
     let count = prepared.len() as u64;
     let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
+    let labels: Vec<(uuid::Uuid, String, String)> = prepared
+        .iter()
+        .map(|p| (p.0.message_id, p.3 .0.clone(), p.3 .1.clone()))
+        .collect();
     let translated = prepared.first().is_some_and(|p| p.2);
     let mut before = vec![(State::Received, Some("from the national system".to_owned()))];
     if translated {
@@ -90,12 +94,22 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
     }
     before.push((State::Signed, None));
     node.committer
-        .run(move |t| t.enqueue(&outgoing, &before))
+        .run(move |t| {
+            t.enqueue(&outgoing, &before)?;
+            for (id, process, document_type) in &labels {
+                t.describe(*id, process, document_type)?;
+            }
+            Ok(())
+        })
         .await?;
+    for (o, _, _, (process, document_type)) in &prepared {
+        node.metrics
+            .count_message("out", &o.peer, process, document_type);
+    }
     node.outbox_add(count);
     node.metrics.submitted.fetch_add(count, Ordering::Relaxed);
     let mut out = Vec::new();
-    for (o, recipient, _) in prepared {
+    for (o, recipient, _, _) in prepared {
         node.waker(&o.peer).notify_one();
         tracing::info!(
             message_id = %o.message_id,
@@ -113,7 +127,11 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
 }
 
 /// The signed messages, each with its recipient and whether it was translated here.
-fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, bool)>, SubmitError> {
+/// One prepared message: what goes in the outbox, its recipient, whether it was translated
+/// here, and its common process and document type (for the operators' index).
+type Prepared = (Outgoing, Participant, bool, (String, String));
+
+fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
     let limits = xml::Limits {
         max_bytes: node.config.limits.max_message_bytes,
         ..xml::Limits::default()
@@ -288,6 +306,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<(Outgoing, Participant, boo
             },
             recipient,
             translated,
+            (model.process.clone(), model.type_code.clone()),
         ));
     }
     Ok(out)

@@ -23,6 +23,8 @@ pub(crate) struct Filter {
     pub(crate) state: Option<String>,
     pub(crate) peer: Option<String>,
     pub(crate) conversation: Option<Uuid>,
+    /// The common process (`P.CC.01`).
+    pub(crate) process: Option<String>,
     /// First transition at or after / at or before (Unix ms).
     pub(crate) since: Option<i64>,
     pub(crate) until: Option<i64>,
@@ -37,6 +39,11 @@ pub(crate) struct Meta {
     /// The next hop of an outgoing message; the sender of an incoming one.
     pub(crate) peer: String,
     pub(crate) conversation: Option<Uuid>,
+    /// The common process (`P.CC.01`) and document type (`R.CC.01.001`), where known.
+    #[serde(default)]
+    pub(crate) process: Option<String>,
+    #[serde(default)]
+    pub(crate) document_type: Option<String>,
 }
 
 /// A message found by a search.
@@ -49,6 +56,8 @@ pub(crate) struct Found {
     pub(crate) direction: Option<String>,
     pub(crate) peer: Option<String>,
     pub(crate) conversation: Option<Uuid>,
+    pub(crate) process: Option<String>,
+    pub(crate) document_type: Option<String>,
 }
 
 /// Where a message is in its life (DESIGN §2).

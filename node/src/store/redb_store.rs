@@ -182,6 +182,8 @@ impl Txn<'_> {
                     direction: "out".into(),
                     peer: m.peer.clone(),
                     conversation: Some(m.conversation_id),
+                    process: None,
+                    document_type: None,
                 })?;
                 meta.insert(m.message_id.as_u128(), row.as_slice())
                     .map_err(engine)?;
@@ -444,6 +446,8 @@ impl Txn<'_> {
                 direction: "in".into(),
                 peer: m.sender.clone(),
                 conversation: None,
+                process: None,
+                document_type: None,
             })?;
             self.txn
                 .open_table(META)
@@ -589,6 +593,30 @@ impl Txn<'_> {
             .open_table(TRADER_ANSWERS)
             .map_err(engine)?
             .insert(id, row.as_slice())
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    /// Adds a message's common process and document type to its index row (written by
+    /// `enqueue` or `accept` before, in the same transaction or earlier).
+    pub(crate) fn describe(
+        &mut self,
+        id: Uuid,
+        process: &str,
+        document_type: &str,
+    ) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(META).map_err(engine)?;
+        let existing = t
+            .get(id.as_u128())
+            .map_err(engine)?
+            .map(|v| v.value().to_vec());
+        let Some(existing) = existing else {
+            return Ok(());
+        };
+        let mut meta: super::Meta = decode(&existing)?;
+        meta.process = Some(process.to_owned());
+        meta.document_type = Some(document_type.to_owned());
+        t.insert(id.as_u128(), encode(&meta)?.as_slice())
             .map_err(engine)?;
         Ok(())
     }
@@ -958,6 +986,10 @@ impl RedbStore {
                 .is_some_and(|p| m.as_ref().is_none_or(|m| &m.peer != p))
                 || f.conversation
                     .is_some_and(|c| m.as_ref().is_none_or(|m| m.conversation != Some(c)))
+                || f.process.as_ref().is_some_and(|p| {
+                    m.as_ref()
+                        .is_none_or(|m| m.process.as_deref() != Some(p.as_str()))
+                })
             {
                 return Ok(());
             }
@@ -968,7 +1000,9 @@ impl RedbStore {
                 last_at: last,
                 direction: m.as_ref().map(|m| m.direction.clone()),
                 peer: m.as_ref().map(|m| m.peer.clone()),
-                conversation: m.and_then(|m| m.conversation),
+                conversation: m.as_ref().and_then(|m| m.conversation),
+                process: m.as_ref().and_then(|m| m.process.clone()),
+                document_type: m.and_then(|m| m.document_type),
             });
             Ok(())
         };
