@@ -321,6 +321,14 @@ fn metrics_and_readiness_show_what_the_node_does() {
         "{ru}"
     );
     assert_eq!(series(&ru, "tereze_received_total "), Some(2.0));
+    assert_eq!(
+        series(
+            &ru,
+            "tereze_messages_total{direction=\"in\",peer=\"KZ\",process=\"P.CC.01\",document_type=\"R.CC.01.001\"} "
+        ),
+        Some(2.0),
+        "{ru}"
+    );
 
     let (status, v) = net.http("KZ", "GET", "/readyz", None);
     assert_eq!(status, 200, "{v}");

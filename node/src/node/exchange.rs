@@ -113,6 +113,8 @@ struct Checked {
     expires_at: Option<i64>,
     verdict: String,
     reasons: Vec<String>,
+    /// The signed header's common process and document type (recognised or rejected here).
+    labels: Option<(String, String)>,
 }
 
 #[tonic::async_trait]
@@ -159,7 +161,7 @@ impl Exchange for ExchangeService {
         let hub = node.is_hub();
         let state = node.config.state.clone();
         let stored = {
-            let checked: Vec<(Incoming, Option<Outgoing>)> = checked
+            let checked: Vec<(Incoming, Option<Outgoing>, Option<(String, String)>)> = checked
                 .iter()
                 .zip(&receipts)
                 .map(|(c, r)| {
@@ -184,14 +186,20 @@ impl Exchange for ExchangeService {
                             reasons: c.reasons.clone(),
                         },
                         forward,
+                        c.labels.clone(),
                     )
                 })
                 .collect();
             node.committer
                 .run(move |t| {
                     let mut results = Vec::with_capacity(checked.len());
-                    for (m, f) in &checked {
-                        results.push(t.accept(m, f.as_ref())?);
+                    for (m, f, labels) in &checked {
+                        let accepted = t.accept(m, f.as_ref())?;
+                        if let (Accepted::New, Some((process, document_type))) = (&accepted, labels)
+                        {
+                            t.describe(m.message_id, process, document_type)?;
+                        }
+                        results.push(accepted);
                     }
                     Ok(results)
                 })
@@ -203,6 +211,13 @@ impl Exchange for ExchangeService {
             let receipt = match accepted {
                 Accepted::New => {
                     node.metrics.received.fetch_add(1, Ordering::Relaxed);
+                    for reason in &c.reasons {
+                        node.metrics.rejected(reason);
+                    }
+                    if let Some((process, document_type)) = &c.labels {
+                        node.metrics
+                            .count_message("in", &c.sender, process, document_type);
+                    }
                     if hub {
                         new_forwards += 1;
                         node.waker(&c.recipient).notify_one();
@@ -531,7 +546,7 @@ fn check_and_sign(
             continue;
         }
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
-        let (verdict, reasons) = if for_me {
+        let (verdict, reasons, labels) = if for_me {
             let directories = node.directories();
             let traders = super::traders::NodeTraders { node };
             let recogniser = recogniser(node, &trust, &directories, &traders);
@@ -543,16 +558,25 @@ fn check_and_sign(
                 received_at: Utc::now(),
             };
             match recogniser.recognise(&inbound) {
-                Ok(v) if v.recognised() => ("recognised".to_owned(), Vec::new()),
                 Ok(v) => {
-                    for r in &v.reasons {
-                        tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
-                        node.metrics.rejected(r.code);
+                    let labels = v.envelope.as_ref().map(|e| {
+                        (
+                            e.header.process.clone(),
+                            e.header.document.type_code.clone(),
+                        )
+                    });
+                    if v.recognised() {
+                        ("recognised".to_owned(), Vec::new(), labels)
+                    } else {
+                        for r in &v.reasons {
+                            tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
+                        }
+                        (
+                            "rejected".to_owned(),
+                            v.reasons.iter().map(|r| r.code.to_owned()).collect(),
+                            labels,
+                        )
                     }
-                    (
-                        "rejected".to_owned(),
-                        v.reasons.iter().map(|r| r.code.to_owned()).collect(),
-                    )
                 }
                 Err(e) => {
                     outcomes.push(refuse("malformed-envelope", e.to_string()));
@@ -567,7 +591,7 @@ fn check_and_sign(
                 ));
                 continue;
             }
-            ("forwarded".to_owned(), Vec::new())
+            ("forwarded".to_owned(), Vec::new(), None)
         };
         outcomes.push(DeliverOutcome::default());
         checked.push(Checked {
@@ -581,6 +605,7 @@ fn check_and_sign(
             expires_at,
             verdict,
             reasons,
+            labels,
         });
     }
     let facts: Vec<EntryFacts> = checked
