@@ -180,4 +180,16 @@ fn the_kubernetes_node_config_is_valid_and_its_probes_and_ports_match() {
         .contains("install -m 0600"));
     assert!(config.contains("token_file = \"/run/tereze/keys/admin.token\""));
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    // The keys and the token come from a Secret, the one the pod mounts.
+    let secret = kind("Secret");
+    for key in ["node-tls.key", "signer.key", "admin.token"] {
+        assert!(secret["stringData"][key].is_string(), "{key}");
+    }
+    let mounted = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .find_map(|v| v["secret"]["secretName"].as_str())
+        .expect("a secret volume");
+    assert_eq!(secret["metadata"]["name"], mounted);
 }
