@@ -14,7 +14,8 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
     let target = format!("127.0.0.1:{}", net.exchange_port("RU"));
     // The suite serves as KZ's node where the trust space lists it (KZ's node is not started).
     let listen = format!("127.0.0.1:{}", net.exchange_port("KZ"));
-    let (code, out, err) = tereze(&[
+    // The tester's identity and the target, common to every run below.
+    let base: Vec<String> = [
         "conformance",
         "run",
         "--target",
@@ -35,6 +36,16 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
         &p("kz/signer.pem"),
         "--signer-key",
         &p("kz/signer.key"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let with = |extra: &[&str]| {
+        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        tereze(&args)
+    };
+    let (code, out, err) = with(&[
         "--issuer-cert",
         &p("kz/root.pem"),
         "--issuer-key",
@@ -73,36 +84,6 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
     );
 
     // Only one suite, by name; an unknown one is a usage error.
-    let base: Vec<String> = [
-        "conformance",
-        "run",
-        "--target",
-        &target,
-        "--server-name",
-        "node.ru.tereze.test",
-        "--ca",
-        &p("ru/root.pem"),
-        "--target-state",
-        "RU",
-        "--cert",
-        &p("kz/node-tls.pem"),
-        "--key",
-        &p("kz/node-tls.key"),
-        "--state",
-        "KZ",
-        "--signer-cert",
-        &p("kz/signer.pem"),
-        "--signer-key",
-        &p("kz/signer.key"),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let with = |extra: &[&str]| {
-        let mut args: Vec<&str> = base.iter().map(String::as_str).collect();
-        args.extend_from_slice(extra);
-        tereze(&args)
-    };
     let (code, out, _) = with(&["--suite", "traders"]);
     assert_eq!(
         code, 1,

@@ -91,9 +91,7 @@ async fn authorised(
     }
 }
 
-fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (code, Json(json!({ "error": msg.to_string() }))).into_response()
-}
+use super::http::error;
 
 pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
     let shared = Shared {

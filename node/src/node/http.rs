@@ -41,7 +41,8 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .with_state(node)
 }
 
-fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
+/// A JSON error answer `{"error": msg}` (every HTTP interface of the node answers so).
+pub(crate) fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
     (code, Json(json!({ "error": msg.to_string() }))).into_response()
 }
 

@@ -32,9 +32,7 @@ pub(crate) fn routes() -> Router<Arc<Node>> {
         .layer(DefaultBodyLimit::max(MAX_CHANGE_SET_BYTES))
 }
 
-fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (code, Json(json!({ "error": msg.to_string() }))).into_response()
-}
+use super::http::error;
 
 /// Unknown directory, unknown code, or not in force that day: all "no such thing" (404).
 fn lookup_error(e: LookupError) -> Response {

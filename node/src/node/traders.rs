@@ -168,9 +168,7 @@ pub(crate) fn routes() -> Router<Arc<Node>> {
         .route("/v1/traders/{id}/resolve", get(get_resolve))
 }
 
-fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (code, Json(json!({ "error": msg.to_string() }))).into_response()
-}
+use super::http::error;
 
 /// Imports register records (a JSON array of [`Trader`]); all or none.
 async fn post_traders(
