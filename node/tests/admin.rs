@@ -237,6 +237,25 @@ fn the_admin_api_needs_the_operator_token_and_the_cli_mirrors_it() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("chmod 600"), "{err}");
         assert!(!err.contains(token), "the token is never printed");
+        // Private keys likewise.
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        for key in ["signer.key", "node-tls.key"] {
+            let k = d.join("kz").join(key);
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+            let out = std::process::Command::new(net::BIN)
+                .args(["node", "run", "--config"])
+                .arg(d.join("kz/node.toml"))
+                .output()
+                .expect("runs");
+            assert!(!out.status.success(), "{key}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(key) && err.contains("chmod 600"), "{err}");
+            assert!(
+                !err.contains("PRIVATE KEY"),
+                "no key material in the message"
+            );
+            std::fs::set_permissions(&k, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
     }
 }
 

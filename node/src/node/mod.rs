@@ -206,6 +206,31 @@ fn read(path: &Path) -> Result<Vec<u8>, StartError> {
     })
 }
 
+/// Refuses a private key file that group or others may read (or write).
+fn owner_only(path: &Path) -> Result<(), StartError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| StartError::Key {
+                path: path.display().to_string(),
+                reason: format!("cannot read: {e}"),
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(StartError::Key {
+                path: path.display().to_string(),
+                reason: format!(
+                    "mode {mode:o} lets group or others read this private key; chmod 600 it"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Node {
     /// The trust space in force: one snapshot, to use for a whole request.
     pub(crate) fn trust(&self) -> Arc<TrustSpace> {
@@ -382,6 +407,8 @@ impl Node {
                 )));
             }
         }
+        owner_only(&config.signing.key)?;
+        owner_only(&config.tls.key)?;
         let key_pem = read(&config.signing.key)?;
         let cert_pem = read(&config.signing.certificate)?;
         let signing =
