@@ -160,28 +160,6 @@ async fn call(
     Ok(v)
 }
 
-fn table(rows: &[Vec<String>]) -> String {
-    let mut widths = vec![0usize; rows.first().map_or(0, Vec::len)];
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(c.chars().count());
-            }
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            out.push_str(c);
-            if i + 1 < r.len() {
-                out.extend(std::iter::repeat_n(' ', widths[i] - c.chars().count() + 2));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
 fn s(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
@@ -251,10 +229,7 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
             ("PUT", "/admin/log-level".to_owned())
         }
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(input)?;
+    let rt = super::runtime()?;
     let v = rt.block_on(async {
         tokio::time::timeout(
             Duration::from_secs(60),
@@ -301,7 +276,7 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
                     when(&m["last_at_ms"]),
                 ]);
             }
-            table(&rows)
+            super::table(&rows)
         }
         AdminCommand::Message { .. } => {
             let mut out = format!(
@@ -315,7 +290,7 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
             for t in list("timeline") {
                 rows.push(vec![when(&t["at_ms"]), s(&t["state"]), s(&t["note"])]);
             }
-            out.push_str(&table(&rows));
+            out.push_str(&super::table(&rows));
             if !v["verdict"].is_null() {
                 out.push_str(&format!(
                     "verdict: {} {}\n",
@@ -367,7 +342,7 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
                     s(&p["error"]),
                 ]);
             }
-            table(&rows)
+            super::table(&rows)
         }
         AdminCommand::Versions => {
             let mut out = format!(
@@ -389,7 +364,7 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
                     s(&d["entries"]),
                 ]);
             }
-            out.push_str(&table(&rows));
+            out.push_str(&super::table(&rows));
             out
         }
         AdminCommand::LogLevel { .. } => format!("log filter: {}\n", s(&v["filter"])),

@@ -89,6 +89,42 @@ pub(crate) fn read_input(path: &std::path::Path) -> Result<Vec<u8>, Failure> {
     std::fs::read(path).map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))
 }
 
+/// Aligned columns, the first line a header.
+pub(crate) fn table(rows: &[Vec<String>]) -> String {
+    let mut widths = Vec::new();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            let w = c.chars().count();
+            if widths.len() <= i {
+                widths.push(w);
+            } else if widths[i] < w {
+                widths[i] = w;
+            }
+        }
+    }
+    let mut out = String::new();
+    for r in rows {
+        let last = r.len().saturating_sub(1);
+        for (i, c) in r.iter().enumerate() {
+            out.push_str(c);
+            if i < last {
+                let pad = widths[i] - c.chars().count() + 2;
+                out.extend(std::iter::repeat_n(' ', pad));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// A single-threaded runtime for a command that makes a few network calls.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))
+}
+
 /// The `*.xml` files of a directory with their bytes, in no particular order.
 pub(crate) fn xml_files(
     dir: &std::path::Path,

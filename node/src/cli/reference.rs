@@ -249,34 +249,6 @@ fn print_json(v: &serde_json::Value) -> Result<(), Failure> {
     super::write_stdout(text.as_bytes())
 }
 
-/// Aligned columns, the first line a header.
-fn table(rows: &[Vec<String>]) -> String {
-    let mut widths = Vec::new();
-    for r in rows {
-        for (i, c) in r.iter().enumerate() {
-            let w = c.chars().count();
-            if widths.len() <= i {
-                widths.push(w);
-            } else if widths[i] < w {
-                widths[i] = w;
-            }
-        }
-    }
-    let mut out = String::new();
-    for r in rows {
-        let last = r.len().saturating_sub(1);
-        for (i, c) in r.iter().enumerate() {
-            out.push_str(c);
-            if i < last {
-                let pad = widths[i] - c.chars().count() + 2;
-                out.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        out.push('\n');
-    }
-    out
-}
-
 fn attributes(e: &Entry) -> String {
     e.attributes
         .iter()
@@ -338,7 +310,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
                             d.name.clone(),
                         ]);
                     }
-                    super::write_stdout(table(&rows).as_bytes())
+                    super::write_stdout(super::table(&rows).as_bytes())
                 }
                 Some(id) => {
                     let entries = dirs.list(&id, as_of).map_err(input)?;
@@ -350,7 +322,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
                             "entries": entries,
                         }));
                     }
-                    super::write_stdout(table(&entry_rows(entries, &output.lang)).as_bytes())
+                    super::write_stdout(super::table(&entry_rows(entries, &output.lang)).as_bytes())
                 }
             }
         }
@@ -389,7 +361,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
                     }
                 }
                 text.push_str("history:\n");
-                text.push_str(&table(&entry_rows(history, &output.lang)));
+                text.push_str(&super::table(&entry_rows(history, &output.lang)));
                 super::write_stdout(text.as_bytes())?;
             }
             current
@@ -408,7 +380,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             if output.format == OutputFormat::Json {
                 return print_json(&json!({ "as_of": as_of.to_string(), "entries": found }));
             }
-            super::write_stdout(table(&entry_rows(found, &output.lang)).as_bytes())
+            super::write_stdout(super::table(&entry_rows(found, &output.lang)).as_bytes())
         }
         RefCommand::Diff {
             directory,
@@ -474,7 +446,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
                 };
                 rows.push(vec![kind.to_owned(), c.code().to_owned(), before, after]);
             }
-            super::write_stdout(table(&rows).as_bytes())
+            super::write_stdout(super::table(&rows).as_bytes())
         }
         RefCommand::Tariff {
             code,
@@ -534,7 +506,7 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
                             .join(", "),
                     ]);
                 }
-                text.push_str(&table(&rows));
+                text.push_str(&super::table(&rows));
             }
             super::write_stdout(text.as_bytes())
         }
@@ -711,10 +683,7 @@ fn sync(node: &str, out: &Path, only: Option<&str>) -> Result<(), Failure> {
     let base = node.trim_end_matches('/');
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::Input(format!("{}: cannot create: {e}", out.display())))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(input)?;
+    let runtime = super::runtime()?;
     let listed = get_json(&runtime, &format!("{base}/v1/reference"))?;
     let mut ids: Vec<String> = listed["directories"]
         .as_array()

@@ -67,13 +67,6 @@ pub(crate) enum TraderCommand {
 /// Batches of records per upload.
 const BATCH: usize = 1000;
 
-fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))
-}
-
 /// What a number encodes, as `key=value` pairs.
 fn describe(v: &Value) -> String {
     match v {
@@ -145,7 +138,7 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::Input(e.to_string()))?
                 .progress_chars("=> "),
             );
-            let rt = runtime()?;
+            let rt = super::runtime()?;
             let url = format!("{}/v1/traders", node.trim_end_matches('/'));
             let mut last = Value::Null;
             for chunk in records.chunks(BATCH) {
@@ -182,7 +175,7 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
             if let Some(d) = &as_of {
                 url.push_str(&format!("?as_of={d}"));
             }
-            let answer = runtime()?
+            let answer = super::runtime()?
                 .block_on(crate::node::crl::exchange(
                     &url,
                     None,

@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::exchange::parse_id;
-use super::proto::FetchTrustSpaceRequest;
 use super::Node;
 use crate::store::State as MessageState;
 
@@ -28,17 +27,7 @@ pub(crate) const MIN_TOKEN: usize = 32;
 /// Reads the operator token, refusing a file others may read or a short token.
 pub(crate) fn read_token(path: &std::path::Path) -> Result<String, String> {
     let shown = path.display();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "{shown}: mode {mode:o} lets group or others read the operator token; chmod 600 it"
-            ));
-        }
-    }
+    super::owner_only(path, "the operator token").map_err(|e| format!("{shown}: {e}"))?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
     let token = text.trim().to_owned();
     if token.len() < MIN_TOKEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -182,10 +171,18 @@ fn time_ms(s: &Option<String>, field: &str) -> Result<Option<i64>, String> {
     }
 }
 
+/// A period from optional RFC 3339 `since` and `until` (Unix ms).
+fn period(
+    since: &Option<String>,
+    until: &Option<String>,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    Ok((time_ms(since, "since")?, time_ms(until, "until")?))
+}
+
 async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
-    let (since, until) = match (time_ms(&q.since, "since"), time_ms(&q.until, "until")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    let (since, until) = match period(&q.since, &q.until) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let conversation = match &q.conversation {
         None => None,
@@ -310,33 +307,18 @@ async fn peers(State(s): State<Shared>) -> Response {
     let node = &s.node;
     let trust = node.trust();
     let mut out = Vec::new();
-    for st in trust
-        .states
-        .values()
-        .filter(|st| st.code != node.config.state && !st.nodes.is_empty())
-    {
-        let queued = node.store().queued(&st.code).unwrap_or(0);
-        let started = std::time::Instant::now();
-        let probe = match super::relay::client(node, &st.code) {
-            Ok(mut c) => tokio::time::timeout(
-                Duration::from_secs(2),
-                c.fetch_trust_space(FetchTrustSpaceRequest {
-                    have_version: u64::MAX,
-                }),
-            )
-            .await
-            .map_err(|_| "no answer within 2 s".to_owned())
-            .and_then(|r| r.map(|_| ()).map_err(|e| e.message().to_owned())),
-            Err(e) => Err(e),
+    for p in super::relay::probe_peers(node, Duration::from_secs(2)).await {
+        let Some(st) = trust.state(&p.state) else {
+            continue;
         };
         out.push(json!({
             "state": st.code,
             "role": format!("{:?}", st.role).to_lowercase(),
             "endpoint": st.nodes.first().map(|n| n.endpoint.clone()),
-            "queued": queued,
-            "reachable": probe.is_ok(),
-            "error": probe.err(),
-            "round_trip_ms": started.elapsed().as_millis() as u64,
+            "queued": node.store().queued(&st.code).unwrap_or(0),
+            "reachable": p.answer.is_ok(),
+            "error": p.answer.err(),
+            "round_trip_ms": p.elapsed.as_millis() as u64,
         }));
     }
     Json(json!({ "peers": out })).into_response()
@@ -508,9 +490,9 @@ struct Period {
 }
 
 async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
-    let (since, until) = match (time_ms(&q.since, "since"), time_ms(&q.until, "until")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    let (since, until) = match period(&q.since, &q.until) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     match compute_stats(&s.node, since, until) {
         Ok(v) => Json(v).into_response(),
@@ -520,9 +502,9 @@ async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
 
 /// The same per peer as CSV ("reports at the press of a button").
 async fn stats_csv(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
-    let (since, until) = match (time_ms(&q.since, "since"), time_ms(&q.until, "until")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(e), _) | (_, Err(e)) => return error(StatusCode::BAD_REQUEST, e),
+    let (since, until) = match period(&q.since, &q.until) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
     let v = match compute_stats(&s.node, since, until) {
         Ok(v) => v,

@@ -280,28 +280,27 @@ async fn post_ack(
     }
 }
 
+/// Days until `cert` expires (negative once it has; `i64::MIN` if that cannot be told).
+fn days_left(cert: &openssl::x509::X509) -> i64 {
+    openssl::asn1::Asn1Time::days_from_now(0)
+        .ok()
+        .and_then(|now| now.diff(cert.not_after()).ok())
+        .map_or(i64::MIN, |d| i64::from(d.days))
+}
+
 /// Days left of every certificate the node uses: its TLS and signing certificates and each
 /// trust-space anchor, by name (`tls`, `signing`, `anchor:KZ:0`…).
 pub(crate) fn certificate_expiry(node: &Node) -> Vec<(String, i64)> {
-    let now = match openssl::asn1::Asn1Time::days_from_now(0) {
-        Ok(t) => t,
-        Err(_) => return Vec::new(),
-    };
-    let days = |c: &openssl::x509::X509| {
-        now.diff(c.not_after())
-            .map(|d| i64::from(d.days))
-            .unwrap_or(i64::MIN)
-    };
     let mut out = Vec::new();
     if let Ok(pem) = std::fs::read(&node.config.tls.certificate) {
         if let Ok(c) = openssl::x509::X509::from_pem(&pem) {
-            out.push(("tls".to_owned(), days(&c)));
+            out.push(("tls".to_owned(), days_left(&c)));
         }
     }
-    out.push(("signing".to_owned(), days(&node.audit_cert)));
+    out.push(("signing".to_owned(), days_left(&node.audit_cert)));
     for st in node.trust().states.values() {
         for (i, a) in st.anchors.iter().enumerate() {
-            out.push((format!("anchor:{}:{i}", st.code), days(a)));
+            out.push((format!("anchor:{}:{i}", st.code), days_left(a)));
         }
     }
     out
@@ -315,34 +314,13 @@ async fn ready(State(node): Shared) -> Response {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
     let store = node.committer.run_lazily(|_| Ok(())).await;
-    let signing_days = certificate_expiry(&node)
-        .into_iter()
-        .find(|(n, _)| n == "signing")
-        .map_or(i64::MIN, |(_, d)| d);
+    let signing_days = days_left(&node.audit_cert);
     let trust = node.trust();
     let trust_ok = trust.state(&node.config.state).is_some()
         && (node.trust_anchor.is_none() || trust.signer.is_some());
-    let mut peers_up = 0;
-    let mut peers = 0;
-    for st in trust
-        .states
-        .values()
-        .filter(|st| st.code != node.config.state && !st.nodes.is_empty())
-    {
-        peers += 1;
-        if let Ok(mut c) = super::relay::client(&node, &st.code) {
-            let probe = tokio::time::timeout(
-                std::time::Duration::from_secs(1),
-                c.fetch_trust_space(super::proto::FetchTrustSpaceRequest {
-                    have_version: u64::MAX,
-                }),
-            )
-            .await;
-            if matches!(probe, Ok(Ok(_))) {
-                peers_up += 1;
-            }
-        }
-    }
+    let probes = super::relay::probe_peers(&node, std::time::Duration::from_secs(1)).await;
+    let peers_up = probes.iter().filter(|p| p.answer.is_ok()).count();
+    let peers = probes.len();
     let ready = store.is_ok() && signing_days >= 0 && trust_ok;
     let body = json!({
         "ready": ready,

@@ -168,23 +168,18 @@ struct Since {
 }
 
 async fn get_change_sets(State(node): Shared, Query(q): Query<Since>) -> Response {
-    let mut have = std::collections::HashMap::new();
-    if let Some(d) = &q.directory {
-        have.insert(d.clone(), q.since.unwrap_or(0));
-        // Every other directory: nothing (numbers never reach u64::MAX).
-        for id in node.directories().ids().filter(|id| id != d) {
-            have.insert(id.to_owned(), u64::MAX);
-        }
-    } else if q.since.is_some() {
-        return error(StatusCode::BAD_REQUEST, "since needs directory");
-    }
-    let sets = match node.store().change_sets_after(&have, MAX_SETS_PER_FETCH) {
+    let store = node.store();
+    let sets = match (&q.directory, q.since) {
+        (Some(d), since) => store.change_sets_of(d, since.unwrap_or(0), MAX_SETS_PER_FETCH),
+        (None, None) => store.change_sets_after(&Default::default(), MAX_SETS_PER_FETCH),
+        (None, Some(_)) => return error(StatusCode::BAD_REQUEST, "since needs directory"),
+    };
+    let sets = match sets {
         Ok(s) => s,
         Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
     };
     let list: Vec<_> = sets
         .into_iter()
-        .filter(|(d, _, _)| q.directory.as_ref().is_none_or(|w| w == d))
         .map(|(directory, number, doc)| {
             json!({
                 "directory": directory,

@@ -206,29 +206,33 @@ fn read(path: &Path) -> Result<Vec<u8>, StartError> {
     })
 }
 
-/// Refuses a private key file that group or others may read (or write).
-fn owner_only(path: &Path) -> Result<(), StartError> {
+/// Refuses a secret file (a private key, the operator token) that group or others may read or
+/// write; `what` names the secret in the message, which never includes its content.
+pub(crate) fn owner_only(path: &Path, what: &str) -> Result<(), String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
-            .map_err(|e| StartError::Key {
-                path: path.display().to_string(),
-                reason: format!("cannot read: {e}"),
-            })?
+            .map_err(|e| format!("cannot read: {e}"))?
             .permissions()
             .mode()
             & 0o777;
         if mode & 0o077 != 0 {
-            return Err(StartError::Key {
-                path: path.display().to_string(),
-                reason: format!(
-                    "mode {mode:o} lets group or others read this private key; chmod 600 it"
-                ),
-            });
+            return Err(format!(
+                "mode {mode:o} lets group or others read {what}; chmod 600 it"
+            ));
         }
     }
+    #[cfg(not(unix))]
+    let _ = (path, what);
     Ok(())
+}
+
+fn private_key(path: &Path) -> Result<(), StartError> {
+    owner_only(path, "this private key").map_err(|reason| StartError::Key {
+        path: path.display().to_string(),
+        reason,
+    })
 }
 
 impl Node {
@@ -407,8 +411,8 @@ impl Node {
                 )));
             }
         }
-        owner_only(&config.signing.key)?;
-        owner_only(&config.tls.key)?;
+        private_key(&config.signing.key)?;
+        private_key(&config.tls.key)?;
         let key_pem = read(&config.signing.key)?;
         let cert_pem = read(&config.signing.certificate)?;
         let signing =

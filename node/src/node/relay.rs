@@ -154,6 +154,50 @@ fn reconcile(
     }
 }
 
+/// One peer's answer to a live probe: how long it took, and whether it answered.
+pub(crate) struct Probe {
+    pub(crate) state: String,
+    pub(crate) elapsed: Duration,
+    pub(crate) answer: Result<(), String>,
+}
+
+/// Probes every other node of the trust space in force at once (a `FetchTrustSpace` over
+/// mutual TLS, within `timeout`); the answers in state order.
+pub(crate) async fn probe_peers(node: &Arc<Node>, timeout: Duration) -> Vec<Probe> {
+    let mut probes = JoinSet::new();
+    for st in node
+        .trust()
+        .states
+        .values()
+        .filter(|st| st.code != node.config.state && !st.nodes.is_empty())
+    {
+        let (node, state) = (node.clone(), st.code.clone());
+        probes.spawn(async move {
+            let started = std::time::Instant::now();
+            let answer = match client(&node, &state) {
+                Ok(mut c) => tokio::time::timeout(
+                    timeout,
+                    c.fetch_trust_space(super::proto::FetchTrustSpaceRequest {
+                        have_version: u64::MAX,
+                    }),
+                )
+                .await
+                .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
+                .and_then(|r| r.map(|_| ()).map_err(|e| e.message().to_owned())),
+                Err(e) => Err(e),
+            };
+            Probe {
+                state,
+                elapsed: started.elapsed(),
+                answer,
+            }
+        });
+    }
+    let mut out: Vec<Probe> = probes.join_all().await;
+    out.sort_by(|a, b| a.state.cmp(&b.state));
+    out
+}
+
 /// A client for `peer`'s node (or the hub) as the trust space in force lists it.
 pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
     client_for(node, &target(node, &node.trust(), peer)?)

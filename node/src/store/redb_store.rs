@@ -1069,6 +1069,28 @@ impl RedbStore {
         Ok(Some((i64::from_be_bytes(at), row[8..].to_vec())))
     }
 
+    /// One directory's stored change sets after number `since`, in order, at most `limit`.
+    pub(crate) fn change_sets_of(
+        &self,
+        directory: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(CHANGE_SETS).map_err(engine)?;
+        let mut out = Vec::new();
+        let from = since.saturating_add(1);
+        for row in t
+            .range((directory, from)..=(directory, u64::MAX))
+            .map_err(engine)?
+            .take(limit)
+        {
+            let (k, v) = row.map_err(engine)?;
+            out.push((directory.to_owned(), k.value().1, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Stored change sets after the given versions (a directory not in `have`: all of its
     /// sets), in (directory, number) order, at most `limit` of them.
     pub(crate) fn change_sets_after(
