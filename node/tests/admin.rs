@@ -133,13 +133,21 @@ fn the_admin_api_needs_the_operator_token_and_the_cli_mirrors_it() {
         (status, v["messages"].as_array().map(Vec::len)),
         (200, Some(0))
     );
-    let (status, v) = https(
-        admin_port,
-        &ca,
+    for path in [
         "/admin/messages?since=yesterday",
-        Some(token),
-    );
-    assert_eq!(status, 400, "{v}");
+        "/admin/stats?until=soon",
+        "/admin/stats.csv?since=x",
+    ] {
+        let (status, v) = https(admin_port, &ca, path, Some(token));
+        assert_eq!(status, 400, "{path}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("is not RFC 3339"),
+            "{v}"
+        );
+    }
     let (status, v) = https(
         admin_port,
         &ca,

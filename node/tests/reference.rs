@@ -216,6 +216,45 @@ fn change_sets_replicate_through_the_hub_catch_up_fill_gaps_and_survive_kill_9()
     );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["entry"]["names"]["en"], "Aktau");
+    // Bad queries say why.
+    for (path, code, says) in [
+        (
+            "/v1/reference/T.PORTS/AKT?as_of=01.01.2026",
+            400,
+            "is not a date",
+        ),
+        (
+            "/v1/reference/T.PORTS/AKT?as_of=2019-12-31",
+            404,
+            "not valid on 2019-12-31",
+        ),
+        ("/v1/reference/T.NONE", 404, "unknown directory T.NONE"),
+        (
+            "/v1/reference/change-sets?since=1",
+            400,
+            "since needs directory",
+        ),
+        (
+            "/v1/reference/tariff/1001990000?flow=sideways",
+            400,
+            "not export or import",
+        ),
+    ] {
+        let (status, v) = net.http("KZ", "GET", path, None);
+        assert_eq!(status, code, "{path}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(says),
+            "{path}: {v}"
+        );
+    }
+    let (status, v) = net.http(
+        "KZ",
+        "GET",
+        "/v1/reference/change-sets?directory=T.PORTS&since=0",
+        None,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["change_sets"][0]["number"], 1);
     let event = stream.recv_timeout(WAIT).expect("KZ's Window stream tells");
     assert_eq!(
         (

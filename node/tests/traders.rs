@@ -103,6 +103,50 @@ fn traders_resolve_across_nodes_with_signed_answers_and_recognition_uses_them() 
         Some(&json!([{"id": active, "name": "x", "statuses": [{"status": "active", "from": "2020-01-01"}]}])),
     );
     assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a trader of RU"),
+        "{v}"
+    );
+    // Bad records are refused whole, naming the record; nothing of the batch is kept.
+    for (body, says) in [
+        (
+            json!([{"id": "KZ123", "name": "x", "statuses": [{"status": "active", "from": "2020-01-01"}]}]),
+            "record 1: KZ123",
+        ),
+        (
+            json!([{"id": active, "name": " ", "statuses": [{"status": "active", "from": "2020-01-01"}]}]),
+            "no name",
+        ),
+        (
+            json!([{"id": active, "name": "x", "statuses": []}]),
+            "no status",
+        ),
+        (
+            json!([{"id": active, "name": "x", "statuses": [{"status": "dormant", "from": "2020-01-01"}]}]),
+            "dormant",
+        ),
+    ] {
+        let (status, v) = net.http("KZ", "POST", "/v1/traders", Some(&body));
+        assert_eq!(status, 400, "{body}: {v}");
+        assert!(
+            v["error"].as_str().unwrap_or_default().contains(says),
+            "{says}: {v}"
+        );
+    }
+    let (status, v) = net.http("KZ", "GET", &format!("/v1/traders/{active}"), None);
+    assert_eq!((status, v["name"].clone()), (200, json!("Astyq Grain LLP")));
+    let (status, _) = net.http("KZ", "GET", "/v1/traders/KZ12", None);
+    assert_eq!(status, 400);
+    let (status, v) = net.http(
+        "RU",
+        "GET",
+        &format!("/v1/traders/{active}/resolve?as_of=tomorrow"),
+        None,
+    );
+    assert_eq!(status, 400, "{v}");
 
     // RU resolves KZ's trader through KZ's node: a signed answer, then kept.
     let answer = d.join("answer.xml");
