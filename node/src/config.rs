@@ -82,6 +82,10 @@ pub(crate) struct Limits {
     pub(crate) max_batch: usize,
     /// Messages handed to the national system per inbox pull, at most.
     pub(crate) max_inbox_pull: usize,
+    /// Free space (MiB) the data directory's file system must keep: below it the node takes
+    /// no new work (national intake 503 with Retry-After, Exchange UNAVAILABLE) until space
+    /// returns, so the store never meets a full disk in the middle of a commit.
+    pub(crate) min_free_disk_mb: u64,
 }
 
 impl Default for Limits {
@@ -91,6 +95,7 @@ impl Default for Limits {
             max_queue: 100_000,
             max_batch: 256,
             max_inbox_pull: 1_000,
+            min_free_disk_mb: 100,
         }
     }
 }

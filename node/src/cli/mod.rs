@@ -76,6 +76,9 @@ pub(crate) enum Failure {
     Verdict(String),
     /// The input or the invocation was wrong (exit 2).
     Input(String),
+    /// A running node met a condition a restart mends, e.g. a disk that refused a write
+    /// (exit 75, EX_TEMPFAIL; systemd's `Restart=on-failure` restarts it).
+    Unavailable(String),
 }
 
 /// Reads a file, or stdin for "-".
@@ -186,6 +189,10 @@ pub fn run() -> ExitCode {
         Err(Failure::Input(msg)) => {
             eprintln!("tereze: {msg}");
             ExitCode::from(2)
+        }
+        Err(Failure::Unavailable(msg)) => {
+            eprintln!("tereze: {msg}");
+            ExitCode::from(75)
         }
     }
 }

@@ -33,9 +33,13 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
                 .thread_name("tereze")
                 .build()
                 .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
-            runtime
-                .block_on(crate::node::run(config))
-                .map_err(|e| Failure::Input(e.to_string()))
+            let result = runtime.block_on(crate::node::run(config));
+            // Do not wait on work that can no longer finish (a store that refuses writes).
+            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            result.map_err(|e| match e {
+                crate::node::StartError::StoreFailed(m) => Failure::Unavailable(m),
+                other => Failure::Input(other.to_string()),
+            })
         }
     }
 }

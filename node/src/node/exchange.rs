@@ -136,6 +136,10 @@ impl Exchange for ExchangeService {
                 node.config.limits.max_batch
             )));
         }
+        if let Err(e) = node.disk.check() {
+            // The sender keeps the messages and tries again with backoff.
+            return Err(Status::unavailable(e.to_string()));
+        }
         if node.is_hub() && node.outbox_len.load(Ordering::Relaxed) >= node.config.limits.max_queue
         {
             return Err(Status::resource_exhausted(

@@ -113,6 +113,15 @@ async fn post_message(
             .into_response(),
         Err(e @ SubmitError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e @ SubmitError::Busy(_)) => error(StatusCode::TOO_MANY_REQUESTS, e),
+        Err(e @ SubmitError::DiskLow(_)) => {
+            // Retryable: the client comes back once the operator has made room.
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("30"),
+            );
+            r
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -321,7 +330,8 @@ async fn ready(State(node): Shared) -> Response {
     let probes = super::relay::probe_peers(&node, std::time::Duration::from_secs(1)).await;
     let peers_up = probes.iter().filter(|p| p.answer.is_ok()).count();
     let peers = probes.len();
-    let ready = store.is_ok() && signing_days >= 0 && trust_ok;
+    let disk = node.disk.check();
+    let ready = store.is_ok() && signing_days >= 0 && trust_ok && disk.is_ok();
     let body = json!({
         "ready": ready,
         "checks": {
@@ -329,6 +339,10 @@ async fn ready(State(node): Shared) -> Response {
             "signing_certificate_days_left": signing_days,
             "trust_space": if trust_ok { format!("v{} in force", trust.version) } else { "does not list this node, or is not signed".to_owned() },
             "peers_reachable": format!("{peers_up}/{peers}"),
+            "disk": match disk {
+                Ok(()) => node.disk.free().map_or_else(|| "free space unknown".to_owned(), |b| format!("{} MiB free", b / (1024 * 1024))),
+                Err(e) => e.to_string(),
+            },
         }
     });
     let code = if ready {
@@ -584,8 +598,26 @@ async fn metrics(State(node): Shared) -> Response {
         .map(|m| m.len())
         .unwrap_or(0);
     out.push_str(&format!(
-        "# HELP tereze_store_bytes Size of the store file.\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n"
+        "# HELP tereze_store_bytes Size of the store file.\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n# HELP tereze_disk_free_bytes Free space of the data directory's file system (last sample).\n# TYPE tereze_disk_free_bytes gauge\ntereze_disk_free_bytes {}\n",
+        node.disk.free().unwrap_or(0)
     ));
+    let now = std::time::Instant::now();
+    let gates = node.gates();
+    out.push_str("# HELP tereze_peer_backoff_seconds Time left before the relay calls this peer again, after calls it did not take (0: it answers).\n# TYPE tereze_peer_backoff_seconds gauge\n");
+    for (peer, g) in &gates {
+        out.push_str(&format!(
+            "tereze_peer_backoff_seconds{{peer=\"{peer}\"}} {:.3}\n",
+            g.pause_left(now).as_secs_f64()
+        ));
+    }
+    out.push_str("# HELP tereze_peer_calls_total Deliver and ReturnReceipts calls to each peer, by result (answered, failed: no connection, timeout or a status instead of outcomes).\n# TYPE tereze_peer_calls_total counter\n");
+    for (peer, g) in &gates {
+        out.push_str(&format!(
+            "tereze_peer_calls_total{{peer=\"{peer}\",result=\"answered\"}} {}\ntereze_peer_calls_total{{peer=\"{peer}\",result=\"failed\"}} {}\n",
+            g.answered_calls.load(Ordering::Relaxed),
+            g.failed_calls.load(Ordering::Relaxed)
+        ));
+    }
     out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");
     for peer in node.store().peers_with_queue().unwrap_or_default() {
         let n = node.store().queued(&peer).unwrap_or(0);

@@ -7,7 +7,9 @@
 
 pub(crate) mod admin;
 pub(crate) mod crl;
+pub(crate) mod disk;
 pub(crate) mod exchange;
+pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod reference;
@@ -65,6 +67,9 @@ pub(crate) enum StartError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    /// The disk refused a write while the node ran; a restart reopens the store.
+    #[error("{0}")]
+    StoreFailed(String),
 }
 
 /// Counters for `/metrics`.
@@ -191,9 +196,13 @@ pub(crate) struct Node {
     pub(crate) receipts: ReceiptVerifier,
     /// Wakes the relay worker of a peer.
     pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
+    /// Each peer's gate: the pause after calls it did not answer (relay).
+    gates: std::sync::Mutex<std::collections::BTreeMap<String, Arc<gate::Gate>>>,
     /// Messages in the outbox (approximate between commits), for backpressure.
     pub(crate) outbox_len: AtomicU64,
     pub(crate) metrics: Metrics,
+    /// The data directory's free space; below the reserve no new work is taken.
+    pub(crate) disk: disk::DiskWatch,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -369,6 +378,25 @@ impl Node {
     }
 
     /// The notifier of `peer`'s relay worker (created on first use).
+    /// `peer`'s gate (created on first use).
+    pub(crate) fn gate(&self, peer: &str) -> Arc<gate::Gate> {
+        let mut m = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(peer.to_owned())
+            .or_insert_with(|| {
+                Arc::new(gate::Gate::new(
+                    Duration::from_millis(self.config.relay.min_backoff_ms),
+                    Duration::from_millis(self.config.relay.max_backoff_ms),
+                ))
+            })
+            .clone()
+    }
+
+    /// Every peer's gate so far, by peer.
+    pub(crate) fn gates(&self) -> Vec<(String, Arc<gate::Gate>)> {
+        let m = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
         let mut m = self.wake.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(peer.to_owned()).or_default().clone()
@@ -476,6 +504,7 @@ impl Node {
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
+        let disk = disk::DiskWatch::new(&config.data_dir, config.limits.min_free_disk_mb);
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -491,8 +520,10 @@ impl Node {
             reference: reference::Reference::new(),
             receipts: ReceiptVerifier::default(),
             wake: Default::default(),
+            gates: Default::default(),
             outbox_len: AtomicU64::new(outbox_len),
             metrics: Metrics::default(),
+            disk,
             shutdown: CancellationToken::new(),
             trust_version,
         });
@@ -638,6 +669,10 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     }
     {
         let node = node.clone();
+        tasks.spawn(async move { node.disk.watch(node.shutdown.clone()).await });
+    }
+    {
+        let node = node.clone();
         tasks.spawn(async move {
             let every = Duration::from_secs(node.config.audit_checkpoint_seconds.max(1));
             loop {
@@ -662,7 +697,22 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     // The line scripts and tests wait for.
     println!("ready {}", node.config.state);
 
-    wait_for_signal(&node.shutdown).await;
+    let mut failed = node.committer.failed();
+    tokio::select! {
+        _ = wait_for_signal(&node.shutdown) => {}
+        Ok(reason) = failed.wait_for(Option::is_some) => {
+            // Crash-only from here: the engine takes no more writes, and whatever was
+            // acknowledged is on disk. The service manager restarts the node, which reopens
+            // the store (and refuses new work while the disk stays under the reserve).
+            let reason = reason.clone().unwrap_or_default();
+            tracing::error!(error = %reason, "the store can no longer write: the node exits for a restart");
+            node.shutdown.cancel();
+            return Err(StartError::StoreFailed(format!(
+                "store {}: the disk refused a write ({reason}); nothing acknowledged is lost; restart the node once space returns",
+                node.config.data_dir.join("node.redb").display()
+            )));
+        }
+    }
     tracing::info!("shutting down: no new work, finishing what is in flight");
     node.shutdown.cancel();
     relay.stop().await;

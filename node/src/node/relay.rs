@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use uuid::Uuid;
 
+use super::gate::{Gate, Pass};
 use super::proto::exchange_client::ExchangeClient;
 use super::proto::{
     deliver_outcome, DeliverItem, DeliverRequest, ReturnReceiptsRequest, ReturnedReceipt, Route,
@@ -140,8 +141,10 @@ fn reconcile(
             let w = Worker {
                 node: node.clone(),
                 peer: peer.clone(),
+                index: worker,
                 client: client.clone(),
                 in_flight: shared.clone(),
+                gate: node.gate(&peer),
                 stop: stop.clone(),
             };
             let span = tracing::info_span!("relay", peer = %peer, worker);
@@ -228,8 +231,12 @@ fn client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String
 struct Worker {
     node: Arc<Node>,
     peer: String,
+    /// This worker among the peer's.
+    index: usize,
     client: ExchangeClient<Channel>,
     in_flight: Arc<Mutex<HashSet<Uuid>>>,
+    /// Shared by the peer's workers: the pause after calls the peer did not answer.
+    gate: Arc<Gate>,
     /// Cancelled at shutdown, or when a trust-space update replaces this peer's workers.
     stop: CancellationToken,
 }
@@ -265,6 +272,13 @@ impl Worker {
         loop {
             if self.stop.is_cancelled() {
                 break;
+            }
+            if let Pass::Wait(pause) = self.gate.enter(self.index, std::time::Instant::now()) {
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = self.stop.cancelled() => break,
+                }
+                continue;
             }
             let busy = !self
                 .in_flight
@@ -373,9 +387,13 @@ impl Worker {
             .metrics
             .deliver_took(&self.peer, started.elapsed().as_secs_f64());
         let outcomes = match response {
-            Ok(r) => r.into_inner().outcomes,
+            Ok(r) => {
+                self.gate.answered();
+                r.into_inner().outcomes
+            }
             Err(status) => {
                 let reason = format!("{}: {}", self.peer, describe(&status));
+                self.call_failed(&reason);
                 return batch
                     .into_iter()
                     .map(|e| (e, Outcome::Retry(reason.clone())))
@@ -429,6 +447,7 @@ impl Worker {
             .await
         {
             Ok(r) => {
+                self.gate.answered();
                 let accepted: HashSet<String> = r.into_inner().accepted.into_iter().collect();
                 batch
                     .into_iter()
@@ -445,12 +464,24 @@ impl Worker {
             }
             Err(status) => {
                 let reason = format!("{}: {}", self.peer, describe(&status));
+                self.call_failed(&reason);
                 batch
                     .into_iter()
                     .map(|e| (e, Outcome::Retry(reason.clone())))
                     .collect()
             }
         }
+    }
+
+    /// A call failed as a whole: every worker of this peer pauses.
+    fn call_failed(&self, reason: &str) {
+        let pause = self.gate.failed(std::time::Instant::now());
+        tracing::warn!(
+            failures = self.gate.failures(),
+            pause_ms = pause.as_millis() as u64,
+            reason = %reason,
+            "the peer did not take the call: pausing its deliveries"
+        );
     }
 
     /// Stores every outcome of the attempt in one commit.

@@ -45,6 +45,9 @@ pub(crate) enum SubmitError {
     /// The node's queues are full; try again later.
     #[error("the outbox holds {0} messages, the limit; try again later")]
     Busy(u64),
+    /// The data disk is under its reserve; try again later.
+    #[error(transparent)]
+    DiskLow(#[from] super::disk::DiskLow),
     #[error("the node is shutting down")]
     ShuttingDown,
     #[error("store: {0}")]
@@ -69,6 +72,7 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
     if queued >= node.config.limits.max_queue {
         return Err(SubmitError::Busy(queued));
     }
+    node.disk.check()?;
     if s.document.len() > node.config.limits.max_message_bytes {
         return Err(invalid(format!(
             "document: {} bytes, over the limit of {}",

@@ -34,7 +34,7 @@ pub(crate) fn submit_status(e: SubmitError) -> Status {
     match e {
         SubmitError::Invalid(m) => Status::invalid_argument(m),
         SubmitError::Busy(_) => Status::resource_exhausted(e.to_string()),
-        SubmitError::ShuttingDown => Status::unavailable(e.to_string()),
+        SubmitError::ShuttingDown | SubmitError::DiskLow(_) => Status::unavailable(e.to_string()),
         SubmitError::Store(s) => Status::unavailable(format!("store: {s}")),
     }
 }

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::{now_ms, Change, RedbStore, StoreError, Txn};
 
@@ -30,6 +30,9 @@ pub(crate) struct Committer {
     jobs: mpsc::Sender<Job>,
     changes: broadcast::Sender<Change>,
     store: Arc<RedbStore>,
+    /// Set (once) when the disk refused a write: the store takes no more writes until the node
+    /// restarts and reopens it.
+    failed: watch::Receiver<Option<String>>,
 }
 
 impl Committer {
@@ -39,6 +42,7 @@ impl Committer {
         let (changes, _) = broadcast::channel(16_384);
         let publish = changes.clone();
         let thread_store = store.clone();
+        let (fail, failed) = watch::channel(None);
         std::thread::Builder::new()
             .name("tereze-commit".into())
             .spawn(move || {
@@ -51,18 +55,28 @@ impl Committer {
                             Err(_) => break,
                         }
                     }
-                    commit_group(&thread_store, &publish, std::mem::take(&mut group));
+                    if let Err(StoreError::Io(e)) =
+                        commit_group(&thread_store, &publish, std::mem::take(&mut group))
+                    {
+                        fail.send_if_modified(|f| f.is_none() && f.replace(e).is_none());
+                    }
                 }
             })
             .map_err(|e| StoreError::Engine(format!("cannot start the commit thread: {e}")))?;
         Ok(Self {
             jobs,
             changes,
+            failed,
             store,
         })
     }
 
     /// Reads go straight to the store (redb readers do not wait for writers).
+    /// Becomes `Some(reason)` when the disk refused a write (see [`StoreError::Io`]).
+    pub(crate) fn failed(&self) -> watch::Receiver<Option<String>> {
+        self.failed.clone()
+    }
+
     pub(crate) fn store(&self) -> &RedbStore {
         &self.store
     }
@@ -119,7 +133,12 @@ impl Committer {
     }
 }
 
-fn commit_group(store: &RedbStore, publish: &broadcast::Sender<Change>, group: Vec<Job>) {
+/// Commits one group; the engine's error, if the commit failed.
+fn commit_group(
+    store: &RedbStore,
+    publish: &broadcast::Sender<Change>,
+    group: Vec<Job>,
+) -> Result<(), StoreError> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
     let durable = group.iter().any(|j| j.durable);
     let outcome = store.write_with(durable, now_ms(), |t| {
@@ -143,12 +162,14 @@ fn commit_group(store: &RedbStore, publish: &broadcast::Sender<Change>, group: V
                 // No subscriber is not an error.
                 let _ = publish.send(c);
             }
+            Ok(())
         }
         Err(e) => {
             tracing::error!(error = %e, "group commit failed");
             for f in finishes {
                 f(Err(e.clone()));
             }
+            Err(e)
         }
     }
 }

@@ -201,6 +201,10 @@ pub(crate) enum Accepted {
 pub(crate) enum StoreError {
     #[error("storage engine: {0}")]
     Engine(String),
+    /// The disk refused a write (full, failing): nothing of the commit was written, and the
+    /// engine refuses every later write until the store is reopened (the node restarts).
+    #[error("the disk refused a write ({0}); the node must restart to reopen its store")]
+    Io(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
     #[error("message {0} is already queued")]
@@ -222,7 +226,10 @@ pub(crate) enum StoreError {
 impl StoreError {
     /// Whether the whole group commit must be abandoned (the engine failed, not one request).
     pub(crate) fn is_fatal(&self) -> bool {
-        matches!(self, Self::Engine(_) | Self::Corrupt(_) | Self::Closed)
+        matches!(
+            self,
+            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed
+        )
     }
 }
 

@@ -56,6 +56,16 @@ pub(super) fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
+/// A failure to begin or commit a write: an I/O error (a full disk, a failing device) is
+/// [`StoreError::Io`], after which redb refuses every write until the database is reopened.
+pub(super) fn write_failure(e: impl Into<redb::Error>) -> StoreError {
+    let e: redb::Error = e.into();
+    match e {
+        redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(e.to_string()),
+        other => StoreError::Engine(other.to_string()),
+    }
+}
+
 pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
     serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -716,9 +726,10 @@ impl RedbStore {
         now: i64,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<(R, Vec<Change>), StoreError> {
-        let mut txn = self.db.begin_write().map_err(engine)?;
+        let mut txn = self.db.begin_write().map_err(write_failure)?;
         if !durable {
-            txn.set_durability(redb::Durability::None).map_err(engine)?;
+            txn.set_durability(redb::Durability::None)
+                .map_err(write_failure)?;
         }
         let mut t = Txn {
             txn: &txn,
@@ -730,7 +741,7 @@ impl RedbStore {
         let r = f(&mut t)?;
         t.flush()?;
         let changes = t.changes;
-        txn.commit().map_err(engine)?;
+        txn.commit().map_err(write_failure)?;
         Ok((r, changes))
     }
 

@@ -1,0 +1,188 @@
+//! A peer's gate: after a call to the peer that failed as a whole (no connection, a timeout, a
+//! handshake that never finished, a status instead of outcomes), every relay worker of that
+//! peer pauses for an exponentially growing time with jitter (`relay.min_backoff_ms` up to
+//! `relay.max_backoff_ms`). When the pause ends one worker probes with a real batch; the
+//! others wait for its answer. A peer that is down therefore costs one call per pause,
+//! whatever the load, instead of one call per message: no retry storm when it returns, and
+//! the messages queued meanwhile are not charged attempts they never had. The pause shows in
+//! `/metrics` (`tereze_peer_backoff_seconds`, `tereze_peer_failed_calls_total`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+
+/// What a worker may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    Go,
+    Wait(Duration),
+}
+
+#[derive(Debug, Default)]
+struct Pause {
+    /// Calls failed in a row.
+    failures: u32,
+    /// Until when the peer is left alone; `None` while it answers.
+    until: Option<Instant>,
+    /// The worker probing after the pause.
+    prober: Option<usize>,
+}
+
+/// One peer's gate, shared by its workers.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    pause: Mutex<Pause>,
+    min: Duration,
+    max: Duration,
+    /// Calls that failed as a whole, since start.
+    pub(crate) failed_calls: AtomicU64,
+    /// Calls answered, since start.
+    pub(crate) answered_calls: AtomicU64,
+}
+
+/// How often a worker that waits on another's probe looks again.
+const PROBE_POLL: Duration = Duration::from_millis(100);
+
+impl Gate {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+        Self {
+            pause: Mutex::new(Pause::default()),
+            min,
+            max: max.max(min),
+            failed_calls: AtomicU64::new(0),
+            answered_calls: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pause> {
+        self.pause.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether `worker` may call the peer now, or how long to wait.
+    pub(crate) fn enter(&self, worker: usize, now: Instant) -> Pass {
+        let mut p = self.lock();
+        let Some(until) = p.until else {
+            return Pass::Go;
+        };
+        if now < until {
+            return Pass::Wait(until - now);
+        }
+        match p.prober {
+            Some(w) if w != worker => Pass::Wait(PROBE_POLL),
+            _ => {
+                p.prober = Some(worker);
+                Pass::Go
+            }
+        }
+    }
+
+    /// The peer answered a call: the gate opens.
+    pub(crate) fn answered(&self) {
+        self.answered_calls.fetch_add(1, Ordering::Relaxed);
+        let mut p = self.lock();
+        if p.until.is_some() {
+            tracing::info!(after_failures = p.failures, "peer answers again");
+        }
+        *p = Pause::default();
+    }
+
+    /// A call failed as a whole: the next pause, longer than the last.
+    pub(crate) fn failed(&self, now: Instant) -> Duration {
+        self.failed_calls.fetch_add(1, Ordering::Relaxed);
+        let mut p = self.lock();
+        p.failures = p.failures.saturating_add(1);
+        let delay = ExponentialBuilder::default()
+            .with_min_delay(self.min)
+            .with_max_delay(self.max)
+            .with_factor(2.0)
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(p.failures.saturating_sub(1) as usize)
+            .unwrap_or(self.max);
+        p.until = Some(now + delay);
+        p.prober = None;
+        delay
+    }
+
+    /// Time left in the current pause (zero while the peer answers or a probe is due).
+    pub(crate) fn pause_left(&self, now: Instant) -> Duration {
+        self.lock()
+            .until
+            .map(|u| u.saturating_duration_since(now))
+            .unwrap_or_default()
+    }
+
+    /// Calls failed in a row.
+    pub(crate) fn failures(&self) -> u32 {
+        self.lock().failures
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gate() -> Gate {
+        Gate::new(Duration::from_millis(200), Duration::from_secs(5))
+    }
+
+    #[test]
+    fn an_open_gate_lets_every_worker_through() {
+        let g = gate();
+        let now = Instant::now();
+        assert_eq!(g.enter(0, now), Pass::Go);
+        assert_eq!(g.enter(1, now), Pass::Go);
+    }
+
+    #[test]
+    fn failures_pause_all_workers_for_growing_times_up_to_the_maximum() {
+        let g = gate();
+        let now = Instant::now();
+        let mut last = Duration::ZERO;
+        let mut pauses = Vec::new();
+        for _ in 0..12 {
+            let d = g.failed(now);
+            pauses.push(d);
+            assert!(d <= Duration::from_secs(10), "{d:?}");
+            assert!(matches!(g.enter(0, now), Pass::Wait(w) if w == d));
+            assert!(matches!(g.enter(3, now), Pass::Wait(_)));
+            last = d;
+        }
+        // backon's jitter adds up to one more delay; the base doubles until the cap.
+        assert!(pauses[0] < Duration::from_millis(401), "{pauses:?}");
+        assert!(last >= Duration::from_secs(5), "{pauses:?}");
+        assert_eq!(g.failures(), 12);
+        assert_eq!(g.failed_calls.load(Ordering::Relaxed), 12);
+    }
+
+    #[test]
+    fn after_the_pause_one_worker_probes_and_the_others_wait_for_its_answer() {
+        let g = gate();
+        let now = Instant::now();
+        let d = g.failed(now);
+        let later = now + d;
+        assert_eq!(g.enter(2, later), Pass::Go);
+        assert_eq!(g.enter(0, later), Pass::Wait(PROBE_POLL));
+        // The prober may come back (it found nothing to send the first time).
+        assert_eq!(g.enter(2, later), Pass::Go);
+        g.answered();
+        assert_eq!(g.enter(0, later), Pass::Go);
+        assert_eq!(g.failures(), 0);
+        assert_eq!(g.pause_left(later), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_failed_probe_pauses_longer() {
+        let g = gate();
+        let now = Instant::now();
+        let first = g.failed(now);
+        assert_eq!(g.enter(1, now + first), Pass::Go);
+        let second = g.failed(now + first);
+        assert!(g.pause_left(now + first) == second);
+        assert!(matches!(g.enter(1, now + first), Pass::Wait(_)));
+        assert_eq!(g.failures(), 2);
+    }
+}
