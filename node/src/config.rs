@@ -111,7 +111,9 @@ pub(crate) struct Relay {
     pub(crate) max_backoff_ms: u64,
     /// Deliver calls in flight per peer.
     pub(crate) concurrency: usize,
-    /// Seconds a Deliver call may take.
+    /// Seconds a call to a peer may take, from opening the connection (TLS handshake
+    /// included) to the answer; then the call fails, the peer's gate pauses, the batch halves
+    /// and the next call uses a new connection.
     pub(crate) timeout_seconds: u64,
     /// Milliseconds a worker waits for messages to gather while another batch to the same peer
     /// is in flight (0: never wait).

@@ -7,7 +7,7 @@
 //! the messages queued meanwhile are not charged attempts they never had. The pause shows in
 //! `/metrics` (`tereze_peer_backoff_seconds`, `tereze_peer_failed_calls_total`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -40,20 +40,32 @@ pub(crate) struct Gate {
     pub(crate) failed_calls: AtomicU64,
     /// Calls answered, since start.
     pub(crate) answered_calls: AtomicU64,
+    /// Most messages per call now: halved after a call that timed out (a slow peer gets
+    /// batches it can answer in time), doubled after each answer up to `max_batch`.
+    batch: AtomicUsize,
+    max_batch: usize,
 }
 
 /// How often a worker that waits on another's probe looks again.
 const PROBE_POLL: Duration = Duration::from_millis(100);
 
 impl Gate {
-    pub(crate) fn new(min: Duration, max: Duration) -> Self {
+    pub(crate) fn new(min: Duration, max: Duration, max_batch: usize) -> Self {
+        let max_batch = max_batch.max(1);
         Self {
             pause: Mutex::new(Pause::default()),
             min,
             max: max.max(min),
             failed_calls: AtomicU64::new(0),
             answered_calls: AtomicU64::new(0),
+            batch: AtomicUsize::new(max_batch),
+            max_batch,
         }
+    }
+
+    /// Most messages to put in the next call.
+    pub(crate) fn batch(&self) -> usize {
+        self.batch.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Pause> {
@@ -81,6 +93,11 @@ impl Gate {
     /// The peer answered a call: the gate opens.
     pub(crate) fn answered(&self) {
         self.answered_calls.fetch_add(1, Ordering::Relaxed);
+        let _ = self
+            .batch
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some(b.saturating_mul(2).min(self.max_batch))
+            });
         let mut p = self.lock();
         if p.until.is_some() {
             tracing::info!(after_failures = p.failures, "peer answers again");
@@ -88,9 +105,17 @@ impl Gate {
         *p = Pause::default();
     }
 
-    /// A call failed as a whole: the next pause, longer than the last.
-    pub(crate) fn failed(&self, now: Instant) -> Duration {
+    /// A call failed as a whole (`timed_out`: it got no answer in time): the next pause,
+    /// longer than the last.
+    pub(crate) fn failed(&self, now: Instant, timed_out: bool) -> Duration {
         self.failed_calls.fetch_add(1, Ordering::Relaxed);
+        if timed_out {
+            let _ = self
+                .batch
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    Some((b / 2).max(1))
+                });
+        }
         let mut p = self.lock();
         p.failures = p.failures.saturating_add(1);
         let delay = ExponentialBuilder::default()
@@ -126,7 +151,7 @@ mod tests {
     use super::*;
 
     fn gate() -> Gate {
-        Gate::new(Duration::from_millis(200), Duration::from_secs(5))
+        Gate::new(Duration::from_millis(200), Duration::from_secs(5), 256)
     }
 
     #[test]
@@ -144,7 +169,7 @@ mod tests {
         let mut last = Duration::ZERO;
         let mut pauses = Vec::new();
         for _ in 0..12 {
-            let d = g.failed(now);
+            let d = g.failed(now, false);
             pauses.push(d);
             assert!(d <= Duration::from_secs(10), "{d:?}");
             assert!(matches!(g.enter(0, now), Pass::Wait(w) if w == d));
@@ -162,7 +187,7 @@ mod tests {
     fn after_the_pause_one_worker_probes_and_the_others_wait_for_its_answer() {
         let g = gate();
         let now = Instant::now();
-        let d = g.failed(now);
+        let d = g.failed(now, false);
         let later = now + d;
         assert_eq!(g.enter(2, later), Pass::Go);
         assert_eq!(g.enter(0, later), Pass::Wait(PROBE_POLL));
@@ -178,11 +203,28 @@ mod tests {
     fn a_failed_probe_pauses_longer() {
         let g = gate();
         let now = Instant::now();
-        let first = g.failed(now);
+        let first = g.failed(now, false);
         assert_eq!(g.enter(1, now + first), Pass::Go);
-        let second = g.failed(now + first);
+        let second = g.failed(now + first, false);
         assert!(g.pause_left(now + first) == second);
         assert!(matches!(g.enter(1, now + first), Pass::Wait(_)));
         assert_eq!(g.failures(), 2);
+    }
+
+    #[test]
+    fn timeouts_halve_the_batch_and_answers_double_it_back() {
+        let g = gate();
+        let now = Instant::now();
+        assert_eq!(g.batch(), 256);
+        g.failed(now, false);
+        assert_eq!(g.batch(), 256, "a refused connection says nothing of speed");
+        for want in [128, 64, 32, 16, 8, 4, 2, 1, 1] {
+            g.failed(now, true);
+            assert_eq!(g.batch(), want);
+        }
+        for want in [2, 4, 8, 16, 32, 64, 128, 256, 256] {
+            g.answered();
+            assert_eq!(g.batch(), want);
+        }
     }
 }

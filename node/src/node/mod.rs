@@ -386,6 +386,7 @@ impl Node {
                 Arc::new(gate::Gate::new(
                     Duration::from_millis(self.config.relay.min_backoff_ms),
                     Duration::from_millis(self.config.relay.max_backoff_ms),
+                    self.config.limits.max_batch,
                 ))
             })
             .clone()
@@ -748,13 +749,22 @@ async fn trust_refresh(node: Arc<Node>) {
             std::fs::read(&node.config.trust_space).ok()
         } else if let Some(client) = &hub_client {
             let mut c = client.clone();
-            match c
-                .fetch_trust_space(proto::FetchTrustSpaceRequest { have_version: have })
-                .await
+            let limit = Duration::from_secs(node.config.relay.timeout_seconds.max(1));
+            match tokio::time::timeout(
+                limit,
+                c.fetch_trust_space(proto::FetchTrustSpaceRequest { have_version: have }),
+            )
+            .await
             {
-                Ok(r) => Some(r.into_inner().document).filter(|d| !d.is_empty()),
-                Err(e) => {
+                Ok(Ok(r)) => Some(r.into_inner().document).filter(|d| !d.is_empty()),
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "trust space: hub not reachable");
+                    None
+                }
+                Err(_) => {
+                    // A connection stuck in its handshake stays stuck: start a new one.
+                    tracing::debug!("trust space: no answer from the hub; reconnecting");
+                    hub_client = hub_client_for(&node);
                     None
                 }
             }

@@ -238,7 +238,12 @@ async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, String> {
 pub(crate) async fn pull_all(node: &Arc<Node>) -> usize {
     let mut total = 0;
     for source in node.reference_sources() {
-        match pull(node, &source).await {
+        // A source that stalls (a TLS handshake that never ends) must not stop the loop.
+        let limit = Duration::from_secs(node.config.relay.timeout_seconds.max(1) * 4);
+        let pulled = tokio::time::timeout(limit, pull(node, &source))
+            .await
+            .unwrap_or_else(|_| Err(format!("{source}: no answer within {} s", limit.as_secs())));
+        match pulled {
             Ok(n) => total += n,
             Err(e) => {
                 node.metrics

@@ -142,7 +142,8 @@ fn reconcile(
                 node: node.clone(),
                 peer: peer.clone(),
                 index: worker,
-                client: client.clone(),
+                target: t.clone(),
+                client: Mutex::new(client.clone()),
                 in_flight: shared.clone(),
                 gate: node.gate(&peer),
                 stop: stop.clone(),
@@ -233,7 +234,10 @@ struct Worker {
     peer: String,
     /// This worker among the peer's.
     index: usize,
-    client: ExchangeClient<Channel>,
+    target: Target,
+    /// Replaced by a new connection after a call that got no answer in time (a connection
+    /// stuck in its TLS handshake would hold every later call).
+    client: Mutex<ExchangeClient<Channel>>,
     in_flight: Arc<Mutex<HashSet<Uuid>>>,
     /// Shared by the peer's workers: the pause after calls the peer did not answer.
     gate: Arc<Gate>,
@@ -306,7 +310,7 @@ impl Worker {
                 continue;
             }
             let ids: Vec<Uuid> = batch.iter().map(|e| e.message.message_id).collect();
-            let more = batch.len() == self.node.config.limits.max_batch;
+            let more = batch.len() >= self.gate.batch();
             self.attempt(batch).await;
             {
                 let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
@@ -323,10 +327,10 @@ impl Worker {
 
     fn take(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let due =
-            self.node
-                .store()
-                .due(&self.peer, now_ms(), self.node.config.limits.max_batch, &f)?;
+        let due = self
+            .node
+            .store()
+            .due(&self.peer, now_ms(), self.gate.batch(), &f)?;
         for e in &due {
             f.insert(e.message.message_id);
         }
@@ -380,9 +384,10 @@ impl Worker {
                 Payload::Receipt { .. } => None,
             })
             .collect();
-        let mut client = self.client.clone();
         let started = std::time::Instant::now();
-        let response = client.deliver(DeliverRequest { items }).await;
+        let response = self
+            .within_limit(|mut c| async move { c.deliver(DeliverRequest { items }).await })
+            .await;
         self.node
             .metrics
             .deliver_took(&self.peer, started.elapsed().as_secs_f64());
@@ -393,7 +398,7 @@ impl Worker {
             }
             Err(status) => {
                 let reason = format!("{}: {}", self.peer, describe(&status));
-                self.call_failed(&reason);
+                self.call_failed(&status, &reason);
                 return batch
                     .into_iter()
                     .map(|e| (e, Outcome::Retry(reason.clone())))
@@ -441,9 +446,10 @@ impl Worker {
                 Payload::Envelope { .. } => None,
             })
             .collect();
-        let mut client = self.client.clone();
-        match client
-            .return_receipts(ReturnReceiptsRequest { receipts })
+        match self
+            .within_limit(|mut c| async move {
+                c.return_receipts(ReturnReceiptsRequest { receipts }).await
+            })
             .await
         {
             Ok(r) => {
@@ -464,7 +470,7 @@ impl Worker {
             }
             Err(status) => {
                 let reason = format!("{}: {}", self.peer, describe(&status));
-                self.call_failed(&reason);
+                self.call_failed(&status, &reason);
                 batch
                     .into_iter()
                     .map(|e| (e, Outcome::Retry(reason.clone())))
@@ -473,12 +479,47 @@ impl Worker {
         }
     }
 
-    /// A call failed as a whole: every worker of this peer pauses.
-    fn call_failed(&self, reason: &str) {
-        let pause = self.gate.failed(std::time::Instant::now());
+    /// One call to the peer, bounded by `relay.timeout_seconds` from the first byte of the
+    /// connection to the answer (tonic's own timeout starts only once connected). After a
+    /// call that ran out of time, the next one uses a new connection.
+    async fn within_limit<T, F, Fut>(&self, call: F) -> Result<T, tonic::Status>
+    where
+        F: FnOnce(ExchangeClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+    {
+        let client = self
+            .client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let limit = Duration::from_secs(self.node.config.relay.timeout_seconds.max(1));
+        match tokio::time::timeout(limit, call(client)).await {
+            Ok(r) => r,
+            Err(_) => {
+                match client_for(&self.node, &self.target) {
+                    Ok(fresh) => *self.client.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
+                    Err(e) => tracing::warn!(error = %e, "cannot build a new connection"),
+                }
+                Err(tonic::Status::deadline_exceeded(format!(
+                    "no answer within {} s (connection, TLS handshake and call; relay.timeout_seconds)",
+                    limit.as_secs()
+                )))
+            }
+        }
+    }
+
+    /// A call failed as a whole: every worker of this peer pauses; a call that ran out of time
+    /// also halves the batch.
+    fn call_failed(&self, status: &tonic::Status, reason: &str) {
+        let timed_out = matches!(
+            status.code(),
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        );
+        let pause = self.gate.failed(std::time::Instant::now(), timed_out);
         tracing::warn!(
             failures = self.gate.failures(),
             pause_ms = pause.as_millis() as u64,
+            batch = self.gate.batch(),
             reason = %reason,
             "the peer did not take the call: pausing its deliveries"
         );

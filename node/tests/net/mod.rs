@@ -108,13 +108,27 @@ impl Net {
 
     /// Starts a node and waits for its "ready" line.
     pub fn start(&mut self, state: &str) {
+        self.start_under(state, &[]);
+    }
+
+    /// [`start`](Self::start) under a wrapper command (e.g. `faketime +15m`), when `wrapper`
+    /// is not empty.
+    pub fn start_under(&mut self, state: &str, wrapper: &[&str]) {
         let dir = self.node_dir(state);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("node.log"))
             .expect("log");
-        let mut child = Command::new(BIN)
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let mut child = command
             .args(["node", "run", "--config"])
             .arg(dir.join("node.toml"))
             .env("TEREZE_LOG", "info")
@@ -151,6 +165,70 @@ impl Net {
             c.kill().expect("SIGKILL");
             c.wait().expect("reaped");
         }
+    }
+
+    /// The node's process id.
+    pub fn pid(&self, state: &str) -> u32 {
+        self.children[state].id()
+    }
+
+    /// The node's resident memory in KiB (VmRSS).
+    pub fn rss_kib(&self, state: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(state)))
+            .expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// Sends `signal` (e.g. "STOP", "CONT") to the node's process.
+    pub fn signal(&self, state: &str, signal: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid(state).to_string()])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{signal} {state}");
+    }
+
+    /// Waits up to `timeout` for the node to exit on its own: its exit code.
+    pub fn wait_exit(&mut self, state: &str, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.children.get_mut(state)?;
+            if let Ok(Some(status)) = c.try_wait() {
+                self.children.remove(state);
+                return Some(status.code().unwrap_or(-1));
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `tereze audit verify` on a stopped node's data directory: exit code and output.
+    pub fn audit_verify(&self, state: &str) -> (i32, String) {
+        let (code, out, err) = tereze(&[
+            "audit",
+            "verify",
+            self.data_dir(state).to_str().expect("utf-8"),
+        ]);
+        (code, format!("{out}{err}"))
+    }
+
+    /// A labelled sample of `/metrics`: the value on the line starting with `series` (e.g.
+    /// `tereze_peer_calls_total{peer="RU",result="failed"}`), 0 if absent.
+    pub fn sample(&self, state: &str, series: &str) -> f64 {
+        let (_, v) = self.http(state, "GET", "/metrics", None);
+        v.as_str()
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     /// SIGTERM, then wait for the orderly exit.

@@ -1,0 +1,463 @@
+//! Faults with real processes (issue 11): a peer down for a minute under steady load, a full
+//! data disk, a stalled peer (half-open connection, TLS handshake that never ends), and clients
+//! that open connections and say nothing. Figures are printed (`--nocapture`) and kept in
+//! docs/reliability.md.
+
+mod net;
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use net::{wait_until, Net};
+
+/// Fast backoff so a test sees several pauses; a short call timeout so a stall shows quickly.
+const RELAY: &str =
+    "\n[relay]\nmin_backoff_ms = 200\nmax_backoff_ms = 5000\ntimeout_seconds = 3\n[limits]\nmax_inbox_pull = 1000000\n";
+
+/// Submits KZ → `to` every `every` until `stop`; the acknowledged ids.
+fn steady_load(
+    port: u16,
+    to: &'static str,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<String>> {
+    std::thread::spawn(move || {
+        let body = serde_json::json!({
+            "format": "eaeu.export-declaration",
+            "document": net::SAMPLE,
+            "recipient_country": to,
+        });
+        let mut acknowledged = Vec::new();
+        while !stop.load(Ordering::SeqCst) {
+            let started = Instant::now();
+            let (status, v) = net::http(port, "POST", "/v1/messages", Some(&body));
+            assert_eq!(status, 202, "intake refused under steady load: {v}");
+            acknowledged.push(
+                v["messages"][0]["message_id"]
+                    .as_str()
+                    .expect("id")
+                    .to_owned(),
+            );
+            std::thread::sleep(every.saturating_sub(started.elapsed()));
+        }
+        acknowledged
+    })
+}
+
+fn tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn inbox_ids(net: &Net, state: &str) -> Vec<String> {
+    net.inbox(state)
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Every id of `sent` is in `state`'s inbox, and no id is there twice.
+fn assert_exactly_once(net: &Net, state: &str, sent: &[String]) {
+    let inbox = inbox_ids(net, state);
+    let unique: HashSet<&String> = inbox.iter().collect();
+    assert_eq!(
+        unique.len(),
+        inbox.len(),
+        "a message is in {state}'s inbox twice"
+    );
+    let missing = sent.iter().filter(|id| !unique.contains(id)).count();
+    assert_eq!(
+        missing,
+        0,
+        "{missing} of {} acknowledged messages missing",
+        sent.len()
+    );
+}
+
+#[test]
+fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_drains() {
+    let outage = Duration::from_secs(
+        std::env::var("TEREZE_OUTAGE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60),
+    );
+    let mut net = Net::init("KZ,RU", "", "", 23100, RELAY);
+    net.start("KZ");
+    net.start("RU");
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = steady_load(
+        net.http_port("KZ"),
+        "RU",
+        Duration::from_millis(50),
+        stop.clone(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let failed = r#"tereze_peer_calls_total{peer="RU",result="failed"}"#;
+    let backoff = r#"tereze_peer_backoff_seconds{peer="RU"}"#;
+    assert_eq!(net.sample("KZ", failed), 0.0);
+
+    net.kill9("RU");
+    let down_at = Instant::now();
+    let rss_before = net.rss_kib("KZ");
+    let mut rss_max = rss_before;
+    let mut backoff_max: f64 = 0.0;
+    let mut backlog_max = 0;
+    while down_at.elapsed() < outage {
+        std::thread::sleep(Duration::from_millis(500));
+        rss_max = rss_max.max(net.rss_kib("KZ"));
+        backoff_max = backoff_max.max(net.sample("KZ", backoff));
+        backlog_max = backlog_max.max(net.metric("KZ", "outbox_messages"));
+    }
+    let failed_calls = net.sample("KZ", failed);
+    net.start("RU");
+    let back_at = Instant::now();
+    std::thread::sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let sent = load.join().expect("load");
+    assert!(
+        wait_until(Duration::from_secs(60), || net
+            .metric("KZ", "outbox_messages")
+            == 0),
+        "the backlog did not drain: {} left\n{}",
+        net.metric("KZ", "outbox_messages"),
+        tail(&net.log("KZ"), 30)
+    );
+    let drained = back_at.elapsed();
+    assert_exactly_once(&net, "RU", &sent);
+
+    // About 20 messages a second queued up while RU was away...
+    assert!(
+        backlog_max as f64 >= outage.as_secs_f64() * 10.0,
+        "{backlog_max}"
+    );
+    // ...but RU was called once per pause (0.2 s doubling to 5 s, with jitter), not once per
+    // message: without the gate this is thousands of calls.
+    let bound = 8.0 + outage.as_secs_f64() / 4.0;
+    assert!(
+        failed_calls <= bound,
+        "{failed_calls} failed calls to RU in {outage:?} (bound {bound})"
+    );
+    assert!(failed_calls >= 3.0, "{failed_calls}");
+    assert!(backoff_max >= 2.0, "the pause never showed: {backoff_max}");
+    // Memory stays bounded while the backlog grows on disk.
+    let growth_mib = rss_max.saturating_sub(rss_before) / 1024;
+    assert!(
+        growth_mib < 64,
+        "KZ grew by {growth_mib} MiB during the outage"
+    );
+    eprintln!(
+        "outage {outage:?}: {} messages acknowledged, backlog peaked at {backlog_max}, {failed_calls} failed calls to RU, longest pause {backoff_max:.1} s, KZ RSS {} → {} MiB (max), drained {:.1} s after RU returned",
+        sent.len(),
+        rss_before / 1024,
+        rss_max / 1024,
+        drained.as_secs_f64()
+    );
+}
+
+/// Raw HTTP: status, head and body (the helper in net/ drops the head).
+fn raw_post(port: u16, path: &str, body: &serde_json::Value) -> (u16, String, String) {
+    let payload = body.to_string();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .expect("write");
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("read");
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_ascii_lowercase(), body.to_owned())
+}
+
+fn mount_tmpfs(at: &Path, size: &str) {
+    std::fs::create_dir_all(at).expect("mkdir");
+    let out = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        .arg(at)
+        .output()
+        .expect("mount runs");
+    assert!(
+        out.status.success(),
+        "this test needs to mount a small tmpfs as the data directory (root, or CAP_SYS_ADMIN): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Unmounts on drop, so a failing test leaves no mount behind.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
+    let mut net = Net::init(
+        "KZ,RU,BY",
+        "",
+        "",
+        23200,
+        &format!("{RELAY}min_free_disk_mb = 4\n"),
+    );
+    let data = net.data_dir("KZ");
+    mount_tmpfs(&data, "12m");
+    let _mounted = Mounted(data.clone());
+    net.start("KZ");
+    net.start("BY");
+    // RU is away: KZ's messages for it stay on KZ's disk.
+    let kz = net.http_port("KZ");
+    let body = serde_json::json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+    });
+    let mut acknowledged = Vec::new();
+    let refusal = loop {
+        let (status, head, text) = raw_post(kz, "/v1/messages", &body);
+        match status {
+            202 => {
+                let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+                acknowledged.push(
+                    v["messages"][0]["message_id"]
+                        .as_str()
+                        .expect("id")
+                        .to_owned(),
+                );
+            }
+            503 => break (head, text),
+            other => panic!("unexpected {other}: {text}"),
+        }
+        assert!(acknowledged.len() < 20_000, "the disk never filled");
+        // Give the once-a-second sample a chance to see the space go.
+        if acknowledged.len() % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    let (head, text) = refusal;
+    assert!(head.contains("retry-after: 30"), "{head}");
+    assert!(text.contains("disk-full"), "{text}");
+    assert!(text.contains("limits.min_free_disk_mb"), "{text}");
+    // Readiness says why; the metric shows the space.
+    let (code, ready) = net.http("KZ", "GET", "/readyz", None);
+    assert_eq!(code, 503, "{ready}");
+    assert!(
+        ready["checks"]["disk"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("disk-full"),
+        "{ready}"
+    );
+    assert!(net.metric("KZ", "disk_free_bytes") < 4 * 1024 * 1024);
+    // A peer's delivery is refused retryably too: BY keeps its message and backs off.
+    let from_by = net.submit("BY", "KZ", None).expect("BY takes it");
+    assert!(wait_until(Duration::from_secs(20), || net.sample(
+        "BY",
+        r#"tereze_peer_calls_total{peer="KZ",result="failed"}"#
+    ) >= 1.0));
+    assert!(net.log("BY").contains("disk-full"), "BY was not told why");
+    assert!(!inbox_ids(&net, "KZ").contains(&from_by));
+
+    // Another process takes the rest of the disk: KZ's next write fails for real. It ends with
+    // status 75 for its service manager, saying what happened; nothing acknowledged is lost.
+    let filler = data.join("filler");
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    // Its relay records the next failed call to RU (RU is still away): that write is refused.
+    let code = net.wait_exit("KZ", Duration::from_secs(60));
+    assert_eq!(
+        code,
+        Some(75),
+        "KZ did not end for a restart: {}",
+        net.log("KZ")
+    );
+    assert!(
+        net.log("KZ").contains("the disk refused a write"),
+        "{}",
+        net.log("KZ")
+    );
+
+    // Space returns; the service manager restarts KZ; everything moves again.
+    std::fs::remove_file(&filler).expect("rm filler");
+    let out = Command::new("mount")
+        .args(["-o", "remount,size=256m"])
+        .arg(&data)
+        .output()
+        .expect("remount");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    net.start("KZ");
+    assert!(wait_until(Duration::from_secs(10), || net
+        .http("KZ", "GET", "/readyz", None)
+        .0
+        == 200));
+    let after = net.submit("KZ", "RU", None).expect("intake open again");
+    acknowledged.push(after);
+    net.start("RU");
+    assert!(
+        wait_until(Duration::from_secs(90), || net
+            .metric("KZ", "outbox_messages")
+            == 0
+            && net.metric("BY", "outbox_messages") == 0),
+        "KZ {} / BY {} left",
+        net.metric("KZ", "outbox_messages"),
+        net.metric("BY", "outbox_messages")
+    );
+    assert_exactly_once(&net, "RU", &acknowledged);
+    assert!(inbox_ids(&net, "KZ").contains(&from_by));
+    net.stop("KZ");
+    let (code, report) = net.audit_verify("KZ");
+    assert_eq!(code, 0, "{report}");
+    eprintln!(
+        "disk full after {} messages on a 12 MiB data disk; exit 75 on the refused write; all delivered after the restart; {}",
+        acknowledged.len() - 1,
+        report.lines().last().unwrap_or_default()
+    );
+}
+
+/// A TCP listener that accepts and then says nothing, holding every connection open: a TLS
+/// handshake that never ends.
+fn silent_listener(port: u16) -> Arc<Mutex<Vec<TcpStream>>> {
+    let l = TcpListener::bind(("127.0.0.1", port)).expect("bind the silent port");
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let h = held.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            h.lock().expect("lock").push(s);
+        }
+    });
+    held
+}
+
+/// Sends KZ → `to` and returns how long until KZ knows it recognised.
+fn round_trip(net: &Net, to: &str) -> Duration {
+    let started = Instant::now();
+    let id = net.submit("KZ", to, None).expect("accepted");
+    assert!(
+        wait_until(Duration::from_secs(30), || net
+            .states("KZ", &id)
+            .last()
+            .is_some_and(|s| s == "recognised")),
+        "{id} to {to}: {:?}",
+        net.states("KZ", &id)
+    );
+    started.elapsed()
+}
+
+#[test]
+fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
+    let mut net = Net::init("KZ,RU,BY", "", "", 23300, RELAY);
+    net.start("KZ");
+    net.start("RU");
+    net.start("BY");
+    let failed = r#"tereze_peer_calls_total{peer="RU",result="failed"}"#;
+    let baseline = round_trip(&net, "BY");
+
+    // 1. Half-open: RU's process is frozen. The kernel still accepts and acknowledges, the
+    //    node never answers. KZ's call times out (relay.timeout_seconds = 3) and pauses RU;
+    //    BY's traffic goes on meanwhile.
+    net.signal("RU", "STOP");
+    let frozen: Vec<String> = (0..5)
+        .map(|_| net.submit("KZ", "RU", None).expect("accepted"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let mut worst = Duration::ZERO;
+    for _ in 0..5 {
+        worst = worst.max(round_trip(&net, "BY"));
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || net.sample("KZ", failed) >= 1.0),
+        "no timeout fired for the frozen peer"
+    );
+    assert!(
+        net.log("KZ").contains("Timeout expired")
+            || net.log("KZ").contains("DeadlineExceeded")
+            || net.log("KZ").contains("Cancelled"),
+        "the timeout is not named: {}",
+        net.log("KZ")
+    );
+    assert!(
+        worst < Duration::from_secs(3),
+        "BY waited {worst:?} behind frozen RU (alone: {baseline:?})"
+    );
+    net.signal("RU", "CONT");
+    assert!(
+        wait_until(Duration::from_secs(30), || frozen.iter().all(|id| net
+            .states("KZ", id)
+            .last()
+            .is_some_and(|s| s == "recognised"))),
+        "RU's messages did not go through after it thawed"
+    );
+
+    // 2. A TLS handshake that never ends: RU's address answers TCP and then nothing.
+    net.kill9("RU");
+    let held = silent_listener(net.exchange_port("RU"));
+    let before = net.sample("KZ", failed);
+    let stalled = net.submit("KZ", "RU", None).expect("accepted");
+    assert!(
+        wait_until(Duration::from_secs(30), || net.sample("KZ", failed)
+            > before),
+        "the handshake stall never failed the call"
+    );
+    assert!(!held.lock().expect("lock").is_empty(), "KZ never connected");
+    let during = round_trip(&net, "BY");
+    assert!(during < Duration::from_secs(3), "BY waited {during:?}");
+    assert_ne!(
+        net.states("KZ", &stalled).last().map(String::as_str),
+        Some("recognised")
+    );
+
+    // 3. Clients that connect to KZ's Exchange port and never start TLS: they are dropped
+    //    after the handshake timeout and do not hold real peers back.
+    let idle: Vec<TcpStream> = (0..200)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", net.exchange_port("KZ"))).ok())
+        .collect();
+    assert_eq!(idle.len(), 200);
+    let from_by = net.submit("BY", "KZ", None).expect("BY takes it");
+    assert!(
+        wait_until(Duration::from_secs(10), || net
+            .states("BY", &from_by)
+            .last()
+            .is_some_and(|s| s == "recognised")),
+        "BY could not deliver to KZ while 200 idle connections were open"
+    );
+    // KZ closes the idle ones (10 s handshake limit).
+    let mut first = idle.into_iter().next().expect("one");
+    first
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let mut buf = [0u8; 1];
+    let waited = Instant::now();
+    let closed = matches!(first.read(&mut buf), Ok(0) | Err(_));
+    assert!(
+        closed && waited.elapsed() < Duration::from_secs(19),
+        "an idle connection stayed open"
+    );
+
+    eprintln!(
+        "KZ→BY round trip alone {baseline:?}; worst while RU was frozen {worst:?}; during RU's handshake stall {during:?}; idle connections closed after {:?}",
+        waited.elapsed()
+    );
+    drop(held);
+}
