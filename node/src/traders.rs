@@ -138,6 +138,29 @@ pub(crate) fn read_register(bytes: &[u8], json: bool) -> Result<Vec<Trader>, Str
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
             .from_reader(bytes);
+        // A file without the register's columns (another file, a wrong delimiter) is refused
+        // by its header, also when it has no rows to trip over.
+        let header = reader
+            .headers()
+            .map_err(|e| format!("header: {e}"))?
+            .clone();
+        let missing: Vec<&str> = ["id", "name", "status", "status_from"]
+            .into_iter()
+            .filter(|c| !header.iter().any(|h| h == *c))
+            .collect();
+        if !missing.is_empty() {
+            let found: String = header
+                .iter()
+                .collect::<Vec<_>>()
+                .join(",")
+                .chars()
+                .take(120)
+                .collect();
+            return Err(format!(
+                "header: the columns {} are missing (expected id,name,address,status,status_from; found {found:?})",
+                missing.join(", ")
+            ));
+        }
         let mut rows = Vec::new();
         for (i, r) in reader.deserialize::<Row>().enumerate() {
             rows.push((i + 1, r.map_err(|e| format!("row {}: {e}", i + 1))?));
@@ -496,6 +519,14 @@ mod tests {
             let text = format!("id,name,address,status,status_from\n{bad}\n");
             let e = read_register(text.as_bytes(), false).expect_err("refused");
             assert!(e.contains(says), "{e}");
+        }
+        // Not a register at all, even without rows: refused by its header.
+        for other in [
+            "<?xml version=\"1.0\"?><r/>",
+            "id;name;status;status_from\n",
+        ] {
+            let e = read_register(other.as_bytes(), false).expect_err("refused");
+            assert!(e.starts_with("header: the columns"), "{e}");
         }
     }
 

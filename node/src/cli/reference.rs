@@ -559,6 +559,21 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             let rows = import::read(format, &bytes, &m, &mut on_progress)
                 .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
             bar.finish_and_clear();
+            // A file with no records is not a national directory (a wrong file, or a wrong
+            // `record` in the mapping): say so rather than write an empty draft.
+            if rows.is_empty() {
+                let what = match format {
+                    InputFormat::Xml => format!(
+                        "no <{}> elements (the mapping's `record`)",
+                        m.record.as_deref().unwrap_or("row")
+                    ),
+                    _ => "no rows".to_owned(),
+                };
+                return Err(Failure::Input(format!(
+                    "{}: no records to import: {what}",
+                    file.display()
+                )));
+            }
             let operations = import::operations(Some(current), &rows)
                 .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
             let set = ChangeSet {

@@ -561,7 +561,7 @@ async fn set_log_level(
 ) -> Response {
     let Json(b) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return super::http::bad_body(e),
     };
     match crate::logging::set_filter(&b.filter) {
         Ok(()) => {

@@ -188,6 +188,7 @@ impl Exchange for ExchangeService {
                             receipt: r.clone(),
                             verdict: c.verdict.clone(),
                             reasons: c.reasons.clone(),
+                            digest: crate::store::hex(&c.digest),
                         },
                         forward,
                         c.labels.clone(),
@@ -240,6 +241,30 @@ impl Exchange for ExchangeService {
                 Accepted::Duplicate { receipt } => {
                     node.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
                     receipt
+                }
+                Accepted::OtherDigest { first } => {
+                    // Answering with the first receipt would let a replayed id pass for a
+                    // delivered message; the operator should know the id was reused.
+                    node.metrics.replayed_ids.fetch_add(1, Ordering::Relaxed);
+                    node.metrics.refused.fetch_add(1, Ordering::Relaxed);
+                    let now = crate::store::hex(&c.digest);
+                    tracing::warn!(
+                        message_id = %c.message_id,
+                        from = %c.sender,
+                        first_digest = %first,
+                        digest = %now,
+                        "replayed message id with another envelope refused"
+                    );
+                    outcomes[c.index] = refusal(
+                        &format!("urn:uuid:{}", c.message_id),
+                        "replayed-id-different-digest",
+                        format!(
+                            "message id urn:uuid:{} was taken before for an envelope with SHA-256 {first}; this one is {now}",
+                            c.message_id
+                        ),
+                        false,
+                    );
+                    continue;
                 }
             };
             let outcome = if hub {

@@ -1,7 +1,7 @@
 //! HTTP/JSON for national systems without gRPC (the same operations as `Window`), health,
 //! readiness and Prometheus metrics. Errors are JSON `{"error": "..."}` with 400 for bad
-//! input, 404 for unknown messages, 429 when the queues are full, 503 when the node cannot
-//! take work.
+//! input, 413 for a body over the size limit, 404 for unknown messages, 429 when the queues
+//! are full, 503 when the node cannot take work.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,6 +46,19 @@ pub(crate) fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
     (code, Json(json!({ "error": msg.to_string() }))).into_response()
 }
 
+/// The answer to a JSON body that could not be taken: 413 when it is over the interface's
+/// size limit (reading stopped there), else 400 with what was wrong.
+pub(crate) fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body over this interface's size limit: {}", e.body_text()),
+        )
+    } else {
+        error(StatusCode::BAD_REQUEST, e.body_text())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
@@ -70,7 +83,7 @@ async fn post_message(
 ) -> Response {
     let Json(b) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return bad_body(e),
     };
     let conversation_id = match &b.conversation_id {
         None => None,
@@ -269,7 +282,7 @@ async fn post_ack(
 ) -> Response {
     let Json(b) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return bad_body(e),
     };
     let mut ids = Vec::new();
     for s in &b.message_ids {
@@ -404,7 +417,7 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 22] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 24] = [
         (
             "trust_space_version",
             "gauge",
@@ -458,6 +471,18 @@ async fn metrics(State(node): Shared) -> Response {
             "counter",
             "Redeliveries answered with the first receipt.",
             m.duplicates.load(Ordering::Relaxed),
+        ),
+        (
+            "trust_space_refused_total",
+            "counter",
+            "Trust-space documents offered and refused (signature, downgrade, unusable).",
+            m.trust_refused.load(Ordering::Relaxed),
+        ),
+        (
+            "replayed_ids_total",
+            "counter",
+            "Deliveries refused for reusing a taken message id with another envelope.",
+            m.replayed_ids.load(Ordering::Relaxed),
         ),
         (
             "failed_attempts_total",

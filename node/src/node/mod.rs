@@ -79,6 +79,10 @@ pub(crate) struct Metrics {
     pub(crate) delivered: AtomicU64,
     pub(crate) received: AtomicU64,
     pub(crate) duplicates: AtomicU64,
+    /// Deliveries under a message id already taken for another envelope (refused).
+    pub(crate) replayed_ids: AtomicU64,
+    /// Trust-space documents offered and refused (bad signature, not newer, unusable).
+    pub(crate) trust_refused: AtomicU64,
     pub(crate) refused: AtomicU64,
     pub(crate) failed_attempts: AtomicU64,
     pub(crate) dead: AtomicU64,
@@ -779,6 +783,7 @@ async fn trust_refresh(node: Arc<Node>) {
             Ok(v) => tracing::info!(version = v, "trust space now in force"),
             Err(e) => {
                 // Said once per document, not once per refresh.
+                node.metrics.trust_refused.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(error = %e, "trust-space update refused");
                 refused = bytes;
             }

@@ -177,7 +177,7 @@ async fn post_traders(
 ) -> Response {
     let Json(list) = match body {
         Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+        Err(e) => return super::http::bad_body(e),
     };
     for (i, t) in list.iter().enumerate() {
         if let Err(e) = t.check() {

@@ -185,6 +185,10 @@ pub(crate) struct Incoming {
     /// Reason codes of a rejection (docs/recognition.md).
     #[serde(default)]
     pub(crate) reasons: Vec<String>,
+    /// SHA-256 of the envelope (hex), to tell a redelivery from another body under the same
+    /// id. Empty in rows written before it was kept.
+    #[serde(default)]
+    pub(crate) digest: String,
 }
 
 /// What storing a received message did.
@@ -194,6 +198,9 @@ pub(crate) enum Accepted {
     New,
     /// A redelivery: nothing stored again; this is the receipt given the first time.
     Duplicate { receipt: Vec<u8> },
+    /// The id was taken before for another envelope (its SHA-256, hex): a replay or a
+    /// sender's bug. Nothing stored, and the first receipt is not handed out for it.
+    OtherDigest { first: String },
 }
 
 /// Store failures.

@@ -434,6 +434,27 @@ impl Txn<'_> {
         Ok(Some(found.map(|v| v.value().to_vec()).unwrap_or_default()))
     }
 
+    /// The envelope digest (hex) kept for a received `id`: from its row, or for rows written
+    /// before digests were kept, from its stored envelope; empty when neither is known.
+    fn earlier_digest(&self, id: Uuid) -> Result<String, StoreError> {
+        let row = self
+            .txn
+            .open_table(RECEIVED)
+            .map_err(engine)?
+            .get(id.as_u128())
+            .map_err(engine)?
+            .map(|v| decode::<Incoming>(v.value()))
+            .transpose()?;
+        if let Some(d) = row.map(|r| r.digest).filter(|d| !d.is_empty()) {
+            return Ok(d);
+        }
+        let envelopes = self.txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+        let found = envelopes.get(id.as_u128()).map_err(engine)?;
+        Ok(found
+            .map(|e| hex(&crate::receipt::digest(e.value())))
+            .unwrap_or_default())
+    }
+
     /// Stores a received message once: a redelivery stores nothing and returns the first
     /// receipt. Recognised messages go to the inbox, rejected ones to quarantine; a hub's
     /// (`forward`) go to its outbox instead.
@@ -443,6 +464,10 @@ impl Txn<'_> {
         forward: Option<&Outgoing>,
     ) -> Result<Accepted, StoreError> {
         if let Some(receipt) = self.earlier_receipt(m.message_id)? {
+            let first = self.earlier_digest(m.message_id)?;
+            if !first.is_empty() && !m.digest.is_empty() && first != m.digest {
+                return Ok(Accepted::OtherDigest { first });
+            }
             return Ok(Accepted::Duplicate { receipt });
         }
         if let Some(out) = forward {
@@ -1194,6 +1219,7 @@ mod tests {
             receipt: receipt.to_vec(),
             verdict: verdict.into(),
             reasons: Vec::new(),
+            digest: hex(&crate::receipt::digest(b"envelope")),
         }
     }
 
@@ -1406,6 +1432,42 @@ mod tests {
         let (late, _) = s.write(30, |t| t.accept(&m, None)).expect("accepted");
         assert!(matches!(late, Accepted::Duplicate { .. }));
         assert!(s.inbox(10).expect("inbox").is_empty());
+    }
+
+    #[test]
+    fn another_envelope_under_a_taken_id_is_not_a_redelivery() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let m = incoming(8, "recognised", b"receipt 1");
+        s.write(10, |t| t.accept(&m, None)).expect("accepted");
+        let mut other = incoming(8, "rejected", b"receipt 2");
+        other.envelope = b"another envelope".to_vec();
+        other.digest = hex(&crate::receipt::digest(&other.envelope));
+        let (again, _) = s.write(20, |t| t.accept(&other, None)).expect("answered");
+        assert_eq!(
+            again,
+            Accepted::OtherDigest {
+                first: m.digest.clone()
+            }
+        );
+        // Nothing of the second one was kept; the first stays as it was.
+        assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
+        assert!(s.quarantined().expect("quarantine").is_empty());
+        // A row without a kept digest (older store) is judged by its stored envelope.
+        let mut legacy = incoming(9, "recognised", b"receipt 3");
+        legacy.digest.clear();
+        s.write(30, |t| t.accept(&legacy, None)).expect("accepted");
+        let (again, _) = s
+            .write(40, |t| t.accept(&other_id(&other, 9), None))
+            .expect("answered");
+        assert!(matches!(again, Accepted::OtherDigest { .. }), "{again:?}");
+    }
+
+    fn other_id(m: &Incoming, n: u128) -> Incoming {
+        Incoming {
+            message_id: Uuid::from_u128(n),
+            ..m.clone()
+        }
     }
 
     #[test]

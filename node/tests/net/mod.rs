@@ -155,6 +155,11 @@ impl Net {
         self.children.insert(state.into(), child);
     }
 
+    /// The process id of `state`'s running node.
+    pub fn pid(&self, state: &str) -> u32 {
+        self.children[state].id()
+    }
+
     pub fn log(&self, state: &str) -> String {
         std::fs::read_to_string(self.node_dir(state).join("node.log")).unwrap_or_default()
     }
