@@ -141,6 +141,18 @@ impl Net {
         self.children.insert(state.into(), child);
     }
 
+    /// The process id of `state`'s running node.
+    pub fn pid(&self, state: &str) -> Option<u32> {
+        self.children.get(state).map(Child::id)
+    }
+
+    /// Whether `state`'s node process has exited.
+    pub fn exited(&mut self, state: &str) -> bool {
+        self.children
+            .get_mut(state)
+            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
+    }
+
     pub fn log(&self, state: &str) -> String {
         std::fs::read_to_string(self.node_dir(state).join("node.log")).unwrap_or_default()
     }
