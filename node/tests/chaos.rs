@@ -123,7 +123,11 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
         .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
         .collect();
     let unique: HashSet<&String> = inbox.iter().collect();
-    assert_eq!(unique.len(), inbox.len(), "a message is in RU's inbox twice");
+    assert_eq!(
+        unique.len(),
+        inbox.len(),
+        "a message is in RU's inbox twice"
+    );
     let missing: Vec<&String> = acknowledged
         .iter()
         .filter(|id| !unique.contains(id))

@@ -156,8 +156,11 @@ impl Net {
     }
 
     /// The process id of `state`'s running node.
-    pub fn pid(&self, state: &str) -> u32 {
-        self.children[state].id()
+    /// Whether `state`'s node process has exited.
+    pub fn exited(&mut self, state: &str) -> bool {
+        self.children
+            .get_mut(state)
+            .is_none_or(|c| !matches!(c.try_wait(), Ok(None)))
     }
 
     pub fn log(&self, state: &str) -> String {
