@@ -80,6 +80,10 @@ pub(crate) struct Limits {
     pub(crate) max_queue: u64,
     /// Most messages in one Deliver call.
     pub(crate) max_batch: usize,
+    /// Most envelope bytes in one Deliver call: the relay closes a batch there (a message
+    /// larger than this goes alone), and the Exchange refuses larger calls (with 1 MiB for
+    /// framing), so a listed peer cannot make a node hold more than this for one call.
+    pub(crate) max_call_bytes: usize,
     /// Messages handed to the national system per inbox pull, at most.
     pub(crate) max_inbox_pull: usize,
     /// Free space (MiB) the data directory's file system must keep: below it the node takes
@@ -92,6 +96,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_bytes: 4 * 1024 * 1024,
+            max_call_bytes: 32 * 1024 * 1024,
             max_queue: 100_000,
             max_batch: 256,
             max_inbox_pull: 1_000,
@@ -357,6 +362,15 @@ impl NodeConfig {
             return Err(invalid(
                 "limits.max_message_bytes",
                 "must be at least 1024".into(),
+            ));
+        }
+        if c.limits.max_call_bytes < c.limits.max_message_bytes {
+            return Err(invalid(
+                "limits.max_call_bytes",
+                format!(
+                    "must be at least limits.max_message_bytes ({}), or a largest message could never be sent",
+                    c.limits.max_message_bytes
+                ),
             ));
         }
         if c.relay.max_attempts == 0 {

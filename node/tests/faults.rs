@@ -461,3 +461,140 @@ fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
     );
     drop(held);
 }
+
+/// libfaketime, which runs a process with its clock moved (Debian's faketime package).
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Starts `state`'s node `offset` seconds ahead of the real clock.
+fn start_ahead(net: &mut Net, state: &str, offset: i64) {
+    let offset = format!("{offset:+}");
+    net.start_with_env(
+        state,
+        &[
+            ("LD_PRELOAD", LIBFAKETIME),
+            ("FAKETIME", &offset),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ],
+    );
+}
+
+fn last_state(net: &Net, state: &str, id: &str) -> Option<String> {
+    let settled = |s: &String| s == "recognised" || s == "rejected";
+    let mut last = None;
+    wait_until(Duration::from_secs(30), || {
+        last = net.states(state, id).last().cloned();
+        last.as_ref().is_some_and(settled)
+    });
+    last
+}
+
+#[test]
+fn a_sender_whose_clock_runs_ahead_beyond_the_allowed_skew_is_rejected_with_the_reason() {
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "this test needs libfaketime ({LIBFAKETIME}; scripts/setup installs faketime)"
+    );
+    // The dev trust space allows 300 s of skew.
+    let mut net = Net::init("KZ,RU", "", "", 23400, RELAY);
+    net.start("RU");
+
+    // Two minutes ahead: within the window, recognised.
+    start_ahead(&mut net, "KZ", 120);
+    let within = net.submit("KZ", "RU", None).expect("accepted");
+    assert_eq!(
+        last_state(&net, "KZ", &within).as_deref(),
+        Some("recognised")
+    );
+    net.stop("KZ");
+
+    // An hour ahead: RU refuses to recognise what claims to be signed in its future.
+    let rejected_before = net.sample(
+        "RU",
+        r#"tereze_recognition_rejections_total{reason="signing-time-in-future"}"#,
+    );
+    start_ahead(&mut net, "KZ", 3600);
+    let beyond = net.submit("KZ", "RU", None).expect("accepted");
+    assert_eq!(last_state(&net, "KZ", &beyond).as_deref(), Some("rejected"));
+    let (_, v) = net.http("KZ", "GET", &format!("/v1/messages/{beyond}"), None);
+    let notes = v["history"].to_string();
+    assert!(notes.contains("signing-time-in-future"), "{notes}");
+    assert_eq!(
+        net.sample(
+            "RU",
+            r#"tereze_recognition_rejections_total{reason="signing-time-in-future"}"#
+        ),
+        rejected_before + 1.0
+    );
+    // Not in RU's inbox for the national system: quarantined with its reason.
+    assert!(!inbox_ids(&net, "RU").contains(&beyond));
+    let (code, q) = net.http("RU", "GET", "/v1/quarantine", None);
+    assert_eq!(code, 200, "{q}");
+    assert!(q.to_string().contains("signing-time-in-future"), "{q}");
+}
+
+/// The base64 lines of a PEM file (the secret part of a private key).
+fn pem_body_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn secrets_never_reach_the_logs_even_at_trace_level() {
+    let mut net = Net::init("KZ,RU", "", "", 23450, "");
+    net.start_with_env("KZ", &[("TEREZE_LOG", "trace")]);
+    net.start_with_env("RU", &[("TEREZE_LOG", "trace")]);
+    let id = net.submit("KZ", "RU", None).expect("accepted");
+    assert!(wait_until(Duration::from_secs(30), || net
+        .states("KZ", &id)
+        .last()
+        .is_some_and(|s| s == "recognised")));
+    // The operator API with a wrong token, then the right one.
+    let dir = net.node_dir("KZ");
+    let node = format!("https://127.0.0.1:{}", net.exchange_port("KZ") + 3);
+    let ca = net.dir.path().join("kz").join("root.pem");
+    let wrong = net.dir.path().join("wrong.token");
+    std::fs::write(&wrong, "not-the-token-but-long-enough-0123456789").expect("write");
+    let mut perms = std::fs::metadata(&wrong).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o600);
+    std::fs::set_permissions(&wrong, perms).expect("chmod");
+    let mut codes = Vec::new();
+    for token in [&wrong, &dir.join("admin.token")] {
+        let (code, _, _) = net::tereze(&[
+            "admin",
+            "--node",
+            &node,
+            "--ca",
+            ca.to_str().expect("utf-8"),
+            "--token-file",
+            token.to_str().expect("utf-8"),
+            "versions",
+        ]);
+        codes.push(code);
+    }
+    assert_eq!(codes[1], 0, "the right token was refused");
+    assert_ne!(codes[0], 0, "the wrong token was taken");
+    net.stop("KZ");
+    net.stop("RU");
+    let log = net.log("KZ") + &net.log("RU");
+    assert!(log.contains("TRACE"), "not at trace level");
+    assert!(log.len() > 10_000, "too little logged to mean anything");
+    for s in ["kz", "ru"] {
+        for key in ["signer.key", "node-tls.key"] {
+            let pem = std::fs::read_to_string(net.dir.path().join(s).join(key)).expect("key");
+            for line in pem_body_lines(&pem) {
+                assert!(!log.contains(&line), "{s}/{key} appears in the log");
+            }
+        }
+    }
+    let token = std::fs::read_to_string(dir.join("admin.token")).expect("token");
+    assert!(
+        !log.contains(token.trim()),
+        "the operator token appears in the log"
+    );
+    assert!(
+        !log.contains("not-the-token-but-long-enough"),
+        "a presented token appears in the log"
+    );
+}

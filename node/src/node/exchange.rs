@@ -33,14 +33,10 @@ pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
         .max_encoding_message_size(limit)
 }
 
-/// The largest Deliver call or answer: a batch of `max_batch` envelopes of
-/// `max_message_bytes` each, plus framing (at most 1 GiB).
+/// The largest Deliver call or answer: `max_call_bytes` of envelopes plus 1 MiB of framing
+/// (routes, receipts).
 pub(crate) fn call_size_limit(limits: &crate::config::Limits) -> usize {
-    limits
-        .max_message_bytes
-        .saturating_mul(limits.max_batch)
-        .saturating_add(1 << 20)
-        .min(1 << 30)
+    limits.max_call_bytes.saturating_add(1 << 20)
 }
 
 pub(crate) struct ExchangeService {

@@ -327,10 +327,13 @@ impl Worker {
 
     fn take(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let due = self
-            .node
-            .store()
-            .due(&self.peer, now_ms(), self.gate.batch(), &f)?;
+        let due = self.node.store().due(
+            &self.peer,
+            now_ms(),
+            self.gate.batch(),
+            self.node.config.limits.max_call_bytes,
+            &f,
+        )?;
         for e in &due {
             f.insert(e.message.message_id);
         }

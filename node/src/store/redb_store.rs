@@ -779,15 +779,18 @@ impl RedbStore {
         peer: &str,
         now: i64,
         limit: usize,
+        max_bytes: usize,
         skip: &std::collections::HashSet<Uuid>,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(OUTBOX).map_err(engine)?;
+        let payloads = txn.open_table(PAYLOADS).map_err(engine)?;
         let mut held = std::collections::HashSet::new();
         let mut out = Vec::new();
+        let mut bytes_taken = 0usize;
         for row in t.range((peer, 0)..=(peer, u64::MAX)).map_err(engine)? {
             let (_, v) = row.map_err(engine)?;
-            let entry: OutboxEntry = decode(v.value())?;
+            let mut entry: OutboxEntry = decode(v.value())?;
             let conversation = entry.message.conversation_id;
             if held.contains(&conversation) {
                 continue;
@@ -796,18 +799,21 @@ impl RedbStore {
                 held.insert(conversation);
                 continue;
             }
+            let id = entry.message.message_id;
+            let bytes = payloads.get(id.as_u128()).map_err(engine)?.ok_or_else(|| {
+                StoreError::Corrupt(format!("queued message {id} has no payload"))
+            })?;
+            let size = bytes.value().len();
+            // The byte budget closes the batch (a message over it alone goes alone).
+            if !out.is_empty() && bytes_taken.saturating_add(size) > max_bytes {
+                break;
+            }
+            bytes_taken = bytes_taken.saturating_add(size);
+            entry.message.payload.set_bytes(bytes.value().to_vec());
             out.push(entry);
             if out.len() >= limit {
                 break;
             }
-        }
-        let payloads = txn.open_table(PAYLOADS).map_err(engine)?;
-        for e in &mut out {
-            let id = e.message.message_id;
-            let bytes = payloads.get(id.as_u128()).map_err(engine)?.ok_or_else(|| {
-                StoreError::Corrupt(format!("queued message {id} has no payload"))
-            })?;
-            e.message.payload.set_bytes(bytes.value().to_vec());
         }
         Ok(out)
     }
@@ -1204,7 +1210,9 @@ mod tests {
     }
 
     fn due(s: &RedbStore, peer: &str, now: i64, limit: usize) -> Vec<u128> {
-        ids(&s.due(peer, now, limit, &HashSet::new()).expect("due"))
+        ids(&s
+            .due(peer, now, limit, usize::MAX, &HashSet::new())
+            .expect("due"))
     }
 
     fn enqueue(s: &RedbStore, now: i64, batch: &[Outgoing]) -> Result<(), StoreError> {
@@ -1221,6 +1229,28 @@ mod tests {
             reasons: Vec::new(),
             digest: hex(&crate::receipt::digest(b"envelope")),
         }
+    }
+
+    #[test]
+    fn a_batch_closes_at_its_byte_budget_and_an_oversize_message_goes_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        // "envelope N" is 10 bytes for N < 10.
+        let batch: Vec<Outgoing> = (1..=5).map(|n| msg(n, n, "RU")).collect();
+        enqueue(&s, 1_000, &batch).expect("enqueued");
+        let within = |max_bytes| {
+            ids(&s
+                .due("RU", 2_000, 100, max_bytes, &HashSet::new())
+                .expect("due"))
+        };
+        assert_eq!(within(25), vec![1, 2]);
+        assert_eq!(within(30), vec![1, 2, 3]);
+        assert_eq!(
+            within(1),
+            vec![1],
+            "one message over the budget still goes, alone"
+        );
+        assert_eq!(within(usize::MAX), vec![1, 2, 3, 4, 5]);
     }
 
     #[test]
@@ -1284,11 +1314,11 @@ mod tests {
         // A message in flight holds back its conversation as well.
         let in_flight = HashSet::from([Uuid::from_u128(2)]);
         assert_eq!(
-            ids(&s.due("RU", 5_000, 10, &in_flight).expect("due")),
+            ids(&s.due("RU", 5_000, 10, usize::MAX, &in_flight).expect("due")),
             [1, 3]
         );
         let e = s
-            .due("RU", 5_000, 1, &HashSet::new())
+            .due("RU", 5_000, 1, usize::MAX, &HashSet::new())
             .expect("due")
             .remove(0);
         assert_eq!(

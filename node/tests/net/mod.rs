@@ -108,30 +108,23 @@ impl Net {
 
     /// Starts a node and waits for its "ready" line.
     pub fn start(&mut self, state: &str) {
-        self.start_under(state, &[]);
+        self.start_with_env(state, &[]);
     }
 
-    /// [`start`](Self::start) under a wrapper command (e.g. `faketime +15m`), when `wrapper`
-    /// is not empty.
-    pub fn start_under(&mut self, state: &str, wrapper: &[&str]) {
+    /// [`start`](Self::start) with `env` added to the node's environment (e.g. libfaketime's
+    /// `LD_PRELOAD` and `FAKETIME`).
+    pub fn start_with_env(&mut self, state: &str, env: &[(&str, &str)]) {
         let dir = self.node_dir(state);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(dir.join("node.log"))
             .expect("log");
-        let mut command = match wrapper.split_first() {
-            Some((program, args)) => {
-                let mut c = Command::new(program);
-                c.args(args).arg(BIN);
-                c
-            }
-            None => Command::new(BIN),
-        };
-        let mut child = command
+        let mut child = Command::new(BIN)
             .args(["node", "run", "--config"])
             .arg(dir.join("node.toml"))
             .env("TEREZE_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()
