@@ -74,13 +74,18 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
         })
         .collect();
 
-    // Spread the kills over the flow: one round every 0.2–1.2 s, one node or two at once.
+    // Spread the kills over the flow: kill number k comes once k/kills of the messages are
+    // acknowledged, at a random moment after that; one node or two at once.
     let mut kills = 0;
     let mut rounds = 0;
     let mut by_node = [0usize; 3];
     const NODES: [&str; 3] = ["KZ", "EEC", "RU"];
     while kills < kills_wanted {
-        std::thread::sleep(Duration::from_millis(200 + random(1000)));
+        let due = kills * messages / kills_wanted;
+        while acknowledged.lock().expect("lock").len() < due && !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(random(300)));
         let first = random(3) as usize;
         let mut victims = vec![first];
         if random(4) == 0 && kills + 1 < kills_wanted {
