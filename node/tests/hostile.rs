@@ -9,7 +9,7 @@
 //! Codec-level cases live in `codecs/tests/negative.rs`; TLS identity attacks (no, foreign,
 //! expired or unlisted client certificates, BY's node delivering for KZ) in
 //! `exchange_security.rs`. This file drives the same attacks through the node's doors.
-//! Measured figures: docs/reliability-hostile.md.
+//! Measured figures: docs/reliability.md (Hostile input).
 
 mod net;
 
