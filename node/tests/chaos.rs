@@ -8,10 +8,7 @@
 
 mod net;
 
-use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use net::{wait_until, Net};
@@ -43,36 +40,7 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
     let http_kz = net.http_port("KZ");
     let started = Instant::now();
 
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let done = Arc::new(AtomicBool::new(false));
-    let submitters: Vec<_> = (0..4)
-        .map(|_| {
-            let acknowledged = acknowledged.clone();
-            let done = done.clone();
-            std::thread::spawn(move || {
-                let body = serde_json::json!({
-                    "format": "eaeu.export-declaration",
-                    "document": net::SAMPLE,
-                    "recipient_country": "RU",
-                });
-                while acknowledged.lock().expect("lock").len() < messages {
-                    let (status, v) = net::http(http_kz, "POST", "/v1/messages", Some(&body));
-                    if status == 202 {
-                        let id = v["messages"][0]["message_id"]
-                            .as_str()
-                            .expect("id")
-                            .to_owned();
-                        acknowledged.lock().expect("lock").push(id);
-                    } else {
-                        // KZ is down or restarting (or its queue is full): not acknowledged,
-                        // so not counted.
-                        std::thread::sleep(Duration::from_millis(20));
-                    }
-                }
-                done.store(true, Ordering::SeqCst);
-            })
-        })
-        .collect();
+    let flood = net::Flood::start(http_kz, "RU", messages, 4);
 
     // Spread the kills over the flow: kill number k comes once k/kills of the messages are
     // acknowledged, at a random moment after that; one node or two at once.
@@ -82,7 +50,7 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
     const NODES: [&str; 3] = ["KZ", "EEC", "RU"];
     while kills < kills_wanted {
         let due = kills * messages / kills_wanted;
-        while acknowledged.lock().expect("lock").len() < due && !done.load(Ordering::SeqCst) {
+        while flood.count() < due && !flood.is_done() {
             std::thread::sleep(Duration::from_millis(20));
         }
         std::thread::sleep(Duration::from_millis(random(300)));
@@ -102,11 +70,8 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
         }
         rounds += 1;
     }
-    let flow_done_during_kills = done.load(Ordering::SeqCst);
-    for s in submitters {
-        s.join().expect("submitter");
-    }
-    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let flow_done_during_kills = flood.is_done();
+    let acknowledged = flood.join();
     assert!(acknowledged.len() >= messages);
     let submitted_in = started.elapsed();
 
@@ -122,28 +87,7 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
         net.metric("KZ", "awaiting_receipts")
     );
     let drained_in = started.elapsed();
-    let inbox: Vec<String> = net
-        .inbox("RU")
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    let unique: HashSet<&String> = inbox.iter().collect();
-    assert_eq!(
-        unique.len(),
-        inbox.len(),
-        "a message is in RU's inbox twice"
-    );
-    let missing: Vec<&String> = acknowledged
-        .iter()
-        .filter(|id| !unique.contains(id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged messages are missing after {kills} kills, e.g. {:?}",
-        missing.len(),
-        acknowledged.len(),
-        missing.first()
-    );
+    let in_inbox = net.assert_exactly_once("RU", &acknowledged);
     // The end receipts came back through the hub (a sample: each costs a request).
     for id in acknowledged.iter().step_by(97) {
         assert_eq!(
@@ -162,7 +106,7 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
     eprintln!(
         "chaos: {} acknowledged, {} in RU's inbox, 0 lost, 0 twice; {kills} kills in {rounds} rounds (KZ {}, EEC {}, RU {}); flow {}finished during the kills; submitted in {:.0} s, drained in {:.0} s; audit chains verify",
         acknowledged.len(),
-        inbox.len(),
+        in_inbox,
         by_node[0],
         by_node[1],
         by_node[2],

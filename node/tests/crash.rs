@@ -5,10 +5,7 @@
 
 mod net;
 
-use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use net::{wait_until, Net};
@@ -32,43 +29,11 @@ fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
     net.start("RU");
     let http_kz = net.http_port("KZ");
 
-    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let done = Arc::new(AtomicBool::new(false));
-    let submitters: Vec<_> = (0..4)
-        .map(|_| {
-            let acknowledged = acknowledged.clone();
-            let done = done.clone();
-            std::thread::spawn(move || {
-                let body = serde_json::json!({
-                    "format": "eaeu.export-declaration",
-                    "document": net::SAMPLE,
-                    "recipient_country": "RU",
-                });
-                loop {
-                    if acknowledged.lock().expect("lock").len() >= messages {
-                        break;
-                    }
-                    let (status, v) = net::http(http_kz, "POST", "/v1/messages", Some(&body));
-                    match status {
-                        202 => {
-                            let id = v["messages"][0]["message_id"]
-                                .as_str()
-                                .expect("id")
-                                .to_owned();
-                            acknowledged.lock().expect("lock").push(id);
-                        }
-                        // KZ is down or restarting: not acknowledged, so not counted.
-                        _ => std::thread::sleep(Duration::from_millis(20)),
-                    }
-                }
-                done.store(true, Ordering::SeqCst);
-            })
-        })
-        .collect();
+    let flood = net::Flood::start(http_kz, "RU", messages, 4);
 
     // Kill each side, and both, at random moments while messages flow.
     let mut kills = 0;
-    while !done.load(Ordering::SeqCst) || kills < 6 {
+    while !flood.is_done() || kills < 6 {
         std::thread::sleep(Duration::from_millis(150 + random(600)));
         let victims: &[&str] = match random(3) {
             0 => &["KZ"],
@@ -87,10 +52,7 @@ fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
             break;
         }
     }
-    for s in submitters {
-        s.join().expect("submitter");
-    }
-    let acknowledged = acknowledged.lock().expect("lock").clone();
+    let acknowledged = flood.join();
     assert!(acknowledged.len() >= messages);
 
     assert!(
@@ -100,24 +62,7 @@ fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
         "the outbox did not drain ({} left)",
         net.metric("KZ", "outbox_messages")
     );
-    let inbox: Vec<String> = net
-        .inbox("RU")
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
-        .collect();
-    let unique: HashSet<&String> = inbox.iter().collect();
-    assert_eq!(unique.len(), inbox.len(), "a message is in the inbox twice");
-    let missing: Vec<&String> = acknowledged
-        .iter()
-        .filter(|id| !unique.contains(id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} of {} acknowledged messages are missing after {kills} kills, e.g. {:?}",
-        missing.len(),
-        acknowledged.len(),
-        missing.first()
-    );
+    let in_inbox = net.assert_exactly_once("RU", &acknowledged);
     // The sender knows each one as delivered and recognised (a sample: each costs a request).
     for id in acknowledged.iter().step_by(50) {
         assert_eq!(
@@ -130,6 +75,6 @@ fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
     eprintln!(
         "{} acknowledged, {} in RU's inbox (unacknowledged submissions that were stored before a kill also arrive), {kills} kill rounds",
         acknowledged.len(),
-        inbox.len()
+        in_inbox
     );
 }

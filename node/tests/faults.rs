@@ -5,7 +5,6 @@
 
 mod net;
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -53,31 +52,6 @@ fn steady_load(
 fn tail(log: &str, lines: usize) -> String {
     let all: Vec<&str> = log.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-fn inbox_ids(net: &Net, state: &str) -> Vec<String> {
-    net.inbox(state)
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
-/// Every id of `sent` is in `state`'s inbox, and no id is there twice.
-fn assert_exactly_once(net: &Net, state: &str, sent: &[String]) {
-    let inbox = inbox_ids(net, state);
-    let unique: HashSet<&String> = inbox.iter().collect();
-    assert_eq!(
-        unique.len(),
-        inbox.len(),
-        "a message is in {state}'s inbox twice"
-    );
-    let missing = sent.iter().filter(|id| !unique.contains(id)).count();
-    assert_eq!(
-        missing,
-        0,
-        "{missing} of {} acknowledged messages missing",
-        sent.len()
-    );
 }
 
 #[test]
@@ -130,7 +104,7 @@ fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_dr
         tail(&net.log("KZ"), 30)
     );
     let drained = back_at.elapsed();
-    assert_exactly_once(&net, "RU", &sent);
+    net.assert_exactly_once("RU", &sent);
 
     // About 20 messages a second queued up while RU was away...
     assert!(
@@ -272,7 +246,7 @@ fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
         r#"tereze_peer_calls_total{peer="KZ",result="failed"}"#
     ) >= 1.0));
     assert!(net.log("BY").contains("disk-full"), "BY was not told why");
-    assert!(!inbox_ids(&net, "KZ").contains(&from_by));
+    assert!(!net.inbox_ids("KZ").contains(&from_by));
 
     // Another process takes the rest of the disk: KZ's next write fails for real. It ends with
     // status 75 for its service manager, saying what happened; nothing acknowledged is lost.
@@ -324,8 +298,8 @@ fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
         net.metric("KZ", "outbox_messages"),
         net.metric("BY", "outbox_messages")
     );
-    assert_exactly_once(&net, "RU", &acknowledged);
-    assert!(inbox_ids(&net, "KZ").contains(&from_by));
+    net.assert_exactly_once("RU", &acknowledged);
+    assert!(net.inbox_ids("KZ").contains(&from_by));
     net.stop("KZ");
     let (code, report) = net.audit_verify("KZ");
     assert_eq!(code, 0, "{report}");
@@ -526,7 +500,7 @@ fn a_sender_whose_clock_runs_ahead_beyond_the_allowed_skew_is_rejected_with_the_
         rejected_before + 1.0
     );
     // Not in RU's inbox for the national system: quarantined with its reason.
-    assert!(!inbox_ids(&net, "RU").contains(&beyond));
+    assert!(!net.inbox_ids("RU").contains(&beyond));
     let (code, q) = net.http("RU", "GET", "/v1/quarantine", None);
     assert_eq!(code, 200, "{q}");
     assert!(q.to_string().contains("signing-time-in-future"), "{q}");

@@ -315,6 +315,38 @@ impl Net {
         v["messages"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The ids in `state`'s inbox, in arrival order.
+    pub fn inbox_ids(&self, state: &str) -> Vec<String> {
+        self.inbox(state)
+            .iter()
+            .map(|m| m["message_id"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Every id of `acknowledged` is in `state`'s inbox, and no id is there twice; the
+    /// inbox's length.
+    pub fn assert_exactly_once(&self, state: &str, acknowledged: &[String]) -> usize {
+        let inbox = self.inbox_ids(state);
+        let unique: std::collections::HashSet<&String> = inbox.iter().collect();
+        assert_eq!(
+            unique.len(),
+            inbox.len(),
+            "a message is in {state}'s inbox twice"
+        );
+        let missing: Vec<&String> = acknowledged
+            .iter()
+            .filter(|id| !unique.contains(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} of {} acknowledged messages are missing from {state}'s inbox, e.g. {:?}",
+            missing.len(),
+            acknowledged.len(),
+            missing.first()
+        );
+        inbox.len()
+    }
+
     /// Builds the trust-space `source` (TOML) as `version`, signs it with the Commission's
     /// (the hub's) key and puts it where the hub publishes (`trust-space.xml`).
     pub fn publish_trust(&self, version: &str, source: &std::path::Path) {
@@ -450,4 +482,68 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
         std::thread::sleep(Duration::from_millis(100));
     }
     f()
+}
+
+/// Client threads submitting the sample KZ → `to` to the national intake on `port` until
+/// `messages` submissions are acknowledged; a submission answered with anything but 202 (the
+/// node is down or restarting) is not counted.
+pub struct Flood {
+    pub acknowledged: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Flood {
+    pub fn start(port: u16, to: &str, messages: usize, threads: usize) -> Self {
+        use std::sync::atomic::Ordering;
+        let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let body = serde_json::json!({
+            "format": "eaeu.export-declaration",
+            "document": SAMPLE,
+            "recipient_country": to,
+        });
+        let threads = (0..threads)
+            .map(|_| {
+                let (acknowledged, done, body) = (acknowledged.clone(), done.clone(), body.clone());
+                std::thread::spawn(move || {
+                    while acknowledged.lock().expect("lock").len() < messages {
+                        let (status, v) = http(port, "POST", "/v1/messages", Some(&body));
+                        if status == 202 {
+                            let id = v["messages"][0]["message_id"]
+                                .as_str()
+                                .expect("id")
+                                .to_owned();
+                            acknowledged.lock().expect("lock").push(id);
+                        } else {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                    done.store(true, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        Self {
+            acknowledged,
+            done,
+            threads,
+        }
+    }
+
+    /// How many are acknowledged so far.
+    pub fn count(&self) -> usize {
+        self.acknowledged.lock().expect("lock").len()
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits for the threads: the acknowledged ids.
+    pub fn join(self) -> Vec<String> {
+        for t in self.threads {
+            t.join().expect("submitter");
+        }
+        self.acknowledged.lock().expect("lock").clone()
+    }
 }
