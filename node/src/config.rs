@@ -216,6 +216,24 @@ pub(crate) struct NodeConfig {
     pub(crate) state: String,
     pub(crate) role: Role,
     pub(crate) data_dir: PathBuf,
+    /// The store: omitted, the embedded file `node.redb` in `data_dir` (one replica); a
+    /// PostgreSQL URL (`postgres://user@host:port/database`), several replicas of this node
+    /// sharing one database (docs/operations.md, high availability).
+    #[serde(default)]
+    pub(crate) store: Option<String>,
+    /// A file holding the PostgreSQL password (owner-only permissions), so that the URL need
+    /// not carry it.
+    #[serde(default)]
+    pub(crate) store_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) that sign the PostgreSQL server's TLS certificate, besides the
+    /// system's.
+    #[serde(default)]
+    pub(crate) store_ca_file: Option<PathBuf>,
+    /// Seconds a replica holds the messages it took from a shared (PostgreSQL) outbox; after
+    /// that another replica may send them (a crashed replica's work is taken over). Must be
+    /// longer than `relay.timeout_seconds`.
+    #[serde(default = "default_store_lease")]
+    pub(crate) store_lease_seconds: u64,
     /// The trust space file (states, anchors, node certificates, endpoints): the
     /// Commission-signed XML document, or (development, without `trust_anchor`) TOML.
     pub(crate) trust_space: PathBuf,
@@ -260,6 +278,10 @@ pub(crate) struct NodeConfig {
     pub(crate) log: Option<String>,
 }
 
+fn default_store_lease() -> u64 {
+    60
+}
+
 fn default_crl_refresh() -> u64 {
     600
 }
@@ -295,6 +317,32 @@ fn is_state_code(s: &str) -> bool {
 }
 
 impl NodeConfig {
+    /// Where the store lives (the password file is read here, at start).
+    pub(crate) fn store_location(&self) -> Result<crate::store::Location, String> {
+        match &self.store {
+            None => Ok(crate::store::Location::File(self.data_dir.join("node.redb"))),
+            Some(url) => {
+                let password = match &self.store_password_file {
+                    Some(p) => {
+                        crate::node::owner_only(p, "the store's password")
+                            .map_err(|e| format!("store_password_file {}: {e}", p.display()))?;
+                        let text = std::fs::read_to_string(p)
+                            .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
+                        Some(text.trim_end_matches(['\n', '\r']).to_owned())
+                    }
+                    None => None,
+                };
+                crate::store::PgOptions::parse(
+                    url,
+                    (self.store_lease_seconds as i64).saturating_mul(1000),
+                    password,
+                    self.store_ca_file.clone(),
+                )
+                .map(crate::store::Location::Postgres)
+            }
+        }
+    }
+
     /// Reads and checks `path`; relative paths in it become relative to its directory.
     pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -321,7 +369,12 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
-        for p in c.publish_crls.iter_mut() {
+        for p in c
+            .publish_crls
+            .iter_mut()
+            .chain(c.store_password_file.iter_mut())
+            .chain(c.store_ca_file.iter_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -421,6 +474,31 @@ impl NodeConfig {
                     ),
                 ));
             }
+        }
+        if let Some(url) = &c.store {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(invalid(
+                    "store",
+                    "must be a PostgreSQL URL (postgres://user@host:port/database); omit it for the embedded store".into(),
+                ));
+            }
+            if let Err(reason) = crate::store::PgOptions::parse(url, 1, None, None) {
+                return Err(invalid("store", reason));
+            }
+        } else if c.store_password_file.is_some() || c.store_ca_file.is_some() {
+            return Err(invalid(
+                "store",
+                "store_password_file and store_ca_file need a PostgreSQL store".into(),
+            ));
+        }
+        if c.store_lease_seconds <= c.relay.timeout_seconds {
+            return Err(invalid(
+                "store_lease_seconds",
+                format!(
+                    "must be longer than relay.timeout_seconds ({}): a call still running when its lease ends would be sent again by another replica",
+                    c.relay.timeout_seconds
+                ),
+            ));
         }
         if !c.routing.via_hub.is_empty() && c.routing.hub.is_none() {
             return Err(invalid(

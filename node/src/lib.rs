@@ -6,6 +6,7 @@
 
 pub mod cli;
 mod cluster;
+pub mod pgcluster;
 mod config;
 mod devpki;
 mod logging;

@@ -1,42 +1,83 @@
-//! `tereze audit verify DATA_DIR`: checks a stopped node's audit chain.
+//! `tereze audit verify DATA_DIR` (or `--store postgres://…`): checks a node's audit chain.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 
 use super::Failure;
-use crate::store::audit;
+use crate::store::{audit, Location, PgOptions, Store};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
-    /// Verify the hash chain, its signed checkpoints and the message histories in a node's
-    /// data directory (the node must be stopped). Exit 0 when intact, 1 with each problem
-    /// found (an edited, inserted or deleted entry; a history that disagrees with the chain;
-    /// a truncation before the last checkpoint).
+    /// Verify the hash chain, its signed checkpoints and the message histories of a node's
+    /// store: the embedded store in DATA_DIR (the node must be stopped), or a PostgreSQL
+    /// store given by --store (read in one consistent snapshot; the replicas may run). Exit 0
+    /// when intact, 1 with each problem found (an edited, inserted or deleted entry; a history
+    /// that disagrees with the chain; a truncation before the last checkpoint).
     Verify {
-        #[arg(value_name = "DATA_DIR")]
-        data_dir: PathBuf,
+        #[arg(value_name = "DATA_DIR", required_unless_present = "store")]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL store's URL (postgres://user@host:port/database), instead of DATA_DIR.
+        #[arg(long, value_name = "URL", conflicts_with = "data_dir")]
+        store: Option<String>,
+        /// A file holding the PostgreSQL password (owner-only), when the URL has none.
+        #[arg(long, value_name = "FILE", requires = "store")]
+        store_password_file: Option<PathBuf>,
     },
 }
 
 pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
     match cmd {
-        AuditCommand::Verify { data_dir } => {
-            let path = data_dir.join("node.redb");
-            if !path.exists() {
-                return Err(Failure::Input(format!(
-                    "{}: no node store here",
-                    path.display()
-                )));
-            }
-            let db = redb::Database::open(&path).map_err(|e| {
-                Failure::Input(format!(
-                    "{}: cannot open: {e} (is the node still running?)",
-                    path.display()
-                ))
-            })?;
-            let report = audit::verify(&db)
-                .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+        AuditCommand::Verify {
+            data_dir,
+            store,
+            store_password_file,
+        } => {
+            let (what, report) = match (data_dir, store) {
+                (_, Some(url)) => {
+                    let password = match store_password_file {
+                        Some(p) => {
+                            crate::node::owner_only(&p, "the store's password")
+                                .map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?;
+                            let text = std::fs::read_to_string(&p).map_err(|e| {
+                                Failure::Input(format!("{}: cannot read: {e}", p.display()))
+                            })?;
+                            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+                        }
+                        None => None,
+                    };
+                    let opts = PgOptions::parse(&url, 60_000, password, None)
+                        .map_err(|e| Failure::Input(format!("--store: {e}")))?;
+                    let what = opts.redacted();
+                    let store = Store::open(&Location::Postgres(opts))
+                        .map_err(|e| Failure::Input(format!("{what}: {e}")))?;
+                    let report = store
+                        .verify_audit()
+                        .map_err(|e| Failure::Input(format!("{what}: {e}")))?;
+                    (what, report)
+                }
+                (Some(data_dir), None) => {
+                    let path = data_dir.join("node.redb");
+                    if !path.exists() {
+                        return Err(Failure::Input(format!(
+                            "{}: no node store here",
+                            path.display()
+                        )));
+                    }
+                    let db = redb::Database::open(&path).map_err(|e| {
+                        Failure::Input(format!(
+                            "{}: cannot open: {e} (is the node still running?)",
+                            path.display()
+                        ))
+                    })?;
+                    let report = audit::verify(&db)
+                        .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+                    (path.display().to_string(), report)
+                }
+                (None, None) => {
+                    return Err(Failure::Input("give DATA_DIR or --store URL".into()));
+                }
+            };
             let mut out = format!(
                 "entries {}\ncheckpoints {}\nafter the last checkpoint {}\n",
                 report.entries, report.checkpoints, report.unsigned_tail
@@ -50,8 +91,7 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
             } else {
                 super::write_stdout(out.as_bytes())?;
                 Err(Failure::Verdict(format!(
-                    "{}: the audit chain is not intact:\n  {}",
-                    path.display(),
+                    "{what}: the audit chain is not intact:\n  {}",
                     report.problems.join("\n  ")
                 )))
             }

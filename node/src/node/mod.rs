@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{NodeConfig, Role};
 use crate::receipt::ReceiptVerifier;
 use crate::store::committer::Committer;
-use crate::store::{audit, now_ms, RedbStore};
+use crate::store::{now_ms, Store};
 use crate::trust::TrustSpace;
 
 pub(crate) mod proto {
@@ -373,7 +373,7 @@ impl Node {
         self.trust_version.subscribe()
     }
 
-    pub(crate) fn store(&self) -> &RedbStore {
+    pub(crate) fn store(&self) -> &Store {
         self.committer.store()
     }
 
@@ -465,17 +465,20 @@ impl Node {
             path: config.data_dir.display().to_string(),
             reason: format!("cannot create: {e}"),
         })?;
-        let store_path = config.data_dir.join("node.redb");
-        let store = RedbStore::open(&store_path).map_err(|source| StartError::Store {
-            path: store_path.display().to_string(),
+        let location = config
+            .store_location()
+            .map_err(|reason| StartError::Config(format!("store: {reason}")))?;
+        let store_path = location.to_string();
+        let store = Store::open(&location).map_err(|source| StartError::Store {
+            path: store_path.clone(),
             source,
         })?;
         let outbox_len = store.outbox_len().map_err(|source| StartError::Store {
-            path: store_path.display().to_string(),
+            path: store_path.clone(),
             source,
         })?;
         let committer = Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
-            path: store_path.display().to_string(),
+            path: store_path.clone(),
             source,
         })?;
         // A newer signed version received earlier (from the hub) wins over the file.
@@ -485,7 +488,7 @@ impl Node {
                     .store()
                     .latest_trust_space()
                     .map_err(|source| StartError::Store {
-                        path: store_path.display().to_string(),
+                        path: store_path.clone(),
                         source,
                     })?
             {
@@ -501,7 +504,7 @@ impl Node {
         }
         let directories =
             reference::load(committer.store()).map_err(|source| StartError::Store {
-                path: store_path.display().to_string(),
+                path: store_path.clone(),
                 source,
             })?;
         let tls_server = tls::server_config(&config.tls, &trust)?;
@@ -548,11 +551,7 @@ impl Node {
         let node = self.clone();
         let r = self
             .committer
-            .run(move |t| {
-                let now = t.now();
-                t.flush_audit_head()?;
-                audit::checkpoint(t.raw(), &node.audit_key, &node.audit_cert, now)
-            })
+            .run(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
             .await;
         if let Err(e) = r {
             tracing::error!(error = %e, "audit checkpoint failed");
@@ -656,6 +655,35 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         tasks.spawn(async move { admin::serve(node, listener, token).await });
     }
     let relay = relay::start(node.clone());
+    if let Some(mut wake_ups) = node.store().wake_ups() {
+        // Replicas sharing a PostgreSQL store: another replica's enqueue wakes this one's
+        // workers for that peer, and the outbox size (backpressure, metrics) is the shared
+        // one, read again every second.
+        let node = node.clone();
+        tasks.spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = node.shutdown.cancelled() => break,
+                    woke = wake_ups.recv() => match woke {
+                        Ok(peer) => node.waker(&peer).notify_waiters(),
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            for peer in node.trust().states.keys() {
+                                node.waker(peer).notify_waiters();
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                    },
+                    _ = every.tick() => {
+                        let n = node.clone();
+                        if let Ok(Ok(len)) = tokio::task::spawn_blocking(move || n.store().outbox_len()).await {
+                            node.outbox_len.store(len, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+        });
+    }
     {
         let node = node.clone();
         tasks.spawn(async move { crl::refresh(node).await });
@@ -691,6 +719,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     tracing::info!(
         state = %node.config.state,
         role = ?node.config.role,
+        store = node.store().engine_name(),
         exchange = %node.config.listen.exchange,
         window = ?node.config.listen.window,
         http = ?node.config.listen.http,

@@ -97,7 +97,7 @@ impl Reference {
 /// no longer applies (the shipped data changed under it) is reported and the directory stays
 /// at the set before; its later sets are not applied either.
 pub(crate) fn load(
-    store: &crate::store::RedbStore,
+    store: &crate::store::Store,
 ) -> Result<Directories, crate::store::StoreError> {
     let mut dirs = Directories::builtin();
     let mut broken: HashSet<String> = HashSet::new();

@@ -22,7 +22,7 @@ const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_hea
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_checkpoints");
 
 /// The hash before the first entry.
-const GENESIS: [u8; 32] = [0; 32];
+pub(super) const GENESIS: [u8; 32] = [0; 32];
 
 /// What an entry's hash covers, besides the previous hash.
 #[derive(Debug, Serialize)]
@@ -104,6 +104,28 @@ pub(super) struct Head {
 }
 
 impl Head {
+    /// A head read by another engine (PostgreSQL).
+    pub(super) fn new(count: u64, last: Vec<u8>) -> Self {
+        Self {
+            count,
+            last,
+            dirty: false,
+        }
+    }
+
+    pub(super) fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub(super) fn last(&self) -> &[u8] {
+        &self.last
+    }
+
+    /// Whether entries were appended since it was read.
+    pub(super) fn dirty(&self) -> bool {
+        self.dirty
+    }
+
     pub(super) fn load(txn: &WriteTransaction) -> Result<Self, StoreError> {
         let (count, last) = head(txn)?;
         Ok(Self {
@@ -126,14 +148,13 @@ impl Head {
     }
 }
 
-/// Appends one transition to the chain; returns its sequence number. The caller stores the
-/// head before committing.
-pub(super) fn append(
-    txn: &WriteTransaction,
+/// The next entry of the chain after `head` for one transition: its sequence number and its
+/// stored form; `head` moves past it. Shared by both engines.
+pub(super) fn next_entry(
     head: &mut Head,
     message_id: Uuid,
     t: &Transition,
-) -> Result<u64, StoreError> {
+) -> Result<(u64, Vec<u8>), StoreError> {
     let seq = head.count;
     let covered = Covered {
         seq,
@@ -152,14 +173,54 @@ pub(super) fn append(
         prev: hex(&head.last),
         hash: hex(&h),
     };
-    txn.open_table(AUDIT)
-        .map_err(engine)?
-        .insert(seq, encode(&entry)?.as_slice())
-        .map_err(engine)?;
+    let bytes = encode(&entry)?;
     head.count = seq + 1;
     head.last = h;
     head.dirty = true;
+    Ok((seq, bytes))
+}
+
+/// Appends one transition to the chain; returns its sequence number. The caller stores the
+/// head before committing.
+pub(super) fn append(
+    txn: &WriteTransaction,
+    head: &mut Head,
+    message_id: Uuid,
+    t: &Transition,
+) -> Result<u64, StoreError> {
+    let (seq, bytes) = next_entry(head, message_id, t)?;
+    txn.open_table(AUDIT)
+        .map_err(engine)?
+        .insert(seq, bytes.as_slice())
+        .map_err(engine)?;
     Ok(seq)
+}
+
+/// A checkpoint signed by `key` over a chain of `count` (> 0) entries ending in `last`: the
+/// entry it covers and its stored form.
+pub(super) fn sign_checkpoint(
+    count: u64,
+    last: &[u8],
+    key: &PKey<Private>,
+    certificate: &X509,
+    now: i64,
+) -> Result<(u64, Vec<u8>), StoreError> {
+    let seq = count.saturating_sub(1);
+    let hash_hex = hex(last);
+    let crypto = |e: openssl::error::ErrorStack| StoreError::Engine(e.to_string());
+    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
+    signer
+        .update(&checkpoint_statement(seq, &hash_hex, now))
+        .map_err(crypto)?;
+    let signature = signer.sign_to_vec().map_err(crypto)?;
+    let cp = Checkpoint {
+        seq,
+        hash: hash_hex,
+        at: now,
+        signature: hex(&signature),
+        certificate: String::from_utf8_lossy(&certificate.to_pem().map_err(crypto)?).into_owned(),
+    };
+    Ok((seq, encode(&cp)?))
 }
 
 /// Signs the current head, unless the last checkpoint already covers it. Returns the number
@@ -179,23 +240,8 @@ pub(crate) fn checkpoint(
     if checkpoints.get(seq).map_err(engine)?.is_some() {
         return Ok(None);
     }
-    let hash_hex = hex(&last);
-    let crypto = |e: openssl::error::ErrorStack| StoreError::Engine(e.to_string());
-    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
-    signer
-        .update(&checkpoint_statement(seq, &hash_hex, now))
-        .map_err(crypto)?;
-    let signature = signer.sign_to_vec().map_err(crypto)?;
-    let cp = Checkpoint {
-        seq,
-        hash: hash_hex,
-        at: now,
-        signature: hex(&signature),
-        certificate: String::from_utf8_lossy(&certificate.to_pem().map_err(crypto)?).into_owned(),
-    };
-    checkpoints
-        .insert(seq, encode(&cp)?.as_slice())
-        .map_err(engine)?;
+    let (seq, cp) = sign_checkpoint(count, &last, key, certificate, now)?;
+    checkpoints.insert(seq, cp.as_slice()).map_err(engine)?;
     Ok(Some(count))
 }
 
@@ -210,20 +256,64 @@ pub(crate) struct AuditReport {
     pub(crate) problems: Vec<String>,
 }
 
-/// Walks the chain, its checkpoints and the message histories of a store file (opened
-/// read-only by the caller after the node stopped).
+/// Everything [`verify_data`] reads, as stored (the same encodings in both engines), taken
+/// from one consistent snapshot.
+#[derive(Debug, Default)]
+pub(super) struct AuditData {
+    /// (sequence, entry) in sequence order.
+    pub(super) entries: Vec<(u64, Vec<u8>)>,
+    pub(super) head_hash: Option<Vec<u8>>,
+    pub(super) head_count: Option<u64>,
+    /// (covered entry, checkpoint) in entry order.
+    pub(super) checkpoints: Vec<(u64, Vec<u8>)>,
+    /// (message, transition) in (message, sequence) order.
+    pub(super) history: Vec<(Uuid, Vec<u8>)>,
+}
+
+/// Reads the chain, its checkpoints and the message histories of a redb store file (opened
+/// read-only by the caller after the node stopped) and verifies them.
 pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
     let txn = db.begin_read().map_err(engine)?;
+    let mut data = AuditData::default();
+    for row in txn.open_table(AUDIT).map_err(engine)?.iter().map_err(engine)? {
+        let (k, v) = row.map_err(engine)?;
+        data.entries.push((k.value(), v.value().to_vec()));
+    }
+    let head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    data.head_hash = head.get("hash").map_err(engine)?.map(|h| h.value().to_vec());
+    data.head_count = head.get("count").map_err(engine)?.map(|c| {
+        let mut b = [0u8; 8];
+        let v = c.value();
+        b[..8.min(v.len())].copy_from_slice(&v[..8.min(v.len())]);
+        u64::from_be_bytes(b)
+    });
+    for row in txn
+        .open_table(CHECKPOINTS)
+        .map_err(engine)?
+        .iter()
+        .map_err(engine)?
+    {
+        let (k, v) = row.map_err(engine)?;
+        data.checkpoints.push((k.value(), v.value().to_vec()));
+    }
+    for row in txn.open_table(HISTORY).map_err(engine)?.iter().map_err(engine)? {
+        let (k, v) = row.map_err(engine)?;
+        data.history
+            .push((Uuid::from_u128(k.value().0), v.value().to_vec()));
+    }
+    verify_data(data)
+}
+
+/// Walks the chain, its checkpoints and the message histories.
+pub(super) fn verify_data(data: AuditData) -> Result<AuditReport, StoreError> {
     let mut problems = Vec::new();
-    let audit = txn.open_table(AUDIT).map_err(engine)?;
     let mut prev = GENESIS.to_vec();
     let mut expected_seq = 0u64;
     let mut hashes: Vec<String> = Vec::new();
     let mut rebuilt: HashMap<Uuid, Vec<Transition>> = HashMap::new();
-    for row in audit.iter().map_err(engine)? {
-        let (k, v) = row.map_err(engine)?;
-        let seq = k.value();
-        let entry: Entry = match decode(v.value()) {
+    for (seq, v) in &data.entries {
+        let seq = *seq;
+        let entry: Entry = match decode(v) {
             Ok(e) => e,
             Err(e) => {
                 problems.push(format!("entry {seq}: unreadable ({e})"));
@@ -279,20 +369,15 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
     }
     let entries = expected_seq;
 
-    let head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
-    if let Some(h) = head.get("hash").map_err(engine)? {
-        if h.value() != prev.as_slice() {
+    if let Some(h) = &data.head_hash {
+        if *h != prev {
             problems.push(
                 "the chain's recorded head is not its last entry (entries removed from the end)"
                     .into(),
             );
         }
     }
-    if let Some(c) = head.get("count").map_err(engine)? {
-        let mut b = [0u8; 8];
-        let v = c.value();
-        b.copy_from_slice(&v[..8.min(v.len())]);
-        let count = u64::from_be_bytes(b);
+    if let Some(count) = data.head_count {
         if count != entries {
             problems.push(format!(
                 "the chain records {count} entries but holds {entries} (entries removed)"
@@ -300,15 +385,13 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
         }
     }
 
-    let checkpoints = txn.open_table(CHECKPOINTS).map_err(engine)?;
     let mut n_checkpoints = 0;
     let mut last_signed: Option<u64> = None;
     let mut signers = Vec::new();
-    for row in checkpoints.iter().map_err(engine)? {
-        let (k, v) = row.map_err(engine)?;
-        let seq = k.value();
+    for (seq, v) in &data.checkpoints {
+        let seq = *seq;
         n_checkpoints += 1;
-        let cp: Checkpoint = match decode(v.value()) {
+        let cp: Checkpoint = match decode(v) {
             Ok(c) => c,
             Err(e) => {
                 problems.push(format!("checkpoint at entry {seq}: unreadable ({e})"));
@@ -335,15 +418,9 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
         last_signed = Some(last_signed.map_or(seq, |l: u64| l.max(seq)));
     }
 
-    let history = txn.open_table(HISTORY).map_err(engine)?;
     let mut stored: HashMap<Uuid, Vec<Transition>> = HashMap::new();
-    for row in history.iter().map_err(engine)? {
-        let (k, v) = row.map_err(engine)?;
-        let (id, _) = k.value();
-        stored
-            .entry(Uuid::from_u128(id))
-            .or_default()
-            .push(decode(v.value())?);
+    for (id, v) in &data.history {
+        stored.entry(*id).or_default().push(decode(v)?);
     }
     for (id, transitions) in stored {
         match rebuilt.remove(&id) {
@@ -425,7 +502,7 @@ mod tests {
         let before = [(State::Received, None)];
         s.write(1, |t| t.enqueue(&[msg(1), msg(2)], &before))
             .expect("written");
-        s.write(2, |t| checkpoint(t.raw(), &key, &cert, 2))
+        s.write(2, |t| t.audit_checkpoint(&key, &cert))
             .expect("checkpoint");
         s.write(3, |t| t.enqueue(&[msg(3)], &before))
             .expect("written");

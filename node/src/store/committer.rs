@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::{now_ms, Change, RedbStore, StoreError, Txn};
+use super::{now_ms, Change, Store, StoreError, Txn};
 
 /// Told the commit's outcome after the transaction ends.
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
@@ -29,7 +29,7 @@ const MAX_GROUP: usize = 1024;
 pub(crate) struct Committer {
     jobs: mpsc::Sender<Job>,
     changes: broadcast::Sender<Change>,
-    store: Arc<RedbStore>,
+    store: Arc<Store>,
     /// Set (once) when the disk refused a write: the store takes no more writes until the node
     /// restarts and reopens it.
     failed: watch::Receiver<Option<String>>,
@@ -37,7 +37,7 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the commit thread for `store`.
-    pub(crate) fn start(store: Arc<RedbStore>) -> Result<Self, StoreError> {
+    pub(crate) fn start(store: Arc<Store>) -> Result<Self, StoreError> {
         let (jobs, mut rx) = mpsc::channel::<Job>(8192);
         let (changes, _) = broadcast::channel(16_384);
         let publish = changes.clone();
@@ -77,7 +77,7 @@ impl Committer {
         self.failed.clone()
     }
 
-    pub(crate) fn store(&self) -> &RedbStore {
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
 
@@ -135,7 +135,7 @@ impl Committer {
 
 /// Commits one group; the engine's error, if the commit failed.
 fn commit_group(
-    store: &RedbStore,
+    store: &Store,
     publish: &broadcast::Sender<Change>,
     group: Vec<Job>,
 ) -> Result<(), StoreError> {
@@ -186,7 +186,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_commits_and_each_gets_its_own_answer() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(RedbStore::open(&dir.path().join("s.redb")).expect("opens"));
+        let store = Arc::new(Store::Redb(
+            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
+        ));
         let c = Committer::start(store.clone()).expect("starts");
         let mut events = c.subscribe();
         let mut tasks = Vec::new();

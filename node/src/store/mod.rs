@@ -4,16 +4,428 @@
 //! [`Txn`] and is durable when the commit returns (redb with `Durability::Immediate`: one
 //! `fdatasync`), so a caller acknowledges upstream only after that; [`committer::Committer`]
 //! puts the changes of many concurrent callers into one commit (group commit).
-//! The engine choice is docs/decisions/0004-embedded-store.md.
+//! The engine choice is docs/decisions/0004-embedded-store.md; [`Store`] is one of two engines
+//! behind one interface: the embedded redb file (the default, one replica) or PostgreSQL
+//! (several replicas of one node sharing it: docs/decisions/0008-postgresql-store.md).
 
 pub(crate) mod audit;
 pub(crate) mod committer;
+pub(crate) mod pg_store;
 pub(crate) mod redb_store;
+#[cfg(test)]
+mod suite;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub(crate) use redb_store::{RedbStore, Txn};
+pub(crate) use pg_store::{PgOptions, PgStore};
+pub(crate) use redb_store::RedbStore;
+
+/// The node's store: one engine behind one interface (DESIGN §8).
+pub(crate) enum Store {
+    Redb(RedbStore),
+    Postgres(Box<PgStore>),
+}
+
+/// One write transaction of either engine: its changes become durable together at commit.
+pub(crate) enum Txn<'a> {
+    Redb(redb_store::RedbTxn<'a>),
+    Postgres(pg_store::PgTxn<'a>),
+}
+
+/// Calls the same method on whichever engine `$on` holds.
+macro_rules! both {
+    ($on:expr, $x:ident => $call:expr) => {
+        match $on {
+            Store::Redb($x) => $call,
+            Store::Postgres($x) => $call,
+        }
+    };
+}
+
+macro_rules! both_txn {
+    ($on:expr, $x:ident => $call:expr) => {
+        match $on {
+            Txn::Redb($x) => $call,
+            Txn::Postgres($x) => $call,
+        }
+    };
+}
+
+/// Where the store lives, from the configuration's `store` (a PostgreSQL URL) or the data
+/// directory's `node.redb`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    File(std::path::PathBuf),
+    Postgres(pg_store::PgOptions),
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(p) => write!(f, "{}", p.display()),
+            Self::Postgres(o) => write!(f, "{}", o.redacted()),
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store; a PostgreSQL database gets its schema migrated first.
+    pub(crate) fn open(at: &Location) -> Result<Self, StoreError> {
+        match at {
+            Location::File(p) => RedbStore::open(p).map(Self::Redb),
+            Location::Postgres(o) => PgStore::open(o).map(|s| Self::Postgres(Box::new(s))),
+        }
+    }
+
+    /// Runs `f` in one write transaction and commits it durably if `f` succeeds; returns its
+    /// result and the state changes it made.
+    #[cfg(test)]
+    pub(crate) fn write<R>(
+        &self,
+        now: i64,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>), StoreError> {
+        self.write_with(true, now, f)
+    }
+
+    /// [`write`](Self::write), durable on return or not (a lazy commit, made durable by the
+    /// next durable one); only for changes that are safe to redo.
+    pub(crate) fn write_with<R>(
+        &self,
+        durable: bool,
+        now: i64,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>), StoreError> {
+        both!(self, s => s.write_with(durable, now, f))
+    }
+
+    /// Up to `limit` messages for `peer` that may be sent at `now`, in enqueue order, within
+    /// `max_bytes` (a message over it alone goes alone). A message waiting for its retry, in
+    /// flight (`skip`) or, on PostgreSQL, claimed by another replica holds back the later
+    /// messages of its conversation. On PostgreSQL the messages returned are claimed (leased)
+    /// for this replica.
+    pub(crate) fn due(
+        &self,
+        peer: &str,
+        now: i64,
+        limit: usize,
+        max_bytes: usize,
+        skip: &std::collections::HashSet<Uuid>,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        both!(self, s => s.due(peer, now, limit, max_bytes, skip))
+    }
+
+    pub(crate) fn queued(&self, peer: &str) -> Result<u64, StoreError> {
+        both!(self, s => s.queued(peer))
+    }
+
+    pub(crate) fn outbox_len(&self) -> Result<u64, StoreError> {
+        both!(self, s => s.outbox_len())
+    }
+
+    pub(crate) fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
+        both!(self, s => s.peers_with_queue())
+    }
+
+    pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
+        both!(self, s => s.inbox(limit))
+    }
+
+    pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
+        both!(self, s => s.quarantined())
+    }
+
+    pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
+        both!(self, s => s.inbox_len())
+    }
+
+    #[cfg(test)]
+    pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        both!(self, s => s.received_ids())
+    }
+
+    pub(crate) fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
+        both!(self, s => s.history(id))
+    }
+
+    pub(crate) fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        both!(self, s => s.receipt(id))
+    }
+
+    pub(crate) fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        both!(self, s => s.awaited(id))
+    }
+
+    pub(crate) fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        both!(self, s => s.fetched_crls())
+    }
+
+    pub(crate) fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        both!(self, s => s.latest_trust_space())
+    }
+
+    pub(crate) fn meta(&self, id: Uuid) -> Result<Option<Meta>, StoreError> {
+        both!(self, s => s.meta(id))
+    }
+
+    pub(crate) fn search(&self, f: &Filter) -> Result<Vec<Found>, StoreError> {
+        both!(self, s => s.search(f))
+    }
+
+    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
+        both!(self, s => s.trader(id))
+    }
+
+    pub(crate) fn trader_count(&self) -> Result<u64, StoreError> {
+        both!(self, s => s.trader_count())
+    }
+
+    pub(crate) fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        both!(self, s => s.trader_answer(id))
+    }
+
+    pub(crate) fn change_sets_of(
+        &self,
+        directory: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        both!(self, s => s.change_sets_of(directory, since, limit))
+    }
+
+    pub(crate) fn change_sets_after(
+        &self,
+        have: &std::collections::HashMap<String, u64>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        both!(self, s => s.change_sets_after(have, limit))
+    }
+
+    pub(crate) fn awaiting_len(&self) -> Result<u64, StoreError> {
+        both!(self, s => s.awaiting_len())
+    }
+
+    pub(crate) fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        both!(self, s => s.parked())
+    }
+
+    /// Verifies the audit chain, its checkpoints and the histories (one consistent snapshot).
+    pub(crate) fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
+        match self {
+            Self::Redb(s) => audit::verify(s.database()),
+            Self::Postgres(s) => s.verify_audit(),
+        }
+    }
+
+    /// Peers whose queues another replica added to (PostgreSQL `NOTIFY`); `None` for the
+    /// embedded store, which has no other writer.
+    pub(crate) fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        match self {
+            Self::Redb(_) => None,
+            Self::Postgres(s) => Some(s.wake_ups()),
+        }
+    }
+
+    /// `redb` or `postgresql`, for logs and metrics.
+    pub(crate) fn engine_name(&self) -> &'static str {
+        match self {
+            Self::Redb(_) => "redb",
+            Self::Postgres(_) => "postgresql",
+        }
+    }
+}
+
+impl Txn<'_> {
+    /// The transaction's clock (Unix milliseconds).
+    pub(crate) fn now(&self) -> i64 {
+        both_txn!(self, t => t.now())
+    }
+
+    /// Queues messages for their peers; all or none. `before` are transitions recorded first
+    /// (received, translated, signed) for every message.
+    pub(crate) fn enqueue(
+        &mut self,
+        batch: &[Outgoing],
+        before: &[(State, Option<String>)],
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.enqueue(batch, before))
+    }
+
+    /// Records a failed attempt and when to try again; returns the attempts so far.
+    pub(crate) fn failed_attempt(
+        &mut self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<u32, StoreError> {
+        both_txn!(self, t => t.failed_attempt(id, error, next_attempt_at))
+    }
+
+    /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`):
+    /// it leaves the outbox, or stops being awaited when it went through a hub.
+    pub(crate) fn delivered(
+        &mut self,
+        id: Uuid,
+        receipt: &[u8],
+        verdict: State,
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.delivered(id, receipt, verdict, note))
+    }
+
+    /// A hub took the message for forwarding: it leaves the outbox and its end receipt is
+    /// awaited.
+    pub(crate) fn forwarded(
+        &mut self,
+        id: Uuid,
+        recipient: &str,
+        hub_receipt: &[u8],
+        note: String,
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.forwarded(id, recipient, hub_receipt, note))
+    }
+
+    /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
+    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
+        both_txn!(self, t => t.park(id, state, note))
+    }
+
+    /// An operator's requeue of a parked message; returns its peer.
+    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
+        both_txn!(self, t => t.requeue(id))
+    }
+
+    /// Stores a received message once (see [`Accepted`]).
+    pub(crate) fn accept(
+        &mut self,
+        m: &Incoming,
+        forward: Option<&Outgoing>,
+    ) -> Result<Accepted, StoreError> {
+        both_txn!(self, t => t.accept(m, forward))
+    }
+
+    /// A quarantined message found acceptable on a second look moves to the inbox.
+    pub(crate) fn release_from_quarantine(
+        &mut self,
+        id: Uuid,
+        note: String,
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.release_from_quarantine(id, note))
+    }
+
+    /// Keeps the CRL set accepted from `url` (replacing the one held).
+    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        both_txn!(self, t => t.record_crls(url, bytes))
+    }
+
+    /// Keeps a signed trust space that is about to be applied.
+    pub(crate) fn record_trust_space(
+        &mut self,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.record_trust_space(version, bytes))
+    }
+
+    /// Adds or replaces traders of this state's register (all or none).
+    pub(crate) fn put_traders(
+        &mut self,
+        traders: &[crate::traders::Trader],
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.put_traders(traders))
+    }
+
+    /// Keeps a verified answer of another state's node about one of its traders.
+    pub(crate) fn record_trader_answer(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.record_trader_answer(id, at_ms, bytes))
+    }
+
+    /// Adds a message's common process and document type to its index row.
+    pub(crate) fn describe(
+        &mut self,
+        id: Uuid,
+        process: &str,
+        document_type: &str,
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.describe(id, process, document_type))
+    }
+
+    /// Keeps a verified change set that is about to be put in force.
+    pub(crate) fn record_change_set(
+        &mut self,
+        directory: &str,
+        number: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        both_txn!(self, t => t.record_change_set(directory, number, bytes))
+    }
+
+    /// The national system has taken the message: it leaves the inbox.
+    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
+        both_txn!(self, t => t.ack_inbox(id))
+    }
+
+    /// Signs an audit checkpoint over the chain's head, unless the last one covers it; the
+    /// number of entries covered.
+    pub(crate) fn audit_checkpoint(
+        &mut self,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        certificate: &openssl::x509::X509,
+    ) -> Result<Option<u64>, StoreError> {
+        both_txn!(self, t => t.audit_checkpoint(key, certificate))
+    }
+}
+
+/// The search result for one message (its first and last transition times and its state
+/// now) when it matches `f`; `meta` is read only when the cheaper tests pass.
+pub(crate) fn select(
+    f: &Filter,
+    id: Uuid,
+    first: i64,
+    last: i64,
+    state: State,
+    meta: impl FnOnce() -> Result<Option<Meta>, StoreError>,
+) -> Result<Option<Found>, StoreError> {
+    if f.id_prefix
+        .as_ref()
+        .is_some_and(|p| !id.hyphenated().to_string().starts_with(p.as_str()))
+        || f.state.as_ref().is_some_and(|s| s != state.as_str())
+        || f.since.is_some_and(|t| first < t)
+        || f.until.is_some_and(|t| first > t)
+    {
+        return Ok(None);
+    }
+    let m = meta()?;
+    if f.peer
+        .as_ref()
+        .is_some_and(|p| m.as_ref().is_none_or(|m| &m.peer != p))
+        || f.conversation
+            .is_some_and(|c| m.as_ref().is_none_or(|m| m.conversation != Some(c)))
+        || f.process.as_ref().is_some_and(|p| {
+            m.as_ref()
+                .is_none_or(|m| m.process.as_deref() != Some(p.as_str()))
+        })
+    {
+        return Ok(None);
+    }
+    Ok(Some(Found {
+        message_id: id,
+        state: state.as_str(),
+        first_at: first,
+        last_at: last,
+        direction: m.as_ref().map(|m| m.direction.clone()),
+        peer: m.as_ref().map(|m| m.peer.clone()),
+        conversation: m.as_ref().and_then(|m| m.conversation),
+        process: m.as_ref().and_then(|m| m.process.clone()),
+        document_type: m.and_then(|m| m.document_type),
+    }))
+}
 
 /// What an operator searches messages by (all optional).
 #[derive(Debug, Clone, Default)]
@@ -228,6 +640,9 @@ pub(crate) enum StoreError {
     NotAwaited(Uuid),
     #[error("the store is shutting down")]
     Closed,
+    /// The database's schema is not one this build knows (a newer node migrated it).
+    #[error("store schema: {0}")]
+    Schema(String),
 }
 
 impl StoreError {
@@ -235,7 +650,7 @@ impl StoreError {
     pub(crate) fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed
+            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_)
         )
     }
 }

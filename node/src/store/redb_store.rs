@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use super::audit;
 use super::{hex, unhex};
-use super::{Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition};
+use super::{
+    Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition, Txn,
+};
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const OUTBOX_INDEX: TableDefinition<u128, (&str, u64)> = TableDefinition::new("outbox_index");
@@ -79,8 +81,8 @@ pub(crate) struct RedbStore {
     db: Database,
 }
 
-/// One write transaction: the changes it makes become durable together at commit.
-pub(crate) struct Txn<'a> {
+/// One write transaction on redb: the changes it makes become durable together at commit.
+pub(crate) struct RedbTxn<'a> {
     txn: &'a WriteTransaction,
     now: i64,
     changes: Vec<Change>,
@@ -90,15 +92,22 @@ pub(crate) struct Txn<'a> {
     counters: Vec<(&'static str, u64)>,
 }
 
-impl Txn<'_> {
+impl RedbTxn<'_> {
     /// The transaction's clock (Unix milliseconds).
     pub(crate) fn now(&self) -> i64 {
         self.now
     }
 
-    pub(crate) fn raw(&self) -> &WriteTransaction {
-        self.txn
+    /// Signs an audit checkpoint over the chain's head (see [`audit::checkpoint`]).
+    pub(crate) fn audit_checkpoint(
+        &mut self,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        certificate: &openssl::x509::X509,
+    ) -> Result<Option<u64>, StoreError> {
+        self.flush_audit_head()?;
+        audit::checkpoint(self.txn, key, certificate, self.now)
     }
+
 
     /// Writes any pending audit head, so code working on the raw transaction sees it.
     pub(crate) fn flush_audit_head(&mut self) -> Result<(), StoreError> {
@@ -756,16 +765,27 @@ impl RedbStore {
             txn.set_durability(redb::Durability::None)
                 .map_err(write_failure)?;
         }
-        let mut t = Txn {
-            txn: &txn,
-            now,
-            changes: Vec::new(),
-            audit_head: None,
-            counters: Vec::new(),
+        let (r, changes) = {
+            let mut t = Txn::Redb(RedbTxn {
+                txn: &txn,
+                now,
+                changes: Vec::new(),
+                audit_head: None,
+                counters: Vec::new(),
+            });
+            let r = f(&mut t)?;
+            match t {
+                Txn::Redb(mut t) => {
+                    t.flush()?;
+                    (r, t.changes)
+                }
+                Txn::Postgres(_) => {
+                    return Err(StoreError::Engine(
+                        "a redb transaction changed engine".into(),
+                    ))
+                }
+            }
         };
-        let r = f(&mut t)?;
-        t.flush()?;
-        let changes = t.changes;
         txn.commit().map_err(write_failure)?;
         Ok((r, changes))
     }
@@ -1009,43 +1029,15 @@ impl RedbStore {
                         out: &mut Vec<super::Found>|
          -> Result<(), StoreError> {
             let (id, first, last, state) = entry;
-            let uuid = Uuid::from_u128(id);
-            if f.id_prefix
-                .as_ref()
-                .is_some_and(|p| !uuid.hyphenated().to_string().starts_with(p.as_str()))
-                || f.state.as_ref().is_some_and(|s| s != state.as_str())
-                || f.since.is_some_and(|t| first < t)
-                || f.until.is_some_and(|t| first > t)
-            {
-                return Ok(());
-            }
-            let m: Option<super::Meta> = match meta.get(id).map_err(engine)? {
-                Some(v) => Some(decode(v.value())?),
-                None => None,
+            let m = || -> Result<Option<super::Meta>, StoreError> {
+                match meta.get(id).map_err(engine)? {
+                    Some(v) => Ok(Some(decode(v.value())?)),
+                    None => Ok(None),
+                }
             };
-            if f.peer
-                .as_ref()
-                .is_some_and(|p| m.as_ref().is_none_or(|m| &m.peer != p))
-                || f.conversation
-                    .is_some_and(|c| m.as_ref().is_none_or(|m| m.conversation != Some(c)))
-                || f.process.as_ref().is_some_and(|p| {
-                    m.as_ref()
-                        .is_none_or(|m| m.process.as_deref() != Some(p.as_str()))
-                })
-            {
-                return Ok(());
+            if let Some(found) = super::select(f, Uuid::from_u128(id), first, last, state, m)? {
+                out.push(found);
             }
-            out.push(super::Found {
-                message_id: uuid,
-                state: state.as_str(),
-                first_at: first,
-                last_at: last,
-                direction: m.as_ref().map(|m| m.direction.clone()),
-                peer: m.as_ref().map(|m| m.peer.clone()),
-                conversation: m.as_ref().and_then(|m| m.conversation),
-                process: m.as_ref().and_then(|m| m.process.clone()),
-                document_type: m.and_then(|m| m.document_type),
-            });
             Ok(())
         };
         for row in history.iter().map_err(engine)? {
@@ -1175,378 +1167,5 @@ impl RedbStore {
             out.push(decode::<OutboxEntry>(v.value())?);
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::Payload;
-    use super::*;
-    use std::collections::HashSet;
-
-    fn store(dir: &tempfile::TempDir) -> RedbStore {
-        RedbStore::open(&dir.path().join("node.redb")).expect("opens")
-    }
-
-    fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
-        Outgoing {
-            message_id: Uuid::from_u128(n),
-            conversation_id: Uuid::from_u128(conversation),
-            peer: peer.into(),
-            payload: Payload::Envelope {
-                sender: "KZ".into(),
-                recipient: peer.into(),
-                envelope: format!("envelope {n}").into_bytes(),
-            },
-            expires_at: None,
-        }
-    }
-
-    fn ids(entries: &[OutboxEntry]) -> Vec<u128> {
-        entries
-            .iter()
-            .map(|e| e.message.message_id.as_u128())
-            .collect()
-    }
-
-    fn due(s: &RedbStore, peer: &str, now: i64, limit: usize) -> Vec<u128> {
-        ids(&s
-            .due(peer, now, limit, usize::MAX, &HashSet::new())
-            .expect("due"))
-    }
-
-    fn enqueue(s: &RedbStore, now: i64, batch: &[Outgoing]) -> Result<(), StoreError> {
-        s.write(now, |t| t.enqueue(batch, &[])).map(|_| ())
-    }
-
-    fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
-        Incoming {
-            message_id: Uuid::from_u128(n),
-            sender: "KZ".into(),
-            envelope: b"envelope".to_vec(),
-            receipt: receipt.to_vec(),
-            verdict: verdict.into(),
-            reasons: Vec::new(),
-            digest: hex(&crate::receipt::digest(b"envelope")),
-        }
-    }
-
-    #[test]
-    fn a_batch_closes_at_its_byte_budget_and_an_oversize_message_goes_alone() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        // "envelope N" is 10 bytes for N < 10.
-        let batch: Vec<Outgoing> = (1..=5).map(|n| msg(n, n, "RU")).collect();
-        enqueue(&s, 1_000, &batch).expect("enqueued");
-        let within = |max_bytes| {
-            ids(&s
-                .due("RU", 2_000, 100, max_bytes, &HashSet::new())
-                .expect("due"))
-        };
-        assert_eq!(within(25), vec![1, 2]);
-        assert_eq!(within(30), vec![1, 2, 3]);
-        assert_eq!(
-            within(1),
-            vec![1],
-            "one message over the budget still goes, alone"
-        );
-        assert_eq!(within(usize::MAX), vec![1, 2, 3, 4, 5]);
-    }
-
-    #[test]
-    fn queued_messages_survive_reopening_in_order() {
-        let dir = tempfile::tempdir().expect("dir");
-        {
-            let s = store(&dir);
-            enqueue(
-                &s,
-                1_000,
-                &[msg(1, 10, "RU"), msg(2, 11, "RU"), msg(3, 10, "BY")],
-            )
-            .expect("enqueued");
-        }
-        let s = store(&dir);
-        assert_eq!(due(&s, "RU", 1_000, 10), [1, 2]);
-        assert_eq!(due(&s, "BY", 1_000, 10), [3]);
-        assert_eq!(s.queued("RU").expect("count"), 2);
-        assert_eq!(s.peers_with_queue().expect("peers"), ["BY", "RU"]);
-        assert_eq!(
-            s.history(Uuid::from_u128(1)).expect("history")[0].state,
-            State::Queued
-        );
-    }
-
-    #[test]
-    fn a_batch_is_all_or_nothing() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        enqueue(&s, 0, &[msg(1, 10, "RU")]).expect("enqueued");
-        let e = enqueue(&s, 0, &[msg(2, 10, "RU"), msg(1, 10, "RU")]).expect_err("duplicate id");
-        assert!(matches!(e, StoreError::AlreadyQueued(id) if id == Uuid::from_u128(1)));
-        assert_eq!(due(&s, "RU", 0, 10), [1], "message 2 was not stored");
-    }
-
-    #[test]
-    fn a_message_waiting_to_retry_holds_back_its_conversation_only() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        enqueue(
-            &s,
-            0,
-            &[
-                msg(1, 10, "RU"),
-                msg(2, 11, "RU"),
-                msg(3, 10, "RU"),
-                msg(4, 11, "RU"),
-            ],
-        )
-        .expect("enqueued");
-        let (attempts, _) = s
-            .write(0, |t| {
-                t.failed_attempt(Uuid::from_u128(1), "connection refused", 5_000)
-            })
-            .expect("recorded");
-        assert_eq!(attempts, 1);
-        // Conversation 10 waits for message 1; conversation 11 goes on.
-        assert_eq!(due(&s, "RU", 1_000, 10), [2, 4]);
-        assert_eq!(due(&s, "RU", 5_000, 10), [1, 2, 3, 4]);
-        assert_eq!(due(&s, "RU", 5_000, 2), [1, 2], "limit");
-        // A message in flight holds back its conversation as well.
-        let in_flight = HashSet::from([Uuid::from_u128(2)]);
-        assert_eq!(
-            ids(&s.due("RU", 5_000, 10, usize::MAX, &in_flight).expect("due")),
-            [1, 3]
-        );
-        let e = s
-            .due("RU", 5_000, 1, usize::MAX, &HashSet::new())
-            .expect("due")
-            .remove(0);
-        assert_eq!(
-            (e.attempts, e.last_error.as_deref()),
-            (1, Some("connection refused"))
-        );
-    }
-
-    #[test]
-    fn delivery_stores_the_receipt_and_leaves_the_outbox() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        enqueue(&s, 100, &[msg(1, 10, "RU")]).expect("enqueued");
-        s.write(200, |t| {
-            t.delivered(
-                Uuid::from_u128(1),
-                b"signed receipt",
-                State::Recognised,
-                None,
-            )
-        })
-        .expect("delivered");
-        assert!(due(&s, "RU", 1_000, 10).is_empty());
-        assert_eq!(
-            s.receipt(Uuid::from_u128(1)).expect("read"),
-            Some(b"signed receipt".to_vec())
-        );
-        let h: Vec<(State, i64)> = s
-            .history(Uuid::from_u128(1))
-            .expect("history")
-            .iter()
-            .map(|t| (t.state, t.at))
-            .collect();
-        assert_eq!(
-            h,
-            [
-                (State::Queued, 100),
-                (State::Delivered, 200),
-                (State::Recognised, 200)
-            ]
-        );
-        assert!(matches!(
-            s.write(300, |t| t.delivered(
-                Uuid::from_u128(1),
-                b"x",
-                State::Recognised,
-                None
-            )),
-            Err(StoreError::NotAwaited(_))
-        ));
-    }
-
-    #[test]
-    fn a_message_forwarded_by_a_hub_awaits_its_end_receipt() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        let id = Uuid::from_u128(1);
-        enqueue(&s, 0, &[msg(1, 10, "EEC")]).expect("enqueued");
-        s.write(10, |t| {
-            t.forwarded(id, "KG", b"hub receipt", "by EEC".into())
-        })
-        .expect("forwarded");
-        assert!(due(&s, "EEC", 10, 10).is_empty());
-        assert_eq!(s.awaiting_len().expect("len"), 1);
-        let (recipient, digest) = s.awaited(id).expect("read").expect("awaited");
-        assert_eq!(recipient, "KG");
-        assert_eq!(digest, crate::receipt::digest(b"envelope 1"));
-        s.write(30, |t| {
-            t.delivered(id, b"end receipt", State::Recognised, None)
-        })
-        .expect("delivered");
-        assert_eq!(s.awaiting_len().expect("len"), 0);
-        let states: Vec<State> = s.history(id).expect("h").iter().map(|t| t.state).collect();
-        assert_eq!(
-            states,
-            [
-                State::Queued,
-                State::Sent,
-                State::Delivered,
-                State::Recognised
-            ]
-        );
-    }
-
-    #[test]
-    fn parked_messages_can_be_requeued() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        enqueue(&s, 0, &[msg(1, 10, "RU"), msg(2, 10, "RU")]).expect("enqueued");
-        s.write(50, |t| {
-            t.park(Uuid::from_u128(1), State::Dead, "retries exhausted")
-        })
-        .expect("parked");
-        assert_eq!(due(&s, "RU", 100, 10), [2]);
-        assert_eq!(s.parked().expect("parked").len(), 1);
-        s.write(200, |t| t.requeue(Uuid::from_u128(1)))
-            .expect("requeued");
-        assert_eq!(
-            due(&s, "RU", 200, 10),
-            [2, 1],
-            "back at the end of the queue"
-        );
-        let states: Vec<State> = s
-            .history(Uuid::from_u128(1))
-            .expect("history")
-            .iter()
-            .map(|t| t.state)
-            .collect();
-        assert_eq!(states, [State::Queued, State::Dead, State::Queued]);
-        assert!(matches!(
-            s.write(0, |t| t.requeue(Uuid::from_u128(9))),
-            Err(StoreError::NotParked(_))
-        ));
-    }
-
-    #[test]
-    fn redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        let m = incoming(7, "recognised", b"receipt 1");
-        let (first, _) = s.write(10, |t| t.accept(&m, None)).expect("accepted");
-        assert_eq!(first, Accepted::New);
-        let again = incoming(7, "recognised", b"receipt 2");
-        let (second, _) = s.write(20, |t| t.accept(&again, None)).expect("accepted");
-        assert_eq!(
-            second,
-            Accepted::Duplicate {
-                receipt: b"receipt 1".to_vec()
-            }
-        );
-        assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
-        s.write(25, |t| t.ack_inbox(m.message_id)).expect("acked");
-        assert!(s.inbox(10).expect("inbox").is_empty());
-        assert!(matches!(
-            s.write(26, |t| t.ack_inbox(m.message_id)),
-            Err(StoreError::NotInInbox(_))
-        ));
-        // Still remembered after the national system took it: a late redelivery is a duplicate.
-        drop(s);
-        let s = store(&dir);
-        let (late, _) = s.write(30, |t| t.accept(&m, None)).expect("accepted");
-        assert!(matches!(late, Accepted::Duplicate { .. }));
-        assert!(s.inbox(10).expect("inbox").is_empty());
-    }
-
-    #[test]
-    fn another_envelope_under_a_taken_id_is_not_a_redelivery() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        let m = incoming(8, "recognised", b"receipt 1");
-        s.write(10, |t| t.accept(&m, None)).expect("accepted");
-        let mut other = incoming(8, "rejected", b"receipt 2");
-        other.envelope = b"another envelope".to_vec();
-        other.digest = hex(&crate::receipt::digest(&other.envelope));
-        let (again, _) = s.write(20, |t| t.accept(&other, None)).expect("answered");
-        assert_eq!(
-            again,
-            Accepted::OtherDigest {
-                first: m.digest.clone()
-            }
-        );
-        // Nothing of the second one was kept; the first stays as it was.
-        assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
-        assert!(s.quarantined().expect("quarantine").is_empty());
-        // A row without a kept digest (older store) is judged by its stored envelope.
-        let mut legacy = incoming(9, "recognised", b"receipt 3");
-        legacy.digest.clear();
-        s.write(30, |t| t.accept(&legacy, None)).expect("accepted");
-        let (again, _) = s
-            .write(40, |t| t.accept(&other_id(&other, 9), None))
-            .expect("answered");
-        assert!(matches!(again, Accepted::OtherDigest { .. }), "{again:?}");
-    }
-
-    fn other_id(m: &Incoming, n: u128) -> Incoming {
-        Incoming {
-            message_id: Uuid::from_u128(n),
-            ..m.clone()
-        }
-    }
-
-    #[test]
-    fn rejected_messages_are_quarantined_not_put_in_the_inbox() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        s.write(0, |t| t.accept(&incoming(1, "rejected", b"r"), None))
-            .expect("accepted");
-        assert!(s.inbox(10).expect("inbox").is_empty());
-        assert_eq!(s.received_ids().expect("ids"), [Uuid::from_u128(1)]);
-        let states: Vec<State> = s
-            .history(Uuid::from_u128(1))
-            .expect("h")
-            .iter()
-            .map(|t| t.state)
-            .collect();
-        assert_eq!(states, [State::Received, State::Rejected]);
-    }
-
-    #[test]
-    fn a_hub_forwards_instead_of_keeping_in_its_inbox() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        let m = incoming(1, "forwarded", b"hub receipt");
-        let out = msg(1, 10, "KG");
-        s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
-        assert!(s.inbox(10).expect("inbox").is_empty());
-        assert_eq!(due(&s, "KG", 0, 10), [1]);
-        let (again, _) = s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
-        assert!(
-            matches!(again, Accepted::Duplicate { .. }),
-            "forwarded once"
-        );
-    }
-
-    #[test]
-    fn the_inbox_keeps_arrival_order() {
-        let dir = tempfile::tempdir().expect("dir");
-        let s = store(&dir);
-        for n in [5u128, 3, 9] {
-            s.write(0, |t| t.accept(&incoming(n, "recognised", b""), None))
-                .expect("accepted");
-        }
-        let order: Vec<u128> = s
-            .inbox(10)
-            .expect("inbox")
-            .iter()
-            .map(|m| m.message_id.as_u128())
-            .collect();
-        assert_eq!(order, [5, 3, 9]);
     }
 }

@@ -1,0 +1,1348 @@
+//! The store on PostgreSQL, for several replicas of one node (issue 12, DESIGN §8,
+//! docs/decisions/0008-postgresql-store.md). The records and their encodings are the embedded
+//! store's; what differs is how replicas share them:
+//!
+//! - Every write transaction first locks the audit chain's head row (`FOR UPDATE`): writes of
+//!   all replicas are serialised, the chain stays one chain without gaps, and a check made
+//!   before a write (an id already queued, already received) still holds when it is written.
+//!   Inbox deduplication is the `received` table's primary key besides.
+//! - The outbox is claimed, not just read: [`PgStore::due`] takes a per-peer advisory lock,
+//!   selects due rows `FOR UPDATE SKIP LOCKED` and leases them to this replica until
+//!   `now + lease`. A message leased by another replica holds back its conversation, so
+//!   order per conversation holds across replicas; a crashed replica's leases expire and its
+//!   messages are taken over.
+//! - An enqueue `NOTIFY`s `tereze_outbox` with the peer, so idle replicas wake at once.
+//!
+//! The `postgres` crate (the blocking client of `tokio-postgres`) is used from plain threads
+//! only: the committer's thread writes, a small pool of connection threads serves reads (a
+//! caller on the async runtime waits for its answer as it waits for a redb read), and one
+//! thread listens for notifications.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use postgres::{Client, Statement};
+use uuid::Uuid;
+
+use super::audit::{self, Head};
+use super::redb_store::{decode, encode};
+use super::{
+    hex, Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State,
+    StoreError, Transition, Txn,
+};
+
+/// The schema migrations, in order; a database at a higher version than the last one here was
+/// migrated by a newer node and is refused.
+const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+
+/// The advisory lock that serialises migrations of replicas starting together.
+const MIGRATION_LOCK: i64 = 0x7465_7265_7a65_0001;
+
+/// Connection threads serving reads.
+const READERS: usize = 4;
+
+/// The notification channel an enqueue signals with the peer's code.
+const CHANNEL: &str = "tereze_outbox";
+
+/// How to reach the database and how this replica claims work.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PgOptions {
+    /// The connection URL or key-value string, as configured (may hold a password: never
+    /// logged; see [`redacted`](Self::redacted)).
+    url: String,
+    /// How long a claimed message stays this replica's before another may take it over.
+    pub(crate) lease_ms: i64,
+    /// This replica's name in leases: host, process and a random part.
+    pub(crate) replica: String,
+    /// From `store_password_file`, when the URL does not carry it.
+    password: Option<String>,
+    /// Extra CA certificates (PEM) for verifying the server's TLS certificate.
+    ca_file: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for PgOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgOptions")
+            .field("url", &self.redacted())
+            .field("lease_ms", &self.lease_ms)
+            .field("replica", &self.replica)
+            .finish()
+    }
+}
+
+impl PgOptions {
+    /// Checks `url` (`postgres://user[:password]@host[:port]/database[?…]` or key-value form)
+    /// without connecting.
+    pub(crate) fn parse(
+        url: &str,
+        lease_ms: i64,
+        password: Option<String>,
+        ca_file: Option<std::path::PathBuf>,
+    ) -> Result<Self, String> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| format!("not a PostgreSQL connection string: {e}"))?;
+        if config.get_dbname().is_none() {
+            return Err("the connection string names no database".into());
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".into());
+        let random = Uuid::new_v4().simple().to_string();
+        Ok(Self {
+            url: url.to_owned(),
+            lease_ms,
+            replica: format!("{host}/{}/{}", std::process::id(), &random[..8]),
+            password,
+            ca_file,
+        })
+    }
+
+    /// The connection string without its password, for logs and errors.
+    pub(crate) fn redacted(&self) -> String {
+        match self.url.parse::<postgres::Config>() {
+            Ok(c) => {
+                let user = c.get_user().unwrap_or("");
+                let host = c
+                    .get_hosts()
+                    .first()
+                    .map(|h| match h {
+                        postgres::config::Host::Tcp(h) => h.clone(),
+                        postgres::config::Host::Unix(p) => p.display().to_string(),
+                    })
+                    .unwrap_or_default();
+                let port = c.get_ports().first().copied().unwrap_or(5432);
+                let db = c.get_dbname().unwrap_or("");
+                format!("postgresql://{user}@{host}:{port}/{db}")
+            }
+            Err(_) => "postgresql://(unreadable)".into(),
+        }
+    }
+
+    fn connect(&self) -> Result<Client, StoreError> {
+        let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+            .map_err(|e| StoreError::Engine(format!("TLS for PostgreSQL: {e}")))?;
+        if let Some(ca) = &self.ca_file {
+            builder.set_ca_file(ca).map_err(|e| {
+                StoreError::Engine(format!("store CA file {}: {e}", ca.display()))
+            })?;
+        }
+        let tls = postgres_openssl::MakeTlsConnector::new(builder.build());
+        let mut config: postgres::Config = self
+            .url
+            .parse()
+            .map_err(|e| StoreError::Engine(format!("PostgreSQL connection string: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(Duration::from_secs(10));
+        }
+        config.application_name("tereze");
+        if let Some(p) = &self.password {
+            config.password(p);
+        }
+        config.connect(tls).map_err(|e| {
+            StoreError::Engine(format!("cannot connect to {}: {}", self.redacted(), pg_text(&e)))
+        })
+    }
+}
+
+/// The server's message for a database error, or the client's.
+fn pg_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn pg(e: postgres::Error) -> StoreError {
+    StoreError::Engine(format!("postgresql: {}", pg_text(&e)))
+}
+
+type Cache = HashMap<&'static str, Statement>;
+
+/// One connection, opened on first use and again after it broke, with its prepared
+/// statements.
+struct Conn {
+    opts: Arc<PgOptions>,
+    client: Option<Client>,
+    cache: Cache,
+}
+
+impl Conn {
+    fn new(opts: Arc<PgOptions>) -> Self {
+        Self {
+            opts,
+            client: None,
+            cache: HashMap::new(),
+        }
+    }
+
+    fn parts(&mut self) -> Result<(&mut Client, &mut Cache), StoreError> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.cache.clear();
+            self.client = Some(self.opts.connect()?);
+        }
+        match self.client.as_mut() {
+            Some(c) => Ok((c, &mut self.cache)),
+            None => Err(StoreError::Engine("no PostgreSQL connection".into())),
+        }
+    }
+}
+
+/// A statement prepared once per connection.
+fn prepared(
+    client: &mut impl postgres::GenericClient,
+    cache: &mut Cache,
+    sql: &'static str,
+) -> Result<Statement, StoreError> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = client.prepare(sql).map_err(pg)?;
+    cache.insert(sql, s.clone());
+    Ok(s)
+}
+
+type ReadJob = Box<dyn FnOnce(&mut Conn) + Send>;
+
+/// The store on PostgreSQL.
+pub(crate) struct PgStore {
+    opts: Arc<PgOptions>,
+    /// Used by the thread that commits (the committer's, or a test's).
+    writer: Mutex<Conn>,
+    reads: mpsc::Sender<ReadJob>,
+    wake: tokio::sync::broadcast::Sender<String>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl PgStore {
+    /// Connects, migrates the schema (under an advisory lock, so replicas starting together
+    /// migrate once) and starts the reader and listener threads.
+    pub(crate) fn open(opts: &PgOptions) -> Result<Self, StoreError> {
+        let opts = Arc::new(opts.clone());
+        let mut writer = Conn::new(opts.clone());
+        migrate(writer.parts()?.0)?;
+        let (reads, rx) = mpsc::channel::<ReadJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for n in 0..READERS {
+            let rx = rx.clone();
+            let mut conn = Conn::new(opts.clone());
+            std::thread::Builder::new()
+                .name(format!("tereze-pg-read-{n}"))
+                .spawn(move || loop {
+                    let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                        Ok(job) => job,
+                        Err(_) => break,
+                    };
+                    job(&mut conn);
+                })
+                .map_err(|e| StoreError::Engine(format!("cannot start a reader thread: {e}")))?;
+        }
+        let (wake, _) = tokio::sync::broadcast::channel(1024);
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let (opts, wake, stop) = (opts.clone(), wake.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("tereze-pg-listen".into())
+                .spawn(move || listen(&opts, &wake, &stop))
+                .map_err(|e| StoreError::Engine(format!("cannot start the listener: {e}")))?;
+        }
+        Ok(Self {
+            opts,
+            writer: Mutex::new(writer),
+            reads,
+            wake,
+            stop,
+        })
+    }
+
+    /// Peers whose queues grew (any replica's enqueue), as notified.
+    pub(crate) fn wake_ups(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.wake.subscribe()
+    }
+
+    /// Runs `f` on a reader connection and waits for its answer.
+    fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Client, &mut Cache) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.reads
+            .send(Box::new(move |conn: &mut Conn| {
+                let r = conn.parts().and_then(|(c, cache)| f(c, cache));
+                let _ = tx.send(r);
+            }))
+            .map_err(|_| StoreError::Closed)?;
+        rx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `f` in one write transaction; see [`super::Store::write_with`].
+    pub(crate) fn write_with<R>(
+        &self,
+        durable: bool,
+        now: i64,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>), StoreError> {
+        let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let (client, cache) = guard.parts()?;
+        let mut tx = client.transaction().map_err(pg)?;
+        if !durable {
+            // Atomic now, durable with the next synchronous commit (as redb's Durability::None).
+            tx.batch_execute("SET LOCAL synchronous_commit = off")
+                .map_err(pg)?;
+        }
+        let st = prepared(
+            &mut tx,
+            cache,
+            "SELECT count, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        )?;
+        let row = tx.query_one(&st, &[]).map_err(pg)?;
+        let count: i64 = row.get(0);
+        let hash: Option<Vec<u8>> = row.get(1);
+        let head = Head::new(
+            count as u64,
+            hash.unwrap_or_else(|| audit::GENESIS.to_vec()),
+        );
+        let mut t = Txn::Postgres(PgTxn {
+            tx,
+            cache,
+            now,
+            changes: Vec::new(),
+            head,
+            notify: BTreeSet::new(),
+            replica: &self.opts.replica,
+        });
+        let r = f(&mut t)?;
+        let Txn::Postgres(t) = t else {
+            return Err(StoreError::Engine(
+                "a PostgreSQL transaction changed engine".into(),
+            ));
+        };
+        let changes = t.commit()?;
+        Ok((r, changes))
+    }
+
+    pub(crate) fn due(
+        &self,
+        peer: &str,
+        now: i64,
+        limit: usize,
+        max_bytes: usize,
+        skip: &HashSet<Uuid>,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        let peer = peer.to_owned();
+        let skip: Vec<Uuid> = skip.iter().copied().collect();
+        let (replica, lease) = (self.opts.replica.clone(), self.opts.lease_ms);
+        self.read(move |c, cache| {
+            let mut tx = c.transaction().map_err(pg)?;
+            // Claims for one peer one at a time (any replica): a claim sees the leases of the
+            // one before, so two replicas never send one conversation out of order.
+            let lock = prepared(
+                &mut tx,
+                cache,
+                "SELECT pg_advisory_xact_lock(hashtext('tereze-claim ' || $1))",
+            )?;
+            tx.execute(&lock, &[&peer]).map_err(pg)?;
+            let claim = prepared(
+                &mut tx,
+                cache,
+                "SELECT o.message_id, o.sequence, o.message, o.payload, o.attempts, \
+                        o.next_attempt_at, o.last_error \
+                 FROM outbox o \
+                 WHERE o.peer = $1 AND o.next_attempt_at <= $2 \
+                   AND (o.lease_until IS NULL OR o.lease_until <= $2) \
+                   AND NOT (o.message_id = ANY($3)) \
+                   AND NOT EXISTS ( \
+                     SELECT 1 FROM outbox e \
+                     WHERE e.peer = o.peer AND e.conversation_id = o.conversation_id \
+                       AND e.sequence < o.sequence \
+                       AND (e.next_attempt_at > $2 OR e.lease_until > $2 \
+                            OR e.message_id = ANY($3))) \
+                 ORDER BY o.sequence LIMIT $4 \
+                 FOR UPDATE OF o SKIP LOCKED",
+            )?;
+            let rows = tx
+                .query(&claim, &[&peer, &now, &skip, &(limit as i64)])
+                .map_err(pg)?;
+            let mut out = Vec::new();
+            let mut bytes_taken = 0usize;
+            for row in rows {
+                let payload: Vec<u8> = row.get(3);
+                if !out.is_empty() && bytes_taken.saturating_add(payload.len()) > max_bytes {
+                    break;
+                }
+                bytes_taken = bytes_taken.saturating_add(payload.len());
+                out.push(outbox_entry(&row, payload)?);
+            }
+            if !out.is_empty() {
+                let ids: Vec<Uuid> = out.iter().map(|e| e.message.message_id).collect();
+                let lease_st = prepared(
+                    &mut tx,
+                    cache,
+                    "UPDATE outbox SET lease_owner = $1, lease_until = $2 \
+                     WHERE message_id = ANY($3)",
+                )?;
+                tx.execute(&lease_st, &[&replica, &(now + lease), &ids])
+                    .map_err(pg)?;
+            }
+            tx.commit().map_err(pg)?;
+            Ok(out)
+        })
+    }
+
+    fn count(&self, sql: &'static str, arg: Option<String>) -> Result<u64, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, sql)?;
+            let row = match &arg {
+                Some(a) => c.query_one(&st, &[a]),
+                None => c.query_one(&st, &[]),
+            }
+            .map_err(pg)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    pub(crate) fn queued(&self, peer: &str) -> Result<u64, StoreError> {
+        self.count(
+            "SELECT count(*) FROM outbox WHERE peer = $1",
+            Some(peer.to_owned()),
+        )
+    }
+
+    pub(crate) fn outbox_len(&self) -> Result<u64, StoreError> {
+        self.count("SELECT count(*) FROM outbox", None)
+    }
+
+    pub(crate) fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c, cache| {
+            let st = prepared(c, cache, "SELECT DISTINCT peer FROM outbox ORDER BY peer")?;
+            Ok(c.query(&st, &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
+    pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT r.row, r.envelope, r.receipt FROM inbox i \
+                 JOIN received r ON r.message_id = i.message_id ORDER BY i.seq LIMIT $1",
+            )?;
+            c.query(&st, &[&(limit.min(i64::MAX as usize) as i64)])
+                .map_err(pg)?
+                .iter()
+                .map(|r| {
+                    let mut m: Incoming = decode(r.get::<_, &[u8]>(0))?;
+                    m.envelope = r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
+                    m.receipt = r.get(2);
+                    Ok(m)
+                })
+                .collect()
+        })
+    }
+
+    pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
+        self.read(|c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT r.row, r.envelope FROM quarantine q \
+                 JOIN received r ON r.message_id = q.message_id ORDER BY q.message_id",
+            )?;
+            c.query(&st, &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| {
+                    let mut m: Incoming = decode(r.get::<_, &[u8]>(0))?;
+                    m.envelope = r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
+                    Ok(m)
+                })
+                .collect()
+        })
+    }
+
+    pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
+        self.count("SELECT count(*) FROM inbox", None)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+        self.read(|c, _| {
+            Ok(c.query("SELECT message_id FROM received ORDER BY message_id", &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
+    pub(crate) fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT transition FROM history WHERE message_id = $1 ORDER BY seq",
+            )?;
+            c.query(&st, &[&id])
+                .map_err(pg)?
+                .iter()
+                .map(|r| decode(r.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
+    fn bytes_by_id(&self, sql: &'static str, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, sql)?;
+            Ok(c.query_opt(&st, &[&id]).map_err(pg)?.map(|r| r.get(0)))
+        })
+    }
+
+    fn bytes_by_text(
+        &self,
+        sql: &'static str,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, sql)?;
+            Ok(c.query_opt(&st, &[&id]).map_err(pg)?.map(|r| r.get(0)))
+        })
+    }
+
+    pub(crate) fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bytes_by_id("SELECT receipt FROM receipts WHERE message_id = $1", id)
+    }
+
+    pub(crate) fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT recipient, digest FROM awaiting WHERE message_id = $1",
+            )?;
+            Ok(c.query_opt(&st, &[&id])
+                .map_err(pg)?
+                .map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    pub(crate) fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.read(|c, _| {
+            Ok(c.query("SELECT url, crls FROM fetched_crls ORDER BY url", &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
+    pub(crate) fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.read(|c, _| {
+            Ok(c.query_opt(
+                "SELECT version, document FROM trust_history ORDER BY version DESC LIMIT 1",
+                &[],
+            )
+            .map_err(pg)?
+            .map(|r| (r.get::<_, i64>(0) as u64, r.get(1))))
+        })
+    }
+
+    pub(crate) fn meta(&self, id: Uuid) -> Result<Option<Meta>, StoreError> {
+        self.bytes_by_id("SELECT meta FROM message_meta WHERE message_id = $1", id)?
+            .map(|b| decode(&b))
+            .transpose()
+    }
+
+    pub(crate) fn search(&self, f: &Filter) -> Result<Vec<Found>, StoreError> {
+        let f = f.clone();
+        self.read(move |c, _| {
+            let rows = c
+                .query(
+                    "WITH span AS ( \
+                       SELECT message_id, min(seq) AS first_seq, max(seq) AS last_seq \
+                       FROM history GROUP BY message_id) \
+                     SELECT s.message_id, a.at, b.at, b.state, m.meta FROM span s \
+                     JOIN history a ON a.message_id = s.message_id AND a.seq = s.first_seq \
+                     JOIN history b ON b.message_id = s.message_id AND b.seq = s.last_seq \
+                     LEFT JOIN message_meta m ON m.message_id = s.message_id",
+                    &[],
+                )
+                .map_err(pg)?;
+            let mut out = Vec::new();
+            for r in rows {
+                let state = parse_state(r.get(3))?;
+                let meta: Option<Vec<u8>> = r.get(4);
+                let meta = || meta.as_deref().map(decode::<Meta>).transpose();
+                if let Some(found) = super::select(&f, r.get(0), r.get(1), r.get(2), state, meta)? {
+                    out.push(found);
+                }
+            }
+            out.sort_by_key(|f| std::cmp::Reverse(f.last_at));
+            out.truncate(f.limit);
+            Ok(out)
+        })
+    }
+
+    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
+        self.bytes_by_text("SELECT record FROM traders WHERE id = $1", id)?
+            .map(|b| {
+                serde_json::from_slice(&b)
+                    .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
+            })
+            .transpose()
+    }
+
+    pub(crate) fn trader_count(&self) -> Result<u64, StoreError> {
+        self.count("SELECT count(*) FROM traders", None)
+    }
+
+    pub(crate) fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT fetched_at, document FROM trader_answers WHERE id = $1",
+            )?;
+            Ok(c.query_opt(&st, &[&id])
+                .map_err(pg)?
+                .map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    pub(crate) fn change_sets_of(
+        &self,
+        directory: &str,
+        since: u64,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        let directory = directory.to_owned();
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT number, document FROM change_sets \
+                 WHERE directory = $1 AND number > $2 ORDER BY number LIMIT $3",
+            )?;
+            let since = since.min(i64::MAX as u64) as i64;
+            let limit = limit.min(i64::MAX as usize) as i64;
+            Ok(c.query(&st, &[&directory, &since, &limit])
+                .map_err(pg)?
+                .iter()
+                .map(|r| (directory.clone(), r.get::<_, i64>(0) as u64, r.get(1)))
+                .collect())
+        })
+    }
+
+    pub(crate) fn change_sets_after(
+        &self,
+        have: &HashMap<String, u64>,
+        limit: usize,
+    ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
+        let have = have.clone();
+        self.read(move |c, _| {
+            let mut out = Vec::new();
+            for r in c
+                .query(
+                    "SELECT directory, number, document FROM change_sets \
+                     ORDER BY directory, number",
+                    &[],
+                )
+                .map_err(pg)?
+            {
+                let directory: String = r.get(0);
+                let number = r.get::<_, i64>(1) as u64;
+                if number > have.get(&directory).copied().unwrap_or(0) {
+                    out.push((directory, number, r.get(2)));
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub(crate) fn awaiting_len(&self) -> Result<u64, StoreError> {
+        self.count("SELECT count(*) FROM awaiting", None)
+    }
+
+    pub(crate) fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.read(|c, _| {
+            c.query("SELECT entry FROM parked ORDER BY message_id", &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| decode(r.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
+    /// Reads the audit chain, checkpoints and histories in one snapshot and verifies them.
+    pub(crate) fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
+        let data = self.read(|c, _| {
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .map_err(pg)?;
+            let mut data = audit::AuditData::default();
+            for r in tx
+                .query("SELECT seq, entry FROM audit ORDER BY seq", &[])
+                .map_err(pg)?
+            {
+                data.entries.push((r.get::<_, i64>(0) as u64, r.get(1)));
+            }
+            let head = tx
+                .query_one("SELECT count, hash FROM audit_head WHERE id = 1", &[])
+                .map_err(pg)?;
+            data.head_count = Some(head.get::<_, i64>(0) as u64);
+            data.head_hash = head.get(1);
+            for r in tx
+                .query(
+                    "SELECT seq, checkpoint FROM audit_checkpoints ORDER BY seq",
+                    &[],
+                )
+                .map_err(pg)?
+            {
+                data.checkpoints.push((r.get::<_, i64>(0) as u64, r.get(1)));
+            }
+            for r in tx
+                .query(
+                    "SELECT message_id, transition FROM history ORDER BY message_id, seq",
+                    &[],
+                )
+                .map_err(pg)?
+            {
+                data.history.push((r.get(0), r.get(1)));
+            }
+            tx.commit().map_err(pg)?;
+            Ok(data)
+        })?;
+        audit::verify_data(data)
+    }
+}
+
+fn parse_state(s: &str) -> Result<State, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown state {s:?} in history")))
+}
+
+/// An outbox row (`message_id, sequence, message, payload, attempts, next_attempt_at,
+/// last_error` as the first seven columns) as the relay sees it.
+fn outbox_entry(row: &postgres::Row, payload: Vec<u8>) -> Result<OutboxEntry, StoreError> {
+    let mut message: Outgoing = decode(row.get::<_, &[u8]>(2))?;
+    message.payload.set_bytes(payload);
+    Ok(OutboxEntry {
+        message,
+        sequence: row.get::<_, i64>(1) as u64,
+        attempts: row.get::<_, i32>(4).max(0) as u32,
+        next_attempt_at: row.get(5),
+        last_error: row.get(6),
+    })
+}
+
+/// Brings the schema to the last migration; refuses a database migrated by a newer node.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg)?;
+    let result = (|| {
+        client
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS tereze_schema ( \
+                   version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+            )
+            .map_err(pg)?;
+        let at: i32 = client
+            .query_one(
+                "SELECT coalesce(max(version), 0) FROM tereze_schema",
+                &[],
+            )
+            .map_err(pg)?
+            .get(0);
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        if at > known {
+            return Err(StoreError::Schema(format!(
+                "the database is at schema version {at}, this node knows up to {known}: \
+                 upgrade the node (a newer one migrated this database)"
+            )));
+        }
+        for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > at) {
+            let mut tx = client.transaction().map_err(pg)?;
+            tx.batch_execute(sql).map_err(|e| {
+                StoreError::Schema(format!("migration {version}: {}", pg_text(&e)))
+            })?;
+            tx.execute(
+                "INSERT INTO tereze_schema (version) VALUES ($1)",
+                &[version],
+            )
+            .map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            tracing::info!(version, "store schema migrated");
+        }
+        Ok(())
+    })();
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .map_err(pg);
+    result.and(unlock.map(|_| ()))
+}
+
+/// Listens for enqueue notifications and passes the peers on, reconnecting after a failure,
+/// until the store is dropped.
+fn listen(
+    opts: &PgOptions,
+    wake: &tokio::sync::broadcast::Sender<String>,
+    stop: &AtomicBool,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let mut client = match opts.connect() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "store notifications: cannot connect; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
+            tracing::warn!(error = %pg_text(&e), "store notifications: LISTEN failed");
+            std::thread::sleep(Duration::from_secs(1));
+            continue;
+        }
+        'connected: while !stop.load(Ordering::Relaxed) {
+            let mut notes = client.notifications();
+            let mut iter = notes.timeout_iter(Duration::from_millis(500));
+            loop {
+                match postgres::fallible_iterator::FallibleIterator::next(&mut iter) {
+                    Ok(Some(n)) => {
+                        // No subscriber yet is not an error.
+                        let _ = wake.send(n.payload().to_owned());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %pg_text(&e), "store notifications: connection lost");
+                        break 'connected;
+                    }
+                    Ok(None) => break,
+                }
+            }
+            drop(iter);
+            drop(notes);
+            if client.is_closed() {
+                break;
+            }
+        }
+    }
+}
+
+/// One write transaction on PostgreSQL (see the module's notes on serialisation).
+pub(crate) struct PgTxn<'a> {
+    tx: postgres::Transaction<'a>,
+    cache: &'a mut Cache,
+    now: i64,
+    changes: Vec<Change>,
+    /// The audit head, locked by this transaction.
+    head: Head,
+    /// Peers to notify at commit.
+    notify: BTreeSet<String>,
+    replica: &'a str,
+}
+
+impl PgTxn<'_> {
+    fn st(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        prepared(&mut self.tx, self.cache, sql)
+    }
+
+    fn exec(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let st = self.st(sql)?;
+        self.tx.execute(&st, params).map_err(pg)
+    }
+
+    fn opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn postgres::types::ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, StoreError> {
+        let st = self.st(sql)?;
+        self.tx.query_opt(&st, params).map_err(pg)
+    }
+
+    /// Writes the audit head, tells listeners, commits; the state changes made.
+    fn commit(mut self) -> Result<Vec<Change>, StoreError> {
+        if self.head.dirty() {
+            let count = self.head.count() as i64;
+            let last = self.head.last().to_vec();
+            self.exec(
+                "UPDATE audit_head SET count = $1, hash = $2 WHERE id = 1",
+                &[&count, &last],
+            )?;
+        }
+        for peer in std::mem::take(&mut self.notify) {
+            self.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &peer])?;
+        }
+        self.tx.commit().map_err(pg)?;
+        Ok(self.changes)
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        self.now
+    }
+
+    pub(crate) fn record(
+        &mut self,
+        id: Uuid,
+        state: State,
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        let transition = Transition {
+            state,
+            at: self.now,
+            note,
+        };
+        let (seq, entry) = audit::next_entry(&mut self.head, id, &transition)?;
+        let seq = seq as i64;
+        let row = encode(&transition)?;
+        let now = self.now;
+        self.exec(
+            "WITH a AS (INSERT INTO audit (seq, entry) VALUES ($1, $2)) \
+             INSERT INTO history (message_id, seq, state, at, transition) \
+             VALUES ($3, $1, $4, $5, $6)",
+            &[&seq, &entry, &id, &state.as_str(), &now, &row],
+        )?;
+        self.changes.push(Change {
+            message_id: id,
+            transition,
+        });
+        Ok(())
+    }
+
+    pub(crate) fn enqueue(
+        &mut self,
+        batch: &[Outgoing],
+        before: &[(State, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        let ids: Vec<Uuid> = batch.iter().map(|m| m.message_id).collect();
+        for m in batch {
+            if !seen.insert(m.message_id) {
+                return Err(StoreError::AlreadyQueued(m.message_id));
+            }
+        }
+        if let Some(r) = self.opt(
+            "SELECT message_id FROM outbox WHERE message_id = ANY($1) LIMIT 1",
+            &[&ids],
+        )? {
+            return Err(StoreError::AlreadyQueued(r.get(0)));
+        }
+        for m in batch {
+            let meta = encode(&Meta {
+                direction: "out".into(),
+                peer: m.peer.clone(),
+                conversation: Some(m.conversation_id),
+                process: None,
+                document_type: None,
+            })?;
+            self.exec(
+                "INSERT INTO message_meta (message_id, meta) VALUES ($1, $2) \
+                 ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta",
+                &[&m.message_id, &meta],
+            )?;
+        }
+        let now = self.now;
+        for m in batch {
+            let message = encode(m)?;
+            let payload = m.payload.bytes();
+            self.exec(
+                "INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, \
+                   payload, attempts, next_attempt_at) \
+                 VALUES ($1, $2, nextval('outbox_sequence'), $3, $4, $5, 0, $6)",
+                &[
+                    &m.message_id,
+                    &m.peer,
+                    &m.conversation_id,
+                    &message,
+                    &payload,
+                    &now,
+                ],
+            )?;
+            for (state, note) in before {
+                self.record(m.message_id, *state, note.clone())?;
+            }
+            self.record(m.message_id, State::Queued, Some(format!("for {}", m.peer)))?;
+            self.notify.insert(m.peer.clone());
+        }
+        Ok(())
+    }
+
+    /// Removes a message from the outbox and returns its row (with its payload).
+    fn take_from_outbox(&mut self, id: Uuid) -> Result<OutboxEntry, StoreError> {
+        let row = self
+            .opt(
+                "DELETE FROM outbox WHERE message_id = $1 \
+                 RETURNING message_id, sequence, message, payload, attempts, \
+                           next_attempt_at, last_error",
+                &[&id],
+            )?
+            .ok_or(StoreError::NotQueued(id))?;
+        outbox_entry(&row, row.get(3))
+    }
+
+    pub(crate) fn failed_attempt(
+        &mut self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<u32, StoreError> {
+        let replica = self.replica.to_owned();
+        // The lease ends only if it is still this replica's (another may have taken over).
+        let row = self
+            .opt(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
+                   last_error = $3, \
+                   lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END, \
+                   lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END \
+                 WHERE message_id = $1 RETURNING attempts",
+                &[&id, &next_attempt_at, &error, &replica],
+            )?
+            .ok_or(StoreError::NotQueued(id))?;
+        Ok(row.get::<_, i32>(0).max(0) as u32)
+    }
+
+    pub(crate) fn delivered(
+        &mut self,
+        id: Uuid,
+        receipt: &[u8],
+        verdict: State,
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        let in_outbox = self.exec("DELETE FROM outbox WHERE message_id = $1", &[&id])? > 0;
+        if !in_outbox && self.exec("DELETE FROM awaiting WHERE message_id = $1", &[&id])? == 0 {
+            return Err(StoreError::NotAwaited(id));
+        }
+        self.exec(
+            "INSERT INTO receipts (message_id, receipt) VALUES ($1, $2) \
+             ON CONFLICT (message_id) DO UPDATE SET receipt = EXCLUDED.receipt",
+            &[&id, &receipt],
+        )?;
+        self.record(id, State::Delivered, note)?;
+        if matches!(verdict, State::Recognised | State::Rejected) {
+            self.record(id, verdict, None)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn forwarded(
+        &mut self,
+        id: Uuid,
+        recipient: &str,
+        hub_receipt: &[u8],
+        note: String,
+    ) -> Result<(), StoreError> {
+        let entry = self.take_from_outbox(id)?;
+        let digest = match &entry.message.payload {
+            super::Payload::Envelope { envelope, .. } => crate::receipt::digest(envelope),
+            super::Payload::Receipt { .. } => Vec::new(),
+        };
+        self.exec(
+            "INSERT INTO awaiting (message_id, recipient, digest) VALUES ($1, $2, $3) \
+             ON CONFLICT (message_id) DO UPDATE SET recipient = EXCLUDED.recipient, \
+               digest = EXCLUDED.digest",
+            &[&id, &recipient, &digest],
+        )?;
+        self.exec(
+            "INSERT INTO hub_receipts (message_id, receipt) VALUES ($1, $2) \
+             ON CONFLICT (message_id) DO UPDATE SET receipt = EXCLUDED.receipt",
+            &[&id, &hub_receipt],
+        )?;
+        self.record(id, State::Sent, Some(note))
+    }
+
+    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
+        let entry = self.take_from_outbox(id)?;
+        let row = encode(&entry)?;
+        let payload = entry.message.payload.bytes();
+        self.exec(
+            "INSERT INTO parked (message_id, entry, payload) VALUES ($1, $2, $3) \
+             ON CONFLICT (message_id) DO UPDATE SET entry = EXCLUDED.entry, \
+               payload = EXCLUDED.payload",
+            &[&id, &row, &payload],
+        )?;
+        self.record(id, state, Some(note.to_owned()))
+    }
+
+    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
+        let row = self
+            .opt(
+                "DELETE FROM parked WHERE message_id = $1 RETURNING entry, payload",
+                &[&id],
+            )?
+            .ok_or(StoreError::NotParked(id))?;
+        let mut entry: OutboxEntry = decode(row.get::<_, &[u8]>(0))?;
+        entry.message.payload.set_bytes(row.get(1));
+        entry.message.expires_at = None;
+        let m = &entry.message;
+        let now = self.now;
+        let message = encode(m)?;
+        let payload = m.payload.bytes();
+        self.exec(
+            "INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, \
+               payload, attempts, next_attempt_at) \
+             VALUES ($1, $2, nextval('outbox_sequence'), $3, $4, $5, 0, $6)",
+            &[
+                &m.message_id,
+                &m.peer,
+                &m.conversation_id,
+                &message,
+                &payload,
+                &now,
+            ],
+        )?;
+        let peer = m.peer.clone();
+        self.record(id, State::Queued, Some("requeued by the operator".into()))?;
+        self.notify.insert(peer.clone());
+        Ok(peer)
+    }
+
+    pub(crate) fn accept(
+        &mut self,
+        m: &Incoming,
+        forward: Option<&Outgoing>,
+    ) -> Result<Accepted, StoreError> {
+        let id = m.message_id;
+        if let Some(r) = self.opt(
+            "SELECT receipt, digest, envelope FROM received WHERE message_id = $1",
+            &[&id],
+        )? {
+            let receipt: Vec<u8> = r.get(0);
+            let mut first: String = r.get(1);
+            if first.is_empty() {
+                if let Some(e) = r.get::<_, Option<&[u8]>>(2) {
+                    first = hex(&crate::receipt::digest(e));
+                }
+            }
+            if !first.is_empty() && !m.digest.is_empty() && first != m.digest {
+                return Ok(Accepted::OtherDigest { first });
+            }
+            return Ok(Accepted::Duplicate { receipt });
+        }
+        if let Some(out) = forward {
+            self.enqueue(
+                std::slice::from_ref(out),
+                &[(State::Received, Some(format!("from {}", m.sender)))],
+            )?;
+        } else {
+            let meta = encode(&Meta {
+                direction: "in".into(),
+                peer: m.sender.clone(),
+                conversation: None,
+                process: None,
+                document_type: None,
+            })?;
+            self.exec(
+                "INSERT INTO message_meta (message_id, meta) VALUES ($1, $2) \
+                 ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta",
+                &[&id, &meta],
+            )?;
+        }
+        let row = encode(m)?;
+        let envelope: Option<&[u8]> = forward.is_none().then_some(m.envelope.as_slice());
+        // The primary key is the deduplication: a row already there (which the serialised
+        // writes rule out) writes nothing and is reported, never stored twice.
+        let stored = self.exec(
+            "INSERT INTO received (message_id, row, envelope, receipt, digest) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
+            &[&id, &row, &envelope, &m.receipt, &m.digest],
+        )?;
+        if stored != 1 {
+            return Err(StoreError::Engine(format!(
+                "message {id} was stored by another writer meanwhile"
+            )));
+        }
+        if forward.is_some() {
+            return Ok(Accepted::New);
+        }
+        if m.verdict == "recognised" {
+            self.exec(
+                "INSERT INTO inbox (seq, message_id) VALUES (nextval('inbox_sequence'), $1)",
+                &[&id],
+            )?;
+        } else {
+            self.exec(
+                "INSERT INTO quarantine (message_id, seq) VALUES ($1, nextval('inbox_sequence'))",
+                &[&id],
+            )?;
+        }
+        self.record(id, State::Received, Some(format!("from {}", m.sender)))?;
+        if m.verdict == "recognised" {
+            self.record(id, State::Recognised, None)?;
+        } else {
+            self.record(
+                id,
+                State::Rejected,
+                Some(format!("reasons: {}", m.reasons.join(", "))),
+            )?;
+        }
+        Ok(Accepted::New)
+    }
+
+    pub(crate) fn release_from_quarantine(
+        &mut self,
+        id: Uuid,
+        note: String,
+    ) -> Result<(), StoreError> {
+        if self.exec("DELETE FROM quarantine WHERE message_id = $1", &[&id])? == 0 {
+            return Err(StoreError::NotQuarantined(id));
+        }
+        self.exec(
+            "INSERT INTO inbox (seq, message_id) VALUES (nextval('inbox_sequence'), $1)",
+            &[&id],
+        )?;
+        self.record(id, State::Recognised, Some(note))
+    }
+
+    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO fetched_crls (url, crls) VALUES ($1, $2) \
+             ON CONFLICT (url) DO UPDATE SET crls = EXCLUDED.crls",
+            &[&url, &bytes],
+        )
+        .map(|_| ())
+    }
+
+    pub(crate) fn record_trust_space(
+        &mut self,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let version = i64::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("trust space version {version}")))?;
+        self.exec(
+            "INSERT INTO trust_history (version, document) VALUES ($1, $2) \
+             ON CONFLICT (version) DO UPDATE SET document = EXCLUDED.document",
+            &[&version, &bytes],
+        )
+        .map(|_| ())
+    }
+
+    pub(crate) fn put_traders(
+        &mut self,
+        traders: &[crate::traders::Trader],
+    ) -> Result<(), StoreError> {
+        for trader in traders {
+            let json = serde_json::to_vec(trader)
+                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", trader.id)))?;
+            self.exec(
+                "INSERT INTO traders (id, record) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                &[&trader.id, &json],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record_trader_answer(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO trader_answers (id, fetched_at, document) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET fetched_at = EXCLUDED.fetched_at, \
+               document = EXCLUDED.document",
+            &[&id, &at_ms, &bytes],
+        )
+        .map(|_| ())
+    }
+
+    pub(crate) fn describe(
+        &mut self,
+        id: Uuid,
+        process: &str,
+        document_type: &str,
+    ) -> Result<(), StoreError> {
+        let Some(row) = self.opt(
+            "SELECT meta FROM message_meta WHERE message_id = $1",
+            &[&id],
+        )?
+        else {
+            return Ok(());
+        };
+        let mut meta: Meta = decode(row.get::<_, &[u8]>(0))?;
+        meta.process = Some(process.to_owned());
+        meta.document_type = Some(document_type.to_owned());
+        let bytes = encode(&meta)?;
+        self.exec(
+            "UPDATE message_meta SET meta = $2 WHERE message_id = $1",
+            &[&id, &bytes],
+        )
+        .map(|_| ())
+    }
+
+    pub(crate) fn record_change_set(
+        &mut self,
+        directory: &str,
+        number: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let number = i64::try_from(number)
+            .map_err(|_| StoreError::Corrupt(format!("change set number {number}")))?;
+        self.exec(
+            "INSERT INTO change_sets (directory, number, document) VALUES ($1, $2, $3) \
+             ON CONFLICT (directory, number) DO UPDATE SET document = EXCLUDED.document",
+            &[&directory, &number, &bytes],
+        )
+        .map(|_| ())
+    }
+
+    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
+        if self.exec("DELETE FROM inbox WHERE message_id = $1", &[&id])? == 0 {
+            return Err(StoreError::NotInInbox(id));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn audit_checkpoint(
+        &mut self,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        certificate: &openssl::x509::X509,
+    ) -> Result<Option<u64>, StoreError> {
+        let count = self.head.count();
+        if count == 0 {
+            return Ok(None);
+        }
+        let seq = (count - 1) as i64;
+        if self
+            .opt("SELECT 1 FROM audit_checkpoints WHERE seq = $1", &[&seq])?
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let last = self.head.last().to_vec();
+        let (_, cp) = audit::sign_checkpoint(count, &last, key, certificate, self.now)?;
+        self.exec(
+            "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
+            &[&seq, &cp],
+        )?;
+        Ok(Some(count))
+    }
+}

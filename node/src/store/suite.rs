@@ -1,0 +1,568 @@
+//! The store test suite, run against both engines: the embedded redb file and PostgreSQL (a
+//! real server, started once for the test binary: `crate::pgcluster`). On PostgreSQL the
+//! shared suite runs with a lease of 0 ms, so that `due` reads like the embedded store's;
+//! the replica-specific behaviour (leases, takeover, notifications, one audit chain written by
+//! two replicas) has its own tests at the end.
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use super::{
+    hex, Accepted, Incoming, Location, OutboxEntry, Outgoing, Payload, PgOptions, State, Store,
+    StoreError,
+};
+
+/// Opens (again) the same store.
+trait Fixture {
+    fn open(&self) -> Store;
+}
+
+struct RedbFixture(tempfile::TempDir);
+
+impl RedbFixture {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("dir"))
+    }
+}
+
+impl Fixture for RedbFixture {
+    fn open(&self) -> Store {
+        Store::open(&Location::File(self.0.path().join("node.redb"))).expect("opens")
+    }
+}
+
+struct PgFixture {
+    url: String,
+    lease_ms: i64,
+}
+
+impl PgFixture {
+    fn new() -> Self {
+        Self::with_lease(0)
+    }
+
+    fn with_lease(lease_ms: i64) -> Self {
+        Self {
+            url: crate::pgcluster::fresh_database(),
+            lease_ms,
+        }
+    }
+}
+
+impl Fixture for PgFixture {
+    fn open(&self) -> Store {
+        let opts = PgOptions::parse(&self.url, self.lease_ms, None, None).expect("url");
+        Store::open(&Location::Postgres(opts)).expect("opens")
+    }
+}
+
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod redb {
+            $( #[test] fn $name() { super::$name(&super::RedbFixture::new()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&super::PgFixture::new()) } )*
+        }
+    };
+}
+
+on_both_engines!(
+    a_batch_closes_at_its_byte_budget_and_an_oversize_message_goes_alone,
+    queued_messages_survive_reopening_in_order,
+    a_batch_is_all_or_nothing,
+    a_message_waiting_to_retry_holds_back_its_conversation_only,
+    delivery_stores_the_receipt_and_leaves_the_outbox,
+    a_message_forwarded_by_a_hub_awaits_its_end_receipt,
+    parked_messages_can_be_requeued,
+    redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once,
+    another_envelope_under_a_taken_id_is_not_a_redelivery,
+    rejected_messages_are_quarantined_not_put_in_the_inbox,
+    a_hub_forwards_instead_of_keeping_in_its_inbox,
+    the_inbox_keeps_arrival_order,
+);
+
+fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
+    Outgoing {
+        message_id: Uuid::from_u128(n),
+        conversation_id: Uuid::from_u128(conversation),
+        peer: peer.into(),
+        payload: Payload::Envelope {
+            sender: "KZ".into(),
+            recipient: peer.into(),
+            envelope: format!("envelope {n}").into_bytes(),
+        },
+        expires_at: None,
+    }
+}
+
+fn ids(entries: &[OutboxEntry]) -> Vec<u128> {
+    entries
+        .iter()
+        .map(|e| e.message.message_id.as_u128())
+        .collect()
+}
+
+fn due(s: &Store, peer: &str, now: i64, limit: usize) -> Vec<u128> {
+    ids(&s
+        .due(peer, now, limit, usize::MAX, &HashSet::new())
+        .expect("due"))
+}
+
+fn enqueue(s: &Store, now: i64, batch: &[Outgoing]) -> Result<(), StoreError> {
+    s.write(now, |t| t.enqueue(batch, &[])).map(|_| ())
+}
+
+fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
+    Incoming {
+        message_id: Uuid::from_u128(n),
+        sender: "KZ".into(),
+        envelope: b"envelope".to_vec(),
+        receipt: receipt.to_vec(),
+        verdict: verdict.into(),
+        reasons: Vec::new(),
+        digest: hex(&crate::receipt::digest(b"envelope")),
+    }
+}
+
+fn a_batch_closes_at_its_byte_budget_and_an_oversize_message_goes_alone(fx: &dyn Fixture) {
+    let s = fx.open();
+    // "envelope N" is 10 bytes for N < 10.
+    let batch: Vec<Outgoing> = (1..=5).map(|n| msg(n, n, "RU")).collect();
+    enqueue(&s, 1_000, &batch).expect("enqueued");
+    let within = |max_bytes| {
+        ids(&s
+            .due("RU", 2_000, 100, max_bytes, &HashSet::new())
+            .expect("due"))
+    };
+    assert_eq!(within(25), vec![1, 2]);
+    assert_eq!(within(30), vec![1, 2, 3]);
+    assert_eq!(
+        within(1),
+        vec![1],
+        "one message over the budget still goes, alone"
+    );
+    assert_eq!(within(usize::MAX), vec![1, 2, 3, 4, 5]);
+}
+
+fn queued_messages_survive_reopening_in_order(fx: &dyn Fixture) {
+    {
+        let s = fx.open();
+        enqueue(
+            &s,
+            1_000,
+            &[msg(1, 10, "RU"), msg(2, 11, "RU"), msg(3, 10, "BY")],
+        )
+        .expect("enqueued");
+    }
+    let s = fx.open();
+    assert_eq!(due(&s, "RU", 1_000, 10), [1, 2]);
+    assert_eq!(due(&s, "BY", 1_000, 10), [3]);
+    assert_eq!(s.queued("RU").expect("count"), 2);
+    assert_eq!(s.peers_with_queue().expect("peers"), ["BY", "RU"]);
+    assert_eq!(
+        s.history(Uuid::from_u128(1)).expect("history")[0].state,
+        State::Queued
+    );
+}
+
+fn a_batch_is_all_or_nothing(fx: &dyn Fixture) {
+    let s = fx.open();
+    enqueue(&s, 0, &[msg(1, 10, "RU")]).expect("enqueued");
+    let e = enqueue(&s, 0, &[msg(2, 10, "RU"), msg(1, 10, "RU")]).expect_err("duplicate id");
+    assert!(matches!(e, StoreError::AlreadyQueued(id) if id == Uuid::from_u128(1)));
+    assert_eq!(due(&s, "RU", 0, 10), [1], "message 2 was not stored");
+}
+
+fn a_message_waiting_to_retry_holds_back_its_conversation_only(fx: &dyn Fixture) {
+    let s = fx.open();
+    enqueue(
+        &s,
+        0,
+        &[
+            msg(1, 10, "RU"),
+            msg(2, 11, "RU"),
+            msg(3, 10, "RU"),
+            msg(4, 11, "RU"),
+        ],
+    )
+    .expect("enqueued");
+    let (attempts, _) = s
+        .write(0, |t| {
+            t.failed_attempt(Uuid::from_u128(1), "connection refused", 5_000)
+        })
+        .expect("recorded");
+    assert_eq!(attempts, 1);
+    // Conversation 10 waits for message 1; conversation 11 goes on.
+    assert_eq!(due(&s, "RU", 1_000, 10), [2, 4]);
+    assert_eq!(due(&s, "RU", 5_000, 10), [1, 2, 3, 4]);
+    assert_eq!(due(&s, "RU", 5_000, 2), [1, 2], "limit");
+    // A message in flight holds back its conversation as well.
+    let in_flight = HashSet::from([Uuid::from_u128(2)]);
+    assert_eq!(
+        ids(&s.due("RU", 5_000, 10, usize::MAX, &in_flight).expect("due")),
+        [1, 3]
+    );
+    let e = s
+        .due("RU", 5_000, 1, usize::MAX, &HashSet::new())
+        .expect("due")
+        .remove(0);
+    assert_eq!(
+        (e.attempts, e.last_error.as_deref()),
+        (1, Some("connection refused"))
+    );
+}
+
+fn delivery_stores_the_receipt_and_leaves_the_outbox(fx: &dyn Fixture) {
+    let s = fx.open();
+    enqueue(&s, 100, &[msg(1, 10, "RU")]).expect("enqueued");
+    s.write(200, |t| {
+        t.delivered(
+            Uuid::from_u128(1),
+            b"signed receipt",
+            State::Recognised,
+            None,
+        )
+    })
+    .expect("delivered");
+    assert!(due(&s, "RU", 1_000, 10).is_empty());
+    assert_eq!(
+        s.receipt(Uuid::from_u128(1)).expect("read"),
+        Some(b"signed receipt".to_vec())
+    );
+    let h: Vec<(State, i64)> = s
+        .history(Uuid::from_u128(1))
+        .expect("history")
+        .iter()
+        .map(|t| (t.state, t.at))
+        .collect();
+    assert_eq!(
+        h,
+        [
+            (State::Queued, 100),
+            (State::Delivered, 200),
+            (State::Recognised, 200)
+        ]
+    );
+    assert!(matches!(
+        s.write(300, |t| t.delivered(
+            Uuid::from_u128(1),
+            b"x",
+            State::Recognised,
+            None
+        )),
+        Err(StoreError::NotAwaited(_))
+    ));
+}
+
+fn a_message_forwarded_by_a_hub_awaits_its_end_receipt(fx: &dyn Fixture) {
+    let s = fx.open();
+    let id = Uuid::from_u128(1);
+    enqueue(&s, 0, &[msg(1, 10, "EEC")]).expect("enqueued");
+    s.write(10, |t| {
+        t.forwarded(id, "KG", b"hub receipt", "by EEC".into())
+    })
+    .expect("forwarded");
+    assert!(due(&s, "EEC", 10, 10).is_empty());
+    assert_eq!(s.awaiting_len().expect("len"), 1);
+    let (recipient, digest) = s.awaited(id).expect("read").expect("awaited");
+    assert_eq!(recipient, "KG");
+    assert_eq!(digest, crate::receipt::digest(b"envelope 1"));
+    s.write(30, |t| {
+        t.delivered(id, b"end receipt", State::Recognised, None)
+    })
+    .expect("delivered");
+    assert_eq!(s.awaiting_len().expect("len"), 0);
+    let states: Vec<State> = s.history(id).expect("h").iter().map(|t| t.state).collect();
+    assert_eq!(
+        states,
+        [
+            State::Queued,
+            State::Sent,
+            State::Delivered,
+            State::Recognised
+        ]
+    );
+}
+
+fn parked_messages_can_be_requeued(fx: &dyn Fixture) {
+    let s = fx.open();
+    enqueue(&s, 0, &[msg(1, 10, "RU"), msg(2, 10, "RU")]).expect("enqueued");
+    s.write(50, |t| {
+        t.park(Uuid::from_u128(1), State::Dead, "retries exhausted")
+    })
+    .expect("parked");
+    assert_eq!(due(&s, "RU", 100, 10), [2]);
+    assert_eq!(s.parked().expect("parked").len(), 1);
+    s.write(200, |t| t.requeue(Uuid::from_u128(1)))
+        .expect("requeued");
+    assert_eq!(
+        due(&s, "RU", 200, 10),
+        [2, 1],
+        "back at the end of the queue"
+    );
+    let states: Vec<State> = s
+        .history(Uuid::from_u128(1))
+        .expect("history")
+        .iter()
+        .map(|t| t.state)
+        .collect();
+    assert_eq!(states, [State::Queued, State::Dead, State::Queued]);
+    assert!(matches!(
+        s.write(0, |t| t.requeue(Uuid::from_u128(9))),
+        Err(StoreError::NotParked(_))
+    ));
+}
+
+fn redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once(fx: &dyn Fixture) {
+    let s = fx.open();
+    let m = incoming(7, "recognised", b"receipt 1");
+    let (first, _) = s.write(10, |t| t.accept(&m, None)).expect("accepted");
+    assert_eq!(first, Accepted::New);
+    let again = incoming(7, "recognised", b"receipt 2");
+    let (second, _) = s.write(20, |t| t.accept(&again, None)).expect("accepted");
+    assert_eq!(
+        second,
+        Accepted::Duplicate {
+            receipt: b"receipt 1".to_vec()
+        }
+    );
+    assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
+    s.write(25, |t| t.ack_inbox(m.message_id)).expect("acked");
+    assert!(s.inbox(10).expect("inbox").is_empty());
+    assert!(matches!(
+        s.write(26, |t| t.ack_inbox(m.message_id)),
+        Err(StoreError::NotInInbox(_))
+    ));
+    // Still remembered after the national system took it: a late redelivery is a duplicate.
+    drop(s);
+    let s = fx.open();
+    let (late, _) = s.write(30, |t| t.accept(&m, None)).expect("accepted");
+    assert!(matches!(late, Accepted::Duplicate { .. }));
+    assert!(s.inbox(10).expect("inbox").is_empty());
+}
+
+fn another_envelope_under_a_taken_id_is_not_a_redelivery(fx: &dyn Fixture) {
+    let s = fx.open();
+    let m = incoming(8, "recognised", b"receipt 1");
+    s.write(10, |t| t.accept(&m, None)).expect("accepted");
+    let mut other = incoming(8, "rejected", b"receipt 2");
+    other.envelope = b"another envelope".to_vec();
+    other.digest = hex(&crate::receipt::digest(&other.envelope));
+    let (again, _) = s.write(20, |t| t.accept(&other, None)).expect("answered");
+    assert_eq!(
+        again,
+        Accepted::OtherDigest {
+            first: m.digest.clone()
+        }
+    );
+    // Nothing of the second one was kept; the first stays as it was.
+    assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
+    assert!(s.quarantined().expect("quarantine").is_empty());
+    // A row without a kept digest (older store) is judged by its stored envelope.
+    let mut legacy = incoming(9, "recognised", b"receipt 3");
+    legacy.digest.clear();
+    s.write(30, |t| t.accept(&legacy, None)).expect("accepted");
+    let (again, _) = s
+        .write(40, |t| t.accept(&other_id(&other, 9), None))
+        .expect("answered");
+    assert!(matches!(again, Accepted::OtherDigest { .. }), "{again:?}");
+}
+
+fn other_id(m: &Incoming, n: u128) -> Incoming {
+    Incoming {
+        message_id: Uuid::from_u128(n),
+        ..m.clone()
+    }
+}
+
+fn rejected_messages_are_quarantined_not_put_in_the_inbox(fx: &dyn Fixture) {
+    let s = fx.open();
+    s.write(0, |t| t.accept(&incoming(1, "rejected", b"r"), None))
+        .expect("accepted");
+    assert!(s.inbox(10).expect("inbox").is_empty());
+    assert_eq!(s.received_ids().expect("ids"), [Uuid::from_u128(1)]);
+    let states: Vec<State> = s
+        .history(Uuid::from_u128(1))
+        .expect("h")
+        .iter()
+        .map(|t| t.state)
+        .collect();
+    assert_eq!(states, [State::Received, State::Rejected]);
+}
+
+fn a_hub_forwards_instead_of_keeping_in_its_inbox(fx: &dyn Fixture) {
+    let s = fx.open();
+    let m = incoming(1, "forwarded", b"hub receipt");
+    let out = msg(1, 10, "KG");
+    s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
+    assert!(s.inbox(10).expect("inbox").is_empty());
+    assert_eq!(due(&s, "KG", 0, 10), [1]);
+    let (again, _) = s.write(0, |t| t.accept(&m, Some(&out))).expect("accepted");
+    assert!(
+        matches!(again, Accepted::Duplicate { .. }),
+        "forwarded once"
+    );
+}
+
+fn the_inbox_keeps_arrival_order(fx: &dyn Fixture) {
+    let s = fx.open();
+    for n in [5u128, 3, 9] {
+        s.write(0, |t| t.accept(&incoming(n, "recognised", b""), None))
+            .expect("accepted");
+    }
+    let order: Vec<u128> = s
+        .inbox(10)
+        .expect("inbox")
+        .iter()
+        .map(|m| m.message_id.as_u128())
+        .collect();
+    assert_eq!(order, [5, 3, 9]);
+}
+
+// PostgreSQL only: what replicas sharing one database rely on.
+
+fn replica(fx: &PgFixture) -> Store {
+    fx.open()
+}
+
+fn sql(url: &str, statement: &str) {
+    let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).expect("connects");
+    c.batch_execute(statement).expect("runs");
+}
+
+#[test]
+fn replicas_claim_disjoint_work_and_keep_each_conversation_in_order() {
+    let fx = PgFixture::with_lease(60_000);
+    let (a, b) = (replica(&fx), replica(&fx));
+    let batch = [
+        msg(1, 10, "RU"),
+        msg(2, 11, "RU"),
+        msg(3, 10, "RU"),
+        msg(4, 12, "RU"),
+        msg(5, 11, "RU"),
+        msg(6, 13, "RU"),
+    ];
+    enqueue(&a, 0, &batch).expect("enqueued");
+    assert_eq!(due(&a, "RU", 1, 2), [1, 2]);
+    // 3 and 5 wait behind 1 and 2, which replica A holds.
+    assert_eq!(due(&b, "RU", 1, 10), [4, 6]);
+    assert!(due(&a, "RU", 1, 10).is_empty(), "nothing is taken twice");
+    a.write(2, |t| {
+        t.delivered(Uuid::from_u128(1), b"r", State::Recognised, None)
+    })
+    .expect("delivered");
+    assert_eq!(due(&b, "RU", 3, 10), [3]);
+}
+
+#[test]
+fn a_crashed_replicas_work_is_taken_over_when_its_lease_ends() {
+    let fx = PgFixture::with_lease(1_000);
+    let (a, b) = (replica(&fx), replica(&fx));
+    enqueue(&a, 0, &[msg(1, 10, "RU")]).expect("enqueued");
+    assert_eq!(due(&a, "RU", 0, 10), [1]);
+    drop(a); // crashed with its lease held
+    assert!(due(&b, "RU", 500, 10).is_empty(), "the lease still holds");
+    assert_eq!(due(&b, "RU", 1_500, 10), [1], "taken over");
+    // A late outcome of another replica does not end this replica's lease.
+    let c = replica(&fx);
+    c.write(1_600, |t| t.failed_attempt(Uuid::from_u128(1), "late", 0))
+        .expect("recorded");
+    assert!(due(&c, "RU", 1_700, 10).is_empty(), "still B's until 2,500");
+    b.write(1_800, |t| t.failed_attempt(Uuid::from_u128(1), "refused", 0))
+        .expect("recorded");
+    assert_eq!(due(&c, "RU", 1_900, 10), [1], "B's own failure ended its lease");
+}
+
+#[test]
+fn an_enqueue_on_one_replica_wakes_the_others() {
+    let fx = PgFixture::with_lease(60_000);
+    let (a, b) = (replica(&fx), replica(&fx));
+    let mut woken = b.wake_ups().expect("PostgreSQL notifies");
+    // The listener connects in the background: enqueue until it hears one.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut n = 1;
+    loop {
+        enqueue(&a, 0, &[msg(n, n, "KG")]).expect("enqueued");
+        n += 1;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Ok(peer) = woken.try_recv() {
+            assert_eq!(peer, "KG");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notification");
+    }
+}
+
+#[test]
+fn replicas_writing_at_once_keep_one_audit_chain_and_store_each_message_once() {
+    let fx = PgFixture::with_lease(60_000);
+    let stores = [replica(&fx), replica(&fx)];
+    std::thread::scope(|scope| {
+        for (r, s) in stores.iter().enumerate() {
+            scope.spawn(move || {
+                for n in 0..40u128 {
+                    let id = 1_000 * (r as u128 + 1) + n;
+                    enqueue(s, 0, &[msg(id, id, "RU")]).expect("enqueued");
+                    // Both replicas receive the same 40 messages (a peer's redeliveries).
+                    let m = incoming(n + 1, "recognised", b"receipt");
+                    s.write(0, |t| t.accept(&m, None)).expect("answered");
+                }
+            });
+        }
+    });
+    let s = &stores[0];
+    assert_eq!(s.inbox_len().expect("len"), 40, "each received message once");
+    assert_eq!(s.outbox_len().expect("len"), 80);
+    let report = s.verify_audit().expect("verifies");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // 80 queued + 40 × (received, recognised).
+    assert_eq!(report.entries, 160);
+}
+
+#[test]
+fn an_edited_audit_entry_on_postgresql_is_found() {
+    let fx = PgFixture::new();
+    let s = replica(&fx);
+    enqueue(&s, 0, &[msg(1, 1, "RU"), msg(2, 2, "RU")]).expect("enqueued");
+    assert!(s.verify_audit().expect("verifies").problems.is_empty());
+    sql(
+        &fx.url,
+        "UPDATE audit SET entry = convert_to(replace(convert_from(entry, 'UTF8'), '\"queued\"', '\"sent\"'), 'UTF8') WHERE seq = 0",
+    );
+    let problems = s.verify_audit().expect("verifies").problems;
+    assert!(
+        problems.iter().any(|p| p.contains("entry 0")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_database_migrated_by_a_newer_node_is_refused() {
+    let fx = PgFixture::new();
+    drop(replica(&fx));
+    sql(&fx.url, "INSERT INTO tereze_schema (version) VALUES (99)");
+    let opts = PgOptions::parse(&fx.url, 0, None, None).expect("url");
+    match Store::open(&Location::Postgres(opts)) {
+        Err(StoreError::Schema(reason)) => assert!(reason.contains("upgrade"), "{reason}"),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("opened a newer schema"),
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error_without_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let url = format!("postgres://tereze:s3cret-pw@127.0.0.1:{port}/db?connect_timeout=2");
+    let opts = PgOptions::parse(&url, 0, None, None).expect("url");
+    let e = match Store::open(&Location::Postgres(opts)) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("connected to nothing"),
+    };
+    assert!(e.contains(&format!("127.0.0.1:{port}/db")), "{e}");
+    assert!(!e.contains("s3cret-pw"), "{e}");
+}
