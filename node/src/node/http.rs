@@ -623,7 +623,7 @@ async fn metrics(State(node): Shared) -> Response {
         .map(|m| m.len())
         .unwrap_or(0);
     out.push_str(&format!(
-        "# HELP tereze_store_bytes Size of the store file.\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n# HELP tereze_disk_free_bytes Free space of the data directory's file system (last sample).\n# TYPE tereze_disk_free_bytes gauge\ntereze_disk_free_bytes {}\n",
+        "# HELP tereze_store_bytes Size of the embedded store file (0 on a PostgreSQL store).\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n# HELP tereze_disk_free_bytes Free space of the data directory's file system (last sample).\n# TYPE tereze_disk_free_bytes gauge\ntereze_disk_free_bytes {}\n",
         node.disk.free().unwrap_or(0)
     ));
     let now = std::time::Instant::now();

@@ -222,6 +222,12 @@ pub(crate) struct PgStore {
 impl Drop for PgStore {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+        // Closing a blocking client blocks: not on the caller's (maybe async) thread.
+        let conn = std::mem::replace(
+            &mut *self.writer.lock().unwrap_or_else(|p| p.into_inner()),
+            Conn::new(self.opts.clone()),
+        );
+        let _ = std::thread::spawn(move || drop(conn)).join();
     }
 }
 
@@ -230,8 +236,17 @@ impl PgStore {
     /// migrate once) and starts the reader and listener threads.
     pub(crate) fn open(opts: &PgOptions) -> Result<Self, StoreError> {
         let opts = Arc::new(opts.clone());
-        let mut writer = Conn::new(opts.clone());
-        migrate(writer.parts()?.0)?;
+        let writer = {
+            // The blocking client must not start on an async runtime's thread.
+            let opts = opts.clone();
+            std::thread::spawn(move || -> Result<Conn, StoreError> {
+                let mut writer = Conn::new(opts);
+                migrate(writer.parts()?.0)?;
+                Ok(writer)
+            })
+            .join()
+            .map_err(|_| StoreError::Engine("the store's opening thread panicked".into()))??
+        };
         let (reads, rx) = mpsc::channel::<ReadJob>();
         let rx = Arc::new(Mutex::new(rx));
         for n in 0..READERS {

@@ -28,6 +28,8 @@ pub struct Net {
     pub dir: tempfile::TempDir,
     pub base: u16,
     index: HashMap<String, usize>,
+    /// A replica's port shift within its state's block of ten, and its state.
+    replicas: HashMap<String, (u16, String)>,
     children: HashMap<String, Child>,
 }
 
@@ -66,8 +68,31 @@ impl Net {
             dir,
             base,
             index,
+            replicas: HashMap::new(),
             children: HashMap::new(),
         }
+    }
+
+    /// A second replica `name` of `state`'s node (for a shared PostgreSQL store): the same
+    /// configuration, keys and certificates in its own directory, on ports 5 to 8 of the
+    /// state's block, with its own data directory. Configure `state` (its `store`) first.
+    pub fn add_replica(&mut self, state: &str, name: &str) {
+        let from = self.node_dir(state);
+        let to = self.dir.path().join(name.to_lowercase());
+        std::fs::create_dir_all(&to).expect("replica dir");
+        for e in std::fs::read_dir(&from).expect("node dir").flatten() {
+            if e.path().is_file() && e.file_name() != "node.log" {
+                std::fs::copy(e.path(), to.join(e.file_name())).expect("copy");
+            }
+        }
+        self.index.insert(name.into(), self.index[state]);
+        let mut text = std::fs::read_to_string(to.join("node.toml")).expect("config");
+        for offset in 0..4u16 {
+            let port = self.port(state, offset);
+            text = text.replace(&format!(":{port}\""), &format!(":{}\"", port + 5));
+        }
+        std::fs::write(to.join("node.toml"), text).expect("config");
+        self.replicas.insert(name.into(), (5, state.into()));
     }
 
     /// Adds a top-level `line` (`key = value`) to `state`'s node.toml, before its first table.
@@ -91,7 +116,8 @@ impl Net {
     }
 
     fn port(&self, state: &str, offset: u16) -> u16 {
-        self.base + (self.index[state] as u16) * 10 + offset
+        let shift = self.replicas.get(state).map(|r| r.0).unwrap_or(0);
+        self.base + (self.index[state] as u16) * 10 + shift + offset
     }
 
     pub fn exchange_port(&self, state: &str) -> u16 {
@@ -133,9 +159,10 @@ impl Net {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         reader.read_line(&mut line).expect("reads");
+        let code = self.replicas.get(state).map(|r| r.1.as_str()).unwrap_or(state);
         assert_eq!(
             line.trim(),
-            format!("ready {state}"),
+            format!("ready {code}"),
             "node {state} did not start: {}",
             self.log(state)
         );

@@ -1,0 +1,127 @@
+//! High availability with real processes (issue 12): two replicas of Kazakhstan's node share
+//! one PostgreSQL store (a real server started for the test as an unprivileged user) and send
+//! to Russia's node. The national system submits to either replica, as it would behind one
+//! address; one replica is killed with SIGKILL in the middle of the flow and not restarted.
+//! The other takes over its claimed messages when their leases end; afterwards every message
+//! either replica acknowledged is in RU's inbox exactly once, the shared outbox is empty and
+//! the shared audit chain verifies.
+
+mod net;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use net::{http, wait_until, Net};
+use tereze_node::pgcluster::PgCluster;
+
+/// Submits the sample to the first replica that answers 202 (the other one when a replica is
+/// down), from `threads` threads, until `messages` are acknowledged; returns the ids and who
+/// took each.
+fn flood(
+    ports: [u16; 2],
+    messages: usize,
+    threads: usize,
+    acknowledged: Arc<Mutex<Vec<(String, u16)>>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    let body = serde_json::json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+    });
+    (0..threads)
+        .map(|t| {
+            let (acknowledged, body) = (acknowledged.clone(), body.clone());
+            std::thread::spawn(move || {
+                let mut turn = t;
+                while acknowledged.lock().expect("lock").len() < messages {
+                    let port = ports[turn % 2];
+                    turn += 1;
+                    let (status, v) = http(port, "POST", "/v1/messages", Some(&body));
+                    if status == 202 {
+                        let id = v["messages"][0]["message_id"]
+                            .as_str()
+                            .expect("id")
+                            .to_owned();
+                        acknowledged.lock().expect("lock").push((id, port));
+                    } else {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn two_replicas_on_postgresql_one_killed_9_under_load_lose_and_repeat_nothing() {
+    let messages: usize = std::env::var("TEREZE_HA_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_500);
+    let pg = PgCluster::start().expect("PostgreSQL starts");
+    let url = pg.create_database("kz").expect("database");
+
+    let extra = "\n[relay]\nmin_backoff_ms = 50\nmax_backoff_ms = 500\ntimeout_seconds = 3\n[limits]\nmax_inbox_pull = 1000000\n";
+    let mut net = Net::init("KZ,RU", "", "", 19700, extra);
+    net.configure("KZ", &format!("store = \"{url}\"\nstore_lease_seconds = 5"));
+    net.add_replica("KZ", "KZB");
+    net.start("KZ");
+    net.start("KZB");
+    net.start("RU");
+    let ports = [net.http_port("KZ"), net.http_port("KZB")];
+
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let threads = flood(ports, messages, 4, acknowledged.clone());
+
+    // Kill replica A once a third of the flow is acknowledged, while it holds claimed work.
+    assert!(
+        wait_until(Duration::from_secs(120), || acknowledged
+            .lock()
+            .expect("lock")
+            .len()
+            >= messages / 3),
+        "the flow did not start: {}",
+        net.log("KZ")
+    );
+    let killed_at = acknowledged.lock().expect("lock").len();
+    net.kill9("KZ");
+    for t in threads {
+        t.join().expect("submitter");
+    }
+    let acknowledged: Vec<(String, u16)> = acknowledged.lock().expect("lock").clone();
+    let by_a = acknowledged.iter().filter(|(_, p)| *p == ports[0]).count();
+    assert!(by_a > 0, "replica A acknowledged nothing before its kill");
+    assert!(
+        acknowledged.len() - by_a > 0,
+        "replica B acknowledged nothing"
+    );
+
+    // Replica B drains the shared outbox, A's leased messages included once their leases end.
+    assert!(
+        wait_until(Duration::from_secs(180), || net
+            .metric("KZB", "outbox_messages")
+            == 0),
+        "the shared outbox did not drain ({} left): {}",
+        net.metric("KZB", "outbox_messages"),
+        net.log("KZB")
+    );
+    let ids: Vec<String> = acknowledged.iter().map(|(id, _)| id.clone()).collect();
+    let in_inbox = net.assert_exactly_once("RU", &ids);
+    // The surviving replica knows each message A took as delivered and recognised.
+    for (id, _) in acknowledged.iter().filter(|(_, p)| *p == ports[0]).step_by(25) {
+        assert_eq!(
+            net.states("KZB", id).last().map(String::as_str),
+            Some("recognised"),
+            "{id}: {:?}",
+            net.states("KZB", id)
+        );
+    }
+    net.stop("KZB");
+    let (code, out, err) = net::tereze(&["audit", "verify", "--store", &url]);
+    assert_eq!(code, 0, "the shared audit chain: {out}{err}");
+    assert!(out.contains("intact"), "{out}");
+    eprintln!(
+        "{} acknowledged ({by_a} by replica A, killed after {killed_at}), {in_inbox} in RU's inbox",
+        acknowledged.len()
+    );
+}
