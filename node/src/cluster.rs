@@ -41,6 +41,28 @@ impl Cluster {
         base_port: u16,
         extra_config: &str,
     ) -> Result<Self, ClusterError> {
+        Self::start_configured(
+            dir,
+            states,
+            hub,
+            via_hub,
+            base_port,
+            extra_config,
+            &BTreeMap::new(),
+        )
+    }
+
+    /// [`start`](Self::start), with top-level `key = value` lines added to some nodes'
+    /// configuration (e.g. a `store` URL), by state.
+    pub(crate) fn start_configured(
+        dir: Option<&Path>,
+        states: &[&str],
+        hub: Option<&str>,
+        via_hub: &[&str],
+        base_port: u16,
+        extra_config: &str,
+        top_level: &BTreeMap<String, String>,
+    ) -> Result<Self, ClusterError> {
         let (temp, dir) = match dir {
             Some(d) => (None, d.to_path_buf()),
             None => {
@@ -72,9 +94,13 @@ impl Cluster {
             http_ports: BTreeMap::new(),
         };
         for (i, (code, config)) in configs.iter().enumerate() {
-            if !extra_config.is_empty() {
+            let top = top_level.get(code);
+            if !extra_config.is_empty() || top.is_some() {
                 let mut text = std::fs::read_to_string(config)
                     .map_err(|e| ClusterError::Setup(format!("{}: {e}", config.display())))?;
+                if let Some(line) = top {
+                    text = text.replacen("\n[listen]", &format!("\n{line}\n[listen]"), 1);
+                }
                 text.push_str(extra_config);
                 std::fs::write(config, text)
                     .map_err(|e| ClusterError::Setup(format!("{}: {e}", config.display())))?;
@@ -102,15 +128,67 @@ impl Cluster {
             cluster.children.insert(code.clone(), child);
         }
         for (code, config) in &configs {
-            cluster.wait_ready(code, &config.with_file_name("node.log"))?;
+            cluster.wait_ready(code, code, &config.with_file_name("node.log"))?;
         }
         Ok(cluster)
     }
 
-    fn wait_ready(&mut self, code: &str, log: &Path) -> Result<(), ClusterError> {
+    /// Starts a second replica `name` of `state`'s node (which must use a shared PostgreSQL
+    /// store): the same configuration, keys and certificates in their own directory, on the
+    /// state's ports shifted by 5, with its own data directory.
+    pub(crate) fn start_replica(&mut self, state: &str, name: &str) -> Result<(), ClusterError> {
+        let setup = |e: std::io::Error| ClusterError::Setup(format!("replica {name}: {e}"));
+        let from = self.dir.join(state.to_lowercase());
+        let to = self.dir.join(name.to_lowercase());
+        std::fs::create_dir_all(&to).map_err(setup)?;
+        for e in std::fs::read_dir(&from).map_err(setup)?.flatten() {
+            if e.path().is_file() && e.file_name() != "node.log" {
+                std::fs::copy(e.path(), to.join(e.file_name())).map_err(setup)?;
+            }
+        }
+        let config = to.join("node.toml");
+        let mut text = std::fs::read_to_string(&config).map_err(setup)?;
+        let window = *self
+            .window_ports
+            .get(state)
+            .ok_or_else(|| ClusterError::Setup(format!("no node {state}")))?;
+        // The state's block: exchange, window, http, admin at +0..+3 (devpki::ports).
+        let first = window - 1;
+        for port in first..first + 4 {
+            text = text.replace(&format!(":{port}\""), &format!(":{}\"", port + 5));
+        }
+        std::fs::write(&config, text).map_err(setup)?;
+        let exe = std::env::current_exe()
+            .map_err(|e| ClusterError::Setup(format!("cannot find the tereze binary: {e}")))?;
+        let log_path = to.join("node.log");
+        let log = std::fs::File::create(&log_path).map_err(setup)?;
+        let child = Command::new(&exe)
+            .args(["node", "run", "--config"])
+            .arg(&config)
+            .env(
+                "TEREZE_LOG",
+                std::env::var("TEREZE_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .map_err(|e| ClusterError::Start {
+                state: name.into(),
+                reason: e.to_string(),
+            })?;
+        self.window_ports.insert(name.into(), window + 5);
+        if let Some(http) = self.http_ports.get(state).copied() {
+            self.http_ports.insert(name.into(), http + 5);
+        }
+        self.children.insert(name.into(), child);
+        self.wait_ready(name, state, &log_path)
+    }
+
+    /// Waits for child `key`'s "ready CODE" line.
+    fn wait_ready(&mut self, key: &str, code: &str, log: &Path) -> Result<(), ClusterError> {
         let child = self
             .children
-            .get_mut(code)
+            .get_mut(key)
             .ok_or_else(|| ClusterError::Setup(format!("no child for {code}")))?;
         let stdout = child.stdout.take().ok_or_else(|| ClusterError::Start {
             state: code.into(),

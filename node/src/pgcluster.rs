@@ -183,6 +183,30 @@ impl PgCluster {
         Ok(self.url(name))
     }
 
+    /// The server's processes: the postmaster and its children (backends, writers), for CPU
+    /// accounting.
+    pub fn pids(&self) -> Vec<u32> {
+        let Some(main) = self.child.as_ref().map(Child::id) else {
+            return Vec::new();
+        };
+        let mut out = vec![main];
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+                continue;
+            };
+            let parent = std::fs::read_to_string(e.path().join("stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(')')
+                        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                });
+            if parent == Some(main) {
+                out.push(pid);
+            }
+        }
+        out
+    }
+
     /// The server's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

@@ -2,7 +2,9 @@
 //! receiving node (RU) as processes on loopback with the embedded store (fsync before every
 //! acknowledgement), submits 4.5 KB EAEU export declarations through KZ's Window service, and
 //! measures each message from the submit call to the moment KZ has verified RU's signed
-//! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt).
+//! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt). With
+//! `--store postgres` the sender's store is a PostgreSQL server started for the run (and
+//! `--replicas 2` runs two replicas of the sender on it, the submissions spread over both).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -37,6 +39,13 @@ pub(crate) struct BenchArgs {
     /// Seconds to wait for the last receipts.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// The sender's store: `embedded` (redb) or `postgres` (a throwaway PostgreSQL server on
+    /// loopback, started and removed by the run; Debian's postgresql must be installed).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres"])]
+    store: String,
+    /// Replicas of the sender sharing its PostgreSQL store (1 or 2).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    replicas: u8,
 }
 
 const DOCUMENT: &[u8] =
@@ -46,6 +55,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     if args.messages == 0 || args.concurrency == 0 {
         return Err(Failure::Input(
             "--messages and --concurrency must be at least 1".into(),
+        ));
+    }
+    if args.replicas > 1 && args.store != "postgres" {
+        return Err(Failure::Input(
+            "--replicas 2 needs --store postgres (replicas share one PostgreSQL store)".into(),
         ));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -79,24 +93,49 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let pg = if args.store == "postgres" {
+        Some(
+            tokio::task::block_in_place(crate::pgcluster::PgCluster::start)
+                .map_err(|e| fail(format!("PostgreSQL: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let mut top = std::collections::BTreeMap::new();
+    if let Some(pg) = &pg {
+        let url = tokio::task::block_in_place(|| pg.create_database("bench")).map_err(fail)?;
+        top.insert("KZ".to_string(), format!("store = \"{url}\""));
+    }
     let cluster = tokio::task::block_in_place(|| {
-        Cluster::start(
+        let mut c = Cluster::start_configured(
             None,
             &["KZ", "RU"],
             None,
             &[],
             args.base_port,
             "\n[limits]\nmax_queue = 1000000\n",
-        )
+            &top,
+        )?;
+        if args.replicas > 1 {
+            c.start_replica("KZ", "KZ-B")?;
+        }
+        Ok::<_, crate::cluster::ClusterError>(c)
     })
     .map_err(fail)?;
     let pids = cluster.pids();
-    let window = cluster.window("KZ").await.map_err(fail)?;
+    let mut windows = vec![cluster.window("KZ").await.map_err(fail)?];
+    if args.replicas > 1 {
+        windows.push(cluster.window("KZ-B").await.map_err(fail)?);
+    }
 
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let done: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Receipts that came back before their submit call returned here: settled at the end.
+    let early: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let settled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    {
+    // Each replica tells of the messages it settled (whichever replica sent them).
+    for window in &windows {
         let mut w = window.clone();
         let stream = w
             .subscribe(SubscribeRequest {
@@ -104,13 +143,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             })
             .await
             .map_err(|e| fail(e.message()))?;
-        let submitted = submitted.clone();
-        let done = done.clone();
+        let (submitted, done, early) = (submitted.clone(), done.clone(), early.clone());
+        let settled = settled.clone();
+        let finished_tx = finished_tx.clone();
         let n = args.messages;
         tokio::spawn(async move {
             let mut stream = stream.into_inner();
-            let mut early: HashMap<String, Instant> = HashMap::new();
-            let mut count = 0;
             while let Some(ev) = stream.next().await {
                 let Ok(ev) = ev else { continue };
                 let Some(t) = ev.transition else { continue };
@@ -127,38 +165,23 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                         if let Ok(mut d) = done.lock() {
                             d.push(now - s);
                         }
-                        count += 1;
                     }
-                    // The receipt came back before the submit call returned here.
                     None => {
-                        early.insert(ev.message_id, now);
-                        count += 1;
+                        if let Ok(mut e) = early.lock() {
+                            e.insert(ev.message_id, now);
+                        }
                     }
                 }
-                if count >= n {
+                if settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= n {
+                    let _ = finished_tx.send(());
                     break;
                 }
             }
-            // Settle the early ones against their submit time (their submit calls may still be
-            // returning).
-            for _ in 0..250 {
-                if early.is_empty() {
-                    break;
-                }
-                if let (Ok(s), Ok(mut d)) = (submitted.lock(), done.lock()) {
-                    early.retain(|id, at| match s.get(id) {
-                        Some(start) => {
-                            d.push(at.saturating_duration_since(*start));
-                            false
-                        }
-                        None => true,
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let _ = finished_tx.send(());
         });
     }
+    drop(finished_tx);
+    let pg_pids = pg.as_ref().map(|p| p.pids()).unwrap_or_default();
+    let pg_cpu_before: f64 = pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum();
 
     let cpu_before: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
@@ -176,7 +199,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             tokio::time::sleep_until(due.into()).await;
         }
         let permit = sem.clone().acquire_owned().await.map_err(fail)?;
-        let mut w = window.clone();
+        let mut w = windows[i % windows.len()].clone();
         let submitted = submitted.clone();
         let acks = acks.clone();
         tasks.spawn(async move {
@@ -210,6 +233,25 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let submit_time = started.elapsed();
     let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
     let total = started.elapsed();
+    // Settle the early ones against their submit times (their submit calls may still be
+    // returning).
+    for _ in 0..250 {
+        if let (Ok(s), Ok(mut d), Ok(mut e)) = (submitted.lock(), done.lock(), early.lock()) {
+            e.retain(|id, at| match s.get(id) {
+                Some(start) => {
+                    d.push(at.saturating_duration_since(*start));
+                    false
+                }
+                None => true,
+            });
+            if e.is_empty() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pg_cpu: f64 =
+        pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>() - pg_cpu_before;
     let cpu_after: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
 
@@ -219,9 +261,14 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     e2e.sort();
     let n = e2e.len();
     println!(
-        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, {}",
+        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, sender's store {}, {}",
         args.messages,
         DOCUMENT.len(),
+        match (pg.is_some(), args.replicas) {
+            (false, _) => "embedded (redb)".to_string(),
+            (true, 1) => "PostgreSQL, 1 replica".to_string(),
+            (true, n) => format!("PostgreSQL, {n} replicas"),
+        },
         if args.rate > 0 {
             format!("open loop at {} msg/s", args.rate)
         } else {
@@ -253,11 +300,19 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         pct(&e2e, 100.0)
     );
     println!(
-        "node CPU: {:.2} s for both nodes, {:.0} µs per message (this load generator not included)",
+        "node CPU: {:.2} s for the nodes, {:.0} µs per message (this load generator not included)",
         cpu,
         cpu * 1e6 / args.messages as f64
     );
+    if pg.is_some() {
+        println!(
+            "PostgreSQL CPU: {:.2} s, {:.0} µs per message",
+            pg_cpu,
+            pg_cpu * 1e6 / args.messages as f64
+        );
+    }
     drop(cluster);
+    drop(pg);
     if n == args.messages {
         Ok(())
     } else {
