@@ -335,6 +335,7 @@ impl PgStore {
             changes: Vec::new(),
             head,
             notify: BTreeSet::new(),
+            appended: Appended::default(),
             replica: &self.opts.replica,
         });
         let r = f(&mut t)?;
@@ -875,7 +876,21 @@ pub(crate) struct PgTxn<'a> {
     head: Head,
     /// Peers to notify at commit.
     notify: BTreeSet<String>,
+    /// Audit entries and history rows appended by this transaction, written in one
+    /// statement at commit (nothing in a transaction reads them back).
+    appended: Appended,
     replica: &'a str,
+}
+
+/// Rows of `audit` and `history`, column by column, for one `unnest` insert.
+#[derive(Default)]
+struct Appended {
+    seq: Vec<i64>,
+    entry: Vec<Vec<u8>>,
+    message_id: Vec<Uuid>,
+    state: Vec<&'static str>,
+    at: Vec<i64>,
+    transition: Vec<Vec<u8>>,
 }
 
 impl PgTxn<'_> {
@@ -903,6 +918,16 @@ impl PgTxn<'_> {
 
     /// Writes the audit head, tells listeners, commits; the state changes made.
     fn commit(mut self) -> Result<Vec<Change>, StoreError> {
+        if !self.appended.seq.is_empty() {
+            let a = std::mem::take(&mut self.appended);
+            self.exec(
+                "WITH a AS (INSERT INTO audit (seq, entry) \
+                   SELECT * FROM unnest($1::bigint[], $2::bytea[])) \
+                 INSERT INTO history (message_id, seq, state, at, transition) \
+                 SELECT * FROM unnest($3::uuid[], $1::bigint[], $4::text[], $5::bigint[], $6::bytea[])",
+                &[&a.seq, &a.entry, &a.message_id, &a.state, &a.at, &a.transition],
+            )?;
+        }
         if self.head.dirty() {
             let count = self.head.count() as i64;
             let last = self.head.last().to_vec();
@@ -934,15 +959,13 @@ impl PgTxn<'_> {
             note,
         };
         let (seq, entry) = audit::next_entry(&mut self.head, id, &transition)?;
-        let seq = seq as i64;
-        let row = encode(&transition)?;
-        let now = self.now;
-        self.exec(
-            "WITH a AS (INSERT INTO audit (seq, entry) VALUES ($1, $2)) \
-             INSERT INTO history (message_id, seq, state, at, transition) \
-             VALUES ($3, $1, $4, $5, $6)",
-            &[&seq, &entry, &id, &state.as_str(), &now, &row],
-        )?;
+        let a = &mut self.appended;
+        a.seq.push(seq as i64);
+        a.entry.push(entry);
+        a.message_id.push(id);
+        a.state.push(state.as_str());
+        a.at.push(self.now);
+        a.transition.push(encode(&transition)?);
         self.changes.push(Change {
             message_id: id,
             transition,
@@ -968,37 +991,58 @@ impl PgTxn<'_> {
         )? {
             return Err(StoreError::AlreadyQueued(r.get(0)));
         }
-        for m in batch {
-            let meta = encode(&Meta {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Sequence numbers for the whole batch in one call (writes are serialised, so the
+        // range is this transaction's alone).
+        let n = batch.len() as i64;
+        let last: i64 = self
+            .opt(
+                "SELECT setval('outbox_sequence', nextval('outbox_sequence') + $1 - 1)",
+                &[&n],
+            )?
+            .map(|r| r.get(0))
+            .ok_or_else(|| StoreError::Engine("no outbox sequence".into()))?;
+        let mut cols = (
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(batch.len()),
+        );
+        for (i, m) in batch.iter().enumerate() {
+            cols.0.push(m.message_id);
+            cols.1.push(m.peer.as_str());
+            cols.2.push(last - n + 1 + i as i64);
+            cols.3.push(m.conversation_id);
+            cols.4.push(encode(m)?);
+            cols.5.push(m.payload.bytes());
+            cols.6.push(encode(&Meta {
                 direction: "out".into(),
                 peer: m.peer.clone(),
                 conversation: Some(m.conversation_id),
                 process: None,
                 document_type: None,
-            })?;
-            self.exec(
-                "INSERT INTO message_meta (message_id, meta) VALUES ($1, $2) \
-                 ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta",
-                &[&m.message_id, &meta],
-            )?;
+            })?);
         }
         let now = self.now;
+        self.exec(
+            "WITH meta AS ( \
+               INSERT INTO message_meta (message_id, meta) \
+               SELECT * FROM unnest($1::uuid[], $7::bytea[]) \
+               ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta) \
+             INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, payload, \
+               attempts, next_attempt_at) \
+             SELECT u.*, 0, $8 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], \
+               $5::bytea[], $6::bytea[]) AS u",
+            &[
+                &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &now,
+            ],
+        )?;
         for m in batch {
-            let message = encode(m)?;
-            let payload = m.payload.bytes();
-            self.exec(
-                "INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, \
-                   payload, attempts, next_attempt_at) \
-                 VALUES ($1, $2, nextval('outbox_sequence'), $3, $4, $5, 0, $6)",
-                &[
-                    &m.message_id,
-                    &m.peer,
-                    &m.conversation_id,
-                    &message,
-                    &payload,
-                    &now,
-                ],
-            )?;
             for (state, note) in before {
                 self.record(m.message_id, *state, note.clone())?;
             }
