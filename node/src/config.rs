@@ -320,7 +320,9 @@ impl NodeConfig {
     /// Where the store lives (the password file is read here, at start).
     pub(crate) fn store_location(&self) -> Result<crate::store::Location, String> {
         match &self.store {
-            None => Ok(crate::store::Location::File(self.data_dir.join("node.redb"))),
+            None => Ok(crate::store::Location::File(
+                self.data_dir.join("node.redb"),
+            )),
             Some(url) => {
                 let password = match &self.store_password_file {
                     Some(p) => {

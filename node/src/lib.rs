@@ -6,11 +6,11 @@
 
 pub mod cli;
 mod cluster;
-pub mod pgcluster;
 mod config;
 mod devpki;
 mod logging;
 mod node;
+pub mod pgcluster;
 mod receipt;
 mod recognition;
 mod reference_document;

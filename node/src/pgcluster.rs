@@ -39,7 +39,8 @@ fn bin_dir() -> Result<PathBuf, String> {
     }
     std::env::var_os("PATH")
         .and_then(|p| {
-            std::env::split_paths(&p).find(|d| d.join("postgres").exists() && d.join("initdb").exists())
+            std::env::split_paths(&p)
+                .find(|d| d.join("postgres").exists() && d.join("initdb").exists())
         })
         .ok_or_else(|| {
             "PostgreSQL server binaries not found (install Debian's postgresql: scripts/setup does)"
@@ -101,7 +102,6 @@ impl PgCluster {
             std::os::unix::fs::chown(&data, Some(65534), Some(65534))
                 .map_err(|e| format!("chown {}: {e}", data.display()))?;
         }
-        let log = dir.path().join("server.log");
         let out = command(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
@@ -116,12 +116,31 @@ impl PgCluster {
             ));
         }
         let port = free_port()?;
-        let log_file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut cluster = Self {
+            dir,
+            port,
+            child: None,
+        };
+        cluster.launch()?;
+        Ok(cluster)
+    }
+
+    /// Starts `postgres` on the cluster's directory and port; waits until it takes
+    /// connections.
+    fn launch(&mut self) -> Result<(), String> {
+        let bin = bin_dir()?;
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("server.log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| format!("{}: {e}", log.display()))?;
         let child = command(&bin.join("postgres"))
             .arg("-D")
             .arg(&data)
             .arg("-p")
-            .arg(port.to_string())
+            .arg(self.port.to_string())
             .arg("-c")
             .arg("listen_addresses=127.0.0.1")
             .arg("-c")
@@ -133,20 +152,17 @@ impl PgCluster {
             .stderr(log_file)
             .spawn()
             .map_err(|e| format!("postgres: {e}"))?;
-        let mut cluster = Self {
-            dir,
-            port,
-            child: Some(child),
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let url = cluster.url("postgres");
+            let url = self.url("postgres");
             let ok = blocking(move || postgres::Client::connect(&url, postgres::NoTls).is_ok())?;
             if ok {
-                return Ok(cluster);
+                return Ok(());
             }
-            if let Some(c) = cluster.child.as_mut() {
+            if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
+                    self.child = None;
                     let text = std::fs::read_to_string(&log).unwrap_or_default();
                     return Err(format!("postgres exited ({status}): {}", text.trim()));
                 }
@@ -155,6 +171,27 @@ impl PgCluster {
                 return Err("postgres did not take connections within 60 s".into());
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// SIGKILL to the server (its backends follow): a crash, with no shutdown checkpoint.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same data and port (crash recovery replays its WAL);
+    /// retried while the killed server's backends still hold its shared memory.
+    pub fn start_again(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match self.launch() {
+                Ok(()) => return Ok(()),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(500)),
+            }
         }
     }
 
@@ -170,7 +207,10 @@ impl PgCluster {
 
     /// Creates database `name`; its URL.
     pub fn create_database(&self, name: &str) -> Result<String, String> {
-        if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
             return Err(format!("{name:?}: database names here are [a-z0-9_]"));
         }
         let url = self.url("postgres");

@@ -250,8 +250,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let pg_cpu: f64 =
-        pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>() - pg_cpu_before;
+    let pg_cpu: f64 = pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>() - pg_cpu_before;
     let cpu_after: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
 

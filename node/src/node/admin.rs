@@ -338,9 +338,7 @@ async fn versions(State(s): State<Shared>) -> Response {
 
 async fn audit_verify(State(s): State<Shared>) -> Response {
     let node = s.node.clone();
-    let report =
-        tokio::task::spawn_blocking(move || node.store().verify_audit())
-            .await;
+    let report = tokio::task::spawn_blocking(move || node.store().verify_audit()).await;
     match report {
         Ok(Ok(r)) => Json(json!({
             "intact": r.problems.is_empty(),

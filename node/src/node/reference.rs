@@ -96,9 +96,7 @@ impl Reference {
 /// The shipped directories with the stored change sets applied in order. A stored set that
 /// no longer applies (the shipped data changed under it) is reported and the directory stays
 /// at the set before; its later sets are not applied either.
-pub(crate) fn load(
-    store: &crate::store::Store,
-) -> Result<Directories, crate::store::StoreError> {
+pub(crate) fn load(store: &crate::store::Store) -> Result<Directories, crate::store::StoreError> {
     let mut dirs = Directories::builtin();
     let mut broken: HashSet<String> = HashSet::new();
     for (directory, number, bytes) in store.change_sets_after(&HashMap::new(), usize::MAX)? {

@@ -275,12 +275,20 @@ pub(super) struct AuditData {
 pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
     let txn = db.begin_read().map_err(engine)?;
     let mut data = AuditData::default();
-    for row in txn.open_table(AUDIT).map_err(engine)?.iter().map_err(engine)? {
+    for row in txn
+        .open_table(AUDIT)
+        .map_err(engine)?
+        .iter()
+        .map_err(engine)?
+    {
         let (k, v) = row.map_err(engine)?;
         data.entries.push((k.value(), v.value().to_vec()));
     }
     let head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
-    data.head_hash = head.get("hash").map_err(engine)?.map(|h| h.value().to_vec());
+    data.head_hash = head
+        .get("hash")
+        .map_err(engine)?
+        .map(|h| h.value().to_vec());
     data.head_count = head.get("count").map_err(engine)?.map(|c| {
         let mut b = [0u8; 8];
         let v = c.value();
@@ -296,7 +304,12 @@ pub(crate) fn verify(db: &redb::Database) -> Result<AuditReport, StoreError> {
         let (k, v) = row.map_err(engine)?;
         data.checkpoints.push((k.value(), v.value().to_vec()));
     }
-    for row in txn.open_table(HISTORY).map_err(engine)?.iter().map_err(engine)? {
+    for row in txn
+        .open_table(HISTORY)
+        .map_err(engine)?
+        .iter()
+        .map_err(engine)?
+    {
         let (k, v) = row.map_err(engine)?;
         data.history
             .push((Uuid::from_u128(k.value().0), v.value().to_vec()));

@@ -6,7 +6,7 @@
 //! puts the changes of many concurrent callers into one commit (group commit).
 //! The engine choice is docs/decisions/0004-embedded-store.md; [`Store`] is one of two engines
 //! behind one interface: the embedded redb file (the default, one replica) or PostgreSQL
-//! (several replicas of one node sharing it: docs/decisions/0008-postgresql-store.md).
+//! (several replicas of one node sharing it: docs/decisions/0007-postgresql-store.md).
 
 pub(crate) mod audit;
 pub(crate) mod committer;

@@ -1,5 +1,5 @@
 //! The store on PostgreSQL, for several replicas of one node (issue 12, DESIGN §8,
-//! docs/decisions/0008-postgresql-store.md). The records and their encodings are the embedded
+//! docs/decisions/0007-postgresql-store.md). The records and their encodings are the embedded
 //! store's; what differs is how replicas share them:
 //!
 //! - Every write transaction first locks the audit chain's head row (`FOR UPDATE`): writes of
@@ -29,8 +29,8 @@ use uuid::Uuid;
 use super::audit::{self, Head};
 use super::redb_store::{decode, encode};
 use super::{
-    hex, Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State,
-    StoreError, Transition, Txn,
+    hex, Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State, StoreError,
+    Transition, Txn,
 };
 
 /// The schema migrations, in order; a database at a higher version than the last one here was
@@ -125,9 +125,9 @@ impl PgOptions {
         let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
             .map_err(|e| StoreError::Engine(format!("TLS for PostgreSQL: {e}")))?;
         if let Some(ca) = &self.ca_file {
-            builder.set_ca_file(ca).map_err(|e| {
-                StoreError::Engine(format!("store CA file {}: {e}", ca.display()))
-            })?;
+            builder
+                .set_ca_file(ca)
+                .map_err(|e| StoreError::Engine(format!("store CA file {}: {e}", ca.display())))?;
         }
         let tls = postgres_openssl::MakeTlsConnector::new(builder.build());
         let mut config: postgres::Config = self
@@ -142,7 +142,11 @@ impl PgOptions {
             config.password(p);
         }
         config.connect(tls).map_err(|e| {
-            StoreError::Engine(format!("cannot connect to {}: {}", self.redacted(), pg_text(&e)))
+            StoreError::Engine(format!(
+                "cannot connect to {}: {}",
+                self.redacted(),
+                pg_text(&e)
+            ))
         })
     }
 }
@@ -498,11 +502,13 @@ impl PgStore {
     #[cfg(test)]
     pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
         self.read(|c, _| {
-            Ok(c.query("SELECT message_id FROM received ORDER BY message_id", &[])
-                .map_err(pg)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect())
+            Ok(
+                c.query("SELECT message_id FROM received ORDER BY message_id", &[])
+                    .map_err(pg)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+            )
         })
     }
 
@@ -528,11 +534,7 @@ impl PgStore {
         })
     }
 
-    fn bytes_by_text(
-        &self,
-        sql: &'static str,
-        id: &str,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    fn bytes_by_text(&self, sql: &'static str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let id = id.to_owned();
         self.read(move |c, cache| {
             let st = prepared(c, cache, sql)?;
@@ -559,11 +561,13 @@ impl PgStore {
 
     pub(crate) fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.read(|c, _| {
-            Ok(c.query("SELECT url, crls FROM fetched_crls ORDER BY url", &[])
-                .map_err(pg)?
-                .iter()
-                .map(|r| (r.get(0), r.get(1)))
-                .collect())
+            Ok(
+                c.query("SELECT url, crls FROM fetched_crls ORDER BY url", &[])
+                    .map_err(pg)?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect(),
+            )
         })
     }
 
@@ -786,10 +790,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
             )
             .map_err(pg)?;
         let at: i32 = client
-            .query_one(
-                "SELECT coalesce(max(version), 0) FROM tereze_schema",
-                &[],
-            )
+            .query_one("SELECT coalesce(max(version), 0) FROM tereze_schema", &[])
             .map_err(pg)?
             .get(0);
         let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
@@ -801,9 +802,8 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         }
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > at) {
             let mut tx = client.transaction().map_err(pg)?;
-            tx.batch_execute(sql).map_err(|e| {
-                StoreError::Schema(format!("migration {version}: {}", pg_text(&e)))
-            })?;
+            tx.batch_execute(sql)
+                .map_err(|e| StoreError::Schema(format!("migration {version}: {}", pg_text(&e))))?;
             tx.execute(
                 "INSERT INTO tereze_schema (version) VALUES ($1)",
                 &[version],
@@ -822,11 +822,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
 
 /// Listens for enqueue notifications and passes the peers on, reconnecting after a failure,
 /// until the store is dropped.
-fn listen(
-    opts: &PgOptions,
-    wake: &tokio::sync::broadcast::Sender<String>,
-    stop: &AtomicBool,
-) {
+fn listen(opts: &PgOptions, wake: &tokio::sync::broadcast::Sender<String>, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         let mut client = match opts.connect() {
             Ok(c) => c,

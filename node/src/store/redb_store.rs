@@ -108,7 +108,6 @@ impl RedbTxn<'_> {
         audit::checkpoint(self.txn, key, certificate, self.now)
     }
 
-
     /// Writes any pending audit head, so code working on the raw transaction sees it.
     pub(crate) fn flush_audit_head(&mut self) -> Result<(), StoreError> {
         if let Some(head) = self.audit_head.take() {

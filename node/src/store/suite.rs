@@ -470,9 +470,15 @@ fn a_crashed_replicas_work_is_taken_over_when_its_lease_ends() {
     c.write(1_600, |t| t.failed_attempt(Uuid::from_u128(1), "late", 0))
         .expect("recorded");
     assert!(due(&c, "RU", 1_700, 10).is_empty(), "still B's until 2,500");
-    b.write(1_800, |t| t.failed_attempt(Uuid::from_u128(1), "refused", 0))
-        .expect("recorded");
-    assert_eq!(due(&c, "RU", 1_900, 10), [1], "B's own failure ended its lease");
+    b.write(1_800, |t| {
+        t.failed_attempt(Uuid::from_u128(1), "refused", 0)
+    })
+    .expect("recorded");
+    assert_eq!(
+        due(&c, "RU", 1_900, 10),
+        [1],
+        "B's own failure ended its lease"
+    );
 }
 
 #[test]
@@ -513,7 +519,11 @@ fn replicas_writing_at_once_keep_one_audit_chain_and_store_each_message_once() {
         }
     });
     let s = &stores[0];
-    assert_eq!(s.inbox_len().expect("len"), 40, "each received message once");
+    assert_eq!(
+        s.inbox_len().expect("len"),
+        40,
+        "each received message once"
+    );
     assert_eq!(s.outbox_len().expect("len"), 80);
     let report = s.verify_audit().expect("verifies");
     assert!(report.problems.is_empty(), "{:?}", report.problems);

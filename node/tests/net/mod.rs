@@ -159,7 +159,11 @@ impl Net {
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
         reader.read_line(&mut line).expect("reads");
-        let code = self.replicas.get(state).map(|r| r.1.as_str()).unwrap_or(state);
+        let code = self
+            .replicas
+            .get(state)
+            .map(|r| r.1.as_str())
+            .unwrap_or(state);
         assert_eq!(
             line.trim(),
             format!("ready {code}"),
