@@ -28,6 +28,8 @@ pub(crate) enum Store {
 }
 
 /// One write transaction of either engine: its changes become durable together at commit.
+/// One lives on the committer's stack per group commit, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Txn<'a> {
     Redb(redb_store::RedbTxn<'a>),
     Postgres(pg_store::PgTxn<'a>),
