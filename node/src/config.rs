@@ -561,4 +561,31 @@ key = "signer.key"
         let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");
         assert!(e.to_string().contains("colour"), "{e}");
     }
+
+    #[test]
+    fn a_postgresql_store_is_checked_at_start() {
+        let with = |lines: &str| MINIMAL.replace("[listen]", &format!("{lines}\n[listen]"));
+        let c = load(&with("store = \"postgres://tereze@db.example:5432/kz\"")).expect("loads");
+        assert!(matches!(
+            c.store_location(),
+            Ok(crate::store::Location::Postgres(_))
+        ));
+        assert!(matches!(
+            load(MINIMAL).expect("loads").store_location(),
+            Ok(crate::store::Location::File(p)) if p.ends_with("node.redb")
+        ));
+        for (lines, field, says) in [
+            ("store = \"mysql://x/y\"", "store", "PostgreSQL URL"),
+            ("store = \"postgres://tereze@db.example\"", "store", "names no database"),
+            ("store_password_file = \"pw\"", "store", "need a PostgreSQL store"),
+            (
+                "store = \"postgres://t@h/kz\"\nstore_lease_seconds = 30",
+                "store_lease_seconds",
+                "relay.timeout_seconds (30)",
+            ),
+        ] {
+            let e = load(&with(lines)).expect_err(lines).to_string();
+            assert!(e.contains(field) && e.contains(says), "{lines}: {e}");
+        }
+    }
 }
