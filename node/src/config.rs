@@ -576,8 +576,16 @@ key = "signer.key"
         ));
         for (lines, field, says) in [
             ("store = \"mysql://x/y\"", "store", "PostgreSQL URL"),
-            ("store = \"postgres://tereze@db.example\"", "store", "names no database"),
-            ("store_password_file = \"pw\"", "store", "need a PostgreSQL store"),
+            (
+                "store = \"postgres://tereze@db.example\"",
+                "store",
+                "names no database",
+            ),
+            (
+                "store_password_file = \"pw\"",
+                "store",
+                "need a PostgreSQL store",
+            ),
             (
                 "store = \"postgres://t@h/kz\"\nstore_lease_seconds = 30",
                 "store_lease_seconds",
