@@ -4,53 +4,14 @@
 //! address; one replica is killed with SIGKILL in the middle of the flow and not restarted.
 //! The other takes over its claimed messages when their leases end; afterwards every message
 //! either replica acknowledged is in RU's inbox exactly once, the shared outbox is empty and
-//! the shared audit chain verifies.
+//! the shared audit chain verifies. A second test kills the database itself.
 
 mod net;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use net::{http, wait_until, Net};
 use tereze_node::pgcluster::PgCluster;
-
-/// Submits the sample to the first replica that answers 202 (the other one when a replica is
-/// down), from `threads` threads, until `messages` are acknowledged; returns the ids and who
-/// took each.
-fn flood(
-    ports: [u16; 2],
-    messages: usize,
-    threads: usize,
-    acknowledged: Arc<Mutex<Vec<(String, u16)>>>,
-) -> Vec<std::thread::JoinHandle<()>> {
-    let body = serde_json::json!({
-        "format": "eaeu.export-declaration",
-        "document": net::SAMPLE,
-        "recipient_country": "RU",
-    });
-    (0..threads)
-        .map(|t| {
-            let (acknowledged, body) = (acknowledged.clone(), body.clone());
-            std::thread::spawn(move || {
-                let mut turn = t;
-                while acknowledged.lock().expect("lock").len() < messages {
-                    let port = ports[turn % 2];
-                    turn += 1;
-                    let (status, v) = http(port, "POST", "/v1/messages", Some(&body));
-                    if status == 202 {
-                        let id = v["messages"][0]["message_id"]
-                            .as_str()
-                            .expect("id")
-                            .to_owned();
-                        acknowledged.lock().expect("lock").push((id, port));
-                    } else {
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-            })
-        })
-        .collect()
-}
 
 #[test]
 fn two_replicas_on_postgresql_one_killed_9_under_load_lose_and_repeat_nothing() {
@@ -70,25 +31,23 @@ fn two_replicas_on_postgresql_one_killed_9_under_load_lose_and_repeat_nothing() 
     net.start("RU");
     let ports = [net.http_port("KZ"), net.http_port("KZB")];
 
-    let acknowledged = Arc::new(Mutex::new(Vec::new()));
-    let threads = flood(ports, messages, 4, acknowledged.clone());
+    let flood = net::Flood::spread(&ports, "RU", messages, 4);
 
     // Kill replica A once a third of the flow is acknowledged, while it holds claimed work.
     assert!(
-        wait_until(Duration::from_secs(120), || acknowledged
-            .lock()
-            .expect("lock")
-            .len()
-            >= messages / 3),
+        wait_until(Duration::from_secs(120), || flood.count() >= messages / 3),
         "the flow did not start: {}",
         net.log("KZ")
     );
-    let killed_at = acknowledged.lock().expect("lock").len();
+    let killed_at = flood.count();
     net.kill9("KZ");
-    for t in threads {
-        t.join().expect("submitter");
-    }
-    let acknowledged: Vec<(String, u16)> = acknowledged.lock().expect("lock").clone();
+    let taken_by = flood.taken_by.clone();
+    let ids = flood.join();
+    let acknowledged: Vec<(String, u16)> = ids
+        .iter()
+        .cloned()
+        .zip(taken_by.lock().expect("lock").iter().copied())
+        .collect();
     let by_a = acknowledged.iter().filter(|(_, p)| *p == ports[0]).count();
     assert!(by_a > 0, "replica A acknowledged nothing before its kill");
     assert!(
@@ -105,7 +64,6 @@ fn two_replicas_on_postgresql_one_killed_9_under_load_lose_and_repeat_nothing() 
         net.metric("KZB", "outbox_messages"),
         net.log("KZB")
     );
-    let ids: Vec<String> = acknowledged.iter().map(|(id, _)| id.clone()).collect();
     let in_inbox = net.assert_exactly_once("RU", &ids);
     // The surviving replica knows each message A took as delivered and recognised.
     for (id, _) in acknowledged

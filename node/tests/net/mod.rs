@@ -520,14 +520,23 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 /// node is down or restarting) is not counted.
 pub struct Flood {
     pub acknowledged: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The port that acknowledged each, in the same order.
+    pub taken_by: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
     pub done: std::sync::Arc<std::sync::atomic::AtomicBool>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Flood {
     pub fn start(port: u16, to: &str, messages: usize, threads: usize) -> Self {
+        Self::spread(&[port], to, messages, threads)
+    }
+
+    /// [`start`](Self::start) over several replicas' intakes (one address in front of them):
+    /// each thread takes them in turn, and a refused or failed submission goes to the next.
+    pub fn spread(ports: &[u16], to: &str, messages: usize, threads: usize) -> Self {
         use std::sync::atomic::Ordering;
         let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let taken_by = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let body = serde_json::json!({
             "format": "eaeu.export-declaration",
@@ -535,17 +544,28 @@ impl Flood {
             "recipient_country": to,
         });
         let threads = (0..threads)
-            .map(|_| {
-                let (acknowledged, done, body) = (acknowledged.clone(), done.clone(), body.clone());
+            .map(|t| {
+                let (acknowledged, taken_by, done, body) = (
+                    acknowledged.clone(),
+                    taken_by.clone(),
+                    done.clone(),
+                    body.clone(),
+                );
+                let ports = ports.to_vec();
                 std::thread::spawn(move || {
+                    let mut turn = t;
                     while acknowledged.lock().expect("lock").len() < messages {
+                        let port = ports[turn % ports.len()];
+                        turn += 1;
                         let (status, v) = http(port, "POST", "/v1/messages", Some(&body));
                         if status == 202 {
                             let id = v["messages"][0]["message_id"]
                                 .as_str()
                                 .expect("id")
                                 .to_owned();
-                            acknowledged.lock().expect("lock").push(id);
+                            let mut a = acknowledged.lock().expect("lock");
+                            a.push(id);
+                            taken_by.lock().expect("lock").push(port);
                         } else {
                             std::thread::sleep(Duration::from_millis(20));
                         }
@@ -556,6 +576,7 @@ impl Flood {
             .collect();
         Self {
             acknowledged,
+            taken_by,
             done,
             threads,
         }
