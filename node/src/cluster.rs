@@ -165,6 +165,14 @@ impl Cluster {
         self.children.values().map(Child::id).collect()
     }
 
+    /// Each node's state code with its process id, in state order.
+    pub(crate) fn members(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .map(|(code, child)| (code.clone(), child.id()))
+            .collect()
+    }
+
     /// Stops every node: SIGTERM, then SIGKILL after `grace`.
     pub(crate) fn stop(&mut self, grace: Duration) {
         for child in self.children.values() {

@@ -2,7 +2,11 @@
 //! receiving node (RU) as processes on loopback with the embedded store (fsync before every
 //! acknowledgement), submits 4.5 KB EAEU export declarations through KZ's Window service, and
 //! measures each message from the submit call to the moment KZ has verified RU's signed
-//! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt).
+//! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt). Also
+//! samples each node's resident set size, idle (before the load) and under load.
+//!
+//! The side-by-side suite (`scripts/bench`, the `tereze-bench` crate) runs this with `--json`
+//! and compares it with a RabbitMQ durable queue on the same machine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +23,9 @@ use crate::node::proto::{SubmitRequest, SubscribeRequest};
 ///
 /// Closed loop by default (--concurrency submissions in flight); with --rate, an open loop at
 /// that many messages per second. Prints throughput, latency percentiles (submit
-/// acknowledgement and end to end) and the nodes' CPU time per message.
+/// acknowledgement and end to end), the nodes' CPU time per message and their resident
+/// memory, idle and under load. For the side-by-side comparison with python-xmlsec, xmlsec1,
+/// lxml and RabbitMQ, run `scripts/bench` (BENCHMARKS.md).
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Messages to send.
@@ -37,6 +43,9 @@ pub(crate) struct BenchArgs {
     /// Seconds to wait for the last receipts.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
+    /// Also write the figures to this file as JSON (for the benchmark suite).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 const DOCUMENT: &[u8] =
@@ -78,6 +87,29 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Resident set size of a process in KiB, from /proc (`VmRSS`).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Percentiles of sorted durations as a JSON object (milliseconds).
+fn pct_json(sorted: &[Duration]) -> serde_json::Value {
+    serde_json::json!({
+        "p50": pct(sorted, 50.0),
+        "p90": pct(sorted, 90.0),
+        "p99": pct(sorted, 99.0),
+        "p999": pct(sorted, 99.9),
+        "max": pct(sorted, 100.0),
+    })
+}
+
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let cluster = tokio::task::block_in_place(|| {
         Cluster::start(
@@ -91,7 +123,30 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     })
     .map_err(fail)?;
     let pids = cluster.pids();
+    let members = cluster.members();
     let window = cluster.window("KZ").await.map_err(fail)?;
+    // Idle memory: started, connected, nothing sent yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle: Vec<Option<u64>> = members.iter().map(|(_, p)| rss_kib(*p)).collect();
+    let rss_peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; members.len()]));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let pids: Vec<u32> = members.iter().map(|(_, p)| *p).collect();
+        let peak = rss_peak.clone();
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(mut peak) = peak.lock() {
+                    for (i, p) in pids.iter().enumerate() {
+                        if let Some(r) = rss_kib(*p) {
+                            peak[i] = peak[i].max(r);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
 
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let done: Arc<Mutex<Vec<Duration>>> = Arc::default();
@@ -212,6 +267,9 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let total = started.elapsed();
     let cpu_after: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.await;
+    let rss_peak = rss_peak.lock().map(|p| p.clone()).unwrap_or_default();
 
     let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
     let mut e2e = done.lock().map(|d| d.clone()).unwrap_or_default();
@@ -257,6 +315,43 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         cpu,
         cpu * 1e6 / args.messages as f64
     );
+    let mb = |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let memory: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (state, _))| {
+            format!(
+                "{state} idle {} MB, peak under load {} MB",
+                mb(rss_idle.get(i).copied().flatten()),
+                mb(rss_peak.get(i).copied())
+            )
+        })
+        .collect();
+    println!("node memory (RSS): {}", memory.join("; "));
+    if let Some(path) = &args.json {
+        let summary = serde_json::json!({
+            "messages": args.messages,
+            "delivered": n,
+            "bytes": DOCUMENT.len(),
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+            "seconds": total.as_secs_f64(),
+            "throughput": n as f64 / total.as_secs_f64(),
+            "submit_seconds": submit_time.as_secs_f64(),
+            "ack_ms": pct_json(&acks),
+            "e2e_ms": pct_json(&e2e),
+            "node_cpu_seconds": cpu,
+            "node_cpu_us_per_message": cpu * 1e6 / args.messages as f64,
+            "nodes": members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
+                "state": state,
+                "pid": pid,
+                "rss_idle_kib": rss_idle.get(i).copied().flatten(),
+                "rss_peak_kib": rss_peak.get(i).copied(),
+            })).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, summary.to_string())
+            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+    }
     drop(cluster);
     if n == args.messages {
         Ok(())
