@@ -20,6 +20,11 @@ use tereze_bench::report::{
     self, C14nRow, CliDefaultRow, DsigRow, MemoryRow, PyResults, RelayRow, Suite,
 };
 
+/// The allocator the node and the `tereze` command ship with (decision 0006), so the
+/// in-process figures are those of the code users run.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PYTHON_SCRIPT: &str = include_str!("xmlsec_bench.py");
 /// The document the node bench sends; the RabbitMQ messages have the same size.
 const NODE_DOCUMENT: &[u8] =
