@@ -101,6 +101,14 @@ fn step(what: &str) {
 
 fn run(args: &Args) -> Result<bool> {
     let began = Instant::now();
+    let load_at_start = sys::load_average();
+    let machine_at_start = sys::machine_ticks();
+    let own_at_start = sys::own_ticks();
+    if let Some(l) = load_at_start.filter(|l| *l > 0.5) {
+        eprintln!(
+            "tereze-bench: warning: the 1-minute load average is {l:.2}; other work on this machine will show in the figures (the report says how much ran beside the suite)"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -248,6 +256,22 @@ fn run(args: &Args) -> Result<bool> {
     suite.memory.extend(rabbit_memory);
 
     suite.seconds = began.elapsed().as_secs_f64();
+    // How much else ran: the machine's busy CPU less this run's own (its children included,
+    // all reaped by now), and the hypervisor's steal.
+    if let (Some((b0, s0)), Some((b1, s1)), Some(o0), Some(o1)) = (
+        machine_at_start,
+        sys::machine_ticks(),
+        own_at_start,
+        sys::own_ticks(),
+    ) {
+        let available = suite.seconds * 100.0 * suite.cores as f64;
+        let other = (b1.saturating_sub(b0) as f64 - o1.saturating_sub(o0) as f64).max(0.0);
+        suite.other_load = Some(report::OtherLoad {
+            load_at_start: load_at_start.unwrap_or(f64::NAN),
+            other_share: other / available,
+            steal_share: s1.saturating_sub(s0) as f64 / available,
+        });
+    }
     let text = report::render(&suite);
     println!("{text}");
     if let Some(p) = &args.out {

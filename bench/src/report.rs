@@ -182,6 +182,17 @@ impl PyResults {
     }
 }
 
+/// What else used the machine during the run.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct OtherLoad {
+    /// The 1-minute load average when the run started.
+    pub load_at_start: f64,
+    /// CPU used by processes outside this run, as a share of all cores over the run.
+    pub other_share: f64,
+    /// CPU taken by the hypervisor (steal), same unit.
+    pub steal_share: f64,
+}
+
 /// Everything one run measured.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Suite {
@@ -200,6 +211,7 @@ pub struct Suite {
     /// Parts that could not run, and why.
     pub missing: Vec<String>,
     pub seconds: f64,
+    pub other_load: Option<OtherLoad>,
 }
 
 /// `ours / theirs`, when both are there and theirs is positive.
@@ -320,6 +332,16 @@ pub fn render(s: &Suite) -> String {
         "Measured {} in one run of {:.0} s on: {}.",
         s.date, s.seconds, s.machine
     );
+    if let Some(l) = &s.other_load {
+        let _ = writeln!(
+            o,
+            "Other load: 1-minute load average {:.2} at the start; during the run, processes outside the suite used {:.0}% and the hypervisor (steal) {:.0}% of the {} cores.",
+            l.load_at_start,
+            100.0 * l.other_share,
+            100.0 * l.steal_share,
+            s.cores
+        );
+    }
     if !s.versions.is_empty() {
         let v: Vec<String> = s.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
         let _ = writeln!(o, "Versions: {}.", v.join(", "));
@@ -644,6 +666,11 @@ rsa 2048 bits 0.000255s 0.000015s   3914.3  67636.0
             ],
             speed: parse_openssl_speed(SPEED).ok(),
             checks: vec![("a".into(), true), ("b".into(), false)],
+            other_load: Some(OtherLoad {
+                load_at_start: 0.25,
+                other_share: 0.031,
+                steal_share: 0.0,
+            }),
             ..Default::default()
         }
     }
@@ -680,5 +707,6 @@ rsa 2048 bits 0.000255s 0.000015s   3914.3  67636.0
         // 2,000 of the 12,772 msg/s crypto limit on 2 cores.
         assert!(md.contains("= **16%** of that limit"), "{md}");
         assert!(md.contains("Checks: 1/2 passed; FAILED: b."), "{md}");
+        assert!(md.contains("load average 0.25 at the start; during the run, processes outside the suite used 3% and the hypervisor (steal) 0% of the 2 cores"), "{md}");
     }
 }
