@@ -45,6 +45,7 @@ impl Rabbit {
             .tempdir()
             .context("temporary directory for RabbitMQ")?;
         let d = dir.path();
+        sys::remove_on_abort(d);
         let port = sys::free_port()?;
         let dist = sys::free_port()?;
         let epmd_port = sys::free_port()?;

@@ -12,6 +12,17 @@ use anyhow::{anyhow, bail, Context, Result};
 /// Process groups started by this run and not yet stopped.
 static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
 
+/// Temporary directories to remove when the run is cut short (a signal or the deadline skips
+/// their owners' `Drop`).
+static DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+/// Registers a temporary directory for removal by [`stop_all_groups`].
+pub fn remove_on_abort(dir: &std::path::Path) {
+    if let Ok(mut d) = DIRS.lock() {
+        d.push(dir.to_path_buf());
+    }
+}
+
 /// Starts `cmd` as the leader of a new process group and registers the group.
 pub fn spawn_group(cmd: &mut Command) -> Result<Child> {
     let child = cmd
@@ -67,23 +78,28 @@ pub fn forget_group(pgid: u32) {
     }
 }
 
-/// Stops every registered group (on a deadline or a signal): SIGTERM, 3 s, SIGKILL.
+/// Stops every registered group (on a deadline or a signal), the last started first (a
+/// broker before its epmd: a broker stopping without its epmd starts a new one): SIGTERM,
+/// up to 8 s, SIGKILL; then removes the registered temporary directories that are still
+/// there.
 pub fn stop_all_groups() {
     let groups: Vec<u32> = GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
-    for g in &groups {
+    for g in groups.iter().rev() {
         signal_group(*g, "-TERM");
-    }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline && groups.iter().any(|g| group_alive(*g)) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    for g in &groups {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < deadline && group_alive(*g) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         if group_alive(*g) {
             signal_group(*g, "-KILL");
         }
     }
     if let Ok(mut g) = GROUPS.lock() {
         g.clear();
+    }
+    let dirs: Vec<std::path::PathBuf> = DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
     }
 }
 
