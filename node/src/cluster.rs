@@ -31,6 +31,27 @@ pub(crate) enum ClusterError {
     Start { state: String, reason: String },
 }
 
+/// `tereze node run --config CONFIG`, its stderr in `node.log` beside the configuration.
+fn spawn_node(exe: &Path, config: &Path, name: &str) -> Result<Child, ClusterError> {
+    let log_path = config.with_file_name("node.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| ClusterError::Setup(format!("{}: {e}", log_path.display())))?;
+    Command::new(exe)
+        .args(["node", "run", "--config"])
+        .arg(config)
+        .env(
+            "TEREZE_LOG",
+            std::env::var("TEREZE_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(|e| ClusterError::Start {
+            state: name.into(),
+            reason: e.to_string(),
+        })
+}
+
 impl Cluster {
     /// Writes a dev PKI to `dir` (a temporary directory when `None`) and starts the nodes.
     pub(crate) fn start(
@@ -105,23 +126,7 @@ impl Cluster {
                 std::fs::write(config, text)
                     .map_err(|e| ClusterError::Setup(format!("{}: {e}", config.display())))?;
             }
-            let log_path = config.with_file_name("node.log");
-            let log = std::fs::File::create(&log_path)
-                .map_err(|e| ClusterError::Setup(format!("{}: {e}", log_path.display())))?;
-            let child = Command::new(&exe)
-                .args(["node", "run", "--config"])
-                .arg(config)
-                .env(
-                    "TEREZE_LOG",
-                    std::env::var("TEREZE_LOG").unwrap_or_else(|_| "warn".into()),
-                )
-                .stdout(Stdio::piped())
-                .stderr(Stdio::from(log))
-                .spawn()
-                .map_err(|e| ClusterError::Start {
-                    state: code.clone(),
-                    reason: e.to_string(),
-                })?;
+            let child = spawn_node(&exe, config, code)?;
             let ports = devpki::ports(base_port, i);
             cluster.window_ports.insert(code.clone(), ports.window);
             cluster.http_ports.insert(code.clone(), ports.http);
@@ -161,21 +166,7 @@ impl Cluster {
         let exe = std::env::current_exe()
             .map_err(|e| ClusterError::Setup(format!("cannot find the tereze binary: {e}")))?;
         let log_path = to.join("node.log");
-        let log = std::fs::File::create(&log_path).map_err(setup)?;
-        let child = Command::new(&exe)
-            .args(["node", "run", "--config"])
-            .arg(&config)
-            .env(
-                "TEREZE_LOG",
-                std::env::var("TEREZE_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|e| ClusterError::Start {
-                state: name.into(),
-                reason: e.to_string(),
-            })?;
+        let child = spawn_node(&exe, &config, name)?;
         self.window_ports.insert(name.into(), window + 5);
         if let Some(http) = self.http_ports.get(state).copied() {
             self.http_ports.insert(name.into(), http + 5);
@@ -241,6 +232,14 @@ impl Cluster {
     /// The node processes' ids.
     pub(crate) fn pids(&self) -> Vec<u32> {
         self.children.values().map(Child::id).collect()
+    }
+
+    /// Each node's state code with its process id, in state order.
+    pub(crate) fn members(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .map(|(code, child)| (code.clone(), child.id()))
+            .collect()
     }
 
     /// Stops every node: SIGTERM, then SIGKILL after `grace`.

@@ -535,9 +535,10 @@ fn check_signature_value(
         });
     }
     let mut last_error = None;
-    for (key, name) in trust.candidate_keys()? {
+    for (key, candidate) in trust.candidate_keys()? {
         match verify_with(&key) {
             Ok(true) => {
+                let name = candidate.name(&key)?;
                 let certificate = trust
                     .certificates
                     .iter()

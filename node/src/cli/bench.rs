@@ -5,6 +5,10 @@
 //! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt). With
 //! `--store postgres` the sender's store is a PostgreSQL server started for the run (and
 //! `--replicas 2` runs two replicas of the sender on it, the submissions spread over both).
+//! Also samples each node's resident set size, idle (before the load) and under load.
+//!
+//! The side-by-side suite (`scripts/bench`, the `tereze-bench` crate) runs this with `--json`
+//! and compares it with a RabbitMQ durable queue on the same machine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +25,9 @@ use crate::node::proto::{SubmitRequest, SubscribeRequest};
 ///
 /// Closed loop by default (--concurrency submissions in flight); with --rate, an open loop at
 /// that many messages per second. Prints throughput, latency percentiles (submit
-/// acknowledgement and end to end) and the nodes' CPU time per message.
+/// acknowledgement and end to end), the nodes' CPU time per message and their resident
+/// memory, idle and under load. For the side-by-side comparison with python-xmlsec, xmlsec1,
+/// lxml and RabbitMQ, run `scripts/bench` (BENCHMARKS.md).
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Messages to send.
@@ -46,6 +52,9 @@ pub(crate) struct BenchArgs {
     /// Replicas of the sender sharing its PostgreSQL store (1 or 2).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     replicas: u8,
+    /// Also write the figures to this file as JSON (for the benchmark suite).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
 }
 
 const DOCUMENT: &[u8] =
@@ -92,6 +101,29 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
+/// Resident set size of a process in KiB, from /proc (`VmRSS`).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Percentiles of sorted durations as a JSON object (milliseconds).
+fn pct_json(sorted: &[Duration]) -> serde_json::Value {
+    serde_json::json!({
+        "p50": pct(sorted, 50.0),
+        "p90": pct(sorted, 90.0),
+        "p99": pct(sorted, 99.0),
+        "p999": pct(sorted, 99.9),
+        "max": pct(sorted, 100.0),
+    })
+}
+
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let pg = if args.store == "postgres" {
         Some(
@@ -127,6 +159,29 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     if args.replicas > 1 {
         windows.push(cluster.window("KZ-B").await.map_err(fail)?);
     }
+    let members = cluster.members();
+    // Idle memory: started, connected, nothing sent yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle: Vec<Option<u64>> = members.iter().map(|(_, p)| rss_kib(*p)).collect();
+    let rss_peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; members.len()]));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let pids: Vec<u32> = members.iter().map(|(_, p)| *p).collect();
+        let peak = rss_peak.clone();
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(mut peak) = peak.lock() {
+                    for (i, p) in pids.iter().enumerate() {
+                        if let Some(r) = rss_kib(*p) {
+                            peak[i] = peak[i].max(r);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
 
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let done: Arc<Mutex<Vec<Duration>>> = Arc::default();
@@ -253,6 +308,9 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let pg_cpu: f64 = pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>() - pg_cpu_before;
     let cpu_after: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.await;
+    let rss_peak = rss_peak.lock().map(|p| p.clone()).unwrap_or_default();
 
     let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
     let mut e2e = done.lock().map(|d| d.clone()).unwrap_or_default();
@@ -309,6 +367,46 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             pg_cpu,
             pg_cpu * 1e6 / args.messages as f64
         );
+    }
+    let mb = |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let memory: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (state, _))| {
+            format!(
+                "{state} idle {} MB, peak under load {} MB",
+                mb(rss_idle.get(i).copied().flatten()),
+                mb(rss_peak.get(i).copied())
+            )
+        })
+        .collect();
+    println!("node memory (RSS): {}", memory.join("; "));
+    if let Some(path) = &args.json {
+        let summary = serde_json::json!({
+            "messages": args.messages,
+            "delivered": n,
+            "bytes": DOCUMENT.len(),
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+            "seconds": total.as_secs_f64(),
+            "throughput": n as f64 / total.as_secs_f64(),
+            "submit_seconds": submit_time.as_secs_f64(),
+            "ack_ms": pct_json(&acks),
+            "e2e_ms": pct_json(&e2e),
+            "node_cpu_seconds": cpu,
+            "node_cpu_us_per_message": cpu * 1e6 / args.messages as f64,
+            "store": args.store,
+            "replicas": args.replicas,
+            "postgresql_cpu_seconds": pg.as_ref().map(|_| pg_cpu),
+            "nodes": members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
+                "state": state,
+                "pid": pid,
+                "rss_idle_kib": rss_idle.get(i).copied().flatten(),
+                "rss_peak_kib": rss_peak.get(i).copied(),
+            })).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, summary.to_string())
+            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
     }
     drop(cluster);
     drop(pg);
