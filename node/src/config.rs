@@ -324,16 +324,12 @@ impl NodeConfig {
                 self.data_dir.join("node.redb"),
             )),
             Some(url) => {
-                let password = match &self.store_password_file {
-                    Some(p) => {
-                        crate::node::owner_only(p, "the store's password")
-                            .map_err(|e| format!("store_password_file {}: {e}", p.display()))?;
-                        let text = std::fs::read_to_string(p)
-                            .map_err(|e| format!("{}: cannot read: {e}", p.display()))?;
-                        Some(text.trim_end_matches(['\n', '\r']).to_owned())
-                    }
-                    None => None,
-                };
+                let password = self
+                    .store_password_file
+                    .as_deref()
+                    .map(crate::store::read_password_file)
+                    .transpose()
+                    .map_err(|e| format!("store_password_file {e}"))?;
                 crate::store::PgOptions::parse(
                     url,
                     (self.store_lease_seconds as i64).saturating_mul(1000),
@@ -595,5 +591,42 @@ key = "signer.key"
             let e = load(&with(lines)).expect_err(lines).to_string();
             assert!(e.contains(field) && e.contains(says), "{lines}: {e}");
         }
+    }
+
+    #[test]
+    fn the_store_password_file_must_be_owner_only_and_is_never_quoted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret-pw\n").expect("written");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).expect("mode");
+        let text = MINIMAL.replace(
+            "[listen]",
+            &format!(
+                "store = \"postgres://tereze@db.example/kz\"\nstore_password_file = \"{}\"\n[listen]",
+                pw.display()
+            ),
+        );
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, text).expect("written");
+        let c = NodeConfig::load(&path).expect("loads");
+        let e = c.store_location().expect_err("loose permissions");
+        assert!(
+            e.contains("store_password_file") && e.contains("chmod 600"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret-pw"), "{e}");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).expect("mode");
+        match c.store_location() {
+            Ok(crate::store::Location::Postgres(o)) => {
+                assert!(!format!("{o:?}").contains("s3cret-pw"), "{o:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            crate::store::read_password_file(&pw).expect("reads"),
+            "s3cret-pw",
+            "the trailing newline is not part of it"
+        );
     }
 }

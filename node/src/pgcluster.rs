@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// A running server; stopped when dropped.
 pub struct PgCluster {
+    /// Where `initdb` and `postgres` are.
+    bin: PathBuf,
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
@@ -59,12 +61,18 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// `program` under `setpriv`: dies with this thread, and as `nobody` when we are root.
+/// The unprivileged user and group the server runs as when we are root (`nobody`,
+/// `nogroup` on Debian), by number: the data directory is given to them with `chown`.
+const NOBODY: u32 = 65534;
+
+/// `program` under `setpriv`: dies with this thread, and as [`NOBODY`] when we are root.
 fn command(program: &Path) -> Command {
     let mut c = Command::new("setpriv");
     c.arg("--pdeathsig").arg("KILL");
     if is_root() {
-        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"]);
+        c.arg(format!("--reuid={NOBODY}"))
+            .arg(format!("--regid={NOBODY}"))
+            .arg("--clear-groups");
     }
     c.arg("--").arg(program);
     c
@@ -99,7 +107,7 @@ impl PgCluster {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
                 .map_err(|e| format!("{}: {e}", dir.path().display()))?;
-            std::os::unix::fs::chown(&data, Some(65534), Some(65534))
+            std::os::unix::fs::chown(&data, Some(NOBODY), Some(NOBODY))
                 .map_err(|e| format!("chown {}: {e}", data.display()))?;
         }
         let out = command(&bin.join("initdb"))
@@ -117,6 +125,7 @@ impl PgCluster {
         }
         let port = free_port()?;
         let mut cluster = Self {
+            bin,
             dir,
             port,
             child: None,
@@ -128,7 +137,6 @@ impl PgCluster {
     /// Starts `postgres` on the cluster's directory and port; waits until it takes
     /// connections.
     fn launch(&mut self) -> Result<(), String> {
-        let bin = bin_dir()?;
         let data = self.dir.path().join("data");
         let log = self.dir.path().join("server.log");
         let log_file = std::fs::OpenOptions::new()
@@ -136,7 +144,7 @@ impl PgCluster {
             .append(true)
             .open(&log)
             .map_err(|e| format!("{}: {e}", log.display()))?;
-        let child = command(&bin.join("postgres"))
+        let child = command(&self.bin.join("postgres"))
             .arg("-D")
             .arg(&data)
             .arg("-p")

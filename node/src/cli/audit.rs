@@ -35,17 +35,11 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
         } => {
             let (what, report) = match (data_dir, store) {
                 (_, Some(url)) => {
-                    let password = match store_password_file {
-                        Some(p) => {
-                            crate::node::owner_only(&p, "the store's password")
-                                .map_err(|e| Failure::Input(format!("{}: {e}", p.display())))?;
-                            let text = std::fs::read_to_string(&p).map_err(|e| {
-                                Failure::Input(format!("{}: cannot read: {e}", p.display()))
-                            })?;
-                            Some(text.trim_end_matches(['\n', '\r']).to_owned())
-                        }
-                        None => None,
-                    };
+                    let password = store_password_file
+                        .as_deref()
+                        .map(crate::store::read_password_file)
+                        .transpose()
+                        .map_err(Failure::Input)?;
                     let opts = PgOptions::parse(&url, 60_000, password, None)
                         .map_err(|e| Failure::Input(format!("--store: {e}")))?;
                     let what = opts.redacted();

@@ -18,7 +18,7 @@ mod suite;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub(crate) use pg_store::{PgOptions, PgStore};
+pub(crate) use pg_store::{read_password_file, PgOptions, PgStore};
 pub(crate) use redb_store::RedbStore;
 
 /// The node's store: one engine behind one interface (DESIGN §8).

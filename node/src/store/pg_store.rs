@@ -72,6 +72,16 @@ impl std::fmt::Debug for PgOptions {
     }
 }
 
+/// The PostgreSQL password kept in `path` (owner-only, or refused; a trailing newline is not
+/// part of it). The error names the file, never its content.
+pub(crate) fn read_password_file(path: &std::path::Path) -> Result<String, String> {
+    crate::node::owner_only(path, "the store's password")
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
 impl PgOptions {
     /// Checks `url` (`postgres://user[:password]@host[:port]/database[?…]` or key-value form)
     /// without connecting.
