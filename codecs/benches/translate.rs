@@ -64,6 +64,7 @@ fn bench(c: &mut Criterion) {
                         issuing_authority: party("KZ", "KGD"),
                     },
                     traders: vec!["KZ120440789014".into(), "RU7701234560".into()],
+                    attachments: Vec::new(),
                 },
                 body: Body::from_document(&out[0].document),
             };

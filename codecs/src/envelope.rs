@@ -4,6 +4,13 @@
 //! each value checked, unknown elements and unknown major versions refused, errors naming the
 //! field path. [`Envelope::to_canonical_xml`] writes it in exclusive canonical form, so an
 //! envelope read from canonical bytes writes back to the same bytes.
+//!
+//! Files too large or too opaque to carry in the body travel beside the envelope as
+//! attachments: the header lists each one by id, media type, size and SHA-256
+//! ([`AttachmentRef`]), so the envelope signature covers the files too. The body may then hold,
+//! instead of a document, a reference to one of them ([`Body::by_reference`]).
+
+use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, SecondsFormat};
 use serde::{Deserialize, Serialize};
@@ -83,6 +90,25 @@ pub struct DocumentRef {
     pub issuing_authority: Participant,
 }
 
+/// A file sent beside the envelope, bound to it by its digest: the signature covers this reference.
+///
+/// In XML, `<env:Attachment id="…" mediaType="…" size="…" sha256="…"/>` in
+/// `env:Header/env:Attachments`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachmentRef {
+    /// The attachment's name among the message's files, and the file name it is stored under:
+    /// 1 to 64 of `A-Z a-z 0-9 . _ -`, the first alphanumeric (so never `.`, `..` or a path).
+    /// Unique in the envelope, ignoring ASCII case.
+    pub id: String,
+    /// `type/subtype` (RFC 6838), each part an HTTP token, 3 to 127 characters in all; no
+    /// parameters.
+    pub media_type: String,
+    /// The file's length in bytes.
+    pub size: u64,
+    /// SHA-256 of the file's bytes; lowercase hex in XML.
+    pub sha256: [u8; 32],
+}
+
 /// Everything about a message except its body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
@@ -104,28 +130,56 @@ pub struct Header {
     pub document: DocumentRef,
     /// Unique trader identifiers involved (`CC` + national taxpayer number).
     pub traders: Vec<String>,
+    /// Files sent beside the envelope; none is written as no `env:Attachments` element, so an
+    /// envelope without attachments has the same bytes (and JSON) as before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
 }
 
-/// The body: one EAEU document, kept as its exclusive canonical form.
+/// The body: one EAEU document, kept as its exclusive canonical form, or a reference to one of
+/// the header's attachments (`<env:AttachmentBody ref="ID"/>`, see [`Body::by_reference`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Body {
     canonical: String,
+    /// The `ref` of an `env:AttachmentBody` marker, kept beside its canonical form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attachment: Option<String>,
 }
 
 impl Body {
-    /// The document element of `doc` (and everything in it).
+    /// The document element of `doc` (and everything in it). A document whose element is
+    /// `{urn:tereze:envelope}AttachmentBody` makes a by-reference body.
     pub fn from_document(doc: &Document) -> Self {
         Self::from_element(doc, doc.root())
     }
 
+    /// A body that, instead of a document, names the header attachment `id` as the message's
+    /// content. The id is checked against the header when the envelope is built or read.
+    pub fn by_reference(id: &str) -> Self {
+        Self::from_document(&attachment_body(id))
+    }
+
     fn from_element(doc: &Document, id: NodeId) -> Self {
         let bytes = c14n::canonicalize(doc, NodeSet::subtree(id), &C14nOptions::exclusive());
+        let attachment = doc
+            .element(id)
+            .filter(|e| e.is(ENVELOPE_NAMESPACE, ATTACHMENT_BODY))
+            .and_then(|e| e.attribute("ref"))
+            .map(str::to_owned);
         Self {
             canonical: String::from_utf8_lossy(&bytes).into_owned(),
+            attachment,
         }
     }
 
-    /// The document as a tree of its own.
+    /// The id of the header attachment this body refers to, or `None` for a body that holds a
+    /// document.
+    pub fn attachment(&self) -> Option<&str> {
+        self.attachment.as_deref()
+    }
+
+    /// The document as a tree of its own. For a by-reference body this is the
+    /// `env:AttachmentBody` marker, not the content: callers check [`Body::attachment`] first.
     pub fn document(&self) -> Result<Document, ParseError> {
         xml::parse(self.canonical.as_bytes())
     }
@@ -276,6 +330,88 @@ fn check_trader(path: &str, s: &str) -> Result<(), EnvelopeError> {
     }
 }
 
+/// `A-Z a-z 0-9 . _ -`, 1 to 64, first alphanumeric: safe as a file name on its own.
+fn check_attachment_id(path: &str, s: &str) -> Result<(), EnvelopeError> {
+    let ok = (1..=64).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            path,
+            format!(
+                "{s:?} is not an attachment id (1-64 of A-Z a-z 0-9 . _ -, the first alphanumeric)"
+            ),
+        ))
+    }
+}
+
+/// An HTTP token character (RFC 9110 `tchar`).
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `type/subtype`, both tokens, 3 to 127 characters in all.
+fn check_media_type(path: &str, s: &str) -> Result<(), EnvelopeError> {
+    let ok = (3..=127).contains(&s.len())
+        && s.split_once('/').is_some_and(|(t, sub)| {
+            !t.is_empty() && !sub.is_empty() && t.bytes().chain(sub.bytes()).all(is_tchar)
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            path,
+            format!("{s:?} is not a media type type/subtype (3-127 characters, no parameters)"),
+        ))
+    }
+}
+
+/// A size in bytes: decimal digits, no sign, no leading zeros, within `u64`.
+fn parse_size(path: &str, s: &str) -> Result<u64, EnvelopeError> {
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
+    canonical
+        .then(|| s.parse::<u64>().ok())
+        .flatten()
+        .ok_or_else(|| {
+            invalid(
+                path,
+                format!("{s:?} is not a size in bytes (decimal digits, no leading zeros)"),
+            )
+        })
+}
+
+/// Exactly 64 lowercase hex digits.
+fn parse_sha256(path: &str, s: &str) -> Result<[u8; 32], EnvelopeError> {
+    let bad = || {
+        invalid(
+            path,
+            format!("{s:?} is not a SHA-256 digest (64 lowercase hex digits)"),
+        )
+    };
+    let nibble = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    let bytes = s.as_bytes();
+    if bytes.len() != 64 {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+        *o = (nibble(pair[0]).ok_or_else(bad)? << 4) | nibble(pair[1]).ok_or_else(bad)?;
+    }
+    Ok(out)
+}
+
+fn lower_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Header {
     /// Checks every field; the first problem is reported with its path.
     pub fn validate(&self) -> Result<(), EnvelopeError> {
@@ -322,6 +458,19 @@ impl Header {
         )?;
         for (i, t) in self.traders.iter().enumerate() {
             check_trader(&format!("{H}/Traders/Trader[{}]", i + 1), t)?;
+        }
+        let mut ids = HashSet::new();
+        for (i, a) in self.attachments.iter().enumerate() {
+            let at = format!("{H}/Attachments/Attachment[{}]", i + 1);
+            check_attachment_id(&format!("{at}/@id"), &a.id)?;
+            check_media_type(&format!("{at}/@mediaType"), &a.media_type)?;
+            // Ids name files: two that differ only in case are the same file on some systems.
+            if !ids.insert(a.id.to_ascii_lowercase()) {
+                return Err(invalid(
+                    format!("{at}/@id"),
+                    format!("{:?} is the id of an earlier attachment", a.id),
+                ));
+            }
         }
         Ok(())
     }
@@ -446,6 +595,121 @@ fn time_of(doc: &Document, id: NodeId, path: &str) -> Result<DateTime<FixedOffse
             format!("{t:?} is not an RFC 3339 time with offset: {e}"),
         )
     })
+}
+
+/// Refuses any content (elements or text other than whitespace) in an element that carries
+/// only attributes.
+fn empty_element(doc: &Document, id: NodeId, path: &str) -> Result<(), EnvelopeError> {
+    let content = doc.children(id).iter().any(|c| match doc.kind(*c) {
+        NodeKind::Element(_) => true,
+        NodeKind::Text(t) => !t.trim().is_empty(),
+        NodeKind::Comment(_) | NodeKind::ProcessingInstruction { .. } => false,
+    });
+    if content {
+        Err(invalid(path, "must be empty; it carries only attributes"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Refuses attributes other than `allowed` (all in no namespace).
+fn only_attributes(
+    doc: &Document,
+    id: NodeId,
+    allowed: &[&str],
+    path: &str,
+) -> Result<(), EnvelopeError> {
+    let Some(e) = doc.element(id) else {
+        return Ok(());
+    };
+    match e
+        .attributes
+        .iter()
+        .find(|a| a.namespace.is_some() || !allowed.contains(&a.name.local.as_str()))
+    {
+        Some(a) => Err(invalid(
+            format!("{path}/@{}", a.name),
+            "unexpected attribute",
+        )),
+        None => Ok(()),
+    }
+}
+
+fn attachment_of(doc: &Document, id: NodeId, path: &str) -> Result<AttachmentRef, EnvelopeError> {
+    empty_element(doc, id, path)?;
+    only_attributes(doc, id, &["id", "mediaType", "size", "sha256"], path)?;
+    let attachment_id = attr(doc, id, "id", path)?;
+    let media_type = attr(doc, id, "mediaType", path)?;
+    let size = parse_size(&format!("{path}/@size"), &attr(doc, id, "size", path)?)?;
+    let sha256 = parse_sha256(&format!("{path}/@sha256"), &attr(doc, id, "sha256", path)?)?;
+    Ok(AttachmentRef {
+        id: attachment_id,
+        media_type,
+        size,
+        sha256,
+    })
+}
+
+/// The local name of the body-by-reference marker.
+const ATTACHMENT_BODY: &str = "AttachmentBody";
+
+/// `<env:AttachmentBody ref="id"/>` as a document of its own.
+fn attachment_body(id: &str) -> Document {
+    let mut e = env(ATTACHMENT_BODY);
+    e.namespace_decls.push(NamespaceDecl {
+        prefix: Some("env".into()),
+        uri: ENVELOPE_NAMESPACE.into(),
+    });
+    e.set_attribute("ref", id);
+    Document::with_root(e)
+}
+
+/// When the body element `id` is the `env:AttachmentBody` marker, checks it: empty, only a
+/// `ref` attribute, naming an attachment of `header`.
+fn check_body(doc: &Document, id: NodeId, header: &Header) -> Result<(), EnvelopeError> {
+    const B: &str = "Envelope/Body/AttachmentBody";
+    if !doc
+        .element(id)
+        .is_some_and(|e| e.is(ENVELOPE_NAMESPACE, ATTACHMENT_BODY))
+    {
+        return Ok(());
+    }
+    empty_element(doc, id, B)?;
+    only_attributes(doc, id, &["ref"], B)?;
+    let r = attr(doc, id, "ref", B)?;
+    if header.attachments.iter().any(|a| a.id == r) {
+        Ok(())
+    } else {
+        Err(invalid(
+            format!("{B}/@ref"),
+            format!("{r:?} names no attachment in Envelope/Header/Attachments"),
+        ))
+    }
+}
+
+/// An attachment's `id` attribute is an XML identifier too (as `Id` and `ID` are): one equal to
+/// an identifier in the body would make the signed envelope unverifiable (the verifier refuses
+/// duplicate identifiers), so it is refused here, with the attachment's path.
+fn check_ids_apart(doc: &Document, body: NodeId, header: &Header) -> Result<(), EnvelopeError> {
+    if header.attachments.is_empty() {
+        return Ok(());
+    }
+    for n in doc.descendants_or_self(body) {
+        let Some(e) = doc.element(n) else { continue };
+        for v in e.id_values() {
+            if let Some(i) = header.attachments.iter().position(|a| a.id == v) {
+                return Err(invalid(
+                    format!("Envelope/Header/Attachments/Attachment[{}]/@id", i + 1),
+                    format!(
+                        "{v:?} is also an identifier in the body ({}); identifiers must be unique \
+                         in the signed envelope",
+                        doc.describe(n)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn participant_of(doc: &Document, id: NodeId, path: &str) -> Result<Participant, EnvelopeError> {
@@ -581,6 +845,22 @@ impl Envelope {
                 return Err(invalid(tpath, "present but empty; omit it instead"));
             }
         }
+        let mut attachments = Vec::new();
+        if let Some(anode) = h.optional(ENVELOPE_NAMESPACE, "Attachments") {
+            let apath = p("Attachments");
+            let mut ac = Cursor::new(doc, anode, &apath)?;
+            while let Some(a) = ac.optional(ENVELOPE_NAMESPACE, "Attachment") {
+                attachments.push(attachment_of(
+                    doc,
+                    a,
+                    &format!("{apath}/Attachment[{}]", attachments.len() + 1),
+                )?);
+            }
+            ac.finish()?;
+            if attachments.is_empty() {
+                return Err(invalid(apath, "present but empty; omit it instead"));
+            }
+        }
         h.finish()?;
 
         let body_elements: Vec<NodeId> = doc.child_elements(body_node).collect();
@@ -612,8 +892,11 @@ impl Envelope {
             expires_at,
             document,
             traders,
+            attachments,
         };
         header.validate()?;
+        check_body(doc, body_root, &header)?;
+        check_ids_apart(doc, body_root, &header)?;
         Ok(Envelope {
             version,
             header,
@@ -621,7 +904,8 @@ impl Envelope {
         })
     }
 
-    /// Builds the envelope as a tree (to sign it, for instance).
+    /// Builds the envelope as a tree (to sign it, for instance). A by-reference body is
+    /// written as its `env:AttachmentBody` marker, checked against the header's attachments.
     pub fn to_document(&self) -> Result<Document, EnvelopeError> {
         let content = self.body.document()?;
         Self::build_document(self.version, &self.header, &content)
@@ -637,6 +921,8 @@ impl Envelope {
         content: &Document,
     ) -> Result<Document, EnvelopeError> {
         header.validate()?;
+        check_body(content, content.root(), header)?;
+        check_ids_apart(content, content.root(), header)?;
         let mut root = Element::new(Some("env"), "Envelope", Some(ENVELOPE_NAMESPACE));
         root.namespace_decls.push(NamespaceDecl {
             prefix: Some("env".into()),
@@ -692,9 +978,32 @@ impl Envelope {
                 text_element(&mut doc, t, env("Trader"), trader);
             }
         }
+        if !h.attachments.is_empty() {
+            let list = doc.append_element(header_node, env("Attachments"));
+            for a in &h.attachments {
+                let mut e = env("Attachment");
+                e.set_attribute("id", &a.id);
+                e.set_attribute("mediaType", &a.media_type);
+                e.set_attribute("size", &a.size.to_string());
+                e.set_attribute("sha256", &lower_hex(&a.sha256));
+                doc.append_element(list, e);
+            }
+        }
         let body = doc.append_element(r, env("Body"));
         doc.import(body, content, content.root());
         Ok(doc)
+    }
+
+    /// The envelope tree for `header` whose body refers to the header attachment `id` instead
+    /// of holding a document: the same envelope as
+    /// `Envelope { body: Body::by_reference(id), .. }.to_document()`. `id` must name one of
+    /// `header.attachments`.
+    pub fn build_document_by_reference(
+        version: Version,
+        header: &Header,
+        id: &str,
+    ) -> Result<Document, EnvelopeError> {
+        Self::build_document(version, header, &attachment_body(id))
     }
 
     /// The envelope in exclusive canonical form: what is signed and what goes on the wire.

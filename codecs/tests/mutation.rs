@@ -88,6 +88,7 @@ fn header(sender: &str, recipient: &str) -> Header {
             issuing_authority: party(sender, "KGD"),
         },
         traders: vec!["KZ120440789014".into(), "RU7701234560".into()],
+        attachments: Vec::new(),
     }
 }
 

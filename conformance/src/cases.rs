@@ -227,6 +227,7 @@ impl Ctx {
                 },
             },
             traders: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -266,6 +267,7 @@ impl Ctx {
                 recipient: self.config.target.state.clone(),
                 digest: openssl::sha::sha256(&envelope).to_vec(),
                 expires_at_ms: header.expires_at.map_or(0, |e| e.timestamp_millis()),
+                attachments: Vec::new(),
             }),
             envelope,
         }

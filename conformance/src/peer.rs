@@ -12,6 +12,9 @@ use tonic::{Request, Response, Status};
 
 use crate::proto::exchange_server::{Exchange, ExchangeServer};
 use crate::proto::{
+    AttachmentChunk, AttachmentHeader, AttachmentStatusResponse, PutAttachmentResponse,
+};
+use crate::proto::{
     ChangeSetDocument, DeliverRequest, DeliverResponse, FetchChangeSetsRequest,
     FetchTrustSpaceRequest, FetchTrustSpaceResponse, ResolveTraderRequest, ResolveTraderResponse,
     ReturnReceiptsRequest, ReturnReceiptsResponse,
@@ -91,6 +94,24 @@ impl Exchange for Service {
         _: Request<FetchChangeSetsRequest>,
     ) -> Result<Response<Self::FetchChangeSetsStream>, Status> {
         Ok(Response::new(Box::pin(tokio_stream::empty())))
+    }
+
+    async fn put_attachment(
+        &self,
+        _: Request<tonic::Streaming<AttachmentChunk>>,
+    ) -> Result<Response<PutAttachmentResponse>, Status> {
+        Err(Status::unimplemented(
+            "the conformance suite takes no attachments",
+        ))
+    }
+
+    async fn attachment_status(
+        &self,
+        _: Request<AttachmentHeader>,
+    ) -> Result<Response<AttachmentStatusResponse>, Status> {
+        Err(Status::unimplemented(
+            "the conformance suite takes no attachments",
+        ))
     }
 
     async fn resolve_trader(

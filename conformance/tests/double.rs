@@ -63,6 +63,20 @@ impl Exchange for Gullible {
         Err(Status::unimplemented("not a hub"))
     }
 
+    async fn put_attachment(
+        &self,
+        _: Request<tonic::Streaming<tereze_conformance::proto::AttachmentChunk>>,
+    ) -> Result<Response<tereze_conformance::proto::PutAttachmentResponse>, Status> {
+        Err(Status::unimplemented("the double takes no attachments"))
+    }
+
+    async fn attachment_status(
+        &self,
+        _: Request<tereze_conformance::proto::AttachmentHeader>,
+    ) -> Result<Response<tereze_conformance::proto::AttachmentStatusResponse>, Status> {
+        Err(Status::unimplemented("the double takes no attachments"))
+    }
+
     async fn fetch_trust_space(
         &self,
         _: Request<FetchTrustSpaceRequest>,

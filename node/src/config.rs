@@ -139,6 +139,52 @@ impl Default for Relay {
     }
 }
 
+/// Attachments: files sent beside envelopes (docs/attachments.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Attachments {
+    /// Largest attachment accepted (upload or transfer), in bytes.
+    pub(crate) max_attachment_bytes: u64,
+    /// Largest total of one message's attachments, in bytes.
+    pub(crate) max_message_bytes: u64,
+    /// Most attachments in one message.
+    pub(crate) max_per_message: usize,
+    /// Transfers in flight per peer, each way: this node sends at most this many to a peer at
+    /// once and takes at most this many from one (more are refused as busy). Small messages
+    /// never wait for them: transfers have their own connection and their own workers.
+    pub(crate) max_transfers_per_peer: usize,
+    /// Bytes per chunk this node sends (a receiver takes chunks up to 4 MiB).
+    pub(crate) chunk_bytes: usize,
+    /// Slowest progress a transfer may make, in KiB/s, before it is given up and resumed
+    /// later: a transfer of N bytes may take `relay.timeout_seconds + N / rate`.
+    pub(crate) min_rate_kib: u64,
+    /// Most KiB/s this node sends of attachments to one peer per transfer (0: as fast as
+    /// the link goes), to leave a shared link room for everything else.
+    pub(crate) send_rate_kib: u64,
+    /// Hours an attachment is kept after its message is settled (delivered, rejected, dead or
+    /// expired at the sender; taken from the inbox or quarantined at the receiver); also how
+    /// long an upload no Submit named, or a partial transfer nobody resumes, is kept.
+    pub(crate) retention_hours: u64,
+    /// Seconds between garbage-collection sweeps.
+    pub(crate) gc_interval_seconds: u64,
+}
+
+impl Default for Attachments {
+    fn default() -> Self {
+        Self {
+            max_attachment_bytes: 8 << 30,
+            max_message_bytes: 16 << 30,
+            max_per_message: 64,
+            max_transfers_per_peer: 2,
+            chunk_bytes: 1 << 20,
+            min_rate_kib: 256,
+            send_rate_kib: 0,
+            retention_hours: 168,
+            gc_interval_seconds: 600,
+        }
+    }
+}
+
 /// A national system or operator told of reference-directory changes (docs/reference-data.md).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -251,6 +297,8 @@ pub(crate) struct NodeConfig {
     pub(crate) limits: Limits,
     #[serde(default)]
     pub(crate) relay: Relay,
+    #[serde(default)]
+    pub(crate) attachments: Attachments,
     /// Seconds between signed audit checkpoints.
     #[serde(default = "default_checkpoint")]
     pub(crate) audit_checkpoint_seconds: u64,
@@ -441,6 +489,53 @@ impl NodeConfig {
         }
         if c.relay.concurrency == 0 {
             return Err(invalid("relay.concurrency", "must be at least 1".into()));
+        }
+        let a = &c.attachments;
+        if a.max_attachment_bytes == 0 || a.max_message_bytes < a.max_attachment_bytes {
+            return Err(invalid(
+                "attachments.max_message_bytes",
+                format!(
+                    "must be at least attachments.max_attachment_bytes ({}), which must be positive",
+                    a.max_attachment_bytes
+                ),
+            ));
+        }
+        if a.max_per_message == 0 || a.max_per_message > 1_000 {
+            return Err(invalid(
+                "attachments.max_per_message",
+                "must be between 1 and 1000".into(),
+            ));
+        }
+        if a.max_transfers_per_peer == 0 {
+            return Err(invalid(
+                "attachments.max_transfers_per_peer",
+                "must be at least 1".into(),
+            ));
+        }
+        if a.chunk_bytes < 4096 || a.chunk_bytes > crate::attachments::MAX_CHUNK_BYTES {
+            return Err(invalid(
+                "attachments.chunk_bytes",
+                format!(
+                    "must be between 4096 and {} (what a receiver takes in one chunk)",
+                    crate::attachments::MAX_CHUNK_BYTES
+                ),
+            ));
+        }
+        if a.send_rate_kib != 0 && a.send_rate_kib < a.min_rate_kib {
+            return Err(invalid(
+                "attachments.send_rate_kib",
+                format!(
+                    "must be 0 (no limit) or at least attachments.min_rate_kib ({}): slower transfers are given up",
+                    a.min_rate_kib
+                ),
+            ));
+        }
+        if a.min_rate_kib == 0 || a.gc_interval_seconds == 0 {
+            return Err(invalid(
+                "attachments.min_rate_kib",
+                "attachments.min_rate_kib and attachments.gc_interval_seconds must be at least 1"
+                    .into(),
+            ));
         }
         for (i, p) in c.peers.iter().enumerate() {
             if !p.endpoint.starts_with("https://") {

@@ -4,6 +4,7 @@
 //! processes.
 #![forbid(unsafe_code)]
 
+mod attachments;
 pub mod cli;
 mod cluster;
 mod config;

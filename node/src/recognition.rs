@@ -72,6 +72,8 @@ pub(crate) struct Recogniser<'a> {
     pub(crate) limits: xml::Limits,
     /// What the owner states say of the traders (registers, signed answers).
     pub(crate) traders: &'a dyn TraderCheck,
+    /// The attachments received (none offline: an envelope declaring any is then rejected).
+    pub(crate) attachments: Option<&'a crate::attachments::Attachments>,
 }
 
 /// What the owner state says of a trader on a date.
@@ -303,6 +305,44 @@ impl Recogniser<'_> {
                     format!("expired at {}", expires.to_rfc3339()),
                     env,
                 ));
+            }
+        }
+
+        // 9a. Every attachment the signed header declares is here, with that size and SHA-256:
+        // the signature covers the declaration, so the bytes are bound to the envelope.
+        for a in &h.attachments {
+            let held = match self.attachments {
+                Some(store) => store
+                    .held(h.message_id, &a.id)
+                    .map_err(|e| NotAnEnvelope(format!("attachment {}: {e}", a.id)))?,
+                None => None,
+            };
+            match held {
+                None => {
+                    return Ok(Verdict::rejected(
+                        "attachment-missing",
+                        format!(
+                            "attachment {} ({} bytes) declared by the signed header was not received",
+                            a.id, a.size
+                        ),
+                        env,
+                    ))
+                }
+                Some(got) if got.sha256 != a.sha256 || got.size != a.size => {
+                    return Ok(Verdict::rejected(
+                        "attachment-digest-mismatch",
+                        format!(
+                            "attachment {}: the signed header declares SHA-256 {} and {} bytes; the bytes received have SHA-256 {} and {} bytes",
+                            a.id,
+                            crate::store::hex(&a.sha256),
+                            a.size,
+                            crate::store::hex(&got.sha256),
+                            got.size
+                        ),
+                        env,
+                    ))
+                }
+                Some(_) => {}
             }
         }
 
@@ -552,6 +592,7 @@ mod tests {
 
         fn judge(&self, envelope: &[u8], inbound: impl FnOnce(&mut Inbound<'_>)) -> Verdict {
             let r = Recogniser {
+                attachments: None,
                 trust: &self.trust,
                 state: "RU",
                 catalog: &self.catalog,
@@ -600,6 +641,7 @@ mod tests {
                 issuing_authority: party("KZ", "KGD"),
             },
             traders: vec![kz_trader("99034000045")],
+            attachments: Vec::new(),
         }
     }
 

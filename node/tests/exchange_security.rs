@@ -77,6 +77,7 @@ fn item(envelope: &[u8], sender: &str, recipient: &str) -> DeliverItem {
             recipient: recipient.into(),
             digest,
             expires_at_ms: 0,
+            attachments: Vec::new(),
         }),
         envelope: envelope.to_vec(),
     }

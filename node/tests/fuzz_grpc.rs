@@ -154,6 +154,7 @@ fn signed_envelope(content: &Content, key: &SigningKey, id: Uuid, conversation: 
             issuing_authority: party("KZ"),
         },
         traders: Vec::new(),
+        attachments: Vec::new(),
     };
     let mut doc = Envelope::build_document(VERSION, &header, &content.doc).expect("envelope");
     dsig::sign_enveloped(
@@ -224,11 +225,29 @@ impl Fixture {
             recipient: "RU".into(),
             digest: sha256(&envelope),
             expires_at_ms: 0,
+            attachments: Vec::new(),
         };
         if rng.chance(3) {
             mutated = true;
-            match rng.below(8) {
+            match rng.below(9) {
                 0 => route.message_id = odd_string(rng, &route.message_id),
+                7 => {
+                    // Attachments the route claims but nobody sent (or with odd fields).
+                    let id = if rng.chance(2) {
+                        odd_string(rng, "scan")
+                    } else {
+                        "scan".into()
+                    };
+                    route.attachments.push(tereze_node::proto::AttachmentInfo {
+                        id,
+                        size: *rng.pick(&[0, 1, u64::MAX, 1 << 40]),
+                        sha256: if rng.chance(2) {
+                            vec![0; 32]
+                        } else {
+                            vec![1; 3]
+                        },
+                    });
+                }
                 1 => {
                     if !delivered.is_empty() {
                         route.message_id = rng.pick(delivered).clone();
@@ -484,6 +503,7 @@ fn submission(rng: &mut Rng, national: &[(String, Seed)], seeds: &[Seed]) -> Sub
         conversation_id: String::new(),
         ttl_seconds: 0,
         traders: Vec::new(),
+        attachments: Vec::new(),
     };
     if rng.chance(2) {
         match rng.below(7) {

@@ -21,24 +21,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{FixedOffset, Utc};
-use net::{tereze, wait_until, Net, SAMPLE};
+use net::{exchange, header, read, sign, signer, tereze, urn, wait_until, Net, SAMPLE};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
-use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey};
-use tereze_codecs::envelope::{DocumentRef, Envelope, Header, MessageKind, Participant, VERSION};
-use tereze_codecs::xml;
+use tereze_codecs::dsig::SignTarget;
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tereze_node::proto::exchange_server::{Exchange, ExchangeServer};
 use tereze_node::proto::window_client::WindowClient;
 use tereze_node::proto::{
-    deliver_outcome, ChangeSetDocument, DeliverItem, DeliverOutcome, DeliverRequest,
-    DeliverResponse, FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse,
+    deliver_outcome, AttachmentChunk, AttachmentHeader, AttachmentStatusResponse,
+    ChangeSetDocument, DeliverItem, DeliverOutcome, DeliverRequest, DeliverResponse,
+    FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, PutAttachmentResponse,
     Refusal, ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest,
     ReturnReceiptsResponse, Route, SubmitRequest,
 };
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Server};
+use tonic::transport::{Certificate, Channel, Identity, Server};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -308,35 +306,6 @@ async fn https(
 
 // ------------------------------------------------------------------ gRPC clients
 
-fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
-    std::fs::read(net.node_dir(state).join(file)).expect("read")
-}
-
-/// A client of `to`'s Exchange with `as_state`'s real node certificate.
-async fn exchange(net: &Net, to: &str, as_state: &str) -> ExchangeClient<Channel> {
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
-        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()))
-        .identity(Identity::from_pem(
-            read(net, as_state, "node-tls.pem"),
-            read(net, as_state, "node-tls.key"),
-        ));
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls")
-        .connect()
-        .await
-        .expect("connects");
-    ExchangeClient::new(channel)
-        .max_encoding_message_size(usize::MAX)
-        .max_decoding_message_size(usize::MAX)
-}
-
-fn urn(id: Uuid) -> String {
-    format!("urn:uuid:{id}")
-}
-
 fn route(id: Uuid, sender: &str, recipient: &str, envelope: &[u8]) -> Route {
     Route {
         message_id: urn(id),
@@ -345,6 +314,7 @@ fn route(id: Uuid, sender: &str, recipient: &str, envelope: &[u8]) -> Route {
         recipient: recipient.into(),
         digest: openssl::sha::sha256(envelope).to_vec(),
         expires_at_ms: 0,
+        attachments: Vec::new(),
     }
 }
 
@@ -396,50 +366,6 @@ fn reasons_in(receipt: &str) -> String {
     .copied()
     .collect::<Vec<_>>()
     .join(",")
-}
-
-/// A valid header from `from` to `to` for the sample export declaration.
-fn header(from: &str, to: &str) -> Header {
-    let now = Utc::now().with_timezone(&FixedOffset::east_opt(0).expect("UTC"));
-    let party = |c: &str, a: &str| Participant {
-        country: c.into(),
-        authority: a.into(),
-    };
-    Header {
-        message_id: Uuid::new_v4(),
-        conversation_id: Uuid::new_v4(),
-        procedure_id: Uuid::new_v4(),
-        in_reply_to: None,
-        process: "P.CC.01".into(),
-        message: "P.CC.01.MSG.001".into(),
-        transaction: "P.CC.01.TRN.001".into(),
-        kind: MessageKind::Request,
-        sender: party(from, "SW"),
-        recipient: party(to, "FCS"),
-        created_at: now,
-        expires_at: Some(now + chrono::Duration::days(1)),
-        document: DocumentRef {
-            type_code: "R.CC.01.001".into(),
-            version: "1.0.0".into(),
-            issuing_authority: party(from, "SW"),
-        },
-        traders: Vec::new(),
-    }
-}
-
-fn sign(h: &Header, body: &str, key: &SigningKey, target: SignTarget) -> Vec<u8> {
-    let content = xml::parse(body.as_bytes()).expect("body");
-    let mut doc = Envelope::build_document(VERSION, h, &content).expect("envelope");
-    dsig::sign_enveloped(&mut doc, &target, key, &SignOptions::default()).expect("signs");
-    doc.to_xml().into_bytes()
-}
-
-fn signer(net: &Net, state: &str) -> SigningKey {
-    SigningKey::from_pem(
-        &read(net, state, "signer.key"),
-        Some(&read(net, state, "signer.pem")),
-    )
-    .expect("signer")
 }
 
 // ------------------------------------------------------------------ the barrage
@@ -1147,6 +1073,20 @@ impl Exchange for Impostor {
         Ok(Response::new(ReturnReceiptsResponse {
             accepted: Vec::new(),
         }))
+    }
+
+    async fn put_attachment(
+        &self,
+        _: Request<tonic::Streaming<AttachmentChunk>>,
+    ) -> Result<Response<PutAttachmentResponse>, Status> {
+        Err(Status::unimplemented("the impostor takes no attachments"))
+    }
+
+    async fn attachment_status(
+        &self,
+        _: Request<AttachmentHeader>,
+    ) -> Result<Response<AttachmentStatusResponse>, Status> {
+        Err(Status::unimplemented("the impostor takes no attachments"))
     }
 
     async fn fetch_trust_space(

@@ -122,6 +122,7 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         None => &NoTraderCheck,
     };
     let recogniser = Recogniser {
+        attachments: None,
         trust: &trust,
         state: &args.state,
         catalog: &catalog,

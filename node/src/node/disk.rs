@@ -79,6 +79,20 @@ impl DiskWatch {
         })
     }
 
+    /// Whether `bytes` more (a file about to arrive) still leave the reserve free; reads the
+    /// free space now.
+    pub(crate) fn check_room(&self, bytes: u64) -> Result<(), DiskLow> {
+        let free = available(&self.dir).unwrap_or(u64::MAX);
+        if free.saturating_sub(bytes) >= self.reserve {
+            return Ok(());
+        }
+        Err(DiskLow {
+            dir: self.dir.display().to_string(),
+            free_mib: free / MIB,
+            reserve_mib: (self.reserve.saturating_add(bytes)) / MIB,
+        })
+    }
+
     /// Samples every second until `stop`; says once when the node stops and resumes taking
     /// work.
     pub(crate) async fn watch(&self, stop: CancellationToken) {

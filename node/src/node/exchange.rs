@@ -19,6 +19,9 @@ use super::proto::{
     FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, Forwarded, Refusal,
     ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest, ReturnReceiptsResponse,
 };
+use super::proto::{
+    AttachmentChunk, AttachmentHeader, AttachmentStatusResponse, PutAttachmentResponse,
+};
 use super::Node;
 use crate::config::Role;
 use crate::receipt::{self, EntryFacts};
@@ -107,6 +110,8 @@ struct Checked {
     envelope: Vec<u8>,
     digest: Vec<u8>,
     expires_at: Option<i64>,
+    /// What the route says was sent before the envelope.
+    attachments: Vec<super::proto::AttachmentInfo>,
     verdict: String,
     reasons: Vec<String>,
     /// The signed header's common process and document type (recognised or rejected here).
@@ -173,6 +178,7 @@ impl Exchange for ExchangeService {
                             sender: c.sender.clone(),
                             recipient: c.recipient.clone(),
                             envelope: c.envelope.clone(),
+                            attachments: super::transfer::metas(&c.attachments),
                         },
                         expires_at: c.expires_at,
                     });
@@ -277,6 +283,24 @@ impl Exchange for ExchangeService {
         }
         node.outbox_add(new_forwards);
         Ok(Response::new(DeliverResponse { outcomes }))
+    }
+
+    async fn put_attachment(
+        &self,
+        request: Request<tonic::Streaming<AttachmentChunk>>,
+    ) -> Result<Response<PutAttachmentResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = super::transfer::receive(&self.node, &caller, request.into_inner()).await?;
+        Ok(Response::new(r))
+    }
+
+    async fn attachment_status(
+        &self,
+        request: Request<AttachmentHeader>,
+    ) -> Result<Response<AttachmentStatusResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = super::transfer::status(&self.node, &caller, request.into_inner()).await?;
+        Ok(Response::new(r))
     }
 
     async fn fetch_trust_space(
@@ -440,6 +464,7 @@ fn recogniser<'a>(
     traders: &'a super::traders::NodeTraders<'a>,
 ) -> Recogniser<'a> {
     Recogniser {
+        attachments: Some(&node.attachments),
         trust,
         state: &node.config.state,
         catalog: &node.catalog,
@@ -571,6 +596,12 @@ fn check_and_sign(
             continue;
         }
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
+        if let Err(why) = super::transfer::all_held(node, message_id, &route.attachments) {
+            // The sender sends attachments before the envelope; it tries again (and resumes
+            // the transfer) later.
+            outcomes.push(refusal(&mid, "attachments-incomplete", why, true));
+            continue;
+        }
         let (verdict, reasons, labels) = if for_me {
             let directories = node.directories();
             let traders = super::traders::NodeTraders { node };
@@ -628,6 +659,7 @@ fn check_and_sign(
             envelope: item.envelope,
             digest,
             expires_at,
+            attachments: route.attachments,
             verdict,
             reasons,
             labels,

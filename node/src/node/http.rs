@@ -36,6 +36,17 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .merge(
+            Router::new()
+                .route("/v1/attachments", axum::routing::put(put_attachment))
+                .route(
+                    "/v1/messages/{id}/attachments/{attachment}",
+                    get(get_attachment),
+                )
+                // Streamed to and from disk, never buffered: limits are
+                // attachments.max_attachment_bytes, checked as bytes arrive.
+                .layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .merge(super::http_reference::routes())
         .merge(super::traders::routes())
         .with_state(node)
@@ -75,6 +86,107 @@ struct SubmitBody {
     ttl_seconds: Option<u64>,
     #[serde(default)]
     traders: Vec<String>,
+    #[serde(default)]
+    attachments: Vec<AttachmentBody>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachmentBody {
+    upload_id: String,
+    id: String,
+    #[serde(default)]
+    media_type: String,
+}
+
+/// `PUT /v1/attachments`: the body (chunked or with a length) is the file; the answer names
+/// the upload for a later `POST /v1/messages`.
+async fn put_attachment(State(node): Shared, body: axum::body::Body) -> Response {
+    match super::transfer::upload(&node, body.into_data_stream()).await {
+        Ok((upload, held)) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "upload_id": upload.to_string(),
+                "size": held.size,
+                "sha256": crate::store::hex(&held.sha256),
+            })),
+        )
+            .into_response(),
+        Err(super::transfer::TransferError::Refused(
+            e @ crate::attachments::AttachmentError::TooLarge { .. },
+        )) => error(StatusCode::PAYLOAD_TOO_LARGE, e),
+        Err(super::transfer::TransferError::Refused(e)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e @ super::transfer::TransferError::Stream(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e) => {
+            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("30"),
+            );
+            r
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FromOffset {
+    #[serde(default)]
+    offset: u64,
+}
+
+/// `GET /v1/messages/{id}/attachments/{attachment}[?offset=N]`: the attachment's bytes from
+/// `offset`, with its SHA-256 in `x-tereze-sha256`.
+async fn get_attachment(
+    State(node): Shared,
+    Path((id, attachment)): Path<(String, String)>,
+    Query(q): Query<FromOffset>,
+) -> Response {
+    use tokio_stream::StreamExt;
+    let Some(message) = parse_id(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("{id:?} is not a urn:uuid"));
+    };
+    if !crate::attachments::valid_id(&attachment) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("{attachment:?} is not an attachment id"),
+        );
+    }
+    let held = match node.attachments.held(message, &attachment) {
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("message {id} has no attachment {attachment} here"),
+            )
+        }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let rx = match super::window::read_attachment(&node, message, attachment, q.offset) {
+        Ok(rx) => rx,
+        Err(s) if s.code() == tonic::Code::OutOfRange => {
+            return error(StatusCode::RANGE_NOT_SATISFIABLE, s.message())
+        }
+        Err(s) => return error(StatusCode::SERVICE_UNAVAILABLE, s.message()),
+    };
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| {
+        r.map(|d| axum::body::Bytes::from(d.data))
+            .map_err(|s| std::io::Error::other(s.message().to_owned()))
+    });
+    let mut r = Response::new(axum::body::Body::from_stream(stream));
+    let h = r.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        axum::http::header::CONTENT_LENGTH,
+        axum::http::HeaderValue::from(held.size - q.offset),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&crate::store::hex(&held.sha256)) {
+        h.insert("x-tereze-sha256", v);
+    }
+    r
 }
 
 async fn post_message(
@@ -108,6 +220,15 @@ async fn post_message(
             conversation_id,
             ttl_seconds: b.ttl_seconds,
             traders: b.traders,
+            attachments: b
+                .attachments
+                .into_iter()
+                .map(|a| submit::SubmitAttachment {
+                    upload_id: a.upload_id,
+                    id: a.id,
+                    media_type: a.media_type,
+                })
+                .collect(),
         },
     )
     .await;

@@ -17,6 +17,7 @@ pub(crate) mod relay;
 pub(crate) mod submit;
 pub(crate) mod tls;
 pub(crate) mod traders;
+pub(crate) mod transfer;
 pub(crate) mod window;
 
 use std::collections::HashMap;
@@ -176,6 +177,10 @@ impl Metrics {
 }
 
 /// Everything the services and workers share.
+/// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
+/// full, small enough to bound a transfer's memory.
+pub(crate) const TRANSFER_WINDOW: u32 = 4 << 20;
+
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
     /// The trust space in force: the signed version with the CRLs fetched from its CRL
@@ -207,6 +212,10 @@ pub(crate) struct Node {
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
     pub(crate) disk: disk::DiskWatch,
+    /// Attachments on disk (docs/attachments.md).
+    pub(crate) attachments: crate::attachments::Attachments,
+    /// Per peer: transfers this node may send at once, and take at once.
+    transfers: std::sync::Mutex<HashMap<(String, bool), Arc<tokio::sync::Semaphore>>>,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -402,6 +411,19 @@ impl Node {
         m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
+    /// The transfers `peer` may have in flight with this node: `outgoing` ones this node
+    /// sends, or incoming ones it takes (`attachments.max_transfers_per_peer` each).
+    pub(crate) fn transfer_slots(&self, peer: &str, outgoing: bool) -> Arc<tokio::sync::Semaphore> {
+        let mut m = self.transfers.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry((peer.to_owned(), outgoing))
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    self.config.attachments.max_transfers_per_peer,
+                ))
+            })
+            .clone()
+    }
+
     pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
         let mut m = self.wake.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(peer.to_owned()).or_default().clone()
@@ -513,6 +535,9 @@ impl Node {
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
         let disk = disk::DiskWatch::new(&config.data_dir, config.limits.min_free_disk_mb);
+        let attachments =
+            crate::attachments::Attachments::open(&config.data_dir, config.attachments.clone())
+                .map_err(|e| StartError::Config(format!("attachments: {e}")))?;
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -532,6 +557,8 @@ impl Node {
             outbox_len: AtomicU64::new(outbox_len),
             metrics: Metrics::default(),
             disk,
+            attachments,
+            transfers: Default::default(),
             shutdown: CancellationToken::new(),
             trust_version,
         });
@@ -594,6 +621,8 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             let service = exchange::service(node.clone());
             let shutdown = node.shutdown.clone();
             if let Err(e) = tonic::transport::Server::builder()
+                .initial_stream_window_size(TRANSFER_WINDOW)
+                .initial_connection_window_size(TRANSFER_WINDOW * 2)
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
@@ -703,6 +732,10 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     {
         let node = node.clone();
         tasks.spawn(async move { node.disk.watch(node.shutdown.clone()).await });
+    }
+    {
+        let node = node.clone();
+        tasks.spawn(async move { transfer::collect(node).await });
     }
     {
         let node = node.clone();

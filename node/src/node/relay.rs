@@ -137,6 +137,13 @@ fn reconcile(
         };
         let stop = node.shutdown.child_token();
         let shared = in_flight.entry(peer.clone()).or_default().clone();
+        let transfers = match transfer_client_for(node, &t) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(peer = %peer, error = %e, "no route to this peer");
+                continue;
+            }
+        };
         for worker in 0..node.config.relay.concurrency {
             let w = Worker {
                 node: node.clone(),
@@ -144,12 +151,13 @@ fn reconcile(
                 index: worker,
                 target: t.clone(),
                 client: Mutex::new(client.clone()),
+                transfers: transfers.clone(),
                 in_flight: shared.clone(),
                 gate: node.gate(&peer),
                 stop: stop.clone(),
             };
             let span = tracing::info_span!("relay", peer = %peer, worker);
-            tasks.spawn(tracing::Instrument::instrument(w.run(), span));
+            tasks.spawn(tracing::Instrument::instrument(Arc::new(w).run(), span));
         }
         tracing::info!(peer = %peer, endpoint = %t.endpoint, "relay workers started");
         // Whatever waited for this peer is due now.
@@ -208,21 +216,39 @@ pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>,
 }
 
 fn client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String> {
+    channel_for(node, t, true)
+}
+
+/// The attachments lane: a connection of its own (a large transfer does not hold up the
+/// small messages' calls), HTTP/2 windows for bulk data, and no whole-call timeout (a
+/// transfer's time grows with its size; `push` bounds it by `attachments.min_rate_kib`).
+fn transfer_client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String> {
+    channel_for(node, t, false)
+}
+
+fn channel_for(node: &Node, t: &Target, calls: bool) -> Result<ExchangeClient<Channel>, String> {
     let (cert, key) = super::tls::read_pair(&node.config.tls).map_err(|e| e.to_string())?;
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(t.anchors_pem.as_bytes()))
         .identity(Identity::from_pem(cert, key))
         .domain_name(t.server_name.clone());
     let endpoint = &t.endpoint;
-    let channel = Endpoint::from_shared(endpoint.clone())
+    let mut endpoint_cfg = Endpoint::from_shared(endpoint.clone())
         .map_err(|e| format!("endpoint {endpoint}: {e}"))?
         .tls_config(tls)
         .map_err(|e| format!("TLS for {endpoint}: {e}"))?
         .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(node.config.relay.timeout_seconds))
         .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .connect_lazy();
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    endpoint_cfg = if calls {
+        endpoint_cfg.timeout(Duration::from_secs(node.config.relay.timeout_seconds))
+    } else {
+        endpoint_cfg
+            .initial_stream_window_size(Some(super::TRANSFER_WINDOW))
+            .initial_connection_window_size(Some(super::TRANSFER_WINDOW * 2))
+            .keep_alive_while_idle(true)
+    };
+    let channel = endpoint_cfg.connect_lazy();
     let limit = super::exchange::call_size_limit(&node.config.limits);
     Ok(ExchangeClient::new(channel)
         .max_decoding_message_size(limit)
@@ -238,6 +264,8 @@ struct Worker {
     /// Replaced by a new connection after a call that got no answer in time (a connection
     /// stuck in its TLS handshake would hold every later call).
     client: Mutex<ExchangeClient<Channel>>,
+    /// The attachments lane's connection, shared by the peer's workers.
+    transfers: ExchangeClient<Channel>,
     in_flight: Arc<Mutex<HashSet<Uuid>>>,
     /// Shared by the peer's workers: the pause after calls the peer did not answer.
     gate: Arc<Gate>,
@@ -270,7 +298,7 @@ enum Outcome {
 }
 
 impl Worker {
-    async fn run(self) {
+    async fn run(self: Arc<Self>) {
         let wake = self.node.waker(&self.peer);
         let linger = Duration::from_millis(self.node.config.relay.linger_ms);
         loop {
@@ -311,11 +339,11 @@ impl Worker {
             }
             let ids: Vec<Uuid> = batch.iter().map(|e| e.message.message_id).collect();
             let more = batch.len() >= self.gate.batch();
-            self.attempt(batch).await;
+            let handed_off = self.attempt(batch).await;
             {
                 let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                for id in ids {
-                    f.remove(&id);
+                for id in ids.iter().filter(|id| !handed_off.contains(id)) {
+                    f.remove(id);
                 }
             }
             if more {
@@ -340,16 +368,23 @@ impl Worker {
         Ok(due)
     }
 
-    async fn attempt(&self, batch: Vec<OutboxEntry>) {
+    /// Delivers a batch; messages with attachments go to the attachments lane (their ids are
+    /// returned: they stay in flight until the lane is done with them).
+    async fn attempt(self: &Arc<Self>, batch: Vec<OutboxEntry>) -> HashSet<Uuid> {
         let now = now_ms();
         let mut results: Vec<(OutboxEntry, Outcome)> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();
         let mut receipts = Vec::new();
+        let mut handed_off = HashSet::new();
         for e in batch {
+            let with_attachments = matches!(&e.message.payload, Payload::Envelope { attachments, .. } if !attachments.is_empty());
             if matches!(e.message.payload, Payload::Envelope { .. })
                 && e.message.expires_at.is_some_and(|x| x < now)
             {
                 results.push((e, Outcome::Expired));
+            } else if with_attachments {
+                handed_off.insert(e.message.message_id);
+                tokio::spawn(self.clone().transfer_then_deliver(e));
             } else if matches!(e.message.payload, Payload::Envelope { .. }) {
                 envelopes.push(e);
             } else {
@@ -363,6 +398,68 @@ impl Worker {
             results.extend(self.return_receipts(receipts).await);
         }
         self.record(results).await;
+        handed_off
+    }
+
+    /// The attachments lane: waits for one of the peer's transfer slots, sends each
+    /// attachment (resuming what the peer holds), then delivers the envelope alone. Small
+    /// messages meanwhile go on through the other workers and their connection.
+    async fn transfer_then_deliver(self: Arc<Self>, e: OutboxEntry) {
+        let id = e.message.message_id;
+        let slots = self.node.transfer_slots(&self.peer, true);
+        let outcome = tokio::select! {
+            _ = self.stop.cancelled() => None,
+            r = async {
+                let _slot = slots.acquire_owned().await.ok()?;
+                Some(self.send_attachments(&e).await)
+            } => r,
+        };
+        match outcome {
+            // Stopped: the message stays due and the transfer resumes after the restart.
+            None => {}
+            Some(Ok(())) => {
+                let results = self.deliver(vec![e]).await;
+                self.record(results).await;
+            }
+            Some(Err(failed)) => {
+                let outcome = if failed.transient {
+                    Outcome::Retry(failed.reason)
+                } else {
+                    Outcome::Dead(failed.reason)
+                };
+                self.record(vec![(e, outcome)]).await;
+            }
+        }
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        self.node.waker(&self.peer).notify_one();
+    }
+
+    async fn send_attachments(&self, e: &OutboxEntry) -> Result<(), super::transfer::PushFailed> {
+        let Payload::Envelope {
+            sender,
+            recipient,
+            attachments,
+            ..
+        } = &e.message.payload
+        else {
+            return Ok(());
+        };
+        let route = Route {
+            message_id: format!("urn:uuid:{}", e.message.message_id),
+            conversation_id: format!("urn:uuid:{}", e.message.conversation_id),
+            sender: sender.clone(),
+            recipient: recipient.clone(),
+            digest: Vec::new(),
+            expires_at_ms: e.message.expires_at.unwrap_or(0),
+            attachments: Vec::new(),
+        };
+        for a in attachments {
+            super::transfer::push(&self.node, &self.transfers, &route, a).await?;
+        }
+        Ok(())
     }
 
     async fn deliver(&self, batch: Vec<OutboxEntry>) -> Vec<(OutboxEntry, Outcome)> {
@@ -373,6 +470,7 @@ impl Worker {
                     sender,
                     recipient,
                     envelope,
+                    attachments,
                 } => Some(DeliverItem {
                     route: Some(Route {
                         message_id: format!("urn:uuid:{}", e.message.message_id),
@@ -381,6 +479,7 @@ impl Worker {
                         recipient: recipient.clone(),
                         digest: receipt::digest(envelope),
                         expires_at_ms: e.message.expires_at.unwrap_or(0),
+                        attachments: super::transfer::infos(attachments),
                     }),
                     envelope: envelope.clone(),
                 }),
@@ -707,6 +806,7 @@ fn judge(
         sender,
         recipient,
         envelope,
+        ..
     } = &e.message.payload
     else {
         return Outcome::Dead("not an envelope".into());

@@ -7,13 +7,15 @@ use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget};
-use tereze_codecs::envelope::{DocumentRef, Envelope, Header, MessageKind, Participant, VERSION};
+use tereze_codecs::envelope::{
+    AttachmentRef, DocumentRef, Envelope, Header, MessageKind, Participant, VERSION,
+};
 use tereze_codecs::translate::{FormatKind, Translated};
 use tereze_codecs::xml;
 use uuid::Uuid;
 
 use super::Node;
-use crate::store::{Outgoing, Payload, State, StoreError};
+use crate::store::{AttachmentMeta, Outgoing, Payload, State, StoreError};
 
 /// One submission, whichever door it came through.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +28,16 @@ pub(crate) struct Submission {
     pub(crate) conversation_id: Option<Uuid>,
     pub(crate) ttl_seconds: Option<u64>,
     pub(crate) traders: Vec<String>,
+    /// Uploads to attach (docs/attachments.md).
+    pub(crate) attachments: Vec<SubmitAttachment>,
+}
+
+/// An upload named by a submission.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubmitAttachment {
+    pub(crate) upload_id: String,
+    pub(crate) id: String,
+    pub(crate) media_type: String,
 }
 
 /// What was queued.
@@ -144,6 +156,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         tereze_reference_data::trader::parse(t)
             .map_err(|e| invalid(format!("traders[{i}]: {t}: {e}")))?;
     }
+    let attachments = attachment_refs(node, &s.attachments)?;
     let doc = xml::parse_with_limits(&s.document, &limits)
         .map_err(|e| invalid(format!("document:{e}")))?;
     let format = node.catalog.format(&s.format).ok_or_else(|| {
@@ -278,7 +291,13 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
                 issuing_authority: sender.clone(),
             },
             traders: s.traders.clone(),
+            attachments: attachments.iter().map(|(r, _)| r.clone()).collect(),
         };
+        for (r, upload) in &attachments {
+            node.attachments
+                .adopt(*upload, message_id, &r.id)
+                .map_err(|e| invalid(format!("attachments: {}: {e}", r.id)))?;
+        }
         let mut env_doc = Envelope::build_document(VERSION, &header, &r.document)
             .map_err(|e| invalid(format!("envelope: {e}")))?;
         dsig::sign_enveloped(
@@ -305,12 +324,81 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
                     sender: node.config.state.clone(),
                     recipient: recipient.country.clone(),
                     envelope: bytes,
+                    attachments: attachments
+                        .iter()
+                        .map(|(r, _)| AttachmentMeta {
+                            id: r.id.clone(),
+                            size: r.size,
+                            sha256: crate::store::hex(&r.sha256),
+                        })
+                        .collect(),
                 },
                 expires_at: Some(expires.timestamp_millis()),
             },
             recipient,
             translated,
             (model.process.clone(), model.type_code.clone()),
+        ));
+    }
+    Ok(out)
+}
+
+/// The envelope's references to the named uploads, checked against the limits.
+fn attachment_refs(
+    node: &Node,
+    named: &[SubmitAttachment],
+) -> Result<Vec<(AttachmentRef, Uuid)>, SubmitError> {
+    let limits = &node.attachments.limits;
+    if named.len() > limits.max_per_message {
+        return Err(invalid(format!(
+            "attachments: {} named, over the limit of {} (attachments.max_per_message)",
+            named.len(),
+            limits.max_per_message
+        )));
+    }
+    let mut out: Vec<(AttachmentRef, Uuid)> = Vec::with_capacity(named.len());
+    let mut total = 0u64;
+    for (i, a) in named.iter().enumerate() {
+        let at = format!("attachments[{i}]");
+        if !crate::attachments::valid_id(&a.id) {
+            return Err(invalid(format!(
+                "{at}.id: {:?} is not 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit",
+                a.id
+            )));
+        }
+        if out.iter().any(|(r, _)| r.id == a.id) {
+            return Err(invalid(format!("{at}.id: {:?} is named twice", a.id)));
+        }
+        let upload = Uuid::parse_str(&a.upload_id).map_err(|_| {
+            invalid(format!(
+                "{at}.upload_id: {:?} is not an upload id",
+                a.upload_id
+            ))
+        })?;
+        let held = node
+            .attachments
+            .upload_held(upload)
+            .map_err(|e| invalid(format!("{at}.upload_id: {e}")))?;
+        total = total.saturating_add(held.size);
+        if total > limits.max_message_bytes {
+            return Err(invalid(format!(
+                "attachments: {total} bytes together, over the limit of {} (attachments.max_message_bytes)",
+                limits.max_message_bytes
+            )));
+        }
+        let media_type = if a.media_type.is_empty() {
+            "application/octet-stream".to_owned()
+        } else {
+            a.media_type.clone()
+        };
+        out.push((
+            AttachmentRef {
+                id: a.id.clone(),
+                media_type,
+                size: held.size,
+                sha256: held.sha256,
+            },
+            upload,
         ));
     }
     Ok(out)

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::exchange::parse_id;
 use super::proto::window_server::{Window, WindowServer};
+use super::proto::{AttachmentData, FetchAttachmentRequest, UploadChunk, UploadResponse};
 use super::proto::{
     InboxAckRequest, InboxAckResponse, InboxMessage, InboxPullRequest, InboxPullResponse,
     ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
@@ -80,6 +81,15 @@ impl Window for WindowService {
                 conversation_id,
                 ttl_seconds: (r.ttl_seconds > 0).then_some(r.ttl_seconds),
                 traders: r.traders,
+                attachments: r
+                    .attachments
+                    .into_iter()
+                    .map(|a| submit::SubmitAttachment {
+                        upload_id: a.upload_id,
+                        id: a.id,
+                        media_type: a.media_type,
+                    })
+                    .collect(),
             },
         )
         .await
@@ -181,6 +191,41 @@ impl Window for WindowService {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    async fn upload_attachment(
+        &self,
+        request: Request<tonic::Streaming<UploadChunk>>,
+    ) -> Result<Response<UploadResponse>, Status> {
+        let chunks = request.into_inner().map(|c| c.map(|c| c.data));
+        let (upload, held) = super::transfer::upload(&self.node, chunks)
+            .await
+            .map_err(transfer_status)?;
+        Ok(Response::new(UploadResponse {
+            upload_id: upload.to_string(),
+            size: held.size,
+            sha256: crate::store::hex(&held.sha256),
+        }))
+    }
+
+    type FetchAttachmentStream = Pin<Box<dyn Stream<Item = Result<AttachmentData, Status>> + Send>>;
+
+    async fn fetch_attachment(
+        &self,
+        request: Request<FetchAttachmentRequest>,
+    ) -> Result<Response<Self::FetchAttachmentStream>, Status> {
+        let r = request.into_inner();
+        let message = id_arg(&r.message_id, "message_id")?;
+        if !crate::attachments::valid_id(&r.id) {
+            return Err(Status::invalid_argument(format!(
+                "id: {:?} is not an attachment id",
+                r.id
+            )));
+        }
+        let rx = read_attachment(&self.node, message, r.id, r.offset)?;
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
     async fn inbox_pull(
         &self,
         request: Request<InboxPullRequest>,
@@ -235,4 +280,81 @@ pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>) -> Result<u32, StoreError> 
             Ok(n)
         })
         .await
+}
+
+pub(crate) fn transfer_status(e: super::transfer::TransferError) -> Status {
+    use super::transfer::TransferError as T;
+    match e {
+        T::Refused(a) => Status::invalid_argument(a.to_string()),
+        T::Disk(d) => Status::unavailable(d.to_string()),
+        T::Stream(m) => Status::cancelled(m),
+        T::Internal(m) => Status::internal(m),
+    }
+}
+
+/// Streams a held attachment from `offset`: a blocking reader feeding a small channel.
+pub(crate) fn read_attachment(
+    node: &Arc<Node>,
+    message: Uuid,
+    id: String,
+    offset: u64,
+) -> Result<tokio::sync::mpsc::Receiver<Result<AttachmentData, Status>>, Status> {
+    let held = node
+        .attachments
+        .held(message, &id)
+        .map_err(|e| Status::unavailable(e.to_string()))?
+        .ok_or_else(|| {
+            Status::not_found(format!("message {message} has no attachment {id} here"))
+        })?;
+    if offset > held.size {
+        return Err(Status::out_of_range(format!(
+            "offset {offset} is past the end ({} bytes)",
+            held.size
+        )));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let node = node.clone();
+    let chunk = node.config.attachments.chunk_bytes;
+    tokio::task::spawn_blocking(move || {
+        let mut src = match crate::attachments::Source::open(
+            &node.attachments,
+            message,
+            &id,
+            offset,
+            chunk,
+        ) {
+            Ok((s, _)) => s,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(Status::unavailable(e.to_string())));
+                return;
+            }
+        };
+        let mut first = true;
+        loop {
+            match src.next_chunk() {
+                Ok(Some((at, data))) => {
+                    let m = AttachmentData {
+                        offset: at,
+                        data,
+                        size: if first { held.size } else { 0 },
+                        sha256: if first {
+                            crate::store::hex(&held.sha256)
+                        } else {
+                            String::new()
+                        },
+                    };
+                    first = false;
+                    if tx.blocking_send(Ok(m)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(Status::unavailable(e.to_string())));
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
 }

@@ -142,6 +142,11 @@ impl Store {
         both!(self, s => s.inbox_len())
     }
 
+    /// Whether the message waits in the inbox (not yet taken by the national system).
+    pub(crate) fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
+        both!(self, s => s.in_inbox(id))
+    }
+
     #[cfg(test)]
     pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
         both!(self, s => s.received_ids())
@@ -534,6 +539,10 @@ pub(crate) enum Payload {
         /// Kept in its own table as raw bytes, not in the JSON row.
         #[serde(skip)]
         envelope: Vec<u8>,
+        /// Files sent before the envelope (docs/attachments.md), as the signed header
+        /// declares them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentMeta>,
     },
     /// A final recipient's receipt that a hub hands back to the original sender.
     Receipt {
@@ -556,6 +565,24 @@ impl Payload {
             Self::Envelope { envelope, .. } => *envelope = bytes,
             Self::Receipt { receipt, .. } => *receipt = bytes,
         }
+    }
+}
+
+/// An attachment of an outgoing message: what its transfer declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AttachmentMeta {
+    pub(crate) id: String,
+    pub(crate) size: u64,
+    /// Lowercase hex.
+    pub(crate) sha256: String,
+}
+
+impl AttachmentMeta {
+    /// The digest as bytes (a malformed stored value reads as zeros, which no transfer matches).
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        unhex(&self.sha256)
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .unwrap_or([0; 32])
     }
 }
 
@@ -668,6 +695,7 @@ pub(crate) fn test_message(n: u128, peer: &str) -> Outgoing {
             sender: "KZ".into(),
             recipient: peer.into(),
             envelope: vec![1, 2, 3],
+            attachments: Vec::new(),
         },
         expires_at: None,
     }

@@ -509,6 +509,14 @@ impl PgStore {
         self.count("SELECT count(*) FROM inbox", None)
     }
 
+    pub(crate) fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, "SELECT count(*) FROM inbox WHERE message_id = $1")?;
+            let row = c.query_one(&st, &[&id]).map_err(pg)?;
+            Ok(row.get::<_, i64>(0) > 0)
+        })
+    }
+
     #[cfg(test)]
     pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
         self.read(|c, _| {

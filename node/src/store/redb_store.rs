@@ -928,6 +928,12 @@ impl RedbStore {
         txn.open_table(INBOX).map_err(engine)?.len().map_err(engine)
     }
 
+    pub(crate) fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let t = txn.open_table(INBOX_INDEX).map_err(engine)?;
+        Ok(t.get(id.as_u128()).map_err(engine)?.is_some())
+    }
+
     /// Every message ever received (the deduplication memory), in id order.
     #[cfg(test)]
     pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {

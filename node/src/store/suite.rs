@@ -92,6 +92,7 @@ fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
             sender: "KZ".into(),
             recipient: peer.into(),
             envelope: format!("envelope {n}").into_bytes(),
+            attachments: Vec::new(),
         },
         expires_at: None,
     }
@@ -329,8 +330,10 @@ fn redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once(fx:
         }
     );
     assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&m));
+    assert!(s.in_inbox(m.message_id).expect("in inbox"));
     s.write(25, |t| t.ack_inbox(m.message_id)).expect("acked");
     assert!(s.inbox(10).expect("inbox").is_empty());
+    assert!(!s.in_inbox(m.message_id).expect("in inbox"));
     assert!(matches!(
         s.write(26, |t| t.ack_inbox(m.message_id)),
         Err(StoreError::NotInInbox(_))

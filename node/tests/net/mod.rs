@@ -10,7 +10,14 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chrono::{FixedOffset, Utc};
 use serde_json::Value;
+use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey};
+use tereze_codecs::envelope::{DocumentRef, Envelope, Header, MessageKind, Participant, VERSION};
+use tereze_codecs::xml;
+use tereze_node::proto::exchange_client::ExchangeClient;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use uuid::Uuid;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tereze");
 
@@ -598,4 +605,80 @@ impl Flood {
         }
         self.acknowledged.lock().expect("lock").clone()
     }
+}
+
+// ------------------------------------------------------------------ speaking as a node
+
+pub fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
+    std::fs::read(net.node_dir(state).join(file)).expect("read")
+}
+
+/// A client of `to`'s Exchange with `as_state`'s real node certificate.
+pub async fn exchange(net: &Net, to: &str, as_state: &str) -> ExchangeClient<Channel> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
+        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()))
+        .identity(Identity::from_pem(
+            read(net, as_state, "node-tls.pem"),
+            read(net, as_state, "node-tls.key"),
+        ));
+    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
+        .expect("endpoint")
+        .tls_config(tls)
+        .expect("tls")
+        .connect()
+        .await
+        .expect("connects");
+    ExchangeClient::new(channel)
+        .max_encoding_message_size(usize::MAX)
+        .max_decoding_message_size(usize::MAX)
+}
+
+pub fn urn(id: Uuid) -> String {
+    format!("urn:uuid:{id}")
+}
+
+/// A valid header from `from` to `to` for the sample export declaration.
+pub fn header(from: &str, to: &str) -> Header {
+    let now = Utc::now().with_timezone(&FixedOffset::east_opt(0).expect("UTC"));
+    let party = |c: &str, a: &str| Participant {
+        country: c.into(),
+        authority: a.into(),
+    };
+    Header {
+        message_id: Uuid::new_v4(),
+        conversation_id: Uuid::new_v4(),
+        procedure_id: Uuid::new_v4(),
+        in_reply_to: None,
+        process: "P.CC.01".into(),
+        message: "P.CC.01.MSG.001".into(),
+        transaction: "P.CC.01.TRN.001".into(),
+        kind: MessageKind::Request,
+        sender: party(from, "SW"),
+        recipient: party(to, "FCS"),
+        created_at: now,
+        expires_at: Some(now + chrono::Duration::days(1)),
+        document: DocumentRef {
+            type_code: "R.CC.01.001".into(),
+            version: "1.0.0".into(),
+            issuing_authority: party(from, "SW"),
+        },
+        traders: Vec::new(),
+        attachments: Vec::new(),
+    }
+}
+
+pub fn sign(h: &Header, body: &str, key: &SigningKey, target: SignTarget) -> Vec<u8> {
+    let content = xml::parse(body.as_bytes()).expect("body");
+    let mut doc = Envelope::build_document(VERSION, h, &content).expect("envelope");
+    dsig::sign_enveloped(&mut doc, &target, key, &SignOptions::default()).expect("signs");
+    doc.to_xml().into_bytes()
+}
+
+pub fn signer(net: &Net, state: &str) -> SigningKey {
+    SigningKey::from_pem(
+        &read(net, state, "signer.key"),
+        Some(&read(net, state, "signer.pem")),
+    )
+    .expect("signer")
 }

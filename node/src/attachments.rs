@@ -1,0 +1,897 @@
+//! Attachments on disk (docs/attachments.md): files sent beside an envelope, bound to it by the
+//! SHA-256 and size its signed header declares. Never in the key-value store and never whole in
+//! memory: bytes go to a file in the data directory as they arrive, the digest is computed while
+//! they stream, and a transfer is acknowledged only after `fsync`.
+//!
+//! Layout under `<data_dir>/attachments/`:
+//!
+//! ```text
+//! <message-uuid>/<id>.want   what the transfer promised (SHA-256, size, who sends), fsynced
+//! <message-uuid>/<id>.data   the bytes; while `.done` is absent, a prefix of them
+//! <message-uuid>/<id>.done   the commit point: the digest and size computed from the bytes
+//! uploads/<upload-uuid>.data / .done   the national system's uploads, before a Submit names them
+//! ```
+//!
+//! **Invariant:** a `.done` file exists only beside a fsynced `.data` whose SHA-256 and size it
+//! records; a partial `.data` holds only bytes that passed their chunk digest, in order, so an
+//! interrupted transfer resumes from its length.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use openssl::sha::Sha256;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::config;
+
+/// Bytes written between two `fdatasync`s of a growing file, so little is left to write back
+/// when a transfer is acknowledged.
+const SYNC_EVERY: u64 = 64 << 20;
+
+/// Largest chunk a receiver takes in one message.
+pub(crate) const MAX_CHUNK_BYTES: usize = 4 << 20;
+
+/// Block size for reading a file back (hashing a prefix on resume, sending).
+const READ_BLOCK: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AttachmentError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "attachment id {0:?} is not 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit"
+    )]
+    BadId(String),
+    #[error("the attachment is {size} bytes, over this node's limit of {limit} (attachments.max_attachment_bytes)")]
+    TooLarge { size: u64, limit: u64 },
+    #[error("the chunk at offset {offset} does not match its SHA-256: send it again")]
+    ChunkDigest { offset: u64 },
+    #[error("the chunk is {len} bytes, over the limit of {limit}")]
+    ChunkTooLarge { len: usize, limit: usize },
+    #[error(
+        "a chunk at offset {offered} was sent, but {have} bytes are held: continue from {have}"
+    )]
+    Offset { offered: u64, have: u64 },
+    #[error("{written} bytes would pass the declared size of {size}")]
+    Overrun { written: u64, size: u64 },
+    #[error("the transfer ended after {written} of {size} bytes")]
+    Short { written: u64, size: u64 },
+    #[error("the bytes received have SHA-256 {actual}, not the declared {declared}; they were discarded")]
+    DigestMismatch { declared: String, actual: String },
+    #[error("upload {0} is not held here (unknown, incomplete, or collected)")]
+    UnknownUpload(String),
+    #[error("attachment {id} of message {message} is not held here")]
+    NotHeld { message: Uuid, id: String },
+    #[error("{path}: unreadable record: {reason}")]
+    Record { path: String, reason: String },
+}
+
+impl AttachmentError {
+    fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}
+
+/// What is known of a complete attachment: computed from its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Held {
+    #[serde(with = "hex32")]
+    pub(crate) sha256: [u8; 32],
+    pub(crate) size: u64,
+}
+
+/// What a transfer declared when it began.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Want {
+    #[serde(with = "hex32")]
+    sha256: [u8; 32],
+    size: u64,
+    /// The state whose node sends it.
+    from: String,
+}
+
+mod hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::store::hex(v))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let s = String::deserialize(d)?;
+        crate::store::unhex(&s)
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .ok_or_else(|| serde::de::Error::custom("not 64 hex digits"))
+    }
+}
+
+/// Where a transfer stands at the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Progress {
+    /// Nothing held.
+    Absent,
+    /// This many bytes are held durably; continue from there.
+    Partial(u64),
+    Complete(Held),
+}
+
+/// `1-64` of `[A-Za-z0-9._-]`, the first alphanumeric: safe as a file name.
+pub(crate) fn valid_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id.as_bytes()[0].is_ascii_alphanumeric()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn check_id(id: &str) -> Result<(), AttachmentError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(AttachmentError::BadId(id.to_owned()))
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), AttachmentError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| AttachmentError::io(dir, e))
+}
+
+/// Writes `value` as JSON to `path` atomically and durably (temporary file, fsync, rename,
+/// fsync of the directory).
+fn write_record<T: Serialize>(path: &Path, value: &T) -> Result<(), AttachmentError> {
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec(value).map_err(|e| AttachmentError::Record {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let mut f = File::create(&tmp).map_err(|e| AttachmentError::io(&tmp, e))?;
+    f.write_all(&bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| AttachmentError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| AttachmentError::io(path, e))?;
+    if let Some(dir) = path.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn read_record<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, AttachmentError> {
+    match fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| AttachmentError::Record {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(AttachmentError::io(path, e)),
+    }
+}
+
+/// SHA-256 of the first `len` bytes of `file`, read in blocks.
+fn hash_prefix(file: &mut File, path: &Path, len: u64) -> Result<Sha256, AttachmentError> {
+    let mut h = Sha256::new();
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| AttachmentError::io(path, e))?;
+    let mut buf = vec![0u8; READ_BLOCK];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(READ_BLOCK as u64) as usize;
+        file.read_exact(&mut buf[..want])
+            .map_err(|e| AttachmentError::io(path, e))?;
+        h.update(&buf[..want]);
+        left -= want as u64;
+    }
+    Ok(h)
+}
+
+/// The attachments directory of one node.
+pub(crate) struct Attachments {
+    root: PathBuf,
+    pub(crate) limits: config::Attachments,
+}
+
+impl Attachments {
+    /// Creates `<data_dir>/attachments` (and `uploads/`) if needed.
+    pub(crate) fn open(
+        data_dir: &Path,
+        limits: config::Attachments,
+    ) -> Result<Self, AttachmentError> {
+        let root = data_dir.join("attachments");
+        let uploads = root.join("uploads");
+        fs::create_dir_all(&uploads).map_err(|e| AttachmentError::io(&uploads, e))?;
+        Ok(Self { root, limits })
+    }
+
+    fn dir(&self, message: Uuid) -> PathBuf {
+        self.root.join(message.hyphenated().to_string())
+    }
+
+    fn paths(&self, message: Uuid, id: &str) -> (PathBuf, PathBuf, PathBuf) {
+        let d = self.dir(message);
+        (
+            d.join(format!("{id}.data")),
+            d.join(format!("{id}.want")),
+            d.join(format!("{id}.done")),
+        )
+    }
+
+    /// The complete attachment's digest and size, if held.
+    pub(crate) fn held(&self, message: Uuid, id: &str) -> Result<Option<Held>, AttachmentError> {
+        check_id(id)?;
+        let (_, _, done) = self.paths(message, id);
+        read_record(&done)
+    }
+
+    /// Where a transfer of (`message`, `id`) stands. A partial file is synced first, so the
+    /// length answered is durable.
+    pub(crate) fn progress(&self, message: Uuid, id: &str) -> Result<Progress, AttachmentError> {
+        if let Some(h) = self.held(message, id)? {
+            return Ok(Progress::Complete(h));
+        }
+        let (data, _, _) = self.paths(message, id);
+        match OpenOptions::new().write(true).open(&data) {
+            Ok(f) => {
+                f.sync_data().map_err(|e| AttachmentError::io(&data, e))?;
+                let len = f
+                    .metadata()
+                    .map_err(|e| AttachmentError::io(&data, e))?
+                    .len();
+                Ok(Progress::Partial(len))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Progress::Absent),
+            Err(e) => Err(AttachmentError::io(&data, e)),
+        }
+    }
+
+    /// The progress of a transfer that declares `sha256` and `size`: a partial file of another
+    /// declaration counts as absent (it is discarded when the transfer begins).
+    pub(crate) fn progress_of(
+        &self,
+        message: Uuid,
+        id: &str,
+        sha256: &[u8; 32],
+        size: u64,
+    ) -> Result<Progress, AttachmentError> {
+        match self.progress(message, id)? {
+            Progress::Partial(n) => {
+                let (_, want, _) = self.paths(message, id);
+                let w: Option<Want> = read_record(&want)?;
+                Ok(match w {
+                    Some(w) if w.sha256 == *sha256 && w.size == size && n <= size => {
+                        Progress::Partial(n)
+                    }
+                    _ => Progress::Absent,
+                })
+            }
+            p => Ok(p),
+        }
+    }
+
+    /// Begins or resumes receiving (`message`, `id`) at `offset`, which must be what
+    /// [`Attachments::progress_of`] answers. Blocking (it hashes the bytes already held).
+    pub(crate) fn receive(
+        &self,
+        message: Uuid,
+        id: &str,
+        sha256: [u8; 32],
+        size: u64,
+        from: &str,
+        offset: u64,
+    ) -> Result<Sink, AttachmentError> {
+        check_id(id)?;
+        if size > self.limits.max_attachment_bytes {
+            return Err(AttachmentError::TooLarge {
+                size,
+                limit: self.limits.max_attachment_bytes,
+            });
+        }
+        let have = match self.progress_of(message, id, &sha256, size)? {
+            Progress::Partial(n) => n,
+            Progress::Absent => 0,
+            Progress::Complete(h) => {
+                return Ok(Sink::complete(h));
+            }
+        };
+        if offset != have {
+            return Err(AttachmentError::Offset {
+                offered: offset,
+                have,
+            });
+        }
+        let dir = self.dir(message);
+        fs::create_dir_all(&dir).map_err(|e| AttachmentError::io(&dir, e))?;
+        let (data, want, done) = self.paths(message, id);
+        if have == 0 {
+            write_record(
+                &want,
+                &Want {
+                    sha256,
+                    size,
+                    from: from.to_owned(),
+                },
+            )?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&data)
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        file.set_len(have)
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        let hasher = hash_prefix(&mut file, &data, have)?;
+        file.seek(SeekFrom::Start(have))
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        if have == 0 {
+            sync_dir(&dir)?;
+        }
+        Ok(Sink {
+            open: Some(OpenSink {
+                file,
+                data,
+                want: Some(want),
+                done,
+                hasher,
+                expected: Some(sha256),
+            }),
+            written: have,
+            synced: have,
+            size: Some(size),
+            limit: self.limits.max_attachment_bytes,
+            complete: None,
+        })
+    }
+
+    /// A new upload from the national system; its digest is computed from what arrives.
+    pub(crate) fn upload(&self) -> Result<(Uuid, Sink), AttachmentError> {
+        let id = Uuid::new_v4();
+        let uploads = self.root.join("uploads");
+        let data = uploads.join(format!("{id}.data"));
+        let done = uploads.join(format!("{id}.done"));
+        let file = OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&data)
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        Ok((
+            id,
+            Sink {
+                open: Some(OpenSink {
+                    file,
+                    data,
+                    want: None,
+                    done,
+                    hasher: Sha256::new(),
+                    expected: None,
+                }),
+                written: 0,
+                synced: 0,
+                size: None,
+                limit: self.limits.max_attachment_bytes,
+                complete: None,
+            },
+        ))
+    }
+
+    /// A complete upload's digest and size.
+    pub(crate) fn upload_held(&self, upload: Uuid) -> Result<Held, AttachmentError> {
+        let done = self.root.join("uploads").join(format!("{upload}.done"));
+        read_record(&done)?.ok_or_else(|| AttachmentError::UnknownUpload(upload.to_string()))
+    }
+
+    /// Makes a complete upload attachment `id` of `message` (a hard link: one upload can go to
+    /// several recipients). Idempotent.
+    pub(crate) fn adopt(
+        &self,
+        upload: Uuid,
+        message: Uuid,
+        id: &str,
+    ) -> Result<Held, AttachmentError> {
+        check_id(id)?;
+        let held = self.upload_held(upload)?;
+        let dir = self.dir(message);
+        fs::create_dir_all(&dir).map_err(|e| AttachmentError::io(&dir, e))?;
+        let (data, _, done) = self.paths(message, id);
+        let src = self.root.join("uploads").join(format!("{upload}.data"));
+        match fs::hard_link(&src, &data) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(AttachmentError::io(&data, e)),
+        }
+        sync_dir(&dir)?;
+        write_record(&done, &held)?;
+        Ok(held)
+    }
+
+    /// Opens a complete attachment for reading.
+    pub(crate) fn open_held(
+        &self,
+        message: Uuid,
+        id: &str,
+    ) -> Result<(File, Held), AttachmentError> {
+        let held = self
+            .held(message, id)?
+            .ok_or_else(|| AttachmentError::NotHeld {
+                message,
+                id: id.to_owned(),
+            })?;
+        let (data, _, _) = self.paths(message, id);
+        let f = File::open(&data).map_err(|e| AttachmentError::io(&data, e))?;
+        Ok((f, held))
+    }
+
+    /// The messages that have an attachment directory here.
+    pub(crate) fn messages(&self) -> Result<Vec<Uuid>, AttachmentError> {
+        let mut out = Vec::new();
+        let rd = fs::read_dir(&self.root).map_err(|e| AttachmentError::io(&self.root, e))?;
+        for e in rd.flatten() {
+            if let Some(id) = e.file_name().to_str().and_then(|n| Uuid::parse_str(n).ok()) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Newest modification time (Unix ms) of anything in the message's directory.
+    pub(crate) fn touched_at(&self, message: Uuid) -> i64 {
+        let dir = self.dir(message);
+        let mut newest = modified_ms(&dir);
+        if let Ok(rd) = fs::read_dir(&dir) {
+            for e in rd.flatten() {
+                newest = newest.max(modified_ms(&e.path()));
+            }
+        }
+        newest
+    }
+
+    /// Deletes everything held for `message`; the bytes freed.
+    pub(crate) fn remove(&self, message: Uuid) -> Result<u64, AttachmentError> {
+        let dir = self.dir(message);
+        let freed = dir_bytes(&dir);
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(freed),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(AttachmentError::io(&dir, e)),
+        }
+    }
+
+    /// Deletes uploads (complete or not) last touched before `before` (Unix ms); how many.
+    pub(crate) fn remove_uploads_before(&self, before: i64) -> usize {
+        let uploads = self.root.join("uploads");
+        let mut n = 0;
+        if let Ok(rd) = fs::read_dir(&uploads) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if modified_ms(&p) < before && fs::remove_file(&p).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+}
+
+fn modified_ms(p: &Path) -> i64 {
+    fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn dir_bytes(p: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(rd) = fs::read_dir(p) {
+        for e in rd.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_bytes(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
+
+struct OpenSink {
+    file: File,
+    data: PathBuf,
+    want: Option<PathBuf>,
+    done: PathBuf,
+    hasher: Sha256,
+    /// The declared digest (none for an upload, whose digest is what arrives).
+    expected: Option<[u8; 32]>,
+}
+
+/// A file being received: chunks are checked, written and hashed in order; blocking I/O, for
+/// `spawn_blocking`.
+pub(crate) struct Sink {
+    open: Option<OpenSink>,
+    written: u64,
+    synced: u64,
+    size: Option<u64>,
+    limit: u64,
+    complete: Option<Held>,
+}
+
+impl Sink {
+    fn complete(h: Held) -> Self {
+        Self {
+            open: None,
+            written: h.size,
+            synced: h.size,
+            size: Some(h.size),
+            limit: h.size,
+            complete: Some(h),
+        }
+    }
+
+    /// Already complete before this transfer began.
+    pub(crate) fn already(&self) -> Option<Held> {
+        self.complete
+    }
+
+    /// Bytes held so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Takes one chunk at `offset`, refusing it (and writing nothing) if its SHA-256 is not
+    /// `chunk_sha256` (when given) or it does not continue the file.
+    pub(crate) fn write(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        chunk_sha256: Option<&[u8]>,
+    ) -> Result<(), AttachmentError> {
+        if data.len() > MAX_CHUNK_BYTES {
+            return Err(AttachmentError::ChunkTooLarge {
+                len: data.len(),
+                limit: MAX_CHUNK_BYTES,
+            });
+        }
+        if offset != self.written {
+            return Err(AttachmentError::Offset {
+                offered: offset,
+                have: self.written,
+            });
+        }
+        if let Some(want) = chunk_sha256 {
+            if openssl::sha::sha256(data).as_slice() != want {
+                return Err(AttachmentError::ChunkDigest { offset });
+            }
+        }
+        let end = self.written + data.len() as u64;
+        if let Some(size) = self.size {
+            if end > size {
+                return Err(AttachmentError::Overrun { written: end, size });
+            }
+        }
+        if end > self.limit {
+            return Err(AttachmentError::TooLarge {
+                size: end,
+                limit: self.limit,
+            });
+        }
+        let Some(s) = self.open.as_mut() else {
+            return Err(AttachmentError::Overrun {
+                written: end,
+                size: self.written,
+            });
+        };
+        s.file
+            .write_all(data)
+            .map_err(|e| AttachmentError::io(&s.data, e))?;
+        s.hasher.update(data);
+        self.written = end;
+        if self.written - self.synced >= SYNC_EVERY {
+            s.file
+                .sync_data()
+                .map_err(|e| AttachmentError::io(&s.data, e))?;
+            self.synced = self.written;
+        }
+        Ok(())
+    }
+
+    /// Makes what arrived durable (the transfer stopped early and resumes later).
+    pub(crate) fn pause(&mut self) -> Result<u64, AttachmentError> {
+        if let Some(s) = self.open.as_mut() {
+            s.file
+                .sync_data()
+                .map_err(|e| AttachmentError::io(&s.data, e))?;
+            self.synced = self.written;
+        }
+        Ok(self.written)
+    }
+
+    /// Ends the transfer: the size must be reached and the digest match the declared one (a
+    /// mismatch discards the bytes: the transfer starts again from zero). Durable on return.
+    pub(crate) fn finish(mut self) -> Result<Held, AttachmentError> {
+        if let Some(h) = self.complete {
+            return Ok(h);
+        }
+        let Some(s) = self.open.take() else {
+            return Err(AttachmentError::Short {
+                written: self.written,
+                size: self.size.unwrap_or(0),
+            });
+        };
+        if let Some(size) = self.size {
+            if self.written != size {
+                let _ = s.file.sync_data();
+                return Err(AttachmentError::Short {
+                    written: self.written,
+                    size,
+                });
+            }
+        }
+        let held = Held {
+            sha256: s.hasher.finish(),
+            size: self.written,
+        };
+        if let Some(expected) = s.expected {
+            if expected != held.sha256 {
+                let _ = fs::remove_file(&s.data);
+                if let Some(w) = &s.want {
+                    let _ = fs::remove_file(w);
+                }
+                return Err(AttachmentError::DigestMismatch {
+                    declared: crate::store::hex(&expected),
+                    actual: crate::store::hex(&held.sha256),
+                });
+            }
+        }
+        s.file
+            .sync_all()
+            .map_err(|e| AttachmentError::io(&s.data, e))?;
+        write_record(&s.done, &held)?;
+        if let Some(w) = &s.want {
+            let _ = fs::remove_file(w);
+        }
+        Ok(held)
+    }
+}
+
+/// Reads a held file from `offset` in chunks of `chunk` bytes; blocking.
+pub(crate) struct Source {
+    file: File,
+    path: PathBuf,
+    offset: u64,
+    size: u64,
+    chunk: usize,
+}
+
+impl Source {
+    pub(crate) fn open(
+        store: &Attachments,
+        message: Uuid,
+        id: &str,
+        offset: u64,
+        chunk: usize,
+    ) -> Result<(Self, Held), AttachmentError> {
+        let (mut file, held) = store.open_held(message, id)?;
+        let path = store.paths(message, id).0;
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| AttachmentError::io(&path, e))?;
+        Ok((
+            Self {
+                file,
+                path,
+                offset,
+                size: held.size,
+                chunk: chunk.clamp(1, MAX_CHUNK_BYTES),
+            },
+            held,
+        ))
+    }
+
+    /// The next chunk and its offset; `None` at the end.
+    pub(crate) fn next_chunk(&mut self) -> Result<Option<(u64, Vec<u8>)>, AttachmentError> {
+        if self.offset >= self.size {
+            return Ok(None);
+        }
+        let n = (self.size - self.offset).min(self.chunk as u64) as usize;
+        let mut buf = vec![0u8; n];
+        self.file
+            .read_exact(&mut buf)
+            .map_err(|e| AttachmentError::io(&self.path, e))?;
+        let at = self.offset;
+        self.offset += n as u64;
+        Ok(Some((at, buf)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &Path) -> Attachments {
+        Attachments::open(dir, config::Attachments::default()).expect("open")
+    }
+
+    fn bytes(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 31 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_transfer_in_chunks_completes_with_the_digest_of_its_bytes() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let data = bytes(3_000_000);
+        let digest = openssl::sha::sha256(&data);
+        let m = Uuid::new_v4();
+        let mut sink = s
+            .receive(m, "scan.pdf", digest, data.len() as u64, "KZ", 0)
+            .expect("begin");
+        for (i, c) in data.chunks(1 << 20).enumerate() {
+            let sha = openssl::sha::sha256(c);
+            sink.write((i << 20) as u64, c, Some(&sha)).expect("chunk");
+        }
+        let held = sink.finish().expect("finish");
+        assert_eq!(held.sha256, digest);
+        assert_eq!(
+            s.progress(m, "scan.pdf").expect("p"),
+            Progress::Complete(held)
+        );
+        let (mut f, _) = s.open_held(m, "scan.pdf").expect("open");
+        let mut back = Vec::new();
+        f.read_to_end(&mut back).expect("read");
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn an_interrupted_transfer_resumes_from_the_bytes_held() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let data = bytes(2_500_000);
+        let digest = openssl::sha::sha256(&data);
+        let m = Uuid::new_v4();
+        let size = data.len() as u64;
+        {
+            let mut sink = s.receive(m, "a", digest, size, "KZ", 0).expect("begin");
+            sink.write(0, &data[..1_000_000], None).expect("chunk");
+            // Dropped without finishing: the process died.
+        }
+        let Progress::Partial(have) = s.progress_of(m, "a", &digest, size).expect("p") else {
+            panic!("expected a partial transfer");
+        };
+        assert_eq!(have, 1_000_000);
+        let err = s
+            .receive(m, "a", digest, size, "KZ", 0)
+            .err()
+            .expect("offset refused");
+        assert!(
+            matches!(
+                err,
+                AttachmentError::Offset {
+                    offered: 0,
+                    have: 1_000_000
+                }
+            ),
+            "{err}"
+        );
+        let mut sink = s.receive(m, "a", digest, size, "KZ", have).expect("resume");
+        sink.write(have, &data[have as usize..], None)
+            .expect("rest");
+        assert_eq!(sink.finish().expect("finish").sha256, digest);
+    }
+
+    #[test]
+    fn a_tampered_chunk_is_refused_and_nothing_of_it_is_written() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let data = bytes(2 << 20);
+        let digest = openssl::sha::sha256(&data);
+        let m = Uuid::new_v4();
+        let mut sink = s
+            .receive(m, "a", digest, data.len() as u64, "KZ", 0)
+            .expect("begin");
+        let first = &data[..1 << 20];
+        sink.write(0, first, Some(&openssl::sha::sha256(first)))
+            .expect("first");
+        let mut tampered = data[1 << 20..].to_vec();
+        tampered[10] ^= 1;
+        let sha_of_original = openssl::sha::sha256(&data[1 << 20..]);
+        let err = sink
+            .write(1 << 20, &tampered, Some(&sha_of_original))
+            .expect_err("tampered");
+        assert!(matches!(err, AttachmentError::ChunkDigest { offset } if offset == 1 << 20));
+        assert_eq!(sink.written(), 1 << 20);
+        sink.write(1 << 20, &data[1 << 20..], Some(&sha_of_original))
+            .expect("resent");
+        assert_eq!(sink.finish().expect("finish").sha256, digest);
+    }
+
+    #[test]
+    fn bytes_of_another_digest_are_discarded_at_the_end() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let data = bytes(1000);
+        let m = Uuid::new_v4();
+        let mut sink = s.receive(m, "a", [7u8; 32], 1000, "KZ", 0).expect("begin");
+        sink.write(0, &data, None).expect("chunk");
+        let err = sink.finish().expect_err("mismatch");
+        assert!(
+            matches!(err, AttachmentError::DigestMismatch { .. }),
+            "{err}"
+        );
+        assert_eq!(s.progress(m, "a").expect("p"), Progress::Absent);
+    }
+
+    #[test]
+    fn limits_and_bad_ids_are_refused_with_what_was_wrong() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let limits = config::Attachments {
+            max_attachment_bytes: 100,
+            ..config::Attachments::default()
+        };
+        let s = Attachments::open(dir.path(), limits).expect("open");
+        let m = Uuid::new_v4();
+        let err = s
+            .receive(m, "a", [0; 32], 101, "KZ", 0)
+            .err()
+            .expect("too large");
+        assert!(
+            err.to_string().contains("over this node's limit of 100"),
+            "{err}"
+        );
+        for bad in ["", "..", ".hidden", "a/b", "a b", &"x".repeat(65)] {
+            assert!(
+                matches!(
+                    s.receive(m, bad, [0; 32], 1, "KZ", 0).err(),
+                    Some(AttachmentError::BadId(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let mut sink = s.receive(m, "a", [0; 32], 10, "KZ", 0).expect("begin");
+        let err = sink.write(0, &[0u8; 11], None).expect_err("overrun");
+        assert!(matches!(err, AttachmentError::Overrun { .. }), "{err}");
+        let (_, mut up) = s.upload().expect("upload");
+        let err = up
+            .write(0, &[0u8; 101], None)
+            .expect_err("upload too large");
+        assert!(matches!(err, AttachmentError::TooLarge { .. }), "{err}");
+    }
+
+    #[test]
+    fn an_upload_becomes_an_attachment_of_each_message_that_names_it() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let (up, mut sink) = s.upload().expect("upload");
+        sink.write(0, b"hello", None).expect("write");
+        let held = sink.finish().expect("finish");
+        assert_eq!(held.sha256, openssl::sha::sha256(b"hello"));
+        let (m1, m2) = (Uuid::new_v4(), Uuid::new_v4());
+        assert_eq!(s.adopt(up, m1, "a").expect("adopt"), held);
+        assert_eq!(s.adopt(up, m2, "a").expect("adopt"), held);
+        assert_eq!(s.adopt(up, m2, "a").expect("again"), held);
+        let (mut f, _) = s.open_held(m2, "a").expect("open");
+        let mut back = Vec::new();
+        f.read_to_end(&mut back).expect("read");
+        assert_eq!(back, b"hello");
+        assert_eq!(s.messages().expect("list").len(), 2);
+        assert!(s.remove(m1).expect("remove") > 0);
+        assert_eq!(s.held(m1, "a").expect("held"), None);
+        assert_eq!(s.held(m2, "a").expect("held"), Some(held));
+        assert!(matches!(
+            s.adopt(Uuid::new_v4(), m1, "a"),
+            Err(AttachmentError::UnknownUpload(_))
+        ));
+    }
+}

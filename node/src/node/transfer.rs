@@ -1,0 +1,708 @@
+//! Moving attachments (docs/attachments.md): the national system's uploads, the receiving side
+//! of `PutAttachment` and `AttachmentStatus`, and the sending side the relay runs before it
+//! delivers a message's envelope. Every byte goes through a bounded channel or one chunk buffer
+//! to or from a file in the data directory, so memory per transfer does not grow with size.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_stream::{Stream, StreamExt};
+use tonic::transport::Channel;
+use tonic::{Status, Streaming};
+use uuid::Uuid;
+
+use super::exchange::parse_id;
+use super::proto::exchange_client::ExchangeClient;
+use super::proto::{
+    AttachmentChunk, AttachmentHeader, AttachmentInfo, AttachmentStatusResponse,
+    PutAttachmentResponse, Refusal, Route,
+};
+use super::Node;
+use crate::attachments::{AttachmentError, Held, Progress, Sink, Source};
+use crate::config::Role;
+use crate::store::{hex, AttachmentMeta};
+use crate::trust::StateEntry;
+
+/// Chunks read ahead of the network by a sender.
+const READ_AHEAD: usize = 4;
+
+/// Bytes between two checks of the disk reserve while receiving.
+const DISK_CHECK_EVERY: u64 = 64 << 20;
+
+/// Why a transfer did not complete.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TransferError {
+    /// The input is wrong or over a limit.
+    #[error(transparent)]
+    Refused(#[from] AttachmentError),
+    #[error(transparent)]
+    Disk(#[from] super::disk::DiskLow),
+    /// The caller's stream failed or ended early.
+    #[error("the upload stopped: {0}")]
+    Stream(String),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TransferError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TransferError::Internal(format!("worker: {e}")))
+}
+
+/// Writes one chunk on a blocking thread; the sink and the buffer (cleared, for the next
+/// chunk) come back with the outcome.
+async fn write_chunk(
+    mut sink: Sink,
+    offset: u64,
+    mut data: Vec<u8>,
+    sha256: Option<Vec<u8>>,
+) -> Result<(Sink, Vec<u8>, Result<(), AttachmentError>), TransferError> {
+    blocking(move || {
+        let r = sink.write(offset, &data, sha256.as_deref());
+        data.clear();
+        (sink, data, r)
+    })
+    .await
+}
+
+/// Takes an upload from the national system (gRPC or HTTP): its pieces, whatever their sizes,
+/// are gathered into one chunk buffer and written a chunk at a time, so memory stays one
+/// buffer whatever the client sends; the digest is computed from them. Durable on return.
+pub(crate) async fn upload<S, B, E>(
+    node: &Arc<Node>,
+    mut pieces: S,
+) -> Result<(Uuid, Held), TransferError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    if node.shutdown.is_cancelled() {
+        return Err(TransferError::Internal("the node is shutting down".into()));
+    }
+    node.disk.check_room(0)?;
+    let n = node.clone();
+    let (upload, mut sink) = blocking(move || n.attachments.upload()).await??;
+    let chunk = node.config.attachments.chunk_bytes;
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk);
+    let mut checked = 0u64;
+    let mut ended = false;
+    while !ended {
+        match pieces.next().await {
+            Some(piece) => {
+                let piece = piece.map_err(|e| TransferError::Stream(e.to_string()))?;
+                let mut rest = piece.as_ref();
+                while !rest.is_empty() {
+                    let take = rest.len().min(chunk - buf.len());
+                    buf.extend_from_slice(&rest[..take]);
+                    rest = &rest[take..];
+                    if buf.len() == chunk {
+                        let at = sink.written();
+                        let (s, b, r) = write_chunk(sink, at, buf, None).await?;
+                        (sink, buf) = (s, b);
+                        r?;
+                    }
+                }
+            }
+            None => ended = true,
+        }
+        if ended && !buf.is_empty() {
+            let at = sink.written();
+            let (s, b, r) = write_chunk(sink, at, buf, None).await?;
+            (sink, buf) = (s, b);
+            r?;
+        }
+        if sink.written() - checked >= DISK_CHECK_EVERY {
+            node.disk.check_room(0)?;
+            checked = sink.written();
+        }
+    }
+    let held = blocking(move || sink.finish()).await??;
+    tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
+    Ok((upload, held))
+}
+
+fn refused(have: u64, code: &str, reason: String, transient: bool) -> PutAttachmentResponse {
+    PutAttachmentResponse {
+        have,
+        complete: false,
+        refused: Some(Refusal {
+            code: code.into(),
+            reason,
+            transient,
+        }),
+    }
+}
+
+/// What an `AttachmentHeader` names, checked against the caller and the limits.
+struct Named {
+    message: Uuid,
+    from: String,
+    info: AttachmentInfo,
+    sha256: [u8; 32],
+}
+
+fn named(node: &Node, caller: &StateEntry, h: Option<AttachmentHeader>) -> Result<Named, Status> {
+    let h = h.ok_or_else(|| Status::invalid_argument("the first chunk must carry the header"))?;
+    let route: Route = h
+        .route
+        .ok_or_else(|| Status::invalid_argument("header.route is required"))?;
+    let info = h
+        .attachment
+        .ok_or_else(|| Status::invalid_argument("header.attachment is required"))?;
+    let message = parse_id(&route.message_id).ok_or_else(|| {
+        Status::invalid_argument(format!(
+            "header.route.message_id: {:?} is not a urn:uuid",
+            route.message_id
+        ))
+    })?;
+    if route.sender != caller.code && caller.role != Role::Hub {
+        return Err(Status::permission_denied(format!(
+            "the client certificate is {}'s node; it may not send for {}",
+            caller.code, route.sender
+        )));
+    }
+    let trust = node.trust();
+    let for_me = route.recipient == node.config.state;
+    if !for_me && (!node.is_hub() || trust.state(&route.recipient).is_none()) {
+        return Err(Status::failed_precondition(format!(
+            "header.route.recipient: {} is not this node ({}){}",
+            route.recipient,
+            node.config.state,
+            if node.is_hub() {
+                " nor a state in the trust space"
+            } else {
+                ", and this node does not forward"
+            }
+        )));
+    }
+    if !crate::attachments::valid_id(&info.id) {
+        return Err(Status::invalid_argument(format!(
+            "header.attachment.id: {:?} is not 1-64 of A-Z a-z 0-9 . _ -",
+            info.id
+        )));
+    }
+    let sha256 = <[u8; 32]>::try_from(info.sha256.as_slice()).map_err(|_| {
+        Status::invalid_argument("header.attachment.sha256: must be 32 bytes (SHA-256)")
+    })?;
+    let limit = node.attachments.limits.max_attachment_bytes;
+    if info.size > limit {
+        return Err(Status::invalid_argument(format!(
+            "header.attachment.size: {} bytes, over this node's limit of {limit} (attachments.max_attachment_bytes)",
+            info.size
+        )));
+    }
+    Ok(Named {
+        message,
+        from: route.sender,
+        info,
+        sha256,
+    })
+}
+
+/// `AttachmentStatus`: the bytes held durably.
+pub(crate) async fn status(
+    node: &Arc<Node>,
+    caller: &StateEntry,
+    h: AttachmentHeader,
+) -> Result<AttachmentStatusResponse, Status> {
+    let n = named(node, caller, Some(h))?;
+    let node = node.clone();
+    let p = blocking(move || {
+        node.attachments
+            .progress_of(n.message, &n.info.id, &n.sha256, n.info.size)
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?
+    .map_err(|e| Status::unavailable(e.to_string()))?;
+    Ok(match p {
+        Progress::Absent => AttachmentStatusResponse {
+            have: 0,
+            complete: false,
+        },
+        Progress::Partial(have) => AttachmentStatusResponse {
+            have,
+            complete: false,
+        },
+        Progress::Complete(h) => AttachmentStatusResponse {
+            have: h.size,
+            complete: h.sha256 == n.sha256 && h.size == n.info.size,
+        },
+    })
+}
+
+/// `PutAttachment`: receives chunks into the attachment's file until the stream ends (then the
+/// size and digest must be right) or a chunk is refused (then the bytes before it are synced
+/// and the answer says where to continue).
+pub(crate) async fn receive(
+    node: &Arc<Node>,
+    caller: &StateEntry,
+    mut stream: Streaming<AttachmentChunk>,
+) -> Result<PutAttachmentResponse, Status> {
+    if node.shutdown.is_cancelled() {
+        return Err(Status::unavailable("the node is shutting down"));
+    }
+    let first = stream.message().await?.ok_or_else(|| {
+        Status::invalid_argument("an empty stream: the first chunk carries the header")
+    })?;
+    let n = named(node, caller, first.header.clone())?;
+    let slots = node.transfer_slots(&caller.code, false);
+    let Ok(_slot) = slots.try_acquire_owned() else {
+        return Ok(refused(
+            first.offset,
+            "busy",
+            format!(
+                "{} transfers from {} are in flight, the limit (attachments.max_transfers_per_peer); retry later",
+                node.attachments.limits.max_transfers_per_peer, caller.code
+            ),
+            true,
+        ));
+    };
+    let left = n.info.size.saturating_sub(first.offset);
+    if let Err(e) = node.disk.check_room(left) {
+        return Err(Status::unavailable(e.to_string()));
+    }
+    let (message, id, from) = (n.message, n.info.id.clone(), n.from.clone());
+    let (sha256, size, offset) = (n.sha256, n.info.size, first.offset);
+    let nd = node.clone();
+    let opened = blocking(move || {
+        nd.attachments
+            .receive(message, &id, sha256, size, &from, offset)
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?;
+    let mut sink = match opened {
+        Ok(s) => s,
+        Err(AttachmentError::Offset { offered, have }) => {
+            return Ok(refused(
+                have,
+                "offset-mismatch",
+                format!(
+                    "the stream began at {offered}; {have} bytes are held: continue from there"
+                ),
+                true,
+            ))
+        }
+        Err(e @ AttachmentError::Io { .. }) => return Err(Status::unavailable(e.to_string())),
+        Err(e) => return Ok(refused(0, "refused", e.to_string(), false)),
+    };
+    if let Some(h) = sink.already() {
+        return Ok(PutAttachmentResponse {
+            have: h.size,
+            complete: true,
+            refused: None,
+        });
+    }
+    let started = std::time::Instant::now();
+    let began_at = sink.written();
+    let mut next = Some(first);
+    let mut checked = sink.written();
+    loop {
+        let chunk = match next.take() {
+            Some(c) => c,
+            None => match stream.message().await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    // The sender went away: keep what arrived for a resumed transfer.
+                    let have = blocking(move || sink.pause())
+                        .await
+                        .map_err(|e| Status::internal(e.to_string()))?
+                        .map_err(|e| Status::unavailable(e.to_string()))?;
+                    tracing::info!(message_id = %n.message, attachment = %n.info.id, have, error = %e, "transfer interrupted; it resumes from here");
+                    return Err(e);
+                }
+            },
+        };
+        if chunk.data.is_empty() {
+            continue;
+        }
+        if sink.written() - checked >= DISK_CHECK_EVERY {
+            if let Err(e) = node.disk.check_room(size.saturating_sub(sink.written())) {
+                let have = blocking(move || sink.pause())
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok());
+                tracing::warn!(message_id = %n.message, have, error = %e, "transfer paused: disk reserve");
+                return Err(Status::unavailable(e.to_string()));
+            }
+            checked = sink.written();
+        }
+        let sha = (!chunk.sha256.is_empty()).then_some(chunk.sha256);
+        let (s, _, r) = write_chunk(sink, chunk.offset, chunk.data, sha)
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?;
+        sink = s;
+        if let Err(e) = r {
+            let mut s = sink;
+            let have = blocking(move || s.pause())
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let (code, transient) = match &e {
+                AttachmentError::ChunkDigest { .. } => ("chunk-digest-mismatch", true),
+                AttachmentError::Offset { .. } => ("offset-mismatch", true),
+                AttachmentError::Io { .. } => return Err(Status::unavailable(e.to_string())),
+                _ => ("refused", false),
+            };
+            tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, reason = %e, "chunk refused");
+            return Ok(refused(have, code, e.to_string(), transient));
+        }
+    }
+    let finished = blocking(move || sink.finish())
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?;
+    match finished {
+        Ok(h) => {
+            let secs = started.elapsed().as_secs_f64();
+            tracing::info!(
+                message_id = %n.message,
+                attachment = %n.info.id,
+                from = %caller.code,
+                size = h.size,
+                resumed_at = began_at,
+                mib_per_s = ((h.size - began_at) as f64 / (1 << 20) as f64 / secs.max(1e-6)) as u64,
+                "attachment received"
+            );
+            Ok(PutAttachmentResponse {
+                have: h.size,
+                complete: true,
+                refused: None,
+            })
+        }
+        Err(AttachmentError::Short { written, size }) => Ok(refused(
+            written,
+            "incomplete",
+            format!("the stream ended after {written} of {size} bytes: continue from {written}"),
+            true,
+        )),
+        Err(e @ AttachmentError::DigestMismatch { .. }) => {
+            tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, reason = %e, "attachment refused");
+            Ok(refused(0, "digest-mismatch", e.to_string(), true))
+        }
+        Err(e) => Err(Status::unavailable(e.to_string())),
+    }
+}
+
+/// Why sending an attachment failed.
+#[derive(Debug)]
+pub(crate) struct PushFailed {
+    pub(crate) reason: String,
+    /// Whether trying again later may succeed.
+    pub(crate) transient: bool,
+}
+
+/// Refused rounds of one push before the attempt is given up (a later attempt resumes).
+const MAX_ROUNDS: usize = 8;
+
+/// Sends one attachment of `route`'s message to the peer behind `client`, resuming from what
+/// it holds; returns once the peer holds it complete and durable.
+pub(crate) async fn push(
+    node: &Arc<Node>,
+    client: &ExchangeClient<Channel>,
+    route: &Route,
+    meta: &AttachmentMeta,
+) -> Result<(), PushFailed> {
+    let message = parse_id(&route.message_id).ok_or_else(|| PushFailed {
+        reason: format!("{:?} is not a message id", route.message_id),
+        transient: false,
+    })?;
+    let header = AttachmentHeader {
+        route: Some(route.clone()),
+        attachment: Some(AttachmentInfo {
+            id: meta.id.clone(),
+            size: meta.size,
+            sha256: meta.digest().to_vec(),
+        }),
+    };
+    let short = Duration::from_secs(node.config.relay.timeout_seconds.max(1));
+    let rate = node.config.attachments.min_rate_kib.max(1) * 1024;
+    let mut last = String::new();
+    for _ in 0..MAX_ROUNDS {
+        let status = tokio::time::timeout(short, client.clone().attachment_status(header.clone()))
+            .await
+            .map_err(|_| PushFailed {
+                reason: format!("AttachmentStatus: no answer within {} s", short.as_secs()),
+                transient: true,
+            })?
+            .map_err(|s| PushFailed {
+                reason: format!("AttachmentStatus: {:?}: {}", s.code(), s.message()),
+                transient: !matches!(
+                    s.code(),
+                    tonic::Code::InvalidArgument
+                        | tonic::Code::PermissionDenied
+                        | tonic::Code::FailedPrecondition
+                ),
+            })?
+            .into_inner();
+        if status.complete {
+            return Ok(());
+        }
+        let from = status.have;
+        let (tx, rx) = tokio::sync::mpsc::channel::<AttachmentChunk>(READ_AHEAD);
+        let (n, id, chunk) = (
+            node.clone(),
+            meta.id.clone(),
+            node.config.attachments.chunk_bytes,
+        );
+        let first_header = header.clone();
+        let pace = node.config.attachments.send_rate_kib * 1024;
+        let reader = tokio::task::spawn_blocking(move || -> Result<(), AttachmentError> {
+            let (mut src, _) = Source::open(&n.attachments, message, &id, from, chunk)?;
+            let mut header = Some(first_header);
+            let began = std::time::Instant::now();
+            let mut sent = 0u64;
+            loop {
+                if pace > 0 {
+                    // attachments.send_rate_kib: no faster than the configured rate.
+                    let due = Duration::from_secs_f64(sent as f64 / pace as f64);
+                    if let Some(wait) = due.checked_sub(began.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+                let Some((offset, data)) = src.next_chunk()? else {
+                    if let Some(h) = header.take() {
+                        // Nothing left to send (an empty file): the header alone.
+                        let _ = tx.blocking_send(AttachmentChunk {
+                            header: Some(h),
+                            offset: from,
+                            data: Vec::new(),
+                            sha256: Vec::new(),
+                        });
+                    }
+                    return Ok(());
+                };
+                let sha256 = openssl::sha::sha256(&data).to_vec();
+                sent += data.len() as u64;
+                let c = AttachmentChunk {
+                    header: header.take(),
+                    offset,
+                    data,
+                    sha256,
+                };
+                if tx.blocking_send(c).is_err() {
+                    return Ok(());
+                }
+            }
+        });
+        let budget = short + Duration::from_secs(meta.size.saturating_sub(from) / rate);
+        let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
+        let answer = tokio::time::timeout(budget, client.clone().put_attachment(stream)).await;
+        let read = reader.await;
+        if let Ok(Err(e)) = read {
+            return Err(PushFailed {
+                reason: format!("cannot read attachment {}: {e}", meta.id),
+                transient: false,
+            });
+        }
+        let r = match answer {
+            Err(_) => {
+                return Err(PushFailed {
+                    reason: format!(
+                        "attachment {}: no progress within {} s (attachments.min_rate_kib)",
+                        meta.id,
+                        budget.as_secs()
+                    ),
+                    transient: true,
+                })
+            }
+            Ok(Err(s)) => {
+                return Err(PushFailed {
+                    reason: format!("attachment {}: {:?}: {}", meta.id, s.code(), s.message()),
+                    transient: !matches!(
+                        s.code(),
+                        tonic::Code::InvalidArgument
+                            | tonic::Code::PermissionDenied
+                            | tonic::Code::FailedPrecondition
+                    ),
+                })
+            }
+            Ok(Ok(r)) => r.into_inner(),
+        };
+        if r.complete {
+            tracing::info!(message_id = %message, attachment = %meta.id, size = meta.size, resumed_at = from, "attachment sent");
+            return Ok(());
+        }
+        let Some(refusal) = r.refused else {
+            last = format!(
+                "attachment {}: the peer holds {} bytes but did not say why it stopped",
+                meta.id, r.have
+            );
+            continue;
+        };
+        last = format!(
+            "attachment {}: {}: {}",
+            meta.id, refusal.code, refusal.reason
+        );
+        tracing::warn!(message_id = %message, attachment = %meta.id, code = %refusal.code, have = r.have, reason = %refusal.reason, "transfer refused by the peer");
+        if !refusal.transient {
+            return Err(PushFailed {
+                reason: last,
+                transient: false,
+            });
+        }
+        if refusal.code == "busy" {
+            return Err(PushFailed {
+                reason: last,
+                transient: true,
+            });
+        }
+    }
+    Err(PushFailed {
+        reason: format!("{MAX_ROUNDS} rounds refused; last: {last}"),
+        transient: true,
+    })
+}
+
+/// The route's list of attachments, as the sender's outbox row has it.
+pub(crate) fn infos(metas: &[AttachmentMeta]) -> Vec<AttachmentInfo> {
+    metas
+        .iter()
+        .map(|m| AttachmentInfo {
+            id: m.id.clone(),
+            size: m.size,
+            sha256: m.digest().to_vec(),
+        })
+        .collect()
+}
+
+/// The outbox form of a route's list (a hub forwards on it).
+pub(crate) fn metas(infos: &[AttachmentInfo]) -> Vec<AttachmentMeta> {
+    infos
+        .iter()
+        .map(|i| AttachmentMeta {
+            id: i.id.clone(),
+            size: i.size,
+            sha256: hex(&i.sha256),
+        })
+        .collect()
+}
+
+/// Whether every attachment the route lists is held complete with the size and digest it
+/// declares; the first one that is not, and why.
+pub(crate) fn all_held(node: &Node, message: Uuid, infos: &[AttachmentInfo]) -> Result<(), String> {
+    if infos.len() > node.attachments.limits.max_per_message {
+        return Err(format!(
+            "{} attachments, over the limit of {} (attachments.max_per_message)",
+            infos.len(),
+            node.attachments.limits.max_per_message
+        ));
+    }
+    let total: u64 = infos.iter().map(|i| i.size).fold(0, u64::saturating_add);
+    if total > node.attachments.limits.max_message_bytes {
+        return Err(format!(
+            "{total} bytes of attachments, over the limit of {} (attachments.max_message_bytes)",
+            node.attachments.limits.max_message_bytes
+        ));
+    }
+    for i in infos {
+        match node.attachments.held(message, &i.id) {
+            Ok(Some(h)) if h.size == i.size && h.sha256.as_slice() == i.sha256.as_slice() => {}
+            Ok(Some(_)) => {
+                return Err(format!(
+                    "attachment {} is held with another size or digest than the route says",
+                    i.id
+                ))
+            }
+            Ok(None) => {
+                return Err(format!(
+                    "attachment {} has not been transferred (complete)",
+                    i.id
+                ))
+            }
+            Err(e) => return Err(format!("attachment {}: {e}", i.id)),
+        }
+    }
+    Ok(())
+}
+
+/// What one garbage-collection sweep removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Swept {
+    pub(crate) messages: usize,
+    pub(crate) bytes: u64,
+    pub(crate) uploads: usize,
+}
+
+/// Whether a message's attachments may go at `now` (Unix ms), `retention` ms after it was
+/// settled: at a sender or hub once delivered, rejected, dead or expired; at the final
+/// recipient once it has left the inbox (taken by the national system, or quarantined). A
+/// message this node does not know (an upload adopted by a Submit that never committed, a
+/// transfer whose envelope never came) goes `retention` after its files were last touched.
+fn collectable(
+    node: &Node,
+    message: Uuid,
+    now: i64,
+    retention: i64,
+) -> Result<bool, crate::store::StoreError> {
+    use crate::store::State;
+    let history = node.store().history(message)?;
+    let Some(last) = history.last() else {
+        return Ok(node.attachments.touched_at(message) + retention < now);
+    };
+    let settled = matches!(
+        last.state,
+        State::Delivered | State::Recognised | State::Rejected | State::Expired | State::Dead
+    );
+    if !settled || last.at + retention >= now {
+        return Ok(false);
+    }
+    Ok(!node.store().in_inbox(message)?)
+}
+
+/// One sweep (blocking: it lists directories and asks the store).
+pub(crate) fn sweep(node: &Node, now: i64) -> Swept {
+    let retention = (node.config.attachments.retention_hours as i64).saturating_mul(3_600_000);
+    let mut swept = Swept::default();
+    let messages = match node.attachments.messages() {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "attachments: cannot list the directory");
+            return swept;
+        }
+    };
+    for m in messages {
+        match collectable(node, m, now, retention) {
+            Ok(true) => match node.attachments.remove(m) {
+                Ok(bytes) => {
+                    swept.messages += 1;
+                    swept.bytes += bytes;
+                }
+                Err(e) => tracing::warn!(message_id = %m, error = %e, "attachments: cannot remove"),
+            },
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(message_id = %m, error = %e, "attachments: cannot ask the store")
+            }
+        }
+    }
+    swept.uploads = node.attachments.remove_uploads_before(now - retention);
+    swept
+}
+
+/// Sweeps every `attachments.gc_interval_seconds` until shutdown.
+pub(crate) async fn collect(node: Arc<Node>) {
+    let every = Duration::from_secs(node.config.attachments.gc_interval_seconds.max(1));
+    loop {
+        tokio::select! {
+            _ = node.shutdown.cancelled() => break,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let n = node.clone();
+        match tokio::task::spawn_blocking(move || sweep(&n, crate::store::now_ms())).await {
+            Ok(s) if s.messages > 0 || s.uploads > 0 => {
+                tracing::info!(
+                    messages = s.messages,
+                    bytes = s.bytes,
+                    uploads = s.uploads,
+                    "attachments collected"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "attachments: sweep failed"),
+        }
+    }
+}
