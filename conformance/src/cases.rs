@@ -10,7 +10,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
 use tereze_codecs::envelope::{
-    DocumentRef, Envelope, Header, MessageKind, Participant, Version, VERSION,
+    AttachmentRef, DocumentRef, Envelope, Header, MessageKind, Participant, Version, VERSION,
 };
 use tereze_codecs::pki::{
     generate_key, issue_certificate, issue_tls_certificate, CertificateSpec, KeyKind,
@@ -23,14 +23,18 @@ use uuid::Uuid;
 
 use crate::proto::exchange_client::ExchangeClient;
 use crate::proto::{
-    deliver_outcome, DeliverItem, DeliverOutcome, DeliverRequest, FetchChangeSetsRequest,
-    FetchTrustSpaceRequest, ResolveTraderRequest, Route,
+    deliver_outcome, AttachmentChunk, AttachmentHeader, AttachmentInfo, AttachmentStatusResponse,
+    DeliverItem, DeliverOutcome, DeliverRequest, FetchChangeSetsRequest, FetchTrustSpaceRequest,
+    PutAttachmentResponse, ResolveTraderRequest, Route,
 };
 use crate::{CaseInfo, Config, Outcome};
 
 /// The EAEU export declaration every message carries (a grain consignment with its
 /// phytosanitary certificate listed).
 const BODY: &str = include_str!("../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+
+/// One mebibyte: the chunk size of the attachment cases (and of a node's default).
+const MIB: u64 = 1 << 20;
 
 type Run = for<'a> fn(&'a Ctx) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
@@ -295,6 +299,68 @@ impl Ctx {
         self.deliver(self.item(header, env)).await
     }
 
+    /// The transfer header of attachment `info` of `header`'s message, from the tester state
+    /// to the target (the route's digest is unused by a transfer).
+    fn attachment_header(&self, header: &Header, info: AttachmentInfo) -> AttachmentHeader {
+        let mut route = self.item(header, Vec::new()).route;
+        if let Some(r) = route.as_mut() {
+            r.digest = Vec::new();
+        }
+        AttachmentHeader {
+            route,
+            attachment: Some(info),
+        }
+    }
+
+    /// Streams `chunks` with `PutAttachment`: the target's answer (a failed call fails the
+    /// case, UNIMPLEMENTED included).
+    async fn put_attachment(
+        &self,
+        chunks: Vec<AttachmentChunk>,
+    ) -> Result<PutAttachmentResponse, Outcome> {
+        let mut c = self.peer()?;
+        c.put_attachment(tokio_stream::iter(chunks))
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| {
+                Outcome::fail(format!(
+                    "PutAttachment failed: {:?}: {}",
+                    s.code(),
+                    s.message()
+                ))
+            })
+    }
+
+    /// `AttachmentStatus` for `header`.
+    async fn attachment_status(
+        &self,
+        header: &AttachmentHeader,
+    ) -> Result<AttachmentStatusResponse, Outcome> {
+        let mut c = self.peer()?;
+        c.attachment_status(header.clone())
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| {
+                Outcome::fail(format!(
+                    "AttachmentStatus failed: {:?}: {}",
+                    s.code(),
+                    s.message()
+                ))
+            })
+    }
+
+    /// Transfers `data` whole, in one stream, as the attachment `info` declares of `header`'s
+    /// message; the target's answer.
+    async fn transfer(
+        &self,
+        header: &Header,
+        info: AttachmentInfo,
+        data: &[u8],
+    ) -> Result<PutAttachmentResponse, Outcome> {
+        let h = self.attachment_header(header, info);
+        self.put_attachment(chunks(&h, data, 0, None)).await
+    }
+
     /// An envelope signed with SHA-1 digests and signature, otherwise valid: made by hand
     /// (codecs never signs with SHA-1) and checked to verify when SHA-1 is allowed.
     fn sha1_signed(&self, header: &Header) -> Result<Vec<u8>, Outcome> {
@@ -460,6 +526,161 @@ fn answer(o: DeliverOutcome) -> Result<Answer, Outcome> {
             reason: r.reason,
         }),
         None => Err(Outcome::fail("an outcome with nothing in it")),
+    }
+}
+
+/// `len` bytes that differ from run to run (each case's attachment is its own).
+fn attachment_bytes(len: u64) -> Vec<u8> {
+    let mut x = (Uuid::new_v4().as_u128() as u64) | 1;
+    let mut out = Vec::with_capacity(len as usize + 8);
+    while (out.len() as u64) < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len as usize);
+    out
+}
+
+/// What a transfer (and a route) says of `data` as attachment `id`: its size and SHA-256.
+fn attachment_info(id: &str, data: &[u8]) -> AttachmentInfo {
+    AttachmentInfo {
+        id: id.into(),
+        size: data.len() as u64,
+        sha256: openssl::sha::sha256(data).to_vec(),
+    }
+}
+
+/// The chunks of `data` from offset `from`, 1 MiB each, the first with `header`; the chunk at
+/// offset `tamper` has a byte flipped after its SHA-256 was taken.
+fn chunks(
+    header: &AttachmentHeader,
+    data: &[u8],
+    from: u64,
+    tamper: Option<u64>,
+) -> Vec<AttachmentChunk> {
+    let mut out = Vec::new();
+    let mut at = from as usize;
+    while at < data.len() {
+        let end = (at + MIB as usize).min(data.len());
+        let mut bytes = data[at..end].to_vec();
+        let sha256 = openssl::sha::sha256(&bytes).to_vec();
+        if tamper == Some(at as u64) {
+            bytes[7] ^= 0x40;
+        }
+        out.push(AttachmentChunk {
+            header: out.is_empty().then(|| header.clone()),
+            offset: at as u64,
+            data: bytes,
+            sha256,
+        });
+        at = end;
+    }
+    out
+}
+
+/// Pass when the transfer was stopped with a refusal `code` and, when `have` is given, says
+/// it holds that many bytes; `transient` likewise when given.
+fn expect_put_refused(
+    r: &PutAttachmentResponse,
+    code: &str,
+    have: Option<u64>,
+    transient: Option<bool>,
+) -> Result<String, Outcome> {
+    let describe = |r: &PutAttachmentResponse| match &r.refused {
+        Some(f) => format!(
+            "a refusal {} ({}transient, have {}): {}",
+            f.code,
+            if f.transient { "" } else { "not " },
+            r.have,
+            f.reason
+        ),
+        None if r.complete => format!("complete (have {})", r.have),
+        None => format!("no refusal and not complete (have {})", r.have),
+    };
+    let fail = |what: String| {
+        Err(Outcome::fail(format!(
+            "expected {what}, got {}",
+            describe(r)
+        )))
+    };
+    let Some(f) = &r.refused else {
+        return fail(format!("a refusal {code}"));
+    };
+    if f.code != code {
+        return fail(format!("a refusal {code}"));
+    }
+    if r.complete {
+        return fail(format!("a refusal {code}, not complete"));
+    }
+    if let Some(t) = transient {
+        if f.transient != t {
+            return fail(format!(
+                "a {}transient refusal {code}",
+                if t { "" } else { "non-" }
+            ));
+        }
+    }
+    if let Some(h) = have {
+        if r.have != h {
+            return fail(format!("a refusal {code} saying {h} bytes are held"));
+        }
+    }
+    Ok(describe(r))
+}
+
+/// Fails unless `AttachmentStatus` says `have` bytes held and `complete`.
+fn expect_held(s: &AttachmentStatusResponse, have: u64, complete: bool) -> Result<(), Outcome> {
+    if (s.have, s.complete) == (have, complete) {
+        Ok(())
+    } else {
+        Err(Outcome::fail(format!(
+            "AttachmentStatus: expected have {have}{}, got have {}{}",
+            if complete {
+                ", complete"
+            } else {
+                ", not complete"
+            },
+            s.have,
+            if s.complete {
+                ", complete"
+            } else {
+                ", not complete"
+            }
+        )))
+    }
+}
+
+/// Fails unless the transfer completed with all `size` bytes.
+fn expect_complete(r: &PutAttachmentResponse, size: u64) -> Result<(), Outcome> {
+    if r.complete && r.have == size && r.refused.is_none() {
+        return Ok(());
+    }
+    Err(Outcome::fail(match &r.refused {
+        Some(f) => format!(
+            "expected the transfer to complete ({size} bytes), got a refusal {} (have {}): {}",
+            f.code, r.have, f.reason
+        ),
+        None => format!(
+            "expected the transfer to complete ({size} bytes), got have {}{}",
+            r.have,
+            if r.complete {
+                ", complete"
+            } else {
+                ", not complete"
+            }
+        ),
+    }))
+}
+
+/// The signed header's declaration of attachment `id`: `size` bytes with SHA-256 `sha256`.
+fn attachment_ref(id: &str, size: u64, sha256: [u8; 32]) -> AttachmentRef {
+    AttachmentRef {
+        id: id.into(),
+        media_type: "application/pdf".into(),
+        size,
+        sha256,
     }
 }
 
@@ -983,6 +1204,104 @@ pub fn all() -> Vec<Case> {
                 [Answer::Receipt { .. }, Answer::Refused { .. }, Answer::Receipt { .. }] => Outcome::pass("receipt, refusal, receipt"),
                 other => Outcome::fail(format!("got {}", other.iter().map(Answer::describe).collect::<Vec<_>>().join("; "))),
             }
+        }),
+        // ---------------------------------------------------------------- attachments
+        case!("attachments.tampered-chunk-refused-and-re-requested", "attachments",
+            "A chunk whose bytes do not match its SHA-256 is refused (chunk-digest-mismatch, transient), the chunks before it kept, and the transfer resumes from there",
+            "docs/attachments.md#putattachment-refusals", |ctx| {
+            let data = attachment_bytes(3 * MIB);
+            let att = ctx.attachment_header(&ctx.header(), attachment_info("scan", &data));
+            let first = match ctx.put_attachment(chunks(&att, &data, 0, Some(MIB))).await { Ok(r) => r, Err(o) => return o };
+            let said = match expect_put_refused(&first, "chunk-digest-mismatch", Some(MIB), Some(true)) { Ok(s) => s, Err(o) => return o };
+            match ctx.attachment_status(&att).await { Ok(s) => if let Err(o) = expect_held(&s, MIB, false) { return o }, Err(o) => return o }
+            let done = match ctx.put_attachment(chunks(&att, &data, MIB, None)).await { Ok(r) => r, Err(o) => return o };
+            if let Err(o) = expect_complete(&done, 3 * MIB) { return o }
+            match ctx.attachment_status(&att).await { Ok(s) => if let Err(o) = expect_held(&s, 3 * MIB, true) { return o }, Err(o) => return o }
+            Outcome::pass(format!("{said}; AttachmentStatus said {MIB} held; resent from there: complete, {} bytes", 3 * MIB))
+        }),
+        case!("attachments.wrong-offset-refused", "attachments",
+            "A transfer that begins anywhere but at the bytes held (behind or ahead) is refused: offset-mismatch, with the bytes held",
+            "docs/attachments.md#resumption", |ctx| {
+            let data = attachment_bytes(3 * MIB);
+            let att = ctx.attachment_header(&ctx.header(), attachment_info("scan", &data));
+            // The first chunk only: the stream ends early, as a sender that went away.
+            let mut part = chunks(&att, &data, 0, None);
+            part.truncate(1);
+            let first = match ctx.put_attachment(part).await { Ok(r) => r, Err(o) => return o };
+            if first.complete || first.have != MIB {
+                return Outcome::fail(format!("after a stream of one 1 MiB chunk of 3 MiB, expected {MIB} bytes held and not complete, got have {}{}", first.have, if first.complete { ", complete" } else { "" }));
+            }
+            match ctx.attachment_status(&att).await { Ok(s) => if let Err(o) = expect_held(&s, MIB, false) { return o }, Err(o) => return o }
+            let mut said = Vec::new();
+            for from in [0, 2 * MIB] {
+                let r = match ctx.put_attachment(chunks(&att, &data, from, None)).await { Ok(r) => r, Err(o) => return o };
+                match expect_put_refused(&r, "offset-mismatch", Some(MIB), None) {
+                    Ok(s) => said.push(format!("from {from}: {s}")),
+                    Err(Outcome::Fail { message }) => return Outcome::fail(format!("a stream from {from} with {MIB} held: {message}")),
+                    Err(o) => return o,
+                }
+            }
+            let done = match ctx.put_attachment(chunks(&att, &data, MIB, None)).await { Ok(r) => r, Err(o) => return o };
+            if let Err(o) = expect_complete(&done, 3 * MIB) { return o }
+            Outcome::pass(format!("{}; from {MIB}: complete", said.join("; ")))
+        }),
+        case!("attachments.digest-mismatch-discarded", "attachments",
+            "Bytes whose SHA-256 is not the one the transfer declared are refused (digest-mismatch) and discarded",
+            "docs/attachments.md#putattachment-refusals", |ctx| {
+            let data = attachment_bytes(2 * MIB);
+            let mut lie = attachment_info("scan", &data);
+            lie.sha256[0] ^= 1;
+            let att = ctx.attachment_header(&ctx.header(), lie);
+            let r = match ctx.put_attachment(chunks(&att, &data, 0, None)).await { Ok(r) => r, Err(o) => return o };
+            let said = match expect_put_refused(&r, "digest-mismatch", None, None) { Ok(s) => s, Err(o) => return o };
+            match ctx.attachment_status(&att).await { Ok(s) => if let Err(o) = expect_held(&s, 0, false) { return o }, Err(o) => return o }
+            Outcome::pass(format!("{said}; AttachmentStatus then said 0 held"))
+        }),
+        case!("attachments.forged-digest-rejected", "attachments",
+            "An envelope whose signed header declares another SHA-256 than the bytes transferred for it is rejected: attachment-digest-mismatch",
+            "docs/recognition.md", |ctx| {
+            let data = attachment_bytes(MIB + 1234);
+            let info = attachment_info("scan", &data);
+            let mut h = ctx.header();
+            match ctx.transfer(&h, info.clone(), &data).await {
+                Ok(r) => if let Err(o) = expect_complete(&r, data.len() as u64) { return o },
+                Err(o) => return o,
+            }
+            let mut sha = openssl::sha::sha256(&data);
+            sha[31] ^= 0x80;
+            h.attachments = vec![attachment_ref("scan", data.len() as u64, sha)];
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let mut item = ctx.item(&h, env);
+            if let Some(r) = item.route.as_mut() { r.attachments = vec![info]; }
+            expect_rejected(ctx.deliver(item).await, &["attachment-digest-mismatch"])
+        }),
+        case!("attachments.undeclared-transfer-not-enough", "attachments",
+            "A Deliver whose route lists an attachment that was not transferred is refused for now: attachments-incomplete, transient",
+            "docs/protocol.md#deliverdeliverrequest--deliverresponse", |ctx| {
+            let data = attachment_bytes(4096);
+            let info = attachment_info("annex", &data);
+            let mut h = ctx.header();
+            h.attachments = vec![attachment_ref("annex", data.len() as u64, openssl::sha::sha256(&data))];
+            let env = match ctx.sign(&h, BODY) { Ok(e) => e, Err(o) => return o };
+            let mut item = ctx.item(&h, env);
+            if let Some(r) = item.route.as_mut() { r.attachments = vec![info]; }
+            let outcomes = match ctx.deliver_items(vec![item]).await { Ok(o) => o, Err(o) => return o };
+            let Some(o) = outcomes.into_iter().next() else { return Outcome::fail("Deliver answered no outcome for the item") };
+            match o.outcome {
+                Some(deliver_outcome::Outcome::Refused(r)) if r.code == "attachments-incomplete" && r.transient => Outcome::pass(format!("refused {} (transient): {}", r.code, r.reason)),
+                Some(deliver_outcome::Outcome::Refused(r)) if r.code == "attachments-incomplete" => Outcome::fail(format!("refused attachments-incomplete but not transient: {}", r.reason)),
+                other => match answer(DeliverOutcome { message_id: o.message_id, outcome: other }) {
+                    Ok(a) => Outcome::fail(format!("expected a transient refusal attachments-incomplete, got {}", a.describe())),
+                    Err(o) => o,
+                },
+            }
+        }),
+        case!("attachments.declared-never-sent", "attachments",
+            "An envelope whose signed header declares an attachment never transferred (the route lists none) is rejected: attachment-missing",
+            "docs/recognition.md", |ctx| {
+            let mut h = ctx.header();
+            h.attachments = vec![attachment_ref("annex", 10, [1; 32])];
+            expect_rejected(ctx.send(&h, BODY).await, &["attachment-missing"])
         }),
         // ---------------------------------------------------------------- reference
         case!("reference.change-sets-in-order", "reference",

@@ -1,8 +1,8 @@
 //! Proves the cases can fail: the suite against a deliberately broken node, a test double that
 //! speaks the protocol over mutual TLS but recognises every well-formed envelope it is sent
-//! (it skips the signature, envelope and recognition checks) and knows no change sets or
-//! traders. The cases for the checks it skips must fail; the transport cases, which it does
-//! honour, must pass.
+//! (it skips the signature, envelope and recognition checks), knows no change sets or
+//! traders, and answers UNIMPLEMENTED to the attachment transfers. The cases for the checks it
+//! skips must fail; the transport cases, which it does honour, must pass.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -223,11 +223,29 @@ async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
         "reference.code-ended-before-the-document",
         "traders.signed-answer",
         "traders.other-state-refused",
+        "attachments.tampered-chunk-refused-and-re-requested",
+        "attachments.wrong-offset-refused",
+        "attachments.digest-mismatch-discarded",
+        "attachments.forged-digest-rejected",
+        "attachments.undeclared-transfer-not-enough",
+        "attachments.declared-never-sent",
     ] {
         assert!(failed(id), "{id}: {:?}", by_id.get(id));
         if let Some(Outcome::Fail { message }) = by_id.get(id) {
             assert!(!message.trim().is_empty(), "{id}: a failure says why");
         }
+    }
+    // A node without the attachment RPCs fails the cases that transfer, for that reason.
+    for id in [
+        "attachments.tampered-chunk-refused-and-re-requested",
+        "attachments.wrong-offset-refused",
+        "attachments.digest-mismatch-discarded",
+        "attachments.forged-digest-rejected",
+    ] {
+        let Some(Outcome::Fail { message }) = by_id.get(id) else {
+            panic!("{id}: {:?}", by_id.get(id));
+        };
+        assert!(message.contains("Unimplemented"), "{id}: {message}");
     }
     // What it does honour passes: the suite does not fail everything.
     for id in [

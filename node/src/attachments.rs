@@ -64,6 +64,8 @@ pub(crate) enum AttachmentError {
     Short { written: u64, size: u64 },
     #[error("the bytes received have SHA-256 {actual}, not the declared {declared}; they were discarded")]
     DigestMismatch { declared: String, actual: String },
+    #[error("attachment {id} of message {message} is held (or being received) with another size, digest or sender than this transfer declares")]
+    Conflict { message: Uuid, id: String },
     #[error("upload {0} is not held here (unknown, incomplete, or collected)")]
     UnknownUpload(String),
     #[error("attachment {id} of message {message} is not held here")]
@@ -255,26 +257,39 @@ impl Attachments {
         }
     }
 
-    /// The progress of a transfer that declares `sha256` and `size`: a partial file of another
-    /// declaration counts as absent (it is discarded when the transfer begins).
+    /// The progress of a transfer from `from` that declares `sha256` and `size`. What is held
+    /// under another declaration is a conflict: a message's attachments never change (the
+    /// envelope that declares them is signed once).
     pub(crate) fn progress_of(
         &self,
         message: Uuid,
         id: &str,
         sha256: &[u8; 32],
         size: u64,
+        from: &str,
     ) -> Result<Progress, AttachmentError> {
+        let conflict = || AttachmentError::Conflict {
+            message,
+            id: id.to_owned(),
+        };
         match self.progress(message, id)? {
             Progress::Partial(n) => {
                 let (_, want, _) = self.paths(message, id);
-                let w: Option<Want> = read_record(&want)?;
-                Ok(match w {
-                    Some(w) if w.sha256 == *sha256 && w.size == size && n <= size => {
-                        Progress::Partial(n)
+                // An unreadable or missing record (a crash while it was written): start over.
+                let w: Option<Want> = read_record(&want).unwrap_or(None);
+                match w {
+                    Some(w) if w.sha256 == *sha256 && w.size == size && w.from == from => {
+                        Ok(if n <= size {
+                            Progress::Partial(n)
+                        } else {
+                            Progress::Absent
+                        })
                     }
-                    _ => Progress::Absent,
-                })
+                    Some(_) => Err(conflict()),
+                    None => Ok(Progress::Absent),
+                }
             }
+            Progress::Complete(h) if h.sha256 != *sha256 || h.size != size => Err(conflict()),
             p => Ok(p),
         }
     }
@@ -297,7 +312,7 @@ impl Attachments {
                 limit: self.limits.max_attachment_bytes,
             });
         }
-        let have = match self.progress_of(message, id, &sha256, size)? {
+        let have = match self.progress_of(message, id, &sha256, size, from)? {
             Progress::Partial(n) => n,
             Progress::Absent => 0,
             Progress::Complete(h) => {
@@ -434,6 +449,14 @@ impl Attachments {
         Ok((f, held))
     }
 
+    /// Opens the data file of (`message`, `id`), complete or still growing (a hub forwarding
+    /// while it receives reads the bytes already written: each passed its chunk digest).
+    pub(crate) fn open_data(&self, message: Uuid, id: &str) -> Result<File, AttachmentError> {
+        check_id(id)?;
+        let (data, _, _) = self.paths(message, id);
+        File::open(&data).map_err(|e| AttachmentError::io(&data, e))
+    }
+
     /// The messages that have an attachment directory here.
     pub(crate) fn messages(&self) -> Result<Vec<Uuid>, AttachmentError> {
         let mut out = Vec::new();
@@ -469,17 +492,30 @@ impl Attachments {
         }
     }
 
-    /// Deletes uploads (complete or not) last touched before `before` (Unix ms); how many.
+    /// Deletes uploads (complete or not) whose files were all last touched before `before`
+    /// (Unix ms), both files of an upload together; how many uploads.
     pub(crate) fn remove_uploads_before(&self, before: i64) -> usize {
         let uploads = self.root.join("uploads");
-        let mut n = 0;
+        let mut newest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         if let Ok(rd) = fs::read_dir(&uploads) {
             for e in rd.flatten() {
-                let p = e.path();
-                if modified_ms(&p) < before && fs::remove_file(&p).is_ok() {
-                    n += 1;
-                }
+                let name = e.file_name().to_string_lossy().into_owned();
+                let stem = name.split('.').next().unwrap_or_default().to_owned();
+                let t = modified_ms(&e.path());
+                let slot = newest.entry(stem).or_insert(t);
+                *slot = (*slot).max(t);
             }
+        }
+        let mut n = 0;
+        for (stem, t) in newest {
+            if t >= before {
+                continue;
+            }
+            // The record first: a Submit racing the sweep then finds no upload (a clear 400)
+            // rather than a record without its bytes.
+            let _ = fs::remove_file(uploads.join(format!("{stem}.done")));
+            let _ = fs::remove_file(uploads.join(format!("{stem}.data")));
+            n += 1;
         }
         n
     }
@@ -767,7 +803,7 @@ mod tests {
             sink.write(0, &data[..1_000_000], None).expect("chunk");
             // Dropped without finishing: the process died.
         }
-        let Progress::Partial(have) = s.progress_of(m, "a", &digest, size).expect("p") else {
+        let Progress::Partial(have) = s.progress_of(m, "a", &digest, size, "KZ").expect("p") else {
             panic!("expected a partial transfer");
         };
         assert_eq!(have, 1_000_000);

@@ -240,6 +240,12 @@ fn a_large_attachment_crosses_the_hub_in_bounded_memory_and_arrives_whole() {
         "the bytes RU holds are not the bytes KZ was given"
     );
     assert_eq!(said, hex(&digest));
+    // The hub sent it on while it arrived, not after.
+    assert!(
+        net.log("EEC").contains("attachment streamed through"),
+        "the hub did not stream the attachment through\n{}",
+        net.log("EEC")
+    );
     let mut report = format!(
         "{mib} MiB KZ -> EEC -> RU: upload {:.1} s, relay to recognised {:.1} s;",
         uploaded.as_secs_f64(),
@@ -575,4 +581,163 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
 
     // Nothing hostile reached the inbox; the node is still up.
     assert!(net.inbox_ids("RU").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpc_doors_and_collection_after_settlement() {
+    use tereze_node::proto::window_client::WindowClient;
+    use tereze_node::proto::{
+        FetchAttachmentRequest, SubmitAttachment, SubmitRequest, UploadChunk,
+    };
+    use tokio_stream::StreamExt;
+
+    let extra = "\n[attachments]\nretention_hours = 0\ngc_interval_seconds = 1\n";
+    let mut net = Net::init("KZ,RU", "", "", 24400, extra);
+    net.start("KZ");
+    net.start("RU");
+    let window = |state: &str| format!("http://127.0.0.1:{}", net.window_port(state));
+    let mut kz = WindowClient::connect(window("KZ"))
+        .await
+        .expect("KZ window");
+    let data: Vec<u8> = (0..5 * MIB as usize + 123)
+        .map(|i| (i % 241) as u8)
+        .collect();
+    // Uneven pieces: the node gathers them into its own chunks.
+    let pieces: Vec<UploadChunk> = data
+        .chunks(700_001)
+        .map(|c| UploadChunk { data: c.to_vec() })
+        .collect();
+    let up = kz
+        .upload_attachment(tokio_stream::iter(pieces))
+        .await
+        .expect("uploaded")
+        .into_inner();
+    assert_eq!(up.size, data.len() as u64);
+    assert_eq!(up.sha256, hex(&openssl::sha::sha256(&data)));
+    let unused = kz
+        .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+            data: b"never named".to_vec(),
+        }]))
+        .await
+        .expect("uploaded")
+        .into_inner();
+    // A Submit naming an unknown upload or a bad id is refused with the field.
+    let refused = kz
+        .submit(SubmitRequest {
+            format: "eaeu.export-declaration".into(),
+            document: SAMPLE.as_bytes().to_vec(),
+            recipient_country: "RU".into(),
+            attachments: vec![SubmitAttachment {
+                upload_id: Uuid::new_v4().to_string(),
+                id: "a".into(),
+                media_type: String::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("unknown upload");
+    assert!(
+        refused.message().starts_with("attachments[0].upload_id"),
+        "{}",
+        refused.message()
+    );
+    let refused = kz
+        .submit(SubmitRequest {
+            format: "eaeu.export-declaration".into(),
+            document: SAMPLE.as_bytes().to_vec(),
+            recipient_country: "RU".into(),
+            attachments: vec![SubmitAttachment {
+                upload_id: up.upload_id.clone(),
+                id: "../etc".into(),
+                media_type: String::new(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect_err("bad id");
+    assert!(
+        refused.message().starts_with("attachments[0].id"),
+        "{}",
+        refused.message()
+    );
+    let id = kz
+        .submit(SubmitRequest {
+            format: "eaeu.export-declaration".into(),
+            document: SAMPLE.as_bytes().to_vec(),
+            recipient_country: "RU".into(),
+            attachments: vec![SubmitAttachment {
+                upload_id: up.upload_id.clone(),
+                id: "annex-1".into(),
+                media_type: "application/pdf".into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .expect("submitted")
+        .into_inner()
+        .messages
+        .remove(0)
+        .message_id;
+    assert!(
+        wait_until(Duration::from_secs(60), || recognised_at(&net, "KZ", &id)),
+        "{:?}",
+        net.states("KZ", &id)
+    );
+    // The receiving national system reads it back through the Window.
+    let mut ru = WindowClient::connect(window("RU"))
+        .await
+        .expect("RU window");
+    let mut stream = ru
+        .fetch_attachment(FetchAttachmentRequest {
+            message_id: id.clone(),
+            id: "annex-1".into(),
+            offset: 0,
+        })
+        .await
+        .expect("fetch")
+        .into_inner();
+    let mut back = Vec::new();
+    let mut declared = String::new();
+    while let Some(m) = stream.next().await {
+        let m = m.expect("chunk");
+        assert_eq!(m.offset, back.len() as u64);
+        if !m.sha256.is_empty() {
+            declared = m.sha256;
+        }
+        back.extend_from_slice(&m.data);
+    }
+    assert_eq!(back, data);
+    assert_eq!(declared, up.sha256);
+
+    // Settled at KZ (retention 0): its copy goes at the next sweep. RU keeps its copy while
+    // the message waits in the inbox, and lets it go once it is taken.
+    let dir = |state: &str| {
+        net.data_dir(state)
+            .join("attachments")
+            .join(id.trim_start_matches("urn:uuid:"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || !dir("KZ").exists()),
+        "KZ kept the attachment of a settled message"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        dir("RU").exists(),
+        "RU collected an attachment still in its inbox"
+    );
+    let (status, v) = net.http(
+        "RU",
+        "POST",
+        "/v1/inbox/ack",
+        Some(&json!({"message_ids": [id]})),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        wait_until(Duration::from_secs(20), || !dir("RU").exists()),
+        "RU kept the attachment after the inbox let it go"
+    );
+    // An upload no Submit named is kept (at least an hour) for the Submit still to come.
+    let uploads = net.data_dir("KZ").join("attachments").join("uploads");
+    assert!(uploads.join(format!("{}.done", unused.upload_id)).exists());
+    assert!(net.log("KZ").contains("attachments collected"));
 }

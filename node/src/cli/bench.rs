@@ -19,7 +19,7 @@ use tokio_stream::StreamExt;
 
 use super::Failure;
 use crate::cluster::Cluster;
-use crate::node::proto::{SubmitRequest, SubscribeRequest};
+use crate::node::proto::{SubmitAttachment, SubmitRequest, SubscribeRequest, UploadChunk};
 
 /// Measure end-to-end throughput and latency between two real nodes.
 ///
@@ -52,6 +52,15 @@ pub(crate) struct BenchArgs {
     /// Replicas of the sender sharing its PostgreSQL store (1 or 2).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
     replicas: u8,
+    /// Also send one attachment of this many MiB (generated, streamed through the Window's
+    /// UploadAttachment), submitted just before the small messages, so their latencies are
+    /// measured while it is in transit; reports its transfer time and the small messages'
+    /// percentiles during it. The nodes' memory peaks then include the transfer.
+    #[arg(long, default_value_t = 0, value_name = "MIB")]
+    attachment_mib: u64,
+    /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
+    #[arg(long)]
+    via_hub: bool,
     /// Also write the figures to this file as JSON (for the benchmark suite).
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
@@ -142,8 +151,8 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         let mut c = Cluster::start_configured(
             None,
             &["KZ", "RU"],
-            None,
-            &[],
+            args.via_hub.then_some("EEC"),
+            if args.via_hub { &["KZ", "RU"] } else { &[] },
             args.base_port,
             "\n[limits]\nmax_queue = 1000000\n",
             &top,
@@ -189,6 +198,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let early: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let settled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // The attachment's message (id, when submitted) and when it was settled; small messages
+    // settled in between are the ones measured "during the transfer".
+    let big: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
+    let big_done: Arc<Mutex<Option<(Instant, String)>>> = Arc::default();
+    let during: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let (big_tx, mut big_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     // Each replica tells of the messages it settled (whichever replica sent them).
     for window in &windows {
         let mut w = window.clone();
@@ -199,6 +214,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             .await
             .map_err(|e| fail(e.message()))?;
         let (submitted, done, early) = (submitted.clone(), done.clone(), early.clone());
+        let (big, big_done, during, big_tx) = (
+            big.clone(),
+            big_done.clone(),
+            during.clone(),
+            big_tx.clone(),
+        );
         let settled = settled.clone();
         let finished_tx = finished_tx.clone();
         let n = args.messages;
@@ -211,6 +232,20 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                     continue;
                 }
                 let now = Instant::now();
+                let is_big = big
+                    .lock()
+                    .ok()
+                    .and_then(|b| b.as_ref().map(|(id, _)| *id == ev.message_id))
+                    .unwrap_or(false);
+                if is_big {
+                    if let Ok(mut d) = big_done.lock() {
+                        *d = Some((now, t.state.clone()));
+                    }
+                    let _ = big_tx.send(());
+                    continue;
+                }
+                let in_transit = big.lock().ok().is_some_and(|b| b.is_some())
+                    && big_done.lock().ok().is_some_and(|d| d.is_none());
                 let start = submitted
                     .lock()
                     .ok()
@@ -219,6 +254,11 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                     Some(s) => {
                         if let Ok(mut d) = done.lock() {
                             d.push(now - s);
+                        }
+                        if in_transit {
+                            if let Ok(mut d) = during.lock() {
+                                d.push(now - s);
+                            }
                         }
                     }
                     None => {
@@ -235,6 +275,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         });
     }
     drop(finished_tx);
+    drop(big_tx);
+    let attachment = if args.attachment_mib > 0 {
+        Some(send_attachment(&windows[0], args.attachment_mib, &big).await?)
+    } else {
+        None
+    };
     let pg_pids = pg.as_ref().map(|p| p.pids()).unwrap_or_default();
     let pg_cpu_before: f64 = pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum();
 
@@ -288,6 +334,9 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let submit_time = started.elapsed();
     let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
     let total = started.elapsed();
+    if attachment.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
+    }
     // Settle the early ones against their submit times (their submit calls may still be
     // returning).
     for _ in 0..250 {
@@ -381,6 +430,46 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         })
         .collect();
     println!("node memory (RSS): {}", memory.join("; "));
+    let mut during = during.lock().map(|d| d.clone()).unwrap_or_default();
+    during.sort();
+    let big_settled = big_done.lock().ok().and_then(|d| d.clone());
+    let big_report = match (
+        &attachment,
+        big.lock().ok().and_then(|b| b.clone()),
+        &big_settled,
+    ) {
+        (Some(a), Some((_, at)), Some((end, state))) => {
+            let secs = end.saturating_duration_since(at).as_secs_f64();
+            println!(
+                "attachment: {} MiB (SHA-256 {}) uploaded in {:.2} s, then {} in {:.2} s after its submit ({:.0} MiB/s{}); {} small messages settled meanwhile: end to end p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                args.attachment_mib,
+                a.sha256,
+                a.upload_seconds,
+                state,
+                secs,
+                args.attachment_mib as f64 / secs.max(1e-9),
+                if args.via_hub { ", through the hub" } else { "" },
+                during.len(),
+                pct(&during, 50.0),
+                pct(&during, 99.0),
+                pct(&during, 100.0)
+            );
+            Some(serde_json::json!({
+                "mib": args.attachment_mib,
+                "sha256": a.sha256,
+                "upload_seconds": a.upload_seconds,
+                "transfer_seconds": secs,
+                "verdict": state,
+                "small_messages_during": during.len(),
+                "small_e2e_ms_during": pct_json(&during),
+            }))
+        }
+        (Some(_), _, _) => {
+            println!("attachment: not settled within --timeout");
+            Some(serde_json::json!({"mib": args.attachment_mib, "verdict": null}))
+        }
+        _ => None,
+    };
     if let Some(path) = &args.json {
         let summary = serde_json::json!({
             "messages": args.messages,
@@ -397,6 +486,8 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             "node_cpu_us_per_message": cpu * 1e6 / args.messages as f64,
             "store": args.store,
             "replicas": args.replicas,
+            "via_hub": args.via_hub,
+            "attachment": big_report,
             "postgresql_cpu_seconds": pg.as_ref().map(|_| pg_cpu),
             "nodes": members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
                 "state": state,
@@ -410,6 +501,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     }
     drop(cluster);
     drop(pg);
+    let big_ok = attachment.is_none() || big_settled.is_some_and(|(_, s)| s == "recognised");
+    if !big_ok {
+        return Err(Failure::Verdict(
+            "the attachment's message was not recognised".into(),
+        ));
+    }
     if n == args.messages {
         Ok(())
     } else {
@@ -418,4 +515,88 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             args.messages
         )))
     }
+}
+
+/// What the attachment upload gave.
+struct Uploaded {
+    sha256: String,
+    upload_seconds: f64,
+}
+
+/// Uploads `mib` MiB of generated bytes to KZ (chunks made as the stream is read, so the
+/// load generator holds one chunk) and submits a message with them to RU; records the
+/// message in `big`.
+async fn send_attachment(
+    window: &crate::node::proto::window_client::WindowClient<tonic::transport::Channel>,
+    mib: u64,
+    big: &Arc<Mutex<Option<(String, Instant)>>>,
+) -> Result<Uploaded, Failure> {
+    let mut w = window.clone();
+    let hasher = Arc::new(Mutex::new(Some(openssl::sha::Sha256::new())));
+    let h = hasher.clone();
+    let chunks = tokio_stream::iter(0..mib).map(move |i| {
+        let mut data = vec![0u8; 1 << 20];
+        let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+        for b in data.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+        }
+        if let Ok(mut g) = h.lock() {
+            if let Some(s) = g.as_mut() {
+                s.update(&data);
+            }
+        }
+        UploadChunk { data }
+    });
+    let t0 = Instant::now();
+    let up = w
+        .upload_attachment(chunks)
+        .await
+        .map_err(|e| fail(format!("upload: {}", e.message())))?
+        .into_inner();
+    let upload_seconds = t0.elapsed().as_secs_f64();
+    let ours = hasher
+        .lock()
+        .ok()
+        .and_then(|mut g| g.take())
+        .map(|s| crate::store::hex(&s.finish()))
+        .unwrap_or_default();
+    if up.sha256 != ours || up.size != mib << 20 {
+        return Err(Failure::Verdict(format!(
+            "the node stored {} bytes with SHA-256 {}; {} bytes with {ours} were sent",
+            up.size,
+            up.sha256,
+            mib << 20
+        )));
+    }
+    let r = w
+        .submit(SubmitRequest {
+            format: "eaeu.export-declaration".into(),
+            document: DOCUMENT.to_vec(),
+            recipient_country: "RU".into(),
+            recipient_authority: "FCS".into(),
+            attachments: vec![SubmitAttachment {
+                upload_id: up.upload_id,
+                id: "large.bin".into(),
+                media_type: "application/octet-stream".into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| fail(format!("submit with the attachment: {}", e.message())))?
+        .into_inner();
+    let id = r
+        .messages
+        .first()
+        .map(|m| m.message_id.clone())
+        .ok_or_else(|| fail("the submit returned no message"))?;
+    if let Ok(mut b) = big.lock() {
+        *b = Some((id, Instant::now()));
+    }
+    Ok(Uploaded {
+        sha256: up.sha256,
+        upload_seconds,
+    })
 }

@@ -596,11 +596,27 @@ fn check_and_sign(
             continue;
         }
         let expires_at = (route.expires_at_ms > 0).then_some(route.expires_at_ms);
-        if let Err(why) = super::transfer::all_held(node, message_id, &route.attachments) {
-            // The sender sends attachments before the envelope; it tries again (and resumes
-            // the transfer) later.
-            outcomes.push(refusal(&mid, "attachments-incomplete", why, true));
-            continue;
+        // A redelivery gets its first receipt even after the attachments were collected.
+        let known = !route.attachments.is_empty()
+            && node
+                .store()
+                .history(message_id)
+                .map(|h| !h.is_empty())
+                .unwrap_or(false);
+        if !known {
+            match super::transfer::all_held(node, message_id, &route.attachments) {
+                Ok(()) => {}
+                Err(super::transfer::NotHeld::Incomplete(why)) => {
+                    // The sender sends attachments before the envelope; it tries again (and
+                    // resumes the transfer) later.
+                    outcomes.push(refusal(&mid, "attachments-incomplete", why, true));
+                    continue;
+                }
+                Err(super::transfer::NotHeld::OverLimit(why)) => {
+                    outcomes.push(refusal(&mid, "attachments-refused", why, false));
+                    continue;
+                }
+            }
         }
         let (verdict, reasons, labels) = if for_me {
             let directories = node.directories();

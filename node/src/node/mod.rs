@@ -176,11 +176,11 @@ impl Metrics {
     }
 }
 
-/// Everything the services and workers share.
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
 pub(crate) const TRANSFER_WINDOW: u32 = 4 << 20;
 
+/// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
     /// The trust space in force: the signed version with the CRLs fetched from its CRL
@@ -216,6 +216,9 @@ pub(crate) struct Node {
     pub(crate) attachments: crate::attachments::Attachments,
     /// Per peer: transfers this node may send at once, and take at once.
     transfers: std::sync::Mutex<HashMap<(String, bool), Arc<tokio::sync::Semaphore>>>,
+    /// Attachments being received, each with the bytes written so far (one transfer of an
+    /// attachment at a time; a hub forwarding while it receives follows the count).
+    pub(crate) receiving: transfer::Receiving,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -559,6 +562,7 @@ impl Node {
             disk,
             attachments,
             transfers: Default::default(),
+            receiving: Default::default(),
             shutdown: CancellationToken::new(),
             trust_version,
         });

@@ -215,6 +215,11 @@ pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>,
     client_for(node, &target(node, &node.trust(), peer)?)
 }
 
+/// A client on the attachments lane to `peer`'s node (a connection of its own).
+pub(crate) fn transfer_client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+    transfer_client_for(node, &target(node, &node.trust(), peer)?)
+}
+
 fn client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String> {
     channel_for(node, t, true)
 }

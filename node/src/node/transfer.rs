@@ -3,6 +3,7 @@
 //! delivers a message's envelope. Every byte goes through a bounded channel or one chunk buffer
 //! to or from a file in the data directory, so memory per transfer does not grow with size.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +29,48 @@ const READ_AHEAD: usize = 4;
 
 /// Bytes between two checks of the disk reserve while receiving.
 const DISK_CHECK_EVERY: u64 = 64 << 20;
+
+/// The attachments being received now, each with the count of bytes written.
+#[derive(Default)]
+pub(crate) struct Receiving(
+    std::sync::Mutex<HashMap<(Uuid, String), tokio::sync::watch::Sender<u64>>>,
+);
+
+/// One transfer's hold on its attachment; released when dropped.
+pub(crate) struct Receipt<'a> {
+    of: &'a Receiving,
+    key: (Uuid, String),
+    written: tokio::sync::watch::Sender<u64>,
+}
+
+impl Receiving {
+    /// Holds (`message`, `id`) for one transfer; `None` while another holds it (two streams
+    /// writing one file would corrupt it).
+    fn begin(&self, message: Uuid, id: &str) -> Option<Receipt<'_>> {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (message, id.to_owned());
+        if m.contains_key(&key) {
+            return None;
+        }
+        let (tx, _) = tokio::sync::watch::channel(0);
+        m.insert(key.clone(), tx.clone());
+        Some(Receipt {
+            of: self,
+            key,
+            written: tx,
+        })
+    }
+}
+
+impl Drop for Receipt<'_> {
+    fn drop(&mut self) {
+        self.of
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
 
 /// Why a transfer did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +184,8 @@ fn refused(have: u64, code: &str, reason: String, transient: bool) -> PutAttachm
 struct Named {
     message: Uuid,
     from: String,
+    to: String,
+    route: Route,
     info: AttachmentInfo,
     sha256: [u8; 32],
 }
@@ -197,7 +242,9 @@ fn named(node: &Node, caller: &StateEntry, h: Option<AttachmentHeader>) -> Resul
     }
     Ok(Named {
         message,
-        from: route.sender,
+        from: route.sender.clone(),
+        to: route.recipient.clone(),
+        route,
         info,
         sha256,
     })
@@ -213,11 +260,14 @@ pub(crate) async fn status(
     let node = node.clone();
     let p = blocking(move || {
         node.attachments
-            .progress_of(n.message, &n.info.id, &n.sha256, n.info.size)
+            .progress_of(n.message, &n.info.id, &n.sha256, n.info.size, &n.from)
     })
     .await
     .map_err(|e| Status::internal(e.to_string()))?
-    .map_err(|e| Status::unavailable(e.to_string()))?;
+    .map_err(|e| match e {
+        AttachmentError::Conflict { .. } => Status::already_exists(e.to_string()),
+        e => Status::unavailable(e.to_string()),
+    })?;
     Ok(match p {
         Progress::Absent => AttachmentStatusResponse {
             have: 0,
@@ -229,7 +279,7 @@ pub(crate) async fn status(
         },
         Progress::Complete(h) => AttachmentStatusResponse {
             have: h.size,
-            complete: h.sha256 == n.sha256 && h.size == n.info.size,
+            complete: true,
         },
     })
 }
@@ -252,11 +302,22 @@ pub(crate) async fn receive(
     let slots = node.transfer_slots(&caller.code, false);
     let Ok(_slot) = slots.try_acquire_owned() else {
         return Ok(refused(
-            first.offset,
+            0,
             "busy",
             format!(
                 "{} transfers from {} are in flight, the limit (attachments.max_transfers_per_peer); retry later",
                 node.attachments.limits.max_transfers_per_peer, caller.code
+            ),
+            true,
+        ));
+    };
+    let Some(hold) = node.receiving.begin(n.message, &n.info.id) else {
+        return Ok(refused(
+            0,
+            "in-progress",
+            format!(
+                "attachment {} of message {} is being received on another stream; retry later",
+                n.info.id, n.message
             ),
             true,
         ));
@@ -287,6 +348,9 @@ pub(crate) async fn receive(
             ))
         }
         Err(e @ AttachmentError::Io { .. }) => return Err(Status::unavailable(e.to_string())),
+        Err(e @ AttachmentError::Conflict { .. }) => {
+            return Ok(refused(0, "conflict", e.to_string(), false))
+        }
         Err(e) => return Ok(refused(0, "refused", e.to_string(), false)),
     };
     if let Some(h) = sink.already() {
@@ -298,6 +362,16 @@ pub(crate) async fn receive(
     }
     let started = std::time::Instant::now();
     let began_at = sink.written();
+    hold.written.send_replace(began_at);
+    if node.is_hub() && n.to != node.config.state {
+        // Stream through: forward to the recipient while the bytes arrive.
+        tokio::spawn(stream_through(
+            node.clone(),
+            n.route.clone(),
+            n.info.clone(),
+            hold.written.subscribe(),
+        ));
+    }
     let mut next = Some(first);
     let mut checked = sink.written();
     loop {
@@ -331,11 +405,30 @@ pub(crate) async fn receive(
             }
             checked = sink.written();
         }
-        let sha = (!chunk.sha256.is_empty()).then_some(chunk.sha256);
-        let (s, _, r) = write_chunk(sink, chunk.offset, chunk.data, sha)
+        if chunk.sha256.len() != 32 {
+            let mut s = sink;
+            let have = blocking(move || s.pause())
+                .await
+                .map_err(|e| Status::internal(e.to_string()))?
+                .map_err(|e| Status::unavailable(e.to_string()))?;
+            return Ok(refused(
+                have,
+                "refused",
+                format!(
+                    "the chunk at offset {} carries a sha256 of {} bytes; every chunk carries the 32-byte SHA-256 of its data",
+                    chunk.offset,
+                    chunk.sha256.len()
+                ),
+                false,
+            ));
+        }
+        let (s, _, r) = write_chunk(sink, chunk.offset, chunk.data, Some(chunk.sha256))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         sink = s;
+        if r.is_ok() {
+            hold.written.send_replace(sink.written());
+        }
         if let Err(e) = r {
             let mut s = sink;
             let have = blocking(move || s.pause())
@@ -381,7 +474,9 @@ pub(crate) async fn receive(
         )),
         Err(e @ AttachmentError::DigestMismatch { .. }) => {
             tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, reason = %e, "attachment refused");
-            Ok(refused(0, "digest-mismatch", e.to_string(), true))
+            // The sender's bytes are not what its signed envelope declares: sending them again
+            // cannot help.
+            Ok(refused(0, "digest-mismatch", e.to_string(), false))
         }
         Err(e) => Err(Status::unavailable(e.to_string())),
     }
@@ -393,6 +488,17 @@ pub(crate) struct PushFailed {
     pub(crate) reason: String,
     /// Whether trying again later may succeed.
     pub(crate) transient: bool,
+}
+
+/// Whether a peer's status means sending again cannot succeed.
+fn permanent(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::InvalidArgument
+            | tonic::Code::PermissionDenied
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::AlreadyExists
+    )
 }
 
 /// Refused rounds of one push before the attempt is given up (a later attempt resumes).
@@ -430,12 +536,7 @@ pub(crate) async fn push(
             })?
             .map_err(|s| PushFailed {
                 reason: format!("AttachmentStatus: {:?}: {}", s.code(), s.message()),
-                transient: !matches!(
-                    s.code(),
-                    tonic::Code::InvalidArgument
-                        | tonic::Code::PermissionDenied
-                        | tonic::Code::FailedPrecondition
-                ),
+                transient: !permanent(s.code()),
             })?
             .into_inner();
         if status.complete {
@@ -502,7 +603,7 @@ pub(crate) async fn push(
             Err(_) => {
                 return Err(PushFailed {
                     reason: format!(
-                        "attachment {}: no progress within {} s (attachments.min_rate_kib)",
+                        "attachment {}: not sent within {} s, the time attachments.min_rate_kib allows for its size; it resumes from what arrived",
                         meta.id,
                         budget.as_secs()
                     ),
@@ -512,12 +613,7 @@ pub(crate) async fn push(
             Ok(Err(s)) => {
                 return Err(PushFailed {
                     reason: format!("attachment {}: {:?}: {}", meta.id, s.code(), s.message()),
-                    transient: !matches!(
-                        s.code(),
-                        tonic::Code::InvalidArgument
-                            | tonic::Code::PermissionDenied
-                            | tonic::Code::FailedPrecondition
-                    ),
+                    transient: !permanent(s.code()),
                 })
             }
             Ok(Ok(r)) => r.into_inner(),
@@ -544,7 +640,7 @@ pub(crate) async fn push(
                 transient: false,
             });
         }
-        if refusal.code == "busy" {
+        if refusal.code == "busy" || refusal.code == "in-progress" {
             return Err(PushFailed {
                 reason: last,
                 transient: true,
@@ -581,43 +677,60 @@ pub(crate) fn metas(infos: &[AttachmentInfo]) -> Vec<AttachmentMeta> {
         .collect()
 }
 
+/// Why a Deliver's attachments are not acceptable yet (or at all).
+pub(crate) enum NotHeld {
+    /// Over this node's limits: sending again cannot help.
+    OverLimit(String),
+    /// Not (all) transferred yet: the sender transfers and tries again.
+    Incomplete(String),
+}
+
 /// Whether every attachment the route lists is held complete with the size and digest it
 /// declares; the first one that is not, and why.
-pub(crate) fn all_held(node: &Node, message: Uuid, infos: &[AttachmentInfo]) -> Result<(), String> {
+pub(crate) fn all_held(
+    node: &Node,
+    message: Uuid,
+    infos: &[AttachmentInfo],
+) -> Result<(), NotHeld> {
     if infos.len() > node.attachments.limits.max_per_message {
-        return Err(format!(
+        return Err(NotHeld::OverLimit(format!(
             "{} attachments, over the limit of {} (attachments.max_per_message)",
             infos.len(),
             node.attachments.limits.max_per_message
-        ));
+        )));
     }
     let total: u64 = infos.iter().map(|i| i.size).fold(0, u64::saturating_add);
     if total > node.attachments.limits.max_message_bytes {
-        return Err(format!(
+        return Err(NotHeld::OverLimit(format!(
             "{total} bytes of attachments, over the limit of {} (attachments.max_message_bytes)",
             node.attachments.limits.max_message_bytes
-        ));
+        )));
     }
     for i in infos {
         match node.attachments.held(message, &i.id) {
             Ok(Some(h)) if h.size == i.size && h.sha256.as_slice() == i.sha256.as_slice() => {}
             Ok(Some(_)) => {
-                return Err(format!(
+                return Err(NotHeld::OverLimit(format!(
                     "attachment {} is held with another size or digest than the route says",
                     i.id
-                ))
+                )))
             }
             Ok(None) => {
-                return Err(format!(
+                return Err(NotHeld::Incomplete(format!(
                     "attachment {} has not been transferred (complete)",
                     i.id
-                ))
+                )))
             }
-            Err(e) => return Err(format!("attachment {}: {e}", i.id)),
+            Err(e) => return Err(NotHeld::Incomplete(format!("attachment {}: {e}", i.id))),
         }
     }
     Ok(())
 }
+
+/// Uploads no Submit named and transfers of unknown messages are kept at least this long
+/// whatever `attachments.retention_hours` says (0 there collects settled messages at once, but
+/// must not take a file that is still arriving).
+const UNSETTLED_FLOOR_MS: i64 = 3_600_000;
 
 /// What one garbage-collection sweep removed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -641,7 +754,7 @@ fn collectable(
     use crate::store::State;
     let history = node.store().history(message)?;
     let Some(last) = history.last() else {
-        return Ok(node.attachments.touched_at(message) + retention < now);
+        return Ok(node.attachments.touched_at(message) + retention.max(UNSETTLED_FLOOR_MS) < now);
     };
     let settled = matches!(
         last.state,
@@ -679,7 +792,9 @@ pub(crate) fn sweep(node: &Node, now: i64) -> Swept {
             }
         }
     }
-    swept.uploads = node.attachments.remove_uploads_before(now - retention);
+    swept.uploads = node
+        .attachments
+        .remove_uploads_before(now - retention.max(UNSETTLED_FLOOR_MS));
     swept
 }
 
@@ -703,6 +818,120 @@ pub(crate) async fn collect(node: Arc<Node>) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "attachments: sweep failed"),
+        }
+    }
+}
+
+/// A hub's forwarding of an attachment while it is still arriving: reads the bytes already
+/// written (and synced by nobody yet: the recipient checks every chunk and the whole digest)
+/// and sends them on, waiting for more as `written` grows. Best effort: if it cannot start or
+/// breaks off, the hub's relay sends the attachment from disk before it forwards the envelope,
+/// resuming from what the recipient holds.
+async fn stream_through(
+    node: Arc<Node>,
+    route: Route,
+    info: AttachmentInfo,
+    mut written: tokio::sync::watch::Receiver<u64>,
+) {
+    let peer = route.recipient.clone();
+    let Ok(_slot) = node.transfer_slots(&peer, true).try_acquire_owned() else {
+        return;
+    };
+    let client = match super::relay::transfer_client(&node, &peer) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(peer = %peer, error = %e, "cannot stream the attachment through");
+            return;
+        }
+    };
+    let Some(message) = parse_id(&route.message_id) else {
+        return;
+    };
+    let header = AttachmentHeader {
+        route: Some(route.clone()),
+        attachment: Some(info.clone()),
+    };
+    let short = Duration::from_secs(node.config.relay.timeout_seconds.max(1));
+    let from =
+        match tokio::time::timeout(short, client.clone().attachment_status(header.clone())).await {
+            Ok(Ok(s)) if s.get_ref().complete => return,
+            Ok(Ok(s)) => s.into_inner().have,
+            _ => return,
+        };
+    let n = node.clone();
+    let id = info.id.clone();
+    let file = match blocking(move || n.attachments.open_data(message, &id)).await {
+        Ok(Ok(f)) => f,
+        _ => return,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<AttachmentChunk>(READ_AHEAD);
+    let chunk = node.config.attachments.chunk_bytes as u64;
+    let size = info.size;
+    let n = node.clone();
+    let id = info.id.clone();
+    let producer = tokio::spawn(async move {
+        let mut file = Some(file);
+        let mut at = from;
+        let mut header = Some(header);
+        while at < size {
+            let mut avail = *written.borrow_and_update();
+            if avail <= at {
+                if written.changed().await.is_err() {
+                    // The incoming transfer ended: complete (then read to the end) or broken.
+                    match n.attachments.held(message, &id) {
+                        Ok(Some(h)) if h.size == size => avail = size,
+                        _ => return,
+                    }
+                } else {
+                    continue;
+                }
+            }
+            let len = (avail - at).min(chunk) as usize;
+            let Some(f) = file.take() else { return };
+            let read = blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; len];
+                let r = f.read_exact_at(&mut buf, at).map(|()| buf);
+                (f, r)
+            })
+            .await;
+            let Ok((f, Ok(data))) = read else { return };
+            file = Some(f);
+            let c = AttachmentChunk {
+                header: header.take(),
+                offset: at,
+                sha256: openssl::sha::sha256(&data).to_vec(),
+                data,
+            };
+            at += len as u64;
+            if tx.send(c).await.is_err() {
+                return;
+            }
+        }
+    });
+    let rate = node.config.attachments.min_rate_kib.max(1) * 1024;
+    let budget = short + Duration::from_secs(size.saturating_sub(from) / rate);
+    let answer = tokio::time::timeout(
+        budget,
+        client
+            .clone()
+            .put_attachment(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+    .await;
+    producer.abort();
+    match answer {
+        Ok(Ok(r)) if r.get_ref().complete => {
+            tracing::info!(message_id = %message, attachment = %info.id, to = %peer, size, resumed_at = from, "attachment streamed through");
+        }
+        Ok(Ok(r)) => {
+            let r = r.into_inner();
+            tracing::info!(message_id = %message, attachment = %info.id, to = %peer, have = r.have, refused = ?r.refused.map(|x| x.code), "streaming through stopped; the relay resumes it");
+        }
+        Ok(Err(s)) => {
+            tracing::info!(message_id = %message, attachment = %info.id, to = %peer, error = %s.message(), "streaming through stopped; the relay resumes it");
+        }
+        Err(_) => {
+            tracing::info!(message_id = %message, attachment = %info.id, to = %peer, "streaming through ran out of time; the relay resumes it");
         }
     }
 }

@@ -330,6 +330,16 @@ pub(crate) fn read_attachment(
             }
         };
         let mut first = true;
+        if offset == held.size {
+            // Nothing left to read: one message with the size and digest.
+            let _ = tx.blocking_send(Ok(AttachmentData {
+                offset,
+                data: Vec::new(),
+                size: held.size,
+                sha256: crate::store::hex(&held.sha256),
+            }));
+            return;
+        }
         loop {
             match src.next_chunk() {
                 Ok(Some((at, data))) => {
