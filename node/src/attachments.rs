@@ -449,6 +449,39 @@ impl Attachments {
         Ok((f, held))
     }
 
+    /// A complete upload's bytes, if it is at most `max` bytes (a body by reference, to check).
+    pub(crate) fn read_upload(
+        &self,
+        upload: Uuid,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, AttachmentError> {
+        let held = self.upload_held(upload)?;
+        if held.size > max {
+            return Ok(None);
+        }
+        let data = self.root.join("uploads").join(format!("{upload}.data"));
+        fs::read(&data)
+            .map(Some)
+            .map_err(|e| AttachmentError::io(&data, e))
+    }
+
+    /// A complete attachment's bytes, if it is at most `max` bytes (a body by reference).
+    pub(crate) fn read_small(
+        &self,
+        message: Uuid,
+        id: &str,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, AttachmentError> {
+        let (mut f, held) = self.open_held(message, id)?;
+        if held.size > max {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(held.size as usize);
+        f.read_to_end(&mut out)
+            .map_err(|e| AttachmentError::io(&self.paths(message, id).0, e))?;
+        Ok(Some(out))
+    }
+
     /// Opens the data file of (`message`, `id`), complete or still growing (a hub forwarding
     /// while it receives reads the bytes already written: each passed its chunk digest).
     pub(crate) fn open_data(&self, message: Uuid, id: &str) -> Result<File, AttachmentError> {

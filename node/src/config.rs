@@ -158,6 +158,10 @@ pub(crate) struct Attachments {
     /// Slowest progress a transfer may make, in KiB/s, before it is given up and resumed
     /// later: a transfer of N bytes may take `relay.timeout_seconds + N / rate`.
     pub(crate) min_rate_kib: u64,
+    /// Largest body by reference (an EAEU document sent as an attachment) this node checks
+    /// against its model, at intake and at recognition; a larger one is refused at intake and
+    /// rejected (`body-too-large`) at recognition. Checking parses the document in memory.
+    pub(crate) max_checked_body_bytes: u64,
     /// Most KiB/s this node sends of attachments to one peer per transfer (0: as fast as
     /// the link goes), to leave a shared link room for everything else.
     pub(crate) send_rate_kib: u64,
@@ -179,6 +183,7 @@ impl Default for Attachments {
             chunk_bytes: 1 << 20,
             min_rate_kib: 256,
             send_rate_kib: 0,
+            max_checked_body_bytes: 16 << 20,
             retention_hours: 168,
             gc_interval_seconds: 600,
         }
@@ -519,6 +524,12 @@ impl NodeConfig {
                     "must be between 4096 and {} (what a receiver takes in one chunk)",
                     crate::attachments::MAX_CHUNK_BYTES
                 ),
+            ));
+        }
+        if a.max_checked_body_bytes > 256 << 20 {
+            return Err(invalid(
+                "attachments.max_checked_body_bytes",
+                "must not exceed 268435456 (256 MiB): a checked body is parsed in memory".into(),
             ));
         }
         if a.send_rate_kib != 0 && a.send_rate_kib < a.min_rate_kib {

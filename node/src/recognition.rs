@@ -358,10 +358,54 @@ impl Recogniser<'_> {
                 env,
             ));
         };
-        let body = signed
-            .body
-            .document()
-            .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?;
+        let body = match (signed.body.attachment(), self.attachments) {
+            (None, _) => signed
+                .body
+                .document()
+                .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?,
+            // A body by reference: the attachment 9a found with the signed digest.
+            (Some(id), Some(store)) => {
+                let max = store.limits.max_checked_body_bytes;
+                match store.read_small(h.message_id, id, max) {
+                    Ok(Some(bytes)) => {
+                        let limits = xml::Limits {
+                            max_bytes: max as usize,
+                            max_nodes: xml::Limits::default()
+                                .max_nodes
+                                .max(max as usize / 16),
+                            ..self.limits
+                        };
+                        match xml::parse_with_limits(&bytes, &limits) {
+                            Ok(d) => d,
+                            Err(e) => {
+                                return Ok(Verdict::rejected(
+                                    "document-invalid",
+                                    format!("the body (attachment {id}):{e}"),
+                                    env,
+                                ))
+                            }
+                        }
+                    }
+                    Ok(None) => {
+                        return Ok(Verdict::rejected(
+                            "body-too-large",
+                            format!(
+                                "the body (attachment {id}) is over the {max} bytes this node checks against its model (attachments.max_checked_body_bytes)"
+                            ),
+                            env,
+                        ))
+                    }
+                    Err(e) => return Err(NotAnEnvelope(format!("the body (attachment {id}): {e}"))),
+                }
+            }
+            (Some(id), None) => {
+                return Ok(Verdict::rejected(
+                    "attachment-missing",
+                    format!("the body is attachment {id}, which is not at hand"),
+                    env,
+                ))
+            }
+        };
         let on = self.directories.on(date);
         let record = match self.catalog.check_eaeu(&on, &model, &body) {
             Ok(r) => r,

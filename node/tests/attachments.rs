@@ -579,6 +579,58 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
         err.message()
     );
 
+    // A body by reference that is not a valid document is rejected like an inline one.
+    let mut by_ref = header("KZ", "RU");
+    let junk = b"<not-closed>".to_vec();
+    by_ref.attachments = vec![AttachmentRef {
+        id: "body".into(),
+        media_type: "application/xml".into(),
+        size: junk.len() as u64,
+        sha256: openssl::sha::sha256(&junk),
+    }];
+    let put = AttachmentHeader {
+        route: Some(transfer_route(by_ref.message_id, Vec::new())),
+        attachment: Some(info("body", &junk)),
+    };
+    let done = ru
+        .put_attachment(tokio_stream::iter(chunks(&put, &junk, 0, None)))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert!(done.complete, "{:?}", done.refused);
+    let mut doc = tereze_codecs::envelope::Envelope::build_document_by_reference(
+        tereze_codecs::envelope::VERSION,
+        &by_ref,
+        "body",
+    )
+    .expect("envelope");
+    tereze_codecs::dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        &key,
+        &tereze_codecs::dsig::SignOptions::default(),
+    )
+    .expect("signed");
+    let envelope = doc.to_xml().into_bytes();
+    let mut route = transfer_route(by_ref.message_id, vec![info("body", &junk)]);
+    route.digest = openssl::sha::sha256(&envelope).to_vec();
+    let outcomes = ru
+        .deliver(DeliverRequest {
+            items: vec![DeliverItem {
+                route: Some(route),
+                envelope,
+            }],
+        })
+        .await
+        .expect("delivered")
+        .into_inner()
+        .outcomes;
+    let Some(deliver_outcome::Outcome::Receipt(receipt)) = &outcomes[0].outcome else {
+        panic!("expected a receipt, got {:?}", outcomes[0]);
+    };
+    let text = String::from_utf8_lossy(receipt);
+    assert!(text.contains("document-invalid"), "{text}");
+
     // Nothing hostile reached the inbox; the node is still up.
     assert!(net.inbox_ids("RU").is_empty());
 }
@@ -740,4 +792,73 @@ async fn grpc_doors_and_collection_after_settlement() {
     let uploads = net.data_dir("KZ").join("attachments").join("uploads");
     assert!(uploads.join(format!("{}.done", unused.upload_id)).exists());
     assert!(net.log("KZ").contains("attachments collected"));
+}
+
+#[test]
+fn a_body_sent_by_reference_is_checked_like_an_inline_one() {
+    let mut net = Net::init("KZ,RU", "", "", 24500, "");
+    net.start("KZ");
+    net.start("RU");
+    let body = net.dir.path().join("body.xml");
+    std::fs::write(&body, SAMPLE).expect("body");
+    let (status, up) = upload(net.http_port("KZ"), &body);
+    assert_eq!(status, 201, "{up}");
+    let submit = |document: &str, format: &str, upload: &Value| {
+        net.http(
+            "KZ",
+            "POST",
+            "/v1/messages",
+            Some(&json!({
+                "format": format,
+                "document": document,
+                "recipient_country": "RU",
+                "attachments": [{"upload_id": upload["upload_id"], "id": "body", "media_type": "application/xml"}],
+                "body_attachment": "body",
+            })),
+        )
+    };
+    let (status, v) = submit("", "eaeu.export-declaration", &up);
+    assert_eq!(status, 202, "{v}");
+    let id = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(
+        wait_until(Duration::from_secs(60), || recognised_at(&net, "KZ", &id)),
+        "{:?}",
+        net.states("KZ", &id)
+    );
+    let inbox = net.inbox("RU");
+    let envelope = inbox[0]["envelope"].as_str().expect("envelope");
+    assert!(envelope.contains("AttachmentBody"), "{envelope}");
+    assert!(
+        !envelope.contains("ExportDeclaration"),
+        "the body travelled inline"
+    );
+    let (size, got, _) = download(net.http_port("RU"), &id, "body");
+    assert_eq!(size, SAMPLE.len() as u64);
+    assert_eq!(got, openssl::sha::sha256(SAMPLE.as_bytes()));
+
+    // The sender checks it as it would an inline body, and refuses what makes no sense.
+    let (status, v) = submit("<x/>", "eaeu.export-declaration", &up);
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .starts_with("document: must be empty"),
+        "{v}"
+    );
+    let bad = net.dir.path().join("bad.xml");
+    std::fs::write(&bad, "<not-closed>").expect("bad");
+    let (_, bad_up) = upload(net.http_port("KZ"), &bad);
+    let (status, v) = submit("", "eaeu.export-declaration", &bad_up);
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .expect("error")
+            .starts_with("body_attachment body:"),
+        "{v}"
+    );
 }

@@ -74,7 +74,8 @@ pub(crate) fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     format: String,
-    /// The document's XML text.
+    /// The document's XML text (empty when `body_attachment` names the body).
+    #[serde(default)]
     document: String,
     #[serde(default)]
     recipient_country: String,
@@ -88,6 +89,8 @@ struct SubmitBody {
     traders: Vec<String>,
     #[serde(default)]
     attachments: Vec<AttachmentBody>,
+    /// One of `attachments` that is the body (then `document` is empty).
+    body_attachment: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +232,7 @@ async fn post_message(
                     media_type: a.media_type,
                 })
                 .collect(),
+            body_attachment: b.body_attachment,
         },
     )
     .await;

@@ -178,7 +178,7 @@ impl Metrics {
 
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
-pub(crate) const TRANSFER_WINDOW: u32 = 4 << 20;
+pub(crate) const TRANSFER_WINDOW: u32 = 2 << 20;
 
 /// Everything the services and workers share.
 pub(crate) struct Node {

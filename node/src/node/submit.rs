@@ -30,6 +30,8 @@ pub(crate) struct Submission {
     pub(crate) traders: Vec<String>,
     /// Uploads to attach (docs/attachments.md).
     pub(crate) attachments: Vec<SubmitAttachment>,
+    /// The id of one of `attachments` that is the body (then `document` is empty).
+    pub(crate) body_attachment: Option<String>,
 }
 
 /// An upload named by a submission.
@@ -157,14 +159,17 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             .map_err(|e| invalid(format!("traders[{i}]: {t}: {e}")))?;
     }
     let attachments = attachment_refs(node, &s.attachments)?;
-    let doc = xml::parse_with_limits(&s.document, &limits)
-        .map_err(|e| invalid(format!("document:{e}")))?;
     let format = node.catalog.format(&s.format).ok_or_else(|| {
         invalid(format!(
             "format: unknown format {:?}; `tereze translate --list` shows them",
             s.format
         ))
     })?;
+    let doc = match &s.body_attachment {
+        None => xml::parse_with_limits(&s.document, &limits)
+            .map_err(|e| invalid(format!("document:{e}")))?,
+        Some(id) => body_by_reference(node, &s, format.kind, id, &attachments)?,
+    };
     let translated = format.kind != FormatKind::Eaeu;
     let directories = node.directories();
     let today = directories.today();
@@ -298,8 +303,11 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
                 .adopt(*upload, message_id, &r.id)
                 .map_err(|e| invalid(format!("attachments: {}: {e}", r.id)))?;
         }
-        let mut env_doc = Envelope::build_document(VERSION, &header, &r.document)
-            .map_err(|e| invalid(format!("envelope: {e}")))?;
+        let mut env_doc = match &s.body_attachment {
+            None => Envelope::build_document(VERSION, &header, &r.document),
+            Some(id) => Envelope::build_document_by_reference(VERSION, &header, id),
+        }
+        .map_err(|e| invalid(format!("envelope: {e}")))?;
         dsig::sign_enveloped(
             &mut env_doc,
             &SignTarget::Document,
@@ -402,4 +410,50 @@ fn attachment_refs(
         ));
     }
     Ok(out)
+}
+
+/// The body by reference, read from its upload and parsed for the same checks an inline body
+/// gets: only an EAEU document (no translation), only within
+/// `attachments.max_checked_body_bytes`.
+fn body_by_reference(
+    node: &Node,
+    s: &Submission,
+    kind: FormatKind,
+    id: &str,
+    attachments: &[(AttachmentRef, Uuid)],
+) -> Result<xml::Document, SubmitError> {
+    if kind != FormatKind::Eaeu {
+        return Err(invalid(format!(
+            "body_attachment: {} is not an EAEU format; a body by reference is sent as it is, never translated",
+            s.format
+        )));
+    }
+    if !s.document.is_empty() {
+        return Err(invalid(
+            "document: must be empty when body_attachment names the body",
+        ));
+    }
+    let Some((r, upload)) = attachments.iter().find(|(r, _)| r.id == id) else {
+        return Err(invalid(format!(
+            "body_attachment: {id:?} is not one of the attachments named"
+        )));
+    };
+    let max = node.attachments.limits.max_checked_body_bytes;
+    let bytes = node
+        .attachments
+        .read_upload(*upload, max)
+        .map_err(|e| invalid(format!("body_attachment: {e}")))?
+        .ok_or_else(|| {
+            invalid(format!(
+                "body_attachment: {} bytes, over the {max} this node checks against the model (attachments.max_checked_body_bytes)",
+                r.size
+            ))
+        })?;
+    let limits = xml::Limits {
+        max_bytes: max as usize,
+        max_nodes: xml::Limits::default().max_nodes.max(max as usize / 16),
+        ..xml::Limits::default()
+    };
+    xml::parse_with_limits(&bytes, &limits)
+        .map_err(|e| invalid(format!("body_attachment {id}:{e}")))
 }

@@ -25,7 +25,7 @@ use crate::store::{hex, AttachmentMeta};
 use crate::trust::StateEntry;
 
 /// Chunks read ahead of the network by a sender.
-const READ_AHEAD: usize = 4;
+const READ_AHEAD: usize = 2;
 
 /// Bytes between two checks of the disk reserve while receiving.
 const DISK_CHECK_EVERY: u64 = 64 << 20;

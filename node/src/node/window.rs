@@ -90,6 +90,7 @@ impl Window for WindowService {
                         media_type: a.media_type,
                     })
                     .collect(),
+                body_attachment: (!r.body_attachment.is_empty()).then_some(r.body_attachment),
             },
         )
         .await
