@@ -504,9 +504,21 @@ fn submission(rng: &mut Rng, national: &[(String, Seed)], seeds: &[Seed]) -> Sub
         ttl_seconds: 0,
         traders: Vec::new(),
         attachments: Vec::new(),
+        body_attachment: String::new(),
     };
     if rng.chance(2) {
-        match rng.below(7) {
+        match rng.below(9) {
+            // Uploads nobody made, odd ids and media types, a body naming nothing.
+            6 => {
+                r.attachments = (0..*rng.pick(&[1, 2, 100]))
+                    .map(|_| tereze_node::proto::SubmitAttachment {
+                        upload_id: odd_string(rng, "8d1f6d4e-0000-4000-8000-000000000000"),
+                        id: odd_string(rng, "scan"),
+                        media_type: odd_string(rng, "application/pdf"),
+                    })
+                    .collect()
+            }
+            7 => r.body_attachment = odd_string(rng, "body"),
             0 => r.format = odd_string(rng, format),
             1 => r.recipient_country = odd_string(rng, "KZ"),
             2 => r.recipient_authority = odd_string(rng, "KGD"),
