@@ -158,6 +158,9 @@ pub(crate) struct Attachments {
     /// Slowest progress a transfer may make, in KiB/s, before it is given up and resumed
     /// later: a transfer of N bytes may take `relay.timeout_seconds + N / rate`.
     pub(crate) min_rate_kib: u64,
+    /// Uploads and fetches of the national system in flight at once (more are refused:
+    /// RESOURCE_EXHAUSTED, HTTP 429): each holds a chunk buffer or a few chunks in memory.
+    pub(crate) max_national_transfers: usize,
     /// Largest body by reference (an EAEU document sent as an attachment) this node checks
     /// against its model, at intake and at recognition; a larger one is refused at intake and
     /// rejected (`body-too-large`) at recognition. Checking parses the document in memory.
@@ -184,6 +187,7 @@ impl Default for Attachments {
             min_rate_kib: 256,
             send_rate_kib: 0,
             max_checked_body_bytes: 16 << 20,
+            max_national_transfers: 16,
             retention_hours: 168,
             gc_interval_seconds: 600,
         }
@@ -509,6 +513,12 @@ impl NodeConfig {
             return Err(invalid(
                 "attachments.max_per_message",
                 "must be between 1 and 1000".into(),
+            ));
+        }
+        if a.max_national_transfers == 0 {
+            return Err(invalid(
+                "attachments.max_national_transfers",
+                "must be at least 1".into(),
             ));
         }
         if a.max_transfers_per_peer == 0 {

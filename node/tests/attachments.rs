@@ -635,15 +635,32 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
     assert!(net.inbox_ids("RU").is_empty());
 }
 
+/// The sample declaration to RU with one upload attached.
+fn declaration_with(
+    upload_id: String,
+    id: &str,
+    media_type: &str,
+) -> tereze_node::proto::SubmitRequest {
+    tereze_node::proto::SubmitRequest {
+        format: "eaeu.export-declaration".into(),
+        document: SAMPLE.as_bytes().to_vec(),
+        recipient_country: "RU".into(),
+        attachments: vec![tereze_node::proto::SubmitAttachment {
+            upload_id,
+            id: id.into(),
+            media_type: media_type.into(),
+        }],
+        ..Default::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_doors_and_collection_after_settlement() {
     use tereze_node::proto::window_client::WindowClient;
-    use tereze_node::proto::{
-        FetchAttachmentRequest, SubmitAttachment, SubmitRequest, UploadChunk,
-    };
+    use tereze_node::proto::{FetchAttachmentRequest, UploadChunk};
     use tokio_stream::StreamExt;
 
-    let extra = "\n[attachments]\nretention_hours = 0\ngc_interval_seconds = 1\n";
+    let extra = "\n[attachments]\nretention_hours = 0\ngc_interval_seconds = 1\nmax_national_transfers = 1\n";
     let mut net = Net::init("KZ,RU", "", "", 24400, extra);
     net.start("KZ");
     net.start("RU");
@@ -651,6 +668,36 @@ async fn grpc_doors_and_collection_after_settlement() {
     let mut kz = WindowClient::connect(window("KZ"))
         .await
         .expect("KZ window");
+
+    // One upload at a time here (attachments.max_national_transfers = 1): a second one while
+    // an HTTP upload is open is refused, and the first still completes.
+    let mut open = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
+    open.write_all(
+        b"PUT /v1/attachments HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    )
+    .expect("first piece");
+    std::thread::sleep(Duration::from_millis(300));
+    let busy = kz
+        .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+            data: b"second".to_vec(),
+        }]))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(
+        busy.code(),
+        tonic::Code::ResourceExhausted,
+        "{}",
+        busy.message()
+    );
+    assert!(
+        busy.message().contains("max_national_transfers"),
+        "{}",
+        busy.message()
+    );
+    open.write_all(b"0\r\n\r\n").expect("end");
+    let mut answer = String::new();
+    open.read_to_string(&mut answer).expect("answer");
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
     let data: Vec<u8> = (0..5 * MIB as usize + 123)
         .map(|i| (i % 241) as u8)
         .collect();
@@ -675,17 +722,7 @@ async fn grpc_doors_and_collection_after_settlement() {
         .into_inner();
     // A Submit naming an unknown upload or a bad id is refused with the field.
     let refused = kz
-        .submit(SubmitRequest {
-            format: "eaeu.export-declaration".into(),
-            document: SAMPLE.as_bytes().to_vec(),
-            recipient_country: "RU".into(),
-            attachments: vec![SubmitAttachment {
-                upload_id: Uuid::new_v4().to_string(),
-                id: "a".into(),
-                media_type: String::new(),
-            }],
-            ..Default::default()
-        })
+        .submit(declaration_with(Uuid::new_v4().to_string(), "a", ""))
         .await
         .expect_err("unknown upload");
     assert!(
@@ -694,17 +731,7 @@ async fn grpc_doors_and_collection_after_settlement() {
         refused.message()
     );
     let refused = kz
-        .submit(SubmitRequest {
-            format: "eaeu.export-declaration".into(),
-            document: SAMPLE.as_bytes().to_vec(),
-            recipient_country: "RU".into(),
-            attachments: vec![SubmitAttachment {
-                upload_id: up.upload_id.clone(),
-                id: "../etc".into(),
-                media_type: String::new(),
-            }],
-            ..Default::default()
-        })
+        .submit(declaration_with(up.upload_id.clone(), "../etc", ""))
         .await
         .expect_err("bad id");
     assert!(
@@ -713,17 +740,11 @@ async fn grpc_doors_and_collection_after_settlement() {
         refused.message()
     );
     let id = kz
-        .submit(SubmitRequest {
-            format: "eaeu.export-declaration".into(),
-            document: SAMPLE.as_bytes().to_vec(),
-            recipient_country: "RU".into(),
-            attachments: vec![SubmitAttachment {
-                upload_id: up.upload_id.clone(),
-                id: "annex-1".into(),
-                media_type: "application/pdf".into(),
-            }],
-            ..Default::default()
-        })
+        .submit(declaration_with(
+            up.upload_id.clone(),
+            "annex-1",
+            "application/pdf",
+        ))
         .await
         .expect("submitted")
         .into_inner()

@@ -385,6 +385,10 @@ fn the_multi_state_demo_delivers_everything_through_the_window_service() {
         stdout.contains("accepted by hub EEC"),
         "the timelines show the hub: {stdout}"
     );
+    assert!(
+        stdout.contains("with a 64 MiB attachment"),
+        "one message carries a file through the hub: {stdout}"
+    );
 }
 
 #[test]

@@ -12,7 +12,9 @@ use tokio_stream::StreamExt;
 
 use super::Failure;
 use crate::cluster::Cluster;
-use crate::node::proto::{StatusRequest, SubmitRequest, SubmitResponse, SubscribeRequest};
+use crate::node::proto::{
+    StatusRequest, SubmitAttachment, SubmitRequest, SubmitResponse, SubscribeRequest,
+};
 
 /// Run the multi-state demo.
 ///
@@ -39,6 +41,12 @@ pub(crate) struct DemoArgs {
     #[arg(long, default_value_t = 120)]
     timeout: u64,
 }
+
+/// One message of each run carries a file beside its envelope, streamed through the hub
+/// (docs/attachments.md): large enough to go in many chunks, small enough for a laptop.
+const ATTACHMENT_MIB: u64 = 64;
+/// The scenario (BY → KG, via the hub) whose first message carries it.
+const WITH_ATTACHMENT: usize = 1;
 
 struct Scenario {
     from: &'static str,
@@ -327,9 +335,13 @@ fn request(s: &Scenario) -> SubmitRequest {
 
 async fn send_tour(cluster: &Cluster) -> Result<Vec<Sent>, Failure> {
     let mut sent = Vec::new();
-    for s in SCENARIOS {
-        let label = format!("{} → {} ({}), {}", s.from, s.to, s.route, s.format);
-        sent.extend(submit(cluster, s.from, request(s), label).await?);
+    for (i, s) in SCENARIOS.iter().enumerate() {
+        let mut label = format!("{} → {} ({}), {}", s.from, s.to, s.route, s.format);
+        let mut req = request(s);
+        if i == WITH_ATTACHMENT {
+            label.push_str(&attach(cluster, s, &mut req).await?);
+        }
+        sent.extend(submit(cluster, s.from, req, label).await?);
     }
     let submission = SubmitRequest {
         format: "kz.export-submission".into(),
@@ -348,6 +360,28 @@ async fn send_tour(cluster: &Cluster) -> Result<Vec<Sent>, Failure> {
     Ok(sent)
 }
 
+/// Uploads the demo's attachment to the scenario's sending node and names it in `req`; the
+/// label's addition.
+async fn attach(
+    cluster: &Cluster,
+    s: &Scenario,
+    req: &mut SubmitRequest,
+) -> Result<String, Failure> {
+    let window = cluster.window(s.from).await.map_err(fail)?;
+    let up = crate::cluster::upload_generated(&window, ATTACHMENT_MIB)
+        .await
+        .map_err(fail)?;
+    let short = up.sha256.get(..16).unwrap_or_default().to_owned();
+    req.attachments = vec![SubmitAttachment {
+        upload_id: up.upload_id,
+        id: "scan.bin".into(),
+        media_type: "application/octet-stream".into(),
+    }];
+    Ok(format!(
+        ", with a {ATTACHMENT_MIB} MiB attachment (SHA-256 {short}…)"
+    ))
+}
+
 async fn send_many(cluster: &Cluster, n: usize) -> Result<Vec<Sent>, Failure> {
     let mut clients = HashMap::new();
     for s in SCENARIOS {
@@ -364,8 +398,11 @@ async fn send_many(cluster: &Cluster, n: usize) -> Result<Vec<Sent>, Failure> {
             .cloned()
             .ok_or_else(|| fail("no client"))?;
         let permit = sem.clone().acquire_owned().await.map_err(fail)?;
-        let req = request(s);
-        let label = format!("{} → {} ({})", s.from, s.to, s.route);
+        let mut req = request(s);
+        let mut label = format!("{} → {} ({})", s.from, s.to, s.route);
+        if i == WITH_ATTACHMENT {
+            label.push_str(&attach(cluster, s, &mut req).await?);
+        }
         let from = s.from;
         tasks.spawn(async move {
             let r = w.submit(req).await;

@@ -88,18 +88,9 @@ struct SubmitBody {
     #[serde(default)]
     traders: Vec<String>,
     #[serde(default)]
-    attachments: Vec<AttachmentBody>,
+    attachments: Vec<submit::SubmitAttachment>,
     /// One of `attachments` that is the body (then `document` is empty).
     body_attachment: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AttachmentBody {
-    upload_id: String,
-    id: String,
-    #[serde(default)]
-    media_type: String,
 }
 
 /// `PUT /v1/attachments`: the body (chunked or with a length) is the file; the answer names
@@ -120,6 +111,7 @@ async fn put_attachment(State(node): Shared, body: axum::body::Body) -> Response
         )) => error(StatusCode::PAYLOAD_TOO_LARGE, e),
         Err(super::transfer::TransferError::Refused(e)) => error(StatusCode::BAD_REQUEST, e),
         Err(e @ super::transfer::TransferError::Stream(_)) => error(StatusCode::BAD_REQUEST, e),
+        Err(e @ super::transfer::TransferError::Busy(_)) => error(StatusCode::TOO_MANY_REQUESTS, e),
         Err(e) => {
             let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
             r.headers_mut().insert(
@@ -169,6 +161,9 @@ async fn get_attachment(
         Ok(rx) => rx,
         Err(s) if s.code() == tonic::Code::OutOfRange => {
             return error(StatusCode::RANGE_NOT_SATISFIABLE, s.message())
+        }
+        Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+            return error(StatusCode::TOO_MANY_REQUESTS, s.message())
         }
         Err(s) => return error(StatusCode::SERVICE_UNAVAILABLE, s.message()),
     };
@@ -223,15 +218,7 @@ async fn post_message(
             conversation_id,
             ttl_seconds: b.ttl_seconds,
             traders: b.traders,
-            attachments: b
-                .attachments
-                .into_iter()
-                .map(|a| submit::SubmitAttachment {
-                    upload_id: a.upload_id,
-                    id: a.id,
-                    media_type: a.media_type,
-                })
-                .collect(),
+            attachments: b.attachments,
             body_attachment: b.body_attachment,
         },
     )

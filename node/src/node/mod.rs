@@ -219,6 +219,8 @@ pub(crate) struct Node {
     /// Attachments being received, each with the bytes written so far (one transfer of an
     /// attachment at a time; a hub forwarding while it receives follows the count).
     pub(crate) receiving: transfer::Receiving,
+    /// Uploads and fetches of the national system in flight (`attachments.max_national_transfers`).
+    pub(crate) national_transfers: Arc<tokio::sync::Semaphore>,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -541,6 +543,9 @@ impl Node {
         let attachments =
             crate::attachments::Attachments::open(&config.data_dir, config.attachments.clone())
                 .map_err(|e| StartError::Config(format!("attachments: {e}")))?;
+        let national_transfers = Arc::new(tokio::sync::Semaphore::new(
+            config.attachments.max_national_transfers,
+        ));
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -563,6 +568,7 @@ impl Node {
             attachments,
             transfers: Default::default(),
             receiving: Default::default(),
+            national_transfers,
             shutdown: CancellationToken::new(),
             trust_version,
         });

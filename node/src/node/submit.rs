@@ -34,12 +34,24 @@ pub(crate) struct Submission {
     pub(crate) body_attachment: Option<String>,
 }
 
-/// An upload named by a submission.
-#[derive(Debug, Clone, Default)]
+/// An upload named by a submission (also the HTTP intake's JSON form).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct SubmitAttachment {
     pub(crate) upload_id: String,
     pub(crate) id: String,
+    #[serde(default)]
     pub(crate) media_type: String,
+}
+
+impl From<super::proto::SubmitAttachment> for SubmitAttachment {
+    fn from(a: super::proto::SubmitAttachment) -> Self {
+        Self {
+            upload_id: a.upload_id,
+            id: a.id,
+            media_type: a.media_type,
+        }
+    }
 }
 
 /// What was queued.

@@ -80,6 +80,9 @@ pub(crate) enum TransferError {
     Refused(#[from] AttachmentError),
     #[error(transparent)]
     Disk(#[from] super::disk::DiskLow),
+    /// `attachments.max_national_transfers` uploads and fetches are in flight.
+    #[error("{0} uploads and fetches are in flight, the limit (attachments.max_national_transfers); retry later")]
+    Busy(usize),
     /// The caller's stream failed or ended early.
     #[error("the upload stopped: {0}")]
     Stream(String),
@@ -126,6 +129,7 @@ where
     if node.shutdown.is_cancelled() {
         return Err(TransferError::Internal("the node is shutting down".into()));
     }
+    let _slot = national_slot(node)?;
     node.disk.check_room(0)?;
     let n = node.clone();
     let (upload, mut sink) = blocking(move || n.attachments.upload()).await??;
@@ -166,6 +170,16 @@ where
     let held = blocking(move || sink.finish()).await??;
     tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
     Ok((upload, held))
+}
+
+/// One of the national system's transfer slots (uploads and fetches).
+pub(crate) fn national_slot(
+    node: &Node,
+) -> Result<tokio::sync::OwnedSemaphorePermit, TransferError> {
+    node.national_transfers
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| TransferError::Busy(node.config.attachments.max_national_transfers))
 }
 
 fn refused(have: u64, code: &str, reason: String, transient: bool) -> PutAttachmentResponse {
@@ -214,14 +228,8 @@ fn named(node: &Node, caller: &StateEntry, h: Option<AttachmentHeader>) -> Resul
     let for_me = route.recipient == node.config.state;
     if !for_me && (!node.is_hub() || trust.state(&route.recipient).is_none()) {
         return Err(Status::failed_precondition(format!(
-            "header.route.recipient: {} is not this node ({}){}",
-            route.recipient,
-            node.config.state,
-            if node.is_hub() {
-                " nor a state in the trust space"
-            } else {
-                ", and this node does not forward"
-            }
+            "header.route.recipient: {}",
+            super::exchange::not_this_node(node, &route.recipient)
         )));
     }
     if !crate::attachments::valid_id(&info.id) {

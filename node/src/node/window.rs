@@ -81,15 +81,7 @@ impl Window for WindowService {
                 conversation_id,
                 ttl_seconds: (r.ttl_seconds > 0).then_some(r.ttl_seconds),
                 traders: r.traders,
-                attachments: r
-                    .attachments
-                    .into_iter()
-                    .map(|a| submit::SubmitAttachment {
-                        upload_id: a.upload_id,
-                        id: a.id,
-                        media_type: a.media_type,
-                    })
-                    .collect(),
+                attachments: r.attachments.into_iter().map(Into::into).collect(),
                 body_attachment: (!r.body_attachment.is_empty()).then_some(r.body_attachment),
             },
         )
@@ -287,6 +279,7 @@ pub(crate) fn transfer_status(e: super::transfer::TransferError) -> Status {
     use super::transfer::TransferError as T;
     match e {
         T::Refused(a) => Status::invalid_argument(a.to_string()),
+        e @ T::Busy(_) => Status::resource_exhausted(e.to_string()),
         T::Disk(d) => Status::unavailable(d.to_string()),
         T::Stream(m) => Status::cancelled(m),
         T::Internal(m) => Status::internal(m),
@@ -313,10 +306,14 @@ pub(crate) fn read_attachment(
             held.size
         )));
     }
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let slot = super::transfer::national_slot(node)
+        .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
     let node = node.clone();
     let chunk = node.config.attachments.chunk_bytes;
     tokio::task::spawn_blocking(move || {
+        // Held until the last chunk is handed over.
+        let _slot = slot;
         let mut src = match crate::attachments::Source::open(
             &node.attachments,
             message,
