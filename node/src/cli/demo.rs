@@ -3,7 +3,7 @@
 //! documents go through the national systems' Window service (direct and through the hub),
 //! and every message's timeline and receipt is shown.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -164,8 +164,11 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         cluster.dir.display()
     );
 
-    // Follow every sender's status changes from before the first submission.
-    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<(String, String, i64, String)>();
+    // Follow every sender's status changes from before the first submission (each event with
+    // the node it came from: a recipient reports the same message id as received and
+    // recognised before the sender has the receipt).
+    let (tx, mut events) =
+        tokio::sync::mpsc::unbounded_channel::<(&'static str, String, String)>();
     for s in states {
         let mut w = cluster.window(s).await.map_err(fail)?;
         let stream = w
@@ -179,7 +182,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
             let mut stream = stream.into_inner();
             while let Some(Ok(ev)) = stream.next().await {
                 if let Some(t) = ev.transition {
-                    let _ = tx.send((ev.message_id, t.state, t.at_ms, t.note));
+                    let _ = tx.send((s, ev.message_id, t.state));
                 }
             }
         });
@@ -198,13 +201,14 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
     );
 
     // Wait until every message is settled at its sender.
-    let wanted: HashSet<String> = sent.iter().map(|s| s.id.clone()).collect();
+    let wanted: HashMap<String, &'static str> =
+        sent.iter().map(|s| (s.id.clone(), s.from)).collect();
     let mut settled: HashMap<String, String> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     while settled.len() < wanted.len() {
         match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some((id, state, _, _))) => {
-                if wanted.contains(&id) && FINAL.contains(&state.as_str()) {
+            Ok(Some((at, id, state))) => {
+                if wanted.get(&id) == Some(&at) && FINAL.contains(&state.as_str()) {
                     settled.insert(id, state);
                 }
             }
