@@ -240,6 +240,23 @@ fn a_large_attachment_crosses_the_hub_in_bounded_memory_and_arrives_whole() {
         "the bytes RU holds are not the bytes KZ was given"
     );
     assert_eq!(said, hex(&digest));
+    // Counted where operators look: each node took it once and sent it on (the hub's relay
+    // may find the recipient's copy complete just as its streaming-through ends, and count a
+    // second completion).
+    let bytes = mib * MIB;
+    assert_eq!(net.metric("KZ", "uploads_total"), 1);
+    for (s, received, sends) in [("KZ", 0, true), ("EEC", 1, true), ("RU", 1, false)] {
+        let got = |name: &str| net.metric(s, name);
+        assert_eq!(got("attachments_received_total"), received, "{s}");
+        assert_eq!(
+            got("attachment_bytes_received_total"),
+            received * bytes,
+            "{s}"
+        );
+        assert_eq!(got("attachments_sent_total") > 0, sends, "{s}");
+        assert_eq!(got("attachment_bytes_sent_total") >= bytes, sends, "{s}");
+    }
+    assert_eq!(net.metric("RU", "attachments_receiving"), 0);
     // The hub sent it on while it arrived, not after.
     assert!(
         net.log("EEC").contains("attachment streamed through"),
@@ -631,6 +648,8 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
     let text = String::from_utf8_lossy(receipt);
     assert!(text.contains("document-invalid"), "{text}");
 
+    // The refused chunk is counted for the operators.
+    assert!(net.metric("RU", "attachment_chunks_refused_total") >= 1);
     // Nothing hostile reached the inbox; the node is still up.
     assert!(net.inbox_ids("RU").is_empty());
 }

@@ -167,8 +167,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
     // Follow every sender's status changes from before the first submission (each event with
     // the node it came from: a recipient reports the same message id as received and
     // recognised before the sender has the receipt).
-    let (tx, mut events) =
-        tokio::sync::mpsc::unbounded_channel::<(&'static str, String, String)>();
+    let (tx, mut events) = tokio::sync::mpsc::unbounded_channel::<(&'static str, String, String)>();
     for s in states {
         let mut w = cluster.window(s).await.map_err(fail)?;
         let stream = w

@@ -529,7 +529,49 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 24] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 31] = [
+        (
+            "attachments_receiving",
+            "gauge",
+            "Attachments being received now (docs/attachments.md).",
+            node.receiving.len() as u64,
+        ),
+        (
+            "uploads_total",
+            "counter",
+            "Uploads from the national system stored complete.",
+            m.uploads.load(Ordering::Relaxed),
+        ),
+        (
+            "attachments_received_total",
+            "counter",
+            "Attachments received complete from peers (digest checked, fsynced).",
+            m.attachments_received.load(Ordering::Relaxed),
+        ),
+        (
+            "attachment_bytes_received_total",
+            "counter",
+            "Attachment bytes written from peers' chunks.",
+            m.attachment_bytes_received.load(Ordering::Relaxed),
+        ),
+        (
+            "attachments_sent_total",
+            "counter",
+            "Transfers this node streamed that the next hop answered complete.",
+            m.attachments_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "attachment_bytes_sent_total",
+            "counter",
+            "Attachment bytes this node streamed to next hops (a part sent again after a refusal or a break counts again).",
+            m.attachment_bytes_sent.load(Ordering::Relaxed),
+        ),
+        (
+            "attachment_chunks_refused_total",
+            "counter",
+            "Chunks refused (digest or offset mismatch, malformed), each asked for again or refused for good.",
+            m.attachment_refusals.load(Ordering::Relaxed),
+        ),
         (
             "trust_space_version",
             "gauge",

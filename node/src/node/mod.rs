@@ -103,6 +103,14 @@ pub(crate) struct Metrics {
     pub(crate) webhooks_failed: AtomicU64,
     /// Admin API requests refused for missing or wrong credentials.
     pub(crate) admin_refused: AtomicU64,
+    /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
+    /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
+    pub(crate) uploads: AtomicU64,
+    pub(crate) attachments_received: AtomicU64,
+    pub(crate) attachment_bytes_received: AtomicU64,
+    pub(crate) attachments_sent: AtomicU64,
+    pub(crate) attachment_bytes_sent: AtomicU64,
+    pub(crate) attachment_refusals: AtomicU64,
     /// Recognition rejections by reason code.
     pub(crate) rejections: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Messages by direction, peer, common process and document type.

@@ -4,6 +4,7 @@
 //! to or from a file in the data directory, so memory per transfer does not grow with size.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +45,11 @@ pub(crate) struct Receipt<'a> {
 }
 
 impl Receiving {
+    /// How many attachments are being received now.
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// Holds (`message`, `id`) for one transfer; `None` while another holds it (two streams
     /// writing one file would corrupt it).
     fn begin(&self, message: Uuid, id: &str) -> Option<Receipt<'_>> {
@@ -168,6 +174,7 @@ where
         }
     }
     let held = blocking(move || sink.finish()).await??;
+    node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
     tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
     Ok((upload, held))
 }
@@ -430,12 +437,16 @@ pub(crate) async fn receive(
                 false,
             ));
         }
+        let len = chunk.data.len();
         let (s, _, r) = write_chunk(sink, chunk.offset, chunk.data, Some(chunk.sha256))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
         sink = s;
         if r.is_ok() {
             hold.written.send_replace(sink.written());
+            node.metrics
+                .attachment_bytes_received
+                .fetch_add(len as u64, Ordering::Relaxed);
         }
         if let Err(e) = r {
             let mut s = sink;
@@ -449,6 +460,9 @@ pub(crate) async fn receive(
                 AttachmentError::Io { .. } => return Err(Status::unavailable(e.to_string())),
                 _ => ("refused", false),
             };
+            node.metrics
+                .attachment_refusals
+                .fetch_add(1, Ordering::Relaxed);
             tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, reason = %e, "chunk refused");
             return Ok(refused(have, code, e.to_string(), transient));
         }
@@ -458,6 +472,9 @@ pub(crate) async fn receive(
         .map_err(|e| Status::internal(e.to_string()))?;
     match finished {
         Ok(h) => {
+            node.metrics
+                .attachments_received
+                .fetch_add(1, Ordering::Relaxed);
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(
                 message_id = %n.message,
@@ -586,6 +603,9 @@ pub(crate) async fn push(
                 };
                 let sha256 = openssl::sha::sha256(&data).to_vec();
                 sent += data.len() as u64;
+                n.metrics
+                    .attachment_bytes_sent
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
                 let c = AttachmentChunk {
                     header: header.take(),
                     offset,
@@ -627,6 +647,9 @@ pub(crate) async fn push(
             Ok(Ok(r)) => r.into_inner(),
         };
         if r.complete {
+            node.metrics
+                .attachments_sent
+                .fetch_add(1, Ordering::Relaxed);
             tracing::info!(message_id = %message, attachment = %meta.id, size = meta.size, resumed_at = from, "attachment sent");
             return Ok(());
         }
@@ -915,6 +938,9 @@ async fn stream_through(
             if tx.send(c).await.is_err() {
                 return;
             }
+            n.metrics
+                .attachment_bytes_sent
+                .fetch_add(len as u64, Ordering::Relaxed);
         }
     });
     let rate = node.config.attachments.min_rate_kib.max(1) * 1024;
@@ -929,6 +955,9 @@ async fn stream_through(
     producer.abort();
     match answer {
         Ok(Ok(r)) if r.get_ref().complete => {
+            node.metrics
+                .attachments_sent
+                .fetch_add(1, Ordering::Relaxed);
             tracing::info!(message_id = %message, attachment = %info.id, to = %peer, size, resumed_at = from, "attachment streamed through");
         }
         Ok(Ok(r)) => {
