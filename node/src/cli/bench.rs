@@ -58,6 +58,10 @@ pub(crate) struct BenchArgs {
     /// percentiles during it. The nodes' memory peaks then include the transfer.
     #[arg(long, default_value_t = 0, value_name = "MIB")]
     attachment_mib: u64,
+    /// The nodes' `attachments.send_rate_kib` (KiB/s per transfer; 0: no cap): how much a
+    /// capped transfer spares the small messages.
+    #[arg(long, default_value_t = 0, value_name = "KIB")]
+    attachment_rate_kib: u64,
     /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
     #[arg(long)]
     via_hub: bool,
@@ -165,7 +169,10 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             args.via_hub.then_some("EEC"),
             if args.via_hub { &["KZ", "RU"] } else { &[] },
             args.base_port,
-            "\n[limits]\nmax_queue = 1000000\n",
+            &format!(
+                "\n[limits]\nmax_queue = 1000000\n[attachments]\nsend_rate_kib = {}\n",
+                args.attachment_rate_kib
+            ),
             &top,
         )?;
         if args.replicas > 1 {
@@ -253,6 +260,9 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                         *d = Some((now, t.state.clone()));
                     }
                     let _ = big_tx.send(());
+                    if settled.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                        break;
+                    }
                     continue;
                 }
                 let in_transit = big.lock().ok().is_some_and(|b| b.is_some())
@@ -278,8 +288,13 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                         }
                     }
                 }
-                if settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= n {
+                if settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n {
                     let _ = finished_tx.send(());
+                }
+                // Done once the small messages are and no attachment is still on its way.
+                let pending = big.lock().ok().is_some_and(|b| b.is_some())
+                    && big_done.lock().ok().is_some_and(|d| d.is_none());
+                if settled.load(std::sync::atomic::Ordering::SeqCst) >= n && !pending {
                     break;
                 }
             }
@@ -490,6 +505,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             "store": args.store,
             "replicas": args.replicas,
             "via_hub": args.via_hub,
+            "attachment_rate_kib": args.attachment_rate_kib,
             "attachment": big_report,
             "postgresql_cpu_seconds": pg.as_ref().map(|_| pg_cpu),
             "nodes": members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
