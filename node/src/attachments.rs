@@ -10,15 +10,18 @@
 //! <message-uuid>/<id>.data   the bytes; while `.done` is absent, a prefix of them
 //! <message-uuid>/<id>.done   the commit point: the digest and size computed from the bytes
 //! uploads/<upload-uuid>.data / .done   the national system's uploads, before a Submit names them
+//! uploads/<upload-uuid>.want   a resumable upload's declared size (and SHA-256), while incomplete
 //! ```
 //!
 //! **Invariant:** a `.done` file exists only beside a fsynced `.data` whose SHA-256 and size it
 //! records; a partial `.data` holds only bytes that passed their chunk digest, in order, so an
 //! interrupted transfer resumes from its length.
 
+use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use openssl::sha::Sha256;
 use serde::{Deserialize, Serialize};
@@ -68,6 +71,10 @@ pub(crate) enum AttachmentError {
     Conflict { message: Uuid, id: String },
     #[error("upload {0} is not held here (unknown, incomplete, or collected)")]
     UnknownUpload(String),
+    #[error("upload {upload} holds {have} of its {size} bytes: send the rest (from offset {have}) before a submission names it")]
+    UploadIncomplete { upload: Uuid, have: u64, size: u64 },
+    #[error("upload {0} is being written by another request; retry when it ends")]
+    UploadBusy(Uuid),
     #[error("attachment {id} of message {message} is not held here")]
     NotHeld { message: Uuid, id: String },
     #[error("{path}: unreadable record: {reason}")]
@@ -99,6 +106,49 @@ struct Want {
     size: u64,
     /// The state whose node sends it.
     from: String,
+}
+
+/// What a resumable upload declared when it began (`uploads/<id>.want`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct UploadWant {
+    pub(crate) size: u64,
+    /// The SHA-256 the client says the bytes have, if it said: checked at the end.
+    #[serde(default, with = "opt_hex32")]
+    pub(crate) sha256: Option<[u8; 32]>,
+}
+
+/// Where a national system's upload stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum UploadState {
+    /// Begun with a declared size; `have` bytes are held durably: continue from there.
+    Partial {
+        have: u64,
+        want: UploadWant,
+    },
+    Complete(Held),
+}
+
+mod opt_hex32 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_some(&crate::store::hex(v)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<[u8; 32]>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => crate::store::unhex(&s)
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom("not 64 hex digits")),
+        }
+    }
 }
 
 mod hex32 {
@@ -202,6 +252,24 @@ fn hash_prefix(file: &mut File, path: &Path, len: u64) -> Result<Sha256, Attachm
 pub(crate) struct Attachments {
     root: PathBuf,
     pub(crate) limits: config::Attachments,
+    /// Uploads a request is writing now ([`UploadHold`]).
+    writing: Arc<Mutex<HashSet<Uuid>>>,
+}
+
+/// A request's hold on one upload while it writes it: no other request writes it, and
+/// collection leaves its files alone. Released when dropped.
+pub(crate) struct UploadHold {
+    writing: Arc<Mutex<HashSet<Uuid>>>,
+    upload: Uuid,
+}
+
+impl Drop for UploadHold {
+    fn drop(&mut self) {
+        self.writing
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.upload);
+    }
 }
 
 impl Attachments {
@@ -213,7 +281,33 @@ impl Attachments {
         let root = data_dir.join("attachments");
         let uploads = root.join("uploads");
         fs::create_dir_all(&uploads).map_err(|e| AttachmentError::io(&uploads, e))?;
-        Ok(Self { root, limits })
+        Ok(Self {
+            root,
+            limits,
+            writing: Arc::default(),
+        })
+    }
+
+    /// The files of upload `upload`: `.data`, `.want`, `.done`.
+    fn upload_paths(&self, upload: Uuid) -> (PathBuf, PathBuf, PathBuf) {
+        let d = self.root.join("uploads");
+        (
+            d.join(format!("{upload}.data")),
+            d.join(format!("{upload}.want")),
+            d.join(format!("{upload}.done")),
+        )
+    }
+
+    /// Holds `upload` for one writer; [`AttachmentError::UploadBusy`] while another has it.
+    fn hold_upload(&self, upload: Uuid) -> Result<UploadHold, AttachmentError> {
+        let mut w = self.writing.lock().unwrap_or_else(|p| p.into_inner());
+        if !w.insert(upload) {
+            return Err(AttachmentError::UploadBusy(upload));
+        }
+        Ok(UploadHold {
+            writing: self.writing.clone(),
+            upload,
+        })
     }
 
     fn dir(&self, message: Uuid) -> PathBuf {
@@ -367,15 +461,16 @@ impl Attachments {
             size: Some(size),
             limit: self.limits.max_attachment_bytes,
             complete: None,
+            _hold: None,
         })
     }
 
-    /// A new upload from the national system; its digest is computed from what arrives.
+    /// A new upload from the national system, sent whole in one request; its digest is computed
+    /// from what arrives.
     pub(crate) fn upload(&self) -> Result<(Uuid, Sink), AttachmentError> {
         let id = Uuid::new_v4();
-        let uploads = self.root.join("uploads");
-        let data = uploads.join(format!("{id}.data"));
-        let done = uploads.join(format!("{id}.done"));
+        let hold = self.hold_upload(id)?;
+        let (data, _, done) = self.upload_paths(id);
         let file = OpenOptions::new()
             .create_new(true)
             .read(true)
@@ -398,14 +493,115 @@ impl Attachments {
                 size: None,
                 limit: self.limits.max_attachment_bytes,
                 complete: None,
+                _hold: Some(hold),
             },
         ))
     }
 
+    /// Begins a resumable upload of `want.size` bytes (sent by one or more requests, each
+    /// continuing from the bytes held); its id. Durable on return.
+    pub(crate) fn begin_upload(&self, want: &UploadWant) -> Result<Uuid, AttachmentError> {
+        if want.size > self.limits.max_attachment_bytes {
+            return Err(AttachmentError::TooLarge {
+                size: want.size,
+                limit: self.limits.max_attachment_bytes,
+            });
+        }
+        let id = Uuid::new_v4();
+        let _hold = self.hold_upload(id)?;
+        let (data, want_path, _) = self.upload_paths(id);
+        OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&data)
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        // Also makes the new `.data` entry durable (the directory is synced).
+        write_record(&want_path, want)?;
+        Ok(id)
+    }
+
+    /// Where `upload` stands. The bytes of a partial upload are synced first, so `have` is
+    /// durable. An upload sent whole in one request has no state until it is complete.
+    pub(crate) fn upload_state(&self, upload: Uuid) -> Result<UploadState, AttachmentError> {
+        let (data, want, done) = self.upload_paths(upload);
+        if let Some(h) = read_record::<Held>(&done)? {
+            return Ok(UploadState::Complete(h));
+        }
+        let Some(want) = read_record::<UploadWant>(&want)? else {
+            return Err(AttachmentError::UnknownUpload(upload.to_string()));
+        };
+        let f = match OpenOptions::new().write(true).open(&data) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AttachmentError::UnknownUpload(upload.to_string()))
+            }
+            Err(e) => return Err(AttachmentError::io(&data, e)),
+        };
+        f.sync_data().map_err(|e| AttachmentError::io(&data, e))?;
+        let len = f
+            .metadata()
+            .map_err(|e| AttachmentError::io(&data, e))?
+            .len();
+        Ok(UploadState::Partial {
+            have: len.min(want.size),
+            want,
+        })
+    }
+
+    /// Continues a resumable upload at `offset`, which must be the bytes held
+    /// ([`Attachments::upload_state`]). Blocking (it hashes the bytes already held). The sink
+    /// holds the upload: a second writer is refused [`AttachmentError::UploadBusy`].
+    pub(crate) fn resume_upload(&self, upload: Uuid, offset: u64) -> Result<Sink, AttachmentError> {
+        let hold = self.hold_upload(upload)?;
+        let (have, want) = match self.upload_state(upload)? {
+            UploadState::Complete(h) => return Ok(Sink::complete(h)),
+            UploadState::Partial { have, want } => (have, want),
+        };
+        if offset != have {
+            return Err(AttachmentError::Offset {
+                offered: offset,
+                have,
+            });
+        }
+        let (data, want_path, done) = self.upload_paths(upload);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&data)
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        file.set_len(have)
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        let hasher = hash_prefix(&mut file, &data, have)?;
+        file.seek(SeekFrom::Start(have))
+            .map_err(|e| AttachmentError::io(&data, e))?;
+        Ok(Sink {
+            open: Some(OpenSink {
+                file,
+                data,
+                want: Some(want_path),
+                done,
+                hasher,
+                expected: want.sha256,
+            }),
+            written: have,
+            synced: have,
+            size: Some(want.size),
+            limit: self.limits.max_attachment_bytes,
+            complete: None,
+            _hold: Some(hold),
+        })
+    }
+
     /// A complete upload's digest and size.
     pub(crate) fn upload_held(&self, upload: Uuid) -> Result<Held, AttachmentError> {
-        let done = self.root.join("uploads").join(format!("{upload}.done"));
-        read_record(&done)?.ok_or_else(|| AttachmentError::UnknownUpload(upload.to_string()))
+        match self.upload_state(upload)? {
+            UploadState::Complete(h) => Ok(h),
+            UploadState::Partial { have, want } => Err(AttachmentError::UploadIncomplete {
+                upload,
+                have,
+                size: want.size,
+            }),
+        }
     }
 
     /// Makes a complete upload attachment `id` of `message` (a hard link: one upload can go to
@@ -421,7 +617,7 @@ impl Attachments {
         let dir = self.dir(message);
         fs::create_dir_all(&dir).map_err(|e| AttachmentError::io(&dir, e))?;
         let (data, _, done) = self.paths(message, id);
-        let src = self.root.join("uploads").join(format!("{upload}.data"));
+        let (src, _, _) = self.upload_paths(upload);
         match fs::hard_link(&src, &data) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
@@ -459,7 +655,7 @@ impl Attachments {
         if held.size > max {
             return Ok(None);
         }
-        let data = self.root.join("uploads").join(format!("{upload}.data"));
+        let (data, _, _) = self.upload_paths(upload);
         fs::read(&data)
             .map(Some)
             .map_err(|e| AttachmentError::io(&data, e))
@@ -526,7 +722,8 @@ impl Attachments {
     }
 
     /// Deletes uploads (complete or not) whose files were all last touched before `before`
-    /// (Unix ms), both files of an upload together; how many uploads.
+    /// (Unix ms), the files of an upload together, except uploads a request is writing now;
+    /// how many uploads.
     pub(crate) fn remove_uploads_before(&self, before: i64) -> usize {
         let uploads = self.root.join("uploads");
         let mut newest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
@@ -544,10 +741,19 @@ impl Attachments {
             if t >= before {
                 continue;
             }
-            // The record first: a Submit racing the sweep then finds no upload (a clear 400)
+            // Held while its files go, so that no request begins writing it meanwhile.
+            let _hold = match Uuid::parse_str(&stem) {
+                Ok(id) => match self.hold_upload(id) {
+                    Ok(h) => Some(h),
+                    Err(_) => continue,
+                },
+                Err(_) => None,
+            };
+            // The records first: a Submit racing the sweep then finds no upload (a clear 400)
             // rather than a record without its bytes.
-            let _ = fs::remove_file(uploads.join(format!("{stem}.done")));
-            let _ = fs::remove_file(uploads.join(format!("{stem}.data")));
+            for ext in ["done", "want", "tmp", "data"] {
+                let _ = fs::remove_file(uploads.join(format!("{stem}.{ext}")));
+            }
             n += 1;
         }
         n
@@ -596,6 +802,8 @@ pub(crate) struct Sink {
     size: Option<u64>,
     limit: u64,
     complete: Option<Held>,
+    /// An upload's hold, for as long as the sink writes it.
+    _hold: Option<UploadHold>,
 }
 
 impl Sink {
@@ -607,7 +815,13 @@ impl Sink {
             size: Some(h.size),
             limit: h.size,
             complete: Some(h),
+            _hold: None,
         }
+    }
+
+    /// The size the transfer declared (none for an upload sent whole in one request).
+    pub(crate) fn size(&self) -> Option<u64> {
+        self.size
     }
 
     /// Already complete before this transfer began.
@@ -962,5 +1176,153 @@ mod tests {
             s.adopt(Uuid::new_v4(), m1, "a"),
             Err(AttachmentError::UnknownUpload(_))
         ));
+    }
+
+    #[test]
+    fn a_resumable_upload_continues_from_the_bytes_held_after_a_restart() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let data = bytes(3_000_000);
+        let digest = openssl::sha::sha256(&data);
+        let want = UploadWant {
+            size: data.len() as u64,
+            sha256: Some(digest),
+        };
+        let id = {
+            let s = store(dir.path());
+            let id = s.begin_upload(&want).expect("begin");
+            assert_eq!(
+                s.upload_state(id).expect("state"),
+                UploadState::Partial {
+                    have: 0,
+                    want: want.clone()
+                }
+            );
+            let mut sink = s.resume_upload(id, 0).expect("resume at 0");
+            sink.write(0, &data[..1_200_000], None).expect("first part");
+            // A second writer is refused while the first holds the upload.
+            assert!(matches!(
+                s.resume_upload(id, 1_200_000),
+                Err(AttachmentError::UploadBusy(u)) if u == id
+            ));
+            // Not nameable by a submission yet, and the error says how far it is.
+            let e = s.upload_held(id).expect_err("incomplete");
+            assert!(
+                matches!(
+                    e,
+                    AttachmentError::UploadIncomplete {
+                        have: 1_200_000,
+                        size: 3_000_000,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            id
+            // Dropped without finishing or pausing: the process died.
+        };
+        let s = store(dir.path());
+        let UploadState::Partial { have, .. } = s.upload_state(id).expect("state") else {
+            panic!("expected a partial upload");
+        };
+        assert_eq!(have, 1_200_000);
+        assert!(matches!(
+            s.resume_upload(id, 0),
+            Err(AttachmentError::Offset {
+                offered: 0,
+                have: 1_200_000
+            })
+        ));
+        let mut sink = s.resume_upload(id, have).expect("resume");
+        sink.write(have, &data[have as usize..2_000_000], None)
+            .expect("second part");
+        assert_eq!(sink.pause().expect("pause"), 2_000_000);
+        drop(sink);
+        let mut sink = s.resume_upload(id, 2_000_000).expect("resume again");
+        // Bytes past the declared size are refused and nothing of them is written.
+        let mut over = data[2_000_000..].to_vec();
+        over.push(0);
+        assert!(matches!(
+            sink.write(2_000_000, &over, None),
+            Err(AttachmentError::Overrun { .. })
+        ));
+        sink.write(2_000_000, &data[2_000_000..], None)
+            .expect("last part");
+        let held = sink.finish().expect("finish");
+        assert_eq!(held.sha256, digest);
+        assert_eq!(s.upload_held(id).expect("held"), held);
+        // The declaration is gone once complete; a resume of a complete upload answers it.
+        assert!(!dir
+            .path()
+            .join(format!("attachments/uploads/{id}.want"))
+            .exists());
+        assert_eq!(
+            s.resume_upload(id, 0).expect("complete").already(),
+            Some(held)
+        );
+        let m = Uuid::new_v4();
+        assert_eq!(s.adopt(id, m, "scan").expect("adopt"), held);
+    }
+
+    #[test]
+    fn an_upload_of_another_digest_than_declared_is_discarded() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let data = bytes(1000);
+        let id = s
+            .begin_upload(&UploadWant {
+                size: 1000,
+                sha256: Some([7; 32]),
+            })
+            .expect("begin");
+        let mut sink = s.resume_upload(id, 0).expect("resume");
+        sink.write(0, &data, None).expect("bytes");
+        let e = sink.finish().expect_err("digest");
+        assert!(matches!(e, AttachmentError::DigestMismatch { .. }), "{e}");
+        assert!(matches!(
+            s.upload_state(id),
+            Err(AttachmentError::UnknownUpload(_))
+        ));
+        // Over the limit at the start, and unknown ids, are refused with what was wrong.
+        let limit = config::Attachments::default().max_attachment_bytes;
+        assert!(matches!(
+            s.begin_upload(&UploadWant {
+                size: limit + 1,
+                sha256: None
+            }),
+            Err(AttachmentError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            s.resume_upload(Uuid::new_v4(), 0),
+            Err(AttachmentError::UnknownUpload(_))
+        ));
+    }
+
+    #[test]
+    fn collection_takes_every_file_of_an_old_upload_but_not_one_being_written() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let s = store(dir.path());
+        let want = UploadWant {
+            size: 10,
+            sha256: None,
+        };
+        let idle = s.begin_upload(&want).expect("begin");
+        let busy = s.begin_upload(&want).expect("begin");
+        let (whole, mut sink) = s.upload().expect("upload");
+        sink.write(0, b"abc", None).expect("bytes");
+        let writing = s.resume_upload(busy, 0).expect("resume");
+        assert_eq!(s.remove_uploads_before(i64::MAX), 1);
+        let uploads = dir.path().join("attachments/uploads");
+        for ext in ["data", "want", "done"] {
+            assert!(
+                !uploads.join(format!("{idle}.{ext}")).exists(),
+                "{ext} left"
+            );
+        }
+        assert!(uploads.join(format!("{busy}.want")).exists());
+        assert!(uploads.join(format!("{whole}.data")).exists());
+        drop(writing);
+        drop(sink);
+        assert_eq!(s.remove_uploads_before(i64::MAX), 2);
+        assert_eq!(fs::read_dir(&uploads).expect("dir").count(), 0);
     }
 }

@@ -294,7 +294,10 @@ pub(crate) async fn upload_generated(
                 s.update(&data);
             }
         }
-        crate::node::proto::UploadChunk { data }
+        crate::node::proto::UploadChunk {
+            data,
+            ..Default::default()
+        }
     });
     let up = window
         .clone()

@@ -3,7 +3,8 @@
 //! survives kill -9 of the sender and then of the receiver and resumes from what arrived;
 //! small messages keep flowing beside a transfer; and, speaking the protocol as KZ's node, a
 //! tampered chunk is refused and asked for again and a forged digest in the signed envelope
-//! fails recognition. `TEREZE_ATTACHMENT_MIB` sets the hub test's size (default 256; the
+//! fails recognition; and a resumable upload from the national system survives kill -9 of its
+//! node and continues from the bytes held. `TEREZE_ATTACHMENT_MIB` sets the hub test's size (default 256; the
 //! 2 GiB figures in BENCHMARKS.md come from `TEREZE_ATTACHMENT_MIB=2048`).
 
 mod net;
@@ -372,6 +373,324 @@ fn a_transfer_resumes_after_kill_9_of_the_sender_and_then_of_the_receiver() {
     );
 }
 
+/// `PATCH /v1/uploads/{id}?offset=N` with bytes `from..to` of `path` as a chunked body. With
+/// `end` false the body is left open after them, and the call returns when the node goes away.
+fn patch_upload(
+    port: u16,
+    id: &str,
+    offset: u64,
+    path: &Path,
+    from: u64,
+    to: u64,
+    end: bool,
+) -> (u16, Value) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(600)))
+        .expect("timeout");
+    write!(
+        s,
+        "PATCH /v1/uploads/{id}?offset={offset} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .expect("head");
+    let mut f = std::fs::File::open(path).expect("open");
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from)).expect("seek");
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut left = to - from;
+    while left > 0 {
+        let n = f
+            .read(&mut buf[..left.min(256 * 1024) as usize])
+            .expect("read");
+        assert!(n > 0, "the file is shorter than {to}");
+        if s.write_all(format!("{n:x}\r\n").as_bytes()).is_err()
+            || s.write_all(&buf[..n]).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            return (0, Value::Null);
+        }
+        left -= n as u64;
+    }
+    if end && s.write_all(b"0\r\n\r\n").is_err() {
+        return (0, Value::Null);
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, Value::Null);
+    };
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = body.trim();
+    let json_line = body.lines().find(|l| l.starts_with('{')).unwrap_or(body);
+    (
+        status,
+        serde_json::from_str(json_line).unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
+    let mut net = Net::init("KZ,RU", "", "", 24600, "");
+    net.start("KZ");
+    net.start("RU");
+    let file = net.dir.path().join("big.bin");
+    let size = 96 * MIB;
+    let digest = make_file(&file, size, 7);
+    let (status, begun) = net.http(
+        "KZ",
+        "POST",
+        "/v1/uploads",
+        Some(&json!({"size": size, "sha256": hex(&digest)})),
+    );
+    assert_eq!(status, 201, "{begun}");
+    assert_eq!(begun["have"], 0);
+    assert_eq!(begun["complete"], false);
+    let upload = begun["upload_id"].as_str().expect("id").to_owned();
+    let partial = net
+        .data_dir("KZ")
+        .join("attachments")
+        .join("uploads")
+        .join(format!("{upload}.data"));
+
+    // The first request sends 40 MiB and stalls; the node is killed meanwhile.
+    let sent = 40 * MIB;
+    let (port, u, f) = (net.http_port("KZ"), upload.clone(), file.clone());
+    let first = std::thread::spawn(move || patch_upload(port, &u, 0, &f, 0, sent, false));
+    assert!(
+        wait_until(Duration::from_secs(60), || std::fs::metadata(&partial)
+            .map(|m| m.len() >= 32 * MIB)
+            .unwrap_or(false)),
+        "the first part did not arrive"
+    );
+    net.kill9("KZ");
+    let _ = first.join();
+    net.start("KZ");
+
+    // After the restart the node says what it holds; that is what continues.
+    let (status, st) = net.http("KZ", "GET", &format!("/v1/uploads/{upload}"), None);
+    assert_eq!(status, 200, "{st}");
+    let have = st["have"].as_u64().expect("have");
+    assert!(
+        (32 * MIB..=sent).contains(&have),
+        "{have} bytes held after the kill, sent {sent}"
+    );
+    assert_eq!(st["complete"], false);
+    assert_eq!(st["size"], size);
+    // A submission cannot name it yet, and says why.
+    let body = json!({
+        "format": "eaeu.export-declaration",
+        "document": SAMPLE,
+        "recipient_country": "RU",
+        "recipient_authority": "FCS",
+        "attachments": [{"upload_id": upload, "id": "big"}],
+    });
+    let (status, v) = net.http("KZ", "POST", "/v1/messages", Some(&body));
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(&format!("holds {have} of its {size} bytes")),
+        "{v}"
+    );
+    // Resending from zero is refused with where to continue.
+    let (status, v) = patch_upload(net.http_port("KZ"), &upload, 0, &file, 0, 10, true);
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["have"], have);
+    // The rest, from what is held, completes it with the sender's SHA-256.
+    let (status, done) = patch_upload(net.http_port("KZ"), &upload, have, &file, have, size, true);
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["complete"], true, "{done}");
+    assert_eq!(done["size"], size);
+    assert_eq!(done["sha256"], hex(&digest));
+    assert!(net.log("KZ").contains(&format!("resumed_at={have}")));
+    let id = submit_with(&net, "KZ", "RU", &upload, "big");
+    assert!(
+        wait_until(Duration::from_secs(120), || recognised_at(&net, "KZ", &id)),
+        "{:?}",
+        net.states("KZ", &id)
+    );
+    let (got_size, got, _) = download(net.http_port("RU"), &id, "big");
+    assert_eq!(
+        (got_size, got),
+        (size, digest),
+        "the bytes received are not the bytes sent"
+    );
+
+    // A request that breaks off mid-body: every byte that arrived is kept.
+    let (status, cut) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 3 * MIB})));
+    assert_eq!(status, 201, "{cut}");
+    let cut_id = cut["upload_id"].as_str().expect("id").to_owned();
+    {
+        let mut s = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
+        write!(
+            s,
+            "PATCH /v1/uploads/{cut_id}?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+            3 * MIB
+        )
+        .expect("head");
+        s.write_all(&vec![1u8; 1_500_000]).expect("part");
+        std::thread::sleep(Duration::from_millis(300));
+        // Dropped: the connection closes 1,500,000 bytes into the body.
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || net
+            .http("KZ", "GET", &format!("/v1/uploads/{cut_id}"), None)
+            .1["have"]
+            == 1_500_000),
+        "{}",
+        net.http("KZ", "GET", &format!("/v1/uploads/{cut_id}"), None)
+            .1
+    );
+
+    // Refusals, each with what was wrong.
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/uploads",
+        Some(&json!({"size": 1u64 << 50})),
+    );
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max_attachment_bytes"),
+        "{v}"
+    );
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/uploads",
+        Some(&json!({"size": 4, "sha256": "xyz"})),
+    );
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = net.http("KZ", "GET", "/v1/uploads/not-an-id", None);
+    assert_eq!(status, 400, "{v}");
+    let (status, v) = net.http(
+        "KZ",
+        "GET",
+        &format!("/v1/uploads/{}", Uuid::new_v4()),
+        None,
+    );
+    assert_eq!(status, 404, "{v}");
+    let (status, other) = net.http(
+        "KZ",
+        "POST",
+        "/v1/uploads",
+        Some(&json!({"size": MIB, "sha256": "00".repeat(32)})),
+    );
+    assert_eq!(status, 201, "{other}");
+    let other_id = other["upload_id"].as_str().expect("id").to_owned();
+    let (status, v) = patch_upload(net.http_port("KZ"), &other_id, 0, &file, 0, MIB, true);
+    assert_eq!(status, 422, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not the declared"),
+        "{v}"
+    );
+    let (status, _) = net.http("KZ", "GET", &format!("/v1/uploads/{other_id}"), None);
+    assert_eq!(status, 404, "a refused upload was kept");
+
+    // The same over gRPC: begin, a part, the state, a wrong offset, the rest.
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use tereze_node::proto::window_client::WindowClient;
+            use tereze_node::proto::{BeginUploadRequest, UploadChunk, UploadStatusRequest};
+            let mut kz =
+                WindowClient::connect(format!("http://127.0.0.1:{}", net.window_port("KZ")))
+                    .await
+                    .expect("KZ window");
+            let data: Vec<u8> = (0..3 * MIB as usize + 5).map(|i| (i % 239) as u8).collect();
+            let sha = hex(&openssl::sha::sha256(&data));
+            let begun = kz
+                .begin_upload(BeginUploadRequest {
+                    size: data.len() as u64,
+                    sha256: sha.clone(),
+                })
+                .await
+                .expect("begun")
+                .into_inner();
+            let part = MIB as usize + 7;
+            let first = kz
+                .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+                    data: data[..part].to_vec(),
+                    upload_id: begun.upload_id.clone(),
+                    offset: 0,
+                }]))
+                .await
+                .expect("first part")
+                .into_inner();
+            assert!(!first.complete);
+            assert_eq!(first.have, part as u64);
+            let st = kz
+                .upload_status(UploadStatusRequest {
+                    upload_id: begun.upload_id.clone(),
+                })
+                .await
+                .expect("status")
+                .into_inner();
+            assert_eq!((st.have, st.complete), (part as u64, false));
+            let wrong = kz
+                .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+                    data: data[..10].to_vec(),
+                    upload_id: begun.upload_id.clone(),
+                    offset: 0,
+                }]))
+                .await
+                .expect_err("offset 0 again");
+            assert_eq!(
+                wrong.code(),
+                tonic::Code::FailedPrecondition,
+                "{}",
+                wrong.message()
+            );
+            assert!(
+                wrong.message().contains(&format!("continue from {part}")),
+                "{}",
+                wrong.message()
+            );
+            let rest: Vec<UploadChunk> = data[part..]
+                .chunks(500_000)
+                .enumerate()
+                .map(|(i, c)| UploadChunk {
+                    data: c.to_vec(),
+                    upload_id: if i == 0 {
+                        begun.upload_id.clone()
+                    } else {
+                        String::new()
+                    },
+                    offset: if i == 0 { part as u64 } else { 0 },
+                })
+                .collect();
+            let done = kz
+                .upload_attachment(tokio_stream::iter(rest))
+                .await
+                .expect("the rest")
+                .into_inner();
+            assert!(done.complete);
+            assert_eq!(
+                (done.size, done.have),
+                (data.len() as u64, data.len() as u64)
+            );
+            assert_eq!(done.sha256, sha);
+            let unknown = kz
+                .upload_status(UploadStatusRequest {
+                    upload_id: Uuid::new_v4().to_string(),
+                })
+                .await
+                .expect_err("unknown");
+            assert_eq!(unknown.code(), tonic::Code::NotFound);
+        });
+    println!("KZ was killed with {have} of {size} bytes held; the upload continued from there and RU received the sender's SHA-256");
+}
+
 fn info(id: &str, data: &[u8]) -> AttachmentInfo {
     AttachmentInfo {
         id: id.into(),
@@ -699,6 +1018,7 @@ async fn grpc_doors_and_collection_after_settlement() {
     let busy = kz
         .upload_attachment(tokio_stream::iter(vec![UploadChunk {
             data: b"second".to_vec(),
+            ..Default::default()
         }]))
         .await
         .expect_err("over the limit");
@@ -723,7 +1043,10 @@ async fn grpc_doors_and_collection_after_settlement() {
     // Uneven pieces: the node gathers them into its own chunks.
     let pieces: Vec<UploadChunk> = data
         .chunks(700_001)
-        .map(|c| UploadChunk { data: c.to_vec() })
+        .map(|c| UploadChunk {
+            data: c.to_vec(),
+            ..Default::default()
+        })
         .collect();
     let up = kz
         .upload_attachment(tokio_stream::iter(pieces))
@@ -735,6 +1058,7 @@ async fn grpc_doors_and_collection_after_settlement() {
     let unused = kz
         .upload_attachment(tokio_stream::iter(vec![UploadChunk {
             data: b"never named".to_vec(),
+            ..Default::default()
         }]))
         .await
         .expect("uploaded")

@@ -31,6 +31,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/v1/quarantine/recognise", post(post_recognise_again))
         .route("/v1/inbox", get(get_inbox))
         .route("/v1/inbox/ack", post(post_ack))
+        .route("/v1/uploads", post(post_upload))
         .route("/v1/crl", get(get_crl))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -39,6 +40,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(
             Router::new()
                 .route("/v1/attachments", axum::routing::put(put_attachment))
+                .route("/v1/uploads/{id}", get(get_upload).patch(patch_upload))
                 .route(
                     "/v1/messages/{id}/attachments/{attachment}",
                     get(get_attachment),
@@ -97,29 +99,168 @@ struct SubmitBody {
 /// the upload for a later `POST /v1/messages`.
 async fn put_attachment(State(node): Shared, body: axum::body::Body) -> Response {
     match super::transfer::upload(&node, body.into_data_stream()).await {
-        Ok((upload, held)) => (
+        Ok((upload, held)) => upload_answer(
             StatusCode::CREATED,
+            upload,
+            &crate::attachments::UploadState::Complete(held),
+        ),
+        Err(e) => transfer_error(e),
+    }
+}
+
+/// An upload's state as JSON: `upload_id`, `size`, `have`, `complete`, and `sha256` once
+/// complete.
+fn upload_answer(
+    code: StatusCode,
+    upload: uuid::Uuid,
+    st: &crate::attachments::UploadState,
+) -> Response {
+    let r = super::window::upload_response(upload, st);
+    let mut v = json!({
+        "upload_id": r.upload_id,
+        "size": r.size,
+        "have": r.have,
+        "complete": r.complete,
+    });
+    if r.complete {
+        v["sha256"] = Value::String(r.sha256);
+    }
+    (code, Json(v)).into_response()
+}
+
+/// The HTTP answer to a failed upload: 400 bad input, 404 unknown upload, 409 an offset other
+/// than the bytes held (with `have`) or another request writing the upload, 413 over the
+/// limits, 422 bytes of another SHA-256 than declared, 429 too many transfers, 503 (with
+/// `Retry-After`) when the node cannot take it now.
+fn transfer_error(e: super::transfer::TransferError) -> Response {
+    use super::transfer::TransferError as T;
+    use crate::attachments::AttachmentError as A;
+    match e {
+        T::Refused(A::Offset { offered, have }) => (
+            StatusCode::CONFLICT,
             Json(json!({
-                "upload_id": upload.to_string(),
-                "size": held.size,
-                "sha256": crate::store::hex(&held.sha256),
+                "error": A::Offset { offered, have }.to_string(),
+                "have": have,
             })),
         )
             .into_response(),
-        Err(super::transfer::TransferError::Refused(
-            e @ crate::attachments::AttachmentError::TooLarge { .. },
-        )) => error(StatusCode::PAYLOAD_TOO_LARGE, e),
-        Err(super::transfer::TransferError::Refused(e)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e @ super::transfer::TransferError::Stream(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e @ super::transfer::TransferError::Busy(_)) => error(StatusCode::TOO_MANY_REQUESTS, e),
-        Err(e) => {
-            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("30"),
-            );
-            r
+        T::Refused(e @ A::UploadBusy(_)) => error(StatusCode::CONFLICT, e),
+        T::Refused(e @ A::UnknownUpload(_)) => error(StatusCode::NOT_FOUND, e),
+        T::Refused(e @ (A::TooLarge { .. } | A::Overrun { .. })) => {
+            error(StatusCode::PAYLOAD_TOO_LARGE, e)
         }
+        T::Refused(e @ A::DigestMismatch { .. }) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
+        T::Refused(e @ (A::Io { .. } | A::Record { .. })) => unavailable(e),
+        T::Refused(e) => error(StatusCode::BAD_REQUEST, e),
+        e @ T::Stream(_) => error(StatusCode::BAD_REQUEST, e),
+        e @ T::Busy(_) => error(StatusCode::TOO_MANY_REQUESTS, e),
+        e @ (T::Disk(_) | T::Internal(_)) => unavailable(e),
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> Response {
+    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
+    r.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("30"),
+    );
+    r
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BeginUploadBody {
+    size: u64,
+    #[serde(default)]
+    sha256: Option<String>,
+}
+
+/// `POST /v1/uploads` `{"size": N, "sha256": "…"}`: begins a resumable upload.
+async fn post_upload(
+    State(node): Shared,
+    body: Result<Json<BeginUploadBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(b) = match body {
+        Ok(b) => b,
+        Err(e) => return bad_body(e),
+    };
+    let sha256 = match b.sha256.as_deref() {
+        None | Some("") => None,
+        Some(s) => match super::window::sha256_arg(s) {
+            Ok(d) => Some(d),
+            Err(m) => return error(StatusCode::BAD_REQUEST, format!("sha256: {m}")),
+        },
+    };
+    let want = crate::attachments::UploadWant {
+        size: b.size,
+        sha256,
+    };
+    match super::transfer::begin_upload(&node, want.clone()).await {
+        Ok(upload) => upload_answer(
+            StatusCode::CREATED,
+            upload,
+            &crate::attachments::UploadState::Partial { have: 0, want },
+        ),
+        Err(e) => transfer_error(e),
+    }
+}
+
+/// An upload id in a path, or the `400` answer.
+fn upload_path(id: &str) -> Result<uuid::Uuid, Box<Response>> {
+    uuid::Uuid::parse_str(id).map_err(|_| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            format!("{id:?} is not an upload id"),
+        ))
+    })
+}
+
+/// `GET /v1/uploads/{id}`: where the upload stands (`have` is durable).
+async fn get_upload(State(node): Shared, Path(id): Path<String>) -> Response {
+    let upload = match upload_path(&id) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    match super::transfer::upload_state(&node, upload).await {
+        Ok(st) => upload_answer(StatusCode::OK, upload, &st),
+        Err(e) => transfer_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AtOffset {
+    offset: u64,
+}
+
+/// `PATCH /v1/uploads/{id}?offset=N`: the body (chunked or with a length) continues the upload
+/// from `N`, which must be the bytes held; the answer says where it stands (complete once the
+/// declared size is reached).
+async fn patch_upload(
+    State(node): Shared,
+    Path(id): Path<String>,
+    q: Result<Query<AtOffset>, axum::extract::rejection::QueryRejection>,
+    body: axum::body::Body,
+) -> Response {
+    let upload = match upload_path(&id) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "?offset=N is required (the bytes held, from GET /v1/uploads/{id}): {}",
+                    e.body_text()
+                ),
+            )
+        }
+    };
+    match super::transfer::append(&node, upload, q.offset, body.into_data_stream()).await {
+        Ok(st) => upload_answer(StatusCode::OK, upload, &st),
+        Err(e) => transfer_error(e),
     }
 }
 

@@ -20,7 +20,7 @@ use super::proto::{
     PutAttachmentResponse, Refusal, Route,
 };
 use super::Node;
-use crate::attachments::{AttachmentError, Held, Progress, Sink, Source};
+use crate::attachments::{AttachmentError, Held, Progress, Sink, Source, UploadState, UploadWant};
 use crate::config::Role;
 use crate::store::{hex, AttachmentMeta};
 use crate::trust::StateEntry;
@@ -120,9 +120,8 @@ async fn write_chunk(
     .await
 }
 
-/// Takes an upload from the national system (gRPC or HTTP): its pieces, whatever their sizes,
-/// are gathered into one chunk buffer and written a chunk at a time, so memory stays one
-/// buffer whatever the client sends; the digest is computed from them. Durable on return.
+/// Takes an upload from the national system sent whole in one request (gRPC or HTTP). Durable
+/// on return.
 pub(crate) async fn upload<S, B, E>(
     node: &Arc<Node>,
     mut pieces: S,
@@ -138,15 +137,116 @@ where
     let _slot = national_slot(node)?;
     node.disk.check_room(0)?;
     let n = node.clone();
-    let (upload, mut sink) = blocking(move || n.attachments.upload()).await??;
+    let (upload, sink) = blocking(move || n.attachments.upload()).await??;
+    let sink = fill(node, sink, &mut pieces).await?;
+    let held = blocking(move || sink.finish()).await??;
+    node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
+    Ok((upload, held))
+}
+
+/// Begins a resumable upload (docs/attachments.md, "Resumable uploads"): its id.
+pub(crate) async fn begin_upload(
+    node: &Arc<Node>,
+    want: UploadWant,
+) -> Result<Uuid, TransferError> {
+    if node.shutdown.is_cancelled() {
+        return Err(TransferError::Internal("the node is shutting down".into()));
+    }
+    if want.size > node.attachments.limits.max_attachment_bytes {
+        return Err(AttachmentError::TooLarge {
+            size: want.size,
+            limit: node.attachments.limits.max_attachment_bytes,
+        }
+        .into());
+    }
+    node.disk.check_room(want.size)?;
+    let n = node.clone();
+    let size = want.size;
+    let upload = blocking(move || n.attachments.begin_upload(&want)).await??;
+    tracing::info!(upload = %upload, size, "upload begun");
+    Ok(upload)
+}
+
+/// Where a resumable upload stands (the bytes held are synced first).
+pub(crate) async fn upload_state(
+    node: &Arc<Node>,
+    upload: Uuid,
+) -> Result<UploadState, TransferError> {
+    let n = node.clone();
+    Ok(blocking(move || n.attachments.upload_state(upload)).await??)
+}
+
+/// Continues a resumable upload from `offset` (the bytes held) with the pieces of one
+/// request. When they reach the declared size the upload is complete: its digest is checked
+/// against the declared one, if any, and it is durable on return; when they end before, what
+/// arrived is synced and the answer says how much is held.
+pub(crate) async fn append<S, B, E>(
+    node: &Arc<Node>,
+    upload: Uuid,
+    offset: u64,
+    mut pieces: S,
+) -> Result<UploadState, TransferError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
+    if node.shutdown.is_cancelled() {
+        return Err(TransferError::Internal("the node is shutting down".into()));
+    }
+    let _slot = national_slot(node)?;
+    let n = node.clone();
+    let sink = blocking(move || n.attachments.resume_upload(upload, offset)).await??;
+    if let Some(h) = sink.already() {
+        // Complete already (an answer the client did not get): nothing to take.
+        return Ok(UploadState::Complete(h));
+    }
+    let size = sink.size().unwrap_or(0);
+    node.disk.check_room(size.saturating_sub(sink.written()))?;
+    let began_at = sink.written();
+    let mut sink = fill(node, sink, &mut pieces).await?;
+    if sink.written() < size {
+        let have = blocking(move || sink.pause()).await??;
+        tracing::info!(upload = %upload, have, size, "upload paused; it continues from here");
+        let n = node.clone();
+        return Ok(blocking(move || n.attachments.upload_state(upload)).await??);
+    }
+    let held = blocking(move || sink.finish()).await??;
+    node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(upload = %upload, size = held.size, resumed_at = began_at, sha256 = %hex(&held.sha256), "upload stored");
+    Ok(UploadState::Complete(held))
+}
+
+/// Writes a request's pieces, whatever their sizes, to `sink` through one chunk buffer, a
+/// chunk at a time, until they end: memory stays one buffer whatever the client sends. The
+/// disk reserve is checked every [`DISK_CHECK_EVERY`] bytes.
+async fn fill<S, B, E>(
+    node: &Arc<Node>,
+    mut sink: Sink,
+    pieces: &mut S,
+) -> Result<Sink, TransferError>
+where
+    S: Stream<Item = Result<B, E>> + Unpin,
+    B: AsRef<[u8]>,
+    E: std::fmt::Display,
+{
     let chunk = node.config.attachments.chunk_bytes;
     let mut buf: Vec<u8> = Vec::with_capacity(chunk);
-    let mut checked = 0u64;
+    let mut checked = sink.written();
     let mut ended = false;
     while !ended {
         match pieces.next().await {
-            Some(piece) => {
-                let piece = piece.map_err(|e| TransferError::Stream(e.to_string()))?;
+            Some(Err(e)) => {
+                // The client went away: keep every byte that arrived, for a resumed upload.
+                if !buf.is_empty() {
+                    let at = sink.written();
+                    let (_, _, r) = write_chunk(sink, at, buf, None).await?;
+                    r?;
+                }
+                return Err(TransferError::Stream(e.to_string()));
+            }
+            Some(Ok(piece)) => {
                 let mut rest = piece.as_ref();
                 while !rest.is_empty() {
                     let take = rest.len().min(chunk - buf.len());
@@ -173,10 +273,7 @@ where
             checked = sink.written();
         }
     }
-    let held = blocking(move || sink.finish()).await??;
-    node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
-    Ok((upload, held))
+    Ok(sink)
 }
 
 /// One of the national system's transfer slots (uploads and fetches).

@@ -10,7 +10,10 @@ use uuid::Uuid;
 
 use super::exchange::parse_id;
 use super::proto::window_server::{Window, WindowServer};
-use super::proto::{AttachmentData, FetchAttachmentRequest, UploadChunk, UploadResponse};
+use super::proto::{
+    AttachmentData, BeginUploadRequest, FetchAttachmentRequest, UploadChunk, UploadResponse,
+    UploadStatusRequest,
+};
 use super::proto::{
     InboxAckRequest, InboxAckResponse, InboxMessage, InboxPullRequest, InboxPullResponse,
     ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
@@ -18,6 +21,7 @@ use super::proto::{
 };
 use super::submit::{self, Submission, SubmitError};
 use super::Node;
+use crate::attachments::{AttachmentError, UploadState, UploadWant};
 use crate::store::StoreError;
 
 pub(crate) fn service(node: Arc<Node>) -> WindowServer<WindowService> {
@@ -188,15 +192,71 @@ impl Window for WindowService {
         &self,
         request: Request<tonic::Streaming<UploadChunk>>,
     ) -> Result<Response<UploadResponse>, Status> {
-        let chunks = request.into_inner().map(|c| c.map(|c| c.data));
-        let (upload, held) = super::transfer::upload(&self.node, chunks)
+        let mut stream = request.into_inner();
+        // An empty stream is an empty file sent whole.
+        let first = stream.message().await?.unwrap_or_default();
+        let resume = if first.upload_id.is_empty() {
+            if first.offset != 0 {
+                return Err(Status::invalid_argument(format!(
+                    "offset {} without upload_id: an offset continues a resumable upload (BeginUpload)",
+                    first.offset
+                )));
+            }
+            None
+        } else {
+            Some((upload_arg(&first.upload_id)?, first.offset))
+        };
+        let chunks = tokio_stream::once(Ok(first.data)).chain(stream.map(|c| c.map(|c| c.data)));
+        match resume {
+            None => {
+                let (upload, held) = super::transfer::upload(&self.node, chunks)
+                    .await
+                    .map_err(transfer_status)?;
+                Ok(Response::new(upload_response(
+                    upload,
+                    &UploadState::Complete(held),
+                )))
+            }
+            Some((upload, offset)) => {
+                let st = super::transfer::append(&self.node, upload, offset, chunks)
+                    .await
+                    .map_err(transfer_status)?;
+                Ok(Response::new(upload_response(upload, &st)))
+            }
+        }
+    }
+
+    async fn begin_upload(
+        &self,
+        request: Request<BeginUploadRequest>,
+    ) -> Result<Response<UploadResponse>, Status> {
+        let r = request.into_inner();
+        let sha256 = match r.sha256.as_str() {
+            "" => None,
+            s => Some(sha256_arg(s).map_err(|m| Status::invalid_argument(format!("sha256: {m}")))?),
+        };
+        let want = UploadWant {
+            size: r.size,
+            sha256,
+        };
+        let upload = super::transfer::begin_upload(&self.node, want.clone())
             .await
             .map_err(transfer_status)?;
-        Ok(Response::new(UploadResponse {
-            upload_id: upload.to_string(),
-            size: held.size,
-            sha256: crate::store::hex(&held.sha256),
-        }))
+        Ok(Response::new(upload_response(
+            upload,
+            &UploadState::Partial { have: 0, want },
+        )))
+    }
+
+    async fn upload_status(
+        &self,
+        request: Request<UploadStatusRequest>,
+    ) -> Result<Response<UploadResponse>, Status> {
+        let upload = upload_arg(&request.into_inner().upload_id)?;
+        let st = super::transfer::upload_state(&self.node, upload)
+            .await
+            .map_err(transfer_status)?;
+        Ok(Response::new(upload_response(upload, &st)))
     }
 
     type FetchAttachmentStream = Pin<Box<dyn Stream<Item = Result<AttachmentData, Status>> + Send>>;
@@ -278,11 +338,53 @@ pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>) -> Result<u32, StoreError> 
 pub(crate) fn transfer_status(e: super::transfer::TransferError) -> Status {
     use super::transfer::TransferError as T;
     match e {
+        T::Refused(a @ (AttachmentError::UnknownUpload(_) | AttachmentError::NotHeld { .. })) => {
+            Status::not_found(a.to_string())
+        }
+        T::Refused(
+            a @ (AttachmentError::Offset { .. } | AttachmentError::UploadIncomplete { .. }),
+        ) => Status::failed_precondition(a.to_string()),
+        T::Refused(a @ AttachmentError::UploadBusy(_)) => Status::aborted(a.to_string()),
+        T::Refused(a @ AttachmentError::Io { .. }) => Status::unavailable(a.to_string()),
+        T::Refused(a @ AttachmentError::Record { .. }) => Status::internal(a.to_string()),
         T::Refused(a) => Status::invalid_argument(a.to_string()),
         e @ T::Busy(_) => Status::resource_exhausted(e.to_string()),
         T::Disk(d) => Status::unavailable(d.to_string()),
         T::Stream(m) => Status::cancelled(m),
         T::Internal(m) => Status::internal(m),
+    }
+}
+
+/// An upload id argument (a UUID, as the node gave it).
+pub(crate) fn upload_arg(s: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(s)
+        .map_err(|_| Status::invalid_argument(format!("upload_id: {s:?} is not an upload id")))
+}
+
+/// A SHA-256 given as 64 hex digits.
+pub(crate) fn sha256_arg(s: &str) -> Result<[u8; 32], String> {
+    crate::store::unhex(s)
+        .and_then(|v| <[u8; 32]>::try_from(v).ok())
+        .ok_or_else(|| format!("{s:?} is not a SHA-256 (64 hex digits)"))
+}
+
+/// An upload's state as the national system's doors answer it (gRPC; HTTP as JSON).
+pub(crate) fn upload_response(upload: Uuid, st: &UploadState) -> UploadResponse {
+    match st {
+        UploadState::Complete(h) => UploadResponse {
+            upload_id: upload.to_string(),
+            size: h.size,
+            sha256: crate::store::hex(&h.sha256),
+            have: h.size,
+            complete: true,
+        },
+        UploadState::Partial { have, want } => UploadResponse {
+            upload_id: upload.to_string(),
+            size: want.size,
+            sha256: String::new(),
+            have: *have,
+            complete: false,
+        },
     }
 }
 
