@@ -288,6 +288,16 @@ impl Attachments {
         })
     }
 
+    /// Creates a message's directory if it is not there, durably (the parent is synced too,
+    /// so that the directory survives a crash of the machine with the files in it).
+    fn make_dir(&self, dir: &Path) -> Result<(), AttachmentError> {
+        if dir.is_dir() {
+            return Ok(());
+        }
+        fs::create_dir_all(dir).map_err(|e| AttachmentError::io(dir, e))?;
+        sync_dir(&self.root)
+    }
+
     /// The files of upload `upload`: `.data`, `.want`, `.done`.
     fn upload_paths(&self, upload: Uuid) -> (PathBuf, PathBuf, PathBuf) {
         let d = self.root.join("uploads");
@@ -420,7 +430,7 @@ impl Attachments {
             });
         }
         let dir = self.dir(message);
-        fs::create_dir_all(&dir).map_err(|e| AttachmentError::io(&dir, e))?;
+        self.make_dir(&dir)?;
         let (data, want, done) = self.paths(message, id);
         if have == 0 {
             write_record(
@@ -432,13 +442,33 @@ impl Attachments {
                 },
             )?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
+        // Created only for a transfer from zero: a prefix that went meanwhile is not made up.
+        let mut file = match OpenOptions::new()
+            .create(have == 0)
             .truncate(false)
             .read(true)
             .write(true)
             .open(&data)
-            .map_err(|e| AttachmentError::io(&data, e))?;
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AttachmentError::Offset {
+                    offered: offset,
+                    have: 0,
+                })
+            }
+            Err(e) => return Err(AttachmentError::io(&data, e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| AttachmentError::io(&data, e))?
+            .len();
+        if len < have {
+            return Err(AttachmentError::Offset {
+                offered: offset,
+                have: len,
+            });
+        }
         file.set_len(have)
             .map_err(|e| AttachmentError::io(&data, e))?;
         let hasher = hash_prefix(&mut file, &data, have)?;
@@ -615,12 +645,16 @@ impl Attachments {
         check_id(id)?;
         let held = self.upload_held(upload)?;
         let dir = self.dir(message);
-        fs::create_dir_all(&dir).map_err(|e| AttachmentError::io(&dir, e))?;
+        self.make_dir(&dir)?;
         let (data, _, done) = self.paths(message, id);
         let (src, _, _) = self.upload_paths(upload);
         match fs::hard_link(&src, &data) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            // Collected since its record was read.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(AttachmentError::UnknownUpload(upload.to_string()))
+            }
             Err(e) => return Err(AttachmentError::io(&data, e)),
         }
         sync_dir(&dir)?;
@@ -916,7 +950,9 @@ impl Sink {
         };
         if let Some(size) = self.size {
             if self.written != size {
-                let _ = s.file.sync_data();
+                s.file
+                    .sync_data()
+                    .map_err(|e| AttachmentError::io(&s.data, e))?;
                 return Err(AttachmentError::Short {
                     written: self.written,
                     size,

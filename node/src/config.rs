@@ -174,6 +174,10 @@ pub(crate) struct Attachments {
     pub(crate) retention_hours: u64,
     /// Seconds between garbage-collection sweeps.
     pub(crate) gc_interval_seconds: u64,
+    /// Seconds a transfer this node takes, an upload or a fetch may go without moving a byte
+    /// before it is stopped (what arrived is kept: the peer or client resumes). It frees the
+    /// slot a stuck stream would hold.
+    pub(crate) stall_seconds: u64,
 }
 
 impl Default for Attachments {
@@ -190,6 +194,7 @@ impl Default for Attachments {
             max_national_transfers: 16,
             retention_hours: 168,
             gc_interval_seconds: 600,
+            stall_seconds: 300,
         }
     }
 }
@@ -551,6 +556,24 @@ impl NodeConfig {
                 ),
             ));
         }
+        if a.stall_seconds < 10 {
+            return Err(invalid(
+                "attachments.stall_seconds",
+                "must be at least 10".into(),
+            ));
+        }
+        if a.send_rate_kib != 0
+            && (a.chunk_bytes as u64).div_ceil(a.send_rate_kib.saturating_mul(1024))
+                >= a.stall_seconds
+        {
+            return Err(invalid(
+                "attachments.send_rate_kib",
+                format!(
+                    "at {} KiB/s a chunk of attachments.chunk_bytes ({}) takes attachments.stall_seconds ({}) or more: a receiver would stop the transfer as stalled; send faster or in smaller chunks",
+                    a.send_rate_kib, a.chunk_bytes, a.stall_seconds
+                ),
+            ));
+        }
         if a.min_rate_kib == 0 || a.gc_interval_seconds == 0 {
             return Err(invalid(
                 "attachments.min_rate_kib",
@@ -672,6 +695,42 @@ key = "signer.key"
         assert!(e.to_string().contains("peer[0].endpoint"), "{e}");
         let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");
         assert!(e.to_string().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn attachment_limits_are_checked_with_what_is_wrong() {
+        for (lines, field, says) in [
+            (
+                "stall_seconds = 5",
+                "attachments.stall_seconds",
+                "at least 10",
+            ),
+            (
+                "chunk_bytes = 4194304\nsend_rate_kib = 256\nstall_seconds = 10",
+                "attachments.send_rate_kib",
+                "stalled",
+            ),
+            (
+                "chunk_bytes = 100",
+                "attachments.chunk_bytes",
+                "between 4096",
+            ),
+            (
+                "send_rate_kib = 10",
+                "attachments.send_rate_kib",
+                "min_rate_kib",
+            ),
+        ] {
+            let e = load(&format!("{MINIMAL}\n[attachments]\n{lines}\n"))
+                .expect_err(lines)
+                .to_string();
+            assert!(e.contains(field) && e.contains(says), "{lines}: {e}");
+        }
+        let c = load(&format!(
+            "{MINIMAL}\n[attachments]\nchunk_bytes = 1048576\nsend_rate_kib = 256\n"
+        ))
+        .expect("a chunk every 4 s is under the default 300 s");
+        assert_eq!(c.attachments.stall_seconds, 300);
     }
 
     #[test]

@@ -433,7 +433,13 @@ fn patch_upload(
 
 #[test]
 fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
-    let mut net = Net::init("KZ,RU", "", "", 24600, "");
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        24600,
+        "\n[attachments]\nstall_seconds = 10\n",
+    );
     net.start("KZ");
     net.start("RU");
     let file = net.dir.path().join("big.bin");
@@ -597,6 +603,21 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     let (status, _) = net.http("KZ", "GET", &format!("/v1/uploads/{other_id}"), None);
     assert_eq!(status, 404, "a refused upload was kept");
 
+    // A request that goes quiet mid-body, its connection left open, is stopped after
+    // attachments.stall_seconds, keeping what arrived (checked after the gRPC part).
+    let (status, quiet) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 3 * MIB})));
+    assert_eq!(status, 201, "{quiet}");
+    let quiet_id = quiet["upload_id"].as_str().expect("id").to_owned();
+    let mut quiet_conn = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
+    write!(
+        quiet_conn,
+        "PATCH /v1/uploads/{quiet_id}?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        3 * MIB
+    )
+    .expect("head");
+    quiet_conn.write_all(&vec![2u8; 700_000]).expect("part");
+    let quiet_since = Instant::now();
+
     // The same over gRPC: begin, a part, the state, a wrong offset, the rest.
     tokio::runtime::Runtime::new()
         .expect("runtime")
@@ -688,7 +709,69 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
                 .expect_err("unknown");
             assert_eq!(unknown.code(), tonic::Code::NotFound);
         });
+    quiet_conn
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = String::new();
+    let _ = quiet_conn.read_to_string(&mut answer);
+    assert!(
+        quiet_since.elapsed() >= Duration::from_secs(9),
+        "stopped after {:?}, before stall_seconds: {answer}",
+        quiet_since.elapsed()
+    );
+    assert!(answer.contains("stall_seconds"), "{answer}");
+    let (_, st) = net.http("KZ", "GET", &format!("/v1/uploads/{quiet_id}"), None);
+    assert_eq!(st["have"], 700_000, "{st}");
     println!("KZ was killed with {have} of {size} bytes held; the upload continued from there and RU received the sender's SHA-256");
+}
+
+#[test]
+fn a_backlog_of_messages_with_attachments_waits_in_the_outbox_not_in_the_lane() {
+    // One transfer at a time to RU, each about 2 s (512 KiB in 64 KiB chunks at 256 KiB/s):
+    // the lane takes 4 messages (4 × max_transfers_per_peer), the others wait in the outbox.
+    let extra =
+        "\n[attachments]\nmax_transfers_per_peer = 1\nchunk_bytes = 65536\nsend_rate_kib = 256\n";
+    let mut net = Net::init("KZ,RU", "", "", 24700, extra);
+    net.start("KZ");
+    net.start("RU");
+    let file = net.dir.path().join("annex.bin");
+    let digest = make_file(&file, 512 * 1024, 3);
+    let (status, up) = upload(net.http_port("KZ"), &file);
+    assert_eq!(status, 201, "{up}");
+    let upload_id = up["upload_id"].as_str().expect("id").to_owned();
+    let ids: Vec<String> = (0..8)
+        .map(|_| submit_with(&net, "KZ", "RU", &upload_id, "annex"))
+        .collect();
+    let mut most = 0;
+    let done = wait_until(Duration::from_secs(120), || {
+        most = most.max(net.metric("KZ", "attachment_lane_messages"));
+        ids.iter().all(|id| recognised_at(&net, "KZ", id))
+    });
+    assert!(
+        done,
+        "not all recognised: {:?}",
+        ids.iter()
+            .map(|id| net.states("KZ", id))
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        most <= 4,
+        "{most} messages in the lane at once, over 4 × max_transfers_per_peer"
+    );
+    assert!(
+        most >= 2,
+        "the lane never held more than {most}: the backlog was not shown"
+    );
+    assert_eq!(net.metric("KZ", "attachment_lane_messages"), 0);
+    // Waiting for a place is not an attempt: none failed.
+    assert_eq!(net.metric("KZ", "failed_attempts_total"), 0);
+    assert!(
+        !net.log("KZ").contains("attempt failed"),
+        "{}",
+        net.log("KZ")
+    );
+    let (size, got, _) = download(net.http_port("RU"), &ids[7], "annex");
+    assert_eq!((size, got), (512 * 1024, digest));
 }
 
 fn info(id: &str, data: &[u8]) -> AttachmentInfo {
@@ -741,7 +824,13 @@ fn chunks(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recognition() {
-    let mut net = Net::init("KZ,RU", "", "", 24300, "");
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        24300,
+        "\n[attachments]\nstall_seconds = 10\n",
+    );
     net.start("RU");
     let mut ru = exchange(&net, "RU", "KZ").await;
     let data: Vec<u8> = (0..3 * MIB as usize).map(|i| (i * 7 % 253) as u8).collect();
@@ -803,13 +892,87 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
         .await
         .expect("answered")
         .into_inner();
-    assert_eq!(answer.refused.expect("refused").code, "digest-mismatch");
+    let refusal = answer.refused.expect("refused");
+    assert_eq!(refusal.code, "digest-mismatch");
+    assert!(
+        !refusal.transient,
+        "every byte came in one stream: the sender's file is wrong, for good"
+    );
     let status = ru
-        .attachment_status(lying)
+        .attachment_status(lying.clone())
         .await
         .expect("status")
         .into_inner();
     assert_eq!((status.have, status.complete), (0, false));
+    // The same after a resumption: the bytes held on disk may be what is wrong, so the
+    // refusal is transient and the next transfer starts from zero.
+    let first: Vec<AttachmentChunk> = chunks(&lying, &data, 0, None).into_iter().take(1).collect();
+    let answer = ru
+        .put_attachment(tokio_stream::iter(first))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert_eq!(answer.refused.expect("refused").code, "incomplete");
+    let mut rest = chunks(&lying, &data, MIB as usize, None);
+    rest[0].header = Some(lying.clone());
+    let answer = ru
+        .put_attachment(tokio_stream::iter(rest))
+        .await
+        .expect("answered")
+        .into_inner();
+    let refusal = answer.refused.expect("refused");
+    assert_eq!(refusal.code, "digest-mismatch");
+    assert!(refusal.transient, "resumed from disk: {}", refusal.reason);
+    assert_eq!(answer.have, 0);
+
+    // A sender that goes quiet mid-stream (its connection left open) is stopped after
+    // attachments.stall_seconds: what arrived is kept and the attachment is free again.
+    let quiet = AttachmentHeader {
+        route: Some(transfer_route(Uuid::new_v4(), Vec::new())),
+        attachment: Some(info("scan", &data)),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    for c in chunks(&quiet, &data, 0, None).into_iter().take(1) {
+        tx.send(c).await.expect("queued");
+    }
+    let began = Instant::now();
+    let stalled = ru
+        .clone()
+        .put_attachment(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect_err("stopped as stalled");
+    assert_eq!(
+        stalled.code(),
+        tonic::Code::DeadlineExceeded,
+        "{}",
+        stalled.message()
+    );
+    assert!(
+        began.elapsed() >= Duration::from_secs(9),
+        "stopped after {:?}, before stall_seconds",
+        began.elapsed()
+    );
+    drop(tx);
+    let status = ru
+        .attachment_status(quiet.clone())
+        .await
+        .expect("status")
+        .into_inner();
+    assert_eq!(
+        status.have, MIB,
+        "the chunk that came before the stall is kept"
+    );
+    let done = ru
+        .put_attachment(tokio_stream::iter(chunks(
+            &quiet,
+            &data,
+            MIB as usize,
+            None,
+        )))
+        .await
+        .expect("answered")
+        .into_inner();
+    assert!(done.complete, "{:?}", done.refused);
 
     // The envelope's signed header declares another digest than the bytes that came: the
     // receipt says rejected, attachment-digest-mismatch.

@@ -30,7 +30,7 @@ use crate::store::{Accepted, Incoming, Outgoing, Payload, State};
 use crate::trust::StateEntry;
 
 pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
-    let limit = call_size_limit(&node.config.limits);
+    let limit = message_size_limit(&node.config.limits);
     ExchangeServer::new(ExchangeService { node })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit)
@@ -40,6 +40,13 @@ pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
 /// (routes, receipts).
 pub(crate) fn call_size_limit(limits: &crate::config::Limits) -> usize {
     limits.max_call_bytes.saturating_add(1 << 20)
+}
+
+/// The largest gRPC message of `Exchange`, either way: a `Deliver` call or answer, or a
+/// `PutAttachment` chunk of the largest size a sender may use (4 MiB, with its header), so
+/// that a node with a small `limits.max_call_bytes` still takes any peer's chunks.
+pub(crate) fn message_size_limit(limits: &crate::config::Limits) -> usize {
+    call_size_limit(limits).max(crate::attachments::MAX_CHUNK_BYTES + (64 << 10))
 }
 
 pub(crate) struct ExchangeService {

@@ -379,15 +379,8 @@ async fn post_message(
             .into_response(),
         Err(e @ SubmitError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e @ SubmitError::Busy(_)) => error(StatusCode::TOO_MANY_REQUESTS, e),
-        Err(e @ SubmitError::DiskLow(_)) => {
-            // Retryable: the client comes back once the operator has made room.
-            let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("30"),
-            );
-            r
-        }
+        // Retryable: the client comes back once the operator has made room or mended the disk.
+        Err(e @ (SubmitError::DiskLow(_) | SubmitError::AttachmentIo(_))) => unavailable(e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -670,12 +663,18 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 31] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 32] = [
         (
             "attachments_receiving",
             "gauge",
             "Attachments being received now (docs/attachments.md).",
             node.receiving.len() as u64,
+        ),
+        (
+            "attachment_lane_messages",
+            "gauge",
+            "Messages with attachments handed to the peers' attachments lanes now (sending, or waiting for a transfer slot).",
+            node.lane_messages() as u64,
         ),
         (
             "uploads_total",

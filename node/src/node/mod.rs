@@ -188,6 +188,17 @@ impl Metrics {
 /// full, small enough to bound a transfer's memory.
 pub(crate) const TRANSFER_WINDOW: u32 = 2 << 20;
 
+/// Messages with attachments the relay hands to a peer's attachments lane at once, per
+/// transfer slot (`attachments.max_transfers_per_peer`): enough that a slot never waits for
+/// the relay, few enough that a backlog stays in the store.
+pub(crate) const LANE_QUEUE: usize = 4;
+
+/// HTTP/2 pings on the servers' connections: a peer or client that stops answering (a host
+/// gone without closing its connections, a middlebox that dropped the flow) is noticed within
+/// interval + timeout, and its calls end (transfers keep what arrived).
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
@@ -224,6 +235,8 @@ pub(crate) struct Node {
     pub(crate) attachments: crate::attachments::Attachments,
     /// Per peer: transfers this node may send at once, and take at once.
     transfers: std::sync::Mutex<HashMap<(String, bool), Arc<tokio::sync::Semaphore>>>,
+    /// Per peer, the places in its attachments lane ([`Node::lane_queue`]).
+    lane_queues: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Attachments being received, each with the bytes written so far (one transfer of an
     /// attachment at a time; a hub forwarding while it receives follows the count).
     pub(crate) receiving: transfer::Receiving,
@@ -437,6 +450,36 @@ impl Node {
             .clone()
     }
 
+    /// The messages with attachments the relay may hand to `peer`'s attachments lane at once
+    /// ([`LANE_QUEUE`] per transfer slot): each holds its outbox entry while it waits for a
+    /// slot, so a backlog of them stays in the store, not in memory.
+    pub(crate) fn lane_queue(&self, peer: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut m = self.lane_queues.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(peer.to_owned())
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(
+                    self.config
+                        .attachments
+                        .max_transfers_per_peer
+                        .saturating_mul(LANE_QUEUE),
+                ))
+            })
+            .clone()
+    }
+
+    /// Messages in all peers' attachments lanes now.
+    pub(crate) fn lane_messages(&self) -> usize {
+        let cap = self
+            .config
+            .attachments
+            .max_transfers_per_peer
+            .saturating_mul(LANE_QUEUE);
+        let m = self.lane_queues.lock().unwrap_or_else(|p| p.into_inner());
+        m.values()
+            .map(|s| cap.saturating_sub(s.available_permits()))
+            .sum()
+    }
+
     pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
         let mut m = self.wake.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(peer.to_owned()).or_default().clone()
@@ -575,6 +618,7 @@ impl Node {
             disk,
             attachments,
             transfers: Default::default(),
+            lane_queues: Default::default(),
             receiving: Default::default(),
             national_transfers,
             shutdown: CancellationToken::new(),
@@ -641,6 +685,8 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             if let Err(e) = tonic::transport::Server::builder()
                 .initial_stream_window_size(TRANSFER_WINDOW)
                 .initial_connection_window_size(TRANSFER_WINDOW * 2)
+                .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+                .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
@@ -664,6 +710,8 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 })
             });
             if let Err(e) = tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+                .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await

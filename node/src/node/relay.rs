@@ -254,7 +254,7 @@ fn channel_for(node: &Node, t: &Target, calls: bool) -> Result<ExchangeClient<Ch
             .keep_alive_while_idle(true)
     };
     let channel = endpoint_cfg.connect_lazy();
-    let limit = super::exchange::call_size_limit(&node.config.limits);
+    let limit = super::exchange::message_size_limit(&node.config.limits);
     Ok(ExchangeClient::new(channel)
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit))
@@ -344,12 +344,22 @@ impl Worker {
             }
             let ids: Vec<Uuid> = batch.iter().map(|e| e.message.message_id).collect();
             let more = batch.len() >= self.gate.batch();
-            let handed_off = self.attempt(batch).await;
+            let (handed_off, deferred) = self.attempt(batch).await;
             {
                 let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
                 for id in ids.iter().filter(|id| !handed_off.contains(id)) {
                     f.remove(id);
                 }
+            }
+            if deferred == ids.len() {
+                // Only messages the full attachments lane could not take: wait until a
+                // transfer ends (it wakes the peer's workers) rather than take them again now.
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = self.stop.cancelled() => break,
+                }
+                continue;
             }
             if more {
                 // Let a sibling worker take the next batch too.
@@ -374,13 +384,17 @@ impl Worker {
     }
 
     /// Delivers a batch; messages with attachments go to the attachments lane (their ids are
-    /// returned: they stay in flight until the lane is done with them).
-    async fn attempt(self: &Arc<Self>, batch: Vec<OutboxEntry>) -> HashSet<Uuid> {
+    /// returned: they stay in flight until the lane is done with them), as many as its queue
+    /// takes ([`super::Node::lane_queue`]); the others are left due, untouched, for a later
+    /// batch (their count is returned).
+    async fn attempt(self: &Arc<Self>, batch: Vec<OutboxEntry>) -> (HashSet<Uuid>, usize) {
         let now = now_ms();
         let mut results: Vec<(OutboxEntry, Outcome)> = Vec::with_capacity(batch.len());
         let mut envelopes = Vec::new();
         let mut receipts = Vec::new();
         let mut handed_off = HashSet::new();
+        let mut deferred = 0;
+        let lane = self.node.lane_queue(&self.peer);
         for e in batch {
             let with_attachments = matches!(&e.message.payload, Payload::Envelope { attachments, .. } if !attachments.is_empty());
             if matches!(e.message.payload, Payload::Envelope { .. })
@@ -388,8 +402,13 @@ impl Worker {
             {
                 results.push((e, Outcome::Expired));
             } else if with_attachments {
-                handed_off.insert(e.message.message_id);
-                tokio::spawn(self.clone().transfer_then_deliver(e));
+                match lane.clone().try_acquire_owned() {
+                    Ok(place) => {
+                        handed_off.insert(e.message.message_id);
+                        tokio::spawn(self.clone().transfer_then_deliver(e, place));
+                    }
+                    Err(_) => deferred += 1,
+                }
             } else if matches!(e.message.payload, Payload::Envelope { .. }) {
                 envelopes.push(e);
             } else {
@@ -403,13 +422,17 @@ impl Worker {
             results.extend(self.return_receipts(receipts).await);
         }
         self.record(results).await;
-        handed_off
+        (handed_off, deferred)
     }
 
     /// The attachments lane: waits for one of the peer's transfer slots, sends each
     /// attachment (resuming what the peer holds), then delivers the envelope alone. Small
     /// messages meanwhile go on through the other workers and their connection.
-    async fn transfer_then_deliver(self: Arc<Self>, e: OutboxEntry) {
+    async fn transfer_then_deliver(
+        self: Arc<Self>,
+        e: OutboxEntry,
+        _place: tokio::sync::OwnedSemaphorePermit,
+    ) {
         let id = e.message.message_id;
         let slots = self.node.transfer_slots(&self.peer, true);
         let outcome = tokio::select! {

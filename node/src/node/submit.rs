@@ -78,10 +78,23 @@ pub(crate) enum SubmitError {
     ShuttingDown,
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The node could not read or link an upload's files (a disk error); try again later.
+    #[error("{0}")]
+    AttachmentIo(String),
 }
 
 fn invalid(s: impl Into<String>) -> SubmitError {
     SubmitError::Invalid(s.into())
+}
+
+/// An attachment error about `field`: the client's mistake (an unknown or incomplete upload,
+/// a bad id) is `Invalid`; the node's own disk failing is `AttachmentIo`, to retry.
+fn attachment_failure(field: &str, e: crate::attachments::AttachmentError) -> SubmitError {
+    use crate::attachments::AttachmentError as A;
+    match e {
+        e @ (A::Io { .. } | A::Record { .. }) => SubmitError::AttachmentIo(format!("{field}: {e}")),
+        e => invalid(format!("{field}: {e}")),
+    }
 }
 
 /// Turns a submission into signed envelopes and queues them.
@@ -313,7 +326,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         for (r, upload) in &attachments {
             node.attachments
                 .adopt(*upload, message_id, &r.id)
-                .map_err(|e| invalid(format!("attachments: {}: {e}", r.id)))?;
+                .map_err(|e| attachment_failure(&format!("attachments: {}", r.id), e))?;
         }
         let mut env_doc = match &s.body_attachment {
             None => Envelope::build_document(VERSION, &header, &r.document),
@@ -398,7 +411,7 @@ fn attachment_refs(
         let held = node
             .attachments
             .upload_held(upload)
-            .map_err(|e| invalid(format!("{at}.upload_id: {e}")))?;
+            .map_err(|e| attachment_failure(&format!("{at}.upload_id"), e))?;
         total = total.saturating_add(held.size);
         if total > limits.max_message_bytes {
             return Err(invalid(format!(
@@ -454,7 +467,7 @@ fn body_by_reference(
     let bytes = node
         .attachments
         .read_upload(*upload, max)
-        .map_err(|e| invalid(format!("body_attachment: {e}")))?
+        .map_err(|e| attachment_failure("body_attachment", e))?
         .ok_or_else(|| {
             invalid(format!(
                 "body_attachment: {} bytes, over the {max} this node checks against the model (attachments.max_checked_body_bytes)",

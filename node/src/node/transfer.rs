@@ -50,6 +50,16 @@ impl Receiving {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
+    /// Runs `f` (removing `message`'s files) unless an attachment of `message` is being
+    /// received, with no transfer of it able to begin meanwhile; `None` when one is.
+    fn unless_receiving<T>(&self, message: Uuid, f: impl FnOnce() -> T) -> Option<T> {
+        let m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if m.keys().any(|(msg, _)| *msg == message) {
+            return None;
+        }
+        Some(f())
+    }
+
     /// Holds (`message`, `id`) for one transfer; `None` while another holds it (two streams
     /// writing one file would corrupt it).
     fn begin(&self, message: Uuid, id: &str) -> Option<Receipt<'_>> {
@@ -232,11 +242,21 @@ where
     E: std::fmt::Display,
 {
     let chunk = node.config.attachments.chunk_bytes;
+    let stall = Duration::from_secs(node.config.attachments.stall_seconds);
     let mut buf: Vec<u8> = Vec::with_capacity(chunk);
     let mut checked = sink.written();
     let mut ended = false;
     while !ended {
-        match pieces.next().await {
+        let next = match tokio::time::timeout(stall, pieces.next()).await {
+            Ok(Some(Ok(piece))) => Some(Ok(piece)),
+            Ok(Some(Err(e))) => Some(Err(e.to_string())),
+            Ok(None) => None,
+            Err(_) => Some(Err(format!(
+                "no bytes for {} s (attachments.stall_seconds)",
+                stall.as_secs()
+            ))),
+        };
+        match next {
             Some(Err(e)) => {
                 // The client went away: keep every byte that arrived, for a resumed upload.
                 if !buf.is_empty() {
@@ -244,7 +264,7 @@ where
                     let (_, _, r) = write_chunk(sink, at, buf, None).await?;
                     r?;
                 }
-                return Err(TransferError::Stream(e.to_string()));
+                return Err(TransferError::Stream(e));
             }
             Some(Ok(piece)) => {
                 let mut rest = piece.as_ref();
@@ -486,13 +506,27 @@ pub(crate) async fn receive(
     }
     let mut next = Some(first);
     let mut checked = sink.written();
+    let stall = Duration::from_secs(node.config.attachments.stall_seconds);
     loop {
         let chunk = match next.take() {
             Some(c) => c,
-            None => match stream.message().await {
-                Ok(Some(c)) => c,
-                Ok(None) => break,
-                Err(e) => {
+            None => match tokio::time::timeout(stall, stream.message()).await {
+                Ok(Ok(Some(c))) => c,
+                Ok(Ok(None)) => break,
+                Err(_) => {
+                    // A sender that went quiet (or a connection nobody closed) would hold this
+                    // attachment and a slot for ever: stop, keeping what arrived.
+                    let have = blocking(move || sink.pause())
+                        .await
+                        .map_err(|e| Status::internal(e.to_string()))?
+                        .map_err(|e| Status::unavailable(e.to_string()))?;
+                    tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, "transfer stalled: no chunk for attachments.stall_seconds; it resumes from here");
+                    return Err(Status::deadline_exceeded(format!(
+                        "no chunk for {} s (attachments.stall_seconds); {have} bytes are held: continue from there",
+                        stall.as_secs()
+                    )));
+                }
+                Ok(Err(e)) => {
                     // The sender went away: keep what arrived for a resumed transfer.
                     let have = blocking(move || sink.pause())
                         .await
@@ -595,10 +629,14 @@ pub(crate) async fn receive(
             true,
         )),
         Err(e @ AttachmentError::DigestMismatch { .. }) => {
-            tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, reason = %e, "attachment refused");
-            // The sender's bytes are not what its signed envelope declares: sending them again
-            // cannot help.
-            Ok(refused(0, "digest-mismatch", e.to_string(), false))
+            // The bytes are discarded either way. When they all came in this one stream, the
+            // sender's file is not what its signed envelope declares: sending it again cannot
+            // help. When the stream resumed from bytes this node had on disk, those may be
+            // what is wrong (a crash of the machine can damage an unsynced tail): once more,
+            // from zero.
+            let transient = began_at > 0;
+            tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, resumed_at = began_at, transient, reason = %e, "attachment refused");
+            Ok(refused(0, "digest-mismatch", e.to_string(), transient))
         }
         Err(e) => Err(Status::unavailable(e.to_string())),
     }
@@ -665,6 +703,15 @@ pub(crate) async fn push(
             return Ok(());
         }
         let from = status.have;
+        if from > meta.size {
+            return Err(PushFailed {
+                reason: format!(
+                    "attachment {}: the peer says it holds {from} bytes of a {}-byte file",
+                    meta.id, meta.size
+                ),
+                transient: true,
+            });
+        }
         let (tx, rx) = tokio::sync::mpsc::channel::<AttachmentChunk>(READ_AHEAD);
         let (n, id, chunk) = (
             node.clone(),
@@ -719,9 +766,16 @@ pub(crate) async fn push(
         let answer = tokio::time::timeout(budget, client.clone().put_attachment(stream)).await;
         let read = reader.await;
         if let Ok(Err(e)) = read {
+            // A file this node no longer holds cannot be sent, ever; any other error reading
+            // it (too many open files, a disk error) may pass.
+            let gone = match &e {
+                AttachmentError::NotHeld { .. } => true,
+                AttachmentError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+                _ => false,
+            };
             return Err(PushFailed {
                 reason: format!("cannot read attachment {}: {e}", meta.id),
-                transient: false,
+                transient: !gone,
             });
         }
         let r = match answer {
@@ -907,12 +961,19 @@ pub(crate) fn sweep(node: &Node, now: i64) -> Swept {
     };
     for m in messages {
         match collectable(node, m, now, retention) {
-            Ok(true) => match node.attachments.remove(m) {
-                Ok(bytes) => {
+            // Not while a transfer of it runs (a resumed one would find its prefix gone).
+            Ok(true) => match node
+                .receiving
+                .unless_receiving(m, || node.attachments.remove(m))
+            {
+                None => {}
+                Some(Ok(bytes)) => {
                     swept.messages += 1;
                     swept.bytes += bytes;
                 }
-                Err(e) => tracing::warn!(message_id = %m, error = %e, "attachments: cannot remove"),
+                Some(Err(e)) => {
+                    tracing::warn!(message_id = %m, error = %e, "attachments: cannot remove")
+                }
             },
             Ok(false) => {}
             Err(e) => {

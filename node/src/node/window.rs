@@ -41,6 +41,7 @@ pub(crate) fn submit_status(e: SubmitError) -> Status {
         SubmitError::Busy(_) => Status::resource_exhausted(e.to_string()),
         SubmitError::ShuttingDown | SubmitError::DiskLow(_) => Status::unavailable(e.to_string()),
         SubmitError::Store(s) => Status::unavailable(format!("store: {s}")),
+        SubmitError::AttachmentIo(m) => Status::unavailable(m),
     }
 }
 
@@ -413,9 +414,19 @@ pub(crate) fn read_attachment(
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let node = node.clone();
     let chunk = node.config.attachments.chunk_bytes;
+    let stall = std::time::Duration::from_secs(node.config.attachments.stall_seconds);
+    let runtime = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
-        // Held until the last chunk is handed over.
+        // Held until the last chunk is handed over, or the client stops reading for
+        // attachments.stall_seconds.
         let _slot = slot;
+        let send = |m: Result<AttachmentData, Status>| {
+            let sent = runtime.block_on(tokio::time::timeout(stall, tx.send(m)));
+            if sent.is_err() {
+                tracing::warn!(message_id = %message, attachment = %id, "fetch stopped: the client read nothing for attachments.stall_seconds");
+            }
+            matches!(sent, Ok(Ok(())))
+        };
         let mut src = match crate::attachments::Source::open(
             &node.attachments,
             message,
@@ -425,14 +436,14 @@ pub(crate) fn read_attachment(
         ) {
             Ok((s, _)) => s,
             Err(e) => {
-                let _ = tx.blocking_send(Err(Status::unavailable(e.to_string())));
+                let _ = send(Err(Status::unavailable(e.to_string())));
                 return;
             }
         };
         let mut first = true;
         if offset == held.size {
             // Nothing left to read: one message with the size and digest.
-            let _ = tx.blocking_send(Ok(AttachmentData {
+            let _ = send(Ok(AttachmentData {
                 offset,
                 data: Vec::new(),
                 size: held.size,
@@ -454,13 +465,13 @@ pub(crate) fn read_attachment(
                         },
                     };
                     first = false;
-                    if tx.blocking_send(Ok(m)).is_err() {
+                    if !send(Ok(m)) {
                         return;
                     }
                 }
                 Ok(None) => return,
                 Err(e) => {
-                    let _ = tx.blocking_send(Err(Status::unavailable(e.to_string())));
+                    let _ = send(Err(Status::unavailable(e.to_string())));
                     return;
                 }
             }
