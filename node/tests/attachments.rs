@@ -55,29 +55,48 @@ fn hex(b: &[u8]) -> String {
 
 /// `PUT /v1/attachments` with a chunked body streamed from `path`: the answer.
 fn upload(port: u16, path: &Path) -> (u16, Value) {
+    let len = std::fs::metadata(path).expect("file").len();
+    send_file(port, "PUT /v1/attachments", path, 0, len, true)
+}
+
+/// `request` (method and target) with bytes `from..to` of `path` as a chunked body: the
+/// answer's status and JSON. With `end` false the body is left open after them, and the call
+/// returns when the node answers or goes away (`0` when it went away).
+fn send_file(port: u16, request: &str, path: &Path, from: u64, to: u64, end: bool) -> (u16, Value) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(600)))
         .expect("timeout");
-    s.write_all(
-        b"PUT /v1/attachments HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+    write!(
+        s,
+        "{request} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     .expect("head");
     let mut f = std::fs::File::open(path).expect("open");
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from)).expect("seek");
     let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = f.read(&mut buf).expect("read");
-        if n == 0 {
-            break;
+    let mut left = to - from;
+    while left > 0 {
+        let n = f
+            .read(&mut buf[..left.min(256 * 1024) as usize])
+            .expect("read");
+        assert!(n > 0, "the file is shorter than {to}");
+        if s.write_all(format!("{n:x}\r\n").as_bytes()).is_err()
+            || s.write_all(&buf[..n]).is_err()
+            || s.write_all(b"\r\n").is_err()
+        {
+            return (0, Value::Null);
         }
-        s.write_all(format!("{n:x}\r\n").as_bytes()).expect("size");
-        s.write_all(&buf[..n]).expect("chunk");
-        s.write_all(b"\r\n").expect("crlf");
+        left -= n as u64;
     }
-    s.write_all(b"0\r\n\r\n").expect("end");
+    if end && s.write_all(b"0\r\n\r\n").is_err() {
+        return (0, Value::Null);
+    }
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("answer");
+    let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").expect("http answer");
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return (0, Value::Null);
+    };
     let status = head
         .split_whitespace()
         .nth(1)
@@ -89,6 +108,26 @@ fn upload(port: u16, path: &Path) -> (u16, Value) {
     (
         status,
         serde_json::from_str(json_line).unwrap_or(Value::Null),
+    )
+}
+
+/// `PATCH /v1/uploads/{id}?offset=N` with bytes `from..to` of `path` (see [`send_file`]).
+fn patch_upload(
+    port: u16,
+    id: &str,
+    offset: u64,
+    path: &Path,
+    from: u64,
+    to: u64,
+    end: bool,
+) -> (u16, Value) {
+    send_file(
+        port,
+        &format!("PATCH /v1/uploads/{id}?offset={offset}"),
+        path,
+        from,
+        to,
+        end,
     )
 }
 
@@ -371,64 +410,6 @@ fn a_transfer_resumes_after_kill_9_of_the_sender_and_then_of_the_receiver() {
         size / MIB,
         received
     );
-}
-
-/// `PATCH /v1/uploads/{id}?offset=N` with bytes `from..to` of `path` as a chunked body. With
-/// `end` false the body is left open after them, and the call returns when the node goes away.
-fn patch_upload(
-    port: u16,
-    id: &str,
-    offset: u64,
-    path: &Path,
-    from: u64,
-    to: u64,
-    end: bool,
-) -> (u16, Value) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(600)))
-        .expect("timeout");
-    write!(
-        s,
-        "PATCH /v1/uploads/{id}?offset={offset} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
-    )
-    .expect("head");
-    let mut f = std::fs::File::open(path).expect("open");
-    std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(from)).expect("seek");
-    let mut buf = vec![0u8; 256 * 1024];
-    let mut left = to - from;
-    while left > 0 {
-        let n = f
-            .read(&mut buf[..left.min(256 * 1024) as usize])
-            .expect("read");
-        assert!(n > 0, "the file is shorter than {to}");
-        if s.write_all(format!("{n:x}\r\n").as_bytes()).is_err()
-            || s.write_all(&buf[..n]).is_err()
-            || s.write_all(b"\r\n").is_err()
-        {
-            return (0, Value::Null);
-        }
-        left -= n as u64;
-    }
-    if end && s.write_all(b"0\r\n\r\n").is_err() {
-        return (0, Value::Null);
-    }
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return (0, Value::Null);
-    };
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = body.trim();
-    let json_line = body.lines().find(|l| l.starts_with('{')).unwrap_or(body);
-    (
-        status,
-        serde_json::from_str(json_line).unwrap_or(Value::Null),
-    )
 }
 
 #[test]

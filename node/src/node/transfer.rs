@@ -141,9 +141,7 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    if node.shutdown.is_cancelled() {
-        return Err(TransferError::Internal("the node is shutting down".into()));
-    }
+    open_for_uploads(node)?;
     let _slot = national_slot(node)?;
     node.disk.check_room(0)?;
     let n = node.clone();
@@ -160,9 +158,7 @@ pub(crate) async fn begin_upload(
     node: &Arc<Node>,
     want: UploadWant,
 ) -> Result<Uuid, TransferError> {
-    if node.shutdown.is_cancelled() {
-        return Err(TransferError::Internal("the node is shutting down".into()));
-    }
+    open_for_uploads(node)?;
     if want.size > node.attachments.limits.max_attachment_bytes {
         return Err(AttachmentError::TooLarge {
             size: want.size,
@@ -202,9 +198,7 @@ where
     B: AsRef<[u8]>,
     E: std::fmt::Display,
 {
-    if node.shutdown.is_cancelled() {
-        return Err(TransferError::Internal("the node is shutting down".into()));
-    }
+    open_for_uploads(node)?;
     let _slot = national_slot(node)?;
     let n = node.clone();
     let sink = blocking(move || n.attachments.resume_upload(upload, offset)).await??;
@@ -294,6 +288,14 @@ where
         }
     }
     Ok(sink)
+}
+
+/// Whether the node takes uploads now (not while it shuts down).
+fn open_for_uploads(node: &Node) -> Result<(), TransferError> {
+    if node.shutdown.is_cancelled() {
+        return Err(TransferError::Internal("the node is shutting down".into()));
+    }
+    Ok(())
 }
 
 /// One of the national system's transfer slots (uploads and fetches).
