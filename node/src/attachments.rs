@@ -288,6 +288,17 @@ impl Attachments {
         })
     }
 
+    /// A file of `size` bytes is within `attachments.max_attachment_bytes`.
+    pub(crate) fn check_size(&self, size: u64) -> Result<(), AttachmentError> {
+        if size > self.limits.max_attachment_bytes {
+            return Err(AttachmentError::TooLarge {
+                size,
+                limit: self.limits.max_attachment_bytes,
+            });
+        }
+        Ok(())
+    }
+
     /// Creates a message's directory if it is not there, durably (the parent is synced too,
     /// so that the directory survives a crash of the machine with the files in it).
     fn make_dir(&self, dir: &Path) -> Result<(), AttachmentError> {
@@ -410,12 +421,7 @@ impl Attachments {
         offset: u64,
     ) -> Result<Sink, AttachmentError> {
         check_id(id)?;
-        if size > self.limits.max_attachment_bytes {
-            return Err(AttachmentError::TooLarge {
-                size,
-                limit: self.limits.max_attachment_bytes,
-            });
-        }
+        self.check_size(size)?;
         let have = match self.progress_of(message, id, &sha256, size, from)? {
             Progress::Partial(n) => n,
             Progress::Absent => 0,
@@ -531,12 +537,7 @@ impl Attachments {
     /// Begins a resumable upload of `want.size` bytes (sent by one or more requests, each
     /// continuing from the bytes held); its id. Durable on return.
     pub(crate) fn begin_upload(&self, want: &UploadWant) -> Result<Uuid, AttachmentError> {
-        if want.size > self.limits.max_attachment_bytes {
-            return Err(AttachmentError::TooLarge {
-                size: want.size,
-                limit: self.limits.max_attachment_bytes,
-            });
-        }
+        self.check_size(want.size)?;
         let id = Uuid::new_v4();
         let _hold = self.hold_upload(id)?;
         let (data, want_path, _) = self.upload_paths(id);
@@ -856,6 +857,11 @@ impl Sink {
     /// The size the transfer declared (none for an upload sent whole in one request).
     pub(crate) fn size(&self) -> Option<u64> {
         self.size
+    }
+
+    /// The SHA-256 the bytes must have, if one was declared.
+    pub(crate) fn expected(&self) -> Option<[u8; 32]> {
+        self.open.as_ref().and_then(|s| s.expected)
     }
 
     /// Already complete before this transfer began.

@@ -184,16 +184,9 @@ async fn post_upload(
         Ok(b) => b,
         Err(e) => return bad_body(e),
     };
-    let sha256 = match b.sha256.as_deref() {
-        None | Some("") => None,
-        Some(s) => match super::window::sha256_arg(s) {
-            Ok(d) => Some(d),
-            Err(m) => return error(StatusCode::BAD_REQUEST, format!("sha256: {m}")),
-        },
-    };
-    let want = crate::attachments::UploadWant {
-        size: b.size,
-        sha256,
+    let want = match super::window::upload_want(b.size, b.sha256.as_deref().unwrap_or_default()) {
+        Ok(w) => w,
+        Err(m) => return error(StatusCode::BAD_REQUEST, m),
     };
     match super::transfer::begin_upload(&node, want.clone()).await {
         Ok(upload) => upload_answer(

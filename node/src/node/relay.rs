@@ -334,36 +334,31 @@ impl Worker {
                     Vec::new()
                 }
             };
-            if batch.is_empty() {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = self.stop.cancelled() => break,
+            if !batch.is_empty() {
+                let ids: Vec<Uuid> = batch.iter().map(|e| e.message.message_id).collect();
+                let more = batch.len() >= self.gate.batch();
+                let (handed_off, deferred) = self.attempt(batch).await;
+                {
+                    let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+                    for id in ids.iter().filter(|id| !handed_off.contains(id)) {
+                        f.remove(id);
+                    }
                 }
-                continue;
-            }
-            let ids: Vec<Uuid> = batch.iter().map(|e| e.message.message_id).collect();
-            let more = batch.len() >= self.gate.batch();
-            let (handed_off, deferred) = self.attempt(batch).await;
-            {
-                let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-                for id in ids.iter().filter(|id| !handed_off.contains(id)) {
-                    f.remove(id);
+                if deferred < ids.len() {
+                    if more {
+                        // Let a sibling worker take the next batch too.
+                        wake.notify_one();
+                    }
+                    continue;
                 }
+                // Only messages the full attachments lane could not take: wait as when idle,
+                // until a transfer ends (it wakes the peer's workers), rather than take them
+                // again now.
             }
-            if deferred == ids.len() {
-                // Only messages the full attachments lane could not take: wait until a
-                // transfer ends (it wakes the peer's workers) rather than take them again now.
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-                    _ = self.stop.cancelled() => break,
-                }
-                continue;
-            }
-            if more {
-                // Let a sibling worker take the next batch too.
-                wake.notify_one();
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = self.stop.cancelled() => break,
             }
         }
     }

@@ -159,13 +159,8 @@ pub(crate) async fn begin_upload(
     want: UploadWant,
 ) -> Result<Uuid, TransferError> {
     open_for_uploads(node)?;
-    if want.size > node.attachments.limits.max_attachment_bytes {
-        return Err(AttachmentError::TooLarge {
-            size: want.size,
-            limit: node.attachments.limits.max_attachment_bytes,
-        }
-        .into());
-    }
+    // Over the limit is the answer for a size that would also not fit the disk.
+    node.attachments.check_size(want.size)?;
     node.disk.check_room(want.size)?;
     let n = node.clone();
     let size = want.size;
@@ -206,15 +201,18 @@ where
         // Complete already (an answer the client did not get): nothing to take.
         return Ok(UploadState::Complete(h));
     }
-    let size = sink.size().unwrap_or(0);
-    node.disk.check_room(size.saturating_sub(sink.written()))?;
+    let want = UploadWant {
+        size: sink.size().unwrap_or(0),
+        sha256: sink.expected(),
+    };
+    node.disk
+        .check_room(want.size.saturating_sub(sink.written()))?;
     let began_at = sink.written();
     let mut sink = fill(node, sink, &mut pieces).await?;
-    if sink.written() < size {
+    if sink.written() < want.size {
         let have = blocking(move || sink.pause()).await??;
-        tracing::info!(upload = %upload, have, size, "upload paused; it continues from here");
-        let n = node.clone();
-        return Ok(blocking(move || n.attachments.upload_state(upload)).await??);
+        tracing::info!(upload = %upload, have, size = want.size, "upload paused; it continues from here");
+        return Ok(UploadState::Partial { have, want });
     }
     let held = blocking(move || sink.finish()).await??;
     node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
@@ -518,10 +516,7 @@ pub(crate) async fn receive(
                 Err(_) => {
                     // A sender that went quiet (or a connection nobody closed) would hold this
                     // attachment and a slot for ever: stop, keeping what arrived.
-                    let have = blocking(move || sink.pause())
-                        .await
-                        .map_err(|e| Status::internal(e.to_string()))?
-                        .map_err(|e| Status::unavailable(e.to_string()))?;
+                    let have = pause(sink).await?;
                     tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, "transfer stalled: no chunk for attachments.stall_seconds; it resumes from here");
                     return Err(Status::deadline_exceeded(format!(
                         "no chunk for {} s (attachments.stall_seconds); {have} bytes are held: continue from there",
@@ -530,10 +525,7 @@ pub(crate) async fn receive(
                 }
                 Ok(Err(e)) => {
                     // The sender went away: keep what arrived for a resumed transfer.
-                    let have = blocking(move || sink.pause())
-                        .await
-                        .map_err(|e| Status::internal(e.to_string()))?
-                        .map_err(|e| Status::unavailable(e.to_string()))?;
+                    let have = pause(sink).await?;
                     tracing::info!(message_id = %n.message, attachment = %n.info.id, have, error = %e, "transfer interrupted; it resumes from here");
                     return Err(e);
                 }
@@ -554,11 +546,7 @@ pub(crate) async fn receive(
             checked = sink.written();
         }
         if chunk.sha256.len() != 32 {
-            let mut s = sink;
-            let have = blocking(move || s.pause())
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let have = pause(sink).await?;
             return Ok(refused(
                 have,
                 "refused",
@@ -582,11 +570,7 @@ pub(crate) async fn receive(
                 .fetch_add(len as u64, Ordering::Relaxed);
         }
         if let Err(e) = r {
-            let mut s = sink;
-            let have = blocking(move || s.pause())
-                .await
-                .map_err(|e| Status::internal(e.to_string()))?
-                .map_err(|e| Status::unavailable(e.to_string()))?;
+            let have = pause(sink).await?;
             let (code, transient) = match &e {
                 AttachmentError::ChunkDigest { .. } => ("chunk-digest-mismatch", true),
                 AttachmentError::Offset { .. } => ("offset-mismatch", true),
@@ -642,6 +626,15 @@ pub(crate) async fn receive(
         }
         Err(e) => Err(Status::unavailable(e.to_string())),
     }
+}
+
+/// Makes what a transfer received durable before it stops early: the bytes held, to
+/// continue from.
+async fn pause(mut sink: Sink) -> Result<u64, Status> {
+    blocking(move || sink.pause())
+        .await
+        .map_err(|e| Status::internal(e.to_string()))?
+        .map_err(|e| Status::unavailable(e.to_string()))
 }
 
 /// Why sending an attachment failed.

@@ -232,14 +232,7 @@ impl Window for WindowService {
         request: Request<BeginUploadRequest>,
     ) -> Result<Response<UploadResponse>, Status> {
         let r = request.into_inner();
-        let sha256 = match r.sha256.as_str() {
-            "" => None,
-            s => Some(sha256_arg(s).map_err(|m| Status::invalid_argument(format!("sha256: {m}")))?),
-        };
-        let want = UploadWant {
-            size: r.size,
-            sha256,
-        };
+        let want = upload_want(r.size, &r.sha256).map_err(Status::invalid_argument)?;
         let upload = super::transfer::begin_upload(&self.node, want.clone())
             .await
             .map_err(transfer_status)?;
@@ -362,11 +355,18 @@ pub(crate) fn upload_arg(s: &str) -> Result<Uuid, Status> {
         .map_err(|_| Status::invalid_argument(format!("upload_id: {s:?} is not an upload id")))
 }
 
-/// A SHA-256 given as 64 hex digits.
-pub(crate) fn sha256_arg(s: &str) -> Result<[u8; 32], String> {
-    crate::store::unhex(s)
-        .and_then(|v| <[u8; 32]>::try_from(v).ok())
-        .ok_or_else(|| format!("{s:?} is not a SHA-256 (64 hex digits)"))
+/// What a request beginning an upload declares: its size and, unless `sha256` is empty, the
+/// SHA-256 (64 hex digits) its bytes must have.
+pub(crate) fn upload_want(size: u64, sha256: &str) -> Result<UploadWant, String> {
+    let sha256 = match sha256 {
+        "" => None,
+        s => Some(
+            crate::store::unhex(s)
+                .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                .ok_or_else(|| format!("sha256: {s:?} is not a SHA-256 (64 hex digits)"))?,
+        ),
+    };
+    Ok(UploadWant { size, sha256 })
 }
 
 /// An upload's state as the national system's doors answer it (gRPC; HTTP as JSON).
