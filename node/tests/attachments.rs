@@ -583,6 +583,45 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     );
     let (status, _) = net.http("KZ", "GET", &format!("/v1/uploads/{other_id}"), None);
     assert_eq!(status, 404, "a refused upload was kept");
+    // Without ?offset=, and past the declared size: refused, and nothing held is lost.
+    let (status, small) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 1000})));
+    assert_eq!(status, 201, "{small}");
+    let small_id = small["upload_id"].as_str().expect("id").to_owned();
+    let (status, v) = send_file(
+        net.http_port("KZ"),
+        &format!("PATCH /v1/uploads/{small_id}"),
+        &file,
+        0,
+        10,
+        true,
+    );
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        v["error"].as_str().unwrap_or_default().contains("offset"),
+        "{v}"
+    );
+    let (status, v) = patch_upload(net.http_port("KZ"), &small_id, 0, &file, 0, 600, true);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        (v["have"].as_u64(), v["complete"].as_bool()),
+        (Some(600), Some(false)),
+        "{v}"
+    );
+    let (status, v) = patch_upload(net.http_port("KZ"), &small_id, 600, &file, 600, 1600, true);
+    assert_eq!(status, 413, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("declared size of 1000"),
+        "{v}"
+    );
+    let (_, st) = net.http("KZ", "GET", &format!("/v1/uploads/{small_id}"), None);
+    assert_eq!(
+        (st["have"].as_u64(), st["complete"].as_bool()),
+        (Some(600), Some(false)),
+        "{st}"
+    );
 
     // A request that goes quiet mid-body, its connection left open, is stopped after
     // attachments.stall_seconds, keeping what arrived (checked after the gRPC part).
@@ -689,6 +728,25 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
                 .await
                 .expect_err("unknown");
             assert_eq!(unknown.code(), tonic::Code::NotFound);
+            let bad = kz
+                .begin_upload(BeginUploadRequest {
+                    size: 10,
+                    sha256: "not-hex".into(),
+                })
+                .await
+                .expect_err("bad sha256");
+            assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+            assert!(bad.message().starts_with("sha256:"), "{}", bad.message());
+            let bad = kz
+                .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+                    data: b"x".to_vec(),
+                    upload_id: String::new(),
+                    offset: 5,
+                }]))
+                .await
+                .expect_err("an offset without an upload");
+            assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+            assert!(bad.message().contains("upload_id"), "{}", bad.message());
         });
     quiet_conn
         .set_read_timeout(Some(Duration::from_secs(30)))

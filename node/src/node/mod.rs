@@ -456,24 +456,21 @@ impl Node {
     pub(crate) fn lane_queue(&self, peer: &str) -> Arc<tokio::sync::Semaphore> {
         let mut m = self.lane_queues.lock().unwrap_or_else(|p| p.into_inner());
         m.entry(peer.to_owned())
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Semaphore::new(
-                    self.config
-                        .attachments
-                        .max_transfers_per_peer
-                        .saturating_mul(LANE_QUEUE),
-                ))
-            })
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.lane_places())))
             .clone()
+    }
+
+    /// Places in one peer's attachments lane.
+    fn lane_places(&self) -> usize {
+        self.config
+            .attachments
+            .max_transfers_per_peer
+            .saturating_mul(LANE_QUEUE)
     }
 
     /// Messages in all peers' attachments lanes now.
     pub(crate) fn lane_messages(&self) -> usize {
-        let cap = self
-            .config
-            .attachments
-            .max_transfers_per_peer
-            .saturating_mul(LANE_QUEUE);
+        let cap = self.lane_places();
         let m = self.lane_queues.lock().unwrap_or_else(|p| p.into_inner());
         m.values()
             .map(|s| cap.saturating_sub(s.available_permits()))
