@@ -637,6 +637,14 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     .expect("head");
     quiet_conn.write_all(&vec![2u8; 700_000]).expect("part");
     let quiet_since = Instant::now();
+    // A fetch whose client reads nothing is stopped after attachments.stall_seconds too: the
+    // 96 MiB do not fit in the socket buffers, so the node waits on the client.
+    let mut quiet_fetch = TcpStream::connect(("127.0.0.1", net.http_port("RU"))).expect("connect");
+    write!(
+        quiet_fetch,
+        "GET /v1/messages/{id}/attachments/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
 
     // The same over gRPC: begin, a part, the state, a wrong offset, the rest.
     tokio::runtime::Runtime::new()
@@ -761,6 +769,26 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     assert!(answer.contains("stall_seconds"), "{answer}");
     let (_, st) = net.http("KZ", "GET", &format!("/v1/uploads/{quiet_id}"), None);
     assert_eq!(st["have"], 700_000, "{st}");
+    // By now the quiet fetch has been stopped: its client gets what the buffers held, then
+    // the end of the connection, short of the 96 MiB.
+    quiet_fetch
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut fetched = Vec::new();
+    let _ = quiet_fetch.read_to_end(&mut fetched);
+    assert!(
+        String::from_utf8_lossy(&fetched[..fetched.len().min(200)]).starts_with("HTTP/1.1 200"),
+        "the fetch was not answered"
+    );
+    assert!(
+        (fetched.len() as u64) < size,
+        "a client that read nothing for stall_seconds still got all {} bytes",
+        fetched.len()
+    );
+    assert!(
+        net.log("RU").contains("fetch stopped"),
+        "RU did not log the stopped fetch"
+    );
     println!("KZ was killed with {have} of {size} bytes held; the upload continued from there and RU received the sender's SHA-256");
 }
 
