@@ -1390,7 +1390,13 @@ async fn grpc_doors_and_collection_after_settlement() {
 
 #[test]
 fn a_body_sent_by_reference_is_checked_like_an_inline_one() {
-    let mut net = Net::init("KZ,RU", "", "", 24500, "");
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        24500,
+        "\n[attachments]\nmax_national_transfers = 1\n",
+    );
     net.start("KZ");
     net.start("RU");
     let body = net.dir.path().join("body.xml");
@@ -1454,5 +1460,58 @@ fn a_body_sent_by_reference_is_checked_like_an_inline_one() {
             .expect("error")
             .starts_with("body_attachment body:"),
         "{v}"
+    );
+
+    // Reading a body by reference takes a national-transfer slot: with the only one held by
+    // an upload in flight it is refused, retryably; an inline body is not held up.
+    let (status, held) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 4 * MIB})));
+    assert_eq!(status, 201, "{held}");
+    let held_id = held["upload_id"].as_str().expect("id").to_owned();
+    let mut conn = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
+    write!(
+        conn,
+        "PATCH /v1/uploads/{held_id}?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        4 * MIB
+    )
+    .expect("head");
+    // More than a chunk buffer, so that bytes reach the file while the request goes on.
+    conn.write_all(&vec![5u8; 2 * MIB as usize]).expect("part");
+    assert!(
+        wait_until(Duration::from_secs(20), || net
+            .http("KZ", "GET", &format!("/v1/uploads/{held_id}"), None)
+            .1["have"]
+            .as_u64()
+            .is_some_and(|h| h >= MIB)),
+        "the upload did not start"
+    );
+    let (status, v) = submit("", "eaeu.export-declaration", &up);
+    assert_eq!(status, 429, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("max_national_transfers"),
+        "{v}"
+    );
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/messages",
+        Some(&json!({
+            "format": "eaeu.export-declaration",
+            "document": SAMPLE,
+            "recipient_country": "RU",
+        })),
+    );
+    assert_eq!(status, 202, "{v}");
+    drop(conn);
+    assert!(
+        wait_until(Duration::from_secs(20), || submit(
+            "",
+            "eaeu.export-declaration",
+            &up
+        )
+        .0 == 202),
+        "a body by reference is still refused after the upload stopped"
     );
 }

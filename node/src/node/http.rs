@@ -371,7 +371,9 @@ async fn post_message(
         )
             .into_response(),
         Err(e @ SubmitError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e @ SubmitError::Busy(_)) => error(StatusCode::TOO_MANY_REQUESTS, e),
+        Err(e @ (SubmitError::Busy(_) | SubmitError::TransfersBusy(_))) => {
+            error(StatusCode::TOO_MANY_REQUESTS, e)
+        }
         // Retryable: the client comes back once the operator has made room or mended the disk.
         Err(e @ (SubmitError::DiskLow(_) | SubmitError::AttachmentIo(_))) => unavailable(e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),

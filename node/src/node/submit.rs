@@ -81,6 +81,10 @@ pub(crate) enum SubmitError {
     /// The node could not read or link an upload's files (a disk error); try again later.
     #[error("{0}")]
     AttachmentIo(String),
+    /// A body by reference is read and checked in one of the national-transfer slots, and
+    /// all are taken; try again later.
+    #[error("body_attachment: {0} uploads, fetches and bodies by reference are in flight (attachments.max_national_transfers); try again later")]
+    TransfersBusy(usize),
 }
 
 fn invalid(s: impl Into<String>) -> SubmitError {
@@ -119,11 +123,21 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             node.config.limits.max_message_bytes
         )));
     }
+    // A body by reference is read into memory (up to attachments.max_checked_body_bytes) by a
+    // request of a few bytes: it takes a national-transfer slot, so that many at once cannot
+    // exhaust the node's memory.
+    let slot = s
+        .body_attachment
+        .is_some()
+        .then(|| super::transfer::national_slot(node))
+        .transpose()
+        .map_err(|_| SubmitError::TransfersBusy(node.config.attachments.max_national_transfers))?;
     let n = node.clone();
     // Parsing, translation and signing are CPU work: keep them off the async workers.
     let prepared = tokio::task::spawn_blocking(move || prepare(&n, s))
         .await
         .map_err(|e| invalid(format!("internal: {e}")))??;
+    drop(slot);
     let count = prepared.len() as u64;
     let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
     let labels: Vec<(uuid::Uuid, String, String)> = prepared
