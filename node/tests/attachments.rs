@@ -327,8 +327,9 @@ fn a_large_attachment_crosses_the_hub_in_bounded_memory_and_arrives_whole() {
 
 #[test]
 fn a_transfer_resumes_after_kill_9_of_the_sender_and_then_of_the_receiver() {
-    // 16 MiB/s, so the transfer is still running when each node is killed.
-    let extra = "\n[attachments]\nsend_rate_kib = 16384\n[relay]\nmax_backoff_ms = 1000\n";
+    // 8 MiB/s, so the transfer (about 20 s) is still running when each node is killed, even
+    // on a slow machine.
+    let extra = "\n[attachments]\nsend_rate_kib = 8192\n[relay]\nmax_backoff_ms = 1000\n";
     let mut net = Net::init("KZ,RU", "", "", 24200, extra);
     net.start("KZ");
     net.start("RU");
@@ -371,7 +372,8 @@ fn a_transfer_resumes_after_kill_9_of_the_sender_and_then_of_the_receiver() {
     assert!(
         wait_until(Duration::from_secs(60), || held_bytes(
             &net, "RU", &id, "scan"
-        ) > at_kill + 16 * MIB),
+        ) > at_kill
+            + (16 * MIB).min((size - at_kill) / 2)),
         "the transfer did not go on after KZ's restart\n{}",
         net.log("KZ")
     );
@@ -829,7 +831,13 @@ fn a_backlog_of_messages_with_attachments_waits_in_the_outbox_not_in_the_lane() 
         most >= 2,
         "the lane never held more than {most}: the backlog was not shown"
     );
-    assert_eq!(net.metric("KZ", "attachment_lane_messages"), 0);
+    // A lane place is given back just after the message is recorded as recognised.
+    assert!(
+        wait_until(Duration::from_secs(10), || net
+            .metric("KZ", "attachment_lane_messages")
+            == 0),
+        "messages left in the lane"
+    );
     // Waiting for a place is not an attempt: none failed.
     assert_eq!(net.metric("KZ", "failed_attempts_total"), 0);
     assert!(
@@ -1244,14 +1252,24 @@ async fn grpc_doors_and_collection_after_settlement() {
         b"PUT /v1/attachments HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
     )
     .expect("first piece");
-    std::thread::sleep(Duration::from_millis(300));
-    let busy = kz
-        .upload_attachment(tokio_stream::iter(vec![UploadChunk {
-            data: b"second".to_vec(),
-            ..Default::default()
-        }]))
-        .await
-        .expect_err("over the limit");
+    // Until the node has taken the HTTP upload, a second one may still get the slot (it is
+    // kept, unnamed, harmlessly): ask again until refused.
+    let since = Instant::now();
+    let busy = loop {
+        match kz
+            .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+                data: b"second".to_vec(),
+                ..Default::default()
+            }]))
+            .await
+        {
+            Err(e) => break e,
+            Ok(_) if since.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Ok(r) => panic!("never over the limit: {:?}", r.into_inner()),
+        }
+    };
     assert_eq!(
         busy.code(),
         tonic::Code::ResourceExhausted,

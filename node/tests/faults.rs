@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,12 +19,14 @@ use net::{wait_until, Net};
 const RELAY: &str =
     "\n[relay]\nmin_backoff_ms = 200\nmax_backoff_ms = 5000\ntimeout_seconds = 3\n[limits]\nmax_inbox_pull = 1000000\n";
 
-/// Submits KZ → `to` every `every` until `stop`; the acknowledged ids.
+/// Submits KZ → `to` every `every` until `stop`; the acknowledged ids (counted in `acked` as
+/// they come).
 fn steady_load(
     port: u16,
     to: &'static str,
     every: Duration,
     stop: Arc<AtomicBool>,
+    acked: Arc<AtomicUsize>,
 ) -> std::thread::JoinHandle<Vec<String>> {
     std::thread::spawn(move || {
         let body = serde_json::json!({
@@ -43,6 +45,7 @@ fn steady_load(
                     .expect("id")
                     .to_owned(),
             );
+            acked.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(every.saturating_sub(started.elapsed()));
         }
         acknowledged
@@ -66,11 +69,13 @@ fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_dr
     net.start("KZ");
     net.start("RU");
     let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicUsize::new(0));
     let load = steady_load(
         net.http_port("KZ"),
         "RU",
         Duration::from_millis(50),
         stop.clone(),
+        acked.clone(),
     );
     std::thread::sleep(Duration::from_secs(3));
     let failed = r#"tereze_peer_calls_total{peer="RU",result="failed"}"#;
@@ -78,6 +83,7 @@ fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_dr
     assert_eq!(net.sample("KZ", failed), 0.0);
 
     net.kill9("RU");
+    let acked_at_kill = acked.load(Ordering::SeqCst);
     let down_at = Instant::now();
     let rss_before = net.rss_kib("KZ");
     let mut rss_max = rss_before;
@@ -90,6 +96,7 @@ fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_dr
         backlog_max = backlog_max.max(net.metric("KZ", "outbox_messages"));
     }
     let failed_calls = net.sample("KZ", failed);
+    let acked_during = acked.load(Ordering::SeqCst) - acked_at_kill;
     net.start("RU");
     let back_at = Instant::now();
     std::thread::sleep(Duration::from_secs(2));
@@ -106,10 +113,12 @@ fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_dr
     let drained = back_at.elapsed();
     net.assert_exactly_once("RU", &sent);
 
-    // About 20 messages a second queued up while RU was away...
+    // What was acknowledged while RU was away queued up (up to 20 a second; fewer when the
+    // machine is slow)...
     assert!(
-        backlog_max as f64 >= outage.as_secs_f64() * 10.0,
-        "{backlog_max}"
+        acked_during as f64 >= outage.as_secs_f64()
+            && backlog_max as f64 >= acked_during as f64 * 0.8,
+        "backlog peaked at {backlog_max}; {acked_during} acknowledged during the outage"
     );
     // ...but RU was called once per pause (0.2 s doubling to 5 s, with jitter), not once per
     // message: without the gate this is thousands of calls.
@@ -341,7 +350,10 @@ fn round_trip(net: &Net, to: &str) -> Duration {
 
 #[test]
 fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
-    let mut net = Net::init("KZ,RU,BY", "", "", 23300, RELAY);
+    // A call timeout well above what a round trip takes on a slow machine, so that "BY did not
+    // wait behind RU" has a margin on both sides.
+    let relay = RELAY.replace("timeout_seconds = 3", "timeout_seconds = 12");
+    let mut net = Net::init("KZ,RU,BY", "", "", 23300, &relay);
     net.start("KZ");
     net.start("RU");
     net.start("BY");
@@ -349,7 +361,7 @@ fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
     let baseline = round_trip(&net, "BY");
 
     // 1. Half-open: RU's process is frozen. The kernel still accepts and acknowledges, the
-    //    node never answers. KZ's call times out (relay.timeout_seconds = 3) and pauses RU;
+    //    node never answers. KZ's call times out (relay.timeout_seconds = 12) and pauses RU;
     //    BY's traffic goes on meanwhile.
     net.signal("RU", "STOP");
     let frozen: Vec<String> = (0..5)
@@ -361,7 +373,7 @@ fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
         worst = worst.max(round_trip(&net, "BY"));
     }
     assert!(
-        wait_until(Duration::from_secs(20), || net.sample("KZ", failed) >= 1.0),
+        wait_until(Duration::from_secs(60), || net.sample("KZ", failed) >= 1.0),
         "no timeout fired for the frozen peer"
     );
     assert!(
@@ -372,12 +384,12 @@ fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
         net.log("KZ")
     );
     assert!(
-        worst < Duration::from_secs(3),
+        worst < Duration::from_secs(8),
         "BY waited {worst:?} behind frozen RU (alone: {baseline:?})"
     );
     net.signal("RU", "CONT");
     assert!(
-        wait_until(Duration::from_secs(30), || frozen.iter().all(|id| net
+        wait_until(Duration::from_secs(60), || frozen.iter().all(|id| net
             .states("KZ", id)
             .last()
             .is_some_and(|s| s == "recognised"))),
@@ -390,13 +402,13 @@ fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
     let before = net.sample("KZ", failed);
     let stalled = net.submit("KZ", "RU", None).expect("accepted");
     assert!(
-        wait_until(Duration::from_secs(30), || net.sample("KZ", failed)
+        wait_until(Duration::from_secs(60), || net.sample("KZ", failed)
             > before),
         "the handshake stall never failed the call"
     );
     assert!(!held.lock().expect("lock").is_empty(), "KZ never connected");
     let during = round_trip(&net, "BY");
-    assert!(during < Duration::from_secs(3), "BY waited {during:?}");
+    assert!(during < Duration::from_secs(8), "BY waited {during:?}");
     assert_ne!(
         net.states("KZ", &stalled).last().map(String::as_str),
         Some("recognised")
@@ -410,7 +422,7 @@ fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
     assert_eq!(idle.len(), 200);
     let from_by = net.submit("BY", "KZ", None).expect("BY takes it");
     assert!(
-        wait_until(Duration::from_secs(10), || net
+        wait_until(Duration::from_secs(30), || net
             .states("BY", &from_by)
             .last()
             .is_some_and(|s| s == "recognised")),

@@ -307,8 +307,9 @@ fn bad_submissions_are_refused_clearly_and_nothing_is_stored() {
 
 #[test]
 fn a_full_outbox_answers_429_and_a_parked_message_can_be_requeued() {
-    // Backoff long enough that the three are still queued when the fourth comes.
-    let extra = "\n[limits]\nmax_queue = 3\n[relay]\nmax_attempts = 2\nmin_backoff_ms = 1000\nmax_backoff_ms = 2000\n";
+    // Backoff long enough that the three are still queued when the fourth comes, even on a
+    // slow machine (a message parked dead leaves the outbox).
+    let extra = "\n[limits]\nmax_queue = 3\n[relay]\nmax_attempts = 2\nmin_backoff_ms = 5000\nmax_backoff_ms = 5000\n";
     let mut net = Net::init("KZ,RU", "", "", 19400, extra);
     net.start("KZ");
     let mut ids = Vec::new();

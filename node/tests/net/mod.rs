@@ -469,13 +469,11 @@ pub fn http_bytes(
     )
     .into_bytes();
     req.extend_from_slice(payload);
-    if s.write_all(&req).is_err() {
-        return (0, Value::Null);
-    }
+    // A node that refuses before reading the whole body answers and closes: the write can
+    // fail, and the read end in a reset, with the answer already here. Keep what arrived.
+    let _ = s.write_all(&req);
     let mut raw = Vec::new();
-    if s.read_to_end(&mut raw).is_err() {
-        return (0, Value::Null);
-    }
+    let _ = s.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
     let Some((head, body)) = text.split_once("\r\n\r\n") else {
         return (0, Value::Null);
