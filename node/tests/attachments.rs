@@ -111,6 +111,29 @@ fn send_file(port: u16, request: &str, path: &Path, from: u64, to: u64, end: boo
     )
 }
 
+/// Begins an upload of `size` bytes at `state` and sends `part` of them in a `PATCH` with
+/// `Content-Length: size`, left open: the upload's id and the connection.
+fn open_upload(net: &Net, state: &str, size: u64, part: &[u8]) -> (String, TcpStream) {
+    let (status, v) = net.http(state, "POST", "/v1/uploads", Some(&json!({ "size": size })));
+    assert_eq!(status, 201, "{v}");
+    let id = v["upload_id"].as_str().expect("id").to_owned();
+    let mut s = TcpStream::connect(("127.0.0.1", net.http_port(state))).expect("connect");
+    write!(
+        s,
+        "PATCH /v1/uploads/{id}?offset=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {size}\r\n\r\n"
+    )
+    .expect("head");
+    s.write_all(part).expect("part");
+    (id, s)
+}
+
+/// The bytes an upload holds at `state` (`have` of `GET /v1/uploads/{id}`; 0 when unknown).
+fn upload_have(net: &Net, state: &str, id: &str) -> u64 {
+    net.http(state, "GET", &format!("/v1/uploads/{id}"), None).1["have"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
 /// `PATCH /v1/uploads/{id}?offset=N` with bytes `from..to` of `path` (see [`send_file`]).
 fn patch_upload(
     port: u16,
@@ -510,25 +533,12 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     );
 
     // A request that breaks off mid-body: every byte that arrived is kept.
-    let (status, cut) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 3 * MIB})));
-    assert_eq!(status, 201, "{cut}");
-    let cut_id = cut["upload_id"].as_str().expect("id").to_owned();
-    {
-        let mut s = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
-        write!(
-            s,
-            "PATCH /v1/uploads/{cut_id}?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-            3 * MIB
-        )
-        .expect("head");
-        s.write_all(&vec![1u8; 1_500_000]).expect("part");
-        std::thread::sleep(Duration::from_millis(300));
-        // Dropped: the connection closes 1,500,000 bytes into the body.
-    }
+    let (cut_id, cut) = open_upload(&net, "KZ", 3 * MIB, &vec![1u8; 1_500_000]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Dropped: the connection closes 1,500,000 bytes into the body.
+    drop(cut);
     assert!(
-        wait_until(Duration::from_secs(20), || net
-            .http("KZ", "GET", &format!("/v1/uploads/{cut_id}"), None)
-            .1["have"]
+        wait_until(Duration::from_secs(20), || upload_have(&net, "KZ", &cut_id)
             == 1_500_000),
         "{}",
         net.http("KZ", "GET", &format!("/v1/uploads/{cut_id}"), None)
@@ -627,17 +637,7 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
 
     // A request that goes quiet mid-body, its connection left open, is stopped after
     // attachments.stall_seconds, keeping what arrived (checked after the gRPC part).
-    let (status, quiet) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 3 * MIB})));
-    assert_eq!(status, 201, "{quiet}");
-    let quiet_id = quiet["upload_id"].as_str().expect("id").to_owned();
-    let mut quiet_conn = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
-    write!(
-        quiet_conn,
-        "PATCH /v1/uploads/{quiet_id}?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        3 * MIB
-    )
-    .expect("head");
-    quiet_conn.write_all(&vec![2u8; 700_000]).expect("part");
+    let (quiet_id, mut quiet_conn) = open_upload(&net, "KZ", 3 * MIB, &vec![2u8; 700_000]);
     let quiet_since = Instant::now();
     // A fetch whose client reads nothing is stopped after attachments.stall_seconds too: the
     // 96 MiB do not fit in the socket buffers, so the node waits on the client.
@@ -1246,30 +1246,22 @@ async fn grpc_doors_and_collection_after_settlement() {
         .expect("KZ window");
 
     // One upload at a time here (attachments.max_national_transfers = 1): a second one while
-    // an HTTP upload is open is refused, and the first still completes.
-    let mut open = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
-    open.write_all(
-        b"PUT /v1/attachments HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
-    )
-    .expect("first piece");
-    // Until the node has taken the HTTP upload, a second one may still get the slot (it is
-    // kept, unnamed, harmlessly): ask again until refused.
-    let since = Instant::now();
-    let busy = loop {
-        match kz
-            .upload_attachment(tokio_stream::iter(vec![UploadChunk {
-                data: b"second".to_vec(),
-                ..Default::default()
-            }]))
-            .await
-        {
-            Err(e) => break e,
-            Ok(_) if since.elapsed() < Duration::from_secs(10) => {
-                tokio::time::sleep(Duration::from_millis(100)).await
-            }
-            Ok(r) => panic!("never over the limit: {:?}", r.into_inner()),
-        }
-    };
+    // an HTTP upload is in flight is refused, and the first still completes.
+    let (first_id, mut open) = open_upload(&net, "KZ", 2 * MIB, &vec![6u8; MIB as usize + 1000]);
+    // Bytes past a chunk buffer reach the file once the HTTP upload holds the slot.
+    assert!(
+        wait_until(Duration::from_secs(20), || upload_have(
+            &net, "KZ", &first_id
+        ) >= MIB),
+        "the HTTP upload did not start"
+    );
+    let busy = kz
+        .upload_attachment(tokio_stream::iter(vec![UploadChunk {
+            data: b"second".to_vec(),
+            ..Default::default()
+        }]))
+        .await
+        .expect_err("over the limit");
     assert_eq!(
         busy.code(),
         tonic::Code::ResourceExhausted,
@@ -1281,10 +1273,14 @@ async fn grpc_doors_and_collection_after_settlement() {
         "{}",
         busy.message()
     );
-    open.write_all(b"0\r\n\r\n").expect("end");
+    open.write_all(&vec![6u8; MIB as usize - 1000])
+        .expect("the rest");
     let mut answer = String::new();
     open.read_to_string(&mut answer).expect("answer");
-    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains(r#""complete":true"#),
+        "{answer}"
+    );
     let data: Vec<u8> = (0..5 * MIB as usize + 123)
         .map(|i| (i % 241) as u8)
         .collect();
@@ -1482,24 +1478,12 @@ fn a_body_sent_by_reference_is_checked_like_an_inline_one() {
 
     // Reading a body by reference takes a national-transfer slot: with the only one held by
     // an upload in flight it is refused, retryably; an inline body is not held up.
-    let (status, held) = net.http("KZ", "POST", "/v1/uploads", Some(&json!({"size": 4 * MIB})));
-    assert_eq!(status, 201, "{held}");
-    let held_id = held["upload_id"].as_str().expect("id").to_owned();
-    let mut conn = TcpStream::connect(("127.0.0.1", net.http_port("KZ"))).expect("connect");
-    write!(
-        conn,
-        "PATCH /v1/uploads/{held_id}?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-        4 * MIB
-    )
-    .expect("head");
     // More than a chunk buffer, so that bytes reach the file while the request goes on.
-    conn.write_all(&vec![5u8; 2 * MIB as usize]).expect("part");
+    let (held_id, conn) = open_upload(&net, "KZ", 4 * MIB, &vec![5u8; 2 * MIB as usize]);
     assert!(
-        wait_until(Duration::from_secs(20), || net
-            .http("KZ", "GET", &format!("/v1/uploads/{held_id}"), None)
-            .1["have"]
-            .as_u64()
-            .is_some_and(|h| h >= MIB)),
+        wait_until(Duration::from_secs(20), || upload_have(
+            &net, "KZ", &held_id
+        ) >= MIB),
         "the upload did not start"
     );
     let (status, v) = submit("", "eaeu.export-declaration", &up);
