@@ -96,8 +96,9 @@ pub(crate) enum TransferError {
     Refused(#[from] AttachmentError),
     #[error(transparent)]
     Disk(#[from] super::disk::DiskLow),
-    /// `attachments.max_national_transfers` uploads and fetches are in flight.
-    #[error("{0} uploads and fetches are in flight, the limit (attachments.max_national_transfers); retry later")]
+    /// `attachments.max_national_transfers` uploads, fetches and bodies by reference being
+    /// checked are in flight.
+    #[error("{0} uploads, fetches and bodies by reference are in flight, the limit (attachments.max_national_transfers); retry later")]
     Busy(usize),
     /// The caller's stream failed or ended early.
     #[error("the upload stopped: {0}")]
