@@ -190,6 +190,14 @@ fn change_sets_replicate_through_the_hub_catch_up_fill_gaps_and_survive_kill_9()
         net.start(s);
     }
     let stream = subscribe(net.window_port("KZ"), "T.PORTS");
+    // BY's round at start is over (answered or failed) before anything is published.
+    assert!(
+        wait_until(WAIT, || net.metric("BY", "reference_pulls_total")
+            + net.metric("BY", "reference_pull_failures_total")
+            >= 1),
+        "BY never pulled at start: {}",
+        net.log("BY")
+    );
 
     // The Commission publishes a new directory at the hub; KZ and RU pull it.
     let one = sign(

@@ -658,7 +658,7 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 32] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 33] = [
         (
             "attachments_receiving",
             "gauge",
@@ -826,6 +826,12 @@ async fn metrics(State(node): Shared) -> Response {
             "counter",
             "Change sets that skipped numbers, so the missing ones were pulled.",
             m.change_set_gaps.load(Ordering::Relaxed),
+        ),
+        (
+            "reference_pulls_total",
+            "counter",
+            "Pulls of change sets from a source that answered (with or without new sets).",
+            m.change_set_pulls.load(Ordering::Relaxed),
         ),
         (
             "reference_pull_failures_total",

@@ -98,6 +98,8 @@ pub(crate) struct Metrics {
     pub(crate) change_sets: AtomicU64,
     pub(crate) change_sets_refused: AtomicU64,
     pub(crate) change_set_gaps: AtomicU64,
+    /// Pulls of change sets from a source that answered, and that failed.
+    pub(crate) change_set_pulls: AtomicU64,
     pub(crate) change_set_pull_failures: AtomicU64,
     pub(crate) webhooks_sent: AtomicU64,
     pub(crate) webhooks_failed: AtomicU64,

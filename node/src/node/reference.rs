@@ -242,7 +242,12 @@ pub(crate) async fn pull_all(node: &Arc<Node>) -> usize {
             .await
             .unwrap_or_else(|_| Err(format!("{source}: no answer within {} s", limit.as_secs())));
         match pulled {
-            Ok(n) => total += n,
+            Ok(n) => {
+                node.metrics
+                    .change_set_pulls
+                    .fetch_add(1, Ordering::Relaxed);
+                total += n
+            }
             Err(e) => {
                 node.metrics
                     .change_set_pull_failures
