@@ -9,10 +9,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::devpki::{self, DevPkiSpec};
 use crate::node::proto::window_client::WindowClient;
+
+/// A `Window` client that presents its node's national client token on every call.
+pub(crate) type Window = WindowClient<InterceptedService<Channel, NationalToken>>;
+
+/// Puts the national client token (`Authorization: Bearer …`) on every call.
+#[derive(Clone)]
+pub(crate) struct NationalToken(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for NationalToken {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        Ok(r)
+    }
+}
 
 pub(crate) struct Cluster {
     pub(crate) dir: PathBuf,
@@ -157,9 +172,9 @@ impl Cluster {
             .window_ports
             .get(state)
             .ok_or_else(|| ClusterError::Setup(format!("no node {state}")))?;
-        // The state's block: exchange, window, http, admin at +0..+3 (devpki::ports).
+        // The state's block: exchange, window, http, admin, peer at +0..+4 (devpki::ports).
         let first = window - 1;
-        for port in first..first + 4 {
+        for port in first..first + 5 {
             text = text.replace(&format!(":{port}\""), &format!(":{}\"", port + 5));
         }
         std::fs::write(&config, text).map_err(setup)?;
@@ -215,18 +230,27 @@ impl Cluster {
     }
 
     /// A Window client for `state`'s node.
-    pub(crate) async fn window(&self, state: &str) -> Result<WindowClient<Channel>, ClusterError> {
+    pub(crate) async fn window(&self, state: &str) -> Result<Window, ClusterError> {
         let port = self
             .window_ports
             .get(state)
             .ok_or_else(|| ClusterError::Setup(format!("no node {state}")))?;
+        let token_file = self.dir.join(state.to_lowercase()).join("national.token");
+        let token = std::fs::read_to_string(&token_file)
+            .map_err(|e| ClusterError::Setup(format!("{}: {e}", token_file.display())))?;
+        let bearer = format!("Bearer {}", token.trim())
+            .parse()
+            .map_err(|_| ClusterError::Setup(format!("{}: not a token", token_file.display())))?;
         let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
             .map_err(|e| ClusterError::Setup(e.to_string()))?
             .tcp_nodelay(true)
             .connect()
             .await
             .map_err(|e| ClusterError::Setup(format!("window of {state}: {e}")))?;
-        Ok(WindowClient::new(channel).max_decoding_message_size(64 << 20))
+        Ok(
+            WindowClient::with_interceptor(channel, NationalToken(bearer))
+                .max_decoding_message_size(64 << 20),
+        )
     }
 
     /// The node processes' ids.
@@ -274,7 +298,7 @@ impl Drop for Cluster {
 /// chunk made as the stream is read, so the caller holds one), checks the SHA-256 and size the
 /// node answers against its own, and returns the node's answer.
 pub(crate) async fn upload_generated(
-    window: &WindowClient<Channel>,
+    window: &Window,
     mib: u64,
 ) -> Result<crate::node::proto::UploadResponse, String> {
     use tokio_stream::StreamExt;

@@ -24,8 +24,91 @@ pub(crate) struct Listen {
     /// gRPC `Window` for the national system (plaintext: bind it to loopback or a private
     /// network).
     pub(crate) window: Option<SocketAddr>,
-    /// HTTP/JSON intake, status and health.
+    /// HTTP/JSON for the national system (intake, status, inbox), with health, readiness and
+    /// metrics.
     pub(crate) http: Option<SocketAddr>,
+    /// HTTP, read-only, for other states' nodes: `GET /v1/crl` (this state's CRLs) and nothing
+    /// else. The only HTTP door meant to be reachable from outside the state.
+    #[serde(default)]
+    pub(crate) peer: Option<SocketAddr>,
+}
+
+/// What a national client may do on the national doors (HTTP and gRPC `Window`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Operation {
+    /// Submit documents and follow the messages sent (`POST /v1/messages`, status, Subscribe).
+    Submit,
+    /// Read the inbox and the attachments of received messages.
+    Inbox,
+    /// Acknowledge (take) messages from the inbox.
+    Ack,
+    /// Upload attachments.
+    Upload,
+    /// Manage this state's trader register (`POST /v1/traders`).
+    Traders,
+    /// Publish signed reference change sets (`POST /v1/reference/change-sets`).
+    Reference,
+}
+
+impl Operation {
+    pub(crate) const ALL: [Operation; 6] = [
+        Operation::Submit,
+        Operation::Inbox,
+        Operation::Ack,
+        Operation::Upload,
+        Operation::Traders,
+        Operation::Reference,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Submit => "submit",
+            Self::Inbox => "inbox",
+            Self::Ack => "ack",
+            Self::Upload => "upload",
+            Self::Traders => "traders",
+            Self::Reference => "reference",
+        }
+    }
+}
+
+/// One national system (or part of it) allowed on the national doors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NationalClient {
+    /// The name the audit log and the logs give it.
+    pub(crate) name: String,
+    /// A file holding its bearer token (one line, at least 32 characters, owner-only).
+    pub(crate) token_file: Option<PathBuf>,
+    /// Its client certificate (PEM), for mutual TLS on the national doors (`national.tls`
+    /// with `client_ca`); matched exactly.
+    pub(crate) certificate: Option<PathBuf>,
+    /// What it may call.
+    pub(crate) operations: Vec<Operation>,
+}
+
+/// TLS on the national doors (HTTP and `Window`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NationalTls {
+    /// PEM certificate (its chain may follow) the national doors present.
+    pub(crate) certificate: PathBuf,
+    /// Its PEM private key.
+    pub(crate) key: PathBuf,
+    /// CA certificates (PEM) that issue the national clients' certificates; needed for
+    /// clients listed by `certificate`.
+    pub(crate) client_ca: Option<PathBuf>,
+}
+
+/// The national doors: who may call them (docs/operations.md, "Doors").
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct National {
+    /// Omitted: plaintext (bind the doors to loopback).
+    pub(crate) tls: Option<NationalTls>,
+    #[serde(default, rename = "client")]
+    pub(crate) clients: Vec<NationalClient>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -334,6 +417,9 @@ pub(crate) struct NodeConfig {
     pub(crate) traders: Traders,
     /// Omit to run without the admin API.
     pub(crate) admin: Option<Admin>,
+    /// The national system's clients and the national doors' TLS.
+    #[serde(default)]
+    pub(crate) national: National,
     /// The log filter (`tracing` EnvFilter syntax: `info`, `info,tereze_node=debug`); the
     /// `TEREZE_LOG` environment variable wins; changeable at run time (admin API).
     #[serde(default)]
@@ -422,6 +508,27 @@ impl NodeConfig {
         if let Some(a) = c.admin.as_mut() {
             if a.token_file.is_relative() {
                 a.token_file = base.join(&a.token_file);
+            }
+        }
+        if let Some(t) = c.national.tls.as_mut() {
+            for p in [&mut t.certificate, &mut t.key]
+                .into_iter()
+                .chain(t.client_ca.iter_mut())
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
+        for client in &mut c.national.clients {
+            for p in client
+                .token_file
+                .iter_mut()
+                .chain(client.certificate.iter_mut())
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
             }
         }
         if let Some(p) = c.reference.publish_dir.as_mut() {
@@ -637,6 +744,7 @@ impl NodeConfig {
                 ),
             ));
         }
+        check_national(&c.national).map_err(|(field, reason)| invalid(&field, reason))?;
         if !c.routing.via_hub.is_empty() && c.routing.hub.is_none() {
             return Err(invalid(
                 "routing.via_hub",
@@ -645,6 +753,61 @@ impl NodeConfig {
         }
         Ok(c)
     }
+}
+
+/// The national clients' names are unique words, each has one credential and some operations;
+/// certificate clients need TLS that asks for client certificates.
+fn check_national(n: &National) -> Result<(), (String, String)> {
+    let mut names = std::collections::HashSet::new();
+    for (i, client) in n.clients.iter().enumerate() {
+        let field = |f: &str| format!("national.client[{i}].{f}");
+        let good_name = !client.name.is_empty()
+            && client.name.len() <= 64
+            && client
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !good_name {
+            return Err((
+                field("name"),
+                format!(
+                    "{:?}: 1 to 64 letters, digits, '-', '_' or '.'",
+                    client.name
+                ),
+            ));
+        }
+        if !names.insert(client.name.as_str()) {
+            return Err((field("name"), format!("{:?} is listed twice", client.name)));
+        }
+        match (&client.token_file, &client.certificate) {
+            (Some(_), None) => {}
+            (None, Some(_)) => {
+                if n.tls.as_ref().and_then(|t| t.client_ca.as_ref()).is_none() {
+                    return Err((
+                        field("certificate"),
+                        "a client known by its certificate needs national.tls with client_ca"
+                            .into(),
+                    ));
+                }
+            }
+            _ => {
+                return Err((
+                    field("token_file"),
+                    "give exactly one of token_file and certificate".into(),
+                ))
+            }
+        }
+        if client.operations.is_empty() {
+            return Err((
+                field("operations"),
+                format!(
+                    "list what it may call: {}",
+                    Operation::ALL.map(Operation::as_str).join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

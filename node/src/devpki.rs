@@ -46,6 +46,8 @@ pub(crate) struct Ports {
     pub(crate) http: u16,
     /// The operators' admin API (HTTPS).
     pub(crate) admin: u16,
+    /// The peer door (`GET /v1/crl`).
+    pub(crate) peer: u16,
 }
 
 fn key() -> Result<PKey<Private>, DevPkiError> {
@@ -96,7 +98,8 @@ fn write_key(path: &Path, key: &PKey<Private>) -> Result<(), DevPkiError> {
     Ok(())
 }
 
-/// A fresh operator token (64 hex characters), readable by the owner only.
+/// A fresh token (64 hex characters: the operator's, a national client's), readable by the
+/// owner only.
 fn write_token(path: &Path) -> Result<(), DevPkiError> {
     let mut bytes = [0u8; 32];
     openssl::rand::rand_bytes(&mut bytes)?;
@@ -139,6 +142,7 @@ pub(crate) fn ports(base: u16, index: usize) -> Ports {
         window: start + 1,
         http: start + 2,
         admin: start + 3,
+        peer: start + 4,
     }
 }
 
@@ -265,16 +269,18 @@ pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiEr
             None => "trust_space = \"../trust-space.toml\"\n".to_owned(),
         };
         let config = format!(
-            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\n{trust_lines}\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken_file = \"admin.token\"\n{routing}",
+            "# Node {code} ({name}), written by `tereze pki init-dev`. See docs/config.md.\nstate = \"{code}\"\nrole = \"{}\"\ndata_dir = \"data\"\n{trust_lines}\n[listen]\nexchange = \"127.0.0.1:{}\"\nwindow = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\npeer = \"127.0.0.1:{}\"\n\n[tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\n\n[signing]\ncertificate = \"signer.pem\"\nkey = \"signer.key\"\nauthority = \"SW\"\n\n[admin]\nlisten = \"127.0.0.1:{}\"\ntoken_file = \"admin.token\"\n\n# The national system, on the national doors (listen.http, listen.window): one client\n# allowed everything. Give each system of the national window its own entry and token.\n[[national.client]]\nname = \"national-system\"\ntoken_file = \"national.token\"\noperations = [\"submit\", \"inbox\", \"ack\", \"upload\", \"traders\", \"reference\"]\n{routing}",
             if *is_hub { "hub" } else { "member" },
             p.exchange,
             p.window,
             p.http,
+            p.peer,
             p.admin,
         );
         let path = dir.join("node.toml");
         write(&path, config.as_bytes())?;
         write_token(&dir.join("admin.token"))?;
+        write_token(&dir.join("national.token"))?;
         configs.push((code.clone(), path));
     }
     let _ = writeln!(

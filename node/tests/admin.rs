@@ -4,54 +4,18 @@
 
 mod net;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
+use uuid::Uuid;
+
 use net::{tereze, wait_until, Net};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 
-/// One HTTPS request (HTTP/1.1, connection closed after): status and JSON body.
+/// A GET of the admin API at `port` with `token` (none: no credential).
 fn https(port: u16, ca: &Path, path: &str, token: Option<&str>) -> (u16, Value) {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
-        roots.add(c.expect("cert")).expect("root");
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = ServerName::try_from("127.0.0.1").expect("name");
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("conn");
-    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut raw = Vec::new();
-    let _ = tls.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let auth = token.map(|t| format!("Bearer {t}"));
+    net::https(port, ca, "GET", path, auth.as_deref(), None)
 }
 
 #[test]
@@ -379,4 +343,415 @@ fn metrics_and_readiness_show_what_the_node_does() {
         "a peer down does not make the node unready: {v}"
     );
     assert_eq!(v["checks"]["peers_reachable"], "0/1");
+}
+
+/// Writes `token` to `path`, readable by the owner only (as the node demands).
+fn write_token(path: &Path, token: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("{token}\n")).expect("token");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("mode");
+}
+
+/// One request over TLS to a national door that asks for client certificates: with the
+/// client certificate chain and key given (PEM files), or none.
+/// The gRPC code of a call's result.
+fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
+    match r {
+        Ok(_) => tonic::Code::Ok,
+        Err(s) => s.code(),
+    }
+}
+
+fn https_with_identity(
+    port: u16,
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+    path: &str,
+) -> (u16, Value) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    use std::io::{Read, Write};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(cert)
+                    .expect("chain")
+                    .map(|c| c.expect("cert"))
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).expect("key"),
+            )
+            .expect("identity"),
+        None => builder.with_no_client_auth(),
+    };
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("conn");
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// What a national call needs: one of the operations of `[[national.client]]`, or any client.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Needs {
+    Sender,
+    Reader,
+    Anyone,
+}
+
+#[test]
+fn every_door_refuses_calls_without_the_right_credentials_and_says_who_did_what() {
+    let mut net = Net::init("KZ,RU", "", "", 21200, "");
+    let (kz, ru) = (net.node_dir("KZ"), net.node_dir("RU"));
+    // Two national clients per node: the sender (submits, uploads, keeps the register) and the
+    // reader (reads and acknowledges the inbox).
+    let reader = "r".repeat(48);
+    for dir in [&kz, &ru] {
+        let config = dir.join("node.toml");
+        let text = std::fs::read_to_string(&config).expect("config");
+        let text = text.replace(
+            "operations = [\"submit\", \"inbox\", \"ack\", \"upload\", \"traders\", \"reference\"]",
+            "operations = [\"submit\", \"upload\", \"traders\", \"reference\"]",
+        );
+        std::fs::write(
+            &config,
+            format!("{text}\n[[national.client]]\nname = \"reader\"\ntoken_file = \"reader.token\"\noperations = [\"inbox\", \"ack\"]\n"),
+        )
+        .expect("config");
+        write_token(&dir.join("reader.token"), &reader);
+    }
+    let ru_sender = std::fs::read_to_string(ru.join("national.token")).expect("token");
+    let ru_sender = ru_sender.trim().to_owned();
+    net.start("KZ");
+    net.start("RU");
+    let id = net.submit("KZ", "RU", None).expect("the sender submits");
+    assert!(wait_until(Duration::from_secs(30), || net
+        .states("KZ", &id)
+        .iter()
+        .any(|s| s == "recognised")));
+
+    let upload = Uuid::new_v4();
+    let routes: Vec<(&str, String, Needs)> = vec![
+        ("POST", "/v1/messages".into(), Needs::Sender),
+        ("GET", format!("/v1/messages/{id}"), Needs::Sender),
+        ("PUT", "/v1/attachments".into(), Needs::Sender),
+        ("POST", "/v1/uploads".into(), Needs::Sender),
+        ("GET", format!("/v1/uploads/{upload}"), Needs::Sender),
+        (
+            "PATCH",
+            format!("/v1/uploads/{upload}?offset=0"),
+            Needs::Sender,
+        ),
+        ("POST", "/v1/traders".into(), Needs::Sender),
+        ("POST", "/v1/reference/change-sets".into(), Needs::Sender),
+        ("GET", "/v1/inbox".into(), Needs::Reader),
+        (
+            "GET",
+            format!("/v1/messages/{id}/attachments/a"),
+            Needs::Reader,
+        ),
+        ("POST", "/v1/inbox/ack".into(), Needs::Reader),
+        ("GET", "/v1/reference".into(), Needs::Anyone),
+        ("GET", "/v1/traders/KZ120440789014".into(), Needs::Anyone),
+    ];
+    let port = net.http_port("RU");
+    let bearer = |t: &str| format!("Bearer {t}");
+    let wrong = bearer(&"w".repeat(48));
+    let empty = serde_json::json!({});
+    for (method, path, needs) in &routes {
+        let body = (*method != "GET").then_some(&empty);
+        let call = |auth: Option<&str>| net::http_as(port, method, path, auth, body).0;
+        assert_eq!(call(None), 401, "{method} {path} without a credential");
+        assert_eq!(
+            call(Some(&wrong)),
+            401,
+            "{method} {path} with a wrong token"
+        );
+        let (right, other) = match needs {
+            Needs::Sender => (bearer(&ru_sender), Some(bearer(&reader))),
+            Needs::Reader => (bearer(&reader), Some(bearer(&ru_sender))),
+            Needs::Anyone => (bearer(&reader), None),
+        };
+        if let Some(other) = other {
+            assert_eq!(
+                call(Some(&other)),
+                403,
+                "{method} {path} with another client's token"
+            );
+        }
+        let status = call(Some(&right));
+        assert!(
+            ![401, 403].contains(&status),
+            "{method} {path} with the right token: {status}"
+        );
+        // The scheme is case-insensitive; whitespace around the token is not part of it.
+        let spaced = format!("bEaReR   {}  ", right.trim_start_matches("Bearer "));
+        assert!(
+            ![401, 403].contains(&call(Some(&spaced))),
+            "{method} {path}"
+        );
+    }
+    // Health, readiness and metrics stay open; operator actions are gone from this door.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        assert_eq!(net::http_as(port, "GET", path, None, None).0, 200, "{path}");
+    }
+    for (method, path) in [
+        ("POST", format!("/v1/messages/{id}/requeue")),
+        ("GET", "/v1/parked".into()),
+        ("GET", "/v1/quarantine".into()),
+        ("POST", "/v1/quarantine/recognise".into()),
+        ("GET", "/v1/crl".into()),
+    ] {
+        let (status, _) = net::http_as(port, method, &path, Some(&bearer(&ru_sender)), None);
+        assert!(
+            [404, 405].contains(&status),
+            "{method} {path} on the national door: {status}"
+        );
+    }
+    // The peer door serves the CRL route and nothing else.
+    let peer = net.peer_port("RU");
+    assert_eq!(net::http_as(peer, "GET", "/v1/crl", None, None).0, 404);
+    assert_eq!(net::http_as(peer, "POST", "/v1/crl", None, None).0, 405);
+    for path in ["/v1/messages", "/v1/inbox", "/metrics", "/admin/messages"] {
+        assert_eq!(
+            net::http_as(peer, "GET", path, Some(&bearer(&ru_sender)), None).0,
+            404,
+            "{path} on the peer door"
+        );
+    }
+    // The admin door takes the operator token only.
+    let admin_ca = ru.join("root.pem");
+    let operator = std::fs::read_to_string(ru.join("admin.token")).expect("token");
+    for path in [
+        "/admin/messages",
+        "/admin/parked",
+        "/admin/quarantine",
+        "/admin/log-level",
+    ] {
+        let call = |auth: Option<&str>| {
+            net::https(net.admin_port("RU"), &admin_ca, "GET", path, auth, None).0
+        };
+        assert_eq!(call(None), 401, "{path}");
+        assert_eq!(call(Some(&wrong)), 401, "{path}");
+        assert_eq!(
+            call(Some(&bearer(&ru_sender))),
+            401,
+            "{path} with a national token"
+        );
+        assert_eq!(call(Some(&bearer(operator.trim()))), 200, "{path}");
+    }
+
+    // The Window asks the same of every call.
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use tereze_node::proto::{InboxAckRequest, InboxPullRequest, StatusRequest};
+            let window = net.window_port("RU");
+
+            for (auth, pull, ack, status) in [
+                (
+                    None,
+                    tonic::Code::Unauthenticated,
+                    tonic::Code::Unauthenticated,
+                    tonic::Code::Unauthenticated,
+                ),
+                (
+                    Some(wrong.clone()),
+                    tonic::Code::Unauthenticated,
+                    tonic::Code::Unauthenticated,
+                    tonic::Code::Unauthenticated,
+                ),
+                (
+                    Some(bearer(&ru_sender)),
+                    tonic::Code::PermissionDenied,
+                    tonic::Code::PermissionDenied,
+                    tonic::Code::NotFound,
+                ),
+                (
+                    Some(bearer(&reader)),
+                    tonic::Code::Ok,
+                    tonic::Code::Ok,
+                    tonic::Code::PermissionDenied,
+                ),
+            ] {
+                let mut w = net::window_as(window, auth.as_deref()).await;
+                assert_eq!(
+                    code(w.inbox_pull(InboxPullRequest::default()).await),
+                    pull,
+                    "{auth:?}"
+                );
+                assert_eq!(
+                    code(w.inbox_ack(InboxAckRequest::default()).await),
+                    ack,
+                    "{auth:?}"
+                );
+                let r = w
+                    .status(StatusRequest {
+                        message_id: format!("urn:uuid:{}", Uuid::new_v4()),
+                    })
+                    .await;
+                assert_eq!(code(r), status, "{auth:?}");
+            }
+        });
+
+    // Refusals are counted by door and reason, and logged with the source and the name.
+    let metrics = net::http_as(port, "GET", "/metrics", None, None).1;
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    for (door, reason) in [
+        ("http", "no-credential"),
+        ("http", "unknown-credential"),
+        ("http", "not-permitted"),
+        ("window", "no-credential"),
+        ("window", "not-permitted"),
+    ] {
+        let line = format!("tereze_national_refused_total{{door=\"{door}\",reason=\"{reason}\"}} ");
+        assert!(
+            series(&metrics, &line).is_some_and(|n| n > 0.0),
+            "{line}: {metrics}"
+        );
+    }
+    let log = net.log("RU");
+    assert!(
+        log.lines().any(|l| l.contains("national call refused")
+            && l.contains("127.0.0.1")
+            && l.contains("reader")
+            && l.contains("not-permitted")),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&reader) && !log.contains(&ru_sender),
+        "tokens are never logged"
+    );
+
+    // Who did it is in the history and the audit log: the submitter, the client that took a
+    // message from the inbox, the client that changed the register.
+    let (_, timeline) = net.http("KZ", "GET", &format!("/v1/messages/{id}"), None);
+    assert!(
+        timeline
+            .to_string()
+            .contains("by national client national-system"),
+        "{timeline}"
+    );
+    let (status, v) = net::http_as(
+        port,
+        "POST",
+        "/v1/inbox/ack",
+        Some(&bearer(&reader)),
+        Some(&serde_json::json!({ "message_ids": [id] })),
+    );
+    assert_eq!((status, v["acknowledged"].as_u64()), (200, Some(1)), "{v}");
+    let (_, timeline) = net.admin("RU", "GET", &format!("/admin/messages/{id}"), None);
+    assert!(
+        timeline
+            .to_string()
+            .contains("taken from the inbox by national client reader"),
+        "{timeline}"
+    );
+    let trader = serde_json::json!([{
+        "id": "RU7707083893", "name": "Sberbank",
+        "statuses": [{"status": "active", "from": "1991-06-20"}]
+    }]);
+    let (status, v) = net.http("RU", "POST", "/v1/traders", Some(&trader));
+    assert_eq!(status, 200, "{v}");
+    let (_, changed) = net.admin("RU", "GET", "/admin/messages?state=changed", None);
+    assert_eq!(
+        changed["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{changed}"
+    );
+    net.stop("RU");
+    let (code, out) = net.audit_verify("RU");
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
+fn a_national_client_can_be_known_by_its_certificate_on_the_national_tls_door() {
+    let mut net = Net::init("KZ,RU", "", "", 21300, "");
+    let kz = net.node_dir("KZ");
+    // The national doors present the node's certificate and ask for client certificates
+    // issued by KZ's root; the "customs" client is KZ's node certificate itself.
+    let config = kz.join("node.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        format!("{text}\n[national.tls]\ncertificate = \"node-tls.pem\"\nkey = \"node-tls.key\"\nclient_ca = \"root.pem\"\n\n[[national.client]]\nname = \"customs\"\ncertificate = \"node-tls.pem\"\noperations = [\"inbox\"]\n"),
+    )
+    .expect("config");
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    let ca = kz.join("root.pem");
+    let identity = (kz.join("node-tls.pem"), kz.join("node-tls.key"));
+    let (status, v) = https_with_identity(port, &ca, Some((&identity.0, &identity.1)), "/v1/inbox");
+    assert_eq!(
+        status, 200,
+        "the listed certificate is the customs client: {v}"
+    );
+    let (status, v) = https_with_identity(
+        port,
+        &ca,
+        Some((&identity.0, &identity.1)),
+        "/v1/messages/urn:uuid:00000000-0000-4000-8000-000000000000",
+    );
+    assert_eq!(status, 403, "customs may not follow submissions: {v}");
+    let (status, _) = https_with_identity(port, &ca, None, "/v1/inbox");
+    assert_eq!(status, 401, "no certificate and no token");
+    // Plaintext to a TLS door gets no answer.
+    assert_eq!(net::http_as(port, "GET", "/healthz", None, None).0, 0);
+
+    // The Window too: the certificate is the client; without it (and no token) nothing.
+    let pem = |p: &Path| std::fs::read(p).expect("pem");
+    let window = net.window_port("KZ");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+            let connect = |identity: Option<Identity>| {
+                let mut tls = ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(pem(&ca)))
+                    .domain_name("localhost");
+                if let Some(i) = identity {
+                    tls = tls.identity(i);
+                }
+                Endpoint::from_shared(format!("https://127.0.0.1:{window}"))
+                    .expect("endpoint")
+                    .tls_config(tls)
+                    .expect("tls")
+                    .connect_lazy()
+            };
+            let pull = tereze_node::proto::InboxPullRequest::default;
+            let mut customs = tereze_node::proto::window_client::WindowClient::new(connect(Some(
+                Identity::from_pem(pem(&identity.0), pem(&identity.1)),
+            )));
+            assert_eq!(code(customs.inbox_pull(pull()).await), tonic::Code::Ok);
+            let mut nobody = tereze_node::proto::window_client::WindowClient::new(connect(None));
+            assert_eq!(
+                code(nobody.inbox_pull(pull()).await),
+                tonic::Code::Unauthenticated
+            );
+        });
 }

@@ -68,7 +68,8 @@ fn send_file(port: u16, request: &str, path: &Path, from: u64, to: u64, end: boo
         .expect("timeout");
     write!(
         s,
-        "{request} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "{request} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Connection: close\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+        net::auth_line(port)
     )
     .expect("head");
     let mut f = std::fs::File::open(path).expect("open");
@@ -120,7 +121,8 @@ fn open_upload(net: &Net, state: &str, size: u64, part: &[u8]) -> (String, TcpSt
     let mut s = TcpStream::connect(("127.0.0.1", net.http_port(state))).expect("connect");
     write!(
         s,
-        "PATCH /v1/uploads/{id}?offset=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {size}\r\n\r\n"
+        "PATCH /v1/uploads/{id}?offset=0 HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\nContent-Length: {size}\r\n\r\n",
+        net::auth_line(net.http_port(state))
     )
     .expect("head");
     s.write_all(part).expect("part");
@@ -179,7 +181,8 @@ fn download(port: u16, id: &str, att: &str) -> (u64, [u8; 32], String) {
         .expect("timeout");
     write!(
         s,
-        "GET /v1/messages/{id}/attachments/{att} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        "GET /v1/messages/{id}/attachments/{att} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Connection: close\r\n\r\n",
+        net::auth_line(port)
     )
     .expect("request");
     let mut r = BufReader::new(s);
@@ -644,7 +647,8 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     let mut quiet_fetch = TcpStream::connect(("127.0.0.1", net.http_port("RU"))).expect("connect");
     write!(
         quiet_fetch,
-        "GET /v1/messages/{id}/attachments/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET /v1/messages/{id}/attachments/big HTTP/1.1\r\nHost: x\r\n{}Connection: close\r\n\r\n",
+        net::auth_line(net.http_port("RU"))
     )
     .expect("request");
 
@@ -652,12 +656,8 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(async {
-            use tereze_node::proto::window_client::WindowClient;
             use tereze_node::proto::{BeginUploadRequest, UploadChunk, UploadStatusRequest};
-            let mut kz =
-                WindowClient::connect(format!("http://127.0.0.1:{}", net.window_port("KZ")))
-                    .await
-                    .expect("KZ window");
+            let mut kz = net::window(net.window_port("KZ")).await;
             let data: Vec<u8> = (0..3 * MIB as usize + 5).map(|i| (i % 239) as u8).collect();
             let sha = hex(&openssl::sha::sha256(&data));
             let begun = kz
@@ -1232,7 +1232,6 @@ fn declaration_with(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn grpc_doors_and_collection_after_settlement() {
-    use tereze_node::proto::window_client::WindowClient;
     use tereze_node::proto::{FetchAttachmentRequest, UploadChunk};
     use tokio_stream::StreamExt;
 
@@ -1240,10 +1239,7 @@ async fn grpc_doors_and_collection_after_settlement() {
     let mut net = Net::init("KZ,RU", "", "", 24400, extra);
     net.start("KZ");
     net.start("RU");
-    let window = |state: &str| format!("http://127.0.0.1:{}", net.window_port(state));
-    let mut kz = WindowClient::connect(window("KZ"))
-        .await
-        .expect("KZ window");
+    let mut kz = net::window(net.window_port("KZ")).await;
 
     // One upload at a time here (attachments.max_national_transfers = 1): a second one while
     // an HTTP upload is in flight is refused, and the first still completes.
@@ -1344,9 +1340,7 @@ async fn grpc_doors_and_collection_after_settlement() {
         net.states("KZ", &id)
     );
     // The receiving national system reads it back through the Window.
-    let mut ru = WindowClient::connect(window("RU"))
-        .await
-        .expect("RU window");
+    let mut ru = net::window(net.window_port("RU")).await;
     let mut stream = ru
         .fetch_attachment(FetchAttachmentRequest {
             message_id: id.clone(),

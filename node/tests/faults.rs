@@ -152,7 +152,8 @@ fn raw_post(port: u16, path: &str, body: &serde_json::Value) -> (u16, String, St
         .expect("timeout");
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        net::auth_line(port),
         payload.len()
     )
     .expect("write");
@@ -513,7 +514,7 @@ fn a_sender_whose_clock_runs_ahead_beyond_the_allowed_skew_is_rejected_with_the_
     );
     // Not in RU's inbox for the national system: quarantined with its reason.
     assert!(!net.inbox_ids("RU").contains(&beyond));
-    let (code, q) = net.http("RU", "GET", "/v1/quarantine", None);
+    let (code, q) = net.admin("RU", "GET", "/admin/quarantine", None);
     assert_eq!(code, 200, "{q}");
     assert!(q.to_string().contains("signing-time-in-future"), "{q}");
 }

@@ -30,7 +30,6 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey};
 use tereze_codecs::envelope::{DocumentRef, Envelope, Header, MessageKind, Participant, VERSION};
 use tereze_codecs::xml::{self, Document};
 use tereze_node::proto::exchange_client::ExchangeClient;
-use tereze_node::proto::window_client::WindowClient;
 use tereze_node::proto::{
     deliver_outcome, DeliverItem, DeliverOutcome, DeliverRequest, DeliverResponse, Route,
     SubmitRequest,
@@ -578,10 +577,7 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
     assert!(!fixture.contents.is_empty(), "no EAEU samples");
     let channel = exchange_channel(&net).await;
     let mut exchange = ExchangeClient::new(channel.clone()).max_decoding_message_size(64 << 20);
-    let mut window = WindowClient::connect(format!("http://127.0.0.1:{}", net.window_port("RU")))
-        .await
-        .expect("window connects")
-        .max_decoding_message_size(64 << 20);
+    let mut window = net::window(net.window_port("RU")).await;
 
     println!("grpc fuzz: seed {seed:#018x}, {iterations} calls");
     let mut tally = Tally::default();
@@ -741,7 +737,11 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
 
     // Exactly what got a receipt is stored: recognised in the inbox, rejected in quarantine.
     let ids = |path: &str| -> HashSet<String> {
-        let (status, v) = net.http("RU", "GET", path, None);
+        let (status, v) = if path.starts_with("/admin/") {
+            net.admin("RU", "GET", path, None)
+        } else {
+            net.http("RU", "GET", path, None)
+        };
         assert_eq!(status, 200, "{path}: {v}");
         v["messages"]
             .as_array()
@@ -753,7 +753,7 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
             .unwrap_or_default()
     };
     let inbox = ids("/v1/inbox?limit=1000");
-    let quarantine = ids("/v1/quarantine");
+    let quarantine = ids("/admin/quarantine");
     println!(
         "stored: {} recognised (inbox), {} rejected (quarantine)",
         inbox.len(),

@@ -28,7 +28,6 @@ use serde_json::{json, Value};
 use tereze_codecs::dsig::SignTarget;
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tereze_node::proto::exchange_server::{Exchange, ExchangeServer};
-use tereze_node::proto::window_client::WindowClient;
 use tereze_node::proto::{
     deliver_outcome, AttachmentChunk, AttachmentHeader, AttachmentStatusResponse,
     ChangeSetDocument, DeliverItem, DeliverOutcome, DeliverRequest, DeliverResponse,
@@ -170,7 +169,8 @@ fn http_streamed(port: u16, path: &str, body: &[u8], declared: usize) -> (u16, V
         .expect("timeout");
     let mut writer = s.try_clone().expect("clone");
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n",
+        net::auth_line(port)
     );
     let written = Arc::new(AtomicU64::new(0));
     let w = written.clone();
@@ -462,10 +462,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
     );
 
     // (a) the Window gRPC Submit.
-    let mut window = WindowClient::connect(format!("http://127.0.0.1:{}", net.window_port(target)))
-        .await
-        .expect("window")
-        .max_encoding_message_size(usize::MAX);
+    let mut window = net::window(net.window_port(target)).await;
     for (attack, bytes, fragment) in xml_attacks() {
         let r = window
             .submit(SubmitRequest {
@@ -1235,7 +1232,7 @@ async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_
         .filter_map(|m| m["message_id"].as_str().map(str::to_owned))
         .collect();
     assert_eq!(inbox, inbox_expected);
-    let (_, q) = net.http("RU", "GET", "/v1/quarantine", None);
+    let (_, q) = net.admin("RU", "GET", "/admin/quarantine", None);
     let mut held: Vec<(String, String)> = q["messages"]
         .as_array()
         .expect("quarantine")

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use net::{http_bytes, tereze, wait_until, Net};
 use serde_json::Value;
-use tereze_node::proto::window_client::WindowClient;
 use tereze_node::proto::{ReferenceChange, SubscribeReferenceRequest};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -139,9 +138,7 @@ fn subscribe(port: u16, directory: &str) -> mpsc::Receiver<ReferenceChange> {
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let mut client = WindowClient::connect(format!("http://127.0.0.1:{port}"))
-                .await
-                .expect("connects");
+            let mut client = net::window(port).await;
             let mut stream = client
                 .subscribe_reference(SubscribeReferenceRequest {
                     directories: vec![directory],
@@ -442,6 +439,11 @@ fn change_sets_replicate_through_the_hub_catch_up_fill_gaps_and_survive_kill_9()
         "sync",
         "--node",
         &format!("http://127.0.0.1:{}", net.http_port("RU")),
+        "--token-file",
+        net.node_dir("RU")
+            .join("national.token")
+            .to_str()
+            .expect("utf-8"),
         "--out",
         copy.to_str().expect("utf-8"),
     ]);

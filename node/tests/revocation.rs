@@ -94,8 +94,8 @@ fn a_crl_fetched_from_the_issuing_states_node_revokes_signatures_and_tls_access(
     let mut net = Net::init("KZ,RU", "", "", 20400, "");
     let d = net.dir.path().to_path_buf();
     let (kz, ru) = (net.node_dir("KZ"), net.node_dir("RU"));
-    // The trust space lists KZ's node as the location of KZ's CRLs.
-    let location = format!("http://127.0.0.1:{}/v1/crl", net.http_port("KZ"));
+    // The trust space lists KZ's node (its peer door) as the location of KZ's CRLs.
+    let location = format!("http://127.0.0.1:{}/v1/crl", net.peer_port("KZ"));
     let trust = d.join("trust-space.toml");
     let text = std::fs::read_to_string(&trust).expect("trust space");
     assert!(text.contains("code = \"KZ\"\n"), "{text}");
@@ -121,7 +121,7 @@ fn a_crl_fetched_from_the_issuing_states_node_revokes_signatures_and_tls_access(
         "RU did not take KZ's CRL: {}",
         net.log("RU")
     );
-    let (status, body) = net::http(net.http_port("KZ"), "GET", "/v1/crl", None);
+    let (status, body) = net::http(net.peer_port("KZ"), "GET", "/v1/crl", None);
     assert_eq!(status, 200);
     assert!(body
         .as_str()

@@ -51,7 +51,7 @@ fn submit_with(net: &Net, trader: &str) -> String {
 }
 
 fn reasons(net: &Net, id: &str) -> Vec<String> {
-    let (_, v) = net.http("RU", "GET", "/v1/quarantine", None);
+    let (_, v) = net.admin("RU", "GET", "/admin/quarantine", None);
     v["messages"]
         .as_array()
         .into_iter()
@@ -83,11 +83,15 @@ fn traders_resolve_across_nodes_with_signed_answers_and_recognition_uses_them() 
     .expect("register");
     let kz_http = format!("http://127.0.0.1:{}", net.http_port("KZ"));
     let ru_http = format!("http://127.0.0.1:{}", net.http_port("RU"));
+    let kz_token = net.node_dir("KZ").join("national.token");
+    let ru_token = net.node_dir("RU").join("national.token");
     let (code, _, err) = tereze(&[
         "trader",
         "import",
         "--node",
         &kz_http,
+        "--token-file",
+        kz_token.to_str().expect("utf-8"),
         d.join("register.csv").to_str().expect("utf-8"),
     ]);
     assert_eq!(code, 0, "{err}");
@@ -152,7 +156,17 @@ fn traders_resolve_across_nodes_with_signed_answers_and_recognition_uses_them() 
     let answer = d.join("answer.xml");
     let resolve = |id: &str, as_of: &str, out: Option<&std::path::Path>| {
         let mut args = vec![
-            "trader", "resolve", id, "--via", &ru_http, "--as-of", as_of, "--format", "json",
+            "trader",
+            "resolve",
+            id,
+            "--via",
+            &ru_http,
+            "--as-of",
+            as_of,
+            "--format",
+            "json",
+            "--token-file",
+            ru_token.to_str().expect("utf-8"),
         ];
         if let Some(o) = out {
             args.extend_from_slice(&["--out", o.to_str().expect("utf-8")]);
@@ -190,7 +204,15 @@ fn traders_resolve_across_nodes_with_signed_answers_and_recognition_uses_them() 
         &active[..13],
         (active.as_bytes()[13] - b'0' + 1) % 10
     );
-    let (code, _, err) = tereze(&["trader", "resolve", &bad, "--via", &ru_http]);
+    let (code, _, err) = tereze(&[
+        "trader",
+        "resolve",
+        &bad,
+        "--via",
+        &ru_http,
+        "--token-file",
+        ru_token.to_str().expect("utf-8"),
+    ]);
     assert_eq!(code, 2, "{err}");
 
     // Recognition at RU: an active trader passes; a liquidated or unknown one is rejected.

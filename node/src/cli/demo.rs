@@ -269,9 +269,19 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
     println!("The nodes keep running. Try:");
     let kz = cluster.http_ports.get("KZ").copied().unwrap_or_default();
     let ru = cluster.http_ports.get("RU").copied().unwrap_or_default();
+    // The national doors want the national client's token (national.token in each node's
+    // directory).
+    let auth = |state: &str| {
+        format!(
+            "-H \"Authorization: Bearer $(cat {}/{}/national.token)\"",
+            cluster.dir.display(),
+            state.to_ascii_lowercase()
+        )
+    };
     if let Some(first) = sent.first() {
         println!(
-            "  curl -s http://127.0.0.1:{}/v1/messages/{}",
+            "  curl -s {} http://127.0.0.1:{}/v1/messages/{}",
+            auth(first.from),
             cluster
                 .http_ports
                 .get(first.from)
@@ -280,7 +290,10 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
             first.id
         );
     }
-    println!("  curl -s http://127.0.0.1:{ru}/v1/inbox            # Russia's inbox");
+    println!(
+        "  curl -s {} http://127.0.0.1:{ru}/v1/inbox   # Russia's inbox",
+        auth("RU")
+    );
     println!("  curl -s http://127.0.0.1:{kz}/metrics");
     println!("  xmlsec1 --verify --id-attr:Id urn:tereze:receipt:Batch --trusted-pem {}/ru/root.pem receipt.xml", cluster.dir.display());
     println!("Ctrl-C stops them.");

@@ -127,6 +127,29 @@ pub(crate) fn table(rows: &[Vec<String>]) -> String {
 }
 
 /// A single-threaded runtime for a command that makes a few network calls.
+/// How a command authenticates to a node's national door (HTTP).
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct NationalAuth {
+    /// A national client's token file (a `token_file` of node.toml's `[[national.client]]`;
+    /// `tereze pki init-dev` writes `national.token`), sent as `Authorization: Bearer …`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) token_file: Option<std::path::PathBuf>,
+}
+
+impl NationalAuth {
+    /// The `Authorization` header's value, if a token file was given.
+    pub(crate) fn header(&self) -> Result<Option<String>, Failure> {
+        self.token_file
+            .as_deref()
+            .map(|p| {
+                crate::node::admin::read_token(p, "a national client token")
+                    .map(|t| format!("Bearer {t}"))
+                    .map_err(|e| Failure::Input(format!("--token-file {e}")))
+            })
+            .transpose()
+    }
+}
+
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

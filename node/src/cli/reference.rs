@@ -174,6 +174,8 @@ pub(crate) enum RefCommand {
         /// Only this directory.
         #[arg(long)]
         directory: Option<String>,
+        #[command(flatten)]
+        auth: super::NationalAuth,
     },
 }
 
@@ -668,7 +670,8 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             node,
             out,
             directory,
-        } => sync(&node, &out, directory.as_deref()),
+            auth,
+        } => sync(&node, &out, directory.as_deref(), auth.header()?.as_deref()),
     }
 }
 
@@ -680,13 +683,18 @@ fn write_out(out: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
     }
 }
 
-fn get_json(runtime: &tokio::runtime::Runtime, url: &str) -> Result<serde_json::Value, Failure> {
+fn get_json(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    authorization: Option<&str>,
+) -> Result<serde_json::Value, Failure> {
     let body = runtime
-        .block_on(crate::node::crl::exchange(
+        .block_on(crate::node::crl::exchange_as(
             url,
             None,
             std::time::Duration::from_secs(30),
             256 << 20,
+            authorization,
         ))
         .map_err(|e| Failure::Input(format!("{url}: {e}")))?;
     serde_json::from_slice(&body).map_err(|e| Failure::Input(format!("{url}: not JSON: {e}")))
@@ -694,12 +702,17 @@ fn get_json(runtime: &tokio::runtime::Runtime, url: &str) -> Result<serde_json::
 
 /// Copies a node's signed change sets into `out`, one directory at a time, asking again until
 /// the node has no more; each file is synced to disk.
-fn sync(node: &str, out: &Path, only: Option<&str>) -> Result<(), Failure> {
+fn sync(
+    node: &str,
+    out: &Path,
+    only: Option<&str>,
+    authorization: Option<&str>,
+) -> Result<(), Failure> {
     let base = node.trim_end_matches('/');
     std::fs::create_dir_all(out)
         .map_err(|e| Failure::Input(format!("{}: cannot create: {e}", out.display())))?;
     let runtime = super::runtime()?;
-    let listed = get_json(&runtime, &format!("{base}/v1/reference"))?;
+    let listed = get_json(&runtime, &format!("{base}/v1/reference"), authorization)?;
     let mut ids: Vec<String> = listed["directories"]
         .as_array()
         .map(|a| {
@@ -722,7 +735,7 @@ fn sync(node: &str, out: &Path, only: Option<&str>) -> Result<(), Failure> {
         let mut since = 0u64;
         loop {
             let url = format!("{base}/v1/reference/change-sets?directory={d}&since={since}");
-            let v = get_json(&runtime, &url)?;
+            let v = get_json(&runtime, &url, authorization)?;
             let sets = v["change_sets"].as_array().cloned().unwrap_or_default();
             if sets.is_empty() {
                 break;

@@ -43,6 +43,8 @@ pub(crate) enum TraderCommand {
         /// Default: by the file's extension.
         #[arg(long, value_enum)]
         format: Option<RegisterFormat>,
+        #[command(flatten)]
+        auth: super::NationalAuth,
         file: PathBuf,
     },
     /// What the trader's state says of it, through a node (its own register, a kept answer, or
@@ -61,6 +63,8 @@ pub(crate) enum TraderCommand {
         out: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
+        #[command(flatten)]
+        auth: super::NationalAuth,
     },
 }
 
@@ -122,7 +126,13 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
                 ))
             }
         }
-        TraderCommand::Import { node, format, file } => {
+        TraderCommand::Import {
+            node,
+            format,
+            auth,
+            file,
+        } => {
+            let authorization = auth.header()?;
             let json = match format {
                 Some(f) => f == RegisterFormat::Json,
                 None => file.extension().is_some_and(|e| e == "json"),
@@ -144,11 +154,12 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
             for chunk in records.chunks(BATCH) {
                 let body = serde_json::to_vec(chunk).map_err(|e| Failure::Input(e.to_string()))?;
                 let answer = rt
-                    .block_on(crate::node::crl::exchange(
+                    .block_on(crate::node::crl::exchange_as(
                         &url,
                         Some(("application/json", body)),
                         Duration::from_secs(60),
                         1 << 20,
+                        authorization.as_deref(),
                     ))
                     .map_err(|e| Failure::Input(format!("{url}: {e}")))?;
                 last = serde_json::from_slice(&answer).unwrap_or(Value::Null);
@@ -169,6 +180,7 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
             as_of,
             out,
             format,
+            auth,
         } => {
             trader::parse(&id).map_err(|e| Failure::Input(format!("{id}: {e}")))?;
             let mut url = format!("{}/v1/traders/{id}/resolve", via.trim_end_matches('/'));
@@ -176,11 +188,12 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
                 url.push_str(&format!("?as_of={d}"));
             }
             let answer = super::runtime()?
-                .block_on(crate::node::crl::exchange(
+                .block_on(crate::node::crl::exchange_as(
                     &url,
                     None,
                     Duration::from_secs(30),
                     16 << 20,
+                    auth.header()?.as_deref(),
                 ))
                 .map_err(|e| Failure::Input(format!("{url}: {e}")))?;
             let v: Value = serde_json::from_slice(&answer)

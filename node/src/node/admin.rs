@@ -24,10 +24,11 @@ use crate::store::State as MessageState;
 /// The shortest token accepted.
 pub(crate) const MIN_TOKEN: usize = 32;
 
-/// Reads the operator token, refusing a file others may read or a short token.
-pub(crate) fn read_token(path: &std::path::Path) -> Result<String, String> {
+/// Reads a token (`what`: the operator token, a national client's token), refusing a file
+/// others may read or a short token.
+pub(crate) fn read_token(path: &std::path::Path, what: &str) -> Result<String, String> {
     let shown = path.display();
-    super::owner_only(path, "the operator token").map_err(|e| format!("{shown}: {e}"))?;
+    super::owner_only(path, what).map_err(|e| format!("{shown}: {e}"))?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
     let token = text.trim().to_owned();
     if token.len() < MIN_TOKEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -38,17 +39,14 @@ pub(crate) fn read_token(path: &std::path::Path) -> Result<String, String> {
     Ok(token)
 }
 
-/// Constant-time comparison of equal-length byte strings (and false for unequal lengths).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && openssl::memcmp::eq(a, b)
-}
-
 #[derive(Clone)]
 struct Shared {
     node: Arc<Node>,
     token: Arc<String>,
 }
 
+/// Lets through requests with the operator token; counts and logs the others (with the
+/// source address, never the token given).
 async fn authorised(
     State(s): State<Shared>,
     headers: HeaderMap,
@@ -58,15 +56,26 @@ async fn authorised(
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(super::national::bearer);
+    if given.is_some_and(|t| super::national::same(t.as_bytes(), s.token.as_bytes())) {
+        return next.run(req).await;
+    }
+    s.node.metrics.admin_refused.fetch_add(1, Ordering::Relaxed);
+    let source = req
+        .extensions()
+        .get::<super::national::Connection>()
+        .and_then(|c| c.source)
+        .map_or_else(|| "-".to_owned(), |a| a.to_string());
+    tracing::warn!(
+        door = "admin",
+        source = %source,
+        reason = if given.is_some() { "wrong-token" } else { "no-credential" },
+        call = %format!("{} {}", req.method(), req.uri().path()),
+        "admin call refused"
+    );
     match given {
-        Some(t) if same(t.as_bytes(), s.token.as_bytes()) => next.run(req).await,
-        Some(_) => {
-            s.node.metrics.admin_refused.fetch_add(1, Ordering::Relaxed);
-            error(StatusCode::UNAUTHORIZED, "the operator token is wrong")
-        }
+        Some(_) => error(StatusCode::UNAUTHORIZED, "the operator token is wrong"),
         None => {
-            s.node.metrics.admin_refused.fetch_add(1, Ordering::Relaxed);
             let mut r = error(
                 StatusCode::UNAUTHORIZED,
                 "operator credentials required: Authorization: Bearer <token>",
@@ -92,6 +101,8 @@ pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
         .route("/admin/messages/{id}", get(timeline))
         .route("/admin/messages/{id}/requeue", post(requeue))
         .route("/admin/recognition/rerun", post(rerun))
+        .route("/admin/parked", get(parked))
+        .route("/admin/quarantine", get(quarantine))
         .route("/admin/peers", get(peers))
         .route("/admin/versions", get(versions))
         .route("/admin/audit/verify", post(audit_verify))
@@ -111,37 +122,6 @@ pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
         )
         .merge(protected)
         .with_state(shared)
-}
-
-/// Serves the admin API on `listener` until shutdown: TLS handshakes off the accept loop,
-/// then HTTP/1.1 per connection.
-pub(crate) async fn serve(node: Arc<Node>, listener: tokio::net::TcpListener, token: String) {
-    let config = match super::tls::admin_server_config(&node.config.tls) {
-        Ok(c) => Arc::new(c),
-        Err(e) => {
-            tracing::error!(error = %e, "admin API not started");
-            return;
-        }
-    };
-    let shutdown = node.shutdown.clone();
-    let source: super::tls::ConfigSource = Arc::new(move || config.clone());
-    let mut incoming = super::tls::incoming(listener, source, shutdown.clone());
-    let app = router(node, token);
-    use tokio_stream::StreamExt;
-    loop {
-        let stream = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            s = incoming.next() => match s { Some(Ok(s)) => s, Some(Err(_)) => continue, None => break },
-        };
-        let service = hyper_util::service::TowerToHyperService::new(app.clone());
-        tokio::spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "admin connection ended");
-            }
-        });
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,18 +267,51 @@ async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     }
 }
 
+/// Judges the quarantine again under the trust space in force and releases what is now
+/// recognised to the inbox.
 async fn rerun(State(s): State<Shared>) -> Response {
-    let node = s.node.clone();
-    let judged =
-        tokio::task::spawn_blocking(move || super::exchange::recognise_quarantine(&node)).await;
-    match judged {
-        Ok(Ok((released, still))) => Json(json!({
+    match super::exchange::rejudge_quarantine(&s.node, OPERATOR).await {
+        Ok((released, still)) => Json(json!({
             "recognised_now": released.iter().map(|u| format!("urn:uuid:{u}")).collect::<Vec<_>>(),
             "still_rejected": still,
             "trust_space_version": s.node.trust().version,
         }))
         .into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// How the audit log names an action taken with the operator token.
+const OPERATOR: &str = "by the operator";
+
+/// Rejected messages kept in quarantine, with their reasons.
+async fn quarantine(State(s): State<Shared>) -> Response {
+    match s.node.store().quarantined() {
+        Ok(messages) => Json(json!({
+            "messages": messages.iter().map(|m| json!({
+                "message_id": format!("urn:uuid:{}", m.message_id),
+                "sender": m.sender,
+                "reasons": m.reasons,
+            })).collect::<Vec<Value>>()
+        }))
+        .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Expired and dead messages, for an operator to requeue.
+async fn parked(State(s): State<Shared>) -> Response {
+    match s.node.store().parked() {
+        Ok(entries) => Json(json!({
+            "messages": entries.iter().map(|e| json!({
+                "message_id": format!("urn:uuid:{}", e.message.message_id),
+                "conversation_id": format!("urn:uuid:{}", e.message.conversation_id),
+                "peer": e.message.peer,
+                "attempts": e.attempts,
+                "last_error": e.last_error,
+            })).collect::<Vec<Value>>()
+        }))
+        .into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

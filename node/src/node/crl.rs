@@ -135,6 +135,18 @@ pub(crate) async fn exchange(
     timeout: Duration,
     max: usize,
 ) -> Result<Vec<u8>, String> {
+    exchange_as(url, body, timeout, max, None).await
+}
+
+/// [`exchange`] with an `Authorization` header (a national client's bearer token, for the
+/// CLI's calls to a node's national door).
+pub(crate) async fn exchange_as(
+    url: &str,
+    body: Option<(&str, Vec<u8>)>,
+    timeout: Duration,
+    max: usize,
+    authorization: Option<&str>,
+) -> Result<Vec<u8>, String> {
     let at = parse_url(url)?;
     let work = async {
         let tcp = tokio::net::TcpStream::connect((at.host.as_str(), at.port))
@@ -150,10 +162,13 @@ pub(crate) async fn exchange(
         } else {
             format!("{}:{}", at.host, at.port)
         };
-        let builder = hyper::Request::builder()
+        let mut builder = hyper::Request::builder()
             .uri(&at.path)
             .header(hyper::header::HOST, host)
             .header(hyper::header::USER_AGENT, "tereze");
+        if let Some(a) = authorization {
+            builder = builder.header(hyper::header::AUTHORIZATION, a);
+        }
         let request = match body {
             None => builder
                 .method(hyper::Method::GET)

@@ -519,6 +519,36 @@ pub(crate) fn recognise_quarantine(
     Ok((released, still))
 }
 
+/// Judges every quarantined message again ([`recognise_quarantine`]) and moves those now
+/// recognised to the inbox, their history (and so the audit log) saying who asked: the ids
+/// released and how many are still rejected. The receipts given at the time stand.
+pub(crate) async fn rejudge_quarantine(
+    node: &Arc<Node>,
+    by: &str,
+) -> Result<(Vec<Uuid>, usize), String> {
+    let n = node.clone();
+    let (released, still) = tokio::task::spawn_blocking(move || recognise_quarantine(&n))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let version = node.trust().version;
+    let ids = released.clone();
+    let note = format!("recognised on a second look under trust space v{version}, {by}");
+    node.committer
+        .run(move |t| {
+            for id in &ids {
+                match t.release_from_quarantine(*id, note.clone()) {
+                    Ok(()) | Err(crate::store::StoreError::NotQuarantined(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((released, still))
+}
+
 /// Why `recipient` is not for this node: neither this node's state nor, at a hub, a state it
 /// forwards to.
 pub(crate) fn not_this_node(node: &Node, recipient: &str) -> String {

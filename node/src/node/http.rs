@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -20,37 +20,66 @@ use super::Node;
 
 type Shared = State<Arc<Node>>;
 
+/// The national door: every route but health, readiness and metrics needs a national client
+/// allowed to call its operation ([`super::national::guard`]). Operator actions are on the
+/// admin API only; what peers fetch is on the peer door ([`peer_router`]).
 pub(crate) fn router(node: Arc<Node>) -> Router {
+    use crate::config::Operation;
     let limit = node.config.limits.max_message_bytes.saturating_mul(2);
-    Router::new()
+    let guarded = |operation: Option<Operation>, routes: Router<Arc<Node>>| {
+        routes.route_layer(axum::middleware::from_fn_with_state(
+            super::national::Guarded {
+                node: node.clone(),
+                operation,
+            },
+            super::national::guard,
+        ))
+    };
+    let submit = Router::new()
         .route("/v1/messages", post(post_message))
-        .route("/v1/messages/{id}", get(get_message))
-        .route("/v1/messages/{id}/requeue", post(post_requeue))
-        .route("/v1/parked", get(get_parked))
-        .route("/v1/quarantine", get(get_quarantine))
-        .route("/v1/quarantine/recognise", post(post_recognise_again))
-        .route("/v1/inbox", get(get_inbox))
-        .route("/v1/inbox/ack", post(post_ack))
-        .route("/v1/uploads", post(post_upload))
-        .route("/v1/crl", get(get_crl))
+        .route("/v1/messages/{id}", get(get_message));
+    let inbox = Router::new().route("/v1/inbox", get(get_inbox)).route(
+        "/v1/messages/{id}/attachments/{attachment}",
+        get(get_attachment),
+    );
+    let ack = Router::new().route("/v1/inbox/ack", post(post_ack));
+    let begin_upload = Router::new().route("/v1/uploads", post(post_upload));
+    // Streamed to and from disk, never buffered: limits are attachments.max_attachment_bytes,
+    // checked as bytes arrive.
+    let upload = Router::new()
+        .route("/v1/attachments", axum::routing::put(put_attachment))
+        .route("/v1/uploads/{id}", get(get_upload).patch(patch_upload))
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    Router::new()
+        .merge(guarded(Some(Operation::Submit), submit))
+        .merge(guarded(Some(Operation::Inbox), inbox))
+        .merge(guarded(Some(Operation::Ack), ack))
+        .merge(guarded(Some(Operation::Upload), begin_upload))
+        .merge(guarded(
+            Some(Operation::Traders),
+            super::traders::register_routes(),
+        ))
+        .merge(guarded(
+            None,
+            super::http_reference::lookup_routes().merge(super::traders::lookup_routes()),
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .merge(guarded(
+            Some(Operation::Reference),
+            super::http_reference::publish_routes(),
+        ))
+        .merge(guarded(Some(Operation::Upload), upload))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
-        .merge(
-            Router::new()
-                .route("/v1/attachments", axum::routing::put(put_attachment))
-                .route("/v1/uploads/{id}", get(get_upload).patch(patch_upload))
-                .route(
-                    "/v1/messages/{id}/attachments/{attachment}",
-                    get(get_attachment),
-                )
-                // Streamed to and from disk, never buffered: limits are
-                // attachments.max_attachment_bytes, checked as bytes arrive.
-                .layer(axum::extract::DefaultBodyLimit::disable()),
-        )
-        .merge(super::http_reference::routes())
-        .merge(super::traders::routes())
+        .with_state(node)
+}
+
+/// The peer door: what other states' nodes may fetch, read-only, and nothing else.
+pub(crate) fn peer_router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/v1/crl", get(get_crl))
+        .layer(axum::extract::DefaultBodyLimit::max(0))
         .with_state(node)
 }
 
@@ -323,6 +352,7 @@ async fn get_attachment(
 
 async fn post_message(
     State(node): Shared,
+    Extension(by): Extension<super::national::Caller>,
     body: Result<Json<SubmitBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(b) = match body {
@@ -354,6 +384,7 @@ async fn post_message(
             traders: b.traders,
             attachments: b.attachments,
             body_attachment: b.body_attachment,
+            by,
         },
     )
     .await;
@@ -402,92 +433,6 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
     .into_response()
 }
 
-/// An operator's requeue of an expired or dead message.
-async fn post_requeue(State(node): Shared, Path(id): Path<String>) -> Response {
-    let Some(uuid) = parse_id(&id) else {
-        return error(StatusCode::BAD_REQUEST, format!("{id:?} is not a urn:uuid"));
-    };
-    match node.committer.run(move |t| t.requeue(uuid)).await {
-        Ok(peer) => {
-            node.outbox_add(1);
-            node.waker(&peer).notify_one();
-            Json(json!({ "message_id": format!("urn:uuid:{uuid}"), "queued_for": peer }))
-                .into_response()
-        }
-        Err(e @ crate::store::StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
-
-/// Rejected messages kept in quarantine, with their reasons.
-async fn get_quarantine(State(node): Shared) -> Response {
-    match node.store().quarantined() {
-        Ok(messages) => Json(json!({
-            "messages": messages.iter().map(|m| json!({
-                "message_id": format!("urn:uuid:{}", m.message_id),
-                "sender": m.sender,
-                "reasons": m.reasons,
-            })).collect::<Vec<Value>>()
-        }))
-        .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
-
-/// Runs recognition again on every quarantined message under the trust space in force (after
-/// an update); those now recognised move to the inbox. The receipts given at the time stand.
-async fn post_recognise_again(State(node): Shared) -> Response {
-    let n = node.clone();
-    let judged =
-        tokio::task::spawn_blocking(move || super::exchange::recognise_quarantine(&n)).await;
-    let (released, still) = match judged {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
-    };
-    let version = node.trust().version;
-    let ids = released.clone();
-    let note = format!("recognised on a second look under trust space v{version}");
-    let committed = node
-        .committer
-        .run(move |t| {
-            for id in &ids {
-                match t.release_from_quarantine(*id, note.clone()) {
-                    Ok(()) | Err(crate::store::StoreError::NotQuarantined(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        })
-        .await;
-    match committed {
-        Ok(()) => Json(json!({
-            "trust_space_version": version,
-            "released": released.iter().map(|id| format!("urn:uuid:{id}")).collect::<Vec<_>>(),
-            "still_rejected": still,
-        }))
-        .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
-
-/// Expired and dead messages, for an operator to requeue.
-async fn get_parked(State(node): Shared) -> Response {
-    match node.store().parked() {
-        Ok(entries) => Json(json!({
-            "messages": entries.iter().map(|e| json!({
-                "message_id": format!("urn:uuid:{}", e.message.message_id),
-                "conversation_id": format!("urn:uuid:{}", e.message.conversation_id),
-                "peer": e.message.peer,
-                "attempts": e.attempts,
-                "last_error": e.last_error,
-            })).collect::<Vec<Value>>()
-        }))
-        .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
-
 #[derive(Debug, Deserialize)]
 struct InboxQuery {
     limit: Option<usize>,
@@ -519,6 +464,7 @@ struct AckBody {
 
 async fn post_ack(
     State(node): Shared,
+    Extension(by): Extension<super::national::Caller>,
     body: Result<Json<AckBody>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(b) = match body {
@@ -537,7 +483,7 @@ async fn post_ack(
             }
         }
     }
-    match super::window::ack(&node, ids).await {
+    match super::window::ack(&node, ids, &by).await {
         Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
@@ -864,6 +810,7 @@ async fn metrics(State(node): Shared) -> Response {
             "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
         ));
     }
+    node.national_refusals.render(&mut out);
     out.push_str("# HELP tereze_reference_directory_version Version (last change set) of each reference directory in force.\n# TYPE tereze_reference_directory_version gauge\n");
     let dirs = node.directories();
     for id in dirs.ids() {

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -19,16 +19,20 @@ use super::Node;
 
 type Shared = State<Arc<Node>>;
 
-pub(crate) fn routes() -> Router<Arc<Node>> {
+/// Reading the directories, the tariff and the change sets (any national client).
+pub(crate) fn lookup_routes() -> Router<Arc<Node>> {
     Router::new()
         .route("/v1/reference", get(get_directories))
-        .route(
-            "/v1/reference/change-sets",
-            get(get_change_sets).post(post_change_set),
-        )
+        .route("/v1/reference/change-sets", get(get_change_sets))
         .route("/v1/reference/tariff/{code}", get(get_tariff))
         .route("/v1/reference/{directory}", get(get_entries))
         .route("/v1/reference/{directory}/{code}", get(get_entry))
+}
+
+/// Publishing a signed change set (national clients allowed `reference`).
+pub(crate) fn publish_routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/v1/reference/change-sets", post(post_change_set))
         .layer(DefaultBodyLimit::max(MAX_CHANGE_SET_BYTES))
 }
 

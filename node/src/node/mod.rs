@@ -8,10 +8,12 @@
 pub(crate) mod admin;
 pub(crate) mod crl;
 pub(crate) mod disk;
+pub(crate) mod doors;
 pub(crate) mod exchange;
 pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod http_reference;
+pub(crate) mod national;
 pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod submit;
@@ -244,6 +246,10 @@ pub(crate) struct Node {
     pub(crate) receiving: transfer::Receiving,
     /// Uploads and fetches of the national system in flight (`attachments.max_national_transfers`).
     pub(crate) national_transfers: Arc<tokio::sync::Semaphore>,
+    /// The national clients allowed on the national doors.
+    pub(crate) national: national::Clients,
+    /// Calls the national doors refused.
+    pub(crate) national_refusals: national::Refusals,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -596,6 +602,7 @@ impl Node {
         let national_transfers = Arc::new(tokio::sync::Semaphore::new(
             config.attachments.max_national_transfers,
         ));
+        let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -620,6 +627,8 @@ impl Node {
             lane_queues: Default::default(),
             receiving: Default::default(),
             national_transfers,
+            national,
+            national_refusals: Default::default(),
             shutdown: CancellationToken::new(),
             trust_version,
         });
@@ -694,27 +703,41 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             }
         });
     }
+    warn_of_plaintext(cfg);
     if let Some(addr) = cfg.listen.window {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
+        let tls = national_tls(cfg, b"h2")?;
         let node = node.clone();
         tasks.spawn(async move {
             let service = window::service(node.clone());
             let shutdown = node.shutdown.clone();
-            // Small request/response messages: no Nagle delay.
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
-                s.inspect(|tcp| {
-                    let _ = tcp.set_nodelay(true);
-                })
-            });
-            if let Err(e) = tonic::transport::Server::builder()
+            let server = tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-                .await
-            {
+                .add_service(service);
+            let served = match tls {
+                Some(config) => {
+                    let incoming = tls::incoming(listener, config, shutdown.clone());
+                    server
+                        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                        .await
+                }
+                None => {
+                    // Small request/response messages: no Nagle delay.
+                    let incoming =
+                        tokio_stream::wrappers::TcpListenerStream::new(listener).map(|s| {
+                            s.inspect(|tcp| {
+                                let _ = tcp.set_nodelay(true);
+                            })
+                        });
+                    server
+                        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
+                        .await
+                }
+            };
+            if let Err(e) = served {
                 tracing::error!(error = %e, "window server stopped");
             }
         });
@@ -723,30 +746,33 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Listen { addr, source })?;
-        let node = node.clone();
-        tasks.spawn(async move {
-            let shutdown = node.shutdown.clone();
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(e) = axum::serve(listener, http::router(node))
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-            {
-                tracing::error!(error = %e, "http server stopped");
-            }
-        });
+        let tls = national_tls(cfg, b"http/1.1")?;
+        let shutdown = node.shutdown.clone();
+        let app = http::router(node.clone());
+        tasks.spawn(doors::serve(listener, tls, app, shutdown, "national"));
+    }
+    if let Some(addr) = cfg.listen.peer {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let shutdown = node.shutdown.clone();
+        let app = http::peer_router(node.clone());
+        tasks.spawn(doors::serve(listener, None, app, shutdown, "peer"));
     }
     if let Some(admin) = cfg.admin.clone() {
-        let token = admin::read_token(&admin.token_file).map_err(StartError::Config)?;
+        let token = admin::read_token(&admin.token_file, "the operator token")
+            .map_err(StartError::Config)?;
         let listener = tokio::net::TcpListener::bind(admin.listen)
             .await
             .map_err(|source| StartError::Listen {
                 addr: admin.listen,
                 source,
             })?;
-        let node = node.clone();
-        tasks.spawn(async move { admin::serve(node, listener, token).await });
+        let config = Arc::new(tls::admin_server_config(&node.config.tls)?);
+        let source: tls::ConfigSource = Arc::new(move || config.clone());
+        let shutdown = node.shutdown.clone();
+        let app = admin::router(node.clone(), token);
+        tasks.spawn(doors::serve(listener, Some(source), app, shutdown, "admin"));
     }
     let relay = relay::start(node.clone());
     if let Some(mut wake_ups) = node.store().wake_ups() {
@@ -821,6 +847,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         exchange = %node.config.listen.exchange,
         window = ?node.config.listen.window,
         http = ?node.config.listen.http,
+        peer = ?node.config.listen.peer,
         admin = ?node.config.admin.as_ref().map(|a| a.listen),
         trust_space_version = node.trust().version,
         trust_space_issued_at = %node.trust().issued_at,
@@ -852,6 +879,38 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     node.checkpoint().await;
     tracing::info!(at = now_ms(), "stopped");
     Ok(())
+}
+
+/// The national doors' TLS configuration (`national.tls`), if any.
+fn national_tls(cfg: &NodeConfig, alpn: &[u8]) -> Result<Option<tls::ConfigSource>, StartError> {
+    let Some(t) = &cfg.national.tls else {
+        return Ok(None);
+    };
+    let config = Arc::new(tls::national_server_config(t, alpn)?);
+    Ok(Some(Arc::new(move || config.clone())))
+}
+
+/// Plaintext national doors belong on loopback: tokens would cross the network in clear.
+fn warn_of_plaintext(cfg: &NodeConfig) {
+    if cfg.national.tls.is_some() {
+        return;
+    }
+    for (key, addr) in [
+        ("listen.http", cfg.listen.http),
+        ("listen.window", cfg.listen.window),
+    ] {
+        if let Some(a) = addr.filter(|a| !a.ip().is_loopback()) {
+            tracing::warn!(
+                listen = %a,
+                field = key,
+                "a national door listens in plaintext beyond loopback: set national.tls, or bind it to 127.0.0.1"
+            );
+        }
+    }
+    if cfg.national.clients.is_empty() && (cfg.listen.http.is_some() || cfg.listen.window.is_some())
+    {
+        tracing::warn!("no national.client is configured: the national doors refuse every call but health and metrics");
+    }
 }
 
 /// Keeps the trust space current: a hub re-reads its file (the Commission publishes there), a

@@ -18,7 +18,7 @@ use super::Node;
 use crate::store::{AttachmentMeta, Outgoing, Payload, State, StoreError};
 
 /// One submission, whichever door it came through.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct Submission {
     pub(crate) format: String,
     pub(crate) document: Vec<u8>,
@@ -32,6 +32,8 @@ pub(crate) struct Submission {
     pub(crate) attachments: Vec<SubmitAttachment>,
     /// The id of one of `attachments` that is the body (then `document` is empty).
     pub(crate) body_attachment: Option<String>,
+    /// Who submitted it (the national client), for the history and the audit log.
+    pub(crate) by: super::national::Caller,
 }
 
 /// An upload named by a submission (also the HTTP intake's JSON form).
@@ -132,6 +134,7 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .then(|| super::transfer::national_slot(node))
         .transpose()
         .map_err(|_| SubmitError::TransfersBusy(node.config.attachments.max_national_transfers))?;
+    let sub_by = s.by.by();
     let n = node.clone();
     // Parsing, translation and signing are CPU work: keep them off the async workers.
     let prepared = tokio::task::spawn_blocking(move || prepare(&n, s))
@@ -145,7 +148,10 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .map(|p| (p.0.message_id, p.3 .0.clone(), p.3 .1.clone()))
         .collect();
     let translated = prepared.first().is_some_and(|p| p.2);
-    let mut before = vec![(State::Received, Some("from the national system".to_owned()))];
+    let mut before = vec![(
+        State::Received,
+        Some(format!("from the national system, {}", sub_by)),
+    )];
     if translated {
         before.push((State::Translated, None));
     }

@@ -78,6 +78,59 @@ pub(crate) fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig
     Ok(config)
 }
 
+/// The national doors (HTTP when `alpn` is `http/1.1`, `Window` when `h2`): the configured
+/// certificate, and client certificates from `client_ca` asked for but not required (a client
+/// may authenticate with a token instead; which certificates are clients is decided per call).
+pub(crate) fn national_server_config(
+    tls: &crate::config::NationalTls,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, TlsError> {
+    let pair = KeyPair {
+        certificate: tls.certificate.clone(),
+        key: tls.key.clone(),
+    };
+    let (chain, key) = identity(&pair)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let builder = match &tls.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| TlsError::File {
+                path: path.display().to_string(),
+                reason: format!("cannot read: {e}"),
+            })?;
+            let mut roots = RootCertStore::empty();
+            for der in CertificateDer::pem_slice_iter(&pem) {
+                let der = der.map_err(|e| TlsError::File {
+                    path: path.display().to_string(),
+                    reason: format!("not a PEM certificate: {e}"),
+                })?;
+                roots.add(der).map_err(|e| TlsError::File {
+                    path: path.display().to_string(),
+                    reason: format!("not a usable CA certificate: {e}"),
+                })?;
+            }
+            if roots.is_empty() {
+                return Err(TlsError::File {
+                    path: path.display().to_string(),
+                    reason: "no certificate".into(),
+                });
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                .allow_unauthenticated()
+                .build()
+                .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|e| TlsError::Config(format!("national.tls certificate and key: {e}")))?;
+    config.alpn_protocols = vec![alpn.to_vec()];
+    Ok(config)
+}
+
 /// The server side: mutual TLS, client certificates checked against every anchor and CRL of
 /// the trust space. Which state a client is, is decided per request from its certificate.
 pub(crate) fn server_config(

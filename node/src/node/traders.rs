@@ -161,18 +161,34 @@ impl TraderCheck for NodeTraders<'_> {
     }
 }
 
-pub(crate) fn routes() -> Router<Arc<Node>> {
+/// Changing the register (national clients allowed `traders`).
+pub(crate) fn register_routes() -> Router<Arc<Node>> {
+    Router::new().route("/v1/traders", post(post_traders))
+}
+
+/// Reading the register and resolving other states' traders (any national client).
+pub(crate) fn lookup_routes() -> Router<Arc<Node>> {
     Router::new()
-        .route("/v1/traders", post(post_traders))
         .route("/v1/traders/{id}", get(get_trader))
         .route("/v1/traders/{id}/resolve", get(get_resolve))
 }
 
+/// The audit log's key for the changes of one trader's register record: the same for every
+/// change of that trader (a UUID made of the SHA-256 of its id), so its history lists them.
+pub(crate) fn record_key(trader: &str) -> uuid::Uuid {
+    let digest = openssl::sha::sha256(format!("tereze trader register {trader}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
 use super::http::error;
 
-/// Imports register records (a JSON array of [`Trader`]); all or none.
+/// Imports register records (a JSON array of [`Trader`]); all or none. Each record changed
+/// is noted in the audit log with the client that changed it.
 async fn post_traders(
     State(node): State<Arc<Node>>,
+    axum::Extension(by): axum::Extension<super::national::Caller>,
     body: Result<Json<Vec<Trader>>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     let Json(list) = match body {
@@ -196,7 +212,22 @@ async fn post_traders(
         }
     }
     let n = list.len();
-    match node.committer.run(move |t| t.put_traders(&list)).await {
+    let by = by.by();
+    let committed = node
+        .committer
+        .run(move |t| {
+            t.put_traders(&list)?;
+            for trader in &list {
+                t.note(
+                    record_key(&trader.id),
+                    crate::store::State::Changed,
+                    format!("trader register: {} written, {by}", trader.id),
+                )?;
+            }
+            Ok(())
+        })
+        .await;
+    match committed {
         Ok(()) => Json(json!({
             "imported": n,
             "register": node.store().trader_count().unwrap_or(0),

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::exchange::parse_id;
+use super::national::Caller;
 use super::proto::window_server::{Window, WindowServer};
 use super::proto::{
     AttachmentData, BeginUploadRequest, FetchAttachmentRequest, UploadChunk, UploadResponse,
@@ -22,6 +23,7 @@ use super::proto::{
 use super::submit::{self, Submission, SubmitError};
 use super::Node;
 use crate::attachments::{AttachmentError, UploadState, UploadWant};
+use crate::config::Operation;
 use crate::store::StoreError;
 
 pub(crate) fn service(node: Arc<Node>) -> WindowServer<WindowService> {
@@ -65,12 +67,25 @@ pub(crate) fn transition(t: &crate::store::Transition) -> Transition {
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<StatusEvent, Status>> + Send>>;
 
+impl WindowService {
+    /// The calling national client, if it may call `operation` ([`super::national`]).
+    fn authorise<T>(
+        &self,
+        request: &Request<T>,
+        operation: Option<Operation>,
+        what: &str,
+    ) -> Result<Caller, Status> {
+        super::national::authorise_grpc(&self.node, request, operation, what)
+    }
+}
+
 #[tonic::async_trait]
 impl Window for WindowService {
     async fn submit(
         &self,
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
+        let by = self.authorise(&request, Some(Operation::Submit), "Window.Submit")?;
         let r = request.into_inner();
         let conversation_id = if r.conversation_id.is_empty() {
             None
@@ -90,6 +105,7 @@ impl Window for WindowService {
                 traders: r.traders,
                 attachments: r.attachments.into_iter().map(Into::into).collect(),
                 body_attachment: (!r.body_attachment.is_empty()).then_some(r.body_attachment),
+                by,
             },
         )
         .await
@@ -111,6 +127,7 @@ impl Window for WindowService {
         &self,
         request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
+        self.authorise(&request, Some(Operation::Submit), "Window.Status")?;
         let r = request.into_inner();
         let id = id_arg(&r.message_id, "message_id")?;
         let history = self.node.store().history(id).map_err(store_status)?;
@@ -136,6 +153,7 @@ impl Window for WindowService {
         &self,
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
+        self.authorise(&request, Some(Operation::Submit), "Window.Subscribe")?;
         let wanted: Vec<Uuid> = request
             .into_inner()
             .message_ids
@@ -168,6 +186,7 @@ impl Window for WindowService {
         &self,
         request: Request<SubscribeReferenceRequest>,
     ) -> Result<Response<Self::SubscribeReferenceStream>, Status> {
+        self.authorise(&request, None, "Window.SubscribeReference")?;
         let wanted = request.into_inner().directories;
         let rx = self.node.reference.subscribe();
         let stream =
@@ -195,6 +214,7 @@ impl Window for WindowService {
         &self,
         request: Request<tonic::Streaming<UploadChunk>>,
     ) -> Result<Response<UploadResponse>, Status> {
+        self.authorise(&request, Some(Operation::Upload), "Window.UploadAttachment")?;
         let mut stream = request.into_inner();
         // An empty stream is an empty file sent whole.
         let first = stream.message().await?.unwrap_or_default();
@@ -233,6 +253,7 @@ impl Window for WindowService {
         &self,
         request: Request<BeginUploadRequest>,
     ) -> Result<Response<UploadResponse>, Status> {
+        self.authorise(&request, Some(Operation::Upload), "Window.BeginUpload")?;
         let r = request.into_inner();
         let want = upload_want(r.size, &r.sha256).map_err(Status::invalid_argument)?;
         let upload = super::transfer::begin_upload(&self.node, want.clone())
@@ -248,6 +269,7 @@ impl Window for WindowService {
         &self,
         request: Request<UploadStatusRequest>,
     ) -> Result<Response<UploadResponse>, Status> {
+        self.authorise(&request, Some(Operation::Upload), "Window.UploadStatus")?;
         let upload = upload_arg(&request.into_inner().upload_id)?;
         let st = super::transfer::upload_state(&self.node, upload)
             .await
@@ -261,6 +283,7 @@ impl Window for WindowService {
         &self,
         request: Request<FetchAttachmentRequest>,
     ) -> Result<Response<Self::FetchAttachmentStream>, Status> {
+        self.authorise(&request, Some(Operation::Inbox), "Window.FetchAttachment")?;
         let r = request.into_inner();
         let message = id_arg(&r.message_id, "message_id")?;
         if !crate::attachments::valid_id(&r.id) {
@@ -279,6 +302,7 @@ impl Window for WindowService {
         &self,
         request: Request<InboxPullRequest>,
     ) -> Result<Response<InboxPullResponse>, Status> {
+        self.authorise(&request, Some(Operation::Inbox), "Window.InboxPull")?;
         let max = self.node.config.limits.max_inbox_pull;
         let limit = match request.into_inner().limit as usize {
             0 => max,
@@ -303,25 +327,31 @@ impl Window for WindowService {
         &self,
         request: Request<InboxAckRequest>,
     ) -> Result<Response<InboxAckResponse>, Status> {
+        let by = self.authorise(&request, Some(Operation::Ack), "Window.InboxAck")?;
         let ids: Vec<Uuid> = request
             .into_inner()
             .message_ids
             .iter()
             .map(|s| id_arg(s, "message_ids"))
             .collect::<Result<_, _>>()?;
-        let acknowledged = ack(&self.node, ids).await.map_err(store_status)?;
+        let acknowledged = ack(&self.node, ids, &by).await.map_err(store_status)?;
         Ok(Response::new(InboxAckResponse { acknowledged }))
     }
 }
 
 /// Takes messages out of the inbox; ids no longer there (acknowledged before) are skipped.
-pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>) -> Result<u32, StoreError> {
+/// Each message's history (and so the audit log) says which client took it.
+pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>, by: &Caller) -> Result<u32, StoreError> {
+    let note = format!("taken from the inbox {}", by.by());
     node.committer
         .run(move |t| {
             let mut n = 0;
             for id in &ids {
                 match t.ack_inbox(*id) {
-                    Ok(()) => n += 1,
+                    Ok(()) => {
+                        t.note(*id, crate::store::State::Recognised, note.clone())?;
+                        n += 1;
+                    }
                     Err(StoreError::NotInInbox(_)) => {}
                     Err(e) => return Err(e),
                 }

@@ -378,6 +378,11 @@ impl Txn<'_> {
         both_txn!(self, t => t.ack_inbox(id))
     }
 
+    /// Records a transition of `id` in its history and the audit log (who did what: the note).
+    pub(crate) fn note(&mut self, id: Uuid, state: State, note: String) -> Result<(), StoreError> {
+        both_txn!(self, t => t.record(id, state, Some(note)))
+    }
+
     /// Signs an audit checkpoint over the chain's head, unless the last one covers it; the
     /// number of entries covered.
     pub(crate) fn audit_checkpoint(
@@ -493,6 +498,9 @@ pub(crate) enum State {
     Rejected,
     Expired,
     Dead,
+    /// Not a message: a record of another kind changed (a trader's register record), noted in
+    /// the audit log with who changed it.
+    Changed,
 }
 
 impl State {
@@ -508,6 +516,7 @@ impl State {
             Self::Rejected => "rejected",
             Self::Expired => "expired",
             Self::Dead => "dead",
+            Self::Changed => "changed",
         }
     }
 }

@@ -64,6 +64,12 @@ impl Net {
         }
         for (i, s) in all.iter().enumerate() {
             index.insert(s.to_string(), i);
+            let token =
+                std::fs::read_to_string(dir.path().join(s.to_lowercase()).join("national.token"))
+                    .expect("init-dev writes a national client token");
+            let block = base + (i as u16) * 10;
+            register_token(block + 1, token.trim());
+            register_token(block + 2, token.trim());
             if !extra.is_empty() {
                 let p = dir.path().join(s.to_lowercase()).join("node.toml");
                 let mut text = std::fs::read_to_string(&p).expect("config");
@@ -94,9 +100,13 @@ impl Net {
         }
         self.index.insert(name.into(), self.index[state]);
         let mut text = std::fs::read_to_string(to.join("node.toml")).expect("config");
-        for offset in 0..4u16 {
+        for offset in 0..5u16 {
             let port = self.port(state, offset);
             text = text.replace(&format!(":{port}\""), &format!(":{}\"", port + 5));
+        }
+        if let Some(token) = national_token(self.http_port(state)) {
+            register_token(self.window_port(state) + 5, &token);
+            register_token(self.http_port(state) + 5, &token);
         }
         std::fs::write(to.join("node.toml"), text).expect("config");
         self.replicas.insert(name.into(), (5, state.into()));
@@ -137,6 +147,15 @@ impl Net {
 
     pub fn http_port(&self, state: &str) -> u16 {
         self.port(state, 2)
+    }
+
+    pub fn admin_port(&self, state: &str) -> u16 {
+        self.port(state, 3)
+    }
+
+    /// The peer door (`GET /v1/crl`).
+    pub fn peer_port(&self, state: &str) -> u16 {
+        self.port(state, 4)
     }
 
     /// Starts a node and waits for its "ready" line.
@@ -303,6 +322,46 @@ impl Net {
         http(self.http_port(state), method, path, body)
     }
 
+    /// A call to `state`'s admin API with its operator token.
+    pub fn admin(
+        &self,
+        state: &str,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let dir = self.node_dir(state);
+        let token = std::fs::read_to_string(dir.join("admin.token")).expect("admin token");
+        https(
+            self.port(state, 3),
+            &dir.join("root.pem"),
+            method,
+            path,
+            Some(&format!("Bearer {}", token.trim())),
+            body,
+        )
+    }
+
+    /// `tereze admin ARGS` against `state`'s node: the exit code and stdout with stderr.
+    pub fn admin_cli(&self, state: &str, args: &[&str]) -> (i32, String) {
+        let dir = self.node_dir(state);
+        let node = format!("https://127.0.0.1:{}", self.port(state, 3));
+        let ca = dir.join("root.pem");
+        let token = dir.join("admin.token");
+        let mut all = vec![
+            "admin",
+            "--node",
+            &node,
+            "--ca",
+            ca.to_str().expect("utf-8"),
+            "--token-file",
+            token.to_str().expect("utf-8"),
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err) = tereze(&all);
+        (code, format!("{out}{err}"))
+    }
+
     /// Submits the EAEU sample export declaration from `from` to `to`.
     pub fn submit(
         &self,
@@ -442,11 +501,148 @@ impl Drop for Net {
 pub const SAMPLE: &str =
     include_str!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
 
-/// A minimal HTTP/1.1 client: one request per connection. Non-JSON bodies come back as a
-/// JSON string.
+/// One HTTPS request (HTTP/1.1, connection closed after) to a node's admin API, trusting
+/// `ca`, with `authorization` as given: status and JSON body.
+pub fn https(
+    port: u16,
+    ca: &std::path::Path,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("conn");
+    let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        tls,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}Connection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{payload}",
+        payload.len()
+    )
+    .expect("write");
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The national client tokens of the nodes these tests started, by the port of their
+/// national doors (HTTP and Window): the helpers below present them, as a national system would.
+static TOKENS: std::sync::Mutex<Option<HashMap<u16, String>>> = std::sync::Mutex::new(None);
+
+fn register_token(port: u16, token: &str) {
+    TOKENS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(port, token.to_owned());
+}
+
+/// An `Authorization` header line with the national client token of the node at `port`
+/// (empty when none is registered), for tests that write requests by hand.
+pub fn auth_line(port: u16) -> String {
+    national_token(port)
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default()
+}
+
+/// The national client token of the node whose national door is at `port`.
+pub fn national_token(port: u16) -> Option<String> {
+    TOKENS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .and_then(|t| t.get(&port).cloned())
+}
+
+/// A gRPC `Window` client that presents a bearer token on every call.
+pub type Window = tereze_node::proto::window_client::WindowClient<
+    tonic::service::interceptor::InterceptedService<Channel, Bearer>,
+>;
+
+/// Puts `authorization: <value>` on every call (none: no credential).
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            r.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(r)
+    }
+}
+
+/// The `Window` at `port` as its national client (the token registered for the port).
+pub async fn window(port: u16) -> Window {
+    let auth = national_token(port).map(|t| format!("Bearer {t}"));
+    window_as(port, auth.as_deref()).await
+}
+
+/// The `Window` at `port` with `authorization` as given (none: no credential).
+pub async fn window_as(port: u16, authorization: Option<&str>) -> Window {
+    let channel = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("the window connects");
+    let auth = authorization.map(|a| a.parse().expect("an ASCII header value"));
+    tereze_node::proto::window_client::WindowClient::with_interceptor(channel, Bearer(auth))
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(usize::MAX)
+}
+
+/// A minimal HTTP/1.1 client: one request per connection, with the national client token
+/// registered for `port` (if any). Non-JSON bodies come back as a JSON string.
 pub fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let payload = body.map(|b| b.to_string()).unwrap_or_default();
     http_bytes(port, method, path, "application/json", payload.as_bytes())
+}
+
+/// [`http`] with `authorization` as given instead (none: no credential).
+pub fn http_as(
+    port: u16,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = authorization.map(str::to_owned);
+    http_request(
+        port,
+        method,
+        path,
+        "application/json",
+        payload.as_bytes(),
+        auth,
+    )
 }
 
 /// [`http`] with a body of any type.
@@ -457,14 +653,29 @@ pub fn http_bytes(
     content_type: &str,
     payload: &[u8],
 ) -> (u16, Value) {
+    let auth = national_token(port).map(|t| format!("Bearer {t}"));
+    http_request(port, method, path, content_type, payload, auth)
+}
+
+fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    content_type: &str,
+    payload: &[u8],
+    authorization: Option<String>,
+) -> (u16, Value) {
     let mut s = match TcpStream::connect(("127.0.0.1", port)) {
         Ok(s) => s,
         Err(_) => return (0, Value::Null),
     };
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         payload.len()
     )
     .into_bytes();

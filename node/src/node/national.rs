@@ -1,0 +1,510 @@
+//! The national doors (HTTP and gRPC `Window`): who may call them. Every call but the health
+//! probes and metrics must come from a client listed in `[[national.client]]`, known by its
+//! bearer token (compared in constant time) or by its certificate on a mutual-TLS connection,
+//! and may use only the operations listed for it. Each refusal is counted
+//! (`tereze_national_refused_total`) and logged with the source address and the name the
+//! caller claimed; tokens are never logged. The name of the client that made an accepted
+//! state change goes into the audit log.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::http::error;
+use super::Node;
+use crate::config::{National, Operation};
+
+/// The header a caller may use to say which client it is (logged when it is refused).
+pub(crate) const CLIENT_HEADER: &str = "x-tereze-client";
+
+/// A listed client as the running node knows it.
+#[derive(Debug)]
+struct Known {
+    name: Arc<str>,
+    token: Option<String>,
+    /// SHA-256 of the DER of its certificate.
+    certificate: Option<[u8; 32]>,
+    operations: Vec<Operation>,
+}
+
+/// The national clients of `[[national.client]]`, with their credentials read.
+#[derive(Debug, Default)]
+pub(crate) struct Clients {
+    known: Vec<Known>,
+}
+
+/// What a caller showed on one call.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Credentials<'a> {
+    /// The `Authorization` header's value, if any.
+    pub(crate) authorization: Option<&'a str>,
+    /// The name it claimed (`x-tereze-client`), for the logs only.
+    pub(crate) claimed: Option<&'a str>,
+    /// The DER of the client certificate of a mutual-TLS connection.
+    pub(crate) certificate: Option<&'a [u8]>,
+}
+
+/// Why a call was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("national client credentials required: Authorization: Bearer <token>, or a client certificate listed in national.client")]
+    NoCredential,
+    #[error("the credentials given are not those of any national client (national.client)")]
+    Unknown,
+    #[error("national client {client:?} may not {operation} (its national.client operations)")]
+    NotPermitted {
+        client: Arc<str>,
+        operation: &'static str,
+    },
+}
+
+impl Refusal {
+    /// The metric's and the log's reason label.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::NoCredential => "no-credential",
+            Self::Unknown => "unknown-credential",
+            Self::NotPermitted { .. } => "not-permitted",
+        }
+    }
+
+    pub(crate) fn http_status(&self) -> StatusCode {
+        match self {
+            Self::NoCredential | Self::Unknown => StatusCode::UNAUTHORIZED,
+            Self::NotPermitted { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+
+    pub(crate) fn grpc_status(&self) -> tonic::Status {
+        match self {
+            Self::NoCredential | Self::Unknown => tonic::Status::unauthenticated(self.to_string()),
+            Self::NotPermitted { .. } => tonic::Status::permission_denied(self.to_string()),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value: the scheme is case-insensitive
+/// (RFC 7235) and the token is taken without surrounding whitespace.
+pub(crate) fn bearer(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let (scheme, token) = value.split_once([' ', '\t'])?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = token.trim();
+    (!token.is_empty()).then_some(token)
+}
+
+/// Constant-time comparison of equal-length byte strings (and false for unequal lengths).
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a, b)
+}
+
+fn fingerprint(der: &[u8]) -> [u8; 32] {
+    openssl::sha::sha256(der)
+}
+
+impl Clients {
+    /// Reads every client's token file (owner-only, as the operator token) or certificate.
+    pub(crate) fn load(national: &National) -> Result<Self, String> {
+        let mut known: Vec<Known> = Vec::new();
+        for (i, c) in national.clients.iter().enumerate() {
+            let token = match &c.token_file {
+                Some(path) => Some(
+                    super::admin::read_token(path, "a national client token")
+                        .map_err(|e| format!("national.client[{i}].token_file: {e}"))?,
+                ),
+                None => None,
+            };
+            if let Some(t) = &token {
+                if let Some(other) = known.iter().find(|k| {
+                    k.token
+                        .as_deref()
+                        .is_some_and(|o| same(o.as_bytes(), t.as_bytes()))
+                }) {
+                    return Err(format!(
+                        "national.client[{i}].token_file: the same token as client {:?}: each client needs its own",
+                        other.name
+                    ));
+                }
+            }
+            let certificate = match &c.certificate {
+                Some(path) => {
+                    let pem = std::fs::read(path).map_err(|e| {
+                        format!(
+                            "national.client[{i}].certificate: {}: cannot read: {e}",
+                            path.display()
+                        )
+                    })?;
+                    let cert = openssl::x509::X509::from_pem(&pem).map_err(|e| {
+                        format!(
+                            "national.client[{i}].certificate: {}: not a PEM certificate: {e}",
+                            path.display()
+                        )
+                    })?;
+                    let der = cert.to_der().map_err(|e| {
+                        format!("national.client[{i}].certificate: {}: {e}", path.display())
+                    })?;
+                    Some(fingerprint(&der))
+                }
+                None => None,
+            };
+            known.push(Known {
+                name: Arc::from(c.name.as_str()),
+                token,
+                certificate,
+                operations: c.operations.clone(),
+            });
+        }
+        Ok(Self { known })
+    }
+
+    /// The client these credentials belong to, if it may call `operation` (`None`: any
+    /// listed client may, such as reading reference data).
+    pub(crate) fn authorise(
+        &self,
+        given: &Credentials<'_>,
+        operation: Option<Operation>,
+    ) -> Result<Arc<str>, Refusal> {
+        let token = given.authorization.and_then(bearer);
+        if token.is_none() && given.certificate.is_none() {
+            return Err(Refusal::NoCredential);
+        }
+        let by_token = token.and_then(|t| {
+            self.known.iter().find(|k| {
+                k.token
+                    .as_deref()
+                    .is_some_and(|mine| same(mine.as_bytes(), t.as_bytes()))
+            })
+        });
+        let by_certificate = || {
+            let fp = fingerprint(given.certificate?);
+            self.known.iter().find(|k| k.certificate == Some(fp))
+        };
+        // A wrong token is refused even on a connection with a listed certificate: a caller
+        // that presents a credential means it.
+        let client = match (token, by_token) {
+            (Some(_), Some(k)) => k,
+            (Some(_), None) => return Err(Refusal::Unknown),
+            (None, _) => by_certificate().ok_or(Refusal::Unknown)?,
+        };
+        match operation {
+            Some(op) if !client.operations.contains(&op) => Err(Refusal::NotPermitted {
+                client: client.name.clone(),
+                operation: op.as_str(),
+            }),
+            _ => Ok(client.name.clone()),
+        }
+    }
+}
+
+/// The doors whose refusals are counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Door {
+    Http,
+    Window,
+}
+
+impl Door {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Window => "window",
+        }
+    }
+}
+
+const REASONS: [&str; 3] = ["no-credential", "unknown-credential", "not-permitted"];
+
+/// Refusals counted by door and reason.
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
+    counts: [[AtomicU64; 3]; 2],
+}
+
+impl Refusals {
+    /// Counts and logs one refusal.
+    pub(crate) fn refused(
+        &self,
+        door: Door,
+        source: Option<SocketAddr>,
+        given: &Credentials<'_>,
+        what: &str,
+        refusal: &Refusal,
+    ) {
+        let r = REASONS
+            .iter()
+            .position(|r| *r == refusal.reason())
+            .unwrap_or(0);
+        self.counts[door as usize][r].fetch_add(1, Ordering::Relaxed);
+        let claimed = match refusal {
+            Refusal::NotPermitted { client, .. } => client.to_string(),
+            _ => given
+                .claimed
+                .map(|c| c.chars().take(64).collect())
+                .or_else(|| given.certificate.and_then(subject_name))
+                .unwrap_or_else(|| "-".to_owned()),
+        };
+        tracing::warn!(
+            door = door.as_str(),
+            source = %source.map_or_else(|| "-".to_owned(), |s| s.to_string()),
+            client = %claimed,
+            reason = refusal.reason(),
+            call = %what,
+            "national call refused"
+        );
+    }
+
+    /// `tereze_national_refused_total` in the Prometheus text format.
+    pub(crate) fn render(&self, out: &mut String) {
+        out.push_str("# HELP tereze_national_refused_total Calls to the national doors refused for missing, unknown or insufficient credentials.\n# TYPE tereze_national_refused_total counter\n");
+        for door in [Door::Http, Door::Window] {
+            for (i, reason) in REASONS.iter().enumerate() {
+                out.push_str(&format!(
+                    "tereze_national_refused_total{{door=\"{}\",reason=\"{reason}\"}} {}\n",
+                    door.as_str(),
+                    self.counts[door as usize][i].load(Ordering::Relaxed)
+                ));
+            }
+        }
+    }
+}
+
+/// The subject's common name of a certificate, for the logs.
+fn subject_name(der: &[u8]) -> Option<String> {
+    let cert = openssl::x509::X509::from_der(der).ok()?;
+    let cn = cert
+        .subject_name()
+        .entries_by_nid(openssl::nid::Nid::COMMONNAME)
+        .next()?;
+    cn.data()
+        .to_string()
+        .ok()
+        .map(|s| format!("certificate {s}"))
+}
+
+/// What the HTTP servers know of a connection: put in every request's extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    pub(crate) source: Option<SocketAddr>,
+    /// The DER of the client certificate, on a mutual-TLS connection.
+    pub(crate) certificate: Option<Arc<Vec<u8>>>,
+}
+
+/// The national client that made a call, for the audit log (an extension of the request).
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub(crate) Arc<str>);
+
+impl Caller {
+    /// How the audit log names it.
+    pub(crate) fn by(&self) -> String {
+        format!("by national client {}", self.0)
+    }
+}
+
+/// The credentials of an HTTP request.
+pub(crate) fn credentials<'a>(
+    headers: &'a HeaderMap,
+    connection: Option<&'a Connection>,
+) -> Credentials<'a> {
+    Credentials {
+        authorization: headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+        claimed: headers.get(CLIENT_HEADER).and_then(|v| v.to_str().ok()),
+        certificate: connection
+            .and_then(|c| c.certificate.as_deref())
+            .map(Vec::as_slice),
+    }
+}
+
+/// The state of [`guard`]: the node and what the guarded routes do.
+#[derive(Clone)]
+pub(crate) struct Guarded {
+    pub(crate) node: Arc<Node>,
+    pub(crate) operation: Option<Operation>,
+}
+
+/// Middleware of the national HTTP routes: lets through a listed client allowed to call the
+/// route's operation (its name in the request's [`Caller`]), refuses anything else.
+pub(crate) async fn guard(State(g): State<Guarded>, mut req: Request, next: Next) -> Response {
+    let connection = req.extensions().get::<Connection>().cloned();
+    let given = credentials(req.headers(), connection.as_ref());
+    match g.node.national.authorise(&given, g.operation) {
+        Ok(name) => {
+            req.extensions_mut().insert(Caller(name));
+            next.run(req).await
+        }
+        Err(refusal) => {
+            let what = format!("{} {}", req.method(), req.uri().path());
+            g.node.national_refusals.refused(
+                Door::Http,
+                connection.as_ref().and_then(|c| c.source),
+                &given,
+                &what,
+                &refusal,
+            );
+            let mut r = error(refusal.http_status(), &refusal);
+            if refusal.http_status() == StatusCode::UNAUTHORIZED {
+                r.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+            }
+            r
+        }
+    }
+}
+
+/// The gRPC `Window`'s check of one call: the client's name, or the status to answer.
+pub(crate) fn authorise_grpc<T>(
+    node: &Node,
+    request: &tonic::Request<T>,
+    operation: Option<Operation>,
+    what: &str,
+) -> Result<Caller, tonic::Status> {
+    let meta = request.metadata();
+    let certs = request.peer_certs();
+    let given = Credentials {
+        authorization: meta.get("authorization").and_then(|v| v.to_str().ok()),
+        claimed: meta.get(CLIENT_HEADER).and_then(|v| v.to_str().ok()),
+        certificate: certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref()),
+    };
+    node.national
+        .authorise(&given, operation)
+        .map(Caller)
+        .map_err(|refusal| {
+            node.national_refusals.refused(
+                Door::Window,
+                request.remote_addr(),
+                &given,
+                what,
+                &refusal,
+            );
+            refusal.grpc_status()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::NationalClient;
+
+    fn clients(dir: &std::path::Path) -> Clients {
+        use std::os::unix::fs::PermissionsExt;
+        let mut list = Vec::new();
+        for (name, token, ops) in [
+            ("sender", "s".repeat(40), vec![Operation::Submit]),
+            (
+                "reader",
+                "r".repeat(40),
+                vec![Operation::Inbox, Operation::Ack],
+            ),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("{token}\n")).expect("written");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("mode");
+            list.push(NationalClient {
+                name: name.into(),
+                token_file: Some(path),
+                certificate: None,
+                operations: ops,
+            });
+        }
+        Clients::load(&National {
+            tls: None,
+            clients: list,
+        })
+        .expect("loads")
+    }
+
+    fn with(auth: &str) -> Credentials<'_> {
+        Credentials {
+            authorization: Some(auth),
+            ..Credentials::default()
+        }
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_whitespace_is_not_part_of_the_token() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer abc"), Some("abc"));
+        assert_eq!(bearer("BEARER   abc  "), Some("abc"));
+        assert_eq!(bearer("Bearer\tabc\t"), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer"), None);
+        assert_eq!(bearer("Bearer   "), None);
+        assert_eq!(bearer("Bearerabc"), None);
+    }
+
+    #[test]
+    fn each_client_may_call_only_its_operations() {
+        let dir = tempfile::tempdir().expect("dir");
+        let c = clients(dir.path());
+        let sender = format!("Bearer {}", "s".repeat(40));
+        let reader = format!("bearer {} ", "r".repeat(40));
+        assert_eq!(
+            c.authorise(&with(&sender), Some(Operation::Submit))
+                .as_deref()
+                .ok(),
+            Some("sender")
+        );
+        assert_eq!(
+            c.authorise(&with(&reader), Some(Operation::Ack))
+                .as_deref()
+                .ok(),
+            Some("reader")
+        );
+        assert!(matches!(
+            c.authorise(&with(&sender), Some(Operation::Ack)),
+            Err(Refusal::NotPermitted { ref client, .. }) if &**client == "sender"
+        ));
+        assert_eq!(
+            c.authorise(&with(&reader), None).as_deref().ok(),
+            Some("reader"),
+            "any listed client may read"
+        );
+        assert_eq!(
+            c.authorise(&Credentials::default(), None),
+            Err(Refusal::NoCredential)
+        );
+        let wrong = format!("Bearer {}", "x".repeat(40));
+        assert_eq!(c.authorise(&with(&wrong), None), Err(Refusal::Unknown));
+        let prefix = format!("Bearer {}", "s".repeat(39));
+        assert_eq!(c.authorise(&with(&prefix), None), Err(Refusal::Unknown));
+        assert_eq!(
+            c.authorise(&with("Basic abc"), None),
+            Err(Refusal::NoCredential)
+        );
+    }
+
+    #[test]
+    fn two_clients_with_one_token_are_refused_at_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("t");
+        std::fs::write(&path, "t".repeat(40)).expect("written");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("mode");
+        let client = |name: &str| NationalClient {
+            name: name.into(),
+            token_file: Some(path.clone()),
+            certificate: None,
+            operations: vec![Operation::Submit],
+        };
+        let e = Clients::load(&National {
+            tls: None,
+            clients: vec![client("a"), client("b")],
+        })
+        .expect_err("shared token");
+        assert!(
+            e.contains("national.client[1].token_file") && e.contains("\"a\""),
+            "{e}"
+        );
+        assert!(!e.contains(&"t".repeat(40)), "{e}");
+    }
+}
