@@ -45,6 +45,11 @@ pub(crate) struct FileState {
     /// A non-member partner state ("export of one = import of another").
     #[serde(default)]
     pub(crate) partner: bool,
+    /// A tester state that exists only to test (docs/conformance.md): its messages are
+    /// recognised and receipted like any other, but kept out of the national inbox and
+    /// quarantine. Absent: normal traffic.
+    #[serde(default)]
+    pub(crate) conformance: bool,
 }
 
 /// One row of the recognition matrix, as written.
