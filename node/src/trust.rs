@@ -148,6 +148,9 @@ pub(crate) struct StateEntry {
     /// Common processes its nodes may use (`"*"`: all).
     pub(crate) processes: Vec<String>,
     pub(crate) partner: bool,
+    /// Conformance traffic only: what this state sends is kept apart from the national
+    /// system (docs/conformance.md).
+    pub(crate) conformance: bool,
     /// The CRLs, parsed (`crls` holds their DER for TLS): inline ones and, in the trust
     /// space in force at a node, those fetched from `crl_urls`.
     pub(crate) revocations: Vec<std::sync::Arc<X509Crl>>,
@@ -187,6 +190,7 @@ impl std::fmt::Debug for StateEntry {
             .field("code", &self.code)
             .field("role", &self.role)
             .field("partner", &self.partner)
+            .field("conformance", &self.conformance)
             .field("anchors", &self.anchors.len())
             .field("crls", &self.crls.len())
             .field("nodes", &self.nodes.len())
@@ -355,6 +359,7 @@ impl TrustSpace {
                     documents,
                     processes: s.processes,
                     partner: s.partner,
+                    conformance: s.conformance,
                     revocations,
                     crl_urls: s.crl_urls,
                 },

@@ -630,6 +630,10 @@ pub(crate) struct Incoming {
     /// id. Empty in rows written before it was kept.
     #[serde(default)]
     pub(crate) digest: String,
+    /// Sent by a tester state (`conformance = true` in the trust space): kept in the
+    /// conformance area, never in the inbox or quarantine (docs/conformance.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) conformance: bool,
 }
 
 /// What storing a received message did.
@@ -698,6 +702,18 @@ pub(crate) fn test_message(n: u128, peer: &str) -> Outgoing {
             attachments: Vec::new(),
         },
         expires_at: None,
+    }
+}
+
+/// The history note of a message's arrival; a tester state's says where it is kept.
+fn received_note(m: &Incoming) -> String {
+    if m.conformance {
+        format!(
+            "from {}: conformance traffic, kept apart from the national inbox",
+            m.sender
+        )
+    } else {
+        format!("from {}", m.sender)
     }
 }
 

@@ -81,6 +81,7 @@ on_both_engines!(
     rejected_messages_are_quarantined_not_put_in_the_inbox,
     a_hub_forwards_instead_of_keeping_in_its_inbox,
     the_inbox_keeps_arrival_order,
+    conformance_traffic_is_kept_out_of_the_inbox_and_quarantine,
 );
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
@@ -124,6 +125,7 @@ fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
         verdict: verdict.into(),
         reasons: Vec::new(),
         digest: hex(&crate::receipt::digest(b"envelope")),
+        conformance: false,
     }
 }
 
@@ -422,6 +424,48 @@ fn the_inbox_keeps_arrival_order(fx: &dyn Fixture) {
         .map(|m| m.message_id.as_u128())
         .collect();
     assert_eq!(order, [5, 3, 9]);
+}
+
+fn conformance_traffic_is_kept_out_of_the_inbox_and_quarantine(fx: &dyn Fixture) {
+    let s = fx.open();
+    let tester = |n: u128, verdict: &str| Incoming {
+        conformance: true,
+        ..incoming(n, verdict, format!("receipt {n}").as_bytes())
+    };
+    let normal = incoming(3, "recognised", b"receipt 3");
+    for m in [
+        tester(2, "recognised"),
+        tester(1, "rejected"),
+        normal.clone(),
+    ] {
+        s.write(10, |t| t.accept(&m, None)).expect("accepted");
+    }
+    // Neither the inbox nor the quarantine holds a tester's message, whatever its verdict.
+    assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
+    assert!(s.quarantined().expect("quarantine").is_empty());
+    let history = s.history(Uuid::from_u128(1)).expect("history");
+    let states: Vec<State> = history.iter().map(|t| t.state).collect();
+    assert_eq!(states, [State::Received, State::Rejected]);
+    assert!(
+        history[0]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("conformance traffic")),
+        "{history:?}"
+    );
+    // Remembered like any other: a redelivery gets the first receipt and is not kept again.
+    drop(s);
+    let s = fx.open();
+    let (again, _) = s
+        .write(40, |t| t.accept(&tester(2, "recognised"), None))
+        .expect("answered");
+    assert_eq!(
+        again,
+        Accepted::Duplicate {
+            receipt: b"receipt 2".to_vec()
+        }
+    );
+    assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
 }
 
 // PostgreSQL only: what replicas sharing one database rely on.
