@@ -1,7 +1,7 @@
 //! The conformance suite against a freshly started node (issue 9): every case must pass, the
 //! reports must be written, and the catalogue must match docs/conformance.md. The tester
 //! state is marked `conformance = true` in the trust space, so the target keeps the suite's
-//! envelopes out of its national inbox and quarantine (issue 22).
+//! envelopes out of its national inbox and quarantine until an operator purges them (issue 22).
 
 mod net;
 
@@ -112,7 +112,7 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
     assert!(out.contains("2 not run"), "{out}");
 
     // Nothing of the suite reached the national system: the inbox and the quarantine are
-    // empty.
+    // empty, and the conformance area holds the suite's messages, recognised and rejected.
     assert_eq!(net.inbox_ids("RU"), Vec::<String>::new());
     let admin_port = net.exchange_port("RU") + 3;
     let node_url = format!("https://127.0.0.1:{admin_port}");
@@ -152,6 +152,17 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
     ] {
         assert!(!metrics.contains(series), "{series} counted: {metrics}");
     }
+    let held = json(&["conformance", "list"])["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(held.iter().all(|m| m["sender"] == "KZ"));
+    for verdict in ["recognised", "rejected"] {
+        assert!(
+            held.iter().any(|m| m["verdict"] == verdict),
+            "a {verdict} message held"
+        );
+    }
 
     // Normal traffic from another state still reaches the inbox.
     net.start("BY");
@@ -162,6 +173,24 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
         net.log("RU")
     );
     assert_eq!(net.inbox_ids("RU"), std::slice::from_ref(&normal));
+
+    // The operator purges the conformance area; each purge is in the audit chain.
+    let out = admin(&["conformance", "purge"]);
+    assert_eq!(out, format!("purged {} conformance messages\n", held.len()));
+    let out = admin(&["conformance", "list"]);
+    assert!(out.ends_with("0 conformance messages held\n"), "{out}");
+    let one = held[0]["message_id"].as_str().expect("id");
+    let timeline = json(&["message", one]);
+    assert_eq!(
+        timeline["timeline"]
+            .as_array()
+            .and_then(|t| t.last())
+            .map(|t| t["state"].clone()),
+        Some(Value::from("purged")),
+        "{timeline}"
+    );
+    assert!(admin(&["audit"]).ends_with("intact\n"));
+    assert_eq!(net.inbox_ids("RU"), [normal]);
 }
 
 #[test]

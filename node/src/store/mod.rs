@@ -138,6 +138,12 @@ impl Store {
         both!(self, s => s.quarantined())
     }
 
+    /// Every message held in the conformance area (from a tester state, docs/conformance.md),
+    /// in arrival order, without its envelope.
+    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+        both!(self, s => s.conformance())
+    }
+
     pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
         both!(self, s => s.inbox_len())
     }
@@ -321,6 +327,14 @@ impl Txn<'_> {
         both_txn!(self, t => t.release_from_quarantine(id, note))
     }
 
+    /// An operator's purge of a message held in the conformance area: it leaves the area, its
+    /// envelope is dropped, and the purge is recorded in its history and the audit chain. The
+    /// deduplication memory and the receipt stay, so a redelivery still gets its first
+    /// receipt and is not stored again.
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        both_txn!(self, t => t.purge_conformance(id, note))
+    }
+
     /// Keeps the CRL set accepted from `url` (replacing the one held).
     pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         both_txn!(self, t => t.record_crls(url, bytes))
@@ -493,6 +507,8 @@ pub(crate) enum State {
     Rejected,
     Expired,
     Dead,
+    /// Conformance traffic removed by an operator (docs/conformance.md).
+    Purged,
 }
 
 impl State {
@@ -508,6 +524,7 @@ impl State {
             Self::Rejected => "rejected",
             Self::Expired => "expired",
             Self::Dead => "dead",
+            Self::Purged => "purged",
         }
     }
 }
@@ -669,6 +686,8 @@ pub(crate) enum StoreError {
     NotInInbox(Uuid),
     #[error("message {0} is not in quarantine")]
     NotQuarantined(Uuid),
+    #[error("message {0} is not held as conformance traffic")]
+    NotConformance(Uuid),
     #[error("no receipt is awaited for message {0}")]
     NotAwaited(Uuid),
     #[error("the store is shutting down")]

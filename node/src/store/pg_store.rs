@@ -511,6 +511,22 @@ impl PgStore {
         })
     }
 
+    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+        self.read(|c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT r.row FROM conformance a \
+                 JOIN received r ON r.message_id = a.message_id ORDER BY a.seq",
+            )?;
+            c.query(&st, &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| decode(r.get::<_, &[u8]>(0)))
+                .collect()
+        })
+    }
+
     pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
         self.count("SELECT count(*) FROM inbox", None)
     }
@@ -1301,6 +1317,17 @@ impl PgTxn<'_> {
             &[&id],
         )?;
         self.record(id, State::Recognised, Some(note))
+    }
+
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        if self.exec("DELETE FROM conformance WHERE message_id = $1", &[&id])? == 0 {
+            return Err(StoreError::NotConformance(id));
+        }
+        self.exec(
+            "UPDATE received SET envelope = NULL WHERE message_id = $1",
+            &[&id],
+        )?;
+        self.record(id, State::Purged, Some(note))
     }
 
     pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {

@@ -588,6 +588,26 @@ impl RedbTxn<'_> {
         self.record(id, State::Recognised, Some(note))
     }
 
+    /// An operator's purge of conformance traffic (see [`super::Txn::purge_conformance`]).
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        let removed = self
+            .txn
+            .open_table(CONFORMANCE)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .is_some();
+        if !removed {
+            return Err(StoreError::NotConformance(id));
+        }
+        self.txn
+            .open_table(RECEIVED_ENVELOPES)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        self.record(id, State::Purged, Some(note))
+    }
+
     /// Keeps a signed trust space that is about to be applied.
     /// Keeps the CRL set accepted from `url` (replacing the one held).
     pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
@@ -924,6 +944,30 @@ impl RedbStore {
                 m.envelope = e.value().to_vec();
             }
             out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Every message held in the conformance area, in arrival order, without its envelope.
+    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let area = txn.open_table(CONFORMANCE).map_err(engine)?;
+        let received = txn.open_table(RECEIVED).map_err(engine)?;
+        let mut held = Vec::new();
+        for row in area.iter().map_err(engine)? {
+            let (id, seq) = row.map_err(engine)?;
+            held.push((seq.value(), id.value()));
+        }
+        held.sort_unstable();
+        let mut out = Vec::with_capacity(held.len());
+        for (_, id) in held {
+            let v = received.get(id).map_err(engine)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the conformance area names unknown message {}",
+                    Uuid::from_u128(id)
+                ))
+            })?;
+            out.push(decode(v.value())?);
         }
         Ok(out)
     }

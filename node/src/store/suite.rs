@@ -81,7 +81,7 @@ on_both_engines!(
     rejected_messages_are_quarantined_not_put_in_the_inbox,
     a_hub_forwards_instead_of_keeping_in_its_inbox,
     the_inbox_keeps_arrival_order,
-    conformance_traffic_is_kept_out_of_the_inbox_and_quarantine,
+    conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
 );
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
@@ -426,7 +426,7 @@ fn the_inbox_keeps_arrival_order(fx: &dyn Fixture) {
     assert_eq!(order, [5, 3, 9]);
 }
 
-fn conformance_traffic_is_kept_out_of_the_inbox_and_quarantine(fx: &dyn Fixture) {
+fn conformance_traffic_is_kept_apart_and_purged_with_an_audited_record(fx: &dyn Fixture) {
     let s = fx.open();
     let tester = |n: u128, verdict: &str| Incoming {
         conformance: true,
@@ -443,9 +443,13 @@ fn conformance_traffic_is_kept_out_of_the_inbox_and_quarantine(fx: &dyn Fixture)
     // Neither the inbox nor the quarantine holds a tester's message, whatever its verdict.
     assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
     assert!(s.quarantined().expect("quarantine").is_empty());
+    let held = s.conformance().expect("area");
+    let order: Vec<u128> = held.iter().map(|m| m.message_id.as_u128()).collect();
+    assert_eq!(order, [2, 1], "arrival order");
+    assert_eq!(held[1].verdict, "rejected");
+    assert!(held.iter().all(|m| m.conformance && m.envelope.is_empty()));
     let history = s.history(Uuid::from_u128(1)).expect("history");
-    let states: Vec<State> = history.iter().map(|t| t.state).collect();
-    assert_eq!(states, [State::Received, State::Rejected]);
+    assert_eq!(history[0].state, State::Received);
     assert!(
         history[0]
             .note
@@ -453,7 +457,32 @@ fn conformance_traffic_is_kept_out_of_the_inbox_and_quarantine(fx: &dyn Fixture)
             .is_some_and(|n| n.contains("conformance traffic")),
         "{history:?}"
     );
-    // Remembered like any other: a redelivery gets the first receipt and is not kept again.
+
+    for n in [2u128, 1] {
+        s.write(20, |t| {
+            t.purge_conformance(Uuid::from_u128(n), "purged by the operator".into())
+        })
+        .expect("purged");
+    }
+    assert!(s.conformance().expect("area").is_empty());
+    assert!(matches!(
+        s.write(30, |t| t
+            .purge_conformance(Uuid::from_u128(1), String::new())),
+        Err(StoreError::NotConformance(_))
+    ));
+    assert!(
+        matches!(
+            s.write(30, |t| t
+                .purge_conformance(normal.message_id, String::new())),
+            Err(StoreError::NotConformance(_))
+        ),
+        "only conformance traffic is purged"
+    );
+    let last = s.history(Uuid::from_u128(2)).expect("history");
+    assert_eq!(last.last().map(|t| t.state), Some(State::Purged));
+    let report = s.verify_audit().expect("verified");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // Remembered after the purge: a redelivery gets the first receipt and is not kept again.
     drop(s);
     let s = fx.open();
     let (again, _) = s
@@ -465,6 +494,7 @@ fn conformance_traffic_is_kept_out_of_the_inbox_and_quarantine(fx: &dyn Fixture)
             receipt: b"receipt 2".to_vec()
         }
     );
+    assert!(s.conformance().expect("area").is_empty());
     assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
 }
 
