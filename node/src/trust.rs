@@ -45,6 +45,11 @@ pub(crate) struct FileState {
     /// A non-member partner state ("export of one = import of another").
     #[serde(default)]
     pub(crate) partner: bool,
+    /// A tester state that exists only to test (docs/conformance.md): its messages are
+    /// recognised and receipted like any other, but kept out of the national inbox and
+    /// quarantine. Absent: normal traffic.
+    #[serde(default)]
+    pub(crate) conformance: bool,
 }
 
 /// One row of the recognition matrix, as written.
@@ -143,6 +148,9 @@ pub(crate) struct StateEntry {
     /// Common processes its nodes may use (`"*"`: all).
     pub(crate) processes: Vec<String>,
     pub(crate) partner: bool,
+    /// Conformance traffic only: what this state sends is kept apart from the national
+    /// system (docs/conformance.md).
+    pub(crate) conformance: bool,
     /// The CRLs, parsed (`crls` holds their DER for TLS): inline ones and, in the trust
     /// space in force at a node, those fetched from `crl_urls`.
     pub(crate) revocations: Vec<std::sync::Arc<X509Crl>>,
@@ -182,6 +190,7 @@ impl std::fmt::Debug for StateEntry {
             .field("code", &self.code)
             .field("role", &self.role)
             .field("partner", &self.partner)
+            .field("conformance", &self.conformance)
             .field("anchors", &self.anchors.len())
             .field("crls", &self.crls.len())
             .field("nodes", &self.nodes.len())
@@ -350,6 +359,7 @@ impl TrustSpace {
                     documents,
                     processes: s.processes,
                     partner: s.partner,
+                    conformance: s.conformance,
                     revocations,
                     crl_urls: s.crl_urls,
                 },

@@ -5,7 +5,7 @@
 //!
 //! ```xml
 //! <ts:TrustSpace xmlns:ts="urn:tereze:trust-space" Version="2" IssuedAt="…" MaxClockSkewSeconds="300">
-//!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false">
+//!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false" [Conformance="true"]>
 //!     <ts:Process>P.CC.01</ts:Process> <ts:Anchor>PEM</ts:Anchor> <ts:Crl>PEM</ts:Crl>
 //!     <ts:CrlLocation>http://…/v1/crl</ts:CrlLocation>
 //!     <ts:Node Endpoint="https://…" ServerName="…"><ts:TlsCertificate>PEM</ts:TlsCertificate></ts:Node>
@@ -55,6 +55,11 @@ pub(crate) fn to_document(file: &File) -> Document {
         e.set_attribute("Name", &s.name);
         e.set_attribute("Role", role_name(s.role));
         e.set_attribute("Partner", if s.partner { "true" } else { "false" });
+        // Written only when set, so a document without tester states reads the same to nodes
+        // that predate the attribute.
+        if s.conformance {
+            e.set_attribute("Conformance", "true");
+        }
         let st = doc.append_element(r, e);
         for p in &s.processes {
             text_child(&mut doc, st, "Process", p);
@@ -199,15 +204,19 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
             ))
         }
     };
-    let partner = match attr(doc, id, "Partner")?.as_str() {
-        "true" => true,
-        "false" => false,
-        other => {
-            return Err(format!(
-                "{}/@Partner: {other:?} is not true or false",
-                doc.path(id)
-            ))
-        }
+    let flag = |name: &str, value: &str| match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!(
+            "{}/@{name}: {other:?} is not true or false",
+            doc.path(id)
+        )),
+    };
+    let partner = flag("Partner", &attr(doc, id, "Partner")?)?;
+    // Absent in documents written before tester states existed: normal traffic.
+    let conformance = match doc.element(id).and_then(|e| e.attribute("Conformance")) {
+        Some(v) => flag("Conformance", v)?,
+        None => false,
     };
     let mut s = FileState {
         code: attr(doc, id, "Code")?,
@@ -219,6 +228,7 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         nodes: Vec::new(),
         processes: Vec::new(),
         partner,
+        conformance,
     };
     for c in doc.child_elements(id) {
         let Some(e) = doc.element(c) else {

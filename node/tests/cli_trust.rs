@@ -166,3 +166,96 @@ fn a_node_told_the_commission_anchor_refuses_an_unsigned_trust_space() {
         "{err}"
     );
 }
+
+#[test]
+fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_normal() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    init_dev(d, "19900");
+    let anchor = d.join("eec/root.pem");
+    let sign = |unsigned: &str, name: &str| {
+        std::fs::write(d.join(format!("{name}-unsigned.xml")), unsigned).expect("write");
+        run(&[
+            "trust",
+            "sign",
+            "--key",
+            p(&d.join("eec/signer.key")),
+            "--cert",
+            p(&d.join("eec/signer.pem")),
+            p(&d.join(format!("{name}-unsigned.xml"))),
+        ])
+    };
+
+    // A space written before the flag existed carries no attribute: normal traffic.
+    let v1 = std::fs::read_to_string(d.join("trust-space.xml")).expect("v1");
+    assert!(!v1.contains("Conformance"), "{v1}");
+    let (code, out, err) = run(&[
+        "trust",
+        "show",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("trust-space.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("conformance"), "{out}");
+
+    // KZ becomes a tester state.
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let v2 = source.replacen("code = \"KZ\"\n", "code = \"KZ\"\nconformance = true\n", 1);
+    assert_ne!(v2, source);
+    std::fs::write(d.join("v2.toml"), v2).expect("write");
+    let (code, out, err) = run(&["trust", "show", p(&d.join("v2.toml"))]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("state KZ (Kazakhstan) member, conformance"),
+        "{out}"
+    );
+    let (code, unsigned, err) = run(&["trust", "build", "--version", "2", p(&d.join("v2.toml"))]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        unsigned.matches("Conformance=\"true\"").count(),
+        1,
+        "{unsigned}"
+    );
+    let (code, signed, err) = sign(&unsigned, "v2");
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.join("v2.xml"), &signed).expect("write");
+    let (code, out, err) = run(&[
+        "trust",
+        "show",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("v2.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("state KZ (Kazakhstan) member, conformance"),
+        "{out}"
+    );
+    assert!(out.contains("state RU (Russia) member\n"), "{out}");
+    let (code, out, _) = run(&[
+        "trust",
+        "diff",
+        "--anchor",
+        p(&anchor),
+        p(&d.join("trust-space.xml")),
+        p(&d.join("v2.xml")),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("~ state KZ: conformance false -> true"),
+        "{out}"
+    );
+    assert!(!out.contains("state RU: conformance"), "{out}");
+
+    // A value other than true or false is refused with its path.
+    let (code, _, err) = sign(
+        &unsigned.replacen("Conformance=\"true\"", "Conformance=\"yes\"", 1),
+        "bad",
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("@Conformance: \"yes\" is not true or false"),
+        "{err}"
+    );
+}

@@ -1,13 +1,24 @@
 //! The conformance suite against a freshly started node (issue 9): every case must pass, the
-//! reports must be written, and the catalogue must match docs/conformance.md.
+//! reports must be written, and the catalogue must match docs/conformance.md. The tester
+//! state is marked `conformance = true` in the trust space, so the target keeps the suite's
+//! envelopes out of its national inbox and quarantine until an operator purges them (issue 22).
 
 mod net;
 
-use net::{tereze, Net};
+use std::time::Duration;
+
+use net::{tereze, wait_until, Net};
+use serde_json::Value;
 
 #[test]
 fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
-    let mut net = Net::init("KZ,RU", "", "", 20800, "");
+    // BY sends normal traffic beside the tester KZ.
+    let mut net = Net::init("KZ,RU,BY", "", "", 20800, "");
+    let source = net.dir.path().join("trust-space.toml");
+    let text = std::fs::read_to_string(&source).expect("trust space");
+    let marked = text.replacen("code = \"KZ\"\n", "code = \"KZ\"\nconformance = true\n", 1);
+    assert_ne!(marked, text, "KZ's state entry");
+    std::fs::write(&source, marked).expect("write");
     net.start("RU");
     let d = net.dir.path();
     let p = |s: &str| d.join(s).to_str().expect("utf-8").to_owned();
@@ -99,6 +110,87 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
     let (code, out, _) = with(&["--suite", "signature"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("2 not run"), "{out}");
+
+    // Nothing of the suite reached the national system: the inbox and the quarantine are
+    // empty, and the conformance area holds the suite's messages, recognised and rejected.
+    assert_eq!(net.inbox_ids("RU"), Vec::<String>::new());
+    let admin_port = net.exchange_port("RU") + 3;
+    let node_url = format!("https://127.0.0.1:{admin_port}");
+    let (ca, token_file) = (p("ru/root.pem"), p("ru/admin.token"));
+    let admin = |args: &[&str]| {
+        let mut all = vec![
+            "admin",
+            "--node",
+            &node_url,
+            "--ca",
+            &ca,
+            "--token-file",
+            &token_file,
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err) = tereze(&all);
+        assert_eq!(code, 0, "tereze {all:?}: {err}");
+        out
+    };
+    let json = |args: &[&str]| -> Value {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&["--format", "json"]);
+        serde_json::from_str(&admin(&all)).expect("JSON")
+    };
+    let rerun = json(&["recognise"]);
+    assert_eq!(
+        rerun["still_rejected"], 0,
+        "the quarantine is empty: {rerun}"
+    );
+    // Nor do the suite's cases count in the indicators of real exchange.
+    let (_, metrics) = net.http("RU", "GET", "/metrics", None);
+    let metrics = metrics.as_str().unwrap_or_default().to_owned();
+    assert!(metrics.contains("tereze_received_total "), "{metrics}");
+    for series in [
+        "tereze_recognition_rejections_total{",
+        "tereze_messages_total{direction=\"in\"",
+    ] {
+        assert!(!metrics.contains(series), "{series} counted: {metrics}");
+    }
+    let held = json(&["conformance", "list"])["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(held.iter().all(|m| m["sender"] == "KZ"));
+    for verdict in ["recognised", "rejected"] {
+        assert!(
+            held.iter().any(|m| m["verdict"] == verdict),
+            "a {verdict} message held"
+        );
+    }
+
+    // Normal traffic from another state still reaches the inbox.
+    net.start("BY");
+    let normal = net.submit("BY", "RU", None).expect("submitted");
+    assert!(
+        wait_until(Duration::from_secs(60), || !net.inbox_ids("RU").is_empty()),
+        "{}",
+        net.log("RU")
+    );
+    assert_eq!(net.inbox_ids("RU"), std::slice::from_ref(&normal));
+
+    // The operator purges the conformance area; each purge is in the audit chain.
+    let out = admin(&["conformance", "purge"]);
+    assert_eq!(out, format!("purged {} conformance messages\n", held.len()));
+    let out = admin(&["conformance", "list"]);
+    assert!(out.ends_with("0 conformance messages held\n"), "{out}");
+    let one = held[0]["message_id"].as_str().expect("id");
+    let timeline = json(&["message", one]);
+    assert_eq!(
+        timeline["timeline"]
+            .as_array()
+            .and_then(|t| t.last())
+            .map(|t| t["state"].clone()),
+        Some(Value::from("purged")),
+        "{timeline}"
+    );
+    assert!(admin(&["audit"]).ends_with("intact\n"));
+    assert_eq!(net.inbox_ids("RU"), [normal]);
 }
 
 #[test]

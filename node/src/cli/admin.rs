@@ -70,6 +70,9 @@ pub(crate) enum AdminCommand {
     Requeue { id: String },
     /// Run recognition again on the quarantine under the trust space in force.
     Recognise,
+    /// Conformance traffic: messages from tester states, kept out of the national inbox.
+    #[command(subcommand)]
+    Conformance(ConformanceCommand),
     /// Peers' health: queue depth and a live probe.
     Peers,
     /// Node, trust-space and reference-directory versions.
@@ -79,6 +82,14 @@ pub(crate) enum AdminCommand {
     /// Show the log filter in force, or put FILTER in force (EnvFilter syntax, e.g. "debug"
     /// or "info,tereze_node::node::relay=debug").
     LogLevel { filter: Option<String> },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConformanceCommand {
+    /// List the messages held in the conformance area (oldest first).
+    List,
+    /// Purge the conformance area (recorded in the audit chain).
+    Purge,
 }
 
 fn input(e: impl std::fmt::Display) -> Failure {
@@ -221,6 +232,12 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
         AdminCommand::Message { id } => ("GET", format!("/admin/messages/{}", encode(id))),
         AdminCommand::Requeue { id } => ("POST", format!("/admin/messages/{}/requeue", encode(id))),
         AdminCommand::Recognise => ("POST", "/admin/recognition/rerun".to_owned()),
+        AdminCommand::Conformance(ConformanceCommand::List) => {
+            ("GET", "/admin/conformance".to_owned())
+        }
+        AdminCommand::Conformance(ConformanceCommand::Purge) => {
+            ("POST", "/admin/conformance/purge".to_owned())
+        }
         AdminCommand::Peers => ("GET", "/admin/peers".to_owned()),
         AdminCommand::Versions => ("GET", "/admin/versions".to_owned()),
         AdminCommand::Audit => ("POST", "/admin/audit/verify".to_owned()),
@@ -319,6 +336,37 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
             v["recognised_now"].as_array().map_or(0, Vec::len),
             s(&v["still_rejected"]),
             s(&v["trust_space_version"])
+        ),
+        AdminCommand::Conformance(ConformanceCommand::List) => {
+            let mut rows = vec![["MESSAGE", "SENDER", "VERDICT", "REASONS", "RECEIVED"]
+                .map(str::to_owned)
+                .to_vec()];
+            for m in list("messages") {
+                let reasons: Vec<String> = m["reasons"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(s)
+                    .collect();
+                rows.push(vec![
+                    s(&m["message_id"]),
+                    s(&m["sender"]),
+                    s(&m["verdict"]),
+                    if reasons.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        reasons.join(",")
+                    },
+                    when(&m["received_at_ms"]),
+                ]);
+            }
+            let mut out = super::table(&rows);
+            out.push_str(&format!("{} conformance messages held\n", rows.len() - 1));
+            out
+        }
+        AdminCommand::Conformance(ConformanceCommand::Purge) => format!(
+            "purged {} conformance messages\n",
+            v["purged"].as_array().map_or(0, Vec::len)
         ),
         AdminCommand::Peers => {
             let mut rows = vec![[

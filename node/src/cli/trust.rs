@@ -129,7 +129,7 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
                     })
                     .unwrap_or_default();
                 out.push_str(&format!(
-                    "state {} ({}) {}{}\n  processes: {}\n  anchors: {}\n  crls: {}\n",
+                    "state {} ({}) {}{}{}\n  processes: {}\n  anchors: {}\n  crls: {}\n",
                     s.code,
                     s.name,
                     if s.role == crate::config::Role::Hub {
@@ -138,6 +138,11 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
                         "member"
                     },
                     if s.partner { ", partner" } else { "" },
+                    if s.conformance {
+                        ", conformance (a tester: its messages are kept out of the national inbox)"
+                    } else {
+                        ""
+                    },
                     if s.processes.is_empty() {
                         "none".into()
                     } else {
@@ -208,6 +213,10 @@ fn diff(a: &File, b: &File) -> Vec<String> {
                 };
                 changed("role", s.role != t.role);
                 changed("partner", s.partner != t.partner);
+                changed(
+                    &format!("conformance {} -> {}", s.conformance, t.conformance),
+                    s.conformance != t.conformance,
+                );
                 changed(
                     &format!("processes {:?} -> {:?}", s.processes, t.processes),
                     s.processes != t.processes,

@@ -103,6 +103,8 @@ pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
         .route("/admin/recognition/rerun", post(rerun))
         .route("/admin/parked", get(parked))
         .route("/admin/quarantine", get(quarantine))
+        .route("/admin/conformance", get(conformance))
+        .route("/admin/conformance/purge", post(purge_conformance))
         .route("/admin/peers", get(peers))
         .route("/admin/versions", get(versions))
         .route("/admin/audit/verify", post(audit_verify))
@@ -312,6 +314,73 @@ async fn parked(State(s): State<Shared>) -> Response {
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// The conformance area: messages from tester states (docs/conformance.md), kept out of the
+/// national inbox and quarantine.
+async fn conformance(State(s): State<Shared>) -> Response {
+    let node = s.node.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let store = node.store();
+        let mut out = Vec::new();
+        for m in store.conformance()? {
+            let received_at = store.history(m.message_id)?.first().map(|t| t.at);
+            out.push(json!({
+                "message_id": format!("urn:uuid:{}", m.message_id),
+                "sender": m.sender,
+                "verdict": m.verdict,
+                "reasons": m.reasons,
+                "received_at_ms": received_at,
+            }));
+        }
+        Ok::<_, crate::store::StoreError>(out)
+    })
+    .await;
+    match listed {
+        Ok(Ok(messages)) => Json(json!({ "messages": messages })).into_response(),
+        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Purges the conformance area: every message held there leaves it with its envelope, and
+/// each purge is a transition in the message's history and the audit chain. The receipts and
+/// the deduplication memory stay.
+async fn purge_conformance(State(s): State<Shared>) -> Response {
+    let ids: Vec<Uuid> = match s.node.store().conformance() {
+        Ok(list) => list.iter().map(|m| m.message_id).collect(),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let purged = s
+        .node
+        .committer
+        .run(move |t| {
+            let mut purged = Vec::with_capacity(ids.len());
+            for id in ids {
+                let note = "conformance traffic purged by an operator (admin API)".to_owned();
+                match t.purge_conformance(id, note) {
+                    Ok(()) => purged.push(id),
+                    // Purged meanwhile by another request or replica.
+                    Err(crate::store::StoreError::NotConformance(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(purged)
+        })
+        .await;
+    match purged {
+        Ok(purged) => {
+            tracing::info!(
+                count = purged.len(),
+                "conformance traffic purged by an operator"
+            );
+            Json(json!({
+                "purged": purged.iter().map(|u| format!("urn:uuid:{u}")).collect::<Vec<_>>(),
+            }))
+            .into_response()
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -608,6 +677,8 @@ async fn openapi() -> Response {
             "/admin/messages/{id}": {"get": {"summary": "A message's timeline, receipt and recognition verdict", "parameters": [id_param], "responses": ok("the timeline")}},
             "/admin/messages/{id}/requeue": {"post": {"summary": "Requeue a dead or expired message", "parameters": [id_param], "responses": ok("requeued")}},
             "/admin/recognition/rerun": {"post": {"summary": "Run recognition again on the quarantine under the trust space in force", "responses": ok("what is recognised now")}},
+            "/admin/conformance": {"get": {"summary": "Messages from tester states (conformance = true in the trust space), kept out of the national inbox and quarantine", "responses": ok("the messages held, oldest first")}},
+            "/admin/conformance/purge": {"post": {"summary": "Purge the conformance area: envelopes dropped, each purge recorded in the audit chain; receipts and deduplication kept", "responses": ok("the ids purged")}},
             "/admin/peers": {"get": {"summary": "Peers' health: queue depth and a live probe", "responses": ok("peers")}},
             "/admin/versions": {"get": {"summary": "Node, trust-space and reference-directory versions", "responses": ok("versions")}},
             "/admin/audit/verify": {"post": {"summary": "Verify the audit chain", "responses": ok("the audit report")}},

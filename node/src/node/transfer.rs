@@ -920,9 +920,10 @@ pub(crate) struct Swept {
 
 /// Whether a message's attachments may go at `now` (Unix ms), `retention` ms after it was
 /// settled: at a sender or hub once delivered, rejected, dead or expired; at the final
-/// recipient once it has left the inbox (taken by the national system, or quarantined). A
-/// message this node does not know (an upload adopted by a Submit that never committed, a
-/// transfer whose envelope never came) goes `retention` after its files were last touched.
+/// recipient once it has left the inbox (taken by the national system, quarantined, or held
+/// or purged as conformance traffic). A message this node does not know (an upload adopted by
+/// a Submit that never committed, a transfer whose envelope never came) goes `retention` after
+/// its files were last touched.
 fn collectable(
     node: &Node,
     message: Uuid,
@@ -936,7 +937,12 @@ fn collectable(
     };
     let settled = matches!(
         last.state,
-        State::Delivered | State::Recognised | State::Rejected | State::Expired | State::Dead
+        State::Delivered
+            | State::Recognised
+            | State::Rejected
+            | State::Expired
+            | State::Dead
+            | State::Purged
     );
     if !settled || last.at + retention >= now {
         return Ok(false);

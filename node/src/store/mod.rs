@@ -138,6 +138,12 @@ impl Store {
         both!(self, s => s.quarantined())
     }
 
+    /// Every message held in the conformance area (from a tester state, docs/conformance.md),
+    /// in arrival order, without its envelope.
+    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+        both!(self, s => s.conformance())
+    }
+
     pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
         both!(self, s => s.inbox_len())
     }
@@ -321,6 +327,14 @@ impl Txn<'_> {
         both_txn!(self, t => t.release_from_quarantine(id, note))
     }
 
+    /// An operator's purge of a message held in the conformance area: it leaves the area, its
+    /// envelope is dropped, and the purge is recorded in its history and the audit chain. The
+    /// deduplication memory and the receipt stay, so a redelivery still gets its first
+    /// receipt and is not stored again.
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        both_txn!(self, t => t.purge_conformance(id, note))
+    }
+
     /// Keeps the CRL set accepted from `url` (replacing the one held).
     pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         both_txn!(self, t => t.record_crls(url, bytes))
@@ -501,6 +515,8 @@ pub(crate) enum State {
     /// Not a message: a record of another kind changed (a trader's register record), noted in
     /// the audit log with who changed it.
     Changed,
+    /// Conformance traffic removed by an operator (docs/conformance.md).
+    Purged,
 }
 
 impl State {
@@ -517,6 +533,7 @@ impl State {
             Self::Expired => "expired",
             Self::Dead => "dead",
             Self::Changed => "changed",
+            Self::Purged => "purged",
         }
     }
 }
@@ -639,6 +656,10 @@ pub(crate) struct Incoming {
     /// id. Empty in rows written before it was kept.
     #[serde(default)]
     pub(crate) digest: String,
+    /// Sent by a tester state (`conformance = true` in the trust space): kept in the
+    /// conformance area, never in the inbox or quarantine (docs/conformance.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) conformance: bool,
 }
 
 /// What storing a received message did.
@@ -674,6 +695,8 @@ pub(crate) enum StoreError {
     NotInInbox(Uuid),
     #[error("message {0} is not in quarantine")]
     NotQuarantined(Uuid),
+    #[error("message {0} is not held as conformance traffic")]
+    NotConformance(Uuid),
     #[error("no receipt is awaited for message {0}")]
     NotAwaited(Uuid),
     #[error("the store is shutting down")]
@@ -707,6 +730,18 @@ pub(crate) fn test_message(n: u128, peer: &str) -> Outgoing {
             attachments: Vec::new(),
         },
         expires_at: None,
+    }
+}
+
+/// The history note of a message's arrival; a tester state's says where it is kept.
+fn received_note(m: &Incoming) -> String {
+    if m.conformance {
+        format!(
+            "from {}: conformance traffic, kept apart from the national inbox",
+            m.sender
+        )
+    } else {
+        format!("from {}", m.sender)
     }
 }
 

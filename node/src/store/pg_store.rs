@@ -35,7 +35,13 @@ use super::{
 
 /// The schema migrations, in order; a database at a higher version than the last one here was
 /// migrated by a newer node and is refused.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_conformance.sql"),
+    ),
+];
 
 /// The advisory lock that serialises migrations of replicas starting together.
 const MIGRATION_LOCK: i64 = 0x7465_7265_7a65_0001;
@@ -501,6 +507,22 @@ impl PgStore {
                     m.envelope = r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
                     Ok(m)
                 })
+                .collect()
+        })
+    }
+
+    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+        self.read(|c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT r.row FROM conformance a \
+                 JOIN received r ON r.message_id = a.message_id ORDER BY a.seq",
+            )?;
+            c.query(&st, &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| decode(r.get::<_, &[u8]>(0)))
                 .collect()
         })
     }
@@ -1253,7 +1275,12 @@ impl PgTxn<'_> {
         if forward.is_some() {
             return Ok(Accepted::New);
         }
-        if m.verdict == "recognised" {
+        if m.conformance {
+            self.exec(
+                "INSERT INTO conformance (message_id, seq) VALUES ($1, nextval('inbox_sequence'))",
+                &[&id],
+            )?;
+        } else if m.verdict == "recognised" {
             self.exec(
                 "INSERT INTO inbox (seq, message_id) VALUES (nextval('inbox_sequence'), $1)",
                 &[&id],
@@ -1264,7 +1291,7 @@ impl PgTxn<'_> {
                 &[&id],
             )?;
         }
-        self.record(id, State::Received, Some(format!("from {}", m.sender)))?;
+        self.record(id, State::Received, Some(super::received_note(m)))?;
         if m.verdict == "recognised" {
             self.record(id, State::Recognised, None)?;
         } else {
@@ -1290,6 +1317,17 @@ impl PgTxn<'_> {
             &[&id],
         )?;
         self.record(id, State::Recognised, Some(note))
+    }
+
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        if self.exec("DELETE FROM conformance WHERE message_id = $1", &[&id])? == 0 {
+            return Err(StoreError::NotConformance(id));
+        }
+        self.exec(
+            "UPDATE received SET envelope = NULL WHERE message_id = $1",
+            &[&id],
+        )?;
+        self.record(id, State::Purged, Some(note))
     }
 
     pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {

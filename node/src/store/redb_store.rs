@@ -29,6 +29,8 @@ const RECEIVED: TableDefinition<u128, &[u8]> = TableDefinition::new("received");
 const INBOX: TableDefinition<u64, u128> = TableDefinition::new("inbox");
 const INBOX_INDEX: TableDefinition<u128, u64> = TableDefinition::new("inbox_index");
 const QUARANTINE: TableDefinition<u128, u64> = TableDefinition::new("quarantine");
+/// Messages from tester states (docs/conformance.md), by id, with their arrival sequence.
+const CONFORMANCE: TableDefinition<u128, u64> = TableDefinition::new("conformance");
 /// (message, audit sequence) → one transition: appending never rewrites earlier ones.
 pub(super) const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
 /// Outgoing envelopes and receipts, raw, while their message is queued or parked.
@@ -464,8 +466,9 @@ impl RedbTxn<'_> {
     }
 
     /// Stores a received message once: a redelivery stores nothing and returns the first
-    /// receipt. Recognised messages go to the inbox, rejected ones to quarantine; a hub's
-    /// (`forward`) go to its outbox instead.
+    /// receipt. Recognised messages go to the inbox, rejected ones to quarantine, a tester
+    /// state's to the conformance area whatever their verdict; a hub's (`forward`) go to its
+    /// outbox instead.
     pub(crate) fn accept(
         &mut self,
         m: &Incoming,
@@ -517,7 +520,13 @@ impl RedbTxn<'_> {
             .map_err(engine)?
             .insert(m.message_id.as_u128(), m.envelope.as_slice())
             .map_err(engine)?;
-        if m.verdict == "recognised" {
+        if m.conformance {
+            self.txn
+                .open_table(CONFORMANCE)
+                .map_err(engine)?
+                .insert(m.message_id.as_u128(), seq)
+                .map_err(engine)?;
+        } else if m.verdict == "recognised" {
             self.txn
                 .open_table(INBOX)
                 .map_err(engine)?
@@ -535,11 +544,7 @@ impl RedbTxn<'_> {
                 .insert(m.message_id.as_u128(), seq)
                 .map_err(engine)?;
         }
-        self.record(
-            m.message_id,
-            State::Received,
-            Some(format!("from {}", m.sender)),
-        )?;
+        self.record(m.message_id, State::Received, Some(super::received_note(m)))?;
         if m.verdict == "recognised" {
             self.record(m.message_id, State::Recognised, None)?;
         } else {
@@ -581,6 +586,26 @@ impl RedbTxn<'_> {
             .insert(id.as_u128(), seq)
             .map_err(engine)?;
         self.record(id, State::Recognised, Some(note))
+    }
+
+    /// An operator's purge of conformance traffic (see [`super::Txn::purge_conformance`]).
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        let removed = self
+            .txn
+            .open_table(CONFORMANCE)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .is_some();
+        if !removed {
+            return Err(StoreError::NotConformance(id));
+        }
+        self.txn
+            .open_table(RECEIVED_ENVELOPES)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        self.record(id, State::Purged, Some(note))
     }
 
     /// Keeps a signed trust space that is about to be applied.
@@ -713,6 +738,7 @@ impl RedbStore {
             txn.open_table(INBOX).map_err(engine)?;
             txn.open_table(INBOX_INDEX).map_err(engine)?;
             txn.open_table(QUARANTINE).map_err(engine)?;
+            txn.open_table(CONFORMANCE).map_err(engine)?;
             txn.open_table(HISTORY).map_err(engine)?;
             txn.open_table(RECEIPTS).map_err(engine)?;
             txn.open_table(HUB_RECEIPTS).map_err(engine)?;
@@ -918,6 +944,30 @@ impl RedbStore {
                 m.envelope = e.value().to_vec();
             }
             out.push(m);
+        }
+        Ok(out)
+    }
+
+    /// Every message held in the conformance area, in arrival order, without its envelope.
+    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let area = txn.open_table(CONFORMANCE).map_err(engine)?;
+        let received = txn.open_table(RECEIVED).map_err(engine)?;
+        let mut held = Vec::new();
+        for row in area.iter().map_err(engine)? {
+            let (id, seq) = row.map_err(engine)?;
+            held.push((seq.value(), id.value()));
+        }
+        held.sort_unstable();
+        let mut out = Vec::with_capacity(held.len());
+        for (_, id) in held {
+            let v = received.get(id).map_err(engine)?.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the conformance area names unknown message {}",
+                    Uuid::from_u128(id)
+                ))
+            })?;
+            out.push(decode(v.value())?);
         }
         Ok(out)
     }

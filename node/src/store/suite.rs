@@ -81,6 +81,7 @@ on_both_engines!(
     rejected_messages_are_quarantined_not_put_in_the_inbox,
     a_hub_forwards_instead_of_keeping_in_its_inbox,
     the_inbox_keeps_arrival_order,
+    conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
 );
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
@@ -124,6 +125,7 @@ fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
         verdict: verdict.into(),
         reasons: Vec::new(),
         digest: hex(&crate::receipt::digest(b"envelope")),
+        conformance: false,
     }
 }
 
@@ -422,6 +424,78 @@ fn the_inbox_keeps_arrival_order(fx: &dyn Fixture) {
         .map(|m| m.message_id.as_u128())
         .collect();
     assert_eq!(order, [5, 3, 9]);
+}
+
+fn conformance_traffic_is_kept_apart_and_purged_with_an_audited_record(fx: &dyn Fixture) {
+    let s = fx.open();
+    let tester = |n: u128, verdict: &str| Incoming {
+        conformance: true,
+        ..incoming(n, verdict, format!("receipt {n}").as_bytes())
+    };
+    let normal = incoming(3, "recognised", b"receipt 3");
+    for m in [
+        tester(2, "recognised"),
+        tester(1, "rejected"),
+        normal.clone(),
+    ] {
+        s.write(10, |t| t.accept(&m, None)).expect("accepted");
+    }
+    // Neither the inbox nor the quarantine holds a tester's message, whatever its verdict.
+    assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
+    assert!(s.quarantined().expect("quarantine").is_empty());
+    let held = s.conformance().expect("area");
+    let order: Vec<u128> = held.iter().map(|m| m.message_id.as_u128()).collect();
+    assert_eq!(order, [2, 1], "arrival order");
+    assert_eq!(held[1].verdict, "rejected");
+    assert!(held.iter().all(|m| m.conformance && m.envelope.is_empty()));
+    let history = s.history(Uuid::from_u128(1)).expect("history");
+    assert_eq!(history[0].state, State::Received);
+    assert!(
+        history[0]
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("conformance traffic")),
+        "{history:?}"
+    );
+
+    for n in [2u128, 1] {
+        s.write(20, |t| {
+            t.purge_conformance(Uuid::from_u128(n), "purged by the operator".into())
+        })
+        .expect("purged");
+    }
+    assert!(s.conformance().expect("area").is_empty());
+    assert!(matches!(
+        s.write(30, |t| t
+            .purge_conformance(Uuid::from_u128(1), String::new())),
+        Err(StoreError::NotConformance(_))
+    ));
+    assert!(
+        matches!(
+            s.write(30, |t| t
+                .purge_conformance(normal.message_id, String::new())),
+            Err(StoreError::NotConformance(_))
+        ),
+        "only conformance traffic is purged"
+    );
+    let last = s.history(Uuid::from_u128(2)).expect("history");
+    assert_eq!(last.last().map(|t| t.state), Some(State::Purged));
+    let report = s.verify_audit().expect("verified");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // Remembered after the purge: a redelivery gets the first receipt and is not kept again.
+    drop(s);
+    let s = fx.open();
+    let (again, _) = s
+        .write(40, |t| t.accept(&tester(2, "recognised"), None))
+        .expect("answered");
+    assert_eq!(
+        again,
+        Accepted::Duplicate {
+            receipt: b"receipt 2".to_vec()
+        }
+    );
+    assert!(s.conformance().expect("area").is_empty());
+    assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
 }
 
 // PostgreSQL only: what replicas sharing one database rely on.
