@@ -352,8 +352,6 @@ fn write_token(path: &Path, token: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("mode");
 }
 
-/// One request over TLS to a national door that asks for client certificates: with the
-/// client certificate chain and key given (PEM files), or none.
 /// The gRPC code of a call's result.
 fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
     match r {
@@ -362,58 +360,15 @@ fn code<T>(r: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
     }
 }
 
+/// A GET over TLS to a national door that asks for client certificates: with the client
+/// certificate chain and key given (PEM files), or none.
 fn https_with_identity(
     port: u16,
     ca: &Path,
     identity: Option<(&Path, &Path)>,
     path: &str,
 ) -> (u16, Value) {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    use std::io::{Read, Write};
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(ca).expect("ca") {
-        roots.add(c.expect("cert")).expect("root");
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots);
-    let config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                CertificateDer::pem_file_iter(cert)
-                    .expect("chain")
-                    .map(|c| c.expect("cert"))
-                    .collect(),
-                PrivateKeyDer::from_pem_file(key).expect("key"),
-            )
-            .expect("identity"),
-        None => builder.with_no_client_auth(),
-    };
-    let name = ServerName::try_from("127.0.0.1").expect("name");
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("conn");
-    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    tcp.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    write!(
-        tls,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut raw = Vec::new();
-    let _ = tls.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    net::https_as(port, ca, identity, "GET", path, None, None)
 }
 
 /// What a national call needs: one of the operations of `[[national.client]]`, or any client.

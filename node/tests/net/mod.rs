@@ -511,19 +511,43 @@ pub fn https(
     authorization: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Value) {
+    https_as(port, ca, None, method, path, authorization, body)
+}
+
+/// [`https`] presenting a client certificate: the PEM chain and key files given.
+pub fn https_as(
+    port: u16,
+    ca: &std::path::Path,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
     use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, ServerName};
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(ca).expect("ca") {
         roots.add(c.expect("cert")).expect("root");
     }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((chain, key)) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(chain)
+                    .expect("chain")
+                    .map(|c| c.expect("cert"))
+                    .collect(),
+                PrivateKeyDer::from_pem_file(key).expect("key"),
+            )
+            .expect("identity"),
+        None => builder.with_no_client_auth(),
+    };
     let name = ServerName::try_from("127.0.0.1").expect("name");
     let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("conn");
     let tcp = TcpStream::connect(("127.0.0.1", port)).expect("connect");
