@@ -130,8 +130,26 @@ impl Store {
         both!(self, s => s.peers_with_queue())
     }
 
+    /// Up to `limit` inbox messages after the position `after` (from the oldest when `None`),
+    /// oldest first, each with its position. Positions only grow (a message released from
+    /// quarantine takes a new one), so a reader that resumes after the last position it saw
+    /// misses nothing and sees nothing twice, without acknowledging.
+    pub(crate) fn inbox_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Incoming)>, StoreError> {
+        both!(self, s => s.inbox_after(after, limit))
+    }
+
+    /// Up to `limit` inbox messages, oldest first.
+    #[cfg(test)]
     pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
-        both!(self, s => s.inbox(limit))
+        Ok(self
+            .inbox_after(None, limit)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect())
     }
 
     pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
