@@ -367,6 +367,12 @@ impl Txn<'_> {
         both_txn!(self, t => t.record_trust_space(version, bytes))
     }
 
+    /// Forgets the kept answers about another state's trader `id`, or about all of them
+    /// (`None`), so that the next resolution asks the owner again: how many were forgotten.
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        both_txn!(self, t => t.forget_trader_answers(id))
+    }
+
     /// Adds or replaces traders of this state's register (all or none).
     pub(crate) fn put_traders(
         &mut self,

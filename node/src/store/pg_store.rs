@@ -1398,6 +1398,13 @@ impl PgTxn<'_> {
         .map(|_| ())
     }
 
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        match id {
+            Some(id) => self.exec("DELETE FROM trader_answers WHERE id = $1", &[&id]),
+            None => self.exec("DELETE FROM trader_answers", &[]),
+        }
+    }
+
     pub(crate) fn describe(
         &mut self,
         id: Uuid,

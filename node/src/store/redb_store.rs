@@ -665,6 +665,26 @@ impl RedbTxn<'_> {
         Ok(())
     }
 
+    /// Forgets the kept answers about one trader of another state, or all of them: how many.
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        let mut t = self.txn.open_table(TRADER_ANSWERS).map_err(engine)?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id.to_owned()],
+            None => t
+                .iter()
+                .map_err(engine)?
+                .map(|row| row.map(|(k, _)| k.value().to_owned()).map_err(engine))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut forgotten = 0;
+        for id in &ids {
+            if t.remove(id.as_str()).map_err(engine)?.is_some() {
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Adds a message's common process and document type to its index row (written by
     /// `enqueue` or `accept` before, in the same transaction or earlier).
     pub(crate) fn describe(

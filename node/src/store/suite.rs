@@ -83,6 +83,7 @@ on_both_engines!(
     the_inbox_keeps_arrival_order,
     conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
     a_cursor_pages_through_the_inbox_without_taking_anything,
+    kept_trader_answers_are_forgotten_one_or_all,
 );
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
@@ -559,6 +560,50 @@ fn a_cursor_pages_through_the_inbox_without_taking_anything(fx: &dyn Fixture) {
         .map(|(_, m)| m.message_id.as_u128())
         .collect();
     assert_eq!(ids, [3, 9]);
+}
+
+fn kept_trader_answers_are_forgotten_one_or_all(fx: &dyn Fixture) {
+    let s = fx.open();
+    for (id, doc) in [("KZ1", "a"), ("RU2", "b"), ("BY3", "c")] {
+        s.write(0, |t| t.record_trader_answer(id, 5, doc.as_bytes()))
+            .expect("kept");
+    }
+    assert_eq!(
+        s.write(1, |t| t.forget_trader_answers(Some("RU2")))
+            .expect("forgot")
+            .0,
+        1
+    );
+    assert_eq!(
+        s.write(2, |t| t.forget_trader_answers(Some("RU2")))
+            .expect("forgot")
+            .0,
+        0,
+        "nothing left to forget"
+    );
+    assert_eq!(s.trader_answer("RU2").expect("read"), None);
+    assert_eq!(
+        s.trader_answer("KZ1").expect("read"),
+        Some((5, b"a".to_vec()))
+    );
+    drop(s);
+    let s = fx.open();
+    assert_eq!(
+        s.write(3, |t| t.forget_trader_answers(None))
+            .expect("forgot")
+            .0,
+        2
+    );
+    for id in ["KZ1", "RU2", "BY3"] {
+        assert_eq!(s.trader_answer(id).expect("read"), None, "{id}");
+    }
+    // Kept again after a flush, as a new answer would be.
+    s.write(4, |t| t.record_trader_answer("KZ1", 9, b"d"))
+        .expect("kept");
+    assert_eq!(
+        s.trader_answer("KZ1").expect("read"),
+        Some((9, b"d".to_vec()))
+    );
 }
 
 // PostgreSQL only: what replicas sharing one database rely on.
