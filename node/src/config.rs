@@ -338,6 +338,10 @@ pub(crate) struct Admin {
 pub(crate) struct Traders {
     /// How long an answer about another state's trader is used before it is asked again.
     pub(crate) cache_ttl_seconds: u64,
+    /// The same for an answer that the trader is not registered: shorter, so a trader added
+    /// to its state's register is known here soon (an operator can also flush at once:
+    /// `tereze admin flush-traders`).
+    pub(crate) negative_ttl_seconds: u64,
     /// How long to wait for the owner state's node.
     pub(crate) resolve_timeout_seconds: u64,
 }
@@ -346,6 +350,7 @@ impl Default for Traders {
     fn default() -> Self {
         Self {
             cache_ttl_seconds: 86_400,
+            negative_ttl_seconds: 300,
             resolve_timeout_seconds: 5,
         }
     }

@@ -58,6 +58,7 @@ fn the_admin_api_needs_the_operator_token_and_the_cli_mirrors_it() {
         "/admin/messages/{id}",
         "/admin/messages/{id}/requeue",
         "/admin/recognition/rerun",
+        "/admin/traders/flush",
         "/admin/peers",
         "/admin/versions",
         "/admin/audit/verify",

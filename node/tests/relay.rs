@@ -563,3 +563,102 @@ fn a_state_added_by_a_trust_space_update_is_relayed_to_without_a_restart() {
         .any(|s| s == "delivered")));
     assert!(net.log("KZ").contains("relay workers started"));
 }
+
+#[test]
+fn the_inbox_is_read_page_by_page_with_a_cursor_without_acknowledging() {
+    let mut net = Net::init("KZ,RU", "", "", 25150, "");
+    net.start("KZ");
+    net.start("RU");
+    let sent: Vec<String> = (0..3)
+        .map(|_| net.submit("KZ", "RU", None).expect("submitted"))
+        .collect();
+    assert!(
+        wait_until(SETTLE, || net.inbox_ids("RU").len() == sent.len()),
+        "{}",
+        net.log("RU")
+    );
+    let arrived = net.inbox_ids("RU");
+    // One at a time, each page after the `next` of the one before; then nothing more, and
+    // the cursor stays where it was.
+    let mut read = Vec::new();
+    let mut next = serde_json::Value::Null;
+    loop {
+        let path = match next.as_str() {
+            Some(c) => format!("/v1/inbox?limit=1&after={c}"),
+            None => "/v1/inbox?limit=1".to_owned(),
+        };
+        let (status, v) = net.http("RU", "GET", &path, None);
+        assert_eq!(status, 200, "{v}");
+        let page = v["messages"].as_array().cloned().unwrap_or_default();
+        assert!(page.len() <= 1, "{v}");
+        let Some(m) = page.first() else {
+            assert_eq!(v["next"], next, "an empty page keeps the cursor");
+            break;
+        };
+        read.push(m["message_id"].as_str().expect("id").to_owned());
+        assert!(v["next"].is_string(), "{v}");
+        next = v["next"].clone();
+        assert!(read.len() <= sent.len(), "the cursor goes round: {read:?}");
+    }
+    assert_eq!(read, arrived, "every message once, in arrival order");
+    assert_eq!(net.inbox_ids("RU"), arrived, "reading took nothing out");
+    // A later message comes after the cursor kept.
+    let later = net.submit("KZ", "RU", None).expect("submitted");
+    let cursor = next.as_str().expect("cursor").to_owned();
+    let mut v = serde_json::Value::Null;
+    assert!(wait_until(SETTLE, || {
+        (_, v) = net.http("RU", "GET", &format!("/v1/inbox?after={cursor}"), None);
+        v["messages"].as_array().is_some_and(|a| !a.is_empty())
+    }));
+    assert_eq!(v["messages"][0]["message_id"], later.as_str(), "{v}");
+    assert_eq!(v["messages"].as_array().map(Vec::len), Some(1), "{v}");
+    // The same over gRPC: InboxPull pages on `after` and answers `next`.
+    let arrived = net.inbox_ids("RU");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use tereze_node::proto::InboxPullRequest;
+            let mut ru = net::window(net.window_port("RU")).await;
+            let mut read = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = ru
+                    .inbox_pull(InboxPullRequest {
+                        limit: 2,
+                        after: after.clone(),
+                    })
+                    .await
+                    .expect("pulled")
+                    .into_inner();
+                if page.messages.is_empty() {
+                    assert_eq!(page.next, after, "an empty page keeps the cursor");
+                    break;
+                }
+                read.extend(page.messages.into_iter().map(|m| m.message_id));
+                after = page.next;
+                assert!(read.len() <= arrived.len(), "{read:?}");
+            }
+            assert_eq!(read, arrived);
+            let refused = ru
+                .inbox_pull(InboxPullRequest {
+                    limit: 0,
+                    after: "next".into(),
+                })
+                .await
+                .expect_err("not a cursor");
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+            assert!(refused.message().starts_with("after: "), "{refused:?}");
+        });
+    // Something that is not a cursor is refused, naming the parameter.
+    for bad in ["abc", "-1", "1.5", "99999999999999999999999"] {
+        let (status, v) = net.http("RU", "GET", &format!("/v1/inbox?after={bad}"), None);
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("after: "),
+            "{v}"
+        );
+    }
+}

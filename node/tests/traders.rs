@@ -1,7 +1,9 @@
 //! Trader identifiers across two real nodes (issue 8): KZ imports its register; RU resolves
 //! KZ's traders through KZ's node and gets a signed answer, kept with a TTL and usable offline
 //! as evidence; a forged or tampered answer is refused; recognition at RU rejects documents
-//! naming an unknown or no-longer-active trader, with their own reason codes.
+//! naming an unknown or no-longer-active trader, with their own reason codes. A "not
+//! registered" answer kept at RU is forgotten on an operator's flush, so a trader KZ adds to
+//! its register is known at once.
 
 mod net;
 
@@ -305,4 +307,103 @@ fn traders_resolve_across_nodes_with_signed_answers_and_recognition_uses_them() 
     let (code, _, err) = recognise();
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not signed by KZ's node"), "{err}");
+}
+
+#[test]
+fn a_trader_added_to_its_register_is_resolved_after_a_flush_without_waiting() {
+    // "Not registered" kept for an hour: only the flush can make RU ask KZ again in time.
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        25250,
+        "\n[traders]\nnegative_ttl_seconds = 3600\n",
+    );
+    net.start("KZ");
+    net.start("RU");
+    let d = net.dir.path().to_path_buf();
+    let newcomer = kz("21054000321");
+    let resolve = || {
+        let (status, v) = net.http(
+            "RU",
+            "GET",
+            &format!("/v1/traders/{newcomer}/resolve"),
+            None,
+        );
+        assert_eq!(status, 200, "{v}");
+        (v["registered"].clone(), v["source"].clone())
+    };
+    assert_eq!(resolve(), (json!(false), json!("owner")));
+    assert_eq!(resolve(), (json!(false), json!("cache")));
+    // A document naming the trader is rejected at RU on the kept answer.
+    let id = submit_with(&net, &newcomer);
+    assert_eq!(judged(&net, &id).as_deref(), Some("rejected"));
+
+    // KZ's register is corrected; RU still holds the answer it was given.
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/traders",
+        Some(
+            &json!([{"id": newcomer, "name": "Newcomer LLP", "address": "Almaty",
+            "statuses": [{"status": "active", "from": "2020-01-01"}]}]),
+        ),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(resolve(), (json!(false), json!("cache")));
+
+    let node_url = format!("https://127.0.0.1:{}", net.exchange_port("RU") + 3);
+    let ca = d.join("ru/root.pem");
+    let admin = |token_file: &std::path::Path, args: &[&str]| {
+        let mut all = vec![
+            "admin",
+            "--node",
+            node_url.as_str(),
+            "--ca",
+            ca.to_str().expect("utf-8"),
+            "--token-file",
+            token_file.to_str().expect("utf-8"),
+        ];
+        all.extend_from_slice(args);
+        tereze(&all)
+    };
+    let token = d.join("ru/admin.token");
+    let (code, out, err) = admin(&token, &["recognise", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains(&id), "still rejected before the flush: {out}");
+    // Flushing is an operator action: refused without the operator's token; an identifier
+    // that is not one is refused.
+    let wrong = d.join("wrong.token");
+    std::fs::write(&wrong, "not-the-operator-token-but-long-enough-00000\n").expect("token");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let (code, _, err) = admin(&wrong, &["flush-traders", &newcomer]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("401"), "{err}");
+    assert_eq!(resolve(), (json!(false), json!("cache")), "nothing flushed");
+    let (code, _, err) = admin(&token, &["flush-traders", "KZ123"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("400") && err.contains("KZ123"), "{err}");
+
+    // Flushed: asked again at once, registered; recognition run again takes the document.
+    let (code, out, err) = admin(&token, &["flush-traders", &newcomer]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!("flushed 1 kept trader answer(s) about {newcomer}\n")
+    );
+    assert_eq!(resolve(), (json!(true), json!("owner")));
+    let (code, out, err) = admin(&token, &["recognise", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["recognised_now"], json!([id]), "{v}");
+    // Without an identifier every kept answer goes.
+    let (code, out, err) = admin(&token, &["flush-traders", "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["flushed"], 1, "{v}");
+    assert_eq!(resolve(), (json!(true), json!("owner")));
 }

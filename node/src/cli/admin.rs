@@ -70,6 +70,9 @@ pub(crate) enum AdminCommand {
     Requeue { id: String },
     /// Run recognition again on the quarantine under the trust space in force.
     Recognise,
+    /// Forget the kept answers about another state's trader ID (all traders without ID), so
+    /// that its node is asked again: after its register was corrected.
+    FlushTraders { id: Option<String> },
     /// Conformance traffic: messages from tester states, kept out of the national inbox.
     #[command(subcommand)]
     Conformance(ConformanceCommand),
@@ -232,6 +235,10 @@ pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
         AdminCommand::Message { id } => ("GET", format!("/admin/messages/{}", encode(id))),
         AdminCommand::Requeue { id } => ("POST", format!("/admin/messages/{}/requeue", encode(id))),
         AdminCommand::Recognise => ("POST", "/admin/recognition/rerun".to_owned()),
+        AdminCommand::FlushTraders { id: None } => ("POST", "/admin/traders/flush".to_owned()),
+        AdminCommand::FlushTraders { id: Some(id) } => {
+            ("POST", format!("/admin/traders/flush?id={}", encode(id)))
+        }
         AdminCommand::Conformance(ConformanceCommand::List) => {
             ("GET", "/admin/conformance".to_owned())
         }
@@ -367,6 +374,13 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
         AdminCommand::Conformance(ConformanceCommand::Purge) => format!(
             "purged {} conformance messages\n",
             v["purged"].as_array().map_or(0, Vec::len)
+        ),
+        AdminCommand::FlushTraders { id } => format!(
+            "flushed {} kept trader answer(s){}\n",
+            s(&v["flushed"]),
+            id.as_ref()
+                .map(|i| format!(" about {i}"))
+                .unwrap_or_default()
         ),
         AdminCommand::Peers => {
             let mut rows = vec![[

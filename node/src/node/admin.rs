@@ -101,6 +101,7 @@ pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
         .route("/admin/messages/{id}", get(timeline))
         .route("/admin/messages/{id}/requeue", post(requeue))
         .route("/admin/recognition/rerun", post(rerun))
+        .route("/admin/traders/flush", post(flush_traders))
         .route("/admin/parked", get(parked))
         .route("/admin/quarantine", get(quarantine))
         .route("/admin/conformance", get(conformance))
@@ -381,6 +382,24 @@ async fn purge_conformance(State(s): State<Shared>) -> Response {
             }))
             .into_response()
         }
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlushTraders {
+    /// One trader of another state; none: every kept answer.
+    id: Option<String>,
+}
+
+/// Forgets kept answers about other states' traders (one, or all), so the owner is asked
+/// again: after its register was corrected, without waiting for the TTL.
+async fn flush_traders(State(s): State<Shared>, Query(q): Query<FlushTraders>) -> Response {
+    use super::traders::ResolveError;
+    match s.node.flush_trader_answers(q.id.clone()).await {
+        Ok(n) => Json(json!({"flushed": n, "id": q.id})).into_response(),
+        Err(e @ ResolveError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -679,6 +698,9 @@ async fn openapi() -> Response {
             "/admin/recognition/rerun": {"post": {"summary": "Run recognition again on the quarantine under the trust space in force", "responses": ok("what is recognised now")}},
             "/admin/conformance": {"get": {"summary": "Messages from tester states (conformance = true in the trust space), kept out of the national inbox and quarantine", "responses": ok("the messages held, oldest first")}},
             "/admin/conformance/purge": {"post": {"summary": "Purge the conformance area: envelopes dropped, each purge recorded in the audit chain; receipts and deduplication kept", "responses": ok("the ids purged")}},
+            "/admin/traders/flush": {"post": {"summary": "Forget kept answers about other states' traders (all, or one), so the owner state's node is asked again; then re-run recognition for the quarantine", "parameters": [
+                {"name": "id", "in": "query", "schema": {"type": "string"}, "description": "a trader identifier (e.g. KZ990340000450); none: every kept answer"}],
+                "responses": {"200": {"description": "how many answers were forgotten: {\"flushed\": n, \"id\"}", "content": {"application/json": {}}}, "400": {"description": "not a valid trader identifier"}, "401": {"description": "no or wrong operator token"}}}},
             "/admin/peers": {"get": {"summary": "Peers' health: queue depth and a live probe", "responses": ok("peers")}},
             "/admin/versions": {"get": {"summary": "Node, trust-space and reference-directory versions", "responses": ok("versions")}},
             "/admin/audit/verify": {"post": {"summary": "Verify the audit chain", "responses": ok("the audit report")}},

@@ -1,7 +1,7 @@
 //! A peer's gate: after a call to the peer that failed as a whole (no connection, a timeout, a
 //! handshake that never finished, a status instead of outcomes), every relay worker of that
 //! peer pauses for an exponentially growing time with jitter (`relay.min_backoff_ms` up to
-//! `relay.max_backoff_ms`). When the pause ends one worker probes with a real batch; the
+//! `relay.max_backoff_ms`, jitter included: `backoff`). When the pause ends one worker probes with a real batch; the
 //! others wait for its answer. A peer that is down therefore costs one call per pause,
 //! whatever the load, instead of one call per message: no retry storm when it returns, and
 //! the messages queued meanwhile are not charged attempts they never had. The pause shows in
@@ -10,8 +10,6 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use backon::{BackoffBuilder, ExponentialBuilder};
 
 /// What a worker may do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,15 +116,7 @@ impl Gate {
         }
         let mut p = self.lock();
         p.failures = p.failures.saturating_add(1);
-        let delay = ExponentialBuilder::default()
-            .with_min_delay(self.min)
-            .with_max_delay(self.max)
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times()
-            .build()
-            .nth(p.failures.saturating_sub(1) as usize)
-            .unwrap_or(self.max);
+        let delay = super::backoff::pause(self.min, self.max, p.failures);
         p.until = Some(now + delay);
         p.prober = None;
         delay
@@ -171,14 +161,15 @@ mod tests {
         for _ in 0..12 {
             let d = g.failed(now, false);
             pauses.push(d);
-            assert!(d <= Duration::from_secs(10), "{d:?}");
+            assert!(d <= Duration::from_secs(5), "never above the cap: {d:?}");
             assert!(matches!(g.enter(0, now), Pass::Wait(w) if w == d));
             assert!(matches!(g.enter(3, now), Pass::Wait(_)));
             last = d;
         }
-        // backon's jitter adds up to one more delay; the base doubles until the cap.
+        // Jitter adds up to one more delay; the base doubles until the cap, where pauses
+        // spread over its upper half.
         assert!(pauses[0] < Duration::from_millis(401), "{pauses:?}");
-        assert!(last >= Duration::from_secs(5), "{pauses:?}");
+        assert!(last >= Duration::from_millis(2_500), "{pauses:?}");
         assert_eq!(g.failures(), 12);
         assert_eq!(g.failed_calls.load(Ordering::Relaxed), 12);
     }

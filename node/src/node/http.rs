@@ -436,14 +436,21 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
 #[derive(Debug, Deserialize)]
 struct InboxQuery {
     limit: Option<usize>,
+    /// The `next` of an earlier answer: the messages after it.
+    after: Option<String>,
 }
 
 async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response {
     let max = node.config.limits.max_inbox_pull;
     let limit = q.limit.unwrap_or(max).clamp(1, max);
-    match node.store().inbox(limit) {
-        Ok(messages) => Json(json!({
-            "messages": messages.iter().map(|m| json!({
+    let after = match super::window::parse_cursor(q.after.as_deref().unwrap_or_default(), "after") {
+        Ok(a) => a,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+    };
+    match node.store().inbox_after(after, limit) {
+        Ok(page) => Json(json!({
+            "next": super::window::next_cursor(&page, after),
+            "messages": page.iter().map(|(_, m)| json!({
                 "message_id": format!("urn:uuid:{}", m.message_id),
                 "sender": m.sender,
                 "verdict": m.verdict,

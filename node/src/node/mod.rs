@@ -6,6 +6,7 @@
 //! acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
 pub(crate) mod admin;
+pub(crate) mod backoff;
 pub(crate) mod crl;
 pub(crate) mod disk;
 pub(crate) mod doors;

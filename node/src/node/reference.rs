@@ -320,6 +320,12 @@ pub(crate) async fn refresh(node: Arc<Node>) {
     }
 }
 
+/// Tries again after a webhook's first failure before it is logged and given up.
+const WEBHOOK_RETRIES: u32 = 4;
+/// The first pause and the cap between a webhook's tries (with 4 retries the pauses stay
+/// under 3.2 s: a subscriber on the node's own network is back soon or reads the history).
+const WEBHOOK_PAUSE: (Duration, Duration) = (Duration::from_millis(200), Duration::from_secs(5));
+
 /// Tells the configured webhooks of every change they follow (a few tries each, then it is
 /// logged: a subscriber that was away reads the directory's history).
 pub(crate) async fn notify_webhooks(node: Arc<Node>) {
@@ -349,12 +355,7 @@ pub(crate) async fn notify_webhooks(node: Arc<Node>) {
             }
             let (url, body, node) = (hook.url.clone(), body.clone(), node.clone());
             tokio::spawn(async move {
-                use backon::BackoffBuilder;
-                let mut delays = backon::ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_jitter()
-                    .with_max_times(4)
-                    .build();
+                let mut failures = 0u32;
                 loop {
                     let sent = super::crl::exchange(
                         &url,
@@ -363,13 +364,17 @@ pub(crate) async fn notify_webhooks(node: Arc<Node>) {
                         1 << 16,
                     )
                     .await;
-                    match (sent, delays.next()) {
-                        (Ok(_), _) => {
+                    failures += 1;
+                    match sent {
+                        Ok(_) => {
                             node.metrics.webhooks_sent.fetch_add(1, Ordering::Relaxed);
                             break;
                         }
-                        (Err(_), Some(delay)) => tokio::time::sleep(delay).await,
-                        (Err(e), None) => {
+                        Err(_) if failures <= WEBHOOK_RETRIES => {
+                            let (min, max) = WEBHOOK_PAUSE;
+                            tokio::time::sleep(super::backoff::pause(min, max, failures)).await
+                        }
+                        Err(e) => {
                             node.metrics.webhooks_failed.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(url = %url, error = %e, "webhook not delivered");
                             break;

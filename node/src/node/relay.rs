@@ -2,9 +2,9 @@
 //! batches and deliver them with one `Deliver` call each. A peer's receipt is verified before
 //! the message leaves the outbox; a hub's acceptance moves it to "awaiting the end receipt".
 //! Failures are classified, not string-matched: transport errors and transient refusals are
-//! retried with exponential backoff and jitter (backon), up to `relay.max_attempts` (then
-//! `dead`); permanent refusals are `dead` at once; a message past its expiry is `expired`.
-//! Order is per conversation: a message in flight or waiting to retry holds back the later
+//! retried with exponential backoff and jitter, never above `relay.max_backoff_ms` (`backoff`),
+//! up to `relay.max_attempts` (then `dead`); permanent refusals are `dead` at once; a message
+//! past its expiry is `expired`. Order is per conversation: a message in flight or waiting to retry holds back the later
 //! messages of its conversation.
 
 use std::collections::{HashMap, HashSet};
@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -654,12 +653,10 @@ impl Worker {
     async fn record(&self, results: Vec<(OutboxEntry, Outcome)>) {
         let cfg = &self.node.config.relay;
         let max_attempts = cfg.max_attempts;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(cfg.min_backoff_ms))
-            .with_max_delay(Duration::from_millis(cfg.max_backoff_ms))
-            .with_factor(2.0)
-            .with_jitter()
-            .without_max_times();
+        let (min_backoff, max_backoff) = (
+            Duration::from_millis(cfg.min_backoff_ms),
+            Duration::from_millis(cfg.max_backoff_ms),
+        );
         let peer = self.peer.clone();
         let node = self.node.clone();
         let results = Arc::new(results);
@@ -737,10 +734,8 @@ impl Worker {
                                     &format!("{attempts} attempts failed; last: {reason}"),
                                 )
                             } else {
-                                let delay = backoff
-                                    .build()
-                                    .nth(attempts.saturating_sub(1) as usize)
-                                    .unwrap_or(Duration::from_millis(1000));
+                                let delay =
+                                    super::backoff::pause(min_backoff, max_backoff, attempts);
                                 t.failed_attempt(id, reason, t.now() + delay.as_millis() as i64)
                                     .map(|_| ())
                             }

@@ -58,7 +58,8 @@ impl Node {
     }
 
     /// The answer of a still-fresh kept one, if any (verified again under the trust space in
-    /// force).
+    /// force); fresh for `traders.cache_ttl_seconds`, or `traders.negative_ttl_seconds` when
+    /// it says the trader is not registered.
     pub(crate) fn cached_answer(
         &self,
         id: &str,
@@ -66,14 +67,36 @@ impl Node {
         let Some((at, bytes)) = self.store().trader_answer(id)? else {
             return Ok(None);
         };
-        let ttl_ms = (self.config.traders.cache_ttl_seconds as i64).saturating_mul(1000);
-        if crate::store::now_ms().saturating_sub(at) > ttl_ms {
-            return Ok(None);
-        }
+        let age_ms = crate::store::now_ms().saturating_sub(at);
         match traders::verify_answer(&bytes, &self.trust(), Some(id)) {
-            Ok(a) => Ok(Some((a, bytes))),
-            Err(_) => Ok(None),
+            Ok(a) if fresh(&self.config.traders, a.trader.is_some(), age_ms) => {
+                Ok(Some((a, bytes)))
+            }
+            Ok(_) | Err(_) => Ok(None),
         }
+    }
+
+    /// Forgets the kept answers about `id` (another state's trader), or all of them, so that
+    /// the next resolution and recognition ask the owner again: after the owner's register
+    /// was corrected. How many were forgotten.
+    pub(crate) async fn flush_trader_answers(
+        &self,
+        id: Option<String>,
+    ) -> Result<u64, ResolveError> {
+        if let Some(id) = &id {
+            trader::parse(id).map_err(|e| ResolveError::Invalid(format!("{id}: {e}")))?;
+        }
+        let shown = id.clone();
+        let forgotten = self
+            .committer
+            .run(move |t| t.forget_trader_answers(id.as_deref()))
+            .await?;
+        tracing::info!(
+            trader = shown.as_deref().unwrap_or("all"),
+            forgotten,
+            "kept trader answers flushed by an operator"
+        );
+        Ok(forgotten)
     }
 
     /// What the owner state says of `id`: this node's register, a fresh kept answer, or the
@@ -119,6 +142,18 @@ impl Node {
             .await?;
         Ok((answer, bytes, Source::Owner))
     }
+}
+
+/// Whether a kept answer `age_ms` old is still used without asking the owner again: a
+/// "not registered" answer for `negative_ttl_seconds` (a register is corrected by adding the
+/// trader, and the correction should be seen soon), any other for `cache_ttl_seconds`.
+fn fresh(cfg: &crate::config::Traders, registered: bool, age_ms: i64) -> bool {
+    let ttl = if registered {
+        cfg.cache_ttl_seconds
+    } else {
+        cfg.negative_ttl_seconds
+    };
+    age_ms <= i64::try_from(ttl).unwrap_or(i64::MAX).saturating_mul(1000)
 }
 
 /// Recognition's view of traders in a running node: this state's register; for another
@@ -298,5 +333,44 @@ async fn get_resolve(
         Err(e @ ResolveError::Unreachable { .. }) => error(StatusCode::BAD_GATEWAY, e),
         Err(e @ ResolveError::Answer(_)) => error(StatusCode::BAD_GATEWAY, e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_not_registered_answer_is_kept_for_a_shorter_time() {
+        let cfg = crate::config::Traders::default();
+        assert_eq!(
+            (cfg.cache_ttl_seconds, cfg.negative_ttl_seconds),
+            (86_400, 300)
+        );
+        let minute = 60_000;
+        assert!(fresh(&cfg, false, 0));
+        assert!(fresh(&cfg, false, 5 * minute), "5 minutes: the last moment");
+        assert!(!fresh(&cfg, false, 5 * minute + 1));
+        assert!(!fresh(&cfg, false, 60 * minute));
+        assert!(
+            fresh(&cfg, true, 60 * minute),
+            "a registered trader's: a day"
+        );
+        assert!(fresh(&cfg, true, 24 * 60 * minute));
+        assert!(!fresh(&cfg, true, 24 * 60 * minute + 1));
+        // 0: "not registered" is never taken from the cache.
+        let never = crate::config::Traders {
+            negative_ttl_seconds: 0,
+            ..cfg.clone()
+        };
+        assert!(!fresh(&never, false, 1));
+        assert!(fresh(&never, true, 1));
+        // Huge settings do not overflow into "expired".
+        let long = crate::config::Traders {
+            cache_ttl_seconds: u64::MAX,
+            negative_ttl_seconds: u64::MAX,
+            ..cfg
+        };
+        assert!(fresh(&long, true, i64::MAX) && fresh(&long, false, i64::MAX));
     }
 }

@@ -304,15 +304,23 @@ impl Window for WindowService {
     ) -> Result<Response<InboxPullResponse>, Status> {
         self.authorise(&request, Some(Operation::Inbox), "Window.InboxPull")?;
         let max = self.node.config.limits.max_inbox_pull;
-        let limit = match request.into_inner().limit as usize {
+        let r = request.into_inner();
+        let limit = match r.limit as usize {
             0 => max,
             n => n.min(max),
         };
-        let messages = self.node.store().inbox(limit).map_err(store_status)?;
+        let after = parse_cursor(&r.after, "after").map_err(Status::invalid_argument)?;
+        let page = self
+            .node
+            .store()
+            .inbox_after(after, limit)
+            .map_err(store_status)?;
+        let next = next_cursor(&page, after).unwrap_or_default();
         Ok(Response::new(InboxPullResponse {
-            messages: messages
+            next,
+            messages: page
                 .into_iter()
-                .map(|m| InboxMessage {
+                .map(|(_, m)| InboxMessage {
                     message_id: format!("urn:uuid:{}", m.message_id),
                     sender: m.sender,
                     envelope: m.envelope,
@@ -337,6 +345,33 @@ impl Window for WindowService {
         let acknowledged = ack(&self.node, ids, &by).await.map_err(store_status)?;
         Ok(Response::new(InboxAckResponse { acknowledged }))
     }
+}
+
+/// Reads an inbox cursor given back by the national system (`field` names the parameter).
+/// The text is a message's position in the inbox, in decimal; clients treat it as opaque.
+/// Empty: from the oldest message.
+pub(crate) fn parse_cursor(text: &str, field: &str) -> Result<Option<u64>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    match text.parse::<u64>() {
+        Ok(p) if text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(p)),
+        _ => Err(format!(
+            "{field}: {text:?} is not an inbox cursor (pass the `next` of an earlier answer)"
+        )),
+    }
+}
+
+/// The cursor after a page read from `after`: the last message's position, or `after` itself
+/// when the page is empty (so a reader that polls keeps its place).
+pub(crate) fn next_cursor(
+    page: &[(u64, crate::store::Incoming)],
+    after: Option<u64>,
+) -> Option<String> {
+    page.last()
+        .map(|(p, _)| *p)
+        .or(after)
+        .map(|p| p.to_string())
 }
 
 /// Takes messages out of the inbox; ids no longer there (acknowledged before) are skipped.
@@ -510,4 +545,36 @@ pub(crate) fn read_attachment(
         }
     });
     Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Incoming;
+
+    #[test]
+    fn an_inbox_cursor_is_a_position_in_decimal_and_nothing_else() {
+        assert_eq!(parse_cursor("", "after"), Ok(None));
+        assert_eq!(parse_cursor("0", "after"), Ok(Some(0)));
+        assert_eq!(parse_cursor("17", "after"), Ok(Some(17)));
+        for bad in ["+17", "-1", " 17", "1e3", "x", "18446744073709551616"] {
+            let e = parse_cursor(bad, "after").expect_err(bad);
+            assert!(e.starts_with("after: ") && e.contains("next"), "{e}");
+        }
+        let m = Incoming {
+            message_id: Uuid::from_u128(1),
+            sender: "KZ".into(),
+            envelope: Vec::new(),
+            receipt: Vec::new(),
+            verdict: "recognised".into(),
+            reasons: Vec::new(),
+            digest: String::new(),
+            conformance: false,
+        };
+        let page = [(3, m.clone()), (8, m)];
+        assert_eq!(next_cursor(&page, None).as_deref(), Some("8"));
+        assert_eq!(next_cursor(&page, Some(1)).as_deref(), Some("8"));
+        assert_eq!(next_cursor(&[], Some(8)).as_deref(), Some("8"));
+        assert_eq!(next_cursor(&[], None), None);
+    }
 }

@@ -130,8 +130,26 @@ impl Store {
         both!(self, s => s.peers_with_queue())
     }
 
+    /// Up to `limit` inbox messages after the position `after` (from the oldest when `None`),
+    /// oldest first, each with its position. Positions only grow (a message released from
+    /// quarantine takes a new one), so a reader that resumes after the last position it saw
+    /// misses nothing and sees nothing twice, without acknowledging.
+    pub(crate) fn inbox_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Incoming)>, StoreError> {
+        both!(self, s => s.inbox_after(after, limit))
+    }
+
+    /// Up to `limit` inbox messages, oldest first.
+    #[cfg(test)]
     pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
-        both!(self, s => s.inbox(limit))
+        Ok(self
+            .inbox_after(None, limit)?
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect())
     }
 
     pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
@@ -347,6 +365,12 @@ impl Txn<'_> {
         bytes: &[u8],
     ) -> Result<(), StoreError> {
         both_txn!(self, t => t.record_trust_space(version, bytes))
+    }
+
+    /// Forgets the kept answers about another state's trader `id`, or about all of them
+    /// (`None`), so that the next resolution asks the owner again: how many were forgotten.
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        both_txn!(self, t => t.forget_trader_answers(id))
     }
 
     /// Adds or replaces traders of this state's register (all or none).

@@ -470,22 +470,35 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
+    /// Positions are `inbox.seq`: taken from a sequence by transactions that hold the audit
+    /// head's lock, so they grow in commit order and a reader resuming after one misses nothing
+    /// committed later by any replica.
+    pub(crate) fn inbox_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Incoming)>, StoreError> {
+        // Positions start at 1; one past what a bigint holds has nothing after it.
+        let after = after.map_or(0, |a| i64::try_from(a).unwrap_or(i64::MAX));
         self.read(move |c, cache| {
             let st = prepared(
                 c,
                 cache,
-                "SELECT r.row, r.envelope, r.receipt FROM inbox i \
-                 JOIN received r ON r.message_id = i.message_id ORDER BY i.seq LIMIT $1",
+                "SELECT i.seq, r.row, r.envelope, r.receipt FROM inbox i \
+                 JOIN received r ON r.message_id = i.message_id \
+                 WHERE i.seq > $1 ORDER BY i.seq LIMIT $2",
             )?;
-            c.query(&st, &[&(limit.min(i64::MAX as usize) as i64)])
+            c.query(&st, &[&after, &(limit.min(i64::MAX as usize) as i64)])
                 .map_err(pg)?
                 .iter()
                 .map(|r| {
-                    let mut m: Incoming = decode(r.get::<_, &[u8]>(0))?;
-                    m.envelope = r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
-                    m.receipt = r.get(2);
-                    Ok(m)
+                    let seq = r.get::<_, i64>(0);
+                    let seq = u64::try_from(seq)
+                        .map_err(|_| StoreError::Corrupt(format!("inbox position {seq}")))?;
+                    let mut m: Incoming = decode(r.get::<_, &[u8]>(1))?;
+                    m.envelope = r.get::<_, Option<Vec<u8>>>(2).unwrap_or_default();
+                    m.receipt = r.get(3);
+                    Ok((seq, m))
                 })
                 .collect()
         })
@@ -1383,6 +1396,13 @@ impl PgTxn<'_> {
             &[&id, &at_ms, &bytes],
         )
         .map(|_| ())
+    }
+
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        match id {
+            Some(id) => self.exec("DELETE FROM trader_answers WHERE id = $1", &[&id]),
+            None => self.exec("DELETE FROM trader_answers", &[]),
+        }
     }
 
     pub(crate) fn describe(

@@ -665,6 +665,26 @@ impl RedbTxn<'_> {
         Ok(())
     }
 
+    /// Forgets the kept answers about one trader of another state, or all of them: how many.
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        let mut t = self.txn.open_table(TRADER_ANSWERS).map_err(engine)?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id.to_owned()],
+            None => t
+                .iter()
+                .map_err(engine)?
+                .map(|row| row.map(|(k, _)| k.value().to_owned()).map_err(engine))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut forgotten = 0;
+        for id in &ids {
+            if t.remove(id.as_str()).map_err(engine)?.is_some() {
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
     /// Adds a message's common process and document type to its index row (written by
     /// `enqueue` or `accept` before, in the same transaction or earlier).
     pub(crate) fn describe(
@@ -896,16 +916,29 @@ impl RedbStore {
         Ok(peers)
     }
 
-    /// Up to `limit` inbox messages, oldest first, not yet acknowledged by the national system.
-    pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
+    /// Up to `limit` inbox messages after the position `after` (all when `None`), oldest
+    /// first, not yet acknowledged by the national system, each with its position (its key).
+    pub(crate) fn inbox_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, Incoming)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let inbox = txn.open_table(INBOX).map_err(engine)?;
         let received = txn.open_table(RECEIVED).map_err(engine)?;
         let envelopes = txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
         let receipts = txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
+        let from = match after {
+            None => std::ops::Bound::Unbounded,
+            Some(a) => std::ops::Bound::Excluded(a),
+        };
         let mut out = Vec::new();
-        for row in inbox.iter().map_err(engine)?.take(limit) {
-            let (_, id) = row.map_err(engine)?;
+        for row in inbox
+            .range::<u64>((from, std::ops::Bound::Unbounded))
+            .map_err(engine)?
+            .take(limit)
+        {
+            let (seq, id) = row.map_err(engine)?;
             let v = received.get(id.value()).map_err(engine)?.ok_or_else(|| {
                 StoreError::Corrupt(format!(
                     "inbox names unknown message {}",
@@ -919,7 +952,7 @@ impl RedbStore {
             if let Some(r) = receipts.get(id.value()).map_err(engine)? {
                 m.receipt = r.value().to_vec();
             }
-            out.push(m);
+            out.push((seq.value(), m));
         }
         Ok(out)
     }

@@ -82,6 +82,8 @@ on_both_engines!(
     a_hub_forwards_instead_of_keeping_in_its_inbox,
     the_inbox_keeps_arrival_order,
     conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
+    a_cursor_pages_through_the_inbox_without_taking_anything,
+    kept_trader_answers_are_forgotten_one_or_all,
 );
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
@@ -496,6 +498,112 @@ fn conformance_traffic_is_kept_apart_and_purged_with_an_audited_record(fx: &dyn 
     );
     assert!(s.conformance().expect("area").is_empty());
     assert_eq!(s.inbox(10).expect("inbox"), std::slice::from_ref(&normal));
+}
+
+fn a_cursor_pages_through_the_inbox_without_taking_anything(fx: &dyn Fixture) {
+    let s = fx.open();
+    let accept = |n: u128, verdict: &str| {
+        s.write(0, |t| t.accept(&incoming(n, verdict, b""), None))
+            .expect("accepted");
+    };
+    for n in [5u128, 3, 9, 1, 7] {
+        accept(n, "recognised");
+    }
+    accept(4, "rejected");
+    let page = |after: Option<u64>, limit: usize| -> (Vec<u128>, Option<u64>) {
+        let p = s.inbox_after(after, limit).expect("inbox");
+        let ids = p.iter().map(|(_, m)| m.message_id.as_u128()).collect();
+        (ids, p.last().map(|(at, _)| *at))
+    };
+    // Two at a time, each page continuing after the last position of the one before.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (ids, last) = page(after, 2);
+        if ids.is_empty() {
+            break;
+        }
+        assert!(ids.len() <= 2);
+        seen.extend(ids);
+        after = last;
+        assert!(seen.len() <= 5, "the cursor goes round: {seen:?}");
+    }
+    assert_eq!(seen, [5, 3, 9, 1, 7], "everything once, in arrival order");
+    assert_eq!(s.inbox_len().expect("len"), 5, "reading took nothing out");
+    let end = after;
+    // Acknowledging the message a cursor points at does not lose the cursor's place.
+    s.write(1, |t| t.ack_inbox(Uuid::from_u128(7)))
+        .expect("acked");
+    assert_eq!(page(end, 10).0, Vec::<u128>::new());
+    // What arrives later, and a message released from quarantine, come after the cursor.
+    accept(8, "recognised");
+    s.write(2, |t| {
+        t.release_from_quarantine(Uuid::from_u128(4), "trust space v2".into())
+    })
+    .expect("released");
+    let (later, _) = page(end, 10);
+    assert_eq!(later, [8, 4]);
+    // Positions grow: from the start, the same order with the acknowledged one gone.
+    let (all, _) = page(None, 100);
+    assert_eq!(all, [5, 3, 9, 1, 8, 4]);
+    let (_, first) = page(None, 1);
+    assert_eq!(page(first, 1).0, [3]);
+    // A cursor beyond every position (or past what the engine counts in) finds nothing.
+    assert!(page(Some(u64::MAX), 10).0.is_empty());
+    assert!(page(Some(i64::MAX as u64 + 1), 10).0.is_empty());
+    // Still valid after the store is opened again.
+    drop(s);
+    let s = fx.open();
+    let after_first = s.inbox_after(first, 2).expect("inbox");
+    let ids: Vec<u128> = after_first
+        .iter()
+        .map(|(_, m)| m.message_id.as_u128())
+        .collect();
+    assert_eq!(ids, [3, 9]);
+}
+
+fn kept_trader_answers_are_forgotten_one_or_all(fx: &dyn Fixture) {
+    let s = fx.open();
+    for (id, doc) in [("KZ1", "a"), ("RU2", "b"), ("BY3", "c")] {
+        s.write(0, |t| t.record_trader_answer(id, 5, doc.as_bytes()))
+            .expect("kept");
+    }
+    assert_eq!(
+        s.write(1, |t| t.forget_trader_answers(Some("RU2")))
+            .expect("forgot")
+            .0,
+        1
+    );
+    assert_eq!(
+        s.write(2, |t| t.forget_trader_answers(Some("RU2")))
+            .expect("forgot")
+            .0,
+        0,
+        "nothing left to forget"
+    );
+    assert_eq!(s.trader_answer("RU2").expect("read"), None);
+    assert_eq!(
+        s.trader_answer("KZ1").expect("read"),
+        Some((5, b"a".to_vec()))
+    );
+    drop(s);
+    let s = fx.open();
+    assert_eq!(
+        s.write(3, |t| t.forget_trader_answers(None))
+            .expect("forgot")
+            .0,
+        2
+    );
+    for id in ["KZ1", "RU2", "BY3"] {
+        assert_eq!(s.trader_answer(id).expect("read"), None, "{id}");
+    }
+    // Kept again after a flush, as a new answer would be.
+    s.write(4, |t| t.record_trader_answer("KZ1", 9, b"d"))
+        .expect("kept");
+    assert_eq!(
+        s.trader_answer("KZ1").expect("read"),
+        Some((9, b"d".to_vec()))
+    );
 }
 
 // PostgreSQL only: what replicas sharing one database rely on.
