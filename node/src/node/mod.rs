@@ -1,9 +1,11 @@
 //! The running node (DESIGN §1, §2, §7): the `Exchange` service for peer nodes over mutual
 //! TLS, the `Window` service and HTTP/JSON for the national system, the relay workers, the
 //! audit checkpoints, and their orderly start and shutdown. Long-lived tasks share one
-//! cancellation token; on SIGTERM/SIGINT the servers stop taking work, relay workers finish
-//! the batch in flight, a last audit checkpoint is signed, and the store closes. Whatever was
-//! acknowledged is on disk, so a restart (or a crash) resumes from the store.
+//! cancellation token; on SIGTERM/SIGINT the servers stop taking work and end the streams they
+//! serve, relay workers finish the batch in flight, whatever is still open when the shutdown
+//! budget's drain runs out is dropped ([`shutdown`]), a last audit checkpoint is signed, and
+//! the store closes. Whatever was acknowledged is on disk, so a restart (or a crash) resumes
+//! from the store.
 
 pub(crate) mod admin;
 pub(crate) mod backoff;
@@ -17,6 +19,7 @@ pub(crate) mod http_reference;
 pub(crate) mod national;
 pub(crate) mod reference;
 pub(crate) mod relay;
+pub(crate) mod shutdown;
 pub(crate) mod submit;
 pub(crate) mod tls;
 pub(crate) mod traders;
@@ -42,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{NodeConfig, Role};
 use crate::receipt::ReceiptVerifier;
 use crate::store::committer::Committer;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, StoreError};
 use crate::trust::TrustSpace;
 
 pub(crate) mod proto {
@@ -644,16 +647,22 @@ impl Node {
         Ok(node)
     }
 
-    /// Signs an audit checkpoint over the chain's head.
-    pub(crate) async fn checkpoint(self: &Arc<Self>) {
+    /// Signs an audit checkpoint over the chain's head (none when the last one covers it):
+    /// the number of entries it covers.
+    pub(crate) async fn checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
-        let r = self
-            .committer
+        self.committer
             .run(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "audit checkpoint failed");
-        }
+            .await
+    }
+
+    /// The checkpoint at shutdown, the store's last write: a request still running (one the
+    /// budget dropped) cannot add an entry after it.
+    async fn last_checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
+        let node = self.clone();
+        self.committer
+            .run_last(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
+            .await
     }
 
     pub(crate) fn outbox_add(&self, n: u64) {
@@ -836,7 +845,11 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             loop {
                 tokio::select! {
                     _ = node.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(every) => node.checkpoint().await,
+                    _ = tokio::time::sleep(every) => {
+                        if let Err(e) = node.checkpoint().await {
+                            tracing::error!(error = %e, "audit checkpoint failed");
+                        }
+                    }
                 }
             }
         });
@@ -873,12 +886,35 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             )));
         }
     }
-    tracing::info!("shutting down: no new work, finishing what is in flight");
+    let budget = shutdown::Budget::new(node.config.shutdown_seconds);
+    tracing::info!(
+        shutdown_seconds = node.config.shutdown_seconds,
+        "shutting down: no new work, finishing what is in flight"
+    );
     node.shutdown.cancel();
-    relay.stop().await;
-    while tasks.join_next().await.is_some() {}
-    node.checkpoint().await;
-    tracing::info!(at = now_ms(), "stopped");
+    let mut relay = relay;
+    let drained = tokio::time::timeout(budget.drain(), async {
+        relay.finish().await;
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            shutdown_seconds = node.config.shutdown_seconds,
+            "the drain took longer than shutdown_seconds allows: dropping what is still open (calls, transfers and streams end; whatever was acknowledged is on disk)"
+        );
+        relay.abort().await;
+        tasks.shutdown().await;
+    }
+    // The last entry of the chain is this checkpoint's: nothing is written after it.
+    match tokio::time::timeout(shutdown::FINAL_CHECKPOINT, node.last_checkpoint()).await {
+        Ok(Ok(covered)) => tracing::info!(at = now_ms(), audit_entries = covered, "stopped"),
+        Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
+        Err(_) => tracing::error!(
+            "audit checkpoint failed: no answer from the store within {} s",
+            shutdown::FINAL_CHECKPOINT.as_secs()
+        ),
+    }
     Ok(())
 }
 

@@ -22,6 +22,8 @@ struct Job {
     run: Run,
     refuse: Refuse,
     durable: bool,
+    /// The store's last write ([`Committer::run_last`]).
+    last: bool,
 }
 
 /// Most requests in one commit.
@@ -51,10 +53,14 @@ impl Committer {
             .spawn(move || {
                 let mut group = Vec::with_capacity(MAX_GROUP);
                 while let Some(first) = rx.blocking_recv() {
+                    let mut last = first.last;
                     group.push(first);
-                    while group.len() < MAX_GROUP {
+                    while !last && group.len() < MAX_GROUP {
                         match rx.try_recv() {
-                            Ok(job) => group.push(job),
+                            Ok(job) => {
+                                last = job.last;
+                                group.push(job);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -62,6 +68,15 @@ impl Committer {
                         commit_group(&thread_store, &publish, std::mem::take(&mut group))
                     {
                         fail.send_if_modified(|f| f.is_none() && f.replace(e).is_none());
+                    }
+                    if last {
+                        // Nothing is written after the last write: what is queued behind it
+                        // and whatever comes later is refused.
+                        rx.close();
+                        while let Ok(job) = rx.try_recv() {
+                            (job.refuse)(StoreError::Closed);
+                        }
+                        break;
                     }
                 }
             })
@@ -110,9 +125,27 @@ impl Committer {
         self.submit(false, f).await
     }
 
+    /// Like [`run`](Self::run), as the store's last write (the audit checkpoint at shutdown):
+    /// requests behind it, and every later one, are refused with [`StoreError::Closed`].
+    pub(crate) async fn run_last<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.send(true, true, f).await
+    }
+
     async fn submit<R: Send + 'static>(
         &self,
         durable: bool,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.send(durable, false, f).await
+    }
+
+    async fn send<R: Send + 'static>(
+        &self,
+        durable: bool,
+        last: bool,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
@@ -139,6 +172,7 @@ impl Committer {
                 run,
                 refuse,
                 durable,
+                last,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -234,6 +268,22 @@ mod tests {
         assert_eq!(store.queued("RU").expect("count"), 150);
         let first = events.recv().await.expect("an event");
         assert_eq!(first.transition.state, State::Queued);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_is_written_after_the_last_write() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(Store::Redb(
+            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
+        ));
+        let c = Committer::start(store.clone()).expect("starts");
+        c.run(|t| t.enqueue(&[msg(1)], &[])).await.expect("before");
+        c.run_last(|t| t.enqueue(&[msg(2)], &[]))
+            .await
+            .expect("the last");
+        let after = c.run(|t| t.enqueue(&[msg(3)], &[])).await;
+        assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
+        assert_eq!(store.queued("RU").expect("count"), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
