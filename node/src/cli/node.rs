@@ -10,7 +10,8 @@ use crate::config::NodeConfig;
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCommand {
     /// Run a node until SIGTERM or SIGINT (then end its streams, drain in-flight work within
-    /// `shutdown_seconds`, sign a last audit checkpoint and stop). Prints
+    /// `shutdown_seconds`, sign a last audit checkpoint and exit 0, or 75 if the store refused
+    /// a write or the checkpoint). Prints
     /// "ready <STATE>" on stdout once it listens. Logs go to stderr (TEREZE_LOG sets the
     /// level, e.g. "info" or "tereze=debug"; TEREZE_LOG_FORMAT=json for JSON lines).
     Run {
@@ -39,7 +40,10 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
             // reader whose client is gone); this is part of shutdown_seconds.
             runtime.shutdown_timeout(crate::node::shutdown::RUNTIME_STOP);
             result.map_err(|e| match e {
-                crate::node::StartError::StoreFailed(m) => Failure::Unavailable(m),
+                e @ (crate::node::StartError::StoreFailed(_)
+                | crate::node::StartError::FinalCheckpoint { .. }) => {
+                    Failure::Unavailable(e.to_string())
+                }
                 other => Failure::Input(other.to_string()),
             })
         }

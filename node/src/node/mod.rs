@@ -4,8 +4,8 @@
 //! cancellation token; on SIGTERM/SIGINT the servers stop taking work and end the streams they
 //! serve, relay workers finish the batch in flight, whatever is still open when the shutdown
 //! budget's drain runs out is dropped ([`shutdown`]), a last audit checkpoint is signed, and
-//! the store closes. Whatever was acknowledged is on disk, so a restart (or a crash) resumes
-//! from the store.
+//! the store closes; a store that refused a write or that checkpoint makes the exit non-zero.
+//! Whatever was acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
 pub(crate) mod admin;
 pub(crate) mod backoff;
@@ -77,6 +77,22 @@ pub(crate) enum StartError {
     /// The disk refused a write while the node ran; a restart reopens the store.
     #[error("{0}")]
     StoreFailed(String),
+    /// The last audit checkpoint could not be signed at shutdown: the chain's tail since the
+    /// one before is unsigned until the restarted node signs one.
+    #[error("store {path}: the last audit checkpoint could not be signed at shutdown: {source}; the chain's tail is unsigned until the node, restarted, signs its first checkpoint (audit_checkpoint_seconds)")]
+    FinalCheckpoint {
+        path: String,
+        source: CheckpointFailure,
+    },
+}
+
+/// Why the last audit checkpoint was not signed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CheckpointFailure {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no answer from the store within {} s", shutdown::FINAL_CHECKPOINT.as_secs())]
+    NoAnswer,
 }
 
 /// Counters for `/metrics`.
@@ -224,6 +240,8 @@ pub(crate) struct Node {
     pub(crate) audit_key: PKey<Private>,
     pub(crate) audit_cert: X509,
     pub(crate) committer: Committer,
+    /// Where the store is, for messages (a PostgreSQL URL without its password).
+    store_path: String,
     pub(crate) catalog: Catalog,
     /// The reference directories in force; replaced whole when a change set is applied.
     directories: std::sync::RwLock<Arc<Directories>>,
@@ -424,6 +442,14 @@ impl Node {
         self.committer.store()
     }
 
+    /// Why the node exits for a restart after the disk refused a write (`reason`).
+    fn store_failed(&self, reason: &str) -> StartError {
+        StartError::StoreFailed(format!(
+            "store {}: the disk refused a write ({reason}); nothing acknowledged is lost; restart the node once space returns",
+            self.store_path
+        ))
+    }
+
     pub(crate) fn is_hub(&self) -> bool {
         self.config.role == Role::Hub
     }
@@ -617,6 +643,7 @@ impl Node {
             audit_key,
             audit_cert,
             committer,
+            store_path: store_path.clone(),
             catalog,
             directories: std::sync::RwLock::new(Arc::new(directories)),
             reference: reference::Reference::new(),
@@ -880,10 +907,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             let reason = reason.clone().unwrap_or_default();
             tracing::error!(error = %reason, "the store can no longer write: the node exits for a restart");
             node.shutdown.cancel();
-            return Err(StartError::StoreFailed(format!(
-                "store {}: the disk refused a write ({reason}); nothing acknowledged is lost; restart the node once space returns",
-                node.config.data_dir.join("node.redb").display()
-            )));
+            return Err(node.store_failed(&reason));
         }
     }
     let budget = shutdown::Budget::new(node.config.shutdown_seconds);
@@ -907,15 +931,27 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         tasks.shutdown().await;
     }
     // The last entry of the chain is this checkpoint's: nothing is written after it.
-    match tokio::time::timeout(shutdown::FINAL_CHECKPOINT, node.last_checkpoint()).await {
-        Ok(Ok(covered)) => tracing::info!(at = now_ms(), audit_entries = covered, "stopped"),
-        Ok(Err(e)) => tracing::error!(error = %e, "audit checkpoint failed"),
-        Err(_) => tracing::error!(
-            "audit checkpoint failed: no answer from the store within {} s",
-            shutdown::FINAL_CHECKPOINT.as_secs()
-        ),
+    let checkpoint = tokio::time::timeout(shutdown::FINAL_CHECKPOINT, node.last_checkpoint()).await;
+    // A write refused during the drain ends the node for a restart, whatever became of the
+    // checkpoint.
+    if let Some(reason) = failed.borrow().clone() {
+        return Err(node.store_failed(&reason));
     }
-    Ok(())
+    match checkpoint {
+        Ok(Ok(covered)) => {
+            tracing::info!(at = now_ms(), audit_entries = covered, "stopped");
+            Ok(())
+        }
+        Ok(Err(StoreError::Io(reason))) => Err(node.store_failed(&reason)),
+        Ok(Err(e)) => Err(StartError::FinalCheckpoint {
+            path: node.store_path.clone(),
+            source: e.into(),
+        }),
+        Err(_) => Err(StartError::FinalCheckpoint {
+            path: node.store_path.clone(),
+            source: CheckpointFailure::NoAnswer,
+        }),
+    }
 }
 
 /// The national doors' TLS configuration (`national.tls`), if any.
