@@ -404,6 +404,11 @@ pub(crate) struct NodeConfig {
     /// Seconds between signed audit checkpoints.
     #[serde(default = "default_checkpoint")]
     pub(crate) audit_checkpoint_seconds: u64,
+    /// Seconds from SIGTERM/SIGINT to exit: the drain, the last audit checkpoint and the
+    /// runtime's stop all fit in it; whatever is still open when the drain's share runs out is
+    /// dropped (`node::shutdown`).
+    #[serde(default = "default_shutdown")]
+    pub(crate) shutdown_seconds: u64,
     /// Seconds between checks for a newer trust space (a member asks its hub; a hub re-reads
     /// its file).
     #[serde(default = "default_trust_refresh")]
@@ -445,6 +450,11 @@ fn default_trust_refresh() -> u64 {
 
 fn default_checkpoint() -> u64 {
     10
+}
+
+/// Half of the 60 s that the systemd unit and the Kubernetes manifests allow before SIGKILL.
+fn default_shutdown() -> u64 {
+    30
 }
 
 /// Why a configuration was refused.
@@ -750,6 +760,16 @@ impl NodeConfig {
             ));
         }
         check_national(&c.national).map_err(|(field, reason)| invalid(&field, reason))?;
+        if !(crate::node::shutdown::MIN_BUDGET_SECONDS..=3600).contains(&c.shutdown_seconds) {
+            return Err(invalid(
+                "shutdown_seconds",
+                format!(
+                    "must be between {} (the last audit checkpoint and the runtime's stop take up to {} s of it) and 3600",
+                    crate::node::shutdown::MIN_BUDGET_SECONDS,
+                    crate::node::shutdown::RESERVE.as_secs()
+                ),
+            ));
+        }
         if !c.routing.via_hub.is_empty() && c.routing.hub.is_none() {
             return Err(invalid(
                 "routing.via_hub",
@@ -847,6 +867,7 @@ key = "signer.key"
         assert_eq!(c.role, Role::Member);
         assert_eq!(c.limits.max_batch, 256);
         assert_eq!(c.relay.max_attempts, 50);
+        assert_eq!(c.shutdown_seconds, 30);
         assert!(c.data_dir.is_absolute() && c.data_dir.ends_with("data"));
     }
 
@@ -861,6 +882,9 @@ key = "signer.key"
         ))
         .expect_err("plaintext peer");
         assert!(e.to_string().contains("peer[0].endpoint"), "{e}");
+        let e = load(&MINIMAL.replace("[listen]", "shutdown_seconds = 3\n[listen]"))
+            .expect_err("a budget too short for the last checkpoint");
+        assert!(e.to_string().contains("shutdown_seconds"), "{e}");
         let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");
         assert!(e.to_string().contains("colour"), "{e}");
     }

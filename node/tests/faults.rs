@@ -320,6 +320,53 @@ fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
     );
 }
 
+#[test]
+fn a_last_checkpoint_the_store_refuses_at_shutdown_ends_the_node_for_a_restart_not_with_0() {
+    // KZ's store is a PostgreSQL database that goes away while KZ is idle: nothing is
+    // written until SIGTERM, and then the last audit checkpoint cannot be.
+    let mut pg = tereze_node::pgcluster::PgCluster::start().expect("PostgreSQL starts");
+    let url = pg.create_database("kz").expect("database");
+    let mut net = Net::init("KZ,RU", "", "", 25670, "");
+    net.configure(
+        "KZ",
+        &format!("store = \"{url}\"\naudit_checkpoint_seconds = 3600"),
+    );
+    net.start("KZ");
+    net.start("RU");
+    let id = net.submit("KZ", "RU", None).expect("KZ takes it");
+    assert!(
+        wait_until(Duration::from_secs(30), || net
+            .states("KZ", &id)
+            .iter()
+            .any(|s| s == "delivered")),
+        "{}",
+        net.log("KZ")
+    );
+    pg.kill9();
+
+    net.signal("KZ", "TERM");
+    let code = net.wait_exit("KZ", Duration::from_secs(40));
+    let log = net.log("KZ");
+    assert_eq!(
+        code,
+        Some(75),
+        "a node that could not sign its last checkpoint exited as if all was well: {}",
+        tail(&log, 20)
+    );
+    assert!(
+        log.contains("the last audit checkpoint could not be signed at shutdown"),
+        "{}",
+        tail(&log, 20)
+    );
+    eprintln!(
+        "exit {code:?}: {}",
+        log.lines()
+            .rev()
+            .find(|l| l.starts_with("tereze: "))
+            .unwrap_or_default()
+    );
+}
+
 /// A TCP listener that accepts and then says nothing, holding every connection open: a TLS
 /// handshake that never ends.
 fn silent_listener(port: u16) -> Arc<Mutex<Vec<TcpStream>>> {

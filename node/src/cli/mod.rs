@@ -1,7 +1,8 @@
 //! Maps subcommands to library calls and formats their results. No business logic lives here.
 //!
 //! Exit codes (DESIGN §7): 0 success, 1 a negative verdict (invalid signature, failed check),
-//! 2 usage or input errors. Errors go to stderr and name the file, the place and the reason.
+//! 2 usage or input errors, 75 a running node that needs a restart (its store refused a write,
+//! or its last audit checkpoint could not be signed at shutdown). Errors go to stderr and name the file, the place and the reason.
 
 mod admin;
 mod audit;

@@ -9,7 +9,9 @@ use crate::config::NodeConfig;
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum NodeCommand {
-    /// Run a node until SIGTERM or SIGINT (then drain in-flight work and stop). Prints
+    /// Run a node until SIGTERM or SIGINT (then end its streams, drain in-flight work within
+    /// `shutdown_seconds`, sign a last audit checkpoint and exit 0, or 75 if the store refused
+    /// a write or the checkpoint). Prints
     /// "ready <STATE>" on stdout once it listens. Logs go to stderr (TEREZE_LOG sets the
     /// level, e.g. "info" or "tereze=debug"; TEREZE_LOG_FORMAT=json for JSON lines).
     Run {
@@ -34,10 +36,14 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
                 .build()
                 .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
             let result = runtime.block_on(crate::node::run(config));
-            // Do not wait on work that can no longer finish (a store that refuses writes).
-            runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+            // Do not wait on work that can no longer finish (a store that refuses writes, a
+            // reader whose client is gone); this is part of shutdown_seconds.
+            runtime.shutdown_timeout(crate::node::shutdown::RUNTIME_STOP);
             result.map_err(|e| match e {
-                crate::node::StartError::StoreFailed(m) => Failure::Unavailable(m),
+                e @ (crate::node::StartError::StoreFailed(_)
+                | crate::node::StartError::FinalCheckpoint { .. }) => {
+                    Failure::Unavailable(e.to_string())
+                }
                 other => Failure::Input(other.to_string()),
             })
         }

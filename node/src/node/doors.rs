@@ -2,8 +2,12 @@
 //! handshakes (when the door has TLS) off the accept loop, each request told its
 //! [`Connection`] (source address, client certificate) so that the door can authenticate and
 //! log who called, a bound on how long a request's head may take, and on shutdown no new
-//! connections and open ones closed after their current request.
+//! connections and open ones closed after their current request. The loop owns its
+//! connections and returns once they have closed, so that the node's shutdown waits for a
+//! request in flight (it may write) before the last audit checkpoint, and drops them when
+//! `shutdown_seconds` runs out.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +33,7 @@ pub(crate) async fn serve(
     door: &'static str,
 ) {
     use tokio_stream::StreamExt;
+    let mut connections = tokio::task::JoinSet::new();
     match tls {
         Some(config) => {
             let mut incoming = super::tls::incoming(listener, config, shutdown.clone());
@@ -40,6 +45,8 @@ pub(crate) async fn serve(
                         Some(Err(_)) => continue,
                         None => break,
                     },
+                    // Reaps closed connections, so the set does not grow with each one.
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
                 };
                 let (tcp, session) = stream.get_ref();
                 let connection = Connection {
@@ -49,13 +56,21 @@ pub(crate) async fn serve(
                         .and_then(|c| c.first())
                         .map(|c| Arc::new(c.as_ref().to_vec())),
                 };
-                spawn(stream, connection, app.clone(), shutdown.clone(), door);
+                spawn(
+                    &mut connections,
+                    stream,
+                    connection,
+                    app.clone(),
+                    shutdown.clone(),
+                    door,
+                );
             }
         }
         None => loop {
             let accepted = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 a = listener.accept() => a,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             };
             match accepted {
                 Ok((tcp, source)) => {
@@ -64,7 +79,14 @@ pub(crate) async fn serve(
                         source: Some(source),
                         certificate: None,
                     };
-                    spawn(tcp, connection, app.clone(), shutdown.clone(), door);
+                    spawn(
+                        &mut connections,
+                        tcp,
+                        connection,
+                        app.clone(),
+                        shutdown.clone(),
+                        door,
+                    );
                 }
                 Err(e) => {
                     // Out of descriptors, typically: pause rather than spin.
@@ -74,9 +96,24 @@ pub(crate) async fn serve(
             }
         },
     }
+    while connections.join_next().await.is_some() {}
+}
+
+/// How often a connection still open at shutdown checks whether it has a request to finish
+/// (the response of one just answered gets this long to be written).
+const SHUTDOWN_POLL: Duration = Duration::from_millis(500);
+
+/// Counts a request as answered when dropped (also when its connection goes away).
+struct Answered(Arc<AtomicUsize>);
+
+impl Drop for Answered {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 fn spawn<I>(
+    connections: &mut tokio::task::JoinSet<()>,
     io: I,
     connection: Connection,
     app: Router,
@@ -86,12 +123,23 @@ fn spawn<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
+    // Requests of this connection being answered: at shutdown, one with none is not waited for
+    // (hyper closes an idle one itself, but not one that has sent half a request's head).
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let counter = in_flight.clone();
     let service =
         hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             req.extensions_mut().insert(connection.clone());
-            service.call(req)
+            counter.fetch_add(1, Ordering::AcqRel);
+            let answered = Answered(counter.clone());
+            let answer = service.call(req);
+            async move {
+                let r = answer.await;
+                drop(answered);
+                r
+            }
         });
-    tokio::spawn(async move {
+    connections.spawn(async move {
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(HEADER_TIMEOUT)
@@ -101,7 +149,16 @@ fn spawn<I>(
             r = conn.as_mut() => r,
             _ = shutdown.cancelled() => {
                 conn.as_mut().graceful_shutdown();
-                conn.await
+                loop {
+                    tokio::select! {
+                        r = conn.as_mut() => break r,
+                        _ = tokio::time::sleep(SHUTDOWN_POLL) => {
+                            if in_flight.load(Ordering::Acquire) == 0 {
+                                break Ok(());
+                            }
+                        }
+                    }
+                }
             }
         };
         if let Err(e) = ended {

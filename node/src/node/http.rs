@@ -334,6 +334,13 @@ async fn get_attachment(
         r.map(|d| axum::body::Bytes::from(d.data))
             .map_err(|s| std::io::Error::other(s.message().to_owned()))
     });
+    // Ends the download at shutdown (the connection is cut before Content-Length bytes: the
+    // client resumes with `offset`), or the server's graceful shutdown would wait for it.
+    let stream = super::shutdown::until_shutdown(
+        stream,
+        node.shutdown.clone(),
+        Err(std::io::Error::other(super::shutdown::SHUTTING_DOWN)),
+    );
     let mut r = Response::new(axum::body::Body::from_stream(stream));
     let h = r.headers_mut();
     h.insert(

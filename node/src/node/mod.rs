@@ -1,9 +1,11 @@
 //! The running node (DESIGN §1, §2, §7): the `Exchange` service for peer nodes over mutual
 //! TLS, the `Window` service and HTTP/JSON for the national system, the relay workers, the
 //! audit checkpoints, and their orderly start and shutdown. Long-lived tasks share one
-//! cancellation token; on SIGTERM/SIGINT the servers stop taking work, relay workers finish
-//! the batch in flight, a last audit checkpoint is signed, and the store closes. Whatever was
-//! acknowledged is on disk, so a restart (or a crash) resumes from the store.
+//! cancellation token; on SIGTERM/SIGINT the servers stop taking work and end the streams they
+//! serve, relay workers finish the batch in flight, whatever is still open when the shutdown
+//! budget's drain runs out is dropped ([`shutdown`]), a last audit checkpoint is signed, and
+//! the store closes; a store that refused a write or that checkpoint makes the exit non-zero.
+//! Whatever was acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
 pub(crate) mod admin;
 pub(crate) mod backoff;
@@ -17,6 +19,7 @@ pub(crate) mod http_reference;
 pub(crate) mod national;
 pub(crate) mod reference;
 pub(crate) mod relay;
+pub(crate) mod shutdown;
 pub(crate) mod submit;
 pub(crate) mod tls;
 pub(crate) mod traders;
@@ -42,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{NodeConfig, Role};
 use crate::receipt::ReceiptVerifier;
 use crate::store::committer::Committer;
-use crate::store::{now_ms, Store};
+use crate::store::{now_ms, Store, StoreError};
 use crate::trust::TrustSpace;
 
 pub(crate) mod proto {
@@ -74,6 +77,22 @@ pub(crate) enum StartError {
     /// The disk refused a write while the node ran; a restart reopens the store.
     #[error("{0}")]
     StoreFailed(String),
+    /// The last audit checkpoint could not be signed at shutdown: the chain's tail since the
+    /// one before is unsigned until the restarted node signs one.
+    #[error("store {path}: the last audit checkpoint could not be signed at shutdown: {source}; the chain's tail is unsigned until the node, restarted, signs its first checkpoint (audit_checkpoint_seconds)")]
+    FinalCheckpoint {
+        path: String,
+        source: CheckpointFailure,
+    },
+}
+
+/// Why the last audit checkpoint was not signed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CheckpointFailure {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no answer from the store within {} s", shutdown::FINAL_CHECKPOINT.as_secs())]
+    NoAnswer,
 }
 
 /// Counters for `/metrics`.
@@ -221,6 +240,8 @@ pub(crate) struct Node {
     pub(crate) audit_key: PKey<Private>,
     pub(crate) audit_cert: X509,
     pub(crate) committer: Committer,
+    /// Where the store is, for messages (a PostgreSQL URL without its password).
+    store_path: String,
     pub(crate) catalog: Catalog,
     /// The reference directories in force; replaced whole when a change set is applied.
     directories: std::sync::RwLock<Arc<Directories>>,
@@ -421,6 +442,14 @@ impl Node {
         self.committer.store()
     }
 
+    /// Why the node exits for a restart after the disk refused a write (`reason`).
+    fn store_failed(&self, reason: &str) -> StartError {
+        StartError::StoreFailed(format!(
+            "store {}: the disk refused a write ({reason}); nothing acknowledged is lost; restart the node once space returns",
+            self.store_path
+        ))
+    }
+
     pub(crate) fn is_hub(&self) -> bool {
         self.config.role == Role::Hub
     }
@@ -614,6 +643,7 @@ impl Node {
             audit_key,
             audit_cert,
             committer,
+            store_path: store_path.clone(),
             catalog,
             directories: std::sync::RwLock::new(Arc::new(directories)),
             reference: reference::Reference::new(),
@@ -644,16 +674,22 @@ impl Node {
         Ok(node)
     }
 
-    /// Signs an audit checkpoint over the chain's head.
-    pub(crate) async fn checkpoint(self: &Arc<Self>) {
+    /// Signs an audit checkpoint over the chain's head (none when the last one covers it):
+    /// the number of entries it covers.
+    pub(crate) async fn checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
-        let r = self
-            .committer
+        self.committer
             .run(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
-            .await;
-        if let Err(e) = r {
-            tracing::error!(error = %e, "audit checkpoint failed");
-        }
+            .await
+    }
+
+    /// The checkpoint at shutdown, the store's last write: a request still running (one the
+    /// budget dropped) cannot add an entry after it.
+    async fn last_checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
+        let node = self.clone();
+        self.committer
+            .run_last(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
+            .await
     }
 
     pub(crate) fn outbox_add(&self, n: u64) {
@@ -836,7 +872,11 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             loop {
                 tokio::select! {
                     _ = node.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(every) => node.checkpoint().await,
+                    _ = tokio::time::sleep(every) => {
+                        if let Err(e) = node.checkpoint().await {
+                            tracing::error!(error = %e, "audit checkpoint failed");
+                        }
+                    }
                 }
             }
         });
@@ -867,19 +907,51 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             let reason = reason.clone().unwrap_or_default();
             tracing::error!(error = %reason, "the store can no longer write: the node exits for a restart");
             node.shutdown.cancel();
-            return Err(StartError::StoreFailed(format!(
-                "store {}: the disk refused a write ({reason}); nothing acknowledged is lost; restart the node once space returns",
-                node.config.data_dir.join("node.redb").display()
-            )));
+            return Err(node.store_failed(&reason));
         }
     }
-    tracing::info!("shutting down: no new work, finishing what is in flight");
+    let budget = shutdown::Budget::new(node.config.shutdown_seconds);
+    tracing::info!(
+        shutdown_seconds = node.config.shutdown_seconds,
+        "shutting down: no new work, finishing what is in flight"
+    );
     node.shutdown.cancel();
-    relay.stop().await;
-    while tasks.join_next().await.is_some() {}
-    node.checkpoint().await;
-    tracing::info!(at = now_ms(), "stopped");
-    Ok(())
+    let mut relay = relay;
+    let drained = tokio::time::timeout(budget.drain(), async {
+        relay.finish().await;
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            shutdown_seconds = node.config.shutdown_seconds,
+            "the drain took longer than shutdown_seconds allows: dropping what is still open (calls, transfers and streams end; whatever was acknowledged is on disk)"
+        );
+        relay.abort().await;
+        tasks.shutdown().await;
+    }
+    // The last entry of the chain is this checkpoint's: nothing is written after it.
+    let checkpoint = tokio::time::timeout(shutdown::FINAL_CHECKPOINT, node.last_checkpoint()).await;
+    // A write refused during the drain ends the node for a restart, whatever became of the
+    // checkpoint.
+    if let Some(reason) = failed.borrow().clone() {
+        return Err(node.store_failed(&reason));
+    }
+    match checkpoint {
+        Ok(Ok(covered)) => {
+            tracing::info!(at = now_ms(), audit_entries = covered, "stopped");
+            Ok(())
+        }
+        Ok(Err(StoreError::Io(reason))) => Err(node.store_failed(&reason)),
+        Ok(Err(e)) => Err(StartError::FinalCheckpoint {
+            path: node.store_path.clone(),
+            source: e.into(),
+        }),
+        Err(_) => Err(StartError::FinalCheckpoint {
+            path: node.store_path.clone(),
+            source: CheckpointFailure::NoAnswer,
+        }),
+    }
 }
 
 /// The national doors' TLS configuration (`national.tls`), if any.

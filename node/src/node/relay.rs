@@ -34,8 +34,18 @@ pub(crate) struct Relay {
 impl Relay {
     /// Waits for the workers to finish their batch in flight (after the node's shutdown token
     /// is cancelled).
-    pub(crate) async fn stop(self) {
-        let _ = self.supervisor.await;
+    pub(crate) async fn finish(&mut self) {
+        let _ = (&mut self.supervisor).await;
+    }
+
+    /// Drops the workers and their calls in flight (the shutdown budget ran out); what they
+    /// had not recorded is sent again after the restart.
+    pub(crate) async fn abort(self) {
+        // A finished supervisor may have been awaited already by `finish`.
+        if !self.supervisor.is_finished() {
+            self.supervisor.abort();
+            let _ = self.supervisor.await;
+        }
     }
 }
 

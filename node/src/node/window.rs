@@ -20,6 +20,7 @@ use super::proto::{
     ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
     SubmittedMessage, SubscribeReferenceRequest, SubscribeRequest, Transition,
 };
+use super::shutdown::{until_shutdown, UntilShutdown, SHUTTING_DOWN};
 use super::submit::{self, Submission, SubmitError};
 use super::Node;
 use crate::attachments::{AttachmentError, UploadState, UploadWant};
@@ -76,6 +77,19 @@ impl WindowService {
         what: &str,
     ) -> Result<Caller, Status> {
         super::national::authorise_grpc(&self.node, request, operation, what)
+    }
+
+    /// A stream this service answers with, ended by `UNAVAILABLE` when the node begins to shut
+    /// down (the server's graceful shutdown waits for it otherwise).
+    fn until_shutdown<S, T>(&self, stream: S) -> UntilShutdown<S>
+    where
+        S: Stream<Item = Result<T, Status>> + Unpin,
+    {
+        until_shutdown(
+            stream,
+            self.node.shutdown.clone(),
+            Err(Status::unavailable(SHUTTING_DOWN)),
+        )
     }
 }
 
@@ -176,7 +190,7 @@ impl Window for WindowService {
                     ))))
                 }
             });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(self.until_shutdown(stream))))
     }
 
     type SubscribeReferenceStream =
@@ -207,7 +221,7 @@ impl Window for WindowService {
                     ))))
                 }
             });
-        Ok(Response::new(Box::pin(stream)))
+        Ok(Response::new(Box::pin(self.until_shutdown(stream))))
     }
 
     async fn upload_attachment(
@@ -293,9 +307,9 @@ impl Window for WindowService {
             )));
         }
         let rx = read_attachment(&self.node, message, r.id, r.offset)?;
-        Ok(Response::new(Box::pin(
+        Ok(Response::new(Box::pin(self.until_shutdown(
             tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        ))))
     }
 
     async fn inbox_pull(

@@ -14,11 +14,16 @@ use super::{now_ms, Change, Store, StoreError, Txn};
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 /// One caller's request: runs inside the group's transaction.
 type Run = Box<dyn FnOnce(&mut Txn<'_>) -> (Result<(), StoreError>, Finish) + Send>;
+/// Tells the caller of a request that never ran why (the transaction failed before it).
+type Refuse = Box<dyn FnOnce(StoreError) + Send>;
 
 /// A request and whether its caller needs it on disk before the answer.
 struct Job {
     run: Run,
+    refuse: Refuse,
     durable: bool,
+    /// The store's last write ([`Committer::run_last`]).
+    last: bool,
 }
 
 /// Most requests in one commit.
@@ -48,10 +53,14 @@ impl Committer {
             .spawn(move || {
                 let mut group = Vec::with_capacity(MAX_GROUP);
                 while let Some(first) = rx.blocking_recv() {
+                    let mut last = first.last;
                     group.push(first);
-                    while group.len() < MAX_GROUP {
+                    while !last && group.len() < MAX_GROUP {
                         match rx.try_recv() {
-                            Ok(job) => group.push(job),
+                            Ok(job) => {
+                                last = job.last;
+                                group.push(job);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -59,6 +68,15 @@ impl Committer {
                         commit_group(&thread_store, &publish, std::mem::take(&mut group))
                     {
                         fail.send_if_modified(|f| f.is_none() && f.replace(e).is_none());
+                    }
+                    if last {
+                        // Nothing is written after the last write: what is queued behind it
+                        // and whatever comes later is refused.
+                        rx.close();
+                        while let Ok(job) = rx.try_recv() {
+                            (job.refuse)(StoreError::Closed);
+                        }
+                        break;
                     }
                 }
             })
@@ -107,22 +125,55 @@ impl Committer {
         self.submit(false, f).await
     }
 
+    /// Like [`run`](Self::run), as the store's last write (the audit checkpoint at shutdown):
+    /// requests behind it, and every later one, are refused with [`StoreError::Closed`].
+    pub(crate) async fn run_last<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        self.send(true, true, f).await
+    }
+
     async fn submit<R: Send + 'static>(
         &self,
         durable: bool,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
+        self.send(durable, false, f).await
+    }
+
+    async fn send<R: Send + 'static>(
+        &self,
+        durable: bool,
+        last: bool,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
         let (tx, rx) = oneshot::channel::<Result<R, StoreError>>();
+        // Answered once: by the commit that ran the request, or with the error that ended the
+        // transaction before it ran.
+        let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
+        let answer = move |tx: &std::sync::Mutex<Option<oneshot::Sender<_>>>, r| {
+            if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.send(r);
+            }
+        };
+        let for_run = tx.clone();
         let run: Run = Box::new(move |t: &mut Txn<'_>| {
             let r = f(t);
             let status = r.as_ref().map(|_| ()).map_err(StoreError::clone);
             let finish: Finish = Box::new(move |commit: Result<(), StoreError>| {
-                let _ = tx.send(commit.and(r));
+                answer(&for_run, commit.and(r));
             });
             (status, finish)
         });
+        let refuse: Refuse = Box::new(move |e| answer(&tx, Err(e)));
         self.jobs
-            .send(Job { run, durable })
+            .send(Job {
+                run,
+                refuse,
+                durable,
+                last,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.unwrap_or_else(|_| {
@@ -141,8 +192,11 @@ fn commit_group(
 ) -> Result<(), StoreError> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
     let durable = group.iter().any(|j| j.durable);
+    // Left here if the transaction fails before running them all (a connection lost at its
+    // start, a fatal error of an earlier request).
+    let mut jobs = group.into_iter();
     let outcome = store.write_with(durable, now_ms(), |t| {
-        for job in group {
+        for job in jobs.by_ref() {
             let (status, finish) = (job.run)(t);
             finishes.push(finish);
             if let Err(e) = status {
@@ -168,6 +222,9 @@ fn commit_group(
             tracing::error!(error = %e, "group commit failed");
             for f in finishes {
                 f(Err(e.clone()));
+            }
+            for job in jobs {
+                (job.refuse)(e.clone());
             }
             Err(e)
         }
@@ -211,5 +268,61 @@ mod tests {
         assert_eq!(store.queued("RU").expect("count"), 150);
         let first = events.recv().await.expect("an event");
         assert_eq!(first.transition.state, State::Queued);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn nothing_is_written_after_the_last_write() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(Store::Redb(
+            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
+        ));
+        let c = Committer::start(store.clone()).expect("starts");
+        c.run(|t| t.enqueue(&[msg(1)], &[])).await.expect("before");
+        c.run_last(|t| t.enqueue(&[msg(2)], &[]))
+            .await
+            .expect("the last");
+        let after = c.run(|t| t.enqueue(&[msg(3)], &[])).await;
+        assert!(matches!(after, Err(StoreError::Closed)), "{after:?}");
+        assert_eq!(store.queued("RU").expect("count"), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_a_failed_transaction_never_ran_is_told_why() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(Store::Redb(
+            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
+        ));
+        let c = Committer::start(store).expect("starts");
+        // Holds the commit thread so that the next two requests share a group, in order.
+        let busy = {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.run(|_| {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                    Ok(())
+                })
+                .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let fatal = {
+            let c = c.clone();
+            tokio::spawn(async move {
+                c.run(|_| Err::<(), _>(StoreError::Engine("the engine broke".into())))
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let after = c.run(|t| t.enqueue(&[msg(1)], &[])).await;
+        busy.await.expect("joined").expect("the first commit");
+        let fatal = fatal.await.expect("joined");
+        assert!(
+            matches!(&fatal, Err(StoreError::Engine(m)) if m == "the engine broke"),
+            "{fatal:?}"
+        );
+        assert!(
+            matches!(&after, Err(StoreError::Engine(m)) if m == "the engine broke"),
+            "the request after it was not told why: {after:?}"
+        );
     }
 }
