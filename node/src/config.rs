@@ -173,6 +173,9 @@ pub(crate) struct Limits {
     /// no new work (national intake 503 with Retry-After, Exchange UNAVAILABLE) until space
     /// returns, so the store never meets a full disk in the middle of a commit.
     pub(crate) min_free_disk_mb: u64,
+    /// MiB of the embedded store's pages kept in memory (redb's page cache); the rest is read
+    /// from the file (the kernel's page cache) when needed.
+    pub(crate) store_cache_mb: usize,
 }
 
 impl Default for Limits {
@@ -184,6 +187,7 @@ impl Default for Limits {
             max_batch: 256,
             max_inbox_pull: 1_000,
             min_free_disk_mb: 100,
+            store_cache_mb: crate::store::DEFAULT_CACHE_BYTES >> 20,
         }
     }
 }
@@ -608,6 +612,12 @@ impl NodeConfig {
                 ),
             ));
         }
+        if !(1..=65_536).contains(&c.limits.store_cache_mb) {
+            return Err(invalid(
+                "limits.store_cache_mb",
+                "must be between 1 and 65536 (MiB)".into(),
+            ));
+        }
         if c.relay.max_attempts == 0 {
             return Err(invalid("relay.max_attempts", "must be at least 1".into()));
         }
@@ -885,6 +895,8 @@ key = "signer.key"
         let e = load(&MINIMAL.replace("[listen]", "shutdown_seconds = 3\n[listen]"))
             .expect_err("a budget too short for the last checkpoint");
         assert!(e.to_string().contains("shutdown_seconds"), "{e}");
+        let e = load(&format!("{MINIMAL}\n[limits]\nstore_cache_mb = 0\n")).expect_err("no cache");
+        assert!(e.to_string().contains("limits.store_cache_mb"), "{e}");
         let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");
         assert!(e.to_string().contains("colour"), "{e}");
     }

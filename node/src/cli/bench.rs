@@ -62,6 +62,10 @@ pub(crate) struct BenchArgs {
     /// capped transfer spares the small messages.
     #[arg(long, default_value_t = 0, value_name = "KIB")]
     attachment_rate_kib: u64,
+    /// The nodes' `limits.store_cache_mb` (MiB of store pages kept in memory), to compare
+    /// memory with another cache size.
+    #[arg(long, value_name = "MIB", default_value_t = crate::store::DEFAULT_CACHE_BYTES >> 20)]
+    store_cache_mb: usize,
     /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
     #[arg(long)]
     via_hub: bool,
@@ -170,8 +174,8 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             if args.via_hub { &["KZ", "RU"] } else { &[] },
             args.base_port,
             &format!(
-                "\n[limits]\nmax_queue = 1000000\n[attachments]\nsend_rate_kib = {}\n",
-                args.attachment_rate_kib
+                "\n[limits]\nmax_queue = 1000000\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
+                args.store_cache_mb, args.attachment_rate_kib
             ),
             &top,
         )?;

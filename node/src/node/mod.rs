@@ -582,10 +582,12 @@ impl Node {
             .store_location()
             .map_err(|reason| StartError::Config(format!("store: {reason}")))?;
         let store_path = location.to_string();
-        let store = Store::open(&location).map_err(|source| StartError::Store {
-            path: store_path.clone(),
-            source,
-        })?;
+        let cache = config.limits.store_cache_mb << 20;
+        let store =
+            Store::open_with_cache(&location, cache).map_err(|source| StartError::Store {
+                path: store_path.clone(),
+                source,
+            })?;
         let outbox_len = store.outbox_len().map_err(|source| StartError::Store {
             path: store_path.clone(),
             source,

@@ -71,11 +71,19 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// The embedded store's page cache unless configured (`limits.store_cache_mb`).
+pub(crate) const DEFAULT_CACHE_BYTES: usize = 64 << 20;
+
 impl Store {
     /// Opens (or creates) the store; a PostgreSQL database gets its schema migrated first.
     pub(crate) fn open(at: &Location) -> Result<Self, StoreError> {
+        Self::open_with_cache(at, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with the embedded store's page cache bounded to `cache_bytes`.
+    pub(crate) fn open_with_cache(at: &Location, cache_bytes: usize) -> Result<Self, StoreError> {
         match at {
-            Location::File(p) => RedbStore::open(p).map(Self::Redb),
+            Location::File(p) => RedbStore::open_with_cache(p, cache_bytes).map(Self::Redb),
             Location::Postgres(o) => PgStore::open(o).map(|s| Self::Postgres(Box::new(s))),
         }
     }

@@ -745,9 +745,19 @@ impl RedbTxn<'_> {
 }
 
 impl RedbStore {
-    /// Opens (or creates) the store file.
+    /// Opens (or creates) the store file with the default page cache.
+    #[cfg(test)]
     pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = Database::create(path).map_err(engine)?;
+        Self::open_with_cache(path, super::DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the store file; redb keeps at most `cache_bytes` of pages in memory
+    /// (its own default, 1 GiB, let the node's memory grow with the store under load).
+    pub(crate) fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(engine)?;
         let txn = db.begin_write().map_err(engine)?;
         {
             // Create every table once, so readers never meet a missing one.
