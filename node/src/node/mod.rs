@@ -127,6 +127,8 @@ pub(crate) struct Metrics {
     pub(crate) webhooks_failed: AtomicU64,
     /// Admin API requests refused for missing or wrong credentials.
     pub(crate) admin_refused: AtomicU64,
+    /// Submissions refused for `limits.max_preparing` or `limits.max_preparing_mb`.
+    pub(crate) preparing_refused: AtomicU64,
     /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
     /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
     pub(crate) uploads: AtomicU64,
@@ -268,6 +270,10 @@ pub(crate) struct Node {
     pub(crate) receiving: transfer::Receiving,
     /// Uploads and fetches of the national system in flight (`attachments.max_national_transfers`).
     pub(crate) national_transfers: Arc<tokio::sync::Semaphore>,
+    /// Documents being prepared at intake (`limits.max_preparing`).
+    pub(crate) preparing: Arc<tokio::sync::Semaphore>,
+    /// MiB reserved by the documents being prepared (`limits.max_preparing_mb`).
+    pub(crate) preparing_mb: Arc<tokio::sync::Semaphore>,
     /// The national clients allowed on the national doors.
     pub(crate) national: national::Clients,
     /// Calls the national doors refused.
@@ -634,6 +640,8 @@ impl Node {
         let national_transfers = Arc::new(tokio::sync::Semaphore::new(
             config.attachments.max_national_transfers,
         ));
+        let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
+        let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
         let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
         let node = Arc::new(Self {
             config,
@@ -660,6 +668,8 @@ impl Node {
             lane_queues: Default::default(),
             receiving: Default::default(),
             national_transfers,
+            preparing,
+            preparing_mb,
             national,
             national_refusals: Default::default(),
             shutdown: CancellationToken::new(),
