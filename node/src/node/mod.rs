@@ -225,6 +225,19 @@ pub(crate) const LANE_QUEUE: usize = 4;
 pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Blocking threads beyond intake's and the national downloads' for the rest of the blocking
+/// work: store reads and writes off the committer, receipt checks, Deliver calls' checks,
+/// attachment file work. More than that waits for a thread rather than adding one.
+const OTHER_BLOCKING_THREADS: usize = 32;
+
+/// The size of the runtime's blocking pool: documents being prepared
+/// (`limits.max_preparing`), national downloads that hold a thread while the client reads
+/// (`attachments.max_national_transfers`), and [`OTHER_BLOCKING_THREADS`]. Tokio's default,
+/// 512, let intake run hundreds of documents at once, each with its tree in memory.
+pub(crate) fn blocking_threads(config: &NodeConfig) -> usize {
+    config.limits.max_preparing + config.attachments.max_national_transfers + OTHER_BLOCKING_THREADS
+}
+
 /// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
