@@ -177,8 +177,9 @@ pub(crate) struct Limits {
     /// from the file (the kernel's page cache) when needed.
     pub(crate) store_cache_mb: usize,
     /// Documents being prepared (parsed, translated, checked, signed) at once, from both
-    /// national doors; one more is refused (429 / RESOURCE_EXHAUSTED) rather than queued, so
-    /// that intake's memory is this many documents' worth at most. Default: the cores.
+    /// national doors; one more waits a few seconds for a place, then is refused (429 /
+    /// RESOURCE_EXHAUSTED), so that intake works on this many documents at most. Default:
+    /// the cores.
     pub(crate) max_preparing: usize,
     /// MiB of memory the documents being prepared may hold together. Each reserves its
     /// parse's budget (`xml::Limits::max_memory_per_byte` times its size, plus 1 MiB) before

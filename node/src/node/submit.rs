@@ -83,8 +83,9 @@ pub(crate) enum SubmitError {
     /// The node could not read or link an upload's files (a disk error); try again later.
     #[error("{0}")]
     AttachmentIo(String),
-    /// `limits.max_preparing` documents are being prepared; try again later.
-    #[error("{0} documents are being prepared, the limit (limits.max_preparing); try again later")]
+    /// `limits.max_preparing` documents were being prepared for as long as a submission
+    /// waits for a place; try again later.
+    #[error("{0} documents are being prepared, the limit (limits.max_preparing), and none finished in time; try again later")]
     PreparingBusy(usize),
     /// The documents being prepared hold so much of `limits.max_preparing_mb` that this one's
     /// budget does not fit; try again later.
@@ -146,8 +147,8 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .transpose()
         .map_err(|_| SubmitError::TransfersBusy(node.config.attachments.max_national_transfers))?;
     // A document being prepared holds its tree, its translation and its envelope in memory:
-    // a few at a time, refused beyond (never queued), bound what intake can take.
-    let preparing = reserve(node, &s)?;
+    // a few at a time, each within its budget, bound what intake can take.
+    let preparing = reserve(node, &s).await?;
     let sub_by = s.by.by();
     let n = node.clone();
     // Parsing, translation and signing are CPU work: keep them off the async workers.
@@ -214,11 +215,17 @@ type Reservation = (
     tokio::sync::OwnedSemaphorePermit,
 );
 
-/// Reserves a place and memory for preparing `s`, or refuses it (never waits: a client told
-/// to come back holds nothing here). The memory is what parsing may take (the parser's budget
-/// for the document's size, or for the largest checked body by reference), at most the whole
-/// of `limits.max_preparing_mb` so that any document can be prepared alone.
-fn reserve(node: &Node, s: &Submission) -> Result<Reservation, SubmitError> {
+/// How long a submission waits for a place among `limits.max_preparing`: preparing a small
+/// document takes milliseconds, so a client with many in flight (`tereze bench`: 128) waits
+/// its turn rather than being refused; a place not free by then means the node is overloaded.
+const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reserves a place and memory for preparing `s`, or refuses it. A place is waited for up to
+/// [`PLACE_WAIT`]; the memory is not waited for (a document that does not fit is refused at
+/// once and holds nothing here). The memory is what parsing may take (the parser's budget for
+/// the document's size, or for the largest checked body by reference), at most the whole of
+/// `limits.max_preparing_mb` so that any document can be prepared alone.
+async fn reserve(node: &Node, s: &Submission) -> Result<Reservation, SubmitError> {
     let refused = |e| {
         node.metrics
             .preparing_refused
@@ -226,11 +233,11 @@ fn reserve(node: &Node, s: &Submission) -> Result<Reservation, SubmitError> {
         e
     };
     let limits = &node.config.limits;
-    let place = node
-        .preparing
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| refused(SubmitError::PreparingBusy(limits.max_preparing)))?;
+    let place = tokio::time::timeout(PLACE_WAIT, node.preparing.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| refused(SubmitError::PreparingBusy(limits.max_preparing)))?;
     let size = match s.body_attachment {
         None => s.document.len(),
         Some(_) => {
