@@ -662,3 +662,98 @@ fn the_inbox_is_read_page_by_page_with_a_cursor_without_acknowledging() {
         );
     }
 }
+
+#[test]
+fn requeue_refuses_a_message_past_its_signed_expiry_and_sends_one_within_it() {
+    // RU is down: a message with a one-second TTL expires at its second attempt; one with the
+    // default TTL dies after three attempts, its signed expiry a day away.
+    let extra = "\n[relay]\nmax_attempts = 3\nmin_backoff_ms = 1500\nmax_backoff_ms = 1500\n";
+    let mut net = Net::init("KZ,RU", "", "", 25610, extra);
+    net.start("KZ");
+    let body = json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+        "ttl_seconds": 1,
+    });
+    let (status, v) = net.http("KZ", "POST", "/v1/messages", Some(&body));
+    assert_eq!(status, 202, "{v}");
+    let expired = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let dead = net.submit("KZ", "RU", None).expect("accepted");
+    let last = |net: &Net, id: &str| net.states("KZ", id).last().cloned().unwrap_or_default();
+    assert!(
+        wait_until(SETTLE, || last(&net, &expired) == "expired"
+            && last(&net, &dead) == "dead"),
+        "{} {}\n{}",
+        last(&net, &expired),
+        last(&net, &dead),
+        net.log("KZ")
+    );
+
+    // The operator's requeue of the expired one is refused, naming the signed expiry, and
+    // changes nothing.
+    let (status, v) = net.admin(
+        "KZ",
+        "POST",
+        &format!("/admin/messages/{expired}/requeue"),
+        None,
+    );
+    assert_eq!(status, 409, "{v}");
+    let why = v["error"].as_str().unwrap_or_default().to_owned();
+    for part in [
+        "cannot be requeued",
+        "(ExpiresAt)",
+        "document-expired",
+        "submit the document again",
+    ] {
+        assert!(why.contains(part), "{part}: {why}");
+    }
+    assert_eq!(last(&net, &expired), "expired");
+    let (code, out) = net.admin_cli("KZ", &["requeue", &expired]);
+    assert_eq!(code, 1, "a refusal is a negative answer: {out}");
+    assert!(out.contains("409") && out.contains(&why), "{out}");
+    // The console is told why instead of offering a button that cannot work.
+    let (status, found) = net.admin("KZ", "GET", "/admin/messages?state=expired", None);
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["messages"][0]["message_id"], json!(expired));
+    assert_eq!(
+        found["messages"][0]["requeue_refused"],
+        json!(why),
+        "{found}"
+    );
+    let (_, parked) = net.admin("KZ", "GET", "/admin/parked", None);
+    let refused: Vec<(&str, bool)> = parked["messages"]
+        .as_array()
+        .expect("parked")
+        .iter()
+        .map(|m| {
+            (
+                m["message_id"].as_str().unwrap_or_default(),
+                m["requeue_refused"].is_string(),
+            )
+        })
+        .collect();
+    assert!(
+        refused.contains(&(expired.as_str(), true)) && refused.contains(&(dead.as_str(), false)),
+        "{parked}"
+    );
+    let (code, out) = net.admin_cli("KZ", &["message", &expired]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("requeue: refused: "), "{out}");
+    let (_, timeline) = net.admin("KZ", "GET", &format!("/admin/messages/{dead}"), None);
+    assert!(timeline["requeue_refused"].is_null(), "{timeline}");
+
+    // The dead one, within its expiry, is requeued and reaches RU, recognised.
+    net.start("RU");
+    let (code, out) = net.admin_cli("KZ", &["requeue", &dead]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        wait_until(SETTLE, || last(&net, &dead) == "recognised"),
+        "{:?}",
+        net.states("KZ", &dead)
+    );
+    assert_eq!(net.inbox_ids("RU"), [dead]);
+}
