@@ -757,3 +757,65 @@ fn requeue_refuses_a_message_past_its_signed_expiry_and_sends_one_within_it() {
     );
     assert_eq!(net.inbox_ids("RU"), [dead]);
 }
+
+#[test]
+fn a_submission_set_refuses_a_recipient_other_than_its_own_on_both_doors() {
+    let mut net = Net::init("KZ,RU,BY", "", "", 25640, "");
+    net.start("KZ");
+    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let submit = |recipient: &str| {
+        net.http(
+            "KZ",
+            "POST",
+            "/v1/messages",
+            Some(&json!({
+                "format": "kz.export-submission",
+                "document": set,
+                "recipient_country": recipient,
+            })),
+        )
+    };
+    let (status, v) = submit("BY");
+    assert_eq!(status, 400, "{v}");
+    let err = v["error"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("recipient_country: BY given")
+            && err.contains("kz.export-submission sends its messages to RU"),
+        "{err}"
+    );
+    assert_eq!(net.metric("KZ", "outbox_messages"), 0, "nothing queued");
+    // Empty, or the set's own recipient: each message goes where the set says.
+    for recipient in ["", "RU"] {
+        let (status, v) = submit(recipient);
+        assert_eq!(status, 202, "{recipient:?}: {v}");
+        let messages = v["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 3, "{v}");
+        assert!(
+            messages.iter().all(|m| m["recipient_country"] == "RU"),
+            "{v}"
+        );
+    }
+
+    // The same on the Window gRPC door.
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use tereze_node::proto::SubmitRequest;
+            let mut window = net::window(net.window_port("KZ")).await;
+            let request = |recipient: &str| SubmitRequest {
+                format: "kz.export-submission".into(),
+                document: set.as_bytes().to_vec(),
+                recipient_country: recipient.into(),
+                ..Default::default()
+            };
+            let refused = window
+                .submit(request("BY"))
+                .await
+                .expect_err("another recipient");
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+            assert_eq!(refused.message(), err);
+            let taken = window.submit(request("")).await.expect("accepted");
+            assert_eq!(taken.into_inner().messages.len(), 3);
+        });
+    assert_eq!(net.metric("KZ", "outbox_messages"), 9);
+}

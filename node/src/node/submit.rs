@@ -269,6 +269,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             results
         }
     };
+    check_set_recipients(&s, &results)?;
     let conversation_id = s.conversation_id.unwrap_or_else(Uuid::new_v4);
     let now = Utc::now().fixed_offset();
     let ttl = s
@@ -394,6 +395,30 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         ));
     }
     Ok(out)
+}
+
+/// A submission set names the recipient of each of its messages; a `recipient_country` that
+/// disagrees would be silently ignored (the messages would go elsewhere than the client
+/// asked), so it is refused. Empty, or the set's only recipient, is accepted.
+fn check_set_recipients(s: &Submission, results: &[Translated]) -> Result<(), SubmitError> {
+    if s.recipient_country.is_empty() {
+        return Ok(());
+    }
+    let named: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter_map(|r| r.recipient.as_ref())
+        .map(|p| p.country.as_str())
+        .collect();
+    if named.iter().all(|c| *c == s.recipient_country) {
+        return Ok(());
+    }
+    let named: Vec<&str> = named.into_iter().collect();
+    Err(invalid(format!(
+        "recipient_country: {} given, but the submission set {} sends its messages to {} (the set names its recipients); leave recipient_country empty",
+        s.recipient_country,
+        s.format,
+        named.join(", ")
+    )))
 }
 
 /// The envelope's references to the named uploads, checked against the limits.
