@@ -819,3 +819,115 @@ fn a_submission_set_refuses_a_recipient_other_than_its_own_on_both_doors() {
         });
     assert_eq!(net.metric("KZ", "outbox_messages"), 9);
 }
+
+#[test]
+fn concurrent_submissions_never_queue_past_max_queue() {
+    // RU is down and the first retry a minute away: everything accepted stays queued.
+    let extra =
+        "\n[limits]\nmax_queue = 20\n[relay]\nmin_backoff_ms = 60000\nmax_backoff_ms = 60000\n";
+    let mut net = Net::init("KZ,RU", "", "", 25670, extra);
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let single = json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+    });
+    let three = json!({"format": "kz.export-submission", "document": set});
+    // 24 submitters at once, singles and "submit once" sets of three.
+    let start = std::sync::Arc::new(std::sync::Barrier::new(24));
+    let submitters: Vec<_> = (0..24)
+        .map(|i| {
+            let body = if i % 2 == 0 {
+                single.clone()
+            } else {
+                three.clone()
+            };
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (0..3)
+                    .map(|_| net::http(port, "POST", "/v1/messages", Some(&body)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    let mut refusals = Vec::new();
+    for answers in submitters {
+        for (status, v) in answers.join().expect("submitter") {
+            match status {
+                202 => accepted += v["messages"].as_array().map_or(0, Vec::len),
+                429 => refusals.push(v["error"].as_str().unwrap_or_default().to_owned()),
+                _ => panic!("{status} {v}"),
+            }
+        }
+    }
+    // Full means a set of three no longer fits; never past the limit.
+    assert!(
+        (18..=20).contains(&accepted),
+        "{accepted} messages accepted"
+    );
+    assert!(!refusals.is_empty(), "72 submissions cannot all fit");
+    for err in &refusals {
+        assert!(err.contains("limits.max_queue = 20"), "{err}");
+    }
+    assert_eq!(net.metric("KZ", "outbox_messages"), accepted as u64);
+    let (status, queued) = net.admin("KZ", "GET", "/admin/messages?state=queued&limit=1000", None);
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!(
+        queued["messages"].as_array().map(Vec::len),
+        Some(accepted),
+        "the store holds what was acknowledged, no more"
+    );
+}
+
+#[test]
+fn a_hub_takes_no_more_than_its_max_queue_from_one_batch() {
+    // KZ → KG goes through EEC. KZ queues twelve while EEC is down, so its first call to EEC
+    // carries them all; KG is down, so what EEC takes stays in its outbox.
+    let extra = "\n[relay]\nmax_attempts = 1000\nmin_backoff_ms = 300\nmax_backoff_ms = 1000\n";
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 25710, extra);
+    let hub_config = net.node_dir("EEC").join("node.toml");
+    let mut text = std::fs::read_to_string(&hub_config).expect("config");
+    text.push_str("\n[limits]\nmax_queue = 5\n");
+    std::fs::write(&hub_config, text).expect("config");
+    net.start("KZ");
+    let ids: Vec<String> = (0..12)
+        .map(|_| net.submit("KZ", "KG", None).expect("accepted"))
+        .collect();
+    net.start("EEC");
+    let sent = |net: &Net| {
+        ids.iter()
+            .filter(|id| net.states("KZ", id).contains(&"sent".to_owned()))
+            .count()
+    };
+    assert!(
+        wait_until(SETTLE, || sent(&net) >= 5),
+        "{} sent\n{}",
+        sent(&net),
+        net.log("EEC")
+    );
+    // Held at five while KZ keeps offering the other seven.
+    for _ in 0..20 {
+        let held = net.metric("EEC", "outbox_messages");
+        assert!(held <= 5, "the hub holds {held}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert_eq!(sent(&net), 5);
+    assert!(
+        net.log("KZ").contains("hub-queue-full"),
+        "the others were refused for now"
+    );
+    // KG comes up: the hub forwards, makes room, and all twelve arrive once.
+    net.start("KG");
+    assert!(
+        wait_until(SETTLE, || ids
+            .iter()
+            .all(|id| net.states("KZ", id).contains(&"recognised".to_owned()))),
+        "{}",
+        net.log("KZ")
+    );
+    assert_eq!(net.assert_exactly_once("KG", &ids), 12);
+}

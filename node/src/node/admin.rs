@@ -292,9 +292,14 @@ async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
         Ok(u) => u,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    // A requeued message counts against limits.max_queue like a submitted one.
+    let places = match s.node.outbox.reserve(1) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::TOO_MANY_REQUESTS, e),
+    };
     match s.node.committer.run(move |t| t.requeue(uuid)).await {
         Ok(peer) => {
-            s.node.outbox_add(1);
+            places.commit(1);
             s.node.waker(&peer).notify_one();
             Json(json!({"message_id": format!("urn:uuid:{uuid}"), "requeued_to": peer}))
                 .into_response()
@@ -717,6 +722,7 @@ async fn openapi() -> Response {
     requeue_responses["404"] =
         json!({"description": "the message is not parked (dead or expired)"});
     requeue_responses["409"] = json!({"description": "the envelope's signed ExpiresAt has passed: the receiver would reject it; submit the document again"});
+    requeue_responses["429"] = json!({"description": "the outbox is at limits.max_queue"});
     Json(json!({
         "openapi": "3.0.3",
         "info": {"title": "Tereze node admin API", "version": env!("CARGO_PKG_VERSION"),

@@ -70,9 +70,9 @@ pub(crate) enum SubmitError {
     /// The input is wrong; the message names the field.
     #[error("{0}")]
     Invalid(String),
-    /// The node's queues are full; try again later.
-    #[error("the outbox holds {0} messages, the limit; try again later")]
-    Busy(u64),
+    /// The node's queues are full (`limits.max_queue`); try again later.
+    #[error(transparent)]
+    Busy(#[from] super::outbox::Full),
     /// The data disk is under its reserve; try again later.
     #[error(transparent)]
     DiskLow(#[from] super::disk::DiskLow),
@@ -113,10 +113,8 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             "this node is a hub: it forwards, it does not take submissions",
         ));
     }
-    let queued = node.outbox_len.load(Ordering::Relaxed);
-    if queued >= node.config.limits.max_queue {
-        return Err(SubmitError::Busy(queued));
-    }
+    // A cheap refusal when full; the places are reserved once the messages are counted.
+    node.outbox.full()?;
     node.disk.check()?;
     if s.document.len() > node.config.limits.max_message_bytes {
         return Err(invalid(format!(
@@ -142,6 +140,8 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .map_err(|e| invalid(format!("internal: {e}")))??;
     drop(slot);
     let count = prepared.len() as u64;
+    // All of a set's messages or none: dropped on any error below, the places go back.
+    let places = node.outbox.reserve(count)?;
     let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
     let labels: Vec<(uuid::Uuid, String, String)> = prepared
         .iter()
@@ -165,11 +165,11 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             Ok(())
         })
         .await?;
+    places.commit(count);
     for (o, _, _, (process, document_type)) in &prepared {
         node.metrics
             .count_message("out", &o.peer, process, document_type);
     }
-    node.outbox_add(count);
     node.metrics.submitted.fetch_add(count, Ordering::Relaxed);
     let mut out = Vec::new();
     for (o, recipient, _, _) in prepared {
