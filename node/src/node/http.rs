@@ -677,7 +677,7 @@ async fn metrics(State(node): Shared) -> Response {
             "outbox_messages",
             "gauge",
             "Messages waiting for their next hop.",
-            node.outbox_len.load(Ordering::Relaxed),
+            node.outbox.held(),
         ),
         (
             "inbox_messages",

@@ -17,6 +17,7 @@ pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod national;
+pub(crate) mod outbox;
 pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod shutdown;
@@ -252,8 +253,8 @@ pub(crate) struct Node {
     pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
     /// Each peer's gate: the pause after calls it did not answer (relay).
     gates: std::sync::Mutex<std::collections::BTreeMap<String, Arc<gate::Gate>>>,
-    /// Messages in the outbox (approximate between commits), for backpressure.
-    pub(crate) outbox_len: AtomicU64,
+    /// Messages in the outbox and places reserved in it: the bound `limits.max_queue`.
+    pub(crate) outbox: outbox::OutboxCount,
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
     pub(crate) disk: disk::DiskWatch,
@@ -588,6 +589,7 @@ impl Node {
                 path: store_path.clone(),
                 source,
             })?;
+        let max_queue = config.limits.max_queue;
         let outbox_len = store.outbox_len().map_err(|source| StartError::Store {
             path: store_path.clone(),
             source,
@@ -652,7 +654,7 @@ impl Node {
             receipts: ReceiptVerifier::default(),
             wake: Default::default(),
             gates: Default::default(),
-            outbox_len: AtomicU64::new(outbox_len),
+            outbox: outbox::OutboxCount::new(outbox_len, max_queue),
             metrics: Metrics::default(),
             disk,
             attachments,
@@ -694,16 +696,13 @@ impl Node {
             .await
     }
 
+    /// Messages queued without a reservation ([`outbox::OutboxCount::added`]).
     pub(crate) fn outbox_add(&self, n: u64) {
-        self.outbox_len.fetch_add(n, Ordering::Relaxed);
+        self.outbox.added(n);
     }
 
     pub(crate) fn outbox_sub(&self, n: u64) {
-        let _ = self
-            .outbox_len
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(n))
-            });
+        self.outbox.removed(n);
     }
 }
 
@@ -835,8 +834,9 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                     },
                     _ = every.tick() => {
                         let n = node.clone();
+                        let mark = node.outbox.mark();
                         if let Ok(Ok(len)) = tokio::task::spawn_blocking(move || n.store().outbox_len()).await {
-                            node.outbox_len.store(len, Ordering::Relaxed);
+                            node.outbox.refreshed(len, mark);
                         }
                     }
                 }
