@@ -592,10 +592,11 @@ impl Node {
             path: store_path.clone(),
             source,
         })?;
-        let committer = Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
-            path: store_path.clone(),
-            source,
-        })?;
+        let committer =
+            Committer::start(Arc::new(store), None).map_err(|source| StartError::Store {
+                path: store_path.clone(),
+                source,
+            })?;
         // A newer signed version received earlier (from the hub) wins over the file.
         if let Some(anchor) = &anchor {
             if let Some((version, bytes)) =
