@@ -256,7 +256,7 @@ pub(crate) struct Node {
     pub(crate) outbox_len: AtomicU64,
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
-    pub(crate) disk: disk::DiskWatch,
+    pub(crate) disk: Arc<disk::DiskWatch>,
     /// Attachments on disk (docs/attachments.md).
     pub(crate) attachments: crate::attachments::Attachments,
     /// Per peer: transfers this node may send at once, and take at once.
@@ -592,8 +592,15 @@ impl Node {
             path: store_path.clone(),
             source,
         })?;
+        // The store's writes wait under the node's own floor instead of running the disk out.
+        let disk = Arc::new(disk::DiskWatch::new(
+            &config.data_dir,
+            config.limits.min_free_disk_mb,
+        ));
+        let room = disk.clone();
+        let gate: crate::store::committer::Gate = Arc::new(move || room.own_write());
         let committer =
-            Committer::start(Arc::new(store), None).map_err(|source| StartError::Store {
+            Committer::start(Arc::new(store), Some(gate)).map_err(|source| StartError::Store {
                 path: store_path.clone(),
                 source,
             })?;
@@ -628,7 +635,6 @@ impl Node {
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
-        let disk = disk::DiskWatch::new(&config.data_dir, config.limits.min_free_disk_mb);
         let attachments =
             crate::attachments::Attachments::open(&config.data_dir, config.attachments.clone())
                 .map_err(|e| StartError::Config(format!("attachments: {e}")))?;
