@@ -352,8 +352,39 @@ fn six_parallel_large_uploads_into_a_small_disk_are_refused_before_their_first_b
     assert_eq!(net.metric("KZ", "disk_reserve_bytes"), 16 * MIB);
     assert_eq!(net.metric("KZ", "disk_floor_bytes"), 8 * MIB);
 
-    // Another process takes the disk under the reserve (not under the floor): readiness says
-    // so, new uploads are refused before their first byte.
+    // An upload that breaks off half-way leaves a partial file nobody can resume.
+    let mut s = put_headers(kz, 4 * MIB);
+    s.write_all(&vec![1u8; 2 * MIB as usize]).expect("half");
+    drop(s);
+    let uploads = data.join("attachments/uploads");
+    let partial = || {
+        std::fs::read_dir(&uploads)
+            .expect("uploads dir")
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".data"))
+            .filter(|e| !e.path().with_extension("done").exists())
+            .count()
+    };
+    assert!(wait_until(Duration::from_secs(10), || partial() == 1));
+    // Another process takes the disk under the reserve (not under the floor): the abandoned
+    // partial upload is collected first, long before its retention time; complete ones stay.
+    fill_to(&data, &data.join("filler"), 14 * MIB);
+    assert!(
+        wait_until(Duration::from_secs(10), || partial() == 0),
+        "the abandoned partial upload was kept under the reserve"
+    );
+    assert_eq!(net.metric("KZ", "uploads_collected_for_space_total"), 1);
+    let complete = std::fs::read_dir(&uploads)
+        .expect("uploads dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".done"))
+        .count();
+    assert_eq!(
+        complete, taken,
+        "complete uploads are not collected for space"
+    );
+
+    // Under the reserve: readiness says so, new uploads are refused before their first byte.
     fill_to(&data, &data.join("filler"), 12 * MIB);
     assert!(wait_until(Duration::from_secs(5), || net
         .http("KZ", "GET", "/readyz", None)
@@ -381,7 +412,7 @@ fn six_parallel_large_uploads_into_a_small_disk_are_refused_before_their_first_b
     );
     assert!(!net.exited("KZ"), "{}", tail(&net.log("KZ"), 20));
     eprintln!(
-        "{} MiB free, reserve 16 MiB: {taken} of six {size_mib} MiB uploads taken, {} refused with 507 before their first byte; lowest free {} MiB while uploading, {} MiB with another process filling",
+        "{} MiB free, reserve 16 MiB: {taken} of six {size_mib} MiB uploads taken, {} refused with 507 before their first byte; abandoned partial upload collected under the reserve; lowest free {} MiB while uploading, {} MiB with another process filling",
         before / MIB,
         refused.len(),
         lowest_uploading / MIB,

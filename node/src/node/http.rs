@@ -909,12 +909,13 @@ async fn metrics(State(node): Shared) -> Response {
         node.disk.free().unwrap_or(0)
     ));
     out.push_str(&format!(
-        "# HELP tereze_disk_reserve_bytes Free space under which no new work is taken (limits.min_free_disk_mb).\n# TYPE tereze_disk_reserve_bytes gauge\ntereze_disk_reserve_bytes {}\n# HELP tereze_disk_floor_bytes Free space under which the node's own writes wait (half the reserve).\n# TYPE tereze_disk_floor_bytes gauge\ntereze_disk_floor_bytes {}\n# HELP tereze_disk_promised_bytes Bytes promised to uploads and transfers in flight, not yet written.\n# TYPE tereze_disk_promised_bytes gauge\ntereze_disk_promised_bytes {}\n# HELP tereze_disk_refusals_total Uploads and transfers refused or stopped for lack of space.\n# TYPE tereze_disk_refusals_total counter\ntereze_disk_refusals_total {}\n# HELP tereze_disk_writes_paused 1 while the store's writes wait for space (under the floor).\n# TYPE tereze_disk_writes_paused gauge\ntereze_disk_writes_paused {}\n",
+        "# HELP tereze_disk_reserve_bytes Free space under which no new work is taken (limits.min_free_disk_mb).\n# TYPE tereze_disk_reserve_bytes gauge\ntereze_disk_reserve_bytes {}\n# HELP tereze_disk_floor_bytes Free space under which the node's own writes wait (half the reserve).\n# TYPE tereze_disk_floor_bytes gauge\ntereze_disk_floor_bytes {}\n# HELP tereze_disk_promised_bytes Bytes promised to uploads and transfers in flight, not yet written.\n# TYPE tereze_disk_promised_bytes gauge\ntereze_disk_promised_bytes {}\n# HELP tereze_disk_refusals_total Uploads and transfers refused or stopped for lack of space.\n# TYPE tereze_disk_refusals_total counter\ntereze_disk_refusals_total {}\n# HELP tereze_disk_writes_paused 1 while the store's writes wait for space (under the floor).\n# TYPE tereze_disk_writes_paused gauge\ntereze_disk_writes_paused {}\n# HELP tereze_uploads_collected_for_space_total Abandoned partial uploads removed early because the disk was under the reserve.\n# TYPE tereze_uploads_collected_for_space_total counter\ntereze_uploads_collected_for_space_total {}\n",
         node.disk.reserve(),
         node.disk.floor(),
         node.disk.promised(),
         node.disk.refusals(),
         u8::from(node.disk.writes_paused()),
+        node.metrics.uploads_collected_for_space.load(std::sync::atomic::Ordering::Relaxed),
     ));
     let now = std::time::Instant::now();
     let gates = node.gates();

@@ -130,6 +130,9 @@ pub(crate) struct Metrics {
     /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
     /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
     pub(crate) uploads: AtomicU64,
+    /// Abandoned partial uploads removed before their retention time, the disk being under
+    /// the reserve.
+    pub(crate) uploads_collected_for_space: AtomicU64,
     pub(crate) attachments_received: AtomicU64,
     pub(crate) attachment_bytes_received: AtomicU64,
     pub(crate) attachments_sent: AtomicU64,

@@ -996,14 +996,49 @@ pub(crate) fn sweep(node: &Node, now: i64) -> Swept {
     swept
 }
 
-/// Sweeps every `attachments.gc_interval_seconds` until shutdown.
+/// Removes abandoned partial uploads, oldest first, while the disk is under the reserve
+/// (blocking): whole-file uploads whose request broke off, and resumable ones untouched for
+/// `attachments.stall_seconds`, before their retention time.
+pub(crate) fn collect_for_space(node: &Node, now: i64) -> (usize, u64) {
+    let idle = (node.config.attachments.stall_seconds as i64).saturating_mul(1000);
+    let (n, bytes) = node
+        .attachments
+        .remove_partial_uploads(now.saturating_sub(idle), || {
+            node.disk.sample();
+            node.disk.check().is_ok()
+        });
+    node.metrics
+        .uploads_collected_for_space
+        .fetch_add(n as u64, Ordering::Relaxed);
+    (n, bytes)
+}
+
+/// Sweeps every `attachments.gc_interval_seconds` until shutdown; every second while the disk
+/// is under the reserve, collects abandoned partial uploads first ([`collect_for_space`]).
 pub(crate) async fn collect(node: Arc<Node>) {
     let every = Duration::from_secs(node.config.attachments.gc_interval_seconds.max(1));
+    let mut next_sweep = tokio::time::Instant::now() + every;
     loop {
         tokio::select! {
             _ = node.shutdown.cancelled() => break,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        if node.disk.check().is_err() {
+            let n = node.clone();
+            match tokio::task::spawn_blocking(move || collect_for_space(&n, crate::store::now_ms())).await {
+                Ok((0, _)) => {}
+                Ok((uploads, bytes)) => tracing::warn!(
+                    uploads,
+                    bytes,
+                    "disk under the reserve: abandoned partial uploads removed before their retention time"
+                ),
+                Err(e) => tracing::warn!(error = %e, "attachments: collection for space failed"),
+            }
+        }
+        if tokio::time::Instant::now() < next_sweep {
+            continue;
+        }
+        next_sweep = tokio::time::Instant::now() + every;
         let n = node.clone();
         match tokio::task::spawn_blocking(move || sweep(&n, crate::store::now_ms())).await {
             Ok(s) if s.messages > 0 || s.uploads > 0 => {
