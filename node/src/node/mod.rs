@@ -131,6 +131,9 @@ pub(crate) struct Metrics {
     /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
     /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
     pub(crate) uploads: AtomicU64,
+    /// Abandoned partial uploads removed before their retention time, the disk being under
+    /// the reserve.
+    pub(crate) uploads_collected_for_space: AtomicU64,
     pub(crate) attachments_received: AtomicU64,
     pub(crate) attachment_bytes_received: AtomicU64,
     pub(crate) attachments_sent: AtomicU64,
@@ -257,7 +260,7 @@ pub(crate) struct Node {
     pub(crate) outbox: outbox::OutboxCount,
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
-    pub(crate) disk: disk::DiskWatch,
+    pub(crate) disk: Arc<disk::DiskWatch>,
     /// Attachments on disk (docs/attachments.md).
     pub(crate) attachments: crate::attachments::Attachments,
     /// Per peer: transfers this node may send at once, and take at once.
@@ -594,10 +597,18 @@ impl Node {
             path: store_path.clone(),
             source,
         })?;
-        let committer = Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
-            path: store_path.clone(),
-            source,
-        })?;
+        // The store's writes wait under the node's own floor instead of running the disk out.
+        let disk = Arc::new(disk::DiskWatch::new(
+            &config.data_dir,
+            config.limits.min_free_disk_mb,
+        ));
+        let room = disk.clone();
+        let gate: crate::store::committer::Gate = Arc::new(move || room.own_write());
+        let committer =
+            Committer::start(Arc::new(store), Some(gate)).map_err(|source| StartError::Store {
+                path: store_path.clone(),
+                source,
+            })?;
         // A newer signed version received earlier (from the hub) wins over the file.
         if let Some(anchor) = &anchor {
             if let Some((version, bytes)) =
@@ -629,7 +640,6 @@ impl Node {
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
-        let disk = disk::DiskWatch::new(&config.data_dir, config.limits.min_free_disk_mb);
         let attachments =
             crate::attachments::Attachments::open(&config.data_dir, config.attachments.clone())
                 .map_err(|e| StartError::Config(format!("attachments: {e}")))?;
