@@ -9,10 +9,10 @@
 //! Codec-level cases live in `codecs/tests/negative.rs`; TLS identity attacks (no, foreign,
 //! expired or unlisted client certificates, BY's node delivering for KZ) in
 //! `exchange_security.rs`. This file drives the same attacks through the node's doors.
-//! Slow, idle and bursting clients (slowloris, a declared body that never comes, idle TLS
-//! connections, a door's connection cap, a burst of Window calls on one connection) are the
-//! last tests here. Measured figures: docs/reliability.md (Hostile input; Slow, idle and
-//! bursting clients).
+//! Slow, idle and bursting clients (slowloris, a declared body that never comes, an answer
+//! never read, idle TLS connections, a door's connection cap, a burst of Window calls on one
+//! connection) are the last tests here. Measured figures: docs/reliability.md (Hostile input;
+//! Slow, idle and bursting clients).
 
 mod net;
 
@@ -1644,5 +1644,63 @@ fn connections_over_the_door_cap_are_closed_at_once_and_counted() {
     );
     assert_eq!(counted.0, Some(1), "refusals counted");
     assert_eq!(counted.1, Some(1), "open connections (this request's)");
+    net.stop("KZ");
+}
+
+#[test]
+fn an_answer_the_client_stops_reading_is_cut_off_after_the_body_stall() {
+    let mut net = Net::init("KZ,RU", "", "", 27500, SHORT_BOUNDS);
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    // A 32 MiB attachment of a message waiting for RU: far more than the sockets buffer.
+    let file = vec![b'x'; 32 * MIB];
+    let (status, v) = net::http_bytes(
+        port,
+        "PUT",
+        "/v1/attachments",
+        "application/octet-stream",
+        &file,
+    );
+    assert_eq!(status, 201, "{v}");
+    let upload = v["upload_id"].as_str().expect("upload id").to_owned();
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/messages",
+        Some(&json!({
+            "format": "eaeu.export-declaration",
+            "document": net::SAMPLE,
+            "recipient_country": "RU",
+            "recipient_authority": "FCS",
+            "attachments": [{"upload_id": upload, "id": "big.bin"}],
+        })),
+    );
+    assert_eq!(status, 202, "{v}");
+    let id = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The download is asked for, then never read.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(
+        format!(
+            "GET /v1/messages/{id}/attachments/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
+            net::auth_line(port)
+        )
+        .as_bytes(),
+    )
+    .expect("head");
+    let asked = Instant::now();
+    let series = "http_connections_closed_total{door=\"national\",reason=\"write_stall\"}";
+    let cut = wait_until(Duration::from_secs(15), || net.metric("KZ", series) == 1);
+    let took = asked.elapsed();
+    // What the sockets held arrives, then the end: not the whole file.
+    let (closed, got) = closed_by(&mut s, Instant::now() + Duration::from_secs(10));
+    assert!(cut, "the unread answer was not cut off after {took:?}");
+    assert!(closed && got.len() < file.len(), "{} bytes came", got.len());
+    eprintln!(
+        "an unread 32 MiB answer was cut off within {took:?}, after {} MiB",
+        got.len() / MIB
+    );
     net.stop("KZ");
 }

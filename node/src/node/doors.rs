@@ -9,8 +9,8 @@
 //! Every connection is bounded (`[connections]`, docs/config.md): a door holds at most
 //! `max_per_door` connections (one more is accepted and closed at once), a request's head must
 //! arrive within `header_timeout_seconds` of its first byte, a body being read may not stall
-//! for `body_stall_seconds`, and a connection with no request in progress is closed after
-//! `idle_timeout_seconds`. Each closing is counted per door in `/metrics`.
+//! for `body_stall_seconds` and neither may an answer the client stops reading, and a
+//! connection with no request in progress is closed after `idle_timeout_seconds`. Each closing is counted per door in `/metrics`.
 
 use std::future::Future as _;
 use std::pin::Pin;
@@ -45,6 +45,8 @@ pub(crate) struct DoorCounters {
     header_timeouts: AtomicU64,
     /// Requests whose body stalled for `body_stall_seconds` (their connection is closed).
     body_stalls: AtomicU64,
+    /// Closed because the client took no byte of an answer for `body_stall_seconds`.
+    write_stalls: AtomicU64,
     /// Closed after `idle_timeout_seconds` with no request.
     idle_timeouts: AtomicU64,
 }
@@ -88,11 +90,12 @@ impl Doors {
                 out.push_str(&format!("tereze_{name}{{door=\"{door}\"}} {}\n", value(c)));
             }
         }
-        out.push_str("# HELP tereze_http_connections_closed_total Connections an HTTP door closed for a bound: a head slower than connections.header_timeout_seconds, a body stalled for connections.body_stall_seconds, no request for connections.idle_timeout_seconds.\n# TYPE tereze_http_connections_closed_total counter\n");
+        out.push_str("# HELP tereze_http_connections_closed_total Connections an HTTP door closed for a bound: a head slower than connections.header_timeout_seconds, a request body stalled or an answer not read for connections.body_stall_seconds, no request for connections.idle_timeout_seconds.\n# TYPE tereze_http_connections_closed_total counter\n");
         for (door, c) in doors {
             for (reason, n) in [
                 ("header_timeout", &c.header_timeouts),
                 ("body_stall", &c.body_stalls),
+                ("write_stall", &c.write_stalls),
                 ("idle_timeout", &c.idle_timeouts),
             ] {
                 out.push_str(&format!(
@@ -240,6 +243,8 @@ impl Drop for Open {
 enum Expired {
     Header,
     Idle,
+    /// The client stopped reading an answer.
+    WriteStall,
 }
 
 async fn serve_connection<I>(
@@ -316,6 +321,7 @@ async fn serve_connection<I>(
                     let counter = match why {
                         Expired::Header => &open.0.header_timeouts,
                         Expired::Idle => &open.0.idle_timeouts,
+                        Expired::WriteStall => &open.0.write_stalls,
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(door, reason = ?why, "connection closed by its bound");
@@ -335,13 +341,14 @@ async fn serve_connection<I>(
 const NEVER: u64 = u64::MAX;
 
 /// What a connection is doing, as its watch sees it: requests in progress, when it last
-/// became idle, and when the first byte of a next head arrived. Times are milliseconds since
-/// the connection opened.
+/// became idle, when the first byte of a next head arrived, and since when a write has waited
+/// for the client to read. Times are milliseconds since the connection opened.
 struct Activity {
     opened: Instant,
     in_progress: AtomicUsize,
     idle_since: AtomicU64,
     head_since: AtomicU64,
+    write_blocked_since: AtomicU64,
 }
 
 impl Activity {
@@ -351,6 +358,7 @@ impl Activity {
             in_progress: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             head_since: AtomicU64::new(NEVER),
+            write_blocked_since: AtomicU64::new(NEVER),
         }
     }
 
@@ -372,11 +380,33 @@ impl Activity {
         }
     }
 
-    /// When the watch must look again, and what expires then (nothing while a request is
-    /// in progress: its body has the stall bound, its handler its own).
+    /// A write could not go on (the client is not reading), or went on.
+    fn write_blocked(&self, blocked: bool) {
+        if blocked {
+            let now = self.now();
+            let _ = self.write_blocked_since.compare_exchange(
+                NEVER,
+                now,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        } else {
+            self.write_blocked_since.store(NEVER, Ordering::Release);
+        }
+    }
+
+    /// When the watch must look again, and what expires then. While a request is in
+    /// progress only an answer the client stopped reading expires (its body has the stall
+    /// bound, its handler its own); the watch looks again every `body_stall` for that.
     fn deadline(&self, bounds: &Bounds) -> (Instant, Option<Expired>) {
         if self.in_progress.load(Ordering::Acquire) > 0 {
-            return (Instant::now() + bounds.idle, None);
+            return match self.write_blocked_since.load(Ordering::Acquire) {
+                NEVER => (Instant::now() + bounds.body_stall, None),
+                since => (
+                    self.at(since) + bounds.body_stall,
+                    Some(Expired::WriteStall),
+                ),
+            };
         }
         match self.head_since.load(Ordering::Acquire) {
             NEVER => (
@@ -435,11 +465,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.activity.write_blocked(r.is_pending());
+        r
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.activity.write_blocked(r.is_pending());
+        r
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -451,7 +485,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.activity.write_blocked(r.is_pending());
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
