@@ -851,6 +851,7 @@ async fn metrics(State(node): Shared) -> Response {
         ));
     }
     node.national_refusals.render(&mut out);
+    m.connections.render(&mut out);
     out.push_str("# HELP tereze_reference_directory_version Version (last change set) of each reference directory in force.\n# TYPE tereze_reference_directory_version gauge\n");
     let dirs = node.directories();
     for id in dirs.ids() {

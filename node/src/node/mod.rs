@@ -9,6 +9,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod backoff;
+pub(crate) mod calls;
 pub(crate) mod crl;
 pub(crate) mod disk;
 pub(crate) mod doors;
@@ -145,6 +146,8 @@ pub(crate) struct Metrics {
     pub(crate) messages: std::sync::Mutex<std::collections::BTreeMap<[String; 4], u64>>,
     /// Deliver call round trips by peer (seconds).
     pub(crate) deliver_seconds: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
+    /// Connections of the HTTP doors and calls of the Window, against `[connections]`.
+    pub(crate) connections: doors::Doors,
 }
 
 /// A Prometheus histogram: cumulative counts per upper bound, sum and count.
@@ -211,6 +214,13 @@ impl Metrics {
             .observe(seconds);
     }
 }
+
+/// HTTP/2 flow-control windows of the Window, per stream and per connection: a stream takes a
+/// small document without waiting for window updates, and what one connection can make the
+/// node buffer is bounded (which also sets HTTP/2's allowance for small DATA frames, half the
+/// connection window).
+pub(crate) const WINDOW_STREAM_WINDOW: u32 = 1 << 20;
+pub(crate) const WINDOW_CONNECTION_WINDOW: u32 = 8 << 20;
 
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
@@ -743,6 +753,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 .initial_connection_window_size(TRANSFER_WINDOW * 2)
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+                .max_concurrent_streams(node.config.connections.exchange_max_streams)
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
@@ -759,11 +770,19 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let tls = national_tls(cfg, b"h2")?;
         let node = node.clone();
         tasks.spawn(async move {
-            let service = window::service(node.clone());
+            let bounds = &node.config.connections;
+            let service = calls::Bounded::new(
+                window::service(node.clone()),
+                bounds.window_max_calls,
+                node.metrics.connections.window.clone(),
+            );
             let shutdown = node.shutdown.clone();
             let server = tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+                .max_concurrent_streams(bounds.window_max_streams)
+                .initial_stream_window_size(WINDOW_STREAM_WINDOW)
+                .initial_connection_window_size(WINDOW_CONNECTION_WINDOW)
                 .add_service(service);
             let served = match tls {
                 Some(config) => {
@@ -797,7 +816,15 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let tls = national_tls(cfg, b"http/1.1")?;
         let shutdown = node.shutdown.clone();
         let app = http::router(node.clone());
-        tasks.spawn(doors::serve(listener, tls, app, shutdown, "national"));
+        tasks.spawn(doors::serve(
+            listener,
+            tls,
+            app,
+            shutdown,
+            "national",
+            doors::Bounds::new(&cfg.connections),
+            node.metrics.connections.national.clone(),
+        ));
     }
     if let Some(addr) = cfg.listen.peer {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -805,7 +832,15 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             .map_err(|source| StartError::Listen { addr, source })?;
         let shutdown = node.shutdown.clone();
         let app = http::peer_router(node.clone());
-        tasks.spawn(doors::serve(listener, None, app, shutdown, "peer"));
+        tasks.spawn(doors::serve(
+            listener,
+            None,
+            app,
+            shutdown,
+            "peer",
+            doors::Bounds::new(&cfg.connections),
+            node.metrics.connections.peer.clone(),
+        ));
     }
     if let Some(admin) = cfg.admin.clone() {
         let token = admin::read_token(&admin.token_file, "the operator token")
@@ -820,7 +855,15 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let source: tls::ConfigSource = Arc::new(move || config.clone());
         let shutdown = node.shutdown.clone();
         let app = admin::router(node.clone(), token);
-        tasks.spawn(doors::serve(listener, Some(source), app, shutdown, "admin"));
+        tasks.spawn(doors::serve(
+            listener,
+            Some(source),
+            app,
+            shutdown,
+            "admin",
+            doors::Bounds::new(&node.config.connections),
+            node.metrics.connections.admin.clone(),
+        ));
     }
     let relay = relay::start(node.clone());
     if let Some(mut wake_ups) = node.store().wake_ups() {
