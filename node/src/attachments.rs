@@ -795,6 +795,62 @@ impl Attachments {
     }
 }
 
+impl Attachments {
+    /// Deletes abandoned partial uploads, oldest first, until `enough` says so: a whole-file
+    /// upload whose request broke off (it cannot be resumed) as soon as no request writes it,
+    /// a resumable one once untouched since `idle_before` (Unix ms), whatever its retention
+    /// time. Complete uploads stay (a Submit may still name them). How many uploads, and
+    /// their bytes.
+    pub(crate) fn remove_partial_uploads(
+        &self,
+        idle_before: i64,
+        mut enough: impl FnMut() -> bool,
+    ) -> (usize, u64) {
+        let uploads = self.root.join("uploads");
+        // stem → (newest touch, bytes, complete, resumable)
+        let mut seen: std::collections::HashMap<String, (i64, u64, bool, bool)> =
+            std::collections::HashMap::new();
+        if let Ok(rd) = fs::read_dir(&uploads) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let Some((stem, ext)) = name.split_once('.') else {
+                    continue;
+                };
+                let path = e.path();
+                let slot = seen.entry(stem.to_owned()).or_default();
+                slot.0 = slot.0.max(modified_ms(&path));
+                slot.1 += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                slot.2 |= ext == "done";
+                slot.3 |= ext == "want";
+            }
+        }
+        let mut partial: Vec<(i64, u64, Uuid)> = seen
+            .into_iter()
+            .filter(|(_, (t, _, done, resumable))| !done && (!resumable || *t < idle_before))
+            .filter_map(|(stem, (t, bytes, _, _))| {
+                Uuid::parse_str(&stem).ok().map(|id| (t, bytes, id))
+            })
+            .collect();
+        partial.sort();
+        let (mut n, mut freed) = (0, 0);
+        for (_, bytes, id) in partial {
+            if enough() {
+                break;
+            }
+            // Not one a request is writing now; held while its files go.
+            let Ok(_hold) = self.hold_upload(id) else {
+                continue;
+            };
+            for ext in ["want", "tmp", "data"] {
+                let _ = fs::remove_file(uploads.join(format!("{id}.{ext}")));
+            }
+            n += 1;
+            freed += bytes;
+        }
+        (n, freed)
+    }
+}
+
 fn modified_ms(p: &Path) -> i64 {
     fs::metadata(p)
         .and_then(|m| m.modified())
@@ -1366,5 +1422,53 @@ mod tests {
         drop(sink);
         assert_eq!(s.remove_uploads_before(i64::MAX), 2);
         assert_eq!(fs::read_dir(&uploads).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn under_the_reserve_abandoned_partial_uploads_go_oldest_first_and_complete_ones_stay() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(dir.path());
+        // A whole-file upload whose request broke off: its sink dropped unfinished.
+        let (broken, mut sink) = s.upload().expect("upload");
+        sink.write(0, &bytes(1000), None).expect("write");
+        drop(sink);
+        // A resumable upload left half-way, and one being written now.
+        let want = UploadWant {
+            size: 4000,
+            sha256: None,
+        };
+        let idle = s.begin_upload(&want).expect("begin");
+        let mut sink = s.resume_upload(idle, 0).expect("resume");
+        sink.write(0, &bytes(2000), None).expect("write");
+        sink.pause().expect("pause");
+        drop(sink);
+        let busy = s.begin_upload(&want).expect("begin");
+        let writing = s.resume_upload(busy, 0).expect("resume");
+        // A complete upload.
+        let (done, mut sink) = s.upload().expect("upload");
+        sink.write(0, &bytes(10), None).expect("write");
+        sink.finish().expect("finish");
+        let exists = |id: Uuid| {
+            dir.path()
+                .join(format!("attachments/uploads/{id}.data"))
+                .exists()
+        };
+
+        // Resumable uploads touched after `idle_before` are not abandoned yet.
+        assert_eq!(s.remove_partial_uploads(0, || false), (1, 1000));
+        assert!(!exists(broken) && exists(idle) && exists(busy) && exists(done));
+        // Once idle long enough, and only until there is enough room.
+        let mut asked = 0;
+        let (n, _) = s.remove_partial_uploads(i64::MAX, || {
+            asked += 1;
+            asked > 1
+        });
+        assert_eq!(n, 1);
+        assert!(!exists(idle), "the idle partial upload went");
+        assert!(exists(busy), "not the one being written");
+        assert!(exists(done), "never a complete one");
+        drop(writing);
+        assert_eq!(s.remove_partial_uploads(i64::MAX, || false).0, 1);
+        assert!(exists(done));
     }
 }

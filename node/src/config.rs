@@ -209,6 +209,50 @@ impl Default for Limits {
     }
 }
 
+/// Bounds on the connections of the node's doors (docs/config.md `[connections]`): how long
+/// a client may hold a connection without sending, and how many it may hold, so that slow or
+/// idle clients cannot take every socket or task of a door.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Connections {
+    /// Seconds a request's head (request line and headers) may take from its first byte on
+    /// the HTTP doors (national, peer, admin); also the bound on a TLS handshake there.
+    pub(crate) header_timeout_seconds: u64,
+    /// Seconds a request body being read may go without a byte arriving on the HTTP doors;
+    /// then the request fails and the connection is closed. A stall bound, not a total: a
+    /// large upload that keeps moving is never cut (uploads also have
+    /// `attachments.stall_seconds`; the shorter applies).
+    pub(crate) body_stall_seconds: u64,
+    /// Seconds an HTTP door's connection may stay open with no request in progress and no
+    /// byte of a next one (after the TLS handshake, between keep-alive requests).
+    pub(crate) idle_timeout_seconds: u64,
+    /// Connections open at once on each HTTP door; one over it is accepted and closed at once.
+    pub(crate) max_per_door: usize,
+    /// HTTP/2 streams one Window connection may have open at once (the SETTINGS a client's
+    /// HTTP/2 stack waits on before opening more).
+    pub(crate) window_max_streams: u32,
+    /// Window calls in progress at once, all connections together; a call over it is
+    /// answered `RESOURCE_EXHAUSTED` at once (the others on its connection go on).
+    pub(crate) window_max_calls: usize,
+    /// HTTP/2 streams one peer connection to the Exchange may have open at once (the relay
+    /// keeps `relay.concurrency` calls per peer and the attachments lane a few transfers).
+    pub(crate) exchange_max_streams: u32,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            header_timeout_seconds: 10,
+            body_stall_seconds: 60,
+            idle_timeout_seconds: 60,
+            max_per_door: 1024,
+            window_max_streams: 256,
+            window_max_calls: 256,
+            exchange_max_streams: 256,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Relay {
@@ -418,6 +462,8 @@ pub(crate) struct NodeConfig {
     pub(crate) peers: Vec<Peer>,
     #[serde(default)]
     pub(crate) limits: Limits,
+    #[serde(default)]
+    pub(crate) connections: Connections,
     #[serde(default)]
     pub(crate) relay: Relay,
     #[serde(default)]
@@ -647,6 +693,43 @@ impl NodeConfig {
                 "limits.store_cache_mb",
                 "must be between 1 and 65536 (MiB)".into(),
             ));
+        }
+        let k = &c.connections;
+        for (field, v) in [
+            (
+                "connections.header_timeout_seconds",
+                k.header_timeout_seconds,
+            ),
+            ("connections.body_stall_seconds", k.body_stall_seconds),
+            ("connections.idle_timeout_seconds", k.idle_timeout_seconds),
+        ] {
+            if v == 0 || v > 3_600 {
+                return Err(invalid(
+                    field,
+                    format!("{v}: must be between 1 and 3600 seconds"),
+                ));
+            }
+        }
+        if k.max_per_door == 0 {
+            return Err(invalid(
+                "connections.max_per_door",
+                "must be at least 1".into(),
+            ));
+        }
+        for (field, v) in [
+            (
+                "connections.window_max_streams",
+                k.window_max_streams as usize,
+            ),
+            ("connections.window_max_calls", k.window_max_calls),
+            (
+                "connections.exchange_max_streams",
+                k.exchange_max_streams as usize,
+            ),
+        ] {
+            if v == 0 {
+                return Err(invalid(field, "must be at least 1".into()));
+            }
         }
         if c.relay.max_attempts == 0 {
             return Err(invalid("relay.max_attempts", "must be at least 1".into()));
@@ -933,6 +1016,33 @@ key = "signer.key"
         assert!(e.to_string().contains("limits.store_cache_mb"), "{e}");
         let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");
         assert!(e.to_string().contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn connection_bounds_have_defaults_and_refuse_zero() {
+        let c = load(MINIMAL).expect("minimal");
+        assert_eq!(c.connections.header_timeout_seconds, 10);
+        assert_eq!(c.connections.max_per_door, 1024);
+        assert_eq!(c.connections.window_max_calls, 256);
+        for (lines, field) in [
+            (
+                "header_timeout_seconds = 0",
+                "connections.header_timeout_seconds",
+            ),
+            (
+                "body_stall_seconds = 4000",
+                "connections.body_stall_seconds",
+            ),
+            ("max_per_door = 0", "connections.max_per_door"),
+            ("window_max_calls = 0", "connections.window_max_calls"),
+            (
+                "exchange_max_streams = 0",
+                "connections.exchange_max_streams",
+            ),
+        ] {
+            let e = load(&format!("{MINIMAL}\n[connections]\n{lines}\n")).expect_err("bad bound");
+            assert!(e.to_string().contains(field), "{lines}: {e}");
+        }
     }
 
     #[test]

@@ -794,3 +794,32 @@ fn a_national_client_can_be_known_by_its_certificate_on_the_national_tls_door() 
             );
         });
 }
+
+#[test]
+fn a_plaintext_national_door_beyond_loopback_is_warned_of_at_start() {
+    let mut net = Net::init("KZ,RU", "", "", 21400, "");
+    let config = net.node_dir("KZ").join("node.toml");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let http = format!("http = \"127.0.0.1:{}\"", net.http_port("KZ"));
+    assert!(text.contains(&http), "{text}");
+    std::fs::write(
+        &config,
+        text.replace(
+            &http,
+            &format!("http = \"0.0.0.0:{}\"", net.http_port("KZ")),
+        ),
+    )
+    .expect("config");
+    net.start("KZ");
+    let log = net.log("KZ");
+    assert!(
+        log.contains("a national door listens in plaintext beyond loopback")
+            && log.contains("listen.http"),
+        "{log}"
+    );
+    net.start("RU");
+    assert!(
+        !net.log("RU").contains("plaintext beyond loopback"),
+        "loopback is not warned of"
+    );
+}

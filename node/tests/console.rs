@@ -1,5 +1,6 @@
 //! The web console in a real headless Chromium (issue 10): a person signs in, searches, opens
-//! a timeline, requeues a dead letter and exports the statistics; the pages are screenshotted.
+//! a timeline, requeues a dead letter (and is told why one past its signed expiry cannot be)
+//! and exports the statistics; the pages are screenshotted.
 //! Needs Debian's chromium and playwright-core from npm (scripts/setup installs both).
 
 mod net;
@@ -16,10 +17,31 @@ fn a_person_searches_opens_a_timeline_requeues_a_dead_letter_and_exports_statist
     let mut net = Net::init("KZ,RU", "", "", 21200, "\n[relay]\nmax_attempts = 1\n");
     net.start("KZ");
     let dead = net.submit("KZ", "RU", None).expect("submitted");
-    assert!(wait_until(Duration::from_secs(30), || net
-        .states("KZ", &dead)
-        .iter()
-        .any(|s| s == "dead")));
+    // Dead too, and a second later past its signed expiry: the console gives the reason it
+    // cannot be requeued instead of a button.
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/messages",
+        Some(&serde_json::json!({
+            "format": "eaeu.export-declaration",
+            "document": net::SAMPLE,
+            "recipient_country": "RU",
+            "ttl_seconds": 1,
+        })),
+    );
+    assert_eq!(status, 202, "{v}");
+    let past_expiry = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    assert!(wait_until(Duration::from_secs(30), || [
+        &dead,
+        &past_expiry
+    ]
+    .iter()
+    .all(|id| net.states("KZ", id).iter().any(|s| s == "dead"))));
+    std::thread::sleep(Duration::from_millis(1500));
     net.start("RU");
     let ok = net.submit("KZ", "RU", None).expect("submitted");
     assert!(wait_until(Duration::from_secs(30), || net
@@ -41,6 +63,7 @@ fn a_person_searches_opens_a_timeline_requeues_a_dead_letter_and_exports_statist
         .env("TOKEN", token.trim())
         .env("OK_ID", &ok)
         .env("DEAD_ID", &dead)
+        .env("PAST_EXPIRY_ID", &past_expiry)
         .env("SHOTS", &shots)
         .env(
             "CHROMIUM",

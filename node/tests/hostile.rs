@@ -9,7 +9,10 @@
 //! Codec-level cases live in `codecs/tests/negative.rs`; TLS identity attacks (no, foreign,
 //! expired or unlisted client certificates, BY's node delivering for KZ) in
 //! `exchange_security.rs`. This file drives the same attacks through the node's doors.
-//! Measured figures: docs/reliability.md (Hostile input).
+//! Slow, idle and bursting clients (slowloris, a declared body that never comes, an answer
+//! never read, idle TLS connections, a door's connection cap, a burst of Window calls on one
+//! connection) are the last tests here. Measured figures: docs/reliability.md (Hostile input;
+//! Slow, idle and bursting clients).
 
 mod net;
 
@@ -1440,4 +1443,360 @@ fn many_element_documents_at_once_are_refused_within_a_memory_bound() {
     }
     net.stop("KZ");
     net.stop("RU");
+}
+
+// ------------------------------------------------------------------ connections
+
+/// The `[connections]` bounds the connection tests set short.
+const SHORT_BOUNDS: &str = "\n[connections]\nheader_timeout_seconds = 2\nbody_stall_seconds = 2\nidle_timeout_seconds = 3\nmax_per_door = 8192\n";
+
+/// Slow clients in the slowloris test: 500, or `TEREZE_SLOWLORIS` (deploy/chaos).
+fn slowloris_clients() -> usize {
+    std::env::var("TEREZE_SLOWLORIS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500)
+}
+
+/// Reads `s` until the node closes it (end of stream or reset) or `deadline` passes: whether
+/// it closed, and what it sent before.
+fn closed_by(s: &mut TcpStream, deadline: Instant) -> (bool, Vec<u8>) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (false, got);
+        }
+        s.set_read_timeout(Some(left.min(Duration::from_millis(200))))
+            .expect("timeout");
+        match s.read(&mut buf) {
+            Ok(0) => return (true, got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => return (true, got),
+        }
+    }
+}
+
+#[test]
+fn slowloris_heads_are_closed_within_the_header_timeout_and_others_are_answered() {
+    let mut net = Net::init("KZ,RU", "", "", 27300, SHORT_BOUNDS);
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    // 500 clients each send part of a head, then nothing.
+    let clients = slowloris_clients();
+    let started = Instant::now();
+    let mut slow: Vec<TcpStream> = (0..clients)
+        .map(|i| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(
+                format!("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow-{i}: ").as_bytes(),
+            )
+            .expect("part of a head");
+            s
+        })
+        .collect();
+    let all_sent = Instant::now();
+    // Meanwhile an ordinary request is answered at once.
+    let asked = Instant::now();
+    let (status, _) = net.http("KZ", "GET", "/healthz", None);
+    let answered = asked.elapsed();
+    assert_eq!(status, 200);
+    assert!(
+        answered < Duration::from_secs(1),
+        "answered in {answered:?}"
+    );
+    // Every slow head is closed by the header timeout (2 s from its first byte), none held.
+    let deadline = all_sent + Duration::from_secs(2 + 3);
+    let open: usize = slow
+        .iter_mut()
+        .map(|s| usize::from(!closed_by(s, deadline).0))
+        .sum();
+    let all_closed = started.elapsed();
+    assert_eq!(
+        open,
+        0,
+        "slow heads still open after {all_closed:?} (the last sent {:?} after the first)",
+        all_sent - started
+    );
+    assert!(
+        all_closed >= Duration::from_millis(1_500),
+        "closed before the header timeout: {all_closed:?}"
+    );
+    let closed = net.metric(
+        "KZ",
+        "http_connections_closed_total{door=\"national\",reason=\"header_timeout\"}",
+    );
+    assert!(closed >= clients as u64, "{closed} counted");
+    eprintln!(
+        "{clients} slow heads closed within {all_closed:?} (the last sent {:?} after the first); a request meanwhile took {answered:?}",
+        all_sent - started
+    );
+    net.stop("KZ");
+}
+
+#[test]
+fn a_declared_body_that_never_arrives_is_cut_off_after_the_body_stall() {
+    let mut net = Net::init("KZ,RU", "", "", 27340, SHORT_BOUNDS);
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let started = Instant::now();
+    s.write_all(
+        format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Content-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n",
+            net::auth_line(port)
+        )
+        .as_bytes(),
+    )
+    .expect("head");
+    let (closed, answer) = closed_by(&mut s, started + Duration::from_secs(2 + 3));
+    let took = started.elapsed();
+    assert!(
+        closed,
+        "still held after {took:?}: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        took >= Duration::from_millis(1_500),
+        "closed after {took:?}"
+    );
+    assert_eq!(
+        net.metric(
+            "KZ",
+            "http_connections_closed_total{door=\"national\",reason=\"body_stall\"}"
+        ),
+        1
+    );
+    eprintln!(
+        "declared 10 GB body closed after {took:?}: {}",
+        String::from_utf8_lossy(&answer)
+            .lines()
+            .next()
+            .unwrap_or("")
+    );
+    net.stop("KZ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_admin_connections_after_the_handshake_are_closed_after_the_idle_timeout() {
+    let mut net = Net::init("KZ,RU", "", "", 27380, SHORT_BOUNDS);
+    net.start("KZ");
+    let ca = net.node_dir("KZ").join("root.pem");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&ca).expect("ca") {
+        roots.add(c.expect("cert")).expect("root");
+    }
+    let config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let started = Instant::now();
+    let mut idle = Vec::new();
+    for _ in 0..100 {
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", net.admin_port("KZ")))
+            .await
+            .expect("connect");
+        let tls = tokio_rustls::TlsConnector::from(config.clone())
+            .connect(ServerName::try_from("127.0.0.1").expect("name"), tcp)
+            .await
+            .expect("TLS handshake");
+        idle.push(tls);
+    }
+    // An operator's request is answered meanwhile.
+    let (status, _) = net.admin("KZ", "GET", "/admin/messages", None);
+    assert_eq!(status, 200, "the admin API answers");
+    let deadline = started + Duration::from_secs(3 + 3);
+    let mut open = 0;
+    for mut tls in idle {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 64];
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, tls.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {}
+            Ok(Ok(_)) | Err(_) => open += 1,
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(open, 0, "idle connections still open after {took:?}");
+    assert!(
+        took >= Duration::from_millis(2_500),
+        "closed after {took:?}"
+    );
+    let counted = net.metric(
+        "KZ",
+        "http_connections_closed_total{door=\"admin\",reason=\"idle_timeout\"}",
+    );
+    assert!(counted >= 100, "{counted} counted");
+    eprintln!("100 idle TLS connections closed within {took:?}");
+    net.stop("KZ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_on_one_window_connection_is_answered_call_by_call() {
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        27420,
+        "\n[connections]\nwindow_max_calls = 8\nwindow_max_streams = 128\n",
+    );
+    net.start("KZ");
+    // One connection (one channel), 2,000 calls at once.
+    let window = net::window(net.window_port("KZ")).await;
+    let calls: Vec<_> = (0..2_000)
+        .map(|_| {
+            let mut w = window.clone();
+            tokio::spawn(async move {
+                w.submit(SubmitRequest {
+                    format: "eaeu.export-declaration".into(),
+                    document: SAMPLE.as_bytes().to_vec(),
+                    recipient_country: "RU".into(),
+                    recipient_authority: "FCS".into(),
+                    ..Default::default()
+                })
+                .await
+            })
+        })
+        .collect();
+    // Calls over the bound are told so; other RESOURCE_EXHAUSTED answers (a full outbox, a
+    // busy intake) are answers too.
+    let (mut taken, mut exhausted, mut over_bound, mut other) = (0, 0, 0, Vec::new());
+    for c in calls {
+        match c.await.expect("call task") {
+            Ok(_) => taken += 1,
+            Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                exhausted += 1;
+                if s.message().contains("connections.window_max_calls") {
+                    over_bound += 1;
+                }
+            }
+            Err(s) => other.push(format!("{:?}: {}", s.code(), s.message())),
+        }
+    }
+    other.dedup();
+    assert!(other.is_empty(), "calls not answered: {other:?}");
+    assert!(
+        taken > 0 && over_bound > 0,
+        "{taken} taken, {over_bound} over the bound"
+    );
+    assert_eq!(net.metric("KZ", "window_calls_refused_total"), over_bound);
+    assert_eq!(net.metric("KZ", "submitted_total"), taken);
+    eprintln!("2,000 calls on one connection: {taken} taken, {exhausted} RESOURCE_EXHAUSTED");
+    net.stop("KZ");
+}
+
+#[test]
+fn connections_over_the_door_cap_are_closed_at_once_and_counted() {
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        27460,
+        "\n[connections]\nmax_per_door = 10\nidle_timeout_seconds = 60\n",
+    );
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    let mut held: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // The eleventh is accepted and closed at once.
+    let mut over = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let asked = Instant::now();
+    let (closed, _) = closed_by(&mut over, asked + Duration::from_secs(2));
+    assert!(closed, "the connection over the cap was held");
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    // The held ones stay open; once they go, the door answers again.
+    let (still, _) = closed_by(&mut held[0], Instant::now() + Duration::from_millis(300));
+    assert!(!still, "a connection under the cap was closed");
+    drop(held);
+    // The node sees them close (end of stream) and counts them out.
+    std::thread::sleep(Duration::from_secs(1));
+    let (status, v) = net.http("KZ", "GET", "/metrics", None);
+    assert_eq!(status, 200, "the door answers again");
+    let text = v.as_str().unwrap_or_default().to_owned();
+    let value = |series: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    let counted = (
+        value("tereze_http_connections_refused_total{door=\"national\"} "),
+        value("tereze_http_connections_open{door=\"national\"} "),
+    );
+    assert_eq!(counted.0, Some(1), "refusals counted");
+    assert_eq!(counted.1, Some(1), "open connections (this request's)");
+    net.stop("KZ");
+}
+
+#[test]
+fn an_answer_the_client_stops_reading_is_cut_off_after_the_body_stall() {
+    let mut net = Net::init("KZ,RU", "", "", 27500, SHORT_BOUNDS);
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    // A 32 MiB attachment of a message waiting for RU: far more than the sockets buffer.
+    let file = vec![b'x'; 32 * MIB];
+    let (status, v) = net::http_bytes(
+        port,
+        "PUT",
+        "/v1/attachments",
+        "application/octet-stream",
+        &file,
+    );
+    assert_eq!(status, 201, "{v}");
+    let upload = v["upload_id"].as_str().expect("upload id").to_owned();
+    let (status, v) = net.http(
+        "KZ",
+        "POST",
+        "/v1/messages",
+        Some(&json!({
+            "format": "eaeu.export-declaration",
+            "document": net::SAMPLE,
+            "recipient_country": "RU",
+            "recipient_authority": "FCS",
+            "attachments": [{"upload_id": upload, "id": "big.bin"}],
+        })),
+    );
+    assert_eq!(status, 202, "{v}");
+    let id = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    // The download is asked for, then never read.
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.write_all(
+        format!(
+            "GET /v1/messages/{id}/attachments/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n{}\r\n",
+            net::auth_line(port)
+        )
+        .as_bytes(),
+    )
+    .expect("head");
+    let asked = Instant::now();
+    let series = "http_connections_closed_total{door=\"national\",reason=\"write_stall\"}";
+    let cut = wait_until(Duration::from_secs(15), || net.metric("KZ", series) == 1);
+    let took = asked.elapsed();
+    // What the sockets held arrives, then the end: not the whole file.
+    let (closed, got) = closed_by(&mut s, Instant::now() + Duration::from_secs(10));
+    assert!(cut, "the unread answer was not cut off after {took:?}");
+    assert!(closed && got.len() < file.len(), "{} bytes came", got.len());
+    eprintln!(
+        "an unread 32 MiB answer was cut off within {took:?}, after {} MiB",
+        got.len() / MIB
+    );
+    net.stop("KZ");
 }

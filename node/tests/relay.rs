@@ -662,3 +662,272 @@ fn the_inbox_is_read_page_by_page_with_a_cursor_without_acknowledging() {
         );
     }
 }
+
+#[test]
+fn requeue_refuses_a_message_past_its_signed_expiry_and_sends_one_within_it() {
+    // RU is down: a message with a one-second TTL expires at its second attempt; one with the
+    // default TTL dies after three attempts, its signed expiry a day away.
+    let extra = "\n[relay]\nmax_attempts = 3\nmin_backoff_ms = 1500\nmax_backoff_ms = 1500\n";
+    let mut net = Net::init("KZ,RU", "", "", 25610, extra);
+    net.start("KZ");
+    let body = json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+        "ttl_seconds": 1,
+    });
+    let (status, v) = net.http("KZ", "POST", "/v1/messages", Some(&body));
+    assert_eq!(status, 202, "{v}");
+    let expired = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let dead = net.submit("KZ", "RU", None).expect("accepted");
+    let last = |net: &Net, id: &str| net.states("KZ", id).last().cloned().unwrap_or_default();
+    assert!(
+        wait_until(SETTLE, || last(&net, &expired) == "expired"
+            && last(&net, &dead) == "dead"),
+        "{} {}\n{}",
+        last(&net, &expired),
+        last(&net, &dead),
+        net.log("KZ")
+    );
+
+    // The operator's requeue of the expired one is refused, naming the signed expiry, and
+    // changes nothing.
+    let (status, v) = net.admin(
+        "KZ",
+        "POST",
+        &format!("/admin/messages/{expired}/requeue"),
+        None,
+    );
+    assert_eq!(status, 409, "{v}");
+    let why = v["error"].as_str().unwrap_or_default().to_owned();
+    for part in [
+        "cannot be requeued",
+        "(ExpiresAt)",
+        "document-expired",
+        "submit the document again",
+    ] {
+        assert!(why.contains(part), "{part}: {why}");
+    }
+    assert_eq!(last(&net, &expired), "expired");
+    let (code, out) = net.admin_cli("KZ", &["requeue", &expired]);
+    assert_eq!(code, 1, "a refusal is a negative answer: {out}");
+    assert!(out.contains("409") && out.contains(&why), "{out}");
+    // The console is told why instead of offering a button that cannot work.
+    let (status, found) = net.admin("KZ", "GET", "/admin/messages?state=expired", None);
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["messages"][0]["message_id"], json!(expired));
+    assert_eq!(
+        found["messages"][0]["requeue_refused"],
+        json!(why),
+        "{found}"
+    );
+    let (_, parked) = net.admin("KZ", "GET", "/admin/parked", None);
+    let refused: Vec<(&str, bool)> = parked["messages"]
+        .as_array()
+        .expect("parked")
+        .iter()
+        .map(|m| {
+            (
+                m["message_id"].as_str().unwrap_or_default(),
+                m["requeue_refused"].is_string(),
+            )
+        })
+        .collect();
+    assert!(
+        refused.contains(&(expired.as_str(), true)) && refused.contains(&(dead.as_str(), false)),
+        "{parked}"
+    );
+    let (code, out) = net.admin_cli("KZ", &["message", &expired]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("requeue: refused: "), "{out}");
+    let (_, timeline) = net.admin("KZ", "GET", &format!("/admin/messages/{dead}"), None);
+    assert!(timeline["requeue_refused"].is_null(), "{timeline}");
+
+    // The dead one, within its expiry, is requeued and reaches RU, recognised.
+    net.start("RU");
+    let (code, out) = net.admin_cli("KZ", &["requeue", &dead]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        wait_until(SETTLE, || last(&net, &dead) == "recognised"),
+        "{:?}",
+        net.states("KZ", &dead)
+    );
+    assert_eq!(net.inbox_ids("RU"), [dead]);
+}
+
+#[test]
+fn a_submission_set_refuses_a_recipient_other_than_its_own_on_both_doors() {
+    let mut net = Net::init("KZ,RU,BY", "", "", 25640, "");
+    net.start("KZ");
+    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let submit = |recipient: &str| {
+        net.http(
+            "KZ",
+            "POST",
+            "/v1/messages",
+            Some(&json!({
+                "format": "kz.export-submission",
+                "document": set,
+                "recipient_country": recipient,
+            })),
+        )
+    };
+    let (status, v) = submit("BY");
+    assert_eq!(status, 400, "{v}");
+    let err = v["error"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("recipient_country: BY given")
+            && err.contains("kz.export-submission sends its messages to RU"),
+        "{err}"
+    );
+    assert_eq!(net.metric("KZ", "outbox_messages"), 0, "nothing queued");
+    // Empty, or the set's own recipient: each message goes where the set says.
+    for recipient in ["", "RU"] {
+        let (status, v) = submit(recipient);
+        assert_eq!(status, 202, "{recipient:?}: {v}");
+        let messages = v["messages"].as_array().expect("messages");
+        assert_eq!(messages.len(), 3, "{v}");
+        assert!(
+            messages.iter().all(|m| m["recipient_country"] == "RU"),
+            "{v}"
+        );
+    }
+
+    // The same on the Window gRPC door.
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use tereze_node::proto::SubmitRequest;
+            let mut window = net::window(net.window_port("KZ")).await;
+            let request = |recipient: &str| SubmitRequest {
+                format: "kz.export-submission".into(),
+                document: set.as_bytes().to_vec(),
+                recipient_country: recipient.into(),
+                ..Default::default()
+            };
+            let refused = window
+                .submit(request("BY"))
+                .await
+                .expect_err("another recipient");
+            assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+            assert_eq!(refused.message(), err);
+            let taken = window.submit(request("")).await.expect("accepted");
+            assert_eq!(taken.into_inner().messages.len(), 3);
+        });
+    assert_eq!(net.metric("KZ", "outbox_messages"), 9);
+}
+
+#[test]
+fn concurrent_submissions_never_queue_past_max_queue() {
+    // RU is down and the first retry a minute away: everything accepted stays queued.
+    let extra =
+        "\n[limits]\nmax_queue = 20\n[relay]\nmin_backoff_ms = 60000\nmax_backoff_ms = 60000\n";
+    let mut net = Net::init("KZ,RU", "", "", 25670, extra);
+    net.start("KZ");
+    let port = net.http_port("KZ");
+    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let single = json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+    });
+    let three = json!({"format": "kz.export-submission", "document": set});
+    // 24 submitters at once, singles and "submit once" sets of three.
+    let start = std::sync::Arc::new(std::sync::Barrier::new(24));
+    let submitters: Vec<_> = (0..24)
+        .map(|i| {
+            let body = if i % 2 == 0 {
+                single.clone()
+            } else {
+                three.clone()
+            };
+            let start = start.clone();
+            std::thread::spawn(move || {
+                start.wait();
+                (0..3)
+                    .map(|_| net::http(port, "POST", "/v1/messages", Some(&body)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    let mut refusals = Vec::new();
+    for answers in submitters {
+        for (status, v) in answers.join().expect("submitter") {
+            match status {
+                202 => accepted += v["messages"].as_array().map_or(0, Vec::len),
+                429 => refusals.push(v["error"].as_str().unwrap_or_default().to_owned()),
+                _ => panic!("{status} {v}"),
+            }
+        }
+    }
+    // Full means a set of three no longer fits; never past the limit.
+    assert!(
+        (18..=20).contains(&accepted),
+        "{accepted} messages accepted"
+    );
+    assert!(!refusals.is_empty(), "72 submissions cannot all fit");
+    for err in &refusals {
+        assert!(err.contains("limits.max_queue = 20"), "{err}");
+    }
+    assert_eq!(net.metric("KZ", "outbox_messages"), accepted as u64);
+    let (status, queued) = net.admin("KZ", "GET", "/admin/messages?state=queued&limit=1000", None);
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!(
+        queued["messages"].as_array().map(Vec::len),
+        Some(accepted),
+        "the store holds what was acknowledged, no more"
+    );
+}
+
+#[test]
+fn a_hub_takes_no_more_than_its_max_queue_from_one_batch() {
+    // KZ → KG goes through EEC. KZ queues twelve while EEC is down, so its first call to EEC
+    // carries them all; KG is down, so what EEC takes stays in its outbox.
+    let extra = "\n[relay]\nmax_attempts = 1000\nmin_backoff_ms = 300\nmax_backoff_ms = 1000\n";
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 25710, extra);
+    let hub_config = net.node_dir("EEC").join("node.toml");
+    let mut text = std::fs::read_to_string(&hub_config).expect("config");
+    text.push_str("\n[limits]\nmax_queue = 5\n");
+    std::fs::write(&hub_config, text).expect("config");
+    net.start("KZ");
+    let ids: Vec<String> = (0..12)
+        .map(|_| net.submit("KZ", "KG", None).expect("accepted"))
+        .collect();
+    net.start("EEC");
+    let sent = |net: &Net| {
+        ids.iter()
+            .filter(|id| net.states("KZ", id).contains(&"sent".to_owned()))
+            .count()
+    };
+    assert!(
+        wait_until(SETTLE, || sent(&net) >= 5),
+        "{} sent\n{}",
+        sent(&net),
+        net.log("EEC")
+    );
+    // Held at five while KZ keeps offering the other seven.
+    for _ in 0..20 {
+        let held = net.metric("EEC", "outbox_messages");
+        assert!(held <= 5, "the hub holds {held}");
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert_eq!(sent(&net), 5);
+    assert!(
+        net.log("KZ").contains("hub-queue-full"),
+        "the others were refused for now"
+    );
+    // KG comes up: the hub forwards, makes room, and all twelve arrive once.
+    net.start("KG");
+    assert!(
+        wait_until(SETTLE, || ids
+            .iter()
+            .all(|id| net.states("KZ", id).contains(&"recognised".to_owned()))),
+        "{}",
+        net.log("KZ")
+    );
+    assert_eq!(net.assert_exactly_once("KG", &ids), 12);
+}

@@ -165,11 +165,18 @@ async fn call(
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if !status.is_success() {
         let why = v["error"].as_str().unwrap_or("no reason given");
-        return Err(if status == hyper::StatusCode::NOT_FOUND {
-            Failure::Verdict(format!("{status}: {why}"))
-        } else {
-            Failure::Input(format!("{status}: {why}"))
-        });
+        // No such message, or an action the node refuses for a reason it gives (a requeue
+        // past the signed expiry): a negative answer, not the caller's bad input.
+        return Err(
+            if matches!(
+                status,
+                hyper::StatusCode::NOT_FOUND | hyper::StatusCode::CONFLICT
+            ) {
+                Failure::Verdict(format!("{status}: {why}"))
+            } else {
+                Failure::Input(format!("{status}: {why}"))
+            },
+        );
     }
     Ok(v)
 }
@@ -322,6 +329,9 @@ fn render(cmd: &AdminCommand, v: &Value) -> String {
                     s(&v["verdict"]["verdict"]),
                     s(&v["verdict"]["note"])
                 ));
+            }
+            if let Some(why) = v["requeue_refused"].as_str() {
+                out.push_str(&format!("requeue: refused: {why}\n"));
             }
             out.push_str(&format!(
                 "receipt: {}\n",

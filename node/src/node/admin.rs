@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::exchange::parse_id;
 use super::Node;
-use crate::store::State as MessageState;
+use crate::store::{State as MessageState, StoreError};
 
 /// The shortest token accepted.
 pub(crate) const MIN_TOKEN: usize = 32;
@@ -196,21 +196,48 @@ async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
         limit,
     });
     match found {
-        Ok(list) => Json(json!({
-            "messages": list.iter().map(|m| json!({
-                "message_id": format!("urn:uuid:{}", m.message_id),
-                "state": m.state,
-                "first_at_ms": m.first_at,
-                "last_at_ms": m.last_at,
-                "direction": m.direction,
-                "peer": m.peer,
-                "conversation_id": m.conversation.map(|c| format!("urn:uuid:{c}")),
-                "process": m.process,
-                "document_type": m.document_type,
-            })).collect::<Vec<Value>>(),
-        }))
-        .into_response(),
+        Ok(list) => {
+            let parked = list.iter().any(|m| matches!(m.state, "dead" | "expired"));
+            let refused = if parked {
+                requeue_refusals(&s.node)
+            } else {
+                Default::default()
+            };
+            Json(json!({
+                "messages": list.iter().map(|m| json!({
+                    "message_id": format!("urn:uuid:{}", m.message_id),
+                    "state": m.state,
+                    "first_at_ms": m.first_at,
+                    "last_at_ms": m.last_at,
+                    "direction": m.direction,
+                    "peer": m.peer,
+                    "conversation_id": m.conversation.map(|c| format!("urn:uuid:{c}")),
+                    "process": m.process,
+                    "document_type": m.document_type,
+                    "requeue_refused": refused.get(&m.message_id),
+                })).collect::<Vec<Value>>(),
+            }))
+            .into_response()
+        }
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
+/// Why each parked message that cannot be requeued cannot (its signed expiry has passed), so
+/// the console shows the reason instead of a button that would fail.
+fn requeue_refusals(node: &Node) -> std::collections::HashMap<Uuid, String> {
+    let now = crate::store::now_ms();
+    match node.store().parked() {
+        Ok(parked) => parked
+            .iter()
+            .filter_map(|e| {
+                crate::store::requeue_refusal(e, now).map(|r| (e.message.message_id, r.to_string()))
+            })
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the parked messages");
+            Default::default()
+        }
     }
 }
 
@@ -240,6 +267,11 @@ async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
         .rev()
         .find(|t| matches!(t.state, MessageState::Recognised | MessageState::Rejected))
         .map(|t| json!({"verdict": t.state.as_str(), "note": t.note}));
+    let requeue_refused = history
+        .last()
+        .is_some_and(|t| matches!(t.state, MessageState::Dead | MessageState::Expired))
+        .then(|| requeue_refusals(&s.node).remove(&uuid))
+        .flatten();
     Json(json!({
         "message_id": format!("urn:uuid:{uuid}"),
         "direction": meta.as_ref().map(|m| m.direction.clone()),
@@ -249,6 +281,7 @@ async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
         "document_type": meta.as_ref().and_then(|m| m.document_type.clone()),
         "timeline": history.iter().map(|t| json!({"state": t.state.as_str(), "at_ms": t.at, "note": t.note})).collect::<Vec<Value>>(),
         "verdict": verdict,
+        "requeue_refused": requeue_refused,
         "receipt": receipt,
     }))
     .into_response()
@@ -259,14 +292,21 @@ async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
         Ok(u) => u,
         Err(e) => return error(StatusCode::BAD_REQUEST, e),
     };
+    // A requeued message counts against limits.max_queue like a submitted one.
+    let places = match s.node.outbox.reserve(1) {
+        Ok(p) => p,
+        Err(e) => return error(StatusCode::TOO_MANY_REQUESTS, e),
+    };
     match s.node.committer.run(move |t| t.requeue(uuid)).await {
         Ok(peer) => {
-            s.node.outbox_add(1);
+            places.commit(1);
             s.node.waker(&peer).notify_one();
             Json(json!({"message_id": format!("urn:uuid:{uuid}"), "requeued_to": peer}))
                 .into_response()
         }
-        Err(e) => error(StatusCode::NOT_FOUND, e),
+        Err(e @ StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
+        Err(e @ StoreError::SignedExpiryPassed { .. }) => error(StatusCode::CONFLICT, e),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 
@@ -304,6 +344,7 @@ async fn quarantine(State(s): State<Shared>) -> Response {
 
 /// Expired and dead messages, for an operator to requeue.
 async fn parked(State(s): State<Shared>) -> Response {
+    let now = crate::store::now_ms();
     match s.node.store().parked() {
         Ok(entries) => Json(json!({
             "messages": entries.iter().map(|e| json!({
@@ -312,6 +353,7 @@ async fn parked(State(s): State<Shared>) -> Response {
                 "peer": e.message.peer,
                 "attempts": e.attempts,
                 "last_error": e.last_error,
+                "requeue_refused": crate::store::requeue_refusal(e, now).map(|r| r.to_string()),
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
@@ -676,6 +718,11 @@ async fn openapi() -> Response {
     let bearer = json!([{"operator": []}]);
     let id_param = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "urn:uuid:… or a bare UUID"});
     let ok = |what: &str| json!({"200": {"description": what, "content": {"application/json": {}}}, "401": {"description": "no or wrong operator token"}});
+    let mut requeue_responses = ok("requeued");
+    requeue_responses["404"] =
+        json!({"description": "the message is not parked (dead or expired)"});
+    requeue_responses["409"] = json!({"description": "the envelope's signed ExpiresAt has passed: the receiver would reject it; submit the document again"});
+    requeue_responses["429"] = json!({"description": "the outbox is at limits.max_queue"});
     Json(json!({
         "openapi": "3.0.3",
         "info": {"title": "Tereze node admin API", "version": env!("CARGO_PKG_VERSION"),
@@ -694,7 +741,7 @@ async fn openapi() -> Response {
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
                 "responses": ok("matching messages, newest first")}},
             "/admin/messages/{id}": {"get": {"summary": "A message's timeline, receipt and recognition verdict", "parameters": [id_param], "responses": ok("the timeline")}},
-            "/admin/messages/{id}/requeue": {"post": {"summary": "Requeue a dead or expired message", "parameters": [id_param], "responses": ok("requeued")}},
+            "/admin/messages/{id}/requeue": {"post": {"summary": "Requeue a dead or expired message whose signed expiry has not passed", "parameters": [id_param], "responses": requeue_responses}},
             "/admin/recognition/rerun": {"post": {"summary": "Run recognition again on the quarantine under the trust space in force", "responses": ok("what is recognised now")}},
             "/admin/conformance": {"get": {"summary": "Messages from tester states (conformance = true in the trust space), kept out of the national inbox and quarantine", "responses": ok("the messages held, oldest first")}},
             "/admin/conformance/purge": {"post": {"summary": "Purge the conformance area: envelopes dropped, each purge recorded in the audit chain; receipts and deduplication kept", "responses": ok("the ids purged")}},

@@ -138,7 +138,7 @@ impl Exchange for ExchangeService {
         if node.shutdown.is_cancelled() {
             return Err(Status::unavailable("the node is shutting down"));
         }
-        let items = request.into_inner().items;
+        let mut items = request.into_inner().items;
         if items.len() > node.config.limits.max_batch {
             return Err(Status::invalid_argument(format!(
                 "{} items in one call, over the limit of {}",
@@ -150,12 +150,17 @@ impl Exchange for ExchangeService {
             // The sender keeps the messages and tries again with backoff.
             return Err(Status::unavailable(e.to_string()));
         }
-        if node.is_hub() && node.outbox_len.load(Ordering::Relaxed) >= node.config.limits.max_queue
-        {
-            return Err(Status::resource_exhausted(
-                "the hub's queues are full; retry later",
-            ));
-        }
+        // A hub queues what it takes: a place in its outbox for each item before anything is
+        // checked; items past the places left are refused for now (the sender retries them).
+        let (places, over) = if node.is_hub() {
+            let places = node.outbox.reserve_up_to(items.len() as u64).map_err(|e| {
+                Status::resource_exhausted(format!("the hub's queues are full: {e}"))
+            })?;
+            let over = items.split_off((places.len() as usize).min(items.len()));
+            (Some(places), over)
+        } else {
+            (None, Vec::new())
+        };
         let n = node.clone();
         let caller_code = caller.code.clone();
         let caller_role = caller.role;
@@ -165,6 +170,20 @@ impl Exchange for ExchangeService {
         })
         .await
         .map_err(|e| Status::internal(format!("worker: {e}")))??;
+        let max_queue = node.config.limits.max_queue;
+        outcomes.extend(over.iter().map(|item| {
+            let id = item
+                .route
+                .as_ref()
+                .map(|r| r.message_id.as_str())
+                .unwrap_or("");
+            refusal(
+                id,
+                "hub-queue-full",
+                format!("the hub's outbox is at limits.max_queue = {max_queue}; retry later"),
+                true,
+            )
+        }));
         let refused = outcomes.len() - checked.len();
         node.metrics
             .refused
@@ -296,7 +315,9 @@ impl Exchange for ExchangeService {
                 outcome: Some(outcome),
             };
         }
-        node.outbox_add(new_forwards);
+        if let Some(places) = places {
+            places.commit(new_forwards);
+        }
         Ok(Response::new(DeliverResponse { outcomes }))
     }
 

@@ -125,9 +125,18 @@ struct SubmitBody {
 }
 
 /// `PUT /v1/attachments`: the body (chunked or with a length) is the file; the answer names
-/// the upload for a later `POST /v1/messages`.
-async fn put_attachment(State(node): Shared, body: axum::body::Body) -> Response {
-    match super::transfer::upload(&node, body.into_data_stream()).await {
+/// the upload for a later `POST /v1/messages`. A `Content-Length` is promised against the
+/// disk reserve before the first byte is read (507 when it does not fit).
+async fn put_attachment(
+    State(node): Shared,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match super::transfer::upload(&node, declared, body.into_data_stream()).await {
         Ok((upload, held)) => upload_answer(
             StatusCode::CREATED,
             upload,
@@ -159,8 +168,9 @@ fn upload_answer(
 
 /// The HTTP answer to a failed upload: 400 bad input, 404 unknown upload, 409 an offset other
 /// than the bytes held (with `have`) or another request writing the upload, 413 over the
-/// limits, 422 bytes of another SHA-256 than declared, 429 too many transfers, 503 (with
-/// `Retry-After`) when the node cannot take it now.
+/// limits, 422 bytes of another SHA-256 than declared, 429 too many transfers, 507 (with
+/// `Retry-After`) when the disk has no room for it, 503 (with `Retry-After`) when the node
+/// cannot take it now.
 fn transfer_error(e: super::transfer::TransferError) -> Response {
     use super::transfer::TransferError as T;
     use crate::attachments::AttachmentError as A;
@@ -183,7 +193,15 @@ fn transfer_error(e: super::transfer::TransferError) -> Response {
         T::Refused(e) => error(StatusCode::BAD_REQUEST, e),
         e @ T::Stream(_) => error(StatusCode::BAD_REQUEST, e),
         e @ T::Busy(_) => error(StatusCode::TOO_MANY_REQUESTS, e),
-        e @ (T::Disk(_) | T::Internal(_)) => unavailable(e),
+        e @ T::Disk(_) => {
+            let mut r = error(StatusCode::INSUFFICIENT_STORAGE, e);
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("30"),
+            );
+            r
+        }
+        e @ T::Internal(_) => unavailable(e),
     }
 }
 
@@ -545,7 +563,15 @@ async fn ready(State(node): Shared) -> Response {
     if node.shutdown.is_cancelled() {
         return error(StatusCode::SERVICE_UNAVAILABLE, "shutting down");
     }
-    let store = node.committer.run_lazily(|_| Ok(())).await;
+    // A store whose writes wait for space is not writable; asking it would wait too.
+    let store = match node.committer.paused() {
+        Some(why) => Err(why),
+        None => node
+            .committer
+            .run_lazily(|_| Ok(()))
+            .await
+            .map_err(|e| e.to_string()),
+    };
     let signing_days = days_left(&node.audit_cert);
     let trust = node.trust();
     let trust_ok = trust.state(&node.config.state).is_some()
@@ -558,7 +584,7 @@ async fn ready(State(node): Shared) -> Response {
     let body = json!({
         "ready": ready,
         "checks": {
-            "store_writable": store.as_ref().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.to_string()),
+            "store_writable": store.as_ref().map(|_| "ok".to_owned()).unwrap_or_else(|e| e.clone()),
             "signing_certificate_days_left": signing_days,
             "trust_space": if trust_ok { format!("v{} in force", trust.version) } else { "does not list this node, or is not signed".to_owned() },
             "peers_reachable": format!("{peers_up}/{peers}"),
@@ -710,7 +736,7 @@ async fn metrics(State(node): Shared) -> Response {
             "outbox_messages",
             "gauge",
             "Messages waiting for their next hop.",
-            node.outbox_len.load(Ordering::Relaxed),
+            node.outbox.held(),
         ),
         (
             "inbox_messages",
@@ -858,6 +884,7 @@ async fn metrics(State(node): Shared) -> Response {
         ));
     }
     node.national_refusals.render(&mut out);
+    m.connections.render(&mut out);
     out.push_str("# HELP tereze_reference_directory_version Version (last change set) of each reference directory in force.\n# TYPE tereze_reference_directory_version gauge\n");
     let dirs = node.directories();
     for id in dirs.ids() {
@@ -914,6 +941,15 @@ async fn metrics(State(node): Shared) -> Response {
     out.push_str(&format!(
         "# HELP tereze_store_bytes Size of the embedded store file (0 on a PostgreSQL store).\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n# HELP tereze_disk_free_bytes Free space of the data directory's file system (last sample).\n# TYPE tereze_disk_free_bytes gauge\ntereze_disk_free_bytes {}\n",
         node.disk.free().unwrap_or(0)
+    ));
+    out.push_str(&format!(
+        "# HELP tereze_disk_reserve_bytes Free space under which no new work is taken (limits.min_free_disk_mb).\n# TYPE tereze_disk_reserve_bytes gauge\ntereze_disk_reserve_bytes {}\n# HELP tereze_disk_floor_bytes Free space under which the node's own writes wait (half the reserve).\n# TYPE tereze_disk_floor_bytes gauge\ntereze_disk_floor_bytes {}\n# HELP tereze_disk_promised_bytes Bytes promised to uploads and transfers in flight, not yet written.\n# TYPE tereze_disk_promised_bytes gauge\ntereze_disk_promised_bytes {}\n# HELP tereze_disk_refusals_total Uploads and transfers refused or stopped for lack of space.\n# TYPE tereze_disk_refusals_total counter\ntereze_disk_refusals_total {}\n# HELP tereze_disk_writes_paused 1 while the store's writes wait for space (under the floor).\n# TYPE tereze_disk_writes_paused gauge\ntereze_disk_writes_paused {}\n# HELP tereze_uploads_collected_for_space_total Abandoned partial uploads removed early because the disk was under the reserve.\n# TYPE tereze_uploads_collected_for_space_total counter\ntereze_uploads_collected_for_space_total {}\n",
+        node.disk.reserve(),
+        node.disk.floor(),
+        node.disk.promised(),
+        node.disk.refusals(),
+        u8::from(node.disk.writes_paused()),
+        node.metrics.uploads_collected_for_space.load(std::sync::atomic::Ordering::Relaxed),
     ));
     let now = std::time::Instant::now();
     let gates = node.gates();

@@ -9,6 +9,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod backoff;
+pub(crate) mod calls;
 pub(crate) mod crl;
 pub(crate) mod disk;
 pub(crate) mod doors;
@@ -17,6 +18,7 @@ pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod national;
+pub(crate) mod outbox;
 pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod shutdown;
@@ -132,6 +134,9 @@ pub(crate) struct Metrics {
     /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
     /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
     pub(crate) uploads: AtomicU64,
+    /// Abandoned partial uploads removed before their retention time, the disk being under
+    /// the reserve.
+    pub(crate) uploads_collected_for_space: AtomicU64,
     pub(crate) attachments_received: AtomicU64,
     pub(crate) attachment_bytes_received: AtomicU64,
     pub(crate) attachments_sent: AtomicU64,
@@ -143,6 +148,8 @@ pub(crate) struct Metrics {
     pub(crate) messages: std::sync::Mutex<std::collections::BTreeMap<[String; 4], u64>>,
     /// Deliver call round trips by peer (seconds).
     pub(crate) deliver_seconds: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
+    /// Connections of the HTTP doors and calls of the Window, against `[connections]`.
+    pub(crate) connections: doors::Doors,
 }
 
 /// A Prometheus histogram: cumulative counts per upper bound, sum and count.
@@ -210,6 +217,13 @@ impl Metrics {
     }
 }
 
+/// HTTP/2 flow-control windows of the Window, per stream and per connection: a stream takes a
+/// small document without waiting for window updates, and what one connection can make the
+/// node buffer is bounded (which also sets HTTP/2's allowance for small DATA frames, half the
+/// connection window).
+pub(crate) const WINDOW_STREAM_WINDOW: u32 = 1 << 20;
+pub(crate) const WINDOW_CONNECTION_WINDOW: u32 = 8 << 20;
+
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
 pub(crate) const TRANSFER_WINDOW: u32 = 2 << 20;
@@ -267,11 +281,11 @@ pub(crate) struct Node {
     pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
     /// Each peer's gate: the pause after calls it did not answer (relay).
     gates: std::sync::Mutex<std::collections::BTreeMap<String, Arc<gate::Gate>>>,
-    /// Messages in the outbox (approximate between commits), for backpressure.
-    pub(crate) outbox_len: AtomicU64,
+    /// Messages in the outbox and places reserved in it: the bound `limits.max_queue`.
+    pub(crate) outbox: outbox::OutboxCount,
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
-    pub(crate) disk: disk::DiskWatch,
+    pub(crate) disk: Arc<disk::DiskWatch>,
     /// Attachments on disk (docs/attachments.md).
     pub(crate) attachments: crate::attachments::Attachments,
     /// Per peer: transfers this node may send at once, and take at once.
@@ -607,14 +621,23 @@ impl Node {
                 path: store_path.clone(),
                 source,
             })?;
+        let max_queue = config.limits.max_queue;
         let outbox_len = store.outbox_len().map_err(|source| StartError::Store {
             path: store_path.clone(),
             source,
         })?;
-        let committer = Committer::start(Arc::new(store)).map_err(|source| StartError::Store {
-            path: store_path.clone(),
-            source,
-        })?;
+        // The store's writes wait under the node's own floor instead of running the disk out.
+        let disk = Arc::new(disk::DiskWatch::new(
+            &config.data_dir,
+            config.limits.min_free_disk_mb,
+        ));
+        let room = disk.clone();
+        let gate: crate::store::committer::Gate = Arc::new(move || room.own_write());
+        let committer =
+            Committer::start(Arc::new(store), Some(gate)).map_err(|source| StartError::Store {
+                path: store_path.clone(),
+                source,
+            })?;
         // A newer signed version received earlier (from the hub) wins over the file.
         if let Some(anchor) = &anchor {
             if let Some((version, bytes)) =
@@ -646,7 +669,6 @@ impl Node {
             .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
-        let disk = disk::DiskWatch::new(&config.data_dir, config.limits.min_free_disk_mb);
         let attachments =
             crate::attachments::Attachments::open(&config.data_dir, config.attachments.clone())
                 .map_err(|e| StartError::Config(format!("attachments: {e}")))?;
@@ -673,7 +695,7 @@ impl Node {
             receipts: ReceiptVerifier::default(),
             wake: Default::default(),
             gates: Default::default(),
-            outbox_len: AtomicU64::new(outbox_len),
+            outbox: outbox::OutboxCount::new(outbox_len, max_queue),
             metrics: Metrics::default(),
             disk,
             attachments,
@@ -717,16 +739,13 @@ impl Node {
             .await
     }
 
+    /// Messages queued without a reservation ([`outbox::OutboxCount::added`]).
     pub(crate) fn outbox_add(&self, n: u64) {
-        self.outbox_len.fetch_add(n, Ordering::Relaxed);
+        self.outbox.added(n);
     }
 
     pub(crate) fn outbox_sub(&self, n: u64) {
-        let _ = self
-            .outbox_len
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(n))
-            });
+        self.outbox.removed(n);
     }
 }
 
@@ -757,6 +776,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 .initial_connection_window_size(TRANSFER_WINDOW * 2)
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+                .max_concurrent_streams(node.config.connections.exchange_max_streams)
                 .add_service(service)
                 .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                 .await
@@ -773,11 +793,19 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let tls = national_tls(cfg, b"h2")?;
         let node = node.clone();
         tasks.spawn(async move {
-            let service = window::service(node.clone());
+            let bounds = &node.config.connections;
+            let service = calls::Bounded::new(
+                window::service(node.clone()),
+                bounds.window_max_calls,
+                node.metrics.connections.window.clone(),
+            );
             let shutdown = node.shutdown.clone();
             let server = tonic::transport::Server::builder()
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+                .max_concurrent_streams(bounds.window_max_streams)
+                .initial_stream_window_size(WINDOW_STREAM_WINDOW)
+                .initial_connection_window_size(WINDOW_CONNECTION_WINDOW)
                 .add_service(service);
             let served = match tls {
                 Some(config) => {
@@ -811,7 +839,15 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let tls = national_tls(cfg, b"http/1.1")?;
         let shutdown = node.shutdown.clone();
         let app = http::router(node.clone());
-        tasks.spawn(doors::serve(listener, tls, app, shutdown, "national"));
+        tasks.spawn(doors::serve(
+            listener,
+            tls,
+            app,
+            shutdown,
+            "national",
+            doors::Bounds::new(&cfg.connections),
+            node.metrics.connections.national.clone(),
+        ));
     }
     if let Some(addr) = cfg.listen.peer {
         let listener = tokio::net::TcpListener::bind(addr)
@@ -819,7 +855,15 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             .map_err(|source| StartError::Listen { addr, source })?;
         let shutdown = node.shutdown.clone();
         let app = http::peer_router(node.clone());
-        tasks.spawn(doors::serve(listener, None, app, shutdown, "peer"));
+        tasks.spawn(doors::serve(
+            listener,
+            None,
+            app,
+            shutdown,
+            "peer",
+            doors::Bounds::new(&cfg.connections),
+            node.metrics.connections.peer.clone(),
+        ));
     }
     if let Some(admin) = cfg.admin.clone() {
         let token = admin::read_token(&admin.token_file, "the operator token")
@@ -834,7 +878,15 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         let source: tls::ConfigSource = Arc::new(move || config.clone());
         let shutdown = node.shutdown.clone();
         let app = admin::router(node.clone(), token);
-        tasks.spawn(doors::serve(listener, Some(source), app, shutdown, "admin"));
+        tasks.spawn(doors::serve(
+            listener,
+            Some(source),
+            app,
+            shutdown,
+            "admin",
+            doors::Bounds::new(&node.config.connections),
+            node.metrics.connections.admin.clone(),
+        ));
     }
     let relay = relay::start(node.clone());
     if let Some(mut wake_ups) = node.store().wake_ups() {
@@ -858,8 +910,9 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                     },
                     _ = every.tick() => {
                         let n = node.clone();
+                        let mark = node.outbox.mark();
                         if let Ok(Ok(len)) = tokio::task::spawn_blocking(move || n.store().outbox_len()).await {
-                            node.outbox_len.store(len, Ordering::Relaxed);
+                            node.outbox.refreshed(len, mark);
                         }
                     }
                 }

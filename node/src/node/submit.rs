@@ -70,9 +70,9 @@ pub(crate) enum SubmitError {
     /// The input is wrong; the message names the field.
     #[error("{0}")]
     Invalid(String),
-    /// The node's queues are full; try again later.
-    #[error("the outbox holds {0} messages, the limit; try again later")]
-    Busy(u64),
+    /// The node's queues are full (`limits.max_queue`); try again later.
+    #[error(transparent)]
+    Busy(#[from] super::outbox::Full),
     /// The data disk is under its reserve; try again later.
     #[error(transparent)]
     DiskLow(#[from] super::disk::DiskLow),
@@ -125,10 +125,8 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             "this node is a hub: it forwards, it does not take submissions",
         ));
     }
-    let queued = node.outbox_len.load(Ordering::Relaxed);
-    if queued >= node.config.limits.max_queue {
-        return Err(SubmitError::Busy(queued));
-    }
+    // A cheap refusal when full; the places are reserved once the messages are counted.
+    node.outbox.full()?;
     node.disk.check()?;
     if s.document.len() > node.config.limits.max_message_bytes {
         return Err(invalid(format!(
@@ -161,6 +159,8 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
     .map_err(|e| invalid(format!("internal: {e}")))??;
     drop(slot);
     let count = prepared.len() as u64;
+    // All of a set's messages or none: dropped on any error below, the places go back.
+    let places = node.outbox.reserve(count)?;
     let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
     let labels: Vec<(uuid::Uuid, String, String)> = prepared
         .iter()
@@ -184,11 +184,11 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             Ok(())
         })
         .await?;
+    places.commit(count);
     for (o, _, _, (process, document_type)) in &prepared {
         node.metrics
             .count_message("out", &o.peer, process, document_type);
     }
-    node.outbox_add(count);
     node.metrics.submitted.fetch_add(count, Ordering::Relaxed);
     let mut out = Vec::new();
     for (o, recipient, _, _) in prepared {
@@ -343,6 +343,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             results
         }
     };
+    check_set_recipients(&s, &results)?;
     let conversation_id = s.conversation_id.unwrap_or_else(Uuid::new_v4);
     let now = Utc::now().fixed_offset();
     let ttl = s
@@ -468,6 +469,30 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         ));
     }
     Ok(out)
+}
+
+/// A submission set names the recipient of each of its messages; a `recipient_country` that
+/// disagrees would be silently ignored (the messages would go elsewhere than the client
+/// asked), so it is refused. Empty, or the set's only recipient, is accepted.
+fn check_set_recipients(s: &Submission, results: &[Translated]) -> Result<(), SubmitError> {
+    if s.recipient_country.is_empty() {
+        return Ok(());
+    }
+    let named: std::collections::BTreeSet<&str> = results
+        .iter()
+        .filter_map(|r| r.recipient.as_ref())
+        .map(|p| p.country.as_str())
+        .collect();
+    if named.iter().all(|c| *c == s.recipient_country) {
+        return Ok(());
+    }
+    let named: Vec<&str> = named.into_iter().collect();
+    Err(invalid(format!(
+        "recipient_country: {} given, but the submission set {} sends its messages to {} (the set names its recipients); leave recipient_country empty",
+        s.recipient_country,
+        s.format,
+        named.join(", ")
+    )))
 }
 
 /// The envelope's references to the named uploads, checked against the limits.

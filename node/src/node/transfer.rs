@@ -28,9 +28,6 @@ use crate::trust::StateEntry;
 /// Chunks read ahead of the network by a sender.
 const READ_AHEAD: usize = 2;
 
-/// Bytes between two checks of the disk reserve while receiving.
-const DISK_CHECK_EVERY: u64 = 64 << 20;
-
 /// The attachments being received now, each with the count of bytes written.
 #[derive(Default)]
 pub(crate) struct Receiving(
@@ -132,9 +129,11 @@ async fn write_chunk(
 }
 
 /// Takes an upload from the national system sent whole in one request (gRPC or HTTP). Durable
-/// on return.
+/// on return. A `declared` size (HTTP `Content-Length`) is promised against the disk reserve
+/// before the first byte is taken; without one, each chunk is promised as it comes.
 pub(crate) async fn upload<S, B, E>(
     node: &Arc<Node>,
+    declared: Option<u64>,
     mut pieces: S,
 ) -> Result<(Uuid, Held), TransferError>
 where
@@ -144,10 +143,14 @@ where
 {
     open_for_uploads(node)?;
     let _slot = national_slot(node)?;
-    node.disk.check_room(0)?;
+    if let Some(size) = declared {
+        node.attachments.check_size(size)?;
+    }
+    node.disk.check()?;
+    let mut room = node.disk.promise(declared.unwrap_or(0))?;
     let n = node.clone();
     let (upload, sink) = blocking(move || n.attachments.upload()).await??;
-    let sink = fill(node, sink, &mut pieces).await?;
+    let sink = fill(node, sink, &mut room, &mut pieces).await?;
     let held = blocking(move || sink.finish()).await??;
     node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
     tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
@@ -162,7 +165,8 @@ pub(crate) async fn begin_upload(
     open_for_uploads(node)?;
     // Over the limit is the answer for a size that would also not fit the disk.
     node.attachments.check_size(want.size)?;
-    node.disk.check_room(want.size)?;
+    // Promised while each request writes (`append`); here only whether it fits now.
+    drop(node.disk.promise(want.size)?);
     let n = node.clone();
     let size = want.size;
     let upload = blocking(move || n.attachments.begin_upload(&want)).await??;
@@ -206,10 +210,11 @@ where
         size: sink.size().unwrap_or(0),
         sha256: sink.expected(),
     };
-    node.disk
-        .check_room(want.size.saturating_sub(sink.written()))?;
+    let mut room = node
+        .disk
+        .promise(want.size.saturating_sub(sink.written()))?;
     let began_at = sink.written();
-    let mut sink = fill(node, sink, &mut pieces).await?;
+    let mut sink = fill(node, sink, &mut room, &mut pieces).await?;
     if sink.written() < want.size {
         let have = blocking(move || sink.pause()).await??;
         tracing::info!(upload = %upload, have, size = want.size, "upload paused; it continues from here");
@@ -222,11 +227,12 @@ where
 }
 
 /// Writes a request's pieces, whatever their sizes, to `sink` through one chunk buffer, a
-/// chunk at a time, until they end: memory stays one buffer whatever the client sends. The
-/// disk reserve is checked every [`DISK_CHECK_EVERY`] bytes.
+/// chunk at a time, until they end: memory stays one buffer whatever the client sends. Each
+/// chunk is checked against the disk (`room`) before it is written.
 async fn fill<S, B, E>(
     node: &Arc<Node>,
     mut sink: Sink,
+    room: &mut super::disk::Promise<'_>,
     pieces: &mut S,
 ) -> Result<Sink, TransferError>
 where
@@ -237,7 +243,6 @@ where
     let chunk = node.config.attachments.chunk_bytes;
     let stall = Duration::from_secs(node.config.attachments.stall_seconds);
     let mut buf: Vec<u8> = Vec::with_capacity(chunk);
-    let mut checked = sink.written();
     let mut ended = false;
     while !ended {
         let next = match tokio::time::timeout(stall, pieces.next()).await {
@@ -251,10 +256,13 @@ where
         };
         match next {
             Some(Err(e)) => {
-                // The client went away: keep every byte that arrived, for a resumed upload.
-                if !buf.is_empty() {
+                // The client went away: keep every byte that arrived, for a resumed upload
+                // (if the disk has room for them).
+                let len = buf.len() as u64;
+                if len > 0 && room.before_write(len).is_ok() {
                     let at = sink.written();
                     let (_, _, r) = write_chunk(sink, at, buf, None).await?;
+                    room.landed(len);
                     r?;
                 }
                 return Err(TransferError::Stream(e));
@@ -266,8 +274,10 @@ where
                     buf.extend_from_slice(&rest[..take]);
                     rest = &rest[take..];
                     if buf.len() == chunk {
+                        room.before_write(chunk as u64)?;
                         let at = sink.written();
                         let (s, b, r) = write_chunk(sink, at, buf, None).await?;
+                        room.landed(chunk as u64);
                         (sink, buf) = (s, b);
                         r?;
                     }
@@ -276,14 +286,13 @@ where
             None => ended = true,
         }
         if ended && !buf.is_empty() {
+            let len = buf.len() as u64;
+            room.before_write(len)?;
             let at = sink.written();
             let (s, b, r) = write_chunk(sink, at, buf, None).await?;
+            room.landed(len);
             (sink, buf) = (s, b);
             r?;
-        }
-        if sink.written() - checked >= DISK_CHECK_EVERY {
-            node.disk.check_room(0)?;
-            checked = sink.written();
         }
     }
     Ok(sink)
@@ -456,9 +465,10 @@ pub(crate) async fn receive(
         ));
     };
     let left = n.info.size.saturating_sub(first.offset);
-    if let Err(e) = node.disk.check_room(left) {
-        return Err(Status::unavailable(e.to_string()));
-    }
+    let mut room = node
+        .disk
+        .promise(left)
+        .map_err(|e| Status::unavailable(e.to_string()))?;
     let (message, id, from) = (n.message, n.info.id.clone(), n.from.clone());
     let (sha256, size, offset) = (n.sha256, n.info.size, first.offset);
     let nd = node.clone();
@@ -506,7 +516,6 @@ pub(crate) async fn receive(
         ));
     }
     let mut next = Some(first);
-    let mut checked = sink.written();
     let stall = Duration::from_secs(node.config.attachments.stall_seconds);
     loop {
         let chunk = match next.take() {
@@ -535,16 +544,13 @@ pub(crate) async fn receive(
         if chunk.data.is_empty() {
             continue;
         }
-        if sink.written() - checked >= DISK_CHECK_EVERY {
-            if let Err(e) = node.disk.check_room(size.saturating_sub(sink.written())) {
-                let have = blocking(move || sink.pause())
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok());
-                tracing::warn!(message_id = %n.message, have, error = %e, "transfer paused: disk reserve");
-                return Err(Status::unavailable(e.to_string()));
-            }
-            checked = sink.written();
+        if let Err(e) = room.before_write(chunk.data.len() as u64) {
+            let have = blocking(move || sink.pause())
+                .await
+                .ok()
+                .and_then(|r| r.ok());
+            tracing::warn!(message_id = %n.message, have, error = %e, "transfer paused: disk reserve");
+            return Err(Status::unavailable(e.to_string()));
         }
         if chunk.sha256.len() != 32 {
             let have = pause(sink).await?;
@@ -563,6 +569,7 @@ pub(crate) async fn receive(
         let (s, _, r) = write_chunk(sink, chunk.offset, chunk.data, Some(chunk.sha256))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
+        room.landed(len as u64);
         sink = s;
         if r.is_ok() {
             hold.written.send_replace(sink.written());
@@ -989,14 +996,49 @@ pub(crate) fn sweep(node: &Node, now: i64) -> Swept {
     swept
 }
 
-/// Sweeps every `attachments.gc_interval_seconds` until shutdown.
+/// Removes abandoned partial uploads, oldest first, while the disk is under the reserve
+/// (blocking): whole-file uploads whose request broke off, and resumable ones untouched for
+/// `attachments.stall_seconds`, before their retention time.
+pub(crate) fn collect_for_space(node: &Node, now: i64) -> (usize, u64) {
+    let idle = (node.config.attachments.stall_seconds as i64).saturating_mul(1000);
+    let (n, bytes) = node
+        .attachments
+        .remove_partial_uploads(now.saturating_sub(idle), || {
+            node.disk.sample();
+            node.disk.check().is_ok()
+        });
+    node.metrics
+        .uploads_collected_for_space
+        .fetch_add(n as u64, Ordering::Relaxed);
+    (n, bytes)
+}
+
+/// Sweeps every `attachments.gc_interval_seconds` until shutdown; every second while the disk
+/// is under the reserve, collects abandoned partial uploads first ([`collect_for_space`]).
 pub(crate) async fn collect(node: Arc<Node>) {
     let every = Duration::from_secs(node.config.attachments.gc_interval_seconds.max(1));
+    let mut next_sweep = tokio::time::Instant::now() + every;
     loop {
         tokio::select! {
             _ = node.shutdown.cancelled() => break,
-            _ = tokio::time::sleep(every) => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
+        if node.disk.check().is_err() {
+            let n = node.clone();
+            match tokio::task::spawn_blocking(move || collect_for_space(&n, crate::store::now_ms())).await {
+                Ok((0, _)) => {}
+                Ok((uploads, bytes)) => tracing::warn!(
+                    uploads,
+                    bytes,
+                    "disk under the reserve: abandoned partial uploads removed before their retention time"
+                ),
+                Err(e) => tracing::warn!(error = %e, "attachments: collection for space failed"),
+            }
+        }
+        if tokio::time::Instant::now() < next_sweep {
+            continue;
+        }
+        next_sweep = tokio::time::Instant::now() + every;
         let n = node.clone();
         match tokio::task::spawn_blocking(move || sweep(&n, crate::store::now_ms())).await {
             Ok(s) if s.messages > 0 || s.uploads > 0 => {

@@ -247,7 +247,7 @@ impl Window for WindowService {
         let chunks = tokio_stream::once(Ok(first.data)).chain(stream.map(|c| c.map(|c| c.data)));
         match resume {
             None => {
-                let (upload, held) = super::transfer::upload(&self.node, chunks)
+                let (upload, held) = super::transfer::upload(&self.node, None, chunks)
                     .await
                     .map_err(transfer_status)?;
                 Ok(Response::new(upload_response(
@@ -425,7 +425,7 @@ pub(crate) fn transfer_status(e: super::transfer::TransferError) -> Status {
         T::Refused(a @ AttachmentError::Record { .. }) => Status::internal(a.to_string()),
         T::Refused(a) => Status::invalid_argument(a.to_string()),
         e @ T::Busy(_) => Status::resource_exhausted(e.to_string()),
-        T::Disk(d) => Status::unavailable(d.to_string()),
+        T::Disk(d) => Status::resource_exhausted(d.to_string()),
         T::Stream(m) => Status::cancelled(m),
         T::Internal(m) => Status::internal(m),
     }

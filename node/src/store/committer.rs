@@ -2,7 +2,8 @@
 //! caller that arrive while a commit is running into the next commit, so throughput follows
 //! the number of callers instead of the disk's fsync rate. Each caller gets its own answer
 //! only after the commit that holds its change is durable. Committed state changes are
-//! published to subscribers.
+//! published to subscribers. A gate may hold a commit back while the disk has no room for it
+//! (`limits.min_free_disk_mb`, docs/reliability.md): the callers wait, readers do not.
 
 use std::sync::Arc;
 
@@ -29,6 +30,23 @@ struct Job {
 /// Most requests in one commit.
 const MAX_GROUP: usize = 1024;
 
+/// Whether the next commit may be written now.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    Go,
+    /// Not yet (why): asked again shortly, the commit waiting.
+    Wait(String),
+    /// Never (the node is stopping): the waiting requests are refused with
+    /// [`StoreError::Closed`], nothing of them written.
+    GiveUp,
+}
+
+/// Asked before each commit.
+pub(crate) type Gate = Arc<dyn Fn() -> Room + Send + Sync>;
+
+/// How often a waiting commit asks its gate again.
+const GATE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The handle callers use; cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Committer {
@@ -38,16 +56,20 @@ pub(crate) struct Committer {
     /// Set (once) when the disk refused a write: the store takes no more writes until the node
     /// restarts and reopens it.
     failed: watch::Receiver<Option<String>>,
+    /// Why the next commit waits (its gate said so), while it does.
+    paused: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Committer {
-    /// Starts the commit thread for `store`.
-    pub(crate) fn start(store: Arc<Store>) -> Result<Self, StoreError> {
+    /// Starts the commit thread for `store`; each commit first waits for `gate`, if any.
+    pub(crate) fn start(store: Arc<Store>, gate: Option<Gate>) -> Result<Self, StoreError> {
         let (jobs, mut rx) = mpsc::channel::<Job>(8192);
         let (changes, _) = broadcast::channel(16_384);
         let publish = changes.clone();
         let thread_store = store.clone();
         let (fail, failed) = watch::channel(None);
+        let paused: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let thread_paused = paused.clone();
         std::thread::Builder::new()
             .name("tereze-commit".into())
             .spawn(move || {
@@ -62,6 +84,23 @@ impl Committer {
                                 group.push(job);
                             }
                             Err(_) => break,
+                        }
+                    }
+                    if let Some(gate) = &gate {
+                        if !wait_for_room(gate, &thread_paused) {
+                            // Given up (the node stops with no room): nothing of it was
+                            // written, and each caller is told so.
+                            for job in group.drain(..) {
+                                (job.refuse)(StoreError::Closed);
+                            }
+                            if last {
+                                rx.close();
+                                while let Ok(job) = rx.try_recv() {
+                                    (job.refuse)(StoreError::Closed);
+                                }
+                                break;
+                            }
+                            continue;
                         }
                     }
                     if let Err(StoreError::Io(e)) =
@@ -86,7 +125,16 @@ impl Committer {
             changes,
             failed,
             store,
+            paused,
         })
+    }
+
+    /// Why commits wait for room now, if they do.
+    pub(crate) fn paused(&self) -> Option<String> {
+        self.paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Reads go straight to the store (redb readers do not wait for writers).
@@ -184,6 +232,28 @@ impl Committer {
     }
 }
 
+/// Waits until `gate` lets the next commit go (true) or gives it up (false), saying why it
+/// waits in `paused` meanwhile.
+fn wait_for_room(gate: &Gate, paused: &std::sync::Mutex<Option<String>>) -> bool {
+    let set = |v: Option<String>| *paused.lock().unwrap_or_else(|p| p.into_inner()) = v;
+    loop {
+        match gate() {
+            Room::Go => {
+                set(None);
+                return true;
+            }
+            Room::Wait(why) => {
+                set(Some(why));
+                std::thread::sleep(GATE_RETRY);
+            }
+            Room::GiveUp => {
+                set(None);
+                return false;
+            }
+        }
+    }
+}
+
 /// Commits one group; the engine's error, if the commit failed.
 fn commit_group(
     store: &Store,
@@ -246,7 +316,7 @@ mod tests {
         let store = Arc::new(Store::Redb(
             crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
         ));
-        let c = Committer::start(store.clone()).expect("starts");
+        let c = Committer::start(store.clone(), None).expect("starts");
         let mut events = c.subscribe();
         let mut tasks = Vec::new();
         for n in 0..200u128 {
@@ -276,7 +346,7 @@ mod tests {
         let store = Arc::new(Store::Redb(
             crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
         ));
-        let c = Committer::start(store.clone()).expect("starts");
+        let c = Committer::start(store.clone(), None).expect("starts");
         c.run(|t| t.enqueue(&[msg(1)], &[])).await.expect("before");
         c.run_last(|t| t.enqueue(&[msg(2)], &[]))
             .await
@@ -292,7 +362,7 @@ mod tests {
         let store = Arc::new(Store::Redb(
             crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
         ));
-        let c = Committer::start(store).expect("starts");
+        let c = Committer::start(store, None).expect("starts");
         // Holds the commit thread so that the next two requests share a group, in order.
         let busy = {
             let c = c.clone();
@@ -324,5 +394,47 @@ mod tests {
             matches!(&after, Err(StoreError::Engine(m)) if m == "the engine broke"),
             "the request after it was not told why: {after:?}"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_gate_holds_commits_until_room_returns_and_reads_go_on() {
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let dir = tempfile::tempdir().expect("dir");
+        let store = Arc::new(Store::Redb(
+            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
+        ));
+        // 0: no room, 1: room, 2: stopping.
+        let room = Arc::new(AtomicU8::new(0));
+        let r = room.clone();
+        let gate: Gate = Arc::new(move || match r.load(Ordering::Relaxed) {
+            0 => Room::Wait("no room".into()),
+            1 => Room::Go,
+            _ => Room::GiveUp,
+        });
+        let c = Committer::start(store.clone(), Some(gate)).expect("starts");
+        let c2 = c.clone();
+        let waiting = tokio::spawn(async move { c2.run(|t| t.enqueue(&[msg(1)], &[])).await });
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        assert!(!waiting.is_finished(), "committed without room");
+        assert_eq!(c.paused().as_deref(), Some("no room"));
+        assert_eq!(store.queued("RU").expect("reads go on"), 0);
+        assert!(c.failed().borrow().is_none(), "waiting is not a failure");
+        room.store(1, Ordering::Relaxed);
+        waiting
+            .await
+            .expect("joined")
+            .expect("committed once room returned");
+        assert_eq!(store.queued("RU").expect("count"), 1);
+        assert_eq!(c.paused(), None);
+        // Stopping while waiting: the request is given up, not written, and nothing fails.
+        room.store(0, Ordering::Relaxed);
+        let c3 = c.clone();
+        let given_up = tokio::spawn(async move { c3.run(|t| t.enqueue(&[msg(2)], &[])).await });
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        room.store(2, Ordering::Relaxed);
+        let given_up = given_up.await.expect("joined");
+        assert!(matches!(given_up, Err(StoreError::Closed)), "{given_up:?}");
+        assert_eq!(store.queued("RU").expect("count"), 1);
+        assert!(c.failed().borrow().is_none());
     }
 }

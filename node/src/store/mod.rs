@@ -330,7 +330,8 @@ impl Txn<'_> {
         both_txn!(self, t => t.park(id, state, note))
     }
 
-    /// An operator's requeue of a parked message; returns its peer.
+    /// An operator's requeue of a parked message; returns its peer. Refused
+    /// ([`StoreError::SignedExpiryPassed`]) once the envelope's signed `ExpiresAt` has passed.
     pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
         both_txn!(self, t => t.requeue(id))
     }
@@ -723,6 +724,10 @@ pub(crate) enum StoreError {
     NotQueued(Uuid),
     #[error("message {0} is not parked (expired or dead)")]
     NotParked(Uuid),
+    /// The envelope's signed `ExpiresAt` has passed: sent again as it is, the receiver would
+    /// reject it, and the node cannot change a signed envelope.
+    #[error("message urn:uuid:{id} cannot be requeued: its signed envelope expired at {} (ExpiresAt), so the receiver would reject it as document-expired, and a new expiry needs a new envelope; submit the document again", rfc3339(*expires_at))]
+    SignedExpiryPassed { id: Uuid, expires_at: i64 },
     #[error("message {0} is not in the inbox")]
     NotInInbox(Uuid),
     #[error("message {0} is not in quarantine")]
@@ -746,6 +751,28 @@ impl StoreError {
             Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_)
         )
     }
+}
+
+/// Why a parked message cannot be requeued, if it cannot: an envelope whose signed expiry has
+/// passed at `now` (a hub's returned receipt carries no expiry).
+pub(crate) fn requeue_refusal(entry: &OutboxEntry, now: i64) -> Option<StoreError> {
+    let m = &entry.message;
+    match (&m.payload, m.expires_at) {
+        (Payload::Envelope { .. }, Some(expires_at)) if expires_at <= now => {
+            Some(StoreError::SignedExpiryPassed {
+                id: m.message_id,
+                expires_at,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC), for messages.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("{ms} ms after the Unix epoch"))
 }
 
 /// A message for KZ → `peer` with conversation = id = `n`, for tests.

@@ -1200,13 +1200,17 @@ impl PgTxn<'_> {
     pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
         let row = self
             .opt(
-                "DELETE FROM parked WHERE message_id = $1 RETURNING entry, payload",
+                "SELECT entry, payload FROM parked WHERE message_id = $1 FOR UPDATE",
                 &[&id],
             )?
             .ok_or(StoreError::NotParked(id))?;
         let mut entry: OutboxEntry = decode(row.get::<_, &[u8]>(0))?;
+        // Refused before any write, like every refusal of a transaction's requests.
+        if let Some(refusal) = super::requeue_refusal(&entry, self.now) {
+            return Err(refusal);
+        }
         entry.message.payload.set_bytes(row.get(1));
-        entry.message.expires_at = None;
+        self.exec("DELETE FROM parked WHERE message_id = $1", &[&id])?;
         let m = &entry.message;
         let now = self.now;
         let message = encode(m)?;

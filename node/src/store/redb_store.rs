@@ -397,21 +397,26 @@ impl RedbTxn<'_> {
     }
 
     /// An operator's requeue of a parked message: back at the end of its peer's queue, with
-    /// fresh attempts (and no expiry: the operator decided to send it).
+    /// fresh attempts; refused (before any write) once its signed expiry has passed.
     pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
         let mut entry: OutboxEntry = {
             let mut parked = self.txn.open_table(PARKED).map_err(engine)?;
-            let v = parked.remove(id.as_u128()).map_err(engine)?;
-            decode(
-                &v.map(|v| v.value().to_vec())
-                    .ok_or(StoreError::NotParked(id))?,
-            )?
+            let bytes = parked
+                .get(id.as_u128())
+                .map_err(engine)?
+                .map(|v| v.value().to_vec())
+                .ok_or(StoreError::NotParked(id))?;
+            let entry: OutboxEntry = decode(&bytes)?;
+            if let Some(refusal) = super::requeue_refusal(&entry, self.now) {
+                return Err(refusal);
+            }
+            parked.remove(id.as_u128()).map_err(engine)?;
+            entry
         };
         entry.sequence = self.next_counter("outbox")?;
         entry.attempts = 0;
         entry.next_attempt_at = self.now;
         entry.last_error = None;
-        entry.message.expires_at = None;
         let peer = entry.message.peer.clone();
         self.txn
             .open_table(OUTBOX)

@@ -76,6 +76,7 @@ on_both_engines!(
     delivery_stores_the_receipt_and_leaves_the_outbox,
     a_message_forwarded_by_a_hub_awaits_its_end_receipt,
     parked_messages_can_be_requeued,
+    a_message_past_its_signed_expiry_is_not_requeued,
     redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once,
     another_envelope_under_a_taken_id_is_not_a_redelivery,
     rejected_messages_are_quarantined_not_put_in_the_inbox,
@@ -318,6 +319,48 @@ fn parked_messages_can_be_requeued(fx: &dyn Fixture) {
         s.write(0, |t| t.requeue(Uuid::from_u128(9))),
         Err(StoreError::NotParked(_))
     ));
+}
+
+fn a_message_past_its_signed_expiry_is_not_requeued(fx: &dyn Fixture) {
+    let s = fx.open();
+    let expiring = |n, at| Outgoing {
+        expires_at: Some(at),
+        ..msg(n, n, "RU")
+    };
+    enqueue(&s, 0, &[expiring(1, 150), expiring(2, 1_000)]).expect("enqueued");
+    s.write(160, |t| {
+        t.park(Uuid::from_u128(1), State::Expired, "not delivered")?;
+        t.park(Uuid::from_u128(2), State::Dead, "refused")
+    })
+    .expect("parked");
+    let refused = s.write(200, |t| t.requeue(Uuid::from_u128(1)));
+    let Err(
+        e @ StoreError::SignedExpiryPassed {
+            expires_at: 150, ..
+        },
+    ) = refused
+    else {
+        panic!("{refused:?}");
+    };
+    assert!(
+        e.to_string().contains("1970-01-01T00:00:00Z (ExpiresAt)")
+            && e.to_string().contains("submit the document again"),
+        "{e}"
+    );
+    assert_eq!(s.parked().expect("parked").len(), 2, "still parked");
+    assert_eq!(
+        s.history(Uuid::from_u128(1)).expect("history").len(),
+        2,
+        "nothing recorded"
+    );
+    // Still within its expiry: requeued, keeping it, so the relay expires it again in time.
+    s.write(200, |t| t.requeue(Uuid::from_u128(2)))
+        .expect("requeued");
+    let back = s
+        .due("RU", 200, 10, usize::MAX, &HashSet::new())
+        .expect("due");
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].message.expires_at, Some(1_000));
 }
 
 fn redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once(fx: &dyn Fixture) {

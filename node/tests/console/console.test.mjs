@@ -1,12 +1,13 @@
 // Drives the node's web console in a real headless Chromium: sign in, search, open a timeline,
 // requeue a dead letter, read the statistics and export them; screenshots of each page.
-// Run by node/tests/console.rs with CONSOLE_URL, TOKEN, OK_ID, DEAD_ID, SHOTS, CHROMIUM.
+// Run by node/tests/console.rs with CONSOLE_URL, TOKEN, OK_ID, DEAD_ID, PAST_EXPIRY_ID, SHOTS,
+// CHROMIUM.
 import { chromium } from "playwright-core";
 import { strict as assert } from "node:assert";
 import { readFileSync } from "node:fs";
 
 const env = (k) => { const v = process.env[k]; if (!v) throw new Error(`${k} is not set`); return v; };
-const [url, token, okId, deadId, shots] = ["CONSOLE_URL", "TOKEN", "OK_ID", "DEAD_ID", "SHOTS"].map(env);
+const [url, token, okId, deadId, pastExpiryId, shots] = ["CONSOLE_URL", "TOKEN", "OK_ID", "DEAD_ID", "PAST_EXPIRY_ID", "SHOTS"].map(env);
 
 const browser = await chromium.launch({
   executablePath: env("CHROMIUM"),
@@ -45,6 +46,10 @@ try {
   // The dead letter, requeued from the dead-letter page.
   await page.click('nav a[data-view="dead"]');
   await page.waitForSelector(`button.requeue[data-id="${deadId}"]`);
+  // The one past its signed expiry offers no button that cannot work, but the reason.
+  const pastExpiry = page.locator("#results tr", { hasText: pastExpiryId });
+  assert.equal(await pastExpiry.locator("button.requeue").count(), 0, "no requeue button past the signed expiry");
+  assert.match(await pastExpiry.locator(".requeue-refused").textContent(), /ExpiresAt.*submit the document again/);
   await page.screenshot({ path: `${shots}/dead-letters.png`, fullPage: true });
   await page.click(`button.requeue[data-id="${deadId}"]`);
   await page.waitForSelector(".notice");

@@ -1,0 +1,108 @@
+//! The bound on Window calls in progress (`connections.window_max_calls`): a call over it is
+//! answered `RESOURCE_EXHAUSTED` at once, on its own stream, so a burst on one connection
+//! costs the client the calls over the bound (which it knows were not taken) instead of the
+//! whole connection and every call in flight on it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::Semaphore;
+use tonic::codegen::{http, BoxFuture, Service};
+use tonic::server::NamedService;
+
+/// Counters of the Window's calls, for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct CallCounters {
+    in_progress: AtomicU64,
+    refused: AtomicU64,
+}
+
+impl CallCounters {
+    pub(crate) fn render(&self, out: &mut String) {
+        out.push_str(&format!(
+            "# HELP tereze_window_calls_in_progress Window calls being answered now (connections.window_max_calls).\n# TYPE tereze_window_calls_in_progress gauge\ntereze_window_calls_in_progress {}\n",
+            self.in_progress.load(Ordering::Relaxed)
+        ));
+        out.push_str(&format!(
+            "# HELP tereze_window_calls_refused_total Window calls answered RESOURCE_EXHAUSTED because connections.window_max_calls were in progress.\n# TYPE tereze_window_calls_refused_total counter\ntereze_window_calls_refused_total {}\n",
+            self.refused.load(Ordering::Relaxed)
+        ));
+    }
+}
+
+/// A gRPC service whose calls in progress are bounded (shared by every connection: the
+/// bound is the node's, not a connection's).
+#[derive(Clone)]
+pub(crate) struct Bounded<S> {
+    inner: S,
+    permits: Arc<Semaphore>,
+    counters: Arc<CallCounters>,
+}
+
+impl<S> Bounded<S> {
+    pub(crate) fn new(inner: S, max_calls: usize, counters: Arc<CallCounters>) -> Self {
+        Self {
+            inner,
+            permits: Arc::new(Semaphore::new(max_calls)),
+            counters,
+        }
+    }
+}
+
+impl<S: NamedService> NamedService for Bounded<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+/// A call holding one of the permits, counted while it lives.
+struct InProgress {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    counters: Arc<CallCounters>,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        self.counters.in_progress.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl<S, B, R> Service<http::Request<B>> for Bounded<S>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    R: Default + Send + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => {
+                self.counters.in_progress.fetch_add(1, Ordering::Relaxed);
+                let call = InProgress {
+                    _permit: permit,
+                    counters: self.counters.clone(),
+                };
+                let answer = self.inner.call(request);
+                Box::pin(async move {
+                    let r = answer.await;
+                    drop(call);
+                    r
+                })
+            }
+            Err(_) => {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                let status = tonic::Status::resource_exhausted(
+                    "too many Window calls in progress (connections.window_max_calls): not taken, retry later",
+                );
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
+    }
+}
