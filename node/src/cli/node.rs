@@ -33,6 +33,9 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("tereze")
+                // Bounded: under a burst the default 512 threads each keep a stack and an
+                // allocator heap long after it (docs/operations.md, memory).
+                .max_blocking_threads(config.limits.blocking_threads)
                 .build()
                 .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
             let result = runtime.block_on(crate::node::run(config));

@@ -17,6 +17,7 @@ pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod national;
+pub(crate) mod queue_bytes;
 pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod shutdown;
@@ -254,6 +255,8 @@ pub(crate) struct Node {
     gates: std::sync::Mutex<std::collections::BTreeMap<String, Arc<gate::Gate>>>,
     /// Messages in the outbox (approximate between commits), for backpressure.
     pub(crate) outbox_len: AtomicU64,
+    /// Bytes of messages in memory on their way into the store (`limits.max_queue_bytes`).
+    pub(crate) queue_bytes: queue_bytes::QueueBytes,
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
     pub(crate) disk: disk::DiskWatch,
@@ -635,6 +638,7 @@ impl Node {
             config.attachments.max_national_transfers,
         ));
         let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
+        let queue_bytes = queue_bytes::QueueBytes::new(config.limits.max_queue_bytes);
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -653,6 +657,7 @@ impl Node {
             wake: Default::default(),
             gates: Default::default(),
             outbox_len: AtomicU64::new(outbox_len),
+            queue_bytes,
             metrics: Metrics::default(),
             disk,
             attachments,

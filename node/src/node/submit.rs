@@ -73,6 +73,9 @@ pub(crate) enum SubmitError {
     /// The node's queues are full; try again later.
     #[error("the outbox holds {0} messages, the limit; try again later")]
     Busy(u64),
+    /// The messages on their way into the store hold `limits.max_queue_bytes`; try again later.
+    #[error(transparent)]
+    QueueBytes(#[from] super::queue_bytes::Full),
     /// The data disk is under its reserve; try again later.
     #[error(transparent)]
     DiskLow(#[from] super::disk::DiskLow),
@@ -125,6 +128,12 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             node.config.limits.max_message_bytes
         )));
     }
+    // Held until the commit has answered, so the submissions waiting for the store cannot
+    // together hold more than limits.max_queue_bytes of memory: pushback before growth.
+    let per_request = super::queue_bytes::PER_REQUEST;
+    let mut held = node
+        .queue_bytes
+        .reserve(s.document.len() as u64 + per_request)?;
     // A body by reference is read into memory (up to attachments.max_checked_body_bytes) by a
     // request of a few bytes: it takes a national-transfer slot, so that many at once cannot
     // exhaust the node's memory.
@@ -141,6 +150,12 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .await
         .map_err(|e| invalid(format!("internal: {e}")))??;
     drop(slot);
+    held.resize(
+        prepared
+            .iter()
+            .map(|p| p.0.payload.bytes().len() as u64 + per_request)
+            .sum(),
+    );
     let count = prepared.len() as u64;
     let outgoing: Vec<Outgoing> = prepared.iter().map(|p| p.0.clone()).collect();
     let labels: Vec<(uuid::Uuid, String, String)> = prepared
@@ -165,6 +180,7 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             Ok(())
         })
         .await?;
+    drop(held);
     for (o, _, _, (process, document_type)) in &prepared {
         node.metrics
             .count_message("out", &o.peer, process, document_type);

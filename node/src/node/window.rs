@@ -41,7 +41,7 @@ pub(crate) struct WindowService {
 pub(crate) fn submit_status(e: SubmitError) -> Status {
     match e {
         SubmitError::Invalid(m) => Status::invalid_argument(m),
-        SubmitError::Busy(_) | SubmitError::TransfersBusy(_) => {
+        SubmitError::Busy(_) | SubmitError::QueueBytes(_) | SubmitError::TransfersBusy(_) => {
             Status::resource_exhausted(e.to_string())
         }
         SubmitError::ShuttingDown | SubmitError::DiskLow(_) => Status::unavailable(e.to_string()),
