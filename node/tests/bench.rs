@@ -127,3 +127,70 @@ fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
         );
     }
 }
+
+/// The HTTP intake answers `429` naming `limits.max_queue_bytes` when the submissions on their
+/// way into the store hold it (here 64 KiB: about three small ones), counts the refusal in
+/// `/metrics`, and every submission it accepted arrives once.
+#[test]
+fn http_intake_answers_429_at_max_queue_bytes_and_loses_nothing_it_took() {
+    let mut net = net::Net::init(
+        "KZ,RU",
+        "",
+        "",
+        23730,
+        "\n[limits]\nmax_queue_bytes = 65536\n",
+    );
+    net.start("KZ");
+    net.start("RU");
+    let port = net.http_port("KZ");
+    let body = serde_json::json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
+    });
+    let clients: Vec<_> = (0..16)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                (0..8)
+                    .map(|_| net::http(port, "POST", "/v1/messages", Some(&body)))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    let mut refused = 0;
+    for c in clients {
+        for (status, v) in c.join().expect("client") {
+            match status {
+                202 => taken.push(
+                    v["messages"][0]["message_id"]
+                        .as_str()
+                        .expect("id")
+                        .to_owned(),
+                ),
+                429 => {
+                    let e = v["error"].as_str().unwrap_or_default();
+                    assert!(e.contains("limits.max_queue_bytes = 65536"), "{v}");
+                    refused += 1;
+                }
+                other => panic!("{other}: {v}"),
+            }
+        }
+    }
+    assert!(
+        refused > 0 && !taken.is_empty(),
+        "{refused} refused, {} taken",
+        taken.len()
+    );
+    assert!(net.metric("KZ", "queue_bytes_refused_total") >= refused);
+    assert_eq!(net.metric("KZ", "queue_bytes_limit"), 65536);
+    assert!(
+        net::wait_until(std::time::Duration::from_secs(60), || net
+            .inbox_ids("RU")
+            .len()
+            >= taken.len()),
+        "not all taken submissions arrived"
+    );
+    net.assert_exactly_once("RU", &taken);
+}
