@@ -5,10 +5,7 @@ mod parse;
 pub(crate) mod serialize;
 mod tree;
 
-pub use parse::{
-    parse, parse_with_limits, Limits, ParseError, ParseErrorKind, DEFAULT_MEMORY_PER_BYTE,
-    MEMORY_SLACK,
-};
+pub use parse::{parse, parse_with_limits, Limits, ParseError, ParseErrorKind};
 pub use tree::{
     Attribute, Document, Element, IdError, NamespaceDecl, NodeId, NodeKind, Position,
     QualifiedName, WSU_NAMESPACE, XML_NAMESPACE,
