@@ -352,21 +352,8 @@ fn a_trader_added_to_its_register_is_resolved_after_a_flush_without_waiting() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(resolve(), (json!(false), json!("cache")));
 
-    let node_url = format!("https://127.0.0.1:{}", net.exchange_port("RU") + 3);
-    let ca = d.join("ru/root.pem");
-    let admin = |token_file: &std::path::Path, args: &[&str]| {
-        let mut all = vec![
-            "admin",
-            "--node",
-            node_url.as_str(),
-            "--ca",
-            ca.to_str().expect("utf-8"),
-            "--token-file",
-            token_file.to_str().expect("utf-8"),
-        ];
-        all.extend_from_slice(args);
-        tereze(&all)
-    };
+    let admin =
+        |token_file: &std::path::Path, args: &[&str]| net.admin_cli_as("RU", token_file, args);
     let token = d.join("ru/admin.token");
     let (code, out, err) = admin(&token, &["recognise", "--format", "json"]);
     assert_eq!(code, 0, "{err}");

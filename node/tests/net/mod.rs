@@ -344,10 +344,21 @@ impl Net {
 
     /// `tereze admin ARGS` against `state`'s node: the exit code and stdout with stderr.
     pub fn admin_cli(&self, state: &str, args: &[&str]) -> (i32, String) {
-        let dir = self.node_dir(state);
+        let token = self.node_dir(state).join("admin.token");
+        let (code, out, err) = self.admin_cli_as(state, &token, args);
+        (code, format!("{out}{err}"))
+    }
+
+    /// `tereze admin ARGS` against `state`'s node with the token in `token`: exit code,
+    /// stdout, stderr.
+    pub fn admin_cli_as(
+        &self,
+        state: &str,
+        token: &std::path::Path,
+        args: &[&str],
+    ) -> (i32, String, String) {
         let node = format!("https://127.0.0.1:{}", self.port(state, 3));
-        let ca = dir.join("root.pem");
-        let token = dir.join("admin.token");
+        let ca = self.node_dir(state).join("root.pem");
         let mut all = vec![
             "admin",
             "--node",
@@ -358,8 +369,7 @@ impl Net {
             token.to_str().expect("utf-8"),
         ];
         all.extend_from_slice(args);
-        let (code, out, err) = tereze(&all);
-        (code, format!("{out}{err}"))
+        tereze(&all)
     }
 
     /// Submits the EAEU sample export declaration from `from` to `to`.
