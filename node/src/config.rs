@@ -1012,6 +1012,55 @@ key = "signer.key"
     }
 
     #[test]
+    fn national_clients_are_checked_and_named_by_their_field() {
+        let client =
+            |lines: &str| format!("{MINIMAL}\n[[national.client]]\nname = \"a\"\n{lines}\n");
+        for (text, field, says) in [
+            (
+                client("token_file = \"t\"\noperations = []"),
+                "national.client[0].operations",
+                "list what it may call",
+            ),
+            (
+                client("token_file = \"t\"\ncertificate = \"c.pem\"\noperations = [\"submit\"]"),
+                "national.client[0].token_file",
+                "exactly one",
+            ),
+            (
+                client("certificate = \"c.pem\"\noperations = [\"inbox\"]"),
+                "national.client[0].certificate",
+                "client_ca",
+            ),
+            (
+                client("token_file = \"t\"\noperations = [\"submit\"]")
+                    + "[[national.client]]\nname = \"a\"\ntoken_file = \"u\"\noperations = [\"ack\"]\n",
+                "national.client[1].name",
+                "listed twice",
+            ),
+            (
+                format!("{MINIMAL}\n[[national.client]]\nname = \"a b\"\ntoken_file = \"t\"\noperations = [\"ack\"]\n"),
+                "national.client[0].name",
+                "letters, digits",
+            ),
+        ] {
+            let e = load(&text).expect_err(field).to_string();
+            assert!(e.contains(field) && e.contains(says), "{field}: {e}");
+        }
+        let e = load(&client("token_file = \"t\"\noperations = [\"everything\"]"))
+            .expect_err("unknown operation")
+            .to_string();
+        assert!(e.contains("everything"), "{e}");
+        let c = load(&client(
+            "token_file = \"t\"\noperations = [\"submit\", \"ack\"]",
+        ))
+        .expect("loads");
+        assert!(c.national.clients[0]
+            .token_file
+            .as_ref()
+            .is_some_and(|p| p.is_absolute()));
+    }
+
+    #[test]
     fn attachment_limits_are_checked_with_what_is_wrong() {
         for (lines, field, says) in [
             (
