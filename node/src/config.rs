@@ -176,6 +176,21 @@ pub(crate) struct Limits {
     /// MiB of the embedded store's pages kept in memory (redb's page cache); the rest is read
     /// from the file (the kernel's page cache) when needed.
     pub(crate) store_cache_mb: usize,
+    /// Documents being prepared (parsed, translated, checked, signed) at once, from both
+    /// national doors; one more waits a few seconds for a place, then is refused (429 /
+    /// RESOURCE_EXHAUSTED), so that intake works on this many documents at most. Default:
+    /// the cores.
+    pub(crate) max_preparing: usize,
+    /// MiB of memory the documents being prepared may hold together. Each reserves its
+    /// parse's budget (`xml::Limits::max_memory_per_byte` times its size, plus 1 MiB) before
+    /// it is parsed; one that does not fit is refused (429 / RESOURCE_EXHAUSTED).
+    pub(crate) max_preparing_mb: usize,
+}
+
+/// The default `limits.max_preparing`: preparing is CPU work, so one document per core keeps
+/// every core busy and no more documents in memory than the cores can work on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 impl Default for Limits {
@@ -188,6 +203,8 @@ impl Default for Limits {
             max_inbox_pull: 1_000,
             min_free_disk_mb: 100,
             store_cache_mb: crate::store::DEFAULT_CACHE_BYTES >> 20,
+            max_preparing: cores(),
+            max_preparing_mb: 192,
         }
     }
 }
@@ -658,6 +675,19 @@ impl NodeConfig {
                 ),
             ));
         }
+        if !(1..=1_024).contains(&c.limits.max_preparing) {
+            return Err(invalid(
+                "limits.max_preparing",
+                "must be between 1 and 1024 (documents prepared at once, each held in memory)"
+                    .into(),
+            ));
+        }
+        if !(16..=65_536).contains(&c.limits.max_preparing_mb) {
+            return Err(invalid(
+                "limits.max_preparing_mb",
+                "must be between 16 and 65536 (MiB)".into(),
+            ));
+        }
         if !(1..=65_536).contains(&c.limits.store_cache_mb) {
             return Err(invalid(
                 "limits.store_cache_mb",
@@ -978,6 +1008,10 @@ key = "signer.key"
         let e = load(&MINIMAL.replace("[listen]", "shutdown_seconds = 3\n[listen]"))
             .expect_err("a budget too short for the last checkpoint");
         assert!(e.to_string().contains("shutdown_seconds"), "{e}");
+        let e = load(&format!("{MINIMAL}\n[limits]\nmax_preparing = 0\n")).expect_err("none");
+        assert!(e.to_string().contains("limits.max_preparing"), "{e}");
+        let e = load(&format!("{MINIMAL}\n[limits]\nmax_preparing_mb = 1\n")).expect_err("small");
+        assert!(e.to_string().contains("limits.max_preparing_mb"), "{e}");
         let e = load(&format!("{MINIMAL}\n[limits]\nstore_cache_mb = 0\n")).expect_err("no cache");
         assert!(e.to_string().contains("limits.store_cache_mb"), "{e}");
         let e = load(&format!("{MINIMAL}\ncolour = 1\n")).expect_err("unknown key");

@@ -1349,6 +1349,102 @@ async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_
     net.stop("KZ");
 }
 
+// ------------------------------------------------------------------ memory from one door
+
+/// Resident-memory growth (peak over the level before) allowed while 32 documents of 4 MiB
+/// with about 460,000 elements each arrive at once, in KiB: the bound issue 23 sets.
+const MANY_ELEMENTS_GROWTH_KIB: u64 = 256 * 1024;
+
+/// An export declaration of `size` bytes whose goods list is nothing but tiny namespaced
+/// elements (9 bytes each): well-formed, under the 4 MiB limit, and as many nodes as the
+/// bytes allow.
+fn many_elements(size: usize) -> String {
+    let head = r#"<edec:ExportDeclarationDetails xmlns:edec="urn:EEC:R:CC:01:001:ExportDeclarationDetails:v1.0.0" xmlns:ccdo="urn:EEC:M:ComplexDataObjects" xmlns:csdo="urn:EEC:M:SimpleDataObjects"><ccdo:GoodsItemList>"#;
+    let tail = "</ccdo:GoodsItemList></edec:ExportDeclarationDetails>";
+    let item = "<ccdo:G/>";
+    let n = (size - head.len() - tail.len()) / item.len();
+    let mut doc = String::with_capacity(size);
+    doc.push_str(head);
+    for _ in 0..n {
+        doc.push_str(item);
+    }
+    doc.push_str(tail);
+    doc
+}
+
+#[test]
+fn many_element_documents_at_once_are_refused_within_a_memory_bound() {
+    let mut net = Net::init("KZ,RU", "", "", 22900, "");
+    net.start("KZ");
+    net.start("RU");
+    assert!(net.submit("KZ", "RU", None).is_ok(), "a warm-up submission");
+    let pid = net.pid("KZ");
+    let before = net.rss_kib("KZ");
+    let port = net.http_port("KZ");
+    let doc = many_elements(4 * MIB - 4096);
+    let body = Arc::new(
+        json!({
+            "format": "eaeu.export-declaration",
+            "document": doc,
+            "recipient_country": "RU",
+        })
+        .to_string(),
+    );
+    let t = Instant::now();
+    let clients: Vec<_> = (0..32)
+        .map(|_| {
+            let body = body.clone();
+            std::thread::spawn(move || {
+                net::http_bytes(
+                    port,
+                    "POST",
+                    "/v1/messages",
+                    "application/json",
+                    body.as_bytes(),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = clients
+        .into_iter()
+        .map(|c| c.join().expect("client"))
+        .collect();
+    let took = t.elapsed();
+    let peak = proc_status_kib(pid, "VmHWM:");
+    let after = net.rss_kib("KZ");
+    // What the allocator gives back once the load is over (reported, not asserted).
+    std::thread::sleep(Duration::from_secs(10));
+    let settled = net.rss_kib("KZ");
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    eprintln!(
+        "KZ RSS {before} KiB before, peak {peak} KiB, {after} KiB after 32 many-element documents in {took:?}, {settled} KiB 10 s later; answers {statuses:?}; {}",
+        answers
+            .iter()
+            .find(|(s, _)| *s == 400)
+            .map_or(&Value::Null, |(_, v)| v)
+    );
+    for (status, v) in &answers {
+        assert!(
+            matches!(status, 400 | 413 | 429),
+            "a many-element document drew {status}: {v}"
+        );
+    }
+    assert!(
+        peak.saturating_sub(before) <= MANY_ELEMENTS_GROWTH_KIB,
+        "RSS grew from {before} KiB to a peak of {peak} KiB, over {MANY_ELEMENTS_GROWTH_KIB} KiB of growth"
+    );
+    assert!(alive(&net, "KZ"), "{}", net.log("KZ"));
+    for _ in 0..3 {
+        assert!(
+            net.submit("KZ", "RU", None).is_ok(),
+            "a normal submission afterwards"
+        );
+    }
+    net.stop("KZ");
+    net.stop("RU");
+}
+
 // ------------------------------------------------------------------ connections
 
 /// The `[connections]` bounds the connection tests set short.

@@ -5,7 +5,10 @@ mod parse;
 pub(crate) mod serialize;
 mod tree;
 
-pub use parse::{parse, parse_with_limits, Limits, ParseError, ParseErrorKind};
+pub use parse::{
+    parse, parse_with_limits, Limits, ParseError, ParseErrorKind, DEFAULT_MEMORY_PER_BYTE,
+    MEMORY_SLACK,
+};
 pub use tree::{
     Attribute, Document, Element, IdError, NamespaceDecl, NodeId, NodeKind, Position,
     QualifiedName, WSU_NAMESPACE, XML_NAMESPACE,

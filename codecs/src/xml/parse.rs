@@ -11,7 +11,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::tree::{
-    position_of, Attribute, Document, Element, NamespaceDecl, NodeId, NodeKind, Position,
+    position_of, Attribute, Document, Element, NamespaceDecl, Node, NodeId, NodeKind, Position,
     QualifiedName, XML_NAMESPACE,
 };
 
@@ -31,7 +31,23 @@ pub struct Limits {
     pub max_name_len: usize,
     /// Most nodes (elements, text, comments, PIs) in the document.
     pub max_nodes: usize,
+    /// Most memory the parsed tree may take per byte of input, with [`MEMORY_SLACK`] more for
+    /// every document. The parser adds up what each node costs (its slot in the arena, its
+    /// names, namespace, attributes and text) and refuses before the tree passes the budget,
+    /// so a document of many tiny elements cannot cost memory out of proportion to its size.
+    pub max_memory_per_byte: usize,
 }
+
+/// Memory every document's tree may take beyond [`Limits::max_memory_per_byte`] times its
+/// size, so that small documents are never refused for their proportions.
+pub const MEMORY_SLACK: usize = 1 << 20;
+
+/// The default [`Limits::max_memory_per_byte`]. A node costs 168 bytes in the arena and its
+/// strings on top, so an indented document of short elements (each line's indentation a text
+/// node) needs more than 20: the project's samples, repeated to 4 MiB, need 14 to 25 (unit
+/// test `samples_fit_the_memory_budget_with_room`). Nothing but tiny elements in a long
+/// namespace needs more than 40.
+pub const DEFAULT_MEMORY_PER_BYTE: usize = 32;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -41,6 +57,7 @@ impl Default for Limits {
             max_attributes: 128,
             max_name_len: 256,
             max_nodes: 1_000_000,
+            max_memory_per_byte: DEFAULT_MEMORY_PER_BYTE,
         }
     }
 }
@@ -66,6 +83,12 @@ pub enum ParseErrorKind {
     NameTooLong { len: usize, limit: usize },
     #[error("document has more than the limit of {limit} nodes")]
     TooManyNodes { limit: usize },
+    #[error("document of {size} bytes would need more than {limit} bytes of memory as a tree ({per_byte} per byte of input): too many elements, attributes or namespace copies for its size")]
+    TooMuchMemory {
+        size: usize,
+        limit: usize,
+        per_byte: usize,
+    },
     #[error("input is not valid UTF-8 (byte offset {0})")]
     InvalidUtf8(usize),
     #[error("encoding {0:?} is not supported; documents must be UTF-8")]
@@ -127,6 +150,40 @@ pub fn parse_with_limits(input: &[u8], limits: &Limits) -> Result<Document, Pars
         }
     })?;
     Parser::new(text, limits).run()
+}
+
+/// Bytes of a node's place in its parent's list of children (4, doubled for the list's
+/// growth).
+const CHILD_SLOT: usize = 8;
+
+/// What a string's allocation costs: its bytes in the allocator's 16-byte size classes.
+fn string_held(s: &str) -> usize {
+    if s.is_empty() {
+        0
+    } else {
+        s.len().div_ceil(16) * 16
+    }
+}
+
+/// What an element holds beyond its slot: names, its copy of its namespace URI, namespace
+/// declarations and attributes.
+fn element_held(e: &Element) -> usize {
+    let name =
+        |n: &QualifiedName| n.prefix.as_deref().map_or(0, string_held) + string_held(&n.local);
+    let uri = |u: &Option<String>| u.as_deref().map_or(0, string_held);
+    let decls: usize = e
+        .namespace_decls
+        .iter()
+        .map(|d| d.prefix.as_deref().map_or(0, string_held) + string_held(&d.uri))
+        .sum::<usize>()
+        + e.namespace_decls.capacity() * std::mem::size_of::<NamespaceDecl>();
+    let attributes: usize = e
+        .attributes
+        .iter()
+        .map(|a| name(&a.name) + uri(&a.namespace) + string_held(&a.value))
+        .sum::<usize>()
+        + e.attributes.capacity() * std::mem::size_of::<Attribute>();
+    name(&e.name) + uri(&e.namespace) + decls + attributes
 }
 
 fn is_xml_char(c: char) -> bool {
@@ -199,6 +256,12 @@ struct Parser<'a> {
     seen_root: bool,
     /// Offset where the current event started.
     event_start: usize,
+    /// Bytes the tree holds outside the arena's slots (names, namespaces, attributes, text,
+    /// child lists, the copy of the source), as far as the parser can tell.
+    held: usize,
+    /// Most bytes the tree may take: [`Limits::max_memory_per_byte`] times the input's size,
+    /// plus [`MEMORY_SLACK`].
+    budget: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -218,6 +281,11 @@ impl<'a> Parser<'a> {
             bindings_per_level: Vec::new(),
             seen_root: false,
             event_start: 0,
+            held: text.len(),
+            budget: text
+                .len()
+                .saturating_mul(limits.max_memory_per_byte)
+                .saturating_add(MEMORY_SLACK),
         }
     }
 
@@ -458,6 +526,48 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
+    /// Accounts for a node about to be added (`held` bytes of its own beyond its slot) and
+    /// refuses when the tree would then pass its budget, counting the arena's next growth
+    /// before it happens.
+    fn charge(&mut self, held: usize) -> Result<(), ParseError> {
+        let nodes = &self.doc.nodes;
+        let slots = if nodes.len() == nodes.capacity() {
+            nodes.capacity().saturating_mul(2).max(4)
+        } else {
+            nodes.capacity()
+        };
+        let held = held.saturating_add(CHILD_SLOT);
+        let need = slots
+            .saturating_mul(std::mem::size_of::<Node>())
+            .saturating_add(self.held)
+            .saturating_add(held);
+        self.grow(need, held)
+    }
+
+    /// Accounts for `held` more bytes (text appended to a text node) within the budget.
+    fn charge_text(&mut self, held: usize) -> Result<(), ParseError> {
+        let need = self
+            .doc
+            .nodes
+            .capacity()
+            .saturating_mul(std::mem::size_of::<Node>())
+            .saturating_add(self.held)
+            .saturating_add(held);
+        self.grow(need, held)
+    }
+
+    fn grow(&mut self, need: usize, held: usize) -> Result<(), ParseError> {
+        if need > self.budget {
+            return Err(self.error(ParseErrorKind::TooMuchMemory {
+                size: self.text.len(),
+                limit: self.budget,
+                per_byte: self.limits.max_memory_per_byte,
+            }));
+        }
+        self.held += held;
+        Ok(())
+    }
+
     fn open(&mut self, start: &BytesStart<'_>, empty: bool) -> Result<(), ParseError> {
         if self.stack.is_empty() && self.seen_root {
             return Err(self.error(ParseErrorKind::ContentAfterRoot(
@@ -587,6 +697,7 @@ impl<'a> Parser<'a> {
             attributes: attrs,
             children: Vec::new(),
         };
+        self.charge(element_held(&element))?;
         let parent = self.stack.last().copied();
         let id = self
             .doc
@@ -636,12 +747,16 @@ impl<'a> Parser<'a> {
             .element(parent)
             .and_then(|e| e.children.last().copied());
         if let Some(last) = last {
-            if let NodeKind::Text(t) = &mut self.doc.nodes[last.index()].kind {
-                t.push_str(s);
+            if matches!(self.doc.nodes[last.index()].kind, NodeKind::Text(_)) {
+                self.charge_text(s.len())?;
+                if let NodeKind::Text(t) = &mut self.doc.nodes[last.index()].kind {
+                    t.push_str(s);
+                }
                 return Ok(());
             }
         }
         self.count_node()?;
+        self.charge(string_held(s))?;
         let id = self.doc.push_node(
             Some(parent),
             NodeKind::Text(s.to_owned()),
@@ -655,6 +770,15 @@ impl<'a> Parser<'a> {
 
     fn misc_node(&mut self, kind: NodeKind) -> Result<(), ParseError> {
         self.count_node()?;
+        let held = match &kind {
+            NodeKind::Comment(c) => string_held(c),
+            NodeKind::ProcessingInstruction { target, data } => {
+                string_held(target) + string_held(data)
+            }
+            NodeKind::Element(e) => element_held(e),
+            NodeKind::Text(t) => string_held(t),
+        };
+        self.charge(held)?;
         let parent = self.stack.last().copied();
         let id = self.doc.push_node(parent, kind, Some(self.event_start));
         match parent {
@@ -784,6 +908,103 @@ mod tests {
             err_with("<r><a/><b/><c/></r>", limits),
             ParseErrorKind::TooManyNodes { limit: 3 }
         );
+    }
+
+    /// A document of `elements` empty elements in one namespace, each `<p:e/>`.
+    fn tiny_elements(elements: usize) -> String {
+        format!(
+            "<p:r xmlns:p=\"urn:EEC:M:ComplexDataObjects\">{}</p:r>",
+            "<p:e/>".repeat(elements)
+        )
+    }
+
+    #[test]
+    fn many_tiny_elements_are_refused_for_their_memory_before_the_node_limit() {
+        // 3.5 MB of tiny elements: 580,000 nodes, under max_nodes, but each costs over 200
+        // bytes in the tree (slot, names, its copy of the namespace URI).
+        let doc = tiny_elements(580_000);
+        let e = parse(doc.as_bytes()).map(|_| ()).unwrap_err();
+        let limit = doc.len() * DEFAULT_MEMORY_PER_BYTE + MEMORY_SLACK;
+        assert_eq!(
+            e.kind,
+            ParseErrorKind::TooMuchMemory {
+                size: doc.len(),
+                limit,
+                per_byte: DEFAULT_MEMORY_PER_BYTE
+            }
+        );
+        assert!(e.to_string().contains("too many elements"), "{e}");
+        // The same elements in a document padded with text are within the budget.
+        let padded = format!(
+            "<p:r xmlns:p=\"urn:x\">{}{}</p:r>",
+            "<p:e/>".repeat(1_000),
+            "x".repeat(1_000 * 40)
+        );
+        assert!(parse(padded.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn memory_budget_counts_namespace_copies() {
+        // One long namespace URI declared once, copied into every element that uses it: the
+        // bytes of the input are few, the copies many.
+        let uri = format!("urn:{}", "u".repeat(4_000));
+        let doc = format!("<p:r xmlns:p=\"{uri}\">{}</p:r>", "<p:e/>".repeat(2_000));
+        assert!(matches!(
+            err(&doc).kind,
+            ParseErrorKind::TooMuchMemory { .. }
+        ));
+        // Small documents always have the slack.
+        assert!(parse(tiny_elements(2_000).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn samples_fit_the_memory_budget_with_room() {
+        // A fifth of the default to spare.
+        let limits = Limits {
+            max_memory_per_byte: DEFAULT_MEMORY_PER_BYTE * 4 / 5,
+            ..Limits::default()
+        };
+        let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+        let mut seen = 0;
+        for dir in std::fs::read_dir(&samples).expect("samples").flatten() {
+            for file in std::fs::read_dir(dir.path()).expect("sample dir").flatten() {
+                let path = file.path();
+                if path.extension().is_none_or(|e| e != "xml") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).expect("sample");
+                // Repeated to well past the slack, as a document with many goods items would
+                // be: the root's content many times over.
+                let body = &text[text.find("?>").map_or(0, |i| i + 2)..];
+                let root_end = body.find('>').expect("root") + 1;
+                let close = body.rfind("</").expect("root end");
+                let inner = &body[root_end..close];
+                let big = format!(
+                    "{}{}{}",
+                    &body[..root_end],
+                    inner.repeat((4 << 20) / inner.len().max(1)),
+                    &body[close..]
+                );
+                let parsed = parse_with_limits(
+                    big.as_bytes(),
+                    &Limits {
+                        max_bytes: 16 << 20,
+                        ..limits
+                    },
+                );
+                assert!(
+                    !matches!(
+                        parsed.as_ref().map_err(|e| &e.kind),
+                        Err(ParseErrorKind::TooMuchMemory { .. })
+                    ),
+                    "{}: {:?}",
+                    path.display(),
+                    parsed.map(|_| ())
+                );
+                seen += 1;
+            }
+        }
+        assert!(seen > 10, "{seen} samples");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
             init_logging(config.log.as_deref());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                .max_blocking_threads(crate::node::blocking_threads(&config))
                 .thread_name("tereze")
                 .build()
                 .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;

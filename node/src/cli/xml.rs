@@ -102,6 +102,9 @@ pub(crate) struct LimitArgs {
     /// Most nodes in the document.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_nodes)]
     max_nodes: usize,
+    /// Most memory the parsed tree may take per byte of input (beyond 1 MiB for any document).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_memory_per_byte)]
+    max_memory_per_byte: usize,
 }
 
 impl From<&LimitArgs> for Limits {
@@ -112,6 +115,7 @@ impl From<&LimitArgs> for Limits {
             max_attributes: a.max_attributes,
             max_name_len: a.max_name_len,
             max_nodes: a.max_nodes,
+            max_memory_per_byte: a.max_memory_per_byte,
         }
     }
 }

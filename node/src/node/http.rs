@@ -430,6 +430,15 @@ async fn post_message(
         Err(e @ (SubmitError::Busy(_) | SubmitError::TransfersBusy(_))) => {
             error(StatusCode::TOO_MANY_REQUESTS, e)
         }
+        // Preparing takes a fraction of a second: come back in one.
+        Err(e @ (SubmitError::PreparingBusy(_) | SubmitError::PreparingMemory { .. })) => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, e);
+            r.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+            r
+        }
         // Retryable: the client comes back once the operator has made room or mended the disk.
         Err(e @ (SubmitError::DiskLow(_) | SubmitError::AttachmentIo(_))) => unavailable(e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
@@ -644,7 +653,31 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 33] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 36] = [
+        (
+            "preparing_reserved_mb",
+            "gauge",
+            "MiB of limits.max_preparing_mb reserved by the documents being prepared now.",
+            node.config
+                .limits
+                .max_preparing_mb
+                .saturating_sub(node.preparing_mb.available_permits()) as u64,
+        ),
+        (
+            "documents_preparing",
+            "gauge",
+            "Documents being prepared at intake now (parsed, translated, signed), at most limits.max_preparing.",
+            node.config
+                .limits
+                .max_preparing
+                .saturating_sub(node.preparing.available_permits()) as u64,
+        ),
+        (
+            "preparing_refused_total",
+            "counter",
+            "Submissions refused (429 / RESOURCE_EXHAUSTED) because limits.max_preparing documents were being prepared or their budgets left too little of limits.max_preparing_mb.",
+            m.preparing_refused.load(Ordering::Relaxed),
+        ),
         (
             "attachments_receiving",
             "gauge",

@@ -129,6 +129,8 @@ pub(crate) struct Metrics {
     pub(crate) webhooks_failed: AtomicU64,
     /// Admin API requests refused for missing or wrong credentials.
     pub(crate) admin_refused: AtomicU64,
+    /// Submissions refused for `limits.max_preparing` or `limits.max_preparing_mb`.
+    pub(crate) preparing_refused: AtomicU64,
     /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
     /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
     pub(crate) uploads: AtomicU64,
@@ -237,6 +239,19 @@ pub(crate) const LANE_QUEUE: usize = 4;
 pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Blocking threads beyond intake's and the national downloads' for the rest of the blocking
+/// work: store reads and writes off the committer, receipt checks, Deliver calls' checks,
+/// attachment file work. More than that waits for a thread rather than adding one.
+const OTHER_BLOCKING_THREADS: usize = 32;
+
+/// The size of the runtime's blocking pool: documents being prepared
+/// (`limits.max_preparing`), national downloads that hold a thread while the client reads
+/// (`attachments.max_national_transfers`), and [`OTHER_BLOCKING_THREADS`]. Tokio's default,
+/// 512, let intake run hundreds of documents at once, each with its tree in memory.
+pub(crate) fn blocking_threads(config: &NodeConfig) -> usize {
+    config.limits.max_preparing + config.attachments.max_national_transfers + OTHER_BLOCKING_THREADS
+}
+
 /// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
@@ -282,6 +297,10 @@ pub(crate) struct Node {
     pub(crate) receiving: transfer::Receiving,
     /// Uploads and fetches of the national system in flight (`attachments.max_national_transfers`).
     pub(crate) national_transfers: Arc<tokio::sync::Semaphore>,
+    /// Documents being prepared at intake (`limits.max_preparing`).
+    pub(crate) preparing: Arc<tokio::sync::Semaphore>,
+    /// MiB reserved by the documents being prepared (`limits.max_preparing_mb`).
+    pub(crate) preparing_mb: Arc<tokio::sync::Semaphore>,
     /// The national clients allowed on the national doors.
     pub(crate) national: national::Clients,
     /// Calls the national doors refused.
@@ -656,6 +675,8 @@ impl Node {
         let national_transfers = Arc::new(tokio::sync::Semaphore::new(
             config.attachments.max_national_transfers,
         ));
+        let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
+        let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
         let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
         let node = Arc::new(Self {
             config,
@@ -682,6 +703,8 @@ impl Node {
             lane_queues: Default::default(),
             receiving: Default::default(),
             national_transfers,
+            preparing,
+            preparing_mb,
             national,
             national_refusals: Default::default(),
             shutdown: CancellationToken::new(),

@@ -83,6 +83,18 @@ pub(crate) enum SubmitError {
     /// The node could not read or link an upload's files (a disk error); try again later.
     #[error("{0}")]
     AttachmentIo(String),
+    /// `limits.max_preparing` documents were being prepared for as long as a submission
+    /// waits for a place; try again later.
+    #[error("{0} documents are being prepared, the limit (limits.max_preparing), and none finished in time; try again later")]
+    PreparingBusy(usize),
+    /// The documents being prepared hold so much of `limits.max_preparing_mb` that this one's
+    /// budget does not fit; try again later.
+    #[error("this document's budget of {need} MiB does not fit in the {free} MiB of limits.max_preparing_mb ({limit}) the documents being prepared leave; try again later")]
+    PreparingMemory {
+        need: u32,
+        free: usize,
+        limit: usize,
+    },
     /// A body by reference is read and checked in one of the national-transfer slots, and
     /// all are taken; try again later.
     #[error("body_attachment: {0} uploads, fetches and bodies by reference are in flight (attachments.max_national_transfers); try again later")]
@@ -132,12 +144,19 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .then(|| super::transfer::national_slot(node))
         .transpose()
         .map_err(|_| SubmitError::TransfersBusy(node.config.attachments.max_national_transfers))?;
+    // A document being prepared holds its tree, its translation and its envelope in memory:
+    // a few at a time, each within its budget, bound what intake can take.
+    let preparing = reserve(node, &s).await?;
     let sub_by = s.by.by();
     let n = node.clone();
     // Parsing, translation and signing are CPU work: keep them off the async workers.
-    let prepared = tokio::task::spawn_blocking(move || prepare(&n, s))
-        .await
-        .map_err(|e| invalid(format!("internal: {e}")))??;
+    let prepared = tokio::task::spawn_blocking(move || {
+        let prepared = prepare(&n, s);
+        drop(preparing);
+        prepared
+    })
+    .await
+    .map_err(|e| invalid(format!("internal: {e}")))??;
     drop(slot);
     let count = prepared.len() as u64;
     // All of a set's messages or none: dropped on any error below, the places go back.
@@ -187,6 +206,61 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         });
     }
     Ok(out)
+}
+
+/// What a document being prepared holds: a place among `limits.max_preparing` and its
+/// memory budget in `limits.max_preparing_mb`.
+type Reservation = (
+    tokio::sync::OwnedSemaphorePermit,
+    tokio::sync::OwnedSemaphorePermit,
+);
+
+/// How long a submission waits for a place among `limits.max_preparing`: preparing a small
+/// document takes milliseconds, so a client with many in flight (`tereze bench`: 128) waits
+/// its turn rather than being refused; a place not free by then means the node is overloaded.
+const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Reserves a place and memory for preparing `s`, or refuses it. A place is waited for up to
+/// [`PLACE_WAIT`]; the memory is not waited for (a document that does not fit is refused at
+/// once and holds nothing here). The memory is what parsing may take (the parser's budget for
+/// the document's size, or for the largest checked body by reference), at most the whole of
+/// `limits.max_preparing_mb` so that any document can be prepared alone.
+async fn reserve(node: &Node, s: &Submission) -> Result<Reservation, SubmitError> {
+    let refused = |e| {
+        node.metrics
+            .preparing_refused
+            .fetch_add(1, Ordering::Relaxed);
+        e
+    };
+    let limits = &node.config.limits;
+    let place = tokio::time::timeout(PLACE_WAIT, node.preparing.clone().acquire_owned())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| refused(SubmitError::PreparingBusy(limits.max_preparing)))?;
+    let size = match s.body_attachment {
+        None => s.document.len(),
+        Some(_) => {
+            usize::try_from(node.config.attachments.max_checked_body_bytes).unwrap_or(usize::MAX)
+        }
+    };
+    let budget = size
+        .saturating_mul(xml::DEFAULT_MEMORY_PER_BYTE)
+        .saturating_add(xml::MEMORY_SLACK);
+    let need =
+        u32::try_from(budget.div_ceil(1 << 20).min(limits.max_preparing_mb)).unwrap_or(u32::MAX);
+    let memory = node
+        .preparing_mb
+        .clone()
+        .try_acquire_many_owned(need)
+        .map_err(|_| {
+            refused(SubmitError::PreparingMemory {
+                need,
+                free: node.preparing_mb.available_permits(),
+                limit: limits.max_preparing_mb,
+            })
+        })?;
+    Ok((place, memory))
 }
 
 /// The signed messages, each with its recipient and whether it was translated here.

@@ -41,9 +41,10 @@ pub(crate) struct WindowService {
 pub(crate) fn submit_status(e: SubmitError) -> Status {
     match e {
         SubmitError::Invalid(m) => Status::invalid_argument(m),
-        SubmitError::Busy(_) | SubmitError::TransfersBusy(_) => {
-            Status::resource_exhausted(e.to_string())
-        }
+        SubmitError::Busy(_)
+        | SubmitError::TransfersBusy(_)
+        | SubmitError::PreparingBusy(_)
+        | SubmitError::PreparingMemory { .. } => Status::resource_exhausted(e.to_string()),
         SubmitError::ShuttingDown | SubmitError::DiskLow(_) => Status::unavailable(e.to_string()),
         SubmitError::Store(s) => Status::unavailable(format!("store: {s}")),
         SubmitError::AttachmentIo(m) => Status::unavailable(m),
