@@ -161,6 +161,14 @@ pub(crate) struct Limits {
     pub(crate) max_message_bytes: usize,
     /// Messages in the outbox above which submissions are refused (RESOURCE_EXHAUSTED / 429).
     pub(crate) max_queue: u64,
+    /// Bytes of messages in memory on their way into the store (submissions from intake to
+    /// their commit, delivered batches from the Exchange to theirs) above which new ones are
+    /// refused (RESOURCE_EXHAUSTED / 429): pushback before memory grows.
+    pub(crate) max_queue_bytes: u64,
+    /// Threads for blocking work (parsing, signing and verifying, store reads, attachment
+    /// files); more waits in line. Each thread keeps a stack and its own allocator heap, so
+    /// hundreds of them cost hundreds of megabytes after a burst.
+    pub(crate) blocking_threads: usize,
     /// Most messages in one Deliver call.
     pub(crate) max_batch: usize,
     /// Most envelope bytes in one Deliver call: the relay closes a batch there (a message
@@ -199,6 +207,8 @@ impl Default for Limits {
             max_message_bytes: 4 * 1024 * 1024,
             max_call_bytes: 32 * 1024 * 1024,
             max_queue: 100_000,
+            max_queue_bytes: 16 * 1024 * 1024,
+            blocking_threads: 32,
             max_batch: 256,
             max_inbox_pull: 1_000,
             min_free_disk_mb: 100,
@@ -686,6 +696,20 @@ impl NodeConfig {
             return Err(invalid(
                 "limits.max_preparing_mb",
                 "must be between 16 and 65536 (MiB)".into(),
+            ));
+        }
+        if c.limits.max_queue_bytes < 65_536 {
+            return Err(invalid(
+                "limits.max_queue_bytes",
+                "must be at least 65536 (bytes)".into(),
+            ));
+        }
+        // National fetches hold a thread for their whole transfer: some must stay for the rest.
+        let fetches = c.attachments.max_national_transfers;
+        if c.limits.blocking_threads < fetches + 8 || c.limits.blocking_threads > 4096 {
+            return Err(invalid(
+                "limits.blocking_threads",
+                format!("must be between attachments.max_national_transfers + 8 ({}) and 4096, so that fetches cannot take every thread", fetches + 8),
             ));
         }
         if !(1..=65_536).contains(&c.limits.store_cache_mb) {

@@ -66,6 +66,17 @@ pub(crate) struct BenchArgs {
     /// memory with another cache size.
     #[arg(long, value_name = "MIB", default_value_t = crate::store::DEFAULT_CACHE_BYTES >> 20)]
     store_cache_mb: usize,
+    /// The nodes' `limits.max_queue_bytes` (bytes of messages on their way into the store
+    /// above which submissions are refused), to compare memory under overload.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::config::Limits::default().max_queue_bytes)]
+    max_queue_bytes: u64,
+    /// The nodes' `limits.blocking_threads`.
+    #[arg(long, value_name = "N", default_value_t = crate::config::Limits::default().blocking_threads)]
+    blocking_threads: usize,
+    /// After the last receipt, wait this many seconds with no load and report each node's
+    /// memory then (does it return near idle?).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    settle: u64,
     /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
     #[arg(long)]
     via_hub: bool,
@@ -174,8 +185,8 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             if args.via_hub { &["KZ", "RU"] } else { &[] },
             args.base_port,
             &format!(
-                "\n[limits]\nmax_queue = 1000000\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
-                args.store_cache_mb, args.attachment_rate_kib
+                "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
+                args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
             ),
             &top,
         )?;
@@ -316,6 +327,9 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
 
     let cpu_before: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Submissions the sender refused for now (RESOURCE_EXHAUSTED: its queues are full), so
+    // never sent: an open loop above capacity is pushed back, not failed.
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(if args.rate > 0 {
         100_000
@@ -333,11 +347,18 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         let mut w = windows[i % windows.len()].clone();
         let submitted = submitted.clone();
         let acks = acks.clone();
+        let refused = refused.clone();
         tasks.spawn(async move {
             let t0 = Instant::now();
             let r = w.submit(declaration()).await;
             drop(permit);
-            let r = r.map_err(|e| e.message().to_owned())?;
+            let r = match r {
+                Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+                r => r.map_err(|e| e.message().to_owned())?,
+            };
             if let Ok(mut a) = acks.lock() {
                 a.push(t0.elapsed());
             }
@@ -354,7 +375,19 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         r.map_err(fail)?.map_err(fail)?;
     }
     let submit_time = started.elapsed();
-    let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
+    let refused = refused.load(std::sync::atomic::Ordering::Relaxed);
+    if refused == 0 {
+        let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
+    } else {
+        // Only the accepted ones come back.
+        let accepted = args.messages - refused;
+        let deadline = Instant::now() + Duration::from_secs(args.timeout);
+        while settled.load(std::sync::atomic::Ordering::SeqCst) < accepted
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let total = started.elapsed();
     if attachment.is_some() {
         let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
@@ -382,6 +415,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.await;
     let rss_peak = rss_peak.lock().map(|p| p.clone()).unwrap_or_default();
+    let rss_after: Vec<Option<u64>> = if args.settle > 0 {
+        tokio::time::sleep(Duration::from_secs(args.settle)).await;
+        members.iter().map(|(_, p)| rss_kib(*p)).collect()
+    } else {
+        Vec::new()
+    };
 
     let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
     let mut e2e = done.lock().map(|d| d.clone()).unwrap_or_default();
@@ -404,12 +443,17 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         }
     );
     println!(
-        "delivered {n}/{} with verified receipts in {:.2} s: {:.0} msg/s end to end (submissions took {:.2} s: {:.0} msg/s)",
-        args.messages,
+        "delivered {n}/{} with verified receipts in {:.2} s: {:.0} msg/s end to end (submissions took {:.2} s: {:.0} msg/s){}",
+        args.messages - refused,
         total.as_secs_f64(),
         n as f64 / total.as_secs_f64(),
         submit_time.as_secs_f64(),
-        args.messages as f64 / submit_time.as_secs_f64()
+        args.messages as f64 / submit_time.as_secs_f64(),
+        if refused > 0 {
+            format!("; {refused} of {} refused (RESOURCE_EXHAUSTED)", args.messages)
+        } else {
+            String::new()
+        }
     );
     println!(
         "submit acknowledged (durable)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
@@ -444,8 +488,12 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         .iter()
         .enumerate()
         .map(|(i, (state, _))| {
+            let after = match rss_after.get(i) {
+                Some(r) => format!(", {} MB {} s after", mb(*r), args.settle),
+                None => String::new(),
+            };
             format!(
-                "{state} idle {} MB, peak under load {} MB",
+                "{state} idle {} MB, peak under load {} MB{after}",
                 mb(rss_idle.get(i).copied().flatten()),
                 mb(rss_peak.get(i).copied())
             )
@@ -496,6 +544,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         let summary = serde_json::json!({
             "messages": args.messages,
             "delivered": n,
+            "refused": refused,
             "bytes": DOCUMENT.len(),
             "concurrency": args.concurrency,
             "rate": args.rate,
@@ -517,6 +566,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
                 "pid": pid,
                 "rss_idle_kib": rss_idle.get(i).copied().flatten(),
                 "rss_peak_kib": rss_peak.get(i).copied(),
+                "rss_after_kib": rss_after.get(i).copied().flatten(),
             })).collect::<Vec<_>>(),
         });
         std::fs::write(path, summary.to_string())
@@ -530,12 +580,13 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             "the attachment's message was not recognised".into(),
         ));
     }
-    if n == args.messages {
+    // Every accepted message must come back; refused ones were never the node's.
+    if n == args.messages - refused {
         Ok(())
     } else {
         Err(Failure::Verdict(format!(
-            "only {n} of {} messages were delivered",
-            args.messages
+            "only {n} of the {} messages accepted were delivered",
+            args.messages - refused
         )))
     }
 }

@@ -32,8 +32,10 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
             init_logging(config.log.as_deref());
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                .max_blocking_threads(crate::node::blocking_threads(&config))
                 .thread_name("tereze")
+                // Bounded: under a burst the default 512 threads each keep a stack and an
+                // allocator heap long after it (docs/operations.md, memory).
+                .max_blocking_threads(config.limits.blocking_threads)
                 .build()
                 .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
             let result = runtime.block_on(crate::node::run(config));

@@ -150,6 +150,15 @@ impl Exchange for ExchangeService {
             // The sender keeps the messages and tries again with backoff.
             return Err(Status::unavailable(e.to_string()));
         }
+        // Held until the commit has answered (limits.max_queue_bytes): batches from every peer
+        // waiting for the store cannot together hold more memory than that; the sender's gate
+        // pauses and sends again.
+        let bytes = items.iter().map(|i| i.envelope.len() as u64).sum::<u64>()
+            + super::queue_bytes::PER_REQUEST;
+        let _held = node
+            .queue_bytes
+            .reserve(bytes)
+            .map_err(|e| Status::resource_exhausted(e.to_string()))?;
         // A hub queues what it takes: a place in its outbox for each item before anything is
         // checked; items past the places left are refused for now (the sender retries them).
         let (places, over) = if node.is_hub() {

@@ -427,9 +427,9 @@ async fn post_message(
         )
             .into_response(),
         Err(e @ SubmitError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e @ (SubmitError::Busy(_) | SubmitError::TransfersBusy(_))) => {
-            error(StatusCode::TOO_MANY_REQUESTS, e)
-        }
+        Err(
+            e @ (SubmitError::Busy(_) | SubmitError::QueueBytes(_) | SubmitError::TransfersBusy(_)),
+        ) => error(StatusCode::TOO_MANY_REQUESTS, e),
         // Preparing takes a fraction of a second: come back in one.
         Err(e @ (SubmitError::PreparingBusy(_) | SubmitError::PreparingMemory { .. })) => {
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, e);
@@ -653,7 +653,7 @@ async fn metrics(State(node): Shared) -> Response {
     let m = &node.metrics;
     let inbox = node.store().inbox_len().unwrap_or(0);
     let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 36] = [
+    let gauges_and_counters: [(&str, &str, &str, u64); 40] = [
         (
             "preparing_reserved_mb",
             "gauge",
@@ -737,6 +737,30 @@ async fn metrics(State(node): Shared) -> Response {
             "gauge",
             "Messages waiting for their next hop.",
             node.outbox.held(),
+        ),
+        (
+            "queue_bytes",
+            "gauge",
+            "Bytes of messages in memory on their way into the store (submissions and delivered batches before their commit).",
+            node.queue_bytes.held(),
+        ),
+        (
+            "queue_bytes_peak",
+            "gauge",
+            "The most bytes of messages on their way into the store at once since the start.",
+            node.queue_bytes.peak(),
+        ),
+        (
+            "queue_bytes_limit",
+            "gauge",
+            "limits.max_queue_bytes: above it submissions are refused (429) and deliveries answered RESOURCE_EXHAUSTED.",
+            node.queue_bytes.max(),
+        ),
+        (
+            "queue_bytes_refused_total",
+            "counter",
+            "Submissions and Deliver calls refused at limits.max_queue_bytes.",
+            node.queue_bytes.refused(),
         ),
         (
             "inbox_messages",

@@ -19,6 +19,7 @@ pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod national;
 pub(crate) mod outbox;
+pub(crate) mod queue_bytes;
 pub(crate) mod reference;
 pub(crate) mod relay;
 pub(crate) mod shutdown;
@@ -239,19 +240,6 @@ pub(crate) const LANE_QUEUE: usize = 4;
 pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 pub(crate) const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Blocking threads beyond intake's and the national downloads' for the rest of the blocking
-/// work: store reads and writes off the committer, receipt checks, Deliver calls' checks,
-/// attachment file work. More than that waits for a thread rather than adding one.
-const OTHER_BLOCKING_THREADS: usize = 32;
-
-/// The size of the runtime's blocking pool: documents being prepared
-/// (`limits.max_preparing`), national downloads that hold a thread while the client reads
-/// (`attachments.max_national_transfers`), and [`OTHER_BLOCKING_THREADS`]. Tokio's default,
-/// 512, let intake run hundreds of documents at once, each with its tree in memory.
-pub(crate) fn blocking_threads(config: &NodeConfig) -> usize {
-    config.limits.max_preparing + config.attachments.max_national_transfers + OTHER_BLOCKING_THREADS
-}
-
 /// Everything the services and workers share.
 pub(crate) struct Node {
     pub(crate) config: NodeConfig,
@@ -283,6 +271,8 @@ pub(crate) struct Node {
     gates: std::sync::Mutex<std::collections::BTreeMap<String, Arc<gate::Gate>>>,
     /// Messages in the outbox and places reserved in it: the bound `limits.max_queue`.
     pub(crate) outbox: outbox::OutboxCount,
+    /// Bytes of messages in memory on their way into the store (`limits.max_queue_bytes`).
+    pub(crate) queue_bytes: queue_bytes::QueueBytes,
     pub(crate) metrics: Metrics,
     /// The data directory's free space; below the reserve no new work is taken.
     pub(crate) disk: Arc<disk::DiskWatch>,
@@ -678,6 +668,7 @@ impl Node {
         let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
         let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
         let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
+        let queue_bytes = queue_bytes::QueueBytes::new(config.limits.max_queue_bytes);
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -696,6 +687,7 @@ impl Node {
             wake: Default::default(),
             gates: Default::default(),
             outbox: outbox::OutboxCount::new(outbox_len, max_queue),
+            queue_bytes,
             metrics: Metrics::default(),
             disk,
             attachments,

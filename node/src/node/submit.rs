@@ -73,6 +73,9 @@ pub(crate) enum SubmitError {
     /// The node's queues are full (`limits.max_queue`); try again later.
     #[error(transparent)]
     Busy(#[from] super::outbox::Full),
+    /// The messages on their way into the store hold `limits.max_queue_bytes`; try again later.
+    #[error(transparent)]
+    QueueBytes(#[from] super::queue_bytes::Full),
     /// The data disk is under its reserve; try again later.
     #[error(transparent)]
     DiskLow(#[from] super::disk::DiskLow),
@@ -135,6 +138,12 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             node.config.limits.max_message_bytes
         )));
     }
+    // Held until the commit has answered, so the submissions waiting for the store cannot
+    // together hold more than limits.max_queue_bytes of memory: pushback before growth.
+    let per_request = super::queue_bytes::PER_REQUEST;
+    let mut held = node
+        .queue_bytes
+        .reserve(s.document.len() as u64 + per_request)?;
     // A body by reference is read into memory (up to attachments.max_checked_body_bytes) by a
     // request of a few bytes: it takes a national-transfer slot, so that many at once cannot
     // exhaust the node's memory.
@@ -158,6 +167,12 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
     .await
     .map_err(|e| invalid(format!("internal: {e}")))??;
     drop(slot);
+    held.resize(
+        prepared
+            .iter()
+            .map(|p| p.0.payload.bytes().len() as u64 + per_request)
+            .sum(),
+    );
     let count = prepared.len() as u64;
     // All of a set's messages or none: dropped on any error below, the places go back.
     let places = node.outbox.reserve(count)?;
@@ -185,6 +200,7 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         })
         .await?;
     places.commit(count);
+    drop(held);
     for (o, _, _, (process, document_type)) in &prepared {
         node.metrics
             .count_message("out", &o.peer, process, document_type);

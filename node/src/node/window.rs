@@ -42,6 +42,7 @@ pub(crate) fn submit_status(e: SubmitError) -> Status {
     match e {
         SubmitError::Invalid(m) => Status::invalid_argument(m),
         SubmitError::Busy(_)
+        | SubmitError::QueueBytes(_)
         | SubmitError::TransfersBusy(_)
         | SubmitError::PreparingBusy(_)
         | SubmitError::PreparingMemory { .. } => Status::resource_exhausted(e.to_string()),
