@@ -834,13 +834,14 @@ impl Attachments {
         partial.sort();
         let (mut n, mut freed) = (0, 0);
         for (_, bytes, id) in partial {
-            if enough() {
-                break;
-            }
-            // Not one a request is writing now; held while its files go.
+            // Not one a request is writing now (skipped before asking whether there is room,
+            // so that it does not use up a question); held while its files go.
             let Ok(_hold) = self.hold_upload(id) else {
                 continue;
             };
+            if enough() {
+                break;
+            }
             for ext in ["want", "tmp", "data"] {
                 let _ = fs::remove_file(uploads.join(format!("{id}.{ext}")));
             }
