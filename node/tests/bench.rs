@@ -52,10 +52,11 @@ fn setting(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// An open loop well above what the pair carries (issue 23): the sender refuses what it cannot
-/// take (`RESOURCE_EXHAUSTED` at `limits.max_queue_bytes`; any other error fails the run)
-/// instead of holding it in memory, so each node's resident memory stays under a stated
-/// bound, every accepted message comes back with its verified receipt, and the memory falls
+/// An open loop well above what the pair carries (issue 23): the sender pushes back what it
+/// cannot take instead of holding it in memory (the Window's HTTP/2 stream limit holds the
+/// client's calls back; a call waiting past the admission deadline is refused with
+/// `RESOURCE_EXHAUSTED`; any other error fails the run), so each node's resident memory stays
+/// under a stated bound, every accepted message comes back with its verified receipt, and the memory falls
 /// back to within a stated margin of idle once the load stops. `TEREZE_OVERLOAD_RATE` (msg/s) and
 /// `TEREZE_OVERLOAD_SECONDS` size it; `deploy/chaos` runs 3× the release build's capacity for
 /// 60 s. `TEREZE_OVERLOAD_QUEUE_BYTES` and `TEREZE_OVERLOAD_THREADS` change the nodes' bounds
@@ -70,30 +71,36 @@ fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
     // Stated bounds: each node's RSS under load (a debug build; without the bounds the sender
     // reached 1.2 GB here), and what it still holds over idle 20 s after.
     let peak_bound_mib = setting("TEREZE_OVERLOAD_PEAK_MIB", 320);
-    let after_bound_mib = setting("TEREZE_OVERLOAD_AFTER_MIB", 64);
+    // The store's page cache (64 MiB) fills under load and is kept: it counts in the margin.
+    let after_bound_mib = setting("TEREZE_OVERLOAD_AFTER_MIB", 128);
     let settle = setting("TEREZE_OVERLOAD_SETTLE", 20).to_string();
     let dir = tempfile::tempdir().expect("dir");
     let json = dir.path().join("bench.json");
     let messages = (rate * seconds).to_string();
-    let (code, stdout, stderr) = net::tereze(&[
-        "bench",
-        "--messages",
-        &messages,
-        "--rate",
-        &rate.to_string(),
-        "--max-queue-bytes",
-        &queue_bytes.to_string(),
-        "--blocking-threads",
-        &threads.to_string(),
-        "--settle",
-        &settle,
-        "--base-port",
-        "23720",
-        "--timeout",
-        "180",
-        "--json",
-        json.to_str().expect("utf-8"),
-    ]);
+    // The allocator setting the deployments use (deploy/systemd, deploy/Dockerfile).
+    let env = [("MIMALLOC_PURGE_DELAY", "0")];
+    let (code, stdout, stderr) = net::tereze_env(
+        &[
+            "bench",
+            "--messages",
+            &messages,
+            "--rate",
+            &rate.to_string(),
+            "--max-queue-bytes",
+            &queue_bytes.to_string(),
+            "--blocking-threads",
+            &threads.to_string(),
+            "--settle",
+            &settle,
+            "--base-port",
+            "23720",
+            "--timeout",
+            "180",
+            "--json",
+            json.to_str().expect("utf-8"),
+        ],
+        &env,
+    );
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     println!("{stdout}");
     let v: serde_json::Value =
@@ -102,7 +109,13 @@ fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
         v["messages"].as_u64().expect("messages"),
         v["refused"].as_u64().expect("refused"),
     );
-    assert!(refused > 0, "nothing was pushed back: {stdout}");
+    // Pushed back: calls refused, or the offered load held back (its submissions took a
+    // quarter longer than the open loop's schedule).
+    let held_back = v["submit_seconds"].as_f64().expect("submit_seconds") > seconds as f64 * 1.25;
+    assert!(
+        refused > 0 || held_back,
+        "nothing was pushed back: {stdout}"
+    );
     assert_eq!(
         v["delivered"].as_u64(),
         Some(offered - refused),
@@ -128,11 +141,15 @@ fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
     }
 }
 
-/// The HTTP intake answers `429` naming `limits.max_queue_bytes` when the submissions on their
-/// way into the store hold it (here 64 KiB: about three small ones), counts the refusal in
-/// `/metrics`, and every submission it accepted arrives once.
+/// The HTTP intake admits a submission for its declared size before reading its body, so a
+/// submission whose body is on its way holds its bytes of `limits.max_queue_bytes` (here
+/// 64 KiB, which one 40 kB body holds whole): the others wait their turn, are answered `429`
+/// naming the key once they have waited 5 s, and are counted in
+/// `/metrics`; when the body has arrived it is taken, the bytes come back, and every
+/// submission accepted arrives once.
 #[test]
 fn http_intake_answers_429_at_max_queue_bytes_and_loses_nothing_it_took() {
+    use std::io::{Read, Write};
     let mut net = net::Net::init(
         "KZ,RU",
         "",
@@ -147,42 +164,61 @@ fn http_intake_answers_429_at_max_queue_bytes_and_loses_nothing_it_took() {
         "format": "eaeu.export-declaration",
         "document": net::SAMPLE,
         "recipient_country": "RU",
+    })
+    .to_string();
+    // 40 kB of JSON whitespace: larger, the same submission.
+    let body = format!("{}{}", " ".repeat(40_000), body);
+    // Headers and half the body, the rest later.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        net::auth_line(port),
+        body.len()
+    );
+    let (first, rest) = body.as_bytes().split_at(body.len() / 2);
+    slow.write_all(head.as_bytes()).expect("head");
+    slow.write_all(first).expect("first half");
+    assert!(
+        net::wait_until(std::time::Duration::from_secs(10), || net
+            .metric("KZ", "queue_bytes")
+            == 65536),
+        "the declared body does not hold the bound"
+    );
+    let small = serde_json::json!({
+        "format": "eaeu.export-declaration",
+        "document": net::SAMPLE,
+        "recipient_country": "RU",
     });
-    let clients: Vec<_> = (0..16)
-        .map(|_| {
-            let body = body.clone();
-            std::thread::spawn(move || {
-                (0..8)
-                    .map(|_| net::http(port, "POST", "/v1/messages", Some(&body)))
-                    .collect::<Vec<_>>()
-            })
+    let t = std::time::Instant::now();
+    let (status, v) = net::http(port, "POST", "/v1/messages", Some(&small));
+    assert_eq!(status, 429, "{v}");
+    let e = v["error"].as_str().unwrap_or_default();
+    assert!(e.contains("limits.max_queue_bytes = 65536"), "{v}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_secs(4),
+        "it did not wait its turn"
+    );
+    let refused = 1;
+    // A submission waiting when the body arrives is taken after it.
+    let waiting = std::thread::spawn(move || net::http(port, "POST", "/v1/messages", Some(&small)));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    slow.write_all(rest).expect("second half");
+    let mut raw = String::new();
+    slow.read_to_string(&mut raw).expect("answer");
+    let (_, answer) = raw.split_once("\r\n\r\n").expect("an HTTP answer");
+    assert!(raw.starts_with("HTTP/1.1 202"), "{raw}");
+    let answer: serde_json::Value = serde_json::from_str(answer).expect("json");
+    let (status, v) = waiting.join().expect("client");
+    assert_eq!(status, 202, "{v}");
+    let taken: Vec<String> = [answer, v]
+        .iter()
+        .map(|v| {
+            v["messages"][0]["message_id"]
+                .as_str()
+                .expect("id")
+                .to_owned()
         })
         .collect();
-    let mut taken = Vec::new();
-    let mut refused = 0;
-    for c in clients {
-        for (status, v) in c.join().expect("client") {
-            match status {
-                202 => taken.push(
-                    v["messages"][0]["message_id"]
-                        .as_str()
-                        .expect("id")
-                        .to_owned(),
-                ),
-                429 => {
-                    let e = v["error"].as_str().unwrap_or_default();
-                    assert!(e.contains("limits.max_queue_bytes = 65536"), "{v}");
-                    refused += 1;
-                }
-                other => panic!("{other}: {v}"),
-            }
-        }
-    }
-    assert!(
-        refused > 0 && !taken.is_empty(),
-        "{refused} refused, {} taken",
-        taken.len()
-    );
     assert!(net.metric("KZ", "queue_bytes_refused_total") >= refused);
     assert_eq!(net.metric("KZ", "queue_bytes_limit"), 65536);
     assert!(

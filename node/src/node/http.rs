@@ -375,14 +375,42 @@ async fn get_attachment(
     r
 }
 
+/// How long a submission's body may take to arrive once admitted: it holds its declared size
+/// of `limits.max_queue_bytes` meanwhile, so a client trickling its body cannot hold intake's
+/// bytes for longer (4 MiB in this time needs about 0.6 Mbit/s).
+const SUBMISSION_BODY_TIME: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn post_message(
     State(node): Shared,
     Extension(by): Extension<super::national::Caller>,
-    body: Result<Json<SubmitBody>, axum::extract::rejection::JsonRejection>,
+    request: axum::extract::Request,
 ) -> Response {
-    let Json(b) = match body {
-        Ok(b) => b,
-        Err(e) => return bad_body(e),
+    // Admitted before the body is read: the body and the document decoded from it are held
+    // in memory together, so a burst of large submissions waits (or is refused) here instead
+    // of being read all at once.
+    let body_limit = node.config.limits.max_message_bytes.saturating_mul(2) as u64;
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .map_or(body_limit, |n| n.min(body_limit));
+    let admitted = match submit::admit(&node, declared.saturating_mul(2)).await {
+        Ok(a) => a,
+        Err(e) => return submit_refusal(e),
+    };
+    let body = <Json<SubmitBody> as axum::extract::FromRequest<()>>::from_request(request, &());
+    let Json(b) = match tokio::time::timeout(SUBMISSION_BODY_TIME, body).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) => return bad_body(e),
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {} s of the submission's admission",
+                    SUBMISSION_BODY_TIME.as_secs()
+                ),
+            )
+        }
     };
     let conversation_id = match &b.conversation_id {
         None => None,
@@ -396,7 +424,7 @@ async fn post_message(
             }
         },
     };
-    let r = submit::submit(
+    let r = submit::submit_admitted(
         &node,
         Submission {
             format: b.format,
@@ -411,6 +439,7 @@ async fn post_message(
             body_attachment: b.body_attachment,
             by,
         },
+        admitted,
     )
     .await;
     match r {
@@ -426,12 +455,23 @@ async fn post_message(
             })),
         )
             .into_response(),
-        Err(e @ SubmitError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(
-            e @ (SubmitError::Busy(_) | SubmitError::QueueBytes(_) | SubmitError::TransfersBusy(_)),
-        ) => error(StatusCode::TOO_MANY_REQUESTS, e),
-        // Preparing takes a fraction of a second: come back in one.
-        Err(e @ (SubmitError::PreparingBusy(_) | SubmitError::PreparingMemory { .. })) => {
+        Err(e) => submit_refusal(e),
+    }
+}
+
+/// The answer to a submission refused: 400 for the client's mistakes, 429 while the node is
+/// busy (with `Retry-After: 1` where a second is enough: the intake's own bounds), 503 while
+/// it cannot take work.
+fn submit_refusal(e: SubmitError) -> Response {
+    match e {
+        SubmitError::Invalid(_) => error(StatusCode::BAD_REQUEST, e),
+        SubmitError::Busy(_) | SubmitError::TransfersBusy(_) => {
+            error(StatusCode::TOO_MANY_REQUESTS, e)
+        }
+        // Intake's bounds free up in a fraction of a second: come back in one.
+        SubmitError::QueueBytes(_)
+        | SubmitError::PreparingBusy(_)
+        | SubmitError::PreparingMemory { .. } => {
             let mut r = error(StatusCode::TOO_MANY_REQUESTS, e);
             r.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
@@ -440,8 +480,8 @@ async fn post_message(
             r
         }
         // Retryable: the client comes back once the operator has made room or mended the disk.
-        Err(e @ (SubmitError::DiskLow(_) | SubmitError::AttachmentIo(_))) => unavailable(e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        SubmitError::DiskLow(_) | SubmitError::AttachmentIo(_) => unavailable(e),
+        e => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
 

@@ -1,27 +1,35 @@
 //! The bytes of messages in memory on their way into the store (`limits.max_queue_bytes`): a
-//! submission's document from the moment intake takes it until the group commit that queues
-//! its signed envelopes has answered, and a peer's delivered batch until the commit that
-//! stores it has answered. Each caller reserves its bytes before any work and gives them back
-//! when its [`Held`] drops (each request also counts [`PER_REQUEST`]); past the bound it is refused (429 / `RESOURCE_EXHAUSTED`) before
-//! the node allocates for it. So under an offered load above what the node carries, the
-//! requests waiting for the store push back instead of piling up in memory: the outbox's
-//! length (`limits.max_queue`) only counts what is already on disk.
-//! **Invariant:** the bytes held never pass the bound, except by one request alone (a request
-//! larger than the bound is taken when nothing else is held, so every request can pass).
+//! submission from the moment intake takes it (for the HTTP intake, before its body is read)
+//! until the group commit that queues its signed envelopes has answered, and a peer's
+//! delivered batch until the commit that stores it has answered. Each caller reserves its
+//! bytes before it allocates for them and gives them back when its [`Held`] drops (each
+//! request also counts [`PER_REQUEST`]). Intake waits its turn for a few seconds
+//! ([`QueueBytes::reserve_until`], first come first served), then is refused (429 /
+//! `RESOURCE_EXHAUSTED`); a peer's `Deliver` is refused at once ([`QueueBytes::reserve`]) and
+//! its sender's gate pauses. So under an offered load above what the node carries, requests
+//! push back instead of piling up in memory: the outbox's length (`limits.max_queue`) only
+//! counts what is already on disk.
+//! **Invariant:** the bytes held never pass the bound. A request larger than the bound counts
+//! as the whole bound, so it passes when nothing else is held.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// What any request costs besides its message bytes (its task, its HTTP/2 stream and
 /// buffers, the decoded request), counted with them: a queue of small submissions costs about
 /// this much each, measured as a few tens of KiB under `tereze bench` (docs/reliability.md).
 pub(crate) const PER_REQUEST: u64 = 16 * 1024;
 
-/// The bytes held and the bound.
+/// The bytes held (a semaphore's permits, one per byte) and the bound.
 #[derive(Debug)]
 pub(crate) struct QueueBytes {
-    held: Mutex<u64>,
-    max: u64,
+    /// One permit per byte not held; FIFO, so a large request waiting is not starved by
+    /// small ones arriving after it.
+    free: Arc<Semaphore>,
+    /// The bound, in bytes (permits).
+    max: u32,
     /// Requests refused at the bound, for /metrics.
     refused: AtomicU64,
     /// The most held at once since the start, for /metrics.
@@ -40,53 +48,71 @@ pub(crate) struct Full {
 /// Bytes reserved for one request, given back when dropped.
 #[must_use = "dropping the reservation gives the bytes back at once"]
 #[derive(Debug)]
-pub(crate) struct Held<'a> {
-    queue: &'a QueueBytes,
-    n: u64,
+pub(crate) struct Held {
+    permit: OwnedSemaphorePermit,
 }
 
 impl QueueBytes {
-    /// At most `max` bytes (`limits.max_queue_bytes`).
+    /// At most `max` bytes (`limits.max_queue_bytes`; more than 4 GiB counts as 4 GiB).
     pub(crate) fn new(max: u64) -> Self {
+        let max = u32::try_from(max).unwrap_or(u32::MAX);
         Self {
-            held: Mutex::new(0),
+            free: Arc::new(Semaphore::new(max as usize)),
             max,
             refused: AtomicU64::new(0),
             peak: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
-        // A plain number, consistent after every statement: a panic elsewhere cannot leave it
-        // half-changed.
-        self.held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The permits a request of `n` bytes takes: at most the whole bound.
+    fn permits(&self, n: u64) -> u32 {
+        u32::try_from(n).unwrap_or(u32::MAX).min(self.max)
     }
 
-    /// Reserves `n` bytes, or refuses.
-    pub(crate) fn reserve(&self, n: u64) -> Result<Held<'_>, Full> {
-        let mut held = self.lock();
-        if *held > 0 && held.saturating_add(n) > self.max {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(Full {
-                held: *held,
-                wanted: n,
-                max: self.max,
-            });
+    fn taken(&self, permit: OwnedSemaphorePermit) -> Held {
+        self.peak.fetch_max(self.held(), Ordering::Relaxed);
+        Held { permit }
+    }
+
+    fn refuse(&self, n: u64) -> Full {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Full {
+            held: self.held(),
+            wanted: n,
+            max: u64::from(self.max),
         }
-        *held += n;
-        self.peak.fetch_max(*held, Ordering::Relaxed);
-        Ok(Held { queue: self, n })
+    }
+
+    /// Reserves `n` bytes now, or refuses.
+    pub(crate) fn reserve(&self, n: u64) -> Result<Held, Full> {
+        match self.free.clone().try_acquire_many_owned(self.permits(n)) {
+            Ok(p) => Ok(self.taken(p)),
+            Err(_) => Err(self.refuse(n)),
+        }
+    }
+
+    /// Reserves `n` bytes, waiting in line until `deadline` for them to be given back, or
+    /// refuses.
+    pub(crate) async fn reserve_until(
+        &self,
+        n: u64,
+        deadline: tokio::time::Instant,
+    ) -> Result<Held, Full> {
+        let wait = self.free.clone().acquire_many_owned(self.permits(n));
+        match tokio::time::timeout_at(deadline, wait).await {
+            Ok(Ok(p)) => Ok(self.taken(p)),
+            // Timed out (the semaphore is never closed).
+            _ => Err(self.refuse(n)),
+        }
     }
 
     /// Bytes held now.
     pub(crate) fn held(&self) -> u64 {
-        *self.lock()
+        u64::from(self.max).saturating_sub(self.free.available_permits() as u64)
     }
 
     pub(crate) fn max(&self) -> u64 {
-        self.max
+        u64::from(self.max)
     }
 
     pub(crate) fn peak(&self) -> u64 {
@@ -98,28 +124,32 @@ impl QueueBytes {
     }
 }
 
-impl Held<'_> {
-    /// Holds `n` bytes instead (a document became larger envelopes): growing is never
-    /// refused, since the work is done and only waits for the commit, but it counts against
-    /// the next reservations.
-    pub(crate) fn resize(&mut self, n: u64) {
-        let mut held = self.queue.lock();
-        *held = held.saturating_sub(self.n).saturating_add(n);
-        self.queue.peak.fetch_max(*held, Ordering::Relaxed);
-        self.n = n;
-    }
-}
-
-impl Drop for Held<'_> {
-    fn drop(&mut self) {
-        let mut held = self.queue.lock();
-        *held = held.saturating_sub(self.n);
+impl Held {
+    /// Holds `n` bytes instead (a document became envelopes of another size). Shrinking gives
+    /// bytes back; growing takes what is free without waiting, since the work is done and
+    /// only waits for the commit: the bound is never passed, at the cost of counting a little
+    /// less than is held while the node is full.
+    pub(crate) fn resize(&mut self, queue: &QueueBytes, n: u64) {
+        let want = queue.permits(n) as usize;
+        let have = self.permit.num_permits();
+        if want < have {
+            if let Some(back) = self.permit.split(have - want) {
+                drop(back);
+            }
+        } else if want > have {
+            let more = u32::try_from(want - have).unwrap_or(u32::MAX);
+            if let Ok(p) = queue.free.clone().try_acquire_many_owned(more) {
+                self.permit.merge(p);
+                queue.peak.fetch_max(queue.held(), Ordering::Relaxed);
+            }
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn bytes_past_the_bound_are_refused_until_some_are_given_back() {
@@ -160,10 +190,37 @@ mod tests {
     fn a_resized_reservation_gives_back_what_it_holds_now() {
         let q = QueueBytes::new(100);
         let mut a = q.reserve(10).expect("fits");
-        a.resize(80);
+        a.resize(&q, 80);
         assert_eq!(q.held(), 80);
         assert!(q.reserve(30).is_err());
-        drop(a);
+        a.resize(&q, 20);
+        assert_eq!(q.held(), 20);
+        let b = q.reserve(70).expect("fits after shrinking");
+        // Growing past the bound takes only what is free: the bound holds.
+        a.resize(&q, 50);
+        assert_eq!(q.held(), 90);
+        drop((a, b));
         assert_eq!(q.held(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reservation_is_served_when_bytes_come_back_or_refused_at_its_deadline() {
+        let q = Arc::new(QueueBytes::new(100));
+        let a = q.reserve(80).expect("fits");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let waiter = {
+            let q = q.clone();
+            tokio::spawn(async move { q.reserve_until(50, deadline).await.map(drop) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(a);
+        assert_eq!(waiter.await.expect("task"), Ok(()));
+        assert_eq!(q.refused(), 0);
+        let _b = q.reserve(80).expect("fits");
+        let e = q
+            .reserve_until(50, tokio::time::Instant::now() + Duration::from_millis(50))
+            .await
+            .expect_err("nothing comes back");
+        assert_eq!((e.held, q.refused()), (80, 1));
     }
 }

@@ -14,6 +14,7 @@ use tereze_codecs::translate::{FormatKind, Translated};
 use tereze_codecs::xml;
 use uuid::Uuid;
 
+use super::queue_bytes::{Held, PER_REQUEST};
 use super::Node;
 use crate::store::{AttachmentMeta, Outgoing, Payload, State, StoreError};
 
@@ -118,8 +119,47 @@ fn attachment_failure(field: &str, e: crate::attachments::AttachmentError) -> Su
     }
 }
 
-/// Turns a submission into signed envelopes and queues them.
+/// How long a submission may wait to be admitted: for its bytes in `limits.max_queue_bytes`
+/// and then for a place among `limits.max_preparing`, together. Preparing a small document
+/// takes milliseconds, so a client with many in flight (`tereze bench`: 128) waits its turn
+/// rather than being refused; not admitted by then means the node is overloaded.
+const ADMISSION_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A submission taken in at intake: its bytes held in `limits.max_queue_bytes` until its
+/// commit has answered, and the deadline by which it must have a place to be prepared.
+#[derive(Debug)]
+pub(crate) struct Admitted {
+    held: Held,
+    deadline: tokio::time::Instant,
+}
+
+/// Admits a submission of `bytes` (what the request holds in memory: for the HTTP intake the
+/// body and the document decoded from it, reserved before the body is read), waiting in line
+/// up to [`ADMISSION_WAIT`]; refused with [`SubmitError::QueueBytes`] when no room comes.
+/// This is intake's one admission point: every bound after it (places, parse memory, the
+/// outbox) is checked against the same deadline.
+pub(crate) async fn admit(node: &Node, bytes: u64) -> Result<Admitted, SubmitError> {
+    let deadline = tokio::time::Instant::now() + ADMISSION_WAIT;
+    let held = node
+        .queue_bytes
+        .reserve_until(bytes.saturating_add(PER_REQUEST), deadline)
+        .await?;
+    Ok(Admitted { held, deadline })
+}
+
+/// Turns a submission into signed envelopes and queues them (the Window's path: the request
+/// is already decoded, so it is admitted for its document's bytes).
 pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued>, SubmitError> {
+    let admitted = admit(node, s.document.len() as u64).await?;
+    submit_admitted(node, s, admitted).await
+}
+
+/// Turns an admitted submission into signed envelopes and queues them.
+pub(crate) async fn submit_admitted(
+    node: &Arc<Node>,
+    s: Submission,
+    admitted: Admitted,
+) -> Result<Vec<Queued>, SubmitError> {
     if node.shutdown.is_cancelled() {
         return Err(SubmitError::ShuttingDown);
     }
@@ -138,12 +178,7 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
             node.config.limits.max_message_bytes
         )));
     }
-    // Held until the commit has answered, so the submissions waiting for the store cannot
-    // together hold more than limits.max_queue_bytes of memory: pushback before growth.
-    let per_request = super::queue_bytes::PER_REQUEST;
-    let mut held = node
-        .queue_bytes
-        .reserve(s.document.len() as u64 + per_request)?;
+    let Admitted { mut held, deadline } = admitted;
     // A body by reference is read into memory (up to attachments.max_checked_body_bytes) by a
     // request of a few bytes: it takes a national-transfer slot, so that many at once cannot
     // exhaust the node's memory.
@@ -155,7 +190,7 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
         .map_err(|_| SubmitError::TransfersBusy(node.config.attachments.max_national_transfers))?;
     // A document being prepared holds its tree, its translation and its envelope in memory:
     // a few at a time, each within its budget, bound what intake can take.
-    let preparing = reserve(node, &s).await?;
+    let preparing = reserve(node, &s, deadline).await?;
     let sub_by = s.by.by();
     let n = node.clone();
     // Parsing, translation and signing are CPU work: keep them off the async workers.
@@ -168,9 +203,10 @@ pub(crate) async fn submit(node: &Arc<Node>, s: Submission) -> Result<Vec<Queued
     .map_err(|e| invalid(format!("internal: {e}")))??;
     drop(slot);
     held.resize(
+        &node.queue_bytes,
         prepared
             .iter()
-            .map(|p| p.0.payload.bytes().len() as u64 + per_request)
+            .map(|p| p.0.payload.bytes().len() as u64 + PER_REQUEST)
             .sum(),
     );
     let count = prepared.len() as u64;
@@ -231,17 +267,16 @@ type Reservation = (
     tokio::sync::OwnedSemaphorePermit,
 );
 
-/// How long a submission waits for a place among `limits.max_preparing`: preparing a small
-/// document takes milliseconds, so a client with many in flight (`tereze bench`: 128) waits
-/// its turn rather than being refused; a place not free by then means the node is overloaded.
-const PLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
 /// Reserves a place and memory for preparing `s`, or refuses it. A place is waited for up to
-/// [`PLACE_WAIT`]; the memory is not waited for (a document that does not fit is refused at
+/// the submission's admission deadline; the memory is not waited for (a document that does not fit is refused at
 /// once and holds nothing here). The memory is what parsing may take (the parser's budget for
 /// the document's size, or for the largest checked body by reference), at most the whole of
 /// `limits.max_preparing_mb` so that any document can be prepared alone.
-async fn reserve(node: &Node, s: &Submission) -> Result<Reservation, SubmitError> {
+async fn reserve(
+    node: &Node,
+    s: &Submission,
+    deadline: tokio::time::Instant,
+) -> Result<Reservation, SubmitError> {
     let refused = |e| {
         node.metrics
             .preparing_refused
@@ -249,7 +284,7 @@ async fn reserve(node: &Node, s: &Submission) -> Result<Reservation, SubmitError
         e
     };
     let limits = &node.config.limits;
-    let place = tokio::time::timeout(PLACE_WAIT, node.preparing.clone().acquire_owned())
+    let place = tokio::time::timeout_at(deadline, node.preparing.clone().acquire_owned())
         .await
         .ok()
         .and_then(Result::ok)
