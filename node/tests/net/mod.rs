@@ -23,16 +23,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_tereze");
 
 /// Runs `tereze` with `args`: exit code, stdout, stderr.
 pub fn tereze(args: &[&str]) -> (i32, String, String) {
-    tereze_env(args, &[])
-}
-
-/// Runs the binary with `env` added to the environment (its children inherit it).
-pub fn tereze_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("runs");
+    let out = Command::new(BIN).args(args).output().expect("runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
