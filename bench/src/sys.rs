@@ -178,27 +178,11 @@ pub fn free_range(count: u16) -> Result<u16> {
     bail!("no range of {count} free loopback ports")
 }
 
-/// User + system CPU seconds of a process, from /proc.
-pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
+pub use tereze_support::procfs::cpu_seconds;
 
 /// Resident set size in MB (VmRSS), from /proc.
 pub fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
+    tereze_support::procfs::rss_kib(pid).map(|kib| kib as f64 / 1024.0)
 }
 
 /// Whether `program` is on PATH.

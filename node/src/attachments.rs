@@ -133,7 +133,7 @@ mod opt_hex32 {
 
     pub(super) fn serialize<S: Serializer>(v: &Option<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            Some(v) => s.serialize_some(&crate::store::hex(v)),
+            Some(v) => s.serialize_some(&tereze_support::hex::hex(v)),
             None => s.serialize_none(),
         }
     }
@@ -143,7 +143,7 @@ mod opt_hex32 {
     ) -> Result<Option<[u8; 32]>, D::Error> {
         match Option::<String>::deserialize(d)? {
             None => Ok(None),
-            Some(s) => crate::store::unhex(&s)
+            Some(s) => tereze_support::hex::unhex(&s)
                 .and_then(|v| <[u8; 32]>::try_from(v).ok())
                 .map(Some)
                 .ok_or_else(|| serde::de::Error::custom("not 64 hex digits")),
@@ -155,12 +155,12 @@ mod hex32 {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub(super) fn serialize<S: Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&crate::store::hex(v))
+        s.serialize_str(&tereze_support::hex::hex(v))
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
         let s = String::deserialize(d)?;
-        crate::store::unhex(&s)
+        tereze_support::hex::unhex(&s)
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
             .ok_or_else(|| serde::de::Error::custom("not 64 hex digits"))
     }
@@ -1033,8 +1033,8 @@ impl Sink {
                     let _ = fs::remove_file(w);
                 }
                 return Err(AttachmentError::DigestMismatch {
-                    declared: crate::store::hex(&expected),
-                    actual: crate::store::hex(&held.sha256),
+                    declared: tereze_support::hex::hex(&expected),
+                    actual: tereze_support::hex::hex(&held.sha256),
                 });
             }
         }

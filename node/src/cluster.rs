@@ -333,7 +333,7 @@ pub(crate) async fn upload_generated(
         .lock()
         .ok()
         .and_then(|mut g| g.take())
-        .map(|s| crate::store::hex(&s.finish()))
+        .map(|s| tereze_support::hex::hex(&s.finish()))
         .unwrap_or_default();
     if up.sha256 != ours || up.size != mib << 20 {
         return Err(format!(

@@ -50,17 +50,6 @@ fn bin_dir() -> Result<PathBuf, String> {
         })
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
-}
-
 /// The unprivileged user and group the server runs as when we are root (`nobody`,
 /// `nogroup` on Debian), by number: the data directory is given to them with `chown`.
 const NOBODY: u32 = 65534;
@@ -69,7 +58,7 @@ const NOBODY: u32 = 65534;
 fn command(program: &Path) -> Command {
     let mut c = Command::new("setpriv");
     c.arg("--pdeathsig").arg("KILL");
-    if is_root() {
+    if tereze_support::procfs::is_root() {
         c.arg(format!("--reuid={NOBODY}"))
             .arg(format!("--regid={NOBODY}"))
             .arg("--clear-groups");
@@ -103,7 +92,7 @@ impl PgCluster {
             .map_err(|e| format!("temporary directory: {e}"))?;
         let data = dir.path().join("data");
         std::fs::create_dir(&data).map_err(|e| format!("{}: {e}", data.display()))?;
-        if is_root() {
+        if tereze_support::procfs::is_root() {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711))
                 .map_err(|e| format!("{}: {e}", dir.path().display()))?;

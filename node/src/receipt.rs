@@ -15,10 +15,10 @@ use std::sync::Mutex;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
-use openssl::hash::{hash, MessageDigest};
 use tereze_codecs::c14n::{self, C14nOptions, NodeSet};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
+use tereze_support::digest::sha256;
 use uuid::Uuid;
 
 pub(crate) const RECEIPT_NAMESPACE: &str = "urn:tereze:receipt";
@@ -61,12 +61,6 @@ pub(crate) enum ReceiptError {
     NotInBatch,
     #[error("receipt is for {found}, expected {expected}")]
     Mismatch { expected: String, found: String },
-}
-
-fn sha256(data: &[u8]) -> Vec<u8> {
-    hash(MessageDigest::sha256(), data)
-        .map(|d| d.to_vec())
-        .unwrap_or_default()
 }
 
 fn leaf_hash(entry_c14n: &[u8]) -> Vec<u8> {

@@ -334,9 +334,9 @@ impl Recogniser<'_> {
                         format!(
                             "attachment {}: the signed header declares SHA-256 {} and {} bytes; the bytes received have SHA-256 {} and {} bytes",
                             a.id,
-                            crate::store::hex(&a.sha256),
+                            tereze_support::hex::hex(&a.sha256),
                             a.size,
-                            crate::store::hex(&got.sha256),
+                            tereze_support::hex::hex(&got.sha256),
                             got.size
                         ),
                         env,

@@ -322,7 +322,7 @@ impl TrustSpace {
                 revocations.push(std::sync::Arc::new(crl));
             }
             for (j, url) in s.crl_urls.iter().enumerate() {
-                if let Err(e) = crate::node::crl::parse_url(url) {
+                if let Err(e) = tereze_support::http::parse_url(url) {
                     return Err(err(format!("{}[{j}]: {e}", at("crl_urls"))));
                 }
             }

@@ -209,7 +209,7 @@ fn encode(v: &str) -> String {
 
 pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
     let ca = super::read_input(&args.ca)?;
-    let token = crate::node::admin::read_token(&args.token_file, "the operator token")
+    let token = tereze_support::fs::read_token(&args.token_file, "the operator token")
         .map_err(Failure::Input)?;
     let mut body = None;
     let (method, path) = match &args.command {

@@ -130,28 +130,6 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
 }
 
-/// User + system CPU seconds of a process, from /proc.
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-/// Resident set size of a process in KiB, from /proc (`VmRSS`).
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Percentiles of sorted durations as a JSON object (milliseconds).
 fn pct_json(sorted: &[Duration]) -> serde_json::Value {
     serde_json::json!({
@@ -204,7 +182,10 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let members = cluster.members();
     // Idle memory: started, connected, nothing sent yet.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_idle: Vec<Option<u64>> = members.iter().map(|(_, p)| rss_kib(*p)).collect();
+    let rss_idle: Vec<Option<u64>> = members
+        .iter()
+        .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
+        .collect();
     let rss_peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; members.len()]));
     let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let sampler = {
@@ -215,7 +196,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             while sampling.load(std::sync::atomic::Ordering::Relaxed) {
                 if let Ok(mut peak) = peak.lock() {
                     for (i, p) in pids.iter().enumerate() {
-                        if let Some(r) = rss_kib(*p) {
+                        if let Some(r) = tereze_support::procfs::rss_kib(*p) {
                             peak[i] = peak[i].max(r);
                         }
                     }
@@ -323,9 +304,15 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         None
     };
     let pg_pids = pg.as_ref().map(|p| p.pids()).unwrap_or_default();
-    let pg_cpu_before: f64 = pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum();
+    let pg_cpu_before: f64 = pg_pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .sum();
 
-    let cpu_before: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
+    let cpu_before: Vec<f64> = pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .collect();
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
     // Submissions the sender refused for now (RESOURCE_EXHAUSTED: its queues are full), so
     // never sent: an open loop above capacity is pushed back, not failed.
@@ -409,15 +396,25 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let pg_cpu: f64 = pg_pids.iter().filter_map(|p| cpu_seconds(*p)).sum::<f64>() - pg_cpu_before;
-    let cpu_after: Vec<f64> = pids.iter().filter_map(|p| cpu_seconds(*p)).collect();
+    let pg_cpu: f64 = pg_pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .sum::<f64>()
+        - pg_cpu_before;
+    let cpu_after: Vec<f64> = pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .collect();
     let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let _ = sampler.await;
     let rss_peak = rss_peak.lock().map(|p| p.clone()).unwrap_or_default();
     let rss_after: Vec<Option<u64>> = if args.settle > 0 {
         tokio::time::sleep(Duration::from_secs(args.settle)).await;
-        members.iter().map(|(_, p)| rss_kib(*p)).collect()
+        members
+            .iter()
+            .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
+            .collect()
     } else {
         Vec::new()
     };

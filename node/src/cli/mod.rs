@@ -143,7 +143,7 @@ impl NationalAuth {
         self.token_file
             .as_deref()
             .map(|p| {
-                crate::node::admin::read_token(p, "a national client token")
+                tereze_support::fs::read_token(p, "a national client token")
                     .map(|t| format!("Bearer {t}"))
                     .map_err(|e| Failure::Input(format!("--token-file {e}")))
             })

@@ -689,7 +689,7 @@ fn get_json(
     authorization: Option<&str>,
 ) -> Result<serde_json::Value, Failure> {
     let body = runtime
-        .block_on(crate::node::crl::exchange_as(
+        .block_on(tereze_support::http::exchange_as(
             url,
             None,
             std::time::Duration::from_secs(30),

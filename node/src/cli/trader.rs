@@ -154,7 +154,7 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
             for chunk in records.chunks(BATCH) {
                 let body = serde_json::to_vec(chunk).map_err(|e| Failure::Input(e.to_string()))?;
                 let answer = rt
-                    .block_on(crate::node::crl::exchange_as(
+                    .block_on(tereze_support::http::exchange_as(
                         &url,
                         Some(("application/json", body)),
                         Duration::from_secs(60),
@@ -188,7 +188,7 @@ pub(crate) fn run(cmd: TraderCommand) -> Result<(), Failure> {
                 url.push_str(&format!("?as_of={d}"));
             }
             let answer = super::runtime()?
-                .block_on(crate::node::crl::exchange_as(
+                .block_on(tereze_support::http::exchange_as(
                     &url,
                     None,
                     Duration::from_secs(30),

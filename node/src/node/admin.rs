@@ -17,27 +17,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::exchange::parse_id;
 use super::Node;
 use crate::store::{State as MessageState, StoreError};
-
-/// The shortest token accepted.
-pub(crate) const MIN_TOKEN: usize = 32;
-
-/// Reads a token (`what`: the operator token, a national client's token), refusing a file
-/// others may read or a short token.
-pub(crate) fn read_token(path: &std::path::Path, what: &str) -> Result<String, String> {
-    let shown = path.display();
-    super::owner_only(path, what).map_err(|e| format!("{shown}: {e}"))?;
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    let token = text.trim().to_owned();
-    if token.len() < MIN_TOKEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{shown}: the token must be one line of at least {MIN_TOKEN} non-space characters"
-        ));
-    }
-    Ok(token)
-}
+use tereze_support::urn::parse_id;
 
 #[derive(Clone)]
 struct Shared {
@@ -226,7 +208,7 @@ async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
 /// Why each parked message that cannot be requeued cannot (its signed expiry has passed), so
 /// the console shows the reason instead of a button that would fail.
 fn requeue_refusals(node: &Node) -> std::collections::HashMap<Uuid, String> {
-    let now = crate::store::now_ms();
+    let now = tereze_support::clock::now_ms();
     match node.store().parked() {
         Ok(parked) => parked
             .iter()
@@ -344,7 +326,7 @@ async fn quarantine(State(s): State<Shared>) -> Response {
 
 /// Expired and dead messages, for an operator to requeue.
 async fn parked(State(s): State<Shared>) -> Response {
-    let now = crate::store::now_ms();
+    let now = tereze_support::clock::now_ms();
     match s.node.store().parked() {
         Ok(entries) => Json(json!({
             "messages": entries.iter().map(|e| json!({

@@ -10,8 +10,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
 use openssl::asn1::Asn1Time;
 use openssl::x509::X509Crl;
 
@@ -20,49 +18,6 @@ use crate::trust::StateEntry;
 
 /// Largest CRL document a node fetches.
 pub(crate) const MAX_CRL_BYTES: usize = 16 << 20;
-
-/// The parts of an `http://host[:port]/path` CRL location.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Location {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) path: String,
-}
-
-/// Parses a CRL location. Only `http://`: a CRL is signed by its CA, so the channel need not be
-/// authenticated.
-pub(crate) fn parse_url(url: &str) -> Result<Location, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("{url:?}: not an http:// URL"))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return Err(format!("{url:?}: no host (or credentials in the URL)"));
-    }
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| format!("{url:?}: {p:?} is not a port"))?;
-            (h, port)
-        }
-        _ => (authority, 80),
-    };
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("{url:?}: {host:?} is not a host"));
-    }
-    Ok(Location {
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned(),
-        port,
-        path: path.to_owned(),
-    })
-}
 
 /// Reads one or more PEM CRLs, or one DER CRL.
 pub(crate) fn parse_crls(bytes: &[u8]) -> Result<Vec<X509Crl>, String> {
@@ -124,83 +79,7 @@ pub(crate) fn accept(crl: &X509Crl, state: &StateEntry, skew: i64) -> Result<(),
 
 /// Fetches `url` with a plain HTTP/1.1 GET, at most `MAX_CRL_BYTES`.
 pub(crate) async fn fetch(url: &str, timeout: Duration) -> Result<Vec<u8>, String> {
-    exchange(url, None, timeout, MAX_CRL_BYTES).await
-}
-
-/// One plain HTTP/1.1 request to an `http://` URL: a GET, or a POST of `body` (content type,
-/// bytes); the answer's body, at most `max` bytes, if the status is a success.
-pub(crate) async fn exchange(
-    url: &str,
-    body: Option<(&str, Vec<u8>)>,
-    timeout: Duration,
-    max: usize,
-) -> Result<Vec<u8>, String> {
-    exchange_as(url, body, timeout, max, None).await
-}
-
-/// [`exchange`] with an `Authorization` header (a national client's bearer token, for the
-/// CLI's calls to a node's national door).
-pub(crate) async fn exchange_as(
-    url: &str,
-    body: Option<(&str, Vec<u8>)>,
-    timeout: Duration,
-    max: usize,
-    authorization: Option<&str>,
-) -> Result<Vec<u8>, String> {
-    let at = parse_url(url)?;
-    let work = async {
-        let tcp = tokio::net::TcpStream::connect((at.host.as_str(), at.port))
-            .await
-            .map_err(|e| format!("connect: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-                .await
-                .map_err(|e| format!("HTTP: {e}"))?;
-        let conn = tokio::spawn(conn);
-        let host = if at.port == 80 {
-            at.host.clone()
-        } else {
-            format!("{}:{}", at.host, at.port)
-        };
-        let mut builder = hyper::Request::builder()
-            .uri(&at.path)
-            .header(hyper::header::HOST, host)
-            .header(hyper::header::USER_AGENT, "tereze");
-        if let Some(a) = authorization {
-            builder = builder.header(hyper::header::AUTHORIZATION, a);
-        }
-        let request = match body {
-            None => builder
-                .method(hyper::Method::GET)
-                .body(Full::new(Bytes::new())),
-            Some((content_type, bytes)) => builder
-                .method(hyper::Method::POST)
-                .header(hyper::header::CONTENT_TYPE, content_type)
-                .body(Full::new(Bytes::from(bytes))),
-        }
-        .map_err(|e| format!("request: {e}"))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| format!("HTTP: {e}"))?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), max)
-            .collect()
-            .await
-            .map_err(|e| format!("body: {e}"))?
-            .to_bytes();
-        conn.abort();
-        if !status.is_success() {
-            return Err(format!(
-                "HTTP status {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(500)]).trim()
-            ));
-        }
-        Ok(body.to_vec())
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+    tereze_support::http::exchange(url, None, timeout, MAX_CRL_BYTES).await
 }
 
 /// The CRLs a node holds from CRL locations, by URL: the state that lists the URL, and what
@@ -356,37 +235,6 @@ pub(crate) fn compare(new: &[X509Crl], held: Option<&Vec<Arc<X509Crl>>>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crl_locations_are_plain_http_urls_with_a_host() {
-        assert_eq!(
-            parse_url("http://127.0.0.1:8080/v1/crl"),
-            Ok(Location {
-                host: "127.0.0.1".into(),
-                port: 8080,
-                path: "/v1/crl".into()
-            })
-        );
-        assert_eq!(
-            parse_url("http://crl.example.kz").map(|l| (l.port, l.path)),
-            Ok((80, "/".into()))
-        );
-        assert_eq!(
-            parse_url("http://[::1]:81/crl").map(|l| (l.host, l.port)),
-            Ok(("::1".into(), 81))
-        );
-        for bad in [
-            "https://x/crl",
-            "ftp://x",
-            "http://",
-            "http://:80/x",
-            "http://u:p@x/",
-            "http://x:99999/",
-            "http://x:port/",
-        ] {
-            assert!(parse_url(bad).is_err(), "{bad} accepted");
-        }
-    }
 
     #[test]
     fn garbage_is_not_a_crl() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use tereze_codecs::xml;
+use tereze_support::urn::parse_id;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -51,11 +52,6 @@ pub(crate) fn message_size_limit(limits: &crate::config::Limits) -> usize {
 
 pub(crate) struct ExchangeService {
     node: Arc<Node>,
-}
-
-/// Parses `urn:uuid:…` (or a bare UUID).
-pub(crate) fn parse_id(s: &str) -> Option<Uuid> {
-    Uuid::parse_str(s.strip_prefix("urn:uuid:").unwrap_or(s)).ok()
 }
 
 fn refusal(id: &str, code: &str, reason: String, transient: bool) -> DeliverOutcome {
@@ -227,7 +223,7 @@ impl Exchange for ExchangeService {
                             receipt: r.clone(),
                             verdict: c.verdict.clone(),
                             reasons: c.reasons.clone(),
-                            digest: crate::store::hex(&c.digest),
+                            digest: tereze_support::hex::hex(&c.digest),
                             conformance: c.conformance,
                         },
                         forward,
@@ -292,7 +288,7 @@ impl Exchange for ExchangeService {
                     // delivered message; the operator should know the id was reused.
                     node.metrics.replayed_ids.fetch_add(1, Ordering::Relaxed);
                     node.metrics.refused.fetch_add(1, Ordering::Relaxed);
-                    let now = crate::store::hex(&c.digest);
+                    let now = tereze_support::hex::hex(&c.digest);
                     tracing::warn!(
                         message_id = %c.message_id,
                         from = %c.sender,
@@ -611,7 +607,7 @@ fn check_and_sign(
 ) -> Result<CheckResult, Status> {
     let mut outcomes = Vec::with_capacity(items.len());
     let mut checked = Vec::new();
-    let now = crate::store::now_ms();
+    let now = tereze_support::clock::now_ms();
     // One trust space for the whole batch: an update arriving meanwhile applies to the next.
     let trust = node.trust();
     for (index, item) in items.into_iter().enumerate() {

@@ -116,7 +116,7 @@ impl Gate {
         }
         let mut p = self.lock();
         p.failures = p.failures.saturating_add(1);
-        let delay = super::backoff::pause(self.min, self.max, p.failures);
+        let delay = tereze_support::backoff::pause(self.min, self.max, p.failures);
         p.until = Some(now + delay);
         p.prober = None;
         delay

@@ -14,9 +14,9 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::exchange::parse_id;
 use super::submit::{self, Submission, SubmitError};
 use super::Node;
+use tereze_support::urn::parse_id;
 
 type Shared = State<Arc<Node>>;
 
@@ -369,7 +369,7 @@ async fn get_attachment(
         axum::http::header::CONTENT_LENGTH,
         axum::http::HeaderValue::from(held.size - q.offset),
     );
-    if let Ok(v) = axum::http::HeaderValue::from_str(&crate::store::hex(&held.sha256)) {
+    if let Ok(v) = axum::http::HeaderValue::from_str(&tereze_support::hex::hex(&held.sha256)) {
         h.insert("x-tereze-sha256", v);
     }
     r

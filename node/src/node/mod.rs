@@ -8,7 +8,6 @@
 //! Whatever was acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
 pub(crate) mod admin;
-pub(crate) mod backoff;
 pub(crate) mod calls;
 pub(crate) mod crl;
 pub(crate) mod disk;
@@ -48,8 +47,9 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{NodeConfig, Role};
 use crate::receipt::ReceiptVerifier;
 use crate::store::committer::Committer;
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::trust::TrustSpace;
+use tereze_support::clock::now_ms;
 
 pub(crate) mod proto {
     #![allow(clippy::all, clippy::pedantic)]
@@ -307,30 +307,8 @@ fn read(path: &Path) -> Result<Vec<u8>, StartError> {
     })
 }
 
-/// Refuses a secret file (a private key, the operator token) that group or others may read or
-/// write; `what` names the secret in the message, which never includes its content.
-pub(crate) fn owner_only(path: &Path, what: &str) -> Result<(), String> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)
-            .map_err(|e| format!("cannot read: {e}"))?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(format!(
-                "mode {mode:o} lets group or others read {what}; chmod 600 it"
-            ));
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (path, what);
-    Ok(())
-}
-
 fn private_key(path: &Path) -> Result<(), StartError> {
-    owner_only(path, "this private key").map_err(|reason| StartError::Key {
+    tereze_support::fs::owner_only(path, "this private key").map_err(|reason| StartError::Key {
         path: path.display().to_string(),
         reason,
     })
@@ -858,7 +836,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         ));
     }
     if let Some(admin) = cfg.admin.clone() {
-        let token = admin::read_token(&admin.token_file, "the operator token")
+        let token = tereze_support::fs::read_token(&admin.token_file, "the operator token")
             .map_err(StartError::Config)?;
         let listener = tokio::net::TcpListener::bind(admin.listen)
             .await

@@ -116,7 +116,7 @@ impl Clients {
         for (i, c) in national.clients.iter().enumerate() {
             let token = match &c.token_file {
                 Some(path) => Some(
-                    super::admin::read_token(path, "a national client token")
+                    tereze_support::fs::read_token(path, "a national client token")
                         .map_err(|e| format!("national.client[{i}].token_file: {e}"))?,
                 ),
                 None => None,

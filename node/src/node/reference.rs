@@ -357,7 +357,7 @@ pub(crate) async fn notify_webhooks(node: Arc<Node>) {
             tokio::spawn(async move {
                 let mut failures = 0u32;
                 loop {
-                    let sent = super::crl::exchange(
+                    let sent = tereze_support::http::exchange(
                         &url,
                         Some(("application/json", body.clone())),
                         Duration::from_secs(5),
@@ -372,7 +372,8 @@ pub(crate) async fn notify_webhooks(node: Arc<Node>) {
                         }
                         Err(_) if failures <= WEBHOOK_RETRIES => {
                             let (min, max) = WEBHOOK_PAUSE;
-                            tokio::time::sleep(super::backoff::pause(min, max, failures)).await
+                            tokio::time::sleep(tereze_support::backoff::pause(min, max, failures))
+                                .await
                         }
                         Err(e) => {
                             node.metrics.webhooks_failed.fetch_add(1, Ordering::Relaxed);

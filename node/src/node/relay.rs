@@ -24,7 +24,8 @@ use super::proto::{
 };
 use super::Node;
 use crate::receipt;
-use crate::store::{now_ms, OutboxEntry, Payload, State, StoreError};
+use crate::store::{OutboxEntry, Payload, State, StoreError};
+use tereze_support::clock::now_ms;
 
 /// The running workers and the task that keeps them in line with the trust space.
 pub(crate) struct Relay {
@@ -744,8 +745,11 @@ impl Worker {
                                     &format!("{attempts} attempts failed; last: {reason}"),
                                 )
                             } else {
-                                let delay =
-                                    super::backoff::pause(min_backoff, max_backoff, attempts);
+                                let delay = tereze_support::backoff::pause(
+                                    min_backoff,
+                                    max_backoff,
+                                    attempts,
+                                );
                                 t.failed_attempt(id, reason, t.now() + delay.as_millis() as i64)
                                     .map(|_| ())
                             }

@@ -508,7 +508,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
                         .map(|(r, _)| AttachmentMeta {
                             id: r.id.clone(),
                             size: r.size,
-                            sha256: crate::store::hex(&r.sha256),
+                            sha256: tereze_support::hex::hex(&r.sha256),
                         })
                         .collect(),
                 },

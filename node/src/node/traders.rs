@@ -67,7 +67,7 @@ impl Node {
         let Some((at, bytes)) = self.store().trader_answer(id)? else {
             return Ok(None);
         };
-        let age_ms = crate::store::now_ms().saturating_sub(at);
+        let age_ms = tereze_support::clock::now_ms().saturating_sub(at);
         match traders::verify_answer(&bytes, &self.trust(), Some(id)) {
             Ok(a) if fresh(&self.config.traders, a.trader.is_some(), age_ms) => {
                 Ok(Some((a, bytes)))
@@ -136,7 +136,11 @@ impl Node {
             .into_inner()
             .answer;
         let answer = traders::verify_answer(&bytes, &self.trust(), Some(id))?;
-        let (key, at, kept) = (id.to_owned(), crate::store::now_ms(), bytes.clone());
+        let (key, at, kept) = (
+            id.to_owned(),
+            tereze_support::clock::now_ms(),
+            bytes.clone(),
+        );
         self.committer
             .run(move |t| t.record_trader_answer(&key, at, &kept))
             .await?;

@@ -13,7 +13,6 @@ use tonic::transport::Channel;
 use tonic::{Status, Streaming};
 use uuid::Uuid;
 
-use super::exchange::parse_id;
 use super::proto::exchange_client::ExchangeClient;
 use super::proto::{
     AttachmentChunk, AttachmentHeader, AttachmentInfo, AttachmentStatusResponse,
@@ -22,8 +21,10 @@ use super::proto::{
 use super::Node;
 use crate::attachments::{AttachmentError, Held, Progress, Sink, Source, UploadState, UploadWant};
 use crate::config::Role;
-use crate::store::{hex, AttachmentMeta};
+use crate::store::AttachmentMeta;
 use crate::trust::StateEntry;
+use tereze_support::hex::hex;
+use tereze_support::urn::parse_id;
 
 /// Chunks read ahead of the network by a sender.
 const READ_AHEAD: usize = 2;
@@ -1025,7 +1026,7 @@ pub(crate) async fn collect(node: Arc<Node>) {
         }
         if node.disk.check().is_err() {
             let n = node.clone();
-            match tokio::task::spawn_blocking(move || collect_for_space(&n, crate::store::now_ms())).await {
+            match tokio::task::spawn_blocking(move || collect_for_space(&n, tereze_support::clock::now_ms())).await {
                 Ok((0, _)) => {}
                 Ok((uploads, bytes)) => tracing::warn!(
                     uploads,
@@ -1040,7 +1041,8 @@ pub(crate) async fn collect(node: Arc<Node>) {
         }
         next_sweep = tokio::time::Instant::now() + every;
         let n = node.clone();
-        match tokio::task::spawn_blocking(move || sweep(&n, crate::store::now_ms())).await {
+        match tokio::task::spawn_blocking(move || sweep(&n, tereze_support::clock::now_ms())).await
+        {
             Ok(s) if s.messages > 0 || s.uploads > 0 => {
                 tracing::info!(
                     messages = s.messages,

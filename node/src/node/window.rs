@@ -8,7 +8,6 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::exchange::parse_id;
 use super::national::Caller;
 use super::proto::window_server::{Window, WindowServer};
 use super::proto::{
@@ -26,6 +25,7 @@ use super::Node;
 use crate::attachments::{AttachmentError, UploadState, UploadWant};
 use crate::config::Operation;
 use crate::store::StoreError;
+use tereze_support::urn::parse_id;
 
 pub(crate) fn service(node: Arc<Node>) -> WindowServer<WindowService> {
     let limit = node.config.limits.max_message_bytes.saturating_add(1 << 16);
@@ -444,7 +444,7 @@ pub(crate) fn upload_want(size: u64, sha256: &str) -> Result<UploadWant, String>
     let sha256 = match sha256 {
         "" => None,
         s => Some(
-            crate::store::unhex(s)
+            tereze_support::hex::unhex(s)
                 .and_then(|v| <[u8; 32]>::try_from(v).ok())
                 .ok_or_else(|| format!("sha256: {s:?} is not a SHA-256 (64 hex digits)"))?,
         ),
@@ -458,7 +458,7 @@ pub(crate) fn upload_response(upload: Uuid, st: &UploadState) -> UploadResponse 
         UploadState::Complete(h) => UploadResponse {
             upload_id: upload.to_string(),
             size: h.size,
-            sha256: crate::store::hex(&h.sha256),
+            sha256: tereze_support::hex::hex(&h.sha256),
             have: h.size,
             complete: true,
         },
@@ -530,7 +530,7 @@ pub(crate) fn read_attachment(
                 offset,
                 data: Vec::new(),
                 size: held.size,
-                sha256: crate::store::hex(&held.sha256),
+                sha256: tereze_support::hex::hex(&held.sha256),
             }));
             return;
         }
@@ -542,7 +542,7 @@ pub(crate) fn read_attachment(
                         data,
                         size: if first { held.size } else { 0 },
                         sha256: if first {
-                            crate::store::hex(&held.sha256)
+                            tereze_support::hex::hex(&held.sha256)
                         } else {
                             String::new()
                         },

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::redb_store::{decode, encode, engine, HISTORY};
-use super::{hex, unhex, State, StoreError, Transition};
+use super::{State, StoreError, Transition};
+use tereze_support::hex::{hex, unhex};
 
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");

@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
-use super::{now_ms, Change, Store, StoreError, Txn};
+use super::{Change, Store, StoreError, Txn};
+use tereze_support::clock::now_ms;
 
 /// Told the commit's outcome after the transaction ends.
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;

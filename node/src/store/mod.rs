@@ -641,7 +641,7 @@ pub(crate) struct AttachmentMeta {
 impl AttachmentMeta {
     /// The digest as bytes (a malformed stored value reads as zeros, which no transfer matches).
     pub(crate) fn digest(&self) -> [u8; 32] {
-        unhex(&self.sha256)
+        tereze_support::hex::unhex(&self.sha256)
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
             .unwrap_or([0; 32])
     }
@@ -804,28 +804,4 @@ fn received_note(m: &Incoming) -> String {
     } else {
         format!("from {}", m.sender)
     }
-}
-
-/// Lower-case hexadecimal.
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The bytes of a hexadecimal string, if it is one.
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
-/// Unix milliseconds now.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }

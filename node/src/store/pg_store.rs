@@ -29,7 +29,7 @@ use uuid::Uuid;
 use super::audit::{self, Head};
 use super::redb_store::{decode, encode};
 use super::{
-    hex, Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State, StoreError,
+    Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State, StoreError,
     Transition, Txn,
 };
 
@@ -81,7 +81,7 @@ impl std::fmt::Debug for PgOptions {
 /// The PostgreSQL password kept in `path` (owner-only, or refused; a trailing newline is not
 /// part of it). The error names the file, never its content.
 pub(crate) fn read_password_file(path: &std::path::Path) -> Result<String, String> {
-    crate::node::owner_only(path, "the store's password")
+    tereze_support::fs::owner_only(path, "the store's password")
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
@@ -103,9 +103,7 @@ impl PgOptions {
         if config.get_dbname().is_none() {
             return Err("the connection string names no database".into());
         }
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_else(|_| "host".into());
+        let host = tereze_support::procfs::hostname();
         let random = Uuid::new_v4().simple().to_string();
         Ok(Self {
             url: url.to_owned(),
@@ -1167,7 +1165,7 @@ impl PgTxn<'_> {
     ) -> Result<(), StoreError> {
         let entry = self.take_from_outbox(id)?;
         let digest = match &entry.message.payload {
-            super::Payload::Envelope { envelope, .. } => crate::receipt::digest(envelope),
+            super::Payload::Envelope { envelope, .. } => tereze_support::digest::sha256(envelope),
             super::Payload::Receipt { .. } => Vec::new(),
         };
         self.exec(
@@ -1248,7 +1246,7 @@ impl PgTxn<'_> {
             let mut first: String = r.get(1);
             if first.is_empty() {
                 if let Some(e) = r.get::<_, Option<&[u8]>>(2) {
-                    first = hex(&crate::receipt::digest(e));
+                    first = tereze_support::hex::hex(&tereze_support::digest::sha256(e));
                 }
             }
             if !first.is_empty() && !m.digest.is_empty() && first != m.digest {

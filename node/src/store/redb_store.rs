@@ -17,10 +17,10 @@ use redb::{
 use uuid::Uuid;
 
 use super::audit;
-use super::{hex, unhex};
 use super::{
     Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition, Txn,
 };
+use tereze_support::hex::{hex, unhex};
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
 const OUTBOX_INDEX: TableDefinition<u128, (&str, u64)> = TableDefinition::new("outbox_index");
@@ -368,7 +368,7 @@ impl RedbTxn<'_> {
         let entry = self.take_from_outbox(id)?;
         self.drop_payload(id)?;
         let digest = match &entry.message.payload {
-            super::Payload::Envelope { envelope, .. } => crate::receipt::digest(envelope),
+            super::Payload::Envelope { envelope, .. } => tereze_support::digest::sha256(envelope),
             super::Payload::Receipt { .. } => Vec::new(),
         };
         let value = format!("{recipient} {}", hex(&digest));
@@ -466,7 +466,7 @@ impl RedbTxn<'_> {
         let envelopes = self.txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
         let found = envelopes.get(id.as_u128()).map_err(engine)?;
         Ok(found
-            .map(|e| hex(&crate::receipt::digest(e.value())))
+            .map(|e| hex(&tereze_support::digest::sha256(e.value())))
             .unwrap_or_default())
     }
 

@@ -9,9 +9,10 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::{
-    hex, Accepted, Incoming, Location, OutboxEntry, Outgoing, Payload, PgOptions, State, Store,
+    Accepted, Incoming, Location, OutboxEntry, Outgoing, Payload, PgOptions, State, Store,
     StoreError,
 };
+use tereze_support::hex::hex;
 
 /// Opens (again) the same store.
 trait Fixture {
@@ -127,7 +128,7 @@ fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
         receipt: receipt.to_vec(),
         verdict: verdict.into(),
         reasons: Vec::new(),
-        digest: hex(&crate::receipt::digest(b"envelope")),
+        digest: hex(&tereze_support::digest::sha256(b"envelope")),
         conformance: false,
     }
 }
@@ -274,7 +275,7 @@ fn a_message_forwarded_by_a_hub_awaits_its_end_receipt(fx: &dyn Fixture) {
     assert_eq!(s.awaiting_len().expect("len"), 1);
     let (recipient, digest) = s.awaited(id).expect("read").expect("awaited");
     assert_eq!(recipient, "KG");
-    assert_eq!(digest, crate::receipt::digest(b"envelope 1"));
+    assert_eq!(digest, tereze_support::digest::sha256(b"envelope 1"));
     s.write(30, |t| {
         t.delivered(id, b"end receipt", State::Recognised, None)
     })
@@ -399,7 +400,7 @@ fn another_envelope_under_a_taken_id_is_not_a_redelivery(fx: &dyn Fixture) {
     s.write(10, |t| t.accept(&m, None)).expect("accepted");
     let mut other = incoming(8, "rejected", b"receipt 2");
     other.envelope = b"another envelope".to_vec();
-    other.digest = hex(&crate::receipt::digest(&other.envelope));
+    other.digest = hex(&tereze_support::digest::sha256(&other.envelope));
     let (again, _) = s.write(20, |t| t.accept(&other, None)).expect("answered");
     assert_eq!(
         again,

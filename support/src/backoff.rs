@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// The pause after `failures` tries failed in a row (1: the first failure): at least `min`, at
 /// most `max`, drawn at random as [`spread`] describes.
-pub(crate) fn pause(min: Duration, max: Duration, failures: u32) -> Duration {
+pub fn pause(min: Duration, max: Duration, failures: u32) -> Duration {
     spread(min, max, failures, fastrand::f64())
 }
 
