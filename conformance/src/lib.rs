@@ -5,7 +5,7 @@
 //! change sets, trader answers.
 //!
 //! **Invariant:** the suite talks to a node only through the published protocol (the gRPC
-//! contracts in `node/proto`, compiled here, and the XML formats of `codecs`); it never reads
+//! contracts in `proto/proto`, compiled by `tereze-proto`, and the XML formats of `codecs`); it never reads
 //! the node's store, configuration or code.
 #![forbid(unsafe_code)]
 
@@ -17,11 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-/// The gRPC contracts, compiled from `node/proto`.
-pub mod proto {
-    #![allow(clippy::all, clippy::pedantic)]
-    tonic::include_proto!("tereze.v1");
-}
+/// The gRPC contracts (`proto/proto`), compiled once in `tereze-proto`.
+pub use tereze_proto as proto;
 
 /// The node under test.
 #[derive(Debug, Clone)]

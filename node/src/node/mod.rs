@@ -51,10 +51,7 @@ use crate::store::{Store, StoreError};
 use crate::trust::TrustSpace;
 use tereze_support::clock::now_ms;
 
-pub(crate) mod proto {
-    #![allow(clippy::all, clippy::pedantic)]
-    tonic::include_proto!("tereze.v1");
-}
+pub(crate) use tereze_proto as proto;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]

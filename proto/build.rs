@@ -1,4 +1,5 @@
-//! Compiles the gRPC contracts in proto/ with protox (pure Rust; protoc is not needed).
+//! Compiles the gRPC contracts in proto/ with protox (pure Rust; protoc is not needed): a
+//! client and a server for each service.
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "proto/tereze/v1/exchange.proto",
