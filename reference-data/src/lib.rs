@@ -9,6 +9,7 @@
 //! change sets are checked by the node, which holds the trust space.
 #![forbid(unsafe_code)]
 
+mod apply;
 mod change;
 mod directory;
 pub mod import;
@@ -16,6 +17,7 @@ mod model;
 pub mod tariff;
 pub mod trader;
 
-pub use change::{Applied, ChangeError, ChangeSet, Definition, Operation};
+pub use apply::{Applied, ChangeError};
+pub use change::{ChangeSet, Definition, Operation};
 pub use directory::{diff, Difference, Directories, Directory, DirectoryError, LookupError, On};
 pub use model::{Date, Entry, Kind, RawEntry, RawValue, Value};
