@@ -214,7 +214,8 @@ impl Store {
         both!(self, s => s.search(f))
     }
 
-    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
+    /// A record of this state's trader register, as [`Txn::put_traders`] got it.
+    pub(crate) fn trader(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         both!(self, s => s.trader(id))
     }
 
@@ -384,12 +385,10 @@ impl Txn<'_> {
         both_txn!(self, t => t.forget_trader_answers(id))
     }
 
-    /// Adds or replaces traders of this state's register (all or none).
-    pub(crate) fn put_traders(
-        &mut self,
-        traders: &[crate::traders::Trader],
-    ) -> Result<(), StoreError> {
-        both_txn!(self, t => t.put_traders(traders))
+    /// Adds or replaces records of this state's trader register (all or none): (trader id,
+    /// record) pairs, each record as the caller encodes it.
+    pub(crate) fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        both_txn!(self, t => t.put_traders(records))
     }
 
     /// Keeps a verified answer of another state's node about one of its traders.

@@ -671,13 +671,8 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
-        self.bytes_by_text("SELECT record FROM traders WHERE id = $1", id)?
-            .map(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
-            })
-            .transpose()
+    pub(crate) fn trader(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bytes_by_text("SELECT record FROM traders WHERE id = $1", id)
     }
 
     pub(crate) fn trader_count(&self) -> Result<u64, StoreError> {
@@ -1371,17 +1366,12 @@ impl PgTxn<'_> {
         .map(|_| ())
     }
 
-    pub(crate) fn put_traders(
-        &mut self,
-        traders: &[crate::traders::Trader],
-    ) -> Result<(), StoreError> {
-        for trader in traders {
-            let json = serde_json::to_vec(trader)
-                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", trader.id)))?;
+    pub(crate) fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        for (id, record) in records {
             self.exec(
                 "INSERT INTO traders (id, record) VALUES ($1, $2) \
                  ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                &[&trader.id, &json],
+                &[id, record],
             )?;
         }
         Ok(())

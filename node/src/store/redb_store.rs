@@ -48,7 +48,7 @@ const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_h
 const FETCHED_CRLS: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched_crls");
 /// Where each message goes or comes from (operators' search): id → JSON `Meta`.
 const META: TableDefinition<u128, &[u8]> = TableDefinition::new("message_meta");
-/// This state's traders (issue 8): identifier → the record as JSON.
+/// This state's traders (issue 8): identifier → the record as its callers encoded it (JSON).
 const TRADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("traders");
 /// Signed answers about other states' traders: identifier → 8 bytes of the time it was
 /// fetched (ms, big-endian) followed by the signed document.
@@ -637,17 +637,11 @@ impl RedbTxn<'_> {
         Ok(())
     }
 
-    /// Adds or replaces traders of this state's register (all or none).
-    pub(crate) fn put_traders(
-        &mut self,
-        traders: &[crate::traders::Trader],
-    ) -> Result<(), StoreError> {
+    /// Adds or replaces records of this state's trader register (all or none).
+    pub(crate) fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         let mut t = self.txn.open_table(TRADERS).map_err(engine)?;
-        for trader in traders {
-            let json = serde_json::to_vec(trader)
-                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", trader.id)))?;
-            t.insert(trader.id.as_str(), json.as_slice())
-                .map_err(engine)?;
+        for (id, record) in records {
+            t.insert(id.as_str(), record.as_slice()).map_err(engine)?;
         }
         Ok(())
     }
@@ -1169,15 +1163,10 @@ impl RedbStore {
     }
 
     /// A trader of this state's register.
-    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
+    pub(crate) fn trader(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(TRADERS).map_err(engine)?;
-        let Some(v) = t.get(id).map_err(engine)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
+        Ok(t.get(id).map_err(engine)?.map(|v| v.value().to_vec()))
     }
 
     /// How many traders the register holds.
