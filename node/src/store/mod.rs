@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub(crate) use pg_store::{read_password_file, PgOptions, PgStore};
-pub(crate) use redb_store::RedbStore;
+pub(crate) use redb_store::{AuditFileError, RedbStore};
 
 /// The node's store: one engine behind one interface (DESIGN §8).
 pub(crate) enum Store {
@@ -276,6 +276,15 @@ impl Store {
             Self::Postgres(_) => "postgresql",
         }
     }
+}
+
+/// Verifies the audit chain of an embedded store file (`node.redb`) that no node has open:
+/// `tereze audit verify DATA_DIR` after the node stopped.
+pub(crate) fn verify_audit_file(
+    path: &std::path::Path,
+) -> Result<audit::AuditReport, AuditFileError> {
+    let db = redb::Database::open(path).map_err(AuditFileError::Open)?;
+    Ok(audit::verify(&db)?)
 }
 
 impl Txn<'_> {

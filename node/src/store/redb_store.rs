@@ -78,6 +78,15 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Stor
     serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Why a store file's audit chain could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuditFileError {
+    #[error("cannot open: {0} (is the node still running?)")]
+    Open(#[source] redb::DatabaseError),
+    #[error(transparent)]
+    Read(#[from] StoreError),
+}
+
 /// The embedded store.
 pub(crate) struct RedbStore {
     db: Database,
