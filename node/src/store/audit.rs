@@ -14,7 +14,8 @@ use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::redb_store::{decode, encode, engine, HISTORY};
+use super::records::{decode, encode};
+use super::redb_store::{engine, HISTORY};
 use super::{hex, unhex, State, StoreError, Transition};
 
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");

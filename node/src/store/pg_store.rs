@@ -27,7 +27,7 @@ use postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::audit::{self, Head};
-use super::redb_store::{decode, encode};
+use super::records::{decode, encode};
 use super::{
     hex, Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State, StoreError,
     Transition, Txn,

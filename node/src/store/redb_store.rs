@@ -17,6 +17,7 @@ use redb::{
 use uuid::Uuid;
 
 use super::audit;
+use super::records::{decode, encode};
 use super::{hex, unhex};
 use super::{
     Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition, Txn,
@@ -68,14 +69,6 @@ pub(super) fn write_failure(e: impl Into<redb::Error>) -> StoreError {
         redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(e.to_string()),
         other => StoreError::Engine(other.to_string()),
     }
-}
-
-pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Why a store file's audit chain could not be read.
