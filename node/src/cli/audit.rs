@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 use super::Failure;
-use crate::store::{audit, Location, PgOptions, Store};
+use crate::store::{verify_audit_file, Location, PgOptions, Store};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
@@ -58,13 +58,7 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
                             path.display()
                         )));
                     }
-                    let db = redb::Database::open(&path).map_err(|e| {
-                        Failure::Input(format!(
-                            "{}: cannot open: {e} (is the node still running?)",
-                            path.display()
-                        ))
-                    })?;
-                    let report = audit::verify(&db)
+                    let report = verify_audit_file(&path)
                         .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
                     (path.display().to_string(), report)
                 }

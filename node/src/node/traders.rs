@@ -18,6 +18,7 @@ use tereze_reference_data::trader;
 use super::proto::ResolveTraderRequest;
 use super::Node;
 use crate::recognition::{standing_of, Standing, TraderCheck};
+use crate::store::{Store, StoreError};
 use crate::traders::{self, Answer, AnswerError, Trader};
 
 /// Why a trader could not be resolved.
@@ -52,7 +53,7 @@ pub(crate) enum Source {
 impl Node {
     /// This node's signed answer about `id` (of its own state) as of `as_of`.
     pub(crate) fn answer_for(&self, id: &str, as_of: NaiveDate) -> Result<Vec<u8>, ResolveError> {
-        let t = self.store().trader(id)?;
+        let t = register_record(self.store(), id)?;
         traders::sign_answer(id, &self.config.state, as_of, t.as_ref(), &self.signing)
             .map_err(ResolveError::Sign)
     }
@@ -179,7 +180,7 @@ impl TraderCheck for NodeTraders<'_> {
     fn standing(&self, id: &str, date: NaiveDate) -> Standing {
         let node = self.node;
         if id.starts_with(&node.config.state) {
-            return match node.store().trader(id) {
+            return match register_record(node.store(), id) {
                 Ok(t) => standing_of(t.as_ref(), date),
                 Err(e) => Standing::Unresolved(format!("this node's register: {e}")),
             };
@@ -223,6 +224,28 @@ pub(crate) fn record_key(trader: &str) -> uuid::Uuid {
 
 use super::http::error;
 
+/// A record of this state's register, as the store keeps it (its JSON).
+fn register_record(store: &Store, id: &str) -> Result<Option<Trader>, StoreError> {
+    store
+        .trader(id)?
+        .map(|json| {
+            serde_json::from_slice(&json)
+                .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
+        })
+        .transpose()
+}
+
+/// Register records in the store's form: (id, JSON).
+fn register_rows(list: &[Trader]) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    list.iter()
+        .map(|t| {
+            serde_json::to_vec(t)
+                .map(|json| (t.id.clone(), json))
+                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", t.id)))
+        })
+        .collect()
+}
+
 /// Imports register records (a JSON array of [`Trader`]); all or none. Each record changed
 /// is noted in the audit log with the client that changed it.
 async fn post_traders(
@@ -255,7 +278,7 @@ async fn post_traders(
     let committed = node
         .committer
         .run(move |t| {
-            t.put_traders(&list)?;
+            t.put_traders(&register_rows(&list)?)?;
             for trader in &list {
                 t.note(
                     record_key(&trader.id),
@@ -280,7 +303,7 @@ async fn get_trader(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Re
     if let Err(e) = trader::parse(&id) {
         return error(StatusCode::BAD_REQUEST, format!("{id}: {e}"));
     }
-    match node.store().trader(&id) {
+    match register_record(node.store(), &id) {
         Ok(Some(t)) => Json(t).into_response(),
         Ok(None) => error(
             StatusCode::NOT_FOUND,

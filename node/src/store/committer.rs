@@ -314,9 +314,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_requests_share_commits_and_each_gets_its_own_answer() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(Store::Redb(
-            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
-        ));
+        let store = Arc::new(
+            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+        );
         let c = Committer::start(store.clone(), None).expect("starts");
         let mut events = c.subscribe();
         let mut tasks = Vec::new();
@@ -344,9 +344,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn nothing_is_written_after_the_last_write() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(Store::Redb(
-            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
-        ));
+        let store = Arc::new(
+            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+        );
         let c = Committer::start(store.clone(), None).expect("starts");
         c.run(|t| t.enqueue(&[msg(1)], &[])).await.expect("before");
         c.run_last(|t| t.enqueue(&[msg(2)], &[]))
@@ -360,9 +360,9 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_request_a_failed_transaction_never_ran_is_told_why() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(Store::Redb(
-            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
-        ));
+        let store = Arc::new(
+            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+        );
         let c = Committer::start(store, None).expect("starts");
         // Holds the commit thread so that the next two requests share a group, in order.
         let busy = {
@@ -401,9 +401,9 @@ mod tests {
     async fn a_gate_holds_commits_until_room_returns_and_reads_go_on() {
         use std::sync::atomic::{AtomicU8, Ordering};
         let dir = tempfile::tempdir().expect("dir");
-        let store = Arc::new(Store::Redb(
-            crate::store::RedbStore::open(&dir.path().join("s.redb")).expect("opens"),
-        ));
+        let store = Arc::new(
+            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+        );
         // 0: no room, 1: room, 2: stopping.
         let room = Arc::new(AtomicU8::new(0));
         let r = room.clone();

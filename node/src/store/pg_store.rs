@@ -17,6 +17,8 @@
 //! only: the committer's thread writes, a small pool of connection threads serves reads (a
 //! caller on the async runtime waits for its answer as it waits for a redb read), and one
 //! thread listens for notifications.
+//!
+//! This engine only stores: the transitions are [`super::txn`]'s.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,11 +28,11 @@ use std::time::Duration;
 use postgres::{Client, Statement};
 use uuid::Uuid;
 
-use super::audit::{self, Head};
-use super::redb_store::{decode, encode};
-use super::{
-    Accepted, Change, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State, StoreError,
-    Transition, Txn,
+use super::audit::{self, AuditData, Head};
+use super::engine::{Area, Body, Engine, EngineTxn};
+use super::records::{
+    decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State,
+    StoreError, Transition,
 };
 
 /// The schema migrations, in order; a database at a higher version than the last one here was
@@ -299,11 +301,6 @@ impl PgStore {
         })
     }
 
-    /// Peers whose queues grew (any replica's enqueue), as notified.
-    pub(crate) fn wake_ups(&self) -> tokio::sync::broadcast::Receiver<String> {
-        self.wake.subscribe()
-    }
-
     /// Runs `f` on a reader connection and waits for its answer.
     fn read<R: Send + 'static>(
         &self,
@@ -319,13 +316,42 @@ impl PgStore {
         rx.recv().map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` in one write transaction; see [`super::Store::write_with`].
-    pub(crate) fn write_with<R>(
-        &self,
-        durable: bool,
-        now: i64,
-        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
-    ) -> Result<(R, Vec<Change>), StoreError> {
+    fn count(&self, sql: &'static str, arg: Option<String>) -> Result<u64, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, sql)?;
+            let row = match &arg {
+                Some(a) => c.query_one(&st, &[a]),
+                None => c.query_one(&st, &[]),
+            }
+            .map_err(pg)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn bytes_by_id(&self, sql: &'static str, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, sql)?;
+            Ok(c.query_opt(&st, &[&id]).map_err(pg)?.map(|r| r.get(0)))
+        })
+    }
+
+    fn bytes_by_text(&self, sql: &'static str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c, cache| {
+            let st = prepared(c, cache, sql)?;
+            Ok(c.query_opt(&st, &[&id]).map_err(pg)?.map(|r| r.get(0)))
+        })
+    }
+}
+
+impl Engine for PgStore {
+    fn name(&self) -> &'static str {
+        "postgresql"
+    }
+
+    /// Locks the audit head first (`FOR UPDATE`), which serialises the writes of every
+    /// replica; a non-durable commit is `synchronous_commit = off`.
+    fn transact(&self, durable: bool, now: i64, body: &mut Body<'_>) -> Result<(), StoreError> {
         let mut guard = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let (client, cache) = guard.parts()?;
         let mut tx = client.transaction().map_err(pg)?;
@@ -346,27 +372,24 @@ impl PgStore {
             count as u64,
             hash.unwrap_or_else(|| audit::GENESIS.to_vec()),
         );
-        let mut t = Txn::Postgres(PgTxn {
+        let mut t = PgTxn {
             tx,
             cache,
             now,
-            changes: Vec::new(),
             head,
             notify: BTreeSet::new(),
             appended: Appended::default(),
             replica: &self.opts.replica,
-        });
-        let r = f(&mut t)?;
-        let Txn::Postgres(t) = t else {
-            return Err(StoreError::Engine(
-                "a PostgreSQL transaction changed engine".into(),
-            ));
         };
-        let changes = t.commit()?;
-        Ok((r, changes))
+        body(&mut t)?;
+        t.commit()
     }
 
-    pub(crate) fn due(
+    fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.wake.subscribe())
+    }
+
+    fn due(
         &self,
         peer: &str,
         now: i64,
@@ -434,30 +457,18 @@ impl PgStore {
         })
     }
 
-    fn count(&self, sql: &'static str, arg: Option<String>) -> Result<u64, StoreError> {
-        self.read(move |c, cache| {
-            let st = prepared(c, cache, sql)?;
-            let row = match &arg {
-                Some(a) => c.query_one(&st, &[a]),
-                None => c.query_one(&st, &[]),
-            }
-            .map_err(pg)?;
-            Ok(row.get::<_, i64>(0) as u64)
-        })
-    }
-
-    pub(crate) fn queued(&self, peer: &str) -> Result<u64, StoreError> {
+    fn queued(&self, peer: &str) -> Result<u64, StoreError> {
         self.count(
             "SELECT count(*) FROM outbox WHERE peer = $1",
             Some(peer.to_owned()),
         )
     }
 
-    pub(crate) fn outbox_len(&self) -> Result<u64, StoreError> {
+    fn outbox_len(&self) -> Result<u64, StoreError> {
         self.count("SELECT count(*) FROM outbox", None)
     }
 
-    pub(crate) fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
+    fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
         self.read(|c, cache| {
             let st = prepared(c, cache, "SELECT DISTINCT peer FROM outbox ORDER BY peer")?;
             Ok(c.query(&st, &[])
@@ -471,7 +482,7 @@ impl PgStore {
     /// Positions are `inbox.seq`: taken from a sequence by transactions that hold the audit
     /// head's lock, so they grow in commit order and a reader resuming after one misses nothing
     /// committed later by any replica.
-    pub(crate) fn inbox_after(
+    fn inbox_after(
         &self,
         after: Option<u64>,
         limit: usize,
@@ -502,7 +513,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
+    fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
         self.read(|c, cache| {
             let st = prepared(
                 c,
@@ -522,7 +533,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+    fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
         self.read(|c, cache| {
             let st = prepared(
                 c,
@@ -538,11 +549,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
+    fn inbox_len(&self) -> Result<u64, StoreError> {
         self.count("SELECT count(*) FROM inbox", None)
     }
 
-    pub(crate) fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
+    fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
         self.read(move |c, cache| {
             let st = prepared(c, cache, "SELECT count(*) FROM inbox WHERE message_id = $1")?;
             let row = c.query_one(&st, &[&id]).map_err(pg)?;
@@ -551,7 +562,7 @@ impl PgStore {
     }
 
     #[cfg(test)]
-    pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+    fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
         self.read(|c, _| {
             Ok(
                 c.query("SELECT message_id FROM received ORDER BY message_id", &[])
@@ -563,7 +574,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
+    fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
         self.read(move |c, cache| {
             let st = prepared(
                 c,
@@ -578,26 +589,11 @@ impl PgStore {
         })
     }
 
-    fn bytes_by_id(&self, sql: &'static str, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.read(move |c, cache| {
-            let st = prepared(c, cache, sql)?;
-            Ok(c.query_opt(&st, &[&id]).map_err(pg)?.map(|r| r.get(0)))
-        })
-    }
-
-    fn bytes_by_text(&self, sql: &'static str, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let id = id.to_owned();
-        self.read(move |c, cache| {
-            let st = prepared(c, cache, sql)?;
-            Ok(c.query_opt(&st, &[&id]).map_err(pg)?.map(|r| r.get(0)))
-        })
-    }
-
-    pub(crate) fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         self.bytes_by_id("SELECT receipt FROM receipts WHERE message_id = $1", id)
     }
 
-    pub(crate) fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         self.read(move |c, cache| {
             let st = prepared(
                 c,
@@ -610,7 +606,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         self.read(|c, _| {
             Ok(
                 c.query("SELECT url, crls FROM fetched_crls ORDER BY url", &[])
@@ -622,7 +618,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.read(|c, _| {
             Ok(c.query_opt(
                 "SELECT version, document FROM trust_history ORDER BY version DESC LIMIT 1",
@@ -633,13 +629,13 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn meta(&self, id: Uuid) -> Result<Option<Meta>, StoreError> {
+    fn meta(&self, id: Uuid) -> Result<Option<Meta>, StoreError> {
         self.bytes_by_id("SELECT meta FROM message_meta WHERE message_id = $1", id)?
             .map(|b| decode(&b))
             .transpose()
     }
 
-    pub(crate) fn search(&self, f: &Filter) -> Result<Vec<Found>, StoreError> {
+    fn search(&self, f: &Filter) -> Result<Vec<Found>, StoreError> {
         let f = f.clone();
         self.read(move |c, _| {
             let rows = c
@@ -659,7 +655,7 @@ impl PgStore {
                 let state = parse_state(r.get(3))?;
                 let meta: Option<Vec<u8>> = r.get(4);
                 let meta = || meta.as_deref().map(decode::<Meta>).transpose();
-                if let Some(found) = super::select(&f, r.get(0), r.get(1), r.get(2), state, meta)? {
+                if let Some(found) = select(&f, r.get(0), r.get(1), r.get(2), state, meta)? {
                     out.push(found);
                 }
             }
@@ -669,20 +665,15 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
-        self.bytes_by_text("SELECT record FROM traders WHERE id = $1", id)?
-            .map(|b| {
-                serde_json::from_slice(&b)
-                    .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
-            })
-            .transpose()
+    fn trader(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bytes_by_text("SELECT record FROM traders WHERE id = $1", id)
     }
 
-    pub(crate) fn trader_count(&self) -> Result<u64, StoreError> {
+    fn trader_count(&self) -> Result<u64, StoreError> {
         self.count("SELECT count(*) FROM traders", None)
     }
 
-    pub(crate) fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
         let id = id.to_owned();
         self.read(move |c, cache| {
             let st = prepared(
@@ -696,7 +687,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn change_sets_of(
+    fn change_sets_of(
         &self,
         directory: &str,
         since: u64,
@@ -720,7 +711,7 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn change_sets_after(
+    fn change_sets_after(
         &self,
         have: &HashMap<String, u64>,
         limit: usize,
@@ -749,11 +740,11 @@ impl PgStore {
         })
     }
 
-    pub(crate) fn awaiting_len(&self) -> Result<u64, StoreError> {
+    fn awaiting_len(&self) -> Result<u64, StoreError> {
         self.count("SELECT count(*) FROM awaiting", None)
     }
 
-    pub(crate) fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+    fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.read(|c, _| {
             c.query("SELECT entry FROM parked ORDER BY message_id", &[])
                 .map_err(pg)?
@@ -763,16 +754,16 @@ impl PgStore {
         })
     }
 
-    /// Reads the audit chain, checkpoints and histories in one snapshot and verifies them.
-    pub(crate) fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
-        let data = self.read(|c, _| {
+    /// One repeatable-read snapshot.
+    fn audit_data(&self) -> Result<AuditData, StoreError> {
+        self.read(|c, _| {
             let mut tx = c
                 .build_transaction()
                 .isolation_level(postgres::IsolationLevel::RepeatableRead)
                 .read_only(true)
                 .start()
                 .map_err(pg)?;
-            let mut data = audit::AuditData::default();
+            let mut data = AuditData::default();
             for r in tx
                 .query("SELECT seq, entry FROM audit ORDER BY seq", &[])
                 .map_err(pg)?
@@ -804,8 +795,7 @@ impl PgStore {
             }
             tx.commit().map_err(pg)?;
             Ok(data)
-        })?;
-        audit::verify_data(data)
+        })
     }
 }
 
@@ -914,11 +904,10 @@ fn listen(opts: &PgOptions, wake: &tokio::sync::broadcast::Sender<String>, stop:
 }
 
 /// One write transaction on PostgreSQL (see the module's notes on serialisation).
-pub(crate) struct PgTxn<'a> {
+struct PgTxn<'a> {
     tx: postgres::Transaction<'a>,
     cache: &'a mut Cache,
     now: i64,
-    changes: Vec<Change>,
     /// The audit head, locked by this transaction.
     head: Head,
     /// Peers to notify at commit.
@@ -963,8 +952,8 @@ impl PgTxn<'_> {
         self.tx.query_opt(&st, params).map_err(pg)
     }
 
-    /// Writes the audit head, tells listeners, commits; the state changes made.
-    fn commit(mut self) -> Result<Vec<Change>, StoreError> {
+    /// Writes the appended entries and the audit head, tells listeners, commits.
+    fn commit(mut self) -> Result<(), StoreError> {
         if !self.appended.seq.is_empty() {
             let a = std::mem::take(&mut self.appended);
             self.exec(
@@ -986,64 +975,28 @@ impl PgTxn<'_> {
         for peer in std::mem::take(&mut self.notify) {
             self.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &peer])?;
         }
-        self.tx.commit().map_err(pg)?;
-        Ok(self.changes)
+        self.tx.commit().map_err(pg)
     }
+}
 
-    pub(crate) fn now(&self) -> i64 {
+impl EngineTxn for PgTxn<'_> {
+    fn now(&self) -> i64 {
         self.now
     }
 
-    pub(crate) fn record(
-        &mut self,
-        id: Uuid,
-        state: State,
-        note: Option<String>,
-    ) -> Result<(), StoreError> {
-        let transition = Transition {
-            state,
-            at: self.now,
-            note,
-        };
-        let (seq, entry) = audit::next_entry(&mut self.head, id, &transition)?;
-        let a = &mut self.appended;
-        a.seq.push(seq as i64);
-        a.entry.push(entry);
-        a.message_id.push(id);
-        a.state.push(state.as_str());
-        a.at.push(self.now);
-        a.transition.push(encode(&transition)?);
-        self.changes.push(Change {
-            message_id: id,
-            transition,
-        });
-        Ok(())
+    fn queued_among(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, StoreError> {
+        Ok(self
+            .opt(
+                "SELECT message_id FROM outbox WHERE message_id = ANY($1) LIMIT 1",
+                &[&ids],
+            )?
+            .map(|r| r.get(0)))
     }
 
-    pub(crate) fn enqueue(
-        &mut self,
-        batch: &[Outgoing],
-        before: &[(State, Option<String>)],
-    ) -> Result<(), StoreError> {
-        let mut seen = HashSet::new();
-        let ids: Vec<Uuid> = batch.iter().map(|m| m.message_id).collect();
-        for m in batch {
-            if !seen.insert(m.message_id) {
-                return Err(StoreError::AlreadyQueued(m.message_id));
-            }
-        }
-        if let Some(r) = self.opt(
-            "SELECT message_id FROM outbox WHERE message_id = ANY($1) LIMIT 1",
-            &[&ids],
-        )? {
-            return Err(StoreError::AlreadyQueued(r.get(0)));
-        }
-        if batch.is_empty() {
-            return Ok(());
-        }
-        // Sequence numbers for the whole batch in one call (writes are serialised, so the
-        // range is this transaction's alone).
-        let n = batch.len() as i64;
+    /// The whole range in one call (writes are serialised, so it is this transaction's alone).
+    fn next_sequences(&mut self, n: u64) -> Result<u64, StoreError> {
+        let n = i64::try_from(n)
+            .map_err(|_| StoreError::Engine(format!("{n} outbox sequence numbers")))?;
         let last: i64 = self
             .opt(
                 "SELECT setval('outbox_sequence', nextval('outbox_sequence') + $1 - 1)",
@@ -1051,123 +1004,141 @@ impl PgTxn<'_> {
             )?
             .map(|r| r.get(0))
             .ok_or_else(|| StoreError::Engine("no outbox sequence".into()))?;
+        Ok((last - n + 1) as u64)
+    }
+
+    /// One statement for the whole batch (and its search rows); the peers are notified at
+    /// commit, so idle replicas wake at once.
+    fn put_outbox(&mut self, entries: &[OutboxEntry], metas: &[Meta]) -> Result<(), StoreError> {
+        let n = entries.len();
         let mut cols = (
-            Vec::with_capacity(batch.len()),
-            Vec::with_capacity(batch.len()),
-            Vec::with_capacity(batch.len()),
-            Vec::with_capacity(batch.len()),
-            Vec::with_capacity(batch.len()),
-            Vec::with_capacity(batch.len()),
-            Vec::with_capacity(batch.len()),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
         );
-        for (i, m) in batch.iter().enumerate() {
+        for e in entries {
+            let m = &e.message;
             cols.0.push(m.message_id);
             cols.1.push(m.peer.as_str());
-            cols.2.push(last - n + 1 + i as i64);
+            cols.2.push(e.sequence as i64);
             cols.3.push(m.conversation_id);
             cols.4.push(encode(m)?);
             cols.5.push(m.payload.bytes());
-            cols.6.push(encode(&Meta {
-                direction: "out".into(),
-                peer: m.peer.clone(),
-                conversation: Some(m.conversation_id),
-                process: None,
-                document_type: None,
-            })?);
+            cols.6.push(i32::try_from(e.attempts).unwrap_or(i32::MAX));
+            cols.7.push(e.next_attempt_at);
         }
-        let now = self.now;
-        self.exec(
-            "WITH meta AS ( \
-               INSERT INTO message_meta (message_id, meta) \
-               SELECT * FROM unnest($1::uuid[], $7::bytea[]) \
-               ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta) \
-             INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, payload, \
-               attempts, next_attempt_at) \
-             SELECT u.*, 0, $8 FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], \
-               $5::bytea[], $6::bytea[]) AS u",
-            &[
-                &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &now,
-            ],
-        )?;
-        for m in batch {
-            for (state, note) in before {
-                self.record(m.message_id, *state, note.clone())?;
-            }
-            self.record(m.message_id, State::Queued, Some(format!("for {}", m.peer)))?;
-            self.notify.insert(m.peer.clone());
+        let rows: [&(dyn postgres::types::ToSql + Sync); 8] = [
+            &cols.0, &cols.1, &cols.2, &cols.3, &cols.4, &cols.5, &cols.6, &cols.7,
+        ];
+        if metas.is_empty() {
+            self.exec(
+                "INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, \
+                   payload, attempts, next_attempt_at) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], \
+                   $5::bytea[], $6::bytea[], $7::integer[], $8::bigint[])",
+                &rows,
+            )?;
+        } else {
+            let metas = metas.iter().map(encode).collect::<Result<Vec<_>, _>>()?;
+            let mut params = rows.to_vec();
+            params.push(&metas);
+            self.exec(
+                "WITH meta AS ( \
+                   INSERT INTO message_meta (message_id, meta) \
+                   SELECT * FROM unnest($1::uuid[], $9::bytea[]) \
+                   ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta) \
+                 INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, \
+                   payload, attempts, next_attempt_at) \
+                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::bigint[], $4::uuid[], \
+                   $5::bytea[], $6::bytea[], $7::integer[], $8::bigint[])",
+                &params,
+            )?;
+        }
+        for e in entries {
+            self.notify.insert(e.message.peer.clone());
         }
         Ok(())
     }
 
-    /// Removes a message from the outbox and returns its row (with its payload).
-    fn take_from_outbox(&mut self, id: Uuid) -> Result<OutboxEntry, StoreError> {
-        let row = self
-            .opt(
-                "DELETE FROM outbox WHERE message_id = $1 \
-                 RETURNING message_id, sequence, message, payload, attempts, \
-                           next_attempt_at, last_error",
-                &[&id],
-            )?
-            .ok_or(StoreError::NotQueued(id))?;
-        outbox_entry(&row, row.get(3))
+    fn take_outbox(&mut self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
+        self.opt(
+            "DELETE FROM outbox WHERE message_id = $1 \
+             RETURNING message_id, sequence, message, payload, attempts, \
+                       next_attempt_at, last_error",
+            &[&id],
+        )?
+        .map(|row| outbox_entry(&row, row.get(3)))
+        .transpose()
     }
 
-    pub(crate) fn failed_attempt(
+    fn drop_outbox(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.exec("DELETE FROM outbox WHERE message_id = $1", &[&id])? > 0)
+    }
+
+    /// This replica's lease on the message ends, if it is still this replica's (another may
+    /// have taken over).
+    fn count_attempt(
         &mut self,
         id: Uuid,
         error: &str,
         next_attempt_at: i64,
-    ) -> Result<u32, StoreError> {
+    ) -> Result<Option<u32>, StoreError> {
         let replica = self.replica.to_owned();
-        // The lease ends only if it is still this replica's (another may have taken over).
-        let row = self
-            .opt(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
-                   last_error = $3, \
-                   lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END, \
-                   lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END \
-                 WHERE message_id = $1 RETURNING attempts",
-                &[&id, &next_attempt_at, &error, &replica],
-            )?
-            .ok_or(StoreError::NotQueued(id))?;
-        Ok(row.get::<_, i32>(0).max(0) as u32)
-    }
-
-    pub(crate) fn delivered(
-        &mut self,
-        id: Uuid,
-        receipt: &[u8],
-        verdict: State,
-        note: Option<String>,
-    ) -> Result<(), StoreError> {
-        let in_outbox = self.exec("DELETE FROM outbox WHERE message_id = $1", &[&id])? > 0;
-        if !in_outbox && self.exec("DELETE FROM awaiting WHERE message_id = $1", &[&id])? == 0 {
-            return Err(StoreError::NotAwaited(id));
-        }
-        self.exec(
-            "INSERT INTO receipts (message_id, receipt) VALUES ($1, $2) \
-             ON CONFLICT (message_id) DO UPDATE SET receipt = EXCLUDED.receipt",
-            &[&id, &receipt],
+        let row = self.opt(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $2, \
+               last_error = $3, \
+               lease_until = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_until END, \
+               lease_owner = CASE WHEN lease_owner = $4 THEN NULL ELSE lease_owner END \
+             WHERE message_id = $1 RETURNING attempts",
+            &[&id, &next_attempt_at, &error, &replica],
         )?;
-        self.record(id, State::Delivered, note)?;
-        if matches!(verdict, State::Recognised | State::Rejected) {
-            self.record(id, verdict, None)?;
-        }
-        Ok(())
+        Ok(row.map(|r| r.get::<_, i32>(0).max(0) as u32))
     }
 
-    pub(crate) fn forwarded(
+    fn put_parked(&mut self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        let id = entry.message.message_id;
+        let row = encode(entry)?;
+        let payload = entry.message.payload.bytes();
+        self.exec(
+            "INSERT INTO parked (message_id, entry, payload) VALUES ($1, $2, $3) \
+             ON CONFLICT (message_id) DO UPDATE SET entry = EXCLUDED.entry, \
+               payload = EXCLUDED.payload",
+            &[&id, &row, &payload],
+        )
+        .map(|_| ())
+    }
+
+    /// Locks the row (`FOR UPDATE`) until the transaction ends.
+    fn parked_entry(&mut self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
+        let Some(row) = self.opt(
+            "SELECT entry, payload FROM parked WHERE message_id = $1 FOR UPDATE",
+            &[&id],
+        )?
+        else {
+            return Ok(None);
+        };
+        let mut entry: OutboxEntry = decode(row.get::<_, &[u8]>(0))?;
+        entry.message.payload.set_bytes(row.get(1));
+        Ok(Some(entry))
+    }
+
+    fn drop_parked(&mut self, id: Uuid) -> Result<(), StoreError> {
+        self.exec("DELETE FROM parked WHERE message_id = $1", &[&id])
+            .map(|_| ())
+    }
+
+    fn put_awaiting(
         &mut self,
         id: Uuid,
         recipient: &str,
+        digest: &[u8],
         hub_receipt: &[u8],
-        note: String,
     ) -> Result<(), StoreError> {
-        let entry = self.take_from_outbox(id)?;
-        let digest = match &entry.message.payload {
-            super::Payload::Envelope { envelope, .. } => tereze_support::digest::sha256(envelope),
-            super::Payload::Receipt { .. } => Vec::new(),
-        };
         self.exec(
             "INSERT INTO awaiting (message_id, recipient, digest) VALUES ($1, $2, $3) \
              ON CONFLICT (message_id) DO UPDATE SET recipient = EXCLUDED.recipient, \
@@ -1178,105 +1149,47 @@ impl PgTxn<'_> {
             "INSERT INTO hub_receipts (message_id, receipt) VALUES ($1, $2) \
              ON CONFLICT (message_id) DO UPDATE SET receipt = EXCLUDED.receipt",
             &[&id, &hub_receipt],
-        )?;
-        self.record(id, State::Sent, Some(note))
+        )
+        .map(|_| ())
     }
 
-    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
-        let entry = self.take_from_outbox(id)?;
-        let row = encode(&entry)?;
-        let payload = entry.message.payload.bytes();
+    fn drop_awaiting(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.exec("DELETE FROM awaiting WHERE message_id = $1", &[&id])? > 0)
+    }
+
+    fn put_receipt(&mut self, id: Uuid, receipt: &[u8]) -> Result<(), StoreError> {
         self.exec(
-            "INSERT INTO parked (message_id, entry, payload) VALUES ($1, $2, $3) \
-             ON CONFLICT (message_id) DO UPDATE SET entry = EXCLUDED.entry, \
-               payload = EXCLUDED.payload",
-            &[&id, &row, &payload],
-        )?;
-        self.record(id, state, Some(note.to_owned()))
+            "INSERT INTO receipts (message_id, receipt) VALUES ($1, $2) \
+             ON CONFLICT (message_id) DO UPDATE SET receipt = EXCLUDED.receipt",
+            &[&id, &receipt],
+        )
+        .map(|_| ())
     }
 
-    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
-        let row = self
+    fn received(&mut self, id: Uuid) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self
             .opt(
-                "SELECT entry, payload FROM parked WHERE message_id = $1 FOR UPDATE",
+                "SELECT receipt, digest FROM received WHERE message_id = $1",
                 &[&id],
             )?
-            .ok_or(StoreError::NotParked(id))?;
-        let mut entry: OutboxEntry = decode(row.get::<_, &[u8]>(0))?;
-        // Refused before any write, like every refusal of a transaction's requests.
-        if let Some(refusal) = super::requeue_refusal(&entry, self.now) {
-            return Err(refusal);
-        }
-        entry.message.payload.set_bytes(row.get(1));
-        self.exec("DELETE FROM parked WHERE message_id = $1", &[&id])?;
-        let m = &entry.message;
-        let now = self.now;
-        let message = encode(m)?;
-        let payload = m.payload.bytes();
-        self.exec(
-            "INSERT INTO outbox (message_id, peer, sequence, conversation_id, message, \
-               payload, attempts, next_attempt_at) \
-             VALUES ($1, $2, nextval('outbox_sequence'), $3, $4, $5, 0, $6)",
-            &[
-                &m.message_id,
-                &m.peer,
-                &m.conversation_id,
-                &message,
-                &payload,
-                &now,
-            ],
-        )?;
-        let peer = m.peer.clone();
-        self.record(id, State::Queued, Some("requeued by the operator".into()))?;
-        self.notify.insert(peer.clone());
-        Ok(peer)
+            .map(|r| (r.get(0), r.get(1))))
     }
 
-    pub(crate) fn accept(
-        &mut self,
-        m: &Incoming,
-        forward: Option<&Outgoing>,
-    ) -> Result<Accepted, StoreError> {
+    fn received_envelope(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .opt(
+                "SELECT envelope FROM received WHERE message_id = $1",
+                &[&id],
+            )?
+            .and_then(|r| r.get(0)))
+    }
+
+    /// The primary key is the deduplication: a row already there (which the serialised
+    /// writes rule out) writes nothing and is reported, never stored twice.
+    fn put_received(&mut self, m: &Incoming, keep_envelope: bool) -> Result<(), StoreError> {
         let id = m.message_id;
-        if let Some(r) = self.opt(
-            "SELECT receipt, digest, envelope FROM received WHERE message_id = $1",
-            &[&id],
-        )? {
-            let receipt: Vec<u8> = r.get(0);
-            let mut first: String = r.get(1);
-            if first.is_empty() {
-                if let Some(e) = r.get::<_, Option<&[u8]>>(2) {
-                    first = tereze_support::hex::hex(&tereze_support::digest::sha256(e));
-                }
-            }
-            if !first.is_empty() && !m.digest.is_empty() && first != m.digest {
-                return Ok(Accepted::OtherDigest { first });
-            }
-            return Ok(Accepted::Duplicate { receipt });
-        }
-        if let Some(out) = forward {
-            self.enqueue(
-                std::slice::from_ref(out),
-                &[(State::Received, Some(format!("from {}", m.sender)))],
-            )?;
-        } else {
-            let meta = encode(&Meta {
-                direction: "in".into(),
-                peer: m.sender.clone(),
-                conversation: None,
-                process: None,
-                document_type: None,
-            })?;
-            self.exec(
-                "INSERT INTO message_meta (message_id, meta) VALUES ($1, $2) \
-                 ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta",
-                &[&id, &meta],
-            )?;
-        }
         let row = encode(m)?;
-        let envelope: Option<&[u8]> = forward.is_none().then_some(m.envelope.as_slice());
-        // The primary key is the deduplication: a row already there (which the serialised
-        // writes rule out) writes nothing and is reported, never stored twice.
+        let envelope: Option<&[u8]> = keep_envelope.then_some(m.envelope.as_slice());
         let stored = self.exec(
             "INSERT INTO received (message_id, row, envelope, receipt, digest) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (message_id) DO NOTHING",
@@ -1287,65 +1200,102 @@ impl PgTxn<'_> {
                 "message {id} was stored by another writer meanwhile"
             )));
         }
-        if forward.is_some() {
-            return Ok(Accepted::New);
-        }
-        if m.conformance {
-            self.exec(
-                "INSERT INTO conformance (message_id, seq) VALUES ($1, nextval('inbox_sequence'))",
-                &[&id],
-            )?;
-        } else if m.verdict == "recognised" {
-            self.exec(
-                "INSERT INTO inbox (seq, message_id) VALUES (nextval('inbox_sequence'), $1)",
-                &[&id],
-            )?;
-        } else {
-            self.exec(
-                "INSERT INTO quarantine (message_id, seq) VALUES ($1, nextval('inbox_sequence'))",
-                &[&id],
-            )?;
-        }
-        self.record(id, State::Received, Some(super::received_note(m)))?;
-        if m.verdict == "recognised" {
-            self.record(id, State::Recognised, None)?;
-        } else {
-            self.record(
-                id,
-                State::Rejected,
-                Some(format!("reasons: {}", m.reasons.join(", "))),
-            )?;
-        }
-        Ok(Accepted::New)
+        Ok(())
     }
 
-    pub(crate) fn release_from_quarantine(
-        &mut self,
-        id: Uuid,
-        note: String,
-    ) -> Result<(), StoreError> {
-        if self.exec("DELETE FROM quarantine WHERE message_id = $1", &[&id])? == 0 {
-            return Err(StoreError::NotQuarantined(id));
-        }
-        self.exec(
-            "INSERT INTO inbox (seq, message_id) VALUES (nextval('inbox_sequence'), $1)",
-            &[&id],
-        )?;
-        self.record(id, State::Recognised, Some(note))
-    }
-
-    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
-        if self.exec("DELETE FROM conformance WHERE message_id = $1", &[&id])? == 0 {
-            return Err(StoreError::NotConformance(id));
-        }
+    fn drop_envelope(&mut self, id: Uuid) -> Result<(), StoreError> {
         self.exec(
             "UPDATE received SET envelope = NULL WHERE message_id = $1",
             &[&id],
-        )?;
-        self.record(id, State::Purged, Some(note))
+        )
+        .map(|_| ())
     }
 
-    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Positions come from `inbox_sequence`, taken under the audit head's lock, so they grow
+    /// in commit order across replicas.
+    fn place(&mut self, id: Uuid, area: Area) -> Result<(), StoreError> {
+        let sql = match area {
+            Area::Inbox => {
+                "INSERT INTO inbox (seq, message_id) VALUES (nextval('inbox_sequence'), $1)"
+            }
+            Area::Quarantine => {
+                "INSERT INTO quarantine (message_id, seq) VALUES ($1, nextval('inbox_sequence'))"
+            }
+            Area::Conformance => {
+                "INSERT INTO conformance (message_id, seq) VALUES ($1, nextval('inbox_sequence'))"
+            }
+        };
+        self.exec(sql, &[&id]).map(|_| ())
+    }
+
+    fn unplace(&mut self, id: Uuid, area: Area) -> Result<bool, StoreError> {
+        let sql = match area {
+            Area::Inbox => "DELETE FROM inbox WHERE message_id = $1",
+            Area::Quarantine => "DELETE FROM quarantine WHERE message_id = $1",
+            Area::Conformance => "DELETE FROM conformance WHERE message_id = $1",
+        };
+        Ok(self.exec(sql, &[&id])? > 0)
+    }
+
+    fn meta(&mut self, id: Uuid) -> Result<Option<Meta>, StoreError> {
+        self.opt(
+            "SELECT meta FROM message_meta WHERE message_id = $1",
+            &[&id],
+        )?
+        .map(|row| decode(row.get::<_, &[u8]>(0)))
+        .transpose()
+    }
+
+    fn put_meta(&mut self, id: Uuid, meta: &Meta) -> Result<(), StoreError> {
+        let bytes = encode(meta)?;
+        self.exec(
+            "INSERT INTO message_meta (message_id, meta) VALUES ($1, $2) \
+             ON CONFLICT (message_id) DO UPDATE SET meta = EXCLUDED.meta",
+            &[&id, &bytes],
+        )
+        .map(|_| ())
+    }
+
+    /// Locked (`FOR UPDATE`) when the transaction began.
+    fn audit_head(&mut self) -> Result<&mut Head, StoreError> {
+        Ok(&mut self.head)
+    }
+
+    /// Kept until commit, then written in one statement.
+    fn append(
+        &mut self,
+        id: Uuid,
+        seq: u64,
+        entry: Vec<u8>,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
+        let a = &mut self.appended;
+        a.seq.push(seq as i64);
+        a.entry.push(entry);
+        a.message_id.push(id);
+        a.state.push(t.state.as_str());
+        a.at.push(t.at);
+        a.transition.push(encode(t)?);
+        Ok(())
+    }
+
+    fn has_checkpoint(&mut self, seq: u64) -> Result<bool, StoreError> {
+        let seq = seq as i64;
+        Ok(self
+            .opt("SELECT 1 FROM audit_checkpoints WHERE seq = $1", &[&seq])?
+            .is_some())
+    }
+
+    fn put_checkpoint(&mut self, seq: u64, checkpoint: &[u8]) -> Result<(), StoreError> {
+        let seq = seq as i64;
+        self.exec(
+            "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
+            &[&seq, &checkpoint],
+        )
+        .map(|_| ())
+    }
+
+    fn put_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.exec(
             "INSERT INTO fetched_crls (url, crls) VALUES ($1, $2) \
              ON CONFLICT (url) DO UPDATE SET crls = EXCLUDED.crls",
@@ -1354,11 +1304,7 @@ impl PgTxn<'_> {
         .map(|_| ())
     }
 
-    pub(crate) fn record_trust_space(
-        &mut self,
-        version: u64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
+    fn put_trust_space(&mut self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
         let version = i64::try_from(version)
             .map_err(|_| StoreError::Corrupt(format!("trust space version {version}")))?;
         self.exec(
@@ -1369,28 +1315,18 @@ impl PgTxn<'_> {
         .map(|_| ())
     }
 
-    pub(crate) fn put_traders(
-        &mut self,
-        traders: &[crate::traders::Trader],
-    ) -> Result<(), StoreError> {
-        for trader in traders {
-            let json = serde_json::to_vec(trader)
-                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", trader.id)))?;
+    fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        for (id, record) in records {
             self.exec(
                 "INSERT INTO traders (id, record) VALUES ($1, $2) \
                  ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
-                &[&trader.id, &json],
+                &[id, record],
             )?;
         }
         Ok(())
     }
 
-    pub(crate) fn record_trader_answer(
-        &mut self,
-        id: &str,
-        at_ms: i64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
+    fn put_trader_answer(&mut self, id: &str, at_ms: i64, bytes: &[u8]) -> Result<(), StoreError> {
         self.exec(
             "INSERT INTO trader_answers (id, fetched_at, document) VALUES ($1, $2, $3) \
              ON CONFLICT (id) DO UPDATE SET fetched_at = EXCLUDED.fetched_at, \
@@ -1400,38 +1336,14 @@ impl PgTxn<'_> {
         .map(|_| ())
     }
 
-    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+    fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
         match id {
             Some(id) => self.exec("DELETE FROM trader_answers WHERE id = $1", &[&id]),
             None => self.exec("DELETE FROM trader_answers", &[]),
         }
     }
 
-    pub(crate) fn describe(
-        &mut self,
-        id: Uuid,
-        process: &str,
-        document_type: &str,
-    ) -> Result<(), StoreError> {
-        let Some(row) = self.opt(
-            "SELECT meta FROM message_meta WHERE message_id = $1",
-            &[&id],
-        )?
-        else {
-            return Ok(());
-        };
-        let mut meta: Meta = decode(row.get::<_, &[u8]>(0))?;
-        meta.process = Some(process.to_owned());
-        meta.document_type = Some(document_type.to_owned());
-        let bytes = encode(&meta)?;
-        self.exec(
-            "UPDATE message_meta SET meta = $2 WHERE message_id = $1",
-            &[&id, &bytes],
-        )
-        .map(|_| ())
-    }
-
-    pub(crate) fn record_change_set(
+    fn put_change_set(
         &mut self,
         directory: &str,
         number: u64,
@@ -1445,37 +1357,5 @@ impl PgTxn<'_> {
             &[&directory, &number, &bytes],
         )
         .map(|_| ())
-    }
-
-    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
-        if self.exec("DELETE FROM inbox WHERE message_id = $1", &[&id])? == 0 {
-            return Err(StoreError::NotInInbox(id));
-        }
-        Ok(())
-    }
-
-    pub(crate) fn audit_checkpoint(
-        &mut self,
-        key: &openssl::pkey::PKey<openssl::pkey::Private>,
-        certificate: &openssl::x509::X509,
-    ) -> Result<Option<u64>, StoreError> {
-        let count = self.head.count();
-        if count == 0 {
-            return Ok(None);
-        }
-        let seq = (count - 1) as i64;
-        if self
-            .opt("SELECT 1 FROM audit_checkpoints WHERE seq = $1", &[&seq])?
-            .is_some()
-        {
-            return Ok(None);
-        }
-        let last = self.head.last().to_vec();
-        let (_, cp) = audit::sign_checkpoint(count, &last, key, certificate, self.now)?;
-        self.exec(
-            "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
-            &[&seq, &cp],
-        )?;
-        Ok(Some(count))
     }
 }

@@ -2,12 +2,14 @@
 //! enqueue order, an index from message id to its outbox key, parked messages (expired or dead,
 //! kept for an operator's requeue), every received message by id (the deduplication memory),
 //! the inbox queue in arrival order, quarantine, state histories, receipts, the messages sent
-//! through a hub whose end receipt is awaited, and the audit chain.
+//! through a hub whose end receipt is awaited, and the audit chain ([`audit_tables`]).
 //!
-//! All changes go through [`Txn`]: a request that is refused (an id already queued, a message
-//! not in the outbox) is refused before it writes anything, so one transaction can carry the
-//! requests of many callers and still give each its own answer.
+//! This engine only stores: the transitions are [`super::txn`]'s. A write transaction keeps
+//! the counters it used and the audit head in memory and writes them back once, at commit.
 
+mod audit_tables;
+
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use redb::{
@@ -16,10 +18,14 @@ use redb::{
 };
 use uuid::Uuid;
 
-use super::audit;
-use super::{
-    Accepted, Change, Incoming, OutboxEntry, Outgoing, State, StoreError, Transition, Txn,
+use super::audit::{AuditData, Head};
+use super::engine::{Area, Body, Engine, EngineTxn};
+use super::records::{
+    decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, State, StoreError,
+    Transition,
 };
+pub(crate) use audit_tables::AuditFileError;
+use audit_tables::HISTORY;
 use tereze_support::hex::{hex, unhex};
 
 const OUTBOX: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("outbox");
@@ -31,8 +37,6 @@ const INBOX_INDEX: TableDefinition<u128, u64> = TableDefinition::new("inbox_inde
 const QUARANTINE: TableDefinition<u128, u64> = TableDefinition::new("quarantine");
 /// Messages from tester states (docs/conformance.md), by id, with their arrival sequence.
 const CONFORMANCE: TableDefinition<u128, u64> = TableDefinition::new("conformance");
-/// (message, audit sequence) → one transition: appending never rewrites earlier ones.
-pub(super) const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
 /// Outgoing envelopes and receipts, raw, while their message is queued or parked.
 const PAYLOADS: TableDefinition<u128, &[u8]> = TableDefinition::new("payloads");
 /// Received envelopes and the receipts given for them, raw.
@@ -41,14 +45,14 @@ const RECEIVED_RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("re
 const RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("receipts");
 const HUB_RECEIPTS: TableDefinition<u128, &[u8]> = TableDefinition::new("hub_receipts");
 const AWAITING: TableDefinition<u128, &str> = TableDefinition::new("awaiting");
-pub(super) const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// Every signed trust space this node has applied, by version (the history DESIGN §5 keeps).
 const TRUST_HISTORY: TableDefinition<u64, &[u8]> = TableDefinition::new("trust_history");
 /// CRLs accepted from CRL locations: URL → the CRL set as fetched.
 const FETCHED_CRLS: TableDefinition<&str, &[u8]> = TableDefinition::new("fetched_crls");
 /// Where each message goes or comes from (operators' search): id → JSON `Meta`.
 const META: TableDefinition<u128, &[u8]> = TableDefinition::new("message_meta");
-/// This state's traders (issue 8): identifier → the record as JSON.
+/// This state's traders (issue 8): identifier → the record as its callers encoded it (JSON).
 const TRADERS: TableDefinition<&str, &[u8]> = TableDefinition::new("traders");
 /// Signed answers about other states' traders: identifier → 8 bytes of the time it was
 /// fetched (ms, big-endian) followed by the signed document.
@@ -56,13 +60,18 @@ const TRADER_ANSWERS: TableDefinition<&str, &[u8]> = TableDefinition::new("trade
 /// Signed change sets of the reference directories, by (directory, number), as received.
 const CHANGE_SETS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("change_sets");
 
-pub(super) fn engine(e: impl std::fmt::Display) -> StoreError {
+/// The counter of outbox sequence numbers.
+const OUTBOX_COUNTER: &str = "outbox";
+/// The counter of arrival positions shared by the inbox, quarantine and conformance area.
+const INBOX_COUNTER: &str = "inbox";
+
+fn engine(e: impl std::fmt::Display) -> StoreError {
     StoreError::Engine(e.to_string())
 }
 
 /// A failure to begin or commit a write: an I/O error (a full disk, a failing device) is
 /// [`StoreError::Io`], after which redb refuses every write until the database is reopened.
-pub(super) fn write_failure(e: impl Into<redb::Error>) -> StoreError {
+fn write_failure(e: impl Into<redb::Error>) -> StoreError {
     let e: redb::Error = e.into();
     match e {
         redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(e.to_string()),
@@ -70,692 +79,12 @@ pub(super) fn write_failure(e: impl Into<redb::Error>) -> StoreError {
     }
 }
 
-pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 /// The embedded store.
 pub(crate) struct RedbStore {
     db: Database,
 }
 
-/// One write transaction on redb: the changes it makes become durable together at commit.
-pub(crate) struct RedbTxn<'a> {
-    txn: &'a WriteTransaction,
-    now: i64,
-    changes: Vec<Change>,
-    /// The audit chain's head, loaded on first use and written back before commit.
-    audit_head: Option<audit::Head>,
-    /// Counters read in this transaction, with their next values; written back before commit.
-    counters: Vec<(&'static str, u64)>,
-}
-
-impl RedbTxn<'_> {
-    /// The transaction's clock (Unix milliseconds).
-    pub(crate) fn now(&self) -> i64 {
-        self.now
-    }
-
-    /// Signs an audit checkpoint over the chain's head (see [`audit::checkpoint`]).
-    pub(crate) fn audit_checkpoint(
-        &mut self,
-        key: &openssl::pkey::PKey<openssl::pkey::Private>,
-        certificate: &openssl::x509::X509,
-    ) -> Result<Option<u64>, StoreError> {
-        self.flush_audit_head()?;
-        audit::checkpoint(self.txn, key, certificate, self.now)
-    }
-
-    /// Writes any pending audit head, so code working on the raw transaction sees it.
-    pub(crate) fn flush_audit_head(&mut self) -> Result<(), StoreError> {
-        if let Some(head) = self.audit_head.take() {
-            head.store(self.txn)?;
-        }
-        Ok(())
-    }
-
-    fn next_counter(&mut self, name: &'static str) -> Result<u64, StoreError> {
-        let n = match self.counters.iter().position(|(k, _)| *k == name) {
-            Some(i) => self.counters[i].1,
-            None => {
-                let t = self.txn.open_table(COUNTERS).map_err(engine)?;
-                let n = t.get(name).map_err(engine)?.map(|v| v.value()).unwrap_or(0);
-                self.counters.push((name, n));
-                n
-            }
-        };
-        if let Some(c) = self.counters.iter_mut().find(|(k, _)| *k == name) {
-            c.1 = n + 1;
-        }
-        Ok(n)
-    }
-
-    /// Writes the cached counters and audit head back; called before commit.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        if !self.counters.is_empty() {
-            let mut t = self.txn.open_table(COUNTERS).map_err(engine)?;
-            for (k, v) in self.counters.drain(..) {
-                t.insert(k, v).map_err(engine)?;
-            }
-        }
-        self.flush_audit_head()
-    }
-
-    /// Appends a transition to a message's history and to the audit chain.
-    pub(crate) fn record(
-        &mut self,
-        id: Uuid,
-        state: State,
-        note: Option<String>,
-    ) -> Result<(), StoreError> {
-        let transition = Transition {
-            state,
-            at: self.now,
-            note,
-        };
-        if self.audit_head.is_none() {
-            self.audit_head = Some(audit::Head::load(self.txn)?);
-        }
-        let head = self
-            .audit_head
-            .as_mut()
-            .ok_or_else(|| StoreError::Engine("audit head".into()))?;
-        let seq = audit::append(self.txn, head, id, &transition)?;
-        self.txn
-            .open_table(HISTORY)
-            .map_err(engine)?
-            .insert((id.as_u128(), seq), encode(&transition)?.as_slice())
-            .map_err(engine)?;
-        self.changes.push(Change {
-            message_id: id,
-            transition,
-        });
-        Ok(())
-    }
-
-    /// Queues messages for their peers; all or none. `before` are transitions recorded first
-    /// (received, translated, signed) for every message.
-    pub(crate) fn enqueue(
-        &mut self,
-        batch: &[Outgoing],
-        before: &[(State, Option<String>)],
-    ) -> Result<(), StoreError> {
-        {
-            let index = self.txn.open_table(OUTBOX_INDEX).map_err(engine)?;
-            let mut seen = std::collections::HashSet::new();
-            for m in batch {
-                if !seen.insert(m.message_id)
-                    || index.get(m.message_id.as_u128()).map_err(engine)?.is_some()
-                {
-                    return Err(StoreError::AlreadyQueued(m.message_id));
-                }
-            }
-        }
-        {
-            let mut meta = self.txn.open_table(META).map_err(engine)?;
-            for m in batch {
-                let row = encode(&super::Meta {
-                    direction: "out".into(),
-                    peer: m.peer.clone(),
-                    conversation: Some(m.conversation_id),
-                    process: None,
-                    document_type: None,
-                })?;
-                meta.insert(m.message_id.as_u128(), row.as_slice())
-                    .map_err(engine)?;
-            }
-        }
-        for m in batch {
-            let id = m.message_id;
-            let sequence = self.next_counter("outbox")?;
-            let entry = OutboxEntry {
-                message: m.clone(),
-                sequence,
-                attempts: 0,
-                next_attempt_at: self.now,
-                last_error: None,
-            };
-            self.txn
-                .open_table(OUTBOX)
-                .map_err(engine)?
-                .insert((m.peer.as_str(), sequence), encode(&entry)?.as_slice())
-                .map_err(engine)?;
-            self.txn
-                .open_table(PAYLOADS)
-                .map_err(engine)?
-                .insert(id.as_u128(), m.payload.bytes())
-                .map_err(engine)?;
-            self.txn
-                .open_table(OUTBOX_INDEX)
-                .map_err(engine)?
-                .insert(id.as_u128(), (m.peer.as_str(), sequence))
-                .map_err(engine)?;
-            for (state, note) in before {
-                self.record(id, *state, note.clone())?;
-            }
-            self.record(id, State::Queued, Some(format!("for {}", m.peer)))?;
-        }
-        Ok(())
-    }
-
-    fn outbox_key(&self, id: Uuid) -> Result<(String, u64), StoreError> {
-        let index = self.txn.open_table(OUTBOX_INDEX).map_err(engine)?;
-        let key = index
-            .get(id.as_u128())
-            .map_err(engine)?
-            .map(|v| {
-                let (p, s) = v.value();
-                (p.to_owned(), s)
-            })
-            .ok_or(StoreError::NotQueued(id))?;
-        Ok(key)
-    }
-
-    /// Removes a message from the outbox and returns its row.
-    fn take_from_outbox(&self, id: Uuid) -> Result<OutboxEntry, StoreError> {
-        let (peer, seq) = self.outbox_key(id)?;
-        let bytes = self
-            .txn
-            .open_table(OUTBOX)
-            .map_err(engine)?
-            .remove((peer.as_str(), seq))
-            .map_err(engine)?
-            .map(|v| v.value().to_vec())
-            .ok_or_else(|| StoreError::Corrupt(format!("outbox index names a missing row {id}")))?;
-        self.txn
-            .open_table(OUTBOX_INDEX)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?;
-        let mut entry: OutboxEntry = decode(&bytes)?;
-        if let Some(p) = self
-            .txn
-            .open_table(PAYLOADS)
-            .map_err(engine)?
-            .get(id.as_u128())
-            .map_err(engine)?
-        {
-            entry.message.payload.set_bytes(p.value().to_vec());
-        }
-        Ok(entry)
-    }
-
-    fn drop_payload(&self, id: Uuid) -> Result<(), StoreError> {
-        self.txn
-            .open_table(PAYLOADS)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?;
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again; returns the attempts so far.
-    pub(crate) fn failed_attempt(
-        &mut self,
-        id: Uuid,
-        error: &str,
-        next_attempt_at: i64,
-    ) -> Result<u32, StoreError> {
-        let (peer, seq) = self.outbox_key(id)?;
-        let mut t = self.txn.open_table(OUTBOX).map_err(engine)?;
-        let mut entry: OutboxEntry = match t.get((peer.as_str(), seq)).map_err(engine)? {
-            Some(v) => decode(v.value())?,
-            None => return Err(StoreError::NotQueued(id)),
-        };
-        entry.attempts += 1;
-        entry.next_attempt_at = next_attempt_at;
-        entry.last_error = Some(error.to_owned());
-        t.insert((peer.as_str(), seq), encode(&entry)?.as_slice())
-            .map_err(engine)?;
-        Ok(entry.attempts)
-    }
-
-    /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`):
-    /// it leaves the outbox, or stops being awaited when it went through a hub.
-    pub(crate) fn delivered(
-        &mut self,
-        id: Uuid,
-        receipt: &[u8],
-        verdict: State,
-        note: Option<String>,
-    ) -> Result<(), StoreError> {
-        let in_outbox = self.outbox_key(id).is_ok();
-        let awaited = self
-            .txn
-            .open_table(AWAITING)
-            .map_err(engine)?
-            .get(id.as_u128())
-            .map_err(engine)?
-            .is_some();
-        if !in_outbox && !awaited {
-            return Err(StoreError::NotAwaited(id));
-        }
-        if in_outbox {
-            self.take_from_outbox(id)?;
-            self.drop_payload(id)?;
-        } else {
-            self.txn
-                .open_table(AWAITING)
-                .map_err(engine)?
-                .remove(id.as_u128())
-                .map_err(engine)?;
-        }
-        self.txn
-            .open_table(RECEIPTS)
-            .map_err(engine)?
-            .insert(id.as_u128(), receipt)
-            .map_err(engine)?;
-        self.record(id, State::Delivered, note)?;
-        if matches!(verdict, State::Recognised | State::Rejected) {
-            self.record(id, verdict, None)?;
-        }
-        Ok(())
-    }
-
-    /// A hub took the message for forwarding: it leaves the outbox and its end receipt is
-    /// awaited.
-    pub(crate) fn forwarded(
-        &mut self,
-        id: Uuid,
-        recipient: &str,
-        hub_receipt: &[u8],
-        note: String,
-    ) -> Result<(), StoreError> {
-        let entry = self.take_from_outbox(id)?;
-        self.drop_payload(id)?;
-        let digest = match &entry.message.payload {
-            super::Payload::Envelope { envelope, .. } => tereze_support::digest::sha256(envelope),
-            super::Payload::Receipt { .. } => Vec::new(),
-        };
-        let value = format!("{recipient} {}", hex(&digest));
-        self.txn
-            .open_table(AWAITING)
-            .map_err(engine)?
-            .insert(id.as_u128(), value.as_str())
-            .map_err(engine)?;
-        self.txn
-            .open_table(HUB_RECEIPTS)
-            .map_err(engine)?
-            .insert(id.as_u128(), hub_receipt)
-            .map_err(engine)?;
-        self.record(id, State::Sent, Some(note))
-    }
-
-    /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
-    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
-        let entry = self.take_from_outbox(id)?;
-        self.txn
-            .open_table(PARKED)
-            .map_err(engine)?
-            .insert(id.as_u128(), encode(&entry)?.as_slice())
-            .map_err(engine)?;
-        self.record(id, state, Some(note.to_owned()))
-    }
-
-    /// An operator's requeue of a parked message: back at the end of its peer's queue, with
-    /// fresh attempts; refused (before any write) once its signed expiry has passed.
-    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
-        let mut entry: OutboxEntry = {
-            let mut parked = self.txn.open_table(PARKED).map_err(engine)?;
-            let bytes = parked
-                .get(id.as_u128())
-                .map_err(engine)?
-                .map(|v| v.value().to_vec())
-                .ok_or(StoreError::NotParked(id))?;
-            let entry: OutboxEntry = decode(&bytes)?;
-            if let Some(refusal) = super::requeue_refusal(&entry, self.now) {
-                return Err(refusal);
-            }
-            parked.remove(id.as_u128()).map_err(engine)?;
-            entry
-        };
-        entry.sequence = self.next_counter("outbox")?;
-        entry.attempts = 0;
-        entry.next_attempt_at = self.now;
-        entry.last_error = None;
-        let peer = entry.message.peer.clone();
-        self.txn
-            .open_table(OUTBOX)
-            .map_err(engine)?
-            .insert((peer.as_str(), entry.sequence), encode(&entry)?.as_slice())
-            .map_err(engine)?;
-        self.txn
-            .open_table(OUTBOX_INDEX)
-            .map_err(engine)?
-            .insert(id.as_u128(), (peer.as_str(), entry.sequence))
-            .map_err(engine)?;
-        self.record(id, State::Queued, Some("requeued by the operator".into()))?;
-        Ok(peer)
-    }
-
-    /// The receipt given the first time, when `id` was received before.
-    pub(crate) fn earlier_receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        if self
-            .txn
-            .open_table(RECEIVED)
-            .map_err(engine)?
-            .get(id.as_u128())
-            .map_err(engine)?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let receipts = self.txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
-        let found = receipts.get(id.as_u128()).map_err(engine)?;
-        Ok(Some(found.map(|v| v.value().to_vec()).unwrap_or_default()))
-    }
-
-    /// The envelope digest (hex) kept for a received `id`: from its row, or for rows written
-    /// before digests were kept, from its stored envelope; empty when neither is known.
-    fn earlier_digest(&self, id: Uuid) -> Result<String, StoreError> {
-        let row = self
-            .txn
-            .open_table(RECEIVED)
-            .map_err(engine)?
-            .get(id.as_u128())
-            .map_err(engine)?
-            .map(|v| decode::<Incoming>(v.value()))
-            .transpose()?;
-        if let Some(d) = row.map(|r| r.digest).filter(|d| !d.is_empty()) {
-            return Ok(d);
-        }
-        let envelopes = self.txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
-        let found = envelopes.get(id.as_u128()).map_err(engine)?;
-        Ok(found
-            .map(|e| hex(&tereze_support::digest::sha256(e.value())))
-            .unwrap_or_default())
-    }
-
-    /// Stores a received message once: a redelivery stores nothing and returns the first
-    /// receipt. Recognised messages go to the inbox, rejected ones to quarantine, a tester
-    /// state's to the conformance area whatever their verdict; a hub's (`forward`) go to its
-    /// outbox instead.
-    pub(crate) fn accept(
-        &mut self,
-        m: &Incoming,
-        forward: Option<&Outgoing>,
-    ) -> Result<Accepted, StoreError> {
-        if let Some(receipt) = self.earlier_receipt(m.message_id)? {
-            let first = self.earlier_digest(m.message_id)?;
-            if !first.is_empty() && !m.digest.is_empty() && first != m.digest {
-                return Ok(Accepted::OtherDigest { first });
-            }
-            return Ok(Accepted::Duplicate { receipt });
-        }
-        if let Some(out) = forward {
-            self.enqueue(
-                std::slice::from_ref(out),
-                &[(State::Received, Some(format!("from {}", m.sender)))],
-            )?;
-        }
-        if forward.is_none() {
-            let row = encode(&super::Meta {
-                direction: "in".into(),
-                peer: m.sender.clone(),
-                conversation: None,
-                process: None,
-                document_type: None,
-            })?;
-            self.txn
-                .open_table(META)
-                .map_err(engine)?
-                .insert(m.message_id.as_u128(), row.as_slice())
-                .map_err(engine)?;
-        }
-        let seq = self.next_counter("inbox")?;
-        self.txn
-            .open_table(RECEIVED)
-            .map_err(engine)?
-            .insert(m.message_id.as_u128(), encode(m)?.as_slice())
-            .map_err(engine)?;
-        self.txn
-            .open_table(RECEIVED_RECEIPTS)
-            .map_err(engine)?
-            .insert(m.message_id.as_u128(), m.receipt.as_slice())
-            .map_err(engine)?;
-        if forward.is_some() {
-            return Ok(Accepted::New);
-        }
-        self.txn
-            .open_table(RECEIVED_ENVELOPES)
-            .map_err(engine)?
-            .insert(m.message_id.as_u128(), m.envelope.as_slice())
-            .map_err(engine)?;
-        if m.conformance {
-            self.txn
-                .open_table(CONFORMANCE)
-                .map_err(engine)?
-                .insert(m.message_id.as_u128(), seq)
-                .map_err(engine)?;
-        } else if m.verdict == "recognised" {
-            self.txn
-                .open_table(INBOX)
-                .map_err(engine)?
-                .insert(seq, m.message_id.as_u128())
-                .map_err(engine)?;
-            self.txn
-                .open_table(INBOX_INDEX)
-                .map_err(engine)?
-                .insert(m.message_id.as_u128(), seq)
-                .map_err(engine)?;
-        } else {
-            self.txn
-                .open_table(QUARANTINE)
-                .map_err(engine)?
-                .insert(m.message_id.as_u128(), seq)
-                .map_err(engine)?;
-        }
-        self.record(m.message_id, State::Received, Some(super::received_note(m)))?;
-        if m.verdict == "recognised" {
-            self.record(m.message_id, State::Recognised, None)?;
-        } else {
-            self.record(
-                m.message_id,
-                State::Rejected,
-                Some(format!("reasons: {}", m.reasons.join(", "))),
-            )?;
-        }
-        Ok(Accepted::New)
-    }
-
-    /// A quarantined message found acceptable on a second look (after a trust-space update):
-    /// it moves to the inbox. Refused when it is not in quarantine.
-    pub(crate) fn release_from_quarantine(
-        &mut self,
-        id: Uuid,
-        note: String,
-    ) -> Result<(), StoreError> {
-        let removed = self
-            .txn
-            .open_table(QUARANTINE)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?
-            .is_some();
-        if !removed {
-            return Err(StoreError::NotQuarantined(id));
-        }
-        let seq = self.next_counter("inbox")?;
-        self.txn
-            .open_table(INBOX)
-            .map_err(engine)?
-            .insert(seq, id.as_u128())
-            .map_err(engine)?;
-        self.txn
-            .open_table(INBOX_INDEX)
-            .map_err(engine)?
-            .insert(id.as_u128(), seq)
-            .map_err(engine)?;
-        self.record(id, State::Recognised, Some(note))
-    }
-
-    /// An operator's purge of conformance traffic (see [`super::Txn::purge_conformance`]).
-    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
-        let removed = self
-            .txn
-            .open_table(CONFORMANCE)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?
-            .is_some();
-        if !removed {
-            return Err(StoreError::NotConformance(id));
-        }
-        self.txn
-            .open_table(RECEIVED_ENVELOPES)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?;
-        self.record(id, State::Purged, Some(note))
-    }
-
-    /// Keeps a signed trust space that is about to be applied.
-    /// Keeps the CRL set accepted from `url` (replacing the one held).
-    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        self.txn
-            .open_table(FETCHED_CRLS)
-            .map_err(engine)?
-            .insert(url, bytes)
-            .map_err(engine)?;
-        Ok(())
-    }
-
-    pub(crate) fn record_trust_space(
-        &mut self,
-        version: u64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        self.txn
-            .open_table(TRUST_HISTORY)
-            .map_err(engine)?
-            .insert(version, bytes)
-            .map_err(engine)?;
-        Ok(())
-    }
-
-    /// Adds or replaces traders of this state's register (all or none).
-    pub(crate) fn put_traders(
-        &mut self,
-        traders: &[crate::traders::Trader],
-    ) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(TRADERS).map_err(engine)?;
-        for trader in traders {
-            let json = serde_json::to_vec(trader)
-                .map_err(|e| StoreError::Corrupt(format!("trader {}: {e}", trader.id)))?;
-            t.insert(trader.id.as_str(), json.as_slice())
-                .map_err(engine)?;
-        }
-        Ok(())
-    }
-
-    /// Keeps a verified answer of another state's node about one of its traders.
-    pub(crate) fn record_trader_answer(
-        &mut self,
-        id: &str,
-        at_ms: i64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        let mut row = Vec::with_capacity(8 + bytes.len());
-        row.extend_from_slice(&at_ms.to_be_bytes());
-        row.extend_from_slice(bytes);
-        self.txn
-            .open_table(TRADER_ANSWERS)
-            .map_err(engine)?
-            .insert(id, row.as_slice())
-            .map_err(engine)?;
-        Ok(())
-    }
-
-    /// Forgets the kept answers about one trader of another state, or all of them: how many.
-    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
-        let mut t = self.txn.open_table(TRADER_ANSWERS).map_err(engine)?;
-        let ids: Vec<String> = match id {
-            Some(id) => vec![id.to_owned()],
-            None => t
-                .iter()
-                .map_err(engine)?
-                .map(|row| row.map(|(k, _)| k.value().to_owned()).map_err(engine))
-                .collect::<Result<_, _>>()?,
-        };
-        let mut forgotten = 0;
-        for id in &ids {
-            if t.remove(id.as_str()).map_err(engine)?.is_some() {
-                forgotten += 1;
-            }
-        }
-        Ok(forgotten)
-    }
-
-    /// Adds a message's common process and document type to its index row (written by
-    /// `enqueue` or `accept` before, in the same transaction or earlier).
-    pub(crate) fn describe(
-        &mut self,
-        id: Uuid,
-        process: &str,
-        document_type: &str,
-    ) -> Result<(), StoreError> {
-        let mut t = self.txn.open_table(META).map_err(engine)?;
-        let existing = t
-            .get(id.as_u128())
-            .map_err(engine)?
-            .map(|v| v.value().to_vec());
-        let Some(existing) = existing else {
-            return Ok(());
-        };
-        let mut meta: super::Meta = decode(&existing)?;
-        meta.process = Some(process.to_owned());
-        meta.document_type = Some(document_type.to_owned());
-        t.insert(id.as_u128(), encode(&meta)?.as_slice())
-            .map_err(engine)?;
-        Ok(())
-    }
-
-    /// Keeps a verified change set that is about to be put in force.
-    pub(crate) fn record_change_set(
-        &mut self,
-        directory: &str,
-        number: u64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
-        self.txn
-            .open_table(CHANGE_SETS)
-            .map_err(engine)?
-            .insert((directory, number), bytes)
-            .map_err(engine)?;
-        Ok(())
-    }
-
-    /// The national system has taken the message: it leaves the inbox (and is still
-    /// remembered for deduplication).
-    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
-        let seq = self
-            .txn
-            .open_table(INBOX_INDEX)
-            .map_err(engine)?
-            .remove(id.as_u128())
-            .map_err(engine)?
-            .map(|v| v.value())
-            .ok_or(StoreError::NotInInbox(id))?;
-        self.txn
-            .open_table(INBOX)
-            .map_err(engine)?
-            .remove(seq)
-            .map_err(engine)?;
-        Ok(())
-    }
-}
-
 impl RedbStore {
-    /// Opens (or creates) the store file with the default page cache.
-    #[cfg(test)]
-    pub(crate) fn open(path: &Path) -> Result<Self, StoreError> {
-        Self::open_with_cache(path, super::DEFAULT_CACHE_BYTES)
-    }
-
     /// Opens (or creates) the store file; redb keeps at most `cache_bytes` of pages in memory
     /// (its own default, 1 GiB, let the node's memory grow with the store under load).
     pub(crate) fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
@@ -774,7 +103,6 @@ impl RedbStore {
             txn.open_table(INBOX_INDEX).map_err(engine)?;
             txn.open_table(QUARANTINE).map_err(engine)?;
             txn.open_table(CONFORMANCE).map_err(engine)?;
-            txn.open_table(HISTORY).map_err(engine)?;
             txn.open_table(RECEIPTS).map_err(engine)?;
             txn.open_table(HUB_RECEIPTS).map_err(engine)?;
             txn.open_table(AWAITING).map_err(engine)?;
@@ -788,79 +116,526 @@ impl RedbStore {
             txn.open_table(TRADER_ANSWERS).map_err(engine)?;
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
-            audit::create_tables(&txn)?;
+            audit_tables::create(&txn)?;
         }
         txn.commit().map_err(engine)?;
         Ok(Self { db })
     }
+}
 
-    #[cfg(test)]
-    pub(crate) fn db_for_tests(&self) -> &Database {
-        &self.db
+/// Reads the audit chain of a store file no node has open (see [`super::verify_audit_file`]).
+pub(crate) fn audit_data_of_file(path: &Path) -> Result<AuditData, AuditFileError> {
+    let db = Database::open(path).map_err(AuditFileError::Open)?;
+    Ok(audit_tables::read(&db)?)
+}
+
+/// One write transaction on redb.
+struct RedbTxn<'a> {
+    txn: &'a WriteTransaction,
+    now: i64,
+    /// The audit chain's head, loaded on first use and written back before commit.
+    audit_head: Option<Head>,
+    /// Counters read in this transaction, with their next values; written back before commit.
+    counters: Vec<(&'static str, u64)>,
+}
+
+impl RedbTxn<'_> {
+    /// Takes `n` numbers from a counter: the first of them.
+    fn take_numbers(&mut self, name: &'static str, n: u64) -> Result<u64, StoreError> {
+        let i = match self.counters.iter().position(|(k, _)| *k == name) {
+            Some(i) => i,
+            None => {
+                let t = self.txn.open_table(COUNTERS).map_err(engine)?;
+                let next = t.get(name).map_err(engine)?.map(|v| v.value()).unwrap_or(0);
+                self.counters.push((name, next));
+                self.counters.len() - 1
+            }
+        };
+        let first = self.counters[i].1;
+        self.counters[i].1 = first + n;
+        Ok(first)
     }
 
-    /// Runs `f` in one write transaction and commits it durably if `f` succeeds; returns its
-    /// result and the state changes it made.
-    #[cfg(test)]
-    pub(crate) fn write<R>(
-        &self,
-        now: i64,
-        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
-    ) -> Result<(R, Vec<Change>), StoreError> {
-        self.write_with(true, now, f)
+    /// Writes the counters and the audit head back; called before commit.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if !self.counters.is_empty() {
+            let mut t = self.txn.open_table(COUNTERS).map_err(engine)?;
+            for (k, v) in self.counters.drain(..) {
+                t.insert(k, v).map_err(engine)?;
+            }
+        }
+        if let Some(head) = self.audit_head.take() {
+            audit_tables::store_head(self.txn, &head)?;
+        }
+        Ok(())
     }
 
-    /// [`write`](Self::write), durable on return or not: a non-durable commit is atomic and
-    /// becomes durable with the next durable one (redb `Durability::None`); a crash before that
-    /// loses it whole. Only for changes that are safe to redo: nothing was acknowledged on
-    /// their strength.
-    pub(crate) fn write_with<R>(
-        &self,
-        durable: bool,
-        now: i64,
-        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
-    ) -> Result<(R, Vec<Change>), StoreError> {
+    fn outbox_key(&self, id: Uuid) -> Result<Option<(String, u64)>, StoreError> {
+        let index = self.txn.open_table(OUTBOX_INDEX).map_err(engine)?;
+        let key = index.get(id.as_u128()).map_err(engine)?.map(|v| {
+            let (p, s) = v.value();
+            (p.to_owned(), s)
+        });
+        Ok(key)
+    }
+
+    /// Removes an outbox row and its index entry: the row, if the message was queued.
+    fn remove_outbox_row(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some((peer, seq)) = self.outbox_key(id)? else {
+            return Ok(None);
+        };
+        let row = self
+            .txn
+            .open_table(OUTBOX)
+            .map_err(engine)?
+            .remove((peer.as_str(), seq))
+            .map_err(engine)?
+            .map(|v| v.value().to_vec())
+            .ok_or_else(|| StoreError::Corrupt(format!("outbox index names a missing row {id}")))?;
+        self.txn
+            .open_table(OUTBOX_INDEX)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        Ok(Some(row))
+    }
+
+    fn take_payload(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .txn
+            .open_table(PAYLOADS)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .map(|v| v.value().to_vec()))
+    }
+
+    fn put_payload(&mut self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.txn
+            .open_table(PAYLOADS)
+            .map_err(engine)?
+            .insert(
+                entry.message.message_id.as_u128(),
+                entry.message.payload.bytes(),
+            )
+            .map_err(engine)?;
+        Ok(())
+    }
+}
+
+impl EngineTxn for RedbTxn<'_> {
+    fn now(&self) -> i64 {
+        self.now
+    }
+
+    fn queued_among(&mut self, ids: &[Uuid]) -> Result<Option<Uuid>, StoreError> {
+        let index = self.txn.open_table(OUTBOX_INDEX).map_err(engine)?;
+        for id in ids {
+            if index.get(id.as_u128()).map_err(engine)?.is_some() {
+                return Ok(Some(*id));
+            }
+        }
+        Ok(None)
+    }
+
+    fn next_sequences(&mut self, n: u64) -> Result<u64, StoreError> {
+        self.take_numbers(OUTBOX_COUNTER, n)
+    }
+
+    fn put_outbox(&mut self, entries: &[OutboxEntry], metas: &[Meta]) -> Result<(), StoreError> {
+        {
+            let mut meta = self.txn.open_table(META).map_err(engine)?;
+            for (e, m) in entries.iter().zip(metas) {
+                meta.insert(e.message.message_id.as_u128(), encode(m)?.as_slice())
+                    .map_err(engine)?;
+            }
+        }
+        for e in entries {
+            let (id, peer) = (e.message.message_id, e.message.peer.as_str());
+            self.txn
+                .open_table(OUTBOX)
+                .map_err(engine)?
+                .insert((peer, e.sequence), encode(e)?.as_slice())
+                .map_err(engine)?;
+            self.put_payload(e)?;
+            self.txn
+                .open_table(OUTBOX_INDEX)
+                .map_err(engine)?
+                .insert(id.as_u128(), (peer, e.sequence))
+                .map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    fn take_outbox(&mut self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
+        let Some(row) = self.remove_outbox_row(id)? else {
+            return Ok(None);
+        };
+        let mut entry: OutboxEntry = decode(&row)?;
+        if let Some(p) = self.take_payload(id)? {
+            entry.message.payload.set_bytes(p);
+        }
+        Ok(Some(entry))
+    }
+
+    fn drop_outbox(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        if self.remove_outbox_row(id)?.is_none() {
+            return Ok(false);
+        }
+        self.take_payload(id)?;
+        Ok(true)
+    }
+
+    fn count_attempt(
+        &mut self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let Some((peer, seq)) = self.outbox_key(id)? else {
+            return Ok(None);
+        };
+        let mut t = self.txn.open_table(OUTBOX).map_err(engine)?;
+        let mut entry: OutboxEntry = match t.get((peer.as_str(), seq)).map_err(engine)? {
+            Some(v) => decode(v.value())?,
+            None => return Ok(None),
+        };
+        entry.attempts += 1;
+        entry.next_attempt_at = next_attempt_at;
+        entry.last_error = Some(error.to_owned());
+        t.insert((peer.as_str(), seq), encode(&entry)?.as_slice())
+            .map_err(engine)?;
+        Ok(Some(entry.attempts))
+    }
+
+    /// The entry's JSON in `parked`; its payload stays in `payloads`, as while it was queued.
+    fn put_parked(&mut self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.txn
+            .open_table(PARKED)
+            .map_err(engine)?
+            .insert(
+                entry.message.message_id.as_u128(),
+                encode(entry)?.as_slice(),
+            )
+            .map_err(engine)?;
+        self.put_payload(entry)
+    }
+
+    fn parked_entry(&mut self, id: Uuid) -> Result<Option<OutboxEntry>, StoreError> {
+        let parked = self.txn.open_table(PARKED).map_err(engine)?;
+        let Some(row) = parked.get(id.as_u128()).map_err(engine)? else {
+            return Ok(None);
+        };
+        let mut entry: OutboxEntry = decode(row.value())?;
+        let payloads = self.txn.open_table(PAYLOADS).map_err(engine)?;
+        if let Some(p) = payloads.get(id.as_u128()).map_err(engine)? {
+            entry.message.payload.set_bytes(p.value().to_vec());
+        }
+        Ok(Some(entry))
+    }
+
+    fn drop_parked(&mut self, id: Uuid) -> Result<(), StoreError> {
+        self.txn
+            .open_table(PARKED)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        self.take_payload(id)?;
+        Ok(())
+    }
+
+    /// Awaited as `"{recipient} {digest hex}"`.
+    fn put_awaiting(
+        &mut self,
+        id: Uuid,
+        recipient: &str,
+        digest: &[u8],
+        hub_receipt: &[u8],
+    ) -> Result<(), StoreError> {
+        let value = format!("{recipient} {}", hex(digest));
+        self.txn
+            .open_table(AWAITING)
+            .map_err(engine)?
+            .insert(id.as_u128(), value.as_str())
+            .map_err(engine)?;
+        self.txn
+            .open_table(HUB_RECEIPTS)
+            .map_err(engine)?
+            .insert(id.as_u128(), hub_receipt)
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn drop_awaiting(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self
+            .txn
+            .open_table(AWAITING)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .is_some())
+    }
+
+    fn put_receipt(&mut self, id: Uuid, receipt: &[u8]) -> Result<(), StoreError> {
+        self.txn
+            .open_table(RECEIPTS)
+            .map_err(engine)?
+            .insert(id.as_u128(), receipt)
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn received(&mut self, id: Uuid) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        let received = self.txn.open_table(RECEIVED).map_err(engine)?;
+        let Some(row) = received.get(id.as_u128()).map_err(engine)? else {
+            return Ok(None);
+        };
+        let digest = decode::<Incoming>(row.value())?.digest;
+        let receipts = self.txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
+        let receipt = receipts
+            .get(id.as_u128())
+            .map_err(engine)?
+            .map(|v| v.value().to_vec())
+            .unwrap_or_default();
+        Ok(Some((receipt, digest)))
+    }
+
+    fn received_envelope(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        let envelopes = self.txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+        let found = envelopes.get(id.as_u128()).map_err(engine)?;
+        Ok(found.map(|e| e.value().to_vec()))
+    }
+
+    fn put_received(&mut self, m: &Incoming, keep_envelope: bool) -> Result<(), StoreError> {
+        let id = m.message_id.as_u128();
+        self.txn
+            .open_table(RECEIVED)
+            .map_err(engine)?
+            .insert(id, encode(m)?.as_slice())
+            .map_err(engine)?;
+        self.txn
+            .open_table(RECEIVED_RECEIPTS)
+            .map_err(engine)?
+            .insert(id, m.receipt.as_slice())
+            .map_err(engine)?;
+        if keep_envelope {
+            self.txn
+                .open_table(RECEIVED_ENVELOPES)
+                .map_err(engine)?
+                .insert(id, m.envelope.as_slice())
+                .map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    fn drop_envelope(&mut self, id: Uuid) -> Result<(), StoreError> {
+        self.txn
+            .open_table(RECEIVED_ENVELOPES)
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    /// Each area keeps id → position; the inbox also position → id, its reading order.
+    fn place(&mut self, id: Uuid, area: Area) -> Result<(), StoreError> {
+        let seq = self.take_numbers(INBOX_COUNTER, 1)?;
+        let id = id.as_u128();
+        self.txn
+            .open_table(by_id(area))
+            .map_err(engine)?
+            .insert(id, seq)
+            .map_err(engine)?;
+        if area == Area::Inbox {
+            self.txn
+                .open_table(INBOX)
+                .map_err(engine)?
+                .insert(seq, id)
+                .map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    fn unplace(&mut self, id: Uuid, area: Area) -> Result<bool, StoreError> {
+        let removed = self
+            .txn
+            .open_table(by_id(area))
+            .map_err(engine)?
+            .remove(id.as_u128())
+            .map_err(engine)?
+            .map(|v| v.value());
+        let Some(seq) = removed else {
+            return Ok(false);
+        };
+        if area == Area::Inbox {
+            self.txn
+                .open_table(INBOX)
+                .map_err(engine)?
+                .remove(seq)
+                .map_err(engine)?;
+        }
+        Ok(true)
+    }
+
+    fn meta(&mut self, id: Uuid) -> Result<Option<Meta>, StoreError> {
+        let t = self.txn.open_table(META).map_err(engine)?;
+        let found = t.get(id.as_u128()).map_err(engine)?;
+        found.map(|v| decode(v.value())).transpose()
+    }
+
+    fn put_meta(&mut self, id: Uuid, meta: &Meta) -> Result<(), StoreError> {
+        self.txn
+            .open_table(META)
+            .map_err(engine)?
+            .insert(id.as_u128(), encode(meta)?.as_slice())
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn audit_head(&mut self) -> Result<&mut Head, StoreError> {
+        if self.audit_head.is_none() {
+            self.audit_head = Some(audit_tables::load_head(self.txn)?);
+        }
+        self.audit_head
+            .as_mut()
+            .ok_or_else(|| StoreError::Engine("audit head".into()))
+    }
+
+    fn append(
+        &mut self,
+        id: Uuid,
+        seq: u64,
+        entry: Vec<u8>,
+        t: &Transition,
+    ) -> Result<(), StoreError> {
+        audit_tables::append(self.txn, id, seq, &entry, &encode(t)?)
+    }
+
+    fn has_checkpoint(&mut self, seq: u64) -> Result<bool, StoreError> {
+        audit_tables::has_checkpoint(self.txn, seq)
+    }
+
+    fn put_checkpoint(&mut self, seq: u64, checkpoint: &[u8]) -> Result<(), StoreError> {
+        audit_tables::put_checkpoint(self.txn, seq, checkpoint)
+    }
+
+    fn put_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.txn
+            .open_table(FETCHED_CRLS)
+            .map_err(engine)?
+            .insert(url, bytes)
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn put_trust_space(&mut self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.txn
+            .open_table(TRUST_HISTORY)
+            .map_err(engine)?
+            .insert(version, bytes)
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let mut t = self.txn.open_table(TRADERS).map_err(engine)?;
+        for (id, record) in records {
+            t.insert(id.as_str(), record.as_slice()).map_err(engine)?;
+        }
+        Ok(())
+    }
+
+    fn put_trader_answer(&mut self, id: &str, at_ms: i64, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut row = Vec::with_capacity(8 + bytes.len());
+        row.extend_from_slice(&at_ms.to_be_bytes());
+        row.extend_from_slice(bytes);
+        self.txn
+            .open_table(TRADER_ANSWERS)
+            .map_err(engine)?
+            .insert(id, row.as_slice())
+            .map_err(engine)?;
+        Ok(())
+    }
+
+    fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        let mut t = self.txn.open_table(TRADER_ANSWERS).map_err(engine)?;
+        let ids: Vec<String> = match id {
+            Some(id) => vec![id.to_owned()],
+            None => t
+                .iter()
+                .map_err(engine)?
+                .map(|row| row.map(|(k, _)| k.value().to_owned()).map_err(engine))
+                .collect::<Result<_, _>>()?,
+        };
+        let mut forgotten = 0;
+        for id in &ids {
+            if t.remove(id.as_str()).map_err(engine)?.is_some() {
+                forgotten += 1;
+            }
+        }
+        Ok(forgotten)
+    }
+
+    fn put_change_set(
+        &mut self,
+        directory: &str,
+        number: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.txn
+            .open_table(CHANGE_SETS)
+            .map_err(engine)?
+            .insert((directory, number), bytes)
+            .map_err(engine)?;
+        Ok(())
+    }
+}
+
+/// An area's table by message id (its value: the message's position).
+fn by_id(area: Area) -> TableDefinition<'static, u128, u64> {
+    match area {
+        Area::Inbox => INBOX_INDEX,
+        Area::Quarantine => QUARANTINE,
+        Area::Conformance => CONFORMANCE,
+    }
+}
+
+impl Engine for RedbStore {
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+
+    /// A non-durable commit is redb's `Durability::None`.
+    fn transact(&self, durable: bool, now: i64, body: &mut Body<'_>) -> Result<(), StoreError> {
         let mut txn = self.db.begin_write().map_err(write_failure)?;
         if !durable {
             txn.set_durability(redb::Durability::None)
                 .map_err(write_failure)?;
         }
-        let (r, changes) = {
-            let mut t = Txn::Redb(RedbTxn {
+        {
+            let mut t = RedbTxn {
                 txn: &txn,
                 now,
-                changes: Vec::new(),
                 audit_head: None,
                 counters: Vec::new(),
-            });
-            let r = f(&mut t)?;
-            match t {
-                Txn::Redb(mut t) => {
-                    t.flush()?;
-                    (r, t.changes)
-                }
-                Txn::Postgres(_) => {
-                    return Err(StoreError::Engine(
-                        "a redb transaction changed engine".into(),
-                    ))
-                }
-            }
-        };
-        txn.commit().map_err(write_failure)?;
-        Ok((r, changes))
+            };
+            body(&mut t)?;
+            t.flush()?;
+        }
+        txn.commit().map_err(write_failure)
     }
 
-    /// Up to `limit` messages for `peer` that may be sent at `now`, in enqueue order. A message
-    /// waiting for its retry holds back the later messages of its conversation (order is per
-    /// conversation), but not those of other conversations. `skip` are messages already in
-    /// flight; they hold back their conversations too.
-    pub(crate) fn due(
+    fn audit_data(&self) -> Result<AuditData, StoreError> {
+        audit_tables::read(&self.db)
+    }
+
+    fn due(
         &self,
         peer: &str,
         now: i64,
         limit: usize,
         max_bytes: usize,
-        skip: &std::collections::HashSet<Uuid>,
+        skip: &HashSet<Uuid>,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(OUTBOX).map_err(engine)?;
@@ -898,8 +673,7 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// Messages queued for `peer`.
-    pub(crate) fn queued(&self, peer: &str) -> Result<u64, StoreError> {
+    fn queued(&self, peer: &str) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(OUTBOX).map_err(engine)?;
         Ok(t.range((peer, 0)..=(peer, u64::MAX))
@@ -907,8 +681,7 @@ impl RedbStore {
             .count() as u64)
     }
 
-    /// Messages in the whole outbox.
-    pub(crate) fn outbox_len(&self) -> Result<u64, StoreError> {
+    fn outbox_len(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         txn.open_table(OUTBOX)
             .map_err(engine)?
@@ -916,8 +689,7 @@ impl RedbStore {
             .map_err(engine)
     }
 
-    /// The peers with queued messages.
-    pub(crate) fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
+    fn peers_with_queue(&self) -> Result<Vec<String>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(OUTBOX).map_err(engine)?;
         let mut peers: Vec<String> = Vec::new();
@@ -931,9 +703,7 @@ impl RedbStore {
         Ok(peers)
     }
 
-    /// Up to `limit` inbox messages after the position `after` (all when `None`), oldest
-    /// first, not yet acknowledged by the national system, each with its position (its key).
-    pub(crate) fn inbox_after(
+    fn inbox_after(
         &self,
         after: Option<u64>,
         limit: usize,
@@ -972,8 +742,7 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// Every quarantined (rejected) message, with its envelope.
-    pub(crate) fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
+    fn quarantined(&self) -> Result<Vec<Incoming>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let quarantine = txn.open_table(QUARANTINE).map_err(engine)?;
         let received = txn.open_table(RECEIVED).map_err(engine)?;
@@ -996,8 +765,7 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// Every message held in the conformance area, in arrival order, without its envelope.
-    pub(crate) fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
+    fn conformance(&self) -> Result<Vec<Incoming>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let area = txn.open_table(CONFORMANCE).map_err(engine)?;
         let received = txn.open_table(RECEIVED).map_err(engine)?;
@@ -1020,21 +788,19 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// Messages in the inbox.
-    pub(crate) fn inbox_len(&self) -> Result<u64, StoreError> {
+    fn inbox_len(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         txn.open_table(INBOX).map_err(engine)?.len().map_err(engine)
     }
 
-    pub(crate) fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
+    fn in_inbox(&self, id: Uuid) -> Result<bool, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(INBOX_INDEX).map_err(engine)?;
         Ok(t.get(id.as_u128()).map_err(engine)?.is_some())
     }
 
-    /// Every message ever received (the deduplication memory), in id order.
     #[cfg(test)]
-    pub(crate) fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
+    fn received_ids(&self) -> Result<Vec<Uuid>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(RECEIVED).map_err(engine)?;
         let mut out = Vec::new();
@@ -1045,8 +811,7 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// A message's state history, oldest first.
-    pub(crate) fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
+    fn history(&self, id: Uuid) -> Result<Vec<Transition>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(HISTORY).map_err(engine)?;
         let mut out = Vec::new();
@@ -1060,8 +825,7 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// The receipt the final recipient gave for a message we sent.
-    pub(crate) fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+    fn receipt(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(RECEIPTS).map_err(engine)?;
         Ok(t.get(id.as_u128())
@@ -1069,9 +833,7 @@ impl RedbStore {
             .map(|v| v.value().to_vec()))
     }
 
-    /// For a message sent through a hub and still waiting for its end receipt: the recipient
-    /// state and the envelope's digest.
-    pub(crate) fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+    fn awaited(&self, id: Uuid) -> Result<Option<(String, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(AWAITING).map_err(engine)?;
         let Some(v) = t.get(id.as_u128()).map_err(engine)? else {
@@ -1086,9 +848,7 @@ impl RedbStore {
         Ok(Some((recipient.to_owned(), digest)))
     }
 
-    /// The newest signed trust space applied, if any.
-    /// The CRL sets accepted from CRL locations, by URL.
-    pub(crate) fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    fn fetched_crls(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(FETCHED_CRLS).map_err(engine)?;
         let mut out = Vec::new();
@@ -1099,20 +859,14 @@ impl RedbStore {
         Ok(out)
     }
 
-    pub(crate) fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    fn latest_trust_space(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(TRUST_HISTORY).map_err(engine)?;
         let last = t.last().map_err(engine)?;
         Ok(last.map(|(k, v)| (k.value(), v.value().to_vec())))
     }
 
-    /// The database, for reading a consistent snapshot (audit verification).
-    pub(crate) fn database(&self) -> &Database {
-        &self.db
-    }
-
-    /// Where a message goes or comes from.
-    pub(crate) fn meta(&self, id: Uuid) -> Result<Option<super::Meta>, StoreError> {
+    fn meta(&self, id: Uuid) -> Result<Option<Meta>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(META).map_err(engine)?;
         match t.get(id.as_u128()).map_err(engine)? {
@@ -1121,28 +875,26 @@ impl RedbStore {
         }
     }
 
-    /// Messages matching `f`, the most recently changed first, at most `f.limit`.
-    pub(crate) fn search(&self, f: &super::Filter) -> Result<Vec<super::Found>, StoreError> {
+    fn search(&self, f: &Filter) -> Result<Vec<Found>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let history = txn.open_table(HISTORY).map_err(engine)?;
         let meta = txn.open_table(META).map_err(engine)?;
-        let mut out: Vec<super::Found> = Vec::new();
+        let mut out: Vec<Found> = Vec::new();
         let mut current: Option<(u128, i64, i64, State)> = None;
-        let consider = |entry: (u128, i64, i64, State),
-                        out: &mut Vec<super::Found>|
-         -> Result<(), StoreError> {
-            let (id, first, last, state) = entry;
-            let m = || -> Result<Option<super::Meta>, StoreError> {
-                match meta.get(id).map_err(engine)? {
-                    Some(v) => Ok(Some(decode(v.value())?)),
-                    None => Ok(None),
+        let consider =
+            |entry: (u128, i64, i64, State), out: &mut Vec<Found>| -> Result<(), StoreError> {
+                let (id, first, last, state) = entry;
+                let m = || -> Result<Option<Meta>, StoreError> {
+                    match meta.get(id).map_err(engine)? {
+                        Some(v) => Ok(Some(decode(v.value())?)),
+                        None => Ok(None),
+                    }
+                };
+                if let Some(found) = select(f, Uuid::from_u128(id), first, last, state, m)? {
+                    out.push(found);
                 }
+                Ok(())
             };
-            if let Some(found) = super::select(f, Uuid::from_u128(id), first, last, state, m)? {
-                out.push(found);
-            }
-            Ok(())
-        };
         for row in history.iter().map_err(engine)? {
             let (k, v) = row.map_err(engine)?;
             let (id, _) = k.value();
@@ -1168,20 +920,13 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// A trader of this state's register.
-    pub(crate) fn trader(&self, id: &str) -> Result<Option<crate::traders::Trader>, StoreError> {
+    fn trader(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(TRADERS).map_err(engine)?;
-        let Some(v) = t.get(id).map_err(engine)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(v.value())
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("trader {id}: {e}")))
+        Ok(t.get(id).map_err(engine)?.map(|v| v.value().to_vec()))
     }
 
-    /// How many traders the register holds.
-    pub(crate) fn trader_count(&self) -> Result<u64, StoreError> {
+    fn trader_count(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         txn.open_table(TRADERS)
             .map_err(engine)?
@@ -1189,9 +934,7 @@ impl RedbStore {
             .map_err(engine)
     }
 
-    /// The answer kept about another state's trader: when it was fetched (ms) and the signed
-    /// document.
-    pub(crate) fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
+    fn trader_answer(&self, id: &str) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(TRADER_ANSWERS).map_err(engine)?;
         let Some(v) = t.get(id).map_err(engine)? else {
@@ -1206,8 +949,7 @@ impl RedbStore {
         Ok(Some((i64::from_be_bytes(at), row[8..].to_vec())))
     }
 
-    /// One directory's stored change sets after number `since`, in order, at most `limit`.
-    pub(crate) fn change_sets_of(
+    fn change_sets_of(
         &self,
         directory: &str,
         since: u64,
@@ -1228,11 +970,9 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// Stored change sets after the given versions (a directory not in `have`: all of its
-    /// sets), in (directory, number) order, at most `limit` of them.
-    pub(crate) fn change_sets_after(
+    fn change_sets_after(
         &self,
-        have: &std::collections::HashMap<String, u64>,
+        have: &HashMap<String, u64>,
         limit: usize,
     ) -> Result<Vec<(String, u64, Vec<u8>)>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
@@ -1251,8 +991,7 @@ impl RedbStore {
         Ok(out)
     }
 
-    /// Messages whose end receipt is awaited (sent through a hub).
-    pub(crate) fn awaiting_len(&self) -> Result<u64, StoreError> {
+    fn awaiting_len(&self) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         txn.open_table(AWAITING)
             .map_err(engine)?
@@ -1260,8 +999,7 @@ impl RedbStore {
             .map_err(engine)
     }
 
-    /// Parked (expired or dead) messages.
-    pub(crate) fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+    fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(PARKED).map_err(engine)?;
         let mut out = Vec::new();

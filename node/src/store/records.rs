@@ -1,0 +1,382 @@
+//! The store's records and its errors: what the node keeps about each message (outbox rows,
+//! received messages, histories, search metadata) and how they are encoded at rest. Both engines
+//! store these same encodings (serde JSON), so this module knows no engine: it is the
+//! vocabulary the engines, the transitions and the store's callers share.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use tereze_support::hex::unhex;
+
+/// The search result for one message (its first and last transition times and its state
+/// now) when it matches `f`; `meta` is read only when the cheaper tests pass.
+pub(crate) fn select(
+    f: &Filter,
+    id: Uuid,
+    first: i64,
+    last: i64,
+    state: State,
+    meta: impl FnOnce() -> Result<Option<Meta>, StoreError>,
+) -> Result<Option<Found>, StoreError> {
+    if f.id_prefix
+        .as_ref()
+        .is_some_and(|p| !id.hyphenated().to_string().starts_with(p.as_str()))
+        || f.state.as_ref().is_some_and(|s| s != state.as_str())
+        || f.since.is_some_and(|t| first < t)
+        || f.until.is_some_and(|t| first > t)
+    {
+        return Ok(None);
+    }
+    let m = meta()?;
+    if f.peer
+        .as_ref()
+        .is_some_and(|p| m.as_ref().is_none_or(|m| &m.peer != p))
+        || f.conversation
+            .is_some_and(|c| m.as_ref().is_none_or(|m| m.conversation != Some(c)))
+        || f.process.as_ref().is_some_and(|p| {
+            m.as_ref()
+                .is_none_or(|m| m.process.as_deref() != Some(p.as_str()))
+        })
+    {
+        return Ok(None);
+    }
+    Ok(Some(Found {
+        message_id: id,
+        state: state.as_str(),
+        first_at: first,
+        last_at: last,
+        direction: m.as_ref().map(|m| m.direction.clone()),
+        peer: m.as_ref().map(|m| m.peer.clone()),
+        conversation: m.as_ref().and_then(|m| m.conversation),
+        process: m.as_ref().and_then(|m| m.process.clone()),
+        document_type: m.and_then(|m| m.document_type),
+    }))
+}
+
+/// What an operator searches messages by (all optional).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    /// Lower-case hyphenated UUID or its prefix.
+    pub(crate) id_prefix: Option<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) peer: Option<String>,
+    pub(crate) conversation: Option<Uuid>,
+    /// The common process (`P.CC.01`).
+    pub(crate) process: Option<String>,
+    /// First transition at or after / at or before (Unix ms).
+    pub(crate) since: Option<i64>,
+    pub(crate) until: Option<i64>,
+    pub(crate) limit: usize,
+}
+
+/// Where a message goes or comes from, kept when it is first stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Meta {
+    /// `out` (queued here for a peer) or `in` (received from a peer).
+    pub(crate) direction: String,
+    /// The next hop of an outgoing message; the sender of an incoming one.
+    pub(crate) peer: String,
+    pub(crate) conversation: Option<Uuid>,
+    /// The common process (`P.CC.01`) and document type (`R.CC.01.001`), where known.
+    #[serde(default)]
+    pub(crate) process: Option<String>,
+    #[serde(default)]
+    pub(crate) document_type: Option<String>,
+}
+
+/// A message found by a search.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    pub(crate) message_id: Uuid,
+    pub(crate) state: &'static str,
+    pub(crate) first_at: i64,
+    pub(crate) last_at: i64,
+    pub(crate) direction: Option<String>,
+    pub(crate) peer: Option<String>,
+    pub(crate) conversation: Option<Uuid>,
+    pub(crate) process: Option<String>,
+    pub(crate) document_type: Option<String>,
+}
+
+/// Where a message is in its life (DESIGN §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    Received,
+    Translated,
+    Signed,
+    Queued,
+    Sent,
+    Delivered,
+    Recognised,
+    Rejected,
+    Expired,
+    Dead,
+    /// Not a message: a record of another kind changed (a trader's register record), noted in
+    /// the audit log with who changed it.
+    Changed,
+    /// Conformance traffic removed by an operator (docs/conformance.md).
+    Purged,
+}
+
+impl State {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Translated => "translated",
+            Self::Signed => "signed",
+            Self::Queued => "queued",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Recognised => "recognised",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+            Self::Dead => "dead",
+            Self::Changed => "changed",
+            Self::Purged => "purged",
+        }
+    }
+}
+
+/// One entry of a message's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Transition {
+    pub(crate) state: State,
+    /// Unix milliseconds.
+    pub(crate) at: i64,
+    pub(crate) note: Option<String>,
+}
+
+/// A state change made by a committed transaction, for subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Change {
+    pub(crate) message_id: Uuid,
+    pub(crate) transition: Transition,
+}
+
+/// What travels to the next hop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub(crate) enum Payload {
+    /// A signed envelope, with the route a hub reads instead of the body.
+    Envelope {
+        sender: String,
+        recipient: String,
+        /// Kept in its own table as raw bytes, not in the JSON row.
+        #[serde(skip)]
+        envelope: Vec<u8>,
+        /// Files sent before the envelope (docs/attachments.md), as the signed header
+        /// declares them.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<AttachmentMeta>,
+    },
+    /// A final recipient's receipt that a hub hands back to the original sender.
+    Receipt {
+        recipient: String,
+        #[serde(skip)]
+        receipt: Vec<u8>,
+    },
+}
+
+impl Payload {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Envelope { envelope, .. } => envelope,
+            Self::Receipt { receipt, .. } => receipt,
+        }
+    }
+
+    pub(super) fn set_bytes(&mut self, bytes: Vec<u8>) {
+        match self {
+            Self::Envelope { envelope, .. } => *envelope = bytes,
+            Self::Receipt { receipt, .. } => *receipt = bytes,
+        }
+    }
+}
+
+/// An attachment of an outgoing message: what its transfer declares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AttachmentMeta {
+    pub(crate) id: String,
+    pub(crate) size: u64,
+    /// Lowercase hex.
+    pub(crate) sha256: String,
+}
+
+impl AttachmentMeta {
+    /// The digest as bytes (a malformed stored value reads as zeros, which no transfer matches).
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        unhex(&self.sha256)
+            .and_then(|v| <[u8; 32]>::try_from(v).ok())
+            .unwrap_or([0; 32])
+    }
+}
+
+/// A message to relay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Outgoing {
+    pub(crate) message_id: Uuid,
+    pub(crate) conversation_id: Uuid,
+    /// The peer node (recipient state, or the hub) it goes to.
+    pub(crate) peer: String,
+    pub(crate) payload: Payload,
+    /// Unix milliseconds after which it is not sent any more.
+    pub(crate) expires_at: Option<i64>,
+}
+
+/// An outbox row: the message and its retry bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OutboxEntry {
+    pub(crate) message: Outgoing,
+    /// Order of enqueueing, which keeps each conversation in order.
+    pub(crate) sequence: u64,
+    pub(crate) attempts: u32,
+    /// Unix milliseconds before which it is not retried.
+    pub(crate) next_attempt_at: i64,
+    pub(crate) last_error: Option<String>,
+}
+
+/// A received message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Incoming {
+    pub(crate) message_id: Uuid,
+    pub(crate) sender: String,
+    /// Kept in its own table as raw bytes, not in the JSON row.
+    #[serde(skip)]
+    pub(crate) envelope: Vec<u8>,
+    /// The signed receipt answered for it (also raw, in its own table).
+    #[serde(skip)]
+    pub(crate) receipt: Vec<u8>,
+    /// `recognised`, `rejected` (kept in quarantine, not in the inbox) or `forwarded` (a hub's).
+    pub(crate) verdict: String,
+    /// Reason codes of a rejection (docs/recognition.md).
+    #[serde(default)]
+    pub(crate) reasons: Vec<String>,
+    /// SHA-256 of the envelope (hex), to tell a redelivery from another body under the same
+    /// id. Empty in rows written before it was kept.
+    #[serde(default)]
+    pub(crate) digest: String,
+    /// Sent by a tester state (`conformance = true` in the trust space): kept in the
+    /// conformance area, never in the inbox or quarantine (docs/conformance.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) conformance: bool,
+}
+
+/// What storing a received message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    /// First delivery: stored.
+    New,
+    /// A redelivery: nothing stored again; this is the receipt given the first time.
+    Duplicate { receipt: Vec<u8> },
+    /// The id was taken before for another envelope (its SHA-256, hex): a replay or a
+    /// sender's bug. Nothing stored, and the first receipt is not handed out for it.
+    OtherDigest { first: String },
+}
+
+/// Store failures.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error("storage engine: {0}")]
+    Engine(String),
+    /// The disk refused a write (full, failing): nothing of the commit was written, and the
+    /// engine refuses every later write until the store is reopened (the node restarts).
+    #[error("the disk refused a write ({0}); the node must restart to reopen its store")]
+    Io(String),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("message {0} is already queued")]
+    AlreadyQueued(Uuid),
+    #[error("message {0} is not in the outbox")]
+    NotQueued(Uuid),
+    #[error("message {0} is not parked (expired or dead)")]
+    NotParked(Uuid),
+    /// The envelope's signed `ExpiresAt` has passed: sent again as it is, the receiver would
+    /// reject it, and the node cannot change a signed envelope.
+    #[error("message urn:uuid:{id} cannot be requeued: its signed envelope expired at {} (ExpiresAt), so the receiver would reject it as document-expired, and a new expiry needs a new envelope; submit the document again", rfc3339(*expires_at))]
+    SignedExpiryPassed { id: Uuid, expires_at: i64 },
+    #[error("message {0} is not in the inbox")]
+    NotInInbox(Uuid),
+    #[error("message {0} is not in quarantine")]
+    NotQuarantined(Uuid),
+    #[error("message {0} is not held as conformance traffic")]
+    NotConformance(Uuid),
+    #[error("no receipt is awaited for message {0}")]
+    NotAwaited(Uuid),
+    #[error("the store is shutting down")]
+    Closed,
+    /// The database's schema is not one this build knows (a newer node migrated it).
+    #[error("store schema: {0}")]
+    Schema(String),
+}
+
+impl StoreError {
+    /// Whether the whole group commit must be abandoned (the engine failed, not one request).
+    pub(crate) fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_)
+        )
+    }
+}
+
+/// Why a parked message cannot be requeued, if it cannot: an envelope whose signed expiry has
+/// passed at `now` (a hub's returned receipt carries no expiry).
+pub(crate) fn requeue_refusal(entry: &OutboxEntry, now: i64) -> Option<StoreError> {
+    let m = &entry.message;
+    match (&m.payload, m.expires_at) {
+        (Payload::Envelope { .. }, Some(expires_at)) if expires_at <= now => {
+            Some(StoreError::SignedExpiryPassed {
+                id: m.message_id,
+                expires_at,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Unix milliseconds as RFC 3339 (UTC), for messages.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("{ms} ms after the Unix epoch"))
+}
+
+/// A message for KZ → `peer` with conversation = id = `n`, for tests.
+#[cfg(test)]
+pub(crate) fn test_message(n: u128, peer: &str) -> Outgoing {
+    Outgoing {
+        message_id: Uuid::from_u128(n),
+        conversation_id: Uuid::from_u128(n),
+        peer: peer.into(),
+        payload: Payload::Envelope {
+            sender: "KZ".into(),
+            recipient: peer.into(),
+            envelope: vec![1, 2, 3],
+            attachments: Vec::new(),
+        },
+        expires_at: None,
+    }
+}
+
+/// The history note of a message's arrival; a tester state's says where it is kept.
+pub(super) fn received_note(m: &Incoming) -> String {
+    if m.conformance {
+        format!(
+            "from {}: conformance traffic, kept apart from the national inbox",
+            m.sender
+        )
+    } else {
+        format!("from {}", m.sender)
+    }
+}
+
+/// A record's stored form (JSON).
+pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A record from its stored form; unreadable is [`StoreError::Corrupt`].
+pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

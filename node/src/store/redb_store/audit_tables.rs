@@ -1,0 +1,331 @@
+//! The audit chain's tables in the redb store: the entries, the chain's head, the signed
+//! checkpoints and the message histories the chain must agree with. What an entry or a
+//! checkpoint is, and how a chain is verified, is [`crate::store::audit`]'s; this module only
+//! keeps and reads them.
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use uuid::Uuid;
+
+use crate::store::audit::{AuditData, Head, GENESIS};
+use crate::store::records::StoreError;
+
+const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
+const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_checkpoints");
+/// (message, audit sequence) → one transition: appending never rewrites earlier ones.
+pub(super) const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
+
+fn engine(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Engine(e.to_string())
+}
+
+/// Why a store file's audit chain could not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AuditFileError {
+    #[error("cannot open: {0} (is the node still running?)")]
+    Open(#[source] redb::DatabaseError),
+    #[error(transparent)]
+    Read(#[from] StoreError),
+}
+
+pub(super) fn create(txn: &WriteTransaction) -> Result<(), StoreError> {
+    txn.open_table(AUDIT).map_err(engine)?;
+    txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    txn.open_table(CHECKPOINTS).map_err(engine)?;
+    txn.open_table(HISTORY).map_err(engine)?;
+    Ok(())
+}
+
+/// The head's entry count as stored: 8 bytes, big-endian (a shorter value reads as its
+/// prefix, which the verification then reports as a count that does not match).
+fn count_of(v: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = v.len().min(8);
+    b[..n].copy_from_slice(&v[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// The chain's head as this transaction sees it.
+pub(super) fn load_head(txn: &WriteTransaction) -> Result<Head, StoreError> {
+    let t = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    let last = t
+        .get("hash")
+        .map_err(engine)?
+        .map(|v| v.value().to_vec())
+        .unwrap_or_else(|| GENESIS.to_vec());
+    let count = t
+        .get("count")
+        .map_err(engine)?
+        .map(|v| count_of(v.value()))
+        .unwrap_or(0);
+    Ok(Head::new(count, last))
+}
+
+/// Writes the head back if entries were appended.
+pub(super) fn store_head(txn: &WriteTransaction, head: &Head) -> Result<(), StoreError> {
+    if !head.dirty() {
+        return Ok(());
+    }
+    let mut t = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    t.insert("hash", head.last()).map_err(engine)?;
+    t.insert("count", head.count().to_be_bytes().as_slice())
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Appends the chain's entry `seq` and the message's transition (both in stored form).
+pub(super) fn append(
+    txn: &WriteTransaction,
+    id: Uuid,
+    seq: u64,
+    entry: &[u8],
+    transition: &[u8],
+) -> Result<(), StoreError> {
+    txn.open_table(AUDIT)
+        .map_err(engine)?
+        .insert(seq, entry)
+        .map_err(engine)?;
+    txn.open_table(HISTORY)
+        .map_err(engine)?
+        .insert((id.as_u128(), seq), transition)
+        .map_err(engine)?;
+    Ok(())
+}
+
+pub(super) fn has_checkpoint(txn: &WriteTransaction, seq: u64) -> Result<bool, StoreError> {
+    let t = txn.open_table(CHECKPOINTS).map_err(engine)?;
+    let found = t.get(seq).map_err(engine)?.is_some();
+    Ok(found)
+}
+
+pub(super) fn put_checkpoint(
+    txn: &WriteTransaction,
+    seq: u64,
+    checkpoint: &[u8],
+) -> Result<(), StoreError> {
+    txn.open_table(CHECKPOINTS)
+        .map_err(engine)?
+        .insert(seq, checkpoint)
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Reads the chain, its checkpoints and the message histories in one snapshot.
+pub(super) fn read(db: &Database) -> Result<AuditData, StoreError> {
+    let txn = db.begin_read().map_err(engine)?;
+    let mut data = AuditData::default();
+    for row in txn
+        .open_table(AUDIT)
+        .map_err(engine)?
+        .iter()
+        .map_err(engine)?
+    {
+        let (k, v) = row.map_err(engine)?;
+        data.entries.push((k.value(), v.value().to_vec()));
+    }
+    let head = txn.open_table(AUDIT_HEAD).map_err(engine)?;
+    data.head_hash = head
+        .get("hash")
+        .map_err(engine)?
+        .map(|h| h.value().to_vec());
+    data.head_count = head
+        .get("count")
+        .map_err(engine)?
+        .map(|c| count_of(c.value()));
+    for row in txn
+        .open_table(CHECKPOINTS)
+        .map_err(engine)?
+        .iter()
+        .map_err(engine)?
+    {
+        let (k, v) = row.map_err(engine)?;
+        data.checkpoints.push((k.value(), v.value().to_vec()));
+    }
+    for row in txn
+        .open_table(HISTORY)
+        .map_err(engine)?
+        .iter()
+        .map_err(engine)?
+    {
+        let (k, v) = row.map_err(engine)?;
+        data.history
+            .push((Uuid::from_u128(k.value().0), v.value().to_vec()));
+    }
+    Ok(data)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use openssl::pkey::{PKey, Private};
+    use openssl::x509::X509;
+    use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+
+    use super::*;
+    use crate::store::audit::AuditReport;
+    use crate::store::records::{decode, encode, test_message, Outgoing, State, Transition};
+    use crate::store::{verify_audit_file, Location, Store};
+    use tereze_support::hex::unhex;
+
+    fn signer() -> (PKey<Private>, X509) {
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("CN", "KZ node")],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca: false,
+            },
+            &key,
+            None,
+        )
+        .expect("cert");
+        (key, cert)
+    }
+
+    fn msg(n: u128) -> Outgoing {
+        test_message(n, "RU")
+    }
+
+    /// A store file with 3 messages (2 transitions each: received, queued), checkpointed
+    /// after the first 4 entries; closed again.
+    fn store(dir: &tempfile::TempDir) -> PathBuf {
+        let path = dir.path().join("node.redb");
+        let s = Store::open(&Location::File(path.clone())).expect("opens");
+        let (key, cert) = signer();
+        let before = [(State::Received, None)];
+        s.write(1, |t| t.enqueue(&[msg(1), msg(2)], &before))
+            .expect("written");
+        s.write(2, |t| t.audit_checkpoint(&key, &cert))
+            .expect("checkpoint");
+        s.write(3, |t| t.enqueue(&[msg(3)], &before))
+            .expect("written");
+        path
+    }
+
+    fn verify(s: &Path) -> AuditReport {
+        verify_audit_file(s).expect("verifies")
+    }
+
+    fn problems(s: &Path) -> Vec<String> {
+        verify(s).problems
+    }
+
+    fn raw_write(s: &Path, f: impl FnOnce(&WriteTransaction)) {
+        let db = Database::open(s).expect("opens");
+        let txn = db.begin_write().expect("txn");
+        f(&txn);
+        txn.commit().expect("commit");
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies_and_reports_its_unsigned_tail() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let r = verify(&s);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!((r.entries, r.checkpoints, r.unsigned_tail), (6, 1, 2));
+        assert_eq!(r.signers, ["CN=KZ node"]);
+    }
+
+    #[test]
+    fn an_edited_entry_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(AUDIT).expect("table");
+            let v = t.get(1).expect("get").expect("entry").value().to_vec();
+            let edited = String::from_utf8(v)
+                .expect("utf-8")
+                .replace("queued", "dead");
+            t.insert(1, edited.as_bytes()).expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("entry 1: content does not match its hash")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_deleted_entry_and_a_rewritten_chain_are_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            txn.open_table(AUDIT)
+                .expect("table")
+                .remove(2)
+                .expect("remove");
+        });
+        let p = problems(&s);
+        assert!(p.iter().any(|x| x.contains("missing (deleted)")), "{p:?}");
+    }
+
+    #[test]
+    fn truncation_before_a_checkpoint_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(AUDIT).expect("table");
+            for seq in 2..6 {
+                t.remove(seq).expect("remove");
+            }
+            // Even with the head rewritten to match, the signed checkpoint at entry 3 remains.
+            let last: serde_json::Value =
+                decode(t.get(1).expect("get").expect("entry").value()).expect("entry");
+            let last_hash = last["hash"].as_str().expect("a hash");
+            let mut head = txn.open_table(AUDIT_HEAD).expect("head");
+            head.insert("hash", unhex(last_hash).expect("hex").as_slice())
+                .expect("insert");
+            head.insert("count", 2u64.to_be_bytes().as_slice())
+                .expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains("the chain ends before it")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_history_edited_outside_the_chain_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(HISTORY).expect("table");
+            let edited = Transition {
+                state: State::Delivered,
+                at: 1,
+                note: None,
+            };
+            t.insert((3u128, 4u64), encode(&edited).expect("json").as_slice())
+                .expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains("differs from the audit chain")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_forged_checkpoint_is_found() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        raw_write(&s, |txn| {
+            let mut t = txn.open_table(CHECKPOINTS).expect("table");
+            let mut cp: serde_json::Value =
+                decode(t.get(3).expect("get").expect("cp").value()).expect("cp");
+            cp["at"] = (cp["at"].as_i64().expect("a time") + 1).into();
+            t.insert(3, encode(&cp).expect("json").as_slice())
+                .expect("insert");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains("signature does not verify")),
+            "{p:?}"
+        );
+    }
+}

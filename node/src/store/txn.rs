@@ -1,0 +1,384 @@
+//! Every change to the store, written once for both engines: what each transition of a
+//! message checks, writes and records in its history and the audit chain, over the storage
+//! primitives of [`EngineTxn`].
+//!
+//! A request that is refused (an id already queued, a message not in the outbox) is refused
+//! before it writes anything, so one transaction can carry the requests of many callers and
+//! still give each its own answer.
+
+use uuid::Uuid;
+
+use super::audit;
+use super::engine::{Area, EngineTxn};
+use super::records::{
+    received_note, requeue_refusal, Accepted, Change, Incoming, Meta, OutboxEntry, Outgoing,
+    Payload, State, StoreError, Transition,
+};
+use tereze_support::hex::hex;
+
+/// One write transaction: its changes become durable together at commit.
+pub(crate) struct Txn<'a> {
+    raw: &'a mut dyn EngineTxn,
+    changes: Vec<Change>,
+}
+
+impl<'a> Txn<'a> {
+    pub(super) fn new(raw: &'a mut dyn EngineTxn) -> Self {
+        Self {
+            raw,
+            changes: Vec::new(),
+        }
+    }
+
+    /// The state changes made, for subscribers once committed.
+    pub(super) fn into_changes(self) -> Vec<Change> {
+        self.changes
+    }
+}
+
+impl Txn<'_> {
+    /// The transaction's clock (Unix milliseconds).
+    pub(crate) fn now(&self) -> i64 {
+        self.raw.now()
+    }
+
+    /// Appends a transition to a message's history and to the audit chain.
+    fn record(&mut self, id: Uuid, state: State, note: Option<String>) -> Result<(), StoreError> {
+        let transition = Transition {
+            state,
+            at: self.raw.now(),
+            note,
+        };
+        let (seq, entry) = audit::next_entry(self.raw.audit_head()?, id, &transition)?;
+        self.raw.append(id, seq, entry, &transition)?;
+        self.changes.push(Change {
+            message_id: id,
+            transition,
+        });
+        Ok(())
+    }
+
+    /// Records a transition of `id` in its history and the audit log (who did what: the note).
+    pub(crate) fn note(&mut self, id: Uuid, state: State, note: String) -> Result<(), StoreError> {
+        self.record(id, state, Some(note))
+    }
+
+    /// Queues messages for their peers; all or none. `before` are transitions recorded first
+    /// (received, translated, signed) for every message.
+    pub(crate) fn enqueue(
+        &mut self,
+        batch: &[Outgoing],
+        before: &[(State, Option<String>)],
+    ) -> Result<(), StoreError> {
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = batch.iter().find(|m| !seen.insert(m.message_id)) {
+            return Err(StoreError::AlreadyQueued(twice.message_id));
+        }
+        let ids: Vec<Uuid> = batch.iter().map(|m| m.message_id).collect();
+        if let Some(queued) = self.raw.queued_among(&ids)? {
+            return Err(StoreError::AlreadyQueued(queued));
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let first = self.raw.next_sequences(batch.len() as u64)?;
+        let now = self.raw.now();
+        let entries: Vec<OutboxEntry> = batch
+            .iter()
+            .zip(first..)
+            .map(|(m, sequence)| OutboxEntry {
+                message: m.clone(),
+                sequence,
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+            })
+            .collect();
+        let metas: Vec<Meta> = batch
+            .iter()
+            .map(|m| Meta {
+                direction: "out".into(),
+                peer: m.peer.clone(),
+                conversation: Some(m.conversation_id),
+                process: None,
+                document_type: None,
+            })
+            .collect();
+        self.raw.put_outbox(&entries, &metas)?;
+        for m in batch {
+            for (state, note) in before {
+                self.record(m.message_id, *state, note.clone())?;
+            }
+            self.record(m.message_id, State::Queued, Some(format!("for {}", m.peer)))?;
+        }
+        Ok(())
+    }
+
+    /// Takes a message out of the outbox, with its payload.
+    fn take_from_outbox(&mut self, id: Uuid) -> Result<OutboxEntry, StoreError> {
+        self.raw.take_outbox(id)?.ok_or(StoreError::NotQueued(id))
+    }
+
+    /// Records a failed attempt and when to try again; returns the attempts so far. On
+    /// PostgreSQL this replica's claim on the message ends.
+    pub(crate) fn failed_attempt(
+        &mut self,
+        id: Uuid,
+        error: &str,
+        next_attempt_at: i64,
+    ) -> Result<u32, StoreError> {
+        self.raw
+            .count_attempt(id, error, next_attempt_at)?
+            .ok_or(StoreError::NotQueued(id))
+    }
+
+    /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`):
+    /// it leaves the outbox, or stops being awaited when it went through a hub.
+    pub(crate) fn delivered(
+        &mut self,
+        id: Uuid,
+        receipt: &[u8],
+        verdict: State,
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        if !self.raw.drop_outbox(id)? && !self.raw.drop_awaiting(id)? {
+            return Err(StoreError::NotAwaited(id));
+        }
+        self.raw.put_receipt(id, receipt)?;
+        self.record(id, State::Delivered, note)?;
+        if matches!(verdict, State::Recognised | State::Rejected) {
+            self.record(id, verdict, None)?;
+        }
+        Ok(())
+    }
+
+    /// A hub took the message for forwarding: it leaves the outbox and its end receipt is
+    /// awaited.
+    pub(crate) fn forwarded(
+        &mut self,
+        id: Uuid,
+        recipient: &str,
+        hub_receipt: &[u8],
+        note: String,
+    ) -> Result<(), StoreError> {
+        let entry = self.take_from_outbox(id)?;
+        let digest = match &entry.message.payload {
+            Payload::Envelope { envelope, .. } => tereze_support::digest::sha256(envelope),
+            Payload::Receipt { .. } => Vec::new(),
+        };
+        self.raw.put_awaiting(id, recipient, &digest, hub_receipt)?;
+        self.record(id, State::Sent, Some(note))
+    }
+
+    /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
+    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
+        let entry = self.take_from_outbox(id)?;
+        self.raw.put_parked(&entry)?;
+        self.record(id, state, Some(note.to_owned()))
+    }
+
+    /// An operator's requeue of a parked message: back at the end of its peer's queue, with
+    /// fresh attempts; returns its peer. Refused ([`StoreError::SignedExpiryPassed`], before
+    /// any write) once the envelope's signed `ExpiresAt` has passed.
+    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
+        let mut entry = self
+            .raw
+            .parked_entry(id)?
+            .ok_or(StoreError::NotParked(id))?;
+        if let Some(refusal) = requeue_refusal(&entry, self.raw.now()) {
+            return Err(refusal);
+        }
+        self.raw.drop_parked(id)?;
+        entry.sequence = self.raw.next_sequences(1)?;
+        entry.attempts = 0;
+        entry.next_attempt_at = self.raw.now();
+        entry.last_error = None;
+        let peer = entry.message.peer.clone();
+        self.raw.put_outbox(std::slice::from_ref(&entry), &[])?;
+        self.record(id, State::Queued, Some("requeued by the operator".into()))?;
+        Ok(peer)
+    }
+
+    /// Stores a received message once: a redelivery stores nothing and returns the first
+    /// receipt (see [`Accepted`]). Recognised messages go to the inbox, rejected ones to
+    /// quarantine, a tester state's to the conformance area whatever their verdict; a hub's
+    /// (`forward`) go to its outbox instead.
+    pub(crate) fn accept(
+        &mut self,
+        m: &Incoming,
+        forward: Option<&Outgoing>,
+    ) -> Result<Accepted, StoreError> {
+        let id = m.message_id;
+        if let Some((receipt, first)) = self.raw.received(id)? {
+            let first = self.earlier_digest(id, first)?;
+            if !first.is_empty() && !m.digest.is_empty() && first != m.digest {
+                return Ok(Accepted::OtherDigest { first });
+            }
+            return Ok(Accepted::Duplicate { receipt });
+        }
+        match forward {
+            Some(out) => self.enqueue(
+                std::slice::from_ref(out),
+                &[(State::Received, Some(format!("from {}", m.sender)))],
+            )?,
+            None => self.raw.put_meta(
+                id,
+                &Meta {
+                    direction: "in".into(),
+                    peer: m.sender.clone(),
+                    conversation: None,
+                    process: None,
+                    document_type: None,
+                },
+            )?,
+        }
+        self.raw.put_received(m, forward.is_none())?;
+        if forward.is_some() {
+            return Ok(Accepted::New);
+        }
+        let area = if m.conformance {
+            Area::Conformance
+        } else if m.verdict == "recognised" {
+            Area::Inbox
+        } else {
+            Area::Quarantine
+        };
+        self.raw.place(id, area)?;
+        self.record(id, State::Received, Some(received_note(m)))?;
+        if m.verdict == "recognised" {
+            self.record(id, State::Recognised, None)?;
+        } else {
+            let reasons = format!("reasons: {}", m.reasons.join(", "));
+            self.record(id, State::Rejected, Some(reasons))?;
+        }
+        Ok(Accepted::New)
+    }
+
+    /// The envelope digest (hex) kept for a received message: `kept`, or for rows written
+    /// before digests were kept, that of its stored envelope; empty when neither is known.
+    fn earlier_digest(&mut self, id: Uuid, kept: String) -> Result<String, StoreError> {
+        if !kept.is_empty() {
+            return Ok(kept);
+        }
+        Ok(self
+            .raw
+            .received_envelope(id)?
+            .map(|e| hex(&tereze_support::digest::sha256(&e)))
+            .unwrap_or_default())
+    }
+
+    /// A quarantined message found acceptable on a second look (after a trust-space update)
+    /// moves to the inbox. Refused when it is not in quarantine.
+    pub(crate) fn release_from_quarantine(
+        &mut self,
+        id: Uuid,
+        note: String,
+    ) -> Result<(), StoreError> {
+        if !self.raw.unplace(id, Area::Quarantine)? {
+            return Err(StoreError::NotQuarantined(id));
+        }
+        self.raw.place(id, Area::Inbox)?;
+        self.record(id, State::Recognised, Some(note))
+    }
+
+    /// An operator's purge of a message held in the conformance area: it leaves the area, its
+    /// envelope is dropped, and the purge is recorded in its history and the audit chain. The
+    /// deduplication memory and the receipt stay, so a redelivery still gets its first
+    /// receipt and is not stored again.
+    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        if !self.raw.unplace(id, Area::Conformance)? {
+            return Err(StoreError::NotConformance(id));
+        }
+        self.raw.drop_envelope(id)?;
+        self.record(id, State::Purged, Some(note))
+    }
+
+    /// The national system has taken the message: it leaves the inbox (and is still
+    /// remembered for deduplication).
+    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
+        if !self.raw.unplace(id, Area::Inbox)? {
+            return Err(StoreError::NotInInbox(id));
+        }
+        Ok(())
+    }
+
+    /// Adds a message's common process and document type to its search row (written by
+    /// `enqueue` or `accept` before, in the same transaction or earlier; none: nothing done).
+    pub(crate) fn describe(
+        &mut self,
+        id: Uuid,
+        process: &str,
+        document_type: &str,
+    ) -> Result<(), StoreError> {
+        let Some(mut meta) = self.raw.meta(id)? else {
+            return Ok(());
+        };
+        meta.process = Some(process.to_owned());
+        meta.document_type = Some(document_type.to_owned());
+        self.raw.put_meta(id, &meta)
+    }
+
+    /// Signs an audit checkpoint over the chain's head, unless the last one covers it; the
+    /// number of entries covered.
+    pub(crate) fn audit_checkpoint(
+        &mut self,
+        key: &openssl::pkey::PKey<openssl::pkey::Private>,
+        certificate: &openssl::x509::X509,
+    ) -> Result<Option<u64>, StoreError> {
+        let head = self.raw.audit_head()?;
+        let (count, last) = (head.count(), head.last().to_vec());
+        if count == 0 || self.raw.has_checkpoint(count - 1)? {
+            return Ok(None);
+        }
+        let (seq, checkpoint) =
+            audit::sign_checkpoint(count, &last, key, certificate, self.raw.now())?;
+        self.raw.put_checkpoint(seq, &checkpoint)?;
+        Ok(Some(count))
+    }
+
+    /// Keeps the CRL set accepted from `url` (replacing the one held).
+    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.raw.put_crls(url, bytes)
+    }
+
+    /// Keeps a signed trust space that is about to be applied.
+    pub(crate) fn record_trust_space(
+        &mut self,
+        version: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.raw.put_trust_space(version, bytes)
+    }
+
+    /// Adds or replaces records of this state's trader register (all or none): (trader id,
+    /// record) pairs, each record as the caller encodes it.
+    pub(crate) fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        self.raw.put_traders(records)
+    }
+
+    /// Keeps a verified answer of another state's node about one of its traders.
+    pub(crate) fn record_trader_answer(
+        &mut self,
+        id: &str,
+        at_ms: i64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.raw.put_trader_answer(id, at_ms, bytes)
+    }
+
+    /// Forgets the kept answers about another state's trader `id`, or about all of them
+    /// (`None`), so that the next resolution asks the owner again: how many were forgotten.
+    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+        self.raw.forget_trader_answers(id)
+    }
+
+    /// Keeps a verified change set that is about to be put in force.
+    pub(crate) fn record_change_set(
+        &mut self,
+        directory: &str,
+        number: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.raw.put_change_set(directory, number, bytes)
+    }
+}
