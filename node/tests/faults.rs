@@ -567,7 +567,7 @@ fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
 fn a_last_checkpoint_the_store_refuses_at_shutdown_ends_the_node_for_a_restart_not_with_0() {
     // KZ's store is a PostgreSQL database that goes away while KZ is idle: nothing is
     // written until SIGTERM, and then the last audit checkpoint cannot be.
-    let mut pg = tereze_node::pgcluster::PgCluster::start().expect("PostgreSQL starts");
+    let mut pg = tereze_testkit::pgcluster::PgCluster::start().expect("PostgreSQL starts");
     let url = pg.create_database("kz").expect("database");
     let mut net = Net::init("KZ,RU", "", "", 25670, "");
     net.configure(

@@ -11,7 +11,7 @@ mod net;
 use std::time::Duration;
 
 use net::{http, wait_until, Net};
-use tereze_node::pgcluster::PgCluster;
+use tereze_testkit::pgcluster::PgCluster;
 
 #[test]
 fn two_replicas_on_postgresql_one_killed_9_under_load_lose_and_repeat_nothing() {

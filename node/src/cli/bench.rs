@@ -144,7 +144,7 @@ fn pct_json(sorted: &[Duration]) -> serde_json::Value {
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let pg = if args.store == "postgres" {
         Some(
-            tokio::task::block_in_place(crate::pgcluster::PgCluster::start)
+            tokio::task::block_in_place(tereze_testkit::pgcluster::PgCluster::start)
                 .map_err(|e| fail(format!("PostgreSQL: {e}")))?,
         )
     } else {

@@ -45,7 +45,7 @@ impl PgFixture {
 
     fn with_lease(lease_ms: i64) -> Self {
         Self {
-            url: crate::pgcluster::fresh_database(),
+            url: tereze_testkit::pgcluster::fresh_database(),
             lease_ms,
         }
     }

@@ -15,7 +15,7 @@ use super::records::{Filter, Found, Incoming, Meta, OutboxEntry, StoreError, Tra
 
 /// Where a received message waits: each area keeps its own arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Area {
+pub enum Area {
     /// Recognised, for the national system (positions only grow: [`Engine::inbox_after`]).
     Inbox,
     /// Rejected, kept for a second look.
@@ -26,7 +26,7 @@ pub(crate) enum Area {
 
 /// The storage primitives of one write transaction. Everything written becomes durable
 /// together when the engine commits; nothing is visible to readers before.
-pub(crate) trait EngineTxn {
+pub trait EngineTxn {
     /// The transaction's clock (Unix milliseconds).
     fn now(&self) -> i64;
 
@@ -130,10 +130,10 @@ pub(crate) trait EngineTxn {
 }
 
 /// One write transaction's body, run by [`Engine::transact`] between begin and commit.
-pub(crate) type Body<'b> = dyn FnMut(&mut dyn EngineTxn) -> Result<(), StoreError> + 'b;
+pub type Body<'b> = dyn FnMut(&mut dyn EngineTxn) -> Result<(), StoreError> + 'b;
 
 /// An engine: its write transactions and its reads. Every read sees committed data only.
-pub(crate) trait Engine: Send + Sync {
+pub trait Engine: Send + Sync {
     /// `redb` or `postgresql`, for logs and metrics.
     fn name(&self) -> &'static str;
 

@@ -38,10 +38,10 @@ use super::records::{
 /// The schema migrations, in order; a database at a higher version than the last one here was
 /// migrated by a newer node and is refused.
 const MIGRATIONS: &[(i32, &str)] = &[
-    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (1, include_str!("../migrations/postgres/0001_init.sql")),
     (
         2,
-        include_str!("../../migrations/postgres/0002_conformance.sql"),
+        include_str!("../migrations/postgres/0002_conformance.sql"),
     ),
 ];
 
@@ -56,14 +56,14 @@ const CHANNEL: &str = "tereze_outbox";
 
 /// How to reach the database and how this replica claims work.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct PgOptions {
+pub struct PgOptions {
     /// The connection URL or key-value string, as configured (may hold a password: never
     /// logged; see [`redacted`](Self::redacted)).
     url: String,
     /// How long a claimed message stays this replica's before another may take it over.
-    pub(crate) lease_ms: i64,
+    pub lease_ms: i64,
     /// This replica's name in leases: host, process and a random part.
-    pub(crate) replica: String,
+    pub replica: String,
     /// From `store_password_file`, when the URL does not carry it.
     password: Option<String>,
     /// Extra CA certificates (PEM) for verifying the server's TLS certificate.
@@ -82,7 +82,7 @@ impl std::fmt::Debug for PgOptions {
 
 /// The PostgreSQL password kept in `path` (owner-only, or refused; a trailing newline is not
 /// part of it). The error names the file, never its content.
-pub(crate) fn read_password_file(path: &std::path::Path) -> Result<String, String> {
+pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
     tereze_support::fs::owner_only(path, "the store's password")
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let text = std::fs::read_to_string(path)
@@ -93,7 +93,7 @@ pub(crate) fn read_password_file(path: &std::path::Path) -> Result<String, Strin
 impl PgOptions {
     /// Checks `url` (`postgres://user[:password]@host[:port]/database[?…]` or key-value form)
     /// without connecting.
-    pub(crate) fn parse(
+    pub fn parse(
         url: &str,
         lease_ms: i64,
         password: Option<String>,
@@ -117,7 +117,7 @@ impl PgOptions {
     }
 
     /// The connection string without its password, for logs and errors.
-    pub(crate) fn redacted(&self) -> String {
+    pub fn redacted(&self) -> String {
         match self.url.parse::<postgres::Config>() {
             Ok(c) => {
                 let user = c.get_user().unwrap_or("");
@@ -230,7 +230,7 @@ fn prepared(
 type ReadJob = Box<dyn FnOnce(&mut Conn) + Send>;
 
 /// The store on PostgreSQL.
-pub(crate) struct PgStore {
+pub struct PgStore {
     opts: Arc<PgOptions>,
     /// Used by the thread that commits (the committer's, or a test's).
     writer: Mutex<Conn>,
@@ -254,7 +254,7 @@ impl Drop for PgStore {
 impl PgStore {
     /// Connects, migrates the schema (under an advisory lock, so replicas starting together
     /// migrate once) and starts the reader and listener threads.
-    pub(crate) fn open(opts: &PgOptions) -> Result<Self, StoreError> {
+    pub fn open(opts: &PgOptions) -> Result<Self, StoreError> {
         let opts = Arc::new(opts.clone());
         let writer = {
             // The blocking client must not start on an async runtime's thread.

@@ -33,7 +33,7 @@ const MAX_GROUP: usize = 1024;
 
 /// Whether the next commit may be written now.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Room {
+pub enum Room {
     Go,
     /// Not yet (why): asked again shortly, the commit waiting.
     Wait(String),
@@ -43,14 +43,14 @@ pub(crate) enum Room {
 }
 
 /// Asked before each commit.
-pub(crate) type Gate = Arc<dyn Fn() -> Room + Send + Sync>;
+pub type Gate = Arc<dyn Fn() -> Room + Send + Sync>;
 
 /// How often a waiting commit asks its gate again.
 const GATE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// The handle callers use; cheap to clone.
 #[derive(Clone)]
-pub(crate) struct Committer {
+pub struct Committer {
     jobs: mpsc::Sender<Job>,
     changes: broadcast::Sender<Change>,
     store: Arc<Store>,
@@ -63,7 +63,7 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Starts the commit thread for `store`; each commit first waits for `gate`, if any.
-    pub(crate) fn start(store: Arc<Store>, gate: Option<Gate>) -> Result<Self, StoreError> {
+    pub fn start(store: Arc<Store>, gate: Option<Gate>) -> Result<Self, StoreError> {
         let (jobs, mut rx) = mpsc::channel::<Job>(8192);
         let (changes, _) = broadcast::channel(16_384);
         let publish = changes.clone();
@@ -131,7 +131,7 @@ impl Committer {
     }
 
     /// Why commits wait for room now, if they do.
-    pub(crate) fn paused(&self) -> Option<String> {
+    pub fn paused(&self) -> Option<String> {
         self.paused
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -140,22 +140,22 @@ impl Committer {
 
     /// Reads go straight to the store (redb readers do not wait for writers).
     /// Becomes `Some(reason)` when the disk refused a write (see [`StoreError::Io`]).
-    pub(crate) fn failed(&self) -> watch::Receiver<Option<String>> {
+    pub fn failed(&self) -> watch::Receiver<Option<String>> {
         self.failed.clone()
     }
 
-    pub(crate) fn store(&self) -> &Store {
+    pub fn store(&self) -> &Store {
         &self.store
     }
 
     /// State changes from now on.
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Change> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
         self.changes.subscribe()
     }
 
     /// Runs `f` in the next group commit and returns its result once the commit is durable.
     /// A request `f` refuses must have written nothing.
-    pub(crate) async fn run<R: Send + 'static>(
+    pub async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
@@ -167,7 +167,7 @@ impl Committer {
     /// that are safe to redo and on whose strength nothing is acknowledged: a delivery outcome
     /// at the sender (lost, the message is sent again and the receiver answers with its first
     /// receipt), a failed attempt.
-    pub(crate) async fn run_lazily<R: Send + 'static>(
+    pub async fn run_lazily<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
@@ -176,7 +176,7 @@ impl Committer {
 
     /// Like [`run`](Self::run), as the store's last write (the audit checkpoint at shutdown):
     /// requests behind it, and every later one, are refused with [`StoreError::Closed`].
-    pub(crate) async fn run_last<R: Send + 'static>(
+    pub async fn run_last<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
@@ -315,7 +315,7 @@ mod tests {
     async fn concurrent_requests_share_commits_and_each_gets_its_own_answer() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Arc::new(
-            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+            Store::open(&crate::Location::File(dir.path().join("s.redb"))).expect("opens"),
         );
         let c = Committer::start(store.clone(), None).expect("starts");
         let mut events = c.subscribe();
@@ -345,7 +345,7 @@ mod tests {
     async fn nothing_is_written_after_the_last_write() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Arc::new(
-            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+            Store::open(&crate::Location::File(dir.path().join("s.redb"))).expect("opens"),
         );
         let c = Committer::start(store.clone(), None).expect("starts");
         c.run(|t| t.enqueue(&[msg(1)], &[])).await.expect("before");
@@ -361,7 +361,7 @@ mod tests {
     async fn a_request_a_failed_transaction_never_ran_is_told_why() {
         let dir = tempfile::tempdir().expect("dir");
         let store = Arc::new(
-            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+            Store::open(&crate::Location::File(dir.path().join("s.redb"))).expect("opens"),
         );
         let c = Committer::start(store, None).expect("starts");
         // Holds the commit thread so that the next two requests share a group, in order.
@@ -402,7 +402,7 @@ mod tests {
         use std::sync::atomic::{AtomicU8, Ordering};
         let dir = tempfile::tempdir().expect("dir");
         let store = Arc::new(
-            Store::open(&crate::store::Location::File(dir.path().join("s.redb"))).expect("opens"),
+            Store::open(&crate::Location::File(dir.path().join("s.redb"))).expect("opens"),
         );
         // 0: no room, 1: room, 2: stopping.
         let room = Arc::new(AtomicU8::new(0));

@@ -20,7 +20,7 @@ use super::records::{decode, encode, State, StoreError, Transition};
 use tereze_support::hex::{hex, unhex};
 
 /// The hash before the first entry.
-pub(crate) const GENESIS: [u8; 32] = [0; 32];
+pub const GENESIS: [u8; 32] = [0; 32];
 
 /// What an entry's hash covers, besides the previous hash.
 #[derive(Debug, Serialize)]
@@ -68,7 +68,7 @@ fn checkpoint_statement(seq: u64, hash: &str, at: i64) -> Vec<u8> {
 
 /// The chain's head as a transaction sees it: read once, written back once at the end.
 #[derive(Debug, Clone)]
-pub(crate) struct Head {
+pub struct Head {
     count: u64,
     last: Vec<u8>,
     dirty: bool,
@@ -160,19 +160,19 @@ pub(super) fn sign_checkpoint(
 
 /// What [`verify_data`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct AuditReport {
-    pub(crate) entries: u64,
-    pub(crate) checkpoints: u64,
+pub struct AuditReport {
+    pub entries: u64,
+    pub checkpoints: u64,
     /// Entries after the last checkpoint (a truncation there cannot be proven).
-    pub(crate) unsigned_tail: u64,
-    pub(crate) signers: Vec<String>,
-    pub(crate) problems: Vec<String>,
+    pub unsigned_tail: u64,
+    pub signers: Vec<String>,
+    pub problems: Vec<String>,
 }
 
 /// Everything [`verify_data`] reads, as stored (the same encodings in both engines), taken
 /// from one consistent snapshot.
 #[derive(Debug, Default)]
-pub(crate) struct AuditData {
+pub struct AuditData {
     /// (sequence, entry) in sequence order.
     pub(super) entries: Vec<(u64, Vec<u8>)>,
     pub(super) head_hash: Option<Vec<u8>>,

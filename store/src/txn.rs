@@ -17,7 +17,7 @@ use super::records::{
 use tereze_support::hex::hex;
 
 /// One write transaction: its changes become durable together at commit.
-pub(crate) struct Txn<'a> {
+pub struct Txn<'a> {
     raw: &'a mut dyn EngineTxn,
     changes: Vec<Change>,
 }
@@ -38,7 +38,7 @@ impl<'a> Txn<'a> {
 
 impl Txn<'_> {
     /// The transaction's clock (Unix milliseconds).
-    pub(crate) fn now(&self) -> i64 {
+    pub fn now(&self) -> i64 {
         self.raw.now()
     }
 
@@ -59,13 +59,13 @@ impl Txn<'_> {
     }
 
     /// Records a transition of `id` in its history and the audit log (who did what: the note).
-    pub(crate) fn note(&mut self, id: Uuid, state: State, note: String) -> Result<(), StoreError> {
+    pub fn note(&mut self, id: Uuid, state: State, note: String) -> Result<(), StoreError> {
         self.record(id, state, Some(note))
     }
 
     /// Queues messages for their peers; all or none. `before` are transitions recorded first
     /// (received, translated, signed) for every message.
-    pub(crate) fn enqueue(
+    pub fn enqueue(
         &mut self,
         batch: &[Outgoing],
         before: &[(State, Option<String>)],
@@ -121,7 +121,7 @@ impl Txn<'_> {
 
     /// Records a failed attempt and when to try again; returns the attempts so far. On
     /// PostgreSQL this replica's claim on the message ends.
-    pub(crate) fn failed_attempt(
+    pub fn failed_attempt(
         &mut self,
         id: Uuid,
         error: &str,
@@ -134,7 +134,7 @@ impl Txn<'_> {
 
     /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`):
     /// it leaves the outbox, or stops being awaited when it went through a hub.
-    pub(crate) fn delivered(
+    pub fn delivered(
         &mut self,
         id: Uuid,
         receipt: &[u8],
@@ -154,7 +154,7 @@ impl Txn<'_> {
 
     /// A hub took the message for forwarding: it leaves the outbox and its end receipt is
     /// awaited.
-    pub(crate) fn forwarded(
+    pub fn forwarded(
         &mut self,
         id: Uuid,
         recipient: &str,
@@ -171,7 +171,7 @@ impl Txn<'_> {
     }
 
     /// Takes a message out of the outbox as `Expired` or `Dead`, keeping it for a requeue.
-    pub(crate) fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
+    pub fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
         let entry = self.take_from_outbox(id)?;
         self.raw.put_parked(&entry)?;
         self.record(id, state, Some(note.to_owned()))
@@ -180,7 +180,7 @@ impl Txn<'_> {
     /// An operator's requeue of a parked message: back at the end of its peer's queue, with
     /// fresh attempts; returns its peer. Refused ([`StoreError::SignedExpiryPassed`], before
     /// any write) once the envelope's signed `ExpiresAt` has passed.
-    pub(crate) fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
+    pub fn requeue(&mut self, id: Uuid) -> Result<String, StoreError> {
         let mut entry = self
             .raw
             .parked_entry(id)?
@@ -203,7 +203,7 @@ impl Txn<'_> {
     /// receipt (see [`Accepted`]). Recognised messages go to the inbox, rejected ones to
     /// quarantine, a tester state's to the conformance area whatever their verdict; a hub's
     /// (`forward`) go to its outbox instead.
-    pub(crate) fn accept(
+    pub fn accept(
         &mut self,
         m: &Incoming,
         forward: Option<&Outgoing>,
@@ -269,11 +269,7 @@ impl Txn<'_> {
 
     /// A quarantined message found acceptable on a second look (after a trust-space update)
     /// moves to the inbox. Refused when it is not in quarantine.
-    pub(crate) fn release_from_quarantine(
-        &mut self,
-        id: Uuid,
-        note: String,
-    ) -> Result<(), StoreError> {
+    pub fn release_from_quarantine(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
         if !self.raw.unplace(id, Area::Quarantine)? {
             return Err(StoreError::NotQuarantined(id));
         }
@@ -285,7 +281,7 @@ impl Txn<'_> {
     /// envelope is dropped, and the purge is recorded in its history and the audit chain. The
     /// deduplication memory and the receipt stay, so a redelivery still gets its first
     /// receipt and is not stored again.
-    pub(crate) fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+    pub fn purge_conformance(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
         if !self.raw.unplace(id, Area::Conformance)? {
             return Err(StoreError::NotConformance(id));
         }
@@ -295,7 +291,7 @@ impl Txn<'_> {
 
     /// The national system has taken the message: it leaves the inbox (and is still
     /// remembered for deduplication).
-    pub(crate) fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
+    pub fn ack_inbox(&mut self, id: Uuid) -> Result<(), StoreError> {
         if !self.raw.unplace(id, Area::Inbox)? {
             return Err(StoreError::NotInInbox(id));
         }
@@ -304,7 +300,7 @@ impl Txn<'_> {
 
     /// Adds a message's common process and document type to its search row (written by
     /// `enqueue` or `accept` before, in the same transaction or earlier; none: nothing done).
-    pub(crate) fn describe(
+    pub fn describe(
         &mut self,
         id: Uuid,
         process: &str,
@@ -320,7 +316,7 @@ impl Txn<'_> {
 
     /// Signs an audit checkpoint over the chain's head, unless the last one covers it; the
     /// number of entries covered.
-    pub(crate) fn audit_checkpoint(
+    pub fn audit_checkpoint(
         &mut self,
         key: &openssl::pkey::PKey<openssl::pkey::Private>,
         certificate: &openssl::x509::X509,
@@ -337,27 +333,23 @@ impl Txn<'_> {
     }
 
     /// Keeps the CRL set accepted from `url` (replacing the one held).
-    pub(crate) fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    pub fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.raw.put_crls(url, bytes)
     }
 
     /// Keeps a signed trust space that is about to be applied.
-    pub(crate) fn record_trust_space(
-        &mut self,
-        version: u64,
-        bytes: &[u8],
-    ) -> Result<(), StoreError> {
+    pub fn record_trust_space(&mut self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
         self.raw.put_trust_space(version, bytes)
     }
 
     /// Adds or replaces records of this state's trader register (all or none): (trader id,
     /// record) pairs, each record as the caller encodes it.
-    pub(crate) fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+    pub fn put_traders(&mut self, records: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
         self.raw.put_traders(records)
     }
 
     /// Keeps a verified answer of another state's node about one of its traders.
-    pub(crate) fn record_trader_answer(
+    pub fn record_trader_answer(
         &mut self,
         id: &str,
         at_ms: i64,
@@ -368,12 +360,12 @@ impl Txn<'_> {
 
     /// Forgets the kept answers about another state's trader `id`, or about all of them
     /// (`None`), so that the next resolution asks the owner again: how many were forgotten.
-    pub(crate) fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
+    pub fn forget_trader_answers(&mut self, id: Option<&str>) -> Result<u64, StoreError> {
         self.raw.forget_trader_answers(id)
     }
 
     /// Keeps a verified change set that is about to be put in force.
-    pub(crate) fn record_change_set(
+    pub fn record_change_set(
         &mut self,
         directory: &str,
         number: u64,

@@ -261,9 +261,9 @@ impl Drop for PgCluster {
 }
 
 /// One server for a whole test binary, started on first use on a thread that lives as long
-/// as the process (the server dies with it); each test takes its own database.
-#[cfg(test)]
-pub(crate) fn shared() -> &'static PgCluster {
+/// as the process (the server dies with it); each test takes its own database. Panics when
+/// the server cannot start: it is for tests.
+pub fn shared() -> &'static PgCluster {
     static SHARED: std::sync::OnceLock<PgCluster> = std::sync::OnceLock::new();
     SHARED.get_or_init(|| {
         let (tx, rx) = std::sync::mpsc::channel();
@@ -282,8 +282,7 @@ pub(crate) fn shared() -> &'static PgCluster {
 }
 
 /// A fresh database on the shared server; its URL.
-#[cfg(test)]
-pub(crate) fn fresh_database() -> String {
+pub fn fresh_database() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(

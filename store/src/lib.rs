@@ -7,35 +7,39 @@
 //! The engine choice is docs/decisions/0004-embedded-store.md; [`Store`] is one of two engines
 //! behind one interface: the embedded redb file (the default, one replica) or PostgreSQL
 //! (several replicas of one node sharing it: docs/decisions/0007-postgresql-store.md).
+//! **Invariant:** depends only on `support` and `codecs` (for a checkpoint signer's name;
+//! ARCHITECTURE.md, "Dependency rules"): it stores bytes and records, and knows nothing of
+//! trust, relay or the node.
 //!
 //! The store keeps bytes and records, not the node's domain types (a trader's register record
 //! is the bytes its caller encoded). Modules, each depending only on those before it:
 //! [`records`] (what is kept, errors) → [`audit`] (the hash chain, engine-free) →
 //! [`engine`] (the storage primitives an engine implements) → [`txn`] (every transition,
 //! written once) → [`redb_store`], [`pg_store`] (the engines) → this facade → [`committer`].
+#![forbid(unsafe_code)]
 
-pub(crate) mod audit;
-pub(crate) mod committer;
-pub(crate) mod engine;
-pub(crate) mod pg_store;
-pub(crate) mod records;
-pub(crate) mod redb_store;
+pub mod audit;
+pub mod committer;
+pub mod engine;
+pub mod pg_store;
+pub mod records;
+pub mod redb_store;
 #[cfg(test)]
 mod suite;
-pub(crate) mod txn;
+pub mod txn;
 
 use std::path::Path;
 
-pub(crate) use engine::Engine;
-pub(crate) use pg_store::{read_password_file, PgOptions, PgStore};
-pub(crate) use records::*;
-pub(crate) use redb_store::{AuditFileError, RedbStore};
-pub(crate) use txn::Txn;
+pub use engine::Engine;
+pub use pg_store::{read_password_file, PgOptions, PgStore};
+pub use records::*;
+pub use redb_store::{AuditFileError, RedbStore};
+pub use txn::Txn;
 
 /// The node's store: one engine behind one interface (DESIGN §8). Reads are the engine's
 /// own ([`Engine`], reached through `Deref`); writes go through [`Store::write_with`], so
 /// every change is one of [`Txn`]'s transitions.
-pub(crate) struct Store {
+pub struct Store {
     engine: Box<dyn Engine>,
 }
 
@@ -50,7 +54,7 @@ impl std::ops::Deref for Store {
 /// Where the store lives, from the configuration's `store` (a PostgreSQL URL) or the data
 /// directory's `node.redb`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Location {
+pub enum Location {
     File(std::path::PathBuf),
     Postgres(pg_store::PgOptions),
 }
@@ -67,16 +71,16 @@ impl std::fmt::Display for Location {
 /// The embedded store's page cache unless configured (`limits.store_cache_mb`): 16 MiB
 /// carried as many messages per second as 64 MiB under `tereze bench`, and a node holds
 /// 60 MB less after load (docs/reliability.md, "Overload").
-pub(crate) const DEFAULT_CACHE_BYTES: usize = 16 << 20;
+pub const DEFAULT_CACHE_BYTES: usize = 16 << 20;
 
 impl Store {
     /// Opens (or creates) the store; a PostgreSQL database gets its schema migrated first.
-    pub(crate) fn open(at: &Location) -> Result<Self, StoreError> {
+    pub fn open(at: &Location) -> Result<Self, StoreError> {
         Self::open_with_cache(at, DEFAULT_CACHE_BYTES)
     }
 
     /// [`Store::open`] with the embedded store's page cache bounded to `cache_bytes`.
-    pub(crate) fn open_with_cache(at: &Location, cache_bytes: usize) -> Result<Self, StoreError> {
+    pub fn open_with_cache(at: &Location, cache_bytes: usize) -> Result<Self, StoreError> {
         let engine: Box<dyn Engine> = match at {
             Location::File(p) => Box::new(RedbStore::open_with_cache(p, cache_bytes)?),
             Location::Postgres(o) => Box::new(PgStore::open(o)?),
@@ -87,7 +91,7 @@ impl Store {
     /// Runs `f` in one write transaction and commits it durably if `f` succeeds; returns its
     /// result and the state changes it made.
     #[cfg(test)]
-    pub(crate) fn write<R>(
+    pub fn write<R>(
         &self,
         now: i64,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
@@ -98,7 +102,7 @@ impl Store {
     /// [`write`](Self::write), durable on return or not (a lazy commit, made durable by the
     /// next durable one; a crash before that loses it whole); only for changes that are safe
     /// to redo: nothing was acknowledged on their strength.
-    pub(crate) fn write_with<R>(
+    pub fn write_with<R>(
         &self,
         durable: bool,
         now: i64,
@@ -122,7 +126,7 @@ impl Store {
 
     /// Up to `limit` inbox messages, oldest first.
     #[cfg(test)]
-    pub(crate) fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
+    pub fn inbox(&self, limit: usize) -> Result<Vec<Incoming>, StoreError> {
         Ok(self
             .inbox_after(None, limit)?
             .into_iter()
@@ -131,19 +135,19 @@ impl Store {
     }
 
     /// Verifies the audit chain, its checkpoints and the histories (one consistent snapshot).
-    pub(crate) fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
+    pub fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
         audit::verify_data(self.engine.audit_data()?)
     }
 
     /// `redb` or `postgresql`, for logs and metrics.
-    pub(crate) fn engine_name(&self) -> &'static str {
+    pub fn engine_name(&self) -> &'static str {
         self.engine.name()
     }
 }
 
 /// Verifies the audit chain of an embedded store file (`node.redb`) that no node has open:
 /// `tereze audit verify DATA_DIR` after the node stopped.
-pub(crate) fn verify_audit_file(path: &Path) -> Result<audit::AuditReport, AuditFileError> {
+pub fn verify_audit_file(path: &Path) -> Result<audit::AuditReport, AuditFileError> {
     let data = redb_store::audit_data_of_file(path)?;
     Ok(audit::verify_data(data)?)
 }

@@ -1,13 +1,13 @@
 //! The audit chain's tables in the redb store: the entries, the chain's head, the signed
 //! checkpoints and the message histories the chain must agree with. What an entry or a
-//! checkpoint is, and how a chain is verified, is [`crate::store::audit`]'s; this module only
+//! checkpoint is, and how a chain is verified, is [`crate::audit`]'s; this module only
 //! keeps and reads them.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use uuid::Uuid;
 
-use crate::store::audit::{AuditData, Head, GENESIS};
-use crate::store::records::StoreError;
+use crate::audit::{AuditData, Head, GENESIS};
+use crate::records::StoreError;
 
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
@@ -21,7 +21,7 @@ fn engine(e: impl std::fmt::Display) -> StoreError {
 
 /// Why a store file's audit chain could not be read.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum AuditFileError {
+pub enum AuditFileError {
     #[error("cannot open: {0} (is the node still running?)")]
     Open(#[source] redb::DatabaseError),
     #[error(transparent)]
@@ -163,9 +163,9 @@ mod tests {
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 
     use super::*;
-    use crate::store::audit::AuditReport;
-    use crate::store::records::{decode, encode, test_message, Outgoing, State, Transition};
-    use crate::store::{verify_audit_file, Location, Store};
+    use crate::audit::AuditReport;
+    use crate::records::{decode, encode, test_message, Outgoing, State, Transition};
+    use crate::{verify_audit_file, Location, Store};
     use tereze_support::hex::unhex;
 
     fn signer() -> (PKey<Private>, X509) {

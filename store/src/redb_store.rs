@@ -24,7 +24,7 @@ use super::records::{
     decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, State, StoreError,
     Transition,
 };
-pub(crate) use audit_tables::AuditFileError;
+pub use audit_tables::AuditFileError;
 use audit_tables::HISTORY;
 use tereze_support::hex::{hex, unhex};
 
@@ -80,14 +80,14 @@ fn write_failure(e: impl Into<redb::Error>) -> StoreError {
 }
 
 /// The embedded store.
-pub(crate) struct RedbStore {
+pub struct RedbStore {
     db: Database,
 }
 
 impl RedbStore {
     /// Opens (or creates) the store file; redb keeps at most `cache_bytes` of pages in memory
     /// (its own default, 1 GiB, let the node's memory grow with the store under load).
-    pub(crate) fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
+    pub fn open_with_cache(path: &Path, cache_bytes: usize) -> Result<Self, StoreError> {
         let db = redb::Builder::new()
             .set_cache_size(cache_bytes)
             .create(path)
@@ -124,7 +124,7 @@ impl RedbStore {
 }
 
 /// Reads the audit chain of a store file no node has open (see [`super::verify_audit_file`]).
-pub(crate) fn audit_data_of_file(path: &Path) -> Result<AuditData, AuditFileError> {
+pub fn audit_data_of_file(path: &Path) -> Result<AuditData, AuditFileError> {
     let db = Database::open(path).map_err(AuditFileError::Open)?;
     Ok(audit_tables::read(&db)?)
 }

@@ -10,7 +10,7 @@ use tereze_support::hex::unhex;
 
 /// The search result for one message (its first and last transition times and its state
 /// now) when it matches `f`; `meta` is read only when the cheaper tests pass.
-pub(crate) fn select(
+pub fn select(
     f: &Filter,
     id: Uuid,
     first: i64,
@@ -55,53 +55,53 @@ pub(crate) fn select(
 
 /// What an operator searches messages by (all optional).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Filter {
+pub struct Filter {
     /// Lower-case hyphenated UUID or its prefix.
-    pub(crate) id_prefix: Option<String>,
-    pub(crate) state: Option<String>,
-    pub(crate) peer: Option<String>,
-    pub(crate) conversation: Option<Uuid>,
+    pub id_prefix: Option<String>,
+    pub state: Option<String>,
+    pub peer: Option<String>,
+    pub conversation: Option<Uuid>,
     /// The common process (`P.CC.01`).
-    pub(crate) process: Option<String>,
+    pub process: Option<String>,
     /// First transition at or after / at or before (Unix ms).
-    pub(crate) since: Option<i64>,
-    pub(crate) until: Option<i64>,
-    pub(crate) limit: usize,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: usize,
 }
 
 /// Where a message goes or comes from, kept when it is first stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Meta {
+pub struct Meta {
     /// `out` (queued here for a peer) or `in` (received from a peer).
-    pub(crate) direction: String,
+    pub direction: String,
     /// The next hop of an outgoing message; the sender of an incoming one.
-    pub(crate) peer: String,
-    pub(crate) conversation: Option<Uuid>,
+    pub peer: String,
+    pub conversation: Option<Uuid>,
     /// The common process (`P.CC.01`) and document type (`R.CC.01.001`), where known.
     #[serde(default)]
-    pub(crate) process: Option<String>,
+    pub process: Option<String>,
     #[serde(default)]
-    pub(crate) document_type: Option<String>,
+    pub document_type: Option<String>,
 }
 
 /// A message found by a search.
 #[derive(Debug, Clone)]
-pub(crate) struct Found {
-    pub(crate) message_id: Uuid,
-    pub(crate) state: &'static str,
-    pub(crate) first_at: i64,
-    pub(crate) last_at: i64,
-    pub(crate) direction: Option<String>,
-    pub(crate) peer: Option<String>,
-    pub(crate) conversation: Option<Uuid>,
-    pub(crate) process: Option<String>,
-    pub(crate) document_type: Option<String>,
+pub struct Found {
+    pub message_id: Uuid,
+    pub state: &'static str,
+    pub first_at: i64,
+    pub last_at: i64,
+    pub direction: Option<String>,
+    pub peer: Option<String>,
+    pub conversation: Option<Uuid>,
+    pub process: Option<String>,
+    pub document_type: Option<String>,
 }
 
 /// Where a message is in its life (DESIGN §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum State {
+pub enum State {
     Received,
     Translated,
     Signed,
@@ -120,7 +120,7 @@ pub(crate) enum State {
 }
 
 impl State {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Received => "received",
             Self::Translated => "translated",
@@ -140,24 +140,24 @@ impl State {
 
 /// One entry of a message's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Transition {
-    pub(crate) state: State,
+pub struct Transition {
+    pub state: State,
     /// Unix milliseconds.
-    pub(crate) at: i64,
-    pub(crate) note: Option<String>,
+    pub at: i64,
+    pub note: Option<String>,
 }
 
 /// A state change made by a committed transaction, for subscribers.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Change {
-    pub(crate) message_id: Uuid,
-    pub(crate) transition: Transition,
+pub struct Change {
+    pub message_id: Uuid,
+    pub transition: Transition,
 }
 
 /// What travels to the next hop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", tag = "kind")]
-pub(crate) enum Payload {
+pub enum Payload {
     /// A signed envelope, with the route a hub reads instead of the body.
     Envelope {
         sender: String,
@@ -179,7 +179,7 @@ pub(crate) enum Payload {
 }
 
 impl Payload {
-    pub(crate) fn bytes(&self) -> &[u8] {
+    pub fn bytes(&self) -> &[u8] {
         match self {
             Self::Envelope { envelope, .. } => envelope,
             Self::Receipt { receipt, .. } => receipt,
@@ -196,16 +196,16 @@ impl Payload {
 
 /// An attachment of an outgoing message: what its transfer declares.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct AttachmentMeta {
-    pub(crate) id: String,
-    pub(crate) size: u64,
+pub struct AttachmentMeta {
+    pub id: String,
+    pub size: u64,
     /// Lowercase hex.
-    pub(crate) sha256: String,
+    pub sha256: String,
 }
 
 impl AttachmentMeta {
     /// The digest as bytes (a malformed stored value reads as zeros, which no transfer matches).
-    pub(crate) fn digest(&self) -> [u8; 32] {
+    pub fn digest(&self) -> [u8; 32] {
         unhex(&self.sha256)
             .and_then(|v| <[u8; 32]>::try_from(v).ok())
             .unwrap_or([0; 32])
@@ -214,57 +214,57 @@ impl AttachmentMeta {
 
 /// A message to relay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Outgoing {
-    pub(crate) message_id: Uuid,
-    pub(crate) conversation_id: Uuid,
+pub struct Outgoing {
+    pub message_id: Uuid,
+    pub conversation_id: Uuid,
     /// The peer node (recipient state, or the hub) it goes to.
-    pub(crate) peer: String,
-    pub(crate) payload: Payload,
+    pub peer: String,
+    pub payload: Payload,
     /// Unix milliseconds after which it is not sent any more.
-    pub(crate) expires_at: Option<i64>,
+    pub expires_at: Option<i64>,
 }
 
 /// An outbox row: the message and its retry bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct OutboxEntry {
-    pub(crate) message: Outgoing,
+pub struct OutboxEntry {
+    pub message: Outgoing,
     /// Order of enqueueing, which keeps each conversation in order.
-    pub(crate) sequence: u64,
-    pub(crate) attempts: u32,
+    pub sequence: u64,
+    pub attempts: u32,
     /// Unix milliseconds before which it is not retried.
-    pub(crate) next_attempt_at: i64,
-    pub(crate) last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
 }
 
 /// A received message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Incoming {
-    pub(crate) message_id: Uuid,
-    pub(crate) sender: String,
+pub struct Incoming {
+    pub message_id: Uuid,
+    pub sender: String,
     /// Kept in its own table as raw bytes, not in the JSON row.
     #[serde(skip)]
-    pub(crate) envelope: Vec<u8>,
+    pub envelope: Vec<u8>,
     /// The signed receipt answered for it (also raw, in its own table).
     #[serde(skip)]
-    pub(crate) receipt: Vec<u8>,
+    pub receipt: Vec<u8>,
     /// `recognised`, `rejected` (kept in quarantine, not in the inbox) or `forwarded` (a hub's).
-    pub(crate) verdict: String,
+    pub verdict: String,
     /// Reason codes of a rejection (docs/recognition.md).
     #[serde(default)]
-    pub(crate) reasons: Vec<String>,
+    pub reasons: Vec<String>,
     /// SHA-256 of the envelope (hex), to tell a redelivery from another body under the same
     /// id. Empty in rows written before it was kept.
     #[serde(default)]
-    pub(crate) digest: String,
+    pub digest: String,
     /// Sent by a tester state (`conformance = true` in the trust space): kept in the
     /// conformance area, never in the inbox or quarantine (docs/conformance.md).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) conformance: bool,
+    pub conformance: bool,
 }
 
 /// What storing a received message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Accepted {
+pub enum Accepted {
     /// First delivery: stored.
     New,
     /// A redelivery: nothing stored again; this is the receipt given the first time.
@@ -276,7 +276,7 @@ pub(crate) enum Accepted {
 
 /// Store failures.
 #[derive(Debug, Clone, thiserror::Error)]
-pub(crate) enum StoreError {
+pub enum StoreError {
     #[error("storage engine: {0}")]
     Engine(String),
     /// The disk refused a write (full, failing): nothing of the commit was written, and the
@@ -312,7 +312,7 @@ pub(crate) enum StoreError {
 
 impl StoreError {
     /// Whether the whole group commit must be abandoned (the engine failed, not one request).
-    pub(crate) fn is_fatal(&self) -> bool {
+    pub fn is_fatal(&self) -> bool {
         matches!(
             self,
             Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_)
@@ -322,7 +322,7 @@ impl StoreError {
 
 /// Why a parked message cannot be requeued, if it cannot: an envelope whose signed expiry has
 /// passed at `now` (a hub's returned receipt carries no expiry).
-pub(crate) fn requeue_refusal(entry: &OutboxEntry, now: i64) -> Option<StoreError> {
+pub fn requeue_refusal(entry: &OutboxEntry, now: i64) -> Option<StoreError> {
     let m = &entry.message;
     match (&m.payload, m.expires_at) {
         (Payload::Envelope { .. }, Some(expires_at)) if expires_at <= now => {
@@ -344,7 +344,7 @@ fn rfc3339(ms: i64) -> String {
 
 /// A message for KZ → `peer` with conversation = id = `n`, for tests.
 #[cfg(test)]
-pub(crate) fn test_message(n: u128, peer: &str) -> Outgoing {
+pub fn test_message(n: u128, peer: &str) -> Outgoing {
     Outgoing {
         message_id: Uuid::from_u128(n),
         conversation_id: Uuid::from_u128(n),
