@@ -4,7 +4,7 @@
 //! processes.
 #![forbid(unsafe_code)]
 
-mod attachments;
+use tereze_attachments as attachments;
 pub mod cli;
 mod cluster;
 mod config;

@@ -15,7 +15,9 @@
 //!
 //! **Invariant:** a `.done` file exists only beside a fsynced `.data` whose SHA-256 and size it
 //! records; a partial `.data` holds only bytes that passed their chunk digest, in order, so an
-//! interrupted transfer resumes from its length.
+//! interrupted transfer resumes from its length. The crate depends on `support` only
+//! (ARCHITECTURE.md, "Dependency rules").
+#![forbid(unsafe_code)]
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -27,20 +29,22 @@ use openssl::sha::Sha256;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::config;
+mod limits;
+
+pub use limits::Limits;
 
 /// Bytes written between two `fdatasync`s of a growing file, so little is left to write back
 /// when a transfer is acknowledged.
 const SYNC_EVERY: u64 = 64 << 20;
 
 /// Largest chunk a receiver takes in one message.
-pub(crate) const MAX_CHUNK_BYTES: usize = 4 << 20;
+pub const MAX_CHUNK_BYTES: usize = 4 << 20;
 
 /// Block size for reading a file back (hashing a prefix on resume, sending).
 const READ_BLOCK: usize = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum AttachmentError {
+pub enum AttachmentError {
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -92,10 +96,10 @@ impl AttachmentError {
 
 /// What is known of a complete attachment: computed from its bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Held {
+pub struct Held {
     #[serde(with = "hex32")]
-    pub(crate) sha256: [u8; 32],
-    pub(crate) size: u64,
+    pub sha256: [u8; 32],
+    pub size: u64,
 }
 
 /// What a transfer declared when it began.
@@ -110,16 +114,16 @@ struct Want {
 
 /// What a resumable upload declared when it began (`uploads/<id>.want`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct UploadWant {
-    pub(crate) size: u64,
+pub struct UploadWant {
+    pub size: u64,
     /// The SHA-256 the client says the bytes have, if it said: checked at the end.
     #[serde(default, with = "opt_hex32")]
-    pub(crate) sha256: Option<[u8; 32]>,
+    pub sha256: Option<[u8; 32]>,
 }
 
 /// Where a national system's upload stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum UploadState {
+pub enum UploadState {
     /// Begun with a declared size; `have` bytes are held durably: continue from there.
     Partial {
         have: u64,
@@ -168,7 +172,7 @@ mod hex32 {
 
 /// Where a transfer stands at the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Progress {
+pub enum Progress {
     /// Nothing held.
     Absent,
     /// This many bytes are held durably; continue from there.
@@ -177,7 +181,7 @@ pub(crate) enum Progress {
 }
 
 /// `1-64` of `[A-Za-z0-9._-]`, the first alphanumeric: safe as a file name.
-pub(crate) fn valid_id(id: &str) -> bool {
+pub fn valid_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
         && id.as_bytes()[0].is_ascii_alphanumeric()
         && id
@@ -249,16 +253,16 @@ fn hash_prefix(file: &mut File, path: &Path, len: u64) -> Result<Sha256, Attachm
 }
 
 /// The attachments directory of one node.
-pub(crate) struct Attachments {
+pub struct Attachments {
     root: PathBuf,
-    pub(crate) limits: config::Attachments,
+    pub limits: Limits,
     /// Uploads a request is writing now ([`UploadHold`]).
     writing: Arc<Mutex<HashSet<Uuid>>>,
 }
 
 /// A request's hold on one upload while it writes it: no other request writes it, and
 /// collection leaves its files alone. Released when dropped.
-pub(crate) struct UploadHold {
+pub struct UploadHold {
     writing: Arc<Mutex<HashSet<Uuid>>>,
     upload: Uuid,
 }
@@ -274,10 +278,7 @@ impl Drop for UploadHold {
 
 impl Attachments {
     /// Creates `<data_dir>/attachments` (and `uploads/`) if needed.
-    pub(crate) fn open(
-        data_dir: &Path,
-        limits: config::Attachments,
-    ) -> Result<Self, AttachmentError> {
+    pub fn open(data_dir: &Path, limits: Limits) -> Result<Self, AttachmentError> {
         let root = data_dir.join("attachments");
         let uploads = root.join("uploads");
         fs::create_dir_all(&uploads).map_err(|e| AttachmentError::io(&uploads, e))?;
@@ -289,7 +290,7 @@ impl Attachments {
     }
 
     /// A file of `size` bytes is within `attachments.max_attachment_bytes`.
-    pub(crate) fn check_size(&self, size: u64) -> Result<(), AttachmentError> {
+    pub fn check_size(&self, size: u64) -> Result<(), AttachmentError> {
         if size > self.limits.max_attachment_bytes {
             return Err(AttachmentError::TooLarge {
                 size,
@@ -345,7 +346,7 @@ impl Attachments {
     }
 
     /// The complete attachment's digest and size, if held.
-    pub(crate) fn held(&self, message: Uuid, id: &str) -> Result<Option<Held>, AttachmentError> {
+    pub fn held(&self, message: Uuid, id: &str) -> Result<Option<Held>, AttachmentError> {
         check_id(id)?;
         let (_, _, done) = self.paths(message, id);
         read_record(&done)
@@ -353,7 +354,7 @@ impl Attachments {
 
     /// Where a transfer of (`message`, `id`) stands. A partial file is synced first, so the
     /// length answered is durable.
-    pub(crate) fn progress(&self, message: Uuid, id: &str) -> Result<Progress, AttachmentError> {
+    pub fn progress(&self, message: Uuid, id: &str) -> Result<Progress, AttachmentError> {
         if let Some(h) = self.held(message, id)? {
             return Ok(Progress::Complete(h));
         }
@@ -375,7 +376,7 @@ impl Attachments {
     /// The progress of a transfer from `from` that declares `sha256` and `size`. What is held
     /// under another declaration is a conflict: a message's attachments never change (the
     /// envelope that declares them is signed once).
-    pub(crate) fn progress_of(
+    pub fn progress_of(
         &self,
         message: Uuid,
         id: &str,
@@ -411,7 +412,7 @@ impl Attachments {
 
     /// Begins or resumes receiving (`message`, `id`) at `offset`, which must be what
     /// [`Attachments::progress_of`] answers. Blocking (it hashes the bytes already held).
-    pub(crate) fn receive(
+    pub fn receive(
         &self,
         message: Uuid,
         id: &str,
@@ -503,7 +504,7 @@ impl Attachments {
 
     /// A new upload from the national system, sent whole in one request; its digest is computed
     /// from what arrives.
-    pub(crate) fn upload(&self) -> Result<(Uuid, Sink), AttachmentError> {
+    pub fn upload(&self) -> Result<(Uuid, Sink), AttachmentError> {
         let id = Uuid::new_v4();
         let hold = self.hold_upload(id)?;
         let (data, _, done) = self.upload_paths(id);
@@ -536,7 +537,7 @@ impl Attachments {
 
     /// Begins a resumable upload of `want.size` bytes (sent by one or more requests, each
     /// continuing from the bytes held); its id. Durable on return.
-    pub(crate) fn begin_upload(&self, want: &UploadWant) -> Result<Uuid, AttachmentError> {
+    pub fn begin_upload(&self, want: &UploadWant) -> Result<Uuid, AttachmentError> {
         self.check_size(want.size)?;
         let id = Uuid::new_v4();
         let _hold = self.hold_upload(id)?;
@@ -553,7 +554,7 @@ impl Attachments {
 
     /// Where `upload` stands. The bytes of a partial upload are synced first, so `have` is
     /// durable. An upload sent whole in one request has no state until it is complete.
-    pub(crate) fn upload_state(&self, upload: Uuid) -> Result<UploadState, AttachmentError> {
+    pub fn upload_state(&self, upload: Uuid) -> Result<UploadState, AttachmentError> {
         let (data, want, done) = self.upload_paths(upload);
         if let Some(h) = read_record::<Held>(&done)? {
             return Ok(UploadState::Complete(h));
@@ -582,7 +583,7 @@ impl Attachments {
     /// Continues a resumable upload at `offset`, which must be the bytes held
     /// ([`Attachments::upload_state`]). Blocking (it hashes the bytes already held). The sink
     /// holds the upload: a second writer is refused [`AttachmentError::UploadBusy`].
-    pub(crate) fn resume_upload(&self, upload: Uuid, offset: u64) -> Result<Sink, AttachmentError> {
+    pub fn resume_upload(&self, upload: Uuid, offset: u64) -> Result<Sink, AttachmentError> {
         let hold = self.hold_upload(upload)?;
         let (have, want) = match self.upload_state(upload)? {
             UploadState::Complete(h) => return Ok(Sink::complete(h)),
@@ -624,7 +625,7 @@ impl Attachments {
     }
 
     /// A complete upload's digest and size.
-    pub(crate) fn upload_held(&self, upload: Uuid) -> Result<Held, AttachmentError> {
+    pub fn upload_held(&self, upload: Uuid) -> Result<Held, AttachmentError> {
         match self.upload_state(upload)? {
             UploadState::Complete(h) => Ok(h),
             UploadState::Partial { have, want } => Err(AttachmentError::UploadIncomplete {
@@ -637,12 +638,7 @@ impl Attachments {
 
     /// Makes a complete upload attachment `id` of `message` (a hard link: one upload can go to
     /// several recipients). Idempotent.
-    pub(crate) fn adopt(
-        &self,
-        upload: Uuid,
-        message: Uuid,
-        id: &str,
-    ) -> Result<Held, AttachmentError> {
+    pub fn adopt(&self, upload: Uuid, message: Uuid, id: &str) -> Result<Held, AttachmentError> {
         check_id(id)?;
         let held = self.upload_held(upload)?;
         let dir = self.dir(message);
@@ -664,11 +660,7 @@ impl Attachments {
     }
 
     /// Opens a complete attachment for reading.
-    pub(crate) fn open_held(
-        &self,
-        message: Uuid,
-        id: &str,
-    ) -> Result<(File, Held), AttachmentError> {
+    pub fn open_held(&self, message: Uuid, id: &str) -> Result<(File, Held), AttachmentError> {
         let held = self
             .held(message, id)?
             .ok_or_else(|| AttachmentError::NotHeld {
@@ -681,11 +673,7 @@ impl Attachments {
     }
 
     /// A complete upload's bytes, if it is at most `max` bytes (a body by reference, to check).
-    pub(crate) fn read_upload(
-        &self,
-        upload: Uuid,
-        max: u64,
-    ) -> Result<Option<Vec<u8>>, AttachmentError> {
+    pub fn read_upload(&self, upload: Uuid, max: u64) -> Result<Option<Vec<u8>>, AttachmentError> {
         let held = self.upload_held(upload)?;
         if held.size > max {
             return Ok(None);
@@ -697,7 +685,7 @@ impl Attachments {
     }
 
     /// A complete attachment's bytes, if it is at most `max` bytes (a body by reference).
-    pub(crate) fn read_small(
+    pub fn read_small(
         &self,
         message: Uuid,
         id: &str,
@@ -715,14 +703,14 @@ impl Attachments {
 
     /// Opens the data file of (`message`, `id`), complete or still growing (a hub forwarding
     /// while it receives reads the bytes already written: each passed its chunk digest).
-    pub(crate) fn open_data(&self, message: Uuid, id: &str) -> Result<File, AttachmentError> {
+    pub fn open_data(&self, message: Uuid, id: &str) -> Result<File, AttachmentError> {
         check_id(id)?;
         let (data, _, _) = self.paths(message, id);
         File::open(&data).map_err(|e| AttachmentError::io(&data, e))
     }
 
     /// The messages that have an attachment directory here.
-    pub(crate) fn messages(&self) -> Result<Vec<Uuid>, AttachmentError> {
+    pub fn messages(&self) -> Result<Vec<Uuid>, AttachmentError> {
         let mut out = Vec::new();
         let rd = fs::read_dir(&self.root).map_err(|e| AttachmentError::io(&self.root, e))?;
         for e in rd.flatten() {
@@ -734,7 +722,7 @@ impl Attachments {
     }
 
     /// Newest modification time (Unix ms) of anything in the message's directory.
-    pub(crate) fn touched_at(&self, message: Uuid) -> i64 {
+    pub fn touched_at(&self, message: Uuid) -> i64 {
         let dir = self.dir(message);
         let mut newest = modified_ms(&dir);
         if let Ok(rd) = fs::read_dir(&dir) {
@@ -746,7 +734,7 @@ impl Attachments {
     }
 
     /// Deletes everything held for `message`; the bytes freed.
-    pub(crate) fn remove(&self, message: Uuid) -> Result<u64, AttachmentError> {
+    pub fn remove(&self, message: Uuid) -> Result<u64, AttachmentError> {
         let dir = self.dir(message);
         let freed = dir_bytes(&dir);
         match fs::remove_dir_all(&dir) {
@@ -759,7 +747,7 @@ impl Attachments {
     /// Deletes uploads (complete or not) whose files were all last touched before `before`
     /// (Unix ms), the files of an upload together, except uploads a request is writing now;
     /// how many uploads.
-    pub(crate) fn remove_uploads_before(&self, before: i64) -> usize {
+    pub fn remove_uploads_before(&self, before: i64) -> usize {
         let uploads = self.root.join("uploads");
         let mut newest: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
         if let Ok(rd) = fs::read_dir(&uploads) {
@@ -801,7 +789,7 @@ impl Attachments {
     /// a resumable one once untouched since `idle_before` (Unix ms), whatever its retention
     /// time. Complete uploads stay (a Submit may still name them). How many uploads, and
     /// their bytes.
-    pub(crate) fn remove_partial_uploads(
+    pub fn remove_partial_uploads(
         &self,
         idle_before: i64,
         mut enough: impl FnMut() -> bool,
@@ -887,7 +875,7 @@ struct OpenSink {
 
 /// A file being received: chunks are checked, written and hashed in order; blocking I/O, for
 /// `spawn_blocking`.
-pub(crate) struct Sink {
+pub struct Sink {
     open: Option<OpenSink>,
     written: u64,
     synced: u64,
@@ -912,28 +900,28 @@ impl Sink {
     }
 
     /// The size the transfer declared (none for an upload sent whole in one request).
-    pub(crate) fn size(&self) -> Option<u64> {
+    pub fn size(&self) -> Option<u64> {
         self.size
     }
 
     /// The SHA-256 the bytes must have, if one was declared.
-    pub(crate) fn expected(&self) -> Option<[u8; 32]> {
+    pub fn expected(&self) -> Option<[u8; 32]> {
         self.open.as_ref().and_then(|s| s.expected)
     }
 
     /// Already complete before this transfer began.
-    pub(crate) fn already(&self) -> Option<Held> {
+    pub fn already(&self) -> Option<Held> {
         self.complete
     }
 
     /// Bytes held so far.
-    pub(crate) fn written(&self) -> u64 {
+    pub fn written(&self) -> u64 {
         self.written
     }
 
     /// Takes one chunk at `offset`, refusing it (and writing nothing) if its SHA-256 is not
     /// `chunk_sha256` (when given) or it does not continue the file.
-    pub(crate) fn write(
+    pub fn write(
         &mut self,
         offset: u64,
         data: &[u8],
@@ -989,7 +977,7 @@ impl Sink {
     }
 
     /// Makes what arrived durable (the transfer stopped early and resumes later).
-    pub(crate) fn pause(&mut self) -> Result<u64, AttachmentError> {
+    pub fn pause(&mut self) -> Result<u64, AttachmentError> {
         if let Some(s) = self.open.as_mut() {
             s.file
                 .sync_data()
@@ -1001,7 +989,7 @@ impl Sink {
 
     /// Ends the transfer: the size must be reached and the digest match the declared one (a
     /// mismatch discards the bytes: the transfer starts again from zero). Durable on return.
-    pub(crate) fn finish(mut self) -> Result<Held, AttachmentError> {
+    pub fn finish(mut self) -> Result<Held, AttachmentError> {
         if let Some(h) = self.complete {
             return Ok(h);
         }
@@ -1050,7 +1038,7 @@ impl Sink {
 }
 
 /// Reads a held file from `offset` in chunks of `chunk` bytes; blocking.
-pub(crate) struct Source {
+pub struct Source {
     file: File,
     path: PathBuf,
     offset: u64,
@@ -1059,7 +1047,7 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    pub(crate) fn open(
+    pub fn open(
         store: &Attachments,
         message: Uuid,
         id: &str,
@@ -1083,7 +1071,7 @@ impl Source {
     }
 
     /// The next chunk and its offset; `None` at the end.
-    pub(crate) fn next_chunk(&mut self) -> Result<Option<(u64, Vec<u8>)>, AttachmentError> {
+    pub fn next_chunk(&mut self) -> Result<Option<(u64, Vec<u8>)>, AttachmentError> {
         if self.offset >= self.size {
             return Ok(None);
         }
@@ -1103,7 +1091,7 @@ mod tests {
     use super::*;
 
     fn store(dir: &Path) -> Attachments {
-        Attachments::open(dir, config::Attachments::default()).expect("open")
+        Attachments::open(dir, Limits::default()).expect("open")
     }
 
     fn bytes(n: usize) -> Vec<u8> {
@@ -1218,9 +1206,9 @@ mod tests {
     #[test]
     fn limits_and_bad_ids_are_refused_with_what_was_wrong() {
         let dir = tempfile::tempdir().expect("tmp");
-        let limits = config::Attachments {
+        let limits = Limits {
             max_attachment_bytes: 100,
-            ..config::Attachments::default()
+            ..Limits::default()
         };
         let s = Attachments::open(dir.path(), limits).expect("open");
         let m = Uuid::new_v4();
@@ -1382,7 +1370,7 @@ mod tests {
             Err(AttachmentError::UnknownUpload(_))
         ));
         // Over the limit at the start, and unknown ids, are refused with what was wrong.
-        let limit = config::Attachments::default().max_attachment_bytes;
+        let limit = Limits::default().max_attachment_bytes;
         assert!(matches!(
             s.begin_upload(&UploadWant {
                 size: limit + 1,
