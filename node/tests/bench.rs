@@ -149,7 +149,7 @@ fn http_intake_answers_429_at_max_queue_bytes_and_loses_nothing_it_took() {
         "KZ,RU",
         "",
         "",
-        23730,
+        23760,
         "\n[limits]\nmax_queue_bytes = 65536\n",
     );
     net.start("KZ");

@@ -265,7 +265,7 @@ fn six_parallel_large_uploads_into_a_small_disk_are_refused_before_their_first_b
         "KZ,RU",
         "",
         "",
-        23500,
+        26200,
         "\n[limits]\nmin_free_disk_mb = 16\n[attachments]\nstall_seconds = 10\n",
     );
     let data = net.data_dir("KZ");
@@ -569,7 +569,7 @@ fn a_last_checkpoint_the_store_refuses_at_shutdown_ends_the_node_for_a_restart_n
     // written until SIGTERM, and then the last audit checkpoint cannot be.
     let mut pg = tereze_node::pgcluster::PgCluster::start().expect("PostgreSQL starts");
     let url = pg.create_database("kz").expect("database");
-    let mut net = Net::init("KZ,RU", "", "", 25670, "");
+    let mut net = Net::init("KZ,RU", "", "", 26300, "");
     net.configure(
         "KZ",
         &format!("store = \"{url}\"\naudit_checkpoint_seconds = 3600"),

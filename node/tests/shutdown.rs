@@ -52,7 +52,7 @@ fn assert_chain_signed_to_the_end(net: &Net, state: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_ends_open_streams_signs_a_last_checkpoint_and_exits_0_at_once() {
-    let mut net = Net::init("KZ,RU", "", "", 25610, "");
+    let mut net = Net::init("KZ,RU", "", "", 26100, "");
     net.configure("KZ", NO_PERIODIC_CHECKPOINT);
     net.configure("KZ", "shutdown_seconds = 30");
     net.start("KZ");
@@ -132,7 +132,7 @@ async fn sigterm_ends_open_streams_signs_a_last_checkpoint_and_exits_0_at_once()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_still_open_when_the_budget_runs_out_is_dropped_and_the_node_exits_0() {
-    let mut net = Net::init("KZ,RU", "", "", 25640, "");
+    let mut net = Net::init("KZ,RU", "", "", 26140, "");
     net.configure("KZ", NO_PERIODIC_CHECKPOINT);
     net.configure("KZ", "shutdown_seconds = 10");
     net.start("KZ");

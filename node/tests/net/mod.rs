@@ -42,7 +42,9 @@ pub struct Net {
 
 impl Net {
     /// Writes a dev PKI for `states` (comma-separated) and the hub, with `extra` appended to
-    /// every node.toml.
+    /// every node.toml. Each node takes a block of ten ports from `base` on; the tests of one
+    /// binary run in parallel threads, so every test passes a `base` whose blocks overlap no
+    /// other test's.
     pub fn init(states: &str, hub: &str, via_hub: &str, base: u16, extra: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = Command::new(BIN)
