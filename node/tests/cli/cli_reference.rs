@@ -2,11 +2,11 @@
 //! authority's path from a national file to a signed change set (import → publish → verify →
 //! queries over it), with the refusals a tester would try.
 
-mod net;
-
 use std::path::Path;
 
 use serde_json::Value;
+
+use crate::net;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     net::tereze(args)

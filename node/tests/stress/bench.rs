@@ -1,7 +1,7 @@
 //! `tereze bench --json`, the figures the side-by-side suite (`scripts/bench`) reads: a tiny
 //! run between two real nodes writes every field. Nothing here is timed against a goal.
 
-mod net;
+use crate::net;
 
 #[test]
 fn bench_writes_its_figures_as_json_with_the_nodes_memory() {

@@ -1,10 +1,8 @@
 //! `tereze translate` through the real binary.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 
-use util::{code, describe, stderr, stdout, Dir};
+use crate::util::{code, describe, stderr, stdout, Dir};
 
 fn sample(format: &str, name: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../codecs/samples"))

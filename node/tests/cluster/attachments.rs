@@ -7,14 +7,11 @@
 //! node and continues from the bytes held. `TEREZE_ATTACHMENT_MIB` sets the hub test's size (default 256; the
 //! 2 GiB figures in BENCHMARKS.md come from `TEREZE_ATTACHMENT_MIB=2048`).
 
-mod net;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use net::{exchange, header, sign, signer, urn, wait_until, Net, SAMPLE};
 use serde_json::{json, Value};
 use tereze_codecs::dsig::SignTarget;
 use tereze_codecs::envelope::AttachmentRef;
@@ -23,6 +20,8 @@ use tereze_node::proto::{
     DeliverRequest, Route,
 };
 use uuid::Uuid;
+
+use crate::net::{self, exchange, header, sign, signer, urn, wait_until, Net, SAMPLE};
 
 const MIB: u64 = 1 << 20;
 

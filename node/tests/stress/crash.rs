@@ -3,12 +3,10 @@
 //! every message the sender acknowledged to its national system is in the receiver's inbox
 //! exactly once, and recognised at the sender.
 
-mod net;
-
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use net::{wait_until, Net};
+use crate::net::{self, wait_until, Net};
 
 /// A random number from the standard library's randomly keyed hasher.
 fn random(below: u64) -> u64 {

@@ -3,8 +3,6 @@
 //! that open connections and say nothing. Figures are printed (`--nocapture`) and kept in
 //! docs/reliability.md.
 
-mod net;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -13,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use net::{wait_until, Net};
+use crate::net::{self, wait_until, Net};
 
 /// Fast backoff so a test sees several pauses; a short call timeout so a stall shows quickly.
 const RELAY: &str =

@@ -6,12 +6,10 @@
 //! verifies. Sized by TEREZE_CHAOS_MESSAGES (10,000) and TEREZE_CHAOS_KILLS (50); a longer
 //! campaign is `deploy/chaos` (release build, more of both).
 
-mod net;
-
 use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use net::{wait_until, Net};
+use crate::net::{self, wait_until, Net};
 
 /// A random number from the standard library's randomly keyed hasher.
 fn random(below: u64) -> u64 {

@@ -2,9 +2,6 @@
 //! the trust space, the node listed for the state it claims to deliver for, and items that
 //! are malformed, oversize or for someone else refused with a reason and nothing stored.
 
-mod net;
-
-use net::Net;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -14,6 +11,8 @@ use tereze_codecs::pki::{
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tereze_node::proto::{deliver_outcome, DeliverItem, DeliverRequest, Route};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use crate::net::Net;
 
 fn key() -> PKey<Private> {
     generate_key(KeyKind::EcP256).expect("key")

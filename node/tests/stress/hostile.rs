@@ -14,8 +14,6 @@
 //! connection) are the last tests here. Measured figures: docs/reliability.md (Hostile input;
 //! Slow, idle and bursting clients).
 
-mod net;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -24,7 +22,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use net::{exchange, header, read, sign, signer, tereze, urn, wait_until, Net, SAMPLE};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
@@ -41,6 +38,10 @@ use tereze_node::proto::{
 use tonic::transport::{Certificate, Channel, Identity, Server};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
+
+use crate::net::{
+    self, exchange, header, read, sign, signer, tereze, urn, wait_until, Net, SAMPLE,
+};
 
 const MIB: usize = 1 << 20;
 /// The "100 MB body".

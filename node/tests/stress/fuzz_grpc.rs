@@ -11,9 +11,8 @@
 //! `TEREZE_FUZZ_ITERATIONS` (calls, default [`DEFAULT_ITERATIONS`]) and `TEREZE_FUZZ_SEED`
 //! choose the run (docs/fuzzing.md).
 
-#[path = "../../codecs/tests/mutator/mod.rs"]
+#[path = "../../../codecs/tests/mutator/mod.rs"]
 mod mutator;
-mod net;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -21,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mutator::{mutate_some, Rng, Seed};
-use net::Net;
 use openssl::hash::MessageDigest;
 use prost::bytes::{Buf, BufMut};
 use prost::Message;
@@ -39,6 +37,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Status};
 use uuid::Uuid;
+
+use crate::net::{self, Net};
 
 /// Enough for CI: well under a minute in a debug build on two cores.
 const DEFAULT_ITERATIONS: u64 = 400;

@@ -1,9 +1,9 @@
 //! The node's command line: bad configurations and arguments are refused with exit 2 and a
 //! message naming the file and field; `pki init-dev` writes a usable tree.
 
-mod net;
-
 use std::process::Command;
+
+use crate::net;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     net::tereze(args)

@@ -2,9 +2,9 @@
 //! compared; tampering and the wrong anchor are caught; nodes refuse an unsigned space when
 //! they are told whose signature to expect.
 
-mod net;
-
 use std::path::Path;
+
+use crate::net;
 
 fn run(args: &[&str]) -> (i32, String, String) {
     net::tereze(args)

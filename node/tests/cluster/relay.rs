@@ -2,13 +2,12 @@
 //! direct and hub exchange with verified receipts and exactly-once inboxes, a peer down and
 //! back up, clear refusals of bad submissions, and the audit chain of a stopped node.
 
-mod net;
-
 use std::process::Command;
 use std::time::Duration;
 
-use net::{wait_until, Net, BIN};
 use serde_json::json;
+
+use crate::net::{self, wait_until, Net, BIN};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -244,7 +243,7 @@ fn bad_submissions_are_refused_clearly_and_nothing_is_stored() {
     // The wheat's phytosanitary certificate listed as another kind of document: the integrated
     // tariff says the goods need it (docs/reference-data.md).
     let no_phyto = net::SAMPLE.replacen(">01011<", ">02014<", 1);
-    let kz_no_phyto = include_str!("../../codecs/samples/kz.export-declaration/valid-grain.xml");
+    let kz_no_phyto = include_str!("../../../codecs/samples/kz.export-declaration/valid-grain.xml");
     assert!(
         kz_no_phyto.contains("PHYTO-KZ"),
         "the KZ sample lists its phyto certificate"
@@ -762,7 +761,7 @@ fn requeue_refuses_a_message_past_its_signed_expiry_and_sends_one_within_it() {
 fn a_submission_set_refuses_a_recipient_other_than_its_own_on_both_doors() {
     let mut net = Net::init("KZ,RU,BY", "", "", 25640, "");
     net.start("KZ");
-    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let set = include_str!("../../../codecs/samples/kz.export-submission/valid-grain.xml");
     let submit = |recipient: &str| {
         net.http(
             "KZ",
@@ -828,7 +827,7 @@ fn concurrent_submissions_never_queue_past_max_queue() {
     let mut net = Net::init("KZ,RU", "", "", 25670, extra);
     net.start("KZ");
     let port = net.http_port("KZ");
-    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let set = include_str!("../../../codecs/samples/kz.export-submission/valid-grain.xml");
     let single = json!({
         "format": "eaeu.export-declaration",
         "document": net::SAMPLE,

@@ -5,17 +5,16 @@
 //! stops sending) is dropped; either way the node signs its last audit checkpoint and exits 0
 //! within its budget.
 
-mod net;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use net::Net;
 use tereze_node::proto::{
     BeginUploadRequest, SubscribeReferenceRequest, SubscribeRequest, UploadChunk,
     UploadStatusRequest,
 };
+
+use crate::net::{self, Net};
 
 /// No periodic checkpoint during a test: only the one signed at shutdown covers the chain's end.
 const NO_PERIODIC_CHECKPOINT: &str = "audit_checkpoint_seconds = 3600";

@@ -3,13 +3,11 @@
 //! and exports the statistics; the pages are screenshotted.
 //! Needs Debian's chromium and playwright-core from npm (scripts/setup installs both).
 
-mod net;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use net::{wait_until, Net};
+use crate::net::{self, wait_until, Net};
 
 #[test]
 fn a_person_searches_opens_a_timeline_requeues_a_dead_letter_and_exports_statistics() {
