@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -234,13 +235,7 @@ impl Net {
 
     /// The node's resident memory in KiB (VmRSS).
     pub fn rss_kib(&self, state: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(state)))
-            .expect("proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
+        rss_kib(self.pid(state)).expect("VmRSS of a running node")
     }
 
     /// Sends `signal` (e.g. "STOP", "CONT") to the node's process.
@@ -753,6 +748,40 @@ fn dechunk(mut s: &str) -> String {
         s = rest[n..].trim_start_matches("\r\n");
     }
     out
+}
+
+// ------------------------------------------------------------------ processes and settings
+
+/// A figure in KiB from `/proc/<pid>/status` (`VmRSS:` resident now, `VmHWM:` the peak);
+/// none once the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The resident memory of `pid` in KiB (VmRSS); none once the process is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// `name` from the environment, or `default` when it is unset or does not parse: how a test
+/// is run at full size (deploy/chaos) without a change to its code.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A random number below `below` from the standard library's randomly keyed hasher, which
+/// is enough for picking kill moments and victims and needs no dependency.
+pub fn random(below: u64) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(below);
+    h.finish() % below.max(1)
 }
 
 /// Polls `f` until it holds or `timeout` passes.

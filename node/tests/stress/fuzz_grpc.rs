@@ -534,17 +534,6 @@ fn submission(rng: &mut Rng, national: &[(String, Seed)], seeds: &[Seed]) -> Sub
     r
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_deliveries_and_submissions_never_break_the_node() {
     let seed = env_u64("TEREZE_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
@@ -710,7 +699,7 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
                 "{what}: the node is down ({status} {body}): {}",
                 net.log("RU")
             );
-            rss.push((case + 1, rss_kib(pid)));
+            rss.push((case + 1, net::rss_kib(pid).unwrap_or(0)));
         }
         if tally.problems.len() >= 20 {
             break;

@@ -1009,21 +1009,6 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
     (m, stored)
 }
 
-/// Resident set of `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    proc_status_kib(pid, "VmRSS:")
-}
-
-/// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `VmHWM:` the peak).
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("figure")
-}
-
 fn alive(net: &Net, state: &str) -> bool {
     Path::new(&format!("/proc/{}", net.pid(state))).exists()
         && net.http(state, "GET", "/healthz", None).0 == 200
@@ -1188,7 +1173,7 @@ async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_
         net.start(s);
     }
     let pid = net.pid("RU");
-    let rss_start = rss_kib(pid);
+    let rss_start = net::rss_kib(pid).expect("VmRSS of a running node");
 
     // Two rounds of the same barrage: the first warms the allocator up, the second must not
     // need more memory.
@@ -1207,14 +1192,14 @@ async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_
             "RU died in round {round}: {}",
             net.log("RU")
         );
-        rss.push(rss_kib(pid));
+        rss.push(net::rss_kib(pid).expect("VmRSS of a running node"));
         inbox_expected.extend(stored.inbox);
         quarantine_expected.extend(stored.quarantined);
         genuine_receipt = stored.genuine_receipt.or(genuine_receipt);
     }
     eprintln!(
         "RU RSS: {rss_start} KiB at start, {} KiB after round 1 ({:?}), {} KiB after round 2 ({:?}), peak {} KiB",
-        rss[0], times[0], rss[1], times[1], proc_status_kib(pid, "VmHWM:")
+        rss[0], times[0], rss[1], times[1], net::proc_status_kib(pid, "VmHWM:").expect("VmHWM of a running node")
     );
     assert!(
         rss[1] < RSS_BOUND_KIB,
@@ -1411,7 +1396,7 @@ fn many_element_documents_at_once_are_refused_within_a_memory_bound() {
         .map(|c| c.join().expect("client"))
         .collect();
     let took = t.elapsed();
-    let peak = proc_status_kib(pid, "VmHWM:");
+    let peak = net::proc_status_kib(pid, "VmHWM:").expect("VmHWM of a running node");
     let after = net.rss_kib("KZ");
     // What the allocator gives back once the load is over (reported, not asserted).
     std::thread::sleep(Duration::from_secs(10));
