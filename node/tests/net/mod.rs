@@ -1,6 +1,9 @@
 //! Real node processes on loopback for the multi-process tests: a development PKI written by
 //! `tereze pki init-dev`, nodes started with `tereze node run`, killed with SIGKILL or stopped
-//! with SIGTERM, and a small HTTP/1.1 client for their JSON interface.
+//! with SIGTERM, and a small HTTP/1.1 client for their JSON interface; clients that speak to
+//! a node as another node would, a stand-in that answers as one (`impostor`), and the `/proc`
+//! figures and environment settings the stress tests read. The one copy of these helpers for
+//! all three test binaries (`cli`, `cluster`, `stress` include it by path).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -19,6 +22,8 @@ use tereze_codecs::xml;
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use uuid::Uuid;
+
+pub mod impostor;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tereze");
 

@@ -17,7 +17,6 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,21 +26,12 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 use tereze_codecs::dsig::SignTarget;
 use tereze_node::proto::exchange_client::ExchangeClient;
-use tereze_node::proto::exchange_server::{Exchange, ExchangeServer};
-use tereze_node::proto::{
-    deliver_outcome, AttachmentChunk, AttachmentHeader, AttachmentStatusResponse,
-    ChangeSetDocument, DeliverItem, DeliverOutcome, DeliverRequest, DeliverResponse,
-    FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, PutAttachmentResponse,
-    Refusal, ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest,
-    ReturnReceiptsResponse, Route, SubmitRequest,
-};
-use tonic::transport::{Certificate, Channel, Identity, Server};
-use tonic::{Request, Response, Status};
+use tereze_node::proto::{deliver_outcome, DeliverItem, DeliverRequest, Route, SubmitRequest};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
-use crate::net::{
-    self, exchange, header, read, sign, signer, tereze, urn, wait_until, Net, SAMPLE,
-};
+use crate::net::impostor::{impersonate, Impostor};
+use crate::net::{self, exchange, header, sign, signer, tereze, urn, wait_until, Net, SAMPLE};
 
 const MIB: usize = 1 << 20;
 /// The "100 MB body".
@@ -1012,152 +1002,6 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
 fn alive(net: &Net, state: &str) -> bool {
     Path::new(&format!("/proc/{}", net.pid(state))).exists()
         && net.http(state, "GET", "/healthz", None).0 == 200
-}
-
-// ------------------------------------------------------------------ impostors
-
-/// A fake node on a real node's address with its real TLS identity (as a thief of its TLS
-/// key would be): it answers every `Deliver` with `receipts` in turn and offers `trust` to
-/// whoever asks for a trust space.
-#[derive(Clone, Default)]
-struct Impostor {
-    receipts: Arc<Vec<Vec<u8>>>,
-    trust: Arc<(Vec<u8>, u64)>,
-    delivers: Arc<AtomicU64>,
-    trust_asks: Arc<AtomicU64>,
-}
-
-#[tonic::async_trait]
-impl Exchange for Impostor {
-    async fn deliver(
-        &self,
-        r: Request<DeliverRequest>,
-    ) -> Result<Response<DeliverResponse>, Status> {
-        let n = self.delivers.fetch_add(1, Ordering::SeqCst) as usize;
-        let outcomes = r
-            .into_inner()
-            .items
-            .into_iter()
-            .map(|i| DeliverOutcome {
-                message_id: i.route.map(|r| r.message_id).unwrap_or_default(),
-                outcome: Some(match self.receipts.get(n % self.receipts.len().max(1)) {
-                    Some(r) => deliver_outcome::Outcome::Receipt(r.clone()),
-                    None => deliver_outcome::Outcome::Refused(Refusal {
-                        code: "x".into(),
-                        reason: "x".into(),
-                        transient: true,
-                    }),
-                }),
-            })
-            .collect();
-        Ok(Response::new(DeliverResponse { outcomes }))
-    }
-
-    async fn return_receipts(
-        &self,
-        _: Request<ReturnReceiptsRequest>,
-    ) -> Result<Response<ReturnReceiptsResponse>, Status> {
-        Ok(Response::new(ReturnReceiptsResponse {
-            accepted: Vec::new(),
-        }))
-    }
-
-    async fn put_attachment(
-        &self,
-        _: Request<tonic::Streaming<AttachmentChunk>>,
-    ) -> Result<Response<PutAttachmentResponse>, Status> {
-        Err(Status::unimplemented("the impostor takes no attachments"))
-    }
-
-    async fn attachment_status(
-        &self,
-        _: Request<AttachmentHeader>,
-    ) -> Result<Response<AttachmentStatusResponse>, Status> {
-        Err(Status::unimplemented("the impostor takes no attachments"))
-    }
-
-    async fn fetch_trust_space(
-        &self,
-        _: Request<FetchTrustSpaceRequest>,
-    ) -> Result<Response<FetchTrustSpaceResponse>, Status> {
-        self.trust_asks.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(FetchTrustSpaceResponse {
-            document: self.trust.0.clone(),
-            version: self.trust.1,
-        }))
-    }
-
-    type FetchChangeSetsStream =
-        Pin<Box<dyn tokio_stream::Stream<Item = Result<ChangeSetDocument, Status>> + Send>>;
-
-    async fn fetch_change_sets(
-        &self,
-        _: Request<FetchChangeSetsRequest>,
-    ) -> Result<Response<Self::FetchChangeSetsStream>, Status> {
-        Ok(Response::new(Box::pin(tokio_stream::empty())))
-    }
-
-    async fn resolve_trader(
-        &self,
-        _: Request<ResolveTraderRequest>,
-    ) -> Result<Response<ResolveTraderResponse>, Status> {
-        Err(Status::not_found("impostor"))
-    }
-}
-
-/// An impostor being served; [`Running::stop`] closes its connections too (a client's
-/// HTTP/2 connection would otherwise outlive the accept loop and keep reaching it).
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .is_err()
-        {
-            // Still draining: end it, so that its listener is gone before the port is reused.
-            abort.abort();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-/// Serves `service` on `state`'s Exchange address with `state`'s TLS identity, taking
-/// clients of any state of the dev PKI.
-async fn impersonate(net: &Net, state: &str, service: Impostor) -> Running {
-    let mut roots = Vec::new();
-    for s in ["KZ", "RU", "BY", "EEC"] {
-        roots.extend(read(net, s, "root.pem"));
-    }
-    let tls = tonic::transport::ServerTlsConfig::new()
-        .identity(Identity::from_pem(
-            read(net, state, "node-tls.pem"),
-            read(net, state, "node-tls.key"),
-        ))
-        .client_ca_root(Certificate::from_pem(roots));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", net.exchange_port(state)))
-        .await
-        .expect("bind the impostor");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
-        .tls_config(tls)
-        .expect("tls")
-        .add_service(ExchangeServer::new(service))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = stopped.await;
-            },
-        );
-    let task = tokio::spawn(async move {
-        let _ = server.await;
-    });
-    Running { stop, task }
 }
 
 // ------------------------------------------------------------------ the test
