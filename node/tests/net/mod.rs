@@ -892,20 +892,38 @@ pub fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
     std::fs::read(net.node_dir(state).join(file)).expect("read")
 }
 
-/// A client of `to`'s Exchange with `as_state`'s real node certificate.
-pub async fn exchange(net: &Net, to: &str, as_state: &str) -> ExchangeClient<Channel> {
-    let tls = ClientTlsConfig::new()
+/// A TLS connection to `to`'s Exchange that trusts `to`'s root and presents `identity` (a
+/// certificate chain and its key, PEM; none: no client certificate).
+pub async fn exchange_channel(
+    net: &Net,
+    to: &str,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
-        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()))
-        .identity(Identity::from_pem(
-            read(net, as_state, "node-tls.pem"),
-            read(net, as_state, "node-tls.key"),
-        ));
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
+        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
         .expect("endpoint")
         .tls_config(tls)
         .expect("tls")
         .connect()
+        .await
+}
+
+/// `as_state`'s real node certificate and key, PEM, as [`exchange_channel`] presents them.
+pub fn node_identity(net: &Net, as_state: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    Some((
+        read(net, as_state, "node-tls.pem"),
+        read(net, as_state, "node-tls.key"),
+    ))
+}
+
+/// A client of `to`'s Exchange with `as_state`'s real node certificate.
+pub async fn exchange(net: &Net, to: &str, as_state: &str) -> ExchangeClient<Channel> {
+    let channel = exchange_channel(net, to, node_identity(net, as_state))
         .await
         .expect("connects");
     ExchangeClient::new(channel)

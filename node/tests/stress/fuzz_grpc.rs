@@ -34,7 +34,7 @@ use tereze_node::proto::{
 };
 use tonic::codec::{DecodeBuf, EncodeBuf};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -305,26 +305,6 @@ impl Tally {
     }
 }
 
-async fn exchange_channel(net: &Net) -> Channel {
-    let read = |f: &str| std::fs::read(net.node_dir("KZ").join(f)).expect("read");
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(
-            std::fs::read(net.node_dir("RU").join("root.pem")).expect("root"),
-        ))
-        .domain_name("node.ru.tereze.test")
-        .identity(Identity::from_pem(
-            read("node-tls.pem"),
-            read("node-tls.key"),
-        ));
-    Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port("RU")))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls")
-        .connect()
-        .await
-        .expect("connects")
-}
-
 /// The request as protobuf bytes, sent as they are: mutated bytes reach the node's decoder.
 #[derive(Clone, Copy, Default)]
 struct RawCodec;
@@ -564,7 +544,9 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
         seeds,
     };
     assert!(!fixture.contents.is_empty(), "no EAEU samples");
-    let channel = exchange_channel(&net).await;
+    let channel = net::exchange_channel(&net, "RU", net::node_identity(&net, "KZ"))
+        .await
+        .expect("connects");
     let mut exchange = ExchangeClient::new(channel.clone()).max_decoding_message_size(64 << 20);
     let mut window = net::window(net.window_port("RU")).await;
 
