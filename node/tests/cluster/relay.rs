@@ -358,6 +358,7 @@ fn a_full_outbox_answers_429_and_a_parked_message_can_be_requeued() {
 fn the_multi_state_demo_delivers_everything_through_the_window_service() {
     // Five members and the hub as processes; submissions, status and the event stream go
     // through the Window gRPC service; some routes pass through the hub.
+    net::claim_ports(19800, 6);
     let dir = tempfile::tempdir().expect("dir");
     let out = Command::new(BIN)
         .args([

@@ -52,6 +52,8 @@ impl Net {
     /// binary run in parallel threads, so every test passes a `base` whose blocks overlap no
     /// other test's.
     pub fn init(states: &str, hub: &str, via_hub: &str, base: u16, extra: &str) -> Self {
+        let nodes = states.split(',').count() + usize::from(!hub.is_empty());
+        claim_ports(base, nodes);
         let dir = tempfile::tempdir().expect("temp dir");
         let out = Command::new(BIN)
             .args(["pki", "init-dev", "--out"])
@@ -586,6 +588,25 @@ pub fn https_as(
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The blocks of ports the tests of this binary have claimed: `(first, past the last)`.
+static CLAIMED: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+
+/// Claims the ports of `nodes` nodes from `base` on (a block of ten each) for the calling test.
+/// The tests of one binary run in parallel threads, so a block two tests share would make one
+/// fail at random with "address in use"; this fails the second to claim it, every time, naming
+/// both. For tests that start nodes without [`Net::init`] (`tereze demo`, `tereze bench`).
+pub fn claim_ports(base: u16, nodes: usize) {
+    let end = base + 10 * nodes as u16;
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((a, b)) = claimed.iter().find(|(a, b)| base < *b && *a < end) {
+        panic!(
+            "ports {base}..{end} overlap {a}..{b}, claimed by another test of this binary: \
+             give this test a base of its own"
+        );
+    }
+    claimed.push((base, end));
 }
 
 /// The national client tokens of the nodes these tests started, by the port of their

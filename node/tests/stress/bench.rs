@@ -5,6 +5,7 @@ use crate::net;
 
 #[test]
 fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
+    net::claim_ports(23700, 2);
     let dir = tempfile::tempdir().expect("dir");
     let json = dir.path().join("bench.json");
     let path = json.to_str().expect("utf-8");
@@ -57,6 +58,7 @@ fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
 /// and `TEREZE_OVERLOAD_SETTLE` (seconds) state the memory bounds.
 #[test]
 fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
+    net::claim_ports(23720, 2);
     let rate = net::setting::<u64>("TEREZE_OVERLOAD_RATE", 400);
     let seconds = net::setting::<u64>("TEREZE_OVERLOAD_SECONDS", 8);
     let queue_bytes = net::setting::<u64>("TEREZE_OVERLOAD_QUEUE_BYTES", 16 << 20);
