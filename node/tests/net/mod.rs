@@ -776,6 +776,25 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+// ------------------------------------------------------------------ the machine
+
+/// Who may run beside whom in the `stress` binary. The campaigns that had a test binary to
+/// themselves before the tests were grouped (chaos, crash, fuzz_grpc) load the machine and
+/// state bounds that assume it; the other stress tests ran in pairs and could fail their own
+/// timing bounds beside a campaign on a two-core machine. So a campaign holds the machine
+/// alone, and the others share it among themselves, as they did in their own binaries.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the machine for the calling test alone until the guard is dropped.
+pub fn machine_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Shares the machine with the other sharing tests until the guard is dropped.
+pub fn machine_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
 // ------------------------------------------------------------------ processes and settings
 
 /// A figure in KiB from `/proc/<pid>/status` (`VmRSS:` resident now, `VmHWM:` the peak);

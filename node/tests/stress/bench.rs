@@ -5,6 +5,7 @@ use crate::net;
 
 #[test]
 fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
+    let _machine = net::machine_shared();
     net::claim_ports(23700, 2);
     let dir = tempfile::tempdir().expect("dir");
     let json = dir.path().join("bench.json");
@@ -58,6 +59,7 @@ fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
 /// and `TEREZE_OVERLOAD_SETTLE` (seconds) state the memory bounds.
 #[test]
 fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
+    let _machine = net::machine_shared();
     net::claim_ports(23720, 2);
     let rate = net::setting::<u64>("TEREZE_OVERLOAD_RATE", 400);
     let seconds = net::setting::<u64>("TEREZE_OVERLOAD_SECONDS", 8);
@@ -139,6 +141,7 @@ fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
 /// submission accepted arrives once.
 #[test]
 fn http_intake_answers_429_at_max_queue_bytes_and_loses_nothing_it_took() {
+    let _machine = net::machine_shared();
     use std::io::{Read, Write};
     let mut net = net::Net::init(
         "KZ,RU",

@@ -12,6 +12,7 @@ use crate::net::{self, wait_until, Net};
 
 #[test]
 fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
+    let _machine = net::machine_alone();
     let messages: usize = net::setting("TEREZE_CHAOS_MESSAGES", 10_000);
     let kills_wanted: usize = net::setting("TEREZE_CHAOS_KILLS", 50);
     let base = net::setting::<usize>("TEREZE_CHAOS_PORT_BASE", 23500) as u16;

@@ -9,6 +9,7 @@ use crate::net::{self, wait_until, Net};
 
 #[test]
 fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
+    let _machine = net::machine_alone();
     let messages: usize = net::setting("TEREZE_CRASH_MESSAGES", 2_000);
     let extra = "\n[relay]\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n[limits]\nmax_inbox_pull = 1000000\n";
     let mut net = Net::init("KZ,RU", "", "", 19500, extra);
