@@ -1,7 +1,7 @@
 //! A seeded mutator of XML inputs for the stable-toolchain fuzz harnesses: byte-level
 //! mutations and structure-aware ones (elements, attributes, namespace declarations, text,
 //! signature values, tricky fragments). Shared by `codecs/tests/mutation.rs` and the node's
-//! `tests/fuzz_grpc.rs` (which includes this file by path); it needs only `std`.
+//! `tests/stress/fuzz_grpc.rs` (which includes this file by path); it needs only `std`.
 #![allow(dead_code)]
 
 /// Mutated inputs are capped so that one case stays cheap; the parser's own 16 MiB limit is

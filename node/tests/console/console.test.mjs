@@ -1,6 +1,6 @@
 // Drives the node's web console in a real headless Chromium: sign in, search, open a timeline,
 // requeue a dead letter, read the statistics and export them; screenshots of each page.
-// Run by node/tests/console.rs with CONSOLE_URL, TOKEN, OK_ID, DEAD_ID, PAST_EXPIRY_ID, SHOTS,
+// Run by node/tests/cluster/console.rs with CONSOLE_URL, TOKEN, OK_ID, DEAD_ID, PAST_EXPIRY_ID, SHOTS,
 // CHROMIUM.
 import { chromium } from "playwright-core";
 import { strict as assert } from "node:assert";

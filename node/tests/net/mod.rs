@@ -1,9 +1,13 @@
 //! Real node processes on loopback for the multi-process tests: a development PKI written by
 //! `tereze pki init-dev`, nodes started with `tereze node run`, killed with SIGKILL or stopped
-//! with SIGTERM, and a small HTTP/1.1 client for their JSON interface.
+//! with SIGTERM, and a small HTTP/1.1 client for their JSON interface; clients that speak to
+//! a node as another node would, a stand-in that answers as one (`impostor`), and the `/proc`
+//! figures and environment settings the stress tests read. The one copy of these helpers for
+//! all three test binaries (`cli`, `cluster`, `stress` include it by path).
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -18,6 +22,8 @@ use tereze_codecs::xml;
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use uuid::Uuid;
+
+pub mod impostor;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tereze");
 
@@ -42,8 +48,12 @@ pub struct Net {
 
 impl Net {
     /// Writes a dev PKI for `states` (comma-separated) and the hub, with `extra` appended to
-    /// every node.toml.
+    /// every node.toml. Each node takes a block of ten ports from `base` on; the tests of one
+    /// binary run in parallel threads, so every test passes a `base` whose blocks overlap no
+    /// other test's.
     pub fn init(states: &str, hub: &str, via_hub: &str, base: u16, extra: &str) -> Self {
+        let nodes = states.split(',').count() + usize::from(!hub.is_empty());
+        claim_ports(base, nodes);
         let dir = tempfile::tempdir().expect("temp dir");
         let out = Command::new(BIN)
             .args(["pki", "init-dev", "--out"])
@@ -232,13 +242,7 @@ impl Net {
 
     /// The node's resident memory in KiB (VmRSS).
     pub fn rss_kib(&self, state: &str) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid(state)))
-            .expect("proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
+        rss_kib(self.pid(state)).expect("VmRSS of a running node")
     }
 
     /// Sends `signal` (e.g. "STOP", "CONT") to the node's process.
@@ -586,6 +590,25 @@ pub fn https_as(
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
+/// The blocks of ports the tests of this binary have claimed: `(first, past the last)`.
+static CLAIMED: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+
+/// Claims the ports of `nodes` nodes from `base` on (a block of ten each) for the calling test.
+/// The tests of one binary run in parallel threads, so a block two tests share would make one
+/// fail at random with "address in use"; this fails the second to claim it, every time, naming
+/// both. For tests that start nodes without [`Net::init`] (`tereze demo`, `tereze bench`).
+pub fn claim_ports(base: u16, nodes: usize) {
+    let end = base + 10 * nodes as u16;
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((a, b)) = claimed.iter().find(|(a, b)| base < *b && *a < end) {
+        panic!(
+            "ports {base}..{end} overlap {a}..{b}, claimed by another test of this binary: \
+             give this test a base of its own"
+        );
+    }
+    claimed.push((base, end));
+}
+
 /// The national client tokens of the nodes these tests started, by the port of their
 /// national doors (HTTP and Window): the helpers below present them, as a national system would.
 static TOKENS: std::sync::Mutex<Option<HashMap<u16, String>>> = std::sync::Mutex::new(None);
@@ -753,6 +776,59 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+// ------------------------------------------------------------------ the machine
+
+/// Who may run beside whom in the `stress` binary. The campaigns that had a test binary to
+/// themselves before the tests were grouped (chaos, crash, fuzz_grpc) load the machine and
+/// state bounds that assume it; the other stress tests ran in pairs and could fail their own
+/// timing bounds beside a campaign on a two-core machine. So a campaign holds the machine
+/// alone, and the others share it among themselves, as they did in their own binaries.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Holds the machine for the calling test alone until the guard is dropped.
+pub fn machine_alone() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Shares the machine with the other sharing tests until the guard is dropped.
+pub fn machine_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
+}
+
+// ------------------------------------------------------------------ processes and settings
+
+/// A figure in KiB from `/proc/<pid>/status` (`VmRSS:` resident now, `VmHWM:` the peak);
+/// none once the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// The resident memory of `pid` in KiB (VmRSS); none once the process is gone.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// `name` from the environment, or `default` when it is unset or does not parse: how a test
+/// is run at full size (deploy/chaos) without a change to its code.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A random number below `below` from the standard library's randomly keyed hasher, which
+/// is enough for picking kill moments and victims and needs no dependency.
+pub fn random(below: u64) -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(below);
+    h.finish() % below.max(1)
+}
+
 /// Polls `f` until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -856,20 +932,38 @@ pub fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
     std::fs::read(net.node_dir(state).join(file)).expect("read")
 }
 
-/// A client of `to`'s Exchange with `as_state`'s real node certificate.
-pub async fn exchange(net: &Net, to: &str, as_state: &str) -> ExchangeClient<Channel> {
-    let tls = ClientTlsConfig::new()
+/// A TLS connection to `to`'s Exchange that trusts `to`'s root and presents `identity` (a
+/// certificate chain and its key, PEM; none: no client certificate).
+pub async fn exchange_channel(
+    net: &Net,
+    to: &str,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
-        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()))
-        .identity(Identity::from_pem(
-            read(net, as_state, "node-tls.pem"),
-            read(net, as_state, "node-tls.key"),
-        ));
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
+        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
         .expect("endpoint")
         .tls_config(tls)
         .expect("tls")
         .connect()
+        .await
+}
+
+/// `as_state`'s real node certificate and key, PEM, as [`exchange_channel`] presents them.
+pub fn node_identity(net: &Net, as_state: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    Some((
+        read(net, as_state, "node-tls.pem"),
+        read(net, as_state, "node-tls.key"),
+    ))
+}
+
+/// A client of `to`'s Exchange with `as_state`'s real node certificate.
+pub async fn exchange(net: &Net, to: &str, as_state: &str) -> ExchangeClient<Channel> {
+    let channel = exchange_channel(net, to, node_identity(net, as_state))
         .await
         .expect("connects");
     ExchangeClient::new(channel)

@@ -98,6 +98,11 @@ pub fn describe(o: &Output) -> String {
     )
 }
 
+/// `path` as a command-line argument (the test tree's paths are UTF-8).
+pub fn arg(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
 pub fn sample() -> &'static Path {
     Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -1,19 +1,13 @@
 //! `tereze translate` through the real binary.
 
-mod util;
-
 use std::path::{Path, PathBuf};
 
-use util::{code, describe, stderr, stdout, Dir};
+use crate::util::{arg, code, describe, stderr, stdout, Dir};
 
 fn sample(format: &str, name: &str) -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../codecs/samples"))
         .join(format)
         .join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
 }
 
 #[test]
@@ -52,7 +46,7 @@ fn national_to_eaeu_and_on_to_another_state() {
         "kz.export-declaration",
         "--to",
         "eaeu",
-        s(&kz),
+        arg(&kz),
     ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let eaeu = stdout(&out);
@@ -101,7 +95,7 @@ fn national_to_eaeu_and_on_to_another_state() {
         "kz.export-declaration",
         "--to",
         "ru.export-declaration",
-        s(&kz),
+        arg(&kz),
     ]);
     assert_eq!(
         stdout(&direct),
@@ -120,7 +114,7 @@ fn translation_errors_exit_2_and_name_field_rule_and_reason() {
         "kz.export-declaration",
         "--to",
         "eaeu",
-        s(&bad),
+        arg(&bad),
     ]);
     assert_eq!(code(&out), 2, "{}", describe(&out));
     assert!(stdout(&out).is_empty(), "nothing half-done on stdout");
@@ -130,7 +124,14 @@ fn translation_errors_exit_2_and_name_field_rule_and_reason() {
         stderr(&out)
     );
     let kz = sample("kz.export-declaration", "valid-grain.xml");
-    let out = d.tereze(&["translate", "--from", "xx.nothing", "--to", "eaeu", s(&kz)]);
+    let out = d.tereze(&[
+        "translate",
+        "--from",
+        "xx.nothing",
+        "--to",
+        "eaeu",
+        arg(&kz),
+    ]);
     assert_eq!(code(&out), 2);
     assert!(
         stderr(&out).contains("unknown format \"xx.nothing\""),
@@ -143,10 +144,10 @@ fn translation_errors_exit_2_and_name_field_rule_and_reason() {
         "kz.export-declaration",
         "--to",
         "eaeu.nothing",
-        s(&kz),
+        arg(&kz),
     ]);
     assert_eq!(code(&out), 2);
-    let out = d.tereze(&["translate", "--from", "kz.export-declaration", s(&kz)]);
+    let out = d.tereze(&["translate", "--from", "kz.export-declaration", arg(&kz)]);
     assert_eq!(code(&out), 2, "--to is required: {}", describe(&out));
 }
 
@@ -217,7 +218,7 @@ fn a_submission_writes_one_file_per_message() {
         "kz.export-submission",
         "--to",
         "eaeu",
-        s(&sub),
+        arg(&sub),
     ]);
     assert_eq!(
         code(&out),
@@ -238,7 +239,7 @@ fn a_submission_writes_one_file_per_message() {
         "eaeu",
         "--out-dir",
         "out",
-        s(&sub),
+        arg(&sub),
     ]);
     assert_eq!(code(&out), 0, "{}", describe(&out));
     let listed: Vec<String> = stdout(&out).lines().map(str::to_owned).collect();

@@ -6,12 +6,11 @@
 //! either replica acknowledged is in RU's inbox exactly once, the shared outbox is empty and
 //! the shared audit chain verifies. A second test kills the database itself.
 
-mod net;
-
 use std::time::Duration;
 
-use net::{http, wait_until, Net};
 use tereze_testkit::pgcluster::PgCluster;
+
+use crate::net::{self, http, wait_until, Net};
 
 #[test]
 fn two_replicas_on_postgresql_one_killed_9_under_load_lose_and_repeat_nothing() {

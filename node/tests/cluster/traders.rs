@@ -5,13 +5,12 @@
 //! registered" answer kept at RU is forgotten on an operator's flush, so a trader KZ adds to
 //! its register is known at once.
 
-mod net;
-
 use std::time::Duration;
 
-use net::{tereze, wait_until, Net};
 use serde_json::{json, Value};
 use tereze_reference_data::trader::{complete, Country};
+
+use crate::net::{self, tereze, wait_until, Net};
 
 const WAIT: Duration = Duration::from_secs(30);
 

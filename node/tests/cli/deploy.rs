@@ -3,13 +3,12 @@
 //! commands work; the Kubernetes node.toml is a valid configuration and the probes and ports
 //! match it. (Building the container image needs a Docker daemon, which CI does not have.)
 
-mod net;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use net::{tereze, BIN};
 use serde_json::Value;
+
+use crate::net::{tereze, BIN};
 
 fn deploy(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -14,33 +14,24 @@
 //! connection) are the last tests here. Measured figures: docs/reliability.md (Hostile input;
 //! Slow, idle and bursting clients).
 
-mod net;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use net::{exchange, header, read, sign, signer, tereze, urn, wait_until, Net, SAMPLE};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 use tereze_codecs::dsig::SignTarget;
 use tereze_node::proto::exchange_client::ExchangeClient;
-use tereze_node::proto::exchange_server::{Exchange, ExchangeServer};
-use tereze_node::proto::{
-    deliver_outcome, AttachmentChunk, AttachmentHeader, AttachmentStatusResponse,
-    ChangeSetDocument, DeliverItem, DeliverOutcome, DeliverRequest, DeliverResponse,
-    FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, PutAttachmentResponse,
-    Refusal, ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest,
-    ReturnReceiptsResponse, Route, SubmitRequest,
-};
-use tonic::transport::{Certificate, Channel, Identity, Server};
-use tonic::{Request, Response, Status};
+use tereze_node::proto::{deliver_outcome, DeliverItem, DeliverRequest, Route, SubmitRequest};
+use tonic::transport::Channel;
 use uuid::Uuid;
+
+use crate::net::impostor::{impersonate, Impostor};
+use crate::net::{self, exchange, header, sign, signer, tereze, urn, wait_until, Net, SAMPLE};
 
 const MIB: usize = 1 << 20;
 /// The "100 MB body".
@@ -1008,176 +999,19 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
     (m, stored)
 }
 
-/// Resident set of `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    proc_status_kib(pid, "VmRSS:")
-}
-
-/// A `/proc/<pid>/status` figure in KiB (`VmRSS:`, `VmHWM:` the peak).
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("figure")
-}
-
 fn alive(net: &Net, state: &str) -> bool {
     Path::new(&format!("/proc/{}", net.pid(state))).exists()
         && net.http(state, "GET", "/healthz", None).0 == 200
 }
 
-// ------------------------------------------------------------------ impostors
-
-/// A fake node on a real node's address with its real TLS identity (as a thief of its TLS
-/// key would be): it answers every `Deliver` with `receipts` in turn and offers `trust` to
-/// whoever asks for a trust space.
-#[derive(Clone, Default)]
-struct Impostor {
-    receipts: Arc<Vec<Vec<u8>>>,
-    trust: Arc<(Vec<u8>, u64)>,
-    delivers: Arc<AtomicU64>,
-    trust_asks: Arc<AtomicU64>,
-}
-
-#[tonic::async_trait]
-impl Exchange for Impostor {
-    async fn deliver(
-        &self,
-        r: Request<DeliverRequest>,
-    ) -> Result<Response<DeliverResponse>, Status> {
-        let n = self.delivers.fetch_add(1, Ordering::SeqCst) as usize;
-        let outcomes = r
-            .into_inner()
-            .items
-            .into_iter()
-            .map(|i| DeliverOutcome {
-                message_id: i.route.map(|r| r.message_id).unwrap_or_default(),
-                outcome: Some(match self.receipts.get(n % self.receipts.len().max(1)) {
-                    Some(r) => deliver_outcome::Outcome::Receipt(r.clone()),
-                    None => deliver_outcome::Outcome::Refused(Refusal {
-                        code: "x".into(),
-                        reason: "x".into(),
-                        transient: true,
-                    }),
-                }),
-            })
-            .collect();
-        Ok(Response::new(DeliverResponse { outcomes }))
-    }
-
-    async fn return_receipts(
-        &self,
-        _: Request<ReturnReceiptsRequest>,
-    ) -> Result<Response<ReturnReceiptsResponse>, Status> {
-        Ok(Response::new(ReturnReceiptsResponse {
-            accepted: Vec::new(),
-        }))
-    }
-
-    async fn put_attachment(
-        &self,
-        _: Request<tonic::Streaming<AttachmentChunk>>,
-    ) -> Result<Response<PutAttachmentResponse>, Status> {
-        Err(Status::unimplemented("the impostor takes no attachments"))
-    }
-
-    async fn attachment_status(
-        &self,
-        _: Request<AttachmentHeader>,
-    ) -> Result<Response<AttachmentStatusResponse>, Status> {
-        Err(Status::unimplemented("the impostor takes no attachments"))
-    }
-
-    async fn fetch_trust_space(
-        &self,
-        _: Request<FetchTrustSpaceRequest>,
-    ) -> Result<Response<FetchTrustSpaceResponse>, Status> {
-        self.trust_asks.fetch_add(1, Ordering::SeqCst);
-        Ok(Response::new(FetchTrustSpaceResponse {
-            document: self.trust.0.clone(),
-            version: self.trust.1,
-        }))
-    }
-
-    type FetchChangeSetsStream =
-        Pin<Box<dyn tokio_stream::Stream<Item = Result<ChangeSetDocument, Status>> + Send>>;
-
-    async fn fetch_change_sets(
-        &self,
-        _: Request<FetchChangeSetsRequest>,
-    ) -> Result<Response<Self::FetchChangeSetsStream>, Status> {
-        Ok(Response::new(Box::pin(tokio_stream::empty())))
-    }
-
-    async fn resolve_trader(
-        &self,
-        _: Request<ResolveTraderRequest>,
-    ) -> Result<Response<ResolveTraderResponse>, Status> {
-        Err(Status::not_found("impostor"))
-    }
-}
-
-/// An impostor being served; [`Running::stop`] closes its connections too (a client's
-/// HTTP/2 connection would otherwise outlive the accept loop and keep reaching it).
-struct Running {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let abort = self.task.abort_handle();
-        if tokio::time::timeout(Duration::from_secs(10), self.task)
-            .await
-            .is_err()
-        {
-            // Still draining: end it, so that its listener is gone before the port is reused.
-            abort.abort();
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-/// Serves `service` on `state`'s Exchange address with `state`'s TLS identity, taking
-/// clients of any state of the dev PKI.
-async fn impersonate(net: &Net, state: &str, service: Impostor) -> Running {
-    let mut roots = Vec::new();
-    for s in ["KZ", "RU", "BY", "EEC"] {
-        roots.extend(read(net, s, "root.pem"));
-    }
-    let tls = tonic::transport::ServerTlsConfig::new()
-        .identity(Identity::from_pem(
-            read(net, state, "node-tls.pem"),
-            read(net, state, "node-tls.key"),
-        ))
-        .client_ca_root(Certificate::from_pem(roots));
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", net.exchange_port(state)))
-        .await
-        .expect("bind the impostor");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
-        .tls_config(tls)
-        .expect("tls")
-        .add_service(ExchangeServer::new(service))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = stopped.await;
-            },
-        );
-    let task = tokio::spawn(async move {
-        let _ = server.await;
-    });
-    Running { stop, task }
-}
-
 // ------------------------------------------------------------------ the test
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+// The guard is held for the whole test by its own future; no task of the test waits for
+// the machine, so holding it across awaits blocks nothing.
+#[allow(clippy::await_holding_lock)]
 async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_leaks() {
+    let _machine = net::machine_shared();
     let started = Instant::now();
     let mut net = Net::init("KZ,RU,BY", "EEC", "", 22600, "");
     for s in ["KZ", "RU", "EEC"] {
@@ -1187,7 +1021,7 @@ async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_
         net.start(s);
     }
     let pid = net.pid("RU");
-    let rss_start = rss_kib(pid);
+    let rss_start = net::rss_kib(pid).expect("VmRSS of a running node");
 
     // Two rounds of the same barrage: the first warms the allocator up, the second must not
     // need more memory.
@@ -1206,14 +1040,14 @@ async fn hostile_input_at_every_entry_point_is_refused_specifically_and_nothing_
             "RU died in round {round}: {}",
             net.log("RU")
         );
-        rss.push(rss_kib(pid));
+        rss.push(net::rss_kib(pid).expect("VmRSS of a running node"));
         inbox_expected.extend(stored.inbox);
         quarantine_expected.extend(stored.quarantined);
         genuine_receipt = stored.genuine_receipt.or(genuine_receipt);
     }
     eprintln!(
         "RU RSS: {rss_start} KiB at start, {} KiB after round 1 ({:?}), {} KiB after round 2 ({:?}), peak {} KiB",
-        rss[0], times[0], rss[1], times[1], proc_status_kib(pid, "VmHWM:")
+        rss[0], times[0], rss[1], times[1], net::proc_status_kib(pid, "VmHWM:").expect("VmHWM of a running node")
     );
     assert!(
         rss[1] < RSS_BOUND_KIB,
@@ -1374,6 +1208,7 @@ fn many_elements(size: usize) -> String {
 
 #[test]
 fn many_element_documents_at_once_are_refused_within_a_memory_bound() {
+    let _machine = net::machine_shared();
     let mut net = Net::init("KZ,RU", "", "", 22900, "");
     net.start("KZ");
     net.start("RU");
@@ -1410,7 +1245,7 @@ fn many_element_documents_at_once_are_refused_within_a_memory_bound() {
         .map(|c| c.join().expect("client"))
         .collect();
     let took = t.elapsed();
-    let peak = proc_status_kib(pid, "VmHWM:");
+    let peak = net::proc_status_kib(pid, "VmHWM:").expect("VmHWM of a running node");
     let after = net.rss_kib("KZ");
     // What the allocator gives back once the load is over (reported, not asserted).
     std::thread::sleep(Duration::from_secs(10));
@@ -1485,6 +1320,7 @@ fn closed_by(s: &mut TcpStream, deadline: Instant) -> (bool, Vec<u8>) {
 
 #[test]
 fn slowloris_heads_are_closed_within_the_header_timeout_and_others_are_answered() {
+    let _machine = net::machine_shared();
     let mut net = Net::init("KZ,RU", "", "", 27300, SHORT_BOUNDS);
     net.start("KZ");
     let port = net.http_port("KZ");
@@ -1542,6 +1378,7 @@ fn slowloris_heads_are_closed_within_the_header_timeout_and_others_are_answered(
 
 #[test]
 fn a_declared_body_that_never_arrives_is_cut_off_after_the_body_stall() {
+    let _machine = net::machine_shared();
     let mut net = Net::init("KZ,RU", "", "", 27340, SHORT_BOUNDS);
     net.start("KZ");
     let port = net.http_port("KZ");
@@ -1584,7 +1421,11 @@ fn a_declared_body_that_never_arrives_is_cut_off_after_the_body_stall() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard is held for the whole test by its own future; no task of the test waits for
+// the machine, so holding it across awaits blocks nothing.
+#[allow(clippy::await_holding_lock)]
 async fn idle_admin_connections_after_the_handshake_are_closed_after_the_idle_timeout() {
+    let _machine = net::machine_shared();
     let mut net = Net::init("KZ,RU", "", "", 27380, SHORT_BOUNDS);
     net.start("KZ");
     let ca = net.node_dir("KZ").join("root.pem");
@@ -1643,7 +1484,11 @@ async fn idle_admin_connections_after_the_handshake_are_closed_after_the_idle_ti
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+// The guard is held for the whole test by its own future; no task of the test waits for
+// the machine, so holding it across awaits blocks nothing.
+#[allow(clippy::await_holding_lock)]
 async fn a_burst_on_one_window_connection_is_answered_call_by_call() {
+    let _machine = net::machine_shared();
     let mut net = Net::init(
         "KZ,RU",
         "",
@@ -1698,6 +1543,7 @@ async fn a_burst_on_one_window_connection_is_answered_call_by_call() {
 
 #[test]
 fn connections_over_the_door_cap_are_closed_at_once_and_counted() {
+    let _machine = net::machine_shared();
     let mut net = Net::init(
         "KZ,RU",
         "",
@@ -1745,6 +1591,7 @@ fn connections_over_the_door_cap_are_closed_at_once_and_counted() {
 
 #[test]
 fn an_answer_the_client_stops_reading_is_cut_off_after_the_body_stall() {
+    let _machine = net::machine_shared();
     let mut net = Net::init("KZ,RU", "", "", 27500, SHORT_BOUNDS);
     net.start("KZ");
     let port = net.http_port("KZ");

@@ -3,26 +3,14 @@
 //! every message the sender acknowledged to its national system is in the receiver's inbox
 //! exactly once, and recognised at the sender.
 
-mod net;
-
-use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use net::{wait_until, Net};
-
-/// A random number from the standard library's randomly keyed hasher.
-fn random(below: u64) -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(below);
-    h.finish() % below.max(1)
-}
+use crate::net::{self, wait_until, Net};
 
 #[test]
 fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
-    let messages: usize = std::env::var("TEREZE_CRASH_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2_000);
+    let _machine = net::machine_alone();
+    let messages: usize = net::setting("TEREZE_CRASH_MESSAGES", 2_000);
     let extra = "\n[relay]\nmin_backoff_ms = 50\nmax_backoff_ms = 500\n[limits]\nmax_inbox_pull = 1000000\n";
     let mut net = Net::init("KZ,RU", "", "", 19500, extra);
     net.start("KZ");
@@ -34,8 +22,8 @@ fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
     // Kill each side, and both, at random moments while messages flow.
     let mut kills = 0;
     while !flood.is_done() || kills < 6 {
-        std::thread::sleep(Duration::from_millis(150 + random(600)));
-        let victims: &[&str] = match random(3) {
+        std::thread::sleep(Duration::from_millis(150 + net::random(600)));
+        let victims: &[&str] = match net::random(3) {
             0 => &["KZ"],
             1 => &["RU"],
             _ => &["KZ", "RU"],
@@ -43,7 +31,7 @@ fn every_acknowledged_message_arrives_exactly_once_through_repeated_kill_9() {
         for v in victims {
             net.kill9(v);
         }
-        std::thread::sleep(Duration::from_millis(50 + random(250)));
+        std::thread::sleep(Duration::from_millis(50 + net::random(250)));
         for v in victims {
             net.start(v);
         }

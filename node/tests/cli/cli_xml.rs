@@ -1,12 +1,11 @@
 //! `tereze xml c14n|sign|verify` through the real binary: output, exit codes (0 valid, 1
 //! negative verdict, 2 usage or input error) and what stderr says.
 
-mod util;
-
 use std::process::Command;
 
 use tereze_codecs::pki::KeyKind;
-use util::{code, describe, negative, sample, stderr, stdout, Dir};
+
+use crate::util::{code, describe, negative, sample, stderr, stdout, Dir};
 
 #[test]
 fn c14n_writes_the_canonical_form_in_each_mode() {

@@ -2,9 +2,6 @@
 //! the trust space, the node listed for the state it claims to deliver for, and items that
 //! are malformed, oversize or for someone else refused with a reason and nothing stored.
 
-mod net;
-
-use net::Net;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -13,7 +10,9 @@ use tereze_codecs::pki::{
 };
 use tereze_node::proto::exchange_client::ExchangeClient;
 use tereze_node::proto::{deliver_outcome, DeliverItem, DeliverRequest, Route};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
+
+use crate::net::{self, read, Net};
 
 fn key() -> PKey<Private> {
     generate_key(KeyKind::EcP256).expect("key")
@@ -40,26 +39,12 @@ fn identity(
     ))
 }
 
-fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
-    std::fs::read(net.node_dir(state).join(file)).expect("read")
-}
-
 async fn client(
     net: &Net,
     to: &str,
     identity: Option<(Vec<u8>, Vec<u8>)>,
 ) -> Result<ExchangeClient<Channel>, String> {
-    let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
-        .domain_name(format!("node.{}.tereze.test", to.to_lowercase()));
-    if let Some((c, k)) = identity {
-        tls = tls.identity(Identity::from_pem(c, k));
-    }
-    let channel = Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port(to)))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls")
-        .connect()
+    let channel = net::exchange_channel(net, to, identity)
         .await
         .map_err(|e| format!("{e:?}"))?;
     Ok(ExchangeClient::new(channel))

@@ -4,13 +4,11 @@
 //! location is down; a revoked TLS certificate no longer gets through RU's door. CRLs are made
 //! with the `openssl ca` command (installed by scripts/setup), as a state's CA would.
 
-mod net;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use net::{wait_until, Net};
+use crate::net::{self, wait_until, Net};
 
 const SETTLE: Duration = Duration::from_secs(30);
 

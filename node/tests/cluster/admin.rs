@@ -2,15 +2,13 @@
 //! operator token, an OpenAPI description, and `tereze admin` mirroring it; a token file
 //! others may read stops the node from starting.
 
-mod net;
-
 use std::path::Path;
 use std::time::Duration;
 
+use serde_json::Value;
 use uuid::Uuid;
 
-use net::{tereze, wait_until, Net};
-use serde_json::Value;
+use crate::net::{self, tereze, wait_until, Net};
 
 /// A GET of the admin API at `port` with `token` (none: no credential).
 fn https(port: u16, ca: &Path, path: &str, token: Option<&str>) -> (u16, Value) {

@@ -2,19 +2,12 @@
 //! authority's path from a national file to a signed change set (import → publish → verify →
 //! queries over it), with the refusals a tester would try.
 
-mod net;
-
 use std::path::Path;
 
 use serde_json::Value;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    net::tereze(args)
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8")
-}
+use crate::net::tereze;
+use crate::util::arg;
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
@@ -22,13 +15,13 @@ fn json(out: &str) -> Value {
 
 #[test]
 fn queries_answer_as_of_a_date() {
-    let (code, out, err) = run(&["ref", "list"]);
+    let (code, out, err) = tereze(&["ref", "list"]);
     assert_eq!(code, 0, "{err}");
     for id in ["P.CLS.019", "P.CLS.022", "P.CLS.HS", "P.CLS.NTM"] {
         assert!(out.contains(id), "{out}");
     }
 
-    let (code, out, err) = run(&["ref", "list", "P.CLS.019", "--format", "json"]);
+    let (code, out, err) = tereze(&["ref", "list", "P.CLS.019", "--format", "json"]);
     assert_eq!(code, 0, "{err}");
     let v = json(&out);
     assert!(
@@ -36,14 +29,14 @@ fn queries_answer_as_of_a_date() {
         "{v}"
     );
 
-    let (code, out, _) = run(&["ref", "get", "P.CLS.019", "KZ"]);
+    let (code, out, _) = tereze(&["ref", "get", "P.CLS.019", "KZ"]);
     assert_eq!(code, 0);
     assert!(out.contains("name[kk] Қазақстан"), "{out}");
     assert!(out.contains("national[KZ] 398"), "{out}");
 
     // A duty that changed on 2024-01-01: the last day of the old rate, the first of the new.
     let duty = |day: &str| {
-        let (code, out, err) = run(&[
+        let (code, out, err) = tereze(&[
             "ref",
             "get",
             "P.CLS.HS",
@@ -59,7 +52,7 @@ fn queries_answer_as_of_a_date() {
     assert_eq!(duty("2023-12-31"), Value::from("5"));
     assert_eq!(duty("2024-01-01"), Value::from("0"));
     // Before the nomenclature's start the code is not in force: a negative answer.
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "ref",
         "get",
         "P.CLS.HS",
@@ -70,25 +63,25 @@ fn queries_answer_as_of_a_date() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not valid on 2021-12-31"), "{err}");
     // A withdrawn currency: in force up to its last day only.
-    let (code, _, err) = run(&["ref", "get", "P.CLS.022", "HRK", "--as-of", "2022-12-31"]);
+    let (code, _, err) = tereze(&["ref", "get", "P.CLS.022", "HRK", "--as-of", "2022-12-31"]);
     assert_eq!(code, 0, "{err}");
-    let (code, _, err) = run(&["ref", "get", "P.CLS.022", "HRK", "--as-of", "2023-01-01"]);
+    let (code, _, err) = tereze(&["ref", "get", "P.CLS.022", "HRK", "--as-of", "2023-01-01"]);
     assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("2023-01-01") && err.contains("..2022-12-31"),
         "{err}"
     );
-    let (code, _, err) = run(&["ref", "get", "P.CLS.019", "XX"]);
+    let (code, _, err) = tereze(&["ref", "get", "P.CLS.019", "XX"]);
     assert_eq!(code, 1, "{err}");
-    let (code, _, err) = run(&["ref", "get", "P.CLS.999", "XX"]);
+    let (code, _, err) = tereze(&["ref", "get", "P.CLS.999", "XX"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("unknown directory P.CLS.999"), "{err}");
 
-    let (code, out, _) = run(&["ref", "search", "P.CLS.019", "kazakh"]);
+    let (code, out, _) = tereze(&["ref", "search", "P.CLS.019", "kazakh"]);
     assert_eq!(code, 0);
     assert!(out.lines().any(|l| l.starts_with("KZ ")), "{out}");
 
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "ref",
         "diff",
         "P.CLS.HS",
@@ -104,14 +97,14 @@ fn queries_answer_as_of_a_date() {
     );
     assert_eq!(out.lines().count(), 2, "only the lentils changed: {out}");
 
-    let (code, _, err) = run(&["ref", "list", "P.CLS.019", "--as-of", "25.11.2026"]);
+    let (code, _, err) = tereze(&["ref", "list", "P.CLS.019", "--as-of", "25.11.2026"]);
     assert_eq!(code, 2);
     assert!(err.contains("is not a date"), "{err}");
 }
 
 #[test]
 fn the_tariff_says_what_goods_need_and_who_issues_it() {
-    let (code, out, err) = run(&["ref", "tariff", "1001990000", "--as-of", "2026-11-25"]);
+    let (code, out, err) = tereze(&["ref", "tariff", "1001990000", "--as-of", "2026-11-25"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("1001        Wheat and meslin"), "{out}");
     assert!(out.contains("01011 Phytosanitary certificate"), "{out}");
@@ -120,7 +113,7 @@ fn the_tariff_says_what_goods_need_and_who_issues_it() {
         "{out}"
     );
 
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "ref",
         "tariff",
         "0202300009",
@@ -143,10 +136,10 @@ fn the_tariff_says_what_goods_need_and_who_issues_it() {
     );
     assert!(v["duty"].is_string(), "{v}");
 
-    let (code, _, err) = run(&["ref", "tariff", "9999", "--as-of", "2026-11-25"]);
+    let (code, _, err) = tereze(&["ref", "tariff", "9999", "--as-of", "2026-11-25"]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not in directory P.CLS.HS"), "{err}");
-    let (code, _, _) = run(&["ref", "tariff", "10a1"]);
+    let (code, _, _) = tereze(&["ref", "tariff", "10a1"]);
     assert_eq!(code, 1);
 }
 
@@ -162,11 +155,11 @@ delimiter = ";"
 fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "pki",
         "init-dev",
         "--out",
-        p(d),
+        arg(d),
         "--states",
         "KZ,RU",
         "--hub",
@@ -185,16 +178,16 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     )
     .expect("csv");
     let set = d.join("set-1.toml");
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "ref",
         "import",
         "--directory",
         "P.CLS.025",
         "--mapping",
-        p(&d.join("units.toml")),
+        arg(&d.join("units.toml")),
         "--out",
-        p(&set),
-        p(&d.join("units.csv")),
+        arg(&set),
+        arg(&d.join("units.csv")),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -213,16 +206,16 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     let signed = sets.join("P.CLS.025-1.xml");
     // Signs the draft as the signer in `who` (a node directory of the dev PKI).
     let publish = |who: &str, out: &Path| {
-        run(&[
+        tereze(&[
             "ref",
             "publish",
             "--key",
-            p(&d.join(who).join("signer.key")),
+            arg(&d.join(who).join("signer.key")),
             "--cert",
-            p(&d.join(who).join("signer.pem")),
+            arg(&d.join(who).join("signer.pem")),
             "--out",
-            p(out),
-            p(&set),
+            arg(out),
+            arg(&set),
         ])
     };
     let (code, _, err) = publish("eec", &signed);
@@ -230,14 +223,14 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     let trust = d.join("trust-space.xml");
     let anchor = d.join("eec/root.pem");
     let verify = |file: &Path| {
-        run(&[
+        tereze(&[
             "ref",
             "verify",
             "--trust",
-            p(&trust),
+            arg(&trust),
             "--anchor",
-            p(&anchor),
-            p(file),
+            arg(&anchor),
+            arg(file),
         ])
     };
     let (code, out, err) = verify(&signed);
@@ -253,13 +246,13 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
         all.extend_from_slice(args);
         all.extend_from_slice(&[
             "--sets",
-            p(&sets),
+            arg(&sets),
             "--trust",
-            p(&trust),
+            arg(&trust),
             "--anchor",
-            p(&anchor),
+            arg(&anchor),
         ]);
-        run(&all)
+        tereze(&all)
     };
     let (code, out, err) = with_sets(&["get", "P.CLS.025", "166", "--as-of", "2027-01-01"]);
     assert_eq!(code, 0, "{err}");
@@ -306,16 +299,16 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
         "okei;name_en;name_ru;kz;rec20;from\n9992;X;Х;х\n",
     )
     .expect("csv");
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "ref",
         "import",
         "--directory",
         "P.CLS.025",
         "--mapping",
-        p(&d.join("units.toml")),
+        arg(&d.join("units.toml")),
         "--out",
-        p(&d.join("bad.toml")),
-        p(&d.join("bad.csv")),
+        arg(&d.join("bad.toml")),
+        arg(&d.join("bad.csv")),
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 2") && err.contains("4 fields"), "{err}");
@@ -326,14 +319,14 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
         "okei;name_en;name_ru;kz;rec20;from\n9993;Y;Y;y;ZTY;2026-13-01\n",
     )
     .expect("csv");
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "ref",
         "import",
         "--directory",
         "P.CLS.025",
         "--mapping",
-        p(&d.join("units.toml")),
-        p(&d.join("date.csv")),
+        arg(&d.join("units.toml")),
+        arg(&d.join("date.csv")),
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(

@@ -3,8 +3,6 @@
 //! that open connections and say nothing. Figures are printed (`--nocapture`) and kept in
 //! docs/reliability.md.
 
-mod net;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -13,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use net::{wait_until, Net};
+use crate::net::{self, wait_until, Net};
 
 /// Fast backoff so a test sees several pauses; a short call timeout so a stall shows quickly.
 const RELAY: &str =
@@ -59,6 +57,7 @@ fn tail(log: &str, lines: usize) -> String {
 
 #[test]
 fn a_peer_down_for_a_minute_under_steady_load_costs_few_calls_and_its_backlog_drains() {
+    let _machine = net::machine_shared();
     let outage = Duration::from_secs(
         std::env::var("TEREZE_OUTAGE_SECONDS")
             .ok()
@@ -253,6 +252,7 @@ fn answer_within(s: &mut TcpStream, wait: Duration) -> Option<(u16, String)> {
 
 #[test]
 fn six_parallel_large_uploads_into_a_small_disk_are_refused_before_their_first_byte() {
+    let _machine = net::machine_shared();
     const MIB: u64 = 1 << 20;
     // deploy/chaos runs it at the issue's size (70 MiB uploads).
     let size_mib: u64 = std::env::var("TEREZE_CHAOS_UPLOAD_MIB")
@@ -265,7 +265,7 @@ fn six_parallel_large_uploads_into_a_small_disk_are_refused_before_their_first_b
         "KZ,RU",
         "",
         "",
-        23500,
+        26200,
         "\n[limits]\nmin_free_disk_mb = 16\n[attachments]\nstall_seconds = 10\n",
     );
     let data = net.data_dir("KZ");
@@ -422,6 +422,7 @@ fn six_parallel_large_uploads_into_a_small_disk_are_refused_before_their_first_b
 
 #[test]
 fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
+    let _machine = net::machine_shared();
     let mut net = Net::init(
         "KZ,RU,BY",
         "",
@@ -565,11 +566,12 @@ fn a_full_disk_refuses_new_work_retryably_loses_nothing_and_recovers() {
 
 #[test]
 fn a_last_checkpoint_the_store_refuses_at_shutdown_ends_the_node_for_a_restart_not_with_0() {
+    let _machine = net::machine_shared();
     // KZ's store is a PostgreSQL database that goes away while KZ is idle: nothing is
     // written until SIGTERM, and then the last audit checkpoint cannot be.
     let mut pg = tereze_testkit::pgcluster::PgCluster::start().expect("PostgreSQL starts");
     let url = pg.create_database("kz").expect("database");
-    let mut net = Net::init("KZ,RU", "", "", 25670, "");
+    let mut net = Net::init("KZ,RU", "", "", 26300, "");
     net.configure(
         "KZ",
         &format!("store = \"{url}\"\naudit_checkpoint_seconds = 3600"),
@@ -641,6 +643,7 @@ fn round_trip(net: &Net, to: &str) -> Duration {
 
 #[test]
 fn a_stalled_peer_times_out_and_the_other_peers_do_not_wait_for_it() {
+    let _machine = net::machine_shared();
     // A call timeout well above what a round trip takes on a slow machine, so that "BY did not
     // wait behind RU" has a margin on both sides.
     let relay = RELAY.replace("timeout_seconds = 3", "timeout_seconds = 12");
@@ -767,6 +770,7 @@ fn last_state(net: &Net, state: &str, id: &str) -> Option<String> {
 
 #[test]
 fn a_sender_whose_clock_runs_ahead_beyond_the_allowed_skew_is_rejected_with_the_reason() {
+    let _machine = net::machine_shared();
     assert!(
         Path::new(LIBFAKETIME).exists(),
         "this test needs libfaketime ({LIBFAKETIME}; scripts/setup installs faketime)"
@@ -819,6 +823,7 @@ fn pem_body_lines(pem: &str) -> Vec<String> {
 
 #[test]
 fn secrets_never_reach_the_logs_even_at_trace_level() {
+    let _machine = net::machine_shared();
     let mut net = Net::init("KZ,RU", "", "", 23450, "");
     net.start_with_env("KZ", &[("TEREZE_LOG", "trace")]);
     net.start_with_env("RU", &[("TEREZE_LOG", "trace")]);

@@ -1,19 +1,15 @@
 //! The node's command line: bad configurations and arguments are refused with exit 2 and a
 //! message naming the file and field; `pki init-dev` writes a usable tree.
 
-mod net;
-
 use std::process::Command;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    net::tereze(args)
-}
+use crate::net::tereze;
 
 #[test]
 fn init_dev_writes_a_trust_space_and_a_config_per_node() {
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().to_str().expect("utf-8");
-    let (code, stdout, stderr) = run(&[
+    let (code, stdout, stderr) = tereze(&[
         "pki",
         "init-dev",
         "--out",
@@ -72,7 +68,7 @@ fn init_dev_writes_a_trust_space_and_a_config_per_node() {
             "private keys are readable by their owner only"
         );
     }
-    let (code, _, stderr) = run(&["pki", "init-dev", "--out", out, "--states", "kz"]);
+    let (code, _, stderr) = tereze(&["pki", "init-dev", "--out", out, "--states", "kz"]);
     assert_eq!(code, 2);
     assert!(stderr.contains("\"kz\" is not a state code"), "{stderr}");
 }
@@ -81,7 +77,7 @@ fn init_dev_writes_a_trust_space_and_a_config_per_node() {
 fn a_bad_configuration_is_refused_naming_the_field() {
     let dir = tempfile::tempdir().expect("dir");
     let out = dir.path().to_str().expect("utf-8");
-    let (code, _, stderr) = run(&[
+    let (code, _, stderr) = tereze(&[
         "pki",
         "init-dev",
         "--out",
@@ -102,7 +98,7 @@ fn a_bad_configuration_is_refused_naming_the_field() {
         original.replace("role = \"member\"", "role = \"boss\""),
     )
     .expect("write");
-    let (code, _, stderr) = run(&["node", "run", "--config", config.to_str().expect("utf-8")]);
+    let (code, _, stderr) = tereze(&["node", "run", "--config", config.to_str().expect("utf-8")]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("node.toml") && stderr.contains("boss"),
@@ -110,7 +106,7 @@ fn a_bad_configuration_is_refused_naming_the_field() {
     );
 
     std::fs::write(&config, format!("{original}\n[relay]\nmax_attempts = 0\n")).expect("write");
-    let (code, _, stderr) = run(&["node", "run", "--config", config.to_str().expect("utf-8")]);
+    let (code, _, stderr) = tereze(&["node", "run", "--config", config.to_str().expect("utf-8")]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("relay.max_attempts: must be at least 1"),
@@ -118,7 +114,7 @@ fn a_bad_configuration_is_refused_naming_the_field() {
     );
 
     std::fs::write(&config, original.replace("signer.key", "missing.key")).expect("write");
-    let (code, _, stderr) = run(&["node", "run", "--config", config.to_str().expect("utf-8")]);
+    let (code, _, stderr) = tereze(&["node", "run", "--config", config.to_str().expect("utf-8")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("missing.key: cannot read"), "{stderr}");
 
@@ -127,11 +123,11 @@ fn a_bad_configuration_is_refused_naming_the_field() {
         original.replace("state = \"KZ\"", "state = \"BY\""),
     )
     .expect("write");
-    let (code, _, stderr) = run(&["node", "run", "--config", config.to_str().expect("utf-8")]);
+    let (code, _, stderr) = tereze(&["node", "run", "--config", config.to_str().expect("utf-8")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("BY is not in the trust space"), "{stderr}");
 
-    let (code, _, stderr) = run(&["node", "run", "--config", "/nonexistent/node.toml"]);
+    let (code, _, stderr) = tereze(&["node", "run", "--config", "/nonexistent/node.toml"]);
     assert_eq!(code, 2);
     assert!(
         stderr.contains("/nonexistent/node.toml: cannot read"),
@@ -142,7 +138,7 @@ fn a_bad_configuration_is_refused_naming_the_field() {
 #[test]
 fn audit_verify_needs_a_node_store() {
     let dir = tempfile::tempdir().expect("dir");
-    let (code, _, stderr) = run(&["audit", "verify", dir.path().to_str().expect("utf-8")]);
+    let (code, _, stderr) = tereze(&["audit", "verify", dir.path().to_str().expect("utf-8")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("no node store here"), "{stderr}");
 }

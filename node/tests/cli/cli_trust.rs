@@ -2,25 +2,18 @@
 //! compared; tampering and the wrong anchor are caught; nodes refuse an unsigned space when
 //! they are told whose signature to expect.
 
-mod net;
-
 use std::path::Path;
 
-fn run(args: &[&str]) -> (i32, String, String) {
-    net::tereze(args)
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().expect("utf-8")
-}
+use crate::net::tereze;
+use crate::util::arg;
 
 /// A dev PKI for KZ and RU with the hub EEC in `d`.
 fn init_dev(d: &Path, base_port: &str) {
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "pki",
         "init-dev",
         "--out",
-        p(d),
+        arg(d),
         "--states",
         "KZ,RU",
         "--base-port",
@@ -37,24 +30,24 @@ fn build_sign_verify_show_and_diff() {
     let anchor = d.join("eec/root.pem");
 
     // init-dev's own signed space verifies against the Commission's anchor only.
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "trust",
         "verify",
         "--anchor",
-        p(&anchor),
-        p(&d.join("trust-space.xml")),
+        arg(&anchor),
+        arg(&d.join("trust-space.xml")),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("valid: trust space v1") && out.contains("EEC document signer"),
         "{out}"
     );
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "trust",
         "verify",
         "--anchor",
-        p(&d.join("kz/root.pem")),
-        p(&d.join("trust-space.xml")),
+        arg(&d.join("kz/root.pem")),
+        arg(&d.join("trust-space.xml")),
     ]);
     assert_eq!(code, 1);
     assert!(
@@ -67,36 +60,37 @@ fn build_sign_verify_show_and_diff() {
     let v2 = source.replacen("\"P.TS.01\"]", "\"P.TS.01\", \"P.SS.01\"]", 2);
     assert_ne!(v2, source);
     std::fs::write(d.join("v2.toml"), v2).expect("write");
-    let (code, unsigned, err) = run(&["trust", "build", "--version", "2", p(&d.join("v2.toml"))]);
+    let (code, unsigned, err) =
+        tereze(&["trust", "build", "--version", "2", arg(&d.join("v2.toml"))]);
     assert_eq!(code, 0, "{err}");
     std::fs::write(d.join("v2-unsigned.xml"), unsigned).expect("write");
-    let (code, signed, err) = run(&[
+    let (code, signed, err) = tereze(&[
         "trust",
         "sign",
         "--key",
-        p(&d.join("eec/signer.key")),
+        arg(&d.join("eec/signer.key")),
         "--cert",
-        p(&d.join("eec/signer.pem")),
-        p(&d.join("v2-unsigned.xml")),
+        arg(&d.join("eec/signer.pem")),
+        arg(&d.join("v2-unsigned.xml")),
     ]);
     assert_eq!(code, 0, "{err}");
     std::fs::write(d.join("v2.xml"), &signed).expect("write");
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "trust",
         "verify",
         "--anchor",
-        p(&anchor),
-        p(&d.join("v2.xml")),
+        arg(&anchor),
+        arg(&d.join("v2.xml")),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("valid: trust space v2"), "{out}");
 
-    let (code, out, _) = run(&[
+    let (code, out, _) = tereze(&[
         "trust",
         "show",
         "--anchor",
-        p(&anchor),
-        p(&d.join("v2.xml")),
+        arg(&anchor),
+        arg(&d.join("v2.xml")),
     ]);
     assert_eq!(code, 0);
     assert!(
@@ -108,13 +102,13 @@ fn build_sign_verify_show_and_diff() {
         "{out}"
     );
 
-    let (code, out, _) = run(&[
+    let (code, out, _) = tereze(&[
         "trust",
         "diff",
         "--anchor",
-        p(&anchor),
-        p(&d.join("trust-space.xml")),
-        p(&d.join("v2.xml")),
+        arg(&anchor),
+        arg(&d.join("trust-space.xml")),
+        arg(&d.join("v2.xml")),
     ]);
     assert_eq!(code, 0);
     assert!(out.contains("~ version 1 -> 2"), "{out}");
@@ -128,17 +122,17 @@ fn build_sign_verify_show_and_diff() {
     let tampered = signed.replacen("https://127.0.0.1:19910", "https://203.0.113.9:19910", 1);
     assert_ne!(tampered, signed);
     std::fs::write(d.join("tampered.xml"), tampered).expect("write");
-    let (code, _, err) = run(&[
+    let (code, _, err) = tereze(&[
         "trust",
         "verify",
         "--anchor",
-        p(&anchor),
-        p(&d.join("tampered.xml")),
+        arg(&anchor),
+        arg(&d.join("tampered.xml")),
     ]);
     assert_eq!(code, 1, "{err}");
 
     // A signed space without the anchor to check it, and a broken source, are input errors.
-    let (code, _, err) = run(&["trust", "show", p(&d.join("v2.xml"))]);
+    let (code, _, err) = tereze(&["trust", "show", arg(&d.join("v2.xml"))]);
     assert_eq!(code, 2);
     assert!(err.contains("needs the Commission's anchor"), "{err}");
     std::fs::write(
@@ -146,7 +140,7 @@ fn build_sign_verify_show_and_diff() {
         source.replacen("valid_from = \"", "valid_from = \"x", 1),
     )
     .expect("write");
-    let (code, _, err) = run(&["trust", "build", p(&d.join("bad.toml"))]);
+    let (code, _, err) = tereze(&["trust", "build", arg(&d.join("bad.toml"))]);
     assert_eq!(code, 2);
     assert!(err.contains("recognition[0].valid_from"), "{err}");
 }
@@ -159,7 +153,7 @@ fn a_node_told_the_commission_anchor_refuses_an_unsigned_trust_space() {
     let config = d.join("kz/node.toml");
     let text = std::fs::read_to_string(&config).expect("config");
     std::fs::write(&config, text.replace("trust-space.xml", "trust-space.toml")).expect("write");
-    let (code, _, err) = run(&["node", "run", "--config", p(&config)]);
+    let (code, _, err) = tereze(&["node", "run", "--config", arg(&config)]);
     assert_eq!(code, 2);
     assert!(
         err.contains("unsigned (TOML) trust space is refused"),
@@ -175,26 +169,26 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
     let anchor = d.join("eec/root.pem");
     let sign = |unsigned: &str, name: &str| {
         std::fs::write(d.join(format!("{name}-unsigned.xml")), unsigned).expect("write");
-        run(&[
+        tereze(&[
             "trust",
             "sign",
             "--key",
-            p(&d.join("eec/signer.key")),
+            arg(&d.join("eec/signer.key")),
             "--cert",
-            p(&d.join("eec/signer.pem")),
-            p(&d.join(format!("{name}-unsigned.xml"))),
+            arg(&d.join("eec/signer.pem")),
+            arg(&d.join(format!("{name}-unsigned.xml"))),
         ])
     };
 
     // A space written before the flag existed carries no attribute: normal traffic.
     let v1 = std::fs::read_to_string(d.join("trust-space.xml")).expect("v1");
     assert!(!v1.contains("Conformance"), "{v1}");
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "trust",
         "show",
         "--anchor",
-        p(&anchor),
-        p(&d.join("trust-space.xml")),
+        arg(&anchor),
+        arg(&d.join("trust-space.xml")),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("conformance"), "{out}");
@@ -204,13 +198,14 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
     let v2 = source.replacen("code = \"KZ\"\n", "code = \"KZ\"\nconformance = true\n", 1);
     assert_ne!(v2, source);
     std::fs::write(d.join("v2.toml"), v2).expect("write");
-    let (code, out, err) = run(&["trust", "show", p(&d.join("v2.toml"))]);
+    let (code, out, err) = tereze(&["trust", "show", arg(&d.join("v2.toml"))]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("state KZ (Kazakhstan) member, conformance"),
         "{out}"
     );
-    let (code, unsigned, err) = run(&["trust", "build", "--version", "2", p(&d.join("v2.toml"))]);
+    let (code, unsigned, err) =
+        tereze(&["trust", "build", "--version", "2", arg(&d.join("v2.toml"))]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         unsigned.matches("Conformance=\"true\"").count(),
@@ -220,12 +215,12 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
     let (code, signed, err) = sign(&unsigned, "v2");
     assert_eq!(code, 0, "{err}");
     std::fs::write(d.join("v2.xml"), &signed).expect("write");
-    let (code, out, err) = run(&[
+    let (code, out, err) = tereze(&[
         "trust",
         "show",
         "--anchor",
-        p(&anchor),
-        p(&d.join("v2.xml")),
+        arg(&anchor),
+        arg(&d.join("v2.xml")),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -233,13 +228,13 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
         "{out}"
     );
     assert!(out.contains("state RU (Russia) member\n"), "{out}");
-    let (code, out, _) = run(&[
+    let (code, out, _) = tereze(&[
         "trust",
         "diff",
         "--anchor",
-        p(&anchor),
-        p(&d.join("trust-space.xml")),
-        p(&d.join("v2.xml")),
+        arg(&anchor),
+        arg(&d.join("trust-space.xml")),
+        arg(&d.join("v2.xml")),
     ]);
     assert_eq!(code, 0);
     assert!(

@@ -3,12 +3,11 @@
 //! state is marked `conformance = true` in the trust space, so the target keeps the suite's
 //! envelopes out of its national inbox and quarantine until an operator purges them (issue 22).
 
-mod net;
-
 use std::time::Duration;
 
-use net::{tereze, wait_until, Net};
 use serde_json::Value;
+
+use crate::net::{tereze, wait_until, Net};
 
 #[test]
 fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
@@ -197,7 +196,7 @@ fn the_full_suite_passes_against_a_fresh_node_and_writes_its_reports() {
 fn docs_conformance_md_lists_the_catalogue() {
     let (code, md, err) = tereze(&["conformance", "list", "--markdown"]);
     assert_eq!(code, 0, "{err}");
-    let doc = include_str!("../../docs/conformance.md");
+    let doc = include_str!("../../../docs/conformance.md");
     assert!(
         doc.contains(md.trim()),
         "docs/conformance.md is out of date: regenerate its catalogue with `tereze conformance list --markdown`"

@@ -6,32 +6,16 @@
 //! verifies. Sized by TEREZE_CHAOS_MESSAGES (10,000) and TEREZE_CHAOS_KILLS (50); a longer
 //! campaign is `deploy/chaos` (release build, more of both).
 
-mod net;
-
-use std::hash::{BuildHasher, Hasher};
 use std::time::{Duration, Instant};
 
-use net::{wait_until, Net};
-
-/// A random number from the standard library's randomly keyed hasher.
-fn random(below: u64) -> u64 {
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(below);
-    h.finish() % below.max(1)
-}
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use crate::net::{self, wait_until, Net};
 
 #[test]
 fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
-    let messages = setting("TEREZE_CHAOS_MESSAGES", 10_000);
-    let kills_wanted = setting("TEREZE_CHAOS_KILLS", 50);
-    let base = setting("TEREZE_CHAOS_PORT_BASE", 23500) as u16;
+    let _machine = net::machine_alone();
+    let messages: usize = net::setting("TEREZE_CHAOS_MESSAGES", 10_000);
+    let kills_wanted: usize = net::setting("TEREZE_CHAOS_KILLS", 50);
+    let base = net::setting::<usize>("TEREZE_CHAOS_PORT_BASE", 23500) as u16;
     let extra = "\n[relay]\nmin_backoff_ms = 50\nmax_backoff_ms = 1000\n[limits]\nmax_inbox_pull = 1000000\n";
     let mut net = Net::init("KZ,RU", "EEC", "KZ,RU", base, extra);
     for s in ["EEC", "KZ", "RU"] {
@@ -53,18 +37,18 @@ fn fifty_kill_9_of_sender_hub_and_receiver_lose_and_duplicate_nothing() {
         while flood.count() < due && !flood.is_done() {
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(random(300)));
-        let first = random(3) as usize;
+        std::thread::sleep(Duration::from_millis(net::random(300)));
+        let first = net::random(3) as usize;
         let mut victims = vec![first];
-        if random(4) == 0 && kills + 1 < kills_wanted {
-            victims.push((first + 1 + random(2) as usize) % 3);
+        if net::random(4) == 0 && kills + 1 < kills_wanted {
+            victims.push((first + 1 + net::random(2) as usize) % 3);
         }
         for v in &victims {
             net.kill9(NODES[*v]);
             by_node[*v] += 1;
             kills += 1;
         }
-        std::thread::sleep(Duration::from_millis(random(400)));
+        std::thread::sleep(Duration::from_millis(net::random(400)));
         for v in &victims {
             net.start(NODES[*v]);
         }

@@ -7,14 +7,11 @@
 //! node and continues from the bytes held. `TEREZE_ATTACHMENT_MIB` sets the hub test's size (default 256; the
 //! 2 GiB figures in BENCHMARKS.md come from `TEREZE_ATTACHMENT_MIB=2048`).
 
-mod net;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use net::{exchange, header, sign, signer, urn, wait_until, Net, SAMPLE};
 use serde_json::{json, Value};
 use tereze_codecs::dsig::SignTarget;
 use tereze_codecs::envelope::AttachmentRef;
@@ -23,6 +20,8 @@ use tereze_node::proto::{
     DeliverRequest, Route,
 };
 use uuid::Uuid;
+
+use crate::net::{self, exchange, header, sign, signer, urn, wait_until, Net, SAMPLE};
 
 const MIB: u64 = 1 << 20;
 
@@ -219,18 +218,6 @@ fn download(port: u16, id: &str, att: &str) -> (u64, [u8; 32], String) {
     (got, h.finish(), sha)
 }
 
-/// A `/proc/<pid>/status` figure in KiB (VmRSS, VmHWM).
-fn proc_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 fn recognised_at(net: &Net, state: &str, id: &str) -> bool {
     net.states(state, id).iter().any(|s| s == "recognised")
 }
@@ -276,7 +263,7 @@ fn a_large_attachment_crosses_the_hub_in_bounded_memory_and_arrives_whole() {
     std::thread::sleep(Duration::from_millis(500));
     let before: Vec<(&str, u64)> = ["KZ", "EEC", "RU"]
         .iter()
-        .map(|s| (*s, proc_kib(net.pid(s), "VmRSS:")))
+        .map(|s| (*s, net::proc_status_kib(net.pid(s), "VmRSS:").unwrap_or(0)))
         .collect();
     let started = Instant::now();
     let (status, up) = upload(net.http_port("KZ"), &file);
@@ -335,7 +322,7 @@ fn a_large_attachment_crosses_the_hub_in_bounded_memory_and_arrives_whole() {
         relayed.as_secs_f64()
     );
     for (s, rss) in &before {
-        let peak = proc_kib(net.pid(s), "VmHWM:");
+        let peak = net::proc_status_kib(net.pid(s), "VmHWM:").unwrap_or(0);
         let growth = peak.saturating_sub(*rss);
         report.push_str(&format!(
             " {s} RSS {} MiB -> peak {} MiB (+{} MiB);",

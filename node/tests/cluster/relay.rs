@@ -2,13 +2,12 @@
 //! direct and hub exchange with verified receipts and exactly-once inboxes, a peer down and
 //! back up, clear refusals of bad submissions, and the audit chain of a stopped node.
 
-mod net;
-
 use std::process::Command;
 use std::time::Duration;
 
-use net::{wait_until, Net, BIN};
 use serde_json::json;
+
+use crate::net::{self, wait_until, Net, BIN};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
@@ -244,7 +243,7 @@ fn bad_submissions_are_refused_clearly_and_nothing_is_stored() {
     // The wheat's phytosanitary certificate listed as another kind of document: the integrated
     // tariff says the goods need it (docs/reference-data.md).
     let no_phyto = net::SAMPLE.replacen(">01011<", ">02014<", 1);
-    let kz_no_phyto = include_str!("../../codecs/samples/kz.export-declaration/valid-grain.xml");
+    let kz_no_phyto = include_str!("../../../codecs/samples/kz.export-declaration/valid-grain.xml");
     assert!(
         kz_no_phyto.contains("PHYTO-KZ"),
         "the KZ sample lists its phyto certificate"
@@ -359,6 +358,7 @@ fn a_full_outbox_answers_429_and_a_parked_message_can_be_requeued() {
 fn the_multi_state_demo_delivers_everything_through_the_window_service() {
     // Five members and the hub as processes; submissions, status and the event stream go
     // through the Window gRPC service; some routes pass through the hub.
+    net::claim_ports(19800, 6);
     let dir = tempfile::tempdir().expect("dir");
     let out = Command::new(BIN)
         .args([
@@ -762,7 +762,7 @@ fn requeue_refuses_a_message_past_its_signed_expiry_and_sends_one_within_it() {
 fn a_submission_set_refuses_a_recipient_other_than_its_own_on_both_doors() {
     let mut net = Net::init("KZ,RU,BY", "", "", 25640, "");
     net.start("KZ");
-    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let set = include_str!("../../../codecs/samples/kz.export-submission/valid-grain.xml");
     let submit = |recipient: &str| {
         net.http(
             "KZ",
@@ -828,7 +828,7 @@ fn concurrent_submissions_never_queue_past_max_queue() {
     let mut net = Net::init("KZ,RU", "", "", 25670, extra);
     net.start("KZ");
     let port = net.http_port("KZ");
-    let set = include_str!("../../codecs/samples/kz.export-submission/valid-grain.xml");
+    let set = include_str!("../../../codecs/samples/kz.export-submission/valid-grain.xml");
     let single = json!({
         "format": "eaeu.export-declaration",
         "document": net::SAMPLE,

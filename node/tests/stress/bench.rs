@@ -1,10 +1,12 @@
 //! `tereze bench --json`, the figures the side-by-side suite (`scripts/bench`) reads: a tiny
 //! run between two real nodes writes every field. Nothing here is timed against a goal.
 
-mod net;
+use crate::net;
 
 #[test]
 fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
+    let _machine = net::machine_shared();
+    net::claim_ports(23700, 2);
     let dir = tempfile::tempdir().expect("dir");
     let json = dir.path().join("bench.json");
     let path = json.to_str().expect("utf-8");
@@ -45,13 +47,6 @@ fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
     }
 }
 
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// An open loop well above what the pair carries (issue 23): the sender pushes back what it
 /// cannot take instead of holding it in memory (the Window's HTTP/2 stream limit holds the
 /// client's calls back; a call waiting past the admission deadline is refused with
@@ -64,16 +59,18 @@ fn setting(name: &str, default: u64) -> u64 {
 /// and `TEREZE_OVERLOAD_SETTLE` (seconds) state the memory bounds.
 #[test]
 fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
-    let rate = setting("TEREZE_OVERLOAD_RATE", 400);
-    let seconds = setting("TEREZE_OVERLOAD_SECONDS", 8);
-    let queue_bytes = setting("TEREZE_OVERLOAD_QUEUE_BYTES", 16 << 20);
-    let threads = setting("TEREZE_OVERLOAD_THREADS", 32);
+    let _machine = net::machine_shared();
+    net::claim_ports(23720, 2);
+    let rate = net::setting::<u64>("TEREZE_OVERLOAD_RATE", 400);
+    let seconds = net::setting::<u64>("TEREZE_OVERLOAD_SECONDS", 8);
+    let queue_bytes = net::setting::<u64>("TEREZE_OVERLOAD_QUEUE_BYTES", 16 << 20);
+    let threads = net::setting::<u64>("TEREZE_OVERLOAD_THREADS", 32);
     // Stated bounds: each node's RSS under load (a debug build; without the bounds the sender
     // reached 1.2 GB here), and what it still holds over idle 20 s after.
-    let peak_bound_mib = setting("TEREZE_OVERLOAD_PEAK_MIB", 320);
+    let peak_bound_mib = net::setting::<u64>("TEREZE_OVERLOAD_PEAK_MIB", 320);
     // The store's page cache (16 MiB) fills under load and is kept: it counts in the margin.
-    let after_bound_mib = setting("TEREZE_OVERLOAD_AFTER_MIB", 64);
-    let settle = setting("TEREZE_OVERLOAD_SETTLE", 20).to_string();
+    let after_bound_mib = net::setting::<u64>("TEREZE_OVERLOAD_AFTER_MIB", 64);
+    let settle = net::setting::<u64>("TEREZE_OVERLOAD_SETTLE", 20).to_string();
     let dir = tempfile::tempdir().expect("dir");
     let json = dir.path().join("bench.json");
     let messages = (rate * seconds).to_string();
@@ -144,6 +141,7 @@ fn overload_is_pushed_back_and_memory_stays_bounded_and_returns() {
 /// submission accepted arrives once.
 #[test]
 fn http_intake_answers_429_at_max_queue_bytes_and_loses_nothing_it_took() {
+    let _machine = net::machine_shared();
     use std::io::{Read, Write};
     let mut net = net::Net::init(
         "KZ,RU",

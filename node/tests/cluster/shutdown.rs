@@ -5,17 +5,16 @@
 //! stops sending) is dropped; either way the node signs its last audit checkpoint and exits 0
 //! within its budget.
 
-mod net;
-
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use net::Net;
 use tereze_node::proto::{
     BeginUploadRequest, SubscribeReferenceRequest, SubscribeRequest, UploadChunk,
     UploadStatusRequest,
 };
+
+use crate::net::{self, Net};
 
 /// No periodic checkpoint during a test: only the one signed at shutdown covers the chain's end.
 const NO_PERIODIC_CHECKPOINT: &str = "audit_checkpoint_seconds = 3600";
@@ -52,7 +51,7 @@ fn assert_chain_signed_to_the_end(net: &Net, state: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_ends_open_streams_signs_a_last_checkpoint_and_exits_0_at_once() {
-    let mut net = Net::init("KZ,RU", "", "", 25610, "");
+    let mut net = Net::init("KZ,RU", "", "", 26100, "");
     net.configure("KZ", NO_PERIODIC_CHECKPOINT);
     net.configure("KZ", "shutdown_seconds = 30");
     net.start("KZ");
@@ -132,7 +131,7 @@ async fn sigterm_ends_open_streams_signs_a_last_checkpoint_and_exits_0_at_once()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_still_open_when_the_budget_runs_out_is_dropped_and_the_node_exits_0() {
-    let mut net = Net::init("KZ,RU", "", "", 25640, "");
+    let mut net = Net::init("KZ,RU", "", "", 26140, "");
     net.configure("KZ", NO_PERIODIC_CHECKPOINT);
     net.configure("KZ", "shutdown_seconds = 10");
     net.start("KZ");

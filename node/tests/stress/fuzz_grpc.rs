@@ -11,9 +11,8 @@
 //! `TEREZE_FUZZ_ITERATIONS` (calls, default [`DEFAULT_ITERATIONS`]) and `TEREZE_FUZZ_SEED`
 //! choose the run (docs/fuzzing.md).
 
-#[path = "../../codecs/tests/mutator/mod.rs"]
+#[path = "../../../codecs/tests/mutator/mod.rs"]
 mod mutator;
-mod net;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -21,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use mutator::{mutate_some, Rng, Seed};
-use net::Net;
 use openssl::hash::MessageDigest;
 use prost::bytes::{Buf, BufMut};
 use prost::Message;
@@ -36,9 +34,11 @@ use tereze_node::proto::{
 };
 use tonic::codec::{DecodeBuf, EncodeBuf};
 use tonic::codegen::http::uri::PathAndQuery;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 use uuid::Uuid;
+
+use crate::net::{self, Net};
 
 /// Enough for CI: well under a minute in a debug build on two cores.
 const DEFAULT_ITERATIONS: u64 = 400;
@@ -305,26 +305,6 @@ impl Tally {
     }
 }
 
-async fn exchange_channel(net: &Net) -> Channel {
-    let read = |f: &str| std::fs::read(net.node_dir("KZ").join(f)).expect("read");
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(
-            std::fs::read(net.node_dir("RU").join("root.pem")).expect("root"),
-        ))
-        .domain_name("node.ru.tereze.test")
-        .identity(Identity::from_pem(
-            read("node-tls.pem"),
-            read("node-tls.key"),
-        ));
-    Endpoint::from_shared(format!("https://127.0.0.1:{}", net.exchange_port("RU")))
-        .expect("endpoint")
-        .tls_config(tls)
-        .expect("tls")
-        .connect()
-        .await
-        .expect("connects")
-}
-
 /// The request as protobuf bytes, sent as they are: mutated bytes reach the node's decoder.
 #[derive(Clone, Copy, Default)]
 struct RawCodec;
@@ -534,19 +514,12 @@ fn submission(rng: &mut Rng, national: &[(String, Seed)], seeds: &[Seed]) -> Sub
     r
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard is held for the whole test by its own future; no task of the test waits for
+// the machine, so holding it across awaits blocks nothing.
+#[allow(clippy::await_holding_lock)]
 async fn mutated_deliveries_and_submissions_never_break_the_node() {
+    let _machine = net::machine_alone();
     let seed = env_u64("TEREZE_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
     let iterations = env_u64("TEREZE_FUZZ_ITERATIONS").unwrap_or(DEFAULT_ITERATIONS);
     let extra =
@@ -575,7 +548,9 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
         seeds,
     };
     assert!(!fixture.contents.is_empty(), "no EAEU samples");
-    let channel = exchange_channel(&net).await;
+    let channel = net::exchange_channel(&net, "RU", net::node_identity(&net, "KZ"))
+        .await
+        .expect("connects");
     let mut exchange = ExchangeClient::new(channel.clone()).max_decoding_message_size(64 << 20);
     let mut window = net::window(net.window_port("RU")).await;
 
@@ -710,7 +685,7 @@ async fn mutated_deliveries_and_submissions_never_break_the_node() {
                 "{what}: the node is down ({status} {body}): {}",
                 net.log("RU")
             );
-            rss.push((case + 1, rss_kib(pid)));
+            rss.push((case + 1, net::rss_kib(pid).unwrap_or(0)));
         }
         if tally.problems.len() >= 20 {
             break;

@@ -4,17 +4,16 @@
 //! node fetch the missing ones; a replayed set is a no-op; a tampered one is refused; what a
 //! node applied survives kill -9; subscribers are told.
 
-mod net;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use net::{http_bytes, tereze, wait_until, Net};
 use serde_json::Value;
 use tereze_node::proto::{ReferenceChange, SubscribeReferenceRequest};
+
+use crate::net::{self, http_bytes, tereze, wait_until, Net};
 
 const WAIT: Duration = Duration::from_secs(30);
 
