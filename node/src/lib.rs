@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod attachments;
+mod class;
 pub mod cli;
 mod cluster;
 mod config;

@@ -239,7 +239,7 @@ pub(crate) fn sign_answer(
     as_of: NaiveDate,
     trader: Option<&Trader>,
     key: &SigningKey,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, dsig::SignError> {
     let mut root = tr("TraderAnswer");
     root.namespace_decls.push(NamespaceDecl {
         prefix: Some("tr".into()),
@@ -275,8 +275,7 @@ pub(crate) fn sign_answer(
         &SignTarget::Document,
         key,
         &SignOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(doc.to_xml().into_bytes())
 }
 

@@ -17,9 +17,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::answer;
 use super::exchange::parse_id;
 use super::Node;
-use crate::store::{State as MessageState, StoreError};
+use crate::store::State as MessageState;
 
 /// The shortest token accepted.
 pub(crate) const MIN_TOKEN: usize = 32;
@@ -219,7 +220,7 @@ async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
             }))
             .into_response()
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -254,7 +255,7 @@ async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     let history = match store.history(uuid) {
         Ok(h) if !h.is_empty() => h,
         Ok(_) => return error(StatusCode::NOT_FOUND, format!("no message {id}")),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let meta = store.meta(uuid).ok().flatten();
     let receipt = store
@@ -304,9 +305,7 @@ async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
             Json(json!({"message_id": format!("urn:uuid:{uuid}"), "requeued_to": peer}))
                 .into_response()
         }
-        Err(e @ StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
-        Err(e @ StoreError::SignedExpiryPassed { .. }) => error(StatusCode::CONFLICT, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -338,7 +337,7 @@ async fn quarantine(State(s): State<Shared>) -> Response {
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -357,7 +356,7 @@ async fn parked(State(s): State<Shared>) -> Response {
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -383,7 +382,7 @@ async fn conformance(State(s): State<Shared>) -> Response {
     .await;
     match listed {
         Ok(Ok(messages)) => Json(json!({ "messages": messages })).into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Ok(Err(e)) => answer::response(&e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -394,7 +393,7 @@ async fn conformance(State(s): State<Shared>) -> Response {
 async fn purge_conformance(State(s): State<Shared>) -> Response {
     let ids: Vec<Uuid> = match s.node.store().conformance() {
         Ok(list) => list.iter().map(|m| m.message_id).collect(),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let purged = s
         .node
@@ -424,7 +423,7 @@ async fn purge_conformance(State(s): State<Shared>) -> Response {
             }))
             .into_response()
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -438,11 +437,9 @@ struct FlushTraders {
 /// Forgets kept answers about other states' traders (one, or all), so the owner is asked
 /// again: after its register was corrected, without waiting for the TTL.
 async fn flush_traders(State(s): State<Shared>, Query(q): Query<FlushTraders>) -> Response {
-    use super::traders::ResolveError;
     match s.node.flush_trader_answers(q.id.clone()).await {
         Ok(n) => Json(json!({"flushed": n, "id": q.id})).into_response(),
-        Err(e @ ResolveError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -492,7 +489,7 @@ async fn audit_verify(State(s): State<Shared>) -> Response {
             "problems": r.problems,
         }))
         .into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Ok(Err(e)) => answer::response(&e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }

@@ -249,7 +249,7 @@ impl Exchange for ExchangeService {
                     Ok(results)
                 })
                 .await
-                .map_err(|e| Status::unavailable(format!("store: {e}")))?
+                .map_err(|e| super::answer::store_status(&e))?
         };
         let mut new_forwards = 0u64;
         for ((c, r), accepted) in checked.iter().zip(receipts).zip(stored) {
@@ -386,7 +386,7 @@ impl Exchange for ExchangeService {
             .node
             .store()
             .change_sets_after(&have, limit)
-            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+            .map_err(|e| super::answer::store_status(&e))?;
         let items = sets.into_iter().map(|(directory, number, document)| {
             Ok(ChangeSetDocument {
                 directory,
@@ -423,7 +423,7 @@ impl Exchange for ExchangeService {
         let answer = self
             .node
             .answer_for(&r.id, as_of)
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| super::answer::status(&e))?;
         Ok(Response::new(ResolveTraderResponse { answer }))
     }
 
@@ -448,7 +448,7 @@ impl Exchange for ExchangeService {
             let awaited = node
                 .store()
                 .awaited(id)
-                .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+                .map_err(|e| super::answer::store_status(&e))?;
             let Some((recipient, digest)) = awaited else {
                 // Already delivered (a repeated return) counts as taken; unknown ids do not.
                 if node.store().receipt(id).ok().flatten().is_some() {
@@ -495,7 +495,7 @@ impl Exchange for ExchangeService {
                 Ok(())
             })
             .await
-            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+            .map_err(|e| super::answer::store_status(&e))?;
         node.metrics.delivered.fetch_add(n, Ordering::Relaxed);
         Ok(Response::new(ReturnReceiptsResponse { accepted }))
     }

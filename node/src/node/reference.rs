@@ -67,6 +67,21 @@ pub(crate) enum ApplyError {
     Store(#[from] crate::store::StoreError),
 }
 
+impl crate::class::Classify for ApplyError {
+    fn class(&self) -> crate::class::Class {
+        use crate::class::Class;
+        match self {
+            ApplyError::Store(_) => Class::Unavailable,
+            // The sets before it are missing, or it changes what another set changed: the
+            // sender sends those first.
+            ApplyError::Change(ChangeError::Gap { .. } | ChangeError::Conflict { .. }) => {
+                Class::Conflict
+            }
+            ApplyError::Change(_) | ApplyError::Document(_) => Class::Invalid,
+        }
+    }
+}
+
 impl ApplyError {
     /// A gap: the sets before this one are missing here.
     pub(crate) fn is_gap(&self) -> bool {

@@ -8,6 +8,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::answer;
 use super::exchange::parse_id;
 use super::national::Caller;
 use super::proto::window_server::{Window, WindowServer};
@@ -21,9 +22,9 @@ use super::proto::{
     SubmittedMessage, SubscribeReferenceRequest, SubscribeRequest, Transition,
 };
 use super::shutdown::{until_shutdown, UntilShutdown, SHUTTING_DOWN};
-use super::submit::{self, Submission, SubmitError};
+use super::submit::{self, Submission};
 use super::Node;
-use crate::attachments::{AttachmentError, UploadState, UploadWant};
+use crate::attachments::{UploadState, UploadWant};
 use crate::config::Operation;
 use crate::store::StoreError;
 
@@ -36,24 +37,6 @@ pub(crate) fn service(node: Arc<Node>) -> WindowServer<WindowService> {
 
 pub(crate) struct WindowService {
     node: Arc<Node>,
-}
-
-pub(crate) fn submit_status(e: SubmitError) -> Status {
-    match e {
-        SubmitError::Invalid(m) => Status::invalid_argument(m),
-        SubmitError::Busy(_)
-        | SubmitError::QueueBytes(_)
-        | SubmitError::TransfersBusy(_)
-        | SubmitError::PreparingBusy(_)
-        | SubmitError::PreparingMemory { .. } => Status::resource_exhausted(e.to_string()),
-        SubmitError::ShuttingDown | SubmitError::DiskLow(_) => Status::unavailable(e.to_string()),
-        SubmitError::Store(s) => Status::unavailable(format!("store: {s}")),
-        SubmitError::AttachmentIo(m) => Status::unavailable(m),
-    }
-}
-
-fn store_status(e: StoreError) -> Status {
-    Status::unavailable(format!("store: {e}"))
 }
 
 fn id_arg(s: &str, field: &str) -> Result<Uuid, Status> {
@@ -125,7 +108,7 @@ impl Window for WindowService {
             },
         )
         .await
-        .map_err(submit_status)?;
+        .map_err(|e| answer::status(&e))?;
         Ok(Response::new(SubmitResponse {
             messages: queued
                 .into_iter()
@@ -146,7 +129,11 @@ impl Window for WindowService {
         self.authorise(&request, Some(Operation::Submit), "Window.Status")?;
         let r = request.into_inner();
         let id = id_arg(&r.message_id, "message_id")?;
-        let history = self.node.store().history(id).map_err(store_status)?;
+        let history = self
+            .node
+            .store()
+            .history(id)
+            .map_err(|e| answer::store_status(&e))?;
         if history.is_empty() {
             return Err(Status::not_found(format!("no message {}", r.message_id)));
         }
@@ -154,7 +141,7 @@ impl Window for WindowService {
             .node
             .store()
             .receipt(id)
-            .map_err(store_status)?
+            .map_err(|e| answer::store_status(&e))?
             .unwrap_or_default();
         Ok(Response::new(StatusResponse {
             message_id: format!("urn:uuid:{id}"),
@@ -250,7 +237,7 @@ impl Window for WindowService {
             None => {
                 let (upload, held) = super::transfer::upload(&self.node, None, chunks)
                     .await
-                    .map_err(transfer_status)?;
+                    .map_err(|e| answer::status(&e))?;
                 Ok(Response::new(upload_response(
                     upload,
                     &UploadState::Complete(held),
@@ -259,7 +246,7 @@ impl Window for WindowService {
             Some((upload, offset)) => {
                 let st = super::transfer::append(&self.node, upload, offset, chunks)
                     .await
-                    .map_err(transfer_status)?;
+                    .map_err(|e| answer::status(&e))?;
                 Ok(Response::new(upload_response(upload, &st)))
             }
         }
@@ -274,7 +261,7 @@ impl Window for WindowService {
         let want = upload_want(r.size, &r.sha256).map_err(Status::invalid_argument)?;
         let upload = super::transfer::begin_upload(&self.node, want.clone())
             .await
-            .map_err(transfer_status)?;
+            .map_err(|e| answer::status(&e))?;
         Ok(Response::new(upload_response(
             upload,
             &UploadState::Partial { have: 0, want },
@@ -289,7 +276,7 @@ impl Window for WindowService {
         let upload = upload_arg(&request.into_inner().upload_id)?;
         let st = super::transfer::upload_state(&self.node, upload)
             .await
-            .map_err(transfer_status)?;
+            .map_err(|e| answer::status(&e))?;
         Ok(Response::new(upload_response(upload, &st)))
     }
 
@@ -330,7 +317,7 @@ impl Window for WindowService {
             .node
             .store()
             .inbox_after(after, limit)
-            .map_err(store_status)?;
+            .map_err(|e| answer::store_status(&e))?;
         let next = next_cursor(&page, after).unwrap_or_default();
         Ok(Response::new(InboxPullResponse {
             next,
@@ -358,7 +345,9 @@ impl Window for WindowService {
             .iter()
             .map(|s| id_arg(s, "message_ids"))
             .collect::<Result<_, _>>()?;
-        let acknowledged = ack(&self.node, ids, &by).await.map_err(store_status)?;
+        let acknowledged = ack(&self.node, ids, &by)
+            .await
+            .map_err(|e| answer::store_status(&e))?;
         Ok(Response::new(InboxAckResponse { acknowledged }))
     }
 }
@@ -410,26 +399,6 @@ pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>, by: &Caller) -> Result<u32,
             Ok(n)
         })
         .await
-}
-
-pub(crate) fn transfer_status(e: super::transfer::TransferError) -> Status {
-    use super::transfer::TransferError as T;
-    match e {
-        T::Refused(a @ (AttachmentError::UnknownUpload(_) | AttachmentError::NotHeld { .. })) => {
-            Status::not_found(a.to_string())
-        }
-        T::Refused(
-            a @ (AttachmentError::Offset { .. } | AttachmentError::UploadIncomplete { .. }),
-        ) => Status::failed_precondition(a.to_string()),
-        T::Refused(a @ AttachmentError::UploadBusy(_)) => Status::aborted(a.to_string()),
-        T::Refused(a @ AttachmentError::Io { .. }) => Status::unavailable(a.to_string()),
-        T::Refused(a @ AttachmentError::Record { .. }) => Status::internal(a.to_string()),
-        T::Refused(a) => Status::invalid_argument(a.to_string()),
-        e @ T::Busy(_) => Status::resource_exhausted(e.to_string()),
-        T::Disk(d) => Status::resource_exhausted(d.to_string()),
-        T::Stream(m) => Status::cancelled(m),
-        T::Internal(m) => Status::internal(m),
-    }
 }
 
 /// An upload id argument (a UUID, as the node gave it).
