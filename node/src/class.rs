@@ -33,6 +33,18 @@ pub(crate) enum Class {
     Internal,
 }
 
+impl Class {
+    /// A blocking worker's failure: a panic is ours; a worker the shutdown stopped before it
+    /// ran is retried once the node is back.
+    pub(crate) fn of_worker(e: &tokio::task::JoinError) -> Class {
+        if e.is_cancelled() {
+            Class::Unavailable
+        } else {
+            Class::Internal
+        }
+    }
+}
+
 /// An error that knows its [`Class`].
 pub(crate) trait Classify: std::error::Error {
     fn class(&self) -> Class;

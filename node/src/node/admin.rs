@@ -17,10 +17,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::answer;
+use super::answer::{self, Malformed};
 use super::exchange::parse_id;
 use super::Node;
-use crate::store::State as MessageState;
+use crate::store::{State as MessageState, StoreError};
 
 /// The shortest token accepted.
 pub(crate) const MIN_TOKEN: usize = 32;
@@ -146,12 +146,12 @@ struct Search {
     limit: Option<usize>,
 }
 
-fn time_ms(s: &Option<String>, field: &str) -> Result<Option<i64>, String> {
+fn time_ms(s: &Option<String>, field: &'static str) -> Result<Option<i64>, Malformed> {
     match s {
         None => Ok(None),
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)
             .map(|d| Some(d.timestamp_millis()))
-            .map_err(|_| format!("{field}: {t:?} is not RFC 3339")),
+            .map_err(|_| Malformed::new(field, t, "RFC 3339")),
     }
 }
 
@@ -159,25 +159,20 @@ fn time_ms(s: &Option<String>, field: &str) -> Result<Option<i64>, String> {
 fn period(
     since: &Option<String>,
     until: &Option<String>,
-) -> Result<(Option<i64>, Option<i64>), String> {
+) -> Result<(Option<i64>, Option<i64>), Malformed> {
     Ok((time_ms(since, "since")?, time_ms(until, "until")?))
 }
 
 async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
     let (since, until) = match period(&q.since, &q.until) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let conversation = match &q.conversation {
         None => None,
         Some(c) => match parse_id(c) {
             Some(id) => Some(id),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("conversation: {c:?} is not a urn:uuid"),
-                )
-            }
+            None => return answer::response(&Malformed::new("conversation", c, "a urn:uuid")),
         },
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -242,14 +237,14 @@ fn requeue_refusals(node: &Node) -> std::collections::HashMap<Uuid, String> {
     }
 }
 
-fn message_id(id: &str) -> Result<Uuid, String> {
-    parse_id(id).ok_or_else(|| format!("{id:?} is not a urn:uuid"))
+fn message_id(id: &str) -> Result<Uuid, Malformed> {
+    parse_id(id).ok_or_else(|| Malformed::new("", id, "a urn:uuid"))
 }
 
 async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     let uuid = match message_id(&id) {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let store = s.node.store();
     let history = match store.history(uuid) {
@@ -291,7 +286,7 @@ async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
 async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     let uuid = match message_id(&id) {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     // A requeued message counts against limits.max_queue like a submitted one.
     let places = match s.node.outbox.reserve(1) {
@@ -319,7 +314,7 @@ async fn rerun(State(s): State<Shared>) -> Response {
             "trust_space_version": s.node.trust().version,
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -533,16 +528,13 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     Some(sorted[rank - 1])
 }
 
-fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<Value, String> {
-    let found = node
-        .store()
-        .search(&crate::store::Filter {
-            since,
-            until,
-            limit: usize::MAX,
-            ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
+fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<Value, StoreError> {
+    let found = node.store().search(&crate::store::Filter {
+        since,
+        until,
+        limit: usize::MAX,
+        ..Default::default()
+    })?;
     let mut peers: std::collections::BTreeMap<(String, String), (PeerStats, Vec<i64>)> =
         Default::default();
     let (mut outgoing, mut electronic, mut incoming) = (0u64, 0u64, 0u64);
@@ -604,7 +596,7 @@ fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if rejections.is_empty() {
-        for q in node.store().quarantined().map_err(|e| e.to_string())? {
+        for q in node.store().quarantined()? {
             for r in q.reasons {
                 *rejections.entry(r).or_default() += 1;
             }
@@ -630,11 +622,11 @@ struct Period {
 async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
     let (since, until) = match period(&q.since, &q.until) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     match compute_stats(&s.node, since, until) {
         Ok(v) => Json(v).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -642,11 +634,11 @@ async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
 async fn stats_csv(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
     let (since, until) = match period(&q.since, &q.until) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let v = match compute_stats(&s.node, since, until) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let mut csv = String::from(
         "peer,process,messages,recognised,rejected,in_flight,dead_or_expired,median_ms,p95_ms\n",

@@ -10,6 +10,43 @@ use super::http::error;
 use crate::class::{Class, Classify};
 use crate::store::StoreError;
 
+/// A request argument that cannot be read: what was sent for `field` (empty: a path
+/// segment), and what it must be. Always the client's mistake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Malformed {
+    pub(crate) field: &'static str,
+    pub(crate) value: String,
+    /// What a value must be, as the message says it ("a urn:uuid", "RFC 3339").
+    pub(crate) wanted: &'static str,
+}
+
+impl Malformed {
+    pub(crate) fn new(field: &'static str, value: &str, wanted: &'static str) -> Self {
+        Self {
+            field,
+            value: value.to_owned(),
+            wanted,
+        }
+    }
+}
+
+impl std::fmt::Display for Malformed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        write!(f, "{:?} is not {}", self.value, self.wanted)
+    }
+}
+
+impl std::error::Error for Malformed {}
+
+impl Classify for Malformed {
+    fn class(&self) -> Class {
+        Class::Invalid
+    }
+}
+
 /// The gRPC code for a class. Size and digest refusals are the client's mistakes like any
 /// other (`INVALID_ARGUMENT`); gRPC has no finer codes for them.
 pub(crate) fn grpc_code(class: Class) -> Code {

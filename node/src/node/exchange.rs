@@ -23,6 +23,7 @@ use super::proto::{
     AttachmentChunk, AttachmentHeader, AttachmentStatusResponse, PutAttachmentResponse,
 };
 use super::Node;
+use crate::class::{Class, Classify};
 use crate::config::Role;
 use crate::receipt::{self, EntryFacts};
 use crate::recognition::{Inbound, Recogniser};
@@ -563,12 +564,11 @@ pub(crate) fn recognise_quarantine(
 pub(crate) async fn rejudge_quarantine(
     node: &Arc<Node>,
     by: &str,
-) -> Result<(Vec<Uuid>, usize), String> {
+) -> Result<(Vec<Uuid>, usize), RejudgeError> {
     let n = node.clone();
     let (released, still) = tokio::task::spawn_blocking(move || recognise_quarantine(&n))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(RejudgeError::Worker)??;
     let version = node.trust().version;
     let ids = released.clone();
     let note = format!("recognised on a second look under trust space v{version}, {by}");
@@ -582,9 +582,27 @@ pub(crate) async fn rejudge_quarantine(
             }
             Ok(())
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok((released, still))
+}
+
+/// Why the quarantine could not be judged again.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RejudgeError {
+    /// The blocking worker judging the messages failed (or was stopped by the shutdown).
+    #[error("{0}")]
+    Worker(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl Classify for RejudgeError {
+    fn class(&self) -> Class {
+        match self {
+            RejudgeError::Worker(e) => Class::of_worker(e),
+            RejudgeError::Store(e) => e.class(),
+        }
+    }
 }
 
 /// Why `recipient` is not for this node: neither this node's state nor, at a hub, a state it

@@ -209,7 +209,7 @@ async fn post_upload(
     };
     let want = match super::window::upload_want(b.size, b.sha256.as_deref().unwrap_or_default()) {
         Ok(w) => w,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+        Err(m) => return answer::response(&m),
     };
     match super::transfer::begin_upload(&node, want.clone()).await {
         Ok(upload) => upload_answer(
@@ -469,7 +469,7 @@ async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response
     let limit = q.limit.unwrap_or(max).clamp(1, max);
     let after = match super::window::parse_cursor(q.after.as_deref().unwrap_or_default(), "after") {
         Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     match node.store().inbox_after(after, limit) {
         Ok(page) => Json(json!({

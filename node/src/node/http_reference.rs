@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tereze_reference_data::{tariff, Applied, Date, LookupError};
 
-use super::answer;
+use super::answer::{self, Malformed};
 use super::reference::{ApplyError, MAX_CHANGE_SET_BYTES, MAX_SETS_PER_FETCH};
 use super::Node;
 
@@ -55,11 +55,11 @@ struct AsOf {
     flow: Option<String>,
 }
 
-fn as_of(q: &AsOf) -> Result<Date, String> {
+fn as_of(q: &AsOf) -> Result<Date, Malformed> {
     match &q.as_of {
         None => Ok(chrono::Utc::now().date_naive()),
         Some(s) => Date::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| format!("as_of: {s:?} is not a date (YYYY-MM-DD)")),
+            .map_err(|_| Malformed::new("as_of", s, "a date (YYYY-MM-DD)")),
     }
 }
 
@@ -89,7 +89,7 @@ async fn get_entries(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let dirs = node.directories();
     let found = match &q.prefix {
@@ -115,7 +115,7 @@ async fn get_entry(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let dirs = node.directories();
     let history = match dirs.history(&directory, &code) {
@@ -141,7 +141,7 @@ async fn get_tariff(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     if let Some(f) = &q.flow {
         if f != "export" && f != "import" {

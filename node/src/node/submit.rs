@@ -167,8 +167,7 @@ impl Classify for SubmitError {
             | S::PreparingMemory { .. }
             | S::TransfersBusy(_) => Class::Busy,
             S::DiskLow(_) | S::ShuttingDown | S::Store(_) => Class::Unavailable,
-            S::Worker(e) if e.is_cancelled() => Class::Unavailable,
-            S::Worker(_) => Class::Internal,
+            S::Worker(e) => Class::of_worker(e),
         }
     }
 

@@ -119,8 +119,7 @@ impl Classify for TransferError {
             TransferError::Busy(_) => Class::Busy,
             TransferError::Stream(_) | TransferError::Stalled { .. } => Class::Cancelled,
             TransferError::ShuttingDown => Class::Unavailable,
-            TransferError::Worker(e) if e.is_cancelled() => Class::Unavailable,
-            TransferError::Worker(_) => Class::Internal,
+            TransferError::Worker(e) => Class::of_worker(e),
         }
     }
 }

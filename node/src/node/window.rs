@@ -8,7 +8,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::answer;
+use super::answer::{self, Malformed};
 use super::exchange::parse_id;
 use super::national::Caller;
 use super::proto::window_server::{Window, WindowServer};
@@ -258,7 +258,7 @@ impl Window for WindowService {
     ) -> Result<Response<UploadResponse>, Status> {
         self.authorise(&request, Some(Operation::Upload), "Window.BeginUpload")?;
         let r = request.into_inner();
-        let want = upload_want(r.size, &r.sha256).map_err(Status::invalid_argument)?;
+        let want = upload_want(r.size, &r.sha256).map_err(|e| answer::status(&e))?;
         let upload = super::transfer::begin_upload(&self.node, want.clone())
             .await
             .map_err(|e| answer::status(&e))?;
@@ -312,7 +312,7 @@ impl Window for WindowService {
             0 => max,
             n => n.min(max),
         };
-        let after = parse_cursor(&r.after, "after").map_err(Status::invalid_argument)?;
+        let after = parse_cursor(&r.after, "after").map_err(|e| answer::status(&e))?;
         let page = self
             .node
             .store()
@@ -355,14 +355,16 @@ impl Window for WindowService {
 /// Reads an inbox cursor given back by the national system (`field` names the parameter).
 /// The text is a message's position in the inbox, in decimal; clients treat it as opaque.
 /// Empty: from the oldest message.
-pub(crate) fn parse_cursor(text: &str, field: &str) -> Result<Option<u64>, String> {
+pub(crate) fn parse_cursor(text: &str, field: &'static str) -> Result<Option<u64>, Malformed> {
     if text.is_empty() {
         return Ok(None);
     }
     match text.parse::<u64>() {
         Ok(p) if text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(p)),
-        _ => Err(format!(
-            "{field}: {text:?} is not an inbox cursor (pass the `next` of an earlier answer)"
+        _ => Err(Malformed::new(
+            field,
+            text,
+            "an inbox cursor (pass the `next` of an earlier answer)",
         )),
     }
 }
@@ -409,13 +411,13 @@ pub(crate) fn upload_arg(s: &str) -> Result<Uuid, Status> {
 
 /// What a request beginning an upload declares: its size and, unless `sha256` is empty, the
 /// SHA-256 (64 hex digits) its bytes must have.
-pub(crate) fn upload_want(size: u64, sha256: &str) -> Result<UploadWant, String> {
+pub(crate) fn upload_want(size: u64, sha256: &str) -> Result<UploadWant, Malformed> {
     let sha256 = match sha256 {
         "" => None,
         s => Some(
             crate::store::unhex(s)
                 .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                .ok_or_else(|| format!("sha256: {s:?} is not a SHA-256 (64 hex digits)"))?,
+                .ok_or_else(|| Malformed::new("sha256", s, "a SHA-256 (64 hex digits)"))?,
         ),
     };
     Ok(UploadWant { size, sha256 })
@@ -543,7 +545,7 @@ mod tests {
         assert_eq!(parse_cursor("0", "after"), Ok(Some(0)));
         assert_eq!(parse_cursor("17", "after"), Ok(Some(17)));
         for bad in ["+17", "-1", " 17", "1e3", "x", "18446744073709551616"] {
-            let e = parse_cursor(bad, "after").expect_err(bad);
+            let e = parse_cursor(bad, "after").expect_err(bad).to_string();
             assert!(e.starts_with("after: ") && e.contains("next"), "{e}");
         }
         let m = Incoming {
