@@ -17,6 +17,8 @@ pub(crate) enum Class {
     NotFound,
     /// The request assumes another state than the one held (e.g. another offset).
     Conflict,
+    /// An offset past the end of what is held.
+    OutOfRange,
     /// Another request holds what this one needs; retry when it ends.
     Contended,
     /// The node is at one of its bounds; retry later.

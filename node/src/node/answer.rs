@@ -54,6 +54,7 @@ pub(crate) fn grpc_code(class: Class) -> Code {
         Class::Invalid | Class::TooLarge | Class::Mismatch => Code::InvalidArgument,
         Class::NotFound => Code::NotFound,
         Class::Conflict => Code::FailedPrecondition,
+        Class::OutOfRange => Code::OutOfRange,
         Class::Contended => Code::Aborted,
         Class::Busy | Class::NoRoom => Code::ResourceExhausted,
         Class::Unavailable | Class::Upstream => Code::Unavailable,
@@ -71,6 +72,7 @@ pub(crate) fn http_status(class: Class) -> StatusCode {
         Class::Mismatch => StatusCode::UNPROCESSABLE_ENTITY,
         Class::NotFound => StatusCode::NOT_FOUND,
         Class::Conflict | Class::Contended => StatusCode::CONFLICT,
+        Class::OutOfRange => StatusCode::RANGE_NOT_SATISFIABLE,
         Class::Busy => StatusCode::TOO_MANY_REQUESTS,
         Class::NoRoom => StatusCode::INSUFFICIENT_STORAGE,
         Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -106,7 +108,7 @@ mod tests {
     use super::*;
 
     /// Every class, with the pair of statuses the doors answer it with (docs/protocol.md).
-    const PAIRS: [(Class, Code, StatusCode); 12] = [
+    const PAIRS: [(Class, Code, StatusCode); 13] = [
         (
             Class::Invalid,
             Code::InvalidArgument,
@@ -145,6 +147,11 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE,
         ),
         (Class::Upstream, Code::Unavailable, StatusCode::BAD_GATEWAY),
+        (
+            Class::OutOfRange,
+            Code::OutOfRange,
+            StatusCode::RANGE_NOT_SATISFIABLE,
+        ),
         (Class::Cancelled, Code::Cancelled, StatusCode::BAD_REQUEST),
         (
             Class::Internal,
@@ -369,6 +376,26 @@ mod tests {
         for (e, want) in cases {
             assert_eq!(pair(&e), want, "{e}");
         }
+    }
+
+    #[test]
+    fn a_fetch_past_the_end_is_out_of_range_at_both_doors() {
+        use crate::node::window::FetchError;
+        let past = FetchError::PastEnd { offset: 9, size: 8 };
+        assert_eq!(
+            pair(&past),
+            (Code::OutOfRange, StatusCode::RANGE_NOT_SATISFIABLE, None)
+        );
+        let busy = FetchError::Busy(TransferError::Busy(4));
+        assert_eq!(
+            pair(&busy),
+            (Code::ResourceExhausted, StatusCode::TOO_MANY_REQUESTS, None)
+        );
+        let gone = FetchError::NotHeld {
+            message: uuid::Uuid::from_u128(1),
+            id: "a.pdf".into(),
+        };
+        assert_eq!(pair(&gone), (Code::NotFound, StatusCode::NOT_FOUND, None));
     }
 
     #[tokio::test]

@@ -316,13 +316,7 @@ async fn get_attachment(
     };
     let rx = match super::window::read_attachment(&node, message, attachment, q.offset) {
         Ok(rx) => rx,
-        Err(s) if s.code() == tonic::Code::OutOfRange => {
-            return error(StatusCode::RANGE_NOT_SATISFIABLE, s.message())
-        }
-        Err(s) if s.code() == tonic::Code::ResourceExhausted => {
-            return error(StatusCode::TOO_MANY_REQUESTS, s.message())
-        }
-        Err(s) => return error(StatusCode::SERVICE_UNAVAILABLE, s.message()),
+        Err(e) => return answer::response(&e),
     };
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| {
         r.map(|d| axum::body::Bytes::from(d.data))

@@ -24,7 +24,8 @@ use super::proto::{
 use super::shutdown::{until_shutdown, UntilShutdown, SHUTTING_DOWN};
 use super::submit::{self, Submission};
 use super::Node;
-use crate::attachments::{UploadState, UploadWant};
+use crate::attachments::{AttachmentError, UploadState, UploadWant};
+use crate::class::{Class, Classify};
 use crate::config::Operation;
 use crate::store::StoreError;
 
@@ -295,7 +296,8 @@ impl Window for WindowService {
                 r.id
             )));
         }
-        let rx = read_attachment(&self.node, message, r.id, r.offset)?;
+        let rx =
+            read_attachment(&self.node, message, r.id, r.offset).map_err(|e| answer::status(&e))?;
         Ok(Response::new(Box::pin(self.until_shutdown(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         ))))
@@ -443,28 +445,53 @@ pub(crate) fn upload_response(upload: Uuid, st: &UploadState) -> UploadResponse 
     }
 }
 
+/// Why a fetch of a held attachment could not begin.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    /// The node's files could not be read.
+    #[error(transparent)]
+    Files(#[from] AttachmentError),
+    #[error("message {message} has no attachment {id} here")]
+    NotHeld { message: Uuid, id: String },
+    #[error("offset {offset} is past the end ({size} bytes)")]
+    PastEnd { offset: u64, size: u64 },
+    /// No national-transfer slot is free.
+    #[error(transparent)]
+    Busy(#[from] super::transfer::TransferError),
+}
+
+impl Classify for FetchError {
+    fn class(&self) -> Class {
+        match self {
+            FetchError::Files(_) => Class::Unavailable,
+            FetchError::NotHeld { .. } => Class::NotFound,
+            FetchError::PastEnd { .. } => Class::OutOfRange,
+            FetchError::Busy(e) => e.class(),
+        }
+    }
+}
+
 /// Streams a held attachment from `offset`: a blocking reader feeding a small channel.
 pub(crate) fn read_attachment(
     node: &Arc<Node>,
     message: Uuid,
     id: String,
     offset: u64,
-) -> Result<tokio::sync::mpsc::Receiver<Result<AttachmentData, Status>>, Status> {
+) -> Result<tokio::sync::mpsc::Receiver<Result<AttachmentData, Status>>, FetchError> {
     let held = node
         .attachments
-        .held(message, &id)
-        .map_err(|e| Status::unavailable(e.to_string()))?
-        .ok_or_else(|| {
-            Status::not_found(format!("message {message} has no attachment {id} here"))
+        .held(message, &id)?
+        .ok_or_else(|| FetchError::NotHeld {
+            message,
+            id: id.clone(),
         })?;
     if offset > held.size {
-        return Err(Status::out_of_range(format!(
-            "offset {offset} is past the end ({} bytes)",
-            held.size
-        )));
+        return Err(FetchError::PastEnd {
+            offset,
+            size: held.size,
+        });
     }
-    let slot = super::transfer::national_slot(node)
-        .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+    let slot = super::transfer::national_slot(node)?;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let node = node.clone();
     let chunk = node.config.attachments.chunk_bytes;
