@@ -27,7 +27,6 @@ use openssl::sha::Sha256;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::class::{Class, Classify};
 use crate::config;
 
 /// Bytes written between two `fdatasync`s of a growing file, so little is left to write back
@@ -80,26 +79,6 @@ pub(crate) enum AttachmentError {
     NotHeld { message: Uuid, id: String },
     #[error("{path}: unreadable record: {reason}")]
     Record { path: String, reason: String },
-}
-
-impl Classify for AttachmentError {
-    fn class(&self) -> Class {
-        use AttachmentError as A;
-        match self {
-            // The node's own files failed: retry once the disk is mended.
-            A::Io { .. } | A::Record { .. } => Class::Unavailable,
-            A::TooLarge { .. } | A::Overrun { .. } => Class::TooLarge,
-            A::DigestMismatch { .. } => Class::Mismatch,
-            A::UnknownUpload(_) | A::NotHeld { .. } => Class::NotFound,
-            A::Offset { .. } | A::UploadIncomplete { .. } => Class::Conflict,
-            A::UploadBusy(_) => Class::Contended,
-            A::BadId(_)
-            | A::ChunkDigest { .. }
-            | A::ChunkTooLarge { .. }
-            | A::Short { .. }
-            | A::Conflict { .. } => Class::Invalid,
-        }
-    }
 }
 
 impl AttachmentError {

@@ -60,3 +60,43 @@ pub(crate) trait Classify: std::error::Error {
         }
     }
 }
+
+// The classes of the errors of the store and the attachments, kept here rather than beside
+// them so that those parts need not know of requests (they become crates of their own).
+
+impl Classify for crate::attachments::AttachmentError {
+    fn class(&self) -> Class {
+        use crate::attachments::AttachmentError as A;
+        match self {
+            // The node's own files failed: retry once the disk is mended.
+            A::Io { .. } | A::Record { .. } => Class::Unavailable,
+            A::TooLarge { .. } | A::Overrun { .. } => Class::TooLarge,
+            A::DigestMismatch { .. } => Class::Mismatch,
+            A::UnknownUpload(_) | A::NotHeld { .. } => Class::NotFound,
+            A::Offset { .. } | A::UploadIncomplete { .. } => Class::Conflict,
+            A::UploadBusy(_) => Class::Contended,
+            A::BadId(_)
+            | A::ChunkDigest { .. }
+            | A::ChunkTooLarge { .. }
+            | A::Short { .. }
+            | A::Conflict { .. } => Class::Invalid,
+        }
+    }
+}
+
+impl Classify for crate::store::StoreError {
+    fn class(&self) -> Class {
+        match self {
+            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_) => {
+                Class::Unavailable
+            }
+            Self::NotQueued(_)
+            | Self::NotParked(_)
+            | Self::NotInInbox(_)
+            | Self::NotQuarantined(_)
+            | Self::NotConformance(_)
+            | Self::NotAwaited(_) => Class::NotFound,
+            Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
+        }
+    }
+}

@@ -755,24 +755,6 @@ impl StoreError {
     }
 }
 
-impl crate::class::Classify for StoreError {
-    fn class(&self) -> crate::class::Class {
-        use crate::class::Class;
-        match self {
-            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_) => {
-                Class::Unavailable
-            }
-            Self::NotQueued(_)
-            | Self::NotParked(_)
-            | Self::NotInInbox(_)
-            | Self::NotQuarantined(_)
-            | Self::NotConformance(_)
-            | Self::NotAwaited(_) => Class::NotFound,
-            Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
-        }
-    }
-}
-
 /// Why a parked message cannot be requeued, if it cannot: an envelope whose signed expiry has
 /// passed at `now` (a hub's returned receipt carries no expiry).
 pub(crate) fn requeue_refusal(entry: &OutboxEntry, now: i64) -> Option<StoreError> {
