@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 use tereze_attachments as attachments;
+mod class;
 pub mod cli;
 mod cluster;
 mod config;

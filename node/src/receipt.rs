@@ -48,7 +48,7 @@ pub(crate) struct ReceiptFacts {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ReceiptError {
     #[error("cannot sign the receipt batch: {0}")]
-    Sign(String),
+    Sign(#[source] dsig::SignError),
     #[error("receipt is not well-formed XML: {0}")]
     Parse(#[from] xml::ParseError),
     #[error("receipt signature: {0}")]
@@ -179,7 +179,7 @@ pub(crate) fn issue(
         key,
         &SignOptions::default(),
     )
-    .map_err(|e| ReceiptError::Sign(e.to_string()))?;
+    .map_err(ReceiptError::Sign)?;
     let signed_batch = doc.subtree_to_xml(doc.root());
 
     let mut out = Vec::with_capacity(entries.len());

@@ -32,8 +32,13 @@ pub(crate) const COMMISSION: &str = "EEC";
 /// Why a signed change set was refused (before it reached the directories).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum DocumentError {
+    /// What is wrong with the document's content, as read.
     #[error("change set document: {0}")]
     Malformed(String),
+    #[error("change set document: {0}")]
+    Xml(#[source] xml::ParseError),
+    #[error("change set document: signed content: {0}")]
+    SignedContent(#[source] xml::ParseError),
     #[error("change set {directory} #{number}: no anchor for authority {authority}: {reason}")]
     UnknownAuthority {
         directory: String,
@@ -123,7 +128,7 @@ fn header_of(doc: &Document) -> Result<Header, DocumentError> {
 /// The change set inside a document, with no signature check: for sets this node verified
 /// before it stored them, and for showing a document.
 pub(crate) fn read_unverified(bytes: &[u8]) -> Result<(Header, ChangeSet), DocumentError> {
-    let doc = xml::parse(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+    let doc = xml::parse(bytes).map_err(DocumentError::Xml)?;
     content(&doc)
 }
 
@@ -159,7 +164,7 @@ fn content(doc: &Document) -> Result<(Header, ChangeSet), DocumentError> {
 
 /// Reads only the header (routing, picking the anchor): not a verdict on anything.
 pub(crate) fn peek(bytes: &[u8]) -> Result<Header, DocumentError> {
-    let doc = xml::parse(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+    let doc = xml::parse(bytes).map_err(DocumentError::Xml)?;
     header_of(&doc)
 }
 
@@ -170,7 +175,7 @@ pub(crate) fn verify(
     trust: &TrustSpace,
     commission: Option<&TrustStore>,
 ) -> Result<(ChangeSet, String), DocumentError> {
-    let doc = xml::parse(bytes).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+    let doc = xml::parse(bytes).map_err(DocumentError::Xml)?;
     let claimed = header_of(&doc)?;
     let unknown = |reason: String| DocumentError::UnknownAuthority {
         directory: claimed.directory.clone(),
@@ -221,7 +226,7 @@ pub(crate) fn verify(
         .first()
         .ok_or_else(|| DocumentError::Malformed("the signature signs nothing".into()))?
         .document()
-        .map_err(|e| DocumentError::Malformed(format!("signed content: {e}")))?;
+        .map_err(DocumentError::SignedContent)?;
     let (header, set) = content(&signed)?;
     if header != claimed {
         return Err(DocumentError::Malformed(

@@ -216,8 +216,20 @@ pub(crate) struct Answer {
 /// Why an answer was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub(crate) enum AnswerError {
+    /// What is wrong with the answer's content, as read.
     #[error("trader answer: {0}")]
     Malformed(String),
+    #[error("trader answer: {0}")]
+    Xml(#[source] xml::ParseError),
+    #[error("trader answer: signed content: {0}")]
+    SignedContent(#[source] xml::ParseError),
+    /// The answer is about something that is not a trader identifier.
+    #[error("trader answer: {id}: {source}")]
+    Id {
+        id: String,
+        #[source]
+        source: trader::TraderError,
+    },
     #[error("trader answer for {id}: {state} is not a state of the trust space")]
     UnknownState { id: String, state: String },
     #[error("trader answer for {id}: not signed by {state}'s node: {reason}")]
@@ -239,7 +251,7 @@ pub(crate) fn sign_answer(
     as_of: NaiveDate,
     trader: Option<&Trader>,
     key: &SigningKey,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, dsig::SignError> {
     let mut root = tr("TraderAnswer");
     root.namespace_decls.push(NamespaceDecl {
         prefix: Some("tr".into()),
@@ -275,8 +287,7 @@ pub(crate) fn sign_answer(
         &SignTarget::Document,
         key,
         &SignOptions::default(),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     Ok(doc.to_xml().into_bytes())
 }
 
@@ -289,7 +300,7 @@ pub(crate) fn verify_answer(
     expected_id: Option<&str>,
 ) -> Result<Answer, AnswerError> {
     let malformed = |e: String| AnswerError::Malformed(e);
-    let doc = xml::parse(bytes).map_err(|e| malformed(e.to_string()))?;
+    let doc = xml::parse(bytes).map_err(AnswerError::Xml)?;
     let claimed = read_answer(&doc)?;
     if let Some(want) = expected_id {
         if claimed.id != want {
@@ -298,7 +309,10 @@ pub(crate) fn verify_answer(
     }
     // The state that may vouch is the identifier's own.
     let country = trader::parse(&claimed.id)
-        .map_err(|e| malformed(format!("{}: {e}", claimed.id)))?
+        .map_err(|source| AnswerError::Id {
+            id: claimed.id.clone(),
+            source,
+        })?
         .country
         .as_str()
         .to_owned();
@@ -336,7 +350,7 @@ pub(crate) fn verify_answer(
         .first()
         .ok_or_else(|| malformed("the signature signs nothing".into()))?
         .document()
-        .map_err(|e| malformed(format!("signed content: {e}")))?;
+        .map_err(AnswerError::SignedContent)?;
     let mut answer = read_answer(&signed)?;
     if answer.id != claimed.id || answer.state != claimed.state {
         return Err(malformed(

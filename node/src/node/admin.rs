@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::answer::{self, Malformed};
 use super::Node;
 use crate::store::{State as MessageState, StoreError};
 use tereze_support::urn::parse_id;
@@ -127,12 +128,12 @@ struct Search {
     limit: Option<usize>,
 }
 
-fn time_ms(s: &Option<String>, field: &str) -> Result<Option<i64>, String> {
+fn time_ms(s: &Option<String>, field: &'static str) -> Result<Option<i64>, Malformed> {
     match s {
         None => Ok(None),
         Some(t) => chrono::DateTime::parse_from_rfc3339(t)
             .map(|d| Some(d.timestamp_millis()))
-            .map_err(|_| format!("{field}: {t:?} is not RFC 3339")),
+            .map_err(|_| Malformed::new(field, t, "RFC 3339")),
     }
 }
 
@@ -140,25 +141,20 @@ fn time_ms(s: &Option<String>, field: &str) -> Result<Option<i64>, String> {
 fn period(
     since: &Option<String>,
     until: &Option<String>,
-) -> Result<(Option<i64>, Option<i64>), String> {
+) -> Result<(Option<i64>, Option<i64>), Malformed> {
     Ok((time_ms(since, "since")?, time_ms(until, "until")?))
 }
 
 async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
     let (since, until) = match period(&q.since, &q.until) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let conversation = match &q.conversation {
         None => None,
         Some(c) => match parse_id(c) {
             Some(id) => Some(id),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("conversation: {c:?} is not a urn:uuid"),
-                )
-            }
+            None => return answer::response(&Malformed::new("conversation", c, "a urn:uuid")),
         },
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
@@ -201,7 +197,7 @@ async fn search(State(s): State<Shared>, Query(q): Query<Search>) -> Response {
             }))
             .into_response()
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -223,20 +219,20 @@ fn requeue_refusals(node: &Node) -> std::collections::HashMap<Uuid, String> {
     }
 }
 
-fn message_id(id: &str) -> Result<Uuid, String> {
-    parse_id(id).ok_or_else(|| format!("{id:?} is not a urn:uuid"))
+fn message_id(id: &str) -> Result<Uuid, Malformed> {
+    parse_id(id).ok_or_else(|| Malformed::new("", id, "a urn:uuid"))
 }
 
 async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     let uuid = match message_id(&id) {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let store = s.node.store();
     let history = match store.history(uuid) {
         Ok(h) if !h.is_empty() => h,
         Ok(_) => return error(StatusCode::NOT_FOUND, format!("no message {id}")),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let meta = store.meta(uuid).ok().flatten();
     let receipt = store
@@ -272,7 +268,7 @@ async fn timeline(State(s): State<Shared>, Path(id): Path<String>) -> Response {
 async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
     let uuid = match message_id(&id) {
         Ok(u) => u,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     // A requeued message counts against limits.max_queue like a submitted one.
     let places = match s.node.outbox.reserve(1) {
@@ -286,9 +282,7 @@ async fn requeue(State(s): State<Shared>, Path(id): Path<String>) -> Response {
             Json(json!({"message_id": format!("urn:uuid:{uuid}"), "requeued_to": peer}))
                 .into_response()
         }
-        Err(e @ StoreError::NotParked(_)) => error(StatusCode::NOT_FOUND, e),
-        Err(e @ StoreError::SignedExpiryPassed { .. }) => error(StatusCode::CONFLICT, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -302,7 +296,7 @@ async fn rerun(State(s): State<Shared>) -> Response {
             "trust_space_version": s.node.trust().version,
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -320,7 +314,7 @@ async fn quarantine(State(s): State<Shared>) -> Response {
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -339,7 +333,7 @@ async fn parked(State(s): State<Shared>) -> Response {
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -365,7 +359,7 @@ async fn conformance(State(s): State<Shared>) -> Response {
     .await;
     match listed {
         Ok(Ok(messages)) => Json(json!({ "messages": messages })).into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Ok(Err(e)) => answer::response(&e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -376,7 +370,7 @@ async fn conformance(State(s): State<Shared>) -> Response {
 async fn purge_conformance(State(s): State<Shared>) -> Response {
     let ids: Vec<Uuid> = match s.node.store().conformance() {
         Ok(list) => list.iter().map(|m| m.message_id).collect(),
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let purged = s
         .node
@@ -406,7 +400,7 @@ async fn purge_conformance(State(s): State<Shared>) -> Response {
             }))
             .into_response()
         }
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -420,11 +414,9 @@ struct FlushTraders {
 /// Forgets kept answers about other states' traders (one, or all), so the owner is asked
 /// again: after its register was corrected, without waiting for the TTL.
 async fn flush_traders(State(s): State<Shared>, Query(q): Query<FlushTraders>) -> Response {
-    use super::traders::ResolveError;
     match s.node.flush_trader_answers(q.id.clone()).await {
         Ok(n) => Json(json!({"flushed": n, "id": q.id})).into_response(),
-        Err(e @ ResolveError::Invalid(_)) => error(StatusCode::BAD_REQUEST, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -474,7 +466,7 @@ async fn audit_verify(State(s): State<Shared>) -> Response {
             "problems": r.problems,
         }))
         .into_response(),
-        Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Ok(Err(e)) => answer::response(&e),
         Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
     }
 }
@@ -518,16 +510,13 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     Some(sorted[rank - 1])
 }
 
-fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<Value, String> {
-    let found = node
-        .store()
-        .search(&crate::store::Filter {
-            since,
-            until,
-            limit: usize::MAX,
-            ..Default::default()
-        })
-        .map_err(|e| e.to_string())?;
+fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<Value, StoreError> {
+    let found = node.store().search(&crate::store::Filter {
+        since,
+        until,
+        limit: usize::MAX,
+        ..Default::default()
+    })?;
     let mut peers: std::collections::BTreeMap<(String, String), (PeerStats, Vec<i64>)> =
         Default::default();
     let (mut outgoing, mut electronic, mut incoming) = (0u64, 0u64, 0u64);
@@ -589,7 +578,7 @@ fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     if rejections.is_empty() {
-        for q in node.store().quarantined().map_err(|e| e.to_string())? {
+        for q in node.store().quarantined()? {
             for r in q.reasons {
                 *rejections.entry(r).or_default() += 1;
             }
@@ -615,11 +604,11 @@ struct Period {
 async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
     let (since, until) = match period(&q.since, &q.until) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     match compute_stats(&s.node, since, until) {
         Ok(v) => Json(v).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -627,11 +616,11 @@ async fn stats(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
 async fn stats_csv(State(s): State<Shared>, Query(q): Query<Period>) -> Response {
     let (since, until) = match period(&q.since, &q.until) {
         Ok(p) => p,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let v = match compute_stats(&s.node, since, until) {
         Ok(v) => v,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let mut csv = String::from(
         "peer,process,messages,recognised,rejected,in_flight,dead_or_expired,median_ms,p95_ms\n",

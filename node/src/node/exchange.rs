@@ -24,6 +24,7 @@ use super::proto::{
     AttachmentChunk, AttachmentHeader, AttachmentStatusResponse, PutAttachmentResponse,
 };
 use super::Node;
+use crate::class::{Class, Classify};
 use crate::config::Role;
 use crate::receipt::{self, EntryFacts};
 use crate::recognition::{Inbound, Recogniser};
@@ -245,7 +246,7 @@ impl Exchange for ExchangeService {
                     Ok(results)
                 })
                 .await
-                .map_err(|e| Status::unavailable(format!("store: {e}")))?
+                .map_err(|e| super::answer::store_status(&e))?
         };
         let mut new_forwards = 0u64;
         for ((c, r), accepted) in checked.iter().zip(receipts).zip(stored) {
@@ -382,7 +383,7 @@ impl Exchange for ExchangeService {
             .node
             .store()
             .change_sets_after(&have, limit)
-            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+            .map_err(|e| super::answer::store_status(&e))?;
         let items = sets.into_iter().map(|(directory, number, document)| {
             Ok(ChangeSetDocument {
                 directory,
@@ -419,7 +420,7 @@ impl Exchange for ExchangeService {
         let answer = self
             .node
             .answer_for(&r.id, as_of)
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| super::answer::status(&e))?;
         Ok(Response::new(ResolveTraderResponse { answer }))
     }
 
@@ -444,7 +445,7 @@ impl Exchange for ExchangeService {
             let awaited = node
                 .store()
                 .awaited(id)
-                .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+                .map_err(|e| super::answer::store_status(&e))?;
             let Some((recipient, digest)) = awaited else {
                 // Already delivered (a repeated return) counts as taken; unknown ids do not.
                 if node.store().receipt(id).ok().flatten().is_some() {
@@ -491,7 +492,7 @@ impl Exchange for ExchangeService {
                 Ok(())
             })
             .await
-            .map_err(|e| Status::unavailable(format!("store: {e}")))?;
+            .map_err(|e| super::answer::store_status(&e))?;
         node.metrics.delivered.fetch_add(n, Ordering::Relaxed);
         Ok(Response::new(ReturnReceiptsResponse { accepted }))
     }
@@ -559,12 +560,11 @@ pub(crate) fn recognise_quarantine(
 pub(crate) async fn rejudge_quarantine(
     node: &Arc<Node>,
     by: &str,
-) -> Result<(Vec<Uuid>, usize), String> {
+) -> Result<(Vec<Uuid>, usize), RejudgeError> {
     let n = node.clone();
     let (released, still) = tokio::task::spawn_blocking(move || recognise_quarantine(&n))
         .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(RejudgeError::Worker)??;
     let version = node.trust().version;
     let ids = released.clone();
     let note = format!("recognised on a second look under trust space v{version}, {by}");
@@ -578,9 +578,27 @@ pub(crate) async fn rejudge_quarantine(
             }
             Ok(())
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok((released, still))
+}
+
+/// Why the quarantine could not be judged again.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RejudgeError {
+    /// The blocking worker judging the messages failed (or was stopped by the shutdown).
+    #[error("{0}")]
+    Worker(#[source] tokio::task::JoinError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl Classify for RejudgeError {
+    fn class(&self) -> Class {
+        match self {
+            RejudgeError::Worker(e) => Class::of_worker(e),
+            RejudgeError::Store(e) => e.class(),
+        }
+    }
 }
 
 /// Why `recipient` is not for this node: neither this node's state nor, at a hub, a state it

@@ -14,8 +14,10 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::submit::{self, Submission, SubmitError};
+use super::answer;
+use super::submit::{self, Submission};
 use super::Node;
+use crate::class::Classify;
 use tereze_support::urn::parse_id;
 
 type Shared = State<Arc<Node>>;
@@ -166,52 +168,26 @@ fn upload_answer(
     (code, Json(v)).into_response()
 }
 
-/// The HTTP answer to a failed upload: 400 bad input, 404 unknown upload, 409 an offset other
-/// than the bytes held (with `have`) or another request writing the upload, 413 over the
-/// limits, 422 bytes of another SHA-256 than declared, 429 too many transfers, 507 (with
-/// `Retry-After`) when the disk has no room for it, 503 (with `Retry-After`) when the node
-/// cannot take it now.
+/// The HTTP answer to a failed upload, from the error's class ([`answer::http_status`]): 400
+/// bad input, 404 unknown upload, 409 an offset other than the bytes held (with `have`) or
+/// another request writing the upload, 413 over the limits, 422 bytes of another SHA-256 than
+/// declared, 429 too many transfers, 507 (with `Retry-After`) when the disk has no room for
+/// it, 503 (with `Retry-After`) when the node cannot take it now.
 fn transfer_error(e: super::transfer::TransferError) -> Response {
     use super::transfer::TransferError as T;
     use crate::attachments::AttachmentError as A;
     match e {
-        T::Refused(A::Offset { offered, have }) => (
-            StatusCode::CONFLICT,
+        // The client continues from `have`: say it in a field, not only in the text.
+        T::Refused(ref a @ A::Offset { have, .. }) => (
+            answer::http_status(a.class()),
             Json(json!({
-                "error": A::Offset { offered, have }.to_string(),
+                "error": a.to_string(),
                 "have": have,
             })),
         )
             .into_response(),
-        T::Refused(e @ A::UploadBusy(_)) => error(StatusCode::CONFLICT, e),
-        T::Refused(e @ A::UnknownUpload(_)) => error(StatusCode::NOT_FOUND, e),
-        T::Refused(e @ (A::TooLarge { .. } | A::Overrun { .. })) => {
-            error(StatusCode::PAYLOAD_TOO_LARGE, e)
-        }
-        T::Refused(e @ A::DigestMismatch { .. }) => error(StatusCode::UNPROCESSABLE_ENTITY, e),
-        T::Refused(e @ (A::Io { .. } | A::Record { .. })) => unavailable(e),
-        T::Refused(e) => error(StatusCode::BAD_REQUEST, e),
-        e @ T::Stream(_) => error(StatusCode::BAD_REQUEST, e),
-        e @ T::Busy(_) => error(StatusCode::TOO_MANY_REQUESTS, e),
-        e @ T::Disk(_) => {
-            let mut r = error(StatusCode::INSUFFICIENT_STORAGE, e);
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("30"),
-            );
-            r
-        }
-        e @ T::Internal(_) => unavailable(e),
+        e => answer::response(&e),
     }
-}
-
-fn unavailable(e: impl std::fmt::Display) -> Response {
-    let mut r = error(StatusCode::SERVICE_UNAVAILABLE, e);
-    r.headers_mut().insert(
-        axum::http::header::RETRY_AFTER,
-        axum::http::HeaderValue::from_static("30"),
-    );
-    r
 }
 
 #[derive(Debug, Deserialize)]
@@ -233,7 +209,7 @@ async fn post_upload(
     };
     let want = match super::window::upload_want(b.size, b.sha256.as_deref().unwrap_or_default()) {
         Ok(w) => w,
-        Err(m) => return error(StatusCode::BAD_REQUEST, m),
+        Err(m) => return answer::response(&m),
     };
     match super::transfer::begin_upload(&node, want.clone()).await {
         Ok(upload) => upload_answer(
@@ -336,17 +312,11 @@ async fn get_attachment(
                 format!("message {id} has no attachment {attachment} here"),
             )
         }
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let rx = match super::window::read_attachment(&node, message, attachment, q.offset) {
         Ok(rx) => rx,
-        Err(s) if s.code() == tonic::Code::OutOfRange => {
-            return error(StatusCode::RANGE_NOT_SATISFIABLE, s.message())
-        }
-        Err(s) if s.code() == tonic::Code::ResourceExhausted => {
-            return error(StatusCode::TOO_MANY_REQUESTS, s.message())
-        }
-        Err(s) => return error(StatusCode::SERVICE_UNAVAILABLE, s.message()),
+        Err(e) => return answer::response(&e),
     };
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx).map(|r| {
         r.map(|d| axum::body::Bytes::from(d.data))
@@ -396,7 +366,7 @@ async fn post_message(
         .map_or(body_limit, |n| n.min(body_limit));
     let admitted = match submit::admit(&node, declared.saturating_mul(2)).await {
         Ok(a) => a,
-        Err(e) => return submit_refusal(e),
+        Err(e) => return answer::response(&e),
     };
     let body = <Json<SubmitBody> as axum::extract::FromRequest<()>>::from_request(request, &());
     let Json(b) = match tokio::time::timeout(SUBMISSION_BODY_TIME, body).await {
@@ -455,33 +425,7 @@ async fn post_message(
             })),
         )
             .into_response(),
-        Err(e) => submit_refusal(e),
-    }
-}
-
-/// The answer to a submission refused: 400 for the client's mistakes, 429 while the node is
-/// busy (with `Retry-After: 1` where a second is enough: the intake's own bounds), 503 while
-/// it cannot take work.
-fn submit_refusal(e: SubmitError) -> Response {
-    match e {
-        SubmitError::Invalid(_) => error(StatusCode::BAD_REQUEST, e),
-        SubmitError::Busy(_) | SubmitError::TransfersBusy(_) => {
-            error(StatusCode::TOO_MANY_REQUESTS, e)
-        }
-        // Intake's bounds free up in a fraction of a second: come back in one.
-        SubmitError::QueueBytes(_)
-        | SubmitError::PreparingBusy(_)
-        | SubmitError::PreparingMemory { .. } => {
-            let mut r = error(StatusCode::TOO_MANY_REQUESTS, e);
-            r.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
-            r
-        }
-        // Retryable: the client comes back once the operator has made room or mended the disk.
-        SubmitError::DiskLow(_) | SubmitError::AttachmentIo(_) => unavailable(e),
-        e => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -491,7 +435,7 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
     };
     let history = match node.store().history(uuid) {
         Ok(h) => h,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     if history.is_empty() {
         return error(StatusCode::NOT_FOUND, format!("no message {id}"));
@@ -519,7 +463,7 @@ async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response
     let limit = q.limit.unwrap_or(max).clamp(1, max);
     let after = match super::window::parse_cursor(q.after.as_deref().unwrap_or_default(), "after") {
         Ok(a) => a,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     match node.store().inbox_after(after, limit) {
         Ok(page) => Json(json!({
@@ -533,7 +477,7 @@ async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response
             })).collect::<Vec<Value>>()
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -566,7 +510,7 @@ async fn post_ack(
     }
     match super::window::ack(&node, ids, &by).await {
         Ok(n) => Json(json!({ "acknowledged": n })).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 

@@ -12,8 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
-use tereze_reference_data::{tariff, Applied, ChangeError, Date, LookupError};
+use tereze_reference_data::{tariff, Applied, Date, LookupError};
 
+use super::answer::{self, Malformed};
 use super::reference::{ApplyError, MAX_CHANGE_SET_BYTES, MAX_SETS_PER_FETCH};
 use super::Node;
 
@@ -54,11 +55,11 @@ struct AsOf {
     flow: Option<String>,
 }
 
-fn as_of(q: &AsOf) -> Result<Date, String> {
+fn as_of(q: &AsOf) -> Result<Date, Malformed> {
     match &q.as_of {
         None => Ok(chrono::Utc::now().date_naive()),
         Some(s) => Date::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| format!("as_of: {s:?} is not a date (YYYY-MM-DD)")),
+            .map_err(|_| Malformed::new("as_of", s, "a date (YYYY-MM-DD)")),
     }
 }
 
@@ -88,7 +89,7 @@ async fn get_entries(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let dirs = node.directories();
     let found = match &q.prefix {
@@ -114,7 +115,7 @@ async fn get_entry(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     let dirs = node.directories();
     let history = match dirs.history(&directory, &code) {
@@ -140,7 +141,7 @@ async fn get_tariff(
 ) -> Response {
     let date = match as_of(&q) {
         Ok(d) => d,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return answer::response(&e),
     };
     if let Some(f) = &q.flow {
         if f != "export" && f != "import" {
@@ -180,7 +181,7 @@ async fn get_change_sets(State(node): Shared, Query(q): Query<Since>) -> Respons
     };
     let sets = match sets {
         Ok(s) => s,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => return answer::response(&e),
     };
     let list: Vec<_> = sets
         .into_iter()
@@ -208,18 +209,14 @@ async fn post_change_set(State(node): Shared, body: Bytes) -> Response {
             Json(json!({ "result": "already applied: nothing changed", "version": version }))
                 .into_response()
         }
-        Err(e @ ApplyError::Store(_)) => error(StatusCode::SERVICE_UNAVAILABLE, e),
-        Err(e @ ApplyError::Change(ChangeError::Gap { .. } | ChangeError::Conflict { .. })) => {
-            node.metrics
-                .change_sets_refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            error(StatusCode::CONFLICT, e)
-        }
         Err(e) => {
-            node.metrics
-                .change_sets_refused
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            error(StatusCode::BAD_REQUEST, e)
+            // A set refused, not the store failing under it.
+            if !matches!(e, ApplyError::Store(_)) {
+                node.metrics
+                    .change_sets_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            answer::response(&e)
         }
     }
 }

@@ -8,6 +8,7 @@
 //! Whatever was acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
 pub(crate) mod admin;
+pub(crate) mod answer;
 pub(crate) mod calls;
 pub(crate) mod crl;
 pub(crate) mod disk;

@@ -67,6 +67,21 @@ pub(crate) enum ApplyError {
     Store(#[from] crate::store::StoreError),
 }
 
+impl crate::class::Classify for ApplyError {
+    fn class(&self) -> crate::class::Class {
+        use crate::class::Class;
+        match self {
+            ApplyError::Store(_) => Class::Unavailable,
+            // The sets before it are missing, or it changes what another set changed: the
+            // sender sends those first.
+            ApplyError::Change(ChangeError::Gap { .. } | ChangeError::Conflict { .. }) => {
+                Class::Conflict
+            }
+            ApplyError::Change(_) | ApplyError::Document(_) => Class::Invalid,
+        }
+    }
+}
+
 impl ApplyError {
     /// A gap: the sets before this one are missing here.
     pub(crate) fn is_gap(&self) -> bool {
@@ -188,10 +203,39 @@ impl Node {
     }
 }
 
+/// Why a pull from a change-set source stopped.
+#[derive(Debug, thiserror::Error)]
+enum PullError {
+    /// No client could be made for the source (not in the trust space, no address).
+    #[error("{reason}")]
+    Connect { reason: String },
+    /// The source answered the call, or the stream, with an error.
+    #[error("{from}: {}", .status.message())]
+    Call {
+        from: String,
+        #[source]
+        status: tonic::Status,
+    },
+    /// The source's sets do not follow the ones held here, and it has not the missing ones.
+    #[error("{from} cannot fill a gap: {gap}")]
+    Gap {
+        from: String,
+        #[source]
+        gap: ApplyError,
+    },
+    #[error("{from}: no answer within {seconds} s")]
+    Timeout { from: String, seconds: u64 },
+}
+
 /// Pulls newer sets from one source until it has nothing more (or fails). Returns how many
 /// sets were put in force.
-async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, String> {
-    let mut client = super::relay::client(node, source)?;
+async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, PullError> {
+    let mut client =
+        super::relay::client(node, source).map_err(|reason| PullError::Connect { reason })?;
+    let call = |status| PullError::Call {
+        from: source.to_owned(),
+        status,
+    };
     let mut total = 0;
     loop {
         let have = versions(&node.directories());
@@ -201,18 +245,18 @@ async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, String> {
                 limit: MAX_SETS_PER_FETCH as u32,
             })
             .await
-            .map_err(|e| format!("{source}: {}", e.message()))?
+            .map_err(call)?
             .into_inner();
         let mut got = 0;
         let mut applied = 0;
         let mut gap = None;
         while let Some(item) = stream.next().await {
-            let item = item.map_err(|e| format!("{source}: {}", e.message()))?;
+            let item = item.map_err(call)?;
             got += 1;
             match node.apply_change_set(item.document).await {
                 Ok(Applied::Now(_)) => applied += 1,
                 Ok(Applied::AlreadyApplied) => {}
-                Err(e) if e.is_gap() => gap = Some(e.to_string()),
+                Err(e) if e.is_gap() => gap = Some(e),
                 Err(e) => {
                     node.metrics
                         .change_sets_refused
@@ -224,8 +268,11 @@ async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, String> {
         }
         total += applied;
         if got < MAX_SETS_PER_FETCH || applied == 0 {
-            if let Some(g) = gap {
-                return Err(format!("{source} cannot fill a gap: {g}"));
+            if let Some(gap) = gap {
+                return Err(PullError::Gap {
+                    from: source.to_owned(),
+                    gap,
+                });
             }
             return Ok(total);
         }
@@ -240,7 +287,12 @@ pub(crate) async fn pull_all(node: &Arc<Node>) -> usize {
         let limit = Duration::from_secs(node.config.relay.timeout_seconds.max(1) * 4);
         let pulled = tokio::time::timeout(limit, pull(node, &source))
             .await
-            .unwrap_or_else(|_| Err(format!("{source}: no answer within {} s", limit.as_secs())));
+            .unwrap_or_else(|_| {
+                Err(PullError::Timeout {
+                    from: source.clone(),
+                    seconds: limit.as_secs(),
+                })
+            });
         match pulled {
             Ok(n) => {
                 node.metrics

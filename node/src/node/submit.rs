@@ -10,12 +10,14 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget};
 use tereze_codecs::envelope::{
     AttachmentRef, DocumentRef, Envelope, Header, MessageKind, Participant, VERSION,
 };
-use tereze_codecs::translate::{FormatKind, Translated};
+use tereze_codecs::translate::{FormatKind, TranslateError, Translated};
 use tereze_codecs::xml;
 use uuid::Uuid;
 
 use super::queue_bytes::{Held, PER_REQUEST};
 use super::Node;
+use crate::attachments::AttachmentError;
+use crate::class::{Class, Classify};
 use crate::store::{AttachmentMeta, Outgoing, Payload, State, StoreError};
 
 /// One submission, whichever door it came through.
@@ -65,12 +67,49 @@ pub(crate) struct Queued {
     pub(crate) recipient: Participant,
 }
 
-/// Why a submission was refused.
+/// Why a submission was refused. A refusal caused by another error keeps it as its source;
+/// the text names the field either way, for the client.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SubmitError {
-    /// The input is wrong; the message names the field.
+    /// The input is wrong; the message names the field and says why from the values involved.
     #[error("{0}")]
     Invalid(String),
+    /// `traders[index]` is not a trader identifier.
+    #[error("traders[{index}]: {trader}: {source}")]
+    Trader {
+        index: usize,
+        trader: String,
+        #[source]
+        source: tereze_reference_data::trader::TraderError,
+    },
+    /// The body (`at`: `document`, or `body_attachment ID`) is not well-formed XML within the
+    /// limits.
+    #[error("{at}:{source}")]
+    Xml {
+        at: String,
+        #[source]
+        source: xml::ParseError,
+    },
+    /// The EAEU document does not meet its model.
+    #[error("document: {0}")]
+    Document(#[source] TranslateError),
+    /// The national document could not be translated.
+    #[error("document: cannot translate: {0}")]
+    Translate(#[source] TranslateError),
+    /// The header made from the submission is refused by the envelope's rules.
+    #[error("envelope: {0}")]
+    Envelope(#[source] tereze_codecs::envelope::EnvelopeError),
+    /// The envelope could not be signed (e.g. the document carries the signature's ids).
+    #[error("signing: {0}")]
+    Signing(#[source] dsig::SignError),
+    /// An upload named by `field` is refused (unknown, incomplete, a bad id), or the node
+    /// could not read or link its files (a disk error; try again later).
+    #[error("{field}: {source}")]
+    Attachment {
+        field: String,
+        #[source]
+        source: AttachmentError,
+    },
     /// The node's queues are full (`limits.max_queue`); try again later.
     #[error(transparent)]
     Busy(#[from] super::outbox::Full),
@@ -84,9 +123,9 @@ pub(crate) enum SubmitError {
     ShuttingDown,
     #[error("store: {0}")]
     Store(#[from] StoreError),
-    /// The node could not read or link an upload's files (a disk error); try again later.
-    #[error("{0}")]
-    AttachmentIo(String),
+    /// The worker preparing the document failed (or was stopped by the shutdown).
+    #[error("internal: {0}")]
+    Worker(#[source] tokio::task::JoinError),
     /// `limits.max_preparing` documents were being prepared for as long as a submission
     /// waits for a place; try again later.
     #[error("{0} documents are being prepared, the limit (limits.max_preparing), and none finished in time; try again later")]
@@ -105,17 +144,57 @@ pub(crate) enum SubmitError {
     TransfersBusy(usize),
 }
 
+impl Classify for SubmitError {
+    fn class(&self) -> Class {
+        use SubmitError as S;
+        match self {
+            S::Invalid(_)
+            | S::Trader { .. }
+            | S::Xml { .. }
+            | S::Document(_)
+            | S::Translate(_)
+            | S::Envelope(_)
+            | S::Signing(_) => Class::Invalid,
+            // The client's mistake (an unknown or incomplete upload, a bad id), unless the
+            // node's own disk failed.
+            S::Attachment { source, .. } => match source {
+                AttachmentError::Io { .. } | AttachmentError::Record { .. } => Class::Unavailable,
+                _ => Class::Invalid,
+            },
+            S::Busy(_)
+            | S::QueueBytes(_)
+            | S::PreparingBusy(_)
+            | S::PreparingMemory { .. }
+            | S::TransfersBusy(_) => Class::Busy,
+            S::DiskLow(_) | S::ShuttingDown | S::Store(_) => Class::Unavailable,
+            S::Worker(e) => Class::of_worker(e),
+        }
+    }
+
+    fn retry_after(&self) -> Option<u32> {
+        match self {
+            // Intake's own bounds free up in a fraction of a second: come back in one.
+            SubmitError::QueueBytes(_)
+            | SubmitError::PreparingBusy(_)
+            | SubmitError::PreparingMemory { .. } => Some(1),
+            // The outbox and the transfer slots free up as the peers take work: no promise.
+            SubmitError::Busy(_) | SubmitError::TransfersBusy(_) => None,
+            // The client comes back once the operator has made room or mended the disk.
+            e if e.class() == Class::Unavailable => Some(30),
+            _ => None,
+        }
+    }
+}
+
 fn invalid(s: impl Into<String>) -> SubmitError {
     SubmitError::Invalid(s.into())
 }
 
-/// An attachment error about `field`: the client's mistake (an unknown or incomplete upload,
-/// a bad id) is `Invalid`; the node's own disk failing is `AttachmentIo`, to retry.
-fn attachment_failure(field: &str, e: crate::attachments::AttachmentError) -> SubmitError {
-    use crate::attachments::AttachmentError as A;
-    match e {
-        e @ (A::Io { .. } | A::Record { .. }) => SubmitError::AttachmentIo(format!("{field}: {e}")),
-        e => invalid(format!("{field}: {e}")),
+/// An attachment error about `field`.
+fn attachment_failure(field: &str, source: AttachmentError) -> SubmitError {
+    SubmitError::Attachment {
+        field: field.to_owned(),
+        source,
     }
 }
 
@@ -200,7 +279,7 @@ pub(crate) async fn submit_admitted(
         prepared
     })
     .await
-    .map_err(|e| invalid(format!("internal: {e}")))??;
+    .map_err(SubmitError::Worker)??;
     drop(slot);
     held.resize(
         &node.queue_bytes,
@@ -325,8 +404,11 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         ..xml::Limits::default()
     };
     for (i, t) in s.traders.iter().enumerate() {
-        tereze_reference_data::trader::parse(t)
-            .map_err(|e| invalid(format!("traders[{i}]: {t}: {e}")))?;
+        tereze_reference_data::trader::parse(t).map_err(|source| SubmitError::Trader {
+            index: i,
+            trader: t.clone(),
+            source,
+        })?;
     }
     let attachments = attachment_refs(node, &s.attachments)?;
     let format = node.catalog.format(&s.format).ok_or_else(|| {
@@ -336,8 +418,12 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         ))
     })?;
     let doc = match &s.body_attachment {
-        None => xml::parse_with_limits(&s.document, &limits)
-            .map_err(|e| invalid(format!("document:{e}")))?,
+        None => {
+            xml::parse_with_limits(&s.document, &limits).map_err(|source| SubmitError::Xml {
+                at: "document".into(),
+                source,
+            })?
+        }
         Some(id) => body_by_reference(node, &s, format.kind, id, &attachments)?,
     };
     let translated = format.kind != FormatKind::Eaeu;
@@ -360,7 +446,7 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             let record = node
                 .catalog
                 .check_eaeu(&today, &s.format, &doc)
-                .map_err(|e| invalid(format!("document: {e}")))?;
+                .map_err(SubmitError::Document)?;
             complete(&s.format, &record)?;
             vec![Translated {
                 format: s.format.clone(),
@@ -381,13 +467,13 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             let results = node
                 .catalog
                 .translate(&today, &s.format, "eaeu", &doc)
-                .map_err(|e| invalid(format!("document: cannot translate: {e}")))?;
+                .map_err(SubmitError::Translate)?;
             for r in &results {
                 if r.model.as_ref().is_some_and(|m| m.completeness.is_some()) {
                     let record = node
                         .catalog
                         .check_eaeu(&today, &r.format, &r.document)
-                        .map_err(|e| invalid(format!("document: {e}")))?;
+                        .map_err(SubmitError::Document)?;
                     complete(&r.format, &record)?;
                 }
             }
@@ -478,14 +564,14 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             None => Envelope::build_document(VERSION, &header, &r.document),
             Some(id) => Envelope::build_document_by_reference(VERSION, &header, id),
         }
-        .map_err(|e| invalid(format!("envelope: {e}")))?;
+        .map_err(SubmitError::Envelope)?;
         dsig::sign_enveloped(
             &mut env_doc,
             &SignTarget::Document,
             &node.signing,
             &SignOptions::default(),
         )
-        .map_err(|e| invalid(format!("signing: {e}")))?;
+        .map_err(SubmitError::Signing)?;
         let bytes = env_doc.to_xml().into_bytes();
         if bytes.len() > node.config.limits.max_message_bytes {
             return Err(invalid(format!(
@@ -649,6 +735,8 @@ fn body_by_reference(
         max_nodes: xml::Limits::default().max_nodes.max(max as usize / 16),
         ..xml::Limits::default()
     };
-    xml::parse_with_limits(&bytes, &limits)
-        .map_err(|e| invalid(format!("body_attachment {id}:{e}")))
+    xml::parse_with_limits(&bytes, &limits).map_err(|source| SubmitError::Xml {
+        at: format!("body_attachment {id}"),
+        source,
+    })
 }

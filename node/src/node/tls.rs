@@ -22,8 +22,18 @@ use crate::trust::TrustSpace;
 pub(crate) enum TlsError {
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
+    /// The crypto provider refused the protocol versions.
     #[error("TLS configuration: {0}")]
-    Config(String),
+    Protocols(#[source] rustls::Error),
+    /// `what` (a certificate and key, a trust anchor) was refused.
+    #[error("TLS configuration: {what}: {source}")]
+    Refused {
+        what: &'static str,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("TLS configuration: client verifier: {0}")]
+    Verifier(#[source] rustls::server::VerifierBuilderError),
 }
 
 pub(crate) fn read_pair(pair: &KeyPair) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
@@ -70,10 +80,13 @@ pub(crate) fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig
     let (chain, key) = identity(pair)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .map_err(TlsError::Protocols)?
         .with_no_client_auth()
         .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(format!("node certificate and key: {e}")))?;
+        .map_err(|source| TlsError::Refused {
+            what: "node certificate and key",
+            source,
+        })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -92,7 +105,7 @@ pub(crate) fn national_server_config(
     let (chain, key) = identity(&pair)?;
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::Protocols)?;
     let builder = match &tls.client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => {
@@ -120,13 +133,16 @@ pub(crate) fn national_server_config(
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
                 .allow_unauthenticated()
                 .build()
-                .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+                .map_err(TlsError::Verifier)?;
             builder.with_client_cert_verifier(verifier)
         }
     };
     let mut config = builder
         .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(format!("national.tls certificate and key: {e}")))?;
+        .map_err(|source| TlsError::Refused {
+            what: "national.tls certificate and key",
+            source,
+        })?;
     config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)
 }
@@ -142,7 +158,10 @@ pub(crate) fn server_config(
     for der in trust.all_anchors_der() {
         roots
             .add(CertificateDer::from(der))
-            .map_err(|e| TlsError::Config(format!("trust anchor refused: {e}")))?;
+            .map_err(|source| TlsError::Refused {
+                what: "trust anchor refused",
+                source,
+            })?;
     }
     let crls: Vec<CertificateRevocationListDer<'static>> = trust
         .all_crls_der()
@@ -155,13 +174,16 @@ pub(crate) fn server_config(
         // which CRLs exist.
         .allow_unknown_revocation_status()
         .build()
-        .map_err(|e| TlsError::Config(format!("client verifier: {e}")))?;
+        .map_err(TlsError::Verifier)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .map_err(TlsError::Protocols)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Config(format!("node certificate and key: {e}")))?;
+        .map_err(|source| TlsError::Refused {
+            what: "node certificate and key",
+            source,
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }

@@ -15,8 +15,10 @@ use serde::Deserialize;
 use serde_json::json;
 use tereze_reference_data::trader;
 
+use super::answer;
 use super::proto::ResolveTraderRequest;
 use super::Node;
+use crate::class::{Class, Classify};
 use crate::recognition::{standing_of, Standing, TraderCheck};
 use crate::store::{Store, StoreError};
 use crate::traders::{self, Answer, AnswerError, Trader};
@@ -24,8 +26,12 @@ use crate::traders::{self, Answer, AnswerError, Trader};
 /// Why a trader could not be resolved.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ResolveError {
-    #[error("{0}")]
-    Invalid(String),
+    #[error("{id}: {source}")]
+    Id {
+        id: String,
+        #[source]
+        source: trader::TraderError,
+    },
     #[error("{state} is not a state of the trust space")]
     UnknownState { state: String },
     #[error("{state}'s node did not answer: {reason}")]
@@ -35,7 +41,28 @@ pub(crate) enum ResolveError {
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
     #[error("cannot sign: {0}")]
-    Sign(String),
+    Sign(#[source] tereze_codecs::dsig::SignError),
+}
+
+impl ResolveError {
+    fn id(id: &str, source: trader::TraderError) -> Self {
+        Self::Id {
+            id: id.to_owned(),
+            source,
+        }
+    }
+}
+
+impl Classify for ResolveError {
+    fn class(&self) -> Class {
+        match self {
+            ResolveError::Id { .. } | ResolveError::UnknownState { .. } => Class::Invalid,
+            // The owner's node was asked: its silence or a bad answer is not ours to mend.
+            ResolveError::Unreachable { .. } | ResolveError::Answer(_) => Class::Upstream,
+            // The answer cannot be made now; the owner's register is still there.
+            ResolveError::Store(_) | ResolveError::Sign(_) => Class::Unavailable,
+        }
+    }
 }
 
 /// Where an answer came from.
@@ -85,7 +112,7 @@ impl Node {
         id: Option<String>,
     ) -> Result<u64, ResolveError> {
         if let Some(id) = &id {
-            trader::parse(id).map_err(|e| ResolveError::Invalid(format!("{id}: {e}")))?;
+            trader::parse(id).map_err(|e| ResolveError::id(id, e))?;
         }
         let shown = id.clone();
         let forgotten = self
@@ -107,7 +134,7 @@ impl Node {
         id: &str,
         as_of: NaiveDate,
     ) -> Result<(Answer, Vec<u8>, Source), ResolveError> {
-        let parsed = trader::parse(id).map_err(|e| ResolveError::Invalid(format!("{id}: {e}")))?;
+        let parsed = trader::parse(id).map_err(|e| ResolveError::id(id, e))?;
         let state = parsed.country.as_str().to_owned();
         if state == self.config.state {
             let bytes = self.answer_for(id, as_of)?;
@@ -295,7 +322,7 @@ async fn post_traders(
             "register": node.store().trader_count().unwrap_or(0),
         }))
         .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -309,7 +336,7 @@ async fn get_trader(State(node): State<Arc<Node>>, Path(id): Path<String>) -> Re
             StatusCode::NOT_FOUND,
             format!("{id} is not in {}'s register", node.config.state),
         ),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 
@@ -354,12 +381,7 @@ async fn get_resolve(
             }))
             .into_response()
         }
-        Err(e @ ResolveError::Invalid(_)) | Err(e @ ResolveError::UnknownState { .. }) => {
-            error(StatusCode::BAD_REQUEST, e)
-        }
-        Err(e @ ResolveError::Unreachable { .. }) => error(StatusCode::BAD_GATEWAY, e),
-        Err(e @ ResolveError::Answer(_)) => error(StatusCode::BAD_GATEWAY, e),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(e) => answer::response(&e),
     }
 }
 

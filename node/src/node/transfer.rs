@@ -20,6 +20,7 @@ use super::proto::{
 };
 use super::Node;
 use crate::attachments::{AttachmentError, Held, Progress, Sink, Source, UploadState, UploadWant};
+use crate::class::{Class, Classify};
 use crate::config::Role;
 use crate::store::AttachmentMeta;
 use crate::trust::StateEntry;
@@ -89,7 +90,7 @@ impl Drop for Receipt<'_> {
 /// Why a transfer did not complete.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum TransferError {
-    /// The input is wrong or over a limit.
+    /// The input is wrong or over a limit, or the node's files failed.
     #[error(transparent)]
     Refused(#[from] AttachmentError),
     #[error(transparent)]
@@ -100,9 +101,28 @@ pub(crate) enum TransferError {
     Busy(usize),
     /// The caller's stream failed or ended early.
     #[error("the upload stopped: {0}")]
-    Stream(String),
-    #[error("internal: {0}")]
-    Internal(String),
+    Stream(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The caller sent nothing for `attachments.stall_seconds`.
+    #[error("the upload stopped: no bytes for {seconds} s (attachments.stall_seconds)")]
+    Stalled { seconds: u64 },
+    #[error("the node is shutting down")]
+    ShuttingDown,
+    /// The blocking worker writing the files failed (or was stopped by the shutdown).
+    #[error("internal: worker: {0}")]
+    Worker(#[source] tokio::task::JoinError),
+}
+
+impl Classify for TransferError {
+    fn class(&self) -> Class {
+        match self {
+            TransferError::Refused(e) => e.class(),
+            TransferError::Disk(_) => Class::NoRoom,
+            TransferError::Busy(_) => Class::Busy,
+            TransferError::Stream(_) | TransferError::Stalled { .. } => Class::Cancelled,
+            TransferError::ShuttingDown => Class::Unavailable,
+            TransferError::Worker(e) => Class::of_worker(e),
+        }
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -110,7 +130,7 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, TransferError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| TransferError::Internal(format!("worker: {e}")))
+        .map_err(TransferError::Worker)
 }
 
 /// Writes one chunk on a blocking thread; the sink and the buffer (cleared, for the next
@@ -140,7 +160,7 @@ pub(crate) async fn upload<S, B, E>(
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
-    E: std::fmt::Display,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     open_for_uploads(node)?;
     let _slot = national_slot(node)?;
@@ -197,7 +217,7 @@ pub(crate) async fn append<S, B, E>(
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
-    E: std::fmt::Display,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     open_for_uploads(node)?;
     let _slot = national_slot(node)?;
@@ -239,7 +259,7 @@ async fn fill<S, B, E>(
 where
     S: Stream<Item = Result<B, E>> + Unpin,
     B: AsRef<[u8]>,
-    E: std::fmt::Display,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let chunk = node.config.attachments.chunk_bytes;
     let stall = Duration::from_secs(node.config.attachments.stall_seconds);
@@ -248,12 +268,11 @@ where
     while !ended {
         let next = match tokio::time::timeout(stall, pieces.next()).await {
             Ok(Some(Ok(piece))) => Some(Ok(piece)),
-            Ok(Some(Err(e))) => Some(Err(e.to_string())),
+            Ok(Some(Err(e))) => Some(Err(TransferError::Stream(e.into()))),
             Ok(None) => None,
-            Err(_) => Some(Err(format!(
-                "no bytes for {} s (attachments.stall_seconds)",
-                stall.as_secs()
-            ))),
+            Err(_) => Some(Err(TransferError::Stalled {
+                seconds: stall.as_secs(),
+            })),
         };
         match next {
             Some(Err(e)) => {
@@ -266,7 +285,7 @@ where
                     room.landed(len);
                     r?;
                 }
-                return Err(TransferError::Stream(e));
+                return Err(e);
             }
             Some(Ok(piece)) => {
                 let mut rest = piece.as_ref();
@@ -302,7 +321,7 @@ where
 /// Whether the node takes uploads now (not while it shuts down).
 fn open_for_uploads(node: &Node) -> Result<(), TransferError> {
     if node.shutdown.is_cancelled() {
-        return Err(TransferError::Internal("the node is shutting down".into()));
+        return Err(TransferError::ShuttingDown);
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::answer::{self, Malformed};
 use super::national::Caller;
 use super::proto::window_server::{Window, WindowServer};
 use super::proto::{
@@ -20,9 +21,10 @@ use super::proto::{
     SubmittedMessage, SubscribeReferenceRequest, SubscribeRequest, Transition,
 };
 use super::shutdown::{until_shutdown, UntilShutdown, SHUTTING_DOWN};
-use super::submit::{self, Submission, SubmitError};
+use super::submit::{self, Submission};
 use super::Node;
 use crate::attachments::{AttachmentError, UploadState, UploadWant};
+use crate::class::{Class, Classify};
 use crate::config::Operation;
 use crate::store::StoreError;
 use tereze_support::urn::parse_id;
@@ -36,24 +38,6 @@ pub(crate) fn service(node: Arc<Node>) -> WindowServer<WindowService> {
 
 pub(crate) struct WindowService {
     node: Arc<Node>,
-}
-
-pub(crate) fn submit_status(e: SubmitError) -> Status {
-    match e {
-        SubmitError::Invalid(m) => Status::invalid_argument(m),
-        SubmitError::Busy(_)
-        | SubmitError::QueueBytes(_)
-        | SubmitError::TransfersBusy(_)
-        | SubmitError::PreparingBusy(_)
-        | SubmitError::PreparingMemory { .. } => Status::resource_exhausted(e.to_string()),
-        SubmitError::ShuttingDown | SubmitError::DiskLow(_) => Status::unavailable(e.to_string()),
-        SubmitError::Store(s) => Status::unavailable(format!("store: {s}")),
-        SubmitError::AttachmentIo(m) => Status::unavailable(m),
-    }
-}
-
-fn store_status(e: StoreError) -> Status {
-    Status::unavailable(format!("store: {e}"))
 }
 
 fn id_arg(s: &str, field: &str) -> Result<Uuid, Status> {
@@ -125,7 +109,7 @@ impl Window for WindowService {
             },
         )
         .await
-        .map_err(submit_status)?;
+        .map_err(|e| answer::status(&e))?;
         Ok(Response::new(SubmitResponse {
             messages: queued
                 .into_iter()
@@ -146,7 +130,11 @@ impl Window for WindowService {
         self.authorise(&request, Some(Operation::Submit), "Window.Status")?;
         let r = request.into_inner();
         let id = id_arg(&r.message_id, "message_id")?;
-        let history = self.node.store().history(id).map_err(store_status)?;
+        let history = self
+            .node
+            .store()
+            .history(id)
+            .map_err(|e| answer::store_status(&e))?;
         if history.is_empty() {
             return Err(Status::not_found(format!("no message {}", r.message_id)));
         }
@@ -154,7 +142,7 @@ impl Window for WindowService {
             .node
             .store()
             .receipt(id)
-            .map_err(store_status)?
+            .map_err(|e| answer::store_status(&e))?
             .unwrap_or_default();
         Ok(Response::new(StatusResponse {
             message_id: format!("urn:uuid:{id}"),
@@ -250,7 +238,7 @@ impl Window for WindowService {
             None => {
                 let (upload, held) = super::transfer::upload(&self.node, None, chunks)
                     .await
-                    .map_err(transfer_status)?;
+                    .map_err(|e| answer::status(&e))?;
                 Ok(Response::new(upload_response(
                     upload,
                     &UploadState::Complete(held),
@@ -259,7 +247,7 @@ impl Window for WindowService {
             Some((upload, offset)) => {
                 let st = super::transfer::append(&self.node, upload, offset, chunks)
                     .await
-                    .map_err(transfer_status)?;
+                    .map_err(|e| answer::status(&e))?;
                 Ok(Response::new(upload_response(upload, &st)))
             }
         }
@@ -271,10 +259,10 @@ impl Window for WindowService {
     ) -> Result<Response<UploadResponse>, Status> {
         self.authorise(&request, Some(Operation::Upload), "Window.BeginUpload")?;
         let r = request.into_inner();
-        let want = upload_want(r.size, &r.sha256).map_err(Status::invalid_argument)?;
+        let want = upload_want(r.size, &r.sha256).map_err(|e| answer::status(&e))?;
         let upload = super::transfer::begin_upload(&self.node, want.clone())
             .await
-            .map_err(transfer_status)?;
+            .map_err(|e| answer::status(&e))?;
         Ok(Response::new(upload_response(
             upload,
             &UploadState::Partial { have: 0, want },
@@ -289,7 +277,7 @@ impl Window for WindowService {
         let upload = upload_arg(&request.into_inner().upload_id)?;
         let st = super::transfer::upload_state(&self.node, upload)
             .await
-            .map_err(transfer_status)?;
+            .map_err(|e| answer::status(&e))?;
         Ok(Response::new(upload_response(upload, &st)))
     }
 
@@ -308,7 +296,8 @@ impl Window for WindowService {
                 r.id
             )));
         }
-        let rx = read_attachment(&self.node, message, r.id, r.offset)?;
+        let rx =
+            read_attachment(&self.node, message, r.id, r.offset).map_err(|e| answer::status(&e))?;
         Ok(Response::new(Box::pin(self.until_shutdown(
             tokio_stream::wrappers::ReceiverStream::new(rx),
         ))))
@@ -325,12 +314,12 @@ impl Window for WindowService {
             0 => max,
             n => n.min(max),
         };
-        let after = parse_cursor(&r.after, "after").map_err(Status::invalid_argument)?;
+        let after = parse_cursor(&r.after, "after").map_err(|e| answer::status(&e))?;
         let page = self
             .node
             .store()
             .inbox_after(after, limit)
-            .map_err(store_status)?;
+            .map_err(|e| answer::store_status(&e))?;
         let next = next_cursor(&page, after).unwrap_or_default();
         Ok(Response::new(InboxPullResponse {
             next,
@@ -358,7 +347,9 @@ impl Window for WindowService {
             .iter()
             .map(|s| id_arg(s, "message_ids"))
             .collect::<Result<_, _>>()?;
-        let acknowledged = ack(&self.node, ids, &by).await.map_err(store_status)?;
+        let acknowledged = ack(&self.node, ids, &by)
+            .await
+            .map_err(|e| answer::store_status(&e))?;
         Ok(Response::new(InboxAckResponse { acknowledged }))
     }
 }
@@ -366,14 +357,16 @@ impl Window for WindowService {
 /// Reads an inbox cursor given back by the national system (`field` names the parameter).
 /// The text is a message's position in the inbox, in decimal; clients treat it as opaque.
 /// Empty: from the oldest message.
-pub(crate) fn parse_cursor(text: &str, field: &str) -> Result<Option<u64>, String> {
+pub(crate) fn parse_cursor(text: &str, field: &'static str) -> Result<Option<u64>, Malformed> {
     if text.is_empty() {
         return Ok(None);
     }
     match text.parse::<u64>() {
         Ok(p) if text.bytes().all(|b| b.is_ascii_digit()) => Ok(Some(p)),
-        _ => Err(format!(
-            "{field}: {text:?} is not an inbox cursor (pass the `next` of an earlier answer)"
+        _ => Err(Malformed::new(
+            field,
+            text,
+            "an inbox cursor (pass the `next` of an earlier answer)",
         )),
     }
 }
@@ -412,26 +405,6 @@ pub(crate) async fn ack(node: &Node, ids: Vec<Uuid>, by: &Caller) -> Result<u32,
         .await
 }
 
-pub(crate) fn transfer_status(e: super::transfer::TransferError) -> Status {
-    use super::transfer::TransferError as T;
-    match e {
-        T::Refused(a @ (AttachmentError::UnknownUpload(_) | AttachmentError::NotHeld { .. })) => {
-            Status::not_found(a.to_string())
-        }
-        T::Refused(
-            a @ (AttachmentError::Offset { .. } | AttachmentError::UploadIncomplete { .. }),
-        ) => Status::failed_precondition(a.to_string()),
-        T::Refused(a @ AttachmentError::UploadBusy(_)) => Status::aborted(a.to_string()),
-        T::Refused(a @ AttachmentError::Io { .. }) => Status::unavailable(a.to_string()),
-        T::Refused(a @ AttachmentError::Record { .. }) => Status::internal(a.to_string()),
-        T::Refused(a) => Status::invalid_argument(a.to_string()),
-        e @ T::Busy(_) => Status::resource_exhausted(e.to_string()),
-        T::Disk(d) => Status::resource_exhausted(d.to_string()),
-        T::Stream(m) => Status::cancelled(m),
-        T::Internal(m) => Status::internal(m),
-    }
-}
-
 /// An upload id argument (a UUID, as the node gave it).
 pub(crate) fn upload_arg(s: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(s)
@@ -440,13 +413,13 @@ pub(crate) fn upload_arg(s: &str) -> Result<Uuid, Status> {
 
 /// What a request beginning an upload declares: its size and, unless `sha256` is empty, the
 /// SHA-256 (64 hex digits) its bytes must have.
-pub(crate) fn upload_want(size: u64, sha256: &str) -> Result<UploadWant, String> {
+pub(crate) fn upload_want(size: u64, sha256: &str) -> Result<UploadWant, Malformed> {
     let sha256 = match sha256 {
         "" => None,
         s => Some(
             tereze_support::hex::unhex(s)
                 .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                .ok_or_else(|| format!("sha256: {s:?} is not a SHA-256 (64 hex digits)"))?,
+                .ok_or_else(|| Malformed::new("sha256", s, "a SHA-256 (64 hex digits)"))?,
         ),
     };
     Ok(UploadWant { size, sha256 })
@@ -472,28 +445,53 @@ pub(crate) fn upload_response(upload: Uuid, st: &UploadState) -> UploadResponse 
     }
 }
 
+/// Why a fetch of a held attachment could not begin.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    /// The node's files could not be read.
+    #[error(transparent)]
+    Files(#[from] AttachmentError),
+    #[error("message {message} has no attachment {id} here")]
+    NotHeld { message: Uuid, id: String },
+    #[error("offset {offset} is past the end ({size} bytes)")]
+    PastEnd { offset: u64, size: u64 },
+    /// No national-transfer slot is free.
+    #[error(transparent)]
+    Busy(#[from] super::transfer::TransferError),
+}
+
+impl Classify for FetchError {
+    fn class(&self) -> Class {
+        match self {
+            FetchError::Files(_) => Class::Unavailable,
+            FetchError::NotHeld { .. } => Class::NotFound,
+            FetchError::PastEnd { .. } => Class::OutOfRange,
+            FetchError::Busy(e) => e.class(),
+        }
+    }
+}
+
 /// Streams a held attachment from `offset`: a blocking reader feeding a small channel.
 pub(crate) fn read_attachment(
     node: &Arc<Node>,
     message: Uuid,
     id: String,
     offset: u64,
-) -> Result<tokio::sync::mpsc::Receiver<Result<AttachmentData, Status>>, Status> {
+) -> Result<tokio::sync::mpsc::Receiver<Result<AttachmentData, Status>>, FetchError> {
     let held = node
         .attachments
-        .held(message, &id)
-        .map_err(|e| Status::unavailable(e.to_string()))?
-        .ok_or_else(|| {
-            Status::not_found(format!("message {message} has no attachment {id} here"))
+        .held(message, &id)?
+        .ok_or_else(|| FetchError::NotHeld {
+            message,
+            id: id.clone(),
         })?;
     if offset > held.size {
-        return Err(Status::out_of_range(format!(
-            "offset {offset} is past the end ({} bytes)",
-            held.size
-        )));
+        return Err(FetchError::PastEnd {
+            offset,
+            size: held.size,
+        });
     }
-    let slot = super::transfer::national_slot(node)
-        .map_err(|e| Status::resource_exhausted(e.to_string()))?;
+    let slot = super::transfer::national_slot(node)?;
     let (tx, rx) = tokio::sync::mpsc::channel(2);
     let node = node.clone();
     let chunk = node.config.attachments.chunk_bytes;
@@ -574,7 +572,7 @@ mod tests {
         assert_eq!(parse_cursor("0", "after"), Ok(Some(0)));
         assert_eq!(parse_cursor("17", "after"), Ok(Some(17)));
         for bad in ["+17", "-1", " 17", "1e3", "x", "18446744073709551616"] {
-            let e = parse_cursor(bad, "after").expect_err(bad);
+            let e = parse_cursor(bad, "after").expect_err(bad).to_string();
             assert!(e.starts_with("after: ") && e.contains("next"), "{e}");
         }
         let m = Incoming {
