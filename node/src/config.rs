@@ -4,20 +4,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub(crate) use tereze_trust::Role;
+
 /// `[attachments]`: the attachments crate's own limits.
 pub(crate) use tereze_attachments::Limits as Attachments;
 
 use serde::Deserialize;
-
-/// A node's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Role {
-    /// A member state's node: signs, relays, receives, recognises.
-    Member,
-    /// The Commission's hub: stores and forwards between members without reading bodies.
-    Hub,
-}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -5,20 +5,18 @@
 #![forbid(unsafe_code)]
 
 use tereze_attachments as attachments;
+use tereze_trust as trust;
+use tereze_trust::{
+    change_set as reference_document, devpki, document as trust_document, receipt, traders,
+};
 mod class;
 pub mod cli;
 mod cluster;
 mod config;
-mod devpki;
 mod logging;
 mod node;
-mod receipt;
 mod recognition;
-mod reference_document;
 use tereze_store as store;
-mod traders;
-mod trust;
-mod trust_document;
 
 /// The gRPC contracts (`proto/tereze/v1/*.proto`): `Exchange` between nodes, `Window` for the
 /// national system.

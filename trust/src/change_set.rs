@@ -22,16 +22,16 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore,
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl};
 use tereze_reference_data::ChangeSet;
 
-use crate::trust::TrustSpace;
+use crate::TrustSpace;
 
-pub(crate) const NAMESPACE: &str = "urn:tereze:reference-data";
+pub const NAMESPACE: &str = "urn:tereze:reference-data";
 
 /// The authority whose directories the Commission's anchor signs.
-pub(crate) const COMMISSION: &str = "EEC";
+pub const COMMISSION: &str = "EEC";
 
 /// Why a signed change set was refused (before it reached the directories).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum DocumentError {
+pub enum DocumentError {
     /// What is wrong with the document's content, as read.
     #[error("change set document: {0}")]
     Malformed(String),
@@ -66,10 +66,10 @@ pub(crate) enum DocumentError {
 
 /// What the root says, before verification: enough to pick the anchor and to route.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Header {
-    pub(crate) directory: String,
-    pub(crate) number: u64,
-    pub(crate) authority: String,
+pub struct Header {
+    pub directory: String,
+    pub number: u64,
+    pub authority: String,
 }
 
 fn rd(local: &str) -> Element {
@@ -77,7 +77,7 @@ fn rd(local: &str) -> Element {
 }
 
 /// The signed document of `set`.
-pub(crate) fn sign(set: &ChangeSet, key: &SigningKey) -> Result<Vec<u8>, String> {
+pub fn sign(set: &ChangeSet, key: &SigningKey) -> Result<Vec<u8>, String> {
     let content = set.to_toml()?;
     let mut root = rd("ChangeSet");
     root.namespace_decls.push(NamespaceDecl {
@@ -127,7 +127,7 @@ fn header_of(doc: &Document) -> Result<Header, DocumentError> {
 
 /// The change set inside a document, with no signature check: for sets this node verified
 /// before it stored them, and for showing a document.
-pub(crate) fn read_unverified(bytes: &[u8]) -> Result<(Header, ChangeSet), DocumentError> {
+pub fn read_unverified(bytes: &[u8]) -> Result<(Header, ChangeSet), DocumentError> {
     let doc = xml::parse(bytes).map_err(DocumentError::Xml)?;
     content(&doc)
 }
@@ -163,14 +163,14 @@ fn content(doc: &Document) -> Result<(Header, ChangeSet), DocumentError> {
 }
 
 /// Reads only the header (routing, picking the anchor): not a verdict on anything.
-pub(crate) fn peek(bytes: &[u8]) -> Result<Header, DocumentError> {
+pub fn peek(bytes: &[u8]) -> Result<Header, DocumentError> {
     let doc = xml::parse(bytes).map_err(DocumentError::Xml)?;
     header_of(&doc)
 }
 
 /// Verifies a signed change set against its authority's anchor (module docs) and reads it from
 /// the signed bytes only. Returns the set and the signer's subject.
-pub(crate) fn verify(
+pub fn verify(
     bytes: &[u8],
     trust: &TrustSpace,
     commission: Option<&TrustStore>,

@@ -9,102 +9,30 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::file::File;
 use openssl::hash::MessageDigest;
 use openssl::x509::{X509Crl, X509};
-use serde::Deserialize;
 use tereze_codecs::dsig::TrustStore;
 
-use crate::config::Role;
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileNode {
-    pub(crate) endpoint: String,
-    pub(crate) server_name: String,
-    pub(crate) tls_certificate: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileState {
-    pub(crate) code: String,
-    pub(crate) name: String,
-    pub(crate) role: Role,
-    pub(crate) anchors: Vec<String>,
-    #[serde(default)]
-    pub(crate) crls: Vec<String>,
-    /// CRL locations (`http://…`, usually a peer node's `/v1/crl`): fetched and verified
-    /// against this state's anchors by every node (docs/recognition.md).
-    #[serde(default)]
-    pub(crate) crl_urls: Vec<String>,
-    #[serde(default, rename = "node")]
-    pub(crate) nodes: Vec<FileNode>,
-    /// Common processes (`P.CC.01`) this state's nodes may use; `"*"` for all.
-    #[serde(default)]
-    pub(crate) processes: Vec<String>,
-    /// A non-member partner state ("export of one = import of another").
-    #[serde(default)]
-    pub(crate) partner: bool,
-    /// A tester state that exists only to test (docs/conformance.md): its messages are
-    /// recognised and receipted like any other, but kept out of the national inbox and
-    /// quarantine. Absent: normal traffic.
-    #[serde(default)]
-    pub(crate) conformance: bool,
-}
-
-/// One row of the recognition matrix, as written.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct FileRecognition {
-    /// Document type code (`R.CC.01.001`) or `"*"`.
-    pub(crate) document: String,
-    /// Issuing state (`KZ`), state and authority (`KZ:KGD`), or `"*"`.
-    pub(crate) issuer: String,
-    /// Recognising states, or `["*"]`.
-    pub(crate) recognised_by: Vec<String>,
-    /// `YYYY-MM-DD`, inclusive.
-    pub(crate) valid_from: String,
-    /// `YYYY-MM-DD`, inclusive; empty for an open interval.
-    #[serde(default)]
-    pub(crate) valid_to: String,
-}
-
-/// The trust space as written: the TOML source, or what the signed XML document says.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct File {
-    pub(crate) version: u64,
-    pub(crate) issued_at: String,
-    /// How far in the future a signing time may lie (clock skew between states).
-    #[serde(default = "default_skew")]
-    pub(crate) max_clock_skew_seconds: i64,
-    #[serde(rename = "state")]
-    pub(crate) states: Vec<FileState>,
-    #[serde(default, rename = "recognition")]
-    pub(crate) recognition: Vec<FileRecognition>,
-}
-
-fn default_skew() -> i64 {
-    300
-}
+use crate::Role;
 
 /// One row of the recognition matrix: documents of this type from this issuer are
 /// recognised by these states between these dates (DESIGN §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RecognitionRule {
-    pub(crate) document: String,
-    pub(crate) issuer_state: String,
+pub struct RecognitionRule {
+    pub document: String,
+    pub issuer_state: String,
     /// `None`: every authority of the issuing state.
-    pub(crate) issuer_authority: Option<String>,
-    pub(crate) recognised_by: Vec<String>,
-    pub(crate) valid_from: chrono::NaiveDate,
-    pub(crate) valid_to: Option<chrono::NaiveDate>,
+    pub issuer_authority: Option<String>,
+    pub recognised_by: Vec<String>,
+    pub valid_from: chrono::NaiveDate,
+    pub valid_to: Option<chrono::NaiveDate>,
 }
 
 impl RecognitionRule {
     /// Whether this rule recognises `document` issued by `state`/`authority` for `recogniser`
     /// on `date`.
-    pub(crate) fn covers(
+    pub fn covers(
         &self,
         document: &str,
         state: &str,
@@ -127,44 +55,44 @@ impl RecognitionRule {
 
 /// One node of a state.
 #[derive(Debug, Clone)]
-pub(crate) struct NodeEntry {
-    pub(crate) endpoint: String,
-    pub(crate) server_name: String,
+pub struct NodeEntry {
+    pub endpoint: String,
+    pub server_name: String,
     fingerprint: Vec<u8>,
 }
 
 /// One state (or the hub).
 #[derive(Clone)]
-pub(crate) struct StateEntry {
-    pub(crate) code: String,
-    pub(crate) role: Role,
-    pub(crate) anchors: Vec<X509>,
-    pub(crate) anchors_pem: String,
+pub struct StateEntry {
+    pub code: String,
+    pub role: Role,
+    pub anchors: Vec<X509>,
+    pub anchors_pem: String,
     /// DER.
-    pub(crate) crls: Vec<Vec<u8>>,
-    pub(crate) nodes: Vec<NodeEntry>,
+    pub crls: Vec<Vec<u8>>,
+    pub nodes: Vec<NodeEntry>,
     /// The anchors as a document-signature trust store (it caches accepted chains).
-    pub(crate) documents: TrustStore,
+    pub documents: TrustStore,
     /// Common processes its nodes may use (`"*"`: all).
-    pub(crate) processes: Vec<String>,
-    pub(crate) partner: bool,
+    pub processes: Vec<String>,
+    pub partner: bool,
     /// Conformance traffic only: what this state sends is kept apart from the national
     /// system (docs/conformance.md).
-    pub(crate) conformance: bool,
+    pub conformance: bool,
     /// The CRLs, parsed (`crls` holds their DER for TLS): inline ones and, in the trust
     /// space in force at a node, those fetched from `crl_urls`.
-    pub(crate) revocations: Vec<std::sync::Arc<X509Crl>>,
+    pub revocations: Vec<std::sync::Arc<X509Crl>>,
     /// Where this state publishes its CRLs.
-    pub(crate) crl_urls: Vec<String>,
+    pub crl_urls: Vec<String>,
 }
 
 impl StateEntry {
-    pub(crate) fn may_use(&self, process: &str) -> bool {
+    pub fn may_use(&self, process: &str) -> bool {
         self.processes.iter().any(|p| p == "*" || p == process)
     }
 
     /// When `cert` was revoked according to one of this state's CRLs from its issuer.
-    pub(crate) fn revoked_at(&self, cert: &X509) -> Option<chrono::DateTime<chrono::Utc>> {
+    pub fn revoked_at(&self, cert: &X509) -> Option<chrono::DateTime<chrono::Utc>> {
         for crl in &self.revocations {
             let same_issuer = crl
                 .issuer_name()
@@ -200,34 +128,34 @@ impl std::fmt::Debug for StateEntry {
 
 /// The loaded trust space.
 #[derive(Debug, Clone)]
-pub(crate) struct TrustSpace {
-    pub(crate) version: u64,
-    pub(crate) issued_at: String,
-    pub(crate) max_clock_skew_seconds: i64,
-    pub(crate) states: BTreeMap<String, StateEntry>,
-    pub(crate) recognition: Vec<RecognitionRule>,
+pub struct TrustSpace {
+    pub version: u64,
+    pub issued_at: String,
+    pub max_clock_skew_seconds: i64,
+    pub states: BTreeMap<String, StateEntry>,
+    pub recognition: Vec<RecognitionRule>,
     /// Who signed it (the Commission's signer), for a signed document.
-    pub(crate) signer: Option<String>,
+    pub signer: Option<String>,
     /// The bytes it was read from (what a hub hands to nodes).
-    pub(crate) source: Vec<u8>,
+    pub source: Vec<u8>,
 }
 
 /// Why a trust space was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
-pub(crate) struct TrustError {
+pub struct TrustError {
     path: String,
     reason: String,
 }
 
-pub(crate) fn fingerprint(der: &[u8]) -> Vec<u8> {
+pub fn fingerprint(der: &[u8]) -> Vec<u8> {
     openssl::hash::hash(MessageDigest::sha256(), der)
         .map(|d| d.to_vec())
         .unwrap_or_default()
 }
 
 /// Reads a PEM anchor file into a trust store.
-pub(crate) fn read_anchor(path: &Path) -> Result<TrustStore, TrustError> {
+pub fn read_anchor(path: &Path) -> Result<TrustStore, TrustError> {
     let err = |reason: String| TrustError {
         path: path.display().to_string(),
         reason,
@@ -243,7 +171,7 @@ pub(crate) fn read_anchor(path: &Path) -> Result<TrustStore, TrustError> {
 impl TrustSpace {
     /// Loads a trust space: the Commission-signed XML document (verified against `anchor`,
     /// which it then requires), or, for development only, the unsigned TOML source.
-    pub(crate) fn load(path: &Path, anchor: Option<&TrustStore>) -> Result<Self, TrustError> {
+    pub fn load(path: &Path, anchor: Option<&TrustStore>) -> Result<Self, TrustError> {
         let err = |reason: String| TrustError {
             path: path.display().to_string(),
             reason,
@@ -258,7 +186,7 @@ impl TrustSpace {
 
     /// Reads trust-space bytes: a signed XML document (checked against `anchor`) or TOML
     /// (accepted only when no anchor is configured).
-    pub(crate) fn read(
+    pub fn read(
         bytes: &[u8],
         anchor: Option<&TrustStore>,
     ) -> Result<(File, Option<String>), String> {
@@ -270,7 +198,7 @@ impl TrustSpace {
             let Some(anchor) = anchor else {
                 return Err("a signed trust space needs the Commission's anchor (trust_anchor in node.toml, --anchor on the command line)".into());
             };
-            let (file, signer) = crate::trust_document::verify(bytes, anchor)?;
+            let (file, signer) = crate::document::verify(bytes, anchor)?;
             return Ok((file, Some(signer)));
         }
         if anchor.is_some() {
@@ -283,7 +211,7 @@ impl TrustSpace {
     }
 
     /// Checks and indexes what a trust space says; errors name the field.
-    pub(crate) fn from_file(file: File, path: &Path) -> Result<Self, TrustError> {
+    pub fn from_file(file: File, path: &Path) -> Result<Self, TrustError> {
         let err = |reason: String| TrustError {
             path: path.display().to_string(),
             reason,
@@ -407,19 +335,19 @@ impl TrustSpace {
     }
 
     /// The state whose listed node presented this TLS certificate (DER).
-    pub(crate) fn identify(&self, der: &[u8]) -> Option<&StateEntry> {
+    pub fn identify(&self, der: &[u8]) -> Option<&StateEntry> {
         let fp = fingerprint(der);
         self.states
             .values()
             .find(|s| s.nodes.iter().any(|n| n.fingerprint == fp))
     }
 
-    pub(crate) fn state(&self, code: &str) -> Option<&StateEntry> {
+    pub fn state(&self, code: &str) -> Option<&StateEntry> {
         self.states.get(code)
     }
 
     /// Every anchor of every state, DER: the roots a client certificate may chain to.
-    pub(crate) fn all_anchors_der(&self) -> Vec<Vec<u8>> {
+    pub fn all_anchors_der(&self) -> Vec<Vec<u8>> {
         self.states
             .values()
             .flat_map(|s| s.anchors.iter())
@@ -429,7 +357,7 @@ impl TrustSpace {
 
     /// This trust space with `extra` CRLs (by state: fetched from CRL locations) in force next
     /// to the inline ones.
-    pub(crate) fn with_crls(
+    pub fn with_crls(
         &self,
         extra: &BTreeMap<String, Vec<std::sync::Arc<X509Crl>>>,
     ) -> Result<TrustSpace, String> {
@@ -448,7 +376,7 @@ impl TrustSpace {
     }
 
     /// Every CRL, DER.
-    pub(crate) fn all_crls_der(&self) -> Vec<Vec<u8>> {
+    pub fn all_crls_der(&self) -> Vec<Vec<u8>> {
         self.states
             .values()
             .flat_map(|s| s.crls.iter().cloned())

@@ -20,10 +20,10 @@
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 
-use crate::config::Role;
-use crate::trust::{File, FileNode, FileRecognition, FileState};
+use crate::file::{File, FileNode, FileRecognition, FileState};
+use crate::Role;
 
-pub(crate) const TRUST_NAMESPACE: &str = "urn:tereze:trust-space";
+pub const TRUST_NAMESPACE: &str = "urn:tereze:trust-space";
 
 fn ts(local: &str) -> Element {
     Element::new(Some("ts"), local, Some(TRUST_NAMESPACE))
@@ -35,7 +35,7 @@ fn text_child(doc: &mut Document, parent: NodeId, local: &str, text: &str) {
 }
 
 /// The unsigned document for `file`.
-pub(crate) fn to_document(file: &File) -> Document {
+pub fn to_document(file: &File) -> Document {
     let mut root = ts("TrustSpace");
     root.namespace_decls.push(NamespaceDecl {
         prefix: Some("ts".into()),
@@ -103,7 +103,7 @@ fn role_name(r: Role) -> &'static str {
 }
 
 /// Signs the document with the Commission's key (enveloped, whole document).
-pub(crate) fn sign(doc: &mut Document, key: &SigningKey) -> Result<(), String> {
+pub fn sign(doc: &mut Document, key: &SigningKey) -> Result<(), String> {
     dsig::sign_enveloped(doc, &SignTarget::Document, key, &SignOptions::default())
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -111,7 +111,7 @@ pub(crate) fn sign(doc: &mut Document, key: &SigningKey) -> Result<(), String> {
 
 /// Verifies a signed trust space against the Commission's anchor and reads it from the signed
 /// bytes only; returns it and the signer's subject.
-pub(crate) fn verify(bytes: &[u8], anchor: &TrustStore) -> Result<(File, String), String> {
+pub fn verify(bytes: &[u8], anchor: &TrustStore) -> Result<(File, String), String> {
     let doc = xml::parse(bytes).map_err(|e| format!("trust space:{e}"))?;
     let verified = dsig::verify(&doc, anchor, &VerifyPolicy::default())
         .map_err(|e| format!("the Commission's signature does not hold: {e}"))?;
@@ -134,7 +134,7 @@ fn attr(doc: &Document, id: NodeId, name: &str) -> Result<String, String> {
 
 /// Reads the document (already verified, or freshly built) strictly: unknown elements are
 /// refused with their path.
-pub(crate) fn from_document(doc: &Document) -> Result<File, String> {
+pub fn from_document(doc: &Document) -> Result<File, String> {
     let r = doc.root();
     if !doc
         .element(r)

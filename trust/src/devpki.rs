@@ -15,19 +15,19 @@ use tereze_codecs::pki::{
 
 /// What to create.
 #[derive(Debug, Clone)]
-pub(crate) struct DevPkiSpec {
-    pub(crate) out: PathBuf,
-    pub(crate) states: Vec<String>,
-    pub(crate) hub: Option<String>,
+pub struct DevPkiSpec {
+    pub out: PathBuf,
+    pub states: Vec<String>,
+    pub hub: Option<String>,
     /// Recipients the members reach through the hub.
-    pub(crate) via_hub: Vec<String>,
+    pub via_hub: Vec<String>,
     /// The first node's exchange port; each node takes the next three ports of its block of 10.
-    pub(crate) base_port: u16,
-    pub(crate) days: u32,
+    pub base_port: u16,
+    pub days: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum DevPkiError {
+pub enum DevPkiError {
     #[error("{0}: {1}")]
     Io(String, std::io::Error),
     #[error("OpenSSL: {0}")]
@@ -40,14 +40,14 @@ pub(crate) enum DevPkiError {
 
 /// Ports of one node.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Ports {
-    pub(crate) exchange: u16,
-    pub(crate) window: u16,
-    pub(crate) http: u16,
+pub struct Ports {
+    pub exchange: u16,
+    pub window: u16,
+    pub http: u16,
     /// The operators' admin API (HTTPS).
-    pub(crate) admin: u16,
+    pub admin: u16,
     /// The peer door (`GET /v1/crl`).
-    pub(crate) peer: u16,
+    pub peer: u16,
 }
 
 fn key() -> Result<PKey<Private>, DevPkiError> {
@@ -120,8 +120,8 @@ fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
     let source = out.join("trust-space.toml");
     let bytes =
         std::fs::read(&source).map_err(|e| DevPkiError::Io(source.display().to_string(), e))?;
-    let (file, _) = crate::trust::TrustSpace::read(&bytes, None).map_err(DevPkiError::Spec)?;
-    let mut doc = crate::trust_document::to_document(&file);
+    let (file, _) = crate::TrustSpace::read(&bytes, None).map_err(DevPkiError::Spec)?;
+    let mut doc = crate::document::to_document(&file);
     let dir = out.join(hub.to_ascii_lowercase());
     let read = |f: &str| {
         let p = dir.join(f);
@@ -131,11 +131,11 @@ fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
         &read("signer.key")?,
         Some(&read("signer.pem")?),
     )?;
-    crate::trust_document::sign(&mut doc, &key).map_err(DevPkiError::Spec)?;
+    crate::document::sign(&mut doc, &key).map_err(DevPkiError::Spec)?;
     write(&out.join("trust-space.xml"), doc.to_xml().as_bytes())
 }
 
-pub(crate) fn ports(base: u16, index: usize) -> Ports {
+pub fn ports(base: u16, index: usize) -> Ports {
     let start = base + (index as u16) * 10;
     Ports {
         exchange: start,
@@ -146,7 +146,7 @@ pub(crate) fn ports(base: u16, index: usize) -> Ports {
     }
 }
 
-pub(crate) fn server_name(code: &str) -> String {
+pub fn server_name(code: &str) -> String {
     format!("node.{}.tereze.test", code.to_ascii_lowercase())
 }
 
@@ -163,7 +163,7 @@ const STATE_NAMES: &[(&str, &str)] = &[
 ];
 
 /// Creates the whole tree; returns the config path of each node in order.
-pub(crate) fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
+pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
     let mut all: Vec<(String, bool)> = spec.states.iter().map(|s| (s.clone(), false)).collect();
     if let Some(h) = &spec.hub {
         all.push((h.clone(), true));

@@ -21,32 +21,32 @@ use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 use tereze_support::digest::sha256;
 use uuid::Uuid;
 
-pub(crate) const RECEIPT_NAMESPACE: &str = "urn:tereze:receipt";
+pub const RECEIPT_NAMESPACE: &str = "urn:tereze:receipt";
 const SHA256_URI: &str = "http://www.w3.org/2001/04/xmlenc#sha256";
 
 /// What the receiver says of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct EntryFacts {
-    pub(crate) message_id: Uuid,
+pub struct EntryFacts {
+    pub message_id: Uuid,
     /// SHA-256 of the envelope bytes as received.
-    pub(crate) digest: Vec<u8>,
+    pub digest: Vec<u8>,
     /// `recognised`, `rejected` or `forwarded` (a hub's acceptance).
-    pub(crate) verdict: String,
+    pub verdict: String,
     /// Reason codes for a rejection.
-    pub(crate) reasons: Vec<String>,
+    pub reasons: Vec<String>,
 }
 
 /// What a verified receipt proves.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ReceiptFacts {
-    pub(crate) entry: EntryFacts,
-    pub(crate) receiver: String,
-    pub(crate) received_at: DateTime<Utc>,
-    pub(crate) signer: String,
+pub struct ReceiptFacts {
+    pub entry: EntryFacts,
+    pub receiver: String,
+    pub received_at: DateTime<Utc>,
+    pub signer: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ReceiptError {
+pub enum ReceiptError {
     #[error("cannot sign the receipt batch: {0}")]
     Sign(#[source] dsig::SignError),
     #[error("receipt is not well-formed XML: {0}")]
@@ -137,7 +137,7 @@ fn rc(local: &str) -> Element {
 }
 
 /// Signs a batch and returns one receipt document per entry, in order.
-pub(crate) fn issue(
+pub fn issue(
     key: &SigningKey,
     receiver: &str,
     received_at: DateTime<Utc>,
@@ -229,14 +229,14 @@ struct SignedBatch {
 /// Verifies receipts; remembers batches it has verified, so the receipts of one batch cost
 /// one signature check.
 #[derive(Debug, Default)]
-pub(crate) struct ReceiptVerifier {
+pub struct ReceiptVerifier {
     batches: Mutex<HashMap<Vec<u8>, SignedBatch>>,
 }
 
 impl ReceiptVerifier {
     /// Checks `receipt` against the anchors in `trust`, and that it is for `message_id` with
     /// envelope digest `digest` from node `receiver`.
-    pub(crate) fn verify(
+    pub fn verify(
         &self,
         receipt: &[u8],
         trust: &TrustStore,
@@ -405,7 +405,7 @@ fn verify_batch(
 }
 
 /// SHA-256 of an envelope, as receipts and routes carry it.
-pub(crate) fn digest(envelope: &[u8]) -> Vec<u8> {
+pub fn digest(envelope: &[u8]) -> Vec<u8> {
     sha256(envelope)
 }
 

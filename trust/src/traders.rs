@@ -29,21 +29,21 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, VerifyPolic
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl};
 use tereze_reference_data::trader;
 
-use crate::trust::TrustSpace;
+use crate::TrustSpace;
 
-pub(crate) const NAMESPACE: &str = "urn:tereze:traders";
+pub const NAMESPACE: &str = "urn:tereze:traders";
 
 /// A status and the day it took effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub(crate) enum Status {
+pub enum Status {
     Active,
     Suspended,
     Liquidated,
 }
 
 impl Status {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
             Status::Suspended => "suspended",
@@ -65,27 +65,27 @@ impl Status {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct StatusPeriod {
-    pub(crate) status: Status,
+pub struct StatusPeriod {
+    pub status: Status,
     /// The first day of this status.
-    pub(crate) from: NaiveDate,
+    pub from: NaiveDate,
 }
 
 /// One trader as the owner state's register has it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Trader {
-    pub(crate) id: String,
-    pub(crate) name: String,
+pub struct Trader {
+    pub id: String,
+    pub name: String,
     #[serde(default)]
-    pub(crate) address: String,
+    pub address: String,
     /// Oldest first, days strictly increasing.
-    pub(crate) statuses: Vec<StatusPeriod>,
+    pub statuses: Vec<StatusPeriod>,
 }
 
 impl Trader {
     /// The status on `date`; `None` before the first (not yet registered).
-    pub(crate) fn status_on(&self, date: NaiveDate) -> Option<Status> {
+    pub fn status_on(&self, date: NaiveDate) -> Option<Status> {
         self.statuses
             .iter()
             .rev()
@@ -94,7 +94,7 @@ impl Trader {
     }
 
     /// Checks a record: a valid identifier, a name, statuses in increasing order.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         trader::parse(&self.id).map_err(|e| format!("{}: {e}", self.id))?;
         if self.name.trim().is_empty() {
             return Err(format!("{}: no name", self.id));
@@ -127,7 +127,7 @@ struct Row {
 
 /// Reads a register export (CSV with a header `id,name,address,status,status_from`, or a JSON
 /// array of such objects) into records, one per id, statuses sorted. Errors name the row.
-pub(crate) fn read_register(bytes: &[u8], json: bool) -> Result<Vec<Trader>, String> {
+pub fn read_register(bytes: &[u8], json: bool) -> Result<Vec<Trader>, String> {
     let rows: Vec<(usize, Row)> = if json {
         let rows: Vec<Row> = serde_json::from_slice(bytes).map_err(|e| format!("JSON: {e}"))?;
         rows.into_iter()
@@ -202,20 +202,20 @@ pub(crate) fn read_register(bytes: &[u8], json: bool) -> Result<Vec<Trader>, Str
 
 /// What an owner node said of one identifier.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct Answer {
-    pub(crate) id: String,
-    pub(crate) state: String,
-    pub(crate) as_of: NaiveDate,
-    pub(crate) answered_at: String,
+pub struct Answer {
+    pub id: String,
+    pub state: String,
+    pub as_of: NaiveDate,
+    pub answered_at: String,
     /// `None`: not in the owner's register.
-    pub(crate) trader: Option<Trader>,
+    pub trader: Option<Trader>,
     /// The signer's certificate subject (filled in by [`verify_answer`]).
-    pub(crate) signer: String,
+    pub signer: String,
 }
 
 /// Why an answer was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum AnswerError {
+pub enum AnswerError {
     /// What is wrong with the answer's content, as read.
     #[error("trader answer: {0}")]
     Malformed(String),
@@ -245,7 +245,7 @@ fn tr(local: &str) -> Element {
 }
 
 /// The owner's signed answer about `id` (this node's state) as of `as_of`.
-pub(crate) fn sign_answer(
+pub fn sign_answer(
     id: &str,
     state: &str,
     as_of: NaiveDate,
@@ -294,7 +294,7 @@ pub(crate) fn sign_answer(
 /// Verifies an answer against the identifier's state's document anchors and reads it from the
 /// signed bytes only. `expected_id`: the identifier asked about (an answer about another one
 /// is refused).
-pub(crate) fn verify_answer(
+pub fn verify_answer(
     bytes: &[u8],
     trust: &TrustSpace,
     expected_id: Option<&str>,

@@ -1,0 +1,78 @@
+//! The trust space as written (TOML, or what the signed XML document says): states, their
+//! anchors, CRLs and nodes, and the recognition matrix, before it is checked and put in force.
+
+use serde::Deserialize;
+
+use crate::Role;
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileNode {
+    pub endpoint: String,
+    pub server_name: String,
+    pub tls_certificate: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileState {
+    pub code: String,
+    pub name: String,
+    pub role: Role,
+    pub anchors: Vec<String>,
+    #[serde(default)]
+    pub crls: Vec<String>,
+    /// CRL locations (`http://…`, usually a peer node's `/v1/crl`): fetched and verified
+    /// against this state's anchors by every node (docs/recognition.md).
+    #[serde(default)]
+    pub crl_urls: Vec<String>,
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<FileNode>,
+    /// Common processes (`P.CC.01`) this state's nodes may use; `"*"` for all.
+    #[serde(default)]
+    pub processes: Vec<String>,
+    /// A non-member partner state ("export of one = import of another").
+    #[serde(default)]
+    pub partner: bool,
+    /// A tester state that exists only to test (docs/conformance.md): its messages are
+    /// recognised and receipted like any other, but kept out of the national inbox and
+    /// quarantine. Absent: normal traffic.
+    #[serde(default)]
+    pub conformance: bool,
+}
+
+/// One row of the recognition matrix, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecognition {
+    /// Document type code (`R.CC.01.001`) or `"*"`.
+    pub document: String,
+    /// Issuing state (`KZ`), state and authority (`KZ:KGD`), or `"*"`.
+    pub issuer: String,
+    /// Recognising states, or `["*"]`.
+    pub recognised_by: Vec<String>,
+    /// `YYYY-MM-DD`, inclusive.
+    pub valid_from: String,
+    /// `YYYY-MM-DD`, inclusive; empty for an open interval.
+    #[serde(default)]
+    pub valid_to: String,
+}
+
+/// The trust space as written: the TOML source, or what the signed XML document says.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub version: u64,
+    pub issued_at: String,
+    /// How far in the future a signing time may lie (clock skew between states).
+    #[serde(default = "default_skew")]
+    pub max_clock_skew_seconds: i64,
+    #[serde(rename = "state")]
+    pub states: Vec<FileState>,
+    #[serde(default, rename = "recognition")]
+    pub recognition: Vec<FileRecognition>,
+}
+
+fn default_skew() -> i64 {
+    300
+}

@@ -1,0 +1,19 @@
+//! What a node trusts and proves (DESIGN §5): the trust space (states, anchors, CRLs, nodes,
+//! the recognition matrix) and its Commission-signed document, signed receipts, signed trader
+//! answers and register records, signed reference change sets, and the development PKI.
+//! **Invariant:** knows `support`, `codecs` and `reference-data` only (ARCHITECTURE.md,
+//! "Dependency rules"): no store, no network, no node state; callers hand it bytes and keys.
+#![forbid(unsafe_code)]
+
+pub mod change_set;
+pub mod devpki;
+pub mod document;
+mod file;
+pub mod receipt;
+mod role;
+mod space;
+pub mod traders;
+
+pub use file::{File, FileNode, FileRecognition, FileState};
+pub use role::Role;
+pub use space::*;
