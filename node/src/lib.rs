@@ -15,7 +15,7 @@ mod cluster;
 mod config;
 mod logging;
 mod node;
-mod recognition;
+use tereze_recognition as recognition;
 use tereze_store as store;
 
 /// The gRPC contracts (`proto/tereze/v1/*.proto`): `Exchange` between nodes, `Window` for the

@@ -498,6 +498,36 @@ impl Exchange for ExchangeService {
     }
 }
 
+/// Recognition looks up the attachments this node received in its attachment files.
+impl crate::recognition::AttachmentLookup for Node {
+    fn held(
+        &self,
+        message: Uuid,
+        id: &str,
+    ) -> Result<Option<crate::recognition::HeldFile>, crate::recognition::LookupError> {
+        Ok(self
+            .attachments
+            .held(message, id)?
+            .map(|h| crate::recognition::HeldFile {
+                size: h.size,
+                sha256: h.sha256,
+            }))
+    }
+
+    fn max_checked_body_bytes(&self) -> u64 {
+        self.attachments.limits.max_checked_body_bytes
+    }
+
+    fn read_small(
+        &self,
+        message: Uuid,
+        id: &str,
+        max: u64,
+    ) -> Result<Option<Vec<u8>>, crate::recognition::LookupError> {
+        Ok(self.attachments.read_small(message, id, max)?)
+    }
+}
+
 /// This node's recogniser under `trust` and `directories`.
 fn recogniser<'a>(
     node: &'a Node,
@@ -506,7 +536,7 @@ fn recogniser<'a>(
     traders: &'a super::traders::NodeTraders<'a>,
 ) -> Recogniser<'a> {
     Recogniser {
-        attachments: Some(&node.attachments),
+        attachments: Some(node),
         trust,
         state: &node.config.state,
         catalog: &node.catalog,

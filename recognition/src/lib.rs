@@ -3,6 +3,10 @@
 //! document that fails a check has passed every check before it. The same code runs in the
 //! node (every delivery) and offline (`tereze recognise`), so "why was this rejected?" has one
 //! answer. Reason codes and their fixes: docs/recognition.md.
+//! **Invariant:** knows `trust`, `codecs`, `reference-data` and `support` only
+//! (ARCHITECTURE.md, "Dependency rules"); it looks up attachments and traders through the
+//! small traits [`AttachmentLookup`] and [`TraderCheck`] its caller implements.
+#![forbid(unsafe_code)]
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -15,28 +19,27 @@ use tereze_codecs::xml::{self, Document};
 use tereze_reference_data::Directories;
 use uuid::Uuid;
 
-use crate::config::Role;
-use crate::trust::TrustSpace;
+use tereze_trust::{Role, TrustSpace};
 
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reason {
+pub struct Reason {
     /// Stable, kebab-case (docs/recognition.md).
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// The receiver's decision on one envelope.
 #[derive(Debug, Clone)]
-pub(crate) struct Verdict {
+pub struct Verdict {
     /// Empty: recognised.
-    pub(crate) reasons: Vec<Reason>,
+    pub reasons: Vec<Reason>,
     /// The envelope as signed, when the signature held.
-    pub(crate) envelope: Option<Envelope>,
+    pub envelope: Option<Envelope>,
 }
 
 impl Verdict {
-    pub(crate) fn recognised(&self) -> bool {
+    pub fn recognised(&self) -> bool {
         self.reasons.is_empty()
     }
 
@@ -50,35 +53,35 @@ impl Verdict {
 
 /// What the checks need to know about the delivery.
 #[derive(Debug, Clone)]
-pub(crate) struct Inbound<'a> {
-    pub(crate) envelope: &'a [u8],
+pub struct Inbound<'a> {
+    pub envelope: &'a [u8],
     /// The sender state the route (or, offline, the envelope) claims.
-    pub(crate) sender: &'a str,
+    pub sender: &'a str,
     /// The state (or hub) whose listed node delivered it over TLS; `None` offline.
-    pub(crate) transport: Option<&'a str>,
+    pub transport: Option<&'a str>,
     /// The route's message id, if there is a route.
-    pub(crate) message_id: Option<Uuid>,
+    pub message_id: Option<Uuid>,
     /// When it arrived (the reference for skew and expiry).
-    pub(crate) received_at: DateTime<Utc>,
+    pub received_at: DateTime<Utc>,
 }
 
 /// Everything the checks consult.
-pub(crate) struct Recogniser<'a> {
-    pub(crate) trust: &'a TrustSpace,
+pub struct Recogniser<'a> {
+    pub trust: &'a TrustSpace,
     /// The recognising state (this node's).
-    pub(crate) state: &'a str,
-    pub(crate) catalog: &'a Catalog,
-    pub(crate) directories: &'a Directories,
-    pub(crate) limits: xml::Limits,
+    pub state: &'a str,
+    pub catalog: &'a Catalog,
+    pub directories: &'a Directories,
+    pub limits: xml::Limits,
     /// What the owner states say of the traders (registers, signed answers).
-    pub(crate) traders: &'a dyn TraderCheck,
+    pub traders: &'a dyn TraderCheck,
     /// The attachments received (none offline: an envelope declaring any is then rejected).
-    pub(crate) attachments: Option<&'a crate::attachments::Attachments>,
+    pub attachments: Option<&'a dyn AttachmentLookup>,
 }
 
 /// What the owner state says of a trader on a date.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Standing {
+pub enum Standing {
     Active,
     /// Suspended or liquidated that day, or not yet registered.
     Inactive(String),
@@ -92,12 +95,36 @@ pub(crate) enum Standing {
 
 /// Where recognition learns a trader's standing: the node's register and signed answers, or
 /// evidence given to `tereze recognise`.
-pub(crate) trait TraderCheck {
+pub trait TraderCheck {
     fn standing(&self, id: &str, date: chrono::NaiveDate) -> Standing;
 }
 
+/// An error of an [`AttachmentLookup`], kept as the cause.
+pub type LookupError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A complete attachment as held: what check 9a compares with the signed declaration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldFile {
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// Where recognition finds the attachments received with a message (the node's attachment
+/// files): the lookups the checks make, nothing else, so that this crate does not depend on
+/// how or where they are kept.
+pub trait AttachmentLookup {
+    /// Attachment `id` of `message`, if it is held complete.
+    fn held(&self, message: Uuid, id: &str) -> Result<Option<HeldFile>, LookupError>;
+    /// The largest body by reference checked against its model
+    /// (`attachments.max_checked_body_bytes`).
+    fn max_checked_body_bytes(&self) -> u64;
+    /// Attachment `id` of `message` whole, or `None` when it is over `max` bytes.
+    fn read_small(&self, message: Uuid, id: &str, max: u64)
+        -> Result<Option<Vec<u8>>, LookupError>;
+}
+
 /// No source: every trader is [`Standing::NotChecked`].
-pub(crate) struct NoTraderCheck;
+pub struct NoTraderCheck;
 
 impl TraderCheck for NoTraderCheck {
     fn standing(&self, _: &str, _: chrono::NaiveDate) -> Standing {
@@ -106,14 +133,14 @@ impl TraderCheck for NoTraderCheck {
 }
 
 /// The standing an owner's answer gives on `date`.
-pub(crate) fn standing_of(
-    trader: Option<&crate::traders::Trader>,
+pub fn standing_of(
+    trader: Option<&tereze_trust::traders::Trader>,
     date: chrono::NaiveDate,
 ) -> Standing {
     match trader {
         None => Standing::Unknown,
         Some(t) => match t.status_on(date) {
-            Some(crate::traders::Status::Active) => Standing::Active,
+            Some(tereze_trust::traders::Status::Active) => Standing::Active,
             Some(other) => Standing::Inactive(format!("{} on {date}", other.as_str())),
             None => Standing::Inactive(format!(
                 "not yet registered on {date} (first status from {})",
@@ -129,11 +156,11 @@ pub(crate) fn standing_of(
 /// An input that is not an envelope at all: refused, not judged.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct NotAnEnvelope(pub(crate) String);
+pub struct NotAnEnvelope(pub String);
 
 impl Recogniser<'_> {
     /// Runs the checks in order (DESIGN §4).
-    pub(crate) fn recognise(&self, inbound: &Inbound<'_>) -> Result<Verdict, NotAnEnvelope> {
+    pub fn recognise(&self, inbound: &Inbound<'_>) -> Result<Verdict, NotAnEnvelope> {
         // 1. Transport identity: the delivering node is the claimed sender state's, or a hub.
         if let Some(t) = inbound.transport {
             let hub = self.trust.state(t).is_some_and(|s| s.role == Role::Hub);
@@ -365,7 +392,7 @@ impl Recogniser<'_> {
                 .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?,
             // A body by reference: the attachment 9a found with the signed digest.
             (Some(id), Some(store)) => {
-                let max = store.limits.max_checked_body_bytes;
+                let max = store.max_checked_body_bytes();
                 match store.read_small(h.message_id, id, max) {
                     Ok(Some(bytes)) => {
                         let limits = xml::Limits {
@@ -550,12 +577,12 @@ mod tests {
     //! One envelope per check, failing exactly that check and passing every check before it.
 
     use super::*;
-    use crate::devpki::{self, DevPkiSpec};
     use chrono::{Duration, FixedOffset};
     use openssl::pkey::{PKey, Private};
     use tereze_codecs::dsig::{SignOptions, SignTarget, SigningKey};
     use tereze_codecs::envelope::{DocumentRef, Header, MessageKind, Participant, VERSION};
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+    use tereze_trust::devpki::{self, DevPkiSpec};
 
     const SAMPLE: &[u8] =
         include_bytes!("../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
