@@ -842,13 +842,13 @@ impl NodeConfig {
             ));
         }
         check_national(&c.national).map_err(|(field, reason)| invalid(&field, reason))?;
-        if !(crate::node::shutdown::MIN_BUDGET_SECONDS..=3600).contains(&c.shutdown_seconds) {
+        if !(crate::shutdown::MIN_BUDGET_SECONDS..=3600).contains(&c.shutdown_seconds) {
             return Err(invalid(
                 "shutdown_seconds",
                 format!(
                     "must be between {} (the last audit checkpoint and the runtime's stop take up to {} s of it) and 3600",
-                    crate::node::shutdown::MIN_BUDGET_SECONDS,
-                    crate::node::shutdown::RESERVE.as_secs()
+                    crate::shutdown::MIN_BUDGET_SECONDS,
+                    crate::shutdown::RESERVE.as_secs()
                 ),
             ));
         }

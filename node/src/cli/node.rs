@@ -41,7 +41,7 @@ pub(crate) fn run(cmd: NodeCommand) -> Result<(), Failure> {
             let result = runtime.block_on(crate::node::run(config));
             // Do not wait on work that can no longer finish (a store that refuses writes, a
             // reader whose client is gone); this is part of shutdown_seconds.
-            runtime.shutdown_timeout(crate::node::shutdown::RUNTIME_STOP);
+            runtime.shutdown_timeout(crate::shutdown::RUNTIME_STOP);
             result.map_err(|e| match e {
                 e @ (crate::node::StartError::StoreFailed(_)
                 | crate::node::StartError::FinalCheckpoint { .. }) => {

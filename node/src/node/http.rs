@@ -324,10 +324,10 @@ async fn get_attachment(
     });
     // Ends the download at shutdown (the connection is cut before Content-Length bytes: the
     // client resumes with `offset`), or the server's graceful shutdown would wait for it.
-    let stream = super::shutdown::until_shutdown(
+    let stream = crate::shutdown::until_shutdown(
         stream,
         node.shutdown.clone(),
-        Err(std::io::Error::other(super::shutdown::SHUTTING_DOWN)),
+        Err(std::io::Error::other(crate::shutdown::SHUTTING_DOWN)),
     );
     let mut r = Response::new(axum::body::Body::from_stream(stream));
     let h = r.headers_mut();

@@ -22,7 +22,6 @@ pub(crate) mod outbox;
 pub(crate) mod queue_bytes;
 pub(crate) mod reference;
 pub(crate) mod relay;
-pub(crate) mod shutdown;
 pub(crate) mod submit;
 pub(crate) mod tls;
 pub(crate) mod traders;
@@ -92,7 +91,7 @@ pub(crate) enum StartError {
 pub(crate) enum CheckpointFailure {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("no answer from the store within {} s", shutdown::FINAL_CHECKPOINT.as_secs())]
+    #[error("no answer from the store within {} s", crate::shutdown::FINAL_CHECKPOINT.as_secs())]
     NoAnswer,
 }
 
@@ -956,7 +955,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             return Err(node.store_failed(&reason));
         }
     }
-    let budget = shutdown::Budget::new(node.config.shutdown_seconds);
+    let budget = crate::shutdown::Budget::new(node.config.shutdown_seconds);
     tracing::info!(
         shutdown_seconds = node.config.shutdown_seconds,
         "shutting down: no new work, finishing what is in flight"
@@ -977,7 +976,8 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
         tasks.shutdown().await;
     }
     // The last entry of the chain is this checkpoint's: nothing is written after it.
-    let checkpoint = tokio::time::timeout(shutdown::FINAL_CHECKPOINT, node.last_checkpoint()).await;
+    let checkpoint =
+        tokio::time::timeout(crate::shutdown::FINAL_CHECKPOINT, node.last_checkpoint()).await;
     // A write refused during the drain ends the node for a restart, whatever became of the
     // checkpoint.
     if let Some(reason) = failed.borrow().clone() {

@@ -20,12 +20,12 @@ use super::proto::{
     ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
     SubmittedMessage, SubscribeReferenceRequest, SubscribeRequest, Transition,
 };
-use super::shutdown::{until_shutdown, UntilShutdown, SHUTTING_DOWN};
 use super::submit::{self, Submission};
 use super::Node;
 use crate::attachments::{AttachmentError, UploadState, UploadWant};
 use crate::class::{Class, Classify};
 use crate::config::Operation;
+use crate::shutdown::{until_shutdown, UntilShutdown, SHUTTING_DOWN};
 use crate::store::StoreError;
 use tereze_support::urn::parse_id;
 
