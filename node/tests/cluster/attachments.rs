@@ -758,8 +758,13 @@ fn an_upload_resumes_after_kill_9_of_the_node_over_http_and_grpc() {
     assert!(answer.contains("stall_seconds"), "{answer}");
     let (_, st) = net.http("KZ", "GET", &format!("/v1/uploads/{quiet_id}"), None);
     assert_eq!(st["have"], 700_000, "{st}");
-    // By now the quiet fetch has been stopped: its client gets what the buffers held, then
-    // the end of the connection, short of the 96 MiB.
+    // The quiet fetch is stopped once its writes have stalled for stall_seconds, which began
+    // when the socket buffers filled, a moment after quiet_since: reading before then would
+    // let it go on. Its client then gets what the buffers held and the end of the
+    // connection, short of the 96 MiB.
+    std::thread::sleep(
+        (quiet_since + Duration::from_secs(15)).saturating_duration_since(Instant::now()),
+    );
     quiet_fetch
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
