@@ -27,7 +27,7 @@ type Shared = State<Arc<Node>>;
 /// admin API only; what peers fetch is on the peer door ([`peer_router`]).
 pub(crate) fn router(node: Arc<Node>) -> Router {
     use crate::config::Operation;
-    let limit = node.config.limits.max_message_bytes.saturating_mul(2);
+    let limit = json_body_limit(&node.config.limits);
     let guarded = |operation: Option<Operation>, routes: Router<Arc<Node>>| {
         routes.route_layer(axum::middleware::from_fn_with_state(
             super::national::Guarded {
@@ -75,6 +75,12 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .with_state(node)
+}
+
+/// The largest JSON body the national door reads: a document of `max_message_bytes` with
+/// room for its JSON escaping and the other fields.
+fn json_body_limit(limits: &crate::config::Limits) -> usize {
+    limits.max_message_bytes.saturating_mul(2)
 }
 
 /// The peer door: what other states' nodes may fetch, read-only, and nothing else.
@@ -358,7 +364,7 @@ async fn post_message(
     // Admitted before the body is read: the body and the document decoded from it are held
     // in memory together, so a burst of large submissions waits (or is refused) here instead
     // of being read all at once.
-    let body_limit = node.config.limits.max_message_bytes.saturating_mul(2) as u64;
+    let body_limit = json_body_limit(&node.config.limits) as u64;
     let declared = request
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
