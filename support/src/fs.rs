@@ -30,9 +30,9 @@ pub const MIN_TOKEN: usize = 32;
 
 /// Reads a token (`what`: the operator token, a national client's token), refusing a file
 /// others may read or a short token.
-pub fn read_token(path: &std::path::Path, what: &str) -> Result<String, String> {
+pub fn read_token(path: &Path, what: &str) -> Result<String, String> {
     let shown = path.display();
-    crate::fs::owner_only(path, what).map_err(|e| format!("{shown}: {e}"))?;
+    owner_only(path, what).map_err(|e| format!("{shown}: {e}"))?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
     let token = text.trim().to_owned();
     if token.len() < MIN_TOKEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
