@@ -5,11 +5,11 @@
 #![forbid(unsafe_code)]
 
 use tereze_attachments as attachments;
+use tereze_support::class;
 use tereze_trust as trust;
 use tereze_trust::{
     change_set as reference_document, devpki, document as trust_document, receipt, traders,
 };
-mod class;
 pub mod cli;
 mod cluster;
 mod config;

@@ -380,3 +380,22 @@ pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> 
 pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
+/// Whose fault a store failure is, for the doors' answers.
+impl tereze_support::class::Classify for StoreError {
+    fn class(&self) -> tereze_support::class::Class {
+        use tereze_support::class::Class;
+        match self {
+            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_) => {
+                Class::Unavailable
+            }
+            Self::NotQueued(_)
+            | Self::NotParked(_)
+            | Self::NotInInbox(_)
+            | Self::NotQuarantined(_)
+            | Self::NotConformance(_)
+            | Self::NotAwaited(_) => Class::NotFound,
+            Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
+        }
+    }
+}

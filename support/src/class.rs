@@ -1,12 +1,12 @@
 //! One classification of the errors a request can end with: whose fault it is and whether
 //! trying again can help. Each request-path error says its [`Class`] once (the
 //! [`Classify`] trait); the doors render a class as a gRPC code or an HTTP status through one
-//! function each (`node::answer`), so every door answers the same failure the same way.
+//! function each (`node::answer` in the node), so every door answers the same failure the same way.
 //! This module knows nothing of gRPC or HTTP.
 
 /// What kind of failure an error is, as a client needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Class {
+pub enum Class {
     /// The request is wrong; sending it again cannot help.
     Invalid,
     /// The request is over a size limit.
@@ -38,7 +38,7 @@ pub(crate) enum Class {
 impl Class {
     /// A blocking worker's failure: a panic is ours; a worker the shutdown stopped before it
     /// ran is retried once the node is back.
-    pub(crate) fn of_worker(e: &tokio::task::JoinError) -> Class {
+    pub fn of_worker(e: &tokio::task::JoinError) -> Class {
         if e.is_cancelled() {
             Class::Unavailable
         } else {
@@ -48,7 +48,7 @@ impl Class {
 }
 
 /// An error that knows its [`Class`].
-pub(crate) trait Classify: std::error::Error {
+pub trait Classify: std::error::Error {
     fn class(&self) -> Class;
 
     /// Seconds after which a client may try again, when the error says so (HTTP
@@ -57,46 +57,6 @@ pub(crate) trait Classify: std::error::Error {
         match self.class() {
             Class::NoRoom | Class::Unavailable => Some(30),
             _ => None,
-        }
-    }
-}
-
-// The classes of the errors of the store and the attachments, kept here rather than beside
-// them so that those parts need not know of requests (they become crates of their own).
-
-impl Classify for crate::attachments::AttachmentError {
-    fn class(&self) -> Class {
-        use crate::attachments::AttachmentError as A;
-        match self {
-            // The node's own files failed: retry once the disk is mended.
-            A::Io { .. } | A::Record { .. } => Class::Unavailable,
-            A::TooLarge { .. } | A::Overrun { .. } => Class::TooLarge,
-            A::DigestMismatch { .. } => Class::Mismatch,
-            A::UnknownUpload(_) | A::NotHeld { .. } => Class::NotFound,
-            A::Offset { .. } | A::UploadIncomplete { .. } => Class::Conflict,
-            A::UploadBusy(_) => Class::Contended,
-            A::BadId(_)
-            | A::ChunkDigest { .. }
-            | A::ChunkTooLarge { .. }
-            | A::Short { .. }
-            | A::Conflict { .. } => Class::Invalid,
-        }
-    }
-}
-
-impl Classify for crate::store::StoreError {
-    fn class(&self) -> Class {
-        match self {
-            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_) => {
-                Class::Unavailable
-            }
-            Self::NotQueued(_)
-            | Self::NotParked(_)
-            | Self::NotInInbox(_)
-            | Self::NotQuarantined(_)
-            | Self::NotConformance(_)
-            | Self::NotAwaited(_) => Class::NotFound,
-            Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
         }
     }
 }
