@@ -9,6 +9,9 @@ pub(crate) use tereze_trust::Role;
 /// `[attachments]`: the attachments crate's own limits.
 pub(crate) use tereze_attachments::Limits as Attachments;
 
+/// `[relay]` and `[[peer]]`: the relay crate's own settings.
+pub(crate) use tereze_relay::config::{Config as Relay, Peer};
+
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,16 +143,6 @@ pub(crate) struct Routing {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Peer {
-    pub(crate) state: String,
-    /// `https://host:port`; overrides the trust space's endpoint.
-    pub(crate) endpoint: String,
-    /// The name in the peer's TLS certificate; overrides the trust space's.
-    pub(crate) server_name: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Limits {
     /// Largest envelope accepted, in bytes.
@@ -254,40 +247,6 @@ impl Default for Connections {
             window_max_streams: 256,
             window_max_calls: 256,
             exchange_max_streams: 256,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct Relay {
-    /// A message not delivered within this time becomes `expired`.
-    pub(crate) ttl_seconds: u64,
-    /// After this many failed attempts a message becomes `dead`.
-    pub(crate) max_attempts: u32,
-    pub(crate) min_backoff_ms: u64,
-    pub(crate) max_backoff_ms: u64,
-    /// Deliver calls in flight per peer.
-    pub(crate) concurrency: usize,
-    /// Seconds a call to a peer may take, from opening the connection (TLS handshake
-    /// included) to the answer; then the call fails, the peer's gate pauses, the batch halves
-    /// and the next call uses a new connection.
-    pub(crate) timeout_seconds: u64,
-    /// Milliseconds a worker waits for messages to gather while another batch to the same peer
-    /// is in flight (0: never wait).
-    pub(crate) linger_ms: u64,
-}
-
-impl Default for Relay {
-    fn default() -> Self {
-        Self {
-            ttl_seconds: 86_400,
-            max_attempts: 50,
-            min_backoff_ms: 200,
-            max_backoff_ms: 60_000,
-            concurrency: 4,
-            timeout_seconds: 30,
-            linger_ms: 3,
         }
     }
 }

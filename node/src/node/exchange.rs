@@ -32,23 +32,10 @@ use crate::store::{Accepted, Incoming, Outgoing, Payload, State};
 use crate::trust::StateEntry;
 
 pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
-    let limit = message_size_limit(&node.config.limits);
+    let limit = tereze_relay::message_size_limit(node.config.limits.max_call_bytes);
     ExchangeServer::new(ExchangeService { node })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit)
-}
-
-/// The largest Deliver call or answer: `max_call_bytes` of envelopes plus 1 MiB of framing
-/// (routes, receipts).
-pub(crate) fn call_size_limit(limits: &crate::config::Limits) -> usize {
-    limits.max_call_bytes.saturating_add(1 << 20)
-}
-
-/// The largest gRPC message of `Exchange`, either way: a `Deliver` call or answer, or a
-/// `PutAttachment` chunk of the largest size a sender may use (4 MiB, with its header), so
-/// that a node with a small `limits.max_call_bytes` still takes any peer's chunks.
-pub(crate) fn message_size_limit(limits: &crate::config::Limits) -> usize {
-    call_size_limit(limits).max(crate::attachments::MAX_CHUNK_BYTES + (64 << 10))
 }
 
 pub(crate) struct ExchangeService {
@@ -493,7 +480,7 @@ impl Exchange for ExchangeService {
             })
             .await
             .map_err(|e| super::answer::store_status(&e))?;
-        node.metrics.delivered.fetch_add(n, Ordering::Relaxed);
+        node.metrics.relay.delivered.fetch_add(n, Ordering::Relaxed);
         Ok(Response::new(ReturnReceiptsResponse { accepted }))
     }
 }

@@ -702,13 +702,13 @@ async fn metrics(State(node): Shared) -> Response {
             "attachments_sent_total",
             "counter",
             "Transfers this node streamed that the next hop answered complete.",
-            m.attachments_sent.load(Ordering::Relaxed),
+            m.relay.attachments_sent.load(Ordering::Relaxed),
         ),
         (
             "attachment_bytes_sent_total",
             "counter",
             "Attachment bytes this node streamed to next hops (a part sent again after a refusal or a break counts again).",
-            m.attachment_bytes_sent.load(Ordering::Relaxed),
+            m.relay.attachment_bytes_sent.load(Ordering::Relaxed),
         ),
         (
             "attachment_chunks_refused_total",
@@ -780,7 +780,7 @@ async fn metrics(State(node): Shared) -> Response {
             "delivered_total",
             "counter",
             "Messages delivered with a verified receipt.",
-            m.delivered.load(Ordering::Relaxed),
+            m.relay.delivered.load(Ordering::Relaxed),
         ),
         (
             "received_total",
@@ -810,19 +810,19 @@ async fn metrics(State(node): Shared) -> Response {
             "failed_attempts_total",
             "counter",
             "Delivery attempts that failed and will be retried.",
-            m.failed_attempts.load(Ordering::Relaxed),
+            m.relay.failed_attempts.load(Ordering::Relaxed),
         ),
         (
             "dead_total",
             "counter",
             "Messages that became dead.",
-            m.dead.load(Ordering::Relaxed),
+            m.relay.dead.load(Ordering::Relaxed),
         ),
         (
             "expired_total",
             "counter",
             "Messages that expired.",
-            m.expired.load(Ordering::Relaxed),
+            m.relay.expired.load(Ordering::Relaxed),
         ),
         (
             "crl_updates_total",
@@ -928,12 +928,16 @@ async fn metrics(State(node): Shared) -> Response {
     }
     out.push_str("# HELP tereze_deliver_seconds Round trip of Deliver calls to each peer (a batch, its receipts included).\n# TYPE tereze_deliver_seconds histogram\n");
     for (peer, h) in m
+        .relay
         .deliver_seconds
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
     {
-        for (b, c) in super::LATENCY_BOUNDS.iter().zip(h.counts.iter()) {
+        for (b, c) in tereze_relay::metrics::LATENCY_BOUNDS
+            .iter()
+            .zip(h.counts.iter())
+        {
             out.push_str(&format!(
                 "tereze_deliver_seconds_bucket{{peer=\"{peer}\",le=\"{b}\"}} {c}\n"
             ));

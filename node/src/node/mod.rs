@@ -14,21 +14,19 @@ pub(crate) mod crl;
 pub(crate) mod disk;
 pub(crate) mod doors;
 pub(crate) mod exchange;
-pub(crate) mod gate;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod national;
 pub(crate) mod outbox;
 pub(crate) mod queue_bytes;
 pub(crate) mod reference;
-pub(crate) mod relay;
+mod relay_host;
 pub(crate) mod submit;
 pub(crate) mod tls;
 pub(crate) mod traders;
 pub(crate) mod transfer;
 pub(crate) mod window;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +50,7 @@ use crate::trust::TrustSpace;
 use tereze_support::clock::now_ms;
 
 pub(crate) use tereze_proto as proto;
+pub(crate) use tereze_relay as relay;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +98,6 @@ pub(crate) enum CheckpointFailure {
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
     pub(crate) submitted: AtomicU64,
-    pub(crate) delivered: AtomicU64,
     pub(crate) received: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     /// Deliveries under a message id already taken for another envelope (refused).
@@ -107,9 +105,6 @@ pub(crate) struct Metrics {
     /// Trust-space documents offered and refused (bad signature, not newer, unusable).
     pub(crate) trust_refused: AtomicU64,
     pub(crate) refused: AtomicU64,
-    pub(crate) failed_attempts: AtomicU64,
-    pub(crate) dead: AtomicU64,
-    pub(crate) expired: AtomicU64,
     /// CRL locations that could not be fetched (each attempt).
     pub(crate) crl_fetch_failures: AtomicU64,
     /// Fetched CRLs refused (not signed by an anchor, from the future, older than held).
@@ -130,49 +125,22 @@ pub(crate) struct Metrics {
     /// Submissions refused for `limits.max_preparing` or `limits.max_preparing_mb`.
     pub(crate) preparing_refused: AtomicU64,
     /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
-    /// written for them, files sent complete and bytes streamed, chunks and transfers refused.
+    /// written for them, chunks and transfers refused (what was sent: `relay`).
     pub(crate) uploads: AtomicU64,
     /// Abandoned partial uploads removed before their retention time, the disk being under
     /// the reserve.
     pub(crate) uploads_collected_for_space: AtomicU64,
     pub(crate) attachments_received: AtomicU64,
     pub(crate) attachment_bytes_received: AtomicU64,
-    pub(crate) attachments_sent: AtomicU64,
-    pub(crate) attachment_bytes_sent: AtomicU64,
     pub(crate) attachment_refusals: AtomicU64,
     /// Recognition rejections by reason code.
     pub(crate) rejections: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Messages by direction, peer, common process and document type.
     pub(crate) messages: std::sync::Mutex<std::collections::BTreeMap<[String; 4], u64>>,
-    /// Deliver call round trips by peer (seconds).
-    pub(crate) deliver_seconds: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
     /// Connections of the HTTP doors and calls of the Window, against `[connections]`.
     pub(crate) connections: doors::Doors,
-}
-
-/// A Prometheus histogram: cumulative counts per upper bound, sum and count.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Histogram {
-    pub(crate) counts: [u64; LATENCY_BOUNDS.len()],
-    pub(crate) sum: f64,
-    pub(crate) count: u64,
-}
-
-/// Upper bounds (seconds) of the latency histograms.
-pub(crate) const LATENCY_BOUNDS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-impl Histogram {
-    pub(crate) fn observe(&mut self, seconds: f64) {
-        for (i, b) in LATENCY_BOUNDS.iter().enumerate() {
-            if seconds <= *b {
-                self.counts[i] += 1;
-            }
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
+    /// The relay's own counters: deliveries, attempts, attachments sent, call round trips.
+    pub(crate) relay: tereze_relay::Metrics,
 }
 
 impl Metrics {
@@ -204,15 +172,6 @@ impl Metrics {
             ])
             .or_default() += 1;
     }
-
-    pub(crate) fn deliver_took(&self, peer: &str, seconds: f64) {
-        self.deliver_seconds
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(peer.to_owned())
-            .or_default()
-            .observe(seconds);
-    }
 }
 
 /// HTTP/2 flow-control windows of the Window, per stream and per connection: a stream takes a
@@ -221,15 +180,6 @@ impl Metrics {
 /// connection window).
 pub(crate) const WINDOW_STREAM_WINDOW: u32 = 1 << 20;
 pub(crate) const WINDOW_CONNECTION_WINDOW: u32 = 8 << 20;
-
-/// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
-/// full, small enough to bound a transfer's memory.
-pub(crate) const TRANSFER_WINDOW: u32 = 2 << 20;
-
-/// Messages with attachments the relay hands to a peer's attachments lane at once, per
-/// transfer slot (`attachments.max_transfers_per_peer`): enough that a slot never waits for
-/// the relay, few enough that a backlog stays in the store.
-pub(crate) const LANE_QUEUE: usize = 4;
 
 /// HTTP/2 pings on the servers' connections: a peer or client that stops answering (a host
 /// gone without closing its connections, a middlebox that dropped the flow) is noticed within
@@ -262,10 +212,8 @@ pub(crate) struct Node {
     /// Applying change sets and telling subscribers.
     pub(crate) reference: reference::Reference,
     pub(crate) receipts: ReceiptVerifier,
-    /// Wakes the relay worker of a peer.
-    pub(crate) wake: std::sync::Mutex<HashMap<String, Arc<Notify>>>,
-    /// Each peer's gate: the pause after calls it did not answer (relay).
-    gates: std::sync::Mutex<std::collections::BTreeMap<String, Arc<gate::Gate>>>,
+    /// Per peer: what the relay keeps (wake-ups, gates, transfer slots, lane places).
+    pub(crate) peers: tereze_relay::Peers,
     /// Messages in the outbox and places reserved in it: the bound `limits.max_queue`.
     pub(crate) outbox: outbox::OutboxCount,
     /// Bytes of messages in memory on their way into the store (`limits.max_queue_bytes`).
@@ -275,10 +223,6 @@ pub(crate) struct Node {
     pub(crate) disk: Arc<disk::DiskWatch>,
     /// Attachments on disk (docs/attachments.md).
     pub(crate) attachments: crate::attachments::Attachments,
-    /// Per peer: transfers this node may send at once, and take at once.
-    transfers: std::sync::Mutex<HashMap<(String, bool), Arc<tokio::sync::Semaphore>>>,
-    /// Per peer, the places in its attachments lane ([`Node::lane_queue`]).
-    lane_queues: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
     /// Attachments being received, each with the bytes written so far (one transfer of an
     /// attachment at a time; a hub forwarding while it receives follows the count).
     pub(crate) receiving: transfer::Receiving,
@@ -452,70 +396,24 @@ impl Node {
         self.config.role == Role::Hub
     }
 
-    /// The notifier of `peer`'s relay worker (created on first use).
-    /// `peer`'s gate (created on first use).
-    pub(crate) fn gate(&self, peer: &str) -> Arc<gate::Gate> {
-        let mut m = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(peer.to_owned())
-            .or_insert_with(|| {
-                Arc::new(gate::Gate::new(
-                    Duration::from_millis(self.config.relay.min_backoff_ms),
-                    Duration::from_millis(self.config.relay.max_backoff_ms),
-                    self.config.limits.max_batch,
-                ))
-            })
-            .clone()
+    /// The notifier of `peer`'s relay workers ([`tereze_relay::Peers::waker`]).
+    pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
+        self.peers.waker(peer)
     }
 
     /// Every peer's gate so far, by peer.
-    pub(crate) fn gates(&self) -> Vec<(String, Arc<gate::Gate>)> {
-        let m = self.gates.lock().unwrap_or_else(|p| p.into_inner());
-        m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    pub(crate) fn gates(&self) -> Vec<(String, Arc<tereze_relay::gate::Gate>)> {
+        self.peers.gates()
     }
 
-    /// The transfers `peer` may have in flight with this node: `outgoing` ones this node
-    /// sends, or incoming ones it takes (`attachments.max_transfers_per_peer` each).
+    /// The transfers `peer` may have in flight with this node, each way.
     pub(crate) fn transfer_slots(&self, peer: &str, outgoing: bool) -> Arc<tokio::sync::Semaphore> {
-        let mut m = self.transfers.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry((peer.to_owned(), outgoing))
-            .or_insert_with(|| {
-                Arc::new(tokio::sync::Semaphore::new(
-                    self.config.attachments.max_transfers_per_peer,
-                ))
-            })
-            .clone()
-    }
-
-    /// The messages with attachments the relay may hand to `peer`'s attachments lane at once
-    /// ([`LANE_QUEUE`] per transfer slot): each holds its outbox entry while it waits for a
-    /// slot, so a backlog of them stays in the store, not in memory.
-    pub(crate) fn lane_queue(&self, peer: &str) -> Arc<tokio::sync::Semaphore> {
-        let mut m = self.lane_queues.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(peer.to_owned())
-            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.lane_places())))
-            .clone()
-    }
-
-    /// Places in one peer's attachments lane.
-    fn lane_places(&self) -> usize {
-        self.config
-            .attachments
-            .max_transfers_per_peer
-            .saturating_mul(LANE_QUEUE)
+        self.peers.transfer_slots(peer, outgoing)
     }
 
     /// Messages in all peers' attachments lanes now.
     pub(crate) fn lane_messages(&self) -> usize {
-        let cap = self.lane_places();
-        let m = self.lane_queues.lock().unwrap_or_else(|p| p.into_inner());
-        m.values()
-            .map(|s| cap.saturating_sub(s.available_permits()))
-            .sum()
-    }
-
-    pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
-        let mut m = self.wake.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(peer.to_owned()).or_default().clone()
+        self.peers.lane_messages()
     }
 
     /// The next hop for a message to `recipient`: its node, or the hub; `None` when the trust
@@ -644,6 +542,11 @@ impl Node {
         let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
         let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
         let queue_bytes = queue_bytes::QueueBytes::new(config.limits.max_queue_bytes);
+        let peers = tereze_relay::Peers::new(
+            &config.relay,
+            config.limits.max_batch,
+            config.attachments.max_transfers_per_peer,
+        );
         let node = Arc::new(Self {
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
@@ -659,15 +562,12 @@ impl Node {
             directories: std::sync::RwLock::new(Arc::new(directories)),
             reference: reference::Reference::new(),
             receipts: ReceiptVerifier::default(),
-            wake: Default::default(),
-            gates: Default::default(),
+            peers,
             outbox: outbox::OutboxCount::new(outbox_len, max_queue),
             queue_bytes,
             metrics: Metrics::default(),
             disk,
             attachments,
-            transfers: Default::default(),
-            lane_queues: Default::default(),
             receiving: Default::default(),
             national_transfers,
             preparing,
@@ -739,8 +639,8 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
             let service = exchange::service(node.clone());
             let shutdown = node.shutdown.clone();
             if let Err(e) = tonic::transport::Server::builder()
-                .initial_stream_window_size(TRANSFER_WINDOW)
-                .initial_connection_window_size(TRANSFER_WINDOW * 2)
+                .initial_stream_window_size(tereze_relay::TRANSFER_WINDOW)
+                .initial_connection_window_size(tereze_relay::TRANSFER_WINDOW * 2)
                 .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
                 .max_concurrent_streams(node.config.connections.exchange_max_streams)

@@ -231,7 +231,7 @@ enum PullError {
 /// sets were put in force.
 async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, PullError> {
     let mut client =
-        super::relay::client(node, source).map_err(|reason| PullError::Connect { reason })?;
+        super::relay::client(&**node, source).map_err(|reason| PullError::Connect { reason })?;
     let call = |status| PullError::Call {
         from: source.to_owned(),
         status,

@@ -30,14 +30,14 @@ struct Pause {
 
 /// One peer's gate, shared by its workers.
 #[derive(Debug)]
-pub(crate) struct Gate {
+pub struct Gate {
     pause: Mutex<Pause>,
     min: Duration,
     max: Duration,
     /// Calls that failed as a whole, since start.
-    pub(crate) failed_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
     /// Calls answered, since start.
-    pub(crate) answered_calls: AtomicU64,
+    pub answered_calls: AtomicU64,
     /// Most messages per call now: halved after a call that timed out (a slow peer gets
     /// batches it can answer in time), doubled after each answer up to `max_batch`.
     batch: AtomicUsize,
@@ -123,7 +123,7 @@ impl Gate {
     }
 
     /// Time left in the current pause (zero while the peer answers or a probe is due).
-    pub(crate) fn pause_left(&self, now: Instant) -> Duration {
+    pub fn pause_left(&self, now: Instant) -> Duration {
         self.lock()
             .until
             .map(|u| u.saturating_duration_since(now))

@@ -14,69 +14,43 @@ use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
-use super::gate::{Gate, Pass};
-use super::proto::exchange_client::ExchangeClient;
-use super::proto::{
+use tereze_proto::exchange_client::ExchangeClient;
+use tereze_proto::{
     deliver_outcome, DeliverItem, DeliverRequest, ReturnReceiptsRequest, ReturnedReceipt, Route,
 };
-use super::Node;
-use crate::receipt;
-use crate::store::{OutboxEntry, Payload, State, StoreError};
+use tereze_store::{OutboxEntry, Payload, State, StoreError};
 use tereze_support::clock::now_ms;
+use tereze_trust::receipt;
+
+use crate::client::{client_for, target, transfer_client_for, Target};
+use crate::gate::{Gate, Pass};
+use crate::push::{infos, push, PushFailed};
+use crate::Host;
 
 /// The running workers and the task that keeps them in line with the trust space.
-pub(crate) struct Relay {
+pub struct Relay {
     supervisor: tokio::task::JoinHandle<()>,
 }
 
 impl Relay {
     /// Waits for the workers to finish their batch in flight (after the node's shutdown token
     /// is cancelled).
-    pub(crate) async fn finish(&mut self) {
+    pub async fn finish(&mut self) {
         let _ = (&mut self.supervisor).await;
     }
 
     /// Drops the workers and their calls in flight (the shutdown budget ran out); what they
     /// had not recorded is sent again after the restart.
-    pub(crate) async fn abort(self) {
+    pub async fn abort(self) {
         // A finished supervisor may have been awaited already by `finish`.
         if !self.supervisor.is_finished() {
             self.supervisor.abort();
             let _ = self.supervisor.await;
         }
     }
-}
-
-/// Where and how a peer's node is reached; a change of any part means new workers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    endpoint: String,
-    server_name: String,
-    anchors_pem: String,
-}
-
-fn target(node: &Node, trust: &crate::trust::TrustSpace, peer: &str) -> Result<Target, String> {
-    let state = trust
-        .state(peer)
-        .ok_or_else(|| format!("{peer} is not in the trust space"))?;
-    let configured = node.config.peers.iter().find(|p| p.state == peer);
-    let listed = state.nodes.first();
-    let endpoint = configured
-        .map(|p| p.endpoint.clone())
-        .or_else(|| listed.map(|n| n.endpoint.clone()))
-        .ok_or_else(|| format!("no endpoint for {peer}"))?;
-    let server_name = configured
-        .and_then(|p| p.server_name.clone())
-        .or_else(|| listed.map(|n| n.server_name.clone()))
-        .ok_or_else(|| format!("no server name for {peer}"))?;
-    Ok(Target {
-        endpoint,
-        server_name,
-        anchors_pem: state.anchors_pem.clone(),
-    })
 }
 
 /// One peer's running workers.
@@ -90,7 +64,7 @@ struct Running {
 /// its anchors restarts them with a new connection, one that removes a state stops them. A
 /// worker being replaced finishes its batch in flight; old and new workers of a peer share
 /// one in-flight set, so no message is taken twice.
-pub(crate) fn start(node: Arc<Node>) -> Relay {
+pub fn start(node: Arc<dyn Host>) -> Relay {
     let supervisor = tokio::spawn(async move {
         let mut tasks = JoinSet::new();
         let mut running: HashMap<String, Running> = HashMap::new();
@@ -99,7 +73,7 @@ pub(crate) fn start(node: Arc<Node>) -> Relay {
         loop {
             reconcile(&node, &mut tasks, &mut running, &mut in_flight);
             tokio::select! {
-                _ = node.shutdown.cancelled() => break,
+                _ = node.shutdown().cancelled() => break,
                 r = changes.changed() => if r.is_err() { break },
                 // Reap finished workers so the set does not grow with every update.
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
@@ -111,15 +85,15 @@ pub(crate) fn start(node: Arc<Node>) -> Relay {
 }
 
 fn reconcile(
-    node: &Arc<Node>,
+    node: &Arc<dyn Host>,
     tasks: &mut JoinSet<()>,
     running: &mut HashMap<String, Running>,
     in_flight: &mut HashMap<String, Arc<Mutex<HashSet<Uuid>>>>,
 ) {
     let trust = node.trust();
     let mut wanted: HashMap<String, Target> = HashMap::new();
-    for peer in trust.states.keys().filter(|c| **c != node.config.state) {
-        match target(node, &trust, peer) {
+    for peer in trust.states.keys().filter(|c| **c != node.settings().state) {
+        match target(&**node, &trust, peer) {
             Ok(t) => {
                 wanted.insert(peer.clone(), t);
             }
@@ -138,23 +112,23 @@ fn reconcile(
         if running.contains_key(&peer) {
             continue;
         }
-        let client = match client_for(node, &t) {
+        let client = match client_for(&**node, &t) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(peer = %peer, error = %e, "no route to this peer");
                 continue;
             }
         };
-        let stop = node.shutdown.child_token();
+        let stop = node.shutdown().child_token();
         let shared = in_flight.entry(peer.clone()).or_default().clone();
-        let transfers = match transfer_client_for(node, &t) {
+        let transfers = match transfer_client_for(&**node, &t) {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(peer = %peer, error = %e, "no route to this peer");
                 continue;
             }
         };
-        for worker in 0..node.config.relay.concurrency {
+        for worker in 0..node.settings().relay.concurrency {
             let w = Worker {
                 node: node.clone(),
                 peer: peer.clone(),
@@ -163,7 +137,7 @@ fn reconcile(
                 client: Mutex::new(client.clone()),
                 transfers: transfers.clone(),
                 in_flight: shared.clone(),
-                gate: node.gate(&peer),
+                gate: node.peers().gate(&peer),
                 stop: stop.clone(),
             };
             let span = tracing::info_span!("relay", peer = %peer, worker);
@@ -171,107 +145,13 @@ fn reconcile(
         }
         tracing::info!(peer = %peer, endpoint = %t.endpoint, "relay workers started");
         // Whatever waited for this peer is due now.
-        node.waker(&peer).notify_waiters();
+        node.peers().waker(&peer).notify_waiters();
         running.insert(peer, Running { target: t, stop });
     }
 }
 
-/// One peer's answer to a live probe: how long it took, and whether it answered.
-pub(crate) struct Probe {
-    pub(crate) state: String,
-    pub(crate) elapsed: Duration,
-    pub(crate) answer: Result<(), String>,
-}
-
-/// Probes every other node of the trust space in force at once (a `FetchTrustSpace` over
-/// mutual TLS, within `timeout`); the answers in state order.
-pub(crate) async fn probe_peers(node: &Arc<Node>, timeout: Duration) -> Vec<Probe> {
-    let mut probes = JoinSet::new();
-    for st in node
-        .trust()
-        .states
-        .values()
-        .filter(|st| st.code != node.config.state && !st.nodes.is_empty())
-    {
-        let (node, state) = (node.clone(), st.code.clone());
-        probes.spawn(async move {
-            let started = std::time::Instant::now();
-            let answer = match client(&node, &state) {
-                Ok(mut c) => tokio::time::timeout(
-                    timeout,
-                    c.fetch_trust_space(super::proto::FetchTrustSpaceRequest {
-                        have_version: u64::MAX,
-                    }),
-                )
-                .await
-                .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
-                .and_then(|r| r.map(|_| ()).map_err(|e| e.message().to_owned())),
-                Err(e) => Err(e),
-            };
-            Probe {
-                state,
-                elapsed: started.elapsed(),
-                answer,
-            }
-        });
-    }
-    let mut out: Vec<Probe> = probes.join_all().await;
-    out.sort_by(|a, b| a.state.cmp(&b.state));
-    out
-}
-
-/// A client for `peer`'s node (or the hub) as the trust space in force lists it.
-pub(crate) fn client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
-    client_for(node, &target(node, &node.trust(), peer)?)
-}
-
-/// A client on the attachments lane to `peer`'s node (a connection of its own).
-pub(crate) fn transfer_client(node: &Node, peer: &str) -> Result<ExchangeClient<Channel>, String> {
-    transfer_client_for(node, &target(node, &node.trust(), peer)?)
-}
-
-fn client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String> {
-    channel_for(node, t, true)
-}
-
-/// The attachments lane: a connection of its own (a large transfer does not hold up the
-/// small messages' calls), HTTP/2 windows for bulk data, and no whole-call timeout (a
-/// transfer's time grows with its size; `push` bounds it by `attachments.min_rate_kib`).
-fn transfer_client_for(node: &Node, t: &Target) -> Result<ExchangeClient<Channel>, String> {
-    channel_for(node, t, false)
-}
-
-fn channel_for(node: &Node, t: &Target, calls: bool) -> Result<ExchangeClient<Channel>, String> {
-    let (cert, key) = super::tls::read_pair(&node.config.tls).map_err(|e| e.to_string())?;
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(t.anchors_pem.as_bytes()))
-        .identity(Identity::from_pem(cert, key))
-        .domain_name(t.server_name.clone());
-    let endpoint = &t.endpoint;
-    let mut endpoint_cfg = Endpoint::from_shared(endpoint.clone())
-        .map_err(|e| format!("endpoint {endpoint}: {e}"))?
-        .tls_config(tls)
-        .map_err(|e| format!("TLS for {endpoint}: {e}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(30));
-    endpoint_cfg = if calls {
-        endpoint_cfg.timeout(Duration::from_secs(node.config.relay.timeout_seconds))
-    } else {
-        endpoint_cfg
-            .initial_stream_window_size(Some(super::TRANSFER_WINDOW))
-            .initial_connection_window_size(Some(super::TRANSFER_WINDOW * 2))
-            .keep_alive_while_idle(true)
-    };
-    let channel = endpoint_cfg.connect_lazy();
-    let limit = super::exchange::message_size_limit(&node.config.limits);
-    Ok(ExchangeClient::new(channel)
-        .max_decoding_message_size(limit)
-        .max_encoding_message_size(limit))
-}
-
 struct Worker {
-    node: Arc<Node>,
+    node: Arc<dyn Host>,
     peer: String,
     /// This worker among the peer's.
     index: usize,
@@ -314,8 +194,8 @@ enum Outcome {
 
 impl Worker {
     async fn run(self: Arc<Self>) {
-        let wake = self.node.waker(&self.peer);
-        let linger = Duration::from_millis(self.node.config.relay.linger_ms);
+        let wake = self.node.peers().waker(&self.peer);
+        let linger = Duration::from_millis(self.node.settings().relay.linger_ms);
         loop {
             if self.stop.is_cancelled() {
                 break;
@@ -375,11 +255,11 @@ impl Worker {
 
     fn take(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut f = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        let due = self.node.store().due(
+        let due = self.node.committer().store().due(
             &self.peer,
             now_ms(),
             self.gate.batch(),
-            self.node.config.limits.max_call_bytes,
+            self.node.settings().max_call_bytes,
             &f,
         )?;
         for e in &due {
@@ -390,7 +270,7 @@ impl Worker {
 
     /// Delivers a batch; messages with attachments go to the attachments lane (their ids are
     /// returned: they stay in flight until the lane is done with them), as many as its queue
-    /// takes ([`super::Node::lane_queue`]); the others are left due, untouched, for a later
+    /// takes ([`crate::Peers::lane_queue`]); the others are left due, untouched, for a later
     /// batch (their count is returned).
     async fn attempt(self: &Arc<Self>, batch: Vec<OutboxEntry>) -> (HashSet<Uuid>, usize) {
         let now = now_ms();
@@ -399,7 +279,7 @@ impl Worker {
         let mut receipts = Vec::new();
         let mut handed_off = HashSet::new();
         let mut deferred = 0;
-        let lane = self.node.lane_queue(&self.peer);
+        let lane = self.node.peers().lane_queue(&self.peer);
         for e in batch {
             let with_attachments = matches!(&e.message.payload, Payload::Envelope { attachments, .. } if !attachments.is_empty());
             if matches!(e.message.payload, Payload::Envelope { .. })
@@ -439,7 +319,7 @@ impl Worker {
         _place: tokio::sync::OwnedSemaphorePermit,
     ) {
         let id = e.message.message_id;
-        let slots = self.node.transfer_slots(&self.peer, true);
+        let slots = self.node.peers().transfer_slots(&self.peer, true);
         let outcome = tokio::select! {
             _ = self.stop.cancelled() => None,
             r = async {
@@ -467,10 +347,10 @@ impl Worker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&id);
-        self.node.waker(&self.peer).notify_one();
+        self.node.peers().waker(&self.peer).notify_one();
     }
 
-    async fn send_attachments(&self, e: &OutboxEntry) -> Result<(), super::transfer::PushFailed> {
+    async fn send_attachments(&self, e: &OutboxEntry) -> Result<(), PushFailed> {
         let Payload::Envelope {
             sender,
             recipient,
@@ -490,7 +370,7 @@ impl Worker {
             attachments: Vec::new(),
         };
         for a in attachments {
-            super::transfer::push(&self.node, &self.transfers, &route, a).await?;
+            push(&self.node, &self.transfers, &route, a).await?;
         }
         Ok(())
     }
@@ -512,7 +392,7 @@ impl Worker {
                         recipient: recipient.clone(),
                         digest: receipt::digest(envelope),
                         expires_at_ms: e.message.expires_at.unwrap_or(0),
-                        attachments: super::transfer::infos(attachments),
+                        attachments: infos(attachments),
                     }),
                     envelope: envelope.clone(),
                 }),
@@ -524,7 +404,7 @@ impl Worker {
             .within_limit(|mut c| async move { c.deliver(DeliverRequest { items }).await })
             .await;
         self.node
-            .metrics
+            .metrics()
             .deliver_took(&self.peer, started.elapsed().as_secs_f64());
         let outcomes = match response {
             Ok(r) => {
@@ -560,7 +440,7 @@ impl Worker {
                 .into_iter()
                 .zip(outcomes)
                 .map(|(e, o)| {
-                    let outcome = judge(&node, &peer, &e, o.outcome);
+                    let outcome = judge(&*node, &peer, &e, o.outcome);
                     (e, outcome)
                 })
                 .collect()
@@ -627,11 +507,11 @@ impl Worker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
-        let limit = Duration::from_secs(self.node.config.relay.timeout_seconds.max(1));
+        let limit = Duration::from_secs(self.node.settings().relay.timeout_seconds.max(1));
         match tokio::time::timeout(limit, call(client)).await {
             Ok(r) => r,
             Err(_) => {
-                match client_for(&self.node, &self.target) {
+                match client_for(&*self.node, &self.target) {
                     Ok(fresh) => *self.client.lock().unwrap_or_else(|p| p.into_inner()) = fresh,
                     Err(e) => tracing::warn!(error = %e, "cannot build a new connection"),
                 }
@@ -662,7 +542,7 @@ impl Worker {
 
     /// Stores every outcome of the attempt in one commit.
     async fn record(&self, results: Vec<(OutboxEntry, Outcome)>) {
-        let cfg = &self.node.config.relay;
+        let cfg = &self.node.settings().relay;
         let max_attempts = cfg.max_attempts;
         let (min_backoff, max_backoff) = (
             Duration::from_millis(cfg.min_backoff_ms),
@@ -676,7 +556,7 @@ impl Worker {
         // outcomes need not wait for their own fsync; the next durable commit carries them.
         let committed = self
             .node
-            .committer
+            .committer()
             .run_lazily(move |t| {
                 let mut left_outbox = 0u64;
                 let mut forwarded_receipts = Vec::new();
@@ -707,7 +587,7 @@ impl Worker {
                             .and_then(|()| {
                                 forwarded_receipts.push(sender.clone());
                                 t.enqueue(
-                                    &[crate::store::Outgoing {
+                                    &[tereze_store::Outgoing {
                                         message_id: id,
                                         conversation_id: e.message.conversation_id,
                                         peer: sender.clone(),
@@ -773,35 +653,36 @@ impl Worker {
             .await;
         match committed {
             Ok((left, forwarded_receipts)) => {
-                node.outbox_sub(left);
-                node.outbox_add(forwarded_receipts.len() as u64);
+                node.outbox_changed(left, forwarded_receipts.len() as u64);
                 for s in forwarded_receipts {
-                    node.waker(&s).notify_one();
+                    node.peers().waker(&s).notify_one();
                 }
                 for (e, o) in results.iter() {
                     let id = e.message.message_id;
                     match o {
                         Outcome::Delivered { .. } | Outcome::DeliveredForSender { .. } => {
-                            node.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().delivered.fetch_add(1, Ordering::Relaxed);
                             tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "delivered");
                         }
                         Outcome::Forwarded { .. } => {
                             tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "forwarded by the hub");
                         }
                         Outcome::Retry(r) if e.attempts + 1 >= max_attempts => {
-                            node.metrics.dead.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().dead.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, attempts = e.attempts + 1, reason = %r, "dead: attempts exhausted");
                         }
                         Outcome::Retry(r) => {
-                            node.metrics.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                            node.metrics()
+                                .failed_attempts
+                                .fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, attempt = e.attempts + 1, reason = %r, "attempt failed");
                         }
                         Outcome::Dead(r) => {
-                            node.metrics.dead.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().dead.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, reason = %r, "dead");
                         }
                         Outcome::Expired => {
-                            node.metrics.expired.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().expired.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, "expired");
                         }
                         Outcome::ReceiptReturned => {}
@@ -829,7 +710,7 @@ fn describe(status: &tonic::Status) -> String {
 
 /// Decides what an item's outcome means, verifying any receipt.
 fn judge(
-    node: &Node,
+    node: &dyn Host,
     peer: &str,
     e: &OutboxEntry,
     outcome: Option<deliver_outcome::Outcome>,
@@ -852,7 +733,7 @@ fn judge(
                 return Outcome::Dead(format!("{recipient} left the trust space"));
             };
             match node
-                .receipts
+                .receipts()
                 .verify(&r, &anchors.documents, recipient, id, &digest)
             {
                 Ok(facts) => {
@@ -865,7 +746,7 @@ fn judge(
                     if !facts.entry.reasons.is_empty() {
                         note.push_str(&format!("; reasons: {}", facts.entry.reasons.join(", ")));
                     }
-                    if node.is_hub() {
+                    if node.settings().hub {
                         Outcome::DeliveredForSender {
                             receipt: r,
                             verdict,
@@ -889,7 +770,7 @@ fn judge(
                 return Outcome::Dead(format!("{peer} left the trust space"));
             };
             match node
-                .receipts
+                .receipts()
                 .verify(&f.hub_receipt, &hub.documents, peer, id, &digest)
             {
                 Ok(_) => Outcome::Forwarded {

@@ -1,0 +1,67 @@
+//! The node as the relay sees it: [`tereze_relay::Host`] over `Node`'s configuration and
+//! state. Nothing here decides anything; each method hands over one part of the node.
+
+use std::sync::Arc;
+
+use tereze_relay::{Host, Metrics, Peers, Settings};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::Node;
+use crate::attachments::Attachments;
+use crate::receipt::ReceiptVerifier;
+use crate::store::committer::Committer;
+use crate::trust::TrustSpace;
+
+impl Host for Node {
+    fn settings(&self) -> Settings<'_> {
+        Settings {
+            state: &self.config.state,
+            hub: self.is_hub(),
+            relay: &self.config.relay,
+            peers: &self.config.peers,
+            max_call_bytes: self.config.limits.max_call_bytes,
+        }
+    }
+
+    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
+        super::tls::read_pair(&self.config.tls).map_err(|e| e.to_string())
+    }
+
+    fn trust(&self) -> Arc<TrustSpace> {
+        Node::trust(self)
+    }
+
+    fn trust_changes(&self) -> watch::Receiver<u64> {
+        Node::trust_changes(self)
+    }
+
+    fn committer(&self) -> &Committer {
+        &self.committer
+    }
+
+    fn receipts(&self) -> &ReceiptVerifier {
+        &self.receipts
+    }
+
+    fn attachments(&self) -> &Attachments {
+        &self.attachments
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics.relay
+    }
+
+    fn peers(&self) -> &Peers {
+        &self.peers
+    }
+
+    fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    fn outbox_changed(&self, removed: u64, added: u64) {
+        self.outbox_sub(removed);
+        self.outbox_add(added);
+    }
+}

@@ -1,0 +1,164 @@
+//! How the relay reaches a peer's node: its endpoint, TLS server name and anchors (the
+//! `[[peer]]` settings over the trust space's listing), the two connections per peer (calls,
+//! bounded by `relay.timeout_seconds`; the attachments lane, with large HTTP/2 windows and no
+//! whole-call timeout), the gRPC message bounds both sides use, and a live probe of every
+//! peer. Other parts of the node (the trust-space refresh, the reference and trader services)
+//! use the same clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tereze_proto::exchange_client::ExchangeClient;
+use tokio::task::JoinSet;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+use tereze_trust::TrustSpace;
+
+use crate::Host;
+
+/// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
+/// full, small enough to bound a transfer's memory.
+pub const TRANSFER_WINDOW: u32 = 2 << 20;
+
+/// The largest Deliver call or answer: `max_call_bytes` of envelopes plus 1 MiB of framing
+/// (routes, receipts).
+pub fn call_size_limit(max_call_bytes: usize) -> usize {
+    max_call_bytes.saturating_add(1 << 20)
+}
+
+/// The largest gRPC message of `Exchange`, either way: a `Deliver` call or answer, or a
+/// `PutAttachment` chunk of the largest size a sender may use (4 MiB, with its header), so
+/// that a node with a small `limits.max_call_bytes` still takes any peer's chunks.
+pub fn message_size_limit(max_call_bytes: usize) -> usize {
+    call_size_limit(max_call_bytes).max(tereze_attachments::MAX_CHUNK_BYTES + (64 << 10))
+}
+
+/// Where and how a peer's node is reached; a change of any part means new workers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) endpoint: String,
+    server_name: String,
+    anchors_pem: String,
+}
+
+pub(crate) fn target(node: &dyn Host, trust: &TrustSpace, peer: &str) -> Result<Target, String> {
+    let state = trust
+        .state(peer)
+        .ok_or_else(|| format!("{peer} is not in the trust space"))?;
+    let configured = node.settings().peers.iter().find(|p| p.state == peer);
+    let listed = state.nodes.first();
+    let endpoint = configured
+        .map(|p| p.endpoint.clone())
+        .or_else(|| listed.map(|n| n.endpoint.clone()))
+        .ok_or_else(|| format!("no endpoint for {peer}"))?;
+    let server_name = configured
+        .and_then(|p| p.server_name.clone())
+        .or_else(|| listed.map(|n| n.server_name.clone()))
+        .ok_or_else(|| format!("no server name for {peer}"))?;
+    Ok(Target {
+        endpoint,
+        server_name,
+        anchors_pem: state.anchors_pem.clone(),
+    })
+}
+
+/// One peer's answer to a live probe: how long it took, and whether it answered.
+pub struct Probe {
+    pub state: String,
+    pub elapsed: Duration,
+    pub answer: Result<(), String>,
+}
+
+/// Probes every other node of the trust space in force at once (a `FetchTrustSpace` over
+/// mutual TLS, within `timeout`); the answers in state order.
+pub async fn probe_peers<H: Host>(node: &Arc<H>, timeout: Duration) -> Vec<Probe> {
+    let mut probes = JoinSet::new();
+    for st in node
+        .trust()
+        .states
+        .values()
+        .filter(|st| st.code != node.settings().state && !st.nodes.is_empty())
+    {
+        let (node, state) = (node.clone(), st.code.clone());
+        probes.spawn(async move {
+            let started = std::time::Instant::now();
+            let answer = match client(&*node, &state) {
+                Ok(mut c) => tokio::time::timeout(
+                    timeout,
+                    c.fetch_trust_space(tereze_proto::FetchTrustSpaceRequest {
+                        have_version: u64::MAX,
+                    }),
+                )
+                .await
+                .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
+                .and_then(|r| r.map(|_| ()).map_err(|e| e.message().to_owned())),
+                Err(e) => Err(e),
+            };
+            Probe {
+                state,
+                elapsed: started.elapsed(),
+                answer,
+            }
+        });
+    }
+    let mut out: Vec<Probe> = probes.join_all().await;
+    out.sort_by(|a, b| a.state.cmp(&b.state));
+    out
+}
+
+/// A client for `peer`'s node (or the hub) as the trust space in force lists it.
+pub fn client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+    client_for(node, &target(node, &node.trust(), peer)?)
+}
+
+/// A client on the attachments lane to `peer`'s node (a connection of its own).
+pub fn transfer_client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+    transfer_client_for(node, &target(node, &node.trust(), peer)?)
+}
+
+pub(crate) fn client_for(node: &dyn Host, t: &Target) -> Result<ExchangeClient<Channel>, String> {
+    channel_for(node, t, true)
+}
+
+/// The attachments lane: a connection of its own (a large transfer does not hold up the
+/// small messages' calls), HTTP/2 windows for bulk data, and no whole-call timeout (a
+/// transfer's time grows with its size; `push` bounds it by `attachments.min_rate_kib`).
+pub(crate) fn transfer_client_for(
+    node: &dyn Host,
+    t: &Target,
+) -> Result<ExchangeClient<Channel>, String> {
+    channel_for(node, t, false)
+}
+
+fn channel_for(
+    node: &dyn Host,
+    t: &Target,
+    calls: bool,
+) -> Result<ExchangeClient<Channel>, String> {
+    let (cert, key) = node.tls_identity()?;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(t.anchors_pem.as_bytes()))
+        .identity(Identity::from_pem(cert, key))
+        .domain_name(t.server_name.clone());
+    let endpoint = &t.endpoint;
+    let mut endpoint_cfg = Endpoint::from_shared(endpoint.clone())
+        .map_err(|e| format!("endpoint {endpoint}: {e}"))?
+        .tls_config(tls)
+        .map_err(|e| format!("TLS for {endpoint}: {e}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30));
+    endpoint_cfg = if calls {
+        endpoint_cfg.timeout(Duration::from_secs(node.settings().relay.timeout_seconds))
+    } else {
+        endpoint_cfg
+            .initial_stream_window_size(Some(TRANSFER_WINDOW))
+            .initial_connection_window_size(Some(TRANSFER_WINDOW * 2))
+            .keep_alive_while_idle(true)
+    };
+    let channel = endpoint_cfg.connect_lazy();
+    let limit = message_size_limit(node.settings().max_call_bytes);
+    Ok(ExchangeClient::new(channel)
+        .max_decoding_message_size(limit)
+        .max_encoding_message_size(limit))
+}
