@@ -1,6 +1,6 @@
 //! Moving attachments (docs/attachments.md): the national system's uploads, the receiving side
-//! of `PutAttachment` and `AttachmentStatus`, and the sending side the relay runs before it
-//! delivers a message's envelope. Every byte goes through a bounded channel or one chunk buffer
+//! of `PutAttachment` and `AttachmentStatus`, and their collection; the sending side is the
+//! relay's (`tereze_relay::push`). Every byte goes through a bounded channel or one chunk buffer
 //! to or from a file in the data directory, so memory per transfer does not grow with size.
 
 use std::collections::HashMap;
