@@ -83,7 +83,7 @@ pub(crate) enum AdminCommand {
     /// Verify the audit chain (exit 1 when it is not intact).
     Audit,
     /// Show the log filter in force, or put FILTER in force (EnvFilter syntax, e.g. "debug"
-    /// or "info,tereze_node::node::relay=debug").
+    /// or "info,tereze_relay=debug").
     LogLevel { filter: Option<String> },
 }
 
