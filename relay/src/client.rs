@@ -22,7 +22,7 @@ pub const TRANSFER_WINDOW: u32 = 2 << 20;
 
 /// The largest Deliver call or answer: `max_call_bytes` of envelopes plus 1 MiB of framing
 /// (routes, receipts).
-pub fn call_size_limit(max_call_bytes: usize) -> usize {
+fn call_size_limit(max_call_bytes: usize) -> usize {
     max_call_bytes.saturating_add(1 << 20)
 }
 
@@ -112,7 +112,10 @@ pub fn client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, St
 }
 
 /// A client on the attachments lane to `peer`'s node (a connection of its own).
-pub fn transfer_client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+pub(crate) fn transfer_client(
+    node: &dyn Host,
+    peer: &str,
+) -> Result<ExchangeClient<Channel>, String> {
     transfer_client_for(node, &target(node, &node.trust(), peer)?)
 }
 

@@ -24,11 +24,9 @@ use tereze_trust::TrustSpace;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use client::{
-    client, message_size_limit, probe_peers, transfer_client, Probe, TRANSFER_WINDOW,
-};
+pub use client::{client, message_size_limit, probe_peers, Probe, TRANSFER_WINDOW};
 pub use metrics::Metrics;
-pub use peers::{Peers, LANE_QUEUE};
+pub use peers::Peers;
 pub use worker::{start, Relay};
 
 /// The node's settings the relay reads, borrowed from its configuration.

@@ -15,7 +15,7 @@ use crate::gate::Gate;
 /// Messages with attachments the relay hands to a peer's attachments lane at once, per
 /// transfer slot (`attachments.max_transfers_per_peer`): enough that a slot never waits for
 /// the relay, few enough that a backlog stays in the store.
-pub const LANE_QUEUE: usize = 4;
+pub(crate) const LANE_QUEUE: usize = 4;
 
 /// The relay's state for every peer.
 #[derive(Debug)]

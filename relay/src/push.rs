@@ -31,10 +31,10 @@ async fn blocking<T: Send + 'static>(
 
 /// Why sending an attachment failed.
 #[derive(Debug)]
-pub struct PushFailed {
-    pub reason: String,
+pub(crate) struct PushFailed {
+    pub(crate) reason: String,
     /// Whether trying again later may succeed.
-    pub transient: bool,
+    pub(crate) transient: bool,
 }
 
 /// Whether a peer's status means sending again cannot succeed.
@@ -53,7 +53,7 @@ const MAX_ROUNDS: usize = 8;
 
 /// Sends one attachment of `route`'s message to the peer behind `client`, resuming from what
 /// it holds; returns once the peer holds it complete and durable.
-pub async fn push(
+pub(crate) async fn push(
     node: &Arc<dyn Host>,
     client: &ExchangeClient<Channel>,
     route: &Route,
@@ -223,7 +223,7 @@ pub async fn push(
 }
 
 /// The route's list of attachments, as the sender's outbox row has it.
-pub fn infos(metas: &[AttachmentMeta]) -> Vec<AttachmentInfo> {
+pub(crate) fn infos(metas: &[AttachmentMeta]) -> Vec<AttachmentInfo> {
     metas
         .iter()
         .map(|m| AttachmentInfo {
