@@ -5,7 +5,6 @@
 //! the file and the network, so memory per transfer does not grow with its size, and a
 //! transfer's time is bounded by `attachments.min_rate_kib`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -134,9 +133,7 @@ pub(crate) async fn push(
                 };
                 let sha256 = openssl::sha::sha256(&data).to_vec();
                 sent += data.len() as u64;
-                n.metrics()
-                    .attachment_bytes_sent
-                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+                n.metrics().attachment_bytes_sent.inc_by(data.len() as u64);
                 let c = AttachmentChunk {
                     header: header.take(),
                     offset,
@@ -185,9 +182,7 @@ pub(crate) async fn push(
             Ok(Ok(r)) => r.into_inner(),
         };
         if r.complete {
-            node.metrics()
-                .attachments_sent
-                .fetch_add(1, Ordering::Relaxed);
+            node.metrics().attachments_sent.inc();
             tracing::info!(message_id = %message, attachment = %meta.id, size = meta.size, resumed_at = from, "attachment sent");
             return Ok(());
         }
@@ -319,9 +314,7 @@ pub async fn stream_through(
             if tx.send(c).await.is_err() {
                 return;
             }
-            n.metrics()
-                .attachment_bytes_sent
-                .fetch_add(len as u64, Ordering::Relaxed);
+            n.metrics().attachment_bytes_sent.inc_by(len as u64);
         }
     });
     let rate = node.attachments().limits.min_rate_kib.max(1) * 1024;
@@ -336,9 +329,7 @@ pub async fn stream_through(
     producer.abort();
     match answer {
         Ok(Ok(r)) if r.get_ref().complete => {
-            node.metrics()
-                .attachments_sent
-                .fetch_add(1, Ordering::Relaxed);
+            node.metrics().attachments_sent.inc();
             tracing::info!(message_id = %message, attachment = %info.id, to = %peer, size, resumed_at = from, "attachment streamed through");
         }
         Ok(Ok(r)) => {

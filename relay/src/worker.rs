@@ -8,7 +8,6 @@
 //! messages of its conversation.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -661,28 +660,26 @@ impl Worker {
                     let id = e.message.message_id;
                     match o {
                         Outcome::Delivered { .. } | Outcome::DeliveredForSender { .. } => {
-                            node.metrics().delivered.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().delivered.inc();
                             tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "delivered");
                         }
                         Outcome::Forwarded { .. } => {
                             tracing::info!(message_id = %id, conversation_id = %e.message.conversation_id, "forwarded by the hub");
                         }
                         Outcome::Retry(r) if e.attempts + 1 >= max_attempts => {
-                            node.metrics().dead.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().dead.inc();
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, attempts = e.attempts + 1, reason = %r, "dead: attempts exhausted");
                         }
                         Outcome::Retry(r) => {
-                            node.metrics()
-                                .failed_attempts
-                                .fetch_add(1, Ordering::Relaxed);
+                            node.metrics().failed_attempts.inc();
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, attempt = e.attempts + 1, reason = %r, "attempt failed");
                         }
                         Outcome::Dead(r) => {
-                            node.metrics().dead.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().dead.inc();
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, reason = %r, "dead");
                         }
                         Outcome::Expired => {
-                            node.metrics().expired.fetch_add(1, Ordering::Relaxed);
+                            node.metrics().expired.inc();
                             tracing::warn!(message_id = %id, conversation_id = %e.message.conversation_id, "expired");
                         }
                         Outcome::ReceiptReturned => {}

@@ -3,7 +3,6 @@
 //! (`Authorization: Bearer …`), compared in constant time. The token file is refused at start
 //! if it is readable by group or others, and the token is never logged.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,7 +42,7 @@ async fn authorised(
     if given.is_some_and(|t| super::national::same(t.as_bytes(), s.token.as_bytes())) {
         return next.run(req).await;
     }
-    s.node.metrics.admin_refused.fetch_add(1, Ordering::Relaxed);
+    s.node.metrics.admin_refused.inc();
     let source = req
         .extensions()
         .get::<super::national::Connection>()
@@ -571,12 +570,7 @@ fn compute_stats(node: &Node, since: Option<i64>, until: Option<i64>) -> Result<
             st
         })
         .collect();
-    let mut rejections: std::collections::BTreeMap<String, u64> = node
-        .metrics
-        .rejections
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let mut rejections = node.metrics.rejections();
     if rejections.is_empty() {
         for q in node.store().quarantined()? {
             for r in q.reasons {

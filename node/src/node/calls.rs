@@ -3,7 +3,6 @@
 //! costs the client the calls over the bound (which it knows were not taken) instead of the
 //! whole connection and every call in flight on it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -14,20 +13,24 @@ use tonic::server::NamedService;
 /// Counters of the Window's calls, for `/metrics`.
 #[derive(Debug, Default)]
 pub(crate) struct CallCounters {
-    in_progress: AtomicU64,
-    refused: AtomicU64,
+    in_progress: prometheus_client::metrics::gauge::Gauge,
+    refused: prometheus_client::metrics::counter::Counter,
 }
 
 impl CallCounters {
-    pub(crate) fn render(&self, out: &mut String) {
-        out.push_str(&format!(
-            "# HELP tereze_window_calls_in_progress Window calls being answered now (connections.window_max_calls).\n# TYPE tereze_window_calls_in_progress gauge\ntereze_window_calls_in_progress {}\n",
-            self.in_progress.load(Ordering::Relaxed)
-        ));
-        out.push_str(&format!(
-            "# HELP tereze_window_calls_refused_total Window calls answered RESOURCE_EXHAUSTED because connections.window_max_calls were in progress.\n# TYPE tereze_window_calls_refused_total counter\ntereze_window_calls_refused_total {}\n",
-            self.refused.load(Ordering::Relaxed)
-        ));
+    /// Registers the Window's calls in progress and refused (help texts without their final
+    /// full stop: the registry adds it).
+    pub(crate) fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register(
+            "window_calls_in_progress",
+            "Window calls being answered now (connections.window_max_calls)",
+            self.in_progress.clone(),
+        );
+        r.register(
+            "window_calls_refused",
+            "Window calls answered RESOURCE_EXHAUSTED because connections.window_max_calls were in progress",
+            self.refused.clone(),
+        );
     }
 }
 
@@ -62,7 +65,7 @@ struct InProgress {
 
 impl Drop for InProgress {
     fn drop(&mut self) {
-        self.counters.in_progress.fetch_sub(1, Ordering::Relaxed);
+        self.counters.in_progress.dec();
     }
 }
 
@@ -84,7 +87,7 @@ where
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         match self.permits.clone().try_acquire_owned() {
             Ok(permit) => {
-                self.counters.in_progress.fetch_add(1, Ordering::Relaxed);
+                self.counters.in_progress.inc();
                 let call = InProgress {
                     _permit: permit,
                     counters: self.counters.clone(),
@@ -97,7 +100,7 @@ where
                 })
             }
             Err(_) => {
-                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+                self.counters.refused.inc();
                 let status = tonic::Status::resource_exhausted(
                     "too many Window calls in progress (connections.window_max_calls): not taken, retry later",
                 );

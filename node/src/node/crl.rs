@@ -195,9 +195,7 @@ async fn refresh_once(node: &Arc<Node>) {
             let bytes = match fetch(url, timeout).await {
                 Ok(b) => b,
                 Err(e) => {
-                    node.metrics
-                        .crl_fetch_failures
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    node.metrics.crl_fetch_failures.inc();
                     tracing::warn!(state = %code, url = %url, error = %e, "CRL fetch failed; the CRL held stays in force");
                     continue;
                 }
@@ -205,9 +203,7 @@ async fn refresh_once(node: &Arc<Node>) {
             let crls = match verify_set(&bytes, state, trust.max_clock_skew_seconds) {
                 Ok(c) => c,
                 Err(e) => {
-                    node.metrics
-                        .crl_refused
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    node.metrics.crl_refused.inc();
                     tracing::warn!(state = %code, url = %url, error = %e, "fetched CRL refused");
                     continue;
                 }

@@ -284,6 +284,72 @@ impl DiskWatch {
     }
 }
 
+impl DiskWatch {
+    /// Registers the free space, the reserve, the floor, the bytes promised, the refusals and
+    /// the writers' pause, read at each scrape.
+    pub(crate) fn register(
+        self: &std::sync::Arc<Self>,
+        r: &mut prometheus_client::registry::Registry,
+    ) {
+        r.register_collector(Box::new(Gauges(self.clone())));
+    }
+}
+
+/// [`DiskWatch`] as `/metrics` series.
+#[derive(Debug)]
+struct Gauges(std::sync::Arc<DiskWatch>);
+
+impl prometheus_client::collector::Collector for Gauges {
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        use prometheus_client::metrics::MetricType;
+        let d = &self.0;
+        for (name, help, v) in [
+            (
+                "disk_free_bytes",
+                "Free space of the data directory's file system (last sample).",
+                d.free().unwrap_or(0),
+            ),
+            (
+                "disk_reserve_bytes",
+                "Free space under which no new work is taken (limits.min_free_disk_mb).",
+                d.reserve(),
+            ),
+            (
+                "disk_floor_bytes",
+                "Free space under which the node's own writes wait (half the reserve).",
+                d.floor(),
+            ),
+            (
+                "disk_promised_bytes",
+                "Bytes promised to uploads and transfers in flight, not yet written.",
+                d.promised(),
+            ),
+        ] {
+            ConstGauge::new(v).encode(e.encode_descriptor(
+                name,
+                help,
+                None,
+                MetricType::Gauge,
+            )?)?;
+        }
+        ConstCounter::new(d.refusals()).encode(e.encode_descriptor(
+            "disk_refusals",
+            "Uploads and transfers refused or stopped for lack of space.",
+            None,
+            MetricType::Counter,
+        )?)?;
+        ConstGauge::new(u64::from(d.writes_paused())).encode(e.encode_descriptor(
+            "disk_writes_paused",
+            "1 while the store's writes wait for space (under the floor).",
+            None,
+            MetricType::Gauge,
+        )?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,7 +52,7 @@ pub(crate) struct DoorCounters {
 }
 
 /// The connection counters of every door, and of the Window's calls.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Doors {
     pub(crate) national: Arc<DoorCounters>,
     pub(crate) peer: Arc<DoorCounters>,
@@ -61,36 +61,50 @@ pub(crate) struct Doors {
 }
 
 impl Doors {
-    /// Appends the connection series to a `/metrics` answer.
-    pub(crate) fn render(&self, out: &mut String) {
+    /// Registers the connection series of every door, and the Window's calls.
+    pub(crate) fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register_collector(Box::new(self.clone()));
+        self.window.register(r);
+    }
+}
+
+impl prometheus_client::collector::Collector for Doors {
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        use prometheus_client::metrics::MetricType;
         let doors = [
             ("national", &self.national),
             ("peer", &self.peer),
             ("admin", &self.admin),
         ];
-        let series: [Series; 2] = [
-            (
-                "http_connections_open",
-                "gauge",
-                "Connections open on each HTTP door (connections.max_per_door).",
-                |c| c.open.load(Ordering::Relaxed),
-            ),
-            (
-                "http_connections_refused_total",
-                "counter",
-                "Connections accepted and closed at once because connections.max_per_door were open.",
-                |c| c.refused.load(Ordering::Relaxed),
-            ),
-        ];
-        for (name, kind, help, value) in series {
-            out.push_str(&format!(
-                "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\n"
-            ));
-            for (door, c) in doors {
-                out.push_str(&format!("tereze_{name}{{door=\"{door}\"}} {}\n", value(c)));
-            }
+        let mut m = e.encode_descriptor(
+            "http_connections_open",
+            "Connections open on each HTTP door (connections.max_per_door).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (door, c) in doors {
+            ConstGauge::new(c.open.load(Ordering::Relaxed))
+                .encode(m.encode_family(&[("door", door)])?)?;
         }
-        out.push_str("# HELP tereze_http_connections_closed_total Connections an HTTP door closed for a bound: a head slower than connections.header_timeout_seconds, a request body stalled or an answer not read for connections.body_stall_seconds, no request for connections.idle_timeout_seconds.\n# TYPE tereze_http_connections_closed_total counter\n");
+        let mut m = e.encode_descriptor(
+            "http_connections_refused",
+            "Connections accepted and closed at once because connections.max_per_door were open.",
+            None,
+            MetricType::Counter,
+        )?;
+        for (door, c) in doors {
+            ConstCounter::new(c.refused.load(Ordering::Relaxed))
+                .encode(m.encode_family(&[("door", door)])?)?;
+        }
+        let mut m = e.encode_descriptor(
+            "http_connections_closed",
+            "Connections an HTTP door closed for a bound: a head slower than connections.header_timeout_seconds, a request body stalled or an answer not read for connections.body_stall_seconds, no request for connections.idle_timeout_seconds.",
+            None,
+            MetricType::Counter,
+        )?;
         for (door, c) in doors {
             for (reason, n) in [
                 ("header_timeout", &c.header_timeouts),
@@ -98,23 +112,13 @@ impl Doors {
                 ("write_stall", &c.write_stalls),
                 ("idle_timeout", &c.idle_timeouts),
             ] {
-                out.push_str(&format!(
-                    "tereze_http_connections_closed_total{{door=\"{door}\",reason=\"{reason}\"}} {}\n",
-                    n.load(Ordering::Relaxed)
-                ));
+                ConstCounter::new(n.load(Ordering::Relaxed))
+                    .encode(m.encode_family(&[("door", door), ("reason", reason)])?)?;
             }
         }
-        self.window.render(out);
+        Ok(())
     }
 }
-
-/// One `/metrics` series per door: name, type, help and how to read it.
-type Series = (
-    &'static str,
-    &'static str,
-    &'static str,
-    fn(&DoorCounters) -> u64,
-);
 
 /// The bounds one door applies (from `[connections]`).
 #[derive(Debug, Clone, Copy)]

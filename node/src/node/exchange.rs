@@ -5,7 +5,6 @@
 //! one). A hub stores and forwards on the route alone, without reading the body, and answers
 //! with its own signed acceptance; the final receipt travels back through `ReturnReceipts`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -32,10 +31,23 @@ use crate::store::{Accepted, Incoming, Outgoing, Payload, State};
 use crate::trust::StateEntry;
 
 pub(crate) fn service(node: Arc<Node>) -> ExchangeServer<ExchangeService> {
-    let limit = tereze_relay::message_size_limit(node.config.limits.max_call_bytes);
+    let limit = message_size_limit(&node.config.limits);
     ExchangeServer::new(ExchangeService { node })
         .max_decoding_message_size(limit)
         .max_encoding_message_size(limit)
+}
+
+/// The largest Deliver call or answer: `max_call_bytes` of envelopes plus 1 MiB of framing
+/// (routes, receipts).
+pub(crate) fn call_size_limit(limits: &crate::config::Limits) -> usize {
+    limits.max_call_bytes.saturating_add(1 << 20)
+}
+
+/// The largest gRPC message of `Exchange`, either way: a `Deliver` call or answer, or a
+/// `PutAttachment` chunk of the largest size a sender may use (4 MiB, with its header), so
+/// that a node with a small `limits.max_call_bytes` still takes any peer's chunks.
+pub(crate) fn message_size_limit(limits: &crate::config::Limits) -> usize {
+    call_size_limit(limits).max(crate::attachments::MAX_CHUNK_BYTES + (64 << 10))
 }
 
 pub(crate) struct ExchangeService {
@@ -178,9 +190,7 @@ impl Exchange for ExchangeService {
             )
         }));
         let refused = outcomes.len() - checked.len();
-        node.metrics
-            .refused
-            .fetch_add(refused as u64, Ordering::Relaxed);
+        node.metrics.refused.inc_by(refused as u64);
         if checked.is_empty() {
             return Ok(Response::new(DeliverResponse { outcomes }));
         }
@@ -239,7 +249,7 @@ impl Exchange for ExchangeService {
         for ((c, r), accepted) in checked.iter().zip(receipts).zip(stored) {
             let receipt = match accepted {
                 Accepted::New => {
-                    node.metrics.received.fetch_add(1, Ordering::Relaxed);
+                    node.metrics.received.inc();
                     // A tester's cases would skew the indicators reported on real exchange
                     // (rejections by reason, messages per process).
                     if !c.conformance {
@@ -268,14 +278,14 @@ impl Exchange for ExchangeService {
                     r
                 }
                 Accepted::Duplicate { receipt } => {
-                    node.metrics.duplicates.fetch_add(1, Ordering::Relaxed);
+                    node.metrics.duplicates.inc();
                     receipt
                 }
                 Accepted::OtherDigest { first } => {
                     // Answering with the first receipt would let a replayed id pass for a
                     // delivered message; the operator should know the id was reused.
-                    node.metrics.replayed_ids.fetch_add(1, Ordering::Relaxed);
-                    node.metrics.refused.fetch_add(1, Ordering::Relaxed);
+                    node.metrics.replayed_ids.inc();
+                    node.metrics.refused.inc();
                     let now = tereze_support::hex::hex(&c.digest);
                     tracing::warn!(
                         message_id = %c.message_id,
@@ -480,7 +490,7 @@ impl Exchange for ExchangeService {
             })
             .await
             .map_err(|e| super::answer::store_status(&e))?;
-        node.metrics.relay.delivered.fetch_add(n, Ordering::Relaxed);
+        node.metrics.relay.delivered.inc_by(n);
         Ok(Response::new(ReturnReceiptsResponse { accepted }))
     }
 }

@@ -1,9 +1,8 @@
 //! HTTP/JSON for national systems without gRPC (the same operations as `Window`), health,
-//! readiness and Prometheus metrics. Errors are JSON `{"error": "..."}` with 400 for bad
+//! readiness and metrics (OpenMetrics text). Errors are JSON `{"error": "..."}` with 400 for bad
 //! input, 413 for a body over the size limit, 404 for unknown messages, 429 when the queues
 //! are full, 503 when the node cannot take work.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -520,32 +519,6 @@ async fn post_ack(
     }
 }
 
-/// Days until `cert` expires (negative once it has; `i64::MIN` if that cannot be told).
-fn days_left(cert: &openssl::x509::X509) -> i64 {
-    openssl::asn1::Asn1Time::days_from_now(0)
-        .ok()
-        .and_then(|now| now.diff(cert.not_after()).ok())
-        .map_or(i64::MIN, |d| i64::from(d.days))
-}
-
-/// Days left of every certificate the node uses: its TLS and signing certificates and each
-/// trust-space anchor, by name (`tls`, `signing`, `anchor:KZ:0`…).
-pub(crate) fn certificate_expiry(node: &Node) -> Vec<(String, i64)> {
-    let mut out = Vec::new();
-    if let Ok(pem) = std::fs::read(&node.config.tls.certificate) {
-        if let Ok(c) = openssl::x509::X509::from_pem(&pem) {
-            out.push(("tls".to_owned(), days_left(&c)));
-        }
-    }
-    out.push(("signing".to_owned(), days_left(&node.audit_cert)));
-    for st in node.trust().states.values() {
-        for (i, a) in st.anchors.iter().enumerate() {
-            out.push((format!("anchor:{}:{i}", st.code), days_left(a)));
-        }
-    }
-    out
-}
-
 /// Readiness: the store takes a write, the signing certificate is valid, the trust space in
 /// force lists this node (and came signed when a Commission anchor is configured). Peers'
 /// reachability is reported but does not make the node unready: it stores and forwards.
@@ -562,7 +535,7 @@ async fn ready(State(node): Shared) -> Response {
             .await
             .map_err(|e| e.to_string()),
     };
-    let signing_days = days_left(&node.audit_cert);
+    let signing_days = super::metrics::days_left(&node.audit_cert);
     let trust = node.trust();
     let trust_ok = trust.state(&node.config.state).is_some()
         && (node.trust_anchor.is_none() || trust.signer.is_some());
@@ -639,366 +612,20 @@ async fn get_crl(State(node): Shared) -> Response {
         .into_response()
 }
 
+/// `/metrics`: the node's registry in the OpenMetrics text format.
 async fn metrics(State(node): Shared) -> Response {
-    let m = &node.metrics;
-    let inbox = node.store().inbox_len().unwrap_or(0);
-    let awaiting = node.store().awaiting_len().unwrap_or(0);
-    let gauges_and_counters: [(&str, &str, &str, u64); 40] = [
-        (
-            "preparing_reserved_mb",
-            "gauge",
-            "MiB of limits.max_preparing_mb reserved by the documents being prepared now.",
-            node.config
-                .limits
-                .max_preparing_mb
-                .saturating_sub(node.preparing_mb.available_permits()) as u64,
+    match super::metrics::encode(&node) {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                super::metrics::CONTENT_TYPE,
+            )],
+            text,
+        )
+            .into_response(),
+        Err(std::fmt::Error) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the metrics could not be encoded",
         ),
-        (
-            "documents_preparing",
-            "gauge",
-            "Documents being prepared at intake now (parsed, translated, signed), at most limits.max_preparing.",
-            node.config
-                .limits
-                .max_preparing
-                .saturating_sub(node.preparing.available_permits()) as u64,
-        ),
-        (
-            "preparing_refused_total",
-            "counter",
-            "Submissions refused (429 / RESOURCE_EXHAUSTED) because limits.max_preparing documents were being prepared or their budgets left too little of limits.max_preparing_mb.",
-            m.preparing_refused.load(Ordering::Relaxed),
-        ),
-        (
-            "attachments_receiving",
-            "gauge",
-            "Attachments being received now (docs/attachments.md).",
-            node.receiving.len() as u64,
-        ),
-        (
-            "attachment_lane_messages",
-            "gauge",
-            "Messages with attachments handed to the peers' attachments lanes now (sending, or waiting for a transfer slot).",
-            node.lane_messages() as u64,
-        ),
-        (
-            "uploads_total",
-            "counter",
-            "Uploads from the national system stored complete.",
-            m.uploads.load(Ordering::Relaxed),
-        ),
-        (
-            "attachments_received_total",
-            "counter",
-            "Attachments received complete from peers (digest checked, fsynced).",
-            m.attachments_received.load(Ordering::Relaxed),
-        ),
-        (
-            "attachment_bytes_received_total",
-            "counter",
-            "Attachment bytes written from peers' chunks.",
-            m.attachment_bytes_received.load(Ordering::Relaxed),
-        ),
-        (
-            "attachments_sent_total",
-            "counter",
-            "Transfers this node streamed that the next hop answered complete.",
-            m.relay.attachments_sent.load(Ordering::Relaxed),
-        ),
-        (
-            "attachment_bytes_sent_total",
-            "counter",
-            "Attachment bytes this node streamed to next hops (a part sent again after a refusal or a break counts again).",
-            m.relay.attachment_bytes_sent.load(Ordering::Relaxed),
-        ),
-        (
-            "attachment_chunks_refused_total",
-            "counter",
-            "Chunks refused (digest or offset mismatch, malformed), each asked for again or refused for good.",
-            m.attachment_refusals.load(Ordering::Relaxed),
-        ),
-        (
-            "trust_space_version",
-            "gauge",
-            "Version of the trust space in force.",
-            node.trust().version,
-        ),
-        (
-            "outbox_messages",
-            "gauge",
-            "Messages waiting for their next hop.",
-            node.outbox.held(),
-        ),
-        (
-            "queue_bytes",
-            "gauge",
-            "Bytes of messages in memory on their way into the store (submissions and delivered batches before their commit).",
-            node.queue_bytes.held(),
-        ),
-        (
-            "queue_bytes_peak",
-            "gauge",
-            "The most bytes of messages on their way into the store at once since the start.",
-            node.queue_bytes.peak(),
-        ),
-        (
-            "queue_bytes_limit",
-            "gauge",
-            "limits.max_queue_bytes: above it submissions are refused (429) and deliveries answered RESOURCE_EXHAUSTED.",
-            node.queue_bytes.max(),
-        ),
-        (
-            "queue_bytes_refused_total",
-            "counter",
-            "Submissions and Deliver calls refused at limits.max_queue_bytes.",
-            node.queue_bytes.refused(),
-        ),
-        (
-            "inbox_messages",
-            "gauge",
-            "Received messages not yet taken by the national system.",
-            inbox,
-        ),
-        (
-            "awaiting_receipts",
-            "gauge",
-            "Messages sent through a hub awaiting their end receipt.",
-            awaiting,
-        ),
-        (
-            "refused_total",
-            "counter",
-            "Delivered items refused (malformed, unauthorised, unknown recipient...).",
-            m.refused.load(Ordering::Relaxed),
-        ),
-        (
-            "submitted_total",
-            "counter",
-            "Messages accepted from the national system.",
-            m.submitted.load(Ordering::Relaxed),
-        ),
-        (
-            "delivered_total",
-            "counter",
-            "Messages delivered with a verified receipt.",
-            m.relay.delivered.load(Ordering::Relaxed),
-        ),
-        (
-            "received_total",
-            "counter",
-            "Messages received from peers (first deliveries).",
-            m.received.load(Ordering::Relaxed),
-        ),
-        (
-            "duplicates_total",
-            "counter",
-            "Redeliveries answered with the first receipt.",
-            m.duplicates.load(Ordering::Relaxed),
-        ),
-        (
-            "trust_space_refused_total",
-            "counter",
-            "Trust-space documents offered and refused (signature, downgrade, unusable).",
-            m.trust_refused.load(Ordering::Relaxed),
-        ),
-        (
-            "replayed_ids_total",
-            "counter",
-            "Deliveries refused for reusing a taken message id with another envelope.",
-            m.replayed_ids.load(Ordering::Relaxed),
-        ),
-        (
-            "failed_attempts_total",
-            "counter",
-            "Delivery attempts that failed and will be retried.",
-            m.relay.failed_attempts.load(Ordering::Relaxed),
-        ),
-        (
-            "dead_total",
-            "counter",
-            "Messages that became dead.",
-            m.relay.dead.load(Ordering::Relaxed),
-        ),
-        (
-            "expired_total",
-            "counter",
-            "Messages that expired.",
-            m.relay.expired.load(Ordering::Relaxed),
-        ),
-        (
-            "crl_updates_total",
-            "counter",
-            "CRLs fetched from CRL locations and put in force.",
-            m.crl_updates.load(Ordering::Relaxed),
-        ),
-        (
-            "crl_refused_total",
-            "counter",
-            "Fetched CRLs refused (not signed by the state's anchor, from the future, older than the one held).",
-            m.crl_refused.load(Ordering::Relaxed),
-        ),
-        (
-            "crl_fetch_failures_total",
-            "counter",
-            "Fetches of CRL locations that failed (the CRL held stays in force).",
-            m.crl_fetch_failures.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_change_sets_total",
-            "counter",
-            "Reference-directory change sets put in force.",
-            m.change_sets.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_change_sets_refused_total",
-            "counter",
-            "Change sets refused (signature, authority, conflict, invalid content).",
-            m.change_sets_refused.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_gaps_total",
-            "counter",
-            "Change sets that skipped numbers, so the missing ones were pulled.",
-            m.change_set_gaps.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_pulls_total",
-            "counter",
-            "Pulls of change sets from a source that answered (with or without new sets).",
-            m.change_set_pulls.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_pull_failures_total",
-            "counter",
-            "Pulls of change sets from a source that failed.",
-            m.change_set_pull_failures.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_webhooks_sent_total",
-            "counter",
-            "Change notifications delivered to webhooks.",
-            m.webhooks_sent.load(Ordering::Relaxed),
-        ),
-        (
-            "admin_refused_total",
-            "counter",
-            "Admin API requests refused for missing or wrong operator credentials.",
-            m.admin_refused.load(Ordering::Relaxed),
-        ),
-        (
-            "reference_webhooks_failed_total",
-            "counter",
-            "Change notifications that no retry delivered.",
-            m.webhooks_failed.load(Ordering::Relaxed),
-        ),
-    ];
-    let mut out = String::new();
-    for (name, kind, help, v) in gauges_and_counters {
-        out.push_str(&format!(
-            "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
-        ));
     }
-    node.national_refusals.render(&mut out);
-    m.connections.render(&mut out);
-    out.push_str("# HELP tereze_reference_directory_version Version (last change set) of each reference directory in force.\n# TYPE tereze_reference_directory_version gauge\n");
-    let dirs = node.directories();
-    for id in dirs.ids() {
-        let v = dirs.get(id).map_or(0, |d| d.version);
-        out.push_str(&format!(
-            "tereze_reference_directory_version{{directory=\"{id}\"}} {v}\n"
-        ));
-    }
-    out.push_str("# HELP tereze_recognition_rejections_total Documents rejected by recognition, by reason code (docs/recognition.md).\n# TYPE tereze_recognition_rejections_total counter\n");
-    for (reason, n) in m
-        .rejections
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        out.push_str(&format!(
-            "tereze_recognition_rejections_total{{reason=\"{reason}\"}} {n}\n"
-        ));
-    }
-    out.push_str("# HELP tereze_messages_total Messages submitted here, by peer, common process and document type.\n# TYPE tereze_messages_total counter\n");
-    for ([direction, peer, process, doc], n) in
-        m.messages.lock().unwrap_or_else(|p| p.into_inner()).iter()
-    {
-        out.push_str(&format!(
-            "tereze_messages_total{{direction=\"{direction}\",peer=\"{peer}\",process=\"{process}\",document_type=\"{doc}\"}} {n}\n"
-        ));
-    }
-    out.push_str("# HELP tereze_deliver_seconds Round trip of Deliver calls to each peer (a batch, its receipts included).\n# TYPE tereze_deliver_seconds histogram\n");
-    for (peer, h) in m
-        .relay
-        .deliver_seconds
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-    {
-        for (b, c) in tereze_relay::metrics::LATENCY_BOUNDS
-            .iter()
-            .zip(h.counts.iter())
-        {
-            out.push_str(&format!(
-                "tereze_deliver_seconds_bucket{{peer=\"{peer}\",le=\"{b}\"}} {c}\n"
-            ));
-        }
-        out.push_str(&format!(
-            "tereze_deliver_seconds_bucket{{peer=\"{peer}\",le=\"+Inf\"}} {}\ntereze_deliver_seconds_sum{{peer=\"{peer}\"}} {}\ntereze_deliver_seconds_count{{peer=\"{peer}\"}} {}\n",
-            h.count, h.sum, h.count
-        ));
-    }
-    out.push_str("# HELP tereze_certificate_expiry_days Days until each certificate in use expires (negative: expired).\n# TYPE tereze_certificate_expiry_days gauge\n");
-    for (name, days) in certificate_expiry(&node) {
-        out.push_str(&format!(
-            "tereze_certificate_expiry_days{{certificate=\"{name}\"}} {days}\n"
-        ));
-    }
-    let store_bytes = std::fs::metadata(node.config.data_dir.join("node.redb"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    out.push_str(&format!(
-        "# HELP tereze_store_bytes Size of the embedded store file (0 on a PostgreSQL store).\n# TYPE tereze_store_bytes gauge\ntereze_store_bytes {store_bytes}\n# HELP tereze_disk_free_bytes Free space of the data directory's file system (last sample).\n# TYPE tereze_disk_free_bytes gauge\ntereze_disk_free_bytes {}\n",
-        node.disk.free().unwrap_or(0)
-    ));
-    out.push_str(&format!(
-        "# HELP tereze_disk_reserve_bytes Free space under which no new work is taken (limits.min_free_disk_mb).\n# TYPE tereze_disk_reserve_bytes gauge\ntereze_disk_reserve_bytes {}\n# HELP tereze_disk_floor_bytes Free space under which the node's own writes wait (half the reserve).\n# TYPE tereze_disk_floor_bytes gauge\ntereze_disk_floor_bytes {}\n# HELP tereze_disk_promised_bytes Bytes promised to uploads and transfers in flight, not yet written.\n# TYPE tereze_disk_promised_bytes gauge\ntereze_disk_promised_bytes {}\n# HELP tereze_disk_refusals_total Uploads and transfers refused or stopped for lack of space.\n# TYPE tereze_disk_refusals_total counter\ntereze_disk_refusals_total {}\n# HELP tereze_disk_writes_paused 1 while the store's writes wait for space (under the floor).\n# TYPE tereze_disk_writes_paused gauge\ntereze_disk_writes_paused {}\n# HELP tereze_uploads_collected_for_space_total Abandoned partial uploads removed early because the disk was under the reserve.\n# TYPE tereze_uploads_collected_for_space_total counter\ntereze_uploads_collected_for_space_total {}\n",
-        node.disk.reserve(),
-        node.disk.floor(),
-        node.disk.promised(),
-        node.disk.refusals(),
-        u8::from(node.disk.writes_paused()),
-        node.metrics.uploads_collected_for_space.load(std::sync::atomic::Ordering::Relaxed),
-    ));
-    let now = std::time::Instant::now();
-    let gates = node.gates();
-    out.push_str("# HELP tereze_peer_backoff_seconds Time left before the relay calls this peer again, after calls it did not take (0: it answers).\n# TYPE tereze_peer_backoff_seconds gauge\n");
-    for (peer, g) in &gates {
-        out.push_str(&format!(
-            "tereze_peer_backoff_seconds{{peer=\"{peer}\"}} {:.3}\n",
-            g.pause_left(now).as_secs_f64()
-        ));
-    }
-    out.push_str("# HELP tereze_peer_calls_total Deliver and ReturnReceipts calls to each peer, by result (answered, failed: no connection, timeout or a status instead of outcomes).\n# TYPE tereze_peer_calls_total counter\n");
-    for (peer, g) in &gates {
-        out.push_str(&format!(
-            "tereze_peer_calls_total{{peer=\"{peer}\",result=\"answered\"}} {}\ntereze_peer_calls_total{{peer=\"{peer}\",result=\"failed\"}} {}\n",
-            g.answered_calls.load(Ordering::Relaxed),
-            g.failed_calls.load(Ordering::Relaxed)
-        ));
-    }
-    out.push_str("# HELP tereze_peer_queue_messages Messages queued per next hop.\n# TYPE tereze_peer_queue_messages gauge\n");
-    for peer in node.store().peers_with_queue().unwrap_or_default() {
-        let n = node.store().queued(&peer).unwrap_or(0);
-        out.push_str(&format!(
-            "tereze_peer_queue_messages{{peer=\"{peer}\"}} {n}\n"
-        ));
-    }
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        out,
-    )
-        .into_response()
 }

@@ -212,9 +212,7 @@ async fn post_change_set(State(node): Shared, body: Bytes) -> Response {
         Err(e) => {
             // A set refused, not the store failing under it.
             if !matches!(e, ApplyError::Store(_)) {
-                node.metrics
-                    .change_sets_refused
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                node.metrics.change_sets_refused.inc();
             }
             answer::response(&e)
         }

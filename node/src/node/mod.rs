@@ -16,6 +16,7 @@ pub(crate) mod doors;
 pub(crate) mod exchange;
 pub(crate) mod http;
 pub(crate) mod http_reference;
+pub(crate) mod metrics;
 pub(crate) mod national;
 pub(crate) mod outbox;
 pub(crate) mod queue_bytes;
@@ -29,7 +30,6 @@ pub(crate) mod window;
 
 use std::path::Path;
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,86 +94,6 @@ pub(crate) enum CheckpointFailure {
     NoAnswer,
 }
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
-pub(crate) struct Metrics {
-    pub(crate) submitted: AtomicU64,
-    pub(crate) received: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    /// Deliveries under a message id already taken for another envelope (refused).
-    pub(crate) replayed_ids: AtomicU64,
-    /// Trust-space documents offered and refused (bad signature, not newer, unusable).
-    pub(crate) trust_refused: AtomicU64,
-    pub(crate) refused: AtomicU64,
-    /// CRL locations that could not be fetched (each attempt).
-    pub(crate) crl_fetch_failures: AtomicU64,
-    /// Fetched CRLs refused (not signed by an anchor, from the future, older than held).
-    pub(crate) crl_refused: AtomicU64,
-    /// Fetched CRLs put in force.
-    pub(crate) crl_updates: AtomicU64,
-    /// Reference change sets put in force.
-    pub(crate) change_sets: AtomicU64,
-    pub(crate) change_sets_refused: AtomicU64,
-    pub(crate) change_set_gaps: AtomicU64,
-    /// Pulls of change sets from a source that answered, and that failed.
-    pub(crate) change_set_pulls: AtomicU64,
-    pub(crate) change_set_pull_failures: AtomicU64,
-    pub(crate) webhooks_sent: AtomicU64,
-    pub(crate) webhooks_failed: AtomicU64,
-    /// Admin API requests refused for missing or wrong credentials.
-    pub(crate) admin_refused: AtomicU64,
-    /// Submissions refused for `limits.max_preparing` or `limits.max_preparing_mb`.
-    pub(crate) preparing_refused: AtomicU64,
-    /// Attachments (docs/attachments.md): uploads stored, files received complete and bytes
-    /// written for them, chunks and transfers refused (what was sent: `relay`).
-    pub(crate) uploads: AtomicU64,
-    /// Abandoned partial uploads removed before their retention time, the disk being under
-    /// the reserve.
-    pub(crate) uploads_collected_for_space: AtomicU64,
-    pub(crate) attachments_received: AtomicU64,
-    pub(crate) attachment_bytes_received: AtomicU64,
-    pub(crate) attachment_refusals: AtomicU64,
-    /// Recognition rejections by reason code.
-    pub(crate) rejections: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
-    /// Messages by direction, peer, common process and document type.
-    pub(crate) messages: std::sync::Mutex<std::collections::BTreeMap<[String; 4], u64>>,
-    /// Connections of the HTTP doors and calls of the Window, against `[connections]`.
-    pub(crate) connections: doors::Doors,
-    /// The relay's own counters: deliveries, attempts, attachments sent, call round trips.
-    pub(crate) relay: tereze_relay::Metrics,
-}
-
-impl Metrics {
-    pub(crate) fn rejected(&self, reason: &str) {
-        *self
-            .rejections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(reason.to_owned())
-            .or_default() += 1;
-    }
-
-    pub(crate) fn count_message(
-        &self,
-        direction: &str,
-        peer: &str,
-        process: &str,
-        document_type: &str,
-    ) {
-        *self
-            .messages
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry([
-                direction.into(),
-                peer.into(),
-                process.into(),
-                document_type.into(),
-            ])
-            .or_default() += 1;
-    }
-}
-
 /// HTTP/2 flow-control windows of the Window, per stream and per connection: a stream takes a
 /// small document without waiting for window updates, and what one connection can make the
 /// node buffer is bounded (which also sets HTTP/2's allowance for small DATA frames, half the
@@ -217,8 +137,10 @@ pub(crate) struct Node {
     /// Messages in the outbox and places reserved in it: the bound `limits.max_queue`.
     pub(crate) outbox: outbox::OutboxCount,
     /// Bytes of messages in memory on their way into the store (`limits.max_queue_bytes`).
-    pub(crate) queue_bytes: queue_bytes::QueueBytes,
-    pub(crate) metrics: Metrics,
+    pub(crate) queue_bytes: Arc<queue_bytes::QueueBytes>,
+    pub(crate) metrics: metrics::Metrics,
+    /// Every series of `/metrics`, each component's registered beside its code.
+    pub(crate) registry: prometheus_client::registry::Registry,
     /// The data directory's free space; below the reserve no new work is taken.
     pub(crate) disk: Arc<disk::DiskWatch>,
     /// Attachments on disk (docs/attachments.md).
@@ -354,7 +276,7 @@ impl Node {
         crls: Vec<openssl::x509::X509Crl>,
     ) -> Result<(), String> {
         if !crl::compare(&crls, self.parts().1.by_url.get(url)).inspect_err(|_| {
-            self.metrics.crl_refused.fetch_add(1, Ordering::Relaxed);
+            self.metrics.crl_refused.inc();
         })? {
             return Ok(());
         }
@@ -370,7 +292,7 @@ impl Node {
             .insert(url.to_owned(), crls.into_iter().map(Arc::new).collect());
         self.put_in_force(&parts)?;
         drop(parts);
-        self.metrics.crl_updates.fetch_add(1, Ordering::Relaxed);
+        self.metrics.crl_updates.inc();
         tracing::info!(url = %url, "CRL from a CRL location now in force");
         Ok(())
     }
@@ -399,11 +321,6 @@ impl Node {
     /// The notifier of `peer`'s relay workers ([`tereze_relay::Peers::waker`]).
     pub(crate) fn waker(&self, peer: &str) -> Arc<Notify> {
         self.peers.waker(peer)
-    }
-
-    /// Every peer's gate so far, by peer.
-    pub(crate) fn gates(&self) -> Vec<(String, Arc<tereze_relay::gate::Gate>)> {
-        self.peers.gates()
     }
 
     /// The transfers `peer` may have in flight with this node, each way.
@@ -541,13 +458,22 @@ impl Node {
         let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
         let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
         let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
-        let queue_bytes = queue_bytes::QueueBytes::new(config.limits.max_queue_bytes);
+        let queue_bytes = Arc::new(queue_bytes::QueueBytes::new(config.limits.max_queue_bytes));
         let peers = tereze_relay::Peers::new(
             &config.relay,
             config.limits.max_batch,
             config.attachments.max_transfers_per_peer,
         );
-        let node = Arc::new(Self {
+        let metrics = metrics::Metrics::default();
+        let national_refusals = national::Refusals::default();
+        let node = Arc::new_cyclic(|node| Self {
+            registry: metrics::registry(
+                node.clone(),
+                &metrics,
+                &national_refusals,
+                &queue_bytes,
+                &disk,
+            ),
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
             parts: std::sync::Mutex::new((trust, crl::Fetched::default())),
@@ -565,7 +491,7 @@ impl Node {
             peers,
             outbox: outbox::OutboxCount::new(outbox_len, max_queue),
             queue_bytes,
-            metrics: Metrics::default(),
+            metrics,
             disk,
             attachments,
             receiving: Default::default(),
@@ -573,7 +499,7 @@ impl Node {
             preparing,
             preparing_mb,
             national,
-            national_refusals: Default::default(),
+            national_refusals,
             shutdown: CancellationToken::new(),
             trust_version,
         });
@@ -988,7 +914,7 @@ async fn trust_refresh(node: Arc<Node>) {
             Ok(v) => tracing::info!(version = v, "trust space now in force"),
             Err(e) => {
                 // Said once per document, not once per refresh.
-                node.metrics.trust_refused.fetch_add(1, Ordering::Relaxed);
+                node.metrics.trust_refused.inc();
                 tracing::warn!(error = %e, "trust-space update refused");
                 refused = bytes;
             }

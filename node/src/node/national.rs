@@ -221,10 +221,10 @@ impl Door {
 
 const REASONS: [&str; 3] = ["no-credential", "unknown-credential", "not-permitted"];
 
-/// Refusals counted by door and reason.
-#[derive(Debug, Default)]
+/// Refusals counted by door and reason (a clone counts into the same counters).
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Refusals {
-    counts: [[AtomicU64; 3]; 2],
+    counts: Arc<[[AtomicU64; 3]; 2]>,
 }
 
 impl Refusals {
@@ -260,18 +260,30 @@ impl Refusals {
         );
     }
 
-    /// `tereze_national_refused_total` in the Prometheus text format.
-    pub(crate) fn render(&self, out: &mut String) {
-        out.push_str("# HELP tereze_national_refused_total Calls to the national doors refused for missing, unknown or insufficient credentials.\n# TYPE tereze_national_refused_total counter\n");
+    /// Registers `tereze_national_refused_total` (every door and reason, zeros included).
+    pub(crate) fn register(&self, r: &mut prometheus_client::registry::Registry) {
+        r.register_collector(Box::new(self.clone()));
+    }
+}
+
+impl prometheus_client::collector::Collector for Refusals {
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric as _;
+        let mut m = e.encode_descriptor(
+            "national_refused",
+            "Calls to the national doors refused for missing, unknown or insufficient credentials.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
         for door in [Door::Http, Door::Window] {
             for (i, reason) in REASONS.iter().enumerate() {
-                out.push_str(&format!(
-                    "tereze_national_refused_total{{door=\"{}\",reason=\"{reason}\"}} {}\n",
-                    door.as_str(),
-                    self.counts[door as usize][i].load(Ordering::Relaxed)
-                ));
+                prometheus_client::metrics::counter::ConstCounter::new(
+                    self.counts[door as usize][i].load(Ordering::Relaxed),
+                )
+                .encode(m.encode_family(&[("door", door.as_str()), ("reason", reason)])?)?;
             }
         }
+        Ok(())
     }
 }
 

@@ -146,6 +146,40 @@ impl Held {
     }
 }
 
+impl QueueBytes {
+    /// Registers the bytes held, their peak, the bound and the refusals, read at each scrape.
+    pub(crate) fn register(self: &Arc<Self>, r: &mut prometheus_client::registry::Registry) {
+        r.register_collector(Box::new(Gauges(self.clone())));
+    }
+}
+
+/// [`QueueBytes`] as `/metrics` series.
+#[derive(Debug)]
+struct Gauges(Arc<QueueBytes>);
+
+impl prometheus_client::collector::Collector for Gauges {
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        use prometheus_client::metrics::MetricType;
+        let q = &self.0;
+        for (name, help, v) in [
+            ("queue_bytes", "Bytes of messages in memory on their way into the store (submissions and delivered batches before their commit).", q.held()),
+            ("queue_bytes_peak", "The most bytes of messages on their way into the store at once since the start.", q.peak()),
+            ("queue_bytes_limit", "limits.max_queue_bytes: above it submissions are refused (429) and deliveries answered RESOURCE_EXHAUSTED.", q.max()),
+        ] {
+            ConstGauge::new(v).encode(e.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        ConstCounter::new(q.refused()).encode(e.encode_descriptor(
+            "queue_bytes_refused",
+            "Submissions and Deliver calls refused at limits.max_queue_bytes.",
+            None,
+            MetricType::Counter,
+        )?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,6 @@
 //! `SubscribeReference` stream and the configured webhooks).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -160,7 +159,7 @@ impl Node {
             .run(move |t| t.record_change_set(&d, n, &bytes))
             .await?;
         self.put_directories_in_force(next);
-        self.metrics.change_sets.fetch_add(1, Ordering::Relaxed);
+        self.metrics.change_sets.inc();
         tracing::info!(directory = %set.directory, version, authority = %set.authority,
             signer = %signer, "reference change set in force");
         let _ = self.reference.changes.send(Change::of(&set));
@@ -175,7 +174,7 @@ impl Node {
         match self.apply_change_set(bytes.clone()).await {
             Err(e) if e.is_gap() => {
                 tracing::info!(error = %e, "change set gap: pulling the missing sets");
-                self.metrics.change_set_gaps.fetch_add(1, Ordering::Relaxed);
+                self.metrics.change_set_gaps.inc();
                 pull_all(self).await;
                 self.apply_change_set(bytes).await
             }
@@ -258,9 +257,7 @@ async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, PullError> {
                 Ok(Applied::AlreadyApplied) => {}
                 Err(e) if e.is_gap() => gap = Some(e),
                 Err(e) => {
-                    node.metrics
-                        .change_sets_refused
-                        .fetch_add(1, Ordering::Relaxed);
+                    node.metrics.change_sets_refused.inc();
                     tracing::warn!(source, directory = %item.directory, number = item.number,
                         error = %e, "change set from a source refused");
                 }
@@ -295,15 +292,11 @@ pub(crate) async fn pull_all(node: &Arc<Node>) -> usize {
             });
         match pulled {
             Ok(n) => {
-                node.metrics
-                    .change_set_pulls
-                    .fetch_add(1, Ordering::Relaxed);
+                node.metrics.change_set_pulls.inc();
                 total += n
             }
             Err(e) => {
-                node.metrics
-                    .change_set_pull_failures
-                    .fetch_add(1, Ordering::Relaxed);
+                node.metrics.change_set_pull_failures.inc();
                 tracing::debug!(source = %source, error = %e, "reference: pull failed");
             }
         }
@@ -345,9 +338,7 @@ async fn read_publish_dir(node: &Arc<Node>, refused: &mut HashSet<Vec<u8>>) {
             continue;
         }
         if let Err(e) = node.apply_change_set_or_catch_up(bytes.clone()).await {
-            node.metrics
-                .change_sets_refused
-                .fetch_add(1, Ordering::Relaxed);
+            node.metrics.change_sets_refused.inc();
             tracing::warn!(file = %path.display(), error = %e, "published change set refused");
             refused.insert(bytes);
         }
@@ -419,7 +410,7 @@ pub(crate) async fn notify_webhooks(node: Arc<Node>) {
                     failures += 1;
                     match sent {
                         Ok(_) => {
-                            node.metrics.webhooks_sent.fetch_add(1, Ordering::Relaxed);
+                            node.metrics.webhooks_sent.inc();
                             break;
                         }
                         Err(_) if failures <= WEBHOOK_RETRIES => {
@@ -428,7 +419,7 @@ pub(crate) async fn notify_webhooks(node: Arc<Node>) {
                                 .await
                         }
                         Err(e) => {
-                            node.metrics.webhooks_failed.fetch_add(1, Ordering::Relaxed);
+                            node.metrics.webhooks_failed.inc();
                             tracing::warn!(url = %url, error = %e, "webhook not delivered");
                             break;
                         }

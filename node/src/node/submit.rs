@@ -2,7 +2,6 @@
 //! ("submit once": one message per recipient it names) or a ready EAEU document is checked,
 //! wrapped in an envelope, signed and queued durably. The answer comes only after the commit.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
@@ -320,7 +319,7 @@ pub(crate) async fn submit_admitted(
         node.metrics
             .count_message("out", &o.peer, process, document_type);
     }
-    node.metrics.submitted.fetch_add(count, Ordering::Relaxed);
+    node.metrics.submitted.inc_by(count);
     let mut out = Vec::new();
     for (o, recipient, _, _) in prepared {
         node.waker(&o.peer).notify_one();
@@ -357,9 +356,7 @@ async fn reserve(
     deadline: tokio::time::Instant,
 ) -> Result<Reservation, SubmitError> {
     let refused = |e| {
-        node.metrics
-            .preparing_refused
-            .fetch_add(1, Ordering::Relaxed);
+        node.metrics.preparing_refused.inc();
         e
     };
     let limits = &node.config.limits;

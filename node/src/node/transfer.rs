@@ -4,7 +4,6 @@
 //! to or from a file in the data directory, so memory per transfer does not grow with size.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -168,7 +167,7 @@ where
     let (upload, sink) = blocking(move || n.attachments.upload()).await??;
     let sink = fill(node, sink, &mut room, &mut pieces).await?;
     let held = blocking(move || sink.finish()).await??;
-    node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
+    node.metrics.uploads.inc();
     tracing::info!(upload = %upload, size = held.size, sha256 = %hex(&held.sha256), "upload stored");
     Ok((upload, held))
 }
@@ -237,7 +236,7 @@ where
         return Ok(UploadState::Partial { have, want });
     }
     let held = blocking(move || sink.finish()).await??;
-    node.metrics.uploads.fetch_add(1, Ordering::Relaxed);
+    node.metrics.uploads.inc();
     tracing::info!(upload = %upload, size = held.size, resumed_at = began_at, sha256 = %hex(&held.sha256), "upload stored");
     Ok(UploadState::Complete(held))
 }
@@ -588,9 +587,7 @@ pub(crate) async fn receive(
         sink = s;
         if r.is_ok() {
             hold.written.send_replace(sink.written());
-            node.metrics
-                .attachment_bytes_received
-                .fetch_add(len as u64, Ordering::Relaxed);
+            node.metrics.attachment_bytes_received.inc_by(len as u64);
         }
         if let Err(e) = r {
             let have = pause(sink).await?;
@@ -600,9 +597,7 @@ pub(crate) async fn receive(
                 AttachmentError::Io { .. } => return Err(Status::unavailable(e.to_string())),
                 _ => ("refused", false),
             };
-            node.metrics
-                .attachment_refusals
-                .fetch_add(1, Ordering::Relaxed);
+            node.metrics.attachment_refusals.inc();
             tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, reason = %e, "chunk refused");
             return Ok(refused(have, code, e.to_string(), transient));
         }
@@ -612,9 +607,7 @@ pub(crate) async fn receive(
         .map_err(|e| Status::internal(e.to_string()))?;
     match finished {
         Ok(h) => {
-            node.metrics
-                .attachments_received
-                .fetch_add(1, Ordering::Relaxed);
+            node.metrics.attachments_received.inc();
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(
                 message_id = %n.message,
@@ -817,9 +810,7 @@ pub(crate) fn collect_for_space(node: &Node, now: i64) -> (usize, u64) {
             node.disk.sample();
             node.disk.check().is_ok()
         });
-    node.metrics
-        .uploads_collected_for_space
-        .fetch_add(n as u64, Ordering::Relaxed);
+    node.metrics.uploads_collected_for_space.inc_by(n as u64);
     (n, bytes)
 }
 
