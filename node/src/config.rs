@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use tereze_trust::Role;
 
+/// `[tls]` and `[national.tls]`: the trust crate's, which builds the TLS configurations.
+pub(crate) use tereze_trust::tls::{KeyPair, NationalTls};
+
 /// `[attachments]`: the attachments crate's own limits.
 pub(crate) use tereze_attachments::Limits as Attachments;
 
@@ -86,19 +89,6 @@ pub(crate) struct NationalClient {
     pub(crate) operations: Vec<Operation>,
 }
 
-/// TLS on the national doors (HTTP and `Window`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NationalTls {
-    /// PEM certificate (its chain may follow) the national doors present.
-    pub(crate) certificate: PathBuf,
-    /// Its PEM private key.
-    pub(crate) key: PathBuf,
-    /// CA certificates (PEM) that issue the national clients' certificates; needed for
-    /// clients listed by `certificate`.
-    pub(crate) client_ca: Option<PathBuf>,
-}
-
 /// The national doors: who may call them (docs/operations.md, "Doors").
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -107,15 +97,6 @@ pub(crate) struct National {
     pub(crate) tls: Option<NationalTls>,
     #[serde(default, rename = "client")]
     pub(crate) clients: Vec<NationalClient>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct KeyPair {
-    /// PEM certificate (its chain may follow it in the same file).
-    pub(crate) certificate: PathBuf,
-    /// PEM private key (PKCS#8).
-    pub(crate) key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]

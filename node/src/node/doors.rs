@@ -29,8 +29,8 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::accept::ConfigSource;
 use super::national::Connection;
-use super::tls::ConfigSource;
 use crate::config::Connections;
 
 /// Counters of one HTTP door's connections, for `/metrics`.

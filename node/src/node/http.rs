@@ -614,7 +614,7 @@ async fn get_crl(State(node): Shared) -> Response {
             }
         };
         // Served as PEM whatever the file holds, so several concatenate.
-        match super::crl::parse_crls(&bytes) {
+        match crate::trust::crl::parse_crls(&bytes) {
             Ok(crls) => {
                 for c in crls {
                     match c.to_pem() {

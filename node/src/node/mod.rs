@@ -7,6 +7,7 @@
 //! the store closes; a store that refused a write or that checkpoint makes the exit non-zero.
 //! Whatever was acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
+pub(crate) mod accept;
 pub(crate) mod admin;
 pub(crate) mod answer;
 pub(crate) mod calls;
@@ -22,7 +23,6 @@ pub(crate) mod queue_bytes;
 pub(crate) mod reference;
 mod relay_host;
 pub(crate) mod submit;
-pub(crate) mod tls;
 pub(crate) mod traders;
 pub(crate) mod transfer;
 pub(crate) mod window;
@@ -48,6 +48,7 @@ use crate::store::committer::Committer;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustSpace;
 use tereze_support::clock::now_ms;
+use tereze_trust::tls;
 
 pub(crate) use tereze_proto as proto;
 pub(crate) use tereze_relay as relay;
@@ -353,9 +354,12 @@ impl Node {
         bytes: &[u8],
         crls: Vec<openssl::x509::X509Crl>,
     ) -> Result<(), String> {
-        if !crl::compare(&crls, self.parts().1.by_url.get(url)).inspect_err(|_| {
-            self.metrics.crl_refused.fetch_add(1, Ordering::Relaxed);
-        })? {
+        if !crl::compare(&crls, self.parts().1.by_url.get(url))
+            .inspect_err(|_| {
+                self.metrics.crl_refused.fetch_add(1, Ordering::Relaxed);
+            })
+            .map_err(|e| e.to_string())?
+        {
             return Ok(());
         }
         let (u, b) = (url.to_owned(), bytes.to_vec());
@@ -630,7 +634,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     {
         let node = node.clone();
         let for_tls = node.clone();
-        let incoming = tls::incoming(
+        let incoming = accept::incoming(
             exchange_listener,
             Arc::new(move || for_tls.tls_server()),
             node.shutdown.clone(),
@@ -676,7 +680,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 .add_service(service);
             let served = match tls {
                 Some(config) => {
-                    let incoming = tls::incoming(listener, config, shutdown.clone());
+                    let incoming = accept::incoming(listener, config, shutdown.clone());
                     server
                         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                         .await
@@ -742,7 +746,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 source,
             })?;
         let config = Arc::new(tls::admin_server_config(&node.config.tls)?);
-        let source: tls::ConfigSource = Arc::new(move || config.clone());
+        let source: accept::ConfigSource = Arc::new(move || config.clone());
         let shutdown = node.shutdown.clone();
         let app = admin::router(node.clone(), token);
         tasks.spawn(doors::serve(
@@ -901,7 +905,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
 }
 
 /// The national doors' TLS configuration (`national.tls`), if any.
-fn national_tls(cfg: &NodeConfig, alpn: &[u8]) -> Result<Option<tls::ConfigSource>, StartError> {
+fn national_tls(cfg: &NodeConfig, alpn: &[u8]) -> Result<Option<accept::ConfigSource>, StartError> {
     let Some(t) = &cfg.national.tls else {
         return Ok(None);
     };
