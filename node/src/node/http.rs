@@ -20,6 +20,9 @@ use super::Node;
 use crate::class::Classify;
 use tereze_support::urn::parse_id;
 
+/// The JSON error bodies every door answers with.
+pub(crate) use tereze_doors::response::{bad_body, error};
+
 type Shared = State<Arc<Node>>;
 
 /// The national door: every route but health, readiness and metrics needs a national client
@@ -31,7 +34,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     let guarded = |operation: Option<Operation>, routes: Router<Arc<Node>>| {
         routes.route_layer(axum::middleware::from_fn_with_state(
             super::national::Guarded {
-                node: node.clone(),
+                door: node.national.clone(),
                 operation,
             },
             super::national::guard,
@@ -89,24 +92,6 @@ pub(crate) fn peer_router(node: Arc<Node>) -> Router {
         .route("/v1/crl", get(get_crl))
         .layer(axum::extract::DefaultBodyLimit::max(0))
         .with_state(node)
-}
-
-/// A JSON error answer `{"error": msg}` (every HTTP interface of the node answers so).
-pub(crate) fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (code, Json(json!({ "error": msg.to_string() }))).into_response()
-}
-
-/// The answer to a JSON body that could not be taken: 413 when it is over the interface's
-/// size limit (reading stopped there), else 400 with what was wrong.
-pub(crate) fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body over this interface's size limit: {}", e.body_text()),
-        )
-    } else {
-        error(StatusCode::BAD_REQUEST, e.body_text())
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -897,7 +882,7 @@ async fn metrics(State(node): Shared) -> Response {
             "# HELP tereze_{name} {help}\n# TYPE tereze_{name} {kind}\ntereze_{name} {v}\n"
         ));
     }
-    node.national_refusals.render(&mut out);
+    node.national.refusals.render(&mut out);
     m.connections.render(&mut out);
     out.push_str("# HELP tereze_reference_directory_version Version (last change set) of each reference directory in force.\n# TYPE tereze_reference_directory_version gauge\n");
     let dirs = node.directories();

@@ -7,19 +7,12 @@
 //! the store closes; a store that refused a write or that checkpoint makes the exit non-zero.
 //! Whatever was acknowledged is on disk, so a restart (or a crash) resumes from the store.
 
-pub(crate) mod accept;
 pub(crate) mod admin;
 pub(crate) mod answer;
-pub(crate) mod calls;
 pub(crate) mod crl;
-pub(crate) mod disk;
-pub(crate) mod doors;
 pub(crate) mod exchange;
 pub(crate) mod http;
 pub(crate) mod http_reference;
-pub(crate) mod national;
-pub(crate) mod outbox;
-pub(crate) mod queue_bytes;
 pub(crate) mod reference;
 mod relay_host;
 pub(crate) mod submit;
@@ -47,6 +40,8 @@ use crate::receipt::ReceiptVerifier;
 use crate::store::committer::Committer;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustSpace;
+use tereze_doors::serve as doors;
+use tereze_doors::{accept, calls, disk, national, outbox, queue_bytes};
 use tereze_support::clock::now_ms;
 use tereze_trust::tls;
 
@@ -233,10 +228,8 @@ pub(crate) struct Node {
     pub(crate) preparing: Arc<tokio::sync::Semaphore>,
     /// MiB reserved by the documents being prepared (`limits.max_preparing_mb`).
     pub(crate) preparing_mb: Arc<tokio::sync::Semaphore>,
-    /// The national clients allowed on the national doors.
-    pub(crate) national: national::Clients,
-    /// Calls the national doors refused.
-    pub(crate) national_refusals: national::Refusals,
+    /// The national clients allowed on the national doors, and the calls they refused.
+    pub(crate) national: Arc<national::NationalDoor>,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -544,7 +537,10 @@ impl Node {
         ));
         let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
         let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
-        let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
+        let national = Arc::new(national::NationalDoor {
+            clients: national::Clients::load(&config.national).map_err(StartError::Config)?,
+            refusals: Default::default(),
+        });
         let queue_bytes = queue_bytes::QueueBytes::new(config.limits.max_queue_bytes);
         let peers = tereze_relay::Peers::new(
             &config.relay,
@@ -577,7 +573,6 @@ impl Node {
             preparing,
             preparing_mb,
             national,
-            national_refusals: Default::default(),
             shutdown: CancellationToken::new(),
             trust_version,
         });

@@ -13,13 +13,13 @@ use tonic::server::NamedService;
 
 /// Counters of the Window's calls, for `/metrics`.
 #[derive(Debug, Default)]
-pub(crate) struct CallCounters {
+pub struct CallCounters {
     in_progress: AtomicU64,
     refused: AtomicU64,
 }
 
 impl CallCounters {
-    pub(crate) fn render(&self, out: &mut String) {
+    pub fn render(&self, out: &mut String) {
         out.push_str(&format!(
             "# HELP tereze_window_calls_in_progress Window calls being answered now (connections.window_max_calls).\n# TYPE tereze_window_calls_in_progress gauge\ntereze_window_calls_in_progress {}\n",
             self.in_progress.load(Ordering::Relaxed)
@@ -34,14 +34,14 @@ impl CallCounters {
 /// A gRPC service whose calls in progress are bounded (shared by every connection: the
 /// bound is the node's, not a connection's).
 #[derive(Clone)]
-pub(crate) struct Bounded<S> {
+pub struct Bounded<S> {
     inner: S,
     permits: Arc<Semaphore>,
     counters: Arc<CallCounters>,
 }
 
 impl<S> Bounded<S> {
-    pub(crate) fn new(inner: S, max_calls: usize, counters: Arc<CallCounters>) -> Self {
+    pub fn new(inner: S, max_calls: usize, counters: Arc<CallCounters>) -> Self {
         Self {
             inner,
             permits: Arc::new(Semaphore::new(max_calls)),

@@ -29,13 +29,13 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::accept::ConfigSource;
-use super::national::Connection;
+use crate::accept::ConfigSource;
 use crate::config::Connections;
+use crate::national::Connection;
 
 /// Counters of one HTTP door's connections, for `/metrics`.
 #[derive(Debug, Default)]
-pub(crate) struct DoorCounters {
+pub struct DoorCounters {
     /// Connections open now (TLS handshakes in progress included).
     open: AtomicU64,
     /// Connections accepted and closed at once because `max_per_door` were open.
@@ -53,16 +53,16 @@ pub(crate) struct DoorCounters {
 
 /// The connection counters of every door, and of the Window's calls.
 #[derive(Debug, Default)]
-pub(crate) struct Doors {
-    pub(crate) national: Arc<DoorCounters>,
-    pub(crate) peer: Arc<DoorCounters>,
-    pub(crate) admin: Arc<DoorCounters>,
-    pub(crate) window: Arc<super::calls::CallCounters>,
+pub struct Doors {
+    pub national: Arc<DoorCounters>,
+    pub peer: Arc<DoorCounters>,
+    pub admin: Arc<DoorCounters>,
+    pub window: Arc<crate::calls::CallCounters>,
 }
 
 impl Doors {
     /// Appends the connection series to a `/metrics` answer.
-    pub(crate) fn render(&self, out: &mut String) {
+    pub fn render(&self, out: &mut String) {
         let doors = [
             ("national", &self.national),
             ("peer", &self.peer),
@@ -118,7 +118,7 @@ type Series = (
 
 /// The bounds one door applies (from `[connections]`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Bounds {
+pub struct Bounds {
     header: Duration,
     body_stall: Duration,
     idle: Duration,
@@ -126,7 +126,7 @@ pub(crate) struct Bounds {
 }
 
 impl Bounds {
-    pub(crate) fn new(c: &Connections) -> Self {
+    pub fn new(c: &Connections) -> Self {
         Self {
             header: Duration::from_secs(c.header_timeout_seconds),
             body_stall: Duration::from_secs(c.body_stall_seconds),
@@ -137,7 +137,7 @@ impl Bounds {
 }
 
 /// Serves `app` on `listener` until `shutdown`, with TLS from `tls` when given.
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     tls: Option<ConfigSource>,
     app: Router,

@@ -11,11 +11,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
 /// The server configuration in force (it changes with the trust space).
-pub(crate) type ConfigSource = Arc<dyn Fn() -> Arc<rustls::ServerConfig> + Send + Sync>;
+pub type ConfigSource = Arc<dyn Fn() -> Arc<rustls::ServerConfig> + Send + Sync>;
 
 /// Accepts TCP connections, completes TLS handshakes off the accept loop (a slow or failed
 /// handshake never blocks others) and yields the established streams.
-pub(crate) fn incoming(
+pub fn incoming(
     listener: TcpListener,
     config: ConfigSource,
     shutdown: CancellationToken,
