@@ -1086,6 +1086,28 @@ impl Source {
     }
 }
 
+/// Whose fault a failure of the attachment files is, for the doors' answers.
+impl tereze_support::class::Classify for AttachmentError {
+    fn class(&self) -> tereze_support::class::Class {
+        use tereze_support::class::Class;
+        use AttachmentError as A;
+        match self {
+            // The node's own files failed: retry once the disk is mended.
+            A::Io { .. } | A::Record { .. } => Class::Unavailable,
+            A::TooLarge { .. } | A::Overrun { .. } => Class::TooLarge,
+            A::DigestMismatch { .. } => Class::Mismatch,
+            A::UnknownUpload(_) | A::NotHeld { .. } => Class::NotFound,
+            A::Offset { .. } | A::UploadIncomplete { .. } => Class::Conflict,
+            A::UploadBusy(_) => Class::Contended,
+            A::BadId(_)
+            | A::ChunkDigest { .. }
+            | A::ChunkTooLarge { .. }
+            | A::Short { .. }
+            | A::Conflict { .. } => Class::Invalid,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1459,27 +1481,5 @@ mod tests {
         drop(writing);
         assert_eq!(s.remove_partial_uploads(i64::MAX, || false).0, 1);
         assert!(exists(done));
-    }
-}
-
-/// Whose fault a failure of the attachment files is, for the doors' answers.
-impl tereze_support::class::Classify for AttachmentError {
-    fn class(&self) -> tereze_support::class::Class {
-        use tereze_support::class::Class;
-        use AttachmentError as A;
-        match self {
-            // The node's own files failed: retry once the disk is mended.
-            A::Io { .. } | A::Record { .. } => Class::Unavailable,
-            A::TooLarge { .. } | A::Overrun { .. } => Class::TooLarge,
-            A::DigestMismatch { .. } => Class::Mismatch,
-            A::UnknownUpload(_) | A::NotHeld { .. } => Class::NotFound,
-            A::Offset { .. } | A::UploadIncomplete { .. } => Class::Conflict,
-            A::UploadBusy(_) => Class::Contended,
-            A::BadId(_)
-            | A::ChunkDigest { .. }
-            | A::ChunkTooLarge { .. }
-            | A::Short { .. }
-            | A::Conflict { .. } => Class::Invalid,
-        }
     }
 }

@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use tereze_trust::Role;
 
+/// `[tls]`: the trust crate's, which builds the TLS configurations (as for `[national.tls]`).
+pub(crate) use tereze_trust::tls::KeyPair;
+
+/// `[connections]` and `[national]`: the doors crate's own.
+use tereze_doors::config::check_national;
+pub(crate) use tereze_doors::config::{Connections, National, Operation};
+
 /// `[attachments]`: the attachments crate's own limits.
 pub(crate) use tereze_attachments::Limits as Attachments;
 
@@ -29,93 +36,6 @@ pub(crate) struct Listen {
     /// else. The only HTTP door meant to be reachable from outside the state.
     #[serde(default)]
     pub(crate) peer: Option<SocketAddr>,
-}
-
-/// What a national client may do on the national doors (HTTP and gRPC `Window`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Operation {
-    /// Submit documents and follow the messages sent (`POST /v1/messages`, status, Subscribe).
-    Submit,
-    /// Read the inbox and the attachments of received messages.
-    Inbox,
-    /// Acknowledge (take) messages from the inbox.
-    Ack,
-    /// Upload attachments.
-    Upload,
-    /// Manage this state's trader register (`POST /v1/traders`).
-    Traders,
-    /// Publish signed reference change sets (`POST /v1/reference/change-sets`).
-    Reference,
-}
-
-impl Operation {
-    pub(crate) const ALL: [Operation; 6] = [
-        Operation::Submit,
-        Operation::Inbox,
-        Operation::Ack,
-        Operation::Upload,
-        Operation::Traders,
-        Operation::Reference,
-    ];
-
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Submit => "submit",
-            Self::Inbox => "inbox",
-            Self::Ack => "ack",
-            Self::Upload => "upload",
-            Self::Traders => "traders",
-            Self::Reference => "reference",
-        }
-    }
-}
-
-/// One national system (or part of it) allowed on the national doors.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NationalClient {
-    /// The name the audit log and the logs give it.
-    pub(crate) name: String,
-    /// A file holding its bearer token (one line, at least 32 characters, owner-only).
-    pub(crate) token_file: Option<PathBuf>,
-    /// Its client certificate (PEM), for mutual TLS on the national doors (`national.tls`
-    /// with `client_ca`); matched exactly.
-    pub(crate) certificate: Option<PathBuf>,
-    /// What it may call.
-    pub(crate) operations: Vec<Operation>,
-}
-
-/// TLS on the national doors (HTTP and `Window`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct NationalTls {
-    /// PEM certificate (its chain may follow) the national doors present.
-    pub(crate) certificate: PathBuf,
-    /// Its PEM private key.
-    pub(crate) key: PathBuf,
-    /// CA certificates (PEM) that issue the national clients' certificates; needed for
-    /// clients listed by `certificate`.
-    pub(crate) client_ca: Option<PathBuf>,
-}
-
-/// The national doors: who may call them (docs/operations.md, "Doors").
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct National {
-    /// Omitted: plaintext (bind the doors to loopback).
-    pub(crate) tls: Option<NationalTls>,
-    #[serde(default, rename = "client")]
-    pub(crate) clients: Vec<NationalClient>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct KeyPair {
-    /// PEM certificate (its chain may follow it in the same file).
-    pub(crate) certificate: PathBuf,
-    /// PEM private key (PKCS#8).
-    pub(crate) key: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,50 +123,6 @@ impl Default for Limits {
             store_cache_mb: crate::store::DEFAULT_CACHE_BYTES >> 20,
             max_preparing: cores(),
             max_preparing_mb: 192,
-        }
-    }
-}
-
-/// Bounds on the connections of the node's doors (docs/config.md `[connections]`): how long
-/// a client may hold a connection without sending, and how many it may hold, so that slow or
-/// idle clients cannot take every socket or task of a door.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub(crate) struct Connections {
-    /// Seconds a request's head (request line and headers) may take from its first byte on
-    /// the HTTP doors (national, peer, admin); also the bound on a TLS handshake there.
-    pub(crate) header_timeout_seconds: u64,
-    /// Seconds a request body being read may go without a byte arriving on the HTTP doors;
-    /// then the request fails and the connection is closed. A stall bound, not a total: a
-    /// large upload that keeps moving is never cut (uploads also have
-    /// `attachments.stall_seconds`; the shorter applies).
-    pub(crate) body_stall_seconds: u64,
-    /// Seconds an HTTP door's connection may stay open with no request in progress and no
-    /// byte of a next one (after the TLS handshake, between keep-alive requests).
-    pub(crate) idle_timeout_seconds: u64,
-    /// Connections open at once on each HTTP door; one over it is accepted and closed at once.
-    pub(crate) max_per_door: usize,
-    /// HTTP/2 streams one Window connection may have open at once (the SETTINGS a client's
-    /// HTTP/2 stack waits on before opening more).
-    pub(crate) window_max_streams: u32,
-    /// Window calls in progress at once, all connections together; a call over it is
-    /// answered `RESOURCE_EXHAUSTED` at once (the others on its connection go on).
-    pub(crate) window_max_calls: usize,
-    /// HTTP/2 streams one peer connection to the Exchange may have open at once (the relay
-    /// keeps `relay.concurrency` calls per peer and the attachments lane a few transfers).
-    pub(crate) exchange_max_streams: u32,
-}
-
-impl Default for Connections {
-    fn default() -> Self {
-        Self {
-            header_timeout_seconds: 10,
-            body_stall_seconds: 60,
-            idle_timeout_seconds: 60,
-            max_per_door: 1024,
-            window_max_streams: 256,
-            window_max_calls: 256,
-            exchange_max_streams: 256,
         }
     }
 }
@@ -819,61 +695,6 @@ impl NodeConfig {
         }
         Ok(c)
     }
-}
-
-/// The national clients' names are unique words, each has one credential and some operations;
-/// certificate clients need TLS that asks for client certificates.
-fn check_national(n: &National) -> Result<(), (String, String)> {
-    let mut names = std::collections::HashSet::new();
-    for (i, client) in n.clients.iter().enumerate() {
-        let field = |f: &str| format!("national.client[{i}].{f}");
-        let good_name = !client.name.is_empty()
-            && client.name.len() <= 64
-            && client
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-        if !good_name {
-            return Err((
-                field("name"),
-                format!(
-                    "{:?}: 1 to 64 letters, digits, '-', '_' or '.'",
-                    client.name
-                ),
-            ));
-        }
-        if !names.insert(client.name.as_str()) {
-            return Err((field("name"), format!("{:?} is listed twice", client.name)));
-        }
-        match (&client.token_file, &client.certificate) {
-            (Some(_), None) => {}
-            (None, Some(_)) => {
-                if n.tls.as_ref().and_then(|t| t.client_ca.as_ref()).is_none() {
-                    return Err((
-                        field("certificate"),
-                        "a client known by its certificate needs national.tls with client_ca"
-                            .into(),
-                    ));
-                }
-            }
-            _ => {
-                return Err((
-                    field("token_file"),
-                    "give exactly one of token_file and certificate".into(),
-                ))
-            }
-        }
-        if client.operations.is_empty() {
-            return Err((
-                field("operations"),
-                format!(
-                    "list what it may call: {}",
-                    Operation::ALL.map(Operation::as_str).join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ mod cluster;
 mod config;
 mod logging;
 mod node;
-mod shutdown;
+use tereze_doors::shutdown;
 use tereze_recognition as recognition;
 use tereze_store as store;
 

@@ -70,9 +70,10 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
             .state(code)
             .ok_or_else(|| bad(format!("{code} is not a state in the trust space")))?;
         let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-        let crls = crate::node::crl::parse_crls(&bytes).map_err(bad)?;
+        let crls = crate::trust::crl::parse_crls(&bytes).map_err(|e| bad(e.to_string()))?;
         for crl in crls {
-            crate::node::crl::accept(&crl, state, trust.max_clock_skew_seconds).map_err(bad)?;
+            crate::trust::crl::accept(&crl, state, trust.max_clock_skew_seconds)
+                .map_err(|e| bad(e.to_string()))?;
             extra
                 .entry(code.to_owned())
                 .or_default()

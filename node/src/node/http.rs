@@ -19,6 +19,9 @@ use super::Node;
 use crate::class::Classify;
 use tereze_support::urn::parse_id;
 
+/// The JSON error bodies every door answers with.
+pub(crate) use tereze_doors::response::{bad_body, error};
+
 type Shared = State<Arc<Node>>;
 
 /// The national door: every route but health, readiness and metrics needs a national client
@@ -30,7 +33,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     let guarded = |operation: Option<Operation>, routes: Router<Arc<Node>>| {
         routes.route_layer(axum::middleware::from_fn_with_state(
             super::national::Guarded {
-                node: node.clone(),
+                door: node.national.clone(),
                 operation,
             },
             super::national::guard,
@@ -88,24 +91,6 @@ pub(crate) fn peer_router(node: Arc<Node>) -> Router {
         .route("/v1/crl", get(get_crl))
         .layer(axum::extract::DefaultBodyLimit::max(0))
         .with_state(node)
-}
-
-/// A JSON error answer `{"error": msg}` (every HTTP interface of the node answers so).
-pub(crate) fn error(code: StatusCode, msg: impl std::fmt::Display) -> Response {
-    (code, Json(json!({ "error": msg.to_string() }))).into_response()
-}
-
-/// The answer to a JSON body that could not be taken: 413 when it is over the interface's
-/// size limit (reading stopped there), else 400 with what was wrong.
-pub(crate) fn bad_body(e: axum::extract::rejection::JsonRejection) -> Response {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body over this interface's size limit: {}", e.body_text()),
-        )
-    } else {
-        error(StatusCode::BAD_REQUEST, e.body_text())
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -587,7 +572,7 @@ async fn get_crl(State(node): Shared) -> Response {
             }
         };
         // Served as PEM whatever the file holds, so several concatenate.
-        match super::crl::parse_crls(&bytes) {
+        match crate::trust::crl::parse_crls(&bytes) {
             Ok(crls) => {
                 for c in crls {
                     match c.to_pem() {

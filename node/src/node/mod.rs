@@ -9,21 +9,14 @@
 
 pub(crate) mod admin;
 pub(crate) mod answer;
-pub(crate) mod calls;
 pub(crate) mod crl;
-pub(crate) mod disk;
-pub(crate) mod doors;
 pub(crate) mod exchange;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod metrics;
-pub(crate) mod national;
-pub(crate) mod outbox;
-pub(crate) mod queue_bytes;
 pub(crate) mod reference;
 mod relay_host;
 pub(crate) mod submit;
-pub(crate) mod tls;
 pub(crate) mod traders;
 pub(crate) mod transfer;
 pub(crate) mod window;
@@ -47,7 +40,10 @@ use crate::receipt::ReceiptVerifier;
 use crate::store::committer::Committer;
 use crate::store::{Store, StoreError};
 use crate::trust::TrustSpace;
+use tereze_doors::serve as doors;
+use tereze_doors::{accept, calls, disk, national, outbox, queue_bytes};
 use tereze_support::clock::now_ms;
+use tereze_trust::tls;
 
 pub(crate) use tereze_proto as proto;
 pub(crate) use tereze_relay as relay;
@@ -154,10 +150,8 @@ pub(crate) struct Node {
     pub(crate) preparing: Arc<tokio::sync::Semaphore>,
     /// MiB reserved by the documents being prepared (`limits.max_preparing_mb`).
     pub(crate) preparing_mb: Arc<tokio::sync::Semaphore>,
-    /// The national clients allowed on the national doors.
-    pub(crate) national: national::Clients,
-    /// Calls the national doors refused.
-    pub(crate) national_refusals: national::Refusals,
+    /// The national clients allowed on the national doors, and the calls they refused.
+    pub(crate) national: Arc<national::NationalDoor>,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -275,9 +269,12 @@ impl Node {
         bytes: &[u8],
         crls: Vec<openssl::x509::X509Crl>,
     ) -> Result<(), String> {
-        if !crl::compare(&crls, self.parts().1.by_url.get(url)).inspect_err(|_| {
-            self.metrics.crl_refused.inc();
-        })? {
+        if !crl::compare(&crls, self.parts().1.by_url.get(url))
+            .inspect_err(|_| {
+                self.metrics.crl_refused.inc();
+            })
+            .map_err(|e| e.to_string())?
+        {
             return Ok(());
         }
         let (u, b) = (url.to_owned(), bytes.to_vec());
@@ -457,7 +454,10 @@ impl Node {
         ));
         let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
         let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
-        let national = national::Clients::load(&config.national).map_err(StartError::Config)?;
+        let national = Arc::new(national::NationalDoor {
+            clients: national::Clients::load(&config.national).map_err(StartError::Config)?,
+            refusals: Default::default(),
+        });
         let queue_bytes = Arc::new(queue_bytes::QueueBytes::new(config.limits.max_queue_bytes));
         let peers = tereze_relay::Peers::new(
             &config.relay,
@@ -465,12 +465,11 @@ impl Node {
             config.attachments.max_transfers_per_peer,
         );
         let metrics = metrics::Metrics::default();
-        let national_refusals = national::Refusals::default();
         let node = Arc::new_cyclic(|node| Self {
             registry: metrics::registry(
                 node.clone(),
                 &metrics,
-                &national_refusals,
+                &national.refusals,
                 &queue_bytes,
                 &disk,
             ),
@@ -499,7 +498,6 @@ impl Node {
             preparing,
             preparing_mb,
             national,
-            national_refusals,
             shutdown: CancellationToken::new(),
             trust_version,
         });
@@ -556,7 +554,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
     {
         let node = node.clone();
         let for_tls = node.clone();
-        let incoming = tls::incoming(
+        let incoming = accept::incoming(
             exchange_listener,
             Arc::new(move || for_tls.tls_server()),
             node.shutdown.clone(),
@@ -602,7 +600,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 .add_service(service);
             let served = match tls {
                 Some(config) => {
-                    let incoming = tls::incoming(listener, config, shutdown.clone());
+                    let incoming = accept::incoming(listener, config, shutdown.clone());
                     server
                         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
                         .await
@@ -668,7 +666,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
                 source,
             })?;
         let config = Arc::new(tls::admin_server_config(&node.config.tls)?);
-        let source: tls::ConfigSource = Arc::new(move || config.clone());
+        let source: accept::ConfigSource = Arc::new(move || config.clone());
         let shutdown = node.shutdown.clone();
         let app = admin::router(node.clone(), token);
         tasks.spawn(doors::serve(
@@ -827,7 +825,7 @@ pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
 }
 
 /// The national doors' TLS configuration (`national.tls`), if any.
-fn national_tls(cfg: &NodeConfig, alpn: &[u8]) -> Result<Option<tls::ConfigSource>, StartError> {
+fn national_tls(cfg: &NodeConfig, alpn: &[u8]) -> Result<Option<accept::ConfigSource>, StartError> {
     let Some(t) = &cfg.national.tls else {
         return Ok(None);
     };

@@ -62,7 +62,7 @@ impl WindowService {
         operation: Option<Operation>,
         what: &str,
     ) -> Result<Caller, Status> {
-        super::national::authorise_grpc(&self.node, request, operation, what)
+        super::national::authorise_grpc(&self.node.national, request, operation, what)
     }
 
     /// A stream this service answers with, ended by `UNAVAILABLE` when the node begins to shut

@@ -20,11 +20,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 /// What any request costs besides its message bytes (its task, its HTTP/2 stream and
 /// buffers, the decoded request), counted with them: a queue of small submissions costs about
 /// this much each, measured as a few tens of KiB under `tereze bench` (docs/reliability.md).
-pub(crate) const PER_REQUEST: u64 = 16 * 1024;
+pub const PER_REQUEST: u64 = 16 * 1024;
 
 /// The bytes held (a semaphore's permits, one per byte) and the bound.
 #[derive(Debug)]
-pub(crate) struct QueueBytes {
+pub struct QueueBytes {
     /// One permit per byte not held; FIFO, so a large request waiting is not starved by
     /// small ones arriving after it.
     free: Arc<Semaphore>,
@@ -39,22 +39,22 @@ pub(crate) struct QueueBytes {
 /// No room for a request's bytes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{held} bytes of messages are on their way into the store, {wanted} more would pass limits.max_queue_bytes = {max}; try again later")]
-pub(crate) struct Full {
-    pub(crate) held: u64,
-    pub(crate) wanted: u64,
-    pub(crate) max: u64,
+pub struct Full {
+    pub held: u64,
+    pub wanted: u64,
+    pub max: u64,
 }
 
 /// Bytes reserved for one request, given back when dropped.
 #[must_use = "dropping the reservation gives the bytes back at once"]
 #[derive(Debug)]
-pub(crate) struct Held {
+pub struct Held {
     permit: OwnedSemaphorePermit,
 }
 
 impl QueueBytes {
     /// At most `max` bytes (`limits.max_queue_bytes`; more than 4 GiB counts as 4 GiB).
-    pub(crate) fn new(max: u64) -> Self {
+    pub fn new(max: u64) -> Self {
         let max = u32::try_from(max).unwrap_or(u32::MAX);
         Self {
             free: Arc::new(Semaphore::new(max as usize)),
@@ -84,7 +84,7 @@ impl QueueBytes {
     }
 
     /// Reserves `n` bytes now, or refuses.
-    pub(crate) fn reserve(&self, n: u64) -> Result<Held, Full> {
+    pub fn reserve(&self, n: u64) -> Result<Held, Full> {
         match self.free.clone().try_acquire_many_owned(self.permits(n)) {
             Ok(p) => Ok(self.taken(p)),
             Err(_) => Err(self.refuse(n)),
@@ -93,7 +93,7 @@ impl QueueBytes {
 
     /// Reserves `n` bytes, waiting in line until `deadline` for them to be given back, or
     /// refuses.
-    pub(crate) async fn reserve_until(
+    pub async fn reserve_until(
         &self,
         n: u64,
         deadline: tokio::time::Instant,
@@ -107,19 +107,19 @@ impl QueueBytes {
     }
 
     /// Bytes held now.
-    pub(crate) fn held(&self) -> u64 {
+    pub fn held(&self) -> u64 {
         u64::from(self.max).saturating_sub(self.free.available_permits() as u64)
     }
 
-    pub(crate) fn max(&self) -> u64 {
+    pub fn max(&self) -> u64 {
         u64::from(self.max)
     }
 
-    pub(crate) fn peak(&self) -> u64 {
+    pub fn peak(&self) -> u64 {
         self.peak.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn refused(&self) -> u64 {
+    pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)
     }
 }
@@ -129,7 +129,7 @@ impl Held {
     /// bytes back; growing takes what is free without waiting, since the work is done and
     /// only waits for the commit: the bound is never passed, at the cost of counting a little
     /// less than is held while the node is full.
-    pub(crate) fn resize(&mut self, queue: &QueueBytes, n: u64) {
+    pub fn resize(&mut self, queue: &QueueBytes, n: u64) {
         let want = queue.permits(n) as usize;
         let have = self.permit.num_permits();
         if want < have {
@@ -148,7 +148,7 @@ impl Held {
 
 impl QueueBytes {
     /// Registers the bytes held, their peak, the bound and the refusals, read at each scrape.
-    pub(crate) fn register(self: &Arc<Self>, r: &mut prometheus_client::registry::Registry) {
+    pub fn register(self: &Arc<Self>, r: &mut prometheus_client::registry::Registry) {
         r.register_collector(Box::new(Gauges(self.clone())));
     }
 }

@@ -12,7 +12,7 @@ use tonic::server::NamedService;
 
 /// Counters of the Window's calls, for `/metrics`.
 #[derive(Debug, Default)]
-pub(crate) struct CallCounters {
+pub struct CallCounters {
     in_progress: prometheus_client::metrics::gauge::Gauge,
     refused: prometheus_client::metrics::counter::Counter,
 }
@@ -20,7 +20,7 @@ pub(crate) struct CallCounters {
 impl CallCounters {
     /// Registers the Window's calls in progress and refused (help texts without their final
     /// full stop: the registry adds it).
-    pub(crate) fn register(&self, r: &mut prometheus_client::registry::Registry) {
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
         r.register(
             "window_calls_in_progress",
             "Window calls being answered now (connections.window_max_calls)",
@@ -37,14 +37,14 @@ impl CallCounters {
 /// A gRPC service whose calls in progress are bounded (shared by every connection: the
 /// bound is the node's, not a connection's).
 #[derive(Clone)]
-pub(crate) struct Bounded<S> {
+pub struct Bounded<S> {
     inner: S,
     permits: Arc<Semaphore>,
     counters: Arc<CallCounters>,
 }
 
 impl<S> Bounded<S> {
-    pub(crate) fn new(inner: S, max_calls: usize, counters: Arc<CallCounters>) -> Self {
+    pub fn new(inner: S, max_calls: usize, counters: Arc<CallCounters>) -> Self {
         Self {
             inner,
             permits: Arc::new(Semaphore::new(max_calls)),

@@ -29,13 +29,13 @@ use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::national::Connection;
-use super::tls::ConfigSource;
+use crate::accept::ConfigSource;
 use crate::config::Connections;
+use crate::national::Connection;
 
 /// Counters of one HTTP door's connections, for `/metrics`.
 #[derive(Debug, Default)]
-pub(crate) struct DoorCounters {
+pub struct DoorCounters {
     /// Connections open now (TLS handshakes in progress included).
     open: AtomicU64,
     /// Connections accepted and closed at once because `max_per_door` were open.
@@ -53,16 +53,16 @@ pub(crate) struct DoorCounters {
 
 /// The connection counters of every door, and of the Window's calls.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Doors {
-    pub(crate) national: Arc<DoorCounters>,
-    pub(crate) peer: Arc<DoorCounters>,
-    pub(crate) admin: Arc<DoorCounters>,
-    pub(crate) window: Arc<super::calls::CallCounters>,
+pub struct Doors {
+    pub national: Arc<DoorCounters>,
+    pub peer: Arc<DoorCounters>,
+    pub admin: Arc<DoorCounters>,
+    pub window: Arc<crate::calls::CallCounters>,
 }
 
 impl Doors {
     /// Registers the connection series of every door, and the Window's calls.
-    pub(crate) fn register(&self, r: &mut prometheus_client::registry::Registry) {
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
         r.register_collector(Box::new(self.clone()));
         self.window.register(r);
     }
@@ -122,7 +122,7 @@ impl prometheus_client::collector::Collector for Doors {
 
 /// The bounds one door applies (from `[connections]`).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Bounds {
+pub struct Bounds {
     header: Duration,
     body_stall: Duration,
     idle: Duration,
@@ -130,7 +130,7 @@ pub(crate) struct Bounds {
 }
 
 impl Bounds {
-    pub(crate) fn new(c: &Connections) -> Self {
+    pub fn new(c: &Connections) -> Self {
         Self {
             header: Duration::from_secs(c.header_timeout_seconds),
             body_stall: Duration::from_secs(c.body_stall_seconds),
@@ -141,7 +141,7 @@ impl Bounds {
 }
 
 /// Serves `app` on `listener` until `shutdown`, with TLS from `tls` when given.
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     tls: Option<ConfigSource>,
     app: Router,

@@ -1,25 +1,46 @@
-//! TLS between nodes: the server requires a client certificate chaining to a trust-space
-//! anchor (with the trust space's CRLs), the client pins each peer to its state's anchors.
-//! rustls with the ring provider; tonic's own server TLS takes no CRLs, so we accept with
-//! tokio-rustls and hand the streams to tonic (DESIGN §9).
+//! The node's TLS server configurations (DESIGN §9): the Exchange's requires a client
+//! certificate chaining to a trust-space anchor (with the trust space's CRLs), the national
+//! doors ask for (but do not require) client certificates from their own CA, the admin door
+//! asks for none. rustls with the ring provider; tonic's own server TLS takes no CRLs, so the
+//! node accepts with tokio-rustls (the doors' accept loop) and hands the streams to tonic.
+//! Reads only the files it is given: no network.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::CancellationToken;
+use serde::Deserialize;
 
-use crate::config::KeyPair;
-use crate::trust::TrustSpace;
+use crate::TrustSpace;
+
+/// A certificate and its key (`[tls]`), the node's identity on its mutual-TLS and admin doors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPair {
+    /// PEM certificate (its chain may follow it in the same file).
+    pub certificate: PathBuf,
+    /// PEM private key (PKCS#8).
+    pub key: PathBuf,
+}
+
+/// TLS on the national doors (HTTP and `Window`), `[national.tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NationalTls {
+    /// PEM certificate (its chain may follow) the national doors present.
+    pub certificate: PathBuf,
+    /// Its PEM private key.
+    pub key: PathBuf,
+    /// CA certificates (PEM) that issue the national clients' certificates; needed for
+    /// clients listed by `certificate`.
+    pub client_ca: Option<PathBuf>,
+}
 
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum TlsError {
+pub enum TlsError {
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
     /// The crypto provider refused the protocol versions.
@@ -36,7 +57,7 @@ pub(crate) enum TlsError {
     Verifier(#[source] rustls::server::VerifierBuilderError),
 }
 
-pub(crate) fn read_pair(pair: &KeyPair) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+pub fn read_pair(pair: &KeyPair) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
     let read = |p: &std::path::Path| {
         std::fs::read(p).map_err(|e| TlsError::File {
             path: p.display().to_string(),
@@ -76,7 +97,7 @@ fn identity(
 
 /// The operator side (the admin API): the node's certificate, no client certificate asked
 /// (operators authenticate with a token), HTTP/1.1.
-pub(crate) fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig, TlsError> {
+pub fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig, TlsError> {
     let (chain, key) = identity(pair)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
@@ -94,8 +115,8 @@ pub(crate) fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig
 /// The national doors (HTTP when `alpn` is `http/1.1`, `Window` when `h2`): the configured
 /// certificate, and client certificates from `client_ca` asked for but not required (a client
 /// may authenticate with a token instead; which certificates are clients is decided per call).
-pub(crate) fn national_server_config(
-    tls: &crate::config::NationalTls,
+pub fn national_server_config(
+    tls: &NationalTls,
     alpn: &[u8],
 ) -> Result<rustls::ServerConfig, TlsError> {
     let pair = KeyPair {
@@ -149,10 +170,7 @@ pub(crate) fn national_server_config(
 
 /// The server side: mutual TLS, client certificates checked against every anchor and CRL of
 /// the trust space. Which state a client is, is decided per request from its certificate.
-pub(crate) fn server_config(
-    pair: &KeyPair,
-    trust: &TrustSpace,
-) -> Result<rustls::ServerConfig, TlsError> {
+pub fn server_config(pair: &KeyPair, trust: &TrustSpace) -> Result<rustls::ServerConfig, TlsError> {
     let (chain, key) = identity(pair)?;
     let mut roots = RootCertStore::empty();
     for der in trust.all_anchors_der() {
@@ -186,51 +204,4 @@ pub(crate) fn server_config(
         })?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
-}
-
-/// Accepts TCP connections, completes TLS handshakes off the accept loop (a slow or failed
-/// handshake never blocks others) and yields the established streams.
-/// The server configuration in force (it changes with the trust space).
-pub(crate) type ConfigSource = Arc<dyn Fn() -> Arc<rustls::ServerConfig> + Send + Sync>;
-
-pub(crate) fn incoming(
-    listener: TcpListener,
-    config: ConfigSource,
-    shutdown: CancellationToken,
-) -> ReceiverStream<Result<TlsStream<TcpStream>, std::io::Error>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(async move {
-        loop {
-            let accepted = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                a = listener.accept() => a,
-            };
-            let (tcp, addr) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            let acceptor = TlsAcceptor::from(config());
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let handshake =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp))
-                        .await;
-                match handshake {
-                    Ok(Ok(stream)) => {
-                        let _ = tx.send(Ok(stream)).await;
-                    }
-                    Ok(Err(e)) => {
-                        tracing::warn!(peer = %addr, error = %e, "TLS handshake refused");
-                    }
-                    Err(_) => tracing::warn!(peer = %addr, "TLS handshake timed out"),
-                }
-            });
-        }
-    });
-    ReceiverStream::new(rx)
 }

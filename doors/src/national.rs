@@ -15,9 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::http::error;
-use super::Node;
 use crate::config::{National, Operation};
+use crate::response::error;
 
 /// The header a caller may use to say which client it is (logged when it is refused).
 pub(crate) const CLIENT_HEADER: &str = "x-tereze-client";
@@ -34,19 +33,19 @@ struct Known {
 
 /// The national clients of `[[national.client]]`, with their credentials read.
 #[derive(Debug, Default)]
-pub(crate) struct Clients {
+pub struct Clients {
     known: Vec<Known>,
 }
 
 /// What a caller showed on one call.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Credentials<'a> {
+pub struct Credentials<'a> {
     /// The `Authorization` header's value, if any.
-    pub(crate) authorization: Option<&'a str>,
+    pub authorization: Option<&'a str>,
     /// The name it claimed (`x-tereze-client`), for the logs only.
-    pub(crate) claimed: Option<&'a str>,
+    pub claimed: Option<&'a str>,
     /// The DER of the client certificate of a mutual-TLS connection.
-    pub(crate) certificate: Option<&'a [u8]>,
+    pub certificate: Option<&'a [u8]>,
 }
 
 /// Why a call was refused.
@@ -90,7 +89,7 @@ impl Refusal {
 
 /// The token of an `Authorization: Bearer <token>` value: the scheme is case-insensitive
 /// (RFC 7235) and the token is taken without surrounding whitespace.
-pub(crate) fn bearer(value: &str) -> Option<&str> {
+pub fn bearer(value: &str) -> Option<&str> {
     let value = value.trim();
     let (scheme, token) = value.split_once([' ', '\t'])?;
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -101,7 +100,7 @@ pub(crate) fn bearer(value: &str) -> Option<&str> {
 }
 
 /// Constant-time comparison of equal-length byte strings (and false for unequal lengths).
-pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a, b)
 }
 
@@ -111,7 +110,7 @@ fn fingerprint(der: &[u8]) -> [u8; 32] {
 
 impl Clients {
     /// Reads every client's token file (owner-only, as the operator token) or certificate.
-    pub(crate) fn load(national: &National) -> Result<Self, String> {
+    pub fn load(national: &National) -> Result<Self, String> {
         let mut known: Vec<Known> = Vec::new();
         for (i, c) in national.clients.iter().enumerate() {
             let token = match &c.token_file {
@@ -223,7 +222,7 @@ const REASONS: [&str; 3] = ["no-credential", "unknown-credential", "not-permitte
 
 /// Refusals counted by door and reason (a clone counts into the same counters).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Refusals {
+pub struct Refusals {
     counts: Arc<[[AtomicU64; 3]; 2]>,
 }
 
@@ -261,7 +260,7 @@ impl Refusals {
     }
 
     /// Registers `tereze_national_refused_total` (every door and reason, zeros included).
-    pub(crate) fn register(&self, r: &mut prometheus_client::registry::Registry) {
+    pub fn register(&self, r: &mut prometheus_client::registry::Registry) {
         r.register_collector(Box::new(self.clone()));
     }
 }
@@ -302,25 +301,25 @@ fn subject_name(der: &[u8]) -> Option<String> {
 
 /// What the HTTP servers know of a connection: put in every request's extensions.
 #[derive(Debug, Clone)]
-pub(crate) struct Connection {
-    pub(crate) source: Option<SocketAddr>,
+pub struct Connection {
+    pub source: Option<SocketAddr>,
     /// The DER of the client certificate, on a mutual-TLS connection.
-    pub(crate) certificate: Option<Arc<Vec<u8>>>,
+    pub certificate: Option<Arc<Vec<u8>>>,
 }
 
 /// The national client that made a call, for the audit log (an extension of the request).
 #[derive(Debug, Clone)]
-pub(crate) struct Caller(pub(crate) Arc<str>);
+pub struct Caller(pub Arc<str>);
 
 impl Caller {
     /// How the audit log names it.
-    pub(crate) fn by(&self) -> String {
+    pub fn by(&self) -> String {
         format!("by national client {}", self.0)
     }
 }
 
 /// The credentials of an HTTP request.
-pub(crate) fn credentials<'a>(
+pub fn credentials<'a>(
     headers: &'a HeaderMap,
     connection: Option<&'a Connection>,
 ) -> Credentials<'a> {
@@ -335,26 +334,34 @@ pub(crate) fn credentials<'a>(
     }
 }
 
-/// The state of [`guard`]: the node and what the guarded routes do.
+/// The national doors' gatekeeper, one per node, shared by the HTTP routes and `Window`: the
+/// listed clients and the count of calls refused.
+#[derive(Debug, Default)]
+pub struct NationalDoor {
+    pub clients: Clients,
+    pub refusals: Refusals,
+}
+
+/// The state of [`guard`]: the national door and what the guarded routes do.
 #[derive(Clone)]
-pub(crate) struct Guarded {
-    pub(crate) node: Arc<Node>,
-    pub(crate) operation: Option<Operation>,
+pub struct Guarded {
+    pub door: Arc<NationalDoor>,
+    pub operation: Option<Operation>,
 }
 
 /// Middleware of the national HTTP routes: lets through a listed client allowed to call the
 /// route's operation (its name in the request's [`Caller`]), refuses anything else.
-pub(crate) async fn guard(State(g): State<Guarded>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(g): State<Guarded>, mut req: Request, next: Next) -> Response {
     let connection = req.extensions().get::<Connection>().cloned();
     let given = credentials(req.headers(), connection.as_ref());
-    match g.node.national.authorise(&given, g.operation) {
+    match g.door.clients.authorise(&given, g.operation) {
         Ok(name) => {
             req.extensions_mut().insert(Caller(name));
             next.run(req).await
         }
         Err(refusal) => {
             let what = format!("{} {}", req.method(), req.uri().path());
-            g.node.national_refusals.refused(
+            g.door.refusals.refused(
                 Door::Http,
                 connection.as_ref().and_then(|c| c.source),
                 &given,
@@ -374,8 +381,8 @@ pub(crate) async fn guard(State(g): State<Guarded>, mut req: Request, next: Next
 }
 
 /// The gRPC `Window`'s check of one call: the client's name, or the status to answer.
-pub(crate) fn authorise_grpc<T>(
-    node: &Node,
+pub fn authorise_grpc<T>(
+    door: &NationalDoor,
     request: &tonic::Request<T>,
     operation: Option<Operation>,
     what: &str,
@@ -387,17 +394,12 @@ pub(crate) fn authorise_grpc<T>(
         claimed: meta.get(CLIENT_HEADER).and_then(|v| v.to_str().ok()),
         certificate: certs.as_ref().and_then(|c| c.first()).map(|c| c.as_ref()),
     };
-    node.national
+    door.clients
         .authorise(&given, operation)
         .map(Caller)
         .map_err(|refusal| {
-            node.national_refusals.refused(
-                Door::Window,
-                request.remote_addr(),
-                &given,
-                what,
-                &refusal,
-            );
+            door.refusals
+                .refused(Door::Window, request.remote_addr(), &given, what, &refusal);
             refusal.grpc_status()
         })
 }

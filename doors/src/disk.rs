@@ -22,11 +22,11 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::store::committer::Room;
+use tereze_store::committer::Room;
 
 /// Free space of the data directory, as last sampled, and the bytes promised.
 #[derive(Debug)]
-pub(crate) struct DiskWatch {
+pub struct DiskWatch {
     dir: PathBuf,
     /// R: under it (less the promises) no new work is taken.
     reserve: u64,
@@ -52,13 +52,13 @@ pub(crate) struct DiskWatch {
 #[error(
     "disk-full: the data directory {dir} has {free_mib} MiB free ({promised_mib} MiB of it promised to uploads in flight); {wanted} needs the reserve of {reserve_mib} MiB (limits.min_free_disk_mb) to stay free; retry later"
 )]
-pub(crate) struct DiskLow {
-    pub(crate) dir: String,
-    pub(crate) free_mib: u64,
-    pub(crate) promised_mib: u64,
-    pub(crate) reserve_mib: u64,
+pub struct DiskLow {
+    pub dir: String,
+    pub free_mib: u64,
+    pub promised_mib: u64,
+    pub reserve_mib: u64,
     /// What was asked ("new work", "an upload of 70 MiB"…).
-    pub(crate) wanted: String,
+    pub wanted: String,
 }
 
 const MIB: u64 = 1024 * 1024;
@@ -72,7 +72,7 @@ pub(crate) fn available(dir: &Path) -> std::io::Result<u64> {
 /// Bytes promised to one upload or transfer; what is left of it is released when dropped.
 #[must_use = "the promise is released when dropped"]
 #[derive(Debug)]
-pub(crate) struct Promise<'a> {
+pub struct Promise<'a> {
     of: &'a DiskWatch,
     left: u64,
 }
@@ -82,7 +82,7 @@ impl Promise<'_> {
     /// disk that something else filled refuses (the free space less every promise under the
     /// floor); past it (an upload without a declared size), the bytes are promised first as
     /// new work.
-    pub(crate) fn before_write(&mut self, bytes: u64) -> Result<(), DiskLow> {
+    pub fn before_write(&mut self, bytes: u64) -> Result<(), DiskLow> {
         if bytes > self.left {
             let more = bytes - self.left;
             self.of.take(more, "the next chunk of an upload")?;
@@ -100,7 +100,7 @@ impl Promise<'_> {
     }
 
     /// `bytes` of this transfer are on disk now: the free space shows them.
-    pub(crate) fn landed(&mut self, bytes: u64) {
+    pub fn landed(&mut self, bytes: u64) {
         let n = bytes.min(self.left);
         self.left -= n;
         self.of.promised.fetch_sub(n, Ordering::Relaxed);
@@ -114,7 +114,7 @@ impl Drop for Promise<'_> {
 }
 
 impl DiskWatch {
-    pub(crate) fn new(dir: &Path, reserve_mib: u64) -> Self {
+    pub fn new(dir: &Path, reserve_mib: u64) -> Self {
         let reserve = reserve_mib.saturating_mul(MIB);
         let w = Self {
             dir: dir.to_path_buf(),
@@ -148,37 +148,37 @@ impl DiskWatch {
     }
 
     /// Reads the free space now and keeps it for [`check`](Self::check).
-    pub(crate) fn sample(&self) {
+    pub fn sample(&self) {
         self.free.store(self.free_now(), Ordering::Relaxed);
     }
 
     /// Bytes free at the last sample (`None` if unknown).
-    pub(crate) fn free(&self) -> Option<u64> {
+    pub fn free(&self) -> Option<u64> {
         Some(self.free.load(Ordering::Relaxed)).filter(|b| *b != u64::MAX)
     }
 
     /// The reserve (R), in bytes.
-    pub(crate) fn reserve(&self) -> u64 {
+    pub fn reserve(&self) -> u64 {
         self.reserve
     }
 
     /// The node's own floor (F), in bytes.
-    pub(crate) fn floor(&self) -> u64 {
+    pub fn floor(&self) -> u64 {
         self.floor
     }
 
     /// Bytes promised to uploads and transfers in flight.
-    pub(crate) fn promised(&self) -> u64 {
+    pub fn promised(&self) -> u64 {
         self.promised.load(Ordering::Relaxed)
     }
 
     /// Uploads and transfers refused or stopped for lack of space, since the start.
-    pub(crate) fn refusals(&self) -> u64 {
+    pub fn refusals(&self) -> u64 {
         self.refusals.load(Ordering::Relaxed)
     }
 
     /// Whether the store's writer waits for space now.
-    pub(crate) fn writes_paused(&self) -> bool {
+    pub fn writes_paused(&self) -> bool {
         self.paused.load(Ordering::Relaxed)
     }
 
@@ -195,7 +195,7 @@ impl DiskWatch {
     /// Whether new work may be taken: the free space now, less the promises. Read afresh (a
     /// `statvfs`, microseconds) so that a burst of intake between two samples cannot take the
     /// node's own band.
-    pub(crate) fn check(&self) -> Result<(), DiskLow> {
+    pub fn check(&self) -> Result<(), DiskLow> {
         let free = self.free_now();
         self.free.store(free, Ordering::Relaxed);
         if free.saturating_sub(self.promised()) >= self.reserve {
@@ -206,7 +206,7 @@ impl DiskWatch {
 
     /// Promises `bytes` to an upload or transfer about to begin, if they fit above the reserve
     /// with every other promise; reads the free space now.
-    pub(crate) fn promise(&self, bytes: u64) -> Result<Promise<'_>, DiskLow> {
+    pub fn promise(&self, bytes: u64) -> Result<Promise<'_>, DiskLow> {
         self.take(bytes, format!("an upload of {} MiB", bytes.div_ceil(MIB)))?;
         Ok(Promise {
             of: self,
@@ -233,7 +233,7 @@ impl DiskWatch {
 
     /// Whether the store's writer may commit now: only while the free space is at the floor
     /// or above. Reads the free space now; remembers a pause for `/readyz` and the metrics.
-    pub(crate) fn own_write(&self) -> Room {
+    pub fn own_write(&self) -> Room {
         let free = self.free_now();
         if free >= self.floor {
             self.paused.store(false, Ordering::Relaxed);
@@ -260,7 +260,7 @@ impl DiskWatch {
 
     /// Samples every second until `stop`; says once when the node stops and resumes taking
     /// work. Once `stop` is cancelled, a writer waiting for space gives up.
-    pub(crate) async fn watch(&self, stop: CancellationToken) {
+    pub async fn watch(&self, stop: CancellationToken) {
         let mut low = false;
         loop {
             tokio::select! {
@@ -287,10 +287,7 @@ impl DiskWatch {
 impl DiskWatch {
     /// Registers the free space, the reserve, the floor, the bytes promised, the refusals and
     /// the writers' pause, read at each scrape.
-    pub(crate) fn register(
-        self: &std::sync::Arc<Self>,
-        r: &mut prometheus_client::registry::Registry,
-    ) {
+    pub fn register(self: &std::sync::Arc<Self>, r: &mut prometheus_client::registry::Registry) {
         r.register_collector(Box::new(Gauges(self.clone())));
     }
 }

@@ -14,27 +14,27 @@ use tokio_stream::Stream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// The part of the budget kept from the drain: [`FINAL_CHECKPOINT`] and [`RUNTIME_STOP`].
-pub(crate) const RESERVE: Duration = Duration::from_secs(5);
+pub const RESERVE: Duration = Duration::from_secs(5);
 
 /// How long the last audit checkpoint (one commit) may take before the node gives up on it
 /// and exits non-zero.
-pub(crate) const FINAL_CHECKPOINT: Duration = Duration::from_secs(3);
+pub const FINAL_CHECKPOINT: Duration = Duration::from_secs(3);
 
 /// How long the runtime waits for blocking threads (file readers of attachment fetches,
 /// store reads) once the node's tasks are done.
-pub(crate) const RUNTIME_STOP: Duration = Duration::from_secs(2);
+pub const RUNTIME_STOP: Duration = Duration::from_secs(2);
 
 /// The shortest `shutdown_seconds` accepted: the reserve and a few seconds to drain.
-pub(crate) const MIN_BUDGET_SECONDS: u64 = 10;
+pub const MIN_BUDGET_SECONDS: u64 = 10;
 
 /// The node's shutdown budget, split between the drain and the [`RESERVE`].
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Budget {
+pub struct Budget {
     total: Duration,
 }
 
 impl Budget {
-    pub(crate) fn new(shutdown_seconds: u64) -> Self {
+    pub fn new(shutdown_seconds: u64) -> Self {
         Self {
             total: Duration::from_secs(shutdown_seconds),
         }
@@ -42,21 +42,17 @@ impl Budget {
 
     /// How long the servers, the relay and the other tasks may take to finish what is in
     /// flight before it is dropped.
-    pub(crate) fn drain(self) -> Duration {
+    pub fn drain(self) -> Duration {
         self.total.saturating_sub(RESERVE)
     }
 }
 
 /// The message of the `UNAVAILABLE` that ends a gRPC stream at shutdown.
-pub(crate) const SHUTTING_DOWN: &str =
+pub const SHUTTING_DOWN: &str =
     "the node is shutting down: call again once it is back (an attachment fetch from the offset reached)";
 
 /// `inner`, ended by `last` when `shutdown` is cancelled (at once if it already is).
-pub(crate) fn until_shutdown<S>(
-    inner: S,
-    shutdown: CancellationToken,
-    last: S::Item,
-) -> UntilShutdown<S>
+pub fn until_shutdown<S>(inner: S, shutdown: CancellationToken, last: S::Item) -> UntilShutdown<S>
 where
     S: Stream + Unpin,
 {
@@ -69,7 +65,7 @@ where
 }
 
 /// See [`until_shutdown`].
-pub(crate) struct UntilShutdown<S: Stream> {
+pub struct UntilShutdown<S: Stream> {
     inner: S,
     shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
     last: Option<S::Item>,

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 /// The outbox's count and the places reserved in it.
 #[derive(Debug)]
-pub(crate) struct OutboxCount {
+pub struct OutboxCount {
     counts: Mutex<Counts>,
     max: u64,
 }
@@ -28,25 +28,25 @@ struct Counts {
 /// No place for what a caller wants to queue.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the outbox holds {held} messages and {reserved} more are being queued, {wanted} more would pass limits.max_queue = {max}; try again later")]
-pub(crate) struct Full {
-    pub(crate) held: u64,
-    pub(crate) reserved: u64,
-    pub(crate) wanted: u64,
-    pub(crate) max: u64,
+pub struct Full {
+    pub held: u64,
+    pub reserved: u64,
+    pub wanted: u64,
+    pub max: u64,
 }
 
 /// Places reserved in the outbox for one commit. [`Places::commit`] after the commit that
 /// queued the messages; dropped without it (refused, failed), the places go back.
 #[must_use = "dropping the places gives them back at once"]
 #[derive(Debug)]
-pub(crate) struct Places<'a> {
+pub struct Places<'a> {
     count: &'a OutboxCount,
     n: u64,
 }
 
 impl OutboxCount {
     /// `held` messages in the outbox now, at most `max` (`limits.max_queue`).
-    pub(crate) fn new(held: u64, max: u64) -> Self {
+    pub fn new(held: u64, max: u64) -> Self {
         Self {
             counts: Mutex::new(Counts {
                 held,
@@ -65,12 +65,12 @@ impl OutboxCount {
     }
 
     /// Messages in the outbox (committed), for metrics.
-    pub(crate) fn held(&self) -> u64 {
+    pub fn held(&self) -> u64 {
         self.counts().held
     }
 
     /// Whether no place is left (a cheap refusal before any work).
-    pub(crate) fn full(&self) -> Result<(), Full> {
+    pub fn full(&self) -> Result<(), Full> {
         let c = self.counts();
         if c.held + c.reserved >= self.max {
             return Err(Full {
@@ -84,7 +84,7 @@ impl OutboxCount {
     }
 
     /// Exactly `n` places, or none.
-    pub(crate) fn reserve(&self, n: u64) -> Result<Places<'_>, Full> {
+    pub fn reserve(&self, n: u64) -> Result<Places<'_>, Full> {
         let mut c = self.counts();
         if c.held + c.reserved + n > self.max {
             return Err(Full {
@@ -99,7 +99,7 @@ impl OutboxCount {
     }
 
     /// As many of `n` places as are free, at least one (none asked, none taken).
-    pub(crate) fn reserve_up_to(&self, n: u64) -> Result<Places<'_>, Full> {
+    pub fn reserve_up_to(&self, n: u64) -> Result<Places<'_>, Full> {
         if n == 0 {
             return Ok(Places { count: self, n: 0 });
         }
@@ -120,20 +120,20 @@ impl OutboxCount {
 
     /// Messages queued without a reservation: what the node must queue whatever the limit
     /// (a final recipient's receipt a hub hands back in place of the message it forwarded).
-    pub(crate) fn added(&self, n: u64) {
+    pub fn added(&self, n: u64) {
         let mut c = self.counts();
         c.held += n;
         c.added += n;
     }
 
     /// Messages that left the outbox.
-    pub(crate) fn removed(&self, n: u64) {
+    pub fn removed(&self, n: u64) {
         let mut c = self.counts();
         c.held = c.held.saturating_sub(n);
     }
 
     /// A mark to take before reading the store's count for [`refreshed`](Self::refreshed).
-    pub(crate) fn mark(&self) -> u64 {
+    pub fn mark(&self) -> u64 {
         self.counts().added
     }
 
@@ -141,7 +141,7 @@ impl OutboxCount {
     /// add to a shared store). What this node added meanwhile is counted on top, since the
     /// read may have missed it: at worst an overcount (a refusal too early) until the next
     /// refresh, never an undercount.
-    pub(crate) fn refreshed(&self, held: u64, since: u64) {
+    pub fn refreshed(&self, held: u64, since: u64) {
         let mut c = self.counts();
         c.held = held + (c.added - since);
     }
@@ -149,12 +149,17 @@ impl OutboxCount {
 
 impl Places<'_> {
     /// How many places are reserved.
-    pub(crate) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         self.n
     }
 
+    /// Whether none is (`reserve(0)`, `reserve_up_to(0)`).
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
     /// The commit queued `used` of the places (at most all); the rest go back.
-    pub(crate) fn commit(mut self, used: u64) {
+    pub fn commit(mut self, used: u64) {
         let used = used.min(self.n);
         let mut c = self.count.counts();
         c.held += used;
