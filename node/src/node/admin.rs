@@ -71,7 +71,7 @@ async fn authorised(
     }
 }
 
-use super::http::error;
+use tereze_doors::response::error;
 
 pub(crate) fn router(node: Arc<Node>, token: String) -> Router {
     let shared = Shared {
@@ -667,7 +667,7 @@ async fn set_log_level(
 ) -> Response {
     let Json(b) = match body {
         Ok(b) => b,
-        Err(e) => return super::http::bad_body(e),
+        Err(e) => return tereze_doors::response::bad_body(e),
     };
     match crate::logging::set_filter(&b.filter) {
         Ok(()) => {

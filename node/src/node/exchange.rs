@@ -628,20 +628,6 @@ impl Classify for RejudgeError {
     }
 }
 
-/// Why `recipient` is not for this node: neither this node's state nor, at a hub, a state it
-/// forwards to.
-pub(crate) fn not_this_node(node: &Node, recipient: &str) -> String {
-    format!(
-        "{recipient} is not this node ({}){}",
-        node.config.state,
-        if node.is_hub() {
-            " nor a state in the trust space"
-        } else {
-            ", and this node does not forward"
-        }
-    )
-}
-
 type CheckResult = (Vec<DeliverOutcome>, Vec<Checked>, Vec<Vec<u8>>);
 
 fn check_and_sign(
@@ -714,7 +700,7 @@ fn check_and_sign(
         if !for_me && (!node.is_hub() || trust.state(&route.recipient).is_none()) {
             outcomes.push(refuse(
                 "unknown-recipient",
-                not_this_node(node, &route.recipient),
+                node.not_this_node(&route.recipient),
             ));
             continue;
         }

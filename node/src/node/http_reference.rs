@@ -37,7 +37,7 @@ pub(crate) fn publish_routes() -> Router<Arc<Node>> {
         .layer(DefaultBodyLimit::max(MAX_CHANGE_SET_BYTES))
 }
 
-use super::http::error;
+use tereze_doors::response::error;
 
 /// Unknown directory, unknown code, or not in force that day: all "no such thing" (404).
 fn lookup_error(e: LookupError) -> Response {

@@ -9,6 +9,8 @@
 
 pub(crate) mod admin;
 pub(crate) mod answer;
+#[cfg(test)]
+mod answer_tests;
 pub(crate) mod crl;
 pub(crate) mod exchange;
 pub(crate) mod http;
@@ -172,6 +174,20 @@ fn private_key(path: &Path) -> Result<(), StartError> {
 }
 
 impl Node {
+    /// Why `recipient` is not for this node: neither this node's state nor, at a hub, a state it
+    /// forwards to.
+    pub(crate) fn not_this_node(&self, recipient: &str) -> String {
+        format!(
+            "{recipient} is not this node ({}){}",
+            self.config.state,
+            if self.is_hub() {
+                " nor a state in the trust space"
+            } else {
+                ", and this node does not forward"
+            }
+        )
+    }
+
     /// The trust space in force: one snapshot, to use for a whole request.
     pub(crate) fn trust(&self) -> Arc<TrustSpace> {
         self.trust_space

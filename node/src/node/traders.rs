@@ -249,7 +249,7 @@ pub(crate) fn record_key(trader: &str) -> uuid::Uuid {
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
-use super::http::error;
+use tereze_doors::response::error;
 
 /// A record of this state's register, as the store keeps it (its JSON).
 fn register_record(store: &Store, id: &str) -> Result<Option<Trader>, StoreError> {
@@ -282,7 +282,7 @@ async fn post_traders(
 ) -> Response {
     let Json(list) = match body {
         Ok(b) => b,
-        Err(e) => return super::http::bad_body(e),
+        Err(e) => return tereze_doors::response::bad_body(e),
     };
     for (i, t) in list.iter().enumerate() {
         if let Err(e) = t.check() {

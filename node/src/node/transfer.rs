@@ -377,7 +377,7 @@ fn named(node: &Node, caller: &StateEntry, h: Option<AttachmentHeader>) -> Resul
     if !for_me && (!node.is_hub() || trust.state(&route.recipient).is_none()) {
         return Err(Status::failed_precondition(format!(
             "header.route.recipient: {}",
-            super::exchange::not_this_node(node, &route.recipient)
+            node.not_this_node(&route.recipient)
         )));
     }
     if !crate::attachments::valid_id(&info.id) {
