@@ -157,7 +157,7 @@ fn run(args: &Args) -> Result<bool> {
     };
     if !tereze.exists() {
         bail!(
-            "{} not found: build it with `cargo build --release -p tereze-node` or pass --tereze",
+            "{} not found: build it with `cargo build --release -p tereze` or pass --tereze",
             tereze.display()
         );
     }

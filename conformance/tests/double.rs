@@ -5,116 +5,38 @@
 //! skips must fail; the transport cases, which it does honour, must pass.
 
 use std::collections::BTreeMap;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tereze_codecs::pki::{
     generate_key, issue_certificate, issue_tls_certificate, CertificateSpec, KeyKind,
 };
-use tereze_conformance::proto::exchange_server::{Exchange, ExchangeServer};
-use tereze_conformance::proto::{
-    deliver_outcome, ChangeSetDocument, DeliverOutcome, DeliverRequest, DeliverResponse,
-    FetchChangeSetsRequest, FetchTrustSpaceRequest, FetchTrustSpaceResponse, Refusal,
-    ResolveTraderRequest, ResolveTraderResponse, ReturnReceiptsRequest, ReturnReceiptsResponse,
-};
+use tereze_conformance::proto::ChangeSetDocument;
 use tereze_conformance::{Config, Outcome, Target, Tester};
-use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
-use tonic::{Request, Response, Status};
-
-/// Recognises whatever parses as XML.
-struct Gullible;
+use tereze_testkit::stub::{self, Deliver, StubExchange};
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 const RECEIPT: &[u8] = b"<rc:Receipt xmlns:rc=\"urn:tereze:receipt\" version=\"1.0\"><rc:Entry><rc:Verdict>recognised</rc:Verdict></rc:Entry></rc:Receipt>";
 
-#[tonic::async_trait]
-impl Exchange for Gullible {
-    async fn deliver(
-        &self,
-        request: Request<DeliverRequest>,
-    ) -> Result<Response<DeliverResponse>, Status> {
-        let outcomes = request
-            .into_inner()
-            .items
-            .into_iter()
-            .map(|item| {
-                let id = item.route.map(|r| r.message_id).unwrap_or_default();
-                let outcome = if tereze_codecs::xml::parse(&item.envelope).is_ok() {
-                    deliver_outcome::Outcome::Receipt(RECEIPT.to_vec())
-                } else {
-                    deliver_outcome::Outcome::Refused(Refusal {
-                        code: "malformed-envelope".into(),
-                        reason: "not XML".into(),
-                        transient: false,
-                    })
-                };
-                DeliverOutcome {
-                    message_id: id,
-                    outcome: Some(outcome),
-                }
-            })
-            .collect();
-        Ok(Response::new(DeliverResponse { outcomes }))
-    }
-
-    async fn return_receipts(
-        &self,
-        _: Request<ReturnReceiptsRequest>,
-    ) -> Result<Response<ReturnReceiptsResponse>, Status> {
-        Err(Status::unimplemented("not a hub"))
-    }
-
-    async fn put_attachment(
-        &self,
-        _: Request<tonic::Streaming<tereze_conformance::proto::AttachmentChunk>>,
-    ) -> Result<Response<tereze_conformance::proto::PutAttachmentResponse>, Status> {
-        Err(Status::unimplemented("the double takes no attachments"))
-    }
-
-    async fn attachment_status(
-        &self,
-        _: Request<tereze_conformance::proto::AttachmentHeader>,
-    ) -> Result<Response<tereze_conformance::proto::AttachmentStatusResponse>, Status> {
-        Err(Status::unimplemented("the double takes no attachments"))
-    }
-
-    async fn fetch_trust_space(
-        &self,
-        _: Request<FetchTrustSpaceRequest>,
-    ) -> Result<Response<FetchTrustSpaceResponse>, Status> {
-        Ok(Response::new(FetchTrustSpaceResponse {
-            document: Vec::new(),
-            version: 1,
-        }))
-    }
-
-    type FetchChangeSetsStream =
-        Pin<Box<dyn tokio_stream::Stream<Item = Result<ChangeSetDocument, Status>> + Send>>;
-
-    async fn fetch_change_sets(
-        &self,
-        _: Request<FetchChangeSetsRequest>,
-    ) -> Result<Response<Self::FetchChangeSetsStream>, Status> {
-        // Out of order on purpose: set 2 before set 1.
-        let item = |n: u64| {
-            ChangeSetDocument {
-            directory: "X".into(),
-            number: n,
-            document: format!("<rd:ChangeSet xmlns:rd=\"urn:tereze:reference-data\" Directory=\"X\" Number=\"{n}\"/>").into_bytes(),
-        }
-        };
-        Ok(Response::new(Box::pin(tokio_stream::iter(vec![
-            Ok(item(2)),
-            Ok(item(1)),
-        ]))))
-    }
-
-    async fn resolve_trader(
-        &self,
-        _: Request<ResolveTraderRequest>,
-    ) -> Result<Response<ResolveTraderResponse>, Status> {
-        Ok(Response::new(ResolveTraderResponse {
-            answer: b"<unsigned/>".to_vec(),
-        }))
+/// Recognises whatever parses as XML, is not a hub, offers an empty trust space, streams
+/// two change sets out of order (set 2 before set 1) and answers any trader with an unsigned
+/// document.
+fn gullible() -> StubExchange {
+    let set = |n: u64| ChangeSetDocument {
+        directory: "X".into(),
+        number: n,
+        document: format!(
+            "<rd:ChangeSet xmlns:rd=\"urn:tereze:reference-data\" Directory=\"X\" Number=\"{n}\"/>"
+        )
+        .into_bytes(),
+    };
+    StubExchange {
+        deliver: Arc::new(Deliver::WellFormed(RECEIPT.to_vec())),
+        takes_receipts: false,
+        trust: Arc::new((Vec::new(), 1)),
+        change_sets: Arc::new(vec![set(2), set(1)]),
+        trader_answer: Some(Arc::new(b"<unsigned/>".to_vec())),
+        ..Default::default()
     }
 }
 
@@ -164,12 +86,7 @@ async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
     let tls = ServerTlsConfig::new()
         .identity(Identity::from_pem(&server_cert, &server_key))
         .client_ca_root(Certificate::from_pem(pem(&ca)));
-    let server = Server::builder()
-        .tls_config(tls)
-        .expect("tls")
-        .add_service(ExchangeServer::new(Gullible).max_decoding_message_size(64 << 20))
-        .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener));
-    let task = tokio::spawn(server);
+    let server = stub::serve(listener, tls, gullible()).expect("tls");
 
     let config = Config {
         target: Target {
@@ -190,7 +107,7 @@ async fn a_node_that_skips_its_checks_fails_the_matching_cases() {
         case_timeout: Duration::from_secs(30),
     };
     let report = tereze_conformance::run(&config, &[], |_, _, _| {}).await;
-    task.abort();
+    server.abort();
     let by_id: BTreeMap<&str, &Outcome> = report
         .results
         .iter()

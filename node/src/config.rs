@@ -64,7 +64,7 @@ pub(crate) struct Routing {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Largest envelope accepted, in bytes.
     pub(crate) max_message_bytes: usize,
     /// Messages in the outbox above which submissions are refused (RESOURCE_EXHAUSTED / 429).
@@ -72,11 +72,11 @@ pub(crate) struct Limits {
     /// Bytes of messages in memory on their way into the store (submissions from intake to
     /// their commit, delivered batches from the Exchange to theirs) above which new ones are
     /// refused (RESOURCE_EXHAUSTED / 429): pushback before memory grows.
-    pub(crate) max_queue_bytes: u64,
+    pub max_queue_bytes: u64,
     /// Threads for blocking work (parsing, signing and verifying, store reads, attachment
     /// files); more waits in line. Each thread keeps a stack and its own allocator heap, so
     /// hundreds of them cost hundreds of megabytes after a burst.
-    pub(crate) blocking_threads: usize,
+    pub blocking_threads: usize,
     /// Most messages in one Deliver call.
     pub(crate) max_batch: usize,
     /// Most envelope bytes in one Deliver call: the relay closes a batch there (a message
@@ -204,7 +204,7 @@ impl Default for Traders {
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct NodeConfig {
+pub struct NodeConfig {
     /// ISO 3166-1 alpha-2 of this node's state, or the hub's code.
     pub(crate) state: String,
     pub(crate) role: Role,
@@ -241,7 +241,7 @@ pub(crate) struct NodeConfig {
     #[serde(default, rename = "peer")]
     pub(crate) peers: Vec<Peer>,
     #[serde(default)]
-    pub(crate) limits: Limits,
+    pub limits: Limits,
     #[serde(default)]
     pub(crate) connections: Connections,
     #[serde(default)]
@@ -280,7 +280,7 @@ pub(crate) struct NodeConfig {
     /// The log filter (`tracing` EnvFilter syntax: `info`, `info,tereze_node=debug`); the
     /// `TEREZE_LOG` environment variable wins; changeable at run time (admin API).
     #[serde(default)]
-    pub(crate) log: Option<String>,
+    pub log: Option<String>,
 }
 
 fn default_store_lease() -> u64 {
@@ -306,7 +306,7 @@ fn default_shutdown() -> u64 {
 
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum ConfigError {
+pub enum ConfigError {
     #[error("{path}: cannot read: {source}")]
     Read {
         path: String,
@@ -352,7 +352,7 @@ impl NodeConfig {
     }
 
     /// Reads and checks `path`; relative paths in it become relative to its directory.
-    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,

@@ -12,7 +12,7 @@ static CURRENT: Mutex<String> = Mutex::new(String::new());
 
 /// Starts logging with `TEREZE_LOG`, else `configured`, else `info` (once per process; later
 /// calls do nothing).
-pub(crate) fn init(configured: Option<&str>) {
+pub fn init(configured: Option<&str>) {
     let spec = std::env::var("TEREZE_LOG")
         .ok()
         .or_else(|| configured.map(str::to_owned))

@@ -1,7 +1,17 @@
-//! Test tooling shared by the workspace's tests and the benchmark: for now a throwaway
-//! PostgreSQL server (`pgcluster`); the multi-node cluster and the tests' network helpers
-//! move here as the node is split (ARCHITECTURE.md).
-//! **Invariant:** depends only on `support`, so that any crate may dev-depend on it.
+//! Test tooling shared by the workspace's tests, the conformance suite's self-test and the
+//! `tereze` binary's `demo` and `bench` (feature `dev-tools`): a throwaway PostgreSQL server
+//! (`pgcluster`), a cluster of real node processes (`cluster`), the tests' helpers that start
+//! nodes and speak HTTP, gRPC and TLS to them (`net`) or run the binary in a temporary
+//! directory (`util`), and one stub `Exchange` (`stub`).
+//! **Invariant:** knows nothing of the node's code: it drives the `tereze` binary as a process
+//! ([`binary::bin`]) and speaks the published protocol (`proto`), so it depends on `support`,
+//! `proto`, `codecs` and `trust` (the development PKI) only, never on `node` or `store`, and
+//! any of those may dev-depend on it. Never linked into a production build.
 #![forbid(unsafe_code)]
 
+pub mod binary;
+pub mod cluster;
+pub mod net;
 pub mod pgcluster;
+pub mod stub;
+pub mod util;

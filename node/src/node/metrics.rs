@@ -431,7 +431,7 @@ mod tests {
 
     /// A node opened (not run) from a development PKI's configuration.
     fn fresh_node(dir: &std::path::Path) -> Arc<Node> {
-        let configs = crate::devpki::init(&crate::devpki::DevPkiSpec {
+        let configs = tereze_trust::devpki::init(&tereze_trust::devpki::DevPkiSpec {
             out: dir.to_path_buf(),
             states: vec!["KZ".into(), "RU".into()],
             hub: None,

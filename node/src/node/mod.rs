@@ -46,13 +46,13 @@ use tereze_doors::serve as doors;
 use tereze_doors::{accept, calls, disk, national, outbox, queue_bytes};
 use tereze_trust::tls;
 
-pub(crate) use run::run;
+pub use run::run;
 pub(crate) use tereze_proto as proto;
 pub(crate) use tereze_relay as relay;
 
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum StartError {
+pub enum StartError {
     #[error(transparent)]
     Trust(#[from] crate::trust::TrustError),
     #[error(transparent)]
@@ -85,7 +85,7 @@ pub(crate) enum StartError {
 
 /// Why the last audit checkpoint was not signed.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum CheckpointFailure {
+pub enum CheckpointFailure {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("no answer from the store within {} s", crate::shutdown::FINAL_CHECKPOINT.as_secs())]

@@ -22,7 +22,7 @@ use crate::store::StoreError;
 use tereze_support::clock::now_ms;
 
 /// Runs the node until SIGTERM or SIGINT, then shuts down in order.
-pub(crate) async fn run(config: NodeConfig) -> Result<(), StartError> {
+pub async fn run(config: NodeConfig) -> Result<(), StartError> {
     let node = Node::open(config)?;
     let mut tasks = JoinSet::new();
     serve_exchange(&node, &mut tasks).await?;

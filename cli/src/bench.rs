@@ -1,0 +1,634 @@
+//! `tereze bench`: a load generator against real nodes. Starts a sending node (KZ) and a
+//! receiving node (RU) as processes on loopback with the embedded store (fsync before every
+//! acknowledgement), submits 4.5 KB EAEU export declarations through KZ's Window service, and
+//! measures each message from the submit call to the moment KZ has verified RU's signed
+//! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt). With
+//! `--store postgres` the sender's store is a PostgreSQL server started for the run (and
+//! `--replicas 2` runs two replicas of the sender on it, the submissions spread over both).
+//! Also samples each node's resident set size, idle (before the load) and under load.
+//!
+//! The side-by-side suite (`scripts/bench`, the `tereze-bench` crate) runs this with `--json`
+//! and compares it with a RabbitMQ durable queue on the same machine.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio_stream::StreamExt;
+
+use crate::common::Failure;
+use tereze_proto::{SubmitAttachment, SubmitRequest, SubscribeRequest};
+use tereze_testkit::cluster::Cluster;
+
+/// Measure end-to-end throughput and latency between two real nodes.
+///
+/// Closed loop by default (--concurrency submissions in flight); with --rate, an open loop at
+/// that many messages per second. Prints throughput, latency percentiles (submit
+/// acknowledgement and end to end), the nodes' CPU time per message and their resident
+/// memory, idle and under load. For the side-by-side comparison with python-xmlsec, xmlsec1,
+/// lxml and RabbitMQ, run `scripts/bench` (BENCHMARKS.md).
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Messages to send.
+    #[arg(long, default_value_t = 20_000)]
+    messages: usize,
+    /// Submissions in flight (closed loop).
+    #[arg(long, default_value_t = 128)]
+    concurrency: usize,
+    /// Messages per second (open loop); 0 for a closed loop.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// First port of the nodes' port range.
+    #[arg(long, default_value_t = 17700)]
+    base_port: u16,
+    /// Seconds to wait for the last receipts.
+    #[arg(long, default_value_t = 300)]
+    timeout: u64,
+    /// The sender's store: `embedded` (redb) or `postgres` (a throwaway PostgreSQL server on
+    /// loopback, started and removed by the run; Debian's postgresql must be installed).
+    #[arg(long, default_value = "embedded", value_parser = ["embedded", "postgres"])]
+    store: String,
+    /// Replicas of the sender sharing its PostgreSQL store (1 or 2).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    replicas: u8,
+    /// Also send one attachment of this many MiB (generated, streamed through the Window's
+    /// UploadAttachment), submitted just before the small messages, so their latencies are
+    /// measured while it is in transit; reports its transfer time and the small messages'
+    /// percentiles during it. The nodes' memory peaks then include the transfer.
+    #[arg(long, default_value_t = 0, value_name = "MIB")]
+    attachment_mib: u64,
+    /// The nodes' `attachments.send_rate_kib` (KiB/s per transfer; 0: no cap): how much a
+    /// capped transfer spares the small messages.
+    #[arg(long, default_value_t = 0, value_name = "KIB")]
+    attachment_rate_kib: u64,
+    /// The nodes' `limits.store_cache_mb` (MiB of store pages kept in memory), to compare
+    /// memory with another cache size.
+    #[arg(long, value_name = "MIB", default_value_t = tereze_store::DEFAULT_CACHE_BYTES >> 20)]
+    store_cache_mb: usize,
+    /// The nodes' `limits.max_queue_bytes` (bytes of messages on their way into the store
+    /// above which submissions are refused), to compare memory under overload.
+    #[arg(long, value_name = "BYTES", default_value_t = tereze_node::Limits::default().max_queue_bytes)]
+    max_queue_bytes: u64,
+    /// The nodes' `limits.blocking_threads`.
+    #[arg(long, value_name = "N", default_value_t = tereze_node::Limits::default().blocking_threads)]
+    blocking_threads: usize,
+    /// After the last receipt, wait this many seconds with no load and report each node's
+    /// memory then (does it return near idle?).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    settle: u64,
+    /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
+    #[arg(long)]
+    via_hub: bool,
+    /// Also write the figures to this file as JSON (for the benchmark suite).
+    #[arg(long, value_name = "FILE")]
+    json: Option<std::path::PathBuf>,
+}
+
+const DOCUMENT: &[u8] =
+    include_bytes!("../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+
+pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
+    if args.messages == 0 || args.concurrency == 0 {
+        return Err(Failure::Input(
+            "--messages and --concurrency must be at least 1".into(),
+        ));
+    }
+    if args.replicas > 1 && args.store != "postgres" {
+        return Err(Failure::Input(
+            "--replicas 2 needs --store postgres (replicas share one PostgreSQL store)".into(),
+        ));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Input(format!("cannot start the runtime: {e}")))?;
+    runtime.block_on(bench(args))
+}
+
+/// The sample export declaration, KZ → RU.
+fn declaration() -> SubmitRequest {
+    SubmitRequest {
+        format: "eaeu.export-declaration".into(),
+        document: DOCUMENT.to_vec(),
+        recipient_country: "RU".into(),
+        recipient_authority: "FCS".into(),
+        ..Default::default()
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> Failure {
+    Failure::Input(e.to_string())
+}
+
+/// Milliseconds at the given percentile of sorted durations.
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p / 100.0).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1e3
+}
+
+/// Percentiles of sorted durations as a JSON object (milliseconds).
+fn pct_json(sorted: &[Duration]) -> serde_json::Value {
+    serde_json::json!({
+        "p50": pct(sorted, 50.0),
+        "p90": pct(sorted, 90.0),
+        "p99": pct(sorted, 99.0),
+        "p999": pct(sorted, 99.9),
+        "max": pct(sorted, 100.0),
+    })
+}
+
+async fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let pg = if args.store == "postgres" {
+        Some(
+            tokio::task::block_in_place(tereze_testkit::pgcluster::PgCluster::start)
+                .map_err(|e| fail(format!("PostgreSQL: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let mut top = std::collections::BTreeMap::new();
+    if let Some(pg) = &pg {
+        let url = tokio::task::block_in_place(|| pg.create_database("bench")).map_err(fail)?;
+        top.insert("KZ".to_string(), format!("store = \"{url}\""));
+    }
+    let cluster = tokio::task::block_in_place(|| {
+        let mut c = Cluster::start_configured(
+            None,
+            &["KZ", "RU"],
+            args.via_hub.then_some("EEC"),
+            if args.via_hub { &["KZ", "RU"] } else { &[] },
+            args.base_port,
+            &format!(
+                "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
+                args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
+            ),
+            &top,
+        )?;
+        if args.replicas > 1 {
+            c.start_replica("KZ", "KZ-B")?;
+        }
+        Ok::<_, tereze_testkit::cluster::ClusterError>(c)
+    })
+    .map_err(fail)?;
+    let pids = cluster.pids();
+    let mut windows = vec![cluster.window("KZ").await.map_err(fail)?];
+    if args.replicas > 1 {
+        windows.push(cluster.window("KZ-B").await.map_err(fail)?);
+    }
+    let members = cluster.members();
+    // Idle memory: started, connected, nothing sent yet.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle: Vec<Option<u64>> = members
+        .iter()
+        .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
+        .collect();
+    let rss_peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; members.len()]));
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let pids: Vec<u32> = members.iter().map(|(_, p)| *p).collect();
+        let peak = rss_peak.clone();
+        let sampling = sampling.clone();
+        tokio::spawn(async move {
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(mut peak) = peak.lock() {
+                    for (i, p) in pids.iter().enumerate() {
+                        if let Some(r) = tereze_support::procfs::rss_kib(*p) {
+                            peak[i] = peak[i].max(r);
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let done: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Receipts that came back before their submit call returned here: settled at the end.
+    let early: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let settled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // The attachment's message (id, when submitted) and when it was settled; small messages
+    // settled in between are the ones measured "during the transfer".
+    let big: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
+    let big_done: Arc<Mutex<Option<(Instant, String)>>> = Arc::default();
+    let during: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let (big_tx, mut big_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    // Each replica tells of the messages it settled (whichever replica sent them).
+    for window in &windows {
+        let mut w = window.clone();
+        let stream = w
+            .subscribe(SubscribeRequest {
+                message_ids: vec![],
+            })
+            .await
+            .map_err(|e| fail(e.message()))?;
+        let (submitted, done, early) = (submitted.clone(), done.clone(), early.clone());
+        let (big, big_done, during, big_tx) = (
+            big.clone(),
+            big_done.clone(),
+            during.clone(),
+            big_tx.clone(),
+        );
+        let settled = settled.clone();
+        let finished_tx = finished_tx.clone();
+        let n = args.messages;
+        tokio::spawn(async move {
+            let mut stream = stream.into_inner();
+            while let Some(ev) = stream.next().await {
+                let Ok(ev) = ev else { continue };
+                let Some(t) = ev.transition else { continue };
+                if t.state != "recognised" && t.state != "rejected" {
+                    continue;
+                }
+                let now = Instant::now();
+                let is_big = big
+                    .lock()
+                    .ok()
+                    .and_then(|b| b.as_ref().map(|(id, _)| *id == ev.message_id))
+                    .unwrap_or(false);
+                if is_big {
+                    if let Ok(mut d) = big_done.lock() {
+                        *d = Some((now, t.state.clone()));
+                    }
+                    let _ = big_tx.send(());
+                    if settled.load(std::sync::atomic::Ordering::SeqCst) >= n {
+                        break;
+                    }
+                    continue;
+                }
+                let in_transit = big.lock().ok().is_some_and(|b| b.is_some())
+                    && big_done.lock().ok().is_some_and(|d| d.is_none());
+                let start = submitted
+                    .lock()
+                    .ok()
+                    .and_then(|m| m.get(&ev.message_id).copied());
+                match start {
+                    Some(s) => {
+                        if let Ok(mut d) = done.lock() {
+                            d.push(now - s);
+                        }
+                        if in_transit {
+                            if let Ok(mut d) = during.lock() {
+                                d.push(now - s);
+                            }
+                        }
+                    }
+                    None => {
+                        if let Ok(mut e) = early.lock() {
+                            e.insert(ev.message_id, now);
+                        }
+                    }
+                }
+                if settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n {
+                    let _ = finished_tx.send(());
+                }
+                // Done once the small messages are and no attachment is still on its way.
+                let pending = big.lock().ok().is_some_and(|b| b.is_some())
+                    && big_done.lock().ok().is_some_and(|d| d.is_none());
+                if settled.load(std::sync::atomic::Ordering::SeqCst) >= n && !pending {
+                    break;
+                }
+            }
+        });
+    }
+    drop(finished_tx);
+    drop(big_tx);
+    let attachment = if args.attachment_mib > 0 {
+        Some(send_attachment(&windows[0], args.attachment_mib, &big).await?)
+    } else {
+        None
+    };
+    let pg_pids = pg.as_ref().map(|p| p.pids()).unwrap_or_default();
+    let pg_cpu_before: f64 = pg_pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .sum();
+
+    let cpu_before: Vec<f64> = pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .collect();
+    let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    // Submissions the sender refused for now (RESOURCE_EXHAUSTED: its queues are full), so
+    // never sent: an open loop above capacity is pushed back, not failed.
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let sem = Arc::new(tokio::sync::Semaphore::new(if args.rate > 0 {
+        100_000
+    } else {
+        args.concurrency
+    }));
+    let mut tasks = tokio::task::JoinSet::new();
+    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(1.0 / args.rate as f64));
+    for i in 0..args.messages {
+        if let Some(iv) = interval {
+            let due = started + iv * i as u32;
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let permit = sem.clone().acquire_owned().await.map_err(fail)?;
+        let mut w = windows[i % windows.len()].clone();
+        let submitted = submitted.clone();
+        let acks = acks.clone();
+        let refused = refused.clone();
+        tasks.spawn(async move {
+            let t0 = Instant::now();
+            let r = w.submit(declaration()).await;
+            drop(permit);
+            let r = match r {
+                Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    return Ok(());
+                }
+                r => r.map_err(|e| e.message().to_owned())?,
+            };
+            if let Ok(mut a) = acks.lock() {
+                a.push(t0.elapsed());
+            }
+            if let (Ok(mut s), Some(m)) = (submitted.lock(), r.into_inner().messages.first()) {
+                s.insert(m.message_id.clone(), t0);
+            }
+            Ok::<(), String>(())
+        });
+        while let Some(r) = tasks.try_join_next() {
+            r.map_err(fail)?.map_err(fail)?;
+        }
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.map_err(fail)?.map_err(fail)?;
+    }
+    let submit_time = started.elapsed();
+    let refused = refused.load(std::sync::atomic::Ordering::Relaxed);
+    if refused == 0 {
+        let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
+    } else {
+        // Only the accepted ones come back.
+        let accepted = args.messages - refused;
+        let deadline = Instant::now() + Duration::from_secs(args.timeout);
+        while settled.load(std::sync::atomic::Ordering::SeqCst) < accepted
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let total = started.elapsed();
+    if attachment.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
+    }
+    // Settle the early ones against their submit times (their submit calls may still be
+    // returning).
+    for _ in 0..250 {
+        if let (Ok(s), Ok(mut d), Ok(mut e)) = (submitted.lock(), done.lock(), early.lock()) {
+            e.retain(|id, at| match s.get(id) {
+                Some(start) => {
+                    d.push(at.saturating_duration_since(*start));
+                    false
+                }
+                None => true,
+            });
+            if e.is_empty() {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pg_cpu: f64 = pg_pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .sum::<f64>()
+        - pg_cpu_before;
+    let cpu_after: Vec<f64> = pids
+        .iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .collect();
+    let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = sampler.await;
+    let rss_peak = rss_peak.lock().map(|p| p.clone()).unwrap_or_default();
+    let rss_after: Vec<Option<u64>> = if args.settle > 0 {
+        tokio::time::sleep(Duration::from_secs(args.settle)).await;
+        members
+            .iter()
+            .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
+            .collect()
+    } else {
+        Vec::new()
+    };
+
+    let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
+    let mut e2e = done.lock().map(|d| d.clone()).unwrap_or_default();
+    acks.sort();
+    e2e.sort();
+    let n = e2e.len();
+    println!(
+        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, sender's store {}, {}",
+        args.messages,
+        DOCUMENT.len(),
+        match (pg.is_some(), args.replicas) {
+            (false, _) => "embedded (redb)".to_string(),
+            (true, 1) => "PostgreSQL, 1 replica".to_string(),
+            (true, n) => format!("PostgreSQL, {n} replicas"),
+        },
+        if args.rate > 0 {
+            format!("open loop at {} msg/s", args.rate)
+        } else {
+            format!("closed loop, {} in flight", args.concurrency)
+        }
+    );
+    println!(
+        "delivered {n}/{} with verified receipts in {:.2} s: {:.0} msg/s end to end (submissions took {:.2} s: {:.0} msg/s){}",
+        args.messages - refused,
+        total.as_secs_f64(),
+        n as f64 / total.as_secs_f64(),
+        submit_time.as_secs_f64(),
+        args.messages as f64 / submit_time.as_secs_f64(),
+        if refused > 0 {
+            format!("; {refused} of {} refused (RESOURCE_EXHAUSTED)", args.messages)
+        } else {
+            String::new()
+        }
+    );
+    println!(
+        "submit acknowledged (durable)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+        pct(&acks, 50.0),
+        pct(&acks, 90.0),
+        pct(&acks, 99.0),
+        pct(&acks, 99.9),
+        pct(&acks, 100.0)
+    );
+    println!(
+        "end to end (receipt verified)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+        pct(&e2e, 50.0),
+        pct(&e2e, 90.0),
+        pct(&e2e, 99.0),
+        pct(&e2e, 99.9),
+        pct(&e2e, 100.0)
+    );
+    println!(
+        "node CPU: {:.2} s for the nodes, {:.0} µs per message (this load generator not included)",
+        cpu,
+        cpu * 1e6 / args.messages as f64
+    );
+    if pg.is_some() {
+        println!(
+            "PostgreSQL CPU: {:.2} s, {:.0} µs per message",
+            pg_cpu,
+            pg_cpu * 1e6 / args.messages as f64
+        );
+    }
+    let mb = |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let memory: Vec<String> = members
+        .iter()
+        .enumerate()
+        .map(|(i, (state, _))| {
+            let after = match rss_after.get(i) {
+                Some(r) => format!(", {} MB {} s after", mb(*r), args.settle),
+                None => String::new(),
+            };
+            format!(
+                "{state} idle {} MB, peak under load {} MB{after}",
+                mb(rss_idle.get(i).copied().flatten()),
+                mb(rss_peak.get(i).copied())
+            )
+        })
+        .collect();
+    println!("node memory (RSS): {}", memory.join("; "));
+    let mut during = during.lock().map(|d| d.clone()).unwrap_or_default();
+    during.sort();
+    let big_settled = big_done.lock().ok().and_then(|d| d.clone());
+    let big_report = match (
+        &attachment,
+        big.lock().ok().and_then(|b| b.clone()),
+        &big_settled,
+    ) {
+        (Some(a), Some((_, at)), Some((end, state))) => {
+            let secs = end.saturating_duration_since(at).as_secs_f64();
+            println!(
+                "attachment: {} MiB (SHA-256 {}) uploaded in {:.2} s, then {} in {:.2} s after its submit ({:.0} MiB/s{}); {} small messages settled meanwhile: end to end p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                args.attachment_mib,
+                a.sha256,
+                a.upload_seconds,
+                state,
+                secs,
+                args.attachment_mib as f64 / secs.max(1e-9),
+                if args.via_hub { ", through the hub" } else { "" },
+                during.len(),
+                pct(&during, 50.0),
+                pct(&during, 99.0),
+                pct(&during, 100.0)
+            );
+            Some(serde_json::json!({
+                "mib": args.attachment_mib,
+                "sha256": a.sha256,
+                "upload_seconds": a.upload_seconds,
+                "transfer_seconds": secs,
+                "verdict": state,
+                "small_messages_during": during.len(),
+                "small_e2e_ms_during": pct_json(&during),
+            }))
+        }
+        (Some(_), _, _) => {
+            println!("attachment: not settled within --timeout");
+            Some(serde_json::json!({"mib": args.attachment_mib, "verdict": null}))
+        }
+        _ => None,
+    };
+    if let Some(path) = &args.json {
+        let summary = serde_json::json!({
+            "messages": args.messages,
+            "delivered": n,
+            "refused": refused,
+            "bytes": DOCUMENT.len(),
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+            "seconds": total.as_secs_f64(),
+            "throughput": n as f64 / total.as_secs_f64(),
+            "submit_seconds": submit_time.as_secs_f64(),
+            "ack_ms": pct_json(&acks),
+            "e2e_ms": pct_json(&e2e),
+            "node_cpu_seconds": cpu,
+            "node_cpu_us_per_message": cpu * 1e6 / args.messages as f64,
+            "store": args.store,
+            "replicas": args.replicas,
+            "via_hub": args.via_hub,
+            "attachment_rate_kib": args.attachment_rate_kib,
+            "attachment": big_report,
+            "postgresql_cpu_seconds": pg.as_ref().map(|_| pg_cpu),
+            "nodes": members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
+                "state": state,
+                "pid": pid,
+                "rss_idle_kib": rss_idle.get(i).copied().flatten(),
+                "rss_peak_kib": rss_peak.get(i).copied(),
+                "rss_after_kib": rss_after.get(i).copied().flatten(),
+            })).collect::<Vec<_>>(),
+        });
+        std::fs::write(path, summary.to_string())
+            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
+    }
+    drop(cluster);
+    drop(pg);
+    let big_ok = attachment.is_none() || big_settled.is_some_and(|(_, s)| s == "recognised");
+    if !big_ok {
+        return Err(Failure::Verdict(
+            "the attachment's message was not recognised".into(),
+        ));
+    }
+    // Every accepted message must come back; refused ones were never the node's.
+    if n == args.messages - refused {
+        Ok(())
+    } else {
+        Err(Failure::Verdict(format!(
+            "only {n} of the {} messages accepted were delivered",
+            args.messages - refused
+        )))
+    }
+}
+
+/// What the attachment upload gave.
+struct Uploaded {
+    sha256: String,
+    upload_seconds: f64,
+}
+
+/// Uploads `mib` MiB of generated bytes to KZ and submits a message with them to RU; records
+/// the message in `big`.
+async fn send_attachment(
+    window: &tereze_testkit::cluster::Window,
+    mib: u64,
+    big: &Arc<Mutex<Option<(String, Instant)>>>,
+) -> Result<Uploaded, Failure> {
+    let mut w = window.clone();
+    let t0 = Instant::now();
+    let up = tereze_testkit::cluster::upload_generated(window, mib)
+        .await
+        .map_err(Failure::Verdict)?;
+    let upload_seconds = t0.elapsed().as_secs_f64();
+    let r = w
+        .submit(SubmitRequest {
+            attachments: vec![SubmitAttachment {
+                upload_id: up.upload_id,
+                id: "large.bin".into(),
+                media_type: "application/octet-stream".into(),
+            }],
+            ..declaration()
+        })
+        .await
+        .map_err(|e| fail(format!("submit with the attachment: {}", e.message())))?
+        .into_inner();
+    let id = r
+        .messages
+        .first()
+        .map(|m| m.message_id.clone())
+        .ok_or_else(|| fail("the submit returned no message"))?;
+    if let Ok(mut b) = big.lock() {
+        *b = Some((id, Instant::now()));
+    }
+    Ok(Uploaded {
+        sha256: up.sha256,
+        upload_seconds,
+    })
+}

@@ -1,0 +1,228 @@
+//! `tereze xml c14n|sign|verify`.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
+use tereze_codecs::dsig::{
+    self, DigestMethod, RsaPadding, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy,
+};
+use tereze_codecs::xml::{Document, Limits};
+
+use crate::common::Failure;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum XmlCommand {
+    /// Write the canonical form of FILE to stdout (inclusive C14N 1.0 without comments by
+    /// default).
+    C14n {
+        /// Exclusive XML Canonicalization 1.0 instead of inclusive C14N 1.0.
+        #[arg(long)]
+        exclusive: bool,
+        /// Keep comments.
+        #[arg(long)]
+        with_comments: bool,
+        /// Exclusive mode: the InclusiveNamespaces PrefixList, space-separated
+        /// ("#default" names the default namespace).
+        #[arg(long, value_name = "PREFIXES", requires = "exclusive")]
+        prefixes: Option<String>,
+        /// Canonicalise only the element with this identifier (Id, ID, id or wsu:Id).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// The XML document ("-" for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Sign FILE with an enveloped XML signature and write the signed document to stdout.
+    ///
+    /// The signature (exclusive C14N, SHA-2, ECDSA or RSA by the key's type, the certificate
+    /// in KeyInfo) goes in as the last child of the signed element: the document element, or
+    /// the element with identifier ID.
+    Sign {
+        /// PEM private key (PKCS#8 or traditional, unencrypted).
+        #[arg(long, value_name = "KEY.pem")]
+        key: PathBuf,
+        /// PEM certificate of the key; further certificates in the file are sent as the chain.
+        #[arg(long, value_name = "CERT.pem")]
+        cert: PathBuf,
+        /// Sign only the element with this identifier (Id, ID, id or wsu:Id).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+        /// Digest for the reference and the signature: sha256, sha384 or sha512 (never sha1).
+        #[arg(long, value_name = "ALG", default_value = "sha256")]
+        digest: String,
+        /// With an RSA key, sign with RSA-PSS (RFC 9231 sha*-rsa-MGF1) instead of PKCS#1 v1.5.
+        #[arg(long)]
+        rsa_pss: bool,
+        /// The XML document ("-" for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Verify the one enveloped signature in FILE.
+    ///
+    /// Exit 0 and the signer's subject on stdout when valid; exit 1 and the reason on stderr
+    /// when invalid; exit 2 on usage or parse errors.
+    Verify {
+        /// A trusted certificate (the signer's or an issuing CA's) or public key, PEM. Repeat
+        /// for several.
+        #[arg(long, value_name = "PEM", required = true)]
+        trusted: Vec<PathBuf>,
+        /// Accept SHA-1 digests and signatures (old documents only).
+        #[arg(long)]
+        allow_sha1: bool,
+        /// Also write the signed content (the exact canonical bytes the signature covers) to
+        /// this file: read that, not the original document.
+        #[arg(long, value_name = "FILE")]
+        signed_out: Option<PathBuf>,
+        /// The signed XML document ("-" for stdin).
+        file: PathBuf,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+}
+
+/// Parser limits; the defaults suit signed trade documents.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Parser limits")]
+pub(crate) struct LimitArgs {
+    /// Largest accepted document, in bytes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_bytes)]
+    max_bytes: usize,
+    /// Deepest element nesting.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
+    max_depth: usize,
+    /// Most attributes (namespace declarations included) on one element.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_attributes)]
+    max_attributes: usize,
+    /// Longest element or attribute name, in bytes.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_name_len)]
+    max_name_len: usize,
+    /// Most nodes in the document.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_nodes)]
+    max_nodes: usize,
+    /// Most memory the parsed tree may take per byte of input (beyond 1 MiB for any document).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_memory_per_byte)]
+    max_memory_per_byte: usize,
+}
+
+impl From<&LimitArgs> for Limits {
+    fn from(a: &LimitArgs) -> Self {
+        Limits {
+            max_bytes: a.max_bytes,
+            max_depth: a.max_depth,
+            max_attributes: a.max_attributes,
+            max_name_len: a.max_name_len,
+            max_nodes: a.max_nodes,
+            max_memory_per_byte: a.max_memory_per_byte,
+        }
+    }
+}
+
+pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
+    match cmd {
+        XmlCommand::C14n {
+            exclusive,
+            with_comments,
+            prefixes,
+            id,
+            file,
+            limits,
+        } => {
+            let doc = load(&file, &limits)?;
+            let options = C14nOptions {
+                mode: if exclusive {
+                    Mode::Exclusive
+                } else {
+                    Mode::Inclusive
+                },
+                with_comments,
+                inclusive_prefixes: prefixes
+                    .map(|p| p.split_whitespace().map(str::to_owned).collect())
+                    .unwrap_or_default(),
+            };
+            let nodes = match id {
+                Some(id) => NodeSet::subtree(
+                    doc.find_by_id(&id)
+                        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?,
+                ),
+                None => NodeSet::document(),
+            };
+            crate::common::write_stdout(&c14n::canonicalize(&doc, nodes, &options))
+        }
+        XmlCommand::Sign {
+            key,
+            cert,
+            id,
+            digest,
+            rsa_pss,
+            file,
+            limits,
+        } => {
+            let digest = DigestMethod::from_name(&digest).ok_or_else(|| {
+                Failure::Input(format!(
+                    "--digest {digest}: unknown digest; use sha256, sha384 or sha512"
+                ))
+            })?;
+            let key_pem = crate::common::read_input(&key)?;
+            let cert_pem = crate::common::read_input(&cert)?;
+            let signing_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| {
+                Failure::Input(format!("{} / {}: {e}", key.display(), cert.display()))
+            })?;
+            let mut doc = load(&file, &limits)?;
+            let target = match id {
+                Some(id) => SignTarget::Id(id),
+                None => SignTarget::Document,
+            };
+            let options = SignOptions {
+                digest,
+                rsa_padding: if rsa_pss {
+                    RsaPadding::Pss
+                } else {
+                    RsaPadding::Pkcs1v15
+                },
+                ..SignOptions::default()
+            };
+            dsig::sign_enveloped(&mut doc, &target, &signing_key, &options)
+                .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", file.display())))?;
+            crate::common::write_stdout(doc.to_xml().as_bytes())
+        }
+        XmlCommand::Verify {
+            trusted,
+            allow_sha1,
+            signed_out,
+            file,
+            limits,
+        } => {
+            let mut trust = TrustStore::new();
+            for t in &trusted {
+                trust
+                    .add_pem(&crate::common::read_input(t)?)
+                    .map_err(|e| Failure::Input(format!("{}: {e}", t.display())))?;
+            }
+            let doc = load(&file, &limits)?;
+            let policy = VerifyPolicy {
+                allow_sha1,
+                ..VerifyPolicy::default()
+            };
+            let verified = dsig::verify(&doc, &trust, &policy).map_err(|e| {
+                Failure::Verdict(format!("{}: invalid signature: {e}", file.display()))
+            })?;
+            if let Some(out) = signed_out {
+                let bytes: Vec<u8> = verified
+                    .references
+                    .iter()
+                    .flat_map(|r| r.canonical.iter().copied())
+                    .collect();
+                std::fs::write(&out, bytes)
+                    .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
+            }
+            crate::common::write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
+        }
+    }
+}
+
+fn load(path: &Path, limits: &LimitArgs) -> Result<Document, Failure> {
+    crate::common::load(path, &limits.into())
+}
