@@ -42,13 +42,6 @@ impl Verdict {
     pub fn recognised(&self) -> bool {
         self.reasons.is_empty()
     }
-
-    fn rejected(code: &'static str, message: String, envelope: Option<Envelope>) -> Self {
-        Self {
-            reasons: vec![Reason { code, message }],
-            envelope,
-        }
-    }
 }
 
 /// What the checks need to know about the delivery.
@@ -158,359 +151,554 @@ pub fn standing_of(
 #[error("{0}")]
 pub struct NotAnEnvelope(pub String);
 
+/// One entry of [`CHECKS`]: a step and the reason codes it may reject with, in the order
+/// docs/recognition.md lists them.
+pub struct Check {
+    pub codes: &'static [&'static str],
+    run: Step,
+}
+
+/// A check's step: `Ok(None)` passes, `Ok(Some(reason))` rejects, `Err` refuses an input that
+/// is not an envelope at all. It reads what the steps before it established in [`Facts`].
+type Step = for<'a> fn(&Recogniser<'a>, &Inbound<'_>, &mut Facts<'a>) -> Outcome;
+
+type Outcome = Result<Option<Reason>, NotAnEnvelope>;
+
+/// The checks in their fixed order (DESIGN §4, docs/recognition.md): the first rejection
+/// decides, so a document rejected by one has passed every check before it.
+pub const CHECKS: &[Check] = &[
+    Check {
+        codes: &["transport-identity"],
+        run: transport_identity,
+    },
+    Check {
+        codes: &["unknown-sender"],
+        run: parse_and_know_sender,
+    },
+    Check {
+        codes: &[
+            "signature-invalid",
+            "chain-untrusted",
+            "certificate-not-valid",
+        ],
+        run: signature,
+    },
+    Check {
+        codes: &["certificate-revoked"],
+        run: not_revoked,
+    },
+    Check {
+        codes: &["route-mismatch", "sender-mismatch", "recipient-mismatch"],
+        run: route_agrees,
+    },
+    Check {
+        codes: &["signing-time-in-future"],
+        run: clock_skew,
+    },
+    Check {
+        codes: &["process-not-permitted"],
+        run: process_permitted,
+    },
+    Check {
+        codes: &["document-not-recognised"],
+        run: matrix_recognises,
+    },
+    Check {
+        codes: &["document-expired"],
+        run: not_expired,
+    },
+    Check {
+        codes: &["attachment-missing", "attachment-digest-mismatch"],
+        run: attachments_held,
+    },
+    Check {
+        codes: &[
+            "document-type-unknown",
+            "body-too-large",
+            "attachment-missing",
+            "document-invalid",
+        ],
+        run: document_meets_model,
+    },
+    Check {
+        codes: &["permits-missing"],
+        run: permits_present,
+    },
+    Check {
+        codes: &[
+            "trader-invalid",
+            "trader-unknown",
+            "trader-inactive",
+            "trader-unresolved",
+        ],
+        run: traders_standing,
+    },
+];
+
+/// What the steps have established so far, each part set by one step for those after it.
+#[derive(Default)]
+struct Facts<'a> {
+    /// Set by [`parse_and_know_sender`].
+    claimed: Option<Claimed<'a>>,
+    /// Set by [`signature`]; from here on every decision reads the signed envelope.
+    signed: Option<Signed>,
+    /// Set by [`document_meets_model`]: the document read against its model.
+    document: Option<(String, tereze_codecs::translate::Record)>,
+}
+
+/// The envelope as parsed before its signature is checked, and the state it claims to be from.
+struct Claimed<'a> {
+    doc: Document,
+    /// Read before the signature is checked only to learn the claimed signing time.
+    signing_time: DateTime<Utc>,
+    sender: &'a tereze_trust::StateEntry,
+}
+
+/// The signer and the envelope as signed.
+struct Signed {
+    signer: dsig::Signer,
+    envelope: Envelope,
+}
+
+impl<'a> Facts<'a> {
+    // The steps run in the order of `CHECKS` and stop at the first rejection, so a step finds
+    // what the steps before it set; a missing part is a wrong table, not a wrong input.
+    fn claimed(&self) -> &Claimed<'a> {
+        self.claimed
+            .as_ref()
+            .expect("CHECKS parses the envelope before the checks that read it")
+    }
+
+    fn signed(&self) -> &Signed {
+        self.signed
+            .as_ref()
+            .expect("CHECKS verifies the signature before the checks of the signed envelope")
+    }
+
+    /// The signing time, as the signed header states it.
+    fn signing_time(&self) -> DateTime<Utc> {
+        self.claimed().signing_time
+    }
+}
+
+fn reject(code: &'static str, message: String) -> Outcome {
+    Ok(Some(Reason { code, message }))
+}
+
 impl Recogniser<'_> {
-    /// Runs the checks in order (DESIGN §4).
+    /// Runs [`CHECKS`] in order (DESIGN §4); the first rejection is the verdict.
     pub fn recognise(&self, inbound: &Inbound<'_>) -> Result<Verdict, NotAnEnvelope> {
-        // 1. Transport identity: the delivering node is the claimed sender state's, or a hub.
-        if let Some(t) = inbound.transport {
-            let hub = self.trust.state(t).is_some_and(|s| s.role == Role::Hub);
-            if t != inbound.sender && !hub {
-                return Ok(Verdict::rejected(
-                    "transport-identity",
-                    format!(
-                        "delivered by {t}'s node, which may not deliver for {}",
-                        inbound.sender
-                    ),
-                    None,
-                ));
-            }
-        }
-        let doc = xml::parse_with_limits(inbound.envelope, &self.limits)
-            .map_err(|e| NotAnEnvelope(format!("envelope:{e}")))?;
-        // Read before the signature is checked only to learn the claimed signing time; every
-        // decision below reads the signed envelope.
-        let claimed =
-            Envelope::from_document(&doc).map_err(|e| NotAnEnvelope(format!("envelope: {e}")))?;
-        let signing_time = claimed.header.created_at.with_timezone(&Utc);
-        let Some(sender) = self.trust.state(inbound.sender) else {
-            return Ok(Verdict::rejected(
-                "unknown-sender",
-                format!(
-                    "{} is not a state in trust space v{}",
-                    inbound.sender, self.trust.version
-                ),
-                None,
-            ));
-        };
-
-        // 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at
-        // signing time.
-        let policy = VerifyPolicy {
-            at: Some(signing_time.timestamp()),
-            ..VerifyPolicy::default()
-        };
-        let verified = match dsig::verify(&doc, &sender.documents, &policy) {
-            Ok(v) => v,
-            Err(e) => {
-                return Ok(classify_signature_failure(
-                    &doc,
-                    e,
-                    signing_time,
-                    sender.code.as_str(),
-                ))
-            }
-        };
-        let signed = verified
-            .references
-            .first()
-            .and_then(|r| r.document().ok())
-            .map(|d| Envelope::from_document(&d))
-            .transpose()
-            .map_err(|e| NotAnEnvelope(format!("signed envelope: {e}")))?
-            .ok_or_else(|| NotAnEnvelope("the signature signs no envelope".into()))?;
-        let env = Some(signed.clone());
-        let h = &signed.header;
-
-        // 5. Not revoked at signing time.
-        if let Some(cert) = verified.signer.certificate.as_ref() {
-            if let Some(when) = sender.revoked_at(cert) {
-                if when <= signing_time {
-                    return Ok(Verdict::rejected(
-                        "certificate-revoked",
-                        format!(
-                            "the signer {} was revoked at {}, before the signing time {}",
-                            verified.signer.subject,
-                            when.to_rfc3339(),
-                            signing_time.to_rfc3339()
-                        ),
-                        env,
-                    ));
-                }
-            }
-        }
-
-        // The signed header must say what the route says.
-        if inbound.message_id.is_some_and(|id| id != h.message_id) {
-            return Ok(Verdict::rejected(
-                "route-mismatch",
-                format!(
-                    "the route names another message than the signed {}",
-                    h.message_id
-                ),
-                env,
-            ));
-        }
-        if h.sender.country != inbound.sender {
-            return Ok(Verdict::rejected(
-                "sender-mismatch",
-                format!(
-                    "signed sender {} is not the route's {}",
-                    h.sender.country, inbound.sender
-                ),
-                env,
-            ));
-        }
-        if h.recipient.country != self.state {
-            return Ok(Verdict::rejected(
-                "recipient-mismatch",
-                format!(
-                    "signed recipient {} is not {}",
-                    h.recipient.country, self.state
-                ),
-                env,
-            ));
-        }
-
-        // 6. Signing time within the allowed clock skew.
-        let skew = chrono::Duration::seconds(self.trust.max_clock_skew_seconds);
-        if signing_time > inbound.received_at + skew {
-            return Ok(Verdict::rejected(
-                "signing-time-in-future",
-                format!(
-                    "signed at {}, more than {} s after its arrival at {}",
-                    signing_time.to_rfc3339(),
-                    self.trust.max_clock_skew_seconds,
-                    inbound.received_at.to_rfc3339()
-                ),
-                env,
-            ));
-        }
-
-        // 7. The sender may use this process.
-        if !sender.may_use(&h.process) {
-            return Ok(Verdict::rejected(
-                "process-not-permitted",
-                format!(
-                    "{} may not use process {} in trust space v{}",
-                    sender.code, h.process, self.trust.version
-                ),
-                env,
-            ));
-        }
-
-        // 8. This document type from this issuing authority is recognised here, on its date.
-        let date = signing_time.date_naive();
-        let issuer = &h.document.issuing_authority;
-        if !self.trust.recognition.iter().any(|r| {
-            r.covers(
-                &h.document.type_code,
-                &issuer.country,
-                &issuer.authority,
-                self.state,
-                date,
-            )
-        }) {
-            return Ok(Verdict::rejected(
-                "document-not-recognised",
-                format!(
-                    "{} issued by {}:{} is not recognised by {} on {date} (trust space v{})",
-                    h.document.type_code,
-                    issuer.country,
-                    issuer.authority,
-                    self.state,
-                    self.trust.version
-                ),
-                env,
-            ));
-        }
-
-        // 9. Not expired.
-        if let Some(expires) = h.expires_at {
-            if expires.with_timezone(&Utc) < inbound.received_at {
-                return Ok(Verdict::rejected(
-                    "document-expired",
-                    format!("expired at {}", expires.to_rfc3339()),
-                    env,
-                ));
-            }
-        }
-
-        // 9a. Every attachment the signed header declares is here, with that size and SHA-256:
-        // the signature covers the declaration, so the bytes are bound to the envelope.
-        for a in &h.attachments {
-            let held = match self.attachments {
-                Some(store) => store
-                    .held(h.message_id, &a.id)
-                    .map_err(|e| NotAnEnvelope(format!("attachment {}: {e}", a.id)))?,
-                None => None,
-            };
-            match held {
-                None => {
-                    return Ok(Verdict::rejected(
-                        "attachment-missing",
-                        format!(
-                            "attachment {} ({} bytes) declared by the signed header was not received",
-                            a.id, a.size
-                        ),
-                        env,
-                    ))
-                }
-                Some(got) if got.sha256 != a.sha256 || got.size != a.size => {
-                    return Ok(Verdict::rejected(
-                        "attachment-digest-mismatch",
-                        format!(
-                            "attachment {}: the signed header declares SHA-256 {} and {} bytes; the bytes received have SHA-256 {} and {} bytes",
-                            a.id,
-                            tereze_support::hex::hex(&a.sha256),
-                            a.size,
-                            tereze_support::hex::hex(&got.sha256),
-                            got.size
-                        ),
-                        env,
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-
-        // 10. The document meets its EAEU model, reference codes included.
-        let Some(model) = self
-            .catalog
-            .model_for_type(&h.document.type_code)
-            .map(|m| m.id.clone())
-        else {
-            return Ok(Verdict::rejected(
-                "document-type-unknown",
-                format!("no EAEU document model for type {}", h.document.type_code),
-                env,
-            ));
-        };
-        let body = match (signed.body.attachment(), self.attachments) {
-            (None, _) => signed
-                .body
-                .document()
-                .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?,
-            // A body by reference: the attachment 9a found with the signed digest.
-            (Some(id), Some(store)) => {
-                let max = store.max_checked_body_bytes();
-                match store.read_small(h.message_id, id, max) {
-                    Ok(Some(bytes)) => {
-                        let limits = xml::Limits {
-                            max_bytes: max as usize,
-                            max_nodes: xml::Limits::default()
-                                .max_nodes
-                                .max(max as usize / 16),
-                            ..self.limits
-                        };
-                        match xml::parse_with_limits(&bytes, &limits) {
-                            Ok(d) => d,
-                            Err(e) => {
-                                return Ok(Verdict::rejected(
-                                    "document-invalid",
-                                    format!("the body (attachment {id}):{e}"),
-                                    env,
-                                ))
-                            }
-                        }
-                    }
-                    Ok(None) => {
-                        return Ok(Verdict::rejected(
-                            "body-too-large",
-                            format!(
-                                "the body (attachment {id}) is over the {max} bytes this node checks against its model (attachments.max_checked_body_bytes)"
-                            ),
-                            env,
-                        ))
-                    }
-                    Err(e) => return Err(NotAnEnvelope(format!("the body (attachment {id}): {e}"))),
-                }
-            }
-            (Some(id), None) => {
-                return Ok(Verdict::rejected(
-                    "attachment-missing",
-                    format!("the body is attachment {id}, which is not at hand"),
-                    env,
-                ))
-            }
-        };
-        let on = self.directories.on(date);
-        let record = match self.catalog.check_eaeu(&on, &model, &body) {
-            Ok(r) => r,
-            Err(e) => return Ok(Verdict::rejected("document-invalid", e.to_string(), env)),
-        };
-
-        // 11. The goods' permits, by the integrated tariff on the document's date.
-        let missing = self.catalog.missing_documents(&on, &model, &record);
-        if !missing.is_empty() {
-            return Ok(Verdict::rejected(
-                "permits-missing",
-                tereze_codecs::translate::describe_missing(&missing, &on),
-                env,
-            ));
-        }
-
-        // 12. Trader identifiers: well-formed with valid check digits, of a state in the trust
-        // space, and registered and active on the document's date by their state's word.
-        for t in &h.traders {
-            let parsed = match tereze_reference_data::trader::parse(t) {
-                Ok(p) => p,
-                // A partner state's trader: its numbering rule and register are not ours to
-                // check; its form and its state's place in the trust space are.
-                Err(tereze_reference_data::trader::TraderError::UnknownCountry { .. })
-                    if tereze_codecs::envelope::is_trader_identifier(t)
-                        && t.get(..2).is_some_and(|c| self.trust.state(c).is_some()) =>
-                {
-                    continue;
-                }
-                Err(e) => {
-                    return Ok(Verdict::rejected(
-                        "trader-invalid",
-                        format!("{t}: {e}"),
-                        env,
-                    ));
-                }
-            };
-            let country = parsed.country.as_str();
-            if self.trust.state(country).is_none() {
-                return Ok(Verdict::rejected(
-                    "trader-invalid",
-                    format!(
-                        "{t}: {country} is not a state of trust space v{}",
-                        self.trust.version
-                    ),
-                    env,
-                ));
-            }
-            match self.traders.standing(t, date) {
-                Standing::Active | Standing::NotChecked => {}
-                Standing::Unknown => {
-                    return Ok(Verdict::rejected(
-                        "trader-unknown",
-                        format!("{t} is not in {country}'s register of traders"),
-                        env,
-                    ))
-                }
-                Standing::Inactive(why) => {
-                    return Ok(Verdict::rejected(
-                        "trader-inactive",
-                        format!("{t} is not active in {country}'s register: {why}"),
-                        env,
-                    ))
-                }
-                Standing::Unresolved(why) => {
-                    return Ok(Verdict::rejected(
-                        "trader-unresolved",
-                        format!("{t}: {country}'s register could not be asked: {why}"),
-                        env,
-                    ))
-                }
+        let mut facts = Facts::default();
+        for check in CHECKS {
+            if let Some(reason) = (check.run)(self, inbound, &mut facts)? {
+                debug_assert!(
+                    check.codes.contains(&reason.code),
+                    "{} is not among its check's codes",
+                    reason.code
+                );
+                return Ok(Verdict {
+                    reasons: vec![reason],
+                    envelope: facts.signed.map(|s| s.envelope),
+                });
             }
         }
         Ok(Verdict {
             reasons: Vec::new(),
-            envelope: env,
+            envelope: facts.signed.map(|s| s.envelope),
         })
     }
+}
+
+/// 1. Transport identity: the delivering node is the claimed sender state's, or a hub.
+fn transport_identity(r: &Recogniser<'_>, inbound: &Inbound<'_>, _: &mut Facts<'_>) -> Outcome {
+    if let Some(t) = inbound.transport {
+        let hub = r.trust.state(t).is_some_and(|s| s.role == Role::Hub);
+        if t != inbound.sender && !hub {
+            return reject(
+                "transport-identity",
+                format!(
+                    "delivered by {t}'s node, which may not deliver for {}",
+                    inbound.sender
+                ),
+            );
+        }
+    }
+    Ok(None)
+}
+
+/// The input is an envelope (else it is refused, not judged) from a state of the trust space.
+fn parse_and_know_sender<'a>(
+    r: &Recogniser<'a>,
+    inbound: &Inbound<'_>,
+    facts: &mut Facts<'a>,
+) -> Outcome {
+    let doc = xml::parse_with_limits(inbound.envelope, &r.limits)
+        .map_err(|e| NotAnEnvelope(format!("envelope:{e}")))?;
+    // Read before the signature is checked only to learn the claimed signing time; every
+    // decision after the signature check reads the signed envelope.
+    let claimed =
+        Envelope::from_document(&doc).map_err(|e| NotAnEnvelope(format!("envelope: {e}")))?;
+    let signing_time = claimed.header.created_at.with_timezone(&Utc);
+    let Some(sender) = r.trust.state(inbound.sender) else {
+        return reject(
+            "unknown-sender",
+            format!(
+                "{} is not a state in trust space v{}",
+                inbound.sender, r.trust.version
+            ),
+        );
+    };
+    facts.claimed = Some(Claimed {
+        doc,
+        signing_time,
+        sender,
+    });
+    Ok(None)
+}
+
+/// 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at
+/// signing time.
+fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let claimed = facts.claimed();
+    let policy = VerifyPolicy {
+        at: Some(claimed.signing_time.timestamp()),
+        ..VerifyPolicy::default()
+    };
+    let verified = match dsig::verify(&claimed.doc, &claimed.sender.documents, &policy) {
+        Ok(v) => v,
+        Err(e) => {
+            return Ok(Some(classify_signature_failure(
+                &claimed.doc,
+                e,
+                claimed.signing_time,
+                claimed.sender.code.as_str(),
+            )))
+        }
+    };
+    let envelope = verified
+        .references
+        .first()
+        .and_then(|r| r.document().ok())
+        .map(|d| Envelope::from_document(&d))
+        .transpose()
+        .map_err(|e| NotAnEnvelope(format!("signed envelope: {e}")))?
+        .ok_or_else(|| NotAnEnvelope("the signature signs no envelope".into()))?;
+    facts.signed = Some(Signed {
+        signer: verified.signer,
+        envelope,
+    });
+    Ok(None)
+}
+
+/// 5. Not revoked at signing time.
+fn not_revoked(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let signing_time = facts.signing_time();
+    let signer = &facts.signed().signer;
+    if let Some(cert) = signer.certificate.as_ref() {
+        if let Some(when) = facts.claimed().sender.revoked_at(cert) {
+            if when <= signing_time {
+                return reject(
+                    "certificate-revoked",
+                    format!(
+                        "the signer {} was revoked at {}, before the signing time {}",
+                        signer.subject,
+                        when.to_rfc3339(),
+                        signing_time.to_rfc3339()
+                    ),
+                );
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The signed header must say what the route says.
+fn route_agrees(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let h = &facts.signed().envelope.header;
+    if inbound.message_id.is_some_and(|id| id != h.message_id) {
+        return reject(
+            "route-mismatch",
+            format!(
+                "the route names another message than the signed {}",
+                h.message_id
+            ),
+        );
+    }
+    if h.sender.country != inbound.sender {
+        return reject(
+            "sender-mismatch",
+            format!(
+                "signed sender {} is not the route's {}",
+                h.sender.country, inbound.sender
+            ),
+        );
+    }
+    if h.recipient.country != r.state {
+        return reject(
+            "recipient-mismatch",
+            format!(
+                "signed recipient {} is not {}",
+                h.recipient.country, r.state
+            ),
+        );
+    }
+    Ok(None)
+}
+
+/// 6. Signing time within the allowed clock skew.
+fn clock_skew(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let signing_time = facts.signing_time();
+    let skew = chrono::Duration::seconds(r.trust.max_clock_skew_seconds);
+    if signing_time > inbound.received_at + skew {
+        return reject(
+            "signing-time-in-future",
+            format!(
+                "signed at {}, more than {} s after its arrival at {}",
+                signing_time.to_rfc3339(),
+                r.trust.max_clock_skew_seconds,
+                inbound.received_at.to_rfc3339()
+            ),
+        );
+    }
+    Ok(None)
+}
+
+/// 7. The sender may use this process.
+fn process_permitted(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let sender = facts.claimed().sender;
+    let h = &facts.signed().envelope.header;
+    if !sender.may_use(&h.process) {
+        return reject(
+            "process-not-permitted",
+            format!(
+                "{} may not use process {} in trust space v{}",
+                sender.code, h.process, r.trust.version
+            ),
+        );
+    }
+    Ok(None)
+}
+
+/// 8. This document type from this issuing authority is recognised here, on its date.
+fn matrix_recognises(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let date = facts.signing_time().date_naive();
+    let h = &facts.signed().envelope.header;
+    let issuer = &h.document.issuing_authority;
+    if !r.trust.recognition.iter().any(|rule| {
+        rule.covers(
+            &h.document.type_code,
+            &issuer.country,
+            &issuer.authority,
+            r.state,
+            date,
+        )
+    }) {
+        return reject(
+            "document-not-recognised",
+            format!(
+                "{} issued by {}:{} is not recognised by {} on {date} (trust space v{})",
+                h.document.type_code, issuer.country, issuer.authority, r.state, r.trust.version
+            ),
+        );
+    }
+    Ok(None)
+}
+
+/// 9. Not expired.
+fn not_expired(_: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    if let Some(expires) = facts.signed().envelope.header.expires_at {
+        if expires.with_timezone(&Utc) < inbound.received_at {
+            return reject(
+                "document-expired",
+                format!("expired at {}", expires.to_rfc3339()),
+            );
+        }
+    }
+    Ok(None)
+}
+
+/// 9a. Every attachment the signed header declares is here, with that size and SHA-256:
+/// the signature covers the declaration, so the bytes are bound to the envelope.
+fn attachments_held(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let h = &facts.signed().envelope.header;
+    for a in &h.attachments {
+        let held = match r.attachments {
+            Some(store) => store
+                .held(h.message_id, &a.id)
+                .map_err(|e| NotAnEnvelope(format!("attachment {}: {e}", a.id)))?,
+            None => None,
+        };
+        match held {
+            None => {
+                return reject(
+                    "attachment-missing",
+                    format!(
+                        "attachment {} ({} bytes) declared by the signed header was not received",
+                        a.id, a.size
+                    ),
+                )
+            }
+            Some(got) if got.sha256 != a.sha256 || got.size != a.size => {
+                return reject(
+                    "attachment-digest-mismatch",
+                    format!(
+                        "attachment {}: the signed header declares SHA-256 {} and {} bytes; the bytes received have SHA-256 {} and {} bytes",
+                        a.id,
+                        tereze_support::hex::hex(&a.sha256),
+                        a.size,
+                        tereze_support::hex::hex(&got.sha256),
+                        got.size
+                    ),
+                )
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(None)
+}
+
+/// 10. The document meets its EAEU model, reference codes included.
+fn document_meets_model(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let signed = &facts.signed().envelope;
+    let Some(model) = r
+        .catalog
+        .model_for_type(&signed.header.document.type_code)
+        .map(|m| m.id.clone())
+    else {
+        return reject(
+            "document-type-unknown",
+            format!(
+                "no EAEU document model for type {}",
+                signed.header.document.type_code
+            ),
+        );
+    };
+    let body = match body_document(r, signed)? {
+        Ok(body) => body,
+        Err(reason) => return Ok(Some(reason)),
+    };
+    let on = r.directories.on(facts.signing_time().date_naive());
+    let record = match r.catalog.check_eaeu(&on, &model, &body) {
+        Ok(record) => record,
+        Err(e) => return reject("document-invalid", e.to_string()),
+    };
+    facts.document = Some((model, record));
+    Ok(None)
+}
+
+/// The document check 10 reads: inline, or the body by reference read from the attachment 9a
+/// found with the signed digest; `Ok(Err(reason))` when it cannot be read for that reason.
+fn body_document(
+    r: &Recogniser<'_>,
+    signed: &Envelope,
+) -> Result<Result<Document, Reason>, NotAnEnvelope> {
+    let rejected = |code, message| Ok(Err(Reason { code, message }));
+    match (signed.body.attachment(), r.attachments) {
+        (None, _) => Ok(Ok(signed
+            .body
+            .document()
+            .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?)),
+        (Some(id), Some(store)) => {
+            let max = store.max_checked_body_bytes();
+            match store.read_small(signed.header.message_id, id, max) {
+                Ok(Some(bytes)) => {
+                    let limits = xml::Limits {
+                        max_bytes: max as usize,
+                        max_nodes: xml::Limits::default().max_nodes.max(max as usize / 16),
+                        ..r.limits
+                    };
+                    match xml::parse_with_limits(&bytes, &limits) {
+                        Ok(d) => Ok(Ok(d)),
+                        Err(e) => {
+                            rejected("document-invalid", format!("the body (attachment {id}):{e}"))
+                        }
+                    }
+                }
+                Ok(None) => rejected(
+                    "body-too-large",
+                    format!(
+                        "the body (attachment {id}) is over the {max} bytes this node checks against its model (attachments.max_checked_body_bytes)"
+                    ),
+                ),
+                Err(e) => Err(NotAnEnvelope(format!("the body (attachment {id}): {e}"))),
+            }
+        }
+        (Some(id), None) => rejected(
+            "attachment-missing",
+            format!("the body is attachment {id}, which is not at hand"),
+        ),
+    }
+}
+
+/// 11. The goods' permits, by the integrated tariff on the document's date.
+fn permits_present(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let (model, record) = facts
+        .document
+        .as_ref()
+        .expect("CHECKS reads the document before its permits");
+    let on = r.directories.on(facts.signing_time().date_naive());
+    let missing = r.catalog.missing_documents(&on, model, record);
+    if !missing.is_empty() {
+        return reject(
+            "permits-missing",
+            tereze_codecs::translate::describe_missing(&missing, &on),
+        );
+    }
+    Ok(None)
+}
+
+/// 12. Trader identifiers are good and their traders active.
+///
+/// Each is well-formed with valid check digits, of a state in the trust space, and registered
+/// and active on the document's date by its state's word.
+fn traders_standing(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let date = facts.signing_time().date_naive();
+    for t in &facts.signed().envelope.header.traders {
+        let parsed = match tereze_reference_data::trader::parse(t) {
+            Ok(p) => p,
+            // A partner state's trader: its numbering rule and register are not ours to
+            // check; its form and its state's place in the trust space are.
+            Err(tereze_reference_data::trader::TraderError::UnknownCountry { .. })
+                if tereze_codecs::envelope::is_trader_identifier(t)
+                    && t.get(..2).is_some_and(|c| r.trust.state(c).is_some()) =>
+            {
+                continue;
+            }
+            Err(e) => return reject("trader-invalid", format!("{t}: {e}")),
+        };
+        let country = parsed.country.as_str();
+        if r.trust.state(country).is_none() {
+            return reject(
+                "trader-invalid",
+                format!(
+                    "{t}: {country} is not a state of trust space v{}",
+                    r.trust.version
+                ),
+            );
+        }
+        match r.traders.standing(t, date) {
+            Standing::Active | Standing::NotChecked => {}
+            Standing::Unknown => {
+                return reject(
+                    "trader-unknown",
+                    format!("{t} is not in {country}'s register of traders"),
+                )
+            }
+            Standing::Inactive(why) => {
+                return reject(
+                    "trader-inactive",
+                    format!("{t} is not active in {country}'s register: {why}"),
+                )
+            }
+            Standing::Unresolved(why) => {
+                return reject(
+                    "trader-unresolved",
+                    format!("{t}: {country}'s register could not be asked: {why}"),
+                )
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Why `dsig::verify` said no, as a reason code: a bad signature, a signer that does not
@@ -520,7 +708,7 @@ fn classify_signature_failure(
     e: VerifyError,
     at: DateTime<Utc>,
     sender: &str,
-) -> Verdict {
+) -> Reason {
     match e {
         VerifyError::Dsig(DsigError::UntrustedSigner(why)) => {
             if let Some(cert) = signer_certificate(doc) {
@@ -534,25 +722,26 @@ fn classify_signature_failure(
                     .and_then(|t| cert.not_after().compare(t).ok())
                     .is_some_and(|o| o == std::cmp::Ordering::Less);
                 if before || after {
-                    return Verdict::rejected(
-                        "certificate-not-valid",
-                        format!(
+                    return Reason {
+                        code: "certificate-not-valid",
+                        message: format!(
                             "the signer certificate ({} to {}) was not valid at the signing time {}",
                             cert.not_before(),
                             cert.not_after(),
                             at.to_rfc3339()
                         ),
-                        None,
-                    );
+                    };
                 }
             }
-            Verdict::rejected(
-                "chain-untrusted",
-                format!("the signer does not chain to an anchor of {sender}: {why}"),
-                None,
-            )
+            Reason {
+                code: "chain-untrusted",
+                message: format!("the signer does not chain to an anchor of {sender}: {why}"),
+            }
         }
-        other => Verdict::rejected("signature-invalid", other.to_string(), None),
+        other => Reason {
+            code: "signature-invalid",
+            message: other.to_string(),
+        },
     }
 }
 
@@ -899,6 +1088,22 @@ mod tests {
         let mut h = header();
         h.traders = vec![kz_trader("01024000123")];
         assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-unresolved");
+    }
+
+    #[test]
+    fn the_checks_run_in_the_order_docs_recognition_md_lists_their_codes() {
+        let doc = include_str!("../../docs/recognition.md");
+        // The reason-code column of the table: rows `| # | `code` | … |`.
+        let documented: Vec<&str> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| ")?.split(" | ").nth(1))
+            .filter_map(|c| c.strip_prefix('`')?.strip_suffix('`'))
+            .collect();
+        let table: Vec<&str> = CHECKS
+            .iter()
+            .flat_map(|c| c.codes.iter().copied())
+            .collect();
+        assert_eq!(table, documented);
     }
 
     #[test]
