@@ -361,18 +361,28 @@ impl NodeConfig {
             path: path.display().to_string(),
             reason: e.to_string().trim_end().replace('\n', " "),
         })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        if let Some(p) = c.trust_anchor.as_mut() {
+        c.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        c.check().map_err(|(field, reason)| ConfigError::Invalid {
+            path: path.display().to_string(),
+            field,
+            reason,
+        })?;
+        Ok(c)
+    }
+
+    /// Makes every relative path in the file relative to `base`, the file's directory.
+    fn resolve_paths(&mut self, base: &Path) {
+        if let Some(p) = self.trust_anchor.as_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        if let Some(a) = c.admin.as_mut() {
+        if let Some(a) = self.admin.as_mut() {
             if a.token_file.is_relative() {
                 a.token_file = base.join(&a.token_file);
             }
         }
-        if let Some(t) = c.national.tls.as_mut() {
+        if let Some(t) = self.national.tls.as_mut() {
             for p in [&mut t.certificate, &mut t.key]
                 .into_iter()
                 .chain(t.client_ca.iter_mut())
@@ -382,7 +392,7 @@ impl NodeConfig {
                 }
             }
         }
-        for client in &mut c.national.clients {
+        for client in &mut self.national.clients {
             for p in client
                 .token_file
                 .iter_mut()
@@ -393,102 +403,119 @@ impl NodeConfig {
                 }
             }
         }
-        if let Some(p) = c.reference.publish_dir.as_mut() {
+        if let Some(p) = self.reference.publish_dir.as_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        for p in c
+        for p in self
             .publish_crls
             .iter_mut()
-            .chain(c.store_password_file.iter_mut())
-            .chain(c.store_ca_file.iter_mut())
+            .chain(self.store_password_file.iter_mut())
+            .chain(self.store_ca_file.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
         for p in [
-            &mut c.data_dir,
-            &mut c.trust_space,
-            &mut c.tls.certificate,
-            &mut c.tls.key,
-            &mut c.signing.certificate,
-            &mut c.signing.key,
+            &mut self.data_dir,
+            &mut self.trust_space,
+            &mut self.tls.certificate,
+            &mut self.tls.key,
+            &mut self.signing.certificate,
+            &mut self.signing.key,
         ] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         }
-        let invalid = |field: &str, reason: String| ConfigError::Invalid {
-            path: path.display().to_string(),
-            field: field.into(),
-            reason,
-        };
-        if !is_state_code(&c.state) {
-            return Err(invalid(
+    }
+
+    /// The checks in the order they report: the first failing one names its field.
+    fn check(&self) -> Result<(), Refusal> {
+        self.check_state()?;
+        self.check_limits()?;
+        self.check_connections()?;
+        self.check_relay()?;
+        self.check_attachments()?;
+        self.check_attachment_rates()?;
+        self.check_peers_and_services()?;
+        self.check_store()?;
+        check_national(&self.national)?;
+        self.check_shutdown_and_routing()
+    }
+
+    /// `state` is a state code.
+    fn check_state(&self) -> Result<(), Refusal> {
+        if !is_state_code(&self.state) {
+            return refuse(
                 "state",
                 format!(
                     "{:?} is not a state code (ISO 3166-1 alpha-2, or the hub's code)",
-                    c.state
+                    self.state
                 ),
-            ));
+            );
         }
-        if c.limits.max_batch == 0 || c.limits.max_batch > 10_000 {
-            return Err(invalid(
-                "limits.max_batch",
-                "must be between 1 and 10000".into(),
-            ));
+        Ok(())
+    }
+
+    /// `[limits]`: batches, message and call sizes, what is held in memory, threads.
+    fn check_limits(&self) -> Result<(), Refusal> {
+        if self.limits.max_batch == 0 || self.limits.max_batch > 10_000 {
+            return refuse("limits.max_batch", "must be between 1 and 10000".into());
         }
-        if c.limits.max_message_bytes < 1024 {
-            return Err(invalid(
-                "limits.max_message_bytes",
-                "must be at least 1024".into(),
-            ));
+        if self.limits.max_message_bytes < 1024 {
+            return refuse("limits.max_message_bytes", "must be at least 1024".into());
         }
-        if c.limits.max_call_bytes < c.limits.max_message_bytes {
-            return Err(invalid(
+        if self.limits.max_call_bytes < self.limits.max_message_bytes {
+            return refuse(
                 "limits.max_call_bytes",
                 format!(
                     "must be at least limits.max_message_bytes ({}), or a largest message could never be sent",
-                    c.limits.max_message_bytes
+                    self.limits.max_message_bytes
                 ),
-            ));
+            );
         }
-        if !(1..=1_024).contains(&c.limits.max_preparing) {
-            return Err(invalid(
+        if !(1..=1_024).contains(&self.limits.max_preparing) {
+            return refuse(
                 "limits.max_preparing",
                 "must be between 1 and 1024 (documents prepared at once, each held in memory)"
                     .into(),
-            ));
+            );
         }
-        if !(16..=65_536).contains(&c.limits.max_preparing_mb) {
-            return Err(invalid(
+        if !(16..=65_536).contains(&self.limits.max_preparing_mb) {
+            return refuse(
                 "limits.max_preparing_mb",
                 "must be between 16 and 65536 (MiB)".into(),
-            ));
+            );
         }
-        if c.limits.max_queue_bytes < 65_536 {
-            return Err(invalid(
+        if self.limits.max_queue_bytes < 65_536 {
+            return refuse(
                 "limits.max_queue_bytes",
                 "must be at least 65536 (bytes)".into(),
-            ));
+            );
         }
         // National fetches hold a thread for their whole transfer: some must stay for the rest.
-        let fetches = c.attachments.max_national_transfers;
-        if c.limits.blocking_threads < fetches + 8 || c.limits.blocking_threads > 4096 {
-            return Err(invalid(
+        let fetches = self.attachments.max_national_transfers;
+        if self.limits.blocking_threads < fetches + 8 || self.limits.blocking_threads > 4096 {
+            return refuse(
                 "limits.blocking_threads",
                 format!("must be between attachments.max_national_transfers + 8 ({}) and 4096, so that fetches cannot take every thread", fetches + 8),
-            ));
+            );
         }
-        if !(1..=65_536).contains(&c.limits.store_cache_mb) {
-            return Err(invalid(
+        if !(1..=65_536).contains(&self.limits.store_cache_mb) {
+            return refuse(
                 "limits.store_cache_mb",
                 "must be between 1 and 65536 (MiB)".into(),
-            ));
+            );
         }
-        let k = &c.connections;
+        Ok(())
+    }
+
+    /// `[connections]`: timeouts and how many connections and streams each door takes.
+    fn check_connections(&self) -> Result<(), Refusal> {
+        let k = &self.connections;
         for (field, v) in [
             (
                 "connections.header_timeout_seconds",
@@ -498,17 +525,11 @@ impl NodeConfig {
             ("connections.idle_timeout_seconds", k.idle_timeout_seconds),
         ] {
             if v == 0 || v > 3_600 {
-                return Err(invalid(
-                    field,
-                    format!("{v}: must be between 1 and 3600 seconds"),
-                ));
+                return refuse(field, format!("{v}: must be between 1 and 3600 seconds"));
             }
         }
         if k.max_per_door == 0 {
-            return Err(invalid(
-                "connections.max_per_door",
-                "must be at least 1".into(),
-            ));
+            return refuse("connections.max_per_door", "must be at least 1".into());
         }
         for (field, v) in [
             (
@@ -522,179 +543,210 @@ impl NodeConfig {
             ),
         ] {
             if v == 0 {
-                return Err(invalid(field, "must be at least 1".into()));
+                return refuse(field, "must be at least 1".into());
             }
         }
-        if c.relay.max_attempts == 0 {
-            return Err(invalid("relay.max_attempts", "must be at least 1".into()));
+        Ok(())
+    }
+
+    /// `[relay]`: attempts, backoff, lingering and concurrency.
+    fn check_relay(&self) -> Result<(), Refusal> {
+        if self.relay.max_attempts == 0 {
+            return refuse("relay.max_attempts", "must be at least 1".into());
         }
-        if c.relay.min_backoff_ms == 0 || c.relay.min_backoff_ms > c.relay.max_backoff_ms {
-            return Err(invalid(
+        if self.relay.min_backoff_ms == 0 || self.relay.min_backoff_ms > self.relay.max_backoff_ms {
+            return refuse(
                 "relay.min_backoff_ms",
                 "must be positive and not above relay.max_backoff_ms".into(),
-            ));
+            );
         }
-        if c.relay.linger_ms > 1_000 {
-            return Err(invalid(
+        if self.relay.linger_ms > 1_000 {
+            return refuse(
                 "relay.linger_ms",
                 "must not exceed 1000 (it delays every batch under load)".into(),
-            ));
+            );
         }
-        if c.relay.concurrency == 0 {
-            return Err(invalid("relay.concurrency", "must be at least 1".into()));
+        if self.relay.concurrency == 0 {
+            return refuse("relay.concurrency", "must be at least 1".into());
         }
-        let a = &c.attachments;
+        Ok(())
+    }
+
+    /// `[attachments]`: sizes, transfers, chunks and the largest body checked in memory.
+    fn check_attachments(&self) -> Result<(), Refusal> {
+        let a = &self.attachments;
         if a.max_attachment_bytes == 0 || a.max_message_bytes < a.max_attachment_bytes {
-            return Err(invalid(
+            return refuse(
                 "attachments.max_message_bytes",
                 format!(
                     "must be at least attachments.max_attachment_bytes ({}), which must be positive",
                     a.max_attachment_bytes
                 ),
-            ));
+            );
         }
         if a.max_per_message == 0 || a.max_per_message > 1_000 {
-            return Err(invalid(
+            return refuse(
                 "attachments.max_per_message",
                 "must be between 1 and 1000".into(),
-            ));
+            );
         }
         if a.max_national_transfers == 0 {
-            return Err(invalid(
+            return refuse(
                 "attachments.max_national_transfers",
                 "must be at least 1".into(),
-            ));
+            );
         }
         if a.max_transfers_per_peer == 0 {
-            return Err(invalid(
+            return refuse(
                 "attachments.max_transfers_per_peer",
                 "must be at least 1".into(),
-            ));
+            );
         }
         if a.chunk_bytes < 4096 || a.chunk_bytes > crate::attachments::MAX_CHUNK_BYTES {
-            return Err(invalid(
+            return refuse(
                 "attachments.chunk_bytes",
                 format!(
                     "must be between 4096 and {} (what a receiver takes in one chunk)",
                     crate::attachments::MAX_CHUNK_BYTES
                 ),
-            ));
+            );
         }
         if a.max_checked_body_bytes > 256 << 20 {
-            return Err(invalid(
+            return refuse(
                 "attachments.max_checked_body_bytes",
                 "must not exceed 268435456 (256 MiB): a checked body is parsed in memory".into(),
-            ));
+            );
         }
+        Ok(())
+    }
+
+    /// `[attachments]` rates: a sender never so slow that its receiver gives it up as stalled.
+    fn check_attachment_rates(&self) -> Result<(), Refusal> {
+        let a = &self.attachments;
         if a.send_rate_kib != 0 && a.send_rate_kib < a.min_rate_kib {
-            return Err(invalid(
+            return refuse(
                 "attachments.send_rate_kib",
                 format!(
                     "must be 0 (no limit) or at least attachments.min_rate_kib ({}): slower transfers are given up",
                     a.min_rate_kib
                 ),
-            ));
+            );
         }
         if a.stall_seconds < 10 {
-            return Err(invalid(
-                "attachments.stall_seconds",
-                "must be at least 10".into(),
-            ));
+            return refuse("attachments.stall_seconds", "must be at least 10".into());
         }
         if a.send_rate_kib != 0
             && (a.chunk_bytes as u64).div_ceil(a.send_rate_kib.saturating_mul(1024))
                 >= a.stall_seconds
         {
-            return Err(invalid(
+            return refuse(
                 "attachments.send_rate_kib",
                 format!(
                     "at {} KiB/s a chunk of attachments.chunk_bytes ({}) takes attachments.stall_seconds ({}) or more: a receiver would stop the transfer as stalled; send faster or in smaller chunks",
                     a.send_rate_kib, a.chunk_bytes, a.stall_seconds
                 ),
-            ));
+            );
         }
         if a.min_rate_kib == 0 || a.gc_interval_seconds == 0 {
-            return Err(invalid(
+            return refuse(
                 "attachments.min_rate_kib",
                 "attachments.min_rate_kib and attachments.gc_interval_seconds must be at least 1"
                     .into(),
-            ));
+            );
         }
-        for (i, p) in c.peers.iter().enumerate() {
+        Ok(())
+    }
+
+    /// Peers over TLS only, `[reference]` and `[traders]`.
+    fn check_peers_and_services(&self) -> Result<(), Refusal> {
+        for (i, p) in self.peers.iter().enumerate() {
             if !p.endpoint.starts_with("https://") {
-                return Err(invalid(
+                return refuse(
                     &format!("peer[{i}].endpoint"),
                     format!("{:?}: nodes talk over TLS only; use https://", p.endpoint),
-                ));
+                );
             }
         }
-        if c.reference.refresh_seconds == 0 {
-            return Err(invalid(
-                "reference.refresh_seconds",
-                "must be at least 1".into(),
-            ));
+        if self.reference.refresh_seconds == 0 {
+            return refuse("reference.refresh_seconds", "must be at least 1".into());
         }
-        if c.traders.resolve_timeout_seconds == 0 || c.traders.resolve_timeout_seconds > 60 {
-            return Err(invalid(
+        if self.traders.resolve_timeout_seconds == 0 || self.traders.resolve_timeout_seconds > 60 {
+            return refuse(
                 "traders.resolve_timeout_seconds",
                 "must be between 1 and 60".into(),
-            ));
+            );
         }
-        for (i, w) in c.reference.webhooks.iter().enumerate() {
+        for (i, w) in self.reference.webhooks.iter().enumerate() {
             if !w.url.starts_with("http://") {
-                return Err(invalid(
+                return refuse(
                     &format!("reference.webhooks[{i}].url"),
                     format!(
                         "{:?}: only http:// URLs (a national system on the node's own network)",
                         w.url
                     ),
-                ));
+                );
             }
         }
-        if let Some(url) = &c.store {
+        Ok(())
+    }
+
+    /// `store` and its files, and a lease longer than a relay call.
+    fn check_store(&self) -> Result<(), Refusal> {
+        if let Some(url) = &self.store {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(invalid(
+                return refuse(
                     "store",
                     "must be a PostgreSQL URL (postgres://user@host:port/database); omit it for the embedded store".into(),
-                ));
+                );
             }
             if let Err(reason) = crate::store::PgOptions::parse(url, 1, None, None) {
-                return Err(invalid("store", reason));
+                return refuse("store", reason);
             }
-        } else if c.store_password_file.is_some() || c.store_ca_file.is_some() {
-            return Err(invalid(
+        } else if self.store_password_file.is_some() || self.store_ca_file.is_some() {
+            return refuse(
                 "store",
                 "store_password_file and store_ca_file need a PostgreSQL store".into(),
-            ));
+            );
         }
-        if c.store_lease_seconds <= c.relay.timeout_seconds {
-            return Err(invalid(
+        if self.store_lease_seconds <= self.relay.timeout_seconds {
+            return refuse(
                 "store_lease_seconds",
                 format!(
                     "must be longer than relay.timeout_seconds ({}): a call still running when its lease ends would be sent again by another replica",
-                    c.relay.timeout_seconds
+                    self.relay.timeout_seconds
                 ),
-            ));
+            );
         }
-        check_national(&c.national).map_err(|(field, reason)| invalid(&field, reason))?;
-        if !(crate::shutdown::MIN_BUDGET_SECONDS..=3600).contains(&c.shutdown_seconds) {
-            return Err(invalid(
+        Ok(())
+    }
+
+    /// `shutdown_seconds` leaves room for the last checkpoint; routes through a hub name it.
+    fn check_shutdown_and_routing(&self) -> Result<(), Refusal> {
+        if !(crate::shutdown::MIN_BUDGET_SECONDS..=3600).contains(&self.shutdown_seconds) {
+            return refuse(
                 "shutdown_seconds",
                 format!(
                     "must be between {} (the last audit checkpoint and the runtime's stop take up to {} s of it) and 3600",
                     crate::shutdown::MIN_BUDGET_SECONDS,
                     crate::shutdown::RESERVE.as_secs()
                 ),
-            ));
+            );
         }
-        if !c.routing.via_hub.is_empty() && c.routing.hub.is_none() {
-            return Err(invalid(
+        if !self.routing.via_hub.is_empty() && self.routing.hub.is_none() {
+            return refuse(
                 "routing.via_hub",
                 "routes through a hub need routing.hub".into(),
-            ));
+            );
         }
-        Ok(c)
+        Ok(())
     }
+}
+
+/// A refused value: the field's path and why.
+type Refusal = (String, String);
+
+fn refuse(field: &str, reason: String) -> Result<(), Refusal> {
+    Err((field.into(), reason))
 }
 
 #[cfg(test)]
