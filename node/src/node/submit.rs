@@ -396,17 +396,7 @@ async fn reserve(
 type Prepared = (Outgoing, Participant, bool, (String, String));
 
 fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
-    let limits = xml::Limits {
-        max_bytes: node.config.limits.max_message_bytes,
-        ..xml::Limits::default()
-    };
-    for (i, t) in s.traders.iter().enumerate() {
-        tereze_reference_data::trader::parse(t).map_err(|source| SubmitError::Trader {
-            index: i,
-            trader: t.clone(),
-            source,
-        })?;
-    }
+    check_traders(&s)?;
     let attachments = attachment_refs(node, &s.attachments)?;
     let format = node.catalog.format(&s.format).ok_or_else(|| {
         invalid(format!(
@@ -416,6 +406,10 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
     })?;
     let doc = match &s.body_attachment {
         None => {
+            let limits = xml::Limits {
+                max_bytes: node.config.limits.max_message_bytes,
+                ..xml::Limits::default()
+            };
             xml::parse_with_limits(&s.document, &limits).map_err(|source| SubmitError::Xml {
                 at: "document".into(),
                 source,
@@ -424,33 +418,54 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         Some(id) => body_by_reference(node, &s, format.kind, id, &attachments)?,
     };
     let translated = format.kind != FormatKind::Eaeu;
+    let results = eaeu_documents(node, &s, &format, doc)?;
+    check_set_recipients(&s, &results)?;
+    let common = Common::of(node, &s);
+    let mut out = Vec::new();
+    for r in results {
+        let recipient = recipient_of(&s, &r)?;
+        let (outgoing, kind) = seal(node, &s, &common, &attachments, &recipient, r)?;
+        out.push((outgoing, recipient, translated, kind));
+    }
+    Ok(out)
+}
+
+/// Every trader identifier is well-formed, with valid check digits.
+fn check_traders(s: &Submission) -> Result<(), SubmitError> {
+    for (i, t) in s.traders.iter().enumerate() {
+        tereze_reference_data::trader::parse(t).map_err(|source| SubmitError::Trader {
+            index: i,
+            trader: t.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The EAEU documents a submission stands for: an EAEU document checked against its model, or
+/// the translation of this state's national document or submission set, each checked against
+/// its model when the tariff asks for permits.
+fn eaeu_documents(
+    node: &Node,
+    s: &Submission,
+    format: &tereze_codecs::translate::FormatInfo,
+    doc: xml::Document,
+) -> Result<Vec<Translated>, SubmitError> {
     let directories = node.directories();
     let today = directories.today();
-    // The permits the integrated tariff asks for must be listed (the receiver checks the same).
-    let complete = |id: &str, record: &tereze_codecs::translate::Record| {
-        let missing = node.catalog.missing_documents(&today, id, record);
-        if missing.is_empty() {
-            Ok(())
-        } else {
-            Err(invalid(format!(
-                "document: permits missing: {}",
-                tereze_codecs::translate::describe_missing(&missing, &today)
-            )))
-        }
-    };
-    let results: Vec<Translated> = match format.kind {
+    match format.kind {
         FormatKind::Eaeu => {
             let record = node
                 .catalog
                 .check_eaeu(&today, &s.format, &doc)
                 .map_err(SubmitError::Document)?;
-            complete(&s.format, &record)?;
-            vec![Translated {
+            check_permits(node, &today, &s.format, &record)?;
+            Ok(vec![Translated {
                 format: s.format.clone(),
                 document: doc,
                 model: node.catalog.model(&s.format).cloned(),
                 recipient: None,
-            }]
+            }])
         }
         FormatKind::National | FormatKind::Submission => {
             if let Some(c) = &format.country {
@@ -471,138 +486,189 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
                         .catalog
                         .check_eaeu(&today, &r.format, &r.document)
                         .map_err(SubmitError::Document)?;
-                    complete(&r.format, &record)?;
+                    check_permits(node, &today, &r.format, &record)?;
                 }
             }
-            results
+            Ok(results)
         }
-    };
-    check_set_recipients(&s, &results)?;
-    let conversation_id = s.conversation_id.unwrap_or_else(Uuid::new_v4);
-    let now = Utc::now().fixed_offset();
-    let ttl = s
-        .ttl_seconds
-        .unwrap_or(node.config.relay.ttl_seconds)
-        .min(365 * 86_400);
-    let expires = now + ChronoDuration::seconds(ttl as i64);
-    let authority = if s.sender_authority.is_empty() {
-        node.config.signing.authority.clone()
+    }
+}
+
+/// The permits the integrated tariff asks for must be listed (the receiver checks the same).
+fn check_permits(
+    node: &Node,
+    today: &tereze_reference_data::On<'_>,
+    id: &str,
+    record: &tereze_codecs::translate::Record,
+) -> Result<(), SubmitError> {
+    let missing = node.catalog.missing_documents(today, id, record);
+    if missing.is_empty() {
+        Ok(())
     } else {
-        s.sender_authority.clone()
-    };
-    let sender = Participant {
-        country: node.config.state.clone(),
-        authority,
-    };
-    let mut out = Vec::new();
-    for r in results {
-        let recipient = match r.recipient.clone() {
-            Some(p) => p,
-            None => {
-                if s.recipient_country.is_empty() {
-                    return Err(invalid(
-                        "recipient_country: required (the format names no recipient)",
-                    ));
-                }
-                Participant {
-                    country: s.recipient_country.clone(),
-                    authority: if s.recipient_authority.is_empty() {
-                        "SW".into()
-                    } else {
-                        s.recipient_authority.clone()
-                    },
-                }
-            }
+        Err(invalid(format!(
+            "document: permits missing: {}",
+            tereze_codecs::translate::describe_missing(&missing, today)
+        )))
+    }
+}
+
+/// What every message of one submission shares in its header.
+struct Common {
+    conversation_id: Uuid,
+    now: chrono::DateTime<chrono::FixedOffset>,
+    expires: chrono::DateTime<chrono::FixedOffset>,
+    sender: Participant,
+}
+
+impl Common {
+    fn of(node: &Node, s: &Submission) -> Self {
+        let now = Utc::now().fixed_offset();
+        let ttl = s
+            .ttl_seconds
+            .unwrap_or(node.config.relay.ttl_seconds)
+            .min(365 * 86_400);
+        let authority = if s.sender_authority.is_empty() {
+            node.config.signing.authority.clone()
+        } else {
+            s.sender_authority.clone()
         };
-        if recipient.country == node.config.state {
-            return Err(invalid(format!(
-                "recipient_country: {} is this node's own state",
-                recipient.country
-            )));
-        }
-        let peer = node.next_hop(&recipient.country).ok_or_else(|| {
-            invalid(format!(
-                "recipient_country: {} is not a state in the trust space",
-                recipient.country
-            ))
-        })?;
-        let model = r
-            .model
-            .as_ref()
-            .ok_or_else(|| invalid(format!("format: {} has no EAEU document model", r.format)))?;
-        let message_id = Uuid::new_v4();
-        let header = Header {
-            message_id,
-            conversation_id,
-            procedure_id: conversation_id,
-            in_reply_to: None,
-            process: model.process.clone(),
-            message: model.message.clone(),
-            transaction: model.transaction.clone(),
-            kind: MessageKind::Request,
-            sender: sender.clone(),
-            recipient: recipient.clone(),
-            created_at: now,
-            expires_at: Some(expires),
-            document: DocumentRef {
-                type_code: model.type_code.clone(),
-                version: model.version.clone(),
-                issuing_authority: sender.clone(),
+        Self {
+            conversation_id: s.conversation_id.unwrap_or_else(Uuid::new_v4),
+            now,
+            expires: now + ChronoDuration::seconds(ttl as i64),
+            sender: Participant {
+                country: node.config.state.clone(),
+                authority,
             },
-            traders: s.traders.clone(),
-            attachments: attachments.iter().map(|(r, _)| r.clone()).collect(),
-        };
-        for (r, upload) in &attachments {
-            node.attachments
-                .adopt(*upload, message_id, &r.id)
-                .map_err(|e| attachment_failure(&format!("attachments: {}", r.id), e))?;
         }
-        let mut env_doc = match &s.body_attachment {
-            None => Envelope::build_document(VERSION, &header, &r.document),
-            Some(id) => Envelope::build_document_by_reference(VERSION, &header, id),
-        }
-        .map_err(SubmitError::Envelope)?;
-        dsig::sign_enveloped(
-            &mut env_doc,
-            &SignTarget::Document,
-            &node.signing,
-            &SignOptions::default(),
-        )
-        .map_err(SubmitError::Signing)?;
-        let bytes = env_doc.to_xml().into_bytes();
-        if bytes.len() > node.config.limits.max_message_bytes {
-            return Err(invalid(format!(
-                "document: the signed envelope is {} bytes, over the limit of {}",
-                bytes.len(),
-                node.config.limits.max_message_bytes
-            )));
-        }
-        out.push((
-            Outgoing {
-                message_id,
-                conversation_id,
-                peer,
-                payload: Payload::Envelope {
-                    sender: node.config.state.clone(),
-                    recipient: recipient.country.clone(),
-                    envelope: bytes,
-                    attachments: attachments
-                        .iter()
-                        .map(|(r, _)| AttachmentMeta {
-                            id: r.id.clone(),
-                            size: r.size,
-                            sha256: tereze_support::hex::hex(&r.sha256),
-                        })
-                        .collect(),
-                },
-                expires_at: Some(expires.timestamp_millis()),
-            },
-            recipient,
-            translated,
-            (model.process.clone(), model.type_code.clone()),
+    }
+}
+
+/// The recipient a translation names (a submission set's), else the submission's.
+fn recipient_of(s: &Submission, r: &Translated) -> Result<Participant, SubmitError> {
+    if let Some(p) = r.recipient.clone() {
+        return Ok(p);
+    }
+    if s.recipient_country.is_empty() {
+        return Err(invalid(
+            "recipient_country: required (the format names no recipient)",
         ));
     }
-    Ok(out)
+    Ok(Participant {
+        country: s.recipient_country.clone(),
+        authority: if s.recipient_authority.is_empty() {
+            "SW".into()
+        } else {
+            s.recipient_authority.clone()
+        },
+    })
+}
+
+/// One EAEU document for `recipient` as a signed envelope in an outbox entry, its attachments
+/// adopted under the new message id; with its common process and document type.
+fn seal(
+    node: &Node,
+    s: &Submission,
+    common: &Common,
+    attachments: &[(AttachmentRef, Uuid)],
+    recipient: &Participant,
+    r: Translated,
+) -> Result<(Outgoing, (String, String)), SubmitError> {
+    if recipient.country == node.config.state {
+        return Err(invalid(format!(
+            "recipient_country: {} is this node's own state",
+            recipient.country
+        )));
+    }
+    let peer = node.next_hop(&recipient.country).ok_or_else(|| {
+        invalid(format!(
+            "recipient_country: {} is not a state in the trust space",
+            recipient.country
+        ))
+    })?;
+    let model = r
+        .model
+        .as_ref()
+        .ok_or_else(|| invalid(format!("format: {} has no EAEU document model", r.format)))?;
+    let message_id = Uuid::new_v4();
+    let header = Header {
+        message_id,
+        conversation_id: common.conversation_id,
+        procedure_id: common.conversation_id,
+        in_reply_to: None,
+        process: model.process.clone(),
+        message: model.message.clone(),
+        transaction: model.transaction.clone(),
+        kind: MessageKind::Request,
+        sender: common.sender.clone(),
+        recipient: recipient.clone(),
+        created_at: common.now,
+        expires_at: Some(common.expires),
+        document: DocumentRef {
+            type_code: model.type_code.clone(),
+            version: model.version.clone(),
+            issuing_authority: common.sender.clone(),
+        },
+        traders: s.traders.clone(),
+        attachments: attachments.iter().map(|(r, _)| r.clone()).collect(),
+    };
+    for (r, upload) in attachments {
+        node.attachments
+            .adopt(*upload, message_id, &r.id)
+            .map_err(|e| attachment_failure(&format!("attachments: {}", r.id), e))?;
+    }
+    let bytes = signed_envelope(node, s, &header, &r.document)?;
+    let outgoing = Outgoing {
+        message_id,
+        conversation_id: common.conversation_id,
+        peer,
+        payload: Payload::Envelope {
+            sender: node.config.state.clone(),
+            recipient: recipient.country.clone(),
+            envelope: bytes,
+            attachments: attachments
+                .iter()
+                .map(|(r, _)| AttachmentMeta {
+                    id: r.id.clone(),
+                    size: r.size,
+                    sha256: tereze_support::hex::hex(&r.sha256),
+                })
+                .collect(),
+        },
+        expires_at: Some(common.expires.timestamp_millis()),
+    };
+    Ok((outgoing, (model.process.clone(), model.type_code.clone())))
+}
+
+/// The envelope of `header` around `document` (or the body attachment), signed by this node,
+/// within `limits.max_message_bytes`.
+fn signed_envelope(
+    node: &Node,
+    s: &Submission,
+    header: &Header,
+    document: &xml::Document,
+) -> Result<Vec<u8>, SubmitError> {
+    let mut env_doc = match &s.body_attachment {
+        None => Envelope::build_document(VERSION, header, document),
+        Some(id) => Envelope::build_document_by_reference(VERSION, header, id),
+    }
+    .map_err(SubmitError::Envelope)?;
+    dsig::sign_enveloped(
+        &mut env_doc,
+        &SignTarget::Document,
+        &node.signing,
+        &SignOptions::default(),
+    )
+    .map_err(SubmitError::Signing)?;
+    let bytes = env_doc.to_xml().into_bytes();
+    if bytes.len() > node.config.limits.max_message_bytes {
+        return Err(invalid(format!(
+            "document: the signed envelope is {} bytes, over the limit of {}",
+            bytes.len(),
+            node.config.limits.max_message_bytes
+        )));
+    }
+    Ok(bytes)
 }
 
 /// A submission set names the recipient of each of its messages; a `recipient_country` that
