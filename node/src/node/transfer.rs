@@ -478,44 +478,16 @@ pub(crate) async fn receive(
             true,
         ));
     };
-    let left = n.info.size.saturating_sub(first.offset);
     let mut room = node
         .disk
-        .promise(left)
+        .promise(n.info.size.saturating_sub(first.offset))
         .map_err(|e| Status::unavailable(e.to_string()))?;
-    let (message, id, from) = (n.message, n.info.id.clone(), n.from.clone());
-    let (sha256, size, offset) = (n.sha256, n.info.size, first.offset);
-    let nd = node.clone();
-    let opened = blocking(move || {
-        nd.attachments
-            .receive(message, &id, sha256, size, &from, offset)
-    })
-    .await
-    .map_err(|e| Status::internal(e.to_string()))?;
-    let mut sink = match opened {
-        Ok(s) => s,
-        Err(AttachmentError::Offset { offered, have }) => {
-            return Ok(refused(
-                have,
-                "offset-mismatch",
-                format!(
-                    "the stream began at {offered}; {have} bytes are held: continue from there"
-                ),
-                true,
-            ))
-        }
-        Err(e @ AttachmentError::Io { .. }) => return Err(Status::unavailable(e.to_string())),
-        Err(e @ AttachmentError::Conflict { .. }) => {
-            return Ok(refused(0, "conflict", e.to_string(), false))
-        }
-        Err(e) => return Ok(refused(0, "refused", e.to_string(), false)),
+    let sink = match open_sink(node, &n, first.offset).await? {
+        Ok(sink) => sink,
+        Err(answer) => return Ok(answer),
     };
     if let Some(h) = sink.already() {
-        return Ok(PutAttachmentResponse {
-            have: h.size,
-            complete: true,
-            refused: None,
-        });
+        return Ok(complete(h.size));
     }
     let started = std::time::Instant::now();
     let began_at = sink.written();
@@ -529,46 +501,133 @@ pub(crate) async fn receive(
             hold.written.subscribe(),
         ));
     }
-    let mut next = Some(first);
-    let stall = Duration::from_secs(node.config.attachments.stall_seconds);
-    loop {
-        let chunk = match next.take() {
-            Some(c) => c,
-            None => match tokio::time::timeout(stall, stream.message()).await {
-                Ok(Ok(Some(c))) => c,
-                Ok(Ok(None)) => break,
-                Err(_) => {
-                    // A sender that went quiet (or a connection nobody closed) would hold this
-                    // attachment and a slot for ever: stop, keeping what arrived.
-                    let have = pause(sink).await?;
-                    tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, "transfer stalled: no chunk for attachments.stall_seconds; it resumes from here");
-                    return Err(Status::deadline_exceeded(format!(
-                        "no chunk for {} s (attachments.stall_seconds); {have} bytes are held: continue from there",
-                        stall.as_secs()
-                    )));
-                }
-                Ok(Err(e)) => {
-                    // The sender went away: keep what arrived for a resumed transfer.
-                    let have = pause(sink).await?;
-                    tracing::info!(message_id = %n.message, attachment = %n.info.id, have, error = %e, "transfer interrupted; it resumes from here");
-                    return Err(e);
-                }
-            },
-        };
-        if chunk.data.is_empty() {
-            continue;
+    let mut receiving = Receiver {
+        node,
+        caller,
+        n: &n,
+        hold: &hold,
+        room: &mut room,
+    };
+    let sink = match receiving.take_chunks(sink, first, stream).await? {
+        Ok(sink) => sink,
+        Err(answer) => return Ok(answer),
+    };
+    finish(node, caller, &n, sink, began_at, started).await
+}
+
+/// A step of [`receive`] that may end the call early: `Err` fails it with a status,
+/// `Ok(Err(answer))` answers with a refusal (saying where to continue), `Ok(Ok(_))` goes on.
+type Step<T> = Result<Result<T, PutAttachmentResponse>, Status>;
+
+/// The answer for an attachment held whole.
+fn complete(have: u64) -> PutAttachmentResponse {
+    PutAttachmentResponse {
+        have,
+        complete: true,
+        refused: None,
+    }
+}
+
+/// Opens the attachment's file at the stream's first offset, which must be where the bytes
+/// held end.
+async fn open_sink(node: &Arc<Node>, n: &Named, offset: u64) -> Step<Sink> {
+    let (message, id, from) = (n.message, n.info.id.clone(), n.from.clone());
+    let (sha256, size) = (n.sha256, n.info.size);
+    let nd = node.clone();
+    let opened = blocking(move || {
+        nd.attachments
+            .receive(message, &id, sha256, size, &from, offset)
+    })
+    .await
+    .map_err(|e| Status::internal(e.to_string()))?;
+    match opened {
+        Ok(s) => Ok(Ok(s)),
+        Err(AttachmentError::Offset { offered, have }) => Ok(Err(refused(
+            have,
+            "offset-mismatch",
+            format!("the stream began at {offered}; {have} bytes are held: continue from there"),
+            true,
+        ))),
+        Err(e @ AttachmentError::Io { .. }) => Err(Status::unavailable(e.to_string())),
+        Err(e @ AttachmentError::Conflict { .. }) => {
+            Ok(Err(refused(0, "conflict", e.to_string(), false)))
         }
-        if let Err(e) = room.before_write(chunk.data.len() as u64) {
-            let have = blocking(move || sink.pause())
-                .await
-                .ok()
-                .and_then(|r| r.ok());
+        Err(e) => Ok(Err(refused(0, "refused", e.to_string(), false))),
+    }
+}
+
+/// One transfer's chunks going into its file.
+struct Receiver<'a, 'r> {
+    node: &'a Arc<Node>,
+    caller: &'a StateEntry,
+    n: &'a Named,
+    hold: &'a Receipt<'a>,
+    room: &'a mut super::disk::Promise<'r>,
+}
+
+impl Receiver<'_, '_> {
+    /// Writes `first` and then every chunk until the stream ends; a sender quiet for
+    /// `attachments.stall_seconds`, or gone, leaves what arrived for a resumed transfer.
+    async fn take_chunks(
+        &mut self,
+        mut sink: Sink,
+        first: AttachmentChunk,
+        mut stream: Streaming<AttachmentChunk>,
+    ) -> Step<Sink> {
+        let n = self.n;
+        let mut next = Some(first);
+        let stall = Duration::from_secs(self.node.config.attachments.stall_seconds);
+        loop {
+            let chunk = match next.take() {
+                Some(c) => c,
+                None => match tokio::time::timeout(stall, stream.message()).await {
+                    Ok(Ok(Some(c))) => c,
+                    Ok(Ok(None)) => return Ok(Ok(sink)),
+                    Err(_) => {
+                        // A sender that went quiet (or a connection nobody closed) would hold
+                        // this attachment and a slot for ever: stop, keeping what arrived.
+                        let have = pause(sink).await?;
+                        tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %self.caller.code, have, "transfer stalled: no chunk for attachments.stall_seconds; it resumes from here");
+                        return Err(Status::deadline_exceeded(format!(
+                            "no chunk for {} s (attachments.stall_seconds); {have} bytes are held: continue from there",
+                            stall.as_secs()
+                        )));
+                    }
+                    Ok(Err(e)) => {
+                        // The sender went away: keep what arrived for a resumed transfer.
+                        let have = pause(sink).await?;
+                        tracing::info!(message_id = %n.message, attachment = %n.info.id, have, error = %e, "transfer interrupted; it resumes from here");
+                        return Err(e);
+                    }
+                },
+            };
+            sink = match self.write(sink, chunk).await? {
+                Ok(sink) => sink,
+                Err(answer) => return Ok(Err(answer)),
+            };
+        }
+    }
+
+    /// Writes one chunk within the disk's reserve, after checking its digest.
+    async fn write(&mut self, sink: Sink, chunk: AttachmentChunk) -> Step<Sink> {
+        let n = self.n;
+        if chunk.data.is_empty() {
+            return Ok(Ok(sink));
+        }
+        if let Err(e) = self.room.before_write(chunk.data.len() as u64) {
+            let have = blocking(move || {
+                let mut sink = sink;
+                sink.pause()
+            })
+            .await
+            .ok()
+            .and_then(|r| r.ok());
             tracing::warn!(message_id = %n.message, have, error = %e, "transfer paused: disk reserve");
             return Err(Status::unavailable(e.to_string()));
         }
         if chunk.sha256.len() != 32 {
             let have = pause(sink).await?;
-            return Ok(refused(
+            return Ok(Err(refused(
                 have,
                 "refused",
                 format!(
@@ -577,31 +636,44 @@ pub(crate) async fn receive(
                     chunk.sha256.len()
                 ),
                 false,
-            ));
+            )));
         }
         let len = chunk.data.len();
-        let (s, _, r) = write_chunk(sink, chunk.offset, chunk.data, Some(chunk.sha256))
+        let (sink, _, r) = write_chunk(sink, chunk.offset, chunk.data, Some(chunk.sha256))
             .await
             .map_err(|e| Status::internal(e.to_string()))?;
-        room.landed(len as u64);
-        sink = s;
-        if r.is_ok() {
-            hold.written.send_replace(sink.written());
-            node.metrics.attachment_bytes_received.inc_by(len as u64);
-        }
-        if let Err(e) = r {
-            let have = pause(sink).await?;
-            let (code, transient) = match &e {
-                AttachmentError::ChunkDigest { .. } => ("chunk-digest-mismatch", true),
-                AttachmentError::Offset { .. } => ("offset-mismatch", true),
-                AttachmentError::Io { .. } => return Err(Status::unavailable(e.to_string())),
-                _ => ("refused", false),
-            };
-            node.metrics.attachment_refusals.inc();
-            tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %caller.code, have, reason = %e, "chunk refused");
-            return Ok(refused(have, code, e.to_string(), transient));
-        }
+        self.room.landed(len as u64);
+        let Err(e) = r else {
+            self.hold.written.send_replace(sink.written());
+            self.node
+                .metrics
+                .attachment_bytes_received
+                .inc_by(len as u64);
+            return Ok(Ok(sink));
+        };
+        let have = pause(sink).await?;
+        let (code, transient) = match &e {
+            AttachmentError::ChunkDigest { .. } => ("chunk-digest-mismatch", true),
+            AttachmentError::Offset { .. } => ("offset-mismatch", true),
+            AttachmentError::Io { .. } => return Err(Status::unavailable(e.to_string())),
+            _ => ("refused", false),
+        };
+        self.node.metrics.attachment_refusals.inc();
+        tracing::warn!(message_id = %n.message, attachment = %n.info.id, from = %self.caller.code, have, reason = %e, "chunk refused");
+        Ok(Err(refused(have, code, e.to_string(), transient)))
     }
+}
+
+/// Ends a stream that ended: the attachment is whole, with the declared size and digest, or
+/// the answer says where to continue.
+async fn finish(
+    node: &Node,
+    caller: &StateEntry,
+    n: &Named,
+    sink: Sink,
+    began_at: u64,
+    started: std::time::Instant,
+) -> Result<PutAttachmentResponse, Status> {
     let finished = blocking(move || sink.finish())
         .await
         .map_err(|e| Status::internal(e.to_string()))?;
@@ -618,11 +690,7 @@ pub(crate) async fn receive(
                 mib_per_s = ((h.size - began_at) as f64 / (1 << 20) as f64 / secs.max(1e-6)) as u64,
                 "attachment received"
             );
-            Ok(PutAttachmentResponse {
-                have: h.size,
-                complete: true,
-                refused: None,
-            })
+            Ok(complete(h.size))
         }
         Err(AttachmentError::Short { written, size }) => Ok(refused(
             written,
