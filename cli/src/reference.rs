@@ -283,111 +283,19 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             directory,
             source,
             output,
-        } => {
-            let dirs = directories(&source)?;
-            let as_of = date(&output.as_of)?;
-            match directory {
-                None => {
-                    let list: Vec<_> = dirs.ids().filter_map(|id| dirs.get(id)).collect();
-                    if output.format == OutputFormat::Json {
-                        return print_json(&json!(list
-                            .iter()
-                            .map(|d| json!({"id": d.id, "name": d.name, "owner": d.owner,
-                                "version": d.version, "entries": d.entries.len()}))
-                            .collect::<Vec<_>>()));
-                    }
-                    let mut rows = vec![vec![
-                        "ID".to_owned(),
-                        "VERSION".to_owned(),
-                        "OWNER".to_owned(),
-                        "ENTRIES".to_owned(),
-                        "NAME".to_owned(),
-                    ]];
-                    for d in list {
-                        rows.push(vec![
-                            d.id.clone(),
-                            d.version.to_string(),
-                            d.owner.clone(),
-                            d.entries.len().to_string(),
-                            d.name.clone(),
-                        ]);
-                    }
-                    crate::common::write_stdout(crate::common::table(&rows).as_bytes())
-                }
-                Some(id) => {
-                    let entries = dirs.list(&id, as_of).map_err(input)?;
-                    if output.format == OutputFormat::Json {
-                        return print_json(&json!({
-                            "directory": id,
-                            "version": dirs.get(&id).map_or(0, |d| d.version),
-                            "as_of": as_of.to_string(),
-                            "entries": entries,
-                        }));
-                    }
-                    crate::common::write_stdout(
-                        crate::common::table(&entry_rows(entries, &output.lang)).as_bytes(),
-                    )
-                }
-            }
-        }
+        } => list(directory, source, output),
         RefCommand::Get {
             directory,
             code,
             source,
             output,
-        } => {
-            let dirs = directories(&source)?;
-            let as_of = date(&output.as_of)?;
-            let history = dirs.history(&directory, &code).map_err(|e| match e {
-                LookupError::UnknownDirectory(_) => input(e),
-                _ => Failure::Verdict(e.to_string()),
-            })?;
-            let current = dirs.entry(&directory, &code, as_of);
-            if output.format == OutputFormat::Json {
-                print_json(&json!({
-                    "directory": directory,
-                    "as_of": as_of.to_string(),
-                    "entry": current.as_ref().ok(),
-                    "history": history,
-                }))?;
-            } else {
-                let mut text = String::new();
-                if let Ok(e) = &current {
-                    text.push_str(&format!("{} {}\n", e.code, e.interval()));
-                    for (lang, name) in &e.names {
-                        text.push_str(&format!("  name[{lang}] {name}\n"));
-                    }
-                    for (k, v) in &e.attributes {
-                        text.push_str(&format!("  {k} {v}\n"));
-                    }
-                    for (state, codes) in &e.national {
-                        text.push_str(&format!("  national[{state}] {}\n", codes.join(", ")));
-                    }
-                }
-                text.push_str("history:\n");
-                text.push_str(&crate::common::table(&entry_rows(history, &output.lang)));
-                crate::common::write_stdout(text.as_bytes())?;
-            }
-            current
-                .map(|_| ())
-                .map_err(|e| Failure::Verdict(e.to_string()))
-        }
+        } => get(directory, code, source, output),
         RefCommand::Search {
             directory,
             prefix,
             source,
             output,
-        } => {
-            let dirs = directories(&source)?;
-            let as_of = date(&output.as_of)?;
-            let found = dirs.search(&directory, &prefix, as_of).map_err(input)?;
-            if output.format == OutputFormat::Json {
-                return print_json(&json!({ "as_of": as_of.to_string(), "entries": found }));
-            }
-            crate::common::write_stdout(
-                crate::common::table(&entry_rows(found, &output.lang)).as_bytes(),
-            )
-        }
+        } => search(directory, prefix, source, output),
         RefCommand::Diff {
             directory,
             from,
@@ -396,126 +304,33 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             to_version,
             source,
             output,
-        } => {
-            let dirs = directories(&source)?;
-            let changes = match (from_version, to_version) {
-                (Some(a), Some(b)) => {
-                    let as_of = date(&output.as_of)?;
-                    let old = dirs.at_version(&directory, a).map_err(input)?;
-                    let new = dirs.at_version(&directory, b).map_err(input)?;
-                    diff(
-                        &old.list(&directory, as_of).map_err(input)?,
-                        &new.list(&directory, as_of).map_err(input)?,
-                    )
-                }
-                _ => {
-                    let (Some(a), Some(b)) = (from.as_ref(), to.as_ref()) else {
-                        return Err(Failure::Input(
-                            "give --from DATE --to DATE, or --from-version N --to-version M".into(),
-                        ));
-                    };
-                    let (a, b) = (date(&Some(a.clone()))?, date(&Some(b.clone()))?);
-                    diff(
-                        &dirs.list(&directory, a).map_err(input)?,
-                        &dirs.list(&directory, b).map_err(input)?,
-                    )
-                }
-            };
-            if output.format == OutputFormat::Json {
-                return print_json(&json!({ "directory": directory, "changes": changes }));
-            }
-            let mut rows = vec![vec![
-                "CHANGE".to_owned(),
-                "CODE".to_owned(),
-                "BEFORE".to_owned(),
-                "AFTER".to_owned(),
-            ]];
-            let show = |e: &Entry| {
-                format!(
-                    "{} {} {}",
-                    e.name(&output.lang),
-                    e.interval(),
-                    attributes(e)
-                )
-            };
-            for c in &changes {
-                let (kind, before, after) = match c {
-                    tereze_reference_data::Difference::Added { entry } => {
-                        ("added", String::new(), show(entry))
-                    }
-                    tereze_reference_data::Difference::Removed { entry } => {
-                        ("removed", show(entry), String::new())
-                    }
-                    tereze_reference_data::Difference::Changed { before, after } => {
-                        ("changed", show(before), show(after))
-                    }
-                };
-                rows.push(vec![kind.to_owned(), c.code().to_owned(), before, after]);
-            }
-            crate::common::write_stdout(crate::common::table(&rows).as_bytes())
-        }
+        } => changes(
+            directory,
+            from,
+            to,
+            from_version,
+            to_version,
+            source,
+            output,
+        ),
         RefCommand::Tariff {
             code,
             flow,
             source,
             output,
-        } => {
-            let dirs = directories(&source)?;
-            let as_of = date(&output.as_of)?;
-            let mut t =
-                tariff::tariff(&dirs, &code, as_of).map_err(|e| Failure::Verdict(e.to_string()))?;
-            if let Some(f) = flow {
-                let f = match f {
-                    FlowArg::Export => Flow::Export,
-                    FlowArg::Import => Flow::Import,
-                };
-                t.measures.retain(|m| m.applies_to(f));
-            }
-            if output.format == OutputFormat::Json {
-                return print_json(&json!(t));
-            }
-            let mut text = format!("{} as of {}\n", t.code, t.as_of);
-            for e in &t.path {
-                text.push_str(&format!("  {:<10}  {}\n", e.code, e.name(&output.lang)));
-            }
-            text.push_str(&format!(
-                "import duty: {}\n",
-                t.duty
-                    .as_deref()
-                    .map_or("not stated".to_owned(), |d| format!("{d} %"))
-            ));
-            if t.measures.is_empty() {
-                text.push_str("non-tariff measures: none\n");
-            } else {
-                text.push_str("non-tariff measures:\n");
-                let mut rows = vec![vec![
-                    "MEASURE".to_owned(),
-                    "KIND".to_owned(),
-                    "FLOW".to_owned(),
-                    "DOCUMENT".to_owned(),
-                    "ISSUED BY".to_owned(),
-                ]];
-                for m in &t.measures {
-                    let doc = dirs
-                        .entry(tariff::DOCUMENT_KINDS, &m.document, as_of)
-                        .map(|e| format!("{} {}", m.document, e.name(&output.lang)))
-                        .unwrap_or_else(|_| m.document.clone());
-                    rows.push(vec![
-                        m.id.clone(),
-                        m.kind.clone(),
-                        m.flow.clone(),
-                        doc,
-                        m.authorities
-                            .iter()
-                            .map(|(s, a)| format!("{s}: {a}"))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ]);
-                }
-                text.push_str(&crate::common::table(&rows));
-            }
-            crate::common::write_stdout(text.as_bytes())
-        }
+        } => show_tariff(code, flow, source, output),
+        RefCommand::Publish {
+            key,
+            cert,
+            out,
+            source,
+            draft,
+        } => publish(key, cert, out, source, draft),
+        RefCommand::Verify {
+            trust,
+            anchor,
+            file,
+        } => verify(trust, anchor, file),
         RefCommand::Import {
             directory,
             mapping,
@@ -527,152 +342,16 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             file,
         } => {
             let dirs = directories(&source)?;
-            let current = dirs.get(&directory).ok_or_else(|| {
-                Failure::Input(format!(
-                    "{directory}: no such directory (a new one is created by a change set with [define])"
-                ))
-            })?;
-            let m = Mapping::from_toml(&String::from_utf8_lossy(&crate::common::read_input(
+            let draft = import(
+                &dirs,
+                directory,
                 &mapping,
-            )?))
-            .map_err(|e| Failure::Input(format!("{}: {e}", mapping.display())))?;
-            let format = match input_format {
-                Some(InputFormatArg::Csv) => InputFormat::Csv,
-                Some(InputFormatArg::Json) => InputFormat::Json,
-                Some(InputFormatArg::Xml) => InputFormat::Xml,
-                None => file
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .and_then(InputFormat::from_extension)
-                    .ok_or_else(|| {
-                        Failure::Input(format!(
-                            "{}: cannot tell the format from the extension; give --input-format",
-                            file.display()
-                        ))
-                    })?,
-            };
-            let bytes = crate::common::read_input(&file)?;
-            let bar = indicatif::ProgressBar::new(bytes.len() as u64);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} importing [{bar:30}] {bytes}/{total_bytes} {msg}",
-                )
-                .map_err(input)?
-                .progress_chars("=> "),
-            );
-            let mut on_progress = |done: u64, rows: u64| {
-                bar.set_position(done);
-                bar.set_message(format!("{rows} rows"));
-            };
-            let rows = import::read(format, &bytes, &m, &mut on_progress)
-                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
-            bar.finish_and_clear();
-            // A file with no records is not a national directory (a wrong file, or a wrong
-            // `record` in the mapping): say so rather than write an empty draft.
-            if rows.is_empty() {
-                let what = match format {
-                    InputFormat::Xml => format!(
-                        "no <{}> elements (the mapping's `record`)",
-                        m.record.as_deref().unwrap_or("row")
-                    ),
-                    _ => "no rows".to_owned(),
-                };
-                return Err(Failure::Input(format!(
-                    "{}: no records to import: {what}",
-                    file.display()
-                )));
-            }
-            let operations = import::operations(Some(current), &rows)
-                .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
-            let set = ChangeSet {
-                directory: directory.clone(),
-                number: number.unwrap_or(current.version + 1),
-                authority: authority.unwrap_or_else(|| current.owner.clone()),
-                issued_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                define: None,
-                operations,
-            };
-            // The draft must apply to what it was made from.
-            dirs.clone().apply(&set).map_err(|e| {
-                Failure::Input(format!("{}: the draft does not apply: {e}", file.display()))
-            })?;
-            eprintln!(
-                "{}: {} rows read, {} operations in change set {} of {directory}",
-                file.display(),
-                rows.len(),
-                set.operations.len(),
-                set.number
-            );
-            let text = set.to_toml().map_err(input)?;
-            write_out(out.as_deref(), text.as_bytes())
-        }
-        RefCommand::Publish {
-            key,
-            cert,
-            out,
-            source,
-            draft,
-        } => {
-            let text = String::from_utf8(crate::common::read_input(&draft)?)
-                .map_err(|_| Failure::Input(format!("{}: not UTF-8", draft.display())))?;
-            let set = ChangeSet::from_toml(&text)
-                .map_err(|e| Failure::Input(format!("{}: {e}", draft.display())))?;
-            // What it applies to may not be here (a later set, without --sets): said, not
-            // refused; anything else wrong with it is refused before it is signed.
-            match directories(&source)?.apply(&set) {
-                Ok(_) => {}
-                Err(e @ tereze_reference_data::ChangeError::Gap { .. }) => {
-                    eprintln!(
-                        "{}: not checked against its directory: {e} (give --sets)",
-                        draft.display()
-                    )
-                }
-                Err(e) => {
-                    return Err(Failure::Input(format!(
-                        "{}: does not apply: {e}",
-                        draft.display()
-                    )))
-                }
-            }
-            let signer = SigningKey::from_pem(
-                &crate::common::read_input(&key)?,
-                Some(&crate::common::read_input(&cert)?),
-            )
-            .map_err(|e| Failure::Input(format!("{}: {e}", key.display())))?;
-            let signed = reference_document::sign(&set, &signer)
-                .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", draft.display())))?;
-            write_out(out.as_deref(), &signed)
-        }
-        RefCommand::Verify {
-            trust,
-            anchor,
-            file,
-        } => {
-            let (space, anchor) = trust_space(Some(&trust), anchor.as_deref())?;
-            let bytes = crate::common::read_input(&file)?;
-            let (set, signer) = reference_document::verify(&bytes, &space, anchor.as_ref())
-                .map_err(|e| Failure::Verdict(format!("{}: {e}", file.display())))?;
-            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-            for op in &set.operations {
-                let kind = match op {
-                    tereze_reference_data::Operation::Add { .. } => "add",
-                    tereze_reference_data::Operation::Supersede { .. } => "supersede",
-                    tereze_reference_data::Operation::Close { .. } => "close",
-                };
-                *counts.entry(kind).or_default() += 1;
-            }
-            let summary = counts
-                .iter()
-                .map(|(k, n)| format!("{n} {k}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            crate::common::write_stdout(
-                format!(
-                    "valid: {} change set {} by {} ({signer}), issued {}: {summary}\n",
-                    set.directory, set.number, set.authority, set.issued_at
-                )
-                .as_bytes(),
-            )
+                input_format,
+                &file,
+                number,
+                authority,
+            )?;
+            write_out(out.as_deref(), draft.as_bytes())
         }
         RefCommand::Sync {
             node,
@@ -681,6 +360,419 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
             auth,
         } => sync(&node, &out, directory.as_deref(), auth.header()?.as_deref()),
     }
+}
+
+/// The directories and their versions, or one directory's entries in force on `--as-of`.
+fn list(directory: Option<String>, source: Source, output: Output) -> Result<(), Failure> {
+    let dirs = directories(&source)?;
+    let as_of = date(&output.as_of)?;
+    match directory {
+        None => {
+            let list: Vec<_> = dirs.ids().filter_map(|id| dirs.get(id)).collect();
+            if output.format == OutputFormat::Json {
+                return print_json(&json!(list
+                    .iter()
+                    .map(|d| json!({"id": d.id, "name": d.name, "owner": d.owner,
+                        "version": d.version, "entries": d.entries.len()}))
+                    .collect::<Vec<_>>()));
+            }
+            let mut rows = vec![vec![
+                "ID".to_owned(),
+                "VERSION".to_owned(),
+                "OWNER".to_owned(),
+                "ENTRIES".to_owned(),
+                "NAME".to_owned(),
+            ]];
+            for d in list {
+                rows.push(vec![
+                    d.id.clone(),
+                    d.version.to_string(),
+                    d.owner.clone(),
+                    d.entries.len().to_string(),
+                    d.name.clone(),
+                ]);
+            }
+            crate::common::write_stdout(crate::common::table(&rows).as_bytes())
+        }
+        Some(id) => {
+            let entries = dirs.list(&id, as_of).map_err(input)?;
+            if output.format == OutputFormat::Json {
+                return print_json(&json!({
+                    "directory": id,
+                    "version": dirs.get(&id).map_or(0, |d| d.version),
+                    "as_of": as_of.to_string(),
+                    "entries": entries,
+                }));
+            }
+            crate::common::write_stdout(
+                crate::common::table(&entry_rows(entries, &output.lang)).as_bytes(),
+            )
+        }
+    }
+}
+
+/// One code's entry in force on `--as-of` and its history; a verdict when not in force.
+fn get(directory: String, code: String, source: Source, output: Output) -> Result<(), Failure> {
+    let dirs = directories(&source)?;
+    let as_of = date(&output.as_of)?;
+    let history = dirs.history(&directory, &code).map_err(|e| match e {
+        LookupError::UnknownDirectory(_) => input(e),
+        _ => Failure::Verdict(e.to_string()),
+    })?;
+    let current = dirs.entry(&directory, &code, as_of);
+    if output.format == OutputFormat::Json {
+        print_json(&json!({
+            "directory": directory,
+            "as_of": as_of.to_string(),
+            "entry": current.as_ref().ok(),
+            "history": history,
+        }))?;
+    } else {
+        let mut text = String::new();
+        if let Ok(e) = &current {
+            text.push_str(&format!("{} {}\n", e.code, e.interval()));
+            for (lang, name) in &e.names {
+                text.push_str(&format!("  name[{lang}] {name}\n"));
+            }
+            for (k, v) in &e.attributes {
+                text.push_str(&format!("  {k} {v}\n"));
+            }
+            for (state, codes) in &e.national {
+                text.push_str(&format!("  national[{state}] {}\n", codes.join(", ")));
+            }
+        }
+        text.push_str("history:\n");
+        text.push_str(&crate::common::table(&entry_rows(history, &output.lang)));
+        crate::common::write_stdout(text.as_bytes())?;
+    }
+    current
+        .map(|_| ())
+        .map_err(|e| Failure::Verdict(e.to_string()))
+}
+
+/// Entries in force whose code or a name starts with `prefix`.
+fn search(
+    directory: String,
+    prefix: String,
+    source: Source,
+    output: Output,
+) -> Result<(), Failure> {
+    let dirs = directories(&source)?;
+    let as_of = date(&output.as_of)?;
+    let found = dirs.search(&directory, &prefix, as_of).map_err(input)?;
+    if output.format == OutputFormat::Json {
+        return print_json(&json!({ "as_of": as_of.to_string(), "entries": found }));
+    }
+    crate::common::write_stdout(crate::common::table(&entry_rows(found, &output.lang)).as_bytes())
+}
+
+/// What changed in a directory between two dates or two versions.
+fn changes(
+    directory: String,
+    from: Option<String>,
+    to: Option<String>,
+    from_version: Option<u64>,
+    to_version: Option<u64>,
+    source: Source,
+    output: Output,
+) -> Result<(), Failure> {
+    let dirs = directories(&source)?;
+    let changes = match (from_version, to_version) {
+        (Some(a), Some(b)) => {
+            let as_of = date(&output.as_of)?;
+            let old = dirs.at_version(&directory, a).map_err(input)?;
+            let new = dirs.at_version(&directory, b).map_err(input)?;
+            diff(
+                &old.list(&directory, as_of).map_err(input)?,
+                &new.list(&directory, as_of).map_err(input)?,
+            )
+        }
+        _ => {
+            let (Some(a), Some(b)) = (from.as_ref(), to.as_ref()) else {
+                return Err(Failure::Input(
+                    "give --from DATE --to DATE, or --from-version N --to-version M".into(),
+                ));
+            };
+            let (a, b) = (date(&Some(a.clone()))?, date(&Some(b.clone()))?);
+            diff(
+                &dirs.list(&directory, a).map_err(input)?,
+                &dirs.list(&directory, b).map_err(input)?,
+            )
+        }
+    };
+    if output.format == OutputFormat::Json {
+        return print_json(&json!({ "directory": directory, "changes": changes }));
+    }
+    crate::common::write_stdout(
+        crate::common::table(&change_rows(&changes, &output.lang)).as_bytes(),
+    )
+}
+
+/// The table of a diff: each change with the entry before and after it.
+fn change_rows(changes: &[tereze_reference_data::Difference], lang: &str) -> Vec<Vec<String>> {
+    let mut rows = vec![vec![
+        "CHANGE".to_owned(),
+        "CODE".to_owned(),
+        "BEFORE".to_owned(),
+        "AFTER".to_owned(),
+    ]];
+    let show = |e: &Entry| format!("{} {} {}", e.name(lang), e.interval(), attributes(e));
+    for c in changes {
+        let (kind, before, after) = match c {
+            tereze_reference_data::Difference::Added { entry } => {
+                ("added", String::new(), show(entry))
+            }
+            tereze_reference_data::Difference::Removed { entry } => {
+                ("removed", show(entry), String::new())
+            }
+            tereze_reference_data::Difference::Changed { before, after } => {
+                ("changed", show(before), show(after))
+            }
+        };
+        rows.push(vec![kind.to_owned(), c.code().to_owned(), before, after]);
+    }
+    rows
+}
+
+/// The integrated tariff of a commodity code on `--as-of`.
+fn show_tariff(
+    code: String,
+    flow: Option<FlowArg>,
+    source: Source,
+    output: Output,
+) -> Result<(), Failure> {
+    let dirs = directories(&source)?;
+    let as_of = date(&output.as_of)?;
+    let mut t = tariff::tariff(&dirs, &code, as_of).map_err(|e| Failure::Verdict(e.to_string()))?;
+    if let Some(f) = flow {
+        let f = match f {
+            FlowArg::Export => Flow::Export,
+            FlowArg::Import => Flow::Import,
+        };
+        t.measures.retain(|m| m.applies_to(f));
+    }
+    if output.format == OutputFormat::Json {
+        return print_json(&json!(t));
+    }
+    crate::common::write_stdout(tariff_text(&t, &dirs, as_of, &output.lang).as_bytes())
+}
+
+/// A tariff as text: the code's path, the duty and a table of the measures.
+fn tariff_text(t: &tariff::Tariff, dirs: &Directories, as_of: NaiveDate, lang: &str) -> String {
+    let mut text = format!("{} as of {}\n", t.code, t.as_of);
+    for e in &t.path {
+        text.push_str(&format!("  {:<10}  {}\n", e.code, e.name(lang)));
+    }
+    text.push_str(&format!(
+        "import duty: {}\n",
+        t.duty
+            .as_deref()
+            .map_or("not stated".to_owned(), |d| format!("{d} %"))
+    ));
+    if t.measures.is_empty() {
+        text.push_str("non-tariff measures: none\n");
+    } else {
+        text.push_str("non-tariff measures:\n");
+        let mut rows = vec![vec![
+            "MEASURE".to_owned(),
+            "KIND".to_owned(),
+            "FLOW".to_owned(),
+            "DOCUMENT".to_owned(),
+            "ISSUED BY".to_owned(),
+        ]];
+        for m in &t.measures {
+            let doc = dirs
+                .entry(tariff::DOCUMENT_KINDS, &m.document, as_of)
+                .map(|e| format!("{} {}", m.document, e.name(lang)))
+                .unwrap_or_else(|_| m.document.clone());
+            rows.push(vec![
+                m.id.clone(),
+                m.kind.clone(),
+                m.flow.clone(),
+                doc,
+                m.authorities
+                    .iter()
+                    .map(|(s, a)| format!("{s}: {a}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]);
+        }
+        text.push_str(&crate::common::table(&rows));
+    }
+    text
+}
+
+/// Signs a draft that applies (or whose directory is not here) as its owning authority.
+fn publish(
+    key: PathBuf,
+    cert: PathBuf,
+    out: Option<PathBuf>,
+    source: Source,
+    draft: PathBuf,
+) -> Result<(), Failure> {
+    let text = String::from_utf8(crate::common::read_input(&draft)?)
+        .map_err(|_| Failure::Input(format!("{}: not UTF-8", draft.display())))?;
+    let set = ChangeSet::from_toml(&text)
+        .map_err(|e| Failure::Input(format!("{}: {e}", draft.display())))?;
+    // What it applies to may not be here (a later set, without --sets): said, not
+    // refused; anything else wrong with it is refused before it is signed.
+    match directories(&source)?.apply(&set) {
+        Ok(_) => {}
+        Err(e @ tereze_reference_data::ChangeError::Gap { .. }) => {
+            eprintln!(
+                "{}: not checked against its directory: {e} (give --sets)",
+                draft.display()
+            )
+        }
+        Err(e) => {
+            return Err(Failure::Input(format!(
+                "{}: does not apply: {e}",
+                draft.display()
+            )))
+        }
+    }
+    let signer = SigningKey::from_pem(
+        &crate::common::read_input(&key)?,
+        Some(&crate::common::read_input(&cert)?),
+    )
+    .map_err(|e| Failure::Input(format!("{}: {e}", key.display())))?;
+    let signed = reference_document::sign(&set, &signer)
+        .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", draft.display())))?;
+    write_out(out.as_deref(), &signed)
+}
+
+/// A signed change set checked under the trust space, and what it changes.
+fn verify(trust: PathBuf, anchor: Option<PathBuf>, file: PathBuf) -> Result<(), Failure> {
+    let (space, anchor) = trust_space(Some(&trust), anchor.as_deref())?;
+    let bytes = crate::common::read_input(&file)?;
+    let (set, signer) = reference_document::verify(&bytes, &space, anchor.as_ref())
+        .map_err(|e| Failure::Verdict(format!("{}: {e}", file.display())))?;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for op in &set.operations {
+        let kind = match op {
+            tereze_reference_data::Operation::Add { .. } => "add",
+            tereze_reference_data::Operation::Supersede { .. } => "supersede",
+            tereze_reference_data::Operation::Close { .. } => "close",
+        };
+        *counts.entry(kind).or_default() += 1;
+    }
+    let summary = counts
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    crate::common::write_stdout(
+        format!(
+            "valid: {} change set {} by {} ({signer}), issued {}: {summary}\n",
+            set.directory, set.number, set.authority, set.issued_at
+        )
+        .as_bytes(),
+    )
+}
+
+/// A change-set draft (TOML) that brings `directory` to what the national `file` says,
+/// checked to apply to what it was made from.
+fn import(
+    dirs: &Directories,
+    directory: String,
+    mapping: &Path,
+    input_format: Option<InputFormatArg>,
+    file: &Path,
+    number: Option<u64>,
+    authority: Option<String>,
+) -> Result<String, Failure> {
+    let current = dirs.get(&directory).ok_or_else(|| {
+        Failure::Input(format!(
+            "{directory}: no such directory (a new one is created by a change set with [define])"
+        ))
+    })?;
+    let m = Mapping::from_toml(&String::from_utf8_lossy(&crate::common::read_input(
+        mapping,
+    )?))
+    .map_err(|e| Failure::Input(format!("{}: {e}", mapping.display())))?;
+    let format = input_format_of(input_format, file)?;
+    let rows = read_rows(format, file, &m)?;
+    let operations = import::operations(Some(current), &rows)
+        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+    let set = ChangeSet {
+        directory: directory.clone(),
+        number: number.unwrap_or(current.version + 1),
+        authority: authority.unwrap_or_else(|| current.owner.clone()),
+        issued_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        define: None,
+        operations,
+    };
+    // The draft must apply to what it was made from.
+    dirs.clone().apply(&set).map_err(|e| {
+        Failure::Input(format!("{}: the draft does not apply: {e}", file.display()))
+    })?;
+    eprintln!(
+        "{}: {} rows read, {} operations in change set {} of {directory}",
+        file.display(),
+        rows.len(),
+        set.operations.len(),
+        set.number
+    );
+    set.to_toml().map_err(input)
+}
+
+/// The national file's format: as given, else by its extension.
+fn input_format_of(given: Option<InputFormatArg>, file: &Path) -> Result<InputFormat, Failure> {
+    Ok(match given {
+        Some(InputFormatArg::Csv) => InputFormat::Csv,
+        Some(InputFormatArg::Json) => InputFormat::Json,
+        Some(InputFormatArg::Xml) => InputFormat::Xml,
+        None => file
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(InputFormat::from_extension)
+            .ok_or_else(|| {
+                Failure::Input(format!(
+                    "{}: cannot tell the format from the extension; give --input-format",
+                    file.display()
+                ))
+            })?,
+    })
+}
+
+/// The national file's records through the mapping, with progress on stderr; at least one.
+fn read_rows(
+    format: InputFormat,
+    file: &Path,
+    m: &Mapping,
+) -> Result<Vec<tereze_reference_data::RawEntry>, Failure> {
+    let bytes = crate::common::read_input(file)?;
+    let bar = indicatif::ProgressBar::new(bytes.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} importing [{bar:30}] {bytes}/{total_bytes} {msg}",
+        )
+        .map_err(input)?
+        .progress_chars("=> "),
+    );
+    let mut on_progress = |done: u64, rows: u64| {
+        bar.set_position(done);
+        bar.set_message(format!("{rows} rows"));
+    };
+    let rows = import::read(format, &bytes, m, &mut on_progress)
+        .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
+    bar.finish_and_clear();
+    // A file with no records is not a national directory (a wrong file, or a wrong
+    // `record` in the mapping): say so rather than write an empty draft.
+    if rows.is_empty() {
+        let what = match format {
+            InputFormat::Xml => format!(
+                "no <{}> elements (the mapping's `record`)",
+                m.record.as_deref().unwrap_or("row")
+            ),
+            _ => "no rows".to_owned(),
+        };
+        return Err(Failure::Input(format!(
+            "{}: no records to import: {what}",
+            file.display()
+        )));
+    }
+    Ok(rows)
 }
 
 fn write_out(out: Option<&Path>, bytes: &[u8]) -> Result<(), Failure> {
