@@ -142,6 +142,112 @@ fn pct_json(sorted: &[Duration]) -> serde_json::Value {
 }
 
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
+    let (pg, cluster) = start_nodes(&args)?;
+    let pids = cluster.pids();
+    let mut windows = vec![cluster.window("KZ").await.map_err(fail)?];
+    if args.replicas > 1 {
+        windows.push(cluster.window("KZ-B").await.map_err(fail)?);
+    }
+    let members = cluster.members();
+    let memory = Memory::start(&members).await;
+    let tally = Tally::default();
+    let (mut finished_rx, mut big_rx) = tally.follow(&windows, args.messages).await?;
+    let attachment = if args.attachment_mib > 0 {
+        Some(send_attachment(&windows[0], args.attachment_mib, &tally.big).await?)
+    } else {
+        None
+    };
+    let pg_pids = pg.as_ref().map(|p| p.pids()).unwrap_or_default();
+    let pg_cpu_before = cpu_seconds(&pg_pids);
+    let cpu_before = cpu_seconds(&pids);
+    let started = Instant::now();
+    let (acks, refused) = submit_all(&args, &windows, &tally, started).await?;
+    let submit_time = started.elapsed();
+    wait_for_receipts(&args, &tally, refused, &mut finished_rx).await;
+    let total = started.elapsed();
+    if attachment.is_some() {
+        let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
+    }
+    tally.settle_early().await;
+    let pg_cpu = cpu_seconds(&pg_pids) - pg_cpu_before;
+    let cpu = cpu_seconds(&pids) - cpu_before;
+    let (rss_idle, rss_peak) = memory.stop().await;
+    let rss_after = settled_memory(&members, args.settle).await;
+    let mut e2e = tally.done.lock().map(|d| d.clone()).unwrap_or_default();
+    e2e.sort();
+    let figures = Figures {
+        refused,
+        total,
+        submit_time,
+        acks,
+        e2e,
+        cpu,
+        pg_cpu: pg.as_ref().map(|_| pg_cpu),
+        members,
+        rss_idle,
+        rss_peak,
+        rss_after,
+    };
+    print_figures(&args, &figures);
+    let big_settled = tally.big_done.lock().ok().and_then(|d| d.clone());
+    let big_report = report_attachment(&args, attachment.as_ref(), &tally, &big_settled);
+    if let Some(path) = &args.json {
+        write_json(path, &args, &figures, big_report)?;
+    }
+    drop(cluster);
+    drop(pg);
+    outcome(
+        &args,
+        figures.e2e.len(),
+        refused,
+        attachment.is_some(),
+        big_settled,
+    )
+}
+
+/// The run's verdict: the attachment's message (if sent) recognised, and every message the
+/// sender accepted delivered.
+fn outcome(
+    args: &BenchArgs,
+    n: usize,
+    refused: usize,
+    attachment_sent: bool,
+    big_settled: Option<(Instant, String)>,
+) -> Result<(), Failure> {
+    let big_ok = !attachment_sent || big_settled.is_some_and(|(_, s)| s == "recognised");
+    if !big_ok {
+        return Err(Failure::Verdict(
+            "the attachment's message was not recognised".into(),
+        ));
+    }
+    // Every accepted message must come back; refused ones were never the node's.
+    if n == args.messages - refused {
+        Ok(())
+    } else {
+        Err(Failure::Verdict(format!(
+            "only {n} of the {} messages accepted were delivered",
+            args.messages - refused
+        )))
+    }
+}
+
+/// With `--settle`: each node's memory after that many seconds without load (KiB).
+async fn settled_memory(members: &[(String, u32)], settle: u64) -> Vec<Option<u64>> {
+    if settle == 0 {
+        return Vec::new();
+    }
+    tokio::time::sleep(Duration::from_secs(settle)).await;
+    members
+        .iter()
+        .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
+        .collect()
+}
+
+/// The PostgreSQL server of `--store postgres`, then KZ and RU (and the hub, and KZ's second
+/// replica) as processes.
+fn start_nodes(
+    args: &BenchArgs,
+) -> Result<(Option<tereze_testkit::pgcluster::PgCluster>, Cluster), Failure> {
     let pg = if args.store == "postgres" {
         Some(
             tokio::task::block_in_place(tereze_testkit::pgcluster::PgCluster::start)
@@ -174,150 +280,227 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         Ok::<_, tereze_testkit::cluster::ClusterError>(c)
     })
     .map_err(fail)?;
-    let pids = cluster.pids();
-    let mut windows = vec![cluster.window("KZ").await.map_err(fail)?];
-    if args.replicas > 1 {
-        windows.push(cluster.window("KZ-B").await.map_err(fail)?);
-    }
-    let members = cluster.members();
-    // Idle memory: started, connected, nothing sent yet.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rss_idle: Vec<Option<u64>> = members
-        .iter()
-        .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
-        .collect();
-    let rss_peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; members.len()]));
-    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
-    let sampler = {
-        let pids: Vec<u32> = members.iter().map(|(_, p)| *p).collect();
-        let peak = rss_peak.clone();
-        let sampling = sampling.clone();
-        tokio::spawn(async move {
-            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
-                if let Ok(mut peak) = peak.lock() {
-                    for (i, p) in pids.iter().enumerate() {
-                        if let Some(r) = tereze_support::procfs::rss_kib(*p) {
-                            peak[i] = peak[i].max(r);
-                        }
-                    }
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
+    Ok((pg, cluster))
+}
 
-    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let done: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    // Receipts that came back before their submit call returned here: settled at the end.
-    let early: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let settled = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let (finished_tx, mut finished_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    // The attachment's message (id, when submitted) and when it was settled; small messages
-    // settled in between are the ones measured "during the transfer".
-    let big: Arc<Mutex<Option<(String, Instant)>>> = Arc::default();
-    let big_done: Arc<Mutex<Option<(Instant, String)>>> = Arc::default();
-    let during: Arc<Mutex<Vec<Duration>>> = Arc::default();
-    let (big_tx, mut big_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    // Each replica tells of the messages it settled (whichever replica sent them).
-    for window in &windows {
-        let mut w = window.clone();
-        let stream = w
-            .subscribe(SubscribeRequest {
-                message_ids: vec![],
-            })
-            .await
-            .map_err(|e| fail(e.message()))?;
-        let (submitted, done, early) = (submitted.clone(), done.clone(), early.clone());
-        let (big, big_done, during, big_tx) = (
-            big.clone(),
-            big_done.clone(),
-            during.clone(),
-            big_tx.clone(),
-        );
-        let settled = settled.clone();
-        let finished_tx = finished_tx.clone();
-        let n = args.messages;
-        tokio::spawn(async move {
-            let mut stream = stream.into_inner();
-            while let Some(ev) = stream.next().await {
-                let Ok(ev) = ev else { continue };
-                let Some(t) = ev.transition else { continue };
-                if t.state != "recognised" && t.state != "rejected" {
-                    continue;
-                }
-                let now = Instant::now();
-                let is_big = big
-                    .lock()
-                    .ok()
-                    .and_then(|b| b.as_ref().map(|(id, _)| *id == ev.message_id))
-                    .unwrap_or(false);
-                if is_big {
-                    if let Ok(mut d) = big_done.lock() {
-                        *d = Some((now, t.state.clone()));
-                    }
-                    let _ = big_tx.send(());
-                    if settled.load(std::sync::atomic::Ordering::SeqCst) >= n {
-                        break;
-                    }
-                    continue;
-                }
-                let in_transit = big.lock().ok().is_some_and(|b| b.is_some())
-                    && big_done.lock().ok().is_some_and(|d| d.is_none());
-                let start = submitted
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(&ev.message_id).copied());
-                match start {
-                    Some(s) => {
-                        if let Ok(mut d) = done.lock() {
-                            d.push(now - s);
-                        }
-                        if in_transit {
-                            if let Ok(mut d) = during.lock() {
-                                d.push(now - s);
+/// The CPU time the processes `pids` have used, in seconds.
+fn cpu_seconds(pids: &[u32]) -> f64 {
+    pids.iter()
+        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
+        .sum()
+}
+
+/// The nodes' resident memory: idle when started, and its peak sampled every 100 ms until
+/// stopped.
+struct Memory {
+    idle: Vec<Option<u64>>,
+    peak: Arc<Mutex<Vec<u64>>>,
+    sampling: Arc<std::sync::atomic::AtomicBool>,
+    sampler: tokio::task::JoinHandle<()>,
+}
+
+impl Memory {
+    async fn start(members: &[(String, u32)]) -> Self {
+        // Idle memory: started, connected, nothing sent yet.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle: Vec<Option<u64>> = members
+            .iter()
+            .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
+            .collect();
+        let peak: Arc<Mutex<Vec<u64>>> = Arc::new(Mutex::new(vec![0; members.len()]));
+        let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let sampler = {
+            let pids: Vec<u32> = members.iter().map(|(_, p)| *p).collect();
+            let peak = peak.clone();
+            let sampling = sampling.clone();
+            tokio::spawn(async move {
+                while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok(mut peak) = peak.lock() {
+                        for (i, p) in pids.iter().enumerate() {
+                            if let Some(r) = tereze_support::procfs::rss_kib(*p) {
+                                peak[i] = peak[i].max(r);
                             }
                         }
                     }
-                    None => {
-                        if let Ok(mut e) = early.lock() {
-                            e.insert(ev.message_id, now);
-                        }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        Self {
+            idle,
+            peak,
+            sampling,
+            sampler,
+        }
+    }
+
+    /// Idle and peak memory of each node (KiB).
+    async fn stop(self) -> (Vec<Option<u64>>, Vec<u64>) {
+        self.sampling
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.sampler.await;
+        let peak = self.peak.lock().map(|p| p.clone()).unwrap_or_default();
+        (self.idle, peak)
+    }
+}
+
+/// What the nodes report back: when each message was submitted and settled, shared by the
+/// submitting tasks and the tasks following each replica's status stream.
+#[derive(Clone, Default)]
+struct Tally {
+    submitted: Arc<Mutex<HashMap<String, Instant>>>,
+    /// End-to-end times of the small messages.
+    done: Arc<Mutex<Vec<Duration>>>,
+    /// Receipts that came back before their submit call returned here: settled at the end.
+    early: Arc<Mutex<HashMap<String, Instant>>>,
+    settled: Arc<std::sync::atomic::AtomicUsize>,
+    /// The attachment's message (id, when submitted) and when it was settled; small messages
+    /// settled in between are the ones measured "during the transfer".
+    big: Arc<Mutex<Option<(String, Instant)>>>,
+    big_done: Arc<Mutex<Option<(Instant, String)>>>,
+    during: Arc<Mutex<Vec<Duration>>>,
+}
+
+impl Tally {
+    /// Follows each replica's status stream (each tells of the messages it settled,
+    /// whichever replica sent them). The first receiver hears when all `n` small messages
+    /// are settled, the second when the attachment's message is.
+    async fn follow(
+        &self,
+        windows: &[tereze_testkit::cluster::Window],
+        n: usize,
+    ) -> Result<
+        (
+            tokio::sync::mpsc::UnboundedReceiver<()>,
+            tokio::sync::mpsc::UnboundedReceiver<()>,
+        ),
+        Failure,
+    > {
+        let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let (big_tx, big_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        for window in windows {
+            let mut w = window.clone();
+            let stream = w
+                .subscribe(SubscribeRequest {
+                    message_ids: vec![],
+                })
+                .await
+                .map_err(|e| fail(e.message()))?;
+            let tally = self.clone();
+            let (finished_tx, big_tx) = (finished_tx.clone(), big_tx.clone());
+            tokio::spawn(async move {
+                let mut stream = stream.into_inner();
+                while let Some(ev) = stream.next().await {
+                    let Ok(ev) = ev else { continue };
+                    let Some(t) = ev.transition else { continue };
+                    if t.state != "recognised" && t.state != "rejected" {
+                        continue;
+                    }
+                    if tally.settle(ev.message_id, t.state, n, &finished_tx, &big_tx) {
+                        break;
                     }
                 }
-                if settled.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n {
-                    let _ = finished_tx.send(());
+            });
+        }
+        Ok((finished_rx, big_rx))
+    }
+
+    /// Records that message `id` was settled (`state`); true once all `n` small messages
+    /// are and no attachment is still on its way.
+    fn settle(
+        &self,
+        id: String,
+        state: String,
+        n: usize,
+        finished_tx: &tokio::sync::mpsc::UnboundedSender<()>,
+        big_tx: &tokio::sync::mpsc::UnboundedSender<()>,
+    ) -> bool {
+        let now = Instant::now();
+        let is_big = self
+            .big
+            .lock()
+            .ok()
+            .and_then(|b| b.as_ref().map(|(big, _)| *big == id))
+            .unwrap_or(false);
+        if is_big {
+            if let Ok(mut d) = self.big_done.lock() {
+                *d = Some((now, state));
+            }
+            let _ = big_tx.send(());
+            return self.settled.load(std::sync::atomic::Ordering::SeqCst) >= n;
+        }
+        let in_transit = self.attachment_in_transit();
+        let start = self.submitted.lock().ok().and_then(|m| m.get(&id).copied());
+        match start {
+            Some(s) => {
+                if let Ok(mut d) = self.done.lock() {
+                    d.push(now - s);
                 }
-                // Done once the small messages are and no attachment is still on its way.
-                let pending = big.lock().ok().is_some_and(|b| b.is_some())
-                    && big_done.lock().ok().is_some_and(|d| d.is_none());
-                if settled.load(std::sync::atomic::Ordering::SeqCst) >= n && !pending {
+                if in_transit {
+                    if let Ok(mut d) = self.during.lock() {
+                        d.push(now - s);
+                    }
+                }
+            }
+            None => {
+                if let Ok(mut e) = self.early.lock() {
+                    e.insert(id, now);
+                }
+            }
+        }
+        if self
+            .settled
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1
+            == n
+        {
+            let _ = finished_tx.send(());
+        }
+        // Done once the small messages are and no attachment is still on its way.
+        self.settled.load(std::sync::atomic::Ordering::SeqCst) >= n && !self.attachment_in_transit()
+    }
+
+    /// An attachment's message was submitted and is not settled yet.
+    fn attachment_in_transit(&self) -> bool {
+        self.big.lock().ok().is_some_and(|b| b.is_some())
+            && self.big_done.lock().ok().is_some_and(|d| d.is_none())
+    }
+
+    /// Settles the early ones against their submit times (their submit calls may still be
+    /// returning).
+    async fn settle_early(&self) {
+        for _ in 0..250 {
+            if let (Ok(s), Ok(mut d), Ok(mut e)) =
+                (self.submitted.lock(), self.done.lock(), self.early.lock())
+            {
+                e.retain(|id, at| match s.get(id) {
+                    Some(start) => {
+                        d.push(at.saturating_duration_since(*start));
+                        false
+                    }
+                    None => true,
+                });
+                if e.is_empty() {
                     break;
                 }
             }
-        });
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
-    drop(finished_tx);
-    drop(big_tx);
-    let attachment = if args.attachment_mib > 0 {
-        Some(send_attachment(&windows[0], args.attachment_mib, &big).await?)
-    } else {
-        None
-    };
-    let pg_pids = pg.as_ref().map(|p| p.pids()).unwrap_or_default();
-    let pg_cpu_before: f64 = pg_pids
-        .iter()
-        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
-        .sum();
+}
 
-    let cpu_before: Vec<f64> = pids
-        .iter()
-        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
-        .collect();
+/// Submits `--messages` declarations spread over the windows, `--concurrency` in flight or
+/// at `--rate`; the acknowledgement times (sorted) and how many the sender refused for now.
+async fn submit_all(
+    args: &BenchArgs,
+    windows: &[tereze_testkit::cluster::Window],
+    tally: &Tally,
+    started: Instant,
+) -> Result<(Vec<Duration>, usize), Failure> {
     let acks: Arc<Mutex<Vec<Duration>>> = Arc::default();
     // Submissions the sender refused for now (RESOURCE_EXHAUSTED: its queues are full), so
     // never sent: an open loop above capacity is pushed back, not failed.
     let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(if args.rate > 0 {
         100_000
     } else {
@@ -332,7 +515,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         }
         let permit = sem.clone().acquire_owned().await.map_err(fail)?;
         let mut w = windows[i % windows.len()].clone();
-        let submitted = submitted.clone();
+        let submitted = tally.submitted.clone();
         let acks = acks.clone();
         let refused = refused.clone();
         tasks.spawn(async move {
@@ -361,74 +544,59 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     while let Some(r) = tasks.join_next().await {
         r.map_err(fail)?.map_err(fail)?;
     }
-    let submit_time = started.elapsed();
-    let refused = refused.load(std::sync::atomic::Ordering::Relaxed);
+    let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
+    acks.sort();
+    Ok((acks, refused.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+/// Waits up to `--timeout` for the receipts of every message the sender accepted.
+async fn wait_for_receipts(
+    args: &BenchArgs,
+    tally: &Tally,
+    refused: usize,
+    finished_rx: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
     if refused == 0 {
         let _ = tokio::time::timeout(Duration::from_secs(args.timeout), finished_rx.recv()).await;
     } else {
         // Only the accepted ones come back.
         let accepted = args.messages - refused;
         let deadline = Instant::now() + Duration::from_secs(args.timeout);
-        while settled.load(std::sync::atomic::Ordering::SeqCst) < accepted
+        while tally.settled.load(std::sync::atomic::Ordering::SeqCst) < accepted
             && Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let total = started.elapsed();
-    if attachment.is_some() {
-        let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
-    }
-    // Settle the early ones against their submit times (their submit calls may still be
-    // returning).
-    for _ in 0..250 {
-        if let (Ok(s), Ok(mut d), Ok(mut e)) = (submitted.lock(), done.lock(), early.lock()) {
-            e.retain(|id, at| match s.get(id) {
-                Some(start) => {
-                    d.push(at.saturating_duration_since(*start));
-                    false
-                }
-                None => true,
-            });
-            if e.is_empty() {
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let pg_cpu: f64 = pg_pids
-        .iter()
-        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
-        .sum::<f64>()
-        - pg_cpu_before;
-    let cpu_after: Vec<f64> = pids
-        .iter()
-        .filter_map(|p| tereze_support::procfs::cpu_seconds(*p))
-        .collect();
-    let cpu: f64 = cpu_after.iter().sum::<f64>() - cpu_before.iter().sum::<f64>();
-    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
-    let _ = sampler.await;
-    let rss_peak = rss_peak.lock().map(|p| p.clone()).unwrap_or_default();
-    let rss_after: Vec<Option<u64>> = if args.settle > 0 {
-        tokio::time::sleep(Duration::from_secs(args.settle)).await;
-        members
-            .iter()
-            .map(|(_, p)| tereze_support::procfs::rss_kib(*p))
-            .collect()
-    } else {
-        Vec::new()
-    };
+}
 
-    let mut acks = acks.lock().map(|a| a.clone()).unwrap_or_default();
-    let mut e2e = done.lock().map(|d| d.clone()).unwrap_or_default();
-    acks.sort();
-    e2e.sort();
+/// What a run measured.
+struct Figures {
+    refused: usize,
+    total: Duration,
+    submit_time: Duration,
+    /// Sorted.
+    acks: Vec<Duration>,
+    /// Sorted; one per message delivered.
+    e2e: Vec<Duration>,
+    cpu: f64,
+    /// With `--store postgres`: the server's CPU time.
+    pg_cpu: Option<f64>,
+    members: Vec<(String, u32)>,
+    rss_idle: Vec<Option<u64>>,
+    rss_peak: Vec<u64>,
+    rss_after: Vec<Option<u64>>,
+}
+
+/// Prints the run's figures: throughput, latencies, CPU and memory.
+fn print_figures(args: &BenchArgs, f: &Figures) {
+    let (acks, e2e, refused, cpu) = (&f.acks, &f.e2e, f.refused, f.cpu);
     let n = e2e.len();
     println!(
         "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, sender's store {}, {}",
         args.messages,
         DOCUMENT.len(),
-        match (pg.is_some(), args.replicas) {
+        match (f.pg_cpu.is_some(), args.replicas) {
             (false, _) => "embedded (redb)".to_string(),
             (true, 1) => "PostgreSQL, 1 replica".to_string(),
             (true, n) => format!("PostgreSQL, {n} replicas"),
@@ -442,10 +610,10 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     println!(
         "delivered {n}/{} with verified receipts in {:.2} s: {:.0} msg/s end to end (submissions took {:.2} s: {:.0} msg/s){}",
         args.messages - refused,
-        total.as_secs_f64(),
-        n as f64 / total.as_secs_f64(),
-        submit_time.as_secs_f64(),
-        args.messages as f64 / submit_time.as_secs_f64(),
+        f.total.as_secs_f64(),
+        n as f64 / f.total.as_secs_f64(),
+        f.submit_time.as_secs_f64(),
+        args.messages as f64 / f.submit_time.as_secs_f64(),
         if refused > 0 {
             format!("; {refused} of {} refused (RESOURCE_EXHAUSTED)", args.messages)
         } else {
@@ -454,26 +622,26 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     );
     println!(
         "submit acknowledged (durable)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-        pct(&acks, 50.0),
-        pct(&acks, 90.0),
-        pct(&acks, 99.0),
-        pct(&acks, 99.9),
-        pct(&acks, 100.0)
+        pct(acks, 50.0),
+        pct(acks, 90.0),
+        pct(acks, 99.0),
+        pct(acks, 99.9),
+        pct(acks, 100.0)
     );
     println!(
         "end to end (receipt verified)  p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
-        pct(&e2e, 50.0),
-        pct(&e2e, 90.0),
-        pct(&e2e, 99.0),
-        pct(&e2e, 99.9),
-        pct(&e2e, 100.0)
+        pct(e2e, 50.0),
+        pct(e2e, 90.0),
+        pct(e2e, 99.0),
+        pct(e2e, 99.9),
+        pct(e2e, 100.0)
     );
     println!(
         "node CPU: {:.2} s for the nodes, {:.0} µs per message (this load generator not included)",
         cpu,
         cpu * 1e6 / args.messages as f64
     );
-    if pg.is_some() {
+    if let Some(pg_cpu) = f.pg_cpu {
         println!(
             "PostgreSQL CPU: {:.2} s, {:.0} µs per message",
             pg_cpu,
@@ -481,29 +649,38 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         );
     }
     let mb = |kib: Option<u64>| kib.map_or("?".to_owned(), |k| format!("{:.1}", k as f64 / 1024.0));
-    let memory: Vec<String> = members
+    let memory: Vec<String> = f
+        .members
         .iter()
         .enumerate()
         .map(|(i, (state, _))| {
-            let after = match rss_after.get(i) {
+            let after = match f.rss_after.get(i) {
                 Some(r) => format!(", {} MB {} s after", mb(*r), args.settle),
                 None => String::new(),
             };
             format!(
                 "{state} idle {} MB, peak under load {} MB{after}",
-                mb(rss_idle.get(i).copied().flatten()),
-                mb(rss_peak.get(i).copied())
+                mb(f.rss_idle.get(i).copied().flatten()),
+                mb(f.rss_peak.get(i).copied())
             )
         })
         .collect();
     println!("node memory (RSS): {}", memory.join("; "));
-    let mut during = during.lock().map(|d| d.clone()).unwrap_or_default();
+}
+
+/// Prints how the attachment went and the small messages' latencies meanwhile; its JSON.
+fn report_attachment(
+    args: &BenchArgs,
+    attachment: Option<&Uploaded>,
+    tally: &Tally,
+    big_settled: &Option<(Instant, String)>,
+) -> Option<serde_json::Value> {
+    let mut during = tally.during.lock().map(|d| d.clone()).unwrap_or_default();
     during.sort();
-    let big_settled = big_done.lock().ok().and_then(|d| d.clone());
-    let big_report = match (
-        &attachment,
-        big.lock().ok().and_then(|b| b.clone()),
-        &big_settled,
+    match (
+        attachment,
+        tally.big.lock().ok().and_then(|b| b.clone()),
+        big_settled,
     ) {
         (Some(a), Some((_, at)), Some((end, state))) => {
             let secs = end.saturating_duration_since(at).as_secs_f64();
@@ -536,56 +713,47 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
             Some(serde_json::json!({"mib": args.attachment_mib, "verdict": null}))
         }
         _ => None,
-    };
-    if let Some(path) = &args.json {
-        let summary = serde_json::json!({
-            "messages": args.messages,
-            "delivered": n,
-            "refused": refused,
-            "bytes": DOCUMENT.len(),
-            "concurrency": args.concurrency,
-            "rate": args.rate,
-            "seconds": total.as_secs_f64(),
-            "throughput": n as f64 / total.as_secs_f64(),
-            "submit_seconds": submit_time.as_secs_f64(),
-            "ack_ms": pct_json(&acks),
-            "e2e_ms": pct_json(&e2e),
-            "node_cpu_seconds": cpu,
-            "node_cpu_us_per_message": cpu * 1e6 / args.messages as f64,
-            "store": args.store,
-            "replicas": args.replicas,
-            "via_hub": args.via_hub,
-            "attachment_rate_kib": args.attachment_rate_kib,
-            "attachment": big_report,
-            "postgresql_cpu_seconds": pg.as_ref().map(|_| pg_cpu),
-            "nodes": members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
-                "state": state,
-                "pid": pid,
-                "rss_idle_kib": rss_idle.get(i).copied().flatten(),
-                "rss_peak_kib": rss_peak.get(i).copied(),
-                "rss_after_kib": rss_after.get(i).copied().flatten(),
-            })).collect::<Vec<_>>(),
-        });
-        std::fs::write(path, summary.to_string())
-            .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))?;
     }
-    drop(cluster);
-    drop(pg);
-    let big_ok = attachment.is_none() || big_settled.is_some_and(|(_, s)| s == "recognised");
-    if !big_ok {
-        return Err(Failure::Verdict(
-            "the attachment's message was not recognised".into(),
-        ));
-    }
-    // Every accepted message must come back; refused ones were never the node's.
-    if n == args.messages - refused {
-        Ok(())
-    } else {
-        Err(Failure::Verdict(format!(
-            "only {n} of the {} messages accepted were delivered",
-            args.messages - refused
-        )))
-    }
+}
+
+/// Writes the figures as JSON for the benchmark suite (`--json`).
+fn write_json(
+    path: &std::path::Path,
+    args: &BenchArgs,
+    f: &Figures,
+    big_report: Option<serde_json::Value>,
+) -> Result<(), Failure> {
+    let n = f.e2e.len();
+    let summary = serde_json::json!({
+        "messages": args.messages,
+        "delivered": n,
+        "refused": f.refused,
+        "bytes": DOCUMENT.len(),
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "seconds": f.total.as_secs_f64(),
+        "throughput": n as f64 / f.total.as_secs_f64(),
+        "submit_seconds": f.submit_time.as_secs_f64(),
+        "ack_ms": pct_json(&f.acks),
+        "e2e_ms": pct_json(&f.e2e),
+        "node_cpu_seconds": f.cpu,
+        "node_cpu_us_per_message": f.cpu * 1e6 / args.messages as f64,
+        "store": args.store,
+        "replicas": args.replicas,
+        "via_hub": args.via_hub,
+        "attachment_rate_kib": args.attachment_rate_kib,
+        "attachment": big_report,
+        "postgresql_cpu_seconds": f.pg_cpu,
+        "nodes": f.members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
+            "state": state,
+            "pid": pid,
+            "rss_idle_kib": f.rss_idle.get(i).copied().flatten(),
+            "rss_peak_kib": f.rss_peak.get(i).copied(),
+            "rss_after_kib": f.rss_after.get(i).copied().flatten(),
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(path, summary.to_string())
+        .map_err(|e| Failure::Input(format!("{}: {e}", path.display())))
 }
 
 /// What the attachment upload gave.
