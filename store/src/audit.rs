@@ -58,7 +58,7 @@ fn entry_hash(prev: &[u8], covered: &Covered<'_>) -> Result<Vec<u8>, StoreError>
     let mut data = prev.to_vec();
     data.extend(encode(covered)?);
     Ok(hash(MessageDigest::sha256(), &data)
-        .map_err(|e| StoreError::Engine(e.to_string()))?
+        .map_err(|e| StoreError::engine_failed(e.to_string(), e))?
         .to_vec())
 }
 
@@ -142,7 +142,7 @@ pub(super) fn sign_checkpoint(
 ) -> Result<(u64, Vec<u8>), StoreError> {
     let seq = count.saturating_sub(1);
     let hash_hex = hex(last);
-    let crypto = |e: openssl::error::ErrorStack| StoreError::Engine(e.to_string());
+    let crypto = |e: openssl::error::ErrorStack| StoreError::engine_failed(e.to_string(), e);
     let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
     signer
         .update(&checkpoint_statement(seq, &hash_hex, now))

@@ -107,7 +107,9 @@ impl Committer {
                     if let Err(StoreError::Io(e)) =
                         commit_group(&thread_store, &publish, std::mem::take(&mut group))
                     {
-                        fail.send_if_modified(|f| f.is_none() && f.replace(e).is_none());
+                        fail.send_if_modified(|f| {
+                            f.is_none() && f.replace(e.to_string()).is_none()
+                        });
                     }
                     if last {
                         // Nothing is written after the last write: what is queued behind it
@@ -120,7 +122,9 @@ impl Committer {
                     }
                 }
             })
-            .map_err(|e| StoreError::Engine(format!("cannot start the commit thread: {e}")))?;
+            .map_err(|e| {
+                StoreError::engine_failed(format!("cannot start the commit thread: {e}"), e)
+            })?;
         Ok(Self {
             jobs,
             changes,

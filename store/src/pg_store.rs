@@ -139,17 +139,16 @@ impl PgOptions {
 
     fn connect(&self) -> Result<Client, StoreError> {
         let mut builder = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
-            .map_err(|e| StoreError::Engine(format!("TLS for PostgreSQL: {e}")))?;
+            .map_err(|e| StoreError::engine_failed(format!("TLS for PostgreSQL: {e}"), e))?;
         if let Some(ca) = &self.ca_file {
-            builder
-                .set_ca_file(ca)
-                .map_err(|e| StoreError::Engine(format!("store CA file {}: {e}", ca.display())))?;
+            builder.set_ca_file(ca).map_err(|e| {
+                StoreError::engine_failed(format!("store CA file {}: {e}", ca.display()), e)
+            })?;
         }
         let tls = postgres_openssl::MakeTlsConnector::new(builder.build());
-        let mut config: postgres::Config = self
-            .url
-            .parse()
-            .map_err(|e| StoreError::Engine(format!("PostgreSQL connection string: {e}")))?;
+        let mut config: postgres::Config = self.url.parse().map_err(|e| {
+            StoreError::engine_failed(format!("PostgreSQL connection string: {e}"), e)
+        })?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(10));
         }
@@ -158,11 +157,10 @@ impl PgOptions {
             config.password(p);
         }
         config.connect(tls).map_err(|e| {
-            StoreError::Engine(format!(
-                "cannot connect to {}: {}",
-                self.redacted(),
-                pg_text(&e)
-            ))
+            StoreError::engine_failed(
+                format!("cannot connect to {}: {}", self.redacted(), pg_text(&e)),
+                e,
+            )
         })
     }
 }
@@ -179,7 +177,7 @@ fn pg_text(e: &postgres::Error) -> String {
 }
 
 fn pg(e: postgres::Error) -> StoreError {
-    StoreError::Engine(format!("postgresql: {}", pg_text(&e)))
+    StoreError::engine_failed(format!("postgresql: {}", pg_text(&e)), e)
 }
 
 type Cache = HashMap<&'static str, Statement>;
@@ -281,7 +279,9 @@ impl PgStore {
                     };
                     job(&mut conn);
                 })
-                .map_err(|e| StoreError::Engine(format!("cannot start a reader thread: {e}")))?;
+                .map_err(|e| {
+                    StoreError::engine_failed(format!("cannot start a reader thread: {e}"), e)
+                })?;
         }
         let (wake, _) = tokio::sync::broadcast::channel(1024);
         let stop = Arc::new(AtomicBool::new(false));
@@ -290,7 +290,9 @@ impl PgStore {
             std::thread::Builder::new()
                 .name("tereze-pg-listen".into())
                 .spawn(move || listen(&opts, &wake, &stop))
-                .map_err(|e| StoreError::Engine(format!("cannot start the listener: {e}")))?;
+                .map_err(|e| {
+                    StoreError::engine_failed(format!("cannot start the listener: {e}"), e)
+                })?;
         }
         Ok(Self {
             opts,
@@ -844,7 +846,10 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         for (version, sql) in MIGRATIONS.iter().filter(|m| m.0 > at) {
             let mut tx = client.transaction().map_err(pg)?;
             tx.batch_execute(sql)
-                .map_err(|e| StoreError::Schema(format!("migration {version}: {}", pg_text(&e))))?;
+                .map_err(|e| StoreError::SchemaFailed {
+                    what: format!("migration {version}: {}", pg_text(&e)),
+                    source: std::sync::Arc::new(e),
+                })?;
             tx.execute(
                 "INSERT INTO tereze_schema (version) VALUES ($1)",
                 &[version],

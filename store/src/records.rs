@@ -274,17 +274,34 @@ pub enum Accepted {
     OtherDigest { first: String },
 }
 
-/// Store failures.
+/// The error a [`StoreError`] was caused by. Shared, because a failed group commit answers
+/// every request in it with the same error.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Store failures. Where an engine's own error is at hand it is kept as the `source`; the
+/// message still carries its text, as operators and tests read it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// An engine's invariant broke, with no error of its own (the text is the whole story).
     #[error("storage engine: {0}")]
     Engine(String),
+    /// The engine (redb, PostgreSQL, the OS, OpenSSL) failed: `what` in the engine's words.
+    #[error("storage engine: {what}")]
+    EngineFailed {
+        what: String,
+        #[source]
+        source: Cause,
+    },
     /// The disk refused a write (full, failing): nothing of the commit was written, and the
     /// engine refuses every later write until the store is reopened (the node restarts).
     #[error("the disk refused a write ({0}); the node must restart to reopen its store")]
-    Io(String),
+    Io(#[source] Cause),
+    /// A stored record that is not what it should be (the text says what and where).
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
+    /// A stored record that does not decode.
+    #[error("stored record is unreadable: {0}")]
+    Undecodable(#[source] Cause),
     #[error("message {0} is already queued")]
     AlreadyQueued(Uuid),
     #[error("message {0} is not in the outbox")]
@@ -308,6 +325,26 @@ pub enum StoreError {
     /// The database's schema is not one this build knows (a newer node migrated it).
     #[error("store schema: {0}")]
     Schema(String),
+    /// A schema migration failed: `what` names it, with the server's message.
+    #[error("store schema: {what}")]
+    SchemaFailed {
+        what: String,
+        #[source]
+        source: Cause,
+    },
+}
+
+impl StoreError {
+    /// The engine failed with `source`; `what` is the message, with the source's text.
+    pub fn engine_failed(
+        what: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::EngineFailed {
+            what: what.into(),
+            source: std::sync::Arc::new(source),
+        }
+    }
 }
 
 impl StoreError {
@@ -315,7 +352,14 @@ impl StoreError {
     pub fn is_fatal(&self) -> bool {
         matches!(
             self,
-            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_)
+            Self::Engine(_)
+                | Self::EngineFailed { .. }
+                | Self::Io(_)
+                | Self::Corrupt(_)
+                | Self::Undecodable(_)
+                | Self::Closed
+                | Self::Schema(_)
+                | Self::SchemaFailed { .. }
         )
     }
 }
@@ -373,12 +417,12 @@ pub(super) fn received_note(m: &Incoming) -> String {
 
 /// A record's stored form (JSON).
 pub(super) fn encode<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_vec(v).map_err(|e| StoreError::Undecodable(std::sync::Arc::new(e)))
 }
 
 /// A record from its stored form; unreadable is [`StoreError::Corrupt`].
 pub(super) fn decode<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(b).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::from_slice(b).map_err(|e| StoreError::Undecodable(std::sync::Arc::new(e)))
 }
 
 /// Whose fault a store failure is, for the doors' answers.
@@ -386,9 +430,14 @@ impl tereze_support::class::Classify for StoreError {
     fn class(&self) -> tereze_support::class::Class {
         use tereze_support::class::Class;
         match self {
-            Self::Engine(_) | Self::Io(_) | Self::Corrupt(_) | Self::Closed | Self::Schema(_) => {
-                Class::Unavailable
-            }
+            Self::Engine(_)
+            | Self::EngineFailed { .. }
+            | Self::Io(_)
+            | Self::Corrupt(_)
+            | Self::Undecodable(_)
+            | Self::Closed
+            | Self::Schema(_)
+            | Self::SchemaFailed { .. } => Class::Unavailable,
             Self::NotQueued(_)
             | Self::NotParked(_)
             | Self::NotInInbox(_)

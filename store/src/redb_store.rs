@@ -65,8 +65,8 @@ const OUTBOX_COUNTER: &str = "outbox";
 /// The counter of arrival positions shared by the inbox, quarantine and conformance area.
 const INBOX_COUNTER: &str = "inbox";
 
-fn engine(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine(e.to_string())
+fn engine(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::engine_failed(e.to_string(), e)
 }
 
 /// A failure to begin or commit a write: an I/O error (a full disk, a failing device) is
@@ -74,8 +74,8 @@ fn engine(e: impl std::fmt::Display) -> StoreError {
 fn write_failure(e: impl Into<redb::Error>) -> StoreError {
     let e: redb::Error = e.into();
     match e {
-        redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(e.to_string()),
-        other => StoreError::Engine(other.to_string()),
+        redb::Error::Io(_) | redb::Error::PreviousIo => StoreError::Io(std::sync::Arc::new(e)),
+        other => engine(other),
     }
 }
 

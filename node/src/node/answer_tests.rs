@@ -336,7 +336,7 @@ fn store_refusals_name_what_is_missing_or_in_the_way() {
     );
     for e in [
         StoreError::Engine("x".into()),
-        StoreError::Io("x".into()),
+        StoreError::Io(std::sync::Arc::new(std::io::Error::other("x"))),
         StoreError::Closed,
     ] {
         assert_eq!(

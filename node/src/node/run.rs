@@ -59,7 +59,7 @@ pub async fn run(config: NodeConfig) -> Result<(), StartError> {
             tracing::info!(at = now_ms(), audit_entries = covered, "stopped");
             Ok(())
         }
-        Ok(Err(StoreError::Io(reason))) => Err(node.store_failed(&reason)),
+        Ok(Err(StoreError::Io(reason))) => Err(node.store_failed(&reason.to_string())),
         Ok(Err(e)) => Err(StartError::FinalCheckpoint {
             path: node.store_path.clone(),
             source: e.into(),

@@ -15,8 +15,8 @@ const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_che
 /// (message, audit sequence) → one transition: appending never rewrites earlier ones.
 pub(super) const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
 
-fn engine(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Engine(e.to_string())
+fn engine(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::engine_failed(e.to_string(), e)
 }
 
 /// Why a store file's audit chain could not be read.
