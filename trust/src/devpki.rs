@@ -29,13 +29,17 @@ pub struct DevPkiSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum DevPkiError {
     #[error("{0}: {1}")]
-    Io(String, std::io::Error),
+    Io(String, #[source] std::io::Error),
     #[error("OpenSSL: {0}")]
     Crypto(#[from] openssl::error::ErrorStack),
     #[error("certificate: {0}")]
     Certificate(#[from] tereze_codecs::dsig::DsigError),
+    /// What is wrong with the request (the text is the whole story).
     #[error("{0}")]
     Spec(String),
+    /// The trust space could not be signed.
+    #[error("{0}")]
+    Signing(#[source] tereze_codecs::dsig::SignError),
 }
 
 /// Ports of one node.
@@ -131,7 +135,7 @@ fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
         &read("signer.key")?,
         Some(&read("signer.pem")?),
     )?;
-    crate::document::sign(&mut doc, &key).map_err(DevPkiError::Spec)?;
+    crate::document::sign(&mut doc, &key).map_err(DevPkiError::Signing)?;
     write(&out.join("trust-space.xml"), doc.to_xml().as_bytes())
 }
 

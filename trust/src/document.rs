@@ -103,10 +103,8 @@ fn role_name(r: Role) -> &'static str {
 }
 
 /// Signs the document with the Commission's key (enveloped, whole document).
-pub fn sign(doc: &mut Document, key: &SigningKey) -> Result<(), String> {
-    dsig::sign_enveloped(doc, &SignTarget::Document, key, &SignOptions::default())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub fn sign(doc: &mut Document, key: &SigningKey) -> Result<(), dsig::SignError> {
+    dsig::sign_enveloped(doc, &SignTarget::Document, key, &SignOptions::default()).map(|_| ())
 }
 
 /// Verifies a signed trust space against the Commission's anchor and reads it from the signed

@@ -34,13 +34,18 @@ impl SigningKey {
     /// a self-signed root among them is left out of signatures).
     /// Refuses a certificate whose public key is not the key's.
     pub fn from_pem(key_pem: &[u8], cert_pem: Option<&[u8]>) -> Result<Self, DsigError> {
-        let key = PKey::private_key_from_pem(key_pem)
-            .map_err(|e| DsigError::Key(format!("not a PEM private key: {e}")))?;
+        let key =
+            PKey::private_key_from_pem(key_pem).map_err(|source| DsigError::KeyUnreadable {
+                what: "not a PEM private key",
+                source,
+            })?;
         let Some(pem) = cert_pem else {
             return Self::new(key, None);
         };
-        let mut certs = X509::stack_from_pem(pem)
-            .map_err(|e| DsigError::Key(format!("not a PEM certificate: {e}")))?;
+        let mut certs = X509::stack_from_pem(pem).map_err(|source| DsigError::KeyUnreadable {
+            what: "not a PEM certificate",
+            source,
+        })?;
         if certs.is_empty() {
             return Err(DsigError::Key("no certificate in the PEM input".into()));
         }

@@ -27,14 +27,27 @@ pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#envelop
 /// Failures of keys, algorithms and the crypto library, shared by signing and verifying.
 #[derive(Debug, thiserror::Error)]
 pub enum DsigError {
+    /// A key or certificate that cannot be used (the text says why).
     #[error("key: {0}")]
     Key(String),
+    /// Key or certificate bytes OpenSSL could not read (`what` they should have been).
+    #[error("key: {what}: {source}")]
+    KeyUnreadable {
+        what: &'static str,
+        #[source]
+        source: openssl::error::ErrorStack,
+    },
+    /// Too short for its algorithm (the text names the size and the minimum).
     #[error("weak key: {0}")]
     WeakKey(String),
+    /// The algorithm's URI: no provider implements it.
     #[error("algorithm {0} is not available (no OpenSSL provider implements it)")]
     AlgorithmUnavailable(String),
+    /// The text says what is wrong with the value.
     #[error("malformed SignatureValue: {0}")]
     MalformedSignatureValue(String),
+    /// Why the signer is not trusted: the verdict's reason is the payload, matched by callers
+    /// (recognition tells an expired certificate from an unknown chain by it).
     #[error("signer not trusted: {0}")]
     UntrustedSigner(String),
     #[error("OpenSSL: {0}")]
