@@ -76,11 +76,13 @@ pub struct Recogniser<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
     Active,
-    /// Suspended or liquidated that day, or not yet registered.
+    /// Suspended or liquidated that day, or not yet registered: the register's words, which
+    /// the rejection quotes.
     Inactive(String),
     /// Not in the owner state's register.
     Unknown,
-    /// The owner state's node could not be asked and no earlier answer is kept.
+    /// The owner state's node could not be asked and no earlier answer is kept: why, as the
+    /// rejection quotes it (the failure itself is logged where it happened).
     Unresolved(String),
     /// No source to ask (offline without evidence): the check is not made.
     NotChecked,
@@ -146,10 +148,27 @@ pub fn standing_of(
     }
 }
 
-/// An input that is not an envelope at all: refused, not judged.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct NotAnEnvelope(pub String);
+/// An input that is not an envelope at all: refused, not judged. The message names the part
+/// that failed, with the cause's text; the cause, when there is one, is kept as the source.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct NotAnEnvelope {
+    what: String,
+    #[source]
+    source: Option<LookupError>,
+}
+
+impl NotAnEnvelope {
+    /// `part` failed with `source`: "`part`: `source`" (`sep` is what the message always put
+    /// between them).
+    fn because(part: impl std::fmt::Display, sep: &str, source: impl Into<LookupError>) -> Self {
+        let source = source.into();
+        Self {
+            what: format!("{part}{sep}{source}"),
+            source: Some(source),
+        }
+    }
+}
 
 /// One entry of [`CHECKS`]: a step and the reason codes it may reject with, in the order
 /// docs/recognition.md lists them.
@@ -333,11 +352,11 @@ fn parse_and_know_sender<'a>(
     facts: &mut Facts<'a>,
 ) -> Outcome {
     let doc = xml::parse_with_limits(inbound.envelope, &r.limits)
-        .map_err(|e| NotAnEnvelope(format!("envelope:{e}")))?;
+        .map_err(|e| NotAnEnvelope::because("envelope", ":", e))?;
     // Read before the signature is checked only to learn the claimed signing time; every
     // decision after the signature check reads the signed envelope.
     let claimed =
-        Envelope::from_document(&doc).map_err(|e| NotAnEnvelope(format!("envelope: {e}")))?;
+        Envelope::from_document(&doc).map_err(|e| NotAnEnvelope::because("envelope", ": ", e))?;
     let signing_time = claimed.header.created_at.with_timezone(&Utc);
     let Some(sender) = r.trust.state(inbound.sender) else {
         return reject(
@@ -381,8 +400,11 @@ fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outc
         .and_then(|r| r.document().ok())
         .map(|d| Envelope::from_document(&d))
         .transpose()
-        .map_err(|e| NotAnEnvelope(format!("signed envelope: {e}")))?
-        .ok_or_else(|| NotAnEnvelope("the signature signs no envelope".into()))?;
+        .map_err(|e| NotAnEnvelope::because("signed envelope", ": ", e))?
+        .ok_or_else(|| NotAnEnvelope {
+            what: "the signature signs no envelope".into(),
+            source: None,
+        })?;
     facts.signed = Some(Signed {
         signer: verified.signer,
         envelope,
@@ -523,9 +545,9 @@ fn attachments_held(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) 
     let h = &facts.signed().envelope.header;
     for a in &h.attachments {
         let held = match r.attachments {
-            Some(store) => store
-                .held(h.message_id, &a.id)
-                .map_err(|e| NotAnEnvelope(format!("attachment {}: {e}", a.id)))?,
+            Some(store) => store.held(h.message_id, &a.id).map_err(|e| {
+                NotAnEnvelope::because(format_args!("attachment {}", a.id), ": ", e)
+            })?,
             None => None,
         };
         match held {
@@ -597,7 +619,7 @@ fn body_document(
         (None, _) => Ok(Ok(signed
             .body
             .document()
-            .map_err(|e| NotAnEnvelope(format!("signed body: {e}")))?)),
+            .map_err(|e| NotAnEnvelope::because("signed body", ": ", e))?)),
         (Some(id), Some(store)) => {
             let max = store.max_checked_body_bytes();
             match store.read_small(signed.header.message_id, id, max) {
@@ -620,7 +642,11 @@ fn body_document(
                         "the body (attachment {id}) is over the {max} bytes this node checks against its model (attachments.max_checked_body_bytes)"
                     ),
                 ),
-                Err(e) => Err(NotAnEnvelope(format!("the body (attachment {id}): {e}"))),
+                Err(e) => Err(NotAnEnvelope::because(
+                    format_args!("the body (attachment {id})"),
+                    ": ",
+                    e,
+                )),
             }
         }
         (Some(id), None) => rejected(
