@@ -347,6 +347,7 @@ impl NodeConfig {
                     self.store_ca_file.clone(),
                 )
                 .map(crate::store::Location::Postgres)
+                .map_err(|e| e.to_string())
             }
         }
     }
@@ -700,7 +701,7 @@ impl NodeConfig {
                 );
             }
             if let Err(reason) = crate::store::PgOptions::parse(url, 1, None, None) {
-                return refuse("store", reason);
+                return refuse("store", reason.to_string());
             }
         } else if self.store_password_file.is_some() || self.store_ca_file.is_some() {
             return refuse(

@@ -90,6 +90,15 @@ pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
+/// Why a PostgreSQL connection string was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PgUrlError {
+    #[error("not a PostgreSQL connection string: {0}")]
+    Syntax(#[source] postgres::Error),
+    #[error("the connection string names no database")]
+    NoDatabase,
+}
+
 impl PgOptions {
     /// Checks `url` (`postgres://user[:password]@host[:port]/database[?…]` or key-value form)
     /// without connecting.
@@ -98,12 +107,10 @@ impl PgOptions {
         lease_ms: i64,
         password: Option<String>,
         ca_file: Option<std::path::PathBuf>,
-    ) -> Result<Self, String> {
-        let config: postgres::Config = url
-            .parse()
-            .map_err(|e| format!("not a PostgreSQL connection string: {e}"))?;
+    ) -> Result<Self, PgUrlError> {
+        let config: postgres::Config = url.parse().map_err(PgUrlError::Syntax)?;
         if config.get_dbname().is_none() {
-            return Err("the connection string names no database".into());
+            return Err(PgUrlError::NoDatabase);
         }
         let host = tereze_support::procfs::hostname();
         let random = Uuid::new_v4().simple().to_string();
