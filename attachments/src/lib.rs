@@ -54,6 +54,7 @@ pub enum AttachmentError {
     #[error(
         "attachment id {0:?} is not 1-64 of A-Z a-z 0-9 . _ - starting with a letter or digit"
     )]
+    /// The id as given.
     BadId(String),
     #[error("the attachment is {size} bytes, over this node's limit of {limit} (attachments.max_attachment_bytes)")]
     TooLarge { size: u64, limit: u64 },
@@ -73,6 +74,7 @@ pub enum AttachmentError {
     DigestMismatch { declared: String, actual: String },
     #[error("attachment {id} of message {message} is held (or being received) with another size, digest or sender than this transfer declares")]
     Conflict { message: Uuid, id: String },
+    /// The upload id as given (it may not even be a UUID).
     #[error("upload {0} is not held here (unknown, incomplete, or collected)")]
     UnknownUpload(String),
     #[error("upload {upload} holds {have} of its {size} bytes: send the rest (from offset {have}) before a submission names it")]
