@@ -57,7 +57,8 @@ fn default_owner() -> String {
 /// A directory that cannot be used. Nothing of it is added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DirectoryError {
-    /// TOML syntax or shape; the message carries the toml crate's line and column.
+    /// TOML syntax or shape; the message carries the toml crate's line and column. Kept as
+    /// text so the error stays comparable (`PartialEq`), as callers and tests compare it.
     #[error("directory file: {0}")]
     Toml(String),
     #[error("directory file: the directory id is empty")]
@@ -104,6 +105,7 @@ pub enum DirectoryError {
 /// A failed lookup.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
+    /// The directory id asked for.
     #[error("unknown directory {0}")]
     UnknownDirectory(String),
     #[error("code {code:?} is not in directory {directory}")]

@@ -35,7 +35,7 @@ const MAX_GROUP: usize = 1024;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Room {
     Go,
-    /// Not yet (why): asked again shortly, the commit waiting.
+    /// Not yet (why, in words for the log): asked again shortly, the commit waiting.
     Wait(String),
     /// Never (the node is stopping): the waiting requests are refused with
     /// [`StoreError::Closed`], nothing of them written.

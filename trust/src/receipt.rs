@@ -53,6 +53,7 @@ pub enum ReceiptError {
     Parse(#[from] xml::ParseError),
     #[error("receipt signature: {0}")]
     Signature(#[from] dsig::VerifyError),
+    /// What is wrong with the receipt's content, as read.
     #[error("receipt {0}")]
     Malformed(String),
     #[error(

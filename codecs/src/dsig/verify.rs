@@ -94,6 +94,8 @@ pub enum VerifyError {
     MultipleSignatures { count: usize, locations: String },
     #[error("malformed signature at {at}: {reason}")]
     Malformed { at: String, reason: String },
+    // The `String`s below are the URI, reference or reason read from the signature: the
+    // payload itself.
     #[error("unsupported canonicalization method {0}")]
     UnsupportedCanonicalization(String),
     #[error("unsupported transform {0}")]

@@ -29,6 +29,7 @@ include!(concat!(env!("OUT_DIR"), "/builtin_mappings.rs"));
 /// Why a translation failed. Nothing was produced.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TranslateError {
+    /// The format id asked for.
     #[error("unknown format {0:?} (see tereze translate --list)")]
     UnknownFormat(String),
     #[error("no translation from {from} to {to}")]

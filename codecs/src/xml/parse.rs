@@ -63,6 +63,9 @@ impl Default for Limits {
 }
 
 /// What was wrong with the input.
+// Each `String` here is the offending name, reference, value or text from the input: the
+// payload itself, which keeps the kind comparable (`PartialEq`) for callers and tests;
+// `Syntax` is the tokenizer's message, kept as text for the same reason.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseErrorKind {
     #[error("DOCTYPE declarations are not accepted (no DTDs, no entity declarations, no external entities)")]

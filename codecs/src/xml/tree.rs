@@ -199,6 +199,7 @@ pub(crate) fn position_of(source: &str, offset: usize) -> Position {
 /// Errors from looking up elements by identifier.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// The identifier looked up.
     #[error("no element has the identifier {0:?}")]
     NotFound(String),
     #[error("the identifier {value:?} is used by more than one element (at {first} and {second})")]
