@@ -67,7 +67,7 @@ impl ChangeSet {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    pub fn to_toml(&self) -> Result<String, String> {
-        toml::to_string(self).map_err(|e| e.to_string())
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
     }
 }

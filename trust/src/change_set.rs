@@ -76,9 +76,18 @@ fn rd(local: &str) -> Element {
     Element::new(Some("rd"), local, Some(NAMESPACE))
 }
 
+/// Why a change set could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("{0}")]
+    Toml(#[source] toml::ser::Error),
+    #[error("{0}")]
+    Signature(#[source] dsig::SignError),
+}
+
 /// The signed document of `set`.
-pub fn sign(set: &ChangeSet, key: &SigningKey) -> Result<Vec<u8>, String> {
-    let content = set.to_toml()?;
+pub fn sign(set: &ChangeSet, key: &SigningKey) -> Result<Vec<u8>, SignError> {
+    let content = set.to_toml().map_err(SignError::Toml)?;
     let mut root = rd("ChangeSet");
     root.namespace_decls.push(NamespaceDecl {
         prefix: Some("rd".into()),
@@ -100,7 +109,7 @@ pub fn sign(set: &ChangeSet, key: &SigningKey) -> Result<Vec<u8>, String> {
         key,
         &SignOptions::default(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(SignError::Signature)?;
     Ok(doc.to_xml().into_bytes())
 }
 

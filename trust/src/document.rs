@@ -107,19 +107,35 @@ pub fn sign(doc: &mut Document, key: &SigningKey) -> Result<(), dsig::SignError>
     dsig::sign_enveloped(doc, &SignTarget::Document, key, &SignOptions::default()).map(|_| ())
 }
 
+/// Why a signed trust space was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("trust space:{0}")]
+    Xml(#[source] xml::ParseError),
+    #[error("the Commission's signature does not hold: {0}")]
+    Signature(#[source] dsig::VerifyError),
+    #[error("the signature signs nothing")]
+    SignsNothing,
+    #[error("signed content: {0}")]
+    SignedContent(#[source] xml::ParseError),
+    /// What is wrong with the signed content, as [`from_document`] reads it.
+    #[error("{0}")]
+    Content(String),
+}
+
 /// Verifies a signed trust space against the Commission's anchor and reads it from the signed
 /// bytes only; returns it and the signer's subject.
-pub fn verify(bytes: &[u8], anchor: &TrustStore) -> Result<(File, String), String> {
-    let doc = xml::parse(bytes).map_err(|e| format!("trust space:{e}"))?;
-    let verified = dsig::verify(&doc, anchor, &VerifyPolicy::default())
-        .map_err(|e| format!("the Commission's signature does not hold: {e}"))?;
+pub fn verify(bytes: &[u8], anchor: &TrustStore) -> Result<(File, String), VerifyError> {
+    let doc = xml::parse(bytes).map_err(VerifyError::Xml)?;
+    let verified =
+        dsig::verify(&doc, anchor, &VerifyPolicy::default()).map_err(VerifyError::Signature)?;
     let signed = verified
         .references
         .first()
-        .ok_or("the signature signs nothing")?
+        .ok_or(VerifyError::SignsNothing)?
         .document()
-        .map_err(|e| format!("signed content: {e}"))?;
-    let file = from_document(&signed)?;
+        .map_err(VerifyError::SignedContent)?;
+    let file = from_document(&signed).map_err(VerifyError::Content)?;
     Ok((file, verified.signer.subject))
 }
 

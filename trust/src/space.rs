@@ -198,7 +198,8 @@ impl TrustSpace {
             let Some(anchor) = anchor else {
                 return Err("a signed trust space needs the Commission's anchor (trust_anchor in node.toml, --anchor on the command line)".into());
             };
-            let (file, signer) = crate::document::verify(bytes, anchor)?;
+            let (file, signer) =
+                crate::document::verify(bytes, anchor).map_err(|e| e.to_string())?;
             return Ok((file, Some(signer)));
         }
         if anchor.is_some() {
