@@ -16,6 +16,33 @@ use tereze_trust::TrustSpace;
 
 use crate::Host;
 
+/// Why no client could be made for a peer: what the trust space or the configuration lacks,
+/// or what the TLS identity or the endpoint refused. The text names the peer or endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{0} is not in the trust space")]
+    NotInTrustSpace(String),
+    #[error("no endpoint for {0}")]
+    NoEndpoint(String),
+    #[error("no server name for {0}")]
+    NoServerName(String),
+    /// The node's own TLS certificate or key (`tls.cert`, `tls.key`) could not be read.
+    #[error("{0}")]
+    Identity(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("endpoint {endpoint}: {source}")]
+    Endpoint {
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    #[error("TLS for {endpoint}: {source}")]
+    Tls {
+        endpoint: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+}
+
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
 pub const TRANSFER_WINDOW: u32 = 2 << 20;
@@ -41,20 +68,24 @@ pub(crate) struct Target {
     anchors_pem: String,
 }
 
-pub(crate) fn target(node: &dyn Host, trust: &TrustSpace, peer: &str) -> Result<Target, String> {
+pub(crate) fn target(
+    node: &dyn Host,
+    trust: &TrustSpace,
+    peer: &str,
+) -> Result<Target, ClientError> {
     let state = trust
         .state(peer)
-        .ok_or_else(|| format!("{peer} is not in the trust space"))?;
+        .ok_or_else(|| ClientError::NotInTrustSpace(peer.to_owned()))?;
     let configured = node.settings().peers.iter().find(|p| p.state == peer);
     let listed = state.nodes.first();
     let endpoint = configured
         .map(|p| p.endpoint.clone())
         .or_else(|| listed.map(|n| n.endpoint.clone()))
-        .ok_or_else(|| format!("no endpoint for {peer}"))?;
+        .ok_or_else(|| ClientError::NoEndpoint(peer.to_owned()))?;
     let server_name = configured
         .and_then(|p| p.server_name.clone())
         .or_else(|| listed.map(|n| n.server_name.clone()))
-        .ok_or_else(|| format!("no server name for {peer}"))?;
+        .ok_or_else(|| ClientError::NoServerName(peer.to_owned()))?;
     Ok(Target {
         endpoint,
         server_name,
@@ -92,7 +123,7 @@ pub async fn probe_peers<H: Host>(node: &Arc<H>, timeout: Duration) -> Vec<Probe
                 .await
                 .map_err(|_| format!("no answer within {} s", timeout.as_secs()))
                 .and_then(|r| r.map(|_| ()).map_err(|e| e.message().to_owned())),
-                Err(e) => Err(e),
+                Err(e) => Err(e.to_string()),
             };
             Probe {
                 state,
@@ -107,7 +138,7 @@ pub async fn probe_peers<H: Host>(node: &Arc<H>, timeout: Duration) -> Vec<Probe
 }
 
 /// A client for `peer`'s node (or the hub) as the trust space in force lists it.
-pub fn client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, String> {
+pub fn client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, ClientError> {
     client_for(node, &target(node, &node.trust(), peer)?)
 }
 
@@ -115,11 +146,14 @@ pub fn client(node: &dyn Host, peer: &str) -> Result<ExchangeClient<Channel>, St
 pub(crate) fn transfer_client(
     node: &dyn Host,
     peer: &str,
-) -> Result<ExchangeClient<Channel>, String> {
+) -> Result<ExchangeClient<Channel>, ClientError> {
     transfer_client_for(node, &target(node, &node.trust(), peer)?)
 }
 
-pub(crate) fn client_for(node: &dyn Host, t: &Target) -> Result<ExchangeClient<Channel>, String> {
+pub(crate) fn client_for(
+    node: &dyn Host,
+    t: &Target,
+) -> Result<ExchangeClient<Channel>, ClientError> {
     channel_for(node, t, true)
 }
 
@@ -129,7 +163,7 @@ pub(crate) fn client_for(node: &dyn Host, t: &Target) -> Result<ExchangeClient<C
 pub(crate) fn transfer_client_for(
     node: &dyn Host,
     t: &Target,
-) -> Result<ExchangeClient<Channel>, String> {
+) -> Result<ExchangeClient<Channel>, ClientError> {
     channel_for(node, t, false)
 }
 
@@ -137,17 +171,23 @@ fn channel_for(
     node: &dyn Host,
     t: &Target,
     calls: bool,
-) -> Result<ExchangeClient<Channel>, String> {
-    let (cert, key) = node.tls_identity()?;
+) -> Result<ExchangeClient<Channel>, ClientError> {
+    let (cert, key) = node.tls_identity().map_err(ClientError::Identity)?;
     let tls = ClientTlsConfig::new()
         .ca_certificate(Certificate::from_pem(t.anchors_pem.as_bytes()))
         .identity(Identity::from_pem(cert, key))
         .domain_name(t.server_name.clone());
     let endpoint = &t.endpoint;
     let mut endpoint_cfg = Endpoint::from_shared(endpoint.clone())
-        .map_err(|e| format!("endpoint {endpoint}: {e}"))?
+        .map_err(|source| ClientError::Endpoint {
+            endpoint: endpoint.clone(),
+            source,
+        })?
         .tls_config(tls)
-        .map_err(|e| format!("TLS for {endpoint}: {e}"))?
+        .map_err(|source| ClientError::Tls {
+            endpoint: endpoint.clone(),
+            source,
+        })?
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30));

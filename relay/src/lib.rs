@@ -24,7 +24,7 @@ use tereze_trust::TrustSpace;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use client::{client, message_size_limit, probe_peers, Probe, TRANSFER_WINDOW};
+pub use client::{client, message_size_limit, probe_peers, ClientError, Probe, TRANSFER_WINDOW};
 pub use metrics::Metrics;
 pub use peers::Peers;
 pub use worker::{start, Relay};
@@ -49,7 +49,7 @@ pub trait Host: Send + Sync + 'static {
     fn settings(&self) -> Settings<'_>;
     /// The node's TLS certificate (chain) and private key, PEM, presented to its peers; read
     /// at each new connection.
-    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), String>;
+    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error + Send + Sync>>;
     /// The trust space in force: one snapshot, to use for a whole decision.
     fn trust(&self) -> Arc<TrustSpace>;
     /// Resolves after each new trust-space version is in force.

@@ -206,8 +206,8 @@ impl Node {
 #[derive(Debug, thiserror::Error)]
 enum PullError {
     /// No client could be made for the source (not in the trust space, no address).
-    #[error("{reason}")]
-    Connect { reason: String },
+    #[error("{0}")]
+    Connect(#[source] super::relay::ClientError),
     /// The source answered the call, or the stream, with an error.
     #[error("{from}: {}", .status.message())]
     Call {
@@ -229,8 +229,7 @@ enum PullError {
 /// Pulls newer sets from one source until it has nothing more (or fails). Returns how many
 /// sets were put in force.
 async fn pull(node: &Arc<Node>, source: &str) -> Result<usize, PullError> {
-    let mut client =
-        super::relay::client(&**node, source).map_err(|reason| PullError::Connect { reason })?;
+    let mut client = super::relay::client(&**node, source).map_err(PullError::Connect)?;
     let call = |status| PullError::Call {
         from: source.to_owned(),
         status,

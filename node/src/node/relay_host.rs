@@ -24,8 +24,8 @@ impl Host for Node {
         }
     }
 
-    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), String> {
-        super::tls::read_pair(&self.config.tls).map_err(|e| e.to_string())
+    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(super::tls::read_pair(&self.config.tls)?)
     }
 
     fn trust(&self) -> Arc<TrustSpace> {

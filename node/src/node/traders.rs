@@ -36,6 +36,13 @@ pub(crate) enum ResolveError {
     UnknownState { state: String },
     #[error("{state}'s node did not answer: {reason}")]
     Unreachable { state: String, reason: String },
+    /// No client could be made for the owner's node (the same words as `Unreachable`).
+    #[error("{state}'s node did not answer: {source}")]
+    NoClient {
+        state: String,
+        #[source]
+        source: super::relay::ClientError,
+    },
     #[error(transparent)]
     Answer(#[from] AnswerError),
     #[error("store: {0}")]
@@ -58,7 +65,9 @@ impl Classify for ResolveError {
         match self {
             ResolveError::Id { .. } | ResolveError::UnknownState { .. } => Class::Invalid,
             // The owner's node was asked: its silence or a bad answer is not ours to mend.
-            ResolveError::Unreachable { .. } | ResolveError::Answer(_) => Class::Upstream,
+            ResolveError::Unreachable { .. }
+            | ResolveError::NoClient { .. }
+            | ResolveError::Answer(_) => Class::Upstream,
             // The answer cannot be made now; the owner's register is still there.
             ResolveError::Store(_) | ResolveError::Sign(_) => Class::Unavailable,
         }
@@ -151,7 +160,11 @@ impl Node {
             state: state.clone(),
             reason,
         };
-        let mut client = super::relay::client(self, &state).map_err(unreachable)?;
+        let mut client =
+            super::relay::client(self, &state).map_err(|source| ResolveError::NoClient {
+                state: state.clone(),
+                source,
+            })?;
         let timeout = Duration::from_secs(self.config.traders.resolve_timeout_seconds);
         let call = client.resolve_trader(ResolveTraderRequest {
             id: id.to_owned(),
