@@ -81,7 +81,9 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         }
     }
     if !extra.is_empty() {
-        trust = trust.with_crls(&extra).map_err(Failure::Input)?;
+        trust = trust
+            .with_crls(&extra)
+            .map_err(|e| Failure::Input(e.to_string()))?;
     }
     if trust.state(&args.state).is_none() {
         return Err(Failure::Input(format!(

@@ -37,6 +37,9 @@ pub enum DevPkiError {
     /// What is wrong with the request (the text is the whole story).
     #[error("{0}")]
     Spec(String),
+    /// The trust space the spec describes could not be read.
+    #[error(transparent)]
+    TrustSpace(#[from] crate::space::ReadError),
     /// The trust space could not be signed.
     #[error("{0}")]
     Signing(#[source] tereze_codecs::dsig::SignError),
@@ -124,7 +127,7 @@ fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
     let source = out.join("trust-space.toml");
     let bytes =
         std::fs::read(&source).map_err(|e| DevPkiError::Io(source.display().to_string(), e))?;
-    let (file, _) = crate::TrustSpace::read(&bytes, None).map_err(DevPkiError::Spec)?;
+    let (file, _) = crate::TrustSpace::read(&bytes, None)?;
     let mut doc = crate::document::to_document(&file);
     let dir = out.join(hub.to_ascii_lowercase());
     let read = |f: &str| {

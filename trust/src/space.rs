@@ -140,6 +140,31 @@ pub struct TrustSpace {
     pub source: Vec<u8>,
 }
 
+/// Why trust-space bytes could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("a signed trust space needs the Commission's anchor (trust_anchor in node.toml, --anchor on the command line)")]
+    NeedsAnchor,
+    #[error("an unsigned (TOML) trust space is refused when a Commission anchor is configured; sign it with `tereze trust build` and `tereze trust sign`")]
+    UnsignedRefused,
+    #[error(transparent)]
+    Unverified(#[from] crate::document::VerifyError),
+    #[error("not UTF-8")]
+    NotUtf8,
+    /// On one line: the parser's message spans several.
+    #[error("{}", .0.to_string().trim_end().replace('\n', " "))]
+    Toml(#[source] toml::de::Error),
+}
+
+/// A CRL in force that OpenSSL could not write back as DER.
+#[derive(Debug, thiserror::Error)]
+#[error("{state}: CRL: {source}")]
+pub struct CrlDerError {
+    pub state: String,
+    #[source]
+    pub source: openssl::error::ErrorStack,
+}
+
 /// Why a trust space was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {reason}")]
@@ -177,7 +202,7 @@ impl TrustSpace {
             reason,
         };
         let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let (file, signer) = Self::read(&bytes, anchor).map_err(err)?;
+        let (file, signer) = Self::read(&bytes, anchor).map_err(|e| err(e.to_string()))?;
         let mut space = Self::from_file(file, path)?;
         space.signer = signer;
         space.source = bytes;
@@ -189,25 +214,23 @@ impl TrustSpace {
     pub fn read(
         bytes: &[u8],
         anchor: Option<&TrustStore>,
-    ) -> Result<(File, Option<String>), String> {
+    ) -> Result<(File, Option<String>), ReadError> {
         let looks_xml = bytes
             .iter()
             .find(|b| !b.is_ascii_whitespace())
             .is_some_and(|b| *b == b'<');
         if looks_xml {
             let Some(anchor) = anchor else {
-                return Err("a signed trust space needs the Commission's anchor (trust_anchor in node.toml, --anchor on the command line)".into());
+                return Err(ReadError::NeedsAnchor);
             };
-            let (file, signer) =
-                crate::document::verify(bytes, anchor).map_err(|e| e.to_string())?;
+            let (file, signer) = crate::document::verify(bytes, anchor)?;
             return Ok((file, Some(signer)));
         }
         if anchor.is_some() {
-            return Err("an unsigned (TOML) trust space is refused when a Commission anchor is configured; sign it with `tereze trust build` and `tereze trust sign`".into());
+            return Err(ReadError::UnsignedRefused);
         }
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8".to_owned())?;
-        let file: File =
-            toml::from_str(text).map_err(|e| e.to_string().trim_end().replace('\n', " "))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| ReadError::NotUtf8)?;
+        let file: File = toml::from_str(text).map_err(ReadError::Toml)?;
         Ok((file, None))
     }
 
@@ -361,15 +384,17 @@ impl TrustSpace {
     pub fn with_crls(
         &self,
         extra: &BTreeMap<String, Vec<std::sync::Arc<X509Crl>>>,
-    ) -> Result<TrustSpace, String> {
+    ) -> Result<TrustSpace, CrlDerError> {
         let mut t = self.clone();
         for (code, crls) in extra {
             let Some(s) = t.states.get_mut(code) else {
                 continue;
             };
             for c in crls {
-                s.crls
-                    .push(c.to_der().map_err(|e| format!("{code}: CRL: {e}"))?);
+                s.crls.push(c.to_der().map_err(|source| CrlDerError {
+                    state: code.clone(),
+                    source,
+                })?);
                 s.revocations.push(c.clone());
             }
         }

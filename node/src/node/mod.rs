@@ -66,6 +66,9 @@ pub enum StartError {
     },
     #[error("{0}")]
     Config(String),
+    /// The trust space with the CRLs kept from before the restart cannot be put in force.
+    #[error(transparent)]
+    TrustInForce(#[from] TrustUpdateError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -81,6 +84,31 @@ pub enum StartError {
         path: String,
         source: CheckpointFailure,
     },
+}
+
+/// Why a trust space was not put in force (an update offered by the hub or read from the
+/// file, or the CRLs fetched for it).
+#[derive(Debug, thiserror::Error)]
+pub enum TrustUpdateError {
+    #[error("no trust_anchor configured: trust-space updates are not accepted")]
+    NoAnchor,
+    #[error(transparent)]
+    Unreadable(#[from] crate::trust::ReadError),
+    #[error("version {offered} is not newer than the version {in_force} in force (downgrades and replays are refused)")]
+    NotNewer { offered: u64, in_force: u64 },
+    #[error(transparent)]
+    Invalid(#[from] crate::trust::TrustError),
+    #[error("it does not list this node's state {0}")]
+    NotListed(String),
+    #[error(transparent)]
+    Crl(#[from] crate::trust::CrlDerError),
+    /// A fetched CRL set that may not replace the one held.
+    #[error(transparent)]
+    CrlRefused(#[from] crate::trust::crl::CrlError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why the last audit checkpoint was not signed.
@@ -219,37 +247,34 @@ impl Node {
     /// Applies a signed trust space if it is newer than the one in force: verified against
     /// the Commission's anchor, recorded durably, then swapped in whole (with the TLS roots and
     /// CRLs it implies). Returns the version now in force, or why the document was refused.
-    pub(crate) async fn apply_trust_space(self: &Arc<Self>, bytes: Vec<u8>) -> Result<u64, String> {
+    pub(crate) async fn apply_trust_space(
+        self: &Arc<Self>,
+        bytes: Vec<u8>,
+    ) -> Result<u64, TrustUpdateError> {
         let Some(anchor) = &self.trust_anchor else {
-            return Err("no trust_anchor configured: trust-space updates are not accepted".into());
+            return Err(TrustUpdateError::NoAnchor);
         };
         let (file, signer) = TrustSpace::read(&bytes, Some(anchor))?;
         let current = self.trust();
         if file.version <= current.version {
-            return Err(format!(
-                "version {} is not newer than the version {} in force (downgrades and replays are refused)",
-                file.version, current.version
-            ));
+            return Err(TrustUpdateError::NotNewer {
+                offered: file.version,
+                in_force: current.version,
+            });
         }
-        let mut next =
-            TrustSpace::from_file(file, Path::new("(update)")).map_err(|e| e.to_string())?;
+        let mut next = TrustSpace::from_file(file, Path::new("(update)"))?;
         next.signer = signer;
         next.source = bytes.clone();
         if next.state(&self.config.state).is_none() {
-            return Err(format!(
-                "it does not list this node's state {}",
-                self.config.state
-            ));
+            return Err(TrustUpdateError::NotListed(self.config.state.clone()));
         }
         // Refuse before recording what cannot be put in force.
         let fetched = self.parts().1.clone();
-        next.with_crls(&fetched.by_state(&next))
-            .and_then(|t| tls::server_config(&self.config.tls, &t).map_err(|e| e.to_string()))?;
+        tls::server_config(&self.config.tls, &next.with_crls(&fetched.by_state(&next))?)?;
         let version = next.version;
         self.committer
             .run(move |t| t.record_trust_space(version, &bytes))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         {
             let mut parts = self.parts();
             parts.0 = Arc::new(next);
@@ -266,10 +291,13 @@ impl Node {
 
     /// Makes the signed trust space and the fetched CRLs in `parts` the trust space in force,
     /// with the TLS roots and CRLs they imply. Call with `parts` locked.
-    fn put_in_force(&self, parts: &(Arc<TrustSpace>, crl::Fetched)) -> Result<(), String> {
+    fn put_in_force(
+        &self,
+        parts: &(Arc<TrustSpace>, crl::Fetched),
+    ) -> Result<(), TrustUpdateError> {
         let (signed, fetched) = parts;
         let next = signed.with_crls(&fetched.by_state(signed))?;
-        let tls = tls::server_config(&self.config.tls, &next).map_err(|e| e.to_string())?;
+        let tls = tls::server_config(&self.config.tls, &next)?;
         // Both swaps under the trust-space write lock: no reader sees one without the other.
         let mut guard = self.trust_space.write().unwrap_or_else(|p| p.into_inner());
         *self.tls_server.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
@@ -284,20 +312,14 @@ impl Node {
         url: &str,
         bytes: &[u8],
         crls: Vec<openssl::x509::X509Crl>,
-    ) -> Result<(), String> {
-        if !crl::compare(&crls, self.parts().1.by_url.get(url))
-            .inspect_err(|_| {
-                self.metrics.crl_refused.inc();
-            })
-            .map_err(|e| e.to_string())?
-        {
+    ) -> Result<(), TrustUpdateError> {
+        if !crl::compare(&crls, self.parts().1.by_url.get(url)).inspect_err(|_| {
+            self.metrics.crl_refused.inc();
+        })? {
             return Ok(());
         }
         let (u, b) = (url.to_owned(), bytes.to_vec());
-        self.committer
-            .run(move |t| t.record_crls(&u, &b))
-            .await
-            .map_err(|e| e.to_string())?;
+        self.committer.run(move |t| t.record_crls(&u, &b)).await?;
         let mut parts = self.parts();
         parts
             .1
@@ -523,7 +545,7 @@ impl Node {
         if !fetched.by_url.is_empty() {
             let mut parts = node.parts();
             parts.1 = fetched;
-            node.put_in_force(&parts).map_err(StartError::Config)?;
+            node.put_in_force(&parts)?;
         }
         Ok(node)
     }
