@@ -210,7 +210,7 @@ fn encode(v: &str) -> String {
 pub(crate) fn run(args: AdminArgs) -> Result<(), Failure> {
     let ca = crate::common::read_input(&args.ca)?;
     let token = tereze_support::fs::read_token(&args.token_file, "the operator token")
-        .map_err(Failure::Input)?;
+        .map_err(|e| Failure::Input(e.to_string()))?;
     let mut body = None;
     let (method, path) = match &args.command {
         AdminCommand::Messages {

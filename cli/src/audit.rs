@@ -39,7 +39,7 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
                         .as_deref()
                         .map(tereze_store::read_password_file)
                         .transpose()
-                        .map_err(Failure::Input)?;
+                        .map_err(|e| Failure::Input(e.to_string()))?;
                     let opts = PgOptions::parse(&url, 60_000, password, None)
                         .map_err(|e| Failure::Input(format!("--store: {e}")))?;
                     let what = opts.redacted();

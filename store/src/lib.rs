@@ -31,7 +31,7 @@ pub mod txn;
 use std::path::Path;
 
 pub use engine::Engine;
-pub use pg_store::{read_password_file, PgOptions, PgStore, PgUrlError};
+pub use pg_store::{read_password_file, PasswordFileError, PgOptions, PgStore, PgUrlError};
 pub use records::*;
 pub use redb_store::{AuditFileError, RedbStore};
 pub use txn::Txn;

@@ -82,12 +82,23 @@ impl std::fmt::Debug for PgOptions {
 
 /// The PostgreSQL password kept in `path` (owner-only, or refused; a trailing newline is not
 /// part of it). The error names the file, never its content.
-pub fn read_password_file(path: &std::path::Path) -> Result<String, String> {
-    tereze_support::fs::owner_only(path, "the store's password")
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+pub fn read_password_file(path: &std::path::Path) -> Result<String, PasswordFileError> {
+    let text = tereze_support::fs::read_secret(path, "the store's password").map_err(|source| {
+        PasswordFileError {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// Why the PostgreSQL password file was refused (`store_password_file`).
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {source}")]
+pub struct PasswordFileError {
+    pub path: String,
+    #[source]
+    pub source: tereze_support::fs::SecretError,
 }
 
 /// Why a PostgreSQL connection string was refused.

@@ -57,8 +57,20 @@ pub enum StartError {
     Trust(#[from] crate::trust::TrustError),
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
-    #[error("{path}: {reason}")]
-    Key { path: String, reason: String },
+    #[error("{path}: {source}")]
+    Key {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error(transparent)]
+    Token(#[from] tereze_support::fs::TokenError),
+    #[error("{path}: cannot create: {source}")]
+    DataDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("store {path}: {source}")]
     Store {
         path: String,
@@ -190,14 +202,14 @@ pub(crate) struct Node {
 fn read(path: &Path) -> Result<Vec<u8>, StartError> {
     std::fs::read(path).map_err(|e| StartError::Key {
         path: path.display().to_string(),
-        reason: format!("cannot read: {e}"),
+        source: Box::new(tereze_support::fs::SecretError::Unreadable(e)),
     })
 }
 
 fn private_key(path: &Path) -> Result<(), StartError> {
-    tereze_support::fs::owner_only(path, "this private key").map_err(|reason| StartError::Key {
+    tereze_support::fs::owner_only(path, "this private key").map_err(|e| StartError::Key {
         path: path.display().to_string(),
-        reason,
+        source: Box::new(e),
     })
 }
 
@@ -412,19 +424,19 @@ impl Node {
         let signing =
             SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| StartError::Key {
                 path: config.signing.key.display().to_string(),
-                reason: e.to_string(),
+                source: Box::new(e),
             })?;
         let audit_key = PKey::private_key_from_pem(&key_pem).map_err(|e| StartError::Key {
             path: config.signing.key.display().to_string(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
         let audit_cert = X509::from_pem(&cert_pem).map_err(|e| StartError::Key {
             path: config.signing.certificate.display().to_string(),
-            reason: e.to_string(),
+            source: Box::new(e),
         })?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| StartError::Key {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
-            reason: format!("cannot create: {e}"),
+            source,
         })?;
         let location = config
             .store_location()

@@ -189,8 +189,7 @@ async fn serve_http_doors(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Result<(
         ));
     }
     if let Some(admin) = &cfg.admin {
-        let token = tereze_support::fs::read_token(&admin.token_file, "the operator token")
-            .map_err(StartError::Config)?;
+        let token = tereze_support::fs::read_token(&admin.token_file, "the operator token")?;
         let listener = bind(admin.listen).await?;
         let config = Arc::new(tls::admin_server_config(&cfg.tls)?);
         let source: accept::ConfigSource = Arc::new(move || config.clone());
