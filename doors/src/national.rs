@@ -108,15 +108,50 @@ fn fingerprint(der: &[u8]) -> [u8; 32] {
     openssl::sha::sha256(der)
 }
 
+/// Why the national clients could not be loaded; the text names the `[[national.client]]`
+/// entry and its field.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientsError {
+    #[error("national.client[{index}].token_file: {source}")]
+    Token {
+        index: usize,
+        #[source]
+        source: tereze_support::fs::TokenError,
+    },
+    #[error("national.client[{index}].token_file: the same token as client {other:?}: each client needs its own")]
+    SharedToken { index: usize, other: String },
+    #[error("national.client[{index}].certificate: {path}: cannot read: {source}")]
+    CertificateUnreadable {
+        index: usize,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("national.client[{index}].certificate: {path}: not a PEM certificate: {source}")]
+    NotPem {
+        index: usize,
+        path: String,
+        #[source]
+        source: openssl::error::ErrorStack,
+    },
+    #[error("national.client[{index}].certificate: {path}: {source}")]
+    Der {
+        index: usize,
+        path: String,
+        #[source]
+        source: openssl::error::ErrorStack,
+    },
+}
+
 impl Clients {
     /// Reads every client's token file (owner-only, as the operator token) or certificate.
-    pub fn load(national: &National) -> Result<Self, String> {
+    pub fn load(national: &National) -> Result<Self, ClientsError> {
         let mut known: Vec<Known> = Vec::new();
         for (i, c) in national.clients.iter().enumerate() {
             let token = match &c.token_file {
                 Some(path) => Some(
                     tereze_support::fs::read_token(path, "a national client token")
-                        .map_err(|e| format!("national.client[{i}].token_file: {e}"))?,
+                        .map_err(|source| ClientsError::Token { index: i, source })?,
                 ),
                 None => None,
             };
@@ -126,28 +161,33 @@ impl Clients {
                         .as_deref()
                         .is_some_and(|o| same(o.as_bytes(), t.as_bytes()))
                 }) {
-                    return Err(format!(
-                        "national.client[{i}].token_file: the same token as client {:?}: each client needs its own",
-                        other.name
-                    ));
+                    return Err(ClientsError::SharedToken {
+                        index: i,
+                        other: other.name.to_string(),
+                    });
                 }
             }
             let certificate = match &c.certificate {
                 Some(path) => {
-                    let pem = std::fs::read(path).map_err(|e| {
-                        format!(
-                            "national.client[{i}].certificate: {}: cannot read: {e}",
-                            path.display()
-                        )
+                    let shown = || path.display().to_string();
+                    let pem = std::fs::read(path).map_err(|source| {
+                        ClientsError::CertificateUnreadable {
+                            index: i,
+                            path: shown(),
+                            source,
+                        }
                     })?;
-                    let cert = openssl::x509::X509::from_pem(&pem).map_err(|e| {
-                        format!(
-                            "national.client[{i}].certificate: {}: not a PEM certificate: {e}",
-                            path.display()
-                        )
+                    let cert = openssl::x509::X509::from_pem(&pem).map_err(|source| {
+                        ClientsError::NotPem {
+                            index: i,
+                            path: shown(),
+                            source,
+                        }
                     })?;
-                    let der = cert.to_der().map_err(|e| {
-                        format!("national.client[{i}].certificate: {}: {e}", path.display())
+                    let der = cert.to_der().map_err(|source| ClientsError::Der {
+                        index: i,
+                        path: shown(),
+                        source,
                     })?;
                     Some(fingerprint(&der))
                 }
@@ -514,7 +554,8 @@ mod tests {
             tls: None,
             clients: vec![client("a"), client("b")],
         })
-        .expect_err("shared token");
+        .expect_err("shared token")
+        .to_string();
         assert!(
             e.contains("national.client[1].token_file") && e.contains("\"a\""),
             "{e}"

@@ -326,9 +326,18 @@ fn is_state_code(s: &str) -> bool {
     (2..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase())
 }
 
+/// Why the store's location (`store`, `store_password_file`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreLocationError {
+    #[error("store_password_file {0}")]
+    PasswordFile(#[source] crate::store::PasswordFileError),
+    #[error(transparent)]
+    Url(crate::store::PgUrlError),
+}
+
 impl NodeConfig {
     /// Where the store lives (the password file is read here, at start).
-    pub(crate) fn store_location(&self) -> Result<crate::store::Location, String> {
+    pub(crate) fn store_location(&self) -> Result<crate::store::Location, StoreLocationError> {
         match &self.store {
             None => Ok(crate::store::Location::File(
                 self.data_dir.join("node.redb"),
@@ -339,7 +348,7 @@ impl NodeConfig {
                     .as_deref()
                     .map(crate::store::read_password_file)
                     .transpose()
-                    .map_err(|e| format!("store_password_file {e}"))?;
+                    .map_err(StoreLocationError::PasswordFile)?;
                 crate::store::PgOptions::parse(
                     url,
                     (self.store_lease_seconds as i64).saturating_mul(1000),
@@ -347,7 +356,7 @@ impl NodeConfig {
                     self.store_ca_file.clone(),
                 )
                 .map(crate::store::Location::Postgres)
-                .map_err(|e| e.to_string())
+                .map_err(StoreLocationError::Url)
             }
         }
     }
@@ -974,7 +983,10 @@ key = "signer.key"
         let path = dir.path().join("node.toml");
         std::fs::write(&path, text).expect("written");
         let c = NodeConfig::load(&path).expect("loads");
-        let e = c.store_location().expect_err("loose permissions");
+        let e = c
+            .store_location()
+            .expect_err("loose permissions")
+            .to_string();
         assert!(
             e.contains("store_password_file") && e.contains("chmod 600"),
             "{e}"

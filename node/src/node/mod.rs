@@ -65,6 +65,10 @@ pub enum StartError {
     },
     #[error(transparent)]
     Token(#[from] tereze_support::fs::TokenError),
+    #[error(transparent)]
+    NationalClients(#[from] national::ClientsError),
+    #[error("store: {0}")]
+    StoreLocation(#[from] crate::config::StoreLocationError),
     #[error("{path}: cannot create: {source}")]
     DataDir {
         path: String,
@@ -438,9 +442,7 @@ impl Node {
             path: config.data_dir.display().to_string(),
             source,
         })?;
-        let location = config
-            .store_location()
-            .map_err(|reason| StartError::Config(format!("store: {reason}")))?;
+        let location = config.store_location()?;
         let store_path = location.to_string();
         let cache = config.limits.store_cache_mb << 20;
         let store =
@@ -505,7 +507,7 @@ impl Node {
         let preparing = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing));
         let preparing_mb = Arc::new(tokio::sync::Semaphore::new(config.limits.max_preparing_mb));
         let national = Arc::new(national::NationalDoor {
-            clients: national::Clients::load(&config.national).map_err(StartError::Config)?,
+            clients: national::Clients::load(&config.national)?,
             refusals: Default::default(),
         });
         let queue_bytes = Arc::new(queue_bytes::QueueBytes::new(config.limits.max_queue_bytes));
