@@ -3,9 +3,9 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{reload, EnvFilter};
 
-type Reload = Box<dyn Fn(EnvFilter) -> Result<(), String> + Send + Sync>;
+type Reload = Box<dyn Fn(EnvFilter) -> Result<(), reload::Error> + Send + Sync>;
 
 static RELOAD: OnceLock<Reload> = OnceLock::new();
 static CURRENT: Mutex<String> = Mutex::new(String::new());
@@ -29,12 +29,12 @@ pub fn init(configured: Option<&str>) {
     let installed = if json {
         let b = base.json().with_filter_reloading();
         let h = b.reload_handle();
-        let _ = RELOAD.set(Box::new(move |f| h.reload(f).map_err(|e| e.to_string())));
+        let _ = RELOAD.set(Box::new(move |f| h.reload(f)));
         b.try_init().is_ok()
     } else {
         let b = base.with_filter_reloading();
         let h = b.reload_handle();
-        let _ = RELOAD.set(Box::new(move |f| h.reload(f).map_err(|e| e.to_string())));
+        let _ = RELOAD.set(Box::new(move |f| h.reload(f)));
         b.try_init().is_ok()
     };
     if installed {
@@ -47,12 +47,28 @@ pub(crate) fn filter() -> String {
     CURRENT.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
+/// Why a log filter was not put in force.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FilterError {
+    #[error("{spec:?}: {source}")]
+    Syntax {
+        spec: String,
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    #[error("logging is not running in this process")]
+    NotRunning,
+    #[error(transparent)]
+    Reload(#[from] reload::Error),
+}
+
 /// Puts a new filter in force (EnvFilter syntax); refused if it does not parse.
-pub(crate) fn set_filter(spec: &str) -> Result<(), String> {
-    let f = EnvFilter::try_new(spec).map_err(|e| format!("{spec:?}: {e}"))?;
-    let reload = RELOAD
-        .get()
-        .ok_or("logging is not running in this process")?;
+pub(crate) fn set_filter(spec: &str) -> Result<(), FilterError> {
+    let f = EnvFilter::try_new(spec).map_err(|source| FilterError::Syntax {
+        spec: spec.to_owned(),
+        source,
+    })?;
+    let reload = RELOAD.get().ok_or(FilterError::NotRunning)?;
     reload(f)?;
     *CURRENT.lock().unwrap_or_else(|p| p.into_inner()) = spec.to_owned();
     Ok(())

@@ -329,6 +329,8 @@ pub(super) fn verify_data(data: AuditData) -> Result<AuditReport, StoreError> {
     })
 }
 
+/// The checkpoint's signer, or why its signature does not hold; the text becomes one of the
+/// report's problems, which is all a caller does with it.
 fn check_signature(cp: &Checkpoint) -> Result<String, String> {
     let cert = X509::from_pem(cp.certificate.as_bytes())
         .map_err(|e| format!("unreadable certificate ({e})"))?;
