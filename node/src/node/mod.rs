@@ -65,6 +65,10 @@ pub enum StartError {
     },
     #[error(transparent)]
     Token(#[from] tereze_support::fs::TokenError),
+    #[error("built-in mappings: {0}")]
+    Mappings(#[source] tereze_codecs::translate::CatalogError),
+    #[error("attachments: {0}")]
+    Attachments(#[source] crate::attachments::AttachmentError),
     #[error(transparent)]
     NationalClients(#[from] national::ClientsError),
     #[error("store: {0}")]
@@ -80,6 +84,7 @@ pub enum StartError {
         path: String,
         source: crate::store::StoreError,
     },
+    /// The configuration and the trust space disagree (the text names both).
     #[error("{0}")]
     Config(String),
     /// The trust space with the CRLs kept from before the restart cannot be put in force.
@@ -494,13 +499,12 @@ impl Node {
                 source,
             })?;
         let tls_server = tls::server_config(&config.tls, &trust)?;
-        let catalog = Catalog::builtin()
-            .map_err(|e| StartError::Config(format!("built-in mappings: {e}")))?;
+        let catalog = Catalog::builtin().map_err(StartError::Mappings)?;
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
         let attachments =
             crate::attachments::Attachments::open(&config.data_dir, config.attachments.clone())
-                .map_err(|e| StartError::Config(format!("attachments: {e}")))?;
+                .map_err(StartError::Attachments)?;
         let national_transfers = Arc::new(tokio::sync::Semaphore::new(
             config.attachments.max_national_transfers,
         ));
