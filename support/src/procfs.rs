@@ -11,16 +11,22 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / 100.0)
 }
 
-/// Resident set size of a process in KiB, from /proc (`VmRSS`).
-pub fn rss_kib(pid: u32) -> Option<u64> {
+/// A figure in KiB from `/proc/<pid>/status` (`field`: `VmRSS:` resident now, `VmHWM:` the
+/// peak); none once the process is gone.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(field))?
         .split_whitespace()
         .next()?
         .parse()
         .ok()
+}
+
+/// Resident set size of a process in KiB, from /proc (`VmRSS`).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
 }
 
 /// Whether this process runs as root (effective uid 0).

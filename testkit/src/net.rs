@@ -797,20 +797,7 @@ pub fn machine_shared() -> std::sync::RwLockReadGuard<'static, ()> {
 
 // ------------------------------------------------------------------ processes and settings
 
-/// A figure in KiB from `/proc/<pid>/status` (`VmRSS:` resident now, `VmHWM:` the peak);
-/// none once the process is gone.
-pub fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
-
-/// The resident memory of `pid` in KiB (VmRSS); none once the process is gone.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    proc_status_kib(pid, "VmRSS:")
-}
+pub use tereze_support::procfs::{rss_kib, status_kib as proc_status_kib};
 
 /// `name` from the environment, or `default` when it is unset or does not parse: how a test
 /// is run at full size (deploy/chaos) without a change to its code.
