@@ -165,28 +165,20 @@ async fn serve_http_doors(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Result<(
         let listener = bind(addr).await?;
         let tls = national_tls(cfg, b"http/1.1")?;
         let app = http::router(node.clone());
-        tasks.spawn(doors::serve(
+        spawn_door(
+            node,
+            tasks,
+            "national",
             listener,
             tls,
             app,
-            node.shutdown.clone(),
-            "national",
-            doors::Bounds::new(&cfg.connections),
-            counters.national.clone(),
-        ));
+            &counters.national,
+        );
     }
     if let Some(addr) = cfg.listen.peer {
         let listener = bind(addr).await?;
         let app = http::peer_router(node.clone());
-        tasks.spawn(doors::serve(
-            listener,
-            None,
-            app,
-            node.shutdown.clone(),
-            "peer",
-            doors::Bounds::new(&cfg.connections),
-            counters.peer.clone(),
-        ));
+        spawn_door(node, tasks, "peer", listener, None, app, &counters.peer);
     }
     if let Some(admin) = &cfg.admin {
         let token = tereze_support::fs::read_token(&admin.token_file, "the operator token")?;
@@ -194,17 +186,39 @@ async fn serve_http_doors(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Result<(
         let config = Arc::new(tls::admin_server_config(&cfg.tls)?);
         let source: accept::ConfigSource = Arc::new(move || config.clone());
         let app = admin::router(node.clone(), token);
-        tasks.spawn(doors::serve(
+        spawn_door(
+            node,
+            tasks,
+            "admin",
             listener,
             Some(source),
             app,
-            node.shutdown.clone(),
-            "admin",
-            doors::Bounds::new(&cfg.connections),
-            counters.admin.clone(),
-        ));
+            &counters.admin,
+        );
     }
     Ok(())
+}
+
+/// Serves one HTTP/1.1 door under the node's connection bounds (`[connections]`) until the
+/// shutdown.
+fn spawn_door(
+    node: &Node,
+    tasks: &mut JoinSet<()>,
+    door: &'static str,
+    listener: TcpListener,
+    tls: Option<accept::ConfigSource>,
+    app: axum::Router,
+    counters: &Arc<doors::DoorCounters>,
+) {
+    tasks.spawn(doors::serve(
+        listener,
+        tls,
+        app,
+        node.shutdown.clone(),
+        door,
+        doors::Bounds::new(&node.config.connections),
+        counters.clone(),
+    ));
 }
 
 /// The node's background duties, each a task that ends with the shutdown token.
