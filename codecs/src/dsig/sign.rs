@@ -5,7 +5,11 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
-use super::algorithm::{Algorithms, DigestMethod, RsaPadding};
+use std::sync::Arc;
+
+use openssl::pkey::{PKeyRef, Public};
+
+use super::algorithm::{Algorithms, DigestMethod, RsaPadding, SignatureScheme};
 use super::keys::SigningKey;
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
 use crate::c14n::{self, C14nOptions, Mode, NodeSet};
@@ -78,17 +82,11 @@ pub fn sign_enveloped(
     key: &SigningKey,
     options: &SignOptions,
 ) -> Result<NodeId, SignError> {
-    if options.digest.weak {
-        return Err(SignError::WeakDigest(options.digest.name));
-    }
+    let scheme = scheme_for(key, options)?;
     let (parent, uri) = match target {
         SignTarget::Document => (doc.root(), String::new()),
         SignTarget::Id(id) => (doc.find_by_id(id)?, format!("#{id}")),
     };
-    let scheme = options
-        .algorithms
-        .for_key(key.public_key(), options.digest, options.rsa_padding)
-        .ok_or(SignError::NoScheme(options.digest.name))?;
 
     let mut signature = ds("Signature");
     signature.namespace_decls.push(NamespaceDecl {
@@ -148,6 +146,63 @@ pub fn sign_enveloped(
     Ok(sig)
 }
 
+/// The scheme that signs with `key` under `options`: one choice for XML and raw signatures.
+fn scheme_for(
+    key: &SigningKey,
+    options: &SignOptions,
+) -> Result<Arc<dyn SignatureScheme>, SignError> {
+    if options.digest.weak {
+        return Err(SignError::WeakDigest(options.digest.name));
+    }
+    options
+        .algorithms
+        .for_key(key.public_key(), options.digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(options.digest.name))
+}
+
+/// A signature over raw bytes (not XML): the `SignatureMethod` URI of the scheme that made it
+/// and the value in XMLDSig form, so a verifier picks the same scheme by that URI
+/// ([`verify_bytes`]). For records the node signs outside XML, such as audit checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BytesSignature {
+    pub algorithm: String,
+    pub value: Vec<u8>,
+}
+
+/// Signs `data` with `key`, choosing the scheme exactly as [`sign_enveloped`] does.
+pub fn sign_bytes(
+    key: &SigningKey,
+    data: &[u8],
+    options: &SignOptions,
+) -> Result<BytesSignature, SignError> {
+    let scheme = scheme_for(key, options)?;
+    let value = scheme.sign(&key.key, data)?;
+    Ok(BytesSignature {
+        algorithm: scheme.uri().to_owned(),
+        value,
+    })
+}
+
+/// Checks a [`sign_bytes`] signature: `Ok(false)` when it does not verify, an error when the
+/// URI names no scheme in `algorithms` or the value is malformed for it.
+pub fn verify_bytes(
+    algorithms: &Algorithms,
+    algorithm: &str,
+    key: &PKeyRef<Public>,
+    data: &[u8],
+    value: &[u8],
+) -> Result<bool, DsigError> {
+    let scheme = algorithms
+        .by_uri(algorithm)
+        .ok_or_else(|| DsigError::AlgorithmUnavailable(algorithm.to_owned()))?;
+    if !scheme.fits(key) {
+        return Err(DsigError::Key(format!(
+            "the key does not fit the signature algorithm {algorithm}"
+        )));
+    }
+    scheme.verify(key, data, value)
+}
+
 fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
     if options.mode != Mode::Exclusive || options.inclusive_prefixes.is_empty() {
         return;
@@ -159,4 +214,49 @@ fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
     });
     list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
     doc.append_element(parent, list);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate_key, KeyKind};
+
+    #[test]
+    fn bytes_signed_with_a_key_verify_under_the_scheme_they_name_and_nothing_else() {
+        let algorithms = Algorithms::default();
+        for (kind, uri) in [
+            (
+                KeyKind::EcP256,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            ),
+            (
+                KeyKind::Rsa(2048),
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            ),
+        ] {
+            let key = SigningKey::new(generate_key(kind).expect("key"), None).expect("key");
+            let sig = sign_bytes(&key, b"statement", &SignOptions::default()).expect("signs");
+            assert_eq!(sig.algorithm, uri);
+            let public = key.public_key();
+            assert!(verify_bytes(&algorithms, uri, public, b"statement", &sig.value).expect("ok"));
+            assert!(!verify_bytes(&algorithms, uri, public, b"statemenT", &sig.value).expect("ok"));
+            assert!(matches!(
+                verify_bytes(&algorithms, "urn:x:none", public, b"statement", &sig.value),
+                Err(DsigError::AlgorithmUnavailable(u)) if u == "urn:x:none"
+            ));
+        }
+    }
+
+    #[test]
+    fn signing_bytes_refuses_a_weak_digest() {
+        let key = SigningKey::new(generate_key(KeyKind::EcP256).expect("key"), None).expect("key");
+        let options = SignOptions {
+            digest: DigestMethod::SHA1,
+            ..SignOptions::default()
+        };
+        assert!(matches!(
+            sign_bytes(&key, b"x", &options),
+            Err(SignError::WeakDigest("sha1"))
+        ));
+    }
 }

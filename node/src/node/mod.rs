@@ -29,8 +29,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::pkey::{PKey, Private};
-use openssl::x509::X509;
 use tereze_codecs::dsig::SigningKey;
 use tereze_codecs::translate::Catalog;
 use tereze_reference_data::Directories;
@@ -168,8 +166,6 @@ pub(crate) struct Node {
     /// The TLS server configuration for the trust space in force.
     tls_server: std::sync::RwLock<Arc<rustls::ServerConfig>>,
     pub(crate) signing: SigningKey,
-    pub(crate) audit_key: PKey<Private>,
-    pub(crate) audit_cert: X509,
     pub(crate) committer: Committer,
     /// Where the store is, for messages (a PostgreSQL URL without its password).
     store_path: String,
@@ -435,14 +431,6 @@ impl Node {
                 path: config.signing.key.display().to_string(),
                 source: Box::new(e),
             })?;
-        let audit_key = PKey::private_key_from_pem(&key_pem).map_err(|e| StartError::Key {
-            path: config.signing.key.display().to_string(),
-            source: Box::new(e),
-        })?;
-        let audit_cert = X509::from_pem(&cert_pem).map_err(|e| StartError::Key {
-            path: config.signing.certificate.display().to_string(),
-            source: Box::new(e),
-        })?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -535,8 +523,6 @@ impl Node {
             trust_anchor: anchor,
             tls_server: std::sync::RwLock::new(Arc::new(tls_server)),
             signing,
-            audit_key,
-            audit_cert,
             committer,
             store_path: store_path.clone(),
             catalog,
@@ -573,7 +559,7 @@ impl Node {
     pub(crate) async fn checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
         self.committer
-            .run(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
+            .run(move |t| t.audit_checkpoint(&node.signing))
             .await
     }
 
@@ -582,7 +568,7 @@ impl Node {
     async fn last_checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
         self.committer
-            .run_last(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
+            .run_last(move |t| t.audit_checkpoint(&node.signing))
             .await
     }
 
