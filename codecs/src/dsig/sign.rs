@@ -82,11 +82,17 @@ pub fn sign_enveloped(
     key: &SigningKey,
     options: &SignOptions,
 ) -> Result<NodeId, SignError> {
-    let scheme = scheme_for(key, options)?;
+    if options.digest.weak {
+        return Err(SignError::WeakDigest(options.digest.name));
+    }
     let (parent, uri) = match target {
         SignTarget::Document => (doc.root(), String::new()),
         SignTarget::Id(id) => (doc.find_by_id(id)?, format!("#{id}")),
     };
+    let scheme = options
+        .algorithms
+        .for_key(key.public_key(), options.digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(options.digest.name))?;
 
     let mut signature = ds("Signature");
     signature.namespace_decls.push(NamespaceDecl {
@@ -146,7 +152,20 @@ pub fn sign_enveloped(
     Ok(sig)
 }
 
-/// The scheme that signs with `key` under `options`: one choice for XML and raw signatures.
+fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
+    if options.mode != Mode::Exclusive || options.inclusive_prefixes.is_empty() {
+        return;
+    }
+    let mut list = Element::new(Some("ec"), "InclusiveNamespaces", Some(EXC_NAMESPACE));
+    list.namespace_decls.push(NamespaceDecl {
+        prefix: Some("ec".into()),
+        uri: EXC_NAMESPACE.into(),
+    });
+    list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
+    doc.append_element(parent, list);
+}
+
+/// The scheme that signs with `key` under `options`, chosen as [`sign_enveloped`] chooses it.
 fn scheme_for(
     key: &SigningKey,
     options: &SignOptions,
@@ -201,19 +220,6 @@ pub fn verify_bytes(
         )));
     }
     scheme.verify(key, data, value)
-}
-
-fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
-    if options.mode != Mode::Exclusive || options.inclusive_prefixes.is_empty() {
-        return;
-    }
-    let mut list = Element::new(Some("ec"), "InclusiveNamespaces", Some(EXC_NAMESPACE));
-    list.namespace_decls.push(NamespaceDecl {
-        prefix: Some("ec".into()),
-        uri: EXC_NAMESPACE.into(),
-    });
-    list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
-    doc.append_element(parent, list);
 }
 
 #[cfg(test)]
