@@ -274,6 +274,15 @@ mod tests {
                 KeyKind::Rsa(2048),
                 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
             ),
+            // A GOST key signs with its own Streebog, whatever the options' default digest.
+            (
+                KeyKind::Gost2012_256,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+            ),
+            (
+                KeyKind::Gost2012_512,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+            ),
         ] {
             let key = SigningKey::new(generate_key(kind).expect("key"), None).expect("key");
             let sig = sign_bytes(&key, b"statement", &SignOptions::default()).expect("signs");
@@ -283,7 +292,7 @@ mod tests {
             assert!(!verify_bytes(&algorithms, uri, public, b"statemenT", &sig.value).expect("ok"));
             assert!(matches!(
                 verify_bytes(&algorithms, "urn:x:none", public, b"statement", &sig.value),
-                Err(DsigError::AlgorithmUnavailable(u)) if u == "urn:x:none"
+                Err(DsigError::AlgorithmUnavailable { uri, .. }) if uri == "urn:x:none"
             ));
         }
     }

@@ -13,6 +13,7 @@ pub(crate) mod answer;
 mod answer_tests;
 pub(crate) mod crl;
 pub(crate) mod exchange;
+mod gost;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod metrics;
@@ -85,6 +86,14 @@ pub enum StartError {
     /// The configuration and the trust space disagree (the text names both).
     #[error("{0}")]
     Config(String),
+    /// The node needs GOST R 34.10 (`needed_by` says which key or state) and the OpenSSL GOST
+    /// engine could not be loaded; the cause names the Debian package to install.
+    #[error("{needed_by}, but the OpenSSL GOST engine is not available: {source}")]
+    GostEngine {
+        needed_by: String,
+        #[source]
+        source: tereze_gost_engine::EngineError,
+    },
     /// The trust space with the CRLs kept from before the restart cannot be put in force.
     #[error(transparent)]
     TrustInForce(#[from] TrustUpdateError),
@@ -402,6 +411,22 @@ impl Node {
 
     /// Loads keys, trust space and store; starts the commit thread.
     pub(crate) fn open(config: NodeConfig) -> Result<Arc<Self>, StartError> {
+        // Before any key or certificate is read: without the engine OpenSSL cannot decode a
+        // GOST key. A node whose own certificate is GOST stops here, before the trust space
+        // (perhaps GOST-signed too) fails for a reason that hides the missing package.
+        let gost_engine = gost::load();
+        if let Err(e) = &gost_engine {
+            let cert = std::fs::read(&config.signing.certificate).ok();
+            let path = config.signing.certificate.display().to_string();
+            if let Some(needed_by) =
+                gost::needed_by(cert.as_deref().map(|c| (path.as_str(), c)), None)
+            {
+                return Err(StartError::GostEngine {
+                    needed_by,
+                    source: e.clone(),
+                });
+            }
+        }
         let anchor = config
             .trust_anchor
             .as_deref()
@@ -420,6 +445,14 @@ impl Node {
                 return Err(StartError::Config(format!(
                     "routing.hub: {h} is not a hub in the trust space"
                 )));
+            }
+        }
+        if let Err(e) = &gost_engine {
+            if let Some(needed_by) = gost::needed_by(None, Some(&trust)) {
+                return Err(StartError::GostEngine {
+                    needed_by,
+                    source: e.clone(),
+                });
             }
         }
         private_key(&config.signing.key)?;

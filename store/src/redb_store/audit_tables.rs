@@ -168,15 +168,21 @@ mod tests {
     use tereze_support::hex::unhex;
 
     fn signer() -> SigningKey {
-        let (key, cert) = signer_parts();
+        signer_of(KeyKind::EcP256)
+    }
+
+    fn signer_of(kind: KeyKind) -> SigningKey {
+        let (key, cert) = signer_parts(kind);
         SigningKey::new(key, Some(cert)).expect("signing key")
     }
 
-    fn signer_parts() -> (
+    fn signer_parts(
+        kind: KeyKind,
+    ) -> (
         openssl::pkey::PKey<openssl::pkey::Private>,
         openssl::x509::X509,
     ) {
-        let key = generate_key(KeyKind::EcP256).expect("key");
+        let key = generate_key(kind).expect("key");
         let cert = issue_certificate(
             &CertificateSpec {
                 subject: &[("CN", "KZ node")],
@@ -198,14 +204,16 @@ mod tests {
     /// A store file with 3 messages (2 transitions each: received, queued), checkpointed
     /// after the first 4 entries; closed again.
     fn store(dir: &tempfile::TempDir) -> PathBuf {
+        store_signed_by(dir, &signer())
+    }
+
+    fn store_signed_by(dir: &tempfile::TempDir, key: &SigningKey) -> PathBuf {
         let path = dir.path().join("node.redb");
         let s = Store::open(&Location::File(path.clone())).expect("opens");
-        let key = signer();
         let before = [(State::Received, None)];
         s.write(1, |t| t.enqueue(&[msg(1), msg(2)], &before))
             .expect("written");
-        s.write(2, |t| t.audit_checkpoint(&key))
-            .expect("checkpoint");
+        s.write(2, |t| t.audit_checkpoint(key)).expect("checkpoint");
         s.write(3, |t| t.enqueue(&[msg(3)], &before))
             .expect("written");
         path
@@ -368,7 +376,7 @@ mod tests {
     fn a_checkpoint_written_before_schemes_were_named_still_verifies() {
         let dir = tempfile::tempdir().expect("dir");
         let s = store(&dir);
-        let (private, cert) = signer_parts();
+        let (private, cert) = signer_parts(KeyKind::EcP256);
         edit_checkpoint(&s, |cp| {
             // The form every checkpoint had before: no algorithm, a DER ECDSA-SHA-256 value.
             let statement = crate::audit::checkpoint_statement(
@@ -413,7 +421,7 @@ mod tests {
         let p = problems(&s);
         assert!(
             p.iter().any(|x| x.contains(
-                "checkpoint at entry 3: signature algorithm http://www.w3.org/2001/04/xmldsig-more#rsa-sha256: key: the key does not fit"
+                "checkpoint at entry 3: signature algorithm http://www.w3.org/2001/04/xmldsig-more#rsa-sha256: http://www.w3.org/2001/04/xmldsig-more#rsa-sha256 needs"
             )),
             "{p:?}"
         );
@@ -429,5 +437,38 @@ mod tests {
                 .any(|x| x.contains("urn:example:no-such-scheme is not available")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_gost_key_signs_gost_checkpoints_that_verify_and_tampering_is_found() {
+        for (kind, uri, hex_len) in [
+            (
+                KeyKind::Gost2012_256,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+                128,
+            ),
+            (
+                KeyKind::Gost2012_512,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+                256,
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("dir");
+            let s = store_signed_by(&dir, &signer_of(kind));
+            let r = verify(&s);
+            assert!(r.problems.is_empty(), "{uri}: {:?}", r.problems);
+            assert_eq!(r.checkpoints, 1);
+            edit_checkpoint(&s, |cp| {
+                assert_eq!(cp["algorithm"], uri);
+                assert_eq!(cp["signature"].as_str().expect("hex").len(), hex_len);
+                cp["at"] = (cp["at"].as_i64().expect("a time") + 1).into();
+            });
+            let p = problems(&s);
+            assert!(
+                p.iter()
+                    .any(|x| x.contains("checkpoint at entry 3: signature does not verify")),
+                "{uri}: {p:?}"
+            );
+        }
     }
 }
