@@ -729,3 +729,100 @@ fn without_the_engine_gost_fails_naming_the_package() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A key on the GOST test parameter set (`id-GostR3410-2001-TestParamSet`, 1.2.643.2.2.35.0),
+/// made by the CLI: we neither sign with it nor accept a signature by it, even a valid one.
+#[test]
+fn a_key_on_an_unlisted_parameter_set_is_refused_both_ways() {
+    engine();
+    require_cli();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = |n: &str| dir.path().join(n);
+    let run = |c: &mut Command| {
+        let out = c.output().expect("openssl runs");
+        assert!(out.status.success(), "{out:?}");
+        out
+    };
+    run(openssl()
+        .args([
+            "genpkey",
+            "-algorithm",
+            "gost2012_256",
+            "-pkeyopt",
+            "paramset:0",
+            "-out",
+        ])
+        .arg(p("test.key")));
+    run(openssl()
+        .args([
+            "req",
+            "-x509",
+            "-new",
+            "-md_gost12_256",
+            "-subj",
+            "/CN=test paramset",
+            "-days",
+            "30",
+            "-key",
+        ])
+        .arg(p("test.key"))
+        .arg("-out")
+        .arg(p("test.pem")));
+    let key_pem = std::fs::read(p("test.key")).expect("key");
+    let cert_pem = std::fs::read(p("test.pem")).expect("cert");
+    let test_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).expect("reads");
+
+    // Signing is refused.
+    let mut doc = xml::parse(b"<a>text</a>").expect("parses");
+    let e = dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        &test_key,
+        &SignOptions::default(),
+    )
+    .map(|_| ())
+    .expect_err("refused");
+    match e {
+        SignError::Dsig(DsigError::UnknownParameterSet { oid, .. }) => {
+            assert_eq!(oid, "1.2.643.2.2.35.0")
+        }
+        other => panic!("expected UnknownParameterSet, got {other}"),
+    }
+
+    // A document whose (valid) signature the CLI made with that key: sign with a listed key,
+    // then put the test certificate in KeyInfo and the CLI's signature of the same SignedInfo.
+    let (key, _, _) = gost_pki(KeyKind::Gost2012_256);
+    let signed = sign_document(&key, C14nOptions::exclusive());
+    let doc = xml::parse(signed.xml.as_bytes()).expect("parses");
+    let signed_info = c14n::canonicalize(
+        &doc,
+        NodeSet::subtree(find(&doc, "SignedInfo")),
+        &signed.c14n,
+    );
+    std::fs::write(p("si.c14n"), &signed_info).expect("write");
+    run(openssl()
+        .args(["dgst", "-md_gost12_256", "-sign"])
+        .arg(p("test.key"))
+        .arg("-out")
+        .arg(p("sig.bin"))
+        .arg(p("si.c14n")));
+    let sig = std::fs::read(p("sig.bin")).expect("signature");
+    let test_cert = X509::from_pem(&cert_pem).expect("cert");
+    let mut forged = doc.clone();
+    forged.set_text(find(&forged, "SignatureValue"), &BASE64.encode(&sig));
+    forged.set_text(
+        find(&forged, "X509Certificate"),
+        &BASE64.encode(test_cert.to_der().expect("der")),
+    );
+    let mut trust = TrustStore::new();
+    trust.add_certificate(test_cert);
+    let e = dsig::verify(&forged, &trust, &VerifyPolicy::default())
+        .map(|_| ())
+        .expect_err("refused");
+    match e {
+        VerifyError::Dsig(DsigError::UnknownParameterSet { oid, .. }) => {
+            assert_eq!(oid, "1.2.643.2.2.35.0")
+        }
+        other => panic!("expected UnknownParameterSet, got {other}"),
+    }
+}

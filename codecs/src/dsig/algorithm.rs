@@ -444,6 +444,17 @@ impl Algorithms {
         self.schemes.iter().find(|s| s.uri() == uri).cloned()
     }
 
+    /// Why no scheme signs with `key` and `digest` when one of the key's own type refuses it
+    /// for another reason than the type (a GOST key on an unlisted parameter set), so that the
+    /// signer hears that reason rather than "no algorithm".
+    pub fn refusal(&self, key: &PKeyRef<Public>, digest: DigestMethod) -> Option<DsigError> {
+        self.schemes
+            .iter()
+            .filter(|s| s.digest() == digest)
+            .filter_map(|s| s.check_key(key).err())
+            .find(|e| !matches!(e, DsigError::KeyMismatch { .. }))
+    }
+
     /// The scheme to sign with `key` and `digest`.
     pub fn for_key(
         &self,

@@ -61,6 +61,9 @@ const PARAMSETS_2001: [&str; 5] = [
 ];
 
 pub use super::algorithm::require_gost_engine as require_engine;
+/// Why the engine could not be loaded (the source of `AlgorithmUnavailable` for GOST), for
+/// callers outside `codecs` that may not depend on `tereze-gost-engine` themselves.
+pub use tereze_gost_engine::EngineError;
 
 /// Adds the GOST schemes to `algorithms`: 2012-256 and 2012-512 (sign and verify) and 2001
 /// under both its URIs (verify only). GOST keys can be read only once the engine is loaded,
