@@ -57,14 +57,16 @@ impl DigestMethod {
         openssl_name: "SHA512",
         weak: false,
     };
-    /// GOST R 34.11-2012 (256 bit), available when an OpenSSL GOST provider is loaded.
+    /// GOST R 34.11-2012 (256 bit, Streebog), available when the OpenSSL GOST engine is
+    /// loaded (`tereze-gost-engine`).
     pub const GOST_256: DigestMethod = DigestMethod {
         uri: "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256",
         name: "gost2012-256",
         openssl_name: "md_gost12_256",
         weak: false,
     };
-    /// GOST R 34.11-2012 (512 bit), available when an OpenSSL GOST provider is loaded.
+    /// GOST R 34.11-2012 (512 bit, Streebog), available when the OpenSSL GOST engine is
+    /// loaded.
     pub const GOST_512: DigestMethod = DigestMethod {
         uri: "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-512",
         name: "gost2012-512",
@@ -72,14 +74,36 @@ impl DigestMethod {
         weak: false,
     };
 
-    const ALL: [DigestMethod; 6] = [
+    /// GOST R 34.11-94, for verifying archived GOST R 34.10-2001 documents (RFC 4051's URI).
+    pub const GOST94: DigestMethod = DigestMethod {
+        uri: "http://www.w3.org/2001/04/xmldsig-more#gostr3411",
+        name: "gost94",
+        openssl_name: "md_gost94",
+        weak: false,
+    };
+    /// GOST R 34.11-94 under the name CryptoPro's software writes.
+    pub const GOST94_CRYPTOPRO: DigestMethod = DigestMethod {
+        uri: "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr3411",
+        name: "gost94-cryptopro",
+        openssl_name: "md_gost94",
+        weak: false,
+    };
+
+    const ALL: [DigestMethod; 8] = [
         Self::SHA1,
         Self::SHA256,
         Self::SHA384,
         Self::SHA512,
         Self::GOST_256,
         Self::GOST_512,
+        Self::GOST94,
+        Self::GOST94_CRYPTOPRO,
     ];
+
+    /// Whether this is a GOST digest (provided by the GOST engine).
+    pub fn is_gost(&self) -> bool {
+        self.openssl_name.starts_with("md_gost")
+    }
 
     /// The digest an XMLDSig `Algorithm` URI names.
     pub fn from_uri(uri: &str) -> Option<Self> {
@@ -94,10 +118,15 @@ impl DigestMethod {
     }
 
     /// The OpenSSL digest, or [`DsigError::AlgorithmUnavailable`] when no loaded provider
-    /// implements it.
+    /// implements it (for a GOST digest: when the GOST engine cannot be loaded).
     pub fn message_digest(&self) -> Result<MessageDigest, DsigError> {
-        MessageDigest::from_name(self.openssl_name)
-            .ok_or_else(|| DsigError::AlgorithmUnavailable(self.uri.to_owned()))
+        if self.is_gost() {
+            require_gost_engine(self.uri)?;
+        }
+        MessageDigest::from_name(self.openssl_name).ok_or_else(|| DsigError::AlgorithmUnavailable {
+            uri: self.uri.to_owned(),
+            engine: None,
+        })
     }
 
     /// Hashes `data`.
@@ -105,6 +134,15 @@ impl DigestMethod {
         let md = self.message_digest()?;
         Ok(openssl::hash::hash(md, data)?.to_vec())
     }
+}
+
+/// Loads the GOST engine, as [`DsigError::AlgorithmUnavailable`] for `uri` naming the package
+/// when it cannot be.
+pub fn require_gost_engine(uri: &str) -> Result<(), DsigError> {
+    tereze_gost_engine::load().map_err(|e| DsigError::AlgorithmUnavailable {
+        uri: uri.to_owned(),
+        engine: Some(e),
+    })
 }
 
 /// A signature algorithm as XMLDSig names it. Implement this to add an algorithm family.
@@ -115,6 +153,29 @@ pub trait SignatureScheme: Send + Sync + std::fmt::Debug {
     fn digest(&self) -> DigestMethod;
     /// Whether this scheme can use `key` (its type, curve and size).
     fn fits(&self, key: &PKeyRef<Public>) -> bool;
+    /// Why this scheme cannot use `key` (a [`DsigError`] naming the mismatch), or `Ok`.
+    /// Schemes with several reasons (a GOST key's type and parameter set) override it.
+    fn check_key(&self, key: &PKeyRef<Public>) -> Result<(), DsigError> {
+        if self.fits(key) {
+            Ok(())
+        } else {
+            Err(DsigError::KeyMismatch {
+                method: self.uri().to_owned(),
+                needs: "another key type",
+                key: format!(
+                    "a key of OpenSSL type {} ({} bits)",
+                    key.id().as_raw(),
+                    key.bits()
+                ),
+            })
+        }
+    }
+    /// Whether the library behind the scheme is loaded: [`DsigError::AlgorithmUnavailable`]
+    /// (naming what to install) when not. Checked before any key is read, since a key of a
+    /// family whose engine is missing cannot even be decoded.
+    fn check_available(&self) -> Result<(), DsigError> {
+        Ok(())
+    }
     /// Signs `data`, returning the `SignatureValue` octets in XMLDSig form.
     fn sign(&self, key: &PKeyRef<Private>, data: &[u8]) -> Result<Vec<u8>, DsigError>;
     /// Checks `signature` (XMLDSig form) over `data`. `Ok(false)` means a well-formed signature
@@ -295,8 +356,10 @@ pub struct Algorithms {
     schemes: Vec<Arc<dyn SignatureScheme>>,
 }
 
-impl Default for Algorithms {
-    fn default() -> Self {
+impl Algorithms {
+    /// RSA PKCS#1 v1.5, ECDSA and RSA-PSS: the families this module implements.
+    /// `Algorithms::default()` (in `defaults.rs`) adds the GOST schemes to these.
+    pub(crate) fn builtin() -> Self {
         let mut schemes: Vec<Arc<dyn SignatureScheme>> = Vec::new();
         let rsa = [
             (
@@ -379,6 +442,17 @@ impl Algorithms {
     /// The scheme an XMLDSig `SignatureMethod` URI names.
     pub fn by_uri(&self, uri: &str) -> Option<Arc<dyn SignatureScheme>> {
         self.schemes.iter().find(|s| s.uri() == uri).cloned()
+    }
+
+    /// Why no scheme signs with `key` and `digest` when one of the key's own type refuses it
+    /// for another reason than the type (a GOST key on an unlisted parameter set), so that the
+    /// signer hears that reason rather than "no algorithm".
+    pub fn refusal(&self, key: &PKeyRef<Public>, digest: DigestMethod) -> Option<DsigError> {
+        self.schemes
+            .iter()
+            .filter(|s| s.digest() == digest)
+            .filter_map(|s| s.check_key(key).err())
+            .find(|e| !matches!(e, DsigError::KeyMismatch { .. }))
     }
 
     /// The scheme to sign with `key` and `digest`.
