@@ -9,6 +9,7 @@
 
 mod algorithm;
 mod keys;
+mod names;
 mod sign;
 mod verify;
 
@@ -16,8 +17,9 @@ pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
 };
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
+pub use names::{SignatureMethodName, SIGNATURE_METHODS};
 pub use sign::{sign_enveloped, SignError, SignOptions, SignTarget};
-pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
+pub use verify::{verify, SignedReference, Signer, SignerKey, Verified, VerifyError, VerifyPolicy};
 
 /// The XMLDSig namespace.
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";
