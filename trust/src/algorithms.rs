@@ -146,6 +146,14 @@ impl AlgorithmPolicy {
         })
     }
 
+    /// Whether every field is unset, so that the policy permits what the verifier does.
+    pub fn restricts_nothing(&self) -> bool {
+        self.signature.is_none()
+            && self.digest.is_none()
+            && self.min_rsa_bits.is_none()
+            && self.min_ec_bits.is_none()
+    }
+
     /// The policy as the signed document writes it: URIs, so that another implementation
     /// needs no name table to read it.
     pub fn to_file(&self) -> FileAlgorithms {
@@ -390,6 +398,7 @@ mod tests {
     #[test]
     fn an_empty_policy_restricts_nothing() {
         let p = AlgorithmPolicy::read(&FileAlgorithms::default()).expect("ok");
+        assert!(p.restricts_nothing());
         assert_eq!(
             p.judge(&verdict(ECDSA_SHA256, &[SHA512], "ec", 256)),
             Ok(())

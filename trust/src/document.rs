@@ -486,12 +486,13 @@ mod tests {
         let dir = dev_pki();
         let space = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("loads");
         assert!(space.states.values().all(|s| s.algorithms.is_none()));
-        // An empty table is a policy that restricts nothing.
+        // An empty table restricts nothing: in force, the same as none.
         let file = read_toml(&source_with_kz_policy(dir.path(), ""));
+        assert!(file.states[0].algorithms.is_some());
         let space = TrustSpace::from_file(file, Path::new("ts.toml")).expect("loads");
-        let kz = space.state("KZ").expect("KZ").algorithms.as_ref();
+        assert!(space.state("KZ").expect("KZ").algorithms.is_none());
         assert_eq!(
-            crate::algorithms::describe(kz),
+            crate::algorithms::describe(None),
             "no restriction (the node's defaults)"
         );
     }

@@ -300,7 +300,9 @@ impl TrustSpace {
                 .as_ref()
                 .map(AlgorithmPolicy::read)
                 .transpose()
-                .map_err(|e| err(format!("{}.{e}", at("algorithms"))))?;
+                .map_err(|e| err(format!("{}.{e}", at("algorithms"))))?
+                // An empty table restricts nothing: the same as none.
+                .filter(|p| !p.restricts_nothing());
             let mut documents = TrustStore::new();
             for a in &anchors {
                 documents.add_certificate(a.clone());
