@@ -17,14 +17,17 @@ pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
 };
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
-pub use names::{SignatureMethodName, SIGNATURE_METHODS};
 pub use sign::{sign_enveloped, SignError, SignOptions, SignTarget};
-pub use verify::{verify, SignedReference, Signer, SignerKey, Verified, VerifyError, VerifyPolicy};
+pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
 
 /// The XMLDSig namespace.
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// The enveloped-signature transform.
 pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+// What an algorithm policy (the trust space's `[state.algorithms]`) reads and judges.
+pub use names::{SignatureMethodName, SIGNATURE_METHODS};
+pub use verify::SignerKey;
 
 /// Failures of keys, algorithms and the crypto library, shared by signing and verifying.
 #[derive(Debug, thiserror::Error)]
