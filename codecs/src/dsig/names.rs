@@ -92,6 +92,12 @@ pub const SIGNATURE_METHODS: &[SignatureMethodName] = &[
         "http://www.w3.org/2001/04/xmldsig-more#gostr34102001-gostr3411",
         false,
     ),
+    // The same algorithm under the URI CryptoPro's software writes.
+    method(
+        "gost2001-cryptopro",
+        "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102001-gostr3411",
+        false,
+    ),
 ];
 
 impl SignatureMethodName {
