@@ -472,6 +472,13 @@ mod tests {
                 .contains("state[0] (KZ).algorithms.digest[0]: \"http://www.w3.org/2001/04/xmldsig-more#sha3-384\" is not a known digest method"),
             "{e}"
         );
+        let bits = xml.replace("MinRsaBits=\"3072\"", "MinRsaBits=\"many\"");
+        let e =
+            from_document(&xml::parse(bits.as_bytes()).expect("parses")).expect_err("not a number");
+        assert!(
+            e.ends_with("ts:Algorithms[1]/@MinRsaBits: \"many\" is not a number of bits"),
+            "{e}"
+        );
         let stray = xml.replace("<ts:DigestMethod ", "<ts:KeySize ");
         let e = from_document(&xml::parse(stray.as_bytes()).expect("parses"))
             .expect_err("unexpected element");
