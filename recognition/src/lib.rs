@@ -1547,4 +1547,43 @@ mod tests {
         assert_eq!(code(&v), "signature-invalid");
         assert!(v.reasons[0].message.contains("SHA-1"), "{:?}", v.reasons);
     }
+
+    #[test]
+    fn gost_documents_are_judged_by_the_gost_policy_and_ecdsa_is_not_a_substitute() {
+        let mut f = fixture();
+        let gost = kz_signer_of(&f, KeyKind::Gost2012_256);
+        let gost_env = signed_with(&header(), &gost, dsig::DigestMethod::GOST_256);
+        kz_policy(
+            &mut f,
+            "signature = [\"gost2012-256\", \"gost2012-512\"]\ndigest = [\"gost2012-256\", \"gost2012-512\"]",
+        );
+        let v = f.judge(&gost_env, |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // The downgrade: KZ's own trusted ECDSA signer is not enough.
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+
+        // Listed for the 512-bit scheme only, the 256-bit one is refused.
+        kz_policy(&mut f, "signature = [\"gost2012-512\"]");
+        let v = f.judge(&gost_env, |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0].message.contains(
+                "signature method gost2012-256 is not permitted (permitted: gost2012-512)"
+            ),
+            "{:?}",
+            v.reasons
+        );
+        // And a state listed for ECDSA does not take GOST.
+        kz_policy(&mut f, "signature = [\"ecdsa-sha256\"]");
+        let v = f.judge(&gost_env, |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0].message.contains(
+                "signature method gost2012-256 is not permitted (permitted: ecdsa-sha256)"
+            ),
+            "{:?}",
+            v.reasons
+        );
+    }
 }

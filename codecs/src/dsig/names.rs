@@ -149,6 +149,26 @@ mod tests {
     }
 
     #[test]
+    fn every_gost_scheme_has_a_name() {
+        use crate::dsig::gost;
+        for (uri, name) in [
+            (gost::GOST2012_256_URI, "gost2012-256"),
+            (gost::GOST2012_512_URI, "gost2012-512"),
+            (gost::GOST2001_URI, "gost2001"),
+            (gost::GOST2001_CRYPTOPRO_URI, "gost2001-cryptopro"),
+        ] {
+            assert!(
+                Algorithms::default().by_uri(uri).is_some(),
+                "{uri} registered"
+            );
+            assert_eq!(
+                SignatureMethodName::from_uri(uri).map(|m| m.name),
+                Some(name)
+            );
+        }
+    }
+
+    #[test]
     fn a_method_is_found_by_name_in_any_case_or_by_its_exact_uri() {
         let m = SignatureMethodName::find("ECDSA-SHA256").expect("by name");
         assert_eq!(m.uri, "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256");
