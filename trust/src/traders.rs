@@ -238,6 +238,15 @@ pub enum AnswerError {
         state: String,
         reason: String,
     },
+    /// The signature holds but uses an algorithm `state` does not permit (its trust-space
+    /// policy).
+    #[error("trader answer for {id} from {state}'s node: {source}")]
+    AlgorithmNotPermitted {
+        id: String,
+        state: String,
+        #[source]
+        source: crate::algorithms::NotPermitted,
+    },
 }
 
 fn tr(local: &str) -> Element {
@@ -336,6 +345,15 @@ pub fn verify_answer(
             reason: e.to_string(),
         }
     })?;
+    if let Some(policy) = &state.algorithms {
+        policy
+            .judge(&verified)
+            .map_err(|source| AnswerError::AlgorithmNotPermitted {
+                id: claimed.id.clone(),
+                state: country.clone(),
+                source,
+            })?;
+    }
     if let Some(cert) = verified.signer.certificate.as_ref() {
         if let Some(when) = state.revoked_at(cert) {
             return Err(AnswerError::Signature {
@@ -464,6 +482,29 @@ mod tests {
                 from: d("2015-03-01"),
             }],
         }
+    }
+
+    #[test]
+    fn an_answer_signed_with_an_algorithm_its_state_does_not_permit_is_refused() {
+        let (_dir, mut trust, kz, _) = pki();
+        let id = "KZ990340000450";
+        let good = sign_answer(id, "KZ", d("2026-11-25"), Some(&trader(id)), &kz).expect("signs");
+        let policy = crate::algorithms::AlgorithmPolicy::read(&crate::FileAlgorithms {
+            signature: Some(vec!["gost2012-256".into()]),
+            ..crate::FileAlgorithms::default()
+        })
+        .expect("policy");
+        trust.states.get_mut("KZ").expect("KZ").algorithms = Some(policy);
+        let e = verify_answer(&good, &trust, Some(id)).expect_err("ECDSA from a GOST state");
+        assert!(
+            matches!(e, AnswerError::AlgorithmNotPermitted { .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "trader answer for KZ990340000450 from KZ's node: signature method ecdsa-sha256 is \
+             not permitted (permitted: gost2012-256)"
+        );
     }
 
     #[test]
