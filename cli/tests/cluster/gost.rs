@@ -177,6 +177,21 @@ fn gost_nodes_sign_envelopes_receipts_and_checkpoints_with_their_own_algorithm()
         assert!(out.contains("intact") && out.contains(signer), "{s}: {out}");
         assert!(!out.contains("checkpoints 0\n"), "{s}: {out}");
     }
+    // Without the engine a GOST checkpoint cannot be checked, and the report says why.
+    let empty = net.dir.path().join("no-engines");
+    let out = Command::new(bin())
+        .args(["audit", "verify"])
+        .arg(net.data_dir("KZ"))
+        .env("OPENSSL_ENGINES", &empty)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("signature algorithm {GOST_256}"))
+            && err.contains("libengine-gost-openssl"),
+        "{err}"
+    );
 }
 
 #[test]
