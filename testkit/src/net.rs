@@ -52,16 +52,31 @@ impl Net {
     /// binary run in parallel threads, so every test passes a `base` whose blocks overlap no
     /// other test's.
     pub fn init(states: &str, hub: &str, via_hub: &str, base: u16, extra: &str) -> Self {
+        Self::init_with_algorithms(states, hub, via_hub, base, extra, "")
+    }
+
+    /// [`init`](Self::init) with `init-dev --algorithm ALGORITHMS` (`KZ=gost2012-256,…`; none
+    /// when empty): those states' CAs and document signers on their own key algorithm.
+    pub fn init_with_algorithms(
+        states: &str,
+        hub: &str,
+        via_hub: &str,
+        base: u16,
+        extra: &str,
+        algorithms: &str,
+    ) -> Self {
         let nodes = states.split(',').count() + usize::from(!hub.is_empty());
         claim_ports(base, nodes);
         let dir = tempfile::tempdir().expect("temp dir");
-        let out = Command::new(bin())
-            .args(["pki", "init-dev", "--out"])
+        let mut init = Command::new(bin());
+        init.args(["pki", "init-dev", "--out"])
             .arg(dir.path())
             .args(["--states", states, "--hub", hub, "--via-hub", via_hub])
-            .args(["--base-port", &base.to_string()])
-            .output()
-            .expect("runs");
+            .args(["--base-port", &base.to_string()]);
+        if !algorithms.is_empty() {
+            init.args(["--algorithm", algorithms]);
+        }
+        let out = init.output().expect("runs");
         assert!(
             out.status.success(),
             "{}",
@@ -338,7 +353,7 @@ impl Net {
         let token = std::fs::read_to_string(dir.join("admin.token")).expect("admin token");
         https(
             self.port(state, 3),
-            &dir.join("root.pem"),
+            &dir.join("tls-root.pem"),
             method,
             path,
             Some(&format!("Bearer {}", token.trim())),
@@ -362,7 +377,7 @@ impl Net {
         args: &[&str],
     ) -> (i32, String, String) {
         let node = format!("https://127.0.0.1:{}", self.port(state, 3));
-        let ca = self.node_dir(state).join("root.pem");
+        let ca = self.node_dir(state).join("tls-root.pem");
         let mut all = vec![
             "admin",
             "--node",
@@ -919,7 +934,7 @@ pub fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
     std::fs::read(net.node_dir(state).join(file)).expect("read")
 }
 
-/// A TLS connection to `to`'s Exchange that trusts `to`'s root and presents `identity` (a
+/// A TLS connection to `to`'s Exchange that trusts `to`'s TLS root and presents `identity` (a
 /// certificate chain and its key, PEM; none: no client certificate).
 pub async fn exchange_channel(
     net: &Net,
@@ -927,7 +942,7 @@ pub async fn exchange_channel(
     identity: Option<(Vec<u8>, Vec<u8>)>,
 ) -> Result<Channel, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
+        .ca_certificate(Certificate::from_pem(read(net, to, "tls-root.pem")))
         .domain_name(format!("node.{}.tereze.test", to.to_lowercase()));
     if let Some((cert, key)) = identity {
         tls = tls.identity(Identity::from_pem(cert, key));

@@ -5,7 +5,11 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
-use super::algorithm::{Algorithms, DigestMethod, RsaPadding};
+use std::sync::Arc;
+
+use openssl::x509::X509Ref;
+
+use super::algorithm::{Algorithms, DigestMethod, RsaPadding, SignatureScheme};
 use super::gost;
 use super::keys::SigningKey;
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
@@ -196,4 +200,146 @@ fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
     });
     list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
     doc.append_element(parent, list);
+}
+
+/// The scheme that signs with `key` under `options`, chosen as [`sign_enveloped`] chooses it.
+fn scheme_for(
+    key: &SigningKey,
+    options: &SignOptions,
+) -> Result<Arc<dyn SignatureScheme>, SignError> {
+    let digest = signing_digest(key, options)?;
+    if digest.weak {
+        return Err(SignError::WeakDigest(digest.name));
+    }
+    let scheme = options
+        .algorithms
+        .for_key(key.public_key(), digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(digest.name))?;
+    scheme.check_available()?;
+    Ok(scheme)
+}
+
+/// A signature over raw bytes (not XML): the `SignatureMethod` URI of the scheme that made it
+/// and the value in XMLDSig form, so a verifier picks the same scheme by that URI
+/// ([`verify_bytes`]). For records the node signs outside XML, such as audit checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BytesSignature {
+    pub algorithm: String,
+    pub value: Vec<u8>,
+}
+
+/// Signs `data` with `key`, choosing the scheme exactly as [`sign_enveloped`] does.
+pub fn sign_bytes(
+    key: &SigningKey,
+    data: &[u8],
+    options: &SignOptions,
+) -> Result<BytesSignature, SignError> {
+    let scheme = scheme_for(key, options)?;
+    let value = scheme.sign(&key.key, data)?;
+    Ok(BytesSignature {
+        algorithm: scheme.uri().to_owned(),
+        value,
+    })
+}
+
+/// The scheme a [`sign_bytes`] signature names, with its library loaded: call it before the
+/// signer's certificate is parsed, since OpenSSL never decodes a key it could not decode at
+/// parse time (a GOST certificate read before the engine is loaded stays unusable).
+pub fn bytes_scheme(
+    algorithms: &Algorithms,
+    algorithm: &str,
+) -> Result<Arc<dyn SignatureScheme>, DsigError> {
+    let scheme = algorithms
+        .by_uri(algorithm)
+        .ok_or_else(|| DsigError::AlgorithmUnavailable {
+            uri: algorithm.to_owned(),
+            engine: None,
+        })?;
+    scheme.check_available()?;
+    Ok(scheme)
+}
+
+/// Checks a [`sign_bytes`] signature under `scheme` ([`bytes_scheme`]) by the key of
+/// `certificate`: `Ok(false)` when it does not verify, an error when the key does not fit the
+/// scheme or the value is malformed for it.
+pub fn verify_bytes(
+    scheme: &dyn SignatureScheme,
+    certificate: &X509Ref,
+    data: &[u8],
+    value: &[u8],
+) -> Result<bool, DsigError> {
+    let key = certificate
+        .public_key()
+        .map_err(|source| DsigError::KeyUnreadable {
+            what: "the certificate's public key",
+            source,
+        })?;
+    scheme.check_key(&key)?;
+    scheme.verify(&key, data, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate_key, KeyKind};
+
+    #[test]
+    fn bytes_signed_with_a_key_verify_under_the_scheme_they_name_and_nothing_else() {
+        let algorithms = Algorithms::default();
+        for (kind, uri) in [
+            (
+                KeyKind::EcP256,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            ),
+            (
+                KeyKind::Rsa(2048),
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            ),
+            // A GOST key signs with its own Streebog, whatever the options' default digest.
+            (
+                KeyKind::Gost2012_256,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+            ),
+            (
+                KeyKind::Gost2012_512,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+            ),
+        ] {
+            let private = generate_key(kind).expect("key");
+            let cert = crate::pki::issue_certificate(
+                &crate::pki::CertificateSpec {
+                    subject: &[("CN", "signer")],
+                    not_before_days: -1,
+                    not_after_days: 1,
+                    is_ca: false,
+                },
+                &private,
+                None,
+            )
+            .expect("certificate");
+            let key = SigningKey::new(private, Some(cert.clone())).expect("key");
+            let sig = sign_bytes(&key, b"statement", &SignOptions::default()).expect("signs");
+            assert_eq!(sig.algorithm, uri);
+            let scheme = bytes_scheme(&algorithms, uri).expect("scheme");
+            assert!(verify_bytes(&*scheme, &cert, b"statement", &sig.value).expect("ok"));
+            assert!(!verify_bytes(&*scheme, &cert, b"statemenT", &sig.value).expect("ok"));
+            assert!(matches!(
+                bytes_scheme(&algorithms, "urn:x:none"),
+                Err(DsigError::AlgorithmUnavailable { uri, .. }) if uri == "urn:x:none"
+            ));
+        }
+    }
+
+    #[test]
+    fn signing_bytes_refuses_a_weak_digest() {
+        let key = SigningKey::new(generate_key(KeyKind::EcP256).expect("key"), None).expect("key");
+        let options = SignOptions {
+            digest: DigestMethod::SHA1,
+            ..SignOptions::default()
+        };
+        assert!(matches!(
+            sign_bytes(&key, b"x", &options),
+            Err(SignError::WeakDigest("sha1"))
+        ));
+    }
 }
