@@ -8,6 +8,7 @@
 //! signed content, unique identifiers) refuse the known wrapping shapes outright.
 
 mod algorithm;
+mod external;
 mod keys;
 mod sign;
 mod verify;
@@ -15,6 +16,7 @@ mod verify;
 pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
 };
+pub use external::{ExternalKey, ExternalKeyError, RawSign};
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
 pub use sign::{sign_enveloped, SignError, SignOptions, SignTarget};
 pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
@@ -50,6 +52,16 @@ pub enum DsigError {
     /// (recognition tells an expired certificate from an unknown chain by it).
     #[error("signer not trusted: {0}")]
     UntrustedSigner(String),
+    /// The algorithm's URI: its scheme cannot sign with a key held in a token.
+    #[error("algorithm {0} cannot sign with a key in a token (it needs the private key in this process)")]
+    NotForExternalKey(String),
+    /// The key in a token refused or failed the operation (named); the cause says why.
+    #[error("key in a token: {operation} signing failed: {source}")]
+    ExternalKey {
+        operation: String,
+        #[source]
+        source: ExternalKeyError,
+    },
     #[error("OpenSSL: {0}")]
     OpenSsl(#[from] openssl::error::ErrorStack),
 }
