@@ -100,6 +100,31 @@ impl Cluster {
         extra_config: &str,
         top_level: &BTreeMap<String, String>,
     ) -> Result<Self, ClusterError> {
+        Self::start_with_algorithms(
+            dir,
+            states,
+            hub,
+            via_hub,
+            base_port,
+            extra_config,
+            top_level,
+            &[],
+        )
+    }
+
+    /// [`start_configured`](Self::start_configured), with the listed states' CAs and
+    /// document signers on their own key algorithm (`tereze pki init-dev --algorithm`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with_algorithms(
+        dir: Option<&Path>,
+        states: &[&str],
+        hub: Option<&str>,
+        via_hub: &[&str],
+        base_port: u16,
+        extra_config: &str,
+        top_level: &BTreeMap<String, String>,
+        algorithms: &[(String, devpki::KeyAlgorithm)],
+    ) -> Result<Self, ClusterError> {
         let (temp, dir) = match dir {
             Some(d) => (None, d.to_path_buf()),
             None => {
@@ -119,8 +144,8 @@ impl Cluster {
             base_port,
             days: 30,
         };
-        let configs =
-            devpki::init(&spec).map_err(|e| ClusterError::Setup(format!("dev PKI: {e}")))?;
+        let configs = devpki::init_with(&spec, algorithms)
+            .map_err(|e| ClusterError::Setup(format!("dev PKI: {e}")))?;
         let exe = std::env::current_exe()
             .map_err(|e| ClusterError::Setup(format!("cannot find the tereze binary: {e}")))?;
         let mut cluster = Self {

@@ -5,7 +5,12 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
-use super::algorithm::{Algorithms, DigestMethod, RsaPadding};
+use std::sync::Arc;
+
+use openssl::pkey::{PKeyRef, Public};
+
+use super::algorithm::{Algorithms, DigestMethod, RsaPadding, SignatureScheme};
+use super::gost;
 use super::keys::SigningKey;
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
 use crate::c14n::{self, C14nOptions, Mode, NodeSet};
@@ -25,8 +30,13 @@ pub enum SignTarget {
 /// How to sign.
 #[derive(Debug, Clone)]
 pub struct SignOptions {
-    /// Digest for the reference and the signature. SHA-1 is refused.
+    /// Digest for the reference and the signature. SHA-1 is refused. A GOST R 34.10-2012 key
+    /// signs with its own Streebog digest instead, for the references too (as national GOST
+    /// systems do), unless `digest_explicit` is set.
     pub digest: DigestMethod,
+    /// The caller chose `digest` (the CLI's `--digest`): with a GOST key, a digest other
+    /// than the key's own is then refused ([`SignError::DigestNotForKey`]) rather than replaced.
+    pub digest_explicit: bool,
     /// Canonicalisation of `SignedInfo` and of the signed content. Exclusive by default.
     pub c14n: C14nOptions,
     /// PKCS#1 v1.5 (default, what every verifier knows) or PSS for RSA keys.
@@ -40,6 +50,7 @@ impl Default for SignOptions {
     fn default() -> Self {
         Self {
             digest: DigestMethod::SHA256,
+            digest_explicit: false,
             c14n: C14nOptions::exclusive(),
             rsa_padding: RsaPadding::default(),
             include_certificate: true,
@@ -57,6 +68,13 @@ pub enum SignError {
     Target(#[from] IdError),
     #[error("no signature algorithm for this key with digest {0}")]
     NoScheme(&'static str),
+    /// A GOST key signs only with its own digest (`own`); `digest` was asked for.
+    #[error("digest {digest} cannot be used with {key}: it signs with its own digest {own} (leave --digest out, or give --digest {own})")]
+    DigestNotForKey {
+        digest: &'static str,
+        key: &'static str,
+        own: &'static str,
+    },
     #[error(transparent)]
     Dsig(#[from] DsigError),
 }
@@ -78,8 +96,9 @@ pub fn sign_enveloped(
     key: &SigningKey,
     options: &SignOptions,
 ) -> Result<NodeId, SignError> {
-    if options.digest.weak {
-        return Err(SignError::WeakDigest(options.digest.name));
+    let digest = signing_digest(key, options)?;
+    if digest.weak {
+        return Err(SignError::WeakDigest(digest.name));
     }
     let (parent, uri) = match target {
         SignTarget::Document => (doc.root(), String::new()),
@@ -87,8 +106,9 @@ pub fn sign_enveloped(
     };
     let scheme = options
         .algorithms
-        .for_key(key.public_key(), options.digest, options.rsa_padding)
-        .ok_or(SignError::NoScheme(options.digest.name))?;
+        .for_key(key.public_key(), digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(digest.name))?;
+    scheme.check_available()?;
 
     let mut signature = ds("Signature");
     signature.namespace_decls.push(NamespaceDecl {
@@ -116,10 +136,7 @@ pub fn sign_enveloped(
     };
     let transform = doc.append_element(transforms, with_algorithm("Transform", content_c14n.uri()));
     add_prefix_list(doc, transform, &content_c14n);
-    doc.append_element(
-        reference,
-        with_algorithm("DigestMethod", options.digest.uri),
-    );
+    doc.append_element(reference, with_algorithm("DigestMethod", digest.uri));
     let digest_value = doc.append_element(reference, ds("DigestValue"));
     let signature_value = doc.append_element(sig, ds("SignatureValue"));
     if options.include_certificate {
@@ -139,13 +156,32 @@ pub fn sign_enveloped(
     }
     .excluding(sig);
     let content = c14n::canonicalize(doc, nodes, &content_c14n);
-    let digest = options.digest.digest(&content)?;
-    doc.append_text(digest_value, &BASE64.encode(digest));
+    doc.append_text(digest_value, &BASE64.encode(digest.digest(&content)?));
 
     let canonical_info = c14n::canonicalize(doc, NodeSet::subtree(signed_info), &options.c14n);
     let value = key.sign_with(scheme.as_ref(), &canonical_info)?;
     doc.append_text(signature_value, &BASE64.encode(value));
     Ok(sig)
+}
+
+/// The digest to sign with: a GOST key's own Streebog (refusing another explicit choice), or
+/// the options' digest.
+fn signing_digest(key: &SigningKey, options: &SignOptions) -> Result<DigestMethod, SignError> {
+    let Some(own) = gost::own_digest(key.public_key()) else {
+        return Ok(options.digest);
+    };
+    if options.digest_explicit && options.digest != own {
+        return Err(SignError::DigestNotForKey {
+            digest: options.digest.name,
+            key: if own == DigestMethod::GOST_256 {
+                "a GOST R 34.10-2012 256-bit key"
+            } else {
+                "a GOST R 34.10-2012 512-bit key"
+            },
+            own: own.name,
+        });
+    }
+    Ok(own)
 }
 
 fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
@@ -159,4 +195,118 @@ fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
     });
     list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
     doc.append_element(parent, list);
+}
+
+/// The scheme that signs with `key` under `options`, chosen as [`sign_enveloped`] chooses it.
+fn scheme_for(
+    key: &SigningKey,
+    options: &SignOptions,
+) -> Result<Arc<dyn SignatureScheme>, SignError> {
+    let digest = signing_digest(key, options)?;
+    if digest.weak {
+        return Err(SignError::WeakDigest(digest.name));
+    }
+    let scheme = options
+        .algorithms
+        .for_key(key.public_key(), digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(digest.name))?;
+    scheme.check_available()?;
+    Ok(scheme)
+}
+
+/// A signature over raw bytes (not XML): the `SignatureMethod` URI of the scheme that made it
+/// and the value in XMLDSig form, so a verifier picks the same scheme by that URI
+/// ([`verify_bytes`]). For records the node signs outside XML, such as audit checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BytesSignature {
+    pub algorithm: String,
+    pub value: Vec<u8>,
+}
+
+/// Signs `data` with `key`, choosing the scheme exactly as [`sign_enveloped`] does.
+pub fn sign_bytes(
+    key: &SigningKey,
+    data: &[u8],
+    options: &SignOptions,
+) -> Result<BytesSignature, SignError> {
+    let scheme = scheme_for(key, options)?;
+    let value = key.sign_with(scheme.as_ref(), data)?;
+    Ok(BytesSignature {
+        algorithm: scheme.uri().to_owned(),
+        value,
+    })
+}
+
+/// Checks a [`sign_bytes`] signature: `Ok(false)` when it does not verify, an error when the
+/// URI names no scheme in `algorithms` or the value is malformed for it.
+pub fn verify_bytes(
+    algorithms: &Algorithms,
+    algorithm: &str,
+    key: &PKeyRef<Public>,
+    data: &[u8],
+    value: &[u8],
+) -> Result<bool, DsigError> {
+    let scheme = algorithms
+        .by_uri(algorithm)
+        .ok_or_else(|| DsigError::AlgorithmUnavailable {
+            uri: algorithm.to_owned(),
+            engine: None,
+        })?;
+    scheme.check_available()?;
+    scheme.check_key(key)?;
+    scheme.verify(key, data, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate_key, KeyKind};
+
+    #[test]
+    fn bytes_signed_with_a_key_verify_under_the_scheme_they_name_and_nothing_else() {
+        let algorithms = Algorithms::default();
+        for (kind, uri) in [
+            (
+                KeyKind::EcP256,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            ),
+            (
+                KeyKind::Rsa(2048),
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            ),
+            // A GOST key signs with its own Streebog, whatever the options' default digest.
+            (
+                KeyKind::Gost2012_256,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+            ),
+            (
+                KeyKind::Gost2012_512,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+            ),
+        ] {
+            let key = SigningKey::new(generate_key(kind).expect("key"), None).expect("key");
+            let sig = sign_bytes(&key, b"statement", &SignOptions::default()).expect("signs");
+            assert_eq!(sig.algorithm, uri);
+            let public = key.public_key();
+            assert!(verify_bytes(&algorithms, uri, public, b"statement", &sig.value).expect("ok"));
+            assert!(!verify_bytes(&algorithms, uri, public, b"statemenT", &sig.value).expect("ok"));
+            assert!(matches!(
+                verify_bytes(&algorithms, "urn:x:none", public, b"statement", &sig.value),
+                Err(DsigError::AlgorithmUnavailable { uri, .. }) if uri == "urn:x:none"
+            ));
+        }
+    }
+
+    #[test]
+    fn signing_bytes_refuses_a_weak_digest() {
+        let key = SigningKey::new(generate_key(KeyKind::EcP256).expect("key"), None).expect("key");
+        let options = SignOptions {
+            digest: DigestMethod::SHA1,
+            ..SignOptions::default()
+        };
+        assert!(matches!(
+            sign_bytes(&key, b"x", &options),
+            Err(SignError::WeakDigest("sha1"))
+        ));
+    }
 }
