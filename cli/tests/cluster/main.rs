@@ -15,6 +15,7 @@ mod conformance;
 mod console;
 mod exchange_security;
 mod ha;
+mod pkcs11;
 mod reference;
 mod relay;
 mod revocation;
