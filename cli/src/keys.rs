@@ -14,7 +14,8 @@ use crate::common::Failure;
 pub(crate) struct SigningKeyArgs {
     /// The private key: a PEM file (PKCS#8 or traditional, unencrypted; "-" for stdin), or a
     /// key in a PKCS#11 token as `pkcs11:token=LABEL;object=LABEL` (`;id=%01` to choose by
-    /// CKA_ID), which needs --pkcs11-module and --pin-file.
+    /// CKA_ID), which needs --pkcs11-module and --pin-file. Quote a URI: the shell splits
+    /// commands at ';'.
     #[arg(long, value_name = "KEY.pem|pkcs11:URI")]
     key: String,
     /// The signer's certificate (PEM); further certificates in the file are sent as the chain.

@@ -78,10 +78,7 @@ impl Pin {
                 source,
             }
         })?;
-        let pin = text
-            .strip_suffix('\n')
-            .map(|t| t.strip_suffix('\r').unwrap_or(t))
-            .unwrap_or(&text);
+        let pin = without_line_end(&text);
         if pin.is_empty() {
             return Err(Pkcs11Error::PinEmpty {
                 path: path.to_owned(),
@@ -92,6 +89,14 @@ impl Pin {
             path: path.to_owned(),
         })
     }
+}
+
+/// `text` without one final `\n` or `\r\n`: an editor's line end is not part of a PIN, but
+/// other spaces may be.
+fn without_line_end(text: &str) -> &str {
+    text.strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(text)
 }
 
 impl TokenKey {
@@ -533,6 +538,30 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pin_file(content: &str, mode: u32) -> (tempfile::TempDir, std::path::PathBuf) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("token.pin");
+        std::fs::write(&path, content).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        (dir, path)
+    }
+
+    #[test]
+    fn a_pin_file_loses_one_line_end_and_an_empty_one_is_refused() {
+        assert_eq!(without_line_end("12 34\r\n"), "12 34");
+        assert_eq!(without_line_end("1234\n\n"), "1234\n");
+        assert_eq!(without_line_end("1234"), "1234");
+        let (_d, path) = pin_file("1234\n", 0o600);
+        assert_eq!(Pin::read(&path).expect("reads").path, path);
+        let (_d, path) = pin_file("\n", 0o600);
+        let e = Pin::read(&path).err().expect("empty");
+        assert!(matches!(e, Pkcs11Error::PinEmpty { .. }), "{e:?}");
+        let (_d, path) = pin_file("1234", 0o604);
+        let e = Pin::read(&path).err().expect("world-readable");
+        assert!(matches!(e, Pkcs11Error::PinFile { .. }), "{e:?}");
+    }
 
     #[test]
     fn a_der_wrapped_point_is_unwrapped_and_a_bare_one_is_not() {

@@ -411,3 +411,24 @@ fn a_bad_uri_is_refused_naming_the_key_field() {
     );
     assert!(e.to_string().contains("unknown attribute \"slot\""), "{e}");
 }
+
+#[test]
+fn an_operation_the_token_does_not_offer_for_the_key_is_refused_by_mechanism() {
+    use tereze_codecs::dsig::{ExternalKey, RawSign};
+    let token = Token::new("rsa-xml");
+    let uri = tereze_hsm::Pkcs11Uri::parse(&token.uri()).expect("uri");
+    let key =
+        tereze_hsm::open_token_key(&uri, &token.settings(), &Fields::NODE_SIGNING).expect("opens");
+    assert!(!key.is_ec());
+    let e = key
+        .sign_raw(RawSign::EcdsaDigest { digest: &[0; 32] })
+        .expect_err("no ECDSA with an RSA key");
+    let e = e.downcast::<Pkcs11Error>().expect("a PKCS#11 error");
+    assert!(matches!(*e, Pkcs11Error::MechanismMissing { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains(
+            "token \"rsa-xml\" does not offer CKM_ECDSA for the key labelled \"doc-sign\""
+        ),
+        "{e}"
+    );
+}
