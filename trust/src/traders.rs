@@ -505,6 +505,37 @@ mod tests {
     }
 
     #[test]
+    fn a_gost_owner_signs_its_answers_with_its_own_algorithm() {
+        let dir = tempfile::tempdir().expect("dir");
+        let algorithms = devpki::parse_algorithms(&["KZ=gost2012-256".into()]).expect("parsed");
+        devpki::init_with(
+            &DevPkiSpec {
+                out: dir.path().to_path_buf(),
+                states: vec!["KZ".into(), "RU".into()],
+                hub: None,
+                via_hub: vec![],
+                base_port: 20900,
+                days: 30,
+            },
+            &algorithms,
+        )
+        .expect("dev PKI");
+        let trust = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
+        let read = |f: &str| std::fs::read(dir.path().join("kz").join(f)).expect("read");
+        let kz = SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key");
+        let id = "KZ990340000450";
+        let signed = sign_answer(id, "KZ", d("2026-11-25"), Some(&trader(id)), &kz).expect("signs");
+        let text = String::from_utf8(signed.clone()).expect("utf-8");
+        assert!(
+            text.contains("cpxmlsec:algorithms:gostr34102012-gostr34112012-256")
+                && text.contains("cpxmlsec:algorithms:gostr34112012-256\""),
+            "{text}"
+        );
+        let a = verify_answer(&signed, &trust, Some(id)).expect("KZ vouches with GOST");
+        assert!(a.signer.contains("KZ document signer"), "{}", a.signer);
+    }
+
+    #[test]
     fn register_files_are_read_with_their_history_and_refused_with_the_row() {
         let csv = "id,name,address,status,status_from\n\
                    KZ990340000450,A,Astana,active,2015-03-01\n\

@@ -8,6 +8,7 @@
 //! signed content, unique identifiers) refuse the known wrapping shapes outright.
 
 mod algorithm;
+mod defaults;
 mod external;
 pub mod gost;
 mod keys;
@@ -20,7 +21,8 @@ pub use algorithm::{
 pub use external::{ExternalKey, ExternalKeyError, RawSign};
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
 pub use sign::{
-    sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions, SignTarget,
+    bytes_scheme, sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions,
+    SignTarget,
 };
 pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
 
