@@ -17,6 +17,7 @@ mod common;
 mod conformance;
 #[cfg(feature = "dev-tools")]
 mod demo;
+mod keys;
 mod node;
 mod pki;
 mod recognise;

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use chrono::{NaiveDate, Utc};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use tereze_codecs::dsig::SigningKey;
 use tereze_reference_data::import::{self, Format as InputFormat, Mapping};
 use tereze_reference_data::tariff::{self, Flow};
 use tereze_reference_data::{diff, ChangeSet, Directories, Entry, LookupError};
@@ -142,11 +141,8 @@ pub(crate) enum RefCommand {
     /// Sign a change-set draft as its owning authority (enveloped XMLDSig, SHA-256); the
     /// signed document goes to stdout or --out. Checks first that the draft applies.
     Publish {
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// The signer's certificate (PEM, chain may follow).
-        #[arg(long, value_name = "FILE")]
-        cert: PathBuf,
+        #[command(flatten)]
+        key: crate::keys::SigningKeyArgs,
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
         #[command(flatten)]
@@ -321,11 +317,10 @@ pub(crate) fn run(cmd: RefCommand) -> Result<(), Failure> {
         } => show_tariff(code, flow, source, output),
         RefCommand::Publish {
             key,
-            cert,
             out,
             source,
             draft,
-        } => publish(key, cert, out, source, draft),
+        } => publish(key, out, source, draft),
         RefCommand::Verify {
             trust,
             anchor,
@@ -604,8 +599,7 @@ fn tariff_text(t: &tariff::Tariff, dirs: &Directories, as_of: NaiveDate, lang: &
 
 /// Signs a draft that applies (or whose directory is not here) as its owning authority.
 fn publish(
-    key: PathBuf,
-    cert: PathBuf,
+    key: crate::keys::SigningKeyArgs,
     out: Option<PathBuf>,
     source: Source,
     draft: PathBuf,
@@ -631,11 +625,7 @@ fn publish(
             )))
         }
     }
-    let signer = SigningKey::from_pem(
-        &crate::common::read_input(&key)?,
-        Some(&crate::common::read_input(&cert)?),
-    )
-    .map_err(|e| Failure::Input(format!("{}: {e}", key.display())))?;
+    let signer = key.load()?;
     let signed = reference_document::sign(&set, &signer)
         .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", draft.display())))?;
     write_out(out.as_deref(), &signed)

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use tereze_codecs::dsig::SigningKey;
 
 use crate::common::Failure;
 use tereze_trust::algorithms;
@@ -23,11 +22,8 @@ pub(crate) enum TrustCommand {
     },
     /// Sign a trust-space document with the Commission's key (enveloped XMLDSig, SHA-256).
     Sign {
-        #[arg(long, value_name = "FILE")]
-        key: PathBuf,
-        /// The signer's certificate (PEM, chain may follow).
-        #[arg(long, value_name = "FILE")]
-        cert: PathBuf,
+        #[command(flatten)]
+        key: crate::keys::SigningKeyArgs,
         file: PathBuf,
     },
     /// Verify a signed trust space against the Commission's anchor: exit 0 and its version, or
@@ -77,11 +73,8 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
             let doc = trust_document::to_document(&file);
             crate::common::write_stdout(doc.to_xml_pretty().as_bytes())
         }
-        TrustCommand::Sign { key, cert, file } => {
-            let key_pem = crate::common::read_input(&key)?;
-            let cert_pem = crate::common::read_input(&cert)?;
-            let signer = SigningKey::from_pem(&key_pem, Some(&cert_pem))
-                .map_err(|e| Failure::Input(format!("{}: {e}", key.display())))?;
+        TrustCommand::Sign { key, file } => {
+            let signer = key.load()?;
             let bytes = crate::common::read_input(&file)?;
             let doc = tereze_codecs::xml::parse(&bytes)
                 .map_err(|e| Failure::Input(format!("{}:{e}", file.display())))?;

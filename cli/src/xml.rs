@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
 use tereze_codecs::dsig::{
-    self, DigestMethod, RsaPadding, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy,
+    self, DigestMethod, RsaPadding, SignOptions, SignTarget, TrustStore, VerifyPolicy,
 };
 use tereze_codecs::xml::{Document, Limits};
 
@@ -40,12 +40,8 @@ pub(crate) enum XmlCommand {
     /// in KeyInfo) goes in as the last child of the signed element: the document element, or
     /// the element with identifier ID.
     Sign {
-        /// PEM private key (PKCS#8 or traditional, unencrypted).
-        #[arg(long, value_name = "KEY.pem")]
-        key: PathBuf,
-        /// PEM certificate of the key; further certificates in the file are sent as the chain.
-        #[arg(long, value_name = "CERT.pem")]
-        cert: PathBuf,
+        #[command(flatten)]
+        key: crate::keys::SigningKeyArgs,
         /// Sign only the element with this identifier (Id, ID, id or wsu:Id).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
@@ -155,7 +151,6 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
         }
         XmlCommand::Sign {
             key,
-            cert,
             id,
             digest,
             rsa_pss,
@@ -171,11 +166,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                     ))
                 })?,
             };
-            let key_pem = crate::common::read_input(&key)?;
-            let cert_pem = crate::common::read_input(&cert)?;
-            let signing_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| {
-                Failure::Input(format!("{} / {}: {e}", key.display(), cert.display()))
-            })?;
+            let signing_key = key.load()?;
             let mut doc = load(&file, &limits)?;
             let target = match id {
                 Some(id) => SignTarget::Id(id),

@@ -42,10 +42,31 @@ pub(crate) struct Listen {
 #[serde(deny_unknown_fields)]
 pub(crate) struct Signing {
     pub(crate) certificate: PathBuf,
+    /// A PEM file, or a key in a PKCS#11 token as a `pkcs11:` URI (then `[pkcs11]` says
+    /// how to reach the token).
     pub(crate) key: PathBuf,
     /// The authority named as sender when a submission names none.
     #[serde(default = "default_authority")]
     pub(crate) authority: String,
+}
+
+/// `[pkcs11]`: how to reach the token holding a `pkcs11:` key (docs/config.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Pkcs11 {
+    /// The token vendor's PKCS#11 module library.
+    pub(crate) module: Option<PathBuf>,
+    /// A file holding the token's user PIN, readable by its owner only.
+    pub(crate) pin_file: Option<PathBuf>,
+}
+
+impl Pkcs11 {
+    pub(crate) fn settings(&self) -> tereze_hsm::Pkcs11Settings {
+        tereze_hsm::Pkcs11Settings {
+            module: self.module.clone(),
+            pin_file: self.pin_file.clone(),
+        }
+    }
 }
 
 fn default_authority() -> String {
@@ -237,6 +258,8 @@ pub struct NodeConfig {
     pub(crate) tls: KeyPair,
     pub(crate) signing: Signing,
     #[serde(default)]
+    pub(crate) pkcs11: Pkcs11,
+    #[serde(default)]
     pub(crate) routing: Routing,
     #[serde(default, rename = "peer")]
     pub(crate) peers: Vec<Peer>,
@@ -423,6 +446,8 @@ impl NodeConfig {
             .iter_mut()
             .chain(self.store_password_file.iter_mut())
             .chain(self.store_ca_file.iter_mut())
+            .chain(self.pkcs11.module.iter_mut())
+            .chain(self.pkcs11.pin_file.iter_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -436,7 +461,8 @@ impl NodeConfig {
             &mut self.signing.certificate,
             &mut self.signing.key,
         ] {
-            if p.is_relative() {
+            // A `pkcs11:` URI is not a path.
+            if p.is_relative() && !tereze_hsm::is_pkcs11(p) {
                 *p = base.join(&*p);
             }
         }
@@ -452,8 +478,40 @@ impl NodeConfig {
         self.check_attachment_rates()?;
         self.check_peers_and_services()?;
         self.check_store()?;
+        self.check_pkcs11()?;
         check_national(&self.national)?;
         self.check_shutdown_and_routing()
+    }
+
+    /// A `pkcs11:` signing key is a well-formed URI, and `[pkcs11]` names the module and the
+    /// PIN file; a token key for TLS is refused (not supported yet).
+    fn check_pkcs11(&self) -> Result<(), Refusal> {
+        if tereze_hsm::is_pkcs11(&self.tls.key) {
+            return refuse(
+                "tls.key",
+                "a TLS key in a PKCS#11 token is not supported yet; give a PEM file".into(),
+            );
+        }
+        let key = self.signing.key.to_string_lossy();
+        if !tereze_hsm::is_pkcs11(&self.signing.key) {
+            return Ok(());
+        }
+        if let Err(e) = tereze_hsm::Pkcs11Uri::parse(&key) {
+            return refuse("signing.key", format!("{key}: {e}"));
+        }
+        if self.pkcs11.module.is_none() {
+            return refuse(
+                "pkcs11.module",
+                format!("not set, and signing.key names a key in a token ({key})"),
+            );
+        }
+        if self.pkcs11.pin_file.is_none() {
+            return refuse(
+                "pkcs11.pin_file",
+                format!("not set, and signing.key names a key in a token ({key})"),
+            );
+        }
+        Ok(())
     }
 
     /// `state` is a state code.
@@ -793,6 +851,39 @@ key = "signer.key"
         assert_eq!(c.relay.max_attempts, 50);
         assert_eq!(c.shutdown_seconds, 30);
         assert!(c.data_dir.is_absolute() && c.data_dir.ends_with("data"));
+    }
+
+    #[test]
+    fn a_pkcs11_signing_key_is_kept_as_a_uri_and_needs_the_module_and_pin_file() {
+        let token = MINIMAL.replace(
+            "key = \"signer.key\"",
+            "key = \"pkcs11:token=kz-signer;object=doc-sign\"",
+        );
+        let e = load(&token).expect_err("no [pkcs11]");
+        assert!(e.to_string().contains("pkcs11.module: not set"), "{e}");
+        let e = load(&format!("{token}[pkcs11]\nmodule = \"/m.so\"\n")).expect_err("no PIN");
+        assert!(e.to_string().contains("pkcs11.pin_file: not set"), "{e}");
+        let c = load(&format!(
+            "{token}[pkcs11]\nmodule = \"/m.so\"\npin_file = \"token.pin\"\n"
+        ))
+        .expect("loads");
+        assert_eq!(
+            c.signing.key,
+            Path::new("pkcs11:token=kz-signer;object=doc-sign"),
+            "a URI is not made relative to the file"
+        );
+        let pin = c.pkcs11.pin_file.expect("pin file");
+        assert!(pin.is_absolute() && pin.ends_with("token.pin"), "{pin:?}");
+        let e = load(&token.replace("object=doc-sign", "object=doc-sign;slot=2")).expect_err("bad");
+        assert!(e.to_string().contains("signing.key"), "{e}");
+        assert!(e.to_string().contains("unknown attribute \"slot\""), "{e}");
+        let e = load(&MINIMAL.replace("key = \"tls.key\"", "key = \"pkcs11:token=t;object=k\""))
+            .expect_err("TLS key in a token");
+        assert!(
+            e.to_string()
+                .contains("tls.key: a TLS key in a PKCS#11 token"),
+            "{e}"
+        );
     }
 
     #[test]

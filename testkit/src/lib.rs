@@ -2,7 +2,7 @@
 //! `tereze` binary's `demo` and `bench` (feature `dev-tools`): a throwaway PostgreSQL server
 //! (`pgcluster`), a cluster of real node processes (`cluster`), the tests' helpers that start
 //! nodes and speak HTTP, gRPC and TLS to them (`net`) or run the binary in a temporary
-//! directory (`util`), and one stub `Exchange` (`stub`).
+//! directory (`util`), one stub `Exchange` (`stub`) and throwaway SoftHSM2 tokens (`softhsm`).
 //! **Invariant:** knows nothing of the node's code: it drives the `tereze` binary as a process
 //! ([`binary::bin`]) and speaks the published protocol (`proto`), so it depends on `support`,
 //! `proto`, `codecs` and `trust` (the development PKI) only, never on `node` or `store`, and
@@ -13,5 +13,6 @@ pub mod binary;
 pub mod cluster;
 pub mod net;
 pub mod pgcluster;
+pub mod softhsm;
 pub mod stub;
 pub mod util;

@@ -16,6 +16,7 @@ mod console;
 mod exchange_security;
 mod gost;
 mod ha;
+mod pkcs11;
 mod reference;
 mod relay;
 mod revocation;

@@ -15,6 +15,7 @@ use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
 use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 
+use super::external::{digest_info_prefix, ExternalKey, RawSign};
 use super::DsigError;
 
 /// Smallest RSA modulus accepted for signing or verifying.
@@ -186,6 +187,35 @@ pub trait SignatureScheme: Send + Sync + std::fmt::Debug {
         data: &[u8],
         signature: &[u8],
     ) -> Result<bool, DsigError>;
+    /// Signs `data` with a key held in a token (see [`ExternalKey`]), in the same form as
+    /// [`sign`](Self::sign). A scheme whose private-key operation no token offers keeps this
+    /// refusal.
+    fn sign_external(&self, key: &dyn ExternalKey, data: &[u8]) -> Result<Vec<u8>, DsigError> {
+        let _ = (key, data);
+        Err(DsigError::NotForExternalKey(self.uri().to_owned()))
+    }
+}
+
+/// Asks `key` for `operation` and checks the answer is `len` bytes long.
+fn external_sign(
+    key: &dyn ExternalKey,
+    operation: RawSign<'_>,
+    len: usize,
+) -> Result<Vec<u8>, DsigError> {
+    let value = key
+        .sign_raw(operation)
+        .map_err(|source| DsigError::ExternalKey {
+            operation: operation.name(),
+            source,
+        })?;
+    if value.len() != len {
+        return Err(DsigError::Key(format!(
+            "the key in the token answered {} with {} bytes, {len} expected",
+            operation.name(),
+            value.len()
+        )));
+    }
+    Ok(value)
 }
 
 fn rsa_bits<T: HasPublic>(key: &PKeyRef<T>) -> Option<u32> {
@@ -259,6 +289,18 @@ impl SignatureScheme for RsaPkcs1 {
         verifier.update(data)?;
         Ok(verifier.verify(signature).unwrap_or(false))
     }
+    fn sign_external(&self, key: &dyn ExternalKey, data: &[u8]) -> Result<Vec<u8>, DsigError> {
+        let public = key.public_key();
+        check_rsa_size(&public)?;
+        let prefix = digest_info_prefix(self.digest.name)
+            .ok_or_else(|| DsigError::NotForExternalKey(self.uri.to_owned()))?;
+        let mut digest_info = prefix.to_vec();
+        digest_info.extend(self.digest.digest(data)?);
+        let operation = RawSign::RsaPkcs1DigestInfo {
+            digest_info: &digest_info,
+        };
+        external_sign(key, operation, (public.bits() as usize).div_ceil(8))
+    }
 }
 
 impl SignatureScheme for RsaPss {
@@ -295,6 +337,17 @@ impl SignatureScheme for RsaPss {
         verifier.set_rsa_pss_saltlen(RsaPssSaltlen::DIGEST_LENGTH)?;
         verifier.update(data)?;
         Ok(verifier.verify(signature).unwrap_or(false))
+    }
+    fn sign_external(&self, key: &dyn ExternalKey, data: &[u8]) -> Result<Vec<u8>, DsigError> {
+        let public = key.public_key();
+        check_rsa_size(&public)?;
+        let digest = self.digest.digest(data)?;
+        let operation = RawSign::RsaPssDigest {
+            hash: self.digest.name,
+            digest: &digest,
+            salt_len: digest.len(),
+        };
+        external_sign(key, operation, (public.bits() as usize).div_ceil(8))
     }
 }
 
@@ -347,6 +400,11 @@ impl SignatureScheme for Ecdsa {
         let mut verifier = Verifier::new(self.digest.message_digest()?, key)?;
         verifier.update(data)?;
         Ok(verifier.verify(&der).unwrap_or(false))
+    }
+    fn sign_external(&self, key: &dyn ExternalKey, data: &[u8]) -> Result<Vec<u8>, DsigError> {
+        let n = ec_scalar_len(&key.public_key())?;
+        let digest = self.digest.digest(data)?;
+        external_sign(key, RawSign::EcdsaDigest { digest: &digest }, 2 * n)
     }
 }
 

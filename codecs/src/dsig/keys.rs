@@ -15,13 +15,17 @@ use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
 use openssl::x509::{X509NameRef, X509Ref, X509StoreContext, X509};
 
-use super::algorithm::public_of;
+use super::algorithm::{public_of, SignatureScheme};
+use super::external::ExternalKey;
 use super::DsigError;
 
-/// A private key with the certificate that names its holder.
+/// A private key with the certificate that names its holder. The key is either in this
+/// process (an OpenSSL key) or a handle to one held in a token ([`SigningKey::external`]);
+/// every private-key use goes through [`SigningKey::sign_with`], so callers need not know
+/// which.
 #[derive(Debug, Clone)]
 pub struct SigningKey {
-    pub(crate) key: PKey<Private>,
+    key: PrivateKey,
     pub(crate) public: PKey<Public>,
     pub(crate) certificate: Option<X509>,
     /// Intermediate certificates to send along in `X509Data`, leaf first excluded.
@@ -72,11 +76,59 @@ impl SigningKey {
             }
         }
         Ok(Self {
-            key,
+            key: PrivateKey::Software(key),
             public,
             certificate,
             chain: Vec::new(),
         })
+    }
+
+    /// A key held in a token, with its certificate (refused when it is for another key) and
+    /// the intermediates to send along (leaf excluded).
+    pub fn external(
+        key: Arc<dyn ExternalKey>,
+        certificate: Option<X509>,
+        chain: Vec<X509>,
+    ) -> Result<Self, DsigError> {
+        let public = key.public_key();
+        if let Some(c) = &certificate {
+            if !c.public_key()?.public_eq(&public) {
+                return Err(DsigError::Key(
+                    "the certificate's public key does not match the key in the token".into(),
+                ));
+            }
+        }
+        Ok(Self {
+            key: PrivateKey::External(key),
+            public,
+            certificate,
+            chain,
+        })
+    }
+
+    /// Signs `data` with `scheme` (which must fit [`public_key`](Self::public_key)),
+    /// returning the signature in the scheme's XMLDSig form (`r || s` for ECDSA). The one
+    /// place a private key is used: XML signatures and any other signed bytes go through it.
+    pub fn sign_with(
+        &self,
+        scheme: &dyn SignatureScheme,
+        data: &[u8],
+    ) -> Result<Vec<u8>, DsigError> {
+        if !scheme.fits(&self.public) {
+            return Err(DsigError::Key(format!(
+                "algorithm {} does not fit this key",
+                scheme.uri()
+            )));
+        }
+        match &self.key {
+            PrivateKey::Software(key) => scheme.sign(key, data),
+            PrivateKey::External(key) => scheme.sign_external(key.as_ref(), data),
+        }
+    }
+
+    /// Whether the private key is held in a token rather than in this process.
+    pub fn is_external(&self) -> bool {
+        matches!(self.key, PrivateKey::External(_))
     }
 
     pub fn certificate(&self) -> Option<&X509> {
@@ -86,6 +138,13 @@ impl SigningKey {
     pub fn public_key(&self) -> &PKeyRef<Public> {
         &self.public
     }
+}
+
+/// Where a [`SigningKey`]'s private half is.
+#[derive(Debug, Clone)]
+enum PrivateKey {
+    Software(PKey<Private>),
+    External(Arc<dyn ExternalKey>),
 }
 
 /// What a verifier trusts: certificates (signers or issuing CAs) and bare public keys.

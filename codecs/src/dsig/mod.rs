@@ -9,6 +9,7 @@
 
 mod algorithm;
 mod defaults;
+mod external;
 pub mod gost;
 mod keys;
 mod names;
@@ -18,6 +19,7 @@ mod verify;
 pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
 };
+pub use external::{ExternalKey, ExternalKeyError, RawSign};
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
 pub use sign::{
     bytes_scheme, sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions,
@@ -83,6 +85,16 @@ pub enum DsigError {
     /// (recognition tells an expired certificate from an unknown chain by it).
     #[error("signer not trusted: {0}")]
     UntrustedSigner(String),
+    /// The algorithm's URI: its scheme cannot sign with a key held in a token.
+    #[error("algorithm {0} cannot sign with a key in a token (it needs the private key in this process)")]
+    NotForExternalKey(String),
+    /// The key in a token refused or failed the operation (named); the cause says why.
+    #[error("key in a token: {operation} signing failed: {source}")]
+    ExternalKey {
+        operation: String,
+        #[source]
+        source: ExternalKeyError,
+    },
     #[error("OpenSSL: {0}")]
     OpenSsl(#[from] openssl::error::ErrorStack),
 }

@@ -164,7 +164,7 @@ pub fn sign_enveloped(
     doc.append_text(digest_value, &BASE64.encode(digest.digest(&content)?));
 
     let canonical_info = c14n::canonicalize(doc, NodeSet::subtree(signed_info), &options.c14n);
-    let value = scheme.sign(&key.key, &canonical_info)?;
+    let value = key.sign_with(scheme.as_ref(), &canonical_info)?;
     doc.append_text(signature_value, &BASE64.encode(value));
     Ok(sig)
 }
@@ -235,7 +235,7 @@ pub fn sign_bytes(
     options: &SignOptions,
 ) -> Result<BytesSignature, SignError> {
     let scheme = scheme_for(key, options)?;
-    let value = scheme.sign(&key.key, data)?;
+    let value = key.sign_with(scheme.as_ref(), data)?;
     Ok(BytesSignature {
         algorithm: scheme.uri().to_owned(),
         value,

@@ -64,6 +64,10 @@ pub enum StartError {
     },
     #[error(transparent)]
     Token(#[from] tereze_support::fs::TokenError),
+    /// The signing key (a PEM file or a key in a PKCS#11 token); the text starts with the
+    /// field to fix.
+    #[error(transparent)]
+    SigningKey(#[from] tereze_hsm::KeyLoadError),
     #[error("built-in mappings: {0}")]
     Mappings(#[source] tereze_codecs::translate::CatalogError),
     #[error("attachments: {0}")]
@@ -455,15 +459,17 @@ impl Node {
                 });
             }
         }
-        private_key(&config.signing.key)?;
+        if !tereze_hsm::is_pkcs11(&config.signing.key) {
+            private_key(&config.signing.key)?;
+        }
         private_key(&config.tls.key)?;
-        let key_pem = read(&config.signing.key)?;
         let cert_pem = read(&config.signing.certificate)?;
-        let signing =
-            SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| StartError::Key {
-                path: config.signing.key.display().to_string(),
-                source: Box::new(e),
-            })?;
+        let signing = tereze_hsm::load_signing_key(
+            &config.signing.key.to_string_lossy(),
+            Some(&cert_pem),
+            &config.pkcs11.settings(),
+            &tereze_hsm::Fields::NODE_SIGNING,
+        )?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
