@@ -49,9 +49,11 @@ pub(crate) enum XmlCommand {
         /// Sign only the element with this identifier (Id, ID, id or wsu:Id).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
-        /// Digest for the reference and the signature: sha256, sha384 or sha512 (never sha1).
-        #[arg(long, value_name = "ALG", default_value = "sha256")]
-        digest: String,
+        /// Digest for the reference and the signature: sha256 (the default), sha384 or sha512
+        /// (never sha1). A GOST R 34.10-2012 key signs with its own digest (gost2012-256 or
+        /// gost2012-512) when this is left out; any other digest with it is an error.
+        #[arg(long, value_name = "ALG")]
+        digest: Option<String>,
         /// With an RSA key, sign with RSA-PSS (RFC 9231 sha*-rsa-MGF1) instead of PKCS#1 v1.5.
         #[arg(long)]
         rsa_pss: bool,
@@ -160,11 +162,15 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             file,
             limits,
         } => {
-            let digest = DigestMethod::from_name(&digest).ok_or_else(|| {
-                Failure::Input(format!(
-                    "--digest {digest}: unknown digest; use sha256, sha384 or sha512"
-                ))
-            })?;
+            let digest_explicit = digest.is_some();
+            let digest = match digest {
+                None => DigestMethod::SHA256,
+                Some(digest) => DigestMethod::from_name(&digest).ok_or_else(|| {
+                    Failure::Input(format!(
+                        "--digest {digest}: unknown digest; use sha256, sha384, sha512, gost2012-256 or gost2012-512"
+                    ))
+                })?,
+            };
             let key_pem = crate::common::read_input(&key)?;
             let cert_pem = crate::common::read_input(&cert)?;
             let signing_key = SigningKey::from_pem(&key_pem, Some(&cert_pem)).map_err(|e| {
@@ -177,6 +183,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             };
             let options = SignOptions {
                 digest,
+                digest_explicit,
                 rsa_padding: if rsa_pss {
                     RsaPadding::Pss
                 } else {

@@ -1,5 +1,6 @@
-//! Key and certificate issuance for test PKIs and demos: EC P-256/P-384 or RSA keys, a CA
-//! certificate, and signer certificates issued by it. Production nodes use certificates from
+//! Key and certificate issuance for test PKIs and demos: EC P-256/P-384, RSA or GOST
+//! R 34.10-2012 keys, a CA certificate, and signer certificates issued by it (signed with the
+//! issuer key's own algorithm: Streebog for a GOST issuer). Production nodes use certificates from
 //! their state's accredited CA; this exists so tests and the demo use real X.509 chains.
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
@@ -15,6 +16,9 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509NameBuilder, X509};
 
+use tereze_gost_engine::GostKey;
+
+use crate::dsig::gost::{own_digest, require_engine, GOST2012_256_URI, GOST2012_512_URI};
 use crate::dsig::{DsigError, SigningKey};
 
 /// The kind of key to generate.
@@ -24,6 +28,10 @@ pub enum KeyKind {
     EcP384,
     EcP521,
     Rsa(u32),
+    /// GOST R 34.10-2012 256-bit, parameter set A (needs the OpenSSL GOST engine).
+    Gost2012_256,
+    /// GOST R 34.10-2012 512-bit, TC26 parameter set A (needs the OpenSSL GOST engine).
+    Gost2012_512,
 }
 
 /// Generates a private key.
@@ -42,6 +50,16 @@ pub fn generate_key(kind: KeyKind) -> Result<PKey<Private>, DsigError> {
             PKey::from_ec_key(EcKey::generate(&group)?)?
         }
         KeyKind::Rsa(bits) => PKey::from_rsa(Rsa::generate(bits)?)?,
+        KeyKind::Gost2012_256 => gost_key(GostKey::Gost2012_256A, GOST2012_256_URI)?,
+        KeyKind::Gost2012_512 => gost_key(GostKey::Gost2012_512A, GOST2012_512_URI)?,
+    })
+}
+
+fn gost_key(kind: GostKey, uri: &str) -> Result<PKey<Private>, DsigError> {
+    require_engine(uri)?;
+    tereze_gost_engine::generate_key(kind).map_err(|e| DsigError::AlgorithmUnavailable {
+        uri: uri.to_owned(),
+        engine: Some(e),
     })
 }
 
@@ -151,7 +169,13 @@ fn issue(
         b.append_extension(aki)?;
     }
     let signing_key = issuer.map(|(_, k)| k).unwrap_or(key);
-    b.sign(signing_key, MessageDigest::sha256())?;
+    // A GOST key signs with its own Streebog (OpenSSL then writes the GOST R 34.10-2012
+    // signature algorithm OID); every other key with SHA-256.
+    let md = match own_digest(signing_key) {
+        Some(d) => d.message_digest()?,
+        None => MessageDigest::sha256(),
+    };
+    b.sign(signing_key, md)?;
     Ok(b.build())
 }
 

@@ -15,6 +15,7 @@ use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
 use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 
+use super::gost::{Gost, GOST2001_CRYPTOPRO_URI, GOST2001_URI};
 use super::DsigError;
 
 /// Smallest RSA modulus accepted for signing or verifying.
@@ -57,14 +58,16 @@ impl DigestMethod {
         openssl_name: "SHA512",
         weak: false,
     };
-    /// GOST R 34.11-2012 (256 bit), available when an OpenSSL GOST provider is loaded.
+    /// GOST R 34.11-2012 (256 bit, Streebog), available when the OpenSSL GOST engine is
+    /// loaded (`tereze-gost-engine`).
     pub const GOST_256: DigestMethod = DigestMethod {
         uri: "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256",
         name: "gost2012-256",
         openssl_name: "md_gost12_256",
         weak: false,
     };
-    /// GOST R 34.11-2012 (512 bit), available when an OpenSSL GOST provider is loaded.
+    /// GOST R 34.11-2012 (512 bit, Streebog), available when the OpenSSL GOST engine is
+    /// loaded.
     pub const GOST_512: DigestMethod = DigestMethod {
         uri: "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-512",
         name: "gost2012-512",
@@ -72,14 +75,36 @@ impl DigestMethod {
         weak: false,
     };
 
-    const ALL: [DigestMethod; 6] = [
+    /// GOST R 34.11-94, for verifying archived GOST R 34.10-2001 documents (RFC 4051's URI).
+    pub const GOST94: DigestMethod = DigestMethod {
+        uri: "http://www.w3.org/2001/04/xmldsig-more#gostr3411",
+        name: "gost94",
+        openssl_name: "md_gost94",
+        weak: false,
+    };
+    /// GOST R 34.11-94 under the name CryptoPro's software writes.
+    pub const GOST94_CRYPTOPRO: DigestMethod = DigestMethod {
+        uri: "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr3411",
+        name: "gost94-cryptopro",
+        openssl_name: "md_gost94",
+        weak: false,
+    };
+
+    const ALL: [DigestMethod; 8] = [
         Self::SHA1,
         Self::SHA256,
         Self::SHA384,
         Self::SHA512,
         Self::GOST_256,
         Self::GOST_512,
+        Self::GOST94,
+        Self::GOST94_CRYPTOPRO,
     ];
+
+    /// Whether this is a GOST digest (provided by the GOST engine).
+    pub fn is_gost(&self) -> bool {
+        self.openssl_name.starts_with("md_gost")
+    }
 
     /// The digest an XMLDSig `Algorithm` URI names.
     pub fn from_uri(uri: &str) -> Option<Self> {
@@ -94,10 +119,15 @@ impl DigestMethod {
     }
 
     /// The OpenSSL digest, or [`DsigError::AlgorithmUnavailable`] when no loaded provider
-    /// implements it.
+    /// implements it (for a GOST digest: when the GOST engine cannot be loaded).
     pub fn message_digest(&self) -> Result<MessageDigest, DsigError> {
-        MessageDigest::from_name(self.openssl_name)
-            .ok_or_else(|| DsigError::AlgorithmUnavailable(self.uri.to_owned()))
+        if self.is_gost() {
+            super::gost::require_engine(self.uri)?;
+        }
+        MessageDigest::from_name(self.openssl_name).ok_or_else(|| DsigError::AlgorithmUnavailable {
+            uri: self.uri.to_owned(),
+            engine: None,
+        })
     }
 
     /// Hashes `data`.
@@ -115,6 +145,29 @@ pub trait SignatureScheme: Send + Sync + std::fmt::Debug {
     fn digest(&self) -> DigestMethod;
     /// Whether this scheme can use `key` (its type, curve and size).
     fn fits(&self, key: &PKeyRef<Public>) -> bool;
+    /// Why this scheme cannot use `key` (a [`DsigError`] naming the mismatch), or `Ok`.
+    /// Schemes with several reasons (a GOST key's type and parameter set) override it.
+    fn check_key(&self, key: &PKeyRef<Public>) -> Result<(), DsigError> {
+        if self.fits(key) {
+            Ok(())
+        } else {
+            Err(DsigError::KeyMismatch {
+                method: self.uri().to_owned(),
+                needs: "another key type",
+                key: format!(
+                    "a key of OpenSSL type {} ({} bits)",
+                    key.id().as_raw(),
+                    key.bits()
+                ),
+            })
+        }
+    }
+    /// Whether the library behind the scheme is loaded: [`DsigError::AlgorithmUnavailable`]
+    /// (naming what to install) when not. Checked before any key is read, since a key of a
+    /// family whose engine is missing cannot even be decoded.
+    fn check_available(&self) -> Result<(), DsigError> {
+        Ok(())
+    }
     /// Signs `data`, returning the `SignatureValue` octets in XMLDSig form.
     fn sign(&self, key: &PKeyRef<Private>, data: &[u8]) -> Result<Vec<u8>, DsigError>;
     /// Checks `signature` (XMLDSig form) over `data`. `Ok(false)` means a well-formed signature
@@ -357,6 +410,14 @@ impl Default for Algorithms {
         for (uri, digest) in pss {
             schemes.push(Arc::new(RsaPss { uri, digest }));
         }
+        // GOST keys can be read only once the engine is loaded, and `Algorithms` is built
+        // before any key is: load it here (once per process). Without the engine these schemes
+        // stay registered and answer `AlgorithmUnavailable` naming the package.
+        let _ = tereze_gost_engine::load();
+        schemes.push(Arc::new(Gost::gost2012_256()));
+        schemes.push(Arc::new(Gost::gost2012_512()));
+        schemes.push(Arc::new(Gost::gost2001(GOST2001_URI)));
+        schemes.push(Arc::new(Gost::gost2001(GOST2001_CRYPTOPRO_URI)));
         Self { schemes }
     }
 }

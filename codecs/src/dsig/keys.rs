@@ -34,6 +34,9 @@ impl SigningKey {
     /// a self-signed root among them is left out of signatures).
     /// Refuses a certificate whose public key is not the key's.
     pub fn from_pem(key_pem: &[u8], cert_pem: Option<&[u8]>) -> Result<Self, DsigError> {
+        // OpenSSL reads a GOST key only once the engine is loaded; without it a GOST PEM is
+        // "unreadable" and the other key types are unaffected.
+        let _ = tereze_gost_engine::load();
         let key =
             PKey::private_key_from_pem(key_pem).map_err(|source| DsigError::KeyUnreadable {
                 what: "not a PEM private key",
@@ -136,6 +139,7 @@ impl TrustStore {
 
     /// Adds every certificate in a PEM input, or, when it holds none, its public key.
     pub fn add_pem(&mut self, pem: &[u8]) -> Result<(), DsigError> {
+        let _ = tereze_gost_engine::load();
         let certs = X509::stack_from_pem(pem).unwrap_or_default();
         if !certs.is_empty() {
             self.certificates.extend(certs);

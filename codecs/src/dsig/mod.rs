@@ -8,6 +8,7 @@
 //! signed content, unique identifiers) refuse the known wrapping shapes outright.
 
 mod algorithm;
+pub mod gost;
 mod keys;
 mod sign;
 mod verify;
@@ -40,9 +41,32 @@ pub enum DsigError {
     /// Too short for its algorithm (the text names the size and the minimum).
     #[error("weak key: {0}")]
     WeakKey(String),
-    /// The algorithm's URI: no provider implements it.
-    #[error("algorithm {0} is not available (no OpenSSL provider implements it)")]
-    AlgorithmUnavailable(String),
+    /// No loaded provider implements the algorithm `uri`; for a GOST algorithm, `engine` says
+    /// why the GOST engine could not be loaded (and names the package to install).
+    #[error("algorithm {uri} is not available: {}", match engine {
+        Some(e) => e.to_string(),
+        None => "no OpenSSL provider implements it".to_owned(),
+    })]
+    AlgorithmUnavailable {
+        uri: String,
+        #[source]
+        engine: Option<tereze_gost_engine::EngineError>,
+    },
+    /// The key's type does not match the `SignatureMethod` (`needs` is the key type it
+    /// takes, `key` what was found), e.g. a 512-bit GOST certificate under the 256-bit method.
+    #[error("{method} needs {needs}, but the key is {key}")]
+    KeyMismatch {
+        method: String,
+        needs: &'static str,
+        key: String,
+    },
+    /// A GOST key whose public-key parameter set is not one of the published sets accepted.
+    #[error("{key} key with parameter set {oid}, which is not accepted (accepted: {accepted})")]
+    UnknownParameterSet {
+        key: &'static str,
+        oid: String,
+        accepted: String,
+    },
     /// The text says what is wrong with the value.
     #[error("malformed SignatureValue: {0}")]
     MalformedSignatureValue(String),

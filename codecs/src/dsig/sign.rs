@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
 use super::algorithm::{Algorithms, DigestMethod, RsaPadding};
+use super::gost;
 use super::keys::SigningKey;
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
 use crate::c14n::{self, C14nOptions, Mode, NodeSet};
@@ -25,8 +26,13 @@ pub enum SignTarget {
 /// How to sign.
 #[derive(Debug, Clone)]
 pub struct SignOptions {
-    /// Digest for the reference and the signature. SHA-1 is refused.
+    /// Digest for the reference and the signature. SHA-1 is refused. A GOST R 34.10-2012 key
+    /// signs with its own Streebog digest instead, for the references too (as national GOST
+    /// systems do), unless `digest_explicit` is set.
     pub digest: DigestMethod,
+    /// The caller chose `digest` (the CLI's `--digest`): with a GOST key, a digest other
+    /// than the key's own is then refused ([`SignError::DigestNotForKey`]) rather than replaced.
+    pub digest_explicit: bool,
     /// Canonicalisation of `SignedInfo` and of the signed content. Exclusive by default.
     pub c14n: C14nOptions,
     /// PKCS#1 v1.5 (default, what every verifier knows) or PSS for RSA keys.
@@ -40,6 +46,7 @@ impl Default for SignOptions {
     fn default() -> Self {
         Self {
             digest: DigestMethod::SHA256,
+            digest_explicit: false,
             c14n: C14nOptions::exclusive(),
             rsa_padding: RsaPadding::default(),
             include_certificate: true,
@@ -57,6 +64,13 @@ pub enum SignError {
     Target(#[from] IdError),
     #[error("no signature algorithm for this key with digest {0}")]
     NoScheme(&'static str),
+    /// A GOST key signs only with its own digest (`own`); `digest` was asked for.
+    #[error("digest {digest} cannot be used with {key}: it signs with its own digest {own} (leave --digest out, or give --digest {own})")]
+    DigestNotForKey {
+        digest: &'static str,
+        key: &'static str,
+        own: &'static str,
+    },
     #[error(transparent)]
     Dsig(#[from] DsigError),
 }
@@ -78,8 +92,9 @@ pub fn sign_enveloped(
     key: &SigningKey,
     options: &SignOptions,
 ) -> Result<NodeId, SignError> {
-    if options.digest.weak {
-        return Err(SignError::WeakDigest(options.digest.name));
+    let digest = signing_digest(key, options)?;
+    if digest.weak {
+        return Err(SignError::WeakDigest(digest.name));
     }
     let (parent, uri) = match target {
         SignTarget::Document => (doc.root(), String::new()),
@@ -87,8 +102,9 @@ pub fn sign_enveloped(
     };
     let scheme = options
         .algorithms
-        .for_key(key.public_key(), options.digest, options.rsa_padding)
-        .ok_or(SignError::NoScheme(options.digest.name))?;
+        .for_key(key.public_key(), digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(digest.name))?;
+    scheme.check_available()?;
 
     let mut signature = ds("Signature");
     signature.namespace_decls.push(NamespaceDecl {
@@ -116,10 +132,7 @@ pub fn sign_enveloped(
     };
     let transform = doc.append_element(transforms, with_algorithm("Transform", content_c14n.uri()));
     add_prefix_list(doc, transform, &content_c14n);
-    doc.append_element(
-        reference,
-        with_algorithm("DigestMethod", options.digest.uri),
-    );
+    doc.append_element(reference, with_algorithm("DigestMethod", digest.uri));
     let digest_value = doc.append_element(reference, ds("DigestValue"));
     let signature_value = doc.append_element(sig, ds("SignatureValue"));
     if options.include_certificate {
@@ -139,13 +152,32 @@ pub fn sign_enveloped(
     }
     .excluding(sig);
     let content = c14n::canonicalize(doc, nodes, &content_c14n);
-    let digest = options.digest.digest(&content)?;
-    doc.append_text(digest_value, &BASE64.encode(digest));
+    doc.append_text(digest_value, &BASE64.encode(digest.digest(&content)?));
 
     let canonical_info = c14n::canonicalize(doc, NodeSet::subtree(signed_info), &options.c14n);
     let value = scheme.sign(&key.key, &canonical_info)?;
     doc.append_text(signature_value, &BASE64.encode(value));
     Ok(sig)
+}
+
+/// The digest to sign with: a GOST key's own Streebog (refusing another explicit choice), or
+/// the options' digest.
+fn signing_digest(key: &SigningKey, options: &SignOptions) -> Result<DigestMethod, SignError> {
+    let Some(own) = gost::own_digest(key.public_key()) else {
+        return Ok(options.digest);
+    };
+    if options.digest_explicit && options.digest != own {
+        return Err(SignError::DigestNotForKey {
+            digest: options.digest.name,
+            key: if own == DigestMethod::GOST_256 {
+                "a GOST R 34.10-2012 256-bit key"
+            } else {
+                "a GOST R 34.10-2012 512-bit key"
+            },
+            own: own.name,
+        });
+    }
+    Ok(own)
 }
 
 fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {

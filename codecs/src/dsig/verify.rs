@@ -19,6 +19,12 @@ use crate::c14n::{self, C14nOptions, Mode, NodeSet};
 use crate::xml::{self, Document, IdError, NodeId, NodeKind, ParseError};
 
 const EXC_NAMESPACE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
+/// The XPath filter transform (XMLDSig §6.6.3).
+const XPATH_TRANSFORM: &str = "http://www.w3.org/TR/1999/REC-xpath-19991116";
+/// The one XPath expression accepted: with `dsig` bound to the XMLDSig namespace, it keeps
+/// every node outside any `Signature`, which after the enveloped-signature transform (one
+/// signature per document, checked first) is every node already selected.
+const ENVELOPED_XPATH: &str = "not(ancestor-or-self::dsig:Signature)";
 
 /// What a verifier accepts.
 #[derive(Debug, Clone)]
@@ -294,6 +300,7 @@ pub fn verify(
         .algorithms
         .by_uri(&method_uri)
         .ok_or_else(|| VerifyError::UnsupportedAlgorithm(method_uri.clone()))?;
+    scheme.check_available()?;
     check_digest(scheme.digest(), policy)?;
 
     let reference_nodes: Vec<NodeId> = info_parts.iter().skip(2).copied().collect();
@@ -430,6 +437,7 @@ fn plan_reference(
 
     let mut children = info.child_elements(r).peekable();
     let mut enveloped = false;
+    let mut enveloped_xpath = false;
     let mut c14n: Option<C14nOptions> = None;
     if let Some(t) = children.next_if(|n| {
         info.element(*n)
@@ -448,6 +456,16 @@ fn plan_reference(
             let alg = algorithm_of(info, tr)?;
             if alg == ENVELOPED_SIGNATURE && !enveloped && c14n.is_none() {
                 enveloped = true;
+            } else if alg == XPATH_TRANSFORM
+                && enveloped
+                && !enveloped_xpath
+                && c14n.is_none()
+                && is_enveloped_xpath(info, tr)
+            {
+                // Selects exactly what enveloped-signature already removed (xmlsec's and
+                // CryptoPro's GOST documents add it): a no-op after it. Any other XPath is
+                // refused below (general XPath is issue 27).
+                enveloped_xpath = true;
             } else if let Some(o) = c14n_options(info, tr, &alg).filter(|_| c14n.is_none()) {
                 c14n = Some(o);
             } else {
@@ -476,6 +494,34 @@ fn plan_reference(
         digest,
         expected,
     })
+}
+
+/// Whether transform `tr` is `<ds:XPath>not(ancestor-or-self::dsig:Signature)</ds:XPath>`
+/// and nothing else, with the `dsig` prefix bound to the XMLDSig namespace where it is used.
+fn is_enveloped_xpath(info: &Document, tr: NodeId) -> bool {
+    let children: Vec<NodeId> = info
+        .children(tr)
+        .iter()
+        .copied()
+        .filter(|n| !matches!(info.kind(*n), NodeKind::Text(t) if t.trim().is_empty()))
+        .collect();
+    let [xpath] = children.as_slice() else {
+        return false;
+    };
+    if !info
+        .element(*xpath)
+        .is_some_and(|e| e.is(DSIG_NAMESPACE, "XPath"))
+    {
+        return false;
+    }
+    if info.child_elements(*xpath).next().is_some() {
+        return false;
+    }
+    info.text_content(*xpath).trim() == ENVELOPED_XPATH
+        && info
+            .in_scope_namespaces(*xpath)
+            .get("dsig")
+            .is_some_and(|uri| uri == DSIG_NAMESPACE)
 }
 
 fn check_signature_value(
@@ -519,12 +565,9 @@ fn check_signature_value(
     };
     if !chain.is_empty() {
         let accepted = trust.accept_chain(&chain, policy.at)?;
-        if !scheme.fits(&accepted.key) {
-            return Err(VerifyError::InvalidSignature(format!(
-                "the signer's key does not fit {}",
-                scheme.uri()
-            )));
-        }
+        // A certificate whose key disagrees with SignatureMethod (type, or a GOST parameter
+        // set) is refused with the reason, before the value is looked at.
+        scheme.check_key(&accepted.key)?;
         if !verify_with(&accepted.key)? {
             return Err(VerifyError::InvalidSignature(format!(
                 "SignatureValue does not verify with the key of {}",
