@@ -169,6 +169,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
     }
     tally.settle_early().await;
+    let signed = sample_signatures(&cluster).await;
     let pg_cpu = cpu_seconds(&pg_pids) - pg_cpu_before;
     let cpu = cpu_seconds(&pids) - cpu_before;
     let (rss_idle, rss_peak) = memory.stop().await;
@@ -187,6 +188,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         rss_idle,
         rss_peak,
         rss_after,
+        signed,
     };
     print_figures(&args, &figures);
     let big_settled = tally.big_done.lock().ok().and_then(|d| d.clone());
@@ -586,6 +588,7 @@ struct Figures {
     rss_idle: Vec<Option<u64>>,
     rss_peak: Vec<u64>,
     rss_after: Vec<Option<u64>>,
+    signed: Signed,
 }
 
 /// Prints the run's figures: throughput, latencies, CPU and memory.
@@ -593,7 +596,7 @@ fn print_figures(args: &BenchArgs, f: &Figures) {
     let (acks, e2e, refused, cpu) = (&f.acks, &f.e2e, f.refused, f.cpu);
     let n = e2e.len();
     println!(
-        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, sender's store {}, {}",
+        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, fsync per commit, sender's store {}, {}",
         args.messages,
         DOCUMENT.len(),
         match (f.pg_cpu.is_some(), args.replicas) {
@@ -666,6 +669,56 @@ fn print_figures(args: &BenchArgs, f: &Figures) {
         })
         .collect();
     println!("node memory (RSS): {}", memory.join("; "));
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none read".into());
+    println!(
+        "signed with (one message read back from RU's inbox): envelope {}, receipt {}, RU's verdict {}",
+        or_none(&f.signed.envelope),
+        or_none(&f.signed.receipt),
+        or_none(&f.signed.verdict)
+    );
+}
+
+/// The algorithms a delivered message was really signed with, read back from the receiver's
+/// inbox (the envelope's and the receipt's `SignatureMethod`) with the receiver's verdict: the
+/// suite checks these, so a run cannot claim an algorithm the nodes did not use.
+#[derive(Debug, Default)]
+struct Signed {
+    envelope: Option<String>,
+    receipt: Option<String>,
+    verdict: Option<String>,
+}
+
+/// Reads the oldest message of RU's inbox (a cursor read: nothing is taken out).
+async fn sample_signatures(cluster: &Cluster) -> Signed {
+    let Ok(mut window) = cluster.window("RU").await else {
+        return Signed::default();
+    };
+    let request = tereze_proto::InboxPullRequest {
+        limit: 1,
+        after: String::new(),
+    };
+    let Ok(answer) = window.inbox_pull(request).await else {
+        return Signed::default();
+    };
+    let Some(m) = answer.into_inner().messages.into_iter().next() else {
+        return Signed::default();
+    };
+    Signed {
+        envelope: signature_method(&m.envelope),
+        receipt: signature_method(&m.receipt),
+        verdict: Some(m.verdict),
+    }
+}
+
+/// The `Algorithm` of the first `ds:SignatureMethod` in a signed document.
+fn signature_method(xml: &[u8]) -> Option<String> {
+    use tereze_codecs::dsig::DSIG_NAMESPACE;
+    let doc = tereze_codecs::xml::parse(xml).ok()?;
+    doc.descendants_or_self(doc.root())
+        .into_iter()
+        .filter_map(|id| doc.element(id))
+        .find(|e| e.is(DSIG_NAMESPACE, "SignatureMethod"))
+        .and_then(|e| e.attribute("Algorithm").map(str::to_owned))
 }
 
 /// Prints how the attachment went and the small messages' latencies meanwhile; its JSON.
@@ -744,6 +797,11 @@ fn write_json(
         "attachment_rate_kib": args.attachment_rate_kib,
         "attachment": big_report,
         "postgresql_cpu_seconds": f.pg_cpu,
+        "signature_methods": {
+            "envelope": f.signed.envelope,
+            "receipt": f.signed.receipt,
+            "verdict": f.signed.verdict,
+        },
         "nodes": f.members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
             "state": state,
             "pid": pid,

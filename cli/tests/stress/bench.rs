@@ -45,6 +45,12 @@ fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
         let peak = n["rss_peak_kib"].as_u64().expect("peak rss");
         assert!(idle > 1024 && peak > 1024, "{n}");
     }
+    // What the suite checks to know which algorithm really signed: read back from RU's inbox.
+    let ecdsa = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+    assert_eq!(v["signature_methods"]["envelope"], ecdsa, "{v}");
+    assert_eq!(v["signature_methods"]["receipt"], ecdsa, "{v}");
+    assert_eq!(v["signature_methods"]["verdict"], "recognised", "{v}");
+    assert!(stdout.contains(&format!("signed with (one message read back from RU's inbox): envelope {ecdsa}, receipt {ecdsa}, RU's verdict recognised")), "{stdout}");
 }
 
 /// An open loop well above what the pair carries (issue 23): the sender pushes back what it

@@ -1,0 +1,219 @@
+//! The suite's GOST R 34.10-2012 part (issue 25): the crypto limit measured on this machine in
+//! this run (the signature primitive in process, Streebog with `openssl speed -evp`), Tereze's
+//! XMLDSig sign and verify per second for the same documents as table 1, and the checks that
+//! make a GOST figure count: the document names the GOST `SignatureMethod`, carries a value of
+//! the GOST length, the `openssl` command line with the GOST engine verifies it over the
+//! canonical `SignedInfo` (and refuses it over an altered one), and Tereze refuses a tampered
+//! copy. A part that cannot run is reported as not measured, never skipped silently.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use tereze_bench::docs::TestDocument;
+use tereze_bench::gost::{self, GostAlgorithm, GostMaterial, SignedParts};
+use tereze_bench::measure;
+use tereze_bench::report::{self, GostRow, GostSpeed, Suite};
+
+use crate::sys;
+
+/// The Debian package of the OpenSSL GOST engine (also what `scripts/setup` installs).
+pub const ENGINE_PACKAGE: &str = tereze_gost_engine::PACKAGE;
+
+/// An OpenSSL configuration that loads the GOST engine for the `openssl` command line (its
+/// `-engine gost` does not reach `speed -evp`). No `dynamic_path`: OpenSSL's ENGINESDIR is
+/// used, so the file is not tied to one architecture.
+const ENGINE_CONF: &str = "openssl_conf = openssl_def\n\
+[openssl_def]\nengines = engine_section\n\
+[engine_section]\ngost = gost_section\n\
+[gost_section]\nengine_id = gost\ndefault_algorithms = ALL\n";
+
+/// Whether Debian's GOST engine package is installed.
+pub fn engine_installed() -> bool {
+    Command::new("dpkg")
+        .args(["-s", ENGINE_PACKAGE])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What the GOST part needs from the rest of the run.
+pub struct Settings<'a> {
+    pub seconds: f64,
+    pub runs: usize,
+    pub speed_seconds: u32,
+    pub work: &'a Path,
+}
+
+/// Measures and checks everything GOST except the relay; fills `suite.gost`,
+/// `suite.gost_speed` and `suite.checks`, and says in `suite.missing` what could not run.
+pub fn run(settings: &Settings, documents: &[TestDocument], suite: &mut Suite) {
+    let conf = settings.work.join("gost-engine.cnf");
+    if let Err(e) = std::fs::write(&conf, ENGINE_CONF) {
+        suite
+            .missing
+            .push(format!("GOST: {}: {e}", conf.display()));
+        return;
+    }
+    for algorithm in GostAlgorithm::ALL {
+        if let Err(e) = one_key(settings, &conf, algorithm, documents, suite) {
+            suite.missing.push(format!("{}: {e:#}", algorithm.label()));
+        }
+    }
+}
+
+fn one_key(
+    settings: &Settings,
+    conf: &Path,
+    algorithm: GostAlgorithm,
+    documents: &[TestDocument],
+    suite: &mut Suite,
+) -> Result<()> {
+    let key = GostMaterial::generate(algorithm)
+        .with_context(|| format!("a key (the engine is Debian's {ENGINE_PACKAGE})"))?;
+    let (raw_sign, raw_verify) = gost::raw_rates(&key, settings.seconds, settings.runs)?;
+    let digest = digest_speed(conf, algorithm.digest(), settings.speed_seconds)?;
+    let speed = GostSpeed {
+        algorithm: algorithm.label().into(),
+        raw_sign,
+        raw_verify,
+        digest,
+    };
+    // The limit is reported even when the XMLDSig rows below cannot be measured.
+    suite.gost_speed.push(speed.clone());
+    for d in documents {
+        // Measured first: a document that cannot be signed is reported, not timed.
+        let signed = measure::sign_full(&d.bytes, &key.bare)
+            .with_context(|| format!("signing the {} document", d.label))?;
+        let parts = gost::signed_parts(&signed)?;
+        check_signed(conf, settings.work, &key, d, &signed, &parts, suite);
+        let (sign, verify) = measure::dsig_rates_with(
+            &d.bytes,
+            &key.bare,
+            &key.trust_key,
+            settings.seconds,
+            settings.runs,
+        )?;
+        for (op, tereze) in [("sign", sign), ("verify", verify)] {
+            suite.gost.push(GostRow {
+                size: d.label.into(),
+                bytes: d.bytes.len(),
+                algorithm: algorithm.label().into(),
+                op: op.into(),
+                tereze,
+                signed_info: parts.signed_info.len(),
+                limit: Some(speed.document_limit(op, d.bytes.len(), parts.signed_info.len())),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `openssl speed -evp DIGEST` with the engine configured.
+fn digest_speed(conf: &Path, digest: &str, seconds: u32) -> Result<report::DigestSpeed> {
+    let out = sys::run_ok(
+        Command::new("openssl")
+            .args(["speed", "-seconds", &seconds.to_string(), "-evp", digest])
+            .env("OPENSSL_CONF", conf),
+        Duration::from_secs(30 + 8 * seconds as u64),
+    )
+    .with_context(|| format!("openssl speed -evp {digest}"))?;
+    Ok(report::parse_digest_speed(
+        &String::from_utf8_lossy(&out.stdout),
+        digest,
+    )?)
+}
+
+/// The checks that make a GOST figure count (module documentation).
+fn check_signed(
+    conf: &Path,
+    work: &Path,
+    key: &GostMaterial,
+    d: &TestDocument,
+    signed: &[u8],
+    parts: &SignedParts,
+    suite: &mut Suite,
+) {
+    let what = format!("{}/{}", key.algorithm.slug(), d.label);
+    let shape = gost::not_gost(parts, key.algorithm);
+    if let Some(why) = &shape {
+        eprintln!("tereze-bench: {what}: not a GOST signature: {why}");
+    }
+    suite.checks.push((
+        format!("Tereze's signature names the GOST SignatureMethod and has the GOST length, {what}"),
+        shape.is_none(),
+    ));
+    let verified = openssl_verify(conf, work, key, parts, false);
+    let altered = openssl_verify(conf, work, key, parts, true);
+    for (outcome, expect, text) in [
+        (&verified, true, "openssl (GOST engine) verifies Tereze's GOST signature over the canonical SignedInfo"),
+        (&altered, false, "openssl (GOST engine) refuses it over an altered SignedInfo"),
+    ] {
+        if let Err(e) = outcome {
+            eprintln!("tereze-bench: {what}: {text}: {e:#}");
+        }
+        suite.checks.push((
+            format!("{text}, {what}"),
+            outcome.as_ref().is_ok_and(|ok| *ok == expect),
+        ));
+    }
+    suite.checks.push((
+        format!("Tereze refuses a tampered document, {what}"),
+        measure::tamper_detected(signed, &key.trust_key),
+    ));
+}
+
+/// Whether `openssl dgst -DIGEST -verify` accepts the signature over the canonical
+/// `SignedInfo` (with one byte changed when `alter`); an error when it could not run.
+fn openssl_verify(
+    conf: &Path,
+    work: &Path,
+    key: &GostMaterial,
+    parts: &SignedParts,
+    alter: bool,
+) -> Result<bool> {
+    let stem = format!(
+        "gost-{}-{}",
+        key.algorithm.slug(),
+        if alter { "altered" } else { "as-signed" }
+    );
+    let file = |ext: &str| -> PathBuf { work.join(format!("{stem}.{ext}")) };
+    let mut signed_info = parts.signed_info.clone();
+    if alter {
+        let last = signed_info
+            .len()
+            .checked_sub(20)
+            .ok_or_else(|| anyhow!("SignedInfo of {} bytes", signed_info.len()))?;
+        signed_info[last] ^= 0x01;
+    }
+    std::fs::write(file("pub.pem"), &key.public_pem)?;
+    std::fs::write(file("sig"), &parts.signature_value)?;
+    std::fs::write(file("c14n"), &signed_info)?;
+    let out = sys::run_limited(
+        Command::new("openssl")
+            .arg("dgst")
+            .arg(format!("-{}", key.algorithm.digest()))
+            .arg("-verify")
+            .arg(file("pub.pem"))
+            .arg("-signature")
+            .arg(file("sig"))
+            .arg(file("c14n"))
+            .env("OPENSSL_CONF", conf),
+        Duration::from_secs(30),
+    )?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && stdout.contains("Verified OK") {
+        return Ok(true);
+    }
+    if stdout.contains("Verification failure") {
+        return Ok(false);
+    }
+    Err(anyhow!(
+        "openssl dgst did not run ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .next()
+            .unwrap_or("")
+    ))
+}
