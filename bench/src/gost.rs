@@ -7,7 +7,10 @@
 //! OpenSSL and engine, and Streebog's throughput comes from `openssl speed -evp`.
 //! Guarantees: a rate is only reported when every verification it timed succeeded, and a
 //! document only counts as GOST-signed when its `SignatureMethod` is the GOST URI, its value
-//! has the GOST length and the `openssl` command line verifies it (`main.rs`).
+//! has the GOST length and the `openssl` command line verifies it ([`openssl_verifies`]).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use openssl::pkey::{PKey, Private, Public};
 use openssl::pkey_ctx::PkeyCtx;
@@ -173,9 +176,10 @@ pub fn signed_parts(signed: &[u8]) -> Result<SignedParts, MeasureError> {
     let bad = |what: &str| MeasureError::Verify(format!("signed document: {what}"));
     let doc = xml::parse(signed).map_err(|e| MeasureError::Parse(e.to_string()))?;
     let find = |local: &str| {
-        doc.descendants_or_self(doc.root())
-            .into_iter()
-            .find(|id| doc.element(*id).is_some_and(|e| e.is(DSIG_NAMESPACE, local)))
+        doc.descendants_or_self(doc.root()).into_iter().find(|id| {
+            doc.element(*id)
+                .is_some_and(|e| e.is(DSIG_NAMESPACE, local))
+        })
     };
     let signed_info = find("SignedInfo").ok_or_else(|| bad("no ds:SignedInfo"))?;
     let attribute = |local: &str| {
@@ -224,6 +228,74 @@ pub fn not_gost(parts: &SignedParts, algorithm: GostAlgorithm) -> Option<String>
     None
 }
 
+/// An OpenSSL configuration that loads the GOST engine for the `openssl` command line (its
+/// `-engine gost` does not reach `speed -evp`). No `dynamic_path`: OpenSSL's ENGINESDIR is
+/// used, so the file is not tied to one architecture.
+pub const ENGINE_CONF: &str = "openssl_conf = openssl_def\n\
+[openssl_def]\nengines = engine_section\n\
+[engine_section]\ngost = gost_section\n\
+[gost_section]\nengine_id = gost\ndefault_algorithms = ALL\n";
+
+/// Whether `openssl dgst -DIGEST -verify` (with the engine configuration `conf`) accepts the
+/// signature over the canonical `SignedInfo`, with one byte of it changed when `alter`; an
+/// error when the command could not run or answered neither way. Files go to `dir`.
+pub fn openssl_verifies(
+    conf: &Path,
+    dir: &Path,
+    key: &GostMaterial,
+    parts: &SignedParts,
+    alter: bool,
+) -> Result<bool, MeasureError> {
+    let fail = |why: String| MeasureError::Verify(format!("openssl dgst: {why}"));
+    let stem = format!(
+        "gost-{}-{}",
+        key.algorithm.slug(),
+        if alter { "altered" } else { "as-signed" }
+    );
+    let file = |ext: &str| -> PathBuf { dir.join(format!("{stem}.{ext}")) };
+    let mut signed_info = parts.signed_info.clone();
+    if alter {
+        let at = signed_info
+            .len()
+            .checked_sub(20)
+            .ok_or_else(|| fail(format!("a SignedInfo of {} bytes", signed_info.len())))?;
+        signed_info[at] ^= 0x01;
+    }
+    for (ext, bytes) in [
+        ("pub.pem", &key.public_pem),
+        ("sig", &parts.signature_value),
+        ("c14n", &signed_info),
+    ] {
+        std::fs::write(file(ext), bytes).map_err(|e| fail(format!("{ext}: {e}")))?;
+    }
+    let out = Command::new("openssl")
+        .arg("dgst")
+        .arg(format!("-{}", key.algorithm.digest()))
+        .arg("-verify")
+        .arg(file("pub.pem"))
+        .arg("-signature")
+        .arg(file("sig"))
+        .arg(file("c14n"))
+        .env("OPENSSL_CONF", conf)
+        .output()
+        .map_err(|e| fail(format!("cannot run openssl: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && stdout.contains("Verified OK") {
+        Ok(true)
+    } else if stdout.contains("Verification failure") {
+        Ok(false)
+    } else {
+        Err(fail(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
+        )))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +340,37 @@ mod tests {
         };
         let why = not_gost(&short, GostAlgorithm::Gost2012_256).expect("refused");
         assert!(why.contains("63 bytes"), "{why}");
+    }
+
+    #[test]
+    fn gost_documents_are_signed_and_verified_as_gost() {
+        for a in GostAlgorithm::ALL {
+            let m = GostMaterial::generate(a).expect("GOST engine and key");
+            let signed =
+                crate::measure::sign_full(&crate::docs::invoice(1024), &m.bare).expect("signs");
+            let parts = signed_parts(&signed).expect("parts");
+            assert_eq!(not_gost(&parts, a), None, "{}", a.label());
+            crate::measure::verify_full(&signed, &m.trust_key).expect("verifies");
+            assert!(crate::measure::tamper_detected(&signed, &m.trust_key));
+        }
+    }
+
+    #[test]
+    fn the_openssl_command_line_verifies_gost_signatures_and_refuses_altered_ones() {
+        // Needs the openssl command and the GOST engine: scripts/setup installs both.
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let conf = dir.path().join("gost-engine.cnf");
+        std::fs::write(&conf, ENGINE_CONF).expect("config");
+        for a in GostAlgorithm::ALL {
+            let m = GostMaterial::generate(a).expect("GOST engine and key");
+            let signed =
+                crate::measure::sign_full(&crate::docs::invoice(4096), &m.bare).expect("signs");
+            let parts = signed_parts(&signed).expect("parts");
+            let ok = openssl_verifies(&conf, dir.path(), &m, &parts, false);
+            assert!(matches!(ok, Ok(true)), "{}: {ok:?}", a.label());
+            let altered = openssl_verifies(&conf, dir.path(), &m, &parts, true);
+            assert!(matches!(altered, Ok(false)), "{}: {altered:?}", a.label());
+        }
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! canonical `SignedInfo` (and refuses it over an altered one), and Tereze refuses a tampered
 //! copy. A part that cannot run is reported as not measured, never skipped silently.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use tereze_bench::docs::TestDocument;
 use tereze_bench::gost::{self, GostAlgorithm, GostMaterial, SignedParts};
 use tereze_bench::measure;
@@ -20,14 +20,6 @@ use crate::sys;
 
 /// The Debian package of the OpenSSL GOST engine (also what `scripts/setup` installs).
 pub const ENGINE_PACKAGE: &str = tereze_gost_engine::PACKAGE;
-
-/// An OpenSSL configuration that loads the GOST engine for the `openssl` command line (its
-/// `-engine gost` does not reach `speed -evp`). No `dynamic_path`: OpenSSL's ENGINESDIR is
-/// used, so the file is not tied to one architecture.
-const ENGINE_CONF: &str = "openssl_conf = openssl_def\n\
-[openssl_def]\nengines = engine_section\n\
-[engine_section]\ngost = gost_section\n\
-[gost_section]\nengine_id = gost\ndefault_algorithms = ALL\n";
 
 /// Whether Debian's GOST engine package is installed.
 pub fn engine_installed() -> bool {
@@ -49,10 +41,8 @@ pub struct Settings<'a> {
 /// `suite.gost_speed` and `suite.checks`, and says in `suite.missing` what could not run.
 pub fn run(settings: &Settings, documents: &[TestDocument], suite: &mut Suite) {
     let conf = settings.work.join("gost-engine.cnf");
-    if let Err(e) = std::fs::write(&conf, ENGINE_CONF) {
-        suite
-            .missing
-            .push(format!("GOST: {}: {e}", conf.display()));
+    if let Err(e) = std::fs::write(&conf, gost::ENGINE_CONF) {
+        suite.missing.push(format!("GOST: {}: {e}", conf.display()));
         return;
     }
     for algorithm in GostAlgorithm::ALL {
@@ -140,14 +130,24 @@ fn check_signed(
         eprintln!("tereze-bench: {what}: not a GOST signature: {why}");
     }
     suite.checks.push((
-        format!("Tereze's signature names the GOST SignatureMethod and has the GOST length, {what}"),
+        format!(
+            "Tereze's signature names the GOST SignatureMethod and has the GOST length, {what}"
+        ),
         shape.is_none(),
     ));
-    let verified = openssl_verify(conf, work, key, parts, false);
-    let altered = openssl_verify(conf, work, key, parts, true);
+    let verified = gost::openssl_verifies(conf, work, key, parts, false);
+    let altered = gost::openssl_verifies(conf, work, key, parts, true);
     for (outcome, expect, text) in [
-        (&verified, true, "openssl (GOST engine) verifies Tereze's GOST signature over the canonical SignedInfo"),
-        (&altered, false, "openssl (GOST engine) refuses it over an altered SignedInfo"),
+        (
+            &verified,
+            true,
+            "openssl (GOST engine) verifies Tereze's GOST signature over the canonical SignedInfo",
+        ),
+        (
+            &altered,
+            false,
+            "openssl (GOST engine) refuses it over an altered SignedInfo",
+        ),
     ] {
         if let Err(e) = outcome {
             eprintln!("tereze-bench: {what}: {text}: {e:#}");
@@ -161,59 +161,4 @@ fn check_signed(
         format!("Tereze refuses a tampered document, {what}"),
         measure::tamper_detected(signed, &key.trust_key),
     ));
-}
-
-/// Whether `openssl dgst -DIGEST -verify` accepts the signature over the canonical
-/// `SignedInfo` (with one byte changed when `alter`); an error when it could not run.
-fn openssl_verify(
-    conf: &Path,
-    work: &Path,
-    key: &GostMaterial,
-    parts: &SignedParts,
-    alter: bool,
-) -> Result<bool> {
-    let stem = format!(
-        "gost-{}-{}",
-        key.algorithm.slug(),
-        if alter { "altered" } else { "as-signed" }
-    );
-    let file = |ext: &str| -> PathBuf { work.join(format!("{stem}.{ext}")) };
-    let mut signed_info = parts.signed_info.clone();
-    if alter {
-        let last = signed_info
-            .len()
-            .checked_sub(20)
-            .ok_or_else(|| anyhow!("SignedInfo of {} bytes", signed_info.len()))?;
-        signed_info[last] ^= 0x01;
-    }
-    std::fs::write(file("pub.pem"), &key.public_pem)?;
-    std::fs::write(file("sig"), &parts.signature_value)?;
-    std::fs::write(file("c14n"), &signed_info)?;
-    let out = sys::run_limited(
-        Command::new("openssl")
-            .arg("dgst")
-            .arg(format!("-{}", key.algorithm.digest()))
-            .arg("-verify")
-            .arg(file("pub.pem"))
-            .arg("-signature")
-            .arg(file("sig"))
-            .arg(file("c14n"))
-            .env("OPENSSL_CONF", conf),
-        Duration::from_secs(30),
-    )?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && stdout.contains("Verified OK") {
-        return Ok(true);
-    }
-    if stdout.contains("Verification failure") {
-        return Ok(false);
-    }
-    Err(anyhow!(
-        "openssl dgst did not run ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .next()
-            .unwrap_or("")
-    ))
 }
