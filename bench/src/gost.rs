@@ -1,7 +1,7 @@
 //! GOST R 34.10-2012 in the suite: the keys, the raw signature primitive that sets the crypto
-//! limit, and what a signed document must show to count as GOST-signed. No other XMLDSig
-//! tool here signs GOST (Debian's xmlsec1 is built without it, python-xmlsec's wheel too), so
-//! Tereze's figures stand next to the crypto limit instead: `openssl speed` has no GOST
+//! limit, and what a signed document must show to count as GOST-signed. Debian's xmlsec1 is
+//! built without GOST and no other XMLDSig tool here was found to sign it, so Tereze's
+//! figures stand next to the crypto limit instead: `openssl speed` has no GOST
 //! signature test, so the primitive (`EVP_PKEY_sign`/`EVP_PKEY_verify` over a digest, the
 //! operation `openssl speed` times for ECDSA) is timed here in process, through the same
 //! OpenSSL and engine, and Streebog's throughput comes from `openssl speed -evp`.
