@@ -11,7 +11,8 @@ use tereze_trust::devpki::{self, DevPkiSpec};
 pub(crate) enum PkiCommand {
     /// Create a development PKI and node configurations: per state a root CA, a node TLS
     /// certificate, a document-signing certificate and node.toml; the trust-space file listing
-    /// them all. For loopback demos and tests, never for production.
+    /// them all. ECDSA P-256 unless --algorithm says otherwise for a state. For loopback demos
+    /// and tests, never for production.
     InitDev {
         /// Directory to write (created; existing files are overwritten).
         #[arg(long, value_name = "DIR")]
@@ -31,6 +32,14 @@ pub(crate) enum PkiCommand {
         /// Certificate validity in days.
         #[arg(long, default_value_t = 30)]
         days: u32,
+        /// Key algorithm of a state's root CA and document signer, as STATE=ALGORITHM,
+        /// comma-separated (e.g. KZ=gost2012-256,RU=gost2012-512). ALGORITHM is ecdsa-p256
+        /// (the default for states not listed), rsa-2048, gost2012-256 or gost2012-512 (GOST
+        /// R 34.10-2012; needs the OpenSSL GOST engine, Debian package libengine-gost-openssl).
+        /// TLS keys stay ECDSA P-256: a GOST state gets a second root for TLS (tls-root.pem),
+        /// listed as its anchor too.
+        #[arg(long, value_name = "STATE=ALG", value_delimiter = ',')]
+        algorithm: Vec<String>,
     },
 }
 
@@ -43,7 +52,10 @@ pub(crate) fn run(cmd: PkiCommand) -> Result<(), Failure> {
             via_hub,
             base_port,
             days,
+            algorithm,
         } => {
+            let algorithms =
+                devpki::parse_algorithms(&algorithm).map_err(|e| Failure::Input(e.to_string()))?;
             let spec = DevPkiSpec {
                 out: out.clone(),
                 states: states.into_iter().filter(|s| !s.is_empty()).collect(),
@@ -52,7 +64,8 @@ pub(crate) fn run(cmd: PkiCommand) -> Result<(), Failure> {
                 base_port,
                 days,
             };
-            let configs = devpki::init(&spec).map_err(|e| Failure::Input(e.to_string()))?;
+            let configs =
+                devpki::init_with(&spec, &algorithms).map_err(|e| Failure::Input(e.to_string()))?;
             let mut listing = format!("{}\n", out.join("trust-space.toml").display());
             for (code, path) in configs {
                 listing.push_str(&format!("{code} {}\n", path.display()));

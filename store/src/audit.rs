@@ -6,14 +6,19 @@
 //!
 //! This module knows no engine: it makes entries and checkpoints in their stored form and
 //! verifies what an engine read ([`AuditData`]); each engine keeps them in its own tables.
+//!
+//! A checkpoint is signed with the node's document-signing key through the same scheme choice
+//! as its XML signatures (`dsig::sign_bytes`), so a GOST key signs GOST checkpoints and a key
+//! in a token signs without leaving it; the checkpoint names its scheme's URI, and one without
+//! a URI (written before checkpoints named one) is ECDSA or RSA over SHA-256.
 
 use std::collections::HashMap;
 
 use openssl::hash::{hash, MessageDigest};
-use openssl::pkey::{PKey, Private};
-use openssl::sign::{Signer, Verifier};
+use openssl::sign::Verifier;
 use openssl::x509::X509;
 use serde::{Deserialize, Serialize};
+use tereze_codecs::dsig::{self, Algorithms, SignOptions, SigningKey};
 use uuid::Uuid;
 
 use super::records::{decode, encode, State, StoreError, Transition};
@@ -50,6 +55,10 @@ struct Checkpoint {
     seq: u64,
     hash: String,
     at: i64,
+    /// The `SignatureMethod` URI of the scheme that signed; absent in checkpoints written
+    /// before it was recorded, which are ECDSA or RSA PKCS#1 v1.5 over SHA-256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    algorithm: Option<String>,
     signature: String,
     certificate: String,
 }
@@ -62,7 +71,7 @@ fn entry_hash(prev: &[u8], covered: &Covered<'_>) -> Result<Vec<u8>, StoreError>
         .to_vec())
 }
 
-fn checkpoint_statement(seq: u64, hash: &str, at: i64) -> Vec<u8> {
+pub(crate) fn checkpoint_statement(seq: u64, hash: &str, at: i64) -> Vec<u8> {
     format!("tereze-audit-checkpoint\n{seq}\n{hash}\n{at}\n").into_bytes()
 }
 
@@ -131,29 +140,35 @@ pub(super) fn next_entry(
     Ok((seq, bytes))
 }
 
-/// A checkpoint signed by `key` over a chain of `count` (> 0) entries ending in `last`: the
-/// entry it covers and its stored form.
+/// A checkpoint signed by `key` (which must carry its certificate) over a chain of `count`
+/// (> 0) entries ending in `last`: the entry it covers and its stored form.
 pub(super) fn sign_checkpoint(
     count: u64,
     last: &[u8],
-    key: &PKey<Private>,
-    certificate: &X509,
+    key: &SigningKey,
     now: i64,
 ) -> Result<(u64, Vec<u8>), StoreError> {
     let seq = count.saturating_sub(1);
     let hash_hex = hex(last);
-    let crypto = |e: openssl::error::ErrorStack| StoreError::engine_failed(e.to_string(), e);
-    let mut signer = Signer::new(MessageDigest::sha256(), key).map_err(crypto)?;
-    signer
-        .update(&checkpoint_statement(seq, &hash_hex, now))
-        .map_err(crypto)?;
-    let signature = signer.sign_to_vec().map_err(crypto)?;
+    let certificate = key.certificate().ok_or_else(|| {
+        StoreError::Engine("audit checkpoint: the signing key has no certificate".into())
+    })?;
+    let certificate = certificate
+        .to_pem()
+        .map_err(|e| StoreError::engine_failed(format!("audit checkpoint: {e}"), e))?;
+    let signature = dsig::sign_bytes(
+        key,
+        &checkpoint_statement(seq, &hash_hex, now),
+        &SignOptions::default(),
+    )
+    .map_err(|e| StoreError::engine_failed(format!("signing the audit checkpoint: {e}"), e))?;
     let cp = Checkpoint {
         seq,
         hash: hash_hex,
         at: now,
-        signature: hex(&signature),
-        certificate: String::from_utf8_lossy(&certificate.to_pem().map_err(crypto)?).into_owned(),
+        algorithm: Some(signature.algorithm),
+        signature: hex(&signature.value),
+        certificate: String::from_utf8_lossy(&certificate).into_owned(),
     };
     Ok((seq, encode(&cp)?))
 }
@@ -338,13 +353,24 @@ fn check_signature(cp: &Checkpoint) -> Result<String, String> {
         .public_key()
         .map_err(|e| format!("certificate without a usable key ({e})"))?;
     let signature = unhex(&cp.signature).ok_or("signature is not hex")?;
-    let mut verifier =
-        Verifier::new(MessageDigest::sha256(), &key).map_err(|e| format!("verifier: {e}"))?;
-    verifier
-        .update(&checkpoint_statement(cp.seq, &cp.hash, cp.at))
-        .map_err(|e| format!("verifier: {e}"))?;
-    match verifier.verify(&signature) {
-        Ok(true) => Ok(tereze_codecs::dsig::subject_of(&cert)),
-        _ => Err("signature does not verify (checkpoint forged or edited)".into()),
+    let statement = checkpoint_statement(cp.seq, &cp.hash, cp.at);
+    let verified = match &cp.algorithm {
+        Some(uri) => dsig::verify_bytes(&Algorithms::default(), uri, &key, &statement, &signature)
+            .map_err(|e| format!("signature algorithm {uri}: {e}"))?,
+        None => {
+            // Written before checkpoints named their scheme: OpenSSL's own encoding (DER for
+            // ECDSA) with SHA-256, the one scheme the node used then.
+            let mut verifier = Verifier::new(MessageDigest::sha256(), &key)
+                .map_err(|e| format!("verifier: {e}"))?;
+            verifier
+                .update(&statement)
+                .map_err(|e| format!("verifier: {e}"))?;
+            verifier.verify(&signature).unwrap_or(false)
+        }
+    };
+    if verified {
+        Ok(tereze_codecs::dsig::subject_of(&cert))
+    } else {
+        Err("signature does not verify (checkpoint forged or edited)".into())
     }
 }

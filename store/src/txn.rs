@@ -315,19 +315,18 @@ impl Txn<'_> {
     }
 
     /// Signs an audit checkpoint over the chain's head, unless the last one covers it; the
-    /// number of entries covered.
+    /// number of entries covered. `key` must carry its certificate, which the checkpoint keeps
+    /// to be verified by; it signs with the scheme its XML signatures use.
     pub fn audit_checkpoint(
         &mut self,
-        key: &openssl::pkey::PKey<openssl::pkey::Private>,
-        certificate: &openssl::x509::X509,
+        key: &tereze_codecs::dsig::SigningKey,
     ) -> Result<Option<u64>, StoreError> {
         let head = self.raw.audit_head()?;
         let (count, last) = (head.count(), head.last().to_vec());
         if count == 0 || self.raw.has_checkpoint(count - 1)? {
             return Ok(None);
         }
-        let (seq, checkpoint) =
-            audit::sign_checkpoint(count, &last, key, certificate, self.raw.now())?;
+        let (seq, checkpoint) = audit::sign_checkpoint(count, &last, key, self.raw.now())?;
         self.raw.put_checkpoint(seq, &checkpoint)?;
         Ok(Some(count))
     }

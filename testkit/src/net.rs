@@ -338,7 +338,7 @@ impl Net {
         let token = std::fs::read_to_string(dir.join("admin.token")).expect("admin token");
         https(
             self.port(state, 3),
-            &dir.join("root.pem"),
+            &dir.join("tls-root.pem"),
             method,
             path,
             Some(&format!("Bearer {}", token.trim())),
@@ -362,7 +362,7 @@ impl Net {
         args: &[&str],
     ) -> (i32, String, String) {
         let node = format!("https://127.0.0.1:{}", self.port(state, 3));
-        let ca = self.node_dir(state).join("root.pem");
+        let ca = self.node_dir(state).join("tls-root.pem");
         let mut all = vec![
             "admin",
             "--node",
@@ -919,7 +919,7 @@ pub fn read(net: &Net, state: &str, file: &str) -> Vec<u8> {
     std::fs::read(net.node_dir(state).join(file)).expect("read")
 }
 
-/// A TLS connection to `to`'s Exchange that trusts `to`'s root and presents `identity` (a
+/// A TLS connection to `to`'s Exchange that trusts `to`'s TLS root and presents `identity` (a
 /// certificate chain and its key, PEM; none: no client certificate).
 pub async fn exchange_channel(
     net: &Net,
@@ -927,7 +927,7 @@ pub async fn exchange_channel(
     identity: Option<(Vec<u8>, Vec<u8>)>,
 ) -> Result<Channel, tonic::transport::Error> {
     let mut tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(read(net, to, "root.pem")))
+        .ca_certificate(Certificate::from_pem(read(net, to, "tls-root.pem")))
         .domain_name(format!("node.{}.tereze.test", to.to_lowercase()));
     if let Some((cert, key)) = identity {
         tls = tls.identity(Identity::from_pem(cert, key));

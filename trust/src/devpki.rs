@@ -3,6 +3,11 @@
 //! `node.<cc>.tereze.test`, `localhost` and 127.0.0.1) and a document-signing certificate, all
 //! real X.509 from OpenSSL; the trust-space file listing them; and a `node.toml` per node.
 //! Never for production: production keys come from each state's accredited CA.
+//!
+//! A state's CA and document signer use the key algorithm asked for it ([`KeyAlgorithm`],
+//! `tereze pki init-dev --algorithm KZ=gost2012-256`), ECDSA P-256 by default. TLS stays on
+//! ECDSA P-256 whatever the state's algorithm (rustls has no GOST): a state whose CA is not
+//! ECDSA gets a second root, its TLS CA, and the trust space lists both as its anchors.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,6 +48,18 @@ pub enum DevPkiError {
     /// The trust space could not be signed.
     #[error("{0}")]
     Signing(#[source] tereze_codecs::dsig::SignError),
+    /// What is wrong with a state's key algorithm (`--algorithm`).
+    #[error("--algorithm: {0}")]
+    Algorithm(String),
+    /// A state's keys of `algorithm` could not be made (for GOST: the engine is missing, and
+    /// the cause names the package).
+    #[error("{state}: cannot make {algorithm} keys: {source}")]
+    KeyAlgorithm {
+        state: String,
+        algorithm: &'static str,
+        #[source]
+        source: tereze_codecs::dsig::DsigError,
+    },
 }
 
 /// Ports of one node.
@@ -59,6 +76,79 @@ pub struct Ports {
 
 fn key() -> Result<PKey<Private>, DevPkiError> {
     generate_key(KeyKind::EcP256).map_err(DevPkiError::from)
+}
+
+/// The key algorithm of a state's root CA and document signer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyAlgorithm {
+    #[default]
+    EcdsaP256,
+    Rsa2048,
+    /// GOST R 34.10-2012, 256-bit key, signing with Streebog-256 (needs the GOST engine).
+    Gost2012_256,
+    /// GOST R 34.10-2012, 512-bit key, signing with Streebog-512 (needs the GOST engine).
+    Gost2012_512,
+}
+
+impl KeyAlgorithm {
+    const ALL: [KeyAlgorithm; 4] = [
+        Self::EcdsaP256,
+        Self::Rsa2048,
+        Self::Gost2012_256,
+        Self::Gost2012_512,
+    ];
+
+    /// The name `--algorithm` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ecdsa-p256",
+            Self::Rsa2048 => "rsa-2048",
+            Self::Gost2012_256 => "gost2012-256",
+            Self::Gost2012_512 => "gost2012-512",
+        }
+    }
+
+    /// The algorithm a name (any case) names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
+    fn kind(self) -> KeyKind {
+        match self {
+            Self::EcdsaP256 => KeyKind::EcP256,
+            Self::Rsa2048 => KeyKind::Rsa(2048),
+            Self::Gost2012_256 => KeyKind::Gost2012_256,
+            Self::Gost2012_512 => KeyKind::Gost2012_512,
+        }
+    }
+}
+
+/// Reads `STATE=ALGORITHM` items (`KZ=gost2012-256`), each state at most once.
+pub fn parse_algorithms(items: &[String]) -> Result<Vec<(String, KeyAlgorithm)>, DevPkiError> {
+    let mut out: Vec<(String, KeyAlgorithm)> = Vec::new();
+    for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        let (state, name) = item.split_once('=').ok_or_else(|| {
+            DevPkiError::Algorithm(format!(
+                "{item:?} is not STATE=ALGORITHM (e.g. KZ=gost2012-256)"
+            ))
+        })?;
+        let state = state.trim().to_ascii_uppercase();
+        let algorithm = KeyAlgorithm::from_name(name.trim()).ok_or_else(|| {
+            let known: Vec<&str> = KeyAlgorithm::ALL.iter().map(|a| a.name()).collect();
+            DevPkiError::Algorithm(format!(
+                "{item}: unknown algorithm {:?}; use one of {}",
+                name.trim(),
+                known.join(", ")
+            ))
+        })?;
+        if out.iter().any(|(s, _)| *s == state) {
+            return Err(DevPkiError::Algorithm(format!("{state} is given twice")));
+        }
+        out.push((state, algorithm));
+    }
+    Ok(out)
 }
 
 enum Kind<'a> {
@@ -169,8 +259,18 @@ const STATE_NAMES: &[(&str, &str)] = &[
     ("EEC", "Eurasian Economic Commission"),
 ];
 
-/// Creates the whole tree; returns the config path of each node in order.
+/// Creates the whole tree, every key ECDSA P-256; returns the config path of each node in
+/// order.
 pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
+    init_with(spec, &[])
+}
+
+/// [`init`] with each listed state's CA and document signer on its own key algorithm (the
+/// others, and every TLS key, on ECDSA P-256).
+pub fn init_with(
+    spec: &DevPkiSpec,
+    algorithms: &[(String, KeyAlgorithm)],
+) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
     let mut all: Vec<(String, bool)> = spec.states.iter().map(|s| (s.clone(), false)).collect();
     if let Some(h) = &spec.hub {
         all.push((h.clone(), true));
@@ -179,6 +279,15 @@ pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
         if !(2..=3).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(DevPkiError::Spec(format!(
                 "{code:?} is not a state code (two or three capital letters)"
+            )));
+        }
+    }
+    for (state, _) in algorithms {
+        if !all.iter().any(|(c, _)| c == state) {
+            let codes: Vec<&str> = all.iter().map(|(c, _)| c.as_str()).collect();
+            return Err(DevPkiError::Algorithm(format!(
+                "{state} is not one of the states or the hub ({})",
+                codes.join(", ")
             )));
         }
     }
@@ -208,21 +317,46 @@ pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
             v.push(("CN", cn.to_owned()));
             v
         };
-        let root_key = key()?;
+        let algorithm = algorithms
+            .iter()
+            .find(|(s, _)| s == code)
+            .map_or(KeyAlgorithm::default(), |(_, a)| *a);
+        let state_key = || {
+            generate_key(algorithm.kind()).map_err(|source| DevPkiError::KeyAlgorithm {
+                state: code.clone(),
+                algorithm: algorithm.name(),
+                source,
+            })
+        };
+        let root_key = state_key()?;
         let root_cn = format!("{code} root CA (Tereze dev)");
         let root = issue(&subject(&root_cn), &root_key, None, Kind::Root, spec.days)?;
+        // rustls verifies only ECDSA, RSA and EdDSA chains: a state whose CA is of another
+        // family issues its TLS certificate from a second root on ECDSA.
+        let tls_root = match algorithm {
+            KeyAlgorithm::EcdsaP256 | KeyAlgorithm::Rsa2048 => None,
+            KeyAlgorithm::Gost2012_256 | KeyAlgorithm::Gost2012_512 => {
+                let k = key()?;
+                let cn = format!("{code} TLS CA (Tereze dev)");
+                Some((issue(&subject(&cn), &k, None, Kind::Root, spec.days)?, k))
+            }
+        };
+        let (tls_issuer, tls_issuer_key) = match &tls_root {
+            Some((c, k)) => (c, k),
+            None => (&root, &root_key),
+        };
         let tls_key = key()?;
         let sn = server_name(code);
         let tls = issue(
             &subject(&sn),
             &tls_key,
-            Some((&root, &root_key)),
+            Some((tls_issuer, tls_issuer_key)),
             Kind::Tls {
                 names: &[sn.clone(), "localhost".into()],
             },
             spec.days,
         )?;
-        let signer_key = key()?;
+        let signer_key = state_key()?;
         let signer_cn = format!("{code} document signer (Tereze dev)");
         let signer = issue(
             &subject(&signer_cn),
@@ -234,8 +368,19 @@ pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
         let root_pem = root.to_pem()?;
         write(&dir.join("root.pem"), &root_pem)?;
         write_key(&dir.join("root.key"), &root_key)?;
+        // tls-root.pem is always the CA of the node's TLS certificate (what a TLS client such
+        // as `tereze admin --ca` trusts); root.pem, the document anchor, is the same root
+        // unless the state's algorithm is not one rustls verifies.
+        let tls_root_pem = match &tls_root {
+            Some((c, k)) => {
+                write_key(&dir.join("tls-root.key"), k)?;
+                c.to_pem()?
+            }
+            None => root_pem.clone(),
+        };
+        write(&dir.join("tls-root.pem"), &tls_root_pem)?;
         let mut chain = tls.to_pem()?;
-        chain.extend_from_slice(&root_pem);
+        chain.extend_from_slice(&tls_root_pem);
         write(&dir.join("node-tls.pem"), &chain)?;
         write_key(&dir.join("node-tls.key"), &tls_key)?;
         let mut chain = signer.to_pem()?;
@@ -244,12 +389,20 @@ pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
         write_key(&dir.join("signer.key"), &signer_key)?;
 
         let p = ports(spec.base_port, i);
+        let mut anchors = format!("\"\"\"\n{}\"\"\"", String::from_utf8_lossy(&root_pem));
+        if tls_root.is_some() {
+            let _ = write!(
+                anchors,
+                ", \"\"\"\n{}\"\"\"",
+                String::from_utf8_lossy(&tls_root_pem)
+            );
+        }
         let _ = writeln!(
             trust,
-            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nprocesses = [{}]\nanchors = [\"\"\"\n{}\"\"\"]\n\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
+            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nprocesses = [{}]\nanchors = [{}]\n\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
             if *is_hub { "hub" } else { "member" },
             if *is_hub { "" } else { MEMBER_PROCESSES },
-            String::from_utf8_lossy(&root_pem),
+            anchors,
             p.exchange,
             String::from_utf8_lossy(&tls.to_pem()?),
         );
@@ -300,4 +453,96 @@ pub fn init(spec: &DevPkiSpec) -> Result<Vec<(String, PathBuf)>, DevPkiError> {
         sign_trust_space(&spec.out, h)?;
     }
     Ok(configs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tereze_codecs::dsig::gost::is_gost_key;
+
+    fn spec(dir: &Path) -> DevPkiSpec {
+        DevPkiSpec {
+            out: dir.to_path_buf(),
+            states: vec!["KZ".into(), "RU".into(), "BY".into()],
+            hub: Some("EEC".into()),
+            via_hub: vec![],
+            base_port: 21900,
+            days: 30,
+        }
+    }
+
+    fn cert(dir: &Path, state: &str, file: &str) -> X509 {
+        let p = dir.join(state).join(file);
+        X509::from_pem(&std::fs::read(&p).expect("read")).expect("certificate")
+    }
+
+    #[test]
+    fn gost_states_get_gost_ca_and_signer_and_an_ecdsa_tls_root() {
+        let dir = tempfile::tempdir().expect("dir");
+        let algorithms = parse_algorithms(&[
+            "kz=gost2012-256".into(),
+            "RU=GOST2012-512".into(),
+            "EEC=gost2012-256".into(),
+        ])
+        .expect("parsed");
+        init_with(&spec(dir.path()), &algorithms).expect("dev PKI");
+        let d = dir.path();
+        for (state, bits) in [("kz", 256), ("ru", 512), ("eec", 256)] {
+            for file in ["root.pem", "signer.pem"] {
+                let key = cert(d, state, file).public_key().expect("key");
+                assert!(is_gost_key(&key), "{state}/{file}");
+                assert_eq!(key.bits(), bits, "{state}/{file}");
+            }
+            let tls_root = cert(d, state, "tls-root.pem").public_key().expect("key");
+            assert_eq!(tls_root.id(), openssl::pkey::Id::EC, "{state}");
+            let tls = cert(d, state, "node-tls.pem");
+            assert!(tls.verify(&tls_root).expect("verifies"), "{state}");
+        }
+        // BY was not listed: one ECDSA root for everything.
+        let by_root = cert(d, "by", "root.pem");
+        assert_eq!(
+            by_root.public_key().expect("key").id(),
+            openssl::pkey::Id::EC
+        );
+        assert_eq!(
+            cert(d, "by", "tls-root.pem").to_der().expect("der"),
+            by_root.to_der().expect("der")
+        );
+        // The space, signed by the GOST hub, reads back with both of a GOST state's roots as
+        // its anchors.
+        let anchor = crate::read_anchor(&d.join("eec/root.pem")).expect("anchor");
+        let trust = crate::TrustSpace::load(&d.join("trust-space.xml"), Some(&anchor))
+            .expect("signed trust space");
+        assert!(trust.signer.is_some());
+        assert_eq!(trust.state("KZ").expect("KZ").anchors.len(), 2);
+        assert_eq!(trust.state("BY").expect("BY").anchors.len(), 1);
+    }
+
+    #[test]
+    fn bad_algorithm_items_are_refused_naming_the_flag() {
+        let e = |items: &[&str]| {
+            let items: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+            parse_algorithms(&items).expect_err("refused").to_string()
+        };
+        assert_eq!(
+            e(&["KZ=gost2012-1024"]),
+            "--algorithm: KZ=gost2012-1024: unknown algorithm \"gost2012-1024\"; use one of ecdsa-p256, rsa-2048, gost2012-256, gost2012-512"
+        );
+        assert_eq!(
+            e(&["KZ"]),
+            "--algorithm: \"KZ\" is not STATE=ALGORITHM (e.g. KZ=gost2012-256)"
+        );
+        assert_eq!(
+            e(&["KZ=gost2012-256", "kz=ecdsa-p256"]),
+            "--algorithm: KZ is given twice"
+        );
+        let dir = tempfile::tempdir().expect("dir");
+        let unknown = parse_algorithms(&["CN=gost2012-256".into()]).expect("parsed");
+        assert_eq!(
+            init_with(&spec(dir.path()), &unknown)
+                .expect_err("refused")
+                .to_string(),
+            "--algorithm: CN is not one of the states or the hub (KZ, RU, BY, EEC)"
+        );
+    }
 }

@@ -17,7 +17,9 @@ pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
 };
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
-pub use sign::{sign_enveloped, SignError, SignOptions, SignTarget};
+pub use sign::{
+    sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions, SignTarget,
+};
 pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
 
 /// The XMLDSig namespace.

@@ -5,7 +5,11 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 
-use super::algorithm::{Algorithms, DigestMethod, RsaPadding};
+use std::sync::Arc;
+
+use openssl::pkey::{PKeyRef, Public};
+
+use super::algorithm::{Algorithms, DigestMethod, RsaPadding, SignatureScheme};
 use super::gost;
 use super::keys::SigningKey;
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
@@ -191,4 +195,118 @@ fn add_prefix_list(doc: &mut Document, parent: NodeId, options: &C14nOptions) {
     });
     list.set_attribute("PrefixList", &options.inclusive_prefixes.join(" "));
     doc.append_element(parent, list);
+}
+
+/// The scheme that signs with `key` under `options`, chosen as [`sign_enveloped`] chooses it.
+fn scheme_for(
+    key: &SigningKey,
+    options: &SignOptions,
+) -> Result<Arc<dyn SignatureScheme>, SignError> {
+    let digest = signing_digest(key, options)?;
+    if digest.weak {
+        return Err(SignError::WeakDigest(digest.name));
+    }
+    let scheme = options
+        .algorithms
+        .for_key(key.public_key(), digest, options.rsa_padding)
+        .ok_or(SignError::NoScheme(digest.name))?;
+    scheme.check_available()?;
+    Ok(scheme)
+}
+
+/// A signature over raw bytes (not XML): the `SignatureMethod` URI of the scheme that made it
+/// and the value in XMLDSig form, so a verifier picks the same scheme by that URI
+/// ([`verify_bytes`]). For records the node signs outside XML, such as audit checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BytesSignature {
+    pub algorithm: String,
+    pub value: Vec<u8>,
+}
+
+/// Signs `data` with `key`, choosing the scheme exactly as [`sign_enveloped`] does.
+pub fn sign_bytes(
+    key: &SigningKey,
+    data: &[u8],
+    options: &SignOptions,
+) -> Result<BytesSignature, SignError> {
+    let scheme = scheme_for(key, options)?;
+    let value = scheme.sign(&key.key, data)?;
+    Ok(BytesSignature {
+        algorithm: scheme.uri().to_owned(),
+        value,
+    })
+}
+
+/// Checks a [`sign_bytes`] signature: `Ok(false)` when it does not verify, an error when the
+/// URI names no scheme in `algorithms` or the value is malformed for it.
+pub fn verify_bytes(
+    algorithms: &Algorithms,
+    algorithm: &str,
+    key: &PKeyRef<Public>,
+    data: &[u8],
+    value: &[u8],
+) -> Result<bool, DsigError> {
+    let scheme = algorithms
+        .by_uri(algorithm)
+        .ok_or_else(|| DsigError::AlgorithmUnavailable {
+            uri: algorithm.to_owned(),
+            engine: None,
+        })?;
+    scheme.check_available()?;
+    scheme.check_key(key)?;
+    scheme.verify(key, data, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate_key, KeyKind};
+
+    #[test]
+    fn bytes_signed_with_a_key_verify_under_the_scheme_they_name_and_nothing_else() {
+        let algorithms = Algorithms::default();
+        for (kind, uri) in [
+            (
+                KeyKind::EcP256,
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+            ),
+            (
+                KeyKind::Rsa(2048),
+                "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+            ),
+            // A GOST key signs with its own Streebog, whatever the options' default digest.
+            (
+                KeyKind::Gost2012_256,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+            ),
+            (
+                KeyKind::Gost2012_512,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+            ),
+        ] {
+            let key = SigningKey::new(generate_key(kind).expect("key"), None).expect("key");
+            let sig = sign_bytes(&key, b"statement", &SignOptions::default()).expect("signs");
+            assert_eq!(sig.algorithm, uri);
+            let public = key.public_key();
+            assert!(verify_bytes(&algorithms, uri, public, b"statement", &sig.value).expect("ok"));
+            assert!(!verify_bytes(&algorithms, uri, public, b"statemenT", &sig.value).expect("ok"));
+            assert!(matches!(
+                verify_bytes(&algorithms, "urn:x:none", public, b"statement", &sig.value),
+                Err(DsigError::AlgorithmUnavailable { uri, .. }) if uri == "urn:x:none"
+            ));
+        }
+    }
+
+    #[test]
+    fn signing_bytes_refuses_a_weak_digest() {
+        let key = SigningKey::new(generate_key(KeyKind::EcP256).expect("key"), None).expect("key");
+        let options = SignOptions {
+            digest: DigestMethod::SHA1,
+            ..SignOptions::default()
+        };
+        assert!(matches!(
+            sign_bytes(&key, b"x", &options),
+            Err(SignError::WeakDigest("sha1"))
+        ));
+    }
 }

@@ -520,7 +520,10 @@ async fn ready(State(node): Shared) -> Response {
             .await
             .map_err(|e| e.to_string()),
     };
-    let signing_days = super::metrics::days_left(&node.audit_cert);
+    let signing_days = node
+        .signing
+        .certificate()
+        .map_or(i64::MIN, super::metrics::days_left);
     let trust = node.trust();
     let trust_ok = trust.state(&node.config.state).is_some()
         && (node.trust_anchor.is_none() || trust.signer.is_some());

@@ -320,7 +320,9 @@ fn certificate_expiry(node: &Node) -> Vec<(String, i64)> {
             out.push(("tls".to_owned(), days_left(&c)));
         }
     }
-    out.push(("signing".to_owned(), days_left(&node.audit_cert)));
+    if let Some(c) = node.signing.certificate() {
+        out.push(("signing".to_owned(), days_left(c)));
+    }
     for st in node.trust().states.values() {
         for (i, a) in st.anchors.iter().enumerate() {
             out.push((format!("anchor:{}:{i}", st.code), days_left(a)));

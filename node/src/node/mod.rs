@@ -13,6 +13,7 @@ pub(crate) mod answer;
 mod answer_tests;
 pub(crate) mod crl;
 pub(crate) mod exchange;
+mod gost;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod metrics;
@@ -29,8 +30,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use openssl::pkey::{PKey, Private};
-use openssl::x509::X509;
 use tereze_codecs::dsig::SigningKey;
 use tereze_codecs::translate::Catalog;
 use tereze_reference_data::Directories;
@@ -87,6 +86,14 @@ pub enum StartError {
     /// The configuration and the trust space disagree (the text names both).
     #[error("{0}")]
     Config(String),
+    /// The node needs GOST R 34.10 (`needed_by` says which key or state) and the OpenSSL GOST
+    /// engine could not be loaded; the cause names the Debian package to install.
+    #[error("{needed_by}, but the OpenSSL GOST engine is not available: {source}")]
+    GostEngine {
+        needed_by: String,
+        #[source]
+        source: tereze_gost_engine::EngineError,
+    },
     /// The trust space with the CRLs kept from before the restart cannot be put in force.
     #[error(transparent)]
     TrustInForce(#[from] TrustUpdateError),
@@ -168,8 +175,6 @@ pub(crate) struct Node {
     /// The TLS server configuration for the trust space in force.
     tls_server: std::sync::RwLock<Arc<rustls::ServerConfig>>,
     pub(crate) signing: SigningKey,
-    pub(crate) audit_key: PKey<Private>,
-    pub(crate) audit_cert: X509,
     pub(crate) committer: Committer,
     /// Where the store is, for messages (a PostgreSQL URL without its password).
     store_path: String,
@@ -406,6 +411,22 @@ impl Node {
 
     /// Loads keys, trust space and store; starts the commit thread.
     pub(crate) fn open(config: NodeConfig) -> Result<Arc<Self>, StartError> {
+        // Before any key or certificate is read: without the engine OpenSSL cannot decode a
+        // GOST key. A node whose own certificate is GOST stops here, before the trust space
+        // (perhaps GOST-signed too) fails for a reason that hides the missing package.
+        let gost_engine = gost::load();
+        if let Err(e) = &gost_engine {
+            let cert = std::fs::read(&config.signing.certificate).ok();
+            let path = config.signing.certificate.display().to_string();
+            if let Some(needed_by) =
+                gost::needed_by(cert.as_deref().map(|c| (path.as_str(), c)), None)
+            {
+                return Err(StartError::GostEngine {
+                    needed_by,
+                    source: e.clone(),
+                });
+            }
+        }
         let anchor = config
             .trust_anchor
             .as_deref()
@@ -426,6 +447,14 @@ impl Node {
                 )));
             }
         }
+        if let Err(e) = &gost_engine {
+            if let Some(needed_by) = gost::needed_by(None, Some(&trust)) {
+                return Err(StartError::GostEngine {
+                    needed_by,
+                    source: e.clone(),
+                });
+            }
+        }
         private_key(&config.signing.key)?;
         private_key(&config.tls.key)?;
         let key_pem = read(&config.signing.key)?;
@@ -435,14 +464,6 @@ impl Node {
                 path: config.signing.key.display().to_string(),
                 source: Box::new(e),
             })?;
-        let audit_key = PKey::private_key_from_pem(&key_pem).map_err(|e| StartError::Key {
-            path: config.signing.key.display().to_string(),
-            source: Box::new(e),
-        })?;
-        let audit_cert = X509::from_pem(&cert_pem).map_err(|e| StartError::Key {
-            path: config.signing.certificate.display().to_string(),
-            source: Box::new(e),
-        })?;
         std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
             path: config.data_dir.display().to_string(),
             source,
@@ -535,8 +556,6 @@ impl Node {
             trust_anchor: anchor,
             tls_server: std::sync::RwLock::new(Arc::new(tls_server)),
             signing,
-            audit_key,
-            audit_cert,
             committer,
             store_path: store_path.clone(),
             catalog,
@@ -573,7 +592,7 @@ impl Node {
     pub(crate) async fn checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
         self.committer
-            .run(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
+            .run(move |t| t.audit_checkpoint(&node.signing))
             .await
     }
 
@@ -582,7 +601,7 @@ impl Node {
     async fn last_checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
         self.committer
-            .run_last(move |t| t.audit_checkpoint(&node.audit_key, &node.audit_cert))
+            .run_last(move |t| t.audit_checkpoint(&node.signing))
             .await
     }
 

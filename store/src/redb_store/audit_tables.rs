@@ -158,8 +158,7 @@ pub(super) fn read(db: &Database) -> Result<AuditData, StoreError> {
 mod tests {
     use std::path::{Path, PathBuf};
 
-    use openssl::pkey::{PKey, Private};
-    use openssl::x509::X509;
+    use tereze_codecs::dsig::SigningKey;
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 
     use super::*;
@@ -168,8 +167,22 @@ mod tests {
     use crate::{verify_audit_file, Location, Store};
     use tereze_support::hex::unhex;
 
-    fn signer() -> (PKey<Private>, X509) {
-        let key = generate_key(KeyKind::EcP256).expect("key");
+    fn signer() -> SigningKey {
+        signer_of(KeyKind::EcP256)
+    }
+
+    fn signer_of(kind: KeyKind) -> SigningKey {
+        let (key, cert) = signer_parts(kind);
+        SigningKey::new(key, Some(cert)).expect("signing key")
+    }
+
+    fn signer_parts(
+        kind: KeyKind,
+    ) -> (
+        openssl::pkey::PKey<openssl::pkey::Private>,
+        openssl::x509::X509,
+    ) {
+        let key = generate_key(kind).expect("key");
         let cert = issue_certificate(
             &CertificateSpec {
                 subject: &[("CN", "KZ node")],
@@ -191,14 +204,16 @@ mod tests {
     /// A store file with 3 messages (2 transitions each: received, queued), checkpointed
     /// after the first 4 entries; closed again.
     fn store(dir: &tempfile::TempDir) -> PathBuf {
+        store_signed_by(dir, &signer())
+    }
+
+    fn store_signed_by(dir: &tempfile::TempDir, key: &SigningKey) -> PathBuf {
         let path = dir.path().join("node.redb");
         let s = Store::open(&Location::File(path.clone())).expect("opens");
-        let (key, cert) = signer();
         let before = [(State::Received, None)];
         s.write(1, |t| t.enqueue(&[msg(1), msg(2)], &before))
             .expect("written");
-        s.write(2, |t| t.audit_checkpoint(&key, &cert))
-            .expect("checkpoint");
+        s.write(2, |t| t.audit_checkpoint(key)).expect("checkpoint");
         s.write(3, |t| t.enqueue(&[msg(3)], &before))
             .expect("written");
         path
@@ -327,5 +342,133 @@ mod tests {
             p.iter().any(|x| x.contains("signature does not verify")),
             "{p:?}"
         );
+    }
+
+    fn edit_checkpoint(s: &Path, f: impl FnOnce(&mut serde_json::Value)) {
+        raw_write(s, |txn| {
+            let mut t = txn.open_table(CHECKPOINTS).expect("table");
+            let mut cp: serde_json::Value =
+                decode(t.get(3).expect("get").expect("cp").value()).expect("cp");
+            f(&mut cp);
+            t.insert(3, encode(&cp).expect("json").as_slice())
+                .expect("insert");
+        });
+    }
+
+    #[test]
+    fn a_checkpoint_names_the_scheme_of_the_key_that_signed_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let db = Database::open(&s).expect("opens");
+        let txn = db.begin_read().expect("txn");
+        let t = txn.open_table(CHECKPOINTS).expect("table");
+        let cp: serde_json::Value =
+            decode(t.get(3).expect("get").expect("cp").value()).expect("cp");
+        assert_eq!(
+            cp["algorithm"],
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+        );
+        // XMLDSig's r || s form, 32 bytes each for P-256, not OpenSSL's DER.
+        assert_eq!(cp["signature"].as_str().expect("hex").len(), 128);
+    }
+
+    #[test]
+    fn a_checkpoint_written_before_schemes_were_named_still_verifies() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        let (private, cert) = signer_parts(KeyKind::EcP256);
+        edit_checkpoint(&s, |cp| {
+            // The form every checkpoint had before: no algorithm, a DER ECDSA-SHA-256 value.
+            let statement = crate::audit::checkpoint_statement(
+                cp["seq"].as_u64().expect("seq"),
+                cp["hash"].as_str().expect("hash"),
+                cp["at"].as_i64().expect("at"),
+            );
+            let mut signer =
+                openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &private)
+                    .expect("signer");
+            signer.update(&statement).expect("update");
+            let der = signer.sign_to_vec().expect("sign");
+            let cert = cert.to_pem().expect("pem");
+            cp.as_object_mut().expect("object").remove("algorithm");
+            cp["signature"] = tereze_support::hex::hex(&der).into();
+            cp["certificate"] = String::from_utf8(cert).expect("pem").into();
+        });
+        let r = verify(&s);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.signers, ["CN=KZ node"]);
+    }
+
+    #[test]
+    fn a_checkpoint_whose_scheme_was_removed_or_changed_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        edit_checkpoint(&s, |cp| {
+            cp.as_object_mut().expect("object").remove("algorithm");
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("checkpoint at entry 3: signature does not verify")),
+            "{p:?}"
+        );
+
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        edit_checkpoint(&s, |cp| {
+            cp["algorithm"] = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256".into();
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter().any(|x| x.contains(
+                "checkpoint at entry 3: signature algorithm http://www.w3.org/2001/04/xmldsig-more#rsa-sha256: http://www.w3.org/2001/04/xmldsig-more#rsa-sha256 needs"
+            )),
+            "{p:?}"
+        );
+
+        let dir = tempfile::tempdir().expect("dir");
+        let s = store(&dir);
+        edit_checkpoint(&s, |cp| {
+            cp["algorithm"] = "urn:example:no-such-scheme".into()
+        });
+        let p = problems(&s);
+        assert!(
+            p.iter()
+                .any(|x| x.contains("urn:example:no-such-scheme is not available")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn a_gost_key_signs_gost_checkpoints_that_verify_and_tampering_is_found() {
+        for (kind, uri, hex_len) in [
+            (
+                KeyKind::Gost2012_256,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+                128,
+            ),
+            (
+                KeyKind::Gost2012_512,
+                "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+                256,
+            ),
+        ] {
+            let dir = tempfile::tempdir().expect("dir");
+            let s = store_signed_by(&dir, &signer_of(kind));
+            let r = verify(&s);
+            assert!(r.problems.is_empty(), "{uri}: {:?}", r.problems);
+            assert_eq!(r.checkpoints, 1);
+            edit_checkpoint(&s, |cp| {
+                assert_eq!(cp["algorithm"], uri);
+                assert_eq!(cp["signature"].as_str().expect("hex").len(), hex_len);
+                cp["at"] = (cp["at"].as_i64().expect("a time") + 1).into();
+            });
+            let p = problems(&s);
+            assert!(
+                p.iter()
+                    .any(|x| x.contains("checkpoint at entry 3: signature does not verify")),
+                "{uri}: {p:?}"
+            );
+        }
     }
 }
