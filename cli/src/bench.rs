@@ -5,7 +5,10 @@
 //! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt). With
 //! `--store postgres` the sender's store is a PostgreSQL server started for the run (and
 //! `--replicas 2` runs two replicas of the sender on it, the submissions spread over both).
-//! Also samples each node's resident set size, idle (before the load) and under load.
+//! With `--algorithm` the states' CAs and document signers use the keys asked for (GOST
+//! R 34.10-2012: `KZ=gost2012-256,RU=gost2012-256`), as `pki init-dev --algorithm` makes them.
+//! Also samples each node's resident set size, idle (before the load) and under load, and
+//! reads one delivered message back from RU's inbox to report what really signed it.
 //!
 //! The side-by-side suite (`scripts/bench`, the `tereze-bench` crate) runs this with `--json`
 //! and compares it with a RabbitMQ durable queue on the same machine.
@@ -19,7 +22,7 @@ use tokio_stream::StreamExt;
 
 use crate::common::Failure;
 use tereze_proto::{SubmitAttachment, SubmitRequest, SubscribeRequest};
-use tereze_testkit::cluster::Cluster;
+use tereze_testkit::cluster::{Cluster, Start};
 
 /// Measure end-to-end throughput and latency between two real nodes.
 ///
@@ -80,6 +83,12 @@ pub(crate) struct BenchArgs {
     /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
     #[arg(long)]
     via_hub: bool,
+    /// Key algorithm of a state's CA and document signer, as STATE=ALGORITHM, comma-separated
+    /// (e.g. KZ=gost2012-256,RU=gost2012-256), as `tereze pki init-dev --algorithm` takes it:
+    /// ecdsa-p256 (the default), rsa-2048, gost2012-256 or gost2012-512 (needs the OpenSSL
+    /// GOST engine, Debian package libengine-gost-openssl). TLS keys stay ECDSA P-256.
+    #[arg(long, value_name = "STATE=ALG", value_delimiter = ',')]
+    algorithm: Vec<String>,
     /// Also write the figures to this file as JSON (for the benchmark suite).
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
@@ -258,24 +267,28 @@ fn start_nodes(
     } else {
         None
     };
+    let algorithms = tereze_trust::devpki::parse_algorithms(&args.algorithm)
+        .map_err(|e| Failure::Input(e.to_string()))?;
     let mut top = std::collections::BTreeMap::new();
     if let Some(pg) = &pg {
         let url = tokio::task::block_in_place(|| pg.create_database("bench")).map_err(fail)?;
         top.insert("KZ".to_string(), format!("store = \"{url}\""));
     }
     let cluster = tokio::task::block_in_place(|| {
-        let mut c = Cluster::start_configured(
-            None,
-            &["KZ", "RU"],
-            args.via_hub.then_some("EEC"),
-            if args.via_hub { &["KZ", "RU"] } else { &[] },
-            args.base_port,
-            &format!(
-                "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
-                args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
-            ),
-            &top,
-        )?;
+        let extra = format!(
+            "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
+            args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
+        );
+        let mut c = Cluster::start_with(&Start {
+            dir: None,
+            states: &["KZ", "RU"],
+            hub: args.via_hub.then_some("EEC"),
+            via_hub: if args.via_hub { &["KZ", "RU"] } else { &[] },
+            base_port: args.base_port,
+            extra_config: &extra,
+            top_level: &top,
+            algorithms: &algorithms,
+        })?;
         if args.replicas > 1 {
             c.start_replica("KZ", "KZ-B")?;
         }
