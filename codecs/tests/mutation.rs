@@ -93,8 +93,10 @@ fn header(sender: &str, recipient: &str) -> Header {
 }
 
 /// Every corpus and sample file, and envelopes around the EAEU samples signed every way the
-/// node signs (ECDSA and RSA, exclusive and inclusive C14N, whole document and by `Id`).
-fn seeds(pki_ec: &Pki, pki_rsa: &Pki) -> Vec<Seed> {
+/// node signs (ECDSA and RSA, exclusive and inclusive C14N, whole document and by `Id`), GOST
+/// R 34.10-2012 signed envelopes (256 and 512) and the vendored GOST vectors of xmlsec and
+/// CryptoPro (`tests/data/gost/`).
+fn seeds(pki_ec: &Pki, pki_rsa: &Pki, pki_gost: &[Pki]) -> Vec<Seed> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut paths = Vec::new();
     files_under(&root.join("tests/corpus"), &mut paths);
@@ -175,7 +177,82 @@ fn seeds(pki_ec: &Pki, pki_rsa: &Pki) -> Vec<Seed> {
         name: "document signed by Id".into(),
         bytes: by_id.to_xml().into_bytes(),
     });
+    // GOST: our signatures (each key with its own Streebog) and the independent vectors.
+    for (i, pki) in pki_gost.iter().enumerate() {
+        for (j, c14n) in [C14nOptions::exclusive(), C14nOptions::default()]
+            .into_iter()
+            .enumerate()
+        {
+            let (name, content) = &eaeu[(i + j) % eaeu.len()];
+            let mut doc =
+                Envelope::build_document(VERSION, &header("KZ", "RU"), content).expect("envelope");
+            let options = SignOptions {
+                c14n,
+                ..SignOptions::default()
+            };
+            dsig::sign_enveloped(
+                &mut doc,
+                &SignTarget::Document,
+                &pki.signing_key(),
+                &options,
+            )
+            .expect("GOST signs");
+            seeds.push(Seed {
+                name: format!("signed GOST envelope ({i}) around {name}"),
+                bytes: doc.to_xml().into_bytes(),
+            });
+        }
+    }
+    for (name, bytes) in gost_vectors() {
+        seeds.push(Seed {
+            name: format!("signed GOST vector {name}"),
+            bytes,
+        });
+    }
     seeds
+}
+
+/// The vendored GOST vectors (xmlsec's and CryptoPro's signed documents).
+fn gost_vectors() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gost");
+    let mut out = Vec::new();
+    for name in [
+        "xmlsec/enveloped-gost2001.xml",
+        "xmlsec/enveloped-gost2012-256.xml",
+        "xmlsec/enveloped-gost2012-512.xml",
+        "cryptopro/cp2001.xml",
+        "cryptopro/cp2012_256.xml",
+        "cryptopro/cp2012_512.xml",
+    ] {
+        out.push((
+            name.to_owned(),
+            std::fs::read(dir.join(name)).expect("GOST vector"),
+        ));
+    }
+    out
+}
+
+/// Trust for the GOST vectors: xmlsec's root, and each CryptoPro document's self-signed signer
+/// (the vectors come with no CA).
+fn trust_gost_vectors(trust: &mut TrustStore) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gost");
+    trust
+        .add_pem(&std::fs::read(dir.join("xmlsec/cacert.pem")).expect("xmlsec CA"))
+        .expect("xmlsec CA");
+    for (name, bytes) in gost_vectors() {
+        if !name.starts_with("cryptopro/") {
+            continue;
+        }
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        let b64 = text
+            .split("<X509Certificate>")
+            .nth(1)
+            .and_then(|t| t.split("</X509Certificate>").next())
+            .expect("certificate in vector");
+        let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+            .expect("base64 certificate");
+        trust.add_certificate(openssl::x509::X509::from_der(&der).expect("certificate"));
+    }
 }
 
 /// The input of one case: a seed and one to four mutations of it.
@@ -498,13 +575,23 @@ struct Slowest {
 fn mutated_inputs_never_break_the_parser_c14n_envelope_or_verifier() {
     let pki_ec = Pki::new(KeyKind::EcP256);
     let pki_rsa = Pki::new(KeyKind::Rsa(2048));
+    // GOST (scripts/setup installs the engine); the PKIs' signers are GOST keys under an EC CA.
+    tereze_gost_engine::load().expect("GOST engine: run scripts/setup (libengine-gost-openssl)");
+    let pki_gost = [
+        Pki::new(KeyKind::Gost2012_256),
+        Pki::new(KeyKind::Gost2012_512),
+    ];
     let mut trust = pki_ec.trust();
     trust.add_certificate(pki_rsa.ca.clone());
+    for p in &pki_gost {
+        trust.add_certificate(p.ca.clone());
+    }
+    trust_gost_vectors(&mut trust);
     let targets = Targets {
         trust,
         modes: modes(),
     };
-    let seeds = seeds(&pki_ec, &pki_rsa);
+    let seeds = seeds(&pki_ec, &pki_rsa, &pki_gost);
     let seed = env_u64("TEREZE_FUZZ_SEED").unwrap_or(DEFAULT_SEED);
     let iterations = env_u64("TEREZE_FUZZ_ITERATIONS").unwrap_or(DEFAULT_ITERATIONS);
 

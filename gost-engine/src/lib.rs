@@ -152,6 +152,9 @@ mod tests {
     fn loads_and_generates_both_key_sizes() {
         load().expect("the GOST engine loads (scripts/setup installs libengine-gost-openssl)");
         assert!(is_loaded());
+        // Nothing left on this thread's OpenSSL error queue for a later call to trip over.
+        let left = ErrorStack::get();
+        assert!(left.errors().is_empty(), "{left}");
         // A second call returns the first outcome without loading again.
         load().expect("second load");
         let k256 = generate_key(GostKey::Gost2012_256A).expect("256-bit key");

@@ -546,3 +546,65 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod gost_tests {
+    use tereze_codecs::dsig::{self, SigningKey, TrustStore, VerifyPolicy};
+    use tereze_codecs::xml;
+
+    use super::*;
+
+    /// The primitives `init` uses (`issue`, `write_key`, the PEM chain, `SigningKey::from_pem`
+    /// and the trust space's `document::sign`) work with GOST keys: a GOST root issues a GOST
+    /// signer, whose signature (GOST, with its own Streebog) verifies against the root.
+    #[test]
+    fn the_dev_pki_primitives_issue_and_sign_with_gost_keys() {
+        dsig::gost::require_engine("GOST").expect("GOST engine: run scripts/setup");
+        for (kind, method) in [
+            (KeyKind::Gost2012_256, "gostr34102012-gostr34112012-256"),
+            (KeyKind::Gost2012_512, "gostr34102012-gostr34112012-512"),
+        ] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let subject = |cn: &str| vec![("C", "RU".to_owned()), ("CN", cn.to_owned())];
+            let root_key = generate_key(kind).expect("GOST root key");
+            let root = issue(&subject("RU root"), &root_key, None, Kind::Root, 30).expect("root");
+            let signer_key = generate_key(kind).expect("GOST signer key");
+            let signer = issue(
+                &subject("RU document signer"),
+                &signer_key,
+                Some((&root, &root_key)),
+                Kind::Signer,
+                30,
+            )
+            .expect("signer");
+            write_key(&dir.path().join("signer.key"), &signer_key).expect("key file");
+            let mut chain = signer.to_pem().expect("pem");
+            chain.extend_from_slice(&root.to_pem().expect("pem"));
+            write(&dir.path().join("signer.pem"), &chain).expect("chain file");
+
+            let key = SigningKey::from_pem(
+                &std::fs::read(dir.path().join("signer.key")).expect("read"),
+                Some(&std::fs::read(dir.path().join("signer.pem")).expect("read")),
+            )
+            .expect("GOST signing key from the files");
+            let mut doc =
+                xml::parse(b"<TrustSpace version=\"1\"><State code=\"RU\"/></TrustSpace>")
+                    .expect("parses");
+            crate::document::sign(&mut doc, &key).expect("signs");
+            let signed = doc.to_xml();
+            assert!(signed.contains(method), "{kind:?}");
+
+            let mut anchor = TrustStore::new();
+            anchor
+                .add_pem(&root.to_pem().expect("pem"))
+                .expect("anchor");
+            let verified = dsig::verify(
+                &xml::parse(signed.as_bytes()).expect("parses"),
+                &anchor,
+                &VerifyPolicy::default(),
+            )
+            .expect("verifies against the GOST root");
+            assert_eq!(verified.signer.subject, "C=RU, CN=RU document signer");
+        }
+    }
+}

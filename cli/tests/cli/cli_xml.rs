@@ -271,6 +271,57 @@ fn verify_writes_the_signed_content_on_request() {
     );
 }
 
+/// A GOST key signs with its own Streebog when `--digest` is left out, the binary verifies it
+/// (the engine loads in the process), and another explicit digest is a clear error.
+#[test]
+fn a_gost_key_signs_with_its_own_digest_and_refuses_another() {
+    for (kind, own, method) in [
+        (
+            KeyKind::Gost2012_256,
+            "gost2012-256",
+            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256",
+        ),
+        (
+            KeyKind::Gost2012_512,
+            "gost2012-512",
+            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
+        ),
+    ] {
+        let d = Dir::new();
+        d.pki(kind);
+        let s = sample().to_str().expect("path");
+        let sign = |extra: &[&str]| {
+            let mut args = vec!["xml", "sign", "--key", "signer.key", "--cert", "signer.pem"];
+            args.extend_from_slice(extra);
+            args.push(s);
+            d.tereze(&args)
+        };
+        let out = sign(&[]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", describe(&out));
+        let signed = stdout(&out);
+        assert!(signed.contains(method), "{kind:?}");
+        let digest_uri = format!(
+            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr3411{}",
+            &own[4..]
+        );
+        assert!(signed.contains(&digest_uri), "{kind:?}: {digest_uri}");
+        d.write("signed.xml", &out.stdout);
+        let out = d.tereze(&["xml", "verify", "--trusted", "ca.pem", "signed.xml"]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", describe(&out));
+
+        let out = sign(&["--digest", own]);
+        assert_eq!(code(&out), 0, "{kind:?}: {}", describe(&out));
+        let out = sign(&["--digest", "sha256"]);
+        assert_eq!(code(&out), 2, "{kind:?}: {}", describe(&out));
+        assert!(
+            stderr(&out).contains("digest sha256 cannot be used with")
+                && stderr(&out).contains(own),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
 #[test]
 fn sign_refuses_bad_options_and_keys() {
     let d = Dir::new();

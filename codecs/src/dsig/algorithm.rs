@@ -15,7 +15,6 @@ use openssl::pkey::{HasPublic, Id, PKey, PKeyRef, Private, Public};
 use openssl::rsa::Padding;
 use openssl::sign::{RsaPssSaltlen, Signer, Verifier};
 
-use super::gost::{Gost, GOST2001_CRYPTOPRO_URI, GOST2001_URI};
 use super::DsigError;
 
 /// Smallest RSA modulus accepted for signing or verifying.
@@ -122,7 +121,7 @@ impl DigestMethod {
     /// implements it (for a GOST digest: when the GOST engine cannot be loaded).
     pub fn message_digest(&self) -> Result<MessageDigest, DsigError> {
         if self.is_gost() {
-            super::gost::require_engine(self.uri)?;
+            require_gost_engine(self.uri)?;
         }
         MessageDigest::from_name(self.openssl_name).ok_or_else(|| DsigError::AlgorithmUnavailable {
             uri: self.uri.to_owned(),
@@ -135,6 +134,15 @@ impl DigestMethod {
         let md = self.message_digest()?;
         Ok(openssl::hash::hash(md, data)?.to_vec())
     }
+}
+
+/// Loads the GOST engine, as [`DsigError::AlgorithmUnavailable`] for `uri` naming the package
+/// when it cannot be.
+pub fn require_gost_engine(uri: &str) -> Result<(), DsigError> {
+    tereze_gost_engine::load().map_err(|e| DsigError::AlgorithmUnavailable {
+        uri: uri.to_owned(),
+        engine: Some(e),
+    })
 }
 
 /// A signature algorithm as XMLDSig names it. Implement this to add an algorithm family.
@@ -348,8 +356,10 @@ pub struct Algorithms {
     schemes: Vec<Arc<dyn SignatureScheme>>,
 }
 
-impl Default for Algorithms {
-    fn default() -> Self {
+impl Algorithms {
+    /// RSA PKCS#1 v1.5, ECDSA and RSA-PSS: the families this module implements.
+    /// `Algorithms::default()` (in `defaults.rs`) adds the GOST schemes to these.
+    pub(crate) fn builtin() -> Self {
         let mut schemes: Vec<Arc<dyn SignatureScheme>> = Vec::new();
         let rsa = [
             (
@@ -410,14 +420,6 @@ impl Default for Algorithms {
         for (uri, digest) in pss {
             schemes.push(Arc::new(RsaPss { uri, digest }));
         }
-        // GOST keys can be read only once the engine is loaded, and `Algorithms` is built
-        // before any key is: load it here (once per process). Without the engine these schemes
-        // stay registered and answer `AlgorithmUnavailable` naming the package.
-        let _ = tereze_gost_engine::load();
-        schemes.push(Arc::new(Gost::gost2012_256()));
-        schemes.push(Arc::new(Gost::gost2012_512()));
-        schemes.push(Arc::new(Gost::gost2001(GOST2001_URI)));
-        schemes.push(Arc::new(Gost::gost2001(GOST2001_CRYPTOPRO_URI)));
         Self { schemes }
     }
 }
@@ -440,6 +442,17 @@ impl Algorithms {
     /// The scheme an XMLDSig `SignatureMethod` URI names.
     pub fn by_uri(&self, uri: &str) -> Option<Arc<dyn SignatureScheme>> {
         self.schemes.iter().find(|s| s.uri() == uri).cloned()
+    }
+
+    /// Why no scheme signs with `key` and `digest` when one of the key's own type refuses it
+    /// for another reason than the type (a GOST key on an unlisted parameter set), so that the
+    /// signer hears that reason rather than "no algorithm".
+    pub fn refusal(&self, key: &PKeyRef<Public>, digest: DigestMethod) -> Option<DsigError> {
+        self.schemes
+            .iter()
+            .filter(|s| s.digest() == digest)
+            .filter_map(|s| s.check_key(key).err())
+            .find(|e| !matches!(e, DsigError::KeyMismatch { .. }))
     }
 
     /// The scheme to sign with `key` and `digest`.

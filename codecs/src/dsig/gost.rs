@@ -15,7 +15,9 @@ use openssl::pkey::{HasPublic, Id, PKeyRef, Private, Public};
 use openssl::sign::{Signer, Verifier};
 use tereze_gost_engine::{ID_GOST2001, ID_GOST2012_256, ID_GOST2012_512};
 
-use super::algorithm::{DigestMethod, SignatureScheme};
+use std::sync::Arc;
+
+use super::algorithm::{Algorithms, DigestMethod, SignatureScheme};
 use super::DsigError;
 
 /// GOST R 34.10-2012 256-bit with GOST R 34.11-2012 (Streebog-256).
@@ -58,13 +60,22 @@ const PARAMSETS_2001: [&str; 5] = [
     "1.2.643.2.2.36.1",
 ];
 
-/// Loads the GOST engine, as [`DsigError::AlgorithmUnavailable`] naming the package when it
-/// cannot be.
-pub fn require_engine(uri: &str) -> Result<(), DsigError> {
-    tereze_gost_engine::load().map_err(|e| DsigError::AlgorithmUnavailable {
-        uri: uri.to_owned(),
-        engine: Some(e),
-    })
+pub use super::algorithm::require_gost_engine as require_engine;
+/// Why the engine could not be loaded (the source of `AlgorithmUnavailable` for GOST), for
+/// callers outside `codecs` that may not depend on `tereze-gost-engine` themselves.
+pub use tereze_gost_engine::EngineError;
+
+/// Adds the GOST schemes to `algorithms`: 2012-256 and 2012-512 (sign and verify) and 2001
+/// under both its URIs (verify only). GOST keys can be read only once the engine is loaded,
+/// and `Algorithms` is built before any key is: it is loaded here (once per process). Without
+/// the engine the schemes stay registered and answer `AlgorithmUnavailable` naming the
+/// package.
+pub(crate) fn register_all(algorithms: &mut Algorithms) {
+    let _ = tereze_gost_engine::load();
+    algorithms.register(Arc::new(Gost::gost2012_256()));
+    algorithms.register(Arc::new(Gost::gost2012_512()));
+    algorithms.register(Arc::new(Gost::gost2001(GOST2001_URI)));
+    algorithms.register(Arc::new(Gost::gost2001(GOST2001_CRYPTOPRO_URI)));
 }
 
 /// Whether `key` is a GOST key of any kind (its type identifier).

@@ -8,6 +8,7 @@
 //! signed content, unique identifiers) refuse the known wrapping shapes outright.
 
 mod algorithm;
+mod defaults;
 pub mod gost;
 mod keys;
 mod sign;

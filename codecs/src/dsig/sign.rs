@@ -107,7 +107,12 @@ pub fn sign_enveloped(
     let scheme = options
         .algorithms
         .for_key(key.public_key(), digest, options.rsa_padding)
-        .ok_or(SignError::NoScheme(digest.name))?;
+        .ok_or_else(
+            || match options.algorithms.refusal(key.public_key(), digest) {
+                Some(why) => SignError::Dsig(why),
+                None => SignError::NoScheme(digest.name),
+            },
+        )?;
     scheme.check_available()?;
 
     let mut signature = ds("Signature");

@@ -524,6 +524,33 @@ fn is_enveloped_xpath(info: &Document, tr: NodeId) -> bool {
             .is_some_and(|uri| uri == DSIG_NAMESPACE)
 }
 
+/// Puts the signer's certificate first. XMLDSig does not order `X509Data` (§4.5.4: the
+/// certificates relate to the key by containing it or by chaining to one that does); Tereze
+/// writes the leaf first, xmlsec writes it last. The leaf is the one certificate that issued
+/// none of the others; when that is not a single certificate, the order is left as it is and
+/// the first is taken as the signer, as before.
+fn leaf_first(chain: &mut [Vec<u8>]) {
+    if chain.len() < 2 {
+        return;
+    }
+    let Ok(certs) = chain
+        .iter()
+        .map(|der| X509::from_der(der))
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        return;
+    };
+    let issues_another = |i: usize| {
+        certs.iter().enumerate().any(|(j, other)| {
+            j != i && certs[i].issued(other) == openssl::x509::X509VerifyResult::OK
+        })
+    };
+    let leaves: Vec<usize> = (0..certs.len()).filter(|&i| !issues_another(i)).collect();
+    if let [leaf] = leaves.as_slice() {
+        chain[..=*leaf].rotate_right(1);
+    }
+}
+
 fn check_signature_value(
     doc: &Document,
     key_info: Option<NodeId>,
@@ -564,6 +591,7 @@ fn check_signature_value(
         Ok(scheme.verify(key, signed, signature)?)
     };
     if !chain.is_empty() {
+        leaf_first(&mut chain);
         let accepted = trust.accept_chain(&chain, policy.at)?;
         // A certificate whose key disagrees with SignatureMethod (type, or a GOST parameter
         // set) is refused with the reason, before the value is looked at.
