@@ -22,7 +22,7 @@ use tokio_stream::StreamExt;
 
 use crate::common::Failure;
 use tereze_proto::{SubmitAttachment, SubmitRequest, SubscribeRequest};
-use tereze_testkit::cluster::{Cluster, Start};
+use tereze_testkit::cluster::Cluster;
 
 /// Measure end-to-end throughput and latency between two real nodes.
 ///
@@ -279,16 +279,16 @@ fn start_nodes(
             "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
             args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
         );
-        let mut c = Cluster::start_with(&Start {
-            dir: None,
-            states: &["KZ", "RU"],
-            hub: args.via_hub.then_some("EEC"),
-            via_hub: if args.via_hub { &["KZ", "RU"] } else { &[] },
-            base_port: args.base_port,
-            extra_config: &extra,
-            top_level: &top,
-            algorithms: &algorithms,
-        })?;
+        let mut c = Cluster::start_with_algorithms(
+            None,
+            &["KZ", "RU"],
+            args.via_hub.then_some("EEC"),
+            if args.via_hub { &["KZ", "RU"] } else { &[] },
+            args.base_port,
+            &extra,
+            &top,
+            &algorithms,
+        )?;
         if args.replicas > 1 {
             c.start_replica("KZ", "KZ-B")?;
         }

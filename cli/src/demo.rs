@@ -15,6 +15,7 @@ use tereze_proto::{
     StatusRequest, SubmitAttachment, SubmitRequest, SubmitResponse, SubscribeRequest,
 };
 use tereze_testkit::cluster::Cluster;
+use tereze_trust::devpki::KeyAlgorithm;
 
 /// Run the multi-state demo.
 ///
@@ -40,6 +41,50 @@ pub(crate) struct DemoArgs {
     /// Seconds to wait for every message to settle.
     #[arg(long, default_value_t = 120)]
     timeout: u64,
+    /// National algorithms: KZ, KG and AM sign with GOST R 34.10-2012 (256-bit), RU with
+    /// GOST R 34.10-2012 (512-bit) and the hub EEC with 256-bit, each with Streebog; BY stays
+    /// on ECDSA P-256 (no STB 34.101 implementation is available). TLS stays ECDSA. Needs the
+    /// OpenSSL GOST engine (Debian package libengine-gost-openssl; scripts/setup installs it).
+    /// Every receipt must then be signed with its recipient's algorithm.
+    #[arg(long)]
+    gost: bool,
+}
+
+/// The states' key algorithms under `--gost`.
+const GOST_STATES: &[(&str, KeyAlgorithm)] = &[
+    ("KZ", KeyAlgorithm::Gost2012_256),
+    ("KG", KeyAlgorithm::Gost2012_256),
+    ("AM", KeyAlgorithm::Gost2012_256),
+    ("RU", KeyAlgorithm::Gost2012_512),
+    ("EEC", KeyAlgorithm::Gost2012_256),
+];
+
+/// The `SignatureMethod` a receipt signed by `state` carries under `--gost`.
+fn expected_method(state: &str) -> &'static str {
+    match GOST_STATES
+        .iter()
+        .find(|(s, _)| *s == state)
+        .map(|(_, a)| *a)
+    {
+        Some(KeyAlgorithm::Gost2012_256) => {
+            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256"
+        }
+        Some(KeyAlgorithm::Gost2012_512) => {
+            "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512"
+        }
+        _ => "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    }
+}
+
+/// The `SignatureMethod` URI of a signed receipt, as its signer wrote it.
+fn signature_method(signed: &[u8]) -> Option<String> {
+    let doc = tereze_codecs::xml::parse(signed).ok()?;
+    doc.descendants_or_self(doc.root())
+        .into_iter()
+        .filter_map(|n| doc.element(n))
+        .find(|e| e.is(tereze_codecs::dsig::DSIG_NAMESPACE, "SignatureMethod"))?
+        .attribute("Algorithm")
+        .map(str::to_owned)
 }
 
 /// One message of each run carries a file beside its envelope, streamed through the hub
@@ -144,14 +189,25 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         std::fs::create_dir_all(d).map_err(|e| fail(format!("{}: {e}", d.display())))?;
     }
     println!("Starting nodes AM, BY, KZ, KG, RU and the Commission's hub EEC on 127.0.0.1 (ports {}..{})", args.base_port, args.base_port + 52);
+    let algorithms: Vec<(String, KeyAlgorithm)> = if args.gost {
+        println!("Signatures: GOST R 34.10-2012 with Streebog, 256-bit for KZ, KG, AM and EEC, 512-bit for RU; ECDSA P-256 for BY (no STB 34.101 implementation here); TLS on ECDSA");
+        GOST_STATES
+            .iter()
+            .map(|(s, a)| (s.to_string(), *a))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let cluster = tokio::task::block_in_place(|| {
-        Cluster::start(
+        Cluster::start_with_algorithms(
             args.dir.as_deref(),
             &states,
             Some("EEC"),
             &["KG", "AM"],
             args.base_port,
             "",
+            &Default::default(),
+            &algorithms,
         )
     })
     .map_err(fail)?;
@@ -250,8 +306,18 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
             println!("  {state}: {n}");
         }
     }
+    let wrong_algorithm = if args.gost {
+        check_receipt_algorithms(&cluster, &sent).await
+    } else {
+        0
+    };
     if args.exit {
         drop(cluster);
+        if wrong_algorithm > 0 {
+            return Err(Failure::Verdict(format!(
+                "{wrong_algorithm} receipts were not signed with their recipient's algorithm"
+            )));
+        }
         return if delivered == sent.len() {
             Ok(())
         } else {
@@ -291,7 +357,15 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         auth("RU")
     );
     println!("  curl -s http://127.0.0.1:{kz}/metrics");
-    println!("  xmlsec1 --verify --id-attr:Id urn:tereze:receipt:Batch --trusted-pem {}/ru/root.pem receipt.xml", cluster.dir.display());
+    if args.gost {
+        // Debian's xmlsec1 is built without GOST: verify GOST receipts with tereze itself.
+        println!(
+            "  tereze xml verify --trusted {}/ru/root.pem receipt.xml",
+            cluster.dir.display()
+        );
+    } else {
+        println!("  xmlsec1 --verify --id-attr:Id urn:tereze:receipt:Batch --trusted-pem {}/ru/root.pem receipt.xml", cluster.dir.display());
+    }
     println!("Ctrl-C stops them.");
     let _ = tokio::signal::ctrl_c().await;
     drop(cluster);
@@ -468,4 +542,40 @@ async fn print_timeline(cluster: &Cluster, s: &Sent) {
             r.receipt.len()
         );
     }
+}
+
+/// Reads every settled message's receipt from its sender and checks that its recipient signed
+/// it with the recipient's algorithm; prints the receipts per `SignatureMethod` and returns
+/// how many were not as expected (a receipt missing counts: the sender has none to show).
+async fn check_receipt_algorithms(cluster: &Cluster, sent: &[Sent]) -> usize {
+    let mut by_method: std::collections::BTreeMap<String, usize> = Default::default();
+    let mut wrong = 0;
+    for s in sent {
+        let recipient = s.to.split(' ').next().unwrap_or_default();
+        let receipt = match cluster.window(s.from).await {
+            Ok(mut w) => w
+                .status(StatusRequest {
+                    message_id: s.id.clone(),
+                })
+                .await
+                .map(|r| r.into_inner().receipt)
+                .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
+        let method = signature_method(&receipt).unwrap_or_else(|| "(no receipt)".into());
+        if method != expected_method(recipient) {
+            wrong += 1;
+            println!(
+                "  {} to {recipient}: receipt signed with {method}, expected {}",
+                s.id,
+                expected_method(recipient)
+            );
+        }
+        *by_method.entry(method).or_default() += 1;
+    }
+    println!("Receipts by signature method (each verified by its sender):");
+    for (method, n) in by_method {
+        println!("  {n:>5}  {method}");
+    }
+    wrong
 }

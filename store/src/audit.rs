@@ -347,19 +347,28 @@ pub(super) fn verify_data(data: AuditData) -> Result<AuditReport, StoreError> {
 /// The checkpoint's signer, or why its signature does not hold; the text becomes one of the
 /// report's problems, which is all a caller does with it.
 fn check_signature(cp: &Checkpoint) -> Result<String, String> {
+    // The scheme before the certificate: it loads its library (the GOST engine), without
+    // which OpenSSL parses a GOST certificate but never decodes its key.
+    let scheme = match &cp.algorithm {
+        Some(uri) => Some(
+            dsig::bytes_scheme(&Algorithms::default(), uri)
+                .map_err(|e| format!("signature algorithm {uri}: {e}"))?,
+        ),
+        None => None,
+    };
     let cert = X509::from_pem(cp.certificate.as_bytes())
         .map_err(|e| format!("unreadable certificate ({e})"))?;
-    let key = cert
-        .public_key()
-        .map_err(|e| format!("certificate without a usable key ({e})"))?;
     let signature = unhex(&cp.signature).ok_or("signature is not hex")?;
     let statement = checkpoint_statement(cp.seq, &cp.hash, cp.at);
-    let verified = match &cp.algorithm {
-        Some(uri) => dsig::verify_bytes(&Algorithms::default(), uri, &key, &statement, &signature)
-            .map_err(|e| format!("signature algorithm {uri}: {e}"))?,
+    let verified = match scheme {
+        Some(scheme) => dsig::verify_bytes(&*scheme, &cert, &statement, &signature)
+            .map_err(|e| format!("signature algorithm {}: {e}", scheme.uri()))?,
         None => {
             // Written before checkpoints named their scheme: OpenSSL's own encoding (DER for
             // ECDSA) with SHA-256, the one scheme the node used then.
+            let key = cert
+                .public_key()
+                .map_err(|e| format!("certificate without a usable key ({e})"))?;
             let mut verifier = Verifier::new(MessageDigest::sha256(), &key)
                 .map_err(|e| format!("verifier: {e}"))?;
             verifier

@@ -14,7 +14,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use tereze_proto::window_client::WindowClient;
-use tereze_trust::devpki::{self, DevPkiSpec, KeyAlgorithm};
+use tereze_trust::devpki::{self, DevPkiSpec};
 
 /// A `Window` client that presents its node's national client token on every call.
 pub type Window = WindowClient<InterceptedService<Channel, NationalToken>>;
@@ -68,24 +68,6 @@ fn spawn_node(exe: &Path, config: &Path, name: &str) -> Result<Child, ClusterErr
         })
 }
 
-/// What [`Cluster::start_with`] starts: [`Cluster::start_configured`]'s arguments and each
-/// listed state's key algorithm for its CA and document signer (`pki init-dev --algorithm`;
-/// the others stay ECDSA P-256).
-#[derive(Debug, Clone, Copy)]
-pub struct Start<'a> {
-    /// Where the dev PKI and the nodes' data go (a temporary directory when `None`).
-    pub dir: Option<&'a Path>,
-    pub states: &'a [&'a str],
-    pub hub: Option<&'a str>,
-    pub via_hub: &'a [&'a str],
-    pub base_port: u16,
-    /// Appended to every node's configuration.
-    pub extra_config: &'a str,
-    /// Top-level `key = value` lines added to some nodes' configuration, by state.
-    pub top_level: &'a BTreeMap<String, String>,
-    pub algorithms: &'a [(String, KeyAlgorithm)],
-}
-
 impl Cluster {
     /// Writes a dev PKI to `dir` (a temporary directory when `None`) and starts the nodes.
     pub fn start(
@@ -118,7 +100,7 @@ impl Cluster {
         extra_config: &str,
         top_level: &BTreeMap<String, String>,
     ) -> Result<Self, ClusterError> {
-        Self::start_with(&Start {
+        Self::start_with_algorithms(
             dir,
             states,
             hub,
@@ -126,23 +108,23 @@ impl Cluster {
             base_port,
             extra_config,
             top_level,
-            algorithms: &[],
-        })
+            &[],
+        )
     }
 
-    /// Writes the dev PKI `start` describes (with its states' key algorithms) and starts the
-    /// nodes.
-    pub fn start_with(start: &Start) -> Result<Self, ClusterError> {
-        let Start {
-            dir,
-            states,
-            hub,
-            via_hub,
-            base_port,
-            extra_config,
-            top_level,
-            algorithms,
-        } = *start;
+    /// [`start_configured`](Self::start_configured), with the listed states' CAs and
+    /// document signers on their own key algorithm (`tereze pki init-dev --algorithm`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_with_algorithms(
+        dir: Option<&Path>,
+        states: &[&str],
+        hub: Option<&str>,
+        via_hub: &[&str],
+        base_port: u16,
+        extra_config: &str,
+        top_level: &BTreeMap<String, String>,
+        algorithms: &[(String, devpki::KeyAlgorithm)],
+    ) -> Result<Self, ClusterError> {
         let (temp, dir) = match dir {
             Some(d) => (None, d.to_path_buf()),
             None => {

@@ -52,16 +52,31 @@ impl Net {
     /// binary run in parallel threads, so every test passes a `base` whose blocks overlap no
     /// other test's.
     pub fn init(states: &str, hub: &str, via_hub: &str, base: u16, extra: &str) -> Self {
+        Self::init_with_algorithms(states, hub, via_hub, base, extra, "")
+    }
+
+    /// [`init`](Self::init) with `init-dev --algorithm ALGORITHMS` (`KZ=gost2012-256,…`; none
+    /// when empty): those states' CAs and document signers on their own key algorithm.
+    pub fn init_with_algorithms(
+        states: &str,
+        hub: &str,
+        via_hub: &str,
+        base: u16,
+        extra: &str,
+        algorithms: &str,
+    ) -> Self {
         let nodes = states.split(',').count() + usize::from(!hub.is_empty());
         claim_ports(base, nodes);
         let dir = tempfile::tempdir().expect("temp dir");
-        let out = Command::new(bin())
-            .args(["pki", "init-dev", "--out"])
+        let mut init = Command::new(bin());
+        init.args(["pki", "init-dev", "--out"])
             .arg(dir.path())
             .args(["--states", states, "--hub", hub, "--via-hub", via_hub])
-            .args(["--base-port", &base.to_string()])
-            .output()
-            .expect("runs");
+            .args(["--base-port", &base.to_string()]);
+        if !algorithms.is_empty() {
+            init.args(["--algorithm", algorithms]);
+        }
+        let out = init.output().expect("runs");
         assert!(
             out.status.success(),
             "{}",

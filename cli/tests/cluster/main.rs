@@ -14,6 +14,7 @@ mod attachments;
 mod conformance;
 mod console;
 mod exchange_security;
+mod gost;
 mod ha;
 mod reference;
 mod relay;

@@ -19,7 +19,8 @@ pub use algorithm::{
 };
 pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
 pub use sign::{
-    sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions, SignTarget,
+    bytes_scheme, sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions,
+    SignTarget,
 };
 pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
 

@@ -7,7 +7,7 @@ use base64::Engine;
 
 use std::sync::Arc;
 
-use openssl::pkey::{PKeyRef, Public};
+use openssl::x509::X509Ref;
 
 use super::algorithm::{Algorithms, DigestMethod, RsaPadding, SignatureScheme};
 use super::gost;
@@ -242,15 +242,13 @@ pub fn sign_bytes(
     })
 }
 
-/// Checks a [`sign_bytes`] signature: `Ok(false)` when it does not verify, an error when the
-/// URI names no scheme in `algorithms` or the value is malformed for it.
-pub fn verify_bytes(
+/// The scheme a [`sign_bytes`] signature names, with its library loaded: call it before the
+/// signer's certificate is parsed, since OpenSSL never decodes a key it could not decode at
+/// parse time (a GOST certificate read before the engine is loaded stays unusable).
+pub fn bytes_scheme(
     algorithms: &Algorithms,
     algorithm: &str,
-    key: &PKeyRef<Public>,
-    data: &[u8],
-    value: &[u8],
-) -> Result<bool, DsigError> {
+) -> Result<Arc<dyn SignatureScheme>, DsigError> {
     let scheme = algorithms
         .by_uri(algorithm)
         .ok_or_else(|| DsigError::AlgorithmUnavailable {
@@ -258,8 +256,26 @@ pub fn verify_bytes(
             engine: None,
         })?;
     scheme.check_available()?;
-    scheme.check_key(key)?;
-    scheme.verify(key, data, value)
+    Ok(scheme)
+}
+
+/// Checks a [`sign_bytes`] signature under `scheme` ([`bytes_scheme`]) by the key of
+/// `certificate`: `Ok(false)` when it does not verify, an error when the key does not fit the
+/// scheme or the value is malformed for it.
+pub fn verify_bytes(
+    scheme: &dyn SignatureScheme,
+    certificate: &X509Ref,
+    data: &[u8],
+    value: &[u8],
+) -> Result<bool, DsigError> {
+    let key = certificate
+        .public_key()
+        .map_err(|source| DsigError::KeyUnreadable {
+            what: "the certificate's public key",
+            source,
+        })?;
+    scheme.check_key(&key)?;
+    scheme.verify(&key, data, value)
 }
 
 #[cfg(test)]
@@ -289,14 +305,26 @@ mod tests {
                 "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-512",
             ),
         ] {
-            let key = SigningKey::new(generate_key(kind).expect("key"), None).expect("key");
+            let private = generate_key(kind).expect("key");
+            let cert = crate::pki::issue_certificate(
+                &crate::pki::CertificateSpec {
+                    subject: &[("CN", "signer")],
+                    not_before_days: -1,
+                    not_after_days: 1,
+                    is_ca: false,
+                },
+                &private,
+                None,
+            )
+            .expect("certificate");
+            let key = SigningKey::new(private, Some(cert.clone())).expect("key");
             let sig = sign_bytes(&key, b"statement", &SignOptions::default()).expect("signs");
             assert_eq!(sig.algorithm, uri);
-            let public = key.public_key();
-            assert!(verify_bytes(&algorithms, uri, public, b"statement", &sig.value).expect("ok"));
-            assert!(!verify_bytes(&algorithms, uri, public, b"statemenT", &sig.value).expect("ok"));
+            let scheme = bytes_scheme(&algorithms, uri).expect("scheme");
+            assert!(verify_bytes(&*scheme, &cert, b"statement", &sig.value).expect("ok"));
+            assert!(!verify_bytes(&*scheme, &cert, b"statemenT", &sig.value).expect("ok"));
             assert!(matches!(
-                verify_bytes(&algorithms, "urn:x:none", public, b"statement", &sig.value),
+                bytes_scheme(&algorithms, "urn:x:none"),
                 Err(DsigError::AlgorithmUnavailable { uri, .. }) if uri == "urn:x:none"
             ));
         }
