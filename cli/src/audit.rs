@@ -13,7 +13,9 @@ pub(crate) enum AuditCommand {
     /// store: the embedded store in DATA_DIR (the node must be stopped), or a PostgreSQL
     /// store given by --store (read in one consistent snapshot; the replicas may run). Exit 0
     /// when intact, 1 with each problem found (an edited, inserted or deleted entry; a history
-    /// that disagrees with the chain; a truncation before the last checkpoint).
+    /// that disagrees with the chain; a truncation before the last checkpoint). Each checkpoint
+    /// is checked with the scheme it names (a GOST one needs the OpenSSL GOST engine, Debian
+    /// package libengine-gost-openssl).
     Verify {
         #[arg(value_name = "DATA_DIR", required_unless_present = "store")]
         data_dir: Option<PathBuf>,

@@ -6,6 +6,7 @@ use clap::Subcommand;
 use tereze_codecs::dsig::SigningKey;
 
 use crate::common::Failure;
+use tereze_trust::algorithms;
 use tereze_trust::document as trust_document;
 use tereze_trust::{read_anchor, File, TrustSpace};
 
@@ -151,6 +152,10 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
                     anchors.join("; "),
                     s.crls.len()
                 ));
+                out.push_str(&format!(
+                    "  algorithms: {}\n",
+                    algorithms::describe(entry.and_then(|e| e.algorithms.as_ref()))
+                ));
                 for n in &s.nodes {
                     out.push_str(&format!("  node {} ({})\n", n.endpoint, n.server_name));
                 }
@@ -161,9 +166,9 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
             crate::common::write_stdout(out.as_bytes())
         }
         TrustCommand::Diff { anchor, old, new } => {
-            let (a, _) = load(&old, anchor.as_ref())?;
-            let (b, _) = load(&new, anchor.as_ref())?;
-            let lines = diff(&a, &b);
+            let old = load(&old, anchor.as_ref())?;
+            let new = load(&new, anchor.as_ref())?;
+            let lines = diff(&old, &new);
             let mut out = lines.join("\n");
             if !out.is_empty() {
                 out.push('\n');
@@ -191,7 +196,7 @@ fn rule(r: &tereze_trust::FileRecognition) -> String {
 }
 
 /// Human-readable differences, one per line: `+` added, `-` removed, `~` changed.
-fn diff(a: &File, b: &File) -> Vec<String> {
+fn diff((a, old): &(File, TrustSpace), (b, new): &(File, TrustSpace)) -> Vec<String> {
     let mut out = Vec::new();
     if a.version != b.version {
         out.push(format!("~ version {} -> {}", a.version, b.version));
@@ -227,6 +232,18 @@ fn diff(a: &File, b: &File) -> Vec<String> {
                     s.crls != t.crls,
                 );
                 changed("nodes", s.nodes != t.nodes);
+                // Compared as read, so a name and its URI are the same policy.
+                let policy =
+                    |space: &TrustSpace| space.state(&s.code).and_then(|e| e.algorithms.clone());
+                let (p, q) = (policy(old), policy(new));
+                changed(
+                    &format!(
+                        "algorithms {} -> {}",
+                        algorithms::describe(p.as_ref()),
+                        algorithms::describe(q.as_ref())
+                    ),
+                    p != q,
+                );
             }
         }
     }

@@ -123,6 +123,35 @@ fn the_untouched_signature_verifies() {
 }
 
 #[test]
+fn the_verdict_names_the_signature_method_digests_and_key_it_accepted() {
+    // What an algorithm policy (the trust space's, per state) judges after verification.
+    for (kind, family, bits, method) in [
+        (
+            KeyKind::EcP384,
+            "ec",
+            384,
+            "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+        ),
+        (
+            KeyKind::Rsa(2048),
+            "rsa",
+            2048,
+            "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+        ),
+    ] {
+        let pki = Pki::new(kind);
+        let (doc, _) = signed(&pki, PAYLOAD, Some("p"));
+        let v = verify(&pki, &doc).expect("valid");
+        assert_eq!(v.signature_method, method);
+        assert_eq!(
+            v.digest_methods,
+            ["http://www.w3.org/2001/04/xmlenc#sha256"]
+        );
+        assert_eq!((v.key.family.as_str(), v.key.bits), (family, bits));
+    }
+}
+
+#[test]
 fn xsw_moved_signed_element_is_refused() {
     let pki = Pki::new(KeyKind::EcP256);
     let (_, sig) = signed(&pki, PAYLOAD, Some("p"));

@@ -203,6 +203,10 @@ pub const CHECKS: &[Check] = &[
         run: signature,
     },
     Check {
+        codes: &["algorithm-not-permitted"],
+        run: algorithms_permitted,
+    },
+    Check {
         codes: &["certificate-revoked"],
         run: not_revoked,
     },
@@ -277,6 +281,15 @@ struct Claimed<'a> {
 struct Signed {
     signer: dsig::Signer,
     envelope: Envelope,
+    /// What the signature used: its method, the references' digests, the key.
+    algorithms: Used,
+}
+
+/// The algorithms of a verified signature, as [`algorithms_permitted`] judges them.
+struct Used {
+    signature_method: String,
+    digest_methods: Vec<String>,
+    key: dsig::SignerKey,
 }
 
 impl<'a> Facts<'a> {
@@ -408,7 +421,33 @@ fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outc
     facts.signed = Some(Signed {
         signer: verified.signer,
         envelope,
+        algorithms: Used {
+            signature_method: verified.signature_method,
+            digest_methods: verified.digest_methods,
+            key: verified.key,
+        },
     });
+    Ok(None)
+}
+
+/// 4a. The signature used only algorithms the signing state permits (its trust-space
+/// policy): the state the signer chains to, which the signature check took from the sender.
+/// A state listed for GOST cannot be impersonated with ECDSA, a downgrade.
+fn algorithms_permitted(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let state = facts.claimed().sender;
+    let Some(policy) = &state.algorithms else {
+        return Ok(None);
+    };
+    let used = &facts.signed().algorithms;
+    if let Err(e) = policy.judge_parts(&used.signature_method, &used.digest_methods, &used.key) {
+        return reject(
+            "algorithm-not-permitted",
+            format!(
+                "{}'s documents: {e} (trust space v{})",
+                state.code, r.trust.version
+            ),
+        );
+    }
     Ok(None)
 }
 
@@ -1341,5 +1380,210 @@ mod tests {
         // Kazakhstan's documents are still recognised under the first row.
         let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
         assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    /// KZ's trust-space policy becomes `written` (TOML, as an operator writes it).
+    fn kz_policy(f: &mut Fixture, written: &str) {
+        let file: tereze_trust::FileAlgorithms = toml_policy(written);
+        let policy = tereze_trust::algorithms::AlgorithmPolicy::read(&file).expect("policy");
+        f.trust.states.get_mut("KZ").expect("KZ").algorithms = Some(policy);
+    }
+
+    fn toml_policy(written: &str) -> tereze_trust::FileAlgorithms {
+        let text = format!("version = 1\nissued_at = \"\"\n[[state]]\ncode = \"KZ\"\nname = \"\"\nrole = \"member\"\nanchors = []\n[state.algorithms]\n{written}\n");
+        let file = tereze_trust::TrustSpace::read(text.as_bytes(), None)
+            .expect("TOML")
+            .0;
+        file.states[0].algorithms.clone().expect("a policy")
+    }
+
+    /// A KZ signer of `kind`, its certificate issued by KZ's root.
+    fn kz_signer_of(f: &Fixture, kind: KeyKind) -> SigningKey {
+        let (root, root_key) = f.kz_root();
+        let key = generate_key(kind).expect("key");
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("C", "KZ"), ("CN", "KZ signer")],
+                not_before_days: -1,
+                not_after_days: 30,
+                is_ca: false,
+            },
+            &key,
+            Some((&root, &root_key)),
+        )
+        .expect("cert");
+        SigningKey::new(key, Some(cert)).expect("signer")
+    }
+
+    fn signed_with(h: &Header, key: &SigningKey, digest: dsig::DigestMethod) -> Vec<u8> {
+        let content = xml::parse(SAMPLE).expect("body");
+        let mut doc = Envelope::build_document(VERSION, h, &content).expect("envelope");
+        let options = SignOptions {
+            digest,
+            ..SignOptions::default()
+        };
+        dsig::sign_enveloped(&mut doc, &SignTarget::Document, key, &options).expect("signs");
+        doc.to_xml().into_bytes()
+    }
+
+    #[test]
+    fn a_state_that_permits_the_algorithm_recognises_its_documents() {
+        let mut f = fixture();
+        kz_policy(
+            &mut f,
+            "signature = [\"ecdsa-sha256\"]\ndigest = [\"sha256\"]\nmin_ec_bits = 256",
+        );
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn an_algorithm_the_state_does_not_permit_is_refused_naming_found_and_permitted() {
+        let mut f = fixture();
+        kz_policy(&mut f, "signature = [\"ecdsa-sha384\", \"ecdsa-sha512\"]");
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert_eq!(
+            v.reasons[0].message,
+            format!(
+                "KZ's documents: signature method ecdsa-sha256 is not permitted (permitted: \
+                 ecdsa-sha384, ecdsa-sha512) (trust space v{})",
+                f.trust.version
+            )
+        );
+        // The same key signing with SHA-512 uses a permitted method.
+        let v = f.judge(
+            &signed_with(&header(), &f.kz_signer(), dsig::DigestMethod::SHA512),
+            |_| {},
+        );
+        assert!(v.recognised(), "{:?}", v.reasons);
+
+        // Digests: the reference's DigestMethod is judged as well as the SignatureMethod's.
+        kz_policy(&mut f, "digest = [\"sha512\"]");
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0]
+                .message
+                .contains("digest method sha256 is not permitted (permitted: sha512)"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_state_listed_for_gost_sending_ecdsa_is_a_refused_downgrade() {
+        let mut f = fixture();
+        kz_policy(
+            &mut f,
+            "signature = [\"gost2012-256\", \"gost2012-512\"]\ndigest = [\"gost2012-256\", \"gost2012-512\"]",
+        );
+        // A valid signature by KZ's own, trusted signer: only the algorithm is wrong.
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0].message.contains(
+                "signature method ecdsa-sha256 is not permitted (permitted: gost2012-256, \
+                 gost2012-512)"
+            ),
+            "{:?}",
+            v.reasons
+        );
+        // The check runs after the signature's: a tampered envelope is still
+        // signature-invalid, whatever its algorithm.
+        let tampered = String::from_utf8(signed(&header(), SAMPLE, &f.kz_signer()))
+            .expect("utf-8")
+            .replacen("Ячмень", "Пшеница", 1);
+        assert_eq!(
+            code(&f.judge(tampered.as_bytes(), |_| {})),
+            "signature-invalid"
+        );
+    }
+
+    #[test]
+    fn a_key_under_the_states_minimum_size_is_refused() {
+        let mut f = fixture();
+        kz_policy(&mut f, "min_ec_bits = 384\nmin_rsa_bits = 3072");
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0]
+                .message
+                .contains("EC key of 256 bits is under the minimum of 384 bits"),
+            "{:?}",
+            v.reasons
+        );
+        let p384 = kz_signer_of(&f, KeyKind::EcP384);
+        let v = f.judge(&signed(&header(), SAMPLE, &p384), |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+        let rsa = kz_signer_of(&f, KeyKind::Rsa(2048));
+        let v = f.judge(&signed(&header(), SAMPLE, &rsa), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0]
+                .message
+                .contains("RSA key of 2048 bits is under the minimum of 3072 bits"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_state_without_a_policy_keeps_the_verifiers_defaults() {
+        let f = fixture();
+        assert!(f.trust.state("KZ").expect("KZ").algorithms.is_none());
+        for kind in [KeyKind::EcP256, KeyKind::EcP384, KeyKind::Rsa(2048)] {
+            let v = f.judge(&signed(&header(), SAMPLE, &kz_signer_of(&f, kind)), |_| {});
+            assert!(v.recognised(), "{kind:?}: {:?}", v.reasons);
+        }
+        // SHA-1 stays refused by the verifier itself.
+        let sha1 = String::from_utf8(signed(&header(), SAMPLE, &f.kz_signer()))
+            .expect("utf-8")
+            .replace(
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+                "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1",
+            );
+        let v = f.judge(sha1.as_bytes(), |_| {});
+        assert_eq!(code(&v), "signature-invalid");
+        assert!(v.reasons[0].message.contains("SHA-1"), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn gost_documents_are_judged_by_the_gost_policy_and_ecdsa_is_not_a_substitute() {
+        let mut f = fixture();
+        let gost = kz_signer_of(&f, KeyKind::Gost2012_256);
+        let gost_env = signed_with(&header(), &gost, dsig::DigestMethod::GOST_256);
+        kz_policy(
+            &mut f,
+            "signature = [\"gost2012-256\", \"gost2012-512\"]\ndigest = [\"gost2012-256\", \"gost2012-512\"]",
+        );
+        let v = f.judge(&gost_env, |_| {});
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // The downgrade: KZ's own trusted ECDSA signer is not enough.
+        let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+
+        // Listed for the 512-bit scheme only, the 256-bit one is refused.
+        kz_policy(&mut f, "signature = [\"gost2012-512\"]");
+        let v = f.judge(&gost_env, |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0].message.contains(
+                "signature method gost2012-256 is not permitted (permitted: gost2012-512)"
+            ),
+            "{:?}",
+            v.reasons
+        );
+        // And a state listed for ECDSA does not take GOST.
+        kz_policy(&mut f, "signature = [\"ecdsa-sha256\"]");
+        let v = f.judge(&gost_env, |_| {});
+        assert_eq!(code(&v), "algorithm-not-permitted");
+        assert!(
+            v.reasons[0].message.contains(
+                "signature method gost2012-256 is not permitted (permitted: ecdsa-sha256)"
+            ),
+            "{:?}",
+            v.reasons
+        );
     }
 }

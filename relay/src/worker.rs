@@ -729,10 +729,14 @@ fn judge(
             let Some(anchors) = trust.state(recipient) else {
                 return Outcome::Dead(format!("{recipient} left the trust space"));
             };
-            match node
-                .receipts()
-                .verify(&r, &anchors.documents, recipient, id, &digest)
-            {
+            match node.receipts().verify(
+                &r,
+                &anchors.documents,
+                anchors.algorithms.as_ref(),
+                recipient,
+                id,
+                &digest,
+            ) {
                 Ok(facts) => {
                     let verdict = if facts.entry.verdict == "recognised" {
                         State::Recognised
@@ -766,10 +770,14 @@ fn judge(
             let Some(hub) = trust.state(peer) else {
                 return Outcome::Dead(format!("{peer} left the trust space"));
             };
-            match node
-                .receipts()
-                .verify(&f.hub_receipt, &hub.documents, peer, id, &digest)
-            {
+            match node.receipts().verify(
+                &f.hub_receipt,
+                &hub.documents,
+                hub.algorithms.as_ref(),
+                peer,
+                id,
+                &digest,
+            ) {
                 Ok(_) => Outcome::Forwarded {
                     recipient: recipient.clone(),
                     hub_receipt: f.hub_receipt,

@@ -62,6 +62,17 @@ pub enum DocumentError {
         subject: String,
         at: String,
     },
+    /// The signature holds but uses an algorithm the authority's state does not permit (its
+    /// trust-space policy).
+    #[error("change set {directory} #{number} by {authority}: {source}")]
+    AlgorithmNotPermitted {
+        directory: String,
+        number: u64,
+        authority: String,
+        /// Boxed: the rare case should not grow every `DocumentError`.
+        #[source]
+        source: Box<crate::algorithms::NotPermitted>,
+    },
 }
 
 /// What the root says, before verification: enough to pick the anchor and to route.
@@ -220,6 +231,17 @@ pub fn verify(
             reason: e.to_string(),
         }
     })?;
+    // A Commission set has no state, so no policy: the node's defaults judge it.
+    if let Some(policy) = state.and_then(|s| s.algorithms.as_ref()) {
+        policy
+            .judge(&verified)
+            .map_err(|source| DocumentError::AlgorithmNotPermitted {
+                directory: claimed.directory.clone(),
+                number: claimed.number,
+                authority: claimed.authority.clone(),
+                source: Box::new(source),
+            })?;
+    }
     if let (Some(state), Some(cert)) = (state, verified.signer.certificate.as_ref()) {
         if let Some(when) = state.revoked_at(cert) {
             return Err(DocumentError::Revoked {
@@ -243,4 +265,54 @@ pub fn verify(
         ));
     }
     Ok((set, verified.signer.subject))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::devpki::{self, DevPkiSpec};
+
+    #[test]
+    fn a_set_signed_with_an_algorithm_its_state_does_not_permit_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        devpki::init(&DevPkiSpec {
+            out: dir.path().to_path_buf(),
+            states: vec!["KZ".into(), "RU".into()],
+            hub: None,
+            via_hub: vec![],
+            base_port: 20950,
+            days: 30,
+        })
+        .expect("dev PKI");
+        let mut trust =
+            TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
+        let read = |f: &str| std::fs::read(dir.path().join("kz").join(f)).expect("read");
+        let kz = SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key");
+        let set = ChangeSet {
+            directory: "P.CLS.KZ.TEST".into(),
+            number: 1,
+            authority: "KZ:KGD".into(),
+            issued_at: "2026-11-25T00:00:00Z".into(),
+            define: None,
+            operations: Vec::new(),
+        };
+        let signed = sign(&set, &kz).expect("signs");
+        verify(&signed, &trust, None).expect("no policy: verifies");
+        let policy = crate::algorithms::AlgorithmPolicy::read(&crate::FileAlgorithms {
+            min_ec_bits: Some(384),
+            ..crate::FileAlgorithms::default()
+        })
+        .expect("policy");
+        trust.states.get_mut("KZ").expect("KZ").algorithms = Some(policy);
+        let e = verify(&signed, &trust, None).expect_err("a P-256 key under KZ's minimum");
+        assert!(
+            matches!(e, DocumentError::AlgorithmNotPermitted { .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "change set P.CLS.KZ.TEST #1 by KZ:KGD: EC key of 256 bits is under the minimum of \
+             384 bits"
+        );
+    }
 }

@@ -115,6 +115,21 @@ impl KeyAlgorithm {
             .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
+    /// The state's `[state.algorithms]` in the trust space: a GOST state's documents may be
+    /// signed with its GOST method and Streebog only, so an ECDSA signature in its name (the
+    /// TLS root is ECDSA) is refused as a downgrade; ECDSA and RSA states keep the defaults.
+    fn policy(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 | Self::Rsa2048 => "",
+            Self::Gost2012_256 => {
+                "\n[state.algorithms]\nsignature = [\"gost2012-256\"]\ndigest = [\"gost2012-256\"]\n"
+            }
+            Self::Gost2012_512 => {
+                "\n[state.algorithms]\nsignature = [\"gost2012-512\"]\ndigest = [\"gost2012-512\"]\n"
+            }
+        }
+    }
+
     fn kind(self) -> KeyKind {
         match self {
             Self::EcdsaP256 => KeyKind::EcP256,
@@ -399,10 +414,11 @@ pub fn init_with(
         }
         let _ = writeln!(
             trust,
-            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nprocesses = [{}]\nanchors = [{}]\n\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
+            "[[state]]\ncode = \"{code}\"\nname = \"{name}\"\nrole = \"{}\"\nprocesses = [{}]\nanchors = [{}]\n{}\n[[state.node]]\nendpoint = \"https://127.0.0.1:{}\"\nserver_name = \"{sn}\"\ntls_certificate = \"\"\"\n{}\"\"\"\n",
             if *is_hub { "hub" } else { "member" },
             if *is_hub { "" } else { MEMBER_PROCESSES },
             anchors,
+            algorithm.policy(),
             p.exchange,
             String::from_utf8_lossy(&tls.to_pem()?),
         );
@@ -516,6 +532,22 @@ mod tests {
         assert!(trust.signer.is_some());
         assert_eq!(trust.state("KZ").expect("KZ").anchors.len(), 2);
         assert_eq!(trust.state("BY").expect("BY").anchors.len(), 1);
+        // GOST states permit their own GOST method and digest only; BY keeps the defaults.
+        let policy =
+            |s: &str| crate::algorithms::describe(trust.state(s).expect(s).algorithms.as_ref());
+        assert_eq!(
+            policy("RU"),
+            crate::algorithms::describe(Some(&crate::algorithms::AlgorithmPolicy {
+                signature: Some(vec![tereze_codecs::dsig::SignatureMethodName::find(
+                    "gost2012-512"
+                )
+                .expect("name")]),
+                digest: Some(vec![tereze_codecs::dsig::DigestMethod::GOST_512]),
+                min_rsa_bits: None,
+                min_ec_bits: None,
+            }))
+        );
+        assert!(trust.state("BY").expect("BY").algorithms.is_none());
     }
 
     #[test]

@@ -8,6 +8,9 @@
 //!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false" [Conformance="true"]>
 //!     <ts:Process>P.CC.01</ts:Process> <ts:Anchor>PEM</ts:Anchor> <ts:Crl>PEM</ts:Crl>
 //!     <ts:CrlLocation>http://…/v1/crl</ts:CrlLocation>
+//!     [<ts:Algorithms [MinRsaBits="3072"] [MinEcBits="256"]>
+//!        <ts:SignatureMethod Algorithm="URI"/>… <ts:DigestMethod Algorithm="URI"/>…
+//!      </ts:Algorithms>]
 //!     <ts:Node Endpoint="https://…" ServerName="…"><ts:TlsCertificate>PEM</ts:TlsCertificate></ts:Node>
 //!   </ts:State>
 //!   <ts:Recognition Document="R.CC.01.001" Issuer="KZ" ValidFrom="2026-01-01" ValidTo="">
@@ -20,7 +23,8 @@
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 
-use crate::file::{File, FileNode, FileRecognition, FileState};
+use crate::algorithms::AlgorithmPolicy;
+use crate::file::{File, FileAlgorithms, FileNode, FileRecognition, FileState};
 use crate::Role;
 
 pub const TRUST_NAMESPACE: &str = "urn:tereze:trust-space";
@@ -73,6 +77,11 @@ pub fn to_document(file: &File) -> Document {
         for u in &s.crl_urls {
             text_child(&mut doc, st, "CrlLocation", u);
         }
+        // Written only when set: a document without it (every one before policies existed)
+        // means the verifier's defaults.
+        if let Some(a) = &s.algorithms {
+            write_algorithms(&mut doc, st, a);
+        }
         for n in &s.nodes {
             let mut e = ts("Node");
             e.set_attribute("Endpoint", &n.endpoint);
@@ -93,6 +102,30 @@ pub fn to_document(file: &File) -> Document {
         }
     }
     doc
+}
+
+/// `ts:Algorithms`, with URIs: names are resolved so that a reader needs no name table. An
+/// entry that names nothing known is written as it is, for the reader to refuse.
+fn write_algorithms(doc: &mut Document, state: NodeId, written: &FileAlgorithms) {
+    let a = AlgorithmPolicy::read(written).map_or_else(|_| written.clone(), |p| p.to_file());
+    let mut e = ts("Algorithms");
+    if let Some(b) = a.min_rsa_bits {
+        e.set_attribute("MinRsaBits", &b.to_string());
+    }
+    if let Some(b) = a.min_ec_bits {
+        e.set_attribute("MinEcBits", &b.to_string());
+    }
+    let id = doc.append_element(state, e);
+    for (local, list) in [
+        ("SignatureMethod", &a.signature),
+        ("DigestMethod", &a.digest),
+    ] {
+        for uri in list.iter().flatten() {
+            let mut m = ts(local);
+            m.set_attribute("Algorithm", uri);
+            doc.append_element(id, m);
+        }
+    }
 }
 
 fn role_name(r: Role) -> &'static str {
@@ -243,6 +276,7 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         processes: Vec::new(),
         partner,
         conformance,
+        algorithms: None,
     };
     for c in doc.child_elements(id) {
         let Some(e) = doc.element(c) else {
@@ -257,6 +291,11 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
             s.crls.push(text());
         } else if e.is(TRUST_NAMESPACE, "CrlLocation") {
             s.crl_urls.push(doc.text_content(c).trim().to_owned());
+        } else if e.is(TRUST_NAMESPACE, "Algorithms") {
+            if s.algorithms.is_some() {
+                return Err(format!("{}: ts:Algorithms given twice", doc.path(c)));
+            }
+            s.algorithms = Some(read_algorithms(doc, c)?);
         } else if e.is(TRUST_NAMESPACE, "Node") {
             let cert = doc
                 .child(c, TRUST_NAMESPACE, "TlsCertificate")
@@ -271,4 +310,197 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         }
     }
     Ok(s)
+}
+
+/// `ts:Algorithms` as written; [`AlgorithmPolicy::read`] judges the URIs.
+fn read_algorithms(doc: &Document, id: NodeId) -> Result<FileAlgorithms, String> {
+    let bits = |name: &str| -> Result<Option<u32>, String> {
+        doc.element(id)
+            .and_then(|e| e.attribute(name))
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| format!("{}/@{name}: {v:?} is not a number of bits", doc.path(id)))
+            })
+            .transpose()
+    };
+    let mut a = FileAlgorithms {
+        min_rsa_bits: bits("MinRsaBits")?,
+        min_ec_bits: bits("MinEcBits")?,
+        ..FileAlgorithms::default()
+    };
+    for c in doc.child_elements(id) {
+        let list = match doc.element(c) {
+            Some(e) if e.is(TRUST_NAMESPACE, "SignatureMethod") => &mut a.signature,
+            Some(e) if e.is(TRUST_NAMESPACE, "DigestMethod") => &mut a.digest,
+            _ => return Err(format!("{}: unexpected element", doc.path(c))),
+        };
+        list.get_or_insert_with(Vec::new)
+            .push(attr(doc, c, "Algorithm")?);
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The algorithm policy in the signed document: written only when set, read back to the
+    //! same policy, and documents signed before it existed still verify.
+
+    use super::*;
+    use crate::devpki::{self, DevPkiSpec};
+    use crate::TrustSpace;
+    use std::path::Path;
+
+    fn dev_pki() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("dir");
+        devpki::init(&DevPkiSpec {
+            out: dir.path().to_path_buf(),
+            states: vec!["KZ".into(), "RU".into()],
+            hub: Some("EEC".into()),
+            via_hub: vec![],
+            base_port: 21000,
+            days: 30,
+        })
+        .expect("dev PKI");
+        dir
+    }
+
+    /// The TOML source with `policy` as KZ's `[state.algorithms]`.
+    fn source_with_kz_policy(dir: &Path, policy: &str) -> String {
+        let text = std::fs::read_to_string(dir.join("trust-space.toml")).expect("source");
+        let kz = text.find("code = \"KZ\"").expect("KZ");
+        let end = kz + text[kz..].find("[[state]]").expect("a state after KZ");
+        format!(
+            "{}[state.algorithms]\n{policy}\n{}",
+            &text[..end],
+            &text[end..]
+        )
+    }
+
+    fn read_toml(text: &str) -> File {
+        toml::from_str(text).expect("TOML")
+    }
+
+    fn eec_signer(dir: &Path) -> SigningKey {
+        let read = |p: &str| std::fs::read(dir.join(p)).expect("read");
+        SigningKey::from_pem(&read("eec/signer.key"), Some(&read("eec/signer.pem"))).expect("key")
+    }
+
+    fn eec_anchor(dir: &Path) -> TrustStore {
+        crate::read_anchor(&dir.join("eec/root.pem")).expect("anchor")
+    }
+
+    const POLICY: &str = "signature = [\"ecdsa-sha384\", \"http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512\"]\ndigest = [\"sha384\"]\nmin_rsa_bits = 3072\nmin_ec_bits = 384\n";
+
+    #[test]
+    fn a_policy_is_written_as_uris_and_read_back_to_the_same_policy() {
+        let dir = dev_pki();
+        let file = read_toml(&source_with_kz_policy(dir.path(), POLICY));
+        let written = file.states[0].algorithms.clone().expect("KZ's policy");
+        assert_eq!(written.signature.as_ref().map(Vec::len), Some(2));
+        let doc = to_document(&file);
+        let xml = doc.to_xml();
+        assert_eq!(xml.matches("<ts:Algorithms").count(), 1, "KZ's only");
+        assert!(xml.contains(r#"<ts:Algorithms MinRsaBits="3072" MinEcBits="384">"#));
+        assert!(xml.contains(
+            r#"<ts:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384"/>"#
+        ));
+        assert!(xml.contains(
+            r#"<ts:DigestMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#sha384"/>"#
+        ));
+        let back = from_document(&xml::parse(xml.as_bytes()).expect("parses")).expect("reads");
+        assert_eq!(back.states[1].algorithms, None, "RU has none");
+        let policy = |f: &File| {
+            AlgorithmPolicy::read(f.states[0].algorithms.as_ref().expect("policy")).expect("ok")
+        };
+        assert_eq!(policy(&back), policy(&file));
+        // And once more: the URIs read as they were written.
+        let again = to_document(&back).to_xml();
+        assert_eq!(again, xml);
+    }
+
+    #[test]
+    fn a_signed_document_with_a_policy_verifies_and_an_older_one_without_still_does() {
+        let dir = dev_pki();
+        let file = read_toml(&source_with_kz_policy(dir.path(), POLICY));
+        let mut doc = to_document(&file);
+        sign(&mut doc, &eec_signer(dir.path())).expect("signs");
+        let (read, _) = verify(doc.to_xml().as_bytes(), &eec_anchor(dir.path())).expect("verifies");
+        let space = TrustSpace::from_file(read, Path::new("signed")).expect("in force");
+        let kz = space.state("KZ").expect("KZ");
+        let policy = kz.algorithms.as_ref().expect("KZ's policy");
+        assert_eq!(policy.min_ec_bits, Some(384));
+        assert_eq!(
+            policy.to_string(),
+            "signature ecdsa-sha384, ecdsa-sha512; digest sha384; RSA keys of at least 3072 \
+             bits; EC keys of at least 384 bits"
+        );
+        assert!(space.state("RU").expect("RU").algorithms.is_none());
+
+        // init-dev's document predates any policy: it verifies and restricts nothing.
+        let old = std::fs::read(dir.path().join("trust-space.xml")).expect("old");
+        assert!(!String::from_utf8_lossy(&old).contains("Algorithms"));
+        let (read, _) = verify(&old, &eec_anchor(dir.path())).expect("verifies");
+        let space = TrustSpace::from_file(read, Path::new("old")).expect("in force");
+        assert!(space.states.values().all(|s| s.algorithms.is_none()));
+    }
+
+    #[test]
+    fn an_unknown_algorithm_is_refused_with_its_state_and_position() {
+        let dir = dev_pki();
+        let file = read_toml(&source_with_kz_policy(
+            dir.path(),
+            "signature = [\"ecdsa-sha256\", \"ecdsa-sha3-256\"]",
+        ));
+        let e = TrustSpace::from_file(file, Path::new("ts.toml")).expect_err("refused");
+        let e = e.to_string();
+        assert!(
+            e.starts_with(
+                "ts.toml: state[0] (KZ).algorithms.signature[1]: \"ecdsa-sha3-256\" is not a \
+                 known signature method"
+            ),
+            "{e}"
+        );
+
+        // The same in a signed document: an unknown URI, or an element the layout lacks.
+        let file = read_toml(&source_with_kz_policy(dir.path(), POLICY));
+        let xml = to_document(&file).to_xml();
+        let unknown = xml.replace("xmldsig-more#sha384", "xmldsig-more#sha3-384");
+        let read = from_document(&xml::parse(unknown.as_bytes()).expect("parses")).expect("read");
+        let e = TrustSpace::from_file(read, Path::new("signed")).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("state[0] (KZ).algorithms.digest[0]: \"http://www.w3.org/2001/04/xmldsig-more#sha3-384\" is not a known digest method"),
+            "{e}"
+        );
+        let bits = xml.replace("MinRsaBits=\"3072\"", "MinRsaBits=\"many\"");
+        let e =
+            from_document(&xml::parse(bits.as_bytes()).expect("parses")).expect_err("not a number");
+        assert!(
+            e.ends_with("ts:Algorithms[1]/@MinRsaBits: \"many\" is not a number of bits"),
+            "{e}"
+        );
+        let stray = xml.replace("<ts:DigestMethod ", "<ts:KeySize ");
+        let e = from_document(&xml::parse(stray.as_bytes()).expect("parses"))
+            .expect_err("unexpected element");
+        assert!(
+            e.contains("ts:KeySize") && e.contains("unexpected element"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_state_without_a_policy_has_none() {
+        let dir = dev_pki();
+        let space = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("loads");
+        assert!(space.states.values().all(|s| s.algorithms.is_none()));
+        // An empty table restricts nothing: in force, the same as none.
+        let file = read_toml(&source_with_kz_policy(dir.path(), ""));
+        assert!(file.states[0].algorithms.is_some());
+        let space = TrustSpace::from_file(file, Path::new("ts.toml")).expect("loads");
+        assert!(space.state("KZ").expect("KZ").algorithms.is_none());
+        assert_eq!(
+            crate::algorithms::describe(None),
+            "no restriction (the node's defaults)"
+        );
+    }
 }

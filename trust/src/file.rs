@@ -39,6 +39,29 @@ pub struct FileState {
     /// quarantine. Absent: normal traffic.
     #[serde(default)]
     pub conformance: bool,
+    /// The algorithms this state's documents may be signed with (`[state.algorithms]`,
+    /// docs/protocol.md). Absent: the verifier's defaults, nothing narrower.
+    #[serde(default)]
+    pub algorithms: Option<FileAlgorithms>,
+}
+
+/// A state's algorithm policy as written: names (`ecdsa-sha256`, `sha256`) or XMLDSig URIs.
+/// Each key left out restricts nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAlgorithms {
+    /// Permitted `SignatureMethod`s.
+    #[serde(default)]
+    pub signature: Option<Vec<String>>,
+    /// Permitted `DigestMethod`s of the references.
+    #[serde(default)]
+    pub digest: Option<Vec<String>>,
+    /// Smallest RSA modulus, in bits.
+    #[serde(default)]
+    pub min_rsa_bits: Option<u32>,
+    /// Smallest EC group order, in bits (256: P-256 and larger).
+    #[serde(default)]
+    pub min_ec_bits: Option<u32>,
 }
 
 /// One row of the recognition matrix, as written.

@@ -6,6 +6,7 @@
 //! "Dependency rules"): no store, no network, no node state; callers hand it bytes and keys.
 #![forbid(unsafe_code)]
 
+pub mod algorithms;
 pub mod change_set;
 pub mod crl;
 pub mod devpki;
@@ -17,6 +18,6 @@ mod space;
 pub mod tls;
 pub mod traders;
 
-pub use file::{File, FileNode, FileRecognition, FileState};
+pub use file::{File, FileAlgorithms, FileNode, FileRecognition, FileState};
 pub use role::Role;
 pub use space::*;

@@ -19,6 +19,8 @@ use tereze_codecs::c14n::{self, C14nOptions, NodeSet};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 use tereze_support::digest::sha256;
+
+use crate::algorithms::{AlgorithmPolicy, NotPermitted};
 use uuid::Uuid;
 
 pub const RECEIPT_NAMESPACE: &str = "urn:tereze:receipt";
@@ -62,6 +64,13 @@ pub enum ReceiptError {
     NotInBatch,
     #[error("receipt is for {found}, expected {expected}")]
     Mismatch { expected: String, found: String },
+    /// The batch signature holds but uses an algorithm the receiver's state does not permit.
+    #[error("receipt signature by {receiver}: {source}")]
+    AlgorithmNotPermitted {
+        receiver: String,
+        #[source]
+        source: NotPermitted,
+    },
 }
 
 fn leaf_hash(entry_c14n: &[u8]) -> Vec<u8> {
@@ -225,6 +234,11 @@ struct SignedBatch {
     received_at: DateTime<Utc>,
     root: Vec<u8>,
     signer: String,
+    /// What the batch signature used, judged on every receipt: the policy may have changed
+    /// since the batch was remembered.
+    signature_method: String,
+    digest_methods: Vec<String>,
+    key: dsig::SignerKey,
 }
 
 /// Verifies receipts; remembers batches it has verified, so the receipts of one batch cost
@@ -235,12 +249,14 @@ pub struct ReceiptVerifier {
 }
 
 impl ReceiptVerifier {
-    /// Checks `receipt` against the anchors in `trust`, and that it is for `message_id` with
+    /// Checks `receipt` against the anchors in `trust` and the algorithms `policy` permits
+    /// (the receiver state's, from the trust space), and that it is for `message_id` with
     /// envelope digest `digest` from node `receiver`.
     pub fn verify(
         &self,
         receipt: &[u8],
         trust: &TrustStore,
+        policy: Option<&AlgorithmPolicy>,
         receiver: &str,
         message_id: Uuid,
         digest: &[u8],
@@ -317,6 +333,18 @@ impl ReceiptVerifier {
         }
         if h != signed.root {
             return Err(ReceiptError::NotInBatch);
+        }
+        if let Some(policy) = policy {
+            policy
+                .judge_parts(
+                    &signed.signature_method,
+                    &signed.digest_methods,
+                    &signed.key,
+                )
+                .map_err(|source| ReceiptError::AlgorithmNotPermitted {
+                    receiver: receiver.to_owned(),
+                    source,
+                })?;
         }
         let entry_doc = xml::parse(&entry_bytes)?;
         let e = entry_doc.root();
@@ -402,6 +430,9 @@ fn verify_batch(
         received_at,
         root: b64(&text(&signed, b, "Root")?, "Root")?,
         signer: verified.signer.subject,
+        signature_method: verified.signature_method,
+        digest_methods: verified.digest_methods,
+        key: verified.key,
     })
 }
 
@@ -451,7 +482,7 @@ mod tests {
                 // A fresh verifier each time: nothing cached.
                 let v = ReceiptVerifier::default();
                 let f = v
-                    .verify(r, &trust(&cert), "RU", e.message_id, &e.digest)
+                    .verify(r, &trust(&cert), None, "RU", e.message_id, &e.digest)
                     .expect("verifies");
                 assert_eq!(f.entry, *e);
                 assert_eq!(f.receiver, "RU");
@@ -470,6 +501,7 @@ mod tests {
             .verify(
                 &receipts[0],
                 &t,
+                None,
                 "RU",
                 Uuid::from_u128(1),
                 &entries[0].digest,
@@ -480,6 +512,7 @@ mod tests {
             .verify(
                 &receipts[0],
                 &t,
+                None,
                 "RU",
                 entries[0].message_id,
                 &entries[1].digest,
@@ -490,6 +523,7 @@ mod tests {
             .verify(
                 &receipts[0],
                 &t,
+                None,
                 "BY",
                 entries[0].message_id,
                 &entries[0].digest,
@@ -509,6 +543,7 @@ mod tests {
             ReceiptVerifier::default().verify(
                 s.as_bytes(),
                 &t,
+                None,
                 "RU",
                 entries[2].message_id,
                 &entries[2].digest,
@@ -530,11 +565,42 @@ mod tests {
             .verify(
                 r.as_bytes(),
                 &trust(&other),
+                None,
                 "RU",
                 entries[2].message_id,
                 &entries[2].digest,
             )
             .expect_err("untrusted signer");
         assert!(matches!(e, ReceiptError::Signature(_)), "{e}");
+    }
+
+    #[test]
+    fn a_receipt_signed_with_an_algorithm_the_receivers_state_does_not_permit_is_refused() {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
+        let entries: Vec<EntryFacts> = (0..2).map(facts).collect();
+        let receipts = issue(&key, "RU", Utc::now(), &entries).expect("issued");
+        let t = trust(&cert);
+        let policy = |signature: &str| {
+            AlgorithmPolicy::read(&crate::FileAlgorithms {
+                signature: Some(vec![signature.into()]),
+                ..crate::FileAlgorithms::default()
+            })
+            .expect("policy")
+        };
+        let v = ReceiptVerifier::default();
+        let check = |r: &[u8], e: &EntryFacts, p: Option<&AlgorithmPolicy>| {
+            v.verify(r, &t, p, "RU", e.message_id, &e.digest)
+        };
+        check(&receipts[0], &entries[0], Some(&policy("ecdsa-sha256"))).expect("permitted");
+        // The batch is remembered now; the policy is still judged for its next receipt.
+        let e = check(&receipts[1], &entries[1], Some(&policy("gost2012-256")))
+            .expect_err("not permitted");
+        assert_eq!(
+            e.to_string(),
+            "receipt signature by RU: signature method ecdsa-sha256 is not permitted \
+             (permitted: gost2012-256)"
+        );
+        assert!(matches!(e, ReceiptError::AlgorithmNotPermitted { .. }));
+        check(&receipts[1], &entries[1], None).expect("no policy, no restriction");
     }
 }

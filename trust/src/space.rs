@@ -14,6 +14,7 @@ use openssl::hash::MessageDigest;
 use openssl::x509::{X509Crl, X509};
 use tereze_codecs::dsig::TrustStore;
 
+use crate::algorithms::AlgorithmPolicy;
 use crate::Role;
 
 /// One row of the recognition matrix: documents of this type from this issuer are
@@ -84,6 +85,8 @@ pub struct StateEntry {
     pub revocations: Vec<std::sync::Arc<X509Crl>>,
     /// Where this state publishes its CRLs.
     pub crl_urls: Vec<String>,
+    /// The algorithms its documents may use; `None`: the verifier's defaults.
+    pub algorithms: Option<AlgorithmPolicy>,
 }
 
 impl StateEntry {
@@ -122,6 +125,7 @@ impl std::fmt::Debug for StateEntry {
             .field("anchors", &self.anchors.len())
             .field("crls", &self.crls.len())
             .field("nodes", &self.nodes.len())
+            .field("algorithms", &self.algorithms)
             .finish()
     }
 }
@@ -291,6 +295,14 @@ impl TrustSpace {
                     fingerprint: fingerprint(&der),
                 });
             }
+            let algorithms = s
+                .algorithms
+                .as_ref()
+                .map(AlgorithmPolicy::read)
+                .transpose()
+                .map_err(|e| err(format!("{}.{e}", at("algorithms"))))?
+                // An empty table restricts nothing: the same as none.
+                .filter(|p| !p.restricts_nothing());
             let mut documents = TrustStore::new();
             for a in &anchors {
                 documents.add_certificate(a.clone());
@@ -314,6 +326,7 @@ impl TrustSpace {
                     conformance: s.conformance,
                     revocations,
                     crl_urls: s.crl_urls,
+                    algorithms,
                 },
             );
         }

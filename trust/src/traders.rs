@@ -238,6 +238,15 @@ pub enum AnswerError {
         state: String,
         reason: String,
     },
+    /// The signature holds but uses an algorithm `state` does not permit (its trust-space
+    /// policy).
+    #[error("trader answer for {id} from {state}'s node: {source}")]
+    AlgorithmNotPermitted {
+        id: String,
+        state: String,
+        #[source]
+        source: crate::algorithms::NotPermitted,
+    },
 }
 
 fn tr(local: &str) -> Element {
@@ -336,6 +345,15 @@ pub fn verify_answer(
             reason: e.to_string(),
         }
     })?;
+    if let Some(policy) = &state.algorithms {
+        policy
+            .judge(&verified)
+            .map_err(|source| AnswerError::AlgorithmNotPermitted {
+                id: claimed.id.clone(),
+                state: country.clone(),
+                source,
+            })?;
+    }
     if let Some(cert) = verified.signer.certificate.as_ref() {
         if let Some(when) = state.revoked_at(cert) {
             return Err(AnswerError::Signature {
@@ -467,6 +485,29 @@ mod tests {
     }
 
     #[test]
+    fn an_answer_signed_with_an_algorithm_its_state_does_not_permit_is_refused() {
+        let (_dir, mut trust, kz, _) = pki();
+        let id = "KZ990340000450";
+        let good = sign_answer(id, "KZ", d("2026-11-25"), Some(&trader(id)), &kz).expect("signs");
+        let policy = crate::algorithms::AlgorithmPolicy::read(&crate::FileAlgorithms {
+            signature: Some(vec!["gost2012-256".into()]),
+            ..crate::FileAlgorithms::default()
+        })
+        .expect("policy");
+        trust.states.get_mut("KZ").expect("KZ").algorithms = Some(policy);
+        let e = verify_answer(&good, &trust, Some(id)).expect_err("ECDSA from a GOST state");
+        assert!(
+            matches!(e, AnswerError::AlgorithmNotPermitted { .. }),
+            "{e}"
+        );
+        assert_eq!(
+            e.to_string(),
+            "trader answer for KZ990340000450 from KZ's node: signature method ecdsa-sha256 is \
+             not permitted (permitted: gost2012-256)"
+        );
+    }
+
+    #[test]
     fn only_the_traders_own_state_can_vouch_for_it() {
         let (_dir, trust, kz, ru) = pki();
         let id = "KZ990340000450";
@@ -502,6 +543,37 @@ mod tests {
         let none = sign_answer("KZ120440789014", "KZ", today, None, &kz).expect("signs");
         let a = verify_answer(&none, &trust, None).expect("valid");
         assert_eq!(a.trader, None);
+    }
+
+    #[test]
+    fn a_gost_owner_signs_its_answers_with_its_own_algorithm() {
+        let dir = tempfile::tempdir().expect("dir");
+        let algorithms = devpki::parse_algorithms(&["KZ=gost2012-256".into()]).expect("parsed");
+        devpki::init_with(
+            &DevPkiSpec {
+                out: dir.path().to_path_buf(),
+                states: vec!["KZ".into(), "RU".into()],
+                hub: None,
+                via_hub: vec![],
+                base_port: 20900,
+                days: 30,
+            },
+            &algorithms,
+        )
+        .expect("dev PKI");
+        let trust = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
+        let read = |f: &str| std::fs::read(dir.path().join("kz").join(f)).expect("read");
+        let kz = SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key");
+        let id = "KZ990340000450";
+        let signed = sign_answer(id, "KZ", d("2026-11-25"), Some(&trader(id)), &kz).expect("signs");
+        let text = String::from_utf8(signed.clone()).expect("utf-8");
+        assert!(
+            text.contains("cpxmlsec:algorithms:gostr34102012-gostr34112012-256")
+                && text.contains("cpxmlsec:algorithms:gostr34112012-256\""),
+            "{text}"
+        );
+        let a = verify_answer(&signed, &trust, Some(id)).expect("KZ vouches with GOST");
+        assert!(a.signer.contains("KZ document signer"), "{}", a.signer);
     }
 
     #[test]

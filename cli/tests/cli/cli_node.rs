@@ -29,6 +29,7 @@ fn init_dev_writes_a_trust_space_and_a_config_per_node() {
     for state in ["kz", "ru", "eec"] {
         for f in [
             "root.pem",
+            "tls-root.pem",
             "node-tls.pem",
             "node-tls.key",
             "signer.pem",

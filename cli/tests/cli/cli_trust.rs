@@ -254,3 +254,133 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
         "{err}"
     );
 }
+
+/// `source` with `policy` as KZ's `[state.algorithms]` (KZ's `[[state]]` ends where RU's begins).
+fn with_kz_policy(source: &str, policy: &str) -> String {
+    let kz = source.find("code = \"KZ\"").expect("KZ");
+    let end = kz + source[kz..].find("[[state]]").expect("a state after KZ");
+    format!(
+        "{}[state.algorithms]\n{policy}\n{}",
+        &source[..end],
+        &source[end..]
+    )
+}
+
+#[test]
+fn a_states_algorithm_policy_is_shown_diffed_signed_and_enforced_by_recognise() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    init_dev(d, "19950");
+    let anchor = d.join("eec/root.pem");
+
+    // An envelope KZ's signer signs as every node does today: ECDSA P-256, SHA-256.
+    let read = |p: &str| std::fs::read(d.join(p)).expect("read");
+    let kz = tereze_codecs::dsig::SigningKey::from_pem(
+        &read("kz/signer.key"),
+        Some(&read("kz/signer.pem")),
+    )
+    .expect("KZ's signer");
+    let sample = include_str!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
+    let envelope = crate::net::sign(
+        &crate::net::header("KZ", "RU"),
+        sample,
+        &kz,
+        tereze_codecs::dsig::SignTarget::Document,
+    );
+    let env = d.join("envelope.xml");
+    std::fs::write(&env, envelope).expect("write");
+    let recognise = |trust: &Path, anchor: Option<&Path>| {
+        let mut args = vec!["recognise", "--trust", arg(trust), "--state", "RU"];
+        if let Some(a) = anchor {
+            args.extend(["--anchor", arg(a)]);
+        }
+        args.push(arg(&env));
+        tereze(&args)
+    };
+    let (code, out, err) = recognise(&d.join("trust-space.toml"), None);
+    assert_eq!(code, 0, "no policy: recognised as before\n{out}{err}");
+
+    // KZ is listed for GOST only.
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let gost = with_kz_policy(
+        &source,
+        "signature = [\"gost2012-256\", \"gost2012-512\"]\ndigest = [\"gost2012-256\"]",
+    );
+    std::fs::write(d.join("gost.toml"), gost).expect("write");
+    let (code, out, err) = tereze(&["trust", "show", arg(&d.join("gost.toml"))]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("  algorithms: signature gost2012-256, gost2012-512; digest gost2012-256\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  algorithms: no restriction (the node's defaults)\n"),
+        "RU has none: {out}"
+    );
+
+    // Through the signed document, as nodes read it.
+    let (code, unsigned, err) = tereze(&[
+        "trust",
+        "build",
+        "--version",
+        "2",
+        arg(&d.join("gost.toml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(unsigned.matches("<ts:Algorithms").count(), 1, "{unsigned}");
+    std::fs::write(d.join("gost-unsigned.xml"), unsigned).expect("write");
+    let (code, signed, err) = tereze(&[
+        "trust",
+        "sign",
+        "--key",
+        arg(&d.join("eec/signer.key")),
+        "--cert",
+        arg(&d.join("eec/signer.pem")),
+        arg(&d.join("gost-unsigned.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.join("gost.xml"), signed).expect("write");
+    let (code, out, _) = tereze(&[
+        "trust",
+        "diff",
+        "--anchor",
+        arg(&anchor),
+        arg(&d.join("trust-space.xml")),
+        arg(&d.join("gost.xml")),
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(
+            "~ state KZ: algorithms no restriction (the node's defaults) -> signature \
+             gost2012-256, gost2012-512; digest gost2012-256"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("state RU: algorithms"), "{out}");
+
+    // The ECDSA envelope is now a downgrade, refused by the TOML and by the signed version.
+    for (trust, anchor) in [
+        (d.join("gost.toml"), None),
+        (d.join("gost.xml"), Some(anchor.as_path())),
+    ] {
+        let (code, out, err) = recognise(&trust, anchor);
+        assert_eq!(code, 1, "{out}{err}");
+        let said = format!("{out}{err}");
+        assert!(
+            said.contains("algorithm-not-permitted: KZ's documents: signature method ecdsa-sha256 is not permitted (permitted: gost2012-256, gost2012-512)"),
+            "{said}"
+        );
+    }
+
+    // An unknown name is refused at build, with its state and position.
+    let bad = with_kz_policy(&source, "signature = [\"ecdsa-sha256\", \"gost2015\"]");
+    std::fs::write(d.join("bad.toml"), bad).expect("write");
+    let (code, _, err) = tereze(&["trust", "build", arg(&d.join("bad.toml"))]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "state[0] (KZ).algorithms.signature[1]: \"gost2015\" is not a known signature method"
+        ),
+        "{err}"
+    );
+}

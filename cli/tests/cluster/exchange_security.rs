@@ -181,3 +181,73 @@ async fn only_listed_nodes_deliver_and_bad_items_are_refused_without_storing() {
     assert!(net.inbox("RU").is_empty());
     net.stop("RU");
 }
+
+/// `text` (a TOML trust space) with `policy` as `state`'s `[state.algorithms]`, written before
+/// the state's first node.
+fn with_policy(text: &str, state: &str, policy: &str) -> String {
+    let at = text
+        .find(&format!("code = \"{state}\"\n"))
+        .expect("the state");
+    let node = at + text[at..].find("[[state.node]]").expect("its node");
+    format!(
+        "{}[state.algorithms]\n{policy}\n{}",
+        &text[..node],
+        &text[node..]
+    )
+}
+
+/// The algorithm policy in running nodes: RU's node rejects KZ's envelopes, signed with an
+/// algorithm KZ's entry does not permit, with `algorithm-not-permitted`; KZ's node refuses
+/// RU's receipts, signed with a key under RU's minimum, and keeps retrying.
+#[test]
+fn nodes_judge_envelopes_and_receipts_by_the_signing_states_algorithm_policy() {
+    let mut net = Net::init("KZ,RU", "", "", 21500, "");
+    let trust = net.dir.path().join("trust-space.toml");
+    let text = std::fs::read_to_string(&trust).expect("trust space");
+    // Both nodes sign ECDSA P-256 with SHA-256.
+    let text = with_policy(&text, "KZ", "signature = [\"ecdsa-sha512\"]");
+    let text = with_policy(&text, "RU", "min_ec_bits = 384");
+    std::fs::write(&trust, text).expect("write");
+    net.start("KZ");
+    net.start("RU");
+
+    let id = net.submit("KZ", "RU", None).expect("submitted");
+    let settle = std::time::Duration::from_secs(30);
+    assert!(
+        net::wait_until(settle, || net
+            .states("RU", &id)
+            .iter()
+            .any(|s| s == "rejected")),
+        "{}",
+        net.log("RU")
+    );
+    let (_, v) = net.http("RU", "GET", &format!("/v1/messages/{id}"), None);
+    let history = v["history"].to_string();
+    assert!(
+        history.contains("reasons: algorithm-not-permitted"),
+        "{history}"
+    );
+    // The node logs the reason's words with the code.
+    let log = net.log("RU");
+    assert!(
+        log.contains(
+            "KZ's documents: signature method ecdsa-sha256 is not permitted (permitted: \
+             ecdsa-sha512)"
+        ),
+        "{log}"
+    );
+    assert!(
+        net::wait_until(settle, || net.log("KZ").contains(
+            "receipt signature by RU: EC key of 256 bits is under the minimum of 384 bits"
+        )),
+        "{}",
+        net.log("KZ")
+    );
+    let at_kz = net.states("KZ", &id);
+    assert!(
+        !at_kz.iter().any(|s| s == "rejected" || s == "recognised"),
+        "KZ took a receipt it must refuse: {at_kz:?}"
+    );
+    net.stop("KZ");
+    net.stop("RU");
+}

@@ -177,6 +177,21 @@ fn gost_nodes_sign_envelopes_receipts_and_checkpoints_with_their_own_algorithm()
         assert!(out.contains("intact") && out.contains(signer), "{s}: {out}");
         assert!(!out.contains("checkpoints 0\n"), "{s}: {out}");
     }
+    // Without the engine a GOST checkpoint cannot be checked, and the report says why.
+    let empty = net.dir.path().join("no-engines");
+    let out = Command::new(bin())
+        .args(["audit", "verify"])
+        .arg(net.data_dir("KZ"))
+        .env("OPENSSL_ENGINES", &empty)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("signature algorithm {GOST_256}"))
+            && err.contains("libengine-gost-openssl"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -199,4 +214,44 @@ fn a_node_that_needs_no_gost_starts_without_the_engine_and_says_so() {
     );
     net.stop("KZ");
     net.stop("RU");
+}
+
+#[test]
+fn the_demo_with_gost_delivers_everything_with_each_recipients_algorithm() {
+    // `scripts/demo --gost`, shortened: five members and the hub, KZ, KG, AM, RU and EEC on
+    // GOST, BY on ECDSA.
+    crate::net::claim_ports(28200, 6);
+    let dir = tempfile::tempdir().expect("dir");
+    let out = Command::new(bin())
+        .args([
+            "demo",
+            "--gost",
+            "--messages",
+            "12",
+            "--exit",
+            "--base-port",
+            "28200",
+            "--timeout",
+            "120",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("delivered 12/12"), "{stdout}");
+    // Two rounds of the six scenarios: receipts from RU twice a round, from KG, KZ and AM
+    // three times, from BY once.
+    for line in [
+        format!("    4  {GOST_512}"),
+        format!("    6  {GOST_256}"),
+        format!("    2  {ECDSA_SHA256}"),
+    ] {
+        assert!(stdout.contains(&line), "{line:?} in {stdout}");
+    }
 }

@@ -11,6 +11,7 @@ mod algorithm;
 mod defaults;
 pub mod gost;
 mod keys;
+mod names;
 mod sign;
 mod verify;
 
@@ -28,6 +29,10 @@ pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyP
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";
 /// The enveloped-signature transform.
 pub const ENVELOPED_SIGNATURE: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
+
+// What an algorithm policy (the trust space's `[state.algorithms]`) reads and judges.
+pub use names::{SignatureMethodName, SIGNATURE_METHODS};
+pub use verify::SignerKey;
 
 /// Failures of keys, algorithms and the crypto library, shared by signing and verifying.
 #[derive(Debug, thiserror::Error)]

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use openssl::pkey::{PKey, Public};
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Public};
 use openssl::x509::X509;
 
 use super::algorithm::{Algorithms, DigestMethod, SignatureScheme};
@@ -83,12 +84,49 @@ impl SignedReference {
     }
 }
 
+/// The signer's key as an algorithm policy sees it: its family and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerKey {
+    /// `rsa`, `ec`, or OpenSSL's short name for another family (`gost2012_256`).
+    pub family: String,
+    /// The modulus (RSA) or the group order (EC, GOST) in bits.
+    pub bits: u32,
+}
+
+impl SignerKey {
+    fn of(key: &PKey<Public>) -> Self {
+        let family = match key.id() {
+            Id::RSA => "rsa".to_owned(),
+            Id::EC => "ec".to_owned(),
+            other => Nid::from_raw(other.as_raw())
+                .short_name()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| format!("nid-{}", other.as_raw())),
+        };
+        Self {
+            family,
+            bits: key.bits(),
+        }
+    }
+}
+
+impl std::fmt::Display for SignerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {} bits", self.family, self.bits)
+    }
+}
+
 /// A valid signature.
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub signer: Signer,
     pub signature_method: String,
     pub references: Vec<SignedReference>,
+    /// Each reference's `DigestMethod` URI, in `references`' order: with `signature_method`
+    /// and `key`, what an algorithm policy judges.
+    pub digest_methods: Vec<String>,
+    /// The key that verified `SignatureValue`.
+    pub key: SignerKey,
 }
 
 /// Why a signature was not accepted. Every variant is a negative verdict on the document.
@@ -320,7 +358,7 @@ pub fn verify(
     }
 
     let signature_bytes = decode_base64(doc, signature_value)?;
-    let signer = check_signature_value(
+    let (signer, key) = check_signature_value(
         doc,
         key_info,
         trust,
@@ -331,6 +369,7 @@ pub fn verify(
     )?;
 
     let mut references = Vec::with_capacity(planned.len());
+    let digest_methods = planned.iter().map(|p| p.digest.uri.to_owned()).collect();
     for p in planned {
         let mut nodes = match p.apex {
             Some(apex) => NodeSet::subtree(apex),
@@ -367,6 +406,8 @@ pub fn verify(
         signer,
         signature_method: method_uri,
         references,
+        digest_methods,
+        key,
     })
 }
 
@@ -559,7 +600,7 @@ fn check_signature_value(
     scheme: &dyn SignatureScheme,
     signed: &[u8],
     signature: &[u8],
-) -> Result<Signer, VerifyError> {
+) -> Result<(Signer, SignerKey), VerifyError> {
     if trust.is_empty() {
         return Err(
             DsigError::UntrustedSigner("no trusted certificate or key was given".into()).into(),
@@ -602,10 +643,13 @@ fn check_signature_value(
                 accepted.subject
             )));
         }
-        return Ok(Signer {
-            subject: accepted.subject.clone(),
-            certificate: Some(accepted.certificate.clone()),
-        });
+        return Ok((
+            Signer {
+                subject: accepted.subject.clone(),
+                certificate: Some(accepted.certificate.clone()),
+            },
+            SignerKey::of(&accepted.key),
+        ));
     }
     let mut last_error = None;
     for (key, candidate) in trust.candidate_keys()? {
@@ -620,10 +664,13 @@ fn check_signature_value(
                 if let Some(c) = &certificate {
                     trust.accept_chain(&[c.to_der().map_err(DsigError::from)?], policy.at)?;
                 }
-                return Ok(Signer {
-                    subject: name,
-                    certificate,
-                });
+                return Ok((
+                    Signer {
+                        subject: name,
+                        certificate,
+                    },
+                    SignerKey::of(&key),
+                ));
             }
             Ok(false) => {}
             Err(e) => last_error = Some(e),

@@ -454,10 +454,14 @@ impl Exchange for ExchangeService {
             let Some(anchors) = trust.state(&recipient) else {
                 continue;
             };
-            match node
-                .receipts
-                .verify(&r.receipt, &anchors.documents, &recipient, id, &digest)
-            {
+            match node.receipts.verify(
+                &r.receipt,
+                &anchors.documents,
+                anchors.algorithms.as_ref(),
+                &recipient,
+                id,
+                &digest,
+            ) {
                 Ok(facts) => {
                     deliveries.push((id, r.receipt, facts.entry.verdict, recipient));
                     accepted.push(r.message_id);

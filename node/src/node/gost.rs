@@ -3,7 +3,8 @@
 //!
 //! The engine is always tried at start, before any key or certificate is read, since without
 //! it OpenSSL cannot even decode a GOST key. **Guarantee:** a node whose signing certificate
-//! or one of whose trust-space anchors holds a GOST key refuses to start without the engine
+//! or one of whose trust-space anchors holds a GOST key, or whose trust space permits a state
+//! GOST signatures (`[state.algorithms]`), refuses to start without the engine
 //! ([`super::StartError::GostEngine`], naming the Debian package); any other node starts
 //! either way and says at start whether it can verify GOST documents from peers.
 
@@ -48,15 +49,26 @@ pub(crate) fn needed_by(
     let trust = trust?;
     let mut states: Vec<_> = trust.states.values().collect();
     states.sort_by(|a, b| a.code.cmp(&b.code));
-    states
-        .into_iter()
-        .find(|s| s.anchors.iter().any(holds_gost_key))
-        .map(|s| {
-            format!(
+    states.into_iter().find_map(|s| {
+        let policy_gost = s
+            .algorithms
+            .as_ref()
+            .and_then(|p| p.signature.as_ref())
+            .is_some_and(|methods| methods.iter().any(|m| m.name.starts_with("gost")));
+        if s.anchors.iter().any(holds_gost_key) {
+            Some(format!(
                 "the trust space's state {} has a GOST R 34.10 anchor",
                 s.code
-            )
-        })
+            ))
+        } else if policy_gost {
+            Some(format!(
+                "the trust space's state {} permits GOST R 34.10 signatures (algorithms.signature)",
+                s.code
+            ))
+        } else {
+            None
+        }
+    })
 }
 
 /// Tries to load the engine: the outcome, logged once at info.
@@ -111,5 +123,37 @@ mod tests {
         );
         let pem = cert(KeyKind::EcP256).to_pem().expect("pem");
         assert_eq!(needed_by(Some(("signer.pem", &pem)), None), None);
+    }
+
+    #[test]
+    fn a_trust_space_permitting_gost_is_named_as_the_reason() {
+        let dir = tempfile::tempdir().expect("dir");
+        tereze_trust::devpki::init(&tereze_trust::devpki::DevPkiSpec {
+            out: dir.path().to_path_buf(),
+            states: vec!["KZ".into(), "RU".into()],
+            hub: None,
+            via_hub: vec![],
+            base_port: 29950,
+            days: 30,
+        })
+        .expect("dev PKI");
+        let path = dir.path().join("trust-space.toml");
+        let ecdsa = TrustSpace::load(&path, None).expect("trust space");
+        assert_eq!(needed_by(None, Some(&ecdsa)), None);
+        let text = std::fs::read_to_string(&path).expect("read");
+        // The first state written is KZ.
+        let gost = text.replacen(
+            "\n[[state.node]]",
+            "\n[state.algorithms]\nsignature = [\"gost2012-256\"]\n\n[[state.node]]",
+            1,
+        );
+        std::fs::write(&path, gost).expect("write");
+        let gost = TrustSpace::load(&path, None).expect("trust space");
+        assert_eq!(
+            needed_by(None, Some(&gost)).as_deref(),
+            Some(
+                "the trust space's state KZ permits GOST R 34.10 signatures (algorithms.signature)"
+            )
+        );
     }
 }
