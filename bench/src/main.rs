@@ -1,10 +1,12 @@
 //! `tereze-bench`: the side-by-side benchmark suite (issue 13). One run on one machine:
 //! XMLDSig and exclusive C14N in process against python-xmlsec and lxml, per document against
 //! the `xmlsec1` command, the two-node durable relay (`tereze bench`) against a RabbitMQ
-//! durable queue, resident memory, and `openssl speed` as the physical reference. Installs
+//! durable queue, resident memory, and `openssl speed` as the physical reference; GOST
+//! R 34.10-2012 signatures and the relay with GOST keys next to their crypto limit. Installs
 //! what it lacks (apt, pip), starts and stops its own servers on loopback only, and ends
 //! within its deadline. `scripts/bench` builds it and runs it; BENCHMARKS.md describes it.
 
+mod gost_suite;
 mod rabbit;
 mod sys;
 
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use tereze_bench::docs::{self, TestDocument};
+use tereze_bench::gost::GostAlgorithm;
 use tereze_bench::measure::{self, percentile_ms, Algorithm, KeyMaterial};
 use tereze_bench::report::{
     self, C14nRow, CliDefaultRow, DsigRow, MemoryRow, PyResults, RelayRow, Suite,
@@ -33,9 +36,11 @@ const NODE_DOCUMENT: &[u8] =
 /// Run the side-by-side benchmark suite and print the table.
 ///
 /// Measures, in one run: XMLDSig sign/verify of 1, 4 and 64 KB documents (ECDSA P-256,
-/// RSA-2048) against python-xmlsec and the xmlsec1 command; exclusive C14N against lxml; the
+/// RSA-2048) against python-xmlsec and the xmlsec1 command, GOST R 34.10-2012 (256, 512)
+/// against its crypto limit; exclusive C14N against lxml; the
 /// two-node durable relay against a RabbitMQ durable queue (publisher confirms, persistent
-/// messages, consumer acks); resident memory; openssl speed. Installs what is missing (apt,
+/// messages, consumer acks), and with GOST keys; resident memory; openssl speed. Installs
+/// what is missing (apt,
 /// pip; needs root), uses loopback only, stops its servers at the end, even on failure.
 #[derive(Debug, Parser)]
 #[command(name = "tereze-bench", version)]
@@ -80,6 +85,10 @@ struct Args {
     /// Also write every figure as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Leave out GOST R 34.10-2012 (its XMLDSig rows, crypto limit and the relay with GOST
+    /// keys), e.g. on a machine without the OpenSSL GOST engine.
+    #[arg(long)]
+    no_gost: bool,
 }
 
 fn main() {
@@ -162,8 +171,8 @@ fn run(args: &Args) -> Result<bool> {
         );
     }
 
-    step("checking tools (xmlsec1, rabbitmq-server, openssl, python-xmlsec, lxml)");
-    ensure_tools(args.no_install, &mut suite.missing);
+    step("checking tools (xmlsec1, rabbitmq-server, openssl and its GOST engine, python-xmlsec, lxml)");
+    ensure_tools(args.no_install, !args.no_gost, &mut suite.missing);
     suite.machine = machine();
     suite.versions = versions();
 
@@ -216,6 +225,17 @@ fn run(args: &Args) -> Result<bool> {
         });
     }
 
+    if !args.no_gost {
+        step("GOST R 34.10-2012: crypto limit and XMLDSig in process (Tereze)");
+        let settings = gost_suite::Settings {
+            seconds: args.seconds,
+            runs: args.runs,
+            speed_seconds: args.speed_seconds,
+            work: work.path(),
+        };
+        gost_suite::run(&settings, &documents, &mut suite);
+    }
+
     step("XMLDSig and C14N in process (python-xmlsec, lxml)");
     match python(args, work.path(), &files, &documents, &keys) {
         Ok(py) => merge_python(&mut suite, &py, &documents, &keys, &files),
@@ -229,20 +249,34 @@ fn run(args: &Args) -> Result<bool> {
 
     step("durable relay: Tereze, two nodes (tereze bench)");
     let mut memory_nodes = Vec::new();
-    for (mode, messages, rate) in [
-        ("closed", args.messages, 0),
-        ("open", args.rate_messages, args.rate),
-    ] {
-        match node_bench(&tereze, work.path(), mode, messages, args.window, rate) {
+    // The GOST closed loop runs right after the ECDSA one, so both see the same machine.
+    let mut cases = vec![("closed", args.messages, 0, None)];
+    if !args.no_gost {
+        cases.push(("closed", args.messages, 0, Some(GOST_RELAY)));
+    }
+    cases.push(("open", args.rate_messages, args.rate, None));
+    for (mode, messages, rate, keys) in cases {
+        let case = RelayCase {
+            mode,
+            messages,
+            window: args.window,
+            rate,
+            keys,
+        };
+        match node_bench(&tereze, work.path(), &case, &mut suite.checks) {
             Ok((row, mem)) => {
                 suite.relay.push(row);
-                if mode == "closed" {
+                if mode == "closed" && keys.is_none() {
                     memory_nodes = mem;
                 }
             }
-            Err(e) => suite
-                .missing
-                .push(format!("Tereze relay, {mode} loop: {e:#}")),
+            Err(e) => suite.missing.push(format!(
+                "Tereze relay, {mode} loop{}: {e:#}",
+                keys.map_or(String::new(), |k| format!(
+                    " with {} keys",
+                    k.algorithm.label()
+                ))
+            )),
         }
     }
 
@@ -296,8 +330,11 @@ fn today() -> String {
 }
 
 /// Installs what is missing: Debian packages (after `apt-get update`) and python packages.
-fn ensure_tools(no_install: bool, missing: &mut Vec<String>) {
+fn ensure_tools(no_install: bool, gost: bool, missing: &mut Vec<String>) {
     let mut apt: Vec<&str> = Vec::new();
+    if gost && !gost_suite::engine_installed() {
+        apt.push(gost_suite::ENGINE_PACKAGE);
+    }
     if !sys::have("xmlsec1") {
         apt.push("xmlsec1");
     }
@@ -751,16 +788,47 @@ fn field(v: &serde_json::Value, path: &[&str]) -> f64 {
     cur.as_f64().unwrap_or(f64::NAN)
 }
 
-/// One `tereze bench` run (two node processes, KZ → RU); the row and the nodes' memory.
-fn node_bench(
-    tereze: &Path,
-    dir: &Path,
-    mode: &str,
+/// Keys of the relay's GOST case: `tereze bench --algorithm` (the dev PKI's `pki init-dev
+/// --algorithm`) for both nodes.
+#[derive(Debug, Clone, Copy)]
+struct RelayKeys {
+    algorithm: GostAlgorithm,
+    /// The `--algorithm` value of `tereze bench`.
+    flag: &'static str,
+}
+
+const GOST_RELAY: RelayKeys = RelayKeys {
+    algorithm: GostAlgorithm::Gost2012_256,
+    flag: "KZ=gost2012-256,RU=gost2012-256",
+};
+
+/// The `SignatureMethod` of the ECDSA P-256 relay (the nodes' default keys).
+const ECDSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+
+/// One relay case of `tereze bench`.
+struct RelayCase {
+    mode: &'static str,
     messages: usize,
     window: usize,
     rate: u64,
+    /// GOST keys for both nodes; `None`: the default ECDSA P-256.
+    keys: Option<RelayKeys>,
+}
+
+/// One `tereze bench` run (two node processes, KZ → RU); the row and the nodes' memory. Adds
+/// the check that the message read back from RU's inbox was signed (envelope and receipt)
+/// with the case's algorithm and recognised.
+fn node_bench(
+    tereze: &Path,
+    dir: &Path,
+    case: &RelayCase,
+    checks: &mut Vec<(String, bool)>,
 ) -> Result<(RelayRow, Vec<MemoryRow>)> {
-    let json = dir.join(format!("node-bench-{mode}.json"));
+    let (mode, messages, window, rate) = (case.mode, case.messages, case.window, case.rate);
+    let tag = case
+        .keys
+        .map_or(String::new(), |k| format!("-{}", k.algorithm.slug()));
+    let json = dir.join(format!("node-bench-{mode}{tag}.json"));
     let base = sys::free_range(40)?;
     let mut c = Command::new(tereze);
     c.args(["bench", "--messages", &messages.to_string()])
@@ -770,11 +838,32 @@ fn node_bench(
         .args(["--timeout", "120"])
         .arg("--json")
         .arg(&json);
+    if let Some(k) = case.keys {
+        c.args(["--algorithm", k.flag]);
+    }
     let out = sys::run_ok(&mut c, Duration::from_secs(240))?;
     eprint!("{}", String::from_utf8_lossy(&out.stdout));
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json)?)?;
+    let (system, expected) = match case.keys {
+        Some(k) => (
+            format!("Tereze ({})", k.algorithm.label()),
+            k.algorithm.signature_method(),
+        ),
+        None => ("Tereze".to_owned(), ECDSA_SHA256),
+    };
+    let methods = &v["signature_methods"];
+    let signed_as_expected = methods["envelope"].as_str() == Some(expected)
+        && methods["receipt"].as_str() == Some(expected)
+        && methods["verdict"].as_str() == Some("recognised");
+    if !signed_as_expected {
+        eprintln!("tereze-bench: {system} {mode} loop: expected envelope and receipt signed with {expected} and recognised, read back {methods}");
+    }
+    checks.push((
+        format!("{system}, {mode} loop: the envelope and the receipt read back from RU are signed with {expected}, and recognised"),
+        signed_as_expected,
+    ));
     let row = RelayRow {
-        system: "Tereze".into(),
+        system,
         mode: mode.into(),
         window,
         rate,

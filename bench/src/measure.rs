@@ -192,15 +192,25 @@ pub fn dsig_rates(
     seconds: f64,
     runs: usize,
 ) -> Result<(f64, f64), MeasureError> {
+    dsig_rates_with(document, &key.bare, &key.trust_key, seconds, runs)
+}
+
+/// [`dsig_rates`] for any signing key and the trust that verifies it. Every verification in
+/// the loop must succeed, or the measurement fails.
+pub fn dsig_rates_with(
+    document: &[u8],
+    key: &SigningKey,
+    trust: &TrustStore,
+    seconds: f64,
+    runs: usize,
+) -> Result<(f64, f64), MeasureError> {
     let options = sign_options(false);
-    let signed = sign_with(document, &key.bare, &options)?;
+    let signed = sign_with(document, key, &options)?;
     let sign = rate(seconds, runs, || {
-        sign_with(document, &key.bare, &options).map(|_| ())
+        sign_with(document, key, &options).map(|_| ())
     })?;
     let policy = VerifyPolicy::default();
-    let verify = rate(seconds, runs, || {
-        verify_with(&signed, &key.trust_key, &policy)
-    })?;
+    let verify = rate(seconds, runs, || verify_with(&signed, trust, &policy))?;
     Ok((sign, verify))
 }
 

@@ -15,6 +15,8 @@ pub enum ReportError {
     SpeedNumber { what: &'static str, line: String },
     #[error("python results: {0}")]
     Python(#[from] serde_json::Error),
+    #[error("openssl speed -evp {digest}: {why}")]
+    DigestSpeed { digest: String, why: String },
 }
 
 /// One XMLDSig row: operations (documents) per second, one thread.
@@ -113,6 +115,136 @@ impl Speed {
     }
 }
 
+/// `openssl speed -evp DIGEST`: bytes per second at each block size it timed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DigestSpeed {
+    /// OpenSSL's name, e.g. `md_gost12_256`.
+    pub digest: String,
+    /// (block size in bytes, bytes per second), smallest block first.
+    pub blocks: Vec<(usize, f64)>,
+}
+
+impl DigestSpeed {
+    /// Seconds to hash `len` bytes, at the rate of the largest block not above `len` (the
+    /// smallest block's for shorter inputs).
+    pub fn seconds(&self, len: usize) -> f64 {
+        let rate = self
+            .blocks
+            .iter()
+            .rev()
+            .find(|(block, _)| *block <= len)
+            .or(self.blocks.first())
+            .map_or(f64::NAN, |(_, r)| *r);
+        len as f64 / rate
+    }
+
+    /// Megabytes per second on the largest block.
+    pub fn mb_per_second(&self) -> f64 {
+        self.blocks.last().map_or(f64::NAN, |(_, r)| r / 1e6)
+    }
+}
+
+/// Reads the table `openssl speed -evp DIGEST` prints (OpenSSL 3): a header
+/// `type  16 bytes  64 bytes …` and a line `md_gost12_256  10209.29k  32414.80k …` in 1000s of
+/// bytes per second.
+pub fn parse_digest_speed(output: &str, digest: &str) -> Result<DigestSpeed, ReportError> {
+    let err = |why: String| ReportError::DigestSpeed {
+        digest: digest.to_owned(),
+        why,
+    };
+    let header = output
+        .lines()
+        .find(|l| l.starts_with("type") && l.contains("bytes"))
+        .ok_or_else(|| err("no table header".into()))?;
+    let sizes: Vec<usize> = header
+        .split_whitespace()
+        .filter_map(|t| t.parse().ok())
+        .collect();
+    let line = output
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(digest))
+        .ok_or_else(|| err("no result line".into()))?;
+    let rates: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| {
+            t.strip_suffix('k')
+                .and_then(|n| n.parse::<f64>().ok())
+                .map(|k| k * 1000.0)
+                .ok_or_else(|| err(format!("cannot read {t:?}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if sizes.is_empty() || sizes.len() != rates.len() {
+        return Err(err(format!(
+            "{} block sizes but {} rates",
+            sizes.len(),
+            rates.len()
+        )));
+    }
+    Ok(DigestSpeed {
+        digest: digest.to_owned(),
+        blocks: sizes.into_iter().zip(rates).collect(),
+    })
+}
+
+/// The GOST crypto limit of one key size: the signature primitive timed in process (OpenSSL
+/// and its GOST engine; `openssl speed` has no GOST signature test) and Streebog from `openssl
+/// speed -evp`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GostSpeed {
+    pub algorithm: String,
+    /// `EVP_PKEY_sign` over a digest, per second, one thread: the best of the measurements
+    /// (each row's limit uses the one made beside it).
+    pub raw_sign: f64,
+    /// `EVP_PKEY_verify`, per second, one thread, likewise.
+    pub raw_verify: f64,
+    pub digest: DigestSpeed,
+}
+
+impl GostSpeed {
+    /// Documents per second the cryptography alone allows for `op` ("sign" or "verify") of a
+    /// document of `bytes` whose canonical `SignedInfo` has `signed_info` bytes: one signature
+    /// operation, the document's digest and the `SignedInfo`'s.
+    pub fn document_limit(&self, op: &str, bytes: usize, signed_info: usize) -> f64 {
+        let primitive = if op == "sign" {
+            self.raw_sign
+        } else {
+            self.raw_verify
+        };
+        self.limit_with(primitive, bytes, signed_info)
+    }
+
+    /// [`document_limit`](Self::document_limit) with a primitive rate measured elsewhere
+    /// (beside the row it limits).
+    pub fn limit_with(&self, primitive: f64, bytes: usize, signed_info: usize) -> f64 {
+        1.0 / (1.0 / primitive + self.digest.seconds(bytes) + self.digest.seconds(signed_info))
+    }
+
+    /// Microseconds of signature primitives per relayed message: (sign + verify) × 2 (the
+    /// envelope and the receipt), as for ECDSA in [`Speed::crypto_us_per_message`].
+    pub fn crypto_us_per_message(&self) -> f64 {
+        2.0 * (1e6 / self.raw_sign + 1e6 / self.raw_verify)
+    }
+}
+
+/// One GOST XMLDSig row: Tereze in process against the crypto limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GostRow {
+    pub size: String,
+    pub bytes: usize,
+    pub algorithm: String,
+    pub op: String,
+    /// Tereze in process, "full" (bytes → parse → sign → bytes; bytes → parse → verify).
+    pub tereze: f64,
+    /// Bytes of the canonical `SignedInfo`.
+    pub signed_info: usize,
+    /// The signature primitive per second, measured right before this row (so both see the
+    /// same machine).
+    pub primitive: f64,
+    /// Documents per second the cryptography alone allows ([`GostSpeed::document_limit`]).
+    pub limit: Option<f64>,
+}
+
 fn last_two(line: &str, what: &'static str) -> Result<(f64, f64), ReportError> {
     let mut it = line.split_whitespace().rev();
     let bad = || ReportError::SpeedNumber {
@@ -206,6 +338,9 @@ pub struct Suite {
     pub relay: Vec<RelayRow>,
     pub memory: Vec<MemoryRow>,
     pub speed: Option<Speed>,
+    /// GOST R 34.10-2012 XMLDSig (issue 25) and its crypto limit per key size.
+    pub gost: Vec<GostRow>,
+    pub gost_speed: Vec<GostSpeed>,
     /// Sanity and cross checks: (what, passed).
     pub checks: Vec<(String, bool)>,
     /// Parts that could not run, and why.
@@ -324,6 +459,67 @@ pub fn targets(s: &Suite) -> Vec<Target> {
     out
 }
 
+/// The relay row of Tereze with keys of `algorithm` (the GOST run), closed loop.
+fn relay_with<'a>(s: &'a Suite, algorithm: &str) -> Option<&'a RelayRow> {
+    s.relay
+        .iter()
+        .find(|r| r.mode == "closed" && r.system == format!("Tereze ({algorithm})"))
+}
+
+/// Table 1b: GOST R 34.10-2012 against its crypto limit, with the ECDSA figure of table 1.
+fn render_gost(o: &mut String, s: &Suite) {
+    if s.gost.is_empty() && s.gost_speed.is_empty() {
+        return;
+    }
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "### 1b. GOST R 34.10-2012 XMLDSig, documents per second (one thread; against the crypto limit)"
+    );
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "| key | op | size | Tereze | crypto limit | Tereze ÷ limit | Tereze, ECDSA P-256 (table 1) |"
+    );
+    let _ = writeln!(o, "|---|---|---|---|---|---|---|");
+    for r in &s.gost {
+        let ecdsa = s
+            .dsig
+            .iter()
+            .find(|d| d.algorithm == "ECDSA P-256" && d.op == r.op && d.size == r.size)
+            .map(|d| d.tereze);
+        let share = r
+            .limit
+            .and_then(|l| ratio(r.tereze, Some(l)))
+            .map_or("–".into(), |x| format!("**{:.0}%**", 100.0 * x));
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} ({} B) | {} | {} | {} | {} |",
+            r.algorithm,
+            r.op,
+            r.size,
+            r.bytes,
+            num(r.tereze),
+            opt(r.limit),
+            share,
+            opt(ecdsa)
+        );
+    }
+    for g in &s.gost_speed {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "Crypto limit, {}: the signature primitive up to {} sign/s and {} verify/s (`EVP_PKEY_sign`/`EVP_PKEY_verify` over a digest, timed in process through OpenSSL and its GOST engine, right before each row: `openssl speed` has no GOST signature test), Streebog ({}) {} MB/s (`openssl speed -evp {}`, largest block); per document one primitive plus Streebog over the document and the canonical `SignedInfo`.",
+            g.algorithm,
+            num(g.raw_sign),
+            num(g.raw_verify),
+            g.digest.digest,
+            num(g.digest.mb_per_second()),
+            g.digest.digest
+        );
+    }
+}
+
 /// The whole report as Markdown: the tables, the physical reference and the targets.
 pub fn render(s: &Suite) -> String {
     let mut o = String::new();
@@ -397,6 +593,7 @@ pub fn render(s: &Suite) -> String {
             rows.join("; ")
         );
     }
+    render_gost(&mut o, s);
     let _ = writeln!(o);
     let _ = writeln!(
         o,
@@ -510,6 +707,29 @@ pub fn render(s: &Suite) -> String {
             let _ = writeln!(o, "not measured");
         }
     }
+    for g in &s.gost_speed {
+        let per_message = g.crypto_us_per_message();
+        let limit = s.cores as f64 * 1e6 / per_message;
+        let _ = write!(
+            o,
+            "\nPer relayed message with {} keys, (sign + verify) × 2 = {:.0} µs of signature primitives: at most {} msg/s per core, {} msg/s on {} cores.",
+            g.algorithm,
+            per_message,
+            num(1e6 / per_message),
+            num(limit),
+            s.cores
+        );
+        if let Some(r) = relay_with(s, &g.algorithm) {
+            let _ = write!(
+                o,
+                " Tereze with {} keys end to end: {} msg/s = **{:.0}%** of that limit.",
+                g.algorithm,
+                num(r.throughput),
+                100.0 * r.throughput / limit
+            );
+        }
+        let _ = writeln!(o);
+    }
     let _ = writeln!(o);
     let _ = writeln!(o, "### Targets");
     let _ = writeln!(o);
@@ -573,6 +793,103 @@ rsa 2048 bits 0.000255s 0.000015s   3914.3  67636.0
         assert!((s.crypto_limit(2) - 12_772.0).abs() < 5.0);
         assert!(parse_openssl_speed("nothing here").is_err());
         assert!(parse_openssl_speed(&SPEED.replace("52979.6", "fast")).is_err());
+    }
+
+    const STREEBOG: &str = "\
+Doing md_gost12_256 for 1s on 16 size blocks: 638079 md_gost12_256's in 1.00s
+version: 3.0.19
+The 'numbers' are in 1000s of bytes per second processed.
+type             16 bytes     64 bytes    256 bytes   1024 bytes   8192 bytes  16384 bytes
+md_gost12_256    10209.29k    32414.80k    75668.48k   113524.74k   137953.28k   138227.46k
+";
+
+    #[test]
+    fn reads_openssl_speed_for_a_digest() {
+        let d = parse_digest_speed(STREEBOG, "md_gost12_256").expect("parses");
+        assert_eq!(d.blocks.len(), 6);
+        assert_eq!(d.blocks[0], (16, 10_209_290.0));
+        assert_eq!(d.blocks[5], (16384, 138_227_460.0));
+        assert!((d.mb_per_second() - 138.2).abs() < 0.1);
+        // 4,096 bytes at the 1,024-byte block's rate; 100 bytes at the 64-byte block's.
+        assert!((d.seconds(4096) - 4096.0 / 113_524_740.0).abs() < 1e-12);
+        assert!((d.seconds(100) - 100.0 / 32_414_800.0).abs() < 1e-12);
+        assert!((d.seconds(8) - 8.0 / 10_209_290.0).abs() < 1e-12);
+        assert!(parse_digest_speed(STREEBOG, "md_gost12_512").is_err());
+        assert!(parse_digest_speed("nothing", "md_gost12_256").is_err());
+        assert!(
+            parse_digest_speed(&STREEBOG.replace("75668.48k", "fast"), "md_gost12_256").is_err()
+        );
+    }
+
+    fn gost_speed() -> GostSpeed {
+        GostSpeed {
+            algorithm: "GOST R 34.10-2012-256".into(),
+            raw_sign: 10_000.0,
+            raw_verify: 5_000.0,
+            digest: parse_digest_speed(STREEBOG, "md_gost12_256").expect("parses"),
+        }
+    }
+
+    fn limit_of(g: &GostSpeed, op: &str, bytes: usize) -> f64 {
+        g.document_limit(op, bytes, 600)
+    }
+
+    #[test]
+    fn the_gost_limit_adds_the_primitive_and_the_digests() {
+        let g = gost_speed();
+        // 100 µs + 65,536 B at 138.2 MB/s (474 µs) + 600 B at 75.7 MB/s (7.9 µs).
+        let limit = g.document_limit("sign", 65_536, 600);
+        assert!((1e6 / limit - 581.9).abs() < 0.5, "{limit}");
+        let verify = g.document_limit("verify", 1024, 600);
+        assert!((1e6 / verify - (200.0 + 9.0 + 7.9)).abs() < 0.5, "{verify}");
+        // (100 + 200) × 2 µs per relayed message.
+        assert_eq!(g.crypto_us_per_message(), 600.0);
+        // A primitive measured beside a row replaces the summary's.
+        assert_eq!(
+            g.limit_with(10_000.0, 1024, 600),
+            limit_of(&g, "sign", 1024)
+        );
+        assert!(g.limit_with(20_000.0, 1024, 600) > limit_of(&g, "sign", 1024));
+    }
+
+    #[test]
+    fn the_report_puts_gost_next_to_its_limit() {
+        let mut suite = sample();
+        suite.gost = vec![GostRow {
+            size: "4 KB".into(),
+            bytes: 4000,
+            algorithm: "GOST R 34.10-2012-256".into(),
+            op: "sign".into(),
+            tereze: 2000.0,
+            signed_info: 600,
+            primitive: 10_000.0,
+            limit: Some(8000.0),
+        }];
+        suite.gost_speed = vec![gost_speed()];
+        suite.relay.push(RelayRow {
+            system: "Tereze (GOST R 34.10-2012-256)".into(),
+            mode: "closed".into(),
+            window: 128,
+            messages: 100,
+            delivered: 100,
+            throughput: 1000.0,
+            ..Default::default()
+        });
+        let md = render(&suite);
+        assert!(md.contains("### 1b. GOST R 34.10-2012"), "{md}");
+        assert!(
+            md.contains("| GOST R 34.10-2012-256 | sign | 4 KB (4000 B) | 2,000 | 8,000 | **25%** | 8,000 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("up to 10,000 sign/s and 5,000 verify/s"),
+            "{md}"
+        );
+        // 600 µs per message: 1,667 msg/s per core, 3,333 on 2; 1,000 msg/s is 30%.
+        assert!(md.contains("= 600 µs of signature primitives: at most 1,667 msg/s per core, 3,333 msg/s on 2 cores. Tereze with GOST R 34.10-2012-256 keys end to end: 1,000 msg/s = **30%** of that limit."), "{md}");
+        // The GOST relay row does not stand in for the ECDSA one in the targets.
+        assert_eq!(targets(&suite)[2].measured, "2,000 msg/s");
+        assert!(!render(&sample()).contains("### 1b."));
     }
 
     #[test]

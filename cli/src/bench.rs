@@ -5,7 +5,10 @@
 //! receipt (sign, relay over mutual TLS, verify, store, receipt, verify receipt). With
 //! `--store postgres` the sender's store is a PostgreSQL server started for the run (and
 //! `--replicas 2` runs two replicas of the sender on it, the submissions spread over both).
-//! Also samples each node's resident set size, idle (before the load) and under load.
+//! With `--algorithm` the states' CAs and document signers use the keys asked for (GOST
+//! R 34.10-2012: `KZ=gost2012-256,RU=gost2012-256`), as `pki init-dev --algorithm` makes them.
+//! Also samples each node's resident set size, idle (before the load) and under load, and
+//! reads one delivered message back from RU's inbox to report what really signed it.
 //!
 //! The side-by-side suite (`scripts/bench`, the `tereze-bench` crate) runs this with `--json`
 //! and compares it with a RabbitMQ durable queue on the same machine.
@@ -80,6 +83,12 @@ pub(crate) struct BenchArgs {
     /// Route KZ → RU through a hub (EEC), as DESIGN §1's star topology does.
     #[arg(long)]
     via_hub: bool,
+    /// Key algorithm of a state's CA and document signer, as STATE=ALGORITHM, comma-separated
+    /// (e.g. KZ=gost2012-256,RU=gost2012-256), as `tereze pki init-dev --algorithm` takes it:
+    /// ecdsa-p256 (the default), rsa-2048, gost2012-256 or gost2012-512 (needs the OpenSSL
+    /// GOST engine, Debian package libengine-gost-openssl). TLS keys stay ECDSA P-256.
+    #[arg(long, value_name = "STATE=ALG", value_delimiter = ',')]
+    algorithm: Vec<String>,
     /// Also write the figures to this file as JSON (for the benchmark suite).
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
@@ -169,6 +178,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
     }
     tally.settle_early().await;
+    let signed = sample_signatures(&cluster).await;
     let pg_cpu = cpu_seconds(&pg_pids) - pg_cpu_before;
     let cpu = cpu_seconds(&pids) - cpu_before;
     let (rss_idle, rss_peak) = memory.stop().await;
@@ -187,6 +197,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         rss_idle,
         rss_peak,
         rss_after,
+        signed,
     };
     print_figures(&args, &figures);
     let big_settled = tally.big_done.lock().ok().and_then(|d| d.clone());
@@ -256,23 +267,27 @@ fn start_nodes(
     } else {
         None
     };
+    let algorithms = tereze_trust::devpki::parse_algorithms(&args.algorithm)
+        .map_err(|e| Failure::Input(e.to_string()))?;
     let mut top = std::collections::BTreeMap::new();
     if let Some(pg) = &pg {
         let url = tokio::task::block_in_place(|| pg.create_database("bench")).map_err(fail)?;
         top.insert("KZ".to_string(), format!("store = \"{url}\""));
     }
     let cluster = tokio::task::block_in_place(|| {
-        let mut c = Cluster::start_configured(
+        let extra = format!(
+            "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
+            args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
+        );
+        let mut c = Cluster::start_with_algorithms(
             None,
             &["KZ", "RU"],
             args.via_hub.then_some("EEC"),
             if args.via_hub { &["KZ", "RU"] } else { &[] },
             args.base_port,
-            &format!(
-                "\n[limits]\nmax_queue = 1000000\nmax_queue_bytes = {}\nblocking_threads = {}\nstore_cache_mb = {}\n[attachments]\nsend_rate_kib = {}\n",
-                args.max_queue_bytes, args.blocking_threads, args.store_cache_mb, args.attachment_rate_kib
-            ),
+            &extra,
             &top,
+            &algorithms,
         )?;
         if args.replicas > 1 {
             c.start_replica("KZ", "KZ-B")?;
@@ -586,6 +601,7 @@ struct Figures {
     rss_idle: Vec<Option<u64>>,
     rss_peak: Vec<u64>,
     rss_after: Vec<Option<u64>>,
+    signed: Signed,
 }
 
 /// Prints the run's figures: throughput, latencies, CPU and memory.
@@ -593,7 +609,7 @@ fn print_figures(args: &BenchArgs, f: &Figures) {
     let (acks, e2e, refused, cpu) = (&f.acks, &f.e2e, f.refused, f.cpu);
     let n = e2e.len();
     println!(
-        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, ECDSA P-256, fsync per commit, sender's store {}, {}",
+        "tereze bench: {} messages of {} bytes (EAEU export declaration), KZ → RU, fsync per commit, sender's store {}, {}",
         args.messages,
         DOCUMENT.len(),
         match (f.pg_cpu.is_some(), args.replicas) {
@@ -666,6 +682,56 @@ fn print_figures(args: &BenchArgs, f: &Figures) {
         })
         .collect();
     println!("node memory (RSS): {}", memory.join("; "));
+    let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none read".into());
+    println!(
+        "signed with (one message read back from RU's inbox): envelope {}, receipt {}, RU's verdict {}",
+        or_none(&f.signed.envelope),
+        or_none(&f.signed.receipt),
+        or_none(&f.signed.verdict)
+    );
+}
+
+/// The algorithms a delivered message was really signed with, read back from the receiver's
+/// inbox (the envelope's and the receipt's `SignatureMethod`) with the receiver's verdict: the
+/// suite checks these, so a run cannot claim an algorithm the nodes did not use.
+#[derive(Debug, Default)]
+struct Signed {
+    envelope: Option<String>,
+    receipt: Option<String>,
+    verdict: Option<String>,
+}
+
+/// Reads the oldest message of RU's inbox (a cursor read: nothing is taken out).
+async fn sample_signatures(cluster: &Cluster) -> Signed {
+    let Ok(mut window) = cluster.window("RU").await else {
+        return Signed::default();
+    };
+    let request = tereze_proto::InboxPullRequest {
+        limit: 1,
+        after: String::new(),
+    };
+    let Ok(answer) = window.inbox_pull(request).await else {
+        return Signed::default();
+    };
+    let Some(m) = answer.into_inner().messages.into_iter().next() else {
+        return Signed::default();
+    };
+    Signed {
+        envelope: signature_method(&m.envelope),
+        receipt: signature_method(&m.receipt),
+        verdict: Some(m.verdict),
+    }
+}
+
+/// The `Algorithm` of the first `ds:SignatureMethod` in a signed document.
+fn signature_method(xml: &[u8]) -> Option<String> {
+    use tereze_codecs::dsig::DSIG_NAMESPACE;
+    let doc = tereze_codecs::xml::parse(xml).ok()?;
+    doc.descendants_or_self(doc.root())
+        .into_iter()
+        .filter_map(|id| doc.element(id))
+        .find(|e| e.is(DSIG_NAMESPACE, "SignatureMethod"))
+        .and_then(|e| e.attribute("Algorithm").map(str::to_owned))
 }
 
 /// Prints how the attachment went and the small messages' latencies meanwhile; its JSON.
@@ -744,6 +810,11 @@ fn write_json(
         "attachment_rate_kib": args.attachment_rate_kib,
         "attachment": big_report,
         "postgresql_cpu_seconds": f.pg_cpu,
+        "signature_methods": {
+            "envelope": f.signed.envelope,
+            "receipt": f.signed.receipt,
+            "verdict": f.signed.verdict,
+        },
         "nodes": f.members.iter().enumerate().map(|(i, (state, pid))| serde_json::json!({
             "state": state,
             "pid": pid,

@@ -45,6 +45,54 @@ fn bench_writes_its_figures_as_json_with_the_nodes_memory() {
         let peak = n["rss_peak_kib"].as_u64().expect("peak rss");
         assert!(idle > 1024 && peak > 1024, "{n}");
     }
+    // What the suite checks to know which algorithm really signed: read back from RU's inbox.
+    let ecdsa = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+    assert_eq!(v["signature_methods"]["envelope"], ecdsa, "{v}");
+    assert_eq!(v["signature_methods"]["receipt"], ecdsa, "{v}");
+    assert_eq!(v["signature_methods"]["verdict"], "recognised", "{v}");
+    assert!(stdout.contains(&format!("signed with (one message read back from RU's inbox): envelope {ecdsa}, receipt {ecdsa}, RU's verdict recognised")), "{stdout}");
+}
+
+/// `tereze bench --algorithm` (issue 25): the nodes sign with the keys asked for, and the run
+/// says so from what it reads back: a GOST envelope and a GOST receipt, recognised.
+#[test]
+fn bench_with_gost_keys_signs_envelopes_and_receipts_with_gost() {
+    // Needs the OpenSSL GOST engine (scripts/setup installs libengine-gost-openssl).
+    let _machine = net::machine_shared();
+    net::claim_ports(23740, 2);
+    let dir = tempfile::tempdir().expect("dir");
+    let json = dir.path().join("bench.json");
+    let path = json.to_str().expect("utf-8");
+    let (code, stdout, stderr) = net::tereze(&[
+        "bench",
+        "--messages",
+        "10",
+        "--concurrency",
+        "2",
+        "--base-port",
+        "23740",
+        "--timeout",
+        "60",
+        "--algorithm",
+        "KZ=gost2012-256,RU=gost2012-256",
+        "--json",
+        path,
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("json written")).expect("json");
+    assert_eq!(v["delivered"], 10, "{v}");
+    let gost = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256";
+    assert_eq!(v["signature_methods"]["envelope"], gost, "{v}");
+    assert_eq!(v["signature_methods"]["receipt"], gost, "{v}");
+    assert_eq!(v["signature_methods"]["verdict"], "recognised", "{v}");
+    // A wrong --algorithm is refused before any node starts, naming the flag.
+    let (code, _, stderr) = net::tereze(&["bench", "--algorithm", "KZ=gost2099"]);
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("--algorithm") && stderr.contains("gost2099"),
+        "{stderr}"
+    );
 }
 
 /// An open loop well above what the pair carries (issue 23): the sender pushes back what it
