@@ -397,6 +397,35 @@ fn xmlsec_gost_vectors_verify() {
     }
 }
 
+/// xmlsec writes the signer's certificate last in `X509Data`: the verifier and
+/// `claimed_signer` (which recognition reads to explain a refusal) both take the leaf.
+#[test]
+fn the_signer_of_an_xmlsec_vector_is_its_last_certificate() {
+    engine();
+    for (name, key) in [
+        ("xmlsec/enveloped-gost2012-256.xml", "2012-256"),
+        ("xmlsec/enveloped-gost2012-512.xml", "2012-512"),
+    ] {
+        let xml = read(name);
+        let doc = xml::parse(xml.as_bytes()).expect("parses");
+        let leaf = X509::from_pem(read(&format!("xmlsec/gost-{key}-cert.pem")).as_bytes())
+            .expect("leaf certificate");
+        let claimed = dsig::claimed_signer(&doc).expect("a certificate in X509Data");
+        assert_eq!(
+            claimed.to_der().expect("der"),
+            leaf.to_der().expect("der"),
+            "{name}"
+        );
+        let verified = verify_str(&xml, &xmlsec_trust()).expect("verifies");
+        let signer = verified.signer.certificate.expect("signer certificate");
+        assert_eq!(
+            signer.to_der().expect("der"),
+            leaf.to_der().expect("der"),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn cryptopro_gost_vectors_verify() {
     engine();

@@ -8,11 +8,8 @@
 //! small traits [`AttachmentLookup`] and [`TraderCheck`] its caller implements.
 #![forbid(unsafe_code)]
 
-use base64::engine::general_purpose::STANDARD as B64;
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use openssl::x509::X509;
-use tereze_codecs::dsig::{self, DsigError, VerifyError, VerifyPolicy, DSIG_NAMESPACE};
+use tereze_codecs::dsig::{self, DsigError, VerifyError, VerifyPolicy};
 use tereze_codecs::envelope::Envelope;
 use tereze_codecs::translate::Catalog;
 use tereze_codecs::xml::{self, Document};
@@ -776,7 +773,7 @@ fn classify_signature_failure(
 ) -> Reason {
     match e {
         VerifyError::Dsig(DsigError::UntrustedSigner(why)) => {
-            if let Some(cert) = signer_certificate(doc) {
+            if let Some(cert) = dsig::claimed_signer(doc) {
                 let t = openssl::asn1::Asn1Time::from_unix(at.timestamp()).ok();
                 let before = t
                     .as_ref()
@@ -810,22 +807,6 @@ fn classify_signature_failure(
     }
 }
 
-/// The first certificate in the signature's `X509Data`, if any.
-fn signer_certificate(doc: &Document) -> Option<X509> {
-    let node = doc.descendants_or_self(doc.root()).into_iter().find(|n| {
-        doc.element(*n)
-            .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Certificate"))
-    })?;
-    let der = B64
-        .decode(
-            doc.text_content(node)
-                .split_whitespace()
-                .collect::<String>(),
-        )
-        .ok()?;
-    X509::from_der(&der).ok()
-}
-
 #[cfg(test)]
 mod tests {
     //! One envelope per check, failing exactly that check and passing every check before it.
@@ -833,6 +814,7 @@ mod tests {
     use super::*;
     use chrono::{Duration, FixedOffset};
     use openssl::pkey::{PKey, Private};
+    use openssl::x509::X509;
     use tereze_codecs::dsig::{SignOptions, SignTarget, SigningKey};
     use tereze_codecs::envelope::{DocumentRef, Header, MessageKind, Participant, VERSION};
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};

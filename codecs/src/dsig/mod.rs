@@ -25,7 +25,9 @@ pub use sign::{
     bytes_scheme, sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions,
     SignTarget,
 };
-pub use verify::{verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy};
+pub use verify::{
+    claimed_signer, verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy,
+};
 
 /// The XMLDSig namespace.
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";

@@ -592,6 +592,45 @@ fn leaf_first(chain: &mut [Vec<u8>]) {
     }
 }
 
+/// The DER of every `X509Data/X509Certificate` under `KeyInfo`, in document order.
+fn key_info_certificates(doc: &Document, key_info: NodeId) -> Result<Vec<Vec<u8>>, VerifyError> {
+    let mut chain = Vec::new();
+    for data in doc.child_elements(key_info) {
+        if !doc
+            .element(data)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Data"))
+        {
+            continue;
+        }
+        for c in doc.child_elements(data) {
+            if doc
+                .element(c)
+                .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Certificate"))
+            {
+                chain.push(decode_base64(doc, c)?);
+            }
+        }
+    }
+    Ok(chain)
+}
+
+/// The certificate the document's first signature names as its signer (the leaf of its
+/// `X509Data`, chosen as [`verify`] chooses it), without judging it: for explaining a
+/// refusal, e.g. whether the certificate was valid at the signing time.
+pub fn claimed_signer(doc: &Document) -> Option<X509> {
+    let signature = doc.descendants_or_self(doc.root()).into_iter().find(|n| {
+        doc.element(*n)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
+    })?;
+    let key_info = doc.child_elements(signature).find(|n| {
+        doc.element(*n)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "KeyInfo"))
+    })?;
+    let mut chain = key_info_certificates(doc, key_info).ok()?;
+    leaf_first(&mut chain);
+    X509::from_der(chain.first()?).ok()
+}
+
 fn check_signature_value(
     doc: &Document,
     key_info: Option<NodeId>,
@@ -606,25 +645,10 @@ fn check_signature_value(
             DsigError::UntrustedSigner("no trusted certificate or key was given".into()).into(),
         );
     }
-    let mut chain = Vec::new();
-    if let Some(ki) = key_info {
-        for data in doc.child_elements(ki) {
-            if !doc
-                .element(data)
-                .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Data"))
-            {
-                continue;
-            }
-            for c in doc.child_elements(data) {
-                if doc
-                    .element(c)
-                    .is_some_and(|e| e.is(DSIG_NAMESPACE, "X509Certificate"))
-                {
-                    chain.push(decode_base64(doc, c)?);
-                }
-            }
-        }
-    }
+    let mut chain = match key_info {
+        Some(ki) => key_info_certificates(doc, ki)?,
+        None => Vec::new(),
+    };
     let verify_with = |key: &PKey<Public>| -> Result<bool, VerifyError> {
         if !scheme.fits(key) {
             return Ok(false);
