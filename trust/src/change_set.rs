@@ -270,24 +270,13 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devpki::{self, DevPkiSpec};
+    use crate::devpki::fixture::DevPki;
 
     #[test]
     fn a_set_signed_with_an_algorithm_its_state_does_not_permit_is_refused() {
-        let dir = tempfile::tempdir().expect("dir");
-        devpki::init(&DevPkiSpec {
-            out: dir.path().to_path_buf(),
-            states: vec!["KZ".into(), "RU".into()],
-            hub: None,
-            via_hub: vec![],
-            base_port: 20950,
-            days: 30,
-        })
-        .expect("dev PKI");
-        let mut trust =
-            TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
-        let read = |f: &str| std::fs::read(dir.path().join("kz").join(f)).expect("read");
-        let kz = SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key");
+        let pki = DevPki::kz_ru(20950, &[]);
+        let mut trust = pki.trust.clone();
+        let kz = pki.signer("kz");
         let set = ChangeSet {
             directory: "P.CLS.KZ.TEST".into(),
             number: 1,

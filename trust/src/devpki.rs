@@ -640,3 +640,46 @@ mod gost_tests {
         }
     }
 }
+
+/// A development PKI for KZ and RU in a temporary directory, for the unit tests of the
+/// documents the states sign: the trust space it writes, and a state's document signer.
+#[cfg(test)]
+pub(crate) mod fixture {
+    use tereze_codecs::dsig::SigningKey;
+
+    use super::*;
+    use crate::TrustSpace;
+
+    pub(crate) struct DevPki {
+        pub(crate) dir: tempfile::TempDir,
+        pub(crate) trust: TrustSpace,
+    }
+
+    impl DevPki {
+        /// KZ and RU, with the states listed in `algorithms` (`KZ=gost2012-256`) on that key
+        /// algorithm and the others on ECDSA P-256.
+        pub(crate) fn kz_ru(base_port: u16, algorithms: &[&str]) -> Self {
+            let dir = tempfile::tempdir().expect("dir");
+            let items: Vec<String> = algorithms.iter().map(|a| a.to_string()).collect();
+            let algorithms = parse_algorithms(&items).expect("algorithms");
+            let spec = DevPkiSpec {
+                out: dir.path().to_path_buf(),
+                states: vec!["KZ".into(), "RU".into()],
+                hub: None,
+                via_hub: vec![],
+                base_port,
+                days: 30,
+            };
+            init_with(&spec, &algorithms).expect("dev PKI");
+            let trust =
+                TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
+            Self { dir, trust }
+        }
+
+        /// The document signer of `state` (`kz`, `ru`).
+        pub(crate) fn signer(&self, state: &str) -> SigningKey {
+            let read = |f: &str| std::fs::read(self.dir.path().join(state).join(f)).expect("read");
+            SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key")
+        }
+    }
+}

@@ -449,27 +449,13 @@ fn read_answer(doc: &Document) -> Result<Answer, AnswerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::devpki::{self, DevPkiSpec};
+    use crate::devpki::fixture::DevPki;
 
     /// A dev PKI for KZ and RU: the trust space and each state's document signer.
-    fn pki() -> (tempfile::TempDir, TrustSpace, SigningKey, SigningKey) {
-        let dir = tempfile::tempdir().expect("dir");
-        devpki::init(&DevPkiSpec {
-            out: dir.path().to_path_buf(),
-            states: vec!["KZ".into(), "RU".into()],
-            hub: None,
-            via_hub: vec![],
-            base_port: 20900,
-            days: 30,
-        })
-        .expect("dev PKI");
-        let trust = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
-        let signer = |s: &str| {
-            let read = |f: &str| std::fs::read(dir.path().join(s).join(f)).expect("read");
-            SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key")
-        };
-        let (kz, ru) = (signer("kz"), signer("ru"));
-        (dir, trust, kz, ru)
+    fn pki() -> (DevPki, TrustSpace, SigningKey, SigningKey) {
+        let pki = DevPki::kz_ru(20900, &[]);
+        let (trust, kz, ru) = (pki.trust.clone(), pki.signer("kz"), pki.signer("ru"));
+        (pki, trust, kz, ru)
     }
 
     fn trader(id: &str) -> Trader {
@@ -547,23 +533,8 @@ mod tests {
 
     #[test]
     fn a_gost_owner_signs_its_answers_with_its_own_algorithm() {
-        let dir = tempfile::tempdir().expect("dir");
-        let algorithms = devpki::parse_algorithms(&["KZ=gost2012-256".into()]).expect("parsed");
-        devpki::init_with(
-            &DevPkiSpec {
-                out: dir.path().to_path_buf(),
-                states: vec!["KZ".into(), "RU".into()],
-                hub: None,
-                via_hub: vec![],
-                base_port: 20900,
-                days: 30,
-            },
-            &algorithms,
-        )
-        .expect("dev PKI");
-        let trust = TrustSpace::load(&dir.path().join("trust-space.toml"), None).expect("trust");
-        let read = |f: &str| std::fs::read(dir.path().join("kz").join(f)).expect("read");
-        let kz = SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("key");
+        let pki = DevPki::kz_ru(20900, &["KZ=gost2012-256"]);
+        let (trust, kz) = (pki.trust.clone(), pki.signer("kz"));
         let id = "KZ990340000450";
         let signed = sign_answer(id, "KZ", d("2026-11-25"), Some(&trader(id)), &kz).expect("signs");
         let text = String::from_utf8(signed.clone()).expect("utf-8");
