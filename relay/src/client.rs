@@ -52,6 +52,10 @@ pub enum ClientError {
     },
 }
 
+/// How long a TCP connection to a peer may take (the connector's; tonic's `connect_timeout`
+/// would also cut the TLS handshake, which the call's timeout bounds instead).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
 pub const TRANSFER_WINDOW: u32 = 2 << 20;
@@ -191,19 +195,17 @@ fn channel_for(
             }
         })?;
     let (connector, plain_uri) =
-        MutualTls::new(Arc::new(tls), endpoint, &t.server_name).map_err(|source| {
-            ClientError::Endpoint {
+        MutualTls::new(Arc::new(tls), endpoint, &t.server_name, CONNECT_TIMEOUT).map_err(
+            |source| ClientError::Endpoint {
                 endpoint: endpoint.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
     let mut endpoint_cfg = Endpoint::from_shared(plain_uri)
         .map_err(|source| ClientError::Channel {
             endpoint: endpoint.clone(),
             source,
         })?
-        // Also bounds the TLS handshake: the connector does both.
-        .connect_timeout(Duration::from_secs(5))
         .http2_keep_alive_interval(Duration::from_secs(30));
     endpoint_cfg = if calls {
         endpoint_cfg.timeout(Duration::from_secs(node.settings().relay.timeout_seconds))

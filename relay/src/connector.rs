@@ -13,6 +13,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
@@ -29,6 +30,9 @@ pub(crate) struct MutualTls {
     server_name: ServerName<'static>,
     host: String,
     port: u16,
+    /// Bounds the TCP connect only; the handshake is bounded by the call's timeout, as with
+    /// tonic's own connector (a stalled handshake is then reported as the call's timeout).
+    connect_timeout: Duration,
 }
 
 /// Why an endpoint cannot be reached over TLS by this connector.
@@ -51,6 +55,7 @@ impl MutualTls {
         config: Arc<rustls::ClientConfig>,
         endpoint: &str,
         server_name: &str,
+        connect_timeout: Duration,
     ) -> Result<(Self, String), EndpointError> {
         let uri: Uri = endpoint.parse().map_err(EndpointError::Uri)?;
         if uri.scheme_str() != Some("https") {
@@ -73,6 +78,7 @@ impl MutualTls {
                 .trim_end_matches(']')
                 .to_owned(),
             port,
+            connect_timeout,
         };
         Ok((connector, format!("http://{authority}")))
     }
@@ -91,7 +97,20 @@ impl Service<Uri> for MutualTls {
     fn call(&mut self, _uri: Uri) -> Self::Future {
         let this = self.clone();
         Box::pin(async move {
-            let tcp = TcpStream::connect((this.host.as_str(), this.port)).await?;
+            let address = (this.host.as_str(), this.port);
+            let tcp = tokio::time::timeout(this.connect_timeout, TcpStream::connect(address))
+                .await
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "{}:{}: no TCP connection within {} s",
+                            this.host,
+                            this.port,
+                            this.connect_timeout.as_secs()
+                        ),
+                    )
+                })??;
             tcp.set_nodelay(true)?;
             let tls = TlsConnector::from(this.config)
                 .connect(this.server_name, tcp)
@@ -111,6 +130,8 @@ impl Service<Uri> for MutualTls {
 mod tests {
     use super::*;
 
+    const T: Duration = Duration::from_secs(5);
+
     fn config() -> Arc<rustls::ClientConfig> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         Arc::new(
@@ -124,15 +145,15 @@ mod tests {
 
     #[test]
     fn an_https_endpoint_becomes_http_for_tonic_and_plaintext_is_refused() {
-        let (c, uri) = MutualTls::new(config(), "https://node.kz:7100", "node.kz").expect("ok");
+        let (c, uri) = MutualTls::new(config(), "https://node.kz:7100", "node.kz", T).expect("ok");
         assert_eq!(uri, "http://node.kz:7100");
         assert_eq!((c.host.as_str(), c.port), ("node.kz", 7100));
-        let (c, uri) = MutualTls::new(config(), "https://[::1]", "node.kz").expect("ok");
+        let (c, uri) = MutualTls::new(config(), "https://[::1]", "node.kz", T).expect("ok");
         assert_eq!(uri, "http://[::1]");
         assert_eq!((c.host.as_str(), c.port), ("::1", 443));
-        let e = MutualTls::new(config(), "http://node.kz:7100", "node.kz").err();
+        let e = MutualTls::new(config(), "http://node.kz:7100", "node.kz", T).err();
         assert!(matches!(e, Some(EndpointError::NotHttps)), "{e:?}");
-        let e = MutualTls::new(config(), "https://node.kz", "not a name!").err();
+        let e = MutualTls::new(config(), "https://node.kz", "not a name!", T).err();
         assert!(matches!(e, Some(EndpointError::ServerName(_))), "{e:?}");
     }
 }
