@@ -120,26 +120,24 @@ impl NodeIdentity {
         };
         let chain = read_chain(&self.pair.certificate)?;
         let certified = CertifiedKey::new(chain, token.clone());
-        certified.keys_match().map_err(|_| TlsError::KeyMismatch {
-            certificate: self.pair.certificate.display().to_string(),
-            key: self.pair.key.display().to_string(),
-        })?;
-        Ok(Arc::new(certified))
+        match certified.keys_match() {
+            Ok(()) => Ok(Arc::new(certified)),
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+                Err(TlsError::KeyMismatch {
+                    certificate: self.pair.certificate.display().to_string(),
+                    key: self.pair.key.display().to_string(),
+                })
+            }
+            Err(source) => Err(TlsError::Refused {
+                what: "tls.certificate",
+                source,
+            }),
+        }
     }
 
     fn resolver(&self) -> Result<Arc<SingleCertAndKey>, TlsError> {
         Ok(Arc::new(SingleCertAndKey::from(self.certified_key()?)))
     }
-}
-
-pub fn read_pair(pair: &KeyPair) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| TlsError::File {
-            path: p.display().to_string(),
-            reason: format!("cannot read: {e}"),
-        })
-    };
-    Ok((read(&pair.certificate)?, read(&pair.key)?))
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -150,8 +148,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 fn identity(
     pair: &KeyPair,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let (_, key_pem) = read_pair(pair)?;
     let chain = read_chain(&pair.certificate)?;
+    let key_pem = std::fs::read(&pair.key).map_err(|e| TlsError::File {
+        path: pair.key.display().to_string(),
+        reason: format!("cannot read: {e}"),
+    })?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
         path: pair.key.display().to_string(),
         reason: format!("not a PEM private key: {e}"),

@@ -334,4 +334,41 @@ mod tests {
         assert!(ecdsa_der(&[1; 63], 32).is_err());
         assert!(ecdsa_der(&[1; 64], 32).is_ok());
     }
+
+    #[test]
+    fn a_node_identity_takes_a_token_key_only_with_its_own_certificate() {
+        use crate::tls::{client_config, KeyPair, NodeIdentity, TlsError};
+        use tereze_codecs::pki::{issue_tls_certificate, CertificateSpec};
+        let dir = tempfile::tempdir().expect("dir");
+        let private = ec_key(Nid::X9_62_PRIME256V1);
+        let spec = CertificateSpec {
+            subject: &[("CN", "node.kz")],
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: false,
+        };
+        let write = |name: &str, key: &PKey<Private>| {
+            let cert = issue_tls_certificate(&spec, key, None, &["node.kz"]).expect("cert");
+            let path = dir.path().join(name);
+            std::fs::write(&path, cert.to_pem().expect("pem")).expect("write");
+            path
+        };
+        let pair = |certificate| KeyPair {
+            certificate,
+            key: "pkcs11:token=kz;object=node-tls".into(),
+        };
+        let own = write("own.pem", &private);
+        let other = write("other.pem", &ec_key(Nid::X9_62_PRIME256V1));
+        let key: Arc<dyn ExternalKey> = Arc::new(SoftKey(private));
+        let id = NodeIdentity::with_token_key(pair(own), key.clone()).expect("its own certificate");
+        let certified = id.certified_key().expect("certified");
+        client_config(
+            certified,
+            &std::fs::read(dir.path().join("own.pem")).expect("pem"),
+        )
+        .expect("a client configuration presenting it");
+        let e = NodeIdentity::with_token_key(pair(other), key).expect_err("another key's");
+        assert!(matches!(e, TlsError::KeyMismatch { .. }), "{e:?}");
+        assert!(e.to_string().contains("tls.certificate"), "{e}");
+    }
 }
