@@ -420,7 +420,8 @@ impl NodeConfig {
                 .into_iter()
                 .chain(t.client_ca.iter_mut())
             {
-                if p.is_relative() {
+                // Kept as written so that a `pkcs11:` key is refused by name below.
+                if p.is_relative() && !tereze_hsm::is_pkcs11(p) {
                     *p = base.join(&*p);
                 }
             }
@@ -484,8 +485,19 @@ impl NodeConfig {
     }
 
     /// A `pkcs11:` signing or TLS key is a well-formed URI, and `[pkcs11]` names the module
-    /// and the PIN file (both keys, when in tokens, are reached through the same module).
+    /// and the PIN file (both keys, when in tokens, are reached through the same module); the
+    /// national doors' key is a file.
     fn check_pkcs11(&self) -> Result<(), Refusal> {
+        if let Some(t) = &self.national.tls {
+            if tereze_hsm::is_pkcs11(&t.key) {
+                return refuse(
+                    "national.tls.key",
+                    "a key in a PKCS#11 token is supported for tls.key and signing.key, not yet \
+                     for the national doors; give a PEM file"
+                        .into(),
+                );
+            }
+        }
         for (field, path) in [
             ("signing.key", &self.signing.key),
             ("tls.key", &self.tls.key),
@@ -894,6 +906,15 @@ key = "signer.key"
         );
         let e = load(&tls_in_token.replace("object=tls", "object=tls;slot=2")).expect_err("bad");
         assert!(e.to_string().contains("tls.key"), "{e}");
+        let e = load(&format!(
+            "{tls_in_token}\n[national.tls]\ncertificate = \"n.pem\"\nkey = \"pkcs11:token=t;object=n\"\n"
+        ))
+        .expect_err("national doors' key in a token");
+        assert!(
+            e.to_string()
+                .contains("national.tls.key: a key in a PKCS#11 token"),
+            "{e}"
+        );
     }
 
     #[test]
