@@ -325,6 +325,9 @@ fn a_node_with_its_tls_and_signing_keys_in_a_token_relays_over_mutual_tls() {
     );
     assert_eq!(net.inbox("RU").len(), 1);
     assert_eq!(net.inbox("KZ").len(), 1);
+    // The admin door presents the same token-held identity.
+    let (code, timeline) = net.admin("KZ", "GET", &format!("/admin/messages/{out}"), None);
+    assert_eq!(code, 200, "{timeline}");
     assert!(
         !net.node_dir("KZ").join("node-tls.key").exists(),
         "no PEM TLS key to fall back on"
