@@ -201,13 +201,13 @@ fn tls_certificate_for(
     b.build()
 }
 
-/// Moves `state`'s TLS key into the token `token` (made by [`key_in_token`]): a P-256 key
-/// pair generated there, certified by the state's TLS CA with the old certificate's names,
+/// Moves `state`'s TLS key into the token `token` (made by [`key_in_token`]): a key pair of
+/// `key_type` (`EC:prime256v1`, `rsa:2048`) generated there, certified by the state's TLS CA with the old certificate's names,
 /// listed in the trust space in place of the old certificate (peers know a node by its TLS
 /// certificate), configured by URI; the PEM key is deleted.
-fn tls_key_in_token(net: &Net, state: &str, hsm: &SoftHsm, token: &str) {
+fn tls_key_in_token(net: &Net, state: &str, hsm: &SoftHsm, token: &str, key_type: &str) {
     let dir = net.node_dir(state);
-    hsm.keygen(token, "EC:prime256v1", "node-tls", "02");
+    hsm.keygen(token, key_type, "node-tls", "02");
     let ca_pem = std::fs::read(dir.join("tls-root.pem")).expect("tls-root.pem");
     let ca_key = if dir.join("tls-root.key").exists() {
         dir.join("tls-root.key")
@@ -274,7 +274,7 @@ fn a_node_with_its_tls_and_signing_keys_in_a_token_relays_over_mutual_tls() {
     let mut net = Net::init("KZ,RU", "", "", 28760, "");
     let hsm = SoftHsm::new();
     key_in_token(&net, "KZ", &hsm);
-    tls_key_in_token(&net, "KZ", &hsm, "kz-signer");
+    tls_key_in_token(&net, "KZ", &hsm, "kz-signer", "EC:prime256v1");
     let (name, conf) = hsm.env();
 
     // A missing token object and a wrong PIN stop the start, naming the field to fix.
@@ -331,6 +331,32 @@ fn a_node_with_its_tls_and_signing_keys_in_a_token_relays_over_mutual_tls() {
     assert!(
         !net.node_dir("KZ").join("node-tls.key").exists(),
         "no PEM TLS key to fall back on"
+    );
+    net.stop("KZ");
+    net.stop("RU");
+}
+
+#[test]
+fn an_rsa_tls_key_in_a_token_signs_handshakes_with_rsa_pss() {
+    let mut net = Net::init("KZ,RU", "", "", 28780, "");
+    let hsm = SoftHsm::new();
+    key_in_token(&net, "KZ", &hsm);
+    // SoftHSM2 offers CKM_RSA_PKCS_PSS, the only RSA signature TLS 1.3 takes.
+    tls_key_in_token(&net, "KZ", &hsm, "kz-signer", "rsa:2048");
+    let (name, conf) = hsm.env();
+    net.start_with_env("KZ", &[(name, conf.to_str().expect("utf-8"))]);
+    net.start("RU");
+    let out = net.submit("KZ", "RU", None).expect("accepted");
+    let back = net.submit("RU", "KZ", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("KZ", &out)
+            .contains(&"recognised".into())
+            && net.states("RU", &back).contains(&"recognised".into())),
+        "not delivered: {:?} {:?}\n{}",
+        net.states("KZ", &out),
+        net.states("RU", &back),
+        net.log("KZ")
     );
     net.stop("KZ");
     net.stop("RU");
