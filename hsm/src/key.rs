@@ -277,6 +277,19 @@ impl TokenKey {
         self.family == Family::Rsa && self.mechanisms.contains(&MechanismType::RSA_PKCS_PSS)
     }
 
+    /// Why the key cannot sign TLS handshakes, if it cannot: an RSA key whose token lacks
+    /// RSA-PSS (TLS 1.3 signs with RSA only by PSS, and the node offers nothing weaker).
+    pub fn tls_refusal(&self) -> Option<Pkcs11Error> {
+        (self.family == Family::Rsa && !self.offers_rsa_pss()).then(|| {
+            Pkcs11Error::MechanismMissing {
+                token: self.token.clone(),
+                what: self.what.clone(),
+                mechanism: "CKM_RSA_PKCS_PSS".into(),
+                hint: "; an RSA TLS key signs with RSA-PSS only: use an EC P-256 key, or a token that offers it",
+            }
+        })
+    }
+
     /// Whether the key is an EC key.
     pub fn is_ec(&self) -> bool {
         self.family == Family::Ec

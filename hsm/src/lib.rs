@@ -16,6 +16,7 @@ mod uri;
 pub use error::Pkcs11Error;
 pub use key::TokenKey;
 pub use loader::{
-    is_pkcs11, load_signing_key, open_token_key, Fields, KeyLoadError, KeySource, Pkcs11Settings,
+    is_pkcs11, load_signing_key, open_tls_key, open_token_key, Fields, KeyLoadError, KeySource,
+    Pkcs11Settings,
 };
 pub use uri::{Pkcs11Uri, UriError};

@@ -213,6 +213,29 @@ pub fn open_token_key(
     TokenKey::open(uri, module, &pin).map_err(classify)
 }
 
+/// Opens the token key a `pkcs11:` key string names to be the node's TLS key: an EC key, or
+/// an RSA key only when the token offers `CKM_RSA_PKCS_PSS` (TLS 1.3 signs with RSA-PSS only,
+/// and the node offers nothing weaker). The certificate is checked by the TLS configuration.
+pub fn open_tls_key(
+    key: &str,
+    settings: &Pkcs11Settings,
+    fields: &Fields,
+) -> Result<TokenKey, KeyLoadError> {
+    let uri = Pkcs11Uri::parse(key).map_err(|source| KeyLoadError::Uri {
+        field: fields.key,
+        uri: key.to_owned(),
+        source,
+    })?;
+    let token = open_token_key(&uri, settings, fields)?;
+    if let Some(source) = token.tls_refusal() {
+        return Err(KeyLoadError::Pkcs11 {
+            field: fields.key,
+            source,
+        });
+    }
+    Ok(token)
+}
+
 /// The leaf certificate and the intermediates worth sending (self-signed ones left out).
 fn certificates(pem: &[u8]) -> Result<(Option<X509>, Vec<X509>), DsigError> {
     let mut certs = X509::stack_from_pem(pem).map_err(|source| DsigError::KeyUnreadable {

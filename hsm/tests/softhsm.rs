@@ -13,7 +13,9 @@ use std::sync::OnceLock;
 
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, TrustStore, VerifyPolicy};
 use tereze_codecs::xml;
-use tereze_hsm::{load_signing_key, Fields, KeyLoadError, Pkcs11Error, Pkcs11Settings};
+use tereze_hsm::{
+    load_signing_key, open_tls_key, Fields, KeyLoadError, Pkcs11Error, Pkcs11Settings,
+};
 use tereze_testkit::softhsm::{self, SoftHsm};
 
 /// The tokens of this process: `ec-xml`, `rsa-xml` and `keys` hold a key pair `doc-sign`
@@ -431,4 +433,40 @@ fn an_operation_the_token_does_not_offer_for_the_key_is_refused_by_mechanism() {
         ),
         "{e}"
     );
+}
+
+#[test]
+fn a_tls_key_opens_when_the_token_can_sign_tls_handshakes_with_it() {
+    // EC: CKM_ECDSA; RSA: SoftHSM2 offers CKM_RSA_PKCS_PSS, which TLS 1.3 needs.
+    for label in ["ec-xml", "rsa-xml"] {
+        let token = Token::new(label);
+        let key = open_tls_key(&token.uri(), &token.settings(), &Fields::NODE_TLS)
+            .unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert!(key.tls_refusal().is_none(), "{label}");
+        assert_eq!(key.is_ec(), label == "ec-xml");
+    }
+    let token = Token::new("ec-xml");
+    let e = open_tls_key(
+        "pkcs11:token=ec-xml;object=node-tls",
+        &token.settings(),
+        &Fields::NODE_TLS,
+    )
+    .expect_err("no such key");
+    assert!(
+        matches!(
+            e,
+            KeyLoadError::Pkcs11 {
+                field: "tls.key",
+                source: Pkcs11Error::ObjectMissing { .. }
+            }
+        ),
+        "{e:?}"
+    );
+    let e = open_tls_key(
+        "pkcs11:token=ec-xml;slot=1",
+        &token.settings(),
+        &Fields::NODE_TLS,
+    )
+    .expect_err("bad URI");
+    assert!(e.to_string().starts_with("tls.key: "), "{e}");
 }

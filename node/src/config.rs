@@ -420,7 +420,8 @@ impl NodeConfig {
                 .into_iter()
                 .chain(t.client_ca.iter_mut())
             {
-                if p.is_relative() {
+                // Kept as written so that a `pkcs11:` key is refused by name below.
+                if p.is_relative() && !tereze_hsm::is_pkcs11(p) {
                     *p = base.join(&*p);
                 }
             }
@@ -483,33 +484,43 @@ impl NodeConfig {
         self.check_shutdown_and_routing()
     }
 
-    /// A `pkcs11:` signing key is a well-formed URI, and `[pkcs11]` names the module and the
-    /// PIN file; a token key for TLS is refused (not supported yet).
+    /// A `pkcs11:` signing or TLS key is a well-formed URI, and `[pkcs11]` names the module
+    /// and the PIN file (both keys, when in tokens, are reached through the same module); the
+    /// national doors' key is a file.
     fn check_pkcs11(&self) -> Result<(), Refusal> {
-        if tereze_hsm::is_pkcs11(&self.tls.key) {
-            return refuse(
-                "tls.key",
-                "a TLS key in a PKCS#11 token is not supported yet; give a PEM file".into(),
-            );
+        if let Some(t) = &self.national.tls {
+            if tereze_hsm::is_pkcs11(&t.key) {
+                return refuse(
+                    "national.tls.key",
+                    "a key in a PKCS#11 token is supported for tls.key and signing.key, not yet \
+                     for the national doors; give a PEM file"
+                        .into(),
+                );
+            }
         }
-        let key = self.signing.key.to_string_lossy();
-        if !tereze_hsm::is_pkcs11(&self.signing.key) {
-            return Ok(());
-        }
-        if let Err(e) = tereze_hsm::Pkcs11Uri::parse(&key) {
-            return refuse("signing.key", format!("{key}: {e}"));
-        }
-        if self.pkcs11.module.is_none() {
-            return refuse(
-                "pkcs11.module",
-                format!("not set, and signing.key names a key in a token ({key})"),
-            );
-        }
-        if self.pkcs11.pin_file.is_none() {
-            return refuse(
-                "pkcs11.pin_file",
-                format!("not set, and signing.key names a key in a token ({key})"),
-            );
+        for (field, path) in [
+            ("signing.key", &self.signing.key),
+            ("tls.key", &self.tls.key),
+        ] {
+            if !tereze_hsm::is_pkcs11(path) {
+                continue;
+            }
+            let key = path.to_string_lossy();
+            if let Err(e) = tereze_hsm::Pkcs11Uri::parse(&key) {
+                return refuse(field, format!("{key}: {e}"));
+            }
+            if self.pkcs11.module.is_none() {
+                return refuse(
+                    "pkcs11.module",
+                    format!("not set, and {field} names a key in a token ({key})"),
+                );
+            }
+            if self.pkcs11.pin_file.is_none() {
+                return refuse(
+                    "pkcs11.pin_file",
+                    format!("not set, and {field} names a key in a token ({key})"),
+                );
+            }
         }
         Ok(())
     }
@@ -854,7 +865,7 @@ key = "signer.key"
     }
 
     #[test]
-    fn a_pkcs11_signing_key_is_kept_as_a_uri_and_needs_the_module_and_pin_file() {
+    fn a_pkcs11_signing_or_tls_key_is_kept_as_a_uri_and_needs_the_module_and_pin_file() {
         let token = MINIMAL.replace(
             "key = \"signer.key\"",
             "key = \"pkcs11:token=kz-signer;object=doc-sign\"",
@@ -877,11 +888,31 @@ key = "signer.key"
         let e = load(&token.replace("object=doc-sign", "object=doc-sign;slot=2")).expect_err("bad");
         assert!(e.to_string().contains("signing.key"), "{e}");
         assert!(e.to_string().contains("unknown attribute \"slot\""), "{e}");
+        let tls_in_token = format!(
+            "{}[pkcs11]\nmodule = \"/m.so\"\npin_file = \"token.pin\"\n",
+            MINIMAL.replace(
+                "key = \"tls.key\"",
+                "key = \"pkcs11:token=kz-tls;object=tls\""
+            )
+        );
+        let c = load(&tls_in_token).expect("a TLS key in a token loads");
+        assert_eq!(c.tls.key, Path::new("pkcs11:token=kz-tls;object=tls"));
         let e = load(&MINIMAL.replace("key = \"tls.key\"", "key = \"pkcs11:token=t;object=k\""))
-            .expect_err("TLS key in a token");
+            .expect_err("TLS key in a token without [pkcs11]");
         assert!(
             e.to_string()
-                .contains("tls.key: a TLS key in a PKCS#11 token"),
+                .contains("pkcs11.module: not set, and tls.key names a key in a token"),
+            "{e}"
+        );
+        let e = load(&tls_in_token.replace("object=tls", "object=tls;slot=2")).expect_err("bad");
+        assert!(e.to_string().contains("tls.key"), "{e}");
+        let e = load(&format!(
+            "{tls_in_token}\n[national.tls]\ncertificate = \"n.pem\"\nkey = \"pkcs11:token=t;object=n\"\n"
+        ))
+        .expect_err("national doors' key in a token");
+        assert!(
+            e.to_string()
+                .contains("national.tls.key: a key in a PKCS#11 token"),
             "{e}"
         );
     }

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use tereze_proto::exchange_client::ExchangeClient;
 use tokio::task::JoinSet;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+use tonic::transport::{Channel, Endpoint};
 
 use tereze_trust::TrustSpace;
 
+use crate::connector::{EndpointError, MutualTls};
 use crate::Host;
 
 /// Why no client could be made for a peer: what the trust space or the configuration lacks,
@@ -26,11 +27,18 @@ pub enum ClientError {
     NoEndpoint(String),
     #[error("no server name for {0}")]
     NoServerName(String),
-    /// The node's own TLS certificate or key (`tls.cert`, `tls.key`) could not be read.
+    /// The node's own TLS certificate or key (`tls.certificate`, `tls.key`) could not be
+    /// read or used.
     #[error("{0}")]
     Identity(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("endpoint {endpoint}: {source}")]
     Endpoint {
+        endpoint: String,
+        #[source]
+        source: EndpointError,
+    },
+    #[error("endpoint {endpoint}: {source}")]
+    Channel {
         endpoint: String,
         #[source]
         source: tonic::transport::Error,
@@ -38,10 +46,15 @@ pub enum ClientError {
     #[error("TLS for {endpoint}: {source}")]
     Tls {
         endpoint: String,
+        /// Boxed: a rustls error is large, and this error travels in many `Result`s.
         #[source]
-        source: tonic::transport::Error,
+        source: Box<tereze_trust::tls::TlsError>,
     },
 }
+
+/// How long a TCP connection to a peer may take (the connector's; tonic's `connect_timeout`
+/// would also cut the TLS handshake, which the call's timeout bounds instead).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// HTTP/2 flow-control window of the attachments lane (each way): enough to keep a fast link
 /// full, small enough to bound a transfer's memory.
@@ -172,24 +185,27 @@ fn channel_for(
     t: &Target,
     calls: bool,
 ) -> Result<ExchangeClient<Channel>, ClientError> {
-    let (cert, key) = node.tls_identity().map_err(ClientError::Identity)?;
-    let tls = ClientTlsConfig::new()
-        .ca_certificate(Certificate::from_pem(t.anchors_pem.as_bytes()))
-        .identity(Identity::from_pem(cert, key))
-        .domain_name(t.server_name.clone());
+    let identity = node.tls_identity().map_err(ClientError::Identity)?;
     let endpoint = &t.endpoint;
-    let mut endpoint_cfg = Endpoint::from_shared(endpoint.clone())
-        .map_err(|source| ClientError::Endpoint {
+    let tls =
+        tereze_trust::tls::client_config(identity, t.anchors_pem.as_bytes()).map_err(|source| {
+            ClientError::Tls {
+                endpoint: endpoint.clone(),
+                source: Box::new(source),
+            }
+        })?;
+    let (connector, plain_uri) =
+        MutualTls::new(Arc::new(tls), endpoint, &t.server_name, CONNECT_TIMEOUT).map_err(
+            |source| ClientError::Endpoint {
+                endpoint: endpoint.clone(),
+                source,
+            },
+        )?;
+    let mut endpoint_cfg = Endpoint::from_shared(plain_uri)
+        .map_err(|source| ClientError::Channel {
             endpoint: endpoint.clone(),
             source,
         })?
-        .tls_config(tls)
-        .map_err(|source| ClientError::Tls {
-            endpoint: endpoint.clone(),
-            source,
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30));
     endpoint_cfg = if calls {
         endpoint_cfg.timeout(Duration::from_secs(node.settings().relay.timeout_seconds))
@@ -199,7 +215,7 @@ fn channel_for(
             .initial_connection_window_size(Some(TRANSFER_WINDOW * 2))
             .keep_alive_while_idle(true)
     };
-    let channel = endpoint_cfg.connect_lazy();
+    let channel = endpoint_cfg.connect_with_connector_lazy(connector);
     let limit = message_size_limit(node.settings().max_call_bytes);
     Ok(ExchangeClient::new(channel)
         .max_decoding_message_size(limit)

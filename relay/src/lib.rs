@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod config;
+pub mod connector;
 pub mod gate;
 pub mod metrics;
 mod peers;
@@ -47,9 +48,11 @@ pub struct Settings<'a> {
 /// What the relay needs from the running node.
 pub trait Host: Send + Sync + 'static {
     fn settings(&self) -> Settings<'_>;
-    /// The node's TLS certificate (chain) and private key, PEM, presented to its peers; read
-    /// at each new connection.
-    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error + Send + Sync>>;
+    /// The node's TLS certificate (chain) and key (a PEM file's or a token's), presented to
+    /// its peers; asked again for each new client.
+    fn tls_identity(
+        &self,
+    ) -> Result<Arc<rustls::sign::CertifiedKey>, Box<dyn std::error::Error + Send + Sync>>;
     /// The trust space in force: one snapshot, to use for a whole decision.
     fn trust(&self) -> Arc<TrustSpace>;
     /// Resolves after each new trust-space version is in force.

@@ -16,6 +16,7 @@ pub mod receipt;
 mod role;
 mod space;
 pub mod tls;
+pub mod tls_signer;
 pub mod traders;
 
 pub use file::{File, FileAlgorithms, FileNode, FileRecognition, FileState};

@@ -3,17 +3,22 @@
 //! doors ask for (but do not require) client certificates from their own CA, the admin door
 //! asks for none. rustls with the ring provider; tonic's own server TLS takes no CRLs, so the
 //! node accepts with tokio-rustls (the doors' accept loop) and hands the streams to tonic.
+//! The node's TLS key is a PEM file or a key in a token ([`NodeIdentity`]); the relay's
+//! client connections present the same identity ([`client_config`]).
 //! Reads only the files it is given: no network.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use serde::Deserialize;
+use tereze_codecs::dsig::ExternalKey;
 
+use crate::tls_signer::{ExternalTlsKey, TlsKeyError};
 use crate::TrustSpace;
 
 /// A certificate and its key (`[tls]`), the node's identity on its mutual-TLS and admin doors.
@@ -22,7 +27,7 @@ use crate::TrustSpace;
 pub struct KeyPair {
     /// PEM certificate (its chain may follow it in the same file).
     pub certificate: PathBuf,
-    /// PEM private key (PKCS#8).
+    /// PEM private key (PKCS#8), or a `pkcs11:` URI naming a key in a token.
     pub key: PathBuf,
 }
 
@@ -55,16 +60,84 @@ pub enum TlsError {
     },
     #[error("TLS configuration: client verifier: {0}")]
     Verifier(#[source] rustls::server::VerifierBuilderError),
+    /// The key in a token cannot serve TLS (its kind).
+    #[error("tls.key ({key}): {source}")]
+    TokenKey {
+        key: String,
+        #[source]
+        source: TlsKeyError,
+    },
+    /// `tls.certificate` certifies another key than the token's.
+    #[error("tls.certificate ({certificate}) does not certify the key tls.key names ({key})")]
+    KeyMismatch { certificate: String, key: String },
+    /// The peers' anchors for a client connection were refused.
+    #[error("TLS configuration: peer anchors: {0}")]
+    Anchors(String),
 }
 
-pub fn read_pair(pair: &KeyPair) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
-    let read = |p: &std::path::Path| {
-        std::fs::read(p).map_err(|e| TlsError::File {
-            path: p.display().to_string(),
-            reason: format!("cannot read: {e}"),
-        })
-    };
-    Ok((read(&pair.certificate)?, read(&pair.key)?))
+/// The node's TLS identity (`[tls]`): the certificate file, and the key, read from its PEM
+/// file at each use (a renewed key takes effect at the next connection) or held in a token,
+/// opened once at start.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pair: KeyPair,
+    token: Option<Arc<ExternalTlsKey>>,
+}
+
+impl NodeIdentity {
+    /// Both halves from PEM files.
+    pub fn files(pair: KeyPair) -> Self {
+        Self { pair, token: None }
+    }
+
+    /// The certificate from its file and the key in a token; refused now when the key cannot
+    /// sign TLS handshakes or the certificate is not of it.
+    pub fn with_token_key(pair: KeyPair, key: Arc<dyn ExternalKey>) -> Result<Self, TlsError> {
+        let token = ExternalTlsKey::new(key).map_err(|source| TlsError::TokenKey {
+            key: pair.key.display().to_string(),
+            source,
+        })?;
+        let identity = Self {
+            pair,
+            token: Some(Arc::new(token)),
+        };
+        identity.certified_key()?;
+        Ok(identity)
+    }
+
+    /// The certificate chain and key as rustls uses them, the certificate checked to be the
+    /// key's.
+    pub fn certified_key(&self) -> Result<Arc<CertifiedKey>, TlsError> {
+        let Some(token) = &self.token else {
+            let (chain, key) = identity(&self.pair)?;
+            let certified = CertifiedKey::from_der(chain, key, &provider()).map_err(|source| {
+                TlsError::Refused {
+                    what: "node certificate and key",
+                    source,
+                }
+            })?;
+            return Ok(Arc::new(certified));
+        };
+        let chain = read_chain(&self.pair.certificate)?;
+        let certified = CertifiedKey::new(chain, token.clone());
+        match certified.keys_match() {
+            Ok(()) => Ok(Arc::new(certified)),
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+                Err(TlsError::KeyMismatch {
+                    certificate: self.pair.certificate.display().to_string(),
+                    key: self.pair.key.display().to_string(),
+                })
+            }
+            Err(source) => Err(TlsError::Refused {
+                what: "tls.certificate",
+                source,
+            }),
+        }
+    }
+
+    fn resolver(&self) -> Result<Arc<SingleCertAndKey>, TlsError> {
+        Ok(Arc::new(SingleCertAndKey::from(self.certified_key()?)))
+    }
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -75,19 +148,11 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 fn identity(
     pair: &KeyPair,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
-    let (cert_pem, key_pem) = read_pair(pair)?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::File {
-            path: pair.certificate.display().to_string(),
-            reason: format!("not a PEM certificate chain: {e}"),
-        })?;
-    if chain.is_empty() {
-        return Err(TlsError::File {
-            path: pair.certificate.display().to_string(),
-            reason: "no certificate".into(),
-        });
-    }
+    let chain = read_chain(&pair.certificate)?;
+    let key_pem = std::fs::read(&pair.key).map_err(|e| TlsError::File {
+        path: pair.key.display().to_string(),
+        reason: format!("cannot read: {e}"),
+    })?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::File {
         path: pair.key.display().to_string(),
         reason: format!("not a PEM private key: {e}"),
@@ -95,19 +160,61 @@ fn identity(
     Ok((chain, key))
 }
 
+/// A PEM certificate chain file's certificates (at least one).
+fn read_chain(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = std::fs::read(path).map_err(|e| TlsError::File {
+        path: path.display().to_string(),
+        reason: format!("cannot read: {e}"),
+    })?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::File {
+            path: path.display().to_string(),
+            reason: format!("not a PEM certificate chain: {e}"),
+        })?;
+    if chain.is_empty() {
+        return Err(TlsError::File {
+            path: path.display().to_string(),
+            reason: "no certificate".into(),
+        });
+    }
+    Ok(chain)
+}
+
+/// The relay's side of mutual TLS: a peer's server certificate must chain to its state's
+/// anchors (`anchors_pem`), and the node presents `identity`; ALPN `h2` only (gRPC).
+pub fn client_config(
+    identity: Arc<CertifiedKey>,
+    anchors_pem: &[u8],
+) -> Result<rustls::ClientConfig, TlsError> {
+    let mut roots = RootCertStore::empty();
+    let anchors: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(anchors_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| TlsError::Anchors(format!("not PEM certificates: {e}")))?;
+    // As tonic did: an anchor webpki cannot parse is skipped, not fatal (another of the
+    // state's anchors may still chain).
+    roots.add_parsable_certificates(anchors);
+    if roots.is_empty() {
+        return Err(TlsError::Anchors("no usable anchor".into()));
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(TlsError::Protocols)?
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity)));
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
 /// The operator side (the admin API): the node's certificate, no client certificate asked
 /// (operators authenticate with a token), HTTP/1.1.
-pub fn admin_server_config(pair: &KeyPair) -> Result<rustls::ServerConfig, TlsError> {
-    let (chain, key) = identity(pair)?;
+pub fn admin_server_config(id: &NodeIdentity) -> Result<rustls::ServerConfig, TlsError> {
+    let resolver = id.resolver()?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Protocols)?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|source| TlsError::Refused {
-            what: "node certificate and key",
-            source,
-        })?;
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
 }
@@ -170,8 +277,11 @@ pub fn national_server_config(
 
 /// The server side: mutual TLS, client certificates checked against every anchor and CRL of
 /// the trust space. Which state a client is, is decided per request from its certificate.
-pub fn server_config(pair: &KeyPair, trust: &TrustSpace) -> Result<rustls::ServerConfig, TlsError> {
-    let (chain, key) = identity(pair)?;
+pub fn server_config(
+    id: &NodeIdentity,
+    trust: &TrustSpace,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let resolver = id.resolver()?;
     let mut roots = RootCertStore::empty();
     for der in trust.all_anchors_der() {
         roots
@@ -197,11 +307,7 @@ pub fn server_config(pair: &KeyPair, trust: &TrustSpace) -> Result<rustls::Serve
         .with_safe_default_protocol_versions()
         .map_err(TlsError::Protocols)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)
-        .map_err(|source| TlsError::Refused {
-            what: "node certificate and key",
-            source,
-        })?;
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }

@@ -68,6 +68,9 @@ pub enum StartError {
     /// field to fix.
     #[error(transparent)]
     SigningKey(#[from] tereze_hsm::KeyLoadError),
+    /// The TLS key in a token (`tls.key`); the cause names the field to fix.
+    #[error("TLS key (tls.key): {0}")]
+    TlsKey(#[source] tereze_hsm::KeyLoadError),
     #[error("built-in mappings: {0}")]
     Mappings(#[source] tereze_codecs::translate::CatalogError),
     #[error("attachments: {0}")]
@@ -176,6 +179,8 @@ pub(crate) struct Node {
     parts: std::sync::Mutex<(Arc<TrustSpace>, crl::Fetched)>,
     /// The Commission's anchor that must sign trust spaces (none: unsigned TOML, development).
     pub(crate) trust_anchor: Option<tereze_codecs::dsig::TrustStore>,
+    /// The node's TLS certificate and key (`[tls]`; the key possibly in a token).
+    pub(crate) tls_identity: tls::NodeIdentity,
     /// The TLS server configuration for the trust space in force.
     tls_server: std::sync::RwLock<Arc<rustls::ServerConfig>>,
     pub(crate) signing: SigningKey,
@@ -300,7 +305,10 @@ impl Node {
         }
         // Refuse before recording what cannot be put in force.
         let fetched = self.parts().1.clone();
-        tls::server_config(&self.config.tls, &next.with_crls(&fetched.by_state(&next))?)?;
+        tls::server_config(
+            &self.tls_identity,
+            &next.with_crls(&fetched.by_state(&next))?,
+        )?;
         let version = next.version;
         self.committer
             .run(move |t| t.record_trust_space(version, &bytes))
@@ -327,7 +335,7 @@ impl Node {
     ) -> Result<(), TrustUpdateError> {
         let (signed, fetched) = parts;
         let next = signed.with_crls(&fetched.by_state(signed))?;
-        let tls = tls::server_config(&self.config.tls, &next)?;
+        let tls = tls::server_config(&self.tls_identity, &next)?;
         // Both swaps under the trust-space write lock: no reader sees one without the other.
         let mut guard = self.trust_space.write().unwrap_or_else(|p| p.into_inner());
         *self.tls_server.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tls);
@@ -459,10 +467,23 @@ impl Node {
                 });
             }
         }
+        // The TLS key first: with both keys in one token, a wrong PIN is reported once, for
+        // the key the node needs before anything else.
+        let tls_identity = if tereze_hsm::is_pkcs11(&config.tls.key) {
+            let key = tereze_hsm::open_tls_key(
+                &config.tls.key.to_string_lossy(),
+                &config.pkcs11.settings(),
+                &tereze_hsm::Fields::NODE_TLS,
+            )
+            .map_err(StartError::TlsKey)?;
+            tls::NodeIdentity::with_token_key(config.tls.clone(), Arc::new(key))?
+        } else {
+            private_key(&config.tls.key)?;
+            tls::NodeIdentity::files(config.tls.clone())
+        };
         if !tereze_hsm::is_pkcs11(&config.signing.key) {
             private_key(&config.signing.key)?;
         }
-        private_key(&config.tls.key)?;
         let cert_pem = read(&config.signing.certificate)?;
         let signing = tereze_hsm::load_signing_key(
             &config.signing.key.to_string_lossy(),
@@ -525,7 +546,7 @@ impl Node {
                 path: store_path.clone(),
                 source,
             })?;
-        let tls_server = tls::server_config(&config.tls, &trust)?;
+        let tls_server = tls::server_config(&tls_identity, &trust)?;
         let catalog = Catalog::builtin().map_err(StartError::Mappings)?;
         let trust_version = tokio::sync::watch::Sender::new(trust.version);
         let trust = Arc::new(trust);
@@ -560,6 +581,7 @@ impl Node {
             trust_space: std::sync::RwLock::new(trust.clone()),
             parts: std::sync::Mutex::new((trust, crl::Fetched::default())),
             trust_anchor: anchor,
+            tls_identity,
             tls_server: std::sync::RwLock::new(Arc::new(tls_server)),
             signing,
             committer,

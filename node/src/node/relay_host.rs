@@ -24,8 +24,10 @@ impl Host for Node {
         }
     }
 
-    fn tls_identity(&self) -> Result<(Vec<u8>, Vec<u8>), Box<dyn std::error::Error + Send + Sync>> {
-        Ok(super::tls::read_pair(&self.config.tls)?)
+    fn tls_identity(
+        &self,
+    ) -> Result<Arc<rustls::sign::CertifiedKey>, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(self.tls_identity.certified_key()?)
     }
 
     fn trust(&self) -> Arc<TrustSpace> {

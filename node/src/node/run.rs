@@ -183,7 +183,7 @@ async fn serve_http_doors(node: &Arc<Node>, tasks: &mut JoinSet<()>) -> Result<(
     if let Some(admin) = &cfg.admin {
         let token = tereze_support::fs::read_token(&admin.token_file, "the operator token")?;
         let listener = bind(admin.listen).await?;
-        let config = Arc::new(tls::admin_server_config(&cfg.tls)?);
+        let config = Arc::new(tls::admin_server_config(&node.tls_identity)?);
         let source: accept::ConfigSource = Arc::new(move || config.clone());
         let app = admin::router(node.clone(), token);
         spawn_door(
