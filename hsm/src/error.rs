@@ -65,6 +65,27 @@ pub enum Pkcs11Error {
          so its public half cannot be read (store the public key with the same id)"
     )]
     PublicKeyMissing { token: String, what: String },
+    #[error(
+        "{count} {objects} in token {token:?} could be the public half of {what}; keep one \
+         per key id"
+    )]
+    PublicKeyAmbiguous {
+        token: String,
+        what: String,
+        objects: &'static str,
+        count: usize,
+    },
+    #[error(
+        "the private key {what} in token {token:?} and the public key stored beside it are not \
+         one pair: {reason}"
+    )]
+    KeyPairMismatch {
+        token: String,
+        what: String,
+        reason: &'static str,
+        #[source]
+        source: Option<Box<tereze_codecs::dsig::DsigError>>,
+    },
     #[error("the public key of {what} in token {token:?} is unreadable: {detail}")]
     PublicKeyUnreadable {
         token: String,

@@ -23,7 +23,9 @@ use openssl::bn::BigNum;
 use openssl::pkey::{PKey, Public};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
-use tereze_codecs::dsig::{ExternalKey, ExternalKeyError, RawSign};
+use tereze_codecs::dsig::{
+    Algorithms, DigestMethod, ExternalKey, ExternalKeyError, RawSign, RsaPadding,
+};
 
 use crate::error::{Pkcs11Error, GOST_HINT};
 use crate::module;
@@ -184,6 +186,12 @@ impl TokenKey {
                     token: token.clone(),
                     what: what.clone(),
                 },
+                PublicError::Ambiguous(objects, count) => Pkcs11Error::PublicKeyAmbiguous {
+                    token: token.clone(),
+                    what: what.clone(),
+                    objects,
+                    count,
+                },
                 PublicError::Token(source) => fail("reading the public key")(source),
                 PublicError::Unreadable(detail) => Pkcs11Error::PublicKeyUnreadable {
                     token: token.clone(),
@@ -195,7 +203,7 @@ impl TokenKey {
         let mechanisms = ctx
             .get_mechanism_list(slot)
             .map_err(fail("listing the mechanisms"))?;
-        Ok(Self {
+        let key = Self {
             session: Mutex::new(session),
             handle,
             family,
@@ -204,7 +212,49 @@ impl TokenKey {
             token,
             what,
             uri: uri.to_string(),
-        })
+        };
+        key.check_pair()?;
+        Ok(key)
+    }
+
+    /// Proves that the private key and the public half read beside it are one pair, by
+    /// signing a fixed message in the token and verifying it here. The public half comes from
+    /// another object (a public key or certificate under the same id): a stale one left after
+    /// re-keying would pass the certificate check at start, and every signature would fail
+    /// at the peers later.
+    fn check_pair(&self) -> Result<(), Pkcs11Error> {
+        const PROBE: &[u8] = b"tereze: is this the token key's public half?";
+        let algorithms = Algorithms::default();
+        let padding =
+            if self.family == Family::Rsa && !self.mechanisms.contains(&MechanismType::RSA_PKCS) {
+                RsaPadding::Pss
+            } else {
+                RsaPadding::Pkcs1v15
+            };
+        let mismatch = |reason, source| Pkcs11Error::KeyPairMismatch {
+            token: self.token.clone(),
+            what: self.what.clone(),
+            reason,
+            source,
+        };
+        let scheme = algorithms
+            .for_key(&self.public, DigestMethod::SHA256, padding)
+            .ok_or_else(|| mismatch("no SHA-256 signature scheme fits its public key", None))?;
+        let signature = scheme
+            .sign_external(self, PROBE)
+            .map_err(|e| mismatch("the test signature failed", Some(Box::new(e))))?;
+        match scheme.verify(&self.public, PROBE, &signature) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(mismatch(
+                "a test signature made with the private key does not verify with the public key \
+                 or certificate stored beside it",
+                None,
+            )),
+            Err(e) => Err(mismatch(
+                "the test signature is malformed",
+                Some(Box::new(e)),
+            )),
+        }
     }
 
     /// The URI the key was opened by.
@@ -386,6 +436,8 @@ fn describe(uri: &Pkcs11Uri) -> String {
 
 enum PublicError {
     Missing,
+    /// More than one object could be the key's public half: which kind, how many.
+    Ambiguous(&'static str, usize),
     Token(Error),
     Unreadable(String),
 }
@@ -416,6 +468,9 @@ fn read_public(
     let publics = session
         .find_objects(&same_key(ObjectClass::PUBLIC_KEY))
         .map_err(PublicError::Token)?;
+    if publics.len() > 1 {
+        return Err(PublicError::Ambiguous("public-key objects", publics.len()));
+    }
     if let Some(&handle) = publics.first() {
         return match family {
             Family::Rsa => rsa_public(session, handle)?.ok_or(PublicError::Missing),
@@ -425,6 +480,9 @@ fn read_public(
     let certs = session
         .find_objects(&same_key(ObjectClass::CERTIFICATE))
         .map_err(PublicError::Token)?;
+    if certs.len() > 1 {
+        return Err(PublicError::Ambiguous("certificate objects", certs.len()));
+    }
     let Some(&cert) = certs.first() else {
         return Err(PublicError::Missing);
     };

@@ -19,7 +19,8 @@ use tereze_hsm::{
 use tereze_testkit::softhsm::{self, SoftHsm};
 
 /// The tokens of this process: `ec-xml`, `rsa-xml` and `keys` hold a key pair `doc-sign`
-/// (id 01); `keys` also `twin` twice (ids 02, 03); `wrong-pin` is never logged into.
+/// (id 01); `keys` also `twin` twice (ids 02, 03); `wrong-pin` is never logged into; in
+/// `stale`, the public-key object of `doc-sign` is the public half of another pair (`other`, 04).
 struct Fixture {
     hsm: SoftHsm,
     /// Each token's `doc-sign` public key (PEM), read with pkcs11-tool.
@@ -39,13 +40,16 @@ fn fixture() -> &'static Fixture {
             ("rsa-xml", "rsa:2048"),
             ("keys", "EC:prime256v1"),
             ("wrong-pin", "EC:prime256v1"),
+            ("stale", "EC:prime256v1"),
         ] {
             hsm.token(token);
             hsm.keygen(token, key_type, "doc-sign", "01");
         }
         hsm.keygen("keys", "EC:prime256v1", "twin", "02");
         hsm.keygen("keys", "EC:prime256v1", "twin", "03");
-        let publics = ["ec-xml", "rsa-xml", "keys", "wrong-pin"]
+        hsm.keygen("stale", "EC:prime256v1", "other", "04");
+        hsm.replace_public("stale", "01", "04");
+        let publics = ["ec-xml", "rsa-xml", "keys", "wrong-pin", "stale"]
             .into_iter()
             .map(|t| (t, hsm.public_pem(t, "01")))
             .collect();
@@ -352,6 +356,25 @@ fn a_certificate_for_another_key_is_refused() {
             .contains("does not match the key in the token"),
         "{e}"
     );
+}
+
+/// The certificate matches the public-key object, but that object is another pair's: the
+/// test signature made at open shows the private key is not the certificate's.
+#[test]
+fn a_stale_public_key_beside_the_private_key_is_refused() {
+    let token = Token::new("stale");
+    let e = load(&token, &token.uri(), &token.settings()).expect_err("not one pair");
+    assert!(
+        matches!(
+            e,
+            KeyLoadError::Pkcs11 {
+                source: Pkcs11Error::KeyPairMismatch { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("are not one pair"), "{e}");
 }
 
 #[test]

@@ -131,6 +131,56 @@ impl SoftHsm {
         );
     }
 
+    /// Replaces the public-key object `id` in `token` with a copy of key pair `from`'s public
+    /// key: a stale public half, as re-keying under the same id can leave behind.
+    pub fn replace_public(&self, token: &str, id: &str, from: &str) {
+        let der = self
+            .dir
+            .path()
+            .join(format!("{token}-{from}-for-{id}.pub.der"));
+        let with_token = |c: &mut Command| {
+            c.args(["--module", MODULE, "--token-label", token]);
+        };
+        let mut read = self.tool("pkcs11-tool");
+        with_token(&mut read);
+        run(
+            read.args([
+                "--read-object",
+                "--type",
+                "pubkey",
+                "--id",
+                from,
+                "--output-file",
+            ])
+            .arg(&der),
+            "pkcs11-tool --read-object",
+        );
+        let mut delete = self.tool("pkcs11-tool");
+        with_token(&mut delete);
+        run(
+            delete.args([
+                "--login",
+                "--pin",
+                PIN,
+                "--delete-object",
+                "--type",
+                "pubkey",
+                "--id",
+                id,
+            ]),
+            "pkcs11-tool --delete-object",
+        );
+        let mut write = self.tool("pkcs11-tool");
+        with_token(&mut write);
+        run(
+            write
+                .args(["--login", "--pin", PIN, "--write-object"])
+                .arg(&der)
+                .args(["--type", "pubkey", "--id", id]),
+            "pkcs11-tool --write-object",
+        );
+    }
+
     /// The public key of the key pair `id` in `token`, as PEM (read from the token).
     pub fn public_pem(&self, token: &str, id: &str) -> Vec<u8> {
         let der = self.dir.path().join(format!("{token}-{id}.pub.der"));
