@@ -19,7 +19,7 @@ use openssl::pkey::Id;
 use rustls::sign::{Signer, SigningKey};
 use rustls::{SignatureAlgorithm, SignatureScheme};
 use rustls_pki_types::SubjectPublicKeyInfoDer;
-use tereze_codecs::dsig::{ExternalKey, RawSign};
+use tereze_codecs::dsig::{ExternalKey, RawSign, MIN_RSA_BITS};
 
 /// What kind of key it is, which fixes the schemes offered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ const PSS: [(SignatureScheme, Hash); 3] = [
 pub enum TlsKeyError {
     #[error("a {0} key cannot be a TLS key here; use an EC key on P-256 (or P-384) or an RSA key")]
     Unsupported(String),
+    #[error("an RSA TLS key of {bits} bits is too small; at least {MIN_RSA_BITS} are required")]
+    TooSmall { bits: u32 },
     #[error("the key's public half cannot be encoded: {0}")]
     Public(#[source] openssl::error::ErrorStack),
 }
@@ -117,6 +119,11 @@ impl ExternalTlsKey {
                         return Err(TlsKeyError::Unsupported(format!("EC ({curve})")));
                     }
                 }
+            }
+            Id::RSA if public.bits() < MIN_RSA_BITS => {
+                return Err(TlsKeyError::TooSmall {
+                    bits: public.bits(),
+                })
             }
             Id::RSA => Kind::RsaPss,
             other => return Err(TlsKeyError::Unsupported(format!("{other:?}"))),
@@ -299,6 +306,13 @@ mod tests {
             !verifier.verify(&der).expect("verify"),
             "only over its data"
         );
+    }
+
+    #[test]
+    fn an_rsa_key_under_the_minimum_size_is_refused() {
+        let private = PKey::from_rsa(Rsa::generate(1024).expect("rsa")).expect("pkey");
+        let e = ExternalTlsKey::new(Arc::new(SoftKey(private))).expect_err("1024 bits");
+        assert!(matches!(e, TlsKeyError::TooSmall { bits: 1024 }), "{e}");
     }
 
     #[test]
