@@ -123,6 +123,8 @@ impl AlgorithmPolicy {
                     DigestMethod::SHA512,
                     DigestMethod::GOST_256,
                     DigestMethod::GOST_512,
+                    DigestMethod::GOST94,
+                    DigestMethod::GOST94_CRYPTOPRO,
                 ]
                 .iter()
                 .map(|d| d.name)
