@@ -257,11 +257,6 @@ impl TokenKey {
         }
     }
 
-    /// The URI the key was opened by.
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
     fn missing(&self, mechanism: &str) -> Pkcs11Error {
         Pkcs11Error::MechanismMissing {
             token: self.token.clone(),

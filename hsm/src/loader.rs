@@ -32,11 +32,6 @@ impl KeySource {
             Ok(KeySource::Pem(PathBuf::from(text)))
         }
     }
-
-    /// Whether the key is in a token.
-    pub fn is_pkcs11(&self) -> bool {
-        matches!(self, KeySource::Pkcs11(_))
-    }
 }
 
 impl std::fmt::Display for KeySource {
