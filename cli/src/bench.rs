@@ -717,21 +717,10 @@ async fn sample_signatures(cluster: &Cluster) -> Signed {
         return Signed::default();
     };
     Signed {
-        envelope: signature_method(&m.envelope),
-        receipt: signature_method(&m.receipt),
+        envelope: tereze_codecs::dsig::claimed_signature_method(&m.envelope),
+        receipt: tereze_codecs::dsig::claimed_signature_method(&m.receipt),
         verdict: Some(m.verdict),
     }
-}
-
-/// The `Algorithm` of the first `ds:SignatureMethod` in a signed document.
-fn signature_method(xml: &[u8]) -> Option<String> {
-    use tereze_codecs::dsig::DSIG_NAMESPACE;
-    let doc = tereze_codecs::xml::parse(xml).ok()?;
-    doc.descendants_or_self(doc.root())
-        .into_iter()
-        .filter_map(|id| doc.element(id))
-        .find(|e| e.is(DSIG_NAMESPACE, "SignatureMethod"))
-        .and_then(|e| e.attribute("Algorithm").map(str::to_owned))
 }
 
 /// Prints how the attachment went and the small messages' latencies meanwhile; its JSON.

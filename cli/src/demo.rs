@@ -76,17 +76,6 @@ fn expected_method(state: &str) -> &'static str {
     }
 }
 
-/// The `SignatureMethod` URI of a signed receipt, as its signer wrote it.
-fn signature_method(signed: &[u8]) -> Option<String> {
-    let doc = tereze_codecs::xml::parse(signed).ok()?;
-    doc.descendants_or_self(doc.root())
-        .into_iter()
-        .filter_map(|n| doc.element(n))
-        .find(|e| e.is(tereze_codecs::dsig::DSIG_NAMESPACE, "SignatureMethod"))?
-        .attribute("Algorithm")
-        .map(str::to_owned)
-}
-
 /// One message of each run carries a file beside its envelope, streamed through the hub
 /// (docs/attachments.md): large enough to go in many chunks, small enough for a laptop.
 const ATTACHMENT_MIB: u64 = 64;
@@ -562,7 +551,8 @@ async fn check_receipt_algorithms(cluster: &Cluster, sent: &[Sent]) -> usize {
                 .unwrap_or_default(),
             Err(_) => Vec::new(),
         };
-        let method = signature_method(&receipt).unwrap_or_else(|| "(no receipt)".into());
+        let method = tereze_codecs::dsig::claimed_signature_method(&receipt)
+            .unwrap_or_else(|| "(no receipt)".into());
         if method != expected_method(recipient) {
             wrong += 1;
             println!(

@@ -26,7 +26,8 @@ pub use sign::{
     SignTarget,
 };
 pub use verify::{
-    claimed_signer, verify, SignedReference, Signer, Verified, VerifyError, VerifyPolicy,
+    claimed_signature_method, claimed_signer, verify, SignedReference, Signer, Verified,
+    VerifyError, VerifyPolicy,
 };
 
 /// The XMLDSig namespace.

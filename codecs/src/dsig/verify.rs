@@ -631,6 +631,18 @@ pub fn claimed_signer(doc: &Document) -> Option<X509> {
     X509::from_der(chain.first()?).ok()
 }
 
+/// The `SignatureMethod` URI of the first signature in `xml`, unverified: for reports of what
+/// a peer signed with (the demo and the benchmark show it), never for a verdict.
+pub fn claimed_signature_method(xml: &[u8]) -> Option<String> {
+    let doc = crate::xml::parse(xml).ok()?;
+    doc.descendants_or_self(doc.root())
+        .into_iter()
+        .filter_map(|n| doc.element(n))
+        .find(|e| e.is(DSIG_NAMESPACE, "SignatureMethod"))?
+        .attribute("Algorithm")
+        .map(str::to_owned)
+}
+
 fn check_signature_value(
     doc: &Document,
     key_info: Option<NodeId>,
