@@ -70,9 +70,12 @@ pub enum TlsError {
     /// `tls.certificate` certifies another key than the token's.
     #[error("tls.certificate ({certificate}) does not certify the key tls.key names ({key})")]
     KeyMismatch { certificate: String, key: String },
-    /// The peers' anchors for a client connection were refused.
-    #[error("TLS configuration: peer anchors: {0}")]
-    Anchors(String),
+    /// The peers' anchors for a client connection are not PEM certificates.
+    #[error("TLS configuration: peer anchors: not PEM certificates: {0}")]
+    AnchorsUnreadable(#[source] rustls_pki_types::pem::Error),
+    /// None of the peers' anchors is a certificate webpki can use.
+    #[error("TLS configuration: peer anchors: no usable anchor")]
+    NoUsableAnchor,
 }
 
 /// The node's TLS identity (`[tls]`): the certificate file, and the key, read from its PEM
@@ -190,12 +193,12 @@ pub fn client_config(
     let mut roots = RootCertStore::empty();
     let anchors: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(anchors_pem)
         .collect::<Result<_, _>>()
-        .map_err(|e| TlsError::Anchors(format!("not PEM certificates: {e}")))?;
+        .map_err(TlsError::AnchorsUnreadable)?;
     // As tonic did: an anchor webpki cannot parse is skipped, not fatal (another of the
     // state's anchors may still chain).
     roots.add_parsable_certificates(anchors);
     if roots.is_empty() {
-        return Err(TlsError::Anchors("no usable anchor".into()));
+        return Err(TlsError::NoUsableAnchor);
     }
     let mut config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
