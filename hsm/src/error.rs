@@ -86,11 +86,12 @@ pub enum Pkcs11Error {
         #[source]
         source: Option<Box<tereze_codecs::dsig::DsigError>>,
     },
-    #[error("the public key of {what} in token {token:?} is unreadable: {detail}")]
+    #[error("the public key of {what} in token {token:?} is unreadable: {source}")]
     PublicKeyUnreadable {
         token: String,
         what: String,
-        detail: String,
+        #[source]
+        source: openssl::error::ErrorStack,
     },
     #[error("the private key {what} in token {token:?} is of type {key_type}; only EC and RSA keys can sign here{hint}")]
     UnsupportedKeyType {

@@ -193,10 +193,10 @@ impl TokenKey {
                     count,
                 },
                 PublicError::Token(source) => fail("reading the public key")(source),
-                PublicError::Unreadable(detail) => Pkcs11Error::PublicKeyUnreadable {
+                PublicError::Unreadable(source) => Pkcs11Error::PublicKeyUnreadable {
                     token: token.clone(),
                     what: what.clone(),
-                    detail,
+                    source,
                 },
             },
         )?;
@@ -434,7 +434,7 @@ enum PublicError {
     /// More than one object could be the key's public half: which kind, how many.
     Ambiguous(&'static str, usize),
     Token(Error),
-    Unreadable(String),
+    Unreadable(openssl::error::ErrorStack),
 }
 
 /// The key's public half: the public-key object with the same id (or label), else the
@@ -446,7 +446,7 @@ fn read_public(
     id: Option<&[u8]>,
     uri: &Pkcs11Uri,
 ) -> Result<PKey<Public>, PublicError> {
-    let unreadable = |e: openssl::error::ErrorStack| PublicError::Unreadable(e.to_string());
+    let unreadable = PublicError::Unreadable;
     let same_key = |class| {
         let mut t = vec![Attribute::Class(class)];
         match id {
@@ -498,7 +498,7 @@ fn rsa_public(
     session: &Session,
     handle: ObjectHandle,
 ) -> Result<Option<PKey<Public>>, PublicError> {
-    let unreadable = |e: openssl::error::ErrorStack| PublicError::Unreadable(e.to_string());
+    let unreadable = PublicError::Unreadable;
     let attrs = session
         .get_attributes(
             handle,
@@ -550,8 +550,9 @@ fn ec_public(session: &Session, handle: ObjectHandle) -> Result<PKey<Public>, Pu
             Err(e) => last = Some(e),
         }
     }
+    // The loop ran at least once (the bare reading), so `last` holds its error.
     Err(PublicError::Unreadable(
-        last.map_or_else(|| "no EC point".into(), |e| e.to_string()),
+        last.unwrap_or_else(openssl::error::ErrorStack::get),
     ))
 }
 

@@ -151,7 +151,9 @@ pub(super) fn sign_checkpoint(
     let seq = count.saturating_sub(1);
     let hash_hex = hex(last);
     let certificate = key.certificate().ok_or_else(|| {
-        StoreError::Engine("audit checkpoint: the signing key has no certificate (signing.certificate)".into())
+        StoreError::Engine(
+            "audit checkpoint: the signing key has no certificate (signing.certificate)".into(),
+        )
     })?;
     let certificate = certificate
         .to_pem()
