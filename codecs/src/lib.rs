@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod c14n;
+pub mod der;
 pub mod dsig;
 pub mod envelope;
 pub mod pki;

@@ -23,6 +23,7 @@ use openssl::bn::BigNum;
 use openssl::pkey::{PKey, Public};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
+use tereze_codecs::der;
 use tereze_codecs::dsig::{
     Algorithms, DigestMethod, ExternalKey, ExternalKeyError, RawSign, RsaPadding,
 };
@@ -544,7 +545,7 @@ fn ec_public(session: &Session, handle: ObjectHandle) -> Result<PKey<Public>, Pu
     // A bare point can look like an OCTET STRING by chance (its second byte equal to its
     // length less two), but then the other reading is not a point of the curve: try both.
     let mut last = None;
-    for candidate in der_octet_string(&point).into_iter().chain([&point[..]]) {
+    for candidate in der::whole(&point, 0x04).into_iter().chain([&point[..]]) {
         match ec_spki(&params, candidate) {
             Ok(key) => return Ok(key),
             Err(e) => last = Some(e),
@@ -560,46 +561,9 @@ fn ec_public(session: &Session, handle: ObjectHandle) -> Result<PKey<Public>, Pu
 /// `SEQUENCE { SEQUENCE { id-ecPublicKey, params }, BIT STRING point }`.
 fn ec_spki(params: &[u8], point: &[u8]) -> Result<PKey<Public>, openssl::error::ErrorStack> {
     const EC_PUBLIC_KEY: &[u8] = &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
-    let algorithm = der(0x30, &[EC_PUBLIC_KEY, params].concat());
-    let bits = der(0x03, &[&[0u8][..], point].concat());
-    PKey::public_key_from_der(&der(0x30, &[algorithm, bits].concat()))
-}
-
-/// The content of a DER OCTET STRING that spans all of `bytes`.
-fn der_octet_string(bytes: &[u8]) -> Option<&[u8]> {
-    let (&tag, rest) = bytes.split_first()?;
-    if tag != 0x04 {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let n = usize::from(first & 0x7f);
-        if n == 0 || n > 2 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n]
-            .iter()
-            .fold(0usize, |acc, b| acc << 8 | usize::from(*b));
-        (len, &rest[n..])
-    };
-    (len == rest.len()).then_some(rest)
-}
-
-/// A DER element with `tag` and `content`.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(content);
-    out
+    let algorithm = der::write(0x30, &[EC_PUBLIC_KEY, params].concat());
+    let bits = der::write(0x03, &[&[0u8][..], point].concat());
+    PKey::public_key_from_der(&der::write(0x30, &[algorithm, bits].concat()))
 }
 
 #[cfg(test)]
@@ -628,16 +592,5 @@ mod tests {
         let (_d, path) = pin_file("1234", 0o604);
         let e = Pin::read(&path).err().expect("world-readable");
         assert!(matches!(e, Pkcs11Error::PinFile { .. }), "{e:?}");
-    }
-
-    #[test]
-    fn a_der_wrapped_point_is_unwrapped_and_a_bare_one_is_not() {
-        let mut bare = vec![0x04];
-        bare.extend([0x11; 64]);
-        let wrapped = der(0x04, &bare);
-        assert_eq!(der_octet_string(&wrapped), Some(&bare[..]));
-        assert_eq!(der_octet_string(&bare), None);
-        let long = der(0x04, &[7; 200]);
-        assert_eq!(der_octet_string(&long), Some(&[7; 200][..]));
     }
 }
