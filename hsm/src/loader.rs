@@ -9,8 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use openssl::x509::{X509VerifyResult, X509};
-use tereze_codecs::dsig::{DsigError, SigningKey};
+use tereze_codecs::dsig::{self, DsigError, SigningKey};
 
 use crate::error::Pkcs11Error;
 use crate::key::{Pin, TokenKey};
@@ -160,10 +159,15 @@ pub fn load_signing_key(
         KeySource::Pkcs11(uri) => {
             let token = open_token_key(&uri, settings, fields)?;
             let (leaf, chain) = match certificate_pem {
-                Some(pem) => certificates(pem).map_err(|source| KeyLoadError::Certificate {
-                    field: fields.certificate,
-                    source,
-                })?,
+                Some(pem) => {
+                    let (leaf, chain) = dsig::certificate_chain(pem).map_err(|source| {
+                        KeyLoadError::Certificate {
+                            field: fields.certificate,
+                            source,
+                        }
+                    })?;
+                    (Some(leaf), chain)
+                }
                 None => (None, Vec::new()),
             };
             SigningKey::external(Arc::new(token), leaf, chain).map_err(|source| KeyLoadError::Key {
@@ -229,20 +233,6 @@ pub fn open_tls_key(
         });
     }
     Ok(token)
-}
-
-/// The leaf certificate and the intermediates worth sending (self-signed ones left out).
-fn certificates(pem: &[u8]) -> Result<(Option<X509>, Vec<X509>), DsigError> {
-    let mut certs = X509::stack_from_pem(pem).map_err(|source| DsigError::KeyUnreadable {
-        what: "not a PEM certificate",
-        source,
-    })?;
-    if certs.is_empty() {
-        return Err(DsigError::Key("no certificate in the PEM input".into()));
-    }
-    let leaf = certs.remove(0);
-    certs.retain(|c| c.issued(c) != X509VerifyResult::OK);
-    Ok((Some(leaf), certs))
 }
 
 /// Whether `path` could be a key string naming a token key (for callers that check a PEM

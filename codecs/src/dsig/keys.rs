@@ -19,6 +19,23 @@ use super::algorithm::{public_of, SignatureScheme};
 use super::external::ExternalKey;
 use super::DsigError;
 
+/// A signer's PEM certificate file: the first certificate is the signer's, the rest its
+/// intermediates. A self-signed certificate among them is a trust anchor a verifier must
+/// already hold, so it is left out (sending it would only make every signature bigger, as TLS
+/// omits the root).
+pub fn certificate_chain(pem: &[u8]) -> Result<(X509, Vec<X509>), DsigError> {
+    let mut certs = X509::stack_from_pem(pem).map_err(|source| DsigError::KeyUnreadable {
+        what: "not a PEM certificate",
+        source,
+    })?;
+    if certs.is_empty() {
+        return Err(DsigError::Key("no certificate in the PEM input".into()));
+    }
+    let leaf = certs.remove(0);
+    certs.retain(|c| c.issued(c) != openssl::x509::X509VerifyResult::OK);
+    Ok((leaf, certs))
+}
+
 /// A private key with the certificate that names its holder. The key is either in this
 /// process (an OpenSSL key) or a handle to one held in a token ([`SigningKey::external`]);
 /// every private-key use goes through [`SigningKey::sign_with`], so callers need not know
@@ -49,19 +66,9 @@ impl SigningKey {
         let Some(pem) = cert_pem else {
             return Self::new(key, None);
         };
-        let mut certs = X509::stack_from_pem(pem).map_err(|source| DsigError::KeyUnreadable {
-            what: "not a PEM certificate",
-            source,
-        })?;
-        if certs.is_empty() {
-            return Err(DsigError::Key("no certificate in the PEM input".into()));
-        }
-        let leaf = certs.remove(0);
+        let (leaf, chain) = certificate_chain(pem)?;
         let mut signing = Self::new(key, Some(leaf))?;
-        // A self-signed certificate in the chain is a trust anchor: a verifier must already
-        // hold it, so sending it only makes every signature bigger (as TLS omits the root).
-        certs.retain(|c| c.issued(c) != openssl::x509::X509VerifyResult::OK);
-        signing.chain = certs;
+        signing.chain = chain;
         Ok(signing)
     }
 

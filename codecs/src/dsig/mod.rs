@@ -20,7 +20,10 @@ pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
 };
 pub use external::{ExternalKey, ExternalKeyError, RawSign};
-pub use keys::{common_name, format_name, key_fingerprint, subject_of, SigningKey, TrustStore};
+pub use keys::{
+    certificate_chain, common_name, format_name, key_fingerprint, subject_of, SigningKey,
+    TrustStore,
+};
 pub use sign::{
     bytes_scheme, sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions,
     SignTarget,
