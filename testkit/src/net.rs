@@ -831,6 +831,28 @@ pub fn random(below: u64) -> u64 {
     h.finish() % below.max(1)
 }
 
+/// An independent check of a signed file: xmlsec1's verdict on `file` against the anchor
+/// `root` only (no system CAs), with `extra` arguments before it, and its stderr.
+pub fn xmlsec1_verifies(
+    extra: &[&str],
+    root: &std::path::Path,
+    file: &std::path::Path,
+) -> (bool, String) {
+    let out = Command::new("xmlsec1")
+        .env("SSL_CERT_FILE", "/dev/null")
+        .arg("--verify")
+        .args(extra)
+        .arg("--trusted-pem")
+        .arg(root)
+        .arg(file)
+        .output()
+        .expect("xmlsec1 runs (scripts/setup installs it)");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Polls `f` until it holds or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

@@ -8,29 +8,27 @@ use std::time::Duration;
 
 use tereze_testkit::softhsm::{self, SoftHsm};
 
-use crate::net::{wait_until, Net};
+use crate::net::{wait_until, xmlsec1_verifies, Net};
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// xmlsec1's verdict on `file` against the anchor `root`, and its stderr.
-fn xmlsec1_verifies(
-    extra: &[&str],
-    root: &std::path::Path,
-    file: &std::path::Path,
-) -> (bool, String) {
-    let out = Command::new("xmlsec1")
-        .env("SSL_CERT_FILE", "/dev/null")
-        .arg("--verify")
-        .args(extra)
-        .arg("--trusted-pem")
-        .arg(root)
-        .arg(file)
-        .output()
-        .expect("xmlsec1 runs (scripts/setup installs it)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// One message KZ → RU (KZ signs the envelope) and one RU → KZ (KZ signs the receipt), each
+/// recognised by its recipient within [`SETTLE`]: their ids, (out, back).
+fn exchange_both_ways(net: &Net) -> (String, String) {
+    let out = net.submit("KZ", "RU", None).expect("accepted");
+    let back = net.submit("RU", "KZ", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("KZ", &out)
+            .contains(&"recognised".into())
+            && net.states("RU", &back).contains(&"recognised".into())),
+        "not delivered: {:?} {:?}\n{}\n{}",
+        net.states("KZ", &out),
+        net.states("RU", &back),
+        net.log("KZ"),
+        net.log("RU")
+    );
+    (out, back)
 }
 
 /// Moves `state`'s signing key into a new SoftHSM2 token: a key pair generated in the token,
@@ -83,19 +81,8 @@ fn a_node_signing_with_a_key_in_a_token_relays_and_signs_receipts() {
     net.start("RU");
 
     // KZ → RU: the envelope is signed by the token key.
-    let out = net.submit("KZ", "RU", None).expect("accepted");
     // RU → KZ: KZ's receipt is signed by the token key.
-    let back = net.submit("RU", "KZ", None).expect("accepted");
-    assert!(
-        wait_until(SETTLE, || net
-            .states("KZ", &out)
-            .contains(&"recognised".into())
-            && net.states("RU", &back).contains(&"recognised".into())),
-        "not delivered: {:?} {:?}\n{}",
-        net.states("KZ", &out),
-        net.states("RU", &back),
-        net.log("KZ")
-    );
+    let (_out, back) = exchange_both_ways(&net);
     let inbox = net.inbox("RU");
     assert_eq!(inbox.len(), 1, "{inbox:?}");
     let envelope = net.dir.path().join("envelope.xml");
@@ -310,19 +297,7 @@ fn a_node_with_its_tls_and_signing_keys_in_a_token_relays_over_mutual_tls() {
     net.start("RU");
     // KZ dials RU presenting its token-held TLS key; RU dials KZ, whose server side signs
     // the handshake in the token. Envelopes one way, receipts the other, both ways.
-    let out = net.submit("KZ", "RU", None).expect("accepted");
-    let back = net.submit("RU", "KZ", None).expect("accepted");
-    assert!(
-        wait_until(SETTLE, || net
-            .states("KZ", &out)
-            .contains(&"recognised".into())
-            && net.states("RU", &back).contains(&"recognised".into())),
-        "not delivered: {:?} {:?}\n{}\n{}",
-        net.states("KZ", &out),
-        net.states("RU", &back),
-        net.log("KZ"),
-        net.log("RU")
-    );
+    let (out, _back) = exchange_both_ways(&net);
     assert_eq!(net.inbox("RU").len(), 1);
     assert_eq!(net.inbox("KZ").len(), 1);
     // The admin door presents the same token-held identity.
@@ -346,18 +321,7 @@ fn an_rsa_tls_key_in_a_token_signs_handshakes_with_rsa_pss() {
     let (name, conf) = hsm.env();
     net.start_with_env("KZ", &[(name, conf.to_str().expect("utf-8"))]);
     net.start("RU");
-    let out = net.submit("KZ", "RU", None).expect("accepted");
-    let back = net.submit("RU", "KZ", None).expect("accepted");
-    assert!(
-        wait_until(SETTLE, || net
-            .states("KZ", &out)
-            .contains(&"recognised".into())
-            && net.states("RU", &back).contains(&"recognised".into())),
-        "not delivered: {:?} {:?}\n{}",
-        net.states("KZ", &out),
-        net.states("RU", &back),
-        net.log("KZ")
-    );
+    exchange_both_ways(&net);
     net.stop("KZ");
     net.stop("RU");
 }

@@ -7,31 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::net::{self, bin, wait_until, Net};
+use crate::net::{self, bin, wait_until, xmlsec1_verifies, Net};
 
 const SETTLE: Duration = Duration::from_secs(60);
-
-/// xmlsec1's verdict on `file` against the anchor `root` (extra arguments before it), and
-/// its stderr.
-fn xmlsec1_verifies(
-    extra: &[&str],
-    root: &std::path::Path,
-    file: &std::path::Path,
-) -> (bool, String) {
-    let out = Command::new("xmlsec1")
-        .env("SSL_CERT_FILE", "/dev/null")
-        .arg("--verify")
-        .args(extra)
-        .arg("--trusted-pem")
-        .arg(root)
-        .arg(file)
-        .output()
-        .expect("xmlsec1 runs (scripts/setup installs it)");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 const RECEIPT_ID: [&str; 2] = ["--id-attr:Id", "urn:tereze:receipt:Batch"];
 
