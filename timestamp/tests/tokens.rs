@@ -37,6 +37,11 @@ fn tokens_our_client_obtains_verify_here_and_with_openssl() {
             ess_v2: true,
             ..TsaOptions::default()
         },
+        // The token carries an intermediate CA; the trust space lists the root only.
+        TsaOptions {
+            intermediate: true,
+            ..TsaOptions::default()
+        },
     ] {
         let tsa = TestAuthority::with(options.clone());
         let values: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 64]).collect();
