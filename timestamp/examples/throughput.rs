@@ -16,8 +16,10 @@ fn main() {
         .map(|v| v.parse().expect("VALUES: a number of signature values"))
         .unwrap_or(1000);
     let tsa = TestAuthority::new();
-    let authorities = [Authority::from_pem("KZ", &tsa.url(), tsa.ca_pem().as_bytes())
-        .expect("the test authority's CA")];
+    let authorities = [
+        Authority::from_pem("KZ", &tsa.url(), tsa.ca_pem().as_bytes())
+            .expect("the test authority's CA"),
+    ];
     let client = Client::new(&tsa.url(), Duration::from_secs(30)).expect("client");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -25,11 +27,7 @@ fn main() {
         .expect("runtime");
     // ECDSA P-256 signature values are 64 bytes.
     let signatures: Vec<Vec<u8>> = (0..values)
-        .map(|i| {
-            (0..64)
-                .map(|k| (i.wrapping_mul(131) + k) as u8)
-                .collect()
-        })
+        .map(|i| (0..64).map(|k| (i.wrapping_mul(131) + k) as u8).collect())
         .collect();
 
     println!("| batch size | tokens | seconds | tokens/s | signature values covered/s | evidence verified/s |");
