@@ -325,9 +325,8 @@ impl TestAuthority {
         let listener = loop {
             match TcpListener::bind(self.addr) {
                 Ok(l) => break l,
-                Err(e) if tries < 50 => {
+                Err(_) if tries < 50 => {
                     tries += 1;
-                    let _ = e;
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => panic!("test authority: cannot bind {} again: {e}", self.addr),
