@@ -8,7 +8,8 @@
 //!    the expected one;
 //! 3. signed attributes: content-type is id-ct-TSTInfo, message-digest is the hash of the
 //!    encapsulated TSTInfo, and an ESS signing-certificate (v1 or v2) names the signer
-//!    certificate, which the token carries;
+//!    certificate, which the token carries (or, for a token requested without certReq, an
+//!    authority lists);
 //! 4. the signer certificate has extendedKeyUsage timeStamping, marked critical (§2.3);
 //! 5. the signature over the DER SET OF the signed attributes verifies with it (RSA PKCS#1
 //!    v1.5, ECDSA; GOST R 34.10-2012 when the GOST engine is loaded);
@@ -512,7 +513,17 @@ pub fn verify(
             _ => None,
         })
         .collect();
-    let signer_cert = signer_certificate(signer, &certs)?;
+    // A token asked for without certReq carries no certificate (`openssl ts -query` without
+    // `-cert`): the signer's may then be among the authorities' listed certificates. It is
+    // still checked like any other (ESS, EKU, signature, chain).
+    let listed: Vec<Certificate> = authorities
+        .iter()
+        .flat_map(|a| a.certificates.iter())
+        .filter_map(|c| c.to_der().ok())
+        .filter_map(|d| Certificate::from_der(&d).ok())
+        .collect();
+    let signer_cert =
+        signer_certificate(signer, &certs).or_else(|_| signer_certificate(signer, &listed))?;
     let subject = signer_cert.tbs_certificate.subject.to_string();
     let signer_der = signer_cert
         .to_der()
