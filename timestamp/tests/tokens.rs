@@ -259,3 +259,23 @@ fn the_test_authority_goes_down_and_comes_back_on_the_same_url() {
         "bad-url"
     );
 }
+
+#[test]
+fn a_token_stays_good_after_its_authority_certificate_expires() {
+    let tsa = TestAuthority::with(TsaOptions {
+        expires_in: Some(Duration::from_secs(2)),
+        ..TsaOptions::default()
+    });
+    let trusted = [authority_of(&tsa)];
+    let imprint = [5u8; 32];
+    let before = stamp(&tsa, &imprint).expect("token while valid");
+    // Wait out the certificate (its notAfter has one-second resolution).
+    std::thread::sleep(Duration::from_secs(4));
+    let after = stamp(&tsa, &imprint).expect("the authority still signs");
+    let s = verify(&before, &imprint, &trusted).expect("judged at genTime, not now");
+    assert!(s.gen_time < chrono::Utc::now());
+    assert_eq!(
+        code(verify(&after, &imprint, &trusted)),
+        "not-valid-at-gen-time"
+    );
+}
