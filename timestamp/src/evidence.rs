@@ -144,7 +144,7 @@ impl Evidence {
     }
 
     /// Checks that this evidence stamps `signature_value` (its raw octets) and that the token
-    /// verifies against `authorities` ([`verify`]).
+    /// verifies against `authorities` ([`verify()`]).
     pub fn verify(
         &self,
         signature_value: &[u8],

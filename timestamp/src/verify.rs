@@ -1,5 +1,5 @@
 //! Checking a time-stamp token (RFC 3161 §2.4.2, CMS per RFC 5652 §5) against the
-//! authorities the trust space lists. **Guarantee:** [`verify`] returns a [`Stamp`] only when
+//! authorities the trust space lists. **Guarantee:** [`verify()`] returns a [`Stamp`] only when
 //! every check below passed, in this order (docs/timestamps.md):
 //!
 //! 1. the bytes are a ContentInfo of SignedData whose eContentType is id-ct-TSTInfo, with one
