@@ -451,8 +451,8 @@ fn check_chain<'a>(
 }
 
 fn is_time_error(e: X509VerifyResult) -> bool {
-    // X509_V_ERR_CERT_NOT_YET_VALID, _CERT_HAS_EXPIRED, and the same for CRLs never
-    // consulted here.
+    // X509_V_ERR_CERT_NOT_YET_VALID (9) and X509_V_ERR_CERT_HAS_EXPIRED (10), for the signer
+    // or any certificate of its chain; no CRL is consulted here.
     matches!(e.as_raw(), 9 | 10)
 }
 
