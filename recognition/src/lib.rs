@@ -33,6 +33,63 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
     /// The envelope as signed, when the signature held.
     pub envelope: Option<Envelope>,
+    /// The time revocation and certificate validity were judged at, and its evidence; `None`
+    /// when the checks stopped before weighing the evidence (the first two checks).
+    pub judged: Option<JudgedTime>,
+}
+
+/// The judged time (docs/recognition.md, "The judged time"): the earliest trusted upper
+/// bound on when the signature existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedTime {
+    pub at: DateTime<Utc>,
+    pub source: TimeSource,
+}
+
+impl std::fmt::Display for JudgedTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({})",
+            self.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.source
+        )
+    }
+}
+
+/// The evidence a judged time comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The genTime of a valid time-stamp token over the signature value; the authority is
+    /// named by its certificate's subject.
+    Timestamp { authority: String },
+    /// When the hub (a trust-space state of role hub) that delivered it first stored it.
+    Hub { hub: String },
+    /// When this node first stored it.
+    Arrival,
+}
+
+impl TimeSource {
+    /// Stable, for records and JSON: `timestamp`, `hub` or `arrival`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TimeSource::Timestamp { .. } => "timestamp",
+            TimeSource::Hub { .. } => "hub",
+            TimeSource::Arrival => "arrival",
+        }
+    }
+}
+
+impl std::fmt::Display for TimeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeSource::Timestamp { authority } => {
+                write!(f, "time-stamp token of {authority}")
+            }
+            TimeSource::Hub { hub } => write!(f, "first stored by hub {hub}"),
+            TimeSource::Arrival => f.write_str("first stored by this node"),
+        }
+    }
 }
 
 impl Verdict {
@@ -51,8 +108,15 @@ pub struct Inbound<'a> {
     pub transport: Option<&'a str>,
     /// The route's message id, if there is a route.
     pub message_id: Option<Uuid>,
-    /// When it arrived (the reference for skew and expiry).
+    /// When this node first stored it (on a re-judgement, the stored arrival time): evidence
+    /// of when the signature existed, and the reference for expiry.
     pub received_at: DateTime<Utc>,
+    /// When the hub that delivered it first stored it, as the hub said: evidence only when
+    /// `transport` names a hub of the trust space, ignored otherwise.
+    pub hub_received_at: Option<DateTime<Utc>>,
+    /// Time-stamp evidence over the envelope's signature value, as the node stores and sends
+    /// it (a token, or a batch token with the inclusion path).
+    pub evidence: Option<&'a [u8]>,
 }
 
 /// Everything the checks consult.
@@ -192,6 +256,10 @@ pub const CHECKS: &[Check] = &[
         run: parse_and_know_sender,
     },
     Check {
+        codes: &["timestamp-invalid", "timestamp-required"],
+        run: time_evidence,
+    },
+    Check {
         codes: &[
             "signature-invalid",
             "chain-untrusted",
@@ -260,6 +328,8 @@ pub const CHECKS: &[Check] = &[
 struct Facts<'a> {
     /// Set by [`parse_and_know_sender`].
     claimed: Option<Claimed<'a>>,
+    /// Set by [`time_evidence`].
+    judged: Option<JudgedTime>,
     /// Set by [`signature`]; from here on every decision reads the signed envelope.
     signed: Option<Signed>,
     /// Set by [`document_meets_model`]: the document read against its model.
@@ -304,9 +374,16 @@ impl<'a> Facts<'a> {
             .expect("CHECKS verifies the signature before the checks of the signed envelope")
     }
 
-    /// The signing time, as the signed header states it.
+    /// The signing time, as the signed header states it: the signer's claim.
     fn signing_time(&self) -> DateTime<Utc> {
         self.claimed().signing_time
+    }
+
+    /// The judged time: revocation and certificate validity are judged at it.
+    fn judged(&self) -> &JudgedTime {
+        self.judged
+            .as_ref()
+            .expect("CHECKS weighs the time evidence before the checks that judge at it")
     }
 }
 
@@ -328,12 +405,14 @@ impl Recogniser<'_> {
                 return Ok(Verdict {
                     reasons: vec![reason],
                     envelope: facts.signed.map(|s| s.envelope),
+                    judged: facts.judged,
                 });
             }
         }
         Ok(Verdict {
             reasons: Vec::new(),
             envelope: facts.signed.map(|s| s.envelope),
+            judged: facts.judged,
         })
     }
 }
@@ -385,12 +464,65 @@ fn parse_and_know_sender<'a>(
     Ok(None)
 }
 
-/// 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at
-/// signing time.
+/// Time evidence: the judged time, the earliest trusted upper bound on when the signature
+/// existed (docs/recognition.md, "The judged time"). It runs before the signature check
+/// because that check judges the chain's validity at the judged time; the token is bound to
+/// the `SignatureValue` bytes the signature check then verifies with the signer's key, so
+/// nothing unverified is trusted: a token only bounds the time.
+fn time_evidence(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let claimed = facts.claimed();
+    let mut judged = JudgedTime {
+        at: inbound.received_at,
+        source: TimeSource::Arrival,
+    };
+    // A hub's word is evidence only from a hub: any other delivering node could write any
+    // time there.
+    if let (Some(at), Some(hub)) = (inbound.hub_received_at, inbound.transport) {
+        if r.trust.state(hub).is_some_and(|s| s.role == Role::Hub) && at < judged.at {
+            judged = JudgedTime {
+                at,
+                source: TimeSource::Hub { hub: hub.into() },
+            };
+        }
+    }
+    match inbound.evidence {
+        Some(evidence) => match token_time(r, claimed, evidence) {
+            Ok(token) => {
+                if token.at < judged.at {
+                    judged = token;
+                }
+            }
+            Err(why) => return reject("timestamp-invalid", why),
+        },
+        None => {
+            if let Some(why) = token_required(r, claimed.sender) {
+                return reject("timestamp-required", why);
+            }
+        }
+    }
+    facts.judged = Some(judged);
+    Ok(None)
+}
+
+/// The time-stamp evidence over the envelope's signature value, verified against the sender
+/// state's authorities in the trust space: its genTime and authority, or why it does not
+/// hold.
+fn token_time(_: &Recogniser<'_>, _: &Claimed<'_>, _: &[u8]) -> Result<JudgedTime, String> {
+    Err("time-stamp evidence is not verified by this build".into())
+}
+
+/// Why the sender state's entry requires a token that did not come, if it does.
+fn token_required(_: &Recogniser<'_>, _: &tereze_trust::StateEntry) -> Option<String> {
+    None
+}
+
+/// 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at the
+/// judged time and at the signing time the envelope claims.
 fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
     let claimed = facts.claimed();
+    let judged = facts.judged();
     let policy = VerifyPolicy {
-        at: Some(claimed.signing_time.timestamp()),
+        at: Some(judged.at.timestamp()),
         ..VerifyPolicy::default()
     };
     let verified = match dsig::verify(&claimed.doc, &claimed.sender.documents, &policy) {
@@ -399,11 +531,26 @@ fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outc
             return Ok(Some(classify_signature_failure(
                 &claimed.doc,
                 e,
-                claimed.signing_time,
+                judged,
                 claimed.sender.code.as_str(),
             )))
         }
     };
+    // The claim must hold as well: a signer cannot have signed outside its certificate's
+    // validity, so a `CreatedAt` there is false whatever the evidence says.
+    if let Some(cert) = verified.signer.certificate.as_ref() {
+        if !valid_at(cert, claimed.signing_time) {
+            return reject(
+                "certificate-not-valid",
+                format!(
+                    "the signer certificate ({} to {}) was not valid at the signing time the envelope claims, {}",
+                    cert.not_before(),
+                    cert.not_after(),
+                    claimed.signing_time.to_rfc3339()
+                ),
+            );
+        }
+    }
     let envelope = verified
         .references
         .first()
@@ -448,20 +595,24 @@ fn algorithms_permitted(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'
     Ok(None)
 }
 
-/// 5. Not revoked at signing time.
+/// 5. Not revoked at the judged time.
+///
+/// A signature that evidence shows existed before the revocation stands; a backdated
+/// `CreatedAt` moves nothing.
 fn not_revoked(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
-    let signing_time = facts.signing_time();
+    let judged = facts.judged();
     let signer = &facts.signed().signer;
     if let Some(cert) = signer.certificate.as_ref() {
         if let Some(when) = facts.claimed().sender.revoked_at(cert) {
-            if when <= signing_time {
+            if when <= judged.at {
                 return reject(
                     "certificate-revoked",
                     format!(
-                        "the signer {} was revoked at {}, before the signing time {}",
+                        "the signer {} was revoked at {}, before the judged time {} (the envelope claims {})",
                         signer.subject,
                         when.to_rfc3339(),
-                        signing_time.to_rfc3339()
+                        judged,
+                        facts.signing_time().to_rfc3339()
                     ),
                 );
             }
@@ -503,18 +654,21 @@ fn route_agrees(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>
     Ok(None)
 }
 
-/// 6. Signing time within the allowed clock skew.
-fn clock_skew(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+/// 6. The claimed signing time is not later than the judged time, within the allowed skew.
+///
+/// The evidence says the signature existed by then.
+fn clock_skew(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
     let signing_time = facts.signing_time();
+    let judged = facts.judged();
     let skew = chrono::Duration::seconds(r.trust.max_clock_skew_seconds);
-    if signing_time > inbound.received_at + skew {
+    if signing_time > judged.at + skew {
         return reject(
             "signing-time-in-future",
             format!(
-                "signed at {}, more than {} s after its arrival at {}",
+                "signed at {}, more than {} s after the judged time {}",
                 signing_time.to_rfc3339(),
                 r.trust.max_clock_skew_seconds,
-                inbound.received_at.to_rfc3339()
+                judged
             ),
         );
     }
@@ -763,34 +917,41 @@ fn traders_standing(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) 
     Ok(None)
 }
 
+/// Whether `cert` is within its validity at `at`; `false` when that cannot be told.
+fn valid_at(cert: &openssl::x509::X509Ref, at: DateTime<Utc>) -> bool {
+    let Ok(t) = openssl::asn1::Asn1Time::from_unix(at.timestamp()) else {
+        return false;
+    };
+    let started = cert
+        .not_before()
+        .compare(&t)
+        .is_ok_and(|o| o != std::cmp::Ordering::Greater);
+    let running = cert
+        .not_after()
+        .compare(&t)
+        .is_ok_and(|o| o != std::cmp::Ordering::Less);
+    started && running
+}
+
 /// Why `dsig::verify` said no, as a reason code: a bad signature, a signer that does not
-/// chain to the sender's anchor, or one whose certificate was not valid at signing time.
+/// chain to the sender's anchor, or one whose certificate was not valid at the judged time.
 fn classify_signature_failure(
     doc: &Document,
     e: VerifyError,
-    at: DateTime<Utc>,
+    judged: &JudgedTime,
     sender: &str,
 ) -> Reason {
     match e {
         VerifyError::Dsig(DsigError::UntrustedSigner(why)) => {
             if let Some(cert) = dsig::claimed_signer(doc) {
-                let t = openssl::asn1::Asn1Time::from_unix(at.timestamp()).ok();
-                let before = t
-                    .as_ref()
-                    .and_then(|t| cert.not_before().compare(t).ok())
-                    .is_some_and(|o| o == std::cmp::Ordering::Greater);
-                let after = t
-                    .as_ref()
-                    .and_then(|t| cert.not_after().compare(t).ok())
-                    .is_some_and(|o| o == std::cmp::Ordering::Less);
-                if before || after {
+                if !valid_at(&cert, judged.at) {
                     return Reason {
                         code: "certificate-not-valid",
                         message: format!(
-                            "the signer certificate ({} to {}) was not valid at the signing time {}",
+                            "the signer certificate ({} to {}) was not valid at the judged time {}",
                             cert.not_before(),
                             cert.not_after(),
-                            at.to_rfc3339()
+                            judged
                         ),
                     };
                 }
@@ -913,6 +1074,8 @@ mod tests {
                 transport: Some("KZ"),
                 message_id: None,
                 received_at: Utc::now(),
+                hub_received_at: None,
+                evidence: None,
             };
             inbound(&mut i);
             r.recognise(&i).expect("an envelope")
@@ -1240,12 +1403,12 @@ mod tests {
         std::fs::read_to_string(d.join("crl.pem")).expect("crl")
     }
 
-    #[test]
-    fn a_certificate_revoked_before_signing_is_rejected_after_signing_is_not() {
-        let mut f = fixture();
-        let signer = signer_issued_by_kz(&f, -10, 10);
+    /// A KZ signer whose certificate KZ's CA revoked just now, its CRL inline in `f`'s trust
+    /// space.
+    fn revoked_signer(f: &mut Fixture) -> SigningKey {
+        let signer = signer_issued_by_kz(f, -10, 10);
         let cert = signer.certificate().expect("cert").clone();
-        let crl = revoke(&f, &cert);
+        let crl = revoke(f, &cert);
         let text = std::fs::read_to_string(f.dir.path().join("trust-space.toml")).expect("read");
         let text = text.replacen(
             "code = \"KZ\"\n",
@@ -1255,20 +1418,158 @@ mod tests {
         let path = f.dir.path().join("with-crl.toml");
         std::fs::write(&path, text).expect("write");
         f.trust = TrustSpace::load(&path, None).expect("loads");
+        signer
+    }
+
+    #[test]
+    fn a_certificate_revoked_before_the_evidence_is_rejected_after_it_is_not() {
+        let mut f = fixture();
+        let signer = revoked_signer(&mut f);
 
         // Signed two minutes after the revocation (within the allowed clock skew).
         let mut h = header();
         h.created_at += Duration::minutes(2);
         let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
         assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
-        // Signed an hour before the revocation: the signature stays good.
+        // Signed an hour before the revocation and stored then (judged again now): the
+        // signature stays good.
         let mut h = header();
         h.created_at -= Duration::hours(1);
-        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |i| {
+            i.received_at = Utc::now() - Duration::minutes(59)
+        });
         assert!(v.recognised(), "{:?}", v.reasons);
         // Other KZ signers are unaffected.
         let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
         assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    /// The attack: a stolen key, revoked, signs with `CreatedAt` set before the
+    /// revocation. It arrives after the revocation, so it is judged then.
+    #[test]
+    fn a_backdated_signing_time_gains_nothing_after_the_revocation() {
+        let mut f = fixture();
+        let signer = revoked_signer(&mut f);
+        let mut h = header();
+        h.created_at -= Duration::minutes(5);
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        let judged = v.judged.expect("a judged time");
+        assert_eq!(judged.source, TimeSource::Arrival);
+        assert!(
+            v.reasons[0]
+                .message
+                .contains(&format!("before the judged time {judged}")),
+            "{:?}",
+            v.reasons
+        );
+        assert!(
+            v.reasons[0].message.contains("(first stored by this node)"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_hubs_earlier_first_storage_is_the_judged_time() {
+        let mut f = fixture();
+        let signer = revoked_signer(&mut f);
+        let mut h = header();
+        h.created_at -= Duration::hours(1);
+        let env = signed(&h, SAMPLE, &signer);
+        let hub_time = Utc::now() - Duration::minutes(59);
+        // The hub EEC stored it before the revocation; this node only now.
+        let v = f.judge(&env, |i| {
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(hub_time);
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(
+            v.judged,
+            Some(JudgedTime {
+                at: hub_time,
+                source: TimeSource::Hub { hub: "EEC".into() }
+            })
+        );
+        // The same word from a node that is not a hub is no evidence.
+        let v = f.judge(&env, |i| i.hub_received_at = Some(hub_time));
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        assert_eq!(v.judged.map(|j| j.source), Some(TimeSource::Arrival));
+        // A hub time later than this node's is not the earliest.
+        let arrived = Utc::now() - Duration::minutes(58);
+        let v = f.judge(&env, |i| {
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(Utc::now());
+            i.received_at = arrived;
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(
+            v.judged,
+            Some(JudgedTime {
+                at: arrived,
+                source: TimeSource::Arrival
+            })
+        );
+    }
+
+    #[test]
+    fn an_expired_signer_is_recognised_when_evidence_falls_inside_its_validity() {
+        let f = fixture();
+        // Valid from yesterday (as KZ's root) until now.
+        let expiring = signer_issued_by_kz(&f, -1, 0);
+        let mut h = header();
+        h.created_at -= Duration::hours(1);
+        let env = signed(&h, SAMPLE, &expiring);
+        let later = Utc::now() + Duration::minutes(1);
+        // Signed while the certificate was valid, but nothing shows it existed before the
+        // expiry: judged at its arrival, after it.
+        let v = f.judge(&env, |i| i.received_at = later);
+        assert_eq!(code(&v), "certificate-not-valid", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].message.contains("at the judged time"),
+            "{:?}",
+            v.reasons
+        );
+        // A hub stored it then.
+        let v = f.judge(&env, |i| {
+            i.received_at = later;
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(Utc::now() - Duration::minutes(59));
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_claimed_signing_time_outside_the_certificates_validity_is_rejected() {
+        let f = fixture();
+        let signer = signer_issued_by_kz(&f, -1, 10);
+        let mut h = header();
+        h.created_at -= Duration::days(3);
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        assert_eq!(code(&v), "certificate-not-valid", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0]
+                .message
+                .contains("at the signing time the envelope claims"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_signing_time_later_than_the_evidence_is_in_the_future() {
+        let f = fixture();
+        let env = signed(&header(), SAMPLE, &f.kz_signer());
+        let v = f.judge(&env, |i| {
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(Utc::now() - Duration::hours(1));
+        });
+        assert_eq!(code(&v), "signing-time-in-future", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].message.contains("(first stored by hub EEC)"),
+            "{:?}",
+            v.reasons
+        );
     }
 
     #[test]
