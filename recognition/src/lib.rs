@@ -61,8 +61,8 @@ impl std::fmt::Display for JudgedTime {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimeSource {
     /// The genTime of a valid time-stamp token over the signature value; the authority is
-    /// named by its certificate's subject.
-    Timestamp { authority: String },
+    /// named by its certificate's subject, the token by its serial number (hexadecimal).
+    Timestamp { authority: String, serial: String },
     /// When the hub (a trust-space state of role hub) that delivered it first stored it.
     Hub { hub: String },
     /// When this node first stored it.
@@ -83,8 +83,8 @@ impl TimeSource {
 impl std::fmt::Display for TimeSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TimeSource::Timestamp { authority } => {
-                write!(f, "time-stamp token of {authority}")
+            TimeSource::Timestamp { authority, serial } => {
+                write!(f, "time-stamp token {serial} of {authority}")
             }
             TimeSource::Hub { hub } => write!(f, "first stored by hub {hub}"),
             TimeSource::Arrival => f.write_str("first stored by this node"),
@@ -505,15 +505,53 @@ fn time_evidence(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_
 }
 
 /// The time-stamp evidence over the envelope's signature value, verified against the sender
-/// state's authorities in the trust space: its genTime and authority, or why it does not
-/// hold.
-fn token_time(_: &Recogniser<'_>, _: &Claimed<'_>, _: &[u8]) -> Result<JudgedTime, String> {
-    Err("time-stamp evidence is not verified by this build".into())
+/// state's authorities in the trust space (`timestamp::Evidence::verify`: the imprint, or the
+/// inclusion path to it, over these signature bytes; the token's signature; its authority's
+/// certificate chaining to one the state lists, valid at genTime): the judged time it gives,
+/// or why it does not hold.
+fn token_time(
+    r: &Recogniser<'_>,
+    claimed: &Claimed<'_>,
+    evidence: &[u8],
+) -> Result<JudgedTime, String> {
+    let sender = claimed.sender;
+    let Some(value) = dsig::claimed_signature_value(&claimed.doc) else {
+        return Err(
+            "the envelope has no readable SignatureValue for the time-stamp evidence to stamp"
+                .into(),
+        );
+    };
+    let stamp = tereze_timestamp::Evidence::from_bytes(evidence)
+        .and_then(|e| e.verify(&value, &sender.timestamp_authorities))
+        .map_err(|e| {
+            if sender.timestamp_authorities.is_empty() {
+                format!(
+                    "{}: {e}; trust space v{} lists no time-stamping authority for {}",
+                    e.code(),
+                    r.trust.version,
+                    sender.code
+                )
+            } else {
+                format!("{}: {e}", e.code())
+            }
+        })?;
+    Ok(JudgedTime {
+        at: stamp.gen_time,
+        source: TimeSource::Timestamp {
+            authority: stamp.authority,
+            serial: stamp.serial,
+        },
+    })
 }
 
-/// Why the sender state's entry requires a token that did not come, if it does.
-fn token_required(_: &Recogniser<'_>, _: &tereze_trust::StateEntry) -> Option<String> {
-    None
+/// Why the sender state requires a token that did not come, if it does.
+fn token_required(r: &Recogniser<'_>, sender: &tereze_trust::StateEntry) -> Option<String> {
+    sender.timestamp_required.then(|| {
+        format!(
+            "{} requires a time-stamp token over its signatures (timestamp_required, trust space v{}) and none came with the envelope",
+            sender.code, r.trust.version
+        )
+    })
 }
 
 /// 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at the
@@ -979,6 +1017,7 @@ mod tests {
     use tereze_codecs::dsig::{SignOptions, SignTarget, SigningKey};
     use tereze_codecs::envelope::{DocumentRef, Header, MessageKind, Participant, VERSION};
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+    use tereze_testkit::tsa::{TestAuthority, TsaOptions};
     use tereze_trust::devpki::{self, DevPkiSpec};
 
     const SAMPLE: &[u8] =
@@ -1058,7 +1097,7 @@ mod tests {
             )
         }
 
-        fn judge(&self, envelope: &[u8], inbound: impl FnOnce(&mut Inbound<'_>)) -> Verdict {
+        fn judge<'e>(&self, envelope: &'e [u8], inbound: impl FnOnce(&mut Inbound<'e>)) -> Verdict {
             let r = Recogniser {
                 attachments: None,
                 trust: &self.trust,
@@ -1407,6 +1446,12 @@ mod tests {
     /// space.
     fn revoked_signer(f: &mut Fixture) -> SigningKey {
         let signer = signer_issued_by_kz(f, -10, 10);
+        revoke_now(f, &signer);
+        signer
+    }
+
+    /// KZ's CA revokes `signer` now; the CRL goes inline into `f`'s trust space.
+    fn revoke_now(f: &mut Fixture, signer: &SigningKey) {
         let cert = signer.certificate().expect("cert").clone();
         let crl = revoke(f, &cert);
         let text = std::fs::read_to_string(f.dir.path().join("trust-space.toml")).expect("read");
@@ -1417,8 +1462,13 @@ mod tests {
         );
         let path = f.dir.path().join("with-crl.toml");
         std::fs::write(&path, text).expect("write");
+        let authorities = f.trust.states["KZ"].timestamp_authorities.clone();
         f.trust = TrustSpace::load(&path, None).expect("loads");
-        signer
+        f.trust
+            .states
+            .get_mut("KZ")
+            .expect("KZ")
+            .timestamp_authorities = authorities;
     }
 
     #[test]
@@ -1513,7 +1563,7 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_signer_is_recognised_when_evidence_falls_inside_its_validity() {
+    fn an_expiring_signer_is_recognised_when_a_hub_stored_it_within_its_validity() {
         let f = fixture();
         // Valid from yesterday (as KZ's root) until now.
         let expiring = signer_issued_by_kz(&f, -1, 0);
@@ -1570,6 +1620,169 @@ mod tests {
             "{:?}",
             v.reasons
         );
+    }
+
+    /// `tsa` becomes KZ's time-stamping authority in `f`'s trust space.
+    fn kz_authority(f: &mut Fixture, tsa: &TestAuthority) {
+        let authority =
+            tereze_timestamp::Authority::from_pem("KZ", &tsa.url(), tsa.ca_pem().as_bytes())
+                .expect("authority");
+        f.trust
+            .states
+            .get_mut("KZ")
+            .expect("KZ")
+            .timestamp_authorities = vec![authority];
+    }
+
+    /// Evidence from `tsa` over `envelope`'s signature value, as the middle item of a batch
+    /// of three (so its inclusion path is checked too), encoded as the node stores it.
+    fn evidence(tsa: &TestAuthority, envelope: &[u8]) -> Vec<u8> {
+        let doc = xml::parse(envelope).expect("envelope");
+        let value = dsig::claimed_signature_value(&doc).expect("a signature value");
+        let batch = [b"before".to_vec(), value, b"after".to_vec()];
+        let (imprint, paths) = tereze_timestamp::batch(&batch);
+        let (query, _) = tereze_timestamp::request(&imprint);
+        let token = tsa.token(&query).expect("a token");
+        tereze_timestamp::Evidence::new(token, paths[1].clone()).to_bytes()
+    }
+
+    /// Revocation times have a resolution of a second: wait one out so that a token from
+    /// before stays before.
+    fn next_second() {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+
+    #[test]
+    fn a_token_from_before_the_revocation_keeps_the_signature_good() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        let signer = signer_issued_by_kz(&f, -10, 10);
+        let env = signed(&header(), SAMPLE, &signer);
+        let stamped = evidence(&tsa, &env);
+        next_second();
+        revoke_now(&mut f, &signer);
+
+        // It arrives after the revocation; the token shows it existed before.
+        let v = f.judge(&env, |i| i.evidence = Some(&stamped));
+        assert!(v.recognised(), "{:?}", v.reasons);
+        let judged = v.judged.expect("a judged time");
+        assert!(
+            matches!(&judged.source, TimeSource::Timestamp { authority, .. } if authority.contains("Tereze test TSA")),
+            "{judged:?}"
+        );
+        assert!(judged.at < Utc::now() - Duration::seconds(1), "{judged:?}");
+        // Without it, judged at its arrival: revoked.
+        let v = f.judge(&env, |_| {});
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_token_from_after_the_revocation_does_not_help() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        let signer = revoked_signer(&mut f);
+        let mut h = header();
+        h.created_at -= Duration::minutes(5);
+        let env = signed(&h, SAMPLE, &signer);
+        let stamped = evidence(&tsa, &env);
+        let v = f.judge(&env, |i| i.evidence = Some(&stamped));
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].message.contains("time-stamp token"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn evidence_that_does_not_verify_is_timestamp_invalid_saying_why() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        let env = signed(&header(), SAMPLE, &f.kz_signer());
+        let reason = |f: &Fixture, evidence: &[u8]| {
+            let v = f.judge(&env, |i| i.evidence = Some(evidence));
+            assert_eq!(code(&v), "timestamp-invalid", "{:?}", v.reasons);
+            v.reasons[0].message.clone()
+        };
+        // A token over another envelope's signature.
+        let other = signed(&header(), SAMPLE, &f.kz_signer());
+        assert_ne!(other, env);
+        let says = reason(&f, &evidence(&tsa, &other));
+        assert!(says.starts_with("other-imprint: "), "{says}");
+        // A token from an authority KZ does not list.
+        let stranger = TestAuthority::new();
+        let says = reason(&f, &evidence(&stranger, &env));
+        assert!(says.starts_with("untrusted-authority: "), "{says}");
+        // A listed authority whose certificate had expired at genTime.
+        let expired = TestAuthority::with(TsaOptions {
+            expired: true,
+            ..TsaOptions::default()
+        });
+        kz_authority(&mut f, &expired);
+        let says = reason(&f, &evidence(&expired, &env));
+        assert!(says.starts_with("not-valid-at-gen-time: "), "{says}");
+        // Not evidence at all.
+        kz_authority(&mut f, &tsa);
+        let says = reason(&f, b"TZTE\x01garbage");
+        assert!(says.starts_with("bad-evidence: "), "{says}");
+        // The signature still comes second: a good token over a tampered envelope's
+        // (unchanged) signature value does not make it genuine.
+        let tampered =
+            String::from_utf8(env.clone())
+                .expect("utf-8")
+                .replacen("Ячмень", "Пшеница", 1);
+        let good = evidence(&tsa, &env);
+        let v = f.judge(tampered.as_bytes(), |i| i.evidence = Some(&good));
+        assert_eq!(code(&v), "signature-invalid", "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_state_that_requires_a_token_rejects_an_envelope_without_one() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        f.trust.states.get_mut("KZ").expect("KZ").timestamp_required = true;
+        let env = signed(&header(), SAMPLE, &f.kz_signer());
+        let v = f.judge(&env, |_| {});
+        assert_eq!(code(&v), "timestamp-required", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0]
+                .message
+                .starts_with("KZ requires a time-stamp token"),
+            "{:?}",
+            v.reasons
+        );
+        let stamped = evidence(&tsa, &env);
+        let v = f.judge(&env, |i| i.evidence = Some(&stamped));
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // A state that does not require one takes envelopes without.
+        f.trust.states.get_mut("KZ").expect("KZ").timestamp_required = false;
+        assert!(f.judge(&env, |_| {}).recognised());
+    }
+
+    #[test]
+    fn an_expired_signer_is_recognised_with_a_token_inside_its_validity() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        // Valid until tomorrow; the envelope arrives (is first stored) in two days.
+        let signer = signer_issued_by_kz(&f, -1, 1);
+        let mut h = header();
+        h.expires_at = Some(h.created_at + Duration::days(3));
+        let env = signed(&h, SAMPLE, &signer);
+        let stamped = evidence(&tsa, &env);
+        let later = Utc::now() + Duration::days(2);
+        let v = f.judge(&env, |i| i.received_at = later);
+        assert_eq!(code(&v), "certificate-not-valid", "{:?}", v.reasons);
+        let v = f.judge(&env, |i| {
+            i.received_at = later;
+            i.evidence = Some(&stamped);
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(v.judged.map(|j| j.source.code()), Some("timestamp"));
     }
 
     #[test]
