@@ -5,12 +5,13 @@
 //!
 //! ```xml
 //! <ts:TrustSpace xmlns:ts="urn:tereze:trust-space" Version="2" IssuedAt="…" MaxClockSkewSeconds="300">
-//!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false" [Conformance="true"]>
+//!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false" [Conformance="true"] [TimestampRequired="true"]>
 //!     <ts:Process>P.CC.01</ts:Process> <ts:Anchor>PEM</ts:Anchor> <ts:Crl>PEM</ts:Crl>
 //!     <ts:CrlLocation>http://…/v1/crl</ts:CrlLocation>
 //!     [<ts:Algorithms [MinRsaBits="3072"] [MinEcBits="256"]>
 //!        <ts:SignatureMethod Algorithm="URI"/>… <ts:DigestMethod Algorithm="URI"/>…
 //!      </ts:Algorithms>]
+//!     [<ts:TimestampAuthority Url="http://…"><ts:Certificate>PEM</ts:Certificate>…</ts:TimestampAuthority>]…
 //!     <ts:Node Endpoint="https://…" ServerName="…"><ts:TlsCertificate>PEM</ts:TlsCertificate></ts:Node>
 //!   </ts:State>
 //!   <ts:Recognition Document="R.CC.01.001" Issuer="KZ" ValidFrom="2026-01-01" ValidTo="">
@@ -24,7 +25,9 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore,
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 
 use crate::algorithms::AlgorithmPolicy;
-use crate::file::{File, FileAlgorithms, FileNode, FileRecognition, FileState};
+use crate::file::{
+    File, FileAlgorithms, FileNode, FileRecognition, FileState, FileTimestampAuthority,
+};
 use crate::Role;
 
 pub const TRUST_NAMESPACE: &str = "urn:tereze:trust-space";
@@ -64,6 +67,10 @@ pub fn to_document(file: &File) -> Document {
         if s.conformance {
             e.set_attribute("Conformance", "true");
         }
+        // Likewise: absent means tokens are not required.
+        if s.timestamp_required {
+            e.set_attribute("TimestampRequired", "true");
+        }
         let st = doc.append_element(r, e);
         for p in &s.processes {
             text_child(&mut doc, st, "Process", p);
@@ -81,6 +88,15 @@ pub fn to_document(file: &File) -> Document {
         // means the verifier's defaults.
         if let Some(a) = &s.algorithms {
             write_algorithms(&mut doc, st, a);
+        }
+        // Written only when listed: older documents have none, which means none.
+        for a in &s.timestamp_authorities {
+            let mut e = ts("TimestampAuthority");
+            e.set_attribute("Url", &a.url);
+            let t = doc.append_element(st, e);
+            for pem in split_pem(&a.certificates) {
+                text_child(&mut doc, t, "Certificate", &pem);
+            }
         }
         for n in &s.nodes {
             let mut e = ts("Node");
@@ -102,6 +118,22 @@ pub fn to_document(file: &File) -> Document {
         }
     }
     doc
+}
+
+/// Each PEM block of `pem` on its own (one `ts:Certificate` each); text that is no PEM
+/// block is kept whole, for the reader to refuse.
+fn split_pem(pem: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = pem.trim();
+    while let Some(i) = rest.find(END) {
+        out.push(rest[..i + END.len()].trim().to_owned());
+        rest = rest[i + END.len()..].trim();
+    }
+    if !rest.is_empty() {
+        out.push(rest.to_owned());
+    }
+    out
 }
 
 /// `ts:Algorithms`, with URIs: names are resolved so that a reader needs no name table. An
@@ -265,6 +297,14 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         Some(v) => flag("Conformance", v)?,
         None => false,
     };
+    // Absent in documents written before time-stamping authorities existed: not required.
+    let timestamp_required = match doc
+        .element(id)
+        .and_then(|e| e.attribute("TimestampRequired"))
+    {
+        Some(v) => flag("TimestampRequired", v)?,
+        None => false,
+    };
     let mut s = FileState {
         code: attr(doc, id, "Code")?,
         name: attr(doc, id, "Name")?,
@@ -277,6 +317,8 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         partner,
         conformance,
         algorithms: None,
+        timestamp_authorities: Vec::new(),
+        timestamp_required,
     };
     for c in doc.child_elements(id) {
         let Some(e) = doc.element(c) else {
@@ -296,6 +338,22 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
                 return Err(format!("{}: ts:Algorithms given twice", doc.path(c)));
             }
             s.algorithms = Some(read_algorithms(doc, c)?);
+        } else if e.is(TRUST_NAMESPACE, "TimestampAuthority") {
+            let mut certificates = String::new();
+            for cert in doc.child_elements(c) {
+                if !doc
+                    .element(cert)
+                    .is_some_and(|e| e.is(TRUST_NAMESPACE, "Certificate"))
+                {
+                    return Err(format!("{}: unexpected element", doc.path(cert)));
+                }
+                certificates.push_str(doc.text_content(cert).trim());
+                certificates.push('\n');
+            }
+            s.timestamp_authorities.push(FileTimestampAuthority {
+                url: attr(doc, c, "Url")?,
+                certificates,
+            });
         } else if e.is(TRUST_NAMESPACE, "Node") {
             let cert = doc
                 .child(c, TRUST_NAMESPACE, "TlsCertificate")
@@ -342,8 +400,9 @@ fn read_algorithms(doc: &Document, id: NodeId) -> Result<FileAlgorithms, String>
 
 #[cfg(test)]
 mod tests {
-    //! The algorithm policy in the signed document: written only when set, read back to the
-    //! same policy, and documents signed before it existed still verify.
+    //! The algorithm policy and the time-stamping authorities in the signed document: written
+    //! only when set, read back to the same values, and documents signed before they existed
+    //! still verify.
 
     use super::*;
     use crate::devpki::{self, DevPkiSpec};
@@ -501,6 +560,144 @@ mod tests {
         assert_eq!(
             crate::algorithms::describe(None),
             "no restriction (the node's defaults)"
+        );
+    }
+
+    /// The TOML source with KZ given `required` and time-stamping authorities (`urls`, each
+    /// with the EEC root as its certificate).
+    fn source_with_kz_authorities(dir: &Path, required: &str, urls: &[&str]) -> String {
+        let text = std::fs::read_to_string(dir.join("trust-space.toml")).expect("source");
+        let cert = std::fs::read_to_string(dir.join("eec/root.pem")).expect("root");
+        let kz = text.find("code = \"KZ\"\n").expect("KZ") + "code = \"KZ\"\n".len();
+        let end = kz + text[kz..].find("[[state]]").expect("a state after KZ");
+        let tables: String = urls
+            .iter()
+            .map(|u| {
+                format!("[[state.timestamp_authority]]\nurl = \"{u}\"\ncertificates = \"\"\"\n{cert}\"\"\"\n")
+            })
+            .collect();
+        format!(
+            "{}{required}\n{}{tables}\n{}",
+            &text[..kz],
+            &text[kz..end],
+            &text[end..]
+        )
+    }
+
+    #[test]
+    fn time_stamping_authorities_survive_the_signed_document_and_are_listed() {
+        let dir = dev_pki();
+        let file = read_toml(&source_with_kz_authorities(
+            dir.path(),
+            "timestamp_required = true",
+            &["http://tsa.kz.test/tsa", "http://127.0.0.1:9/other"],
+        ));
+        assert_eq!(file.states[0].timestamp_authorities.len(), 2);
+        let mut doc = to_document(&file);
+        let xml = doc.to_xml();
+        assert_eq!(xml.matches("<ts:TimestampAuthority ").count(), 2);
+        assert_eq!(
+            xml.matches("TimestampRequired=\"true\"").count(),
+            1,
+            "KZ only"
+        );
+        sign(&mut doc, &eec_signer(dir.path())).expect("signs");
+        let (read, _) = verify(doc.to_xml().as_bytes(), &eec_anchor(dir.path())).expect("verifies");
+        assert_eq!(
+            read.states[0].timestamp_authorities,
+            file.states[0].timestamp_authorities
+        );
+        assert!(read.states[0].timestamp_required);
+        let space = TrustSpace::from_file(read, Path::new("signed")).expect("in force");
+        let kz = space.state("KZ").expect("KZ");
+        assert!(kz.timestamp_required);
+        let urls: Vec<&str> = kz
+            .timestamp_authorities
+            .iter()
+            .map(|a| a.url.as_str())
+            .collect();
+        assert_eq!(urls, ["http://tsa.kz.test/tsa", "http://127.0.0.1:9/other"]);
+        assert!(kz
+            .timestamp_authorities
+            .iter()
+            .all(|a| a.name == "KZ" && a.certificates.len() == 1));
+        let ru = space.state("RU").expect("RU");
+        assert!(ru.timestamp_authorities.is_empty() && !ru.timestamp_required);
+        assert_eq!(
+            space.timestamp_authorities().len(),
+            2,
+            "every state's, listed once"
+        );
+
+        // init-dev's document predates authorities: it verifies and lists none.
+        let old = std::fs::read(dir.path().join("trust-space.xml")).expect("old");
+        assert!(!String::from_utf8_lossy(&old).contains("TimestampAuthority"));
+        let (read, _) = verify(&old, &eec_anchor(dir.path())).expect("verifies");
+        let space = TrustSpace::from_file(read, Path::new("old")).expect("in force");
+        assert!(space.timestamp_authorities().is_empty());
+        assert!(space.states.values().all(|s| !s.timestamp_required));
+    }
+
+    #[test]
+    fn bad_time_stamping_entries_are_refused_with_their_field() {
+        let dir = dev_pki();
+        let refused = |required: &str, urls: &[&str]| {
+            let file = read_toml(&source_with_kz_authorities(dir.path(), required, urls));
+            TrustSpace::from_file(file, Path::new("ts.toml"))
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = refused("timestamp_required = true", &[]);
+        assert!(
+            e.starts_with("ts.toml: state[0] (KZ).timestamp_required: a state that requires"),
+            "{e}"
+        );
+        let e = refused("", &["https://tsa.kz.test/"]);
+        assert!(
+            e.starts_with("ts.toml: state[0] (KZ).timestamp_authority[0].url:")
+                && e.contains("https is not supported"),
+            "{e}"
+        );
+        let text = source_with_kz_authorities(dir.path(), "", &["http://tsa.kz.test/"]);
+        let begin = text.find("certificates = \"\"\"").expect("certificates");
+        let open = begin + "certificates = \"\"\"".len();
+        let end = open + text[open..].find("\"\"\"").expect("closing quotes") + 3;
+        let garbage = format!(
+            "{}certificates = \"not PEM\"{}",
+            &text[..begin],
+            &text[end..]
+        );
+        let file = read_toml(&garbage);
+        let e = TrustSpace::from_file(file, Path::new("ts.toml"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.starts_with("ts.toml: state[0] (KZ).timestamp_authority[0].certificates:"),
+            "{e}"
+        );
+        // In the signed document: a stray element inside an authority, a bad flag.
+        let file = read_toml(&source_with_kz_authorities(
+            dir.path(),
+            "",
+            &["http://tsa.kz.test/"],
+        ));
+        let xml = to_document(&file).to_xml();
+        let stray = xml
+            .replace("<ts:Certificate>", "<ts:Anchor>")
+            .replace("</ts:Certificate>", "</ts:Anchor>");
+        let e = from_document(&xml::parse(stray.as_bytes()).expect("parses")).expect_err("stray");
+        assert!(
+            e.contains("ts:Anchor") && e.contains("unexpected element"),
+            "{e}"
+        );
+        let flag = xml.replace(
+            "<ts:State Code=\"KZ\"",
+            "<ts:State TimestampRequired=\"yes\" Code=\"KZ\"",
+        );
+        let e = from_document(&xml::parse(flag.as_bytes()).expect("parses")).expect_err("flag");
+        assert!(
+            e.contains("@TimestampRequired: \"yes\" is not true or false"),
+            "{e}"
         );
     }
 }
