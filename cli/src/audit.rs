@@ -1,7 +1,8 @@
 //! `tereze audit verify DATA_DIR` (or `--store postgres://…`): checks a node's audit chain,
 //! and says exactly what it checked: the checkpoints against an anchor (`--anchor`, or the
 //! state's document anchors from `--trust-space`), or only against the certificate stored with
-//! each (which an attacker who rewrote the store could have re-signed), and their time-stamps.
+//! each (which an attacker who rewrote the store could have re-signed), and their RFC 3161
+//! time-stamps against the authorities (`--tsa-cert`, or the state's from `--trust-space`).
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use openssl::x509::X509;
 use crate::common::Failure;
 use tereze_store::audit::AuditReport;
 use tereze_store::{verify_audit_file_with, Location, PgOptions, Store};
+use tereze_timestamp::{Authority, Evidence};
 use tereze_trust::TrustSpace;
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +51,10 @@ pub(crate) enum AuditCommand {
         /// The state whose node wrote the store (with --trust-space).
         #[arg(long, value_name = "STATE", requires = "trust_space")]
         state: Option<String>,
+        /// A time-stamping authority's certificate (PEM; repeatable) that checkpoint tokens
+        /// must chain to, instead of or besides the --trust-space state's authorities.
+        #[arg(long, value_name = "PEM")]
+        tsa_cert: Vec<PathBuf>,
     },
 }
 
@@ -69,13 +75,15 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
             trust_space,
             trust_space_anchor,
             state,
+            tsa_cert,
         } => {
-            let anchors = match (&trust_space, state.as_deref()) {
+            let (anchors, mut authorities) = match (&trust_space, state.as_deref()) {
                 (Some(path), Some(state)) => {
                     state_anchors(path, trust_space_anchor.as_deref(), state)?
                 }
-                _ => anchor_files(&anchor)?,
+                _ => (anchor_files(&anchor)?, Vec::new()),
             };
+            authorities.extend(tsa_files(&tsa_cert)?);
             let certs: Vec<X509> = anchors.iter().map(|a| a.certificate.clone()).collect();
             let given = (!certs.is_empty()).then_some(certs.as_slice());
             let (what, report) = match (data_dir, store) {
@@ -111,7 +119,16 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
                     return Err(Failure::Input("give DATA_DIR or --store URL".into()));
                 }
             };
-            let out = describe(&report, &anchors);
+            let stamps = check_tokens(&report, &authorities);
+            let mut report = report;
+            for (seq, outcome) in &stamps {
+                if let Err(why) = outcome {
+                    report
+                        .problems
+                        .push(format!("checkpoint at entry {seq}: time-stamp: {why}"));
+                }
+            }
+            let out = describe(&report, &anchors, &authorities, &stamps);
             if report.problems.is_empty() {
                 crate::common::write_stdout(out.as_bytes())
             } else {
@@ -125,9 +142,45 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
     }
 }
 
+/// Each checkpoint's time-stamp checked against `authorities` (none when none are given):
+/// (covered entry, the authority that stamped it or why the token fails). Checkpoints without
+/// a token are not in it.
+fn check_tokens(
+    report: &AuditReport,
+    authorities: &[Authority],
+) -> Vec<(u64, Result<String, String>)> {
+    if authorities.is_empty() {
+        return Vec::new();
+    }
+    report
+        .checkpoint_results
+        .iter()
+        .filter_map(|c| {
+            let token = c.token.as_deref()?;
+            let outcome = Evidence::from_bytes(token)
+                .and_then(|e| e.verify(&c.signature, authorities))
+                .map(|stamp| {
+                    format!(
+                        "{} ({}) at {}",
+                        stamp.authority,
+                        stamp.authority_name,
+                        stamp.gen_time.to_rfc3339()
+                    )
+                })
+                .map_err(|e| format!("{e} ({})", e.code()));
+            Some((c.seq, outcome))
+        })
+        .collect()
+}
+
 /// The report as the operator reads it: the counts, then what was checked and against what,
 /// then the first failing checkpoint, then the verdict.
-fn describe(report: &AuditReport, anchors: &[Anchor]) -> String {
+fn describe(
+    report: &AuditReport,
+    anchors: &[Anchor],
+    authorities: &[Authority],
+    stamps: &[(u64, Result<String, String>)],
+) -> String {
     let mut out = format!(
         "entries {}\ncheckpoints {}\nafter the last checkpoint {}\n",
         report.entries, report.checkpoints, report.unsigned_tail
@@ -181,19 +234,58 @@ fn describe(report: &AuditReport, anchors: &[Anchor]) -> String {
         .iter()
         .filter(|c| c.token.is_some())
         .count();
-    out.push_str(&format!(
-        "time-stamps: not checked; {with_token} of {} checkpoints carry one\n",
-        report.checkpoints
-    ));
-    if let Some(c) = report
+    if authorities.is_empty() {
+        out.push_str(&format!(
+            "time-stamps: not checked (no --tsa-cert, no authority of the --trust-space state); {with_token} of {} checkpoints carry one\n",
+            report.checkpoints
+        ));
+    } else {
+        let mut by: Vec<String> = Vec::new();
+        for (_, outcome) in stamps {
+            if let Ok(who) = outcome {
+                let who = who.split(" at ").next().unwrap_or(who).to_owned();
+                if !by.contains(&who) {
+                    by.push(who);
+                }
+            }
+        }
+        let good = stamps.iter().filter(|(_, o)| o.is_ok()).count();
+        out.push_str(&format!(
+            "time-stamps: {good} of {with_token} tokens verified{}\n",
+            if by.is_empty() {
+                String::new()
+            } else {
+                format!(" by authority {}", by.join("; "))
+            }
+        ));
+        let without: Vec<String> = report
+            .checkpoint_results
+            .iter()
+            .filter(|c| c.token.is_none())
+            .map(|c| c.seq.to_string())
+            .collect();
+        if !without.is_empty() {
+            out.push_str(&format!(
+                "time-stamps: {} checkpoints without a token (entries {})\n",
+                without.len(),
+                without.join(", ")
+            ));
+        }
+    }
+    let first_signature = report
         .checkpoint_results
         .iter()
-        .find(|c| c.failure.is_some())
-    {
+        .find_map(|c| c.failure.as_ref().map(|f| (c.seq, f.clone())));
+    let first_stamp = stamps
+        .iter()
+        .find_map(|(seq, o)| o.as_ref().err().map(|e| (*seq, format!("time-stamp: {e}"))));
+    let first = match (first_signature, first_stamp) {
+        (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    if let Some((seq, why)) = first {
         out.push_str(&format!(
-            "first failure: checkpoint at entry {}: {}\n",
-            c.seq,
-            c.failure.as_deref().unwrap_or_default()
+            "first failure: checkpoint at entry {seq}: {why}\n"
         ));
     }
     out.push_str(if report.problems.is_empty() {
@@ -231,12 +323,26 @@ fn anchor_files(paths: &[PathBuf]) -> Result<Vec<Anchor>, Failure> {
     Ok(anchors)
 }
 
-/// The document anchors of `state` in the trust space at `path`.
+/// The authorities of each `--tsa-cert` file.
+fn tsa_files(paths: &[PathBuf]) -> Result<Vec<Authority>, Failure> {
+    paths
+        .iter()
+        .map(|path| {
+            let pem = std::fs::read(path).map_err(|e| {
+                Failure::Input(format!("--tsa-cert {}: cannot read: {e}", path.display()))
+            })?;
+            Authority::from_pem(&path.display().to_string(), "", &pem)
+                .map_err(|e| Failure::Input(format!("--tsa-cert {}: {e}", path.display())))
+        })
+        .collect()
+}
+
+/// The document anchors and time-stamping authorities of `state` in the trust space at `path`.
 fn state_anchors(
     path: &Path,
     commission: Option<&Path>,
     state: &str,
-) -> Result<Vec<Anchor>, Failure> {
+) -> Result<(Vec<Anchor>, Vec<Authority>), Failure> {
     let commission = commission
         .map(tereze_trust::read_anchor)
         .transpose()
@@ -249,12 +355,13 @@ fn state_anchors(
             path.display()
         ))
     })?;
-    Ok(entry
+    let anchors = entry
         .anchors
         .iter()
         .map(|c| Anchor {
             label: format!("{} ({state})", tereze_codecs::dsig::subject_of(c)),
             certificate: c.clone(),
         })
-        .collect())
+        .collect();
+    Ok((anchors, entry.timestamp_authorities.clone()))
 }

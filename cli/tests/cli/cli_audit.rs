@@ -8,6 +8,8 @@ use std::path::Path;
 
 use tereze_codecs::dsig::SigningKey;
 use tereze_store::{Location, State, Store};
+use tereze_testkit::tsa::TestAuthority;
+use tereze_timestamp::{batch, request, Evidence};
 
 use crate::net::tereze;
 use crate::util::arg;
@@ -42,6 +44,11 @@ fn kz_signer(pki: &Path) -> SigningKey {
 /// with a key of their own: any history, checkpoints that verify against the certificate
 /// stored with them.
 fn write_store(data_dir: &Path, key: &SigningKey) {
+    write_store_wanting_tokens(data_dir, key, false)
+}
+
+/// [`write_store`], each checkpoint marked as waiting for a time-stamp token when `tokens`.
+fn write_store_wanting_tokens(data_dir: &Path, key: &SigningKey, tokens: bool) {
     std::fs::create_dir_all(data_dir).expect("data dir");
     let store = Store::open(&Location::File(data_dir.join("node.redb"))).expect("store");
     for _ in 0..3 {
@@ -51,10 +58,36 @@ fn write_store(data_dir: &Path, key: &SigningKey) {
             .write_with(true, now, |t| {
                 t.note(id, State::Received, "national-system".into())?;
                 t.note(id, State::Queued, "to RU".into())?;
-                t.audit_checkpoint(key)
+                let covered = t.audit_checkpoint(key)?;
+                if let (true, Some(n)) = (tokens, covered) {
+                    t.want_checkpoint_token(n - 1)?;
+                }
+                Ok(covered)
             })
             .expect("write");
     }
+}
+
+/// Stamps, through `tsa`, the signature of the checkpoint at entry `of` and keeps the
+/// evidence (a batch of one) at entry `at`: the same entry for a genuine token, another for a
+/// token over another imprint.
+fn stamp(data_dir: &Path, tsa: &TestAuthority, of: u64, at: u64) {
+    let store = Store::open(&Location::File(data_dir.join("node.redb"))).expect("store");
+    let report = store.verify_audit().expect("report");
+    let cp = report
+        .checkpoint_results
+        .iter()
+        .find(|c| c.seq == of)
+        .expect("the checkpoint");
+    let (imprint, paths) = batch(&[&cp.signature]);
+    let (query, _) = request(&imprint);
+    let token = tsa.token(&query).expect("a token");
+    let evidence = Evidence::new(token, paths[0].clone());
+    store
+        .write_with(true, tereze_support::clock::now_ms(), |t| {
+            t.record_checkpoint_token(at, &evidence.to_bytes())
+        })
+        .expect("kept");
 }
 
 fn verify(data_dir: &Path, extra: &[&str]) -> (i32, String, String) {
@@ -209,4 +242,84 @@ fn audit_verify_refuses_an_anchor_file_without_a_certificate() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--state: BY is not a state"), "{err}");
+}
+
+#[test]
+fn a_time_stamped_checkpoint_verifies_with_its_authority_and_fails_against_another() {
+    let d = tempfile::tempdir().expect("dir");
+    let pki = d.path().join("pki");
+    init_dev(&pki, "ecdsa-p256");
+    let data = d.path().join("data");
+    write_store_wanting_tokens(&data, &kz_signer(&pki), true);
+    let tsa = TestAuthority::new();
+    // Checkpoints at entries 1 and 3 get their tokens; the one at 5 still waits.
+    stamp(&data, &tsa, 1, 1);
+    stamp(&data, &tsa, 3, 3);
+    let anchor = pki.join("kz/root.pem");
+
+    let (code, out, err) = verify(&data, &["--anchor", arg(&anchor)]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("time-stamps: not checked (no --tsa-cert, no authority of the --trust-space state); 2 of 3 checkpoints carry one"),
+        "{out}"
+    );
+
+    let (code, out, err) = verify(
+        &data,
+        &["--anchor", arg(&anchor), "--tsa-cert", arg(&tsa.ca_path())],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("time-stamps: 2 of 2 tokens verified by authority "),
+        "{out}"
+    );
+    assert!(
+        out.contains("time-stamps: 1 checkpoints without a token (entries 5)"),
+        "{out}"
+    );
+
+    let other = TestAuthority::new();
+    let (code, out, err) = verify(
+        &data,
+        &[
+            "--anchor",
+            arg(&anchor),
+            "--tsa-cert",
+            arg(&other.ca_path()),
+        ],
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("time-stamps: 0 of 2 tokens verified\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("first failure: checkpoint at entry 1: time-stamp:")
+            && out.contains("(untrusted-authority)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_token_over_another_checkpoints_signature_fails() {
+    let d = tempfile::tempdir().expect("dir");
+    let pki = d.path().join("pki");
+    init_dev(&pki, "ecdsa-p256");
+    let data = d.path().join("data");
+    write_store_wanting_tokens(&data, &kz_signer(&pki), true);
+    let tsa = TestAuthority::new();
+    stamp(&data, &tsa, 1, 1);
+    // The token of entry 1's checkpoint, kept as entry 3's: a genuine token, another imprint.
+    stamp(&data, &tsa, 1, 3);
+    let (code, out, err) = verify(&data, &["--tsa-cert", arg(&tsa.ca_path())]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("first failure: checkpoint at entry 3: time-stamp:")
+            && out.contains("(other-imprint)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("time-stamps: 1 of 2 tokens verified by authority"),
+        "{out}"
+    );
 }
