@@ -291,7 +291,7 @@ fn describe(
     out.push_str(if report.problems.is_empty() {
         "intact\n"
     } else {
-        "not intact\n"
+        "failed\n"
     });
     out
 }
