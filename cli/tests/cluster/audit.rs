@@ -1,7 +1,9 @@
 //! Time-stamped audit checkpoints in a running node (issue 26): a node whose state lists a
 //! time-stamping authority in the trust space gets a token over each checkpoint's signature
 //! after writing it, and `tereze audit verify` with the trust space checks the checkpoints
-//! against the state's anchor and the tokens against that authority.
+//! against the state's anchor and the tokens against that authority. An authority that is
+//! down delays only the tokens: checkpoints are still signed, wait visibly (the lag gauge) and
+//! get their tokens once it is back.
 
 use std::time::{Duration, Instant};
 
@@ -78,4 +80,50 @@ async fn a_node_with_an_authority_gets_tokens_on_its_checkpoints() {
     ]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("first failure: checkpoint at entry "), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn checkpoints_are_written_while_the_authority_is_down_and_their_tokens_follow() {
+    let tsa = TestAuthority::new();
+    tsa.stop();
+    let mut net = Net::init("KZ,RU", "", "", 31620, "");
+    net.configure("KZ", "audit_checkpoint_seconds = 1");
+    list_authority(&net, &tsa);
+    net.start("KZ");
+    net.submit("KZ", "RU", None).expect("submitted");
+
+    // The authority is down: checkpoints are still signed, and they wait, visibly.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while net.metric("KZ", "audit_checkpoint_token_lag_seconds") < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no checkpoint waits for its token:\n{}",
+            net.log("KZ")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(tsa.answered(), 0);
+
+    // Back up: the waiting checkpoints get their tokens in the next rounds.
+    tsa.start();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while net.metric("KZ", "audit_checkpoint_token_lag_seconds") != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "tokens do not catch up:\n{}",
+            net.log("KZ")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(tsa.answered() >= 1);
+    net.stop("KZ");
+    let (code, out, err) = net::tereze(&[
+        "audit",
+        "verify",
+        net.data_dir("KZ").to_str().expect("utf-8"),
+        "--tsa-cert",
+        tsa.ca_path().to_str().expect("utf-8"),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(" tokens verified by authority "), "{out}");
 }
