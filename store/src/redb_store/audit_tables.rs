@@ -627,4 +627,59 @@ mod tests {
         let r = crate::verify_audit_file_with(&path, None).expect("verifies");
         assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
+
+    /// What an attacker who can write the store does: every checkpoint record re-signed, over
+    /// the same entry, hash and time, with `key` (their own, its certificate stored instead).
+    fn re_sign_checkpoints(s: &Path, key: &SigningKey) {
+        raw_write(s, |txn| {
+            let mut t = txn.open_table(CHECKPOINTS).expect("table");
+            let records: Vec<(u64, Vec<u8>)> = t
+                .iter()
+                .expect("iter")
+                .map(|r| {
+                    let (k, v) = r.expect("row");
+                    (k.value(), v.value().to_vec())
+                })
+                .collect();
+            for (seq, record) in records {
+                let cp: serde_json::Value = decode(&record).expect("cp");
+                let hash = unhex(cp["hash"].as_str().expect("hash")).expect("hex");
+                let at = cp["at"].as_i64().expect("at");
+                let (covered, forged) =
+                    crate::audit::sign_checkpoint(seq + 1, &hash, key, at).expect("signed");
+                assert_eq!(covered, seq);
+                t.insert(seq, forged.as_slice()).expect("insert");
+            }
+        });
+    }
+
+    #[test]
+    fn checkpoints_re_signed_with_another_key_pass_alone_and_fail_against_the_anchor() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (key, root) = signer_under_intermediate();
+        let path = store_at(&dir, tereze_support::clock::now_ms(), &key);
+        let (attacker, _) = signer_under_intermediate();
+        re_sign_checkpoints(&path, &attacker);
+
+        let alone = crate::verify_audit_file_with(&path, None).expect("verifies");
+        assert!(alone.problems.is_empty(), "{:?}", alone.problems);
+        let anchored = crate::verify_audit_file_with(&path, Some(&[root])).expect("verifies");
+        assert_eq!(
+            anchored.checkpoint_results[0]
+                .failure
+                .as_deref()
+                .map(|f| f.starts_with("certificate CN=KZ node does not chain to an anchor")),
+            Some(true),
+            "{:?}",
+            anchored.problems
+        );
+        assert!(
+            anchored
+                .problems
+                .iter()
+                .any(|p| p.starts_with("checkpoint at entry 1: certificate CN=KZ node")),
+            "{:?}",
+            anchored.problems
+        );
+    }
 }
