@@ -142,13 +142,13 @@ pub(crate) fn run(cmd: AuditCommand) -> Result<(), Failure> {
     }
 }
 
+/// A checkpoint's token checked: the authority that stamped it (its signer's subject and the
+/// listed authority's name), or why it fails.
+type Stamped = Result<String, String>;
+
 /// Each checkpoint's time-stamp checked against `authorities` (none when none are given):
-/// (covered entry, the authority that stamped it or why the token fails). Checkpoints without
-/// a token are not in it.
-fn check_tokens(
-    report: &AuditReport,
-    authorities: &[Authority],
-) -> Vec<(u64, Result<String, String>)> {
+/// (covered entry, outcome). Checkpoints without a token are not in it.
+fn check_tokens(report: &AuditReport, authorities: &[Authority]) -> Vec<(u64, Stamped)> {
     if authorities.is_empty() {
         return Vec::new();
     }
@@ -159,14 +159,7 @@ fn check_tokens(
             let token = c.token.as_deref()?;
             let outcome = Evidence::from_bytes(token)
                 .and_then(|e| e.verify(&c.signature, authorities))
-                .map(|stamp| {
-                    format!(
-                        "{} ({}) at {}",
-                        stamp.authority,
-                        stamp.authority_name,
-                        stamp.gen_time.to_rfc3339()
-                    )
-                })
+                .map(|stamp| format!("{} ({})", stamp.authority, stamp.authority_name))
                 .map_err(|e| format!("{e} ({})", e.code()));
             Some((c.seq, outcome))
         })
@@ -179,7 +172,7 @@ fn describe(
     report: &AuditReport,
     anchors: &[Anchor],
     authorities: &[Authority],
-    stamps: &[(u64, Result<String, String>)],
+    stamps: &[(u64, Stamped)],
 ) -> String {
     let mut out = format!(
         "entries {}\ncheckpoints {}\nafter the last checkpoint {}\n",
@@ -243,9 +236,8 @@ fn describe(
         let mut by: Vec<String> = Vec::new();
         for (_, outcome) in stamps {
             if let Ok(who) = outcome {
-                let who = who.split(" at ").next().unwrap_or(who).to_owned();
-                if !by.contains(&who) {
-                    by.push(who);
+                if !by.contains(who) {
+                    by.push(who.clone());
                 }
             }
         }
