@@ -27,6 +27,9 @@ pub(crate) enum AuditCommand {
     /// OpenSSL GOST engine, Debian package libengine-gost-openssl). Without --anchor or
     /// --trust-space a checkpoint is checked only against the certificate stored with it,
     /// which proves nothing against whoever could rewrite the store; the output says which.
+    /// With --tsa-cert, or a --trust-space whose state lists time-stamping authorities, each
+    /// checkpoint's time-stamp token must cover its signature value and come from one of them
+    /// (a failure exits 1); checkpoints without a token are listed.
     Verify {
         #[arg(value_name = "DATA_DIR", required_unless_present = "store")]
         data_dir: Option<PathBuf>,
