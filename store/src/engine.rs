@@ -111,6 +111,10 @@ pub trait EngineTxn {
     ) -> Result<(), StoreError>;
     fn has_checkpoint(&mut self, seq: u64) -> Result<bool, StoreError>;
     fn put_checkpoint(&mut self, seq: u64, checkpoint: &[u8]) -> Result<(), StoreError>;
+    /// Marks the checkpoint at `seq` as waiting for its time-stamp token.
+    fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError>;
+    /// Keeps the checkpoint's time-stamp token (DER); it no longer waits.
+    fn put_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError>;
 
     // Documents kept as they came (replacing any held under the same key).
 
@@ -224,6 +228,9 @@ pub trait Engine: Send + Sync {
     fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The audit chain, its checkpoints and the histories, from one consistent snapshot.
     fn audit_data(&self) -> Result<AuditData, StoreError>;
+    /// Up to `limit` checkpoints waiting for their time-stamp token, oldest first: (covered
+    /// entry, checkpoint as stored).
+    fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Peers whose queues another replica added to (PostgreSQL `NOTIFY`); `None` for an
     /// engine with no other writer.
     fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {

@@ -136,7 +136,28 @@ impl Store {
 
     /// Verifies the audit chain, its checkpoints and the histories (one consistent snapshot).
     pub fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
-        audit::verify_data(self.engine.audit_data()?)
+        self.verify_audit_with(None)
+    }
+
+    /// [`verify_audit`](Self::verify_audit), each checkpoint's certificate also chained to
+    /// one of `anchors` at the checkpoint's time when they are given.
+    pub fn verify_audit_with(
+        &self,
+        anchors: Option<&[openssl::x509::X509]>,
+    ) -> Result<audit::AuditReport, StoreError> {
+        audit::verify_data(self.engine.audit_data()?, anchors)
+    }
+
+    /// Up to `limit` checkpoints waiting for their time-stamp token, oldest first.
+    pub fn checkpoints_awaiting_token(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<audit::AwaitingToken>, StoreError> {
+        self.engine
+            .checkpoints_awaiting_token(limit)?
+            .iter()
+            .map(|(seq, cp)| audit::awaiting_token(*seq, cp))
+            .collect()
     }
 
     /// `redb` or `postgresql`, for logs and metrics.
@@ -148,6 +169,14 @@ impl Store {
 /// Verifies the audit chain of an embedded store file (`node.redb`) that no node has open:
 /// `tereze audit verify DATA_DIR` after the node stopped.
 pub fn verify_audit_file(path: &Path) -> Result<audit::AuditReport, AuditFileError> {
+    verify_audit_file_with(path, None)
+}
+
+/// [`verify_audit_file`] with anchors ([`Store::verify_audit_with`]).
+pub fn verify_audit_file_with(
+    path: &Path,
+    anchors: Option<&[openssl::x509::X509]>,
+) -> Result<audit::AuditReport, AuditFileError> {
     let data = redb_store::audit_data_of_file(path)?;
-    Ok(audit::verify_data(data)?)
+    Ok(audit::verify_data(data, anchors)?)
 }

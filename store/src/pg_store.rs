@@ -43,6 +43,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_conformance.sql"),
     ),
+    (
+        3,
+        include_str!("../migrations/postgres/0003_checkpoint_tokens.sql"),
+    ),
 ];
 
 /// The advisory lock that serialises migrations of replicas starting together.
@@ -774,6 +778,22 @@ impl Engine for PgStore {
         })
     }
 
+    fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let limit = limit as i64;
+        self.read(move |c, _| {
+            c.query(
+                "SELECT c.seq, c.checkpoint FROM audit_checkpoint_tokens t \
+                 JOIN audit_checkpoints c USING (seq) \
+                 WHERE t.token IS NULL ORDER BY c.seq LIMIT $1",
+                &[&limit],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| Ok((r.get::<_, i64>(0) as u64, r.get(1))))
+            .collect()
+        })
+    }
+
     /// One repeatable-read snapshot.
     fn audit_data(&self) -> Result<AuditData, StoreError> {
         self.read(|c, _| {
@@ -812,6 +832,16 @@ impl Engine for PgStore {
                 .map_err(pg)?
             {
                 data.history.push((r.get(0), r.get(1)));
+            }
+            for r in tx
+                .query(
+                    "SELECT seq, token FROM audit_checkpoint_tokens \
+                     WHERE token IS NOT NULL ORDER BY seq",
+                    &[],
+                )
+                .map_err(pg)?
+            {
+                data.tokens.push((r.get::<_, i64>(0) as u64, r.get(1)));
             }
             tx.commit().map_err(pg)?;
             Ok(data)
@@ -1314,6 +1344,25 @@ impl EngineTxn for PgTxn<'_> {
         self.exec(
             "INSERT INTO audit_checkpoints (seq, checkpoint) VALUES ($1, $2)",
             &[&seq, &checkpoint],
+        )
+        .map(|_| ())
+    }
+
+    fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError> {
+        let seq = seq as i64;
+        self.exec(
+            "INSERT INTO audit_checkpoint_tokens (seq) VALUES ($1) ON CONFLICT (seq) DO NOTHING",
+            &[&seq],
+        )
+        .map(|_| ())
+    }
+
+    fn put_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+        let seq = seq as i64;
+        self.exec(
+            "INSERT INTO audit_checkpoint_tokens (seq, token) VALUES ($1, $2) \
+             ON CONFLICT (seq) DO UPDATE SET token = EXCLUDED.token",
+            &[&seq, &token],
         )
         .map(|_| ())
     }

@@ -519,6 +519,14 @@ impl EngineTxn for RedbTxn<'_> {
         audit_tables::put_checkpoint(self.txn, seq, checkpoint)
     }
 
+    fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError> {
+        audit_tables::want_token(self.txn, seq)
+    }
+
+    fn put_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+        audit_tables::put_token(self.txn, seq, token)
+    }
+
     fn put_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.txn
             .open_table(FETCHED_CRLS)
@@ -627,6 +635,10 @@ impl Engine for RedbStore {
 
     fn audit_data(&self) -> Result<AuditData, StoreError> {
         audit_tables::read(&self.db)
+    }
+
+    fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        audit_tables::awaiting_tokens(&self.db, limit)
     }
 
     fn due(

@@ -86,6 +86,7 @@ on_both_engines!(
     conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
     a_cursor_pages_through_the_inbox_without_taking_anything,
     kept_trader_answers_are_forgotten_one_or_all,
+    a_checkpoint_waits_for_its_time_stamp_token_until_one_is_kept,
 );
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
@@ -651,6 +652,73 @@ fn kept_trader_answers_are_forgotten_one_or_all(fx: &dyn Fixture) {
 }
 
 // PostgreSQL only: what replicas sharing one database rely on.
+
+/// A checkpoint signer for the suite (its certificate self-signed).
+fn checkpoint_signer() -> tereze_codecs::dsig::SigningKey {
+    use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+    let key = generate_key(KeyKind::EcP256).expect("key");
+    let spec = CertificateSpec {
+        subject: &[("CN", "KZ node")],
+        not_before_days: -1,
+        not_after_days: 1,
+        is_ca: false,
+    };
+    let cert = issue_certificate(&spec, &key, None).expect("cert");
+    tereze_codecs::dsig::SigningKey::new(key, Some(cert)).expect("signing key")
+}
+
+fn a_checkpoint_waits_for_its_time_stamp_token_until_one_is_kept(fx: &dyn Fixture) {
+    let key = checkpoint_signer();
+    let s = fx.open();
+    enqueue(&s, 1, &[msg(1, 1, "RU")]).expect("enqueued");
+    // A checkpoint nobody wants a token for does not wait.
+    s.write(2, |t| t.audit_checkpoint(&key))
+        .expect("checkpoint");
+    assert!(s.checkpoints_awaiting_token(10).expect("read").is_empty());
+    enqueue(&s, 3, &[msg(2, 2, "RU")]).expect("enqueued");
+    let (covered, _) = s
+        .write(4, |t| {
+            let covered = t.audit_checkpoint(&key)?.expect("a new checkpoint");
+            t.want_checkpoint_token(covered - 1)?;
+            Ok(covered)
+        })
+        .expect("checkpoint");
+    drop(s);
+
+    // The wish survives reopening (it was written with the checkpoint).
+    let s = fx.open();
+    let waiting = s.checkpoints_awaiting_token(10).expect("read");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].seq, covered - 1);
+    assert_eq!(waiting[0].at, 4);
+    let report = s.verify_audit().expect("verifies");
+    let cp = report
+        .checkpoint_results
+        .iter()
+        .find(|c| c.seq == covered - 1)
+        .expect("the checkpoint");
+    assert_eq!(
+        cp.signature, waiting[0].signature,
+        "the token covers the signature value"
+    );
+    assert_eq!(cp.token, None);
+
+    // A token for a checkpoint that does not exist is refused; one for the waiting one kept.
+    assert!(s
+        .write(5, |t| t.record_checkpoint_token(99, b"token"))
+        .is_err());
+    s.write(5, |t| t.record_checkpoint_token(covered - 1, b"token"))
+        .expect("kept");
+    assert!(s.checkpoints_awaiting_token(10).expect("read").is_empty());
+    let report = s.verify_audit().expect("verifies");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let tokens: Vec<_> = report
+        .checkpoint_results
+        .iter()
+        .map(|c| c.token.as_deref())
+        .collect();
+    assert_eq!(tokens, [None, Some(&b"token"[..])]);
+}
 
 fn replica(fx: &PgFixture) -> Store {
     fx.open()

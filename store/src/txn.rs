@@ -331,6 +331,23 @@ impl Txn<'_> {
         Ok(Some(count))
     }
 
+    /// Marks the checkpoint covering entry `seq` as waiting for an RFC 3161 time-stamp token,
+    /// in the transaction that signs it, so a crash never loses the wish.
+    pub fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.raw.want_checkpoint_token(seq)
+    }
+
+    /// Keeps the time-stamp token (DER) obtained for the checkpoint covering entry `seq`; it
+    /// no longer waits. The caller has checked that the token covers the checkpoint.
+    pub fn record_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+        if !self.raw.has_checkpoint(seq)? {
+            return Err(StoreError::Engine(format!(
+                "a time-stamp token for a checkpoint at entry {seq}, which does not exist"
+            )));
+        }
+        self.raw.put_checkpoint_token(seq, token)
+    }
+
     /// Keeps the CRL set accepted from `url` (replacing the one held).
     pub fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.raw.put_crls(url, bytes)

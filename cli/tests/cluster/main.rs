@@ -11,6 +11,7 @@ use tereze_testkit::net;
 
 mod admin;
 mod attachments;
+mod audit;
 mod conformance;
 mod console;
 mod exchange_security;

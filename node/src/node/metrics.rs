@@ -346,6 +346,7 @@ pub(crate) fn registry(
     national_refusals.register(&mut r);
     queue_bytes.register(&mut r);
     disk.register(&mut r);
+    super::checkpoint_token::register(node.clone(), &mut r);
     NodeGauges::register(node, &mut r);
     r
 }
@@ -366,7 +367,7 @@ mod tests {
 
     /// Every series of `/metrics` and its type, under its OpenMetrics family name (a counter
     /// `X` is sampled as `X_total`): renaming one is a change of the node's contract.
-    const SERIES: [(&str, &str); 62] = [
+    const SERIES: [(&str, &str); 63] = [
         ("preparing_reserved_mb", "gauge"),
         ("documents_preparing", "gauge"),
         ("preparing_refused", "counter"),
@@ -429,6 +430,7 @@ mod tests {
         ("peer_backoff_seconds", "gauge"),
         ("peer_calls", "counter"),
         ("peer_queue_messages", "gauge"),
+        ("audit_checkpoint_token_lag_seconds", "gauge"),
     ];
 
     /// A node opened (not run) from a development PKI's configuration.
