@@ -88,6 +88,8 @@ on_both_engines!(
     kept_trader_answers_are_forgotten_one_or_all,
 );
 
+mod events;
+
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
     Outgoing {
         message_id: Uuid::from_u128(n),
