@@ -299,15 +299,17 @@ fn commit_group(
     });
     match outcome {
         Ok(((), changes, last_event)) => {
-            for f in finishes {
-                f(Ok(()));
-            }
+            // Told before the callers are answered, so a caller that reads the log next finds
+            // its readers already woken.
             if let Some(seq) = last_event {
                 newest_event.send_if_modified(|n| {
                     let newer = seq > *n;
                     *n = (*n).max(seq);
                     newer
                 });
+            }
+            for f in finishes {
+                f(Ok(()));
             }
             for c in changes {
                 // No subscriber is not an error.
@@ -365,6 +367,39 @@ mod tests {
         assert_eq!(store.queued("RU").expect("count"), 150);
         let first = events.recv().await.expect("an event");
         assert_eq!(first.transition.state, State::Queued);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_of_the_event_log_are_told_of_each_commit_that_adds_events() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s.redb");
+        {
+            let store = Arc::new(Store::open(&crate::Location::File(path.clone())).expect("opens"));
+            let c = Committer::start(store, None).expect("starts");
+            let mut newest = c.newest_event();
+            assert_eq!(*newest.borrow_and_update(), 0);
+            c.run(|t| t.enqueue(&[msg(1), msg(2)], &[]))
+                .await
+                .expect("enqueued");
+            assert!(newest.has_changed().expect("open"), "not told");
+            assert_eq!(*newest.borrow_and_update(), 2);
+            // A commit without events tells nothing.
+            c.run(|t| t.set_event_cursor("erp", 1)).await.expect("kept");
+            assert!(!newest.has_changed().expect("open"));
+        }
+        // A committer starts from the newest event the store holds (the first one's thread
+        // lets go of the file once its channel closes).
+        let mut reopened = Store::open(&crate::Location::File(path.clone()));
+        for _ in 0..100 {
+            if reopened.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            reopened = Store::open(&crate::Location::File(path.clone()));
+        }
+        let store = Arc::new(reopened.expect("opens"));
+        let c = Committer::start(store, None).expect("starts");
+        assert_eq!(*c.newest_event().borrow(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
