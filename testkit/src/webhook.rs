@@ -1,11 +1,11 @@
 //! A webhook receiver for tests: a small HTTP/1.1 server on `127.0.0.1:0` that records every
 //! POST it acknowledges (headers and body), can answer 500 for a while, and can be stopped
 //! (connections refused) and started again on the same port, as a national system's
-//! receiver that fails or restarts would.
+//! receiver that fails or restarts would. With [`WebhookReceiver::start_tls`] it speaks HTTPS.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -62,6 +62,8 @@ struct Shared {
 /// The receiver; stopped when dropped.
 pub struct WebhookReceiver {
     port: u16,
+    /// HTTPS with this server configuration.
+    tls: Option<Arc<rustls::ServerConfig>>,
     shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -74,6 +76,7 @@ impl WebhookReceiver {
         let port = listener.local_addr().expect("address").port();
         let mut r = Self {
             port,
+            tls: None,
             shared: Arc::default(),
             stop: Arc::new(AtomicBool::new(false)),
             thread: None,
@@ -82,8 +85,42 @@ impl WebhookReceiver {
         r
     }
 
+    /// Listens on a free port of 127.0.0.1 for HTTPS, with the certificate chain and key of
+    /// these PEM files (a development PKI's node TLS identity names `localhost`).
+    pub fn start_tls(certificate: &std::path::Path, key: &std::path::Path) -> Self {
+        use rustls_pki_types::pem::PemObject;
+        let chain = rustls_pki_types::CertificateDer::pem_file_iter(certificate)
+            .expect("certificate file")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificates");
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(key).expect("key");
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a usable TLS identity");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("address").port();
+        let mut r = Self {
+            port,
+            tls: Some(Arc::new(config)),
+            shared: Arc::default(),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+        };
+        r.serve(listener);
+        r
+    }
+
+    /// `http://127.0.0.1:PORT/hooks/tereze`, or `https://localhost:PORT/hooks/tereze`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/hooks/tereze", self.port)
+        match self.tls {
+            None => format!("http://127.0.0.1:{}/hooks/tereze", self.port),
+            Some(_) => format!("https://localhost:{}/hooks/tereze", self.port),
+        }
     }
 
     /// Answer 500 (`true`) or 200 (`false`) from now on.
@@ -123,11 +160,21 @@ impl WebhookReceiver {
 
     fn serve(&mut self, listener: TcpListener) {
         listener.set_nonblocking(true).expect("non-blocking");
-        let (shared, stop) = (self.shared.clone(), self.stop.clone());
+        let (shared, stop, tls) = (self.shared.clone(), self.stop.clone(), self.tls.clone());
         self.thread = Some(std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match listener.accept() {
-                    Ok((s, _)) => answer(s, &shared),
+                    Ok((s, _)) => {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                        match &tls {
+                            None => answer(s, &shared),
+                            Some(config) => match rustls::ServerConnection::new(config.clone()) {
+                                Ok(conn) => answer(rustls::StreamOwned::new(conn, s), &shared),
+                                Err(_) => continue,
+                            },
+                        }
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
@@ -142,9 +189,7 @@ impl Drop for WebhookReceiver {
 }
 
 /// Reads one request and answers it (one request per connection).
-fn answer(mut s: TcpStream, shared: &Shared) {
-    let _ = s.set_nonblocking(false);
-    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+fn answer(mut s: impl Read + Write, shared: &Shared) {
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
     let head_end = loop {
@@ -190,4 +235,5 @@ fn answer(mut s: TcpStream, shared: &Shared) {
     let _ = s.write_all(
         format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes(),
     );
+    let _ = s.flush();
 }

@@ -1,7 +1,8 @@
 //! The event log read by the national system (issue 26, docs/notifications.md): the HTTP
 //! long poll from a cursor, `Window.Subscribe` with `after` across a restart, and a webhook
 //! that gets every event in order, signed, through a failing, stopped and restarted receiver
-//! and a `kill -9` of the node. Ports 30800–31190.
+//! and a `kill -9` of the node, and over HTTPS only to a receiver its CA vouches for. Ports
+//! 30800–31190.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -203,10 +204,21 @@ async fn subscribe_with_after_replays_the_log_and_resumes_across_a_restart() {
     assert_eq!(past.code(), tonic::Code::OutOfRange, "{past}");
 }
 
-/// Writes KZ's webhook (the secret file owner-only) after the nodes' configuration.
+/// Writes KZ's webhook `erp` (the secret file owner-only) after the nodes' configuration.
 fn add_webhook(net: &Net, url: &str, secret: &str) {
+    add_named_webhook(
+        net,
+        "erp",
+        url,
+        secret,
+        "max_batch = 3\ntimeout_seconds = 2\n",
+    );
+}
+
+/// Writes a webhook of KZ with `extra` lines in its table.
+fn add_named_webhook(net: &Net, name: &str, url: &str, secret: &str, extra: &str) {
     let dir = net.node_dir("KZ");
-    let secret_file = dir.join("webhook.secret");
+    let secret_file = dir.join(format!("{name}.secret"));
     std::fs::write(&secret_file, secret).expect("secret");
     std::fs::set_permissions(
         &secret_file,
@@ -216,7 +228,7 @@ fn add_webhook(net: &Net, url: &str, secret: &str) {
     let p = dir.join("node.toml");
     let mut text = std::fs::read_to_string(&p).expect("config");
     text.push_str(&format!(
-        "\n[[notifications.webhooks]]\nname = \"erp\"\nurl = \"{url}\"\nsecret_file = \"webhook.secret\"\nmax_batch = 3\ntimeout_seconds = 2\n"
+        "\n[[notifications.webhooks]]\nname = \"{name}\"\nurl = \"{url}\"\nsecret_file = \"{name}.secret\"\n{extra}"
     ));
     std::fs::write(&p, text).expect("config");
 }
@@ -318,6 +330,69 @@ fn a_webhook_gets_every_event_in_order_signed_through_failures_and_kill9() {
             as u64
             == newest),
         "acknowledged metric"
+    );
+    assert!(!net.log("KZ").contains(secret), "the secret was logged");
+}
+
+#[test]
+fn a_webhook_over_https_is_delivered_only_to_a_receiver_its_ca_vouches_for() {
+    let mut net = Net::init("KZ,RU", "", "", 30900, "");
+    // The receiver presents RU's node TLS certificate (it names localhost), issued under RU's
+    // development root: KZ's `trusted` webhook names that root, `untrusted` relies on the
+    // system's CA bundle, which does not hold it.
+    let receiver = WebhookReceiver::start_tls(
+        &net.node_dir("RU").join("node-tls.pem"),
+        &net.node_dir("RU").join("node-tls.key"),
+    );
+    let root = net.node_dir("RU").join("tls-root.pem");
+    let secret = "the https webhook's secret";
+    add_named_webhook(
+        &net,
+        "trusted",
+        &receiver.url(),
+        secret,
+        &format!("ca_file = \"{}\"\n", root.display()),
+    );
+    add_named_webhook(
+        &net,
+        "untrusted",
+        &receiver.url(),
+        secret,
+        "timeout_seconds = 2\n",
+    );
+    net.start("KZ");
+    net.start("RU");
+    let id = net.submit("KZ", "RU", None).expect("KZ takes it");
+    assert!(
+        net::wait_until(Duration::from_secs(30), || receiver
+            .posts()
+            .iter()
+            .flat_map(|p| p.json()["events"].as_array().cloned().unwrap_or_default())
+            .any(
+                |e| e["message_id"] == Value::String(id.clone()) && e["state"] == "recognised"
+            )),
+        "the trusted webhook did not deliver over HTTPS: {}",
+        net.log("KZ")
+            .lines()
+            .filter(|l| l.contains("webhook"))
+            .take(5)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    let posts = receiver.posts();
+    assert!(posts.iter().all(|p| p.signed_with(secret.as_bytes())));
+    assert!(
+        posts
+            .iter()
+            .all(|p| p.headers.get("x-tereze-webhook").map(String::as_str) == Some("trusted")),
+        "a receiver the CA bundle does not vouch for got a POST"
+    );
+    assert!(
+        net::wait_until(Duration::from_secs(10), || net
+            .log("KZ")
+            .lines()
+            .any(|l| l.contains("untrusted") && l.contains("TLS"))),
+        "the refused certificate is not logged"
     );
     assert!(!net.log("KZ").contains(secret), "the secret was logged");
 }
