@@ -89,6 +89,8 @@ on_both_engines!(
     a_checkpoint_waits_for_its_time_stamp_token_until_one_is_kept,
 );
 
+mod events;
+
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
     Outgoing {
         message_id: Uuid::from_u128(n),

@@ -13,6 +13,7 @@ pub(crate) mod answer;
 mod answer_tests;
 mod checkpoint_token;
 pub(crate) mod crl;
+pub(crate) mod events;
 pub(crate) mod exchange;
 mod gost;
 pub(crate) mod http;
@@ -24,6 +25,7 @@ mod run;
 pub(crate) mod submit;
 pub(crate) mod traders;
 pub(crate) mod transfer;
+pub(crate) mod webhooks;
 pub(crate) mod window;
 
 use std::path::Path;
