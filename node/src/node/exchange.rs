@@ -802,6 +802,7 @@ fn check_and_sign(
             digest: c.digest.clone(),
             verdict: c.verdict.clone(),
             reasons: c.reasons.clone(),
+            judgement: None,
         })
         .collect();
     let receipts = receipt::issue(&node.signing, &node.config.state, Utc::now(), &facts)
