@@ -604,12 +604,7 @@ impl Worker {
                                 Payload::Receipt { receipt, .. } => receipt.as_slice(),
                                 Payload::Envelope { .. } => &[],
                             };
-                            t.delivered(
-                                id,
-                                receipt,
-                                State::Delivered,
-                                Some(format!("receipt returned to {peer}")),
-                            )
+                            t.receipt_returned(id, receipt, format!("receipt returned to {peer}"))
                         }
                         Outcome::Expired => {
                             t.park(id, State::Expired, "not delivered before its expiry")

@@ -458,7 +458,7 @@ async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response
     match node.store().inbox_after(after, limit) {
         Ok(page) => Json(json!({
             "next": super::window::next_cursor(&page, after),
-            "messages": page.iter().map(|(_, m)| json!({
+            "messages": page.into_iter().map(|(_, m)| super::verdicts::current(&node, m)).map(|m| json!({
                 "message_id": format!("urn:uuid:{}", m.message_id),
                 "sender": m.sender,
                 "verdict": m.verdict,

@@ -23,6 +23,7 @@ mod run;
 pub(crate) mod submit;
 pub(crate) mod traders;
 pub(crate) mod transfer;
+mod verdicts;
 pub(crate) mod window;
 
 use std::path::Path;

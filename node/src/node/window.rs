@@ -325,7 +325,8 @@ impl Window for WindowService {
             next,
             messages: page
                 .into_iter()
-                .map(|(_, m)| InboxMessage {
+                .map(|(_, m)| super::verdicts::current(&self.node, m))
+                .map(|m| InboxMessage {
                     message_id: format!("urn:uuid:{}", m.message_id),
                     sender: m.sender,
                     envelope: m.envelope,
