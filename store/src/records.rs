@@ -195,6 +195,11 @@ pub enum Payload {
         recipient: String,
         #[serde(skip)]
         receipt: Vec<u8>,
+        /// The state the receipt goes back to, for a next hop that must be told: a receiver's
+        /// later judgement on its way through a hub (docs/receipts.md). `None` for a hub's
+        /// own returns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<String>,
     },
 }
 

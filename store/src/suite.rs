@@ -133,6 +133,7 @@ fn a_later_judgement_sent_by_the_receiver_leaves_its_verdict_as_it_was(fx: &dyn 
             payload: Payload::Receipt {
                 recipient: "RU".into(),
                 receipt: b"judgement 2".to_vec(),
+                sender: Some("KZ".into()),
             },
             expires_at: None,
         })

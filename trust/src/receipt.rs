@@ -333,7 +333,13 @@ impl ReceiptVerifier {
         message_id: Uuid,
         held: &[u8],
     ) -> Result<ReceiptFacts, ReceiptError> {
-        let held = read_entry(held)?;
+        let (held, held_receiver) = read_held(held)?;
+        if held_receiver != receiver {
+            return Err(ReceiptError::Mismatch {
+                expected: format!("a judgement of a message sent to {held_receiver}"),
+                found: format!("one from {receiver}"),
+            });
+        }
         if held.message_id != message_id {
             return Err(ReceiptError::Mismatch {
                 expected: format!("message {message_id}"),
@@ -481,14 +487,21 @@ impl ReceiptVerifier {
 /// The entry of a receipt, read without checking its signature: for a receipt this node
 /// verified when it took it (the one it holds for a message), never for one from outside.
 pub fn read_entry(receipt: &[u8]) -> Result<EntryFacts, ReceiptError> {
+    read_held(receipt).map(|(entry, _)| entry)
+}
+
+/// [`read_entry`] and the state whose node signed the batch (`rc:Receiver`).
+fn read_held(receipt: &[u8]) -> Result<(EntryFacts, String), ReceiptError> {
     let limits = xml::Limits {
         max_bytes: 1 << 20,
         ..xml::Limits::default()
     };
     let doc = xml::parse_with_limits(receipt, &limits)?;
     let entry = child(&doc, doc.root(), "Entry")?;
+    let batch = child(&doc, doc.root(), "Batch")?;
+    let receiver = text(&doc, batch, "Receiver")?;
     let bytes = c14n::canonicalize(&doc, NodeSet::subtree(entry), &C14nOptions::exclusive());
-    entry_facts(&bytes)
+    Ok((entry_facts(&bytes)?, receiver))
 }
 
 /// What an entry says, from its canonical bytes. Only the elements the format defines, in

@@ -88,10 +88,13 @@ pub(crate) fn sign_releases(
                         message_id: f.message_id,
                         // A conversation of its own: it holds back nothing else.
                         conversation_id: f.message_id,
-                        peer,
+                        peer: peer.clone(),
                         payload: Payload::Receipt {
                             recipient: node.config.state.clone(),
                             receipt,
+                            // A hub may not have forwarded the message (the route back can
+                            // differ from the route there): it is told where to.
+                            sender: (peer != sender).then(|| sender.clone()),
                         },
                         expires_at: None,
                     }),
@@ -287,10 +290,12 @@ pub(crate) async fn take_from_member(
     Ok(ReturnReceiptsResponse { accepted })
 }
 
-/// The hub's part: a later judgement from member `caller` of a message the hub forwarded to
-/// it goes on to the message's sender. The hub's search row for the message names the sender
-/// once the first receipt went back to it; before that the judgement is not taken (the member
-/// retries), so the sender gets the first receipt first. The sender verifies the signature.
+/// The hub's part: a later judgement from member `caller` goes on to the message's sender,
+/// the state the member names. For a message the hub forwarded itself, its search row names
+/// the sender once the first receipt went back to it: a judgement that names another is
+/// refused, and one that comes before the first receipt went back is not taken yet (the
+/// member retries), so the sender gets the first receipt first. The hub cannot read the
+/// digest of a message it did not forward; the sender verifies the signature and the digest.
 async fn relay_for_member(
     node: &Arc<Node>,
     caller: &str,
@@ -308,12 +313,18 @@ async fn relay_for_member(
             .store()
             .meta(id)
             .map_err(|e| super::answer::store_status(&e))?;
-        let Some(sender) = meta
-            .filter(|m| m.direction == "out" && m.peer != caller)
-            .map(|m| m.peer)
-        else {
-            tracing::warn!(message_id = %id, caller, "later judgement of a message this hub has not returned a receipt for: not taken yet");
-            continue;
+        let forwarded_to = meta.filter(|m| m.direction == "out").map(|m| m.peer);
+        let sender = match forwarded_to {
+            Some(p) if p == caller => {
+                tracing::info!(message_id = %id, caller, "later judgement before the first receipt went back: not taken yet");
+                continue;
+            }
+            Some(p) if r.sender.is_empty() || r.sender == p => p,
+            None if node.trust().state(&r.sender).is_some() => r.sender.clone(),
+            _ => {
+                tracing::warn!(message_id = %id, caller, sender = %r.sender, "later judgement for a sender this hub cannot relay to refused");
+                continue;
+            }
         };
         queued.push((
             r.message_id,
@@ -324,6 +335,7 @@ async fn relay_for_member(
                 payload: Payload::Receipt {
                     recipient: caller.to_owned(),
                     receipt: r.receipt,
+                    sender: None,
                 },
                 expires_at: None,
             },
