@@ -25,11 +25,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+mod event_rows;
+
 use postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::audit::{self, AuditData, Head};
 use super::engine::{Area, Body, Engine, EngineTxn};
+use super::events::{Event, EventPage, Retention};
 use super::records::{
     decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State,
     StoreError, Transition,
@@ -43,6 +46,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_conformance.sql"),
     ),
+    (3, include_str!("../migrations/postgres/0003_events.sql")),
 ];
 
 /// The advisory lock that serialises migrations of replicas starting together.
@@ -400,6 +404,7 @@ impl Engine for PgStore {
             notify: BTreeSet::new(),
             appended: Appended::default(),
             replica: &self.opts.replica,
+            events: event_rows::Pending::default(),
         };
         body(&mut t)?;
         t.commit()
@@ -775,6 +780,14 @@ impl Engine for PgStore {
     }
 
     /// One repeatable-read snapshot.
+    fn events_after(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+        event_rows::after(self, after, limit)
+    }
+
+    fn event_cursor(&self, reader: &str) -> Result<Option<u64>, StoreError> {
+        event_rows::cursor(self, reader)
+    }
+
     fn audit_data(&self) -> Result<AuditData, StoreError> {
         self.read(|c, _| {
             let mut tx = c
@@ -939,6 +952,8 @@ struct PgTxn<'a> {
     /// statement at commit (nothing in a transaction reads them back).
     appended: Appended,
     replica: &'a str,
+    /// Events appended by this transaction, written at commit.
+    events: event_rows::Pending,
 }
 
 /// Rows of `audit` and `history`, column by column, for one `unnest` insert.
@@ -987,6 +1002,7 @@ impl PgTxn<'_> {
                 &[&a.seq, &a.entry, &a.message_id, &a.state, &a.at, &a.transition],
             )?;
         }
+        event_rows::flush(&mut self)?;
         if self.head.dirty() {
             let count = self.head.count() as i64;
             let last = self.head.last().to_vec();
@@ -1316,6 +1332,18 @@ impl EngineTxn for PgTxn<'_> {
             &[&seq, &checkpoint],
         )
         .map(|_| ())
+    }
+
+    fn append_event(&mut self, e: &mut Event) -> Result<(), StoreError> {
+        event_rows::append(self, e)
+    }
+
+    fn compact_events(&mut self, r: &Retention, now: i64) -> Result<u64, StoreError> {
+        event_rows::compact(self, r, now)
+    }
+
+    fn put_event_cursor(&mut self, reader: &str, seq: u64) -> Result<(), StoreError> {
+        event_rows::put_cursor(self, reader, seq)
     }
 
     fn put_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {

@@ -347,6 +347,15 @@ pub enum StoreError {
     NotAwaited(Uuid),
     #[error("the store is shutting down")]
     Closed,
+    /// An event cursor past the newest event (a cursor from another node, or from a store
+    /// that was replaced).
+    #[error(
+        "no event after {after}: the newest event is {newest}; read from after={newest} or lower"
+    )]
+    EventsAhead { after: u64, newest: u64 },
+    /// The events after a cursor were dropped by compaction (`[notifications]` retention).
+    #[error("the events after {after} were compacted away; the oldest kept is {oldest}: resume from after={} and reconcile what was missed", oldest - 1)]
+    EventsGone { after: u64, oldest: u64 },
     /// The database's schema is not one this build knows (a newer node migrated it).
     #[error("store schema: {0}")]
     Schema(String),
@@ -470,6 +479,7 @@ impl tereze_support::class::Classify for StoreError {
             | Self::NotConformance(_)
             | Self::NotAwaited(_) => Class::NotFound,
             Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
+            Self::EventsAhead { .. } | Self::EventsGone { .. } => Class::OutOfRange,
         }
     }
 }

@@ -206,6 +206,8 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
     assert!(s.meta(Uuid::from_u128(98)).expect("read").is_none());
 }
 
+mod events;
+
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
     Outgoing {
         message_id: Uuid::from_u128(n),

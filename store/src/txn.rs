@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::audit;
 use super::engine::{Area, EngineTxn};
+use super::events::{self, Event, Retention};
 use super::records::{
     received_note, requeue_refusal, Accepted, Change, Incoming, Meta, OutboxEntry, Outgoing,
     Payload, SetMember, State, StoreError, Transition, SET_DIRECTION,
@@ -20,6 +21,8 @@ use tereze_support::hex::hex;
 pub struct Txn<'a> {
     raw: &'a mut dyn EngineTxn,
     changes: Vec<Change>,
+    /// The newest event this transaction wrote.
+    last_event: Option<u64>,
 }
 
 impl<'a> Txn<'a> {
@@ -27,7 +30,13 @@ impl<'a> Txn<'a> {
         Self {
             raw,
             changes: Vec::new(),
+            last_event: None,
         }
+    }
+
+    /// The newest event written, for readers waiting for the log to grow once committed.
+    pub(super) fn last_event(&self) -> Option<u64> {
+        self.last_event
     }
 
     /// The state changes made, for subscribers once committed.
@@ -51,11 +60,67 @@ impl Txn<'_> {
         };
         let (seq, entry) = audit::next_entry(self.raw.audit_head()?, id, &transition)?;
         self.raw.append(id, seq, entry, &transition)?;
+        // A trader register record is no message: its event says so.
+        let (kind, message_id) = match state {
+            State::Changed => (events::REGISTER, None),
+            _ => (events::MESSAGE, Some(id)),
+        };
+        self.append_event(Event {
+            seq: 0,
+            at: transition.at,
+            kind: kind.to_owned(),
+            subject: id.hyphenated().to_string(),
+            message_id,
+            state: Some(state.as_str().to_owned()),
+            note: transition.note.clone(),
+            body: None,
+        })?;
         self.changes.push(Change {
             message_id: id,
             transition,
         });
         Ok(())
+    }
+
+    /// Appends `e` to the event log, numbered: its sequence number.
+    fn append_event(&mut self, mut e: Event) -> Result<u64, StoreError> {
+        self.raw.append_event(&mut e)?;
+        self.last_event = Some(e.seq);
+        Ok(e.seq)
+    }
+
+    /// Writes an event of `kind` about `subject` (with `body`, if not JSON `null`) in this
+    /// transaction, so it is committed with the change it reports or not at all: its sequence
+    /// number. For kinds other parts of the node add (docs/notifications.md lists them).
+    pub fn event(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        body: serde_json::Value,
+    ) -> Result<u64, StoreError> {
+        let at = self.raw.now();
+        self.append_event(Event {
+            seq: 0,
+            at,
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            message_id: None,
+            state: None,
+            note: None,
+            body: (!body.is_null()).then_some(body),
+        })
+    }
+
+    /// Drops the events `retention` no longer keeps, never the newest: how many.
+    pub fn compact_events(&mut self, retention: &Retention) -> Result<u64, StoreError> {
+        let now = self.raw.now();
+        self.raw.compact_events(retention, now)
+    }
+
+    /// Keeps a reader's cursor (a webhook's last acknowledged sequence number), written in
+    /// the transaction that follows its acknowledgement.
+    pub fn set_event_cursor(&mut self, reader: &str, seq: u64) -> Result<(), StoreError> {
+        self.raw.put_event_cursor(reader, seq)
     }
 
     /// Records a transition of `id` in its history and the audit log (who did what: the note).
@@ -334,9 +399,15 @@ impl Txn<'_> {
         self.raw.put_crls(url, bytes)
     }
 
-    /// Keeps a signed trust space that is about to be applied.
+    /// Keeps a signed trust space that is about to be applied, with its event.
     pub fn record_trust_space(&mut self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.raw.put_trust_space(version, bytes)
+        self.raw.put_trust_space(version, bytes)?;
+        self.event(
+            events::TRUST_SPACE,
+            &version.to_string(),
+            serde_json::Value::Null,
+        )
+        .map(|_| ())
     }
 
     /// Adds or replaces records of this state's trader register (all or none): (trader id,
@@ -368,7 +439,13 @@ impl Txn<'_> {
         number: u64,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.raw.put_change_set(directory, number, bytes)
+        self.raw.put_change_set(directory, number, bytes)?;
+        self.event(
+            events::CHANGE_SET,
+            &format!("{directory}/{number}"),
+            serde_json::json!({ "directory": directory, "number": number }),
+        )
+        .map(|_| ())
     }
 
     /// Keeps a submission set: its record under `set` and, on each member's search row
