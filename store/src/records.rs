@@ -99,6 +99,10 @@ pub struct SetMember {
     /// The recipient state and authority (the final recipient, also when a hub relays).
     pub country: String,
     pub authority: String,
+    /// Its verdict as this node knows it: `recognised`, `rejected`, `undelivered`
+    /// (`sets::UNDELIVERED`), or none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
 }
 
 /// `direction` of a submission set's record.

@@ -170,6 +170,7 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
             message_id: Uuid::from_u128(*n),
             country: (*c).into(),
             authority: "CUSTOMS".into(),
+            verdict: None,
         })
         .collect();
     s.write(0, |t| {
@@ -200,10 +201,42 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
                 message_id: Uuid::from_u128(7),
                 country: "KG".into(),
                 authority: "SW".into(),
+                verdict: None,
             }]
         ))
         .is_err());
     assert!(s.meta(Uuid::from_u128(98)).expect("read").is_none());
+
+    // The set's result follows its messages' verdicts; each change of it is an event.
+    let decided = |s: &Store| -> Vec<String> {
+        s.events(0, 1000)
+            .expect("events")
+            .events
+            .iter()
+            .filter(|e| e.kind == crate::sets::SET_DECIDED)
+            .map(|e| {
+                assert_eq!(e.subject, format!("urn:uuid:{set}"));
+                e.body.as_ref().expect("a body")["result"]
+                    .as_str()
+                    .expect("a result")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    s.write(20, |t| t.delivered(one, b"r1", State::Recognised, None))
+        .expect("delivered");
+    assert!(decided(&s).is_empty(), "still pending: no event");
+    s.write(30, |t| t.delivered(two, b"r2", State::Rejected, None))
+        .expect("delivered");
+    assert_eq!(decided(&s), ["refused"]);
+    let record = s.meta(set).expect("read").expect("record");
+    assert_eq!(record.members[1].verdict.as_deref(), Some("rejected"));
+    s.write(40, |t| {
+        t.judged_again(two, b"r2'", State::Recognised, "judged again by BY".into())
+    })
+    .expect("judged again");
+    assert_eq!(decided(&s), ["refused", "recognised"]);
 }
 
 mod events;

@@ -212,6 +212,7 @@ impl Txn<'_> {
         self.record(id, State::Delivered, note)?;
         if matches!(verdict, State::Recognised | State::Rejected) {
             self.record(id, verdict, None)?;
+            self.set_member_judged(id, Some(verdict.as_str()))?;
         }
         Ok(())
     }
@@ -238,7 +239,8 @@ impl Txn<'_> {
     pub fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
         let entry = self.take_from_outbox(id)?;
         self.raw.put_parked(&entry)?;
-        self.record(id, state, Some(note.to_owned()))
+        self.record(id, state, Some(note.to_owned()))?;
+        self.set_member_judged(id, Some(crate::sets::UNDELIVERED))
     }
 
     /// An operator's requeue of a parked message: back at the end of its peer's queue, with
@@ -260,6 +262,7 @@ impl Txn<'_> {
         let peer = entry.message.peer.clone();
         self.raw.put_outbox(std::slice::from_ref(&entry), &[])?;
         self.record(id, State::Queued, Some("requeued by the operator".into()))?;
+        self.set_member_judged(id, None)?;
         Ok(peer)
     }
 
@@ -486,7 +489,30 @@ impl Txn<'_> {
         note: String,
     ) -> Result<(), StoreError> {
         self.raw.put_receipt(id, receipt)?;
-        self.record(id, verdict, Some(note))
+        self.record(id, verdict, Some(note))?;
+        self.set_member_judged(id, Some(verdict.as_str()))
+    }
+
+    /// Keeps the new verdict of `id` in its submission set's record, if it is in one, and
+    /// writes a [`crate::sets::SET_DECIDED`] event when the set's result changes with it.
+    fn set_member_judged(&mut self, id: Uuid, verdict: Option<&str>) -> Result<(), StoreError> {
+        let Some(set) = self.raw.meta(id)?.and_then(|m| m.set) else {
+            return Ok(());
+        };
+        let Some(mut record) = self.raw.meta(set)? else {
+            return Ok(());
+        };
+        let before = crate::sets::result(&record.members);
+        let Some(member) = record.members.iter_mut().find(|m| m.message_id == id) else {
+            return Ok(());
+        };
+        member.verdict = verdict.map(str::to_owned);
+        self.raw.put_meta(set, &record)?;
+        if crate::sets::result(&record.members) != before {
+            let body = crate::sets::decided_body(set, &record.members);
+            self.event(crate::sets::SET_DECIDED, &format!("urn:uuid:{set}"), body)?;
+        }
+        Ok(())
     }
 
     /// Queues this node's later judgement of a message it received (a receipt payload, for the
