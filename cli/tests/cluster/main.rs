@@ -22,3 +22,4 @@ mod relay;
 mod revocation;
 mod shutdown;
 mod traders;
+mod verdicts;
