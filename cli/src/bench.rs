@@ -398,6 +398,7 @@ impl Tally {
             let stream = w
                 .subscribe(SubscribeRequest {
                     message_ids: vec![],
+                    after: None,
                 })
                 .await
                 .map_err(|e| fail(e.message()))?;

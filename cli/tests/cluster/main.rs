@@ -1,5 +1,6 @@
 //! Real node processes on loopback doing what they are for: store-and-forward with receipts,
 //! the admin API and console, trader and reference-data exchange, revocation, who may deliver,
+//! the event log and webhooks,
 //! large attachments, the conformance suite, high availability and shutdown. Each test starts
 //! its own nodes on its own block of ports (`net::Net::init`), so the tests of all modules run
 //! in parallel threads.
@@ -13,6 +14,7 @@ mod admin;
 mod attachments;
 mod conformance;
 mod console;
+mod events;
 mod exchange_security;
 mod gost;
 mod ha;

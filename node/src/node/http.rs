@@ -48,6 +48,8 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         get(get_attachment),
     );
     let ack = Router::new().route("/v1/inbox/ack", post(post_ack));
+    // Following messages (as Window.Subscribe does): the submitters' operation.
+    let events = Router::new().route("/v1/events", get(super::events::get_events));
     let begin_upload = Router::new().route("/v1/uploads", post(post_upload));
     // Streamed to and from disk, never buffered: limits are attachments.max_attachment_bytes,
     // checked as bytes arrive.
@@ -59,6 +61,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(guarded(Some(Operation::Submit), submit))
         .merge(guarded(Some(Operation::Inbox), inbox))
         .merge(guarded(Some(Operation::Ack), ack))
+        .merge(guarded(Some(Operation::Submit), events))
         .merge(guarded(Some(Operation::Upload), begin_upload))
         .merge(guarded(
             Some(Operation::Traders),

@@ -83,6 +83,8 @@ pub(crate) struct Metrics {
     pub(crate) relay: tereze_relay::Metrics,
     /// Connections of the HTTP doors and calls of the Window, against `[connections]`.
     pub(crate) connections: super::doors::Doors,
+    /// Each webhook's last acknowledged event and lag (docs/notifications.md).
+    pub(crate) event_webhooks: super::webhooks::Progress,
 }
 
 impl Metrics {
@@ -154,6 +156,7 @@ impl Metrics {
             r.register(*name, *help, (*counter).clone());
         }
         r.register_collector(Box::new(self.rejections.clone()));
+        r.register_collector(Box::new(self.event_webhooks.clone()));
         r.register(
             "messages",
             "Messages submitted here, by peer, common process and document type",
@@ -366,7 +369,7 @@ mod tests {
 
     /// Every series of `/metrics` and its type, under its OpenMetrics family name (a counter
     /// `X` is sampled as `X_total`): renaming one is a change of the node's contract.
-    const SERIES: [(&str, &str); 62] = [
+    const SERIES: [(&str, &str); 64] = [
         ("preparing_reserved_mb", "gauge"),
         ("documents_preparing", "gauge"),
         ("preparing_refused", "counter"),
@@ -429,6 +432,8 @@ mod tests {
         ("peer_backoff_seconds", "gauge"),
         ("peer_calls", "counter"),
         ("peer_queue_messages", "gauge"),
+        ("event_webhook_acknowledged", "gauge"),
+        ("event_webhook_lag", "gauge"),
     ];
 
     /// A node opened (not run) from a development PKI's configuration.

@@ -12,6 +12,7 @@ pub(crate) mod answer;
 #[cfg(test)]
 mod answer_tests;
 pub(crate) mod crl;
+pub(crate) mod events;
 pub(crate) mod exchange;
 mod gost;
 pub(crate) mod http;
@@ -25,6 +26,7 @@ pub(crate) mod submit;
 pub(crate) mod traders;
 pub(crate) mod transfer;
 mod verdicts;
+pub(crate) mod webhooks;
 pub(crate) mod window;
 
 use std::path::Path;
