@@ -76,7 +76,7 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
     assert_eq!(v["messages"].as_array().map(Vec::len), Some(3), "{v}");
     // A single message is no set.
     let (_, single) = net.http("KZ", "GET", &format!("/v1/submissions/{to_ru}"), None);
-    assert_eq!(single["error"].is_string(), true, "{single}");
+    assert!(single["error"].is_string(), "{single}");
 
     for (id, receiver) in [(&to_ru, "RU"), (&to_by, "BY")] {
         assert!(
@@ -88,7 +88,8 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
         );
     }
     assert!(
-        wait_until(SETTLE, || set_decision(&net, &set_id)["result"] == "refused"),
+        wait_until(SETTLE, || set_decision(&net, &set_id)["result"]
+            == "refused"),
         "{}",
         set_decision(&net, &set_id)
     );
@@ -97,7 +98,11 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
     assert!(!refused.is_empty(), "{decision}");
     for r in refused {
         assert_eq!(r["verdict"], "rejected", "{decision}");
-        assert_eq!(r["reasons"], json!(["document-not-recognised"]), "{decision}");
+        assert_eq!(
+            r["reasons"],
+            json!(["document-not-recognised"]),
+            "{decision}"
+        );
         assert_eq!(r["recipient_country"], "RU", "{decision}");
     }
     assert!(
@@ -112,7 +117,9 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
     // Version 3 recognises them again; each receiver's operator has the quarantine judged
     // again, and the new verdicts go back.
     net.publish_trust("3", &d.join("trust-space.toml"));
-    assert!(wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 3
+    assert!(wait_until(SETTLE, || net
+        .metric("RU", "trust_space_version")
+        == 3
         && net.metric("BY", "trust_space_version") == 3));
     for receiver in ["RU", "BY"] {
         let (code, out) = net.admin_cli(receiver, &["recognise"]);
@@ -150,10 +157,14 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
             Some("recognised")
         );
         let (_, note) = verdict(&net, receiver, id).expect("a verdict");
-        assert!(note.contains("new verdict (judgement 2) queued for KZ"), "{note}");
+        assert!(
+            note.contains("new verdict (judgement 2) queued for KZ"),
+            "{note}"
+        );
     }
     assert!(
-        wait_until(SETTLE, || set_decision(&net, &set_id)["result"] == "recognised"),
+        wait_until(SETTLE, || set_decision(&net, &set_id)["result"]
+            == "recognised"),
         "{}",
         set_decision(&net, &set_id)
     );
