@@ -158,7 +158,11 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
         );
         let (_, note) = verdict(&net, receiver, id).expect("a verdict");
         assert!(
-            note.contains("new verdict (judgement 2) queued for KZ"),
+            note.ends_with(if receiver == "BY" {
+                "new verdict (judgement 2) queued for KZ through EEC"
+            } else {
+                "new verdict (judgement 2) queued for KZ"
+            }),
             "{note}"
         );
     }
@@ -169,6 +173,46 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
         set_decision(&net, &set_id)
     );
     assert_eq!(set_decision(&net, &set_id)["refused"], json!([]));
+
+    // RU's judgement replayed to KZ is taken and changes nothing; BY may not return RU's.
+    let (_, status) = net.http("KZ", "GET", &format!("/v1/messages/{to_ru}"), None);
+    let later = status["receipt"].as_str().expect("a receipt").to_owned();
+    let before = net.states("KZ", &to_ru);
+    let returned = |from: &str| tereze_proto::ReturnReceiptsRequest {
+        receipts: vec![tereze_proto::ReturnedReceipt {
+            message_id: to_ru.clone(),
+            recipient: "RU".into(),
+            receipt: later.clone().into_bytes(),
+            sender: if from == "RU" {
+                String::new()
+            } else {
+                "KZ".into()
+            },
+        }],
+    };
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let mut as_ru = net::exchange(&net, "KZ", "RU").await;
+            let taken = as_ru
+                .return_receipts(returned("RU"))
+                .await
+                .expect("answered")
+                .into_inner();
+            assert_eq!(
+                taken.accepted,
+                std::slice::from_ref(&to_ru),
+                "a replay is taken"
+            );
+            let mut as_by = net::exchange(&net, "KZ", "BY").await;
+            let taken = as_by
+                .return_receipts(returned("BY"))
+                .await
+                .expect("answered")
+                .into_inner();
+            assert!(taken.accepted.is_empty(), "BY returned RU's judgement");
+        });
+    assert_eq!(net.states("KZ", &to_ru), before, "nothing recorded");
 
     // The same decision on the Window, and each change of the result was an event.
     tokio::runtime::Runtime::new()
