@@ -25,6 +25,7 @@ pub mod events;
 pub mod pg_store;
 pub mod records;
 pub mod redb_store;
+pub mod sets;
 #[cfg(test)]
 mod suite;
 pub mod txn;

@@ -25,3 +25,4 @@ mod relay;
 mod revocation;
 mod shutdown;
 mod traders;
+mod verdicts;

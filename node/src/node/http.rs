@@ -41,7 +41,8 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     };
     let submit = Router::new()
         .route("/v1/messages", post(post_message))
-        .route("/v1/messages/{id}", get(get_message));
+        .route("/v1/messages/{id}", get(get_message))
+        .route("/v1/submissions/{id}", get(get_submission));
     let inbox = Router::new().route("/v1/inbox", get(get_inbox)).route(
         "/v1/messages/{id}/attachments/{attachment}",
         get(get_attachment),
@@ -409,6 +410,7 @@ async fn post_message(
         Ok(queued) => (
             StatusCode::ACCEPTED,
             Json(json!({
+                "set_id": queued.first().and_then(|q| q.set_id).map(|s| format!("urn:uuid:{s}")),
                 "messages": queued.iter().map(|q| json!({
                     "message_id": format!("urn:uuid:{}", q.message_id),
                     "conversation_id": format!("urn:uuid:{}", q.conversation_id),
@@ -444,6 +446,18 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
     .into_response()
 }
 
+/// A submission set's one decision (docs/protocol.md, "Submission sets").
+async fn get_submission(State(node): Shared, Path(id): Path<String>) -> Response {
+    let Some(set) = parse_id(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("{id:?} is not a urn:uuid"));
+    };
+    match super::submission_sets::view(&node, set) {
+        Ok(Some(v)) => Json(v.to_json()).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no submission set {id}")),
+        Err(e) => answer::response(&e),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct InboxQuery {
     limit: Option<usize>,
@@ -461,7 +475,7 @@ async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response
     match node.store().inbox_after(after, limit) {
         Ok(page) => Json(json!({
             "next": super::window::next_cursor(&page, after),
-            "messages": page.iter().map(|(_, m)| json!({
+            "messages": page.into_iter().map(|(_, m)| super::verdicts::current(&node, m)).map(|m| json!({
                 "message_id": format!("urn:uuid:{}", m.message_id),
                 "sender": m.sender,
                 "verdict": m.verdict,

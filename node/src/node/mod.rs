@@ -22,9 +22,11 @@ pub(crate) mod metrics;
 pub(crate) mod reference;
 mod relay_host;
 mod run;
+mod submission_sets;
 pub(crate) mod submit;
 pub(crate) mod traders;
 pub(crate) mod transfer;
+mod verdicts;
 pub(crate) mod webhooks;
 pub(crate) mod window;
 

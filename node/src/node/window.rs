@@ -15,6 +15,7 @@ use super::proto::{
     AttachmentData, BeginUploadRequest, FetchAttachmentRequest, UploadChunk, UploadResponse,
     UploadStatusRequest,
 };
+use super::proto::{GetSubmissionRequest, SubmissionDecision, SubmissionMember};
 use super::proto::{
     InboxAckRequest, InboxAckResponse, InboxMessage, InboxPullRequest, InboxPullResponse,
     ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
@@ -179,6 +180,11 @@ impl Window for WindowService {
         .await
         .map_err(|e| answer::status(&e))?;
         Ok(Response::new(SubmitResponse {
+            set_id: queued
+                .first()
+                .and_then(|q| q.set_id)
+                .map(|s| format!("urn:uuid:{s}"))
+                .unwrap_or_default(),
             messages: queued
                 .into_iter()
                 .map(|q| SubmittedMessage {
@@ -187,6 +193,38 @@ impl Window for WindowService {
                     recipient_country: q.recipient.country,
                     recipient_authority: q.recipient.authority,
                 })
+                .collect(),
+        }))
+    }
+
+    async fn get_submission(
+        &self,
+        request: Request<GetSubmissionRequest>,
+    ) -> Result<Response<SubmissionDecision>, Status> {
+        self.authorise(&request, Some(Operation::Submit), "Window.GetSubmission")?;
+        let r = request.into_inner();
+        let id = id_arg(&r.set_id, "set_id")?;
+        let v = super::submission_sets::view(&self.node, id)
+            .map_err(|e| answer::store_status(&e))?
+            .ok_or_else(|| Status::not_found(format!("no submission set {}", r.set_id)))?;
+        let member = |m: &super::submission_sets::MemberView| SubmissionMember {
+            message_id: format!("urn:uuid:{}", m.message_id),
+            recipient_country: m.country.clone(),
+            recipient_authority: m.authority.clone(),
+            state: m.state.clone(),
+            verdict: m.verdict.clone().unwrap_or_default(),
+            reasons: m.reasons.clone(),
+            note: m.note.clone().unwrap_or_default(),
+        };
+        Ok(Response::new(SubmissionDecision {
+            set_id: format!("urn:uuid:{id}"),
+            result: v.result.into(),
+            messages: v.members.iter().map(member).collect(),
+            refused: v
+                .members
+                .iter()
+                .filter(|m| m.refused())
+                .map(member)
                 .collect(),
         }))
     }
@@ -398,7 +436,8 @@ impl Window for WindowService {
             next,
             messages: page
                 .into_iter()
-                .map(|(_, m)| InboxMessage {
+                .map(|(_, m)| super::verdicts::current(&self.node, m))
+                .map(|m| InboxMessage {
                     message_id: format!("urn:uuid:{}", m.message_id),
                     sender: m.sender,
                     envelope: m.envelope,
