@@ -254,6 +254,8 @@ pub trait Engine: Send + Sync {
     fn evidence_owed(&self, peer: &str, limit: usize) -> Result<Vec<(Uuid, Vec<u8>)>, StoreError>;
     /// The peers owed evidence.
     fn peers_owed_evidence(&self) -> Result<Vec<String>, StoreError>;
+    /// A received message as remembered (its envelope empty when not kept, as at a hub).
+    fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError>;
     /// Peers whose queues another replica added to (PostgreSQL `NOTIFY`); `None` for an
     /// engine with no other writer.
     fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {

@@ -815,6 +815,24 @@ impl Engine for PgStore {
         })
     }
 
+    fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT row, envelope FROM received WHERE message_id = $1",
+            )?;
+            c.query_opt(&st, &[&id])
+                .map_err(pg)?
+                .map(|r| {
+                    let mut m: Incoming = decode(r.get::<_, &[u8]>(0))?;
+                    m.envelope = r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
+                    Ok(m)
+                })
+                .transpose()
+        })
+    }
+
     fn peers_owed_evidence(&self) -> Result<Vec<String>, StoreError> {
         self.read(|c, _| {
             Ok(

@@ -1049,6 +1049,20 @@ impl Engine for RedbStore {
         stamp_tables::peers_owed(&self.db)
     }
 
+    fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let received = txn.open_table(RECEIVED).map_err(engine)?;
+        let Some(row) = received.get(id.as_u128()).map_err(engine)? else {
+            return Ok(None);
+        };
+        let mut m: Incoming = decode(row.value())?;
+        let envelopes = txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+        if let Some(e) = envelopes.get(id.as_u128()).map_err(engine)? {
+            m.envelope = e.value().to_vec();
+        }
+        Ok(Some(m))
+    }
+
     fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         let txn = self.db.begin_read().map_err(engine)?;
         let t = txn.open_table(PARKED).map_err(engine)?;
