@@ -2,7 +2,8 @@
 //! `tereze` binary's `demo` and `bench` (feature `dev-tools`): a throwaway PostgreSQL server
 //! (`pgcluster`), a cluster of real node processes (`cluster`), the tests' helpers that start
 //! nodes and speak HTTP, gRPC and TLS to them (`net`) or run the binary in a temporary
-//! directory (`util`), one stub `Exchange` (`stub`) and throwaway SoftHSM2 tokens (`softhsm`).
+//! directory (`util`), one stub `Exchange` (`stub`), throwaway SoftHSM2 tokens (`softhsm`) and
+//! an RFC 3161 time-stamping authority (`tsa`, `openssl ts -reply` over HTTP).
 //! **Invariant:** knows nothing of the node's code: it drives the `tereze` binary as a process
 //! ([`binary::bin`]) and speaks the published protocol (`proto`), so it depends on `support`,
 //! `proto`, `codecs` and `trust` (the development PKI) only, never on `node` or `store`, and
@@ -15,4 +16,5 @@ pub mod net;
 pub mod pgcluster;
 pub mod softhsm;
 pub mod stub;
+pub mod tsa;
 pub mod util;

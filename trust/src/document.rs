@@ -5,12 +5,13 @@
 //!
 //! ```xml
 //! <ts:TrustSpace xmlns:ts="urn:tereze:trust-space" Version="2" IssuedAt="…" MaxClockSkewSeconds="300">
-//!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false" [Conformance="true"]>
+//!   <ts:State Code="KZ" Name="Kazakhstan" Role="member" Partner="false" [Conformance="true"] [TimestampRequired="true"]>
 //!     <ts:Process>P.CC.01</ts:Process> <ts:Anchor>PEM</ts:Anchor> <ts:Crl>PEM</ts:Crl>
 //!     <ts:CrlLocation>http://…/v1/crl</ts:CrlLocation>
 //!     [<ts:Algorithms [MinRsaBits="3072"] [MinEcBits="256"]>
 //!        <ts:SignatureMethod Algorithm="URI"/>… <ts:DigestMethod Algorithm="URI"/>…
 //!      </ts:Algorithms>]
+//!     [<ts:TimestampAuthority Url="http://…"><ts:Certificate>PEM</ts:Certificate>…</ts:TimestampAuthority>]…
 //!     <ts:Node Endpoint="https://…" ServerName="…"><ts:TlsCertificate>PEM</ts:TlsCertificate></ts:Node>
 //!   </ts:State>
 //!   <ts:Recognition Document="R.CC.01.001" Issuer="KZ" ValidFrom="2026-01-01" ValidTo="">
@@ -24,7 +25,9 @@ use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore,
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 
 use crate::algorithms::AlgorithmPolicy;
-use crate::file::{File, FileAlgorithms, FileNode, FileRecognition, FileState};
+use crate::file::{
+    File, FileAlgorithms, FileNode, FileRecognition, FileState, FileTimestampAuthority,
+};
 use crate::Role;
 
 pub const TRUST_NAMESPACE: &str = "urn:tereze:trust-space";
@@ -64,6 +67,10 @@ pub fn to_document(file: &File) -> Document {
         if s.conformance {
             e.set_attribute("Conformance", "true");
         }
+        // Likewise: absent means tokens are not required.
+        if s.timestamp_required {
+            e.set_attribute("TimestampRequired", "true");
+        }
         let st = doc.append_element(r, e);
         for p in &s.processes {
             text_child(&mut doc, st, "Process", p);
@@ -81,6 +88,15 @@ pub fn to_document(file: &File) -> Document {
         // means the verifier's defaults.
         if let Some(a) = &s.algorithms {
             write_algorithms(&mut doc, st, a);
+        }
+        // Written only when listed: older documents have none, which means none.
+        for a in &s.timestamp_authorities {
+            let mut e = ts("TimestampAuthority");
+            e.set_attribute("Url", &a.url);
+            let t = doc.append_element(st, e);
+            for pem in split_pem(&a.certificates) {
+                text_child(&mut doc, t, "Certificate", &pem);
+            }
         }
         for n in &s.nodes {
             let mut e = ts("Node");
@@ -102,6 +118,22 @@ pub fn to_document(file: &File) -> Document {
         }
     }
     doc
+}
+
+/// Each PEM block of `pem` on its own (one `ts:Certificate` each); text that is no PEM
+/// block is kept whole, for the reader to refuse.
+fn split_pem(pem: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = pem.trim();
+    while let Some(i) = rest.find(END) {
+        out.push(rest[..i + END.len()].trim().to_owned());
+        rest = rest[i + END.len()..].trim();
+    }
+    if !rest.is_empty() {
+        out.push(rest.to_owned());
+    }
+    out
 }
 
 /// `ts:Algorithms`, with URIs: names are resolved so that a reader needs no name table. An
@@ -265,6 +297,14 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         Some(v) => flag("Conformance", v)?,
         None => false,
     };
+    // Absent in documents written before time-stamping authorities existed: not required.
+    let timestamp_required = match doc
+        .element(id)
+        .and_then(|e| e.attribute("TimestampRequired"))
+    {
+        Some(v) => flag("TimestampRequired", v)?,
+        None => false,
+    };
     let mut s = FileState {
         code: attr(doc, id, "Code")?,
         name: attr(doc, id, "Name")?,
@@ -277,6 +317,8 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         partner,
         conformance,
         algorithms: None,
+        timestamp_authorities: Vec::new(),
+        timestamp_required,
     };
     for c in doc.child_elements(id) {
         let Some(e) = doc.element(c) else {
@@ -296,6 +338,22 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
                 return Err(format!("{}: ts:Algorithms given twice", doc.path(c)));
             }
             s.algorithms = Some(read_algorithms(doc, c)?);
+        } else if e.is(TRUST_NAMESPACE, "TimestampAuthority") {
+            let mut certificates = String::new();
+            for cert in doc.child_elements(c) {
+                if !doc
+                    .element(cert)
+                    .is_some_and(|e| e.is(TRUST_NAMESPACE, "Certificate"))
+                {
+                    return Err(format!("{}: unexpected element", doc.path(cert)));
+                }
+                certificates.push_str(doc.text_content(cert).trim());
+                certificates.push('\n');
+            }
+            s.timestamp_authorities.push(FileTimestampAuthority {
+                url: attr(doc, c, "Url")?,
+                certificates,
+            });
         } else if e.is(TRUST_NAMESPACE, "Node") {
             let cert = doc
                 .child(c, TRUST_NAMESPACE, "TlsCertificate")

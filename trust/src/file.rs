@@ -43,6 +43,25 @@ pub struct FileState {
     /// docs/protocol.md). Absent: the verifier's defaults, nothing narrower.
     #[serde(default)]
     pub algorithms: Option<FileAlgorithms>,
+    /// The time-stamping authorities whose tokens count for this state's signatures
+    /// (`[[state.timestamp_authority]]`, docs/timestamps.md). Absent: none.
+    #[serde(default, rename = "timestamp_authority")]
+    pub timestamp_authorities: Vec<FileTimestampAuthority>,
+    /// This state's envelopes must carry a time-stamp token before delivery (its outbox
+    /// waits for one). Needs at least one authority. Absent: tokens follow when they can.
+    #[serde(default)]
+    pub timestamp_required: bool,
+}
+
+/// One RFC 3161 time-stamping authority, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTimestampAuthority {
+    /// Where tokens are requested (`http://host[:port]/path`, RFC 3161 §3.4).
+    pub url: String,
+    /// PEM certificates, at least the one a token's signer must chain to (the authority's
+    /// CA or its signing certificate).
+    pub certificates: String,
 }
 
 /// A state's algorithm policy as written: names (`ecdsa-sha256`, `sha256`) or XMLDSig URIs.

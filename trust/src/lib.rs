@@ -19,6 +19,8 @@ pub mod tls;
 pub mod tls_signer;
 pub mod traders;
 
-pub use file::{File, FileAlgorithms, FileNode, FileRecognition, FileState};
+pub use file::{
+    File, FileAlgorithms, FileNode, FileRecognition, FileState, FileTimestampAuthority,
+};
 pub use role::Role;
 pub use space::*;

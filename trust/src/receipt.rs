@@ -7,7 +7,8 @@
 //! Merkle path (docs/receipts.md).
 //!
 //! Leaf = SHA-256(0x00 ‖ exclusive C14N of `rc:Entry`); node = SHA-256(0x01 ‖ left ‖ right);
-//! an odd node at the end of a level moves up unchanged.
+//! an odd node at the end of a level moves up unchanged (`support::merkle`, shared with the
+//! time-stamp batch evidence).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -19,6 +20,7 @@ use tereze_codecs::c14n::{self, C14nOptions, NodeSet};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, TrustStore, VerifyPolicy};
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 use tereze_support::digest::sha256;
+use tereze_support::merkle;
 
 use crate::algorithms::{AlgorithmPolicy, NotPermitted};
 use uuid::Uuid;
@@ -73,21 +75,6 @@ pub enum ReceiptError {
     },
 }
 
-fn leaf_hash(entry_c14n: &[u8]) -> Vec<u8> {
-    let mut d = Vec::with_capacity(entry_c14n.len() + 1);
-    d.push(0);
-    d.extend_from_slice(entry_c14n);
-    sha256(&d)
-}
-
-fn node_hash(left: &[u8], right: &[u8]) -> Vec<u8> {
-    let mut d = Vec::with_capacity(65);
-    d.push(1);
-    d.extend_from_slice(left);
-    d.extend_from_slice(right);
-    sha256(&d)
-}
-
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -110,38 +97,6 @@ fn entry_c14n(e: &EntryFacts) -> String {
     s
 }
 
-/// A leaf's path to the root: each sibling hash, `true` when the sibling is on the left.
-type MerklePath = Vec<(bool, Vec<u8>)>;
-
-/// The root, and every leaf's path to it.
-fn merkle(leaves: &[Vec<u8>]) -> (Vec<u8>, Vec<MerklePath>) {
-    let mut paths: Vec<MerklePath> = vec![Vec::new(); leaves.len()];
-    // Which node of the current level each leaf's path is at.
-    let mut position: Vec<usize> = (0..leaves.len()).collect();
-    let mut level = leaves.to_vec();
-    while level.len() > 1 {
-        let mut next = Vec::with_capacity(level.len().div_ceil(2));
-        for pair in level.chunks(2) {
-            match pair {
-                [l, r] => next.push(node_hash(l, r)),
-                [one] => next.push(one.clone()),
-                _ => {}
-            }
-        }
-        for (leaf, pos) in position.iter_mut().enumerate() {
-            let p = *pos;
-            if p % 2 == 1 {
-                paths[leaf].push((true, level[p - 1].clone()));
-            } else if p + 1 < level.len() {
-                paths[leaf].push((false, level[p + 1].clone()));
-            }
-            *pos = p / 2;
-        }
-        level = next;
-    }
-    (level.into_iter().next().unwrap_or_default(), paths)
-}
-
 fn rc(local: &str) -> Element {
     Element::new(Some("rc"), local, Some(RECEIPT_NAMESPACE))
 }
@@ -157,8 +112,8 @@ pub fn issue(
         return Ok(Vec::new());
     }
     let canon: Vec<String> = entries.iter().map(entry_c14n).collect();
-    let leaves: Vec<Vec<u8>> = canon.iter().map(|c| leaf_hash(c.as_bytes())).collect();
-    let (root, paths) = merkle(&leaves);
+    let leaves: Vec<merkle::Hash> = canon.iter().map(|c| merkle::leaf(c.as_bytes())).collect();
+    let (root, paths) = merkle::tree(&leaves);
 
     let mut batch = rc("Batch");
     batch.namespace_decls.push(NamespaceDecl {
@@ -182,7 +137,7 @@ pub fn issue(
     let mut r = rc("Root");
     r.set_attribute("Algorithm", SHA256_URI);
     let r = doc.append_element(b, r);
-    doc.append_text(r, &B64.encode(&root));
+    doc.append_text(r, &B64.encode(root));
     dsig::sign_enveloped(
         &mut doc,
         &SignTarget::Id("batch".into()),
@@ -200,9 +155,12 @@ pub fn issue(
         s.push_str("\" version=\"1.0\">");
         s.push_str(c);
         s.push_str("<rc:Path>");
-        for (left, h) in path {
-            let tag = if *left { "Left" } else { "Right" };
-            s.push_str(&format!("<rc:{tag}>{}</rc:{tag}>", B64.encode(h)));
+        for step in path {
+            let tag = if step.sibling_left { "Left" } else { "Right" };
+            s.push_str(&format!(
+                "<rc:{tag}>{}</rc:{tag}>",
+                B64.encode(step.sibling)
+            ));
         }
         s.push_str("</rc:Path>");
         s.push_str(&signed_batch);
@@ -316,14 +274,19 @@ impl ReceiptVerifier {
         // Read the entry only from its canonical bytes: exactly what the leaf hash covers.
         let entry_bytes =
             c14n::canonicalize(&doc, NodeSet::subtree(*entry), &C14nOptions::exclusive());
-        let mut h = leaf_hash(&entry_bytes);
+        let mut h = merkle::leaf(&entry_bytes);
         for step in doc.child_elements(*path) {
             let e = doc.element(step).ok_or(ReceiptError::NotInBatch)?;
             let sibling = b64(&doc.text_content(step), "a Merkle path step")?;
+            // A sibling of another length cannot be a SHA-256 on the path to the root.
+            let sibling: merkle::Hash = sibling
+                .as_slice()
+                .try_into()
+                .map_err(|_| ReceiptError::NotInBatch)?;
             h = if e.is(RECEIPT_NAMESPACE, "Left") {
-                node_hash(&sibling, &h)
+                merkle::node(&sibling, &h)
             } else if e.is(RECEIPT_NAMESPACE, "Right") {
-                node_hash(&h, &sibling)
+                merkle::node(&h, &sibling)
             } else {
                 return Err(ReceiptError::Malformed(format!(
                     "unexpected {} in rc:Path",
@@ -331,7 +294,7 @@ impl ReceiptVerifier {
                 )));
             };
         }
-        if h != signed.root {
+        if h.as_slice() != signed.root {
             return Err(ReceiptError::NotInBatch);
         }
         if let Some(policy) = policy {

@@ -13,6 +13,7 @@ use crate::file::File;
 use openssl::hash::MessageDigest;
 use openssl::x509::{X509Crl, X509};
 use tereze_codecs::dsig::TrustStore;
+use tereze_timestamp::Authority;
 
 use crate::algorithms::AlgorithmPolicy;
 use crate::Role;
@@ -87,6 +88,11 @@ pub struct StateEntry {
     pub crl_urls: Vec<String>,
     /// The algorithms its documents may use; `None`: the verifier's defaults.
     pub algorithms: Option<AlgorithmPolicy>,
+    /// The RFC 3161 authorities whose tokens count for this state's signatures (each named
+    /// by this state's code); empty: none (docs/timestamps.md).
+    pub timestamp_authorities: Vec<Authority>,
+    /// This state's envelopes must carry a token before delivery.
+    pub timestamp_required: bool,
 }
 
 impl StateEntry {
@@ -126,6 +132,8 @@ impl std::fmt::Debug for StateEntry {
             .field("crls", &self.crls.len())
             .field("nodes", &self.nodes.len())
             .field("algorithms", &self.algorithms)
+            .field("timestamp_authorities", &self.timestamp_authorities)
+            .field("timestamp_required", &self.timestamp_required)
             .finish()
     }
 }
@@ -303,6 +311,22 @@ impl TrustSpace {
                 .map_err(|e| err(format!("{}.{e}", at("algorithms"))))?
                 // An empty table restricts nothing: the same as none.
                 .filter(|p| !p.restricts_nothing());
+            let mut timestamp_authorities = Vec::new();
+            for (j, a) in s.timestamp_authorities.iter().enumerate() {
+                let field = format!("{}[{j}]", at("timestamp_authority"));
+                if let Err(e) = tereze_timestamp::Client::new(&a.url, std::time::Duration::ZERO) {
+                    return Err(err(format!("{field}.url: {e}")));
+                }
+                let authority = Authority::from_pem(&s.code, &a.url, a.certificates.as_bytes())
+                    .map_err(|e| err(format!("{field}.certificates: {e}")))?;
+                timestamp_authorities.push(authority);
+            }
+            if s.timestamp_required && timestamp_authorities.is_empty() {
+                return Err(err(format!(
+                    "{}: a state that requires time-stamp tokens needs a [[state.timestamp_authority]]",
+                    at("timestamp_required")
+                )));
+            }
             let mut documents = TrustStore::new();
             for a in &anchors {
                 documents.add_certificate(a.clone());
@@ -327,6 +351,8 @@ impl TrustSpace {
                     revocations,
                     crl_urls: s.crl_urls,
                     algorithms,
+                    timestamp_authorities,
+                    timestamp_required: s.timestamp_required,
                 },
             );
         }
@@ -412,6 +438,15 @@ impl TrustSpace {
             }
         }
         Ok(t)
+    }
+
+    /// Every time-stamping authority of every state: the ones whose tokens count anywhere in
+    /// this trust space (each named by its state's code).
+    pub fn timestamp_authorities(&self) -> Vec<Authority> {
+        self.states
+            .values()
+            .flat_map(|s| s.timestamp_authorities.iter().cloned())
+            .collect()
     }
 
     /// Every CRL, DER.

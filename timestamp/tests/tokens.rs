@@ -1,0 +1,194 @@
+//! Tokens from a real authority (`openssl ts -reply`, testkit's test authority): the ones our
+//! client obtains verify with `openssl ts -verify` (over `-digest` and over `-data root.bin`)
+//! and with [`verify`]; a token made with the openssl CLI alone verifies with [`verify`]; and
+//! each bad token is refused with its own error.
+
+use std::time::Duration;
+
+use tereze_testkit::tsa::{arg, openssl_ts_verify, TestAuthority, TsaOptions};
+use tereze_timestamp::{batch, request, verify, Authority, Client, Evidence, TimestampError};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn authority_of(tsa: &TestAuthority) -> Authority {
+    Authority::from_pem("KZ", &tsa.url(), tsa.ca_pem().as_bytes()).expect("authority")
+}
+
+fn stamp(tsa: &TestAuthority, imprint: &[u8; 32]) -> Result<Vec<u8>, TimestampError> {
+    let client = Client::new(&tsa.url(), Duration::from_secs(20)).expect("client");
+    runtime().block_on(client.stamp(imprint))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn tokens_our_client_obtains_verify_here_and_with_openssl() {
+    for options in [
+        TsaOptions::default(),
+        TsaOptions {
+            rsa: true,
+            ess_v2: true,
+            ..TsaOptions::default()
+        },
+    ] {
+        let tsa = TestAuthority::with(options.clone());
+        let values: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 64]).collect();
+        let (imprint, paths) = batch(&values);
+        let token = stamp(&tsa, &imprint).expect("token");
+        assert_eq!(tsa.answered(), 1);
+
+        let stamp = verify(&token, &imprint, &[authority_of(&tsa)]).expect("verifies");
+        assert_eq!(stamp.policy, "1.2.3.4.1");
+        assert_eq!(stamp.authority_url, tsa.url());
+        assert!(
+            stamp.authority.contains("Tereze test TSA"),
+            "{}",
+            stamp.authority
+        );
+        assert_eq!(stamp.accuracy, Some(Duration::from_secs(1)));
+        let age = chrono::Utc::now() - stamp.gen_time;
+        assert!(age.num_seconds().abs() < 120, "genTime is now: {age}");
+
+        let dir = tempfile::tempdir().expect("dir");
+        let token_file = dir.path().join("token.der");
+        std::fs::write(&token_file, &token).expect("write");
+        openssl_ts_verify(&[
+            "-digest".as_ref(),
+            hex(&imprint).as_ref(),
+            "-in".as_ref(),
+            arg(&token_file),
+            "-token_in".as_ref(),
+            "-CAfile".as_ref(),
+            arg(&tsa.ca_path()),
+        ])
+        .expect("openssl ts -verify -digest");
+        // The same token over the root itself: the imprint is SHA-256(root).
+        let leaves: Vec<_> = values
+            .iter()
+            .map(|v| tereze_support::merkle::leaf(v))
+            .collect();
+        let (root, _) = tereze_support::merkle::tree(&leaves);
+        let root_file = dir.path().join("root.bin");
+        std::fs::write(&root_file, root).expect("write");
+        openssl_ts_verify(&[
+            "-data".as_ref(),
+            arg(&root_file),
+            "-in".as_ref(),
+            arg(&token_file),
+            "-token_in".as_ref(),
+            "-CAfile".as_ref(),
+            arg(&tsa.ca_path()),
+        ])
+        .expect("openssl ts -verify -data root.bin");
+
+        for (v, p) in values.iter().zip(paths) {
+            let e = Evidence::new(token.clone(), p);
+            let back = Evidence::from_bytes(&e.to_bytes()).expect("round trip");
+            back.verify(v, &[authority_of(&tsa)])
+                .expect("item verifies");
+        }
+    }
+}
+
+#[test]
+fn a_token_made_with_the_openssl_cli_alone_verifies() {
+    let tsa = TestAuthority::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let data = dir.path().join("data.bin");
+    std::fs::write(&data, b"signature value").expect("write");
+    let query = dir.path().join("q.tsq");
+    let out = std::process::Command::new("openssl")
+        .args(["ts", "-query", "-sha256", "-cert", "-data"])
+        .arg(&data)
+        .arg("-out")
+        .arg(&query)
+        .output()
+        .expect("openssl ts -query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = tsa
+        .token(&std::fs::read(&query).expect("query"))
+        .expect("openssl ts -reply -token_out");
+    let imprint = openssl::sha::sha256(b"signature value");
+    verify(&token, &imprint, &[authority_of(&tsa)]).expect("CLI token verifies");
+}
+
+fn code(r: Result<impl std::fmt::Debug, TimestampError>) -> &'static str {
+    r.expect_err("refused").code()
+}
+
+#[test]
+fn bad_tokens_are_refused_each_with_its_own_error() {
+    let tsa = TestAuthority::new();
+    let trusted = [authority_of(&tsa)];
+    let imprint = [1u8; 32];
+    let token = stamp(&tsa, &imprint).expect("token");
+
+    assert_eq!(code(verify(&token, &[2u8; 32], &trusted)), "other-imprint");
+
+    let stranger = TestAuthority::new();
+    let foreign = stamp(&stranger, &imprint).expect("token");
+    assert_eq!(
+        code(verify(&foreign, &imprint, &trusted)),
+        "untrusted-authority"
+    );
+    assert_eq!(code(verify(&token, &imprint, &[])), "untrusted-authority");
+
+    let expired = TestAuthority::with(TsaOptions {
+        expired: true,
+        ..TsaOptions::default()
+    });
+    let old = stamp(&expired, &imprint).expect("token");
+    assert_eq!(
+        code(verify(&old, &imprint, &[authority_of(&expired)])),
+        "not-valid-at-gen-time"
+    );
+
+    assert_eq!(
+        code(verify(&token[..token.len() / 2], &imprint, &trusted)),
+        "not-a-token"
+    );
+
+    // The signature value is the token's last OCTET STRING when no unsigned attributes follow.
+    let mut flipped = token.clone();
+    let last = flipped.len() - 5;
+    flipped[last] ^= 0x01;
+    assert_eq!(code(verify(&flipped, &imprint, &trusted)), "bad-signature");
+
+    // SHA-1 imprint: a query made by the CLI with -sha1.
+    let dir = tempfile::tempdir().expect("dir");
+    let query = dir.path().join("q.tsq");
+    let out = std::process::Command::new("openssl")
+        .args(["ts", "-query", "-sha1", "-cert", "-digest"])
+        .arg(hex(&[1u8; 20]))
+        .arg("-out")
+        .arg(&query)
+        .output()
+        .expect("openssl ts -query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sha1 = tsa
+        .token(&std::fs::read(&query).expect("query"))
+        .expect("token");
+    assert_eq!(code(verify(&sha1, &imprint, &trusted)), "sha1");
+
+    tsa.set_other_imprint(true);
+    assert_eq!(code(stamp(&tsa, &imprint)), "other-imprint");
+    tsa.set_other_imprint(false);
+
+    let (query, _) = request(&imprint);
+    assert!(tsa.reply(&query).is_ok());
+}
