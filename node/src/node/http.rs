@@ -543,6 +543,7 @@ async fn ready(State(node): Shared) -> Response {
                 Ok(()) => node.disk.free().map_or_else(|| "free space unknown".to_owned(), |b| format!("{} MiB free", b / (1024 * 1024))),
                 Err(e) => e.to_string(),
             },
+            "timestamping": super::stamper::readiness(&node),
         }
     });
     let code = if ready {

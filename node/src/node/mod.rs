@@ -20,6 +20,7 @@ pub(crate) mod metrics;
 pub(crate) mod reference;
 mod relay_host;
 mod run;
+pub(crate) mod stamper;
 pub(crate) mod submit;
 pub(crate) mod traders;
 pub(crate) mod transfer;
@@ -220,6 +221,8 @@ pub(crate) struct Node {
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
+    /// Time-stamping's counters and wake-up (docs/timestamping.md).
+    pub(crate) stamping: stamper::Stamping,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, StartError> {
@@ -569,14 +572,20 @@ impl Node {
             config.attachments.max_transfers_per_peer,
         );
         let metrics = metrics::Metrics::default();
+        let stamping = stamper::Stamping::default();
         let node = Arc::new_cyclic(|node| Self {
-            registry: metrics::registry(
-                node.clone(),
-                &metrics,
-                &national.refusals,
-                &queue_bytes,
-                &disk,
-            ),
+            registry: {
+                let mut r = metrics::registry(
+                    node.clone(),
+                    &metrics,
+                    &national.refusals,
+                    &queue_bytes,
+                    &disk,
+                );
+                stamping.register(&mut r);
+                r.register_collector(Box::new(stamper::Lag { node: node.clone() }));
+                r
+            },
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
             parts: std::sync::Mutex::new((trust, crl::Fetched::default())),
@@ -603,6 +612,7 @@ impl Node {
             national,
             shutdown: CancellationToken::new(),
             trust_version,
+            stamping,
         });
         // The CRLs fetched before the restart stay in force, whether or not their location
         // answers now.
