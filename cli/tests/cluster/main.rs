@@ -21,4 +21,5 @@ mod reference;
 mod relay;
 mod revocation;
 mod shutdown;
+mod timestamps;
 mod traders;

@@ -431,12 +431,19 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
         return error(StatusCode::NOT_FOUND, format!("no message {id}"));
     }
     let receipt = node.store().receipt(uuid).ok().flatten();
+    // The envelope signature's time-stamp evidence (docs/timestamping.md), obtained here or
+    // received: base64 of its documented encoding.
+    let evidence = node.store().evidence_of(uuid).ok().flatten().map(|e| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(e)
+    });
     Json(json!({
         "message_id": format!("urn:uuid:{uuid}"),
         "history": history.iter().map(|t| json!({
             "state": t.state.as_str(), "at_ms": t.at, "note": t.note,
         })).collect::<Vec<Value>>(),
         "receipt": receipt.map(|r| String::from_utf8_lossy(&r).into_owned()),
+        "evidence": evidence,
     }))
     .into_response()
 }

@@ -1,0 +1,335 @@
+//! Time-stamping between real nodes (issue 26, docs/timestamping.md), with a real RFC 3161
+//! authority (`testkit::tsa`, `openssl ts -reply`) listed for KZ in the trust space: messages
+//! flow while the authority is down for a minute, the tokens catch up when it is back, the
+//! receiver holds verified evidence for every message, and one token the node obtained
+//! verifies with `openssl ts -verify` (an independent check). Under KZ's `timestamp_required`
+//! the outbox waits for the token, also across a `kill -9`.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+use tereze_testkit::tsa::TestAuthority;
+
+use crate::net::{wait_until, Net};
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// Lists `tsa` for `state` in the development trust space (and its `required` flag), before
+/// the nodes start.
+fn list_authority(net: &Net, state: &str, tsa: &TestAuthority, required: bool) {
+    let p = net.dir.path().join("trust-space.toml");
+    let text = std::fs::read_to_string(&p).expect("trust space");
+    let code = format!("[[state]]\ncode = \"{state}\"\n");
+    let start = text.find(&code).expect("the state's table");
+    // The state's block ends where the next state's begins.
+    let end = text[start + code.len()..]
+        .find("[[state]]")
+        .map_or(text.len(), |i| start + code.len() + i);
+    let mut out = String::new();
+    out.push_str(&text[..start + code.len()]);
+    if required {
+        out.push_str("timestamp_required = true\n");
+    }
+    out.push_str(&text[start + code.len()..end]);
+    out.push_str(&format!(
+        "\n[[state.timestamp_authority]]\nurl = \"{}\"\ncertificates = \"\"\"\n{}\"\"\"\n\n",
+        tsa.url(),
+        tsa.ca_pem()
+    ));
+    out.push_str(&text[end..]);
+    std::fs::write(&p, out).expect("trust space");
+}
+
+/// `GET /v1/messages/{id}` at `state`'s node.
+fn message(net: &Net, state: &str, id: &str) -> Value {
+    let (status, v) = net.http(state, "GET", &format!("/v1/messages/{id}"), None);
+    assert_eq!(status, 200, "{state} {id}: {v}");
+    v
+}
+
+fn evidence(net: &Net, state: &str, id: &str) -> Option<Vec<u8>> {
+    message(net, state, id)["evidence"].as_str().map(|b| {
+        base64::engine::general_purpose::STANDARD
+            .decode(b)
+            .expect("base64 evidence")
+    })
+}
+
+fn notes(net: &Net, state: &str, id: &str) -> Vec<String> {
+    message(net, state, id)["history"]
+        .as_array()
+        .map(|h| {
+            h.iter()
+                .filter_map(|t| t["note"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn delivered(net: &Net, id: &str) -> bool {
+    net.states("KZ", id).contains(&"recognised".to_owned())
+}
+
+fn gauge(net: &Net, state: &str, name: &str) -> f64 {
+    let (_, v) = net.http(state, "GET", "/metrics", None);
+    v.as_str()
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("tereze_{name} ")))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// The token and the leaf's path, from the documented encoding (docs/timestamping.md).
+fn token_and_path(evidence: &[u8]) -> (Vec<u8>, Vec<tereze_support::merkle::Step>) {
+    assert_eq!(&evidence[..5], b"TZTE\x01", "magic and version");
+    let len = u32::from_be_bytes(evidence[5..9].try_into().expect("length")) as usize;
+    let token = evidence[9..9 + len].to_vec();
+    let steps = evidence[9 + len] as usize;
+    let mut path = Vec::new();
+    for i in 0..steps {
+        let at = 10 + len + i * 33;
+        let mut sibling = [0u8; 32];
+        sibling.copy_from_slice(&evidence[at + 1..at + 33]);
+        path.push(tereze_support::merkle::Step {
+            sibling_left: evidence[at] == 1,
+            sibling,
+        });
+    }
+    assert_eq!(
+        evidence.len(),
+        10 + len + steps * 33,
+        "nothing after the path"
+    );
+    (token, path)
+}
+
+/// The envelope's `SignatureValue` octets, read with plain string search (independent of the
+/// node's own reading).
+fn signature_value(envelope: &str) -> Vec<u8> {
+    let open = envelope.find("SignatureValue").expect("a SignatureValue");
+    let from = open + envelope[open..].find('>').expect("tag end") + 1;
+    let to = from + envelope[from..].find('<').expect("closing tag");
+    let text: String = envelope[from..to]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .expect("base64 signature value")
+}
+
+/// `openssl ts -verify` of the token in `evidence` over the imprint that `envelope`'s
+/// signature value and the path lead to, against the authority's CA.
+fn openssl_verifies(tsa: &TestAuthority, dir: &std::path::Path, envelope: &str, evidence: &[u8]) {
+    let (token, path) = token_and_path(evidence);
+    let leaf = tereze_support::merkle::leaf(&signature_value(envelope));
+    let root = tereze_support::merkle::root_from_path(&leaf, &path);
+    let imprint = openssl::sha::sha256(&root);
+    let token_file = dir.join("token.der");
+    std::fs::write(&token_file, token).expect("token");
+    let out = Command::new("openssl")
+        .args(["ts", "-verify", "-token_in", "-in"])
+        .arg(&token_file)
+        .args(["-digest", &tereze_support::hex::hex(&imprint), "-CAfile"])
+        .arg(tsa.ca_path())
+        .arg("-untrusted")
+        .arg(tsa.tsa_cert_path())
+        .output()
+        .expect("openssl runs (scripts/setup installs it)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && said.contains("Verification: OK"),
+        "openssl ts -verify: {said}"
+    );
+}
+
+#[test]
+fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
+    let tsa = TestAuthority::new();
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        30400,
+        "\n[timestamping]\nmax_wait_ms = 300\ntimeout_ms = 2000\nmax_backoff_ms = 2000\n",
+    );
+    list_authority(&net, "KZ", &tsa, false);
+    net.start("KZ");
+    net.start("RU");
+
+    // With the authority up, a message gets its evidence, and so does the receiver.
+    let first = net.submit("KZ", "RU", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || delivered(&net, &first)
+            && evidence(&net, "RU", &first).is_some()),
+        "no evidence at RU: {:?}\n{}",
+        notes(&net, "RU", &first),
+        net.log("KZ")
+    );
+    assert!(
+        notes(&net, "KZ", &first)
+            .iter()
+            .any(|n| n.starts_with("time-stamped by ")),
+        "{:?}",
+        notes(&net, "KZ", &first)
+    );
+
+    // Down for a minute, under a steady load: every message is delivered with its receipt in
+    // that minute, none waits for its token.
+    tsa.stop();
+    let tokens_before = net.metric("KZ", "timestamp_tokens_total");
+    let mut sent = Vec::new();
+    let down = Instant::now();
+    while down.elapsed() < Duration::from_secs(60) {
+        sent.push(
+            net.submit("KZ", "RU", None)
+                .expect("accepted while the authority is down"),
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        wait_until(Duration::from_secs(15), || sent
+            .iter()
+            .all(|id| delivered(&net, id))),
+        "{} of {} delivered while the authority was down",
+        sent.iter().filter(|id| delivered(&net, id)).count(),
+        sent.len()
+    );
+    assert_eq!(
+        net.metric("KZ", "timestamp_tokens_total"),
+        tokens_before,
+        "no token while the authority is down"
+    );
+    assert!(
+        gauge(&net, "KZ", "timestamp_pending") >= sent.len() as f64,
+        "every message sent meanwhile waits for its token"
+    );
+    assert!(gauge(&net, "KZ", "timestamp_lag_seconds") >= 30.0);
+    let (_, ready) = net.http("KZ", "GET", "/readyz", None);
+    assert!(
+        ready["checks"]["timestamping"]
+            .as_str()
+            .is_some_and(|s| s.contains("signatures waiting")),
+        "{ready}"
+    );
+
+    // Back: the tokens catch up, and the receiver holds verified evidence for every message.
+    tsa.start();
+    assert!(
+        wait_until(Duration::from_secs(120), || gauge(
+            &net,
+            "KZ",
+            "timestamp_pending"
+        ) == 0.0),
+        "the stamper did not catch up:\n{}",
+        net.log("KZ")
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || sent
+            .iter()
+            .all(|id| evidence(&net, "RU", id).is_some())),
+        "{} of {} messages have evidence at RU",
+        sent.iter()
+            .filter(|id| evidence(&net, "RU", id).is_some())
+            .count(),
+        sent.len()
+    );
+    // Batched: far fewer tokens than messages.
+    let tokens = net.metric("KZ", "timestamp_tokens_total") - tokens_before;
+    assert!(
+        tokens >= 1 && tokens < sent.len() as u64 / 10,
+        "{tokens} tokens for {} messages",
+        sent.len()
+    );
+    for id in [&sent[0], &sent[sent.len() / 2], &sent[sent.len() - 1]] {
+        assert_eq!(evidence(&net, "RU", id), evidence(&net, "KZ", id), "{id}");
+        assert!(
+            notes(&net, "RU", id)
+                .iter()
+                .any(|n| n.starts_with("time-stamp evidence received from KZ")),
+            "{:?}",
+            notes(&net, "RU", id)
+        );
+    }
+
+    // An independent check of one token the node obtained.
+    let id = &sent[sent.len() / 2];
+    let inbox = net.inbox("RU");
+    let envelope = inbox
+        .iter()
+        .find(|m| m["message_id"].as_str() == Some(id.as_str()))
+        .and_then(|m| m["envelope"].as_str())
+        .expect("the message in RU's inbox")
+        .to_owned();
+    openssl_verifies(
+        &tsa,
+        net.dir.path(),
+        &envelope,
+        &evidence(&net, "RU", id).expect("evidence"),
+    );
+}
+
+#[test]
+fn a_state_that_requires_tokens_holds_its_outbox_until_they_exist_across_a_kill() {
+    let tsa = TestAuthority::new();
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        30500,
+        "\n[timestamping]\nmax_wait_ms = 200\ntimeout_ms = 2000\nmax_backoff_ms = 1000\n",
+    );
+    list_authority(&net, "KZ", &tsa, true);
+    tsa.stop();
+    net.start("KZ");
+    net.start("RU");
+    let ids: Vec<String> = (0..5)
+        .map(|_| net.submit("KZ", "RU", None).expect("accepted"))
+        .collect();
+    // The outbox waits, visibly.
+    std::thread::sleep(Duration::from_secs(5));
+    for id in &ids {
+        assert!(!delivered(&net, id), "{id} went without its token");
+        assert!(
+            notes(&net, "KZ", id).contains(&"waiting for a time-stamp".to_owned()),
+            "{:?}",
+            notes(&net, "KZ", id)
+        );
+    }
+    let (_, ready) = net.http("KZ", "GET", "/readyz", None);
+    assert!(
+        ready["checks"]["timestamping"]
+            .as_str()
+            .is_some_and(|s| s.contains("required")),
+        "{ready}"
+    );
+    assert!(gauge(&net, "KZ", "timestamp_pending") >= 5.0);
+
+    // A crash while they wait loses nothing: after the restart they are stamped and go.
+    net.kill9("KZ");
+    tsa.start();
+    net.start("KZ");
+    assert!(
+        wait_until(SETTLE, || ids.iter().all(|id| delivered(&net, id))),
+        "not delivered after the authority came back:\n{}",
+        net.log("KZ")
+    );
+    for id in &ids {
+        // Sent with the envelope: the receiver kept it in the same commit.
+        assert!(evidence(&net, "RU", id).is_some(), "{id}");
+        assert!(
+            notes(&net, "RU", id)
+                .iter()
+                .any(|n| n.starts_with("time-stamp evidence received with the envelope")),
+            "{:?}",
+            notes(&net, "RU", id)
+        );
+    }
+}
