@@ -26,9 +26,20 @@ pub(crate) struct RecogniseArgs {
     /// The recognising state.
     #[arg(long, value_name = "STATE")]
     state: String,
-    /// The moment of arrival to judge at (RFC 3339); default now.
+    /// When the recognising node first stored the envelope (RFC 3339): evidence of when the
+    /// signature existed (the judged time is the earliest evidence) and the reference for
+    /// its expiry; default now. A node judging it again uses its stored arrival time.
+    #[arg(long, value_name = "TIME", conflicts_with = "at")]
+    received_at: Option<String>,
+    /// The older name of --received-at, meaning the same: when the envelope was first stored.
     #[arg(long, value_name = "TIME")]
     at: Option<String>,
+    /// Time-stamp evidence over the envelope's signature value, as the node stores and sends
+    /// it (an RFC 3161 token, or a batch token with the inclusion path): verified against the
+    /// sender state's authorities in the trust space; its genTime is evidence of when the
+    /// signature existed.
+    #[arg(long, value_name = "FILE")]
+    timestamp: Option<PathBuf>,
     /// The state whose node delivered it (checks transport identity); default: not checked.
     #[arg(long, value_name = "STATE")]
     transport: Option<String>,
@@ -92,12 +103,20 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
             args.trust.display()
         )));
     }
-    let received_at = match &args.at {
-        None => Utc::now(),
-        Some(s) => DateTime::parse_from_rfc3339(s)
-            .map_err(|_| Failure::Input(format!("--at: {s:?} is not an RFC 3339 time")))?
-            .with_timezone(&Utc),
+    let received_at = match (&args.received_at, &args.at) {
+        (Some(s), _) => time_arg("--received-at", s)?,
+        (None, Some(s)) => time_arg("--at", s)?,
+        (None, None) => Utc::now(),
     };
+    let evidence = args
+        .timestamp
+        .as_ref()
+        .map(|p| {
+            std::fs::read(p).map_err(|e| {
+                Failure::Input(format!("--timestamp {}: cannot read: {e}", p.display()))
+            })
+        })
+        .transpose()?;
     let bytes = crate::common::read_input(&args.file)?;
     // The sender is whoever the envelope names; the signature decides whether that holds.
     let claimed = xml::parse(&bytes)
@@ -116,11 +135,11 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         Some(dir) => crate::reference::with_sets(dir, &trust, anchor.as_ref())?,
         None => Directories::builtin(),
     };
-    let evidence = match &args.trader_answers {
+    let answers = match &args.trader_answers {
         Some(dir) => Some(Evidence::read(dir, &trust)?),
         None => None,
     };
-    let traders: &dyn TraderCheck = match &evidence {
+    let traders: &dyn TraderCheck = match &answers {
         Some(e) => e,
         None => &NoTraderCheck,
     };
@@ -140,6 +159,8 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
             transport: args.transport.as_deref(),
             message_id: None,
             received_at,
+            hub_received_at: None,
+            evidence: evidence.as_deref(),
         })
         .map_err(|e| Failure::Input(format!("{}: {e}", args.file.display())))?;
     let about = verdict
@@ -157,8 +178,14 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
             )
         })
         .unwrap_or_default();
+    // Which time the key was judged at, and why that one (docs/recognition.md).
+    let judged = verdict
+        .judged
+        .as_ref()
+        .map(|j| format!("\njudged at {j}"))
+        .unwrap_or_default();
     if verdict.recognised() {
-        crate::common::write_stdout(format!("recognised{about}\n").as_bytes())
+        crate::common::write_stdout(format!("recognised{about}{judged}\n").as_bytes())
     } else {
         let reasons: Vec<String> = verdict
             .reasons
@@ -166,13 +193,20 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
             .map(|r| format!("{}: {}", r.code, r.message))
             .collect();
         Err(Failure::Verdict(format!(
-            "{}: rejected by {} (trust space v{}){about}: {}",
+            "{}: rejected by {} (trust space v{}){about}: {}{judged}",
             args.file.display(),
             args.state,
             trust.version,
-            reasons.join("; ")
+            reasons.join("; "),
         )))
     }
+}
+
+/// An RFC 3339 time given as `flag`.
+fn time_arg(flag: &str, s: &str) -> Result<DateTime<Utc>, Failure> {
+    Ok(DateTime::parse_from_rfc3339(s)
+        .map_err(|_| Failure::Input(format!("{flag}: {s:?} is not an RFC 3339 time")))?
+        .with_timezone(&Utc))
 }
 
 /// Signed trader answers given as evidence, each verified under the trust space.

@@ -149,6 +149,12 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
                     "  algorithms: {}\n",
                     algorithms::describe(entry.and_then(|e| e.algorithms.as_ref()))
                 ));
+                for a in &s.timestamp_authorities {
+                    out.push_str(&format!("  time-stamping authority {}\n", a.url));
+                }
+                if s.timestamp_required {
+                    out.push_str("  time-stamp token required before delivery\n");
+                }
                 for n in &s.nodes {
                     out.push_str(&format!("  node {} ({})\n", n.endpoint, n.server_name));
                 }
@@ -225,6 +231,17 @@ fn diff((a, old): &(File, TrustSpace), (b, new): &(File, TrustSpace)) -> Vec<Str
                     s.crls != t.crls,
                 );
                 changed("nodes", s.nodes != t.nodes);
+                changed(
+                    "time-stamping authorities",
+                    s.timestamp_authorities != t.timestamp_authorities,
+                );
+                changed(
+                    &format!(
+                        "timestamp_required {} -> {}",
+                        s.timestamp_required, t.timestamp_required
+                    ),
+                    s.timestamp_required != t.timestamp_required,
+                );
                 // Compared as read, so a name and its URI are the same policy.
                 let policy =
                     |space: &TrustSpace| space.state(&s.code).and_then(|e| e.algorithms.clone());

@@ -33,6 +33,63 @@ pub struct Verdict {
     pub reasons: Vec<Reason>,
     /// The envelope as signed, when the signature held.
     pub envelope: Option<Envelope>,
+    /// The time revocation and certificate validity were judged at, and its evidence; `None`
+    /// when the checks stopped before weighing the evidence (the first two checks).
+    pub judged: Option<JudgedTime>,
+}
+
+/// The judged time (docs/recognition.md, "The judged time"): the earliest trusted upper
+/// bound on when the signature existed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgedTime {
+    pub at: DateTime<Utc>,
+    pub source: TimeSource,
+}
+
+impl std::fmt::Display for JudgedTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({})",
+            self.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.source
+        )
+    }
+}
+
+/// The evidence a judged time comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeSource {
+    /// The genTime of a valid time-stamp token over the signature value; the authority is
+    /// named by its certificate's subject, the token by its serial number (hexadecimal).
+    Timestamp { authority: String, serial: String },
+    /// When the hub (a trust-space state of role hub) that delivered it first stored it.
+    Hub { hub: String },
+    /// When this node first stored it.
+    Arrival,
+}
+
+impl TimeSource {
+    /// Stable, for records and JSON: `timestamp`, `hub` or `arrival`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TimeSource::Timestamp { .. } => "timestamp",
+            TimeSource::Hub { .. } => "hub",
+            TimeSource::Arrival => "arrival",
+        }
+    }
+}
+
+impl std::fmt::Display for TimeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TimeSource::Timestamp { authority, serial } => {
+                write!(f, "time-stamp token {serial} of {authority}")
+            }
+            TimeSource::Hub { hub } => write!(f, "first stored by hub {hub}"),
+            TimeSource::Arrival => f.write_str("first stored by this node"),
+        }
+    }
 }
 
 impl Verdict {
@@ -51,8 +108,15 @@ pub struct Inbound<'a> {
     pub transport: Option<&'a str>,
     /// The route's message id, if there is a route.
     pub message_id: Option<Uuid>,
-    /// When it arrived (the reference for skew and expiry).
+    /// When this node first stored it (on a re-judgement, the stored arrival time): evidence
+    /// of when the signature existed, and the reference for expiry.
     pub received_at: DateTime<Utc>,
+    /// When the hub that delivered it first stored it, as the hub said: evidence only when
+    /// `transport` names a hub of the trust space, ignored otherwise.
+    pub hub_received_at: Option<DateTime<Utc>>,
+    /// Time-stamp evidence over the envelope's signature value, as the node stores and sends
+    /// it (a token, or a batch token with the inclusion path).
+    pub evidence: Option<&'a [u8]>,
 }
 
 /// Everything the checks consult.
@@ -192,6 +256,10 @@ pub const CHECKS: &[Check] = &[
         run: parse_and_know_sender,
     },
     Check {
+        codes: &["timestamp-invalid", "timestamp-required"],
+        run: time_evidence,
+    },
+    Check {
         codes: &[
             "signature-invalid",
             "chain-untrusted",
@@ -260,6 +328,8 @@ pub const CHECKS: &[Check] = &[
 struct Facts<'a> {
     /// Set by [`parse_and_know_sender`].
     claimed: Option<Claimed<'a>>,
+    /// Set by [`time_evidence`].
+    judged: Option<JudgedTime>,
     /// Set by [`signature`]; from here on every decision reads the signed envelope.
     signed: Option<Signed>,
     /// Set by [`document_meets_model`]: the document read against its model.
@@ -304,9 +374,16 @@ impl<'a> Facts<'a> {
             .expect("CHECKS verifies the signature before the checks of the signed envelope")
     }
 
-    /// The signing time, as the signed header states it.
+    /// The signing time, as the signed header states it: the signer's claim.
     fn signing_time(&self) -> DateTime<Utc> {
         self.claimed().signing_time
+    }
+
+    /// The judged time: revocation and certificate validity are judged at it.
+    fn judged(&self) -> &JudgedTime {
+        self.judged
+            .as_ref()
+            .expect("CHECKS weighs the time evidence before the checks that judge at it")
     }
 }
 
@@ -328,12 +405,14 @@ impl Recogniser<'_> {
                 return Ok(Verdict {
                     reasons: vec![reason],
                     envelope: facts.signed.map(|s| s.envelope),
+                    judged: facts.judged,
                 });
             }
         }
         Ok(Verdict {
             reasons: Vec::new(),
             envelope: facts.signed.map(|s| s.envelope),
+            judged: facts.judged,
         })
     }
 }
@@ -385,12 +464,103 @@ fn parse_and_know_sender<'a>(
     Ok(None)
 }
 
-/// 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at
-/// signing time.
+/// Time evidence: the judged time, the earliest trusted upper bound on when the signature
+/// existed (docs/recognition.md, "The judged time"). It runs before the signature check
+/// because that check judges the chain's validity at the judged time; the token is bound to
+/// the `SignatureValue` bytes the signature check then verifies with the signer's key, so
+/// nothing unverified is trusted: a token only bounds the time.
+fn time_evidence(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+    let claimed = facts.claimed();
+    let mut judged = JudgedTime {
+        at: inbound.received_at,
+        source: TimeSource::Arrival,
+    };
+    // A hub's word is evidence only from a hub: any other delivering node could write any
+    // time there.
+    if let (Some(at), Some(hub)) = (inbound.hub_received_at, inbound.transport) {
+        if r.trust.state(hub).is_some_and(|s| s.role == Role::Hub) && at < judged.at {
+            judged = JudgedTime {
+                at,
+                source: TimeSource::Hub { hub: hub.into() },
+            };
+        }
+    }
+    match inbound.evidence {
+        Some(evidence) => match token_time(r, claimed, evidence) {
+            Ok(token) => {
+                if token.at < judged.at {
+                    judged = token;
+                }
+            }
+            Err(why) => return reject("timestamp-invalid", why),
+        },
+        None => {
+            if let Some(why) = token_required(r, claimed.sender) {
+                return reject("timestamp-required", why);
+            }
+        }
+    }
+    facts.judged = Some(judged);
+    Ok(None)
+}
+
+/// The time-stamp evidence over the envelope's signature value, verified against the sender
+/// state's authorities in the trust space (`timestamp::Evidence::verify`: the imprint, or the
+/// inclusion path to it, over these signature bytes; the token's signature; its authority's
+/// certificate chaining to one the state lists, valid at genTime): the judged time it gives,
+/// or why it does not hold.
+fn token_time(
+    r: &Recogniser<'_>,
+    claimed: &Claimed<'_>,
+    evidence: &[u8],
+) -> Result<JudgedTime, String> {
+    let sender = claimed.sender;
+    let Some(value) = dsig::claimed_signature_value(&claimed.doc) else {
+        return Err(
+            "the envelope has no readable SignatureValue for the time-stamp evidence to stamp"
+                .into(),
+        );
+    };
+    let stamp = tereze_timestamp::Evidence::from_bytes(evidence)
+        .and_then(|e| e.verify(&value, &sender.timestamp_authorities))
+        .map_err(|e| {
+            if sender.timestamp_authorities.is_empty() {
+                format!(
+                    "{}: {e}; trust space v{} lists no time-stamping authority for {}",
+                    e.code(),
+                    r.trust.version,
+                    sender.code
+                )
+            } else {
+                format!("{}: {e}", e.code())
+            }
+        })?;
+    Ok(JudgedTime {
+        at: stamp.gen_time,
+        source: TimeSource::Timestamp {
+            authority: stamp.authority,
+            serial: stamp.serial,
+        },
+    })
+}
+
+/// Why the sender state requires a token that did not come, if it does.
+fn token_required(r: &Recogniser<'_>, sender: &tereze_trust::StateEntry) -> Option<String> {
+    sender.timestamp_required.then(|| {
+        format!(
+            "{} requires a time-stamp token over its signatures (timestamp_required, trust space v{}) and none came with the envelope",
+            sender.code, r.trust.version
+        )
+    })
+}
+
+/// 2–4. Envelope signature, chain to the sender state's anchor, certificate valid at the
+/// judged time and at the signing time the envelope claims.
 fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
     let claimed = facts.claimed();
+    let judged = facts.judged();
     let policy = VerifyPolicy {
-        at: Some(claimed.signing_time.timestamp()),
+        at: Some(judged.at.timestamp()),
         ..VerifyPolicy::default()
     };
     let verified = match dsig::verify(&claimed.doc, &claimed.sender.documents, &policy) {
@@ -399,11 +569,26 @@ fn signature(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outc
             return Ok(Some(classify_signature_failure(
                 &claimed.doc,
                 e,
-                claimed.signing_time,
+                judged,
                 claimed.sender.code.as_str(),
             )))
         }
     };
+    // The claim must hold as well: a signer cannot have signed outside its certificate's
+    // validity, so a `CreatedAt` there is false whatever the evidence says.
+    if let Some(cert) = verified.signer.certificate.as_ref() {
+        if !valid_at(cert, claimed.signing_time) {
+            return reject(
+                "certificate-not-valid",
+                format!(
+                    "the signer certificate ({} to {}) was not valid at the signing time the envelope claims, {}",
+                    cert.not_before(),
+                    cert.not_after(),
+                    claimed.signing_time.to_rfc3339()
+                ),
+            );
+        }
+    }
     let envelope = verified
         .references
         .first()
@@ -448,20 +633,24 @@ fn algorithms_permitted(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'
     Ok(None)
 }
 
-/// 5. Not revoked at signing time.
+/// 5. Not revoked at the judged time.
+///
+/// A signature that evidence shows existed before the revocation stands; a backdated
+/// `CreatedAt` moves nothing.
 fn not_revoked(_: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
-    let signing_time = facts.signing_time();
+    let judged = facts.judged();
     let signer = &facts.signed().signer;
     if let Some(cert) = signer.certificate.as_ref() {
         if let Some(when) = facts.claimed().sender.revoked_at(cert) {
-            if when <= signing_time {
+            if when <= judged.at {
                 return reject(
                     "certificate-revoked",
                     format!(
-                        "the signer {} was revoked at {}, before the signing time {}",
+                        "the signer {} was revoked at {}, before the judged time {} (the envelope claims {})",
                         signer.subject,
                         when.to_rfc3339(),
-                        signing_time.to_rfc3339()
+                        judged,
+                        facts.signing_time().to_rfc3339()
                     ),
                 );
             }
@@ -503,18 +692,21 @@ fn route_agrees(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>
     Ok(None)
 }
 
-/// 6. Signing time within the allowed clock skew.
-fn clock_skew(r: &Recogniser<'_>, inbound: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
+/// 6. The claimed signing time is not later than the judged time, within the allowed skew.
+///
+/// The evidence says the signature existed by then.
+fn clock_skew(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
     let signing_time = facts.signing_time();
+    let judged = facts.judged();
     let skew = chrono::Duration::seconds(r.trust.max_clock_skew_seconds);
-    if signing_time > inbound.received_at + skew {
+    if signing_time > judged.at + skew {
         return reject(
             "signing-time-in-future",
             format!(
-                "signed at {}, more than {} s after its arrival at {}",
+                "signed at {}, more than {} s after the judged time {}",
                 signing_time.to_rfc3339(),
                 r.trust.max_clock_skew_seconds,
-                inbound.received_at.to_rfc3339()
+                judged
             ),
         );
     }
@@ -763,34 +955,41 @@ fn traders_standing(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) 
     Ok(None)
 }
 
+/// Whether `cert` is within its validity at `at`; `false` when that cannot be told.
+fn valid_at(cert: &openssl::x509::X509Ref, at: DateTime<Utc>) -> bool {
+    let Ok(t) = openssl::asn1::Asn1Time::from_unix(at.timestamp()) else {
+        return false;
+    };
+    let started = cert
+        .not_before()
+        .compare(&t)
+        .is_ok_and(|o| o != std::cmp::Ordering::Greater);
+    let running = cert
+        .not_after()
+        .compare(&t)
+        .is_ok_and(|o| o != std::cmp::Ordering::Less);
+    started && running
+}
+
 /// Why `dsig::verify` said no, as a reason code: a bad signature, a signer that does not
-/// chain to the sender's anchor, or one whose certificate was not valid at signing time.
+/// chain to the sender's anchor, or one whose certificate was not valid at the judged time.
 fn classify_signature_failure(
     doc: &Document,
     e: VerifyError,
-    at: DateTime<Utc>,
+    judged: &JudgedTime,
     sender: &str,
 ) -> Reason {
     match e {
         VerifyError::Dsig(DsigError::UntrustedSigner(why)) => {
             if let Some(cert) = dsig::claimed_signer(doc) {
-                let t = openssl::asn1::Asn1Time::from_unix(at.timestamp()).ok();
-                let before = t
-                    .as_ref()
-                    .and_then(|t| cert.not_before().compare(t).ok())
-                    .is_some_and(|o| o == std::cmp::Ordering::Greater);
-                let after = t
-                    .as_ref()
-                    .and_then(|t| cert.not_after().compare(t).ok())
-                    .is_some_and(|o| o == std::cmp::Ordering::Less);
-                if before || after {
+                if !valid_at(&cert, judged.at) {
                     return Reason {
                         code: "certificate-not-valid",
                         message: format!(
-                            "the signer certificate ({} to {}) was not valid at the signing time {}",
+                            "the signer certificate ({} to {}) was not valid at the judged time {}",
                             cert.not_before(),
                             cert.not_after(),
-                            at.to_rfc3339()
+                            judged
                         ),
                     };
                 }
@@ -818,6 +1017,7 @@ mod tests {
     use tereze_codecs::dsig::{SignOptions, SignTarget, SigningKey};
     use tereze_codecs::envelope::{DocumentRef, Header, MessageKind, Participant, VERSION};
     use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+    use tereze_testkit::tsa::{TestAuthority, TsaOptions};
     use tereze_trust::devpki::{self, DevPkiSpec};
 
     const SAMPLE: &[u8] =
@@ -897,7 +1097,7 @@ mod tests {
             )
         }
 
-        fn judge(&self, envelope: &[u8], inbound: impl FnOnce(&mut Inbound<'_>)) -> Verdict {
+        fn judge<'e>(&self, envelope: &'e [u8], inbound: impl FnOnce(&mut Inbound<'e>)) -> Verdict {
             let r = Recogniser {
                 attachments: None,
                 trust: &self.trust,
@@ -913,6 +1113,8 @@ mod tests {
                 transport: Some("KZ"),
                 message_id: None,
                 received_at: Utc::now(),
+                hub_received_at: None,
+                evidence: None,
             };
             inbound(&mut i);
             r.recognise(&i).expect("an envelope")
@@ -1240,12 +1442,18 @@ mod tests {
         std::fs::read_to_string(d.join("crl.pem")).expect("crl")
     }
 
-    #[test]
-    fn a_certificate_revoked_before_signing_is_rejected_after_signing_is_not() {
-        let mut f = fixture();
-        let signer = signer_issued_by_kz(&f, -10, 10);
+    /// A KZ signer whose certificate KZ's CA revoked just now, its CRL inline in `f`'s trust
+    /// space.
+    fn revoked_signer(f: &mut Fixture) -> SigningKey {
+        let signer = signer_issued_by_kz(f, -10, 10);
+        revoke_now(f, &signer);
+        signer
+    }
+
+    /// KZ's CA revokes `signer` now; the CRL goes inline into `f`'s trust space.
+    fn revoke_now(f: &mut Fixture, signer: &SigningKey) {
         let cert = signer.certificate().expect("cert").clone();
-        let crl = revoke(&f, &cert);
+        let crl = revoke(f, &cert);
         let text = std::fs::read_to_string(f.dir.path().join("trust-space.toml")).expect("read");
         let text = text.replacen(
             "code = \"KZ\"\n",
@@ -1254,21 +1462,327 @@ mod tests {
         );
         let path = f.dir.path().join("with-crl.toml");
         std::fs::write(&path, text).expect("write");
+        let authorities = f.trust.states["KZ"].timestamp_authorities.clone();
         f.trust = TrustSpace::load(&path, None).expect("loads");
+        f.trust
+            .states
+            .get_mut("KZ")
+            .expect("KZ")
+            .timestamp_authorities = authorities;
+    }
+
+    #[test]
+    fn a_certificate_revoked_before_the_evidence_is_rejected_after_it_is_not() {
+        let mut f = fixture();
+        let signer = revoked_signer(&mut f);
 
         // Signed two minutes after the revocation (within the allowed clock skew).
         let mut h = header();
         h.created_at += Duration::minutes(2);
         let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
         assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
-        // Signed an hour before the revocation: the signature stays good.
+        // Signed an hour before the revocation and stored then (judged again now): the
+        // signature stays good.
         let mut h = header();
         h.created_at -= Duration::hours(1);
-        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |i| {
+            i.received_at = Utc::now() - Duration::minutes(59)
+        });
         assert!(v.recognised(), "{:?}", v.reasons);
         // Other KZ signers are unaffected.
         let v = f.judge(&signed(&header(), SAMPLE, &f.kz_signer()), |_| {});
         assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    /// The issue's attack: a stolen key, revoked, signs with `CreatedAt` set before the
+    /// revocation. It arrives after the revocation, so it is judged then.
+    #[test]
+    fn a_backdated_signing_time_gains_nothing_after_the_revocation() {
+        let mut f = fixture();
+        let signer = revoked_signer(&mut f);
+        let mut h = header();
+        h.created_at -= Duration::minutes(5);
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        let judged = v.judged.expect("a judged time");
+        assert_eq!(judged.source, TimeSource::Arrival);
+        assert!(
+            v.reasons[0]
+                .message
+                .contains(&format!("before the judged time {judged}")),
+            "{:?}",
+            v.reasons
+        );
+        assert!(
+            v.reasons[0].message.contains("(first stored by this node)"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_hubs_earlier_first_storage_is_the_judged_time() {
+        let mut f = fixture();
+        let signer = revoked_signer(&mut f);
+        let mut h = header();
+        h.created_at -= Duration::hours(1);
+        let env = signed(&h, SAMPLE, &signer);
+        let hub_time = Utc::now() - Duration::minutes(59);
+        // The hub EEC stored it before the revocation; this node only now.
+        let v = f.judge(&env, |i| {
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(hub_time);
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(
+            v.judged,
+            Some(JudgedTime {
+                at: hub_time,
+                source: TimeSource::Hub { hub: "EEC".into() }
+            })
+        );
+        // The same word from a node that is not a hub is no evidence.
+        let v = f.judge(&env, |i| i.hub_received_at = Some(hub_time));
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        assert_eq!(v.judged.map(|j| j.source), Some(TimeSource::Arrival));
+        // A hub time later than this node's is not the earliest.
+        let arrived = Utc::now() - Duration::minutes(58);
+        let v = f.judge(&env, |i| {
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(Utc::now());
+            i.received_at = arrived;
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(
+            v.judged,
+            Some(JudgedTime {
+                at: arrived,
+                source: TimeSource::Arrival
+            })
+        );
+    }
+
+    #[test]
+    fn an_expiring_signer_is_recognised_when_a_hub_stored_it_within_its_validity() {
+        let f = fixture();
+        // Valid from yesterday (as KZ's root) until now.
+        let expiring = signer_issued_by_kz(&f, -1, 0);
+        let mut h = header();
+        h.created_at -= Duration::hours(1);
+        let env = signed(&h, SAMPLE, &expiring);
+        let later = Utc::now() + Duration::minutes(1);
+        // Signed while the certificate was valid, but nothing shows it existed before the
+        // expiry: judged at its arrival, after it.
+        let v = f.judge(&env, |i| i.received_at = later);
+        assert_eq!(code(&v), "certificate-not-valid", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].message.contains("at the judged time"),
+            "{:?}",
+            v.reasons
+        );
+        // A hub stored it then.
+        let v = f.judge(&env, |i| {
+            i.received_at = later;
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(Utc::now() - Duration::minutes(59));
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_claimed_signing_time_outside_the_certificates_validity_is_rejected() {
+        let f = fixture();
+        let signer = signer_issued_by_kz(&f, -1, 10);
+        let mut h = header();
+        h.created_at -= Duration::days(3);
+        let v = f.judge(&signed(&h, SAMPLE, &signer), |_| {});
+        assert_eq!(code(&v), "certificate-not-valid", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0]
+                .message
+                .contains("at the signing time the envelope claims"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn a_signing_time_later_than_the_evidence_is_in_the_future() {
+        let f = fixture();
+        let env = signed(&header(), SAMPLE, &f.kz_signer());
+        let v = f.judge(&env, |i| {
+            i.transport = Some("EEC");
+            i.hub_received_at = Some(Utc::now() - Duration::hours(1));
+        });
+        assert_eq!(code(&v), "signing-time-in-future", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].message.contains("(first stored by hub EEC)"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    /// `tsa` becomes KZ's time-stamping authority in `f`'s trust space.
+    fn kz_authority(f: &mut Fixture, tsa: &TestAuthority) {
+        let authority =
+            tereze_timestamp::Authority::from_pem("KZ", &tsa.url(), tsa.ca_pem().as_bytes())
+                .expect("authority");
+        f.trust
+            .states
+            .get_mut("KZ")
+            .expect("KZ")
+            .timestamp_authorities = vec![authority];
+    }
+
+    /// Evidence from `tsa` over `envelope`'s signature value, as the middle item of a batch
+    /// of three (so its inclusion path is checked too), encoded as the node stores it.
+    fn evidence(tsa: &TestAuthority, envelope: &[u8]) -> Vec<u8> {
+        let doc = xml::parse(envelope).expect("envelope");
+        let value = dsig::claimed_signature_value(&doc).expect("a signature value");
+        let batch = [b"before".to_vec(), value, b"after".to_vec()];
+        let (imprint, paths) = tereze_timestamp::batch(&batch);
+        let (query, _) = tereze_timestamp::request(&imprint);
+        let token = tsa.token(&query).expect("a token");
+        tereze_timestamp::Evidence::new(token, paths[1].clone()).to_bytes()
+    }
+
+    /// Revocation times have a resolution of a second: wait one out so that a token from
+    /// before stays before.
+    fn next_second() {
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+
+    #[test]
+    fn a_token_from_before_the_revocation_keeps_the_signature_good() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        let signer = signer_issued_by_kz(&f, -10, 10);
+        let env = signed(&header(), SAMPLE, &signer);
+        let stamped = evidence(&tsa, &env);
+        next_second();
+        revoke_now(&mut f, &signer);
+
+        // It arrives after the revocation; the token shows it existed before.
+        let v = f.judge(&env, |i| i.evidence = Some(&stamped));
+        assert!(v.recognised(), "{:?}", v.reasons);
+        let judged = v.judged.expect("a judged time");
+        assert!(
+            matches!(&judged.source, TimeSource::Timestamp { authority, .. } if authority.contains("Tereze test TSA")),
+            "{judged:?}"
+        );
+        assert!(judged.at < Utc::now() - Duration::seconds(1), "{judged:?}");
+        // Without it, judged at its arrival: revoked.
+        let v = f.judge(&env, |_| {});
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_token_from_after_the_revocation_does_not_help() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        let signer = revoked_signer(&mut f);
+        let mut h = header();
+        h.created_at -= Duration::minutes(5);
+        let env = signed(&h, SAMPLE, &signer);
+        let stamped = evidence(&tsa, &env);
+        let v = f.judge(&env, |i| i.evidence = Some(&stamped));
+        assert_eq!(code(&v), "certificate-revoked", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0].message.contains("time-stamp token"),
+            "{:?}",
+            v.reasons
+        );
+    }
+
+    #[test]
+    fn evidence_that_does_not_verify_is_timestamp_invalid_saying_why() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        let env = signed(&header(), SAMPLE, &f.kz_signer());
+        let reason = |f: &Fixture, evidence: &[u8]| {
+            let v = f.judge(&env, |i| i.evidence = Some(evidence));
+            assert_eq!(code(&v), "timestamp-invalid", "{:?}", v.reasons);
+            v.reasons[0].message.clone()
+        };
+        // A token over another envelope's signature.
+        let other = signed(&header(), SAMPLE, &f.kz_signer());
+        assert_ne!(other, env);
+        let says = reason(&f, &evidence(&tsa, &other));
+        assert!(says.starts_with("other-imprint: "), "{says}");
+        // A token from an authority KZ does not list.
+        let stranger = TestAuthority::new();
+        let says = reason(&f, &evidence(&stranger, &env));
+        assert!(says.starts_with("untrusted-authority: "), "{says}");
+        // A listed authority whose certificate had expired at genTime.
+        let expired = TestAuthority::with(TsaOptions {
+            expired: true,
+            ..TsaOptions::default()
+        });
+        kz_authority(&mut f, &expired);
+        let says = reason(&f, &evidence(&expired, &env));
+        assert!(says.starts_with("not-valid-at-gen-time: "), "{says}");
+        // Not evidence at all.
+        kz_authority(&mut f, &tsa);
+        let says = reason(&f, b"TZTE\x01garbage");
+        assert!(says.starts_with("bad-evidence: "), "{says}");
+        // The signature still comes second: a good token over a tampered envelope's
+        // (unchanged) signature value does not make it genuine.
+        let tampered =
+            String::from_utf8(env.clone())
+                .expect("utf-8")
+                .replacen("Ячмень", "Пшеница", 1);
+        let good = evidence(&tsa, &env);
+        let v = f.judge(tampered.as_bytes(), |i| i.evidence = Some(&good));
+        assert_eq!(code(&v), "signature-invalid", "{:?}", v.reasons);
+    }
+
+    #[test]
+    fn a_state_that_requires_a_token_rejects_an_envelope_without_one() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        f.trust.states.get_mut("KZ").expect("KZ").timestamp_required = true;
+        let env = signed(&header(), SAMPLE, &f.kz_signer());
+        let v = f.judge(&env, |_| {});
+        assert_eq!(code(&v), "timestamp-required", "{:?}", v.reasons);
+        assert!(
+            v.reasons[0]
+                .message
+                .starts_with("KZ requires a time-stamp token"),
+            "{:?}",
+            v.reasons
+        );
+        let stamped = evidence(&tsa, &env);
+        let v = f.judge(&env, |i| i.evidence = Some(&stamped));
+        assert!(v.recognised(), "{:?}", v.reasons);
+        // A state that does not require one takes envelopes without.
+        f.trust.states.get_mut("KZ").expect("KZ").timestamp_required = false;
+        assert!(f.judge(&env, |_| {}).recognised());
+    }
+
+    #[test]
+    fn an_expired_signer_is_recognised_with_a_token_inside_its_validity() {
+        let mut f = fixture();
+        let tsa = TestAuthority::new();
+        kz_authority(&mut f, &tsa);
+        // Valid until tomorrow; the envelope arrives (is first stored) in two days.
+        let signer = signer_issued_by_kz(&f, -1, 1);
+        let mut h = header();
+        h.expires_at = Some(h.created_at + Duration::days(3));
+        let env = signed(&h, SAMPLE, &signer);
+        let stamped = evidence(&tsa, &env);
+        let later = Utc::now() + Duration::days(2);
+        let v = f.judge(&env, |i| i.received_at = later);
+        assert_eq!(code(&v), "certificate-not-valid", "{:?}", v.reasons);
+        let v = f.judge(&env, |i| {
+            i.received_at = later;
+            i.evidence = Some(&stamped);
+        });
+        assert!(v.recognised(), "{:?}", v.reasons);
+        assert_eq!(v.judged.map(|j| j.source.code()), Some("timestamp"));
     }
 
     #[test]

@@ -40,6 +40,9 @@ pub struct TsaOptions {
     pub rsa: bool,
     /// ESS signing-certificate v2 (SHA-256) instead of v1 (SHA-1) in the tokens.
     pub ess_v2: bool,
+    /// The TSA certificate is issued by an intermediate CA, which the tokens carry; the
+    /// root alone is what [`TestAuthority::ca_pem`] gives.
+    pub intermediate: bool,
 }
 
 struct Shared {
@@ -105,15 +108,16 @@ fn serial() -> Asn1Integer {
     bn.to_asn1_integer().expect("serial")
 }
 
-fn certificates(options: &TsaOptions) -> (X509, X509, PKey<Private>) {
-    let ca_key = key(options.rsa);
-    let ca_name = name("Tereze test TSA CA");
+/// A CA certificate for `key`, self-signed when `issuer` is `None`.
+fn ca_certificate(cn: &str, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>) -> X509 {
+    let subject = name(cn);
     let mut b = X509::builder().expect("builder");
     b.set_version(2).expect("v3");
     b.set_serial_number(&serial()).expect("serial");
-    b.set_subject_name(&ca_name).expect("subject");
-    b.set_issuer_name(&ca_name).expect("issuer");
-    b.set_pubkey(&ca_key).expect("key");
+    b.set_subject_name(&subject).expect("subject");
+    b.set_issuer_name(issuer.map_or(&subject, |(c, _)| c.subject_name()))
+        .expect("issuer");
+    b.set_pubkey(key).expect("key");
     b.set_not_before(&days_from_now(-60)).expect("nb");
     b.set_not_after(&days_from_now(3650)).expect("na");
     b.append_extension(BasicConstraints::new().critical().ca().build().expect("bc"))
@@ -131,8 +135,25 @@ fn certificates(options: &TsaOptions) -> (X509, X509, PKey<Private>) {
         .build(&b.x509v3_context(None, None))
         .expect("ski");
     b.append_extension(ski).expect("ski");
-    b.sign(&ca_key, MessageDigest::sha256()).expect("sign CA");
-    let ca = b.build();
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())
+        .expect("sign CA");
+    b.build()
+}
+
+/// The root CA, the intermediate CA if asked for, the TSA certificate and its key.
+fn certificates(options: &TsaOptions) -> (X509, Option<X509>, X509, PKey<Private>) {
+    let root_key = key(options.rsa);
+    let root = ca_certificate("Tereze test TSA CA", &root_key, None);
+    let mid = options.intermediate.then(|| {
+        let k = key(options.rsa);
+        let c = ca_certificate(
+            "Tereze test TSA intermediate CA",
+            &k,
+            Some((&root, &root_key)),
+        );
+        (c, k)
+    });
+    let (ca, ca_key) = mid.as_ref().map_or((&root, &root_key), |(c, k)| (c, k));
 
     let tsa_key = key(options.rsa);
     let mut b = X509::builder().expect("builder");
@@ -169,8 +190,9 @@ fn certificates(options: &TsaOptions) -> (X509, X509, PKey<Private>) {
             .expect("eku"),
     )
     .expect("eku");
-    b.sign(&ca_key, MessageDigest::sha256()).expect("sign TSA");
-    (ca, b.build(), tsa_key)
+    b.sign(ca_key, MessageDigest::sha256()).expect("sign TSA");
+    let tsa = b.build();
+    (root, mid.map(|(c, _)| c), tsa, tsa_key)
 }
 
 impl TestAuthority {
@@ -184,8 +206,16 @@ impl TestAuthority {
         require_openssl();
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path();
-        let (ca, tsa, tsa_key) = certificates(&options);
+        let (ca, intermediate, tsa, tsa_key) = certificates(&options);
         std::fs::write(d.join("ca.pem"), ca.to_pem().expect("pem")).expect("ca.pem");
+        // The certificates a token carries besides the signer's (`certs` below).
+        let chain = match &intermediate {
+            Some(c) => {
+                std::fs::write(d.join("chain.pem"), c.to_pem().expect("pem")).expect("chain.pem");
+                "certs = $dir/chain.pem\n"
+            }
+            None => "",
+        };
         std::fs::write(d.join("tsa.pem"), tsa.to_pem().expect("pem")).expect("tsa.pem");
         std::fs::write(
             d.join("tsa.key"),
@@ -213,7 +243,8 @@ impl TestAuthority {
                  ordering = no\n\
                  tsa_name = yes\n\
                  ess_cert_id_chain = no\n\
-                 ess_cert_id_alg = {ess}\n",
+                 ess_cert_id_alg = {ess}\n\
+                 {chain}",
                 dir = d.display()
             ),
         )

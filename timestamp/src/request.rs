@@ -3,11 +3,10 @@
 //! the signer certificate a verifier needs); an answer counts only with status granted or
 //! grantedWithMods, a token, our nonce and our imprint.
 
-use cmpv2::status::PkiStatus;
-use der::asn1::{Int, Null, OctetString};
-use der::{Decode, Encode};
+use der::asn1::{BitString, Int, Null, OctetString};
+use der::{Any, Decode, Encode, Sequence};
 use x509_cert::spki::AlgorithmIdentifier;
-use x509_tsp::{MessageImprint, TimeStampReq, TimeStampResp, TspVersion};
+use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
 use crate::error::TimestampError;
 use crate::oids;
@@ -70,6 +69,26 @@ fn build(imprint: &[u8; 32], nonce: Nonce) -> Option<TimeStampReq> {
     Some(req)
 }
 
+/// PKIStatusInfo (RFC 3161 §2.4.2), read here rather than with `cmpv2`: its 0.2 flags are
+/// bit positions used as masks, so decoding drops every failInfo bit past 4
+/// (timeNotAvailable, systemFailure), the ones an operator most needs to see.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct StatusInfo {
+    status: u8,
+    #[asn1(optional = "true")]
+    status_string: Option<Vec<String>>,
+    #[asn1(optional = "true")]
+    fail_info: Option<BitString>,
+}
+
+/// TimeStampResp; the token is kept as the bytes received.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+struct Response {
+    status: StatusInfo,
+    #[asn1(optional = "true")]
+    token: Option<Any>,
+}
+
 /// The token (TimeStampToken ContentInfo DER) in a TimeStampResp, after the status, nonce and
 /// imprint checks.
 pub fn read_response(
@@ -78,36 +97,27 @@ pub fn read_response(
     imprint: &[u8; 32],
     nonce: Nonce,
 ) -> Result<Vec<u8>, TimestampError> {
-    let resp = TimeStampResp::from_der(answer).map_err(|source| TimestampError::BadResponse {
+    let resp = Response::from_der(answer).map_err(|source| TimestampError::BadResponse {
         url: url.to_owned(),
         source,
     })?;
-    match resp.status.status {
-        PkiStatus::Accepted | PkiStatus::GrantedWithMods => {}
-        other => {
-            return Err(TimestampError::Rejected {
-                url: url.to_owned(),
-                status: status_name(other).to_owned(),
-                fail_info: resp
-                    .status
-                    .fail_info
-                    .as_ref()
-                    .map(fail_info_names)
-                    .unwrap_or_else(|| "absent".to_owned()),
-                text: resp.status.status_string.as_ref().map(|t| {
-                    t.iter()
-                        .map(|s| s.to_string())
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                }),
-            })
-        }
-    }
-    let token = resp
-        .time_stamp_token
-        .ok_or_else(|| TimestampError::NoToken {
+    // granted (0) and grantedWithMods (1) carry a token; everything else is a refusal.
+    if resp.status.status > 1 {
+        return Err(TimestampError::Rejected {
             url: url.to_owned(),
-        })?;
+            status: status_name(resp.status.status),
+            fail_info: resp
+                .status
+                .fail_info
+                .as_ref()
+                .map(fail_info_names)
+                .unwrap_or_else(|| "absent".to_owned()),
+            text: resp.status.status_string.map(|t| t.join("; ")),
+        });
+    }
+    let token = resp.token.ok_or_else(|| TimestampError::NoToken {
+        url: url.to_owned(),
+    })?;
     let token = token
         .to_der()
         .map_err(|source| TimestampError::BadResponse {
@@ -128,21 +138,42 @@ pub fn read_response(
     Ok(token)
 }
 
-fn status_name(s: PkiStatus) -> &'static str {
+/// PKIStatus by its RFC 3161 name.
+fn status_name(s: u8) -> String {
     match s {
-        PkiStatus::Accepted => "granted",
-        PkiStatus::GrantedWithMods => "grantedWithMods",
-        PkiStatus::Rejection => "rejection",
-        PkiStatus::Waiting => "waiting",
-        PkiStatus::RevocationWarning => "revocationWarning",
-        PkiStatus::RevocationNotification => "revocationNotification",
-        PkiStatus::KeyUpdateWarning => "keyUpdateWarning",
+        0 => "granted".to_owned(),
+        1 => "grantedWithMods".to_owned(),
+        2 => "rejection".to_owned(),
+        3 => "waiting".to_owned(),
+        4 => "revocationWarning".to_owned(),
+        5 => "revocationNotification".to_owned(),
+        other => format!("unknown ({other})"),
     }
 }
 
-/// The PKIFailureInfo bits that are set, by name (e.g. `BadAlg, TimeNotAvailable`).
-fn fail_info_names(bits: &cmpv2::status::PkiFailureInfo) -> String {
-    let names: Vec<String> = bits.into_iter().map(|f| format!("{f:?}")).collect();
+/// The PKIFailureInfo bits that are set, by their RFC 3161 §2.4.2 names.
+fn fail_info_names(bits: &BitString) -> String {
+    const NAMES: [(usize, &str); 8] = [
+        (0, "badAlg"),
+        (2, "badRequest"),
+        (5, "badDataFormat"),
+        (14, "timeNotAvailable"),
+        (15, "unacceptedPolicy"),
+        (16, "unacceptedExtension"),
+        (17, "addInfoNotAvailable"),
+        (25, "systemFailure"),
+    ];
+    let names: Vec<String> = bits
+        .bits()
+        .enumerate()
+        .filter(|(_, on)| *on)
+        .map(|(i, _)| {
+            NAMES
+                .iter()
+                .find(|(n, _)| *n == i)
+                .map_or_else(|| format!("bit {i}"), |(_, name)| (*name).to_owned())
+        })
+        .collect();
     if names.is_empty() {
         "none".to_owned()
     } else {
@@ -175,5 +206,42 @@ mod tests {
         assert_eq!(int_bytes(1), [1]);
         assert_eq!(int_bytes(0x80), [0, 0x80]);
         assert_eq!(int_bytes(0x7fff_ffff_ffff_ffff).len(), 8);
+    }
+
+    #[test]
+    fn a_refusal_names_its_status_and_fail_info() {
+        // badAlg (bit 0) and timeNotAvailable (bit 14): bits 0..=14, MSB first, 1 unused.
+        let mut bits = [0u8; 2];
+        bits[0] |= 0x80;
+        bits[1] |= 0x02;
+        let resp = Response {
+            status: StatusInfo {
+                status: 2,
+                status_string: Some(vec!["clock not synchronised".into()]),
+                fail_info: Some(BitString::new(1, bits.to_vec()).expect("bits")),
+            },
+            token: None,
+        };
+        let der = resp.to_der().expect("encodes");
+        let e = read_response("http://tsa.test/", &der, &[0; 32], 1).expect_err("refused");
+        assert_eq!(e.code(), "rejected");
+        assert_eq!(
+            e.to_string(),
+            "time-stamping authority http://tsa.test/ refused the request: status rejection, \
+             failInfo badAlg, timeNotAvailable, \"clock not synchronised\""
+        );
+        let granted = Response {
+            status: StatusInfo {
+                status: 0,
+                status_string: None,
+                fail_info: None,
+            },
+            token: None,
+        };
+        let der = granted.to_der().expect("encodes");
+        let e = read_response("http://tsa.test/", &der, &[0; 32], 1).expect_err("no token");
+        assert_eq!(e.code(), "no-token");
+        let e = read_response("http://tsa.test/", b"<html>", &[0; 32], 1).expect_err("junk");
+        assert_eq!(e.code(), "bad-response");
     }
 }

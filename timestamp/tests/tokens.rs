@@ -37,6 +37,11 @@ fn tokens_our_client_obtains_verify_here_and_with_openssl() {
             ess_v2: true,
             ..TsaOptions::default()
         },
+        // The token carries an intermediate CA; the trust space lists the root only.
+        TsaOptions {
+            intermediate: true,
+            ..TsaOptions::default()
+        },
     ] {
         let tsa = TestAuthority::with(options.clone());
         let values: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 64]).collect();
@@ -191,4 +196,36 @@ fn bad_tokens_are_refused_each_with_its_own_error() {
 
     let (query, _) = request(&imprint);
     assert!(tsa.reply(&query).is_ok());
+}
+
+#[test]
+fn the_test_authority_goes_down_and_comes_back_on_the_same_url() {
+    let tsa = TestAuthority::new();
+    let imprint = [3u8; 32];
+    stamp(&tsa, &imprint).expect("serving");
+    let url = tsa.url();
+    tsa.stop();
+    assert_eq!(code(stamp(&tsa, &imprint)), "transport", "down");
+    tsa.start();
+    assert_eq!(tsa.url(), url);
+    stamp(&tsa, &imprint).expect("back on the same port");
+
+    tsa.set_delay(Duration::from_secs(3));
+    let client = Client::new(&tsa.url(), Duration::from_millis(500)).expect("client");
+    let e = runtime()
+        .block_on(client.stamp(&imprint))
+        .expect_err("slower than the timeout");
+    assert_eq!(e.code(), "transport");
+    assert!(e.to_string().contains("no answer within"), "{e}");
+    assert_eq!(tsa.received(), 3, "the delayed request was received");
+    assert_eq!(
+        tsa.answered(),
+        2,
+        "but not answered before the client gave up"
+    );
+
+    assert_eq!(
+        code(Client::new("https://tsa.test/", Duration::from_secs(1))),
+        "bad-url"
+    );
 }

@@ -400,8 +400,9 @@ fn read_algorithms(doc: &Document, id: NodeId) -> Result<FileAlgorithms, String>
 
 #[cfg(test)]
 mod tests {
-    //! The algorithm policy in the signed document: written only when set, read back to the
-    //! same policy, and documents signed before it existed still verify.
+    //! The algorithm policy and the time-stamping authorities in the signed document: written
+    //! only when set, read back to the same values, and documents signed before they existed
+    //! still verify.
 
     use super::*;
     use crate::devpki::{self, DevPkiSpec};
@@ -559,6 +560,144 @@ mod tests {
         assert_eq!(
             crate::algorithms::describe(None),
             "no restriction (the node's defaults)"
+        );
+    }
+
+    /// The TOML source with KZ given `required` and time-stamping authorities (`urls`, each
+    /// with the EEC root as its certificate).
+    fn source_with_kz_authorities(dir: &Path, required: &str, urls: &[&str]) -> String {
+        let text = std::fs::read_to_string(dir.join("trust-space.toml")).expect("source");
+        let cert = std::fs::read_to_string(dir.join("eec/root.pem")).expect("root");
+        let kz = text.find("code = \"KZ\"\n").expect("KZ") + "code = \"KZ\"\n".len();
+        let end = kz + text[kz..].find("[[state]]").expect("a state after KZ");
+        let tables: String = urls
+            .iter()
+            .map(|u| {
+                format!("[[state.timestamp_authority]]\nurl = \"{u}\"\ncertificates = \"\"\"\n{cert}\"\"\"\n")
+            })
+            .collect();
+        format!(
+            "{}{required}\n{}{tables}\n{}",
+            &text[..kz],
+            &text[kz..end],
+            &text[end..]
+        )
+    }
+
+    #[test]
+    fn time_stamping_authorities_survive_the_signed_document_and_are_listed() {
+        let dir = dev_pki();
+        let file = read_toml(&source_with_kz_authorities(
+            dir.path(),
+            "timestamp_required = true",
+            &["http://tsa.kz.test/tsa", "http://127.0.0.1:9/other"],
+        ));
+        assert_eq!(file.states[0].timestamp_authorities.len(), 2);
+        let mut doc = to_document(&file);
+        let xml = doc.to_xml();
+        assert_eq!(xml.matches("<ts:TimestampAuthority ").count(), 2);
+        assert_eq!(
+            xml.matches("TimestampRequired=\"true\"").count(),
+            1,
+            "KZ only"
+        );
+        sign(&mut doc, &eec_signer(dir.path())).expect("signs");
+        let (read, _) = verify(doc.to_xml().as_bytes(), &eec_anchor(dir.path())).expect("verifies");
+        assert_eq!(
+            read.states[0].timestamp_authorities,
+            file.states[0].timestamp_authorities
+        );
+        assert!(read.states[0].timestamp_required);
+        let space = TrustSpace::from_file(read, Path::new("signed")).expect("in force");
+        let kz = space.state("KZ").expect("KZ");
+        assert!(kz.timestamp_required);
+        let urls: Vec<&str> = kz
+            .timestamp_authorities
+            .iter()
+            .map(|a| a.url.as_str())
+            .collect();
+        assert_eq!(urls, ["http://tsa.kz.test/tsa", "http://127.0.0.1:9/other"]);
+        assert!(kz
+            .timestamp_authorities
+            .iter()
+            .all(|a| a.name == "KZ" && a.certificates.len() == 1));
+        let ru = space.state("RU").expect("RU");
+        assert!(ru.timestamp_authorities.is_empty() && !ru.timestamp_required);
+        assert_eq!(
+            space.timestamp_authorities().len(),
+            2,
+            "every state's, listed once"
+        );
+
+        // init-dev's document predates authorities: it verifies and lists none.
+        let old = std::fs::read(dir.path().join("trust-space.xml")).expect("old");
+        assert!(!String::from_utf8_lossy(&old).contains("TimestampAuthority"));
+        let (read, _) = verify(&old, &eec_anchor(dir.path())).expect("verifies");
+        let space = TrustSpace::from_file(read, Path::new("old")).expect("in force");
+        assert!(space.timestamp_authorities().is_empty());
+        assert!(space.states.values().all(|s| !s.timestamp_required));
+    }
+
+    #[test]
+    fn bad_time_stamping_entries_are_refused_with_their_field() {
+        let dir = dev_pki();
+        let refused = |required: &str, urls: &[&str]| {
+            let file = read_toml(&source_with_kz_authorities(dir.path(), required, urls));
+            TrustSpace::from_file(file, Path::new("ts.toml"))
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = refused("timestamp_required = true", &[]);
+        assert!(
+            e.starts_with("ts.toml: state[0] (KZ).timestamp_required: a state that requires"),
+            "{e}"
+        );
+        let e = refused("", &["https://tsa.kz.test/"]);
+        assert!(
+            e.starts_with("ts.toml: state[0] (KZ).timestamp_authority[0].url:")
+                && e.contains("https is not supported"),
+            "{e}"
+        );
+        let text = source_with_kz_authorities(dir.path(), "", &["http://tsa.kz.test/"]);
+        let begin = text.find("certificates = \"\"\"").expect("certificates");
+        let open = begin + "certificates = \"\"\"".len();
+        let end = open + text[open..].find("\"\"\"").expect("closing quotes") + 3;
+        let garbage = format!(
+            "{}certificates = \"not PEM\"{}",
+            &text[..begin],
+            &text[end..]
+        );
+        let file = read_toml(&garbage);
+        let e = TrustSpace::from_file(file, Path::new("ts.toml"))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.starts_with("ts.toml: state[0] (KZ).timestamp_authority[0].certificates:"),
+            "{e}"
+        );
+        // In the signed document: a stray element inside an authority, a bad flag.
+        let file = read_toml(&source_with_kz_authorities(
+            dir.path(),
+            "",
+            &["http://tsa.kz.test/"],
+        ));
+        let xml = to_document(&file).to_xml();
+        let stray = xml
+            .replace("<ts:Certificate>", "<ts:Anchor>")
+            .replace("</ts:Certificate>", "</ts:Anchor>");
+        let e = from_document(&xml::parse(stray.as_bytes()).expect("parses")).expect_err("stray");
+        assert!(
+            e.contains("ts:Anchor") && e.contains("unexpected element"),
+            "{e}"
+        );
+        let flag = xml.replace(
+            "<ts:State Code=\"KZ\"",
+            "<ts:State TimestampRequired=\"yes\" Code=\"KZ\"",
+        );
+        let e = from_document(&xml::parse(flag.as_bytes()).expect("parses")).expect_err("flag");
+        assert!(
+            e.contains("@TimestampRequired: \"yes\" is not true or false"),
+            "{e}"
         );
     }
 }

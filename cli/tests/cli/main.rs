@@ -11,6 +11,7 @@ use tereze_testkit::util;
 mod cli_gost;
 mod cli_node;
 mod cli_pkcs11;
+mod cli_recognise;
 mod cli_reference;
 mod cli_translate;
 mod cli_trust;

@@ -128,6 +128,8 @@ fn a_crl_fetched_from_the_issuing_states_node_revokes_signatures_and_tls_access(
     // Nothing revoked yet.
     let id = net.submit("KZ", "RU", None).expect("submitted");
     assert_eq!(judged(&net, &id).as_deref(), Some("recognised"));
+    // RU stored it by now: the evidence of when it was signed, for judging it again offline.
+    let stored_before_revocation = chrono::Utc::now().to_rfc3339();
 
     // KZ's CA revokes its document signer; RU learns it from the location.
     ca.revoke(&kz.join("signer.pem"));
@@ -142,7 +144,7 @@ fn a_crl_fetched_from_the_issuing_states_node_revokes_signatures_and_tls_access(
     let note = last_note(&net, "RU", &id);
     assert!(note.contains("certificate-revoked"), "{note}");
 
-    // Offline, with the fetched CRL given by hand: the first document, signed before the
+    // Offline, with the fetched CRL given by hand: the first document, stored by RU before the
     // revocation, stays recognised; a CRL KZ's anchor did not sign is refused as input.
     let inbox = net.inbox("RU");
     let first = d.join("first.xml");
@@ -158,6 +160,8 @@ fn a_crl_fetched_from_the_issuing_states_node_revokes_signatures_and_tls_access(
         "RU",
         "--crl",
         &crl_arg,
+        "--received-at",
+        &stored_before_revocation,
         first_arg,
     ]);
     assert_eq!(code, 0, "{out}{err}");

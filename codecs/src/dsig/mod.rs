@@ -29,8 +29,8 @@ pub use sign::{
     SignTarget,
 };
 pub use verify::{
-    claimed_signature_method, claimed_signer, verify, SignedReference, Signer, Verified,
-    VerifyError, VerifyPolicy,
+    claimed_signature_method, claimed_signature_value, claimed_signer, verify, SignedReference,
+    Signer, Verified, VerifyError, VerifyPolicy,
 };
 
 /// The XMLDSig namespace.

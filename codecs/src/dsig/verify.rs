@@ -631,6 +631,26 @@ pub fn claimed_signer(doc: &Document) -> Option<X509> {
     X509::from_der(chain.first()?).ok()
 }
 
+/// The decoded `SignatureValue` of the document's signature, read where [`verify`] reads it
+/// (the second child of the one `ds:Signature`), without judging it: what a time-stamp token
+/// over the signature stamps. `None` when there is not exactly one signature or its value
+/// cannot be read; [`verify`] then refuses the document too.
+pub fn claimed_signature_value(doc: &Document) -> Option<Vec<u8>> {
+    let mut signatures = doc.descendants_or_self(doc.root()).into_iter().filter(|n| {
+        doc.element(*n)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
+    });
+    let signature = signatures.next()?;
+    if signatures.next().is_some() {
+        return None;
+    }
+    let value = doc.child_elements(signature).nth(1).filter(|n| {
+        doc.element(*n)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "SignatureValue"))
+    })?;
+    decode_base64(doc, value).ok()
+}
+
 /// The `SignatureMethod` URI of the first signature in `xml`, unverified: for reports of what
 /// a peer signed with (the demo and the benchmark show it), never for a verdict.
 pub fn claimed_signature_method(xml: &[u8]) -> Option<String> {
@@ -718,4 +738,56 @@ fn check_signature_value(
                 .into(),
         )
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dsig::{sign_enveloped, SignOptions, SignTarget, SigningKey};
+    use crate::pki::{generate_key, KeyKind};
+
+    fn signed(xml: &str) -> String {
+        let key = SigningKey::new(generate_key(KeyKind::EcP256).expect("key"), None).expect("key");
+        let mut doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+        sign_enveloped(
+            &mut doc,
+            &SignTarget::Document,
+            &key,
+            &SignOptions::default(),
+        )
+        .expect("signs");
+        doc.to_xml()
+    }
+
+    #[test]
+    fn the_claimed_signature_value_is_the_decoded_value_of_the_one_signature() {
+        let xml = signed("<a><b>text</b></a>");
+        let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+        let value = claimed_signature_value(&doc).expect("a value");
+        // ECDSA P-256 in XML Signature: r and s, 32 octets each.
+        assert_eq!(value.len(), 64);
+        let (_, rest) = xml.split_once("SignatureValue>").expect("a SignatureValue");
+        let (text, _) = rest.split_once('<').expect("its end");
+        assert_eq!(BASE64.decode(text.trim()).expect("base64"), value);
+
+        // Two signatures (the verifier refuses them): none.
+        let twice = xml.replacen(
+            "</a>",
+            &format!(
+                "{}</a>",
+                &xml[xml
+                    .find("<ds:Signature")
+                    .or_else(|| xml.find("<Signature"))
+                    .expect("signature")..xml.rfind("</a>").expect("end")]
+            ),
+            1,
+        );
+        assert_eq!(twice.matches("SignatureValue>").count(), 4, "{twice}");
+        let doc = crate::xml::parse(twice.as_bytes()).expect("parses");
+        assert_eq!(claimed_signature_value(&doc), None);
+        // A value that is not base64: none.
+        let broken = xml.replacen(text, "!!!", 1);
+        let doc = crate::xml::parse(broken.as_bytes()).expect("parses");
+        assert_eq!(claimed_signature_value(&doc), None);
+    }
 }

@@ -608,6 +608,8 @@ pub(crate) fn recognise_quarantine(
             transport: None,
             message_id: Some(m.message_id),
             received_at: arrived,
+            hub_received_at: None,
+            evidence: None,
         });
         match verdict {
             Ok(v) if v.recognised() => released.push(m.message_id),
@@ -773,6 +775,8 @@ fn check_and_sign(
                 transport: Some(caller),
                 message_id: Some(message_id),
                 received_at: Utc::now(),
+                hub_received_at: None,
+                evidence: None,
             };
             match recogniser.recognise(&inbound) {
                 Ok(v) => {
