@@ -602,6 +602,8 @@ pub(crate) fn recognise_quarantine(
             .find(|t| t.state == crate::store::State::Received)
             .and_then(|t| chrono::DateTime::from_timestamp_millis(t.at))
             .unwrap_or_else(Utc::now);
+        // Evidence that came after the envelope counts on a second look.
+        let evidence = node.store().evidence_of(m.message_id)?;
         let verdict = recogniser.recognise(&Inbound {
             envelope: &m.envelope,
             sender: &m.sender,
@@ -609,7 +611,7 @@ pub(crate) fn recognise_quarantine(
             message_id: Some(m.message_id),
             received_at: arrived,
             hub_received_at: None,
-            evidence: None,
+            evidence: evidence.as_deref(),
         });
         match verdict {
             Ok(v) if v.recognised() => released.push(m.message_id),
@@ -775,8 +777,11 @@ fn check_and_sign(
                 transport: Some(caller),
                 message_id: Some(message_id),
                 received_at: Utc::now(),
-                hub_received_at: None,
-                evidence: None,
+                // The hub's word, trusted by recognition only from a hub.
+                hub_received_at: (item.hub_received_at_ms > 0)
+                    .then(|| chrono::DateTime::from_timestamp_millis(item.hub_received_at_ms))
+                    .flatten(),
+                evidence: (!item.evidence.is_empty()).then_some(item.evidence.as_slice()),
             };
             match recogniser.recognise(&inbound) {
                 Ok(v) => {
@@ -855,7 +860,7 @@ fn check_and_sign(
 
 /// The evidence that came with an envelope, when it verifies against the envelope and the
 /// sender state's authorities; otherwise none (logged): the envelope is judged without it,
-/// and evidence that does not hold is kept nowhere (docs/timestamping.md).
+/// and evidence that does not hold is kept nowhere (docs/timestamps.md).
 fn inline_evidence(
     trust: &crate::trust::TrustSpace,
     sender: &str,

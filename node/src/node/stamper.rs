@@ -1,4 +1,4 @@
-//! Time-stamping (issue 26, docs/timestamping.md): the node obtains RFC 3161 tokens for the
+//! Time-stamping (issue 26, docs/timestamps.md): the node obtains RFC 3161 tokens for the
 //! signatures it makes (its envelopes, its batch receipts) in batches, one token over the
 //! Merkle root of many signature values, and keeps each item's evidence (the token and its
 //! inclusion path). It also takes the evidence its peers send after their envelopes.
@@ -22,7 +22,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use tereze_codecs::dsig::DSIG_NAMESPACE;
 use tereze_codecs::xml;
 use tereze_timestamp::{Authority, Client, Evidence, Stamp};
 use tokio::sync::Notify;
@@ -191,25 +190,12 @@ pub(crate) fn required(node: &Node) -> bool {
 }
 
 /// The raw `SignatureValue` octets of the one signature in a signed document (an envelope, a
-/// receipt): the Merkle leaf its token covers.
+/// receipt): the Merkle leaf its token covers, read as recognition reads it
+/// (`dsig::claimed_signature_value`), so the leaf stamped here is the one checked there.
 pub(crate) fn signature_value(signed: &[u8]) -> Result<Vec<u8>, String> {
-    use base64::Engine as _;
-    let doc = xml::parse(signed).map_err(|e| format!("not XML: {e}"))?;
-    let mut found = doc.descendants_or_self(doc.root()).into_iter().filter(|n| {
-        doc.element(*n)
-            .is_some_and(|e| e.is(DSIG_NAMESPACE, "SignatureValue"))
-    });
-    let (Some(one), None) = (found.next(), found.next()) else {
-        return Err("has not exactly one ds:SignatureValue".into());
-    };
-    let text: String = doc
-        .text_content(one)
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(text)
-        .map_err(|_| "ds:SignatureValue is not base64".into())
+    let doc = xml::parse(signed).map_err(|e| format!("is not XML: {e}"))?;
+    tereze_codecs::dsig::claimed_signature_value(&doc)
+        .ok_or_else(|| "has not exactly one readable ds:SignatureValue".into())
 }
 
 /// The stamper: takes up to `timestamping.batch_size` waiting signatures (once the batch is
