@@ -222,7 +222,7 @@ impl Default for Traders {
     }
 }
 
-/// Obtaining RFC 3161 time-stamps for what this node signs (docs/timestamping.md), when the
+/// Obtaining RFC 3161 time-stamps for what this node signs (docs/timestamps.md), when the
 /// trust space lists an authority for this node's state.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -1,4 +1,4 @@
-//! The relay's share of time-stamping (docs/timestamping.md): evidence obtained after an
+//! The relay's share of time-stamping (docs/timestamps.md): evidence obtained after an
 //! envelope went is owed to the peer it went to (the store keeps what is owed); one worker
 //! per peer sends it with `DeliverEvidence`, so it arrives even when no further message
 //! does. Under a state's `timestamp_required`, its own envelopes wait in the outbox until

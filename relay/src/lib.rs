@@ -71,7 +71,7 @@ pub trait Host: Send + Sync + 'static {
     /// a hub's end receipts for the original senders).
     fn outbox_changed(&self, removed: u64, added: u64);
 
-    // Time-stamping (docs/timestamping.md).
+    // Time-stamping (docs/timestamps.md).
 
     /// The time-stamp evidence held for a message's envelope, to send with it.
     fn evidence(&self, id: Uuid) -> Option<Vec<u8>>;

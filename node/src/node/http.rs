@@ -431,7 +431,7 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
         return error(StatusCode::NOT_FOUND, format!("no message {id}"));
     }
     let receipt = node.store().receipt(uuid).ok().flatten();
-    // The envelope signature's time-stamp evidence (docs/timestamping.md), obtained here or
+    // The envelope signature's time-stamp evidence (docs/timestamps.md), obtained here or
     // received: base64 of its documented encoding.
     let evidence = node.store().evidence_of(uuid).ok().flatten().map(|e| {
         use base64::Engine as _;

@@ -221,7 +221,7 @@ pub(crate) struct Node {
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
-    /// Time-stamping's counters and wake-up (docs/timestamping.md).
+    /// Time-stamping's counters and wake-up (docs/timestamps.md).
     pub(crate) stamping: stamper::Stamping,
 }
 
