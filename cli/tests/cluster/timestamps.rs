@@ -1,4 +1,4 @@
-//! Time-stamping between real nodes (issue 26, docs/timestamping.md), with a real RFC 3161
+//! Time-stamping between real nodes (issue 26, docs/timestamps.md), with a real RFC 3161
 //! authority (`testkit::tsa`, `openssl ts -reply`) listed for KZ in the trust space: messages
 //! flow while the authority is down for a minute, the tokens catch up when it is back, the
 //! receiver holds verified evidence for every message, and one token the node obtained
@@ -82,7 +82,7 @@ fn gauge(net: &Net, state: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-/// The token and the leaf's path, from the documented encoding (docs/timestamping.md).
+/// The token and the leaf's path, from the documented encoding (docs/timestamps.md).
 fn token_and_path(evidence: &[u8]) -> (Vec<u8>, Vec<tereze_support::merkle::Step>) {
     assert_eq!(&evidence[..5], b"TZTE\x01", "magic and version");
     let len = u32::from_be_bytes(evidence[5..9].try_into().expect("length")) as usize;
@@ -268,12 +268,27 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
         .and_then(|m| m["envelope"].as_str())
         .expect("the message in RU's inbox")
         .to_owned();
-    openssl_verifies(
-        &tsa,
-        net.dir.path(),
-        &envelope,
-        &evidence(&net, "RU", id).expect("evidence"),
-    );
+    let held = evidence(&net, "RU", id).expect("evidence");
+    openssl_verifies(&tsa, net.dir.path(), &envelope, &held);
+
+    // Offline recognition takes the same evidence as the time the signature existed.
+    let (env_file, ev_file) = (net.dir.path().join("m.xml"), net.dir.path().join("m.tst"));
+    std::fs::write(&env_file, &envelope).expect("write");
+    std::fs::write(&ev_file, &held).expect("write");
+    let path = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let trust = path(&net.dir.path().join("trust-space.toml"));
+    let (code, out, err) = crate::net::tereze(&[
+        "recognise",
+        "--trust",
+        &trust,
+        "--state",
+        "RU",
+        "--timestamp",
+        &path(&ev_file),
+        &path(&env_file),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("(time-stamp token "), "{out}");
 }
 
 #[test]
@@ -332,4 +347,70 @@ fn a_state_that_requires_tokens_holds_its_outbox_until_they_exist_across_a_kill(
             notes(&net, "RU", id)
         );
     }
+}
+
+/// KZ → RU under a flood of `messages`, time-stamping on (`tsa`) or off: messages delivered
+/// per second, and with an authority the tokens it took and how long the last signature
+/// waited after the flood was delivered.
+fn relay_load(base: u16, tsa: Option<&TestAuthority>, messages: usize) -> (f64, u64, f64) {
+    let mut net = Net::init(
+        "KZ,RU",
+        "",
+        "",
+        base,
+        "\n[timestamping]\nmax_wait_ms = 500\n",
+    );
+    if let Some(tsa) = tsa {
+        list_authority(&net, "KZ", tsa, false);
+    }
+    net.start("KZ");
+    net.start("RU");
+    let started = Instant::now();
+    let flood = crate::net::Flood::start(net.http_port("KZ"), "RU", messages, 4);
+    assert!(
+        wait_until(Duration::from_secs(600), || net
+            .metric("KZ", "delivered_total")
+            >= messages as u64),
+        "{} of {messages} delivered",
+        net.metric("KZ", "delivered_total")
+    );
+    let delivered = started.elapsed();
+    assert_eq!(flood.join().len(), messages);
+    let caught_up = Instant::now();
+    if tsa.is_some() {
+        assert!(
+            wait_until(Duration::from_secs(120), || gauge(
+                &net,
+                "KZ",
+                "timestamp_pending"
+            ) == 0.0),
+            "not stamped"
+        );
+    }
+    (
+        messages as f64 / delivered.as_secs_f64(),
+        net.metric("KZ", "timestamp_tokens_total"),
+        caught_up.elapsed().as_secs_f64(),
+    )
+}
+
+/// The figures of BENCHMARKS.md's time-stamping rows: delivery throughput with and without
+/// time-stamping, and the tokens batching takes. Every message must be delivered and, with
+/// the authority, stamped; the figures are printed, not judged.
+#[test]
+#[ignore = "a measurement (BENCHMARKS.md): cargo test -p tereze --test cluster -- --ignored timestamps::measure"]
+fn measure_delivery_with_and_without_time_stamping() {
+    let messages = crate::net::setting("TEREZE_TS_MESSAGES", 3000usize);
+    let (off, _, _) = relay_load(30600, None, messages);
+    let tsa = TestAuthority::new();
+    let (on, tokens, tail) = relay_load(30700, Some(&tsa), messages);
+    assert!(tokens >= 1, "no token");
+    // Envelopes and receipt batches (the receiver's receipts are RU's, not counted here).
+    println!(
+        "time-stamping: {messages} messages KZ -> RU, 4 submitters: off {off:.0} msg/s, on \
+         {on:.0} msg/s ({:+.1} %), {tokens} tokens ({:.0} signatures per token), last \
+         evidence {tail:.1} s after the last delivery",
+        (on - off) / off * 100.0,
+        messages as f64 / tokens as f64
+    );
 }
