@@ -394,6 +394,20 @@ pub(crate) fn check_evidence(
         .map_err(|e| e.to_string())
 }
 
+/// Where a hub forwarded a message: the peer of its first `queued` transition (the store's
+/// `enqueue` notes `for PEER`). Not the search row's peer, which the end receipt's return to
+/// the sender replaces.
+fn forwarded_to(node: &Node, id: Uuid) -> Option<String> {
+    node.store()
+        .history(id)
+        .ok()?
+        .into_iter()
+        .find(|t| t.state == crate::store::State::Queued)?
+        .note?
+        .strip_prefix("for ")
+        .map(str::to_owned)
+}
+
 fn refused(id: &str, code: &str, reason: String, transient: bool) -> EvidenceOutcome {
     EvidenceOutcome {
         message_id: id.to_owned(),
@@ -514,7 +528,7 @@ fn check_items(
         let (forward, note) = if received.verdict == "forwarded" {
             // A hub keeps no envelope to check against: it passes the evidence on, and the
             // recipient verifies it (and refuses it if it does not hold).
-            let next = node.store().meta(id).ok().flatten().map(|m| m.peer);
+            let next = forwarded_to(node, id);
             (
                 next,
                 format!("time-stamp evidence from {}, passed on", caller.code),
