@@ -43,9 +43,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_conformance.sql"),
     ),
+    // 3 is the event log's (issue 26's events slice): time-stamping keeps 4 when both merge.
     (
-        3,
-        include_str!("../migrations/postgres/0003_timestamps.sql"),
+        4,
+        include_str!("../migrations/postgres/0004_timestamps.sql"),
     ),
 ];
 
