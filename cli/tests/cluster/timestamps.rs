@@ -165,6 +165,8 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
         "\n[timestamping]\nmax_wait_ms = 300\ntimeout_ms = 2000\nmax_backoff_ms = 2000\n",
     );
     list_authority(&net, "KZ", &tsa, false);
+    // RU time-stamps the batch receipts it signs (kept at RU).
+    list_authority(&net, "RU", &tsa, false);
     net.start("KZ");
     net.start("RU");
 
@@ -244,6 +246,19 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
             .filter(|id| evidence(&net, "RU", id).is_some())
             .count(),
         sent.len()
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || gauge(
+            &net,
+            "RU",
+            "timestamp_pending"
+        ) == 0.0),
+        "RU's receipts not stamped:\n{}",
+        net.log("RU")
+    );
+    assert!(
+        net.metric("RU", "timestamp_stamped_total") >= 1,
+        "RU stamped no receipt batch"
     );
     // Batched: far fewer tokens than messages.
     let tokens = net.metric("KZ", "timestamp_tokens_total") - tokens_before;
