@@ -3,7 +3,8 @@
 //! flow while the authority is down for a minute, the tokens catch up when it is back, the
 //! receiver holds verified evidence for every message, and one token the node obtained
 //! verifies with `openssl ts -verify` (an independent check). Under KZ's `timestamp_required`
-//! the outbox waits for the token, also across a `kill -9`.
+//! the outbox waits for the token, also across a `kill -9`; evidence that does not hold is
+//! refused with its code and kept nowhere; evidence obtained later passes through a hub.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -311,7 +312,7 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
 }
 
 #[test]
-fn a_state_that_requires_tokens_holds_its_outbox_until_they_exist_across_a_kill() {
+fn required_tokens_hold_the_outbox_across_a_kill_and_bad_evidence_is_refused() {
     let tsa = TestAuthority::new();
     let mut net = Net::init(
         "KZ,RU",
@@ -366,6 +367,65 @@ fn a_state_that_requires_tokens_holds_its_outbox_until_they_exist_across_a_kill(
             notes(&net, "RU", id)
         );
     }
+
+    // Evidence that does not hold is refused with a clear code and kept nowhere.
+    let first = evidence(&net, "RU", &ids[0]).expect("evidence");
+    let other = evidence(&net, "RU", &ids[1]).expect("evidence");
+    let unknown = format!("urn:uuid:{}", uuid::Uuid::new_v4());
+    let items = [
+        (ids[0].clone(), b"TZTE\x01garbage".to_vec()),
+        // Another message's token and path: another imprint.
+        (ids[0].clone(), other),
+        (unknown, first.clone()),
+        ("not-an-id".to_owned(), first.clone()),
+    ];
+    let outcomes = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let channel =
+                crate::net::exchange_channel(&net, "RU", crate::net::node_identity(&net, "KZ"))
+                    .await
+                    .expect("connects as KZ");
+            tereze_proto::exchange_client::ExchangeClient::new(channel)
+                .deliver_evidence(tereze_proto::DeliverEvidenceRequest {
+                    items: items
+                        .iter()
+                        .map(|(id, e)| tereze_proto::EvidenceItem {
+                            message_id: id.clone(),
+                            evidence: e.clone(),
+                        })
+                        .collect(),
+                })
+                .await
+                .expect("answered")
+                .into_inner()
+                .outcomes
+        });
+    let codes: Vec<(String, bool)> = outcomes
+        .iter()
+        .map(|o| {
+            let r = o.refused.as_ref().expect("refused");
+            (r.code.clone(), r.transient)
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("evidence-invalid".to_owned(), false),
+            ("evidence-invalid".to_owned(), false),
+            ("unknown-message".to_owned(), true),
+            ("bad-id".to_owned(), false),
+        ],
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes[1]
+            .refused
+            .as_ref()
+            .is_some_and(|r| r.reason.starts_with("other-imprint")),
+        "{outcomes:?}"
+    );
+    assert_eq!(evidence(&net, "RU", &ids[0]), Some(first), "kept as it was");
 }
 
 /// KZ → RU under a flood of `messages`, time-stamping on (`tsa`) or off: messages delivered

@@ -373,8 +373,9 @@ async fn obtain(
     None
 }
 
-/// Why evidence for a received envelope does not hold: the reason, or `None` when it
-/// verifies against the envelope's signature value and the sender state's authorities.
+/// What evidence for a received envelope says, when it verifies against the envelope's
+/// signature value and the sender state's authorities; otherwise why not (starting with the
+/// timestamp crate's code, as recognition's `timestamp-invalid` does).
 pub(crate) fn check_evidence(
     sender: Option<&StateEntry>,
     envelope: &[u8],
@@ -387,11 +388,11 @@ pub(crate) fn check_evidence(
             sender.code
         ));
     }
-    let evidence = Evidence::from_bytes(evidence).map_err(|e| e.to_string())?;
+    let evidence = Evidence::from_bytes(evidence).map_err(|e| format!("{}: {e}", e.code()))?;
     let value = signature_value(envelope).map_err(|e| format!("the envelope {e}"))?;
     evidence
         .verify(&value, &sender.timestamp_authorities)
-        .map_err(|e| e.to_string())
+        .map_err(|e| format!("{}: {e}", e.code()))
 }
 
 /// Where a hub forwarded a message: the peer of its first `queued` transition (the store's
