@@ -89,6 +89,11 @@ pub(crate) struct BenchArgs {
     /// GOST engine, Debian package libengine-gost-openssl). TLS keys stay ECDSA P-256.
     #[arg(long, value_name = "STATE=ALG", value_delimiter = ',')]
     algorithm: Vec<String>,
+    /// Also follow KZ's event log with one webhook (a receiver on loopback that acknowledges
+    /// every POST, docs/notifications.md) and report the events written and delivered per
+    /// second; compare the throughput with a run without it.
+    #[arg(long)]
+    webhook: bool,
     /// Also write the figures to this file as JSON (for the benchmark suite).
     #[arg(long, value_name = "FILE")]
     json: Option<std::path::PathBuf>,
@@ -151,7 +156,8 @@ fn pct_json(sorted: &[Duration]) -> serde_json::Value {
 }
 
 async fn bench(args: BenchArgs) -> Result<(), Failure> {
-    let (pg, cluster) = start_nodes(&args)?;
+    let hook = args.webhook.then(Webhook::start).transpose()?;
+    let (pg, cluster) = start_nodes(&args, hook.as_ref())?;
     let pids = cluster.pids();
     let mut windows = vec![cluster.window("KZ").await.map_err(fail)?];
     if args.replicas > 1 {
@@ -174,6 +180,10 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
     let submit_time = started.elapsed();
     wait_for_receipts(&args, &tally, refused, &mut finished_rx).await;
     let total = started.elapsed();
+    let webhook = match &hook {
+        Some(h) => Some(h.settle(started, total, args.timeout).await),
+        None => None,
+    };
     if attachment.is_some() {
         let _ = tokio::time::timeout(Duration::from_secs(args.timeout), big_rx.recv()).await;
     }
@@ -198,6 +208,7 @@ async fn bench(args: BenchArgs) -> Result<(), Failure> {
         rss_peak,
         rss_after,
         signed,
+        webhook,
     };
     print_figures(&args, &figures);
     let big_settled = tally.big_done.lock().ok().and_then(|d| d.clone());
@@ -258,6 +269,7 @@ async fn settled_memory(members: &[(String, u32)], settle: u64) -> Vec<Option<u6
 /// replica) as processes.
 fn start_nodes(
     args: &BenchArgs,
+    hook: Option<&Webhook>,
 ) -> Result<(Option<tereze_testkit::pgcluster::PgCluster>, Cluster), Failure> {
     let pg = if args.store == "postgres" {
         Some(
@@ -273,6 +285,12 @@ fn start_nodes(
     if let Some(pg) = &pg {
         let url = tokio::task::block_in_place(|| pg.create_database("bench")).map_err(fail)?;
         top.insert("KZ".to_string(), format!("store = \"{url}\""));
+    }
+    if let Some(h) = hook {
+        let line = top
+            .remove("KZ")
+            .map_or(h.config(), |s| format!("{s}\n{}", h.config()));
+        top.insert("KZ".to_string(), line);
     }
     let cluster = tokio::task::block_in_place(|| {
         let extra = format!(
@@ -398,6 +416,7 @@ impl Tally {
             let stream = w
                 .subscribe(SubscribeRequest {
                     message_ids: vec![],
+                    after: None,
                 })
                 .await
                 .map_err(|e| fail(e.message()))?;
@@ -602,6 +621,92 @@ struct Figures {
     rss_peak: Vec<u64>,
     rss_after: Vec<Option<u64>>,
     signed: Signed,
+    /// With `--webhook`: what it received.
+    webhook: Option<WebhookFigures>,
+}
+
+/// The sender's event log followed by one webhook (`--webhook`).
+#[derive(Debug, Clone, Copy)]
+struct WebhookFigures {
+    /// Events KZ wrote (the newest sequence number the webhook received: it follows every
+    /// kind).
+    written: u64,
+    /// Distinct events the receiver acknowledged, and POSTs.
+    delivered: u64,
+    posts: usize,
+    /// From the first submission to the last event acknowledged.
+    seconds: f64,
+    /// The last event's delay behind the last receipt.
+    behind_seconds: f64,
+}
+
+/// The receiver of `--webhook` and its secret file.
+struct Webhook {
+    receiver: tereze_testkit::webhook::WebhookReceiver,
+    /// Removed when the run ends.
+    secret_file: std::path::PathBuf,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.secret_file);
+    }
+}
+
+impl Webhook {
+    fn start() -> Result<Self, Failure> {
+        let secret_file = std::env::temp_dir().join(format!(
+            "tereze-bench-{}.webhook-secret",
+            std::process::id()
+        ));
+        std::fs::write(&secret_file, "bench webhook secret").map_err(fail)?;
+        std::fs::set_permissions(
+            &secret_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .map_err(fail)?;
+        Ok(Self {
+            receiver: tereze_testkit::webhook::WebhookReceiver::start(),
+            secret_file,
+        })
+    }
+
+    /// KZ's `[[notifications.webhooks]]`, put before its first table.
+    fn config(&self) -> String {
+        format!(
+            "[[notifications.webhooks]]\nname = \"bench\"\nurl = \"{}\"\nsecret_file = \"{}\"\nmax_batch = 100",
+            self.receiver.url(),
+            self.secret_file.display()
+        )
+    }
+
+    /// Waits until the receiver has had nothing new for two seconds (at most `timeout`): what
+    /// it received, timed from `started`.
+    async fn settle(&self, started: Instant, receipts: Duration, timeout: u64) -> WebhookFigures {
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        let (mut high, mut at) = (0u64, started.elapsed());
+        let mut quiet_since = Instant::now();
+        loop {
+            let posts = self.receiver.posts();
+            let now_high = posts.iter().flat_map(|p| p.seqs()).max().unwrap_or(0);
+            if now_high > high {
+                (high, at) = (now_high, started.elapsed());
+                quiet_since = Instant::now();
+            }
+            if quiet_since.elapsed() > Duration::from_secs(2) || Instant::now() > deadline {
+                let seen: std::collections::HashSet<u64> =
+                    posts.iter().flat_map(|p| p.seqs()).collect();
+                return WebhookFigures {
+                    written: high,
+                    delivered: seen.len() as u64,
+                    posts: posts.len(),
+                    seconds: at.as_secs_f64(),
+                    behind_seconds: (at.as_secs_f64() - receipts.as_secs_f64()).max(0.0),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 /// Prints the run's figures: throughput, latencies, CPU and memory.
@@ -682,6 +787,18 @@ fn print_figures(args: &BenchArgs, f: &Figures) {
         })
         .collect();
     println!("node memory (RSS): {}", memory.join("; "));
+    if let Some(w) = f.webhook {
+        println!(
+            "event log (one webhook following KZ): {} events written ({:.0}/s over the run), {} delivered in {} POSTs in {:.2} s ({:.0}/s), the last {:.2} s after the last receipt",
+            w.written,
+            w.written as f64 / f.total.as_secs_f64(),
+            w.delivered,
+            w.posts,
+            w.seconds,
+            w.delivered as f64 / w.seconds.max(1e-9),
+            w.behind_seconds
+        );
+    }
     let or_none = |v: &Option<String>| v.clone().unwrap_or_else(|| "none read".into());
     println!(
         "signed with (one message read back from RU's inbox): envelope {}, receipt {}, RU's verdict {}",
@@ -799,6 +916,14 @@ fn write_json(
         "attachment_rate_kib": args.attachment_rate_kib,
         "attachment": big_report,
         "postgresql_cpu_seconds": f.pg_cpu,
+        "webhook": f.webhook.map(|w| serde_json::json!({
+            "events_written": w.written,
+            "events_delivered": w.delivered,
+            "posts": w.posts,
+            "seconds": w.seconds,
+            "delivered_per_second": w.delivered as f64 / w.seconds.max(1e-9),
+            "behind_last_receipt_seconds": w.behind_seconds,
+        })),
         "signature_methods": {
             "envelope": f.signed.envelope,
             "receipt": f.signed.receipt,

@@ -214,6 +214,7 @@ async fn demo(args: DemoArgs) -> Result<(), Failure> {
         let stream = w
             .subscribe(SubscribeRequest {
                 message_ids: vec![],
+                after: None,
             })
             .await
             .map_err(|e| fail(format!("subscribe to {s}: {}", e.message())))?;

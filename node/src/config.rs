@@ -21,6 +21,10 @@ pub(crate) use tereze_relay::config::{Config as Relay, Peer};
 
 use serde::Deserialize;
 
+/// `[notifications]`: the event log's retention and webhooks.
+mod notifications;
+pub(crate) use notifications::{Notifications, Target as WebhookTarget, Webhook as EventWebhook};
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Listen {
@@ -328,6 +332,9 @@ pub struct NodeConfig {
     /// The national system's clients and the national doors' TLS.
     #[serde(default)]
     pub(crate) national: National,
+    /// The event log's retention and the webhooks that follow it.
+    #[serde(default)]
+    pub(crate) notifications: Notifications,
     /// The log filter (`tracing` EnvFilter syntax: `info`, `info,tereze_node=debug`); the
     /// `TEREZE_LOG` environment variable wins; changeable at run time (admin API).
     #[serde(default)]
@@ -465,6 +472,7 @@ impl NodeConfig {
                 }
             }
         }
+        self.notifications.resolve_paths(base);
         if let Some(p) = self.reference.publish_dir.as_mut() {
             if p.is_relative() {
                 *p = base.join(&*p);
@@ -510,6 +518,7 @@ impl NodeConfig {
         self.check_pkcs11()?;
         check_national(&self.national)?;
         self.check_timestamping()?;
+        self.notifications.check()?;
         self.check_shutdown_and_routing()
     }
 

@@ -482,10 +482,15 @@ impl Worker {
         let receipts: Vec<ReturnedReceipt> = batch
             .iter()
             .filter_map(|e| match &e.message.payload {
-                Payload::Receipt { recipient, receipt } => Some(ReturnedReceipt {
+                Payload::Receipt {
+                    recipient,
+                    receipt,
+                    sender,
+                } => Some(ReturnedReceipt {
                     message_id: format!("urn:uuid:{}", e.message.message_id),
                     recipient: recipient.clone(),
                     receipt: receipt.clone(),
+                    sender: sender.clone().unwrap_or_default(),
                 }),
                 Payload::Envelope { .. } => None,
             })
@@ -623,6 +628,7 @@ impl Worker {
                                         payload: Payload::Receipt {
                                             recipient: recipient.clone(),
                                             receipt: receipt.clone(),
+                                            sender: None,
                                         },
                                         expires_at: None,
                                     }],
@@ -634,12 +640,7 @@ impl Worker {
                                 Payload::Receipt { receipt, .. } => receipt.as_slice(),
                                 Payload::Envelope { .. } => &[],
                             };
-                            t.delivered(
-                                id,
-                                receipt,
-                                State::Delivered,
-                                Some(format!("receipt returned to {peer}")),
-                            )
+                            t.receipt_returned(id, receipt, format!("receipt returned to {peer}"))
                         }
                         Outcome::Expired => {
                             t.park(id, State::Expired, "not delivered before its expiry")

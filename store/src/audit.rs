@@ -11,12 +11,22 @@
 //! as its XML signatures (`dsig::sign_bytes`), so a GOST key signs GOST checkpoints and a key
 //! in a token signs without leaving it; the checkpoint names its scheme's URI, and one without
 //! a URI (written before checkpoints named one) is ECDSA or RSA over SHA-256.
+//!
+//! A checkpoint proves nothing by itself when checked only against the certificate stored
+//! with it: whoever rewrites the store can re-sign with a key of their own. Verified with
+//! anchors ([`verify_data`]'s `anchors`), each checkpoint's certificate must chain to one of
+//! them at the checkpoint's time. A checkpoint may also carry an RFC 3161 time-stamp token
+//! over its signature value, added after it was written; the report hands each token to the
+//! caller, which verifies it against the time-stamping authority (this crate knows none).
 
 use std::collections::HashMap;
 
 use openssl::hash::{hash, MessageDigest};
 use openssl::sign::Verifier;
-use openssl::x509::X509;
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::{X509VerifyFlags, X509VerifyParam};
+use openssl::x509::{X509StoreContext, X509};
 use serde::{Deserialize, Serialize};
 use tereze_codecs::dsig::{self, Algorithms, SignOptions, SigningKey};
 use uuid::Uuid;
@@ -61,6 +71,10 @@ struct Checkpoint {
     algorithm: Option<String>,
     signature: String,
     certificate: String,
+    /// The signer's intermediate certificates (PEM), which a verifier with anchors needs;
+    /// absent in checkpoints written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    chain: Vec<String>,
 }
 
 fn entry_hash(prev: &[u8], covered: &Covered<'_>) -> Result<Vec<u8>, StoreError> {
@@ -155,9 +169,13 @@ pub(super) fn sign_checkpoint(
             "audit checkpoint: the signing key has no certificate (signing.certificate)".into(),
         )
     })?;
-    let certificate = certificate
-        .to_pem()
-        .map_err(|e| StoreError::engine_failed(format!("audit checkpoint: {e}"), e))?;
+    let pem = |c: &X509| {
+        c.to_pem()
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .map_err(|e| StoreError::engine_failed(format!("audit checkpoint: {e}"), e))
+    };
+    let certificate = pem(certificate)?;
+    let chain = key.chain().iter().map(pem).collect::<Result<_, _>>()?;
     let signature = dsig::sign_bytes(
         key,
         &checkpoint_statement(seq, &hash_hex, now),
@@ -170,7 +188,8 @@ pub(super) fn sign_checkpoint(
         at: now,
         algorithm: Some(signature.algorithm),
         signature: hex(&signature.value),
-        certificate: String::from_utf8_lossy(&certificate).into_owned(),
+        certificate,
+        chain,
     };
     Ok((seq, encode(&cp)?))
 }
@@ -184,6 +203,53 @@ pub struct AuditReport {
     pub unsigned_tail: u64,
     pub signers: Vec<String>,
     pub problems: Vec<String>,
+    /// Each checkpoint, in entry order, with what was checked of it.
+    pub checkpoint_results: Vec<CheckpointResult>,
+}
+
+/// One checkpoint as [`verify_data`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointResult {
+    /// The entry it covers (its number in reports).
+    pub seq: u64,
+    /// When it was signed (Unix milliseconds), as it says.
+    pub at: i64,
+    /// Its signer's subject, when the signature verified.
+    pub signer: Option<String>,
+    /// The anchor its certificate chains to (its subject), when anchors were given and it does.
+    pub anchor: Option<String>,
+    /// The signature value: what a time-stamp token over the checkpoint covers.
+    pub signature: Vec<u8>,
+    /// Its time-stamp token (DER), when one was added.
+    pub token: Option<Vec<u8>>,
+    /// Why it failed (the first reason), if it did.
+    pub failure: Option<String>,
+}
+
+/// A checkpoint that waits for its time-stamp token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitingToken {
+    /// The entry it covers.
+    pub seq: u64,
+    /// When it was signed (Unix milliseconds).
+    pub at: i64,
+    /// The signature value the token must cover.
+    pub signature: Vec<u8>,
+}
+
+/// The checkpoint stored as `checkpoint` at entry `seq`, as one waiting for its token.
+pub(super) fn awaiting_token(seq: u64, checkpoint: &[u8]) -> Result<AwaitingToken, StoreError> {
+    let cp: Checkpoint = decode(checkpoint)?;
+    let signature = unhex(&cp.signature).ok_or_else(|| {
+        StoreError::Engine(format!(
+            "audit checkpoint at entry {seq}: signature is not hex"
+        ))
+    })?;
+    Ok(AwaitingToken {
+        seq,
+        at: cp.at,
+        signature,
+    })
 }
 
 /// Everything [`verify_data`] reads, as stored (the same encodings in both engines), taken
@@ -198,10 +264,18 @@ pub struct AuditData {
     pub(super) checkpoints: Vec<(u64, Vec<u8>)>,
     /// (message, transition) in (message, sequence) order.
     pub(super) history: Vec<(Uuid, Vec<u8>)>,
+    /// (covered entry, time-stamp token DER) of the checkpoints that have one.
+    pub(super) tokens: Vec<(u64, Vec<u8>)>,
 }
 
-/// Walks the chain, its checkpoints and the message histories.
-pub(super) fn verify_data(data: AuditData) -> Result<AuditReport, StoreError> {
+/// Walks the chain, its checkpoints and the message histories. With `anchors`, each
+/// checkpoint's certificate (with the intermediates stored beside it) must chain to one of
+/// them at the checkpoint's time; without, it is checked against its own certificate only.
+pub(super) fn verify_data(
+    data: AuditData,
+    anchors: Option<&[X509]>,
+) -> Result<AuditReport, StoreError> {
+    let tokens: HashMap<u64, Vec<u8>> = data.tokens.iter().cloned().collect();
     let mut problems = Vec::new();
     let mut prev = GENESIS.to_vec();
     let mut expected_seq = 0u64;
@@ -284,33 +358,62 @@ pub(super) fn verify_data(data: AuditData) -> Result<AuditReport, StoreError> {
     let mut n_checkpoints = 0;
     let mut last_signed: Option<u64> = None;
     let mut signers = Vec::new();
+    let mut results = Vec::new();
     for (seq, v) in &data.checkpoints {
         let seq = *seq;
         n_checkpoints += 1;
         let cp: Checkpoint = match decode(v) {
             Ok(c) => c,
             Err(e) => {
-                problems.push(format!("checkpoint at entry {seq}: unreadable ({e})"));
+                let why = format!("unreadable ({e})");
+                problems.push(format!("checkpoint at entry {seq}: {why}"));
+                results.push(CheckpointResult {
+                    seq,
+                    at: 0,
+                    signer: None,
+                    anchor: None,
+                    signature: Vec::new(),
+                    token: tokens.get(&seq).cloned(),
+                    failure: Some(why),
+                });
                 continue;
             }
         };
-        match check_signature(&cp) {
-            Ok(subject) => {
+        let mut result = CheckpointResult {
+            seq,
+            at: cp.at,
+            signer: None,
+            anchor: None,
+            signature: unhex(&cp.signature).unwrap_or_default(),
+            token: tokens.get(&seq).cloned(),
+            failure: None,
+        };
+        let mut fail = |result: &mut CheckpointResult, why: String| {
+            problems.push(format!("checkpoint at entry {seq}: {why}"));
+            result.failure.get_or_insert(why);
+        };
+        match check_signature(&cp, anchors) {
+            Ok((subject, anchor)) => {
                 if !signers.contains(&subject) {
-                    signers.push(subject);
+                    signers.push(subject.clone());
                 }
+                result.signer = Some(subject);
+                result.anchor = anchor;
             }
-            Err(reason) => problems.push(format!("checkpoint at entry {seq}: {reason}")),
+            Err(reason) => fail(&mut result, reason),
         }
         match hashes.get(seq as usize) {
-            None => problems.push(format!(
-                "checkpoint at entry {seq}: the chain ends before it (entries deleted)"
-            )),
-            Some(h) if *h != cp.hash => problems.push(format!(
-                "checkpoint at entry {seq}: the chain's hash there differs from the signed one (history rewritten)"
-            )),
+            None => fail(
+                &mut result,
+                "the chain ends before it (entries deleted)".into(),
+            ),
+            Some(h) if *h != cp.hash => fail(
+                &mut result,
+                "the chain's hash there differs from the signed one (history rewritten)".into(),
+            ),
             Some(_) => {}
         }
+        results.push(result);
         last_signed = Some(last_signed.map_or(seq, |l: u64| l.max(seq)));
     }
 
@@ -343,12 +446,17 @@ pub(super) fn verify_data(data: AuditData) -> Result<AuditReport, StoreError> {
         },
         signers,
         problems,
+        checkpoint_results: results,
     })
 }
 
-/// The checkpoint's signer, or why its signature does not hold; the text becomes one of the
-/// report's problems, which is all a caller does with it.
-fn check_signature(cp: &Checkpoint) -> Result<String, String> {
+/// The checkpoint's signer (and, with `anchors`, the anchor its certificate chains to), or
+/// why it does not hold; the text becomes one of the report's problems, which is all a caller
+/// does with it.
+fn check_signature(
+    cp: &Checkpoint,
+    anchors: Option<&[X509]>,
+) -> Result<(String, Option<String>), String> {
     // The scheme before the certificate: it loads its library (the GOST engine), without
     // which OpenSSL parses a GOST certificate but never decodes its key.
     let scheme = match &cp.algorithm {
@@ -360,6 +468,12 @@ fn check_signature(cp: &Checkpoint) -> Result<String, String> {
     };
     let cert = X509::from_pem(cp.certificate.as_bytes())
         .map_err(|e| format!("unreadable certificate ({e})"))?;
+    // The chain before the signature: a signature by an untrusted key proves nothing, and
+    // the report should say so rather than "verified".
+    let anchor = match anchors {
+        Some(anchors) => Some(chain_to_anchor(cp, &cert, anchors)?),
+        None => None,
+    };
     let signature = unhex(&cp.signature).ok_or("signature is not hex")?;
     let statement = checkpoint_statement(cp.seq, &cp.hash, cp.at);
     let verified = match scheme {
@@ -380,8 +494,65 @@ fn check_signature(cp: &Checkpoint) -> Result<String, String> {
         }
     };
     if verified {
-        Ok(tereze_codecs::dsig::subject_of(&cert))
+        Ok((tereze_codecs::dsig::subject_of(&cert), anchor))
     } else {
         Err("signature does not verify (checkpoint forged or edited)".into())
     }
+}
+
+/// The subject of the anchor `cert` chains to at the checkpoint's time, through the
+/// intermediates stored with it. An anchor may be an intermediate CA (partial chains are
+/// accepted, as recognition accepts a state's document anchors).
+fn chain_to_anchor(cp: &Checkpoint, cert: &X509, anchors: &[X509]) -> Result<String, String> {
+    let failed = |e: openssl::error::ErrorStack| format!("certificate chain check: {e}");
+    let mut intermediates = Stack::new().map_err(failed)?;
+    for (i, pem) in cp.chain.iter().enumerate() {
+        let c = X509::from_pem(pem.as_bytes())
+            .map_err(|e| format!("unreadable intermediate certificate {i} ({e})"))?;
+        intermediates.push(c).map_err(failed)?;
+    }
+    let mut builder = X509StoreBuilder::new().map_err(failed)?;
+    for a in anchors {
+        // Read again now that the checkpoint's scheme has loaded its library: a GOST
+        // anchor parsed before the engine was loaded has no usable key, and OpenSSL then
+        // finds no issuer for the signer.
+        let a = X509::from_der(&a.to_der().map_err(failed)?).map_err(failed)?;
+        builder.add_cert(a).map_err(failed)?;
+    }
+    builder
+        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
+        .map_err(failed)?;
+    let mut param = X509VerifyParam::new().map_err(failed)?;
+    // The checkpoint's time, not now: a checkpoint signed while its certificate was valid
+    // stays proven after the certificate expires.
+    param.set_time((cp.at.div_euclid(1000)) as _);
+    builder.set_param(&param).map_err(failed)?;
+    let store = builder.build();
+    let mut ctx = X509StoreContext::new().map_err(failed)?;
+    let outcome = ctx
+        .init(&store, cert, &intermediates, |c| {
+            let ok = c.verify_cert()?;
+            let top = c
+                .chain()
+                .and_then(|chain| chain.iter().last().map(tereze_codecs::dsig::subject_of));
+            Ok((ok, c.error(), top))
+        })
+        .map_err(failed)?;
+    match outcome {
+        (true, _, Some(anchor)) => Ok(anchor),
+        (true, _, None) => Err("certificate chain check: no chain built".into()),
+        (false, err, _) => Err(format!(
+            "certificate {} does not chain to an anchor at the checkpoint's time ({}): {}",
+            tereze_codecs::dsig::subject_of(cert),
+            time_of(cp.at),
+            err.error_string()
+        )),
+    }
+}
+
+/// Unix milliseconds as OpenSSL prints a certificate time (GMT), for messages.
+fn time_of(ms: i64) -> String {
+    openssl::asn1::Asn1Time::from_unix(ms.div_euclid(1000) as _)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| format!("{ms} ms"))
 }

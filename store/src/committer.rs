@@ -59,6 +59,9 @@ pub struct Committer {
     failed: watch::Receiver<Option<String>>,
     /// Why the next commit waits (its gate said so), while it does.
     paused: Arc<std::sync::Mutex<Option<String>>>,
+    /// The newest event this node's commits wrote to the log (another replica's commits are
+    /// not seen here: readers also look again now and then).
+    newest_event: watch::Receiver<u64>,
 }
 
 impl Committer {
@@ -71,6 +74,7 @@ impl Committer {
         let (fail, failed) = watch::channel(None);
         let paused: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let thread_paused = paused.clone();
+        let (event_tx, newest_event) = watch::channel(store.events(0, 1).map_or(0, |p| p.newest));
         std::thread::Builder::new()
             .name("tereze-commit".into())
             .spawn(move || {
@@ -104,9 +108,12 @@ impl Committer {
                             continue;
                         }
                     }
-                    if let Err(StoreError::Io(e)) =
-                        commit_group(&thread_store, &publish, std::mem::take(&mut group))
-                    {
+                    if let Err(StoreError::Io(e)) = commit_group(
+                        &thread_store,
+                        &publish,
+                        &event_tx,
+                        std::mem::take(&mut group),
+                    ) {
                         fail.send_if_modified(|f| {
                             f.is_none() && f.replace(e.to_string()).is_none()
                         });
@@ -131,7 +138,14 @@ impl Committer {
             failed,
             store,
             paused,
+            newest_event,
         })
+    }
+
+    /// The newest event number committed by this node, changing after each commit that
+    /// wrote events: readers of the log wait on it instead of polling.
+    pub fn newest_event(&self) -> watch::Receiver<u64> {
+        self.newest_event.clone()
     }
 
     /// Why commits wait for room now, if they do.
@@ -263,6 +277,7 @@ fn wait_for_room(gate: &Gate, paused: &std::sync::Mutex<Option<String>>) -> bool
 fn commit_group(
     store: &Store,
     publish: &broadcast::Sender<Change>,
+    newest_event: &watch::Sender<u64>,
     group: Vec<Job>,
 ) -> Result<(), StoreError> {
     let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
@@ -270,7 +285,7 @@ fn commit_group(
     // Left here if the transaction fails before running them all (a connection lost at its
     // start, a fatal error of an earlier request).
     let mut jobs = group.into_iter();
-    let outcome = store.write_with(durable, now_ms(), |t| {
+    let outcome = store.write_logged(durable, now_ms(), |t| {
         for job in jobs.by_ref() {
             let (status, finish) = (job.run)(t);
             finishes.push(finish);
@@ -283,7 +298,16 @@ fn commit_group(
         Ok(())
     });
     match outcome {
-        Ok(((), changes)) => {
+        Ok(((), changes, last_event)) => {
+            // Told before the callers are answered, so a caller that reads the log next finds
+            // its readers already woken.
+            if let Some(seq) = last_event {
+                newest_event.send_if_modified(|n| {
+                    let newer = seq > *n;
+                    *n = (*n).max(seq);
+                    newer
+                });
+            }
             for f in finishes {
                 f(Ok(()));
             }
@@ -343,6 +367,39 @@ mod tests {
         assert_eq!(store.queued("RU").expect("count"), 150);
         let first = events.recv().await.expect("an event");
         assert_eq!(first.transition.state, State::Queued);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_of_the_event_log_are_told_of_each_commit_that_adds_events() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("s.redb");
+        {
+            let store = Arc::new(Store::open(&crate::Location::File(path.clone())).expect("opens"));
+            let c = Committer::start(store, None).expect("starts");
+            let mut newest = c.newest_event();
+            assert_eq!(*newest.borrow_and_update(), 0);
+            c.run(|t| t.enqueue(&[msg(1), msg(2)], &[]))
+                .await
+                .expect("enqueued");
+            assert!(newest.has_changed().expect("open"), "not told");
+            assert_eq!(*newest.borrow_and_update(), 2);
+            // A commit without events tells nothing.
+            c.run(|t| t.set_event_cursor("erp", 1)).await.expect("kept");
+            assert!(!newest.has_changed().expect("open"));
+        }
+        // A committer starts from the newest event the store holds (the first one's thread
+        // lets go of the file once its channel closes).
+        let mut reopened = Store::open(&crate::Location::File(path.clone()));
+        for _ in 0..100 {
+            if reopened.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            reopened = Store::open(&crate::Location::File(path.clone()));
+        }
+        let store = Arc::new(reopened.expect("opens"));
+        let c = Committer::start(store, None).expect("starts");
+        assert_eq!(*c.newest_event().borrow(), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::audit::{AuditData, Head};
+use super::events::{Event, EventPage, Retention};
 use super::records::{
     Filter, Found, Incoming, Meta, OutboxEntry, StampItem, State, StoreError, Transition,
 };
@@ -113,6 +114,20 @@ pub trait EngineTxn {
     ) -> Result<(), StoreError>;
     fn has_checkpoint(&mut self, seq: u64) -> Result<bool, StoreError>;
     fn put_checkpoint(&mut self, seq: u64, checkpoint: &[u8]) -> Result<(), StoreError>;
+    /// Marks the checkpoint at `seq` as waiting for its time-stamp token.
+    fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError>;
+    /// Keeps the checkpoint's time-stamp token (DER); it no longer waits.
+    fn put_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError>;
+
+    // The event log (docs/notifications.md).
+
+    /// Appends `e` as the next event, setting its `seq`: the last one's plus one (1 for the
+    /// first), also across replicas and after compaction.
+    fn append_event(&mut self, e: &mut Event) -> Result<(), StoreError>;
+    /// Drops the events `r` no longer keeps at `now`, never the newest one: how many.
+    fn compact_events(&mut self, r: &Retention, now: i64) -> Result<u64, StoreError>;
+    /// Keeps a reader's cursor (a webhook's last acknowledged sequence number).
+    fn put_event_cursor(&mut self, reader: &str, seq: u64) -> Result<(), StoreError>;
 
     // Documents kept as they came (replacing any held under the same key).
 
@@ -256,6 +271,14 @@ pub trait Engine: Send + Sync {
     fn peers_owed_evidence(&self) -> Result<Vec<String>, StoreError>;
     /// A received message as remembered (its envelope empty when not kept, as at a hub).
     fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError>;
+    /// Up to `limit` checkpoints waiting for their time-stamp token, oldest first: (covered
+    /// entry, checkpoint as stored).
+    fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Up to `limit` (at least one) events numbered after `after`, in order, and the newest
+    /// number written, from one snapshot.
+    fn events_after(&self, after: u64, limit: usize) -> Result<EventPage, StoreError>;
+    /// A reader's cursor as [`EngineTxn::put_event_cursor`] kept it.
+    fn event_cursor(&self, reader: &str) -> Result<Option<u64>, StoreError>;
     /// Peers whose queues another replica added to (PostgreSQL `NOTIFY`); `None` for an
     /// engine with no other writer.
     fn wake_ups(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {

@@ -13,7 +13,7 @@
 //!
 //! The store keeps bytes and records, not the node's domain types (a trader's register record
 //! is the bytes its caller encoded). Modules, each depending only on those before it:
-//! [`records`] (what is kept, errors) → [`audit`] (the hash chain, engine-free) →
+//! [`records`] (what is kept, errors) → [`events`] (the event log's records) → [`audit`] (the hash chain, engine-free) →
 //! [`engine`] (the storage primitives an engine implements) → [`txn`] (every transition,
 //! written once) → [`redb_store`], [`pg_store`] (the engines) → this facade → [`committer`].
 #![forbid(unsafe_code)]
@@ -21,9 +21,11 @@
 pub mod audit;
 pub mod committer;
 pub mod engine;
+pub mod events;
 pub mod pg_store;
 pub mod records;
 pub mod redb_store;
+pub mod sets;
 #[cfg(test)]
 mod suite;
 pub mod txn;
@@ -31,6 +33,7 @@ pub mod txn;
 use std::path::Path;
 
 pub use engine::Engine;
+pub use events::{Event, EventPage, Retention};
 pub use pg_store::{read_password_file, PasswordFileError, PgOptions, PgStore, PgUrlError};
 pub use records::*;
 pub use redb_store::{AuditFileError, RedbStore};
@@ -108,6 +111,18 @@ impl Store {
         now: i64,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<(R, Vec<Change>), StoreError> {
+        self.write_logged(durable, now, f)
+            .map(|(r, changes, _)| (r, changes))
+    }
+
+    /// [`write_with`](Self::write_with), also answering the newest event the write added to
+    /// the log, if any.
+    pub fn write_logged<R>(
+        &self,
+        durable: bool,
+        now: i64,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>, Option<u64>), StoreError> {
         let mut f = Some(f);
         let mut done = None;
         self.engine.transact(durable, now, &mut |raw| {
@@ -116,7 +131,8 @@ impl Store {
                 .ok_or_else(|| StoreError::Engine("a write transaction ran twice".into()))?;
             let mut txn = Txn::new(raw);
             let r = f(&mut txn)?;
-            done = Some((r, txn.into_changes()));
+            let last_event = txn.last_event();
+            done = Some((r, txn.into_changes(), last_event));
             Ok(())
         })?;
         done.ok_or_else(|| {
@@ -136,7 +152,35 @@ impl Store {
 
     /// Verifies the audit chain, its checkpoints and the histories (one consistent snapshot).
     pub fn verify_audit(&self) -> Result<audit::AuditReport, StoreError> {
-        audit::verify_data(self.engine.audit_data()?)
+        self.verify_audit_with(None)
+    }
+
+    /// [`verify_audit`](Self::verify_audit), each checkpoint's certificate also chained to
+    /// one of `anchors` at the checkpoint's time when they are given.
+    pub fn verify_audit_with(
+        &self,
+        anchors: Option<&[openssl::x509::X509]>,
+    ) -> Result<audit::AuditReport, StoreError> {
+        audit::verify_data(self.engine.audit_data()?, anchors)
+    }
+
+    /// Up to `limit` checkpoints waiting for their time-stamp token, oldest first.
+    pub fn checkpoints_awaiting_token(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<audit::AwaitingToken>, StoreError> {
+        self.engine
+            .checkpoints_awaiting_token(limit)?
+            .iter()
+            .map(|(seq, cp)| audit::awaiting_token(*seq, cp))
+            .collect()
+    }
+
+    /// Up to `limit` events after the cursor `after` (0: from the first), in order, with the
+    /// newest number written. A cursor past the newest event, or one whose next events were
+    /// compacted away, is refused ([`StoreError::EventsAhead`], [`StoreError::EventsGone`]).
+    pub fn events(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+        events::check_page(after, self.engine.events_after(after, limit.max(1))?)
     }
 
     /// `redb` or `postgresql`, for logs and metrics.
@@ -148,6 +192,14 @@ impl Store {
 /// Verifies the audit chain of an embedded store file (`node.redb`) that no node has open:
 /// `tereze audit verify DATA_DIR` after the node stopped.
 pub fn verify_audit_file(path: &Path) -> Result<audit::AuditReport, AuditFileError> {
+    verify_audit_file_with(path, None)
+}
+
+/// [`verify_audit_file`] with anchors ([`Store::verify_audit_with`]).
+pub fn verify_audit_file_with(
+    path: &Path,
+    anchors: Option<&[openssl::x509::X509]>,
+) -> Result<audit::AuditReport, AuditFileError> {
     let data = redb_store::audit_data_of_file(path)?;
-    Ok(audit::verify_data(data)?)
+    Ok(audit::verify_data(data, anchors)?)
 }

@@ -25,11 +25,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
+mod event_rows;
+
 use postgres::{Client, Statement};
 use uuid::Uuid;
 
 use super::audit::{self, AuditData, Head};
 use super::engine::{Area, Body, Engine, EngineTxn};
+use super::events::{Event, EventPage, Retention};
 use super::records::{
     decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, StampItem, State,
     StoreError, Transition,
@@ -43,10 +46,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
         2,
         include_str!("../migrations/postgres/0002_conformance.sql"),
     ),
-    // 3 is the event log's (issue 26's events slice): time-stamping keeps 4 when both merge.
+    (3, include_str!("../migrations/postgres/0003_events.sql")),
     (
         4,
-        include_str!("../migrations/postgres/0004_timestamps.sql"),
+        include_str!("../migrations/postgres/0004_checkpoint_tokens.sql"),
+    ),
+    // 3 is the event log's, 4 the audit checkpoints' tokens (issue 26's other slices).
+    (
+        5,
+        include_str!("../migrations/postgres/0005_timestamps.sql"),
     ),
 ];
 
@@ -405,6 +413,7 @@ impl Engine for PgStore {
             notify: BTreeSet::new(),
             appended: Appended::default(),
             replica: &self.opts.replica,
+            events: event_rows::Pending::default(),
         };
         body(&mut t)?;
         t.commit()
@@ -856,7 +865,31 @@ impl Engine for PgStore {
         })
     }
 
+    fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let limit = limit as i64;
+        self.read(move |c, _| {
+            c.query(
+                "SELECT c.seq, c.checkpoint FROM audit_checkpoint_tokens t \
+                 JOIN audit_checkpoints c USING (seq) \
+                 WHERE t.token IS NULL ORDER BY c.seq LIMIT $1",
+                &[&limit],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| Ok((r.get::<_, i64>(0) as u64, r.get(1))))
+            .collect()
+        })
+    }
+
     /// One repeatable-read snapshot.
+    fn events_after(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+        event_rows::after(self, after, limit)
+    }
+
+    fn event_cursor(&self, reader: &str) -> Result<Option<u64>, StoreError> {
+        event_rows::cursor(self, reader)
+    }
+
     fn audit_data(&self) -> Result<AuditData, StoreError> {
         self.read(|c, _| {
             let mut tx = c
@@ -894,6 +927,16 @@ impl Engine for PgStore {
                 .map_err(pg)?
             {
                 data.history.push((r.get(0), r.get(1)));
+            }
+            for r in tx
+                .query(
+                    "SELECT seq, token FROM audit_checkpoint_tokens \
+                     WHERE token IS NOT NULL ORDER BY seq",
+                    &[],
+                )
+                .map_err(pg)?
+            {
+                data.tokens.push((r.get::<_, i64>(0) as u64, r.get(1)));
             }
             tx.commit().map_err(pg)?;
             Ok(data)
@@ -1021,6 +1064,8 @@ struct PgTxn<'a> {
     /// statement at commit (nothing in a transaction reads them back).
     appended: Appended,
     replica: &'a str,
+    /// Events appended by this transaction, written at commit.
+    events: event_rows::Pending,
 }
 
 /// Rows of `audit` and `history`, column by column, for one `unnest` insert.
@@ -1069,6 +1114,7 @@ impl PgTxn<'_> {
                 &[&a.seq, &a.entry, &a.message_id, &a.state, &a.at, &a.transition],
             )?;
         }
+        event_rows::flush(&mut self)?;
         if self.head.dirty() {
             let count = self.head.count() as i64;
             let last = self.head.last().to_vec();
@@ -1398,6 +1444,37 @@ impl EngineTxn for PgTxn<'_> {
             &[&seq, &checkpoint],
         )
         .map(|_| ())
+    }
+
+    fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError> {
+        let seq = seq as i64;
+        self.exec(
+            "INSERT INTO audit_checkpoint_tokens (seq) VALUES ($1) ON CONFLICT (seq) DO NOTHING",
+            &[&seq],
+        )
+        .map(|_| ())
+    }
+
+    fn put_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+        let seq = seq as i64;
+        self.exec(
+            "INSERT INTO audit_checkpoint_tokens (seq, token) VALUES ($1, $2) \
+             ON CONFLICT (seq) DO UPDATE SET token = EXCLUDED.token",
+            &[&seq, &token],
+        )
+        .map(|_| ())
+    }
+
+    fn append_event(&mut self, e: &mut Event) -> Result<(), StoreError> {
+        event_rows::append(self, e)
+    }
+
+    fn compact_events(&mut self, r: &Retention, now: i64) -> Result<u64, StoreError> {
+        event_rows::compact(self, r, now)
+    }
+
+    fn put_event_cursor(&mut self, reader: &str, seq: u64) -> Result<(), StoreError> {
+        event_rows::put_cursor(self, reader, seq)
     }
 
     fn put_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {

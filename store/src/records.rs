@@ -69,8 +69,10 @@ pub struct Filter {
     pub limit: usize,
 }
 
-/// Where a message goes or comes from, kept when it is first stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where a message goes or comes from, kept when it is first stored. A submission set's own
+/// record (docs/national-api.md, "Submission sets") is kept in the same place under the set's
+/// id, with `direction` `set` and its `members`; it has no history, so no search finds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Meta {
     /// `out` (queued here for a peer) or `in` (received from a peer).
     pub direction: String,
@@ -82,7 +84,29 @@ pub struct Meta {
     pub process: Option<String>,
     #[serde(default)]
     pub document_type: Option<String>,
+    /// The submission set an outgoing message was queued in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<Uuid>,
+    /// A submission set's record: its messages, in the order they were queued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<SetMember>,
 }
+
+/// One message of a submission set: where it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetMember {
+    pub message_id: Uuid,
+    /// The recipient state and authority (the final recipient, also when a hub relays).
+    pub country: String,
+    pub authority: String,
+    /// Its verdict as this node knows it: `recognised`, `rejected`, `undelivered`
+    /// (`sets::UNDELIVERED`), or none yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+}
+
+/// `direction` of a submission set's record.
+pub const SET_DIRECTION: &str = "set";
 
 /// A message found by a search.
 #[derive(Debug, Clone)]
@@ -175,6 +199,11 @@ pub enum Payload {
         recipient: String,
         #[serde(skip)]
         receipt: Vec<u8>,
+        /// The state the receipt goes back to, for a next hop that must be told: a receiver's
+        /// later judgement on its way through a hub (docs/receipts.md). `None` for a hub's
+        /// own returns.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sender: Option<String>,
     },
 }
 
@@ -325,6 +354,15 @@ pub enum StoreError {
     UnknownMessage(Uuid),
     #[error("the store is shutting down")]
     Closed,
+    /// An event cursor past the newest event (a cursor from another node, or from a store
+    /// that was replaced).
+    #[error(
+        "no event after {after}: the newest event is {newest}; read from after={newest} or lower"
+    )]
+    EventsAhead { after: u64, newest: u64 },
+    /// The events after a cursor were dropped by compaction (`[notifications]` retention).
+    #[error("the events after {after} were compacted away; the oldest kept is {oldest}: resume from after={} and reconcile what was missed", oldest - 1)]
+    EventsGone { after: u64, oldest: u64 },
     /// The database's schema is not one this build knows (a newer node migrated it).
     #[error("store schema: {0}")]
     Schema(String),
@@ -449,6 +487,7 @@ impl tereze_support::class::Classify for StoreError {
             | Self::NotAwaited(_)
             | Self::UnknownMessage(_) => Class::NotFound,
             Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
+            Self::EventsAhead { .. } | Self::EventsGone { .. } => Class::OutOfRange,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! the counters it used and the audit head in memory and writes them back once, at commit.
 
 mod audit_tables;
+mod event_tables;
 mod stamp_tables;
 
 use std::collections::{HashMap, HashSet};
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 use super::audit::{AuditData, Head};
 use super::engine::{Area, Body, Engine, EngineTxn};
+use super::events::{Event, EventPage, Retention};
 use super::records::{
     decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, StampItem, State,
     StoreError, Transition,
@@ -119,6 +121,7 @@ impl RedbStore {
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit_tables::create(&txn)?;
             stamp_tables::create(&txn)?;
+            event_tables::create(&txn)?;
         }
         txn.commit().map_err(engine)?;
         Ok(Self { db })
@@ -521,6 +524,26 @@ impl EngineTxn for RedbTxn<'_> {
         audit_tables::put_checkpoint(self.txn, seq, checkpoint)
     }
 
+    fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError> {
+        audit_tables::want_token(self.txn, seq)
+    }
+
+    fn put_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+        audit_tables::put_token(self.txn, seq, token)
+    }
+
+    fn append_event(&mut self, e: &mut Event) -> Result<(), StoreError> {
+        event_tables::append(self, e)
+    }
+
+    fn compact_events(&mut self, r: &Retention, now: i64) -> Result<u64, StoreError> {
+        event_tables::compact(self, r, now)
+    }
+
+    fn put_event_cursor(&mut self, reader: &str, seq: u64) -> Result<(), StoreError> {
+        event_tables::put_cursor(self, reader, seq)
+    }
+
     fn put_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.txn
             .open_table(FETCHED_CRLS)
@@ -657,6 +680,18 @@ impl Engine for RedbStore {
 
     fn audit_data(&self) -> Result<AuditData, StoreError> {
         audit_tables::read(&self.db)
+    }
+
+    fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        audit_tables::awaiting_tokens(&self.db, limit)
+    }
+
+    fn events_after(&self, after: u64, limit: usize) -> Result<EventPage, StoreError> {
+        event_tables::after(self, after, limit)
+    }
+
+    fn event_cursor(&self, reader: &str) -> Result<Option<u64>, StoreError> {
+        event_tables::cursor(self, reader)
     }
 
     fn due(

@@ -9,8 +9,8 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use super::{
-    Accepted, Incoming, Location, OutboxEntry, Outgoing, Payload, PgOptions, State, Store,
-    StoreError,
+    Accepted, Filter, Incoming, Location, OutboxEntry, Outgoing, Payload, PgOptions, SetMember,
+    State, Store, StoreError, SET_DIRECTION,
 };
 use tereze_support::hex::hex;
 
@@ -91,7 +91,161 @@ on_both_engines!(
     evidence_obtained_is_kept_noted_and_owed_to_the_peer_until_acknowledged,
     evidence_received_is_kept_once_and_only_for_a_known_message,
     a_hub_owes_received_evidence_to_the_next_hop,
+    a_checkpoint_waits_for_its_time_stamp_token_until_one_is_kept,
+    a_later_judgement_replaces_the_receipt_and_records_the_verdict,
+    a_later_judgement_sent_by_the_receiver_leaves_its_verdict_as_it_was,
+    a_submission_set_is_kept_with_its_members,
 );
+
+fn a_later_judgement_replaces_the_receipt_and_records_the_verdict(fx: &dyn Fixture) {
+    let s = fx.open();
+    let id = Uuid::from_u128(1);
+    enqueue(&s, 100, &[msg(1, 10, "RU")]).expect("enqueued");
+    s.write(200, |t| t.delivered(id, b"first", State::Rejected, None))
+        .expect("delivered");
+    s.write(300, |t| {
+        t.judged_again(
+            id,
+            b"second",
+            State::Recognised,
+            "judged again by RU".into(),
+        )
+    })
+    .expect("judged again");
+    assert_eq!(s.receipt(id).expect("read"), Some(b"second".to_vec()));
+    let last = s
+        .history(id)
+        .expect("h")
+        .last()
+        .cloned()
+        .expect("a transition");
+    assert_eq!(
+        (last.state, last.at, last.note.as_deref()),
+        (State::Recognised, 300, Some("judged again by RU"))
+    );
+}
+
+fn a_later_judgement_sent_by_the_receiver_leaves_its_verdict_as_it_was(fx: &dyn Fixture) {
+    let s = fx.open();
+    let id = Uuid::from_u128(1);
+    s.write(0, |t| t.accept(&incoming(1, "rejected", b"r"), None))
+        .expect("accepted");
+    s.write(10, |t| {
+        t.release_from_quarantine(id, "recognised on a second look".into())?;
+        t.queue_judgement(&Outgoing {
+            message_id: id,
+            conversation_id: id,
+            peer: "KZ".into(),
+            payload: Payload::Receipt {
+                recipient: "RU".into(),
+                receipt: b"judgement 2".to_vec(),
+                sender: Some("KZ".into()),
+            },
+            expires_at: None,
+        })
+    })
+    .expect("released and queued");
+    // The newest judgement is the message's receipt now (the first stays for redeliveries).
+    assert_eq!(s.receipt(id).expect("read"), Some(b"judgement 2".to_vec()));
+    assert_eq!(due(&s, "KZ", 20, 10), [1]);
+    s.write(30, |t| {
+        t.receipt_returned(id, b"judgement 2", "returned to KZ".into())
+    })
+    .expect("returned");
+    assert!(due(&s, "KZ", 40, 10).is_empty());
+    let states: Vec<State> = s.history(id).expect("h").iter().map(|t| t.state).collect();
+    assert_eq!(states.last(), Some(&State::Recognised), "{states:?}");
+    assert!(s.in_inbox(id).expect("inbox"));
+    // A second return (the call answered twice) is no state change either.
+    assert!(matches!(
+        s.write(50, |t| t.receipt_returned(
+            id,
+            b"judgement 2",
+            "again".into()
+        )),
+        Err(StoreError::NotQueued(_))
+    ));
+}
+
+fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
+    let s = fx.open();
+    let set = Uuid::from_u128(99);
+    let members: Vec<SetMember> = [(1, "RU"), (2, "BY")]
+        .iter()
+        .map(|(n, c)| SetMember {
+            message_id: Uuid::from_u128(*n),
+            country: (*c).into(),
+            authority: "CUSTOMS".into(),
+            verdict: None,
+        })
+        .collect();
+    s.write(0, |t| {
+        t.enqueue(&[msg(1, 10, "RU"), msg(2, 10, "BY")], &[])?;
+        t.record_set(set, &members)
+    })
+    .expect("queued as a set");
+    let record = s.meta(set).expect("read").expect("the set's record");
+    assert_eq!(record.direction, SET_DIRECTION);
+    assert_eq!(record.members, members);
+    for m in &members {
+        let meta = s.meta(m.message_id).expect("read").expect("meta");
+        assert_eq!(meta.set, Some(set));
+    }
+    // The set's record is no message: a search does not find it.
+    let found = s
+        .search(&Filter {
+            limit: 10,
+            ..Filter::default()
+        })
+        .expect("search");
+    assert_eq!(found.len(), 2);
+    // A member that was never queued refuses the whole set.
+    assert!(s
+        .write(10, |t| t.record_set(
+            Uuid::from_u128(98),
+            &[SetMember {
+                message_id: Uuid::from_u128(7),
+                country: "KG".into(),
+                authority: "SW".into(),
+                verdict: None,
+            }]
+        ))
+        .is_err());
+    assert!(s.meta(Uuid::from_u128(98)).expect("read").is_none());
+
+    // The set's result follows its messages' verdicts; each change of it is an event.
+    let decided = |s: &Store| -> Vec<String> {
+        s.events(0, 1000)
+            .expect("events")
+            .events
+            .iter()
+            .filter(|e| e.kind == crate::sets::SET_DECIDED)
+            .map(|e| {
+                assert_eq!(e.subject, format!("urn:uuid:{set}"));
+                e.body.as_ref().expect("a body")["result"]
+                    .as_str()
+                    .expect("a result")
+                    .to_owned()
+            })
+            .collect()
+    };
+    let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
+    s.write(20, |t| t.delivered(one, b"r1", State::Recognised, None))
+        .expect("delivered");
+    assert!(decided(&s).is_empty(), "still pending: no event");
+    s.write(30, |t| t.delivered(two, b"r2", State::Rejected, None))
+        .expect("delivered");
+    assert_eq!(decided(&s), ["refused"]);
+    let record = s.meta(set).expect("read").expect("record");
+    assert_eq!(record.members[1].verdict.as_deref(), Some("rejected"));
+    s.write(40, |t| {
+        t.judged_again(two, b"r2'", State::Recognised, "judged again by BY".into())
+    })
+    .expect("judged again");
+    assert_eq!(decided(&s), ["refused", "recognised"]);
+}
+
+mod events;
 
 fn msg(n: u128, conversation: u128, peer: &str) -> Outgoing {
     Outgoing {
@@ -656,6 +810,73 @@ fn kept_trader_answers_are_forgotten_one_or_all(fx: &dyn Fixture) {
 }
 
 // PostgreSQL only: what replicas sharing one database rely on.
+
+/// A checkpoint signer for the suite (its certificate self-signed).
+fn checkpoint_signer() -> tereze_codecs::dsig::SigningKey {
+    use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+    let key = generate_key(KeyKind::EcP256).expect("key");
+    let spec = CertificateSpec {
+        subject: &[("CN", "KZ node")],
+        not_before_days: -1,
+        not_after_days: 1,
+        is_ca: false,
+    };
+    let cert = issue_certificate(&spec, &key, None).expect("cert");
+    tereze_codecs::dsig::SigningKey::new(key, Some(cert)).expect("signing key")
+}
+
+fn a_checkpoint_waits_for_its_time_stamp_token_until_one_is_kept(fx: &dyn Fixture) {
+    let key = checkpoint_signer();
+    let s = fx.open();
+    enqueue(&s, 1, &[msg(1, 1, "RU")]).expect("enqueued");
+    // A checkpoint nobody wants a token for does not wait.
+    s.write(2, |t| t.audit_checkpoint(&key))
+        .expect("checkpoint");
+    assert!(s.checkpoints_awaiting_token(10).expect("read").is_empty());
+    enqueue(&s, 3, &[msg(2, 2, "RU")]).expect("enqueued");
+    let (covered, _) = s
+        .write(4, |t| {
+            let covered = t.audit_checkpoint(&key)?.expect("a new checkpoint");
+            t.want_checkpoint_token(covered - 1)?;
+            Ok(covered)
+        })
+        .expect("checkpoint");
+    drop(s);
+
+    // The wish survives reopening (it was written with the checkpoint).
+    let s = fx.open();
+    let waiting = s.checkpoints_awaiting_token(10).expect("read");
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(waiting[0].seq, covered - 1);
+    assert_eq!(waiting[0].at, 4);
+    let report = s.verify_audit().expect("verifies");
+    let cp = report
+        .checkpoint_results
+        .iter()
+        .find(|c| c.seq == covered - 1)
+        .expect("the checkpoint");
+    assert_eq!(
+        cp.signature, waiting[0].signature,
+        "the token covers the signature value"
+    );
+    assert_eq!(cp.token, None);
+
+    // A token for a checkpoint that does not exist is refused; one for the waiting one kept.
+    assert!(s
+        .write(5, |t| t.record_checkpoint_token(99, b"token"))
+        .is_err());
+    s.write(5, |t| t.record_checkpoint_token(covered - 1, b"token"))
+        .expect("kept");
+    assert!(s.checkpoints_awaiting_token(10).expect("read").is_empty());
+    let report = s.verify_audit().expect("verifies");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let tokens: Vec<_> = report
+        .checkpoint_results
+        .iter()
+        .map(|c| c.token.as_deref())
+        .collect();
+    assert_eq!(tokens, [None, Some(&b"token"[..])]);
+}
 
 fn replica(fx: &PgFixture) -> Store {
     fx.open()

@@ -10,9 +10,10 @@ use uuid::Uuid;
 
 use super::audit;
 use super::engine::{Area, EngineTxn};
+use super::events::{self, Event, Retention};
 use super::records::{
     received_note, requeue_refusal, Accepted, Change, Incoming, Meta, OutboxEntry, Outgoing,
-    Payload, State, StoreError, Transition,
+    Payload, SetMember, State, StoreError, Transition, SET_DIRECTION,
 };
 use tereze_support::hex::hex;
 
@@ -20,6 +21,8 @@ use tereze_support::hex::hex;
 pub struct Txn<'a> {
     raw: &'a mut dyn EngineTxn,
     changes: Vec<Change>,
+    /// The newest event this transaction wrote.
+    last_event: Option<u64>,
 }
 
 impl<'a> Txn<'a> {
@@ -27,7 +30,13 @@ impl<'a> Txn<'a> {
         Self {
             raw,
             changes: Vec::new(),
+            last_event: None,
         }
+    }
+
+    /// The newest event written, for readers waiting for the log to grow once committed.
+    pub(super) fn last_event(&self) -> Option<u64> {
+        self.last_event
     }
 
     /// The state changes made, for subscribers once committed.
@@ -51,11 +60,67 @@ impl Txn<'_> {
         };
         let (seq, entry) = audit::next_entry(self.raw.audit_head()?, id, &transition)?;
         self.raw.append(id, seq, entry, &transition)?;
+        // A trader register record is no message: its event says so.
+        let (kind, message_id) = match state {
+            State::Changed => (events::REGISTER, None),
+            _ => (events::MESSAGE, Some(id)),
+        };
+        self.append_event(Event {
+            seq: 0,
+            at: transition.at,
+            kind: kind.to_owned(),
+            subject: id.hyphenated().to_string(),
+            message_id,
+            state: Some(state.as_str().to_owned()),
+            note: transition.note.clone(),
+            body: None,
+        })?;
         self.changes.push(Change {
             message_id: id,
             transition,
         });
         Ok(())
+    }
+
+    /// Appends `e` to the event log, numbered: its sequence number.
+    fn append_event(&mut self, mut e: Event) -> Result<u64, StoreError> {
+        self.raw.append_event(&mut e)?;
+        self.last_event = Some(e.seq);
+        Ok(e.seq)
+    }
+
+    /// Writes an event of `kind` about `subject` (with `body`, if not JSON `null`) in this
+    /// transaction, so it is committed with the change it reports or not at all: its sequence
+    /// number. For kinds other parts of the node add (docs/notifications.md lists them).
+    pub fn event(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        body: serde_json::Value,
+    ) -> Result<u64, StoreError> {
+        let at = self.raw.now();
+        self.append_event(Event {
+            seq: 0,
+            at,
+            kind: kind.to_owned(),
+            subject: subject.to_owned(),
+            message_id: None,
+            state: None,
+            note: None,
+            body: (!body.is_null()).then_some(body),
+        })
+    }
+
+    /// Drops the events `retention` no longer keeps, never the newest: how many.
+    pub fn compact_events(&mut self, retention: &Retention) -> Result<u64, StoreError> {
+        let now = self.raw.now();
+        self.raw.compact_events(retention, now)
+    }
+
+    /// Keeps a reader's cursor (a webhook's last acknowledged sequence number), written in
+    /// the transaction that follows its acknowledgement.
+    pub fn set_event_cursor(&mut self, reader: &str, seq: u64) -> Result<(), StoreError> {
+        self.raw.put_event_cursor(reader, seq)
     }
 
     /// Records a transition of `id` in its history and the audit log (who did what: the note).
@@ -100,8 +165,7 @@ impl Txn<'_> {
                 direction: "out".into(),
                 peer: m.peer.clone(),
                 conversation: Some(m.conversation_id),
-                process: None,
-                document_type: None,
+                ..Meta::default()
             })
             .collect();
         self.raw.put_outbox(&entries, &metas)?;
@@ -148,6 +212,7 @@ impl Txn<'_> {
         self.record(id, State::Delivered, note)?;
         if matches!(verdict, State::Recognised | State::Rejected) {
             self.record(id, verdict, None)?;
+            self.set_member_judged(id, Some(verdict.as_str()))?;
         }
         Ok(())
     }
@@ -174,7 +239,8 @@ impl Txn<'_> {
     pub fn park(&mut self, id: Uuid, state: State, note: &str) -> Result<(), StoreError> {
         let entry = self.take_from_outbox(id)?;
         self.raw.put_parked(&entry)?;
-        self.record(id, state, Some(note.to_owned()))
+        self.record(id, state, Some(note.to_owned()))?;
+        self.set_member_judged(id, Some(crate::sets::UNDELIVERED))
     }
 
     /// An operator's requeue of a parked message: back at the end of its peer's queue, with
@@ -196,6 +262,7 @@ impl Txn<'_> {
         let peer = entry.message.peer.clone();
         self.raw.put_outbox(std::slice::from_ref(&entry), &[])?;
         self.record(id, State::Queued, Some("requeued by the operator".into()))?;
+        self.set_member_judged(id, None)?;
         Ok(peer)
     }
 
@@ -227,8 +294,7 @@ impl Txn<'_> {
                     direction: "in".into(),
                     peer: m.sender.clone(),
                     conversation: None,
-                    process: None,
-                    document_type: None,
+                    ..Meta::default()
                 },
             )?,
         }
@@ -331,14 +397,37 @@ impl Txn<'_> {
         Ok(Some(count))
     }
 
+    /// Marks the checkpoint covering entry `seq` as waiting for an RFC 3161 time-stamp token,
+    /// in the transaction that signs it, so a crash never loses the wish.
+    pub fn want_checkpoint_token(&mut self, seq: u64) -> Result<(), StoreError> {
+        self.raw.want_checkpoint_token(seq)
+    }
+
+    /// Keeps the time-stamp token (DER) obtained for the checkpoint covering entry `seq`; it
+    /// no longer waits. The caller has checked that the token covers the checkpoint.
+    pub fn record_checkpoint_token(&mut self, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+        if !self.raw.has_checkpoint(seq)? {
+            return Err(StoreError::Engine(format!(
+                "a time-stamp token for a checkpoint at entry {seq}, which does not exist"
+            )));
+        }
+        self.raw.put_checkpoint_token(seq, token)
+    }
+
     /// Keeps the CRL set accepted from `url` (replacing the one held).
     pub fn record_crls(&mut self, url: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.raw.put_crls(url, bytes)
     }
 
-    /// Keeps a signed trust space that is about to be applied.
+    /// Keeps a signed trust space that is about to be applied, with its event.
     pub fn record_trust_space(&mut self, version: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.raw.put_trust_space(version, bytes)
+        self.raw.put_trust_space(version, bytes)?;
+        self.event(
+            events::TRUST_SPACE,
+            &version.to_string(),
+            serde_json::Value::Null,
+        )
+        .map(|_| ())
     }
 
     /// Adds or replaces records of this state's trader register (all or none): (trader id,
@@ -370,7 +459,124 @@ impl Txn<'_> {
         number: u64,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.raw.put_change_set(directory, number, bytes)
+        self.raw.put_change_set(directory, number, bytes)?;
+        self.event(
+            events::CHANGE_SET,
+            &format!("{directory}/{number}"),
+            serde_json::json!({ "directory": directory, "number": number }),
+        )
+        .map(|_| ())
+    }
+
+    /// Keeps a submission set: its record under `set` and, on each member's search row
+    /// (written by `enqueue` before, in the same transaction), the set it belongs to. Refused
+    /// when the id is taken or a member is unknown.
+    pub fn record_set(&mut self, set: Uuid, members: &[SetMember]) -> Result<(), StoreError> {
+        if self.raw.meta(set)?.is_some() {
+            return Err(StoreError::Engine(format!(
+                "submission set {set}: the id is taken"
+            )));
+        }
+        for m in members {
+            let mut meta = self
+                .raw
+                .meta(m.message_id)?
+                .ok_or(StoreError::NotQueued(m.message_id))?;
+            meta.set = Some(set);
+            self.raw.put_meta(m.message_id, &meta)?;
+        }
+        self.raw.put_meta(
+            set,
+            &Meta {
+                direction: SET_DIRECTION.into(),
+                members: members.to_vec(),
+                ..Meta::default()
+            },
+        )
+    }
+
+    /// A later judgement of a message this node sent, verified by the caller against the
+    /// receipt held: it becomes the message's receipt, and its verdict (`Recognised` or
+    /// `Rejected`) a transition with `note`.
+    pub fn judged_again(
+        &mut self,
+        id: Uuid,
+        receipt: &[u8],
+        verdict: State,
+        note: String,
+    ) -> Result<(), StoreError> {
+        self.raw.put_receipt(id, receipt)?;
+        self.record(id, verdict, Some(note))?;
+        self.set_member_judged(id, Some(verdict.as_str()))
+    }
+
+    /// Keeps the new verdict of `id` in its submission set's record, if it is in one, and
+    /// writes a [`crate::sets::SET_DECIDED`] event when the set's result changes with it.
+    fn set_member_judged(&mut self, id: Uuid, verdict: Option<&str>) -> Result<(), StoreError> {
+        let Some(set) = self.raw.meta(id)?.and_then(|m| m.set) else {
+            return Ok(());
+        };
+        let Some(mut record) = self.raw.meta(set)? else {
+            return Ok(());
+        };
+        let before = crate::sets::result(&record.members);
+        let Some(member) = record.members.iter_mut().find(|m| m.message_id == id) else {
+            return Ok(());
+        };
+        member.verdict = verdict.map(str::to_owned);
+        self.raw.put_meta(set, &record)?;
+        if crate::sets::result(&record.members) != before {
+            let body = crate::sets::decided_body(set, &record.members);
+            self.event(crate::sets::SET_DECIDED, &format!("urn:uuid:{set}"), body)?;
+        }
+        Ok(())
+    }
+
+    /// Queues this node's later judgement of a message it received (a receipt payload, for the
+    /// sender's state or the hub on the way), in the transaction that changed the verdict.
+    /// The message's search row and history stay those of a received message, and the
+    /// receipt is kept as the message's newest one; a judgement still queued for it is
+    /// replaced, as the newer one supersedes it. Whether the outbox gained an entry.
+    pub fn queue_judgement(&mut self, out: &Outgoing) -> Result<bool, StoreError> {
+        let id = out.message_id;
+        let Payload::Receipt { receipt, .. } = &out.payload else {
+            return Err(StoreError::Engine(format!(
+                "message {id}: only a receipt is queued as a later judgement"
+            )));
+        };
+        self.raw.put_receipt(id, receipt)?;
+        let replaced = self.raw.queued_among(&[id])?.is_some() && self.raw.drop_outbox(id)?;
+        let sequence = self.raw.next_sequences(1)?;
+        let entry = OutboxEntry {
+            message: out.clone(),
+            sequence,
+            attempts: 0,
+            next_attempt_at: self.raw.now(),
+            last_error: None,
+        };
+        self.raw.put_outbox(std::slice::from_ref(&entry), &[])?;
+        Ok(!replaced)
+    }
+
+    /// A receipt in the outbox reached the next hop. A hub's (a receipt it relays) ends the
+    /// message there as [`Txn::delivered`] does; this node's own later judgement of a message it
+    /// received only leaves the outbox, so the message's state stays its verdict (the history
+    /// said when it was queued).
+    pub fn receipt_returned(
+        &mut self,
+        id: Uuid,
+        receipt: &[u8],
+        note: String,
+    ) -> Result<(), StoreError> {
+        let received_here = self.raw.meta(id)?.is_some_and(|m| m.direction == "in");
+        if received_here {
+            return if self.raw.drop_outbox(id)? {
+                Ok(())
+            } else {
+                Err(StoreError::NotQueued(id))
+            };
+        }
+        self.delivered(id, receipt, State::Delivered, Some(note))
     }
 }
 

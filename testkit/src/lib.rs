@@ -2,8 +2,9 @@
 //! `tereze` binary's `demo` and `bench` (feature `dev-tools`): a throwaway PostgreSQL server
 //! (`pgcluster`), a cluster of real node processes (`cluster`), the tests' helpers that start
 //! nodes and speak HTTP, gRPC and TLS to them (`net`) or run the binary in a temporary
-//! directory (`util`), one stub `Exchange` (`stub`), throwaway SoftHSM2 tokens (`softhsm`) and
-//! an RFC 3161 time-stamping authority (`tsa`, `openssl ts -reply` over HTTP).
+//! directory (`util`), one stub `Exchange` (`stub`), throwaway SoftHSM2 tokens (`softhsm`), an
+//! RFC 3161 time-stamping authority (`tsa`, `openssl ts -reply` over HTTP) and a webhook
+//! receiver that records, fails and restarts on demand (`webhook`).
 //! **Invariant:** knows nothing of the node's code: it drives the `tereze` binary as a process
 //! ([`binary::bin`]) and speaks the published protocol (`proto`), so it depends on `support`,
 //! `proto`, `codecs` and `trust` (the development PKI) only, never on `node` or `store`, and
@@ -18,3 +19,4 @@ pub mod softhsm;
 pub mod stub;
 pub mod tsa;
 pub mod util;
+pub mod webhook;

@@ -3,7 +3,8 @@
 //! `application/timestamp-query`, answered with `application/timestamp-reply`). Each authority
 //! makes its own CA and TSA certificate (extendedKeyUsage timeStamping, critical), so a token
 //! from one authority checked against another's CA is a token from an authority nobody
-//! trusts; [`TsaOptions::expired`] gives one whose TSA certificate has already expired.
+//! trusts; [`TsaOptions::expired`] gives one whose TSA certificate has already expired, and
+//! [`TsaOptions::expires_in`] one whose certificate expires while the test runs.
 //!
 //! Controls for the tests: [`TestAuthority::stop`] and [`TestAuthority::start`] (down and back
 //! on the same port), [`TestAuthority::set_delay`], [`TestAuthority::set_other_imprint`] (answers
@@ -43,6 +44,9 @@ pub struct TsaOptions {
     /// The TSA certificate is issued by an intermediate CA, which the tokens carry; the
     /// root alone is what [`TestAuthority::ca_pem`] gives.
     pub intermediate: bool,
+    /// The TSA certificate expires this long after the authority is made (tokens made before
+    /// stay valid; the authority keeps signing after, as a careless one would).
+    pub expires_in: Option<Duration>,
 }
 
 struct Shared {
@@ -94,11 +98,15 @@ fn name(cn: &str) -> X509Name {
 }
 
 fn days_from_now(days: i64) -> Asn1Time {
+    seconds_from_now(days * 86_400)
+}
+
+fn seconds_from_now(seconds: i64) -> Asn1Time {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64;
-    Asn1Time::from_unix(now + days * 86_400).expect("time")
+    Asn1Time::from_unix(now + seconds).expect("time")
 }
 
 fn serial() -> Asn1Integer {
@@ -169,7 +177,11 @@ fn certificates(options: &TsaOptions) -> (X509, Option<X509>, X509, PKey<Private
         (-30, 1825)
     };
     b.set_not_before(&days_from_now(from)).expect("nb");
-    b.set_not_after(&days_from_now(to)).expect("na");
+    match options.expires_in {
+        Some(d) => b.set_not_after(&seconds_from_now(d.as_secs() as i64)),
+        None => b.set_not_after(&days_from_now(to)),
+    }
+    .expect("na");
     b.append_extension(BasicConstraints::new().build().expect("bc"))
         .expect("bc");
     b.append_extension(
@@ -325,9 +337,8 @@ impl TestAuthority {
         let listener = loop {
             match TcpListener::bind(self.addr) {
                 Ok(l) => break l,
-                Err(e) if tries < 50 => {
+                Err(_) if tries < 50 => {
                     tries += 1;
-                    let _ = e;
                     std::thread::sleep(Duration::from_millis(100));
                 }
                 Err(e) => panic!("test authority: cannot bind {} again: {e}", self.addr),

@@ -46,7 +46,7 @@ impl Client {
     /// Asks the authority for a token over `imprint` (a SHA-256 value); returns the token
     /// (TimeStampToken ContentInfo DER, as `openssl ts -reply -token_out` writes it) once its
     /// status, nonce and imprint are checked. The token's signature and chain are not judged
-    /// here: [`crate::verify`] does that against the trust space's authorities.
+    /// here: [`crate::verify()`] does that against the trust space's authorities.
     pub async fn stamp(&self, imprint: &[u8; 32]) -> Result<Vec<u8>, TimestampError> {
         let (query, nonce) = request(imprint);
         let answer = tereze_support::http::exchange(

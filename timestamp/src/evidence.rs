@@ -41,7 +41,8 @@ pub fn imprint_of_root(root: &Hash) -> [u8; 32] {
 }
 
 /// The batch over `signature_values` (each the raw `SignatureValue` octets): the imprint to
-/// request a token for, and each value's path, in order.
+/// request a token for, and each value's path, in order. Give at least one value: an empty
+/// batch has no paths, and its imprint (over an all-zero root) covers nothing.
 pub fn batch<T: AsRef<[u8]>>(signature_values: &[T]) -> ([u8; 32], Vec<Path>) {
     let leaves: Vec<Hash> = signature_values
         .iter()
@@ -64,14 +65,17 @@ impl Evidence {
         Evidence { token, path }
     }
 
-    /// The documented encoding (module header).
+    /// The documented encoding (module header). A token over [`MAX_TOKEN`] bytes or a path
+    /// over [`MAX_STEPS`] steps (neither comes out of [`batch`] and an authority) is written as
+    /// given and refused by [`Evidence::from_bytes`].
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(10 + self.token.len() + self.path.len() * 33);
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
-        out.extend_from_slice(&(self.token.len() as u32).to_be_bytes());
+        let len = u32::try_from(self.token.len()).unwrap_or(u32::MAX);
+        out.extend_from_slice(&len.to_be_bytes());
         out.extend_from_slice(&self.token);
-        out.push(self.path.len() as u8);
+        out.push(u8::try_from(self.path.len()).unwrap_or(u8::MAX));
         for s in &self.path {
             out.push(u8::from(s.sibling_left));
             out.extend_from_slice(&s.sibling);
@@ -140,7 +144,7 @@ impl Evidence {
     }
 
     /// Checks that this evidence stamps `signature_value` (its raw octets) and that the token
-    /// verifies against `authorities` ([`verify`]).
+    /// verifies against `authorities` ([`verify()`]).
     pub fn verify(
         &self,
         signature_value: &[u8],

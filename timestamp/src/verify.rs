@@ -1,5 +1,5 @@
 //! Checking a time-stamp token (RFC 3161 §2.4.2, CMS per RFC 5652 §5) against the
-//! authorities the trust space lists. **Guarantee:** [`verify`] returns a [`Stamp`] only when
+//! authorities the trust space lists. **Guarantee:** [`verify()`] returns a [`Stamp`] only when
 //! every check below passed, in this order (docs/timestamps.md):
 //!
 //! 1. the bytes are a ContentInfo of SignedData whose eContentType is id-ct-TSTInfo, with one
@@ -8,7 +8,8 @@
 //!    the expected one;
 //! 3. signed attributes: content-type is id-ct-TSTInfo, message-digest is the hash of the
 //!    encapsulated TSTInfo, and an ESS signing-certificate (v1 or v2) names the signer
-//!    certificate, which the token carries;
+//!    certificate, which the token carries (or, for a token requested without certReq, an
+//!    authority lists);
 //! 4. the signer certificate has extendedKeyUsage timeStamping, marked critical (§2.3);
 //! 5. the signature over the DER SET OF the signed attributes verifies with it (RSA PKCS#1
 //!    v1.5, ECDSA; GOST R 34.10-2012 when the GOST engine is loaded);
@@ -450,8 +451,8 @@ fn check_chain<'a>(
 }
 
 fn is_time_error(e: X509VerifyResult) -> bool {
-    // X509_V_ERR_CERT_NOT_YET_VALID, _CERT_HAS_EXPIRED, and the same for CRLs never
-    // consulted here.
+    // X509_V_ERR_CERT_NOT_YET_VALID (9) and X509_V_ERR_CERT_HAS_EXPIRED (10), for the signer
+    // or any certificate of its chain; no CRL is consulted here.
     matches!(e.as_raw(), 9 | 10)
 }
 
@@ -512,7 +513,17 @@ pub fn verify(
             _ => None,
         })
         .collect();
-    let signer_cert = signer_certificate(signer, &certs)?;
+    // A token asked for without certReq carries no certificate (`openssl ts -query` without
+    // `-cert`): the signer's may then be among the authorities' listed certificates. It is
+    // still checked like any other (ESS, EKU, signature, chain).
+    let listed: Vec<Certificate> = authorities
+        .iter()
+        .flat_map(|a| a.certificates.iter())
+        .filter_map(|c| c.to_der().ok())
+        .filter_map(|d| Certificate::from_der(&d).ok())
+        .collect();
+    let signer_cert =
+        signer_certificate(signer, &certs).or_else(|_| signer_certificate(signer, &listed))?;
     let subject = signer_cert.tbs_certificate.subject.to_string();
     let signer_der = signer_cert
         .to_der()

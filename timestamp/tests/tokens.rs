@@ -126,6 +126,36 @@ fn a_token_made_with_the_openssl_cli_alone_verifies() {
         .expect("openssl ts -reply -token_out");
     let imprint = openssl::sha::sha256(b"signature value");
     verify(&token, &imprint, &[authority_of(&tsa)]).expect("CLI token verifies");
+
+    // Without -cert the token carries no certificate: it verifies only when the authority
+    // lists the signing certificate too.
+    let bare = dir.path().join("bare.tsq");
+    let out = std::process::Command::new("openssl")
+        .args(["ts", "-query", "-sha256", "-data"])
+        .arg(&data)
+        .arg("-out")
+        .arg(&bare)
+        .output()
+        .expect("openssl ts -query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = tsa
+        .token(&std::fs::read(&bare).expect("query"))
+        .expect("openssl ts -reply -token_out");
+    assert_eq!(
+        code(verify(&token, &imprint, &[authority_of(&tsa)])),
+        "no-signer-certificate"
+    );
+    let both = format!(
+        "{}{}",
+        tsa.ca_pem(),
+        std::fs::read_to_string(tsa.tsa_cert_path()).expect("tsa.pem")
+    );
+    let listed = Authority::from_pem("KZ", &tsa.url(), both.as_bytes()).expect("authority");
+    verify(&token, &imprint, &[listed]).expect("the listed signing certificate is used");
 }
 
 fn code(r: Result<impl std::fmt::Debug, TimestampError>) -> &'static str {
@@ -227,5 +257,25 @@ fn the_test_authority_goes_down_and_comes_back_on_the_same_url() {
     assert_eq!(
         code(Client::new("https://tsa.test/", Duration::from_secs(1))),
         "bad-url"
+    );
+}
+
+#[test]
+fn a_token_stays_good_after_its_authority_certificate_expires() {
+    let tsa = TestAuthority::with(TsaOptions {
+        expires_in: Some(Duration::from_secs(2)),
+        ..TsaOptions::default()
+    });
+    let trusted = [authority_of(&tsa)];
+    let imprint = [5u8; 32];
+    let before = stamp(&tsa, &imprint).expect("token while valid");
+    // Wait out the certificate (its notAfter has one-second resolution).
+    std::thread::sleep(Duration::from_secs(4));
+    let after = stamp(&tsa, &imprint).expect("the authority still signs");
+    let s = verify(&before, &imprint, &trusted).expect("judged at genTime, not now");
+    assert!(s.gen_time < chrono::Utc::now());
+    assert_eq!(
+        code(verify(&after, &imprint, &trusted)),
+        "not-valid-at-gen-time"
     );
 }

@@ -247,6 +247,57 @@ fn sign_trust_space(out: &Path, hub: &str) -> Result<(), DevPkiError> {
     write(&out.join("trust-space.xml"), doc.to_xml().as_bytes())
 }
 
+/// Lists a time-stamping authority for `state` in a development trust space written by
+/// [`init`] in `out` (`url`, `certificates` PEM; `required`: the state's envelopes must carry a
+/// token), checks the result, and signs `trust-space.xml` again when `hub` is given (as
+/// [`init`] does). For tests and demos that run a test authority (`testkit::tsa`); nodes read
+/// the change at their next start or trust-space reload.
+pub fn add_timestamp_authority(
+    out: &Path,
+    hub: Option<&str>,
+    state: &str,
+    url: &str,
+    certificates: &str,
+    required: bool,
+) -> Result<(), DevPkiError> {
+    let source = out.join("trust-space.toml");
+    let text = std::fs::read_to_string(&source)
+        .map_err(|e| DevPkiError::Io(source.display().to_string(), e))?;
+    let head = format!("[[state]]\ncode = \"{state}\"\n");
+    let start = text.find(&head).ok_or_else(|| {
+        DevPkiError::Spec(format!("{state} is not a state of {}", source.display()))
+    })? + head.len();
+    // The state's block ends where the next state or the recognition matrix begins.
+    let end = ["\n[[state]]", "\n# Recognition", "\n[[recognition]]"]
+        .iter()
+        .filter_map(|m| text[start..].find(m))
+        .min()
+        .map_or(text.len(), |i| start + i + 1);
+    let table = format!(
+        "\n[[state.timestamp_authority]]\nurl = \"{url}\"\ncertificates = \"\"\"\n{}\n\"\"\"\n\n",
+        certificates.trim()
+    );
+    let flag = if required {
+        "timestamp_required = true\n"
+    } else {
+        ""
+    };
+    let changed = format!(
+        "{}{flag}{}{table}{}",
+        &text[..start],
+        &text[start..end],
+        &text[end..]
+    );
+    // Check it as a node would before writing it.
+    let (file, _) = crate::TrustSpace::read(changed.as_bytes(), None)?;
+    crate::TrustSpace::from_file(file, &source).map_err(|e| DevPkiError::Spec(e.to_string()))?;
+    write(&source, changed.as_bytes())?;
+    match hub {
+        Some(h) => sign_trust_space(out, h),
+        None => Ok(()),
+    }
+}
+
 pub fn ports(base: u16, index: usize) -> Ports {
     let start = base + (index as u16) * 10;
     Ports {
@@ -576,6 +627,40 @@ mod tests {
                 .to_string(),
             "--algorithm: CN is not one of the states or the hub (KZ, RU, BY, EEC)"
         );
+    }
+
+    #[test]
+    fn a_time_stamping_authority_is_added_to_the_signed_dev_trust_space() {
+        let dir = tempfile::tempdir().expect("dir");
+        init(&spec(dir.path())).expect("dev PKI");
+        let d = dir.path();
+        let pem = std::fs::read_to_string(d.join("kz/root.pem")).expect("a certificate");
+        add_timestamp_authority(d, Some("EEC"), "RU", "http://127.0.0.1:9/tsa", &pem, true)
+            .expect("added");
+        add_timestamp_authority(d, Some("EEC"), "RU", "http://127.0.0.1:8/tsa", &pem, false)
+            .expect("a second one");
+        let anchor = crate::read_anchor(&d.join("eec/root.pem")).expect("anchor");
+        let trust = crate::TrustSpace::load(&d.join("trust-space.xml"), Some(&anchor))
+            .expect("signed trust space");
+        let ru = trust.state("RU").expect("RU");
+        assert!(ru.timestamp_required);
+        let urls: Vec<&str> = ru
+            .timestamp_authorities
+            .iter()
+            .map(|a| a.url.as_str())
+            .collect();
+        assert_eq!(urls, ["http://127.0.0.1:9/tsa", "http://127.0.0.1:8/tsa"]);
+        assert!(trust
+            .state("KZ")
+            .expect("KZ")
+            .timestamp_authorities
+            .is_empty());
+        let e = add_timestamp_authority(d, Some("EEC"), "XX", "http://x/", &pem, false)
+            .expect_err("no such state");
+        assert!(e.to_string().starts_with("XX is not a state"), "{e}");
+        let e = add_timestamp_authority(d, Some("EEC"), "KZ", "https://x/", &pem, false)
+            .expect_err("https");
+        assert!(e.to_string().contains("timestamp_authority[0].url"), "{e}");
     }
 }
 

@@ -9,6 +9,12 @@
 //! Leaf = SHA-256(0x00 ‖ exclusive C14N of `rc:Entry`); node = SHA-256(0x01 ‖ left ‖ right);
 //! an odd node at the end of a level moves up unchanged (`support::merkle`, shared with the
 //! time-stamp batch evidence).
+//!
+//! A receiver that judges a message again and changes its verdict signs a *later judgement*:
+//! the same entry with an `rc:Judgement` (its number, 2 and up, and when it was made) inside
+//! the signed leaf. [`ReceiptVerifier::verify`] refuses it, so it never passes for the first
+//! receipt; [`ReceiptVerifier::verify_later`] takes only a judgement numbered above the one
+//! held, so a replayed or older one changes nothing.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -38,6 +44,23 @@ pub struct EntryFacts {
     pub verdict: String,
     /// Reason codes for a rejection.
     pub reasons: Vec<String>,
+    /// Set on a later judgement of the same message; `None` on the first receipt.
+    pub judgement: Option<Judgement>,
+}
+
+/// Which judgement of a message a receipt carries, when it is not the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    /// 2 for the first judgement after the receipt given on arrival, and so on: each later
+    /// judgement of a message has a higher number than the one before.
+    pub number: u32,
+    /// When the receiver judged again (the batch's `ReceivedAt` stays the arrival time).
+    pub at: DateTime<Utc>,
+}
+
+/// The judgement number of a receipt: 1 for the first one, given on arrival.
+pub fn judgement_number(facts: &EntryFacts) -> u32 {
+    facts.judgement.map_or(1, |j| j.number)
 }
 
 /// What a verified receipt proves.
@@ -66,6 +89,15 @@ pub enum ReceiptError {
     NotInBatch,
     #[error("receipt is for {found}, expected {expected}")]
     Mismatch { expected: String, found: String },
+    /// A later judgement where the first receipt is expected: it must never stand for it.
+    #[error("receipt is a later judgement (number {0}) of its message, not the receipt given on arrival")]
+    LaterJudgement(u32),
+    /// A receipt given on arrival where a later judgement is expected.
+    #[error("receipt is the one given on arrival, not a later judgement")]
+    NotAJudgement,
+    /// A later judgement no newer than the one held: a replay or an older one.
+    #[error("receipt is judgement {found} of its message; judgement {held} is held already")]
+    NotNewer { held: u32, found: u32 },
     /// The batch signature holds but uses an algorithm the receiver's state does not permit.
     #[error("receipt signature by {receiver}: {source}")]
     AlgorithmNotPermitted {
@@ -93,6 +125,14 @@ fn entry_c14n(e: &EntryFacts) -> String {
     for r in &e.reasons {
         s.push_str(&format!("<rc:Reason>{}</rc:Reason>", escape(r)));
     }
+    if let Some(j) = &e.judgement {
+        // Attributes in the order exclusive C14N writes them (by name).
+        s.push_str(&format!(
+            "<rc:Judgement At=\"{}\" Number=\"{}\"></rc:Judgement>",
+            j.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+            j.number
+        ));
+    }
     s.push_str("</rc:Entry>");
     s
 }
@@ -110,6 +150,16 @@ pub fn issue(
 ) -> Result<Vec<Vec<u8>>, ReceiptError> {
     if entries.is_empty() {
         return Ok(Vec::new());
+    }
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.judgement.is_some_and(|j| j.number < 2))
+    {
+        return Err(ReceiptError::Malformed(format!(
+            "for message {} would number a later judgement {}: later judgements start at 2",
+            e.message_id,
+            judgement_number(e)
+        )));
     }
     let canon: Vec<String> = entries.iter().map(entry_c14n).collect();
     let leaves: Vec<merkle::Hash> = canon.iter().map(|c| merkle::leaf(c.as_bytes())).collect();
@@ -209,8 +259,66 @@ pub struct ReceiptVerifier {
 impl ReceiptVerifier {
     /// Checks `receipt` against the anchors in `trust` and the algorithms `policy` permits
     /// (the receiver state's, from the trust space), and that it is for `message_id` with
-    /// envelope digest `digest` from node `receiver`.
+    /// envelope digest `digest` from node `receiver`, and that it is the receipt given on
+    /// arrival (a later judgement is refused: [`ReceiptError::LaterJudgement`]).
     pub fn verify(
+        &self,
+        receipt: &[u8],
+        trust: &TrustStore,
+        policy: Option<&AlgorithmPolicy>,
+        receiver: &str,
+        message_id: Uuid,
+        digest: &[u8],
+    ) -> Result<ReceiptFacts, ReceiptError> {
+        let facts = self.verify_any(receipt, trust, policy, receiver, message_id, digest)?;
+        match facts.entry.judgement {
+            Some(j) => Err(ReceiptError::LaterJudgement(j.number)),
+            None => Ok(facts),
+        }
+    }
+
+    /// Checks a later judgement of `message_id` as [`verify`](Self::verify) checks a receipt,
+    /// against `held`, the receipt the sender holds for it (verified when it was taken; its
+    /// envelope digest is the one the new judgement must name). Refused unless it is a later
+    /// judgement numbered above the held one: the receipt given on arrival never passes for
+    /// one, and a replayed or older judgement changes nothing.
+    pub fn verify_later(
+        &self,
+        receipt: &[u8],
+        trust: &TrustStore,
+        policy: Option<&AlgorithmPolicy>,
+        receiver: &str,
+        message_id: Uuid,
+        held: &[u8],
+    ) -> Result<ReceiptFacts, ReceiptError> {
+        let (held, held_receiver) = read_held(held)?;
+        if held_receiver != receiver {
+            return Err(ReceiptError::Mismatch {
+                expected: format!("a judgement of a message sent to {held_receiver}"),
+                found: format!("one from {receiver}"),
+            });
+        }
+        if held.message_id != message_id {
+            return Err(ReceiptError::Mismatch {
+                expected: format!("message {message_id}"),
+                found: format!("a held receipt for message {}", held.message_id),
+            });
+        }
+        let facts = self.verify_any(receipt, trust, policy, receiver, message_id, &held.digest)?;
+        let Some(j) = facts.entry.judgement else {
+            return Err(ReceiptError::NotAJudgement);
+        };
+        let held_number = judgement_number(&held);
+        if j.number <= held_number {
+            return Err(ReceiptError::NotNewer {
+                held: held_number,
+                found: j.number,
+            });
+        }
+        Ok(facts)
+    }
+
+    fn verify_any(
         &self,
         receipt: &[u8],
         trust: &TrustStore,
@@ -309,26 +417,9 @@ impl ReceiptVerifier {
                     source,
                 })?;
         }
-        let entry_doc = xml::parse(&entry_bytes)?;
-        let e = entry_doc.root();
-        let id_text = text(&entry_doc, e, "MessageId")?;
-        let found_id = id_text
-            .strip_prefix("urn:uuid:")
-            .and_then(|u| Uuid::parse_str(u).ok())
-            .ok_or_else(|| {
-                ReceiptError::Malformed(format!("MessageId {id_text:?} is not urn:uuid"))
-            })?;
-        let found_digest = b64(&text(&entry_doc, e, "Digest")?, "Digest")?;
-        let verdict = text(&entry_doc, e, "Verdict")?;
-        let reasons = entry_doc
-            .child_elements(e)
-            .filter(|c| {
-                entry_doc
-                    .element(*c)
-                    .is_some_and(|x| x.is(RECEIPT_NAMESPACE, "Reason"))
-            })
-            .map(|c| entry_doc.text_content(c))
-            .collect();
+        let entry = entry_facts(&entry_bytes)?;
+        let found_id = entry.message_id;
+        let found_digest = entry.digest.clone();
         if found_id != message_id {
             return Err(ReceiptError::Mismatch {
                 expected: format!("message {message_id}"),
@@ -348,17 +439,96 @@ impl ReceiptVerifier {
             });
         }
         Ok(ReceiptFacts {
-            entry: EntryFacts {
-                message_id: found_id,
-                digest: found_digest,
-                verdict,
-                reasons,
-            },
+            entry,
             receiver: signed.receiver,
             received_at: signed.received_at,
             signer: signed.signer,
         })
     }
+}
+
+/// The entry of a receipt, read without checking its signature: for a receipt this node
+/// verified when it took it (the one it holds for a message), never for one from outside.
+pub fn read_entry(receipt: &[u8]) -> Result<EntryFacts, ReceiptError> {
+    read_held(receipt).map(|(entry, _)| entry)
+}
+
+/// [`read_entry`] and the state whose node signed the batch (`rc:Receiver`).
+fn read_held(receipt: &[u8]) -> Result<(EntryFacts, String), ReceiptError> {
+    let limits = xml::Limits {
+        max_bytes: 1 << 20,
+        ..xml::Limits::default()
+    };
+    let doc = xml::parse_with_limits(receipt, &limits)?;
+    let entry = child(&doc, doc.root(), "Entry")?;
+    let batch = child(&doc, doc.root(), "Batch")?;
+    let receiver = text(&doc, batch, "Receiver")?;
+    let bytes = c14n::canonicalize(&doc, NodeSet::subtree(entry), &C14nOptions::exclusive());
+    Ok((entry_facts(&bytes)?, receiver))
+}
+
+/// What an entry says, from its canonical bytes. Only the elements the format defines, in
+/// its order: an unknown element could carry a meaning this reader would drop.
+fn entry_facts(entry_bytes: &[u8]) -> Result<EntryFacts, ReceiptError> {
+    let entry_doc = xml::parse(entry_bytes)?;
+    let e = entry_doc.root();
+    let id_text = text(&entry_doc, e, "MessageId")?;
+    let message_id = id_text
+        .strip_prefix("urn:uuid:")
+        .and_then(|u| Uuid::parse_str(u).ok())
+        .ok_or_else(|| ReceiptError::Malformed(format!("MessageId {id_text:?} is not urn:uuid")))?;
+    let digest = b64(&text(&entry_doc, e, "Digest")?, "Digest")?;
+    let verdict = text(&entry_doc, e, "Verdict")?;
+    let mut reasons = Vec::new();
+    let mut judgement = None;
+    for (i, c) in entry_doc.child_elements(e).enumerate() {
+        let Some(x) = entry_doc.element(c) else {
+            continue;
+        };
+        let expected = match i {
+            0 => "MessageId",
+            1 => "Digest",
+            2 => "Verdict",
+            _ if judgement.is_none() && x.is(RECEIPT_NAMESPACE, "Reason") => {
+                reasons.push(entry_doc.text_content(c));
+                continue;
+            }
+            _ if judgement.is_none() && x.is(RECEIPT_NAMESPACE, "Judgement") => {
+                judgement = Some(read_judgement(x)?);
+                continue;
+            }
+            _ => "",
+        };
+        if expected.is_empty() || !x.is(RECEIPT_NAMESPACE, expected) {
+            return Err(ReceiptError::Malformed(format!(
+                "entry holds an unexpected {}",
+                entry_doc.describe(c)
+            )));
+        }
+    }
+    Ok(EntryFacts {
+        message_id,
+        digest,
+        verdict,
+        reasons,
+        judgement,
+    })
+}
+
+fn read_judgement(x: &Element) -> Result<Judgement, ReceiptError> {
+    let number = x
+        .attribute("Number")
+        .and_then(|n| n.parse::<u32>().ok())
+        .filter(|n| *n >= 2)
+        .ok_or_else(|| {
+            ReceiptError::Malformed("rc:Judgement's Number must be a whole number from 2 up".into())
+        })?;
+    let at = x
+        .attribute("At")
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .ok_or_else(|| ReceiptError::Malformed("rc:Judgement's At is not a time".into()))?
+        .with_timezone(&Utc);
+    Ok(Judgement { number, at })
 }
 
 fn verify_batch(
@@ -415,7 +585,161 @@ mod tests {
             digest: digest(format!("envelope {n}").as_bytes()),
             verdict: "recognised".into(),
             reasons: vec![],
+            judgement: None,
         }
+    }
+
+    /// Judgement `number` of message `n`, recognised now.
+    fn later(n: u128, number: u32) -> EntryFacts {
+        EntryFacts {
+            judgement: Some(Judgement {
+                number,
+                at: DateTime::from_timestamp_millis(1_800_000_000_000 + i64::from(number))
+                    .expect("time"),
+            }),
+            ..facts(n)
+        }
+    }
+
+    /// The receipt given on arrival for message `n`: rejected.
+    fn first_rejection(key: &SigningKey, n: u128) -> Vec<u8> {
+        let mut f = facts(n);
+        f.verdict = "rejected".into();
+        f.reasons = vec!["document-not-recognised".into()];
+        issue(key, "RU", Utc::now(), &[f])
+            .expect("issued")
+            .remove(0)
+    }
+
+    #[test]
+    fn a_later_judgement_is_written_in_canonical_form_and_read_back() {
+        let mut f = later(1, 3);
+        f.reasons = vec!["signature-invalid".into()];
+        let written = entry_c14n(&f);
+        let doc = xml::parse(written.as_bytes()).expect("parses");
+        let canon = c14n::canonicalize(&doc, NodeSet::document(), &C14nOptions::exclusive());
+        assert_eq!(String::from_utf8(canon).expect("utf-8"), written);
+        assert_eq!(entry_facts(written.as_bytes()).expect("reads"), f);
+    }
+
+    #[test]
+    fn a_later_judgement_verifies_against_the_receipt_held() {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
+        let held = first_rejection(&key, 7);
+        let new = issue(&key, "RU", Utc::now(), &[later(7, 2)]).expect("issued");
+        let f = ReceiptVerifier::default()
+            .verify_later(
+                &new[0],
+                &trust(&cert),
+                None,
+                "RU",
+                Uuid::from_u128(7),
+                &held,
+            )
+            .expect("a later judgement verifies");
+        assert_eq!(f.entry.verdict, "recognised");
+        assert_eq!(f.entry.judgement.map(|j| j.number), Some(2));
+        // And a third judgement over the second.
+        let third = issue(&key, "RU", Utc::now(), &[later(7, 3)]).expect("issued");
+        let f = ReceiptVerifier::default()
+            .verify_later(
+                &third[0],
+                &trust(&cert),
+                None,
+                "RU",
+                Uuid::from_u128(7),
+                &new[0],
+            )
+            .expect("the third over the second");
+        assert_eq!(judgement_number(&f.entry), 3);
+    }
+
+    #[test]
+    fn a_later_judgement_never_passes_for_the_first_receipt() {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
+        let f = later(7, 2);
+        let new = issue(&key, "RU", Utc::now(), std::slice::from_ref(&f)).expect("issued");
+        let e = ReceiptVerifier::default()
+            .verify(&new[0], &trust(&cert), None, "RU", f.message_id, &f.digest)
+            .expect_err("not a first receipt");
+        assert!(matches!(e, ReceiptError::LaterJudgement(2)), "{e}");
+    }
+
+    #[test]
+    fn the_first_receipt_cannot_pass_as_a_later_judgement() {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
+        let held = first_rejection(&key, 7);
+        let other_first = issue(&key, "RU", Utc::now(), &[facts(7)]).expect("issued");
+        let e = ReceiptVerifier::default()
+            .verify_later(
+                &other_first[0],
+                &trust(&cert),
+                None,
+                "RU",
+                Uuid::from_u128(7),
+                &held,
+            )
+            .expect_err("a first receipt");
+        assert!(matches!(e, ReceiptError::NotAJudgement), "{e}");
+        // Nor can a judgement number below 2 be issued.
+        let e = issue(&key, "RU", Utc::now(), &[later(7, 1)]).expect_err("number 1");
+        assert!(matches!(e, ReceiptError::Malformed(_)), "{e}");
+    }
+
+    #[test]
+    fn a_replayed_or_older_judgement_is_refused() {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
+        let second = issue(&key, "RU", Utc::now(), &[later(7, 2)]).expect("issued");
+        let third = issue(&key, "RU", Utc::now(), &[later(7, 3)]).expect("issued");
+        let v = ReceiptVerifier::default();
+        let t = trust(&cert);
+        let id = Uuid::from_u128(7);
+        let e = v
+            .verify_later(&second[0], &t, None, "RU", id, &second[0])
+            .expect_err("replayed");
+        assert!(
+            matches!(e, ReceiptError::NotNewer { held: 2, found: 2 }),
+            "{e}"
+        );
+        let e = v
+            .verify_later(&second[0], &t, None, "RU", id, &third[0])
+            .expect_err("older");
+        assert!(
+            matches!(e, ReceiptError::NotNewer { held: 3, found: 2 }),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_later_judgement_of_another_envelope_or_message_is_refused() {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
+        let held = first_rejection(&key, 7);
+        let mut other_digest = later(7, 2);
+        other_digest.digest = digest(b"another envelope");
+        let new = issue(&key, "RU", Utc::now(), &[other_digest]).expect("issued");
+        let e = ReceiptVerifier::default()
+            .verify_later(
+                &new[0],
+                &trust(&cert),
+                None,
+                "RU",
+                Uuid::from_u128(7),
+                &held,
+            )
+            .expect_err("another digest");
+        assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
+        let new = issue(&key, "RU", Utc::now(), &[later(8, 2)]).expect("issued");
+        let e = ReceiptVerifier::default()
+            .verify_later(
+                &new[0],
+                &trust(&cert),
+                None,
+                "RU",
+                Uuid::from_u128(8),
+                &held,
+            )
+            .expect_err("the held receipt is another message's");
+        assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
     }
 
     fn trust(cert: &openssl::x509::X509) -> TrustStore {

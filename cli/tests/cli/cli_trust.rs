@@ -384,3 +384,57 @@ fn a_states_algorithm_policy_is_shown_diffed_signed_and_enforced_by_recognise() 
         "{err}"
     );
 }
+
+#[test]
+fn time_stamping_authorities_are_shown_diffed_and_signed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    init_dev(d, "19900");
+    let anchor = d.join("eec/root.pem");
+    let before = d.join("before.xml");
+    std::fs::copy(d.join("trust-space.xml"), &before).expect("copy");
+    let pem = std::fs::read_to_string(d.join("kz/root.pem")).expect("a certificate");
+    tereze_trust::devpki::add_timestamp_authority(
+        d,
+        Some("EEC"),
+        "KZ",
+        "http://127.0.0.1:9/tsa",
+        &pem,
+        true,
+    )
+    .expect("added");
+    let (code, out, err) = tereze(&[
+        "trust",
+        "show",
+        "--anchor",
+        arg(&anchor),
+        arg(&d.join("trust-space.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("  time-stamping authority http://127.0.0.1:9/tsa\n  time-stamp token required before delivery\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("time-stamping authority").count(),
+        1,
+        "KZ only: {out}"
+    );
+    let (code, out, err) = tereze(&[
+        "trust",
+        "diff",
+        "--anchor",
+        arg(&anchor),
+        arg(&before),
+        arg(&d.join("trust-space.xml")),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("~ state KZ: time-stamping authorities"),
+        "{out}"
+    );
+    assert!(
+        out.contains("~ state KZ: timestamp_required false -> true"),
+        "{out}"
+    );
+}

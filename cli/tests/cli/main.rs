@@ -8,6 +8,7 @@
 use tereze_testkit::net;
 use tereze_testkit::util;
 
+mod cli_audit;
 mod cli_gost;
 mod cli_node;
 mod cli_pkcs11;

@@ -138,6 +138,11 @@ impl SigningKey {
         matches!(self.key, PrivateKey::External(_))
     }
 
+    /// The intermediate certificates sent along with the signer's (no self-signed root).
+    pub fn chain(&self) -> &[X509] {
+        &self.chain
+    }
+
     pub fn certificate(&self) -> Option<&X509> {
         self.certificate.as_ref()
     }

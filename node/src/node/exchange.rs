@@ -459,14 +459,19 @@ impl Exchange for ExchangeService {
     ) -> Result<Response<ReturnReceiptsResponse>, Status> {
         let caller = self.caller(&request)?;
         if caller.role != Role::Hub {
-            return Err(Status::permission_denied(format!(
-                "only a hub returns receipts; {} is a member",
-                caller.code
-            )));
+            // A member returns only its own later judgements (docs/receipts.md).
+            let r = super::verdicts::take_from_member(
+                &self.node,
+                &caller.code,
+                request.into_inner().receipts,
+            )
+            .await?;
+            return Ok(Response::new(r));
         }
         let node = self.node.clone();
         let mut accepted = Vec::new();
         let mut deliveries = Vec::new();
+        let mut later = Vec::new();
         for r in request.into_inner().receipts {
             let Some(id) = parse_id(&r.message_id) else {
                 continue;
@@ -476,10 +481,9 @@ impl Exchange for ExchangeService {
                 .awaited(id)
                 .map_err(|e| super::answer::store_status(&e))?;
             let Some((recipient, digest)) = awaited else {
-                // Already delivered (a repeated return) counts as taken; unknown ids do not.
-                if node.store().receipt(id).ok().flatten().is_some() {
-                    accepted.push(r.message_id);
-                }
+                // Delivered already: a later judgement, or a repeated return (taken); unknown
+                // ids are not taken.
+                later.push(r);
                 continue;
             };
             let trust = node.trust();
@@ -527,6 +531,7 @@ impl Exchange for ExchangeService {
             .await
             .map_err(|e| super::answer::store_status(&e))?;
         node.metrics.relay.delivered.inc_by(n);
+        accepted.extend(super::verdicts::take_from_hub(&node, later).await?);
         Ok(Response::new(ReturnReceiptsResponse { accepted }))
     }
 }
@@ -623,29 +628,46 @@ pub(crate) fn recognise_quarantine(
 
 /// Judges every quarantined message again ([`recognise_quarantine`]) and moves those now
 /// recognised to the inbox, their history (and so the audit log) saying who asked: the ids
-/// released and how many are still rejected. The receipts given at the time stand.
+/// released and how many are still rejected. The receipts given at the time stand; each
+/// released message's new verdict is signed and queued for its sender in the same
+/// transaction (`verdicts`).
 pub(crate) async fn rejudge_quarantine(
     node: &Arc<Node>,
     by: &str,
 ) -> Result<(Vec<Uuid>, usize), RejudgeError> {
     let n = node.clone();
-    let (released, still) = tokio::task::spawn_blocking(move || recognise_quarantine(&n))
-        .await
-        .map_err(RejudgeError::Worker)??;
+    let (released, still, judgements) = tokio::task::spawn_blocking(move || {
+        let (released, still) = recognise_quarantine(&n)?;
+        let judgements = super::verdicts::sign_releases(&n, &released)?;
+        Ok::<_, RejudgeError>((released, still, judgements))
+    })
+    .await
+    .map_err(RejudgeError::Worker)??;
     let version = node.trust().version;
-    let ids = released.clone();
     let note = format!("recognised on a second look under trust space v{version}, {by}");
-    node.committer
+    let queued = node
+        .committer
         .run(move |t| {
-            for id in &ids {
-                match t.release_from_quarantine(*id, note.clone()) {
-                    Ok(()) | Err(crate::store::StoreError::NotQuarantined(_)) => {}
+            let mut queued = Vec::new();
+            for j in &judgements {
+                match t.release_from_quarantine(j.message_id, format!("{note}{}", j.note)) {
+                    Ok(()) => {}
+                    Err(crate::store::StoreError::NotQuarantined(_)) => continue,
                     Err(e) => return Err(e),
                 }
+                if let Some(out) = &j.out {
+                    if t.queue_judgement(out)? {
+                        queued.push(out.peer.clone());
+                    }
+                }
             }
-            Ok(())
+            Ok(queued)
         })
         .await?;
+    node.outbox_add(queued.len() as u64);
+    for peer in queued {
+        node.waker(&peer).notify_one();
+    }
     Ok((released, still))
 }
 
@@ -657,6 +679,9 @@ pub(crate) enum RejudgeError {
     Worker(#[source] tokio::task::JoinError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    /// The new verdicts could not be prepared (signed).
+    #[error(transparent)]
+    Verdicts(#[from] super::verdicts::ReleaseError),
 }
 
 impl Classify for RejudgeError {
@@ -664,6 +689,7 @@ impl Classify for RejudgeError {
         match self {
             RejudgeError::Worker(e) => Class::of_worker(e),
             RejudgeError::Store(e) => e.class(),
+            RejudgeError::Verdicts(e) => e.class(),
         }
     }
 }
@@ -851,6 +877,7 @@ fn check_and_sign(
             digest: c.digest.clone(),
             verdict: c.verdict.clone(),
             reasons: c.reasons.clone(),
+            judgement: None,
         })
         .collect();
     let receipts = receipt::issue(&node.signing, &node.config.state, Utc::now(), &facts)

@@ -41,12 +41,15 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
     };
     let submit = Router::new()
         .route("/v1/messages", post(post_message))
-        .route("/v1/messages/{id}", get(get_message));
+        .route("/v1/messages/{id}", get(get_message))
+        .route("/v1/submissions/{id}", get(get_submission));
     let inbox = Router::new().route("/v1/inbox", get(get_inbox)).route(
         "/v1/messages/{id}/attachments/{attachment}",
         get(get_attachment),
     );
     let ack = Router::new().route("/v1/inbox/ack", post(post_ack));
+    // Following messages (as Window.Subscribe does): the submitters' operation.
+    let events = Router::new().route("/v1/events", get(super::events::get_events));
     let begin_upload = Router::new().route("/v1/uploads", post(post_upload));
     // Streamed to and from disk, never buffered: limits are attachments.max_attachment_bytes,
     // checked as bytes arrive.
@@ -58,6 +61,7 @@ pub(crate) fn router(node: Arc<Node>) -> Router {
         .merge(guarded(Some(Operation::Submit), submit))
         .merge(guarded(Some(Operation::Inbox), inbox))
         .merge(guarded(Some(Operation::Ack), ack))
+        .merge(guarded(Some(Operation::Submit), events))
         .merge(guarded(Some(Operation::Upload), begin_upload))
         .merge(guarded(
             Some(Operation::Traders),
@@ -406,6 +410,7 @@ async fn post_message(
         Ok(queued) => (
             StatusCode::ACCEPTED,
             Json(json!({
+                "set_id": queued.first().and_then(|q| q.set_id).map(|s| format!("urn:uuid:{s}")),
                 "messages": queued.iter().map(|q| json!({
                     "message_id": format!("urn:uuid:{}", q.message_id),
                     "conversation_id": format!("urn:uuid:{}", q.conversation_id),
@@ -448,6 +453,18 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
     .into_response()
 }
 
+/// A submission set's one decision (docs/protocol.md, "Submission sets").
+async fn get_submission(State(node): Shared, Path(id): Path<String>) -> Response {
+    let Some(set) = parse_id(&id) else {
+        return error(StatusCode::BAD_REQUEST, format!("{id:?} is not a urn:uuid"));
+    };
+    match super::submission_sets::view(&node, set) {
+        Ok(Some(v)) => Json(v.to_json()).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no submission set {id}")),
+        Err(e) => answer::response(&e),
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct InboxQuery {
     limit: Option<usize>,
@@ -465,7 +482,7 @@ async fn get_inbox(State(node): Shared, Query(q): Query<InboxQuery>) -> Response
     match node.store().inbox_after(after, limit) {
         Ok(page) => Json(json!({
             "next": super::window::next_cursor(&page, after),
-            "messages": page.iter().map(|(_, m)| json!({
+            "messages": page.into_iter().map(|(_, m)| super::verdicts::current(&node, m)).map(|m| json!({
                 "message_id": format!("urn:uuid:{}", m.message_id),
                 "sender": m.sender,
                 "verdict": m.verdict,

@@ -83,6 +83,8 @@ pub(crate) struct Metrics {
     pub(crate) relay: tereze_relay::Metrics,
     /// Connections of the HTTP doors and calls of the Window, against `[connections]`.
     pub(crate) connections: super::doors::Doors,
+    /// Each webhook's last acknowledged event and lag (docs/notifications.md).
+    pub(crate) event_webhooks: super::webhooks::Progress,
 }
 
 impl Metrics {
@@ -154,6 +156,7 @@ impl Metrics {
             r.register(*name, *help, (*counter).clone());
         }
         r.register_collector(Box::new(self.rejections.clone()));
+        r.register_collector(Box::new(self.event_webhooks.clone()));
         r.register(
             "messages",
             "Messages submitted here, by peer, common process and document type",
@@ -346,6 +349,7 @@ pub(crate) fn registry(
     national_refusals.register(&mut r);
     queue_bytes.register(&mut r);
     disk.register(&mut r);
+    super::checkpoint_token::register(node.clone(), &mut r);
     NodeGauges::register(node, &mut r);
     r
 }
@@ -366,7 +370,7 @@ mod tests {
 
     /// Every series of `/metrics` and its type, under its OpenMetrics family name (a counter
     /// `X` is sampled as `X_total`): renaming one is a change of the node's contract.
-    const SERIES: [(&str, &str); 69] = [
+    const SERIES: [(&str, &str); 72] = [
         ("preparing_reserved_mb", "gauge"),
         ("documents_preparing", "gauge"),
         ("preparing_refused", "counter"),
@@ -436,6 +440,9 @@ mod tests {
         ("timestamp_evidence_refused", "counter"),
         ("timestamp_pending", "gauge"),
         ("timestamp_lag_seconds", "gauge"),
+        ("audit_checkpoint_token_lag_seconds", "gauge"),
+        ("event_webhook_acknowledged", "gauge"),
+        ("event_webhook_lag", "gauge"),
     ];
 
     /// A node opened (not run) from a development PKI's configuration.

@@ -11,7 +11,9 @@ pub(crate) mod admin;
 pub(crate) mod answer;
 #[cfg(test)]
 mod answer_tests;
+mod checkpoint_token;
 pub(crate) mod crl;
+pub(crate) mod events;
 pub(crate) mod exchange;
 mod gost;
 pub(crate) mod http;
@@ -21,9 +23,12 @@ pub(crate) mod reference;
 mod relay_host;
 mod run;
 pub(crate) mod stamper;
+mod submission_sets;
 pub(crate) mod submit;
 pub(crate) mod traders;
 pub(crate) mod transfer;
+mod verdicts;
+pub(crate) mod webhooks;
 pub(crate) mod window;
 
 use std::path::Path;
@@ -629,8 +634,9 @@ impl Node {
     /// the number of entries it covers.
     pub(crate) async fn checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
+        let stamped = !checkpoint_token::authorities(self).is_empty();
         self.committer
-            .run(move |t| t.audit_checkpoint(&node.signing))
+            .run(move |t| sign_checkpoint(t, &node.signing, stamped))
             .await
     }
 
@@ -638,8 +644,9 @@ impl Node {
     /// budget dropped) cannot add an entry after it.
     async fn last_checkpoint(self: &Arc<Self>) -> Result<Option<u64>, StoreError> {
         let node = self.clone();
+        let stamped = !checkpoint_token::authorities(self).is_empty();
         self.committer
-            .run_last(move |t| t.audit_checkpoint(&node.signing))
+            .run_last(move |t| sign_checkpoint(t, &node.signing, stamped))
             .await
     }
 
@@ -651,4 +658,19 @@ impl Node {
     pub(crate) fn outbox_sub(&self, n: u64) {
         self.outbox.removed(n);
     }
+}
+
+/// Signs a checkpoint and, when the state's checkpoints are time-stamped (`stamped`), marks it
+/// as waiting for its token in the same transaction: the token comes later
+/// ([`checkpoint_token`]), the checkpoint never waits for it.
+fn sign_checkpoint(
+    t: &mut crate::store::Txn<'_>,
+    key: &SigningKey,
+    stamped: bool,
+) -> Result<Option<u64>, StoreError> {
+    let covered = t.audit_checkpoint(key)?;
+    if let (true, Some(count)) = (stamped, covered) {
+        t.want_checkpoint_token(count - 1)?;
+    }
+    Ok(covered)
 }

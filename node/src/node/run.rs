@@ -13,9 +13,9 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    accept, admin, calls, crl, doors, exchange, http, proto, reference, relay, tls, transfer,
-    window, CheckpointFailure, Node, StartError, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
-    WINDOW_CONNECTION_WINDOW, WINDOW_STREAM_WINDOW,
+    accept, admin, calls, crl, doors, events, exchange, http, proto, reference, relay, tls,
+    transfer, webhooks, window, CheckpointFailure, Node, StartError, KEEPALIVE_INTERVAL,
+    KEEPALIVE_TIMEOUT, WINDOW_CONNECTION_WINDOW, WINDOW_STREAM_WINDOW,
 };
 use crate::config::NodeConfig;
 use crate::store::StoreError;
@@ -239,6 +239,9 @@ fn spawn_duties(node: &Arc<Node>, tasks: &mut JoinSet<()>) {
     tasks.spawn(transfer::collect(node.clone()));
     tasks.spawn(checkpoint_every_interval(node.clone()));
     tasks.spawn(super::stamper::run(node.clone()));
+    tasks.spawn(super::checkpoint_token::stamp_every_interval(node.clone()));
+    tasks.spawn(events::compact(node.clone()));
+    webhooks::spawn(node, tasks);
 }
 
 /// Replicas sharing a PostgreSQL store: another replica's enqueue wakes this one's workers for

@@ -17,7 +17,7 @@ use super::queue_bytes::{Held, PER_REQUEST};
 use super::Node;
 use crate::attachments::AttachmentError;
 use crate::class::{Class, Classify};
-use crate::store::{AttachmentMeta, Outgoing, Payload, State, StoreError};
+use crate::store::{AttachmentMeta, Outgoing, Payload, SetMember, State, StoreError};
 
 /// One submission, whichever door it came through.
 #[derive(Debug, Clone)]
@@ -64,6 +64,9 @@ pub(crate) struct Queued {
     pub(crate) message_id: Uuid,
     pub(crate) conversation_id: Uuid,
     pub(crate) recipient: Participant,
+    /// The submission set it was queued in (a submission format's), the same for all of
+    /// them: the handle of the set's one decision (`GET /v1/submissions/{id}`).
+    pub(crate) set_id: Option<Uuid>,
 }
 
 /// Why a submission was refused. A refusal caused by another error keeps it as its source;
@@ -274,6 +277,11 @@ pub(crate) async fn submit_admitted(
     // a few at a time, each within its budget, bound what intake can take.
     let preparing = reserve(node, &s, deadline).await?;
     let sub_by = s.by.by();
+    let set_id = node
+        .catalog
+        .format(&s.format)
+        .is_some_and(|f| f.kind == FormatKind::Submission)
+        .then(Uuid::new_v4);
     let n = node.clone();
     let stamping = super::stamper::enabled(node);
     // Parsing, translation and signing are CPU work: keep them off the async workers.
@@ -317,6 +325,15 @@ pub(crate) async fn submit_admitted(
         before.push((State::Translated, None));
     }
     before.push((State::Signed, None));
+    let members: Vec<SetMember> = prepared
+        .iter()
+        .map(|p| SetMember {
+            message_id: p.0.message_id,
+            country: p.1.country.clone(),
+            authority: p.1.authority.clone(),
+            verdict: None,
+        })
+        .collect();
     node.committer
         .run(move |t| {
             t.enqueue(&outgoing, &before)?;
@@ -326,6 +343,10 @@ pub(crate) async fn submit_admitted(
             // In the same commit as the envelope: a crash loses neither.
             for (id, leaf) in &leaves {
                 t.await_stamp(*id, super::stamper::ENVELOPE, leaf, waiting.clone())?;
+            }
+            // The set's membership with its messages: its decision can never miss one.
+            if let Some(set) = set_id {
+                t.record_set(set, &members)?;
             }
             Ok(())
         })
@@ -353,6 +374,7 @@ pub(crate) async fn submit_admitted(
             message_id: o.message_id,
             conversation_id: o.conversation_id,
             recipient,
+            set_id,
         });
     }
     Ok(out)

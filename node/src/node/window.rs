@@ -15,6 +15,7 @@ use super::proto::{
     AttachmentData, BeginUploadRequest, FetchAttachmentRequest, UploadChunk, UploadResponse,
     UploadStatusRequest,
 };
+use super::proto::{GetSubmissionRequest, SubmissionDecision, SubmissionMember};
 use super::proto::{
     InboxAckRequest, InboxAckResponse, InboxMessage, InboxPullRequest, InboxPullResponse,
     ReferenceChange, StatusEvent, StatusRequest, StatusResponse, SubmitRequest, SubmitResponse,
@@ -42,6 +43,74 @@ pub(crate) struct WindowService {
 
 fn id_arg(s: &str, field: &str) -> Result<Uuid, Status> {
     parse_id(s).ok_or_else(|| Status::invalid_argument(format!("{field}: {s:?} is not a urn:uuid")))
+}
+
+/// Events read from the log per look, and held for a slow reader.
+const REPLAY_PAGE: usize = 100;
+
+/// `Subscribe` with `after`: the log's events after it (those of `wanted` messages, or all),
+/// then each new one as it is committed. A slow reader holds the reading task back (the
+/// events wait in the log, not in memory); a cursor compacted away ends the stream with
+/// `OUT_OF_RANGE` naming the oldest event kept.
+fn replay_and_follow(
+    node: Arc<Node>,
+    after: u64,
+    wanted: Vec<Uuid>,
+) -> Result<tokio_stream::wrappers::ReceiverStream<Result<StatusEvent, Status>>, Status> {
+    // A cursor past the end is refused now rather than as the stream's first item.
+    node.store()
+        .events(after, 1)
+        .map_err(|e| answer::store_status(&e))?;
+    let (tx, rx) = tokio::sync::mpsc::channel(REPLAY_PAGE);
+    tokio::spawn(async move {
+        let mut cursor = after;
+        loop {
+            let wait = std::time::Duration::from_secs(super::events::MAX_WAIT_SECONDS);
+            let read = tokio::select! {
+                _ = tx.closed() => return,
+                r = super::events::read_after(&node, cursor, REPLAY_PAGE, wait) => r,
+            };
+            let page = match read {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = tx.send(Err(answer::store_status(&e))).await;
+                    return;
+                }
+            };
+            if node.shutdown.is_cancelled() {
+                return;
+            }
+            for e in &page.events {
+                cursor = e.seq;
+                if !wanted.is_empty() && !e.message_id.is_some_and(|id| wanted.contains(&id)) {
+                    continue;
+                }
+                if tx.send(Ok(status_event(e))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// A logged event as the Window streams it.
+fn status_event(e: &crate::store::Event) -> StatusEvent {
+    StatusEvent {
+        message_id: e
+            .message_id
+            .map(|id| format!("urn:uuid:{id}"))
+            .unwrap_or_default(),
+        transition: Some(Transition {
+            state: e.state.clone().unwrap_or_default(),
+            at_ms: e.at,
+            note: e.note.clone().unwrap_or_default(),
+        }),
+        seq: e.seq,
+        kind: e.kind.clone(),
+        subject: e.subject.clone(),
+        body_json: e.body.as_ref().map(|b| b.to_string()).unwrap_or_default(),
+    }
 }
 
 pub(crate) fn transition(t: &crate::store::Transition) -> Transition {
@@ -111,6 +180,11 @@ impl Window for WindowService {
         .await
         .map_err(|e| answer::status(&e))?;
         Ok(Response::new(SubmitResponse {
+            set_id: queued
+                .first()
+                .and_then(|q| q.set_id)
+                .map(|s| format!("urn:uuid:{s}"))
+                .unwrap_or_default(),
             messages: queued
                 .into_iter()
                 .map(|q| SubmittedMessage {
@@ -119,6 +193,38 @@ impl Window for WindowService {
                     recipient_country: q.recipient.country,
                     recipient_authority: q.recipient.authority,
                 })
+                .collect(),
+        }))
+    }
+
+    async fn get_submission(
+        &self,
+        request: Request<GetSubmissionRequest>,
+    ) -> Result<Response<SubmissionDecision>, Status> {
+        self.authorise(&request, Some(Operation::Submit), "Window.GetSubmission")?;
+        let r = request.into_inner();
+        let id = id_arg(&r.set_id, "set_id")?;
+        let v = super::submission_sets::view(&self.node, id)
+            .map_err(|e| answer::store_status(&e))?
+            .ok_or_else(|| Status::not_found(format!("no submission set {}", r.set_id)))?;
+        let member = |m: &super::submission_sets::MemberView| SubmissionMember {
+            message_id: format!("urn:uuid:{}", m.message_id),
+            recipient_country: m.country.clone(),
+            recipient_authority: m.authority.clone(),
+            state: m.state.clone(),
+            verdict: m.verdict.clone().unwrap_or_default(),
+            reasons: m.reasons.clone(),
+            note: m.note.clone().unwrap_or_default(),
+        };
+        Ok(Response::new(SubmissionDecision {
+            set_id: format!("urn:uuid:{id}"),
+            result: v.result.into(),
+            messages: v.members.iter().map(member).collect(),
+            refused: v
+                .members
+                .iter()
+                .filter(|m| m.refused())
+                .map(member)
                 .collect(),
         }))
     }
@@ -158,12 +264,16 @@ impl Window for WindowService {
         request: Request<SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         self.authorise(&request, Some(Operation::Submit), "Window.Subscribe")?;
+        let request = request.into_inner();
         let wanted: Vec<Uuid> = request
-            .into_inner()
             .message_ids
             .iter()
             .map(|s| id_arg(s, "message_ids"))
             .collect::<Result<_, _>>()?;
+        if let Some(after) = request.after {
+            let stream = replay_and_follow(self.node.clone(), after, wanted)?;
+            return Ok(Response::new(Box::pin(self.until_shutdown(stream))));
+        }
         let rx = self.node.committer.subscribe();
         let stream =
             tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |c| match c {
@@ -171,6 +281,7 @@ impl Window for WindowService {
                     Some(Ok(StatusEvent {
                         message_id: format!("urn:uuid:{}", c.message_id),
                         transition: Some(transition(&c.transition)),
+                        ..Default::default()
                     }))
                 }
                 Ok(_) => None,
@@ -325,7 +436,8 @@ impl Window for WindowService {
             next,
             messages: page
                 .into_iter()
-                .map(|(_, m)| InboxMessage {
+                .map(|(_, m)| super::verdicts::current(&self.node, m))
+                .map(|m| InboxMessage {
                     message_id: format!("urn:uuid:{}", m.message_id),
                     sender: m.sender,
                     envelope: m.envelope,

@@ -12,6 +12,11 @@ use crate::records::StoreError;
 const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 const AUDIT_HEAD: TableDefinition<&str, &[u8]> = TableDefinition::new("audit_head");
 const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_checkpoints");
+/// Checkpoint (covered entry) → its RFC 3161 time-stamp token (DER), added after it.
+const CHECKPOINT_TOKENS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("audit_checkpoint_tokens");
+/// Checkpoints that wait for their token: a small table, so the node's retry reads only them.
+const TOKENS_WANTED: TableDefinition<u64, ()> = TableDefinition::new("audit_tokens_wanted");
 /// (message, audit sequence) → one transition: appending never rewrites earlier ones.
 pub(super) const HISTORY: TableDefinition<(u128, u64), &[u8]> = TableDefinition::new("history");
 
@@ -33,6 +38,8 @@ pub(super) fn create(txn: &WriteTransaction) -> Result<(), StoreError> {
     txn.open_table(AUDIT_HEAD).map_err(engine)?;
     txn.open_table(CHECKPOINTS).map_err(engine)?;
     txn.open_table(HISTORY).map_err(engine)?;
+    txn.open_table(CHECKPOINT_TOKENS).map_err(engine)?;
+    txn.open_table(TOKENS_WANTED).map_err(engine)?;
     Ok(())
 }
 
@@ -110,6 +117,46 @@ pub(super) fn put_checkpoint(
     Ok(())
 }
 
+/// Marks the checkpoint at `seq` as waiting for its time-stamp token.
+pub(super) fn want_token(txn: &WriteTransaction, seq: u64) -> Result<(), StoreError> {
+    txn.open_table(TOKENS_WANTED)
+        .map_err(engine)?
+        .insert(seq, ())
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Keeps the checkpoint's token; it no longer waits.
+pub(super) fn put_token(txn: &WriteTransaction, seq: u64, token: &[u8]) -> Result<(), StoreError> {
+    txn.open_table(CHECKPOINT_TOKENS)
+        .map_err(engine)?
+        .insert(seq, token)
+        .map_err(engine)?;
+    txn.open_table(TOKENS_WANTED)
+        .map_err(engine)?
+        .remove(seq)
+        .map_err(engine)?;
+    Ok(())
+}
+
+/// Up to `limit` checkpoints waiting for their token, oldest first: (covered entry, checkpoint).
+pub(super) fn awaiting_tokens(
+    db: &Database,
+    limit: usize,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    let txn = db.begin_read().map_err(engine)?;
+    let wanted = txn.open_table(TOKENS_WANTED).map_err(engine)?;
+    let checkpoints = txn.open_table(CHECKPOINTS).map_err(engine)?;
+    let mut out = Vec::new();
+    for row in wanted.iter().map_err(engine)?.take(limit) {
+        let seq = row.map_err(engine)?.0.value();
+        if let Some(cp) = checkpoints.get(seq).map_err(engine)? {
+            out.push((seq, cp.value().to_vec()));
+        }
+    }
+    Ok(out)
+}
+
 /// Reads the chain, its checkpoints and the message histories in one snapshot.
 pub(super) fn read(db: &Database) -> Result<AuditData, StoreError> {
     let txn = db.begin_read().map_err(engine)?;
@@ -150,6 +197,17 @@ pub(super) fn read(db: &Database) -> Result<AuditData, StoreError> {
         let (k, v) = row.map_err(engine)?;
         data.history
             .push((Uuid::from_u128(k.value().0), v.value().to_vec()));
+    }
+    // A store written before tokens were kept has no such table: no tokens.
+    match txn.open_table(CHECKPOINT_TOKENS) {
+        Ok(t) => {
+            for row in t.iter().map_err(engine)? {
+                let (k, v) = row.map_err(engine)?;
+                data.tokens.push((k.value(), v.value().to_vec()));
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(engine(e)),
     }
     Ok(data)
 }
@@ -470,5 +528,158 @@ mod tests {
                 "{uri}: {p:?}"
             );
         }
+    }
+
+    /// A root CA, an intermediate it issued and a document signer the intermediate issued;
+    /// the signing key carries the whole chain, as a node's `signer.pem` does.
+    fn signer_under_intermediate() -> (SigningKey, openssl::x509::X509) {
+        let ca = |subject| CertificateSpec {
+            subject,
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: true,
+        };
+        let root_key = generate_key(KeyKind::EcP256).expect("key");
+        let root = issue_certificate(&ca(&[("CN", "KZ root")]), &root_key, None).expect("root");
+        let mid_key = generate_key(KeyKind::EcP256).expect("key");
+        let mid = issue_certificate(
+            &ca(&[("CN", "KZ signing CA")]),
+            &mid_key,
+            Some((&root, &root_key)),
+        )
+        .expect("mid");
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("CN", "KZ node")],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca: false,
+            },
+            &key,
+            Some((&mid, &mid_key)),
+        )
+        .expect("cert");
+        let mut chain = cert.to_pem().expect("pem");
+        chain.extend(mid.to_pem().expect("pem"));
+        chain.extend(root.to_pem().expect("pem"));
+        let key_pem = key.private_key_to_pem_pkcs8().expect("pem");
+        (
+            SigningKey::from_pem(&key_pem, Some(&chain)).expect("signing key"),
+            root,
+        )
+    }
+
+    fn store_at(dir: &tempfile::TempDir, now: i64, key: &SigningKey) -> PathBuf {
+        let path = dir.path().join("node.redb");
+        let s = Store::open(&Location::File(path.clone())).expect("opens");
+        s.write(now, |t| t.enqueue(&[msg(1)], &[(State::Received, None)]))
+            .expect("written");
+        s.write(now, |t| t.audit_checkpoint(key))
+            .expect("checkpoint");
+        path
+    }
+
+    #[test]
+    fn a_checkpoint_chains_to_its_anchor_through_the_intermediate_stored_with_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (key, root) = signer_under_intermediate();
+        let path = store_at(&dir, tereze_support::clock::now_ms(), &key);
+        let r = crate::verify_audit_file_with(&path, Some(std::slice::from_ref(&root)))
+            .expect("verifies");
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.checkpoint_results.len(), 1);
+        assert_eq!(
+            r.checkpoint_results[0].anchor.as_deref(),
+            Some("CN=KZ root"),
+            "the anchor it chains to is named"
+        );
+
+        // Another state's (or an attacker's) anchor: the same signature, no chain.
+        let (_, other_root) = signer_under_intermediate();
+        let r = crate::verify_audit_file_with(&path, Some(&[other_root])).expect("verifies");
+        assert!(
+            r.problems.iter().any(|p| p.starts_with(
+                "checkpoint at entry 1: certificate CN=KZ node does not chain to an anchor"
+            )),
+            "{:?}",
+            r.problems
+        );
+        assert_eq!(r.checkpoint_results[0].anchor, None);
+    }
+
+    #[test]
+    fn a_checkpoint_is_judged_against_its_anchor_at_its_own_time() {
+        // Signed "in 1970" (2 ms), before the certificate was valid: the chain is checked at
+        // the checkpoint's time, not now, so it fails.
+        let dir = tempfile::tempdir().expect("dir");
+        let (key, root) = signer_under_intermediate();
+        let path = store_at(&dir, 2, &key);
+        let r = crate::verify_audit_file_with(&path, Some(&[root])).expect("verifies");
+        assert!(
+            r.problems
+                .iter()
+                .any(|p| p.contains("checkpoint at entry 1:") && p.contains("not yet valid")),
+            "{:?}",
+            r.problems
+        );
+        // Without an anchor the stored certificate alone is checked, whatever the time.
+        let r = crate::verify_audit_file_with(&path, None).expect("verifies");
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+    }
+
+    /// What an attacker who can write the store does: every checkpoint record re-signed, over
+    /// the same entry, hash and time, with `key` (their own, its certificate stored instead).
+    fn re_sign_checkpoints(s: &Path, key: &SigningKey) {
+        raw_write(s, |txn| {
+            let mut t = txn.open_table(CHECKPOINTS).expect("table");
+            let records: Vec<(u64, Vec<u8>)> = t
+                .iter()
+                .expect("iter")
+                .map(|r| {
+                    let (k, v) = r.expect("row");
+                    (k.value(), v.value().to_vec())
+                })
+                .collect();
+            for (seq, record) in records {
+                let cp: serde_json::Value = decode(&record).expect("cp");
+                let hash = unhex(cp["hash"].as_str().expect("hash")).expect("hex");
+                let at = cp["at"].as_i64().expect("at");
+                let (covered, forged) =
+                    crate::audit::sign_checkpoint(seq + 1, &hash, key, at).expect("signed");
+                assert_eq!(covered, seq);
+                t.insert(seq, forged.as_slice()).expect("insert");
+            }
+        });
+    }
+
+    #[test]
+    fn checkpoints_re_signed_with_another_key_pass_alone_and_fail_against_the_anchor() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (key, root) = signer_under_intermediate();
+        let path = store_at(&dir, tereze_support::clock::now_ms(), &key);
+        let (attacker, _) = signer_under_intermediate();
+        re_sign_checkpoints(&path, &attacker);
+
+        let alone = crate::verify_audit_file_with(&path, None).expect("verifies");
+        assert!(alone.problems.is_empty(), "{:?}", alone.problems);
+        let anchored = crate::verify_audit_file_with(&path, Some(&[root])).expect("verifies");
+        assert_eq!(
+            anchored.checkpoint_results[0]
+                .failure
+                .as_deref()
+                .map(|f| f.starts_with("certificate CN=KZ node does not chain to an anchor")),
+            Some(true),
+            "{:?}",
+            anchored.problems
+        );
+        assert!(
+            anchored
+                .problems
+                .iter()
+                .any(|p| p.starts_with("checkpoint at entry 1: certificate CN=KZ node")),
+            "{:?}",
+            anchored.problems
+        );
     }
 }

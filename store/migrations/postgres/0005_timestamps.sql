@@ -1,4 +1,4 @@
--- Tereze store on PostgreSQL, schema 4: time-stamping (issue 26, docs/timestamps.md).
+-- Tereze store on PostgreSQL, schema 5: time-stamping (issue 26, docs/timestamps.md).
 -- Signatures this node made that wait for an RFC 3161 token, read oldest first.
 CREATE TABLE stamp_pending (
     id        uuid PRIMARY KEY,
