@@ -274,6 +274,7 @@ impl Ctx {
                 attachments: Vec::new(),
             }),
             envelope,
+            ..Default::default()
         }
     }
 

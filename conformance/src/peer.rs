@@ -69,6 +69,15 @@ impl Exchange for Service {
         ))
     }
 
+    async fn deliver_evidence(
+        &self,
+        _: Request<crate::proto::DeliverEvidenceRequest>,
+    ) -> Result<Response<crate::proto::DeliverEvidenceResponse>, Status> {
+        Err(Status::unimplemented(
+            "the conformance suite takes no evidence",
+        ))
+    }
+
     async fn return_receipts(
         &self,
         _: Request<ReturnReceiptsRequest>,

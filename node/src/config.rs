@@ -226,6 +226,32 @@ impl Default for Traders {
     }
 }
 
+/// Obtaining RFC 3161 time-stamps for what this node signs (docs/timestamps.md), when the
+/// trust space lists an authority for this node's state.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Timestamping {
+    /// Most signatures under one token (one Merkle batch).
+    pub(crate) batch_size: usize,
+    /// The longest a signature waits for a fuller batch before its batch goes.
+    pub(crate) max_wait_ms: u64,
+    /// How long an authority has to answer one request.
+    pub(crate) timeout_ms: u64,
+    /// The longest pause after failed requests (the pause doubles from 1 s up to this).
+    pub(crate) max_backoff_ms: u64,
+}
+
+impl Default for Timestamping {
+    fn default() -> Self {
+        Self {
+            batch_size: 512,
+            max_wait_ms: 1_000,
+            timeout_ms: 5_000,
+            max_backoff_ms: 30_000,
+        }
+    }
+}
+
 /// The whole file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -301,6 +327,8 @@ pub struct NodeConfig {
     pub(crate) traders: Traders,
     /// Omit to run without the admin API.
     pub(crate) admin: Option<Admin>,
+    #[serde(default)]
+    pub(crate) timestamping: Timestamping,
     /// The national system's clients and the national doors' TLS.
     #[serde(default)]
     pub(crate) national: National,
@@ -489,8 +517,30 @@ impl NodeConfig {
         self.check_store()?;
         self.check_pkcs11()?;
         check_national(&self.national)?;
+        self.check_timestamping()?;
         self.notifications.check()?;
         self.check_shutdown_and_routing()
+    }
+
+    /// `[timestamping]`: a batch holds at least one signature, and each wait is bounded.
+    fn check_timestamping(&self) -> Result<(), Refusal> {
+        let t = &self.timestamping;
+        if !(1..=65_536).contains(&t.batch_size) {
+            return refuse(
+                "timestamping.batch_size",
+                format!("{} is not within 1..=65536", t.batch_size),
+            );
+        }
+        for (field, v) in [
+            ("timestamping.max_wait_ms", t.max_wait_ms),
+            ("timestamping.timeout_ms", t.timeout_ms),
+            ("timestamping.max_backoff_ms", t.max_backoff_ms),
+        ] {
+            if !(1..=3_600_000).contains(&v) {
+                return refuse(field, format!("{v} is not within 1..=3600000 (one hour)"));
+            }
+        }
+        Ok(())
     }
 
     /// A `pkcs11:` signing or TLS key is a well-formed URI, and `[pkcs11]` names the module

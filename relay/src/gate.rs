@@ -88,6 +88,12 @@ impl Gate {
         }
     }
 
+    /// Whether no pause holds the peer now (nothing is probed or changed: for calls on the
+    /// side, such as the evidence sent after the envelopes).
+    pub(crate) fn is_open(&self, now: Instant) -> bool {
+        self.lock().until.is_none_or(|until| now >= until)
+    }
+
     /// The peer answered a call: the gate opens.
     pub(crate) fn answered(&self) {
         self.answered_calls.fetch_add(1, Ordering::Relaxed);

@@ -10,6 +10,7 @@
 pub mod client;
 pub mod config;
 pub mod connector;
+mod evidence;
 pub mod gate;
 pub mod metrics;
 mod peers;
@@ -24,6 +25,7 @@ use tereze_trust::receipt::ReceiptVerifier;
 use tereze_trust::TrustSpace;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub use client::{client, message_size_limit, probe_peers, ClientError, Probe, TRANSFER_WINDOW};
 pub use metrics::Metrics;
@@ -68,4 +70,14 @@ pub trait Host: Send + Sync + 'static {
     /// Messages left the outbox (`removed`) and were queued without a reservation (`added`:
     /// a hub's end receipts for the original senders).
     fn outbox_changed(&self, removed: u64, added: u64);
+
+    // Time-stamping (docs/timestamps.md).
+
+    /// The time-stamp evidence held for a message's envelope, to send with it.
+    fn evidence(&self, id: Uuid) -> Option<Vec<u8>>;
+    /// At a hub: when it first stored the message (Unix ms), which it tells the recipient.
+    fn hub_received_at(&self, id: Uuid) -> Option<i64>;
+    /// Whether this node's state requires evidence before delivery (the trust space's
+    /// `timestamp_required`): its own envelopes wait in the outbox until they have it.
+    fn holds_for_evidence(&self) -> bool;
 }

@@ -12,7 +12,9 @@ use uuid::Uuid;
 
 use super::audit::{AuditData, Head};
 use super::events::{Event, EventPage, Retention};
-use super::records::{Filter, Found, Incoming, Meta, OutboxEntry, StoreError, Transition};
+use super::records::{
+    Filter, Found, Incoming, Meta, OutboxEntry, StampItem, State, StoreError, Transition,
+};
 
 /// Where a received message waits: each area keeps its own arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +144,24 @@ pub trait EngineTxn {
         number: u64,
         bytes: &[u8],
     ) -> Result<(), StoreError>;
+
+    // Time-stamping (issue 26): signatures waiting for a token, the evidence obtained or
+    // received, and evidence waiting to be sent to a peer.
+
+    /// The state of a message's last transition (this transaction's own included).
+    fn last_state(&mut self, id: Uuid) -> Result<Option<State>, StoreError>;
+    /// Puts a signature among those waiting for a token (replacing one under the same id).
+    fn put_stamp_pending(&mut self, item: &StampItem) -> Result<(), StoreError>;
+    /// Removes a waiting signature: whether it was waiting.
+    fn drop_stamp_pending(&mut self, id: Uuid) -> Result<bool, StoreError>;
+    /// Keeps (or replaces) the evidence of a message's (or a receipt batch's) signature.
+    fn put_evidence(&mut self, id: Uuid, evidence: &[u8]) -> Result<(), StoreError>;
+    /// The evidence kept for `id`.
+    fn evidence(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Marks the evidence of `id` as owed to `peer`.
+    fn put_evidence_out(&mut self, peer: &str, id: Uuid) -> Result<(), StoreError>;
+    /// Clears what [`put_evidence_out`](Self::put_evidence_out) marked: whether it was marked.
+    fn drop_evidence_out(&mut self, peer: &str, id: Uuid) -> Result<bool, StoreError>;
 }
 
 /// One write transaction's body, run by [`Engine::transact`] between begin and commit.
@@ -239,6 +259,18 @@ pub trait Engine: Send + Sync {
     fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError>;
     /// The audit chain, its checkpoints and the histories, from one consistent snapshot.
     fn audit_data(&self) -> Result<AuditData, StoreError>;
+    /// Up to `limit` signatures waiting for a token, the longest-waiting first.
+    fn stamp_pending(&self, limit: usize) -> Result<Vec<StampItem>, StoreError>;
+    /// How many signatures wait for a token.
+    fn stamp_pending_len(&self) -> Result<u64, StoreError>;
+    /// The evidence kept for a message's (or a receipt batch's) signature.
+    fn evidence_of(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Up to `limit` messages whose evidence is owed to `peer`, with that evidence.
+    fn evidence_owed(&self, peer: &str, limit: usize) -> Result<Vec<(Uuid, Vec<u8>)>, StoreError>;
+    /// The peers owed evidence.
+    fn peers_owed_evidence(&self) -> Result<Vec<String>, StoreError>;
+    /// A received message as remembered (its envelope empty when not kept, as at a hub).
+    fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError>;
     /// Up to `limit` checkpoints waiting for their time-stamp token, oldest first: (covered
     /// entry, checkpoint as stored).
     fn checkpoints_awaiting_token(&self, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;

@@ -34,7 +34,7 @@ use super::audit::{self, AuditData, Head};
 use super::engine::{Area, Body, Engine, EngineTxn};
 use super::events::{Event, EventPage, Retention};
 use super::records::{
-    decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, State,
+    decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, Outgoing, StampItem, State,
     StoreError, Transition,
 };
 
@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         4,
         include_str!("../migrations/postgres/0004_checkpoint_tokens.sql"),
+    ),
+    // 3 is the event log's, 4 the audit checkpoints' tokens (issue 26's other slices).
+    (
+        5,
+        include_str!("../migrations/postgres/0005_timestamps.sql"),
     ),
 ];
 
@@ -773,6 +778,83 @@ impl Engine for PgStore {
         self.count("SELECT count(*) FROM awaiting", None)
     }
 
+    fn stamp_pending(&self, limit: usize) -> Result<Vec<StampItem>, StoreError> {
+        let limit = limit as i64;
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT id, kind, leaf, queued_at FROM stamp_pending \
+                 ORDER BY queued_at, id LIMIT $1",
+            )?;
+            Ok(c.query(&st, &[&limit])
+                .map_err(pg)?
+                .iter()
+                .map(|r| StampItem {
+                    id: r.get(0),
+                    kind: r.get(1),
+                    leaf: r.get(2),
+                    queued_at: r.get(3),
+                })
+                .collect())
+        })
+    }
+
+    fn stamp_pending_len(&self) -> Result<u64, StoreError> {
+        self.count("SELECT count(*) FROM stamp_pending", None)
+    }
+
+    fn evidence_of(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bytes_by_id("SELECT evidence FROM evidence WHERE id = $1", id)
+    }
+
+    fn evidence_owed(&self, peer: &str, limit: usize) -> Result<Vec<(Uuid, Vec<u8>)>, StoreError> {
+        let (peer, limit) = (peer.to_owned(), limit as i64);
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT o.id, e.evidence FROM evidence_out o JOIN evidence e ON e.id = o.id \
+                 WHERE o.peer = $1 ORDER BY o.id LIMIT $2",
+            )?;
+            Ok(c.query(&st, &[&peer, &limit])
+                .map_err(pg)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
+    fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError> {
+        self.read(move |c, cache| {
+            let st = prepared(
+                c,
+                cache,
+                "SELECT row, envelope FROM received WHERE message_id = $1",
+            )?;
+            c.query_opt(&st, &[&id])
+                .map_err(pg)?
+                .map(|r| {
+                    let mut m: Incoming = decode(r.get::<_, &[u8]>(0))?;
+                    m.envelope = r.get::<_, Option<Vec<u8>>>(1).unwrap_or_default();
+                    Ok(m)
+                })
+                .transpose()
+        })
+    }
+
+    fn peers_owed_evidence(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c, _| {
+            Ok(
+                c.query("SELECT DISTINCT peer FROM evidence_out ORDER BY peer", &[])
+                    .map_err(pg)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+            )
+        })
+    }
+
     fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {
         self.read(|c, _| {
             c.query("SELECT entry FROM parked ORDER BY message_id", &[])
@@ -1457,5 +1539,63 @@ impl EngineTxn for PgTxn<'_> {
             &[&directory, &number, &bytes],
         )
         .map(|_| ())
+    }
+
+    /// This transaction's own transitions first (kept until commit), then the table's.
+    fn last_state(&mut self, id: Uuid) -> Result<Option<State>, StoreError> {
+        let a = &self.appended;
+        if let Some(i) = a.message_id.iter().rposition(|m| *m == id) {
+            return parse_state(a.state[i]).map(Some);
+        }
+        self.opt(
+            "SELECT state FROM history WHERE message_id = $1 ORDER BY seq DESC LIMIT 1",
+            &[&id],
+        )?
+        .map(|r| parse_state(r.get::<_, &str>(0)))
+        .transpose()
+    }
+
+    fn put_stamp_pending(&mut self, item: &StampItem) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO stamp_pending (id, kind, leaf, queued_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET kind = EXCLUDED.kind, leaf = EXCLUDED.leaf, \
+             queued_at = EXCLUDED.queued_at",
+            &[&item.id, &item.kind, &item.leaf, &item.queued_at],
+        )
+        .map(|_| ())
+    }
+
+    fn drop_stamp_pending(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.exec("DELETE FROM stamp_pending WHERE id = $1", &[&id])? > 0)
+    }
+
+    fn put_evidence(&mut self, id: Uuid, evidence: &[u8]) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO evidence (id, evidence) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET evidence = EXCLUDED.evidence",
+            &[&id, &evidence],
+        )
+        .map(|_| ())
+    }
+
+    fn evidence(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .opt("SELECT evidence FROM evidence WHERE id = $1", &[&id])?
+            .map(|r| r.get(0)))
+    }
+
+    fn put_evidence_out(&mut self, peer: &str, id: Uuid) -> Result<(), StoreError> {
+        self.exec(
+            "INSERT INTO evidence_out (peer, id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&peer, &id],
+        )
+        .map(|_| ())
+    }
+
+    fn drop_evidence_out(&mut self, peer: &str, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.exec(
+            "DELETE FROM evidence_out WHERE peer = $1 AND id = $2",
+            &[&peer, &id],
+        )? > 0)
     }
 }

@@ -349,6 +349,9 @@ pub enum StoreError {
     NotConformance(Uuid),
     #[error("no receipt is awaited for message {0}")]
     NotAwaited(Uuid),
+    /// Evidence offered for a message this node never received (or sent).
+    #[error("message {0} is not known here")]
+    UnknownMessage(Uuid),
     #[error("the store is shutting down")]
     Closed,
     /// An event cursor past the newest event (a cursor from another node, or from a store
@@ -481,9 +484,24 @@ impl tereze_support::class::Classify for StoreError {
             | Self::NotInInbox(_)
             | Self::NotQuarantined(_)
             | Self::NotConformance(_)
-            | Self::NotAwaited(_) => Class::NotFound,
+            | Self::NotAwaited(_)
+            | Self::UnknownMessage(_) => Class::NotFound,
             Self::AlreadyQueued(_) | Self::SignedExpiryPassed { .. } => Class::Conflict,
             Self::EventsAhead { .. } | Self::EventsGone { .. } => Class::OutOfRange,
         }
     }
+}
+
+/// A signature this node made that waits for a time-stamp token (issue 26): the stamper
+/// takes these oldest first, and the evidence it obtains replaces the row in one commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StampItem {
+    /// The message whose envelope was signed, or a batch of receipts (a fresh id).
+    pub id: Uuid,
+    /// What was signed, as the caller names it (`envelope`, `receipts`).
+    pub kind: String,
+    /// The signature value: the Merkle leaf the token covers.
+    pub leaf: Vec<u8>,
+    /// When it began to wait (Unix ms): the time-stamping lag is measured from the oldest.
+    pub queued_at: i64,
 }

@@ -9,6 +9,7 @@
 
 mod audit_tables;
 mod event_tables;
+mod stamp_tables;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -23,8 +24,8 @@ use super::audit::{AuditData, Head};
 use super::engine::{Area, Body, Engine, EngineTxn};
 use super::events::{Event, EventPage, Retention};
 use super::records::{
-    decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, State, StoreError,
-    Transition,
+    decode, encode, select, Filter, Found, Incoming, Meta, OutboxEntry, StampItem, State,
+    StoreError, Transition,
 };
 pub use audit_tables::AuditFileError;
 use audit_tables::HISTORY;
@@ -119,6 +120,7 @@ impl RedbStore {
             txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
             txn.open_table(RECEIVED_RECEIPTS).map_err(engine)?;
             audit_tables::create(&txn)?;
+            stamp_tables::create(&txn)?;
             event_tables::create(&txn)?;
         }
         txn.commit().map_err(engine)?;
@@ -612,6 +614,34 @@ impl EngineTxn for RedbTxn<'_> {
             .map_err(engine)?;
         Ok(())
     }
+
+    fn last_state(&mut self, id: Uuid) -> Result<Option<State>, StoreError> {
+        stamp_tables::last_state(self.txn, id)
+    }
+
+    fn put_stamp_pending(&mut self, item: &StampItem) -> Result<(), StoreError> {
+        stamp_tables::put_pending(self.txn, item)
+    }
+
+    fn drop_stamp_pending(&mut self, id: Uuid) -> Result<bool, StoreError> {
+        stamp_tables::drop_pending(self.txn, id)
+    }
+
+    fn put_evidence(&mut self, id: Uuid, evidence: &[u8]) -> Result<(), StoreError> {
+        stamp_tables::put_evidence(self.txn, id, evidence)
+    }
+
+    fn evidence(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        stamp_tables::evidence_in(self.txn, id)
+    }
+
+    fn put_evidence_out(&mut self, peer: &str, id: Uuid) -> Result<(), StoreError> {
+        stamp_tables::put_out(self.txn, peer, id)
+    }
+
+    fn drop_evidence_out(&mut self, peer: &str, id: Uuid) -> Result<bool, StoreError> {
+        stamp_tables::drop_out(self.txn, peer, id)
+    }
 }
 
 /// An area's table by message id (its value: the message's position).
@@ -1032,6 +1062,40 @@ impl Engine for RedbStore {
             .map_err(engine)?
             .len()
             .map_err(engine)
+    }
+
+    fn stamp_pending(&self, limit: usize) -> Result<Vec<StampItem>, StoreError> {
+        stamp_tables::pending(&self.db, limit)
+    }
+
+    fn stamp_pending_len(&self) -> Result<u64, StoreError> {
+        stamp_tables::pending_len(&self.db)
+    }
+
+    fn evidence_of(&self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        stamp_tables::evidence(&self.db, id)
+    }
+
+    fn evidence_owed(&self, peer: &str, limit: usize) -> Result<Vec<(Uuid, Vec<u8>)>, StoreError> {
+        stamp_tables::owed(&self.db, peer, limit)
+    }
+
+    fn peers_owed_evidence(&self) -> Result<Vec<String>, StoreError> {
+        stamp_tables::peers_owed(&self.db)
+    }
+
+    fn received_message(&self, id: Uuid) -> Result<Option<Incoming>, StoreError> {
+        let txn = self.db.begin_read().map_err(engine)?;
+        let received = txn.open_table(RECEIVED).map_err(engine)?;
+        let Some(row) = received.get(id.as_u128()).map_err(engine)? else {
+            return Ok(None);
+        };
+        let mut m: Incoming = decode(row.value())?;
+        let envelopes = txn.open_table(RECEIVED_ENVELOPES).map_err(engine)?;
+        if let Some(e) = envelopes.get(id.as_u128()).map_err(engine)? {
+            m.envelope = e.value().to_vec();
+        }
+        Ok(Some(m))
     }
 
     fn parked(&self) -> Result<Vec<OutboxEntry>, StoreError> {

@@ -86,6 +86,11 @@ on_both_engines!(
     conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
     a_cursor_pages_through_the_inbox_without_taking_anything,
     kept_trader_answers_are_forgotten_one_or_all,
+    a_signature_waits_for_its_token_from_the_enqueue_and_across_reopening,
+    a_failed_enqueue_leaves_nothing_waiting_for_a_token,
+    evidence_obtained_is_kept_noted_and_owed_to_the_peer_until_acknowledged,
+    evidence_received_is_kept_once_and_only_for_a_known_message,
+    a_hub_owes_received_evidence_to_the_next_hop,
     a_checkpoint_waits_for_its_time_stamp_token_until_one_is_kept,
     a_later_judgement_replaces_the_receipt_and_records_the_verdict,
     a_later_judgement_sent_by_the_receiver_leaves_its_verdict_as_it_was,
@@ -1025,4 +1030,185 @@ fn an_unreachable_database_is_a_clear_error_without_the_password() {
     };
     assert!(e.contains(&format!("127.0.0.1:{port}/db")), "{e}");
     assert!(!e.contains("s3cret-pw"), "{e}");
+}
+
+// Time-stamping (issue 26).
+
+fn pending_ids(s: &Store) -> Vec<u128> {
+    s.stamp_pending(100)
+        .expect("pending")
+        .iter()
+        .map(|i| i.id.as_u128())
+        .collect()
+}
+
+fn a_signature_waits_for_its_token_from_the_enqueue_and_across_reopening(fx: &dyn Fixture) {
+    let s = fx.open();
+    s.write(200, |t| {
+        t.enqueue(&[msg(2, 2, "RU")], &[])?;
+        t.await_stamp(Uuid::from_u128(2), "envelope", b"sig 2", None)
+    })
+    .expect("queued");
+    s.write(100, |t| {
+        t.enqueue(&[msg(1, 1, "RU")], &[])?;
+        t.await_stamp(
+            Uuid::from_u128(1),
+            "envelope",
+            b"sig 1",
+            Some("waiting for a time-stamp".into()),
+        )
+    })
+    .expect("queued");
+    s.write(300, |t| {
+        t.await_stamp(Uuid::from_u128(9), "receipts", b"batch", None)
+    })
+    .expect("receipt batch");
+    drop(s);
+    let s = fx.open();
+    assert_eq!(s.stamp_pending_len().expect("len"), 3);
+    // The longest-waiting first, whatever the enqueue order.
+    assert_eq!(pending_ids(&s), [1, 2, 9]);
+    let first = &s.stamp_pending(1).expect("pending")[0];
+    assert_eq!(
+        (first.kind.as_str(), first.leaf.as_slice(), first.queued_at),
+        ("envelope", &b"sig 1"[..], 100)
+    );
+    // The note keeps the message where it stands (queued).
+    let h = s.history(Uuid::from_u128(1)).expect("history");
+    let last = h.last().expect("noted");
+    assert_eq!(
+        (last.state, last.note.as_deref()),
+        (State::Queued, Some("waiting for a time-stamp"))
+    );
+}
+
+fn a_failed_enqueue_leaves_nothing_waiting_for_a_token(fx: &dyn Fixture) {
+    let s = fx.open();
+    enqueue(&s, 0, &[msg(1, 1, "RU")]).expect("enqueued");
+    let again = s.write(10, |t| {
+        t.await_stamp(Uuid::from_u128(2), "envelope", b"sig 2", None)?;
+        // The same id queued twice fails the whole transaction.
+        t.enqueue(&[msg(1, 1, "RU")], &[])
+    });
+    assert!(matches!(again, Err(StoreError::AlreadyQueued(_))));
+    assert_eq!(s.stamp_pending_len().expect("len"), 0);
+}
+
+fn evidence_obtained_is_kept_noted_and_owed_to_the_peer_until_acknowledged(fx: &dyn Fixture) {
+    let s = fx.open();
+    let id = Uuid::from_u128(1);
+    s.write(0, |t| {
+        t.enqueue(&[msg(1, 1, "RU")], &[])?;
+        t.await_stamp(id, "envelope", b"sig", None)
+    })
+    .expect("queued");
+    s.write(10, |t| t.delivered(id, b"receipt", State::Recognised, None))
+        .expect("delivered");
+    let (stamped, _) = s
+        .write(20, |t| {
+            t.stamped(id, b"evidence", Some("RU"), "time-stamped by TSA".into())
+        })
+        .expect("stamped");
+    assert!(stamped);
+    assert_eq!(s.stamp_pending_len().expect("len"), 0);
+    assert_eq!(s.evidence_of(id).expect("read"), Some(b"evidence".to_vec()));
+    assert_eq!(s.peers_owed_evidence().expect("peers"), ["RU"]);
+    assert_eq!(
+        s.evidence_owed("RU", 10).expect("owed"),
+        [(id, b"evidence".to_vec())]
+    );
+    assert!(s.evidence_owed("KG", 10).expect("owed").is_empty());
+    // Stamped again (another replica was faster): nothing written.
+    let (again, _) = s
+        .write(30, |t| t.stamped(id, b"other", Some("RU"), "again".into()))
+        .expect("no-op");
+    assert!(!again);
+    assert_eq!(s.evidence_of(id).expect("read"), Some(b"evidence".to_vec()));
+    // The note leaves the message recognised.
+    let h = s.history(id).expect("history");
+    let last = h.last().expect("noted");
+    assert_eq!(
+        (last.state, last.note.as_deref(), h.len()),
+        (State::Recognised, Some("time-stamped by TSA"), 4)
+    );
+    let (sent, _) = s.write(40, |t| t.evidence_sent("RU", id)).expect("sent");
+    assert!(sent);
+    assert!(s.peers_owed_evidence().expect("peers").is_empty());
+    assert!(s.evidence_owed("RU", 10).expect("owed").is_empty());
+    // A receipt batch's evidence is kept here, owed to nobody, with no history.
+    let batch = Uuid::from_u128(77);
+    s.write(50, |t| {
+        t.await_stamp(batch, "receipts", b"batch sig", None)?;
+        t.stamped(batch, b"batch evidence", None, "n/a".into())
+    })
+    .expect("batch");
+    assert_eq!(
+        s.evidence_of(batch).expect("read"),
+        Some(b"batch evidence".to_vec())
+    );
+    assert!(s.history(batch).expect("history").is_empty());
+    assert!(s.peers_owed_evidence().expect("peers").is_empty());
+    assert!(s.verify_audit().expect("verifies").problems.is_empty());
+}
+
+fn evidence_received_is_kept_once_and_only_for_a_known_message(fx: &dyn Fixture) {
+    let s = fx.open();
+    let m = incoming(1, "recognised", b"receipt");
+    s.write(0, |t| t.accept(&m, None)).expect("accepted");
+    assert!(matches!(
+        s.write(5, |t| t.evidence_received(
+            Uuid::from_u128(2),
+            b"e",
+            None,
+            "x".into()
+        )),
+        Err(StoreError::UnknownMessage(_))
+    ));
+    let (new, _) = s
+        .write(10, |t| {
+            t.evidence_received(
+                m.message_id,
+                b"evidence",
+                None,
+                "time-stamp received".into(),
+            )
+        })
+        .expect("kept");
+    assert!(new);
+    let (again, _) = s
+        .write(20, |t| {
+            t.evidence_received(m.message_id, b"other", None, "again".into())
+        })
+        .expect("no-op");
+    assert!(!again);
+    assert_eq!(
+        s.evidence_of(m.message_id).expect("read"),
+        Some(b"evidence".to_vec())
+    );
+    let h = s.history(m.message_id).expect("history");
+    assert_eq!(h.len(), 3, "{h:?}");
+    assert_eq!(
+        (h[2].state, h[2].note.as_deref()),
+        (State::Recognised, Some("time-stamp received"))
+    );
+    assert!(s.peers_owed_evidence().expect("peers").is_empty());
+}
+
+fn a_hub_owes_received_evidence_to_the_next_hop(fx: &dyn Fixture) {
+    let s = fx.open();
+    let m = Incoming {
+        verdict: "forwarded".into(),
+        envelope: Vec::new(),
+        ..incoming(1, "forwarded", b"hub receipt")
+    };
+    s.write(0, |t| t.accept(&m, Some(&msg(1, 1, "KG"))))
+        .expect("forwarding");
+    s.write(10, |t| {
+        t.evidence_received(m.message_id, b"evidence", Some("KG"), "from KZ".into())
+    })
+    .expect("kept");
+    assert_eq!(
+        s.evidence_owed("KG", 10).expect("owed"),
+        [(m.message_id, b"evidence".to_vec())]
+    );
 }

@@ -579,3 +579,98 @@ impl Txn<'_> {
         self.delivered(id, receipt, State::Delivered, Some(note))
     }
 }
+
+/// Time-stamping (issue 26): what waits for a token, the evidence obtained and received, and
+/// the evidence owed to peers. The store keeps bytes; what evidence is, and whether it
+/// verifies, is the node's.
+impl Txn<'_> {
+    /// Notes `note` in a message's history under its current state, so that a note about
+    /// time-stamping never changes where the message stands; nothing for an id with no
+    /// history (a batch of receipts).
+    fn note_in_place(&mut self, id: Uuid, note: String) -> Result<(), StoreError> {
+        match self.raw.last_state(id)? {
+            Some(state) => self.record(id, state, Some(note)),
+            None => Ok(()),
+        }
+    }
+
+    /// A signature this node made (an envelope's, in the transaction that queues it, so a
+    /// crash loses neither; or a receipt batch's) waits for a time-stamp token. `note`, when
+    /// given, goes into the message's history (the required policy's "waiting for a
+    /// time-stamp").
+    pub fn await_stamp(
+        &mut self,
+        id: Uuid,
+        kind: &str,
+        leaf: &[u8],
+        note: Option<String>,
+    ) -> Result<(), StoreError> {
+        let item = crate::records::StampItem {
+            id,
+            kind: kind.to_owned(),
+            leaf: leaf.to_vec(),
+            queued_at: self.raw.now(),
+        };
+        self.raw.put_stamp_pending(&item)?;
+        match note {
+            Some(note) => self.note_in_place(id, note),
+            None => Ok(()),
+        }
+    }
+
+    /// The evidence obtained for a waiting signature: kept, owed to `owed_to` (the peer the
+    /// message goes or went to; `None` for receipts, kept here), and noted in the history.
+    /// `false`, and nothing written, when `id` no longer waits (another replica stamped it).
+    pub fn stamped(
+        &mut self,
+        id: Uuid,
+        evidence: &[u8],
+        owed_to: Option<&str>,
+        note: String,
+    ) -> Result<bool, StoreError> {
+        if !self.raw.drop_stamp_pending(id)? {
+            return Ok(false);
+        }
+        self.raw.put_evidence(id, evidence)?;
+        if let Some(peer) = owed_to {
+            self.raw.put_evidence_out(peer, id)?;
+        }
+        self.note_in_place(id, note)?;
+        Ok(true)
+    }
+
+    /// Evidence a peer sent for a message stored here (the caller verified it): kept, owed
+    /// on to `forward_to` (a hub's next hop) and noted in the history. `false`, and nothing
+    /// written, when evidence is held already (the first stays); refused
+    /// ([`StoreError::UnknownMessage`]) for a message never received.
+    pub fn evidence_received(
+        &mut self,
+        id: Uuid,
+        evidence: &[u8],
+        forward_to: Option<&str>,
+        note: String,
+    ) -> Result<bool, StoreError> {
+        if self.raw.received(id)?.is_none() {
+            return Err(StoreError::UnknownMessage(id));
+        }
+        if self.raw.evidence(id)?.is_some() {
+            return Ok(false);
+        }
+        self.raw.put_evidence(id, evidence)?;
+        if let Some(peer) = forward_to {
+            self.raw.put_evidence_out(peer, id)?;
+        }
+        self.note_in_place(id, note)?;
+        Ok(true)
+    }
+
+    /// `peer` acknowledged the evidence of `id`: it is no longer owed. Whether it was.
+    pub fn evidence_sent(&mut self, peer: &str, id: Uuid) -> Result<bool, StoreError> {
+        self.raw.drop_evidence_out(peer, id)
+    }
+
+    /// The evidence kept for `id`, as this transaction sees it.
+    pub fn evidence(&mut self, id: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        self.raw.evidence(id)
+    }
+}

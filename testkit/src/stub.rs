@@ -113,6 +113,13 @@ impl Exchange for StubExchange {
         Ok(Response::new(DeliverResponse { outcomes }))
     }
 
+    async fn deliver_evidence(
+        &self,
+        _: Request<tereze_proto::DeliverEvidenceRequest>,
+    ) -> Result<Response<tereze_proto::DeliverEvidenceResponse>, Status> {
+        Err(Status::unimplemented("the stub keeps no evidence"))
+    }
+
     async fn return_receipts(
         &self,
         _: Request<ReturnReceiptsRequest>,

@@ -1061,6 +1061,7 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
             items: vec![DeliverItem {
                 route: Some(route),
                 envelope,
+                ..Default::default()
             }],
         })
         .await
@@ -1099,6 +1100,7 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
             items: vec![DeliverItem {
                 route: Some(early),
                 envelope: envelope.clone(),
+                ..Default::default()
             }],
         })
         .await
@@ -1117,6 +1119,7 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
             items: vec![DeliverItem {
                 route: Some(route),
                 envelope,
+                ..Default::default()
             }],
         })
         .await
@@ -1185,6 +1188,7 @@ async fn a_tampered_chunk_is_asked_for_again_and_a_forged_digest_fails_recogniti
             items: vec![DeliverItem {
                 route: Some(route),
                 envelope,
+                ..Default::default()
             }],
         })
         .await

@@ -65,6 +65,7 @@ fn item(envelope: &[u8], sender: &str, recipient: &str) -> DeliverItem {
             attachments: Vec::new(),
         }),
         envelope: envelope.to_vec(),
+        ..Default::default()
     }
 }
 

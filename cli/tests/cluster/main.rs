@@ -24,5 +24,6 @@ mod reference;
 mod relay;
 mod revocation;
 mod shutdown;
+mod timestamps;
 mod traders;
 mod verdicts;

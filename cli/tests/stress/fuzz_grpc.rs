@@ -274,6 +274,7 @@ impl Fixture {
             item: DeliverItem {
                 route: Some(route),
                 envelope,
+                ..Default::default()
             },
             mutated,
         }

@@ -507,6 +507,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         let item = DeliverItem {
             route: Some(route(Uuid::new_v4(), "KZ", target, &bytes)),
             envelope: bytes,
+            ..Default::default()
         };
         let (got, _) = deliver_one(&mut kz, item).await;
         let ok = got.starts_with("refused malformed-envelope") && got.contains(fragment);
@@ -522,6 +523,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
     let item = DeliverItem {
         route: Some(route(Uuid::new_v4(), "KZ", target, &huge)),
         envelope: huge,
+        ..Default::default()
     };
     let (got, _) = deliver_one(&mut kz, item).await;
     // The call is over limits.max_call_bytes (+1 MiB framing): gRPC refuses it from its
@@ -577,6 +579,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         let item = DeliverItem {
             route: Some(route(id, "KZ", target, &env)),
             envelope: env,
+            ..Default::default()
         };
         let (got, _) = deliver_one(&mut kz, item).await;
         if attack.contains("moved") {
@@ -609,6 +612,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         DeliverItem {
             route: Some(route(h.message_id, "KZ", target, &first)),
             envelope: first.clone(),
+            ..Default::default()
         },
     )
     .await;
@@ -625,6 +629,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         DeliverItem {
             route: Some(route(h.message_id, "KZ", target, &first)),
             envelope: first,
+            ..Default::default()
         },
     )
     .await;
@@ -648,6 +653,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         DeliverItem {
             route: Some(route(h.message_id, "KZ", target, &other)),
             envelope: other,
+            ..Default::default()
         },
     )
     .await;
@@ -672,6 +678,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         DeliverItem {
             route: Some(route(h.message_id, "BY", target, &env)),
             envelope: env,
+            ..Default::default()
         },
     )
     .await;
@@ -692,6 +699,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         DeliverItem {
             route: Some(route(h.message_id, "KZ", target, &env)),
             envelope: env,
+            ..Default::default()
         },
     )
     .await;
@@ -711,6 +719,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
         DeliverItem {
             route: Some(route(Uuid::new_v4(), "KZ", target, &env)),
             envelope: env,
+            ..Default::default()
         },
     )
     .await;

@@ -121,6 +121,8 @@ struct Checked {
     labels: Option<(String, String)>,
     /// From a tester state: kept apart from the national system (docs/conformance.md).
     conformance: bool,
+    /// The time-stamp evidence that came with the envelope and verified (empty: none).
+    evidence: Vec<u8>,
 }
 
 #[tonic::async_trait]
@@ -196,6 +198,25 @@ impl Exchange for ExchangeService {
         }
         let hub = node.is_hub();
         let state = node.config.state.clone();
+        // The batch receipt's signature waits for its token in the same commit.
+        let receipts_leaf = receipts
+            .first()
+            .filter(|_| super::stamper::enabled(&node))
+            .and_then(|r| super::stamper::signature_value(r).ok());
+        // Aligned with `checked`.
+        let evidence: Vec<(Uuid, Vec<u8>, String)> = checked
+            .iter()
+            .map(|c| {
+                (
+                    c.message_id,
+                    c.evidence.clone(),
+                    format!(
+                        "time-stamp evidence received with the envelope from {}",
+                        caller.code
+                    ),
+                )
+            })
+            .collect();
         let stored = {
             let checked: Vec<(Incoming, Option<Outgoing>, Option<(String, String)>)> = checked
                 .iter()
@@ -240,6 +261,7 @@ impl Exchange for ExchangeService {
                         }
                         results.push(accepted);
                     }
+                    keep_inline_evidence(t, &evidence, &results, receipts_leaf.as_deref())?;
                     Ok(results)
                 })
                 .await
@@ -339,6 +361,16 @@ impl Exchange for ExchangeService {
     ) -> Result<Response<AttachmentStatusResponse>, Status> {
         let caller = self.caller(&request)?;
         let r = super::transfer::status(&self.node, &caller, request.into_inner()).await?;
+        Ok(Response::new(r))
+    }
+
+    async fn deliver_evidence(
+        &self,
+        request: Request<super::proto::DeliverEvidenceRequest>,
+    ) -> Result<Response<super::proto::DeliverEvidenceResponse>, Status> {
+        let caller = self.caller(&request)?;
+        let r = super::stamper::deliver_evidence(self.node.clone(), caller, request.into_inner())
+            .await?;
         Ok(Response::new(r))
     }
 
@@ -575,6 +607,8 @@ pub(crate) fn recognise_quarantine(
             .find(|t| t.state == crate::store::State::Received)
             .and_then(|t| chrono::DateTime::from_timestamp_millis(t.at))
             .unwrap_or_else(Utc::now);
+        // Evidence that came after the envelope counts on a second look.
+        let evidence = node.store().evidence_of(m.message_id)?;
         let verdict = recogniser.recognise(&Inbound {
             envelope: &m.envelope,
             sender: &m.sender,
@@ -582,7 +616,7 @@ pub(crate) fn recognise_quarantine(
             message_id: Some(m.message_id),
             received_at: arrived,
             hub_received_at: None,
-            evidence: None,
+            evidence: evidence.as_deref(),
         });
         match verdict {
             Ok(v) if v.recognised() => released.push(m.message_id),
@@ -769,8 +803,11 @@ fn check_and_sign(
                 transport: Some(caller),
                 message_id: Some(message_id),
                 received_at: Utc::now(),
-                hub_received_at: None,
-                evidence: None,
+                // The hub's word, trusted by recognition only from a hub.
+                hub_received_at: (item.hub_received_at_ms > 0)
+                    .then(|| chrono::DateTime::from_timestamp_millis(item.hub_received_at_ms))
+                    .flatten(),
+                evidence: (!item.evidence.is_empty()).then_some(item.evidence.as_slice()),
             };
             match recogniser.recognise(&inbound) {
                 Ok(v) => {
@@ -808,6 +845,13 @@ fn check_and_sign(
             }
             ("forwarded".to_owned(), Vec::new(), None)
         };
+        let evidence = inline_evidence(
+            &trust,
+            &route.sender,
+            message_id,
+            &item.envelope,
+            item.evidence,
+        );
         outcomes.push(DeliverOutcome::default());
         checked.push(Checked {
             index,
@@ -823,6 +867,7 @@ fn check_and_sign(
             reasons,
             labels,
             conformance,
+            evidence,
         });
     }
     let facts: Vec<EntryFacts> = checked
@@ -838,4 +883,48 @@ fn check_and_sign(
     let receipts = receipt::issue(&node.signing, &node.config.state, Utc::now(), &facts)
         .map_err(|e| Status::internal(e.to_string()))?;
     Ok((outcomes, checked, receipts))
+}
+
+/// The evidence that came with an envelope, when it verifies against the envelope and the
+/// sender state's authorities; otherwise none (logged): the envelope is judged without it,
+/// and evidence that does not hold is kept nowhere (docs/timestamps.md).
+fn inline_evidence(
+    trust: &crate::trust::TrustSpace,
+    sender: &str,
+    id: Uuid,
+    envelope: &[u8],
+    evidence: Vec<u8>,
+) -> Vec<u8> {
+    if evidence.is_empty() {
+        return evidence;
+    }
+    match super::stamper::check_evidence(trust.state(sender), envelope, &evidence) {
+        Ok(_) => evidence,
+        Err(why) => {
+            tracing::warn!(message_id = %id, from = %sender, reason = %why, "time-stamp evidence with the envelope does not verify; not kept");
+            Vec::new()
+        }
+    }
+}
+
+/// In the commit that stores a delivery: the evidence that came with its envelopes (a
+/// redelivery's too, when the first came without), and the batch receipt's signature, which
+/// waits for its own token.
+fn keep_inline_evidence(
+    t: &mut crate::store::Txn<'_>,
+    evidence: &[(Uuid, Vec<u8>, String)],
+    accepted: &[Accepted],
+    receipts_leaf: Option<&[u8]>,
+) -> Result<(), crate::store::StoreError> {
+    for ((id, e, note), accepted) in evidence.iter().zip(accepted) {
+        // Another envelope under a taken id: its evidence is not the stored envelope's.
+        if e.is_empty() || matches!(accepted, Accepted::OtherDigest { .. }) {
+            continue;
+        }
+        t.evidence_received(*id, e, None, note.clone())?;
+    }
+    if let Some(leaf) = receipts_leaf {
+        t.await_stamp(Uuid::new_v4(), super::stamper::RECEIPTS, leaf, None)?;
+    }
+    Ok(())
 }

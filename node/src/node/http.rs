@@ -436,12 +436,19 @@ async fn get_message(State(node): Shared, Path(id): Path<String>) -> Response {
         return error(StatusCode::NOT_FOUND, format!("no message {id}"));
     }
     let receipt = node.store().receipt(uuid).ok().flatten();
+    // The envelope signature's time-stamp evidence (docs/timestamps.md), obtained here or
+    // received: base64 of its documented encoding.
+    let evidence = node.store().evidence_of(uuid).ok().flatten().map(|e| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(e)
+    });
     Json(json!({
         "message_id": format!("urn:uuid:{uuid}"),
         "history": history.iter().map(|t| json!({
             "state": t.state.as_str(), "at_ms": t.at, "note": t.note,
         })).collect::<Vec<Value>>(),
         "receipt": receipt.map(|r| String::from_utf8_lossy(&r).into_owned()),
+        "evidence": evidence,
     }))
     .into_response()
 }
@@ -560,6 +567,7 @@ async fn ready(State(node): Shared) -> Response {
                 Ok(()) => node.disk.free().map_or_else(|| "free space unknown".to_owned(), |b| format!("{} MiB free", b / (1024 * 1024))),
                 Err(e) => e.to_string(),
             },
+            "timestamping": super::stamper::readiness(&node),
         }
     });
     let code = if ready {

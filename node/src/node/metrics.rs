@@ -370,7 +370,7 @@ mod tests {
 
     /// Every series of `/metrics` and its type, under its OpenMetrics family name (a counter
     /// `X` is sampled as `X_total`): renaming one is a change of the node's contract.
-    const SERIES: [(&str, &str); 65] = [
+    const SERIES: [(&str, &str); 72] = [
         ("preparing_reserved_mb", "gauge"),
         ("documents_preparing", "gauge"),
         ("preparing_refused", "counter"),
@@ -433,6 +433,13 @@ mod tests {
         ("peer_backoff_seconds", "gauge"),
         ("peer_calls", "counter"),
         ("peer_queue_messages", "gauge"),
+        ("timestamp_tokens", "counter"),
+        ("timestamp_stamped", "counter"),
+        ("timestamp_failures", "counter"),
+        ("timestamp_evidence_received", "counter"),
+        ("timestamp_evidence_refused", "counter"),
+        ("timestamp_pending", "gauge"),
+        ("timestamp_lag_seconds", "gauge"),
         ("audit_checkpoint_token_lag_seconds", "gauge"),
         ("event_webhook_acknowledged", "gauge"),
         ("event_webhook_lag", "gauge"),
@@ -463,6 +470,7 @@ mod tests {
         node.metrics
             .count_message("out", "RU", "export", "export-declaration");
         node.metrics.relay.deliver_took("RU", 0.003);
+        node.stamping.failed("timeout");
         let text = encode(&node).expect("encoded");
 
         for (name, kind) in SERIES {
@@ -484,6 +492,9 @@ mod tests {
             "tereze_deliver_seconds_bucket{peer=\"RU\",le=\"+Inf\"} 1\ntereze_deliver_seconds_sum{peer=\"RU\"} 0.003\ntereze_deliver_seconds_count{peer=\"RU\"} 1\n",
             "tereze_certificate_expiry_days{certificate=\"anchor:RU:0\"} ",
             "tereze_disk_writes_paused 0\n",
+            "tereze_timestamp_failures_total{kind=\"timeout\"} 1\n",
+            "\ntereze_timestamp_pending 0\n",
+            "\ntereze_timestamp_lag_seconds 0.0\n",
         ] {
             assert!(text.contains(lines), "{lines:?} missing:\n{text}");
         }

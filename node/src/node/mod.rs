@@ -22,6 +22,7 @@ pub(crate) mod metrics;
 pub(crate) mod reference;
 mod relay_host;
 mod run;
+pub(crate) mod stamper;
 mod submission_sets;
 pub(crate) mod submit;
 pub(crate) mod traders;
@@ -225,6 +226,8 @@ pub(crate) struct Node {
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
+    /// Time-stamping's counters and wake-up (docs/timestamps.md).
+    pub(crate) stamping: stamper::Stamping,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, StartError> {
@@ -574,14 +577,20 @@ impl Node {
             config.attachments.max_transfers_per_peer,
         );
         let metrics = metrics::Metrics::default();
+        let stamping = stamper::Stamping::default();
         let node = Arc::new_cyclic(|node| Self {
-            registry: metrics::registry(
-                node.clone(),
-                &metrics,
-                &national.refusals,
-                &queue_bytes,
-                &disk,
-            ),
+            registry: {
+                let mut r = metrics::registry(
+                    node.clone(),
+                    &metrics,
+                    &national.refusals,
+                    &queue_bytes,
+                    &disk,
+                );
+                stamping.register(&mut r);
+                r.register_collector(Box::new(stamper::Lag { node: node.clone() }));
+                r
+            },
             config,
             trust_space: std::sync::RwLock::new(trust.clone()),
             parts: std::sync::Mutex::new((trust, crl::Fetched::default())),
@@ -608,6 +617,7 @@ impl Node {
             national,
             shutdown: CancellationToken::new(),
             trust_version,
+            stamping,
         });
         // The CRLs fetched before the restart stay in force, whether or not their location
         // answers now.

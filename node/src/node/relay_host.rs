@@ -66,4 +66,32 @@ impl Host for Node {
         self.outbox_sub(removed);
         self.outbox_add(added);
     }
+
+    /// Only a node that may hold evidence asks the store (a hub passes on its senders').
+    fn evidence(&self, id: uuid::Uuid) -> Option<Vec<u8>> {
+        if !self.is_hub() && !super::stamper::enabled(self) {
+            return None;
+        }
+        match self.store().evidence_of(id) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(message_id = %id, error = %e, "cannot read the evidence; sent without it");
+                None
+            }
+        }
+    }
+
+    /// The first `received` of the message's history: when this hub first stored it.
+    fn hub_received_at(&self, id: uuid::Uuid) -> Option<i64> {
+        self.store()
+            .history(id)
+            .ok()?
+            .iter()
+            .find(|t| t.state == crate::store::State::Received)
+            .map(|t| t.at)
+    }
+
+    fn holds_for_evidence(&self) -> bool {
+        super::stamper::required(self)
+    }
 }

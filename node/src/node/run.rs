@@ -238,6 +238,7 @@ fn spawn_duties(node: &Arc<Node>, tasks: &mut JoinSet<()>) {
     }
     tasks.spawn(transfer::collect(node.clone()));
     tasks.spawn(checkpoint_every_interval(node.clone()));
+    tasks.spawn(super::stamper::run(node.clone()));
     tasks.spawn(super::checkpoint_token::stamp_every_interval(node.clone()));
     tasks.spawn(events::compact(node.clone()));
     webhooks::spawn(node, tasks);

@@ -144,6 +144,9 @@ pub(crate) enum SubmitError {
     /// all are taken; try again later.
     #[error("body_attachment: {0} uploads, fetches and bodies by reference are in flight (attachments.max_national_transfers); try again later")]
     TransfersBusy(usize),
+    /// The envelope this node just signed has no signature value to time-stamp (a bug).
+    #[error("internal: time-stamping: {0}")]
+    Unstampable(String),
 }
 
 impl Classify for SubmitError {
@@ -170,6 +173,7 @@ impl Classify for SubmitError {
             | S::TransfersBusy(_) => Class::Busy,
             S::DiskLow(_) | S::ShuttingDown | S::Store(_) => Class::Unavailable,
             S::Worker(e) => Class::of_worker(e),
+            S::Unstampable(_) => Class::Internal,
         }
     }
 
@@ -279,14 +283,23 @@ pub(crate) async fn submit_admitted(
         .is_some_and(|f| f.kind == FormatKind::Submission)
         .then(Uuid::new_v4);
     let n = node.clone();
+    let stamping = super::stamper::enabled(node);
     // Parsing, translation and signing are CPU work: keep them off the async workers.
-    let prepared = tokio::task::spawn_blocking(move || {
+    let (prepared, leaves) = tokio::task::spawn_blocking(move || {
         let prepared = prepare(&n, s);
         drop(preparing);
-        prepared
+        let prepared = prepared?;
+        let leaves = if stamping {
+            stamp_leaves(&prepared)?
+        } else {
+            Vec::new()
+        };
+        Ok::<_, SubmitError>((prepared, leaves))
     })
     .await
     .map_err(SubmitError::Worker)??;
+    // Under the required policy the envelope waits in the outbox for its token, visibly.
+    let waiting = super::stamper::required(node).then(|| super::stamper::WAITING.to_owned());
     drop(slot);
     held.resize(
         &node.queue_bytes,
@@ -327,6 +340,10 @@ pub(crate) async fn submit_admitted(
             for (id, process, document_type) in &labels {
                 t.describe(*id, process, document_type)?;
             }
+            // In the same commit as the envelope: a crash loses neither.
+            for (id, leaf) in &leaves {
+                t.await_stamp(*id, super::stamper::ENVELOPE, leaf, waiting.clone())?;
+            }
             // The set's membership with its messages: its decision can never miss one.
             if let Some(set) = set_id {
                 t.record_set(set, &members)?;
@@ -341,6 +358,9 @@ pub(crate) async fn submit_admitted(
             .count_message("out", &o.peer, process, document_type);
     }
     node.metrics.submitted.inc_by(count);
+    if stamping {
+        node.stamping.wake.notify_one();
+    }
     let mut out = Vec::new();
     for (o, recipient, _, _) in prepared {
         node.waker(&o.peer).notify_one();
@@ -660,6 +680,18 @@ fn seal(
         expires_at: Some(common.expires.timestamp_millis()),
     };
     Ok((outgoing, (model.process.clone(), model.type_code.clone())))
+}
+
+/// Each prepared envelope's signature value, the leaf its time-stamp token will cover.
+fn stamp_leaves(prepared: &[Prepared]) -> Result<Vec<(uuid::Uuid, Vec<u8>)>, SubmitError> {
+    prepared
+        .iter()
+        .map(|p| {
+            super::stamper::signature_value(p.0.payload.bytes())
+                .map(|leaf| (p.0.message_id, leaf))
+                .map_err(|why| SubmitError::Unstampable(format!("the signed envelope {why}")))
+        })
+        .collect()
 }
 
 /// The envelope of `header` around `document` (or the body attachment), signed by this node,
