@@ -11,11 +11,9 @@ use chrono::{Duration, Utc};
 
 use tereze_testkit::tsa::TestAuthority;
 
+use crate::devpki::{init_dev, kz_signer, write_envelope};
 use crate::net::tereze;
 use crate::util::arg;
-
-const SAMPLE: &str =
-    include_str!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
 
 /// Revokes `cert` with the CA in `ca_dir` (root.pem, root.key) now, and writes its CRL to
 /// `crl`.
@@ -58,40 +56,16 @@ fn revoke(ca_dir: &Path, cert: &Path, crl: &Path) {
 fn a_revoked_key_gains_nothing_by_backdating_created_at() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--base-port",
-        "30000",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    init_dev(d, "30000", &[]);
     let before_revocation = Utc::now() - Duration::seconds(2);
     let crl = d.join("kz-crl.pem");
     revoke(&d.join("kz"), &d.join("kz/signer.pem"), &crl);
 
-    let read = |p: &str| std::fs::read(d.join(p)).expect("read");
-    let stolen = tereze_codecs::dsig::SigningKey::from_pem(
-        &read("kz/signer.key"),
-        Some(&read("kz/signer.pem")),
-    )
-    .expect("KZ's signer");
+    let stolen = kz_signer(d);
     let mut h = crate::net::header("KZ", "RU");
     h.created_at -= Duration::minutes(5);
     let env = d.join("backdated.xml");
-    std::fs::write(
-        &env,
-        crate::net::sign(
-            &h,
-            SAMPLE,
-            &stolen,
-            tereze_codecs::dsig::SignTarget::Document,
-        ),
-    )
-    .expect("write");
+    write_envelope(&env, &h, &stolen);
     let crl_arg = format!("KZ={}", crl.display());
     let trust = d.join("trust-space.toml");
     let recognise = |extra: &[&str]| {
@@ -147,17 +121,7 @@ fn init_with_authority(
     base_port: &str,
     tsa: &TestAuthority,
 ) -> tereze_codecs::dsig::SigningKey {
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--base-port",
-        base_port,
-    ]);
-    assert_eq!(code, 0, "{err}");
+    init_dev(d, base_port, &[]);
     let path = d.join("trust-space.toml");
     let text = std::fs::read_to_string(&path).expect("trust space");
     let ru = "[[state]]\ncode = \"RU\"\n";
@@ -168,9 +132,7 @@ fn init_with_authority(
         tsa.ca_pem()
     );
     std::fs::write(&path, text.replacen(ru, &listed, 1)).expect("write");
-    let read = |p: &str| std::fs::read(d.join(p)).expect("read");
-    tereze_codecs::dsig::SigningKey::from_pem(&read("kz/signer.key"), Some(&read("kz/signer.pem")))
-        .expect("KZ's signer")
+    kz_signer(d)
 }
 
 /// Evidence from `tsa` over the signature of the envelope in `file`, a batch of one, as the
@@ -196,11 +158,7 @@ fn recognise_judges_at_a_tokens_time_from_the_test_authority() {
     let kz = init_with_authority(d, "30020", &tsa);
     let write = |name: &str, h: &tereze_codecs::envelope::Header| {
         let path = d.join(name);
-        std::fs::write(
-            &path,
-            crate::net::sign(h, SAMPLE, &kz, tereze_codecs::dsig::SignTarget::Document),
-        )
-        .expect("write");
+        write_envelope(&path, h, &kz);
         path
     };
     let honest = write("honest.xml", &crate::net::header("KZ", "RU"));
