@@ -48,6 +48,25 @@ fn revoke(ca_dir: &Path, cert: &Path, crl: &Path) {
     }
 }
 
+/// Runs `tereze recognise` as RU on `file`, with the trust space of the dev PKI in `d`, KZ's
+/// CRL `crl` and the `extra` flags.
+fn recognise_as_ru(d: &Path, crl: &Path, extra: &[&str], file: &Path) -> (i32, String, String) {
+    let trust = d.join("trust-space.toml");
+    let crl_arg = format!("KZ={}", crl.display());
+    let mut args = vec![
+        "recognise",
+        "--trust",
+        arg(&trust),
+        "--state",
+        "RU",
+        "--crl",
+        &crl_arg,
+    ];
+    args.extend(extra);
+    args.push(arg(file));
+    tereze(&args)
+}
+
 /// The reproduction: KZ's CA revokes its document signer; an envelope signed with that
 /// key afterwards, its `CreatedAt` set five minutes before the revocation, is rejected when
 /// nothing but its arrival shows when it was signed. Stored before the revocation, the same
@@ -66,22 +85,7 @@ fn a_revoked_key_gains_nothing_by_backdating_created_at() {
     h.created_at -= Duration::minutes(5);
     let env = d.join("backdated.xml");
     write_envelope(&env, &h, &stolen);
-    let crl_arg = format!("KZ={}", crl.display());
-    let trust = d.join("trust-space.toml");
-    let recognise = |extra: &[&str]| {
-        let mut args = vec![
-            "recognise",
-            "--trust",
-            arg(&trust),
-            "--state",
-            "RU",
-            "--crl",
-            &crl_arg,
-        ];
-        args.extend(extra);
-        args.push(arg(&env));
-        tereze(&args)
-    };
+    let recognise = |extra: &[&str]| recognise_as_ru(d, &crl, extra, &env);
 
     let (code, out, err) = recognise(&[]);
     assert_eq!(code, 1, "recognised with a backdated CreatedAt\n{out}{err}");
@@ -174,23 +178,9 @@ fn recognise_judges_at_a_tokens_time_from_the_test_authority() {
     let backdated_token = d.join("backdated.tst");
     std::fs::write(&backdated_token, stamp(&tsa, &backdated)).expect("write");
 
-    let crl_arg = format!("KZ={}", crl.display());
-    let trust = d.join("trust-space.toml");
-    let recognise = |file: &Path, token: Option<&Path>| {
-        let mut args = vec![
-            "recognise",
-            "--trust",
-            arg(&trust),
-            "--state",
-            "RU",
-            "--crl",
-            &crl_arg,
-        ];
-        if let Some(t) = token {
-            args.extend(["--timestamp", arg(t)]);
-        }
-        args.push(arg(file));
-        tereze(&args)
+    let recognise = |file: &Path, token: Option<&Path>| match token {
+        Some(t) => recognise_as_ru(d, &crl, &["--timestamp", arg(t)], file),
+        None => recognise_as_ru(d, &crl, &[], file),
     };
 
     let (code, out, err) = recognise(&honest, Some(&honest_token));
