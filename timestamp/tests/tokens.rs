@@ -103,14 +103,12 @@ fn tokens_our_client_obtains_verify_here_and_with_openssl() {
     }
 }
 
-/// A token from `tsa` for the query `openssl ts -query -sha256` writes to `query` for the file
-/// `data`, with the `extra` flags (`-cert`).
-fn cli_token(tsa: &TestAuthority, data: &Path, query: &Path, extra: &[&str]) -> Vec<u8> {
+/// A token from `tsa` for the query `openssl ts -query` writes to `query`, given `args` (the
+/// hash, `-cert` or not, what to stamp).
+fn cli_token(tsa: &TestAuthority, query: &Path, args: &[&str]) -> Vec<u8> {
     let out = std::process::Command::new("openssl")
-        .args(["ts", "-query", "-sha256"])
-        .args(extra)
-        .arg("-data")
-        .arg(data)
+        .args(["ts", "-query"])
+        .args(args)
         .arg("-out")
         .arg(query)
         .output()
@@ -130,13 +128,22 @@ fn a_token_made_with_the_openssl_cli_alone_verifies() {
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data.bin");
     std::fs::write(&data, b"signature value").expect("write");
-    let token = cli_token(&tsa, &data, &dir.path().join("q.tsq"), &["-cert"]);
+    let data = data.to_str().expect("utf-8 path");
+    let token = cli_token(
+        &tsa,
+        &dir.path().join("q.tsq"),
+        &["-sha256", "-cert", "-data", data],
+    );
     let imprint = openssl::sha::sha256(b"signature value");
     verify(&token, &imprint, &[authority_of(&tsa)]).expect("CLI token verifies");
 
     // Without -cert the token carries no certificate: it verifies only when the authority
     // lists the signing certificate too.
-    let token = cli_token(&tsa, &data, &dir.path().join("bare.tsq"), &[]);
+    let token = cli_token(
+        &tsa,
+        &dir.path().join("bare.tsq"),
+        &["-sha256", "-data", data],
+    );
     assert_eq!(
         code(verify(&token, &imprint, &[authority_of(&tsa)])),
         "no-signer-certificate"
@@ -194,22 +201,11 @@ fn bad_tokens_are_refused_each_with_its_own_error() {
 
     // SHA-1 imprint: a query made by the CLI with -sha1.
     let dir = tempfile::tempdir().expect("dir");
-    let query = dir.path().join("q.tsq");
-    let out = std::process::Command::new("openssl")
-        .args(["ts", "-query", "-sha1", "-cert", "-digest"])
-        .arg(hex(&[1u8; 20]))
-        .arg("-out")
-        .arg(&query)
-        .output()
-        .expect("openssl ts -query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let sha1 = cli_token(
+        &tsa,
+        &dir.path().join("q.tsq"),
+        &["-sha1", "-cert", "-digest", &hex(&[1u8; 20])],
     );
-    let sha1 = tsa
-        .token(&std::fs::read(&query).expect("query"))
-        .expect("token");
     assert_eq!(code(verify(&sha1, &imprint, &trusted)), "sha1");
 
     tsa.set_other_imprint(true);
