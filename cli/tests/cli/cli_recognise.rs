@@ -5,10 +5,10 @@
 //! authority (`openssl ts -reply`, testkit::tsa).
 
 use std::path::Path;
-use std::process::Command;
 
 use chrono::{Duration, Utc};
 
+use tereze_testkit::ca::Ca;
 use tereze_testkit::tsa::TestAuthority;
 
 use crate::devpki::{init_dev, kz_signer, write_envelope};
@@ -18,34 +18,9 @@ use crate::util::arg;
 /// Revokes `cert` with the CA in `ca_dir` (root.pem, root.key) now, and writes its CRL to
 /// `crl`.
 fn revoke(ca_dir: &Path, cert: &Path, crl: &Path) {
-    let work = ca_dir.join("ca");
-    std::fs::create_dir_all(&work).expect("dir");
-    std::fs::write(work.join("index.txt"), "").expect("index");
-    std::fs::write(work.join("crlnumber"), "01\n").expect("crlnumber");
-    std::fs::write(
-        work.join("ca.cnf"),
-        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n",
-    )
-    .expect("config");
-    for args in [
-        vec!["-revoke", arg(cert)],
-        vec!["-gencrl", "-out", arg(crl)],
-    ] {
-        let out = Command::new("openssl")
-            .current_dir(&work)
-            .args(["ca", "-config", "ca.cnf", "-keyfile"])
-            .arg(ca_dir.join("root.key"))
-            .arg("-cert")
-            .arg(ca_dir.join("root.pem"))
-            .args(&args)
-            .output()
-            .expect("openssl runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "openssl ca {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let ca = Ca::new(ca_dir);
+    ca.revoke(cert);
+    ca.crl(crl);
 }
 
 /// Runs `tereze recognise` as RU on `file`, with the trust space of the dev PKI in `d`, KZ's
