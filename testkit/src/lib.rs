@@ -3,8 +3,9 @@
 //! (`pgcluster`), a cluster of real node processes (`cluster`), the tests' helpers that start
 //! nodes and speak HTTP, gRPC and TLS to them (`net`) or run the binary in a temporary
 //! directory (`util`), one stub `Exchange` (`stub`), throwaway SoftHSM2 tokens (`softhsm`), an
-//! RFC 3161 time-stamping authority (`tsa`, `openssl ts -reply` over HTTP) and a webhook
-//! receiver that records, fails and restarts on demand (`webhook`).
+//! RFC 3161 time-stamping authority (`tsa`, `openssl ts -reply` over HTTP), a webhook
+//! receiver that records, fails and restarts on demand (`webhook`) and a root CA's `openssl ca`
+//! that revokes and writes CRLs (`ca`).
 //! **Invariant:** knows nothing of the node's code: it drives the `tereze` binary as a process
 //! ([`binary::bin`]) and speaks the published protocol (`proto`), so it depends on `support`,
 //! `proto`, `codecs` and `trust` (the development PKI) only, never on `node` or `store`, and
@@ -12,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 pub mod binary;
+pub mod ca;
 pub mod cluster;
 pub mod net;
 pub mod pgcluster;

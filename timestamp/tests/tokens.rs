@@ -3,6 +3,7 @@
 //! and with [`verify`]; a token made with the openssl CLI alone verifies with [`verify`]; and
 //! each bad token is refused with its own error.
 
+use std::path::Path;
 use std::time::Duration;
 
 use tereze_testkit::tsa::{arg, openssl_ts_verify, TestAuthority, TsaOptions};
@@ -102,49 +103,47 @@ fn tokens_our_client_obtains_verify_here_and_with_openssl() {
     }
 }
 
+/// A token from `tsa` for the query `openssl ts -query` writes to `query`, given `args` (the
+/// hash, `-cert` or not, what to stamp).
+fn cli_token(tsa: &TestAuthority, query: &Path, args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(["ts", "-query"])
+        .args(args)
+        .arg("-out")
+        .arg(query)
+        .output()
+        .expect("openssl ts -query");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    tsa.token(&std::fs::read(query).expect("query"))
+        .expect("openssl ts -reply -token_out")
+}
+
 #[test]
 fn a_token_made_with_the_openssl_cli_alone_verifies() {
     let tsa = TestAuthority::new();
     let dir = tempfile::tempdir().expect("dir");
     let data = dir.path().join("data.bin");
     std::fs::write(&data, b"signature value").expect("write");
-    let query = dir.path().join("q.tsq");
-    let out = std::process::Command::new("openssl")
-        .args(["ts", "-query", "-sha256", "-cert", "-data"])
-        .arg(&data)
-        .arg("-out")
-        .arg(&query)
-        .output()
-        .expect("openssl ts -query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let data = data.to_str().expect("utf-8 path");
+    let token = cli_token(
+        &tsa,
+        &dir.path().join("q.tsq"),
+        &["-sha256", "-cert", "-data", data],
     );
-    let token = tsa
-        .token(&std::fs::read(&query).expect("query"))
-        .expect("openssl ts -reply -token_out");
     let imprint = openssl::sha::sha256(b"signature value");
     verify(&token, &imprint, &[authority_of(&tsa)]).expect("CLI token verifies");
 
     // Without -cert the token carries no certificate: it verifies only when the authority
     // lists the signing certificate too.
-    let bare = dir.path().join("bare.tsq");
-    let out = std::process::Command::new("openssl")
-        .args(["ts", "-query", "-sha256", "-data"])
-        .arg(&data)
-        .arg("-out")
-        .arg(&bare)
-        .output()
-        .expect("openssl ts -query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let token = cli_token(
+        &tsa,
+        &dir.path().join("bare.tsq"),
+        &["-sha256", "-data", data],
     );
-    let token = tsa
-        .token(&std::fs::read(&bare).expect("query"))
-        .expect("openssl ts -reply -token_out");
     assert_eq!(
         code(verify(&token, &imprint, &[authority_of(&tsa)])),
         "no-signer-certificate"
@@ -202,22 +201,11 @@ fn bad_tokens_are_refused_each_with_its_own_error() {
 
     // SHA-1 imprint: a query made by the CLI with -sha1.
     let dir = tempfile::tempdir().expect("dir");
-    let query = dir.path().join("q.tsq");
-    let out = std::process::Command::new("openssl")
-        .args(["ts", "-query", "-sha1", "-cert", "-digest"])
-        .arg(hex(&[1u8; 20]))
-        .arg("-out")
-        .arg(&query)
-        .output()
-        .expect("openssl ts -query");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let sha1 = cli_token(
+        &tsa,
+        &dir.path().join("q.tsq"),
+        &["-sha1", "-cert", "-digest", &hex(&[1u8; 20])],
     );
-    let sha1 = tsa
-        .token(&std::fs::read(&query).expect("query"))
-        .expect("token");
     assert_eq!(code(verify(&sha1, &imprint, &trusted)), "sha1");
 
     tsa.set_other_imprint(true);

@@ -627,30 +627,12 @@ mod tests {
         let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
         let held = first_rejection(&key, 7);
         let new = issue(&key, "RU", Utc::now(), &[later(7, 2)]).expect("issued");
-        let f = ReceiptVerifier::default()
-            .verify_later(
-                &new[0],
-                &trust(&cert),
-                None,
-                "RU",
-                Uuid::from_u128(7),
-                &held,
-            )
-            .expect("a later judgement verifies");
+        let f = verify_later(&new[0], &cert, 7, &held).expect("a later judgement verifies");
         assert_eq!(f.entry.verdict, "recognised");
         assert_eq!(f.entry.judgement.map(|j| j.number), Some(2));
         // And a third judgement over the second.
         let third = issue(&key, "RU", Utc::now(), &[later(7, 3)]).expect("issued");
-        let f = ReceiptVerifier::default()
-            .verify_later(
-                &third[0],
-                &trust(&cert),
-                None,
-                "RU",
-                Uuid::from_u128(7),
-                &new[0],
-            )
-            .expect("the third over the second");
+        let f = verify_later(&third[0], &cert, 7, &new[0]).expect("the third over the second");
         assert_eq!(judgement_number(&f.entry), 3);
     }
 
@@ -670,16 +652,7 @@ mod tests {
         let (key, cert) = self_signed_signer(KeyKind::EcP256, "RU node", 1).expect("signer");
         let held = first_rejection(&key, 7);
         let other_first = issue(&key, "RU", Utc::now(), &[facts(7)]).expect("issued");
-        let e = ReceiptVerifier::default()
-            .verify_later(
-                &other_first[0],
-                &trust(&cert),
-                None,
-                "RU",
-                Uuid::from_u128(7),
-                &held,
-            )
-            .expect_err("a first receipt");
+        let e = verify_later(&other_first[0], &cert, 7, &held).expect_err("a first receipt");
         assert!(matches!(e, ReceiptError::NotAJudgement), "{e}");
         // Nor can a judgement number below 2 be issued.
         let e = issue(&key, "RU", Utc::now(), &[later(7, 1)]).expect_err("number 1");
@@ -717,29 +690,30 @@ mod tests {
         let mut other_digest = later(7, 2);
         other_digest.digest = digest(b"another envelope");
         let new = issue(&key, "RU", Utc::now(), &[other_digest]).expect("issued");
-        let e = ReceiptVerifier::default()
-            .verify_later(
-                &new[0],
-                &trust(&cert),
-                None,
-                "RU",
-                Uuid::from_u128(7),
-                &held,
-            )
-            .expect_err("another digest");
+        let e = verify_later(&new[0], &cert, 7, &held).expect_err("another digest");
         assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
         let new = issue(&key, "RU", Utc::now(), &[later(8, 2)]).expect("issued");
-        let e = ReceiptVerifier::default()
-            .verify_later(
-                &new[0],
-                &trust(&cert),
-                None,
-                "RU",
-                Uuid::from_u128(8),
-                &held,
-            )
+        let e = verify_later(&new[0], &cert, 8, &held)
             .expect_err("the held receipt is another message's");
         assert!(matches!(e, ReceiptError::Mismatch { .. }), "{e}");
+    }
+
+    /// `receipt` checked by a fresh verifier as RU's later judgement of message `n` over the
+    /// receipt `held`, RU's certificate `cert` trusted.
+    fn verify_later(
+        receipt: &[u8],
+        cert: &openssl::x509::X509,
+        n: u128,
+        held: &[u8],
+    ) -> Result<ReceiptFacts, ReceiptError> {
+        ReceiptVerifier::default().verify_later(
+            receipt,
+            &trust(cert),
+            None,
+            "RU",
+            Uuid::from_u128(n),
+            held,
+        )
     }
 
     fn trust(cert: &openssl::x509::X509) -> TrustStore {

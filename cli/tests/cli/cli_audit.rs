@@ -4,39 +4,24 @@
 //! store passes against it, ECDSA and GOST alike. GOST needs Debian's
 //! `libengine-gost-openssl` (`scripts/setup` installs it).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tereze_codecs::dsig::SigningKey;
 use tereze_store::{Location, State, Store};
 use tereze_testkit::tsa::TestAuthority;
 use tereze_timestamp::{batch, request, Evidence};
 
+use crate::devpki::{self, kz_signer};
 use crate::net::tereze;
 use crate::util::arg;
 
 /// A development PKI for KZ and RU in `d` (KZ's keys of `algorithm`, e.g. `ecdsa-p256`).
 fn init_dev(d: &Path, kz_algorithm: &str) {
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--hub",
-        "EEC",
-        "--base-port",
+    devpki::init_dev(
+        d,
         "31600",
-        "--algorithm",
-        &format!("KZ={kz_algorithm}"),
-    ]);
-    assert_eq!(code, 0, "init-dev: {err}");
-}
-
-/// KZ's document signer of the development PKI in `pki`.
-fn kz_signer(pki: &Path) -> SigningKey {
-    let read = |f: &str| std::fs::read(pki.join("kz").join(f)).expect("signer file");
-    SigningKey::from_pem(&read("signer.key"), Some(&read("signer.pem"))).expect("signing key")
+        &["--hub", "EEC", "--algorithm", &format!("KZ={kz_algorithm}")],
+    );
 }
 
 /// Writes a node store in `data_dir` holding three messages' transitions, with a checkpoint
@@ -90,10 +75,25 @@ fn stamp(data_dir: &Path, tsa: &TestAuthority, of: u64, at: u64) {
         .expect("kept");
 }
 
-fn verify(data_dir: &Path, extra: &[&str]) -> (i32, String, String) {
+/// A genuine store: an ECDSA development PKI in `d/pki` and, in `d/data`, a store KZ's signer
+/// of it wrote, its checkpoints waiting for tokens when `tokens`; the PKI's and the store's
+/// paths.
+fn genuine_store(d: &Path, tokens: bool) -> (PathBuf, PathBuf) {
+    let pki = d.join("pki");
+    init_dev(&pki, "ecdsa-p256");
+    let data = d.join("data");
+    write_store_wanting_tokens(&data, &kz_signer(&pki), tokens);
+    (pki, data)
+}
+
+/// Runs `tereze audit verify` on the store in `data_dir` with the `extra` flags, which must
+/// exit with `code`; its stdout and stderr.
+fn verify(data_dir: &Path, extra: &[&str], code: i32) -> (String, String) {
     let mut args = vec!["audit", "verify", arg(data_dir)];
     args.extend_from_slice(extra);
-    tereze(&args)
+    let (got, out, err) = tereze(&args);
+    assert_eq!(got, code, "{out}{err}");
+    (out, err)
 }
 
 #[test]
@@ -106,8 +106,7 @@ fn a_store_re_signed_by_an_attacker_passes_without_an_anchor_and_fails_with_one(
     let data = d.path().join("data");
     write_store(&data, &kz_signer(&attacker));
 
-    let (code, out, err) = verify(&data, &[]);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, _) = verify(&data, &[], 0);
     assert!(
         out.contains("checked: 3 of 3 checkpoints against the certificate stored with each checkpoint only: no anchor given"),
         "{out}"
@@ -115,8 +114,7 @@ fn a_store_re_signed_by_an_attacker_passes_without_an_anchor_and_fails_with_one(
     assert!(out.contains("intact\n"), "{out}");
 
     let anchor = genuine.join("kz/root.pem");
-    let (code, out, err) = verify(&data, &["--anchor", arg(&anchor)]);
-    assert_eq!(code, 1, "{out}{err}");
+    let (out, err) = verify(&data, &["--anchor", arg(&anchor)], 1);
     assert!(
         out.contains("first failure: checkpoint at entry 1: certificate C=KZ, O=Kazakhstan, CN=KZ document signer (Tereze dev)"),
         "{out}"
@@ -132,7 +130,7 @@ fn a_store_re_signed_by_an_attacker_passes_without_an_anchor_and_fails_with_one(
     assert!(err.contains("checkpoint at entry 5: certificate"), "{err}");
 
     // The same through the trust space: the state's document anchors.
-    let (code, out, err) = verify(
+    let (out, _) = verify(
         &data,
         &[
             "--trust-space",
@@ -142,8 +140,8 @@ fn a_store_re_signed_by_an_attacker_passes_without_an_anchor_and_fails_with_one(
             "--state",
             "KZ",
         ],
+        1,
     );
-    assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("first failure: checkpoint at entry 1:"),
         "{out}"
@@ -153,20 +151,16 @@ fn a_store_re_signed_by_an_attacker_passes_without_an_anchor_and_fails_with_one(
 #[test]
 fn a_genuine_store_passes_against_its_states_anchor_and_says_so() {
     let d = tempfile::tempdir().expect("dir");
-    let pki = d.path().join("pki");
-    init_dev(&pki, "ecdsa-p256");
-    let data = d.path().join("data");
-    write_store(&data, &kz_signer(&pki));
+    let (pki, data) = genuine_store(d.path(), false);
 
-    let (code, out, err) = verify(&data, &["--anchor", arg(&pki.join("kz/root.pem"))]);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, _) = verify(&data, &["--anchor", arg(&pki.join("kz/root.pem"))], 0);
     assert!(
         out.contains("checked: 3 of 3 checkpoints against anchor C=KZ, O=Kazakhstan, CN=KZ root CA (Tereze dev)\n"),
         "{out}"
     );
     assert!(!out.contains("first failure"), "{out}");
 
-    let (code, out, err) = verify(
+    let (out, _) = verify(
         &data,
         &[
             "--trust-space",
@@ -174,8 +168,8 @@ fn a_genuine_store_passes_against_its_states_anchor_and_says_so() {
             "--state",
             "KZ",
         ],
+        0,
     );
-    assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains(
             "checkpoints against anchor C=KZ, O=Kazakhstan, CN=KZ root CA (Tereze dev) (KZ)\n"
@@ -184,8 +178,7 @@ fn a_genuine_store_passes_against_its_states_anchor_and_says_so() {
     );
 
     // RU's anchor is not KZ's: the genuine store fails against it.
-    let (code, out, _) = verify(&data, &["--anchor", arg(&pki.join("ru/root.pem"))]);
-    assert_eq!(code, 1, "{out}");
+    verify(&data, &["--anchor", arg(&pki.join("ru/root.pem"))], 1);
 }
 
 #[test]
@@ -198,8 +191,7 @@ fn a_genuine_gost_store_passes_against_its_anchor_and_an_attackers_fails() {
 
     let data = d.path().join("data");
     write_store(&data, &kz_signer(&genuine));
-    let (code, out, err) = verify(&data, &["--anchor", arg(&anchor)]);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, _) = verify(&data, &["--anchor", arg(&anchor)], 0);
     assert!(
         out.contains("checked: 3 of 3 checkpoints against anchor"),
         "{out}"
@@ -207,8 +199,7 @@ fn a_genuine_gost_store_passes_against_its_anchor_and_an_attackers_fails() {
 
     let forged = d.path().join("forged");
     write_store(&forged, &kz_signer(&attacker));
-    let (code, out, _) = verify(&forged, &["--anchor", arg(&anchor)]);
-    assert_eq!(code, 1, "{out}");
+    let (out, _) = verify(&forged, &["--anchor", arg(&anchor)], 1);
     assert!(
         out.contains("first failure: checkpoint at entry 1:"),
         "{out}"
@@ -218,20 +209,16 @@ fn a_genuine_gost_store_passes_against_its_anchor_and_an_attackers_fails() {
 #[test]
 fn audit_verify_refuses_an_anchor_file_without_a_certificate() {
     let d = tempfile::tempdir().expect("dir");
-    let pki = d.path().join("pki");
-    init_dev(&pki, "ecdsa-p256");
-    let data = d.path().join("data");
-    write_store(&data, &kz_signer(&pki));
+    let (pki, data) = genuine_store(d.path(), false);
     let bad = d.path().join("anchor.pem");
     std::fs::write(&bad, "not a certificate\n").expect("write");
-    let (code, _, err) = verify(&data, &["--anchor", arg(&bad)]);
-    assert_eq!(code, 2, "{err}");
+    let (_, err) = verify(&data, &["--anchor", arg(&bad)], 2);
     assert!(
         err.contains("--anchor") && err.contains("anchor.pem"),
         "{err}"
     );
 
-    let (code, _, err) = verify(
+    let (_, err) = verify(
         &data,
         &[
             "--trust-space",
@@ -239,36 +226,32 @@ fn audit_verify_refuses_an_anchor_file_without_a_certificate() {
             "--state",
             "BY",
         ],
+        2,
     );
-    assert_eq!(code, 2, "{err}");
     assert!(err.contains("--state: BY is not a state"), "{err}");
 }
 
 #[test]
 fn a_time_stamped_checkpoint_verifies_with_its_authority_and_fails_against_another() {
     let d = tempfile::tempdir().expect("dir");
-    let pki = d.path().join("pki");
-    init_dev(&pki, "ecdsa-p256");
-    let data = d.path().join("data");
-    write_store_wanting_tokens(&data, &kz_signer(&pki), true);
+    let (pki, data) = genuine_store(d.path(), true);
     let tsa = TestAuthority::new();
     // Checkpoints at entries 1 and 3 get their tokens; the one at 5 still waits.
     stamp(&data, &tsa, 1, 1);
     stamp(&data, &tsa, 3, 3);
     let anchor = pki.join("kz/root.pem");
 
-    let (code, out, err) = verify(&data, &["--anchor", arg(&anchor)]);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, _) = verify(&data, &["--anchor", arg(&anchor)], 0);
     assert!(
         out.contains("time-stamps: not checked (no --tsa-cert, no authority of the --trust-space state); 2 of 3 checkpoints carry one"),
         "{out}"
     );
 
-    let (code, out, err) = verify(
+    let (out, _) = verify(
         &data,
         &["--anchor", arg(&anchor), "--tsa-cert", arg(&tsa.ca_path())],
+        0,
     );
-    assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("time-stamps: 2 of 2 tokens verified by authority "),
         "{out}"
@@ -279,7 +262,7 @@ fn a_time_stamped_checkpoint_verifies_with_its_authority_and_fails_against_anoth
     );
 
     let other = TestAuthority::new();
-    let (code, out, err) = verify(
+    let (out, _) = verify(
         &data,
         &[
             "--anchor",
@@ -287,8 +270,8 @@ fn a_time_stamped_checkpoint_verifies_with_its_authority_and_fails_against_anoth
             "--tsa-cert",
             arg(&other.ca_path()),
         ],
+        1,
     );
-    assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("time-stamps: 0 of 2 tokens verified\n"),
         "{out}"
@@ -303,16 +286,12 @@ fn a_time_stamped_checkpoint_verifies_with_its_authority_and_fails_against_anoth
 #[test]
 fn a_token_over_another_checkpoints_signature_fails() {
     let d = tempfile::tempdir().expect("dir");
-    let pki = d.path().join("pki");
-    init_dev(&pki, "ecdsa-p256");
-    let data = d.path().join("data");
-    write_store_wanting_tokens(&data, &kz_signer(&pki), true);
+    let (_, data) = genuine_store(d.path(), true);
     let tsa = TestAuthority::new();
     stamp(&data, &tsa, 1, 1);
     // The token of entry 1's checkpoint, kept as entry 3's: a genuine token, another imprint.
     stamp(&data, &tsa, 1, 3);
-    let (code, out, err) = verify(&data, &["--tsa-cert", arg(&tsa.ca_path())]);
-    assert_eq!(code, 1, "{out}{err}");
+    let (out, _) = verify(&data, &["--tsa-cert", arg(&tsa.ca_path())], 1);
     assert!(
         out.contains("first failure: checkpoint at entry 3: time-stamp:")
             && out.contains("(other-imprint)"),

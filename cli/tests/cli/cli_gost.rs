@@ -28,22 +28,9 @@ fn methods(xml: &str) -> (String, String) {
     (of("SignatureMethod"), of("DigestMethod"))
 }
 
+/// `pki init-dev` with the hub EEC and the keys of `algorithm`: its exit code and stderr.
 fn init_dev(d: &Path, algorithm: &str) -> (i32, String) {
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--hub",
-        "EEC",
-        "--base-port",
-        "22000",
-        "--algorithm",
-        algorithm,
-    ]);
-    (code, err)
+    crate::devpki::try_init_dev(d, "22000", &["--hub", "EEC", "--algorithm", algorithm])
 }
 
 #[test]

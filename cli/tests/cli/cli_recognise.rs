@@ -5,49 +5,41 @@
 //! authority (`openssl ts -reply`, testkit::tsa).
 
 use std::path::Path;
-use std::process::Command;
 
 use chrono::{Duration, Utc};
 
+use tereze_testkit::ca::Ca;
 use tereze_testkit::tsa::TestAuthority;
 
+use crate::devpki::{init_dev, kz_signer, write_envelope};
 use crate::net::tereze;
 use crate::util::arg;
-
-const SAMPLE: &str =
-    include_str!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
 
 /// Revokes `cert` with the CA in `ca_dir` (root.pem, root.key) now, and writes its CRL to
 /// `crl`.
 fn revoke(ca_dir: &Path, cert: &Path, crl: &Path) {
-    let work = ca_dir.join("ca");
-    std::fs::create_dir_all(&work).expect("dir");
-    std::fs::write(work.join("index.txt"), "").expect("index");
-    std::fs::write(work.join("crlnumber"), "01\n").expect("crlnumber");
-    std::fs::write(
-        work.join("ca.cnf"),
-        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n",
-    )
-    .expect("config");
-    for args in [
-        vec!["-revoke", arg(cert)],
-        vec!["-gencrl", "-out", arg(crl)],
-    ] {
-        let out = Command::new("openssl")
-            .current_dir(&work)
-            .args(["ca", "-config", "ca.cnf", "-keyfile"])
-            .arg(ca_dir.join("root.key"))
-            .arg("-cert")
-            .arg(ca_dir.join("root.pem"))
-            .args(&args)
-            .output()
-            .expect("openssl runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "openssl ca {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let ca = Ca::new(ca_dir);
+    ca.revoke(cert);
+    ca.crl(crl);
+}
+
+/// Runs `tereze recognise` as RU on `file`, with the trust space of the dev PKI in `d`, KZ's
+/// CRL `crl` and the `extra` flags.
+fn recognise_as_ru(d: &Path, crl: &Path, extra: &[&str], file: &Path) -> (i32, String, String) {
+    let trust = d.join("trust-space.toml");
+    let crl_arg = format!("KZ={}", crl.display());
+    let mut args = vec![
+        "recognise",
+        "--trust",
+        arg(&trust),
+        "--state",
+        "RU",
+        "--crl",
+        &crl_arg,
+    ];
+    args.extend(extra);
+    args.push(arg(file));
+    tereze(&args)
 }
 
 /// The reproduction: KZ's CA revokes its document signer; an envelope signed with that
@@ -58,56 +50,17 @@ fn revoke(ca_dir: &Path, cert: &Path, crl: &Path) {
 fn a_revoked_key_gains_nothing_by_backdating_created_at() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--base-port",
-        "30000",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    init_dev(d, "30000", &[]);
     let before_revocation = Utc::now() - Duration::seconds(2);
     let crl = d.join("kz-crl.pem");
     revoke(&d.join("kz"), &d.join("kz/signer.pem"), &crl);
 
-    let read = |p: &str| std::fs::read(d.join(p)).expect("read");
-    let stolen = tereze_codecs::dsig::SigningKey::from_pem(
-        &read("kz/signer.key"),
-        Some(&read("kz/signer.pem")),
-    )
-    .expect("KZ's signer");
+    let stolen = kz_signer(d);
     let mut h = crate::net::header("KZ", "RU");
     h.created_at -= Duration::minutes(5);
     let env = d.join("backdated.xml");
-    std::fs::write(
-        &env,
-        crate::net::sign(
-            &h,
-            SAMPLE,
-            &stolen,
-            tereze_codecs::dsig::SignTarget::Document,
-        ),
-    )
-    .expect("write");
-    let crl_arg = format!("KZ={}", crl.display());
-    let trust = d.join("trust-space.toml");
-    let recognise = |extra: &[&str]| {
-        let mut args = vec![
-            "recognise",
-            "--trust",
-            arg(&trust),
-            "--state",
-            "RU",
-            "--crl",
-            &crl_arg,
-        ];
-        args.extend(extra);
-        args.push(arg(&env));
-        tereze(&args)
-    };
+    write_envelope(&env, &h, &stolen);
+    let recognise = |extra: &[&str]| recognise_as_ru(d, &crl, extra, &env);
 
     let (code, out, err) = recognise(&[]);
     assert_eq!(code, 1, "recognised with a backdated CreatedAt\n{out}{err}");
@@ -147,17 +100,7 @@ fn init_with_authority(
     base_port: &str,
     tsa: &TestAuthority,
 ) -> tereze_codecs::dsig::SigningKey {
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--base-port",
-        base_port,
-    ]);
-    assert_eq!(code, 0, "{err}");
+    init_dev(d, base_port, &[]);
     let path = d.join("trust-space.toml");
     let text = std::fs::read_to_string(&path).expect("trust space");
     let ru = "[[state]]\ncode = \"RU\"\n";
@@ -168,9 +111,7 @@ fn init_with_authority(
         tsa.ca_pem()
     );
     std::fs::write(&path, text.replacen(ru, &listed, 1)).expect("write");
-    let read = |p: &str| std::fs::read(d.join(p)).expect("read");
-    tereze_codecs::dsig::SigningKey::from_pem(&read("kz/signer.key"), Some(&read("kz/signer.pem")))
-        .expect("KZ's signer")
+    kz_signer(d)
 }
 
 /// Evidence from `tsa` over the signature of the envelope in `file`, a batch of one, as the
@@ -196,11 +137,7 @@ fn recognise_judges_at_a_tokens_time_from_the_test_authority() {
     let kz = init_with_authority(d, "30020", &tsa);
     let write = |name: &str, h: &tereze_codecs::envelope::Header| {
         let path = d.join(name);
-        std::fs::write(
-            &path,
-            crate::net::sign(h, SAMPLE, &kz, tereze_codecs::dsig::SignTarget::Document),
-        )
-        .expect("write");
+        write_envelope(&path, h, &kz);
         path
     };
     let honest = write("honest.xml", &crate::net::header("KZ", "RU"));
@@ -216,23 +153,9 @@ fn recognise_judges_at_a_tokens_time_from_the_test_authority() {
     let backdated_token = d.join("backdated.tst");
     std::fs::write(&backdated_token, stamp(&tsa, &backdated)).expect("write");
 
-    let crl_arg = format!("KZ={}", crl.display());
-    let trust = d.join("trust-space.toml");
-    let recognise = |file: &Path, token: Option<&Path>| {
-        let mut args = vec![
-            "recognise",
-            "--trust",
-            arg(&trust),
-            "--state",
-            "RU",
-            "--crl",
-            &crl_arg,
-        ];
-        if let Some(t) = token {
-            args.extend(["--timestamp", arg(t)]);
-        }
-        args.push(arg(file));
-        tereze(&args)
+    let recognise = |file: &Path, token: Option<&Path>| match token {
+        Some(t) => recognise_as_ru(d, &crl, &["--timestamp", arg(t)], file),
+        None => recognise_as_ru(d, &crl, &[], file),
     };
 
     let (code, out, err) = recognise(&honest, Some(&honest_token));

@@ -155,19 +155,7 @@ delimiter = ";"
 fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--hub",
-        "EEC",
-        "--base-port",
-        "21900",
-    ]);
-    assert_eq!(code, 0, "{err}");
+    crate::devpki::init_dev(d, "21900", &["--hub", "EEC"]);
     std::fs::write(d.join("units.toml"), MAPPING).expect("mapping");
     // A new unit, and a new name for the kilogram from 2027.
     std::fs::write(

@@ -9,17 +9,30 @@ use crate::util::arg;
 
 /// A dev PKI for KZ and RU with the hub EEC in `d`.
 fn init_dev(d: &Path, base_port: &str) {
-    let (code, _, err) = tereze(&[
-        "pki",
-        "init-dev",
-        "--out",
-        arg(d),
-        "--states",
-        "KZ,RU",
-        "--base-port",
-        base_port,
-    ]);
-    assert_eq!(code, 0, "{err}");
+    crate::devpki::init_dev(d, base_port, &[]);
+}
+
+/// Runs `tereze trust <command> --anchor <anchor> <files>`.
+fn anchored(command: &str, anchor: &Path, files: &[&Path]) -> (i32, String, String) {
+    let mut args = vec!["trust", command, "--anchor", arg(anchor)];
+    args.extend(files.iter().map(|f| arg(f)));
+    tereze(&args)
+}
+
+/// Writes `unsigned` to `<name>-unsigned.xml` in `d` and signs it with `trust sign` as the
+/// Commission of the dev PKI there.
+fn sign(d: &Path, unsigned: &str, name: &str) -> (i32, String, String) {
+    let file = d.join(format!("{name}-unsigned.xml"));
+    std::fs::write(&file, unsigned).expect("write");
+    tereze(&[
+        "trust",
+        "sign",
+        "--key",
+        arg(&d.join("eec/signer.key")),
+        "--cert",
+        arg(&d.join("eec/signer.pem")),
+        arg(&file),
+    ])
 }
 
 #[test]
@@ -30,25 +43,17 @@ fn build_sign_verify_show_and_diff() {
     let anchor = d.join("eec/root.pem");
 
     // init-dev's own signed space verifies against the Commission's anchor only.
-    let (code, out, err) = tereze(&[
-        "trust",
-        "verify",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("trust-space.xml")),
-    ]);
+    let (code, out, err) = anchored("verify", &anchor, &[&d.join("trust-space.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.starts_with("valid: trust space v1") && out.contains("EEC document signer"),
         "{out}"
     );
-    let (code, _, err) = tereze(&[
-        "trust",
+    let (code, _, err) = anchored(
         "verify",
-        "--anchor",
-        arg(&d.join("kz/root.pem")),
-        arg(&d.join("trust-space.xml")),
-    ]);
+        &d.join("kz/root.pem"),
+        &[&d.join("trust-space.xml")],
+    );
     assert_eq!(code, 1);
     assert!(
         err.contains("the Commission's signature does not hold"),
@@ -63,35 +68,14 @@ fn build_sign_verify_show_and_diff() {
     let (code, unsigned, err) =
         tereze(&["trust", "build", "--version", "2", arg(&d.join("v2.toml"))]);
     assert_eq!(code, 0, "{err}");
-    std::fs::write(d.join("v2-unsigned.xml"), unsigned).expect("write");
-    let (code, signed, err) = tereze(&[
-        "trust",
-        "sign",
-        "--key",
-        arg(&d.join("eec/signer.key")),
-        "--cert",
-        arg(&d.join("eec/signer.pem")),
-        arg(&d.join("v2-unsigned.xml")),
-    ]);
+    let (code, signed, err) = sign(d, &unsigned, "v2");
     assert_eq!(code, 0, "{err}");
     std::fs::write(d.join("v2.xml"), &signed).expect("write");
-    let (code, out, err) = tereze(&[
-        "trust",
-        "verify",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("v2.xml")),
-    ]);
+    let (code, out, err) = anchored("verify", &anchor, &[&d.join("v2.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("valid: trust space v2"), "{out}");
 
-    let (code, out, _) = tereze(&[
-        "trust",
-        "show",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("v2.xml")),
-    ]);
+    let (code, out, _) = anchored("show", &anchor, &[&d.join("v2.xml")]);
     assert_eq!(code, 0);
     assert!(
         out.contains("state KZ (Kazakhstan) member") && out.contains("P.SS.01"),
@@ -102,14 +86,11 @@ fn build_sign_verify_show_and_diff() {
         "{out}"
     );
 
-    let (code, out, _) = tereze(&[
-        "trust",
+    let (code, out, _) = anchored(
         "diff",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("trust-space.xml")),
-        arg(&d.join("v2.xml")),
-    ]);
+        &anchor,
+        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
+    );
     assert_eq!(code, 0);
     assert!(out.contains("~ version 1 -> 2"), "{out}");
     assert!(
@@ -122,13 +103,7 @@ fn build_sign_verify_show_and_diff() {
     let tampered = signed.replacen("https://127.0.0.1:19910", "https://203.0.113.9:19910", 1);
     assert_ne!(tampered, signed);
     std::fs::write(d.join("tampered.xml"), tampered).expect("write");
-    let (code, _, err) = tereze(&[
-        "trust",
-        "verify",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("tampered.xml")),
-    ]);
+    let (code, _, err) = anchored("verify", &anchor, &[&d.join("tampered.xml")]);
     assert_eq!(code, 1, "{err}");
 
     // A signed space without the anchor to check it, and a broken source, are input errors.
@@ -167,29 +142,11 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
     let d = dir.path();
     init_dev(d, "19900");
     let anchor = d.join("eec/root.pem");
-    let sign = |unsigned: &str, name: &str| {
-        std::fs::write(d.join(format!("{name}-unsigned.xml")), unsigned).expect("write");
-        tereze(&[
-            "trust",
-            "sign",
-            "--key",
-            arg(&d.join("eec/signer.key")),
-            "--cert",
-            arg(&d.join("eec/signer.pem")),
-            arg(&d.join(format!("{name}-unsigned.xml"))),
-        ])
-    };
 
     // A space written before the flag existed carries no attribute: normal traffic.
     let v1 = std::fs::read_to_string(d.join("trust-space.xml")).expect("v1");
     assert!(!v1.contains("Conformance"), "{v1}");
-    let (code, out, err) = tereze(&[
-        "trust",
-        "show",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("trust-space.xml")),
-    ]);
+    let (code, out, err) = anchored("show", &anchor, &[&d.join("trust-space.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(!out.contains("conformance"), "{out}");
 
@@ -212,30 +169,21 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
         1,
         "{unsigned}"
     );
-    let (code, signed, err) = sign(&unsigned, "v2");
+    let (code, signed, err) = sign(d, &unsigned, "v2");
     assert_eq!(code, 0, "{err}");
     std::fs::write(d.join("v2.xml"), &signed).expect("write");
-    let (code, out, err) = tereze(&[
-        "trust",
-        "show",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("v2.xml")),
-    ]);
+    let (code, out, err) = anchored("show", &anchor, &[&d.join("v2.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("state KZ (Kazakhstan) member, conformance"),
         "{out}"
     );
     assert!(out.contains("state RU (Russia) member\n"), "{out}");
-    let (code, out, _) = tereze(&[
-        "trust",
+    let (code, out, _) = anchored(
         "diff",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("trust-space.xml")),
-        arg(&d.join("v2.xml")),
-    ]);
+        &anchor,
+        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
+    );
     assert_eq!(code, 0);
     assert!(
         out.contains("~ state KZ: conformance false -> true"),
@@ -245,6 +193,7 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
 
     // A value other than true or false is refused with its path.
     let (code, _, err) = sign(
+        d,
         &unsigned.replacen("Conformance=\"true\"", "Conformance=\"yes\"", 1),
         "bad",
     );
@@ -274,21 +223,12 @@ fn a_states_algorithm_policy_is_shown_diffed_signed_and_enforced_by_recognise() 
     let anchor = d.join("eec/root.pem");
 
     // An envelope KZ's signer signs as every node does today: ECDSA P-256, SHA-256.
-    let read = |p: &str| std::fs::read(d.join(p)).expect("read");
-    let kz = tereze_codecs::dsig::SigningKey::from_pem(
-        &read("kz/signer.key"),
-        Some(&read("kz/signer.pem")),
-    )
-    .expect("KZ's signer");
-    let sample = include_str!("../../../codecs/samples/eaeu.export-declaration/valid-grain.xml");
-    let envelope = crate::net::sign(
-        &crate::net::header("KZ", "RU"),
-        sample,
-        &kz,
-        tereze_codecs::dsig::SignTarget::Document,
-    );
     let env = d.join("envelope.xml");
-    std::fs::write(&env, envelope).expect("write");
+    crate::devpki::write_envelope(
+        &env,
+        &crate::net::header("KZ", "RU"),
+        &crate::devpki::kz_signer(d),
+    );
     let recognise = |trust: &Path, anchor: Option<&Path>| {
         let mut args = vec!["recognise", "--trust", arg(trust), "--state", "RU"];
         if let Some(a) = anchor {
@@ -328,26 +268,14 @@ fn a_states_algorithm_policy_is_shown_diffed_signed_and_enforced_by_recognise() 
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(unsigned.matches("<ts:Algorithms").count(), 1, "{unsigned}");
-    std::fs::write(d.join("gost-unsigned.xml"), unsigned).expect("write");
-    let (code, signed, err) = tereze(&[
-        "trust",
-        "sign",
-        "--key",
-        arg(&d.join("eec/signer.key")),
-        "--cert",
-        arg(&d.join("eec/signer.pem")),
-        arg(&d.join("gost-unsigned.xml")),
-    ]);
+    let (code, signed, err) = sign(d, &unsigned, "gost");
     assert_eq!(code, 0, "{err}");
     std::fs::write(d.join("gost.xml"), signed).expect("write");
-    let (code, out, _) = tereze(&[
-        "trust",
+    let (code, out, _) = anchored(
         "diff",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("trust-space.xml")),
-        arg(&d.join("gost.xml")),
-    ]);
+        &anchor,
+        &[&d.join("trust-space.xml"), &d.join("gost.xml")],
+    );
     assert_eq!(code, 0);
     assert!(
         out.contains(
@@ -403,13 +331,7 @@ fn time_stamping_authorities_are_shown_diffed_and_signed() {
         true,
     )
     .expect("added");
-    let (code, out, err) = tereze(&[
-        "trust",
-        "show",
-        "--anchor",
-        arg(&anchor),
-        arg(&d.join("trust-space.xml")),
-    ]);
+    let (code, out, err) = anchored("show", &anchor, &[&d.join("trust-space.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("  time-stamping authority http://127.0.0.1:9/tsa\n  time-stamp token required before delivery\n"),
@@ -420,14 +342,7 @@ fn time_stamping_authorities_are_shown_diffed_and_signed() {
         1,
         "KZ only: {out}"
     );
-    let (code, out, err) = tereze(&[
-        "trust",
-        "diff",
-        "--anchor",
-        arg(&anchor),
-        arg(&before),
-        arg(&d.join("trust-space.xml")),
-    ]);
+    let (code, out, err) = anchored("diff", &anchor, &[&before, &d.join("trust-space.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("~ state KZ: time-stamping authorities"),

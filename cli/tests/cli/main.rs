@@ -18,3 +18,4 @@ mod cli_translate;
 mod cli_trust;
 mod cli_xml;
 mod deploy;
+mod devpki;

@@ -4,64 +4,34 @@
 //! location is down; a revoked TLS certificate no longer gets through RU's door. CRLs are made
 //! with the `openssl ca` command (installed by scripts/setup), as a state's CA would.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use crate::net::{self, wait_until, Net};
 
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// A minimal `openssl ca` for the root CA in `dir` (root.pem, root.key).
-struct Ca {
-    dir: PathBuf,
-}
+/// The testkit's `openssl ca` for a node directory's root CA, waiting out a second before
+/// each revocation and CRL.
+struct Ca(tereze_testkit::ca::Ca);
 
 impl Ca {
     fn new(node_dir: &Path) -> Self {
-        let dir = node_dir.join("ca");
-        std::fs::create_dir_all(&dir).expect("dir");
-        std::fs::write(dir.join("index.txt"), "").expect("index");
-        std::fs::write(dir.join("crlnumber"), "01\n").expect("crlnumber");
-        std::fs::write(
-            dir.join("ca.cnf"),
-            "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 30\n",
-        )
-        .expect("config");
-        Self { dir }
-    }
-
-    fn run(&self, args: &[&str]) {
-        let root = self.dir.parent().expect("node dir");
-        let out = Command::new("openssl")
-            .current_dir(&self.dir)
-            .arg("ca")
-            .args(["-config", "ca.cnf", "-keyfile"])
-            .arg(root.join("root.key"))
-            .arg("-cert")
-            .arg(root.join("root.pem"))
-            .args(args)
-            .output()
-            .expect("openssl runs (scripts/setup installs it)");
-        assert!(
-            out.status.success(),
-            "openssl ca {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        Self(tereze_testkit::ca::Ca::new(node_dir))
     }
 
     /// Revokes `cert` now. Revocation times have a resolution of a second: wait one out so
     /// that what was signed before stays before.
     fn revoke(&self, cert: &Path) {
         std::thread::sleep(Duration::from_millis(1100));
-        self.run(&["-revoke", cert.to_str().expect("utf-8")]);
+        self.0.revoke(cert);
     }
 
     /// Writes the current CRL to `to`. CRL times have a resolution of a second: wait one
     /// out so each CRL is newer than the last.
     fn crl(&self, to: &Path) {
         std::thread::sleep(Duration::from_millis(1100));
-        self.run(&["-gencrl", "-out", to.to_str().expect("utf-8")]);
+        self.0.crl(to);
     }
 }
 

@@ -87,6 +87,39 @@ fn gauge(net: &Net, state: &str, name: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// The `[timestamping]` table of a node's configuration: a batch waits at most
+/// `max_wait_ms`, a request to the authority 2 s, a retry at most `max_backoff_ms`.
+fn timestamping(max_wait_ms: u32, max_backoff_ms: u32) -> String {
+    format!(
+        "\n[timestamping]\nmax_wait_ms = {max_wait_ms}\ntimeout_ms = 2000\nmax_backoff_ms = {max_backoff_ms}\n"
+    )
+}
+
+/// Waits up to `within` for `state`'s node to have no signature waiting for its token.
+fn stamped_all(net: &Net, state: &str, within: Duration) -> bool {
+    wait_until(within, || gauge(net, state, "timestamp_pending") == 0.0)
+}
+
+/// Asserts that a note in the history of message `id` at `state` starts with `prefix`.
+fn assert_noted(net: &Net, state: &str, id: &str, prefix: &str) {
+    assert!(
+        notes(net, state, id).iter().any(|n| n.starts_with(prefix)),
+        "{:?}",
+        notes(net, state, id)
+    );
+}
+
+/// Asserts that `state`'s `/readyz` says, of time-stamping, something containing `needle`.
+fn assert_ready_says(net: &Net, state: &str, needle: &str) {
+    let (_, ready) = net.http(state, "GET", "/readyz", None);
+    assert!(
+        ready["checks"]["timestamping"]
+            .as_str()
+            .is_some_and(|s| s.contains(needle)),
+        "{ready}"
+    );
+}
+
 /// The token and the leaf's path, from the documented encoding (docs/timestamps.md).
 fn token_and_path(evidence: &[u8]) -> (Vec<u8>, Vec<tereze_support::merkle::Step>) {
     assert_eq!(&evidence[..5], b"TZTE\x01", "magic and version");
@@ -158,13 +191,7 @@ fn openssl_verifies(tsa: &TestAuthority, dir: &std::path::Path, envelope: &str, 
 #[test]
 fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
     let tsa = TestAuthority::new();
-    let mut net = Net::init(
-        "KZ,RU",
-        "",
-        "",
-        30400,
-        "\n[timestamping]\nmax_wait_ms = 300\ntimeout_ms = 2000\nmax_backoff_ms = 2000\n",
-    );
+    let mut net = Net::init("KZ,RU", "", "", 30400, &timestamping(300, 2000));
     list_authority(&net, "KZ", &tsa, false);
     // RU time-stamps the batch receipts it signs (kept at RU).
     list_authority(&net, "RU", &tsa, false);
@@ -180,13 +207,7 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
         notes(&net, "RU", &first),
         net.log("KZ")
     );
-    assert!(
-        notes(&net, "KZ", &first)
-            .iter()
-            .any(|n| n.starts_with("time-stamped by ")),
-        "{:?}",
-        notes(&net, "KZ", &first)
-    );
+    assert_noted(&net, "KZ", &first, "time-stamped by ");
 
     // Down for a minute, under a steady load: every message is delivered with its receipt in
     // that minute, none waits for its token.
@@ -219,22 +240,12 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
         "every message sent meanwhile waits for its token"
     );
     assert!(gauge(&net, "KZ", "timestamp_lag_seconds") >= 30.0);
-    let (_, ready) = net.http("KZ", "GET", "/readyz", None);
-    assert!(
-        ready["checks"]["timestamping"]
-            .as_str()
-            .is_some_and(|s| s.contains("signatures waiting")),
-        "{ready}"
-    );
+    assert_ready_says(&net, "KZ", "signatures waiting");
 
     // Back: the tokens catch up, and the receiver holds verified evidence for every message.
     tsa.start();
     assert!(
-        wait_until(Duration::from_secs(120), || gauge(
-            &net,
-            "KZ",
-            "timestamp_pending"
-        ) == 0.0),
+        stamped_all(&net, "KZ", Duration::from_secs(120)),
         "the stamper did not catch up:\n{}",
         net.log("KZ")
     );
@@ -249,11 +260,7 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
         sent.len()
     );
     assert!(
-        wait_until(Duration::from_secs(60), || gauge(
-            &net,
-            "RU",
-            "timestamp_pending"
-        ) == 0.0),
+        stamped_all(&net, "RU", Duration::from_secs(60)),
         "RU's receipts not stamped:\n{}",
         net.log("RU")
     );
@@ -270,13 +277,7 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
     );
     for id in [&sent[0], &sent[sent.len() / 2], &sent[sent.len() - 1]] {
         assert_eq!(evidence(&net, "RU", id), evidence(&net, "KZ", id), "{id}");
-        assert!(
-            notes(&net, "RU", id)
-                .iter()
-                .any(|n| n.starts_with("time-stamp evidence received from KZ")),
-            "{:?}",
-            notes(&net, "RU", id)
-        );
+        assert_noted(&net, "RU", id, "time-stamp evidence received from KZ");
     }
 
     // An independent check of one token the node obtained.
@@ -314,13 +315,7 @@ fn authority_down_for_a_minute_delays_only_the_tokens_which_catch_up() {
 #[test]
 fn required_tokens_hold_the_outbox_across_a_kill_and_bad_evidence_is_refused() {
     let tsa = TestAuthority::new();
-    let mut net = Net::init(
-        "KZ,RU",
-        "",
-        "",
-        30500,
-        "\n[timestamping]\nmax_wait_ms = 200\ntimeout_ms = 2000\nmax_backoff_ms = 1000\n",
-    );
+    let mut net = Net::init("KZ,RU", "", "", 30500, &timestamping(200, 1000));
     list_authority(&net, "KZ", &tsa, true);
     tsa.stop();
     net.start("KZ");
@@ -338,13 +333,7 @@ fn required_tokens_hold_the_outbox_across_a_kill_and_bad_evidence_is_refused() {
             notes(&net, "KZ", id)
         );
     }
-    let (_, ready) = net.http("KZ", "GET", "/readyz", None);
-    assert!(
-        ready["checks"]["timestamping"]
-            .as_str()
-            .is_some_and(|s| s.contains("required")),
-        "{ready}"
-    );
+    assert_ready_says(&net, "KZ", "required");
     assert!(gauge(&net, "KZ", "timestamp_pending") >= 5.0);
 
     // A crash while they wait loses nothing: after the restart they are stamped and go.
@@ -359,12 +348,11 @@ fn required_tokens_hold_the_outbox_across_a_kill_and_bad_evidence_is_refused() {
     for id in &ids {
         // Sent with the envelope: the receiver kept it in the same commit.
         assert!(evidence(&net, "RU", id).is_some(), "{id}");
-        assert!(
-            notes(&net, "RU", id)
-                .iter()
-                .any(|n| n.starts_with("time-stamp evidence received with the envelope")),
-            "{:?}",
-            notes(&net, "RU", id)
+        assert_noted(
+            &net,
+            "RU",
+            id,
+            "time-stamp evidence received with the envelope",
         );
     }
 
@@ -460,11 +448,7 @@ fn relay_load(base: u16, tsa: Option<&TestAuthority>, messages: usize) -> (f64, 
     let caught_up = Instant::now();
     if tsa.is_some() {
         assert!(
-            wait_until(Duration::from_secs(120), || gauge(
-                &net,
-                "KZ",
-                "timestamp_pending"
-            ) == 0.0),
+            stamped_all(&net, "KZ", Duration::from_secs(120)),
             "not stamped"
         );
     }
@@ -500,13 +484,7 @@ fn measure_delivery_with_and_without_time_stamping() {
 fn evidence_obtained_later_travels_through_the_hub() {
     let tsa = TestAuthority::new();
     // KZ reaches KG through the hub EEC.
-    let mut net = Net::init(
-        "KZ,KG",
-        "EEC",
-        "KG",
-        30420,
-        "\n[timestamping]\nmax_wait_ms = 200\ntimeout_ms = 2000\nmax_backoff_ms = 1000\n",
-    );
+    let mut net = Net::init("KZ,KG", "EEC", "KG", 30420, &timestamping(200, 1000));
     list_authority(&net, "KZ", &tsa, false);
     // First with the authority down: the evidence follows the envelope through the hub.
     tsa.stop();
@@ -530,18 +508,16 @@ fn evidence_obtained_later_travels_through_the_hub() {
         net.log("KG")
     );
     assert_eq!(evidence(&net, "KG", &later), evidence(&net, "KZ", &later));
-    assert!(
-        notes(&net, "EEC", &later)
-            .iter()
-            .any(|n| n.starts_with("time-stamp evidence from KZ, passed on")),
-        "{:?}",
-        notes(&net, "EEC", &later)
+    assert_noted(
+        &net,
+        "EEC",
+        &later,
+        "time-stamp evidence from KZ, passed on",
     );
-    assert!(
-        notes(&net, "KG", &later)
-            .iter()
-            .any(|n| n.starts_with("time-stamp evidence received from EEC: by ")),
-        "{:?}",
-        notes(&net, "KG", &later)
+    assert_noted(
+        &net,
+        "KG",
+        &later,
+        "time-stamp evidence received from EEC: by ",
     );
 }

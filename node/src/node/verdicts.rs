@@ -197,17 +197,35 @@ pub(crate) async fn take_from_hub(
     node: &Arc<Node>,
     returned: Vec<ReturnedReceipt>,
 ) -> Result<Vec<String>, Status> {
+    take(node, None, returned).await
+}
+
+/// Judges and records `returned`, the ids taken (recorded, or known already). From a member
+/// (`caller`), only the receipts its state signed are considered, and what is passed over is
+/// logged.
+async fn take(
+    node: &Arc<Node>,
+    caller: Option<&str>,
+    returned: Vec<ReturnedReceipt>,
+) -> Result<Vec<String>, Status> {
     let mut accepted = Vec::new();
     let mut judged = Vec::new();
     for r in returned {
         let Some(id) = parse_id(&r.message_id) else {
             continue;
         };
+        if let Some(caller) = caller.filter(|c| r.recipient != *c) {
+            tracing::warn!(message_id = %id, caller, recipient = %r.recipient, "a member may return only its own judgements");
+            continue;
+        }
         let held = node
             .store()
             .receipt(id)
             .map_err(|e| super::answer::store_status(&e))?;
         let Some(held) = held else {
+            if let Some(caller) = caller {
+                tracing::warn!(message_id = %id, caller, "later judgement of a message this node holds no receipt for");
+            }
             continue;
         };
         match judge_returned(node, id, &r.recipient, &r.receipt, &held) {
@@ -256,37 +274,7 @@ pub(crate) async fn take_from_member(
     if node.is_hub() {
         return relay_for_member(node, caller, returned).await;
     }
-    let mut accepted = Vec::new();
-    let mut judged = Vec::new();
-    for r in returned {
-        let Some(id) = parse_id(&r.message_id) else {
-            continue;
-        };
-        if r.recipient != caller {
-            tracing::warn!(message_id = %id, caller, recipient = %r.recipient, "a member may return only its own judgements");
-            continue;
-        }
-        let held = node
-            .store()
-            .receipt(id)
-            .map_err(|e| super::answer::store_status(&e))?;
-        let Some(held) = held else {
-            tracing::warn!(message_id = %id, caller, "later judgement of a message this node holds no receipt for");
-            continue;
-        };
-        match judge_returned(node, id, caller, &r.receipt, &held) {
-            Taken::Judged {
-                id,
-                receipt,
-                verdict,
-                note,
-            } => judged.push((id, receipt, verdict, note)),
-            Taken::Known => {}
-            Taken::Refused => continue,
-        }
-        accepted.push(r.message_id);
-    }
-    record(node, judged).await?;
+    let accepted = take(node, Some(caller), returned).await?;
     Ok(ReturnReceiptsResponse { accepted })
 }
 
