@@ -172,6 +172,8 @@ enum Outcome {
     Delivered {
         receipt: Vec<u8>,
         verdict: State,
+        /// The receipt's reason codes.
+        reasons: Vec<String>,
         note: String,
     },
     Forwarded {
@@ -600,8 +602,9 @@ impl Worker {
                         Outcome::Delivered {
                             receipt,
                             verdict,
+                            reasons,
                             note,
-                        } => t.delivered(id, receipt, *verdict, Some(note.clone())),
+                        } => t.delivered(id, receipt, *verdict, reasons, Some(note.clone())),
                         Outcome::Forwarded {
                             recipient,
                             hub_receipt,
@@ -617,7 +620,7 @@ impl Worker {
                             sender,
                             recipient,
                         } => t
-                            .delivered(id, receipt, *verdict, Some(format!("by {recipient}")))
+                            .delivered(id, receipt, *verdict, &[], Some(format!("by {recipient}")))
                             .and_then(|()| {
                                 forwarded_receipts.push(sender.clone());
                                 t.enqueue(
@@ -789,6 +792,7 @@ fn judge(
                         Outcome::Delivered {
                             receipt: r,
                             verdict,
+                            reasons: facts.entry.reasons,
                             note,
                         }
                     }

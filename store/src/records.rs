@@ -93,7 +93,7 @@ pub struct Meta {
 }
 
 /// One message of a submission set: where it goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetMember {
     pub message_id: Uuid,
     /// The recipient state and authority (the final recipient, also when a hub relays).
@@ -103,6 +103,13 @@ pub struct SetMember {
     /// (`sets::UNDELIVERED`), or none yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
+    /// Why a refusing verdict refuses, kept with it: a rejection's reason codes (from its
+    /// receipt), or for `undelivered` the state it was parked in (`expired`, `dead`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// The note of the transition that gave the verdict ("judged again by RU: …").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `direction` of a submission set's record.

@@ -14,12 +14,15 @@ pub const SET_DECIDED: &str = "submission-set";
 /// never delivered (expired or dead here); an operator's requeue makes it pending again.
 pub const UNDELIVERED: &str = "undelivered";
 
+/// Whether a member's verdict refuses the set: `rejected` or [`UNDELIVERED`].
+pub fn refuses(verdict: Option<&str>) -> bool {
+    matches!(verdict, Some("rejected") | Some(UNDELIVERED))
+}
+
 /// The result of a set: `pending` until every message is recognised or one is refused;
 /// `recognised` when all are; `refused` as soon as one is rejected or undelivered.
 pub fn result(members: &[SetMember]) -> &'static str {
-    let refused = members
-        .iter()
-        .any(|m| matches!(m.verdict.as_deref(), Some("rejected") | Some(UNDELIVERED)));
+    let refused = members.iter().any(|m| refuses(m.verdict.as_deref()));
     if refused {
         "refused"
     } else if members
@@ -32,24 +35,29 @@ pub fn result(members: &[SetMember]) -> &'static str {
     }
 }
 
-/// The body of a [`SET_DECIDED`] event: the result and the messages that refused the set.
+/// The body of a [`SET_DECIDED`] event: the result, every message with its verdict and, for
+/// a refusing one, its reasons and note (as `GET /v1/submissions/{id}` gives them), and the
+/// messages that refused the set.
 pub fn decided_body(set: uuid::Uuid, members: &[SetMember]) -> Value {
-    let refused: Vec<Value> = members
-        .iter()
-        .filter(|m| matches!(m.verdict.as_deref(), Some("rejected") | Some(UNDELIVERED)))
-        .map(|m| {
-            json!({
-                "message_id": format!("urn:uuid:{}", m.message_id),
-                "country": m.country,
-                "authority": m.authority,
-                "verdict": m.verdict,
-            })
+    let json_of = |m: &SetMember| {
+        json!({
+            "message_id": format!("urn:uuid:{}", m.message_id),
+            "recipient_country": m.country,
+            "recipient_authority": m.authority,
+            "verdict": m.verdict,
+            "reasons": m.reasons,
+            "note": m.note,
         })
-        .collect();
+    };
     json!({
         "set_id": format!("urn:uuid:{set}"),
         "result": result(members),
-        "refused": refused,
+        "messages": members.iter().map(json_of).collect::<Vec<_>>(),
+        "refused": members
+            .iter()
+            .filter(|m| refuses(m.verdict.as_deref()))
+            .map(json_of)
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -63,6 +71,7 @@ mod tests {
             country: "RU".into(),
             authority: "FCS".into(),
             verdict: verdict.map(str::to_owned),
+            ..SetMember::default()
         }
     }
 
@@ -87,8 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn the_decided_event_names_the_messages_that_refused() {
-        let members = [member(1, Some("recognised")), member(2, Some("rejected"))];
+    fn the_decided_event_names_the_messages_that_refused_with_their_reasons() {
+        let mut rejected = member(2, Some("rejected"));
+        rejected.reasons = vec!["signature-invalid".into(), "hs-code-unknown".into()];
+        let members = [member(1, Some("recognised")), rejected];
         let body = decided_body(uuid::Uuid::from_u128(9), &members);
         assert_eq!(body["result"], "refused");
         let refused = body["refused"].as_array().expect("a list");
@@ -97,5 +108,14 @@ mod tests {
             refused[0]["message_id"],
             format!("urn:uuid:{}", uuid::Uuid::from_u128(2))
         );
+        assert_eq!(
+            refused[0]["reasons"],
+            json!(["signature-invalid", "hs-code-unknown"])
+        );
+        let messages = body["messages"].as_array().expect("every message");
+        assert_eq!(messages.len(), 2);
+        assert_eq!(messages[0]["verdict"], "recognised");
+        assert_eq!(messages[0]["reasons"], json!([]));
+        assert_eq!(messages[1]["reasons"], refused[0]["reasons"]);
     }
 }

@@ -95,19 +95,23 @@ on_both_engines!(
     a_later_judgement_replaces_the_receipt_and_records_the_verdict,
     a_later_judgement_sent_by_the_receiver_leaves_its_verdict_as_it_was,
     a_submission_set_is_kept_with_its_members,
+    an_undelivered_set_member_gives_why_in_the_event,
 );
 
 fn a_later_judgement_replaces_the_receipt_and_records_the_verdict(fx: &dyn Fixture) {
     let s = fx.open();
     let id = Uuid::from_u128(1);
     enqueue(&s, 100, &[msg(1, 10, "RU")]).expect("enqueued");
-    s.write(200, |t| t.delivered(id, b"first", State::Rejected, None))
-        .expect("delivered");
+    s.write(200, |t| {
+        t.delivered(id, b"first", State::Rejected, &[], None)
+    })
+    .expect("delivered");
     s.write(300, |t| {
         t.judged_again(
             id,
             b"second",
             State::Recognised,
+            &[],
             "judged again by RU".into(),
         )
     })
@@ -176,7 +180,7 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
             message_id: Uuid::from_u128(*n),
             country: (*c).into(),
             authority: "CUSTOMS".into(),
-            verdict: None,
+            ..SetMember::default()
         })
         .collect();
     s.write(0, |t| {
@@ -207,7 +211,7 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
                 message_id: Uuid::from_u128(7),
                 country: "KG".into(),
                 authority: "SW".into(),
-                verdict: None,
+                ..SetMember::default()
             }]
         ))
         .is_err());
@@ -230,19 +234,107 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
             .collect()
     };
     let (one, two) = (Uuid::from_u128(1), Uuid::from_u128(2));
-    s.write(20, |t| t.delivered(one, b"r1", State::Recognised, None))
-        .expect("delivered");
+    s.write(20, |t| {
+        t.delivered(one, b"r1", State::Recognised, &[], None)
+    })
+    .expect("delivered");
     assert!(decided(&s).is_empty(), "still pending: no event");
-    s.write(30, |t| t.delivered(two, b"r2", State::Rejected, None))
-        .expect("delivered");
+    let reasons = vec!["signature-invalid".to_owned(), "hs-code-unknown".to_owned()];
+    s.write(30, |t| {
+        t.delivered(two, b"r2", State::Rejected, &reasons, None)
+    })
+    .expect("delivered");
     assert_eq!(decided(&s), ["refused"]);
     let record = s.meta(set).expect("read").expect("record");
     assert_eq!(record.members[1].verdict.as_deref(), Some("rejected"));
+    assert_eq!(record.members[1].reasons, reasons);
+    // The event of the refusal names every message's verdict and the refusal's reasons.
+    let body = decided_bodies(&s).pop().expect("the refusal's event");
+    let refused = body["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["message_id"], format!("urn:uuid:{two}"));
+    assert_eq!(
+        refused[0]["reasons"],
+        serde_json::json!(["signature-invalid", "hs-code-unknown"])
+    );
+    let verdicts: Vec<&str> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["verdict"].as_str().expect("a verdict"))
+        .collect();
+    assert_eq!(verdicts, ["recognised", "rejected"]);
     s.write(40, |t| {
-        t.judged_again(two, b"r2'", State::Recognised, "judged again by BY".into())
+        t.judged_again(
+            two,
+            b"r2'",
+            State::Recognised,
+            &[],
+            "judged again by BY".into(),
+        )
     })
     .expect("judged again");
     assert_eq!(decided(&s), ["refused", "recognised"]);
+    let record = s.meta(set).expect("read").expect("record");
+    assert!(
+        record.members[1].reasons.is_empty(),
+        "recognised: no reasons"
+    );
+    assert_eq!(
+        record.members[1].note.as_deref(),
+        Some("judged again by BY")
+    );
+}
+
+fn decided_bodies(s: &Store) -> Vec<serde_json::Value> {
+    s.events(0, 1000)
+        .expect("events")
+        .events
+        .into_iter()
+        .filter(|e| e.kind == crate::sets::SET_DECIDED)
+        .filter_map(|e| e.body)
+        .collect()
+}
+
+fn an_undelivered_set_member_gives_why_in_the_event(fx: &dyn Fixture) {
+    let s = fx.open();
+    let set = Uuid::from_u128(99);
+    let members: Vec<SetMember> = [(1, "RU"), (2, "BY")]
+        .iter()
+        .map(|(n, c)| SetMember {
+            message_id: Uuid::from_u128(*n),
+            country: (*c).into(),
+            authority: "CUSTOMS".into(),
+            ..SetMember::default()
+        })
+        .collect();
+    s.write(0, |t| {
+        t.enqueue(&[msg(1, 10, "RU"), msg(2, 10, "BY")], &[])?;
+        t.record_set(set, &members)
+    })
+    .expect("queued as a set");
+    s.write(10, |t| {
+        t.park(
+            Uuid::from_u128(2),
+            State::Expired,
+            "not delivered before its expiry",
+        )
+    })
+    .expect("parked");
+    let body = decided_bodies(&s).pop().expect("the refusal's event");
+    assert_eq!(body["result"], "refused");
+    let refused = body["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0]["verdict"], crate::sets::UNDELIVERED);
+    assert_eq!(refused[0]["reasons"], serde_json::json!(["expired"]));
+    assert_eq!(refused[0]["note"], "not delivered before its expiry");
+    // A requeue makes it pending again, without the old reasons.
+    s.write(20, |t| t.requeue(Uuid::from_u128(2)).map(|_| ()))
+        .expect("requeued");
+    let record = s.meta(set).expect("read").expect("record");
+    assert_eq!(record.members[1].verdict, None);
+    assert!(record.members[1].reasons.is_empty());
+    assert_eq!(record.members[1].note, None);
 }
 
 mod events;
@@ -388,6 +480,7 @@ fn delivery_stores_the_receipt_and_leaves_the_outbox(fx: &dyn Fixture) {
             Uuid::from_u128(1),
             b"signed receipt",
             State::Recognised,
+            &[],
             None,
         )
     })
@@ -416,6 +509,7 @@ fn delivery_stores_the_receipt_and_leaves_the_outbox(fx: &dyn Fixture) {
             Uuid::from_u128(1),
             b"x",
             State::Recognised,
+            &[],
             None
         )),
         Err(StoreError::NotAwaited(_))
@@ -436,7 +530,7 @@ fn a_message_forwarded_by_a_hub_awaits_its_end_receipt(fx: &dyn Fixture) {
     assert_eq!(recipient, "KG");
     assert_eq!(digest, tereze_support::digest::sha256(b"envelope 1"));
     s.write(30, |t| {
-        t.delivered(id, b"end receipt", State::Recognised, None)
+        t.delivered(id, b"end receipt", State::Recognised, &[], None)
     })
     .expect("delivered");
     assert_eq!(s.awaiting_len().expect("len"), 0);
@@ -905,7 +999,7 @@ fn replicas_claim_disjoint_work_and_keep_each_conversation_in_order() {
     assert_eq!(due(&b, "RU", 1, 10), [4, 6]);
     assert!(due(&a, "RU", 1, 10).is_empty(), "nothing is taken twice");
     a.write(2, |t| {
-        t.delivered(Uuid::from_u128(1), b"r", State::Recognised, None)
+        t.delivered(Uuid::from_u128(1), b"r", State::Recognised, &[], None)
     })
     .expect("delivered");
     assert_eq!(due(&b, "RU", 3, 10), [3]);
@@ -1102,8 +1196,10 @@ fn evidence_obtained_is_kept_noted_and_owed_to_the_peer_until_acknowledged(fx: &
         t.await_stamp(id, "envelope", b"sig", None)
     })
     .expect("queued");
-    s.write(10, |t| t.delivered(id, b"receipt", State::Recognised, None))
-        .expect("delivered");
+    s.write(10, |t| {
+        t.delivered(id, b"receipt", State::Recognised, &[], None)
+    })
+    .expect("delivered");
     let (stamped, _) = s
         .write(20, |t| {
             t.stamped(id, b"evidence", Some("RU"), "time-stamped by TSA".into())

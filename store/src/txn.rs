@@ -196,13 +196,16 @@ impl Txn<'_> {
             .ok_or(StoreError::NotQueued(id))
     }
 
-    /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`):
-    /// it leaves the outbox, or stops being awaited when it went through a hub.
+    /// The final recipient acknowledged the message with `receipt` (its verdict is `verdict`,
+    /// with the receipt's reason codes `reasons`, kept in its submission set's record when it
+    /// is a rejection): it leaves the outbox, or stops being awaited when it went through a
+    /// hub.
     pub fn delivered(
         &mut self,
         id: Uuid,
         receipt: &[u8],
         verdict: State,
+        reasons: &[String],
         note: Option<String>,
     ) -> Result<(), StoreError> {
         if !self.raw.drop_outbox(id)? && !self.raw.drop_awaiting(id)? {
@@ -212,7 +215,7 @@ impl Txn<'_> {
         self.record(id, State::Delivered, note)?;
         if matches!(verdict, State::Recognised | State::Rejected) {
             self.record(id, verdict, None)?;
-            self.set_member_judged(id, Some(verdict.as_str()))?;
+            self.set_member_judged(id, Some(verdict.as_str()), reasons, None)?;
         }
         Ok(())
     }
@@ -240,7 +243,12 @@ impl Txn<'_> {
         let entry = self.take_from_outbox(id)?;
         self.raw.put_parked(&entry)?;
         self.record(id, state, Some(note.to_owned()))?;
-        self.set_member_judged(id, Some(crate::sets::UNDELIVERED))
+        self.set_member_judged(
+            id,
+            Some(crate::sets::UNDELIVERED),
+            &[state.as_str().to_owned()],
+            Some(note),
+        )
     }
 
     /// An operator's requeue of a parked message: back at the end of its peer's queue, with
@@ -262,7 +270,7 @@ impl Txn<'_> {
         let peer = entry.message.peer.clone();
         self.raw.put_outbox(std::slice::from_ref(&entry), &[])?;
         self.record(id, State::Queued, Some("requeued by the operator".into()))?;
-        self.set_member_judged(id, None)?;
+        self.set_member_judged(id, None, &[], None)?;
         Ok(peer)
     }
 
@@ -497,22 +505,30 @@ impl Txn<'_> {
 
     /// A later judgement of a message this node sent, verified by the caller against the
     /// receipt held: it becomes the message's receipt, and its verdict (`Recognised` or
-    /// `Rejected`) a transition with `note`.
+    /// `Rejected`, with the receipt's reason codes `reasons`) a transition with `note`.
     pub fn judged_again(
         &mut self,
         id: Uuid,
         receipt: &[u8],
         verdict: State,
+        reasons: &[String],
         note: String,
     ) -> Result<(), StoreError> {
         self.raw.put_receipt(id, receipt)?;
-        self.record(id, verdict, Some(note))?;
-        self.set_member_judged(id, Some(verdict.as_str()))
+        self.record(id, verdict, Some(note.clone()))?;
+        self.set_member_judged(id, Some(verdict.as_str()), reasons, Some(&note))
     }
 
-    /// Keeps the new verdict of `id` in its submission set's record, if it is in one, and
-    /// writes a [`crate::sets::SET_DECIDED`] event when the set's result changes with it.
-    fn set_member_judged(&mut self, id: Uuid, verdict: Option<&str>) -> Result<(), StoreError> {
+    /// Keeps the new verdict of `id` in its submission set's record, if it is in one, with
+    /// the reasons of a refusing verdict and the note of its transition, and writes a
+    /// [`crate::sets::SET_DECIDED`] event when the set's result changes with it.
+    fn set_member_judged(
+        &mut self,
+        id: Uuid,
+        verdict: Option<&str>,
+        reasons: &[String],
+        note: Option<&str>,
+    ) -> Result<(), StoreError> {
         let Some(set) = self.raw.meta(id)?.and_then(|m| m.set) else {
             return Ok(());
         };
@@ -524,6 +540,12 @@ impl Txn<'_> {
             return Ok(());
         };
         member.verdict = verdict.map(str::to_owned);
+        member.reasons = if crate::sets::refuses(verdict) {
+            reasons.to_vec()
+        } else {
+            Vec::new()
+        };
+        member.note = note.map(str::to_owned);
         self.raw.put_meta(set, &record)?;
         if crate::sets::result(&record.members) != before {
             let body = crate::sets::decided_body(set, &record.members);
@@ -576,7 +598,7 @@ impl Txn<'_> {
                 Err(StoreError::NotQueued(id))
             };
         }
-        self.delivered(id, receipt, State::Delivered, Some(note))
+        self.delivered(id, receipt, State::Delivered, &[], Some(note))
     }
 }
 

@@ -499,7 +499,13 @@ impl Exchange for ExchangeService {
                 &digest,
             ) {
                 Ok(facts) => {
-                    deliveries.push((id, r.receipt, facts.entry.verdict, recipient));
+                    deliveries.push((
+                        id,
+                        r.receipt,
+                        facts.entry.verdict,
+                        facts.entry.reasons,
+                        recipient,
+                    ));
                     accepted.push(r.message_id);
                 }
                 Err(e) => {
@@ -510,7 +516,7 @@ impl Exchange for ExchangeService {
         let n = deliveries.len() as u64;
         node.committer
             .run(move |t| {
-                for (id, receipt, verdict, recipient) in &deliveries {
+                for (id, receipt, verdict, reasons, recipient) in &deliveries {
                     let state = if verdict == "recognised" {
                         State::Recognised
                     } else {
@@ -520,6 +526,7 @@ impl Exchange for ExchangeService {
                         *id,
                         receipt,
                         state,
+                        reasons,
                         Some(format!("receipt from {recipient} via the hub")),
                     ) {
                         Ok(()) | Err(crate::store::StoreError::NotAwaited(_)) => {}

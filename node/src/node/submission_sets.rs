@@ -1,7 +1,8 @@
 //! The one decision of a submission set for the applicant (docs/protocol.md, "Submission
 //! sets"): every message of the set with its recipient, state and current verdict (with the
-//! reasons its newest receipt gives), and the set's result, which the store keeps with the
-//! verdicts (`tereze_store::sets`). Read-only: it changes nothing.
+//! reasons the store kept with it, from its newest receipt), and the set's result, which the
+//! store keeps with the verdicts (`tereze_store::sets`), so this answer and the set's
+//! `submission-set` event agree. Read-only: it changes nothing.
 
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -51,16 +52,26 @@ pub(crate) fn view(node: &Node, id: Uuid) -> Result<Option<SetView>, StoreError>
             Some(_) => matches!(t.state, State::Dead | State::Expired),
             None => false,
         });
-        let reasons = match m.verdict.as_deref() {
-            Some("rejected") => store
-                .receipt(m.message_id)?
-                .and_then(|r| crate::receipt::read_entry(&r).ok())
-                .map(|e| e.reasons)
-                .unwrap_or_default(),
-            Some(sets::UNDELIVERED) => judged
-                .map(|t| vec![t.state.as_str().to_owned()])
-                .unwrap_or_default(),
-            _ => Vec::new(),
+        // The reasons and note kept with the verdict, as the set's event gives them; a record
+        // written before they were kept falls back to the receipt and the history.
+        let reasons = if !m.reasons.is_empty() {
+            m.reasons.clone()
+        } else {
+            match m.verdict.as_deref() {
+                Some("rejected") => store
+                    .receipt(m.message_id)?
+                    .and_then(|r| crate::receipt::read_entry(&r).ok())
+                    .map(|e| e.reasons)
+                    .unwrap_or_default(),
+                Some(sets::UNDELIVERED) => judged
+                    .map(|t| vec![t.state.as_str().to_owned()])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            }
+        };
+        let note = match &m.note {
+            Some(note) => Some(note.clone()),
+            None => judged.and_then(|t| t.note.clone()),
         };
         members.push(MemberView {
             message_id: m.message_id,
@@ -69,7 +80,7 @@ pub(crate) fn view(node: &Node, id: Uuid) -> Result<Option<SetView>, StoreError>
             state,
             verdict: m.verdict.clone(),
             reasons,
-            note: judged.and_then(|t| t.note.clone()),
+            note,
         });
     }
     Ok(Some(SetView {

@@ -331,7 +331,7 @@ pub(crate) async fn submit_admitted(
             message_id: p.0.message_id,
             country: p.1.country.clone(),
             authority: p.1.authority.clone(),
-            verdict: None,
+            ..SetMember::default()
         })
         .collect();
     node.committer

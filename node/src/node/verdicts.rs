@@ -130,15 +130,20 @@ impl crate::class::Classify for ReleaseError {
     }
 }
 
+/// A later judgement to record: its verdict and the history's note.
+struct Judged {
+    id: Uuid,
+    receipt: Vec<u8>,
+    verdict: State,
+    /// The receipt's reason codes.
+    reasons: Vec<String>,
+    note: String,
+}
+
 /// What to do with one returned receipt that is not an awaited first receipt.
 enum Taken {
-    /// A later judgement to record: its verdict and the history's note.
-    Judged {
-        id: Uuid,
-        receipt: Vec<u8>,
-        verdict: State,
-        note: String,
-    },
+    /// A later judgement to record.
+    Judged(Judged),
     /// Known already (a repeated return, a replayed or older judgement): taken, no change.
     Known,
     /// Refused (logged); the caller retries it or gives up after its attempts.
@@ -171,7 +176,7 @@ fn judge_returned(node: &Node, id: Uuid, recipient: &str, receipt: &[u8], held: 
                     format!("rejected (reasons: {})", e.reasons.join(", ")),
                 )
             };
-            Taken::Judged {
+            Taken::Judged(Judged {
                 id,
                 receipt: receipt.to_vec(),
                 verdict,
@@ -179,7 +184,8 @@ fn judge_returned(node: &Node, id: Uuid, recipient: &str, receipt: &[u8], held: 
                     "judged again by {recipient}: {said} (judgement {})",
                     receipt::judgement_number(&e)
                 ),
-            }
+                reasons: e.reasons,
+            })
         }
         // Signed by the receiver and for this envelope, but the first receipt returned again
         // or a judgement no newer than the one held: nothing to change.
@@ -229,12 +235,7 @@ async fn take(
             continue;
         };
         match judge_returned(node, id, &r.recipient, &r.receipt, &held) {
-            Taken::Judged {
-                id,
-                receipt,
-                verdict,
-                note,
-            } => judged.push((id, receipt, verdict, note)),
+            Taken::Judged(j) => judged.push(j),
             Taken::Known => {}
             Taken::Refused => continue,
         }
@@ -245,17 +246,14 @@ async fn take(
 }
 
 /// Records later judgements, each in its message's history (and so its events).
-async fn record(
-    node: &Arc<Node>,
-    judged: Vec<(Uuid, Vec<u8>, State, String)>,
-) -> Result<(), Status> {
+async fn record(node: &Arc<Node>, judged: Vec<Judged>) -> Result<(), Status> {
     if judged.is_empty() {
         return Ok(());
     }
     node.committer
         .run(move |t| {
-            for (id, receipt, verdict, note) in &judged {
-                t.judged_again(*id, receipt, *verdict, note.clone())?;
+            for j in &judged {
+                t.judged_again(j.id, &j.receipt, j.verdict, &j.reasons, j.note.clone())?;
             }
             Ok(())
         })

@@ -43,6 +43,7 @@ fn every_transition_gets_an_event_in_its_transaction(fx: &dyn Fixture) {
             Uuid::from_u128(1),
             b"receipt",
             State::Recognised,
+            &[],
             Some("by RU".into()),
         )
     })
