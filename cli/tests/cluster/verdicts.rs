@@ -231,12 +231,25 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
         });
     let (status, events) = net.http("KZ", "GET", "/v1/events?after=0&limit=1000", None);
     assert_eq!(status, 200, "{events}");
-    let results: Vec<String> = events["events"]
+    let bodies: Vec<&Value> = events["events"]
         .as_array()
         .expect("events")
         .iter()
         .filter(|e| e["kind"] == "submission-set" && e["subject"] == set_id.as_str())
-        .filter_map(|e| e["body"]["result"].as_str().map(str::to_owned))
+        .map(|e| &e["body"])
         .collect();
+    let results: Vec<&str> = bodies.iter().filter_map(|b| b["result"].as_str()).collect();
     assert_eq!(results, ["refused", "recognised"], "{events}");
+    // The refusal's event gives the reasons as GET /v1/submissions/{id} gave them.
+    let refused = bodies[0]["refused"].as_array().expect("refused");
+    assert!(!refused.is_empty(), "{events}");
+    for r in refused {
+        assert_eq!(r["verdict"], "rejected", "{events}");
+        assert_eq!(r["reasons"], json!(["document-not-recognised"]), "{events}");
+    }
+    assert_eq!(
+        bodies[0]["messages"].as_array().map(Vec::len),
+        Some(3),
+        "every message's verdict: {events}"
+    );
 }
