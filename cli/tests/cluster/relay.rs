@@ -909,3 +909,73 @@ fn a_hub_takes_no_more_than_its_max_queue_from_one_batch() {
     );
     assert_eq!(net.assert_exactly_once("KG", &ids), 12);
 }
+
+/// The arrival's history on `state`: its note and when it was written (Unix ms).
+fn arrival(net: &Net, state: &str, id: &str) -> (String, i64) {
+    let (_, v) = net.http(state, "GET", &format!("/v1/messages/{id}"), None);
+    v["history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|t| t["state"] == json!("received")))
+        .map(|t| {
+            (
+                t["note"].as_str().unwrap_or_default().to_owned(),
+                t["at_ms"].as_i64().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_else(|| panic!("{state} holds no arrival of {id}: {v}"))
+}
+
+/// The judged time a note gives (`…; judged at TIME (SOURCE)…`): the time and the source.
+fn judged_in(note: &str) -> (chrono::DateTime<chrono::Utc>, String) {
+    let (_, judged) = note
+        .split_once("; judged at ")
+        .unwrap_or_else(|| panic!("no judged time in {note:?}"));
+    let (at, source) = judged
+        .split_once(" (")
+        .and_then(|(at, rest)| Some((at, rest.split_once(')')?.0)))
+        .unwrap_or_else(|| panic!("no source in {note:?}"));
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .unwrap_or_else(|e| panic!("{at:?} in {note:?}: {e}"))
+        .with_timezone(&chrono::Utc);
+    (at, source.to_owned())
+}
+
+#[test]
+fn the_receiver_records_the_hubs_first_storage_as_the_judged_time() {
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 30000, "");
+    for s in ["KZ", "RU", "KG", "EEC"] {
+        net.start(s);
+    }
+    let direct = net.submit("KZ", "RU", None).expect("accepted");
+    let via_hub = net.submit("KZ", "KG", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("KZ", &direct)
+            .contains(&"recognised".into())
+            && net.states("KZ", &via_hub).contains(&"recognised".into())),
+        "not delivered: {:?} {:?}\n{}",
+        net.states("KZ", &direct),
+        net.states("KZ", &via_hub),
+        net.log("KZ")
+    );
+
+    // Through the hub: judged at the time EEC first stored it, before KG had it at all.
+    let (note, arrived_ms) = arrival(&net, "KG", &via_hub);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+    let (at, source) = judged_in(&note);
+    assert_eq!(source, "first stored by hub EEC", "{note}");
+    assert!(
+        at.timestamp_millis() < arrived_ms,
+        "the hub's time {at} is before KG's arrival at {arrived_ms} ms: {note}"
+    );
+
+    // Direct: no hub on the route, so judged at its own arrival.
+    let (note, arrived_ms) = arrival(&net, "RU", &direct);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+    let (at, source) = judged_in(&note);
+    assert_eq!(source, "first stored by this node", "{note}");
+    assert!(
+        (at.timestamp_millis() - arrived_ms).abs() < 60_000,
+        "judged at {at}, arrived at {arrived_ms} ms: {note}"
+    );
+}

@@ -123,6 +123,9 @@ struct Checked {
     conformance: bool,
     /// The time-stamp evidence that came with the envelope and verified (empty: none).
     evidence: Vec<u8>,
+    /// The judged time and its source, for the arrival's history note (empty: not judged
+    /// here, as on a hub).
+    judged: String,
 }
 
 #[tonic::async_trait]
@@ -244,6 +247,7 @@ impl Exchange for ExchangeService {
                             reasons: c.reasons.clone(),
                             digest: tereze_support::hex::hex(&c.digest),
                             conformance: c.conformance,
+                            judged: c.judged.clone(),
                         },
                         forward,
                         c.labels.clone(),
@@ -793,7 +797,7 @@ fn check_and_sign(
                 }
             }
         }
-        let (verdict, reasons, labels) = if for_me {
+        let (verdict, reasons, labels, judged) = if for_me {
             let directories = node.directories();
             let traders = super::traders::NodeTraders { node };
             let recogniser = recogniser(node, &trust, &directories, &traders);
@@ -817,8 +821,13 @@ fn check_and_sign(
                             e.header.document.type_code.clone(),
                         )
                     });
+                    let judged = v
+                        .judged
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
                     if v.recognised() {
-                        ("recognised".to_owned(), Vec::new(), labels)
+                        ("recognised".to_owned(), Vec::new(), labels, judged)
                     } else {
                         for r in &v.reasons {
                             tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
@@ -827,6 +836,7 @@ fn check_and_sign(
                             "rejected".to_owned(),
                             v.reasons.iter().map(|r| r.code.to_owned()).collect(),
                             labels,
+                            judged,
                         )
                     }
                 }
@@ -843,7 +853,7 @@ fn check_and_sign(
                 ));
                 continue;
             }
-            ("forwarded".to_owned(), Vec::new(), None)
+            ("forwarded".to_owned(), Vec::new(), None, String::new())
         };
         let evidence = inline_evidence(
             &trust,
@@ -868,6 +878,7 @@ fn check_and_sign(
             labels,
             conformance,
             evidence,
+            judged,
         });
     }
     let facts: Vec<EntryFacts> = checked
