@@ -979,3 +979,61 @@ fn the_receiver_records_the_hubs_first_storage_as_the_judged_time() {
         "judged at {at}, arrived at {arrived_ms} ms: {note}"
     );
 }
+
+#[test]
+fn a_release_from_the_quarantine_records_the_judged_time_of_the_second_look() {
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 30100, "");
+    for s in ["KZ", "RU", "EEC"] {
+        net.configure(s, "trust_refresh_seconds = 1");
+    }
+    // Version 2 recognises phytosanitary certificates only: the export declaration is
+    // rejected and kept in RU's quarantine.
+    let d = net.dir.path().to_path_buf();
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let (head, _) = source.split_once("[[recognition]]").expect("matrix");
+    std::fs::write(
+        d.join("v2.toml"),
+        format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
+    )
+    .expect("write");
+    net.publish_trust("2", &d.join("v2.toml"));
+    for s in ["EEC", "KZ", "RU"] {
+        net.start(s);
+    }
+    let id = net.submit("KZ", "RU", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("RU", &id)
+            .contains(&"rejected".into())),
+        "not rejected: {:?}\n{}",
+        net.states("RU", &id),
+        net.log("RU")
+    );
+    let (note, arrived_ms) = arrival(&net, "RU", &id);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+
+    // Version 3 recognises it again; the operator has the quarantine judged again.
+    net.publish_trust("3", &d.join("trust-space.toml"));
+    assert!(
+        wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 3),
+        "{}",
+        net.log("RU")
+    );
+    let (code, out) = net.admin_cli("RU", &["recognise"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, v) = net.http("RU", "GET", &format!("/v1/messages/{id}"), None);
+    let release = v["history"]
+        .as_array()
+        .and_then(|h| h.iter().rev().find(|t| t["state"] == json!("recognised")))
+        .and_then(|t| t["note"].as_str())
+        .unwrap_or_else(|| panic!("not released: {v}"))
+        .to_owned();
+    assert!(
+        release.starts_with("recognised on a second look under trust space v3"),
+        "{release}"
+    );
+    // Judged as at its stored arrival, not at the time of the second look.
+    let (at, source) = judged_in(&release);
+    assert_eq!(source, "first stored by this node", "{release}");
+    assert_eq!(at.timestamp_millis(), arrived_ms, "{release}");
+}

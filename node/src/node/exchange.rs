@@ -592,10 +592,11 @@ fn recogniser<'a>(
 }
 
 /// Recognition again, under the trust space in force, of every quarantined message: the ids
-/// now recognised, and how many are still rejected.
+/// now recognised, each with the time it was judged at (and its source, as worded for the
+/// history), and how many are still rejected.
 pub(crate) fn recognise_quarantine(
     node: &Node,
-) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
+) -> Result<(Vec<(Uuid, String)>, usize), crate::store::StoreError> {
     let trust = node.trust();
     let directories = node.directories();
     let traders = super::traders::NodeTraders { node };
@@ -623,7 +624,13 @@ pub(crate) fn recognise_quarantine(
             evidence: evidence.as_deref(),
         });
         match verdict {
-            Ok(v) if v.recognised() => released.push(m.message_id),
+            Ok(v) if v.recognised() => released.push((
+                m.message_id,
+                v.judged
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            )),
             _ => still += 1,
         }
     }
@@ -640,10 +647,12 @@ pub(crate) async fn rejudge_quarantine(
     by: &str,
 ) -> Result<(Vec<Uuid>, usize), RejudgeError> {
     let n = node.clone();
-    let (released, still, judgements) = tokio::task::spawn_blocking(move || {
-        let (released, still) = recognise_quarantine(&n)?;
+    let (released, still, judgements, judged) = tokio::task::spawn_blocking(move || {
+        let (judged, still) = recognise_quarantine(&n)?;
+        let released: Vec<Uuid> = judged.iter().map(|(id, _)| *id).collect();
         let judgements = super::verdicts::sign_releases(&n, &released)?;
-        Ok::<_, RejudgeError>((released, still, judgements))
+        let judged: std::collections::HashMap<Uuid, String> = judged.into_iter().collect();
+        Ok::<_, RejudgeError>((released, still, judgements, judged))
     })
     .await
     .map_err(RejudgeError::Worker)??;
@@ -654,7 +663,12 @@ pub(crate) async fn rejudge_quarantine(
         .run(move |t| {
             let mut queued = Vec::new();
             for j in &judgements {
-                match t.release_from_quarantine(j.message_id, format!("{note}{}", j.note)) {
+                let at = judged
+                    .get(&j.message_id)
+                    .filter(|at| !at.is_empty())
+                    .map(|at| format!("; judged at {at}"))
+                    .unwrap_or_default();
+                match t.release_from_quarantine(j.message_id, format!("{note}{at}{}", j.note)) {
                     Ok(()) => {}
                     Err(crate::store::StoreError::NotQuarantined(_)) => continue,
                     Err(e) => return Err(e),
