@@ -296,6 +296,11 @@ pub struct Incoming {
     /// conformance area, never in the inbox or quarantine (docs/conformance.md).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub conformance: bool,
+    /// The time recognition judged it at and its source, as recognition words it
+    /// (docs/recognition.md, "The judged time"); empty when not judged here (a hub's, or
+    /// checks that stopped early). Kept in the arrival's history note, not in the row.
+    #[serde(skip)]
+    pub judged: String,
 }
 
 /// What storing a received message did.
@@ -451,15 +456,21 @@ pub fn test_message(n: u128, peer: &str) -> Outgoing {
     }
 }
 
-/// The history note of a message's arrival; a tester state's says where it is kept.
+/// The history note of a message's arrival; a tester state's says where it is kept, and a
+/// judged one when and on what evidence it was judged.
 pub(super) fn received_note(m: &Incoming) -> String {
-    if m.conformance {
+    let note = if m.conformance {
         format!(
             "from {}: conformance traffic, kept apart from the national inbox",
             m.sender
         )
     } else {
         format!("from {}", m.sender)
+    };
+    if m.judged.is_empty() {
+        note
+    } else {
+        format!("{note}; judged at {}", m.judged)
     }
 }
 

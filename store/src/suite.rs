@@ -81,6 +81,7 @@ on_both_engines!(
     redelivery_returns_the_first_receipt_and_the_inbox_holds_the_message_once,
     another_envelope_under_a_taken_id_is_not_a_redelivery,
     rejected_messages_are_quarantined_not_put_in_the_inbox,
+    the_arrival_note_keeps_its_text_and_adds_the_judged_time,
     a_hub_forwards_instead_of_keeping_in_its_inbox,
     the_inbox_keeps_arrival_order,
     conformance_traffic_is_kept_apart_and_purged_with_an_audited_record,
@@ -381,6 +382,7 @@ fn incoming(n: u128, verdict: &str, receipt: &[u8]) -> Incoming {
         reasons: Vec::new(),
         digest: hex(&tereze_support::digest::sha256(b"envelope")),
         conformance: false,
+        judged: String::new(),
     }
 }
 
@@ -679,6 +681,39 @@ fn other_id(m: &Incoming, n: u128) -> Incoming {
         message_id: Uuid::from_u128(n),
         ..m.clone()
     }
+}
+
+fn the_arrival_note_keeps_its_text_and_adds_the_judged_time(fx: &dyn Fixture) {
+    let s = fx.open();
+    let judged = Incoming {
+        judged: "2026-12-07T23:10:00.000Z (first stored by hub EEC)".into(),
+        ..incoming(1, "recognised", b"r1")
+    };
+    let tester = Incoming {
+        conformance: true,
+        judged: "2026-12-07T23:11:00.000Z (first stored by this node)".into(),
+        ..incoming(2, "rejected", b"r2")
+    };
+    let unjudged = incoming(3, "rejected", b"r3");
+    for m in [&judged, &tester, &unjudged] {
+        s.write(0, |t| t.accept(m, None)).expect("accepted");
+    }
+    let note = |n: u128| {
+        s.history(Uuid::from_u128(n)).expect("history")[0]
+            .note
+            .clone()
+            .expect("note")
+    };
+    assert_eq!(
+        note(1),
+        "from KZ; judged at 2026-12-07T23:10:00.000Z (first stored by hub EEC)"
+    );
+    assert_eq!(
+        note(2),
+        "from KZ: conformance traffic, kept apart from the national inbox; \
+         judged at 2026-12-07T23:11:00.000Z (first stored by this node)"
+    );
+    assert_eq!(note(3), "from KZ");
 }
 
 fn rejected_messages_are_quarantined_not_put_in_the_inbox(fx: &dyn Fixture) {

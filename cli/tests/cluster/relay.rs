@@ -909,3 +909,131 @@ fn a_hub_takes_no_more_than_its_max_queue_from_one_batch() {
     );
     assert_eq!(net.assert_exactly_once("KG", &ids), 12);
 }
+
+/// The arrival's history on `state`: its note and when it was written (Unix ms).
+fn arrival(net: &Net, state: &str, id: &str) -> (String, i64) {
+    let (_, v) = net.http(state, "GET", &format!("/v1/messages/{id}"), None);
+    v["history"]
+        .as_array()
+        .and_then(|h| h.iter().find(|t| t["state"] == json!("received")))
+        .map(|t| {
+            (
+                t["note"].as_str().unwrap_or_default().to_owned(),
+                t["at_ms"].as_i64().unwrap_or_default(),
+            )
+        })
+        .unwrap_or_else(|| panic!("{state} holds no arrival of {id}: {v}"))
+}
+
+/// The judged time a note gives (`…; judged at TIME (SOURCE)…`): the time and the source.
+fn judged_in(note: &str) -> (chrono::DateTime<chrono::Utc>, String) {
+    let (_, judged) = note
+        .split_once("; judged at ")
+        .unwrap_or_else(|| panic!("no judged time in {note:?}"));
+    let (at, source) = judged
+        .split_once(" (")
+        .and_then(|(at, rest)| Some((at, rest.split_once(')')?.0)))
+        .unwrap_or_else(|| panic!("no source in {note:?}"));
+    let at = chrono::DateTime::parse_from_rfc3339(at)
+        .unwrap_or_else(|e| panic!("{at:?} in {note:?}: {e}"))
+        .with_timezone(&chrono::Utc);
+    (at, source.to_owned())
+}
+
+#[test]
+fn the_receiver_records_the_hubs_first_storage_as_the_judged_time() {
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 30000, "");
+    for s in ["KZ", "RU", "KG", "EEC"] {
+        net.start(s);
+    }
+    let direct = net.submit("KZ", "RU", None).expect("accepted");
+    let via_hub = net.submit("KZ", "KG", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("KZ", &direct)
+            .contains(&"recognised".into())
+            && net.states("KZ", &via_hub).contains(&"recognised".into())),
+        "not delivered: {:?} {:?}\n{}",
+        net.states("KZ", &direct),
+        net.states("KZ", &via_hub),
+        net.log("KZ")
+    );
+
+    // Through the hub: judged at the time EEC first stored it, before KG had it at all.
+    let (note, arrived_ms) = arrival(&net, "KG", &via_hub);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+    let (at, source) = judged_in(&note);
+    assert_eq!(source, "first stored by hub EEC", "{note}");
+    assert!(
+        at.timestamp_millis() < arrived_ms,
+        "the hub's time {at} is before KG's arrival at {arrived_ms} ms: {note}"
+    );
+
+    // Direct: no hub on the route, so judged at its own arrival.
+    let (note, arrived_ms) = arrival(&net, "RU", &direct);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+    let (at, source) = judged_in(&note);
+    assert_eq!(source, "first stored by this node", "{note}");
+    assert!(
+        (at.timestamp_millis() - arrived_ms).abs() < 60_000,
+        "judged at {at}, arrived at {arrived_ms} ms: {note}"
+    );
+}
+
+#[test]
+fn a_release_from_the_quarantine_records_the_judged_time_of_the_second_look() {
+    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 30100, "");
+    for s in ["KZ", "RU", "EEC"] {
+        net.configure(s, "trust_refresh_seconds = 1");
+    }
+    // Version 2 recognises phytosanitary certificates only: the export declaration is
+    // rejected and kept in RU's quarantine.
+    let d = net.dir.path().to_path_buf();
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let (head, _) = source.split_once("[[recognition]]").expect("matrix");
+    std::fs::write(
+        d.join("v2.toml"),
+        format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
+    )
+    .expect("write");
+    net.publish_trust("2", &d.join("v2.toml"));
+    for s in ["EEC", "KZ", "RU"] {
+        net.start(s);
+    }
+    let id = net.submit("KZ", "RU", None).expect("accepted");
+    assert!(
+        wait_until(SETTLE, || net
+            .states("RU", &id)
+            .contains(&"rejected".into())),
+        "not rejected: {:?}\n{}",
+        net.states("RU", &id),
+        net.log("RU")
+    );
+    let (note, arrived_ms) = arrival(&net, "RU", &id);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+
+    // Version 3 recognises it again; the operator has the quarantine judged again.
+    net.publish_trust("3", &d.join("trust-space.toml"));
+    assert!(
+        wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 3),
+        "{}",
+        net.log("RU")
+    );
+    let (code, out) = net.admin_cli("RU", &["recognise"]);
+    assert_eq!(code, 0, "{out}");
+    let (_, v) = net.http("RU", "GET", &format!("/v1/messages/{id}"), None);
+    let release = v["history"]
+        .as_array()
+        .and_then(|h| h.iter().rev().find(|t| t["state"] == json!("recognised")))
+        .and_then(|t| t["note"].as_str())
+        .unwrap_or_else(|| panic!("not released: {v}"))
+        .to_owned();
+    assert!(
+        release.starts_with("recognised on a second look under trust space v3"),
+        "{release}"
+    );
+    // Judged as at its stored arrival, not at the time of the second look.
+    let (at, source) = judged_in(&release);
+    assert_eq!(source, "first stored by this node", "{release}");
+    assert_eq!(at.timestamp_millis(), arrived_ms, "{release}");
+}

@@ -123,6 +123,9 @@ struct Checked {
     conformance: bool,
     /// The time-stamp evidence that came with the envelope and verified (empty: none).
     evidence: Vec<u8>,
+    /// The judged time and its source, for the arrival's history note (empty: not judged
+    /// here, as on a hub).
+    judged: String,
 }
 
 #[tonic::async_trait]
@@ -244,6 +247,7 @@ impl Exchange for ExchangeService {
                             reasons: c.reasons.clone(),
                             digest: tereze_support::hex::hex(&c.digest),
                             conformance: c.conformance,
+                            judged: c.judged.clone(),
                         },
                         forward,
                         c.labels.clone(),
@@ -595,10 +599,11 @@ fn recogniser<'a>(
 }
 
 /// Recognition again, under the trust space in force, of every quarantined message: the ids
-/// now recognised, and how many are still rejected.
+/// now recognised, each with the time it was judged at (and its source, as worded for the
+/// history), and how many are still rejected.
 pub(crate) fn recognise_quarantine(
     node: &Node,
-) -> Result<(Vec<Uuid>, usize), crate::store::StoreError> {
+) -> Result<(Vec<(Uuid, String)>, usize), crate::store::StoreError> {
     let trust = node.trust();
     let directories = node.directories();
     let traders = super::traders::NodeTraders { node };
@@ -626,7 +631,13 @@ pub(crate) fn recognise_quarantine(
             evidence: evidence.as_deref(),
         });
         match verdict {
-            Ok(v) if v.recognised() => released.push(m.message_id),
+            Ok(v) if v.recognised() => released.push((
+                m.message_id,
+                v.judged
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            )),
             _ => still += 1,
         }
     }
@@ -643,10 +654,12 @@ pub(crate) async fn rejudge_quarantine(
     by: &str,
 ) -> Result<(Vec<Uuid>, usize), RejudgeError> {
     let n = node.clone();
-    let (released, still, judgements) = tokio::task::spawn_blocking(move || {
-        let (released, still) = recognise_quarantine(&n)?;
+    let (released, still, judgements, judged) = tokio::task::spawn_blocking(move || {
+        let (judged, still) = recognise_quarantine(&n)?;
+        let released: Vec<Uuid> = judged.iter().map(|(id, _)| *id).collect();
         let judgements = super::verdicts::sign_releases(&n, &released)?;
-        Ok::<_, RejudgeError>((released, still, judgements))
+        let judged: std::collections::HashMap<Uuid, String> = judged.into_iter().collect();
+        Ok::<_, RejudgeError>((released, still, judgements, judged))
     })
     .await
     .map_err(RejudgeError::Worker)??;
@@ -657,7 +670,12 @@ pub(crate) async fn rejudge_quarantine(
         .run(move |t| {
             let mut queued = Vec::new();
             for j in &judgements {
-                match t.release_from_quarantine(j.message_id, format!("{note}{}", j.note)) {
+                let at = judged
+                    .get(&j.message_id)
+                    .filter(|at| !at.is_empty())
+                    .map(|at| format!("; judged at {at}"))
+                    .unwrap_or_default();
+                match t.release_from_quarantine(j.message_id, format!("{note}{at}{}", j.note)) {
                     Ok(()) => {}
                     Err(crate::store::StoreError::NotQuarantined(_)) => continue,
                     Err(e) => return Err(e),
@@ -800,7 +818,7 @@ fn check_and_sign(
                 }
             }
         }
-        let (verdict, reasons, labels) = if for_me {
+        let (verdict, reasons, labels, judged) = if for_me {
             let directories = node.directories();
             let traders = super::traders::NodeTraders { node };
             let recogniser = recogniser(node, &trust, &directories, &traders);
@@ -824,8 +842,13 @@ fn check_and_sign(
                             e.header.document.type_code.clone(),
                         )
                     });
+                    let judged = v
+                        .judged
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
                     if v.recognised() {
-                        ("recognised".to_owned(), Vec::new(), labels)
+                        ("recognised".to_owned(), Vec::new(), labels, judged)
                     } else {
                         for r in &v.reasons {
                             tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
@@ -834,6 +857,7 @@ fn check_and_sign(
                             "rejected".to_owned(),
                             v.reasons.iter().map(|r| r.code.to_owned()).collect(),
                             labels,
+                            judged,
                         )
                     }
                 }
@@ -850,7 +874,7 @@ fn check_and_sign(
                 ));
                 continue;
             }
-            ("forwarded".to_owned(), Vec::new(), None)
+            ("forwarded".to_owned(), Vec::new(), None, String::new())
         };
         let evidence = inline_evidence(
             &trust,
@@ -875,6 +899,7 @@ fn check_and_sign(
             labels,
             conformance,
             evidence,
+            judged,
         });
     }
     let facts: Vec<EntryFacts> = checked

@@ -696,6 +696,7 @@ mod tests {
             reasons: Vec::new(),
             digest: String::new(),
             conformance: false,
+            judged: String::new(),
         };
         let page = [(3, m.clone()), (8, m)];
         assert_eq!(next_cursor(&page, None).as_deref(), Some("8"));
