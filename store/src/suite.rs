@@ -172,8 +172,8 @@ fn a_later_judgement_sent_by_the_receiver_leaves_its_verdict_as_it_was(fx: &dyn 
     ));
 }
 
-fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
-    let s = fx.open();
+/// Queues messages 1 (for RU) and 2 (for BY) as submission set 99: the set and its members.
+fn queue_a_set_to_ru_and_by(s: &Store) -> (Uuid, Vec<SetMember>) {
     let set = Uuid::from_u128(99);
     let members: Vec<SetMember> = [(1, "RU"), (2, "BY")]
         .iter()
@@ -189,6 +189,12 @@ fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
         t.record_set(set, &members)
     })
     .expect("queued as a set");
+    (set, members)
+}
+
+fn a_submission_set_is_kept_with_its_members(fx: &dyn Fixture) {
+    let s = fx.open();
+    let (set, members) = queue_a_set_to_ru_and_by(&s);
     let record = s.meta(set).expect("read").expect("the set's record");
     assert_eq!(record.direction, SET_DIRECTION);
     assert_eq!(record.members, members);
@@ -299,21 +305,7 @@ fn decided_bodies(s: &Store) -> Vec<serde_json::Value> {
 
 fn an_undelivered_set_member_gives_why_in_the_event(fx: &dyn Fixture) {
     let s = fx.open();
-    let set = Uuid::from_u128(99);
-    let members: Vec<SetMember> = [(1, "RU"), (2, "BY")]
-        .iter()
-        .map(|(n, c)| SetMember {
-            message_id: Uuid::from_u128(*n),
-            country: (*c).into(),
-            authority: "CUSTOMS".into(),
-            ..SetMember::default()
-        })
-        .collect();
-    s.write(0, |t| {
-        t.enqueue(&[msg(1, 10, "RU"), msg(2, 10, "BY")], &[])?;
-        t.record_set(set, &members)
-    })
-    .expect("queued as a set");
+    let (set, _) = queue_a_set_to_ru_and_by(&s);
     s.write(10, |t| {
         t.park(
             Uuid::from_u128(2),
