@@ -14,7 +14,7 @@ const SETTLE: Duration = Duration::from_secs(60);
 const RECEIPT_ID: [&str; 2] = ["--id-attr:Id", "urn:tereze:receipt:Batch"];
 
 #[test]
-fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
+fn direct_and_hub_exchange_with_verified_receipts_judged_times_and_inbox_exactly_once() {
     let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 19100, "");
     for s in ["KZ", "RU", "KG", "EEC"] {
         net.start(s);
@@ -31,6 +31,27 @@ fn direct_and_hub_exchange_with_verified_receipts_and_inbox_exactly_once() {
         net.states("KZ", &via_hub),
         net.log("KZ")
     );
+
+    // Through the hub: judged at the time EEC first stored it, before KG had it at all.
+    let (note, arrived_ms) = arrival(&net, "KG", &via_hub);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+    let (at, source) = judged_in(&note);
+    assert_eq!(source, "first stored by hub EEC", "{note}");
+    assert!(
+        at.timestamp_millis() < arrived_ms,
+        "the hub's time {at} is before KG's arrival at {arrived_ms} ms: {note}"
+    );
+
+    // Direct: no hub on the route, so judged at its own arrival.
+    let (note, arrived_ms) = arrival(&net, "RU", &direct);
+    assert!(note.starts_with("from KZ; judged at "), "{note}");
+    let (at, source) = judged_in(&note);
+    assert_eq!(source, "first stored by this node", "{note}");
+    assert!(
+        (at.timestamp_millis() - arrived_ms).abs() < 60_000,
+        "judged at {at}, arrived at {arrived_ms} ms: {note}"
+    );
+
     assert_eq!(
         net.states("KZ", &direct),
         ["received", "signed", "queued", "delivered", "recognised"]
@@ -938,46 +959,6 @@ fn judged_in(note: &str) -> (chrono::DateTime<chrono::Utc>, String) {
         .unwrap_or_else(|e| panic!("{at:?} in {note:?}: {e}"))
         .with_timezone(&chrono::Utc);
     (at, source.to_owned())
-}
-
-#[test]
-fn the_receiver_records_the_hubs_first_storage_as_the_judged_time() {
-    let mut net = Net::init("KZ,RU,KG", "EEC", "KG", 30000, "");
-    for s in ["KZ", "RU", "KG", "EEC"] {
-        net.start(s);
-    }
-    let direct = net.submit("KZ", "RU", None).expect("accepted");
-    let via_hub = net.submit("KZ", "KG", None).expect("accepted");
-    assert!(
-        wait_until(SETTLE, || net
-            .states("KZ", &direct)
-            .contains(&"recognised".into())
-            && net.states("KZ", &via_hub).contains(&"recognised".into())),
-        "not delivered: {:?} {:?}\n{}",
-        net.states("KZ", &direct),
-        net.states("KZ", &via_hub),
-        net.log("KZ")
-    );
-
-    // Through the hub: judged at the time EEC first stored it, before KG had it at all.
-    let (note, arrived_ms) = arrival(&net, "KG", &via_hub);
-    assert!(note.starts_with("from KZ; judged at "), "{note}");
-    let (at, source) = judged_in(&note);
-    assert_eq!(source, "first stored by hub EEC", "{note}");
-    assert!(
-        at.timestamp_millis() < arrived_ms,
-        "the hub's time {at} is before KG's arrival at {arrived_ms} ms: {note}"
-    );
-
-    // Direct: no hub on the route, so judged at its own arrival.
-    let (note, arrived_ms) = arrival(&net, "RU", &direct);
-    assert!(note.starts_with("from KZ; judged at "), "{note}");
-    let (at, source) = judged_in(&note);
-    assert_eq!(source, "first stored by this node", "{note}");
-    assert!(
-        (at.timestamp_millis() - arrived_ms).abs() < 60_000,
-        "judged at {at}, arrived at {arrived_ms} ms: {note}"
-    );
 }
 
 #[test]
