@@ -222,29 +222,7 @@ fn the_demo_with_gost_delivers_everything_with_each_recipients_algorithm() {
     // GOST, BY on ECDSA.
     crate::net::claim_ports(28200, 6);
     let dir = tempfile::tempdir().expect("dir");
-    let out = Command::new(bin())
-        .args([
-            "demo",
-            "--gost",
-            "--messages",
-            "12",
-            "--exit",
-            "--base-port",
-            "28200",
-            "--timeout",
-            "120",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("delivered 12/12"), "{stdout}");
+    let stdout = crate::demo_of_twelve(dir.path(), "28200", &["--gost"]);
     // Two rounds of the six scenarios: receipts from RU twice a round, from KG, KZ and AM
     // three times, from BY once.
     for line in [

@@ -359,28 +359,7 @@ fn the_multi_state_demo_delivers_everything_through_the_window_service() {
     // through the Window gRPC service; some routes pass through the hub.
     net::claim_ports(19800, 6);
     let dir = tempfile::tempdir().expect("dir");
-    let out = Command::new(bin())
-        .args([
-            "demo",
-            "--messages",
-            "12",
-            "--exit",
-            "--base-port",
-            "19800",
-            "--timeout",
-            "120",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("delivered 12/12"), "{stdout}");
+    let stdout = crate::demo_of_twelve(dir.path(), "19800", &[]);
     assert!(
         stdout.contains("accepted by hub EEC"),
         "the timelines show the hub: {stdout}"
@@ -428,15 +407,9 @@ fn a_trust_space_update_during_traffic_applies_whole_and_downgrades_are_refused(
     // Version 2 stops RU recognising KZ's export declarations; the Commission publishes it at
     // the hub.
     let d = net.dir.path().to_path_buf();
-    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
-    let (head, _) = source.split_once("[[recognition]]").expect("matrix");
-    std::fs::write(
-        d.join("v2.toml"),
-        format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
-    )
-    .expect("write");
+    let v2 = crate::phytosanitary_only_trust_space(&net);
     let v1 = std::fs::read(d.join("trust-space.xml")).expect("v1");
-    net.publish_trust("2", &d.join("v2.toml"));
+    net.publish_trust("2", &v2);
     assert!(
         wait_until(SETTLE, || net.metric("RU", "trust_space_version") == 2
             && net.metric("KZ", "trust_space_version") == 2),
@@ -970,14 +943,8 @@ fn a_release_from_the_quarantine_records_the_judged_time_of_the_second_look() {
     // Version 2 recognises phytosanitary certificates only: the export declaration is
     // rejected and kept in RU's quarantine.
     let d = net.dir.path().to_path_buf();
-    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
-    let (head, _) = source.split_once("[[recognition]]").expect("matrix");
-    std::fs::write(
-        d.join("v2.toml"),
-        format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
-    )
-    .expect("write");
-    net.publish_trust("2", &d.join("v2.toml"));
+    let v2 = crate::phytosanitary_only_trust_space(&net);
+    net.publish_trust("2", &v2);
     for s in ["EEC", "KZ", "RU"] {
         net.start(s);
     }

@@ -50,14 +50,8 @@ fn a_later_judgement_reaches_the_sender_directly_and_through_the_hub_and_decides
     // Version 2 recognises phytosanitary certificates only: export declarations (and
     // certificates of origin) are rejected as document-not-recognised.
     let d = net.dir.path().to_path_buf();
-    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
-    let (head, _) = source.split_once("[[recognition]]").expect("matrix");
-    std::fs::write(
-        d.join("v2.toml"),
-        format!("{head}[[recognition]]\ndocument = \"R.SF.01.001\"\nissuer = \"*\"\nrecognised_by = [\"*\"]\nvalid_from = \"2020-01-01\"\nvalid_to = \"\"\n"),
-    )
-    .expect("write");
-    net.publish_trust("2", &d.join("v2.toml"));
+    let v2 = crate::phytosanitary_only_trust_space(&net);
+    net.publish_trust("2", &v2);
     for s in ["EEC", "KZ", "RU", "BY"] {
         net.start(s);
     }
