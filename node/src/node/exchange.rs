@@ -818,7 +818,11 @@ fn check_and_sign(
                 }
             }
         }
-        let (verdict, reasons, labels, judged) = if for_me {
+        // Recognition verifies the evidence that came with the envelope against the sender
+        // state's authorities before it weighs the judged time (`judged` is set only then), so
+        // a recognised or rejected envelope whose judged time was weighed has its evidence
+        // checked already; the hub, and an envelope refused before that check, check it here.
+        let (verdict, reasons, labels, judged, evidence_checked) = if for_me {
             let directories = node.directories();
             let traders = super::traders::NodeTraders { node };
             let recogniser = recogniser(node, &trust, &directories, &traders);
@@ -842,13 +846,14 @@ fn check_and_sign(
                             e.header.document.type_code.clone(),
                         )
                     });
+                    let checked = v.judged.is_some();
                     let judged = v
                         .judged
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default();
                     if v.recognised() {
-                        ("recognised".to_owned(), Vec::new(), labels, judged)
+                        ("recognised".to_owned(), Vec::new(), labels, judged, checked)
                     } else {
                         for r in &v.reasons {
                             tracing::info!(message_id = %message_id, reason = r.code, detail = %r.message, "rejected");
@@ -858,6 +863,7 @@ fn check_and_sign(
                             v.reasons.iter().map(|r| r.code.to_owned()).collect(),
                             labels,
                             judged,
+                            checked,
                         )
                     }
                 }
@@ -874,15 +880,25 @@ fn check_and_sign(
                 ));
                 continue;
             }
-            ("forwarded".to_owned(), Vec::new(), None, String::new())
+            (
+                "forwarded".to_owned(),
+                Vec::new(),
+                None,
+                String::new(),
+                false,
+            )
         };
-        let evidence = inline_evidence(
-            &trust,
-            &route.sender,
-            message_id,
-            &item.envelope,
-            item.evidence,
-        );
+        let evidence = if evidence_checked {
+            item.evidence
+        } else {
+            inline_evidence(
+                &trust,
+                &route.sender,
+                message_id,
+                &item.envelope,
+                item.evidence,
+            )
+        };
         outcomes.push(DeliverOutcome::default());
         checked.push(Checked {
             index,
