@@ -243,3 +243,54 @@ pub fn xpath(pki: &Pki, shape: XPathShape) -> String {
     );
     xmlsec1_sign_as(pki, "signer", &tmpl, &[], None)
 }
+
+pub const GOST2012_256: &str =
+    "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34102012-gostr34112012-256";
+const STREEBOG256: &str = "urn:ietf:params:xml:ns:cpxmlsec:algorithms:gostr34112012-256";
+
+/// The GOST shapes the corpus has: Debian's xmlsec1 is built without GOST, so these are signed
+/// by `tests/vectors/gost-sign.py` (libxml2's C14N through lxml and the OpenSSL CLI with the
+/// GOST engine), still not by our code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GostShape {
+    Smev3,
+    WssSoap11,
+}
+
+/// Fails (never skips) when the GOST engine, python3 or lxml is missing.
+pub fn gost_pki() -> Pki {
+    if let Err(e) = tereze_gost_engine::load() {
+        panic!("the GOST vectors need the OpenSSL GOST engine: {e}; run scripts/setup");
+    }
+    Pki::new(KeyKind::Gost2012_256)
+}
+
+pub fn gost(pki: &Pki, shape: GostShape) -> String {
+    let cert = BASE64.encode(pki.signer.to_der().expect("der"));
+    let x509 = format!("<ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data>");
+    let tmpl = match shape {
+        GostShape::Smev3 => template("smev3-send-request.xml").replace("<ds:X509Data/>", &x509),
+        GostShape::WssSoap11 => template("wss-soap11.xml")
+            .replace("@CERT@", &cert)
+            .replace("@KEYINFO@", &x509),
+    }
+    .replace("@SIGNATURE_METHOD@", GOST2012_256)
+    .replace(SHA256, STREEBOG256);
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let input = pki.write("gost-template.xml", tmpl.as_bytes());
+    let output = pki.path("gost-signed.xml");
+    let out = std::process::Command::new("python3")
+        .arg(manifest.join("tests/vectors/gost-sign.py"))
+        .arg(&input)
+        .arg(pki.path("signer.key"))
+        .arg(&output)
+        .env("OPENSSL_CONF", manifest.join("tests/data/gost/gost-engine.cnf"))
+        .output()
+        .unwrap_or_else(|e| panic!("python3 is required; run scripts/setup: {e}"));
+    assert!(
+        out.status.success(),
+        "gost-sign.py (needs python3-lxml and the GOST engine; run scripts/setup): {}",
+        crate::common::text(&out)
+    );
+    read(&output)
+}

@@ -115,3 +115,15 @@ fn published_vectors_out_of_scope_are_refused_each_for_its_reason() {
         }
     }
 }
+
+#[test]
+fn scratch_gost() {
+    let pki = gost_pki();
+    for s in [GostShape::Smev3, GostShape::WssSoap11] {
+        let x = gost(&pki, s);
+        let doc = tereze_codecs::xml::parse(x.as_bytes()).unwrap();
+        let pol = tereze_codecs::dsig::VerifyPolicy { require_enveloped: false, ..Default::default() };
+        let r = dsig::verify(&doc, &pki.trust(), &pol);
+        println!("{s:?}: {:?}", r.map(|v| (v.signer.subject, v.references.len())).map_err(|e| e.to_string()));
+    }
+}
