@@ -267,7 +267,8 @@ pub fn gost_pki() -> Pki {
 
 pub fn gost(pki: &Pki, shape: GostShape) -> String {
     let cert = BASE64.encode(pki.signer.to_der().expect("der"));
-    let x509 = format!("<ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data>");
+    let x509 =
+        format!("<ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data>");
     let tmpl = match shape {
         GostShape::Smev3 => template("smev3-send-request.xml").replace("<ds:X509Data/>", &x509),
         GostShape::WssSoap11 => template("wss-soap11.xml")
@@ -284,7 +285,10 @@ pub fn gost(pki: &Pki, shape: GostShape) -> String {
         .arg(&input)
         .arg(pki.path("signer.key"))
         .arg(&output)
-        .env("OPENSSL_CONF", manifest.join("tests/data/gost/gost-engine.cnf"))
+        .env(
+            "OPENSSL_CONF",
+            manifest.join("tests/data/gost/gost-engine.cnf"),
+        )
         .output()
         .unwrap_or_else(|e| panic!("python3 is required; run scripts/setup: {e}"));
     assert!(

@@ -7,9 +7,6 @@
 //!
 //! `xmlsec1` is required: a missing one fails naming `scripts/setup`, never a skip.
 
-// The corpus builders and attacks are used by the profile tests as they land.
-#![allow(dead_code)]
-
 #[path = "../common/mod.rs"]
 mod common;
 mod corpus;
@@ -18,8 +15,13 @@ mod wrapping;
 
 use common::{run, text, xmlsec1, Pki};
 use corpus::*;
-use tereze_codecs::dsig::{self, VerifyError};
+use tereze_codecs::dsig::{
+    self, verify_profile, verify_signatures, ElementPath, Expect, Outcome, Profile, ResolveError,
+    Select, SignedElement, TrustStore, VerifyError, VerifyPolicy,
+};
 use tereze_codecs::pki::KeyKind;
+use tereze_codecs::xml::{self, Document};
+use wrapping::{Attack, Target, EVIL};
 
 fn xmlsec1_verifies(pki: &Pki, xml: &str, ids: &[(&str, String)]) -> bool {
     let f = pki.write("check.xml", xml.as_bytes());
@@ -111,19 +113,837 @@ fn published_vectors_out_of_scope_are_refused_each_for_its_reason() {
                     Ok(_) => panic!("{name} verified"),
                     Err(e) => assert!(expected(&e), "{name}: refused, but for {e:?}"),
                 }
+                // The enveloped profile refuses it for the same reason, except an enveloping
+                // signature (the document element is the signature), which the profile's
+                // structure check refuses first: it signs nothing but its own ds:Object or an
+                // external resource (Phaos's detached one, left unresolved).
+                // The other profiles refuse it too (wss may first find it is no SOAP message).
+                let enveloping = doc
+                    .element(doc.root())
+                    .is_some_and(|e| e.is(dsig::DSIG_NAMESPACE, "Signature"));
+                let envelope =
+                    verify_profile(&doc, &trust, &policy, &Expect::new(Profile::Enveloped));
+                match envelope {
+                    Ok(_) => panic!("{name} verified under enveloped"),
+                    Err(VerifyError::NotCovered { signatures, .. }) if enveloping => {
+                        assert!(
+                            signatures.contains("/Object[1]")
+                                || signatures.contains("(unresolved)"),
+                            "{name}: {signatures}"
+                        )
+                    }
+                    Err(e) => assert!(expected(&e), "{name}: enveloped refused for {e:?}"),
+                }
+                let root = doc.element(doc.root()).expect("root");
+                let root = ElementPath::from_steps([(
+                    root.namespace.as_deref(),
+                    root.name.local.as_str(),
+                )]);
+                for profile in [Profile::DetachedById, Profile::Wss] {
+                    let expect = Expect::new(profile).element(root.clone());
+                    assert!(
+                        verify_profile(&doc, &trust, &policy, &expect).is_err(),
+                        "{name} verified under {profile}"
+                    );
+                }
             }
         }
     }
 }
 
-#[test]
-fn scratch_gost() {
-    let pki = gost_pki();
-    for s in [GostShape::Smev3, GostShape::WssSoap11] {
-        let x = gost(&pki, s);
-        let doc = tereze_codecs::xml::parse(x.as_bytes()).unwrap();
-        let pol = tereze_codecs::dsig::VerifyPolicy { require_enveloped: false, ..Default::default() };
-        let r = dsig::verify(&doc, &pki.trust(), &pol);
-        println!("{s:?}: {:?}", r.map(|v| (v.signer.subject, v.references.len())).map_err(|e| e.to_string()));
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+fn path(text: &str, bindings: &[(&str, &str)]) -> ElementPath {
+    ElementPath::parse_with(text, bindings).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn parse(xml: &str) -> Document {
+    xml::parse(xml.as_bytes()).unwrap_or_else(|e| panic!("parses: {e}\n{xml}"))
+}
+
+fn under(
+    xml: &str,
+    trust: &TrustStore,
+    profile: Profile,
+    element: Option<&ElementPath>,
+) -> Result<SignedElement, VerifyError> {
+    let mut expect = Expect::new(profile);
+    if let Some(e) = element {
+        expect = expect.element(e.clone());
     }
+    verify_profile(&parse(xml), trust, &VerifyPolicy::default(), &expect)
+}
+
+/// The signed element's own tree: its root's local name and its whole text.
+fn returned(signed: &SignedElement) -> (String, String) {
+    let doc = &signed.document;
+    let root = doc.element(doc.root()).expect("an element");
+    (root.name.local.clone(), doc.text_content(doc.root()))
+}
+
+/// The signed element is handed out as exactly the bytes that were digested, re-parsed.
+fn assert_returns(signed: &SignedElement, local: &str, content: &str) {
+    let (name, text) = returned(signed);
+    assert_eq!(name, local, "the returned element is the one signed");
+    assert!(text.contains(content), "{local} holds {content}: {text}");
+    assert_eq!(
+        xml::parse(&signed.canonical)
+            .expect("canonical bytes parse")
+            .to_xml(),
+        signed.document.to_xml(),
+        "the tree is the canonical bytes re-parsed"
+    );
+}
+
+fn wss_body(soap12: bool) -> ElementPath {
+    let ns = if soap12 { SOAP12 } else { SOAP11 };
+    path("/s:Envelope/s:Body", &[("s", ns)])
+}
+
+fn smev_element() -> ElementPath {
+    path(
+        "/m:SendRequestRequest/m:SenderProvidedRequestData",
+        &[("m", SMEV)],
+    )
+}
+
+fn saml_assertion() -> ElementPath {
+    path("/p:Response/a:Assertion", &[("p", SAMLP), ("a", SAML)])
+}
+
+fn saml_response() -> ElementPath {
+    path("/p:Response", &[("p", SAMLP)])
+}
+
+fn phyto_certificate() -> ElementPath {
+    path(
+        "/ph:PhytosanitaryCertificateDocument/ph:Certificate",
+        &[("ph", PHYTO)],
+    )
+}
+
+fn phyto_document() -> ElementPath {
+    path("/ph:PhytosanitaryCertificateDocument", &[("ph", PHYTO)])
+}
+
+fn declaration() -> ElementPath {
+    path("/e:ExportDeclarationDetails", &[("e", EDEC)])
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. xmlsec1's documents under the right profile and the wrong ones
+
+#[test]
+fn wss_messages_verify_under_wss_and_return_the_body() {
+    let ec = Pki::new(KeyKind::EcP256);
+    let rsa = Pki::new(KeyKind::Rsa(2048));
+    let cases = [
+        (&ec, KeyKind::EcP256, false, KeyRef::X509Data),
+        (&ec, KeyKind::EcP256, false, KeyRef::TokenReference),
+        (&ec, KeyKind::EcP256, true, KeyRef::X509Data),
+        (&ec, KeyKind::EcP256, true, KeyRef::TokenReference),
+        (&rsa, KeyKind::Rsa(2048), false, KeyRef::TokenReference),
+    ];
+    for (pki, kind, soap12, key_ref) in cases {
+        let case = format!("{kind:?} SOAP 1.{} {key_ref:?}", if soap12 { 2 } else { 1 });
+        let xml = wss(pki, kind, soap12, key_ref);
+        // The profile's default element is the Body; naming it gives the same.
+        for element in [None, Some(wss_body(soap12))] {
+            let signed = under(&xml, &pki.trust(), Profile::Wss, element.as_ref())
+                .unwrap_or_else(|e| panic!("{case}: refused under wss: {e}"));
+            assert_returns(&signed, "Body", SOAP_BODY_TEXT);
+            assert!(signed.path.ends_with("Body[1]"), "{case}: {}", signed.path);
+            assert!(!String::from_utf8_lossy(&signed.canonical).contains("SignatureValue"));
+            assert_eq!(signed.verified.signer.subject, SIGNER, "{case}");
+            let uris: Vec<&str> = signed
+                .verified
+                .references
+                .iter()
+                .map(|r| r.uri.as_str())
+                .collect();
+            assert_eq!(
+                uris,
+                ["#Body-1", "#TS-1"],
+                "{case}: Body and Timestamp signed"
+            );
+        }
+        // A changed Body breaks its digest.
+        let tampered = xml.replace("1500.00", "9500.00");
+        assert!(
+            matches!(
+                under(&tampered, &pki.trust(), Profile::Wss, None),
+                Err(VerifyError::DigestMismatch { ref uri }) if uri == "#Body-1"
+            ),
+            "{case}: a changed Body is refused for its digest"
+        );
+        // The wrong profiles: the signature is not inside the Body (enveloped), and it has two
+        // references where detached-by-id takes exactly one.
+        let body = wss_body(soap12);
+        let e = under(&xml, &pki.trust(), Profile::Enveloped, Some(&body))
+            .expect_err("enveloped refuses a WSS header signature");
+        assert!(
+            matches!(
+                e,
+                VerifyError::NotCovered { .. }
+                    | VerifyError::SignatureMisplaced { .. }
+                    | VerifyError::NotEnveloped { .. }
+            ),
+            "{case}: enveloped: {e:?}"
+        );
+        let e = under(&xml, &pki.trust(), Profile::DetachedById, Some(&body))
+            .expect_err("detached-by-id refuses a two-reference WSS signature");
+        assert!(
+            matches!(
+                e,
+                VerifyError::ReferenceNotAccepted { .. }
+                    | VerifyError::NotCovered { .. }
+                    | VerifyError::SignatureMisplaced { .. }
+            ),
+            "{case}: detached-by-id: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wss_token_reference_is_trusted_only_through_the_trust_store() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let xml = wss(&pki, KeyKind::EcP256, false, KeyRef::TokenReference);
+    // The BinarySecurityToken names the signer, but a CA it does not chain to is no anchor.
+    let stranger = Pki::new(KeyKind::EcP256);
+    let e = under(&xml, &stranger.trust(), Profile::Wss, None)
+        .expect_err("an untrusted token is refused");
+    assert!(
+        matches!(e, VerifyError::Dsig(dsig::DsigError::UntrustedSigner(_))),
+        "{e:?}"
+    );
+    // A reference to a token that is not there.
+    let dangling = xml.replacen("URI=\"#X509-token-1\"", "URI=\"#no-such-token\"", 1);
+    let e = under(&dangling, &pki.trust(), Profile::Wss, None)
+        .expect_err("a dangling token reference is refused");
+    assert!(matches!(e, VerifyError::SecurityToken { .. }), "{e:?}");
+}
+
+#[test]
+fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let xml = smev3(&pki, KeyKind::EcP256);
+    let element = smev_element();
+    let signed = under(&xml, &pki.trust(), Profile::DetachedById, Some(&element))
+        .unwrap_or_else(|e| panic!("SMEV 3 refused under detached-by-id: {e}"));
+    assert_returns(&signed, "SenderProvidedRequestData", SMEV_CONTENT);
+    assert!(returned(&signed).1.contains("ООО «Северное зерно»"));
+    assert!(signed.location.contains("CallerInformationSystemSignature"));
+    assert_eq!(signed.verified.signer.subject, SIGNER);
+
+    // detached-by-id needs the caller to say what must be signed.
+    let e = under(&xml, &pki.trust(), Profile::DetachedById, None).expect_err("no element");
+    assert!(matches!(e, VerifyError::ElementRequired { .. }), "{e:?}");
+    // Naming another element: the signature does not cover it.
+    let other = path("/m:SendRequestRequest", &[("m", SMEV)]);
+    let e = under(&xml, &pki.trust(), Profile::DetachedById, Some(&other)).expect_err("root");
+    assert!(matches!(e, VerifyError::NotCovered { .. }), "{e:?}");
+    // The wrong profiles.
+    let e = under(&xml, &pki.trust(), Profile::Enveloped, Some(&element)).expect_err("env");
+    assert!(
+        matches!(
+            e,
+            VerifyError::NotCovered { .. }
+                | VerifyError::SignatureMisplaced { .. }
+                | VerifyError::NotEnveloped { .. }
+        ),
+        "enveloped: {e:?}"
+    );
+    let e = under(&xml, &pki.trust(), Profile::Wss, Some(&element)).expect_err("wss");
+    assert!(matches!(e, VerifyError::NotSoap { .. }), "wss: {e:?}");
+    // Changed request data.
+    let tampered = xml.replace(SMEV_CONTENT, "RU-PHY-2026-999999");
+    let e = under(
+        &tampered,
+        &pki.trust(),
+        Profile::DetachedById,
+        Some(&element),
+    )
+    .expect_err("tampered");
+    assert!(matches!(e, VerifyError::DigestMismatch { .. }), "{e:?}");
+}
+
+fn subjects(reports: &[dsig::SignatureReport]) -> Vec<Option<String>> {
+    reports
+        .iter()
+        .map(|r| r.signer.as_ref().map(|s| s.subject.clone()))
+        .collect()
+}
+
+#[test]
+fn saml_response_and_assertion_signatures_each_verify_and_name_their_signer() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let xml = saml(&pki);
+    let doc = parse(&xml);
+    let policy = VerifyPolicy::default();
+
+    let reports = verify_signatures(
+        &doc,
+        &pki.trust(),
+        &policy,
+        Profile::Enveloped,
+        &Select::All,
+    )
+    .unwrap_or_else(|e| panic!("the two signatures are refused: {e}"));
+    assert_eq!(
+        subjects(&reports),
+        [Some(SIGNER.to_owned()), Some(IDP_ASSERTION.to_owned())],
+        "document order: the response's signature, then the assertion's"
+    );
+    assert!(
+        reports[0].covers[0].ends_with("Response[1]"),
+        "{:?}",
+        reports[0].covers
+    );
+    assert!(
+        reports[1].covers[0].ends_with("Assertion[1]"),
+        "{:?}",
+        reports[1].covers
+    );
+    assert!(reports
+        .iter()
+        .all(|r| matches!(r.outcome, Outcome::Valid(_))));
+
+    // The one-signature check refuses the document as before.
+    assert!(matches!(
+        dsig::verify(&doc, &pki.trust(), &policy),
+        Err(VerifyError::MultipleSignatures { count: 2, .. })
+    ));
+
+    // The assertion alone, by its path: the assertion is returned, the response not checked.
+    let assertion = saml_assertion();
+    let signed = under(&xml, &pki.trust(), Profile::Enveloped, Some(&assertion))
+        .unwrap_or_else(|e| panic!("the assertion is refused: {e}"));
+    assert_returns(&signed, "Assertion", SAML_NAME_ID);
+    assert_eq!(signed.verified.signer.subject, IDP_ASSERTION);
+    let signed = under(
+        &xml,
+        &pki.trust(),
+        Profile::Enveloped,
+        Some(&saml_response()),
+    )
+    .unwrap_or_else(|e| panic!("the response is refused: {e}"));
+    assert_returns(&signed, "Response", SAML_NAME_ID);
+    assert_eq!(signed.verified.signer.subject, SIGNER);
+    // The response's view holds the assertion's signature it covers, never its own.
+    let canonical = String::from_utf8_lossy(&signed.canonical);
+    assert!(canonical.contains("Id=\"sig-assertion\""), "{canonical}");
+    assert!(!canonical.contains("Id=\"sig-response\""), "{canonical}");
+    let covering = verify_signatures(
+        &doc,
+        &pki.trust(),
+        &policy,
+        Profile::Enveloped,
+        &Select::Covering(assertion.clone()),
+    )
+    .expect("the signature covering the assertion verifies");
+    assert!(matches!(covering[0].outcome, Outcome::NotChecked));
+    assert!(matches!(covering[1].outcome, Outcome::Valid(_)));
+
+    // A change outside the assertion breaks only the response's signature: refused when all
+    // are asked for, accepted when only the assertion's is.
+    let tampered = xml.replace(
+        "https://sp.example.test/acs",
+        "https://evil.example.test/acs",
+    );
+    let tdoc = parse(&tampered);
+    match verify_signatures(
+        &tdoc,
+        &pki.trust(),
+        &policy,
+        Profile::Enveloped,
+        &Select::All,
+    ) {
+        Err(VerifyError::InvalidAmong {
+            valid,
+            count,
+            reason,
+            reports,
+            ..
+        }) => {
+            assert_eq!((valid, count), (1, 2));
+            assert!(
+                matches!(*reason, VerifyError::DigestMismatch { .. }),
+                "{reason:?}"
+            );
+            assert!(matches!(reports[0].outcome, Outcome::Invalid(_)));
+            assert!(matches!(reports[1].outcome, Outcome::Valid(_)));
+        }
+        other => panic!("a document with an invalid signature among valid ones: {other:?}"),
+    }
+    verify_signatures(
+        &tdoc,
+        &pki.trust(),
+        &policy,
+        Profile::Enveloped,
+        &Select::Covering(assertion),
+    )
+    .expect("only the assertion's signature was asked for");
+}
+
+#[test]
+fn cosigned_phytosanitary_certificate_reports_inspector_and_authority() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let xml = phyto_cosigned(&pki);
+    let doc = parse(&xml);
+    let policy = VerifyPolicy::default();
+    let reports = verify_signatures(
+        &doc,
+        &pki.trust(),
+        &policy,
+        Profile::Enveloped,
+        &Select::All,
+    )
+    .unwrap_or_else(|e| panic!("the co-signed certificate is refused: {e}"));
+    assert_eq!(
+        subjects(&reports),
+        [Some(INSPECTOR.to_owned()), Some(AUTHORITY.to_owned())]
+    );
+    assert!(
+        reports[0].covers[0].ends_with("Certificate[1]"),
+        "{:?}",
+        reports[0].covers
+    );
+    assert!(
+        reports[1].covers[0].ends_with("PhytosanitaryCertificateDocument[1]"),
+        "{:?}",
+        reports[1].covers
+    );
+
+    let signed = under(
+        &xml,
+        &pki.trust(),
+        Profile::Enveloped,
+        Some(&phyto_certificate()),
+    )
+    .unwrap_or_else(|e| panic!("the inspector's signature is refused: {e}"));
+    assert_returns(&signed, "Certificate", PHYTO_NUMBER);
+    assert_eq!(signed.verified.signer.subject, INSPECTOR);
+    // The authority's view includes the certificate and the inspector's signature it covers.
+    let signed = under(
+        &xml,
+        &pki.trust(),
+        Profile::Enveloped,
+        Some(&phyto_document()),
+    )
+    .unwrap_or_else(|e| panic!("the authority's signature is refused: {e}"));
+    assert_eq!(signed.verified.signer.subject, AUTHORITY);
+    let canonical = String::from_utf8_lossy(&signed.canonical);
+    assert!(canonical.contains("Id=\"sig-inspector\""), "{canonical}");
+    assert!(!canonical.contains("Id=\"sig-authority\""), "{canonical}");
+
+    // The inspector's signature altered: the authority's still verifies alone, all do not.
+    let tampered = xml.replace("Ячмень фуражный", "Ячмень пивоваренный");
+    let e = verify_signatures(
+        &parse(&tampered),
+        &pki.trust(),
+        &policy,
+        Profile::Enveloped,
+        &Select::All,
+    )
+    .expect_err("a changed certificate");
+    assert!(
+        matches!(
+            e,
+            VerifyError::InvalidAmong {
+                valid: 0,
+                count: 2,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn xpath_shapes_verify_as_enveloped_and_return_the_document() {
+    let pki = Pki::new(KeyKind::EcP256);
+    for shape in [
+        XPathShape::NotSignatureAlone,
+        XPathShape::AfterEnveloped,
+        XPathShape::Filter2Subtract,
+    ] {
+        let xml = xpath(&pki, shape);
+        for element in [None, Some(declaration())] {
+            let signed = under(&xml, &pki.trust(), Profile::Enveloped, element.as_ref())
+                .unwrap_or_else(|e| panic!("{shape:?} refused: {e}"));
+            assert_returns(&signed, "ExportDeclarationDetails", SAMPLE_TEXT);
+        }
+        // The old one-signature entry point reads the idioms too.
+        dsig::verify(&parse(&xml), &pki.trust(), &VerifyPolicy::default())
+            .unwrap_or_else(|e| panic!("{shape:?} refused by verify: {e}"));
+        let e = under(&xml, &pki.trust(), Profile::Wss, None).expect_err("not SOAP");
+        assert!(matches!(e, VerifyError::NotSoap { .. }), "{shape:?}: {e:?}");
+        let e = under(
+            &xml,
+            &pki.trust(),
+            Profile::DetachedById,
+            Some(&declaration()),
+        )
+        .expect_err("URI=\"\" is not by id");
+        assert!(
+            matches!(
+                e,
+                VerifyError::ReferenceNotAccepted { .. } | VerifyError::NotCovered { .. }
+            ),
+            "{shape:?}: {e:?}"
+        );
+        let tampered = xml.replace(SAMPLE_TEXT, "Ячмень пивоваренный");
+        let e = under(&tampered, &pki.trust(), Profile::Enveloped, None).expect_err("tampered");
+        assert!(
+            matches!(e, VerifyError::DigestMismatch { .. }),
+            "{shape:?}: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn gost_smev3_and_wss_shapes_signed_outside_our_code_verify() {
+    let pki = gost_pki();
+    let policy = VerifyPolicy::default();
+    let xml = gost(&pki, GostShape::Smev3);
+    let signed = under(
+        &xml,
+        &pki.trust(),
+        Profile::DetachedById,
+        Some(&smev_element()),
+    )
+    .unwrap_or_else(|e| panic!("GOST SMEV 3 refused: {e}"));
+    assert_returns(&signed, "SenderProvidedRequestData", SMEV_CONTENT);
+    assert_eq!(signed.verified.signature_method, GOST2012_256);
+    let tampered = xml.replace(SMEV_CONTENT, "RU-PHY-2026-999999");
+    assert!(matches!(
+        under(
+            &tampered,
+            &pki.trust(),
+            Profile::DetachedById,
+            Some(&smev_element())
+        ),
+        Err(VerifyError::DigestMismatch { .. })
+    ));
+
+    let xml = gost(&pki, GostShape::WssSoap11);
+    let signed = verify_profile(
+        &parse(&xml),
+        &pki.trust(),
+        &policy,
+        &Expect::new(Profile::Wss),
+    )
+    .unwrap_or_else(|e| panic!("GOST WSS refused: {e}"));
+    assert_returns(&signed, "Body", SOAP_BODY_TEXT);
+    assert_eq!(signed.verified.signer.subject, SIGNER);
+}
+
+#[test]
+fn published_in_scope_vectors_verify_under_the_enveloped_profile() {
+    for (name, trust, policy, signed_text) in published::accepted() {
+        let doc = published::parse(name);
+        let signed = verify_profile(&doc, &trust, &policy, &Expect::new(Profile::Enveloped))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_returns(&signed, "Envelope", signed_text);
+        for profile in [Profile::DetachedById, Profile::Wss] {
+            let envelope = path("/e:Envelope", &[("e", "urn:envelope")]);
+            let e = verify_profile(
+                &doc,
+                &trust,
+                &policy,
+                &Expect::new(profile).element(envelope),
+            )
+            .expect_err("wrong profile");
+            assert!(
+                matches!(
+                    e,
+                    VerifyError::NotSoap { .. }
+                        | VerifyError::ReferenceNotAccepted { .. }
+                        | VerifyError::NotCovered { .. }
+                ),
+                "{name} under {profile}: {e:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The wrapping corpus
+
+struct Valid {
+    name: &'static str,
+    xml: String,
+    trust: TrustStore,
+    element: ElementPath,
+    target: Target,
+}
+
+fn valid_corpus() -> Vec<Valid> {
+    let pki = Pki::new(KeyKind::EcP256);
+    let wss_target = |_soap12: bool| Target {
+        open: "<soap:Body",
+        close: "</soap:Body>",
+        id: Some("Body-1"),
+        text: SOAP_BODY_TEXT,
+        wrapper_after: "<wsse:Security",
+    };
+    let declaration_target = Target {
+        open: "<edec:ExportDeclarationDetails",
+        close: "</edec:ExportDeclarationDetails>",
+        id: None,
+        text: SAMPLE_TEXT,
+        wrapper_after: "<edec:ExportDeclarationDetails",
+    };
+    let mut corpus = vec![
+        Valid {
+            name: "wss SOAP 1.1 X509Data",
+            xml: wss(&pki, KeyKind::EcP256, false, KeyRef::X509Data),
+            trust: pki.trust(),
+            element: wss_body(false),
+            target: wss_target(false),
+        },
+        Valid {
+            name: "wss SOAP 1.2 token reference",
+            xml: wss(&pki, KeyKind::EcP256, true, KeyRef::TokenReference),
+            trust: pki.trust(),
+            element: wss_body(true),
+            target: wss_target(true),
+        },
+        Valid {
+            name: "SMEV 3",
+            xml: smev3(&pki, KeyKind::EcP256),
+            trust: pki.trust(),
+            element: smev_element(),
+            target: Target {
+                open: "<ns1:SenderProvidedRequestData",
+                close: "</ns1:SenderProvidedRequestData>",
+                id: Some("SIGNED_BY_CONSUMER"),
+                text: SMEV_CONTENT,
+                wrapper_after: "<ns1:SendRequestRequest",
+            },
+        },
+        Valid {
+            name: "SAML assertion",
+            xml: saml(&pki),
+            trust: pki.trust(),
+            element: saml_assertion(),
+            target: Target {
+                open: "<saml:Assertion",
+                close: "</saml:Assertion>",
+                id: Some("assert-91ab"),
+                text: SAML_NAME_ID,
+                wrapper_after: "<samlp:Response",
+            },
+        },
+        Valid {
+            name: "co-signed phytosanitary certificate",
+            xml: phyto_cosigned(&pki),
+            trust: pki.trust(),
+            element: phyto_certificate(),
+            target: Target {
+                open: "<ph:Certificate",
+                close: "</ph:Certificate>",
+                id: Some("cert-KZ-2026-004417"),
+                text: PHYTO_NUMBER,
+                wrapper_after: "<ph:PhytosanitaryCertificateDocument",
+            },
+        },
+    ];
+    for shape in [
+        XPathShape::NotSignatureAlone,
+        XPathShape::AfterEnveloped,
+        XPathShape::Filter2Subtract,
+    ] {
+        corpus.push(Valid {
+            name: match shape {
+                XPathShape::NotSignatureAlone => "XPath alone",
+                XPathShape::AfterEnveloped => "XPath after enveloped",
+                XPathShape::Filter2Subtract => "XPath Filter 2.0 subtract",
+            },
+            xml: xpath(&pki, shape),
+            trust: pki.trust(),
+            element: declaration(),
+            target: declaration_target.clone(),
+        });
+    }
+    corpus
+}
+
+struct Run {
+    label: String,
+    /// The caller asked for the signature over one element only (a profile's element, or
+    /// `Select::Covering`), so other signatures in the document are not its concern.
+    one_element: bool,
+}
+
+/// Every way a caller can ask: each profile with the element named, each profile's default,
+/// and the several-signature entry point (all, and the one covering the element).
+/// What one run handed out: the canonical bytes of every element it says were signed.
+type Handed = Result<Vec<Vec<u8>>, VerifyError>;
+
+fn every_run(v: &Valid, xml: &str) -> Vec<(Run, Handed)> {
+    let doc = match xml::parse(xml.as_bytes()) {
+        Ok(d) => d,
+        Err(e) => {
+            return vec![(
+                Run {
+                    label: "parse".to_owned(),
+                    one_element: false,
+                },
+                Err(VerifyError::Malformed {
+                    at: "document".to_owned(),
+                    reason: e.to_string(),
+                }),
+            )]
+        }
+    };
+    let policy = VerifyPolicy::default();
+    let mut runs = Vec::new();
+    for profile in Profile::ALL {
+        for expect in [
+            Expect::new(profile).element(v.element.clone()),
+            Expect::new(profile),
+        ] {
+            let named = expect.element.is_some();
+            let r = verify_profile(&doc, &v.trust, &policy, &expect).map(|s| vec![s.canonical]);
+            let label = format!("{profile} (element named: {named})");
+            runs.push((
+                Run {
+                    label,
+                    one_element: true,
+                },
+                r,
+            ));
+        }
+        for (label, select) in [
+            ("all", Select::All),
+            ("covering", Select::Covering(v.element.clone())),
+        ] {
+            let r = verify_signatures(&doc, &v.trust, &policy, profile, &select).map(|reports| {
+                reports
+                    .into_iter()
+                    .filter_map(|r| match r.outcome {
+                        Outcome::Valid(v) => Some(v.references),
+                        _ => None,
+                    })
+                    .flatten()
+                    .map(|r| r.canonical)
+                    .collect()
+            });
+            let one_element = matches!(select, Select::Covering(_));
+            let label = format!("{profile} several ({label})");
+            runs.push((Run { label, one_element }, r));
+        }
+    }
+    runs
+}
+
+#[test]
+fn every_wrapping_attack_is_refused_under_every_profile() {
+    let mut accepted = Vec::new();
+    let mut evil_out = Vec::new();
+    let mut checked = 0;
+    for v in valid_corpus() {
+        // The unattacked document passes at least one way (its own profile), so a refusal of
+        // the attacked one is the attack's doing.
+        assert!(
+            every_run(&v, &v.xml).iter().any(|(_, r)| r.is_ok()),
+            "{}: the valid document verifies",
+            v.name
+        );
+        for attack in Attack::ALL {
+            let Some(xml) = wrapping::apply(&v.xml, &v.target, attack) else {
+                continue;
+            };
+            for (run, result) in every_run(&v, &xml) {
+                checked += 1;
+                let Ok(contents) = result else { continue };
+                let case = format!("{} / {attack:?} / {}", v.name, run.label);
+                if contents
+                    .iter()
+                    .any(|c| String::from_utf8_lossy(c).contains(EVIL))
+                {
+                    evil_out.push(case.clone());
+                }
+                // Issue 27: an invalid signature among valid ones refuses the document unless
+                // the caller asked only for a specific one; then the extra signature is not its
+                // concern, as long as what it gets is the genuine element (checked above).
+                if !(attack == Attack::SecondSignature && run.one_element) {
+                    accepted.push(case);
+                }
+            }
+        }
+    }
+    assert!(checked > 300, "{checked} runs");
+    assert!(
+        evil_out.is_empty(),
+        "evil content handed out: {evil_out:#?}"
+    );
+    // Known gap, reported in /work/notes/vectors27-findings.md (1): detached-by-id checking
+    // all signatures has no element to hold a signature to, so a moved SMEV 3 element passes
+    // (the reports' `covers` show where it went; the bytes handed out are the genuine ones,
+    // checked above). Remove once the profiles slice refuses it.
+    let known = [
+        "SMEV 3 / Moved / detached-by-id several (all)",
+        "SMEV 3 / WrappedInHeader / detached-by-id several (all)",
+    ];
+    accepted.retain(|case| !known.contains(&case.as_str()));
+    assert!(
+        accepted.is_empty(),
+        "attacked documents accepted: {accepted:#?}"
+    );
+}
+
+/// Each attack is refused under the document's own profile for the reason that names it.
+#[test]
+fn wrapping_attacks_are_refused_for_their_own_reason() {
+    let v = valid_corpus().into_iter().next().expect("the WSS document");
+    let body = wss_body(false);
+    let run = |attack| {
+        let xml = wrapping::apply(&v.xml, &v.target, attack).expect("applies");
+        under(&xml, &v.trust, Profile::Wss, Some(&body)).expect_err("refused")
+    };
+    let e = run(Attack::DuplicateId);
+    assert!(matches!(e, VerifyError::DuplicateId(_)), "{e:?}");
+    let e = run(Attack::Moved);
+    assert!(
+        matches!(
+            e,
+            VerifyError::NotSoap { .. } | VerifyError::Element(ResolveError::Ambiguous { .. })
+        ),
+        "two Body elements: {e:?}"
+    );
+    let e = run(Attack::InObject);
+    assert!(
+        matches!(
+            e,
+            VerifyError::InsideObject { .. }
+                | VerifyError::ReferenceInsideSignature { .. }
+                | VerifyError::NotCovered { .. }
+        ),
+        "{e:?}"
+    );
+    let e = run(Attack::WrappedInHeader);
+    assert!(
+        matches!(
+            e,
+            VerifyError::ReferenceNotAccepted { .. } | VerifyError::NotCovered { .. }
+        ),
+        "{e:?}"
+    );
+    let e = run(Attack::CommentInjection);
+    assert!(matches!(e, VerifyError::UnsignedComment { .. }), "{e:?}");
+    // A second, empty signature beside a valid one: the one-profile call checks only the
+    // signature over the Body, so it is the several-signature call that must refuse it.
+    let xml = wrapping::apply(&v.xml, &v.target, Attack::SecondSignature).expect("applies");
+    let e = verify_signatures(
+        &parse(&xml),
+        &v.trust,
+        &VerifyPolicy::default(),
+        Profile::Wss,
+        &Select::All,
+    )
+    .expect_err("an empty signature among valid ones");
+    assert!(matches!(e, VerifyError::InvalidAmong { .. }), "{e:?}");
 }

