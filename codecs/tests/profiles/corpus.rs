@@ -104,33 +104,77 @@ pub enum KeyRef {
 }
 
 pub const SOAP_BODY_TEXT: &str = "KZ-PHY-2026-004417";
+pub const WSA: &str = "http://www.w3.org/2005/08/addressing";
 
-/// A SOAP 1.1 or 1.2 message whose `wsse:Security` header signature covers `soap:Body`
-/// (`#Body-1`) and `wsu:Timestamp` (`#TS-1`).
-pub fn wss(pki: &Pki, kind: KeyKind, soap12: bool, key_ref: KeyRef) -> String {
-    let cert = BASE64.encode(pki.signer.to_der().expect("der"));
-    let key_info = match key_ref {
-        KeyRef::X509Data => "<ds:X509Data/>".to_owned(),
-        KeyRef::TokenReference => concat!(
-            "<wsse:SecurityTokenReference><wsse:Reference URI=\"#X509-token-1\" ",
-            "ValueType=\"http://docs.oasis-open.org/wss/2004/01/",
-            "oasis-200401-wss-x509-token-profile-1.0#X509v3\"/></wsse:SecurityTokenReference>"
-        )
-        .to_owned(),
-    };
-    let tmpl = template(if soap12 {
+/// What a WS-Security signature's references sign, by `wsu:Id`.
+pub const BODY_AND_TIMESTAMP: &[&str] = &["Body-1", "TS-1"];
+
+/// One same-document reference per id, exclusive C14N, SHA-256.
+fn references(ids: &[&str]) -> String {
+    ids.iter()
+        .map(|id| {
+            format!(
+                concat!(
+                    "<ds:Reference URI=\"#{id}\"><ds:Transforms>{exc}</ds:Transforms>",
+                    "<ds:DigestMethod Algorithm=\"{sha256}\"/><ds:DigestValue/></ds:Reference>"
+                ),
+                id = id,
+                exc = transform::EXC_C14N,
+                sha256 = SHA256
+            )
+        })
+        .collect()
+}
+
+fn wss_template(soap12: bool, method: &str, cert: &str, key_info: &str, ids: &[&str]) -> String {
+    template(if soap12 {
         "wss-soap12.xml"
     } else {
         "wss-soap11.xml"
     })
-    .replace("@SIGNATURE_METHOD@", method(kind))
-    .replace("@CERT@", &cert)
-    .replace("@KEYINFO@", &key_info);
+    .replace("@SIGNATURE_METHOD@", method)
+    .replace("@CERT@", cert)
+    .replace("@KEYINFO@", key_info)
+    .replace("@REFERENCES@", &references(ids))
+}
+
+/// A SOAP 1.1 or 1.2 message whose `wsse:Security` header signature covers `soap:Body`
+/// (`#Body-1`) and `wsu:Timestamp` (`#TS-1`).
+pub fn wss(pki: &Pki, kind: KeyKind, soap12: bool, key_ref: KeyRef) -> String {
+    wss_signing(pki, kind, soap12, key_ref, BODY_AND_TIMESTAMP)
+}
+
+/// The WS-Security message with a signature over the elements of these ids (`Body-1`,
+/// `TS-1`, `To-1` for the `wsa:To` header).
+pub fn wss_signing(
+    pki: &Pki,
+    kind: KeyKind,
+    soap12: bool,
+    key_ref: KeyRef,
+    ids: &[&str],
+) -> String {
+    let cert = BASE64.encode(pki.signer.to_der().expect("der"));
+    let key_info = match key_ref {
+        KeyRef::X509Data => "<ds:X509Data/>",
+        KeyRef::TokenReference => concat!(
+            "<wsse:SecurityTokenReference><wsse:Reference URI=\"#X509-token-1\" ",
+            "ValueType=\"http://docs.oasis-open.org/wss/2004/01/",
+            "oasis-200401-wss-x509-token-profile-1.0#X509v3\"/></wsse:SecurityTokenReference>"
+        ),
+    };
+    let tmpl = wss_template(soap12, method(kind), &cert, key_info, ids);
     // xmlsec1 matches `--id-attr` on the element's own namespace (Body is SOAP's, Timestamp
     // wsu's) and the attribute by local name, so `wsu:Id` is found as `Id`.
     let body = format!("{}:Body", if soap12 { SOAP12 } else { SOAP11 });
     let ts = format!("{WSU}:Timestamp");
-    xmlsec1_sign_as(pki, "signer", &tmpl, &[("Id", &body), ("Id", &ts)], None)
+    let to = format!("{WSA}:To");
+    xmlsec1_sign_as(
+        pki,
+        "signer",
+        &tmpl,
+        &[("Id", &body), ("Id", &ts), ("Id", &to)],
+        None,
+    )
 }
 
 pub const SMEV_CONTENT: &str = "RU-PHY-2026-118204";
@@ -271,9 +315,7 @@ pub fn gost(pki: &Pki, shape: GostShape) -> String {
         format!("<ds:X509Data><ds:X509Certificate>{cert}</ds:X509Certificate></ds:X509Data>");
     let tmpl = match shape {
         GostShape::Smev3 => template("smev3-send-request.xml").replace("<ds:X509Data/>", &x509),
-        GostShape::WssSoap11 => template("wss-soap11.xml")
-            .replace("@CERT@", &cert)
-            .replace("@KEYINFO@", &x509),
+        GostShape::WssSoap11 => wss_template(false, GOST2012_256, &cert, &x509, BODY_AND_TIMESTAMP),
     }
     .replace("@SIGNATURE_METHOD@", GOST2012_256)
     .replace(SHA256, STREEBOG256);

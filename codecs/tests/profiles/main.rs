@@ -306,6 +306,75 @@ fn wss_messages_verify_under_wss_and_return_the_body() {
 }
 
 #[test]
+fn a_wss_signature_must_sign_the_body_and_signs_other_headers_only_when_named() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let trust = pki.trust();
+    let policy = VerifyPolicy::default();
+    let signing = |ids: &[&str]| {
+        parse(&wss_signing(
+            &pki,
+            KeyKind::EcP256,
+            false,
+            KeyRef::X509Data,
+            ids,
+        ))
+    };
+
+    // The Body alone (no Timestamp) is enough.
+    let signed = verify_profile(
+        &signing(&["Body-1"]),
+        &trust,
+        &policy,
+        &Expect::new(Profile::Wss),
+    )
+    .unwrap_or_else(|e| panic!("Body alone: {e}"));
+    assert_returns(&signed, "Body", SOAP_BODY_TEXT);
+
+    // The Timestamp alone: the Body, which the caller consumes, is not signed.
+    let e = verify_profile(
+        &signing(&["TS-1"]),
+        &trust,
+        &policy,
+        &Expect::new(Profile::Wss),
+    )
+    .expect_err("an unsigned Body");
+    assert!(matches!(e, VerifyError::NotCovered { .. }), "{e:?}");
+
+    // A header the caller did not name is refused; named with `also`, it is accepted.
+    let with_to = signing(&["Body-1", "TS-1", "To-1"]);
+    let e = verify_profile(&with_to, &trust, &policy, &Expect::new(Profile::Wss))
+        .expect_err("an unnamed wsa:To");
+    assert!(
+        matches!(e, VerifyError::ReferenceNotAccepted { ref uri, .. } if uri == "#To-1"),
+        "{e:?}"
+    );
+    let to = path("/s:Envelope/s:Header/a:To", &[("s", SOAP11), ("a", WSA)]);
+    let signed = verify_profile(
+        &with_to,
+        &trust,
+        &policy,
+        &Expect::new(Profile::Wss).also(to.clone()),
+    )
+    .unwrap_or_else(|e| panic!("wsa:To named: {e}"));
+    assert_returns(&signed, "Body", SOAP_BODY_TEXT);
+    assert_eq!(signed.verified.references.len(), 3);
+    // `also` belongs to wss only.
+    let e = verify_profile(
+        &with_to,
+        &trust,
+        &policy,
+        &Expect::new(Profile::DetachedById)
+            .element(wss_body(false))
+            .also(to),
+    )
+    .expect_err("also under detached-by-id");
+    assert!(
+        matches!(e, VerifyError::ReferenceNotAccepted { ref reason, .. } if reason.contains("only wss")),
+        "{e:?}"
+    );
+}
+
+#[test]
 fn a_wss_token_reference_is_trusted_only_through_the_trust_store() {
     let pki = Pki::new(KeyKind::EcP256);
     let xml = wss(&pki, KeyKind::EcP256, false, KeyRef::TokenReference);
