@@ -221,6 +221,11 @@ pub const PHYTO_NUMBER: &str = "KZ-PHY-2026-004417";
 /// Co-signed phytosanitary certificate: the inspector signs `Certificate` by Id, then the
 /// authority signs the whole document (`URI=""`), covering the inspector's signature.
 pub fn phyto_cosigned(pki: &Pki) -> String {
+    phyto_cosigned_with(pki, &[transform::ENVELOPED, transform::EXC_C14N])
+}
+
+/// The co-signed certificate with the authority's signature using these transforms.
+pub fn phyto_cosigned_with(pki: &Pki, authority_transforms: &[&str]) -> String {
     pki.add_signer("inspector", "Phytosanitary inspector", KeyKind::EcP256);
     pki.add_signer("authority", "Inspection authority", KeyKind::Rsa(2048));
     let transforms = [transform::ENVELOPED, transform::EXC_C14N];
@@ -240,7 +245,12 @@ pub fn phyto_cosigned(pki: &Pki) -> String {
     let once = xmlsec1_sign_as(pki, "inspector", &tmpl, &ids, None);
     let twice = once.replace(
         "@AUTHORITY@",
-        &signature("sig-authority", method(KeyKind::Rsa(2048)), "", &transforms),
+        &signature(
+            "sig-authority",
+            method(KeyKind::Rsa(2048)),
+            "",
+            authority_transforms,
+        ),
     );
     xmlsec1_sign_as(
         pki,

@@ -629,6 +629,36 @@ fn cosigned_phytosanitary_certificate_reports_inspector_and_authority() {
     );
 }
 
+/// `not(ancestor-or-self::ds:Signature)` removes every signature from what it signs, so over a
+/// co-signed document the authority would not sign the inspector's signature, which
+/// enveloped-signature keeps: refused, naming the other signature.
+#[test]
+fn the_xpath_idiom_over_another_signature_is_refused() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let xml = phyto_cosigned_with(&pki, &[transform::XPATH_NOT_SIGNATURE, transform::EXC_C14N]);
+    let e = under(
+        &xml,
+        &pki.trust(),
+        Profile::Enveloped,
+        Some(&phyto_document()),
+    )
+    .expect_err("XPath over the inspector's signature");
+    match e {
+        VerifyError::XPathOverOtherSignature { other, .. } => {
+            assert!(other.contains("Certificate[1]/ds:Signature"), "{other}")
+        }
+        e => panic!("{e:?}"),
+    }
+    // The inspector's own signature is unaffected.
+    under(
+        &xml,
+        &pki.trust(),
+        Profile::Enveloped,
+        Some(&phyto_certificate()),
+    )
+    .unwrap_or_else(|e| panic!("the inspector's signature: {e}"));
+}
+
 #[test]
 fn xpath_shapes_verify_as_enveloped_and_return_the_document() {
     let pki = Pki::new(KeyKind::EcP256);
@@ -1058,4 +1088,36 @@ fn wrapped_documents_still_verify_for_a_verifier_that_ignores_structure() {
         }
     }
     assert_eq!(checked, 8);
+}
+
+/// A WS-Security signature counts only in `soap:Header/wsse:Security`: moved to the Header
+/// itself or to the Envelope (still cryptographically valid), it is refused, and the error
+/// says where the signature is.
+#[test]
+fn a_wss_signature_outside_the_security_header_is_refused() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let xml = wss(&pki, KeyKind::EcP256, false, KeyRef::X509Data);
+    let start = xml.find("<ds:Signature").expect("signature");
+    let end = xml.find("</ds:Signature>").expect("signature end") + "</ds:Signature>".len();
+    let sig = &xml[start..end];
+    let without = format!("{}{}", &xml[..start], &xml[end..]);
+    for (place, moved) in [
+        (
+            "soap:Header[1]/ds:Signature",
+            without.replacen("<soap:Header>", &format!("<soap:Header>{sig}"), 1),
+        ),
+        (
+            "soap:Envelope[1]/ds:Signature",
+            without.replacen("</soap:Envelope>", &format!("{sig}</soap:Envelope>"), 1),
+        ),
+    ] {
+        let e = under(&moved, &pki.trust(), Profile::Wss, None).expect_err("misplaced");
+        match e {
+            VerifyError::NotCovered { signatures, .. }
+            | VerifyError::SignatureMisplaced { at: signatures, .. } => {
+                assert!(signatures.contains(place), "{place}: {signatures}")
+            }
+            e => panic!("{place}: {e:?}"),
+        }
+    }
 }
