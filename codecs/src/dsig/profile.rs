@@ -683,6 +683,18 @@ mod tests {
     }
 
     #[test]
+    fn enveloped_refuses_a_reference_to_an_element_other_than_the_signature_parent() {
+        let s = signer("Enveloped signer");
+        let tmpl = format!(
+            "<Doc><Data Id=\"d\">ok</Data>{}</Doc>",
+            signature(&[("#d", ENVELOPED)], &x509_data(&s.key))
+        );
+        let e = check(&fill(&tmpl, &[&s.key], &[0]), &s.trust, &Expect::default())
+            .expect_err("refused");
+        assert!(matches!(e, VerifyError::NotEnveloped { .. }), "{e}");
+    }
+
+    #[test]
     fn enveloped_refuses_a_comment_splitting_signed_text() {
         let s = signer("Enveloped signer");
         let attacked = enveloped_doc(&s).replace(">ok<", ">o<!---->k<");
@@ -802,6 +814,23 @@ mod tests {
         );
         let e = check(&in_object, &s.trust, &detached()).expect_err("refused");
         assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn detached_refuses_a_second_element_at_the_named_path() {
+        let s = signer("SMEV consumer");
+        let twice = smev_doc(&s, "").replace(
+            "<CallerInformationSystemSignature>",
+            "<SenderProvidedRequestData><Content>evil</Content></SenderProvidedRequestData><CallerInformationSystemSignature>",
+        );
+        let e = check(&twice, &s.trust, &detached()).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                VerifyError::Element(ResolveError::Ambiguous { count: 2, .. })
+            ),
+            "{e}"
+        );
     }
 
     #[test]
