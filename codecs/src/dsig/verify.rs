@@ -30,8 +30,10 @@ const EXC_NAMESPACE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 pub struct VerifyPolicy {
     /// Accept SHA-1 digests and signatures (old documents only).
     pub allow_sha1: bool,
-    /// Every reference must name the `Signature`'s parent element (the document element for
-    /// `URI=""`). Refuses detached same-document references, the shape wrapping attacks use.
+    /// [`verify`] only: every reference must name the `Signature`'s parent element (the
+    /// document element for `URI=""`). Refuses detached same-document references, the shape
+    /// wrapping attacks use. The profiles ([`verify_profile`](super::verify_profile)) have
+    /// their own placement rules and ignore it.
     pub require_enveloped: bool,
     /// Accept comments that split signed text. Same-document references never sign comments,
     /// so by default a comment next to non-whitespace text inside signed content is refused.
