@@ -283,23 +283,15 @@ fn wss_messages_verify_under_wss_and_return_the_body() {
         let e = under(&xml, &pki.trust(), Profile::Enveloped, Some(&body))
             .expect_err("enveloped refuses a WSS header signature");
         assert!(
-            matches!(
-                e,
-                VerifyError::NotCovered { .. }
-                    | VerifyError::SignatureMisplaced { .. }
-                    | VerifyError::NotEnveloped { .. }
-            ),
+            matches!(e, VerifyError::NotCovered { ref signatures, .. }
+                if signatures.contains("wsse:Security[1]/ds:Signature")),
             "{case}: enveloped: {e:?}"
         );
         let e = under(&xml, &pki.trust(), Profile::DetachedById, Some(&body))
             .expect_err("detached-by-id refuses a two-reference WSS signature");
         assert!(
-            matches!(
-                e,
-                VerifyError::ReferenceNotAccepted { .. }
-                    | VerifyError::NotCovered { .. }
-                    | VerifyError::SignatureMisplaced { .. }
-            ),
+            matches!(e, VerifyError::SignatureMisplaced { ref reason, .. }
+                if reason.contains("one reference")),
             "{case}: detached-by-id: {e:?}"
         );
     }
@@ -415,12 +407,8 @@ fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
     // The wrong profiles.
     let e = under(&xml, &pki.trust(), Profile::Enveloped, Some(&element)).expect_err("env");
     assert!(
-        matches!(
-            e,
-            VerifyError::NotCovered { .. }
-                | VerifyError::SignatureMisplaced { .. }
-                | VerifyError::NotEnveloped { .. }
-        ),
+        matches!(e, VerifyError::NotCovered { ref signatures, .. }
+            if signatures.contains("CallerInformationSystemSignature[1]/ds:Signature")),
         "enveloped: {e:?}"
     );
     let e = under(&xml, &pki.trust(), Profile::Wss, Some(&element)).expect_err("wss");
@@ -686,10 +674,7 @@ fn xpath_shapes_verify_as_enveloped_and_return_the_document() {
         )
         .expect_err("URI=\"\" is not by id");
         assert!(
-            matches!(
-                e,
-                VerifyError::ReferenceNotAccepted { .. } | VerifyError::NotCovered { .. }
-            ),
+            matches!(e, VerifyError::ReferenceNotAccepted { ref uri, .. } if uri.is_empty()),
             "{shape:?}: {e:?}"
         );
         let tampered = xml.replace(SAMPLE_TEXT, "Ячмень пивоваренный");
@@ -754,15 +739,13 @@ fn published_in_scope_vectors_verify_under_the_enveloped_profile() {
                 &Expect::new(profile).element(envelope),
             )
             .expect_err("wrong profile");
-            assert!(
-                matches!(
-                    e,
-                    VerifyError::NotSoap { .. }
-                        | VerifyError::ReferenceNotAccepted { .. }
-                        | VerifyError::NotCovered { .. }
-                ),
-                "{name} under {profile}: {e:?}"
-            );
+            let expected = match profile {
+                Profile::Wss => matches!(e, VerifyError::NotSoap { .. }),
+                _ => {
+                    matches!(e, VerifyError::ReferenceNotAccepted { ref uri, .. } if uri.is_empty())
+                }
+            };
+            assert!(expected, "{name} under {profile}: {e:?}");
         }
     }
 }
@@ -781,7 +764,7 @@ struct Valid {
 /// The valid documents and the PKI that signed them (its files stay while it lives).
 fn valid_corpus() -> (Pki, Vec<Valid>) {
     let pki = Pki::new(KeyKind::EcP256);
-    let wss_target = |_soap12: bool| Target {
+    let wss_target = Target {
         open: "<soap:Body",
         close: "</soap:Body>",
         id: Some("Body-1"),
@@ -801,14 +784,14 @@ fn valid_corpus() -> (Pki, Vec<Valid>) {
             xml: wss(&pki, KeyKind::EcP256, false, KeyRef::X509Data),
             trust: pki.trust(),
             element: wss_body(false),
-            target: wss_target(false),
+            target: wss_target.clone(),
         },
         Valid {
             name: "wss SOAP 1.2 token reference",
             xml: wss(&pki, KeyKind::EcP256, true, KeyRef::TokenReference),
             trust: pki.trust(),
             element: wss_body(true),
-            target: wss_target(true),
+            target: wss_target,
         },
         Valid {
             name: "SMEV 3",
