@@ -130,7 +130,10 @@ pub fn apply(doc: &str, t: &Target, attack: Attack) -> Option<String> {
                 // The signature is enveloped in the target (SAML, the inspector's): the evil
                 // element carries a copy of it, with the original in its Object (XSW of
                 // Somorovsky et al.).
-                let sig_start = outer[..r].rfind("<ds:Signature").expect("signature start");
+                let sig_start = outer[..r]
+                    .rfind("<ds:Signature ")
+                    .or_else(|| outer[..r].rfind("<ds:Signature>"))
+                    .expect("signature start");
                 let sig_close = r + outer[r..].find("</ds:Signature>").expect("signature end");
                 let sig = format!("{}{object}</ds:Signature>", &outer[sig_start..sig_close]);
                 let evil = evil_copy(outer, t, false);
