@@ -972,58 +972,72 @@ fn every_wrapping_attack_is_refused_under_every_profile() {
     );
 }
 
-/// Each attack is refused under the document's own profile for the reason that names it.
+/// Each attack is refused under each profile, on the document of that profile's shape (WSS
+/// for wss, SMEV 3 for detached-by-id, the SAML assertion for enveloped), for the reason that
+/// names it.
 #[test]
-fn wrapping_attacks_are_refused_for_their_own_reason() {
+fn wrapping_attacks_are_refused_under_each_profile_for_their_own_reason() {
     let (_pki, corpus) = valid_corpus();
-    let v = corpus.into_iter().next().expect("the WSS document");
-    let body = wss_body(false);
-    let run = |attack| {
-        let xml = wrapping::apply(&v.xml, &v.target, attack).expect("applies");
-        under(&xml, &v.trust, Profile::Wss, Some(&body)).expect_err("refused")
+    let find = |name: &str| {
+        corpus
+            .iter()
+            .find(|v| v.name == name)
+            .expect("in the corpus")
     };
-    let e = run(Attack::DuplicateId);
-    assert!(matches!(e, VerifyError::DuplicateId(_)), "{e:?}");
-    let e = run(Attack::Moved);
-    assert!(
-        matches!(
-            e,
-            VerifyError::NotSoap { .. } | VerifyError::Element(ResolveError::Ambiguous { .. })
-        ),
-        "two Body elements: {e:?}"
-    );
-    let e = run(Attack::InObject);
-    assert!(
-        matches!(
-            e,
-            VerifyError::InsideObject { .. }
-                | VerifyError::ReferenceInsideSignature { .. }
-                | VerifyError::NotCovered { .. }
-        ),
-        "{e:?}"
-    );
-    let e = run(Attack::WrappedInHeader);
-    assert!(
-        matches!(
-            e,
-            VerifyError::ReferenceNotAccepted { .. } | VerifyError::NotCovered { .. }
-        ),
-        "{e:?}"
-    );
-    let e = run(Attack::CommentInjection);
-    assert!(matches!(e, VerifyError::UnsignedComment { .. }), "{e:?}");
-    // A second, empty signature beside a valid one: the one-profile call checks only the
-    // signature over the Body, so it is the several-signature call that must refuse it.
-    let xml = wrapping::apply(&v.xml, &v.target, Attack::SecondSignature).expect("applies");
-    let e = verify_signatures(
-        &parse(&xml),
-        &v.trust,
-        &VerifyPolicy::default(),
-        Profile::Wss,
-        &Select::All,
-    )
-    .expect_err("an empty signature among valid ones");
-    assert!(matches!(e, VerifyError::InvalidAmong { .. }), "{e:?}");
+    let cases = [
+        (find("wss SOAP 1.1 X509Data"), Profile::Wss),
+        (find("SMEV 3"), Profile::DetachedById),
+        (find("SAML assertion"), Profile::Enveloped),
+    ];
+    let policy = VerifyPolicy::default();
+    for (v, profile) in cases {
+        for attack in Attack::ALL {
+            let case = format!("{} under {profile}, {attack:?}", v.name);
+            let xml = wrapping::apply(&v.xml, &v.target, attack).expect("applies");
+            let one = under(&xml, &v.trust, profile, Some(&v.element));
+            if attack == Attack::SecondSignature {
+                // Asked for the one element: its genuine signature is what counts.
+                let signed = one.unwrap_or_else(|e| panic!("{case}: {e}"));
+                assert!(!returned(&signed).1.contains(EVIL), "{case}");
+                // Asked for all: the empty signature refuses the document.
+                let all = verify_signatures(&parse(&xml), &v.trust, &policy, profile, &Select::All);
+                assert!(
+                    matches!(all, Err(VerifyError::InvalidAmong { ref location, .. })
+                        if location.contains("evil:Claim")),
+                    "{case}: {all:?}"
+                );
+                continue;
+            }
+            let e = one.expect_err(&case);
+            let ok = match attack {
+                Attack::DuplicateId => matches!(e, VerifyError::DuplicateId(_)),
+                Attack::Moved => match profile {
+                    // Two Body elements: no longer a SOAP message the profile reads.
+                    Profile::Wss => matches!(e, VerifyError::NotSoap { ref reason, .. }
+                        if reason.contains("2 Body")),
+                    _ => matches!(
+                        e,
+                        VerifyError::Element(ResolveError::Ambiguous { count: 2, .. })
+                    ),
+                },
+                Attack::InObject => match profile {
+                    Profile::Enveloped => {
+                        matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. }
+                        if at.contains("ds:Object"))
+                    }
+                    _ => matches!(e, VerifyError::NotCovered { ref signatures, .. }
+                        if signatures.contains("ds:Object")),
+                },
+                Attack::WrappedInHeader => {
+                    matches!(e, VerifyError::NotCovered { ref signatures, .. }
+                    if signatures.contains("wrap:Wrapper"))
+                }
+                Attack::CommentInjection => matches!(e, VerifyError::UnsignedComment { .. }),
+                Attack::SecondSignature => unreachable!("handled above"),
+            };
+            assert!(ok, "{case}: {e:?}");
+        }
+    }
 }
 
 /// The attacks are the real thing: each keeps the signature cryptographically valid, so a

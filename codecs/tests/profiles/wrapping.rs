@@ -135,7 +135,16 @@ pub fn apply(doc: &str, t: &Target, attack: Attack) -> Option<String> {
                     .or_else(|| outer[..r].rfind("<ds:Signature>"))
                     .expect("signature start");
                 let sig_close = r + outer[r..].find("</ds:Signature>").expect("signature end");
-                let sig = format!("{}{object}</ds:Signature>", &outer[sig_start..sig_close]);
+                // The copy drops the signature's own Id, which would otherwise be a
+                // duplicate of the original's (a different, easier refusal).
+                let copy = &outer[sig_start..sig_close];
+                let tag_end = copy.find('>').expect("start tag ends");
+                let start_tag: String = copy[..tag_end]
+                    .split(' ')
+                    .filter(|a| !a.starts_with("Id="))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let sig = format!("{start_tag}{}{object}</ds:Signature>", &copy[tag_end..]);
                 let evil = evil_copy(outer, t, false);
                 let close = evil.len() - t.close.len();
                 replaced(&format!("{}{sig}{}", &evil[..close], &evil[close..]))
