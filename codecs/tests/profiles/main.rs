@@ -13,6 +13,8 @@ mod corpus;
 mod published;
 mod wrapping;
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use common::{run, text, xmlsec1, Pki};
 use corpus::*;
 use tereze_codecs::dsig::{
@@ -196,6 +198,30 @@ fn assert_returns(signed: &SignedElement, local: &str, content: &str) {
     );
 }
 
+/// The bytes handed out are the ones xmlsec1 digested: SHA-256 of `canonical` is the
+/// `DigestValue` xmlsec1 wrote for the reference to the returned element.
+fn assert_xmlsec1_digested(xml: &str, signed: &SignedElement) {
+    let reference = signed
+        .verified
+        .references
+        .iter()
+        .find(|r| r.path == signed.path)
+        .unwrap_or_else(|| panic!("a reference to {}", signed.path));
+    let open = format!("<ds:Reference URI=\"{}\">", reference.uri);
+    let at = xml.find(&open).expect("the reference in the document");
+    let value_start = at + xml[at..].find("<ds:DigestValue>").expect("DigestValue") + 16;
+    let value_end = value_start + xml[value_start..].find('<').expect("end");
+    let written = BASE64
+        .decode(xml[value_start..value_end].trim())
+        .expect("base64");
+    assert_eq!(
+        openssl::sha::sha256(&signed.canonical).to_vec(),
+        written,
+        "{}: the returned bytes are what xmlsec1 digested",
+        reference.uri
+    );
+}
+
 fn wss_body(soap12: bool) -> ElementPath {
     let ns = if soap12 { SOAP12 } else { SOAP11 };
     path("/s:Envelope/s:Body", &[("s", ns)])
@@ -253,6 +279,7 @@ fn wss_messages_verify_under_wss_and_return_the_body() {
             let signed = under(&xml, &pki.trust(), Profile::Wss, element.as_ref())
                 .unwrap_or_else(|e| panic!("{case}: refused under wss: {e}"));
             assert_returns(&signed, "Body", SOAP_BODY_TEXT);
+            assert_xmlsec1_digested(&xml, &signed);
             assert!(signed.path.ends_with("Body[1]"), "{case}: {}", signed.path);
             assert!(!String::from_utf8_lossy(&signed.canonical).contains("SignatureValue"));
             assert_eq!(signed.verified.signer.subject, SIGNER, "{case}");
@@ -393,6 +420,7 @@ fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
     let signed = under(&xml, &pki.trust(), Profile::DetachedById, Some(&element))
         .unwrap_or_else(|e| panic!("SMEV 3 refused under detached-by-id: {e}"));
     assert_returns(&signed, "SenderProvidedRequestData", SMEV_CONTENT);
+    assert_xmlsec1_digested(&xml, &signed);
     assert!(returned(&signed).1.contains("ООО «Северное зерно»"));
     assert!(signed.location.contains("CallerInformationSystemSignature"));
     assert_eq!(signed.verified.signer.subject, SIGNER);
@@ -477,6 +505,7 @@ fn saml_response_and_assertion_signatures_each_verify_and_name_their_signer() {
     let signed = under(&xml, &pki.trust(), Profile::Enveloped, Some(&assertion))
         .unwrap_or_else(|e| panic!("the assertion is refused: {e}"));
     assert_returns(&signed, "Assertion", SAML_NAME_ID);
+    assert_xmlsec1_digested(&xml, &signed);
     assert_eq!(signed.verified.signer.subject, IDP_ASSERTION);
     let signed = under(
         &xml,
@@ -580,6 +609,7 @@ fn cosigned_phytosanitary_certificate_reports_inspector_and_authority() {
     )
     .unwrap_or_else(|e| panic!("the inspector's signature is refused: {e}"));
     assert_returns(&signed, "Certificate", PHYTO_NUMBER);
+    assert_xmlsec1_digested(&xml, &signed);
     assert_eq!(signed.verified.signer.subject, INSPECTOR);
     // The authority's view includes the certificate and the inspector's signature it covers.
     let signed = under(
@@ -660,6 +690,7 @@ fn xpath_shapes_verify_as_enveloped_and_return_the_document() {
             let signed = under(&xml, &pki.trust(), Profile::Enveloped, element.as_ref())
                 .unwrap_or_else(|e| panic!("{shape:?} refused: {e}"));
             assert_returns(&signed, "ExportDeclarationDetails", SAMPLE_TEXT);
+            assert_xmlsec1_digested(&xml, &signed);
         }
         // The old one-signature entry point reads the idioms too.
         dsig::verify(&parse(&xml), &pki.trust(), &VerifyPolicy::default())
