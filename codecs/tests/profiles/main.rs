@@ -494,6 +494,23 @@ fn saml_response_and_assertion_signatures_each_verify_and_name_their_signer() {
         .iter()
         .all(|r| matches!(r.outcome, Outcome::Valid(_))));
 
+    // Not a SOAP message: the wss profile refuses it, whichever element is named.
+    let e = under(&xml, &pki.trust(), Profile::Wss, Some(&saml_assertion())).expect_err("wss");
+    assert!(matches!(e, VerifyError::NotSoap { .. }), "{e:?}");
+    let e = verify_signatures(&doc, &pki.trust(), &policy, Profile::Wss, &Select::All)
+        .expect_err("wss, all");
+    assert!(matches!(e, VerifyError::NotSoap { .. }), "{e:?}");
+    // detached-by-id takes the assertion's signature too (it is by id, and its
+    // enveloped-signature transform removes it from what it signs).
+    let signed = under(
+        &xml,
+        &pki.trust(),
+        Profile::DetachedById,
+        Some(&saml_assertion()),
+    )
+    .unwrap_or_else(|e| panic!("the assertion by id: {e}"));
+    assert_returns(&signed, "Assertion", SAML_NAME_ID);
+
     // The one-signature check refuses the document as before.
     assert!(matches!(
         dsig::verify(&doc, &pki.trust(), &policy),
@@ -601,6 +618,20 @@ fn cosigned_phytosanitary_certificate_reports_inspector_and_authority() {
         reports[1].covers
     );
 
+    let e = under(&xml, &pki.trust(), Profile::Wss, Some(&phyto_certificate())).expect_err("wss");
+    assert!(matches!(e, VerifyError::NotSoap { .. }), "{e:?}");
+    // The authority signs the whole document (URI=""), which detached-by-id does not take.
+    let e = under(
+        &xml,
+        &pki.trust(),
+        Profile::DetachedById,
+        Some(&phyto_document()),
+    )
+    .expect_err("URI=\"\" under detached-by-id");
+    assert!(
+        matches!(e, VerifyError::ReferenceNotAccepted { ref uri, .. } if uri.is_empty()),
+        "{e:?}"
+    );
     let signed = under(
         &xml,
         &pki.trust(),
