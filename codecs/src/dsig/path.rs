@@ -327,6 +327,7 @@ mod tests {
         let b = ElementPath::parse("/a/{urn:s}b").expect("path");
         let found = b.resolve(&doc).expect("one b");
         assert!(b.names(&doc, found));
+        assert_eq!(ElementPath::of(&doc, found), b);
         assert!(matches!(
             ElementPath::parse("/a/b").expect("path").resolve(&doc),
             Err(ResolveError::NotFound { .. })

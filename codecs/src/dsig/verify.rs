@@ -592,10 +592,10 @@ pub(super) fn check_signature(
     for p in &planned {
         if p.removes_all_signatures {
             let apex = p.apex.unwrap_or(doc.root());
-            if let Some(other) = signatures_of(doc)
-                .into_iter()
-                .find(|s| *s != sig && doc.is_ancestor_or_self(apex, *s))
-            {
+            if let Some(other) = signatures_of(doc).into_iter().find(|s| {
+                // One inside this signature is removed either way.
+                doc.is_ancestor_or_self(apex, *s) && !doc.is_ancestor_or_self(sig, *s)
+            }) {
                 return Err(VerifyError::XPathOverOtherSignature {
                     uri: p.uri.clone(),
                     other: doc.describe(other),
