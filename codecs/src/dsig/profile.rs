@@ -132,6 +132,20 @@ pub struct SignedElement {
 
 /// Verifies the signature that `expect.profile` accepts over the element `expect` names, and
 /// returns that element as it was signed.
+///
+/// ```no_run
+/// use tereze_codecs::dsig::{verify_profile, Expect, Profile, TrustStore, VerifyPolicy};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let doc = tereze_codecs::xml::parse(&std::fs::read("message.xml")?)?;
+/// let mut trust = TrustStore::new();
+/// trust.add_pem(&std::fs::read("ca.pem")?)?;
+/// let body = verify_profile(&doc, &trust, &VerifyPolicy::default(), &Expect::new(Profile::Wss))?;
+/// println!("{} signed {}", body.verified.signer.subject, body.path);
+/// let signed = &body.document; // read this, never `doc`
+/// # let _ = signed;
+/// # Ok(())
+/// # }
+/// ```
 pub fn verify_profile(
     doc: &Document,
     trust: &TrustStore,
