@@ -1019,15 +1019,6 @@ fn every_wrapping_attack_is_refused_under_every_profile() {
         evil_out.is_empty(),
         "evil content handed out: {evil_out:#?}"
     );
-    // Known gap, reported in /work/notes/vectors27-findings.md (1): detached-by-id checking
-    // all signatures has no element to hold a signature to, so a moved SMEV 3 element passes
-    // (the reports' `covers` show where it went; the bytes handed out are the genuine ones,
-    // checked above). Remove once the profiles slice refuses it.
-    let known = [
-        "SMEV 3 / Moved / detached-by-id several (all)",
-        "SMEV 3 / WrappedInHeader / detached-by-id several (all)",
-    ];
-    accepted.retain(|case| !known.contains(&case.as_str()));
     assert!(
         accepted.is_empty(),
         "attacked documents accepted: {accepted:#?}"
