@@ -823,16 +823,29 @@ struct Valid {
     target: Target,
 }
 
-/// The valid documents and the PKI that signed them (its files stay while it lives).
-fn valid_corpus() -> (Pki, Vec<Valid>) {
-    let pki = Pki::new(KeyKind::EcP256);
-    let wss_target = Target {
+fn wss_target() -> Target {
+    Target {
         open: "<soap:Body",
         close: "</soap:Body>",
         id: Some("Body-1"),
         text: SOAP_BODY_TEXT,
         wrapper_after: "<wsse:Security",
-    };
+    }
+}
+
+fn smev_target() -> Target {
+    Target {
+        open: "<ns1:SenderProvidedRequestData",
+        close: "</ns1:SenderProvidedRequestData>",
+        id: Some("SIGNED_BY_CONSUMER"),
+        text: SMEV_CONTENT,
+        wrapper_after: "<ns1:SendRequestRequest",
+    }
+}
+
+/// The valid documents and the PKI that signed them (its files stay while it lives).
+fn valid_corpus() -> (Pki, Vec<Valid>) {
+    let pki = Pki::new(KeyKind::EcP256);
     let declaration_target = Target {
         open: "<edec:ExportDeclarationDetails",
         close: "</edec:ExportDeclarationDetails>",
@@ -846,27 +859,21 @@ fn valid_corpus() -> (Pki, Vec<Valid>) {
             xml: wss(&pki, KeyKind::EcP256, false, KeyRef::X509Data),
             trust: pki.trust(),
             element: wss_body(false),
-            target: wss_target.clone(),
+            target: wss_target(),
         },
         Valid {
             name: "wss SOAP 1.2 token reference",
             xml: wss(&pki, KeyKind::EcP256, true, KeyRef::TokenReference),
             trust: pki.trust(),
             element: wss_body(true),
-            target: wss_target,
+            target: wss_target(),
         },
         Valid {
             name: "SMEV 3",
             xml: smev3(&pki, KeyKind::EcP256),
             trust: pki.trust(),
             element: smev_element(),
-            target: Target {
-                open: "<ns1:SenderProvidedRequestData",
-                close: "</ns1:SenderProvidedRequestData>",
-                id: Some("SIGNED_BY_CONSUMER"),
-                text: SMEV_CONTENT,
-                wrapper_after: "<ns1:SendRequestRequest",
-            },
+            target: smev_target(),
         },
         Valid {
             name: "SAML assertion",
@@ -982,7 +989,23 @@ fn every_wrapping_attack_is_refused_under_every_profile() {
     let mut accepted = Vec::new();
     let mut evil_out = Vec::new();
     let mut checked = 0;
-    let (_pki, corpus) = valid_corpus();
+    let (_pki, mut corpus) = valid_corpus();
+    // The GOST shapes too: the defences do not depend on the algorithm.
+    let gost_pki = gost_pki();
+    corpus.push(Valid {
+        name: "GOST SMEV 3",
+        xml: gost(&gost_pki, GostShape::Smev3),
+        trust: gost_pki.trust(),
+        element: smev_element(),
+        target: smev_target(),
+    });
+    corpus.push(Valid {
+        name: "GOST wss SOAP 1.1",
+        xml: gost(&gost_pki, GostShape::WssSoap11),
+        trust: gost_pki.trust(),
+        element: wss_body(false),
+        target: wss_target(),
+    });
     for v in corpus {
         // The unattacked document passes at least one way (its own profile), so a refusal of
         // the attacked one is the attack's doing.
