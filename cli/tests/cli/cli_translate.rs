@@ -44,9 +44,14 @@ fn list_shows_the_forms_of_all_five_member_states_and_the_partner() {
     let list = stdout(&out);
     for state in ["AM", "BY", "KG", "KZ", "RU", "VN"] {
         let prefix = state.to_ascii_lowercase();
-        for document in ["export-declaration", "phytosanitary-certificate"] {
+        for document in [
+            "export-declaration",
+            "phytosanitary-certificate",
+            "certificate-of-origin",
+            "veterinary-certificate",
+        ] {
             // Viet Nam, a partner state, has its phytosanitary certificate only.
-            if state == "VN" && document == "export-declaration" {
+            if state == "VN" && document != "phytosanitary-certificate" {
                 continue;
             }
             let id = format!("{prefix}.{document}");
