@@ -523,24 +523,90 @@ fn parse_offset(tz: &str) -> Option<FixedOffset> {
         .map(|d| *d.offset())
 }
 
+/// The characters a field's `group_separator` stands for: an ordinary space also stands for
+/// the no-break spaces (U+00A0, U+202F) word processors put between groups; any other
+/// separator only for itself.
+fn group_separators(field: &Field) -> Vec<&str> {
+    match field.group_separator.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(" ") => vec![" ", "\u{A0}", "\u{202F}"],
+        Some(g) => vec![g],
+    }
+}
+
+/// How a field's numbers are written, for errors: `1 234 567,5`.
+fn decimal_example(field: &Field) -> String {
+    format_national_decimal(Decimal::new(12_345_675, 1), field)
+}
+
+/// Reads a national decimal. The decimal separator appears at most once; a group separator
+/// only between groups of exactly three digits of the whole-number part (`1 234 567,5`, the
+/// first group one to three digits), never in the fraction. A number written without any
+/// group separator is read too. Anything else is refused rather than guessed at: a group
+/// separator stripped wherever it falls would read `40000,5`, a decimal comma typed where a
+/// point belongs, as 400005.
 fn parse_national_decimal(raw: &str, field: &Field) -> Result<Decimal, String> {
     let dec = field.decimal_separator.as_deref().unwrap_or(".");
-    let mut s = raw.trim().to_owned();
-    if let Some(g) = field.group_separator.as_deref() {
-        s = s.replace(g, "");
-        if g == " " {
-            s = s.replace(['\u{A0}', '\u{202F}'], "");
+    let seps = group_separators(field);
+    let s = raw.trim();
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", s),
+    };
+    if dec != "." && body.contains('.') && !seps.contains(&".") {
+        return Err(format!(
+            "{raw:?}: '.' is not the decimal separator here ({dec:?} is)"
+        ));
+    }
+    let (int, frac) = match body.split_once(dec) {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let rules = || match field.group_separator.as_deref() {
+        Some(g) if !g.is_empty() => format!(
+            "the group separator {g:?}{} may only stand between groups of three digits of \
+             the whole-number part, never in the fraction (like {})",
+            if g == " " { " (or U+00A0, U+202F)" } else { "" },
+            decimal_example(field)
+        ),
+        _ => format!(
+            "digits are not grouped here (like {})",
+            decimal_example(field)
+        ),
+    };
+    if let Some(f) = frac {
+        if seps.iter().any(|g| f.contains(g)) {
+            return Err(format!("{raw:?}: {}", rules()));
         }
     }
-    if dec != "." {
-        if s.contains('.') {
-            return Err(format!(
-                "{raw:?}: '.' is not the decimal separator here ({dec:?} is)"
-            ));
+    let plain_int = if seps.iter().any(|g| int.contains(g)) {
+        let mut groups = vec![int];
+        for g in &seps {
+            groups = groups.into_iter().flat_map(|p| p.split(g)).collect();
         }
-        s = s.replace(dec, ".");
-    }
-    strict_decimal(&s).ok_or_else(|| format!("{raw:?} is not a number"))
+        let three = |p: &str| p.len() == 3 && p.bytes().all(|b| b.is_ascii_digit());
+        let first = groups.first().copied().unwrap_or_default();
+        let first_ok = (1..=3).contains(&first.len()) && first.bytes().all(|b| b.is_ascii_digit());
+        if !first_ok || !groups[1..].iter().all(|p| three(p)) {
+            return Err(format!("{raw:?}: {}", rules()));
+        }
+        groups.concat()
+    } else {
+        int.to_owned()
+    };
+    let plain = match frac {
+        Some(f) => format!("{sign}{plain_int}.{f}"),
+        None => format!("{sign}{plain_int}"),
+    };
+    strict_decimal(&plain).ok_or_else(|| {
+        // Whitespace where no separator may stand is most likely a separator of another
+        // convention (an ordinary space where U+202F groups): say what groups here.
+        if plain.chars().any(char::is_whitespace) {
+            format!("{raw:?} is not a number: {}", rules())
+        } else {
+            format!("{raw:?} is not a number")
+        }
+    })
 }
 
 /// Digits with at most one point and an optional leading minus; nothing else.
@@ -594,6 +660,31 @@ fn format_national_decimal(d: Decimal, field: &Field) -> String {
         Some(f) => format!("{sign}{int}{dec}{f}"),
         None => format!("{sign}{int}"),
     }
+}
+
+/// A decimal's separators must each be one character that is neither a digit nor a minus,
+/// and differ from each other: otherwise a number could be read two ways.
+fn check_separators(field: &Field) -> Result<(), String> {
+    let dec = field.decimal_separator.as_deref().unwrap_or(".");
+    let one = |name: &str, v: &str| {
+        let mut cs = v.chars();
+        match (cs.next(), cs.next()) {
+            (Some(c), None) if !c.is_ascii_digit() && c != '-' => Ok(()),
+            _ => Err(format!(
+                "{name} {v:?} must be one character, neither a digit nor '-'"
+            )),
+        }
+    };
+    one("decimal_separator", dec)?;
+    if let Some(g) = field.group_separator.as_deref() {
+        one("group_separator", g)?;
+        if group_separators(field).contains(&dec) {
+            return Err(format!(
+                "group_separator {g:?} and decimal_separator {dec:?} must differ"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn factor(field: &Field) -> Result<Decimal, String> {
@@ -1502,6 +1593,7 @@ pub(crate) fn check_mapping(mapping: &Mapping, model: &DocumentModel) -> Result<
                     "a decimal model element",
                 )?;
                 factor(f).map_err(|e| format!("{at}: {e}"))?;
+                check_separators(f).map_err(|e| format!("{at}: {e}"))?;
             }
             Conversion::Copy | Conversion::Trader => {}
         }
@@ -1786,6 +1878,110 @@ eaeu = "t:D"
             "a point is not a KZ separator"
         );
         assert!(parse_national_decimal("12a", &kz).is_err());
+    }
+
+    #[test]
+    fn group_separators_stand_only_between_groups_of_three() {
+        let space = decimal_field(",", Some(" "), 3);
+        let nnbsp = decimal_field(",", Some("\u{202F}"), 3);
+        let comma = decimal_field(".", Some(","), 3);
+        let ok = |f: &Field, raw: &str, want: i64, scale: u32| {
+            assert_eq!(
+                parse_national_decimal(raw, f),
+                Ok(Decimal::new(want, scale)),
+                "{raw:?}"
+            );
+        };
+        ok(&space, "1 234 567,5", 12_345_675, 1);
+        ok(&space, "1\u{A0}234\u{A0}567,5", 12_345_675, 1);
+        ok(&space, "1\u{202F}234\u{202F}567,5", 12_345_675, 1);
+        ok(&space, "-40 000,5", -400_005, 1);
+        ok(&space, "999,25", 99_925, 2);
+        ok(&space, "1234567,5", 12_345_675, 1); // not grouped at all
+        ok(&nnbsp, "40\u{202F}000,500", 40_000_500, 3);
+        ok(&comma, "1,234,567.5", 12_345_675, 1);
+        ok(&comma, "40000.5", 400_005, 1);
+        let refused = [
+            (&comma, "40000,5"), // the bug: a decimal comma read as a group separator
+            (&comma, "4,0000.5"),
+            (&comma, "1,23.5"),
+            (&comma, ",123.5"),
+            (&comma, "1,234.567,8"), // in the fraction
+            (&comma, "1,,234.5"),
+            (&space, "4 0000,5"),
+            (&space, "1234 567,5"),
+            (&space, "1 23,5"),
+            (&space, "1  234,5"),
+            (&space, "1 234,567 8"),
+            (&space, "1 234,5\u{A0}67"),
+            (&space, "-1 2345,5"),
+            (&nnbsp, "40\u{202F}00,5"),
+            (&nnbsp, "40 000,5"), // an ordinary space is not this form's separator
+        ];
+        for (f, raw) in refused {
+            assert!(parse_national_decimal(raw, f).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_misplaced_group_separator_is_refused_with_the_rules() {
+        let comma = decimal_field(".", Some(","), 3);
+        assert_eq!(
+            parse_national_decimal("40000,5", &comma),
+            Err(
+                "\"40000,5\": the group separator \",\" may only stand between groups of \
+                 three digits of the whole-number part, never in the fraction \
+                 (like 1,234,567.5)"
+                    .into()
+            )
+        );
+        let space = decimal_field(",", Some(" "), 3);
+        let e = parse_national_decimal("1 234,567 8", &space).expect_err("fraction");
+        assert!(e.ends_with("(like 1 234 567,5)"), "{e}");
+    }
+
+    #[test]
+    fn separators_that_make_numbers_ambiguous_are_refused() {
+        for (dec, group) in [
+            (",", Some(",")),
+            (".", Some(" ")),
+            (",", Some("\u{A0}")),
+            (",", Some("5")),
+            ("-", None),
+            (",", Some("")),
+            (",", Some("  ")),
+        ] {
+            let f = decimal_field(dec, group, 2);
+            let ok = check_separators(&f).is_ok();
+            // A space group separator also stands for U+00A0, so "." with " " is fine, and a
+            // U+00A0 group separator with a decimal comma too.
+            let expected_ok = matches!((dec, group), (".", Some(" ")) | (",", Some("\u{A0}")));
+            assert_eq!(ok, expected_ok, "{dec:?} {group:?}");
+        }
+    }
+
+    #[test]
+    fn written_decimals_read_back_with_every_separator() {
+        for (dec, group) in [
+            (",", Some(" ")),
+            (",", Some("\u{A0}")),
+            (",", Some("\u{202F}")),
+            (".", Some(",")),
+            (",", None),
+            (".", None),
+        ] {
+            let f = decimal_field(dec, group, 3);
+            for d in [
+                Decimal::new(0, 3),
+                Decimal::new(999_999, 3),
+                Decimal::new(1_000_000, 3),
+                Decimal::new(-123_456_789_012, 3),
+                Decimal::new(40_000_500, 3),
+            ] {
+                let written = format_national_decimal(d, &f);
+                assert_eq!(parse_national_decimal(&written, &f), Ok(d), "{written:?}");
+            }
+        }
     }
 
     #[test]
