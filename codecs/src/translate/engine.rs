@@ -1850,6 +1850,86 @@ eaeu = "t:D"
         }
     }
 
+    /// Item 3 of the engine's contract: for every date, time and decimal field of every
+    /// built-in national form, what the engine writes from an EAEU value it reads back as that
+    /// same value, or it refuses to write it; it never writes what its reader would refuse or
+    /// read differently.
+    #[test]
+    fn every_built_in_form_reads_back_what_it_writes() {
+        let catalog = super::super::Catalog::builtin().expect("built-in mappings");
+        let dirs = tereze_reference_data::Directories::builtin();
+        let on = dirs.today();
+        let mut checked = 0;
+        for info in catalog.formats() {
+            let Some(mapping) = catalog.mapping(&info.id) else {
+                continue;
+            };
+            let model = catalog.model(&mapping.document).expect("its model");
+            let side = Side {
+                mapping,
+                model,
+                dirs: &on,
+            };
+            for field in &mapping.fields {
+                let values: Vec<String> = match field.convert {
+                    Conversion::Date => ["2026-11-22", "0026-01-02", "2024-02-29", "9999-12-31"]
+                        .map(String::from)
+                        .to_vec(),
+                    Conversion::Datetime => [
+                        "2026-11-24T04:30:00Z",
+                        "2026-12-31T23:00:00Z",
+                        "0001-01-01T00:00:00Z",
+                        "2026-11-24T04:30:15Z",
+                        "2026-11-24T04:30:00.250Z",
+                        "9999-12-31T23:00:00Z",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    Conversion::Decimal => {
+                        let scale = side.model_element(field).and_then(|m| m.scale).unwrap_or(0);
+                        [
+                            0i64,
+                            5,
+                            999,
+                            1_000,
+                            400_005,
+                            -1_234_567,
+                            1_234_567_891,
+                            98_765_432_100_000,
+                        ]
+                        .iter()
+                        .map(|m| Decimal::new(*m, scale).to_string())
+                        .collect()
+                    }
+                    _ => continue,
+                };
+                let mut written = 0;
+                for v in &values {
+                    let Ok(national) = side.to_national(field, v) else {
+                        continue;
+                    };
+                    let back = side.to_eaeu(field, &national, None);
+                    assert_eq!(
+                        back.as_deref(),
+                        Ok(v.as_str()),
+                        "{}: {}: {v} was written as {national:?}",
+                        mapping.id,
+                        field.eaeu
+                    );
+                    written += 1;
+                }
+                assert!(
+                    written > 0,
+                    "{}: {}: nothing written",
+                    mapping.id,
+                    field.eaeu
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} fields checked");
+    }
+
     #[test]
     fn strict_decimals_accept_only_plain_notation() {
         for ok in ["0", "12", "-3.50", "125000.000"] {
