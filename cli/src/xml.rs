@@ -1,12 +1,12 @@
 //! `tereze xml c14n|sign|verify`.
 
+mod verify;
+
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
-use tereze_codecs::dsig::{
-    self, DigestMethod, RsaPadding, SignOptions, SignTarget, TrustStore, VerifyPolicy,
-};
+use tereze_codecs::dsig::{self, DigestMethod, RsaPadding, SignOptions, SignTarget, VerifyPolicy};
 use tereze_codecs::xml::{Document, Limits};
 
 use crate::common::Failure;
@@ -58,15 +58,24 @@ pub(crate) enum XmlCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// Verify the one enveloped signature in FILE.
+    /// Verify the signatures in FILE and report each: where it is, the signer (subject, serial,
+    /// issuer), the algorithm, what it covers, valid or invalid and why.
     ///
-    /// Exit 0 and the signer's subject on stdout when valid; exit 1 and the reason on stderr
-    /// when invalid; exit 2 on usage or parse errors.
+    /// One line per signature on stdout (`--format json`: one JSON object). Exit 0 when every
+    /// signature checked is valid; exit 1 when one is not (the reason also on stderr); exit 2
+    /// on usage, unreadable input or parse errors.
+    ///
+    /// Examples:
+    ///   tereze xml verify --trusted ca.pem signed.xml
+    ///   tereze xml verify --trusted root.pem --untrusted issuing-ca.pem --crl issuing-ca.crl
+    ///       --at 2025-06-30 archived.xml
+    #[command(verbatim_doc_comment)]
     Verify {
-        /// A trusted certificate (the signer's or an issuing CA's) or public key, PEM. Repeat
-        /// for several.
-        #[arg(long, value_name = "PEM", required = true)]
-        trusted: Vec<PathBuf>,
+        #[command(flatten)]
+        trust: verify::TrustArgs,
+        /// The report's form: text (one line per signature) or json.
+        #[arg(long, value_enum, default_value = "text")]
+        format: verify::Format,
         /// Accept SHA-1 digests and signatures (old documents only).
         #[arg(long)]
         allow_sha1: bool,
@@ -187,27 +196,32 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
             crate::common::write_stdout(doc.to_xml().as_bytes())
         }
         XmlCommand::Verify {
-            trusted,
+            trust,
+            format,
             allow_sha1,
             signed_out,
             file,
             limits,
         } => {
-            let mut trust = TrustStore::new();
-            for t in &trusted {
-                trust
-                    .add_pem(&crate::common::read_input(t)?)
-                    .map_err(|e| Failure::Input(format!("{}: {e}", t.display())))?;
-            }
+            let store = trust.store()?;
+            let at = trust.time()?;
             let doc = load(&file, &limits)?;
             let policy = VerifyPolicy {
                 allow_sha1,
+                at,
                 ..VerifyPolicy::default()
             };
-            let verified = dsig::verify(&doc, &trust, &policy).map_err(|e| {
-                Failure::Verdict(format!("{}: invalid signature: {e}", file.display()))
-            })?;
-            if let Some(out) = signed_out {
+            let (outcome, verified) = verify::verify_one(&doc, &store, &policy);
+            let outcomes = [outcome];
+            let text = verify::report(&file.display().to_string(), at, &outcomes, format);
+            crate::common::write_stdout(text.as_bytes())?;
+            if let Some(refused) = outcomes.iter().find_map(|o| o.refused.as_deref()) {
+                return Err(Failure::Verdict(format!(
+                    "{}: invalid signature: {refused}",
+                    file.display()
+                )));
+            }
+            if let (Some(out), Some(verified)) = (signed_out, verified) {
                 let bytes: Vec<u8> = verified
                     .references
                     .iter()
@@ -216,7 +230,7 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                 std::fs::write(&out, bytes)
                     .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
             }
-            crate::common::write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
+            Ok(())
         }
     }
 }
