@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
-use tereze_codecs::dsig::{self, DigestMethod, RsaPadding, SignOptions, SignTarget, VerifyPolicy};
+use tereze_codecs::dsig::{self, DigestMethod, RsaPadding, SignOptions, SignTarget};
 use tereze_codecs::xml::{Document, Limits};
 
 use crate::common::Failure;
@@ -62,27 +62,26 @@ pub(crate) enum XmlCommand {
     /// issuer), the algorithm, what it covers, valid or invalid and why.
     ///
     /// One line per signature on stdout (`--format json`: one JSON object). Exit 0 when every
-    /// signature checked is valid; exit 1 when one is not (the reason also on stderr); exit 2
-    /// on usage, unreadable input or parse errors.
+    /// signature checked is valid; exit 1 when one is not or the document is refused (the
+    /// reason also on stderr); exit 2 on usage, unreadable input or parse errors.
+    ///
+    /// Which signatures are checked: with one signature and no option, that one (under
+    /// --profile enveloped, whatever element it envelops); with --element, the one signature
+    /// the profile accepts over that element; with several signatures, or --all, every one (a
+    /// single invalid one refuses the document); with --covering, only those signing that
+    /// element.
     ///
     /// Examples:
     ///   tereze xml verify --trusted ca.pem signed.xml
     ///   tereze xml verify --trusted root.pem --untrusted issuing-ca.pem --crl issuing-ca.crl
     ///       --at 2025-06-30 archived.xml
+    ///   tereze xml verify --trusted ca.pem --profile wss --signed-out body.xml message.xml
+    ///   tereze xml verify --trusted ca.pem --ns c=urn:example:certificate
+    ///       --covering /c:Certificate/c:Inspection certificate.xml
     #[command(verbatim_doc_comment)]
     Verify {
         #[command(flatten)]
-        trust: verify::TrustArgs,
-        /// The report's form: text (one line per signature) or json.
-        #[arg(long, value_enum, default_value = "text")]
-        format: verify::Format,
-        /// Accept SHA-1 digests and signatures (old documents only).
-        #[arg(long)]
-        allow_sha1: bool,
-        /// Also write the signed content (the exact canonical bytes the signature covers) to
-        /// this file: read that, not the original document.
-        #[arg(long, value_name = "FILE")]
-        signed_out: Option<PathBuf>,
+        args: verify::VerifyArgs,
         /// The signed XML document ("-" for stdin).
         file: PathBuf,
         #[command(flatten)]
@@ -195,42 +194,9 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", file.display())))?;
             crate::common::write_stdout(doc.to_xml().as_bytes())
         }
-        XmlCommand::Verify {
-            trust,
-            format,
-            allow_sha1,
-            signed_out,
-            file,
-            limits,
-        } => {
-            let store = trust.store()?;
-            let at = trust.time()?;
+        XmlCommand::Verify { args, file, limits } => {
             let doc = load(&file, &limits)?;
-            let policy = VerifyPolicy {
-                allow_sha1,
-                at,
-                ..VerifyPolicy::default()
-            };
-            let (outcome, verified) = verify::verify_one(&doc, &store, &policy);
-            let outcomes = [outcome];
-            let text = verify::report(&file.display().to_string(), at, &outcomes, format);
-            crate::common::write_stdout(text.as_bytes())?;
-            if let Some(refused) = outcomes.iter().find_map(|o| o.refused.as_deref()) {
-                return Err(Failure::Verdict(format!(
-                    "{}: invalid signature: {refused}",
-                    file.display()
-                )));
-            }
-            if let (Some(out), Some(verified)) = (signed_out, verified) {
-                let bytes: Vec<u8> = verified
-                    .references
-                    .iter()
-                    .flat_map(|r| r.canonical.iter().copied())
-                    .collect();
-                std::fs::write(&out, bytes)
-                    .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
-            }
-            Ok(())
+            verify::run(&args, &file, &doc)
         }
     }
 }

@@ -3,12 +3,14 @@
 //! verdict. The trust (anchors, untrusted intermediates, CRLs) and the time it is judged at
 //! come from the command line; the checks are the library's (`dsig`), nothing is decided here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
 use serde_json::{json, Value};
-use tereze_codecs::dsig::DSIG_NAMESPACE;
-use tereze_codecs::dsig::{self, SignatureMethodName, TrustStore, Verified, VerifyPolicy};
+use tereze_codecs::dsig::{
+    self, ElementPath, Expect, Outcome, Profile, Select, SignatureMethodName, SignatureReport,
+    TrustStore, Verified, VerifyError, VerifyPolicy, DSIG_NAMESPACE,
+};
 use tereze_codecs::xml::{Document, NodeId};
 
 use crate::common::Failure;
@@ -22,35 +24,83 @@ pub(crate) enum Format {
     Json,
 }
 
+/// `tereze xml verify`'s options (the file and parser limits are `xml`'s).
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// Where the signature must be and what it may sign: enveloped (the signature inside the
+    /// element it signs), detached-by-id (SMEV 3: beside the element, by its Id; needs
+    /// --element, or --all/--covering) or wss (WS-Security: in soap:Header/wsse:Security,
+    /// signing the Body by wsu:Id). Example: --profile wss
+    #[arg(long, value_name = "PROFILE", default_value = "enveloped", value_parser = parse_profile)]
+    profile: Profile,
+    /// The element that must be signed, as an absolute path of element steps:
+    /// {namespace}Local (Clark notation), Local (no namespace) or prefix:Local with the prefix
+    /// bound by --ns. The default: the document element (enveloped), the SOAP Body (wss).
+    /// Example: --element /{urn:x}Request/{urn:x}Data
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["all", "covering"])]
+    element: Option<String>,
+    /// Check every signature (the default when the document has several): one invalid
+    /// signature refuses the document.
+    #[arg(long, conflicts_with = "covering")]
+    all: bool,
+    /// Check only the signatures that sign this element (a path as for --element), e.g. the
+    /// authority's signature of a co-signed certificate; the others are reported as not
+    /// checked. Example: --covering /c:Certificate/c:Authority --ns c=urn:example
+    #[arg(long, visible_alias = "signature", value_name = "PATH")]
+    covering: Option<String>,
+    /// Binds a prefix for the paths of --element and --covering (the document's own prefixes
+    /// are not used: the paths mean what you wrote). Repeat for several.
+    /// Example: --ns soap=http://schemas.xmlsoap.org/soap/envelope/
+    #[arg(long, value_name = "PREFIX=URI")]
+    ns: Vec<String>,
+    /// The report's form: text (one line per signature) or json.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Accept SHA-1 digests and signatures (old documents only).
+    #[arg(long)]
+    allow_sha1: bool,
+    /// Also write the signed element (the exact canonical bytes the signature covers) to
+    /// this file: read that, not the original document. With several signatures, name the
+    /// element with --covering. Example: --signed-out body.xml
+    #[arg(long, value_name = "FILE")]
+    signed_out: Option<PathBuf>,
+}
+
+fn parse_profile(text: &str) -> Result<Profile, String> {
+    text.parse::<Profile>().map_err(|e| e.to_string())
+}
+
 /// The trust and time a verification is judged with.
 #[derive(Debug, clap::Args)]
 pub(crate) struct TrustArgs {
     /// A trusted certificate (the signer's or an issuing CA's) or public key, PEM. Repeat
     /// for several.
     #[arg(long, value_name = "PEM", required = true)]
-    pub(crate) trusted: Vec<PathBuf>,
+    trusted: Vec<PathBuf>,
     /// Certificates (PEM, one or more per file) that may complete a signer's chain, such as
     /// an intermediate CA the document does not carry; never trusted on their own. Repeat for
     /// several. Example: --trusted root.pem --untrusted issuing-ca.pem
     #[arg(long, value_name = "PEM")]
-    pub(crate) untrusted: Vec<PathBuf>,
+    untrusted: Vec<PathBuf>,
     /// A CRL (PEM, one or more per file, or DER) from a CA of the signer's chain: a
     /// certificate it lists as revoked at or before the verification time is refused. CRLs of
     /// CAs outside the chain are ignored; a CRL that its issuer did not sign, or that expired
     /// before the verification time, is refused. Repeat for several.
     /// Example: --crl issuing-ca.crl --at 2026-03-01
     #[arg(long, value_name = "FILE")]
-    pub(crate) crl: Vec<PathBuf>,
+    crl: Vec<PathBuf>,
     /// Judge certificates and revocation at TIME instead of now: RFC 3339
     /// (2026-03-01T12:00:00Z, 2026-03-01T15:00:00+03:00) or a date (2026-03-01, meaning
     /// 00:00:00 UTC that day). For an archived document, its signing time.
     #[arg(long, value_name = "TIME")]
-    pub(crate) at: Option<String>,
+    at: Option<String>,
 }
 
 impl TrustArgs {
     /// The trust store of the files given.
-    pub(crate) fn store(&self) -> Result<TrustStore, Failure> {
+    fn store(&self) -> Result<TrustStore, Failure> {
         let mut trust = TrustStore::new();
         for t in &self.trusted {
             trust
@@ -71,7 +121,7 @@ impl TrustArgs {
     }
 
     /// `--at` as Unix seconds; `None` for now.
-    pub(crate) fn time(&self) -> Result<Option<i64>, Failure> {
+    fn time(&self) -> Result<Option<i64>, Failure> {
         self.at.as_deref().map(parse_time).transpose()
     }
 }
@@ -91,69 +141,294 @@ fn parse_time(text: &str) -> Result<i64, Failure> {
     )))
 }
 
-/// One signature's outcome, as reported.
-#[derive(Debug, Default)]
-pub(crate) struct Outcome {
-    /// Where the `ds:Signature` element is (path, and line when known).
-    pub(crate) location: String,
-    /// `None` when valid; the reason it was refused otherwise.
-    pub(crate) refused: Option<String>,
-    pub(crate) signer: Option<SignerInfo>,
-    /// `SignatureMethod/@Algorithm`.
-    pub(crate) algorithm: Option<String>,
-    /// What the references sign: (URI, path of the element).
-    pub(crate) covers: Vec<(String, String)>,
+/// Verifies `doc` as `args` say, writes the report to stdout and the signed element to
+/// `--signed-out`; a refused document is a [`Failure::Verdict`] naming `file` and the reason.
+pub(crate) fn run(args: &VerifyArgs, file: &Path, doc: &Document) -> Result<(), Failure> {
+    let trust = args.trust.store()?;
+    let at = args.trust.time()?;
+    let bindings = bindings(&args.ns)?;
+    let bound: Vec<(&str, &str)> = bindings
+        .iter()
+        .map(|(p, u)| (p.as_str(), u.as_str()))
+        .collect();
+    let path = |flag: &str, text: &str| {
+        ElementPath::parse_with(text, &bound).map_err(|e| Failure::Input(format!("--{flag}: {e}")))
+    };
+    let element = args
+        .element
+        .as_deref()
+        .map(|t| path("element", t))
+        .transpose()?;
+    let covering = args
+        .covering
+        .as_deref()
+        .map(|t| path("covering", t))
+        .transpose()?;
+    let policy = VerifyPolicy {
+        allow_sha1: args.allow_sha1,
+        at,
+        ..VerifyPolicy::default()
+    };
+    let found = signatures(doc);
+    let several = args.all || covering.is_some() || (element.is_none() && found.len() > 1);
+    let verdict = if several {
+        if args.signed_out.is_some() && covering.is_none() {
+            return Err(Failure::Input(
+                "--signed-out writes one signed element: with several signatures, name it with --covering PATH".into(),
+            ));
+        }
+        several_signatures(doc, &trust, &policy, args.profile, covering)
+    } else if element.is_some() || args.profile != Profile::Enveloped {
+        if args.profile == Profile::DetachedById && element.is_none() {
+            return Err(Failure::Input(
+                "--profile detached-by-id needs --element PATH (the element that must be signed)"
+                    .into(),
+            ));
+        }
+        let mut expect = Expect::new(args.profile);
+        if let Some(e) = element {
+            expect = expect.element(e);
+        }
+        match dsig::verify_profile(doc, &trust, &policy, &expect) {
+            Ok(signed) => Verdict {
+                entries: vec![Entry::valid(signed.location.clone(), &signed.verified)],
+                refused: None,
+                signed: Some(signed.canonical),
+            },
+            Err(e) => one_refused(doc, &found, e),
+        }
+    } else {
+        // One signature, no element named: today's enveloped check, whatever element the
+        // signature envelops (the document element or one by Id).
+        match dsig::verify(doc, &trust, &policy) {
+            Ok(v) => {
+                let location = found.first().map(|s| doc.describe(*s)).unwrap_or_default();
+                let signed = v
+                    .references
+                    .iter()
+                    .flat_map(|r| r.canonical.iter().copied())
+                    .collect();
+                Verdict {
+                    entries: vec![Entry::valid(location, &v)],
+                    refused: None,
+                    signed: Some(signed),
+                }
+            }
+            Err(e) => one_refused(doc, &found, e),
+        }
+    };
+    let name = file.display().to_string();
+    let text = report(&name, at, args.profile, &verdict, args.format);
+    crate::common::write_stdout(text.as_bytes())?;
+    if let Some(reason) = verdict.refused {
+        return Err(Failure::Verdict(format!(
+            "{name}: invalid signature: {reason}"
+        )));
+    }
+    if let (Some(out), Some(bytes)) = (&args.signed_out, verdict.signed) {
+        std::fs::write(out, bytes)
+            .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
+    }
+    Ok(())
 }
 
-/// Who signed, as the certificate says (only the subject for a bare trusted key).
+/// `--ns PREFIX=URI` values.
+fn bindings(ns: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    ns.iter()
+        .map(|b| match b.split_once('=') {
+            Some((p, u)) if !p.is_empty() && !u.is_empty() => Ok((p.to_owned(), u.to_owned())),
+            _ => Err(Failure::Input(format!(
+                "--ns {b}: write PREFIX=URI, e.g. soap=http://schemas.xmlsoap.org/soap/envelope/"
+            ))),
+        })
+        .collect()
+}
+
+/// What a run found: each signature's entry, the document's refusal (if any) and the signed
+/// element's canonical bytes (when one was returned).
+struct Verdict {
+    entries: Vec<Entry>,
+    refused: Option<String>,
+    signed: Option<Vec<u8>>,
+}
+
+/// Every signature checked (or, with `covering`, those signing it), each reported.
+fn several_signatures(
+    doc: &Document,
+    trust: &TrustStore,
+    policy: &VerifyPolicy,
+    profile: Profile,
+    covering: Option<ElementPath>,
+) -> Verdict {
+    let target = covering.as_ref().and_then(|p| p.resolve(doc).ok());
+    let select = covering.map_or(Select::All, Select::Covering);
+    match dsig::verify_signatures(doc, trust, policy, profile, &select) {
+        Ok(reports) => {
+            // The covered element as its first valid signature digested it.
+            let signed = target.and_then(|t| {
+                let path = doc.path(t);
+                reports.iter().find_map(|r| match &r.outcome {
+                    Outcome::Valid(v) => v
+                        .references
+                        .iter()
+                        .find(|reference| reference.path == path)
+                        .map(|reference| reference.canonical.clone()),
+                    _ => None,
+                })
+            });
+            Verdict {
+                entries: reports.iter().map(Entry::of_report).collect(),
+                refused: None,
+                signed,
+            }
+        }
+        Err(e) => {
+            let entries = match &e {
+                VerifyError::InvalidAmong { reports, .. } => {
+                    reports.iter().map(Entry::of_report).collect()
+                }
+                _ => Vec::new(),
+            };
+            Verdict {
+                entries,
+                refused: Some(e.to_string()),
+                signed: None,
+            }
+        }
+    }
+}
+
+/// A refusal of the one signature checked: its entry when the document has exactly one.
+fn one_refused(doc: &Document, found: &[NodeId], e: VerifyError) -> Verdict {
+    let entries = match found {
+        [one] => vec![Entry {
+            location: doc.describe(*one),
+            status: Status::Invalid(e.to_string()),
+            claimed: dsig::claimed_signer(doc).map(|c| SignerInfo::of_certificate(None, &c)),
+            algorithm: doc
+                .child(*one, DSIG_NAMESPACE, "SignedInfo")
+                .and_then(|si| doc.child(si, DSIG_NAMESPACE, "SignatureMethod"))
+                .and_then(|m| doc.element(m)?.attribute("Algorithm").map(str::to_owned)),
+            ..Entry::default()
+        }],
+        _ => Vec::new(),
+    };
+    Verdict {
+        entries,
+        refused: Some(e.to_string()),
+        signed: None,
+    }
+}
+
+/// One signature's verdict.
+#[derive(Debug, Default)]
+enum Status {
+    Valid,
+    Invalid(String),
+    #[default]
+    NotChecked,
+}
+
+/// One signature as reported.
+#[derive(Debug, Default)]
+struct Entry {
+    /// Where the `ds:Signature` element is (path, and line when known).
+    location: String,
+    status: Status,
+    /// The verified signer (valid signatures only).
+    signer: Option<SignerInfo>,
+    /// Who an invalid or unchecked signature says signed it: unverified.
+    claimed: Option<SignerInfo>,
+    /// `SignatureMethod/@Algorithm`.
+    algorithm: Option<String>,
+    /// What its references sign: the element's path, and the reference's URI when verified.
+    covers: Vec<(String, Option<String>)>,
+}
+
+/// A signer as its certificate says (only the subject for a bare trusted key).
 #[derive(Debug)]
-pub(crate) struct SignerInfo {
-    pub(crate) subject: String,
+struct SignerInfo {
+    subject: String,
     /// Hex, upper case, as OpenSSL prints it.
-    pub(crate) serial: Option<String>,
-    pub(crate) issuer: Option<String>,
+    serial: Option<String>,
+    issuer: Option<String>,
 }
 
 impl SignerInfo {
     fn of(signer: &dsig::Signer) -> Self {
-        let cert = signer.certificate.as_ref();
-        Self {
-            subject: signer.subject.clone(),
-            serial: cert.and_then(|c| {
-                c.serial_number()
-                    .to_bn()
-                    .ok()
-                    .and_then(|b| b.to_hex_str().ok())
-                    .map(|h| h.to_string())
-            }),
-            issuer: cert.map(|c| dsig::format_name(c.issuer_name())),
+        match &signer.certificate {
+            Some(c) => Self::of_certificate(Some(&signer.subject), c),
+            None => Self {
+                subject: signer.subject.clone(),
+                serial: None,
+                issuer: None,
+            },
         }
+    }
+
+    /// `subject` as the verifier named the signer, else the certificate's.
+    fn of_certificate(subject: Option<&str>, c: &openssl::x509::X509Ref) -> Self {
+        Self {
+            subject: subject
+                .map(str::to_owned)
+                .unwrap_or_else(|| dsig::subject_of(c)),
+            serial: c
+                .serial_number()
+                .to_bn()
+                .ok()
+                .and_then(|b| b.to_hex_str().ok())
+                .map(|h| h.to_string()),
+            issuer: Some(dsig::format_name(c.issuer_name())),
+        }
+    }
+
+    fn text(&self) -> String {
+        match (&self.serial, &self.issuer) {
+            (Some(serial), Some(issuer)) => {
+                format!("{} (serial {serial}, issuer {issuer})", self.subject)
+            }
+            _ => format!("{} (a trusted key, no certificate)", self.subject),
+        }
+    }
+
+    fn json(&self) -> Value {
+        json!({ "subject": self.subject, "serial": self.serial, "issuer": self.issuer })
     }
 }
 
-impl Outcome {
-    /// A valid signature's outcome.
-    pub(crate) fn valid(location: String, v: &Verified) -> Self {
+impl Entry {
+    fn valid(location: String, v: &Verified) -> Self {
         Self {
             location,
-            refused: None,
+            status: Status::Valid,
             signer: Some(SignerInfo::of(&v.signer)),
+            claimed: None,
             algorithm: Some(v.signature_method.clone()),
             covers: v
                 .references
                 .iter()
-                .map(|r| (r.uri.clone(), r.path.clone()))
+                .map(|r| (r.path.clone(), Some(r.uri.clone())))
                 .collect(),
         }
     }
 
-    /// A refused signature's outcome: where it is and why (no signer: nothing vouched for the
-    /// one it names).
-    pub(crate) fn refused(location: String, reason: String) -> Self {
+    fn of_report(r: &SignatureReport) -> Self {
+        if let Outcome::Valid(v) = &r.outcome {
+            return Self::valid(r.location.clone(), v);
+        }
         Self {
-            location,
-            refused: Some(reason),
-            ..Self::default()
+            location: r.location.clone(),
+            status: match &r.outcome {
+                Outcome::Invalid(e) => Status::Invalid(e.to_string()),
+                _ => Status::NotChecked,
+            },
+            signer: None,
+            claimed: r
+                .claimed_certificate
+                .as_ref()
+                .map(|c| SignerInfo::of_certificate(None, c)),
+            algorithm: Some(r.signature_method.clone()).filter(|m| !m.is_empty()),
+            covers: r.covers.iter().map(|p| (p.clone(), None)).collect(),
         }
     }
 
@@ -165,25 +440,23 @@ impl Outcome {
         })
     }
 
-    /// `LOCATION: valid: signer SUBJECT (serial S, issuer I); ALG; covers P (URI "U")`, or
-    /// `LOCATION: invalid: REASON`.
+    /// `LOCATION: valid; signer S (serial N, issuer I); ALG; covers P (URI "U")`, or
+    /// `LOCATION: invalid: REASON; claims signer …`, or `LOCATION: not checked; …`.
     fn line(&self) -> String {
         let mut out = format!("{}: ", self.location);
-        match &self.refused {
-            None => out.push_str("valid"),
-            Some(why) => {
+        match &self.status {
+            Status::Valid => out.push_str("valid"),
+            Status::Invalid(why) => {
                 out.push_str("invalid: ");
                 out.push_str(why);
             }
+            Status::NotChecked => out.push_str("not checked"),
         }
         if let Some(s) = &self.signer {
-            out.push_str(&format!("; signer {}", s.subject));
-            match (&s.serial, &s.issuer) {
-                (Some(serial), Some(issuer)) => {
-                    out.push_str(&format!(" (serial {serial}, issuer {issuer})"))
-                }
-                _ => out.push_str(" (a trusted key, no certificate)"),
-            }
+            out.push_str(&format!("; signer {}", s.text()));
+        }
+        if let Some(s) = &self.claimed {
+            out.push_str(&format!("; claims signer {}", s.text()));
         }
         if let Some(alg) = self.algorithm_name() {
             out.push_str(&format!("; {alg}"));
@@ -192,7 +465,10 @@ impl Outcome {
             let covers: Vec<String> = self
                 .covers
                 .iter()
-                .map(|(uri, path)| format!("{path} (URI \"{uri}\")"))
+                .map(|(path, uri)| match uri {
+                    Some(uri) => format!("{path} (URI \"{uri}\")"),
+                    None => path.clone(),
+                })
                 .collect();
             out.push_str(&format!("; covers {}", covers.join(", ")));
         }
@@ -200,37 +476,56 @@ impl Outcome {
     }
 
     fn json(&self) -> Value {
+        let (status, reason) = match &self.status {
+            Status::Valid => ("valid", None),
+            Status::Invalid(why) => ("invalid", Some(why.as_str())),
+            Status::NotChecked => ("not-checked", None),
+        };
         json!({
             "location": self.location,
-            "valid": self.refused.is_none(),
-            "reason": self.refused,
-            "signer": self.signer.as_ref().map(|s| json!({
-                "subject": s.subject,
-                "serial": s.serial,
-                "issuer": s.issuer,
-            })),
+            "status": status,
+            "valid": matches!(self.status, Status::Valid),
+            "reason": reason,
+            "signer": self.signer.as_ref().map(SignerInfo::json),
+            "claimed_signer": self.claimed.as_ref().map(SignerInfo::json),
             "algorithm": self.algorithm_name(),
             "algorithm_uri": self.algorithm,
-            "covers": self.covers.iter().map(|(uri, path)| json!({"uri": uri, "path": path})).collect::<Vec<_>>(),
+            "covers": self
+                .covers
+                .iter()
+                .map(|(path, uri)| json!({ "path": path, "uri": uri }))
+                .collect::<Vec<_>>(),
         })
     }
 }
 
-/// The report of a run: every checked signature's outcome, in document order.
-pub(crate) fn report(file: &str, at: Option<i64>, outcomes: &[Outcome], format: Format) -> String {
+/// The report of a run: every signature's entry, in document order (the field names of the
+/// JSON form are documented in docs/xml-security.md and kept stable).
+fn report(
+    file: &str,
+    at: Option<i64>,
+    profile: Profile,
+    verdict: &Verdict,
+    format: Format,
+) -> String {
     match format {
-        Format::Text => outcomes.iter().map(|o| format!("{}\n", o.line())).collect(),
+        Format::Text => verdict
+            .entries
+            .iter()
+            .map(|e| format!("{}\n", e.line()))
+            .collect(),
         Format::Json => {
-            let at = at.map(|t| {
+            let at = at.and_then(|t| {
                 chrono::DateTime::from_timestamp(t, 0)
                     .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                    .unwrap_or_default()
             });
             let v = json!({
                 "file": file,
+                "profile": profile.name(),
                 "at": at,
-                "valid": outcomes.iter().all(|o| o.refused.is_none()),
-                "signatures": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
+                "valid": verdict.refused.is_none(),
+                "reason": verdict.refused,
+                "signatures": verdict.entries.iter().map(Entry::json).collect::<Vec<_>>(),
             });
             format!("{v:#}\n")
         }
@@ -238,7 +533,7 @@ pub(crate) fn report(file: &str, at: Option<i64>, outcomes: &[Outcome], format: 
 }
 
 /// Every `ds:Signature` element of `doc`, in document order.
-pub(crate) fn signatures(doc: &Document) -> Vec<NodeId> {
+fn signatures(doc: &Document) -> Vec<NodeId> {
     doc.descendants_or_self(doc.root())
         .into_iter()
         .filter(|n| {
@@ -246,22 +541,6 @@ pub(crate) fn signatures(doc: &Document) -> Vec<NodeId> {
                 .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
         })
         .collect()
-}
-
-/// Verifies the one signature of `doc` (today's `dsig::verify`).
-pub(crate) fn verify_one(
-    doc: &Document,
-    trust: &TrustStore,
-    policy: &VerifyPolicy,
-) -> (Outcome, Option<Verified>) {
-    let location = signatures(doc)
-        .first()
-        .map(|s| doc.describe(*s))
-        .unwrap_or_else(|| "(no signature)".into());
-    match dsig::verify(doc, trust, policy) {
-        Ok(v) => (Outcome::valid(location, &v), Some(v)),
-        Err(e) => (Outcome::refused(location, e.to_string()), None),
-    }
 }
 
 #[cfg(test)]

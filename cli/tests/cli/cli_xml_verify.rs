@@ -337,3 +337,280 @@ fn root_serial_of(pem: &Path) -> String {
         .expect("hex")
         .to_string()
 }
+
+const EDEC: &str = "urn:EEC:R:CC:01:001:ExportDeclarationDetails:v1.0.0";
+
+/// The sample co-signed: the inspector (`inspector.pem`, under `inspector-ca.pem`) signs the
+/// permit (`#phyto-ref`), then the authority (`authority.pem`, under `root.pem`) the whole
+/// declaration, its envelope around the first signature.
+fn co_signed(d: &Dir) {
+    let root = issue(d, "root", true, (-1, 30), None);
+    let inspectors = issue(d, "inspector-ca", true, (-1, 30), None);
+    issue(d, "authority", false, (-1, 30), Some((&root.0, &root.1)));
+    issue(
+        d,
+        "inspector",
+        false,
+        (-1, 30),
+        Some((&inspectors.0, &inspectors.1)),
+    );
+    let s = sample().to_str().expect("path");
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "inspector.key",
+        "--cert",
+        "inspector.pem",
+        "--id",
+        "phyto-ref",
+        s,
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    d.write("inspected.xml", &out.stdout);
+    let out = d.tereze(&[
+        "xml",
+        "sign",
+        "--key",
+        "authority.key",
+        "--cert",
+        "authority.pem",
+        "inspected.xml",
+    ]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    d.write("signed.xml", &out.stdout);
+}
+
+#[test]
+fn a_document_with_two_signatures_reports_both() {
+    let d = Dir::new();
+    co_signed(&d);
+    let out = verify(
+        &d,
+        &["--trusted", "root.pem", "--trusted", "inspector-ca.pem"],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let report = stdout(&out);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(lines.len(), 2, "{report}");
+    assert!(
+        lines[0].contains("ccdo:PermitDocument[1]/ds:Signature[1]")
+            && lines[0].contains(": valid; signer C=KZ, O=Tereze test, CN=inspector")
+            && lines[0].contains("(URI \"#phyto-ref\")"),
+        "{report}"
+    );
+    assert!(
+        lines[1].starts_with("/edec:ExportDeclarationDetails[1]/ds:Signature[1]")
+            && lines[1].contains(": valid; signer C=KZ, O=Tereze test, CN=authority")
+            && lines[1].contains("issuer C=KZ, O=Tereze test, CN=root")
+            && lines[1].contains("covers /edec:ExportDeclarationDetails[1] (URI \"\")"),
+        "{report}"
+    );
+    let out = verify(
+        &d,
+        &[
+            "--trusted",
+            "root.pem",
+            "--trusted",
+            "inspector-ca.pem",
+            "--format",
+            "json",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["signatures"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        v["signatures"][0]["signer"]["subject"],
+        "C=KZ, O=Tereze test, CN=inspector"
+    );
+    assert_eq!(
+        v["signatures"][1]["signer"]["subject"],
+        "C=KZ, O=Tereze test, CN=authority"
+    );
+}
+
+#[test]
+fn one_invalid_signature_of_two_refuses_with_all_and_not_when_only_the_valid_one_is_asked() {
+    let d = Dir::new();
+    co_signed(&d);
+    // The inspectors' CA is not trusted: the inspector's signature is invalid.
+    for extra in [&[][..], &["--all"][..]] {
+        let mut args = vec!["--trusted", "root.pem"];
+        args.extend_from_slice(extra);
+        let out = verify(&d, &args);
+        assert_eq!(code(&out), 1, "{extra:?}: {}", describe(&out));
+        let report = stdout(&out);
+        assert!(
+            report.lines().count() == 2
+                && report.contains("ccdo:PermitDocument[1]/ds:Signature[1] (line ")
+                && report.contains("): invalid: signer not trusted")
+                && report.contains("; claims signer C=KZ, O=Tereze test, CN=inspector")
+                && report.contains(": valid; signer C=KZ, O=Tereze test, CN=authority"),
+            "{report}"
+        );
+        assert!(
+            stderr(&out).contains("is not valid (1 of 2 signatures are)"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let ns = format!("edec={EDEC}");
+    let out = verify(
+        &d,
+        &[
+            "--trusted",
+            "root.pem",
+            "--ns",
+            &ns,
+            "--covering",
+            "/edec:ExportDeclarationDetails",
+            "--signed-out",
+            "declaration.xml",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        stdout(&out).contains(": not checked; claims signer C=KZ, O=Tereze test, CN=inspector"),
+        "{}",
+        stdout(&out)
+    );
+    let signed = d.read("declaration.xml");
+    assert!(
+        signed.starts_with("<edec:ExportDeclarationDetails "),
+        "{signed}"
+    );
+    // --signature is the same option; Clark notation needs no --ns.
+    let clark = format!("/{{{EDEC}}}ExportDeclarationDetails");
+    let out = verify(&d, &["--trusted", "root.pem", "--signature", &clark]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    // Asking only for the inspector's signature: that one is checked, and refused.
+    let permit = format!("{clark}/{{urn:EEC:M:ComplexDataObjects}}PermitDocumentList/{{urn:EEC:M:ComplexDataObjects}}PermitDocument");
+    let out = verify(&d, &["--trusted", "root.pem", "--covering", &permit]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    // Which signed element to write is ambiguous without --covering.
+    let out = verify(&d, &["--trusted", "root.pem", "--signed-out", "x.xml"]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("name it with --covering PATH"),
+        "{}",
+        stderr(&out)
+    );
+    let out = verify(
+        &d,
+        &[
+            "--trusted",
+            "root.pem",
+            "--ns",
+            "edec",
+            "--covering",
+            "/edec:X",
+        ],
+    );
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("--ns edec: write PREFIX=URI"),
+        "{}",
+        stderr(&out)
+    );
+    let out = verify(&d, &["--trusted", "root.pem", "--covering", "/edec:X"]);
+    assert_eq!(code(&out), 2, "an unbound prefix: {}", describe(&out));
+    assert!(
+        stderr(&out).contains("--covering: element path"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A SOAP 1.1 message whose `ds:Signature` in `Header/wsse:Security` signs the `Body` by
+/// `wsu:Id`, signed by xmlsec1 from this template (the signer's certificate in X509Data).
+const WSS_TEMPLATE: &str = r##"<?xml version="1.0" encoding="UTF-8"?>
+<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd">
+  <soap:Header>
+    <wsse:Security>
+      <ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#">
+        <ds:SignedInfo>
+          <ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/>
+          <ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/>
+          <ds:Reference URI="#Body-1">
+            <ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms>
+            <ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/>
+            <ds:DigestValue/>
+          </ds:Reference>
+        </ds:SignedInfo>
+        <ds:SignatureValue/>
+        <ds:KeyInfo><ds:X509Data/></ds:KeyInfo>
+      </ds:Signature>
+    </wsse:Security>
+  </soap:Header>
+  <soap:Body wsu:Id="Body-1">
+    <m:GetCertificateStatus xmlns:m="urn:tereze:test:wss"><m:Number>KZ-PHY-2026-004417</m:Number></m:GetCertificateStatus>
+  </soap:Body>
+</soap:Envelope>
+"##;
+
+#[test]
+fn a_ws_security_message_verifies_under_the_wss_profile_only() {
+    let d = Dir::new();
+    let root = issue(&d, "root", true, (-1, 30), None);
+    issue(&d, "signer", false, (-1, 30), Some((&root.0, &root.1)));
+    d.write("template.xml", WSS_TEMPLATE);
+    let out = std::process::Command::new("xmlsec1")
+        .current_dir(d.tmp.path())
+        .args([
+            "--sign",
+            "--privkey-pem",
+            "signer.key,signer.pem",
+            "--id-attr:Id",
+            "http://schemas.xmlsoap.org/soap/envelope/:Body",
+            "--output",
+            "signed.xml",
+            "template.xml",
+        ])
+        .output()
+        .expect("xmlsec1 is required: run scripts/setup");
+    assert!(out.status.success(), "xmlsec1 --sign: {}", describe(&out));
+    let out = verify(
+        &d,
+        &[
+            "--trusted",
+            "root.pem",
+            "--profile",
+            "wss",
+            "--signed-out",
+            "body.xml",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        stdout(&out)
+            .starts_with("/soap:Envelope[1]/soap:Header[1]/wsse:Security[1]/ds:Signature[1]")
+            && stdout(&out).contains(": valid; signer C=KZ, O=Tereze test, CN=signer")
+            && stdout(&out).contains("covers /soap:Envelope[1]/soap:Body[1] (URI \"#Body-1\")"),
+        "{}",
+        stdout(&out)
+    );
+    let body = d.read("body.xml");
+    assert!(
+        body.starts_with("<soap:Body ") && body.contains("KZ-PHY-2026-004417"),
+        "the signed Body, as digested: {body}"
+    );
+    // The same message under the default profile: not an enveloped signature.
+    let out = verify(&d, &["--trusted", "root.pem"]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    // The Body named explicitly is the same check.
+    let out = verify(
+        &d,
+        &[
+            "--trusted",
+            "root.pem",
+            "--profile",
+            "wss",
+            "--ns",
+            "s=http://schemas.xmlsoap.org/soap/envelope/",
+            "--element",
+            "/s:Envelope/s:Body",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+}
