@@ -20,6 +20,8 @@ mod path;
 mod profile;
 mod several;
 mod sign;
+#[cfg(test)]
+mod template;
 mod verify;
 mod wss;
 mod xpath;

@@ -187,4 +187,61 @@ mod tests {
             assert_eq!(recognised(&t), None, "{t}");
         }
     }
+
+    /// A document signed (by the template filler) with `transforms` before exclusive C14N.
+    fn signed_with(transforms: &str) -> (String, crate::dsig::TrustStore) {
+        use crate::dsig::template::{fill, signature, x509_data};
+        let (key, cert) =
+            crate::pki::self_signed_signer(crate::pki::KeyKind::EcP256, "XPath signer", 30)
+                .expect("signer");
+        let mut trust = crate::dsig::TrustStore::new();
+        trust.add_certificate(cert);
+        let tmpl = format!(
+            "<Doc><Data>ok</Data>{}</Doc>",
+            signature(&[("", transforms)], &x509_data(&key))
+        );
+        (fill(&tmpl, &[&key], &[0]), trust)
+    }
+
+    #[test]
+    fn each_accepted_form_verifies_as_the_enveloped_signature_transform() {
+        use crate::dsig::template::ENVELOPED;
+        use crate::dsig::{verify, verify_profile, Expect, VerifyPolicy};
+        let idiom = format!(
+            r#"<ds:Transform Algorithm="{XPATH_TRANSFORM}"><ds:XPath>not(ancestor-or-self::ds:Signature)</ds:XPath></ds:Transform>"#
+        );
+        let filter2 = format!(
+            r#"<ds:Transform Algorithm="{XPATH_FILTER2}"><dsig-xpath:XPath xmlns:dsig-xpath="{XPATH_FILTER2}" Filter="subtract">here()/ancestor::ds:Signature[1]</dsig-xpath:XPath></ds:Transform>"#
+        );
+        // Exclusive C14N drops a declaration only the expression uses: the binding is then
+        // read where the document writes it.
+        let own_binding = format!(
+            r#"<ds:Transform Algorithm="{XPATH_TRANSFORM}"><ds:XPath xmlns:dsig="{DSIG_NAMESPACE}">not(ancestor-or-self::dsig:Signature)</ds:XPath></ds:Transform>"#
+        );
+        for transforms in [
+            idiom.clone(),
+            format!("{ENVELOPED}{idiom}"),
+            own_binding,
+            filter2.clone(),
+            format!("{ENVELOPED}{filter2}"),
+        ] {
+            let (xml, trust) = signed_with(&transforms);
+            let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+            let v = verify(&doc, &trust, &VerifyPolicy::default())
+                .unwrap_or_else(|e| panic!("{transforms}: {e}"));
+            assert_eq!(v.references[0].canonical, b"<Doc><Data>ok</Data></Doc>");
+            let signed = verify_profile(&doc, &trust, &VerifyPolicy::default(), &Expect::default())
+                .unwrap_or_else(|e| panic!("{transforms}: {e}"));
+            assert_eq!(signed.canonical, b"<Doc><Data>ok</Data></Doc>");
+        }
+        // Twice, or both idioms: refused, naming the transform.
+        for transforms in [format!("{idiom}{idiom}"), format!("{idiom}{filter2}")] {
+            let (xml, trust) = signed_with(&transforms);
+            let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+            match verify(&doc, &trust, &VerifyPolicy::default()) {
+                Err(crate::dsig::VerifyError::UnsupportedTransform(_)) => {}
+                other => panic!("{transforms}: expected UnsupportedTransform, got {other:?}"),
+            }
+        }
+    }
 }
