@@ -614,3 +614,28 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
     );
     assert_eq!(code(&out), 0, "{}", describe(&out));
 }
+
+#[test]
+fn a_crl_expired_before_the_verification_time_is_reported() {
+    let d = Dir::new();
+    let root = issue(&d, "root", true, (-10, 90), None);
+    issue(&d, "signer", false, (-10, 90), Some((&root.0, &root.1)));
+    sign(&d, "signer");
+    let ca = Ca::new(d.tmp.path());
+    // testkit's CA writes CRLs with a next update 30 days on.
+    ca.crl(&d.path("root.crl"));
+    let out = verify(&d, &["--trusted", "root.pem", "--crl", "root.crl"]);
+    assert_eq!(code(&out), 0, "current CRL: {}", describe(&out));
+    let later = from_now(40 * 86_400);
+    let out = verify(
+        &d,
+        &["--trusted", "root.pem", "--crl", "root.crl", "--at", &later],
+    );
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    assert!(
+        stderr(&out)
+            .contains("CRL of C=KZ, O=Tereze test, CN=root is not valid at the verification time"),
+        "{}",
+        stderr(&out)
+    );
+}
