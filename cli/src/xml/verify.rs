@@ -42,7 +42,7 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "PATH", conflicts_with_all = ["all", "covering"])]
     element: Option<String>,
     /// Check every signature (the default when the document has several): one invalid
-    /// signature refuses the document.
+    /// signature refuses the document. Example: --all --format json
     #[arg(long, conflicts_with = "covering")]
     all: bool,
     /// Check only the signatures that sign this element (a path as for --element), e.g. the
@@ -55,7 +55,8 @@ pub(crate) struct VerifyArgs {
     /// Example: --ns soap=http://schemas.xmlsoap.org/soap/envelope/
     #[arg(long, value_name = "PREFIX=URI")]
     ns: Vec<String>,
-    /// The report's form: text (one line per signature) or json.
+    /// The report's form: text (one line per signature) or json (one object; its fields in
+    /// docs/xml-security.md). Example: --format json
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Accept SHA-1 digests and signatures (old documents only).
