@@ -189,8 +189,7 @@ pub(crate) fn decode(
     let skipped = input.len() - rest.len();
     match bom {
         Some(e @ (Encoding::Utf16Le | Encoding::Utf16Be)) => {
-            let by = InForce::ByteOrderMark(e.name());
-            let text = decode_with(e, rest, skipped, by)?;
+            let text = decode_with(e, rest, skipped, || InForce::ByteOrderMark(e.name()))?;
             let declared = declared_encoding(text.as_bytes());
             if let Some(d) = &declared {
                 let fits = match label(d) {
@@ -304,8 +303,9 @@ fn decode_8bit(
             }
         }
     };
-    let by = declared.clone().map_or(InForce::Default, InForce::Declared);
-    let text = decode_with(encoding, rest, skipped, by)?;
+    let text = decode_with(encoding, rest, skipped, || {
+        declared.clone().map_or(InForce::Default, InForce::Declared)
+    })?;
     Ok(Decoded { text, declared })
 }
 
@@ -315,7 +315,7 @@ fn decode_with(
     encoding: Encoding,
     bytes: &[u8],
     skipped: usize,
-    by: InForce,
+    by: impl Fn() -> InForce,
 ) -> Result<Cow<'_, str>, Failure> {
     let malformed = |prefix: &str, at: usize, len: usize| {
         let len = len.max(1).min(bytes.len() - at).min(4);
@@ -332,7 +332,7 @@ fn decode_with(
         Failure {
             position: position_of(prefix, prefix.len()),
             error: EncodingError::Malformed {
-                by: by.clone(),
+                by: by(),
                 encoding: encoding.name(),
                 found,
                 offset: at + skipped,
