@@ -1499,6 +1499,39 @@ mod tests {
     }
 
     #[test]
+    fn the_decoder_never_panics_on_arbitrary_bytes_after_any_start() {
+        let starts: [&[u8]; 9] = [
+            b"",
+            b"\xEF\xBB\xBF",
+            b"\xFF\xFE",
+            b"\xFE\xFF",
+            b"<?xml version='1.0' encoding='windows-1251'?>",
+            b"<?xml version='1.0' encoding='KOI8-R'?>",
+            b"<?xml version='1.0' encoding='ISO-8859-1'?>",
+            b"<?xml version='1.0' encoding='US-ASCII'?>",
+            b"<?xml version='1.0' encoding='UTF-16'?>",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for start in starts {
+            for _ in 0..300 {
+                let len = (next() % 24) as usize;
+                let mut bytes = start.to_vec();
+                bytes.extend((0..len).map(|_| next() as u8));
+                // Errors carry a position inside the input; success is fine too.
+                if let Err(e) = parse(&bytes) {
+                    assert!(e.position.line >= 1 && e.position.column >= 1, "{e}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn document_structure_is_checked() {
         assert_eq!(err("").kind, ParseErrorKind::NoRootElement);
         assert_eq!(err("<!-- c -->").kind, ParseErrorKind::NoRootElement);
