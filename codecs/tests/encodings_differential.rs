@@ -589,3 +589,17 @@ fn a_windows_1251_document_signed_by_xmlsec1_verifies() {
     let doc = xml::parse(&tampered).expect("parses");
     assert!(dsig::verify(&doc, &pki.trust(), &VerifyPolicy::default()).is_err());
 }
+
+#[test]
+fn the_c14n_spec_example_in_iso_8859_1_gives_its_utf8_output() {
+    // Canonical XML 1.0 §3.6 ("UTF-8 Encoding"): the input is declared ISO-8859-1, the
+    // canonical form is `<doc>©</doc>` in UTF-8. Here the character also as its Latin-1 byte.
+    for input in [
+        &b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<doc>&#169;</doc>"[..],
+        &b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<doc>\xA9</doc>"[..],
+    ] {
+        let doc = xml::parse(input).expect("parses");
+        let out = c14n::canonicalize(&doc, NodeSet::document(), &C14nOptions::default());
+        assert_eq!(out, "<doc>\u{A9}</doc>".as_bytes());
+    }
+}
