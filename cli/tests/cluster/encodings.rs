@@ -1,8 +1,9 @@
 //! One encoding refusal, one wording, at every door (issue 27): the same windows-1251 document
 //! declared UTF-8 is refused at the HTTP national door (its bytes in `document_base64`), at the
-//! gRPC Window door and by the CLI, each with the parser's own message after the door's
-//! context; declared windows-1251, the same bytes are accepted at both node doors. A JSON
-//! `document` string declaring windows-1251 is refused: the characters arrived, not the bytes.
+//! gRPC Window door and by the CLI (`xml`, `translate`, `recognise`), each with the parser's
+//! own message after the door's context; declared windows-1251, the same bytes are accepted at
+//! both node doors. A JSON `document` string declaring windows-1251 is refused: the characters
+//! arrived, not the bytes.
 
 use base64::Engine as _;
 use serde_json::json;
@@ -109,7 +110,10 @@ async fn the_same_encoding_refusal_reads_alike_at_http_grpc_and_the_cli() {
     let file = dir.path().join("declaration.xml");
     std::fs::write(&file, &wrong).expect("write");
     let path = file.to_str().expect("utf-8 path");
+    let trust = net.dir.path().join("trust-space.toml");
+    let trust = trust.to_str().expect("utf-8 path");
     for args in [
+        vec!["recognise", "--trust", trust, "--state", "RU", path],
         vec!["xml", "c14n", path],
         vec![
             "translate",
