@@ -441,6 +441,36 @@ fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
     );
     let e = under(&xml, &pki.trust(), Profile::Wss, Some(&element)).expect_err("wss");
     assert!(matches!(e, VerifyError::NotSoap { .. }), "wss: {e:?}");
+    // The one-signature enveloped check refuses the shape, naming it.
+    let e = dsig::verify(&parse(&xml), &pki.trust(), &VerifyPolicy::default())
+        .expect_err("not enveloped");
+    assert!(
+        matches!(e, VerifyError::NotEnveloped { .. }),
+        "verify: {e:?}"
+    );
+    // An `xml:id` equal to the signed element's Id is a second element with that identifier
+    // (libxml2, hence xmlsec1, resolves `#id` to `xml:id` too): refused, not resolved to
+    // whichever one a reader meets first.
+    let with_xml_id = xml.replacen(
+        "<ns1:CallerInformationSystemSignature",
+        "<ns1:Evil xml:id=\"SIGNED_BY_CONSUMER\"/><ns1:CallerInformationSystemSignature",
+        1,
+    );
+    assert_ne!(
+        with_xml_id, xml,
+        "the signature's holder is in the document"
+    );
+    let e = under(
+        &with_xml_id,
+        &pki.trust(),
+        Profile::DetachedById,
+        Some(&element),
+    )
+    .expect_err("xml:id duplicate");
+    assert!(
+        matches!(e, VerifyError::DuplicateId(ref d) if d.to_string().contains("SIGNED_BY_CONSUMER")),
+        "xml:id: {e:?}"
+    );
     // Changed request data.
     let tampered = xml.replace(SMEV_CONTENT, "RU-PHY-2026-999999");
     let e = under(
@@ -451,6 +481,27 @@ fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
     )
     .expect_err("tampered");
     assert!(matches!(e, VerifyError::DigestMismatch { .. }), "{e:?}");
+}
+
+/// `xml:id` is an identifier without any `--id-attr` (libxml2 knows it): what xmlsec1 signs
+/// by `#id` over an `xml:id` element verifies here, and returns that element.
+#[test]
+fn a_reference_to_an_xml_id_resolves_as_xmlsec1_resolves_it() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let sig = signature(
+        "sig-xml-id",
+        method(KeyKind::EcP256),
+        "#data-1",
+        &[transform::ENVELOPED, transform::EXC_C14N],
+    );
+    let tmpl = format!("<Doc><Data xml:id=\"data-1\">{SAMPLE_TEXT}{sig}</Data></Doc>");
+    let xml = common::xmlsec1_sign_as(&pki, "signer", &tmpl, &[], None);
+    assert!(xmlsec1_verifies(&pki, &xml, &[]), "xmlsec1 reads its own");
+    let data = path("/Doc/Data", &[]);
+    let signed = under(&xml, &pki.trust(), Profile::Enveloped, Some(&data))
+        .unwrap_or_else(|e| panic!("refused: {e}"));
+    assert_returns(&signed, "Data", SAMPLE_TEXT);
+    assert_xmlsec1_digested(&xml, &signed);
 }
 
 fn subjects(reports: &[dsig::SignatureReport]) -> Vec<Option<String>> {
