@@ -17,7 +17,9 @@
 //! Every profile refuses duplicate identifiers anywhere in the document, a named path that
 //! matches two elements, a signature or a signed element inside `ds:Object` or inside a
 //! signature, and references to ancestors of the signature other than the ones its profile
-//! allows. Signatures elsewhere in the document are neither checked nor trusted here.
+//! allows. Signatures elsewhere in the document are neither checked nor trusted here. When no
+//! signature fits, the refusal is the most specific one the document allows (see
+//! `none_accepted`): what the sender must fix, not only "nothing covers it".
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,8 +28,8 @@ use std::str::FromStr;
 use super::keys::TrustStore;
 use super::path::ElementPath;
 use super::verify::{
-    check_signature, claimed_targets, enclosing_object, require_parent, signatures_of, Placement,
-    Target, Verified, VerifyError, VerifyPolicy,
+    check_signature, claimed_targets, enclosing_object, multiple_signatures, read_signature,
+    require_parent, signatures_of, Placement, Target, Verified, VerifyError, VerifyPolicy,
 };
 use super::wss::{self, Soap};
 use super::DSIG_NAMESPACE;
@@ -153,76 +155,20 @@ pub fn verify_profile(
     expect: &Expect,
 ) -> Result<SignedElement, VerifyError> {
     let profile = expect.profile;
-    if !expect.also.is_empty() && profile != Profile::Wss {
-        return Err(VerifyError::ReferenceNotAccepted {
-            uri: String::new(),
-            target: expect
-                .also
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            profile: profile.to_string(),
-            reason: "only wss signs further parts; name one element".into(),
-        });
-    }
+    refuse_also_outside_wss(expect)?;
     let ids = doc.id_index()?;
     let soap = match profile {
         Profile::Wss => Some(wss::soap(doc)?),
         _ => None,
     };
-    let element = match (&expect.element, profile, &soap) {
-        (Some(path), _, _) => path.resolve(doc).map_err(VerifyError::Element)?,
-        (None, Profile::Enveloped, _) => doc.root(),
-        (None, Profile::Wss, Some(soap)) => soap.body,
-        (None, _, _) => {
-            return Err(VerifyError::ElementRequired {
-                profile: profile.to_string(),
-            })
-        }
-    };
+    let element = named_element(doc, expect, soap.as_ref())?;
     refuse_wrapped(doc, element, "the element that must be signed")?;
     let also = expect
         .also
         .iter()
         .map(|p| p.resolve(doc).map_err(VerifyError::Element))
         .collect::<Result<Vec<_>, _>>()?;
-
-    let all = signatures_of(doc);
-    if all.is_empty() {
-        return Err(VerifyError::NoSignature);
-    }
-    let candidates: Vec<NodeId> = all
-        .iter()
-        .copied()
-        .filter(|s| match (profile, &soap) {
-            (Profile::Enveloped, _) => doc.parent(*s) == Some(element),
-            (Profile::Wss, Some(soap)) => {
-                wss::security_of(doc, soap, *s).is_some() && claims(doc, *s, &ids, element)
-            }
-            _ => claims(doc, *s, &ids, element),
-        })
-        .collect();
-    let sig = match candidates.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(VerifyError::NotCovered {
-                path: doc.describe(element),
-                profile: profile.to_string(),
-                signatures: summary(doc, &all, &ids),
-            })
-        }
-        many => {
-            return Err(VerifyError::MultipleSignatures {
-                count: many.len(),
-                locations: many
-                    .iter()
-                    .map(|n| doc.describe(*n))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
-    };
+    let sig = choose_signature(doc, &ids, policy, profile, element, soap.as_ref())?;
     refuse_wrapped(doc, sig, "the signature")?;
     let rules = Rules {
         profile,
@@ -231,6 +177,8 @@ pub fn verify_profile(
         soap,
     };
     let checked = check_signature(doc, sig, &ids, trust, policy, &rules)?;
+    // Each profile's rules refuse a signature that does not sign `element`, so it is found;
+    // the error is for a rule that someday forgets to.
     let index = checked
         .targets
         .iter()
@@ -238,7 +186,7 @@ pub fn verify_profile(
         .ok_or_else(|| VerifyError::NotCovered {
             path: doc.describe(element),
             profile: profile.to_string(),
-            signatures: summary(doc, &all, &ids),
+            signatures: summary(doc, &[sig], &ids),
         })?;
     let reference = &checked.verified.references[index];
     let canonical = reference.canonical.clone();
@@ -254,6 +202,126 @@ pub fn verify_profile(
         verified: checked.verified,
     })
 }
+
+/// `Expect::also` lists further parts a WS-Security signature may sign; the other profiles
+/// sign one element, so a list there is a caller's mistake, not something to ignore.
+fn refuse_also_outside_wss(expect: &Expect) -> Result<(), VerifyError> {
+    if expect.also.is_empty() || expect.profile == Profile::Wss {
+        return Ok(());
+    }
+    Err(VerifyError::ReferenceNotAccepted {
+        uri: String::new(),
+        target: expect
+            .also
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        profile: expect.profile.to_string(),
+        reason: "only wss signs further parts; name one element".into(),
+    })
+}
+
+/// The element that must be signed: the one `expect` names, or the profile's default.
+fn named_element(
+    doc: &Document,
+    expect: &Expect,
+    soap: Option<&Soap>,
+) -> Result<NodeId, VerifyError> {
+    match (&expect.element, expect.profile, soap) {
+        (Some(path), _, _) => path.resolve(doc).map_err(VerifyError::Element),
+        (None, Profile::Enveloped, _) => Ok(doc.root()),
+        (None, Profile::Wss, Some(soap)) => Ok(soap.body),
+        (None, profile, _) => Err(VerifyError::ElementRequired {
+            profile: profile.to_string(),
+        }),
+    }
+}
+
+/// The one signature of `profile`'s shape over `element`: enveloped, a child of it; wss, one
+/// in `wsse:Security` claiming it; detached-by-id, one claiming it. Two are refused rather
+/// than one picked, since which one a reader means is then a guess.
+fn choose_signature(
+    doc: &Document,
+    ids: &HashMap<String, NodeId>,
+    policy: &VerifyPolicy,
+    profile: Profile,
+    element: NodeId,
+    soap: Option<&Soap>,
+) -> Result<NodeId, VerifyError> {
+    let all = signatures_of(doc);
+    if all.is_empty() {
+        return Err(VerifyError::NoSignature);
+    }
+    let claiming: Vec<NodeId> = all
+        .iter()
+        .copied()
+        .filter(|s| claims(doc, *s, ids, element))
+        .collect();
+    let candidates: Vec<NodeId> = match (profile, soap) {
+        (Profile::Enveloped, _) => all
+            .iter()
+            .copied()
+            .filter(|s| doc.parent(*s) == Some(element))
+            .collect(),
+        (Profile::Wss, Some(soap)) => claiming
+            .iter()
+            .copied()
+            .filter(|s| wss::security_of(doc, soap, *s).is_some())
+            .collect(),
+        _ => claiming.clone(),
+    };
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(none_accepted(
+            doc, ids, policy, profile, element, &all, &claiming,
+        )),
+        many => Err(multiple_signatures(doc, many)),
+    }
+}
+
+/// Why no signature of `profile`'s shape covers `element`, as specifically as the document
+/// allows, since the reason is what the sender must fix: a signature that signs the element
+/// from inside a `ds:Object` is wrapped; a WS-Security one that signs it from outside
+/// `wsse:Security` is misplaced, not missing; a document whose only
+/// signature would be refused under any profile (its algorithm, its reference URI, its
+/// structure) is refused for that, as [`verify`](super::verify) refuses it; otherwise no
+/// signature covers the element, and the refusal says what the signatures do cover.
+fn none_accepted(
+    doc: &Document,
+    ids: &HashMap<String, NodeId>,
+    policy: &VerifyPolicy,
+    profile: Profile,
+    element: NodeId,
+    all: &[NodeId],
+    claiming: &[NodeId],
+) -> VerifyError {
+    if let Some(sig) = claiming.first() {
+        if let Err(e) = refuse_wrapped(doc, *sig, "the signature") {
+            return e;
+        }
+        if profile == Profile::Wss {
+            return VerifyError::SignatureMisplaced {
+                at: doc.describe(*sig),
+                profile: profile.to_string(),
+                reason: WSS_PLACE.into(),
+            };
+        }
+    }
+    if let [only] = all {
+        if let Err(e) = read_signature(doc, *only, ids, policy) {
+            return e;
+        }
+    }
+    VerifyError::NotCovered {
+        path: doc.describe(element),
+        profile: profile.to_string(),
+        signatures: summary(doc, all, ids),
+    }
+}
+
+/// Where a WS-Security signature must be, for refusals of one that is elsewhere.
+const WSS_PLACE: &str = "a WS-Security signature is a child of soap:Header/wsse:Security";
 
 /// Whether one of `sig`'s references (as `SignedInfo` states them, before verification)
 /// resolves to `element`.
@@ -447,13 +515,8 @@ impl Rules {
             Some(soap) => *soap,
             None => wss::soap(doc)?,
         };
-        let security = wss::security_of(doc, &soap, sig).ok_or_else(|| {
-            self.misplaced(
-                doc,
-                sig,
-                "a WS-Security signature is a child of soap:Header/wsse:Security",
-            )
-        })?;
+        let security =
+            wss::security_of(doc, &soap, sig).ok_or_else(|| self.misplaced(doc, sig, WSS_PLACE))?;
         let timestamps = wss::timestamps(doc, security);
         if timestamps.len() > 1 {
             return Err(self.misplaced(
@@ -690,7 +753,10 @@ mod tests {
             &Expect::new(Profile::Enveloped).element(path("/Doc/Data")),
         )
         .expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. } if at.contains("ds:Object")),
+            "{e}"
+        );
         // Naming the element inside the Object is refused as such.
         let named_inside = check(
             &attacked,
@@ -854,7 +920,10 @@ mod tests {
             &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
         );
         let e = check(&in_object, &s.trust, &detached()).expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. } if at.contains("ds:Object")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1051,7 +1120,10 @@ mod tests {
             .replacen(sig, "", 1)
             .replace("</soap:Header>", &format!("{sig}</soap:Header>"));
         let e = check(&outside, &s.trust, &wss()).expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(e, VerifyError::SignatureMisplaced { ref at, .. } if at.contains("soap:Header[1]/ds:Signature")),
+            "{e}"
+        );
         // Under every-signature checking the misplaced signature is named as such.
         let doc = crate::xml::parse(outside.as_bytes()).expect("parses");
         let e = crate::dsig::verify_signatures(
@@ -1077,7 +1149,16 @@ mod tests {
         );
         let in_object = signed.replacen(sig, &decoy, 1);
         let e = check(&in_object, &s.trust, &wss()).expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                VerifyError::InsideObject {
+                    what: "the signature",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
