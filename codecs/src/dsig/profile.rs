@@ -418,6 +418,8 @@ impl Rules {
         }
     }
 
+    /// `enveloped`: every reference names the signature's parent and removes the signature
+    /// from what it digests.
     fn check_enveloped(
         &self,
         doc: &Document,
@@ -437,6 +439,8 @@ impl Rules {
         Ok(())
     }
 
+    /// `detached-by-id`: exactly one reference, by `#id`, to the named element (when one is
+    /// named), in a place [`Self::check_detached_place`] accepts.
     fn check_detached(
         &self,
         doc: &Document,
@@ -468,6 +472,18 @@ impl Rules {
                 ));
             }
         }
+        self.check_detached_place(doc, sig, t)
+    }
+
+    /// Where a detached-by-id signed element may be: beside its signature, or holding it with
+    /// the signature removed from what is digested; with no element named, also the only
+    /// element at its path.
+    fn check_detached_place(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        t: &Target<'_>,
+    ) -> Result<(), VerifyError> {
         let inside = doc.is_ancestor_or_self(t.node, sig);
         if inside && !t.excludes_signature {
             return Err(self.refuse(
@@ -505,6 +521,9 @@ impl Rules {
         Ok(())
     }
 
+    /// `wss`: the signature a child of `soap:Header/wsse:Security` with at most one
+    /// `wsu:Timestamp`, each reference one [`Self::check_wss_target`] accepts, the element among
+    /// them.
     fn check_wss(
         &self,
         doc: &Document,
@@ -529,37 +548,49 @@ impl Rules {
             ));
         }
         let element = self.element.unwrap_or(soap.body);
-        let mut covers_element = false;
         for t in targets {
-            if t.whole_document {
-                return Err(self.refuse(
-                    doc,
-                    t,
-                    "WS-Security signs parts by \"#id\", not the whole message",
-                ));
-            }
-            if doc.is_ancestor_or_self(t.node, sig) {
-                return Err(self.refuse(doc, t, "it is an ancestor of the signature"));
-            }
-            if t.node == element {
-                covers_element = true;
-            } else if !timestamps.contains(&t.node) && !self.also.contains(&t.node) {
-                return Err(self.refuse(
-                    doc,
-                    t,
-                    format!(
-                        "accepted are {}, the Security header's wsu:Timestamp and the parts the caller lists",
-                        doc.path(element)
-                    ),
-                ));
-            }
+            self.check_wss_target(doc, sig, t, element, &timestamps)?;
         }
-        if !covers_element {
+        if !targets.iter().any(|t| t.node == element) {
             return Err(VerifyError::NotCovered {
                 path: doc.describe(element),
                 profile: self.profile.to_string(),
                 signatures: format!("the signature at {} does not sign it", doc.describe(sig)),
             });
+        }
+        Ok(())
+    }
+
+    /// One WS-Security reference: by `#id`, never to an ancestor of the signature (that would
+    /// sign the header it sits in), and only to `element`, the header's `wsu:Timestamp` or a
+    /// part the caller listed.
+    fn check_wss_target(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        t: &Target<'_>,
+        element: NodeId,
+        timestamps: &[NodeId],
+    ) -> Result<(), VerifyError> {
+        if t.whole_document {
+            return Err(self.refuse(
+                doc,
+                t,
+                "WS-Security signs parts by \"#id\", not the whole message",
+            ));
+        }
+        if doc.is_ancestor_or_self(t.node, sig) {
+            return Err(self.refuse(doc, t, "it is an ancestor of the signature"));
+        }
+        if t.node != element && !timestamps.contains(&t.node) && !self.also.contains(&t.node) {
+            return Err(self.refuse(
+                doc,
+                t,
+                format!(
+                    "accepted are {}, the Security header's wsu:Timestamp and the parts the caller lists",
+                    doc.path(element)
+                ),
+            ));
         }
         Ok(())
     }
