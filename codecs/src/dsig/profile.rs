@@ -287,7 +287,7 @@ fn choose_signature(
 /// signature would be refused under any profile (its algorithm, its reference URI, its
 /// structure) is refused for that, as [`verify`](super::verify) refuses it; otherwise no
 /// signature covers the element, and the refusal says what the signatures do cover.
-fn none_accepted(
+pub(super) fn none_accepted(
     doc: &Document,
     ids: &HashMap<String, NodeId>,
     policy: &VerifyPolicy,
@@ -337,11 +337,7 @@ pub(super) fn claims(
 }
 
 /// "signature at X covers Y, Z; …": for refusals that say what the document's signatures do.
-pub(super) fn summary(
-    doc: &Document,
-    signatures: &[NodeId],
-    ids: &HashMap<String, NodeId>,
-) -> String {
+fn summary(doc: &Document, signatures: &[NodeId], ids: &HashMap<String, NodeId>) -> String {
     if signatures.is_empty() {
         return "the document has no signature".into();
     }
@@ -679,6 +675,55 @@ mod tests {
             e.to_string(),
             "unknown profile \"wsse\"; expected one of enveloped, detached-by-id, wss"
         );
+    }
+
+    /// An enveloping signature (the document element) that signs its own `ds:Object`, with
+    /// `method` and one reference to `uri`: the shapes of the published HMAC, MD5 and
+    /// external-reference vectors. Never filled: they are refused before any cryptography.
+    fn enveloping(method: &str, uri: &str) -> String {
+        format!(
+            "<ds:Signature xmlns:ds=\"{DSIG_NAMESPACE}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:SignatureMethod Algorithm=\"{method}\"/><ds:Reference URI=\"{uri}\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue><ds:Object Id=\"obj\">data</ds:Object></ds:Signature>"
+        )
+    }
+
+    #[test]
+    fn a_document_whose_only_signature_is_refused_anyway_gets_that_reason_under_a_profile() {
+        let s = signer("Enveloping signer");
+        let ecdsa = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+        let cases = [
+            (
+                enveloping("http://www.w3.org/2000/09/xmldsig#hmac-sha1", "#obj"),
+                "HMAC",
+            ),
+            (
+                enveloping(ecdsa, "http://www.ietf.org/rfc/rfc3161.txt"),
+                "external reference",
+            ),
+        ];
+        for (xml, case) in cases {
+            let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+            let plain = crate::dsig::verify(&doc, &s.trust, &VerifyPolicy::default())
+                .expect_err("verify refuses");
+            assert!(
+                matches!(
+                    plain,
+                    VerifyError::UnsupportedAlgorithm(_) | VerifyError::UnsupportedReferenceUri(_)
+                ),
+                "{case}: {plain}"
+            );
+            let under = check(&xml, &s.trust, &Expect::default()).expect_err("refused");
+            assert_eq!(under.to_string(), plain.to_string(), "{case}");
+            // The same when the signatures covering the document element are asked for.
+            let covering = crate::dsig::verify_signatures(
+                &doc,
+                &s.trust,
+                &VerifyPolicy::default(),
+                Profile::Enveloped,
+                &crate::dsig::Select::Covering(ElementPath::of(&doc, doc.root())),
+            )
+            .expect_err("refused");
+            assert_eq!(covering.to_string(), plain.to_string(), "{case}");
+        }
     }
 
     // ---- enveloped ----

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::keys::TrustStore;
 use super::path::ElementPath;
-use super::profile::{claims, refuse_wrapped, summary, Profile, Rules};
+use super::profile::{claims, none_accepted, refuse_wrapped, Profile, Rules};
 use super::verify::{
     check_signature, claimed_certificate_of, claimed_method_of, claimed_targets, signatures_of,
     Outcome, SignatureReport, VerifyError, VerifyPolicy,
@@ -72,11 +72,15 @@ pub fn verify_signatures(
     };
     if let Some(element) = element {
         if chosen.is_empty() {
-            return Err(VerifyError::NotCovered {
-                path: doc.describe(element),
-                profile: profile.to_string(),
-                signatures: summary(doc, &all, &ids),
-            });
+            return Err(none_accepted(
+                doc,
+                &ids,
+                policy,
+                profile,
+                element,
+                &all,
+                &[],
+            ));
         }
     }
     let rules = Rules {
