@@ -659,6 +659,22 @@ mod tests {
         ElementPath::parse(p).expect("path")
     }
 
+    /// The text of the first element that starts with `open` and ends with `close` in `xml`.
+    fn span<'a>(xml: &'a str, open: &str, close: &str) -> &'a str {
+        let start = xml.find(open).expect("the element");
+        let end = xml[start..].find(close).expect("its end") + start + close.len();
+        &xml[start..end]
+    }
+
+    /// `signed` with the element `data` carried in its signature's `ds:Object` and `evil` in
+    /// its place: the classic wrapping of signed content in the signature.
+    fn carried_in_object(signed: &str, data: &str, evil: &str) -> String {
+        signed.replacen(data, evil, 1).replace(
+            "</ds:Signature>",
+            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
+        )
+    }
+
     /// The canonical text of the returned element, for asserting what the caller gets.
     fn text(s: &SignedElement) -> String {
         String::from_utf8(s.canonical.clone()).expect("utf-8")
@@ -816,13 +832,8 @@ mod tests {
         );
         let signed = fill(&tmpl, &[&s.key], &[0]);
         // The signed Data carried in the signature's Object, an evil Data where it was.
-        let start = signed.find("<Data").expect("data");
-        let end = signed.find("</Data>").expect("end") + "</Data>".len();
-        let data = &signed[start..end];
-        let attacked = signed.replacen(data, "<Data>evil</Data>", 1).replace(
-            "</ds:Signature>",
-            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
-        );
+        let data = span(&signed, "<Data", "</Data>");
+        let attacked = carried_in_object(&signed, data, "<Data>evil</Data>");
         let e = check(
             &attacked,
             &s.trust,
@@ -981,20 +992,18 @@ mod tests {
     fn detached_refuses_the_signed_element_moved_or_in_an_object() {
         let s = signer("SMEV consumer");
         let signed = smev_doc(&s, "");
-        let start = signed.find("<SenderProvidedRequestData").expect("data");
-        let end = signed.find("</SenderProvidedRequestData>").expect("end")
-            + "</SenderProvidedRequestData>".len();
-        let data = &signed[start..end];
+        let data = span(
+            &signed,
+            "<SenderProvidedRequestData",
+            "</SenderProvidedRequestData>",
+        );
         let evil = "<SenderProvidedRequestData><MessageID>1</MessageID><Content>evil</Content></SenderProvidedRequestData>";
         // Moved into a wrapper, an unsigned one in its place.
         let moved = signed.replacen(data, &format!("{evil}<Wrapper>{data}</Wrapper>"), 1);
         let e = check(&moved, &s.trust, &detached()).expect_err("refused");
         assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
         // Carried in the signature's ds:Object.
-        let in_object = signed.replacen(data, evil, 1).replace(
-            "</ds:Signature>",
-            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
-        );
+        let in_object = carried_in_object(&signed, data, evil);
         let e = check(&in_object, &s.trust, &detached()).expect_err("refused");
         assert!(
             matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. } if at.contains("ds:Object")),
@@ -1023,10 +1032,11 @@ mod tests {
             reports[0].covers,
             ["/SendRequestRequest[1]/SenderProvidedRequestData[1]"]
         );
-        let start = signed.find("<SenderProvidedRequestData").expect("data");
-        let end = signed.find("</SenderProvidedRequestData>").expect("end")
-            + "</SenderProvidedRequestData>".len();
-        let data = &signed[start..end];
+        let data = span(
+            &signed,
+            "<SenderProvidedRequestData",
+            "</SenderProvidedRequestData>",
+        );
         let evil = "<SenderProvidedRequestData><Content>evil</Content></SenderProvidedRequestData>";
         let moved_to_end = signed.replacen(data, evil, 1).replace(
             "</SendRequestRequest>",
@@ -1159,9 +1169,7 @@ mod tests {
     fn wss_refuses_the_signed_body_wrapped_in_a_header_with_an_unsigned_body_in_place() {
         let s = signer("WSS client");
         let signed = wss_doc(&s, SOAP11_NAMESPACE, false);
-        let start = signed.find("<soap:Body").expect("body");
-        let end = signed.find("</soap:Body>").expect("end") + "</soap:Body>".len();
-        let body = &signed[start..end];
+        let body = span(&signed, "<soap:Body", "</soap:Body>");
         let attacked = signed
             .replacen(
                 body,
@@ -1189,9 +1197,7 @@ mod tests {
     fn wss_refuses_a_signature_outside_the_security_header_or_in_an_object() {
         let s = signer("WSS client");
         let signed = wss_doc(&s, SOAP11_NAMESPACE, false);
-        let start = signed.find("<ds:Signature").expect("sig");
-        let end = signed.find("</ds:Signature>").expect("end") + "</ds:Signature>".len();
-        let sig = &signed[start..end];
+        let sig = span(&signed, "<ds:Signature", "</ds:Signature>");
         let outside = signed
             .replacen(sig, "", 1)
             .replace("</soap:Header>", &format!("{sig}</soap:Header>"));
@@ -1272,10 +1278,11 @@ mod tests {
     fn wss_refuses_a_token_outside_the_signature_security_header_or_of_another_type() {
         let s = signer("WSS client");
         let signed = wss_doc(&s, SOAP11_NAMESPACE, true);
-        let start = signed.find("<wsse:BinarySecurityToken").expect("bst");
-        let end = signed.find("</wsse:BinarySecurityToken>").expect("end")
-            + "</wsse:BinarySecurityToken>".len();
-        let bst = &signed[start..end];
+        let bst = span(
+            &signed,
+            "<wsse:BinarySecurityToken",
+            "</wsse:BinarySecurityToken>",
+        );
         let elsewhere = signed.replacen(bst, "", 1).replace(
             "</soap:Header>",
             &format!("<Other>{bst}</Other></soap:Header>"),
