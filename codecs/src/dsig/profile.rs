@@ -283,10 +283,11 @@ fn choose_signature(
 /// Why no signature of `profile`'s shape covers `element`, as specifically as the document
 /// allows, since the reason is what the sender must fix: a signature that signs the element
 /// from inside a `ds:Object` is wrapped; a WS-Security one that signs it from outside
-/// `wsse:Security` is misplaced, not missing; a document whose only
-/// signature would be refused under any profile (its algorithm, its reference URI, its
-/// structure) is refused for that, as [`verify`](super::verify) refuses it; otherwise no
-/// signature covers the element, and the refusal says what the signatures do cover.
+/// `wsse:Security` is misplaced, not missing; a document whose only signature would be
+/// refused under any profile (its algorithm, its reference URI, its structure) is refused for
+/// that, as [`verify`](super::verify) refuses it; otherwise no signature covers the element,
+/// and the refusal says what the signatures do cover. `claiming`: the signatures whose
+/// references resolve to `element` (none when the caller already checks those itself).
 pub(super) fn none_accepted(
     doc: &Document,
     ids: &HashMap<String, NodeId>,
