@@ -26,7 +26,7 @@ pub(crate) enum XmlCommand {
         /// ("#default" names the default namespace).
         #[arg(long, value_name = "PREFIXES", requires = "exclusive")]
         prefixes: Option<String>,
-        /// Canonicalise only the element with this identifier (Id, ID, id or wsu:Id).
+        /// Canonicalise only the element with this identifier (Id, ID, id, wsu:Id or xml:id).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
         /// The XML document ("-" for stdin).
@@ -42,7 +42,7 @@ pub(crate) enum XmlCommand {
     Sign {
         #[command(flatten)]
         key: crate::keys::SigningKeyArgs,
-        /// Sign only the element with this identifier (Id, ID, id or wsu:Id).
+        /// Sign only the element with this identifier (Id, ID, id, wsu:Id or xml:id).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
         /// Digest for the reference and the signature: sha256 (the default), sha384 or sha512
