@@ -93,6 +93,15 @@ pub fn parse(s: &str) -> Result<NaiveDate, DateError> {
     })
 }
 
+/// [`parse`] for serde (`#[serde(deserialize_with = "tereze_reference_data::date::deserialize")]`):
+/// chrono's own `Deserialize` for `NaiveDate` is as lenient as its `parse_from_str`.
+pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    parse(&s).map_err(|e| {
+        serde::de::Error::custom(format_args!("{s:?} is not a date (YYYY-MM-DD): {e}"))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +193,25 @@ mod tests {
         assert_eq!(
             parse("2026-1-5").map_err(|e| e.to_string()),
             Err("the month (MM) takes exactly 2 digits, found \"1\"".into())
+        );
+    }
+
+    #[test]
+    fn deserialize_is_as_strict_as_parse() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Row {
+            #[serde(deserialize_with = "deserialize")]
+            from: NaiveDate,
+        }
+        let row: Row = serde_json::from_str(r#"{"from":"2026-01-05"}"#).expect("reads");
+        assert_eq!(row.from, NaiveDate::from_ymd_opt(2026, 1, 5).unwrap());
+        // chrono's own Deserialize takes this one.
+        assert!(serde_json::from_str::<NaiveDate>(r#""2026-1-05""#).is_ok());
+        let e = serde_json::from_str::<Row>(r#"{"from":"2026-1-05"}"#).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("\"2026-1-05\" is not a date (YYYY-MM-DD): the month (MM)"),
+            "{e}"
         );
     }
 

@@ -67,7 +67,8 @@ impl Status {
 #[serde(deny_unknown_fields)]
 pub struct StatusPeriod {
     pub status: Status,
-    /// The first day of this status.
+    /// The first day of this status (read strictly: register records come from outside).
+    #[serde(deserialize_with = "date::deserialize")]
     pub from: NaiveDate,
 }
 
@@ -594,6 +595,24 @@ mod tests {
             let e = read_register(other.as_bytes(), false).expect_err("refused");
             assert!(e.starts_with("header: the columns"), "{e}");
         }
+    }
+
+    #[test]
+    fn register_records_posted_as_json_read_their_dates_strictly() {
+        let record = |from: &str| {
+            format!(
+                r#"{{"id":"KZ990340000450","name":"A","address":"","statuses":[{{"status":"active","from":"{from}"}}]}}"#
+            )
+        };
+        let t: Trader = serde_json::from_str(&record("2015-03-01")).expect("reads");
+        assert_eq!(t.statuses[0].from, d("2015-03-01"));
+        // chrono's own Deserialize for NaiveDate reads this.
+        let e = serde_json::from_str::<Trader>(&record("2015-3-1")).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("\"2015-3-1\" is not a date (YYYY-MM-DD): the month (MM)"),
+            "{e}"
+        );
     }
 
     fn d(s: &str) -> NaiveDate {
