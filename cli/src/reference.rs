@@ -195,8 +195,8 @@ fn input(e: impl std::fmt::Display) -> Failure {
 fn date(s: &Option<String>) -> Result<NaiveDate, Failure> {
     match s {
         None => Ok(Utc::now().date_naive()),
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| Failure::Input(format!("{s:?} is not a date (YYYY-MM-DD)"))),
+        Some(s) => tereze_reference_data::date::parse(s)
+            .map_err(|e| Failure::Input(format!("{s:?} is not a date (YYYY-MM-DD): {e}"))),
     }
 }
 

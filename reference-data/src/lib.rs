@@ -11,6 +11,7 @@
 
 mod apply;
 mod change;
+pub mod date;
 mod directory;
 pub mod import;
 mod model;

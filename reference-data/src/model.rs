@@ -125,8 +125,7 @@ impl From<&Value> for RawValue {
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| format!("{s:?} is not a date (YYYY-MM-DD)"))
+    crate::date::parse(s).map_err(|e| format!("{s:?} is not a date (YYYY-MM-DD): {e}"))
 }
 
 /// One entry as written in a directory file, a change set or an import.
@@ -345,6 +344,12 @@ mod tests {
             ),
             (vec![("flag", RawValue::Integer(1))], "1 is not a bool"),
             (vec![("since", t("2023-02-29"))], "is not a date"),
+            // chrono's `%Y-%m-%d` takes an unpadded month; the directories do not.
+            (
+                vec![("since", t("2023-2-1"))],
+                "attribute since: \"2023-2-1\" is not a date (YYYY-MM-DD): the month (MM) \
+                 takes exactly 2 digits",
+            ),
             (vec![("colour", t("red"))], "\"colour\" is not declared"),
         ] {
             let e = Entry::from_raw(&raw(&attrs), &schema(), None).expect_err("refused");

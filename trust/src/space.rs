@@ -347,8 +347,12 @@ impl TrustSpace {
         for (i, r) in file.recognition.into_iter().enumerate() {
             let at = |f: &str| format!("recognition[{i}].{f}");
             let date = |field: &str, v: &str| {
-                chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                    .map_err(|_| err(format!("{}: {v:?} is not a date (YYYY-MM-DD)", at(field))))
+                tereze_reference_data::date::parse(v).map_err(|e| {
+                    err(format!(
+                        "{}: {v:?} is not a date (YYYY-MM-DD): {e}",
+                        at(field)
+                    ))
+                })
             };
             let (issuer_state, issuer_authority) = match r.issuer.split_once(':') {
                 Some((s, a)) => (s.to_owned(), Some(a.to_owned())),

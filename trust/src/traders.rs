@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey, VerifyPolicy};
 use tereze_codecs::xml::{self, Document, Element, NamespaceDecl};
-use tereze_reference_data::trader;
+use tereze_reference_data::{date, trader};
 
 use crate::TrustSpace;
 
@@ -67,7 +67,8 @@ impl Status {
 #[serde(deny_unknown_fields)]
 pub struct StatusPeriod {
     pub status: Status,
-    /// The first day of this status.
+    /// The first day of this status (read strictly: register records come from outside).
+    #[serde(deserialize_with = "date::deserialize")]
     pub from: NaiveDate,
 }
 
@@ -172,9 +173,9 @@ pub fn read_register(bytes: &[u8], json: bool) -> Result<Vec<Trader>, String> {
         let at = |e: String| format!("row {n}: {e}");
         trader::parse(&row.id).map_err(|e| at(format!("{}: {e}", row.id)))?;
         let status = Status::parse(&row.status).map_err(at)?;
-        let from = NaiveDate::parse_from_str(&row.status_from, "%Y-%m-%d").map_err(|_| {
+        let from = date::parse(&row.status_from).map_err(|e| {
             at(format!(
-                "status_from {:?} is not a date (YYYY-MM-DD)",
+                "status_from {:?} is not a date (YYYY-MM-DD): {e}",
                 row.status_from
             ))
         })?;
@@ -393,8 +394,8 @@ fn read_answer(doc: &Document) -> Result<Answer, AnswerError> {
     };
     let id = attr("Id")?;
     let state = attr("State")?;
-    let as_of = NaiveDate::parse_from_str(&attr("AsOf")?, "%Y-%m-%d")
-        .map_err(|_| malformed("tr:TraderAnswer/@AsOf is not a date".into()))?;
+    let as_of = date::parse(&attr("AsOf")?)
+        .map_err(|e| malformed(format!("tr:TraderAnswer/@AsOf is not a date: {e}")))?;
     let answered_at = attr("AnsweredAt")?;
     DateTime::parse_from_rfc3339(&answered_at)
         .map_err(|_| malformed("tr:TraderAnswer/@AnsweredAt is not RFC 3339".into()))?;
@@ -420,8 +421,11 @@ fn read_answer(doc: &Document) -> Result<Answer, AnswerError> {
             };
             let from = e
                 .attribute("From")
-                .and_then(|f| NaiveDate::parse_from_str(f, "%Y-%m-%d").ok())
-                .ok_or_else(|| malformed("tr:Status/@From is not a date".into()))?;
+                .ok_or_else(|| malformed("tr:Status: no attribute From".into()))
+                .and_then(|f| {
+                    date::parse(f)
+                        .map_err(|e| malformed(format!("tr:Status/@From is not a date: {e}")))
+                })?;
             let status = Status::parse(&doc.text_content(c)).map_err(malformed)?;
             statuses.push(StatusPeriod { status, from });
         }
@@ -572,6 +576,12 @@ mod tests {
                 "row 1: status \"dormant\"",
             ),
             ("KZ990340000450,A,x,active,01.03.2015", "row 1: status_from"),
+            // chrono's `%Y-%m-%d` would read this one; the register reader does not.
+            (
+                "KZ990340000450,A,x,active,2015-3-01",
+                "row 1: status_from \"2015-3-01\" is not a date (YYYY-MM-DD): the month (MM) \
+                 takes exactly 2 digits",
+            ),
         ] {
             let text = format!("id,name,address,status,status_from\n{bad}\n");
             let e = read_register(text.as_bytes(), false).expect_err("refused");
@@ -585,6 +595,24 @@ mod tests {
             let e = read_register(other.as_bytes(), false).expect_err("refused");
             assert!(e.starts_with("header: the columns"), "{e}");
         }
+    }
+
+    #[test]
+    fn register_records_posted_as_json_read_their_dates_strictly() {
+        let record = |from: &str| {
+            format!(
+                r#"{{"id":"KZ990340000450","name":"A","address":"","statuses":[{{"status":"active","from":"{from}"}}]}}"#
+            )
+        };
+        let t: Trader = serde_json::from_str(&record("2015-03-01")).expect("reads");
+        assert_eq!(t.statuses[0].from, d("2015-03-01"));
+        // chrono's own Deserialize for NaiveDate reads this.
+        let e = serde_json::from_str::<Trader>(&record("2015-3-1")).expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("\"2015-3-1\" is not a date (YYYY-MM-DD): the month (MM)"),
+            "{e}"
+        );
     }
 
     fn d(s: &str) -> NaiveDate {

@@ -132,7 +132,7 @@ fn parse_time(text: &str) -> Result<i64, Failure> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(t.timestamp());
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+    if let Ok(d) = tereze_reference_data::date::parse(text) {
         if let Some(t) = d.and_hms_opt(0, 0, 0) {
             return Ok(t.and_utc().timestamp());
         }

@@ -100,6 +100,15 @@ fn queries_answer_as_of_a_date() {
     let (code, _, err) = tereze(&["ref", "list", "P.CLS.019", "--as-of", "25.11.2026"]);
     assert_eq!(code, 2);
     assert!(err.contains("is not a date"), "{err}");
+    // chrono would read an unpadded month; the CLI says it is not a date, and why.
+    let (code, _, err) = tereze(&["ref", "list", "P.CLS.019", "--as-of", "2026-1-05"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "\"2026-1-05\" is not a date (YYYY-MM-DD): the month (MM) takes exactly 2 digits"
+        ),
+        "{err}"
+    );
 }
 
 #[test]

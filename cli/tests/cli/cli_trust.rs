@@ -118,6 +118,19 @@ fn build_sign_verify_show_and_diff() {
     let (code, _, err) = tereze(&["trust", "build", arg(&d.join("bad.toml"))]);
     assert_eq!(code, 2);
     assert!(err.contains("recognition[0].valid_from"), "{err}");
+    // A signed year chrono would read is refused too, saying why.
+    std::fs::write(
+        d.join("bad.toml"),
+        source.replacen("valid_from = \"", "valid_from = \"+", 1),
+    )
+    .expect("write");
+    let (code, _, err) = tereze(&["trust", "build", arg(&d.join("bad.toml"))]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("recognition[0].valid_from: \"+")
+            && err.contains("is not a date (YYYY-MM-DD): the year (YYYY) takes exactly 4 digits"),
+        "{err}"
+    );
 }
 
 #[test]

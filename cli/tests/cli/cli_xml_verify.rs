@@ -99,6 +99,14 @@ fn an_archived_document_verifies_at_a_time_inside_its_certificate_and_not_now() 
         "{}",
         stderr(&out)
     );
+    // chrono's `%Y-%m-%d` reads an unpadded date; `--at` does not.
+    let out = verify(&d, &["--trusted", "root.pem", "--at", "2026-1-5"]);
+    assert_eq!(code(&out), 2, "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("--at 2026-1-5: not a time"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -509,9 +509,10 @@ fn stamp_of(t: &NaiveDateTime) -> Result<Stamp, String> {
 /// The EAEU form of a date, `YYYY-MM-DD`, read strictly.
 const EAEU_DATE: &str = "%Y-%m-%d";
 
+/// Read by the workspace's one strict `YYYY-MM-DD` reader, which every other door uses too,
+/// so a date the engine takes is one the node, the trust space and the CLI take.
 fn read_eaeu_date(v: &str) -> Result<NaiveDate, String> {
-    let p = pieces(EAEU_DATE, StampKind::Date)?;
-    read_stamp(v, &p)?.date()
+    tereze_reference_data::date::parse(v).map_err(|e| e.to_string())
 }
 
 // ---------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ pub(crate) struct Malformed {
     pub(crate) value: String,
     /// What a value must be, as the message says it ("a urn:uuid", "RFC 3339").
     pub(crate) wanted: &'static str,
+    /// What exactly is wrong with it, when the reader says (`the month (MM) takes exactly 2
+    /// digits, found "1"`).
+    pub(crate) why: Option<String>,
 }
 
 impl Malformed {
@@ -26,7 +29,14 @@ impl Malformed {
             field,
             value: value.to_owned(),
             wanted,
+            why: None,
         }
+    }
+
+    /// The same, saying what exactly is wrong.
+    pub(crate) fn because(mut self, why: impl std::fmt::Display) -> Self {
+        self.why = Some(why.to_string());
+        self
     }
 }
 
@@ -35,7 +45,11 @@ impl std::fmt::Display for Malformed {
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
-        write!(f, "{:?} is not {}", self.value, self.wanted)
+        write!(f, "{:?} is not {}", self.value, self.wanted)?;
+        match &self.why {
+            Some(why) => write!(f, ": {why}"),
+            None => Ok(()),
+        }
     }
 }
 

@@ -446,8 +446,11 @@ impl Exchange for ExchangeService {
         let as_of = if r.as_of.is_empty() {
             Utc::now().date_naive()
         } else {
-            chrono::NaiveDate::parse_from_str(&r.as_of, "%Y-%m-%d").map_err(|_| {
-                Status::invalid_argument(format!("as_of: {:?} is not a date", r.as_of))
+            tereze_reference_data::date::parse(&r.as_of).map_err(|e| {
+                Status::invalid_argument(format!(
+                    "as_of: {:?} is not a date (YYYY-MM-DD): {e}",
+                    r.as_of
+                ))
             })?
         };
         let answer = self

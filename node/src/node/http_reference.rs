@@ -58,8 +58,8 @@ struct AsOf {
 fn as_of(q: &AsOf) -> Result<Date, Malformed> {
     match &q.as_of {
         None => Ok(chrono::Utc::now().date_naive()),
-        Some(s) => Date::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| Malformed::new("as_of", s, "a date (YYYY-MM-DD)")),
+        Some(s) => tereze_reference_data::date::parse(s)
+            .map_err(|e| Malformed::new("as_of", s, "a date (YYYY-MM-DD)").because(e)),
     }
 }
 
@@ -215,6 +215,48 @@ async fn post_change_set(State(node): Shared, body: Bytes) -> Response {
                 node.metrics.change_sets_refused.inc();
             }
             answer::response(&e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(as_of: &str) -> AsOf {
+        AsOf {
+            as_of: Some(as_of.into()),
+            prefix: None,
+            flow: None,
+        }
+    }
+
+    #[test]
+    fn as_of_is_read_strictly_and_a_refusal_says_why() {
+        assert_eq!(
+            as_of(&query("2026-01-05")).map(|d| d.to_string()),
+            Ok("2026-01-05".into())
+        );
+        // chrono's `%Y-%m-%d` reads each of these; the reference API does not.
+        for (raw, why) in [
+            (
+                "2026-1-05",
+                "the month (MM) takes exactly 2 digits, found \"1\"",
+            ),
+            (
+                "+2026-01-05",
+                "the year (YYYY) takes exactly 4 digits, found '+'",
+            ),
+            (
+                " 2026-01-05",
+                "the year (YYYY) takes exactly 4 digits, found ' '",
+            ),
+        ] {
+            let e = as_of(&query(raw)).expect_err(raw);
+            assert_eq!(
+                e.to_string(),
+                format!("as_of: {raw:?} is not a date (YYYY-MM-DD): {why}")
+            );
         }
     }
 }

@@ -366,12 +366,12 @@ async fn get_resolve(
 ) -> Response {
     let as_of = match &q.as_of {
         None => Utc::now().date_naive(),
-        Some(s) => match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Some(s) => match tereze_reference_data::date::parse(s) {
             Ok(d) => d,
-            Err(_) => {
+            Err(e) => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    format!("as_of: {s:?} is not a date (YYYY-MM-DD)"),
+                    format!("as_of: {s:?} is not a date (YYYY-MM-DD): {e}"),
                 )
             }
         },
