@@ -232,6 +232,7 @@ impl Ctx {
             },
             traders: Vec::new(),
             attachments: Vec::new(),
+            national_signatures: Vec::new(),
         }
     }
 

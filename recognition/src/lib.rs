@@ -1151,6 +1151,7 @@ mod tests {
             },
             traders: vec![kz_trader("99034000045")],
             attachments: Vec::new(),
+            national_signatures: Vec::new(),
         }
     }
 

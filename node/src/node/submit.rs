@@ -653,6 +653,7 @@ fn seal(
         },
         traders: s.traders.clone(),
         attachments: attachments.iter().map(|(r, _)| r.clone()).collect(),
+        national_signatures: Vec::new(),
     };
     for (r, upload) in attachments {
         node.attachments
