@@ -10,6 +10,7 @@ use std::sync::Arc;
 use openssl::asn1::Asn1Time;
 use openssl::error::ErrorStack;
 use openssl::x509::X509Crl;
+use tereze_codecs::dsig::crl::CrlReadError as ReadError;
 
 use crate::{StateEntry, TrustSpace};
 
@@ -19,17 +20,10 @@ pub const MAX_CRL_BYTES: usize = 16 << 20;
 /// Why bytes are not a CRL set a node may put in force.
 #[derive(Debug, thiserror::Error)]
 pub enum CrlError {
-    #[error("neither PEM nor DER CRL: {0}")]
-    NotACrl(#[source] ErrorStack),
-    #[error("a PEM CRL without its END line")]
-    NoEndLine,
-    /// The `index`th (from 1) PEM CRL of a file could not be read.
-    #[error("CRL {index}: {source}")]
-    BadPem {
-        index: usize,
-        #[source]
-        source: ErrorStack,
-    },
+    /// The bytes are not CRLs (the reader is `tereze_codecs::dsig::crl`'s, shared with
+    /// document verification).
+    #[error(transparent)]
+    Unreadable(#[from] ReadError),
     #[error("no CRL in it")]
     Empty,
     /// The `index`th (from 1) CRL of a set was refused.
@@ -55,30 +49,7 @@ pub enum CrlError {
 
 /// Reads one or more PEM CRLs, or one DER CRL.
 pub fn parse_crls(bytes: &[u8]) -> Result<Vec<X509Crl>, CrlError> {
-    const BEGIN: &[u8] = b"-----BEGIN X509 CRL-----";
-    const END: &[u8] = b"-----END X509 CRL-----";
-    if !bytes.windows(BEGIN.len()).any(|w| w == BEGIN) {
-        return X509Crl::from_der(bytes)
-            .map(|c| vec![c])
-            .map_err(CrlError::NotACrl);
-    }
-    let mut out = Vec::new();
-    let mut rest = bytes;
-    while let Some(start) = rest.windows(BEGIN.len()).position(|w| w == BEGIN) {
-        let after = &rest[start..];
-        let end = after
-            .windows(END.len())
-            .position(|w| w == END)
-            .ok_or(CrlError::NoEndLine)?
-            + END.len();
-        let crl = X509Crl::from_pem(&after[..end]).map_err(|source| CrlError::BadPem {
-            index: out.len() + 1,
-            source,
-        })?;
-        out.push(crl);
-        rest = &after[end..];
-    }
-    Ok(out)
+    Ok(tereze_codecs::dsig::crl::parse_crls(bytes)?)
 }
 
 /// Checks that one of `state`'s anchors issued and signed `crl`, and that it is not from the

@@ -102,22 +102,9 @@ impl StateEntry {
 
     /// When `cert` was revoked according to one of this state's CRLs from its issuer.
     pub fn revoked_at(&self, cert: &X509) -> Option<chrono::DateTime<chrono::Utc>> {
-        for crl in &self.revocations {
-            let same_issuer = crl
-                .issuer_name()
-                .try_cmp(cert.issuer_name())
-                .is_ok_and(|o| o == std::cmp::Ordering::Equal);
-            if !same_issuer {
-                continue;
-            }
-            if let openssl::x509::CrlStatus::Revoked(entry) = crl.get_by_cert(cert) {
-                let epoch = openssl::asn1::Asn1Time::from_unix(0).ok()?;
-                let d = epoch.diff(entry.revocation_date()).ok()?;
-                let secs = i64::from(d.days) * 86_400 + i64::from(d.secs);
-                return chrono::DateTime::from_timestamp(secs, 0);
-            }
-        }
-        None
+        let revocation =
+            tereze_codecs::dsig::crl::revoked_in(self.revocations.iter().map(|c| &***c), cert)?;
+        chrono::DateTime::from_timestamp(revocation.at, 0)
     }
 }
 

@@ -2,20 +2,23 @@
 //!
 //! A verifier never trusts a key because a document carries it: `KeyInfo` certificates are
 //! only candidates, accepted when they are (or chain to) a certificate or key the caller
-//! trusts.
+//! trusts. Untrusted intermediates given to the store only help build chains, never end
+//! them; CRLs given to it judge each certificate of a chain at the verification time (a
+//! certificate revoked after that time was good then).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use openssl::asn1::{Asn1Time, Asn1TimeRef};
+use openssl::asn1::Asn1Time;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, PKeyRef, Private, Public};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
-use openssl::x509::{X509NameRef, X509Ref, X509StoreContext, X509};
+use openssl::x509::{X509Crl, X509NameRef, X509Ref, X509StoreContext, X509};
 
 use super::algorithm::{public_of, SignatureScheme};
+use super::crl::{self, rfc3339, unix_of};
 use super::external::ExternalKey;
 use super::DsigError;
 
@@ -159,21 +162,48 @@ enum PrivateKey {
     External(Arc<dyn ExternalKey>),
 }
 
-/// What a verifier trusts: certificates (signers or issuing CAs) and bare public keys.
+/// What a verifier trusts: certificates (signers or issuing CAs) and bare public keys; and
+/// what it checks chains with: untrusted intermediates and CRLs.
 ///
 /// Chains it has accepted are remembered (keyed by the SHA-256 of the certificates' DER, with
-/// the window in which every certificate of the chain is valid), because a peer signs every
-/// message with the same certificate and parsing plus chain building costs more than the
-/// signature check itself. Changing the store forgets them.
+/// the window in which every certificate of the chain is valid, not revoked and covered by a
+/// current CRL), because a peer signs every message with the same certificate and parsing plus
+/// chain building costs more than the signature check itself. Changing the store (anchors,
+/// keys, intermediates or CRLs) forgets them, so a remembered chain was always judged with the
+/// store's present CRLs, and a verification time outside its window judges afresh.
+///
+/// Revocation: when the store holds CRLs, every certificate of an accepted chain below a
+/// self-signed anchor is looked up in the CRLs of its issuer (same issuer name, signed by the
+/// issuer's key: the next certificate of the chain, or a certificate of the store). Revoked at
+/// or before the verification time: refused ([`DsigError::Revoked`]); revoked after it:
+/// accepted. A CRL whose issuer is not in the chain says nothing about it and is ignored (a
+/// CRL set may cover several CAs); a CRL naming a chain issuer that did not sign it, or whose
+/// issuer certificate is not at hand, is refused ([`DsigError::CrlNotAuthentic`]); an issuer's
+/// CRLs that all expired (`nextUpdate`) before the verification time, without listing the
+/// certificate, are refused ([`DsigError::CrlNotCurrent`]): they cannot say it was good then.
+/// A chain accepted for a trusted bare key has no issuer to check and is not looked up.
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     pub(crate) certificates: Vec<X509>,
     pub(crate) keys: Vec<PKey<Public>>,
+    /// Certificates that may complete a chain, never anchors.
+    untrusted: Vec<X509>,
+    crls: Crls,
     /// Each bare key's fingerprint (its name as a signer), worked out once when it is added:
     /// it goes through OpenSSL 3's encoder framework, which cost half of a 1 KB document's
     /// verification when done per document.
     key_names: Vec<Option<String>>,
     accepted: Arc<Mutex<HashMap<[u8; 32], Arc<AcceptedSigner>>>>,
+}
+
+/// The CRLs of a [`TrustStore`] (OpenSSL's CRL type is neither `Debug` nor `Clone`).
+#[derive(Clone, Default)]
+struct Crls(Vec<Arc<X509Crl>>);
+
+impl std::fmt::Debug for Crls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} CRLs", self.0.len())
+    }
 }
 
 /// Most chains remembered at once; past that the memory starts afresh.
@@ -188,12 +218,6 @@ pub(crate) struct AcceptedSigner {
     /// Unix seconds: the latest `notBefore` and the earliest `notAfter` along the chain.
     valid_from: i64,
     valid_until: i64,
-}
-
-fn unix_of(t: &Asn1TimeRef) -> Result<i64, DsigError> {
-    let epoch = Asn1Time::from_unix(0)?;
-    let d = epoch.diff(t)?;
-    Ok(i64::from(d.days) * 86_400 + i64::from(d.secs))
 }
 
 fn now_unix() -> i64 {
@@ -231,6 +255,40 @@ impl TrustStore {
     pub fn add_key(&mut self, key: PKey<Public>) {
         self.key_names.push(key_fingerprint(&key).ok());
         self.keys.push(key);
+        self.forget_accepted();
+    }
+
+    /// Adds every certificate of a PEM input as an untrusted intermediate: used to build a
+    /// signer's chain to an anchor (as if the document carried it), never an anchor itself.
+    /// Returns how many were added; a PEM input without a certificate is refused.
+    pub fn add_untrusted_pem(&mut self, pem: &[u8]) -> Result<usize, DsigError> {
+        let _ = tereze_gost_engine::load();
+        let certs = X509::stack_from_pem(pem).map_err(|source| DsigError::KeyUnreadable {
+            what: "not a PEM certificate",
+            source,
+        })?;
+        if certs.is_empty() {
+            return Err(DsigError::Key("no certificate in the PEM input".into()));
+        }
+        let n = certs.len();
+        self.untrusted.extend(certs);
+        self.forget_accepted();
+        Ok(n)
+    }
+
+    /// Adds the CRLs of an input: one or more PEM CRLs, or one DER CRL. Returns how many.
+    /// Nothing is checked here: a CRL is authenticated against the chain it judges.
+    pub fn add_crls(&mut self, bytes: &[u8]) -> Result<usize, DsigError> {
+        let crls = crl::parse_crls(bytes).map_err(DsigError::CrlUnreadable)?;
+        let n = crls.len();
+        self.crls.0.extend(crls.into_iter().map(Arc::new));
+        self.forget_accepted();
+        Ok(n)
+    }
+
+    /// Adds one CRL (see [`add_crls`](Self::add_crls)).
+    pub fn add_crl(&mut self, crl: Arc<X509Crl>) {
+        self.crls.0.push(crl);
         self.forget_accepted();
     }
 
@@ -313,6 +371,7 @@ impl TrustStore {
     ) -> Result<((i64, i64), bool), DsigError> {
         let leaf_key = leaf.public_key()?;
         if self.keys.iter().any(|k| k.public_eq(&leaf_key)) {
+            // No issuer vouches for a bare key, so no CRL can speak for or against it.
             check_validity(leaf, when)?;
             let window = (unix_of(leaf.not_before())?, unix_of(leaf.not_after())?);
             return Ok((window, true));
@@ -334,29 +393,120 @@ impl TrustStore {
         builder.set_param(&param)?;
         let store = builder.build();
         let mut chain = Stack::new()?;
-        for c in intermediates {
+        for c in intermediates.iter().chain(&self.untrusted) {
             chain.push(c.clone())?;
         }
         let mut ctx = X509StoreContext::new()?;
         let outcome = ctx.init(&store, leaf, &chain, |c| {
             let ok = c.verify_cert()?;
             let mut window = (i64::MIN, i64::MAX);
+            let mut verified_chain = Vec::new();
             if let Some(verified) = c.chain() {
                 for cert in verified {
                     window.0 = window.0.max(unix_of(cert.not_before()).unwrap_or(i64::MAX));
                     window.1 = window.1.min(unix_of(cert.not_after()).unwrap_or(i64::MIN));
+                    verified_chain.push(cert.to_owned());
                 }
             }
-            Ok((ok, c.error(), window))
+            Ok((ok, c.error(), window, verified_chain))
         })?;
         match outcome {
-            (true, _, window) => Ok((window, false)),
-            (false, err, _) => Err(DsigError::UntrustedSigner(format!(
+            (true, _, window, verified) => {
+                let until = self.judge_revocation(&verified, when)?;
+                Ok(((window.0, window.1.min(until)), false))
+            }
+            (false, err, _, _) => Err(DsigError::UntrustedSigner(format!(
                 "{}: {}",
                 subject_of(leaf),
                 err.error_string()
             ))),
         }
+    }
+
+    /// Judges each certificate of a verified chain (leaf first, anchor last) against the
+    /// store's CRLs at `when` (see [`TrustStore`]'s revocation rules); returns the last second
+    /// until which this judgement holds (before a later revocation or the CRLs' expiry).
+    fn judge_revocation(&self, chain: &[X509], when: i64) -> Result<i64, DsigError> {
+        let mut until = i64::MAX;
+        if self.crls.0.is_empty() {
+            return Ok(until);
+        }
+        for (i, cert) in chain.iter().enumerate() {
+            let self_signed = cert.issued(cert) == openssl::x509::X509VerifyResult::OK;
+            if self_signed {
+                continue;
+            }
+            let from_issuer: Vec<&X509Crl> = self
+                .crls
+                .0
+                .iter()
+                .map(|c| &**c)
+                .filter(|c| {
+                    c.issuer_name()
+                        .try_cmp(cert.issuer_name())
+                        .is_ok_and(|o| o == std::cmp::Ordering::Equal)
+                })
+                .collect();
+            if from_issuer.is_empty() {
+                continue;
+            }
+            let issuer_name = format_name(cert.issuer_name());
+            // The next certificate of the chain issued this one; for a trusted certificate
+            // that ends a partial chain, the issuer may be among the store's certificates.
+            let issuer = chain.get(i + 1).or_else(|| {
+                self.certificates
+                    .iter()
+                    .chain(&self.untrusted)
+                    .find(|c| c.issued(cert) == openssl::x509::X509VerifyResult::OK)
+            });
+            let Some(issuer) = issuer else {
+                return Err(DsigError::CrlNotAuthentic {
+                    issuer: issuer_name,
+                    why: "its issuer's certificate is not in the chain or the store",
+                });
+            };
+            let issuer_key = issuer.public_key()?;
+            let mut latest_next: Option<i64> = None;
+            let mut open_ended = false;
+            for c in &from_issuer {
+                if !c.verify(&issuer_key).unwrap_or(false) {
+                    return Err(DsigError::CrlNotAuthentic {
+                        issuer: issuer_name,
+                        why: "its signature does not verify with the issuer's key",
+                    });
+                }
+                if let Some(r) = crl::revocation_in(c, cert) {
+                    if r.at <= when {
+                        return Err(DsigError::Revoked {
+                            subject: subject_of(cert),
+                            at: rfc3339(r.at),
+                            reason: r.reason,
+                        });
+                    }
+                    until = until.min(r.at - 1);
+                }
+                match c.next_update() {
+                    Some(next) => {
+                        let next = unix_of(next)?;
+                        latest_next = Some(latest_next.map_or(next, |l| l.max(next)));
+                    }
+                    None => open_ended = true,
+                }
+            }
+            if !open_ended {
+                if let Some(next) = latest_next {
+                    if next < when {
+                        return Err(DsigError::CrlNotCurrent {
+                            issuer: issuer_name,
+                            at: rfc3339(when),
+                            next_update: rfc3339(next),
+                        });
+                    }
+                    until = until.min(next);
+                }
+            }
+        }
+        Ok(until)
     }
 
     /// The trusted keys to try when the document names no certificate, each with where it
@@ -519,5 +669,237 @@ mod tests {
                 .expect("loads");
         let chain: Vec<String> = signing.chain.iter().map(|c| subject_of(c)).collect();
         assert_eq!(chain, ["CN=intermediate"]);
+    }
+
+    /// A root, an intermediate it issued and a signer the intermediate issued, each valid
+    /// from a day ago to a day ahead.
+    struct Pki {
+        root: X509,
+        root_key: PKey<Private>,
+        mid: X509,
+        mid_key: PKey<Private>,
+        leaf: X509,
+    }
+
+    fn pki() -> Pki {
+        fn issue(
+            cn: &str,
+            is_ca: bool,
+            key: &PKey<Private>,
+            issuer: Option<(&X509, &PKey<Private>)>,
+        ) -> X509 {
+            let spec = CertificateSpec {
+                subject: &[("CN", cn)],
+                not_before_days: -1,
+                not_after_days: 1,
+                is_ca,
+            };
+            issue_certificate(&spec, key, issuer).expect("certificate")
+        }
+        let root_key = generate_key(KeyKind::EcP256).expect("key");
+        let root = issue("root", true, &root_key, None);
+        let mid_key = generate_key(KeyKind::EcP256).expect("key");
+        let mid = issue("intermediate", true, &mid_key, Some((&root, &root_key)));
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let leaf = issue("signer", false, &key, Some((&mid, &mid_key)));
+        Pki {
+            root,
+            root_key,
+            mid,
+            mid_key,
+            leaf,
+        }
+    }
+
+    /// A CRL from `issuer` listing `revoked` (certificate, Unix seconds), issued now and next
+    /// updated at `next_update`.
+    fn crl(
+        issuer: &X509,
+        key: &PKey<Private>,
+        revoked: &[(&X509, i64)],
+        next_update: i64,
+    ) -> Arc<X509Crl> {
+        use openssl::x509::{X509CrlBuilder, X509RevokedBuilder};
+        let mut b = X509CrlBuilder::new().expect("builder");
+        b.set_issuer_name(issuer.subject_name()).expect("issuer");
+        b.set_last_update(&Asn1Time::from_unix(now_unix()).expect("time"))
+            .expect("last");
+        b.set_next_update(&Asn1Time::from_unix(next_update).expect("time"))
+            .expect("next");
+        for (cert, at) in revoked {
+            let mut r = X509RevokedBuilder::new().expect("entry");
+            r.set_serial_number(cert.serial_number()).expect("serial");
+            r.set_revocation_date(&Asn1Time::from_unix(*at).expect("time"))
+                .expect("date");
+            b.add_revoked(r.build()).expect("add");
+        }
+        // What the builder insists on (RFC 5280 §5.2.1, §5.2.3): an authority key identifier
+        // (any key id: nothing here matches by it) and a CRL number, both as DER.
+        let ext = |oid: &str, der: &[u8]| {
+            let oid = openssl::asn1::Asn1Object::from_str(oid).expect("oid");
+            let value = openssl::asn1::Asn1OctetString::new_from_bytes(der).expect("octets");
+            openssl::x509::X509Extension::new_from_der(&oid, false, &value).expect("extension")
+        };
+        let mut aki = vec![0x30, 22, 0x80, 20];
+        aki.extend(&openssl::sha::sha256(&issuer.to_der().expect("der"))[..20]);
+        b.append_extension(ext("2.5.29.35", &aki)).expect("aki");
+        b.append_extension(ext("2.5.29.20", &[0x02, 0x01, 0x01]))
+            .expect("number");
+        b.sign(key, openssl::hash::MessageDigest::sha256())
+            .expect("sign");
+        Arc::new(b.build().expect("crl"))
+    }
+
+    fn der(cert: &X509) -> Vec<u8> {
+        cert.to_der().expect("der")
+    }
+
+    #[test]
+    fn an_untrusted_intermediate_completes_a_chain_but_never_anchors_one() {
+        let p = pki();
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        let chain = [der(&p.leaf)];
+        assert!(trust.accept_chain(&chain, None).is_err(), "no intermediate");
+        let n = trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        assert_eq!(n, 1);
+        let accepted = trust.accept_chain(&chain, None).expect("chains through it");
+        assert_eq!(accepted.subject, "CN=signer");
+
+        let mut only_untrusted = TrustStore::new();
+        only_untrusted.add_certificate(p.leaf.clone());
+        only_untrusted
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        let e = only_untrusted
+            .accept_chain(&[der(&p.mid)], None)
+            .expect_err("an untrusted certificate is no anchor");
+        assert!(matches!(e, DsigError::UntrustedSigner(_)), "{e}");
+    }
+
+    #[test]
+    fn revoked_before_the_verification_time_is_refused_after_it_accepted_and_the_memory_follows() {
+        let p = pki();
+        let now = now_unix();
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        trust.add_crl(crl(&p.mid, &p.mid_key, &[(&p.leaf, now)], now + 3600));
+        let chain = [der(&p.leaf)];
+        // Before the revocation: accepted, and remembered.
+        trust
+            .accept_chain(&chain, Some(now - 600))
+            .expect("good before its revocation");
+        // After it the memory must not answer for the earlier judgement.
+        let e = trust
+            .accept_chain(&chain, Some(now + 60))
+            .expect_err("revoked by then");
+        let DsigError::Revoked {
+            subject, reason, ..
+        } = &e
+        else {
+            panic!("{e}");
+        };
+        assert_eq!(subject, "CN=signer");
+        assert_eq!(*reason, "unspecified");
+        assert!(e.to_string().contains("revoked at "), "{e}");
+        // A revoked intermediate refuses every signer below it.
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        trust.add_crl(crl(&p.root, &p.root_key, &[(&p.mid, now - 60)], now + 3600));
+        let e = trust.accept_chain(&chain, None).expect_err("revoked CA");
+        assert!(
+            matches!(&e, DsigError::Revoked { subject, .. } if subject == "CN=intermediate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_crl_outside_the_chain_is_ignored_and_a_forged_one_refused() {
+        let p = pki();
+        let other = pki();
+        let now = now_unix();
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        // Another CA's CRL (same names, but not this chain's issuer key) listing the signer's
+        // serial: its issuer name matches, its signature does not.
+        trust.add_crl(crl(
+            &other.mid,
+            &other.mid_key,
+            &[(&p.leaf, now - 60)],
+            now + 3600,
+        ));
+        let e = trust
+            .accept_chain(&[der(&p.leaf)], None)
+            .expect_err("forged CRL");
+        assert!(matches!(e, DsigError::CrlNotAuthentic { .. }), "{e}");
+
+        let spec = CertificateSpec {
+            subject: &[("CN", "unrelated CA")],
+            not_before_days: -1,
+            not_after_days: 1,
+            is_ca: true,
+        };
+        let unrelated_key = generate_key(KeyKind::EcP256).expect("key");
+        let unrelated = issue_certificate(&spec, &unrelated_key, None).expect("ca");
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        trust.add_crl(crl(
+            &unrelated,
+            &unrelated_key,
+            &[(&p.leaf, now - 60)],
+            now + 3600,
+        ));
+        trust
+            .accept_chain(&[der(&p.leaf)], None)
+            .expect("a CRL of another issuer says nothing about this chain");
+    }
+
+    #[test]
+    fn crls_expired_before_the_verification_time_cannot_vouch_for_it() {
+        let p = pki();
+        let now = now_unix();
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        trust.add_crl(crl(&p.mid, &p.mid_key, &[], now + 60));
+        let chain = [der(&p.leaf)];
+        trust
+            .accept_chain(&chain, Some(now))
+            .expect("current CRL, not listed");
+        let e = trust
+            .accept_chain(&chain, Some(now + 3600))
+            .expect_err("the CRL expired before then");
+        assert!(matches!(e, DsigError::CrlNotCurrent { .. }), "{e}");
+        // A later CRL of the same issuer covers the time.
+        trust.add_crl(crl(&p.mid, &p.mid_key, &[], now + 7200));
+        trust
+            .accept_chain(&chain, Some(now + 3600))
+            .expect("the newer CRL vouches for it");
+    }
+
+    #[test]
+    fn unreadable_crls_and_intermediates_are_refused() {
+        let mut trust = TrustStore::new();
+        assert!(matches!(
+            trust.add_crls(b"junk"),
+            Err(DsigError::CrlUnreadable(_))
+        ));
+        assert!(trust.add_untrusted_pem(b"junk").is_err());
     }
 }

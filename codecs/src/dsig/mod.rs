@@ -8,6 +8,7 @@
 //! signed content, unique identifiers) refuse the known wrapping shapes outright.
 
 mod algorithm;
+pub mod crl;
 mod defaults;
 mod external;
 pub mod gost;
@@ -91,6 +92,29 @@ pub enum DsigError {
     /// (recognition tells an expired certificate from an unknown chain by it).
     #[error("signer not trusted: {0}")]
     UntrustedSigner(String),
+    /// A CRL from the signer's chain lists a certificate of it as revoked at or before the
+    /// verification time (`at` and `reason` as the CRL gives them).
+    #[error("signer not trusted: {subject}: revoked at {at}, reason {reason}")]
+    Revoked {
+        subject: String,
+        at: String,
+        reason: &'static str,
+    },
+    /// The CRLs from `issuer` cannot vouch for the verification time `at`: the latest
+    /// `nextUpdate` among them (`next_update`) is before it.
+    #[error("CRL of {issuer} is not valid at the verification time {at} (next update {next_update}): give a CRL current at that time")]
+    CrlNotCurrent {
+        issuer: String,
+        at: String,
+        next_update: String,
+    },
+    /// A CRL names an issuer of the chain, but that issuer did not sign it, or the issuer's
+    /// certificate is not at hand to check it (`why` says which).
+    #[error("CRL of {issuer} cannot be used: {why}")]
+    CrlNotAuthentic { issuer: String, why: &'static str },
+    /// Bytes given as CRLs could not be read.
+    #[error("CRL: {0}")]
+    CrlUnreadable(#[source] crl::CrlReadError),
     /// The algorithm's URI: its scheme cannot sign with a key held in a token.
     #[error("algorithm {0} cannot sign with a key in a token (it needs the private key in this process)")]
     NotForExternalKey(String),
