@@ -472,6 +472,20 @@ impl NodeConfig {
                 }
             }
         }
+        if let Some(s) = self.national.signatures.as_mut() {
+            let partners = s.partners.iter_mut().flat_map(|p| p.anchors.iter_mut());
+            for p in s
+                .anchors
+                .iter_mut()
+                .chain(s.intermediates.iter_mut())
+                .chain(s.crls.iter_mut())
+                .chain(partners)
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         self.notifications.resolve_paths(base);
         if let Some(p) = self.reference.publish_dir.as_mut() {
             if p.is_relative() {
