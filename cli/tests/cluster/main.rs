@@ -19,6 +19,7 @@ mod events;
 mod exchange_security;
 mod gost;
 mod ha;
+mod national_signatures;
 mod pkcs11;
 mod reference;
 mod relay;
