@@ -429,16 +429,18 @@ fn check_signature_settings(
         }
     }
     if let (name, Some(e)) = element {
+        // The form only; the node parses the steps (namespaces in Clark notation) at start.
         let ok = e.len() > 1
             && e.len() <= 512
             && e.starts_with('/')
             && !e.ends_with('/')
-            && !e.contains("//")
             && !e.chars().any(|c| c.is_whitespace() || c.is_control());
         if !ok {
             return Err((
                 field(name),
-                format!("{e:?} is not an element path (/Root/Child, no spaces)"),
+                format!(
+                    "{e:?} is not an element path (/Root/Child, or /{{namespace}}Root/{{namespace}}Child; no spaces)"
+                ),
             ));
         }
     }
