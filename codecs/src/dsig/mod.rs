@@ -1,11 +1,13 @@
 //! XML Signature (W3C XMLDSig 1.1 core): enveloped signatures over the whole document or an
 //! element by identifier, exclusive or inclusive C14N, SHA-2 digests, RSA and ECDSA through
-//! OpenSSL, `X509Data` certificates.
+//! OpenSSL, `X509Data` certificates; verification under named profiles (enveloped, detached
+//! by id, WS-Security) and of documents with several signatures.
 //!
 //! Verification returns the signed content, re-parsed from the exact bytes that were digested,
 //! and callers must read only that: this is the defence against signature wrapping. Strict
-//! rules (one signature, references only to the signature's own parent, no unsigned comments in
-//! signed content, unique identifiers) refuse the known wrapping shapes outright.
+//! rules (the signature where its profile puts it, references only to the element the caller
+//! names, no unsigned comments in signed content, unique identifiers) refuse the known wrapping
+//! shapes outright.
 
 mod algorithm;
 pub mod crl;
@@ -14,8 +16,15 @@ mod external;
 pub mod gost;
 mod keys;
 mod names;
+mod path;
+mod profile;
+mod several;
 mod sign;
+#[cfg(test)]
+mod template;
 mod verify;
+mod wss;
+mod xpath;
 
 pub use algorithm::{
     Algorithms, DigestMethod, Ecdsa, RsaPadding, RsaPkcs1, RsaPss, SignatureScheme, MIN_RSA_BITS,
@@ -25,14 +34,18 @@ pub use keys::{
     certificate_chain, common_name, format_name, key_fingerprint, subject_of, SigningKey,
     TrustStore,
 };
+pub use path::{ElementPath, PathError, ResolveError, Step};
+pub use profile::{verify_profile, Expect, Profile, SignedElement, UnknownProfile};
+pub use several::{verify_signatures, Select};
 pub use sign::{
     bytes_scheme, sign_bytes, sign_enveloped, verify_bytes, BytesSignature, SignError, SignOptions,
     SignTarget,
 };
 pub use verify::{
-    claimed_signature_method, claimed_signature_value, claimed_signer, verify, SignedReference,
-    Signer, Verified, VerifyError, VerifyPolicy,
+    claimed_signature_method, claimed_signature_value, claimed_signer, verify, Outcome,
+    SignatureReport, SignedReference, Signer, Verified, VerifyError, VerifyPolicy,
 };
+pub use wss::{BASE64_ENCODING, SOAP11_NAMESPACE, SOAP12_NAMESPACE, WSSE_NAMESPACE, X509V3_TOKEN};
 
 /// The XMLDSig namespace.
 pub const DSIG_NAMESPACE: &str = "http://www.w3.org/2000/09/xmldsig#";

@@ -1,7 +1,9 @@
-//! Verification of one enveloped XML signature.
+//! Verification of one XML signature: the checks every profile shares ([`check_signature`]),
+//! and [`verify`], the original one-enveloped-signature entry point.
 //!
 //! Order: structure and policy (cheap, and the most specific errors) → `SignedInfo` is
-//! canonicalised and re-parsed, and only that signed form is read from then on → the signer's
+//! canonicalised and re-parsed, and only that signed form is read from then on → where each
+//! reference points, judged by the caller's [`Placement`] (a profile's rules) → the signer's
 //! key is found among the trusted ones → `SignatureValue` → each reference's digest. The result
 //! carries each signed subtree as the exact canonical bytes that were digested.
 
@@ -15,17 +17,13 @@ use openssl::x509::X509;
 
 use super::algorithm::{Algorithms, DigestMethod, SignatureScheme};
 use super::keys::TrustStore;
+use super::path::ResolveError;
+use super::xpath::{self, Idiom};
 use super::{DsigError, DSIG_NAMESPACE, ENVELOPED_SIGNATURE};
 use crate::c14n::{self, C14nOptions, Mode, NodeSet};
 use crate::xml::{self, Document, IdError, NodeId, NodeKind, ParseError};
 
 const EXC_NAMESPACE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
-/// The XPath filter transform (XMLDSig §6.6.3).
-const XPATH_TRANSFORM: &str = "http://www.w3.org/TR/1999/REC-xpath-19991116";
-/// The one XPath expression accepted: with `dsig` bound to the XMLDSig namespace, it keeps
-/// every node outside any `Signature`, which after the enveloped-signature transform (one
-/// signature per document, checked first) is every node already selected.
-const ENVELOPED_XPATH: &str = "not(ancestor-or-self::dsig:Signature)";
 
 /// What a verifier accepts.
 #[derive(Debug, Clone)]
@@ -129,6 +127,42 @@ pub struct Verified {
     pub key: SignerKey,
 }
 
+/// One signature of a document, as [`verify_signatures`](super::verify_signatures) found it.
+#[derive(Debug)]
+pub struct SignatureReport {
+    /// Where the `ds:Signature` element is (its path, with line:column when known).
+    pub location: String,
+    /// The verified signer; `None` unless `outcome` is [`Outcome::Valid`].
+    pub signer: Option<Signer>,
+    /// The certificate the signature names as its signer (`X509Data`, or for `wss` a
+    /// `BinarySecurityToken`), **unverified**: for saying who an invalid or unchecked
+    /// signature claims to be from, never for a verdict.
+    pub claimed_certificate: Option<X509>,
+    /// The `SignatureMethod` URI as the signature states it.
+    pub signature_method: String,
+    /// Paths of the elements its references sign (verified when valid, as stated otherwise;
+    /// an unresolved reference is shown as its URI).
+    pub covers: Vec<String>,
+    pub outcome: Outcome,
+}
+
+/// What became of one signature.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// It verified: signer, algorithm and each signed element's canonical bytes.
+    Valid(Box<Verified>),
+    /// It was checked and refused, for this reason.
+    Invalid(std::sync::Arc<VerifyError>),
+    /// The caller asked for another signature only.
+    NotChecked,
+}
+
+impl Outcome {
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Outcome::Valid(_))
+    }
+}
+
 /// Why a signature was not accepted. Every variant is a negative verdict on the document.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -178,6 +212,65 @@ pub enum VerifyError {
     UnsignedComment { at: String },
     #[error(transparent)]
     Dsig(#[from] DsigError),
+    /// The profile (named) needs the element that must be signed, and none was named.
+    #[error("profile {profile} needs the element that must be signed (an element path)")]
+    ElementRequired { profile: String },
+    /// The element the caller named is not exactly one element of the document: missing, or
+    /// matched twice (a second `Body`, the shape of a moved-element wrapping attack).
+    #[error("the element that must be signed: {0}")]
+    Element(#[source] ResolveError),
+    /// No signature the profile accepts covers the named element; `signatures` says where the
+    /// document's signatures are and what they cover.
+    #[error("no signature that profile {profile} accepts covers {path} ({signatures})")]
+    NotCovered {
+        path: String,
+        profile: String,
+        signatures: String,
+    },
+    /// A reference signs something the profile does not accept (the reason says what it
+    /// accepts), e.g. a `Body` other than the message's, or an element the caller did not name.
+    #[error("reference {uri:?} signs {target}, which profile {profile} does not accept: {reason}")]
+    ReferenceNotAccepted {
+        uri: String,
+        target: String,
+        profile: String,
+        reason: String,
+    },
+    /// The signature sits where its profile does not put one (the reason says where it must).
+    #[error("the signature at {at} is not where profile {profile} accepts one: {reason}")]
+    SignatureMisplaced {
+        at: String,
+        profile: String,
+        reason: String,
+    },
+    /// A signature, or the element it signs, sits inside a `ds:Object`: content carried in a
+    /// signature is never what a document says.
+    #[error("{what} at {at} sits inside a ds:Object: content wrapped in a signature is refused")]
+    InsideObject { what: &'static str, at: String },
+    /// The `wss` profile's document is not a SOAP message it can read (the reason says why).
+    #[error("profile wss needs a SOAP 1.1 or 1.2 message: {reason}")]
+    NotSoap { reason: String },
+    /// `KeyInfo`'s `wsse:SecurityTokenReference` cannot be followed (the reason says why).
+    #[error("security token reference at {at}: {reason}")]
+    SecurityToken { at: String, reason: String },
+    /// `not(ancestor-or-self::Signature)` removes every signature in what it signs, the
+    /// enveloped-signature transform only its own: with another signature there (`other`)
+    /// the two differ, and only the enveloped reading is implemented.
+    #[error("reference {uri:?}: the XPath not(ancestor-or-self::Signature) would also remove the signature at {other}; only the enveloped-signature transform or XPath Filter 2.0 subtract is accepted there")]
+    XPathOverOtherSignature { uri: String, other: String },
+    /// One of several signatures (at `location`) did not verify, so the document is refused;
+    /// `reports` has every signature's outcome, for showing them all.
+    #[error(
+        "the signature at {location} is not valid ({valid} of {count} signatures are): {reason}"
+    )]
+    InvalidAmong {
+        location: String,
+        valid: usize,
+        count: usize,
+        #[source]
+        reason: std::sync::Arc<VerifyError>,
+        reports: Vec<SignatureReport>,
+    },
 }
 
 impl From<IdError> for VerifyError {
@@ -261,10 +354,113 @@ struct PlannedReference {
     uri: String,
     /// `None` for the whole document.
     apex: Option<NodeId>,
+    /// The signature's own subtree is removed before canonicalisation: the enveloped-signature
+    /// transform, or one of the XPath idioms recognised as it.
     enveloped: bool,
+    /// `not(ancestor-or-self::P:Signature)` was used: it removes every signature, so it is
+    /// accepted only where the signature is the only one in what is signed.
+    removes_all_signatures: bool,
     c14n: C14nOptions,
     digest: DigestMethod,
     expected: Vec<u8>,
+}
+
+/// Where one reference of a signature points, as a [`Placement`] judges it.
+pub(super) struct Target<'a> {
+    pub uri: &'a str,
+    /// The element signed: the document element for `URI=""`.
+    pub node: NodeId,
+    /// `URI=""`: the whole document.
+    pub whole_document: bool,
+    /// The signature's own subtree is removed from what is digested.
+    pub excludes_signature: bool,
+}
+
+/// A profile's rules for where a signature's references may point and how its key is named.
+/// Called after `SignedInfo` is read and before any cryptography.
+pub(super) trait Placement {
+    /// Accepts or refuses the references' targets, all at once (in `SignedInfo`'s order).
+    fn check(&self, doc: &Document, sig: NodeId, targets: &[Target<'_>])
+        -> Result<(), VerifyError>;
+
+    /// The certificates `KeyInfo` names (DER, any order) when the profile knows a way other
+    /// than `X509Data`; `None` to read `X509Data`.
+    fn certificates(
+        &self,
+        _doc: &Document,
+        _sig: NodeId,
+        _key_info: NodeId,
+        _ids: &HashMap<String, NodeId>,
+    ) -> Result<Option<Vec<Vec<u8>>>, VerifyError> {
+        Ok(None)
+    }
+}
+
+/// [`verify`]'s placement: with `require_enveloped`, every reference names the signature's
+/// parent; without it, any same-document element outside the signature.
+struct Legacy {
+    require_enveloped: bool,
+}
+
+impl Placement for Legacy {
+    fn check(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        targets: &[Target<'_>],
+    ) -> Result<(), VerifyError> {
+        if self.require_enveloped {
+            for t in targets {
+                require_parent(doc, sig, t)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses a reference that does not sign the signature's parent element.
+pub(super) fn require_parent(
+    doc: &Document,
+    sig: NodeId,
+    target: &Target<'_>,
+) -> Result<(), VerifyError> {
+    if doc.parent(sig) == Some(target.node) {
+        return Ok(());
+    }
+    Err(VerifyError::NotEnveloped {
+        uri: target.uri.to_owned(),
+        target: doc.describe(target.node),
+        parent: doc
+            .parent(sig)
+            .map(|p| doc.describe(p))
+            .unwrap_or_else(|| "the document".into()),
+    })
+}
+
+/// Every `ds:Signature` element of `doc`, in document order.
+pub(super) fn signatures_of(doc: &Document) -> Vec<NodeId> {
+    doc.descendants_or_self(doc.root())
+        .into_iter()
+        .filter(|n| {
+            doc.element(*n)
+                .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
+        })
+        .collect()
+}
+
+/// The nearest `ds:Object` that holds `node`, if any.
+pub(super) fn enclosing_object(doc: &Document, node: NodeId) -> Option<NodeId> {
+    let mut cur = doc.parent(node);
+    while let Some(n) = cur {
+        if doc
+            .element(n)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "Object"))
+        {
+            return Some(n);
+        }
+        cur = doc.parent(n);
+    }
+    None
 }
 
 /// Verifies the one signature in `doc` against `trust`.
@@ -273,15 +469,7 @@ pub fn verify(
     trust: &TrustStore,
     policy: &VerifyPolicy,
 ) -> Result<Verified, VerifyError> {
-    let signatures: Vec<NodeId> = doc
-        .descendants_or_self(doc.root())
-        .into_iter()
-        .filter(|n| {
-            doc.element(*n)
-                .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
-        })
-        .collect();
-    let sig = match signatures.as_slice() {
+    let sig = match signatures_of(doc).as_slice() {
         [] => return Err(VerifyError::NoSignature),
         [one] => *one,
         many => {
@@ -296,7 +484,29 @@ pub fn verify(
         }
     };
     let ids = doc.id_index()?;
+    let placement = Legacy {
+        require_enveloped: policy.require_enveloped,
+    };
+    check_signature(doc, sig, &ids, trust, policy, &placement).map(|c| c.verified)
+}
 
+/// A verified signature with the element each reference signed, in `references`' order.
+pub(super) struct Checked {
+    pub verified: Verified,
+    pub targets: Vec<NodeId>,
+}
+
+/// The checks every signature gets, whatever its profile: the signature at `sig`, with
+/// `placement` judging its references; `ids` is the document's identifier index (built once,
+/// duplicates already refused).
+pub(super) fn check_signature(
+    doc: &Document,
+    sig: NodeId,
+    ids: &HashMap<String, NodeId>,
+    trust: &TrustStore,
+    policy: &VerifyPolicy,
+    placement: &dyn Placement,
+) -> Result<Checked, VerifyError> {
     let parts = ds_children(doc, sig);
     let signed_info = expect_ds(doc, parts.first().copied(), "SignedInfo", sig)?;
     let signature_value = expect_ds(doc, parts.get(1).copied(), "SignatureValue", sig)?;
@@ -351,16 +561,51 @@ pub fn verify(
             limit: policy.max_references,
         });
     }
+    let signed = SignedInfoPair {
+        doc,
+        signed_info,
+        info: &info,
+    };
     let mut planned = Vec::with_capacity(reference_nodes.len());
     for r in reference_nodes {
         expect_ds(&info, Some(r), "Reference", info.root())?;
-        planned.push(plan_reference(doc, &info, r, sig, &ids, policy)?);
+        planned.push(plan_reference(&signed, r, sig, ids, policy)?);
+    }
+    let targets: Vec<Target<'_>> = planned
+        .iter()
+        .map(|p| Target {
+            uri: &p.uri,
+            node: p.apex.unwrap_or(doc.root()),
+            whole_document: p.apex.is_none(),
+            excludes_signature: p.enveloped,
+        })
+        .collect();
+    placement.check(doc, sig, &targets)?;
+    for p in &planned {
+        if p.removes_all_signatures {
+            let apex = p.apex.unwrap_or(doc.root());
+            if let Some(other) = signatures_of(doc)
+                .into_iter()
+                .find(|s| *s != sig && doc.is_ancestor_or_self(apex, *s))
+            {
+                return Err(VerifyError::XPathOverOtherSignature {
+                    uri: p.uri.clone(),
+                    other: doc.describe(other),
+                });
+            }
+        }
     }
 
     let signature_bytes = decode_base64(doc, signature_value)?;
+    let chain = match key_info {
+        Some(ki) => match placement.certificates(doc, sig, ki, ids)? {
+            Some(chain) => chain,
+            None => key_info_certificates(doc, ki)?,
+        },
+        None => Vec::new(),
+    };
     let (signer, key) = check_signature_value(
-        doc,
-        key_info,
+        chain,
         trust,
         policy,
         scheme.as_ref(),
@@ -369,6 +614,7 @@ pub fn verify(
     )?;
 
     let mut references = Vec::with_capacity(planned.len());
+    let mut target_nodes = Vec::with_capacity(planned.len());
     let digest_methods = planned.iter().map(|p| p.digest.uri.to_owned()).collect();
     for p in planned {
         let mut nodes = match p.apex {
@@ -396,18 +642,22 @@ pub fn verify(
                 }
             }
         }
+        target_nodes.push(apex);
         references.push(SignedReference {
             uri: p.uri,
             path: doc.path(apex),
             canonical,
         });
     }
-    Ok(Verified {
-        signer,
-        signature_method: method_uri,
-        references,
-        digest_methods,
-        key,
+    Ok(Checked {
+        verified: Verified {
+            signer,
+            signature_method: method_uri,
+            references,
+            digest_methods,
+            key,
+        },
+        targets: target_nodes,
     })
 }
 
@@ -431,14 +681,46 @@ fn splits_text(doc: &Document, n: NodeId) -> bool {
     is_text(i.checked_sub(1).and_then(|j| siblings.get(j))) || is_text(siblings.get(i + 1))
 }
 
+/// `SignedInfo` twice: as it stands in the document, and its canonical form re-parsed (the
+/// one read for everything signed). Namespace declarations that exclusive C14N drops (those
+/// an XPath expression uses in its text) are looked up in the document's form.
+struct SignedInfoPair<'a> {
+    doc: &'a Document,
+    signed_info: NodeId,
+    info: &'a Document,
+}
+
+impl SignedInfoPair<'_> {
+    /// The namespace `prefix` is bound to at `node` of the canonical form, or, when the
+    /// canonical form dropped the declaration, at the same element of the document.
+    fn namespace_at(&self, node: NodeId, prefix: &str) -> Option<String> {
+        if let Some(uri) = self.info.in_scope_namespaces(node).get(prefix) {
+            return Some(uri.clone());
+        }
+        // Child-element positions from the canonical root down to `node`, replayed in the
+        // document: C14N keeps every element of SignedInfo, in order.
+        let mut positions = Vec::new();
+        let mut cur = node;
+        while let Some(parent) = self.info.parent(cur) {
+            positions.push(self.info.child_elements(parent).position(|c| c == cur)?);
+            cur = parent;
+        }
+        let mut there = self.signed_info;
+        for i in positions.into_iter().rev() {
+            there = self.doc.child_elements(there).nth(i)?;
+        }
+        self.doc.in_scope_namespaces(there).get(prefix).cloned()
+    }
+}
+
 fn plan_reference(
-    doc: &Document,
-    info: &Document,
+    signed: &SignedInfoPair<'_>,
     r: NodeId,
     sig: NodeId,
     ids: &HashMap<String, NodeId>,
     policy: &VerifyPolicy,
 ) -> Result<PlannedReference, VerifyError> {
+    let (doc, info) = (signed.doc, signed.info);
     let element = info
         .element(r)
         .ok_or_else(|| malformed(info, r, "not an element"))?;
@@ -465,20 +747,13 @@ fn plan_reference(
             at: doc.describe(target),
         });
     }
-    if policy.require_enveloped && doc.parent(sig) != Some(target) {
-        return Err(VerifyError::NotEnveloped {
-            uri,
-            target: doc.describe(target),
-            parent: doc
-                .parent(sig)
-                .map(|p| doc.describe(p))
-                .unwrap_or_else(|| "the document".into()),
-        });
-    }
 
     let mut children = info.child_elements(r).peekable();
+    // Transforms: at most one enveloped-signature transform, then at most one XPath idiom
+    // (which means the same), then at most one C14N; anything else is refused.
     let mut enveloped = false;
-    let mut enveloped_xpath = false;
+    let mut idiom: Option<Idiom> = None;
+    let mut removes_all_signatures = false;
     let mut c14n: Option<C14nOptions> = None;
     if let Some(t) = children.next_if(|n| {
         info.element(*n)
@@ -495,18 +770,16 @@ fn plan_reference(
         for tr in transforms {
             expect_ds(info, Some(tr), "Transform", t)?;
             let alg = algorithm_of(info, tr)?;
-            if alg == ENVELOPED_SIGNATURE && !enveloped && c14n.is_none() {
+            let recognised = || {
+                xpath::recognise(info, tr, &alg, &|node, prefix| {
+                    signed.namespace_at(node, prefix)
+                })
+            };
+            if alg == ENVELOPED_SIGNATURE && !enveloped && idiom.is_none() && c14n.is_none() {
                 enveloped = true;
-            } else if alg == XPATH_TRANSFORM
-                && enveloped
-                && !enveloped_xpath
-                && c14n.is_none()
-                && is_enveloped_xpath(info, tr)
-            {
-                // Selects exactly what enveloped-signature already removed (xmlsec's and
-                // CryptoPro's GOST documents add it): a no-op after it. Any other XPath is
-                // refused below (general XPath is issue 27).
-                enveloped_xpath = true;
+            } else if let Some(found) = recognised().filter(|_| idiom.is_none() && c14n.is_none()) {
+                removes_all_signatures = found == Idiom::NotAncestorOrSelfSignature;
+                idiom = Some(found);
             } else if let Some(o) = c14n_options(info, tr, &alg).filter(|_| c14n.is_none()) {
                 c14n = Some(o);
             } else {
@@ -530,39 +803,12 @@ fn plan_reference(
     Ok(PlannedReference {
         uri,
         apex,
-        enveloped,
+        enveloped: enveloped || idiom.is_some(),
+        removes_all_signatures,
         c14n,
         digest,
         expected,
     })
-}
-
-/// Whether transform `tr` is `<ds:XPath>not(ancestor-or-self::dsig:Signature)</ds:XPath>`
-/// and nothing else, with the `dsig` prefix bound to the XMLDSig namespace where it is used.
-fn is_enveloped_xpath(info: &Document, tr: NodeId) -> bool {
-    let children: Vec<NodeId> = info
-        .children(tr)
-        .iter()
-        .copied()
-        .filter(|n| !matches!(info.kind(*n), NodeKind::Text(t) if t.trim().is_empty()))
-        .collect();
-    let [xpath] = children.as_slice() else {
-        return false;
-    };
-    if !info
-        .element(*xpath)
-        .is_some_and(|e| e.is(DSIG_NAMESPACE, "XPath"))
-    {
-        return false;
-    }
-    if info.child_elements(*xpath).next().is_some() {
-        return false;
-    }
-    info.text_content(*xpath).trim() == ENVELOPED_XPATH
-        && info
-            .in_scope_namespaces(*xpath)
-            .get("dsig")
-            .is_some_and(|uri| uri == DSIG_NAMESPACE)
 }
 
 /// Puts the signer's certificate first. XMLDSig does not order `X509Data` (§4.5.4: the
@@ -612,6 +858,48 @@ fn key_info_certificates(doc: &Document, key_info: NodeId) -> Result<Vec<Vec<u8>
         }
     }
     Ok(chain)
+}
+
+/// Each reference of `sig` as its `SignedInfo` states it, unverified: the URI and the element
+/// it resolves to (the document element for `""`), for choosing and describing signatures.
+pub(super) fn claimed_targets(
+    doc: &Document,
+    sig: NodeId,
+    ids: &HashMap<String, NodeId>,
+) -> Vec<(String, Option<NodeId>)> {
+    let Some(signed_info) = doc.child(sig, DSIG_NAMESPACE, "SignedInfo") else {
+        return Vec::new();
+    };
+    doc.child_elements(signed_info)
+        .filter_map(|r| doc.element(r).filter(|e| e.is(DSIG_NAMESPACE, "Reference")))
+        .map(|r| {
+            let uri = r.attribute("URI").unwrap_or("(absent)").to_owned();
+            let target = if uri.is_empty() {
+                Some(doc.root())
+            } else {
+                uri.strip_prefix('#').and_then(|id| ids.get(id).copied())
+            };
+            (uri, target)
+        })
+        .collect()
+}
+
+/// The `SignatureMethod` URI `sig` states, unverified (empty when it states none).
+pub(super) fn claimed_method_of(doc: &Document, sig: NodeId) -> String {
+    doc.child(sig, DSIG_NAMESPACE, "SignedInfo")
+        .and_then(|si| doc.child(si, DSIG_NAMESPACE, "SignatureMethod"))
+        .and_then(|m| doc.element(m))
+        .and_then(|e| e.attribute("Algorithm"))
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// The leaf certificate of `sig`'s `KeyInfo/X509Data`, unverified.
+pub(super) fn claimed_certificate_of(doc: &Document, sig: NodeId) -> Option<X509> {
+    let key_info = doc.child(sig, DSIG_NAMESPACE, "KeyInfo")?;
+    let mut chain = key_info_certificates(doc, key_info).ok()?;
+    leaf_first(&mut chain);
+    X509::from_der(chain.first()?).ok()
 }
 
 /// The certificate the document's first signature names as its signer (the leaf of its
@@ -664,8 +952,7 @@ pub fn claimed_signature_method(xml: &[u8]) -> Option<String> {
 }
 
 fn check_signature_value(
-    doc: &Document,
-    key_info: Option<NodeId>,
+    mut chain: Vec<Vec<u8>>,
     trust: &TrustStore,
     policy: &VerifyPolicy,
     scheme: &dyn SignatureScheme,
@@ -677,10 +964,6 @@ fn check_signature_value(
             DsigError::UntrustedSigner("no trusted certificate or key was given".into()).into(),
         );
     }
-    let mut chain = match key_info {
-        Some(ki) => key_info_certificates(doc, ki)?,
-        None => Vec::new(),
-    };
     let verify_with = |key: &PKey<Public>| -> Result<bool, VerifyError> {
         if !scheme.fits(key) {
             return Ok(false);

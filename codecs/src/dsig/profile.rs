@@ -1,0 +1,1070 @@
+//! Named verification profiles: where a signature may sit, what it may sign, and which element
+//! the caller gets back. [`verify_profile`] finds the one signature its profile accepts over
+//! the element the caller names, runs every shared check on it
+//! ([`check_signature`](super::verify)), and returns that element as the exact canonical bytes
+//! that were digested, re-parsed: the caller reads only what was signed.
+//!
+//! - `enveloped`: the signature is a child of the element it signs, every reference names that
+//!   element (`URI=""` for the document element). Default element: the document element.
+//! - `detached-by-id` (Russia's SMEV 3 shape): one reference, `#id`, to the named element; the
+//!   signature sits beside it (or inside it only with the enveloped-signature transform). The
+//!   element must be named.
+//! - `wss` (OASIS WS-Security): the signature is a child of `soap:Header/wsse:Security`; its
+//!   references, by `#id`, sign the named element (default: the one `soap:Body`), and may also
+//!   sign that header's `wsu:Timestamp` and the further elements the caller lists, nothing
+//!   else; the key comes from `X509Data` or a `BinarySecurityToken` in the same header.
+//!
+//! Every profile refuses duplicate identifiers anywhere in the document, a named path that
+//! matches two elements, a signature or a signed element inside `ds:Object` or inside a
+//! signature, and references to ancestors of the signature other than the ones its profile
+//! allows. Signatures elsewhere in the document are neither checked nor trusted here.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use super::keys::TrustStore;
+use super::path::ElementPath;
+use super::verify::{
+    check_signature, claimed_targets, enclosing_object, require_parent, signatures_of, Placement,
+    Target, Verified, VerifyError, VerifyPolicy,
+};
+use super::wss::{self, Soap};
+use super::DSIG_NAMESPACE;
+use crate::xml::{self, Document, NodeId};
+
+/// A verification profile, named as the command line and `node.toml` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Profile {
+    /// `enveloped`: the signature inside the element it signs (the default).
+    #[default]
+    Enveloped,
+    /// `detached-by-id`: the signature beside the element it signs, which it names by `Id`.
+    DetachedById,
+    /// `wss`: WS-Security, the signature in `soap:Header/wsse:Security` signing the `Body`.
+    Wss,
+}
+
+impl Profile {
+    /// Every profile, in the order help texts list them.
+    pub const ALL: [Profile; 3] = [Profile::Enveloped, Profile::DetachedById, Profile::Wss];
+
+    /// The profile's name: `enveloped`, `detached-by-id` or `wss`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Enveloped => "enveloped",
+            Profile::DetachedById => "detached-by-id",
+            Profile::Wss => "wss",
+        }
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A profile name that is not one of [`Profile::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown profile {0:?}; expected one of enveloped, detached-by-id, wss")]
+pub struct UnknownProfile(pub String);
+
+impl FromStr for Profile {
+    type Err = UnknownProfile;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| UnknownProfile(s.to_owned()))
+    }
+}
+
+/// What the caller expects to be signed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Expect {
+    pub profile: Profile,
+    /// The element that must be signed; `None` for the profile's default (enveloped: the
+    /// document element; wss: the SOAP `Body`; detached-by-id has none and refuses).
+    pub element: Option<ElementPath>,
+    /// `wss` only: further elements the signature may also sign (besides the element and the
+    /// header's `wsu:Timestamp`). Other profiles refuse a non-empty list.
+    pub also: Vec<ElementPath>,
+}
+
+impl Expect {
+    pub fn new(profile: Profile) -> Self {
+        Self {
+            profile,
+            element: None,
+            also: Vec::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn element(mut self, path: ElementPath) -> Self {
+        self.element = Some(path);
+        self
+    }
+
+    #[must_use]
+    pub fn also(mut self, path: ElementPath) -> Self {
+        self.also.push(path);
+        self
+    }
+}
+
+/// The element a profile's signature covers: what the caller reads instead of the document.
+#[derive(Debug, Clone)]
+pub struct SignedElement {
+    /// The signature's verdict: signer, algorithm, every reference.
+    pub verified: Verified,
+    /// Where the `ds:Signature` is in the document.
+    pub location: String,
+    /// Path of the signed element in the document.
+    pub path: String,
+    /// The canonical octets of the element that the digest covers.
+    pub canonical: Vec<u8>,
+    /// `canonical`, parsed: the signed element as a document of its own.
+    pub document: Document,
+}
+
+/// Verifies the signature that `expect.profile` accepts over the element `expect` names, and
+/// returns that element as it was signed.
+pub fn verify_profile(
+    doc: &Document,
+    trust: &TrustStore,
+    policy: &VerifyPolicy,
+    expect: &Expect,
+) -> Result<SignedElement, VerifyError> {
+    let profile = expect.profile;
+    if !expect.also.is_empty() && profile != Profile::Wss {
+        return Err(VerifyError::ReferenceNotAccepted {
+            uri: String::new(),
+            target: expect
+                .also
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            profile: profile.to_string(),
+            reason: "only wss signs further parts; name one element".into(),
+        });
+    }
+    let ids = doc.id_index()?;
+    let soap = match profile {
+        Profile::Wss => Some(wss::soap(doc)?),
+        _ => None,
+    };
+    let element = match (&expect.element, profile, &soap) {
+        (Some(path), _, _) => path.resolve(doc).map_err(VerifyError::Element)?,
+        (None, Profile::Enveloped, _) => doc.root(),
+        (None, Profile::Wss, Some(soap)) => soap.body,
+        (None, _, _) => {
+            return Err(VerifyError::ElementRequired {
+                profile: profile.to_string(),
+            })
+        }
+    };
+    refuse_wrapped(doc, element, "the element that must be signed")?;
+    let also = expect
+        .also
+        .iter()
+        .map(|p| p.resolve(doc).map_err(VerifyError::Element))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let all = signatures_of(doc);
+    if all.is_empty() {
+        return Err(VerifyError::NoSignature);
+    }
+    let candidates: Vec<NodeId> = all
+        .iter()
+        .copied()
+        .filter(|s| match (profile, &soap) {
+            (Profile::Enveloped, _) => doc.parent(*s) == Some(element),
+            (Profile::Wss, Some(soap)) => {
+                wss::security_of(doc, soap, *s).is_some() && claims(doc, *s, &ids, element)
+            }
+            _ => claims(doc, *s, &ids, element),
+        })
+        .collect();
+    let sig = match candidates.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(VerifyError::NotCovered {
+                path: doc.describe(element),
+                profile: profile.to_string(),
+                signatures: summary(doc, &all, &ids),
+            })
+        }
+        many => {
+            return Err(VerifyError::MultipleSignatures {
+                count: many.len(),
+                locations: many
+                    .iter()
+                    .map(|n| doc.describe(*n))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    };
+    refuse_wrapped(doc, sig, "the signature")?;
+    let rules = Rules {
+        profile,
+        element: Some(element),
+        also,
+        soap,
+    };
+    let checked = check_signature(doc, sig, &ids, trust, policy, &rules)?;
+    let index = checked
+        .targets
+        .iter()
+        .position(|t| *t == element)
+        .ok_or_else(|| VerifyError::NotCovered {
+            path: doc.describe(element),
+            profile: profile.to_string(),
+            signatures: summary(doc, &all, &ids),
+        })?;
+    let reference = &checked.verified.references[index];
+    let canonical = reference.canonical.clone();
+    let document = xml::parse(&canonical).map_err(|e| VerifyError::Malformed {
+        at: reference.path.clone(),
+        reason: format!("the signed element's canonical form does not parse: {e}"),
+    })?;
+    Ok(SignedElement {
+        location: doc.describe(sig),
+        path: reference.path.clone(),
+        canonical,
+        document,
+        verified: checked.verified,
+    })
+}
+
+/// Whether one of `sig`'s references (as `SignedInfo` states them, before verification)
+/// resolves to `element`.
+pub(super) fn claims(
+    doc: &Document,
+    sig: NodeId,
+    ids: &HashMap<String, NodeId>,
+    element: NodeId,
+) -> bool {
+    claimed_targets(doc, sig, ids)
+        .iter()
+        .any(|(_, t)| *t == Some(element))
+}
+
+/// "signature at X covers Y, Z; …": for refusals that say what the document's signatures do.
+pub(super) fn summary(
+    doc: &Document,
+    signatures: &[NodeId],
+    ids: &HashMap<String, NodeId>,
+) -> String {
+    if signatures.is_empty() {
+        return "the document has no signature".into();
+    }
+    signatures
+        .iter()
+        .map(|s| {
+            let covers = claimed_targets(doc, *s, ids)
+                .iter()
+                .map(|(uri, t)| match t {
+                    Some(t) => doc.path(*t),
+                    None => format!("{uri:?} (unresolved)"),
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("signature at {} covers [{covers}]", doc.describe(*s))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Refuses `node` inside a `ds:Object` or inside any signature.
+pub(super) fn refuse_wrapped(
+    doc: &Document,
+    node: NodeId,
+    what: &'static str,
+) -> Result<(), VerifyError> {
+    if enclosing_object(doc, node).is_some() {
+        return Err(VerifyError::InsideObject {
+            what,
+            at: doc.describe(node),
+        });
+    }
+    let mut cur = doc.parent(node);
+    while let Some(n) = cur {
+        if doc
+            .element(n)
+            .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
+        {
+            return Err(VerifyError::InsideObject {
+                what,
+                at: doc.describe(node),
+            });
+        }
+        cur = doc.parent(n);
+    }
+    Ok(())
+}
+
+/// A profile's placement rules for one signature. `element`: the element that must be signed
+/// (`None` when every signature of a document is checked and each names its own).
+pub(super) struct Rules {
+    pub profile: Profile,
+    pub element: Option<NodeId>,
+    /// `wss`: further elements the caller allows.
+    pub also: Vec<NodeId>,
+    pub soap: Option<Soap>,
+}
+
+impl Rules {
+    fn refuse(&self, doc: &Document, t: &Target<'_>, reason: impl Into<String>) -> VerifyError {
+        VerifyError::ReferenceNotAccepted {
+            uri: t.uri.to_owned(),
+            target: doc.describe(t.node),
+            profile: self.profile.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn misplaced(&self, doc: &Document, sig: NodeId, reason: impl Into<String>) -> VerifyError {
+        VerifyError::SignatureMisplaced {
+            at: doc.describe(sig),
+            profile: self.profile.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn check_enveloped(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        targets: &[Target<'_>],
+    ) -> Result<(), VerifyError> {
+        for t in targets {
+            require_parent(doc, sig, t)?;
+            if !t.excludes_signature {
+                return Err(self.refuse(
+                    doc,
+                    t,
+                    "the element holds the signature, so the reference needs the enveloped-signature transform",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_detached(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        targets: &[Target<'_>],
+    ) -> Result<(), VerifyError> {
+        let [t] = targets else {
+            return Err(self.misplaced(
+                doc,
+                sig,
+                format!(
+                    "detached-by-id accepts one reference, this signature has {}",
+                    targets.len()
+                ),
+            ));
+        };
+        if t.whole_document {
+            return Err(self.refuse(doc, t, "detached-by-id signs an element by \"#id\""));
+        }
+        if let Some(element) = self.element {
+            if t.node != element {
+                return Err(self.refuse(
+                    doc,
+                    t,
+                    format!(
+                        "the element that must be signed is {}",
+                        doc.describe(element)
+                    ),
+                ));
+            }
+        }
+        if doc.is_ancestor_or_self(t.node, sig) && !t.excludes_signature {
+            return Err(self.refuse(
+                doc,
+                t,
+                "it holds the signature (an ancestor of it) and the reference has no enveloped-signature transform",
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_wss(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        targets: &[Target<'_>],
+    ) -> Result<(), VerifyError> {
+        let soap = match &self.soap {
+            Some(soap) => *soap,
+            None => wss::soap(doc)?,
+        };
+        let security = wss::security_of(doc, &soap, sig).ok_or_else(|| {
+            self.misplaced(
+                doc,
+                sig,
+                "a WS-Security signature is a child of soap:Header/wsse:Security",
+            )
+        })?;
+        let timestamps = wss::timestamps(doc, security);
+        if timestamps.len() > 1 {
+            return Err(self.misplaced(
+                doc,
+                sig,
+                format!(
+                    "its Security header has {} wsu:Timestamp elements",
+                    timestamps.len()
+                ),
+            ));
+        }
+        let element = self.element.unwrap_or(soap.body);
+        let mut covers_element = false;
+        for t in targets {
+            if t.whole_document {
+                return Err(self.refuse(
+                    doc,
+                    t,
+                    "WS-Security signs parts by \"#id\", not the whole message",
+                ));
+            }
+            if doc.is_ancestor_or_self(t.node, sig) {
+                return Err(self.refuse(doc, t, "it is an ancestor of the signature"));
+            }
+            if t.node == element {
+                covers_element = true;
+            } else if !timestamps.contains(&t.node) && !self.also.contains(&t.node) {
+                return Err(self.refuse(
+                    doc,
+                    t,
+                    format!(
+                        "accepted are {}, the Security header's wsu:Timestamp and the parts the caller lists",
+                        doc.path(element)
+                    ),
+                ));
+            }
+        }
+        if !covers_element {
+            return Err(VerifyError::NotCovered {
+                path: doc.describe(element),
+                profile: self.profile.to_string(),
+                signatures: format!("the signature at {} does not sign it", doc.describe(sig)),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Placement for Rules {
+    fn check(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        targets: &[Target<'_>],
+    ) -> Result<(), VerifyError> {
+        for t in targets {
+            refuse_wrapped(doc, t.node, "a signed element")?;
+        }
+        match self.profile {
+            Profile::Enveloped => self.check_enveloped(doc, sig, targets),
+            Profile::DetachedById => self.check_detached(doc, sig, targets),
+            Profile::Wss => self.check_wss(doc, sig, targets),
+        }
+    }
+
+    fn certificates(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        key_info: NodeId,
+        ids: &HashMap<String, NodeId>,
+    ) -> Result<Option<Vec<Vec<u8>>>, VerifyError> {
+        if self.profile != Profile::Wss {
+            return Ok(None);
+        }
+        Ok(wss::token_certificate(doc, sig, key_info, ids)?.map(|der| vec![der]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    // Each profile: what it accepts and returns, and the signature-wrapping shapes it refuses
+    // (duplicate ids, the signed element moved, content in `ds:Object`, references to ancestors
+    // of the signature, comments in signed text).
+
+    use super::*;
+    use crate::dsig::path::ResolveError;
+    use crate::dsig::template::{fill, signature, x509_data, ENVELOPED};
+    use crate::dsig::{SigningKey, TrustStore};
+    use crate::dsig::{
+        BASE64_ENCODING, SOAP11_NAMESPACE, SOAP12_NAMESPACE, WSSE_NAMESPACE, X509V3_TOKEN,
+    };
+    use crate::pki::{self_signed_signer, KeyKind};
+
+    struct Signer {
+        key: SigningKey,
+        trust: TrustStore,
+    }
+
+    fn signer(name: &str) -> Signer {
+        let (key, cert) = self_signed_signer(KeyKind::EcP256, name, 30).expect("signer");
+        let mut trust = TrustStore::new();
+        trust.add_certificate(cert);
+        Signer { key, trust }
+    }
+
+    fn check(xml: &str, trust: &TrustStore, expect: &Expect) -> Result<SignedElement, VerifyError> {
+        let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+        verify_profile(&doc, trust, &VerifyPolicy::default(), expect)
+    }
+
+    fn path(p: &str) -> ElementPath {
+        ElementPath::parse(p).expect("path")
+    }
+
+    /// The canonical text of the returned element, for asserting what the caller gets.
+    fn text(s: &SignedElement) -> String {
+        String::from_utf8(s.canonical.clone()).expect("utf-8")
+    }
+
+    #[test]
+    fn profile_names_round_trip_and_an_unknown_one_is_refused_with_the_choices() {
+        for p in Profile::ALL {
+            assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
+        }
+        assert_eq!(Profile::default(), Profile::Enveloped);
+        let e = "wsse".parse::<Profile>().expect_err("unknown");
+        assert_eq!(
+            e.to_string(),
+            "unknown profile \"wsse\"; expected one of enveloped, detached-by-id, wss"
+        );
+    }
+
+    // ---- enveloped ----
+
+    fn enveloped_doc(s: &Signer) -> String {
+        let tmpl = format!(
+            "<Doc><Data Id=\"d\">ok</Data>{}</Doc>",
+            signature(&[("", ENVELOPED)], &x509_data(&s.key))
+        );
+        fill(&tmpl, &[&s.key], &[0])
+    }
+
+    #[test]
+    fn enveloped_returns_the_document_element_as_it_was_signed() {
+        let s = signer("Enveloped signer");
+        let signed = check(&enveloped_doc(&s), &s.trust, &Expect::default()).expect("verifies");
+        assert_eq!(signed.path, "/Doc[1]");
+        assert_eq!(text(&signed), "<Doc><Data Id=\"d\">ok</Data></Doc>");
+        let root = signed.document.root();
+        assert_eq!(
+            signed.document.element(root).map(|e| e.name.local.as_str()),
+            Some("Doc")
+        );
+        assert_eq!(signed.verified.signer.subject, "CN=Enveloped signer");
+        // The element named explicitly is the same.
+        let named = check(
+            &enveloped_doc(&s),
+            &s.trust,
+            &Expect::new(Profile::Enveloped).element(path("/Doc")),
+        )
+        .expect("verifies");
+        assert_eq!(named.canonical, signed.canonical);
+    }
+
+    #[test]
+    fn enveloped_refuses_a_named_element_the_signature_is_not_in() {
+        let s = signer("Enveloped signer");
+        let e = check(
+            &enveloped_doc(&s),
+            &s.trust,
+            &Expect::new(Profile::Enveloped).element(path("/Doc/Data")),
+        )
+        .expect_err("the signature is not in Data");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn enveloped_refuses_duplicate_ids() {
+        let s = signer("Enveloped signer");
+        let attacked = enveloped_doc(&s).replace("<Doc>", "<Doc><Evil Id=\"d\">evil</Evil>");
+        let e = check(&attacked, &s.trust, &Expect::default()).expect_err("refused");
+        assert!(matches!(e, VerifyError::DuplicateId(_)), "{e}");
+    }
+
+    #[test]
+    fn enveloped_refuses_the_signed_element_moved_behind_an_unsigned_one() {
+        let s = signer("Enveloped signer");
+        let tmpl = format!(
+            "<Doc><Data Id=\"d\">ok{}</Data></Doc>",
+            signature(&[("#d", ENVELOPED)], &x509_data(&s.key))
+        );
+        let signed = fill(&tmpl, &[&s.key], &[0]);
+        let expect = Expect::new(Profile::Enveloped).element(path("/Doc/Data"));
+        let ok = check(&signed, &s.trust, &expect).expect("verifies");
+        assert!(text(&ok).contains(">ok</Data>"), "{}", text(&ok));
+        // The signed Data moved into a wrapper, an unsigned Data in its place.
+        let moved = signed
+            .replace("<Doc>", "<Doc><Data>evil</Data><Wrapper>")
+            .replace("</Doc>", "</Wrapper></Doc>");
+        let e = check(&moved, &s.trust, &expect).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        // Both Data siblings: the path is ambiguous.
+        let twice = signed.replace("<Doc>", "<Doc><Data>evil</Data>");
+        let e = check(&twice, &s.trust, &expect).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                VerifyError::Element(ResolveError::Ambiguous { count: 2, .. })
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn enveloped_refuses_the_signed_element_inside_an_object() {
+        let s = signer("Enveloped signer");
+        let tmpl = format!(
+            "<Doc><Data Id=\"d\">ok</Data>{}</Doc>",
+            signature(&[("#d", "")], &x509_data(&s.key))
+        );
+        let signed = fill(&tmpl, &[&s.key], &[0]);
+        // The signed Data carried in the signature's Object, an evil Data where it was.
+        let start = signed.find("<Data").expect("data");
+        let end = signed.find("</Data>").expect("end") + "</Data>".len();
+        let data = &signed[start..end];
+        let attacked = signed.replacen(data, "<Data>evil</Data>", 1).replace(
+            "</ds:Signature>",
+            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
+        );
+        let e = check(
+            &attacked,
+            &s.trust,
+            &Expect::new(Profile::Enveloped).element(path("/Doc/Data")),
+        )
+        .expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        // Naming the element inside the Object is refused as such.
+        let named_inside = check(
+            &attacked,
+            &s.trust,
+            &Expect::new(Profile::Enveloped).element(path(&format!(
+                "/Doc/{{{DSIG_NAMESPACE}}}Signature/{{{DSIG_NAMESPACE}}}Object/Data"
+            ))),
+        )
+        .expect_err("refused");
+        assert!(
+            matches!(named_inside, VerifyError::InsideObject { .. }),
+            "{named_inside}"
+        );
+    }
+
+    #[test]
+    fn enveloped_refuses_a_reference_to_an_ancestor_above_the_signature_parent() {
+        let s = signer("Enveloped signer");
+        let tmpl = format!(
+            "<Doc><Data>ok{}</Data></Doc>",
+            signature(&[("", ENVELOPED)], &x509_data(&s.key))
+        );
+        let signed = fill(&tmpl, &[&s.key], &[0]);
+        let e = check(
+            &signed,
+            &s.trust,
+            &Expect::new(Profile::Enveloped).element(path("/Doc/Data")),
+        )
+        .expect_err("refused");
+        assert!(matches!(e, VerifyError::NotEnveloped { .. }), "{e}");
+    }
+
+    #[test]
+    fn enveloped_refuses_a_reference_to_an_element_other_than_the_signature_parent() {
+        let s = signer("Enveloped signer");
+        let tmpl = format!(
+            "<Doc><Data Id=\"d\">ok</Data>{}</Doc>",
+            signature(&[("#d", ENVELOPED)], &x509_data(&s.key))
+        );
+        let e = check(&fill(&tmpl, &[&s.key], &[0]), &s.trust, &Expect::default())
+            .expect_err("refused");
+        assert!(matches!(e, VerifyError::NotEnveloped { .. }), "{e}");
+    }
+
+    #[test]
+    fn enveloped_refuses_a_comment_splitting_signed_text() {
+        let s = signer("Enveloped signer");
+        let attacked = enveloped_doc(&s).replace(">ok<", ">o<!---->k<");
+        let e = check(&attacked, &s.trust, &Expect::default()).expect_err("refused");
+        assert!(matches!(e, VerifyError::UnsignedComment { .. }), "{e}");
+    }
+
+    // ---- detached-by-id (SMEV 3 shape) ----
+
+    const SMEV: &str = "urn://x-artefacts-smev-gov-ru/services/message-exchange/types/1.1";
+
+    fn smev_path() -> ElementPath {
+        path(&format!(
+            "/{{{SMEV}}}SendRequestRequest/{{{SMEV}}}SenderProvidedRequestData"
+        ))
+    }
+
+    fn smev_doc(s: &Signer, transforms: &str) -> String {
+        let tmpl = format!(
+            "<SendRequestRequest xmlns=\"{SMEV}\"><SenderProvidedRequestData Id=\"SIGNED_BY_CONSUMER\"><MessageID>1</MessageID><Content>ok</Content></SenderProvidedRequestData><CallerInformationSystemSignature>{}</CallerInformationSystemSignature></SendRequestRequest>",
+            signature(&[("#SIGNED_BY_CONSUMER", transforms)], &x509_data(&s.key))
+        );
+        fill(&tmpl, &[&s.key], &[0])
+    }
+
+    fn detached() -> Expect {
+        Expect::new(Profile::DetachedById).element(smev_path())
+    }
+
+    #[test]
+    fn detached_returns_the_element_signed_from_a_sibling() {
+        let s = signer("SMEV consumer");
+        let signed = check(&smev_doc(&s, ""), &s.trust, &detached()).expect("verifies");
+        assert_eq!(
+            signed.path,
+            "/SendRequestRequest[1]/SenderProvidedRequestData[1]"
+        );
+        assert!(
+            text(&signed).starts_with("<SenderProvidedRequestData xmlns=\""),
+            "{}",
+            text(&signed)
+        );
+        assert!(text(&signed).contains("<Content>ok</Content>"));
+        assert!(signed.location.contains("CallerInformationSystemSignature"));
+        // The enveloped-signature transform on a detached reference changes nothing: accepted.
+        check(&smev_doc(&s, ENVELOPED), &s.trust, &detached()).expect("verifies");
+    }
+
+    #[test]
+    fn detached_needs_the_element_named() {
+        let s = signer("SMEV consumer");
+        let e = check(
+            &smev_doc(&s, ""),
+            &s.trust,
+            &Expect::new(Profile::DetachedById),
+        )
+        .expect_err("refused");
+        assert!(matches!(e, VerifyError::ElementRequired { .. }), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "profile detached-by-id needs the element that must be signed (an element path)"
+        );
+    }
+
+    #[test]
+    fn detached_refuses_a_second_reference_and_a_whole_document_reference() {
+        let s = signer("SMEV consumer");
+        let tmpl = format!(
+            "<SendRequestRequest xmlns=\"{SMEV}\"><SenderProvidedRequestData Id=\"a\">ok</SenderProvidedRequestData><Other Id=\"b\">x</Other><Sig>{}</Sig></SendRequestRequest>",
+            signature(&[("#a", ""), ("#b", "")], &x509_data(&s.key))
+        );
+        let e = check(&fill(&tmpl, &[&s.key], &[0]), &s.trust, &detached()).expect_err("refused");
+        assert!(matches!(e, VerifyError::SignatureMisplaced { .. }), "{e}");
+
+        let tmpl = format!(
+            "<SendRequestRequest xmlns=\"{SMEV}\"><Sig>{}</Sig></SendRequestRequest>",
+            signature(&[("", ENVELOPED)], &x509_data(&s.key))
+        );
+        let e = check(
+            &fill(&tmpl, &[&s.key], &[0]),
+            &s.trust,
+            &Expect::new(Profile::DetachedById)
+                .element(path(&format!("/{{{SMEV}}}SendRequestRequest"))),
+        )
+        .expect_err("refused");
+        assert!(matches!(e, VerifyError::ReferenceNotAccepted { .. }), "{e}");
+    }
+
+    #[test]
+    fn detached_refuses_duplicate_ids() {
+        let s = signer("SMEV consumer");
+        let attacked = smev_doc(&s, "").replace(
+            "<CallerInformationSystemSignature>",
+            "<Evil Id=\"SIGNED_BY_CONSUMER\"/><CallerInformationSystemSignature>",
+        );
+        let e = check(&attacked, &s.trust, &detached()).expect_err("refused");
+        assert!(matches!(e, VerifyError::DuplicateId(_)), "{e}");
+    }
+
+    #[test]
+    fn detached_refuses_the_signed_element_moved_or_in_an_object() {
+        let s = signer("SMEV consumer");
+        let signed = smev_doc(&s, "");
+        let start = signed.find("<SenderProvidedRequestData").expect("data");
+        let end = signed.find("</SenderProvidedRequestData>").expect("end")
+            + "</SenderProvidedRequestData>".len();
+        let data = &signed[start..end];
+        let evil = "<SenderProvidedRequestData><MessageID>1</MessageID><Content>evil</Content></SenderProvidedRequestData>";
+        // Moved into a wrapper, an unsigned one in its place.
+        let moved = signed.replacen(data, &format!("{evil}<Wrapper>{data}</Wrapper>"), 1);
+        let e = check(&moved, &s.trust, &detached()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        // Carried in the signature's ds:Object.
+        let in_object = signed.replacen(data, evil, 1).replace(
+            "</ds:Signature>",
+            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
+        );
+        let e = check(&in_object, &s.trust, &detached()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn detached_refuses_a_second_element_at_the_named_path() {
+        let s = signer("SMEV consumer");
+        let twice = smev_doc(&s, "").replace(
+            "<CallerInformationSystemSignature>",
+            "<SenderProvidedRequestData><Content>evil</Content></SenderProvidedRequestData><CallerInformationSystemSignature>",
+        );
+        let e = check(&twice, &s.trust, &detached()).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                VerifyError::Element(ResolveError::Ambiguous { count: 2, .. })
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn detached_refuses_a_reference_to_an_ancestor_without_the_enveloped_transform() {
+        let s = signer("SMEV consumer");
+        let tmpl = format!(
+            "<SendRequestRequest xmlns=\"{SMEV}\"><SenderProvidedRequestData Id=\"a\">ok<Sig>{}</Sig></SenderProvidedRequestData></SendRequestRequest>",
+            signature(&[("#a", "")], &x509_data(&s.key))
+        );
+        let e = check(&fill(&tmpl, &[&s.key], &[0]), &s.trust, &detached()).expect_err("refused");
+        assert!(matches!(e, VerifyError::ReferenceNotAccepted { .. }), "{e}");
+        // With the transform, the signature inside the element it signs is accepted.
+        let tmpl = tmpl.replace("<ds:Transforms>", &format!("<ds:Transforms>{ENVELOPED}"));
+        let ok = check(&fill(&tmpl, &[&s.key], &[0]), &s.trust, &detached()).expect("verifies");
+        assert!(!text(&ok).contains("Signature"), "{}", text(&ok));
+    }
+
+    #[test]
+    fn detached_refuses_a_comment_splitting_signed_text() {
+        let s = signer("SMEV consumer");
+        let attacked = smev_doc(&s, "").replace(">ok<", ">o<!---->k<");
+        let e = check(&attacked, &s.trust, &detached()).expect_err("refused");
+        assert!(matches!(e, VerifyError::UnsignedComment { .. }), "{e}");
+    }
+
+    // ---- wss ----
+
+    const WSU: &str = crate::xml::WSU_NAMESPACE;
+
+    /// A SOAP message (`soap` namespace) whose Security header signs the Body and the Timestamp;
+    /// `token` puts the certificate in a BinarySecurityToken referenced from KeyInfo.
+    fn wss_doc(s: &Signer, soap: &str, token: bool) -> String {
+        let der = s.key.certificate().expect("cert").to_der().expect("der");
+        let (bst, key_info) = if token {
+            (
+                format!(
+                    "<wsse:BinarySecurityToken wsu:Id=\"X509Token\" ValueType=\"{X509V3_TOKEN}\" EncodingType=\"{BASE64_ENCODING}\">{}</wsse:BinarySecurityToken>",
+                    base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der)
+                ),
+                format!(
+                    "<wsse:SecurityTokenReference><wsse:Reference URI=\"#X509Token\" ValueType=\"{X509V3_TOKEN}\"/></wsse:SecurityTokenReference>"
+                ),
+            )
+        } else {
+            (String::new(), x509_data(&s.key))
+        };
+        let tmpl = format!(
+            "<soap:Envelope xmlns:soap=\"{soap}\" xmlns:wsse=\"{WSSE_NAMESPACE}\" xmlns:wsu=\"{WSU}\"><soap:Header><wsse:Security>{bst}<wsu:Timestamp wsu:Id=\"TS\"><wsu:Created>2026-12-08T00:00:00Z</wsu:Created></wsu:Timestamp>{}</wsse:Security></soap:Header><soap:Body wsu:Id=\"Body\"><m:Order xmlns:m=\"urn:m\">ok</m:Order></soap:Body></soap:Envelope>",
+            signature(&[("#Body", ""), ("#TS", "")], &key_info)
+        );
+        fill(&tmpl, &[&s.key], &[0])
+    }
+
+    fn wss() -> Expect {
+        Expect::new(Profile::Wss)
+    }
+
+    #[test]
+    fn wss_returns_the_body_in_soap_11_and_12_with_either_key_info() {
+        let s = signer("WSS client");
+        for soap in [SOAP11_NAMESPACE, SOAP12_NAMESPACE] {
+            for token in [false, true] {
+                let signed = check(&wss_doc(&s, soap, token), &s.trust, &wss())
+                    .unwrap_or_else(|e| panic!("{soap} token={token}: {e}"));
+                assert_eq!(signed.path, "/soap:Envelope[1]/soap:Body[1]");
+                assert!(text(&signed).starts_with("<soap:Body"), "{}", text(&signed));
+                assert!(text(&signed).contains(">ok</m:Order>"));
+                assert_eq!(signed.verified.signer.subject, "CN=WSS client");
+                assert_eq!(signed.verified.references.len(), 2);
+            }
+        }
+        // The Body named explicitly, with the caller's prefix.
+        let named = ElementPath::parse_with("/s:Envelope/s:Body", &[("s", SOAP11_NAMESPACE)])
+            .expect("path");
+        check(
+            &wss_doc(&s, SOAP11_NAMESPACE, true),
+            &s.trust,
+            &wss().element(named),
+        )
+        .expect("verifies");
+    }
+
+    #[test]
+    fn wss_refuses_a_message_that_is_not_soap_or_has_two_bodies() {
+        let s = signer("WSS client");
+        let e = check(&enveloped_doc(&s), &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotSoap { .. }), "{e}");
+        let two = wss_doc(&s, SOAP11_NAMESPACE, false).replace(
+            "</soap:Header>",
+            "</soap:Header><soap:Body><m:Order xmlns:m=\"urn:m\">evil</m:Order></soap:Body>",
+        );
+        let e = check(&two, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotSoap { .. }), "{e}");
+        assert!(e.to_string().contains("2 Body elements"), "{e}");
+    }
+
+    #[test]
+    fn wss_refuses_the_signed_body_wrapped_in_a_header_with_an_unsigned_body_in_place() {
+        let s = signer("WSS client");
+        let signed = wss_doc(&s, SOAP11_NAMESPACE, false);
+        let start = signed.find("<soap:Body").expect("body");
+        let end = signed.find("</soap:Body>").expect("end") + "</soap:Body>".len();
+        let body = &signed[start..end];
+        let attacked = signed
+            .replacen(
+                body,
+                "<soap:Body><m:Order xmlns:m=\"urn:m\">evil</m:Order></soap:Body>",
+                1,
+            )
+            .replace(
+                "</soap:Header>",
+                &format!("<Wrapper>{body}</Wrapper></soap:Header>"),
+            );
+        let e = check(&attacked, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn wss_refuses_duplicate_ids() {
+        let s = signer("WSS client");
+        let attacked = wss_doc(&s, SOAP11_NAMESPACE, false)
+            .replace("<soap:Header>", "<soap:Header><Evil wsu:Id=\"Body\"/>");
+        let e = check(&attacked, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::DuplicateId(_)), "{e}");
+    }
+
+    #[test]
+    fn wss_refuses_a_signature_outside_the_security_header_or_in_an_object() {
+        let s = signer("WSS client");
+        let signed = wss_doc(&s, SOAP11_NAMESPACE, false);
+        let start = signed.find("<ds:Signature").expect("sig");
+        let end = signed.find("</ds:Signature>").expect("end") + "</ds:Signature>".len();
+        let sig = &signed[start..end];
+        let outside = signed
+            .replacen(sig, "", 1)
+            .replace("</soap:Header>", &format!("{sig}</soap:Header>"));
+        let e = check(&outside, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        // Under every-signature checking the misplaced signature is named as such.
+        let doc = crate::xml::parse(outside.as_bytes()).expect("parses");
+        let e = crate::dsig::verify_signatures(
+            &doc,
+            &s.trust,
+            &VerifyPolicy::default(),
+            Profile::Wss,
+            &crate::dsig::Select::All,
+        )
+        .expect_err("refused");
+        match e {
+            VerifyError::InvalidAmong { reason, .. } => {
+                assert!(
+                    matches!(*reason, VerifyError::SignatureMisplaced { .. }),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected InvalidAmong, got {other}"),
+        }
+        // Wrapped in another (decoy) signature's Object inside the Security header.
+        let decoy = format!(
+            "<ds:Signature xmlns:ds=\"{DSIG_NAMESPACE}\"><ds:Object>{sig}</ds:Object></ds:Signature>"
+        );
+        let in_object = signed.replacen(sig, &decoy, 1);
+        let e = check(&in_object, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn wss_refuses_references_outside_body_timestamp_and_listed_parts() {
+        let s = signer("WSS client");
+        let with_part = |refs: &[(&str, &str)]| {
+            let tmpl = format!(
+                "<soap:Envelope xmlns:soap=\"{SOAP11_NAMESPACE}\" xmlns:wsse=\"{WSSE_NAMESPACE}\" xmlns:wsu=\"{WSU}\" wsu:Id=\"Env\"><soap:Header wsu:Id=\"Hdr\"><To wsu:Id=\"To\">urn:to</To><wsse:Security wsu:Id=\"Sec\">{}</wsse:Security></soap:Header><soap:Body wsu:Id=\"Body\">ok</soap:Body></soap:Envelope>",
+                signature(refs, &x509_data(&s.key))
+            );
+            fill(&tmpl, &[&s.key], &[0])
+        };
+        let doc = with_part(&[("#Body", ""), ("#To", "")]);
+        let e = check(&doc, &s.trust, &wss()).expect_err("To not listed");
+        assert!(matches!(e, VerifyError::ReferenceNotAccepted { .. }), "{e}");
+        let to = ElementPath::parse_with("/s:Envelope/s:Header/To", &[("s", SOAP11_NAMESPACE)])
+            .expect("path");
+        check(&doc, &s.trust, &wss().also(to)).expect("To listed");
+        // References to ancestors of the signature, even with the enveloped transform.
+        for id in ["#Sec", "#Hdr", "#Env"] {
+            let doc = with_part(&[("#Body", ""), (id, ENVELOPED)]);
+            let e = check(&doc, &s.trust, &wss()).expect_err("ancestor");
+            assert!(
+                matches!(e, VerifyError::ReferenceNotAccepted { .. }),
+                "{id}: {e}"
+            );
+        }
+        // A signature that does not sign the Body.
+        let doc = with_part(&[("#To", "")]);
+        let e = check(&doc, &s.trust, &wss()).expect_err("no Body");
+        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn wss_refuses_a_token_outside_the_signature_security_header_or_of_another_type() {
+        let s = signer("WSS client");
+        let signed = wss_doc(&s, SOAP11_NAMESPACE, true);
+        let start = signed.find("<wsse:BinarySecurityToken").expect("bst");
+        let end = signed.find("</wsse:BinarySecurityToken>").expect("end")
+            + "</wsse:BinarySecurityToken>".len();
+        let bst = &signed[start..end];
+        let elsewhere = signed.replacen(bst, "", 1).replace(
+            "</soap:Header>",
+            &format!("<Other>{bst}</Other></soap:Header>"),
+        );
+        let e = check(&elsewhere, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::SecurityToken { .. }), "{e}");
+        let other_type =
+            signed.replacen("#X509v3\" EncodingType", "#X509PKIPathv1\" EncodingType", 1);
+        let e = check(&other_type, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::SecurityToken { .. }), "{e}");
+    }
+
+    #[test]
+    fn wss_refuses_a_comment_splitting_signed_text() {
+        let s = signer("WSS client");
+        let attacked = wss_doc(&s, SOAP11_NAMESPACE, false).replace(">ok<", ">o<!---->k<");
+        let e = check(&attacked, &s.trust, &wss()).expect_err("refused");
+        assert!(matches!(e, VerifyError::UnsignedComment { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_profile_other_than_wss_refuses_further_parts() {
+        let s = signer("Enveloped signer");
+        let e = check(
+            &enveloped_doc(&s),
+            &s.trust,
+            &Expect::default().also(path("/Doc/Data")),
+        )
+        .expect_err("refused");
+        assert!(matches!(e, VerifyError::ReferenceNotAccepted { .. }), "{e}");
+    }
+}
