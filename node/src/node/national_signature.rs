@@ -11,7 +11,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
-use tereze_codecs::dsig::{self, TrustStore, Verified, VerifyError, VerifyPolicy, DSIG_NAMESPACE};
+use tereze_codecs::dsig::{
+    self, ElementPath, Outcome, Profile, Select, SignatureReport, TrustStore, Verified,
+    VerifyError, VerifyPolicy, DSIG_NAMESPACE,
+};
 use tereze_codecs::envelope::{NationalSignature, NationalVerdict, SigningTimeSource};
 use tereze_codecs::xml::{self, Document, NodeId, ParseError};
 use tereze_doors::config::{National, SignaturePolicy, SignatureSettings};
@@ -79,6 +82,7 @@ fn add_crl(store: &mut TrustStore, bytes: &[u8]) -> Result<(), String> {
 impl NationalTrust {
     /// Loads `[national.signatures]` (none: an empty trust, every policy `off`).
     pub(crate) fn load(n: &National) -> Result<Self, TrustStoreError> {
+        check_paths(n)?;
         let Some(s) = &n.signatures else {
             return Ok(Self::default());
         };
@@ -114,6 +118,37 @@ impl NationalTrust {
     }
 }
 
+/// Every `signed_element` of the configuration is an element path the verifier reads.
+fn check_paths(n: &National) -> Result<(), TrustStoreError> {
+    let mut all: Vec<(String, &str)> = Vec::new();
+    for (i, c) in n.clients.iter().enumerate() {
+        if let Some(e) = &c.signed_element {
+            all.push((format!("national.client[{i}].signed_element"), e));
+        }
+    }
+    if let Some(s) = &n.signatures {
+        if let Some(e) = &s.signed_element {
+            all.push(("national.signatures.signed_element".into(), e));
+        }
+        for (i, p) in s.partners.iter().enumerate() {
+            if let Some(e) = &p.signed_element {
+                all.push((
+                    format!("national.signatures.partner[{i}].signed_element"),
+                    e,
+                ));
+            }
+        }
+    }
+    for (field, e) in all {
+        ElementPath::parse(e).map_err(|why| TrustStoreError {
+            field,
+            path: e.to_owned(),
+            reason: why.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
 /// What intake goes on with: the document to translate, the records for the envelope, and
 /// whether the original bytes are kept as an attachment.
 #[derive(Debug)]
@@ -131,8 +166,11 @@ pub(crate) enum Failure {
     /// The profile the configuration names has no verifier in this build yet.
     #[error("verification profile {0:?} is not available in this build")]
     Profile(String),
-    /// The signature is good but signs another element than the configured one.
-    #[error("the signature covers {covers}, not {wanted} (the configured signed_element)")]
+    /// The signed_element setting is not an element path (checked at start too).
+    #[error("signed_element: {0}")]
+    Path(String),
+    /// The signatures are good but none signs the element translation must read.
+    #[error("the signatures cover {covers}, not {wanted}")]
     Element { covers: String, wanted: String },
     /// The signed bytes do not parse as a document of their own.
     #[error("the signed element cannot be read as a document: {0}")]
@@ -230,43 +268,108 @@ pub(crate) fn judge(
     match verify_signed(&doc, store.unwrap_or(&empty), &settings) {
         Ok((signed, verified)) => Ok(Judged {
             document: signed,
-            records: verified.iter().map(|v| record_of(v, now)).collect(),
+            records: verified
+                .iter()
+                .map(|(v, covers)| record_of(v, covers, now))
+                .collect(),
             keep_original: true,
         }),
         Err(source) if settings.policy == SignaturePolicy::Require => {
             Err(Refused::Invalid { setting, source })
         }
         Err(failure) => {
-            let claimed = dsig::claimed_signer(&doc);
+            let records = match &failure {
+                Failure::Verify(VerifyError::InvalidAmong { reports, .. }) => reports
+                    .iter()
+                    .filter_map(|r| report_record(r, now))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let records = if records.is_empty() {
+                vec![invalid_record(&doc, &failure, now)]
+            } else {
+                records
+            };
             Ok(Judged {
                 document: without_signatures(&doc),
-                records: vec![NationalSignature {
-                    verdict: NationalVerdict::Invalid(reason_text(&failure)),
-                    covers: None,
-                    signer: claimed.as_ref().map(|c| dsig::subject_of(c)),
-                    issuer: claimed.as_ref().map(|c| dsig::format_name(c.issuer_name())),
-                    serial: claimed.as_ref().and_then(|c| serial_of(c)),
-                    signature_method: dsig::claimed_signature_method(doc.to_xml().as_bytes())
-                        .filter(|m| m.contains(':') && m.len() <= 256),
-                    signing_time: now,
-                    time_source: SigningTimeSource::Intake,
-                }],
+                records,
                 keep_original: true,
             })
         }
     }
 }
 
+/// The record of one signature of a document refused for another's invalidity: valid ones
+/// as such, the invalid one with its reason and the signer it claims; unchecked ones none.
+fn report_record(r: &SignatureReport, now: DateTime<FixedOffset>) -> Option<NationalSignature> {
+    match &r.outcome {
+        Outcome::Valid(v) => Some(record_of(v, &r.covers, now)),
+        Outcome::NotChecked => None,
+        Outcome::Invalid(why) => {
+            let claimed = r.claimed_certificate.as_ref();
+            Some(NationalSignature {
+                verdict: NationalVerdict::Invalid(bounded(&why.to_string(), 1024)),
+                covers: named(&r.covers.join(" "), 512),
+                signer: claimed.and_then(|c| named(&dsig::subject_of(c), 1024)),
+                issuer: claimed.and_then(|c| named(&dsig::format_name(c.issuer_name()), 1024)),
+                serial: claimed.and_then(|c| serial_of(c)),
+                signature_method: Some(r.signature_method.clone())
+                    .filter(|m| m.contains(':') && m.len() <= 256 && !m.contains(' ')),
+                signing_time: now,
+                time_source: SigningTimeSource::Intake,
+            })
+        }
+    }
+}
+
+/// One record for a document whose signature could not be checked at all.
+fn invalid_record(
+    doc: &Document,
+    failure: &Failure,
+    now: DateTime<FixedOffset>,
+) -> NationalSignature {
+    let claimed = dsig::claimed_signer(doc);
+    NationalSignature {
+        verdict: NationalVerdict::Invalid(reason_text(failure)),
+        covers: None,
+        signer: claimed
+            .as_ref()
+            .map(|c| bounded(&dsig::subject_of(c), 1024)),
+        issuer: claimed
+            .as_ref()
+            .map(|c| bounded(&dsig::format_name(c.issuer_name()), 1024)),
+        serial: claimed.as_ref().and_then(|c| serial_of(c)),
+        signature_method: dsig::claimed_signature_method(doc.to_xml().as_bytes())
+            .filter(|m| m.contains(':') && m.len() <= 256 && !m.contains(' ')),
+        signing_time: now,
+        time_source: SigningTimeSource::Intake,
+    }
+}
+
 /// The verifier's words, on one line and within the record's bound.
 fn reason_text(f: &Failure) -> String {
-    let one_line: String = f
-        .to_string()
+    let text = bounded(&f.to_string(), 1024);
+    if text.is_empty() {
+        "the signature is not valid".to_owned()
+    } else {
+        text
+    }
+}
+
+/// `s` bounded, if anything of it is left (a record names nothing rather than an empty name).
+fn named(s: &str, max: usize) -> Option<String> {
+    Some(bounded(s, max)).filter(|s| !s.is_empty())
+}
+
+/// `s` on one line, trimmed, at most `max` characters (cut with an ellipsis).
+fn bounded(s: &str, max: usize) -> String {
+    let one_line: String = s
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
     let trimmed = one_line.trim();
-    match trimmed.char_indices().nth(1000) {
-        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+    match trimmed.char_indices().nth(max - 1) {
+        Some((cut, _)) => format!("{}…", trimmed[..cut].trim_end()),
         None => trimmed.to_owned(),
     }
 }
@@ -282,43 +385,70 @@ fn signatures(doc: &Document) -> Vec<NodeId> {
         .collect()
 }
 
-/// The one call to the verifier: the profile's verification of every signature, and the
-/// signed element (re-parsed from its digested bytes) that translation reads.
+/// A verified signature and the paths of what it signs.
+type Covering = (Verified, Vec<String>);
+
+/// The one call to the verifier: every signature checked under the profile (or, when an
+/// element is named, every signature covering it), and the signed element, re-parsed from its
+/// digested bytes, that translation reads. Several signatures (an inspector's and then the
+/// authority's) give one record each; one invalid among them fails the document.
 fn verify_signed(
     doc: &Document,
     store: &TrustStore,
     settings: &SignatureSettings,
-) -> Result<(Document, Vec<Verified>), Failure> {
-    if settings.profile != "enveloped" {
-        return Err(Failure::Profile(settings.profile.clone()));
-    }
-    let verified = dsig::verify(doc, store, &VerifyPolicy::default())?;
-    let reference = verified
-        .references
-        .first()
-        .ok_or(Failure::Verify(VerifyError::NoSignature))?;
-    if let Some(wanted) = &settings.signed_element {
-        if plain_path(&reference.path) != plain_path(wanted) {
-            return Err(Failure::Element {
-                covers: reference.path.clone(),
-                wanted: wanted.clone(),
-            });
-        }
-    }
+) -> Result<(Document, Vec<Covering>), Failure> {
+    let profile: Profile = settings
+        .profile
+        .parse()
+        .map_err(|_| Failure::Profile(settings.profile.clone()))?;
+    let element = settings
+        .signed_element
+        .as_deref()
+        .map(ElementPath::parse)
+        .transpose()
+        .map_err(|e| Failure::Path(e.to_string()))?;
+    let policy = VerifyPolicy::default();
+    let select = match &element {
+        Some(e) => Select::Covering(e.clone()),
+        None => Select::All,
+    };
+    let reports = dsig::verify_signatures(doc, store, &policy, profile, &select)?;
+    let valid: Vec<Covering> = reports
+        .into_iter()
+        .filter_map(|r| match r.outcome {
+            Outcome::Valid(v) => Some((*v, r.covers)),
+            Outcome::Invalid(_) | Outcome::NotChecked => None,
+        })
+        .collect();
+    // The element translation reads: the named one, else the profile's own (the document
+    // element for `enveloped`), else what the first signature signs.
+    let target = match (&element, profile) {
+        (Some(e), _) => Some(
+            e.resolve(doc)
+                .map(|id| doc.path(id))
+                .map_err(|e| Failure::Verify(VerifyError::Element(e)))?,
+        ),
+        (None, Profile::Enveloped) => Some(doc.path(doc.root())),
+        (None, _) => None,
+    };
+    let reference = valid
+        .iter()
+        .flat_map(|(v, _)| v.references.iter())
+        .find(|r| target.as_ref().is_none_or(|t| &r.path == t))
+        .ok_or_else(|| Failure::Element {
+            covers: valid
+                .iter()
+                .flat_map(|(_, c)| c.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            wanted: target.clone().unwrap_or_default(),
+        })?;
     let signed = reference.document().map_err(Failure::Signed)?;
-    Ok((signed, vec![verified]))
+    Ok((signed, valid))
 }
 
-/// A path without the `[1]` positions the verifier writes, so `/A/B` names `/A[1]/B[1]`.
-fn plain_path(p: &str) -> String {
-    p.split('/')
-        .map(|s| s.strip_suffix("[1]").unwrap_or(s))
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// The record of one verified signature.
-fn record_of(v: &Verified, now: DateTime<FixedOffset>) -> NationalSignature {
+/// The record of one verified signature that signs `covers`.
+fn record_of(v: &Verified, covers: &[String], now: DateTime<FixedOffset>) -> NationalSignature {
     let cert = v.signer.certificate.as_ref();
     let (signing_time, time_source) = match claimed_signing_time(v) {
         Some(t) => (t, SigningTimeSource::Signature),
@@ -326,15 +456,11 @@ fn record_of(v: &Verified, now: DateTime<FixedOffset>) -> NationalSignature {
     };
     NationalSignature {
         verdict: NationalVerdict::Valid,
-        covers: Some(
-            v.references
-                .first()
-                .map(|r| r.path.clone())
-                .unwrap_or_else(|| "/".into()),
-        ),
-        signer: Some(v.signer.subject.clone()),
+        // A valid record names each part; an empty name (an odd certificate) reads as "?".
+        covers: Some(named(&covers.join(" "), 512).unwrap_or_else(|| "/".into())),
+        signer: Some(named(&v.signer.subject, 1024).unwrap_or_else(|| "?".into())),
         issuer: Some(
-            cert.map(|c| dsig::format_name(c.issuer_name()))
+            cert.and_then(|c| named(&dsig::format_name(c.issuer_name()), 1024))
                 .unwrap_or_else(|| "(a trusted bare key)".into()),
         ),
         serial: Some(
@@ -404,4 +530,161 @@ fn without_signatures(doc: &Document) -> Document {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Judging at intake, without a node: each policy, a valid and a changed signature, the
+    //! element that must be signed, and that translation gets only the signed element.
+
+    use super::*;
+    use tereze_codecs::dsig::{SignOptions, SignTarget, SigningKey};
+    use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
+
+    const SAMPLE: &[u8] =
+        include_bytes!("../../../codecs/samples/kz.phytosanitary-certificate/valid-wheat.xml");
+
+    /// A trust with a national CA, and an inspector's key under it.
+    fn trust() -> (NationalTrust, SigningKey) {
+        let spec = |cn: &'static [(&'static str, &'static str)], is_ca| CertificateSpec {
+            subject: cn,
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca,
+        };
+        let ca_key = generate_key(KeyKind::EcP256).expect("key");
+        let ca =
+            issue_certificate(&spec(&[("CN", "National CA")], true), &ca_key, None).expect("CA");
+        let key = generate_key(KeyKind::EcP256).expect("key");
+        let cert = issue_certificate(
+            &spec(&[("CN", "Inspector")], false),
+            &key,
+            Some((&ca, &ca_key)),
+        )
+        .expect("inspector");
+        let mut store = TrustStore::new();
+        store.add_certificate(ca);
+        (
+            NationalTrust {
+                national: Some(store),
+                partners: BTreeMap::new(),
+            },
+            SigningKey::new(key, Some(cert)).expect("signer"),
+        )
+    }
+
+    fn national(lines: &str) -> National {
+        toml::from_str(&format!(
+            "[signatures]\nanchors = [\"ca.pem\"]\n{lines}\n[[client]]\nname = \"c\"\ntoken_file = \"t\"\noperations = [\"submit\"]\n"
+        ))
+        .expect("national")
+    }
+
+    fn signed(key: &SigningKey) -> Document {
+        let mut doc = xml::parse(SAMPLE).expect("sample");
+        dsig::sign_enveloped(
+            &mut doc,
+            &SignTarget::Document,
+            key,
+            &SignOptions::default(),
+        )
+        .expect("signs");
+        xml::parse(doc.to_xml().as_bytes()).expect("reparses")
+    }
+
+    fn now() -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339("2026-11-24T09:30:00+05:00").expect("time")
+    }
+
+    fn judge_with(n: &National, t: &NationalTrust, doc: Document) -> Result<Judged, Refused> {
+        judge(t, n, "c", Some("KZ"), doc, now())
+    }
+
+    #[test]
+    fn a_valid_signature_is_recorded_and_only_the_signed_element_is_translated() {
+        let (t, key) = trust();
+        let j = judge_with(&national(""), &t, signed(&key)).expect("valid");
+        assert!(j.keep_original);
+        let [r] = j.records.as_slice() else {
+            panic!("{:?}", j.records)
+        };
+        assert_eq!(r.verdict, NationalVerdict::Valid);
+        assert_eq!(r.signer.as_deref(), Some("CN=Inspector"));
+        assert_eq!(r.issuer.as_deref(), Some("CN=National CA"));
+        assert!(r.serial.as_ref().is_some_and(|s| !s.is_empty()));
+        assert_eq!(r.time_source, SigningTimeSource::Intake);
+        assert_eq!(r.signing_time, now());
+        assert!(
+            signatures(&j.document).is_empty(),
+            "the signature is not translated"
+        );
+    }
+
+    #[test]
+    fn a_changed_document_is_recorded_invalid_under_verify_and_refused_under_require() {
+        let (t, key) = trust();
+        let text = signed(&key)
+            .to_xml()
+            .replacen("125 000,000", "126 000,000", 1);
+        let changed = || xml::parse(text.as_bytes()).expect("parses");
+        let j = judge_with(&national(""), &t, changed()).expect("recorded");
+        match &j.records[0].verdict {
+            NationalVerdict::Invalid(why) => assert!(why.contains("digest"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(j.records[0].signer.as_deref(), Some("CN=Inspector"));
+        assert!(signatures(&j.document).is_empty());
+        let e = judge_with(&national("policy = \"require\""), &t, changed())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("policy of national.signatures is require") && e.contains("digest"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unsigned_documents_follow_the_policy() {
+        let (t, _) = trust();
+        let unsigned = || xml::parse(SAMPLE).expect("sample");
+        let j = judge_with(&national(""), &t, unsigned()).expect("recorded");
+        assert_eq!(j.records[0].verdict, NationalVerdict::Unsigned);
+        assert!(!j.keep_original);
+        let e = judge_with(&national("policy = \"require\""), &t, unsigned())
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("not signed by its issuing authority"), "{e}");
+        let j = judge_with(&national("policy = \"off\""), &t, unsigned()).expect("off");
+        assert!(j.records.is_empty() && !j.keep_original);
+    }
+
+    #[test]
+    fn a_signature_over_another_element_than_the_named_one_is_not_valid() {
+        let (t, key) = trust();
+        let n = national(
+            "signed_element = \"/{urn:kz:agro:phytosanitary-certificate:1}ФитосанитарныйСертификат/{urn:kz:agro:phytosanitary-certificate:1}Продукция\"",
+        );
+        let j = judge_with(&n, &t, signed(&key)).expect("recorded");
+        assert!(
+            matches!(j.records[0].verdict, NationalVerdict::Invalid(_)),
+            "{:?}",
+            j.records
+        );
+        let n = national(
+            "signed_element = \"/{urn:kz:agro:phytosanitary-certificate:1}ФитосанитарныйСертификат\"",
+        );
+        let j = judge_with(&n, &t, signed(&key)).expect("valid");
+        assert_eq!(j.records[0].verdict, NationalVerdict::Valid);
+    }
+
+    #[test]
+    fn a_signer_outside_the_national_trust_store_is_not_valid() {
+        let (t, _) = trust();
+        let (_, stranger) = trust();
+        let j = judge_with(&national(""), &t, signed(&stranger)).expect("recorded");
+        match &j.records[0].verdict {
+            NationalVerdict::Invalid(why) => assert!(why.contains("not trusted"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
