@@ -429,6 +429,7 @@ fn verify_signed(
                 .map_err(|e| Failure::Verify(VerifyError::Element(e)))?,
         ),
         (None, Profile::Enveloped) => Some(doc.path(doc.root())),
+        (None, Profile::Wss) => soap_body(doc).map(|b| doc.path(b)),
         (None, _) => None,
     };
     let reference = valid
@@ -443,8 +444,38 @@ fn verify_signed(
                 .join(", "),
             wanted: target.clone().unwrap_or_default(),
         })?;
-    let signed = reference.document().map_err(Failure::Signed)?;
+    // The signed bytes, without the signatures they hold (a co-signer's signature covers the
+    // first signer's): each was verified above, and none is content to translate.
+    let signed = without_signatures(&reference.document().map_err(Failure::Signed)?);
+    // A SOAP Body carries the national document as its one child: that is what is translated.
+    let signed = match soap_body(&signed) {
+        Some(body) if body == signed.root() => only_child(&signed, body).unwrap_or(signed),
+        _ => signed,
+    };
     Ok((signed, valid))
+}
+
+/// The SOAP 1.1 or 1.2 `Body` that is the document element or its child.
+fn soap_body(doc: &Document) -> Option<NodeId> {
+    let is_body = |n: NodeId| {
+        doc.element(n).is_some_and(|e| {
+            e.is(dsig::SOAP11_NAMESPACE, "Body") || e.is(dsig::SOAP12_NAMESPACE, "Body")
+        })
+    };
+    let root = doc.root();
+    if is_body(root) {
+        return Some(root);
+    }
+    doc.child_elements(root).find(|n| is_body(*n))
+}
+
+/// The one child element of `parent` as a document of its own (none when there are more).
+fn only_child(doc: &Document, parent: NodeId) -> Option<Document> {
+    let mut children = doc.child_elements(parent);
+    let (Some(child), None) = (children.next(), children.next()) else {
+        return None;
+    };
+    copy_of(doc, child, |_| false)
 }
 
 /// The record of one verified signature that signs `covers`.
@@ -504,32 +535,47 @@ fn claimed_signing_time(v: &Verified) -> Option<DateTime<FixedOffset>> {
     })
 }
 
-/// The document without the signatures directly under its document element: what an
-/// invalidly signed document (recorded, under `verify`) is translated from.
+/// The document without its signatures (at any depth): what a signed document is translated
+/// from once its signatures have been judged (they are not content).
 fn without_signatures(doc: &Document) -> Document {
-    let root = doc.root();
-    let mut top = doc
-        .element(root)
-        .cloned()
-        .unwrap_or_else(|| xml::Element::new(None, "empty", None));
-    top.children.clear();
-    for (prefix, uri) in doc.in_scope_namespaces(root) {
+    let is_signature = |e: &xml::Element| e.is(DSIG_NAMESPACE, "Signature");
+    copy_of(doc, doc.root(), is_signature).unwrap_or_else(|| doc.clone())
+}
+
+/// The element `top` as the document element of a document of its own, with the namespaces in
+/// scope there, without the elements `skip` names (at any depth).
+fn copy_of(doc: &Document, top: NodeId, skip: impl Fn(&xml::Element) -> bool) -> Option<Document> {
+    let mut root = doc.element(top)?.clone();
+    root.children.clear();
+    for (prefix, uri) in doc.in_scope_namespaces(top) {
         let prefix = (!prefix.is_empty()).then_some(prefix);
-        if !top.namespace_decls.iter().any(|d| d.prefix == prefix) {
-            top.namespace_decls.push(xml::NamespaceDecl { prefix, uri });
+        if !root.namespace_decls.iter().any(|d| d.prefix == prefix) {
+            root.namespace_decls
+                .push(xml::NamespaceDecl { prefix, uri });
         }
     }
-    let mut out = Document::with_root(top);
-    let new_root = out.root();
-    for &c in doc.children(root) {
-        let is_signature = doc
-            .element(c)
-            .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"));
-        if !is_signature {
-            out.import(new_root, doc, c);
+    let mut out = Document::with_root(root);
+    // Iterative, as the parser is: no input depth can overflow the stack.
+    let mut stack: Vec<(NodeId, NodeId)> = doc
+        .children(top)
+        .iter()
+        .rev()
+        .map(|c| (*c, out.root()))
+        .collect();
+    while let Some((src, parent)) = stack.pop() {
+        if doc.element(src).is_some_and(&skip) {
+            continue;
+        }
+        let mut kind = doc.kind(src).clone();
+        if let xml::NodeKind::Element(e) = &mut kind {
+            e.children.clear();
+        }
+        let copy = out.append_child(parent, kind);
+        for c in doc.children(src).iter().rev() {
+            stack.push((*c, copy));
         }
     }
-    out
+    Some(out)
 }
 
 #[cfg(test)]
@@ -546,6 +592,16 @@ mod tests {
 
     /// A trust with a national CA, and an inspector's key under it.
     fn trust() -> (NationalTrust, SigningKey) {
+        let (t, key, _) = trust_and_key();
+        (t, key)
+    }
+
+    /// [`trust`], and the inspector's private key (for `xmlsec1`).
+    fn trust_and_key() -> (
+        NationalTrust,
+        SigningKey,
+        openssl::pkey::PKey<openssl::pkey::Private>,
+    ) {
         let spec = |cn: &'static [(&'static str, &'static str)], is_ca| CertificateSpec {
             subject: cn,
             not_before_days: -1,
@@ -569,7 +625,8 @@ mod tests {
                 national: Some(store),
                 partners: BTreeMap::new(),
             },
-            SigningKey::new(key, Some(cert)).expect("signer"),
+            SigningKey::new(key.clone(), Some(cert)).expect("signer"),
+            key,
         )
     }
 
@@ -686,5 +743,172 @@ mod tests {
             NationalVerdict::Invalid(why) => assert!(why.contains("not trusted"), "{why}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// The sample in a SOAP envelope whose `Body` (by `wsu:Id`) `xmlsec1` signed from
+    /// `wsse:Security`, with the inspector's key.
+    fn wss_signed(
+        key: &SigningKey,
+        private: &openssl::pkey::PKeyRef<openssl::pkey::Private>,
+    ) -> Document {
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path();
+        let pem = |b: Vec<u8>| String::from_utf8(b).expect("PEM");
+        let cert = key.certificate().expect("certificate");
+        std::fs::write(d.join("k.pem"), pem(cert.to_pem().expect("PEM"))).expect("write");
+        let private = private.private_key_to_pem_pkcs8().expect("PEM");
+        std::fs::write(d.join("k.key"), private).expect("write");
+        let sample = std::str::from_utf8(SAMPLE).expect("UTF-8");
+        let body = sample.split_once("?>").map_or(sample, |(_, b)| b).trim();
+        let template = format!(
+            r##"<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" xmlns:wsse="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd" xmlns:wsu="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><soap:Header><wsse:Security><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/><ds:Reference URI="#body"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature></wsse:Security></soap:Header><soap:Body wsu:Id="body">{body}</soap:Body></soap:Envelope>"##
+        );
+        std::fs::write(d.join("t.xml"), template).expect("write");
+        let out = std::process::Command::new("xmlsec1")
+            .current_dir(d)
+            .args([
+                "--sign",
+                "--privkey-pem",
+                "k.key,k.pem",
+                "--id-attr:Id",
+                "http://schemas.xmlsoap.org/soap/envelope/:Body",
+                "--output",
+                "s.xml",
+                "t.xml",
+            ])
+            .output()
+            .expect("xmlsec1 runs (scripts/setup installs it)");
+        assert!(
+            out.status.success(),
+            "xmlsec1: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        xml::parse(&std::fs::read(d.join("s.xml")).expect("signed")).expect("parses")
+    }
+
+    #[test]
+    fn a_ws_security_signature_gives_the_document_in_the_signed_body() {
+        let (t, key, private) = trust_and_key();
+        let signed = wss_signed(&key, &private);
+        let j = judge_with(&national("profile = \"wss\""), &t, signed.clone()).expect("valid");
+        assert_eq!(
+            j.records[0].verdict,
+            NationalVerdict::Valid,
+            "{:?}",
+            j.records
+        );
+        assert!(j.records[0]
+            .covers
+            .as_deref()
+            .is_some_and(|c| c.contains("Body")));
+        let root = j.document.element(j.document.root()).expect("root");
+        assert!(
+            root.is(
+                "urn:kz:agro:phytosanitary-certificate:1",
+                "ФитосанитарныйСертификат"
+            ),
+            "translation reads the certificate inside the signed Body: {}",
+            root.name
+        );
+        // The same document under the enveloped profile is not validly signed.
+        let j = judge_with(&national(""), &t, signed).expect("recorded");
+        assert!(matches!(j.records[0].verdict, NationalVerdict::Invalid(_)));
+    }
+
+    /// Runs `xmlsec1 --sign` in `dir` with the key files `k.key`/`k.pem` on `input`, signing
+    /// the signature `node` (by its `Id`), into `output`.
+    fn xmlsec1_sign(dir: &std::path::Path, input: &str, node: &str, output: &str) {
+        let out = std::process::Command::new("xmlsec1")
+            .current_dir(dir)
+            .args([
+                "--sign",
+                "--privkey-pem",
+                "k.key,k.pem",
+                "--id-attr:Id",
+                "Signature",
+                "--id-attr:Id",
+                "urn:kz:agro:phytosanitary-certificate:1:Продукция",
+            ])
+            .args(["--node-id", node, "--output", output, input])
+            .output()
+            .expect("xmlsec1 runs (scripts/setup installs it)");
+        assert!(
+            out.status.success(),
+            "xmlsec1: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    #[test]
+    fn a_certificate_co_signed_by_inspector_and_authority_gives_two_records() {
+        let (t, key, private) = trust_and_key();
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path();
+        let cert = key.certificate().expect("certificate");
+        std::fs::write(d.join("k.pem"), cert.to_pem().expect("PEM")).expect("write");
+        std::fs::write(
+            d.join("k.key"),
+            private.private_key_to_pem_pkcs8().expect("PEM"),
+        )
+        .expect("write");
+        // The inspector signs the goods (by Id), then the authority the whole certificate,
+        // the inspector's signature included.
+        let signature = |id: &str, uri: &str| {
+            format!(
+                r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#" Id="{id}"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"/><ds:Reference URI="{uri}"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue/></ds:Reference></ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo></ds:Signature>"##
+            )
+        };
+        let sample = std::str::from_utf8(SAMPLE).expect("UTF-8").replacen(
+            "<Продукция>",
+            "<Продукция Id=\"goods\">",
+            1,
+        );
+        let goods_end = sample.find("</Продукция>").expect("goods");
+        let end = sample.rfind("</").expect("end tag");
+        let template = format!(
+            "{}{}{}{}{}",
+            &sample[..goods_end],
+            signature("inspector", "#goods"),
+            &sample[goods_end..end],
+            signature("authority", ""),
+            &sample[end..]
+        );
+        std::fs::write(d.join("t.xml"), template).expect("write");
+        xmlsec1_sign(d, "t.xml", "inspector", "one.xml");
+        xmlsec1_sign(d, "one.xml", "authority", "two.xml");
+        let text = std::fs::read_to_string(d.join("two.xml")).expect("signed");
+        let doc = xml::parse(text.as_bytes()).expect("parses");
+        let j = judge_with(&national(""), &t, doc).expect("valid");
+        assert_eq!(j.records.len(), 2, "{:?}", j.records);
+        assert!(j.records[0]
+            .covers
+            .as_deref()
+            .is_some_and(|c| c.ends_with("Продукция[1]")));
+        assert!(
+            j.records
+                .iter()
+                .all(|r| r.verdict == NationalVerdict::Valid),
+            "{:?}",
+            j.records
+        );
+        assert!(
+            signatures(&j.document).is_empty(),
+            "no signature is translated"
+        );
+
+        // The authority's signature broken: each recorded with its own verdict.
+        let start = text.find(r#"Id="authority""#).expect("authority");
+        let value = start + text[start..].find("<ds:SignatureValue>").expect("value") + 19;
+        let mut broken = text.clone();
+        let flip = if &text[value..value + 1] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        broken.replace_range(value..value + 1, flip);
+        let doc = xml::parse(broken.as_bytes()).expect("parses");
+        let j = judge_with(&national(""), &t, doc).expect("recorded");
+        let verdicts: Vec<&str> = j.records.iter().map(|r| r.verdict.as_str()).collect();
+        assert_eq!(verdicts, ["valid", "invalid"], "{:?}", j.records);
     }
 }
