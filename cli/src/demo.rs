@@ -104,8 +104,8 @@ const SCENARIOS: &[Scenario] = &[
         from: "BY",
         to: "KG",
         authority: "SW",
-        format: "eaeu.export-declaration",
-        document: include_bytes!("../../codecs/samples/eaeu.export-declaration/valid-grain.xml"),
+        format: "by.export-declaration",
+        document: include_bytes!("../../codecs/samples/by.export-declaration/valid-apples.xml"),
         route: "via hub EEC",
     },
     Scenario {
@@ -120,17 +120,17 @@ const SCENARIOS: &[Scenario] = &[
         from: "KG",
         to: "BY",
         authority: "SW",
-        format: "eaeu.certificate-of-origin",
-        document: include_bytes!("../../codecs/samples/eaeu.certificate-of-origin/valid-grain.xml"),
+        format: "kg.certificate-of-origin",
+        document: include_bytes!("../../codecs/samples/kg.certificate-of-origin/valid-onions.xml"),
         route: "direct",
     },
     Scenario {
         from: "AM",
         to: "RU",
         authority: "RSHN",
-        format: "eaeu.phytosanitary-certificate",
+        format: "am.phytosanitary-certificate",
         document: include_bytes!(
-            "../../codecs/samples/eaeu.phytosanitary-certificate/valid-wheat.xml"
+            "../../codecs/samples/am.phytosanitary-certificate/valid-apples.xml"
         ),
         route: "direct",
     },

@@ -809,6 +809,56 @@ mod tests {
         }
     }
 
+    /// The columns of the Armenian, Belarusian and Kyrgyz forms and of the partner state Viet Nam
+    /// (data/SOURCES.md): each state's own code list where it differs from the union's.
+    #[test]
+    fn member_and_partner_columns_both_ways() {
+        let d = Directories::builtin();
+        let on = d.today();
+        for (dir, country, national, union) in [
+            (COUNTRIES, "AM", "RUS", "RU"),
+            (COUNTRIES, "AM", "ARM", "AM"),
+            (COUNTRIES, "BY", "RU", "RU"),
+            (COUNTRIES, "KG", "398", "KZ"),
+            (COUNTRIES, "VN", "VN", "VN"),
+            (CURRENCIES, "AM", "USD", "USD"),
+            (CURRENCIES, "BY", "933", "BYN"),
+            (CURRENCIES, "KG", "417", "KGS"),
+            (UNITS, "AM", "KGM", "166"),
+            (UNITS, "BY", "166", "166"),
+            (UNITS, "KG", "кг", "166"),
+            (UNITS, "VN", "TNE", "168"),
+            (TRANSPORT, "AM", "30", "30"),
+            (TRANSPORT, "KG", "АВТО-П", "31"),
+            (TRANSPORT, "VN", "1", "10"),
+            (TRANSPORT, "VN", "7", "71"),
+            (PROCEDURES, "BY", "10", "10"),
+            (PROCEDURES, "KG", "ЭК10", "10"),
+            (DOCUMENTS, "AM", "PHYTO-AM", "01011"),
+        ] {
+            assert_eq!(
+                on.union_code(dir, country, national),
+                Ok(union),
+                "{dir} {country}"
+            );
+            assert_eq!(
+                on.national_code(dir, country, union),
+                Ok(national),
+                "{dir} {country}"
+            );
+        }
+        // UN/ECE Rec. 19 has one code for road: the union's tractor-and-trailer codes have no
+        // Vietnamese code, and saying so is the answer, never a guess.
+        assert_eq!(
+            on.national_code(TRANSPORT, "VN", "31"),
+            Err(LookupError::NoNationalCode {
+                directory: TRANSPORT.into(),
+                country: "VN".into(),
+                code: "31".into()
+            })
+        );
+    }
+
     #[test]
     fn procedures_transport_and_documents_both_ways() {
         let d = Directories::builtin();
@@ -878,15 +928,20 @@ mod tests {
             d.today().union_code(COUNTRIES, "KZ", "999"),
             Err(nc(COUNTRIES, "KZ", "999"))
         );
-        // No BY column yet: both directions say so.
+        // A state without a column (Uzbekistan has no form here): both directions say so.
         assert_eq!(
-            d.today().national_code(COUNTRIES, "BY", "KZ"),
+            d.today().national_code(COUNTRIES, "UZ", "KZ"),
             Err(LookupError::NoNationalCode {
                 directory: COUNTRIES.into(),
-                country: "BY".into(),
+                country: "UZ".into(),
                 code: "KZ".into()
             })
         );
+        assert_eq!(
+            d.today().union_code(UNITS, "UZ", "кг"),
+            Err(nc(UNITS, "UZ", "кг"))
+        );
+        // A code of another state's column is not one of this state's.
         assert_eq!(
             d.today().union_code(UNITS, "BY", "кг"),
             Err(nc(UNITS, "BY", "кг"))

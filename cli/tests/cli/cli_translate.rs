@@ -37,6 +37,39 @@ fn list_shows_eaeu_and_national_formats() {
 }
 
 #[test]
+fn list_shows_the_forms_of_all_five_member_states_and_the_partner() {
+    let d = Dir::new();
+    let out = d.tereze(&["translate", "--list"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let list = stdout(&out);
+    for state in ["AM", "BY", "KG", "KZ", "RU", "VN"] {
+        let prefix = state.to_ascii_lowercase();
+        for document in [
+            "export-declaration",
+            "phytosanitary-certificate",
+            "certificate-of-origin",
+            "veterinary-certificate",
+        ] {
+            // Viet Nam, a partner state, has its phytosanitary certificate only.
+            if state == "VN" && document != "phytosanitary-certificate" {
+                continue;
+            }
+            let id = format!("{prefix}.{document}");
+            let line = list
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(id.as_str()))
+                .unwrap_or_else(|| panic!("{id} missing from:\n{list}"));
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(
+                cols.get(1..4),
+                Some(&["national", state, &format!("eaeu.{document}")[..]][..]),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
 fn national_to_eaeu_and_on_to_another_state() {
     let d = Dir::new();
     let kz = sample("kz.export-declaration", "valid-grain.xml");

@@ -105,6 +105,23 @@ impl ElementPath {
         }
     }
 
+    /// The path of `node` in `doc` (which may match other elements too).
+    pub fn of(doc: &Document, node: NodeId) -> Self {
+        let mut steps = Vec::new();
+        let mut cur = Some(node);
+        while let Some(n) = cur {
+            if let Some(e) = doc.element(n) {
+                steps.push(Step {
+                    namespace: e.namespace.clone(),
+                    local: e.name.local.clone(),
+                });
+            }
+            cur = doc.parent(n);
+        }
+        steps.reverse();
+        Self { steps }
+    }
+
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
@@ -310,6 +327,7 @@ mod tests {
         let b = ElementPath::parse("/a/{urn:s}b").expect("path");
         let found = b.resolve(&doc).expect("one b");
         assert!(b.names(&doc, found));
+        assert_eq!(ElementPath::of(&doc, found), b);
         assert!(matches!(
             ElementPath::parse("/a/b").expect("path").resolve(&doc),
             Err(ResolveError::NotFound { .. })

@@ -132,6 +132,20 @@ pub struct SignedElement {
 
 /// Verifies the signature that `expect.profile` accepts over the element `expect` names, and
 /// returns that element as it was signed.
+///
+/// ```no_run
+/// use tereze_codecs::dsig::{verify_profile, Expect, Profile, TrustStore, VerifyPolicy};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let doc = tereze_codecs::xml::parse(&std::fs::read("message.xml")?)?;
+/// let mut trust = TrustStore::new();
+/// trust.add_pem(&std::fs::read("ca.pem")?)?;
+/// let body = verify_profile(&doc, &trust, &VerifyPolicy::default(), &Expect::new(Profile::Wss))?;
+/// println!("{} signed {}", body.verified.signer.subject, body.path);
+/// let signed = &body.document; // read this, never `doc`
+/// # let _ = signed;
+/// # Ok(())
+/// # }
+/// ```
 pub fn verify_profile(
     doc: &Document,
     trust: &TrustStore,
@@ -386,12 +400,39 @@ impl Rules {
                 ));
             }
         }
-        if doc.is_ancestor_or_self(t.node, sig) && !t.excludes_signature {
+        let inside = doc.is_ancestor_or_self(t.node, sig);
+        if inside && !t.excludes_signature {
             return Err(self.refuse(
                 doc,
                 t,
                 "it holds the signature (an ancestor of it) and the reference has no enveloped-signature transform",
             ));
+        }
+        // Beside: a sibling of the signature, or of the element holding it (SMEV 3's
+        // CallerInformationSystemSignature beside SenderProvidedRequestData). A signed element
+        // anywhere else is one moved away from where the message is read.
+        let holder = doc.parent(sig);
+        let beside = doc
+            .parent(t.node)
+            .is_some_and(|p| holder == Some(p) || holder.and_then(|h| doc.parent(h)) == Some(p));
+        if !inside && !beside {
+            return Err(self.refuse(
+                doc,
+                t,
+                "detached-by-id signs an element beside the signature (a sibling of it or of the element holding it)",
+            ));
+        }
+        // Without a named element, the signed one must at least be the only element at its
+        // path: an unsigned copy beside it is what a reader by path would take.
+        if self.element.is_none() {
+            let path = ElementPath::of(doc, t.node);
+            if path.resolve(doc) != Ok(t.node) {
+                return Err(self.refuse(
+                    doc,
+                    t,
+                    format!("another element has the same path {path}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -814,6 +855,48 @@ mod tests {
         );
         let e = check(&in_object, &s.trust, &detached()).expect_err("refused");
         assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+    }
+
+    #[test]
+    fn detached_without_a_named_element_refuses_the_signed_element_moved() {
+        // Every signature checked, so no element is named: the signed element must still sit
+        // beside the signature and be the only one at its path.
+        let s = signer("SMEV consumer");
+        let signed = smev_doc(&s, "");
+        let all = |xml: &str| {
+            let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+            crate::dsig::verify_signatures(
+                &doc,
+                &s.trust,
+                &VerifyPolicy::default(),
+                Profile::DetachedById,
+                &crate::dsig::Select::All,
+            )
+        };
+        let reports = all(&signed).expect("verifies");
+        assert_eq!(
+            reports[0].covers,
+            ["/SendRequestRequest[1]/SenderProvidedRequestData[1]"]
+        );
+        let start = signed.find("<SenderProvidedRequestData").expect("data");
+        let end = signed.find("</SenderProvidedRequestData>").expect("end")
+            + "</SenderProvidedRequestData>".len();
+        let data = &signed[start..end];
+        let evil = "<SenderProvidedRequestData><Content>evil</Content></SenderProvidedRequestData>";
+        let moved_to_end = signed.replacen(data, evil, 1).replace(
+            "</SendRequestRequest>",
+            &format!("{data}</SendRequestRequest>"),
+        );
+        let wrapped = signed.replacen(data, &format!("{evil}<Wrapper>{data}</Wrapper>"), 1);
+        for attacked in [moved_to_end, wrapped] {
+            match all(&attacked).expect_err("refused") {
+                VerifyError::InvalidAmong { reason, .. } => assert!(
+                    matches!(*reason, VerifyError::ReferenceNotAccepted { .. }),
+                    "{reason}"
+                ),
+                other => panic!("expected InvalidAmong, got {other}"),
+            }
+        }
     }
 
     #[test]

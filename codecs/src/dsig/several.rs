@@ -44,6 +44,12 @@ pub fn verify_signatures(
     if all.is_empty() {
         return Err(VerifyError::NoSignature);
     }
+    if all.len() > policy.max_signatures {
+        return Err(VerifyError::TooManySignatures {
+            count: all.len(),
+            limit: policy.max_signatures,
+        });
+    }
     let soap = match profile {
         Profile::Wss => Some(wss::soap(doc)?),
         _ => None,
@@ -304,6 +310,22 @@ mod tests {
             check(&broken, &trust, &whole),
             Err(VerifyError::InvalidAmong { .. })
         ));
+    }
+
+    #[test]
+    fn signatures_over_the_limit_are_refused_before_any_is_verified() {
+        let (keys, trust) = signers(&["Inspector", "Authority"]);
+        let doc = crate::xml::parse(cosigned(&keys).as_bytes()).expect("parses");
+        let policy = VerifyPolicy {
+            max_signatures: 1,
+            ..VerifyPolicy::default()
+        };
+        let e = verify_signatures(&doc, &trust, &policy, Profile::Enveloped, &Select::All)
+            .expect_err("refused");
+        assert!(
+            matches!(e, VerifyError::TooManySignatures { count: 2, limit: 1 }),
+            "{e}"
+        );
     }
 
     #[test]

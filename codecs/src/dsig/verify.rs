@@ -30,14 +30,19 @@ const EXC_NAMESPACE: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 pub struct VerifyPolicy {
     /// Accept SHA-1 digests and signatures (old documents only).
     pub allow_sha1: bool,
-    /// Every reference must name the `Signature`'s parent element (the document element for
-    /// `URI=""`). Refuses detached same-document references, the shape wrapping attacks use.
+    /// [`verify`] only: every reference must name the `Signature`'s parent element (the
+    /// document element for `URI=""`). Refuses detached same-document references, the shape
+    /// wrapping attacks use. The profiles ([`verify_profile`](super::verify_profile)) have
+    /// their own placement rules and ignore it.
     pub require_enveloped: bool,
     /// Accept comments that split signed text. Same-document references never sign comments,
     /// so by default a comment next to non-whitespace text inside signed content is refused.
     pub allow_unsigned_comments: bool,
     pub max_references: usize,
     pub max_transforms: usize,
+    /// [`verify_signatures`](super::verify_signatures): at most this many signatures in a
+    /// document, each verified in full (a bound on the work one document can ask for).
+    pub max_signatures: usize,
     /// Time (Unix seconds) at which the signer's certificate must be valid; `None` for now.
     pub at: Option<i64>,
     pub algorithms: Algorithms,
@@ -51,6 +56,7 @@ impl Default for VerifyPolicy {
             allow_unsigned_comments: false,
             max_references: 16,
             max_transforms: 4,
+            max_signatures: 16,
             at: None,
             algorithms: Algorithms::default(),
         }
@@ -196,6 +202,8 @@ pub enum VerifyError {
         target: String,
         parent: String,
     },
+    #[error("{count} signatures, over the limit of {limit}")]
+    TooManySignatures { count: usize, limit: usize },
     #[error("{count} references, over the limit of {limit}")]
     TooManyReferences { count: usize, limit: usize },
     #[error("{count} transforms in reference {uri:?}, over the limit of {limit}")]
@@ -584,10 +592,10 @@ pub(super) fn check_signature(
     for p in &planned {
         if p.removes_all_signatures {
             let apex = p.apex.unwrap_or(doc.root());
-            if let Some(other) = signatures_of(doc)
-                .into_iter()
-                .find(|s| *s != sig && doc.is_ancestor_or_self(apex, *s))
-            {
+            if let Some(other) = signatures_of(doc).into_iter().find(|s| {
+                // One inside this signature is removed either way.
+                doc.is_ancestor_or_self(apex, *s) && !doc.is_ancestor_or_self(sig, *s)
+            }) {
                 return Err(VerifyError::XPathOverOtherSignature {
                     uri: p.uri.clone(),
                     other: doc.describe(other),

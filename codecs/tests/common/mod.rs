@@ -86,6 +86,29 @@ impl Pki {
         t
     }
 
+    /// Issues a further signer under the same CA (subject `C=KZ, O=Tereze test, CN=<cn>`) and
+    /// writes it as `<name>.key` and `<name>.pem`, for documents with several signers.
+    pub fn add_signer(&self, name: &str, cn: &str, kind: KeyKind) -> (X509, PKey<Private>) {
+        let key = generate_key(kind).expect("signer key");
+        let cert = issue_certificate(
+            &CertificateSpec {
+                subject: &[("C", "KZ"), ("O", "Tereze test"), ("CN", cn)],
+                not_before_days: -1,
+                not_after_days: 30,
+                is_ca: false,
+            },
+            &key,
+            Some((&self.ca, &self.ca_key)),
+        )
+        .expect("signer certificate");
+        self.write(&format!("{name}.pem"), &cert.to_pem().expect("pem"));
+        self.write(
+            &format!("{name}.key"),
+            &key.private_key_to_pem_pkcs8().expect("pem"),
+        );
+        (cert, key)
+    }
+
     pub fn write(&self, name: &str, content: &[u8]) -> PathBuf {
         let p = self.path(name);
         std::fs::write(&p, content).expect("write");
@@ -110,6 +133,21 @@ pub fn xmlsec1() -> Command {
 /// Signs a template (a document holding an empty `ds:Signature`) with xmlsec1 and the signer's
 /// key and certificate, and returns the signed document.
 pub fn xmlsec1_sign(pki: &Pki, tmpl: &str, id_attr: Option<&str>) -> String {
+    let ids: Vec<(&str, &str)> = id_attr.map(|node| ("Id", node)).into_iter().collect();
+    xmlsec1_sign_as(pki, "signer", tmpl, &ids, None)
+}
+
+/// Signs a template with xmlsec1 as the signer written as `<signer>.key`/`<signer>.pem` in the
+/// PKI's directory. `id_attrs` are `(attribute, [namespace:]element)` pairs for xmlsec1's
+/// `--id-attr`; `node_xpath` picks which empty `ds:Signature` to fill when there are several
+/// (xmlsec1 otherwise takes the first in document order).
+pub fn xmlsec1_sign_as(
+    pki: &Pki,
+    signer: &str,
+    tmpl: &str,
+    id_attrs: &[(&str, &str)],
+    node_xpath: Option<&str>,
+) -> String {
     let input = pki.write("template.xml", tmpl.as_bytes());
     let output = pki.path("xmlsec1-signed.xml");
     let mut c = xmlsec1();
@@ -117,13 +155,16 @@ pub fn xmlsec1_sign(pki: &Pki, tmpl: &str, id_attr: Option<&str>) -> String {
         .arg("--privkey-pem")
         .arg(format!(
             "{},{}",
-            pki.path("signer.key").display(),
-            pki.path("signer.pem").display()
+            pki.path(&format!("{signer}.key")).display(),
+            pki.path(&format!("{signer}.pem")).display()
         ))
         .arg("--output")
         .arg(&output);
-    if let Some(node) = id_attr {
-        c.arg("--id-attr:Id").arg(node);
+    for (attr, node) in id_attrs {
+        c.arg(format!("--id-attr:{attr}")).arg(node);
+    }
+    if let Some(xpath) = node_xpath {
+        c.arg("--node-xpath").arg(xpath);
     }
     let out = run(c.arg(&input));
     assert!(out.status.success(), "xmlsec1 --sign: {}", text(&out));

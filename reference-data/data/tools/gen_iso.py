@@ -156,12 +156,14 @@ def names(ru, kk, en):
     return "{ " + ", ".join(parts) + " }"
 
 
-def entry(code, ru, kk, en, kz, ru_code):
+def entry(code, ru, kk, en, columns):
+    """`columns`: (state, national code) pairs in the order written."""
+    national = ", ".join(f"{state} = [{q(c)}]" for state, c in columns)
     return (
         "[[entry]]\n"
         f"code = {q(code)}\n"
         f"names = {names(ru, kk, en)}\n"
-        f"national = {{ KZ = [{q(kz)}], RU = [{q(ru_code)}] }}\n"
+        f"national = {{ {national} }}\n"
     )
 
 
@@ -187,13 +189,16 @@ def countries(version):
             e = c["name"]
         if not k:
             no_kk.append(a2)
-        out.append(entry(a2, r, k, e, num, a2))
+        a3 = c["alpha_3"]
+        # KZ, KG: numeric; RU, BY and the partner VN: alpha-2; AM: alpha-3 (data/SOURCES.md).
+        cols = [("KZ", num), ("RU", a2), ("AM", a3), ("BY", a2), ("KG", num), ("VN", a2)]
+        out.append(entry(a2, r, k, e, cols))
     missing = set(PINNED_COUNTRIES) - {c["alpha_2"] for c in data}
     assert not missing, missing
     header = (
         'id = "P.CLS.019"\n'
         'name = "Classifier of the countries of the world"\n'
-        f"source = {q(f'Union codes: ISO 3166-1 alpha-2. KZ column: ISO 3166-1 numeric, as Kazakhstan' + chr(39) + f's national forms use. RU column: alpha-2. Codes and English short names: Debian package iso-codes {version} (iso_3166-1.json); Russian and Kazakh names: its ru and kk translations, except the 20 entries first written by hand (data/SOURCES.md; regenerate with data/tools/gen_iso.py). ' + PLACEHOLDER)}\n"
+        f"source = {q(f'Union codes: ISO 3166-1 alpha-2. KZ and KG columns: ISO 3166-1 numeric, as Kazakhstan' + chr(39) + f's and Kyrgyzstan' + chr(39) + f's national forms use. RU and BY columns: alpha-2. AM column: alpha-3. VN column (the partner state Viet Nam): alpha-2, as the IPPC ePhyto harmonised terms require. Codes and English short names: Debian package iso-codes {version} (iso_3166-1.json); Russian and Kazakh names: its ru and kk translations, except the 20 entries first written by hand (data/SOURCES.md; regenerate with data/tools/gen_iso.py). ' + PLACEHOLDER)}\n"
     )
     return header + "".join("\n" + e for e in out), len(out), no_kk
 
@@ -222,7 +227,9 @@ def currencies(version):
                     sys.exit(f"{a3}: no Russian name in the package; add one to RU_FIXES")
             k = translate(kk, c["name"])
             e = c["name"]
-        text = entry(a3, r, k, e, num, a3)
+        # KZ, BY, KG: numeric; RU, AM and the partner VN: alphabetic (data/SOURCES.md).
+        cols = [("KZ", num), ("RU", a3), ("AM", a3), ("BY", num), ("KG", num), ("VN", a3)]
+        text = entry(a3, r, k, e, cols)
         if a3 in WITHDRAWN:
             text += f"valid_to = {q(WITHDRAWN[a3])}\n"
         out.append(text)
@@ -231,7 +238,7 @@ def currencies(version):
     header = (
         'id = "P.CLS.022"\n'
         'name = "Classifier of currencies"\n'
-        f"source = {q(f'Union codes: ISO 4217 alphabetic. KZ column: ISO 4217 numeric. RU column: alphabetic. Codes and English names: Debian package iso-codes {version} (iso_4217.json; withdrawn HRK ends on 2022-12-31); Russian names: its ru translation, some supplied by hand; Kazakh names only on the 14 entries first written by hand (data/SOURCES.md; regenerate with data/tools/gen_iso.py). ' + PLACEHOLDER)}\n"
+        f"source = {q(f'Union codes: ISO 4217 alphabetic. KZ, BY and KG columns: ISO 4217 numeric. RU, AM and VN (the partner state Viet Nam) columns: alphabetic. Codes and English names: Debian package iso-codes {version} (iso_4217.json; withdrawn HRK ends on 2022-12-31); Russian names: its ru translation, some supplied by hand; Kazakh names only on the 14 entries first written by hand (data/SOURCES.md; regenerate with data/tools/gen_iso.py). ' + PLACEHOLDER)}\n"
     )
     return header + "".join("\n" + e for e in out), len(out), fixed
 
