@@ -119,9 +119,10 @@ pub(crate) fn run(args: RecogniseArgs) -> Result<(), Failure> {
         .transpose()?;
     let bytes = crate::common::read_input(&args.file)?;
     // The sender is whoever the envelope names; the signature decides whether that holds.
-    let claimed = xml::parse(&bytes)
+    let parsed =
+        xml::parse(&bytes).map_err(|e| Failure::Input(format!("{}:{e}", args.file.display())))?;
+    let claimed = tereze_codecs::envelope::Envelope::from_document(&parsed)
         .ok()
-        .and_then(|d| tereze_codecs::envelope::Envelope::from_document(&d).ok())
         .map(|e| e.header.sender.country)
         .ok_or_else(|| {
             Failure::Input(format!(

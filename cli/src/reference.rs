@@ -744,6 +744,24 @@ fn read_rows(
         bar.set_position(done);
         bar.set_message(format!("{rows} rows"));
     };
+    // XML is decoded by the one parser's decoder (any encoding it reads, its refusals in its
+    // words); the import's own reader then reads UTF-8.
+    let decoded = match format {
+        InputFormat::Xml => {
+            let limits = tereze_codecs::xml::Limits {
+                max_bytes: usize::MAX,
+                ..tereze_codecs::xml::Limits::default()
+            };
+            match tereze_codecs::xml::to_utf8(&bytes, &limits)
+                .map_err(|e| Failure::Input(format!("{}:{e}", file.display())))?
+            {
+                std::borrow::Cow::Owned(text) => Some(text.into_bytes()),
+                std::borrow::Cow::Borrowed(_) => None,
+            }
+        }
+        _ => None,
+    };
+    let bytes = decoded.unwrap_or(bytes);
     let rows = import::read(format, &bytes, m, &mut on_progress)
         .map_err(|e| Failure::Input(format!("{}: {e}", file.display())))?;
     bar.finish_and_clear();

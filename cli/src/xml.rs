@@ -1,12 +1,12 @@
 //! `tereze xml c14n|sign|verify`.
 
+mod verify;
+
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
-use tereze_codecs::dsig::{
-    self, DigestMethod, RsaPadding, SignOptions, SignTarget, TrustStore, VerifyPolicy,
-};
+use tereze_codecs::dsig::{self, DigestMethod, RsaPadding, SignOptions, SignTarget};
 use tereze_codecs::xml::{Document, Limits};
 
 use crate::common::Failure;
@@ -26,7 +26,7 @@ pub(crate) enum XmlCommand {
         /// ("#default" names the default namespace).
         #[arg(long, value_name = "PREFIXES", requires = "exclusive")]
         prefixes: Option<String>,
-        /// Canonicalise only the element with this identifier (Id, ID, id or wsu:Id).
+        /// Canonicalise only the element with this identifier (Id, ID, id, wsu:Id or xml:id).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
         /// The XML document ("-" for stdin).
@@ -42,7 +42,7 @@ pub(crate) enum XmlCommand {
     Sign {
         #[command(flatten)]
         key: crate::keys::SigningKeyArgs,
-        /// Sign only the element with this identifier (Id, ID, id or wsu:Id).
+        /// Sign only the element with this identifier (Id, ID, id, wsu:Id or xml:id).
         #[arg(long, value_name = "ID")]
         id: Option<String>,
         /// Digest for the reference and the signature: sha256 (the default), sha384 or sha512
@@ -58,22 +58,30 @@ pub(crate) enum XmlCommand {
         #[command(flatten)]
         limits: LimitArgs,
     },
-    /// Verify the one enveloped signature in FILE.
+    /// Verify the signatures in FILE and report each: where it is, the signer (subject, serial,
+    /// issuer), the algorithm, what it covers, valid or invalid and why.
     ///
-    /// Exit 0 and the signer's subject on stdout when valid; exit 1 and the reason on stderr
-    /// when invalid; exit 2 on usage or parse errors.
+    /// One line per signature on stdout (`--format json`: one JSON object). Exit 0 when every
+    /// signature checked is valid; exit 1 when one is not or the document is refused (the
+    /// reason also on stderr); exit 2 on usage, unreadable input or parse errors.
+    ///
+    /// Which signatures are checked: with one signature and no option, that one (under
+    /// --profile enveloped, whatever element it envelops); with --element, the one signature
+    /// the profile accepts over that element; with several signatures, or --all, every one (a
+    /// single invalid one refuses the document); with --covering, only those signing that
+    /// element.
+    ///
+    /// Examples:
+    ///   tereze xml verify --trusted ca.pem signed.xml
+    ///   tereze xml verify --trusted root.pem --untrusted issuing-ca.pem --crl issuing-ca.crl
+    ///       --at 2025-06-30 archived.xml
+    ///   tereze xml verify --trusted ca.pem --profile wss --signed-out body.xml message.xml
+    ///   tereze xml verify --trusted ca.pem --ns c=urn:example:certificate
+    ///       --covering /c:Certificate/c:Inspection certificate.xml
+    #[command(verbatim_doc_comment)]
     Verify {
-        /// A trusted certificate (the signer's or an issuing CA's) or public key, PEM. Repeat
-        /// for several.
-        #[arg(long, value_name = "PEM", required = true)]
-        trusted: Vec<PathBuf>,
-        /// Accept SHA-1 digests and signatures (old documents only).
-        #[arg(long)]
-        allow_sha1: bool,
-        /// Also write the signed content (the exact canonical bytes the signature covers) to
-        /// this file: read that, not the original document.
-        #[arg(long, value_name = "FILE")]
-        signed_out: Option<PathBuf>,
+        #[command(flatten)]
+        args: verify::VerifyArgs,
         /// The signed XML document ("-" for stdin).
         file: PathBuf,
         #[command(flatten)]
@@ -186,37 +194,9 @@ pub(crate) fn run(cmd: XmlCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::Input(format!("{}: cannot sign: {e}", file.display())))?;
             crate::common::write_stdout(doc.to_xml().as_bytes())
         }
-        XmlCommand::Verify {
-            trusted,
-            allow_sha1,
-            signed_out,
-            file,
-            limits,
-        } => {
-            let mut trust = TrustStore::new();
-            for t in &trusted {
-                trust
-                    .add_pem(&crate::common::read_input(t)?)
-                    .map_err(|e| Failure::Input(format!("{}: {e}", t.display())))?;
-            }
+        XmlCommand::Verify { args, file, limits } => {
             let doc = load(&file, &limits)?;
-            let policy = VerifyPolicy {
-                allow_sha1,
-                ..VerifyPolicy::default()
-            };
-            let verified = dsig::verify(&doc, &trust, &policy).map_err(|e| {
-                Failure::Verdict(format!("{}: invalid signature: {e}", file.display()))
-            })?;
-            if let Some(out) = signed_out {
-                let bytes: Vec<u8> = verified
-                    .references
-                    .iter()
-                    .flat_map(|r| r.canonical.iter().copied())
-                    .collect();
-                std::fs::write(&out, bytes)
-                    .map_err(|e| Failure::Input(format!("{}: cannot write: {e}", out.display())))?;
-            }
-            crate::common::write_stdout(format!("{}\n", verified.signer.subject).as_bytes())
+            verify::run(&args, &file, &doc)
         }
     }
 }

@@ -323,3 +323,63 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     );
     assert!(out.is_empty(), "{out}");
 }
+
+#[test]
+fn an_xml_import_in_windows_1251_reads_as_its_utf8_original() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    std::fs::write(d.join("units.toml"), MAPPING).expect("mapping");
+    let doc = |declared: &str| {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"{declared}\"?>\n<units>\n  <row okei=\"9991\" \
+             name_en=\"Test unit\" name_ru=\"Тестовая единица\" kz=\"тед\" rec20=\"ZTU\" \
+             from=\"2026-01-01\"/>\n</units>\n"
+        )
+    };
+    let import = |name: &str, bytes: &[u8]| {
+        let file = d.join(format!("{name}.xml"));
+        std::fs::write(&file, bytes).expect("xml");
+        let out = d.join(format!("{name}.toml"));
+        let (code, _, err) = tereze(&[
+            "ref",
+            "import",
+            "--directory",
+            "P.CLS.025",
+            "--mapping",
+            arg(&d.join("units.toml")),
+            "--out",
+            arg(&out),
+            arg(&file),
+        ]);
+        // The draft without its issue time, which differs between two imports.
+        let draft: String = std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.starts_with("issued_at"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        (code, err, draft, file)
+    };
+    let (code, err, utf8, _) = import("utf8", doc("UTF-8").as_bytes());
+    assert_eq!(code, 0, "{err}");
+    assert!(utf8.contains("Тестовая единица"), "{utf8}");
+    let in_1251 = |declared: &str| {
+        encoding_rs::WINDOWS_1251
+            .encode(&doc(declared))
+            .0
+            .into_owned()
+    };
+    let bytes = in_1251("windows-1251");
+    let (code, err, cp1251, _) = import("cp1251", &bytes);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cp1251, utf8, "the same draft from the windows-1251 file");
+    // Declared UTF-8, the same bytes are refused in the parser's words after the file name.
+    let wrong = in_1251("UTF-8");
+    let said = tereze_codecs::xml::parse(&wrong)
+        .map(|_| ())
+        .expect_err("not UTF-8")
+        .to_string();
+    let (code, err, _, file) = import("wrong", &wrong);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(&format!("{}:{said}", file.display())), "{err}");
+}

@@ -17,5 +17,6 @@ mod cli_reference;
 mod cli_translate;
 mod cli_trust;
 mod cli_xml;
+mod cli_xml_verify;
 mod deploy;
 mod devpki;

@@ -15,6 +15,7 @@ mod attachments;
 mod audit;
 mod conformance;
 mod console;
+mod encodings;
 mod events;
 mod exchange_security;
 mod gost;

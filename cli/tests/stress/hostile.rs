@@ -920,7 +920,7 @@ async fn barrage(net: &Net, target: &str, round: usize) -> (Matrix, Stored) {
                 "a DOCTYPE is not accepted"
             }
             a if a.contains("nesting") => "nested too deeply",
-            a if a.contains("UTF-8") => "not UTF-8",
+            a if a.contains("UTF-8") => "not valid UTF-8",
             _ => "no records to import: no <row> elements",
         };
         // The register is CSV or JSON: an XML file is read as CSV and fails on its header.

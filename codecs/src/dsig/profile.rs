@@ -17,7 +17,9 @@
 //! Every profile refuses duplicate identifiers anywhere in the document, a named path that
 //! matches two elements, a signature or a signed element inside `ds:Object` or inside a
 //! signature, and references to ancestors of the signature other than the ones its profile
-//! allows. Signatures elsewhere in the document are neither checked nor trusted here.
+//! allows. Signatures elsewhere in the document are neither checked nor trusted here. When no
+//! signature fits, the refusal is the most specific one the document allows (see
+//! `none_accepted`): what the sender must fix, not only "nothing covers it".
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,8 +28,8 @@ use std::str::FromStr;
 use super::keys::TrustStore;
 use super::path::ElementPath;
 use super::verify::{
-    check_signature, claimed_targets, enclosing_object, require_parent, signatures_of, Placement,
-    Target, Verified, VerifyError, VerifyPolicy,
+    check_signature, claimed_targets, enclosing_object, multiple_signatures, read_signature,
+    require_parent, signatures_of, Placement, Target, Verified, VerifyError, VerifyPolicy,
 };
 use super::wss::{self, Soap};
 use super::DSIG_NAMESPACE;
@@ -153,76 +155,20 @@ pub fn verify_profile(
     expect: &Expect,
 ) -> Result<SignedElement, VerifyError> {
     let profile = expect.profile;
-    if !expect.also.is_empty() && profile != Profile::Wss {
-        return Err(VerifyError::ReferenceNotAccepted {
-            uri: String::new(),
-            target: expect
-                .also
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", "),
-            profile: profile.to_string(),
-            reason: "only wss signs further parts; name one element".into(),
-        });
-    }
+    refuse_also_outside_wss(expect)?;
     let ids = doc.id_index()?;
     let soap = match profile {
         Profile::Wss => Some(wss::soap(doc)?),
         _ => None,
     };
-    let element = match (&expect.element, profile, &soap) {
-        (Some(path), _, _) => path.resolve(doc).map_err(VerifyError::Element)?,
-        (None, Profile::Enveloped, _) => doc.root(),
-        (None, Profile::Wss, Some(soap)) => soap.body,
-        (None, _, _) => {
-            return Err(VerifyError::ElementRequired {
-                profile: profile.to_string(),
-            })
-        }
-    };
+    let element = named_element(doc, expect, soap.as_ref())?;
     refuse_wrapped(doc, element, "the element that must be signed")?;
     let also = expect
         .also
         .iter()
         .map(|p| p.resolve(doc).map_err(VerifyError::Element))
         .collect::<Result<Vec<_>, _>>()?;
-
-    let all = signatures_of(doc);
-    if all.is_empty() {
-        return Err(VerifyError::NoSignature);
-    }
-    let candidates: Vec<NodeId> = all
-        .iter()
-        .copied()
-        .filter(|s| match (profile, &soap) {
-            (Profile::Enveloped, _) => doc.parent(*s) == Some(element),
-            (Profile::Wss, Some(soap)) => {
-                wss::security_of(doc, soap, *s).is_some() && claims(doc, *s, &ids, element)
-            }
-            _ => claims(doc, *s, &ids, element),
-        })
-        .collect();
-    let sig = match candidates.as_slice() {
-        [one] => *one,
-        [] => {
-            return Err(VerifyError::NotCovered {
-                path: doc.describe(element),
-                profile: profile.to_string(),
-                signatures: summary(doc, &all, &ids),
-            })
-        }
-        many => {
-            return Err(VerifyError::MultipleSignatures {
-                count: many.len(),
-                locations: many
-                    .iter()
-                    .map(|n| doc.describe(*n))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
-    };
+    let sig = choose_signature(doc, &ids, policy, profile, element, soap.as_ref())?;
     refuse_wrapped(doc, sig, "the signature")?;
     let rules = Rules {
         profile,
@@ -231,6 +177,8 @@ pub fn verify_profile(
         soap,
     };
     let checked = check_signature(doc, sig, &ids, trust, policy, &rules)?;
+    // Each profile's rules refuse a signature that does not sign `element`, so it is found;
+    // the error is for a rule that someday forgets to.
     let index = checked
         .targets
         .iter()
@@ -238,7 +186,7 @@ pub fn verify_profile(
         .ok_or_else(|| VerifyError::NotCovered {
             path: doc.describe(element),
             profile: profile.to_string(),
-            signatures: summary(doc, &all, &ids),
+            signatures: summary(doc, &[sig], &ids),
         })?;
     let reference = &checked.verified.references[index];
     let canonical = reference.canonical.clone();
@@ -255,6 +203,127 @@ pub fn verify_profile(
     })
 }
 
+/// `Expect::also` lists further parts a WS-Security signature may sign; the other profiles
+/// sign one element, so a list there is a caller's mistake, not something to ignore.
+fn refuse_also_outside_wss(expect: &Expect) -> Result<(), VerifyError> {
+    if expect.also.is_empty() || expect.profile == Profile::Wss {
+        return Ok(());
+    }
+    Err(VerifyError::ReferenceNotAccepted {
+        uri: String::new(),
+        target: expect
+            .also
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        profile: expect.profile.to_string(),
+        reason: "only wss signs further parts; name one element".into(),
+    })
+}
+
+/// The element that must be signed: the one `expect` names, or the profile's default.
+fn named_element(
+    doc: &Document,
+    expect: &Expect,
+    soap: Option<&Soap>,
+) -> Result<NodeId, VerifyError> {
+    match (&expect.element, expect.profile, soap) {
+        (Some(path), _, _) => path.resolve(doc).map_err(VerifyError::Element),
+        (None, Profile::Enveloped, _) => Ok(doc.root()),
+        (None, Profile::Wss, Some(soap)) => Ok(soap.body),
+        (None, profile, _) => Err(VerifyError::ElementRequired {
+            profile: profile.to_string(),
+        }),
+    }
+}
+
+/// The one signature of `profile`'s shape over `element`: enveloped, a child of it; wss, one
+/// in `wsse:Security` claiming it; detached-by-id, one claiming it. Two are refused rather
+/// than one picked, since which one a reader means is then a guess.
+fn choose_signature(
+    doc: &Document,
+    ids: &HashMap<String, NodeId>,
+    policy: &VerifyPolicy,
+    profile: Profile,
+    element: NodeId,
+    soap: Option<&Soap>,
+) -> Result<NodeId, VerifyError> {
+    let all = signatures_of(doc);
+    if all.is_empty() {
+        return Err(VerifyError::NoSignature);
+    }
+    let claiming: Vec<NodeId> = all
+        .iter()
+        .copied()
+        .filter(|s| claims(doc, *s, ids, element))
+        .collect();
+    let candidates: Vec<NodeId> = match (profile, soap) {
+        (Profile::Enveloped, _) => all
+            .iter()
+            .copied()
+            .filter(|s| doc.parent(*s) == Some(element))
+            .collect(),
+        (Profile::Wss, Some(soap)) => claiming
+            .iter()
+            .copied()
+            .filter(|s| wss::security_of(doc, soap, *s).is_some())
+            .collect(),
+        _ => claiming.clone(),
+    };
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(none_accepted(
+            doc, ids, policy, profile, element, &all, &claiming,
+        )),
+        many => Err(multiple_signatures(doc, many)),
+    }
+}
+
+/// Why no signature of `profile`'s shape covers `element`, as specifically as the document
+/// allows, since the reason is what the sender must fix: a signature that signs the element
+/// from inside a `ds:Object` is wrapped; a WS-Security one that signs it from outside
+/// `wsse:Security` is misplaced, not missing; a document whose only signature would be
+/// refused under any profile (its algorithm, its reference URI, its structure) is refused for
+/// that, as [`verify`](super::verify) refuses it; otherwise no signature covers the element,
+/// and the refusal says what the signatures do cover. `claiming`: the signatures whose
+/// references resolve to `element` (none when the caller already checks those itself).
+pub(super) fn none_accepted(
+    doc: &Document,
+    ids: &HashMap<String, NodeId>,
+    policy: &VerifyPolicy,
+    profile: Profile,
+    element: NodeId,
+    all: &[NodeId],
+    claiming: &[NodeId],
+) -> VerifyError {
+    if let Some(sig) = claiming.first() {
+        if let Err(e) = refuse_wrapped(doc, *sig, "the signature") {
+            return e;
+        }
+        if profile == Profile::Wss {
+            return VerifyError::SignatureMisplaced {
+                at: doc.describe(*sig),
+                profile: profile.to_string(),
+                reason: WSS_PLACE.into(),
+            };
+        }
+    }
+    if let [only] = all {
+        if let Err(e) = read_signature(doc, *only, ids, policy) {
+            return e;
+        }
+    }
+    VerifyError::NotCovered {
+        path: doc.describe(element),
+        profile: profile.to_string(),
+        signatures: summary(doc, all, ids),
+    }
+}
+
+/// Where a WS-Security signature must be, for refusals of one that is elsewhere.
+const WSS_PLACE: &str = "a WS-Security signature is a child of soap:Header/wsse:Security";
+
 /// Whether one of `sig`'s references (as `SignedInfo` states them, before verification)
 /// resolves to `element`.
 pub(super) fn claims(
@@ -269,11 +338,7 @@ pub(super) fn claims(
 }
 
 /// "signature at X covers Y, Z; …": for refusals that say what the document's signatures do.
-pub(super) fn summary(
-    doc: &Document,
-    signatures: &[NodeId],
-    ids: &HashMap<String, NodeId>,
-) -> String {
+fn summary(doc: &Document, signatures: &[NodeId], ids: &HashMap<String, NodeId>) -> String {
     if signatures.is_empty() {
         return "the document has no signature".into();
     }
@@ -350,6 +415,8 @@ impl Rules {
         }
     }
 
+    /// `enveloped`: every reference names the signature's parent and removes the signature
+    /// from what it digests.
     fn check_enveloped(
         &self,
         doc: &Document,
@@ -369,6 +436,8 @@ impl Rules {
         Ok(())
     }
 
+    /// `detached-by-id`: exactly one reference, by `#id`, to the named element (when one is
+    /// named), in a place [`Self::check_detached_place`] accepts.
     fn check_detached(
         &self,
         doc: &Document,
@@ -400,6 +469,18 @@ impl Rules {
                 ));
             }
         }
+        self.check_detached_place(doc, sig, t)
+    }
+
+    /// Where a detached-by-id signed element may be: beside its signature, or holding it with
+    /// the signature removed from what is digested; with no element named, also the only
+    /// element at its path.
+    fn check_detached_place(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        t: &Target<'_>,
+    ) -> Result<(), VerifyError> {
         let inside = doc.is_ancestor_or_self(t.node, sig);
         if inside && !t.excludes_signature {
             return Err(self.refuse(
@@ -437,6 +518,9 @@ impl Rules {
         Ok(())
     }
 
+    /// `wss`: the signature a child of `soap:Header/wsse:Security` with at most one
+    /// `wsu:Timestamp`, each reference one [`Self::check_wss_target`] accepts, the element among
+    /// them.
     fn check_wss(
         &self,
         doc: &Document,
@@ -447,13 +531,8 @@ impl Rules {
             Some(soap) => *soap,
             None => wss::soap(doc)?,
         };
-        let security = wss::security_of(doc, &soap, sig).ok_or_else(|| {
-            self.misplaced(
-                doc,
-                sig,
-                "a WS-Security signature is a child of soap:Header/wsse:Security",
-            )
-        })?;
+        let security =
+            wss::security_of(doc, &soap, sig).ok_or_else(|| self.misplaced(doc, sig, WSS_PLACE))?;
         let timestamps = wss::timestamps(doc, security);
         if timestamps.len() > 1 {
             return Err(self.misplaced(
@@ -466,37 +545,49 @@ impl Rules {
             ));
         }
         let element = self.element.unwrap_or(soap.body);
-        let mut covers_element = false;
         for t in targets {
-            if t.whole_document {
-                return Err(self.refuse(
-                    doc,
-                    t,
-                    "WS-Security signs parts by \"#id\", not the whole message",
-                ));
-            }
-            if doc.is_ancestor_or_self(t.node, sig) {
-                return Err(self.refuse(doc, t, "it is an ancestor of the signature"));
-            }
-            if t.node == element {
-                covers_element = true;
-            } else if !timestamps.contains(&t.node) && !self.also.contains(&t.node) {
-                return Err(self.refuse(
-                    doc,
-                    t,
-                    format!(
-                        "accepted are {}, the Security header's wsu:Timestamp and the parts the caller lists",
-                        doc.path(element)
-                    ),
-                ));
-            }
+            self.check_wss_target(doc, sig, t, element, &timestamps)?;
         }
-        if !covers_element {
+        if !targets.iter().any(|t| t.node == element) {
             return Err(VerifyError::NotCovered {
                 path: doc.describe(element),
                 profile: self.profile.to_string(),
                 signatures: format!("the signature at {} does not sign it", doc.describe(sig)),
             });
+        }
+        Ok(())
+    }
+
+    /// One WS-Security reference: by `#id`, never to an ancestor of the signature (that would
+    /// sign the header it sits in), and only to `element`, the header's `wsu:Timestamp` or a
+    /// part the caller listed.
+    fn check_wss_target(
+        &self,
+        doc: &Document,
+        sig: NodeId,
+        t: &Target<'_>,
+        element: NodeId,
+        timestamps: &[NodeId],
+    ) -> Result<(), VerifyError> {
+        if t.whole_document {
+            return Err(self.refuse(
+                doc,
+                t,
+                "WS-Security signs parts by \"#id\", not the whole message",
+            ));
+        }
+        if doc.is_ancestor_or_self(t.node, sig) {
+            return Err(self.refuse(doc, t, "it is an ancestor of the signature"));
+        }
+        if t.node != element && !timestamps.contains(&t.node) && !self.also.contains(&t.node) {
+            return Err(self.refuse(
+                doc,
+                t,
+                format!(
+                    "accepted are {}, the Security header's wsu:Timestamp and the parts the caller lists",
+                    doc.path(element)
+                ),
+            ));
         }
         Ok(())
     }
@@ -569,6 +660,22 @@ mod tests {
         ElementPath::parse(p).expect("path")
     }
 
+    /// The text of the first element that starts with `open` and ends with `close` in `xml`.
+    fn span<'a>(xml: &'a str, open: &str, close: &str) -> &'a str {
+        let start = xml.find(open).expect("the element");
+        let end = xml[start..].find(close).expect("its end") + start + close.len();
+        &xml[start..end]
+    }
+
+    /// `signed` with the element `data` carried in its signature's `ds:Object` and `evil` in
+    /// its place: the classic wrapping of signed content in the signature.
+    fn carried_in_object(signed: &str, data: &str, evil: &str) -> String {
+        signed.replacen(data, evil, 1).replace(
+            "</ds:Signature>",
+            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
+        )
+    }
+
     /// The canonical text of the returned element, for asserting what the caller gets.
     fn text(s: &SignedElement) -> String {
         String::from_utf8(s.canonical.clone()).expect("utf-8")
@@ -585,6 +692,55 @@ mod tests {
             e.to_string(),
             "unknown profile \"wsse\"; expected one of enveloped, detached-by-id, wss"
         );
+    }
+
+    /// An enveloping signature (the document element) that signs its own `ds:Object`, with
+    /// `method` and one reference to `uri`: the shapes of the published HMAC, MD5 and
+    /// external-reference vectors. Never filled: they are refused before any cryptography.
+    fn enveloping(method: &str, uri: &str) -> String {
+        format!(
+            "<ds:Signature xmlns:ds=\"{DSIG_NAMESPACE}\"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/><ds:SignatureMethod Algorithm=\"{method}\"/><ds:Reference URI=\"{uri}\"><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue><ds:Object Id=\"obj\">data</ds:Object></ds:Signature>"
+        )
+    }
+
+    #[test]
+    fn a_document_whose_only_signature_is_refused_anyway_gets_that_reason_under_a_profile() {
+        let s = signer("Enveloping signer");
+        let ecdsa = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256";
+        let cases = [
+            (
+                enveloping("http://www.w3.org/2000/09/xmldsig#hmac-sha1", "#obj"),
+                "HMAC",
+            ),
+            (
+                enveloping(ecdsa, "http://www.ietf.org/rfc/rfc3161.txt"),
+                "external reference",
+            ),
+        ];
+        for (xml, case) in cases {
+            let doc = crate::xml::parse(xml.as_bytes()).expect("parses");
+            let plain = crate::dsig::verify(&doc, &s.trust, &VerifyPolicy::default())
+                .expect_err("verify refuses");
+            assert!(
+                matches!(
+                    plain,
+                    VerifyError::UnsupportedAlgorithm(_) | VerifyError::UnsupportedReferenceUri(_)
+                ),
+                "{case}: {plain}"
+            );
+            let under = check(&xml, &s.trust, &Expect::default()).expect_err("refused");
+            assert_eq!(under.to_string(), plain.to_string(), "{case}");
+            // The same when the signatures covering the document element are asked for.
+            let covering = crate::dsig::verify_signatures(
+                &doc,
+                &s.trust,
+                &VerifyPolicy::default(),
+                Profile::Enveloped,
+                &crate::dsig::Select::Covering(ElementPath::of(&doc, doc.root())),
+            )
+            .expect_err("refused");
+            assert_eq!(covering.to_string(), plain.to_string(), "{case}");
+        }
     }
 
     // ---- enveloped ----
@@ -677,20 +833,18 @@ mod tests {
         );
         let signed = fill(&tmpl, &[&s.key], &[0]);
         // The signed Data carried in the signature's Object, an evil Data where it was.
-        let start = signed.find("<Data").expect("data");
-        let end = signed.find("</Data>").expect("end") + "</Data>".len();
-        let data = &signed[start..end];
-        let attacked = signed.replacen(data, "<Data>evil</Data>", 1).replace(
-            "</ds:Signature>",
-            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
-        );
+        let data = span(&signed, "<Data", "</Data>");
+        let attacked = carried_in_object(&signed, data, "<Data>evil</Data>");
         let e = check(
             &attacked,
             &s.trust,
             &Expect::new(Profile::Enveloped).element(path("/Doc/Data")),
         )
         .expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. } if at.contains("ds:Object")),
+            "{e}"
+        );
         // Naming the element inside the Object is refused as such.
         let named_inside = check(
             &attacked,
@@ -839,22 +993,23 @@ mod tests {
     fn detached_refuses_the_signed_element_moved_or_in_an_object() {
         let s = signer("SMEV consumer");
         let signed = smev_doc(&s, "");
-        let start = signed.find("<SenderProvidedRequestData").expect("data");
-        let end = signed.find("</SenderProvidedRequestData>").expect("end")
-            + "</SenderProvidedRequestData>".len();
-        let data = &signed[start..end];
+        let data = span(
+            &signed,
+            "<SenderProvidedRequestData",
+            "</SenderProvidedRequestData>",
+        );
         let evil = "<SenderProvidedRequestData><MessageID>1</MessageID><Content>evil</Content></SenderProvidedRequestData>";
         // Moved into a wrapper, an unsigned one in its place.
         let moved = signed.replacen(data, &format!("{evil}<Wrapper>{data}</Wrapper>"), 1);
         let e = check(&moved, &s.trust, &detached()).expect_err("refused");
         assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
         // Carried in the signature's ds:Object.
-        let in_object = signed.replacen(data, evil, 1).replace(
-            "</ds:Signature>",
-            &format!("<ds:Object>{data}</ds:Object></ds:Signature>"),
-        );
+        let in_object = carried_in_object(&signed, data, evil);
         let e = check(&in_object, &s.trust, &detached()).expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. } if at.contains("ds:Object")),
+            "{e}"
+        );
     }
 
     #[test]
@@ -878,10 +1033,11 @@ mod tests {
             reports[0].covers,
             ["/SendRequestRequest[1]/SenderProvidedRequestData[1]"]
         );
-        let start = signed.find("<SenderProvidedRequestData").expect("data");
-        let end = signed.find("</SenderProvidedRequestData>").expect("end")
-            + "</SenderProvidedRequestData>".len();
-        let data = &signed[start..end];
+        let data = span(
+            &signed,
+            "<SenderProvidedRequestData",
+            "</SenderProvidedRequestData>",
+        );
         let evil = "<SenderProvidedRequestData><Content>evil</Content></SenderProvidedRequestData>";
         let moved_to_end = signed.replacen(data, evil, 1).replace(
             "</SendRequestRequest>",
@@ -1014,9 +1170,7 @@ mod tests {
     fn wss_refuses_the_signed_body_wrapped_in_a_header_with_an_unsigned_body_in_place() {
         let s = signer("WSS client");
         let signed = wss_doc(&s, SOAP11_NAMESPACE, false);
-        let start = signed.find("<soap:Body").expect("body");
-        let end = signed.find("</soap:Body>").expect("end") + "</soap:Body>".len();
-        let body = &signed[start..end];
+        let body = span(&signed, "<soap:Body", "</soap:Body>");
         let attacked = signed
             .replacen(
                 body,
@@ -1044,14 +1198,15 @@ mod tests {
     fn wss_refuses_a_signature_outside_the_security_header_or_in_an_object() {
         let s = signer("WSS client");
         let signed = wss_doc(&s, SOAP11_NAMESPACE, false);
-        let start = signed.find("<ds:Signature").expect("sig");
-        let end = signed.find("</ds:Signature>").expect("end") + "</ds:Signature>".len();
-        let sig = &signed[start..end];
+        let sig = span(&signed, "<ds:Signature", "</ds:Signature>");
         let outside = signed
             .replacen(sig, "", 1)
             .replace("</soap:Header>", &format!("{sig}</soap:Header>"));
         let e = check(&outside, &s.trust, &wss()).expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(e, VerifyError::SignatureMisplaced { ref at, .. } if at.contains("soap:Header[1]/ds:Signature")),
+            "{e}"
+        );
         // Under every-signature checking the misplaced signature is named as such.
         let doc = crate::xml::parse(outside.as_bytes()).expect("parses");
         let e = crate::dsig::verify_signatures(
@@ -1077,7 +1232,16 @@ mod tests {
         );
         let in_object = signed.replacen(sig, &decoy, 1);
         let e = check(&in_object, &s.trust, &wss()).expect_err("refused");
-        assert!(matches!(e, VerifyError::NotCovered { .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                VerifyError::InsideObject {
+                    what: "the signature",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1115,10 +1279,11 @@ mod tests {
     fn wss_refuses_a_token_outside_the_signature_security_header_or_of_another_type() {
         let s = signer("WSS client");
         let signed = wss_doc(&s, SOAP11_NAMESPACE, true);
-        let start = signed.find("<wsse:BinarySecurityToken").expect("bst");
-        let end = signed.find("</wsse:BinarySecurityToken>").expect("end")
-            + "</wsse:BinarySecurityToken>".len();
-        let bst = &signed[start..end];
+        let bst = span(
+            &signed,
+            "<wsse:BinarySecurityToken",
+            "</wsse:BinarySecurityToken>",
+        );
         let elsewhere = signed.replacen(bst, "", 1).replace(
             "</soap:Header>",
             &format!("<Other>{bst}</Other></soap:Header>"),

@@ -7,14 +7,15 @@
 //! naming it. With [`Select::Covering`], only the signatures whose references sign the named
 //! element are checked (all of them must verify); the others are reported as not checked.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::keys::TrustStore;
 use super::path::ElementPath;
-use super::profile::{claims, refuse_wrapped, summary, Profile, Rules};
+use super::profile::{claims, none_accepted, refuse_wrapped, Profile, Rules};
 use super::verify::{
     check_signature, claimed_certificate_of, claimed_method_of, claimed_targets, signatures_of,
-    Outcome, SignatureReport, VerifyError, VerifyPolicy,
+    Checked, Outcome, SignatureReport, VerifyError, VerifyPolicy,
 };
 use super::wss;
 use crate::xml::{Document, NodeId};
@@ -72,11 +73,15 @@ pub fn verify_signatures(
     };
     if let Some(element) = element {
         if chosen.is_empty() {
-            return Err(VerifyError::NotCovered {
-                path: doc.describe(element),
-                profile: profile.to_string(),
-                signatures: summary(doc, &all, &ids),
-            });
+            return Err(none_accepted(
+                doc,
+                &ids,
+                policy,
+                profile,
+                element,
+                &all,
+                &[],
+            ));
         }
     }
     let rules = Rules {
@@ -85,53 +90,16 @@ pub fn verify_signatures(
         also: Vec::new(),
         soap,
     };
-    let mut reports = Vec::with_capacity(all.len());
-    for sig in &all {
-        let claimed_covers = || {
-            claimed_targets(doc, *sig, &ids)
-                .into_iter()
-                .map(|(uri, t)| t.map(|t| doc.path(t)).unwrap_or(uri))
-                .collect::<Vec<_>>()
-        };
-        let claimed_certificate = claimed_certificate_of(doc, *sig).or_else(|| {
-            let key_info = doc.child(*sig, super::DSIG_NAMESPACE, "KeyInfo")?;
-            let der = wss::token_certificate(doc, *sig, key_info, &ids).ok()??;
-            openssl::x509::X509::from_der(&der).ok()
-        });
-        let mut report = SignatureReport {
-            location: doc.describe(*sig),
-            signer: None,
-            claimed_certificate,
-            signature_method: claimed_method_of(doc, *sig),
-            covers: Vec::new(),
-            outcome: Outcome::NotChecked,
-        };
-        if !chosen.contains(sig) {
-            report.covers = claimed_covers();
-            reports.push(report);
-            continue;
-        }
-        let result = refuse_wrapped(doc, *sig, "the signature")
-            .and_then(|()| check_signature(doc, *sig, &ids, trust, policy, &rules));
-        match result {
-            Ok(checked) => {
-                report.signer = Some(checked.verified.signer.clone());
-                report.signature_method = checked.verified.signature_method.clone();
-                report.covers = checked
-                    .verified
-                    .references
-                    .iter()
-                    .map(|r| r.path.clone())
-                    .collect();
-                report.outcome = Outcome::Valid(Box::new(checked.verified));
-            }
-            Err(e) => {
-                report.covers = claimed_covers();
-                report.outcome = Outcome::Invalid(Arc::new(e));
-            }
-        }
-        reports.push(report);
-    }
+    let reports: Vec<SignatureReport> = all
+        .iter()
+        .map(|sig| {
+            let result = chosen.contains(sig).then(|| {
+                refuse_wrapped(doc, *sig, "the signature")
+                    .and_then(|()| check_signature(doc, *sig, &ids, trust, policy, &rules))
+            });
+            report(doc, *sig, &ids, result)
+        })
+        .collect();
     let first_invalid = reports.iter().find_map(|r| match &r.outcome {
         Outcome::Invalid(e) => Some((r.location.clone(), Arc::clone(e))),
         _ => None,
@@ -146,6 +114,54 @@ pub fn verify_signatures(
         });
     }
     Ok(reports)
+}
+
+/// One signature's report: who it claims to be from and what it claims to cover, replaced by
+/// the verified signer and signed paths when `result` (`None`: not checked) is valid.
+fn report(
+    doc: &Document,
+    sig: NodeId,
+    ids: &HashMap<String, NodeId>,
+    result: Option<Result<Checked, VerifyError>>,
+) -> SignatureReport {
+    let claimed_certificate = claimed_certificate_of(doc, sig).or_else(|| {
+        let key_info = doc.child(sig, super::DSIG_NAMESPACE, "KeyInfo")?;
+        let der = wss::token_certificate(doc, sig, key_info, ids).ok()??;
+        openssl::x509::X509::from_der(&der).ok()
+    });
+    let claimed_covers = || {
+        claimed_targets(doc, sig, ids)
+            .into_iter()
+            .map(|(uri, t)| t.map(|t| doc.path(t)).unwrap_or(uri))
+            .collect::<Vec<_>>()
+    };
+    let mut report = SignatureReport {
+        location: doc.describe(sig),
+        signer: None,
+        claimed_certificate,
+        signature_method: claimed_method_of(doc, sig),
+        covers: Vec::new(),
+        outcome: Outcome::NotChecked,
+    };
+    match result {
+        Some(Ok(checked)) => {
+            report.signer = Some(checked.verified.signer.clone());
+            report.signature_method = checked.verified.signature_method.clone();
+            report.covers = checked
+                .verified
+                .references
+                .iter()
+                .map(|r| r.path.clone())
+                .collect();
+            report.outcome = Outcome::Valid(Box::new(checked.verified));
+        }
+        Some(Err(e)) => {
+            report.covers = claimed_covers();
+            report.outcome = Outcome::Invalid(Arc::new(e));
+        }
+        None => report.covers = claimed_covers(),
+    }
+    report
 }
 
 #[cfg(test)]

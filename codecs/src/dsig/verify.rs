@@ -251,9 +251,9 @@ pub enum VerifyError {
         profile: String,
         reason: String,
     },
-    /// A signature, or the element it signs, sits inside a `ds:Object`: content carried in a
-    /// signature is never what a document says.
-    #[error("{what} at {at} sits inside a ds:Object: content wrapped in a signature is refused")]
+    /// A signature, or the element it signs, sits inside a `ds:Object` or another part of a
+    /// signature: content carried in a signature is never what a document says.
+    #[error("{what} at {at} sits inside a ds:Object or another signature: content wrapped in a signature is refused")]
     InsideObject { what: &'static str, at: String },
     /// The `wss` profile's document is not a SOAP message it can read (the reason says why).
     #[error("profile wss needs a SOAP 1.1 or 1.2 message: {reason}")]
@@ -456,6 +456,18 @@ pub(super) fn signatures_of(doc: &Document) -> Vec<NodeId> {
         .collect()
 }
 
+/// The refusal of a choice between `many` signatures, naming where each is.
+pub(super) fn multiple_signatures(doc: &Document, many: &[NodeId]) -> VerifyError {
+    VerifyError::MultipleSignatures {
+        count: many.len(),
+        locations: many
+            .iter()
+            .map(|n| doc.describe(*n))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 /// The nearest `ds:Object` that holds `node`, if any.
 pub(super) fn enclosing_object(doc: &Document, node: NodeId) -> Option<NodeId> {
     let mut cur = doc.parent(node);
@@ -480,16 +492,7 @@ pub fn verify(
     let sig = match signatures_of(doc).as_slice() {
         [] => return Err(VerifyError::NoSignature),
         [one] => *one,
-        many => {
-            return Err(VerifyError::MultipleSignatures {
-                count: many.len(),
-                locations: many
-                    .iter()
-                    .map(|n| doc.describe(*n))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
-        }
+        many => return Err(multiple_signatures(doc, many)),
     };
     let ids = doc.id_index()?;
     let placement = Legacy {
@@ -504,6 +507,18 @@ pub(super) struct Checked {
     pub targets: Vec<NodeId>,
 }
 
+/// A signature as read before any cryptography: its `SignedInfo` canonicalised and re-read,
+/// algorithms accepted by the policy, each reference resolved and its transforms accepted.
+pub(super) struct Read {
+    signature_value: NodeId,
+    key_info: Option<NodeId>,
+    /// The canonical `SignedInfo`: the bytes `SignatureValue` signs.
+    info_bytes: Vec<u8>,
+    method_uri: String,
+    scheme: std::sync::Arc<dyn SignatureScheme>,
+    planned: Vec<PlannedReference>,
+}
+
 /// The checks every signature gets, whatever its profile: the signature at `sig`, with
 /// `placement` judging its references; `ids` is the document's identifier index (built once,
 /// duplicates already refused).
@@ -515,6 +530,60 @@ pub(super) fn check_signature(
     policy: &VerifyPolicy,
     placement: &dyn Placement,
 ) -> Result<Checked, VerifyError> {
+    let read = read_signature(doc, sig, ids, policy)?;
+    check_placement(doc, sig, &read.planned, placement)?;
+
+    let signature_bytes = decode_base64(doc, read.signature_value)?;
+    let chain = match read.key_info {
+        Some(ki) => match placement.certificates(doc, sig, ki, ids)? {
+            Some(chain) => chain,
+            None => key_info_certificates(doc, ki)?,
+        },
+        None => Vec::new(),
+    };
+    let (signer, key) = check_signature_value(
+        chain,
+        trust,
+        policy,
+        read.scheme.as_ref(),
+        &read.info_bytes,
+        &signature_bytes,
+    )?;
+
+    let digest_methods = read
+        .planned
+        .iter()
+        .map(|p| p.digest.uri.to_owned())
+        .collect();
+    let mut references = Vec::with_capacity(read.planned.len());
+    let mut targets = Vec::with_capacity(read.planned.len());
+    for p in read.planned {
+        let (apex, reference) = check_reference(doc, sig, p, policy)?;
+        targets.push(apex);
+        references.push(reference);
+    }
+    Ok(Checked {
+        verified: Verified {
+            signer,
+            signature_method: read.method_uri,
+            references,
+            digest_methods,
+            key,
+        },
+        targets,
+    })
+}
+
+/// The structure and policy checks of `sig`, in the order [`check_signature`] runs them, and
+/// nothing that depends on where the signature sits: the part of a refusal that holds under
+/// every profile. A profile that finds no signature of its shape asks this first, so that a
+/// signature refused for its algorithm or its reference URI is refused for that.
+pub(super) fn read_signature(
+    doc: &Document,
+    sig: NodeId,
+    ids: &HashMap<String, NodeId>,
+    policy: &VerifyPolicy,
+) -> Result<Read, VerifyError> {
     let parts = ds_children(doc, sig);
     let signed_info = expect_ds(doc, parts.first().copied(), "SignedInfo", sig)?;
     let signature_value = expect_ds(doc, parts.get(1).copied(), "SignatureValue", sig)?;
@@ -579,6 +648,24 @@ pub(super) fn check_signature(
         expect_ds(&info, Some(r), "Reference", info.root())?;
         planned.push(plan_reference(&signed, r, sig, ids, policy)?);
     }
+    Ok(Read {
+        signature_value,
+        key_info,
+        info_bytes,
+        method_uri,
+        scheme,
+        planned,
+    })
+}
+
+/// `placement`'s verdict on where the references point, then the XPath idiom's limit: it
+/// removes every signature, so it may not sign content holding another one.
+fn check_placement(
+    doc: &Document,
+    sig: NodeId,
+    planned: &[PlannedReference],
+    placement: &dyn Placement,
+) -> Result<(), VerifyError> {
     let targets: Vec<Target<'_>> = planned
         .iter()
         .map(|p| Target {
@@ -589,84 +676,62 @@ pub(super) fn check_signature(
         })
         .collect();
     placement.check(doc, sig, &targets)?;
-    for p in &planned {
-        if p.removes_all_signatures {
-            let apex = p.apex.unwrap_or(doc.root());
-            if let Some(other) = signatures_of(doc).into_iter().find(|s| {
-                // One inside this signature is removed either way.
-                doc.is_ancestor_or_self(apex, *s) && !doc.is_ancestor_or_self(sig, *s)
-            }) {
-                return Err(VerifyError::XPathOverOtherSignature {
-                    uri: p.uri.clone(),
-                    other: doc.describe(other),
+    for p in planned.iter().filter(|p| p.removes_all_signatures) {
+        let apex = p.apex.unwrap_or(doc.root());
+        if let Some(other) = signatures_of(doc).into_iter().find(|s| {
+            // One inside this signature is removed either way.
+            doc.is_ancestor_or_self(apex, *s) && !doc.is_ancestor_or_self(sig, *s)
+        }) {
+            return Err(VerifyError::XPathOverOtherSignature {
+                uri: p.uri.clone(),
+                other: doc.describe(other),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// One reference's digest over its canonical content, and the comment check on that
+/// content; returns the signed element and the reference with the bytes that were digested.
+fn check_reference(
+    doc: &Document,
+    sig: NodeId,
+    p: PlannedReference,
+    policy: &VerifyPolicy,
+) -> Result<(NodeId, SignedReference), VerifyError> {
+    let mut nodes = match p.apex {
+        Some(apex) => NodeSet::subtree(apex),
+        None => NodeSet::document(),
+    };
+    if p.enveloped {
+        nodes = nodes.excluding(sig);
+    }
+    let canonical = c14n::canonicalize(doc, nodes, &p.c14n);
+    let actual = p.digest.digest(&canonical)?;
+    if actual.len() != p.expected.len() || !openssl::memcmp::eq(&actual, &p.expected) {
+        return Err(VerifyError::DigestMismatch { uri: p.uri });
+    }
+    let apex = p.apex.unwrap_or(doc.root());
+    if !policy.allow_unsigned_comments {
+        for n in doc.descendants_or_self(apex) {
+            if splits_text(doc, n) && !(p.enveloped && doc.is_ancestor_or_self(sig, n)) {
+                return Err(VerifyError::UnsignedComment {
+                    at: doc
+                        .position(n)
+                        .map(|pos| format!("line {pos} in {}", doc.path(apex)))
+                        .unwrap_or_else(|| doc.path(apex)),
                 });
             }
         }
     }
-
-    let signature_bytes = decode_base64(doc, signature_value)?;
-    let chain = match key_info {
-        Some(ki) => match placement.certificates(doc, sig, ki, ids)? {
-            Some(chain) => chain,
-            None => key_info_certificates(doc, ki)?,
-        },
-        None => Vec::new(),
-    };
-    let (signer, key) = check_signature_value(
-        chain,
-        trust,
-        policy,
-        scheme.as_ref(),
-        &info_bytes,
-        &signature_bytes,
-    )?;
-
-    let mut references = Vec::with_capacity(planned.len());
-    let mut target_nodes = Vec::with_capacity(planned.len());
-    let digest_methods = planned.iter().map(|p| p.digest.uri.to_owned()).collect();
-    for p in planned {
-        let mut nodes = match p.apex {
-            Some(apex) => NodeSet::subtree(apex),
-            None => NodeSet::document(),
-        };
-        if p.enveloped {
-            nodes = nodes.excluding(sig);
-        }
-        let canonical = c14n::canonicalize(doc, nodes, &p.c14n);
-        let actual = p.digest.digest(&canonical)?;
-        if actual.len() != p.expected.len() || !openssl::memcmp::eq(&actual, &p.expected) {
-            return Err(VerifyError::DigestMismatch { uri: p.uri });
-        }
-        let apex = p.apex.unwrap_or(doc.root());
-        if !policy.allow_unsigned_comments {
-            for n in doc.descendants_or_self(apex) {
-                if splits_text(doc, n) && !(p.enveloped && doc.is_ancestor_or_self(sig, n)) {
-                    return Err(VerifyError::UnsignedComment {
-                        at: doc
-                            .position(n)
-                            .map(|pos| format!("line {pos} in {}", doc.path(apex)))
-                            .unwrap_or_else(|| doc.path(apex)),
-                    });
-                }
-            }
-        }
-        target_nodes.push(apex);
-        references.push(SignedReference {
+    Ok((
+        apex,
+        SignedReference {
             uri: p.uri,
             path: doc.path(apex),
             canonical,
-        });
-    }
-    Ok(Checked {
-        verified: Verified {
-            signer,
-            signature_method: method_uri,
-            references,
-            digest_methods,
-            key,
         },
-        targets: target_nodes,
-    })
+    ))
 }
 
 /// A comment with non-whitespace text right before or after it: the shape of a comment

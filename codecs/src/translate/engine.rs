@@ -273,6 +273,248 @@ fn group_of<'m>(model: &'m DocumentModel, full: &str) -> Option<&'m str> {
 }
 
 // ---------------------------------------------------------------------------------------
+// Dates and times, read exactly as the mapping's format writes them.
+//
+// chrono's parser is lenient where a national form must not be: `%Y` takes one to four
+// digits (`22.11.26` is the year 26) or, signed, any number of them (`+12026`); `%d`, `%m`,
+// `%H`, `%M` and `%S` take one or two (`1.2.2026`); whitespace is skipped before every number
+// and a space in the format matches any run of whitespace, or none; `%S` takes 60 at any
+// minute. So the engine reads a value against its format itself: every number has exactly
+// its width in ASCII digits, every other character of the format is matched as written, and
+// only then is the date or time checked to exist. Writing is the inverse, and refuses what
+// the reading would refuse (a year beyond four digits, seconds the format has no place for),
+// so whatever the engine writes in a national form, it reads back.
+
+/// One piece of a national date or time format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+    Literal(char),
+}
+
+impl Piece {
+    /// Exactly how many digits the number takes, and its name in errors.
+    fn number(self) -> Option<(usize, &'static str)> {
+        match self {
+            Piece::Year => Some((4, "the year (%Y)")),
+            Piece::Month => Some((2, "the month (%m)")),
+            Piece::Day => Some((2, "the day (%d)")),
+            Piece::Hour => Some((2, "the hour (%H)")),
+            Piece::Minute => Some((2, "the minute (%M)")),
+            Piece::Second => Some((2, "the second (%S)")),
+            Piece::Literal(_) => None,
+        }
+    }
+}
+
+/// What a date or time format must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StampKind {
+    Date,
+    Datetime,
+}
+
+/// Splits a `format` into pieces. Only `%Y %m %d %H %M %S %%` are read (the ones whose width
+/// is fixed); each number at most once; a date needs `%Y %m %d` and no time; a time also needs
+/// `%H %M`.
+fn pieces(format: &str, kind: StampKind) -> Result<Vec<Piece>, String> {
+    let mut out = Vec::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(Piece::Literal(c));
+            continue;
+        }
+        let piece = match chars.next() {
+            Some('Y') => Piece::Year,
+            Some('m') => Piece::Month,
+            Some('d') => Piece::Day,
+            Some('H') => Piece::Hour,
+            Some('M') => Piece::Minute,
+            Some('S') => Piece::Second,
+            Some('%') => Piece::Literal('%'),
+            Some(other) => {
+                return Err(format!(
+                    "format {format:?}: %{other} is not supported; only %Y %m %d %H %M %S \
+                     and %% are, each with a fixed number of digits"
+                ))
+            }
+            None => return Err(format!("format {format:?} ends with a lone %")),
+        };
+        if piece.number().is_some() && out.contains(&piece) {
+            return Err(format!("format {format:?} has a number twice"));
+        }
+        out.push(piece);
+    }
+    let has = |p: Piece| out.contains(&p);
+    let date = has(Piece::Year) && has(Piece::Month) && has(Piece::Day);
+    let time = has(Piece::Hour) || has(Piece::Minute) || has(Piece::Second);
+    match kind {
+        StampKind::Date if !date || time => Err(format!(
+            "format {format:?} must have %Y, %m and %d and no time, for a date"
+        )),
+        StampKind::Datetime if !date || !has(Piece::Hour) || !has(Piece::Minute) => Err(format!(
+            "format {format:?} must have %Y, %m, %d, %H and %M, for a time"
+        )),
+        _ => Ok(out),
+    }
+}
+
+/// A calendar date and a time of day, as numbers, before they are checked to exist.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Stamp {
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+}
+
+impl Stamp {
+    fn date(&self) -> Result<NaiveDate, String> {
+        NaiveDate::from_ymd_opt(self.year as i32, self.month, self.day).ok_or_else(|| {
+            format!(
+                "there is no day {:02} in month {:02} of {:04}",
+                self.day, self.month, self.year
+            )
+        })
+    }
+
+    fn datetime(&self) -> Result<NaiveDateTime, String> {
+        let time = chrono::NaiveTime::from_hms_opt(self.hour, self.minute, self.second)
+            .ok_or_else(|| {
+                format!(
+                    "there is no time {:02}:{:02}:{:02} (hours run 00 to 23, minutes and \
+                     seconds 00 to 59)",
+                    self.hour, self.minute, self.second
+                )
+            })?;
+        Ok(self.date()?.and_time(time))
+    }
+}
+
+/// Reads `raw` exactly as `pieces` lay it out (see the section comment).
+fn read_stamp(raw: &str, pieces: &[Piece]) -> Result<Stamp, String> {
+    let mut stamp = Stamp::default();
+    let mut rest = raw;
+    for (i, piece) in pieces.iter().enumerate() {
+        match piece.number() {
+            None => {
+                let Piece::Literal(want) = *piece else {
+                    continue;
+                };
+                match rest.chars().next() {
+                    Some(c) if c == want => rest = &rest[c.len_utf8()..],
+                    Some(c) => {
+                        return Err(format!(
+                            "character {} is {c:?} where {want:?} is expected",
+                            raw[..raw.len() - rest.len()].chars().count() + 1
+                        ))
+                    }
+                    None => return Err(format!("it ends where {want:?} is expected")),
+                }
+            }
+            Some((width, name)) => {
+                let run = rest.bytes().take_while(u8::is_ascii_digit).count();
+                // A number directly followed by another (`%Y%m%d`) takes its width from a
+                // longer run; otherwise the run must be exactly the width.
+                let next_is_number = pieces.get(i + 1).is_some_and(|p| p.number().is_some());
+                if run < width || (run > width && !next_is_number) {
+                    let found = if run == 0 {
+                        match rest.chars().next() {
+                            Some(c) => format!("{c:?}"),
+                            None => "the end".into(),
+                        }
+                    } else {
+                        format!("{:?}", &rest[..run])
+                    };
+                    return Err(format!(
+                        "{name} takes exactly {width} digits, found {found}"
+                    ));
+                }
+                let n: u32 = rest[..width]
+                    .parse()
+                    .map_err(|_| format!("{name} is not a number"))?;
+                rest = &rest[width..];
+                match piece {
+                    Piece::Year => stamp.year = n,
+                    Piece::Month => stamp.month = n,
+                    Piece::Day => stamp.day = n,
+                    Piece::Hour => stamp.hour = n,
+                    Piece::Minute => stamp.minute = n,
+                    Piece::Second => stamp.second = n,
+                    Piece::Literal(_) => {}
+                }
+            }
+        }
+    }
+    if !rest.is_empty() {
+        return Err(format!("{rest:?} follows the end of the form"));
+    }
+    Ok(stamp)
+}
+
+/// Writes a stamp as `pieces` lay it out; refuses what [`read_stamp`] could not read back or
+/// what the format has no place for.
+fn write_stamp(stamp: &Stamp, pieces: &[Piece]) -> Result<String, String> {
+    if stamp.year > 9999 {
+        return Err(format!(
+            "the year {} does not fit the national form's four digits",
+            stamp.year
+        ));
+    }
+    if stamp.second != 0 && !pieces.contains(&Piece::Second) {
+        return Err(format!(
+            "the time has {} seconds; the national form has no place for seconds",
+            stamp.second
+        ));
+    }
+    let mut out = String::new();
+    for piece in pieces {
+        match piece {
+            Piece::Year => out.push_str(&format!("{:04}", stamp.year)),
+            Piece::Month => out.push_str(&format!("{:02}", stamp.month)),
+            Piece::Day => out.push_str(&format!("{:02}", stamp.day)),
+            Piece::Hour => out.push_str(&format!("{:02}", stamp.hour)),
+            Piece::Minute => out.push_str(&format!("{:02}", stamp.minute)),
+            Piece::Second => out.push_str(&format!("{:02}", stamp.second)),
+            Piece::Literal(c) => out.push(*c),
+        }
+    }
+    Ok(out)
+}
+
+/// The year of a chrono date as a stamp's, refusing years before 0 (which no four-digit form
+/// can write).
+fn stamp_of(t: &NaiveDateTime) -> Result<Stamp, String> {
+    use chrono::{Datelike, Timelike};
+    let year = u32::try_from(t.year())
+        .map_err(|_| format!("the year {} is before the year 0000", t.year()))?;
+    Ok(Stamp {
+        year,
+        month: t.month(),
+        day: t.day(),
+        hour: t.hour(),
+        minute: t.minute(),
+        second: t.second(),
+    })
+}
+
+/// The EAEU form of a date, `YYYY-MM-DD`, read strictly.
+const EAEU_DATE: &str = "%Y-%m-%d";
+
+fn read_eaeu_date(v: &str) -> Result<NaiveDate, String> {
+    let p = pieces(EAEU_DATE, StampKind::Date)?;
+    read_stamp(v, &p)?.date()
+}
+
+// ---------------------------------------------------------------------------------------
 // Value conversions.
 
 fn parse_offset(tz: &str) -> Option<FixedOffset> {
@@ -281,24 +523,90 @@ fn parse_offset(tz: &str) -> Option<FixedOffset> {
         .map(|d| *d.offset())
 }
 
+/// The characters a field's `group_separator` stands for: an ordinary space also stands for
+/// the no-break spaces (U+00A0, U+202F) word processors put between groups; any other
+/// separator only for itself.
+fn group_separators(field: &Field) -> Vec<&str> {
+    match field.group_separator.as_deref() {
+        None | Some("") => Vec::new(),
+        Some(" ") => vec![" ", "\u{A0}", "\u{202F}"],
+        Some(g) => vec![g],
+    }
+}
+
+/// How a field's numbers are written, for errors: `1 234 567,5`.
+fn decimal_example(field: &Field) -> String {
+    format_national_decimal(Decimal::new(12_345_675, 1), field)
+}
+
+/// Reads a national decimal. The decimal separator appears at most once; a group separator
+/// only between groups of exactly three digits of the whole-number part (`1 234 567,5`, the
+/// first group one to three digits), never in the fraction. A number written without any
+/// group separator is read too. Anything else is refused rather than guessed at: a group
+/// separator stripped wherever it falls would read `40000,5`, a decimal comma typed where a
+/// point belongs, as 400005.
 fn parse_national_decimal(raw: &str, field: &Field) -> Result<Decimal, String> {
     let dec = field.decimal_separator.as_deref().unwrap_or(".");
-    let mut s = raw.trim().to_owned();
-    if let Some(g) = field.group_separator.as_deref() {
-        s = s.replace(g, "");
-        if g == " " {
-            s = s.replace(['\u{A0}', '\u{202F}'], "");
+    let seps = group_separators(field);
+    let s = raw.trim();
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(b) => ("-", b),
+        None => ("", s),
+    };
+    if dec != "." && body.contains('.') && !seps.contains(&".") {
+        return Err(format!(
+            "{raw:?}: '.' is not the decimal separator here ({dec:?} is)"
+        ));
+    }
+    let (int, frac) = match body.split_once(dec) {
+        Some((i, f)) => (i, Some(f)),
+        None => (body, None),
+    };
+    let rules = || match field.group_separator.as_deref() {
+        Some(g) if !g.is_empty() => format!(
+            "the group separator {g:?}{} may only stand between groups of three digits of \
+             the whole-number part, never in the fraction (like {})",
+            if g == " " { " (or U+00A0, U+202F)" } else { "" },
+            decimal_example(field)
+        ),
+        _ => format!(
+            "digits are not grouped here (like {})",
+            decimal_example(field)
+        ),
+    };
+    if let Some(f) = frac {
+        if seps.iter().any(|g| f.contains(g)) {
+            return Err(format!("{raw:?}: {}", rules()));
         }
     }
-    if dec != "." {
-        if s.contains('.') {
-            return Err(format!(
-                "{raw:?}: '.' is not the decimal separator here ({dec:?} is)"
-            ));
+    let plain_int = if seps.iter().any(|g| int.contains(g)) {
+        let mut groups = vec![int];
+        for g in &seps {
+            groups = groups.into_iter().flat_map(|p| p.split(g)).collect();
         }
-        s = s.replace(dec, ".");
-    }
-    strict_decimal(&s).ok_or_else(|| format!("{raw:?} is not a number"))
+        let three = |p: &str| p.len() == 3 && p.bytes().all(|b| b.is_ascii_digit());
+        let first = groups.first().copied().unwrap_or_default();
+        let first_ok = (1..=3).contains(&first.len()) && first.bytes().all(|b| b.is_ascii_digit());
+        if !first_ok || !groups[1..].iter().all(|p| three(p)) {
+            return Err(format!("{raw:?}: {}", rules()));
+        }
+        groups.concat()
+    } else {
+        int.to_owned()
+    };
+    let plain = match frac {
+        Some(f) => format!("{sign}{plain_int}.{f}"),
+        None => format!("{sign}{plain_int}"),
+    };
+    strict_decimal(&plain).ok_or_else(|| {
+        // Whitespace where no separator may stand is most likely a separator of another
+        // convention (an ordinary space where U+202F groups): say what groups here.
+        if plain.chars().any(char::is_whitespace) {
+            format!("{raw:?} is not a number: {}", rules())
+        } else {
+            format!("{raw:?} is not a number")
+        }
+    })
 }
 
 /// Digits with at most one point and an optional leading minus; nothing else.
@@ -352,6 +660,31 @@ fn format_national_decimal(d: Decimal, field: &Field) -> String {
         Some(f) => format!("{sign}{int}{dec}{f}"),
         None => format!("{sign}{int}"),
     }
+}
+
+/// A decimal's separators must each be one character that is neither a digit nor a minus,
+/// and differ from each other: otherwise a number could be read two ways.
+fn check_separators(field: &Field) -> Result<(), String> {
+    let dec = field.decimal_separator.as_deref().unwrap_or(".");
+    let one = |name: &str, v: &str| {
+        let mut cs = v.chars();
+        match (cs.next(), cs.next()) {
+            (Some(c), None) if !c.is_ascii_digit() && c != '-' => Ok(()),
+            _ => Err(format!(
+                "{name} {v:?} must be one character, neither a digit nor '-'"
+            )),
+        }
+    };
+    one("decimal_separator", dec)?;
+    if let Some(g) = field.group_separator.as_deref() {
+        one("group_separator", g)?;
+        if group_separators(field).contains(&dec) {
+            return Err(format!(
+                "group_separator {g:?} and decimal_separator {dec:?} must differ"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn factor(field: &Field) -> Result<Decimal, String> {
@@ -413,14 +746,18 @@ impl Side<'_> {
             Conversion::Copy => Ok(raw.trim().to_owned()),
             Conversion::Constant => Ok(field.value.clone().unwrap_or_default()),
             Conversion::Date => {
-                let f = field.format.as_deref().unwrap_or("%Y-%m-%d");
-                NaiveDate::parse_from_str(raw.trim(), f)
-                    .map(|d| d.format("%Y-%m-%d").to_string())
+                let f = field.format.as_deref().unwrap_or(EAEU_DATE);
+                pieces(f, StampKind::Date)
+                    .and_then(|p| read_stamp(raw.trim(), &p))
+                    .and_then(|s| s.date())
+                    .map(|d| d.format(EAEU_DATE).to_string())
                     .map_err(|e| format!("{raw:?} is not a date in the form {f:?}: {e}"))
             }
             Conversion::Datetime => {
                 let f = field.format.as_deref().unwrap_or("%Y-%m-%dT%H:%M:%S");
-                let naive = NaiveDateTime::parse_from_str(raw.trim(), f)
+                let naive = pieces(f, StampKind::Datetime)
+                    .and_then(|p| read_stamp(raw.trim(), &p))
+                    .and_then(|s| s.datetime())
                     .map_err(|e| format!("{raw:?} is not a time in the form {f:?}: {e}"))?;
                 let local = naive
                     .and_local_timezone(self.offset()?)
@@ -467,16 +804,33 @@ impl Side<'_> {
             Conversion::Copy => Ok(value.to_owned()),
             Conversion::Constant => Ok(String::new()),
             Conversion::Date => {
-                let f = field.format.as_deref().unwrap_or("%Y-%m-%d");
-                NaiveDate::parse_from_str(value, "%Y-%m-%d")
-                    .map(|d| d.format(f).to_string())
-                    .map_err(|e| format!("{value:?} is not a date: {e}"))
+                let f = field.format.as_deref().unwrap_or(EAEU_DATE);
+                let p = pieces(f, StampKind::Date)?;
+                let d = read_eaeu_date(value)
+                    .map_err(|e| format!("{value:?} is not a date YYYY-MM-DD: {e}"))?;
+                write_stamp(&stamp_of(&d.and_time(chrono::NaiveTime::MIN))?, &p)
             }
             Conversion::Datetime => {
                 let f = field.format.as_deref().unwrap_or("%Y-%m-%dT%H:%M:%S");
+                let p = pieces(f, StampKind::Datetime)?;
                 let t = DateTime::parse_from_rfc3339(value)
                     .map_err(|e| format!("{value:?} is not an RFC 3339 time: {e}"))?;
-                Ok(t.with_timezone(&self.offset()?).format(f).to_string())
+                let local = t.with_timezone(&self.offset()?).naive_local();
+                match chrono::Timelike::nanosecond(&local) {
+                    0 => {}
+                    n if n >= 1_000_000_000 => {
+                        return Err(format!(
+                            "{value:?} is a leap second, which the national form cannot write"
+                        ))
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{value:?} has fractions of a second; the national form has no \
+                             place for them"
+                        ))
+                    }
+                }
+                write_stamp(&stamp_of(&local)?, &p)
             }
             Conversion::Decimal => {
                 let d =
@@ -827,7 +1181,7 @@ fn check_value(e: &ModelElement, v: &str, dirs: &On<'_>) -> Result<(), String> {
             }
             Ok(())
         }
-        ValueType::Date => NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        ValueType::Date => read_eaeu_date(v)
             .map(|_| ())
             .map_err(|e| format!("{v:?} is not a date YYYY-MM-DD: {e}")),
         ValueType::Datetime => DateTime::parse_from_rfc3339(v)
@@ -1219,7 +1573,15 @@ pub(crate) fn check_mapping(mapping: &Mapping, model: &DocumentModel) -> Result<
             }
         };
         match f.convert {
-            Conversion::Date | Conversion::Datetime => needs(f.format.is_some(), "format")?,
+            Conversion::Date | Conversion::Datetime => {
+                needs(f.format.is_some(), "format")?;
+                let kind = match f.convert {
+                    Conversion::Date => StampKind::Date,
+                    _ => StampKind::Datetime,
+                };
+                pieces(f.format.as_deref().unwrap_or_default(), kind)
+                    .map_err(|e| format!("{at}: {e}"))?;
+            }
             Conversion::Code => needs(f.directory.is_some(), "directory")?,
             Conversion::Constant => needs(
                 f.value.is_some() && f.national.is_none(),
@@ -1231,6 +1593,7 @@ pub(crate) fn check_mapping(mapping: &Mapping, model: &DocumentModel) -> Result<
                     "a decimal model element",
                 )?;
                 factor(f).map_err(|e| format!("{at}: {e}"))?;
+                check_separators(f).map_err(|e| format!("{at}: {e}"))?;
             }
             Conversion::Copy | Conversion::Trader => {}
         }
@@ -1263,6 +1626,310 @@ mod tests {
         }
     }
 
+    fn date_field(format: &str, convert: Conversion) -> Field {
+        Field {
+            format: Some(format.into()),
+            convert,
+            decimal_separator: None,
+            national_scale: None,
+            ..decimal_field(".", None, 0)
+        }
+    }
+
+    fn read_date(format: &str, raw: &str) -> Result<String, String> {
+        pieces(format, StampKind::Date)
+            .and_then(|p| read_stamp(raw, &p))
+            .and_then(|s| s.date())
+            .map(|d| d.format(EAEU_DATE).to_string())
+    }
+
+    fn read_time(format: &str, raw: &str) -> Result<NaiveDateTime, String> {
+        pieces(format, StampKind::Datetime)
+            .and_then(|p| read_stamp(raw, &p))
+            .and_then(|s| s.datetime())
+    }
+
+    #[test]
+    fn a_two_digit_year_is_refused_for_every_date_format_the_mappings_use() {
+        for (format, two_digit) in [
+            ("%d.%m.%Y", "22.11.26"),
+            ("%d/%m/%Y", "22/11/26"),
+            ("%Y-%m-%d", "26-11-22"),
+        ] {
+            let e = read_date(format, two_digit).expect_err(two_digit);
+            assert!(
+                e.contains("the year (%Y) takes exactly 4 digits"),
+                "{format} {two_digit}: {e}"
+            );
+        }
+        assert_eq!(read_date("%d.%m.%Y", "22.11.2026"), Ok("2026-11-22".into()));
+        assert_eq!(read_date("%d/%m/%Y", "01/02/0026"), Ok("0026-02-01".into()));
+        assert_eq!(read_date("%Y-%m-%d", "2026-11-22"), Ok("2026-11-22".into()));
+    }
+
+    #[test]
+    fn what_chrono_reads_loosely_is_refused() {
+        // Each of these chrono's `parse_from_str` accepts for the format beside it.
+        let loose = [
+            ("%d.%m.%Y", "22.11.26"),     // a year of two digits
+            ("%d.%m.%Y", "22.11.026"),    // of three
+            ("%d.%m.%Y", "22.11.+2026"),  // signed
+            ("%d.%m.%Y", "22.11.-2026"),  // negative
+            ("%d.%m.%Y", "22.11.+12026"), // five digits, signed
+            ("%d.%m.%Y", "1.2.2026"),     // unpadded day and month
+            ("%d.%m.%Y", "22. 11.2026"),  // whitespace before a number
+            ("%Y-%m-%d", "2026-1-05"),
+            ("%d/%m/%Y", "01/02/ 2026"),
+        ];
+        for (format, raw) in loose {
+            assert!(
+                chrono::NaiveDate::parse_from_str(raw, format).is_ok(),
+                "chrono refuses {raw:?} already; the case is moot"
+            );
+            assert!(read_date(format, raw).is_err(), "{format} {raw:?}");
+        }
+        let loose_times = [
+            ("%d.%m.%Y %H:%M", "24.11.2026 9:30"),        // unpadded hour
+            ("%d.%m.%Y %H:%M", "24.11.2026   09:30"),     // a run of spaces for one
+            ("%d.%m.%Y %H:%M", "24.11.202609:30"),        // no space at all
+            ("%d.%m.%Y %H:%M", "24.11.2026\t09:30"),      // a tab for the space
+            ("%d.%m.%Y %H:%M:%S", "24.11.2026 10:15:60"), // a leap second at any minute
+            ("%Y-%m-%d %H:%M:%S", "2026-11-24 07:30:5"),
+        ];
+        for (format, raw) in loose_times {
+            assert!(
+                NaiveDateTime::parse_from_str(raw, format).is_ok(),
+                "chrono refuses {raw:?} already; the case is moot"
+            );
+            assert!(read_time(format, raw).is_err(), "{format} {raw:?}");
+        }
+    }
+
+    #[test]
+    fn date_errors_say_what_was_found_where() {
+        assert_eq!(
+            read_date("%d.%m.%Y", "22-11-2026"),
+            Err("character 3 is '-' where '.' is expected".into())
+        );
+        assert_eq!(
+            read_date("%d.%m.%Y", "22.11."),
+            Err("the year (%Y) takes exactly 4 digits, found the end".into())
+        );
+        assert_eq!(
+            read_date("%d.%m.%Y", "22.11.2026x"),
+            Err("\"x\" follows the end of the form".into())
+        );
+        assert_eq!(
+            read_date("%d.%m.%Y", "31.02.2026"),
+            Err("there is no day 31 in month 02 of 2026".into())
+        );
+        assert!(read_time("%d.%m.%Y %H:%M", "24.11.2026 24:00")
+            .is_err_and(|e| e.starts_with("there is no time 24:00:00")));
+    }
+
+    #[test]
+    fn adjacent_numbers_take_their_widths() {
+        assert_eq!(read_date("%Y%m%d", "20261122"), Ok("2026-11-22".into()));
+        assert!(read_date("%Y%m%d", "2026112").is_err());
+        assert!(read_date("%Y%m%d", "202611222").is_err());
+    }
+
+    #[test]
+    fn formats_outside_the_fixed_width_set_are_refused() {
+        for bad in [
+            "%y-%m-%d",
+            "%e.%m.%Y",
+            "%d %b %Y",
+            "%d.%m.%Y %",
+            "%d.%m.%Y.%Y",
+        ] {
+            assert!(pieces(bad, StampKind::Date).is_err(), "{bad}");
+        }
+        assert!(
+            pieces("%d.%m.%Y %H:%M", StampKind::Date).is_err(),
+            "a time in a date"
+        );
+        assert!(pieces("%d.%m.%Y", StampKind::Datetime).is_err(), "no time");
+        assert!(pieces("%d.%m.%Y %H:%M", StampKind::Datetime).is_ok());
+        assert!(pieces("%d%%%m%%%Y", StampKind::Date).is_ok());
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let p = pieces("%d.%m.%Y %H:%M", StampKind::Datetime).expect("format");
+        let early = Stamp {
+            year: 26,
+            month: 1,
+            day: 2,
+            hour: 3,
+            minute: 4,
+            second: 0,
+        };
+        let written = write_stamp(&early, &p).expect("writes");
+        assert_eq!(written, "02.01.0026 03:04");
+        assert_eq!(read_stamp(&written, &p), Ok(early));
+        let with_seconds = Stamp { second: 5, ..early };
+        assert!(
+            write_stamp(&with_seconds, &p).is_err(),
+            "seconds would be lost"
+        );
+        let far = Stamp {
+            year: 10_000,
+            ..early
+        };
+        assert!(
+            write_stamp(&far, &p).is_err(),
+            "five digits cannot be read back"
+        );
+    }
+
+    #[test]
+    fn eaeu_dates_and_times_convert_to_national_forms_the_reader_accepts() {
+        let model: DocumentModel = toml::from_str(
+            r#"
+id = "eaeu.t"
+title = "t"
+type_code = "R.000"
+version = "1"
+process = "P"
+message = "M"
+transaction = "T"
+root = "t:T"
+prefixes = { t = "urn:t" }
+[[element]]
+path = "t:D"
+type = "date"
+"#,
+        )
+        .expect("model");
+        let mapping: Mapping = toml::from_str(
+            r#"
+id = "kz.t"
+title = "t"
+country = "KZ"
+document = "eaeu.t"
+root = "T"
+timezone = "+05:00"
+[[field]]
+national = "D"
+eaeu = "t:D"
+"#,
+        )
+        .expect("mapping");
+        let dirs = tereze_reference_data::Directories::builtin();
+        let on = dirs.today();
+        let side = Side {
+            mapping: &mapping,
+            model: &model,
+            dirs: &on,
+        };
+        let date = date_field("%d.%m.%Y", Conversion::Date);
+        for eaeu in ["2026-11-22", "0026-01-02", "9999-12-31"] {
+            let national = side.to_national(&date, eaeu).expect(eaeu);
+            assert_eq!(side.to_eaeu(&date, &national, None).as_deref(), Ok(eaeu));
+        }
+        assert!(
+            side.to_national(&date, "26-11-22").is_err(),
+            "EAEU dates too"
+        );
+        let time = date_field("%d.%m.%Y %H:%M", Conversion::Datetime);
+        assert_eq!(
+            side.to_national(&time, "2026-11-24T04:30:00Z").as_deref(),
+            Ok("24.11.2026 09:30")
+        );
+        assert_eq!(
+            side.to_eaeu(&time, "24.11.2026 09:30", None).as_deref(),
+            Ok("2026-11-24T04:30:00Z")
+        );
+        for lossy in [
+            "2026-11-24T04:30:15Z",
+            "2026-11-24T04:30:00.5Z",
+            "9999-12-31T23:00:00Z",
+        ] {
+            assert!(side.to_national(&time, lossy).is_err(), "{lossy}");
+        }
+    }
+
+    /// Item 3 of the engine's contract: for every date, time and decimal field of every
+    /// built-in national form, what the engine writes from an EAEU value it reads back as that
+    /// same value, or it refuses to write it; it never writes what its reader would refuse or
+    /// read differently.
+    #[test]
+    fn every_built_in_form_reads_back_what_it_writes() {
+        let catalog = super::super::Catalog::builtin().expect("built-in mappings");
+        let dirs = tereze_reference_data::Directories::builtin();
+        let on = dirs.today();
+        let mut checked = 0;
+        for info in catalog.formats() {
+            let Some(mapping) = catalog.mapping(&info.id) else {
+                continue;
+            };
+            let model = catalog.model(&mapping.document).expect("its model");
+            let side = Side {
+                mapping,
+                model,
+                dirs: &on,
+            };
+            for field in &mapping.fields {
+                let values: Vec<String> = match field.convert {
+                    Conversion::Date => ["2026-11-22", "0026-01-02", "2024-02-29", "9999-12-31"]
+                        .map(String::from)
+                        .to_vec(),
+                    Conversion::Datetime => [
+                        "2026-11-24T04:30:00Z",
+                        "2026-12-31T23:00:00Z",
+                        "0001-01-01T00:00:00Z",
+                        "2026-11-24T04:30:15Z",
+                        "2026-11-24T04:30:00.250Z",
+                        "9999-12-31T23:00:00Z",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    Conversion::Decimal => {
+                        let scale = side.model_element(field).and_then(|m| m.scale).unwrap_or(0);
+                        [
+                            0i64,
+                            5,
+                            999,
+                            1_000,
+                            400_005,
+                            -1_234_567,
+                            1_234_567_891,
+                            98_765_432_100_000,
+                        ]
+                        .iter()
+                        .map(|m| Decimal::new(*m, scale).to_string())
+                        .collect()
+                    }
+                    _ => continue,
+                };
+                let mut written = 0;
+                for v in &values {
+                    let Ok(national) = side.to_national(field, v) else {
+                        continue;
+                    };
+                    let back = side.to_eaeu(field, &national, None);
+                    assert_eq!(
+                        back.as_deref(),
+                        Ok(v.as_str()),
+                        "{}: {}: {v} was written as {national:?}",
+                        mapping.id,
+                        field.eaeu
+                    );
+                    written += 1;
+                }
+                assert!(
+                    written > 0,
+                    "{}: {}: nothing written",
+                    mapping.id,
+                    field.eaeu
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 50, "only {checked} fields checked");
+    }
+
     #[test]
     fn strict_decimals_accept_only_plain_notation() {
         for ok in ["0", "12", "-3.50", "125000.000"] {
@@ -1291,6 +1958,110 @@ mod tests {
             "a point is not a KZ separator"
         );
         assert!(parse_national_decimal("12a", &kz).is_err());
+    }
+
+    #[test]
+    fn group_separators_stand_only_between_groups_of_three() {
+        let space = decimal_field(",", Some(" "), 3);
+        let nnbsp = decimal_field(",", Some("\u{202F}"), 3);
+        let comma = decimal_field(".", Some(","), 3);
+        let ok = |f: &Field, raw: &str, want: i64, scale: u32| {
+            assert_eq!(
+                parse_national_decimal(raw, f),
+                Ok(Decimal::new(want, scale)),
+                "{raw:?}"
+            );
+        };
+        ok(&space, "1 234 567,5", 12_345_675, 1);
+        ok(&space, "1\u{A0}234\u{A0}567,5", 12_345_675, 1);
+        ok(&space, "1\u{202F}234\u{202F}567,5", 12_345_675, 1);
+        ok(&space, "-40 000,5", -400_005, 1);
+        ok(&space, "999,25", 99_925, 2);
+        ok(&space, "1234567,5", 12_345_675, 1); // not grouped at all
+        ok(&nnbsp, "40\u{202F}000,500", 40_000_500, 3);
+        ok(&comma, "1,234,567.5", 12_345_675, 1);
+        ok(&comma, "40000.5", 400_005, 1);
+        let refused = [
+            (&comma, "40000,5"), // the bug: a decimal comma read as a group separator
+            (&comma, "4,0000.5"),
+            (&comma, "1,23.5"),
+            (&comma, ",123.5"),
+            (&comma, "1,234.567,8"), // in the fraction
+            (&comma, "1,,234.5"),
+            (&space, "4 0000,5"),
+            (&space, "1234 567,5"),
+            (&space, "1 23,5"),
+            (&space, "1  234,5"),
+            (&space, "1 234,567 8"),
+            (&space, "1 234,5\u{A0}67"),
+            (&space, "-1 2345,5"),
+            (&nnbsp, "40\u{202F}00,5"),
+            (&nnbsp, "40 000,5"), // an ordinary space is not this form's separator
+        ];
+        for (f, raw) in refused {
+            assert!(parse_national_decimal(raw, f).is_err(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn a_misplaced_group_separator_is_refused_with_the_rules() {
+        let comma = decimal_field(".", Some(","), 3);
+        assert_eq!(
+            parse_national_decimal("40000,5", &comma),
+            Err(
+                "\"40000,5\": the group separator \",\" may only stand between groups of \
+                 three digits of the whole-number part, never in the fraction \
+                 (like 1,234,567.5)"
+                    .into()
+            )
+        );
+        let space = decimal_field(",", Some(" "), 3);
+        let e = parse_national_decimal("1 234,567 8", &space).expect_err("fraction");
+        assert!(e.ends_with("(like 1 234 567,5)"), "{e}");
+    }
+
+    #[test]
+    fn separators_that_make_numbers_ambiguous_are_refused() {
+        for (dec, group) in [
+            (",", Some(",")),
+            (".", Some(" ")),
+            (",", Some("\u{A0}")),
+            (",", Some("5")),
+            ("-", None),
+            (",", Some("")),
+            (",", Some("  ")),
+        ] {
+            let f = decimal_field(dec, group, 2);
+            let ok = check_separators(&f).is_ok();
+            // A space group separator also stands for U+00A0, so "." with " " is fine, and a
+            // U+00A0 group separator with a decimal comma too.
+            let expected_ok = matches!((dec, group), (".", Some(" ")) | (",", Some("\u{A0}")));
+            assert_eq!(ok, expected_ok, "{dec:?} {group:?}");
+        }
+    }
+
+    #[test]
+    fn written_decimals_read_back_with_every_separator() {
+        for (dec, group) in [
+            (",", Some(" ")),
+            (",", Some("\u{A0}")),
+            (",", Some("\u{202F}")),
+            (".", Some(",")),
+            (",", None),
+            (".", None),
+        ] {
+            let f = decimal_field(dec, group, 3);
+            for d in [
+                Decimal::new(0, 3),
+                Decimal::new(999_999, 3),
+                Decimal::new(1_000_000, 3),
+                Decimal::new(-123_456_789_012, 3),
+                Decimal::new(40_000_500, 3),
+            ] {
+                let written = format_national_decimal(d, &f);
+                assert_eq!(parse_national_decimal(&written, &f), Ok(d), "{written:?}");
+            }
+        }
     }
 
     #[test]

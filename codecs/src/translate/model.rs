@@ -210,11 +210,13 @@ pub struct Field {
     pub required: bool,
     #[serde(default)]
     pub convert: Conversion,
-    /// `date`, `datetime`: the national format (chrono `strftime` syntax).
+    /// `date`, `datetime`: the national format: `%Y` (four digits), `%m %d %H %M %S` (two
+    /// digits each), `%%` and literal characters, read at exactly those widths.
     pub format: Option<String>,
     /// `decimal`: the national decimal separator (default `.`).
     pub decimal_separator: Option<String>,
-    /// `decimal`: the national thousands separator (default none).
+    /// `decimal`: the national thousands separator (default none), accepted only between
+    /// groups of three digits of the whole-number part.
     pub group_separator: Option<String>,
     /// `decimal`: EAEU value = national value × factor (units, e.g. `1000` for t → kg).
     pub factor: Option<String>,

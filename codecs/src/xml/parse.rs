@@ -1,15 +1,22 @@
-//! The secure XML parser: UTF-8 XML 1.0 with namespaces into a [`Document`].
+//! The secure XML parser: XML 1.0 with namespaces into a [`Document`].
 //!
-//! It refuses, with the line and column: any DOCTYPE (so no DTD, no entity declarations, no
-//! external entities: XXE and "billion laughs" cannot start), references to entities other than
-//! the five predefined ones, characters outside the XML `Char` production, undeclared prefixes,
-//! duplicate attributes, and anything past the configured [`Limits`].
+//! The bytes are first decoded to UTF-8 (module `encoding`: UTF-8, UTF-16 with a BOM,
+//! windows-1251, KOI8-R, ISO-8859-1/-5, US-ASCII; the declared encoding must match the
+//! bytes), so the tree, its canonical form and everything written from it are UTF-8. UTF-8
+//! input is parsed where it lies, without a copy.
+//!
+//! It refuses, with the line and column (of the decoded text: columns count characters): any
+//! DOCTYPE (so no DTD, no entity declarations, no external entities: XXE and "billion laughs"
+//! cannot start), references to entities other than the five predefined ones, characters
+//! outside the XML `Char` production, undeclared prefixes, duplicate attributes, and anything
+//! past the configured [`Limits`].
 
 use std::borrow::Cow;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+use super::encoding::{self, EncodingError, Handed};
 use super::tree::{
     position_of, Attribute, Document, Element, NamespaceDecl, Node, NodeId, NodeKind, Position,
     QualifiedName, XML_NAMESPACE,
@@ -21,7 +28,8 @@ const XMLNS_NAMESPACE: &str = "http://www.w3.org/2000/xmlns/";
 /// attachments travel outside the XML.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Largest accepted input, in bytes.
+    /// Largest accepted input, in bytes: the bytes as handed over, and again the UTF-8 text
+    /// they decode to (windows-1251 Cyrillic doubles in UTF-8; UTF-16 Latin halves).
     pub max_bytes: usize,
     /// Deepest element nesting.
     pub max_depth: usize,
@@ -92,10 +100,10 @@ pub enum ParseErrorKind {
         limit: usize,
         per_byte: usize,
     },
-    #[error("input is not valid UTF-8 (byte offset {0})")]
-    InvalidUtf8(usize),
-    #[error("encoding {0:?} is not supported; documents must be UTF-8")]
-    UnsupportedEncoding(String),
+    /// The bytes cannot be read as text: an unsupported encoding, a declaration that does not
+    /// match the bytes, bytes malformed in the encoding in force.
+    #[error(transparent)]
+    Encoding(EncodingError),
     #[error("XML version {0:?} is not supported; only 1.0")]
     UnsupportedVersion(String),
     #[error("namespace prefix {0:?} is not declared")]
@@ -133,26 +141,43 @@ pub fn parse(input: &[u8]) -> Result<Document, ParseError> {
 
 /// Parses `input` under `limits`.
 pub fn parse_with_limits(input: &[u8], limits: &Limits) -> Result<Document, ParseError> {
-    let at_start = Position { line: 1, column: 1 };
+    let decoded = decode(input, limits, Handed::Bytes)?;
+    Parser::new(&decoded.text, limits, decoded.declared).run()
+}
+
+/// Parses a document handed over as characters (a JSON string, say) rather than bytes: its
+/// bytes here are UTF-8, so an XML declaration naming another encoding is refused
+/// ([`EncodingError::Mismatch`]) rather than believed.
+pub fn parse_text(input: &str, limits: &Limits) -> Result<Document, ParseError> {
+    let decoded = decode(input.as_bytes(), limits, Handed::Text)?;
+    Parser::new(&decoded.text, limits, decoded.declared).run()
+}
+
+/// The document's text in UTF-8, under the same encoding rules and errors as
+/// [`parse_with_limits`] (and its size limit), for readers of XML outside this parser (the
+/// reference imports): borrowed when the input is UTF-8 already.
+pub fn to_utf8<'a>(input: &'a [u8], limits: &Limits) -> Result<Cow<'a, str>, ParseError> {
+    decode(input, limits, Handed::Bytes).map(|d| d.text)
+}
+
+fn decode<'a>(
+    input: &'a [u8],
+    limits: &Limits,
+    handed: Handed,
+) -> Result<encoding::Decoded<'a>, ParseError> {
     if input.len() > limits.max_bytes {
         return Err(ParseError {
             kind: ParseErrorKind::TooLarge {
                 size: input.len(),
                 limit: limits.max_bytes,
             },
-            position: at_start,
+            position: Position { line: 1, column: 1 },
         });
     }
-    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
-    let text = std::str::from_utf8(input).map_err(|e| {
-        let offset = e.valid_up_to();
-        let prefix = String::from_utf8_lossy(&input[..offset]).into_owned();
-        ParseError {
-            kind: ParseErrorKind::InvalidUtf8(offset),
-            position: position_of(&prefix, offset),
-        }
-    })?;
-    Parser::new(text, limits).run()
+    encoding::decode(input, limits.max_bytes, handed).map_err(|f| ParseError {
+        kind: ParseErrorKind::Encoding(f.error),
+        position: f.position,
+    })
 }
 
 /// Bytes of a node's place in its parent's list of children (4, doubled for the list's
@@ -262,13 +287,16 @@ struct Parser<'a> {
     /// Bytes the tree holds outside the arena's slots (names, namespaces, attributes, text,
     /// child lists, the copy of the source), as far as the parser can tell.
     held: usize,
-    /// Most bytes the tree may take: [`Limits::max_memory_per_byte`] times the input's size,
-    /// plus [`MEMORY_SLACK`].
+    /// Most bytes the tree may take: [`Limits::max_memory_per_byte`] times the size of the
+    /// UTF-8 text (what the tree holds), plus [`MEMORY_SLACK`].
     budget: usize,
+    /// The XML declaration's `encoding` as the decoder read it: the tokenizer's reading must
+    /// agree.
+    declared: Option<String>,
 }
 
 impl<'a> Parser<'a> {
-    fn new(text: &'a str, limits: &'a Limits) -> Self {
+    fn new(text: &'a str, limits: &'a Limits, declared: Option<String>) -> Self {
         let doc = Document {
             nodes: Vec::new(),
             top: Vec::new(),
@@ -289,6 +317,7 @@ impl<'a> Parser<'a> {
                 .len()
                 .saturating_mul(limits.max_memory_per_byte)
                 .saturating_add(MEMORY_SLACK),
+            declared,
         }
     }
 
@@ -361,13 +390,19 @@ impl<'a> Parser<'a> {
                             self.error(ParseErrorKind::UnsupportedVersion(version.into_owned()))
                         );
                     }
-                    if let Some(enc) = decl.encoding() {
-                        let enc =
-                            enc.map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?;
-                        let enc = enc.into_owned();
-                        if !enc.eq_ignore_ascii_case("utf-8") {
-                            return Err(self.error(ParseErrorKind::UnsupportedEncoding(enc)));
-                        }
+                    let enc = decl
+                        .encoding()
+                        .transpose()
+                        .map_err(|e| self.error(ParseErrorKind::Syntax(e.to_string())))?
+                        .map(|e| e.into_owned());
+                    // The text was decoded by what the decoder read in the declaration; a
+                    // declaration it could not read is one the tokenizer must not read
+                    // otherwise.
+                    if enc != self.declared {
+                        return Err(self.error(ParseErrorKind::Syntax(format!(
+                            "malformed XML declaration (encoding {:?})",
+                            enc.unwrap_or_default()
+                        ))));
                     }
                 }
                 Event::DocType(_) => return Err(self.error(ParseErrorKind::DoctypeForbidden)),
@@ -1075,21 +1110,425 @@ mod tests {
     }
 
     #[test]
-    fn only_utf8_xml_1_0_is_accepted() {
-        assert_eq!(
-            err("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><r/>").kind,
-            ParseErrorKind::UnsupportedEncoding("ISO-8859-1".into())
-        );
+    fn only_xml_1_0_is_accepted() {
         assert_eq!(
             err("<?xml version=\"1.1\"?><r/>").kind,
             ParseErrorKind::UnsupportedVersion("1.1".into())
         );
-        let e = parse(b"<r>\xff</r>").map(|_| ()).unwrap_err();
-        assert_eq!(e.kind, ParseErrorKind::InvalidUtf8(3));
+    }
+
+    /// Russian with ё, which each Cyrillic encoding puts elsewhere.
+    const RU: &str = "Пшеница твёрдая, 3-й класс";
+
+    fn encoded(label: &str, with: &'static encoding_rs::Encoding, text: &str) -> Vec<u8> {
+        let doc =
+            format!("<?xml version=\"1.0\" encoding=\"{label}\"?>\n<r a=\"{text}\">{text}</r>");
+        let (bytes, used, lossy) = with.encode(&doc);
+        assert!(!lossy && used == with, "{label} encodes the test text");
+        bytes.into_owned()
+    }
+
+    fn utf16(bom: bool, little: bool, doc: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let units = std::iter::once(0xFEFF)
+            .filter(|_| bom)
+            .chain(doc.encode_utf16());
+        for u in units {
+            out.extend(if little {
+                u.to_le_bytes()
+            } else {
+                u.to_be_bytes()
+            });
+        }
+        out
+    }
+
+    fn reads_as(bytes: &[u8], text: &str) {
+        let doc = parse(bytes).unwrap_or_else(|e| panic!("{e}"));
+        let root = doc.element(doc.root()).expect("root");
+        assert_eq!(root.attribute("a"), Some(text));
+        assert_eq!(doc.text_content(doc.root()), text);
+    }
+
+    #[test]
+    fn cyrillic_encodings_read_to_the_same_text() {
+        for (label, with, ya) in [
+            ("windows-1251", encoding_rs::WINDOWS_1251, 0xFF),
+            ("KOI8-R", encoding_rs::KOI8_R, 0xD1),
+            ("ISO-8859-5", encoding_rs::ISO_8859_5, 0xEF),
+            ("cp1251", encoding_rs::WINDOWS_1251, 0xFF),
+        ] {
+            let bytes = encoded(label, with, RU);
+            reads_as(&bytes, RU);
+            // The encoder is not checked against itself alone: 'я' is where the standard puts it.
+            let doc = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><r>\u{44F}</r>");
+            let b = with.encode(&doc).0.into_owned();
+            assert_eq!(b[b.len() - 5], ya, "{label}");
+        }
+    }
+
+    #[test]
+    fn iso_8859_1_is_latin_1_and_not_windows_1252() {
+        for label in ["ISO-8859-1", "latin1", "iso_8859-1:1987"] {
+            let mut bytes = format!("<?xml version=\"1.0\" encoding=\"{label}\"?><r>").into_bytes();
+            bytes.extend(b"\xE9\x80\xFF</r>");
+            let doc = parse(&bytes).expect("parses");
+            // 0x80 is the C1 control U+0080 (XML 1.0 allows it), not WHATWG's euro sign.
+            assert_eq!(
+                doc.text_content(doc.root()),
+                "\u{E9}\u{80}\u{FF}",
+                "{label}"
+            );
+        }
+    }
+
+    #[test]
+    fn utf16_with_a_byte_order_mark_reads_in_both_orders() {
+        for little in [true, false] {
+            for decl in ["", "<?xml version=\"1.0\" encoding=\"UTF-16\"?>"] {
+                let doc = format!("{decl}<r a=\"{RU}\">{RU}</r>");
+                reads_as(&utf16(true, little, &doc), RU);
+            }
+            let own = if little { "UTF-16LE" } else { "UTF-16BE" };
+            let doc = format!("<?xml version=\"1.0\" encoding=\"{own}\"?><r a=\"x\">x</r>");
+            reads_as(&utf16(true, little, &doc), "x");
+        }
+        // Outside the BMP: a surrogate pair.
+        reads_as(
+            &utf16(true, true, "<r a=\"\u{10348}\">\u{10348}</r>"),
+            "\u{10348}",
+        );
+    }
+
+    fn encoding_err(bytes: &[u8]) -> (EncodingError, Position, String) {
+        match parse(bytes) {
+            Ok(_) => panic!(
+                "expected an encoding error for {:?}",
+                String::from_utf8_lossy(bytes)
+            ),
+            Err(e) => match e.kind.clone() {
+                ParseErrorKind::Encoding(k) => (k, e.position, e.to_string()),
+                other => panic!("expected an encoding error, got {other:?}"),
+            },
+        }
+    }
+
+    #[test]
+    fn windows_1251_declared_utf8_names_the_declaration_the_bytes_and_the_offset() {
+        let doc = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<r a=\"{RU}\"/>");
+        let bytes = encoding_rs::WINDOWS_1251.encode(&doc).0.into_owned();
+        let at = bytes.iter().position(|b| *b >= 0x80).expect("Cyrillic");
+        let (e, position, text) = encoding_err(&bytes);
+        assert_eq!(
+            e,
+            EncodingError::Malformed {
+                by: encoding::InForce::Declared("UTF-8".into()),
+                encoding: "UTF-8",
+                found: format!("byte 0x{:02X}", bytes[at]),
+                offset: at,
+            }
+        );
+        assert_eq!(position, Position { line: 2, column: 7 });
+        assert_eq!(
+            text,
+            format!(
+                "2:7: declared encoding \"UTF-8\": byte 0xCF at byte offset {at}: not valid UTF-8"
+            )
+        );
+    }
+
+    #[test]
+    fn non_utf8_without_a_declaration_is_refused_as_utf8() {
+        let (e, position, text) = encoding_err(b"<r>\n ab\xCF\xF8</r>");
+        assert!(
+            matches!(
+                e,
+                EncodingError::Malformed {
+                    by: encoding::InForce::Default,
+                    offset: 7,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(position, Position { line: 2, column: 4 });
+        assert!(text.contains("no encoding declaration, so UTF-8"), "{text}");
+        // After a UTF-8 BOM the offset still counts from the first byte.
+        let (e, _, _) = encoding_err(b"\xEF\xBB\xBF<r>\xFF</r>");
+        assert!(
+            matches!(e, EncodingError::Malformed { offset: 6, .. }),
+            "{e:?}"
+        );
         assert!(
             parse("\u{FEFF}<r/>".as_bytes()).is_ok(),
             "a UTF-8 BOM is allowed"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_of_another_encoding_than_declared_is_refused() {
+        let decl = |enc: &str| format!("<?xml version=\"1.0\" encoding=\"{enc}\"?><r/>");
+        let cases: Vec<(Vec<u8>, &str, &str)> = vec![
+            (
+                utf16(true, true, &decl("windows-1251")),
+                "windows-1251",
+                "a UTF-16LE byte order mark",
+            ),
+            (
+                utf16(true, false, &decl("UTF-8")),
+                "UTF-8",
+                "a UTF-16BE byte order mark",
+            ),
+            (
+                utf16(true, true, &decl("UTF-16BE")),
+                "UTF-16BE",
+                "a UTF-16LE byte order mark",
+            ),
+            (
+                [b"\xEF\xBB\xBF".as_slice(), decl("KOI8-R").as_bytes()].concat(),
+                "KOI8-R",
+                "a UTF-8 byte order mark",
+            ),
+            (
+                decl("UTF-16").into_bytes(),
+                "UTF-16",
+                "no UTF-16 byte order mark",
+            ),
+        ];
+        for (bytes, declared, found) in cases {
+            let (e, position, text) = encoding_err(&bytes);
+            assert!(
+                matches!(&e, EncodingError::Mismatch { declared: d, found: f, offset: 0 } if d == declared && f.contains(found)),
+                "{declared}: {e:?}"
+            );
+            assert_eq!(position, Position { line: 1, column: 1 });
+            assert!(
+                text.contains(&format!(
+                    "declared encoding \"{declared}\" does not match the bytes"
+                )),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn utf16_without_a_byte_order_mark_is_refused() {
+        for (little, order) in [(true, "LE"), (false, "BE")] {
+            let (e, _, text) = encoding_err(&utf16(
+                false,
+                little,
+                "<?xml version=\"1.0\" encoding=\"UTF-16\"?><r/>",
+            ));
+            assert_eq!(e, EncodingError::Utf16WithoutBom(order));
+            assert!(
+                text.contains("requires UTF-16 documents to begin with one"),
+                "{text}"
+            );
+            let (e, _, _) = encoding_err(&utf16(false, little, "<r/>"));
+            assert_eq!(e, EncodingError::Utf16WithoutBom(order));
+        }
+    }
+
+    #[test]
+    fn malformed_utf16_is_refused_at_its_offset() {
+        // An unpaired high surrogate, then 'x'.
+        let mut bytes = utf16(true, true, "<r>ab");
+        let at = bytes.len();
+        bytes.extend([0x00, 0xD8, b'x', 0x00]);
+        bytes.extend(utf16(false, true, "</r>"));
+        let (e, position, text) = encoding_err(&bytes);
+        assert!(
+            matches!(&e, EncodingError::Malformed { by: encoding::InForce::ByteOrderMark("UTF-16LE"), encoding: "UTF-16LE", offset, .. } if *offset == at),
+            "{e:?}"
+        );
+        assert_eq!(position, Position { line: 1, column: 6 });
+        assert!(text.contains("a UTF-16LE byte order mark"), "{text}");
+        // An odd byte at the end.
+        let mut odd = utf16(true, false, "<r/>");
+        odd.push(b'\n');
+        assert!(matches!(
+            encoding_err(&odd).0,
+            EncodingError::Malformed {
+                encoding: "UTF-16BE",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn bytes_outside_the_declared_encoding_are_refused() {
+        let (e, _, _) = encoding_err(b"<?xml version=\"1.0\" encoding=\"US-ASCII\"?><r>\xE9</r>");
+        assert!(
+            matches!(
+                e,
+                EncodingError::Malformed {
+                    encoding: "US-ASCII",
+                    offset: 44,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        // windows-1251 leaves 0x98 unassigned (WHATWG reads it as U+0098, iconv and Microsoft's
+        // table refuse it): refused, never replaced.
+        let (e, _, _) =
+            encoding_err(b"<?xml version=\"1.0\" encoding=\"windows-1251\"?><r>\xCF\x98</r>");
+        assert!(
+            matches!(
+                e,
+                EncodingError::Malformed {
+                    encoding: "windows-1251",
+                    offset: 49,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unsupported_encodings_are_refused_by_name() {
+        for name in [
+            "EBCDIC-CP-US",
+            "UTF-32",
+            "UTF-7",
+            "windows-1252",
+            "Shift_JIS",
+            "nonsense",
+        ] {
+            let (e, _, text) =
+                encoding_err(format!("<?xml version=\"1.0\" encoding=\"{name}\"?><r/>").as_bytes());
+            assert_eq!(e, EncodingError::Unsupported(name.into()));
+            assert!(text.contains("supported: UTF-8, UTF-16 (with a byte order mark), windows-1251, KOI8-R, ISO-8859-1, ISO-8859-5"), "{text}");
+        }
+        for (bytes, what) in [
+            (&b"\xFF\xFE\x00\x00<\x00\x00\x00"[..], "UTF-32LE"),
+            (&b"\x00\x00\xFE\xFF"[..], "UTF-32BE"),
+            (&b"\x00\x00\x00<"[..], "UTF-32BE"),
+            (&b"\x4C\x6F\xA7\x94\x93\x40"[..], "EBCDIC"),
+        ] {
+            let (e, _, _) = encoding_err(bytes);
+            assert!(
+                matches!(e, EncodingError::UnsupportedDetected(w) if w.starts_with(what)),
+                "{what}: {e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_size_limit_counts_the_decoded_text_too() {
+        let bytes = encoded("windows-1251", encoding_rs::WINDOWS_1251, &RU.repeat(20));
+        let limits = Limits {
+            max_bytes: bytes.len(),
+            ..Limits::default()
+        };
+        let e = parse_with_limits(&bytes, &limits).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(&e.kind, ParseErrorKind::Encoding(EncodingError::TooLarge { encoding: "windows-1251", size, limit }) if *size > *limit && *limit == bytes.len()),
+            "{e}"
+        );
+        let limits = Limits {
+            max_bytes: bytes.len() * 2,
+            ..Limits::default()
+        };
+        assert!(parse_with_limits(&bytes, &limits).is_ok());
+    }
+
+    #[test]
+    fn positions_are_of_the_decoded_text() {
+        let doc = format!("<?xml version=\"1.0\" encoding=\"KOI8-R\"?>\n<r>{RU}<p:x/></r>");
+        let bytes = encoding_rs::KOI8_R.encode(&doc).0.into_owned();
+        let e = parse(&bytes).map(|_| ()).unwrap_err();
+        assert_eq!(e.kind, ParseErrorKind::UndeclaredPrefix("p".into()));
+        assert_eq!(
+            e.position,
+            Position {
+                line: 2,
+                column: 4 + RU.chars().count()
+            }
+        );
+        let e = parse(&utf16(true, true, &format!("\n<r>{RU}<p:x/></r>")))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(
+            e.position,
+            Position {
+                line: 2,
+                column: 4 + RU.chars().count()
+            }
+        );
+    }
+
+    #[test]
+    fn text_handed_as_characters_must_not_declare_another_encoding() {
+        let limits = Limits::default();
+        let doc = format!("<?xml version=\"1.0\" encoding=\"windows-1251\"?><r>{RU}</r>");
+        let e = parse_text(&doc, &limits).map(|_| ()).unwrap_err();
+        assert!(
+            matches!(&e.kind, ParseErrorKind::Encoding(EncodingError::Mismatch { declared, found, .. }) if declared == "windows-1251" && found.contains("handed over as text")),
+            "{e}"
+        );
+        for ok in [
+            format!("<?xml version=\"1.0\" encoding=\"utf-8\"?><r>{RU}</r>"),
+            format!("\u{FEFF}<r>{RU}</r>"),
+        ] {
+            let d = parse_text(&ok, &limits).expect("parses");
+            assert_eq!(d.text_content(d.root()), RU);
+        }
+    }
+
+    #[test]
+    fn utf8_input_is_not_copied_to_be_decoded() {
+        let input = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><r>ё</r>".as_bytes();
+        assert!(matches!(
+            to_utf8(input, &Limits::default()),
+            Ok(Cow::Borrowed(_))
+        ));
+        let koi = b"<?xml version='1.0' encoding='KOI8-R'?><r>\xA3</r>";
+        assert_eq!(
+            to_utf8(koi, &Limits::default()).expect("decodes"),
+            "<?xml version='1.0' encoding='KOI8-R'?><r>ё</r>"
+        );
+    }
+
+    #[test]
+    fn a_declaration_the_decoder_cannot_read_is_refused() {
+        // The tokenizer reads an encoding where the decoder saw none: refused, not guessed.
+        let e = err("<?xml version=\"1.0\" encoding=\"KOI8-R\" standalone=\"yes\" ?\n><r/>");
+        assert!(matches!(e.kind, ParseErrorKind::Syntax(_)), "{e}");
+    }
+
+    #[test]
+    fn the_decoder_never_panics_on_arbitrary_bytes_after_any_start() {
+        let starts: [&[u8]; 9] = [
+            b"",
+            b"\xEF\xBB\xBF",
+            b"\xFF\xFE",
+            b"\xFE\xFF",
+            b"<?xml version='1.0' encoding='windows-1251'?>",
+            b"<?xml version='1.0' encoding='KOI8-R'?>",
+            b"<?xml version='1.0' encoding='ISO-8859-1'?>",
+            b"<?xml version='1.0' encoding='US-ASCII'?>",
+            b"<?xml version='1.0' encoding='UTF-16'?>",
+        ];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for start in starts {
+            for _ in 0..300 {
+                let len = (next() % 24) as usize;
+                let mut bytes = start.to_vec();
+                bytes.extend((0..len).map(|_| next() as u8));
+                // Errors carry a position inside the input; success is fine too.
+                if let Err(e) = parse(&bytes) {
+                    assert!(e.position.line >= 1 && e.position.column >= 1, "{e}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -111,13 +111,17 @@ impl Element {
     }
 
     /// Values of the attributes that act as identifiers for same-document references:
-    /// unprefixed `Id`, `ID`, `id` and WS-Security `wsu:Id`.
+    /// unprefixed `Id`, `ID`, `id`, WS-Security `wsu:Id` and `xml:id`. `xml:id` is an ID
+    /// without a DTD (W3C xml:id Recommendation), and libxml2, hence xmlsec1, resolves `#x`
+    /// to it: leaving it out would let two tools resolve one reference differently.
     pub fn id_values(&self) -> impl Iterator<Item = &str> {
         self.attributes
             .iter()
             .filter(|a| match a.namespace.as_deref() {
                 None => matches!(a.name.local.as_str(), "Id" | "ID" | "id"),
-                Some(ns) => ns == WSU_NAMESPACE && a.name.local == "Id",
+                Some(WSU_NAMESPACE) => a.name.local == "Id",
+                Some(XML_NAMESPACE) => a.name.local == "id",
+                Some(_) => false,
             })
             .map(|a| a.value.as_str())
     }
@@ -475,5 +479,50 @@ impl Document {
             }
         }
         map
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(xml: &str) -> Document {
+        crate::xml::parse(xml.as_bytes()).expect("parses")
+    }
+
+    #[test]
+    fn a_reference_resolves_to_the_element_with_that_xml_id() {
+        let d = doc("<Doc><Data xml:id=\"x\">ok</Data></Doc>");
+        let found = d.find_by_id("x").expect("resolves");
+        assert_eq!(d.path(found), "/Doc[1]/Data[1]");
+    }
+
+    #[test]
+    fn an_xml_id_equal_to_another_identifier_is_a_duplicate() {
+        for other in ["Id", "ID", "id", "wsu:Id"] {
+            let xml = format!(
+                "<Doc xmlns:wsu=\"{WSU_NAMESPACE}\"><A {other}=\"x\"/><B xml:id=\"x\"/></Doc>"
+            );
+            let e = doc(&xml).id_index().expect_err(other);
+            assert!(
+                matches!(&e, IdError::Duplicate { value, first, second }
+                    if value == "x" && first.contains("A[1]") && second.contains("B[1]")),
+                "{other}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn two_equal_xml_ids_are_a_duplicate() {
+        let e = doc("<Doc><A xml:id=\"x\"/><B xml:id=\"x\"/></Doc>")
+            .find_by_id("x")
+            .expect_err("duplicate");
+        assert!(matches!(e, IdError::Duplicate { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_id_attribute_in_another_namespace_is_no_identifier() {
+        let d = doc("<Doc xmlns:o=\"urn:other\"><A o:id=\"x\"/><B o:Id=\"x\"/></Doc>");
+        assert_eq!(d.find_by_id("x"), Err(IdError::NotFound("x".into())));
     }
 }

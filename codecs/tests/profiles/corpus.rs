@@ -59,6 +59,13 @@ pub mod transform {
         "<ds:XPath xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">",
         "not(ancestor-or-self::ds:Signature)</ds:XPath></ds:Transform>"
     );
+    /// The same filter with the XMLDSig namespace bound to another prefix (`dsig`): the idiom
+    /// is recognised by the namespace, not by the prefix as written.
+    pub const XPATH_NOT_SIGNATURE_DSIG_PREFIX: &str = concat!(
+        "<ds:Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\">",
+        "<ds:XPath xmlns:dsig=\"http://www.w3.org/2000/09/xmldsig#\">",
+        "not(ancestor-or-self::dsig:Signature)</ds:XPath></ds:Transform>"
+    );
     /// XPath Filter 2.0 (W3C REC xmldsig-filter2, 2002) subtracting the signature that holds
     /// the transform.
     pub const XPATH2_SUBTRACT_HERE: &str = concat!(
@@ -271,6 +278,31 @@ pub enum XPathShape {
     AfterEnveloped,
     /// XPath Filter 2.0 subtract `here()/ancestor::ds:Signature[1]`.
     Filter2Subtract,
+    /// enveloped-signature, then the XPath Filter 2.0 subtract.
+    Filter2AfterEnveloped,
+    /// `not(ancestor-or-self::dsig:Signature)` alone, `dsig` bound to the XMLDSig namespace.
+    NotSignatureOtherPrefix,
+}
+
+impl XPathShape {
+    pub const ALL: [XPathShape; 5] = [
+        XPathShape::NotSignatureAlone,
+        XPathShape::AfterEnveloped,
+        XPathShape::Filter2Subtract,
+        XPathShape::Filter2AfterEnveloped,
+        XPathShape::NotSignatureOtherPrefix,
+    ];
+
+    /// The shape's name in the corpus.
+    pub fn name(self) -> &'static str {
+        match self {
+            XPathShape::NotSignatureAlone => "XPath alone",
+            XPathShape::AfterEnveloped => "XPath after enveloped",
+            XPathShape::Filter2Subtract => "XPath Filter 2.0 subtract",
+            XPathShape::Filter2AfterEnveloped => "XPath Filter 2.0 subtract after enveloped",
+            XPathShape::NotSignatureOtherPrefix => "XPath alone, dsig prefix",
+        }
+    }
 }
 
 pub const SAMPLE_TEXT: &str = "Ячмень фуражный";
@@ -284,6 +316,15 @@ pub fn xpath(pki: &Pki, shape: XPathShape) -> String {
             transform::EXC_C14N,
         ],
         XPathShape::Filter2Subtract => &[transform::XPATH2_SUBTRACT_HERE, transform::EXC_C14N],
+        XPathShape::Filter2AfterEnveloped => &[
+            transform::ENVELOPED,
+            transform::XPATH2_SUBTRACT_HERE,
+            transform::EXC_C14N,
+        ],
+        XPathShape::NotSignatureOtherPrefix => &[
+            transform::XPATH_NOT_SIGNATURE_DSIG_PREFIX,
+            transform::EXC_C14N,
+        ],
     };
     let sample = read(std::path::Path::new(SAMPLE));
     let sig = signature("sig-xpath", method(KeyKind::EcP256), "", transforms);

@@ -59,11 +59,7 @@ fn xmlsec1_verifies_the_corpus_it_signed() {
     let x = smev3(&pki, KeyKind::EcP256);
     let spr = ("Id", format!("{SMEV}:SenderProvidedRequestData"));
     assert!(xmlsec1_verifies(&pki, &x, &[spr]));
-    for shape in [
-        XPathShape::NotSignatureAlone,
-        XPathShape::AfterEnveloped,
-        XPathShape::Filter2Subtract,
-    ] {
+    for shape in XPathShape::ALL {
         assert!(
             xmlsec1_verifies(&pki, &xpath(&pki, shape), &[]),
             "{shape:?}"
@@ -115,25 +111,10 @@ fn published_vectors_out_of_scope_are_refused_each_for_its_reason() {
                     Ok(_) => panic!("{name} verified"),
                     Err(e) => assert!(expected(&e), "{name}: refused, but for {e:?}"),
                 }
-                // The enveloped profile refuses it for the same reason, except an enveloping
-                // signature (the document element is the signature), which the profile's
-                // structure check refuses first: it signs nothing but its own ds:Object or an
-                // external resource (Phaos's detached one, left unresolved).
+                // The enveloped profile refuses it for the same reason.
                 // The other profiles refuse it too (wss may first find it is no SOAP message).
-                let enveloping = doc
-                    .element(doc.root())
-                    .is_some_and(|e| e.is(dsig::DSIG_NAMESPACE, "Signature"));
-                let envelope =
-                    verify_profile(&doc, &trust, &policy, &Expect::new(Profile::Enveloped));
-                match envelope {
+                match verify_profile(&doc, &trust, &policy, &Expect::new(Profile::Enveloped)) {
                     Ok(_) => panic!("{name} verified under enveloped"),
-                    Err(VerifyError::NotCovered { signatures, .. }) if enveloping => {
-                        assert!(
-                            signatures.contains("/Object[1]")
-                                || signatures.contains("(unresolved)"),
-                            "{name}: {signatures}"
-                        )
-                    }
                     Err(e) => assert!(expected(&e), "{name}: enveloped refused for {e:?}"),
                 }
                 let root = doc.element(doc.root()).expect("root");
@@ -280,7 +261,7 @@ fn wss_messages_verify_under_wss_and_return_the_body() {
                 .unwrap_or_else(|e| panic!("{case}: refused under wss: {e}"));
             assert_returns(&signed, "Body", SOAP_BODY_TEXT);
             assert_xmlsec1_digested(&xml, &signed);
-            assert!(signed.path.ends_with("Body[1]"), "{case}: {}", signed.path);
+            assert_eq!(signed.path, "/soap:Envelope[1]/soap:Body[1]", "{case}");
             assert!(!String::from_utf8_lossy(&signed.canonical).contains("SignatureValue"));
             assert_eq!(signed.verified.signer.subject, SIGNER, "{case}");
             let uris: Vec<&str> = signed
@@ -441,6 +422,36 @@ fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
     );
     let e = under(&xml, &pki.trust(), Profile::Wss, Some(&element)).expect_err("wss");
     assert!(matches!(e, VerifyError::NotSoap { .. }), "wss: {e:?}");
+    // The one-signature enveloped check refuses the shape, naming it.
+    let e = dsig::verify(&parse(&xml), &pki.trust(), &VerifyPolicy::default())
+        .expect_err("not enveloped");
+    assert!(
+        matches!(e, VerifyError::NotEnveloped { .. }),
+        "verify: {e:?}"
+    );
+    // An `xml:id` equal to the signed element's Id is a second element with that identifier
+    // (libxml2, hence xmlsec1, resolves `#id` to `xml:id` too): refused, not resolved to
+    // whichever one a reader meets first.
+    let with_xml_id = xml.replacen(
+        "<ns1:CallerInformationSystemSignature",
+        "<ns1:Evil xml:id=\"SIGNED_BY_CONSUMER\"/><ns1:CallerInformationSystemSignature",
+        1,
+    );
+    assert_ne!(
+        with_xml_id, xml,
+        "the signature's holder is in the document"
+    );
+    let e = under(
+        &with_xml_id,
+        &pki.trust(),
+        Profile::DetachedById,
+        Some(&element),
+    )
+    .expect_err("xml:id duplicate");
+    assert!(
+        matches!(e, VerifyError::DuplicateId(ref d) if d.to_string().contains("SIGNED_BY_CONSUMER")),
+        "xml:id: {e:?}"
+    );
     // Changed request data.
     let tampered = xml.replace(SMEV_CONTENT, "RU-PHY-2026-999999");
     let e = under(
@@ -451,6 +462,27 @@ fn smev3_request_verifies_detached_by_id_and_returns_the_signed_request_data() {
     )
     .expect_err("tampered");
     assert!(matches!(e, VerifyError::DigestMismatch { .. }), "{e:?}");
+}
+
+/// `xml:id` is an identifier without any `--id-attr` (libxml2 knows it): what xmlsec1 signs
+/// by `#id` over an `xml:id` element verifies here, and returns that element.
+#[test]
+fn a_reference_to_an_xml_id_resolves_as_xmlsec1_resolves_it() {
+    let pki = Pki::new(KeyKind::EcP256);
+    let sig = signature(
+        "sig-xml-id",
+        method(KeyKind::EcP256),
+        "#data-1",
+        &[transform::ENVELOPED, transform::EXC_C14N],
+    );
+    let tmpl = format!("<Doc><Data xml:id=\"data-1\">{SAMPLE_TEXT}{sig}</Data></Doc>");
+    let xml = common::xmlsec1_sign_as(&pki, "signer", &tmpl, &[], None);
+    assert!(xmlsec1_verifies(&pki, &xml, &[]), "xmlsec1 reads its own");
+    let data = path("/Doc/Data", &[]);
+    let signed = under(&xml, &pki.trust(), Profile::Enveloped, Some(&data))
+        .unwrap_or_else(|e| panic!("refused: {e}"));
+    assert_returns(&signed, "Data", SAMPLE_TEXT);
+    assert_xmlsec1_digested(&xml, &signed);
 }
 
 fn subjects(reports: &[dsig::SignatureReport]) -> Vec<Option<String>> {
@@ -711,11 +743,7 @@ fn the_xpath_idiom_over_another_signature_is_refused() {
 #[test]
 fn xpath_shapes_verify_as_enveloped_and_return_the_document() {
     let pki = Pki::new(KeyKind::EcP256);
-    for shape in [
-        XPathShape::NotSignatureAlone,
-        XPathShape::AfterEnveloped,
-        XPathShape::Filter2Subtract,
-    ] {
+    for shape in XPathShape::ALL {
         let xml = xpath(&pki, shape);
         for element in [None, Some(declaration())] {
             let signed = under(&xml, &pki.trust(), Profile::Enveloped, element.as_ref())
@@ -724,8 +752,9 @@ fn xpath_shapes_verify_as_enveloped_and_return_the_document() {
             assert_xmlsec1_digested(&xml, &signed);
         }
         // The old one-signature entry point reads the idioms too.
-        dsig::verify(&parse(&xml), &pki.trust(), &VerifyPolicy::default())
+        let v = dsig::verify(&parse(&xml), &pki.trust(), &VerifyPolicy::default())
             .unwrap_or_else(|e| panic!("{shape:?} refused by verify: {e}"));
+        assert_eq!(v.signer.subject, SIGNER, "{shape:?}");
         let e = under(&xml, &pki.trust(), Profile::Wss, None).expect_err("not SOAP");
         assert!(matches!(e, VerifyError::NotSoap { .. }), "{shape:?}: {e:?}");
         let e = under(
@@ -902,17 +931,9 @@ fn valid_corpus() -> (Pki, Vec<Valid>) {
             },
         },
     ];
-    for shape in [
-        XPathShape::NotSignatureAlone,
-        XPathShape::AfterEnveloped,
-        XPathShape::Filter2Subtract,
-    ] {
+    for shape in XPathShape::ALL {
         corpus.push(Valid {
-            name: match shape {
-                XPathShape::NotSignatureAlone => "XPath alone",
-                XPathShape::AfterEnveloped => "XPath after enveloped",
-                XPathShape::Filter2Subtract => "XPath Filter 2.0 subtract",
-            },
+            name: shape.name(),
             xml: xpath(&pki, shape),
             trust: pki.trust(),
             element: declaration(),
@@ -1096,14 +1117,12 @@ fn wrapping_attacks_are_refused_under_each_profile_for_their_own_reason() {
                         VerifyError::Element(ResolveError::Ambiguous { count: 2, .. })
                     ),
                 },
-                Attack::InObject => match profile {
-                    Profile::Enveloped => {
-                        matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. }
-                        if at.contains("ds:Object"))
-                    }
-                    _ => matches!(e, VerifyError::NotCovered { ref signatures, .. }
-                        if signatures.contains("ds:Object")),
-                },
+                // The reference now points into its own signature: refused for that under
+                // every profile, as plain `verify` refuses it.
+                Attack::InObject => {
+                    matches!(e, VerifyError::ReferenceInsideSignature { ref at, .. }
+                    if at.contains("ds:Object"))
+                }
                 Attack::WrappedInHeader => {
                     matches!(e, VerifyError::NotCovered { ref signatures, .. }
                     if signatures.contains("wrap:Wrapper"))
@@ -1179,9 +1198,9 @@ fn a_wss_signature_outside_the_security_header_is_refused() {
     ] {
         let e = under(&moved, &pki.trust(), Profile::Wss, None).expect_err("misplaced");
         match e {
-            VerifyError::NotCovered { signatures, .. }
-            | VerifyError::SignatureMisplaced { at: signatures, .. } => {
-                assert!(signatures.contains(place), "{place}: {signatures}")
+            VerifyError::SignatureMisplaced { at, reason, .. } => {
+                assert!(at.contains(place), "{place}: {at}");
+                assert!(reason.contains("wsse:Security"), "{place}: {reason}");
             }
             e => panic!("{place}: {e:?}"),
         }

@@ -101,9 +101,13 @@ pub(crate) fn peer_router(node: Arc<Node>) -> Router {
 #[serde(deny_unknown_fields)]
 struct SubmitBody {
     format: String,
-    /// The document's XML text (empty when `body_attachment` names the body).
+    /// The document's XML text (empty when `body_attachment` names the body, or when
+    /// `document_base64` holds it). Characters, so its XML declaration may name UTF-8 only.
     #[serde(default)]
     document: String,
+    /// The document's bytes in base64, in any encoding the parser reads (windows-1251,
+    /// UTF-16, …: docs/xml-security.md#encodings), instead of `document`.
+    document_base64: Option<String>,
     #[serde(default)]
     recipient_country: String,
     #[serde(default)]
@@ -388,11 +392,33 @@ async fn post_message(
             }
         },
     };
+    let (document, document_is_text) = match &b.document_base64 {
+        None => (b.document.into_bytes(), true),
+        Some(_) if !b.document.is_empty() => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "document, document_base64: give one of them, not both".to_owned(),
+            )
+        }
+        Some(encoded) => {
+            use base64::Engine as _;
+            match base64::engine::general_purpose::STANDARD.decode(encoded.trim()) {
+                Ok(bytes) => (bytes, false),
+                Err(e) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("document_base64: not base64: {e}"),
+                    )
+                }
+            }
+        }
+    };
     let r = submit::submit_admitted(
         &node,
         Submission {
             format: b.format,
-            document: b.document.into_bytes(),
+            document,
+            document_is_text,
             recipient_country: b.recipient_country,
             recipient_authority: b.recipient_authority,
             sender_authority: b.sender_authority,

@@ -25,6 +25,10 @@ use crate::store::{AttachmentMeta, Outgoing, Payload, SetMember, State, StoreErr
 pub(crate) struct Submission {
     pub(crate) format: String,
     pub(crate) document: Vec<u8>,
+    /// The document came as characters (the HTTP door's JSON string), so `document` is UTF-8
+    /// whatever its XML declaration says: parsed with `xml::parse_text`, which refuses a
+    /// declaration of another encoding instead of misreading these bytes in it.
+    pub(crate) document_is_text: bool,
     pub(crate) recipient_country: String,
     pub(crate) recipient_authority: String,
     pub(crate) sender_authority: String,
@@ -458,7 +462,11 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
                 max_bytes: node.config.limits.max_message_bytes,
                 ..xml::Limits::default()
             };
-            xml::parse_with_limits(&s.document, &limits).map_err(|source| SubmitError::Xml {
+            let parsed = match (s.document_is_text, std::str::from_utf8(&s.document)) {
+                (true, Ok(text)) => xml::parse_text(text, &limits),
+                _ => xml::parse_with_limits(&s.document, &limits),
+            };
+            parsed.map_err(|source| SubmitError::Xml {
                 at: "document".into(),
                 source,
             })?

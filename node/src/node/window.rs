@@ -166,6 +166,7 @@ impl Window for WindowService {
             Submission {
                 format: r.format,
                 document: r.document,
+                document_is_text: false,
                 recipient_country: r.recipient_country,
                 recipient_authority: r.recipient_authority,
                 sender_authority: r.sender_authority,
