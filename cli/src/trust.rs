@@ -242,6 +242,20 @@ fn diff((a, old): &(File, TrustSpace), (b, new): &(File, TrustSpace)) -> Vec<Str
                     ),
                     s.timestamp_required != t.timestamp_required,
                 );
+                let required = |n: &[tereze_trust::FileNationalSignature]| {
+                    n.iter()
+                        .filter(|x| x.required)
+                        .map(|x| x.document.clone())
+                        .collect::<Vec<_>>()
+                };
+                let (r, q) = (
+                    required(&s.national_signatures),
+                    required(&t.national_signatures),
+                );
+                changed(
+                    &format!("national signatures required {r:?} -> {q:?}"),
+                    r != q,
+                );
                 // Compared as read, so a name and its URI are the same policy.
                 let policy =
                     |space: &TrustSpace| space.state(&s.code).and_then(|e| e.algorithms.clone());

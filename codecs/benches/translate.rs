@@ -65,6 +65,7 @@ fn bench(c: &mut Criterion) {
                     },
                     traders: vec!["KZ120440789014".into(), "RU7701234560".into()],
                     attachments: Vec::new(),
+                    national_signatures: Vec::new(),
                 },
                 body: Body::from_document(&out[0].document),
             };

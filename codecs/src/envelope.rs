@@ -9,6 +9,11 @@
 //! attachments: the header lists each one by id, media type, size and SHA-256
 //! ([`AttachmentRef`]), so the envelope signature covers the files too. The body may then hold,
 //! instead of a document, a reference to one of them ([`Body::by_reference`]).
+//!
+//! A national document that arrived signed by its issuing authority is recorded in the header
+//! ([`NationalSignature`], `env:NationalSignatures`, format 1.1): who signed it, with which
+//! certificate and algorithm, when, and the sending node's verdict. An envelope without that
+//! record is written as 1.0, byte for byte what nodes wrote before it existed.
 
 use std::collections::HashSet;
 
@@ -26,14 +31,41 @@ pub const ENVELOPE_NAMESPACE: &str = "urn:tereze:envelope";
 /// system's exchange rules do).
 pub const WSA_NAMESPACE: &str = "http://www.w3.org/2005/08/addressing";
 
-/// The envelope format version this code writes; it reads any `1.x`.
-pub const VERSION: Version = Version { major: 1, minor: 0 };
+/// The newest envelope format version this code writes (1.1: `env:NationalSignatures`); it
+/// reads any `1.x`, refusing elements that the version read does not define.
+pub const VERSION: Version = Version { major: 1, minor: 1 };
+
+/// The format without national signatures: what an envelope without them is written as, so
+/// that nodes reading only 1.0 still read it.
+pub const VERSION_1_0: Version = Version { major: 1, minor: 0 };
+
+/// The first minor version of format 1 that carries `env:NationalSignatures`.
+const NATIONAL_SIGNATURES_SINCE: u16 = 1;
+
+/// At most this many national signatures are recorded for one document.
+pub const MAX_NATIONAL_SIGNATURES: usize = 16;
 
 /// `major.minor` of the envelope format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {
     pub major: u16,
     pub minor: u16,
+}
+
+impl Version {
+    /// The version to write `header` as: 1.0 unless it records national signatures (1.1),
+    /// so an envelope without them reads the same to a node that reads only 1.0.
+    pub fn for_header(header: &Header) -> Version {
+        if header.national_signatures.is_empty() {
+            VERSION_1_0
+        } else {
+            VERSION
+        }
+    }
+
+    fn has_national_signatures(self) -> bool {
+        self.major == 1 && self.minor >= NATIONAL_SIGNATURES_SINCE
+    }
 }
 
 impl std::fmt::Display for Version {
@@ -109,6 +141,77 @@ pub struct AttachmentRef {
     pub sha256: [u8; 32],
 }
 
+/// The sending node's verdict on one signature of the issuing authority over the national
+/// document, at intake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NationalVerdict {
+    /// The signature verified against the sending node's national trust store.
+    Valid,
+    /// The national document carried no signature (recorded under the `verify` policy).
+    Unsigned,
+    /// The signature did not verify; why (recorded under `verify`, refused under `require`).
+    Invalid(String),
+}
+
+impl NationalVerdict {
+    /// `valid`, `unsigned` or `invalid`: the `verdict` attribute.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Valid => "valid",
+            Self::Unsigned => "unsigned",
+            Self::Invalid(_) => "invalid",
+        }
+    }
+}
+
+/// Where a recorded signing time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningTimeSource {
+    /// The signature's own claim (`xades:SigningTime` among its signed properties).
+    Signature,
+    /// The sending node's clock when it took the document in: the signature claims no time.
+    Intake,
+}
+
+impl SigningTimeSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signature => "signature",
+            Self::Intake => "intake",
+        }
+    }
+}
+
+/// One signature of the issuing authority over the national document, as the sending node
+/// judged it at intake (`env:NationalSignatures/env:NationalSignature`, format 1.1).
+///
+/// A `valid` record names the signer, the certificate's issuer and serial, the algorithm and
+/// what it covers; an `unsigned` record names nothing but the intake time; an `invalid` one
+/// carries the reason and whatever of the signer could be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NationalSignature {
+    pub verdict: NationalVerdict,
+    /// What the signature covers in the original document: the signed element's path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covers: Option<String>,
+    /// The signer certificate's subject (`CN=…, O=…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// The signer certificate's issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The signer certificate's serial number, uppercase hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serial: Option<String>,
+    /// The `SignatureMethod` URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_method: Option<String>,
+    pub signing_time: DateTime<FixedOffset>,
+    pub time_source: SigningTimeSource,
+}
+
 /// Everything about a message except its body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
@@ -134,6 +237,11 @@ pub struct Header {
     /// envelope without attachments has the same bytes (and JSON) as before they existed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentRef>,
+    /// The issuing authority's signatures over the national document this envelope's body
+    /// was translated from, as verified at intake (format 1.1); none is written as no
+    /// `env:NationalSignatures` element.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub national_signatures: Vec<NationalSignature>,
 }
 
 /// The body: one EAEU document, kept as its exclusive canonical form, or a reference to one of
@@ -472,8 +580,114 @@ impl Header {
                 ));
             }
         }
-        Ok(())
+        check_national_signatures(&self.national_signatures)
     }
+}
+
+/// Text a person reads (a name, a reason, a path): 1 to `max` characters, no control
+/// characters, no surrounding whitespace.
+fn check_words(path: &str, s: &str, max: usize) -> Result<(), EnvelopeError> {
+    let ok = !s.is_empty()
+        && s.chars().count() <= max
+        && s.trim() == s
+        && !s.chars().any(char::is_control);
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            path,
+            format!("{s:?} is not 1-{max} characters without control characters or surrounding whitespace"),
+        ))
+    }
+}
+
+/// The records' fields agree with their verdicts (the path names the first that does not).
+fn check_national_signatures(list: &[NationalSignature]) -> Result<(), EnvelopeError> {
+    const N: &str = "Envelope/Header/NationalSignatures";
+    if list.len() > MAX_NATIONAL_SIGNATURES {
+        return Err(invalid(
+            N,
+            format!(
+                "{} records, over the limit of {MAX_NATIONAL_SIGNATURES}",
+                list.len()
+            ),
+        ));
+    }
+    for (i, s) in list.iter().enumerate() {
+        let at = format!("{N}/NationalSignature[{}]", i + 1);
+        let field = |name: &str| format!("{at}/{name}");
+        let named = [
+            ("Covers", &s.covers),
+            ("Signer", &s.signer),
+            ("Issuer", &s.issuer),
+            ("SerialNumber", &s.serial),
+            ("SignatureMethod", &s.signature_method),
+        ];
+        match &s.verdict {
+            NationalVerdict::Valid => {
+                for (name, value) in named {
+                    if value.is_none() {
+                        return Err(invalid(field(name), "required in a valid record"));
+                    }
+                }
+            }
+            NationalVerdict::Unsigned => {
+                if let Some((name, _)) = named.iter().find(|(_, v)| v.is_some()) {
+                    return Err(invalid(
+                        field(name),
+                        "an unsigned record names no signature",
+                    ));
+                }
+                if s.time_source != SigningTimeSource::Intake {
+                    return Err(invalid(
+                        format!("{at}/SigningTime/@source"),
+                        "an unsigned document has only the intake time",
+                    ));
+                }
+                if list.len() != 1 {
+                    return Err(invalid(
+                        format!("{at}/@verdict"),
+                        "an unsigned record is the only record of its document",
+                    ));
+                }
+            }
+            NationalVerdict::Invalid(reason) => check_words(&field("Reason"), reason, 1024)?,
+        }
+        if let Some(c) = &s.covers {
+            check_words(&field("Covers"), c, 512)?;
+        }
+        if let Some(v) = &s.signer {
+            check_words(&field("Signer"), v, 1024)?;
+        }
+        if let Some(v) = &s.issuer {
+            check_words(&field("Issuer"), v, 1024)?;
+        }
+        if let Some(v) = &s.serial {
+            let ok = (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b));
+            if !ok {
+                return Err(invalid(
+                    field("SerialNumber"),
+                    format!("{v:?} is not a serial number (1-64 uppercase hex digits)"),
+                ));
+            }
+        }
+        if let Some(v) = &s.signature_method {
+            let ok = (1..=256).contains(&v.len())
+                && v.contains(':')
+                && !v
+                    .bytes()
+                    .any(|b| b.is_ascii_whitespace() || b.is_ascii_control());
+            if !ok {
+                return Err(invalid(
+                    field("SignatureMethod"),
+                    format!("{v:?} is not an algorithm URI"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn timestamp(t: &DateTime<FixedOffset>) -> String {
@@ -647,6 +861,107 @@ fn attachment_of(doc: &Document, id: NodeId, path: &str) -> Result<AttachmentRef
         media_type,
         size,
         sha256,
+    })
+}
+
+/// The local name of the header's list of national signatures.
+const NATIONAL_SIGNATURES: &str = "NationalSignatures";
+
+fn write_national_signature(doc: &mut Document, list: NodeId, s: &NationalSignature) {
+    let mut e = env("NationalSignature");
+    e.set_attribute("verdict", s.verdict.as_str());
+    let n = doc.append_element(list, e);
+    for (name, value) in [
+        ("Covers", &s.covers),
+        ("Signer", &s.signer),
+        ("Issuer", &s.issuer),
+        ("SerialNumber", &s.serial),
+        ("SignatureMethod", &s.signature_method),
+    ] {
+        if let Some(v) = value {
+            text_element(doc, n, env(name), v);
+        }
+    }
+    let mut t = env("SigningTime");
+    t.set_attribute("source", s.time_source.as_str());
+    text_element(doc, n, t, &timestamp(&s.signing_time));
+    if let NationalVerdict::Invalid(reason) = &s.verdict {
+        text_element(doc, n, env("Reason"), reason);
+    }
+}
+
+/// One `env:NationalSignature`: its elements in order, each checked by `Header::validate`
+/// after, the verdict and the time's source read here.
+fn national_signature_of(
+    doc: &Document,
+    id: NodeId,
+    path: &str,
+) -> Result<NationalSignature, EnvelopeError> {
+    only_attributes(doc, id, &["verdict"], path)?;
+    let verdict_text = attr(doc, id, "verdict", path)?;
+    let mut c = Cursor::new(doc, id, path)?;
+    let text = |c: &mut Cursor<'_>, name: &str| -> Result<Option<String>, EnvelopeError> {
+        match c.optional(ENVELOPE_NAMESPACE, name) {
+            Some(n) => {
+                only_attributes(doc, n, &[], &format!("{path}/{name}"))?;
+                text_of(doc, n, &format!("{path}/{name}")).map(Some)
+            }
+            None => Ok(None),
+        }
+    };
+    let covers = text(&mut c, "Covers")?;
+    let signer = text(&mut c, "Signer")?;
+    let issuer = text(&mut c, "Issuer")?;
+    let serial = text(&mut c, "SerialNumber")?;
+    let signature_method = text(&mut c, "SignatureMethod")?;
+    let tnode = c.required(ENVELOPE_NAMESPACE, "SigningTime")?;
+    let tpath = format!("{path}/SigningTime");
+    only_attributes(doc, tnode, &["source"], &tpath)?;
+    let signing_time = time_of(doc, tnode, &tpath)?;
+    let time_source = match attr(doc, tnode, "source", &tpath)?.as_str() {
+        "signature" => SigningTimeSource::Signature,
+        "intake" => SigningTimeSource::Intake,
+        other => {
+            return Err(invalid(
+                format!("{tpath}/@source"),
+                format!("{other:?} is not signature or intake"),
+            ))
+        }
+    };
+    let reason = text(&mut c, "Reason")?;
+    c.finish()?;
+    let verdict = match (verdict_text.as_str(), reason) {
+        ("valid", None) => NationalVerdict::Valid,
+        ("unsigned", None) => NationalVerdict::Unsigned,
+        ("invalid", Some(r)) => NationalVerdict::Invalid(r),
+        ("invalid", None) => {
+            return Err(invalid(
+                format!("{path}/Reason"),
+                "required in an invalid record",
+            ))
+        }
+        ("valid" | "unsigned", Some(_)) => {
+            return Err(invalid(
+                format!("{path}/Reason"),
+                format!("only an invalid record gives a reason, this one is {verdict_text}"),
+            ))
+        }
+        (other, _) => {
+            return Err(invalid(
+                format!("{path}/@verdict"),
+                format!("{other:?} is not valid, unsigned or invalid"),
+            ))
+        }
+    };
+    Ok(NationalSignature {
+        verdict,
+        covers,
+        signer,
+        issuer,
+        serial,
+        signature_method,
+        signing_time,
+        time_source,
     })
 }
 
@@ -861,6 +1176,40 @@ impl Envelope {
                 return Err(invalid(apath, "present but empty; omit it instead"));
             }
         }
+        let mut national_signatures = Vec::new();
+        if !version.has_national_signatures() && h.peek_is(ENVELOPE_NAMESPACE, NATIONAL_SIGNATURES)
+        {
+            return Err(invalid(
+                p(NATIONAL_SIGNATURES),
+                format!("not part of envelope format {version}; it needs {VERSION} or later"),
+            ));
+        }
+        if version.has_national_signatures() {
+            if let Some(nnode) = h.optional(ENVELOPE_NAMESPACE, NATIONAL_SIGNATURES) {
+                let npath = p(NATIONAL_SIGNATURES);
+                let mut nc = Cursor::new(doc, nnode, &npath)?;
+                while let Some(n) = nc.optional(ENVELOPE_NAMESPACE, "NationalSignature") {
+                    if national_signatures.len() == MAX_NATIONAL_SIGNATURES {
+                        return Err(invalid(
+                            npath,
+                            format!("more than {MAX_NATIONAL_SIGNATURES} records"),
+                        ));
+                    }
+                    national_signatures.push(national_signature_of(
+                        doc,
+                        n,
+                        &format!(
+                            "{npath}/NationalSignature[{}]",
+                            national_signatures.len() + 1
+                        ),
+                    )?);
+                }
+                nc.finish()?;
+                if national_signatures.is_empty() {
+                    return Err(invalid(npath, "present but empty; omit it instead"));
+                }
+            }
+        }
         h.finish()?;
 
         let body_elements: Vec<NodeId> = doc.child_elements(body_node).collect();
@@ -893,6 +1242,7 @@ impl Envelope {
             document,
             traders,
             attachments,
+            national_signatures,
         };
         header.validate()?;
         check_body(doc, body_root, &header)?;
@@ -921,6 +1271,14 @@ impl Envelope {
         content: &Document,
     ) -> Result<Document, EnvelopeError> {
         header.validate()?;
+        if !header.national_signatures.is_empty() && !version.has_national_signatures() {
+            return Err(invalid(
+                "Envelope/@version",
+                format!(
+                    "{version} has no NationalSignatures; the header records some, which needs {VERSION}"
+                ),
+            ));
+        }
         check_body(content, content.root(), header)?;
         check_ids_apart(content, content.root(), header)?;
         let mut root = Element::new(Some("env"), "Envelope", Some(ENVELOPE_NAMESPACE));
@@ -987,6 +1345,12 @@ impl Envelope {
                 e.set_attribute("size", &a.size.to_string());
                 e.set_attribute("sha256", &lower_hex(&a.sha256));
                 doc.append_element(list, e);
+            }
+        }
+        if !h.national_signatures.is_empty() {
+            let list = doc.append_element(header_node, env(NATIONAL_SIGNATURES));
+            for s in &h.national_signatures {
+                write_national_signature(&mut doc, list, s);
             }
         }
         let body = doc.append_element(r, env("Body"));

@@ -5,8 +5,9 @@ use chrono::{DateTime, FixedOffset, TimeZone};
 use proptest::prelude::*;
 use tereze_codecs::dsig::{self, SignOptions, SignTarget, TrustStore, VerifyPolicy};
 use tereze_codecs::envelope::{
-    AttachmentRef, Body, DocumentRef, Envelope, EnvelopeError, Header, MessageKind, Participant,
-    VERSION,
+    AttachmentRef, Body, DocumentRef, Envelope, EnvelopeError, Header, MessageKind,
+    NationalSignature, NationalVerdict, Participant, SigningTimeSource, Version, VERSION,
+    VERSION_1_0,
 };
 use tereze_codecs::pki::{self_signed_signer, KeyKind};
 use tereze_codecs::xml;
@@ -27,7 +28,7 @@ fn party(country: &str, authority: &str) -> Participant {
 
 fn envelope() -> Envelope {
     Envelope {
-        version: VERSION,
+        version: VERSION_1_0,
         header: Header {
             message_id: Uuid::parse_str("6f3c9a0e-58b2-4d1e-9c1a-2f0b7d4e8a11").expect("uuid"),
             conversation_id: Uuid::parse_str("0b9e7c52-1f0a-4c55-8a3e-5d2c9f1b7e44").expect("uuid"),
@@ -48,6 +49,7 @@ fn envelope() -> Envelope {
             },
             traders: vec!["KZ120440789014".into(), "RU7701234560".into()],
             attachments: Vec::new(),
+            national_signatures: Vec::new(),
         },
         body: Body::from_document(&xml::parse(SAMPLE).expect("sample parses")),
     }
@@ -57,7 +59,7 @@ fn envelope() -> Envelope {
 fn building_around_a_parsed_document_gives_the_same_envelope() {
     let env = envelope();
     let content = xml::parse(SAMPLE).expect("sample parses");
-    let built = Envelope::build_document(VERSION, &env.header, &content).expect("builds");
+    let built = Envelope::build_document(VERSION_1_0, &env.header, &content).expect("builds");
     let canonical = |d: &xml::Document| {
         tereze_codecs::c14n::canonicalize_document(
             d,
@@ -662,7 +664,7 @@ fn an_attachment_id_may_not_repeat_an_identifier_of_the_body() {
         "{e}"
     );
     let content = xml::parse(SAMPLE).expect("sample parses");
-    let e = Envelope::build_document(VERSION, &env.header, &content)
+    let e = Envelope::build_document(VERSION_1_0, &env.header, &content)
         .map(|_| ())
         .expect_err("refused");
     assert_eq!(path_of(&e), "Envelope/Header/Attachments/Attachment[2]/@id");
@@ -696,7 +698,7 @@ fn a_body_by_reference_reads_back_and_is_signed() {
         .is_some_and(|e| e.is("urn:tereze:envelope", "AttachmentBody")));
 
     // Built directly, it is the same envelope.
-    let built = Envelope::build_document_by_reference(VERSION, &env.header, "declaration.pdf")
+    let built = Envelope::build_document_by_reference(VERSION_1_0, &env.header, "declaration.pdf")
         .expect("builds");
     let canonical = |d: &xml::Document| {
         tereze_codecs::c14n::canonicalize_document(
@@ -705,7 +707,7 @@ fn a_body_by_reference_reads_back_and_is_signed() {
         )
     };
     assert_eq!(canonical(&built), wire.as_bytes());
-    let e = Envelope::build_document_by_reference(VERSION, &env.header, "missing.pdf")
+    let e = Envelope::build_document_by_reference(VERSION_1_0, &env.header, "missing.pdf")
         .map(|_| ())
         .expect_err("refused");
     assert_eq!(path_of(&e), "Envelope/Body/AttachmentBody/@ref", "{e}");
@@ -881,6 +883,7 @@ fn header() -> impl Strategy<Value = Header> {
                             .retain(|a: &AttachmentRef| seen.insert(a.id.to_ascii_lowercase()));
                         attachments
                     },
+                    national_signatures: Vec::new(),
                 })
             },
         )
@@ -894,7 +897,7 @@ proptest! {
             n if n > 0 && by_ref.index(2 * n) < n => Body::by_reference(&h.attachments[by_ref.index(n)].id),
             _ => Body::from_document(&xml::parse(b"<d:Doc xmlns:d=\"urn:EEC:R:CC:01:001:Doc:v1.0.0\"><d:A>1 &amp; 2</d:A></d:Doc>").expect("body")),
         };
-        let env = Envelope { version: VERSION, header: h, body };
+        let env = Envelope { version: VERSION_1_0, header: h, body };
         let wire = env.to_canonical_xml().expect("generated headers are valid");
         let back = Envelope::parse(wire.as_bytes()).expect("reads back");
         prop_assert_eq!(&back, &env);
@@ -903,4 +906,204 @@ proptest! {
         let json = serde_json::to_string(&env).expect("json");
         prop_assert_eq!(serde_json::from_str::<Envelope>(&json).expect("from json"), env);
     }
+}
+
+/// A valid record: the inspector's signature, as intake writes it.
+fn inspector_signature() -> NationalSignature {
+    NationalSignature {
+        verdict: NationalVerdict::Valid,
+        covers: Some("/ФитосанитарныйСертификат".into()),
+        signer: Some("CN=Inspector Aidarov, O=KZ Phytosanitary Inspection, C=KZ".into()),
+        issuer: Some("CN=KZ National CA, C=KZ".into()),
+        serial: Some("1F3A".into()),
+        signature_method: Some("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256".into()),
+        signing_time: at("2026-11-24T09:29:00+05:00"),
+        time_source: SigningTimeSource::Intake,
+    }
+}
+
+fn with_national(records: Vec<NationalSignature>) -> Envelope {
+    let mut env = envelope();
+    env.header.national_signatures = records;
+    env.version = Version::for_header(&env.header);
+    env
+}
+
+#[test]
+fn national_signatures_round_trip_as_format_1_1() {
+    let refused_record = NationalSignature {
+        verdict: NationalVerdict::Invalid(
+            "digest of reference \"\" does not match: the signed content was changed".into(),
+        ),
+        covers: None,
+        signer: None,
+        issuer: None,
+        serial: None,
+        signature_method: None,
+        signing_time: at("2026-11-24T09:30:00+05:00"),
+        time_source: SigningTimeSource::Signature,
+    };
+    let env = with_national(vec![inspector_signature(), refused_record]);
+    assert_eq!(env.version, VERSION);
+    let wire = env.to_canonical_xml().expect("valid");
+    assert!(wire.contains(r#"version="1.1""#), "{wire}");
+    assert!(
+        wire.contains(
+            r#"<env:NationalSignatures><env:NationalSignature verdict="valid"><env:Covers>"#
+        ),
+        "{wire}"
+    );
+    assert!(
+        wire.contains(r#"<env:SigningTime source="signature">"#),
+        "{wire}"
+    );
+    let back = Envelope::parse(wire.as_bytes()).expect("reads back");
+    assert_eq!(back, env);
+    assert_eq!(back.to_canonical_xml().expect("valid"), wire);
+    let json = serde_json::to_string(&env).expect("json");
+    assert_eq!(
+        serde_json::from_str::<Envelope>(&json).expect("json back"),
+        env
+    );
+}
+
+#[test]
+fn an_envelope_without_national_signatures_stays_1_0_and_1_0_envelopes_are_read() {
+    let env = envelope();
+    assert_eq!(Version::for_header(&env.header), VERSION_1_0);
+    let wire = env.to_canonical_xml().expect("valid");
+    assert!(wire.contains(r#"version="1.0""#));
+    assert!(!wire.contains("NationalSignatures"));
+    let back = Envelope::parse(wire.as_bytes()).expect("a 1.0 envelope reads");
+    assert!(back.header.national_signatures.is_empty());
+    // A 1.1 envelope without the element reads too.
+    let v11 = Envelope::parse(
+        wire.replacen(r#"version="1.0""#, r#"version="1.1""#, 1)
+            .as_bytes(),
+    )
+    .expect("1.1 without records");
+    assert!(v11.header.national_signatures.is_empty());
+}
+
+#[test]
+fn national_signatures_in_a_1_0_envelope_are_refused_naming_the_version() {
+    let wire = with_national(vec![inspector_signature()])
+        .to_canonical_xml()
+        .expect("valid");
+    let e = refused(&wire.replacen(r#"version="1.1""#, r#"version="1.0""#, 1));
+    assert_eq!(path_of(&e), "Envelope/Header/NationalSignatures");
+    assert!(
+        e.to_string().contains("not part of envelope format 1.0"),
+        "{e}"
+    );
+    // And a writer cannot put them in a 1.0 envelope either.
+    let content = xml::parse(SAMPLE).expect("sample");
+    let mut h = envelope().header;
+    h.national_signatures = vec![inspector_signature()];
+    let e = Envelope::build_document(VERSION_1_0, &h, &content).expect_err("1.0 cannot");
+    assert_eq!(path_of(&e), "Envelope/@version");
+}
+
+#[test]
+fn national_signature_records_are_read_strictly_with_their_paths() {
+    let wire = with_national(vec![inspector_signature()])
+        .to_canonical_xml()
+        .expect("valid");
+    let n = "Envelope/Header/NationalSignatures/NationalSignature[1]";
+    let cases: &[(&str, &str, String)] = &[
+        (
+            r#"verdict="valid""#,
+            r#"verdict="ok""#,
+            format!("{n}/@verdict"),
+        ),
+        (
+            r#"verdict="valid""#,
+            r#"verdict="invalid""#,
+            format!("{n}/Reason"),
+        ),
+        (
+            r#"verdict="valid""#,
+            r#"verdict="unsigned""#,
+            format!("{n}/Covers"),
+        ),
+        (
+            r#"source="intake""#,
+            r#"source="clock""#,
+            format!("{n}/SigningTime/@source"),
+        ),
+        (
+            "<env:SerialNumber>1F3A<",
+            "<env:SerialNumber>1f3a<",
+            format!("{n}/SerialNumber"),
+        ),
+        (
+            "<env:SerialNumber>1F3A</env:SerialNumber>",
+            "",
+            format!("{n}/SerialNumber"),
+        ),
+        (
+            "2026-11-24T09:29:00+05:00",
+            "24.11.2026",
+            format!("{n}/SigningTime"),
+        ),
+        (
+            "</env:SigningTime>",
+            "</env:SigningTime><env:Note>x</env:Note>",
+            format!("{n}/env:Note"),
+        ),
+        (
+            "<env:NationalSignature verdict",
+            "<env:NationalSignature extra=\"1\" verdict",
+            format!("{n}/@extra"),
+        ),
+        (
+            "#ecdsa-sha256</env:SignatureMethod>",
+            "#ecdsa-sha256 </env:SignatureMethod>",
+            format!("{n}/SignatureMethod"),
+        ),
+    ];
+    for (from, to, path) in cases {
+        assert!(wire.contains(from), "{from}");
+        let e = refused(&wire.replacen(from, to, 1));
+        assert_eq!(path_of(&e), path.as_str(), "{from} -> {to}: {e}");
+    }
+    let start = wire.find("<env:NationalSignature ").expect("record");
+    let end = wire.find("</env:NationalSignatures>").expect("end");
+    let empty = format!("{}{}", &wire[..start], &wire[end..]);
+    assert_eq!(
+        path_of(&refused(&empty)),
+        "Envelope/Header/NationalSignatures"
+    );
+}
+
+#[test]
+fn an_unsigned_record_names_nothing_but_the_intake_time() {
+    let unsigned = NationalSignature {
+        verdict: NationalVerdict::Unsigned,
+        covers: None,
+        signer: None,
+        issuer: None,
+        serial: None,
+        signature_method: None,
+        signing_time: at("2026-11-24T09:30:00+05:00"),
+        time_source: SigningTimeSource::Intake,
+    };
+    let env = with_national(vec![unsigned.clone()]);
+    let back = Envelope::parse(env.to_canonical_xml().expect("valid").as_bytes()).expect("reads");
+    assert_eq!(back.header.national_signatures, vec![unsigned.clone()]);
+    let mut h = env.header.clone();
+    h.national_signatures = vec![unsigned.clone(), inspector_signature()];
+    let e = h.validate().expect_err("unsigned beside a signature");
+    assert_eq!(
+        path_of(&e),
+        "Envelope/Header/NationalSignatures/NationalSignature[1]/@verdict"
+    );
+    h.national_signatures = vec![NationalSignature {
+        time_source: SigningTimeSource::Signature,
+        ..unsigned
+    }];
+    let e = h
+        .validate()
+        .expect_err("an unsigned document claims no time");
+    assert!(path_of(&e).ends_with("SigningTime/@source"), "{e}");
 }

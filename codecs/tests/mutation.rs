@@ -89,6 +89,7 @@ fn header(sender: &str, recipient: &str) -> Header {
         },
         traders: vec!["KZ120440789014".into(), "RU7701234560".into()],
         attachments: Vec::new(),
+        national_signatures: Vec::new(),
     }
 }
 

@@ -232,6 +232,7 @@ impl Ctx {
             },
             traders: Vec::new(),
             attachments: Vec::new(),
+            national_signatures: Vec::new(),
         }
     }
 
@@ -888,11 +889,11 @@ pub fn all() -> Vec<Case> {
             expect_recognised(ctx.send(&ctx.header(), BODY).await)
         }),
         case!("envelope.newer-minor-version", "envelope",
-            "An envelope of a newer minor version (1.1) is read",
+            "An envelope of a newer minor version (1.9) is read",
             "docs/protocol.md", |ctx| {
             let h = ctx.header();
             let signer = match ctx.signer() { Ok(s) => s, Err(o) => return o };
-            let env = match ctx.sign_with(Version { major: 1, minor: 1 }, &h, BODY, signer) { Ok(e) => e, Err(o) => return o };
+            let env = match ctx.sign_with(Version { major: 1, minor: 9 }, &h, BODY, signer) { Ok(e) => e, Err(o) => return o };
             expect_recognised(ctx.deliver(ctx.item(&h, env)).await)
         }),
         case!("envelope.unknown-major-version", "envelope",

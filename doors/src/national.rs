@@ -468,11 +468,15 @@ mod tests {
                 token_file: Some(path),
                 certificate: None,
                 operations: ops,
+                signature_policy: None,
+                signature_profile: None,
+                signed_element: None,
             });
         }
         Clients::load(&National {
             tls: None,
             clients: list,
+            signatures: None,
         })
         .expect("loads")
     }
@@ -549,10 +553,14 @@ mod tests {
             token_file: Some(path.clone()),
             certificate: None,
             operations: vec![Operation::Submit],
+            signature_policy: None,
+            signature_profile: None,
+            signed_element: None,
         };
         let e = Clients::load(&National {
             tls: None,
             clients: vec![client("a"), client("b")],
+            signatures: None,
         })
         .expect_err("shared token")
         .to_string();

@@ -472,6 +472,20 @@ impl NodeConfig {
                 }
             }
         }
+        if let Some(s) = self.national.signatures.as_mut() {
+            let partners = s.partners.iter_mut().flat_map(|p| p.anchors.iter_mut());
+            for p in s
+                .anchors
+                .iter_mut()
+                .chain(s.intermediates.iter_mut())
+                .chain(s.crls.iter_mut())
+                .chain(partners)
+            {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         self.notifications.resolve_paths(base);
         if let Some(p) = self.reference.publish_dir.as_mut() {
             if p.is_relative() {
@@ -1074,6 +1088,88 @@ key = "signer.key"
             .token_file
             .as_ref()
             .is_some_and(|p| p.is_absolute()));
+    }
+
+    #[test]
+    fn national_signature_settings_are_checked_and_named_by_their_field() {
+        const STORE: &str = "[national.signatures]\nanchors = [\"national-ca.pem\"]\n";
+        let clients = |lines: &[&str]| {
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    format!("[[national.client]]\nname = \"c{i}\"\ntoken_file = \"t{i}\"\noperations = [\"submit\"]\n{l}\n")
+                })
+                .collect::<String>()
+        };
+        for (text, field, says) in [
+            (
+                format!("{MINIMAL}{STORE}{}", clients(&["", "", "signature_profile = \"wsse\""])),
+                "national.client[2].signature_profile",
+                "unknown profile \"wsse\"; expected one of enveloped, detached-by-id, wss",
+            ),
+            (
+                format!("{MINIMAL}{STORE}{}", clients(&["signature_policy = \"strict\""])),
+                "national.client[0].signature_policy",
+                "unknown policy \"strict\"; expected one of verify, require, off",
+            ),
+            (
+                format!("{MINIMAL}{}", clients(&["signature_policy = \"require\""])),
+                "national.client[0].signature_policy",
+                "needs [national.signatures]",
+            ),
+            (
+                format!("{MINIMAL}{STORE}{}", clients(&["signed_element = \"Certificate\""])),
+                "national.client[0].signed_element",
+                "not an element path",
+            ),
+            (
+                format!("{MINIMAL}[national.signatures]\nanchors = []\n"),
+                "national.signatures.anchors",
+                "at least one",
+            ),
+            (
+                format!("{MINIMAL}{STORE}profile = \"xades\"\n"),
+                "national.signatures.profile",
+                "unknown profile",
+            ),
+            (
+                format!("{MINIMAL}{STORE}[[national.signatures.partner]]\nstate = \"cn\"\nanchors = [\"cn.pem\"]\n"),
+                "national.signatures.partner[0].state",
+                "not an ISO 3166-1",
+            ),
+            (
+                format!("{MINIMAL}{STORE}[[national.signatures.partner]]\nstate = \"CN\"\nanchors = [\"cn.pem\"]\npolicy = \"maybe\"\n"),
+                "national.signatures.partner[0].policy",
+                "unknown policy",
+            ),
+        ] {
+            let e = load(&text).expect_err(field).to_string();
+            assert!(e.contains(field) && e.contains(says), "{field}: {e}");
+        }
+        // Defaults: `off` without a store; with one, `verify` and `enveloped`, a client's own
+        // settings winning; paths relative to the file.
+        let c = load(&format!("{MINIMAL}{}", clients(&[""]))).expect("loads");
+        assert_eq!(
+            c.national.signature_settings(Some("c0")).policy,
+            tereze_doors::config::SignaturePolicy::Off
+        );
+        let c = load(&format!(
+            "{MINIMAL}{STORE}crls = [\"n.crl\"]\n{}",
+            clients(&[
+                "",
+                "signature_policy = \"require\"\nsigned_element = \"/Certificate\""
+            ])
+        ))
+        .expect("loads");
+        let s0 = c.national.signature_settings(Some("c0"));
+        assert_eq!(s0.policy, tereze_doors::config::SignaturePolicy::Verify);
+        assert_eq!(s0.profile, "enveloped");
+        let s1 = c.national.signature_settings(Some("c1"));
+        assert_eq!(s1.policy, tereze_doors::config::SignaturePolicy::Require);
+        assert_eq!(s1.signed_element.as_deref(), Some("/Certificate"));
+        let store = c.national.signatures.as_ref().expect("store");
+        assert!(store.anchors[0].is_absolute() && store.crls[0].is_absolute());
     }
 
     #[test]

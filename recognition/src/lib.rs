@@ -300,6 +300,10 @@ pub const CHECKS: &[Check] = &[
         run: attachments_held,
     },
     Check {
+        codes: &["national-signature-missing", "national-signature-invalid"],
+        run: national_signature_recorded,
+    },
+    Check {
         codes: &[
             "document-type-unknown",
             "body-too-large",
@@ -807,6 +811,63 @@ fn attachments_held(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) 
     Ok(None)
 }
 
+/// 9b. When this state requires it for the document type (the trust space's
+/// `[[state.national_signature]]`), the signed header records a valid signature of the
+/// issuing authority over the national document: a record whose verdict is `unsigned`, or no
+/// record at all, is missing; any record that is not `valid` is invalid. The sender's verdict
+/// is what is judged: the receiver rarely holds the sender state's national CAs, so the
+/// original (attachment `national-original`, bound by 9a) is not verified again here.
+fn national_signature_recorded(
+    r: &Recogniser<'_>,
+    _: &Inbound<'_>,
+    facts: &mut Facts<'_>,
+) -> Outcome {
+    use tereze_codecs::envelope::NationalVerdict;
+    let h = &facts.signed().envelope.header;
+    let required = r
+        .trust
+        .state(r.state)
+        .is_some_and(|s| s.requires_national_signature(&h.document.type_code));
+    if !required {
+        return Ok(None);
+    }
+    let why = format!(
+        "{} requires the issuing authority's signature on {} (trust space v{})",
+        r.state, h.document.type_code, r.trust.version
+    );
+    let records = &h.national_signatures;
+    if records.is_empty() {
+        return reject(
+            "national-signature-missing",
+            format!("{why}; the envelope records none (the sender did not verify it)"),
+        );
+    }
+    if records
+        .iter()
+        .all(|n| matches!(n.verdict, NationalVerdict::Unsigned))
+    {
+        return reject(
+            "national-signature-missing",
+            format!("{why}; the sender recorded the national document as unsigned at intake"),
+        );
+    }
+    if let Some((i, n)) = records
+        .iter()
+        .enumerate()
+        .find(|(_, n)| n.verdict != NationalVerdict::Valid)
+    {
+        let reason = match &n.verdict {
+            NationalVerdict::Invalid(why) => why.as_str(),
+            _ => "not valid",
+        };
+        return reject(
+            "national-signature-invalid",
+            format!("{why}; the sender's record {} says: {reason}", i + 1),
+        );
+    }
+    Ok(None)
+}
+
 /// 10. The document meets its EAEU model, reference codes included.
 fn document_meets_model(r: &Recogniser<'_>, _: &Inbound<'_>, facts: &mut Facts<'_>) -> Outcome {
     let signed = &facts.signed().envelope;
@@ -1151,6 +1212,7 @@ mod tests {
             },
             traders: vec![kz_trader("99034000045")],
             attachments: Vec::new(),
+            national_signatures: Vec::new(),
         }
     }
 
@@ -1337,6 +1399,68 @@ mod tests {
         let mut h = header();
         h.traders = vec![kz_trader("01024000123")];
         assert_eq!(code(&f.judge(&env(h), |_| {})), "trader-unresolved");
+    }
+
+    fn national(
+        verdict: tereze_codecs::envelope::NationalVerdict,
+    ) -> tereze_codecs::envelope::NationalSignature {
+        use tereze_codecs::envelope::{NationalVerdict, SigningTimeSource};
+        let valid = verdict == NationalVerdict::Valid;
+        let named = |v: &str| valid.then(|| v.to_owned());
+        tereze_codecs::envelope::NationalSignature {
+            covers: named("/Certificate"),
+            signer: named("CN=Inspector, C=KZ"),
+            issuer: named("CN=KZ National CA, C=KZ"),
+            serial: named("1F"),
+            signature_method: named("http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"),
+            verdict,
+            signing_time: Utc::now().fixed_offset(),
+            time_source: SigningTimeSource::Intake,
+        }
+    }
+
+    #[test]
+    fn a_required_national_signature_must_be_recorded_valid() {
+        use tereze_codecs::envelope::NationalVerdict;
+        let mut f = fixture();
+        let judge = |f: &Fixture, records: Vec<tereze_codecs::envelope::NationalSignature>| {
+            let mut h = header();
+            h.national_signatures = records;
+            code(&f.judge(&signed(&h, SAMPLE, &f.kz_signer()), |_| {}))
+        };
+        // Not required (no entry, as in every trust space before it existed): no record is fine.
+        assert_eq!(judge(&f, vec![]), "recognised");
+        f.trust
+            .states
+            .get_mut("RU")
+            .expect("RU")
+            .national_signature_required = vec!["R.CC.01.001".into()];
+        assert_eq!(judge(&f, vec![]), "national-signature-missing");
+        assert_eq!(
+            judge(&f, vec![national(NationalVerdict::Unsigned)]),
+            "national-signature-missing"
+        );
+        let refused = national(NationalVerdict::Invalid("signer not trusted".into()));
+        let mut h = header();
+        h.national_signatures = vec![national(NationalVerdict::Valid), refused];
+        let v = f.judge(&signed(&h, SAMPLE, &f.kz_signer()), |_| {});
+        assert_eq!(code(&v), "national-signature-invalid");
+        assert!(
+            v.reasons[0].message.contains("signer not trusted"),
+            "{:?}",
+            v.reasons
+        );
+        assert_eq!(
+            judge(&f, vec![national(NationalVerdict::Valid)]),
+            "recognised"
+        );
+        // Required only for the types listed.
+        f.trust
+            .states
+            .get_mut("RU")
+            .expect("RU")
+            .national_signature_required = vec!["R.SF.01.001".into()];
+        assert_eq!(judge(&f, vec![]), "recognised");
     }
 
     #[test]

@@ -1026,6 +1026,7 @@ pub fn header(from: &str, to: &str) -> Header {
         },
         traders: Vec::new(),
         attachments: Vec::new(),
+        national_signatures: Vec::new(),
     }
 }
 

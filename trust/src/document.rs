@@ -12,6 +12,7 @@
 //!        <ts:SignatureMethod Algorithm="URI"/>… <ts:DigestMethod Algorithm="URI"/>…
 //!      </ts:Algorithms>]
 //!     [<ts:TimestampAuthority Url="http://…"><ts:Certificate>PEM</ts:Certificate>…</ts:TimestampAuthority>]…
+//!     [<ts:NationalSignature Document="R.SF.01.001" Required="true"/>]…
 //!     <ts:Node Endpoint="https://…" ServerName="…"><ts:TlsCertificate>PEM</ts:TlsCertificate></ts:Node>
 //!   </ts:State>
 //!   <ts:Recognition Document="R.CC.01.001" Issuer="KZ" ValidFrom="2026-01-01" ValidTo="">
@@ -26,7 +27,8 @@ use tereze_codecs::xml::{self, Document, Element, NamespaceDecl, NodeId};
 
 use crate::algorithms::AlgorithmPolicy;
 use crate::file::{
-    File, FileAlgorithms, FileNode, FileRecognition, FileState, FileTimestampAuthority,
+    File, FileAlgorithms, FileNationalSignature, FileNode, FileRecognition, FileState,
+    FileTimestampAuthority,
 };
 use crate::Role;
 
@@ -97,6 +99,13 @@ pub fn to_document(file: &File) -> Document {
             for pem in split_pem(&a.certificates) {
                 text_child(&mut doc, t, "Certificate", &pem);
             }
+        }
+        // Written only when listed: older documents have none, which means none required.
+        for n in &s.national_signatures {
+            let mut e = ts("NationalSignature");
+            e.set_attribute("Document", &n.document);
+            e.set_attribute("Required", if n.required { "true" } else { "false" });
+            doc.append_element(st, e);
         }
         for n in &s.nodes {
             let mut e = ts("Node");
@@ -319,6 +328,7 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         algorithms: None,
         timestamp_authorities: Vec::new(),
         timestamp_required,
+        national_signatures: Vec::new(),
     };
     for c in doc.child_elements(id) {
         let Some(e) = doc.element(c) else {
@@ -354,6 +364,14 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
                 url: attr(doc, c, "Url")?,
                 certificates,
             });
+        } else if e.is(TRUST_NAMESPACE, "NationalSignature") {
+            if let Some(x) = doc.child_elements(c).next() {
+                return Err(format!("{}: unexpected element", doc.path(x)));
+            }
+            s.national_signatures.push(FileNationalSignature {
+                document: attr(doc, c, "Document")?,
+                required: flag_of(doc, c, "Required")?,
+            });
         } else if e.is(TRUST_NAMESPACE, "Node") {
             let cert = doc
                 .child(c, TRUST_NAMESPACE, "TlsCertificate")
@@ -368,6 +386,18 @@ fn read_state(doc: &Document, id: NodeId) -> Result<FileState, String> {
         }
     }
     Ok(s)
+}
+
+/// A required `true`/`false` attribute.
+fn flag_of(doc: &Document, id: NodeId, name: &str) -> Result<bool, String> {
+    match attr(doc, id, name)?.as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!(
+            "{}/@{name}: {other:?} is not true or false",
+            doc.path(id)
+        )),
+    }
 }
 
 /// `ts:Algorithms` as written; [`AlgorithmPolicy::read`] judges the URIs.
@@ -697,6 +727,90 @@ mod tests {
         let e = from_document(&xml::parse(flag.as_bytes()).expect("parses")).expect_err("flag");
         assert!(
             e.contains("@TimestampRequired: \"yes\" is not true or false"),
+            "{e}"
+        );
+    }
+
+    /// The TOML source with `tables` appended to RU's entry.
+    fn source_with_ru(dir: &Path, tables: &str) -> String {
+        let text = std::fs::read_to_string(dir.join("trust-space.toml")).expect("source");
+        let ru = text.find("code = \"RU\"\n").expect("RU");
+        let end = text[ru..].find("[[state]]").map_or(text.len(), |e| ru + e);
+        format!("{}\n{tables}\n{}", &text[..end], &text[end..])
+    }
+
+    const PHYTO_REQUIRED: &str = "[[state.national_signature]]\ndocument = \"R.SF.01.001\"\nrequired = true\n[[state.national_signature]]\ndocument = \"R.CC.01.001\"\nrequired = false\n";
+
+    #[test]
+    fn required_national_signatures_survive_the_signed_document() {
+        let dir = dev_pki();
+        let file = read_toml(&source_with_ru(dir.path(), PHYTO_REQUIRED));
+        let mut doc = to_document(&file);
+        let xml = doc.to_xml();
+        assert!(
+            xml.contains(r#"<ts:NationalSignature Document="R.SF.01.001" Required="true"/>"#),
+            "{xml}"
+        );
+        assert_eq!(
+            xml.matches("<ts:NationalSignature ").count(),
+            2,
+            "RU's only"
+        );
+        sign(&mut doc, &eec_signer(dir.path())).expect("signs");
+        let (read, _) = verify(doc.to_xml().as_bytes(), &eec_anchor(dir.path())).expect("verifies");
+        assert_eq!(
+            read.states[1].national_signatures,
+            file.states[1].national_signatures
+        );
+        let space = TrustSpace::from_file(read, Path::new("signed")).expect("in force");
+        let ru = space.state("RU").expect("RU");
+        assert!(ru.requires_national_signature("R.SF.01.001"));
+        assert!(
+            !ru.requires_national_signature("R.CC.01.001"),
+            "listed, not required"
+        );
+        assert!(!space
+            .state("KZ")
+            .expect("KZ")
+            .requires_national_signature("R.SF.01.001"));
+
+        // init-dev's document predates the requirement: it verifies and requires nothing.
+        let old = std::fs::read(dir.path().join("trust-space.xml")).expect("old");
+        assert!(!String::from_utf8_lossy(&old).contains("NationalSignature"));
+        let (read, _) = verify(&old, &eec_anchor(dir.path())).expect("verifies");
+        let space = TrustSpace::from_file(read, Path::new("old")).expect("in force");
+        assert!(space
+            .states
+            .values()
+            .all(|s| !s.requires_national_signature("R.SF.01.001")));
+    }
+
+    #[test]
+    fn bad_national_signature_entries_are_refused_with_their_field() {
+        let dir = dev_pki();
+        let refused = |tables: &str| {
+            let file = read_toml(&source_with_ru(dir.path(), tables));
+            TrustSpace::from_file(file, Path::new("ts.toml"))
+                .expect_err("refused")
+                .to_string()
+        };
+        let e = refused("[[state.national_signature]]\ndocument = \"eaeu.phytosanitary-certificate\"\nrequired = true\n");
+        assert!(
+            e.starts_with("ts.toml: state[1] (RU).national_signature[0].document: \"eaeu.phytosanitary-certificate\" is not a document type code"),
+            "{e}"
+        );
+        let twice = format!("{PHYTO_REQUIRED}[[state.national_signature]]\ndocument = \"R.SF.01.001\"\nrequired = false\n");
+        let e = refused(&twice);
+        assert!(
+            e.contains("state[1] (RU).national_signature[2].document: R.SF.01.001 is listed twice"),
+            "{e}"
+        );
+        let file = read_toml(&source_with_ru(dir.path(), PHYTO_REQUIRED));
+        let xml = to_document(&file).to_xml();
+        let bad = xml.replacen(r#"Required="true""#, r#"Required="yes""#, 1);
+        let e = from_document(&xml::parse(bad.as_bytes()).expect("parses")).expect_err("flag");
+        assert!(
+            e.ends_with(r#"@Required: "yes" is not true or false"#),
             "{e}"
         );
     }

@@ -51,6 +51,21 @@ pub struct FileState {
     /// waits for one). Needs at least one authority. Absent: tokens follow when they can.
     #[serde(default)]
     pub timestamp_required: bool,
+    /// The document types whose envelopes this state, as the receiving state, requires to
+    /// record a valid signature of the issuing authority (`[[state.national_signature]]`,
+    /// docs/recognition.md). Absent: none required.
+    #[serde(default, rename = "national_signature")]
+    pub national_signatures: Vec<FileNationalSignature>,
+}
+
+/// One document type and whether a national signature is required on it, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileNationalSignature {
+    /// Document type code (`R.SF.01.001`) or `"*"` for every type.
+    pub document: String,
+    /// Whether recognition requires the record (`false` lists the type without requiring).
+    pub required: bool,
 }
 
 /// One RFC 3161 time-stamping authority, as written.

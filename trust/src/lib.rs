@@ -20,7 +20,8 @@ pub mod tls_signer;
 pub mod traders;
 
 pub use file::{
-    File, FileAlgorithms, FileNode, FileRecognition, FileState, FileTimestampAuthority,
+    File, FileAlgorithms, FileNationalSignature, FileNode, FileRecognition, FileState,
+    FileTimestampAuthority,
 };
 pub use role::Role;
 pub use space::*;

@@ -93,11 +93,22 @@ pub struct StateEntry {
     pub timestamp_authorities: Vec<Authority>,
     /// This state's envelopes must carry a token before delivery.
     pub timestamp_required: bool,
+    /// Document types (`R.SF.01.001`, or `*`) whose envelopes this state, receiving them,
+    /// requires to record a valid signature of the issuing authority; empty: none.
+    pub national_signature_required: Vec<String>,
 }
 
 impl StateEntry {
     pub fn may_use(&self, process: &str) -> bool {
         self.processes.iter().any(|p| p == "*" || p == process)
+    }
+
+    /// Whether this state, receiving a document of `type_code`, requires the envelope to
+    /// record a valid signature of its issuing authority.
+    pub fn requires_national_signature(&self, type_code: &str) -> bool {
+        self.national_signature_required
+            .iter()
+            .any(|d| d == "*" || d == type_code)
     }
 
     /// When `cert` was revoked according to one of this state's CRLs from its issuer.
@@ -121,6 +132,10 @@ impl std::fmt::Debug for StateEntry {
             .field("algorithms", &self.algorithms)
             .field("timestamp_authorities", &self.timestamp_authorities)
             .field("timestamp_required", &self.timestamp_required)
+            .field(
+                "national_signature_required",
+                &self.national_signature_required,
+            )
             .finish()
     }
 }
@@ -176,6 +191,19 @@ pub fn fingerprint(der: &[u8]) -> Vec<u8> {
     openssl::hash::hash(MessageDigest::sha256(), der)
         .map(|d| d.to_vec())
         .unwrap_or_default()
+}
+
+/// `R.<AA>.<nn>.<nnn>`: the envelope's document type code.
+fn is_document_type(s: &str) -> bool {
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    matches!(
+        s.split('.').collect::<Vec<_>>().as_slice(),
+        ["R", area, nn, nnn]
+            if area.len() == 2
+                && area.bytes().all(|b| b.is_ascii_uppercase())
+                && digits(nn, 2)
+                && digits(nnn, 3)
+    )
 }
 
 /// Reads a PEM anchor file into a trust store.
@@ -314,6 +342,25 @@ impl TrustSpace {
                     at("timestamp_required")
                 )));
             }
+            let mut national_signature_required = Vec::new();
+            for (j, n) in s.national_signatures.iter().enumerate() {
+                let field = format!("{}[{j}].document", at("national_signature"));
+                if !(n.document == "*" || is_document_type(&n.document)) {
+                    return Err(err(format!(
+                        "{field}: {:?} is not a document type code R.<area>.<nn>.<nnn> or \"*\"",
+                        n.document
+                    )));
+                }
+                if s.national_signatures[..j]
+                    .iter()
+                    .any(|o| o.document == n.document)
+                {
+                    return Err(err(format!("{field}: {} is listed twice", n.document)));
+                }
+                if n.required {
+                    national_signature_required.push(n.document.clone());
+                }
+            }
             let mut documents = TrustStore::new();
             for a in &anchors {
                 documents.add_certificate(a.clone());
@@ -340,6 +387,7 @@ impl TrustSpace {
                     algorithms,
                     timestamp_authorities,
                     timestamp_required: s.timestamp_required,
+                    national_signature_required,
                 },
             );
         }

@@ -366,3 +366,44 @@ fn time_stamping_authorities_are_shown_diffed_and_signed() {
         "{out}"
     );
 }
+
+#[test]
+fn required_national_signatures_are_built_signed_and_diffed() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    init_dev(d, "19900");
+    let anchor = d.join("eec/root.pem");
+    // RU requires the issuing authority's signature on phytosanitary certificates.
+    let source = std::fs::read_to_string(d.join("trust-space.toml")).expect("source");
+    let ru = source.find("code = \"RU\"").expect("RU");
+    let end = source[ru..]
+        .find("[[state]]")
+        .map_or(source.len(), |e| ru + e);
+    let v2 = format!(
+        "{}\n[[state.national_signature]]\ndocument = \"R.SF.01.001\"\nrequired = true\n\n{}",
+        &source[..end],
+        &source[end..]
+    );
+    std::fs::write(d.join("v2.toml"), v2).expect("write");
+    let (code, unsigned, err) =
+        tereze(&["trust", "build", "--version", "2", arg(&d.join("v2.toml"))]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        unsigned.contains(r#"<ts:NationalSignature Document="R.SF.01.001" Required="true"/>"#),
+        "{unsigned}"
+    );
+    let (code, signed, err) = sign(d, &unsigned, "v2");
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.join("v2.xml"), &signed).expect("write");
+    let (code, out, _) = anchored(
+        "diff",
+        &anchor,
+        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
+    );
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("~ state RU: national signatures required [] -> [\"R.SF.01.001\"]"),
+        "{out}"
+    );
+    assert!(!out.contains("state KZ: national"), "{out}");
+}

@@ -20,6 +20,7 @@ mod events;
 mod exchange_security;
 mod gost;
 mod ha;
+mod national_signatures;
 mod partner;
 mod pkcs11;
 mod reference;

@@ -154,6 +154,7 @@ fn signed_envelope(content: &Content, key: &SigningKey, id: Uuid, conversation: 
         },
         traders: Vec::new(),
         attachments: Vec::new(),
+        national_signatures: Vec::new(),
     };
     let mut doc = Envelope::build_document(VERSION, &header, &content.doc).expect("envelope");
     dsig::sign_enveloped(

@@ -19,6 +19,7 @@ mod gost;
 pub(crate) mod http;
 pub(crate) mod http_reference;
 pub(crate) mod metrics;
+pub(crate) mod national_signature;
 pub(crate) mod reference;
 mod relay_host;
 mod run;
@@ -83,6 +84,9 @@ pub enum StartError {
     Attachments(#[source] crate::attachments::AttachmentError),
     #[error(transparent)]
     NationalClients(#[from] national::ClientsError),
+    /// A file of the national trust store (`[national.signatures]`) cannot be used.
+    #[error(transparent)]
+    NationalTrust(#[from] national_signature::TrustStoreError),
     #[error("store: {0}")]
     StoreLocation(#[from] crate::config::StoreLocationError),
     #[error("{path}: cannot create: {source}")]
@@ -223,6 +227,8 @@ pub(crate) struct Node {
     pub(crate) preparing_mb: Arc<tokio::sync::Semaphore>,
     /// The national clients allowed on the national doors, and the calls they refused.
     pub(crate) national: Arc<national::NationalDoor>,
+    /// The national trust store for the issuing authorities' signatures at intake.
+    pub(crate) national_trust: national_signature::NationalTrust,
     pub(crate) shutdown: CancellationToken,
     /// The version in force, announced to whoever follows trust-space changes (the relay).
     trust_version: tokio::sync::watch::Sender<u64>,
@@ -570,6 +576,7 @@ impl Node {
             clients: national::Clients::load(&config.national)?,
             refusals: Default::default(),
         });
+        let national_trust = national_signature::NationalTrust::load(&config.national)?;
         let queue_bytes = Arc::new(queue_bytes::QueueBytes::new(config.limits.max_queue_bytes));
         let peers = tereze_relay::Peers::new(
             &config.relay,
@@ -615,6 +622,7 @@ impl Node {
             preparing,
             preparing_mb,
             national,
+            national_trust,
             shutdown: CancellationToken::new(),
             trust_version,
             stamping,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{Duration as ChronoDuration, Utc};
 use tereze_codecs::dsig::{self, SignOptions, SignTarget};
 use tereze_codecs::envelope::{
-    AttachmentRef, DocumentRef, Envelope, Header, MessageKind, Participant, VERSION,
+    AttachmentRef, DocumentRef, Envelope, Header, MessageKind, NationalSignature, Participant,
+    Version,
 };
 use tereze_codecs::translate::{FormatKind, TranslateError, Translated};
 use tereze_codecs::xml;
@@ -148,6 +149,10 @@ pub(crate) enum SubmitError {
     /// all are taken; try again later.
     #[error("body_attachment: {0} uploads, fetches and bodies by reference are in flight (attachments.max_national_transfers); try again later")]
     TransfersBusy(usize),
+    /// The issuing authority's signature is missing or not valid and the client's (or
+    /// partner's) `signature_policy` is `require`; the message names the setting and why.
+    #[error(transparent)]
+    NationalSignature(#[from] super::national_signature::Refused),
     /// The envelope this node just signed has no signature value to time-stamp (a bug).
     #[error("internal: time-stamping: {0}")]
     Unstampable(String),
@@ -163,7 +168,8 @@ impl Classify for SubmitError {
             | S::Document(_)
             | S::Translate(_)
             | S::Envelope(_)
-            | S::Signing(_) => Class::Invalid,
+            | S::Signing(_)
+            | S::NationalSignature(_) => Class::Invalid,
             // The client's mistake (an unknown or incomplete upload, a bad id), unless the
             // node's own disk failed.
             S::Attachment { source, .. } => match source {
@@ -443,7 +449,7 @@ type Prepared = (Outgoing, Participant, bool, (String, String));
 
 fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
     check_traders(&s)?;
-    let attachments = attachment_refs(node, &s.attachments)?;
+    let mut attachments = attachment_refs(node, &s.attachments)?;
     let format = node.catalog.format(&s.format).ok_or_else(|| {
         invalid(format!(
             "format: unknown format {:?}; `tereze translate --list` shows them",
@@ -468,13 +474,31 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
         Some(id) => body_by_reference(node, &s, format.kind, id, &attachments)?,
     };
     let translated = format.kind != FormatKind::Eaeu;
+    let common = Common::of(node, &s);
+    // A national document's own signature is judged before translation, and only what it
+    // signed is translated.
+    let (doc, national) = if translated {
+        let judged = super::national_signature::judge(
+            &node.national_trust,
+            &node.config.national,
+            &s.by.0,
+            format.country.as_deref(),
+            doc,
+            common.now,
+        )?;
+        if judged.keep_original {
+            attachments.push(keep_original(node, &s, &attachments)?);
+        }
+        (judged.document, judged.records)
+    } else {
+        (doc, Vec::new())
+    };
     let results = eaeu_documents(node, &s, &format, doc)?;
     check_set_recipients(&s, &results)?;
-    let common = Common::of(node, &s);
     let mut out = Vec::new();
     for r in results {
         let recipient = recipient_of(&s, &r)?;
-        let (outgoing, kind) = seal(node, &s, &common, &attachments, &recipient, r)?;
+        let (outgoing, kind) = seal(node, &s, &common, (&attachments, &national), &recipient, r)?;
         out.push((outgoing, recipient, translated, kind));
     }
     Ok(out)
@@ -614,13 +638,64 @@ fn recipient_of(s: &Submission, r: &Translated) -> Result<Participant, SubmitErr
     })
 }
 
+/// The original signed national document as an upload to attach ([`ORIGINAL_ID`]), counted
+/// against the attachments' limits with the client's own.
+///
+/// [`ORIGINAL_ID`]: super::national_signature::ORIGINAL_ID
+fn keep_original(
+    node: &Node,
+    s: &Submission,
+    named: &[(AttachmentRef, Uuid)],
+) -> Result<(AttachmentRef, Uuid), SubmitError> {
+    use super::national_signature::{ORIGINAL_ID, ORIGINAL_MEDIA_TYPE};
+    let field = format!("attachments: {ORIGINAL_ID}");
+    if let Some(i) = named
+        .iter()
+        .position(|(r, _)| r.id.eq_ignore_ascii_case(ORIGINAL_ID))
+    {
+        return Err(invalid(format!(
+            "attachments[{i}].id: {ORIGINAL_ID:?} is the id under which the original signed national document is kept; name it otherwise"
+        )));
+    }
+    let limits = &node.attachments.limits;
+    if named.len() + 1 > limits.max_per_message {
+        return Err(invalid(format!(
+            "attachments: {} named and the original signed national document ({ORIGINAL_ID}) make {}, over the limit of {} (attachments.max_per_message)",
+            named.len(),
+            named.len() + 1,
+            limits.max_per_message
+        )));
+    }
+    let (upload, mut sink) = node
+        .attachments
+        .upload()
+        .map_err(|e| attachment_failure(&field, e))?;
+    let mut offset = 0u64;
+    for chunk in s.document.chunks(crate::attachments::MAX_CHUNK_BYTES) {
+        sink.write(offset, chunk, None)
+            .map_err(|e| attachment_failure(&field, e))?;
+        offset += chunk.len() as u64;
+    }
+    let held = sink.finish().map_err(|e| attachment_failure(&field, e))?;
+    Ok((
+        AttachmentRef {
+            id: ORIGINAL_ID.to_owned(),
+            media_type: ORIGINAL_MEDIA_TYPE.to_owned(),
+            size: held.size,
+            sha256: held.sha256,
+        },
+        upload,
+    ))
+}
+
 /// One EAEU document for `recipient` as a signed envelope in an outbox entry, its attachments
-/// adopted under the new message id; with its common process and document type.
+/// adopted under the new message id, the national signatures recorded in its header; with its
+/// common process and document type.
 fn seal(
     node: &Node,
     s: &Submission,
     common: &Common,
-    attachments: &[(AttachmentRef, Uuid)],
+    (attachments, national): (&[(AttachmentRef, Uuid)], &[NationalSignature]),
     recipient: &Participant,
     r: Translated,
 ) -> Result<(Outgoing, (String, String)), SubmitError> {
@@ -661,6 +736,7 @@ fn seal(
         },
         traders: s.traders.clone(),
         attachments: attachments.iter().map(|(r, _)| r.clone()).collect(),
+        national_signatures: national.to_vec(),
     };
     for (r, upload) in attachments {
         node.attachments
@@ -710,9 +786,12 @@ fn signed_envelope(
     header: &Header,
     document: &xml::Document,
 ) -> Result<Vec<u8>, SubmitError> {
+    // 1.0 unless the header records national signatures, so peers that read only 1.0 keep
+    // reading everything else.
+    let version = Version::for_header(header);
     let mut env_doc = match &s.body_attachment {
-        None => Envelope::build_document(VERSION, header, document),
-        Some(id) => Envelope::build_document_by_reference(VERSION, header, id),
+        None => Envelope::build_document(version, header, document),
+        Some(id) => Envelope::build_document_by_reference(version, header, id),
     }
     .map_err(SubmitError::Envelope)?;
     dsig::sign_enveloped(
