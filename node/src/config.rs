@@ -380,6 +380,11 @@ pub enum ConfigError {
     },
 }
 
+/// The member states of the Eurasian Economic Union (Treaty on the EAEU of 29 May 2014, with
+/// the accession treaties of Armenia and Kyrgyzstan): each has its own node, so none may be
+/// listed as a partner whose national formats another member's doors take in.
+pub(crate) const MEMBER_STATES: [&str; 5] = ["AM", "BY", "KZ", "KG", "RU"];
+
 fn is_state_code(s: &str) -> bool {
     (2..=3).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase())
 }
@@ -531,9 +536,42 @@ impl NodeConfig {
         self.check_store()?;
         self.check_pkcs11()?;
         check_national(&self.national)?;
+        self.check_partners()?;
         self.check_timestamping()?;
         self.notifications.check()?;
         self.check_shutdown_and_routing()
+    }
+
+    /// `[[national.signatures.partner]]`: a partner is neither this node's state nor another
+    /// member state, since listing one admits its national formats at these doors.
+    fn check_partners(&self) -> Result<(), Refusal> {
+        let Some(s) = &self.national.signatures else {
+            return Ok(());
+        };
+        for (i, p) in s.partners.iter().enumerate() {
+            let field = format!("national.signatures.partner[{i}].state");
+            if p.state == self.state {
+                return refuse(
+                    &field,
+                    format!(
+                        "{} is this node's own state (`state`): its formats are national \
+                         here, verified against [national.signatures]; list partner states only",
+                        p.state
+                    ),
+                );
+            }
+            if MEMBER_STATES.contains(&p.state.as_str()) {
+                return refuse(
+                    &field,
+                    format!(
+                        "{} is a member state of the EAEU: its documents come from its own \
+                         node, not through these doors; list partner states only",
+                        p.state
+                    ),
+                );
+            }
+        }
+        Ok(())
     }
 
     /// `[timestamping]`: a batch holds at least one signature, and each wait is bounded.
@@ -1142,6 +1180,16 @@ key = "signer.key"
                 format!("{MINIMAL}{STORE}[[national.signatures.partner]]\nstate = \"CN\"\nanchors = [\"cn.pem\"]\npolicy = \"maybe\"\n"),
                 "national.signatures.partner[0].policy",
                 "unknown policy",
+            ),
+            (
+                format!("{MINIMAL}{STORE}[[national.signatures.partner]]\nstate = \"VN\"\nanchors = [\"vn.pem\"]\n[[national.signatures.partner]]\nstate = \"KZ\"\nanchors = [\"kz.pem\"]\n"),
+                "national.signatures.partner[1].state",
+                "KZ is this node's own state",
+            ),
+            (
+                format!("{MINIMAL}{STORE}[[national.signatures.partner]]\nstate = \"RU\"\nanchors = [\"ru.pem\"]\n"),
+                "national.signatures.partner[0].state",
+                "RU is a member state of the EAEU",
             ),
         ] {
             let e = load(&text).expect_err(field).to_string();
