@@ -2,11 +2,19 @@
 //! Nam's phytosanitary certificate, translated to the EAEU certificate, is submitted by the
 //! national system of the member state of entry (Russia) and delivered to the member state the
 //! goods go on to (Kazakhstan), receipt verified and recognised; the partner's own national
-//! format is refused at a member's door, by name, and nothing is queued.
+//! format is refused at a door whose node does not list the partner, by name and naming the
+//! setting, and nothing is queued. With `[[national.signatures.partner]]` listing VN, Russia's
+//! door takes in the Vietnamese certificate itself: the signature of Viet Nam's plant
+//! protection organisation is verified against its CA, recorded in the envelope, the original
+//! attached, and the certificate delivered to Kazakhstan; under `require` one signed by a key
+//! outside VN's anchors is refused at intake. Ports 29600– (the first test) and 32000–.
 
+use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
+use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey};
+use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 use tereze_codecs::translate::Catalog;
 use tereze_codecs::xml;
 use tereze_reference_data::Directories;
@@ -52,7 +60,11 @@ fn a_partners_certificate_enters_at_the_member_of_entry_and_goes_on() {
     assert_eq!(status, 400, "{v}");
     assert_eq!(
         v["error"].as_str(),
-        Some("format: vn.phytosanitary-certificate is VN's national format; this node is RU's"),
+        Some(
+            "format: vn.phytosanitary-certificate is VN's national format; this node is RU's \
+             (a partner state's formats are taken in when [[national.signatures.partner]] \
+             lists it with state = \"VN\")"
+        ),
         "{v}"
     );
     assert_eq!(net.metric("RU", "submitted_total"), 0);
@@ -90,4 +102,175 @@ fn a_partners_certificate_enters_at_the_member_of_entry_and_goes_on() {
             .any(|m| m["message_id"].as_str() == Some(id.as_str())),
         "{inbox:?}"
     );
+}
+
+/// A CA (its certificate written to `dir/file`) of `org` in `country`, and a signer's key and
+/// certificate issued by it.
+fn ca_and_signer(
+    dir: &Path,
+    file: &str,
+    country: &str,
+    org: &str,
+    ca: &str,
+    signer: &str,
+) -> SigningKey {
+    let ca_key = generate_key(KeyKind::EcP256).expect("CA key");
+    let ca_cert = issue_certificate(
+        &CertificateSpec {
+            subject: &[("C", country), ("O", org), ("CN", ca)],
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: true,
+        },
+        &ca_key,
+        None,
+    )
+    .expect("CA");
+    std::fs::write(dir.join(file), ca_cert.to_pem().expect("PEM")).expect("write");
+    let key = generate_key(KeyKind::EcP256).expect("signer key");
+    let cert = issue_certificate(
+        &CertificateSpec {
+            subject: &[("C", country), ("O", org), ("CN", signer)],
+            not_before_days: -1,
+            not_after_days: 30,
+            is_ca: false,
+        },
+        &key,
+        Some((&ca_cert, &ca_key)),
+    )
+    .expect("signer");
+    SigningKey::new(key, Some(cert)).expect("signing key")
+}
+
+/// The Vietnamese sample with `signer`'s enveloped signature over the whole certificate.
+fn signed_certificate(signer: &SigningKey) -> String {
+    let mut doc = xml::parse(VN_CERTIFICATE.as_bytes()).expect("sample");
+    dsig::sign_enveloped(
+        &mut doc,
+        &SignTarget::Document,
+        signer,
+        &SignOptions::default(),
+    )
+    .expect("signs");
+    doc.to_xml()
+}
+
+/// Submits the Vietnamese certificate `document` at RU for KZ over HTTP.
+fn submit_vn(net: &Net, document: &str) -> (u16, Value) {
+    net.http(
+        "RU",
+        "POST",
+        "/v1/messages",
+        Some(&json!({
+            "format": "vn.phytosanitary-certificate",
+            "document": document,
+            "recipient_country": "KZ",
+            "recipient_authority": "KGD",
+        })),
+    )
+}
+
+#[test]
+fn a_listed_partners_signed_certificate_is_verified_at_the_member_of_entry() {
+    let mut net = Net::init("KZ,RU", "", "", 32000, "");
+    let ru = net.node_dir("RU");
+    // Russia's own national CA: the partner's documents are never judged against it.
+    ca_and_signer(
+        &ru,
+        "national-ca.pem",
+        "RU",
+        "Rosselkhoznadzor",
+        "RU National Test CA",
+        "-",
+    );
+    let nppo = ca_and_signer(
+        &ru,
+        "vn-nppo-ca.pem",
+        "VN",
+        "Plant Protection Department",
+        "VN NPPO Test CA",
+        "Inspector Nguyen",
+    );
+    let dir = net.dir.path().to_owned();
+    let untrusted = ca_and_signer(
+        &dir,
+        "other-ca.pem",
+        "VN",
+        "Elsewhere",
+        "Other CA",
+        "Impostor",
+    );
+    let toml = ru.join("node.toml");
+    let mut config = std::fs::read_to_string(&toml).expect("node.toml");
+    config.push_str(
+        "\n[national.signatures]\nanchors = [\"national-ca.pem\"]\n\
+         [[national.signatures.partner]]\nstate = \"VN\"\nanchors = [\"vn-nppo-ca.pem\"]\n\
+         policy = \"require\"\n",
+    );
+    std::fs::write(&toml, config).expect("node.toml");
+    net.start("RU");
+    net.start("KZ");
+
+    // Signed by a key VN's anchors do not vouch for: refused at intake, nothing queued.
+    let (status, v) = submit_vn(&net, &signed_certificate(&untrusted));
+    assert_eq!(status, 400, "{v}");
+    let e = v["error"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("not valid")
+            && e.contains("policy of national.signatures.partner[0] is require"),
+        "{v}"
+    );
+    assert_eq!(net.metric("RU", "submitted_total"), 0);
+
+    let signed = signed_certificate(&nppo);
+    let (status, v) = submit_vn(&net, &signed);
+    assert_eq!(status, 202, "{v}");
+    let id = v["messages"][0]["message_id"]
+        .as_str()
+        .expect("a message id")
+        .to_owned();
+    assert!(
+        wait_until(SETTLE, || net
+            .states("RU", &id)
+            .contains(&"recognised".into())),
+        "not recognised: {:?}\n{}",
+        net.states("RU", &id),
+        net.log("RU")
+    );
+    let inbox = net.inbox("KZ");
+    let envelope = inbox
+        .iter()
+        .find(|m| m["message_id"].as_str() == Some(id.as_str()))
+        .and_then(|m| m["envelope"].as_str())
+        .unwrap_or_else(|| panic!("not in KZ's inbox: {inbox:?}"))
+        .to_owned();
+    assert!(
+        envelope.contains(r#"<env:NationalSignature verdict="valid">"#)
+            && envelope.contains("CN=Inspector Nguyen")
+            && envelope.contains(
+                "<env:Issuer>C=VN, O=Plant Protection Department, CN=VN NPPO Test CA</env:Issuer>"
+            ),
+        "{envelope}"
+    );
+    assert!(
+        envelope.contains(r#"id="national-original" mediaType="application/xml""#),
+        "{envelope}"
+    );
+    // Translated to the EAEU certificate from the signed element: no signature in the body.
+    let body = &envelope[envelope.find("<env:Body>").expect("body")..];
+    let body = &body[..body.find("</env:Body>").expect("end")];
+    assert!(
+        body.contains("VN0301234567") && !body.contains("SignatureValue"),
+        "{body}"
+    );
+
+    // Kazakhstan holds the original as Viet Nam's inspector signed it.
+    let (status, original) = net.http(
+        "KZ",
+        "GET",
+        &format!("/v1/messages/{id}/attachments/national-original"),
+        None,
+    );
+    assert_eq!(status, 200, "{original}");
+    assert_eq!(original.as_str(), Some(signed.as_str()));
 }

@@ -456,6 +456,15 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
             s.format
         ))
     })?;
+    if format.kind != FormatKind::Eaeu {
+        door_accepts(
+            &node.config.state,
+            &node.config.national,
+            &s.format,
+            format.country.as_deref(),
+        )
+        .map_err(invalid)?;
+    }
     let doc = match &s.body_attachment {
         None => {
             let limits = xml::Limits {
@@ -504,6 +513,37 @@ fn prepare(node: &Node, s: Submission) -> Result<Vec<Prepared>, SubmitError> {
     Ok(out)
 }
 
+/// A national format `id` of `country` is taken in at the doors of the node of `state` when
+/// it is that state's own, or a partner state's that `[[national.signatures.partner]]` lists
+/// (its signature is then judged against that partner's anchors); checked before anything
+/// is parsed or verified, so a refused format costs nothing and says why.
+pub(crate) fn door_accepts(
+    state: &str,
+    national: &tereze_doors::config::National,
+    id: &str,
+    country: Option<&str>,
+) -> Result<(), String> {
+    let Some(c) = country else {
+        return Ok(());
+    };
+    let partner = national
+        .signatures
+        .as_ref()
+        .is_some_and(|s| s.partners.iter().any(|p| p.state == c));
+    if c == state || partner {
+        return Ok(());
+    }
+    let refused = format!("format: {id} is {c}'s national format; this node is {state}'s");
+    if crate::config::MEMBER_STATES.contains(&c) {
+        // A member's documents come from its own node: no setting admits them here.
+        return Err(refused);
+    }
+    Err(format!(
+        "{refused} (a partner state's formats are taken in when \
+         [[national.signatures.partner]] lists it with state = \"{c}\")"
+    ))
+}
+
 /// Every trader identifier is well-formed, with valid check digits.
 fn check_traders(s: &Submission) -> Result<(), SubmitError> {
     for (i, t) in s.traders.iter().enumerate() {
@@ -542,14 +582,6 @@ fn eaeu_documents(
             }])
         }
         FormatKind::National | FormatKind::Submission => {
-            if let Some(c) = &format.country {
-                if *c != node.config.state {
-                    return Err(invalid(format!(
-                        "format: {} is {c}'s national format; this node is {}'s",
-                        s.format, node.config.state
-                    )));
-                }
-            }
             let results = node
                 .catalog
                 .translate(&today, &s.format, "eaeu", &doc)
@@ -943,4 +975,56 @@ fn body_by_reference(
         at: format!("body_attachment {id}"),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::door_accepts;
+    use tereze_doors::config::{National, NationalSignatures, PartnerSignatures};
+
+    fn with_partners(states: &[&str]) -> National {
+        National {
+            signatures: Some(NationalSignatures {
+                anchors: vec!["national-ca.pem".into()],
+                partners: states
+                    .iter()
+                    .map(|s| PartnerSignatures {
+                        state: (*s).into(),
+                        anchors: vec!["partner-ca.pem".into()],
+                        policy: None,
+                        profile: None,
+                        signed_element: None,
+                    })
+                    .collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn national_formats_pass_the_door_when_own_or_a_listed_partners() {
+        let id = "vn.phytosanitary-certificate";
+        let listed = with_partners(&["VN"]);
+        assert_eq!(door_accepts("RU", &listed, id, Some("VN")), Ok(()));
+        assert_eq!(door_accepts("RU", &listed, "ru.x", Some("RU")), Ok(()));
+        assert_eq!(door_accepts("RU", &listed, "eaeu.x", None), Ok(()));
+        for unlisted in [National::default(), with_partners(&["CN"])] {
+            let e = door_accepts("RU", &unlisted, id, Some("VN")).expect_err("refused");
+            assert!(
+                e.starts_with(
+                    "format: vn.phytosanitary-certificate is VN's national format; \
+                     this node is RU's"
+                ) && e.contains("[[national.signatures.partner]]")
+                    && e.contains("state = \"VN\""),
+                "{e}"
+            );
+        }
+        // Another member's format is refused whatever the partners: it has its own node.
+        let e = door_accepts("RU", &listed, "kz.x", Some("KZ")).expect_err("refused");
+        assert_eq!(
+            e, "format: kz.x is KZ's national format; this node is RU's",
+            "no hint to list a member as a partner"
+        );
+    }
 }
