@@ -1218,6 +1218,14 @@ key = "signer.key"
         assert_eq!(s1.signed_element.as_deref(), Some("/Certificate"));
         let store = c.national.signatures.as_ref().expect("store");
         assert!(store.anchors[0].is_absolute() && store.crls[0].is_absolute());
+        // A partner that is no member: its entry loads, anchors relative to the file.
+        let c = load(&format!(
+            "{MINIMAL}{STORE}[[national.signatures.partner]]\nstate = \"VN\"\nanchors = [\"vn.pem\"]\n"
+        ))
+        .expect("a partner state loads");
+        let partner = &c.national.signatures.as_ref().expect("store").partners[0];
+        assert_eq!(partner.state, "VN");
+        assert!(partner.anchors[0].is_absolute());
     }
 
     #[test]
