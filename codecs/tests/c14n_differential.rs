@@ -43,17 +43,18 @@ const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
 /// The references are the point of this test: a missing tool is a failure, never a skip.
 fn require_tools() {
-    let lxml = Command::new("python3").args(["-c", "import lxml"]).output();
-    assert!(
-        lxml.is_ok_and(|o| o.status.success()),
-        "python3 with lxml is required by the C14N differential test; run scripts/setup \
-         (pip install lxml)"
+    let test = "the C14N differential test";
+    common::require_tool(
+        test,
+        "python3 with lxml",
+        &["python3", "-c", "import lxml"],
+        "pip install lxml",
     );
-    let xmlsec = Command::new("xmlsec1").arg("--version").output();
-    assert!(
-        xmlsec.is_ok_and(|o| o.status.success()),
-        "xmlsec1 is required by the C14N differential test; run scripts/setup \
-         (apt-get install -y xmlsec1)"
+    common::require_tool(
+        test,
+        "xmlsec1",
+        &["xmlsec1", "--version"],
+        "apt-get install -y xmlsec1",
     );
 }
 

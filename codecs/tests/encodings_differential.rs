@@ -35,17 +35,18 @@ const LATIN: &str = "Café crème, Zürich — ÿ ß Æ \u{80}\u{9F}";
 
 /// The references are the point of this test: a missing tool is a failure, never a skip.
 fn require_tools() {
-    let lxml = Command::new("python3").args(["-c", "import lxml"]).output();
-    assert!(
-        lxml.is_ok_and(|o| o.status.success()),
-        "python3 with lxml is required by the encodings differential test; run scripts/setup \
-         (pip install lxml)"
+    let test = "the encodings differential test";
+    common::require_tool(
+        test,
+        "python3 with lxml",
+        &["python3", "-c", "import lxml"],
+        "pip install lxml",
     );
-    let xmllint = Command::new("xmllint").arg("--version").output();
-    assert!(
-        xmllint.is_ok_and(|o| o.status.success()),
-        "xmllint is required by the encodings differential test; run scripts/setup \
-         (apt-get install -y libxml2-utils)"
+    common::require_tool(
+        test,
+        "xmllint",
+        &["xmllint", "--version"],
+        "apt-get install -y libxml2-utils",
     );
 }
 

@@ -119,13 +119,25 @@ impl Pki {
     }
 }
 
+/// Fails unless the command `probe` runs and succeeds, saying that `what` is required by
+/// `test` and that `scripts/setup` installs it (`install`): a missing tool is a failure,
+/// never a skip.
+pub fn require_tool(test: &str, what: &str, probe: &[&str], install: &str) {
+    let found = Command::new(probe[0]).args(&probe[1..]).output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "{what} is required by {test}; run scripts/setup ({install})"
+    );
+}
+
 /// `xmlsec1`, with the system CA bundle switched off (it is not used and costs 15 ms a run).
 /// The interop tests need it: a missing tool is a failure, never a skip.
 pub fn xmlsec1() -> Command {
-    let found = Command::new("xmlsec1").arg("--version").output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "xmlsec1 is required by the interop tests; run scripts/setup (apt-get install -y xmlsec1)"
+    require_tool(
+        "the interop tests",
+        "xmlsec1",
+        &["xmlsec1", "--version"],
+        "apt-get install -y xmlsec1",
     );
     let mut c = Command::new("xmlsec1");
     c.env("SSL_CERT_FILE", "/dev/null")
