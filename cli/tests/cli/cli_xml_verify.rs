@@ -99,6 +99,17 @@ fn reports(out: &Output, text: &str) {
     assert!(stdout(out).contains(text), "{}", stdout(out));
 }
 
+/// Runs `program` with `args` in `d`, which must succeed; a missing program fails naming
+/// `scripts/setup`, which installs it.
+fn run_tool(d: &Dir, program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .current_dir(d.tmp.path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required (run scripts/setup): {e}"));
+    assert!(out.status.success(), "{program}: {}", describe(&out));
+}
+
 /// RFC 3339 for now plus `seconds`.
 fn from_now(seconds: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::seconds(seconds))
@@ -198,9 +209,10 @@ fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
     let out = verify(&d, &["--trusted", "root.pem", "--at", &later]);
     exits(&out, 0);
     // The same CRL as DER.
-    let der = std::process::Command::new("openssl")
-        .current_dir(d.tmp.path())
-        .args([
+    run_tool(
+        &d,
+        "openssl",
+        &[
             "crl",
             "-in",
             "root.crl",
@@ -208,10 +220,8 @@ fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
             "DER",
             "-out",
             "root.crl.der",
-        ])
-        .output()
-        .expect("openssl runs (scripts/setup installs it)");
-    assert!(der.status.success(), "{}", describe(&der));
+        ],
+    );
     let out = verify(
         &d,
         &[
@@ -518,9 +528,10 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
     let root = issue(&d, "root", true, (-1, 30), None);
     issue(&d, "signer", false, (-1, 30), Some((&root.0, &root.1)));
     d.write("template.xml", WSS_TEMPLATE);
-    let out = std::process::Command::new("xmlsec1")
-        .current_dir(d.tmp.path())
-        .args([
+    run_tool(
+        &d,
+        "xmlsec1",
+        &[
             "--sign",
             "--privkey-pem",
             "signer.key,signer.pem",
@@ -529,10 +540,8 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
             "--output",
             "signed.xml",
             "template.xml",
-        ])
-        .output()
-        .expect("xmlsec1 is required: run scripts/setup");
-    assert!(out.status.success(), "xmlsec1 --sign: {}", describe(&out));
+        ],
+    );
     let out = verify(
         &d,
         &[
