@@ -19,10 +19,11 @@
 //! Inputs are the hand-written corpus in `tests/corpus/c14n/` (see its README.md) and
 //! documents from a seeded generator below. All mismatches are collected and reported together.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use tereze_codecs::c14n::{self, C14nOptions, Mode, NodeSet};
@@ -42,17 +43,18 @@ const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
 
 /// The references are the point of this test: a missing tool is a failure, never a skip.
 fn require_tools() {
-    let lxml = Command::new("python3").args(["-c", "import lxml"]).output();
-    assert!(
-        lxml.is_ok_and(|o| o.status.success()),
-        "python3 with lxml is required by the C14N differential test; run scripts/setup \
-         (pip install lxml)"
+    let test = "the C14N differential test";
+    common::require_tool(
+        test,
+        "python3 with lxml",
+        &["python3", "-c", "import lxml"],
+        "pip install lxml",
     );
-    let xmlsec = Command::new("xmlsec1").arg("--version").output();
-    assert!(
-        xmlsec.is_ok_and(|o| o.status.success()),
-        "xmlsec1 is required by the C14N differential test; run scripts/setup \
-         (apt-get install -y xmlsec1)"
+    common::require_tool(
+        test,
+        "xmlsec1",
+        &["xmlsec1", "--version"],
+        "apt-get install -y xmlsec1",
     );
 }
 
@@ -371,45 +373,10 @@ fn run_lxml(sources: &[Source], cases: &[LxmlCase]) -> Vec<Result<Vec<u8>, Strin
         })
         .collect();
     let input = serde_json::to_vec(&input).expect("cases serialise");
-
-    let mut child = Command::new("python3")
-        .arg(LXML_SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    // Written from a thread so a large answer cannot deadlock against a full stdin pipe.
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().expect("python3 runs");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("write cases to python3");
-    assert!(
-        output.status.success(),
-        "{LXML_SCRIPT} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
     // The script answers `[{"ok": "hex"} | {"error": "message"}, ...]`.
-    let answers: Vec<std::collections::HashMap<String, String>> =
-        serde_json::from_slice(&output.stdout).expect("the lxml script writes a JSON list");
-    assert_eq!(answers.len(), cases.len(), "one lxml result per case");
-    answers
-        .into_iter()
-        .map(|a| match (a.get("ok"), a.get("error")) {
-            (Some(hex), _) => Ok(from_hex(hex)),
-            (None, Some(e)) => Err(e.clone()),
-            (None, None) => panic!("an lxml answer with neither ok nor error: {a:?}"),
-        })
-        .collect()
-}
-
-fn from_hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex from the lxml script"))
+    common::python_answers(LXML_SCRIPT, input, cases.len())
+        .iter()
+        .map(common::ok_or_error)
         .collect()
 }
 

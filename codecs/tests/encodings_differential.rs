@@ -14,8 +14,7 @@
 
 mod common;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use tereze_codecs::c14n::{self, C14nOptions, NodeSet};
 use tereze_codecs::dsig::{self, VerifyPolicy};
@@ -36,17 +35,18 @@ const LATIN: &str = "Café crème, Zürich — ÿ ß Æ \u{80}\u{9F}";
 
 /// The references are the point of this test: a missing tool is a failure, never a skip.
 fn require_tools() {
-    let lxml = Command::new("python3").args(["-c", "import lxml"]).output();
-    assert!(
-        lxml.is_ok_and(|o| o.status.success()),
-        "python3 with lxml is required by the encodings differential test; run scripts/setup \
-         (pip install lxml)"
+    let test = "the encodings differential test";
+    common::require_tool(
+        test,
+        "python3 with lxml",
+        &["python3", "-c", "import lxml"],
+        "pip install lxml",
     );
-    let xmllint = Command::new("xmllint").arg("--version").output();
-    assert!(
-        xmllint.is_ok_and(|o| o.status.success()),
-        "xmllint is required by the encodings differential test; run scripts/setup \
-         (apt-get install -y libxml2-utils)"
+    common::require_tool(
+        test,
+        "xmllint",
+        &["xmllint", "--version"],
+        "apt-get install -y libxml2-utils",
     );
 }
 
@@ -317,45 +317,12 @@ struct Reference {
 
 fn lxml(cases: &[Case]) -> Vec<Reference> {
     let input = serde_json::to_vec(cases).expect("cases serialise");
-    let mut child = Command::new("python3")
-        .arg(LXML_SCRIPT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 starts");
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let output = child.wait_with_output().expect("python3 runs");
-    writer
-        .join()
-        .expect("writer thread")
-        .expect("write cases to python3");
-    assert!(
-        output.status.success(),
-        "{LXML_SCRIPT} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let answers: Vec<std::collections::HashMap<String, String>> =
-        serde_json::from_slice(&output.stdout).expect("the script writes a JSON list");
-    assert_eq!(answers.len(), cases.len(), "one answer per case");
-    answers
+    common::python_answers(LXML_SCRIPT, input, cases.len())
         .into_iter()
         .map(|a| Reference {
-            bytes: from_hex(&a["bytes"]),
-            lxml: match (a.get("ok"), a.get("error")) {
-                (Some(hex), _) => Ok(from_hex(hex)),
-                (None, Some(e)) => Err(e.clone()),
-                (None, None) => panic!("an answer with neither ok nor error: {a:?}"),
-            },
+            bytes: common::from_hex(&a["bytes"]),
+            lxml: common::ok_or_error(&a),
         })
-        .collect()
-}
-
-fn from_hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex from the script"))
         .collect()
 }
 

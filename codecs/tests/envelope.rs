@@ -76,13 +76,28 @@ fn building_around_a_parsed_document_gives_the_same_envelope() {
     assert_eq!(read, env);
 }
 
+/// Reads `wire` back, asserting it is `env` and serialises to the same bytes; returns it.
+fn read_back(env: &Envelope, wire: &str) -> Envelope {
+    let back = Envelope::parse(wire.as_bytes()).expect("reads back");
+    assert_eq!(&back, env);
+    assert_eq!(back.to_canonical_xml().expect("valid"), wire);
+    back
+}
+
+/// Asserts that `env` comes back from its JSON unchanged.
+fn assert_json_round_trips(env: &Envelope) {
+    let json = serde_json::to_string(env).expect("json");
+    assert_eq!(
+        &serde_json::from_str::<Envelope>(&json).expect("from json"),
+        env
+    );
+}
+
 #[test]
 fn canonical_envelope_round_trips_byte_exactly() {
     let env = envelope();
     let wire = env.to_canonical_xml().expect("valid");
-    let back = Envelope::parse(wire.as_bytes()).expect("reads back");
-    assert_eq!(back, env);
-    assert_eq!(back.to_canonical_xml().expect("valid"), wire);
+    let back = read_back(&env, &wire);
     assert!(wire.starts_with(r#"<env:Envelope xmlns:env="urn:tereze:envelope" version="1.0"><env:Header><wsa:MessageID xmlns:wsa="http://www.w3.org/2005/08/addressing">urn:uuid:6f3c9a0e-58b2-4d1e-9c1a-2f0b7d4e8a11</wsa:MessageID>"#), "{wire}");
     let body = back.body.document().expect("body parses");
     assert!(body
@@ -354,10 +369,8 @@ fn attachments_round_trip_byte_exactly() {
         PDF_SHA256, PNG_SHA256
     );
     assert!(wire.contains(&expected), "{wire}");
-    let back = Envelope::parse(wire.as_bytes()).expect("reads back");
-    assert_eq!(back, env);
+    let back = read_back(&env, &wire);
     assert_eq!(back.header.attachments, attachments());
-    assert_eq!(back.to_canonical_xml().expect("valid"), wire);
     // Apart from the new element, the bytes are those of the envelope without attachments.
     let start = wire.find("<env:Attachments>").expect("attachments");
     let end = wire.find("</env:Attachments>").expect("end") + "</env:Attachments>".len();
@@ -365,11 +378,7 @@ fn attachments_round_trip_byte_exactly() {
         format!("{}{}", &wire[..start], &wire[end..]),
         WITHOUT_ATTACHMENTS
     );
-    let json = serde_json::to_string(&env).expect("json");
-    assert_eq!(
-        serde_json::from_str::<Envelope>(&json).expect("from json"),
-        env
-    );
+    assert_json_round_trips(&env);
 }
 
 #[test]
@@ -687,10 +696,8 @@ fn a_body_by_reference_reads_back_and_is_signed() {
         wire.ends_with(r#"<env:Body><env:AttachmentBody ref="declaration.pdf"></env:AttachmentBody></env:Body></env:Envelope>"#),
         "{wire}"
     );
-    let back = Envelope::parse(wire.as_bytes()).expect("reads back");
-    assert_eq!(back, env);
+    let back = read_back(&env, &wire);
     assert_eq!(back.body.attachment(), Some("declaration.pdf"));
-    assert_eq!(back.to_canonical_xml().expect("valid"), wire);
     // document() is the marker itself.
     let marker = back.body.document().expect("marker parses");
     assert!(marker
@@ -957,14 +964,8 @@ fn national_signatures_round_trip_as_format_1_1() {
         wire.contains(r#"<env:SigningTime source="signature">"#),
         "{wire}"
     );
-    let back = Envelope::parse(wire.as_bytes()).expect("reads back");
-    assert_eq!(back, env);
-    assert_eq!(back.to_canonical_xml().expect("valid"), wire);
-    let json = serde_json::to_string(&env).expect("json");
-    assert_eq!(
-        serde_json::from_str::<Envelope>(&json).expect("json back"),
-        env
-    );
+    read_back(&env, &wire);
+    assert_json_round_trips(&env);
 }
 
 #[test]

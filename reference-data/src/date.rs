@@ -65,14 +65,7 @@ pub fn parse(s: &str) -> Result<NaiveDate, DateError> {
         }
         let run = rest.bytes().take_while(u8::is_ascii_digit).count();
         if run != width {
-            let found = if run == 0 {
-                match rest.chars().next() {
-                    Some(c) => format!("{c:?}"),
-                    None => "the end".into(),
-                }
-            } else {
-                format!("{:?}", &rest[..run])
-            };
+            let found = found_instead(rest, run);
             return Err(DateError::Width { part, width, found });
         }
         // At most four ASCII digits: always a u32.
@@ -91,6 +84,20 @@ pub fn parse(s: &str) -> Result<NaiveDate, DateError> {
         month,
         day,
     })
+}
+
+/// What stands at the start of `rest` where a number was expected, for an error: its `run`
+/// leading ASCII digits quoted, or else the character found (quoted) or `the end`. The date
+/// formats of the mappings (codecs' translation engine) word their errors the same way.
+pub fn found_instead(rest: &str, run: usize) -> String {
+    if run == 0 {
+        match rest.chars().next() {
+            Some(c) => format!("{c:?}"),
+            None => "the end".into(),
+        }
+    } else {
+        format!("{:?}", &rest[..run])
+    }
 }
 
 /// [`parse`] for serde (`#[serde(deserialize_with = "tereze_reference_data::date::deserialize")]`):

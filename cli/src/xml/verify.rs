@@ -170,7 +170,7 @@ pub(crate) fn run(args: &VerifyArgs, file: &Path, doc: &Document) -> Result<(), 
         at,
         ..VerifyPolicy::default()
     };
-    let found = signatures(doc);
+    let found = dsig::signatures_of(doc);
     let several = args.all || covering.is_some() || (element.is_none() && found.len() > 1);
     let verdict = if several {
         if args.signed_out.is_some() && covering.is_none() {
@@ -531,17 +531,6 @@ fn report(
             format!("{v:#}\n")
         }
     }
-}
-
-/// Every `ds:Signature` element of `doc`, in document order.
-fn signatures(doc: &Document) -> Vec<NodeId> {
-    doc.descendants_or_self(doc.root())
-        .into_iter()
-        .filter(|n| {
-            doc.element(*n)
-                .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
-        })
-        .collect()
 }
 
 #[cfg(test)]

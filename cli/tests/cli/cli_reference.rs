@@ -13,6 +13,25 @@ fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
+/// `tereze ref import` of `input` as the units directory (P.CLS.025) with `units.toml` in
+/// `d` as its mapping, into `out` when given.
+fn import_units(d: &Path, out: Option<&Path>, input: &Path) -> (i32, String, String) {
+    let mapping = d.join("units.toml");
+    let mut args = vec![
+        "ref",
+        "import",
+        "--directory",
+        "P.CLS.025",
+        "--mapping",
+        arg(&mapping),
+    ];
+    if let Some(out) = out {
+        args.extend(["--out", arg(out)]);
+    }
+    args.push(arg(input));
+    tereze(&args)
+}
+
 #[test]
 fn queries_answer_as_of_a_date() {
     let (code, out, err) = tereze(&["ref", "list"]);
@@ -175,17 +194,7 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
     )
     .expect("csv");
     let set = d.join("set-1.toml");
-    let (code, _, err) = tereze(&[
-        "ref",
-        "import",
-        "--directory",
-        "P.CLS.025",
-        "--mapping",
-        arg(&d.join("units.toml")),
-        "--out",
-        arg(&set),
-        arg(&d.join("units.csv")),
-    ]);
+    let (code, _, err) = import_units(d, Some(&set), &d.join("units.csv"));
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("2 rows read, 2 operations in change set 1 of P.CLS.025"),
@@ -296,17 +305,7 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
         "okei;name_en;name_ru;kz;rec20;from\n9992;X;Х;х\n",
     )
     .expect("csv");
-    let (code, _, err) = tereze(&[
-        "ref",
-        "import",
-        "--directory",
-        "P.CLS.025",
-        "--mapping",
-        arg(&d.join("units.toml")),
-        "--out",
-        arg(&d.join("bad.toml")),
-        arg(&d.join("bad.csv")),
-    ]);
+    let (code, _, err) = import_units(d, Some(&d.join("bad.toml")), &d.join("bad.csv"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 2") && err.contains("4 fields"), "{err}");
     assert!(!d.join("bad.toml").exists());
@@ -316,15 +315,7 @@ fn an_import_becomes_a_signed_change_set_that_queries_then_read() {
         "okei;name_en;name_ru;kz;rec20;from\n9993;Y;Y;y;ZTY;2026-13-01\n",
     )
     .expect("csv");
-    let (code, out, err) = tereze(&[
-        "ref",
-        "import",
-        "--directory",
-        "P.CLS.025",
-        "--mapping",
-        arg(&d.join("units.toml")),
-        arg(&d.join("date.csv")),
-    ]);
+    let (code, out, err) = import_units(d, None, &d.join("date.csv"));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("row 1") && err.contains("is not a date"),
@@ -349,17 +340,7 @@ fn an_xml_import_in_windows_1251_reads_as_its_utf8_original() {
         let file = d.join(format!("{name}.xml"));
         std::fs::write(&file, bytes).expect("xml");
         let out = d.join(format!("{name}.toml"));
-        let (code, _, err) = tereze(&[
-            "ref",
-            "import",
-            "--directory",
-            "P.CLS.025",
-            "--mapping",
-            arg(&d.join("units.toml")),
-            "--out",
-            arg(&out),
-            arg(&file),
-        ]);
+        let (code, _, err) = import_units(d, Some(&out), &file);
         // The draft without its issue time, which differs between two imports.
         let draft: String = std::fs::read_to_string(&out)
             .unwrap_or_default()

@@ -35,6 +35,25 @@ fn sign(d: &Path, unsigned: &str, name: &str) -> (i32, String, String) {
     ])
 }
 
+/// Signs `unsigned` (see [`sign`]) into `v2.xml` in `d`; returns the signed text.
+fn sign_v2(d: &Path, unsigned: &str) -> String {
+    let (code, signed, err) = sign(d, unsigned, "v2");
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(d.join("v2.xml"), &signed).expect("write");
+    signed
+}
+
+/// `trust diff` of `trust-space.xml` and `v2.xml` in `d`, which must succeed: its output.
+fn diff_v1_v2(d: &Path, anchor: &Path) -> String {
+    let (code, out, err) = anchored(
+        "diff",
+        anchor,
+        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
+    );
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
 #[test]
 fn build_sign_verify_show_and_diff() {
     let dir = tempfile::tempdir().expect("dir");
@@ -68,9 +87,7 @@ fn build_sign_verify_show_and_diff() {
     let (code, unsigned, err) =
         tereze(&["trust", "build", "--version", "2", arg(&d.join("v2.toml"))]);
     assert_eq!(code, 0, "{err}");
-    let (code, signed, err) = sign(d, &unsigned, "v2");
-    assert_eq!(code, 0, "{err}");
-    std::fs::write(d.join("v2.xml"), &signed).expect("write");
+    let signed = sign_v2(d, &unsigned);
     let (code, out, err) = anchored("verify", &anchor, &[&d.join("v2.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("valid: trust space v2"), "{out}");
@@ -86,12 +103,7 @@ fn build_sign_verify_show_and_diff() {
         "{out}"
     );
 
-    let (code, out, _) = anchored(
-        "diff",
-        &anchor,
-        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
-    );
-    assert_eq!(code, 0);
+    let out = diff_v1_v2(d, &anchor);
     assert!(out.contains("~ version 1 -> 2"), "{out}");
     assert!(
         out.contains("~ state KZ: processes") && out.contains("~ state RU: processes"),
@@ -182,9 +194,7 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
         1,
         "{unsigned}"
     );
-    let (code, signed, err) = sign(d, &unsigned, "v2");
-    assert_eq!(code, 0, "{err}");
-    std::fs::write(d.join("v2.xml"), &signed).expect("write");
+    sign_v2(d, &unsigned);
     let (code, out, err) = anchored("show", &anchor, &[&d.join("v2.xml")]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -192,12 +202,7 @@ fn a_tester_state_is_marked_through_build_sign_show_and_diff_and_absent_means_no
         "{out}"
     );
     assert!(out.contains("state RU (Russia) member\n"), "{out}");
-    let (code, out, _) = anchored(
-        "diff",
-        &anchor,
-        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
-    );
-    assert_eq!(code, 0);
+    let out = diff_v1_v2(d, &anchor);
     assert!(
         out.contains("~ state KZ: conformance false -> true"),
         "{out}"
@@ -392,15 +397,8 @@ fn required_national_signatures_are_built_signed_and_diffed() {
         unsigned.contains(r#"<ts:NationalSignature Document="R.SF.01.001" Required="true"/>"#),
         "{unsigned}"
     );
-    let (code, signed, err) = sign(d, &unsigned, "v2");
-    assert_eq!(code, 0, "{err}");
-    std::fs::write(d.join("v2.xml"), &signed).expect("write");
-    let (code, out, _) = anchored(
-        "diff",
-        &anchor,
-        &[&d.join("trust-space.xml"), &d.join("v2.xml")],
-    );
-    assert_eq!(code, 0);
+    sign_v2(d, &unsigned);
+    let out = diff_v1_v2(d, &anchor);
     assert!(
         out.contains("~ state RU: national signatures required [] -> [\"R.SF.01.001\"]"),
         "{out}"

@@ -4,6 +4,7 @@
 //! codecs PKI helpers, CRLs with `openssl ca` (testkit's `Ca`).
 
 use std::path::Path;
+use std::process::Output;
 
 use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 use tereze_testkit::ca::Ca;
@@ -45,19 +46,68 @@ fn issue(
 /// Signs the sample with `NAME.key` and `NAME.pem` (only the signer's certificate in
 /// `KeyInfo`) into `signed.xml`.
 fn sign(d: &Dir, name: &str) {
-    let key = format!("{name}.key");
-    let cert = format!("{name}.pem");
     let s = sample().to_str().expect("path");
-    let out = d.tereze(&["xml", "sign", "--key", &key, "--cert", &cert, s]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    d.write("signed.xml", &out.stdout);
+    sign_file(d, name, &[], s, "signed.xml");
 }
 
-fn verify(d: &Dir, extra: &[&str]) -> std::process::Output {
+/// Signs `input` with `NAME.key` and `NAME.pem` and the `tereze xml sign` options `extra`,
+/// writing the signed document to `output` in `d`.
+fn sign_file(d: &Dir, name: &str, extra: &[&str], input: &str, output: &str) {
+    let key = format!("{name}.key");
+    let cert = format!("{name}.pem");
+    let mut args = vec!["xml", "sign", "--key", &key, "--cert", &cert];
+    args.extend_from_slice(extra);
+    args.push(input);
+    let out = d.tereze(&args);
+    exits(&out, 0);
+    d.write(output, &out.stdout);
+}
+
+fn verify(d: &Dir, extra: &[&str]) -> Output {
     let mut args = vec!["xml", "verify"];
     args.extend_from_slice(extra);
     args.push("signed.xml");
     d.tereze(&args)
+}
+
+/// A root CA (`root.pem`) and a `signer` under it, both valid `days` around today, and the
+/// sample signed by the signer into `signed.xml`.
+fn signed_under_root(d: &Dir, days: (i64, i64)) {
+    let root = issue(d, "root", true, days, None);
+    issue(d, "signer", false, days, Some((&root.0, &root.1)));
+    sign(d, "signer");
+}
+
+/// Asserts that the command exited with `expected`.
+fn exits(out: &Output, expected: i32) {
+    assert_eq!(code(out), expected, "{}", describe(out));
+}
+
+/// Asserts that the command exited with `expected` and its stderr says `text`.
+fn exits_saying(out: &Output, expected: i32, text: &str) {
+    exits(out, expected);
+    says(out, text);
+}
+
+/// Asserts that stderr says `text`.
+fn says(out: &Output, text: &str) {
+    assert!(stderr(out).contains(text), "{}", stderr(out));
+}
+
+/// Asserts that the report (stdout) says `text`.
+fn reports(out: &Output, text: &str) {
+    assert!(stdout(out).contains(text), "{}", stdout(out));
+}
+
+/// Runs `program` with `args` in `d`, which must succeed; a missing program fails naming
+/// `scripts/setup`, which installs it.
+fn run_tool(d: &Dir, program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .current_dir(d.tmp.path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} is required (run scripts/setup): {e}"));
+    assert!(out.status.success(), "{program}: {}", describe(&out));
 }
 
 /// RFC 3339 for now plus `seconds`.
@@ -74,39 +124,21 @@ fn an_archived_document_verifies_at_a_time_inside_its_certificate_and_not_now() 
     sign(&d, "archived");
     let out = verify(&d, &["--trusted", "root.pem"]);
     assert_eq!(code(&out), 1, "expired today: {}", describe(&out));
-    assert!(
-        stderr(&out).contains("CN=archived: certificate has expired"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(stdout(&out).contains(": invalid: "), "{}", stdout(&out));
+    says(&out, "CN=archived: certificate has expired");
+    reports(&out, ": invalid: ");
     let date = (chrono::Utc::now() - chrono::Duration::days(20))
         .format("%Y-%m-%d")
         .to_string();
     for at in [date.as_str(), &from_now(-20 * 86_400)] {
         let out = verify(&d, &["--trusted", "root.pem", "--at", at]);
         assert_eq!(code(&out), 0, "--at {at}: {}", describe(&out));
-        assert!(
-            stdout(&out).contains(": valid; signer C=KZ, O=Tereze test, CN=archived"),
-            "{}",
-            stdout(&out)
-        );
+        reports(&out, ": valid; signer C=KZ, O=Tereze test, CN=archived");
     }
     let out = verify(&d, &["--trusted", "root.pem", "--at", "last tuesday"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("--at last tuesday: not a time"),
-        "{}",
-        stderr(&out)
-    );
+    exits_saying(&out, 2, "--at last tuesday: not a time");
     // chrono's `%Y-%m-%d` reads an unpadded date; `--at` does not.
     let out = verify(&d, &["--trusted", "root.pem", "--at", "2026-1-5"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("--at 2026-1-5: not a time"),
-        "{}",
-        stderr(&out)
-    );
+    exits_saying(&out, 2, "--at 2026-1-5: not a time");
 }
 
 #[test]
@@ -118,43 +150,28 @@ fn a_chain_needing_an_intermediate_verifies_with_untrusted_and_not_without() {
     sign(&d, "signer");
     let out = verify(&d, &["--trusted", "root.pem"]);
     assert_eq!(code(&out), 1, "no intermediate: {}", describe(&out));
-    assert!(
-        stderr(&out).contains("signer not trusted"),
-        "{}",
-        stderr(&out)
-    );
+    says(&out, "signer not trusted");
     let out = verify(&d, &["--trusted", "root.pem", "--untrusted", "issuing.pem"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(
-        stdout(&out).contains("issuer C=KZ, O=Tereze test, CN=issuing"),
-        "{}",
-        stdout(&out)
-    );
+    exits(&out, 0);
+    reports(&out, "issuer C=KZ, O=Tereze test, CN=issuing");
     // An untrusted certificate is never an anchor.
     issue(&d, "other", true, (-1, 30), None);
     let out = verify(
         &d,
         &["--trusted", "other.pem", "--untrusted", "issuing.pem"],
     );
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     let out = verify(&d, &["--trusted", "root.pem", "--untrusted", "missing.pem"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
+    exits(&out, 2);
     d.write("junk.pem", "not a certificate");
     let out = verify(&d, &["--trusted", "root.pem", "--untrusted", "junk.pem"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("--untrusted junk.pem: "),
-        "{}",
-        stderr(&out)
-    );
+    exits_saying(&out, 2, "--untrusted junk.pem: ");
 }
 
 #[test]
 fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
     let d = Dir::new();
-    let root = issue(&d, "root", true, (-10, 30), None);
-    issue(&d, "signer", false, (-10, 30), Some((&root.0, &root.1)));
-    sign(&d, "signer");
+    signed_under_root(&d, (-10, 30));
     let ca = Ca::new(d.tmp.path());
     ca.run(&["-revoke", "../signer.pem", "-crl_reason", "keyCompromise"]);
     ca.crl(&d.path("root.crl"));
@@ -163,7 +180,7 @@ fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
         &d,
         &["--trusted", "root.pem", "--crl", "root.crl", "--at", &later],
     );
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     assert!(
         stderr(&out).contains("CN=signer: revoked at ")
             && stderr(&out).contains("reason keyCompromise"),
@@ -190,11 +207,12 @@ fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
     );
     // Without the CRL nothing says it was revoked.
     let out = verify(&d, &["--trusted", "root.pem", "--at", &later]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    exits(&out, 0);
     // The same CRL as DER.
-    let der = std::process::Command::new("openssl")
-        .current_dir(d.tmp.path())
-        .args([
+    run_tool(
+        &d,
+        "openssl",
+        &[
             "crl",
             "-in",
             "root.crl",
@@ -202,10 +220,8 @@ fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
             "DER",
             "-out",
             "root.crl.der",
-        ])
-        .output()
-        .expect("openssl runs (scripts/setup installs it)");
-    assert!(der.status.success(), "{}", describe(&der));
+        ],
+    );
     let out = verify(
         &d,
         &[
@@ -217,15 +233,10 @@ fn a_revoked_signer_is_refused_after_its_revocation_and_accepted_before() {
             &later,
         ],
     );
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     d.write("junk.crl", "not a CRL");
     let out = verify(&d, &["--trusted", "root.pem", "--crl", "junk.crl"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("--crl junk.crl: CRL: "),
-        "{}",
-        stderr(&out)
-    );
+    exits_saying(&out, 2, "--crl junk.crl: CRL: ");
 }
 
 /// A CA of its own in a directory of its own (`root.pem`, `root.key`, as testkit's `Ca`
@@ -255,9 +266,7 @@ fn foreign_crl(cn: &str, to: &Path) {
 #[test]
 fn a_crl_of_a_ca_outside_the_chain_is_ignored_and_one_under_its_issuers_name_refused() {
     let d = Dir::new();
-    let root = issue(&d, "root", true, (-10, 30), None);
-    issue(&d, "signer", false, (-10, 30), Some((&root.0, &root.1)));
-    sign(&d, "signer");
+    signed_under_root(&d, (-10, 30));
     foreign_crl("elsewhere", &d.path("elsewhere.crl"));
     let out = verify(&d, &["--trusted", "root.pem", "--crl", "elsewhere.crl"]);
     assert_eq!(
@@ -269,20 +278,17 @@ fn a_crl_of_a_ca_outside_the_chain_is_ignored_and_one_under_its_issuers_name_ref
     // Same issuer name as the signer's CA, another key: not the issuer's CRL.
     foreign_crl("root", &d.path("impostor.crl"));
     let out = verify(&d, &["--trusted", "root.pem", "--crl", "impostor.crl"]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("CRL of C=KZ, O=Tereze test, CN=root cannot be used"),
-        "{}",
-        stderr(&out)
+    exits_saying(
+        &out,
+        1,
+        "CRL of C=KZ, O=Tereze test, CN=root cannot be used",
     );
 }
 
 #[test]
 fn the_json_report_names_the_signature_the_signer_and_what_it_covers() {
     let d = Dir::new();
-    let root = issue(&d, "root", true, (-1, 30), None);
-    issue(&d, "signer", false, (-1, 30), Some((&root.0, &root.1)));
-    sign(&d, "signer");
+    signed_under_root(&d, (-1, 30));
     let out = verify(
         &d,
         &[
@@ -294,7 +300,7 @@ fn the_json_report_names_the_signature_the_signer_and_what_it_covers() {
             "2030-01-01",
         ],
     );
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(v["valid"], false);
     assert_eq!(v["at"], "2030-01-01T00:00:00Z");
@@ -304,7 +310,7 @@ fn the_json_report_names_the_signature_the_signer_and_what_it_covers() {
         .is_some_and(|r| r.contains("certificate has expired")));
 
     let out = verify(&d, &["--trusted", "root.pem", "--format", "json"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    exits(&out, 0);
     let v: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
     assert_eq!(v["valid"], true);
     assert_eq!(v["file"], "signed.xml");
@@ -363,30 +369,8 @@ fn co_signed(d: &Dir) {
         Some((&inspectors.0, &inspectors.1)),
     );
     let s = sample().to_str().expect("path");
-    let out = d.tereze(&[
-        "xml",
-        "sign",
-        "--key",
-        "inspector.key",
-        "--cert",
-        "inspector.pem",
-        "--id",
-        "phyto-ref",
-        s,
-    ]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    d.write("inspected.xml", &out.stdout);
-    let out = d.tereze(&[
-        "xml",
-        "sign",
-        "--key",
-        "authority.key",
-        "--cert",
-        "authority.pem",
-        "inspected.xml",
-    ]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    d.write("signed.xml", &out.stdout);
+    sign_file(d, "inspector", &["--id", "phyto-ref"], s, "inspected.xml");
+    sign_file(d, "authority", &[], "inspected.xml", "signed.xml");
 }
 
 #[test]
@@ -397,7 +381,7 @@ fn a_document_with_two_signatures_reports_both() {
         &d,
         &["--trusted", "root.pem", "--trusted", "inspector-ca.pem"],
     );
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    exits(&out, 0);
     let report = stdout(&out);
     let lines: Vec<&str> = report.lines().collect();
     assert_eq!(lines.len(), 2, "{report}");
@@ -457,11 +441,7 @@ fn one_invalid_signature_of_two_refuses_with_all_and_not_when_only_the_valid_one
                 && report.contains(": valid; signer C=KZ, O=Tereze test, CN=authority"),
             "{report}"
         );
-        assert!(
-            stderr(&out).contains("is not valid (1 of 2 signatures are)"),
-            "{}",
-            stderr(&out)
-        );
+        says(&out, "is not valid (1 of 2 signatures are)");
     }
     let ns = format!("edec={EDEC}");
     let out = verify(
@@ -477,11 +457,10 @@ fn one_invalid_signature_of_two_refuses_with_all_and_not_when_only_the_valid_one
             "declaration.xml",
         ],
     );
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    assert!(
-        stdout(&out).contains(": not checked; claims signer C=KZ, O=Tereze test, CN=inspector"),
-        "{}",
-        stdout(&out)
+    exits(&out, 0);
+    reports(
+        &out,
+        ": not checked; claims signer C=KZ, O=Tereze test, CN=inspector",
     );
     let signed = d.read("declaration.xml");
     assert!(
@@ -491,19 +470,14 @@ fn one_invalid_signature_of_two_refuses_with_all_and_not_when_only_the_valid_one
     // --signature is the same option; Clark notation needs no --ns.
     let clark = format!("/{{{EDEC}}}ExportDeclarationDetails");
     let out = verify(&d, &["--trusted", "root.pem", "--signature", &clark]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    exits(&out, 0);
     // Asking only for the inspector's signature: that one is checked, and refused.
     let permit = format!("{clark}/{{urn:EEC:M:ComplexDataObjects}}PermitDocumentList/{{urn:EEC:M:ComplexDataObjects}}PermitDocument");
     let out = verify(&d, &["--trusted", "root.pem", "--covering", &permit]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     // Which signed element to write is ambiguous without --covering.
     let out = verify(&d, &["--trusted", "root.pem", "--signed-out", "x.xml"]);
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("name it with --covering PATH"),
-        "{}",
-        stderr(&out)
-    );
+    exits_saying(&out, 2, "name it with --covering PATH");
     let out = verify(
         &d,
         &[
@@ -515,19 +489,10 @@ fn one_invalid_signature_of_two_refuses_with_all_and_not_when_only_the_valid_one
             "/edec:X",
         ],
     );
-    assert_eq!(code(&out), 2, "{}", describe(&out));
-    assert!(
-        stderr(&out).contains("--ns edec: write PREFIX=URI"),
-        "{}",
-        stderr(&out)
-    );
+    exits_saying(&out, 2, "--ns edec: write PREFIX=URI");
     let out = verify(&d, &["--trusted", "root.pem", "--covering", "/edec:X"]);
     assert_eq!(code(&out), 2, "an unbound prefix: {}", describe(&out));
-    assert!(
-        stderr(&out).contains("--covering: element path"),
-        "{}",
-        stderr(&out)
-    );
+    says(&out, "--covering: element path");
 }
 
 /// A SOAP 1.1 message whose `ds:Signature` in `Header/wsse:Security` signs the `Body` by
@@ -563,9 +528,10 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
     let root = issue(&d, "root", true, (-1, 30), None);
     issue(&d, "signer", false, (-1, 30), Some((&root.0, &root.1)));
     d.write("template.xml", WSS_TEMPLATE);
-    let out = std::process::Command::new("xmlsec1")
-        .current_dir(d.tmp.path())
-        .args([
+    run_tool(
+        &d,
+        "xmlsec1",
+        &[
             "--sign",
             "--privkey-pem",
             "signer.key,signer.pem",
@@ -574,10 +540,8 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
             "--output",
             "signed.xml",
             "template.xml",
-        ])
-        .output()
-        .expect("xmlsec1 is required: run scripts/setup");
-    assert!(out.status.success(), "xmlsec1 --sign: {}", describe(&out));
+        ],
+    );
     let out = verify(
         &d,
         &[
@@ -589,7 +553,7 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
             "body.xml",
         ],
     );
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    exits(&out, 0);
     assert!(
         stdout(&out)
             .starts_with("/soap:Envelope[1]/soap:Header[1]/wsse:Security[1]/ds:Signature[1]")
@@ -605,7 +569,7 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
     );
     // The same message under the default profile: not an enveloped signature.
     let out = verify(&d, &["--trusted", "root.pem"]);
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     // The Body named explicitly is the same check.
     let out = verify(
         &d,
@@ -620,15 +584,13 @@ fn a_ws_security_message_verifies_under_the_wss_profile_only() {
             "/s:Envelope/s:Body",
         ],
     );
-    assert_eq!(code(&out), 0, "{}", describe(&out));
+    exits(&out, 0);
 }
 
 #[test]
 fn a_crl_expired_before_the_verification_time_is_reported() {
     let d = Dir::new();
-    let root = issue(&d, "root", true, (-10, 90), None);
-    issue(&d, "signer", false, (-10, 90), Some((&root.0, &root.1)));
-    sign(&d, "signer");
+    signed_under_root(&d, (-10, 90));
     let ca = Ca::new(d.tmp.path());
     // testkit's CA writes CRLs with a next update 30 days on.
     ca.crl(&d.path("root.crl"));
@@ -639,7 +601,7 @@ fn a_crl_expired_before_the_verification_time_is_reported() {
         &d,
         &["--trusted", "root.pem", "--crl", "root.crl", "--at", &later],
     );
-    assert_eq!(code(&out), 1, "{}", describe(&out));
+    exits(&out, 1);
     assert!(
         stderr(&out)
             .contains("CRL of C=KZ, O=Tereze test, CN=root is not valid at the verification time"),

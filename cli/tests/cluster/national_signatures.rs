@@ -164,15 +164,7 @@ fn verdict(net: &Net, id: &str) -> Vec<String> {
     if net.states("KZ", id).iter().any(|s| s == "recognised") {
         return vec!["recognised".into()];
     }
-    let (_, v) = net.admin("RU", "GET", "/admin/quarantine", None);
-    v["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|m| m["message_id"] == id)
-        .flat_map(|m| m["reasons"].as_array().cloned().unwrap_or_default())
-        .filter_map(|r| r.as_str().map(str::to_owned))
-        .collect()
+    crate::traders::reasons(net, id)
 }
 
 /// The envelope of message `id` in RU's inbox.

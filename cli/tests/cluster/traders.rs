@@ -51,7 +51,9 @@ fn submit_with(net: &Net, trader: &str) -> String {
         .to_owned()
 }
 
-fn reasons(net: &Net, id: &str) -> Vec<String> {
+/// The reasons RU gave for quarantining message `id` (none when it is not in quarantine);
+/// the national-signature tests read them too.
+pub(crate) fn reasons(net: &Net, id: &str) -> Vec<String> {
     let (_, v) = net.admin("RU", "GET", "/admin/quarantine", None);
     v["messages"]
         .as_array()

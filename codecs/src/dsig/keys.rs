@@ -625,42 +625,13 @@ mod tests {
 
     #[test]
     fn a_self_signed_root_after_the_leaf_is_not_carried_but_intermediates_are() {
-        let root_key = generate_key(KeyKind::EcP256).expect("key");
-        let root = issue_certificate(
-            &CertificateSpec {
-                subject: &[("CN", "root")],
-                not_before_days: -1,
-                not_after_days: 1,
-                is_ca: true,
-            },
-            &root_key,
-            None,
-        )
-        .expect("root");
-        let mid_key = generate_key(KeyKind::EcP256).expect("key");
-        let mid = issue_certificate(
-            &CertificateSpec {
-                subject: &[("CN", "intermediate")],
-                not_before_days: -1,
-                not_after_days: 1,
-                is_ca: true,
-            },
-            &mid_key,
-            Some((&root, &root_key)),
-        )
-        .expect("intermediate");
-        let key = generate_key(KeyKind::EcP256).expect("key");
-        let leaf = issue_certificate(
-            &CertificateSpec {
-                subject: &[("CN", "signer")],
-                not_before_days: -1,
-                not_after_days: 1,
-                is_ca: false,
-            },
-            &key,
-            Some((&mid, &mid_key)),
-        )
-        .expect("leaf");
+        let Pki {
+            root,
+            mid,
+            leaf,
+            key,
+            ..
+        } = pki();
         let mut pem = leaf.to_pem().expect("pem");
         pem.extend(mid.to_pem().expect("pem"));
         pem.extend(root.to_pem().expect("pem"));
@@ -679,23 +650,27 @@ mod tests {
         mid: X509,
         mid_key: PKey<Private>,
         leaf: X509,
+        /// The signer's key.
+        key: PKey<Private>,
+    }
+
+    /// A certificate named `CN=cn` for `key`, valid from a day ago to a day ahead.
+    fn issue(
+        cn: &str,
+        is_ca: bool,
+        key: &PKey<Private>,
+        issuer: Option<(&X509, &PKey<Private>)>,
+    ) -> X509 {
+        let spec = CertificateSpec {
+            subject: &[("CN", cn)],
+            not_before_days: -1,
+            not_after_days: 1,
+            is_ca,
+        };
+        issue_certificate(&spec, key, issuer).expect("certificate")
     }
 
     fn pki() -> Pki {
-        fn issue(
-            cn: &str,
-            is_ca: bool,
-            key: &PKey<Private>,
-            issuer: Option<(&X509, &PKey<Private>)>,
-        ) -> X509 {
-            let spec = CertificateSpec {
-                subject: &[("CN", cn)],
-                not_before_days: -1,
-                not_after_days: 1,
-                is_ca,
-            };
-            issue_certificate(&spec, key, issuer).expect("certificate")
-        }
         let root_key = generate_key(KeyKind::EcP256).expect("key");
         let root = issue("root", true, &root_key, None);
         let mid_key = generate_key(KeyKind::EcP256).expect("key");
@@ -708,7 +683,18 @@ mod tests {
             mid,
             mid_key,
             leaf,
+            key,
         }
+    }
+
+    /// A trust store anchored at the root, with the intermediate as an untrusted certificate.
+    fn root_with_intermediate(p: &Pki) -> TrustStore {
+        let mut trust = TrustStore::new();
+        trust.add_certificate(p.root.clone());
+        trust
+            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
+            .expect("adds");
+        trust
     }
 
     /// A CRL from `issuer` listing `revoked` (certificate, Unix seconds), issued now and next
@@ -783,11 +769,7 @@ mod tests {
     fn revoked_before_the_verification_time_is_refused_after_it_accepted_and_the_memory_follows() {
         let p = pki();
         let now = now_unix();
-        let mut trust = TrustStore::new();
-        trust.add_certificate(p.root.clone());
-        trust
-            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
-            .expect("adds");
+        let mut trust = root_with_intermediate(&p);
         trust.add_crl(crl(&p.mid, &p.mid_key, &[(&p.leaf, now)], now + 3600));
         let chain = [der(&p.leaf)];
         // Before the revocation: accepted, and remembered.
@@ -808,11 +790,7 @@ mod tests {
         assert_eq!(*reason, "unspecified");
         assert!(e.to_string().contains("revoked at "), "{e}");
         // A revoked intermediate refuses every signer below it.
-        let mut trust = TrustStore::new();
-        trust.add_certificate(p.root.clone());
-        trust
-            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
-            .expect("adds");
+        let mut trust = root_with_intermediate(&p);
         trust.add_crl(crl(&p.root, &p.root_key, &[(&p.mid, now - 60)], now + 3600));
         let e = trust.accept_chain(&chain, None).expect_err("revoked CA");
         assert!(
@@ -826,11 +804,7 @@ mod tests {
         let p = pki();
         let other = pki();
         let now = now_unix();
-        let mut trust = TrustStore::new();
-        trust.add_certificate(p.root.clone());
-        trust
-            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
-            .expect("adds");
+        let mut trust = root_with_intermediate(&p);
         // Another CA's CRL (same names, but not this chain's issuer key) listing the signer's
         // serial: its issuer name matches, its signature does not.
         trust.add_crl(crl(
@@ -844,19 +818,9 @@ mod tests {
             .expect_err("forged CRL");
         assert!(matches!(e, DsigError::CrlNotAuthentic { .. }), "{e}");
 
-        let spec = CertificateSpec {
-            subject: &[("CN", "unrelated CA")],
-            not_before_days: -1,
-            not_after_days: 1,
-            is_ca: true,
-        };
         let unrelated_key = generate_key(KeyKind::EcP256).expect("key");
-        let unrelated = issue_certificate(&spec, &unrelated_key, None).expect("ca");
-        let mut trust = TrustStore::new();
-        trust.add_certificate(p.root.clone());
-        trust
-            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
-            .expect("adds");
+        let unrelated = issue("unrelated CA", true, &unrelated_key, None);
+        let mut trust = root_with_intermediate(&p);
         trust.add_crl(crl(
             &unrelated,
             &unrelated_key,
@@ -872,11 +836,7 @@ mod tests {
     fn crls_expired_before_the_verification_time_cannot_vouch_for_it() {
         let p = pki();
         let now = now_unix();
-        let mut trust = TrustStore::new();
-        trust.add_certificate(p.root.clone());
-        trust
-            .add_untrusted_pem(&p.mid.to_pem().expect("pem"))
-            .expect("adds");
+        let mut trust = root_with_intermediate(&p);
         trust.add_crl(crl(&p.mid, &p.mid_key, &[], now + 60));
         let chain = [der(&p.leaf)];
         trust

@@ -42,8 +42,8 @@ pub use sign::{
     SignTarget,
 };
 pub use verify::{
-    claimed_signature_method, claimed_signature_value, claimed_signer, verify, Outcome,
-    SignatureReport, SignedReference, Signer, Verified, VerifyError, VerifyPolicy,
+    claimed_signature_method, claimed_signature_value, claimed_signer, signatures_of, verify,
+    Outcome, SignatureReport, SignedReference, Signer, Verified, VerifyError, VerifyPolicy,
 };
 pub use wss::{BASE64_ENCODING, SOAP11_NAMESPACE, SOAP12_NAMESPACE, WSSE_NAMESPACE, X509V3_TOKEN};
 

@@ -445,8 +445,9 @@ pub(super) fn require_parent(
     })
 }
 
-/// Every `ds:Signature` element of `doc`, in document order.
-pub(super) fn signatures_of(doc: &Document) -> Vec<NodeId> {
+/// Every `ds:Signature` element of `doc`, in document order, wherever it stands (inside
+/// another signature's `ds:Object` too): what a verifier must account for.
+pub fn signatures_of(doc: &Document) -> Vec<NodeId> {
     doc.descendants_or_self(doc.root())
         .into_iter()
         .filter(|n| {

@@ -426,14 +426,7 @@ fn read_stamp(raw: &str, pieces: &[Piece]) -> Result<Stamp, String> {
                 // longer run; otherwise the run must be exactly the width.
                 let next_is_number = pieces.get(i + 1).is_some_and(|p| p.number().is_some());
                 if run < width || (run > width && !next_is_number) {
-                    let found = if run == 0 {
-                        match rest.chars().next() {
-                            Some(c) => format!("{c:?}"),
-                            None => "the end".into(),
-                        }
-                    } else {
-                        format!("{:?}", &rest[..run])
-                    };
+                    let found = tereze_reference_data::date::found_instead(rest, run);
                     return Err(format!(
                         "{name} takes exactly {width} digits, found {found}"
                     ));

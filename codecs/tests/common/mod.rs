@@ -1,9 +1,12 @@
 //! Shared fixtures for the codecs integration tests: a real test PKI (a CA and signers it
-//! issued, written as PEM files) and the `xmlsec1` command, which the tests require.
+//! issued, written as PEM files), the `xmlsec1` command, which the tests require, and the
+//! exchange with the Python (lxml) scripts of the differential tests.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use openssl::pkey::{PKey, Private};
 use openssl::x509::X509;
@@ -116,13 +119,25 @@ impl Pki {
     }
 }
 
+/// Fails unless the command `probe` runs and succeeds, saying that `what` is required by
+/// `test` and that `scripts/setup` installs it (`install`): a missing tool is a failure,
+/// never a skip.
+pub fn require_tool(test: &str, what: &str, probe: &[&str], install: &str) {
+    let found = Command::new(probe[0]).args(&probe[1..]).output();
+    assert!(
+        found.is_ok_and(|o| o.status.success()),
+        "{what} is required by {test}; run scripts/setup ({install})"
+    );
+}
+
 /// `xmlsec1`, with the system CA bundle switched off (it is not used and costs 15 ms a run).
 /// The interop tests need it: a missing tool is a failure, never a skip.
 pub fn xmlsec1() -> Command {
-    let found = Command::new("xmlsec1").arg("--version").output();
-    assert!(
-        found.is_ok_and(|o| o.status.success()),
-        "xmlsec1 is required by the interop tests; run scripts/setup (apt-get install -y xmlsec1)"
+    require_tool(
+        "the interop tests",
+        "xmlsec1",
+        &["xmlsec1", "--version"],
+        "apt-get install -y xmlsec1",
     );
     let mut c = Command::new("xmlsec1");
     c.env("SSL_CERT_FILE", "/dev/null")
@@ -186,4 +201,54 @@ pub fn text(o: &Output) -> String {
 
 pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).expect("read")
+}
+
+/// One answer of a differential script: `ok` (the result, hex) or `error` (libxml2's
+/// complaint), and whatever other fields that script adds.
+pub type Answer = HashMap<String, String>;
+
+/// Runs the Python `script` with the JSON `input` on its stdin and returns its answers, a
+/// JSON list of string-valued objects, asserting there are `count` of them.
+pub fn python_answers(script: &str, input: Vec<u8>, count: usize) -> Vec<Answer> {
+    let mut child = Command::new("python3")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 starts");
+    // Written from a thread so a large answer cannot deadlock against a full stdin pipe.
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let output = child.wait_with_output().expect("python3 runs");
+    writer
+        .join()
+        .expect("writer thread")
+        .expect("write cases to python3");
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers: Vec<Answer> =
+        serde_json::from_slice(&output.stdout).expect("the script writes a JSON list");
+    assert_eq!(answers.len(), count, "one answer per case");
+    answers
+}
+
+/// An answer's result bytes, or its error.
+pub fn ok_or_error(a: &Answer) -> Result<Vec<u8>, String> {
+    match (a.get("ok"), a.get("error")) {
+        (Some(hex), _) => Ok(from_hex(hex)),
+        (None, Some(e)) => Err(e.clone()),
+        (None, None) => panic!("an answer with neither ok nor error: {a:?}"),
+    }
+}
+
+/// Bytes from the hex a script writes.
+pub fn from_hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex from the script"))
+        .collect()
 }

@@ -492,6 +492,30 @@ fn subjects(reports: &[dsig::SignatureReport]) -> Vec<Option<String>> {
         .collect()
 }
 
+/// Every signature of `doc` under the enveloped profile, with the default policy.
+fn all_enveloped(
+    doc: &Document,
+    trust: &TrustStore,
+) -> Result<Vec<dsig::SignatureReport>, VerifyError> {
+    verify_signatures(
+        doc,
+        trust,
+        &VerifyPolicy::default(),
+        Profile::Enveloped,
+        &Select::All,
+    )
+}
+
+/// Asserts the reports, in document order: each signer's subject and the end of the path of
+/// the element its first reference covers.
+fn assert_signers_cover(reports: &[dsig::SignatureReport], expected: &[(&str, &str)]) {
+    let want: Vec<Option<String>> = expected.iter().map(|(s, _)| Some(s.to_string())).collect();
+    assert_eq!(subjects(reports), want, "signers in document order");
+    for (r, (_, covers)) in reports.iter().zip(expected) {
+        assert!(r.covers[0].ends_with(covers), "{:?}", r.covers);
+    }
+}
+
 #[test]
 fn saml_response_and_assertion_signatures_each_verify_and_name_their_signer() {
     let pki = Pki::new(KeyKind::EcP256);
@@ -499,28 +523,12 @@ fn saml_response_and_assertion_signatures_each_verify_and_name_their_signer() {
     let doc = parse(&xml);
     let policy = VerifyPolicy::default();
 
-    let reports = verify_signatures(
-        &doc,
-        &pki.trust(),
-        &policy,
-        Profile::Enveloped,
-        &Select::All,
-    )
-    .unwrap_or_else(|e| panic!("the two signatures are refused: {e}"));
-    assert_eq!(
-        subjects(&reports),
-        [Some(SIGNER.to_owned()), Some(IDP_ASSERTION.to_owned())],
-        "document order: the response's signature, then the assertion's"
-    );
-    assert!(
-        reports[0].covers[0].ends_with("Response[1]"),
-        "{:?}",
-        reports[0].covers
-    );
-    assert!(
-        reports[1].covers[0].ends_with("Assertion[1]"),
-        "{:?}",
-        reports[1].covers
+    let reports = all_enveloped(&doc, &pki.trust())
+        .unwrap_or_else(|e| panic!("the two signatures are refused: {e}"));
+    // Document order: the response's signature, then the assertion's.
+    assert_signers_cover(
+        &reports,
+        &[(SIGNER, "Response[1]"), (IDP_ASSERTION, "Assertion[1]")],
     );
     assert!(reports
         .iter()
@@ -587,13 +595,7 @@ fn saml_response_and_assertion_signatures_each_verify_and_name_their_signer() {
         "https://evil.example.test/acs",
     );
     let tdoc = parse(&tampered);
-    match verify_signatures(
-        &tdoc,
-        &pki.trust(),
-        &policy,
-        Profile::Enveloped,
-        &Select::All,
-    ) {
+    match all_enveloped(&tdoc, &pki.trust()) {
         Err(VerifyError::InvalidAmong {
             valid,
             count,
@@ -626,28 +628,14 @@ fn cosigned_phytosanitary_certificate_reports_inspector_and_authority() {
     let pki = Pki::new(KeyKind::EcP256);
     let xml = phyto_cosigned(&pki);
     let doc = parse(&xml);
-    let policy = VerifyPolicy::default();
-    let reports = verify_signatures(
-        &doc,
-        &pki.trust(),
-        &policy,
-        Profile::Enveloped,
-        &Select::All,
-    )
-    .unwrap_or_else(|e| panic!("the co-signed certificate is refused: {e}"));
-    assert_eq!(
-        subjects(&reports),
-        [Some(INSPECTOR.to_owned()), Some(AUTHORITY.to_owned())]
-    );
-    assert!(
-        reports[0].covers[0].ends_with("Certificate[1]"),
-        "{:?}",
-        reports[0].covers
-    );
-    assert!(
-        reports[1].covers[0].ends_with("PhytosanitaryCertificateDocument[1]"),
-        "{:?}",
-        reports[1].covers
+    let reports = all_enveloped(&doc, &pki.trust())
+        .unwrap_or_else(|e| panic!("the co-signed certificate is refused: {e}"));
+    assert_signers_cover(
+        &reports,
+        &[
+            (INSPECTOR, "Certificate[1]"),
+            (AUTHORITY, "PhytosanitaryCertificateDocument[1]"),
+        ],
     );
 
     let e = under(&xml, &pki.trust(), Profile::Wss, Some(&phyto_certificate())).expect_err("wss");
@@ -689,14 +677,7 @@ fn cosigned_phytosanitary_certificate_reports_inspector_and_authority() {
 
     // The inspector's signature altered: the authority's still verifies alone, all do not.
     let tampered = xml.replace("Ячмень фуражный", "Ячмень пивоваренный");
-    let e = verify_signatures(
-        &parse(&tampered),
-        &pki.trust(),
-        &policy,
-        Profile::Enveloped,
-        &Select::All,
-    )
-    .expect_err("a changed certificate");
+    let e = all_enveloped(&parse(&tampered), &pki.trust()).expect_err("a changed certificate");
     assert!(
         matches!(
             e,
