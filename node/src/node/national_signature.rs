@@ -245,7 +245,7 @@ pub(crate) fn judge(
             keep_original: false,
         });
     }
-    if signatures(&doc).is_empty() {
+    if dsig::signatures_of(&doc).is_empty() {
         if settings.policy == SignaturePolicy::Require {
             return Err(Refused::Unsigned { setting });
         }
@@ -372,17 +372,6 @@ fn bounded(s: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", trimmed[..cut].trim_end()),
         None => trimmed.to_owned(),
     }
-}
-
-/// Every `ds:Signature` element of the document.
-fn signatures(doc: &Document) -> Vec<NodeId> {
-    doc.descendants_or_self(doc.root())
-        .into_iter()
-        .filter(|n| {
-            doc.element(*n)
-                .is_some_and(|e| e.is(DSIG_NAMESPACE, "Signature"))
-        })
-        .collect()
 }
 
 /// A verified signature and the paths of what it signs.
@@ -672,7 +661,7 @@ mod tests {
         assert_eq!(r.time_source, SigningTimeSource::Intake);
         assert_eq!(r.signing_time, now());
         assert!(
-            signatures(&j.document).is_empty(),
+            dsig::signatures_of(&j.document).is_empty(),
             "the signature is not translated"
         );
     }
@@ -690,7 +679,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(j.records[0].signer.as_deref(), Some("CN=Inspector"));
-        assert!(signatures(&j.document).is_empty());
+        assert!(dsig::signatures_of(&j.document).is_empty());
         let e = judge_with(&national("policy = \"require\""), &t, changed())
             .expect_err("refused")
             .to_string();
@@ -892,7 +881,7 @@ mod tests {
             j.records
         );
         assert!(
-            signatures(&j.document).is_empty(),
+            dsig::signatures_of(&j.document).is_empty(),
             "no signature is translated"
         );
 
