@@ -33,13 +33,28 @@ pub(crate) struct NationalTrust {
     partners: BTreeMap<String, (usize, TrustStore)>,
 }
 
-/// A file of `[national.signatures]` that could not be read (the field and the file named).
+/// A setting of `[national.signatures]` that cannot be used: the field, its value (a file or an
+/// element path) and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{field}: {path}: {reason}")]
+#[error("{field}: {value}: {source}")]
 pub struct TrustStoreError {
     field: String,
-    path: String,
-    reason: String,
+    value: String,
+    #[source]
+    source: Box<SettingError>,
+}
+
+/// Why a file or an element path of `[national.signatures]` was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingError {
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("no PEM certificate in it")]
+    NoCertificate,
+    #[error("{0}")]
+    Unusable(#[source] dsig::DsigError),
+    #[error("{0}")]
+    Path(#[source] dsig::PathError),
 }
 
 /// Reads the PEM (or, for a CRL, DER) files of one list into `store`.
@@ -47,36 +62,39 @@ fn add_files(
     store: &mut TrustStore,
     field: &str,
     paths: &[std::path::PathBuf],
-    add: fn(&mut TrustStore, &[u8]) -> Result<(), String>,
+    add: fn(&mut TrustStore, &[u8]) -> Result<(), SettingError>,
 ) -> Result<(), TrustStoreError> {
     for (i, p) in paths.iter().enumerate() {
-        let fail = |reason: String| TrustStoreError {
+        let fail = |source: SettingError| TrustStoreError {
             field: format!("{field}[{i}]"),
-            path: p.display().to_string(),
-            reason,
+            value: p.display().to_string(),
+            source: Box::new(source),
         };
-        let bytes = std::fs::read(p).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(p).map_err(|e| fail(SettingError::Read(e)))?;
         add(store, &bytes).map_err(fail)?;
     }
     Ok(())
 }
 
-fn add_anchor(store: &mut TrustStore, pem: &[u8]) -> Result<(), String> {
+fn add_anchor(store: &mut TrustStore, pem: &[u8]) -> Result<(), SettingError> {
     if openssl::x509::X509::stack_from_pem(pem).map_or(true, |c| c.is_empty()) {
-        return Err("no PEM certificate in it".into());
+        return Err(SettingError::NoCertificate);
     }
-    store.add_pem(pem).map_err(|e| e.to_string())
+    store.add_pem(pem).map_err(SettingError::Unusable)
 }
 
-fn add_intermediate(store: &mut TrustStore, pem: &[u8]) -> Result<(), String> {
+fn add_intermediate(store: &mut TrustStore, pem: &[u8]) -> Result<(), SettingError> {
     store
         .add_untrusted_pem(pem)
         .map(drop)
-        .map_err(|e| e.to_string())
+        .map_err(SettingError::Unusable)
 }
 
-fn add_crl(store: &mut TrustStore, bytes: &[u8]) -> Result<(), String> {
-    store.add_crls(bytes).map(drop).map_err(|e| e.to_string())
+fn add_crl(store: &mut TrustStore, bytes: &[u8]) -> Result<(), SettingError> {
+    store
+        .add_crls(bytes)
+        .map(drop)
+        .map_err(SettingError::Unusable)
 }
 
 impl NationalTrust {
@@ -142,8 +160,8 @@ fn check_paths(n: &National) -> Result<(), TrustStoreError> {
     for (field, e) in all {
         ElementPath::parse(e).map_err(|why| TrustStoreError {
             field,
-            path: e.to_owned(),
-            reason: why.to_string(),
+            value: e.to_owned(),
+            source: Box::new(SettingError::Path(why)),
         })?;
     }
     Ok(())
