@@ -181,12 +181,12 @@ pub(crate) struct Judged {
 pub(crate) enum Failure {
     #[error(transparent)]
     Verify(#[from] VerifyError),
-    /// The profile the configuration names has no verifier in this build yet.
-    #[error("verification profile {0:?} is not available in this build")]
-    Profile(String),
+    /// The signature_profile setting names no profile (checked at start too).
+    #[error("signature_profile: {0}")]
+    Profile(#[source] dsig::UnknownProfile),
     /// The signed_element setting is not an element path (checked at start too).
     #[error("signed_element: {0}")]
-    Path(String),
+    Path(#[source] dsig::PathError),
     /// The signatures are good but none signs the element translation must read.
     #[error("the signatures cover {covers}, not {wanted}")]
     Element { covers: String, wanted: String },
@@ -404,16 +404,13 @@ fn verify_signed(
     store: &TrustStore,
     settings: &SignatureSettings,
 ) -> Result<(Document, Vec<Covering>), Failure> {
-    let profile: Profile = settings
-        .profile
-        .parse()
-        .map_err(|_| Failure::Profile(settings.profile.clone()))?;
+    let profile: Profile = settings.profile.parse().map_err(Failure::Profile)?;
     let element = settings
         .signed_element
         .as_deref()
         .map(ElementPath::parse)
         .transpose()
-        .map_err(|e| Failure::Path(e.to_string()))?;
+        .map_err(Failure::Path)?;
     let policy = VerifyPolicy::default();
     let select = match &element {
         Some(e) => Select::Covering(e.clone()),
