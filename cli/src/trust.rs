@@ -155,6 +155,18 @@ pub(crate) fn run(cmd: TrustCommand) -> Result<(), Failure> {
                 if s.timestamp_required {
                     out.push_str("  time-stamp token required before delivery\n");
                 }
+                let national: Vec<&str> = s
+                    .national_signatures
+                    .iter()
+                    .filter(|n| n.required)
+                    .map(|n| n.document.as_str())
+                    .collect();
+                if !national.is_empty() {
+                    out.push_str(&format!(
+                        "  national authority's signature required for: {}\n",
+                        national.join(", ")
+                    ));
+                }
                 for n in &s.nodes {
                     out.push_str(&format!("  node {} ({})\n", n.endpoint, n.server_name));
                 }

@@ -373,7 +373,7 @@ fn time_stamping_authorities_are_shown_diffed_and_signed() {
 }
 
 #[test]
-fn required_national_signatures_are_built_signed_and_diffed() {
+fn required_national_signatures_are_built_signed_diffed_and_shown() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path();
     init_dev(d, "19900");
@@ -404,4 +404,15 @@ fn required_national_signatures_are_built_signed_and_diffed() {
         "{out}"
     );
     assert!(!out.contains("state KZ: national"), "{out}");
+    let (code, out, err) = anchored("show", &anchor, &[&d.join("v2.xml")]);
+    assert_eq!(code, 0, "{err}");
+    // One state's lines of `trust show`: from its "state XX" line to the next state's.
+    let section = |code: &str| {
+        let start = out.find(&format!("state {code} ")).expect("state shown");
+        let rest = &out[start..];
+        rest[..rest[1..].find("\nstate ").map_or(rest.len(), |e| e + 1)].to_owned()
+    };
+    let line = "national authority's signature required for: R.SF.01.001";
+    assert!(section("RU").contains(line), "{out}");
+    assert!(!section("KZ").contains("national authority"), "{out}");
 }
