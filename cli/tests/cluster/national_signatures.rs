@@ -23,17 +23,20 @@ const SAMPLE: &str =
     include_str!("../../../codecs/samples/kz.phytosanitary-certificate/valid-wheat.xml");
 const FORMAT: &str = "kz.phytosanitary-certificate";
 
-/// A national CA (its certificate written to `dir/national-ca.pem`) and an inspector's key
-/// and certificate issued by it.
-fn national_ca(dir: &Path) -> SigningKey {
+/// A CA (its certificate written to `dir/file`) of `org` in `country`, and a signer's key and
+/// certificate issued by it.
+pub(crate) fn ca_and_signer(
+    dir: &Path,
+    file: &str,
+    country: &str,
+    org: &str,
+    ca: &str,
+    signer: &str,
+) -> SigningKey {
     let ca_key = generate_key(KeyKind::EcP256).expect("CA key");
-    let ca = issue_certificate(
+    let ca_cert = issue_certificate(
         &CertificateSpec {
-            subject: &[
-                ("C", "KZ"),
-                ("O", "Agro Inspection"),
-                ("CN", "KZ National Test CA"),
-            ],
+            subject: &[("C", country), ("O", org), ("CN", ca)],
             not_before_days: -1,
             not_after_days: 30,
             is_ca: true,
@@ -42,33 +45,42 @@ fn national_ca(dir: &Path) -> SigningKey {
         None,
     )
     .expect("CA");
-    std::fs::write(dir.join("national-ca.pem"), ca.to_pem().expect("PEM")).expect("write");
-    let key = generate_key(KeyKind::EcP256).expect("inspector key");
+    std::fs::write(dir.join(file), ca_cert.to_pem().expect("PEM")).expect("write");
+    let key = generate_key(KeyKind::EcP256).expect("signer key");
     let cert = issue_certificate(
         &CertificateSpec {
-            subject: &[
-                ("C", "KZ"),
-                ("O", "Agro Inspection"),
-                ("CN", "Inspector Aidarov"),
-            ],
+            subject: &[("C", country), ("O", org), ("CN", signer)],
             not_before_days: -1,
             not_after_days: 30,
             is_ca: false,
         },
         &key,
-        Some((&ca, &ca_key)),
+        Some((&ca_cert, &ca_key)),
     )
-    .expect("inspector");
+    .expect("signer");
     SigningKey::new(key, Some(cert)).expect("signing key")
 }
 
-/// The sample certificate with the inspector's enveloped signature.
-fn signed_sample(inspector: &SigningKey) -> String {
-    let mut doc = xml::parse(SAMPLE.as_bytes()).expect("sample");
+/// A national CA (its certificate written to `dir/national-ca.pem`) and an inspector's key
+/// and certificate issued by it.
+fn national_ca(dir: &Path) -> SigningKey {
+    ca_and_signer(
+        dir,
+        "national-ca.pem",
+        "KZ",
+        "Agro Inspection",
+        "KZ National Test CA",
+        "Inspector Aidarov",
+    )
+}
+
+/// `document` with `signer`'s enveloped signature over the whole of it.
+pub(crate) fn signed_enveloped(document: &str, signer: &SigningKey) -> String {
+    let mut doc = xml::parse(document.as_bytes()).expect("sample");
     dsig::sign_enveloped(
         &mut doc,
         &SignTarget::Document,
-        inspector,
+        signer,
         &SignOptions::default(),
     )
     .expect("signs");
@@ -182,7 +194,7 @@ fn a_certificate_signed_by_its_inspector_is_verified_recorded_kept_and_recognise
     let (mut net, inspector) = cluster(29000, None);
     net.start("KZ");
     net.start("RU");
-    let signed = signed_sample(&inspector);
+    let signed = signed_enveloped(SAMPLE, &inspector);
 
     let by_http = submit(&net, &signed).expect("a validly signed certificate is taken in");
     let by_grpc = submit_grpc(&net, &signed).expect("and over gRPC");
@@ -247,7 +259,7 @@ fn require_refuses_at_intake_and_off_sends_without_a_record() {
     let (mut net, inspector) = cluster(29100, Some("require"));
     net.start("KZ");
     net.start("RU");
-    let signed = signed_sample(&inspector);
+    let signed = signed_enveloped(SAMPLE, &inspector);
     let (status, v) = submit(&net, &tampered(&signed)).expect_err("refused at intake");
     assert_eq!(status, 400, "{v}");
     let e = v["error"].as_str().unwrap_or_default();

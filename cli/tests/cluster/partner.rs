@@ -9,16 +9,14 @@
 //! attached, and the certificate delivered to Kazakhstan; under `require` one signed by a key
 //! outside VN's anchors is refused at intake. Ports 29600– (the first test) and 32000–.
 
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tereze_codecs::dsig::{self, SignOptions, SignTarget, SigningKey};
-use tereze_codecs::pki::{generate_key, issue_certificate, CertificateSpec, KeyKind};
 use tereze_codecs::translate::Catalog;
 use tereze_codecs::xml;
 use tereze_reference_data::Directories;
 
+use crate::national_signatures::{ca_and_signer, signed_enveloped};
 use crate::net::{wait_until, Net};
 
 const SETTLE: Duration = Duration::from_secs(60);
@@ -104,57 +102,6 @@ fn a_partners_certificate_enters_at_the_member_of_entry_and_goes_on() {
     );
 }
 
-/// A CA (its certificate written to `dir/file`) of `org` in `country`, and a signer's key and
-/// certificate issued by it.
-fn ca_and_signer(
-    dir: &Path,
-    file: &str,
-    country: &str,
-    org: &str,
-    ca: &str,
-    signer: &str,
-) -> SigningKey {
-    let ca_key = generate_key(KeyKind::EcP256).expect("CA key");
-    let ca_cert = issue_certificate(
-        &CertificateSpec {
-            subject: &[("C", country), ("O", org), ("CN", ca)],
-            not_before_days: -1,
-            not_after_days: 30,
-            is_ca: true,
-        },
-        &ca_key,
-        None,
-    )
-    .expect("CA");
-    std::fs::write(dir.join(file), ca_cert.to_pem().expect("PEM")).expect("write");
-    let key = generate_key(KeyKind::EcP256).expect("signer key");
-    let cert = issue_certificate(
-        &CertificateSpec {
-            subject: &[("C", country), ("O", org), ("CN", signer)],
-            not_before_days: -1,
-            not_after_days: 30,
-            is_ca: false,
-        },
-        &key,
-        Some((&ca_cert, &ca_key)),
-    )
-    .expect("signer");
-    SigningKey::new(key, Some(cert)).expect("signing key")
-}
-
-/// The Vietnamese sample with `signer`'s enveloped signature over the whole certificate.
-fn signed_certificate(signer: &SigningKey) -> String {
-    let mut doc = xml::parse(VN_CERTIFICATE.as_bytes()).expect("sample");
-    dsig::sign_enveloped(
-        &mut doc,
-        &SignTarget::Document,
-        signer,
-        &SignOptions::default(),
-    )
-    .expect("signs");
-    doc.to_xml()
-}
-
 /// Submits the Vietnamese certificate `document` at RU for KZ over HTTP.
 fn submit_vn(net: &Net, document: &str) -> (u16, Value) {
     net.http(
@@ -212,7 +159,7 @@ fn a_listed_partners_signed_certificate_is_verified_at_the_member_of_entry() {
     net.start("KZ");
 
     // Signed by a key VN's anchors do not vouch for: refused at intake, nothing queued.
-    let (status, v) = submit_vn(&net, &signed_certificate(&untrusted));
+    let (status, v) = submit_vn(&net, &signed_enveloped(VN_CERTIFICATE, &untrusted));
     assert_eq!(status, 400, "{v}");
     let e = v["error"].as_str().unwrap_or_default();
     assert!(
@@ -222,7 +169,7 @@ fn a_listed_partners_signed_certificate_is_verified_at_the_member_of_entry() {
     );
     assert_eq!(net.metric("RU", "submitted_total"), 0);
 
-    let signed = signed_certificate(&nppo);
+    let signed = signed_enveloped(VN_CERTIFICATE, &nppo);
     let (status, v) = submit_vn(&net, &signed);
     assert_eq!(status, 202, "{v}");
     let id = v["messages"][0]["message_id"]
