@@ -85,21 +85,25 @@ fn a_partners_certificate_enters_at_the_member_of_entry_and_goes_on() {
         .as_str()
         .expect("a message id")
         .to_owned();
+    recognised_at_kz(&net, &id);
+}
+
+/// Waits until RU's history of message `id` says KZ recognised it; KZ's inbox entry for it.
+fn recognised_at_kz(net: &Net, id: &str) -> Value {
     assert!(
         wait_until(SETTLE, || net
-            .states("RU", &id)
+            .states("RU", id)
             .contains(&"recognised".into())),
         "not recognised: {:?}\n{}",
-        net.states("RU", &id),
+        net.states("RU", id),
         net.log("RU")
     );
     let inbox = net.inbox("KZ");
-    assert!(
-        inbox
-            .iter()
-            .any(|m| m["message_id"].as_str() == Some(id.as_str())),
-        "{inbox:?}"
-    );
+    inbox
+        .iter()
+        .find(|m| m["message_id"].as_str() == Some(id))
+        .cloned()
+        .unwrap_or_else(|| panic!("not in KZ's inbox: {inbox:?}"))
 }
 
 /// Submits the Vietnamese certificate `document` at RU for KZ over HTTP.
@@ -176,20 +180,9 @@ fn a_listed_partners_signed_certificate_is_verified_at_the_member_of_entry() {
         .as_str()
         .expect("a message id")
         .to_owned();
-    assert!(
-        wait_until(SETTLE, || net
-            .states("RU", &id)
-            .contains(&"recognised".into())),
-        "not recognised: {:?}\n{}",
-        net.states("RU", &id),
-        net.log("RU")
-    );
-    let inbox = net.inbox("KZ");
-    let envelope = inbox
-        .iter()
-        .find(|m| m["message_id"].as_str() == Some(id.as_str()))
-        .and_then(|m| m["envelope"].as_str())
-        .unwrap_or_else(|| panic!("not in KZ's inbox: {inbox:?}"))
+    let envelope = recognised_at_kz(&net, &id)["envelope"]
+        .as_str()
+        .expect("the envelope")
         .to_owned();
     assert!(
         envelope.contains(r#"<env:NationalSignature verdict="valid">"#)
