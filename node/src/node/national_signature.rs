@@ -662,6 +662,13 @@ mod tests {
     }
 
     #[test]
+    fn the_doors_config_names_exactly_the_verifiers_profiles() {
+        // `doors` checks node.toml without the XML core, so it keeps its own list of names.
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(tereze_doors::config::SIGNATURE_PROFILES.as_slice(), names);
+    }
+
+    #[test]
     fn a_valid_signature_is_recorded_and_only_the_signed_element_is_translated() {
         let (t, key) = trust();
         let j = judge_with(&national(""), &t, signed(&key)).expect("valid");
