@@ -83,6 +83,14 @@ async fn the_same_encoding_refusal_reads_alike_at_http_grpc_and_the_cli() {
             Some("document, document_base64: give one of them, not both")
         )
     );
+    let garbled = json!({"format": "eaeu.export-declaration", "document_base64": "<r/>", "recipient_country": "RU"});
+    let (status, v) = net.http("KZ", "POST", "/v1/messages", Some(&garbled));
+    assert_eq!(status, 400, "{v}");
+    let error = v["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("document_base64: not base64: "),
+        "{error}"
+    );
 
     // gRPC: the same bytes in `document`.
     let mut window = net::window(net.window_port("KZ")).await;
